@@ -1,0 +1,275 @@
+"""Read and write SAM-HQ weights in every layout we meet, by rule, never downloading.
+
+Formats (detected from the file, overridable):
+  sam          official SAM `sam_vit_*.pth` (no HQ keys: the HQ parts keep their fresh init)
+  sam_hq       official SAM-HQ `sam_hq_vit_*.pth`
+  hf           a transformers `SamHQModel` directory (config.json + model.safetensors)
+  safetensors  our full model, official key names
+  hq_only      our HQ-only safetensors (the five HQ modules); applied on top of a base model
+"""
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .hf_format import (
+    HF_POSITIONAL_KEY,
+    HF_PROMPT_POSITIONAL_KEY,
+    config_from_hf,
+    hf_config,
+    hf_key_map,
+)
+from .registry import VARIANTS, SamHQConfig, build_sam_hq, variant_config
+from .trainable import hq_state_dict, is_hq_parameter
+
+FORMATS = ("sam", "sam_hq", "hf", "safetensors", "hq_only")
+SAVE_FORMATS = ("sam_hq", "hf", "safetensors", "hq_only")
+HF_WEIGHTS = "model.safetensors"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used as asked; the message names the file and the fix."""
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path} (give the path of a local file or folder)")
+    if path.is_dir():
+        if (path / "config.json").is_file() and (path / HF_WEIGHTS).is_file():
+            return "hf"
+        raise CheckpointError(
+            f"{path} is a folder but not a transformers SamHQ directory: expected config.json "
+            f"and {HF_WEIGHTS} in it"
+        )
+    if path.suffix == ".safetensors":
+        keys, metadata = _safetensors_keys(path)
+        if metadata.get("contents") == "hq_only" or (keys and all(is_hq_parameter(k) for k in keys)):
+            return "hq_only"
+        return "safetensors"
+    if path.suffix in (".pth", ".pt", ".bin"):
+        state = _read_torch_state(path)
+        return "sam_hq" if any(is_hq_parameter(k) for k in state) else "sam"
+    raise CheckpointError(
+        f"cannot tell the format of {path}: expected a .pth/.pt file (official SAM or SAM-HQ), a "
+        f".safetensors file, or a transformers directory; pass format= one of {FORMATS}"
+    )
+
+
+def read_state_dict(path: str | os.PathLike, format: str | None = None) -> tuple[dict, str]:
+    """(state dict with official key names, format) of a checkpoint."""
+    path = Path(path)
+    format = format or detect_format(path)
+    if format not in FORMATS:
+        raise CheckpointError(f"unknown checkpoint format {format!r} for {path}; use one of {FORMATS}")
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path} (give the path of a local file or folder)")
+    if format in ("sam", "sam_hq"):
+        return _read_torch_state(path), format
+    if format == "hf":
+        return _read_hf_state(path), format
+    try:
+        return load_file(str(path)), format
+    except Exception as err:  # safetensors raises several error types for damaged files
+        raise CheckpointError(f"could not read {path} as safetensors: {err}") from err
+
+
+def detect_variant(state: dict[str, torch.Tensor]) -> str | None:
+    """The registry variant whose shapes a (full or HQ-only) official state dict has."""
+    patch = state.get("image_encoder.patch_embed.proj.weight")
+    if patch is not None:
+        width = patch.shape[0]
+        depth = 1 + max(
+            (int(k.split(".")[2]) for k in state if k.startswith("image_encoder.blocks.")), default=-1
+        )
+        matches = [
+            n for n, c in VARIANTS.items() if c.encoder_embed_dim == width and c.encoder_depth == depth
+        ]
+    else:
+        vit = state.get("mask_decoder.compress_vit_feat.0.weight")
+        if vit is None:
+            return None
+        matches = [n for n, c in VARIANTS.items() if c.encoder_embed_dim == vit.shape[0]]
+    return matches[0] if len(matches) == 1 else None
+
+
+def load_weights_into(
+    model: nn.Module, path: str | os.PathLike, *, variant: str | None = None, format: str | None = None
+) -> str:
+    """Load a checkpoint into a built model, strictly; returns the format read.
+
+    An official SAM file fills everything but the HQ parts; an HQ-only file fills only those.
+    """
+    state, format = read_state_dict(path, format)
+    found = detect_variant(state)
+    if variant is not None and found is not None and found != variant:
+        raise CheckpointError(
+            f"{path} holds a {found} model but variant {variant} was asked: use model={found} "
+            f"(or model.variant={found}), or give a {variant} checkpoint"
+        )
+    expected = model.state_dict()
+    if format == "sam":
+        expected = {k: v for k, v in expected.items() if not is_hq_parameter(k)}
+    elif format == "hq_only":
+        expected = hq_state_dict(expected)
+    _check_keys(path, format, expected, state)
+    model.load_state_dict(state, strict=False)
+    return format
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    variant: str | None = None,
+    format: str | None = None,
+    base_checkpoint: str | os.PathLike | None = None,
+):
+    """Build a model from a checkpoint. An HQ-only file needs `base_checkpoint` (SAM or SAM-HQ)."""
+    state, format = read_state_dict(path, format)
+    if variant is None:
+        variant = detect_variant(state)
+        if variant is None and format == "hf":
+            variant = _variant_of_config(config_from_hf(json.loads((Path(path) / "config.json").read_text())))
+        if variant is None:
+            raise CheckpointError(f"cannot tell the model variant of {path}; pass variant= one of {sorted(VARIANTS)}")
+    if format == "hq_only":
+        if base_checkpoint is None:
+            raise CheckpointError(
+                f"{path} holds only the HQ parameters: also give base_checkpoint= an official SAM "
+                "(sam_vit_*.pth) or SAM-HQ file of the same variant"
+            )
+        model = build_sam_hq(variant, checkpoint=str(base_checkpoint))
+    else:
+        model = build_sam_hq(variant)
+    load_weights_into(model, path, variant=variant, format=format)
+    return model
+
+
+def save_checkpoint(model: nn.Module, path: str | os.PathLike, format: str, variant: str | None = None) -> Path:
+    """Write `model` as one of SAVE_FORMATS, atomically (a crash never leaves a half file)."""
+    path = Path(path)
+    if format not in SAVE_FORMATS:
+        raise CheckpointError(f"cannot save format {format!r}; use one of {SAVE_FORMATS}")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    variant = variant or detect_variant(state) or "custom"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if format == "sam_hq":
+        _atomic_write(path, lambda tmp: torch.save(state, tmp))
+    elif format == "safetensors":
+        meta = {"format": "samhq_train", "contents": "full", "variant": variant}
+        _atomic_write(path, lambda tmp: save_file(state, tmp, metadata=meta))
+    elif format == "hq_only":
+        meta = {"format": "samhq_train", "contents": "hq_only", "variant": variant}
+        _atomic_write(path, lambda tmp: save_file(hq_state_dict(state), tmp, metadata=meta))
+    else:
+        _save_hf(state, path, _model_config(model, variant))
+    return path
+
+
+def _save_hf(state: dict, directory: Path, cfg: SamHQConfig) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    renamed = {hf_key: state[key] for key, hf_key in hf_key_map(list(state)).items()}
+    _atomic_write(directory / HF_WEIGHTS, lambda tmp: save_file(renamed, tmp, metadata={"format": "pt"}))
+    text = json.dumps(hf_config(cfg), indent=2) + "\n"
+    _atomic_write(directory / "config.json", lambda tmp: Path(tmp).write_text(text))
+
+
+def _read_hf_state(directory: Path) -> dict[str, torch.Tensor]:
+    config = json.loads((directory / "config.json").read_text())
+    if config.get("model_type") != "sam_hq":
+        raise CheckpointError(
+            f"{directory}/config.json has model_type {config.get('model_type')!r}, expected 'sam_hq'"
+        )
+    hf_state = load_file(str(directory / HF_WEIGHTS))
+    if HF_POSITIONAL_KEY not in hf_state and HF_PROMPT_POSITIONAL_KEY in hf_state:
+        hf_state[HF_POSITIONAL_KEY] = hf_state[HF_PROMPT_POSITIONAL_KEY]
+    hf_state.pop(HF_PROMPT_POSITIONAL_KEY, None)
+    reference = build_from_hf_config_keys(config)
+    inverse = {hf_key: key for key, hf_key in hf_key_map(reference).items()}
+    unknown = sorted(k for k in hf_state if k not in inverse)
+    if unknown:
+        raise CheckpointError(
+            f"{directory}/{HF_WEIGHTS} has {len(unknown)} keys that SamHQ does not know, first: {unknown[:5]}"
+        )
+    return {inverse[k]: v for k, v in hf_state.items()}
+
+
+def build_from_hf_config_keys(config: dict) -> list[str]:
+    """Official key names of the model a transformers config describes (built on the meta device)."""
+    from .registry import build_from_config
+
+    with torch.device("meta"):
+        model = build_from_config(config_from_hf(config))
+    return list(model.state_dict())
+
+
+def _check_keys(path, format: str, expected: dict, state: dict) -> None:
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected) - (set(hq_state_dict(state)) if format == "sam" else set()))
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing keys, first: {missing[:5]}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected keys, first: {unexpected[:5]}")
+    wrong_shape = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in sorted(set(state) & set(expected))
+        if state[k].shape != expected[k].shape
+    ]
+    if wrong_shape:
+        problems.append(f"{len(wrong_shape)} tensors of the wrong shape, first: {wrong_shape[:3]}")
+    if problems:
+        raise CheckpointError(
+            f"{path} (read as {format}) does not fit the model: " + "; ".join(problems)
+            + ". Check the variant and the format (pass format= to override detection)."
+        )
+
+
+def _read_torch_state(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for damaged or non-torch files
+        raise CheckpointError(f"could not read {path} as a PyTorch checkpoint: {err}") from err
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} is not a state dict of tensors (official SAM / SAM-HQ layout expected)")
+    return state
+
+
+def _safetensors_keys(path: Path) -> tuple[list[str], dict]:
+    try:
+        with safe_open(str(path), "pt") as handle:
+            return list(handle.keys()), handle.metadata() or {}
+    except Exception as err:
+        raise CheckpointError(f"could not read {path} as safetensors: {err}") from err
+
+
+def _model_config(model: nn.Module, variant: str) -> SamHQConfig:
+    if variant in VARIANTS:
+        return variant_config(variant)
+    raise CheckpointError("cannot export a model whose shapes are not a registry variant to the hf format")
+
+
+def _variant_of_config(cfg: SamHQConfig) -> str | None:
+    matches = [name for name, c in VARIANTS.items() if c == cfg]
+    return matches[0] if matches else None
+
+
+def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """Write through a temporary file in the same folder, then rename over the target."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

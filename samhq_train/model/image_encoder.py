@@ -1,0 +1,175 @@
+"""ViT image encoder of SAM: windowed + global attention with decomposed relative positions.
+
+Besides the final 256-channel embedding it returns the early feature that SAM-HQ fuses into
+its HQ path: the output of the first global-attention block, B x H x W x C.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .common import LayerNorm2d, MLPBlock
+
+
+class ImageEncoderViT(nn.Module):
+    def __init__(
+        self,
+        *,
+        img_size: int = 1024,
+        patch_size: int = 16,
+        in_chans: int = 3,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        out_chans: int = 256,
+        window_size: int = 14,
+        global_attn_indexes: tuple[int, ...] = (2, 5, 8, 11),
+    ) -> None:
+        super().__init__()
+        if not global_attn_indexes:
+            raise ValueError("SAM-HQ needs at least one global-attention block for its early feature")
+        self.img_size = img_size
+        self.early_block_index = min(global_attn_indexes)
+        grid = img_size // patch_size
+        self.patch_embed = PatchEmbed(patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim)
+        self.pos_embed = nn.Parameter(torch.zeros(1, grid, grid, embed_dim))
+        self.blocks = nn.ModuleList(
+            Block(
+                dim=embed_dim,
+                num_heads=num_heads,
+                mlp_ratio=mlp_ratio,
+                window_size=0 if i in global_attn_indexes else window_size,
+                input_size=(grid, grid),
+            )
+            for i in range(depth)
+        )
+        self.neck = nn.Sequential(
+            nn.Conv2d(embed_dim, out_chans, kernel_size=1, bias=False),
+            LayerNorm2d(out_chans),
+            nn.Conv2d(out_chans, out_chans, kernel_size=3, padding=1, bias=False),
+            LayerNorm2d(out_chans),
+        )
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: B x 3 x S x S normalised -> (B x out_chans x S/16 x S/16, early B x S/16 x S/16 x C)."""
+        x = self.patch_embed(x) + self.pos_embed
+        early = x
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if i == self.early_block_index:
+                early = x
+        return self.neck(x.permute(0, 3, 1, 2)), early
+
+
+class PatchEmbed(nn.Module):
+    def __init__(self, *, patch_size: int, in_chans: int, embed_dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).permute(0, 2, 3, 1)  # B x H x W x C
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block; window_size 0 means global attention."""
+
+    def __init__(
+        self, *, dim: int, num_heads: int, mlp_ratio: float, window_size: int, input_size: tuple[int, int]
+    ) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        attn_size = input_size if window_size == 0 else (window_size, window_size)
+        self.attn = Attention(dim, num_heads=num_heads, input_size=attn_size)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = MLPBlock(dim, int(dim * mlp_ratio))
+        self.window_size = window_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x
+        x = self.norm1(x)
+        if self.window_size > 0:
+            h, w = x.shape[1], x.shape[2]
+            x, padded_hw = window_partition(x, self.window_size)
+            x = self.attn(x)
+            x = window_unpartition(x, self.window_size, padded_hw, (h, w))
+        else:
+            x = self.attn(x)
+        x = shortcut + x
+        return x + self.mlp(self.norm2(x))
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with decomposed relative position bias (MViTv2).
+
+    The bias is handed to scaled_dot_product_attention, so fused kernels serve it on GPU.
+    """
+
+    def __init__(self, dim: int, *, num_heads: int, input_size: tuple[int, int]) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        head_dim = dim // num_heads
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+        self.rel_pos_h = nn.Parameter(torch.zeros(2 * input_size[0] - 1, head_dim))
+        self.rel_pos_w = nn.Parameter(torch.zeros(2 * input_size[1] - 1, head_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, h, w, _ = x.shape
+        qkv = self.qkv(x).reshape(b, h * w, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # each B x heads x HW x head_dim
+        bias = decomposed_rel_pos_bias(q, self.rel_pos_h, self.rel_pos_w, (h, w))
+        x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        x = x.transpose(1, 2).reshape(b, h, w, -1)
+        return self.proj(x)
+
+
+def relative_position_table(q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor:
+    """Rel-pos embeddings for every (query, key) offset: q_size x k_size x C."""
+    max_dist = 2 * max(q_size, k_size) - 1
+    if rel_pos.shape[0] != max_dist:
+        rel_pos = F.interpolate(rel_pos.T[None], size=max_dist, mode="linear")[0].T
+    q_coords = torch.arange(q_size, device=rel_pos.device)[:, None] * max(k_size / q_size, 1.0)
+    k_coords = torch.arange(k_size, device=rel_pos.device)[None, :] * max(q_size / k_size, 1.0)
+    offsets = (q_coords - k_coords) + (k_size - 1) * max(q_size / k_size, 1.0)
+    return rel_pos[offsets.long()]
+
+
+def decomposed_rel_pos_bias(
+    q: torch.Tensor, rel_pos_h: torch.Tensor, rel_pos_w: torch.Tensor, size: tuple[int, int]
+) -> torch.Tensor:
+    """Additive attention bias B x heads x HW x HW from height and width rel-pos tables.
+
+    q is B x heads x HW x C; the query is unscaled, as in SAM.
+    """
+    h, w = size
+    table_h = relative_position_table(h, h, rel_pos_h)
+    table_w = relative_position_table(w, w, rel_pos_w)
+    b, n_heads, _, dim = q.shape
+    q = q.reshape(b, n_heads, h, w, dim)
+    rel_h = torch.einsum("bnhwc,hkc->bnhwk", q, table_h.to(q.dtype))
+    rel_w = torch.einsum("bnhwc,wkc->bnhwk", q, table_w.to(q.dtype))
+    bias = rel_h[..., :, None] + rel_w[..., None, :]
+    return bias.reshape(b, n_heads, h * w, h * w)
+
+
+def window_partition(x: torch.Tensor, window: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """B x H x W x C -> (B*nW) x window x window x C, zero-padding H and W up to multiples."""
+    b, h, w, c = x.shape
+    pad_h, pad_w = (window - h % window) % window, (window - w % window) % window
+    if pad_h or pad_w:
+        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+    hp, wp = h + pad_h, w + pad_w
+    x = x.view(b, hp // window, window, wp // window, window, c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window, window, c), (hp, wp)
+
+
+def window_unpartition(
+    windows: torch.Tensor, window: int, padded_hw: tuple[int, int], hw: tuple[int, int]
+) -> torch.Tensor:
+    hp, wp = padded_hw
+    h, w = hw
+    b = windows.shape[0] // ((hp // window) * (wp // window))
+    x = windows.view(b, hp // window, wp // window, window, window, -1)
+    x = x.permute(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, -1)
+    return x[:, :h, :w, :].contiguous() if (hp > h or wp > w) else x

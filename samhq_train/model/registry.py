@@ -1,0 +1,103 @@
+"""Model registry: the frozen architecture's shapes live here, one entry per variant."""
+
+from dataclasses import dataclass
+
+import torch
+
+from .image_encoder import ImageEncoderViT
+from .mask_decoder import MaskDecoderHQ
+from .prompt_encoder import PromptEncoder
+from .sam_hq import SamHQ
+from .trainable import mark_only_hq_as_trainable
+from .transformer import TwoWayTransformer
+
+
+@dataclass(frozen=True)
+class SamHQConfig:
+    encoder_embed_dim: int
+    encoder_depth: int
+    encoder_num_heads: int
+    encoder_global_attn_indexes: tuple[int, ...]
+    image_size: int = 1024
+    patch_size: int = 16
+    window_size: int = 14
+    prompt_embed_dim: int = 256
+    mask_in_chans: int = 16
+    decoder_depth: int = 2
+    decoder_num_heads: int = 8
+    decoder_mlp_dim: int = 2048
+    iou_head_hidden_dim: int = 256
+
+
+VARIANTS: dict[str, SamHQConfig] = {
+    "vit_b": SamHQConfig(768, 12, 12, (2, 5, 8, 11)),
+    "vit_l": SamHQConfig(1024, 24, 16, (5, 11, 17, 23)),
+    "vit_h": SamHQConfig(1280, 32, 16, (7, 15, 23, 31)),
+    # for tests and the demo: 4 blocks, 64 wide, 256 px input; window 6 exercises window padding
+    "tiny": SamHQConfig(
+        64, 4, 2, (1, 3), image_size=256, window_size=6, prompt_embed_dim=64,
+        decoder_num_heads=4, decoder_mlp_dim=256, iou_head_hidden_dim=64,
+    ),
+}
+
+
+def variant_config(variant: str) -> SamHQConfig:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown SAM-HQ variant {variant!r}; choose one of {sorted(VARIANTS)}")
+    return VARIANTS[variant]
+
+
+def build_from_config(cfg: SamHQConfig) -> SamHQ:
+    embedding_size = cfg.image_size // cfg.patch_size
+    return SamHQ(
+        image_encoder=ImageEncoderViT(
+            img_size=cfg.image_size,
+            patch_size=cfg.patch_size,
+            embed_dim=cfg.encoder_embed_dim,
+            depth=cfg.encoder_depth,
+            num_heads=cfg.encoder_num_heads,
+            out_chans=cfg.prompt_embed_dim,
+            window_size=cfg.window_size,
+            global_attn_indexes=cfg.encoder_global_attn_indexes,
+        ),
+        prompt_encoder=PromptEncoder(
+            embed_dim=cfg.prompt_embed_dim,
+            image_embedding_size=(embedding_size, embedding_size),
+            input_image_size=(cfg.image_size, cfg.image_size),
+            mask_in_chans=cfg.mask_in_chans,
+        ),
+        mask_decoder=MaskDecoderHQ(
+            transformer_dim=cfg.prompt_embed_dim,
+            transformer=TwoWayTransformer(
+                depth=cfg.decoder_depth,
+                embedding_dim=cfg.prompt_embed_dim,
+                num_heads=cfg.decoder_num_heads,
+                mlp_dim=cfg.decoder_mlp_dim,
+            ),
+            vit_dim=cfg.encoder_embed_dim,
+            iou_head_hidden_dim=cfg.iou_head_hidden_dim,
+        ),
+    )
+
+
+def build_sam_hq(
+    variant: str, checkpoint: str | None = None, *, seed: int | None = None, format: str | None = None
+) -> SamHQ:
+    """Build a SAM-HQ variant in eval mode with only the HQ parts trainable.
+
+    Without a checkpoint the weights are PyTorch's default init (drawn under `seed` when given, so
+    a random demo backbone is reproducible). With one, it is loaded through the checkpoint I/O
+    (any supported format; an official SAM file leaves the HQ parts at their fresh init).
+    """
+    cfg = variant_config(variant)
+    if seed is None:
+        model = build_from_config(cfg)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = build_from_config(cfg)
+    if checkpoint is not None:
+        from .checkpoints import load_weights_into
+
+        load_weights_into(model, checkpoint, variant=variant, format=format)
+    return mark_only_hq_as_trainable(model.eval())

@@ -1,0 +1,158 @@
+"""SamHQ: image encoder + prompt encoder + HQ mask decoder, with batched prompts."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .image_encoder import ImageEncoderViT
+from .mask_decoder import MaskDecoderHQ
+from .prompt_encoder import PromptEncoder
+
+PIXEL_MEAN = (123.675, 116.28, 103.53)
+PIXEL_STD = (58.395, 57.12, 57.375)
+
+
+class SamHQ(nn.Module):
+    mask_threshold: float = 0.0
+
+    def __init__(
+        self,
+        *,
+        image_encoder: ImageEncoderViT,
+        prompt_encoder: PromptEncoder,
+        mask_decoder: MaskDecoderHQ,
+        pixel_mean: tuple[float, ...] = PIXEL_MEAN,
+        pixel_std: tuple[float, ...] = PIXEL_STD,
+    ) -> None:
+        super().__init__()
+        self.image_encoder = image_encoder
+        self.prompt_encoder = prompt_encoder
+        self.mask_decoder = mask_decoder
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
+
+    @property
+    def image_size(self) -> int:
+        """Side S of the square model input."""
+        return self.image_encoder.img_size
+
+    @property
+    def mask_input_size(self) -> int:
+        """Side of the low-res logits and of dense mask prompts (S / 4)."""
+        return self.prompt_encoder.mask_input_size[0]
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """B x 3 x H x W RGB 0-255 (H, W <= S) -> normalised and zero-padded to B x 3 x S x S."""
+        images = (images - self.pixel_mean) / self.pixel_std
+        h, w = images.shape[-2:]
+        if h > self.image_size or w > self.image_size:
+            raise ValueError(
+                f"image of {h}x{w} is larger than the model input {self.image_size}x{self.image_size}: "
+                "resize its longest side to the model input first"
+            )
+        return F.pad(images, (0, self.image_size - w, 0, self.image_size - h))
+
+    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """B x 3 x H x W RGB 0-255 -> (embeddings B x C x S/16 x S/16, early B x S/16 x S/16 x C_vit)."""
+        return self.image_encoder(self.preprocess(images))
+
+    def decode(
+        self,
+        image_embeddings: torch.Tensor,
+        early_features: torch.Tensor,
+        *,
+        points: tuple[torch.Tensor, torch.Tensor] | None = None,
+        boxes: torch.Tensor | None = None,
+        mask_inputs: torch.Tensor | None = None,
+        multimask_output: bool = False,
+        hq_token_only: bool = False,
+        use_hq: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode P prompts on each of B images.
+
+        points: (coords B x P x N x 2 as (x, y) in input pixels, labels B x P x N with 1 = positive,
+        0 = negative, -1 = padding); boxes: B x P x 4 (x0, y0, x1, y1); mask_inputs: B x P x 1 x
+        S/4 x S/4 logits. Returns low-res logits B x P x M x S/4 x S/4 and IoU predictions B x P x M
+        (see MaskDecoderHQ.forward for M).
+        """
+        b = image_embeddings.shape[0]
+        per_image = _prompts_per_image(b, points, boxes, mask_inputs)
+        sparse, dense = self.prompt_encoder(
+            points=None if points is None else (points[0].flatten(0, 1), points[1].flatten(0, 1)),
+            boxes=None if boxes is None else boxes.flatten(0, 1),
+            masks=None if mask_inputs is None else mask_inputs.flatten(0, 1),
+            batch_size=b * per_image,
+        )
+        masks, iou = self.mask_decoder(
+            image_embeddings=image_embeddings,
+            early_features=early_features,
+            image_pe=self.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask_output,
+            hq_token_only=hq_token_only,
+            use_hq=use_hq,
+        )
+        return masks.unflatten(0, (b, per_image)), iou.unflatten(0, (b, per_image))
+
+    def forward(
+        self,
+        images: torch.Tensor,
+        *,
+        points: tuple[torch.Tensor, torch.Tensor] | None = None,
+        boxes: torch.Tensor | None = None,
+        mask_inputs: torch.Tensor | None = None,
+        multimask_output: bool = False,
+        hq_token_only: bool = False,
+        use_hq: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """encode + decode; see those methods for shapes."""
+        embeddings, early = self.encode(images)
+        return self.decode(
+            embeddings,
+            early,
+            points=points,
+            boxes=boxes,
+            mask_inputs=mask_inputs,
+            multimask_output=multimask_output,
+            hq_token_only=hq_token_only,
+            use_hq=use_hq,
+        )
+
+    def postprocess_masks(
+        self, masks: torch.Tensor, input_size: tuple[int, int], original_size: tuple[int, int]
+    ) -> torch.Tensor:
+        """Low-res logits ... x S/4 x S/4 -> logits ... x H x W at the original image size.
+
+        input_size is the (h, w) of the resized image inside the padded S x S input.
+        """
+        lead = masks.shape[:-2]
+        masks = masks.reshape(-1, 1, *masks.shape[-2:])
+        masks = F.interpolate(masks, (self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        masks = masks[..., : input_size[0], : input_size[1]]
+        masks = F.interpolate(masks, tuple(original_size), mode="bilinear", align_corners=False)
+        return masks.reshape(*lead, *masks.shape[-2:])
+
+
+def _prompts_per_image(batch: int, points, boxes, mask_inputs) -> int:
+    counts = {}
+    if points is not None:
+        counts["points"] = points[0].shape[:2]
+        if points[1].shape[:2] != points[0].shape[:2] or points[1].shape[2] != points[0].shape[2]:
+            raise ValueError(
+                f"point labels of shape {tuple(points[1].shape)} do not match point coords of shape "
+                f"{tuple(points[0].shape)}: expected coords B x P x N x 2 and labels B x P x N"
+            )
+    if boxes is not None:
+        counts["boxes"] = boxes.shape[:2]
+    if mask_inputs is not None:
+        counts["mask_inputs"] = mask_inputs.shape[:2]
+    if not counts:
+        return 1
+    shapes = set(counts.values())
+    if len(shapes) > 1 or next(iter(shapes))[0] != batch:
+        raise ValueError(
+            f"prompts must all be B x P x ... with B = {batch} images; got "
+            + ", ".join(f"{k} {tuple(v)}" for k, v in counts.items())
+        )
+    return next(iter(shapes))[1]
