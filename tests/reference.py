@@ -78,3 +78,37 @@ def official_twin(model: SamHQ, variant: str = "tiny") -> nn.Module:
     official = build_official(variant)
     official.load_state_dict(model.state_dict(), strict=True)
     return official
+
+
+TRANSFORMERS_DECODER_DEFECT = (
+    "transformers' SamHQMaskDecoder (seen in 4.57.6 and 5.17-5.24) upscales the pre-transformer "
+    "image embedding (H and W swapped) instead of the two-way transformer's updated image tokens, "
+    "so its masks differ from the official SAM-HQ on the same weights"
+)
+
+
+def patch_transformers_decoder(hf_model: nn.Module) -> list:
+    """Make transformers' SamHQ decoder upscale the two-way transformer's image output, as the
+    official code does, with two hooks (no transformers code copied). Returns the hook handles."""
+    decoder = hf_model.mask_decoder
+    kept = {}
+
+    def keep_image_tokens(_module, _inputs, outputs):
+        kept["tokens"] = outputs[1]  # updated image tokens, (B*P, 1, H*W, C) or (B*P, H*W, C)
+
+    def use_image_tokens(_module, inputs):
+        x = inputs[0]
+        n, c, h, w = x.shape
+        tokens = kept["tokens"].reshape(n, h * w, c)
+        return (tokens.transpose(1, 2).reshape(n, c, h, w),)
+
+    return [
+        decoder.transformer.register_forward_hook(keep_image_tokens),
+        decoder.upscale_conv1.register_forward_pre_hook(use_image_tokens),
+    ]
+
+
+def load_transformers_model(directory) -> nn.Module:
+    from transformers import SamHQModel
+
+    return SamHQModel.from_pretrained(directory, local_files_only=True, attn_implementation="eager").eval()

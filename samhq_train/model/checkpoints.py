@@ -6,8 +6,11 @@ Formats (detected from the file, overridable):
   hf           a transformers `SamHQModel` directory (config.json + model.safetensors)
   safetensors  our full model, official key names
   hq_only      our HQ-only safetensors (the five HQ modules); applied on top of a base model
+  lightning    a training checkpoint (*.ckpt): HQ parameters plus what rebuilds the frozen rest
+               (ckpt["samhq"]: variant, base_checkpoint + base_sha256, or the seed of a random base)
 """
 
+import hashlib
 import json
 import os
 import tempfile
@@ -29,9 +32,10 @@ from .hf_format import (
 from .registry import VARIANTS, SamHQConfig, build_sam_hq, variant_config
 from .trainable import hq_state_dict, is_hq_parameter
 
-FORMATS = ("sam", "sam_hq", "hf", "safetensors", "hq_only")
+FORMATS = ("sam", "sam_hq", "hf", "safetensors", "hq_only", "lightning")
 SAVE_FORMATS = ("sam_hq", "hf", "safetensors", "hq_only")
 HF_WEIGHTS = "model.safetensors"
+LIGHTNING_MODEL_PREFIX = "model."
 
 
 class CheckpointError(ValueError):
@@ -54,6 +58,8 @@ def detect_format(path: str | os.PathLike) -> str:
         if metadata.get("contents") == "hq_only" or (keys and all(is_hq_parameter(k) for k in keys)):
             return "hq_only"
         return "safetensors"
+    if path.suffix == ".ckpt":
+        return "lightning"
     if path.suffix in (".pth", ".pt", ".bin"):
         state = _read_torch_state(path)
         return "sam_hq" if any(is_hq_parameter(k) for k in state) else "sam"
@@ -75,6 +81,8 @@ def read_state_dict(path: str | os.PathLike, format: str | None = None) -> tuple
         return _read_torch_state(path), format
     if format == "hf":
         return _read_hf_state(path), format
+    if format == "lightning":
+        return _read_lightning(path)[0], format
     try:
         return load_file(str(path)), format
     except Exception as err:  # safetensors raises several error types for damaged files
@@ -117,7 +125,7 @@ def load_weights_into(
     expected = model.state_dict()
     if format == "sam":
         expected = {k: v for k, v in expected.items() if not is_hq_parameter(k)}
-    elif format == "hq_only":
+    elif format in ("hq_only", "lightning"):
         expected = hq_state_dict(expected)
     _check_keys(path, format, expected, state)
     model.load_state_dict(state, strict=False)
@@ -132,6 +140,8 @@ def load_checkpoint(
 ):
     """Build a model from a checkpoint. An HQ-only file needs `base_checkpoint` (SAM or SAM-HQ)."""
     state, format = read_state_dict(path, format)
+    if variant is None and format == "lightning":
+        variant = _read_lightning(Path(path))[1].get("variant")
     if variant is None:
         variant = detect_variant(state)
         if variant is None and format == "hf":
@@ -145,6 +155,8 @@ def load_checkpoint(
                 "(sam_vit_*.pth) or SAM-HQ file of the same variant"
             )
         model = build_sam_hq(variant, checkpoint=str(base_checkpoint))
+    elif format == "lightning":
+        model = _build_lightning_base(Path(path), variant, base_checkpoint)
     else:
         model = build_sam_hq(variant)
     load_weights_into(model, path, variant=variant, format=format)
@@ -207,6 +219,52 @@ def build_from_hf_config_keys(config: dict) -> list[str]:
     with torch.device("meta"):
         model = build_from_config(config_from_hf(config))
     return list(model.state_dict())
+
+
+def _read_lightning(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    try:
+        # our own training checkpoints hold Lightning's loop state and the config, not only tensors
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:
+        raise CheckpointError(f"could not read {path} as a Lightning checkpoint: {err}") from err
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise CheckpointError(f"{path} is not a Lightning checkpoint (no 'state_dict' in it)")
+    n = len(LIGHTNING_MODEL_PREFIX)
+    state = {k[n:]: v for k, v in ckpt["state_dict"].items() if k.startswith(LIGHTNING_MODEL_PREFIX)}
+    return state, ckpt.get("samhq") or {}
+
+
+def _build_lightning_base(path: Path, variant: str, base_checkpoint) -> nn.Module:
+    """The frozen model a training checkpoint was trained on: its base file, or its random seed."""
+    meta = _read_lightning(path)[1]
+    recorded = meta.get("base_checkpoint")
+    if base_checkpoint is None and recorded is None:
+        if meta.get("seed") is None:
+            raise CheckpointError(
+                f"{path} records neither a base checkpoint nor a seed: pass base_checkpoint= the "
+                "official SAM file it was trained from"
+            )
+        return build_sam_hq(variant, seed=meta["seed"])
+    base = Path(base_checkpoint or recorded)
+    if not base.exists():
+        raise CheckpointError(
+            f"{path} was trained on base checkpoint {base}, which is not there: pass "
+            "base_checkpoint= its new location"
+        )
+    if meta.get("base_sha256") and base_checkpoint is None and file_sha256(base) != meta["base_sha256"]:
+        raise CheckpointError(
+            f"{base} is not the file {path} was trained on (sha256 differs): pass base_checkpoint= "
+            "the right file, or that one explicitly to use it anyway"
+        )
+    return build_sam_hq(variant, checkpoint=str(base), seed=meta.get("seed"))
+
+
+def file_sha256(path: str | os.PathLike, chunk_size: int = 1 << 24) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _check_keys(path, format: str, expected: dict, state: dict) -> None:

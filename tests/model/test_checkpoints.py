@@ -1,0 +1,180 @@
+"""Checkpoint I/O: bit-exact round trips in every format, detection, and clear errors."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from samhq_train.model import (
+    CheckpointError,
+    build_sam_hq,
+    detect_format,
+    hq_state_dict,
+    is_hq_parameter,
+    load_checkpoint,
+    read_state_dict,
+    save_checkpoint,
+)
+from tests.reference import official_twin
+
+SUFFIX = {"sam_hq": "sam_hq_tiny.pth", "safetensors": "full.safetensors", "hf": "hf_dir"}
+
+
+def assert_same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+
+
+@pytest.mark.parametrize("format", ["sam_hq", "safetensors", "hf"])
+def test_round_trip_is_bit_exact(tmp_path, tiny_model, format):
+    path = save_checkpoint(tiny_model, tmp_path / SUFFIX[format], format)
+    assert detect_format(path) == format
+    assert_same_weights(load_checkpoint(path), tiny_model)
+
+
+def test_official_sam_hq_file_loads_in_official_package(tmp_path, tiny_model):
+    path = save_checkpoint(tiny_model, tmp_path / "sam_hq_tiny.pth", "sam_hq")
+    official = official_twin(build_sam_hq("tiny"))
+    official.load_state_dict(torch.load(path, weights_only=True), strict=True)
+    assert_same_weights(official, tiny_model)
+
+
+def test_official_sam_file_keeps_fresh_hq_parts(tmp_path, tiny_model):
+    sam_only = {k: v for k, v in tiny_model.state_dict().items() if not is_hq_parameter(k)}
+    torch.save(sam_only, tmp_path / "sam_vit_tiny.pth")
+    assert detect_format(tmp_path / "sam_vit_tiny.pth") == "sam"
+    model = build_sam_hq("tiny", checkpoint=str(tmp_path / "sam_vit_tiny.pth"), seed=5)
+    fresh = build_sam_hq("tiny", seed=5)
+    for key, value in model.state_dict().items():
+        expected = (fresh if is_hq_parameter(key) else tiny_model).state_dict()[key]
+        assert torch.equal(value, expected), key
+
+
+def test_hq_only_file_applies_onto_a_base(tmp_path, tiny_model):
+    path = save_checkpoint(tiny_model, tmp_path / "hq.safetensors", "hq_only")
+    assert detect_format(path) == "hq_only"
+    state, _ = read_state_dict(path)
+    assert set(state) == set(hq_state_dict(tiny_model))
+    base = {k: v for k, v in tiny_model.state_dict().items() if not is_hq_parameter(k)}
+    torch.save(base, tmp_path / "sam_vit_tiny.pth")
+    model = load_checkpoint(path, base_checkpoint=tmp_path / "sam_vit_tiny.pth")
+    assert_same_weights(model, tiny_model)
+
+
+def test_lightning_checkpoint_rebuilds_seeded_base(tmp_path):
+    trained = build_sam_hq("tiny", seed=3)
+    with torch.no_grad():
+        trained.mask_decoder.hf_token.weight.add_(1.0)
+    ckpt = {
+        "state_dict": {f"model.{k}": v for k, v in hq_state_dict(trained).items()},
+        "samhq": {"variant": "tiny", "base_checkpoint": None, "base_sha256": None, "seed": 3},
+    }
+    torch.save(ckpt, tmp_path / "last.ckpt")
+    assert_same_weights(load_checkpoint(tmp_path / "last.ckpt"), trained)
+
+
+def test_hf_directory_loads_offline_in_transformers(tmp_path, tiny_model):
+    from tests.reference import load_transformers_model
+
+    save_checkpoint(tiny_model, tmp_path / "hf", "hf")
+    config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    assert config["mask_decoder_config"]["layer_norm_eps"] == 1e-5
+    hf = load_transformers_model(tmp_path / "hf")
+    assert hf.mask_decoder.hq_token.weight.equal(tiny_model.mask_decoder.hf_token.weight)
+
+
+def test_save_leaves_no_temporary_files(tmp_path, tiny_model):
+    save_checkpoint(tiny_model, tmp_path / "a.safetensors", "safetensors")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.safetensors"]
+
+
+def test_failed_save_keeps_the_previous_file(tmp_path, tiny_model, monkeypatch):
+    path = save_checkpoint(tiny_model, tmp_path / "a.pth", "sam_hq")
+    before = path.read_bytes()
+
+    def broken_save(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(tiny_model, path, "sam_hq")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pth"]
+
+
+# --- bad input: one clear error naming the path and what was expected ---
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match=r"checkpoint not found: .*nope\.pth"):
+        load_checkpoint(tmp_path / "nope.pth", "tiny")
+
+
+def test_unknown_format(tmp_path):
+    (tmp_path / "weights.xyz").write_text("?")
+    with pytest.raises(CheckpointError, match=r"cannot tell the format of .*weights\.xyz"):
+        load_checkpoint(tmp_path / "weights.xyz", "tiny")
+    with pytest.raises(CheckpointError, match="unknown checkpoint format 'onnx'"):
+        read_state_dict(tmp_path / "weights.xyz", format="onnx")
+
+
+def test_folder_that_is_not_a_transformers_directory(tmp_path):
+    with pytest.raises(CheckpointError, match="not a transformers SamHQ directory"):
+        detect_format(tmp_path)
+
+
+def test_damaged_torch_file(tmp_path):
+    (tmp_path / "sam_vit_b.pth").write_bytes(b"not a pickle")
+    with pytest.raises(CheckpointError, match=r"could not read .*sam_vit_b\.pth as a PyTorch checkpoint"):
+        load_checkpoint(tmp_path / "sam_vit_b.pth", "vit_b")
+
+
+def test_wrong_variant_names_the_variant_of_the_file(tmp_path):
+    with torch.device("meta"):
+        vit_l = build_sam_hq("vit_l")
+    # shapes are what detection reads: save the two tensors it looks at, plus the block count
+    state = {k: torch.zeros(v.shape) for k, v in vit_l.state_dict().items() if ".blocks.23." in k or "patch_embed" in k}
+    torch.save(state, tmp_path / "sam_vit_l_0b3195.pth")
+    with pytest.raises(CheckpointError, match="holds a vit_l model but variant vit_b was asked"):
+        build_sam_hq("vit_b", checkpoint=str(tmp_path / "sam_vit_l_0b3195.pth"))
+
+
+def test_missing_and_unexpected_keys_are_listed(tmp_path, tiny_model):
+    state = dict(tiny_model.state_dict())
+    state.pop("mask_decoder.iou_token.weight")
+    state["mask_decoder.extra_head.weight"] = torch.zeros(1)
+    torch.save(state, tmp_path / "sam_hq_tiny.pth")
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(tmp_path / "sam_hq_tiny.pth", "tiny")
+    message = str(err.value)
+    assert "sam_hq_tiny.pth" in message
+    assert "1 missing keys, first: ['mask_decoder.iou_token.weight']" in message
+    assert "1 unexpected keys, first: ['mask_decoder.extra_head.weight']" in message
+
+
+def test_wrong_shapes_are_listed(tmp_path, tiny_model):
+    state = dict(tiny_model.state_dict())
+    state["mask_decoder.iou_token.weight"] = torch.zeros(1, 3)
+    save_file(state, str(tmp_path / "full.safetensors"))
+    with pytest.raises(CheckpointError, match=r"mask_decoder\.iou_token\.weight: file \(1, 3\) vs model \(1, 64\)"):
+        load_checkpoint(tmp_path / "full.safetensors", "tiny")
+
+
+def test_hq_only_without_base(tmp_path, tiny_model):
+    path = save_checkpoint(tiny_model, tmp_path / "hq.safetensors", "hq_only")
+    with pytest.raises(CheckpointError, match="holds only the HQ parameters: also give base_checkpoint="):
+        load_checkpoint(path)
+
+
+def test_lightning_checkpoint_with_moved_base(tmp_path):
+    ckpt = {"state_dict": {}, "samhq": {"variant": "tiny", "base_checkpoint": str(tmp_path / "gone.pth")}}
+    torch.save(ckpt, tmp_path / "last.ckpt")
+    with pytest.raises(CheckpointError, match=r"trained on base checkpoint .*gone\.pth, which is not there"):
+        load_checkpoint(tmp_path / "last.ckpt")
+
+
+def test_random_model_is_reproducible_by_seed():
+    assert_same_weights(build_sam_hq("tiny", seed=9), build_sam_hq("tiny", seed=9))

@@ -1,0 +1,97 @@
+"""Our HF export against transformers' SamHQModel on the same weights.
+
+Image embeddings, early features and IoU predictions must agree. transformers' decoder has a known
+defect (tests/reference.py TRANSFORMERS_DECODER_DEFECT): its masks agree once the defect is patched
+inside the test, and the unpatched comparison is a strict xfail that tells us when it is fixed.
+"""
+
+import pytest
+import torch
+
+from samhq_train.model import save_checkpoint
+from tests.reference import (
+    TRANSFORMERS_DECODER_DEFECT,
+    load_transformers_model,
+    patch_transformers_decoder,
+    random_tiny_model,
+)
+
+pytest.importorskip("transformers")
+
+ATOL = 1e-4
+PROMPT_KINDS = ["box", "points", "box+points"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    ours = random_tiny_model(seed=2)
+    directory = tmp_path_factory.mktemp("hf")
+    save_checkpoint(ours, directory, "hf")
+    return ours, load_transformers_model(directory)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return torch.rand(2, 3, 256, 256, generator=torch.Generator().manual_seed(3)) * 255
+
+
+def prompts(kind: str) -> dict:
+    gen = torch.Generator().manual_seed(11)
+    out = {}
+    if "box" in kind:
+        xy0 = torch.rand(2, 2, 2, generator=gen) * 100
+        out["boxes"] = torch.cat([xy0, xy0 + 20 + torch.rand(2, 2, 2, generator=gen) * 100], dim=-1)
+    if "points" in kind:
+        out["points"] = (torch.rand(2, 2, 3, 2, generator=gen) * 255, torch.randint(0, 2, (2, 2, 3), generator=gen))
+    return out
+
+
+def run_both(ours, hf, images, kind, hq_token_only):
+    p = prompts(kind)
+    with torch.no_grad():
+        masks, iou = ours(images, hq_token_only=hq_token_only, **p)
+        out = hf(
+            pixel_values=ours.preprocess(images),
+            input_points=p["points"][0] if "points" in p else None,
+            input_labels=p["points"][1] if "points" in p else None,
+            input_boxes=p.get("boxes"),
+            multimask_output=False,
+            hq_token_only=hq_token_only,
+        )
+    return masks, iou, out.pred_masks, out.iou_scores
+
+
+def test_embeddings_and_early_features_match(models, images):
+    ours, hf = models
+    with torch.no_grad():
+        emb, early = ours.encode(images)
+        vision = hf.vision_encoder(ours.preprocess(images))
+    torch.testing.assert_close(vision.last_hidden_state, emb, atol=ATOL, rtol=0)
+    torch.testing.assert_close(vision.intermediate_embeddings[0], early, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("kind", PROMPT_KINDS)
+@pytest.mark.parametrize("hq_token_only", [False, True])
+def test_iou_predictions_match(models, images, kind, hq_token_only):
+    _, iou, _, hf_iou = run_both(*models, images, kind, hq_token_only)
+    torch.testing.assert_close(hf_iou, iou, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("kind", PROMPT_KINDS)
+@pytest.mark.parametrize("hq_token_only", [False, True])
+def test_masks_match_with_decoder_defect_patched(models, images, kind, hq_token_only):
+    ours, hf = models
+    handles = patch_transformers_decoder(hf)
+    try:
+        masks, _, hf_masks, _ = run_both(ours, hf, images, kind, hq_token_only)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert hf_masks.shape == masks.shape
+    torch.testing.assert_close(hf_masks, masks, atol=ATOL, rtol=0)
+
+
+@pytest.mark.xfail(strict=True, reason=TRANSFORMERS_DECODER_DEFECT)
+def test_masks_match_unpatched(models, images):
+    masks, _, hf_masks, _ = run_both(*models, images, "box", hq_token_only=True)
+    torch.testing.assert_close(hf_masks, masks, atol=ATOL, rtol=0)
