@@ -1,0 +1,91 @@
+"""Compare samhq_train's SAM-HQ with the official segment_anything_hq (and optionally transformers)
+at full size, on a real checkpoint you have locally; prints max abs differences.
+
+    python scripts/check_parity.py --variant vit_b --checkpoint /path/sam_hq_vit_b.pth [--image img.jpg]
+        [--transformers] [--device cuda]
+
+Not run in CI (needs real weights); tests/model/ does the same on tiny random weights.
+"""
+
+import argparse
+import tempfile
+
+import numpy as np
+import torch
+
+from samhq_train.model import build_sam_hq, save_checkpoint
+
+
+def load_image(path: str | None, size: int) -> torch.Tensor:
+    if path is None:
+        return torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)) * 255
+    import cv2
+
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise SystemExit(f"cannot read image {path}")
+    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_LINEAR)
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+
+
+def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    return (a.float() - b.float()).abs().max().item()
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variant", required=True, choices=["vit_b", "vit_l", "vit_h"])
+    parser.add_argument("--checkpoint", required=True, help="official sam_hq_vit_*.pth (or sam_vit_*.pth)")
+    parser.add_argument("--image", help="an image file; default: random pixels")
+    parser.add_argument("--transformers", action="store_true", help="also compare transformers' SamHQModel")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+
+    from segment_anything_hq import sam_model_registry
+
+    ours = build_sam_hq(args.variant, checkpoint=args.checkpoint).to(args.device)
+    official = sam_model_registry[args.variant]()
+    official.load_state_dict(ours.state_dict(), strict=True)
+    official = official.to(args.device).eval()
+
+    image = load_image(args.image, ours.image_size).to(args.device)
+    h, w = image.shape[-2:]
+    box = torch.tensor([[[w * 0.25, h * 0.25, w * 0.75, h * 0.75]]], device=args.device)
+    with torch.no_grad():
+        emb, early = ours.encode(image)
+        ref_emb, ref_interm = official.image_encoder(official.preprocess(image))
+        print(f"image embedding   max|diff| {max_diff(emb, ref_emb):.3e}")
+        print(f"early feature     max|diff| {max_diff(early, ref_interm[0]):.3e}")
+        for hq_token_only in (False, True):
+            masks, iou = ours.decode(emb, early, boxes=box, hq_token_only=hq_token_only)
+            ref = official(
+                [{"image": image[0], "original_size": (h, w), "boxes": box[0]}],
+                multimask_output=False,
+                hq_token_only=hq_token_only,
+            )[0]
+            print(
+                f"hq_token_only={hq_token_only!s:5} low-res masks max|diff| "
+                f"{max_diff(masks[0], ref['low_res_logits']):.3e}, iou {max_diff(iou[0], ref['iou_predictions']):.3e}"
+            )
+        if args.transformers:
+            from transformers import SamHQModel
+
+            with tempfile.TemporaryDirectory() as directory:
+                save_checkpoint(ours.cpu(), directory, "hf", variant=args.variant)
+                hf = SamHQModel.from_pretrained(directory, local_files_only=True, attn_implementation="eager")
+            hf = hf.to(args.device).eval()
+            ours.to(args.device)
+            out = hf(pixel_values=ours.preprocess(image), input_boxes=box, multimask_output=False)
+            masks, iou = ours.decode(emb, early, boxes=box)
+            print(f"transformers iou  max|diff| {max_diff(out.iou_scores[0], iou[0]):.3e}")
+            print(
+                f"transformers masks max|diff| {max_diff(out.pred_masks[0], masks[0]):.3e} "
+                "(large: transformers' SamHQ decoder defect, see README)"
+            )
+
+
+if __name__ == "__main__":
+    main()
