@@ -1,0 +1,294 @@
+"""COCO instance evaluation: mask AP and boundary AP through pycocotools' COCOeval.
+
+Boundary AP (Cheng et al., CVPR 2021) is COCO AP with the mask IoU of every non-crowd
+GT/prediction pair replaced by min(mask IoU, boundary IoU); crowd GT keep pycocotools' crowd
+mask IoU (intersection over the prediction's area). Boundaries are taken on full-image masks,
+so their width d depends on the image diagonal, as in :func:`metrics.boundary_dilation`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import os
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pycocotools.mask as mask_utils
+import torch
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from samhq_train.evaluation.metrics import mask_to_boundary
+
+__all__ = [
+    "BoundaryCOCOeval",
+    "decode_mask",
+    "encode_mask",
+    "evaluate_coco",
+    "load_coco",
+    "load_detections",
+    "to_coco_results",
+    "write_results_json",
+]
+
+# Names of COCOeval.stats[0:6], the AP part of its summary.
+AP_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+
+
+def encode_mask(mask: np.ndarray | torch.Tensor) -> dict:
+    """Binary mask H x W (bool or 0/1) -> COCO compressed RLE, json-serialisable."""
+    if isinstance(mask, torch.Tensor):
+        mask = mask.detach().cpu().numpy()
+    if mask.ndim != 2:
+        raise ValueError(f"expected an H x W mask, got shape {mask.shape}")
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def decode_mask(rle: Mapping) -> np.ndarray:
+    """COCO RLE (compressed or uncompressed) -> bool mask H x W."""
+    if isinstance(rle["counts"], list):
+        rle = mask_utils.frPyObjects(dict(rle), *rle["size"])
+    elif isinstance(rle["counts"], str):
+        rle = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
+    return mask_utils.decode(rle).astype(bool)
+
+
+def load_coco(gt: str | os.PathLike | Mapping | COCO) -> COCO:
+    """A COCO object from a GT json path, a loaded json dict, or a COCO object (returned as is)."""
+    if isinstance(gt, COCO):
+        return gt
+    coco = COCO()
+    if isinstance(gt, Mapping):
+        coco.dataset = copy.deepcopy(dict(gt))  # COCOeval rewrites GT segmentations in place
+    else:
+        with open(gt) as f:
+            coco.dataset = json.load(f)
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco
+
+
+def _check_ids(entries: Sequence[Mapping], coco_gt: COCO, what: str) -> None:
+    image_ids = {e["image_id"] for e in entries}
+    missing = sorted(image_ids - set(coco_gt.getImgIds()), key=str)
+    if missing:
+        raise ValueError(
+            f"{what}: {len(missing)} image id(s) are not in the GT json, e.g. {missing[:5]}; "
+            "are the detections and the GT from the same split?"
+        )
+    categories = {e["category_id"] for e in entries}
+    missing = sorted(categories - set(coco_gt.getCatIds()), key=str)
+    if missing:
+        raise ValueError(f"{what}: category id(s) {missing[:5]} are not in the GT json")
+
+
+def load_detections(
+    detections: str | os.PathLike | Sequence[Mapping], coco_gt: str | os.PathLike | Mapping | COCO
+) -> dict[int, list[dict]]:
+    """Detector boxes (COCO results format) to use as box prompts, grouped by image.
+
+    Args:
+        detections: path to a json list (or the list itself) of
+            ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}``.
+        coco_gt: the GT the detections belong to (path, dict or COCO).
+
+    Returns:
+        ``{image_id: [{"image_id", "category_id", "score", "bbox", "box_xyxy"}, ...]}`` with each
+        list sorted by decreasing score; images without detections are absent.
+
+    Raises:
+        ValueError: malformed entries, or image / category ids that the GT does not have.
+    """
+    name = str(detections) if isinstance(detections, (str, os.PathLike)) else "detections"
+    if isinstance(detections, (str, os.PathLike)):
+        with open(detections) as f:
+            detections = json.load(f)
+    if not isinstance(detections, list):
+        raise ValueError(f"{name}: expected a json list of detections, got {type(detections)}")
+    coco_gt = load_coco(coco_gt)
+    out: dict[int, list[dict]] = defaultdict(list)
+    for i, det in enumerate(detections):
+        missing = {"image_id", "category_id", "bbox", "score"} - set(det)
+        if missing:
+            raise ValueError(f"{name}: detection {i} lacks {sorted(missing)}")
+        x, y, w, h = (float(v) for v in det["bbox"])
+        if w < 0 or h < 0:
+            raise ValueError(f"{name}: detection {i} has a negative box size {det['bbox']}")
+        out[det["image_id"]].append(
+            {
+                "image_id": det["image_id"],
+                "category_id": det["category_id"],
+                "score": float(det["score"]),
+                "bbox": [x, y, w, h],
+                "box_xyxy": [x, y, x + w, y + h],
+            }
+        )
+    _check_ids(detections, coco_gt, name)
+    for dets in out.values():
+        dets.sort(key=lambda d: -d["score"])
+    return dict(out)
+
+
+def to_coco_results(predictions: Sequence[Mapping], coco_gt: COCO) -> list[dict]:
+    """Predictions -> COCO segmentation results (json-serialisable; no "bbox" key, so that
+    pycocotools takes the mask area, not the box area, for the small/medium/large split).
+
+    Args:
+        predictions: dicts with ``image_id``, ``category_id``, ``score`` and ``segmentation``:
+            a COCO RLE dict or a binary mask H x W (numpy or torch) at the GT image's size.
+        coco_gt: the GT (its image sizes and ids are checked).
+    """
+    predictions = list(predictions)
+    _check_ids(predictions, coco_gt, "predictions")
+    results = []
+    for i, pred in enumerate(predictions):
+        img = coco_gt.imgs[pred["image_id"]]
+        size = (img["height"], img["width"])
+        seg = pred["segmentation"]
+        if isinstance(seg, Mapping):
+            if isinstance(seg["counts"], list):
+                seg = mask_utils.frPyObjects(dict(seg), *seg["size"])
+            counts = seg["counts"]
+            seg = {
+                "size": [int(s) for s in seg["size"]],
+                "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
+            }
+            shape = tuple(seg["size"])
+        else:
+            shape = tuple(seg.shape)
+            if shape == size:
+                seg = encode_mask(seg)
+        if shape != size:
+            raise ValueError(
+                f"prediction {i} (image {pred['image_id']}): mask of size {shape} but the GT image "
+                f"is {size}"
+            )
+        results.append(
+            {
+                "image_id": pred["image_id"],
+                "category_id": pred["category_id"],
+                "segmentation": seg,
+                "score": float(pred["score"]),
+            }
+        )
+    return results
+
+
+def write_results_json(results: Sequence[Mapping], path: str | os.PathLike) -> None:
+    """Write :func:`to_coco_results` output as a COCO results json."""
+    with open(path, "w") as f:
+        json.dump(list(results), f)
+
+
+def _load_results(coco_gt: COCO, results: list[dict]) -> COCO:
+    if results:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return coco_gt.loadRes(results)
+    # pycocotools' loadRes cannot take an empty list: no predictions, every GT missed.
+    coco_dt = COCO()
+    coco_dt.dataset = {
+        "images": list(coco_gt.dataset["images"]),
+        "categories": list(coco_gt.dataset["categories"]),
+        "annotations": [],
+    }
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_dt.createIndex()
+    return coco_dt
+
+
+class BoundaryCOCOeval(COCOeval):
+    """COCOeval whose IoU is min(mask IoU, boundary IoU) for non-crowd GT (boundary AP).
+
+    Everything else (matching, crowd and area handling, accumulation, summary) is pycocotools'
+    'segm' evaluation; ``params.iouType`` stays 'segm' so that its machinery runs unchanged.
+    """
+
+    def __init__(self, cocoGt: COCO, cocoDt: COCO, dilation_ratio: float = 0.02):
+        super().__init__(cocoGt, cocoDt, iouType="segm")
+        self.dilation_ratio = dilation_ratio
+
+    def _selected(self, imgId, catId) -> tuple[list[dict], list[dict]]:
+        """The GT and predictions that ``COCOeval.computeIoU`` compares, in its order."""
+        p = self.params
+        if p.useCats:
+            gt, dt = self._gts[imgId, catId], self._dts[imgId, catId]
+        else:
+            gt = [g for c in p.catIds for g in self._gts[imgId, c]]
+            dt = [d for c in p.catIds for d in self._dts[imgId, c]]
+        order = np.argsort([-d["score"] for d in dt], kind="mergesort")
+        return gt, [dt[i] for i in order][: p.maxDets[-1]]
+
+    def _boundary_rles(self, anns: list[dict]) -> list[dict]:
+        masks = torch.from_numpy(mask_utils.decode([a["segmentation"] for a in anns])).bool()
+        boundaries = mask_to_boundary(masks.permute(2, 0, 1), self.dilation_ratio)
+        return mask_utils.encode(
+            np.asfortranarray(boundaries.permute(1, 2, 0).numpy().astype(np.uint8))
+        )
+
+    def computeIoU(self, imgId, catId):  # noqa: N802 (pycocotools' name)
+        mask_ious = super().computeIoU(imgId, catId)
+        if len(mask_ious) == 0:
+            return mask_ious
+        gt, dt = self._selected(imgId, catId)
+        crowd = np.array([bool(g["iscrowd"]) for g in gt])
+        if crowd.all():
+            return mask_ious
+        rles = self._boundary_rles([g for g, c in zip(gt, crowd) if not c] + dt)
+        n_gt = int((~crowd).sum())
+        boundary_ious = mask_utils.iou(rles[n_gt:], rles[:n_gt], [0] * n_gt)
+        ious = np.array(mask_ious, dtype=np.float64)
+        ious[:, ~crowd] = np.minimum(ious[:, ~crowd], boundary_ious)
+        return ious
+
+
+def _run(evaluator: COCOeval, verbose: bool) -> dict[str, float]:
+    out = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
+    with out:
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return {
+        name: float("nan") if value == -1 else float(value)
+        for name, value in zip(AP_NAMES, evaluator.stats[: len(AP_NAMES)])
+    }
+
+
+def evaluate_coco(
+    gt: str | os.PathLike | Mapping | COCO,
+    predictions: Sequence[Mapping[str, Any]],
+    *,
+    dilation_ratio: float = 0.02,
+    verbose: bool = False,
+) -> dict[str, float]:
+    """Mask AP and boundary AP of instance predictions against a COCO GT.
+
+    Args:
+        gt: GT json path, loaded dict or COCO object.
+        predictions: dicts ``{"image_id", "category_id", "segmentation", "score"}``, the
+            segmentation being a COCO RLE or a binary mask H x W at the GT image size.
+        dilation_ratio: boundary width as a fraction of the image diagonal (boundary AP).
+        verbose: print pycocotools' summaries.
+
+    Returns:
+        ``mask_AP, mask_AP50, mask_AP75, mask_APs, mask_APm, mask_APl`` and the same with
+        ``boundary_``: COCOeval's numbers (fractions in [0, 1], not percent); NaN where the GT
+        has no object of that size (COCOeval's -1). With no predictions every AP is 0.
+    """
+    coco_gt = load_coco(gt)
+    results = to_coco_results(predictions, coco_gt)
+    metrics: dict[str, float] = {}
+    for prefix, make in (
+        ("mask", lambda dt: COCOeval(coco_gt, dt, iouType="segm")),
+        ("boundary", lambda dt: BoundaryCOCOeval(coco_gt, dt, dilation_ratio)),
+    ):
+        # loadRes annotates the result dicts in place: give each evaluation its own copies.
+        coco_dt = _load_results(coco_gt, [dict(r) for r in results])
+        for name, value in _run(make(coco_dt), verbose).items():
+            metrics[f"{prefix}_{name}"] = value
+    return metrics
