@@ -1,0 +1,391 @@
+"""LightningDataModule: sources -> transforms -> prompts -> batches (the batch contract).
+
+Build it from the ``data`` config group and the model's image size::
+
+    dm = build_datamodule(cfg.data, image_size=model.image_size)
+
+Training uses the concatenation of ``train_sets``; validation and test get one dataloader per
+set, in config order (``dm.val_names`` / ``dm.test_names``; each batch also carries its
+``dataset`` names). Under DDP, Lightning swaps in DistributedSamplers (shuffled for training,
+in order for evaluation), so every rank sees its own shard.
+
+Randomness: evaluation prompts are a function of (seed, index). Training augmentation and
+prompts come from one numpy generator per (dataset, seed, rank, worker seed); the worker seed
+follows torch's global RNG (``lightning.seed_everything``), so runs repeat under a seed and
+workers and ranks draw independently.
+
+Bad samples: a DataError from a worker travels as data and is raised in the main process (no
+worker traceback). Training skips empty masks (and, when not strict, unreadable samples) by
+taking the next index; lenient evaluation drops them from the batch, strict evaluation raises.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import zlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import cv2
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, get_worker_info
+
+from .datasets import DataError, EmptyMaskError, build_source
+from .demo import ensure_demo_data
+from .prompts import MASK_THRESHOLD, PromptConfig, choose_prompt_types, sample_prompts
+from .transforms import PairTransform, build_eval_transform, build_train_transform
+
+log = logging.getLogger(__name__)
+
+MAX_TRIES = 10  # augmentation redraws / next-index substitutions before giving up
+
+
+class PromptedDataset(Dataset):
+    """A source (or concatenation) turned into model-frame samples with all prompts."""
+
+    def __init__(
+        self,
+        source: Dataset,
+        transform: PairTransform,
+        prompts: PromptConfig,
+        *,
+        train: bool,
+        strict: bool,
+        seed: int = 0,
+        name: str = "",
+    ):
+        self.source, self.transform, self.prompts = source, transform, prompts
+        self.train, self.strict, self.seed, self.name = train, strict, int(seed), name
+        self.rank = 0  # set by the datamodule so that ranks draw independently
+        self._rng_key = None
+        self._rng: np.random.Generator | None = None
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def _train_rng(self) -> np.random.Generator:
+        info = get_worker_info()
+        key = info.seed if info is not None else torch.initial_seed()
+        if key != self._rng_key:  # new worker (or a dataset copied into one)
+            salt = zlib.crc32(self.name.encode())
+            self._rng = np.random.default_rng([self.seed, salt, self.rank, key])
+            self.transform.set_random_state(self._rng)
+            self._rng_key = key
+        return self._rng
+
+    def __getitem__(self, idx: int) -> dict:
+        if self.train:
+            rng = self._train_rng()
+        else:
+            rng = np.random.default_rng([self.seed, idx])
+        last = None
+        for attempt in range(MAX_TRIES if self.train else 1):
+            j = (idx + attempt) % len(self.source)
+            try:
+                return self._sample(self.source[j], rng)
+            except DataError as e:
+                last = e
+                if self.strict and not (self.train and isinstance(e, EmptyMaskError)):
+                    return {"error": str(e)}
+                log.warning("skipping a sample: %s", e)
+        if self.train:
+            return {
+                "error": f"{MAX_TRIES} unusable samples in a row from index {idx}; last: {last}"
+            }
+        return {"skip": str(last)}
+
+    def _sample(self, raw: dict, rng: np.random.Generator) -> dict:
+        image, mask = raw["image"], raw["mask"]
+        peak = int(mask.max())
+        if peak <= MASK_THRESHOLD:
+            raise EmptyMaskError(
+                f"{raw['where']}: empty mask (no pixel > {MASK_THRESHOLD}; max value {peak}); "
+                "remove the pair, or fix the mask values (0 = background, 255 = object)"
+            )
+        mask_f = mask.astype(np.float32)
+        for _ in range(MAX_TRIES if self.train else 1):
+            out = self.transform(image, mask_f)
+            if out.mask.max() > MASK_THRESHOLD:
+                p = sample_prompts(out.mask, rng, self.prompts)
+                break
+        else:
+            if self.train:  # the jitter keeps losing this object (tiny, or cropped away)
+                raise EmptyMaskError(f"{raw['where']}: the object vanishes under augmentation")
+            # A thin object can vanish under bilinear downscaling: prompt from its area average.
+            h, w = out.input_size
+            area = np.zeros_like(out.mask)
+            area[:h, :w] = cv2.resize(mask_f, (w, h), interpolation=cv2.INTER_AREA)
+            p = sample_prompts(area, rng, self.prompts, threshold=0)
+        return {
+            "image": out.image,
+            "mask": out.mask,
+            "box": p.box,
+            "points": p.points,
+            "point_labels": p.point_labels,
+            "noise_mask": p.noise_mask,
+            "type_draw": p.type_draw,
+            "foreground_pixels": p.foreground_pixels,
+            "gt_original": mask,
+            "original_size": tuple(mask.shape),
+            "input_size": tuple(out.input_size),
+            "name": raw["name"],
+            "dataset": raw["dataset"],
+        }
+
+
+class Collate:
+    """Samples -> the batch contract (see /work/contracts.md); picks the prompt types."""
+
+    def __init__(self, prompts: PromptConfig, train: bool):
+        self.prompts, self.train = prompts, train
+
+    def __call__(self, samples: list[dict]) -> dict | None:
+        errors = [s["error"] for s in samples if "error" in s]
+        if errors:
+            return {"error": "\n".join(errors)}
+        samples = [s for s in samples if "skip" not in s]
+        if not samples:
+            return None
+        if self.train:
+            types = choose_prompt_types(
+                [s["type_draw"] for s in samples],
+                [s["foreground_pixels"] for s in samples],
+                self.prompts,
+            )
+        else:
+            types = [self.prompts.eval_prompt] * len(samples)
+
+        def stack(key):
+            return torch.from_numpy(np.stack([s[key] for s in samples]))
+
+        size = samples[0]["image"].shape[0]
+        image = np.empty((len(samples), 3, size, size), np.float32)
+        for i, s in enumerate(samples):  # numpy: no thread-pool cost in a busy main process
+            image[i] = s["image"].transpose(2, 0, 1)
+        return {
+            "image": torch.from_numpy(image),
+            "mask": stack("mask")[:, None],
+            "prompt_type": types,
+            "boxes": stack("box"),
+            "points": stack("points"),
+            "point_labels": stack("point_labels"),
+            "mask_input": stack("noise_mask")[:, None],
+            "gt_original": [torch.from_numpy(s["gt_original"]) for s in samples],
+            "original_size": [s["original_size"] for s in samples],
+            "input_size": [s["input_size"] for s in samples],
+            "name": [s["name"] for s in samples],
+            "dataset": [s["dataset"] for s in samples],
+        }
+
+
+class SampleLoader(DataLoader):
+    """A DataLoader that raises data errors in the main process and drops emptied batches."""
+
+    def __iter__(self):
+        for batch in super().__iter__():
+            if batch is None:
+                continue
+            if "error" in batch:
+                raise DataError(batch["error"])
+            yield batch
+
+
+def _set_name(spec: Mapping) -> str:
+    """The set's name, as its source names itself when the config gives none."""
+    if spec.get("name"):
+        return str(spec["name"])
+    if spec.get("type") == "coco":
+        return Path(str(spec.get("annotation_file", "coco"))).stem
+    return Path(str(spec.get("image_dir", "set"))).name
+
+
+class SegmentationDataModule(L.LightningDataModule):
+    """Train / val / test dataloaders producing the batch contract for image size S.
+
+    Args:
+        image_size: S, the model's input size (1024 for ViT-B/L/H, 256 for the tiny model).
+        train_sets, val_sets, test_sets: lists of dataset specs (see ``datasets.build_source``);
+            ``test_sets=None`` means the val sets.
+        root: folder that relative set paths start from (relative roots start at the launch
+            directory, also under Hydra).
+        strict_train / strict_eval: error policy for bad files (see the module docstring).
+        train_transform: kwargs of ``build_train_transform``; eval_transform: of
+            ``build_eval_transform``; prompts: fields of ``PromptConfig``.
+        demo: kwargs of ``ensure_demo_data``: generate the demo set under ``root`` if missing.
+    """
+
+    def __init__(
+        self,
+        image_size: int,
+        *,
+        train_sets: Sequence[Mapping] = (),
+        val_sets: Sequence[Mapping] = (),
+        test_sets: Sequence[Mapping] | None = None,
+        root: str | None = None,
+        batch_size: int = 4,
+        val_batch_size: int = 1,
+        num_workers: int = 0,
+        pin_memory: bool = True,
+        persistent_workers: bool = False,
+        strict_train: bool = False,
+        strict_eval: bool = True,
+        train_transform: Mapping | None = None,
+        eval_transform: Mapping | None = None,
+        prompts: Mapping | None = None,
+        seed: int = 0,
+        demo: Mapping | None = None,
+    ):
+        super().__init__()  # no save_hyperparameters: keys like seed would clash with the module's
+        self.image_size = int(image_size)
+        self.root = _absolute(root)
+        self.train_specs = [dict(s) for s in train_sets]
+        self.val_specs = [dict(s) for s in val_sets]
+        self.test_specs = self.val_specs if test_sets is None else [dict(s) for s in test_sets]
+        self.batch_size, self.val_batch_size = int(batch_size), int(val_batch_size)
+        self.num_workers = int(num_workers)
+        self.pin_memory = bool(pin_memory) and torch.cuda.is_available()
+        self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
+        self.strict_train, self.strict_eval = bool(strict_train), bool(strict_eval)
+        self.train_transform_cfg = dict(train_transform or {})
+        self.eval_transform_cfg = dict(eval_transform or {})
+        self.prompt_cfg = PromptConfig(**dict(prompts or {}))
+        self.seed = int(seed)
+        self.demo = None if demo is None else dict(demo)
+        self.train_set: PromptedDataset | None = None
+        self.val_sets: list[PromptedDataset] = []
+        self.test_sets: list[PromptedDataset] = []
+
+    @property
+    def val_names(self) -> list[str]:
+        return [_set_name(s) for s in self.val_specs]
+
+    @property
+    def test_names(self) -> list[str]:
+        return [_set_name(s) for s in self.test_specs]
+
+    def prepare_data(self) -> None:
+        if self.demo is not None:
+            ensure_demo_data(self.root, **self.demo)
+
+    def _check_root(self) -> None:
+        if self.root is not None and not self.root.is_dir():
+            raise DataError(
+                f"data root not found: {self.root}; put the data there (data/README.md shows the "
+                "layout) or pass data.root=/path/to/data"
+            )
+
+    def _rank(self) -> int:
+        trainer = self.trainer
+        return int(trainer.global_rank) if trainer is not None else 0
+
+    def _eval_sets(self, specs) -> list[PromptedDataset]:
+        transform = build_eval_transform(self.image_size, **self.eval_transform_cfg)
+        out = []
+        for spec in specs:
+            source = build_source(spec, self.root, self.strict_eval)
+            out.append(
+                PromptedDataset(
+                    source,
+                    transform,
+                    self.prompt_cfg,
+                    train=False,
+                    strict=spec.get("strict", self.strict_eval),
+                    seed=self.seed,
+                    name=_set_name(spec),
+                )
+            )
+        return out
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.demo is not None:
+            self.prepare_data()  # a no-op when present; covers use without a Trainer
+        self._check_root()
+        if stage in (None, "fit") and self.train_specs and self.train_set is None:
+            sources = [build_source(s, self.root, self.strict_train) for s in self.train_specs]
+            transform = build_train_transform(self.image_size, **self.train_transform_cfg)
+            self.train_set = PromptedDataset(
+                ConcatDataset(sources),
+                transform,
+                self.prompt_cfg,
+                train=True,
+                strict=self.strict_train,
+                seed=self.seed,
+                name="train",
+            )
+            log.info("training samples: %s", {s.name: len(s) for s in sources})
+        if stage in (None, "fit", "validate") and not self.val_sets:
+            self.val_sets = self._eval_sets(self.val_specs)
+        if stage in (None, "test") and not self.test_sets:
+            self.test_sets = self._eval_sets(self.test_specs)
+        rank = self._rank()
+        for ds in [self.train_set, *self.val_sets, *self.test_sets]:
+            if ds is not None:
+                ds.rank = rank
+
+    def _loader(self, dataset, batch_size, train) -> SampleLoader:
+        return SampleLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=train,
+            drop_last=train,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+            collate_fn=Collate(self.prompt_cfg, train),
+        )
+
+    def train_dataloader(self) -> SampleLoader:
+        if self.train_set is None:
+            self.setup("fit")
+        if self.train_set is None:
+            raise DataError("no training set configured (data.train_sets is empty)")
+        if len(self.train_set) < self.batch_size:
+            raise DataError(
+                f"the training set has {len(self.train_set)} samples, fewer than one batch "
+                f"(data.batch_size={self.batch_size}); add data or lower the batch size"
+            )
+        return self._loader(self.train_set, self.batch_size, train=True)
+
+    def val_dataloader(self) -> list[SampleLoader]:
+        if not self.val_sets and self.val_specs:
+            self.setup("validate")
+        return [self._loader(ds, self.val_batch_size, train=False) for ds in self.val_sets]
+
+    def test_dataloader(self) -> list[SampleLoader]:
+        if not self.test_sets and self.test_specs:
+            self.setup("test")
+        return [self._loader(ds, self.val_batch_size, train=False) for ds in self.test_sets]
+
+
+def _absolute(root) -> Path | None:
+    if root is None:
+        return None
+    from hydra.utils import to_absolute_path  # the launch directory, even if Hydra chdir'ed
+
+    return Path(to_absolute_path(str(Path(str(root)).expanduser())))
+
+
+def build_datamodule(cfg: Mapping, image_size: int, **overrides) -> SegmentationDataModule:
+    """The datamodule from the ``data`` config group (DictConfig or dict) and the model's S.
+
+    ``overrides`` replace config keys (e.g. ``num_workers=0`` in tests).
+    """
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import MissingMandatoryValue
+
+    if isinstance(cfg, DictConfig):
+        try:
+            cfg = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+        except MissingMandatoryValue as e:
+            raise DataError(
+                f"data config: {e.full_key} must be set (e.g. data.root=/path/to/data)"
+            ) from None
+    kwargs = {**dict(cfg), **overrides}
+    try:
+        return SegmentationDataModule(image_size, **kwargs)
+    except TypeError as e:
+        valid = list(inspect.signature(SegmentationDataModule).parameters)[1:]
+        raise DataError(f"data config: {e}; valid keys: {valid}") from None

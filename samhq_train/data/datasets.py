@@ -1,0 +1,360 @@
+"""Raw (image, mask) sources: paired folders, COCO-format json, and the registry read from config.
+
+A source item is a dict: ``image`` H x W x 3 uint8 RGB, ``mask`` H x W uint8 0-255 (not
+binarised), ``name`` (file stem / ``<stem>_<annotation id>``), ``dataset`` and ``where`` (the
+file a message about this item should name). Problems with the data raise ``DataError`` whose
+message names the file and what to do; cheap checks (folders, pairing) run in ``__init__``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+from torch.utils.data import Dataset
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+LAYOUT_HINT = "check data.root and the set's folders (data/README.md shows the expected layout)"
+
+
+class DataError(Exception):
+    """A problem with the user's data; the message names the file and says what to do."""
+
+
+class EmptyMaskError(DataError):
+    """A mask without foreground (> 128): skipped in training, an error for strict evaluation."""
+
+
+def _list_names(paths: Sequence[Path], limit: int = 10) -> str:
+    names = ", ".join(p.name for p in paths[:limit])
+    return names + (f" ... and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def _check_dir(path: Path, what: str, dataset: str) -> None:
+    if not path.is_dir():
+        raise DataError(f"{dataset}: {what} not found: {path}; {LAYOUT_HINT}")
+
+
+def _read_bytes(path: Path) -> np.ndarray:
+    try:
+        data = np.fromfile(path, np.uint8)
+    except OSError as e:
+        raise DataError(
+            f"cannot read {path}: {e.strerror}; check that the file exists and is readable"
+        ) from None
+    if data.size == 0:
+        raise DataError(f"{path} is empty (0 bytes); re-export or remove it")
+    return data
+
+
+def _decode(path: Path, flags: int) -> np.ndarray:
+    data = _read_bytes(path)
+    if data[:2].tobytes() == b"\xff\xd8" and data[-2:].tobytes() != b"\xff\xd9":
+        # libjpeg decodes a cut-off JPEG with a grey bottom and only a warning.
+        if b"\xff\xd9" not in data[-4096:].tobytes():
+            raise DataError(
+                f"{path} is truncated (JPEG end marker missing); re-download or remove it"
+            )
+    try:
+        out = cv2.imdecode(data, flags)
+    except cv2.error:  # e.g. dimensions over OpenCV's limits
+        out = None
+    if out is None:
+        raise DataError(
+            f"{path} is not a readable image (corrupt or unsupported format); "
+            "re-export or remove it"
+        )
+    return out
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """H x W x 3 uint8 RGB; grey is repeated to 3 channels; EXIF orientation is ignored (as
+    in the official loader, so images stay aligned with their masks)."""
+    path = Path(path)
+    bgr = _decode(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """H x W uint8 0-255. A multi-channel mask must have equal colour channels (channel 0 is kept,
+    alpha ignored); 16-bit masks and label masks with values only in 0-1 are refused."""
+    path = Path(path)
+    mask = _decode(path, cv2.IMREAD_UNCHANGED)
+    if mask.ndim == 3:
+        colour = mask[..., :3] if mask.shape[2] >= 3 else mask[..., :1]
+        if (colour != colour[..., :1]).any():
+            raise DataError(
+                f"{path} has {mask.shape[2]} channels with different values; a mask must be a "
+                "single-channel (grayscale) image, 0 = background, 255 = object: convert it"
+            )
+        mask = colour[..., 0]
+    if mask.dtype != np.uint8:
+        raise DataError(
+            f"{path} is a {mask.dtype} mask; expected 8-bit values 0-255: "
+            "save it as 8-bit grayscale"
+        )
+    if mask.max() == 1:
+        raise DataError(
+            f"{path} has values 0-1; masks must be 0-255 (object > 128): save it multiplied by 255"
+        )
+    return mask
+
+
+class PairedFolderDataset(Dataset):
+    """Images and masks in two folders (or one), matched by file stem.
+
+    A mask is ``mask_dir / (stem + mask_suffix + mask_ext)``. When both live in one folder, files
+    that look like masks are not taken as images. Unmatched files: ``strict`` raises a DataError
+    naming them; otherwise they are skipped with a warning.
+    """
+
+    def __init__(
+        self,
+        image_dir: str | Path,
+        mask_dir: str | Path,
+        *,
+        name: str | None = None,
+        image_ext: str | Sequence[str] = IMAGE_EXTENSIONS,
+        mask_ext: str = ".png",
+        mask_suffix: str = "",
+        strict: bool = True,
+    ):
+        self.image_dir, self.mask_dir = Path(image_dir), Path(mask_dir)
+        self.name = name or self.image_dir.name
+        exts = {image_ext.lower()} if isinstance(image_ext, str) else {e.lower() for e in image_ext}
+        _check_dir(self.image_dir, "image folder", self.name)
+        _check_dir(self.mask_dir, "mask folder", self.name)
+
+        mask_tail = (mask_suffix + mask_ext).lower()
+        masks = {}
+        for p in self.mask_dir.iterdir():
+            if p.name.lower().endswith(mask_tail) and p.is_file():
+                masks[p.name[: len(p.name) - len(mask_tail)]] = p
+        same_dir = self.image_dir.resolve() == self.mask_dir.resolve()
+        images: dict[str, Path] = {}
+        for p in sorted(self.image_dir.iterdir()):
+            if p.suffix.lower() not in exts or not p.is_file():
+                continue
+            if same_dir and p.name.lower().endswith(mask_tail):
+                continue
+            if p.stem in images:
+                raise DataError(
+                    f"{self.name}: two images share the stem {p.stem!r} "
+                    f"({images[p.stem].name}, {p.name}) "
+                    f"in {self.image_dir}; keep one or restrict image_ext"
+                )
+            images[p.stem] = p
+        if not images:
+            raise DataError(
+                f"{self.name}: no images ending in {sorted(exts)} in {self.image_dir}; "
+                f"{LAYOUT_HINT}, or set image_ext"
+            )
+        no_mask = [images[s] for s in sorted(images) if s not in masks]
+        no_image = [masks[s] for s in sorted(masks) if s not in images]
+        problems = []
+        if no_mask:
+            problems.append(
+                f"{len(no_mask)} image(s) without a mask "
+                f"(expected <stem>{mask_suffix}{mask_ext} in "
+                f"{self.mask_dir}): {_list_names(no_mask)}"
+            )
+        if no_image:
+            problems.append(
+                f"{len(no_image)} mask(s) without an image in {self.image_dir}: "
+                f"{_list_names(no_image)}"
+            )
+        if problems:
+            text = f"{self.name}: " + "; ".join(problems)
+            if strict:
+                raise DataError(
+                    text + ". Add or remove those files, or set strict: false to skip them"
+                )
+            log.warning("%s. Skipping them (lenient mode)", text)
+        self.pairs = [(s, images[s], masks[s]) for s in sorted(images) if s in masks]
+        if not self.pairs:
+            raise DataError(f"{self.name}: no image has a mask; {LAYOUT_HINT}")
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, idx: int) -> dict:
+        stem, image_path, mask_path = self.pairs[idx]
+        image = read_image(image_path)
+        mask = read_mask(mask_path)
+        if mask.shape != image.shape[:2]:
+            raise DataError(
+                f"{mask_path} is {mask.shape[1]}x{mask.shape[0]} but its image "
+                f"{image_path.name} is "
+                f"{image.shape[1]}x{image.shape[0]} (WxH); a mask must have its image's size"
+            )
+        return {
+            "image": image,
+            "mask": mask,
+            "name": stem,
+            "dataset": self.name,
+            "where": str(mask_path),
+        }
+
+
+class CocoInstanceDataset(Dataset):
+    """One sample per instance of a COCO-format json (polygons, RLE and uncompressed RLE).
+
+    Crowd instances are dropped unless ``include_crowd``; instances with ``area < min_area``
+    (pixels, the json's ``area``) are dropped. ``category_ids`` optionally keeps only those.
+    """
+
+    def __init__(
+        self,
+        image_dir: str | Path,
+        annotation_file: str | Path,
+        *,
+        name: str | None = None,
+        min_area: float = 0.0,
+        include_crowd: bool = False,
+        category_ids: Sequence[int] | None = None,
+        strict: bool = True,
+    ):
+        from pycocotools.coco import COCO
+
+        self.image_dir, self.annotation_file = Path(image_dir), Path(annotation_file)
+        self.name = name or self.annotation_file.stem
+        _check_dir(self.image_dir, "image folder", self.name)
+        if not self.annotation_file.is_file():
+            raise DataError(
+                f"{self.name}: annotation file not found: {self.annotation_file}; {LAYOUT_HINT}"
+            )
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+                self.coco = COCO(str(self.annotation_file))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DataError(
+                f"{self.annotation_file} is not valid json ({e}); re-export it"
+            ) from None
+        except (KeyError, TypeError, AssertionError) as e:
+            raise DataError(
+                f"{self.annotation_file} is not COCO format (missing or bad {e}); it needs "
+                "'images', 'annotations' and 'categories'"
+            ) from None
+        keep_cats = None if category_ids is None else set(category_ids)
+        self.annotations = []
+        missing: dict[int, Path] = {}
+        for ann_id in sorted(self.coco.anns):
+            ann = self.coco.anns[ann_id]
+            if ann.get("iscrowd", 0) and not include_crowd:
+                continue
+            if keep_cats is not None and ann.get("category_id") not in keep_cats:
+                continue
+            if "segmentation" not in ann or not ann["segmentation"]:
+                continue
+            if ann.get("area", float("inf")) < min_area:
+                continue
+            info = self.coco.imgs.get(ann["image_id"])
+            if info is None:
+                raise DataError(
+                    f"{self.annotation_file}: annotation {ann_id} refers to image id "
+                    f"{ann['image_id']}, which is not in 'images'; fix the json"
+                )
+            path = self.image_dir / info["file_name"]
+            if ann["image_id"] not in missing and not path.is_file():
+                missing[ann["image_id"]] = path
+            if ann["image_id"] in missing:
+                continue
+            self.annotations.append(ann_id)
+        if missing:
+            paths = sorted(missing.values())
+            text = (
+                f"{self.name}: {len(paths)} image(s) listed in {self.annotation_file.name} are "
+                f"missing from {self.image_dir}: {_list_names(paths)}"
+            )
+            if strict:
+                raise DataError(text + ". Add them, or set strict: false to skip their instances")
+            log.warning("%s. Skipping their instances (lenient mode)", text)
+        if not self.annotations:
+            raise DataError(
+                f"{self.name}: no usable instance in {self.annotation_file} (after min_area="
+                f"{min_area}, include_crowd={include_crowd}); lower min_area or check the file"
+            )
+
+    def __len__(self) -> int:
+        return len(self.annotations)
+
+    def __getitem__(self, idx: int) -> dict:
+        ann = self.coco.anns[self.annotations[idx]]
+        info = self.coco.imgs[ann["image_id"]]
+        image_path = self.image_dir / info["file_name"]
+        where = f"{self.annotation_file} (annotation {ann['id']}, image {image_path})"
+        image = read_image(image_path)
+        height, width = image.shape[:2]
+        if (info.get("height"), info.get("width")) != (height, width):
+            raise DataError(
+                f"{where}: the json says {info.get('width')}x{info.get('height')} but the image is "
+                f"{width}x{height} (WxH); fix the json or the image"
+            )
+        try:
+            mask = self.coco.annToMask(ann).astype(np.uint8) * 255
+        except Exception as e:  # pycocotools raises bare errors on malformed segmentations
+            raise DataError(
+                f"{where}: unreadable segmentation ({type(e).__name__}: {e}); fix the json"
+            ) from None
+        stem = Path(info["file_name"]).stem
+        return {
+            "image": image,
+            "mask": mask,
+            "name": f"{stem}_{ann['id']}",
+            "dataset": self.name,
+            "where": where,
+        }
+
+
+SOURCE_TYPES = {"folder": PairedFolderDataset, "coco": CocoInstanceDataset}
+
+
+def _resolve(path: str | Path, root: Path | None, dataset: str) -> Path:
+    path = Path(path).expanduser()
+    if path.is_absolute():
+        return path
+    if root is None:
+        raise DataError(
+            f"dataset {dataset!r}: {str(path)!r} is relative but data.root is not set; "
+            "pass data.root=/path/to/data or give absolute folders"
+        )
+    return root / path
+
+
+def build_source(spec: Mapping, root: str | Path | None = None, strict: bool = True) -> Dataset:
+    """One dataset from a config entry: ``{name, type: folder|coco, ...}``; relative paths are
+    taken from ``root``. ``spec["strict"]``, when given, overrides ``strict``.
+
+    folder keys: image_dir, mask_dir, image_ext, mask_ext, mask_suffix.
+    coco keys: image_dir, annotation_file, min_area, include_crowd, category_ids.
+    """
+    spec = dict(spec)
+    kind = spec.pop("type", "folder")
+    if kind not in SOURCE_TYPES:
+        raise DataError(
+            f"dataset {spec.get('name')!r}: unknown type {kind!r}; "
+            f"use one of {sorted(SOURCE_TYPES)}"
+        )
+    root = None if root is None else Path(root)
+    spec.setdefault("strict", strict)
+    for key in ("image_dir", "mask_dir", "annotation_file"):
+        if key in spec:
+            spec[key] = _resolve(spec[key], root, spec.get("name"))
+    required = ("image_dir", "mask_dir") if kind == "folder" else ("image_dir", "annotation_file")
+    missing = [k for k in required if k not in spec]
+    if missing:
+        raise DataError(f"dataset {spec.get('name')!r} ({kind}): missing key(s) {missing}")
+    if "image_ext" in spec and not isinstance(spec["image_ext"], str):
+        spec["image_ext"] = tuple(spec["image_ext"])
+    try:
+        return SOURCE_TYPES[kind](**spec)
+    except TypeError as e:
+        raise DataError(f"dataset {spec.get('name')!r} ({kind}): {e}") from None

@@ -1,0 +1,174 @@
+"""Image + mask transforms (albumentations) into the model's S x S frame.
+
+Training (official): horizontal flip, then large-scale jitter: resize so the long side is
+round(s * S) with s ~ U(0.1, 2.0) (aspect kept, bilinear for image AND mask), random crop to at
+most S x S, pad bottom/right to S x S (image 128, mask 0).
+
+Evaluation: ``mode="resize"`` is the official benchmark protocol (S x S, aspect NOT kept);
+``mode="longest_side"`` is SAM's predictor rule (long side S, aspect kept, pad bottom/right with
+the pixel mean, which is what SAM's zero padding after normalisation amounts to).
+
+Masks are float32 0-255 and resized bilinearly, so they are soft after resizing (official
+handling); callers threshold them at > 128. The untouched original mask is kept by the caller.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import albumentations as A
+import cv2
+import numpy as np
+
+PIXEL_MEAN = (123.675, 116.28, 103.53)
+EVAL_MODES = ("resize", "longest_side")
+
+
+def resize_longest_side_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
+    """(h, w) after scaling (height, width) so that the longer side becomes ``long_side``.
+
+    The one home of the resize rule (SAM's ``ResizeLongestSide``: ``int(x * scale + 0.5)``):
+    large-scale jitter, the predictor-style evaluation resize and inference all use it.
+    """
+    scale = long_side / max(height, width)
+    return max(1, int(height * scale + 0.5)), max(1, int(width * scale + 0.5))
+
+
+class LongestSideResize(A.DualTransform):
+    """Resize so the long side is ``round(s * long_side)``, ``s ~ U(scale_range)``, aspect kept.
+
+    Image and mask are both resized bilinearly (the mask is expected as float, 0-255).
+    ``scale_range=(1, 1)`` gives SAM's deterministic long-side resize.
+    """
+
+    def __init__(self, long_side: int, scale_range: Sequence[float] = (1.0, 1.0), p: float = 1.0):
+        super().__init__(p=p)
+        lo, hi = float(scale_range[0]), float(scale_range[1])
+        if not 0 < lo <= hi:
+            raise ValueError(f"scale_range must satisfy 0 < min <= max, got {scale_range}")
+        self.long_side = int(long_side)
+        self.scale_range = (lo, hi)
+
+    def get_params_dependent_on_data(self, params, data):
+        height, width = params["shape"][:2]
+        lo, hi = self.scale_range
+        s = lo if lo == hi else self.py_random.uniform(lo, hi)
+        long_side = max(1, round(s * self.long_side))
+        return {"target_shape": resize_longest_side_shape(height, width, long_side)}
+
+    def apply(self, img, target_shape, **params):
+        return cv2.resize(img, target_shape[::-1], interpolation=cv2.INTER_LINEAR)
+
+    def apply_to_mask(self, mask, target_shape, **params):
+        return cv2.resize(mask, target_shape[::-1], interpolation=cv2.INTER_LINEAR)
+
+    def apply_to_bboxes(self, bboxes, **params):
+        return bboxes  # albumentations keeps boxes normalised: a resize leaves them unchanged
+
+    def get_transform_init_args_names(self):
+        return ("long_side", "scale_range")
+
+
+@dataclass
+class Transformed:
+    """Output of a pair transform, in the S x S model frame."""
+
+    image: np.ndarray  # S x S x 3 uint8 RGB
+    mask: np.ndarray  # S x S float32, 0-255 (soft after resizing)
+    input_size: tuple[int, int]  # (h, w) of the resized image inside S x S (the rest is padding)
+    boxes: np.ndarray  # M x 4 float32 xyxy (pixel edges), the input boxes that survived
+    box_ids: np.ndarray  # M int64: index of each surviving box in the input
+
+
+class PairTransform:
+    """Applies albumentations stages to an (image, mask[, boxes]) pair; one RNG for all stages."""
+
+    def __init__(self, stages: Sequence[A.Compose], image_size: int, *, keep_aspect: bool = True):
+        self.stages = list(stages)
+        self.image_size = int(image_size)
+        self.keep_aspect = keep_aspect
+
+    def set_random_state(self, rng: np.random.Generator) -> None:
+        """Draw all randomness from ``rng`` (albumentations would otherwise seed from the OS)."""
+        py_random = random.Random(int(rng.integers(2**63)))
+        for stage in self.stages:
+            stage.set_random_state(rng, py_random)
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray, boxes=None) -> Transformed:
+        """image H x W x 3 uint8, mask H x W float32 0-255, boxes N x 4 xyxy (pixel edges)."""
+        if mask.dtype != np.float32:
+            mask = mask.astype(np.float32)
+        boxes = np.zeros((0, 4), np.float32) if boxes is None else np.asarray(boxes, np.float32)
+        data = {"image": image, "mask": mask, "bboxes": boxes, "box_ids": np.arange(len(boxes))}
+        for i, stage in enumerate(self.stages):
+            data = stage(**data)
+            if i == 0:  # the first stage resizes; later ones only pad / crop
+                h, w = data["image"].shape[:2]
+        s = self.image_size
+        input_size = (min(s, h), min(s, w)) if self.keep_aspect else (s, s)
+        return Transformed(
+            image=np.ascontiguousarray(data["image"]),
+            mask=np.ascontiguousarray(data["mask"], dtype=np.float32),
+            input_size=input_size,
+            boxes=np.asarray(data["bboxes"], np.float32).reshape(-1, 4),
+            box_ids=np.asarray(data["box_ids"], np.int64),
+        )
+
+
+def _compose(transforms) -> A.Compose:
+    bbox_params = A.BboxParams(format="pascal_voc", label_fields=["box_ids"], clip=True)
+    return A.Compose(transforms, bbox_params=bbox_params, seed=0)
+
+
+def build_train_transform(
+    image_size: int,
+    *,
+    scale_range: Sequence[float] = (0.1, 2.0),
+    hflip_p: float = 0.5,
+    image_pad: float = 128,
+    mask_pad: float = 0,
+) -> PairTransform:
+    """Official training augmentation: flip, large-scale jitter, pad bottom/right to S x S.
+
+    Padding first and then cropping S x S is the same as the official crop-then-pad: a side
+    longer than S is cropped at a random offset, a shorter one is padded at the bottom/right.
+    """
+    s = int(image_size)
+    resize = _compose([A.HorizontalFlip(p=hflip_p), LongestSideResize(s, scale_range)])
+    pad_crop = _compose(
+        [
+            A.RandomCrop(
+                s,
+                s,
+                pad_if_needed=True,
+                pad_position="top_left",
+                border_mode=cv2.BORDER_CONSTANT,
+                fill=image_pad,
+                fill_mask=mask_pad,
+            )
+        ]
+    )
+    return PairTransform([resize, pad_crop], s)
+
+
+def build_eval_transform(
+    image_size: int,
+    *,
+    mode: str = "resize",
+    image_pad: float | Sequence[float] = PIXEL_MEAN,
+) -> PairTransform:
+    """Evaluation resize: ``"resize"`` (official benchmark: S x S, aspect not kept) or
+    ``"longest_side"`` (SAM predictor: long side S, pad bottom/right with ``image_pad``)."""
+    s = int(image_size)
+    if mode == "resize":
+        resize = A.Resize(s, s, interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_LINEAR)
+        return PairTransform([_compose([resize])], s, keep_aspect=False)
+    if mode == "longest_side":
+        fill = tuple(image_pad) if isinstance(image_pad, Sequence) else image_pad
+        pad = A.PadIfNeeded(
+            s, s, position="top_left", border_mode=cv2.BORDER_CONSTANT, fill=fill, fill_mask=0
+        )
+        return PairTransform([_compose([LongestSideResize(s)]), _compose([pad])], s)
+    raise ValueError(f"eval_transform.mode must be one of {EVAL_MODES}, got {mode!r}")

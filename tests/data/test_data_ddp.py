@@ -1,0 +1,60 @@
+"""Two CPU processes (gloo, forked) through Lightning: each rank sees its own samples."""
+
+import json
+
+import lightning as L
+import pytest
+import torch
+from data_helpers import demo_config
+
+from samhq_train.data import build_datamodule
+
+
+class RecordNames(L.LightningModule):
+    def __init__(self, out_dir):
+        super().__init__()
+        self.out_dir = out_dir
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.seen = {"train": [], "val": [], "loaders": []}
+
+    def on_train_start(self):
+        loaders = [self.trainer.train_dataloader, *self.trainer.val_dataloaders]
+        self.seen["loaders"] = [type(d).__name__ for d in loaders]
+
+    def training_step(self, batch, batch_idx):
+        self.seen["train"] += batch["name"]
+        return (self.weight * batch["mask"].mean()).sum()
+
+    def validation_step(self, batch, batch_idx):
+        self.seen["val"] += batch["name"]
+
+    def on_fit_end(self):
+        path = f"{self.out_dir}/rank{self.global_rank}.json"
+        with open(path, "w") as f:
+            json.dump(self.seen, f)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+@pytest.mark.slow
+def test_two_ranks_see_disjoint_samples(demo_root, tmp_path):
+    dm = build_datamodule(demo_config(demo_root, batch_size=2, val_batch_size=1), image_size=32)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp_spawn" if torch.cuda.is_initialized() else "ddp_fork",
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(RecordNames(str(tmp_path)), datamodule=dm)
+    seen = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert seen[0]["loaders"] == ["SampleLoader", "SampleLoader"], "Lightning kept our loader"
+    for split, total in (("train", 8), ("val", 4)):
+        a, b = set(seen[0][split]), set(seen[1][split])
+        assert len(seen[0][split]) == len(seen[1][split]) == total // 2
+        assert not a & b and len(a | b) == total, (split, a, b)

@@ -1,0 +1,346 @@
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from data_helpers import blob, write_pair
+from hydra import compose, initialize_config_dir
+from pycocotools import mask as mask_utils
+
+from samhq_train.data import (
+    CocoInstanceDataset,
+    DataError,
+    PairedFolderDataset,
+    SegmentationDataModule,
+    build_datamodule,
+    build_source,
+    read_image,
+    read_mask,
+)
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+def compose_data(name: str, *overrides: str):
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        return compose(overrides=[f"+data={name}", *overrides]).data
+
+
+# ---------------------------------------------------------------- folders and registry
+
+
+def test_folder_pairs_match_by_stem(tmp_path):
+    image, mask = blob()
+    for stem in ("b", "a"):
+        write_pair(tmp_path / "im", tmp_path / "gt", stem, image, mask)
+    write_pair(tmp_path / "im", tmp_path / "gt", "c", image, mask, image_ext=".png")
+    ds = PairedFolderDataset(tmp_path / "im", tmp_path / "gt", name="set")
+    assert [p[0] for p in ds.pairs] == ["a", "b", "c"]
+    item = ds[0]
+    assert item["image"].shape == (48, 64, 3) and item["image"].dtype == np.uint8
+    np.testing.assert_array_equal(item["mask"], mask)
+    assert (item["name"], item["dataset"]) == ("a", "set")
+
+
+def test_one_folder_for_images_and_masks_and_mask_suffix(tmp_path):
+    image, mask = blob()
+    write_pair(
+        tmp_path / "both", tmp_path / "both", "x", image, mask
+    )  # x.jpg + x.png (cascade_psp)
+    assert len(PairedFolderDataset(tmp_path / "both", tmp_path / "both", image_ext=".jpg")) == 1
+    write_pair(
+        tmp_path / "s", tmp_path / "s", "y", image, mask, image_ext=".png", mask_name="y_mask.png"
+    )
+    ds = PairedFolderDataset(tmp_path / "s", tmp_path / "s", image_ext=".png", mask_suffix="_mask")
+    assert [p[0] for p in ds.pairs] == ["y"]
+
+
+def test_hqseg44k_registry_resolves_on_a_fake_tree(tmp_path):
+    cfg = compose_data("hqseg44k", f"data.root={tmp_path}")
+    image, mask = blob(16, 16)
+    for spec in [*cfg.train_sets, *cfg.val_sets]:
+        write_pair(tmp_path / spec.image_dir, tmp_path / spec.mask_dir, spec.name, image, mask)
+    dm = build_datamodule(cfg, image_size=32, num_workers=0)
+    dm.setup()
+    sources = dm.train_set.source.datasets
+    assert [s.name for s in sources] == [
+        "DIS5K-TR",
+        "ThinObject5k-TR",
+        "FSS",
+        "DUTS-TR",
+        "DUTS-TE",
+        "ECSSD",
+        "MSRA10K",
+    ]
+    assert sources[0].image_dir == tmp_path / "DIS5K/DIS-TR/im"
+    assert sources[2].image_dir == sources[2].mask_dir == tmp_path / "cascade_psp/fss_all"
+    assert dm.val_names == ["DIS5K-VD", "COIFT", "HRSOD", "ThinObject5k-TE"]
+    assert dm.test_names == dm.val_names
+    assert dm.val_sets[2].source.mask_dir == tmp_path / "thin_object_detection/HRSOD/masks_max255"
+    assert all(len(ds) == 1 for ds in dm.val_sets) and len(dm.train_set) == 7
+
+
+def test_all_data_configs_compose(tmp_path):
+    for name in ("hqseg44k", "demo", "folder", "coco"):
+        cfg = compose_data(name)
+        assert cfg.batch_size == 4 and cfg.prompts.num_points == 10
+        assert cfg.train_transform.scale_range == [0.1, 2.0]
+    # folder / coco need a root; the message says so
+    dm = build_datamodule(compose_data("folder"), image_size=32)
+    with pytest.raises(DataError, match="data.root is not set"):
+        dm.setup()
+
+
+# ---------------------------------------------------------------- COCO
+
+
+def coco_json(path: Path, image_name: str, h: int, w: int, anns: list[dict]) -> Path:
+    for i, a in enumerate(anns, start=1):
+        a.setdefault("id", i)
+        a.setdefault("image_id", 1)
+        a.setdefault("category_id", 1)
+        a.setdefault("iscrowd", 0)
+    data = {
+        "images": [{"id": 1, "file_name": image_name, "height": h, "width": w}],
+        "annotations": anns,
+        "categories": [{"id": 1, "name": "thing"}],
+    }
+    path.write_text(json.dumps(data))
+    return path
+
+
+def rle_of(mask: np.ndarray) -> dict:
+    rle = mask_utils.encode(np.asfortranarray((mask > 128).astype(np.uint8)))
+    return {"size": rle["size"], "counts": rle["counts"].decode()}
+
+
+def test_folder_and_coco_give_the_same_sample(tmp_path):
+    image, mask = blob(seed=3)
+    write_pair(tmp_path / "im", tmp_path / "gt", "img", image, mask, image_ext=".png")
+    ann = coco_json(
+        tmp_path / "ann.json",
+        "img.png",
+        *mask.shape,
+        [{"segmentation": rle_of(mask), "area": float((mask > 0).sum())}],
+    )
+    folder = PairedFolderDataset(tmp_path / "im", tmp_path / "gt", name="same")
+    coco = CocoInstanceDataset(tmp_path / "im", ann, name="same")
+    a, b = folder[0], coco[0]
+    np.testing.assert_array_equal(a["image"], b["image"])
+    np.testing.assert_array_equal(a["mask"], b["mask"])
+    assert b["name"] == "img_1"
+    # and through the whole evaluation pipeline
+    batches = []
+    for spec in (
+        {"name": "same", "image_dir": "im", "mask_dir": "gt"},
+        {"name": "same", "type": "coco", "image_dir": "im", "annotation_file": "ann.json"},
+    ):
+        dm = SegmentationDataModule(32, val_sets=[spec], root=str(tmp_path), val_batch_size=1)
+        dm.setup("validate")
+        batches.append(next(iter(dm.val_dataloader()[0])))
+    for key in ("image", "mask", "boxes", "points", "mask_input"):
+        assert torch.equal(batches[0][key], batches[1][key]), key
+
+
+def test_coco_polygons_rle_crowd_and_area_filters(tmp_path):
+    image, _ = blob()
+    cv2.imwrite(str(tmp_path / "i.jpg"), image)
+    square = [[10, 10, 30, 10, 30, 30, 10, 30]]
+    big = np.zeros((48, 64), np.uint8)
+    big[5:40, 5:60] = 255
+    crowd = mask_utils.encode(np.asfortranarray((big > 0).astype(np.uint8)))
+    crowd = {"size": crowd["size"], "counts": crowd["counts"].decode()}
+    anns = [
+        {"segmentation": square, "area": 400.0},
+        {"segmentation": rle_of(big), "area": float((big > 0).sum())},
+        {"segmentation": crowd, "area": 1925.0, "iscrowd": 1},
+        {"segmentation": [[1, 1, 3, 1, 3, 3]], "area": 2.0},
+    ]
+    path = coco_json(tmp_path / "a.json", "i.jpg", 48, 64, anns)
+    ds = CocoInstanceDataset(tmp_path, path, min_area=10)
+    assert ds.annotations == [1, 2]
+    poly = ds[0]["mask"]
+    assert poly.dtype == np.uint8 and set(np.unique(poly)) == {0, 255}
+    assert abs(int((poly > 0).sum()) - 400) <= 45  # rasterised 20 x 20 square
+    np.testing.assert_array_equal(ds[1]["mask"], big)
+    assert len(CocoInstanceDataset(tmp_path, path, min_area=0, include_crowd=True)) == 4
+
+
+def test_coco_bad_input(tmp_path):
+    with pytest.raises(DataError, match="annotation file not found"):
+        CocoInstanceDataset(tmp_path, tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(DataError, match="bad.json is not valid json"):
+        CocoInstanceDataset(tmp_path, tmp_path / "bad.json")
+    path = coco_json(
+        tmp_path / "a.json",
+        "missing.jpg",
+        8,
+        8,
+        [{"segmentation": [[1, 1, 5, 1, 5, 5]], "area": 8}],
+    )
+    with pytest.raises(DataError, match=r"1 image\(s\) listed in a.json are missing .*missing.jpg"):
+        CocoInstanceDataset(tmp_path, path)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_unmatched_files_strict_names_them(tmp_path):
+    image, mask = blob()
+    write_pair(tmp_path / "im", tmp_path / "gt", "ok", image, mask)
+    write_pair(tmp_path / "im", tmp_path / "tmp", "lonely_image", image, mask)
+    write_pair(tmp_path / "tmp", tmp_path / "gt", "lonely_mask", image, mask)
+    with pytest.raises(DataError) as err:
+        PairedFolderDataset(tmp_path / "im", tmp_path / "gt", name="S")
+    text = str(err.value)
+    assert "1 image(s) without a mask" in text and "lonely_image.jpg" in text
+    assert "1 mask(s) without an image" in text and "lonely_mask.png" in text
+    assert "strict: false" in text
+
+
+def test_unmatched_files_lenient_skips_and_logs(tmp_path, caplog):
+    image, mask = blob()
+    write_pair(tmp_path / "im", tmp_path / "gt", "ok", image, mask)
+    write_pair(tmp_path / "im", tmp_path / "tmp", "lonely_image", image, mask)
+    with caplog.at_level(logging.WARNING):
+        ds = PairedFolderDataset(tmp_path / "im", tmp_path / "gt", strict=False)
+    assert len(ds) == 1 and "lonely_image.jpg" in caplog.text and "Skipping" in caplog.text
+
+
+def test_missing_and_empty_folders(tmp_path):
+    with pytest.raises(DataError, match=r"image folder not found: .*nowhere.*data/README.md"):
+        PairedFolderDataset(tmp_path / "nowhere", tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"no images ending in .* in .*empty"):
+        PairedFolderDataset(tmp_path / "empty", tmp_path / "empty")
+    with pytest.raises(DataError, match=r"data root not found: .*absent.*data.root="):
+        build_datamodule(
+            {"root": str(tmp_path / "absent"), "val_sets": [{"image_dir": "a", "mask_dir": "b"}]},
+            image_size=32,
+        ).setup()
+    with pytest.raises(DataError, match="unknown type 'voc'"):
+        build_source({"name": "x", "type": "voc", "image_dir": "/a"})
+    with pytest.raises(DataError, match="valid keys"):
+        build_datamodule({"batchsize": 2}, image_size=32)
+
+
+def test_unreadable_and_truncated_images(tmp_path):
+    (tmp_path / "junk.jpg").write_bytes(b"this is not an image")
+    with pytest.raises(DataError, match=r"junk.jpg is not a readable image"):
+        read_image(tmp_path / "junk.jpg")
+    image, _ = blob()
+    ok, data = cv2.imencode(".jpg", image)
+    (tmp_path / "cut.jpg").write_bytes(data.tobytes()[: len(data) // 2])
+    with pytest.raises(DataError, match=r"cut.jpg is truncated"):
+        read_image(tmp_path / "cut.jpg")
+    (tmp_path / "zero.png").write_bytes(b"")
+    with pytest.raises(DataError, match=r"zero.png is empty"):
+        read_mask(tmp_path / "zero.png")
+
+
+def test_bad_masks(tmp_path):
+    image, mask = blob()
+    colour = np.dstack([mask, mask // 2, mask])
+    cv2.imwrite(str(tmp_path / "colour.png"), colour)
+    with pytest.raises(
+        DataError, match=r"colour.png has 3 channels with different values.*grayscale"
+    ):
+        read_mask(tmp_path / "colour.png")
+    cv2.imwrite(str(tmp_path / "grey3.png"), np.dstack([mask] * 3))
+    np.testing.assert_array_equal(read_mask(tmp_path / "grey3.png"), mask)  # equal channels: fine
+    cv2.imwrite(str(tmp_path / "binary.png"), (mask > 0).astype(np.uint8))
+    with pytest.raises(DataError, match=r"binary.png has values 0-1.*multiplied by 255"):
+        read_mask(tmp_path / "binary.png")
+    cv2.imwrite(str(tmp_path / "deep.png"), mask.astype(np.uint16) * 257)
+    with pytest.raises(DataError, match=r"deep.png is a uint16 mask.*8-bit"):
+        read_mask(tmp_path / "deep.png")
+    write_pair(tmp_path / "im", tmp_path / "gt", "size", image, mask[:40])
+    with pytest.raises(DataError, match=r"size.png is 64x40 but its image size.jpg is 64x48"):
+        PairedFolderDataset(tmp_path / "im", tmp_path / "gt")[0]
+
+
+def bad_set(tmp_path: Path) -> Path:
+    """Three good pairs, one empty mask (e_empty) and one unreadable image (z_broken)."""
+    for i in range(3):
+        write_pair(tmp_path / "im", tmp_path / "gt", f"good{i}", *blob(seed=i))
+    image, mask = blob()
+    write_pair(tmp_path / "im", tmp_path / "gt", "e_empty", image, mask * 0)
+    write_pair(tmp_path / "im", tmp_path / "gt", "z_broken", image, mask)
+    (tmp_path / "im" / "z_broken.jpg").write_bytes(b"garbage")
+    return tmp_path
+
+
+def test_empty_mask_is_a_logged_skip_in_training(tmp_path, caplog):
+    root = bad_set(tmp_path)
+    (root / "im" / "z_broken.jpg").unlink()
+    (root / "gt" / "z_broken.png").unlink()
+    dm = SegmentationDataModule(
+        32, train_sets=[{"image_dir": "im", "mask_dir": "gt"}], root=str(root), batch_size=4
+    )
+    dm.setup("fit")
+    with caplog.at_level(logging.WARNING):
+        batch = next(iter(dm.train_dataloader()))
+    assert "e_empty" not in batch["name"] and len(batch["name"]) == 4
+    assert "e_empty.png: empty mask" in caplog.text
+
+
+def test_strict_eval_raises_in_the_main_process_naming_the_file(tmp_path):
+    root = bad_set(tmp_path)
+    dm = SegmentationDataModule(
+        32,
+        val_sets=[{"name": "v", "image_dir": "im", "mask_dir": "gt"}],
+        root=str(root),
+        val_batch_size=5,
+        num_workers=1,
+    )
+    dm.setup("validate")
+    with pytest.raises(DataError) as err:
+        next(iter(dm.val_dataloader()[0]))
+    text = str(err.value)
+    assert "e_empty.png: empty mask" in text and "z_broken.jpg is not a readable image" in text
+    assert "Traceback" not in text and "worker" not in text
+
+
+def test_lenient_eval_drops_bad_samples_with_a_log(tmp_path, caplog):
+    root = bad_set(tmp_path)
+    dm = SegmentationDataModule(
+        32,
+        val_sets=[{"image_dir": "im", "mask_dir": "gt"}],
+        root=str(root),
+        val_batch_size=5,
+        strict_eval=False,
+    )
+    dm.setup("validate")
+    with caplog.at_level(logging.WARNING):
+        batches = list(dm.val_dataloader()[0])
+    assert [b["name"] for b in batches] == [["good0", "good1", "good2"]]
+    assert "e_empty.png" in caplog.text and "z_broken.jpg" in caplog.text
+
+
+def test_lenient_training_skips_unreadable_files(tmp_path, caplog):
+    root = bad_set(tmp_path)
+    dm = SegmentationDataModule(
+        32,
+        train_sets=[{"image_dir": "im", "mask_dir": "gt"}],
+        root=str(root),
+        batch_size=5,
+        strict_train=False,
+    )
+    dm.setup("fit")
+    with caplog.at_level(logging.WARNING):
+        batch = next(iter(dm.train_dataloader()))
+    assert len(batch["name"]) == 5 and set(batch["name"]) <= {"good0", "good1", "good2"}
+    dm = SegmentationDataModule(
+        32,
+        train_sets=[{"image_dir": "im", "mask_dir": "gt"}],
+        root=str(root),
+        batch_size=5,
+        strict_train=True,
+    )
+    dm.setup("fit")
+    with pytest.raises(DataError, match="z_broken.jpg is not a readable image"):
+        next(iter(dm.train_dataloader()))
