@@ -22,18 +22,10 @@ import albumentations as A
 import cv2
 import numpy as np
 
+from samhq_train.resize import resize_longest_side_shape
+
 PIXEL_MEAN = (123.675, 116.28, 103.53)
 EVAL_MODES = ("resize", "longest_side")
-
-
-def resize_longest_side_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
-    """(h, w) after scaling (height, width) so that the longer side becomes ``long_side``.
-
-    The one home of the resize rule (SAM's ``ResizeLongestSide``: ``int(x * scale + 0.5)``):
-    large-scale jitter, the predictor-style evaluation resize and inference all use it.
-    """
-    scale = long_side / max(height, width)
-    return max(1, int(height * scale + 0.5)), max(1, int(width * scale + 0.5))
 
 
 class LongestSideResize(A.DualTransform):

@@ -28,6 +28,7 @@ from .hf_format import (
     config_from_hf,
     hf_config,
     hf_key_map,
+    hf_processor_config,
 )
 from .registry import VARIANTS, SamHQConfig, build_sam_hq, variant_config
 from .trainable import hq_state_dict, is_hq_parameter
@@ -180,16 +181,18 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, format: str, vari
         meta = {"format": "samhq_train", "contents": "hq_only", "variant": variant}
         _atomic_write(path, lambda tmp: save_file(hq_state_dict(state), tmp, metadata=meta))
     else:
-        _save_hf(state, path, _model_config(model, variant))
+        _save_hf(model, state, path, _model_config(model, variant))
     return path
 
 
-def _save_hf(state: dict, directory: Path, cfg: SamHQConfig) -> None:
+def _save_hf(model: nn.Module, state: dict, directory: Path, cfg: SamHQConfig) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     renamed = {hf_key: state[key] for key, hf_key in hf_key_map(list(state)).items()}
     _atomic_write(directory / HF_WEIGHTS, lambda tmp: save_file(renamed, tmp, metadata={"format": "pt"}))
-    text = json.dumps(hf_config(cfg), indent=2) + "\n"
-    _atomic_write(directory / "config.json", lambda tmp: Path(tmp).write_text(text))
+    mean, std = model.pixel_mean.flatten().tolist(), model.pixel_std.flatten().tolist()
+    for name, content in (("config.json", hf_config(cfg)), ("processor_config.json", hf_processor_config(cfg, mean, std))):
+        text = json.dumps(content, indent=2) + "\n"
+        _atomic_write(directory / name, lambda tmp, text=text: Path(tmp).write_text(text))
 
 
 def _read_hf_state(directory: Path) -> dict[str, torch.Tensor]:

@@ -129,6 +129,32 @@ def hf_config(cfg: SamHQConfig) -> dict:
     }
 
 
+def hf_processor_config(cfg: SamHQConfig, pixel_mean: list[float], pixel_std: list[float]) -> dict:
+    """processor_config.json, so that SamHQProcessor.from_pretrained(directory) works offline with
+    SAM's pre-processing at this input size (long side S, PIL bilinear, zero padding after
+    normalisation with the model's mean and std)."""
+    size, mask_size = cfg.image_size, cfg.image_size // 4
+    return {
+        "processor_class": "SamHQProcessor",
+        "image_processor": {
+            "image_processor_type": "SamImageProcessor",
+            "do_convert_rgb": True,
+            "do_resize": True,
+            "size": {"longest_edge": size},
+            "resample": 2,  # PIL bilinear, as SAM's ResizeLongestSide
+            "do_rescale": True,
+            "rescale_factor": 1 / 255,
+            "do_normalize": True,
+            "image_mean": [m / 255 for m in pixel_mean],
+            "image_std": [s / 255 for s in pixel_std],
+            "do_pad": True,
+            "pad_size": {"height": size, "width": size},
+            "mask_size": {"longest_edge": mask_size},
+            "mask_pad_size": {"height": mask_size, "width": mask_size},
+        },
+    }
+
+
 def config_from_hf(config: dict) -> SamHQConfig:
     vision, prompt, decoder = (
         config.get("vision_config", {}),

@@ -1,0 +1,37 @@
+"""Run trained SAM-HQ weights: the image predictor and the export to other runtimes."""
+
+from .export import (
+    EXPORT_TARGETS,
+    OnnxPromptDecoder,
+    check_onnx,
+    export_model,
+    export_onnx,
+    export_paths,
+    verify_weights,
+)
+from .predictor import (
+    ImageReadError,
+    PromptError,
+    SamHQPredictor,
+    load_image,
+    resize_image,
+    resize_longest_side_shape,
+    scale_coords,
+)
+
+__all__ = [
+    "EXPORT_TARGETS",
+    "OnnxPromptDecoder",
+    "check_onnx",
+    "export_model",
+    "export_onnx",
+    "export_paths",
+    "verify_weights",
+    "ImageReadError",
+    "PromptError",
+    "SamHQPredictor",
+    "load_image",
+    "resize_image",
+    "resize_longest_side_shape",
+    "scale_coords",
+]

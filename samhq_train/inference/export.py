@@ -1,0 +1,289 @@
+"""Write a model for other runtimes: the official .pth, a transformers directory, safetensors (full
+or HQ-only) and ONNX of the prompt encoder + HQ mask decoder (checked with onnxruntime).
+
+The weight formats are written by `samhq_train.model.save_checkpoint` and read back here to check
+that each file holds exactly the model's tensors.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from samhq_train.model import SamHQ, detect_variant, hq_state_dict, read_state_dict, save_checkpoint
+
+EXPORT_TARGETS = ("sam_hq", "hf", "safetensors", "hq_only", "onnx")
+ONNX_INPUTS = (
+    "image_embeddings",
+    "early_features",
+    "point_coords",
+    "point_labels",
+    "mask_input",
+    "has_mask_input",
+    "orig_im_size",
+)
+ONNX_OUTPUTS = ("masks", "iou_predictions", "low_res_masks")
+
+
+def export_paths(out_dir: str | os.PathLike, name: str) -> dict[str, Path]:
+    """Where each target is written: <out_dir>/<name>.pth, <name>_hf/, ..."""
+    out_dir = Path(out_dir)
+    return {
+        "sam_hq": out_dir / f"{name}.pth",
+        "hf": out_dir / f"{name}_hf",
+        "safetensors": out_dir / f"{name}.safetensors",
+        "hq_only": out_dir / f"{name}_hq.safetensors",
+        "onnx": out_dir / f"{name}_decoder.onnx",
+    }
+
+
+def export_model(
+    model: SamHQ,
+    out_dir: str | os.PathLike,
+    targets: list[str] | tuple[str, ...],
+    *,
+    name: str | None = None,
+    verify: bool = True,
+    onnx_opset: int = 17,
+    hq_token_only: bool = False,
+    multimask_output: bool = False,
+) -> dict[str, Path]:
+    """Write `model` to each target; with verify, read every file back and compare it.
+
+    name defaults to sam_hq_<variant> (the official file name). hq_token_only / multimask_output
+    are baked into the ONNX graph (the official ONNX export does the same).
+    """
+    unknown = [t for t in targets if t not in EXPORT_TARGETS]
+    if unknown:
+        raise ValueError(f"unknown export target(s) {unknown}; choose from {EXPORT_TARGETS}")
+    state = model.state_dict()
+    variant = detect_variant(state)
+    paths = export_paths(out_dir, name or f"sam_hq_{variant or 'custom'}")
+    written = {}
+    for target in dict.fromkeys(targets):
+        path = paths[target]
+        if target == "onnx":
+            export_onnx(
+                model,
+                path,
+                opset=onnx_opset,
+                hq_token_only=hq_token_only,
+                multimask_output=multimask_output,
+            )
+            if verify:
+                check_onnx(
+                    model, path, hq_token_only=hq_token_only, multimask_output=multimask_output
+                )
+        else:
+            save_checkpoint(model, path, target, variant=variant)
+            if verify:
+                verify_weights(model, path, target)
+        written[target] = path
+    return written
+
+
+def verify_weights(model: nn.Module, path: str | os.PathLike, target: str) -> None:
+    """Raise unless `path` holds exactly the model's tensors (only the HQ ones for hq_only)."""
+    expected = model.state_dict()
+    if target == "hq_only":
+        expected = hq_state_dict(expected)
+    found, _ = read_state_dict(path, target)
+    if set(found) != set(expected):
+        diff = sorted(set(found) ^ set(expected))
+        raise RuntimeError(
+            f"{path} does not hold the model's keys ({len(diff)} differ, first: {diff[:5]})"
+        )
+    bad = [k for k, v in expected.items() if not torch.equal(found[k], v.detach().cpu())]
+    if bad:
+        raise RuntimeError(f"{path}: {len(bad)} tensors differ from the model, first: {bad[:5]}")
+
+
+class OnnxPromptDecoder(nn.Module):
+    """Prompt encoder + HQ mask decoder + upsampling to the original size, in ONNX-friendly form.
+
+    One image, one prompt of N points (N dynamic). As in SAM's ONNX export, a box is two points
+    with labels 2 (top-left) and 3 (bottom-right); without a box, append a padding point (0, 0)
+    with label -1. Coordinates are in the S x S model frame (scale them like the predictor).
+      image_embeddings 1 x C x S/16 x S/16, early_features 1 x S/16 x S/16 x C_vit,
+      point_coords 1 x N x 2, point_labels 1 x N, mask_input 1 x 1 x S/4 x S/4,
+      has_mask_input 1 (1.0 uses mask_input), orig_im_size 2 (H, W as float)
+    -> masks 1 x 1 x H x W logits, iou_predictions 1 x 1, low_res_masks 1 x 1 x S/4 x S/4.
+    """
+
+    def __init__(
+        self, model: SamHQ, *, hq_token_only: bool = False, multimask_output: bool = False
+    ):
+        super().__init__()
+        self.model = model
+        self.hq_token_only = hq_token_only
+        self.multimask_output = multimask_output
+
+    def embed_points(self, coords: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        encoder = self.model.prompt_encoder
+        embedding = encoder.pe_layer.forward_with_coords(coords + 0.5, encoder.input_image_size)
+        labels = labels[..., None]
+        embedding = embedding * (labels != -1) + encoder.not_a_point_embed.weight * (labels == -1)
+        for i, point_embedding in enumerate(encoder.point_embeddings):
+            embedding = embedding + point_embedding.weight * (labels == i)
+        return embedding
+
+    def forward(
+        self,
+        image_embeddings,
+        early_features,
+        point_coords,
+        point_labels,
+        mask_input,
+        has_mask_input,
+        orig_im_size,
+    ):
+        encoder = self.model.prompt_encoder
+        sparse = self.embed_points(point_coords, point_labels)
+        dense = has_mask_input * encoder.mask_downscaling(mask_input)
+        dense = dense + (1 - has_mask_input) * encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
+        low_res, iou = self.model.mask_decoder(
+            image_embeddings=image_embeddings,
+            early_features=early_features,
+            image_pe=encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=self.multimask_output,
+            hq_token_only=self.hq_token_only,
+        )
+        return self.upsample(low_res, orig_im_size), iou, low_res
+
+    def upsample(self, masks: torch.Tensor, orig_im_size: torch.Tensor) -> torch.Tensor:
+        """SamHQ.postprocess_masks with the sizes as tensors (the resize rule in float64)."""
+        s = self.model.image_size
+        masks = F.interpolate(masks, (s, s), mode="bilinear", align_corners=False)
+        size = orig_im_size.to(torch.float64)
+        input_size = torch.floor(size * (s / size.max()) + 0.5).to(torch.int64)
+        masks = masks[..., : input_size[0], : input_size[1]]
+        size = size.to(torch.int64)
+        return F.interpolate(masks, (size[0], size[1]), mode="bilinear", align_corners=False)
+
+
+def onnx_example_inputs(model: SamHQ, n_points: int = 3, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Random inputs of the right shapes and dtypes (float32) for OnnxPromptDecoder."""
+    gen = torch.Generator().manual_seed(seed)
+    cfg_dim = model.prompt_encoder.embed_dim
+    grid = model.prompt_encoder.image_embedding_size
+    vit_dim = model.mask_decoder.compress_vit_feat[0].in_channels
+    s, low = model.image_size, model.mask_input_size
+    return (
+        torch.randn(1, cfg_dim, *grid, generator=gen),
+        torch.randn(1, *grid, vit_dim, generator=gen),
+        torch.rand(1, n_points, 2, generator=gen) * s,
+        torch.randint(0, 2, (1, n_points), generator=gen).float(),
+        torch.randn(1, 1, low, low, generator=gen),
+        torch.ones(1),
+        torch.tensor([s * 1.5, s * 0.75]),
+    )
+
+
+def export_onnx(
+    model: SamHQ,
+    path: str | os.PathLike,
+    *,
+    opset: int = 17,
+    hq_token_only: bool = False,
+    multimask_output: bool = False,
+) -> Path:
+    """Write OnnxPromptDecoder of `model` (fp32, CPU) to `path`, the number of points dynamic."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = OnnxPromptDecoder(
+        _cpu_float32(model), hq_token_only=hq_token_only, multimask_output=multimask_output
+    ).eval()
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                wrapper,
+                onnx_example_inputs(model),
+                str(tmp),
+                dynamo=False,  # the TorchScript exporter: the dynamo one needs onnxscript
+                input_names=list(ONNX_INPUTS),
+                output_names=list(ONNX_OUTPUTS),
+                dynamic_axes={
+                    "point_coords": {1: "num_points"},
+                    "point_labels": {1: "num_points"},
+                    "masks": {2: "height", 3: "width"},
+                },
+                opset_version=opset,
+                do_constant_folding=True,
+            )
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def onnx_session(path: str | os.PathLike):
+    """An onnxruntime CPU session for an exported decoder."""
+    try:
+        import onnxruntime
+    except ImportError as err:
+        raise RuntimeError(
+            "checking the ONNX export needs onnxruntime: pip install -e '.[onnx]' (or skip the "
+            "check with verify=False / --no-verify)"
+        ) from err
+
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def run_onnx(session, inputs: tuple[torch.Tensor, ...]) -> list[np.ndarray]:
+    """Run an exported decoder (an onnx_session) on OnnxPromptDecoder's inputs."""
+    feed = {name: tensor.cpu().numpy() for name, tensor in zip(ONNX_INPUTS, inputs)}
+    return session.run(list(ONNX_OUTPUTS), feed)
+
+
+def check_onnx(
+    model: SamHQ,
+    path: str | os.PathLike,
+    *,
+    hq_token_only: bool = False,
+    multimask_output: bool = False,
+    atol: float = 1e-4,
+    rtol: float = 1e-4,
+) -> float:
+    """Compare onnxruntime with torch on random inputs (1 to 5 points, with and without a mask
+    prompt); raise if they differ beyond atol + rtol * |torch|. Returns the largest difference."""
+    wrapper = OnnxPromptDecoder(
+        _cpu_float32(model), hq_token_only=hq_token_only, multimask_output=multimask_output
+    ).eval()
+    session = onnx_session(path)
+    worst = 0.0
+    for seed, n_points in enumerate((1, 2, 5)):
+        inputs = list(onnx_example_inputs(model, n_points=n_points, seed=seed + 1))
+        inputs[5] = torch.tensor([float(seed % 2)])
+        with torch.no_grad():
+            expected = [t.numpy() for t in wrapper(*inputs)]
+        for name, got, want in zip(ONNX_OUTPUTS, run_onnx(session, tuple(inputs)), expected):
+            if got.shape != want.shape:
+                raise RuntimeError(
+                    f"{path}: onnxruntime {name} has shape {got.shape}, torch {want.shape}"
+                )
+            diff = np.abs(got - want)
+            worst = max(worst, float(diff.max()))
+            if (diff > atol + rtol * np.abs(want)).any():
+                raise RuntimeError(
+                    f"{path}: onnxruntime {name} differs from torch by up to {diff.max():.3g} "
+                    f"({n_points} points)"
+                )
+    return worst
+
+
+def _cpu_float32(model: SamHQ) -> SamHQ:
+    """The model itself if it is already fp32 on the CPU, else a copy that is (never moves it)."""
+    param = next(model.parameters())
+    if param.device.type == "cpu" and param.dtype == torch.float32:
+        return model
+    return copy.deepcopy(model).to("cpu", torch.float32)

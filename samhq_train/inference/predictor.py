@@ -1,0 +1,235 @@
+"""Set an image once, then ask for many masks: SAM's predictor workflow on our SamHQ.
+
+Pre-processing follows the official `SamPredictor` exactly so that the same weights give the same
+masks: the long side is resized to the model input S with PIL's bilinear filter (what the official
+`ResizeLongestSide.apply_image` does), the model normalises and pads; prompts given in original
+image pixels are scaled by the same factors; masks are upsampled back to the original size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+from samhq_train.model import SamHQ
+from samhq_train.resize import resize_longest_side_shape
+
+POINT_LABELS = (0, 1)  # background, foreground
+
+
+class PromptError(ValueError):
+    """A prompt that cannot be used; the message names the argument."""
+
+
+class ImageReadError(ValueError):
+    """An image file that cannot be read; the message names the file."""
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """H x W x 3 uint8 RGB from an image file (grey is repeated to 3 channels, alpha dropped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"image file not found: {path}")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ImageReadError(f"cannot read image file {path}: not an image OpenCV can decode")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def resize_image(image: np.ndarray, long_side: int) -> np.ndarray:
+    """Resize H x W x 3 uint8 to long side `long_side` (PIL bilinear, as the official predictor)."""
+    h, w = resize_longest_side_shape(*image.shape[:2], long_side)
+    return np.array(Image.fromarray(image).resize((w, h), Image.BILINEAR))
+
+
+def scale_coords(coords: np.ndarray, original_size: tuple[int, int], long_side: int) -> np.ndarray:
+    """(x, y) pairs in original pixels (last dim 2) -> pixels of the resized image."""
+    old_h, old_w = original_size
+    new_h, new_w = resize_longest_side_shape(old_h, old_w, long_side)
+    coords = np.array(coords, dtype=np.float64)
+    coords[..., 0] *= new_w / old_w
+    coords[..., 1] *= new_h / old_h
+    return coords
+
+
+class SamHQPredictor:
+    """Embed one image, then decode any number of prompts on it.
+
+    amp_dtype (e.g. torch.bfloat16) runs the model under autocast; outputs stay float32.
+    """
+
+    def __init__(self, model: SamHQ, *, amp_dtype: torch.dtype | None = None) -> None:
+        self.model = model.eval()
+        self.amp_dtype = amp_dtype
+        self.reset_image()
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def reset_image(self) -> None:
+        self.embeddings = self.early_features = None
+        self.original_size = self.input_size = None
+
+    @property
+    def is_image_set(self) -> bool:
+        return self.embeddings is not None
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    @torch.no_grad()
+    def set_image(self, image: np.ndarray, image_format: str = "RGB") -> None:
+        """Embed an H x W x 3 uint8 image (RGB, or BGR with image_format="BGR") and keep it."""
+        if image_format not in ("RGB", "BGR"):
+            raise ValueError(f"image_format must be 'RGB' or 'BGR', got {image_format!r}")
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(
+                f"image must be an H x W x 3 uint8 array, got shape {image.shape} and dtype "
+                f"{image.dtype}"
+            )
+        if image_format == "BGR":
+            image = image[..., ::-1]
+        resized = resize_image(np.ascontiguousarray(image), self.model.image_size)
+        tensor = torch.from_numpy(resized).to(self.device).permute(2, 0, 1)[None].float()
+        self.reset_image()
+        with self._autocast():
+            embeddings, early = self.model.encode(tensor)
+        self.embeddings, self.early_features = embeddings, early
+        self.original_size = tuple(image.shape[:2])
+        self.input_size = tuple(resized.shape[:2])
+
+    @torch.no_grad()
+    def predict(
+        self,
+        point_coords: np.ndarray | None = None,
+        point_labels: np.ndarray | None = None,
+        box: np.ndarray | None = None,
+        mask_input: np.ndarray | None = None,
+        multimask_output: bool = True,
+        hq_token_only: bool = False,
+        return_logits: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Masks for prompts in original image pixels (defaults as the official SamPredictor).
+
+        point_coords N x 2 (x, y) with point_labels N (1 foreground, 0 background); box 4 (x0, y0,
+        x1, y1) or a batch B x 4; mask_input 1 x S/4 x S/4 (or B x 1 x S/4 x S/4) low-res logits of
+        a previous call. With a batch of boxes, points of shape N x 2 apply to every box (or give
+        B x N x 2). Returns masks M x H x W (bool, or logits with return_logits), scores M and
+        low-res logits M x S/4 x S/4; with a box batch each gets a leading B. M is 1 for SAM-HQ.
+        """
+        if not self.is_image_set:
+            raise RuntimeError("set an image with set_image(...) before predict(...)")
+        points, boxes, masks, batched = self._prompts(point_coords, point_labels, box, mask_input)
+        with self._autocast():
+            low_res, iou = self.model.decode(
+                self.embeddings,
+                self.early_features,
+                points=points,
+                boxes=boxes,
+                mask_inputs=masks,
+                multimask_output=multimask_output,
+                hq_token_only=hq_token_only,
+            )
+        low_res, iou = low_res[0].float(), iou[0].float()  # P x M x ..., P x M
+        full = self.model.postprocess_masks(low_res, self.input_size, self.original_size)
+        if not return_logits:
+            full = full > self.model.mask_threshold
+        out = [t.cpu().numpy() for t in (full, iou, low_res)]
+        return tuple(out) if batched else tuple(t[0] for t in out)
+
+    def _prompts(self, point_coords, point_labels, box, mask_input):
+        """Validate prompts and turn them into 1 x P x ... tensors in the model input frame."""
+        h, w = self.original_size
+        counts = {}  # prompt batch size per argument, for those given as a batch
+        if box is not None:
+            box = np.asarray(box, dtype=np.float64)
+            if box.ndim not in (1, 2) or box.shape[-1] != 4 or box.size == 0:
+                raise PromptError(
+                    f"box must have shape 4 or B x 4 (x0, y0, x1, y1), got {box.shape}"
+                )
+            if box.ndim == 2:
+                counts["box"] = box.shape[0]
+            for x0, y0, x1, y1 in box.reshape(-1, 4).tolist():
+                if not (x0 < x1 and y0 < y1):
+                    raise PromptError(f"box {[x0, y0, x1, y1]} must have x0 < x1 and y0 < y1")
+                if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
+                    raise PromptError(
+                        f"box {[x0, y0, x1, y1]} lies outside the image of width {w} and height "
+                        f"{h}: coordinates must be within 0..{w} (x) and 0..{h} (y)"
+                    )
+        if point_coords is not None or point_labels is not None:
+            if point_labels is None:
+                raise PromptError(
+                    "point_coords was given without point_labels: give one label per point "
+                    "(1 foreground, 0 background)"
+                )
+            if point_coords is None:
+                raise PromptError("point_labels was given without point_coords")
+            point_coords = np.asarray(point_coords, dtype=np.float64)
+            point_labels = np.asarray(point_labels)
+            shape = point_coords.shape
+            if point_coords.ndim not in (2, 3) or shape[-1] != 2 or shape[-2] == 0:
+                raise PromptError(
+                    f"point_coords must have shape N x 2 (x, y) or B x N x 2, got {shape}"
+                )
+            if point_labels.shape != shape[:-1]:
+                raise PromptError(
+                    f"point_coords has shape {shape} but point_labels has shape "
+                    f"{point_labels.shape}: give exactly one label per point"
+                )
+            if not np.isin(point_labels, POINT_LABELS).all():
+                raise PromptError(
+                    "point_labels must be 1 (foreground) or 0 (background), got "
+                    f"{point_labels.tolist()}"
+                )
+            x, y = point_coords[..., 0], point_coords[..., 1]
+            outside = (x < 0) | (x > w) | (y < 0) | (y > h)
+            if outside.any():
+                raise PromptError(
+                    f"point_coords {point_coords[outside].tolist()} lie outside the image of width "
+                    f"{w} and height {h}"
+                )
+            if point_coords.ndim == 3:
+                counts["point_coords"] = shape[0]
+        if mask_input is not None:
+            mask_input = np.asarray(mask_input, dtype=np.float32)
+            size = self.model.mask_input_size
+            if mask_input.ndim not in (3, 4) or mask_input.shape[-3:] != (1, size, size):
+                raise PromptError(
+                    f"mask_input must have shape 1 x {size} x {size} (or B x 1 x {size} x {size}), "
+                    f"the low-res logits of a previous predict call; got {mask_input.shape}"
+                )
+            if mask_input.ndim == 4:
+                counts["mask_input"] = mask_input.shape[0]
+        if len(set(counts.values())) > 1:
+            raise PromptError(f"batched prompts must share their batch size B, got {counts}")
+        n = next(iter(counts.values()), 1)
+
+        def batch(array, item_dims):  # -> 1 x n x item (a single prompt repeated for a batch)
+            array = array.reshape(-1, *array.shape[array.ndim - item_dims :])
+            return self._tensor(np.broadcast_to(array, (n, *array.shape[1:]))[None])
+
+        s = self.model.image_size
+        boxes = (
+            None
+            if box is None
+            else batch(scale_coords(box.reshape(-1, 2, 2), (h, w), s).reshape(-1, 4), 1)
+        )
+        points = None
+        if point_coords is not None:
+            points = (batch(scale_coords(point_coords, (h, w), s), 2), batch(point_labels, 1))
+        masks = None if mask_input is None else batch(mask_input, 3)
+        return points, boxes, masks, bool(counts)
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.tensor(np.array(array), dtype=torch.float32, device=self.device)

@@ -1,0 +1,96 @@
+"""Export SAM-HQ weights for the official code, transformers, safetensors users and ONNX runtimes.
+
+    python scripts/export.py --checkpoint runs/.../last.ckpt --to sam_hq hf hq_only --out exported/
+    python scripts/export.py --checkpoint sam_hq_vit_b_hq.safetensors --base sam_vit_b_01ec64.pth \\
+        --to onnx --out exported/
+
+--checkpoint takes any format load_checkpoint reads: a training .ckpt (its base SAM file is taken
+from the path recorded in it, or from --base), an official SAM / SAM-HQ .pth, a transformers
+directory, a full safetensors file, or an HQ-only safetensors file together with --base.
+Targets (--to, several allowed), written under --out as <name>... (default name sam_hq_<variant>):
+  sam_hq       <name>.pth              official layout, loads in segment_anything_hq unchanged
+  hf           <name>_hf/              transformers SamHQModel.from_pretrained directory
+  safetensors  <name>.safetensors      the full model
+  hq_only      <name>_hq.safetensors   only the HQ parameters (a few MB; needs a base to load)
+  onnx         <name>_decoder.onnx     prompt encoder + HQ mask decoder, dynamic number of points
+Every file is read back and compared with the model (ONNX: onnxruntime against torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from samhq_train.inference import EXPORT_TARGETS, export_model
+from samhq_train.model import FORMATS, VARIANTS, CheckpointError, detect_format, load_checkpoint
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--checkpoint", required=True, help="weights in any format load_checkpoint reads"
+    )
+    parser.add_argument(
+        "--base", help="base SAM / SAM-HQ checkpoint (HQ-only input, or a moved .ckpt base)"
+    )
+    parser.add_argument(
+        "--variant", choices=sorted(VARIANTS), help="model size (default: from the file)"
+    )
+    parser.add_argument("--format", choices=FORMATS, help="input format (default: detected)")
+    parser.add_argument(
+        "--to", nargs="+", required=True, choices=EXPORT_TARGETS, help="targets to write"
+    )
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--name", help="file name stem (default: sam_hq_<variant>)")
+    parser.add_argument("--onnx-opset", type=int, default=17)
+    parser.add_argument(
+        "--onnx-hq-token-only",
+        action="store_true",
+        help="ONNX returns the HQ mask alone (default: SAM mask + HQ mask)",
+    )
+    parser.add_argument(
+        "--onnx-multimask",
+        action="store_true",
+        help="ONNX adds SAM's best of its 3 masks (official multimask_output)",
+    )
+    parser.add_argument("--no-verify", action="store_true", help="skip reading the files back")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    try:
+        format = args.format or detect_format(args.checkpoint)
+        if format == "hq_only" and not args.base:
+            raise CheckpointError(
+                f"--checkpoint {args.checkpoint} holds only the HQ parameters: also give --base, "
+                "the "
+                "official SAM (sam_vit_*.pth) or SAM-HQ file of the same variant"
+            )
+        model = load_checkpoint(
+            args.checkpoint, variant=args.variant, format=format, base_checkpoint=args.base
+        )
+    except CheckpointError as err:
+        sys.exit(f"error: {err}")
+    with torch.no_grad():
+        written = export_model(
+            model,
+            args.out,
+            args.to,
+            name=args.name,
+            verify=not args.no_verify,
+            onnx_opset=args.onnx_opset,
+            hq_token_only=args.onnx_hq_token_only,
+            multimask_output=args.onnx_multimask,
+        )
+    for target, path in written.items():
+        print(f"{target}: {path}")
+    return written
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,340 @@
+"""scripts/predict.py and scripts/export.py end to end on the tiny model."""
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from samhq_train.inference import SamHQPredictor
+from samhq_train.model import (
+    build_sam_hq,
+    file_sha256,
+    hq_state_dict,
+    is_hq_parameter,
+    load_checkpoint,
+    save_checkpoint,
+)
+from tests.reference import build_official, randomize_
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def predict_cli():
+    return load_script("predict")
+
+
+@pytest.fixture(scope="module")
+def export_cli():
+    return load_script("export")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A trained-like tiny model: a random frozen base (its official SAM file) + random HQ parts,
+    saved as a Lightning training checkpoint, a full safetensors file and images."""
+    root = tmp_path_factory.mktemp("cli")
+    model = randomize_(build_sam_hq("tiny", seed=0), seed=6)
+    base = root / "sam_tiny.pth"
+    torch.save({k: v for k, v in model.state_dict().items() if not is_hq_parameter(k)}, base)
+    ckpt = root / "last.ckpt"
+    torch.save(
+        {
+            "state_dict": {f"model.{k}": v for k, v in hq_state_dict(model).items()},
+            "samhq": {
+                "variant": "tiny",
+                "base_checkpoint": str(base),
+                "base_sha256": file_sha256(base),
+                "seed": None,
+            },
+        },
+        ckpt,
+    )
+    full = save_checkpoint(model, root / "full.safetensors", "safetensors")
+    images = root / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for name, shape in (("a", (120, 90)), ("b", (64, 100))):
+        cv2.imwrite(str(images / f"{name}.png"), rng.integers(0, 256, (*shape, 3), dtype=np.uint8))
+    return {
+        "model": model,
+        "base": base,
+        "ckpt": ckpt,
+        "full": full,
+        "images": images,
+        "root": root,
+    }
+
+
+def test_predict_writes_masks_and_overlays_equal_to_the_predictor(predict_cli, files, tmp_path):
+    image = files["images"] / "a.png"
+    results = predict_cli.main(
+        [
+            str(image),
+            "--checkpoint",
+            str(files["full"]),
+            "--box",
+            "5",
+            "10",
+            "80",
+            "100",
+            "--box",
+            "0",
+            "0",
+            "40",
+            "40",
+            "--point",
+            "30",
+            "50",
+            "1",
+            "--out",
+            str(tmp_path),
+            "--device",
+            "cpu",
+        ]
+    )
+    predictor = SamHQPredictor(files["model"])
+    predictor.set_image(cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB))
+    masks, scores, _ = predictor.predict(
+        box=np.array([[5, 10, 80, 100], [0, 0, 40, 40]]),
+        point_coords=np.array([[30, 50]]),
+        point_labels=np.array([1]),
+        multimask_output=False,
+    )
+    entry = results[str(image)]
+    assert [Path(p).name for p in entry["masks"]] == ["a_mask0.png", "a_mask1.png"]
+    for path, mask in zip(entry["masks"], masks[:, 0]):
+        np.testing.assert_array_equal(
+            cv2.imread(path, cv2.IMREAD_GRAYSCALE), mask.astype(np.uint8) * 255
+        )
+    np.testing.assert_allclose(entry["scores"], scores[:, 0], atol=1e-5)
+    assert cv2.imread(entry["overlay"]).shape == (120, 90, 3)
+    assert json.loads((tmp_path / "predictions.json").read_text()) == results
+
+
+def test_predict_folder_with_a_json_per_image_from_a_training_checkpoint(
+    predict_cli, files, tmp_path
+):
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "a.json").write_text(json.dumps({"box": [1, 2, 60, 70]}))
+    (prompts / "b.json").write_text(json.dumps({"points": [[10, 20, 1], [50, 40, 0]]}))
+    out = tmp_path / "out"
+    results = predict_cli.main(
+        [
+            str(files["images"]),
+            "--checkpoint",
+            str(files["ckpt"]),
+            "--prompts",
+            str(prompts),
+            "--out",
+            str(out),
+            "--hq-token-only",
+            "--device",
+            "cpu",
+        ]
+    )
+    assert sorted(Path(k).name for k in results) == ["a.png", "b.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "a_mask.png",
+        "a_overlay.png",
+        "b_mask.png",
+        "b_overlay.png",
+        "predictions.json",
+    ]
+    assert cv2.imread(str(out / "b_mask.png"), cv2.IMREAD_GRAYSCALE).shape == (64, 100)
+
+
+def test_predict_runs_as_a_command(files, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "predict.py"),
+            str(files["images"] / "b.png"),
+            "--checkpoint",
+            str(files["full"]),
+            "--point",
+            "10",
+            "20",
+            "1",
+            "--out",
+            str(tmp_path),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "b_mask.png").is_file() and (tmp_path / "b_overlay.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["{images}/missing.png", "--box", "0", "0", "5", "5"],
+            "image file not found: .*missing.png",
+        ),
+        (["{root}/broken.png", "--box", "0", "0", "5", "5"], "cannot read image file .*broken.png"),
+        (
+            ["{images}/a.png", "--box", "0", "0", "500", "50"],
+            "a.png: box .* lies outside the image",
+        ),
+        (["{images}/a.png", "--point", "10", "10", "7"], "a.png: point_labels must be 1"),
+        (
+            ["{images}/a.png", "--prompts", "{root}"],
+            "no prompt for image .*a.png: expected the file",
+        ),
+        (
+            ["{images}/a.png", "--prompts", "{root}/bad.json"],
+            "prompt file .*bad.json must be a json object",
+        ),
+        (
+            [
+                "{images}/a.png",
+                "--box",
+                "0",
+                "0",
+                "5",
+                "5",
+                "--checkpoint",
+                "{root}/hq.safetensors",
+            ],
+            "--checkpoint .*hq.safetensors holds only the HQ parameters: also give --base",
+        ),
+        (
+            ["{images}/a.png", "--box", "0", "0", "5", "5", "--variant", "vit_b"],
+            "holds a tiny model but variant vit_b was asked",
+        ),
+    ],
+)
+def test_predict_bad_input_exits_with_one_clear_error(predict_cli, files, args, message):
+    root = files["root"]
+    (root / "broken.png").write_bytes(b"not a png")
+    (root / "bad.json").write_text(json.dumps({"boxs": [1, 2, 3, 4]}))
+    save_checkpoint(files["model"], root / "hq.safetensors", "hq_only")
+    argv = [a.format(images=files["images"], root=root) for a in args]
+    if "--checkpoint" not in argv:
+        argv += ["--checkpoint", str(files["full"])]
+    with pytest.raises(SystemExit) as exit_info:
+        predict_cli.main(argv + ["--device", "cpu", "--out", str(root / "out")])
+    assert exit_info.value.code != 0
+    assert re.search(message, str(exit_info.value.code)), exit_info.value.code
+
+
+def test_predict_argument_errors(predict_cli, files, capsys):
+    with pytest.raises(SystemExit):
+        predict_cli.main([str(files["images"]), "--checkpoint", str(files["full"])])
+    assert "no prompt: give --box, --point or --prompts" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        predict_cli.main(
+            [
+                str(files["images"]),
+                "--checkpoint",
+                "x",
+                "--box",
+                "0",
+                "0",
+                "1",
+                "1",
+                "--bf16",
+                "--device",
+                "cpu",
+            ]
+        )
+    assert "--bf16 needs --device cuda" in capsys.readouterr().err
+
+
+def test_export_from_a_training_checkpoint_to_every_target(export_cli, files, tmp_path):
+    written = export_cli.main(
+        [
+            "--checkpoint",
+            str(files["ckpt"]),
+            "--to",
+            "sam_hq",
+            "hf",
+            "safetensors",
+            "hq_only",
+            "onnx",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written.values())
+    official = build_official("tiny")
+    official.load_state_dict(torch.load(written["sam_hq"], weights_only=True), strict=True)
+    expected = files["model"].state_dict()
+    for key, value in official.state_dict().items():
+        assert torch.equal(value, expected[key]), key
+    for target in ("hf", "safetensors"):
+        reloaded = load_checkpoint(written[target]).state_dict()
+        assert all(torch.equal(reloaded[k], v) for k, v in expected.items())
+
+
+def test_export_from_hq_only_plus_base(export_cli, files, tmp_path):
+    hq = save_checkpoint(files["model"], tmp_path / "mine_hq.safetensors", "hq_only")
+    written = export_cli.main(
+        [
+            "--checkpoint",
+            str(hq),
+            "--base",
+            str(files["base"]),
+            "--to",
+            "sam_hq",
+            "--out",
+            str(tmp_path / "o"),
+            "--name",
+            "mine",
+        ]
+    )
+    assert written["sam_hq"].name == "mine.pth"
+    state = torch.load(written["sam_hq"], weights_only=True)
+    assert all(torch.equal(state[k], v) for k, v in files["model"].state_dict().items())
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--checkpoint", "{root}/hq.safetensors"],
+            "holds only the HQ parameters: also give --base",
+        ),
+        (
+            ["--checkpoint", "{full}", "--variant", "vit_l"],
+            "holds a tiny model but variant vit_l was asked",
+        ),
+        (
+            ["--checkpoint", "{full}", "--format", "hq_only", "--base", "{base}"],
+            "full.safetensors \\(read as hq_only\\) does not fit the model",
+        ),
+        (["--checkpoint", "{root}/nothing.pth"], "checkpoint not found: .*nothing.pth"),
+    ],
+)
+def test_export_bad_checkpoint_exits_with_one_clear_error(
+    export_cli, files, tmp_path, extra, message
+):
+    save_checkpoint(files["model"], files["root"] / "hq.safetensors", "hq_only")
+    argv = [a.format(root=files["root"], full=files["full"], base=files["base"]) for a in extra]
+    with pytest.raises(SystemExit) as exit_info:
+        export_cli.main(argv + ["--to", "sam_hq", "--out", str(tmp_path)])
+    assert re.search(message, str(exit_info.value.code)), exit_info.value.code
+    assert not any(tmp_path.iterdir())
