@@ -35,12 +35,33 @@ def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a.float() - b.float()).abs().max().item()
 
 
+def compare_bf16(ours, official, image: torch.Tensor, box: torch.Tensor) -> None:
+    """How far bf16 autocast moves the HQ logits from fp32, for our model and the official one."""
+    device_type = image.device.type
+    h, w = image.shape[-2:]
+
+    def ours_logits():
+        return ours(image, boxes=box, hq_token_only=True)[0][0].float()
+
+    def official_logits():
+        record = {"image": image[0], "original_size": (h, w), "boxes": box[0]}
+        return official([record], multimask_output=False, hq_token_only=True)[0]["low_res_logits"].float()
+
+    for name, run in (("ours", ours_logits), ("official", official_logits)):
+        reference = run()
+        with torch.autocast(device_type, dtype=torch.bfloat16):
+            low = run()
+        agree = ((low > 0) == (reference > 0)).float().mean().item()
+        print(f"bf16 vs fp32 {name:8} max|diff| {max_diff(low, reference):.3e}, mask pixels agreeing {agree:.4%}")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", required=True, choices=["vit_b", "vit_l", "vit_h"])
     parser.add_argument("--checkpoint", required=True, help="official sam_hq_vit_*.pth (or sam_vit_*.pth)")
     parser.add_argument("--image", help="an image file; default: random pixels")
     parser.add_argument("--transformers", action="store_true", help="also compare transformers' SamHQModel")
+    parser.add_argument("--bf16", action="store_true", help="also compare bf16 autocast with fp32, ours and official")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
 
@@ -70,6 +91,8 @@ def main(argv=None) -> None:
                 f"hq_token_only={hq_token_only!s:5} low-res masks max|diff| "
                 f"{max_diff(masks[0], ref['low_res_logits']):.3e}, iou {max_diff(iou[0], ref['iou_predictions']):.3e}"
             )
+        if args.bf16:
+            compare_bf16(ours, official, image, box)
         if args.transformers:
             from transformers import SamHQModel
 
