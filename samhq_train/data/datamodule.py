@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import random
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -266,6 +267,35 @@ class SegmentationDataModule(L.LightningDataModule):
     def test_names(self) -> list[str]:
         return [_set_name(s) for s in self.test_specs]
 
+    def state_dict(self) -> dict:
+        """The training RNG of the main process (it draws augmentations and prompts when
+        num_workers=0), so that a resumed run continues the same random stream. Worker processes
+        reseed from Lightning's per-epoch seeds and need nothing here."""
+        train_set = self.train_set
+        if train_set is None or train_set._rng is None:
+            return {}
+        return {
+            "rng_key": train_set._rng_key,
+            "rng_state": train_set._rng.bit_generator.state,
+            "py_random_state": train_set.transform.py_random.getstate(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self._restored_rng = state or None
+        self._apply_restored_rng()
+
+    def _apply_restored_rng(self) -> None:
+        state = getattr(self, "_restored_rng", None)
+        if state is None or self.train_set is None:
+            return  # setup() applies it once the training set exists
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state["rng_state"]
+        py_random = random.Random()
+        py_random.setstate(state["py_random_state"])
+        self.train_set._rng, self.train_set._rng_key = rng, state["rng_key"]
+        self.train_set.transform.set_random_state(rng, py_random)
+        self._restored_rng = None
+
     def prepare_data(self) -> None:
         if self.demo is not None:
             ensure_demo_data(self.root, **self.demo)
@@ -316,6 +346,7 @@ class SegmentationDataModule(L.LightningDataModule):
                 name="train",
             )
             log.info("training samples: %s", {s.name: len(s) for s in sources})
+            self._apply_restored_rng()
         if stage in (None, "fit", "validate") and not self.val_sets:
             self.val_sets = self._eval_sets(self.val_specs)
         if stage in (None, "test") and not self.test_sets:

@@ -81,10 +81,14 @@ class PairTransform:
         self.stages = list(stages)
         self.image_size = int(image_size)
         self.keep_aspect = keep_aspect
+        self.py_random: random.Random | None = None  # set by set_random_state
 
-    def set_random_state(self, rng: np.random.Generator) -> None:
-        """Draw all randomness from ``rng`` (albumentations would otherwise seed from the OS)."""
-        py_random = random.Random(int(rng.integers(2**63)))
+    def set_random_state(self, rng: np.random.Generator, py_random: random.Random | None = None) -> None:
+        """Draw all randomness from ``rng`` (albumentations would otherwise seed from the OS) and
+        from a Python generator seeded from it (or the given one, to restore a saved state)."""
+        if py_random is None:
+            py_random = random.Random(int(rng.integers(2**63)))
+        self.py_random = py_random
         for stage in self.stages:
             stage.set_random_state(rng, py_random)
 

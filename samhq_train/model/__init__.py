@@ -4,6 +4,7 @@ from .checkpoints import (
     FORMATS,
     SAVE_FORMATS,
     CheckpointError,
+    atomic_write,
     detect_format,
     detect_variant,
     file_sha256,
@@ -24,7 +25,7 @@ from .trainable import (
 )
 
 __all__ = [
-    "FORMATS", "SAVE_FORMATS", "CheckpointError", "detect_format", "detect_variant", "load_checkpoint",
+    "FORMATS", "SAVE_FORMATS", "atomic_write", "CheckpointError", "detect_format", "detect_variant", "load_checkpoint",
     "load_weights_into", "file_sha256", "read_state_dict", "save_checkpoint", "VARIANTS", "SamHQConfig",
     "build_from_config", "build_sam_hq", "variant_config", "SamHQ", "HQ_MODULES",
     "assert_only_hq_trainable", "hq_parameter_names", "hq_state_dict", "is_hq_parameter",

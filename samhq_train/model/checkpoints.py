@@ -173,13 +173,13 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, format: str, vari
     variant = variant or detect_variant(state) or "custom"
     path.parent.mkdir(parents=True, exist_ok=True)
     if format == "sam_hq":
-        _atomic_write(path, lambda tmp: torch.save(state, tmp))
+        atomic_write(path, lambda tmp: torch.save(state, tmp))
     elif format == "safetensors":
         meta = {"format": "samhq_train", "contents": "full", "variant": variant}
-        _atomic_write(path, lambda tmp: save_file(state, tmp, metadata=meta))
+        atomic_write(path, lambda tmp: save_file(state, tmp, metadata=meta))
     elif format == "hq_only":
         meta = {"format": "samhq_train", "contents": "hq_only", "variant": variant}
-        _atomic_write(path, lambda tmp: save_file(hq_state_dict(state), tmp, metadata=meta))
+        atomic_write(path, lambda tmp: save_file(hq_state_dict(state), tmp, metadata=meta))
     else:
         _save_hf(model, state, path, _model_config(model, variant))
     return path
@@ -188,11 +188,11 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, format: str, vari
 def _save_hf(model: nn.Module, state: dict, directory: Path, cfg: SamHQConfig) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     renamed = {hf_key: state[key] for key, hf_key in hf_key_map(list(state)).items()}
-    _atomic_write(directory / HF_WEIGHTS, lambda tmp: save_file(renamed, tmp, metadata={"format": "pt"}))
+    atomic_write(directory / HF_WEIGHTS, lambda tmp: save_file(renamed, tmp, metadata={"format": "pt"}))
     mean, std = model.pixel_mean.flatten().tolist(), model.pixel_std.flatten().tolist()
     for name, content in (("config.json", hf_config(cfg)), ("processor_config.json", hf_processor_config(cfg, mean, std))):
         text = json.dumps(content, indent=2) + "\n"
-        _atomic_write(directory / name, lambda tmp, text=text: Path(tmp).write_text(text))
+        atomic_write(directory / name, lambda tmp, text=text: Path(tmp).write_text(text))
 
 
 def _read_hf_state(directory: Path) -> dict[str, torch.Tensor]:
@@ -263,10 +263,14 @@ def _build_lightning_base(path: Path, variant: str, base_checkpoint) -> nn.Modul
 
 
 def file_sha256(path: str | os.PathLike, chunk_size: int = 1 << 24) -> str:
+    """sha256 of a file, or of the sorted files of a folder (a transformers directory)."""
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
+    for file in files:
+        with open(file, "rb") as handle:
+            while chunk := handle.read(chunk_size):
+                digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -323,12 +327,17 @@ def _variant_of_config(cfg: SamHQConfig) -> str | None:
     return matches[0] if matches else None
 
 
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Write through a temporary file in the same folder, then rename over the target."""
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Write through a temporary file in the same folder, then rename over the target, so a
+    crash never leaves a truncated file where a good one was."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's file is private (0600); give it normal permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -1,0 +1,216 @@
+"""COCO instance evaluation of the model: a detector's boxes as prompts, mask AP and boundary AP.
+
+The paper's protocol: every detection box of an image (FocalNet-DINO's in the paper) prompts
+the model once; the mask takes the detection's category and score; masks are encoded as RLE and
+scored with coco.evaluate_coco (pycocotools' mask AP, and boundary AP). SAM (the frozen decoder
+without the HQ token) and SAM-HQ share each image embedding.
+
+Defaults follow the official predictor that produced the published COCO numbers: the image's long
+side resized to S and padded ("longest_side"), and ``hq_token_only=False`` (SAM's mask logits plus
+the HQ logits).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from samhq_train.data import DataError, build_eval_transform, read_image
+from samhq_train.evaluation.coco import (
+    AP_NAMES,
+    encode_mask,
+    evaluate_coco,
+    load_coco,
+    load_detections,
+    write_results_json,
+)
+from samhq_train.evaluation.evaluate import logits_at_original_size
+from samhq_train.evaluation.runner import (
+    MODEL_LABELS,
+    EvaluationError,
+    autocast,
+    resolve_device,
+)
+
+__all__ = ["CocoPromptImages", "coco_markdown", "evaluate_coco_model", "predict_coco"]
+
+
+class CocoPromptImages(Dataset):
+    """One item per GT image that has detections: the image in the S x S model frame and its
+    detection boxes scaled into that frame (as SAM's predictor scales prompts)."""
+
+    def __init__(self, coco_gt, image_dir: str | Path, detections: Mapping[int, list[dict]],
+                 image_size: int, transform: str = "longest_side", max_detections: int = 100):
+        self.coco, self.image_dir = coco_gt, Path(image_dir)
+        if not self.image_dir.is_dir():
+            raise DataError(f"COCO image folder not found: {self.image_dir}")
+        self.detections = {i: d[:max_detections] for i, d in detections.items() if d}
+        self.image_ids = sorted(self.detections, key=lambda i: (isinstance(i, str), i))
+        self.transform = build_eval_transform(image_size, mode=transform)
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def __getitem__(self, idx: int) -> dict:
+        image_id = self.image_ids[idx]
+        info = self.coco.imgs[image_id]
+        path = self.image_dir / info["file_name"]
+        try:
+            image = read_image(path)
+        except DataError as err:  # travels as data: raised in the main process, not a worker
+            return {"error": str(err)}
+        h, w = image.shape[:2]
+        if (info.get("height"), info.get("width")) != (h, w):
+            return {"error": f"{path}: the GT json says {info.get('width')}x{info.get('height')} "
+                             f"but the image is {w}x{h} (WxH); fix the json or the image"}
+        out = self.transform(image, np.zeros((h, w), np.float32))
+        ih, iw = out.input_size
+        boxes = np.array([d["box_xyxy"] for d in self.detections[image_id]], np.float32)
+        boxes *= np.array([iw / w, ih / h, iw / w, ih / h], np.float32)
+        return {
+            "image_id": image_id,
+            "image": torch.from_numpy(out.image).permute(2, 0, 1).float(),
+            "boxes": torch.from_numpy(boxes),
+            "input_size": (ih, iw),
+            "original_size": (h, w),
+            "detections": self.detections[image_id],
+        }
+
+
+@torch.no_grad()
+def predict_coco(
+    model: torch.nn.Module,
+    *,
+    annotation_file,
+    image_dir: str | Path,
+    detections,
+    transform: str = "longest_side",
+    hq_token_only: bool = False,
+    sam_baseline: bool = True,
+    max_detections: int = 100,
+    prompt_batch: int = 32,
+    num_workers: int = 0,
+    device: str | torch.device = "cpu",
+    precision: str = "32",
+    progress: bool = True,
+) -> dict[str, list[dict]]:
+    """Masks for every detection box: ``{"hq": [...], "sam": [...]}``, each a list of
+    ``{"image_id", "category_id", "score", "segmentation": RLE}`` (COCO results).
+
+    Args:
+        annotation_file: the GT json (path, dict or COCO): image sizes, ids and file names.
+        detections: detections json path or list (COCO results with "bbox" x, y, w, h).
+        max_detections: per image, the highest-scoring boxes kept (COCO counts at most 100).
+        prompt_batch: boxes decoded per call.
+
+    Raises:
+        EvaluationError: detections whose image or category ids are not in the GT json, an
+            image that cannot be read or whose size differs from the json (the file is named).
+    """
+    coco_gt = load_coco(annotation_file)
+    try:
+        per_image = load_detections(detections, coco_gt)
+    except ValueError as err:
+        raise EvaluationError(str(err)) from None
+    if not per_image:
+        raise EvaluationError(f"{detections}: no detections, nothing to prompt the model with")
+    device = resolve_device(device)
+    model = model.to(device).eval()
+    dataset = CocoPromptImages(coco_gt, image_dir, per_image, model.image_size, transform,
+                               max_detections)
+    loader = DataLoader(dataset, batch_size=None, num_workers=num_workers)
+    outputs = ["sam", "hq"] if sam_baseline else ["hq"]
+    predictions: dict[str, list[dict]] = {out: [] for out in outputs}
+    for item in tqdm(loader, total=len(dataset), desc="COCO", unit="img", disable=not progress,
+                     dynamic_ncols=True):
+        if "error" in item:
+            raise EvaluationError(item["error"])
+        image = item["image"].to(device)[None]
+        with autocast(device, precision):
+            embeddings, early = model.encode(image)
+        boxes = item["boxes"].to(device)
+        for start in range(0, len(boxes), prompt_batch):
+            chunk = boxes[None, start : start + prompt_batch]
+            for out in outputs:
+                with autocast(device, precision):
+                    low_res, _ = model.decode(
+                        embeddings, early, boxes=chunk, multimask_output=False,
+                        hq_token_only=hq_token_only, use_hq=out == "hq",
+                    )
+                for k, det in enumerate(item["detections"][start : start + prompt_batch]):
+                    logits = logits_at_original_size(
+                        model, low_res[0, k], item["input_size"], item["original_size"]
+                    )
+                    predictions[out].append({
+                        "image_id": det["image_id"],
+                        "category_id": det["category_id"],
+                        "score": det["score"],
+                        "segmentation": encode_mask(logits > 0),
+                    })
+    return predictions
+
+
+def coco_markdown(metrics: Mapping[str, Mapping[str, float]], images: int, detections: int) -> str:
+    """Markdown table: mask AP and boundary AP (percent) per model."""
+    lines = [
+        "### COCO", "",
+        f"{images} images with {detections} detection boxes as prompts", "",
+        "| model | AP_B | AP | " + " | ".join(AP_NAMES[1:]) + " |",
+        "|---|" + "---:|" * (len(AP_NAMES) + 1),
+    ]
+
+    def pct(v: float) -> str:
+        return "n/a" if v != v else f"{100 * v:.1f}"
+
+    for out in MODEL_LABELS:
+        if out in metrics:
+            m = metrics[out]
+            cells = [pct(m["boundary_AP"]), pct(m["mask_AP"])]
+            cells += [pct(m[f"mask_{n}"]) for n in AP_NAMES[1:]]
+            lines.append(f"| {MODEL_LABELS[out]} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def evaluate_coco_model(
+    model: torch.nn.Module,
+    *,
+    annotation_file,
+    image_dir: str | Path,
+    detections,
+    dilation_ratio: float = 0.02,
+    out_dir: str | Path | None = None,
+    **predict_kwargs,
+) -> dict:
+    """predict_coco + coco.evaluate_coco for SAM-HQ (and SAM).
+
+    Returns ``{"metrics": {"hq"|"sam": {"mask_AP", ..., "boundary_AP", ...}}, "table": Markdown,
+    "paths": {...}}``; with ``out_dir`` writes ``coco_results_<model>.json`` (COCO results),
+    ``coco_metrics.json`` and ``coco.md``.
+    """
+    coco_gt = load_coco(annotation_file)
+    predictions = predict_coco(model, annotation_file=coco_gt, image_dir=image_dir,
+                               detections=detections, **predict_kwargs)
+    metrics = {out: evaluate_coco(coco_gt, preds, dilation_ratio=dilation_ratio)
+               for out, preds in predictions.items()}
+    n_images = len({p["image_id"] for p in predictions["hq"]})
+    table = coco_markdown(metrics, n_images, len(predictions["hq"]))
+    paths: dict[str, Path] = {}
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for out, preds in predictions.items():
+            paths[f"coco_results_{out}"] = out_dir / f"coco_results_{out}.json"
+            write_results_json(preds, paths[f"coco_results_{out}"])
+        paths["coco_metrics"] = out_dir / "coco_metrics.json"
+        finite = {out: {k: None if v != v else v for k, v in m.items()} for out, m in metrics.items()}
+        paths["coco_metrics"].write_text(json.dumps(finite, indent=1) + "\n")  # NaN -> null
+        paths["coco_table"] = out_dir / "coco.md"
+        paths["coco_table"].write_text(table)
+    return {"metrics": metrics, "table": table, "paths": paths, "predictions": predictions}

@@ -1,0 +1,215 @@
+"""The shared evaluation step: validation during training and the benchmark runner use this code,
+so their numbers cannot disagree.
+
+- `decode_prompts` decodes one prompt per sample of a batch (batch contract), grouping the samples
+  by prompt kind (kinds cannot share one decode call); training uses it too.
+- `predict_batch` encodes the images once and returns, per image, logits at the ORIGINAL GT size
+  for the HQ output and optionally the SAM baseline (the frozen decoder without the HQ token)
+  from the same image embedding.
+- `DatasetMetrics` holds mIoU and mBIoU per dataset (never pooled across datasets), DDP-synced.
+
+Resizing to the GT (official protocol): when the image fills the model frame (the benchmark
+resize), the S/4 logits are upsampled bilinearly straight to the GT size, as the official
+evaluation does; with SAM's long-side resize + padding they go through
+`SamHQ.postprocess_masks` (upsample to S, crop the padding, resize to the GT size).
+"""
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.aggregation import SumMetric
+
+from samhq_train.evaluation.metrics import (
+    BoundaryIoU,
+    MaskIoU,
+    boundary_iou,
+    mask_iou,
+    mask_to_boundary,
+)
+
+PROMPT_KINDS = ("box", "point", "noise_mask")
+GT_THRESHOLD = 128  # GT foreground is > 128 (0-255 masks)
+
+
+def prompt_arguments(batch: dict, kind: str, index: torch.Tensor) -> dict:
+    """SamHQ.decode keyword arguments for the samples `index` of a batch, one prompt each (P = 1)."""
+    if kind == "box":
+        return {"boxes": batch["boxes"][index, None]}
+    if kind == "point":
+        return {"points": (batch["points"][index, None], batch["point_labels"][index, None])}
+    if kind == "noise_mask":
+        return {"mask_inputs": batch["mask_input"][index, None]}
+    raise ValueError(f"unknown prompt type {kind!r}; use one of {PROMPT_KINDS}")
+
+
+def decode_prompts(
+    model: nn.Module,
+    embeddings: torch.Tensor,
+    early_features: torch.Tensor,
+    batch: dict,
+    *,
+    prompt_types: Sequence[str] | None = None,
+    hq_token_only: bool = True,
+    use_hq: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Low-res logits B x 1 x S/4 x S/4 and IoU predictions B x 1, one prompt per sample.
+
+    prompt_types (default batch["prompt_type"]) gives each sample's kind; samples of one kind are
+    decoded together, the results are put back in batch order. multimask_output is False (the
+    training and benchmark protocol).
+    """
+    types = list(batch["prompt_type"] if prompt_types is None else prompt_types)
+    if len(types) != embeddings.shape[0]:
+        raise ValueError(f"{len(types)} prompt types for a batch of {embeddings.shape[0]} images")
+    device = embeddings.device
+    order, masks, ious = [], [], []
+    for kind in dict.fromkeys(types):  # kinds in order of first appearance
+        index = torch.tensor([i for i, t in enumerate(types) if t == kind], device=device)
+        low_res, iou = model.decode(
+            embeddings[index],
+            early_features[index],
+            **prompt_arguments(batch, kind, index),
+            multimask_output=False,
+            hq_token_only=hq_token_only,
+            use_hq=use_hq,
+        )
+        order.append(index)
+        masks.append(low_res[:, 0])
+        ious.append(iou[:, 0])
+    inverse = torch.empty(len(types), dtype=torch.long, device=device)
+    inverse[torch.cat(order)] = torch.arange(len(types), device=device)
+    return torch.cat(masks)[inverse], torch.cat(ious)[inverse]
+
+
+def logits_at_original_size(
+    model: nn.Module, low_res: torch.Tensor, input_size: Sequence[int], original_size: Sequence[int]
+) -> torch.Tensor:
+    """One image's low-res logits (1 x S/4 x S/4 or S/4 x S/4) -> H x W logits at the GT size."""
+    low_res = low_res.reshape(1, 1, *low_res.shape[-2:]).float()
+    size = (int(original_size[0]), int(original_size[1]))
+    if tuple(input_size) == (model.image_size, model.image_size):
+        out = F.interpolate(low_res, size, mode="bilinear", align_corners=False)
+    else:
+        out = model.postprocess_masks(low_res, tuple(input_size), size)
+    return out[0, 0]
+
+
+@torch.no_grad()
+def predict_batch(
+    model: nn.Module,
+    batch: dict,
+    *,
+    prompt: str | None = "box",
+    hq_token_only: bool = True,
+    sam_baseline: bool = False,
+) -> dict[str, list[torch.Tensor]]:
+    """Run the model on a batch; per image, logits H_i x W_i at its original GT size.
+
+    prompt: "box" (the GT box, the benchmark protocol), "point", "noise_mask", or None for each
+    sample's batch["prompt_type"]. Returns {"hq": [...]} and, with sam_baseline, {"sam": [...]}
+    (plain SAM from the same image embedding and prompts).
+    """
+    embeddings, early = model.encode(batch["image"])
+    types = None if prompt is None else [prompt] * embeddings.shape[0]
+    outputs = {
+        "hq": decode_prompts(
+            model, embeddings, early, batch, prompt_types=types, hq_token_only=hq_token_only
+        )[0]
+    }
+    if sam_baseline:
+        outputs["sam"] = decode_prompts(
+            model, embeddings, early, batch, prompt_types=types, use_hq=False
+        )[0]
+    return {
+        name: [
+            logits_at_original_size(model, m, inp, orig)
+            for m, inp, orig in zip(low_res, batch["input_size"], batch["original_size"])
+        ]
+        for name, low_res in outputs.items()
+    }
+
+
+def per_image_scores(
+    logits: Sequence[torch.Tensor], gts: Sequence[torch.Tensor], dilation_ratio: float = 0.02
+) -> tuple[list[float], list[float]]:
+    """(mask IoU, boundary IoU) of each image: prediction logits > 0 vs GT (0-255) > 128."""
+    ious, bious = [], []
+    for pred, gt in zip(logits, gts):
+        p = (pred > 0)[None]
+        g = (gt.to(pred.device) > GT_THRESHOLD)[None]
+        ious.append(float(mask_iou(p, g)[0]))
+        bious.append(float(boundary_iou(p, g, dilation_ratio)[0]))
+    return ious, bious
+
+
+class DatasetMetrics(nn.Module):
+    """mIoU, mBIoU and the image count per dataset; update with each image's dataset name."""
+
+    def __init__(self, names: Sequence[str], dilation_ratio: float = 0.02) -> None:
+        super().__init__()
+        self.names = list(names)
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"dataset names must be unique, got {self.names}")
+        # ModuleDict keys cannot hold dots: index by position, report by name
+        self.sets = nn.ModuleDict(
+            {
+                f"set{i}": nn.ModuleDict(
+                    {
+                        "mIoU": MaskIoU(),
+                        "mBIoU": BoundaryIoU(dilation_ratio=dilation_ratio),
+                        "count": SumMetric(),
+                    }
+                )
+                for i in range(len(self.names))
+            }
+        )
+
+    def update(
+        self, datasets: Sequence[str], logits: Sequence[torch.Tensor], gts: Sequence[torch.Tensor]
+    ) -> None:
+        for name, pred, gt in zip(datasets, logits, gts):
+            if name not in self.names:
+                raise KeyError(f"dataset {name!r} is not one of the evaluated sets {self.names}")
+            metrics = self.sets[f"set{self.names.index(name)}"]
+            gt = gt.to(pred.device)
+            metrics["mIoU"].update(pred[None], gt[None])
+            metrics["mBIoU"].update(pred[None], gt[None])
+            metrics["count"].update(torch.tensor(1.0, device=pred.device))
+
+    def compute(self) -> dict[str, dict[str, float]]:
+        """{dataset: {"mIoU", "mBIoU", "count"}} over all processes; sets without images are left out."""
+        out = {}
+        for i, name in enumerate(self.names):
+            metrics = self.sets[f"set{i}"]
+            count = int(metrics["count"].compute())
+            if count:
+                out[name] = {
+                    "mIoU": float(metrics["mIoU"].compute()),
+                    "mBIoU": float(metrics["mBIoU"].compute()),
+                    "count": count,
+                }
+        return out
+
+    def reset(self) -> None:
+        for metrics in self.sets.values():
+            for metric in metrics.values():
+                metric.reset()
+
+
+def overlay(image: torch.Tensor, logits: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """uint8 3 x H x W picture: the image (3 x h x w RGB 0-255, resized to the GT size) with the
+    predicted region tinted, the GT boundary in green and the predicted boundary in red."""
+    size = gt.shape[-2:]
+    picture = F.interpolate(image[None].float(), size, mode="bilinear", align_corners=False)[0]
+    pred = logits > 0
+    tint = torch.tensor([30.0, 144.0, 255.0], device=picture.device)[:, None, None]
+    picture = torch.where(pred, 0.6 * picture + 0.4 * tint, picture)
+    colours = [(gt.to(pred.device) > GT_THRESHOLD, (0.0, 255.0, 0.0)), (pred, (255.0, 0.0, 0.0))]
+    for mask, colour in colours:
+        edge = mask_to_boundary(mask[None], dilation_ratio=0.003)[0]
+        picture = torch.where(
+            edge, torch.tensor(colour, device=picture.device)[:, None, None], picture
+        )
+    return picture.clamp(0, 255).to(torch.uint8)

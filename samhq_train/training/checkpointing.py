@@ -1,0 +1,78 @@
+"""Checkpoint helpers for training: atomic local writes and the random state of every process.
+
+Lightning writes local checkpoints through an fsspec transaction whose temporary file lives in the
+system temp folder; across file systems the final move is a copy into the target path, so a crash
+during it leaves a truncated file where a good one was. `AtomicCheckpointIO` writes a temporary
+file next to the target and renames it over the target (atomic on POSIX), through the model's
+checkpoint I/O.
+"""
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from samhq_train.model.checkpoints import atomic_write
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """TorchCheckpointIO whose local saves are write-temporary-then-rename; URLs go to Lightning."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path, storage_options: Any | None = None
+    ) -> None:
+        if "://" in str(path) or storage_options is not None:
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+
+
+def collect_rng_states() -> dict[str, Any]:
+    """This process's torch / CUDA / numpy / Python random states, as tensors and plain values
+    (loadable with torch.load(weights_only=True))."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, state, py_gauss = random.getstate()
+    states = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "gauss": float(gauss),
+        },
+        "python": {"version": version, "state": list(state), "gauss": py_gauss},
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    n = states["numpy"]
+    np.random.set_state(
+        (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"])
+    )
+    p = states["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def gather_rng_states() -> list[dict[str, Any]]:
+    """The random states of all processes (index = global rank); a one-element list without DDP."""
+    states = collect_rng_states()
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [states]
+    gathered: list = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, states)
+    return gathered
+
+
+__all__ = ["AtomicCheckpointIO", "collect_rng_states", "gather_rng_states", "set_rng_states"]

@@ -1,0 +1,219 @@
+"""LightningModule: a frozen SAM backbone, the trainable HQ parts, the official loss and metrics.
+
+Only wiring lives here: the model (samhq_train.model), the loss (losses.py), the shared
+evaluation step and metrics (samhq_train.evaluation.evaluate) and the optimiser built from config.
+
+Checkpoints keep what trains and what rebuilds the rest (see /work/contracts.md):
+state_dict = the HQ parameters ("model." prefix), optimiser / scheduler / loop state from
+Lightning, ckpt["samhq"] = {variant, base_checkpoint, base_sha256, seed}, ckpt["config"] and the
+random state of every process ("rng_states", restored on resume so a run continues exactly).
+"""
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import nn
+
+from samhq_train.evaluation.evaluate import DatasetMetrics, decode_prompts, overlay, predict_batch
+from samhq_train.model import CheckpointError, assert_only_hq_trainable, is_hq_parameter
+from samhq_train.training.checkpointing import gather_rng_states, set_rng_states
+from samhq_train.training.losses import PointSampledMaskLoss
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
+
+
+class SamHQModule(L.LightningModule):
+    """Trains the HQ parts of `model` (a SamHQ with only HQ parameters requiring grad).
+
+    Args:
+        model: the SamHQ; everything but the five HQ modules is frozen and stays in eval mode.
+        optimizer: factory params -> optimiser (a Hydra `_partial_`), e.g. Adam(lr=1e-3).
+        scheduler: factory optimiser -> LR scheduler, or None; stepped every `scheduler_interval`.
+        loss: the mask loss (default: the official point-sampled BCE + dice).
+        val_names: names of the validation sets (metrics are logged per set).
+        samhq: what rebuilds the frozen rest: {variant, base_checkpoint, base_sha256, seed}.
+        config: the resolved run configuration (plain dict), stored in checkpoints.
+        seed: each process is seeded with seed + global rank when fitting starts (official).
+        num_overlays: validation overlay pictures per set and epoch for loggers that take images.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        scheduler_interval: str = "epoch",
+        loss: nn.Module | None = None,
+        val_names: Sequence[str] = (),
+        samhq: dict | None = None,
+        config: dict | None = None,
+        seed: int | None = None,
+        num_overlays: int = 2,
+        dilation_ratio: float = 0.02,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss if loss is not None else PointSampledMaskLoss()
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.scheduler_interval = scheduler_interval
+        self.samhq = dict(
+            samhq or {"variant": None, "base_checkpoint": None, "base_sha256": None, "seed": None}
+        )
+        self.config = config
+        self.seed = seed
+        self.num_overlays = num_overlays
+        self.val_metrics = DatasetMetrics(val_names, dilation_ratio=dilation_ratio)
+        self.val_results: dict[str, dict[str, float]] = {}
+        self.val_results_step: int | None = None
+        self.strict_loading = False  # checkpoints hold the HQ parameters only
+        self.save_hyperparameters({"samhq": self.samhq, "config": config})
+        assert_only_hq_trainable(self.model)
+
+    # ---- modes and setup -------------------------------------------------------------------
+    def train(self, mode: bool = True):
+        """Frozen parts always stay in eval mode; only the HQ modules follow `mode`."""
+        super().train(mode)
+        self.model.eval()
+        if mode:
+            for name, module in self.model.named_modules():
+                if name and is_hq_parameter(name):
+                    module.train()
+        return self
+
+    def setup(self, stage: str) -> None:
+        assert_only_hq_trainable(self.model)
+        if stage == "fit" and self.seed is not None:
+            L.seed_everything(self.seed + self.global_rank, workers=True, verbose=False)
+
+    def hq_parameters(self) -> list[nn.Parameter]:
+        return [p for n, p in self.model.named_parameters() if is_hq_parameter(n)]
+
+    def configure_optimizers(self):
+        trainable = [p for p in self.model.named_parameters() if p[1].requires_grad]
+        wrong = [n for n, _ in trainable if not is_hq_parameter(n)]
+        if wrong:
+            raise RuntimeError(f"{len(wrong)} non-HQ parameters require grad, first: {wrong[:3]}")
+        optimizer = self.optimizer_factory([p for _, p in trainable])
+        in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        if in_optimizer != {id(p) for p in self.hq_parameters()}:
+            raise RuntimeError("the optimiser must hold exactly the HQ parameters of the model")
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval},
+        }
+
+    # ---- training ----------------------------------------------------------------------------
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        with torch.no_grad():
+            embeddings, early = self.model.encode(batch["image"])
+        low_res, _ = decode_prompts(self.model, embeddings, early, batch, hq_token_only=True)
+        losses = self.loss_fn(low_res, batch["mask"] / 255.0)
+        size = batch["image"].shape[0]
+        self.log("train/loss", losses["loss"], prog_bar=True, batch_size=size)
+        self.log_dict({f"train/{k}": v for k, v in losses.items() if k != "loss"}, batch_size=size)
+        return losses["loss"]
+
+    # ---- validation ----------------------------------------------------------------------------
+    def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+        logits = predict_batch(self.model, batch, prompt=None, hq_token_only=True)["hq"]
+        self.val_metrics.update(batch["dataset"], logits, batch["gt_original"])
+        if batch_idx == 0 and not self.trainer.sanity_checking:
+            self._log_overlays(batch, logits)
+
+    def on_validation_epoch_end(self) -> None:
+        results = self.val_metrics.compute()
+        self.val_metrics.reset()
+        if self.trainer.sanity_checking or not results:
+            return
+        self.val_results, self.val_results_step = results, self.global_step
+        for name, values in results.items():
+            for key in ("mIoU", "mBIoU"):
+                self.log(f"val/{name}/{key}", values[key], sync_dist=False)
+        # the mean of the per-set means (what the paper reports over the 4 HQ sets)
+        for key in ("mIoU", "mBIoU"):
+            self.log(
+                f"val/{key}", sum(v[key] for v in results.values()) / len(results), prog_bar=True
+            )
+
+    def _log_overlays(self, batch: dict, logits: list[torch.Tensor]) -> None:
+        if not self.trainer.is_global_zero or self.num_overlays <= 0:
+            return
+        image_loggers = [lg for lg in self.loggers if _takes_images(lg)]
+        if not image_loggers:
+            return
+        for i in range(min(self.num_overlays, len(logits))):
+            h, w = batch["input_size"][i]
+            picture = overlay(
+                batch["image"][i, :, :h, :w], logits[i], batch["gt_original"][i]
+            ).cpu()
+            tag = f"val_overlay/{batch['dataset'][i]}/{i}"
+            for lg in image_loggers:
+                if hasattr(lg.experiment, "add_image"):  # TensorBoard
+                    lg.experiment.add_image(tag, picture, self.global_step)
+                else:  # wandb
+                    lg.log_image(
+                        key=tag, images=[picture.permute(1, 2, 0).numpy()], step=self.global_step
+                    )
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["state_dict"] = {
+            k: v for k, v in checkpoint["state_dict"].items() if is_hq_parameter(k)
+        }
+        checkpoint["samhq"] = dict(self.samhq)
+        checkpoint["config"] = self.config
+        checkpoint["rng_states"] = gather_rng_states()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        meta = checkpoint.get("samhq") or {}
+        if meta.get("variant") not in (None, self.samhq.get("variant")):
+            raise CheckpointError(
+                f"the checkpoint trained a {meta['variant']} model but this run builds "
+                f"{self.samhq.get('variant')}: use model={meta['variant']}"
+            )
+        if meta.get("base_sha256") and self.samhq.get("base_sha256") not in (
+            None,
+            meta["base_sha256"],
+        ):
+            raise CheckpointError(
+                f"the checkpoint was trained on the base {meta.get('base_checkpoint')} (sha256 "
+                f"{meta['base_sha256'][:12]}...) but model.checkpoint={self.samhq.get('base_checkpoint')} "
+                "differs: give the same base file"
+            )
+        if meta.get("seed") is not None and self.samhq.get("seed") not in (None, meta["seed"]):
+            raise CheckpointError(
+                f"the checkpoint was trained on the random backbone of seed {meta['seed']} but this "
+                f"run builds seed {self.samhq.get('seed')}: set model.seed={meta['seed']}"
+            )
+        expected = {f"model.{n}" for n, _ in self.model.named_parameters() if is_hq_parameter(n)}
+        found = set(checkpoint["state_dict"])
+        if found != expected:
+            raise CheckpointError(
+                f"the checkpoint's state_dict does not hold exactly the HQ parameters "
+                f"(missing {sorted(expected - found)[:3]}, unexpected {sorted(found - expected)[:3]})"
+            )
+        states = checkpoint.get("rng_states")
+        if states:
+            rank = self.global_rank if self._trainer is not None else 0
+            if len(states) != (self.trainer.world_size if self._trainer is not None else 1):
+                rank_zero_warn(
+                    "the checkpoint was written by a different number of processes: "
+                    "random states are not restored exactly"
+                )
+            set_rng_states(states[rank % len(states)])
+
+
+def _takes_images(logger) -> bool:
+    name = type(logger).__name__
+    return name == "WandbLogger" or (
+        name == "TensorBoardLogger" and hasattr(logger.experiment, "add_image")
+    )

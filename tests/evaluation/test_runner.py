@@ -1,0 +1,315 @@
+"""The benchmark runner (scripts/evaluate.py, conf/eval.yaml) and the COCO runner: outputs on the
+demo data, agreement with the training module's validation, bad input."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from samhq_train.data import DataError
+from samhq_train.evaluation.coco import encode_mask
+from samhq_train.evaluation.coco_runner import evaluate_coco_model
+from samhq_train.evaluation.runner import EvaluationError, evaluate, load_model, run_benchmark
+from samhq_train.model import CheckpointError, build_sam_hq, save_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+CONF = ROOT / "conf"
+NUM_VAL = 2
+# small demo data shared by every test here (the demo marker records these parameters)
+DEMO = ["data=demo", "data.demo.num_train=2", f"data.demo.num_val={NUM_VAL}",
+        "data.demo.height=96", "data.demo.width=128", "data.num_workers=0",
+        "data.val_batch_size=2"]
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("demo")
+
+
+def eval_cfg(out, *overrides):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("eval", overrides=[f"output_dir={out}", "progress=false", *overrides])
+
+
+def demo_cfg(out, data_root, *overrides):
+    return eval_cfg(out, *DEMO, f"data.root={data_root}", *overrides)
+
+
+def run_script(*args, cwd=ROOT):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), *args], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=180)
+
+
+# ---- the script on the demo data -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def script_run(tmp_path_factory, data_root):
+    out = tmp_path_factory.mktemp("script")
+    done = run_script(*DEMO, f"data.root={data_root}", f"hydra.run.dir={out}", "n_worst=1",
+                      "progress=false")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, done
+
+
+def test_script_writes_table_json_and_overlays(script_run):
+    out, done = script_run
+    table = (out / "results.md").read_text()
+    assert "### demo-val" in table and "| SAM | " in table and "| SAM-HQ | " in table
+    assert "| SAM-HQ |" in done.stdout  # the table is printed too
+    scores = json.loads((out / "scores.json").read_text())
+    assert len(scores["images"]) == NUM_VAL
+    assert scores["settings"]["prompt"] == "box" and scores["settings"]["hq_token_only"] is True
+    pngs = sorted((out / "overlays" / "demo-val").glob("*.png"))
+    assert len(pngs) == 1
+    picture = cv2.imread(str(pngs[0]))
+    assert picture is not None and picture.shape[1] > 2 * 128  # SAM and SAM-HQ side by side
+
+
+def test_table_json_and_worst_images_agree(script_run):
+    out, _ = script_run
+    scores = json.loads((out / "scores.json").read_text())
+    for model in ("sam", "hq"):
+        per_set = scores["results"][model]["sets"]["demo-val"]
+        ious = [im[model]["iou"] for im in scores["images"]]
+        bious = [im[model]["biou"] for im in scores["images"]]
+        assert per_set["count"] == NUM_VAL
+        assert per_set["mIoU"] == pytest.approx(np.mean(ious), abs=1e-6)
+        assert per_set["mBIoU"] == pytest.approx(np.mean(bious), abs=1e-6)
+        label = "SAM-HQ" if model == "hq" else "SAM"
+        row = f"| {label} | {100 * per_set['mIoU']:.2f} | {100 * per_set['mBIoU']:.2f} | {NUM_VAL} |"
+        assert row in (out / "results.md").read_text()
+    by_iou = sorted(scores["images"], key=lambda im: im["hq"]["iou"])
+    pngs = sorted(p.name for p in (out / "overlays" / "demo-val").glob("*.png"))
+    assert pngs == [f"00_{by_iou[0]['name']}.png"]
+
+
+def test_script_reports_a_checkpoint_that_does_not_load(tmp_path, data_root, monkeypatch, capsys):
+    bad = tmp_path / "broken.pth"
+    bad.write_bytes(b"not a checkpoint")
+    spec = importlib.util.spec_from_file_location("evaluate_script", ROOT / "scripts" / "evaluate.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setattr(sys, "argv", ["evaluate.py", *DEMO, f"data.root={data_root}",
+                                      f"hydra.run.dir={tmp_path / 'out'}", f"checkpoint={bad}"])
+    with pytest.raises(SystemExit) as exit_info:
+        script.main()
+    assert exit_info.value.code == 2
+    stderr = capsys.readouterr().err
+    assert stderr.startswith("error: ") and str(bad) in stderr and "PyTorch checkpoint" in stderr
+
+
+# ---- runner == validation of the training module ---------------------------------------------
+
+def test_runner_equals_training_validation(tmp_path, data_root):
+    from samhq_train.train import train
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[
+            f"paths.output_dir={tmp_path / 'train'}", f"data.root={data_root}", *DEMO[1:],
+            "data.batch_size=2", "loss.num_points=256", "++trainer.max_epochs=1",
+            "++trainer.limit_train_batches=1", "++trainer.accelerator=cpu",
+            "++trainer.enable_progress_bar=false", "++trainer.enable_model_summary=false",
+            "validate_before_training=false", "export=false", "logger=csv",
+        ])
+    metrics, objects = train(cfg)
+    validation = metrics["after"]["demo-val"]
+    ckpt = tmp_path / "train" / "checkpoints" / "last.ckpt"
+    result = evaluate(demo_cfg(tmp_path / "eval", data_root, f"checkpoint={ckpt}", "n_worst=0",
+                               "sam_baseline=false"))
+    runner = result["benchmark"]["results"]["hq"]["demo-val"]
+    assert runner["count"] == validation["count"] == NUM_VAL
+    assert runner["mIoU"] == pytest.approx(validation["mIoU"], abs=1e-7)
+    assert runner["mBIoU"] == pytest.approx(validation["mBIoU"], abs=1e-7)
+    trained, loaded = objects["model"].state_dict(), result["model"].state_dict()
+    assert set(trained) == set(loaded) and all(torch.equal(trained[k], loaded[k]) for k in trained)
+
+
+# ---- bad input ---------------------------------------------------------------------------------
+
+def test_size_mismatch_error_names_the_file(tmp_path, data_root):
+    state = build_sam_hq("tiny", seed=0).state_dict()
+    key = "mask_decoder.hf_token.weight"
+    state[key] = torch.zeros(2, state[key].shape[1] + 1)
+    path = tmp_path / "wrong_shape.pth"
+    torch.save(state, path)
+    with pytest.raises(CheckpointError) as err:
+        evaluate(demo_cfg(tmp_path / "out", data_root, f"checkpoint={path}"))
+    assert str(path) in str(err.value) and "wrong shape" in str(err.value) and key in str(err.value)
+
+
+def test_load_model_reads_every_format(tmp_path, tiny_model):
+    files = {fmt: save_checkpoint(tiny_model, tmp_path / name, fmt) for fmt, name in
+             [("sam_hq", "m.pth"), ("hf", "hf"), ("safetensors", "m.safetensors"),
+              ("hq_only", "hq.safetensors")]}
+    expected = tiny_model.state_dict()
+    for fmt, path in files.items():
+        base = files["safetensors"] if fmt == "hq_only" else None
+        loaded = load_model(str(path), base_checkpoint=base).state_dict()
+        assert all(torch.equal(loaded[k], v) for k, v in expected.items()), fmt
+    with pytest.raises(CheckpointError, match="base_checkpoint"):
+        load_model(str(files["hq_only"]))
+
+
+def test_missing_checkpoint_and_missing_weights(tmp_path, data_root):
+    with pytest.raises(CheckpointError, match="not found"):
+        evaluate(demo_cfg(tmp_path, data_root, f"checkpoint={tmp_path / 'nope.pth'}"))
+    with pytest.raises(CheckpointError, match="no weights to evaluate"):
+        evaluate(demo_cfg(tmp_path, data_root, "model=vit_b"))
+    with pytest.raises(EvaluationError, match=r"\['nope'\] are not configured.*demo-val"):
+        evaluate(demo_cfg(tmp_path, data_root, "sets=[nope]"))
+
+
+def write_pair(folder, stem, image, mask):
+    (folder / "im").mkdir(parents=True, exist_ok=True)
+    (folder / "gt").mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(folder / "im" / f"{stem}.png"), image)
+    cv2.imwrite(str(folder / "gt" / f"{stem}.png"), mask)
+
+
+def folder_cfg(out, root, *overrides):
+    return eval_cfg(out, "data=folder", f"data.root={root}", "data.num_workers=0",
+                    "data.val_sets=[{name: bad, image_dir: im, mask_dir: gt}]", "n_worst=0",
+                    *overrides)
+
+
+def test_mask_of_another_size_and_empty_mask_name_the_file(tmp_path):
+    image = np.full((40, 50, 3), 100, np.uint8)
+    mask = np.zeros((40, 50), np.uint8)
+    mask[10:30, 10:40] = 255
+    write_pair(tmp_path / "a", "small", image, mask[:-2])
+    with pytest.raises(DataError, match=r"small\.png.*a mask must have its image's size"):
+        evaluate(folder_cfg(tmp_path / "out", tmp_path / "a"))
+    write_pair(tmp_path / "b", "blank", image, np.zeros_like(mask))
+    with pytest.raises(DataError, match=r"blank\.png: empty mask"):
+        evaluate(folder_cfg(tmp_path / "out", tmp_path / "b"))
+    # lenient evaluation skips it; a set left without images is an error, not a zero
+    with pytest.raises(EvaluationError, match="no image could be evaluated"):
+        evaluate(folder_cfg(tmp_path / "out", tmp_path / "b", "data.strict_eval=false"))
+
+
+def synthetic_batch(model, size=(30, 40)):
+    s = model.image_size
+    gt = torch.zeros(size, dtype=torch.uint8)
+    gt[5:25, 8:30] = 255
+    return {
+        "image": torch.rand(1, 3, s, s) * 255,
+        "boxes": torch.tensor([[8.0, 5.0, 29.0, 24.0]]) * s / torch.tensor([40, 30, 40, 30]),
+        "points": torch.full((1, 10, 2), s / 2), "point_labels": torch.ones(1, 10),
+        "mask_input": torch.zeros(1, 1, s // 4, s // 4), "prompt_type": ["box"],
+        "gt_original": [gt], "original_size": [size], "input_size": [(s, s)],
+        "name": ["synthetic"], "dataset": ["set"],
+    }
+
+
+def test_prediction_and_gt_of_different_sizes_name_the_image(tiny_model):
+    batch = synthetic_batch(tiny_model)
+    batch["original_size"] = [(31, 40)]
+    with pytest.raises(EvaluationError, match=r"set/synthetic: prediction of size \(31, 40\)"):
+        run_benchmark(tiny_model, [("set", [batch])], sam_baseline=False, progress=False)
+    with pytest.raises(EvaluationError, match="prompt must be one of"):
+        run_benchmark(tiny_model, [("set", [])], prompt="scribble", progress=False)
+
+
+def test_point_prompts_in_bf16(tiny_model):
+    result = run_benchmark(tiny_model, [("set", [synthetic_batch(tiny_model)])], prompt="point",
+                           precision="bf16", n_worst=1, progress=False)
+    assert result["results"]["hq"]["set"]["count"] == result["results"]["sam"]["set"]["count"] == 1
+    worst = result["worst"]["set"][0]
+    assert set(worst["masks"]) == {"sam", "hq"} and worst["masks"]["hq"].shape == (30, 40)
+
+
+# ---- COCO -------------------------------------------------------------------------------------
+
+# two 96 x 128 (H x W) images; GT rectangles on even pixels, so that with the tiny model
+# (S = 256, long side x2) every box edge lies on a cell edge of the S/4 logits
+RECTS = {1: [(8, 10, 40, 30), (60, 50, 50, 40)], 2: [(20, 16, 70, 60)]}  # x, y, w, h
+
+
+def write_coco(root):
+    (root / "images").mkdir(parents=True)
+    images, anns = [], []
+    for image_id, rects in RECTS.items():
+        image = np.random.default_rng(image_id).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+        cv2.imwrite(str(root / "images" / f"{image_id}.png"), image)
+        images.append({"id": image_id, "file_name": f"{image_id}.png", "height": 96, "width": 128})
+        for x, y, w, h in rects:
+            mask = np.zeros((96, 128), bool)
+            mask[y : y + h, x : x + w] = True
+            anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": 1,
+                         "segmentation": encode_mask(mask), "area": w * h, "bbox": [x, y, w, h],
+                         "iscrowd": 0})
+    gt = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "box"}]}
+    (root / "gt.json").write_text(json.dumps(gt))
+    return gt
+
+
+def box_decoder(model):
+    """A decode that returns each box as a mask (+10 inside its S/4 cells, -10 outside)."""
+    n = model.mask_input_size
+
+    def decode(embeddings, early, *, boxes, multimask_output, hq_token_only, use_hq):
+        cells = torch.arange(n, dtype=torch.float32) * 4
+        x0, y0, x1, y1 = (boxes[..., k, None] for k in range(4))
+        inside_x = (cells >= x0 - 1e-3) & (cells + 4 <= x1 + 1e-3)  # B x P x n
+        inside_y = (cells >= y0 - 1e-3) & (cells + 4 <= y1 + 1e-3)
+        inside = inside_y[..., :, None] & inside_x[..., None, :]
+        logits = torch.where(inside, 10.0, -10.0)[:, :, None]
+        return logits, torch.ones(logits.shape[:3])
+
+    return decode
+
+
+def test_coco_box_masks_give_known_ap(tmp_path, tiny_model):
+    gt = write_coco(tmp_path)
+    dets = [{"image_id": a["image_id"], "category_id": 1, "bbox": a["bbox"], "score": 0.9}
+            for a in gt["annotations"]]
+    tiny_model.decode = box_decoder(tiny_model)
+    embedding = (torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 1, 1))  # unused by box_decoder
+    tiny_model.encode = lambda images: embedding
+    kwargs = {"annotation_file": tmp_path / "gt.json", "image_dir": tmp_path / "images",
+              "progress": False}
+    full = evaluate_coco_model(tiny_model, detections=dets, out_dir=tmp_path / "out", **kwargs)
+    for model in ("sam", "hq"):  # every mask equals its GT: AP 1
+        assert full["metrics"][model]["mask_AP"] == pytest.approx(1.0)
+        assert full["metrics"][model]["boundary_AP"] == pytest.approx(1.0)
+    written = json.loads((tmp_path / "out" / "coco_results_hq.json").read_text())
+    assert len(written) == 3 and all(r["segmentation"]["size"] == [96, 128] for r in written)
+    assert "| SAM-HQ | 100.0 | 100.0 |" in (tmp_path / "out" / "coco.md").read_text()
+    # one of the two objects of category 1 in image 1 missed, a false box scored lower:
+    # precision 1 up to recall 2/3, so AP = 67 of COCO's 101 recall points
+    half = [dets[0], dets[2], {**dets[0], "bbox": [100, 4, 20, 20], "score": 0.1}]
+    part = evaluate_coco_model(tiny_model, detections=half, **kwargs)
+    assert part["metrics"]["hq"]["mask_AP"] == pytest.approx(67 / 101)
+    assert part["metrics"]["hq"]["boundary_AP"] == pytest.approx(67 / 101)
+
+
+def test_coco_from_config_with_the_tiny_model(tmp_path):
+    gt = write_coco(tmp_path)
+    dets = [{"image_id": a["image_id"], "category_id": 1, "bbox": a["bbox"], "score": 0.5}
+            for a in gt["annotations"]]
+    (tmp_path / "dets.json").write_text(json.dumps(dets))
+    coco = [f"coco.detections={tmp_path / 'dets.json'}", f"coco.image_dir={tmp_path / 'images'}",
+            f"coco.annotation_file={tmp_path / 'gt.json'}", "coco.num_workers=0", "benchmark=false",
+            "sam_baseline=false"]
+    result = evaluate(eval_cfg(tmp_path / "out", *coco))
+    metrics = result["coco"]["metrics"]
+    assert set(metrics) == {"hq"} and 0.0 <= metrics["hq"]["mask_AP"] <= 1.0
+    assert (tmp_path / "out" / "coco.md").is_file()
+    # detections of an image the GT json does not have
+    (tmp_path / "dets.json").write_text(json.dumps([{**dets[0], "image_id": 7}]))
+    with pytest.raises(EvaluationError, match=r"not in the GT json, e\.g\. \[7\]"):
+        evaluate(eval_cfg(tmp_path / "out", *coco))
+    # an image file that is not there is named
+    (tmp_path / "dets.json").write_text(json.dumps(dets))
+    (tmp_path / "images" / "1.png").unlink()
+    with pytest.raises(EvaluationError, match=r"1\.png"):
+        evaluate(eval_cfg(tmp_path / "out", *coco))

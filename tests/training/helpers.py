@@ -1,0 +1,69 @@
+"""Helpers for the training tests: compose the real conf/train.yaml, small demo data, probe callbacks."""
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra import compose, initialize_config_dir
+
+from samhq_train.model import is_hq_parameter
+
+ROOT = Path(__file__).resolve().parents[2]
+CONF = ROOT / "conf"
+# a small demo set and short epochs: every test run takes a few seconds on 2 CPU cores
+SMALL = [
+    "data.demo.num_train=8",
+    "data.demo.num_val=2",
+    "data.demo.height=96",
+    "data.demo.width=128",
+    "data.batch_size=2",
+    "data.val_batch_size=2",
+    "data.num_workers=0",
+    "loss.num_points=1024",
+    "trainer.log_every_n_steps=1",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+]
+
+
+def compose_cfg(output_dir, data_root, *overrides, small: bool = True):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(
+            "train",
+            overrides=[
+                f"paths.output_dir={output_dir}",
+                f"data.root={data_root}",
+                *(SMALL if small else []),
+                *overrides,
+            ],
+        )
+
+
+def hq_weights(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if is_hq_parameter(n)}
+
+
+class DumpHQWeights(L.Callback):
+    """Each process writes its trainable weights to out_dir/rank<r>.pt at the end of fitting."""
+
+    def __init__(self, out_dir: str) -> None:
+        self.out_dir = Path(out_dir)
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        torch.save(hq_weights(pl_module.model), self.out_dir / f"rank{trainer.global_rank}.pt")
+
+
+class RecordResume(L.Callback):
+    """Records global step and learning rate when fitting starts (after a checkpoint is restored)."""
+
+    seen: list = []
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        RecordResume.seen.append(
+            {
+                "step": trainer.global_step,
+                "epoch": trainer.current_epoch,
+                "lr": trainer.optimizers[0].param_groups[0]["lr"],
+            }
+        )

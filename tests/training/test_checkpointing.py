@@ -1,0 +1,60 @@
+"""Atomic checkpoint writes and random-state capture."""
+
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from samhq_train.model import file_sha256
+from samhq_train.training.checkpointing import (
+    AtomicCheckpointIO,
+    collect_rng_states,
+    set_rng_states,
+)
+
+
+def test_atomic_save_never_leaves_a_truncated_file(tmp_path, monkeypatch):
+    io = AtomicCheckpointIO()
+    path = tmp_path / "ckpts" / "last.ckpt"
+    io.save_checkpoint({"step": 1, "w": torch.arange(4)}, path)
+    good = path.read_bytes()
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+    def crash(obj, f, *args, **kwargs):  # writes part of a file, then the process "dies"
+        with open(f, "wb") as handle:
+            handle.write(good[: len(good) // 2])
+        raise KeyboardInterrupt("killed mid-save")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        io.save_checkpoint({"step": 2, "w": torch.arange(8)}, path)
+    assert path.read_bytes() == good
+    assert os.listdir(path.parent) == ["last.ckpt"]  # no temporary file left behind
+    monkeypatch.undo()
+    assert io.load_checkpoint(path)["step"] == 1
+
+
+def test_rng_states_round_trip_through_a_weights_only_load(tmp_path):
+    states = collect_rng_states()
+    torch.save(states, tmp_path / "rng.pt")
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    torch.manual_seed(123), np.random.seed(123), random.seed(123)
+    set_rng_states(torch.load(tmp_path / "rng.pt", weights_only=True))
+    assert torch.equal(torch.rand(3), expected[0])
+    assert np.array_equal(np.random.rand(3), expected[1]) and random.random() == expected[2]
+
+
+def test_file_sha256(tmp_path):
+    (tmp_path / "a.bin").write_bytes(b"abc")
+    assert (
+        file_sha256(tmp_path / "a.bin")
+        == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    )
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,136 @@
+"""Every config group option and every experiment composes from conf/train.yaml and instantiates."""
+
+import importlib.util
+
+import hydra
+import lightning as L
+import pytest
+import torch
+
+from samhq_train.data import build_datamodule
+from samhq_train.train import OFFICIAL_SAM_FILES, SetupError, build_loggers, build_model
+from tests.training.helpers import CONF, compose_cfg
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def test_every_group_has_its_options():
+    assert options("model") == ["tiny", "vit_b", "vit_h", "vit_l"]
+    assert set(options("trainer")) >= {"default", "cpu", "gpu", "ddp", "ddp_sim"}
+    assert options("logger") == ["csv", "tensorboard", "wandb"]
+    assert set(options("experiment")) == {"demo", "paper_vit_b", "paper_vit_l", "paper_vit_h"}
+    assert "fdr" in options("debug")
+
+
+def test_default_is_the_demo(tmp_path):
+    cfg = compose_cfg(tmp_path, tmp_path, small=False)
+    assert cfg.model.variant == "tiny" and cfg.model.checkpoint is None and cfg.model.seed == 0
+    assert cfg.trainer.accelerator == "cpu" and cfg.data.demo is not None
+    assert list(cfg.logger) == ["csv"]
+
+
+@pytest.mark.parametrize("variant", ["tiny", "vit_b", "vit_l", "vit_h"])
+def test_model_options(tmp_path, variant):
+    cfg = compose_cfg(tmp_path, tmp_path, f"model={variant}", small=False)
+    assert cfg.model.variant == variant and cfg.model.checkpoint is None
+    if variant != "tiny":  # real variants stop at once, naming the official file
+        with pytest.raises(SetupError, match=OFFICIAL_SAM_FILES[variant]):
+            build_model(cfg.model)
+
+
+@pytest.mark.parametrize("data", options("data"))
+def test_data_options(tmp_path, data):
+    cfg = compose_cfg(tmp_path, tmp_path, f"data={data}", small=False)
+    datamodule = build_datamodule(cfg.data, image_size=256)
+    assert datamodule.batch_size >= 1
+
+
+@pytest.mark.parametrize("trainer", options("trainer"))
+def test_trainer_options(tmp_path, trainer):
+    # GPU configs are built on CPU here; precision and the DDP strategy still instantiate
+    cfg = compose_cfg(
+        tmp_path,
+        tmp_path,
+        f"trainer={trainer}",
+        "trainer.accelerator=cpu",
+        "trainer.precision=bf16-mixed",
+        "trainer.accumulate_grad_batches=2",
+        "trainer.gradient_clip_val=1.0",
+        "trainer.num_nodes=1",
+        small=False,
+    )
+    if trainer == "ddp":
+        assert cfg.trainer.strategy.find_unused_parameters is False
+    result = hydra.utils.instantiate(cfg.trainer, logger=False)
+    assert isinstance(result, L.Trainer)
+    assert result.accumulate_grad_batches == 2 and result.gradient_clip_val == 1.0
+    assert result.precision == "bf16-mixed"
+
+
+@pytest.mark.parametrize("logger", options("logger"))
+def test_logger_options(tmp_path, logger):
+    cfg = compose_cfg(tmp_path, tmp_path, f"logger={logger}", small=False)
+    if logger == "wandb" and importlib.util.find_spec("wandb") is None:
+        with pytest.raises(SetupError, match=r"pip install '\.\[wandb\]'"):
+            build_loggers(cfg)
+        return
+    (instance,) = build_loggers(cfg)
+    assert type(instance).__name__.lower().startswith(logger[:3])
+
+
+def test_two_loggers_at_once(tmp_path):
+    cfg = compose_cfg(tmp_path, tmp_path, "logger=[csv,tensorboard]", small=False)
+    assert [type(lg).__name__ for lg in build_loggers(cfg)] == ["CSVLogger", "TensorBoardLogger"]
+
+
+@pytest.mark.parametrize("debug", options("debug"))
+def test_debug_options(tmp_path, debug):
+    cfg = compose_cfg(tmp_path, tmp_path, f"debug={debug}", small=False)
+    assert cfg.trainer.accelerator == "cpu"
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_experiments(tmp_path, experiment):
+    cfg = compose_cfg(tmp_path, tmp_path, f"experiment={experiment}", small=False)
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = hydra.utils.instantiate(cfg.optimizer)([param])
+    scheduler = hydra.utils.instantiate(cfg.scheduler)(optimizer)
+    assert type(optimizer) is torch.optim.Adam
+    assert isinstance(scheduler, torch.optim.lr_scheduler.StepLR)
+    assert cfg.loss.num_points == 12544 and cfg.loss.oversample_ratio == 3.0
+    assert cfg.loss.importance_sample_ratio == 0.75
+    if experiment.startswith("paper_"):  # the official recipe
+        variant = experiment.removeprefix("paper_")
+        assert cfg.model.variant == variant and cfg.data.val_sets[0].name == "DIS5K-VD"
+        assert optimizer.defaults["lr"] == 1e-3 and optimizer.defaults["weight_decay"] == 0.0
+        assert (scheduler.step_size, scheduler.gamma) == (
+            10,
+            0.1,
+        ) and cfg.scheduler_interval == "epoch"
+        assert (
+            cfg.trainer.max_epochs == 12 and cfg.trainer.devices == 8 and cfg.data.batch_size == 4
+        )
+        assert cfg.trainer.precision == 32 and cfg.trainer.gradient_clip_val is None
+        assert cfg.trainer.strategy.find_unused_parameters is False and cfg.seed == 42
+        with pytest.raises(SetupError, match=OFFICIAL_SAM_FILES[variant]):
+            build_model(cfg.model)
+
+
+def test_command_line_beats_the_experiment(tmp_path):
+    cfg = compose_cfg(
+        tmp_path,
+        tmp_path,
+        "experiment=paper_vit_l",
+        "model=vit_b",
+        "trainer.devices=2",
+        "optimizer.lr=5e-4",
+        small=False,
+    )
+    assert cfg.model.variant == "vit_b" and cfg.trainer.devices == 2 and cfg.optimizer.lr == 5e-4
+
+
+def test_unknown_key_is_refused(tmp_path):
+    with pytest.raises(Exception, match="optimizer.learning_rate"):
+        compose_cfg(tmp_path, tmp_path, "optimizer.learning_rate=1", small=False)

@@ -1,0 +1,107 @@
+"""DDP on 2 CPU processes, precision, accumulation / clipping, TensorBoard overlays."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from samhq_train.model import build_sam_hq, is_hq_parameter
+from samhq_train.train import train
+from tests.training.helpers import ROOT, SMALL, compose_cfg
+
+ONE_EPOCH = [
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.check_val_every_n_epoch=1",
+    "validate_before_training=false",
+    "export=false",
+]
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("demo_data")
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_keep_identical_weights_and_write_one_checkpoint(tmp_path, data_root):
+    out = tmp_path / "run"
+    command = [
+        sys.executable,
+        "train.py",
+        "trainer=ddp_sim",
+        f"hydra.run.dir={out}",
+        f"paths.output_dir={out}",
+        f"data.root={data_root}",
+        *SMALL,
+        *ONE_EPOCH,
+        "callbacks.best_checkpoint=null",
+        "export=true",
+        "validate_before_training=true",
+        "+callbacks.dump._target_=tests.training.helpers.DumpHQWeights",
+        f"+callbacks.dump.out_dir={out}/weights",
+    ]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0 = torch.load(out / "weights" / "rank0.pt", weights_only=True)
+    rank1 = torch.load(out / "weights" / "rank1.pt", weights_only=True)
+    assert set(rank0) == set(rank1) and all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+    fresh = build_sam_hq("tiny", seed=0).state_dict()
+    assert any(
+        not torch.equal(rank0[k], fresh[k]) for k in rank0
+    )  # both ranks trained the same steps
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["last.ckpt"]
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 2 and len(ckpt["rng_states"]) == 2
+    assert not torch.equal(
+        ckpt["rng_states"][0]["torch"], ckpt["rng_states"][1]["torch"]
+    )  # seed + rank
+    assert all(torch.equal(ckpt["state_dict"][f"model.{k}"], v) for k, v in rank0.items())
+    assert sorted(p.name for p in (out / "export").iterdir()) == [
+        "sam_hq_tiny.pth",
+        "sam_hq_tiny_hq_only.safetensors",
+    ]
+
+
+def test_bf16_mixed_precision_runs_on_cpu(tmp_path, data_root):
+    metrics, objects = train(
+        compose_cfg(tmp_path, data_root, "debug=fdr", "trainer.precision=bf16-mixed")
+    )
+    assert objects["trainer"].precision == "bf16-mixed" and torch.isfinite(
+        torch.tensor(metrics["train/loss"])
+    )
+    assert all(p.dtype == torch.float32 for p in objects["model"].parameters())
+
+
+def test_accumulation_and_clipping_from_config(tmp_path, data_root):
+    _, objects = train(
+        compose_cfg(
+            tmp_path,
+            data_root,
+            *ONE_EPOCH,
+            "trainer.limit_train_batches=4",
+            "trainer.accumulate_grad_batches=2",
+            "trainer.gradient_clip_val=0.01",
+        )
+    )
+    trainer = objects["trainer"]
+    assert trainer.global_step == 2 and trainer.accumulate_grad_batches == 2
+    assert trainer.gradient_clip_val == 0.01
+    assert all(
+        not p.requires_grad
+        for n, p in objects["model"].named_parameters()
+        if not is_hq_parameter(n)
+    )
+
+
+def test_tensorboard_gets_validation_overlays(tmp_path, data_root):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train(
+        compose_cfg(tmp_path, data_root, *ONE_EPOCH, "logger=[csv,tensorboard]", "num_overlays=1")
+    )
+    events = EventAccumulator(str(tmp_path / "tensorboard")).Reload()
+    assert events.Tags()["images"] == ["val_overlay/demo-val/0"]
+    assert "val/demo-val/mIoU" in events.Tags()["scalars"]
+    assert (tmp_path / "csv" / "metrics.csv").exists()

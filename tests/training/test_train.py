@@ -1,0 +1,267 @@
+"""train(cfg) composed from the real conf/train.yaml: fast_dev_run, a short run and what it leaves
+behind (frozen weights, optimiser, checkpoints, exports), exact and mid-epoch resume, bad input."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from samhq_train.model import build_sam_hq, is_hq_parameter, load_checkpoint, save_checkpoint
+from samhq_train.train import SetupError, train
+from tests.reference import build_official
+from tests.training.helpers import ROOT, SMALL, RecordResume, compose_cfg, hq_weights
+
+SHORT = [
+    "trainer.max_epochs=2",
+    "trainer.limit_train_batches=2",
+    "trainer.accelerator=cpu",
+    "scheduler.step_size=1",
+    "scheduler.gamma=0.5",
+    "optimizer.lr=1e-3",
+    "trainer.check_val_every_n_epoch=1",
+]
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("demo_data")
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory, data_root):
+    """2 epochs x 2 steps, validation before and after, checkpoints and exports."""
+    out = tmp_path_factory.mktemp("short_run")
+    metrics, objects = train(compose_cfg(out, data_root, *SHORT))
+    return out, metrics, objects
+
+
+def test_fast_dev_run(tmp_path, data_root):
+    metrics, objects = train(compose_cfg(tmp_path, data_root, "debug=fdr"))
+    assert objects["trainer"].global_step == 1
+    assert "train/loss" in metrics
+
+
+def test_short_run_validates_before_and_after(short_run):
+    _, metrics, objects = short_run
+    assert objects["trainer"].global_step == 4
+    for when in ("before", "after"):
+        assert set(metrics[when]) == {"demo-val"}
+        assert 0.0 <= metrics[when]["demo-val"]["mIoU"] <= 1.0
+        assert metrics[when]["demo-val"]["count"] == 2
+    assert {"val/demo-val/mIoU", "val/demo-val/mBIoU", "val/mIoU", "val/mBIoU"} <= set(metrics)
+
+
+def test_frozen_parameters_bitwise_unchanged_and_hq_trained(short_run):
+    _, _, objects = short_run
+    trained, base = objects["model"].state_dict(), build_sam_hq("tiny", seed=0).state_dict()
+    assert set(trained) == set(base)
+    frozen = [k for k in base if not is_hq_parameter(k)]
+    assert frozen and all(torch.equal(trained[k], base[k]) for k in frozen)
+    assert any(not torch.equal(trained[k], base[k]) for k in base if is_hq_parameter(k))
+
+
+def test_optimizer_holds_only_hq_parameters(short_run):
+    _, _, objects = short_run
+    model, optimizer = objects["model"], objects["trainer"].optimizers[0]
+    in_optimizer = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    hq = {id(p) for n, p in model.named_parameters() if is_hq_parameter(n)}
+    assert in_optimizer == hq
+    assert all(not p.requires_grad for n, p in model.named_parameters() if not is_hq_parameter(n))
+    assert isinstance(optimizer, torch.optim.Adam)
+
+
+def test_frozen_modules_stay_in_eval_mode(short_run):
+    _, _, objects = short_run
+    module = objects["module"]
+    module.train()
+    modes = {n: m.training for n, m in module.model.named_modules() if n}
+    assert all(mode == is_hq_parameter(n) for n, mode in modes.items())
+    assert (
+        modes["mask_decoder.hf_mlp"]
+        and not modes["image_encoder"]
+        and not modes["mask_decoder.transformer"]
+    )
+
+
+def test_checkpoint_holds_hq_parameters_and_rebuild_info(short_run):
+    out, _, objects = short_run
+    ckpts = sorted((out / "checkpoints").glob("*.ckpt"))
+    assert [p.name for p in ckpts] in (
+        ["best_epoch_000.ckpt", "last.ckpt"],
+        ["best_epoch_001.ckpt", "last.ckpt"],
+    )
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    expected = {f"model.{n}" for n, _ in objects["model"].named_parameters() if is_hq_parameter(n)}
+    assert set(ckpt["state_dict"]) == expected
+    assert ckpt["samhq"] == {
+        "variant": "tiny",
+        "base_checkpoint": None,
+        "base_sha256": None,
+        "seed": 0,
+    }
+    assert ckpt["config"]["model"]["variant"] == "tiny"
+    assert len(ckpt["optimizer_states"]) == 1 and len(ckpt["lr_schedulers"]) == 1
+    assert len(ckpt["rng_states"]) == 1
+    for name, value in ckpt["state_dict"].items():
+        assert torch.equal(value, objects["model"].state_dict()[name.removeprefix("model.")])
+
+
+def test_exports_load_into_official_package_and_reapply_onto_base(short_run, tmp_path):
+    out, _, objects = short_run
+    model = objects["model"]
+    pth = out / "export" / "sam_hq_tiny.pth"
+    hq_only = out / "export" / "sam_hq_tiny_hq_only.safetensors"
+    official = build_official("tiny")
+    official.load_state_dict(torch.load(pth, map_location="cpu", weights_only=True), strict=True)
+    image = torch.rand(3, 256, 256, generator=torch.Generator().manual_seed(0)) * 255
+    box = torch.tensor([[40.0, 50.0, 200.0, 180.0]])
+    with torch.no_grad():
+        ref = official(
+            [{"image": image, "original_size": (256, 256), "boxes": box}],
+            multimask_output=False,
+            hq_token_only=True,
+        )[0]["low_res_logits"]
+        ours, _ = model(image[None], boxes=box[None], hq_token_only=True)
+    torch.testing.assert_close(ours[0], ref, atol=1e-5, rtol=0)
+
+    base = tmp_path / "base.pth"  # the untrained model: the same frozen backbone, fresh HQ parts
+    save_checkpoint(build_sam_hq("tiny", seed=0), base, "sam_hq")
+    rebuilt = load_checkpoint(hq_only, "tiny", base_checkpoint=base)
+    trained = model.state_dict()
+    assert all(torch.equal(v, trained[k]) for k, v in rebuilt.state_dict().items())
+
+
+@pytest.mark.parametrize(
+    "workers",
+    [
+        0,
+        1,
+    ],
+)
+def test_exact_resume_matches_a_straight_run(tmp_path, data_root, workers):
+    common = [
+        *SHORT,
+        "validate_before_training=false",
+        "export=false",
+        f"data.num_workers={workers}",
+    ]
+    _, straight = train(compose_cfg(tmp_path / "straight", data_root, *common))
+    _, first = train(compose_cfg(tmp_path / "first", data_root, *common, "trainer.max_epochs=1"))
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    _, resumed = train(compose_cfg(tmp_path / "resumed", data_root, *common, f"ckpt_path={last}"))
+    assert resumed["trainer"].global_step == straight["trainer"].global_step == 4
+    a, b = hq_weights(straight["model"]), hq_weights(resumed["model"])
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    opt_a = straight["trainer"].optimizers[0].state_dict()
+    opt_b = resumed["trainer"].optimizers[0].state_dict()
+    assert opt_a["param_groups"] == opt_b["param_groups"]
+    for i, state in opt_a["state"].items():
+        assert all(torch.equal(state[k], opt_b["state"][i][k]) for k in state)
+    sched_a = straight["trainer"].lr_scheduler_configs[0].scheduler.state_dict()
+    assert sched_a == resumed["trainer"].lr_scheduler_configs[0].scheduler.state_dict()
+
+
+def test_mid_epoch_resume_restores_step_and_lr(tmp_path, data_root):
+    common = [
+        *SHORT,
+        "trainer.limit_train_batches=3",
+        "validate_before_training=false",
+        "export=false",
+        "+callbacks.step_checkpoint._target_=lightning.pytorch.callbacks.ModelCheckpoint",
+        f"+callbacks.step_checkpoint.dirpath={tmp_path}/steps",
+        "+callbacks.step_checkpoint.every_n_train_steps=4",
+        "+callbacks.step_checkpoint.save_top_k=-1",
+        "+callbacks.step_checkpoint.filename='step{step}'",
+        "+callbacks.step_checkpoint.auto_insert_metric_name=false",
+    ]
+    _, straight = train(compose_cfg(tmp_path / "straight", data_root, *common))
+    ckpt = tmp_path / "steps" / "step4.ckpt"
+    RecordResume.seen.clear()
+    _, resumed = train(
+        compose_cfg(
+            tmp_path / "resumed",
+            data_root,
+            *common,
+            f"ckpt_path={ckpt}",
+            "+callbacks.record._target_=tests.training.helpers.RecordResume",
+        )
+    )
+    assert RecordResume.seen == [{"step": 4, "epoch": 1, "lr": pytest.approx(1e-3 * 0.5)}]
+    assert resumed["trainer"].global_step == straight["trainer"].global_step == 6
+    final_lr = [t["trainer"].optimizers[0].param_groups[0]["lr"] for t in (straight, resumed)]
+    assert final_lr == pytest.approx([1e-3 * 0.25] * 2)
+
+
+def test_real_variant_without_checkpoint_names_the_file(tmp_path, data_root):
+    with pytest.raises(SetupError, match=r"model.checkpoint=/path/to/sam_vit_l_0b3195\.pth"):
+        train(compose_cfg(tmp_path, data_root, "model=vit_l"))
+
+
+def test_wrong_variant_checkpoint(tmp_path, data_root):
+    path = tmp_path / "tiny.pth"
+    save_checkpoint(build_sam_hq("tiny", seed=0), path, "sam_hq")
+    with pytest.raises(SetupError, match="holds a tiny model but variant vit_b"):
+        train(compose_cfg(tmp_path, data_root, "model=vit_b", f"model.checkpoint={path}"))
+
+
+def test_missing_checkpoint_file_and_data_root(tmp_path, data_root):
+    with pytest.raises(SetupError, match="model.checkpoint not found"):
+        train(
+            compose_cfg(tmp_path, data_root, "model=vit_b", f"model.checkpoint={tmp_path}/nope.pth")
+        )
+    with pytest.raises(SetupError, match="data root not found"):
+        train(compose_cfg(tmp_path, tmp_path / "missing", "data=folder", small=False))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SetupError, match="image folder not found"):
+        train(compose_cfg(tmp_path, tmp_path / "empty", "data=folder", small=False))
+
+
+def test_resume_with_another_variant_is_refused(short_run, tmp_path, data_root):
+    out, _, _ = short_run
+    from samhq_train.training.module import SamHQModule
+
+    module = SamHQModule(
+        build_sam_hq("tiny", seed=1),
+        optimizer=torch.optim.Adam,
+        samhq={"variant": "tiny", "base_checkpoint": None, "base_sha256": None, "seed": 1},
+    )
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    with pytest.raises(Exception, match="model.seed=0"):
+        module.on_load_checkpoint(ckpt)
+    module.samhq["variant"] = "vit_b"
+    with pytest.raises(Exception, match="use model=tiny"):
+        module.on_load_checkpoint(ckpt)
+
+
+def test_missing_logger_package_says_what_to_install(tmp_path, data_root, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a)
+    )
+    with pytest.raises(SetupError, match=r"pip install '\.\[wandb\]'"):
+        train(compose_cfg(tmp_path, data_root, "logger=wandb"))
+
+
+def test_entry_point_prints_one_line_for_bad_input(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "model=vit_h",
+            f"hydra.run.dir={tmp_path}",
+            *SMALL,
+            f"data.root={tmp_path}/data",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: model=vit_h needs its SAM weights: pass model.checkpoint=/path/to/sam_vit_h_4b8939.pth"
+    )
+    assert "Traceback" not in result.stderr
