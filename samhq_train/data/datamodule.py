@@ -138,7 +138,18 @@ class PromptedDataset(Dataset):
 
 
 class Collate:
-    """Samples -> the batch contract (see /work/contracts.md); picks the prompt types."""
+    """Samples -> one batch (S = the model's input side); picks the prompt types.
+
+    image          B x 3 x S x S float, RGB 0-255, padded, not normalised (the model normalises)
+    mask           B x 1 x S x S float GT in the model frame, 0-255 (soft after resizing);
+                   the loss target is mask / 255, prompts threshold it at > 128
+    prompt_type    list of "box" | "point" | "noise_mask", one per sample
+    boxes          B x 4 xyxy;  points B x N x 2 (x, y);  point_labels B x N (1 = positive)
+    mask_input     B x 1 x S/4 x S/4, values 0 / 255 (the official noisy-mask prompt)
+    gt_original    list of uint8 H_i x W_i tensors, the untouched GT for the metrics
+    original_size, input_size   lists of (H_i, W_i) and of (h_i, w_i), the resized image in S x S
+    name, dataset  lists of str
+    """
 
     def __init__(self, prompts: PromptConfig, train: bool):
         self.prompts, self.train = prompts, train

@@ -3,7 +3,8 @@
 Only wiring lives here: the model (samhq_train.model), the loss (losses.py), the shared
 evaluation step and metrics (samhq_train.evaluation.evaluate) and the optimiser built from config.
 
-Checkpoints keep what trains and what rebuilds the rest (see /work/contracts.md):
+Checkpoints keep what trains and what rebuilds the rest (the "lightning" format of
+samhq_train/model/checkpoints.py):
 state_dict = the HQ parameters ("model." prefix), optimiser / scheduler / loop state from
 Lightning, ckpt["samhq"] = {variant, base_checkpoint, base_sha256, seed}, ckpt["config"] and the
 random state of every process ("rng_states", restored on resume so a run continues exactly).
