@@ -32,6 +32,7 @@ import cv2
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, get_worker_info
 
 from .datasets import DataError, EmptyMaskError, build_source
@@ -368,9 +369,18 @@ class SegmentationDataModule(L.LightningDataModule):
                 ds.rank = rank
 
     def _loader(self, dataset, batch_size, train) -> SampleLoader:
+        sampler = None
+        trainer = self.trainer
+        if not train and trainer is not None and trainer.world_size > 1:
+            # Lightning's DistributedSampler pads a set with repeated images up to a multiple of the
+            # process count, which would count them twice in the per-set means: shard without padding
+            sampler = UnrepeatedDistributedSampler(
+                dataset, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
+            )
         return SampleLoader(
             dataset,
             batch_size=batch_size,
+            sampler=sampler,
             shuffle=train,
             drop_last=train,
             num_workers=self.num_workers,

@@ -1,6 +1,7 @@
 """Two CPU processes (gloo, forked) through Lightning: each rank sees its own samples."""
 
 import json
+import shutil
 
 import lightning as L
 import pytest
@@ -15,7 +16,7 @@ class RecordNames(L.LightningModule):
         super().__init__()
         self.out_dir = out_dir
         self.weight = torch.nn.Parameter(torch.zeros(1))
-        self.seen = {"train": [], "val": [], "loaders": []}
+        self.seen = {"train": [], "val": [], "val3": [], "loaders": []}
 
     def on_train_start(self):
         loaders = [self.trainer.train_dataloader, *self.trainer.val_dataloaders]
@@ -25,8 +26,8 @@ class RecordNames(L.LightningModule):
         self.seen["train"] += batch["name"]
         return (self.weight * batch["mask"].mean()).sum()
 
-    def validation_step(self, batch, batch_idx):
-        self.seen["val"] += batch["name"]
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        self.seen["val" if dataloader_idx == 0 else "val3"] += batch["name"]
 
     def on_fit_end(self):
         path = f"{self.out_dir}/rank{self.global_rank}.json"
@@ -39,7 +40,17 @@ class RecordNames(L.LightningModule):
 
 @pytest.mark.slow
 def test_two_ranks_see_disjoint_samples(demo_root, tmp_path):
-    dm = build_datamodule(demo_config(demo_root, batch_size=2, val_batch_size=1), image_size=32)
+    odd = demo_root / "val3"  # 3 images on 2 ranks: no image may be counted twice
+    for sub in ("images", "masks"):
+        (odd / sub).mkdir(parents=True, exist_ok=True)
+        for path in sorted((demo_root / "val" / sub).iterdir())[:3]:
+            shutil.copy(path, odd / sub / path.name)
+    val_sets = [
+        {"name": "demo-val", "image_dir": "val/images", "mask_dir": "val/masks"},
+        {"name": "val3", "image_dir": "val3/images", "mask_dir": "val3/masks"},
+    ]
+    cfg = demo_config(demo_root, batch_size=2, val_batch_size=1, val_sets=val_sets)
+    dm = build_datamodule(cfg, image_size=32)
     trainer = L.Trainer(
         accelerator="cpu",
         devices=2,
@@ -53,8 +64,10 @@ def test_two_ranks_see_disjoint_samples(demo_root, tmp_path):
     )
     trainer.fit(RecordNames(str(tmp_path)), datamodule=dm)
     seen = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
-    assert seen[0]["loaders"] == ["SampleLoader", "SampleLoader"], "Lightning kept our loader"
+    assert seen[0]["loaders"] == ["SampleLoader"] * 3, "Lightning kept our loader"
     for split, total in (("train", 8), ("val", 4)):
         a, b = set(seen[0][split]), set(seen[1][split])
         assert len(seen[0][split]) == len(seen[1][split]) == total // 2
         assert not a & b and len(a | b) == total, (split, a, b)
+    val3 = seen[0]["val3"] + seen[1]["val3"]
+    assert sorted(val3) == sorted(set(val3)) and len(val3) == 3, val3
