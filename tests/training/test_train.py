@@ -265,3 +265,15 @@ def test_entry_point_prints_one_line_for_bad_input(tmp_path):
         "error: model=vit_h needs its SAM weights: pass model.checkpoint=/path/to/sam_vit_h_4b8939.pth"
     )
     assert "Traceback" not in result.stderr
+
+
+def test_wandb_logger_runs_offline(tmp_path, data_root, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    out = tmp_path / "run"
+    train(compose_cfg(out, data_root, *SHORT, "logger=wandb", "export=false", "num_overlays=1"))
+    runs = list(out.rglob("offline-run-*"))
+    assert runs, sorted(p.name for p in out.rglob("*"))
+    assert list(runs[0].rglob("*.wandb")), "no run history written"
+    assert list(runs[0].rglob("*.png")), "no validation overlay logged"
