@@ -16,7 +16,13 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from samhq_train.data import DataError, build_datamodule
-from samhq_train.model import CheckpointError, build_sam_hq, file_sha256, save_checkpoint
+from samhq_train.model import (
+    CheckpointError,
+    build_sam_hq,
+    file_sha256,
+    save_checkpoint,
+    variant_config,
+)
 from samhq_train.training.checkpointing import AtomicCheckpointIO
 from samhq_train.training.losses import PointSampledMaskLoss
 from samhq_train.training.module import SamHQModule
@@ -134,6 +140,13 @@ def export(model, variant: str, out_dir: Path) -> dict[str, str]:
     return {k: str(v) for k, v in paths.items()}
 
 
+def _variant_image_size(variant: str) -> int:
+    try:
+        return variant_config(variant).image_size
+    except ValueError as err:
+        raise SetupError(str(err)) from None
+
+
 def train(cfg: DictConfig) -> tuple[dict, dict]:
     """Train per `cfg` (conf/train.yaml). Returns (metrics, objects).
 
@@ -145,12 +158,14 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
     try:
-        model, samhq = build_model(cfg.model)
-        datamodule = build_datamodule(cfg.data, image_size=model.image_size)
+        # data first: a wrong data root fails at once, before a large checkpoint is read and hashed
+        image_size = _variant_image_size(cfg.model.variant)
+        datamodule = build_datamodule(cfg.data, image_size=image_size)
         if rank_zero_only.rank == 0:  # fail before any process starts; ranks > 0 rerun this
             datamodule.prepare_data()
             datamodule.setup("fit")
         loggers = build_loggers(cfg)
+        model, samhq = build_model(cfg.model)
     except (CheckpointError, DataError) as err:
         raise SetupError(str(err)) from None
 
