@@ -24,8 +24,6 @@ from torchmetrics.aggregation import SumMetric
 from samhq_train.evaluation.metrics import (
     BoundaryIoU,
     MaskIoU,
-    boundary_iou,
-    mask_iou,
     mask_to_boundary,
 )
 
@@ -131,19 +129,6 @@ def predict_batch(
     }
 
 
-def per_image_scores(
-    logits: Sequence[torch.Tensor], gts: Sequence[torch.Tensor], dilation_ratio: float = 0.02
-) -> tuple[list[float], list[float]]:
-    """(mask IoU, boundary IoU) of each image: prediction logits > 0 vs GT (0-255) > 128."""
-    ious, bious = [], []
-    for pred, gt in zip(logits, gts):
-        p = (pred > 0)[None]
-        g = (gt.to(pred.device) > GT_THRESHOLD)[None]
-        ious.append(float(mask_iou(p, g)[0]))
-        bious.append(float(boundary_iou(p, g, dilation_ratio)[0]))
-    return ious, bious
-
-
 class DatasetMetrics(nn.Module):
     """mIoU, mBIoU and the image count per dataset; update with each image's dataset name."""
 
@@ -168,7 +153,9 @@ class DatasetMetrics(nn.Module):
 
     def update(
         self, datasets: Sequence[str], logits: Sequence[torch.Tensor], gts: Sequence[torch.Tensor]
-    ) -> None:
+    ) -> tuple[list[float], list[float]]:
+        """Add each image to its dataset; returns the (mask IoU, boundary IoU) of each image."""
+        ious, bious = [], []
         for name, pred, gt in zip(datasets, logits, gts):
             if name not in self.names:
                 raise KeyError(f"dataset {name!r} is not one of the evaluated sets {self.names}")
@@ -177,6 +164,9 @@ class DatasetMetrics(nn.Module):
             metrics["mIoU"].update(pred[None], gt[None])
             metrics["mBIoU"].update(pred[None], gt[None])
             metrics["count"].update(torch.tensor(1.0, device=pred.device))
+            ious += metrics["mIoU"].last_scores
+            bious += metrics["mBIoU"].last_scores
+        return ious, bious
 
     def compute(self) -> dict[str, dict[str, float]]:
         """{dataset: {"mIoU", "mBIoU", "count"}} over all processes; sets without images are left out."""

@@ -215,14 +215,19 @@ class _PerImageMetric(Metric):
                 non-bool target whose maximum lies in (0, 1] is refused as a likely 0-1 mask
                 (it would silently count as empty).
 
+        The per-image values of this call stay in ``last_scores`` (a plain list, not a synced
+        state), so a caller that also wants them per image need not compute them twice.
+
         Raises:
             ValueError: prediction and GT sizes differ (both shapes are named), probabilities
                 outside [0, 1] with ``from_logits=False``, or a 0-1 target.
         """
+        self.last_scores = []
         for pred, gt in _pairs(preds, target):
             scores = self._score(self._binarize_pred(pred), self._binarize_target(gt))
             self.score_sum += scores.sum(dtype=torch.float64)
             self.count += scores.numel()
+            self.last_scores.extend(scores.tolist())
 
     def compute(self) -> Tensor:
         """Mean over all images seen (all processes); NaN before any image."""

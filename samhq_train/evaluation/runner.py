@@ -34,7 +34,6 @@ from samhq_train.evaluation.evaluate import (
     PROMPT_KINDS,
     DatasetMetrics,
     overlay,
-    per_image_scores,
     predict_batch,
 )
 
@@ -165,8 +164,7 @@ def run_benchmark(
             _check_sizes(batch, logits["hq"], gts)
             scores = {}
             for out in outputs:
-                metrics[out].update(batch["dataset"], logits[out], gts)
-                scores[out] = per_image_scores(logits[out], gts, dilation_ratio)
+                scores[out] = metrics[out].update(batch["dataset"], logits[out], gts)
             for i, image_name in enumerate(batch["name"]):
                 per_out = {out: {"iou": scores[out][0][i], "biou": scores[out][1][i]}
                            for out in outputs}

@@ -9,7 +9,6 @@ from samhq_train.evaluation.evaluate import (
     decode_prompts,
     logits_at_original_size,
     overlay,
-    per_image_scores,
     predict_batch,
     prompt_arguments,
 )
@@ -100,14 +99,15 @@ def test_dataset_metrics_are_kept_per_set():
     exact = torch.where(gt > 128, 5.0, -5.0)
     half = torch.full((10, 10), -5.0)
     half[2:6, 2:4] = 5.0  # 8 of the 16 px
-    metrics.update(["A", "B", "A"], [exact, half, half], [gt, gt, gt])
+    per_image = metrics.update(["A", "B", "A"], [exact, half, half], [gt, gt, gt])
     result = metrics.compute()
     assert set(result) == {"A", "B"}  # C saw no image
     assert result["A"]["mIoU"] == pytest.approx(0.75) and result["A"]["count"] == 2
     assert result["B"]["mIoU"] == pytest.approx(0.5) and result["B"]["count"] == 1
     b_ref = boundary_iou((half > 0)[None], (gt > 128)[None])[0].item()
     assert result["B"]["mBIoU"] == pytest.approx(b_ref)
-    assert per_image_scores([half], [gt]) == ([pytest.approx(0.5)], [pytest.approx(b_ref)])
+    assert per_image[0] == pytest.approx([1.0, 0.5, 0.5])
+    assert per_image[1] == pytest.approx([1.0, b_ref, b_ref])
     assert mask_iou((exact > 0)[None], (gt > 128)[None]).item() == 1.0
     with pytest.raises(KeyError, match="'D'"):
         metrics.update(["D"], [exact], [gt])
