@@ -12,6 +12,7 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+import torch
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
@@ -156,6 +157,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     """
     start = time.time()
     L.seed_everything(cfg.seed, workers=True)
+    torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
     output_dir = Path(cfg.paths.output_dir)
     try:
         # data first: a wrong data root fails at once, before a large checkpoint is read and hashed

@@ -277,3 +277,11 @@ def test_wandb_logger_runs_offline(tmp_path, data_root, monkeypatch):
     assert runs, sorted(p.name for p in out.rglob("*"))
     assert list(runs[0].rglob("*.wandb")), "no run history written"
     assert list(runs[0].rglob("*.png")), "no validation overlay logged"
+
+
+def test_float32_matmul_precision_comes_from_config(tmp_path, data_root):
+    try:
+        train(compose_cfg(tmp_path, data_root, "debug=fdr", "float32_matmul_precision=high"))
+        assert torch.get_float32_matmul_precision() == "high"
+    finally:
+        torch.set_float32_matmul_precision("highest")
