@@ -96,7 +96,7 @@ class MaskDecoderHQ(nn.Module):
         output_tokens = torch.cat(token_weights).unsqueeze(0).expand(num_prompts, -1, -1)
         tokens = torch.cat([output_tokens.to(sparse_prompt_embeddings.dtype), sparse_prompt_embeddings], 1)
 
-        src = image_embeddings.repeat_interleave(per_image, 0) + dense_prompt_embeddings
+        src = _add_per_image(dense_prompt_embeddings, image_embeddings, per_image)
         pos_src = image_pe.expand(num_prompts, -1, -1, -1)
         n, c, h, w = src.shape
         token_out, src = self.transformer(src, pos_src, tokens)
@@ -117,8 +117,8 @@ class MaskDecoderHQ(nn.Module):
         if not use_hq:
             return masks, iou_pred
 
-        hq_features = self.hq_features(image_embeddings, early_features).repeat_interleave(per_image, 0)
-        hq_embedding = self.embedding_maskfeature(upscaled) + hq_features
+        hq_features = self.hq_features(image_embeddings, early_features)
+        hq_embedding = _add_per_image(self.embedding_maskfeature(upscaled), hq_features, per_image)
         hq_hyper_in = self.hf_mlp(token_out[:, 1 + self.num_sam_mask_tokens]).unsqueeze(1)
         hq_masks = _apply_hypernetwork(hq_hyper_in, hq_embedding)
         return (hq_masks if hq_token_only else masks + hq_masks), iou_pred
@@ -127,6 +127,11 @@ class MaskDecoderHQ(nn.Module):
         """Global-local fusion: B x C/8 x 4h x 4w from the final embedding and the early ViT feature."""
         local = self.compress_vit_feat(early_features.permute(0, 3, 1, 2))
         return self.embedding_encoder(image_embeddings) + local
+
+
+def _add_per_image(per_prompt: torch.Tensor, per_image: torch.Tensor, prompts: int) -> torch.Tensor:
+    """(B*P) x ... + B x ... broadcast over each image's P prompts, without copying per_image P times."""
+    return (per_prompt.unflatten(0, (-1, prompts)) + per_image.unsqueeze(1)).flatten(0, 1)
 
 
 def _apply_hypernetwork(weights: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
