@@ -37,6 +37,7 @@ OFFICIAL_SAM_FILES = {
     "vit_b": "sam_vit_b_01ec64.pth",
     "vit_l": "sam_vit_l_0b3195.pth",
     "vit_h": "sam_vit_h_4b8939.pth",
+    "vit_tiny": "mobile_sam.pt",  # Light HQ-SAM trains on MobileSAM's TinyViT
 }
 LOGGER_PACKAGES = {
     "TensorBoardLogger": ("tensorboard", "tensorboard"),

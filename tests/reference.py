@@ -8,7 +8,7 @@ from samhq_train.model import SamHQ, build_sam_hq, variant_config
 
 
 def randomize_(model: nn.Module, seed: int = 0, scale: float = 0.1) -> nn.Module:
-    """Give every parameter and buffer random values (LayerNorm weights around 1), so that no
+    """Give every parameter and buffer random values (norm weights and BatchNorm variances around 1), so that no
     zero or identity init can hide a wrong wiring."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -16,6 +16,8 @@ def randomize_(model: nn.Module, seed: int = 0, scale: float = 0.1) -> nn.Module
             noise = torch.randn(tensor.shape, generator=gen) * scale
             if name.endswith("weight") and tensor.dim() == 1:  # norms
                 noise = noise + 1.0
+            elif name.endswith("running_var"):  # BatchNorm variances must stay positive
+                noise = noise.abs() + 1.0
             tensor.copy_(noise.to(tensor.dtype))
     return model
 

@@ -31,6 +31,7 @@ from .hf_format import (
     hf_processor_config,
 )
 from .registry import VARIANTS, SamHQConfig, build_sam_hq, variant_config
+from .tiny_vit import TinyViT
 from .trainable import hq_state_dict, is_hq_parameter
 
 FORMATS = ("sam", "sam_hq", "hf", "safetensors", "hq_only", "lightning")
@@ -99,8 +100,16 @@ def detect_variant(state: dict[str, torch.Tensor]) -> str | None:
             (int(k.split(".")[2]) for k in state if k.startswith("image_encoder.blocks.")), default=-1
         )
         matches = [
-            n for n, c in VARIANTS.items() if c.encoder_embed_dim == width and c.encoder_depth == depth
+            n for n, c in VARIANTS.items()
+            if c.tiny_vit is None and c.encoder_embed_dim == width and c.encoder_depth == depth
         ]
+    elif "image_encoder.patch_embed.seq.0.c.weight" in state:  # a TinyViT encoder
+        widths = tuple(
+            state[f"image_encoder.layers.{i}.blocks.0.{name}"].shape[0]
+            for i, name in enumerate(["conv3.c.weight"] + ["attn.proj.weight"] * 3)
+            if f"image_encoder.layers.{i}.blocks.0.{name}" in state
+        )
+        matches = [n for n, c in VARIANTS.items() if c.tiny_vit is not None and c.tiny_vit.embed_dims == widths]
     else:
         vit = state.get("mask_decoder.compress_vit_feat.0.weight")
         if vit is None:
@@ -169,6 +178,11 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, format: str, vari
     path = Path(path)
     if format not in SAVE_FORMATS:
         raise CheckpointError(f"cannot save format {format!r}; use one of {SAVE_FORMATS}")
+    if format == "hf" and isinstance(getattr(model, "image_encoder", None), TinyViT):
+        raise CheckpointError(
+            f"cannot export {path} as hf: transformers' SamHQModel has no TinyViT encoder, so Light "
+            "HQ-SAM (vit_tiny) has no transformers layout; save it as sam_hq, safetensors or hq_only"
+        )
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     variant = variant or detect_variant(state) or "custom"
     path.parent.mkdir(parents=True, exist_ok=True)

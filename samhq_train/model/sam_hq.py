@@ -7,6 +7,7 @@ from torch import nn
 from .image_encoder import ImageEncoderViT
 from .mask_decoder import MaskDecoderHQ
 from .prompt_encoder import PromptEncoder
+from .tiny_vit import TinyViT
 
 PIXEL_MEAN = (123.675, 116.28, 103.53)
 PIXEL_STD = (58.395, 57.12, 57.375)
@@ -18,7 +19,7 @@ class SamHQ(nn.Module):
     def __init__(
         self,
         *,
-        image_encoder: ImageEncoderViT,
+        image_encoder: ImageEncoderViT | TinyViT,
         prompt_encoder: PromptEncoder,
         mask_decoder: MaskDecoderHQ,
         pixel_mean: tuple[float, ...] = PIXEL_MEAN,

@@ -17,7 +17,7 @@ def options(group: str) -> list[str]:
 
 
 def test_every_group_has_its_options():
-    assert options("model") == ["tiny", "vit_b", "vit_h", "vit_l"]
+    assert options("model") == ["tiny", "vit_b", "vit_h", "vit_l", "vit_tiny"]
     assert set(options("trainer")) >= {"default", "cpu", "gpu", "ddp", "ddp_sim"}
     assert options("logger") == ["csv", "tensorboard", "wandb"]
     assert set(options("experiment")) == {"demo", "paper_vit_b", "paper_vit_l", "paper_vit_h"}
@@ -31,7 +31,7 @@ def test_default_is_the_demo(tmp_path):
     assert list(cfg.logger) == ["csv"]
 
 
-@pytest.mark.parametrize("variant", ["tiny", "vit_b", "vit_l", "vit_h"])
+@pytest.mark.parametrize("variant", ["tiny", "vit_b", "vit_l", "vit_h", "vit_tiny"])
 def test_model_options(tmp_path, variant):
     cfg = compose_cfg(tmp_path, tmp_path, f"model={variant}", small=False)
     assert cfg.model.variant == variant and cfg.model.checkpoint is None
