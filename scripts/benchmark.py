@@ -54,14 +54,16 @@ def build_competitors(variant: str, device: str) -> dict[str, torch.nn.Module]:
     try:
         from transformers import SamHQModel
 
+        if ours.image_encoder.__class__.__name__ == "TinyViT":
+            raise ImportError("transformers has no TinyViT SAM-HQ")
         with tempfile.TemporaryDirectory() as directory:
             save_checkpoint(ours.cpu(), directory, "hf", variant=variant)
             ours.to(device)
             models["transformers"] = SamHQModel.from_pretrained(
                 directory, local_files_only=True, attn_implementation="sdpa"
             ).eval()
-    except ImportError:
-        print("transformers not installed: skipping SamHQModel")
+    except ImportError as err:
+        print(f"skipping transformers' SamHQModel: {err}")
     return {name: model.to(device) for name, model in models.items()}
 
 
@@ -104,7 +106,7 @@ def decoder_call(name: str, model, ours, pixels: torch.Tensor, boxes: torch.Tens
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variant", default="vit_b", choices=["tiny", "vit_b", "vit_l", "vit_h"])
+    parser.add_argument("--variant", default="vit_b", choices=["tiny", "vit_tiny", "vit_b", "vit_l", "vit_h"])
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--boxes", type=int, default=8, help="box prompts per image for the decoder")
     parser.add_argument("--iters", type=int, default=5)
