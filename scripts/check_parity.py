@@ -8,7 +8,9 @@ Not run in CI (needs real weights); tests/model/ does the same on tiny random we
 """
 
 import argparse
+import sys
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,6 +31,18 @@ def load_image(path: str | None, size: int) -> torch.Tensor:
     scale = size / max(h, w)
     image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_LINEAR)
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+
+
+def build_official(variant: str) -> torch.nn.Module:
+    """The official package's model; "tiny" (our test size) is built from its classes."""
+    if variant == "tiny":
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.reference import build_official as build_tiny
+
+        return build_tiny("tiny")
+    from segment_anything_hq import sam_model_registry
+
+    return sam_model_registry[variant]()
 
 
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -57,7 +71,7 @@ def compare_bf16(ours, official, image: torch.Tensor, box: torch.Tensor) -> None
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variant", required=True, choices=["vit_b", "vit_l", "vit_h"])
+    parser.add_argument("--variant", required=True, choices=["vit_b", "vit_l", "vit_h", "vit_tiny", "tiny"])
     parser.add_argument("--checkpoint", required=True, help="official sam_hq_vit_*.pth (or sam_vit_*.pth)")
     parser.add_argument("--image", help="an image file; default: random pixels")
     parser.add_argument("--transformers", action="store_true", help="also compare transformers' SamHQModel")
@@ -65,12 +79,10 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
 
-    from segment_anything_hq import sam_model_registry
-
     ours = build_sam_hq(args.variant, checkpoint=args.checkpoint).to(args.device)
-    official = sam_model_registry[args.variant]()
+    official = build_official(args.variant)
     official.load_state_dict(ours.state_dict(), strict=True)
-    official = official.to(args.device).eval()
+    official = official.to(args.device).train().eval()  # .eval() again: TinyViT caches biases there
 
     image = load_image(args.image, ours.image_size).to(args.device)
     h, w = image.shape[-2:]

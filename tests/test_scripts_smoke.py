@@ -1,0 +1,56 @@
+"""The helper scripts (benchmarks, parity check, demo data) run end to end at tiny sizes."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from samhq_train.model import save_checkpoint
+from tests.reference import random_tiny_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def demo_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scripts") / "demo"
+    out = run_script(
+        "scripts/make_demo_data.py", f"data.root={root}", "data.demo.num_train=8", "data.demo.num_val=2"
+    )
+    assert f"demo data ready in {root}" in out
+    assert len(list((root / "train" / "images").iterdir())) == 8
+    return root
+
+
+def test_benchmark_data(demo_root):
+    out = run_script(
+        "scripts/benchmark_data.py", f"data.root={demo_root}", "data.demo.num_train=8",
+        "data.demo.num_val=2", "--image-size", "64", "--batches", "2", "--workers", "0",
+    )
+    assert "samples/s" in out
+
+
+def test_benchmark_metrics():
+    out = run_script("scripts/benchmark_metrics.py", "--size", "64", "--batch", "2", "--iters", "1", "--device", "cpu")
+    assert "images/s" in out
+
+
+def test_benchmark_models():
+    out = run_script("scripts/benchmark.py", "--variant", "tiny", "--iters", "1", "--device", "cpu")
+    assert "| samhq_train |" in out and "| official |" in out and "| transformers |" in out
+
+
+def test_check_parity_reports_small_differences(tmp_path):
+    checkpoint = save_checkpoint(random_tiny_model(3), tmp_path / "sam_hq_tiny.pth", "sam_hq")
+    out = run_script("scripts/check_parity.py", "--variant", "tiny", "--checkpoint", str(checkpoint), "--device", "cpu")
+    diffs = [float(line.split("max|diff|")[1].split(",")[0]) for line in out.splitlines() if "max|diff|" in line]
+    assert len(diffs) == 4 and max(diffs) < 1e-4, out
