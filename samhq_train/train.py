@@ -17,6 +17,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from samhq_train.data import DataError, build_datamodule
+from samhq_train.evaluation.evaluate import mean_over_sets
 from samhq_train.model import (
     CheckpointError,
     build_sam_hq,
@@ -110,8 +111,8 @@ def build_callbacks(cfg, has_val: bool) -> list:
 def _summary(results: dict) -> dict:
     out = {f"{name}/{k}": v[k] for name, v in results.items() for k in ("mIoU", "mBIoU")}
     if results:
-        for k in ("mIoU", "mBIoU"):
-            out[k] = sum(v[k] for v in results.values()) / len(results)
+        mean = mean_over_sets(results)
+        out.update(mIoU=mean["mIoU"], mBIoU=mean["mBIoU"])
     return out
 
 
@@ -165,8 +166,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         image_size = _variant_image_size(cfg.model.variant)
         datamodule = build_datamodule(cfg.data, image_size=image_size)
         if rank_zero_only.rank == 0:  # fail before any process starts; ranks > 0 rerun this
-            datamodule.prepare_data()
-            datamodule.setup("fit")
+            datamodule.setup("fit")  # generates the demo data when configured
         loggers = build_loggers(cfg)
         model, samhq = build_model(cfg.model)
     except (CheckpointError, DataError) as err:

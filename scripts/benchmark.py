@@ -7,13 +7,12 @@ Prints a Markdown table; no assertions. The official package and transformers ar
 """
 
 import argparse
-import sys
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
+from check_parity import build_official  # scripts/ is on sys.path when run as a script
 
 from samhq_train.model import build_sam_hq, save_checkpoint
 
@@ -39,14 +38,7 @@ def build_competitors(variant: str, device: str) -> dict[str, torch.nn.Module]:
         ours = build_sam_hq(variant, seed=0)
     models = {"samhq_train": ours}
     try:
-        from segment_anything_hq import sam_model_registry
-
-        official = sam_model_registry[variant]() if variant != "tiny" else None
-        if official is None:
-            sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-            from tests.reference import build_official
-
-            official = build_official(variant)
+        official = build_official(variant)
         official.load_state_dict(ours.state_dict())
         models["official"] = official.eval()
     except ImportError:
@@ -73,7 +65,7 @@ def encoder_call(name: str, model, pixels: torch.Tensor) -> Callable[[], object]
     return lambda: model.image_encoder(pixels)
 
 
-def decoder_call(name: str, model, ours, pixels: torch.Tensor, boxes: torch.Tensor) -> Callable[[], object]:
+def decoder_call(name: str, model, pixels: torch.Tensor, boxes: torch.Tensor) -> Callable[[], object]:
     """Masks for P boxes per image from cached embeddings (the part a predictor repeats)."""
     if name == "samhq_train":
         emb, early = model.encode(pixels * 0)  # shapes only; values do not change the cost
@@ -131,7 +123,7 @@ def main(argv=None) -> None:
     for name, model in models.items():
         with torch.inference_mode(), torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None):
             enc = timed(encoder_call(name, model, pixels), args.iters, args.device)
-            dec = timed(decoder_call(name, model, ours, pixels, boxes), args.iters, args.device)
+            dec = timed(decoder_call(name, model, pixels, boxes), args.iters, args.device)
         print(f"| {name} | {args.batch / enc:.2f} | {args.batch / dec:.2f} |")
         if args.device.startswith("cuda"):
             torch.cuda.empty_cache()

@@ -12,25 +12,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from samhq_train.inference import load_image, resize_image
 from samhq_train.model import build_sam_hq, save_checkpoint
 
 
-def load_image(path: str | None, size: int) -> torch.Tensor:
+def model_input(path: str | None, size: int) -> torch.Tensor:
+    """1 x 3 x h x w RGB 0-255: the image resized as the predictor does, or random pixels."""
     if path is None:
         return torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)) * 255
-    import cv2
-
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise SystemExit(f"cannot read image {path}")
-    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    h, w = image.shape[:2]
-    scale = size / max(h, w)
-    image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_LINEAR)
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+    image = resize_image(load_image(path), size)
+    return torch.from_numpy(image).permute(2, 0, 1)[None].float()
 
 
 def build_official(variant: str) -> torch.nn.Module:
@@ -84,7 +77,7 @@ def main(argv=None) -> None:
     official.load_state_dict(ours.state_dict(), strict=True)
     official = official.to(args.device).train().eval()  # .eval() again: TinyViT caches biases there
 
-    image = load_image(args.image, ours.image_size).to(args.device)
+    image = model_input(args.image, ours.image_size).to(args.device)
     h, w = image.shape[-2:]
     box = torch.tensor([[[w * 0.25, h * 0.25, w * 0.75, h * 0.75]]], device=args.device)
     with torch.no_grad():

@@ -24,7 +24,7 @@ import sys
 import torch
 
 from samhq_train.inference import EXPORT_TARGETS, export_model
-from samhq_train.model import FORMATS, VARIANTS, CheckpointError, detect_format, load_checkpoint
+from samhq_train.model import FORMATS, VARIANTS, CheckpointError, is_hq_only_file, load_checkpoint
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,15 +64,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     try:
-        format = args.format or detect_format(args.checkpoint)
-        if format == "hq_only" and not args.base:
+        hq_only = args.format == "hq_only" or (args.format is None and is_hq_only_file(args.checkpoint))
+        if hq_only and not args.base:
             raise CheckpointError(
                 f"--checkpoint {args.checkpoint} holds only the HQ parameters: also give --base, "
-                "the "
-                "official SAM (sam_vit_*.pth) or SAM-HQ file of the same variant"
+                "the official SAM (sam_vit_*.pth) or SAM-HQ file of the same variant"
             )
         model = load_checkpoint(
-            args.checkpoint, variant=args.variant, format=format, base_checkpoint=args.base
+            args.checkpoint, variant=args.variant, format=args.format, base_checkpoint=args.base
         )
     except CheckpointError as err:
         sys.exit(f"error: {err}")

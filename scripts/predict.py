@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from samhq_train.inference import ImageReadError, PromptError, SamHQPredictor, load_image
-from samhq_train.model import VARIANTS, CheckpointError, detect_format, load_checkpoint
+from samhq_train.model import VARIANTS, CheckpointError, is_hq_only_file, load_checkpoint
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 COLORS = np.array(
@@ -208,7 +208,7 @@ def predict_image(
 
 
 def load_model(args: argparse.Namespace):
-    if detect_format(args.checkpoint) == "hq_only" and not args.base:
+    if not args.base and is_hq_only_file(args.checkpoint):
         raise CheckpointError(
             f"--checkpoint {args.checkpoint} holds only the HQ parameters: also give --base, the "
             "official SAM (sam_vit_*.pth) or SAM-HQ file of the same variant"

@@ -14,21 +14,19 @@ evaluation does; with SAM's long-side resize + padding they go through
 `SamHQ.postprocess_masks` (upsample to S, crop the padding, resize to the GT size).
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics.aggregation import SumMetric
 
+from samhq_train.data.prompts import MASK_THRESHOLD, PROMPT_TYPES
 from samhq_train.evaluation.metrics import (
     BoundaryIoU,
     MaskIoU,
     mask_to_boundary,
 )
-
-PROMPT_KINDS = ("box", "point", "noise_mask")
-GT_THRESHOLD = 128  # GT foreground is > 128 (0-255 masks)
 
 
 def prompt_arguments(batch: dict, kind: str, index: torch.Tensor) -> dict:
@@ -39,7 +37,7 @@ def prompt_arguments(batch: dict, kind: str, index: torch.Tensor) -> dict:
         return {"points": (batch["points"][index, None], batch["point_labels"][index, None])}
     if kind == "noise_mask":
         return {"mask_inputs": batch["mask_input"][index, None]}
-    raise ValueError(f"unknown prompt type {kind!r}; use one of {PROMPT_KINDS}")
+    raise ValueError(f"unknown prompt type {kind!r}; use one of {PROMPT_TYPES}")
 
 
 def decode_prompts(
@@ -129,6 +127,16 @@ def predict_batch(
     }
 
 
+def mean_over_sets(results: Mapping[str, Mapping]) -> dict:
+    """The mean of the per-set mIoU and mBIoU (never pooled across sets); total image count."""
+    n = len(results)
+    return {
+        "mIoU": sum(r["mIoU"] for r in results.values()) / n,
+        "mBIoU": sum(r["mBIoU"] for r in results.values()) / n,
+        "count": sum(r["count"] for r in results.values()),
+    }
+
+
 class DatasetMetrics(nn.Module):
     """mIoU, mBIoU and the image count per dataset; update with each image's dataset name."""
 
@@ -196,7 +204,7 @@ def overlay(image: torch.Tensor, logits: torch.Tensor, gt: torch.Tensor) -> torc
     pred = logits > 0
     tint = torch.tensor([30.0, 144.0, 255.0], device=picture.device)[:, None, None]
     picture = torch.where(pred, 0.6 * picture + 0.4 * tint, picture)
-    colours = [(gt.to(pred.device) > GT_THRESHOLD, (0.0, 255.0, 0.0)), (pred, (255.0, 0.0, 0.0))]
+    colours = [(gt.to(pred.device) > MASK_THRESHOLD, (0.0, 255.0, 0.0)), (pred, (255.0, 0.0, 0.0))]
     for mask, colour in colours:
         edge = mask_to_boundary(mask[None], dilation_ratio=0.003)[0]
         picture = torch.where(

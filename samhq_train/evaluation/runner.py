@@ -30,9 +30,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from samhq_train.data.prompts import PROMPT_TYPES
 from samhq_train.evaluation.evaluate import (
-    PROMPT_KINDS,
     DatasetMetrics,
+    mean_over_sets,
     overlay,
     predict_batch,
 )
@@ -137,8 +138,8 @@ def run_benchmark(
     Raises:
         EvaluationError: an unknown prompt, or a set without any image to evaluate.
     """
-    if prompt not in PROMPT_KINDS:
-        raise EvaluationError(f"prompt must be one of {PROMPT_KINDS}, got {prompt!r}")
+    if prompt not in PROMPT_TYPES:
+        raise EvaluationError(f"prompt must be one of {PROMPT_TYPES}, got {prompt!r}")
     device = resolve_device(device)
     model = model.to(device).eval()
     outputs = ["sam", "hq"] if sam_baseline else ["hq"]
@@ -271,16 +272,6 @@ def markdown_tables(results: Mapping[str, Mapping[str, Mapping]], prompt: str = 
                          f"{100 * mean['mBIoU']:.2f} | {mean['count']} |")
         lines.append("")
     return "\n".join(lines)
-
-
-def mean_over_sets(results: Mapping[str, Mapping]) -> dict:
-    """The mean of the per-set mIoU and mBIoU (never pooled across sets); total image count."""
-    n = len(results)
-    return {
-        "mIoU": sum(r["mIoU"] for r in results.values()) / n,
-        "mBIoU": sum(r["mBIoU"] for r in results.values()) / n,
-        "count": sum(r["count"] for r in results.values()),
-    }
 
 
 def write_report(result: Mapping, out_dir: str | Path, *, settings: Mapping | None = None,

@@ -16,7 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from samhq_train.model import SamHQ, detect_variant, hq_state_dict, read_state_dict, save_checkpoint
+from samhq_train.model import (
+    SamHQ,
+    atomic_write,
+    detect_variant,
+    hq_state_dict,
+    read_state_dict,
+    save_checkpoint,
+)
 
 EXPORT_TARGETS = ("sam_hq", "hf", "safetensors", "hq_only", "onnx")
 ONNX_INPUTS = (
@@ -125,13 +132,8 @@ class OnnxPromptDecoder(nn.Module):
         self.multimask_output = multimask_output
 
     def embed_points(self, coords: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        encoder = self.model.prompt_encoder
-        embedding = encoder.pe_layer.forward_with_coords(coords + 0.5, encoder.input_image_size)
-        labels = labels[..., None]
-        embedding = embedding * (labels != -1) + encoder.not_a_point_embed.weight * (labels == -1)
-        for i, point_embedding in enumerate(encoder.point_embeddings):
-            embedding = embedding + point_embedding.weight * (labels == i)
-        return embedding
+        # labels 2 / 3 are the box corners, as in SAM's ONNX export
+        return self.model.prompt_encoder.embed_points(coords, labels, pad=False)
 
     def forward(
         self,
@@ -201,13 +203,12 @@ def export_onnx(
     wrapper = OnnxPromptDecoder(
         _cpu_float32(model), hq_token_only=hq_token_only, multimask_output=multimask_output
     ).eval()
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    def write(tmp: str) -> None:
         with torch.no_grad():
             torch.onnx.export(
                 wrapper,
                 onnx_example_inputs(model),
-                str(tmp),
+                tmp,
                 dynamo=False,  # the TorchScript exporter: the dynamo one needs onnxscript
                 input_names=list(ONNX_INPUTS),
                 output_names=list(ONNX_OUTPUTS),
@@ -219,10 +220,8 @@ def export_onnx(
                 opset_version=opset,
                 do_constant_folding=True,
             )
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+    atomic_write(path, write)
     return path
 
 

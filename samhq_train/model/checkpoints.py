@@ -38,6 +38,7 @@ FORMATS = ("sam", "sam_hq", "hf", "safetensors", "hq_only", "lightning")
 SAVE_FORMATS = ("sam_hq", "hf", "safetensors", "hq_only")
 HF_WEIGHTS = "model.safetensors"
 LIGHTNING_MODEL_PREFIX = "model."
+TORCH_SUFFIXES = (".pth", ".pt", ".bin")
 
 
 class CheckpointError(ValueError):
@@ -62,18 +63,26 @@ def detect_format(path: str | os.PathLike) -> str:
         return "safetensors"
     if path.suffix == ".ckpt":
         return "lightning"
-    if path.suffix in (".pth", ".pt", ".bin"):
-        state = _read_torch_state(path)
-        return "sam_hq" if any(is_hq_parameter(k) for k in state) else "sam"
+    if path.suffix in TORCH_SUFFIXES:
+        return _torch_format(_read_torch_state(path))
     raise CheckpointError(
         f"cannot tell the format of {path}: expected a .pth/.pt file (official SAM or SAM-HQ), a "
         f".safetensors file, or a transformers directory; pass format= one of {FORMATS}"
     )
 
 
+def is_hq_only_file(path: str | os.PathLike) -> bool:
+    """Whether `path` is an HQ-only file (needs a base); reads at most a safetensors header."""
+    path = Path(path)
+    return path.suffix == ".safetensors" and path.is_file() and detect_format(path) == "hq_only"
+
+
 def read_state_dict(path: str | os.PathLike, format: str | None = None) -> tuple[dict, str]:
     """(state dict with official key names, format) of a checkpoint."""
     path = Path(path)
+    if format is None and path.suffix in TORCH_SUFFIXES and path.is_file():
+        state = _read_torch_state(path)  # the format is in the keys: read the file once
+        return state, _torch_format(state)
     format = format or detect_format(path)
     if format not in FORMATS:
         raise CheckpointError(f"unknown checkpoint format {format!r} for {path}; use one of {FORMATS}")
@@ -89,6 +98,10 @@ def read_state_dict(path: str | os.PathLike, format: str | None = None) -> tuple
         return load_file(str(path)), format
     except Exception as err:  # safetensors raises several error types for damaged files
         raise CheckpointError(f"could not read {path} as safetensors: {err}") from err
+
+
+def _torch_format(state: dict) -> str:
+    return "sam_hq" if any(is_hq_parameter(k) for k in state) else "sam"
 
 
 def detect_variant(state: dict[str, torch.Tensor]) -> str | None:
@@ -126,6 +139,11 @@ def load_weights_into(
     An official SAM file fills everything but the HQ parts; an HQ-only file fills only those.
     """
     state, format = read_state_dict(path, format)
+    _apply_state(model, state, format, path, variant)
+    return format
+
+
+def _apply_state(model: nn.Module, state: dict, format: str, path, variant: str | None) -> None:
     found = detect_variant(state)
     if variant is not None and found is not None and found != variant:
         raise CheckpointError(
@@ -139,7 +157,6 @@ def load_weights_into(
         expected = hq_state_dict(expected)
     _check_keys(path, format, expected, state)
     model.load_state_dict(state, strict=False)
-    return format
 
 
 def load_checkpoint(
@@ -149,9 +166,14 @@ def load_checkpoint(
     base_checkpoint: str | os.PathLike | None = None,
 ):
     """Build a model from a checkpoint. An HQ-only file needs `base_checkpoint` (SAM or SAM-HQ)."""
-    state, format = read_state_dict(path, format)
-    if variant is None and format == "lightning":
-        variant = _read_lightning(Path(path))[1].get("variant")
+    meta = {}
+    if format == "lightning" or (format is None and Path(path).suffix == ".ckpt"):
+        state, meta = _read_lightning(Path(path))
+        format = "lightning"
+    else:
+        state, format = read_state_dict(path, format)
+    if variant is None:
+        variant = meta.get("variant")
     if variant is None:
         variant = detect_variant(state)
         if variant is None and format == "hf":
@@ -166,10 +188,10 @@ def load_checkpoint(
             )
         model = build_sam_hq(variant, checkpoint=str(base_checkpoint))
     elif format == "lightning":
-        model = _build_lightning_base(Path(path), variant, base_checkpoint)
+        model = _build_lightning_base(Path(path), meta, variant, base_checkpoint)
     else:
         model = build_sam_hq(variant)
-    load_weights_into(model, path, variant=variant, format=format)
+    _apply_state(model, state, format, path, variant)
     return model
 
 
@@ -251,9 +273,8 @@ def _read_lightning(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     return state, ckpt.get("samhq") or {}
 
 
-def _build_lightning_base(path: Path, variant: str, base_checkpoint) -> nn.Module:
+def _build_lightning_base(path: Path, meta: dict, variant: str, base_checkpoint) -> nn.Module:
     """The frozen model a training checkpoint was trained on: its base file, or its random seed."""
-    meta = _read_lightning(path)[1]
     recorded = meta.get("base_checkpoint")
     if base_checkpoint is None and recorded is None:
         if meta.get("seed") is None:

@@ -52,8 +52,10 @@ class PromptEncoder(nn.Module):
         embedding = self.pe_layer.forward_with_coords(coords, self.input_image_size)
         labels = labels[..., None]
         embedding = torch.where(labels == NOT_A_POINT, self.not_a_point_embed.weight, embedding)
-        embedding = embedding + (labels == 0) * self.point_embeddings[0].weight
-        return embedding + (labels == 1) * self.point_embeddings[1].weight
+        # 0 negative, 1 positive; 2 / 3 box corners (how SAM's ONNX export passes a box as points)
+        for label, type_embedding in enumerate(self.point_embeddings):
+            embedding = embedding + (labels == label) * type_embedding.weight
+        return embedding
 
     def embed_boxes(self, boxes: torch.Tensor) -> torch.Tensor:
         """boxes N x 4 (x0, y0, x1, y1) in input pixels -> N x 2 x C."""

@@ -1,6 +1,6 @@
 """Model registry: the frozen architecture's shapes live here, one entry per variant."""
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 
@@ -73,17 +73,7 @@ def build_image_encoder(cfg: SamHQConfig) -> ImageEncoderViT | TinyViT:
         tv = cfg.tiny_vit
         if tv.embed_dims[TinyViT.early_layer_index + 1] != cfg.encoder_embed_dim:
             raise ValueError("encoder_embed_dim must be the width of the TinyViT early feature")
-        return TinyViT(
-            img_size=cfg.image_size,
-            embed_dims=tv.embed_dims,
-            depths=tv.depths,
-            num_heads=tv.num_heads,
-            window_sizes=tv.window_sizes,
-            mlp_ratio=tv.mlp_ratio,
-            mbconv_expand_ratio=tv.mbconv_expand_ratio,
-            local_conv_size=tv.local_conv_size,
-            out_chans=cfg.prompt_embed_dim,
-        )
+        return TinyViT(img_size=cfg.image_size, out_chans=cfg.prompt_embed_dim, **asdict(tv))
     return ImageEncoderViT(
         img_size=cfg.image_size,
         patch_size=cfg.patch_size,

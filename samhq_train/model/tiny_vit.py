@@ -23,17 +23,17 @@ class TinyViT(nn.Module):
     def __init__(
         self,
         *,
-        img_size: int = 1024,
+        img_size: int,
+        embed_dims: tuple[int, ...],
+        depths: tuple[int, ...],
+        num_heads: tuple[int, ...],
+        window_sizes: tuple[int, ...],
+        mlp_ratio: float,
+        mbconv_expand_ratio: float,
+        local_conv_size: int,
+        out_chans: int,
         in_chans: int = 3,
-        embed_dims: tuple[int, ...] = (64, 128, 160, 320),
-        depths: tuple[int, ...] = (2, 2, 6, 2),
-        num_heads: tuple[int, ...] = (2, 4, 5, 10),
-        window_sizes: tuple[int, ...] = (7, 7, 14, 7),
-        mlp_ratio: float = 4.0,
-        mbconv_expand_ratio: float = 4.0,
-        local_conv_size: int = 3,
-        out_chans: int = 256,
-        num_classes: int = 1000,
+        num_classes: int = 1000,  # the official (unused) classification head, kept for its keys
     ) -> None:
         super().__init__()
         n_stages = len(depths)
@@ -73,7 +73,6 @@ class TinyViT(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: B x 3 x S x S normalised -> (B x out_chans x S/16 x S/16, early B x S/16 x S/16 x C2)."""
         x = self.patch_embed(x)  # stages take and return B x C x H x W
-        early = x
         for i, layer in enumerate(self.layers):
             x = layer(x)
             if i == self.early_layer_index:

@@ -18,7 +18,13 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
-from samhq_train.evaluation.evaluate import DatasetMetrics, decode_prompts, overlay, predict_batch
+from samhq_train.evaluation.evaluate import (
+    DatasetMetrics,
+    decode_prompts,
+    mean_over_sets,
+    overlay,
+    predict_batch,
+)
 from samhq_train.model import CheckpointError, assert_only_hq_trainable, is_hq_parameter
 from samhq_train.training.checkpointing import gather_rng_states, set_rng_states
 from samhq_train.training.losses import PointSampledMaskLoss
@@ -92,18 +98,9 @@ class SamHQModule(L.LightningModule):
         if stage == "fit" and self.seed is not None:
             L.seed_everything(self.seed + self.global_rank, workers=True, verbose=False)
 
-    def hq_parameters(self) -> list[nn.Parameter]:
-        return [p for n, p in self.model.named_parameters() if is_hq_parameter(n)]
-
     def configure_optimizers(self):
-        trainable = [p for p in self.model.named_parameters() if p[1].requires_grad]
-        wrong = [n for n, _ in trainable if not is_hq_parameter(n)]
-        if wrong:
-            raise RuntimeError(f"{len(wrong)} non-HQ parameters require grad, first: {wrong[:3]}")
-        optimizer = self.optimizer_factory([p for _, p in trainable])
-        in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
-        if in_optimizer != {id(p) for p in self.hq_parameters()}:
-            raise RuntimeError("the optimiser must hold exactly the HQ parameters of the model")
+        assert_only_hq_trainable(self.model)  # so requires_grad selects exactly the HQ parameters
+        optimizer = self.optimizer_factory([p for p in self.model.parameters() if p.requires_grad])
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
@@ -140,10 +137,9 @@ class SamHQModule(L.LightningModule):
             for key in ("mIoU", "mBIoU"):
                 self.log(f"val/{name}/{key}", values[key], sync_dist=False)
         # the mean of the per-set means (what the paper reports over the 4 HQ sets)
+        mean = mean_over_sets(results)
         for key in ("mIoU", "mBIoU"):
-            self.log(
-                f"val/{key}", sum(v[key] for v in results.values()) / len(results), prog_bar=True
-            )
+            self.log(f"val/{key}", mean[key], prog_bar=True)
 
     def _log_overlays(self, batch: dict, logits: list[torch.Tensor]) -> None:
         if not self.trainer.is_global_zero or self.num_overlays <= 0:
