@@ -66,9 +66,14 @@ class Prompts:
     foreground_pixels: int  # number of pixels > threshold
 
 
+def foreground(mask: np.ndarray, threshold: float = MASK_THRESHOLD) -> np.ndarray:
+    """``mask > threshold``; a bool mask is already foreground and is returned as it is."""
+    return mask if mask.dtype == bool else mask > threshold
+
+
 def tight_box(mask: np.ndarray, threshold: float = MASK_THRESHOLD) -> np.ndarray | None:
     """xyxy box of ``mask > threshold`` (max = last foreground index); None if empty."""
-    fg = mask > threshold
+    fg = foreground(mask, threshold)
     cols = np.flatnonzero(fg.any(axis=0))
     if cols.size == 0:
         return None
@@ -96,7 +101,7 @@ def sample_points(
 ) -> np.ndarray:
     """``num_points`` (x, y) foreground pixels, without replacement when the mask has enough
     (with replacement otherwise). Raises ValueError on an empty mask."""
-    idx = np.flatnonzero(mask > threshold)
+    idx = np.flatnonzero(foreground(mask, threshold))
     if idx.size == 0:
         raise ValueError("cannot sample points from an empty mask")
     pick = rng.choice(idx.size, size=num_points, replace=idx.size < num_points)
@@ -131,17 +136,18 @@ def sample_prompts(
 ) -> Prompts:
     """All prompts for one S x S GT mask (float 0-255). The mask must have foreground."""
     size = mask.shape[0]
-    box = tight_box(mask, threshold)
+    fg = foreground(mask, threshold)  # thresholded once for the box, the points and the count
+    box = tight_box(fg)
     if box is None:
         raise ValueError("cannot draw prompts from an empty mask")
-    points = sample_points(mask, cfg.num_points, rng, threshold)
+    points = sample_points(fg, cfg.num_points, rng)
     return Prompts(
         box=jitter_box(box, cfg.box_noise_scale, rng, size),
         points=points,
         point_labels=np.ones(len(points), np.float32),
         noise_mask=noisy_mask(mask, rng, size // 4, cfg.noise_downscale, cfg.noise_std),
         type_draw=float(rng.random()),
-        foreground_pixels=int(np.count_nonzero(mask > threshold)),
+        foreground_pixels=int(np.count_nonzero(fg)),
     )
 
 
