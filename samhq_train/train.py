@@ -18,11 +18,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from samhq_train.data import DataError, build_datamodule
 from samhq_train.evaluation.evaluate import mean_over_sets
+from samhq_train.inference.export import export_model
 from samhq_train.model import (
     CheckpointError,
+    Provenance,
     build_sam_hq,
     file_sha256,
-    save_checkpoint,
     variant_config,
 )
 from samhq_train.training.checkpointing import AtomicCheckpointIO
@@ -40,6 +41,7 @@ OFFICIAL_SAM_FILES = {
     "vit_h": "sam_vit_h_4b8939.pth",
     "vit_tiny": "mobile_sam.pt",  # Light HQ-SAM trains on MobileSAM's TinyViT
 }
+END_OF_RUN_EXPORTS = ("hq_only", "sam_hq")
 LOGGER_PACKAGES = {
     "TensorBoardLogger": ("tensorboard", "tensorboard"),
     "WandbLogger": ("wandb", "wandb"),
@@ -51,39 +53,32 @@ class SetupError(RuntimeError):
 
 
 def build_model(model_cfg) -> tuple:
-    """(SamHQ, samhq metadata) from the `model` config group: an official checkpoint, or the
-    seeded random backbone when the config gives `seed` and no checkpoint (the tiny demo)."""
+    """(model, Provenance) from the `model` config group: an official checkpoint, or the
+    seeded random backbone when the config gives `seed` and no checkpoint (the demo)."""
     variant = model_cfg.variant
     checkpoint = model_cfg.get("checkpoint")
     seed = model_cfg.get("seed")
+    policy = model_cfg.get("policy", "hq")
     if checkpoint is None:
         if seed is None:
             wanted = OFFICIAL_SAM_FILES.get(variant, "an official SAM checkpoint")
             raise SetupError(
                 f"model={variant} needs its SAM weights: pass model.checkpoint=/path/to/{wanted}"
             )
-        model = build_sam_hq(variant, seed=int(seed))
-        return model, {
-            "variant": variant,
-            "base_checkpoint": None,
-            "base_sha256": None,
-            "seed": int(seed),
-        }
+        model = build_sam_hq(variant, seed=int(seed), policy=policy)
+        return model, Provenance(variant=variant, seed=int(seed), policy=policy)
     path = Path(hydra.utils.to_absolute_path(str(checkpoint)))
     if not path.exists():
         raise SetupError(
             f"model.checkpoint not found: {path} (give the path of the official SAM file)"
         )
     try:
-        model = build_sam_hq(variant, checkpoint=str(path))
+        model = build_sam_hq(variant, checkpoint=str(path), policy=policy)
     except CheckpointError as err:
         raise SetupError(str(err)) from None
-    return model, {
-        "variant": variant,
-        "base_checkpoint": str(path),
-        "base_sha256": file_sha256(path),
-        "seed": None,
-    }
+    return model, Provenance(
+        variant=variant, base_checkpoint=str(path), base_sha256=file_sha256(path), policy=policy
+    )
 
 
 def build_loggers(cfg) -> list:
@@ -131,15 +126,10 @@ def _print_table(rows: dict[str, dict]) -> None:
     print(f"({counts})\n")
 
 
-def export(model, variant: str, out_dir: Path) -> dict[str, str]:
-    """The HQ-only safetensors and the merged official-format sam_hq_<variant>.pth."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "hq_only": save_checkpoint(
-            model, out_dir / f"sam_hq_{variant}_hq_only.safetensors", "hq_only", variant
-        ),
-        "sam_hq": save_checkpoint(model, out_dir / f"sam_hq_{variant}.pth", "sam_hq", variant),
-    }
+def export(model, out_dir: Path) -> dict[str, str]:
+    """The HQ-only safetensors and the merged official-format sam_hq_<variant>.pth, written and
+    read back by the same export code as scripts/export.py."""
+    paths = export_model(model, out_dir, END_OF_RUN_EXPORTS)
     return {k: str(v) for k, v in paths.items()}
 
 
@@ -168,7 +158,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         if rank_zero_only.rank == 0:  # fail before any process starts; ranks > 0 rerun this
             datamodule.setup("fit")  # generates the demo data when configured
         loggers = build_loggers(cfg)
-        model, samhq = build_model(cfg.model)
+        model, provenance = build_model(cfg.model)
     except (CheckpointError, DataError) as err:
         raise SetupError(str(err)) from None
 
@@ -179,7 +169,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         scheduler_interval=cfg.get("scheduler_interval", "epoch"),
         loss=PointSampledMaskLoss(**cfg.loss),
         val_names=datamodule.val_names,
-        samhq=samhq,
+        provenance=provenance,
         config=OmegaConf.to_container(cfg, resolve=True),
         seed=cfg.seed,
         num_overlays=cfg.get("num_overlays", 2),
@@ -215,7 +205,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
 
     exports = {}
     if cfg.get("export") and trainer.is_global_zero:
-        exports = export(module.model, samhq["variant"], output_dir / "export")
+        exports = export(module.model, output_dir / "export")
     metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     if "before" in metrics or "after" in metrics:
         rows = {"before training": metrics.get("before"), "after training": metrics.get("after")}

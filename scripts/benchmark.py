@@ -68,8 +68,8 @@ def encoder_call(name: str, model, pixels: torch.Tensor) -> Callable[[], object]
 def decoder_call(name: str, model, pixels: torch.Tensor, boxes: torch.Tensor) -> Callable[[], object]:
     """Masks for P boxes per image from cached embeddings (the part a predictor repeats)."""
     if name == "samhq_train":
-        emb, early = model.encode(pixels * 0)  # shapes only; values do not change the cost
-        return lambda: model.decode(emb, early, boxes=boxes)
+        features = model.encode(pixels * 0)  # shapes only; values do not change the cost
+        return lambda: model.decode(features, boxes=boxes)
     if name == "official":
         emb, interm = model.image_encoder(pixels)
 
@@ -98,7 +98,7 @@ def decoder_call(name: str, model, pixels: torch.Tensor, boxes: torch.Tensor) ->
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variant", default="vit_b", choices=["tiny", "vit_tiny", "vit_b", "vit_l", "vit_h"])
+    parser.add_argument("--variant", default="vit_b", choices=["vit_demo", "vit_tiny", "vit_b", "vit_l", "vit_h"])
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--boxes", type=int, default=8, help="box prompts per image for the decoder")
     parser.add_argument("--iters", type=int, default=5)

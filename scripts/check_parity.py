@@ -27,12 +27,12 @@ def model_input(path: str | None, size: int) -> torch.Tensor:
 
 
 def build_official(variant: str) -> torch.nn.Module:
-    """The official package's model; "tiny" (our test size) is built from its classes."""
-    if variant == "tiny":
+    """The official package's model; "vit_demo" (our test size) is built from its classes."""
+    if variant == "vit_demo":
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         from tests.reference import build_official as build_tiny
 
-        return build_tiny("tiny")
+        return build_tiny("vit_demo")
     from segment_anything_hq import sam_model_registry
 
     return sam_model_registry[variant]()
@@ -64,7 +64,7 @@ def compare_bf16(ours, official, image: torch.Tensor, box: torch.Tensor) -> None
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variant", required=True, choices=["vit_b", "vit_l", "vit_h", "vit_tiny", "tiny"])
+    parser.add_argument("--variant", required=True, choices=["vit_b", "vit_l", "vit_h", "vit_tiny", "vit_demo"])
     parser.add_argument("--checkpoint", required=True, help="official sam_hq_vit_*.pth (or sam_vit_*.pth)")
     parser.add_argument("--image", help="an image file; default: random pixels")
     parser.add_argument("--transformers", action="store_true", help="also compare transformers' SamHQModel")
@@ -81,12 +81,13 @@ def main(argv=None) -> None:
     h, w = image.shape[-2:]
     box = torch.tensor([[[w * 0.25, h * 0.25, w * 0.75, h * 0.75]]], device=args.device)
     with torch.no_grad():
-        emb, early = ours.encode(image)
+        features = ours.encode(image)
+        emb, early = features.embedding, features.early
         ref_emb, ref_interm = official.image_encoder(official.preprocess(image))
         print(f"image embedding   max|diff| {max_diff(emb, ref_emb):.3e}")
         print(f"early feature     max|diff| {max_diff(early, ref_interm[0]):.3e}")
         for hq_token_only in (False, True):
-            masks, iou = ours.decode(emb, early, boxes=box, hq_token_only=hq_token_only)
+            masks, iou = ours.decode(features, boxes=box, hq_token_only=hq_token_only)
             ref = official(
                 [{"image": image[0], "original_size": (h, w), "boxes": box[0]}],
                 multimask_output=False,
@@ -107,7 +108,7 @@ def main(argv=None) -> None:
             hf = hf.to(args.device).eval()
             ours.to(args.device)
             out = hf(pixel_values=ours.preprocess(image), input_boxes=box, multimask_output=False)
-            masks, iou = ours.decode(emb, early, boxes=box)
+            masks, iou = ours.decode(features, boxes=box)
             print(f"transformers iou  max|diff| {max_diff(out.iou_scores[0], iou[0]):.3e}")
             print(
                 f"transformers masks max|diff| {max_diff(out.pred_masks[0], masks[0]):.3e} "

@@ -23,10 +23,10 @@ def randomize_(model: nn.Module, seed: int = 0, scale: float = 0.1) -> nn.Module
 
 
 def random_tiny_model(seed: int = 0) -> SamHQ:
-    return randomize_(build_sam_hq("tiny", seed=seed), seed=seed)
+    return randomize_(build_sam_hq("vit_demo", seed=seed), seed=seed)
 
 
-def build_official(variant: str = "tiny") -> nn.Module:
+def build_official(variant: str = "vit_demo") -> nn.Module:
     """segment_anything_hq's Sam with MaskDecoderHQ at one of our registry sizes."""
     from segment_anything_hq.modeling import (
         ImageEncoderViT,
@@ -75,7 +75,7 @@ def build_official(variant: str = "tiny") -> nn.Module:
     ).eval()
 
 
-def official_twin(model: SamHQ, variant: str = "tiny") -> nn.Module:
+def official_twin(model: SamHQ, variant: str = "vit_demo") -> nn.Module:
     """The official model carrying exactly `model`'s weights (loaded strictly)."""
     official = build_official(variant)
     official.load_state_dict(model.state_dict(), strict=True)

@@ -45,12 +45,12 @@ def test_benchmark_metrics():
 
 
 def test_benchmark_models():
-    out = run_script("scripts/benchmark.py", "--variant", "tiny", "--iters", "1", "--device", "cpu")
+    out = run_script("scripts/benchmark.py", "--variant", "vit_demo", "--iters", "1", "--device", "cpu")
     assert "| samhq_train |" in out and "| official |" in out and "| transformers |" in out
 
 
 def test_check_parity_reports_small_differences(tmp_path):
-    checkpoint = save_checkpoint(random_tiny_model(3), tmp_path / "sam_hq_tiny.pth", "sam_hq")
-    out = run_script("scripts/check_parity.py", "--variant", "tiny", "--checkpoint", str(checkpoint), "--device", "cpu")
+    checkpoint = save_checkpoint(random_tiny_model(3), tmp_path / "sam_hq_vit_demo.pth", "sam_hq")
+    out = run_script("scripts/check_parity.py", "--variant", "vit_demo", "--checkpoint", str(checkpoint), "--device", "cpu")
     diffs = [float(line.split("max|diff|")[1].split(",")[0]) for line in out.splitlines() if "max|diff|" in line]
     assert len(diffs) == 4 and max(diffs) < 1e-4, out

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-MASK_THRESHOLD = 128  # GT foreground is mask > 128 (prompts and metrics)
+from samhq_train.constants import GT_THRESHOLD
+
+MASK_THRESHOLD = GT_THRESHOLD  # the name the data layer exports
 PROMPT_TYPES = ("box", "point", "noise_mask")
 
 

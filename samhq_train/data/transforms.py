@@ -22,9 +22,9 @@ import albumentations as A
 import cv2
 import numpy as np
 
+from samhq_train.constants import PIXEL_MEAN
 from samhq_train.resize import resize_longest_side_shape
 
-PIXEL_MEAN = (123.675, 116.28, 103.53)
 EVAL_MODES = ("resize", "longest_side")
 
 

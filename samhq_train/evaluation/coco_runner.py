@@ -133,14 +133,14 @@ def predict_coco(
             raise EvaluationError(item["error"])
         image = item["image"].to(device)[None]
         with autocast(device, precision):
-            embeddings, early = model.encode(image)
+            features = model.encode(image)
         boxes = item["boxes"].to(device)
         for start in range(0, len(boxes), prompt_batch):
             chunk = boxes[None, start : start + prompt_batch]
             for out in outputs:
                 with autocast(device, precision):
                     low_res, _ = model.decode(
-                        embeddings, early, boxes=chunk, multimask_output=False,
+                        features, boxes=chunk, multimask_output=False,
                         hq_token_only=hq_token_only, use_hq=out == "hq",
                     )
                 for k, det in enumerate(item["detections"][start : start + prompt_batch]):

@@ -21,12 +21,14 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.aggregation import SumMetric
 
-from samhq_train.data.prompts import MASK_THRESHOLD, PROMPT_TYPES
+from samhq_train.constants import GT_THRESHOLD
+from samhq_train.data.prompts import PROMPT_TYPES
 from samhq_train.evaluation.metrics import (
     BoundaryIoU,
     MaskIoU,
     mask_to_boundary,
 )
+from samhq_train.model import ImageFeatures
 
 
 def prompt_arguments(batch: dict, kind: str, index: torch.Tensor) -> dict:
@@ -42,8 +44,7 @@ def prompt_arguments(batch: dict, kind: str, index: torch.Tensor) -> dict:
 
 def decode_prompts(
     model: nn.Module,
-    embeddings: torch.Tensor,
-    early_features: torch.Tensor,
+    features: ImageFeatures,
     batch: dict,
     *,
     prompt_types: Sequence[str] | None = None,
@@ -57,15 +58,14 @@ def decode_prompts(
     training and benchmark protocol).
     """
     types = list(batch["prompt_type"] if prompt_types is None else prompt_types)
-    if len(types) != embeddings.shape[0]:
-        raise ValueError(f"{len(types)} prompt types for a batch of {embeddings.shape[0]} images")
-    device = embeddings.device
+    if len(types) != features.batch_size:
+        raise ValueError(f"{len(types)} prompt types for a batch of {features.batch_size} images")
+    device = batch["image"].device
     order, masks, ious = [], [], []
     for kind in dict.fromkeys(types):  # kinds in order of first appearance
         index = torch.tensor([i for i, t in enumerate(types) if t == kind], device=device)
         low_res, iou = model.decode(
-            embeddings[index],
-            early_features[index],
+            features.select(index),
             **prompt_arguments(batch, kind, index),
             multimask_output=False,
             hq_token_only=hq_token_only,
@@ -107,17 +107,13 @@ def predict_batch(
     sample's batch["prompt_type"]. Returns {"hq": [...]} and, with sam_baseline, {"sam": [...]}
     (plain SAM from the same image embedding and prompts).
     """
-    embeddings, early = model.encode(batch["image"])
-    types = None if prompt is None else [prompt] * embeddings.shape[0]
+    features = model.encode(batch["image"])
+    types = None if prompt is None else [prompt] * features.batch_size
     outputs = {
-        "hq": decode_prompts(
-            model, embeddings, early, batch, prompt_types=types, hq_token_only=hq_token_only
-        )[0]
+        "hq": decode_prompts(model, features, batch, prompt_types=types, hq_token_only=hq_token_only)[0]
     }
     if sam_baseline:
-        outputs["sam"] = decode_prompts(
-            model, embeddings, early, batch, prompt_types=types, use_hq=False
-        )[0]
+        outputs["sam"] = decode_prompts(model, features, batch, prompt_types=types, use_hq=False)[0]
     return {
         name: [
             logits_at_original_size(model, m, inp, orig)
@@ -204,7 +200,7 @@ def overlay(image: torch.Tensor, logits: torch.Tensor, gt: torch.Tensor) -> torc
     pred = logits > 0
     tint = torch.tensor([30.0, 144.0, 255.0], device=picture.device)[:, None, None]
     picture = torch.where(pred, 0.6 * picture + 0.4 * tint, picture)
-    colours = [(gt.to(pred.device) > MASK_THRESHOLD, (0.0, 255.0, 0.0)), (pred, (255.0, 0.0, 0.0))]
+    colours = [(gt.to(pred.device) > GT_THRESHOLD, (0.0, 255.0, 0.0)), (pred, (255.0, 0.0, 0.0))]
     for mask, colour in colours:
         edge = mask_to_boundary(mask[None], dilation_ratio=0.003)[0]
         picture = torch.where(

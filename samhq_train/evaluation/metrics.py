@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import Metric
 
+from samhq_train.constants import GT_THRESHOLD
+
 __all__ = [
     "BoundaryIoU",
     "MaskIoU",
@@ -202,7 +204,7 @@ class _PerImageMetric(Metric):
                 "target looks like a 0-1 mask; pass GT as 0-255 values (> 128 = foreground) "
                 "or as a bool mask"
             )
-        return target > 128
+        return target > GT_THRESHOLD
 
     def update(self, preds: Tensor | Sequence[Tensor], target: Tensor | Sequence[Tensor]) -> None:
         """Add one value per image.

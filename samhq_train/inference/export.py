@@ -17,15 +17,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from samhq_train.model import (
+    SamFeatures,
     SamHQ,
     atomic_write,
+    canonical_format,
     detect_variant,
     hq_state_dict,
     read_state_dict,
     save_checkpoint,
 )
 
-EXPORT_TARGETS = ("sam_hq", "hf", "safetensors", "hq_only", "onnx")
+EXPORT_TARGETS = ("sam_hq", "transformers", "safetensors", "hq_only", "onnx")
 ONNX_INPUTS = (
     "image_embeddings",
     "early_features",
@@ -39,11 +41,12 @@ ONNX_OUTPUTS = ("masks", "iou_predictions", "low_res_masks")
 
 
 def export_paths(out_dir: str | os.PathLike, name: str) -> dict[str, Path]:
-    """Where each target is written: <out_dir>/<name>.pth, <name>_hf/, ..."""
+    """Where each target is written (the one home of these names): <out_dir>/<name>.pth,
+    <name>_transformers/, <name>.safetensors, <name>_hq.safetensors, <name>_decoder.onnx."""
     out_dir = Path(out_dir)
     return {
         "sam_hq": out_dir / f"{name}.pth",
-        "hf": out_dir / f"{name}_hf",
+        "transformers": out_dir / f"{name}_transformers",
         "safetensors": out_dir / f"{name}.safetensors",
         "hq_only": out_dir / f"{name}_hq.safetensors",
         "onnx": out_dir / f"{name}_decoder.onnx",
@@ -66,6 +69,7 @@ def export_model(
     name defaults to sam_hq_<variant> (the official file name). hq_token_only / multimask_output
     are baked into the ONNX graph (the official ONNX export does the same).
     """
+    targets = [canonical_format(t) for t in targets]
     unknown = [t for t in targets if t not in EXPORT_TARGETS]
     if unknown:
         raise ValueError(f"unknown export target(s) {unknown}; choose from {EXPORT_TARGETS}")
@@ -135,26 +139,20 @@ class OnnxPromptDecoder(nn.Module):
         # labels 2 / 3 are the box corners, as in SAM's ONNX export
         return self.model.prompt_encoder.embed_points(coords, labels, pad=False)
 
-    def forward(
-        self,
-        image_embeddings,
-        early_features,
-        point_coords,
-        point_labels,
-        mask_input,
-        has_mask_input,
-        orig_im_size,
-    ):
+    def forward(self, *inputs):
+        """inputs: the image features' tensors (in field order), then point_coords,
+        point_labels, mask_input, has_mask_input, orig_im_size."""
+        names = SamFeatures.field_names()
+        features = SamFeatures.from_tensors(dict(zip(names, inputs[: len(names)])))
+        point_coords, point_labels, mask_input, has_mask_input, orig_im_size = inputs[len(names):]
         encoder = self.model.prompt_encoder
         sparse = self.embed_points(point_coords, point_labels)
         dense = has_mask_input * encoder.mask_downscaling(mask_input)
         dense = dense + (1 - has_mask_input) * encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
-        low_res, iou = self.model.mask_decoder(
-            image_embeddings=image_embeddings,
-            early_features=early_features,
-            image_pe=encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
+        low_res, iou = self.model.decode_embedded(
+            features,
+            sparse,
+            dense,
             multimask_output=self.multimask_output,
             hq_token_only=self.hq_token_only,
         )

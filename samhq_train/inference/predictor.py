@@ -74,12 +74,12 @@ class SamHQPredictor:
         return next(self.model.parameters()).device
 
     def reset_image(self) -> None:
-        self.embeddings = self.early_features = None
+        self.features = None
         self.original_size = self.input_size = None
 
     @property
     def is_image_set(self) -> bool:
-        return self.embeddings is not None
+        return self.features is not None
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -103,8 +103,7 @@ class SamHQPredictor:
         tensor = torch.from_numpy(resized).to(self.device).permute(2, 0, 1)[None].float()
         self.reset_image()
         with self._autocast():
-            embeddings, early = self.model.encode(tensor)
-        self.embeddings, self.early_features = embeddings, early
+            self.features = self.model.encode(tensor)
         self.original_size = tuple(image.shape[:2])
         self.input_size = tuple(resized.shape[:2])
 
@@ -132,8 +131,7 @@ class SamHQPredictor:
         points, boxes, masks, batched = self._prompts(point_coords, point_labels, box, mask_input)
         with self._autocast():
             low_res, iou = self.model.decode(
-                self.embeddings,
-                self.early_features,
+                self.features,
                 points=points,
                 boxes=boxes,
                 mask_inputs=masks,

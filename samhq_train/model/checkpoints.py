@@ -3,11 +3,15 @@
 Formats (detected from the file, overridable):
   sam          official SAM `sam_vit_*.pth` (no HQ keys: the HQ parts keep their fresh init)
   sam_hq       official SAM-HQ `sam_hq_vit_*.pth`
-  hf           a transformers `SamHQModel` directory (config.json + model.safetensors)
+  transformers a transformers `SamHQModel` directory (config.json + model.safetensors); the
+               earlier name "hf" is still accepted
   safetensors  our full model, official key names
   hq_only      our HQ-only safetensors (the five HQ modules); applied on top of a base model
   lightning    a training checkpoint (*.ckpt): HQ parameters plus what rebuilds the frozen rest
-               (ckpt["samhq"]: variant, base_checkpoint + base_sha256, or the seed of a random base)
+               (ckpt["samhq"]: a Provenance record)
+
+Which keys are HQ (so which of sam / sam_hq / hq_only a file is) is the format rule of the model
+family (registry.Family.is_hq_key), never the training policy.
 """
 
 import hashlib
@@ -22,7 +26,21 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .hf_format import (
+from .policy import apply_policy
+from .provenance import Provenance
+from .registry import (
+    FAMILIES,
+    VARIANTS,
+    Family,
+    build_model,
+    canonical_variant,
+    family_of_model,
+    family_of_state,
+    variant_config,
+    variant_of_config,
+)
+from .sam1 import SamHQConfig, build_from_config
+from .sam1.transformers_format import (
     HF_POSITIONAL_KEY,
     HF_PROMPT_POSITIONAL_KEY,
     config_from_hf,
@@ -30,12 +48,10 @@ from .hf_format import (
     hf_key_map,
     hf_processor_config,
 )
-from .registry import VARIANTS, SamHQConfig, build_sam_hq, variant_config
-from .tiny_vit import TinyViT
-from .trainable import hq_state_dict, is_hq_parameter
 
-FORMATS = ("sam", "sam_hq", "hf", "safetensors", "hq_only", "lightning")
-SAVE_FORMATS = ("sam_hq", "hf", "safetensors", "hq_only")
+FORMATS = ("sam", "sam_hq", "transformers", "safetensors", "hq_only", "lightning")
+SAVE_FORMATS = ("sam_hq", "transformers", "safetensors", "hq_only")
+FORMAT_ALIASES = {"hf": "transformers"}
 HF_WEIGHTS = "model.safetensors"
 LIGHTNING_MODEL_PREFIX = "model."
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")
@@ -45,20 +61,45 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used as asked; the message names the file and the fix."""
 
 
+def canonical_format(format: str | None) -> str | None:
+    """The current name of a format (earlier names accepted); None stays None (detect)."""
+    return FORMAT_ALIASES.get(format, format) if format is not None else None
+
+
+def _family(state: dict) -> Family:
+    return family_of_state(state) or FAMILIES["sam1"]
+
+
+def hq_state_dict(model_or_state: nn.Module | dict) -> dict[str, torch.Tensor]:
+    """The HQ entries (the family's HQ key set) of a model's or a state dict's tensors."""
+    if isinstance(model_or_state, nn.Module):
+        family, state = family_of_model(model_or_state), model_or_state.state_dict()
+    else:
+        family, state = _family(model_or_state), model_or_state
+    return {k: v for k, v in state.items() if family.is_hq_key(k)}
+
+
+def without_hq(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict minus its HQ entries: what an official SAM file of the same model holds."""
+    family = _family(state)
+    return {k: v for k, v in state.items() if not family.is_hq_key(k)}
+
+
 def detect_format(path: str | os.PathLike) -> str:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint not found: {path} (give the path of a local file or folder)")
     if path.is_dir():
         if (path / "config.json").is_file() and (path / HF_WEIGHTS).is_file():
-            return "hf"
+            return "transformers"
         raise CheckpointError(
             f"{path} is a folder but not a transformers SamHQ directory: expected config.json "
             f"and {HF_WEIGHTS} in it"
         )
     if path.suffix == ".safetensors":
         keys, metadata = _safetensors_keys(path)
-        if metadata.get("contents") == "hq_only" or (keys and all(is_hq_parameter(k) for k in keys)):
+        family = _family(dict.fromkeys(keys))
+        if metadata.get("contents") == "hq_only" or (keys and all(family.is_hq_key(k) for k in keys)):
             return "hq_only"
         return "safetensors"
     if path.suffix == ".ckpt":
@@ -80,6 +121,7 @@ def is_hq_only_file(path: str | os.PathLike) -> bool:
 def read_state_dict(path: str | os.PathLike, format: str | None = None) -> tuple[dict, str]:
     """(state dict with official key names, format) of a checkpoint."""
     path = Path(path)
+    format = canonical_format(format)
     if format is None and path.suffix in TORCH_SUFFIXES and path.is_file():
         state = _read_torch_state(path)  # the format is in the keys: read the file once
         return state, _torch_format(state)
@@ -90,7 +132,7 @@ def read_state_dict(path: str | os.PathLike, format: str | None = None) -> tuple
         raise CheckpointError(f"checkpoint not found: {path} (give the path of a local file or folder)")
     if format in ("sam", "sam_hq"):
         return _read_torch_state(path), format
-    if format == "hf":
+    if format == "transformers":
         return _read_hf_state(path), format
     if format == "lightning":
         return _read_lightning(path)[0], format
@@ -101,34 +143,34 @@ def read_state_dict(path: str | os.PathLike, format: str | None = None) -> tuple
 
 
 def _torch_format(state: dict) -> str:
-    return "sam_hq" if any(is_hq_parameter(k) for k in state) else "sam"
+    family = _family(state)
+    return "sam_hq" if any(family.is_hq_key(k) for k in state) else "sam"
 
 
 def detect_variant(state: dict[str, torch.Tensor]) -> str | None:
     """The registry variant whose shapes a (full or HQ-only) official state dict has."""
-    patch = state.get("image_encoder.patch_embed.proj.weight")
-    if patch is not None:
-        width = patch.shape[0]
-        depth = 1 + max(
-            (int(k.split(".")[2]) for k in state if k.startswith("image_encoder.blocks.")), default=-1
-        )
-        matches = [
-            n for n, c in VARIANTS.items()
-            if c.tiny_vit is None and c.encoder_embed_dim == width and c.encoder_depth == depth
-        ]
-    elif "image_encoder.patch_embed.seq.0.c.weight" in state:  # a TinyViT encoder
-        widths = tuple(
-            state[f"image_encoder.layers.{i}.blocks.0.{name}"].shape[0]
-            for i, name in enumerate(["conv3.c.weight"] + ["attn.proj.weight"] * 3)
-            if f"image_encoder.layers.{i}.blocks.0.{name}" in state
-        )
-        matches = [n for n, c in VARIANTS.items() if c.tiny_vit is not None and c.tiny_vit.embed_dims == widths]
-    else:
-        vit = state.get("mask_decoder.compress_vit_feat.0.weight")
-        if vit is None:
-            return None
-        matches = [n for n, c in VARIANTS.items() if c.encoder_embed_dim == vit.shape[0]]
-    return matches[0] if len(matches) == 1 else None
+    family = family_of_state(state)
+    return family.detect_variant(state) if family is not None else None
+
+
+def build_sam_hq(
+    variant: str,
+    checkpoint: str | os.PathLike | None = None,
+    *,
+    seed: int | None = None,
+    format: str | None = None,
+    policy: str = "hq",
+) -> nn.Module:
+    """Build a variant in eval mode with exactly `policy`'s parameters trainable.
+
+    Without a checkpoint the weights are PyTorch's default init (drawn under `seed` when given).
+    With one, it is loaded strictly through the checkpoint I/O (any format; an official SAM file
+    leaves the HQ parts at their fresh init).
+    """
+    model = build_model(variant, seed=seed)
+    if checkpoint is not None:
+        load_weights_into(model, checkpoint, variant=canonical_variant(variant), format=format)
+    return apply_policy(model, policy)
 
 
 def load_weights_into(
@@ -144,6 +186,7 @@ def load_weights_into(
 
 
 def _apply_state(model: nn.Module, state: dict, format: str, path, variant: str | None) -> None:
+    variant = canonical_variant(variant) if variant is not None else None
     found = detect_variant(state)
     if variant is not None and found is not None and found != variant:
         raise CheckpointError(
@@ -152,7 +195,7 @@ def _apply_state(model: nn.Module, state: dict, format: str, path, variant: str 
         )
     expected = model.state_dict()
     if format == "sam":
-        expected = {k: v for k, v in expected.items() if not is_hq_parameter(k)}
+        expected = without_hq(expected)
     elif format in ("hq_only", "lightning"):
         expected = hq_state_dict(expected)
     _check_keys(path, format, expected, state)
@@ -166,47 +209,52 @@ def load_checkpoint(
     base_checkpoint: str | os.PathLike | None = None,
 ):
     """Build a model from a checkpoint. An HQ-only file needs `base_checkpoint` (SAM or SAM-HQ)."""
-    meta = {}
+    format = canonical_format(format)
+    provenance = Provenance()
     if format == "lightning" or (format is None and Path(path).suffix == ".ckpt"):
-        state, meta = _read_lightning(Path(path))
+        state, provenance = _read_lightning(Path(path))
         format = "lightning"
     else:
         state, format = read_state_dict(path, format)
     if variant is None:
-        variant = meta.get("variant")
+        variant = provenance.variant
     if variant is None:
         variant = detect_variant(state)
-        if variant is None and format == "hf":
-            variant = _variant_of_config(config_from_hf(json.loads((Path(path) / "config.json").read_text())))
+        if variant is None and format == "transformers":
+            variant = variant_of_config(config_from_hf(json.loads((Path(path) / "config.json").read_text())))
         if variant is None:
             raise CheckpointError(f"cannot tell the model variant of {path}; pass variant= one of {sorted(VARIANTS)}")
     if format == "hq_only":
-        if base_checkpoint is None:
-            raise CheckpointError(
-                f"{path} holds only the HQ parameters: also give base_checkpoint= an official SAM "
-                "(sam_vit_*.pth) or SAM-HQ file of the same variant"
-            )
+        check_base_given(path, base_checkpoint)
         model = build_sam_hq(variant, checkpoint=str(base_checkpoint))
     elif format == "lightning":
-        model = _build_lightning_base(Path(path), meta, variant, base_checkpoint)
+        model = _build_lightning_base(Path(path), provenance, variant, base_checkpoint)
     else:
         model = build_sam_hq(variant)
     _apply_state(model, state, format, path, variant)
     return model
 
 
+def check_base_given(path, base_checkpoint) -> None:
+    """The one rule for HQ-only files: they only make a model together with a base."""
+    if base_checkpoint is None:
+        raise CheckpointError(
+            f"{path} holds only the HQ parameters: also give the base it was trained on, an official "
+            "SAM (e.g. sam_vit_b_01ec64.pth) or SAM-HQ file of the same variant "
+            "(base_checkpoint= in Python and evaluate.py, --base in the scripts)"
+        )
+
+
 def save_checkpoint(model: nn.Module, path: str | os.PathLike, format: str, variant: str | None = None) -> Path:
     """Write `model` as one of SAVE_FORMATS, atomically (a crash never leaves a half file)."""
     path = Path(path)
+    format = canonical_format(format)
     if format not in SAVE_FORMATS:
         raise CheckpointError(f"cannot save format {format!r}; use one of {SAVE_FORMATS}")
-    if format == "hf" and isinstance(getattr(model, "image_encoder", None), TinyViT):
-        raise CheckpointError(
-            f"cannot export {path} as hf: transformers' SamHQModel has no TinyViT encoder, so Light "
-            "HQ-SAM (vit_tiny) has no transformers layout; save it as sam_hq, safetensors or hq_only"
-        )
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     variant = variant or detect_variant(state) or "custom"
+    if format == "transformers":
+        cfg = _transformers_config(model, variant, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if format == "sam_hq":
         atomic_write(path, lambda tmp: torch.save(state, tmp))
@@ -217,7 +265,7 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, format: str, vari
         meta = {"format": "samhq_train", "contents": "hq_only", "variant": variant}
         atomic_write(path, lambda tmp: save_file(hq_state_dict(state), tmp, metadata=meta))
     else:
-        _save_hf(model, state, path, _model_config(model, variant))
+        _save_hf(model, state, path, cfg)
     return path
 
 
@@ -253,14 +301,12 @@ def _read_hf_state(directory: Path) -> dict[str, torch.Tensor]:
 
 def build_from_hf_config_keys(config: dict) -> list[str]:
     """Official key names of the model a transformers config describes (built on the meta device)."""
-    from .registry import build_from_config
-
     with torch.device("meta"):
         model = build_from_config(config_from_hf(config))
     return list(model.state_dict())
 
 
-def _read_lightning(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+def _read_lightning(path: Path) -> tuple[dict[str, torch.Tensor], Provenance]:
     try:
         # our own training checkpoints hold Lightning's loop state and the config, not only tensors
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
@@ -270,31 +316,31 @@ def _read_lightning(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
         raise CheckpointError(f"{path} is not a Lightning checkpoint (no 'state_dict' in it)")
     n = len(LIGHTNING_MODEL_PREFIX)
     state = {k[n:]: v for k, v in ckpt["state_dict"].items() if k.startswith(LIGHTNING_MODEL_PREFIX)}
-    return state, ckpt.get("samhq") or {}
+    return state, Provenance.from_dict(ckpt.get("samhq"))
 
 
-def _build_lightning_base(path: Path, meta: dict, variant: str, base_checkpoint) -> nn.Module:
+def _build_lightning_base(path: Path, meta: Provenance, variant: str, base_checkpoint) -> nn.Module:
     """The frozen model a training checkpoint was trained on: its base file, or its random seed."""
-    recorded = meta.get("base_checkpoint")
+    recorded = meta.base_checkpoint
     if base_checkpoint is None and recorded is None:
-        if meta.get("seed") is None:
+        if meta.seed is None:
             raise CheckpointError(
                 f"{path} records neither a base checkpoint nor a seed: pass base_checkpoint= the "
                 "official SAM file it was trained from"
             )
-        return build_sam_hq(variant, seed=meta["seed"])
+        return build_sam_hq(variant, seed=meta.seed)
     base = Path(base_checkpoint or recorded)
     if not base.exists():
         raise CheckpointError(
             f"{path} was trained on base checkpoint {base}, which is not there: pass "
             "base_checkpoint= its new location"
         )
-    if meta.get("base_sha256") and base_checkpoint is None and file_sha256(base) != meta["base_sha256"]:
+    if meta.base_sha256 and base_checkpoint is None and file_sha256(base) != meta.base_sha256:
         raise CheckpointError(
             f"{base} is not the file {path} was trained on (sha256 differs): pass base_checkpoint= "
             "the right file, or that one explicitly to use it anyway"
         )
-    return build_sam_hq(variant, checkpoint=str(base), seed=meta.get("seed"))
+    return build_sam_hq(variant, checkpoint=str(base), seed=meta.seed)
 
 
 def file_sha256(path: str | os.PathLike, chunk_size: int = 1 << 24) -> str:
@@ -351,15 +397,25 @@ def _safetensors_keys(path: Path) -> tuple[list[str], dict]:
         raise CheckpointError(f"could not read {path} as safetensors: {err}") from err
 
 
-def _model_config(model: nn.Module, variant: str) -> SamHQConfig:
-    if variant in VARIANTS:
-        return variant_config(variant)
-    raise CheckpointError("cannot export a model whose shapes are not a registry variant to the hf format")
-
-
-def _variant_of_config(cfg: SamHQConfig) -> str | None:
-    matches = [name for name, c in VARIANTS.items() if c == cfg]
-    return matches[0] if matches else None
+def _transformers_config(model: nn.Module, variant: str, path: Path) -> SamHQConfig:
+    """The SAM 1 ViT config transformers' SamHQModel can hold; one line for anything else."""
+    if model.family != "sam1":
+        raise CheckpointError(
+            f"cannot export {path} as transformers: transformers has no {model.family} SAM-HQ "
+            "model; save it as sam_hq, safetensors or hq_only"
+        )
+    if variant not in VARIANTS:
+        raise CheckpointError(
+            f"cannot export {path} as transformers: the model's shapes are not a registry variant"
+        )
+    cfg = variant_config(variant)
+    if cfg.tiny_vit is not None:
+        raise CheckpointError(
+            f"cannot export {path} as transformers: transformers' SamHQModel has no TinyViT encoder, "
+            "so Light HQ-SAM (vit_tiny) has no transformers layout; save it as sam_hq, safetensors "
+            "or hq_only"
+        )
+    return cfg
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:

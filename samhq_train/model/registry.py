@@ -1,133 +1,89 @@
-"""Model registry: the frozen architecture's shapes live here, one entry per variant."""
+"""The registry of model families: each family's variants, builder, HQ key set and file detection.
 
-from dataclasses import asdict, dataclass
+Adding a family is a new folder (its configs, modules and format rules) plus one entry in
+FAMILIES. Nothing here reads files: checkpoint I/O sits on top of this module.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import torch
+from torch import nn
 
-from .image_encoder import ImageEncoderViT
-from .mask_decoder import MaskDecoderHQ
-from .prompt_encoder import PromptEncoder
-from .sam_hq import SamHQ
-from .tiny_vit import TinyViT
-from .trainable import mark_only_hq_as_trainable
-from .transformer import TwoWayTransformer
+from . import sam1
 
 
 @dataclass(frozen=True)
-class TinyViTConfig:
-    """The TinyViT image encoder of Light HQ-SAM (MobileSAM's, 4 stages)."""
+class Family:
+    name: str
+    variants: Mapping[str, object]  # variant name -> the family's config dataclass
+    build: Callable[[object], nn.Module]  # config -> model with default-initialised weights
+    hq_modules: tuple[str, ...]  # the HQ parts, by official module name
+    detect_variant: Callable[[dict], str | None]  # a state dict (full or HQ-only) -> variant
+    owns_state: Callable[[dict], bool]  # whether a state dict has this family's key names
+    aliases: Mapping[str, str] = field(default_factory=dict)  # earlier variant names -> current
 
-    embed_dims: tuple[int, ...] = (64, 128, 160, 320)
-    depths: tuple[int, ...] = (2, 2, 6, 2)
-    num_heads: tuple[int, ...] = (2, 4, 5, 10)
-    window_sizes: tuple[int, ...] = (7, 7, 14, 7)
-    mlp_ratio: float = 4.0
-    mbconv_expand_ratio: float = 4.0
-    local_conv_size: int = 3
-
-
-@dataclass(frozen=True)
-class SamHQConfig:
-    """Shapes of one variant. With `tiny_vit` set the image encoder is that TinyViT: then
-    encoder_embed_dim is the width of its early feature (the decoder's vit_dim) and the other
-    encoder_* fields, which describe a ViT, are unused (0 / ())."""
-
-    encoder_embed_dim: int
-    encoder_depth: int
-    encoder_num_heads: int
-    encoder_global_attn_indexes: tuple[int, ...]
-    image_size: int = 1024
-    patch_size: int = 16
-    window_size: int = 14
-    prompt_embed_dim: int = 256
-    mask_in_chans: int = 16
-    decoder_depth: int = 2
-    decoder_num_heads: int = 8
-    decoder_mlp_dim: int = 2048
-    iou_head_hidden_dim: int = 256
-    tiny_vit: TinyViTConfig | None = None
+    def is_hq_key(self, key: str) -> bool:
+        """True for state-dict keys of the HQ parts (official names, any prefix)."""
+        return any(part in self.hq_modules for part in key.split("."))
 
 
-VARIANTS: dict[str, SamHQConfig] = {
-    "vit_b": SamHQConfig(768, 12, 12, (2, 5, 8, 11)),
-    "vit_l": SamHQConfig(1024, 24, 16, (5, 11, 17, 23)),
-    "vit_h": SamHQConfig(1280, 32, 16, (7, 15, 23, 31)),
-    # Light HQ-SAM: TinyViT encoder; early feature = output of its layers[1], 160 wide
-    "vit_tiny": SamHQConfig(160, 0, 0, (), tiny_vit=TinyViTConfig()),
-    # for tests and the demo: 4 blocks, 64 wide, 256 px input; window 6 exercises window padding
-    "tiny": SamHQConfig(
-        64, 4, 2, (1, 3), image_size=256, window_size=6, prompt_embed_dim=64,
-        decoder_num_heads=4, decoder_mlp_dim=256, iou_head_hidden_dim=64,
+FAMILIES: dict[str, Family] = {
+    "sam1": Family(
+        name="sam1",
+        variants=sam1.VARIANTS,
+        build=sam1.build_from_config,
+        hq_modules=sam1.family.HQ_MODULES,
+        detect_variant=sam1.family.detect_variant,
+        owns_state=sam1.family.owns_state,
+        aliases=sam1.VARIANT_ALIASES,
     ),
 }
 
-
-def variant_config(variant: str) -> SamHQConfig:
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown SAM-HQ variant {variant!r}; choose one of {sorted(VARIANTS)}")
-    return VARIANTS[variant]
+VARIANTS: dict[str, object] = {v: cfg for fam in FAMILIES.values() for v, cfg in fam.variants.items()}
 
 
-def build_image_encoder(cfg: SamHQConfig) -> ImageEncoderViT | TinyViT:
-    if cfg.tiny_vit is not None:
-        tv = cfg.tiny_vit
-        if tv.embed_dims[TinyViT.early_layer_index + 1] != cfg.encoder_embed_dim:
-            raise ValueError("encoder_embed_dim must be the width of the TinyViT early feature")
-        return TinyViT(img_size=cfg.image_size, out_chans=cfg.prompt_embed_dim, **asdict(tv))
-    return ImageEncoderViT(
-        img_size=cfg.image_size,
-        patch_size=cfg.patch_size,
-        embed_dim=cfg.encoder_embed_dim,
-        depth=cfg.encoder_depth,
-        num_heads=cfg.encoder_num_heads,
-        out_chans=cfg.prompt_embed_dim,
-        window_size=cfg.window_size,
-        global_attn_indexes=cfg.encoder_global_attn_indexes,
-    )
+def canonical_variant(variant: str) -> str:
+    """The current name of a variant (earlier names are accepted); one line if it is unknown."""
+    for fam in FAMILIES.values():
+        if variant in fam.variants:
+            return variant
+        if variant in fam.aliases:
+            return fam.aliases[variant]
+    raise ValueError(f"unknown SAM-HQ variant {variant!r}; choose one of {sorted(VARIANTS)}")
 
 
-def build_from_config(cfg: SamHQConfig) -> SamHQ:
-    embedding_size = cfg.image_size // cfg.patch_size
-    return SamHQ(
-        image_encoder=build_image_encoder(cfg),
-        prompt_encoder=PromptEncoder(
-            embed_dim=cfg.prompt_embed_dim,
-            image_embedding_size=(embedding_size, embedding_size),
-            input_image_size=(cfg.image_size, cfg.image_size),
-            mask_in_chans=cfg.mask_in_chans,
-        ),
-        mask_decoder=MaskDecoderHQ(
-            transformer_dim=cfg.prompt_embed_dim,
-            transformer=TwoWayTransformer(
-                depth=cfg.decoder_depth,
-                embedding_dim=cfg.prompt_embed_dim,
-                num_heads=cfg.decoder_num_heads,
-                mlp_dim=cfg.decoder_mlp_dim,
-            ),
-            vit_dim=cfg.encoder_embed_dim,
-            iou_head_hidden_dim=cfg.iou_head_hidden_dim,
-        ),
-    )
+def family_of_variant(variant: str) -> Family:
+    variant = canonical_variant(variant)
+    return next(fam for fam in FAMILIES.values() if variant in fam.variants)
 
 
-def build_sam_hq(
-    variant: str, checkpoint: str | None = None, *, seed: int | None = None, format: str | None = None
-) -> SamHQ:
-    """Build a SAM-HQ variant in eval mode with only the HQ parts trainable.
+def family_of_model(model: nn.Module) -> Family:
+    return FAMILIES[model.family]
 
-    Without a checkpoint the weights are PyTorch's default init (drawn under `seed` when given, so
-    a random demo backbone is reproducible). With one, it is loaded through the checkpoint I/O
-    (any supported format; an official SAM file leaves the HQ parts at their fresh init).
-    """
+
+def family_of_state(state: dict) -> Family | None:
+    owners = [fam for fam in FAMILIES.values() if fam.owns_state(state)]
+    return owners[0] if len(owners) == 1 else None
+
+
+def variant_config(variant: str):
+    variant = canonical_variant(variant)
+    return family_of_variant(variant).variants[variant]
+
+
+def variant_of_config(cfg) -> str | None:
+    matches = [name for name, c in VARIANTS.items() if c == cfg]
+    return matches[0] if matches else None
+
+
+def build_model(variant: str, *, seed: int | None = None) -> nn.Module:
+    """A variant with PyTorch's default init (drawn under `seed` when given, so a random
+    backbone is reproducible), in eval mode."""
     cfg = variant_config(variant)
+    build = family_of_variant(variant).build
     if seed is None:
-        model = build_from_config(cfg)
-    else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = build_from_config(cfg)
-    if checkpoint is not None:
-        from .checkpoints import load_weights_into
-
-        load_weights_into(model, checkpoint, variant=variant, format=format)
-    return mark_only_hq_as_trainable(model.eval())
+        return build(cfg).eval()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build(cfg).eval()

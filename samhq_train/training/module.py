@@ -6,7 +6,7 @@ evaluation step and metrics (samhq_train.evaluation.evaluate) and the optimiser 
 Checkpoints keep what trains and what rebuilds the rest (the "lightning" format of
 samhq_train/model/checkpoints.py):
 state_dict = the HQ parameters ("model." prefix), optimiser / scheduler / loop state from
-Lightning, ckpt["samhq"] = {variant, base_checkpoint, base_sha256, seed}, ckpt["config"] and the
+Lightning, ckpt["samhq"] = the run's Provenance record, ckpt["config"] and the
 random state of every process ("rng_states", restored on resume so a run continues exactly).
 """
 
@@ -25,7 +25,13 @@ from samhq_train.evaluation.evaluate import (
     overlay,
     predict_batch,
 )
-from samhq_train.model import CheckpointError, assert_only_hq_trainable, is_hq_parameter
+from samhq_train.model import (
+    CheckpointError,
+    Provenance,
+    check_policy_applied,
+    trained_modules,
+    trained_parameter_names,
+)
 from samhq_train.training.checkpointing import gather_rng_states, set_rng_states
 from samhq_train.training.losses import PointSampledMaskLoss
 
@@ -34,15 +40,15 @@ SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
 
 
 class SamHQModule(L.LightningModule):
-    """Trains the HQ parts of `model` (a SamHQ with only HQ parameters requiring grad).
+    """Trains the parameters of `model` that its trainable policy selects (provenance.policy).
 
     Args:
-        model: the SamHQ; everything but the five HQ modules is frozen and stays in eval mode.
+        model: the model, with requires_grad set by the policy; frozen parts stay in eval mode.
         optimizer: factory params -> optimiser (a Hydra `_partial_`), e.g. Adam(lr=1e-3).
         scheduler: factory optimiser -> LR scheduler, or None; stepped every `scheduler_interval`.
         loss: the mask loss (default: the official point-sampled BCE + dice).
         val_names: names of the validation sets (metrics are logged per set).
-        samhq: what rebuilds the frozen rest: {variant, base_checkpoint, base_sha256, seed}.
+        provenance: what rebuilds the frozen rest and which policy trains.
         config: the resolved run configuration (plain dict), stored in checkpoints.
         seed: each process is seeded with seed + global rank when fitting starts (official).
         num_overlays: validation overlay pictures per set and epoch for loggers that take images.
@@ -57,7 +63,7 @@ class SamHQModule(L.LightningModule):
         scheduler_interval: str = "epoch",
         loss: nn.Module | None = None,
         val_names: Sequence[str] = (),
-        samhq: dict | None = None,
+        provenance: Provenance | None = None,
         config: dict | None = None,
         seed: int | None = None,
         num_overlays: int = 2,
@@ -69,37 +75,34 @@ class SamHQModule(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
-        self.samhq = dict(
-            samhq or {"variant": None, "base_checkpoint": None, "base_sha256": None, "seed": None}
-        )
+        self.provenance = provenance or Provenance()
         self.config = config
         self.seed = seed
         self.num_overlays = num_overlays
         self.val_metrics = DatasetMetrics(val_names, dilation_ratio=dilation_ratio)
         self.val_results: dict[str, dict[str, float]] = {}
         self.val_results_step: int | None = None
-        self.strict_loading = False  # checkpoints hold the HQ parameters only
-        self.save_hyperparameters({"samhq": self.samhq, "config": config})
-        assert_only_hq_trainable(self.model)
+        self.strict_loading = False  # checkpoints hold the trained parameters only
+        self.save_hyperparameters({"samhq": self.provenance.to_dict(), "config": config})
+        check_policy_applied(self.model, self.provenance.policy)
 
     # ---- modes and setup -------------------------------------------------------------------
     def train(self, mode: bool = True):
-        """Frozen parts always stay in eval mode; only the HQ modules follow `mode`."""
+        """Frozen parts always stay in eval mode; only the trained modules follow `mode`."""
         super().train(mode)
         self.model.eval()
         if mode:
-            for name, module in self.model.named_modules():
-                if name and is_hq_parameter(name):
-                    module.train()
+            for module in trained_modules(self.model, self.provenance.policy):
+                module.train()
         return self
 
     def setup(self, stage: str) -> None:
-        assert_only_hq_trainable(self.model)
+        check_policy_applied(self.model, self.provenance.policy)
         if stage == "fit" and self.seed is not None:
             L.seed_everything(self.seed + self.global_rank, workers=True, verbose=False)
 
     def configure_optimizers(self):
-        assert_only_hq_trainable(self.model)  # so requires_grad selects exactly the HQ parameters
+        check_policy_applied(self.model, self.provenance.policy)  # requires_grad == the policy
         optimizer = self.optimizer_factory([p for p in self.model.parameters() if p.requires_grad])
         if self.scheduler_factory is None:
             return optimizer
@@ -112,8 +115,8 @@ class SamHQModule(L.LightningModule):
     # ---- training ----------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         with torch.no_grad():
-            embeddings, early = self.model.encode(batch["image"])
-        low_res, _ = decode_prompts(self.model, embeddings, early, batch, hq_token_only=True)
+            features = self.model.encode(batch["image"])
+        low_res, _ = decode_prompts(self.model, features, batch, hq_token_only=True)
         losses = self.loss_fn(low_res, batch["mask"] / 255.0)
         size = batch["image"].shape[0]
         self.log("train/loss", losses["loss"], prog_bar=True, batch_size=size)
@@ -163,39 +166,40 @@ class SamHQModule(L.LightningModule):
 
     # ---- checkpoints -------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["state_dict"] = {
-            k: v for k, v in checkpoint["state_dict"].items() if is_hq_parameter(k)
-        }
-        checkpoint["samhq"] = dict(self.samhq)
+        trained = {f"model.{n}" for n in trained_parameter_names(self.model, self.provenance.policy)}
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trained}
+        checkpoint["samhq"] = self.provenance.to_dict()
         checkpoint["config"] = self.config
         checkpoint["rng_states"] = gather_rng_states()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        meta = checkpoint.get("samhq") or {}
-        if meta.get("variant") not in (None, self.samhq.get("variant")):
+        meta, ours = Provenance.from_dict(checkpoint.get("samhq")), self.provenance
+        if meta.variant not in (None, ours.variant):
             raise CheckpointError(
-                f"the checkpoint trained a {meta['variant']} model but this run builds "
-                f"{self.samhq.get('variant')}: use model={meta['variant']}"
+                f"the checkpoint trained a {meta.variant} model but this run builds "
+                f"{ours.variant}: use model={meta.variant}"
             )
-        if meta.get("base_sha256") and self.samhq.get("base_sha256") not in (
-            None,
-            meta["base_sha256"],
-        ):
+        if meta.policy != ours.policy:
             raise CheckpointError(
-                f"the checkpoint was trained on the base {meta.get('base_checkpoint')} (sha256 "
-                f"{meta['base_sha256'][:12]}...) but model.checkpoint={self.samhq.get('base_checkpoint')} "
+                f"the checkpoint was trained with model.policy={meta.policy} but this run uses "
+                f"{ours.policy}: resume with model.policy={meta.policy}, or start a new run"
+            )
+        if meta.base_sha256 and ours.base_sha256 not in (None, meta.base_sha256):
+            raise CheckpointError(
+                f"the checkpoint was trained on the base {meta.base_checkpoint} (sha256 "
+                f"{meta.base_sha256[:12]}...) but model.checkpoint={ours.base_checkpoint} "
                 "differs: give the same base file"
             )
-        if meta.get("seed") is not None and self.samhq.get("seed") not in (None, meta["seed"]):
+        if meta.seed is not None and ours.seed not in (None, meta.seed):
             raise CheckpointError(
-                f"the checkpoint was trained on the random backbone of seed {meta['seed']} but this "
-                f"run builds seed {self.samhq.get('seed')}: set model.seed={meta['seed']}"
+                f"the checkpoint was trained on the random backbone of seed {meta.seed} but this "
+                f"run builds seed {ours.seed}: set model.seed={meta.seed}"
             )
-        expected = {f"model.{n}" for n, _ in self.model.named_parameters() if is_hq_parameter(n)}
+        expected = {f"model.{n}" for n in trained_parameter_names(self.model, ours.policy)}
         found = set(checkpoint["state_dict"])
         if found != expected:
             raise CheckpointError(
-                f"the checkpoint's state_dict does not hold exactly the HQ parameters "
+                f"the checkpoint's state_dict does not hold exactly the parameters policy {ours.policy} trains "
                 f"(missing {sorted(expected - found)[:3]}, unexpected {sorted(found - expected)[:3]})"
             )
         states = checkpoint.get("rng_states")

@@ -136,7 +136,7 @@ def test_runner_equals_training_validation(tmp_path, data_root):
 # ---- bad input ---------------------------------------------------------------------------------
 
 def test_size_mismatch_error_names_the_file(tmp_path, data_root):
-    state = build_sam_hq("tiny", seed=0).state_dict()
+    state = build_sam_hq("vit_demo", seed=0).state_dict()
     key = "mask_decoder.hf_token.weight"
     state[key] = torch.zeros(2, state[key].shape[1] + 1)
     path = tmp_path / "wrong_shape.pth"
@@ -148,7 +148,7 @@ def test_size_mismatch_error_names_the_file(tmp_path, data_root):
 
 def test_load_model_reads_every_format(tmp_path, tiny_model):
     files = {fmt: save_checkpoint(tiny_model, tmp_path / name, fmt) for fmt, name in
-             [("sam_hq", "m.pth"), ("hf", "hf"), ("safetensors", "m.safetensors"),
+             [("sam_hq", "m.pth"), ("transformers", "transformers"), ("safetensors", "m.safetensors"),
               ("hq_only", "hq.safetensors")]}
     expected = tiny_model.state_dict()
     for fmt, path in files.items():
@@ -256,7 +256,7 @@ def box_decoder(model):
     """A decode that returns each box as a mask (+10 inside its S/4 cells, -10 outside)."""
     n = model.mask_input_size
 
-    def decode(embeddings, early, *, boxes, multimask_output, hq_token_only, use_hq):
+    def decode(features, *, boxes, multimask_output, hq_token_only, use_hq):
         cells = torch.arange(n, dtype=torch.float32) * 4
         x0, y0, x1, y1 = (boxes[..., k, None] for k in range(4))
         inside_x = (cells >= x0 - 1e-3) & (cells + 4 <= x1 + 1e-3)  # B x P x n

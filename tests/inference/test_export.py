@@ -8,9 +8,10 @@ from safetensors import safe_open
 from samhq_train.inference import check_onnx, export_model, export_onnx
 from samhq_train.inference.export import onnx_session, run_onnx
 from samhq_train.model import (
+    FAMILIES,
+    SamFeatures,
     build_sam_hq,
     hq_state_dict,
-    is_hq_parameter,
     load_checkpoint,
     save_checkpoint,
 )
@@ -20,6 +21,8 @@ from tests.reference import (
     patch_transformers_decoder,
     random_tiny_model,
 )
+
+is_hq_key = FAMILIES["sam1"].is_hq_key
 
 ATOL = 1e-4
 ORIGINAL_SIZE = (384, 288)  # resized to the 256 x 192 input below
@@ -34,7 +37,7 @@ def model():
 @pytest.fixture(scope="module")
 def exported(model, tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
-    return export_model(model, out, ["sam_hq", "hf", "safetensors", "hq_only", "onnx"])
+    return export_model(model, out, ["sam_hq", "transformers", "safetensors", "hq_only", "onnx"])
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +49,8 @@ def session(exported):
 def features(model):
     images = torch.rand(1, 3, *INPUT_SIZE, generator=torch.Generator().manual_seed(5)) * 255
     with torch.no_grad():
-        return (images, *model.encode(images))
+        encoded = model.encode(images)
+        return images, encoded.embedding, encoded.early
 
 
 BOX = torch.tensor([[[20.0, 30.0, 150.0, 200.0]]])
@@ -59,8 +63,7 @@ POINTS = (
 def ours(model, features, hq_token_only=False, multimask_output=False, **prompts):
     _, emb, early = features
     with torch.no_grad():
-        low_res, iou = model.decode(
-            emb, early, hq_token_only=hq_token_only, multimask_output=multimask_output, **prompts
+        low_res, iou = model.decode(SamFeatures(emb, early), hq_token_only=hq_token_only, multimask_output=multimask_output, **prompts
         )
         return model.postprocess_masks(low_res, INPUT_SIZE, ORIGINAL_SIZE), iou, low_res
 
@@ -68,11 +71,11 @@ def ours(model, features, hq_token_only=False, multimask_output=False, **prompts
 def test_export_writes_every_target_where_the_docs_say(exported):
     names = {target: path.name for target, path in exported.items()}
     assert names == {
-        "sam_hq": "sam_hq_tiny.pth",
-        "hf": "sam_hq_tiny_hf",
-        "safetensors": "sam_hq_tiny.safetensors",
-        "hq_only": "sam_hq_tiny_hq.safetensors",
-        "onnx": "sam_hq_tiny_decoder.onnx",
+        "sam_hq": "sam_hq_vit_demo.pth",
+        "transformers": "sam_hq_vit_demo_transformers",
+        "safetensors": "sam_hq_vit_demo.safetensors",
+        "hq_only": "sam_hq_vit_demo_hq.safetensors",
+        "onnx": "sam_hq_vit_demo_decoder.onnx",
     }
 
 
@@ -80,7 +83,7 @@ def test_export_writes_every_target_where_the_docs_say(exported):
 def test_official_pth_loads_strictly_in_segment_anything_hq(
     model, exported, features, hq_token_only
 ):
-    official = build_official("tiny")
+    official = build_official("vit_demo")
     official.load_state_dict(torch.load(exported["sam_hq"], weights_only=True), strict=True)
     images = features[0]
     with torch.no_grad():
@@ -96,7 +99,7 @@ def test_official_pth_loads_strictly_in_segment_anything_hq(
 
 
 def test_transformers_directory_loads_offline_and_matches(model, exported, features):
-    hf = load_transformers_model(exported["hf"])
+    hf = load_transformers_model(exported["transformers"])
     images, emb, early = features
     pixels = model.preprocess(images)
     with torch.no_grad():
@@ -141,7 +144,7 @@ def test_transformers_processor_pipeline_gives_our_predictor_masks(model, export
     # the slow processor resizes with PIL like SAM; the fast one (torchvision) differs by up to
     # one grey level on a few pixels
     processor = SamHQProcessor.from_pretrained(
-        exported["hf"], local_files_only=True, use_fast=False
+        exported["transformers"], local_files_only=True, use_fast=False
     )
     inputs = processor(images=image, input_boxes=[[box]], return_tensors="pt")
     torch.testing.assert_close(
@@ -150,7 +153,7 @@ def test_transformers_processor_pipeline_gives_our_predictor_masks(model, export
         atol=1e-4,
         rtol=0,
     )
-    hf = load_transformers_model(exported["hf"])
+    hf = load_transformers_model(exported["transformers"])
     handles = patch_transformers_decoder(hf)
     try:
         with torch.no_grad():
@@ -186,7 +189,7 @@ def test_hq_only_file_holds_only_hq_parameters_and_applies_onto_its_base(
     n_hq = sum(v.numel() for v in hq_state_dict(model).values())
     assert exported["hq_only"].stat().st_size < n_hq * 4 + 20_000  # fp32 tensors + a small header
     base = tmp_path / "sam_tiny.pth"
-    torch.save({k: v for k, v in model.state_dict().items() if not is_hq_parameter(k)}, base)
+    torch.save({k: v for k, v in model.state_dict().items() if not is_hq_key(k)}, base)
     reloaded = load_checkpoint(exported["hq_only"], base_checkpoint=base)
     for a, b in zip(ours(model, features, boxes=BOX), ours(reloaded, features, boxes=BOX)):
         torch.testing.assert_close(a, b, atol=0, rtol=0)

@@ -72,7 +72,7 @@ def assert_same_prediction(ours, official_logits):
 def test_image_embedding_matches_official(on_image, size):
     ours, official = on_image(IMAGES[size])
     assert ours.input_size == official.input_size and ours.original_size == official.original_size
-    torch.testing.assert_close(ours.embeddings, official.features, atol=1e-5, rtol=0)
+    torch.testing.assert_close(ours.features.embedding, official.features, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("prompt", PROMPTS)

@@ -15,14 +15,16 @@ import torch
 
 from samhq_train.inference import SamHQPredictor
 from samhq_train.model import (
+    FAMILIES,
     build_sam_hq,
     file_sha256,
     hq_state_dict,
-    is_hq_parameter,
     load_checkpoint,
     save_checkpoint,
 )
 from tests.reference import build_official, randomize_
+
+is_hq_key = FAMILIES["sam1"].is_hq_key
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,15 +51,15 @@ def files(tmp_path_factory):
     """A trained-like tiny model: a random frozen base (its official SAM file) + random HQ parts,
     saved as a Lightning training checkpoint, a full safetensors file and images."""
     root = tmp_path_factory.mktemp("cli")
-    model = randomize_(build_sam_hq("tiny", seed=0), seed=6)
+    model = randomize_(build_sam_hq("vit_demo", seed=0), seed=6)
     base = root / "sam_tiny.pth"
-    torch.save({k: v for k, v in model.state_dict().items() if not is_hq_parameter(k)}, base)
+    torch.save({k: v for k, v in model.state_dict().items() if not is_hq_key(k)}, base)
     ckpt = root / "last.ckpt"
     torch.save(
         {
             "state_dict": {f"model.{k}": v for k, v in hq_state_dict(model).items()},
             "samhq": {
-                "variant": "tiny",
+                "variant": "vit_demo",
                 "base_checkpoint": str(base),
                 "base_sha256": file_sha256(base),
                 "seed": None,
@@ -223,7 +225,7 @@ def test_predict_runs_as_a_command(files, tmp_path):
         ),
         (
             ["{images}/a.png", "--box", "0", "0", "5", "5", "--variant", "vit_b"],
-            "holds a tiny model but variant vit_b was asked",
+            "holds a vit_demo model but variant vit_b was asked",
         ),
     ],
 )
@@ -271,7 +273,7 @@ def test_export_from_a_training_checkpoint_to_every_target(export_cli, files, tm
             str(files["ckpt"]),
             "--to",
             "sam_hq",
-            "hf",
+            "transformers",
             "safetensors",
             "hq_only",
             "onnx",
@@ -280,12 +282,12 @@ def test_export_from_a_training_checkpoint_to_every_target(export_cli, files, tm
         ]
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written.values())
-    official = build_official("tiny")
+    official = build_official("vit_demo")
     official.load_state_dict(torch.load(written["sam_hq"], weights_only=True), strict=True)
     expected = files["model"].state_dict()
     for key, value in official.state_dict().items():
         assert torch.equal(value, expected[key]), key
-    for target in ("hf", "safetensors"):
+    for target in ("transformers", "safetensors"):
         reloaded = load_checkpoint(written[target]).state_dict()
         assert all(torch.equal(reloaded[k], v) for k, v in expected.items())
 
@@ -320,7 +322,7 @@ def test_export_from_hq_only_plus_base(export_cli, files, tmp_path):
         ),
         (
             ["--checkpoint", "{full}", "--variant", "vit_l"],
-            "holds a tiny model but variant vit_l was asked",
+            "holds a vit_demo model but variant vit_l was asked",
         ),
         (
             ["--checkpoint", "{full}", "--format", "hq_only", "--base", "{base}"],

@@ -7,18 +7,20 @@ import torch
 from safetensors.torch import save_file
 
 from samhq_train.model import (
+    FAMILIES,
     CheckpointError,
     build_sam_hq,
     detect_format,
     hq_state_dict,
-    is_hq_parameter,
     load_checkpoint,
     read_state_dict,
     save_checkpoint,
 )
 from tests.reference import official_twin
 
-SUFFIX = {"sam_hq": "sam_hq_tiny.pth", "safetensors": "full.safetensors", "hf": "hf_dir"}
+is_hq_key = FAMILIES["sam1"].is_hq_key
+
+SUFFIX = {"sam_hq": "sam_hq_vit_demo.pth", "safetensors": "full.safetensors", "transformers": "hf_dir"}
 
 
 def assert_same_weights(a, b):
@@ -28,7 +30,7 @@ def assert_same_weights(a, b):
         assert torch.equal(sa[key], sb[key]), key
 
 
-@pytest.mark.parametrize("format", ["sam_hq", "safetensors", "hf"])
+@pytest.mark.parametrize("format", ["sam_hq", "safetensors", "transformers"])
 def test_round_trip_is_bit_exact(tmp_path, tiny_model, format):
     path = save_checkpoint(tiny_model, tmp_path / SUFFIX[format], format)
     assert detect_format(path) == format
@@ -36,20 +38,20 @@ def test_round_trip_is_bit_exact(tmp_path, tiny_model, format):
 
 
 def test_official_sam_hq_file_loads_in_official_package(tmp_path, tiny_model):
-    path = save_checkpoint(tiny_model, tmp_path / "sam_hq_tiny.pth", "sam_hq")
-    official = official_twin(build_sam_hq("tiny"))
+    path = save_checkpoint(tiny_model, tmp_path / "sam_hq_vit_demo.pth", "sam_hq")
+    official = official_twin(build_sam_hq("vit_demo"))
     official.load_state_dict(torch.load(path, weights_only=True), strict=True)
     assert_same_weights(official, tiny_model)
 
 
 def test_official_sam_file_keeps_fresh_hq_parts(tmp_path, tiny_model):
-    sam_only = {k: v for k, v in tiny_model.state_dict().items() if not is_hq_parameter(k)}
+    sam_only = {k: v for k, v in tiny_model.state_dict().items() if not is_hq_key(k)}
     torch.save(sam_only, tmp_path / "sam_vit_tiny.pth")
     assert detect_format(tmp_path / "sam_vit_tiny.pth") == "sam"
-    model = build_sam_hq("tiny", checkpoint=str(tmp_path / "sam_vit_tiny.pth"), seed=5)
-    fresh = build_sam_hq("tiny", seed=5)
+    model = build_sam_hq("vit_demo", checkpoint=str(tmp_path / "sam_vit_tiny.pth"), seed=5)
+    fresh = build_sam_hq("vit_demo", seed=5)
     for key, value in model.state_dict().items():
-        expected = (fresh if is_hq_parameter(key) else tiny_model).state_dict()[key]
+        expected = (fresh if is_hq_key(key) else tiny_model).state_dict()[key]
         assert torch.equal(value, expected), key
 
 
@@ -58,19 +60,19 @@ def test_hq_only_file_applies_onto_a_base(tmp_path, tiny_model):
     assert detect_format(path) == "hq_only"
     state, _ = read_state_dict(path)
     assert set(state) == set(hq_state_dict(tiny_model))
-    base = {k: v for k, v in tiny_model.state_dict().items() if not is_hq_parameter(k)}
+    base = {k: v for k, v in tiny_model.state_dict().items() if not is_hq_key(k)}
     torch.save(base, tmp_path / "sam_vit_tiny.pth")
     model = load_checkpoint(path, base_checkpoint=tmp_path / "sam_vit_tiny.pth")
     assert_same_weights(model, tiny_model)
 
 
 def test_lightning_checkpoint_rebuilds_seeded_base(tmp_path):
-    trained = build_sam_hq("tiny", seed=3)
+    trained = build_sam_hq("vit_demo", seed=3)
     with torch.no_grad():
         trained.mask_decoder.hf_token.weight.add_(1.0)
     ckpt = {
         "state_dict": {f"model.{k}": v for k, v in hq_state_dict(trained).items()},
-        "samhq": {"variant": "tiny", "base_checkpoint": None, "base_sha256": None, "seed": 3},
+        "samhq": {"variant": "vit_demo", "base_checkpoint": None, "base_sha256": None, "seed": 3},
     }
     torch.save(ckpt, tmp_path / "last.ckpt")
     assert_same_weights(load_checkpoint(tmp_path / "last.ckpt"), trained)
@@ -79,10 +81,10 @@ def test_lightning_checkpoint_rebuilds_seeded_base(tmp_path):
 def test_hf_directory_loads_offline_in_transformers(tmp_path, tiny_model):
     from tests.reference import load_transformers_model
 
-    save_checkpoint(tiny_model, tmp_path / "hf", "hf")
-    config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    save_checkpoint(tiny_model, tmp_path / "transformers", "transformers")
+    config = json.loads((tmp_path / "transformers" / "config.json").read_text())
     assert config["mask_decoder_config"]["layer_norm_eps"] == 1e-5
-    hf = load_transformers_model(tmp_path / "hf")
+    hf = load_transformers_model(tmp_path / "transformers")
     assert hf.mask_decoder.hq_token.weight.equal(tiny_model.mask_decoder.hf_token.weight)
 
 
@@ -110,13 +112,13 @@ def test_failed_save_keeps_the_previous_file(tmp_path, tiny_model, monkeypatch):
 
 def test_missing_file(tmp_path):
     with pytest.raises(CheckpointError, match=r"checkpoint not found: .*nope\.pth"):
-        load_checkpoint(tmp_path / "nope.pth", "tiny")
+        load_checkpoint(tmp_path / "nope.pth", "vit_demo")
 
 
 def test_unknown_format(tmp_path):
     (tmp_path / "weights.xyz").write_text("?")
     with pytest.raises(CheckpointError, match=r"cannot tell the format of .*weights\.xyz"):
-        load_checkpoint(tmp_path / "weights.xyz", "tiny")
+        load_checkpoint(tmp_path / "weights.xyz", "vit_demo")
     with pytest.raises(CheckpointError, match="unknown checkpoint format 'onnx'"):
         read_state_dict(tmp_path / "weights.xyz", format="onnx")
 
@@ -146,11 +148,11 @@ def test_missing_and_unexpected_keys_are_listed(tmp_path, tiny_model):
     state = dict(tiny_model.state_dict())
     state.pop("mask_decoder.iou_token.weight")
     state["mask_decoder.extra_head.weight"] = torch.zeros(1)
-    torch.save(state, tmp_path / "sam_hq_tiny.pth")
+    torch.save(state, tmp_path / "sam_hq_vit_demo.pth")
     with pytest.raises(CheckpointError) as err:
-        load_checkpoint(tmp_path / "sam_hq_tiny.pth", "tiny")
+        load_checkpoint(tmp_path / "sam_hq_vit_demo.pth", "vit_demo")
     message = str(err.value)
-    assert "sam_hq_tiny.pth" in message
+    assert "sam_hq_vit_demo.pth" in message
     assert "1 missing keys, first: ['mask_decoder.iou_token.weight']" in message
     assert "1 unexpected keys, first: ['mask_decoder.extra_head.weight']" in message
 
@@ -160,21 +162,28 @@ def test_wrong_shapes_are_listed(tmp_path, tiny_model):
     state["mask_decoder.iou_token.weight"] = torch.zeros(1, 3)
     save_file(state, str(tmp_path / "full.safetensors"))
     with pytest.raises(CheckpointError, match=r"mask_decoder\.iou_token\.weight: file \(1, 3\) vs model \(1, 64\)"):
-        load_checkpoint(tmp_path / "full.safetensors", "tiny")
+        load_checkpoint(tmp_path / "full.safetensors", "vit_demo")
 
 
 def test_hq_only_without_base(tmp_path, tiny_model):
     path = save_checkpoint(tiny_model, tmp_path / "hq.safetensors", "hq_only")
-    with pytest.raises(CheckpointError, match="holds only the HQ parameters: also give base_checkpoint="):
+    with pytest.raises(CheckpointError, match="holds only the HQ parameters: also give the base it was trained on"):
         load_checkpoint(path)
 
 
 def test_lightning_checkpoint_with_moved_base(tmp_path):
-    ckpt = {"state_dict": {}, "samhq": {"variant": "tiny", "base_checkpoint": str(tmp_path / "gone.pth")}}
+    ckpt = {"state_dict": {}, "samhq": {"variant": "vit_demo", "base_checkpoint": str(tmp_path / "gone.pth")}}
     torch.save(ckpt, tmp_path / "last.ckpt")
     with pytest.raises(CheckpointError, match=r"trained on base checkpoint .*gone\.pth, which is not there"):
         load_checkpoint(tmp_path / "last.ckpt")
 
 
 def test_random_model_is_reproducible_by_seed():
-    assert_same_weights(build_sam_hq("tiny", seed=9), build_sam_hq("tiny", seed=9))
+    assert_same_weights(build_sam_hq("vit_demo", seed=9), build_sam_hq("vit_demo", seed=9))
+
+
+def test_earlier_format_name_hf_is_still_accepted(tmp_path, tiny_model):
+    path = save_checkpoint(tiny_model, tmp_path / "hf_dir", "hf")
+    state, format = read_state_dict(path, "hf")
+    assert format == "transformers"
+    assert all(torch.equal(state[k], v) for k, v in tiny_model.state_dict().items())

@@ -9,10 +9,10 @@ from samhq_train.model import (
     build_sam_hq,
     detect_format,
     detect_variant,
-    hq_parameter_names,
     hq_state_dict,
     load_checkpoint,
     save_checkpoint,
+    trained_parameter_names,
 )
 from tests.reference import randomize_
 
@@ -49,7 +49,8 @@ def outputs(light_model):
     image = torch.rand(1, 3, *IMAGE_HW, generator=torch.Generator().manual_seed(11)) * 255
     ours, ref = {}, {}
     with torch.no_grad():
-        emb, early = light_model.encode(image)
+        features = light_model.encode(image)
+        emb, early = features.embedding, features.early
         ref_emb, ref_interm = official.image_encoder(official.preprocess(image))
         ours["embedding"], ref["embedding"] = emb, ref_emb
         ours["early"], ref["early"] = early, ref_interm[0]
@@ -60,7 +61,7 @@ def outputs(light_model):
                 masks=None,
             )
             for hq_token_only in (False, True):
-                masks, iou = light_model.decode(emb, early, hq_token_only=hq_token_only, **prompt)
+                masks, iou = light_model.decode(features, hq_token_only=hq_token_only, **prompt)
                 ref_masks, ref_iou = official.mask_decoder(
                     image_embeddings=ref_emb,
                     image_pe=official.prompt_encoder.get_dense_pe(),
@@ -99,7 +100,7 @@ def test_hq_trainable_count_equals_the_official_package():
         ours = build_sam_hq("vit_tiny")
     count = sum(p.numel() for p in ours.parameters() if p.requires_grad)
     assert count == sum(p.numel() for p in official.parameters() if p.requires_grad) == HQ_COUNT
-    assert set(hq_parameter_names(ours)) == {n for n, p in official.named_parameters() if p.requires_grad}
+    assert set(trained_parameter_names(ours)) == {n for n, p in official.named_parameters() if p.requires_grad}
 
 
 def test_state_dict_keys_equal_the_official_model():
@@ -129,5 +130,5 @@ def test_variant_is_detected_from_full_and_hq_only_state(light_model):
 
 def test_hf_export_is_refused(tmp_path, light_model):
     with pytest.raises(CheckpointError, match="SamHQModel has no TinyViT encoder"):
-        save_checkpoint(light_model, tmp_path / "hf_dir", "hf")
+        save_checkpoint(light_model, tmp_path / "hf_dir", "transformers")
     assert not (tmp_path / "hf_dir").exists()

@@ -61,7 +61,8 @@ def images():
 def test_image_embedding_and_early_feature_match(models, images):
     ours, official = models
     with torch.no_grad():
-        emb, early = ours.encode(images)
+        features = ours.encode(images)
+        emb, early = features.embedding, features.early
         ref_emb, ref_interm = official.image_encoder(official.preprocess(images))
     assert emb.shape == ref_emb.shape and early.shape == ref_interm[0].shape
     torch.testing.assert_close(emb, ref_emb, atol=ATOL, rtol=0)
@@ -111,8 +112,9 @@ def test_sam_baseline_matches_official_sam_decoder(models, images, multimask_out
     )
     prompts = make_prompts("box+points")
     with torch.no_grad():
-        emb, early = ours.encode(images)
-        masks, iou = ours.decode(emb, early, multimask_output=multimask_output, use_hq=False, **prompts)
+        features = ours.encode(images)
+        emb = features.embedding
+        masks, iou = ours.decode(features, multimask_output=multimask_output, use_hq=False, **prompts)
         for i in range(images.shape[0]):
             sparse, dense = official.prompt_encoder(
                 points=(prompts["points"][0][i], prompts["points"][1][i]), boxes=prompts["boxes"][i], masks=None

@@ -25,8 +25,8 @@ PROMPT_KINDS = ["box", "points", "box+points"]
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     ours = random_tiny_model(seed=2)
-    directory = tmp_path_factory.mktemp("hf")
-    save_checkpoint(ours, directory, "hf")
+    directory = tmp_path_factory.mktemp("transformers")
+    save_checkpoint(ours, directory, "transformers")
     return ours, load_transformers_model(directory)
 
 
@@ -64,7 +64,8 @@ def run_both(ours, hf, images, kind, hq_token_only):
 def test_embeddings_and_early_features_match(models, images):
     ours, hf = models
     with torch.no_grad():
-        emb, early = ours.encode(images)
+        features = ours.encode(images)
+        emb, early = features.embedding, features.early
         vision = hf.vision_encoder(ours.preprocess(images))
     torch.testing.assert_close(vision.last_hidden_state, emb, atol=ATOL, rtol=0)
     torch.testing.assert_close(vision.intermediate_embeddings[0], early, atol=ATOL, rtol=0)

@@ -6,7 +6,9 @@ import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 
-from samhq_train.model import is_hq_parameter
+from samhq_train.model import FAMILIES
+
+is_hq_key = FAMILIES["sam1"].is_hq_key
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
@@ -40,7 +42,7 @@ def compose_cfg(output_dir, data_root, *overrides, small: bool = True):
 
 
 def hq_weights(model) -> dict[str, torch.Tensor]:
-    return {n: p.detach().clone() for n, p in model.named_parameters() if is_hq_parameter(n)}
+    return {n: p.detach().clone() for n, p in model.named_parameters() if is_hq_key(n)}
 
 
 class DumpHQWeights(L.Callback):

@@ -17,7 +17,7 @@ def options(group: str) -> list[str]:
 
 
 def test_every_group_has_its_options():
-    assert options("model") == ["tiny", "vit_b", "vit_h", "vit_l", "vit_tiny"]
+    assert options("model") == ["vit_b", "vit_demo", "vit_h", "vit_l", "vit_tiny"]
     assert set(options("trainer")) >= {"default", "cpu", "gpu", "ddp", "ddp_sim"}
     assert options("logger") == ["csv", "tensorboard", "wandb"]
     assert set(options("experiment")) == {"demo", "paper_vit_b", "paper_vit_l", "paper_vit_h"}
@@ -26,16 +26,16 @@ def test_every_group_has_its_options():
 
 def test_default_is_the_demo(tmp_path):
     cfg = compose_cfg(tmp_path, tmp_path, small=False)
-    assert cfg.model.variant == "tiny" and cfg.model.checkpoint is None and cfg.model.seed == 0
+    assert cfg.model.variant == "vit_demo" and cfg.model.checkpoint is None and cfg.model.seed == 0
     assert cfg.trainer.accelerator == "cpu" and cfg.data.demo is not None
     assert list(cfg.logger) == ["csv"]
 
 
-@pytest.mark.parametrize("variant", ["tiny", "vit_b", "vit_l", "vit_h", "vit_tiny"])
+@pytest.mark.parametrize("variant", ["vit_demo", "vit_b", "vit_l", "vit_h", "vit_tiny"])
 def test_model_options(tmp_path, variant):
     cfg = compose_cfg(tmp_path, tmp_path, f"model={variant}", small=False)
     assert cfg.model.variant == variant and cfg.model.checkpoint is None
-    if variant != "tiny":  # real variants stop at once, naming the official file
+    if variant != "vit_demo":  # real variants stop at once, naming the official file
         with pytest.raises(SetupError, match=OFFICIAL_SAM_FILES[variant]):
             build_model(cfg.model)
 

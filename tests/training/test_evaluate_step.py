@@ -42,12 +42,12 @@ def make_batch(types, s=256):
 def test_mixed_prompt_kinds_are_decoded_per_group_in_batch_order(tiny_model):
     batch = make_batch(["point", "box", "noise_mask", "box"])
     with torch.no_grad():
-        emb, early = tiny_model.encode(batch["image"])
-        masks, iou = decode_prompts(tiny_model, emb, early, batch)
+        features = tiny_model.encode(batch["image"])
+        masks, iou = decode_prompts(tiny_model, features, batch)
         for i, kind in enumerate(batch["prompt_type"]):
             index = torch.tensor([i])
             ref, ref_iou = tiny_model.decode(
-                emb[index], early[index], **prompt_arguments(batch, kind, index), hq_token_only=True
+                features.select(index), **prompt_arguments(batch, kind, index), hq_token_only=True
             )
             torch.testing.assert_close(masks[i], ref[0, 0], atol=1e-5, rtol=0)
             torch.testing.assert_close(iou[i], ref_iou[0, 0], atol=1e-5, rtol=0)

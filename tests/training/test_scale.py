@@ -6,9 +6,14 @@ import sys
 import pytest
 import torch
 
-from samhq_train.model import build_sam_hq, is_hq_parameter
+from samhq_train.model import (
+    FAMILIES,
+    build_sam_hq,
+)
 from samhq_train.train import train
 from tests.training.helpers import ROOT, SMALL, compose_cfg
+
+is_hq_key = FAMILIES["sam1"].is_hq_key
 
 ONE_EPOCH = [
     "trainer.max_epochs=1",
@@ -47,7 +52,7 @@ def test_ddp_two_cpu_processes_keep_identical_weights_and_write_one_checkpoint(t
     rank0 = torch.load(out / "weights" / "rank0.pt", weights_only=True)
     rank1 = torch.load(out / "weights" / "rank1.pt", weights_only=True)
     assert set(rank0) == set(rank1) and all(torch.equal(rank0[k], rank1[k]) for k in rank0)
-    fresh = build_sam_hq("tiny", seed=0).state_dict()
+    fresh = build_sam_hq("vit_demo", seed=0).state_dict()
     assert any(
         not torch.equal(rank0[k], fresh[k]) for k in rank0
     )  # both ranks trained the same steps
@@ -59,8 +64,8 @@ def test_ddp_two_cpu_processes_keep_identical_weights_and_write_one_checkpoint(t
     )  # seed + rank
     assert all(torch.equal(ckpt["state_dict"][f"model.{k}"], v) for k, v in rank0.items())
     assert sorted(p.name for p in (out / "export").iterdir()) == [
-        "sam_hq_tiny.pth",
-        "sam_hq_tiny_hq_only.safetensors",
+        "sam_hq_vit_demo.pth",
+        "sam_hq_vit_demo_hq.safetensors",
     ]
 
 
@@ -91,7 +96,7 @@ def test_accumulation_and_clipping_from_config(tmp_path, data_root):
     assert all(
         not p.requires_grad
         for n, p in objects["model"].named_parameters()
-        if not is_hq_parameter(n)
+        if not is_hq_key(n)
     )
 
 

@@ -7,10 +7,18 @@ import sys
 import pytest
 import torch
 
-from samhq_train.model import build_sam_hq, is_hq_parameter, load_checkpoint, save_checkpoint
+from samhq_train.model import (
+    FAMILIES,
+    Provenance,
+    build_sam_hq,
+    load_checkpoint,
+    save_checkpoint,
+)
 from samhq_train.train import SetupError, train
 from tests.reference import build_official
 from tests.training.helpers import ROOT, SMALL, RecordResume, compose_cfg, hq_weights
+
+is_hq_key = FAMILIES["sam1"].is_hq_key
 
 SHORT = [
     "trainer.max_epochs=2",
@@ -54,20 +62,20 @@ def test_short_run_validates_before_and_after(short_run):
 
 def test_frozen_parameters_bitwise_unchanged_and_hq_trained(short_run):
     _, _, objects = short_run
-    trained, base = objects["model"].state_dict(), build_sam_hq("tiny", seed=0).state_dict()
+    trained, base = objects["model"].state_dict(), build_sam_hq("vit_demo", seed=0).state_dict()
     assert set(trained) == set(base)
-    frozen = [k for k in base if not is_hq_parameter(k)]
+    frozen = [k for k in base if not is_hq_key(k)]
     assert frozen and all(torch.equal(trained[k], base[k]) for k in frozen)
-    assert any(not torch.equal(trained[k], base[k]) for k in base if is_hq_parameter(k))
+    assert any(not torch.equal(trained[k], base[k]) for k in base if is_hq_key(k))
 
 
 def test_optimizer_holds_only_hq_parameters(short_run):
     _, _, objects = short_run
     model, optimizer = objects["model"], objects["trainer"].optimizers[0]
     in_optimizer = {id(p) for g in optimizer.param_groups for p in g["params"]}
-    hq = {id(p) for n, p in model.named_parameters() if is_hq_parameter(n)}
+    hq = {id(p) for n, p in model.named_parameters() if is_hq_key(n)}
     assert in_optimizer == hq
-    assert all(not p.requires_grad for n, p in model.named_parameters() if not is_hq_parameter(n))
+    assert all(not p.requires_grad for n, p in model.named_parameters() if not is_hq_key(n))
     assert isinstance(optimizer, torch.optim.Adam)
 
 
@@ -76,7 +84,7 @@ def test_frozen_modules_stay_in_eval_mode(short_run):
     module = objects["module"]
     module.train()
     modes = {n: m.training for n, m in module.model.named_modules() if n}
-    assert all(mode == is_hq_parameter(n) for n, mode in modes.items())
+    assert all(mode == is_hq_key(n) for n, mode in modes.items())
     assert (
         modes["mask_decoder.hf_mlp"]
         and not modes["image_encoder"]
@@ -92,15 +100,16 @@ def test_checkpoint_holds_hq_parameters_and_rebuild_info(short_run):
         ["best_epoch_001.ckpt", "last.ckpt"],
     )
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    expected = {f"model.{n}" for n, _ in objects["model"].named_parameters() if is_hq_parameter(n)}
+    expected = {f"model.{n}" for n, _ in objects["model"].named_parameters() if is_hq_key(n)}
     assert set(ckpt["state_dict"]) == expected
     assert ckpt["samhq"] == {
-        "variant": "tiny",
+        "variant": "vit_demo",
         "base_checkpoint": None,
         "base_sha256": None,
         "seed": 0,
+        "policy": "hq",
     }
-    assert ckpt["config"]["model"]["variant"] == "tiny"
+    assert ckpt["config"]["model"]["variant"] == "vit_demo"
     assert len(ckpt["optimizer_states"]) == 1 and len(ckpt["lr_schedulers"]) == 1
     assert len(ckpt["rng_states"]) == 1
     for name, value in ckpt["state_dict"].items():
@@ -110,9 +119,9 @@ def test_checkpoint_holds_hq_parameters_and_rebuild_info(short_run):
 def test_exports_load_into_official_package_and_reapply_onto_base(short_run, tmp_path):
     out, _, objects = short_run
     model = objects["model"]
-    pth = out / "export" / "sam_hq_tiny.pth"
-    hq_only = out / "export" / "sam_hq_tiny_hq_only.safetensors"
-    official = build_official("tiny")
+    pth = out / "export" / "sam_hq_vit_demo.pth"
+    hq_only = out / "export" / "sam_hq_vit_demo_hq.safetensors"
+    official = build_official("vit_demo")
     official.load_state_dict(torch.load(pth, map_location="cpu", weights_only=True), strict=True)
     image = torch.rand(3, 256, 256, generator=torch.Generator().manual_seed(0)) * 255
     box = torch.tensor([[40.0, 50.0, 200.0, 180.0]])
@@ -126,8 +135,8 @@ def test_exports_load_into_official_package_and_reapply_onto_base(short_run, tmp
     torch.testing.assert_close(ours[0], ref, atol=1e-5, rtol=0)
 
     base = tmp_path / "base.pth"  # the untrained model: the same frozen backbone, fresh HQ parts
-    save_checkpoint(build_sam_hq("tiny", seed=0), base, "sam_hq")
-    rebuilt = load_checkpoint(hq_only, "tiny", base_checkpoint=base)
+    save_checkpoint(build_sam_hq("vit_demo", seed=0), base, "sam_hq")
+    rebuilt = load_checkpoint(hq_only, "vit_demo", base_checkpoint=base)
     trained = model.state_dict()
     assert all(torch.equal(v, trained[k]) for k, v in rebuilt.state_dict().items())
 
@@ -200,8 +209,8 @@ def test_real_variant_without_checkpoint_names_the_file(tmp_path, data_root):
 
 def test_wrong_variant_checkpoint(tmp_path, data_root):
     path = tmp_path / "tiny.pth"
-    save_checkpoint(build_sam_hq("tiny", seed=0), path, "sam_hq")
-    with pytest.raises(SetupError, match="holds a tiny model but variant vit_b"):
+    save_checkpoint(build_sam_hq("vit_demo", seed=0), path, "sam_hq")
+    with pytest.raises(SetupError, match="holds a vit_demo model but variant vit_b"):
         train(compose_cfg(tmp_path, data_root, "model=vit_b", f"model.checkpoint={path}"))
 
 
@@ -222,15 +231,18 @@ def test_resume_with_another_variant_is_refused(short_run, tmp_path, data_root):
     from samhq_train.training.module import SamHQModule
 
     module = SamHQModule(
-        build_sam_hq("tiny", seed=1),
+        build_sam_hq("vit_demo", seed=1),
         optimizer=torch.optim.Adam,
-        samhq={"variant": "tiny", "base_checkpoint": None, "base_sha256": None, "seed": 1},
+        provenance=Provenance(variant="vit_demo", seed=1),
     )
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     with pytest.raises(Exception, match="model.seed=0"):
         module.on_load_checkpoint(ckpt)
-    module.samhq["variant"] = "vit_b"
-    with pytest.raises(Exception, match="use model=tiny"):
+    module.provenance = Provenance(variant="vit_b", seed=0)
+    with pytest.raises(Exception, match="use model=vit_demo"):
+        module.on_load_checkpoint(ckpt)
+    module.provenance = Provenance(variant="vit_demo", seed=0, policy="full")
+    with pytest.raises(Exception, match="resume with model.policy=hq"):
         module.on_load_checkpoint(ckpt)
 
 

@@ -6,7 +6,7 @@ is the inverse of the forward one over the model's keys.
 
 import re
 
-from .registry import SamHQConfig
+from .config import SamHQConfig
 
 HF_POSITIONAL_KEY = "shared_image_embedding.positional_embedding"
 HF_PROMPT_POSITIONAL_KEY = "prompt_encoder.shared_embedding.positional_embedding"

@@ -4,16 +4,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from samhq_train.constants import PIXEL_MEAN, PIXEL_STD
+
+from ..features import SamFeatures
 from .image_encoder import ImageEncoderViT
 from .mask_decoder import MaskDecoderHQ
 from .prompt_encoder import PromptEncoder
 from .tiny_vit import TinyViT
 
-PIXEL_MEAN = (123.675, 116.28, 103.53)
-PIXEL_STD = (58.395, 57.12, 57.375)
-
 
 class SamHQ(nn.Module):
+    family = "sam1"
     mask_threshold: float = 0.0
 
     def __init__(
@@ -53,14 +54,14 @@ class SamHQ(nn.Module):
             )
         return F.pad(images, (0, self.image_size - w, 0, self.image_size - h))
 
-    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """B x 3 x H x W RGB 0-255 -> (embeddings B x C x S/16 x S/16, early B x S/16 x S/16 x C_vit)."""
-        return self.image_encoder(self.preprocess(images))
+    def encode(self, images: torch.Tensor) -> SamFeatures:
+        """B x 3 x H x W RGB 0-255 -> embedding B x C x S/16 x S/16 and early B x S/16 x S/16 x C_vit."""
+        embedding, early = self.image_encoder(self.preprocess(images))
+        return SamFeatures(embedding=embedding, early=early)
 
     def decode(
         self,
-        image_embeddings: torch.Tensor,
-        early_features: torch.Tensor,
+        features: SamFeatures,
         *,
         points: tuple[torch.Tensor, torch.Tensor] | None = None,
         boxes: torch.Tensor | None = None,
@@ -76,7 +77,7 @@ class SamHQ(nn.Module):
         S/4 x S/4 logits. Returns low-res logits B x P x M x S/4 x S/4 and IoU predictions B x P x M
         (see MaskDecoderHQ.forward for M).
         """
-        b = image_embeddings.shape[0]
+        b = features.batch_size
         per_image = _prompts_per_image(b, points, boxes, mask_inputs)
         sparse, dense = self.prompt_encoder(
             points=None if points is None else (points[0].flatten(0, 1), points[1].flatten(0, 1)),
@@ -84,9 +85,26 @@ class SamHQ(nn.Module):
             masks=None if mask_inputs is None else mask_inputs.flatten(0, 1),
             batch_size=b * per_image,
         )
-        masks, iou = self.mask_decoder(
-            image_embeddings=image_embeddings,
-            early_features=early_features,
+        masks, iou = self.decode_embedded(
+            features, sparse, dense, multimask_output=multimask_output, hq_token_only=hq_token_only, use_hq=use_hq
+        )
+        return masks.unflatten(0, (b, per_image)), iou.unflatten(0, (b, per_image))
+
+    def decode_embedded(
+        self,
+        features: SamFeatures,
+        sparse: torch.Tensor,
+        dense: torch.Tensor,
+        *,
+        multimask_output: bool = False,
+        hq_token_only: bool = False,
+        use_hq: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mask decoder on already-embedded prompts: sparse (B*P) x K x C, dense (B*P) x C x h x w
+        (prompts of one image contiguous) -> low-res logits (B*P) x M x 4h x 4w, IoU (B*P) x M."""
+        return self.mask_decoder(
+            image_embeddings=features.embedding,
+            early_features=features.early,
             image_pe=self.prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
@@ -94,7 +112,6 @@ class SamHQ(nn.Module):
             hq_token_only=hq_token_only,
             use_hq=use_hq,
         )
-        return masks.unflatten(0, (b, per_image)), iou.unflatten(0, (b, per_image))
 
     def forward(
         self,
@@ -108,10 +125,8 @@ class SamHQ(nn.Module):
         use_hq: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """encode + decode; see those methods for shapes."""
-        embeddings, early = self.encode(images)
         return self.decode(
-            embeddings,
-            early,
+            self.encode(images),
             points=points,
             boxes=boxes,
             mask_inputs=mask_inputs,

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import MLPBlock
+from ..common import MLPBlock
 
 
 class TwoWayTransformer(nn.Module):

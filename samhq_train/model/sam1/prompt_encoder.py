@@ -5,7 +5,7 @@ import math
 import torch
 from torch import nn
 
-from .common import LayerNorm2d
+from ..common import LayerNorm2d
 
 NOT_A_POINT = -1
 

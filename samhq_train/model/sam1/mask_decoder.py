@@ -8,7 +8,7 @@ embedding_maskfeature; everything else is SAM's decoder.
 import torch
 from torch import nn
 
-from .common import MLP, LayerNorm2d
+from ..common import MLP, LayerNorm2d
 from .transformer import TwoWayTransformer
 
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import LayerNorm2d
+from ..common import LayerNorm2d
 from .image_encoder import window_partition, window_unpartition
 
 

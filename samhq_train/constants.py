@@ -1,0 +1,8 @@
+"""Numbers several layers share, each defined once (dependency-free)."""
+
+# SAM's pixel normalisation on 0-255 RGB (ImageNet mean / std x 255); SAM 2.1 uses the same values
+PIXEL_MEAN = (123.675, 116.28, 103.53)
+PIXEL_STD = (58.395, 57.12, 57.375)
+
+# a GT mask pixel is foreground when its 0-255 value is above this (official: > 128)
+GT_THRESHOLD = 128

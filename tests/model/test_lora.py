@@ -1,0 +1,385 @@
+import pytest
+import torch
+from torch import nn
+
+from samhq_train.model.lora import (
+    LORA_TARGETS,
+    LoRALinear,
+    add_lora,
+    is_lora_key,
+    load_base_state_dict,
+    lora_config_of,
+    lora_state_dict,
+    merge_lora,
+)
+
+ENCODER_BLOCKS = 4
+DECODER_BLOCK_ATTENTIONS = ("self_attn", "cross_attn_token_to_image", "cross_attn_image_to_token")
+DECODER_ATTENTIONS = [f"layers.{i}.{a}" for i in range(2) for a in DECODER_BLOCK_ATTENTIONS]
+DECODER_ATTENTIONS.append("final_attn_token_to_image")
+
+
+def project_model_or_none():
+    """The project's tiny SAM-HQ (256 px, 4 blocks) under whatever name it has now; None when the
+    model package does not import (it is being restructured) or has no such variant."""
+    try:
+        from samhq_train.model import VARIANTS, build_sam_hq
+    except Exception:
+        return None
+    small = [
+        n for n, c in VARIANTS.items() if c.image_size == 256 and c.encoder_depth == ENCODER_BLOCKS
+    ]
+    names = ["tiny", *sorted(small)] if "tiny" in VARIANTS else sorted(small)
+    return build_sam_hq(names[0], seed=0) if names else None
+
+
+def linears(dim: int, **shapes: tuple[int, int]) -> nn.Module:
+    module = nn.Module()
+    for name, (fan_in, fan_out) in shapes.items():
+        setattr(module, name, nn.Linear(fan_in * dim, fan_out * dim))
+    return module
+
+
+def decoder_attention(dim: int) -> nn.Module:
+    half = dim // 2
+    module = nn.Module()
+    module.q_proj, module.k_proj, module.v_proj = (nn.Linear(dim, half) for _ in range(3))
+    module.out_proj = nn.Linear(half, dim)
+    return module
+
+
+class StandIn(nn.Module):
+    """Module names of the tiny SAM-HQ's Linear layers, for when the project model does not import."""
+
+    def __init__(self, dim: int = 64) -> None:
+        super().__init__()
+        self.image_encoder = nn.Module()
+        self.image_encoder.blocks = nn.ModuleList()
+        for _ in range(ENCODER_BLOCKS):
+            block = nn.Module()
+            block.attn = linears(dim, qkv=(1, 3), proj=(1, 1))
+            block.mlp = linears(dim, lin1=(1, 4), lin2=(4, 1))
+            self.image_encoder.blocks.append(block)
+        transformer = nn.Module()
+        transformer.layers = nn.ModuleList()
+        for _ in range(2):
+            layer = nn.Module()
+            for name in DECODER_BLOCK_ATTENTIONS:
+                setattr(layer, name, decoder_attention(dim))
+            transformer.layers.append(layer)
+        transformer.final_attn_token_to_image = decoder_attention(dim)
+        self.mask_decoder = nn.Module()
+        self.mask_decoder.transformer = transformer
+        self.mask_decoder.iou_prediction_head = nn.Linear(dim, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """B x N x dim -> B x N x 4."""
+        for block in self.image_encoder.blocks:
+            x = x + block.attn.proj(block.attn.qkv(x).chunk(3, -1)[0])
+            x = x + block.mlp.lin2(torch.relu(block.mlp.lin1(x)))
+        transformer = self.mask_decoder.transformer
+        for name in DECODER_ATTENTIONS:
+            attn = transformer.get_submodule(name)
+            x = x + attn.out_proj(attn.q_proj(x) * attn.k_proj(x).sigmoid() + attn.v_proj(x))
+        return self.mask_decoder.iou_prediction_head(x)
+
+
+def tiny_model() -> nn.Module:
+    model = project_model_or_none()
+    if model is None:
+        torch.manual_seed(0)
+        model = StandIn().eval()
+    return model
+
+
+def outputs(model: nn.Module, *, grad: bool = False) -> list[torch.Tensor]:
+    """Without grad by default: trainable adapters would otherwise make scaled_dot_product_attention
+    take another CPU kernel than the frozen model does, which differs in the last bits."""
+    gen = torch.Generator().manual_seed(1)
+    with torch.set_grad_enabled(grad):
+        if isinstance(model, StandIn):
+            return [model(torch.randn(2, 5, 64, generator=gen))]
+        images = torch.rand(1, 3, 256, 256, generator=gen) * 255
+        boxes = torch.tensor([[[30.0, 40.0, 200.0, 220.0]]])
+        return list(model(images, boxes=boxes, multimask_output=True))
+
+
+def randomise_adapters(model: nn.Module, std: float = 0.05) -> None:
+    gen = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if is_lora_key(name):
+                p.copy_(torch.randn(p.shape, generator=gen) * std)
+
+
+def linear_names(model: nn.Module) -> list[str]:
+    return [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+
+
+def vit_names(*parts: str) -> set[str]:
+    return {f"image_encoder.blocks.{i}.{p}" for i in range(ENCODER_BLOCKS) for p in parts}
+
+
+DECODER_PROJ = {
+    f"mask_decoder.transformer.{a}.{p}"
+    for a in DECODER_ATTENTIONS
+    for p in ("q_proj", "k_proj", "v_proj", "out_proj")
+}
+ALL = "attn+mlp+decoder"
+
+
+def test_project_model_is_the_one_tested():
+    if project_model_or_none() is None:
+        pytest.skip(
+            "samhq_train.model has no tiny 256 px / 4 block variant now: the LoRA tests ran on StandIn"
+        )
+
+
+def test_fresh_adapters_change_no_output():
+    model = tiny_model()
+    before = outputs(model)
+    assert add_lora(model, ALL, rank=4, alpha=8)
+    for a, b in zip(before, outputs(model), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_random_adapters_change_the_output():
+    model = tiny_model()
+    before = outputs(model)
+    add_lora(model, ALL, rank=4, alpha=8)
+    randomise_adapters(model)
+    assert not torch.allclose(before[0], outputs(model)[0], atol=1e-3)
+
+
+def test_merged_model_equals_the_adapter_model_with_the_original_layout():
+    model = tiny_model()
+    original = {k: v.shape for k, v in model.state_dict().items()}
+    original_types = {n: type(m) for n, m in model.named_modules()}
+    add_lora(model, ALL, rank=4, alpha=8)
+    randomise_adapters(model)
+    with_adapters = outputs(model)
+    adapters = {k: v.clone() for k, v in lora_state_dict(model).items()}
+    adapters_before_merge = lora_state_dict(model)  # shares storage with the adapters
+    merge_lora(model)
+    assert all(torch.equal(v, adapters[k]) for k, v in adapters_before_merge.items())
+    for a, b in zip(with_adapters, outputs(model), strict=True):
+        diff = (a - b).abs().max().item()
+        assert diff < 1e-5, f"merged output differs from the adapter output by {diff:.3g}"
+    assert {k: v.shape for k, v in model.state_dict().items()} == original
+    assert {n: type(m) for n, m in model.named_modules()} == original_types
+
+
+def test_merge_folds_the_scaled_product_into_the_weight():
+    base = nn.Linear(6, 5)
+    weight = base.weight.detach().clone()
+    layer = LoRALinear(base, rank=2, alpha=3)
+    with torch.no_grad():
+        layer.lora_B.normal_()
+    delta = layer.lora_B @ layer.lora_A * 1.5
+    x = torch.randn(3, 6)
+    assert torch.allclose(layer(x), x @ (weight + delta).T + base.bias, atol=1e-6)
+    merged = layer.merge()
+    assert type(merged) is nn.Linear and merged.weight is base.weight and merged.bias is base.bias
+    assert torch.allclose(merged.weight, weight + delta, atol=1e-6)
+
+
+def test_merging_twice_or_without_adapters_changes_nothing():
+    plain = tiny_model()
+    state = {k: v.clone() for k, v in plain.state_dict().items()}
+    merge_lora(plain)
+    assert all(torch.equal(v, state[k]) for k, v in plain.state_dict().items())
+
+    model = tiny_model()
+    add_lora(model, ALL, rank=4, alpha=8)
+    randomise_adapters(model)
+    merge_lora(model)
+    once_state = {k: v.clone() for k, v in model.state_dict().items()}
+    once = outputs(model)
+    merge_lora(model)
+    assert all(torch.equal(v, once_state[k]) for k, v in model.state_dict().items())
+    assert all(torch.equal(a, b) for a, b in zip(once, outputs(model), strict=True))
+
+
+def test_wrapped_layers_keep_names_and_share_the_base_parameters():
+    model = tiny_model()
+    qkv = model.image_encoder.blocks[0].attn.qkv
+    original = set(model.state_dict())
+    wrapped = add_lora(model, "image_encoder.blocks.*.attn.qkv", rank=2, alpha=2)
+    layer = model.image_encoder.blocks[0].attn.qkv
+    assert isinstance(layer, LoRALinear)
+    assert layer.weight is qkv.weight and layer.bias is qkv.bias
+    assert set(model.state_dict()) == original | {
+        f"{n}.{p}" for n in wrapped for p in ("lora_A", "lora_B")
+    }
+
+
+def test_base_state_dict_loads_into_the_adapter_model_modulo_lora_keys():
+    base_state = tiny_model().state_dict()
+    model = tiny_model()
+    add_lora(model, ALL, rank=4, alpha=8)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+    result = model.load_state_dict(base_state, strict=False)
+    assert result.missing_keys and all(is_lora_key(k) for k in result.missing_keys)
+    assert result.unexpected_keys == []
+    load_base_state_dict(model, base_state)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in base_state.items())
+
+    key = "image_encoder.blocks.0.attn.qkv.weight"
+    for broken in (
+        {k: v for k, v in base_state.items() if k != key},
+        {**base_state, "extra.weight": base_state[key]},
+    ):
+        with pytest.raises(ValueError, match="does not fit the model") as err:
+            load_base_state_dict(model, broken)
+        assert "\n" not in str(err.value) and (
+            "'extra.weight'" in str(err.value) or f"'{key}'" in str(err.value)
+        )
+
+
+def test_lora_state_dict_holds_only_the_adapters():
+    model = tiny_model()
+    wrapped = add_lora(model, "attn+mlp", rank=4, alpha=8)
+    assert set(lora_state_dict(model)) == {
+        f"{n}.{p}" for n in wrapped for p in ("lora_A", "lora_B")
+    }
+    assert is_lora_key("a.b.lora_A") and is_lora_key("lora_B")
+    assert not is_lora_key("a.lora_A.weight") and not is_lora_key("a.my_lora_A")
+
+
+def test_gradients_reach_the_adapters_and_not_the_frozen_weight():
+    model = tiny_model()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    wrapped = add_lora(model, ALL, rank=4, alpha=8)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("lora_B"):
+                p.normal_(std=0.05)  # with B = 0, A gets zero gradient
+    sum(o.float().sum() for o in outputs(model, grad=True)).backward()
+    for name in wrapped:
+        layer = model.get_submodule(name)
+        assert layer.weight.grad is None and layer.bias.grad is None
+        assert layer.lora_A.grad is not None and layer.lora_A.grad.abs().sum() > 0, name
+        assert layer.lora_B.grad is not None and layer.lora_B.grad.abs().sum() > 0, name
+
+
+def test_dropout_applies_in_training_only():
+    layer = LoRALinear(nn.Linear(32, 32), rank=4, alpha=4, dropout=0.5)
+    with torch.no_grad():
+        layer.lora_B.normal_()
+    x = torch.randn(8, 32)
+    layer.train()
+    assert not torch.equal(layer(x), layer(x))
+    layer.eval()
+    no_dropout = x @ (layer.weight + layer.lora_B @ layer.lora_A).T + layer.bias
+    assert torch.allclose(layer(x), no_dropout, atol=1e-5)
+
+
+def test_adapter_follows_the_base_dtype_and_merges_in_it():
+    base = nn.Linear(16, 8).to(torch.bfloat16)
+    layer = LoRALinear(base, rank=4, alpha=4)
+    assert layer.lora_A.dtype == layer.lora_B.dtype == torch.bfloat16
+    with torch.no_grad():
+        layer.lora_B.normal_()
+    expected = base.weight.float() + layer.lora_B.float() @ layer.lora_A.float()
+    merged = layer.merge()
+    assert merged.weight.dtype == torch.bfloat16
+    assert torch.equal(merged.weight, expected.to(torch.bfloat16))
+
+
+def one_line_error(model, targets, rank=4) -> str:
+    with pytest.raises(ValueError) as err:
+        add_lora(model, targets, rank=rank, alpha=8)
+    assert "\n" not in str(err.value)
+    return str(err.value)
+
+
+def test_errors_name_what_is_wrong_and_leave_the_model_unchanged():
+    model = tiny_model()
+    assert "rank must be >= 1, got 0" in one_line_error(model, "attn", rank=0)
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got 1.5"):
+        add_lora(model, "attn", rank=4, alpha=8, dropout=1.5)
+
+    msg = one_line_error(model, ALL, rank=40)  # the decoder's cross-attention q/k/v are 64 -> 32
+    assert "rank 40" in msg and "mask_decoder.transformer." in msg and "width 32" in msg
+
+    msg = one_line_error(
+        model, ["image_encoder.blocks.*.attn.qkv", "image_encoder.blocks.*.atn.proj"]
+    )
+    assert "'image_encoder.blocks.*.atn.proj'" in msg and "image_encoder.blocks.0.attn.qkv" in msg
+    assert "attn+mlp" in msg  # the presets are offered
+
+    msg = one_line_error(model, "not_a_preset_nor_a_name")
+    assert "'not_a_preset_nor_a_name'" in msg
+    assert not any(isinstance(m, LoRALinear) for m in model.modules())
+
+    add_lora(model, "image_encoder.blocks.0.attn.qkv", rank=4, alpha=8)
+    msg = one_line_error(model, "attn")
+    assert "image_encoder.blocks.0.attn.qkv already has a LoRA adapter" in msg
+    assert sum(isinstance(m, LoRALinear) for m in model.modules()) == 1
+
+
+def test_presets_resolve_on_the_tiny_vit_model():
+    expected = {
+        "attn": vit_names("attn.qkv", "attn.proj"),
+        "attn+mlp": vit_names("attn.qkv", "attn.proj", "mlp.lin1", "mlp.lin2"),
+        "attn+mlp+decoder": vit_names("attn.qkv", "attn.proj", "mlp.lin1", "mlp.lin2")
+        | DECODER_PROJ,
+    }
+    assert set(LORA_TARGETS) == set(expected)
+    for preset, names in expected.items():
+        model = tiny_model()
+        assert add_lora(model, preset, rank=4, alpha=8) == sorted(names)
+        assert {n for n, m in model.named_modules() if isinstance(m, LoRALinear)} == names
+
+
+def light_hq_sam_on_meta():
+    try:
+        from samhq_train.model import VARIANTS, build_sam_hq
+    except Exception:
+        return None
+    light = [n for n, c in VARIANTS.items() if getattr(c, "tiny_vit", None) is not None]
+    if not light:
+        return None
+    with torch.device("meta"):
+        return build_sam_hq(light[0])
+
+
+def test_presets_resolve_on_light_hq_sam():
+    model = light_hq_sam_on_meta()
+    if model is None:
+        pytest.skip("no TinyViT (Light HQ-SAM) variant importable now")
+    names = linear_names(model)
+    attn = {
+        n
+        for n in names
+        if n.startswith("image_encoder.layers.") and n.endswith((".attn.qkv", ".attn.proj"))
+    }
+    mlp = {
+        n
+        for n in names
+        if n.startswith("image_encoder.layers.") and n.endswith((".mlp.fc1", ".mlp.fc2"))
+    }
+    assert attn and mlp
+    assert set(add_lora(model, "attn+mlp+decoder", rank=4, alpha=8)) == attn | mlp | DECODER_PROJ
+
+
+def test_config_rebuilds_the_adapters():
+    model = tiny_model()
+    assert lora_config_of(model) is None
+    wrapped = add_lora(model, "attn+mlp", rank=4, alpha=8, dropout=0.1)
+    randomise_adapters(model)
+    config = lora_config_of(model)
+    assert config == {"targets": wrapped, "rank": 4, "alpha": 8, "dropout": 0.1}
+
+    rebuilt = tiny_model()
+    assert add_lora(rebuilt, **config) == wrapped
+    rebuilt.load_state_dict(lora_state_dict(model), strict=False)
+    for a, b in zip(outputs(model), outputs(rebuilt), strict=True):
+        assert torch.equal(a, b)
+
+    add_lora(rebuilt, "mask_decoder.transformer.*_proj", rank=2, alpha=8)
+    with pytest.raises(ValueError, match="differ in"):
+        lora_config_of(rebuilt)
