@@ -36,6 +36,7 @@ from .registry import (
     canonical_variant,
     family_of_model,
     family_of_state,
+    family_of_variant,
     variant_config,
     variant_of_config,
 )
@@ -150,7 +151,12 @@ def _torch_format(state: dict) -> str:
 def detect_variant(state: dict[str, torch.Tensor]) -> str | None:
     """The registry variant whose shapes a (full or HQ-only) official state dict has."""
     family = family_of_state(state)
-    return family.detect_variant(state) if family is not None else None
+    if family is None:
+        return None
+    try:
+        return family.detect_variant(state)
+    except ValueError as err:  # a state dict the family cannot serve; the message names the key
+        raise CheckpointError(str(err)) from None
 
 
 def build_sam_hq(
@@ -190,7 +196,8 @@ def _apply_state(model: nn.Module, state: dict, format: str, path, variant: str 
     found = detect_variant(state)
     if variant is not None and found is not None and found != variant:
         raise CheckpointError(
-            f"{path} holds a {found} model but variant {variant} was asked: use model={found} "
+            f"{path} holds a {found} model ({family_of_variant(found).name} family) but variant {variant} "
+            f"was asked: use model={found} "
             f"(or model.variant={found}), or give a {variant} checkpoint"
         )
     expected = model.state_dict()
@@ -257,7 +264,8 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, format: str, vari
         cfg = _transformers_config(model, variant, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if format == "sam_hq":
-        atomic_write(path, lambda tmp: torch.save(state, tmp))
+        official = family_of_model(model).official_layout(state)
+        atomic_write(path, lambda tmp: torch.save(official, tmp))
     elif format == "safetensors":
         meta = {"format": "samhq_train", "contents": "full", "variant": variant}
         atomic_write(path, lambda tmp: save_file(state, tmp, metadata=meta))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from . import sam1
+from . import sam1, sam2
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,8 @@ class Family:
     detect_variant: Callable[[dict], str | None]  # a state dict (full or HQ-only) -> variant
     owns_state: Callable[[dict], bool]  # whether a state dict has this family's key names
     aliases: Mapping[str, str] = field(default_factory=dict)  # earlier variant names -> current
+    # state dict -> the object an official full file of this family holds
+    official_layout: Callable[[dict], object] = lambda state: state
 
     def is_hq_key(self, key: str) -> bool:
         """True for state-dict keys of the HQ parts (official names, any prefix)."""
@@ -37,6 +39,16 @@ FAMILIES: dict[str, Family] = {
         detect_variant=sam1.family.detect_variant,
         owns_state=sam1.family.owns_state,
         aliases=sam1.VARIANT_ALIASES,
+    ),
+    "sam2": Family(
+        name="sam2",
+        variants=sam2.VARIANTS,
+        build=sam2.build,
+        hq_modules=sam2.family.HQ_MODULES,
+        detect_variant=sam2.family.detect_variant,
+        owns_state=sam2.family.owns_state,
+        aliases=sam2.META_VARIANTS,
+        official_layout=sam2.family.official_layout,
     ),
 }
 

@@ -1,0 +1,189 @@
+"""The SAM 2.1 family's builder and format rules: HQ key set, official file layout, variant
+detection. Official files of both HQ-SAM 2 (sam2.1_hq_hiera_*.pt) and Meta SAM 2.1
+(sam2.1_hiera_*.pt) are {"model": state_dict}; Meta's lack the HQ keys."""
+
+import torch
+from torch import nn
+
+from .config import VARIANTS, Sam2Config
+from .hiera import Hiera
+from .image_encoder import FpnNeck, ImageEncoder
+from .mask_decoder import MaskDecoderHQ
+from .memory import Fuser, MaskDownSampler, MemoryAttention, MemoryEncoder
+from .model import Sam2HQ
+from .prompt_encoder import PromptEncoder
+from .transformer import TwoWayTransformer
+
+# the three HQ modules of HQ-SAM 2's mask decoder (under sam_mask_decoder.); the rest is SAM 2.1
+HQ_MODULES = ("hf_token", "hf_mlp", "embedding_maskfeature")
+_HQ_PREFIXES = tuple(f"sam_mask_decoder.{m}." for m in HQ_MODULES)
+OBJ_SCORE_KEY = "sam_mask_decoder.obj_score_token.weight"
+_PATCH_KEY = "image_encoder.trunk.patch_embed.proj.weight"
+
+
+def build(cfg: Sam2Config) -> Sam2HQ:
+    """A model of these shapes with PyTorch's default init."""
+    t, nk, d, m = cfg.trunk, cfg.neck, cfg.decoder, cfg.memory
+    c = cfg.d_model
+    trunk = Hiera(
+        embed_dim=t.embed_dim,
+        num_heads=t.num_heads,
+        stages=t.stages,
+        global_att_blocks=t.global_att_blocks,
+        window_pos_embed_bkg_spatial_size=t.window_pos_embed_bkg_spatial_size,
+        window_spec=t.window_spec,
+        q_pool=t.q_pool,
+        dim_mul=t.dim_mul,
+        head_mul=t.head_mul,
+    )
+    neck = FpnNeck(
+        d_model=c,
+        backbone_channel_list=nk.backbone_channel_list,
+        fpn_top_down_levels=nk.fpn_top_down_levels,
+        fpn_interp_model=nk.fpn_interp_model,
+        num_pos_feats=nk.num_pos_feats,
+    )
+    grid = cfg.image_size // cfg.backbone_stride
+    decoder = MaskDecoderHQ(
+        transformer_dim=c,
+        transformer=TwoWayTransformer(depth=d.depth, embedding_dim=c, num_heads=d.num_heads, mlp_dim=d.mlp_dim),
+        num_multimask_outputs=d.num_multimask_outputs,
+        iou_head_depth=d.iou_head_depth,
+        iou_head_hidden_dim=d.iou_head_hidden_dim,
+        use_high_res_features=d.use_high_res_features,
+        iou_prediction_use_sigmoid=d.iou_prediction_use_sigmoid,
+        dynamic_multimask_via_stability=d.dynamic_multimask_via_stability,
+        dynamic_multimask_stability_delta=d.dynamic_multimask_stability_delta,
+        dynamic_multimask_stability_thresh=d.dynamic_multimask_stability_thresh,
+        pred_obj_scores=d.pred_obj_scores,
+        pred_obj_scores_mlp=d.pred_obj_scores_mlp,
+        use_multimask_token_for_obj_ptr=d.use_multimask_token_for_obj_ptr,
+    )
+    memory_encoder = MemoryEncoder(
+        in_dim=m.encoder_in_dim,
+        out_dim=m.encoder_out_dim,
+        mask_downsampler=MaskDownSampler(
+            embed_dim=m.downsampler_embed_dim,
+            kernel_size=m.downsampler_kernel_size,
+            stride=m.downsampler_stride,
+            padding=m.downsampler_padding,
+        ),
+        fuser=Fuser(
+            num_layers=m.fuser_layers,
+            dim=m.fuser_dim,
+            kernel_size=m.fuser_kernel_size,
+            padding=m.fuser_padding,
+            use_dwconv=m.fuser_use_dwconv,
+        ),
+    )
+    return Sam2HQ(
+        image_encoder=ImageEncoder(trunk=trunk, neck=neck, scalp=nk.scalp),
+        prompt_encoder=PromptEncoder(
+            embed_dim=c,
+            image_embedding_size=(grid, grid),
+            input_image_size=(cfg.image_size, cfg.image_size),
+            mask_in_chans=d.mask_in_chans,
+        ),
+        mask_decoder=decoder,
+        memory_attention=MemoryAttention(
+            d_model=c,
+            num_layers=m.attention_layers,
+            dim_feedforward=m.attention_dim_feedforward,
+            num_heads=m.attention_num_heads,
+            kv_in_dim=m.attention_kv_in_dim,
+        ),
+        memory_encoder=memory_encoder,
+        num_maskmem=m.num_maskmem,
+        mem_dim=m.encoder_out_dim,
+        use_obj_ptrs_in_encoder=m.use_obj_ptrs_in_encoder,
+        use_mlp_for_obj_ptr_proj=m.use_mlp_for_obj_ptr_proj,
+        proj_tpos_enc_in_obj_ptrs=m.proj_tpos_enc_in_obj_ptrs,
+        no_obj_embed_spatial=m.no_obj_embed_spatial,
+        directly_add_no_mem_embed=cfg.directly_add_no_mem_embed,
+    )
+
+
+def is_hq_key(name: str) -> bool:
+    """True for state-dict keys of the HQ parts (sam_mask_decoder.hf_token... ; any outer prefix)."""
+    return any(f".{prefix}" in f".{name}" for prefix in _HQ_PREFIXES)
+
+
+def is_family_state(state: dict) -> bool:
+    """Whether a (full or HQ-only) state dict has SAM 2.1 / HQ-SAM 2 key names."""
+    return any(k.startswith(("image_encoder.trunk.", "sam_mask_decoder.")) for k in state)
+
+
+owns_state = is_family_state  # the registry's name
+
+
+def unwrap_official(obj) -> dict[str, torch.Tensor] | None:
+    """The state dict of an official checkpoint object ({"model": state_dict}, what torch.load
+    returns for HQ-SAM 2 and Meta SAM 2.1 files); None when obj is not that layout."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("model"), dict):
+        return None
+    state = obj["model"]
+    if not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        return None
+    return state if is_family_state(state) else None
+
+
+def official_layout(state: dict[str, torch.Tensor]) -> dict:
+    """The object to torch.save for an official-format file."""
+    return {"model": state}
+
+
+def _trunk_stages(state: dict[str, torch.Tensor]) -> tuple[int, ...]:
+    """Blocks per stage, from which blocks change width (they carry a `proj`)."""
+    depth = 1 + max(int(k.split(".")[3]) for k in state if k.startswith("image_encoder.trunk.blocks."))
+    starts = [0] + [
+        i for i in range(depth) if f"image_encoder.trunk.blocks.{i}.proj.weight" in state
+    ] + [depth]
+    return tuple(b - a for a, b in zip(starts, starts[1:]))
+
+
+def detect_variant(state: dict[str, torch.Tensor], variants: dict[str, Sam2Config] = VARIANTS) -> str | None:
+    """The variant whose shapes a full official state dict has (trunk width, blocks per stage,
+    position-embedding sizes); None for other families and for HQ-only state dicts (the HQ parts
+    are 256 wide in every size). Raises for a trunk without SAM 2.1's object-score token."""
+    patch = state.get(_PATCH_KEY)
+    if patch is None:
+        return None
+    if OBJ_SCORE_KEY not in state:
+        raise ValueError(
+            f"state dict has a Hiera trunk but no {OBJ_SCORE_KEY}: not a SAM 2.1 / HQ-SAM 2 "
+            "decoder (it predicts object scores)"
+        )
+    stages = _trunk_stages(state)
+    bkg = tuple(state["image_encoder.trunk.pos_embed"].shape[-2:])
+    window = state["image_encoder.trunk.pos_embed_window"].shape[-1]
+    matches = [
+        name
+        for name, cfg in variants.items()
+        if cfg.trunk.embed_dim == patch.shape[0]
+        and cfg.trunk.stages == stages
+        and cfg.trunk.window_pos_embed_bkg_spatial_size == bkg
+        and cfg.trunk.window_spec[0] == window
+    ]
+    return matches[0] if len(matches) == 1 else None
+
+
+def load_official_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load an official state dict strictly, except that a Meta SAM 2.1 file may lack the HQ
+    keys (they keep their init); one line naming the first offending key otherwise."""
+    own = model.state_dict()
+    for key, value in state.items():
+        if key in own and own[key].shape != value.shape:
+            raise ValueError(
+                f"{key} has shape {tuple(value.shape)}, the model {tuple(own[key].shape)}: another variant?"
+            )
+    result = model.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not is_hq_key(k)]
+    if missing:
+        raise ValueError(f"state dict lacks {missing[0]} ({len(missing)} model keys missing)")
+    if result.unexpected_keys:
+        raise ValueError(
+            f"state dict has {result.unexpected_keys[0]}, which this model does not "
+            f"({len(result.unexpected_keys)} unexpected keys)"
+        )
+    if result.missing_keys and len(result.missing_keys) != sum(is_hq_key(k) for k in own):
+        raise ValueError(f"state dict has only part of the HQ parts: it lacks {result.missing_keys[0]}")

@@ -1,0 +1,177 @@
+"""Hiera trunk of SAM 2 (hieradet): windowed / global attention blocks, query pooling at each
+stage transition, and the windowed absolute position embedding (a background embedding
+interpolated to the feature size plus a window embedding tiled over it)."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import MLP
+
+
+def _max_pool(x: torch.Tensor, pool: nn.Module | None) -> torch.Tensor:
+    """Pool a B x H x W x C map over H and W (identity without a pool)."""
+    if pool is None:
+        return x
+    return pool(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+
+def _to_windows(x: torch.Tensor, size: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """B x H x W x C -> (B * nW) x size x size x C, zero-padding H and W to multiples of size."""
+    b, h, w, c = x.shape
+    pad_h, pad_w = (size - h % size) % size, (size - w % size) % size
+    x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+    hp, wp = h + pad_h, w + pad_w
+    x = x.view(b, hp // size, size, wp // size, size, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(-1, size, size, c), (hp, wp)
+
+
+def _from_windows(x: torch.Tensor, size: int, padded: tuple[int, int], hw: tuple[int, int]) -> torch.Tensor:
+    """Inverse of _to_windows: (B * nW) x size x size x C -> B x H x W x C."""
+    hp, wp = padded
+    b = x.shape[0] // (hp * wp // size // size)
+    x = x.view(b, hp // size, wp // size, size, size, -1).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(b, hp, wp, -1)[:, : hw[0], : hw[1]].contiguous()
+
+
+class MultiScaleAttention(nn.Module):
+    """Self-attention over a B x H x W x C map whose queries may be pooled (stage transitions)."""
+
+    def __init__(self, dim: int, dim_out: int, num_heads: int, q_pool: nn.Module | None = None) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.q_pool = q_pool
+        self.qkv = nn.Linear(dim, dim_out * 3)
+        self.proj = nn.Linear(dim_out, dim_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, h, w, _ = x.shape
+        q, k, v = self.qkv(x).reshape(b, h * w, 3, self.num_heads, -1).unbind(2)
+        if self.q_pool is not None:
+            q = _max_pool(q.reshape(b, h, w, -1), self.q_pool)
+            h, w = q.shape[1:3]
+            q = q.reshape(b, h * w, self.num_heads, -1)
+        x = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        return self.proj(x.transpose(1, 2).reshape(b, h, w, -1))
+
+
+class MultiScaleBlock(nn.Module):
+    """Pre-norm transformer block on B x H x W x C; window_size 0 means global attention."""
+
+    def __init__(
+        self,
+        *,
+        dim: int,
+        dim_out: int,
+        num_heads: int,
+        window_size: int,
+        q_stride: tuple[int, int] | None = None,
+        mlp_ratio: float = 4.0,
+    ) -> None:
+        super().__init__()
+        self.window_size = window_size
+        self.q_stride = q_stride
+        pool = None if q_stride is None else nn.MaxPool2d(kernel_size=q_stride, stride=q_stride)
+        self.pool = pool
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = MultiScaleAttention(dim, dim_out, num_heads, q_pool=pool)
+        self.norm2 = nn.LayerNorm(dim_out, eps=1e-6)
+        self.mlp = MLP(dim_out, int(dim_out * mlp_ratio), dim_out, 2, activation=nn.GELU)
+        self.proj = nn.Linear(dim, dim_out) if dim != dim_out else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x
+        x = self.norm1(x)
+        if self.proj is not None:
+            shortcut = _max_pool(self.proj(x), self.pool)
+        size = self.window_size
+        hw = x.shape[1:3]
+        if size > 0:
+            x, padded = _to_windows(x, size)
+        x = self.attn(x)
+        if size > 0:
+            if self.q_stride is not None:  # the windows shrank with the pooled queries
+                size //= self.q_stride[0]
+                hw = shortcut.shape[1:3]
+                padded = tuple(n + (size - n % size) % size for n in hw)
+            x = _from_windows(x, size, padded, hw)
+        x = shortcut + x
+        return x + self.mlp(self.norm2(x))
+
+
+class PatchEmbed(nn.Module):
+    """7 x 7 stride-4 convolution: B x 3 x S x S -> B x S/4 x S/4 x C."""
+
+    def __init__(self, embed_dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(3, embed_dim, kernel_size=7, stride=4, padding=3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).permute(0, 2, 3, 1)
+
+
+class Hiera(nn.Module):
+    """Hierarchical ViT; returns one B x C_i x H_i x W_i map per stage, highest resolution first."""
+
+    def __init__(
+        self,
+        *,
+        embed_dim: int,
+        num_heads: int,
+        stages: tuple[int, ...],
+        global_att_blocks: tuple[int, ...],
+        window_pos_embed_bkg_spatial_size: tuple[int, int],
+        window_spec: tuple[int, ...],
+        q_pool: int = 3,
+        q_stride: tuple[int, int] = (2, 2),
+        dim_mul: float = 2.0,
+        head_mul: float = 2.0,
+    ) -> None:
+        super().__init__()
+        if len(stages) != len(window_spec):
+            raise ValueError(f"stages {stages} and window_spec {window_spec} differ in length")
+        self.stage_ends = [sum(stages[: i + 1]) - 1 for i in range(len(stages))]
+        pool_blocks = [end + 1 for end in self.stage_ends[:-1]][:q_pool]
+        self.patch_embed = PatchEmbed(embed_dim)
+        self.pos_embed = nn.Parameter(torch.zeros(1, embed_dim, *window_pos_embed_bkg_spatial_size))
+        self.pos_embed_window = nn.Parameter(torch.zeros(1, embed_dim, window_spec[0], window_spec[0]))
+        self.blocks = nn.ModuleList()
+        stage = 0
+        dim = embed_dim
+        for i in range(sum(stages)):
+            # the first block of a stage still attends in the previous stage's windows
+            window = 0 if i in global_att_blocks else window_spec[stage]
+            dim_out = dim
+            if i - 1 in self.stage_ends:
+                dim_out = int(dim * dim_mul)
+                num_heads = int(num_heads * head_mul)
+                stage += 1
+            self.blocks.append(
+                MultiScaleBlock(
+                    dim=dim,
+                    dim_out=dim_out,
+                    num_heads=num_heads,
+                    window_size=window,
+                    q_stride=q_stride if i in pool_blocks else None,
+                )
+            )
+            dim = dim_out
+        self.channel_list = [self.blocks[i].norm2.normalized_shape[0] for i in self.stage_ends[::-1]]
+
+    def _position_embedding(self, hw: tuple[int, int]) -> torch.Tensor:
+        """1 x H x W x C: background embedding resized to H x W plus the tiled window embedding."""
+        pos = F.interpolate(self.pos_embed, size=hw, mode="bicubic")
+        window = self.pos_embed_window
+        pos = pos + window.tile([p // q for p, q in zip(pos.shape, window.shape)])
+        return pos.permute(0, 2, 3, 1)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """B x 3 x S x S -> [B x C x S/4 x S/4, B x 2C x S/8 x S/8, ...]."""
+        x = self.patch_embed(x)
+        x = x + self._position_embedding(x.shape[1:3])
+        outputs = []
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if i in self.stage_ends:
+                outputs.append(x.permute(0, 3, 1, 2))
+        return outputs

@@ -1,0 +1,234 @@
+"""Sam2HQ: SAM 2.1 (Hiera) image encoder + prompt encoder + HQ-SAM 2 mask decoder, with batched
+prompts and the conventions of the SAM 1 family's SamHQ (see decode)."""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from samhq_train.constants import PIXEL_MEAN, PIXEL_STD
+
+from ..features import ImageFeatures
+from .image_encoder import ImageEncoder
+from .layers import MLP
+from .mask_decoder import MaskDecoderHQ
+from .memory import MemoryAttention, MemoryEncoder
+from .prompt_encoder import PromptEncoder
+
+
+@dataclass(frozen=True)
+class Sam2Features(ImageFeatures):
+    """SAM 2.1 family: what SAM2ImagePredictor.set_image stores."""
+
+    embedding: torch.Tensor  # B x C x S/16 x S/16, with no_mem_embed added
+    high_res_0: torch.Tensor  # B x C/8 x S/4 x S/4, the stride-4 FPN map after conv_s0
+    high_res_1: torch.Tensor  # B x C/4 x S/8 x S/8, the stride-8 FPN map after conv_s1
+
+
+class Sam2HQ(nn.Module):
+    """The image-segmentation model of SAM 2.1 / HQ-SAM 2.
+
+    memory_attention, memory_encoder, mask_downsample, obj_ptr_proj, obj_ptr_tpos_proj,
+    maskmem_tpos_enc, no_mem_pos_enc, no_obj_ptr and no_obj_embed_spatial are the video parts of
+    the official model: parameters only (no forward), kept so official checkpoints load strictly
+    and save back unchanged. no_mem_embed is used: encode adds it to the image embedding.
+    """
+
+    family = "sam2"
+    mask_threshold: float = 0.0
+
+    def __init__(
+        self,
+        *,
+        image_encoder: ImageEncoder,
+        prompt_encoder: PromptEncoder,
+        mask_decoder: MaskDecoderHQ,
+        memory_attention: MemoryAttention,
+        memory_encoder: MemoryEncoder,
+        num_maskmem: int,
+        mem_dim: int,
+        use_obj_ptrs_in_encoder: bool = True,
+        use_mlp_for_obj_ptr_proj: bool = True,
+        proj_tpos_enc_in_obj_ptrs: bool = True,
+        no_obj_embed_spatial: bool = True,
+        directly_add_no_mem_embed: bool = True,
+        pixel_mean: tuple[float, ...] = PIXEL_MEAN,
+        pixel_std: tuple[float, ...] = PIXEL_STD,
+    ) -> None:
+        super().__init__()
+        hidden = prompt_encoder.embed_dim
+        # registration order = the official state_dict order (own tensors first, then modules)
+        self.image_encoder = image_encoder
+        self.mask_downsample = nn.Conv2d(1, 1, kernel_size=4, stride=4) if use_obj_ptrs_in_encoder else None
+        self.memory_attention = memory_attention
+        self.memory_encoder = memory_encoder
+        self.maskmem_tpos_enc = nn.Parameter(torch.zeros(num_maskmem, 1, 1, mem_dim))
+        self.no_mem_embed = nn.Parameter(torch.zeros(1, 1, hidden))
+        self.no_mem_pos_enc = nn.Parameter(torch.zeros(1, 1, hidden))
+        if mask_decoder.pred_obj_scores and use_obj_ptrs_in_encoder:
+            self.no_obj_ptr = nn.Parameter(torch.zeros(1, hidden))
+        if no_obj_embed_spatial:
+            self.no_obj_embed_spatial = nn.Parameter(torch.zeros(1, mem_dim))
+        self.sam_prompt_encoder = prompt_encoder
+        self.sam_mask_decoder = mask_decoder
+        if use_obj_ptrs_in_encoder:
+            if use_mlp_for_obj_ptr_proj:
+                self.obj_ptr_proj = MLP(hidden, hidden, hidden, 3)
+            else:
+                self.obj_ptr_proj = nn.Linear(hidden, hidden)
+        if proj_tpos_enc_in_obj_ptrs:
+            self.obj_ptr_tpos_proj = nn.Linear(hidden, mem_dim)
+        self.directly_add_no_mem_embed = directly_add_no_mem_embed
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
+
+    @property
+    def image_size(self) -> int:
+        """Side S of the square model input."""
+        return self.sam_prompt_encoder.input_image_size[0]
+
+    @property
+    def mask_input_size(self) -> int:
+        """Side of the low-res logits and of dense mask prompts (S / 4)."""
+        return self.sam_prompt_encoder.mask_input_size[0]
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """B x 3 x S x S RGB 0-255 -> normalised (SAM 2 resizes to a square, it does not pad)."""
+        if tuple(images.shape[-2:]) != (self.image_size, self.image_size):
+            raise ValueError(
+                f"image of {tuple(images.shape[-2:])} is not the model input {self.image_size}x"
+                f"{self.image_size}: SAM 2 resizes each image to that square first"
+            )
+        return (images - self.pixel_mean) / self.pixel_std
+
+    def encode(self, images: torch.Tensor) -> Sam2Features:
+        """B x 3 x S x S RGB 0-255 (already resized to the square) -> Sam2Features."""
+        decoder = self.sam_mask_decoder
+        if not decoder.use_high_res_features:
+            raise ValueError("this SAM 2 model has no high-res decoder features (conv_s0 / conv_s1)")
+        features, _ = self.image_encoder(self.preprocess(images))
+        embedding = features[-1]
+        if self.directly_add_no_mem_embed:
+            embedding = embedding + self.no_mem_embed.view(1, -1, 1, 1)
+        return Sam2Features(
+            embedding=embedding,
+            high_res_0=decoder.conv_s0(features[0]),
+            high_res_1=decoder.conv_s1(features[1]),
+        )
+
+    def decode(
+        self,
+        features: Sam2Features,
+        *,
+        points: tuple[torch.Tensor, torch.Tensor] | None = None,
+        boxes: torch.Tensor | None = None,
+        mask_inputs: torch.Tensor | None = None,
+        multimask_output: bool = False,
+        hq_token_only: bool = False,
+        use_hq: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode P prompts on each of B images, as SAM2ImagePredictor does for one.
+
+        points: (coords B x P x N x 2 as (x, y) in input pixels of the S x S image, labels
+        B x P x N with 1 = positive, 0 = negative, -1 = padding); boxes: B x P x 4 (x0, y0, x1, y1),
+        fed as two corner points ahead of the points; mask_inputs: B x P x 1 x S/4 x S/4 logits.
+        Returns low-res logits B x P x M x S/4 x S/4 and IoU predictions B x P x M_iou:
+        - multimask_output False: M = M_iou = 1 (with dynamic_multimask_via_stability, in eval
+          mode, the best multimask token replaces an unstable single-mask token)
+        - multimask_output True: M = M_iou = 3, except hq_token_only (with use_hq), where the one
+          HQ mask comes with the three SAM tokens' IoU predictions: M = 1, M_iou = 3
+        use_hq=False is plain SAM 2.1 (the HQ token is left out of attention); with use_hq the
+        masks are SAM + HQ, or the HQ mask alone with hq_token_only.
+        """
+        b = features.batch_size
+        per_image = _prompts_per_image(b, points, boxes, mask_inputs)
+        n = b * per_image
+        coords = labels = None
+        if boxes is not None:
+            coords = boxes.reshape(n, 2, 2)
+            labels = torch.tensor([2, 3], device=boxes.device).expand(n, 2)
+        if points is not None:
+            pc, pl = points[0].flatten(0, 1), points[1].flatten(0, 1)
+            coords = pc if coords is None else torch.cat([coords, pc], dim=1)
+            labels = pl if labels is None else torch.cat([labels, pl.to(labels.dtype)], dim=1)
+        sparse, dense = self.sam_prompt_encoder(
+            points=None if coords is None else (coords, labels),
+            masks=None if mask_inputs is None else mask_inputs.flatten(0, 1),
+            batch_size=n,
+        )
+
+        def per_prompt(t: torch.Tensor) -> torch.Tensor:
+            return t.repeat_interleave(per_image, dim=0)
+
+        out = self.sam_mask_decoder(
+            image_embeddings=per_prompt(features.embedding),
+            image_pe=self.sam_prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            high_res_features=(per_prompt(features.high_res_0), per_prompt(features.high_res_1)),
+            multimask_output=multimask_output,
+            hq_token_only=hq_token_only,
+            use_hq=use_hq,
+        )
+        return out.masks.unflatten(0, (b, per_image)), out.iou_pred.unflatten(0, (b, per_image))
+
+    def forward(
+        self,
+        images: torch.Tensor,
+        *,
+        points: tuple[torch.Tensor, torch.Tensor] | None = None,
+        boxes: torch.Tensor | None = None,
+        mask_inputs: torch.Tensor | None = None,
+        multimask_output: bool = False,
+        hq_token_only: bool = False,
+        use_hq: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """encode + decode; see those methods for shapes."""
+        return self.decode(
+            self.encode(images),
+            points=points,
+            boxes=boxes,
+            mask_inputs=mask_inputs,
+            multimask_output=multimask_output,
+            hq_token_only=hq_token_only,
+            use_hq=use_hq,
+        )
+
+    def postprocess_masks(
+        self, masks: torch.Tensor, input_size: tuple[int, int], original_size: tuple[int, int]
+    ) -> torch.Tensor:
+        """Low-res logits ... x S/4 x S/4 -> logits ... x H x W at the original image size: one
+        bilinear resize, as SAM 2 does (input_size is unused: SAM 2 does not pad; kept for the
+        SAM 1 interface)."""
+        del input_size
+        lead = masks.shape[:-2]
+        masks = masks.reshape(-1, 1, *masks.shape[-2:])
+        masks = F.interpolate(masks, tuple(original_size), mode="bilinear", align_corners=False)
+        return masks.reshape(*lead, *masks.shape[-2:])
+
+
+def _prompts_per_image(batch: int, points, boxes, mask_inputs) -> int:
+    counts = {}
+    if points is not None:
+        counts["points"] = tuple(points[0].shape[:2])
+        if points[1].shape != points[0].shape[:3]:
+            raise ValueError(
+                f"point labels of shape {tuple(points[1].shape)} do not match point coords of shape "
+                f"{tuple(points[0].shape)}: expected coords B x P x N x 2 and labels B x P x N"
+            )
+    if boxes is not None:
+        counts["boxes"] = tuple(boxes.shape[:2])
+        if boxes.shape[-1] != 4 or boxes.dim() != 3:
+            raise ValueError(f"boxes of shape {tuple(boxes.shape)}: expected B x P x 4")
+    if mask_inputs is not None:
+        counts["mask_inputs"] = tuple(mask_inputs.shape[:2])
+    if not counts:
+        return 1
+    shapes = set(counts.values())
+    if len(shapes) > 1 or next(iter(shapes))[0] != batch:
+        raise ValueError(
+            f"prompts must all be B x P x ... with B = {batch} images; got "
+            + ", ".join(f"{k} {v}" for k, v in counts.items())
+        )
+    return next(iter(shapes))[1]
