@@ -6,8 +6,11 @@ with a config composed from conf/train.yaml.
 
 import importlib.util
 import logging
+import shlex
+import sys
 import time
 import warnings
+import zipfile
 from pathlib import Path
 
 import hydra
@@ -16,17 +19,22 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from samhq_train.config_check import ConfigError, SetupError, check_config, policy_from_config
 from samhq_train.data import DataError, build_datamodule
 from samhq_train.evaluation.evaluate import mean_over_sets
-from samhq_train.inference.export import export_model
+from samhq_train.evaluation.report import results_tables
+from samhq_train.inference.export import OutputError, check_output_dir, export_model, export_paths
 from samhq_train.model import (
     CheckpointError,
     Provenance,
+    TrainablePolicy,
     build_sam_hq,
+    detect_format,
     file_sha256,
     variant_config,
 )
-from samhq_train.training.checkpointing import AtomicCheckpointIO
+from samhq_train.model.checkpoints import TORCH_SUFFIXES, describe_read_error
+from samhq_train.training.checkpointing import AtomicCheckpointIO, check_resume_checkpoint
 from samhq_train.training.losses import PointSampledMaskLoss
 from samhq_train.training.module import SamHQModule
 
@@ -40,25 +48,82 @@ OFFICIAL_SAM_FILES = {
     "vit_l": "sam_vit_l_0b3195.pth",
     "vit_h": "sam_vit_h_4b8939.pth",
     "vit_tiny": "mobile_sam.pt",  # Light HQ-SAM trains on MobileSAM's TinyViT
+    # HQ-SAM 2 trains on Meta's SAM 2.1 (an official HQ-SAM 2 file exists for Hiera-L only)
+    "sam2.1_hq_hiera_t": "sam2.1_hiera_tiny.pt",
+    "sam2.1_hq_hiera_s": "sam2.1_hiera_small.pt",
+    "sam2.1_hq_hiera_b+": "sam2.1_hiera_base_plus.pt",
+    "sam2.1_hq_hiera_l": "sam2.1_hiera_large.pt",
 }
-END_OF_RUN_EXPORTS = ("hq_only", "sam_hq")
 LOGGER_PACKAGES = {
     "TensorBoardLogger": ("tensorboard", "tensorboard"),
     "WandbLogger": ("wandb", "wandb"),
 }
 
 
-class SetupError(RuntimeError):
-    """Bad configuration or input found before training starts; the message says what to fix."""
+__all__ = ["ConfigError", "SetupError", "build_model", "train"]
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143  # the shell's codes for a run stopped by these signals
+
+
+def check_model_checkpoint(checkpoint) -> Path:
+    """model.checkpoint as an absolute path, if it is weights that training can start from (a
+    SAM or SAM-HQ file, not a training checkpoint or an HQ-only file); reads at most a header."""
+    path = Path(hydra.utils.to_absolute_path(str(checkpoint)))
+    wanted = "the official SAM (or a SAM-HQ) weights file training starts from"
+    if not path.exists():
+        raise SetupError(f"model.checkpoint not found: {path} (give the path of {wanted})")
+    if path.is_dir() or path.suffix in TORCH_SUFFIXES:
+        return path  # its format is in its keys: build_sam_hq reads it once
+    is_training = path.suffix == ".ckpt"
+    try:
+        if is_training:
+            content = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            is_training = isinstance(content, dict) and "state_dict" in content
+            if not is_training:
+                raise SetupError(
+                    f"model.checkpoint={path} is named .ckpt but holds plain weights: rename it "
+                    "to .pth"
+                )
+        kind = "lightning" if is_training else detect_format(path)
+    except (CheckpointError, SetupError):
+        raise
+    except Exception as err:  # torch.load of a damaged file
+        if not zipfile.is_zipfile(path):
+            raise SetupError(
+                f"model.checkpoint={path} cannot be read: {describe_read_error(path, err)}"
+            ) from None
+        kind = "lightning"  # a complete archive with Python objects in it: Lightning's
+    if kind == "lightning":
+        raise SetupError(
+            f"model.checkpoint={path} is a training checkpoint: to continue that run pass "
+            f"ckpt_path={path}; model.checkpoint takes {wanted}"
+        )
+    if kind == "hq_only":
+        raise SetupError(
+            f"model.checkpoint={path} holds only the HQ parameters: give {wanted} (an HQ-only "
+            "file only makes a model together with its base)"
+        )
+    return path
 
 
 def build_model(model_cfg) -> tuple:
     """(model, Provenance) from the `model` config group: an official checkpoint, or the
     seeded random backbone when the config gives `seed` and no checkpoint (the demo)."""
+    model, provenance = _build_model(model_cfg)
+    if model_cfg.get("grad_checkpointing"):
+        if not hasattr(model.image_encoder, "grad_checkpointing"):
+            raise SetupError(
+                f"model.grad_checkpointing=true: the {model.family} encoder has no gradient "
+                "checkpointing yet; set model.grad_checkpointing=false"
+            )
+        model.image_encoder.grad_checkpointing = True
+    return model, provenance
+
+
+def _build_model(model_cfg) -> tuple:
     variant = model_cfg.variant
     checkpoint = model_cfg.get("checkpoint")
     seed = model_cfg.get("seed")
-    policy = model_cfg.get("policy", "hq")
+    policy = policy_from_config(model_cfg)
     if checkpoint is None:
         if seed is None:
             wanted = OFFICIAL_SAM_FILES.get(variant, "an official SAM checkpoint")
@@ -66,18 +131,20 @@ def build_model(model_cfg) -> tuple:
                 f"model={variant} needs its SAM weights: pass model.checkpoint=/path/to/{wanted}"
             )
         model = build_sam_hq(variant, seed=int(seed), policy=policy)
-        return model, Provenance(variant=variant, seed=int(seed), policy=policy)
-    path = Path(hydra.utils.to_absolute_path(str(checkpoint)))
-    if not path.exists():
-        raise SetupError(
-            f"model.checkpoint not found: {path} (give the path of the official SAM file)"
+        return model, Provenance(
+            variant=variant, seed=int(seed), policy=policy.name, policy_settings=policy.to_dict()
         )
+    path = check_model_checkpoint(checkpoint)
     try:
         model = build_sam_hq(variant, checkpoint=str(path), policy=policy)
     except CheckpointError as err:
         raise SetupError(str(err)) from None
     return model, Provenance(
-        variant=variant, base_checkpoint=str(path), base_sha256=file_sha256(path), policy=policy
+        variant=variant,
+        base_checkpoint=str(path),
+        base_sha256=file_sha256(path),
+        policy=policy.name,
+        policy_settings=policy.to_dict(),
     )
 
 
@@ -103,6 +170,80 @@ def build_callbacks(cfg, has_val: bool) -> list:
     ]
 
 
+class RequireValidationResults(L.Callback):
+    """Stops the run, in one line, when a validation pass found no usable sample in a set (every
+    sample skipped): training on silently without validation or best checkpoints is refused."""
+
+    def __init__(self, val_names) -> None:
+        self.val_names = list(val_names)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        fresh = pl_module.val_results_step == trainer.global_step
+        empty = [n for n in self.val_names if not fresh or n not in pl_module.val_results]
+        if empty:
+            raise SetupError(
+                f"validation found no usable sample in {', '.join(empty)} (every sample was "
+                "skipped: see the warnings above): fix those files, or train without "
+                "validation with trainer.limit_val_batches=0"
+            )
+
+
+def launch_overrides() -> list[str] | None:
+    """The command-line overrides of this run under Hydra, else None (train() called directly)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:  # HydraConfig was not set
+        return None
+
+
+def resume_command(ckpt: Path | str) -> str:
+    """`python train.py <this run's overrides> ckpt_path=<ckpt>`."""
+    overrides = launch_overrides()
+    kept = (
+        ["<your overrides>"]
+        if overrides is None
+        else [shlex.quote(o) for o in overrides if not o.lstrip("+~").startswith("ckpt_path=")]
+    )
+    return " ".join(["python train.py", *kept, shlex.quote(f"ckpt_path={ckpt}")])
+
+
+def last_checkpoint(trainer: L.Trainer, resumed_from: str | None) -> Path | None:
+    """The checkpoint to resume from: the newest written by a callback that saves every epoch
+    (monitor null: last.ckpt), else the newest any callback wrote, else the one resumed from."""
+    every_epoch, others = [], [Path(resumed_from)] if resumed_from else []
+    for cb in trainer.checkpoint_callbacks:
+        paths = [Path(p) for p in (cb.last_model_path, cb.best_model_path) if p]
+        (every_epoch if getattr(cb, "monitor", None) is None else others).extend(paths)
+    for found in (every_epoch, every_epoch + others):
+        found = [p for p in found if p.is_file()]
+        if found:
+            return max(found, key=lambda p: p.stat().st_mtime)
+    return None
+
+
+@rank_zero_only
+def report_interrupt(trainer: L.Trainer, resumed_from: str | None) -> None:
+    signal = "SIGTERM" if trainer.received_sigterm else "SIGINT"
+    where = f"epoch {trainer.current_epoch}, step {trainer.global_step}"
+    ckpt = last_checkpoint(trainer, resumed_from)
+    if ckpt is None:
+        print(
+            f"interrupted ({signal}) at {where}, before the first checkpoint (written at the end of "
+            "each epoch): nothing to resume, start the run again",
+            file=sys.stderr,
+        )
+        return
+    print(
+        f"interrupted ({signal}) at {where}; last checkpoint: {ckpt}\n"
+        f"resume with: {resume_command(ckpt.resolve())}",
+        file=sys.stderr,
+    )
+
+
 def _summary(results: dict) -> dict:
     out = {f"{name}/{k}": v[k] for name, v in results.items() for k in ("mIoU", "mBIoU")}
     if results:
@@ -113,24 +254,43 @@ def _summary(results: dict) -> dict:
 
 @rank_zero_only
 def _print_table(rows: dict[str, dict]) -> None:
-    sets = list(next(iter(rows.values())).keys()) if rows else []
-    if not sets:
-        return
-    print(f"\n{'validation':<18}" + "".join(f"{s + ' mIoU':>22}{s + ' mBIoU':>22}" for s in sets))
-    for label, results in rows.items():
-        print(
-            f"{label:<18}"
-            + "".join(f"{results[s]['mIoU']:>22.4f}{results[s]['mBIoU']:>22.4f}" for s in sets)
-        )
-    counts = ", ".join(f"{s}: {r['count']} images" for s, r in next(iter(rows.values())).items())
-    print(f"({counts})\n")
+    table = results_tables(rows, first_column="validation")
+    if table:
+        print("\n" + table)
 
 
-def export(model, out_dir: Path) -> dict[str, str]:
-    """The HQ-only safetensors and the merged official-format sam_hq_<variant>.pth, written and
-    read back by the same export code as scripts/export.py."""
-    paths = export_model(model, out_dir, END_OF_RUN_EXPORTS)
+def end_of_run_exports(policy: str) -> tuple[str, ...]:
+    """What a run exports: the trained tensors alone (HQ-only for policy hq, else the policy's
+    delta) and the merged official-format sam_hq_<variant>.pth."""
+    return ("hq_only", "sam_hq") if policy == "hq" else ("delta", "sam_hq")
+
+
+def export(model, out_dir: Path, policy: TrainablePolicy) -> dict[str, str]:
+    """The run's end-of-run exports, written and read back by the same export code as
+    scripts/export.py (never over existing files)."""
+    paths = export_model(model, out_dir, end_of_run_exports(policy.name), policy=policy)
     return {k: str(v) for k, v in paths.items()}
+
+
+def check_outputs(cfg) -> None:
+    """The output folder and, with export=true, that the end-of-run export files are free:
+    refused before training rather than after it."""
+    output_dir = Path(cfg.paths.output_dir)
+    export_dir = output_dir / "export"
+    targets = []
+    if cfg.get("export"):
+        names = export_paths(export_dir, f"sam_hq_{cfg.model.variant}")
+        targets = [names[t] for t in end_of_run_exports(str(cfg.model.get("policy", "hq")))]
+    try:
+        check_output_dir(
+            export_dir,
+            targets,
+            create_parents=True,
+            what="paths.output_dir",
+            taken_hint="give another paths.output_dir, or export=false",
+        )
+    except OutputError as err:
+        raise SetupError(str(err)) from None
 
 
 def _variant_image_size(variant: str) -> int:
@@ -145,9 +305,22 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
 
     metrics: "before" / "after" validation results per set, and the trainer's last logged values.
     objects: cfg, model, module, datamodule, trainer, exports (paths of the exported files).
-    Raises SetupError for bad input found before training (missing or wrong checkpoint, data root).
+    Raises SetupError (ConfigError for a bad config value) for bad input found before training
+    (config, checkpoints, data root, outputs), and when the end-of-run export fails (after the
+    results and the checkpoints' folder are printed). After SIGINT / SIGTERM during training it
+    prints the last checkpoint and the command that resumes it, then exits with 130 / 143.
     """
     start = time.time()
+    check_config(cfg)  # types and ranges first: nothing is read before the config is right
+    ckpt_path = cfg.get("ckpt_path")
+    try:
+        if ckpt_path:
+            check_resume_checkpoint(ckpt_path)
+        if cfg.model.get("checkpoint"):
+            check_model_checkpoint(cfg.model.checkpoint)
+    except CheckpointError as err:
+        raise SetupError(str(err)) from None
+    check_outputs(cfg)
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
     output_dir = Path(cfg.paths.output_dir)
@@ -173,15 +346,21 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         config=OmegaConf.to_container(cfg, resolve=True),
         seed=cfg.seed,
         num_overlays=cfg.get("num_overlays", 2),
+        dilation_ratio=cfg.metrics.dilation_ratio,
     )
     has_val = bool(datamodule.val_names) and cfg.trainer.get("limit_val_batches") != 0
+    if not has_val and rank_zero_only.rank == 0:
+        why = "data.val_sets is empty" if not datamodule.val_names else "trainer.limit_val_batches=0"
+        log.warning("no validation (%s): no val metrics and no best checkpoint, only last.ckpt", why)
+    callbacks = build_callbacks(cfg, has_val)
+    if has_val:
+        callbacks.append(RequireValidationResults(datamodule.val_names))
     trainer: L.Trainer = hydra.utils.instantiate(
         cfg.trainer,
-        callbacks=build_callbacks(cfg, has_val),
+        callbacks=callbacks,
         logger=loggers or False,
         plugins=[AtomicCheckpointIO()],
     )
-    ckpt_path = cfg.get("ckpt_path")
     metrics: dict = {}
     try:
         if (
@@ -202,18 +381,39 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
             metrics["after"] = module.val_results
     except (CheckpointError, DataError) as err:
         raise SetupError(str(err)) from None
+    except (KeyboardInterrupt, SystemExit):  # Lightning turns Ctrl+C into sys.exit(1)
+        if not trainer.interrupted:
+            raise
+        report_interrupt(trainer, ckpt_path)
+        raise SystemExit(EXIT_SIGTERM if trainer.received_sigterm else EXIT_SIGINT) from None
 
-    exports = {}
+    exports, export_error = {}, None
     if cfg.get("export") and trainer.is_global_zero:
-        exports = export(module.model, output_dir / "export")
+        try:
+            exports = export(module.model, output_dir / "export", module.policy)
+        except (OutputError, CheckpointError, OSError, RuntimeError) as err:
+            export_error = err  # reported after the results, which must not be lost
     metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     if "before" in metrics or "after" in metrics:
         rows = {"before training": metrics.get("before"), "after training": metrics.get("after")}
         _print_table({k: v for k, v in rows.items() if v})
+    last = last_checkpoint(trainer, ckpt_path) if trainer.is_global_zero else None
     if trainer.is_global_zero:
         log.info("outputs in %s (%.0f s)", output_dir, time.time() - start)
+        if last is not None:
+            log.info("checkpoints in %s (last: %s)", last.parent, last.name)
         for kind, path in exports.items():
             log.info("exported %s: %s", kind, path)
+    if export_error is not None:
+        again = (
+            f"; export the checkpoint with python scripts/export.py --checkpoint {last} "
+            "--to hq_only sam_hq --out <folder>"
+            if last is not None
+            else ""
+        )
+        raise SetupError(
+            f"the end-of-run export to {output_dir / 'export'} failed: {export_error}{again}"
+        )
     objects = {
         "cfg": cfg,
         "model": module.model,

@@ -7,14 +7,13 @@ Prints a Markdown table; no assertions. The official package and transformers ar
 """
 
 import argparse
-import tempfile
 import time
 from collections.abc import Callable
 
 import torch
-from check_parity import build_official  # scripts/ is on sys.path when run as a script
 
-from samhq_train.model import build_sam_hq, save_checkpoint
+from samhq_train.model import CheckpointError, build_sam_hq
+from samhq_train.reference import official_twin, transformers_twin
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -38,23 +37,12 @@ def build_competitors(variant: str, device: str) -> dict[str, torch.nn.Module]:
         ours = build_sam_hq(variant, seed=0)
     models = {"samhq_train": ours}
     try:
-        official = build_official(variant)
-        official.load_state_dict(ours.state_dict())
-        models["official"] = official.eval()
-    except ImportError:
-        print("segment_anything_hq not installed: skipping the official model")
-    try:
-        from transformers import SamHQModel
-
-        if ours.image_encoder.__class__.__name__ == "TinyViT":
-            raise ImportError("transformers has no TinyViT SAM-HQ")
-        with tempfile.TemporaryDirectory() as directory:
-            save_checkpoint(ours.cpu(), directory, "hf", variant=variant)
-            ours.to(device)
-            models["transformers"] = SamHQModel.from_pretrained(
-                directory, local_files_only=True, attn_implementation="sdpa"
-            ).eval()
+        models["official"] = official_twin(ours, variant)
     except ImportError as err:
+        print(f"skipping the official model: {err}")
+    try:
+        models["transformers"] = transformers_twin(ours, variant, attn_implementation="sdpa")
+    except (ImportError, CheckpointError) as err:
         print(f"skipping transformers' SamHQModel: {err}")
     return {name: model.to(device) for name, model in models.items()}
 

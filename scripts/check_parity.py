@@ -8,14 +8,12 @@ Not run in CI (needs real weights); tests/model/ does the same on tiny random we
 """
 
 import argparse
-import sys
-import tempfile
-from pathlib import Path
 
 import torch
 
 from samhq_train.inference import load_image, resize_image
-from samhq_train.model import build_sam_hq, save_checkpoint
+from samhq_train.model import build_sam_hq
+from samhq_train.reference import official_twin, transformers_twin
 
 
 def model_input(path: str | None, size: int) -> torch.Tensor:
@@ -24,18 +22,6 @@ def model_input(path: str | None, size: int) -> torch.Tensor:
         return torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)) * 255
     image = resize_image(load_image(path), size)
     return torch.from_numpy(image).permute(2, 0, 1)[None].float()
-
-
-def build_official(variant: str) -> torch.nn.Module:
-    """The official package's model; "vit_demo" (our test size) is built from its classes."""
-    if variant == "vit_demo":
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-        from tests.reference import build_official as build_tiny
-
-        return build_tiny("vit_demo")
-    from segment_anything_hq import sam_model_registry
-
-    return sam_model_registry[variant]()
 
 
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -73,9 +59,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     ours = build_sam_hq(args.variant, checkpoint=args.checkpoint).to(args.device)
-    official = build_official(args.variant)
-    official.load_state_dict(ours.state_dict(), strict=True)
-    official = official.to(args.device).train().eval()  # .eval() again: TinyViT caches biases there
+    official = official_twin(ours, args.variant)
 
     image = model_input(args.image, ours.image_size).to(args.device)
     h, w = image.shape[-2:]
@@ -100,13 +84,7 @@ def main(argv=None) -> None:
         if args.bf16:
             compare_bf16(ours, official, image, box)
         if args.transformers:
-            from transformers import SamHQModel
-
-            with tempfile.TemporaryDirectory() as directory:
-                save_checkpoint(ours.cpu(), directory, "hf", variant=args.variant)
-                hf = SamHQModel.from_pretrained(directory, local_files_only=True, attn_implementation="eager")
-            hf = hf.to(args.device).eval()
-            ours.to(args.device)
+            hf = transformers_twin(ours, args.variant).to(args.device)
             out = hf(pixel_values=ours.preprocess(image), input_boxes=box, multimask_output=False)
             masks, iou = ours.decode(features, boxes=box)
             print(f"transformers iou  max|diff| {max_diff(out.iou_scores[0], iou[0]):.3e}")

@@ -1,8 +1,9 @@
 """Evaluate SAM vs SAM-HQ: python scripts/evaluate.py [hydra overrides] (config: conf/eval.yaml).
 
-    python scripts/evaluate.py checkpoint=/path/sam_hq_vit_l.pth data.root=/path/hqseg44k
-    python scripts/evaluate.py checkpoint=outputs/<run>/checkpoints/last.ckpt data=demo
+    python scripts/evaluate.py model=vit_l model.checkpoint=/path/sam_hq_vit_l.pth data.root=/path/hqseg44k
+    python scripts/evaluate.py model.checkpoint=outputs/<run>/checkpoints/last.ckpt data=demo
     python scripts/evaluate.py data=demo            # the tiny random demo model
+    python scripts/evaluate.py model=vit_l model.checkpoint=... data.prompts.eval_prompt=point
 
 Writes results.md (tables), scores.json (per-image scores) and overlays/ under output_dir
 (default outputs/eval/<date>_<time>). COCO AP: add coco.detections=... coco.annotation_file=...
@@ -16,7 +17,8 @@ import hydra
 from omegaconf import DictConfig
 
 from samhq_train.data import DataError
-from samhq_train.evaluation.runner import EvaluationError, evaluate
+from samhq_train.evaluation.entry import evaluate
+from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.model import CheckpointError
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")

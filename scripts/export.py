@@ -14,6 +14,9 @@ Targets (--to, several allowed), written under --out as <name>... (default name 
   hq_only      <name>_hq.safetensors   only the HQ parameters (a few MB; needs a base to load)
   onnx         <name>_decoder.onnx     prompt encoder + HQ mask decoder, dynamic number of points
 Every file is read back and compared with the model (ONNX: onnxruntime against torch).
+Nothing existing is replaced unless --overwrite; the parent of --out must exist. Any problem (a
+bad checkpoint, an output that cannot be written) is one line on stderr and exit status 2; a
+failed export leaves none of its files behind.
 """
 
 from __future__ import annotations
@@ -23,8 +26,16 @@ import sys
 
 import torch
 
+from samhq_train.config_check import SETUP_ERROR_EXIT
 from samhq_train.inference import EXPORT_TARGETS, export_model
-from samhq_train.model import FORMATS, VARIANTS, CheckpointError, is_hq_only_file, load_checkpoint
+from samhq_train.inference.export import OutputError, check_output_dir
+from samhq_train.model import (
+    FORMAT_ALIASES,
+    FORMATS,
+    VARIANTS,
+    CheckpointError,
+    load_checkpoint,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,9 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--variant", choices=sorted(VARIANTS), help="model size (default: from the file)"
     )
-    parser.add_argument("--format", choices=FORMATS, help="input format (default: detected)")
+    parser.add_argument("--format", choices=[*FORMATS, *FORMAT_ALIASES], help="input format (default: detected)")
     parser.add_argument(
-        "--to", nargs="+", required=True, choices=EXPORT_TARGETS, help="targets to write"
+        "--to", nargs="+", required=True, choices=[*EXPORT_TARGETS, *FORMAT_ALIASES], help="targets to write"
     )
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--name", help="file name stem (default: sam_hq_<variant>)")
@@ -58,34 +69,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="ONNX adds SAM's best of its 3 masks (official multimask_output)",
     )
     parser.add_argument("--no-verify", action="store_true", help="skip reading the files back")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace target files that already exist"
+    )
     return parser.parse_args(argv)
+
+
+def fail(err: Exception) -> None:
+    print(f"error: {err}", file=sys.stderr)
+    sys.exit(SETUP_ERROR_EXIT)
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     try:
-        hq_only = args.format == "hq_only" or (args.format is None and is_hq_only_file(args.checkpoint))
-        if hq_only and not args.base:
-            raise CheckpointError(
-                f"--checkpoint {args.checkpoint} holds only the HQ parameters: also give --base, "
-                "the official SAM (sam_vit_*.pth) or SAM-HQ file of the same variant"
-            )
+        check_output_dir(args.out)  # before the weights are read: a file, no parent, read-only
         model = load_checkpoint(
             args.checkpoint, variant=args.variant, format=args.format, base_checkpoint=args.base
         )
-    except CheckpointError as err:
-        sys.exit(f"error: {err}")
-    with torch.no_grad():
-        written = export_model(
-            model,
-            args.out,
-            args.to,
-            name=args.name,
-            verify=not args.no_verify,
-            onnx_opset=args.onnx_opset,
-            hq_token_only=args.onnx_hq_token_only,
-            multimask_output=args.onnx_multimask,
-        )
+        with torch.no_grad():
+            written = export_model(
+                model,
+                args.out,
+                args.to,
+                name=args.name,
+                verify=not args.no_verify,
+                onnx_opset=args.onnx_opset,
+                hq_token_only=args.onnx_hq_token_only,
+                multimask_output=args.onnx_multimask,
+                overwrite=args.overwrite,
+                create_parents=False,
+            )
+    except (CheckpointError, OutputError, OSError, RuntimeError) as err:
+        fail(err)
     for target, path in written.items():
         print(f"{target}: {path}")
     return written

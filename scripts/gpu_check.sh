@@ -20,7 +20,7 @@ python3 scripts/check_parity.py --variant vit_b --checkpoint "$work/sam_hq_vit_b
 timed() { local start=$SECONDS; "$@"; echo "== $(( SECONDS - start )) s: $*"; }
 timed python3 train.py trainer=gpu trainer.precision=bf16-mixed trainer.max_epochs=4 \
     hydra.run.dir="$work/demo_bf16"
-timed python3 train.py experiment=paper_vit_b model.checkpoint="$work/sam_hq_vit_b_random.pth" \
+timed python3 train.py experiment=paper model=vit_b model.checkpoint="$work/sam_hq_vit_b_random.pth" \
     data=demo trainer=gpu trainer.devices=1 trainer.precision=bf16-mixed trainer.max_epochs=1 \
     trainer.limit_train_batches=40 trainer.limit_val_batches=4 data.num_workers=8 \
     hydra.run.dir="$work/vit_b_bf16"

@@ -6,13 +6,17 @@
     python scripts/predict.py images/ --checkpoint last.ckpt --prompts prompts/ --device cuda --bf16
 
 --checkpoint takes any format load_checkpoint reads (official .pth, transformers directory,
-safetensors, a training .ckpt; an HQ-only file together with --base). Prompts are in original image
-pixels. Each --box gives one mask (several boxes are decoded as a batch); --point X Y LABEL (1
-foreground, 0 background) adds a point to every prompt (or makes the prompt when there is no box).
---prompts is a json file (for a single image) or a folder of <image stem>.json files, each
-{"boxes": [[x0, y0, x1, y1], ...], "points": [[x, y, label], ...]} ("box": [...] for one box).
+safetensors, a training .ckpt; an HQ-only file together with --base; --format overrides the
+detection). Prompts are in original image pixels. Each --box gives one mask (several boxes are
+decoded as a batch); --point X Y LABEL (1 foreground, 0 background) adds a point to every prompt
+(or makes the prompt when there is no box). --prompts is a json file (for a single image) or a
+folder of <image stem>.json files (samhq_train.inference.prompt_file).
 Writes <out>/<stem>_mask.png (<stem>_mask<i>.png for several boxes), <stem>_overlay.png and
-<out>/predictions.json (files and scores).
+<out>/predictions.json (files and scores of every image written, also when the run stops early).
+Inputs that share a stem (a.jpg and a.png, or two folders) get distinct names: <stem>_<ext>, then
+<folder>_<stem>_<ext>. An unreadable image in a batch is reported and skipped (--strict: stops).
+Existing outputs are never replaced unless --overwrite; the parent of --out must exist. Errors are
+one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -26,13 +30,23 @@ import cv2
 import numpy as np
 import torch
 
+from samhq_train.config_check import SETUP_ERROR_EXIT
+from samhq_train.imaging import draw_overlay
 from samhq_train.inference import ImageReadError, PromptError, SamHQPredictor, load_image
-from samhq_train.model import VARIANTS, CheckpointError, is_hq_only_file, load_checkpoint
+from samhq_train.inference.export import OutputError, check_output_dir
+from samhq_train.inference.prompt_file import prompts_for as prompts_from_source
+from samhq_train.model import (
+    FORMAT_ALIASES,
+    FORMATS,
+    VARIANTS,
+    CheckpointError,
+    atomic_write,
+    load_checkpoint,
+)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-COLORS = np.array(
-    [[30, 144, 255], [255, 99, 71], [50, 205, 50], [238, 130, 238], [255, 215, 0]], np.uint8
-)
+RESULTS_FILE = "predictions.json"
+TAKEN_HINT = "pass --overwrite to replace it, or give another --out"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--variant", choices=sorted(VARIANTS), help="model size (default: from the file)"
     )
+    parser.add_argument("--format", choices=[*FORMATS, *FORMAT_ALIASES], help="checkpoint format (default: detected)")
     parser.add_argument(
         "--box", nargs=4, type=float, action="append", metavar=("X0", "Y0", "X1", "Y1")
     )
@@ -55,6 +70,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--prompts", help="json file (one image) or folder of <image stem>.json")
     parser.add_argument("--out", default="predictions", help="output folder (default: predictions)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace output files that already exist"
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="stop at an unreadable image (default: skip it)"
+    )
     parser.add_argument(
         "--device",
         default="cuda" if torch.cuda.is_available() else "cpu",
@@ -86,6 +107,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def list_images(inputs: list[str]) -> list[Path]:
+    """The image files of `inputs` (files, and folders' images sorted by name), each once."""
     images = []
     for item in map(Path, inputs):
         if item.is_dir():
@@ -99,84 +121,69 @@ def list_images(inputs: list[str]) -> list[Path]:
             images.append(item)
         else:
             raise ImageReadError(f"image file not found: {item}")
-    return images
+    unique = {}
+    for image in images:
+        unique.setdefault(image.resolve(), image)
+    return list(unique.values())
 
 
-def read_prompt_file(path: Path) -> dict:
-    """{"boxes": B x 4 or None, "points": N x 3 or None} from a prompt json."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise PromptError(f"cannot read prompt file {path}: {err}") from err
-    if not isinstance(data, dict) or not set(data) <= {"box", "boxes", "points"} or not data:
-        raise PromptError(
-            f'prompt file {path} must be a json object with "boxes" (or "box") and/or "points", '
-            f"got {data if not isinstance(data, dict) else sorted(data)}"
-        )
-    boxes = data.get("boxes", [data["box"]] if "box" in data else None)
-    try:
-        boxes = None if boxes is None else np.asarray(boxes, np.float64).reshape(-1, 4)
-        points = (
-            None
-            if data.get("points") is None
-            else np.asarray(data["points"], np.float64).reshape(-1, 3)
-        )
-    except ValueError as err:
-        raise PromptError(
-            f'prompt file {path}: "boxes" must be [x0, y0, x1, y1] lists and "points" '
-            f"[x, y, label] lists ({err})"
-        ) from err
-    return {"boxes": boxes, "points": points}
+def output_stems(images: list[Path]) -> dict[Path, str]:
+    """A distinct output stem per image, deterministic in the input order: the image's stem, or
+    for stems shared by several inputs (compared case-insensitively) <stem>_<ext>, then
+    <folder>_<stem>_<ext>, then a number."""
+    groups: dict[str, list[Path]] = {}
+    for image in images:
+        groups.setdefault(image.stem.lower(), []).append(image)
+    used = {stem for stem, group in groups.items() if len(group) == 1}
+    stems = {}
+    for image in images:
+        if len(groups[image.stem.lower()]) == 1:
+            stems[image] = image.stem
+            continue
+        ext = image.suffix.lstrip(".").lower()
+        candidates = [f"{image.stem}_{ext}", f"{image.parent.name}_{image.stem}_{ext}"]
+        candidates += [f"{image.stem}_{ext}_{i}" for i in range(2, len(images) + 2)]
+        stems[image] = next(c for c in candidates if c.lower() not in used)
+        used.add(stems[image].lower())
+    return stems
+
+
+def output_files(out_dir: Path, stem: str, n_masks: int) -> tuple[list[Path], Path]:
+    masks = [out_dir / f"{stem}_mask.png"] if n_masks == 1 else [
+        out_dir / f"{stem}_mask{i}.png" for i in range(n_masks)
+    ]
+    return masks, out_dir / f"{stem}_overlay.png"
 
 
 def prompts_for(image: Path, args: argparse.Namespace, n_images: int) -> dict:
+    """The prompts of one image: --box / --point, or its entry in --prompts."""
     if not args.prompts:
         return {
             "boxes": None if not args.box else np.asarray(args.box, np.float64),
             "points": None if not args.point else np.asarray(args.point, np.float64),
         }
-    source = Path(args.prompts)
-    if source.is_dir():
-        path = source / f"{image.stem}.json"
-        if not path.is_file():
-            raise PromptError(f"no prompt for image {image}: expected the file {path}")
-        return read_prompt_file(path)
-    if n_images > 1:
-        raise PromptError(
-            f"--prompts {source} is one file but {n_images} images were given: "
-            "pass a folder of <image stem>.json files"
-        )
-    return read_prompt_file(source)
+    return prompts_from_source(image, args.prompts, n_images)
 
 
 def overlay(image: np.ndarray, masks: np.ndarray, boxes, points) -> np.ndarray:
     """RGB image with each mask tinted and outlined, the boxes and points drawn on top."""
-    out = image.astype(np.float32)
-    for i, mask in enumerate(masks):
-        out[mask] = 0.45 * out[mask] + 0.55 * COLORS[i % len(COLORS)]
-    out = out.astype(np.uint8)
-    for i, mask in enumerate(masks):
-        contours, _ = cv2.findContours(
-            mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
-        )
-        cv2.drawContours(out, contours, -1, COLORS[i % len(COLORS)].tolist(), 1)
-    for x0, y0, x1, y1 in [] if boxes is None else boxes:
-        cv2.rectangle(out, (round(x0), round(y0)), (round(x1), round(y1)), (255, 255, 0), 2)
-    for x, y, label in [] if points is None else points:
-        cv2.circle(out, (round(x), round(y)), 4, (0, 255, 0) if label == 1 else (255, 0, 0), -1)
-    return out
+    return draw_overlay(image, masks, boxes=boxes, points=points)
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
+    """Write a PNG atomically (a temporary file renamed over the target)."""
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    if not cv2.imwrite(str(path), image):
-        raise OSError(f"could not write {path}")
+    ok, data = cv2.imencode(".png", image)
+    if not ok:
+        raise OSError(f"could not encode {path} as PNG")
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data.tobytes()))
 
 
 def predict_image(
-    predictor: SamHQPredictor, image_path: Path, prompts: dict, args, out_dir: Path
+    predictor: SamHQPredictor, image_path: Path, stem: str, prompts: dict, args, out_dir: Path
 ) -> dict:
+    """Predict and write one image's masks and overlay; on failure none of its files remain."""
     image = load_image(image_path)
     predictor.set_image(image)
     boxes, points = prompts["boxes"], prompts["points"]
@@ -189,51 +196,95 @@ def predict_image(
             hq_token_only=args.hq_token_only,
         )
     except PromptError as err:
-        raise PromptError(f"{image_path}: {err}") from err
+        raise PromptError(f"{image_path}: {err}") from None
     masks, scores = masks.reshape(-1, *masks.shape[-2:]), scores.reshape(-1)
-    files = []
-    for i, mask in enumerate(masks):
-        path = out_dir / (
-            f"{image_path.stem}_mask.png" if len(masks) == 1 else f"{image_path.stem}_mask{i}.png"
-        )
-        write_png(path, mask.astype(np.uint8) * 255)
-        files.append(str(path))
-    overlay_path = out_dir / f"{image_path.stem}_overlay.png"
-    write_png(overlay_path, overlay(image, masks, boxes, points))
+    mask_paths, overlay_path = output_files(out_dir, stem, len(masks))
+    if not args.overwrite:
+        check_output_dir(out_dir, [*mask_paths, overlay_path], taken_hint=TAKEN_HINT)
+    written = []
+    try:
+        for path, mask in zip(mask_paths, masks):
+            write_png(path, mask.astype(np.uint8) * 255)
+            written.append(path)
+        write_png(overlay_path, overlay(image, masks, boxes, points))
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
     return {
-        "masks": files,
+        "masks": [str(p) for p in mask_paths],
         "overlay": str(overlay_path),
         "scores": [round(float(s), 6) for s in scores],
     }
 
 
 def load_model(args: argparse.Namespace):
-    if not args.base and is_hq_only_file(args.checkpoint):
-        raise CheckpointError(
-            f"--checkpoint {args.checkpoint} holds only the HQ parameters: also give --base, the "
-            "official SAM (sam_vit_*.pth) or SAM-HQ file of the same variant"
-        )
-    return load_checkpoint(args.checkpoint, variant=args.variant, base_checkpoint=args.base)
+    return load_checkpoint(
+        args.checkpoint, variant=args.variant, format=args.format, base_checkpoint=args.base
+    )
+
+
+def plan(args: argparse.Namespace) -> tuple[list[Path], dict, dict]:
+    """Images, their prompts and output stems, and the output folder checked, before any
+    weights are read."""
+    images = list_images(args.images)
+    prompts = {image: prompts_for(image, args, len(images)) for image in images}
+    stems = output_stems(images)
+    for stem in sorted(set(p.stem for p in images)):
+        shared = [p for p in images if p.stem == stem and stems[p] != stem]
+        if shared:
+            names = ", ".join(f"{p} -> {stems[p]}_*" for p in shared)
+            print(f"note: {len(shared)} inputs share the stem {stem!r}: {names}", file=sys.stderr)
+    out_dir = Path(args.out)
+    planned = [out_dir / RESULTS_FILE]
+    for image in images:
+        boxes = prompts[image]["boxes"]
+        masks, overlay_path = output_files(out_dir, stems[image], 1 if boxes is None else len(boxes))
+        planned += [*masks, overlay_path]
+    check_output_dir(out_dir, planned, overwrite=args.overwrite, taken_hint=TAKEN_HINT)
+    return images, prompts, stems
+
+
+def fail(err: Exception) -> None:
+    print(f"error: {err}", file=sys.stderr)
+    sys.exit(SETUP_ERROR_EXIT)
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    out_dir = Path(args.out)
+    results: dict[str, dict] = {}
+    created = False
     try:
-        images = list_images(args.images)
-        prompts = {image: prompts_for(image, args, len(images)) for image in images}
+        images, prompts, stems = plan(args)
         model = load_model(args).to(args.device)
         predictor = SamHQPredictor(model, amp_dtype=torch.bfloat16 if args.bf16 else None)
-        out_dir = Path(args.out)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        results = {}
+        created = not out_dir.exists()
+        out_dir.mkdir(exist_ok=True)
+        skipped: list[ImageReadError] = []
         for image in images:
-            result = results[str(image)] = predict_image(
-                predictor, image, prompts[image], args, out_dir
-            )
+            try:
+                result = predict_image(predictor, image, stems[image], prompts[image], args, out_dir)
+            except ImageReadError as err:
+                if args.strict or len(images) == 1:
+                    raise
+                print(f"warning: skipping an image: {err}", file=sys.stderr)
+                skipped.append(err)
+                continue
+            results[str(image)] = result
             print(f"{image}: {', '.join(result['masks'])} scores {result['scores']}")
-    except (CheckpointError, ImageReadError, PromptError, OSError) as err:
-        sys.exit(f"error: {err}")
-    (out_dir / "predictions.json").write_text(json.dumps(results, indent=2) + "\n")
+        if skipped and not results:
+            raise ImageReadError(f"none of the {len(images)} images could be read; first: {skipped[0]}")
+        if skipped:
+            print(f"warning: {len(skipped)} of {len(images)} images skipped", file=sys.stderr)
+    except (CheckpointError, ImageReadError, PromptError, OutputError, OSError) as err:
+        fail(err)
+    finally:  # what was written is listed, also when the run stops early
+        if results:
+            text = json.dumps(results, indent=2) + "\n"
+            atomic_write(out_dir / RESULTS_FILE, lambda tmp: Path(tmp).write_text(text))
+        elif created and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()
     return results
 
 

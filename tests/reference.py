@@ -1,10 +1,17 @@
 """Reference implementations for parity tests: the official package and transformers, built at
-the same size as ours, plus helpers that give every tensor random values."""
+the same size as ours (samhq_train.reference, shared with scripts/check_parity.py and
+scripts/benchmark.py), plus test-only helpers that give every tensor random values."""
 
 import torch
 from torch import nn
 
-from samhq_train.model import SamHQ, build_sam_hq, variant_config
+from samhq_train.model import SamHQ, build_sam_hq
+from samhq_train.reference import build_official, load_transformers_model, official_twin
+
+__all__ = [
+    "TRANSFORMERS_DECODER_DEFECT", "build_official", "load_transformers_model", "official_twin",
+    "patch_transformers_decoder", "random_tiny_model", "randomize_",
+]
 
 
 def randomize_(model: nn.Module, seed: int = 0, scale: float = 0.1) -> nn.Module:
@@ -24,62 +31,6 @@ def randomize_(model: nn.Module, seed: int = 0, scale: float = 0.1) -> nn.Module
 
 def random_tiny_model(seed: int = 0) -> SamHQ:
     return randomize_(build_sam_hq("vit_demo", seed=seed), seed=seed)
-
-
-def build_official(variant: str = "vit_demo") -> nn.Module:
-    """segment_anything_hq's Sam with MaskDecoderHQ at one of our registry sizes."""
-    from segment_anything_hq.modeling import (
-        ImageEncoderViT,
-        MaskDecoderHQ,
-        PromptEncoder,
-        Sam,
-        TwoWayTransformer,
-    )
-
-    cfg = variant_config(variant)
-    grid = cfg.image_size // cfg.patch_size
-    return Sam(
-        image_encoder=ImageEncoderViT(
-            depth=cfg.encoder_depth,
-            embed_dim=cfg.encoder_embed_dim,
-            img_size=cfg.image_size,
-            mlp_ratio=4,
-            norm_layer=lambda dim: nn.LayerNorm(dim, eps=1e-6),
-            num_heads=cfg.encoder_num_heads,
-            patch_size=cfg.patch_size,
-            qkv_bias=True,
-            use_rel_pos=True,
-            global_attn_indexes=cfg.encoder_global_attn_indexes,
-            window_size=cfg.window_size,
-            out_chans=cfg.prompt_embed_dim,
-        ),
-        prompt_encoder=PromptEncoder(
-            embed_dim=cfg.prompt_embed_dim,
-            image_embedding_size=(grid, grid),
-            input_image_size=(cfg.image_size, cfg.image_size),
-            mask_in_chans=cfg.mask_in_chans,
-        ),
-        mask_decoder=MaskDecoderHQ(
-            num_multimask_outputs=3,
-            transformer=TwoWayTransformer(
-                depth=cfg.decoder_depth,
-                embedding_dim=cfg.prompt_embed_dim,
-                mlp_dim=cfg.decoder_mlp_dim,
-                num_heads=cfg.decoder_num_heads,
-            ),
-            transformer_dim=cfg.prompt_embed_dim,
-            iou_head_depth=3,
-            iou_head_hidden_dim=cfg.iou_head_hidden_dim,
-            vit_dim=cfg.encoder_embed_dim,
-        ),
-    ).eval()
-
-
-def official_twin(model: SamHQ, variant: str = "vit_demo") -> nn.Module:
-    """The official model carrying exactly `model`'s weights (loaded strictly)."""
-    official = build_official(variant)
-    official.load_state_dict(model.state_dict(), strict=True)
-    return official
 
 
 TRANSFORMERS_DECODER_DEFECT = (
@@ -108,9 +59,3 @@ def patch_transformers_decoder(hf_model: nn.Module) -> list:
         decoder.transformer.register_forward_hook(keep_image_tokens),
         decoder.upscale_conv1.register_forward_pre_hook(use_image_tokens),
     ]
-
-
-def load_transformers_model(directory) -> nn.Module:
-    from transformers import SamHQModel
-
-    return SamHQModel.from_pretrained(directory, local_files_only=True, attn_implementation="eager").eval()

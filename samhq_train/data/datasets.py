@@ -19,6 +19,9 @@ import cv2
 import numpy as np
 from torch.utils.data import Dataset
 
+from samhq_train import imaging
+from samhq_train.imaging import ImageFileError, decode_image_file
+
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -43,51 +46,28 @@ def _check_dir(path: Path, what: str, dataset: str) -> None:
         raise DataError(f"{dataset}: {what} not found: {path}; {LAYOUT_HINT}")
 
 
-def _read_bytes(path: Path) -> np.ndarray:
+def _decode(path: Path, flags: int, what: str = "image") -> np.ndarray:
     try:
-        data = np.fromfile(path, np.uint8)
-    except OSError as e:
-        raise DataError(
-            f"cannot read {path}: {e.strerror}; check that the file exists and is readable"
-        ) from None
-    if data.size == 0:
-        raise DataError(f"{path} is empty (0 bytes); re-export or remove it")
-    return data
-
-
-def _decode(path: Path, flags: int) -> np.ndarray:
-    data = _read_bytes(path)
-    if data[:2].tobytes() == b"\xff\xd8" and data[-2:].tobytes() != b"\xff\xd9":
-        # libjpeg decodes a cut-off JPEG with a grey bottom and only a warning.
-        if b"\xff\xd9" not in data[-4096:].tobytes():
-            raise DataError(
-                f"{path} is truncated (JPEG end marker missing); re-download or remove it"
-            )
-    try:
-        out = cv2.imdecode(data, flags)
-    except cv2.error:  # e.g. dimensions over OpenCV's limits
-        out = None
-    if out is None:
-        raise DataError(
-            f"{path} is not a readable image (corrupt or unsupported format); "
-            "re-export or remove it"
-        )
-    return out
+        return decode_image_file(path, flags, what)
+    except ImageFileError as err:
+        raise DataError(str(err)) from None
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """H x W x 3 uint8 RGB; grey is repeated to 3 channels; EXIF orientation is ignored (as
-    in the official loader, so images stay aligned with their masks)."""
-    path = Path(path)
-    bgr = _decode(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    """H x W x 3 uint8 RGB (samhq_train.imaging.read_image: grey repeated to 3 channels, EXIF
+    orientation ignored, as in the official loader, so images stay aligned with their masks);
+    raises DataError naming the file."""
+    try:
+        return imaging.read_image(path)
+    except ImageFileError as err:
+        raise DataError(str(err)) from None
 
 
 def read_mask(path: str | Path) -> np.ndarray:
     """H x W uint8 0-255. A multi-channel mask must have equal colour channels (channel 0 is kept,
     alpha ignored); 16-bit masks and label masks with values only in 0-1 are refused."""
     path = Path(path)
-    mask = _decode(path, cv2.IMREAD_UNCHANGED)
+    mask = _decode(path, cv2.IMREAD_UNCHANGED, "mask")
     if mask.ndim == 3:
         colour = mask[..., :3] if mask.shape[2] >= 3 else mask[..., :1]
         if (colour != colour[..., :1]).any():

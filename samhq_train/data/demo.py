@@ -4,6 +4,9 @@
 one object per image (rings, thin branching trees, shapes with holes, spoked wheels) on a
 textured background with distractors. The same parameters always give the same files; a
 ``.demo.json`` marker records them, and the data is rebuilt when they change.
+
+``DemoSource`` makes the same samples in memory (no files), optionally with coarse labels
+(``coarsen.coarsen_mask``): the demo base (scripts/make_demo_base.py) trains on those.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from torch.utils.data import Dataset
 
+from .coarsen import coarsen_mask
 from .datasets import DataError
 
 log = logging.getLogger(__name__)
@@ -105,6 +110,30 @@ def make_demo_sample(seed: int, split: str, index: int, height: int, width: int)
     img = img * (1 - alpha) + (colour + texture) * alpha
     img += rng.normal(0, 4, img.shape).astype(np.float32)
     return np.clip(img, 0, 255).round().astype(np.uint8), mask
+
+
+class DemoSource(Dataset):
+    """Demo samples ``make_demo_sample(seed, split, i)``, i < count, made in memory: a source for
+    ``PromptedDataset`` (dicts with image, mask, where, name, dataset). ``coarse=True`` gives the
+    mask through ``coarsen_mask`` (SA-1B-style coarse labels)."""
+
+    def __init__(self, seed: int, split: str, count: int, *, height: int = 256, width: int = 320,
+                 coarse: bool = False, name: str | None = None):
+        self.seed, self.split, self.count = int(seed), split, int(count)
+        self.height, self.width, self.coarse = int(height), int(width), bool(coarse)
+        self.name = name or f"demo-{split}"
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int) -> dict:
+        if not 0 <= i < self.count:
+            raise IndexError(i)
+        image, mask = make_demo_sample(self.seed, self.split, i, self.height, self.width)
+        if self.coarse:
+            mask = coarsen_mask(mask)
+        where = f"demo sample (seed {self.seed}, {self.split}, {i})"
+        return {"image": image, "mask": mask, "where": where, "name": f"{i:04d}", "dataset": self.name}
 
 
 def _params(num_train, num_val, height, width, seed) -> dict:

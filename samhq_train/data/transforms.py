@@ -5,8 +5,9 @@ round(s * S) with s ~ U(0.1, 2.0) (aspect kept, bilinear for image AND mask), ra
 most S x S, pad bottom/right to S x S (image 128, mask 0).
 
 Evaluation: ``mode="resize"`` is the official benchmark protocol (S x S, aspect NOT kept);
-``mode="longest_side"`` is SAM's predictor rule (long side S, aspect kept, pad bottom/right with
-the pixel mean, which is what SAM's zero padding after normalisation amounts to).
+``mode="longest_side"`` is SAM's predictor rule (long side S, aspect kept, the image resized with
+PIL bilinear as the official predictor does, pad bottom/right with the pixel mean, which is what
+SAM's zero padding after normalisation amounts to).
 
 Masks are float32 0-255 and resized bilinearly, so they are soft after resizing (official
 handling); callers threshold them at > 128. The untouched original mask is kept by the caller.
@@ -23,7 +24,7 @@ import cv2
 import numpy as np
 
 from samhq_train.constants import PIXEL_MEAN
-from samhq_train.resize import resize_longest_side_shape
+from samhq_train.imaging import resize_image, resize_longest_side_shape
 
 EVAL_MODES = ("resize", "longest_side")
 
@@ -31,12 +32,16 @@ EVAL_MODES = ("resize", "longest_side")
 class LongestSideResize(A.DualTransform):
     """Resize so the long side is ``round(s * long_side)``, ``s ~ U(scale_range)``, aspect kept.
 
-    Image and mask are both resized bilinearly (the mask is expected as float, 0-255).
-    ``scale_range=(1, 1)`` gives SAM's deterministic long-side resize.
+    Image and mask are both resized bilinearly (the mask is expected as float, 0-255), with
+    OpenCV; ``predictor_resize=True`` resizes the image as the official predictor does
+    (imaging.resize_image, PIL bilinear). ``scale_range=(1, 1)`` gives SAM's deterministic
+    long-side resize.
     """
 
-    def __init__(self, long_side: int, scale_range: Sequence[float] = (1.0, 1.0), p: float = 1.0):
+    def __init__(self, long_side: int, scale_range: Sequence[float] = (1.0, 1.0), p: float = 1.0,
+                 predictor_resize: bool = False):
         super().__init__(p=p)
+        self.predictor_resize = predictor_resize
         lo, hi = float(scale_range[0]), float(scale_range[1])
         if not 0 < lo <= hi:
             raise ValueError(f"scale_range must satisfy 0 < min <= max, got {scale_range}")
@@ -51,6 +56,8 @@ class LongestSideResize(A.DualTransform):
         return {"target_shape": resize_longest_side_shape(height, width, long_side)}
 
     def apply(self, img, target_shape, **params):
+        if self.predictor_resize:
+            return resize_image(img, target_shape)
         return cv2.resize(img, target_shape[::-1], interpolation=cv2.INTER_LINEAR)
 
     def apply_to_mask(self, mask, target_shape, **params):
@@ -60,7 +67,7 @@ class LongestSideResize(A.DualTransform):
         return bboxes  # albumentations keeps boxes normalised: a resize leaves them unchanged
 
     def get_transform_init_args_names(self):
-        return ("long_side", "scale_range")
+        return ("long_side", "scale_range", "predictor_resize")
 
 
 @dataclass
@@ -166,5 +173,6 @@ def build_eval_transform(
         pad = A.PadIfNeeded(
             s, s, position="top_left", border_mode=cv2.BORDER_CONSTANT, fill=fill, fill_mask=0
         )
-        return PairTransform([_compose([LongestSideResize(s)]), _compose([pad])], s)
+        resize = LongestSideResize(s, predictor_resize=True)
+        return PairTransform([_compose([resize]), _compose([pad])], s)
     raise ValueError(f"eval_transform.mode must be one of {EVAL_MODES}, got {mode!r}")

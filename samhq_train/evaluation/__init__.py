@@ -1,4 +1,19 @@
-"""Evaluation: mask IoU / boundary IoU metrics and COCO mask / boundary AP."""
+"""Evaluation: mask IoU / boundary IoU metrics and COCO mask / boundary AP.
+
+Modules, by job (arrows only point down the list; no module imports one that imports it back):
+
+    metrics       mask_iou, boundary_iou (batched torch) and their torchmetrics wrappers
+    coco          pycocotools glue: RLE, mask AP and boundary AP
+    evaluate      the shared evaluation step of validation and the runners; DatasetMetrics
+    errors        EvaluationError
+    device        resolve_device, precision names (the trainer's), autocast
+    loading       load_model: a checkpoint in any format, or the seeded demo backbone
+    worst         WorstImages: the lowest-scoring images of a set
+    benchmark     run_benchmark: the loop over the benchmark sets
+    report        results_tables (also training's summary), overlay PNGs, write_report
+    coco_runner   detector boxes as prompts -> COCO AP
+    entry         evaluate(cfg): the conf/eval.yaml entry (benchmark + COCO + reports)
+"""
 
 from samhq_train.evaluation.metrics import (
     BoundaryIoU,

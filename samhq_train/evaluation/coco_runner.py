@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from samhq_train.data import DataError, build_eval_transform, read_image
+from samhq_train.data import DataError, build_eval_transform
 from samhq_train.evaluation.coco import (
     AP_NAMES,
     encode_mask,
@@ -30,13 +30,11 @@ from samhq_train.evaluation.coco import (
     load_detections,
     write_results_json,
 )
+from samhq_train.evaluation.device import autocast, canonical_precision, resolve_device
+from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.evaluate import logits_at_original_size
-from samhq_train.evaluation.runner import (
-    MODEL_LABELS,
-    EvaluationError,
-    autocast,
-    resolve_device,
-)
+from samhq_train.evaluation.report import MODEL_LABELS
+from samhq_train.imaging import ImageFileError, read_image
 
 __all__ = ["CocoPromptImages", "coco_markdown", "evaluate_coco_model", "predict_coco"]
 
@@ -63,7 +61,7 @@ class CocoPromptImages(Dataset):
         path = self.image_dir / info["file_name"]
         try:
             image = read_image(path)
-        except DataError as err:  # travels as data: raised in the main process, not a worker
+        except ImageFileError as err:  # travels as data: raised in the main process, not a worker
             return {"error": str(err)}
         h, w = image.shape[:2]
         if (info.get("height"), info.get("width")) != (h, w):
@@ -121,6 +119,7 @@ def predict_coco(
     if not per_image:
         raise EvaluationError(f"{detections}: no detections, nothing to prompt the model with")
     device = resolve_device(device)
+    precision = canonical_precision(precision)
     model = model.to(device).eval()
     dataset = CocoPromptImages(coco_gt, image_dir, per_image, model.image_size, transform,
                                max_detections)

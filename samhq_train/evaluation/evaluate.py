@@ -16,6 +16,7 @@ evaluation does; with SAM's long-side resize + padding they go through
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -23,11 +24,8 @@ from torchmetrics.aggregation import SumMetric
 
 from samhq_train.constants import GT_THRESHOLD
 from samhq_train.data.prompts import PROMPT_TYPES
-from samhq_train.evaluation.metrics import (
-    BoundaryIoU,
-    MaskIoU,
-    mask_to_boundary,
-)
+from samhq_train.evaluation.metrics import BoundaryIoU, MaskIoU
+from samhq_train.imaging import draw_overlay
 from samhq_train.model import ImageFeatures
 
 
@@ -193,17 +191,10 @@ class DatasetMetrics(nn.Module):
 
 
 def overlay(image: torch.Tensor, logits: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-    """uint8 3 x H x W picture: the image (3 x h x w RGB 0-255, resized to the GT size) with the
-    predicted region tinted, the GT boundary in green and the predicted boundary in red."""
-    size = gt.shape[-2:]
-    picture = F.interpolate(image[None].float(), size, mode="bilinear", align_corners=False)[0]
-    pred = logits > 0
-    tint = torch.tensor([30.0, 144.0, 255.0], device=picture.device)[:, None, None]
-    picture = torch.where(pred, 0.6 * picture + 0.4 * tint, picture)
-    colours = [(gt.to(pred.device) > GT_THRESHOLD, (0.0, 255.0, 0.0)), (pred, (255.0, 0.0, 0.0))]
-    for mask, colour in colours:
-        edge = mask_to_boundary(mask[None], dilation_ratio=0.003)[0]
-        picture = torch.where(
-            edge, torch.tensor(colour, device=picture.device)[:, None, None], picture
-        )
-    return picture.clamp(0, 255).to(torch.uint8)
+    """uint8 3 x H x W CPU picture for loggers: the image (3 x h x w RGB 0-255, resized to the GT
+    size) with the predicted region (logits > 0) tinted, the GT boundary in green and the
+    predicted boundary in red (imaging.draw_overlay, the one overlay picture)."""
+    image = image.detach().float().round().clamp(0, 255).permute(1, 2, 0).cpu().numpy()
+    mask = (logits.detach() > 0).cpu().numpy()
+    picture = draw_overlay(image.astype(np.uint8), [mask], gt.detach().cpu().numpy() > GT_THRESHOLD)
+    return torch.from_numpy(picture).permute(2, 0, 1)

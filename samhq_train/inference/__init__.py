@@ -15,8 +15,6 @@ from .predictor import (
     SamHQPredictor,
     load_image,
     resize_image,
-    resize_longest_side_shape,
-    scale_coords,
 )
 
 __all__ = [
@@ -32,6 +30,4 @@ __all__ = [
     "SamHQPredictor",
     "load_image",
     "resize_image",
-    "resize_longest_side_shape",
-    "scale_coords",
 ]

@@ -3,12 +3,18 @@ or HQ-only) and ONNX of the prompt encoder + HQ mask decoder (checked with onnxr
 
 The weight formats are written by `samhq_train.model.save_checkpoint` and read back here to check
 that each file holds exactly the model's tensors.
+
+Outputs are checked before anything is written (check_output_dir): an --out that is a file, not
+writable or under a missing folder, or a target file that exists (unless overwrite), is one
+OutputError line; a failed export removes what it wrote.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +29,14 @@ from samhq_train.model import (
     canonical_format,
     detect_variant,
     hq_state_dict,
+    is_lora_key,
+    merge_lora,
     read_state_dict,
     save_checkpoint,
+    trained_state_dict,
 )
 
-EXPORT_TARGETS = ("sam_hq", "transformers", "safetensors", "hq_only", "onnx")
+EXPORT_TARGETS = ("sam_hq", "transformers", "safetensors", "hq_only", "delta", "onnx")
 ONNX_INPUTS = (
     "image_embeddings",
     "early_features",
@@ -40,6 +49,49 @@ ONNX_INPUTS = (
 ONNX_OUTPUTS = ("masks", "iou_predictions", "low_res_masks")
 
 
+class OutputError(ValueError):
+    """An output folder or file that cannot be written as asked; the message names it."""
+
+
+def check_output_dir(
+    out_dir: str | os.PathLike,
+    targets: list[Path] | tuple[Path, ...] = (),
+    *,
+    overwrite: bool = False,
+    create_parents: bool = False,
+    what: str = "--out",
+    taken_hint: str = "pass --overwrite to replace it, or give another --out or --name",
+) -> None:
+    """Refuse, before any work, an output folder that cannot take `targets`: a file, a folder
+    that is not writable, a missing parent (unless create_parents), or targets that exist
+    (a file, or a non-empty folder) when not `overwrite`. Writes nothing."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{what} {out_dir} is a file, not a folder: give a folder")
+    existing = out_dir
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{what} {out_dir}: {existing} is a file, not a folder")
+    if existing != out_dir and existing != out_dir.parent and not create_parents:
+        raise OutputError(
+            f"{what} {out_dir}: its parent folder {out_dir.parent} does not exist; create it "
+            "first, or give another folder"
+        )
+    try:  # os.access is not enough (root, read-only file systems): try a real file
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise OutputError(f"{what} {out_dir}: {existing} is not writable ({err.strerror})") from None
+    if overwrite:
+        return
+    taken = [p for p in map(Path, targets) if p.is_file() or (p.is_dir() and any(p.iterdir()))]
+    if taken:
+        more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
+        raise OutputError(f"{taken[0]} already exists{more}: {taken_hint}")
+
+
 def export_paths(out_dir: str | os.PathLike, name: str) -> dict[str, Path]:
     """Where each target is written (the one home of these names): <out_dir>/<name>.pth,
     <name>_transformers/, <name>.safetensors, <name>_hq.safetensors, <name>_decoder.onnx."""
@@ -49,6 +101,7 @@ def export_paths(out_dir: str | os.PathLike, name: str) -> dict[str, Path]:
         "transformers": out_dir / f"{name}_transformers",
         "safetensors": out_dir / f"{name}.safetensors",
         "hq_only": out_dir / f"{name}_hq.safetensors",
+        "delta": out_dir / f"{name}_delta.safetensors",
         "onnx": out_dir / f"{name}_decoder.onnx",
     }
 
@@ -63,47 +116,76 @@ def export_model(
     onnx_opset: int = 17,
     hq_token_only: bool = False,
     multimask_output: bool = False,
+    overwrite: bool = False,
+    create_parents: bool = True,
+    policy="hq",
 ) -> dict[str, Path]:
     """Write `model` to each target; with verify, read every file back and compare it.
 
+    LoRA adapters are merged into plain weights for every full target and ONNX (once, on a
+    copy); `delta` holds what `policy` trained, adapters unmerged.
+
     name defaults to sam_hq_<variant> (the official file name). hq_token_only / multimask_output
-    are baked into the ONNX graph (the official ONNX export does the same).
+    are baked into the ONNX graph (the official ONNX export does the same). Existing target
+    files are refused unless `overwrite` (OutputError); when a target fails, the files this call
+    wrote (and the folder, if it made it) are removed before the error propagates.
     """
     targets = [canonical_format(t) for t in targets]
     unknown = [t for t in targets if t not in EXPORT_TARGETS]
     if unknown:
         raise ValueError(f"unknown export target(s) {unknown}; choose from {EXPORT_TARGETS}")
-    state = model.state_dict()
-    variant = detect_variant(state)
+    plain = merge_lora(copy.deepcopy(model)) if any(is_lora_key(k) for k in model.state_dict()) else model
+    variant = detect_variant(plain.state_dict())
     paths = export_paths(out_dir, name or f"sam_hq_{variant or 'custom'}")
-    written = {}
-    for target in dict.fromkeys(targets):
-        path = paths[target]
-        if target == "onnx":
-            export_onnx(
+    targets = list(dict.fromkeys(targets))
+    opts = dict(opset=onnx_opset, hq_token_only=hq_token_only, multimask_output=multimask_output)
+    check_output_dir(
+        out_dir, [paths[t] for t in targets], overwrite=overwrite, create_parents=create_parents
+    )
+    made = [p for p in [Path(out_dir), *Path(out_dir).parents] if not p.exists()]
+    new = [paths[t] for t in targets if not paths[t].exists()]  # removed again on failure
+    try:
+        return {
+            t: _export_one(model if t == "delta" else plain, paths[t], t, variant, verify, opts, policy)
+            for t in targets
+        }
+    except BaseException:
+        for path in new:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        for folder in made:  # deepest first; only folders this call created and left empty
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+
+
+def _export_one(model, path: Path, target: str, variant, verify: bool, onnx: dict, policy) -> Path:
+    if target == "onnx":
+        export_onnx(model, path, **onnx)
+        if verify:
+            check_onnx(
                 model,
                 path,
-                opset=onnx_opset,
-                hq_token_only=hq_token_only,
-                multimask_output=multimask_output,
+                hq_token_only=onnx["hq_token_only"],
+                multimask_output=onnx["multimask_output"],
             )
-            if verify:
-                check_onnx(
-                    model, path, hq_token_only=hq_token_only, multimask_output=multimask_output
-                )
-        else:
-            save_checkpoint(model, path, target, variant=variant)
-            if verify:
-                verify_weights(model, path, target)
-        written[target] = path
-    return written
+    else:
+        save_checkpoint(model, path, target, variant=variant, policy=policy)
+        if verify:
+            verify_weights(model, path, target, policy)
+    return path
 
 
-def verify_weights(model: nn.Module, path: str | os.PathLike, target: str) -> None:
-    """Raise unless `path` holds exactly the model's tensors (only the HQ ones for hq_only)."""
+def verify_weights(model: nn.Module, path: str | os.PathLike, target: str, policy="hq") -> None:
+    """Raise unless `path` holds exactly the model's tensors (only the HQ ones for hq_only, the
+    policy's trained ones for delta)."""
     expected = model.state_dict()
     if target == "hq_only":
         expected = hq_state_dict(expected)
+    elif target == "delta":
+        expected = trained_state_dict(model, policy)
     found, _ = read_state_dict(path, target)
     if set(found) != set(expected):
         diff = sorted(set(found) ^ set(expected))

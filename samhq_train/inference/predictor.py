@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
-from PIL import Image
 
+from samhq_train import imaging
 from samhq_train.model import SamHQ
-from samhq_train.resize import resize_longest_side_shape
 
 POINT_LABELS = (0, 1)  # background, foreground
 
@@ -32,30 +29,17 @@ class ImageReadError(ValueError):
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
-    """H x W x 3 uint8 RGB from an image file (grey is repeated to 3 channels, alpha dropped)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ImageReadError(f"image file not found: {path}")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ImageReadError(f"cannot read image file {path}: not an image OpenCV can decode")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    """H x W x 3 uint8 RGB from an image file (grey is repeated to 3 channels, alpha dropped,
+    EXIF orientation ignored: the one reader, samhq_train.imaging.read_image)."""
+    try:
+        return imaging.read_image(path)
+    except imaging.ImageFileError as err:
+        raise ImageReadError(str(err)) from None
 
 
 def resize_image(image: np.ndarray, long_side: int) -> np.ndarray:
     """Resize H x W x 3 uint8 to long side `long_side` (PIL bilinear, as the official predictor)."""
-    h, w = resize_longest_side_shape(*image.shape[:2], long_side)
-    return np.array(Image.fromarray(image).resize((w, h), Image.BILINEAR))
-
-
-def scale_coords(coords: np.ndarray, original_size: tuple[int, int], long_side: int) -> np.ndarray:
-    """(x, y) pairs in original pixels (last dim 2) -> pixels of the resized image."""
-    old_h, old_w = original_size
-    new_h, new_w = resize_longest_side_shape(old_h, old_w, long_side)
-    coords = np.array(coords, dtype=np.float64)
-    coords[..., 0] *= new_w / old_w
-    coords[..., 1] *= new_h / old_h
-    return coords
+    return imaging.resize_longest_side(image, long_side)
 
 
 class SamHQPredictor:
@@ -99,8 +83,8 @@ class SamHQPredictor:
             )
         if image_format == "BGR":
             image = image[..., ::-1]
-        resized = resize_image(np.ascontiguousarray(image), self.model.image_size)
-        tensor = torch.from_numpy(resized).to(self.device).permute(2, 0, 1)[None].float()
+        resized = imaging.resize_to_model_input(image, self.model.input_resize, self.model.image_size)
+        tensor = torch.from_numpy(resized).to(self.device).permute(2, 0, 1)[None]
         self.reset_image()
         with self._autocast():
             self.features = self.model.encode(tensor)
@@ -217,17 +201,21 @@ class SamHQPredictor:
             array = array.reshape(-1, *array.shape[array.ndim - item_dims :])
             return self._tensor(np.broadcast_to(array, (n, *array.shape[1:]))[None])
 
-        s = self.model.image_size
         boxes = (
             None
             if box is None
-            else batch(scale_coords(box.reshape(-1, 2, 2), (h, w), s).reshape(-1, 4), 1)
+            else batch(self._scale(box.reshape(-1, 2, 2), (h, w)).reshape(-1, 4), 1)
         )
         points = None
         if point_coords is not None:
-            points = (batch(scale_coords(point_coords, (h, w), s), 2), batch(point_labels, 1))
+            points = (batch(self._scale(point_coords, (h, w)), 2), batch(point_labels, 1))
         masks = None if mask_input is None else batch(mask_input, 3)
         return points, boxes, masks, bool(counts)
+
+    def _scale(self, coords: np.ndarray, original_size: tuple[int, int]) -> np.ndarray:
+        return imaging.scale_to_model_input(
+            coords, original_size, self.model.input_resize, self.model.image_size
+        )
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.tensor(np.array(array), dtype=torch.float32, device=self.device)

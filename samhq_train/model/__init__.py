@@ -1,6 +1,7 @@
 """Plain torch.nn SAM-HQ model families with official parameter names; no Lightning, no Hydra."""
 
 from .checkpoints import (
+    FORMAT_ALIASES,
     FORMATS,
     SAVE_FORMATS,
     CheckpointError,
@@ -12,7 +13,6 @@ from .checkpoints import (
     detect_variant,
     file_sha256,
     hq_state_dict,
-    is_hq_only_file,
     load_checkpoint,
     load_weights_into,
     read_state_dict,
@@ -20,12 +20,18 @@ from .checkpoints import (
     without_hq,
 )
 from .features import ImageFeatures, SamFeatures
+from .lora import LORA_TARGETS, add_lora, is_lora_key, merge_lora
 from .policy import (
     POLICIES,
+    TrainablePolicy,
     apply_policy,
+    as_policy,
     check_policy_applied,
     encoder_needs_grad,
     is_trained,
+    parameter_groups,
+    prepare_model,
+    scale_group_lrs,
     trained_modules,
     trained_parameter_names,
     trained_state_dict,
@@ -44,10 +50,11 @@ from .registry import (
 from .sam1 import SamHQ, SamHQConfig, build_from_config
 
 __all__ = [
-    "FORMATS", "SAVE_FORMATS", "CheckpointError", "atomic_write", "build_sam_hq", "canonical_format",
-    "check_base_given", "detect_format", "detect_variant", "file_sha256", "hq_state_dict", "is_hq_only_file",
+    "FORMAT_ALIASES", "FORMATS", "SAVE_FORMATS", "CheckpointError", "atomic_write", "build_sam_hq", "canonical_format",
+    "check_base_given", "detect_format", "detect_variant", "file_sha256", "hq_state_dict",
     "load_checkpoint", "load_weights_into", "read_state_dict", "save_checkpoint", "without_hq",
-    "ImageFeatures", "SamFeatures", "POLICIES", "apply_policy", "check_policy_applied", "encoder_needs_grad",
+    "ImageFeatures", "SamFeatures", "LORA_TARGETS", "add_lora", "is_lora_key", "merge_lora", "POLICIES",
+    "TrainablePolicy", "as_policy", "parameter_groups", "prepare_model", "scale_group_lrs", "apply_policy", "check_policy_applied", "encoder_needs_grad",
     "is_trained", "trained_modules", "trained_parameter_names", "trained_state_dict", "Provenance", "FAMILIES", "VARIANTS",
     "Family", "build_model", "canonical_variant", "family_of_model", "family_of_variant", "variant_config",
     "SamHQ", "SamHQConfig", "build_from_config",

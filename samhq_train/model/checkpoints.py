@@ -14,10 +14,13 @@ Which keys are HQ (so which of sam / sam_hq / hq_only a file is) is the format r
 family (registry.Family.is_hq_key), never the training policy.
 """
 
+import copy
 import hashlib
 import json
 import os
+import pickle
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,7 +29,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .policy import apply_policy
+from .lora import is_lora_key, merge_lora
+from .policy import as_policy, prepare_model, trained_state_dict
 from .provenance import Provenance
 from .registry import (
     FAMILIES,
@@ -50,8 +54,8 @@ from .sam1.transformers_format import (
     hf_processor_config,
 )
 
-FORMATS = ("sam", "sam_hq", "transformers", "safetensors", "hq_only", "lightning")
-SAVE_FORMATS = ("sam_hq", "transformers", "safetensors", "hq_only")
+FORMATS = ("sam", "sam_hq", "transformers", "safetensors", "hq_only", "delta", "lightning")
+SAVE_FORMATS = ("sam_hq", "transformers", "safetensors", "hq_only", "delta")
 FORMAT_ALIASES = {"hf": "transformers"}
 HF_WEIGHTS = "model.safetensors"
 LIGHTNING_MODEL_PREFIX = "model."
@@ -98,25 +102,78 @@ def detect_format(path: str | os.PathLike) -> str:
             f"and {HF_WEIGHTS} in it"
         )
     if path.suffix == ".safetensors":
-        keys, metadata = _safetensors_keys(path)
-        family = _family(dict.fromkeys(keys))
-        if metadata.get("contents") == "hq_only" or (keys and all(family.is_hq_key(k) for k in keys)):
-            return "hq_only"
-        return "safetensors"
+        return _safetensors_format(path)
     if path.suffix == ".ckpt":
         return "lightning"
     if path.suffix in TORCH_SUFFIXES:
         return _torch_format(_read_torch_state(path))
-    raise CheckpointError(
-        f"cannot tell the format of {path}: expected a .pth/.pt file (official SAM or SAM-HQ), a "
-        f".safetensors file, or a transformers directory; pass format= one of {FORMATS}"
-    )
+    return _sniff_format(path)
 
 
-def is_hq_only_file(path: str | os.PathLike) -> bool:
-    """Whether `path` is an HQ-only file (needs a base); reads at most a safetensors header."""
+def _safetensors_format(path: Path) -> str:
+    """safetensors, hq_only or delta: what our metadata says, else HQ-only when only HQ keys."""
+    keys, metadata = _safetensors_keys(path)
+    if metadata.get("contents") in ("hq_only", "delta"):
+        return metadata["contents"]
+    family = _family(dict.fromkeys(keys))
+    return "hq_only" if keys and all(family.is_hq_key(k) for k in keys) else "safetensors"
+
+
+def _sniff_format(path: Path) -> str:
+    """The format of a file whose name does not tell it (no or an unknown extension)."""
+    if _looks_like_safetensors(path):
+        return _safetensors_format(path)
+    if not _starts_like_torch(path):
+        raise CheckpointError(
+            f"cannot tell the format of {path}: it is neither a PyTorch file (.pth/.pt/.ckpt) nor "
+            "safetensors nor a transformers directory; give a checkpoint file, or pass the format "
+            f"(format= / --format, one of {', '.join(FORMATS)})"
+        )
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"could not read {path} as a PyTorch checkpoint: {describe_read_error(path, err)}") from None
+    if isinstance(content, dict) and "state_dict" in content:
+        raise CheckpointError(
+            f"{path} is a training checkpoint without the .ckpt extension: rename it to "
+            f"{path.name}.ckpt, or pass format=lightning (--format lightning)"
+        )
+    return _torch_format(_as_tensor_state(path, content))
+
+
+def _looks_like_safetensors(path: Path) -> bool:
+    """safetensors: an 8-byte little-endian header length, then a JSON object."""
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    return 0 < int.from_bytes(head[:8], "little") <= max(path.stat().st_size - 8, 0)
+
+
+def _starts_like_torch(path: Path) -> bool:
+    """A zip archive (torch.save since 1.6) or a pickle (the legacy format)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+
+
+def describe_read_error(path: str | os.PathLike, err: BaseException) -> str:
+    """What a failed torch.load says about the file, in a few words (never torch's paragraph
+    of advice about weights_only)."""
     path = Path(path)
-    return path.suffix == ".safetensors" and path.is_file() and detect_format(path) == "hq_only"
+    size = path.stat().st_size if path.is_file() else None
+    if size == 0:
+        return "the file is empty (0 bytes)"
+    if isinstance(err, (EOFError,)) or "unexpected EOF" in str(err):
+        return "the file ends early (truncated: copy or download it again)"
+    if zipfile.is_zipfile(path):
+        if isinstance(err, pickle.UnpicklingError) or "weights_only" in str(err).lower():
+            return "it holds Python objects other than tensors, not a weights file"
+        return f"the archive is damaged ({str(err).splitlines()[0].split('. ')[0]})"
+    if _starts_like_torch(path):
+        return "the file is truncated or damaged (an incomplete PyTorch archive: copy or download it again)"
+    return "it is not a PyTorch file (random bytes or another format)"
+
 
 
 def read_state_dict(path: str | os.PathLike, format: str | None = None) -> tuple[dict, str]:
@@ -140,7 +197,9 @@ def read_state_dict(path: str | os.PathLike, format: str | None = None) -> tuple
     try:
         return load_file(str(path)), format
     except Exception as err:  # safetensors raises several error types for damaged files
-        raise CheckpointError(f"could not read {path} as safetensors: {err}") from err
+        raise CheckpointError(
+            f"could not read {path} as safetensors (damaged or another format): {str(err).splitlines()[0]}"
+        ) from None
 
 
 def _torch_format(state: dict) -> str:
@@ -165,9 +224,10 @@ def build_sam_hq(
     *,
     seed: int | None = None,
     format: str | None = None,
-    policy: str = "hq",
+    policy="hq",
 ) -> nn.Module:
-    """Build a variant in eval mode with exactly `policy`'s parameters trainable.
+    """Build a variant in eval mode with exactly `policy`'s parameters trainable (a policy name,
+    TrainablePolicy or its dict; hq+lora adds the LoRA adapters after the checkpoint is loaded).
 
     Without a checkpoint the weights are PyTorch's default init (drawn under `seed` when given).
     With one, it is loaded strictly through the checkpoint I/O (any format; an official SAM file
@@ -176,7 +236,7 @@ def build_sam_hq(
     model = build_model(variant, seed=seed)
     if checkpoint is not None:
         load_weights_into(model, checkpoint, variant=canonical_variant(variant), format=format)
-    return apply_policy(model, policy)
+    return prepare_model(model, policy)
 
 
 def load_weights_into(
@@ -191,7 +251,7 @@ def load_weights_into(
     return format
 
 
-def _apply_state(model: nn.Module, state: dict, format: str, path, variant: str | None) -> None:
+def _apply_state(model: nn.Module, state: dict, format: str, path, variant: str | None, policy="hq") -> None:
     variant = canonical_variant(variant) if variant is not None else None
     found = detect_variant(state)
     if variant is not None and found is not None and found != variant:
@@ -203,8 +263,10 @@ def _apply_state(model: nn.Module, state: dict, format: str, path, variant: str 
     expected = model.state_dict()
     if format == "sam":
         expected = without_hq(expected)
-    elif format in ("hq_only", "lightning"):
+    elif format == "hq_only":
         expected = hq_state_dict(expected)
+    elif format in ("lightning", "delta"):
+        expected = trained_state_dict(model, policy)
     _check_keys(path, format, expected, state)
     model.load_state_dict(state, strict=False)
 
@@ -223,6 +285,8 @@ def load_checkpoint(
         format = "lightning"
     else:
         state, format = read_state_dict(path, format)
+    if format == "delta":
+        provenance = _delta_provenance(Path(path))
     if variant is None:
         variant = provenance.variant
     if variant is None:
@@ -231,14 +295,14 @@ def load_checkpoint(
             variant = variant_of_config(config_from_hf(json.loads((Path(path) / "config.json").read_text())))
         if variant is None:
             raise CheckpointError(f"cannot tell the model variant of {path}; pass variant= one of {sorted(VARIANTS)}")
-    if format == "hq_only":
+    if format in ("hq_only", "delta"):
         check_base_given(path, base_checkpoint)
-        model = build_sam_hq(variant, checkpoint=str(base_checkpoint))
+        model = build_sam_hq(variant, checkpoint=str(base_checkpoint), policy=_policy_of(provenance))
     elif format == "lightning":
         model = _build_lightning_base(Path(path), provenance, variant, base_checkpoint)
     else:
         model = build_sam_hq(variant)
-    _apply_state(model, state, format, path, variant)
+    _apply_state(model, state, format, path, variant, _policy_of(provenance))
     return model
 
 
@@ -252,14 +316,30 @@ def check_base_given(path, base_checkpoint) -> None:
         )
 
 
-def save_checkpoint(model: nn.Module, path: str | os.PathLike, format: str, variant: str | None = None) -> Path:
-    """Write `model` as one of SAVE_FORMATS, atomically (a crash never leaves a half file)."""
+def save_checkpoint(
+    model: nn.Module, path: str | os.PathLike, format: str, variant: str | None = None, policy="hq"
+) -> Path:
+    """Write `model` as one of SAVE_FORMATS, atomically (a crash never leaves a half file).
+
+    Full formats merge LoRA adapters into plain weights; `delta` holds exactly what `policy`
+    trains (HQ parts, plus LoRA A/B or the decoder) and records the policy to re-apply it."""
     path = Path(path)
     format = canonical_format(format)
     if format not in SAVE_FORMATS:
         raise CheckpointError(f"cannot save format {format!r}; use one of {SAVE_FORMATS}")
+    variant = variant or detect_variant(without_lora(model.state_dict())) or "custom"
+    if format == "delta":
+        delta = {k: v.detach().cpu().contiguous() for k, v in trained_state_dict(model, policy).items()}
+        meta = {
+            "format": "samhq_train", "contents": "delta", "variant": variant,
+            "policy": json.dumps(as_policy(policy).to_dict()),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: save_file(delta, tmp, metadata=meta))
+        return path
+    if any(is_lora_key(k) for k in model.state_dict()):
+        model = merge_lora(copy.deepcopy(model))  # consumers get plain weights, no LoRA code
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    variant = variant or detect_variant(state) or "custom"
     if format == "transformers":
         cfg = _transformers_config(model, variant, path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -315,13 +395,24 @@ def build_from_hf_config_keys(config: dict) -> list[str]:
 
 
 def _read_lightning(path: Path) -> tuple[dict[str, torch.Tensor], Provenance]:
+    if not path.is_file():
+        raise CheckpointError(
+            f"checkpoint not found: {path} (give a training checkpoint, outputs/<run>/checkpoints/last.ckpt)"
+        )
     try:
         # our own training checkpoints hold Lightning's loop state and the config, not only tensors
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:
-        raise CheckpointError(f"could not read {path} as a Lightning checkpoint: {err}") from err
+        raise CheckpointError(
+            f"could not read {path} as a training checkpoint: {describe_read_error(path, err)}"
+        ) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise CheckpointError(f"{path} is not a Lightning checkpoint (no 'state_dict' in it)")
+        if isinstance(ckpt, dict) and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+            raise CheckpointError(
+                f"{path} holds plain model weights (an official or exported SAM / SAM-HQ file), not a "
+                "training checkpoint: rename it to .pth, or pass format=sam_hq (--format sam_hq)"
+            )
+        raise CheckpointError(f"{path} is not a training checkpoint (no 'state_dict' in it)")
     n = len(LIGHTNING_MODEL_PREFIX)
     state = {k[n:]: v for k, v in ckpt["state_dict"].items() if k.startswith(LIGHTNING_MODEL_PREFIX)}
     return state, Provenance.from_dict(ckpt.get("samhq"))
@@ -336,7 +427,7 @@ def _build_lightning_base(path: Path, meta: Provenance, variant: str, base_check
                 f"{path} records neither a base checkpoint nor a seed: pass base_checkpoint= the "
                 "official SAM file it was trained from"
             )
-        return build_sam_hq(variant, seed=meta.seed)
+        return build_sam_hq(variant, seed=meta.seed, policy=_policy_of(meta))
     base = Path(base_checkpoint or recorded)
     if not base.exists():
         raise CheckpointError(
@@ -348,7 +439,26 @@ def _build_lightning_base(path: Path, meta: Provenance, variant: str, base_check
             f"{base} is not the file {path} was trained on (sha256 differs): pass base_checkpoint= "
             "the right file, or that one explicitly to use it anyway"
         )
-    return build_sam_hq(variant, checkpoint=str(base), seed=meta.seed)
+    return build_sam_hq(variant, checkpoint=str(base), seed=meta.seed, policy=_policy_of(meta))
+
+
+def without_lora(state: dict) -> dict:
+    return {k: v for k, v in state.items() if not is_lora_key(k)}
+
+
+def _delta_provenance(path: Path) -> Provenance:
+    """The variant and policy a delta file records."""
+    metadata = _safetensors_keys(path)[1]
+    try:
+        policy = json.loads(metadata.get("policy", '"hq"'))
+    except json.JSONDecodeError:
+        raise CheckpointError(f"{path}: its 'policy' metadata is not valid json; export it again") from None
+    name = policy["name"] if isinstance(policy, dict) else policy
+    return Provenance(variant=metadata.get("variant"), policy=name, policy_settings=policy if isinstance(policy, dict) else None)
+
+
+def _policy_of(meta: Provenance):
+    return as_policy(meta.policy_settings or meta.policy)
 
 
 def file_sha256(path: str | os.PathLike, chunk_size: int = 1 << 24) -> str:
@@ -386,13 +496,26 @@ def _check_keys(path, format: str, expected: dict, state: dict) -> None:
 
 
 def _read_torch_state(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path} (give the path of a local file or folder)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for damaged or non-torch files
-        raise CheckpointError(f"could not read {path} as a PyTorch checkpoint: {err}") from err
+        raise CheckpointError(
+            f"could not read {path} as a PyTorch checkpoint: {describe_read_error(path, err)}"
+        ) from None
+    return _as_tensor_state(path, state)
+
+
+def _as_tensor_state(path: Path, state) -> dict[str, torch.Tensor]:
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if isinstance(state, dict) and "state_dict" in state:
+        raise CheckpointError(
+            f"{path} is a training checkpoint (Lightning), not an official SAM / SAM-HQ weights "
+            "file: rename it to .ckpt, or pass format=lightning (--format lightning)"
+        )
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path} is not a state dict of tensors (official SAM / SAM-HQ layout expected)")
     return state
 
@@ -402,7 +525,9 @@ def _safetensors_keys(path: Path) -> tuple[list[str], dict]:
         with safe_open(str(path), "pt") as handle:
             return list(handle.keys()), handle.metadata() or {}
     except Exception as err:
-        raise CheckpointError(f"could not read {path} as safetensors: {err}") from err
+        raise CheckpointError(
+            f"could not read {path} as safetensors (damaged or another format): {str(err).splitlines()[0]}"
+        ) from None
 
 
 def _transformers_config(model: nn.Module, variant: str, path: Path) -> SamHQConfig:

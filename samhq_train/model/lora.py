@@ -24,16 +24,21 @@ _TINY_VIT_MLP = [
     "image_encoder.layers.*.blocks.*.mlp.fc1",
     "image_encoder.layers.*.blocks.*.mlp.fc2",
 ]
+# Hiera (SAM 2.1)
+_HIERA_ATTN = ["image_encoder.trunk.blocks.*.attn.qkv", "image_encoder.trunk.blocks.*.attn.proj"]
+_HIERA_MLP = ["image_encoder.trunk.blocks.*.mlp.layers.*"]
 # q/k/v/out projections of every two-way attention block and of final_attn_token_to_image
-_DECODER_ATTN = ["mask_decoder.transformer.*_proj"]
+_DECODER_ATTN = ["mask_decoder.transformer.*_proj", "sam_mask_decoder.transformer.*_proj"]
 
 # Presets cover every image encoder family; a preset pattern that matches nothing in the given
 # model (the TinyViT patterns on a ViT model, say) is skipped. Patterns given by the caller must
 # each match at least one nn.Linear.
+_ATTN = _VIT_ATTN + _TINY_VIT_ATTN + _HIERA_ATTN
+_MLP = _VIT_MLP + _TINY_VIT_MLP + _HIERA_MLP
 LORA_TARGETS: dict[str, list[str]] = {
-    "attn": _VIT_ATTN + _TINY_VIT_ATTN,
-    "attn+mlp": _VIT_ATTN + _VIT_MLP + _TINY_VIT_ATTN + _TINY_VIT_MLP,
-    "attn+mlp+decoder": _VIT_ATTN + _VIT_MLP + _TINY_VIT_ATTN + _TINY_VIT_MLP + _DECODER_ATTN,
+    "attn": _ATTN,
+    "attn+mlp": _ATTN + _MLP,
+    "attn+mlp+decoder": _ATTN + _MLP + _DECODER_ATTN,
 }
 
 

@@ -1,65 +1,182 @@
-"""Trainable policies: what a run trains (requires grad, optimizer groups, checkpoint contents).
+"""Trainable policies: what a run trains, in one place.
 
-A separate question from a file's format (which keys make a file HQ-only, official SAM or SAM-HQ),
-which is the model family's HQ key set in the registry: changing the policy never changes how a
-file is recognised. Only `hq` exists so far: the HQ parts of the model's family, the rest frozen
-(the encoder runs under no_grad).
+A policy decides what requires grad, the optimizer's parameter groups (each with its lr factor),
+whether the image encoder runs with autograd, and what a training checkpoint and the delta
+export hold. That is a separate question from a file's format (which keys make a file HQ-only,
+official SAM or SAM-HQ), which is the model family's HQ key set in the registry: changing the
+policy never changes how a file is recognised.
+
+  hq          the HQ parts of the family (official SAM-HQ training); encoder under no_grad
+  hq+decoder  also SAM's mask decoder (two-way transformer, tokens, upscaling, hypernetwork
+              MLPs, IoU head), at lr x decoder_lr_scale
+  hq+lora     LoRA adapters (lora.py) on the image encoder (and optionally the two-way
+              transformer) plus the HQ parts; the encoder runs with autograd
+  full        every parameter (used to pretrain small models)
 """
+
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
+from .lora import LORA_TARGETS, add_lora, is_lora_key
 from .registry import family_of_model
 
-POLICIES = ("hq",)
+POLICIES = ("hq", "hq+decoder", "hq+lora", "full")
 
 
-def check_policy(policy: str) -> str:
-    if policy not in POLICIES:
-        raise ValueError(f"unknown trainable policy {policy!r}; choose one of {list(POLICIES)}")
-    return policy
+@dataclass(frozen=True)
+class LoraSettings:
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.0
+    targets: str | tuple[str, ...] = "attn"  # a preset of lora.LORA_TARGETS or glob patterns
 
 
-def is_trained(model: nn.Module, name: str, policy: str = "hq") -> bool:
+@dataclass(frozen=True)
+class TrainablePolicy:
+    name: str = "hq"
+    decoder_lr_scale: float = 0.1  # hq+decoder: SAM's decoder at lr x this
+    lora_lr_scale: float = 1.0  # hq+lora: adapters at lr x this
+    base_lr_scale: float = 1.0  # full: everything but the HQ parts at lr x this
+    lora: LoraSettings = LoraSettings()
+
+    @classmethod
+    def from_config(cls, name: str = "hq", **settings) -> "TrainablePolicy":
+        """From plain config values; one line naming the key for a bad one (before any weights)."""
+        if name not in POLICIES:
+            raise ValueError(f"model.policy={name!r} is not a trainable policy; choose one of {list(POLICIES)}")
+        lora = dict(settings.pop("lora", None) or {})
+        unknown = sorted(set(settings) - {"decoder_lr_scale", "lora_lr_scale", "base_lr_scale"})
+        if unknown:
+            raise ValueError(f"model.{unknown[0]} is not a policy setting")
+        for key, value in settings.items():
+            if not isinstance(value, int | float) or value <= 0:
+                raise ValueError(f"model.{key}={value!r}: expected a number > 0")
+        unknown = sorted(set(lora) - set(LoraSettings.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"model.lora.{unknown[0]} is not a LoRA setting; use rank, alpha, dropout, targets")
+        targets = lora.get("targets", "attn")
+        if not isinstance(targets, str):
+            targets = tuple(targets)
+        lora = LoraSettings(**{**lora, "targets": targets})
+        if not isinstance(lora.rank, int) or lora.rank < 1:
+            raise ValueError(f"model.lora.rank={lora.rank!r}: expected an integer >= 1")
+        if not 0 <= lora.dropout < 1:
+            raise ValueError(f"model.lora.dropout={lora.dropout!r}: expected a value in [0, 1)")
+        if isinstance(targets, str) and targets not in LORA_TARGETS and "*" not in targets and "." not in targets:
+            raise ValueError(
+                f"model.lora.targets={targets!r} is neither a preset ({sorted(LORA_TARGETS)}) nor a module pattern"
+            )
+        return cls(name=name, lora=lora, **settings)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["lora"]["targets"] = list(self.lora.targets) if not isinstance(self.lora.targets, str) else self.lora.targets
+        return out
+
+
+def as_policy(policy: "str | TrainablePolicy | dict") -> TrainablePolicy:
+    if isinstance(policy, TrainablePolicy):
+        return policy
+    if isinstance(policy, dict):
+        return TrainablePolicy.from_config(**policy)
+    return TrainablePolicy.from_config(policy)
+
+
+def check_policy(policy) -> str:
+    return as_policy(policy).name
+
+
+def prepare_model(model: nn.Module, policy) -> nn.Module:
+    """Add what the policy trains that the model lacks (LoRA adapters), then set requires_grad.
+    Raises ValueError naming model.lora.* when the LoRA settings do not fit the model."""
+    policy = as_policy(policy)
+    if policy.name == "hq+lora" and not any(is_lora_key(n) for n, _ in model.named_parameters()):
+        s = policy.lora
+        try:
+            add_lora(model, s.targets, s.rank, s.alpha, s.dropout)
+        except ValueError as err:
+            raise ValueError(f"model.lora: {err}") from None
+    return apply_policy(model, policy)
+
+
+def _group_of(model: nn.Module, name: str, policy: TrainablePolicy) -> str | None:
+    """The optimizer group a parameter belongs to under the policy, or None if it is frozen."""
+    family = family_of_model(model)
+    if family.is_hq_key(name):
+        return "hq"
+    if policy.name == "hq+decoder" and name.startswith(family.decoder_prefix):
+        return "decoder"
+    if policy.name == "hq+lora" and is_lora_key(name):
+        return "lora"
+    if policy.name == "full":
+        return "base"
+    return None
+
+
+def is_trained(model: nn.Module, name: str, policy="hq") -> bool:
     """Whether parameter `name` of `model` is trained under `policy`."""
-    check_policy(policy)
-    return family_of_model(model).is_hq_key(name)
+    return _group_of(model, name, as_policy(policy)) is not None
 
 
-def trained_parameter_names(model: nn.Module, policy: str = "hq") -> list[str]:
-    return [name for name, _ in model.named_parameters() if is_trained(model, name, policy)]
+def trained_parameter_names(model: nn.Module, policy="hq") -> list[str]:
+    policy = as_policy(policy)
+    return [name for name, _ in model.named_parameters() if _group_of(model, name, policy)]
 
 
-def apply_policy(model: nn.Module, policy: str = "hq") -> nn.Module:
+def apply_policy(model: nn.Module, policy="hq") -> nn.Module:
     """Set requires_grad to exactly the policy's parameters."""
+    policy = as_policy(policy)
     for name, param in model.named_parameters():
-        param.requires_grad_(is_trained(model, name, policy))
+        param.requires_grad_(_group_of(model, name, policy) is not None)
     return model
 
 
-def check_policy_applied(model: nn.Module, policy: str = "hq") -> None:
+def check_policy_applied(model: nn.Module, policy="hq") -> None:
     """Raise if requires_grad disagrees with the policy for any parameter."""
-    wrong = [n for n, p in model.named_parameters() if p.requires_grad != is_trained(model, n, policy)]
+    policy = as_policy(policy)
+    wrong = [n for n, p in model.named_parameters() if p.requires_grad != (_group_of(model, n, policy) is not None)]
     if wrong:
         raise RuntimeError(
-            f"trainable parameters disagree with policy {policy!r} for {len(wrong)} tensors, first: "
-            f"{wrong[:5]}; call apply_policy(model, {policy!r})"
+            f"trainable parameters disagree with policy {policy.name!r} for {len(wrong)} tensors, first: "
+            f"{wrong[:5]}; call apply_policy(model, {policy.name!r})"
         )
 
 
-def trained_state_dict(model: nn.Module, policy: str = "hq") -> dict[str, torch.Tensor]:
+def parameter_groups(model: nn.Module, policy) -> list[dict]:
+    """Optimizer parameter groups holding exactly the policy's parameters, each with the factor
+    (`lr_scale`) its lr gets over the optimizer's; `scale_group_lrs` applies it."""
+    policy = as_policy(policy)
+    scale = {"hq": 1.0, "decoder": policy.decoder_lr_scale, "lora": policy.lora_lr_scale, "base": policy.base_lr_scale}
+    groups: dict[str, list] = {}
+    for name, param in model.named_parameters():
+        group = _group_of(model, name, policy)
+        if group is not None:
+            groups.setdefault(group, []).append(param)
+    return [{"name": g, "params": ps, "lr_scale": scale[g]} for g, ps in groups.items()]
+
+
+def scale_group_lrs(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """Multiply each group's lr by its lr_scale, once, right after the optimizer is built."""
+    for group in optimizer.param_groups:
+        if group.get("lr_scale", 1.0) != 1.0:
+            group["lr"] = group["lr"] * group["lr_scale"]
+    return optimizer
+
+
+def trained_state_dict(model: nn.Module, policy="hq") -> dict[str, torch.Tensor]:
     """The tensors a training checkpoint and the delta export hold under `policy`."""
     names = set(trained_parameter_names(model, policy))
     return {k: v for k, v in model.state_dict().items() if k in names}
 
 
-def encoder_needs_grad(policy: str) -> bool:
+def encoder_needs_grad(policy) -> bool:
     """Whether the image encoder must run with autograd (it has trained parameters)."""
-    check_policy(policy)
-    return False
+    return as_policy(policy).name in ("hq+lora", "full")
 
 
-def trained_modules(model: nn.Module, policy: str = "hq") -> list[nn.Module]:
+def trained_modules(model: nn.Module, policy="hq") -> list[nn.Module]:
     """The outermost modules all of whose parameters are trained: these follow train()/eval(),
     everything else stays in eval mode."""
     trained = set(trained_parameter_names(model, policy))

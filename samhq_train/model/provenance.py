@@ -11,6 +11,7 @@ class Provenance:
     base_sha256: str | None = None  # its sha256, checked before it is used again
     seed: int | None = None  # the seed of a random base (the demo), when there is no base file
     policy: str = "hq"  # what the run trains (model/policy.py)
+    policy_settings: dict | None = None  # TrainablePolicy.to_dict(): rebuilds LoRA adapters
 
     def to_dict(self) -> dict:
         return asdict(self)

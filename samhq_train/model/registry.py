@@ -21,6 +21,7 @@ class Family:
     hq_modules: tuple[str, ...]  # the HQ parts, by official module name
     detect_variant: Callable[[dict], str | None]  # a state dict (full or HQ-only) -> variant
     owns_state: Callable[[dict], bool]  # whether a state dict has this family's key names
+    decoder_prefix: str  # SAM's mask decoder (what the hq+decoder policy also trains)
     aliases: Mapping[str, str] = field(default_factory=dict)  # earlier variant names -> current
     # state dict -> the object an official full file of this family holds
     official_layout: Callable[[dict], object] = lambda state: state
@@ -38,6 +39,7 @@ FAMILIES: dict[str, Family] = {
         hq_modules=sam1.family.HQ_MODULES,
         detect_variant=sam1.family.detect_variant,
         owns_state=sam1.family.owns_state,
+        decoder_prefix="mask_decoder.",
         aliases=sam1.VARIANT_ALIASES,
     ),
     "sam2": Family(
@@ -47,6 +49,7 @@ FAMILIES: dict[str, Family] = {
         hq_modules=sam2.family.HQ_MODULES,
         detect_variant=sam2.family.detect_variant,
         owns_state=sam2.family.owns_state,
+        decoder_prefix="sam_mask_decoder.",
         aliases=sam2.META_VARIANTS,
         official_layout=sam2.family.official_layout,
     ),

@@ -5,9 +5,13 @@ system temp folder; across file systems the final move is a copy into the target
 during it leaves a truncated file where a good one was. `AtomicCheckpointIO` writes a temporary
 file next to the target and renames it over the target (atomic on POSIX), through the model's
 checkpoint I/O.
+
+`check_resume_checkpoint` reads a ckpt_path before training starts and refuses, in one line, a file
+that Lightning could not resume from (missing, damaged, or another kind of file).
 """
 
 import random
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +20,9 @@ import torch
 import torch.distributed as dist
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from samhq_train.model.checkpoints import atomic_write
+from samhq_train.model.checkpoints import CheckpointError, atomic_write, describe_read_error
+
+RESUME_HINT = "ckpt_path resumes a run from its outputs/<run>/checkpoints/last.ckpt"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -30,6 +36,36 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+
+
+def check_resume_checkpoint(path: str | Path) -> Path:
+    """`path` if it is a training checkpoint Lightning can resume from; else CheckpointError with
+    one line naming the file, what it is and what to give instead."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"ckpt_path={path} not found: {RESUME_HINT}")
+    if path.is_dir():
+        raise CheckpointError(f"ckpt_path={path} is a folder: {RESUME_HINT} (a file)")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        if zipfile.is_zipfile(path) and "weights_only" in str(err):
+            return path  # a complete archive holding Python objects: Lightning itself reads it
+        raise CheckpointError(
+            f"ckpt_path={path} cannot be read: {describe_read_error(path, err)}; {RESUME_HINT}"
+        ) from None
+    if isinstance(ckpt, dict) and "state_dict" in ckpt and "loops" in ckpt:
+        return path
+    if isinstance(ckpt, dict) and "state_dict" in ckpt:
+        what = "a training checkpoint without the training state (no optimizer or loop state)"
+    elif isinstance(ckpt, dict) and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+        what = (
+            "plain model weights (an official or exported SAM / SAM-HQ file), not a training "
+            f"checkpoint: to start training from it pass model.checkpoint={path}"
+        )
+    else:
+        what = "not a training checkpoint"
+    raise CheckpointError(f"ckpt_path={path} is {what}; {RESUME_HINT}")
 
 
 def collect_rng_states() -> dict[str, Any]:
@@ -75,4 +111,4 @@ def gather_rng_states() -> list[dict[str, Any]]:
     return gathered
 
 
-__all__ = ["AtomicCheckpointIO", "collect_rng_states", "gather_rng_states", "set_rng_states"]
+__all__ = ["AtomicCheckpointIO", "check_resume_checkpoint", "collect_rng_states", "gather_rng_states", "set_rng_states"]

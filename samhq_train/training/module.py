@@ -28,7 +28,11 @@ from samhq_train.evaluation.evaluate import (
 from samhq_train.model import (
     CheckpointError,
     Provenance,
+    as_policy,
     check_policy_applied,
+    encoder_needs_grad,
+    parameter_groups,
+    scale_group_lrs,
     trained_modules,
     trained_parameter_names,
 )
@@ -76,6 +80,7 @@ class SamHQModule(L.LightningModule):
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
         self.provenance = provenance or Provenance()
+        self.policy = as_policy(self.provenance.policy_settings or self.provenance.policy)
         self.config = config
         self.seed = seed
         self.num_overlays = num_overlays
@@ -84,7 +89,7 @@ class SamHQModule(L.LightningModule):
         self.val_results_step: int | None = None
         self.strict_loading = False  # checkpoints hold the trained parameters only
         self.save_hyperparameters({"samhq": self.provenance.to_dict(), "config": config})
-        check_policy_applied(self.model, self.provenance.policy)
+        check_policy_applied(self.model, self.policy)
 
     # ---- modes and setup -------------------------------------------------------------------
     def train(self, mode: bool = True):
@@ -92,18 +97,18 @@ class SamHQModule(L.LightningModule):
         super().train(mode)
         self.model.eval()
         if mode:
-            for module in trained_modules(self.model, self.provenance.policy):
+            for module in trained_modules(self.model, self.policy):
                 module.train()
         return self
 
     def setup(self, stage: str) -> None:
-        check_policy_applied(self.model, self.provenance.policy)
+        check_policy_applied(self.model, self.policy)
         if stage == "fit" and self.seed is not None:
             L.seed_everything(self.seed + self.global_rank, workers=True, verbose=False)
 
     def configure_optimizers(self):
-        check_policy_applied(self.model, self.provenance.policy)  # requires_grad == the policy
-        optimizer = self.optimizer_factory([p for p in self.model.parameters() if p.requires_grad])
+        check_policy_applied(self.model, self.policy)  # requires_grad == the policy
+        optimizer = scale_group_lrs(self.optimizer_factory(parameter_groups(self.model, self.policy)))
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
@@ -114,7 +119,7 @@ class SamHQModule(L.LightningModule):
 
     # ---- training ----------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        with torch.no_grad():
+        with torch.set_grad_enabled(encoder_needs_grad(self.policy)):
             features = self.model.encode(batch["image"])
         low_res, _ = decode_prompts(self.model, features, batch, hq_token_only=True)
         losses = self.loss_fn(low_res, batch["mask"] / 255.0)
@@ -166,7 +171,7 @@ class SamHQModule(L.LightningModule):
 
     # ---- checkpoints -------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        trained = {f"model.{n}" for n in trained_parameter_names(self.model, self.provenance.policy)}
+        trained = {f"model.{n}" for n in trained_parameter_names(self.model, self.policy)}
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trained}
         checkpoint["samhq"] = self.provenance.to_dict()
         checkpoint["config"] = self.config
@@ -195,7 +200,7 @@ class SamHQModule(L.LightningModule):
                 f"the checkpoint was trained on the random backbone of seed {meta.seed} but this "
                 f"run builds seed {ours.seed}: set model.seed={meta.seed}"
             )
-        expected = {f"model.{n}" for n in trained_parameter_names(self.model, ours.policy)}
+        expected = {f"model.{n}" for n in trained_parameter_names(self.model, self.policy)}
         found = set(checkpoint["state_dict"])
         if found != expected:
             raise CheckpointError(

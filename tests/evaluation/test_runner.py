@@ -15,9 +15,13 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from samhq_train.data import DataError
+from samhq_train.evaluation.benchmark import run_benchmark
 from samhq_train.evaluation.coco import encode_mask
 from samhq_train.evaluation.coco_runner import evaluate_coco_model
-from samhq_train.evaluation.runner import EvaluationError, evaluate, load_model, run_benchmark
+from samhq_train.evaluation.device import canonical_precision
+from samhq_train.evaluation.entry import evaluate
+from samhq_train.evaluation.errors import EvaluationError
+from samhq_train.evaluation.loading import load_model
 from samhq_train.model import CheckpointError, build_sam_hq, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,7 +103,7 @@ def test_script_reports_a_checkpoint_that_does_not_load(tmp_path, data_root, mon
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     monkeypatch.setattr(sys, "argv", ["evaluate.py", *DEMO, f"data.root={data_root}",
-                                      f"hydra.run.dir={tmp_path / 'out'}", f"checkpoint={bad}"])
+                                      f"hydra.run.dir={tmp_path / 'out'}", f"model.checkpoint={bad}"])
     with pytest.raises(SystemExit) as exit_info:
         script.main()
     assert exit_info.value.code == 2
@@ -123,7 +127,7 @@ def test_runner_equals_training_validation(tmp_path, data_root):
     metrics, objects = train(cfg)
     validation = metrics["after"]["demo-val"]
     ckpt = tmp_path / "train" / "checkpoints" / "last.ckpt"
-    result = evaluate(demo_cfg(tmp_path / "eval", data_root, f"checkpoint={ckpt}", "n_worst=0",
+    result = evaluate(demo_cfg(tmp_path / "eval", data_root, f"model.checkpoint={ckpt}", "n_worst=0",
                                "sam_baseline=false"))
     runner = result["benchmark"]["results"]["hq"]["demo-val"]
     assert runner["count"] == validation["count"] == NUM_VAL
@@ -142,7 +146,7 @@ def test_size_mismatch_error_names_the_file(tmp_path, data_root):
     path = tmp_path / "wrong_shape.pth"
     torch.save(state, path)
     with pytest.raises(CheckpointError) as err:
-        evaluate(demo_cfg(tmp_path / "out", data_root, f"checkpoint={path}"))
+        evaluate(demo_cfg(tmp_path / "out", data_root, f"model.checkpoint={path}"))
     assert str(path) in str(err.value) and "wrong shape" in str(err.value) and key in str(err.value)
 
 
@@ -161,7 +165,7 @@ def test_load_model_reads_every_format(tmp_path, tiny_model):
 
 def test_missing_checkpoint_and_missing_weights(tmp_path, data_root):
     with pytest.raises(CheckpointError, match="not found"):
-        evaluate(demo_cfg(tmp_path, data_root, f"checkpoint={tmp_path / 'nope.pth'}"))
+        evaluate(demo_cfg(tmp_path, data_root, f"model.checkpoint={tmp_path / 'nope.pth'}"))
     with pytest.raises(CheckpointError, match="no weights to evaluate"):
         evaluate(demo_cfg(tmp_path, data_root, "model=vit_b"))
     with pytest.raises(EvaluationError, match=r"\['nope'\] are not configured.*demo-val"):
@@ -215,16 +219,45 @@ def test_prediction_and_gt_of_different_sizes_name_the_image(tiny_model):
     batch["original_size"] = [(31, 40)]
     with pytest.raises(EvaluationError, match=r"set/synthetic: prediction of size \(31, 40\)"):
         run_benchmark(tiny_model, [("set", [batch])], sam_baseline=False, progress=False)
-    with pytest.raises(EvaluationError, match="prompt must be one of"):
-        run_benchmark(tiny_model, [("set", [])], prompt="scribble", progress=False)
+    with pytest.raises(EvaluationError, match="precision must be one of"):
+        run_benchmark(tiny_model, [("set", [])], precision="64", progress=False)
 
 
-def test_point_prompts_in_bf16(tiny_model):
-    result = run_benchmark(tiny_model, [("set", [synthetic_batch(tiny_model)])], prompt="point",
-                           precision="bf16", n_worst=1, progress=False)
+def test_precision_takes_the_trainers_names_and_the_old_ones():
+    assert [canonical_precision(p) for p in (32, "32", "bf16-mixed", "bf16", "16-mixed", "16")] == [
+        "32", "32", "bf16-mixed", "bf16-mixed", "16-mixed", "16-mixed"]
+
+
+def test_point_prompts_from_the_batch_in_bf16(tiny_model):
+    batch = {**synthetic_batch(tiny_model), "prompt_type": ["point"]}
+    result = run_benchmark(tiny_model, [("set", [batch])], precision="bf16-mixed", n_worst=1,
+                           progress=False)
     assert result["results"]["hq"]["set"]["count"] == result["results"]["sam"]["set"]["count"] == 1
+    assert result["prompts"] == {"set": "point"}
     worst = result["worst"]["set"][0]
     assert set(worst["masks"]) == {"sam", "hq"} and worst["masks"]["hq"].shape == (30, 40)
+
+
+def test_eval_prompt_and_dilation_ratio_are_the_training_keys(tmp_path, data_root):
+    out = tmp_path / "out"
+    result = evaluate(demo_cfg(out, data_root, "data.prompts.eval_prompt=point",
+                               "metrics.dilation_ratio=0.05", "n_worst=0", "sam_baseline=false"))
+    assert result["benchmark"]["prompts"] == {"demo-val": "point"}
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["settings"]["prompt"] == "point" and scores["settings"]["dilation_ratio"] == 0.05
+    assert f"{NUM_VAL} images, prompt: point" in (out / "results.md").read_text()
+
+
+def test_a_checkpoint_of_another_variant_is_one_line(tmp_path, data_root, tiny_model):
+    path = save_checkpoint(tiny_model, tmp_path / "demo.pth", "sam_hq")
+    with pytest.raises(CheckpointError) as err:
+        evaluate(demo_cfg(tmp_path / "out", data_root, f"model.checkpoint={path}",
+                          "model.variant=vit_tiny"))
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+    # model.variant=null: the variant is read from the file
+    result = evaluate(demo_cfg(tmp_path / "out", data_root, f"model.checkpoint={path}",
+                               "model.variant=null", "n_worst=0"))
+    assert result["model"].image_size == tiny_model.image_size
 
 
 # ---- COCO -------------------------------------------------------------------------------------

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from samhq_train.imaging import resize_longest_side_shape
 from samhq_train.inference import (
     ImageReadError,
     PromptError,
     SamHQPredictor,
     load_image,
-    resize_longest_side_shape,
 )
 from tests.reference import official_twin, random_tiny_model
 

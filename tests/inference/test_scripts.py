@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from samhq_train.config_check import SETUP_ERROR_EXIT
 from samhq_train.inference import SamHQPredictor
 from samhq_train.model import (
     FAMILIES,
@@ -27,6 +28,19 @@ from tests.reference import build_official, randomize_
 is_hq_key = FAMILIES["sam1"].is_hq_key
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def exits_with_one_line(main, argv, capsys) -> str:
+    """Run a script's main; it must exit with the setup-error code and one stderr line, no
+    traceback. Returns that line."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == SETUP_ERROR_EXIT
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "Traceback" not in err and "weights_only" not in err, err
+    return lines[0]
 
 
 def load_script(name):
@@ -221,15 +235,15 @@ def test_predict_runs_as_a_command(files, tmp_path):
                 "--checkpoint",
                 "{root}/hq.safetensors",
             ],
-            "--checkpoint .*hq.safetensors holds only the HQ parameters: also give --base",
+            "hq.safetensors holds only the HQ parameters: also give the base it was trained on",
         ),
         (
             ["{images}/a.png", "--box", "0", "0", "5", "5", "--variant", "vit_b"],
-            "holds a vit_demo model but variant vit_b was asked",
+            "holds a vit_demo model .*but variant vit_b was asked",
         ),
     ],
 )
-def test_predict_bad_input_exits_with_one_clear_error(predict_cli, files, args, message):
+def test_predict_bad_input_exits_with_one_clear_error(predict_cli, files, args, message, capsys):
     root = files["root"]
     (root / "broken.png").write_bytes(b"not a png")
     (root / "bad.json").write_text(json.dumps({"boxs": [1, 2, 3, 4]}))
@@ -237,10 +251,11 @@ def test_predict_bad_input_exits_with_one_clear_error(predict_cli, files, args, 
     argv = [a.format(images=files["images"], root=root) for a in args]
     if "--checkpoint" not in argv:
         argv += ["--checkpoint", str(files["full"])]
-    with pytest.raises(SystemExit) as exit_info:
-        predict_cli.main(argv + ["--device", "cpu", "--out", str(root / "out")])
-    assert exit_info.value.code != 0
-    assert re.search(message, str(exit_info.value.code)), exit_info.value.code
+    line = exits_with_one_line(
+        predict_cli.main, argv + ["--device", "cpu", "--out", str(root / "out")], capsys
+    )
+    assert re.search(message, line), line
+    assert not (root / "out").exists()  # nothing written, no folder left behind
 
 
 def test_predict_argument_errors(predict_cli, files, capsys):
@@ -318,11 +333,11 @@ def test_export_from_hq_only_plus_base(export_cli, files, tmp_path):
     [
         (
             ["--checkpoint", "{root}/hq.safetensors"],
-            "holds only the HQ parameters: also give --base",
+            "holds only the HQ parameters: also give the base it was trained on",
         ),
         (
             ["--checkpoint", "{full}", "--variant", "vit_l"],
-            "holds a vit_demo model but variant vit_l was asked",
+            "holds a vit_demo model .*but variant vit_l was asked",
         ),
         (
             ["--checkpoint", "{full}", "--format", "hq_only", "--base", "{base}"],
@@ -332,11 +347,152 @@ def test_export_from_hq_only_plus_base(export_cli, files, tmp_path):
     ],
 )
 def test_export_bad_checkpoint_exits_with_one_clear_error(
-    export_cli, files, tmp_path, extra, message
+    export_cli, files, tmp_path, extra, message, capsys
 ):
     save_checkpoint(files["model"], files["root"] / "hq.safetensors", "hq_only")
     argv = [a.format(root=files["root"], full=files["full"], base=files["base"]) for a in extra]
-    with pytest.raises(SystemExit) as exit_info:
-        export_cli.main(argv + ["--to", "sam_hq", "--out", str(tmp_path)])
-    assert re.search(message, str(exit_info.value.code)), exit_info.value.code
+    line = exits_with_one_line(
+        export_cli.main, argv + ["--to", "sam_hq", "--out", str(tmp_path)], capsys
+    )
+    assert re.search(message, line), line
     assert not any(tmp_path.iterdir())
+
+
+@pytest.fixture
+def broken_checkpoints(files, tmp_path):
+    """Damaged and wrong-kind checkpoint files (named by case)."""
+    good = (files["root"] / "sam_tiny.pth").read_bytes()
+    paths = {
+        "truncated": tmp_path / "truncated.pth",
+        "random": tmp_path / "random.pth",
+        "ckpt_named_pth": tmp_path / "train.pth",
+        "no_extension": tmp_path / "noext",
+    }
+    paths["truncated"].write_bytes(good[: len(good) // 2])
+    paths["random"].write_bytes(np.random.default_rng(0).bytes(4096))
+    paths["ckpt_named_pth"].write_bytes(files["ckpt"].read_bytes())
+    paths["no_extension"].write_bytes(files["ckpt"].read_bytes())
+    return paths
+
+
+@pytest.mark.parametrize(
+    ("case", "extra", "message"),
+    [
+        ("truncated", [], "truncated.pth as a PyTorch checkpoint: the file is truncated"),
+        ("random", [], "random.pth as a PyTorch checkpoint: it is not a PyTorch file"),
+        ("ckpt_named_pth", [], "train.pth is a training checkpoint .*format=lightning"),
+        ("no_extension", [], "noext is a training checkpoint without the .ckpt extension"),
+    ],
+)
+@pytest.mark.parametrize("script", ["predict", "export"])
+def test_scripts_name_a_broken_checkpoint_in_one_line(
+    predict_cli, export_cli, files, broken_checkpoints, tmp_path, capsys, case, extra, message, script
+):
+    checkpoint = ["--checkpoint", str(broken_checkpoints[case]), *extra]
+    out = ["--out", str(tmp_path / "out")]
+    if script == "predict":
+        main, argv = predict_cli.main, [str(files["images"] / "a.png"), "--box", "0", "0", "5", "5"]
+        argv += ["--device", "cpu"]
+    else:
+        main, argv = export_cli.main, ["--to", "sam_hq"]
+    line = exits_with_one_line(main, argv + checkpoint + out, capsys)
+    assert re.search(message, line), line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("script", ["predict", "export"])
+def test_scripts_take_a_format_override(predict_cli, export_cli, files, broken_checkpoints, tmp_path, script):
+    """A training checkpoint without its extension works with --format lightning."""
+    argv = ["--checkpoint", str(broken_checkpoints["no_extension"]), "--format", "lightning"]
+    argv += ["--out", str(tmp_path / "out")]
+    if script == "predict":
+        results = predict_cli.main([str(files["images"] / "a.png"), "--box", "0", "0", "40", "40", "--device", "cpu", *argv])
+        assert len(results) == 1
+    else:
+        written = export_cli.main(["--to", "sam_hq", *argv])
+        state = torch.load(written["sam_hq"], weights_only=True)
+        assert all(torch.equal(state[k], v) for k, v in files["model"].state_dict().items())
+
+
+def test_predict_gives_inputs_with_one_stem_distinct_names(predict_cli, files, tmp_path, capsys):
+    folder, other = tmp_path / "images", tmp_path / "other"
+    folder.mkdir(), other.mkdir()
+    image = cv2.imread(str(files["images"] / "a.png"))
+    cv2.imwrite(str(folder / "a.png"), image)
+    cv2.imwrite(str(folder / "a.jpg"), image)
+    cv2.imwrite(str(other / "a.png"), image)
+    out = tmp_path / "out"
+    argv = [str(folder), str(other), "--checkpoint", str(files["full"]), "--box", "0", "0", "40", "40"]
+    results = predict_cli.main(argv + ["--out", str(out), "--device", "cpu"])
+    masks = [Path(r["masks"][0]).name for r in results.values()]
+    assert masks == ["a_jpg_mask.png", "a_png_mask.png", "other_a_png_mask.png"]
+    assert len(set(r["overlay"] for r in results.values())) == 3
+    assert "share the stem 'a'" in capsys.readouterr().err
+    assert json.loads((out / "predictions.json").read_text()) == results
+
+
+def test_predict_skips_an_unreadable_image_and_lists_what_it_wrote(predict_cli, files, tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        (folder / name).write_bytes((files["images"] / name).read_bytes())
+    (folder / "aa_broken.png").write_bytes(b"not a png")
+    argv = [str(folder), "--checkpoint", str(files["full"]), "--box", "0", "0", "40", "40"]
+    argv += ["--device", "cpu"]
+    results = predict_cli.main(argv + ["--out", str(tmp_path / "out")])
+    assert sorted(Path(k).name for k in results) == ["a.png", "b.png"]
+    assert "warning: skipping an image: cannot read image file" in capsys.readouterr().err
+    listed = json.loads((tmp_path / "out" / "predictions.json").read_text())
+    assert listed == results and all(Path(r["masks"][0]).is_file() for r in listed.values())
+    # --strict stops at the broken image; what came before it stays listed
+    line = exits_with_one_line(predict_cli.main, argv + ["--out", str(tmp_path / "strict"), "--strict"], capsys)
+    assert "aa_broken.png" in line
+    listed = json.loads((tmp_path / "strict" / "predictions.json").read_text())
+    assert [Path(k).name for k in listed] == ["a.png"]
+
+
+def test_predict_never_overwrites_and_refuses_bad_output_folders(predict_cli, files, tmp_path, capsys):
+    argv = [str(files["images"] / "a.png"), "--checkpoint", str(files["full"]), "--box", "0", "0", "40", "40", "--device", "cpu"]
+    out = tmp_path / "out"
+    predict_cli.main(argv + ["--out", str(out)])
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    line = exits_with_one_line(predict_cli.main, argv + ["--out", str(out)], capsys)
+    assert re.search(r"a_mask.png already exists .*--overwrite", line) or "predictions.json already exists" in line, line
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    predict_cli.main(argv + ["--out", str(out), "--overwrite"])
+    (tmp_path / "file").write_text("x")
+    line = exits_with_one_line(predict_cli.main, argv + ["--out", str(tmp_path / "file")], capsys)
+    assert "file is a file, not a folder" in line
+    line = exits_with_one_line(predict_cli.main, argv + ["--out", str(tmp_path / "no" / "out")], capsys)
+    assert re.search(r"parent folder .*no does not exist", line), line
+    assert not (tmp_path / "no").exists()
+
+
+def test_export_refuses_existing_targets_and_cleans_up_after_a_failure(
+    export_cli, files, tmp_path, capsys, monkeypatch
+):
+    argv = ["--checkpoint", str(files["full"]), "--to", "sam_hq", "hq_only", "--out", str(tmp_path / "out")]
+    written = export_cli.main(argv)
+    stamp = written["sam_hq"].stat().st_mtime_ns
+    line = exits_with_one_line(export_cli.main, argv, capsys)
+    assert re.search(r"sam_hq_vit_demo.pth already exists \(and 1 more\): pass --overwrite", line), line
+    assert written["sam_hq"].stat().st_mtime_ns == stamp
+    export_cli.main(argv + ["--overwrite"])
+    line = exits_with_one_line(export_cli.main, argv[:-1] + [str(written["sam_hq"])], capsys)
+    assert "sam_hq_vit_demo.pth is a file, not a folder" in line
+
+    import samhq_train.inference.export as export_module
+
+    def broken_check(*args, **kwargs):
+        raise RuntimeError("onnxruntime differs (simulated)")
+
+    monkeypatch.setattr(export_module, "check_onnx", broken_check)
+    target = tmp_path / "fresh" / "out"
+    (tmp_path / "fresh").mkdir()
+    line = exits_with_one_line(
+        export_cli.main,
+        ["--checkpoint", str(files["full"]), "--to", "sam_hq", "onnx", "--out", str(target)],
+        capsys,
+    )
+    assert "simulated" in line
+    assert not target.exists()  # the .pth written before the failure was removed, and the folder

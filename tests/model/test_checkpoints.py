@@ -134,13 +134,63 @@ def test_damaged_torch_file(tmp_path):
         load_checkpoint(tmp_path / "sam_vit_b.pth", "vit_b")
 
 
+def _bad_files(tmp_path, tiny_model) -> dict:
+    good = save_checkpoint(tiny_model, tmp_path / "good.pth", "sam_hq").read_bytes()
+    ckpt = {"state_dict": {f"model.{k}": v for k, v in hq_state_dict(tiny_model).items()}}
+    files = {
+        "empty.pth": b"",
+        "truncated.pth": good[: len(good) // 2],
+        "random.pth": bytes(range(256)) * 8,
+        "truncated.ckpt": good[: len(good) // 3],
+        "random.ckpt": bytes(range(255, -1, -1)) * 8,
+        "random.safetensors": bytes(range(256)) * 8,
+        "weights.ckpt": good,
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    torch.save(ckpt, tmp_path / "training.pth")
+    torch.save(ckpt, tmp_path / "training_no_extension")
+    (tmp_path / "notes").write_text("hello")
+    return files
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("empty.pth", "could not read .*empty.pth as a PyTorch checkpoint: the file is empty"),
+        ("truncated.pth", "truncated.pth as a PyTorch checkpoint: the file is truncated or damaged"),
+        ("random.pth", "random.pth as a PyTorch checkpoint: it is not a PyTorch file"),
+        ("truncated.ckpt", "truncated.ckpt as a training checkpoint: the file is truncated"),
+        ("random.ckpt", "random.ckpt as a training checkpoint: it is not a PyTorch file"),
+        ("random.safetensors", "could not read .*random.safetensors as safetensors"),
+        ("weights.ckpt", "weights.ckpt holds plain model weights .*rename it to .pth"),
+        ("training.pth", "training.pth is a training checkpoint .*rename it to .ckpt"),
+        ("training_no_extension", "training_no_extension is a training checkpoint without the .ckpt"),
+        ("notes", "cannot tell the format of .*notes: it is neither a PyTorch file"),
+    ],
+)
+def test_bad_or_wrong_kind_of_file_is_one_line_naming_it(tmp_path, tiny_model, name, message):
+    _bad_files(tmp_path, tiny_model)
+    with pytest.raises(CheckpointError, match=message) as info:
+        load_checkpoint(tmp_path / name)
+    text = str(info.value)
+    assert "\n" not in text and "weights_only" not in text and len(text) < 400, text
+
+
+def test_a_weights_file_without_extension_is_detected(tmp_path, tiny_model):
+    path = tmp_path / "sam_hq_weights"
+    path.write_bytes(save_checkpoint(tiny_model, tmp_path / "w.pth", "sam_hq").read_bytes())
+    assert detect_format(path) == "sam_hq"
+    assert_same_weights(load_checkpoint(path), tiny_model)
+
+
 def test_wrong_variant_names_the_variant_of_the_file(tmp_path):
     with torch.device("meta"):
         vit_l = build_sam_hq("vit_l")
     # shapes are what detection reads: save the two tensors it looks at, plus the block count
     state = {k: torch.zeros(v.shape) for k, v in vit_l.state_dict().items() if ".blocks.23." in k or "patch_embed" in k}
     torch.save(state, tmp_path / "sam_vit_l_0b3195.pth")
-    with pytest.raises(CheckpointError, match="holds a vit_l model but variant vit_b was asked"):
+    with pytest.raises(CheckpointError, match="holds a vit_l model .*but variant vit_b was asked"):
         build_sam_hq("vit_b", checkpoint=str(tmp_path / "sam_vit_l_0b3195.pth"))
 
 

@@ -2,6 +2,7 @@ import pytest
 import torch
 from torch import nn
 
+from samhq_train.model import build_sam_hq
 from samhq_train.model.lora import (
     LORA_TARGETS,
     LoRALinear,
@@ -19,77 +20,8 @@ DECODER_ATTENTIONS = [f"layers.{i}.{a}" for i in range(2) for a in DECODER_BLOCK
 DECODER_ATTENTIONS.append("final_attn_token_to_image")
 
 
-def project_model_or_none():
-    """The project's tiny SAM-HQ (256 px, 4 blocks) under whatever name it has now; None when the
-    model package does not import (it is being restructured) or has no such variant."""
-    try:
-        from samhq_train.model import VARIANTS, build_sam_hq
-    except Exception:
-        return None
-    small = [
-        n for n, c in VARIANTS.items() if c.image_size == 256 and c.encoder_depth == ENCODER_BLOCKS
-    ]
-    names = ["tiny", *sorted(small)] if "tiny" in VARIANTS else sorted(small)
-    return build_sam_hq(names[0], seed=0) if names else None
-
-
-def linears(dim: int, **shapes: tuple[int, int]) -> nn.Module:
-    module = nn.Module()
-    for name, (fan_in, fan_out) in shapes.items():
-        setattr(module, name, nn.Linear(fan_in * dim, fan_out * dim))
-    return module
-
-
-def decoder_attention(dim: int) -> nn.Module:
-    half = dim // 2
-    module = nn.Module()
-    module.q_proj, module.k_proj, module.v_proj = (nn.Linear(dim, half) for _ in range(3))
-    module.out_proj = nn.Linear(half, dim)
-    return module
-
-
-class StandIn(nn.Module):
-    """Module names of the tiny SAM-HQ's Linear layers, for when the project model does not import."""
-
-    def __init__(self, dim: int = 64) -> None:
-        super().__init__()
-        self.image_encoder = nn.Module()
-        self.image_encoder.blocks = nn.ModuleList()
-        for _ in range(ENCODER_BLOCKS):
-            block = nn.Module()
-            block.attn = linears(dim, qkv=(1, 3), proj=(1, 1))
-            block.mlp = linears(dim, lin1=(1, 4), lin2=(4, 1))
-            self.image_encoder.blocks.append(block)
-        transformer = nn.Module()
-        transformer.layers = nn.ModuleList()
-        for _ in range(2):
-            layer = nn.Module()
-            for name in DECODER_BLOCK_ATTENTIONS:
-                setattr(layer, name, decoder_attention(dim))
-            transformer.layers.append(layer)
-        transformer.final_attn_token_to_image = decoder_attention(dim)
-        self.mask_decoder = nn.Module()
-        self.mask_decoder.transformer = transformer
-        self.mask_decoder.iou_prediction_head = nn.Linear(dim, 4)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """B x N x dim -> B x N x 4."""
-        for block in self.image_encoder.blocks:
-            x = x + block.attn.proj(block.attn.qkv(x).chunk(3, -1)[0])
-            x = x + block.mlp.lin2(torch.relu(block.mlp.lin1(x)))
-        transformer = self.mask_decoder.transformer
-        for name in DECODER_ATTENTIONS:
-            attn = transformer.get_submodule(name)
-            x = x + attn.out_proj(attn.q_proj(x) * attn.k_proj(x).sigmoid() + attn.v_proj(x))
-        return self.mask_decoder.iou_prediction_head(x)
-
-
 def tiny_model() -> nn.Module:
-    model = project_model_or_none()
-    if model is None:
-        torch.manual_seed(0)
-        model = StandIn().eval()
-    return model
+    return build_sam_hq("vit_demo", seed=0)
 
 
 def outputs(model: nn.Module, *, grad: bool = False) -> list[torch.Tensor]:
@@ -97,8 +29,6 @@ def outputs(model: nn.Module, *, grad: bool = False) -> list[torch.Tensor]:
     take another CPU kernel than the frozen model does, which differs in the last bits."""
     gen = torch.Generator().manual_seed(1)
     with torch.set_grad_enabled(grad):
-        if isinstance(model, StandIn):
-            return [model(torch.randn(2, 5, 64, generator=gen))]
         images = torch.rand(1, 3, 256, 256, generator=gen) * 255
         boxes = torch.tensor([[[30.0, 40.0, 200.0, 220.0]]])
         return list(model(images, boxes=boxes, multimask_output=True))
@@ -126,13 +56,6 @@ DECODER_PROJ = {
     for p in ("q_proj", "k_proj", "v_proj", "out_proj")
 }
 ALL = "attn+mlp+decoder"
-
-
-def test_project_model_is_the_one_tested():
-    if project_model_or_none() is None:
-        pytest.skip(
-            "samhq_train.model has no tiny 256 px / 4 block variant now: the LoRA tests ran on StandIn"
-        )
 
 
 def test_fresh_adapters_change_no_output():
@@ -335,22 +258,9 @@ def test_presets_resolve_on_the_tiny_vit_model():
         assert {n for n, m in model.named_modules() if isinstance(m, LoRALinear)} == names
 
 
-def light_hq_sam_on_meta():
-    try:
-        from samhq_train.model import VARIANTS, build_sam_hq
-    except Exception:
-        return None
-    light = [n for n, c in VARIANTS.items() if getattr(c, "tiny_vit", None) is not None]
-    if not light:
-        return None
-    with torch.device("meta"):
-        return build_sam_hq(light[0])
-
-
 def test_presets_resolve_on_light_hq_sam():
-    model = light_hq_sam_on_meta()
-    if model is None:
-        pytest.skip("no TinyViT (Light HQ-SAM) variant importable now")
+    with torch.device("meta"):
+        model = build_sam_hq("vit_tiny")
     names = linear_names(model)
     attn = {
         n

@@ -17,10 +17,11 @@ def options(group: str) -> list[str]:
 
 
 def test_every_group_has_its_options():
-    assert options("model") == ["vit_b", "vit_demo", "vit_h", "vit_l", "vit_tiny"]
+    sam2 = [f"sam2.1_hq_hiera_{v}" for v in ("b+", "demo", "l", "s", "t")]
+    assert options("model") == [*sam2, "vit_b", "vit_demo", "vit_h", "vit_l", "vit_tiny"]
     assert set(options("trainer")) >= {"default", "cpu", "gpu", "ddp", "ddp_sim"}
     assert options("logger") == ["csv", "tensorboard", "wandb"]
-    assert set(options("experiment")) == {"demo", "paper_vit_b", "paper_vit_l", "paper_vit_h"}
+    assert set(options("experiment")) == {"demo", "paper", "finetune_decoder", "finetune_lora"}
     assert "fdr" in options("debug")
 
 
@@ -31,11 +32,11 @@ def test_default_is_the_demo(tmp_path):
     assert list(cfg.logger) == ["csv"]
 
 
-@pytest.mark.parametrize("variant", ["vit_demo", "vit_b", "vit_l", "vit_h", "vit_tiny"])
+@pytest.mark.parametrize("variant", options("model"))
 def test_model_options(tmp_path, variant):
     cfg = compose_cfg(tmp_path, tmp_path, f"model={variant}", small=False)
     assert cfg.model.variant == variant and cfg.model.checkpoint is None
-    if variant != "vit_demo":  # real variants stop at once, naming the official file
+    if not variant.endswith("demo"):  # real variants stop at once, naming the official file
         with pytest.raises(SetupError, match=OFFICIAL_SAM_FILES[variant]):
             build_model(cfg.model)
 
@@ -44,7 +45,15 @@ def test_model_options(tmp_path, variant):
 def test_data_options(tmp_path, data):
     cfg = compose_cfg(tmp_path, tmp_path, f"data={data}", small=False)
     datamodule = build_datamodule(cfg.data, image_size=256)
-    assert datamodule.batch_size >= 1
+    assert datamodule.batch_size == cfg.data.batch_size == 4  # the official per-GPU batch
+    names = [s.name for s in cfg.data.val_sets]
+    expected = {
+        "hqseg44k": ["DIS5K-VD", "COIFT", "HRSOD", "ThinObject5k-TE"],
+        "demo": ["demo-val"],
+        "folder": ["val"],
+        "coco": ["coco-val"],
+    }[data]
+    assert names == expected
 
 
 @pytest.mark.parametrize("trainer", options("trainer"))
@@ -87,13 +96,30 @@ def test_two_loggers_at_once(tmp_path):
 
 @pytest.mark.parametrize("debug", options("debug"))
 def test_debug_options(tmp_path, debug):
-    cfg = compose_cfg(tmp_path, tmp_path, f"debug={debug}", small=False)
-    assert cfg.trainer.accelerator == "cpu"
+    # on top of a GPU trainer, so that the debug option itself must set the CPU
+    cfg = compose_cfg(tmp_path, tmp_path, "trainer=gpu", f"debug={debug}", small=False)
+    assert cfg.trainer.accelerator == "cpu" and cfg.trainer.devices == 1
+    assert cfg.data.num_workers == 0
+    if debug == "fdr":
+        assert cfg.trainer.fast_dev_run is True and cfg.validate_before_training is False
+    else:
+        assert (cfg.trainer.max_epochs, cfg.trainer.limit_train_batches, cfg.trainer.limit_val_batches) == (2, 3, 2)
 
 
-@pytest.mark.parametrize("experiment", options("experiment"))
-def test_experiments(tmp_path, experiment):
-    cfg = compose_cfg(tmp_path, tmp_path, f"experiment={experiment}", small=False)
+EXPERIMENTS = [
+    ("demo", None), ("paper", "vit_b"), ("paper", "vit_l"), ("paper", "vit_h"), ("paper", "vit_tiny"),
+    ("finetune_decoder", "vit_b"), ("finetune_lora", "vit_b"),
+]
+
+
+def test_every_experiment_is_tested():
+    assert {e for e, _ in EXPERIMENTS} == set(options("experiment"))
+
+
+@pytest.mark.parametrize("experiment,variant", EXPERIMENTS)
+def test_experiments(tmp_path, experiment, variant):
+    model = [f"model={variant}"] if variant else []
+    cfg = compose_cfg(tmp_path, tmp_path, f"experiment={experiment}", *model, small=False)
     param = torch.nn.Parameter(torch.zeros(1))
     optimizer = hydra.utils.instantiate(cfg.optimizer)([param])
     scheduler = hydra.utils.instantiate(cfg.scheduler)(optimizer)
@@ -101,9 +127,14 @@ def test_experiments(tmp_path, experiment):
     assert isinstance(scheduler, torch.optim.lr_scheduler.StepLR)
     assert cfg.loss.num_points == 12544 and cfg.loss.oversample_ratio == 3.0
     assert cfg.loss.importance_sample_ratio == 0.75
-    if experiment.startswith("paper_"):  # the official recipe
-        variant = experiment.removeprefix("paper_")
+    if experiment.startswith("finetune_"):
+        assert cfg.model.policy == {"finetune_decoder": "hq+decoder", "finetune_lora": "hq+lora"}[experiment]
+        assert cfg.trainer.accelerator == "gpu"
+        with pytest.raises(SetupError, match=OFFICIAL_SAM_FILES[variant]):
+            build_model(cfg.model)
+    if experiment == "paper":  # the official recipe
         assert cfg.model.variant == variant and cfg.data.val_sets[0].name == "DIS5K-VD"
+        assert cfg.model.policy == "hq"
         assert optimizer.defaults["lr"] == 1e-3 and optimizer.defaults["weight_decay"] == 0.0
         assert (scheduler.step_size, scheduler.gamma) == (
             10,
@@ -122,7 +153,7 @@ def test_command_line_beats_the_experiment(tmp_path):
     cfg = compose_cfg(
         tmp_path,
         tmp_path,
-        "experiment=paper_vit_l",
+        "experiment=paper",
         "model=vit_b",
         "trainer.devices=2",
         "optimizer.lr=5e-4",

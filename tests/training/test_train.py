@@ -4,6 +4,7 @@ behind (frozen weights, optimiser, checkpoints, exports), exact and mid-epoch re
 import subprocess
 import sys
 
+import lightning as L
 import pytest
 import torch
 
@@ -102,7 +103,7 @@ def test_checkpoint_holds_hq_parameters_and_rebuild_info(short_run):
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     expected = {f"model.{n}" for n, _ in objects["model"].named_parameters() if is_hq_key(n)}
     assert set(ckpt["state_dict"]) == expected
-    assert ckpt["samhq"] == {
+    assert {k: v for k, v in ckpt["samhq"].items() if k != "policy_settings"} == {
         "variant": "vit_demo",
         "base_checkpoint": None,
         "base_sha256": None,
@@ -210,7 +211,7 @@ def test_real_variant_without_checkpoint_names_the_file(tmp_path, data_root):
 def test_wrong_variant_checkpoint(tmp_path, data_root):
     path = tmp_path / "tiny.pth"
     save_checkpoint(build_sam_hq("vit_demo", seed=0), path, "sam_hq")
-    with pytest.raises(SetupError, match="holds a vit_demo model but variant vit_b"):
+    with pytest.raises(SetupError, match="holds a vit_demo model .*but variant vit_b"):
         train(compose_cfg(tmp_path, data_root, "model=vit_b", f"model.checkpoint={path}"))
 
 
@@ -297,3 +298,130 @@ def test_float32_matmul_precision_comes_from_config(tmp_path, data_root):
         assert torch.get_float32_matmul_precision() == "high"
     finally:
         torch.set_float32_matmul_precision("highest")
+
+
+# --- reliability: checkpoints, outputs, empty validation and interrupts ---
+
+QUICK = [
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=1",
+    "trainer.limit_val_batches=1",
+    "trainer.accelerator=cpu",
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "make", "message"),
+    [
+        ("ckpt_path", lambda d: d / "nope.ckpt", r"ckpt_path=.*nope\.ckpt not found: ckpt_path resumes"),
+        ("ckpt_path", lambda d: d, r"ckpt_path=.* is a folder"),
+        ("ckpt_path", "truncated", r"ckpt_path=.*truncated\.ckpt cannot be read: the file is truncated"),
+        ("ckpt_path", "weights", r"ckpt_path=.*sam_hq_vit_demo\.pth is plain model weights .*pass model\.checkpoint="),
+        ("model.checkpoint", "training", r"model\.checkpoint=.*last\.ckpt is a training checkpoint: to continue that run pass ckpt_path="),
+        ("model.checkpoint", "hq_only", r"model\.checkpoint=.*hq\.safetensors holds only the HQ parameters"),
+    ],
+)
+def test_wrong_checkpoints_are_refused_before_anything_is_read(short_run, tmp_path, key, make, message):
+    """The data root is missing: a checkpoint error proves the checkpoint was checked first."""
+    out, _, objects = short_run
+    files = {
+        "training": out / "checkpoints" / "last.ckpt",
+        "weights": out / "export" / "sam_hq_vit_demo.pth",
+        "hq_only": save_checkpoint(objects["model"], tmp_path / "hq.safetensors", "hq_only"),
+    }
+    truncated = tmp_path / "truncated.ckpt"
+    data = files["training"].read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    files["truncated"] = truncated
+    path = files[make] if isinstance(make, str) else make(tmp_path)
+    extra = ["model=vit_b"] if key == "model.checkpoint" else []
+    with pytest.raises(SetupError, match=message) as info:
+        train(compose_cfg(tmp_path / "run", tmp_path / "no_data", *extra, f"{key}={path}"))
+    assert "\n" not in str(info.value) and "weights_only" not in str(info.value)
+
+
+def test_empty_validation_sets_are_refused_at_the_start(tmp_path, data_root):
+    """Every val mask empty and lenient evaluation: every sample is skipped."""
+    import shutil
+
+    import cv2
+    import numpy as np
+
+    from samhq_train.data import ensure_demo_data
+
+    ensure_demo_data(data_root, num_train=8, num_val=2, height=96, width=128, seed=0)
+    root = tmp_path / "data"
+    shutil.copytree(data_root, root)
+    for mask in (root / "val" / "masks").iterdir():
+        cv2.imwrite(str(mask), np.zeros((96, 128), np.uint8))
+    common = ["data=folder", "data.strict_eval=false", "loss.num_points=1024", "data.num_workers=0",
+              "data.batch_size=2", "trainer.enable_progress_bar=false", *QUICK]
+    with pytest.raises(SetupError, match=r"validation found no usable sample in val \(every sample was skipped.*trainer\.limit_val_batches=0"):
+        train(compose_cfg(tmp_path / "run", root, *common, small=False))
+    assert not (tmp_path / "run" / "checkpoints").exists()  # refused before training
+    # explicitly off: trains
+    metrics, _ = train(compose_cfg(tmp_path / "off", root, *common, "trainer.limit_val_batches=0", "export=false", small=False))
+    assert "after" not in metrics
+
+
+class InterruptAt(L.Callback):
+    """Raises KeyboardInterrupt (what Ctrl+C does) when training reaches global step `step`."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer, *args) -> None:
+        if trainer.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_interrupt_prints_the_last_checkpoint_and_the_resume_command(tmp_path, data_root, capsys):
+    import signal
+
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as info:
+            train(compose_cfg(tmp_path, data_root, *SHORT, "validate_before_training=false", "export=false",
+                              "+callbacks.stop._target_=tests.training.test_train.InterruptAt",
+                              "+callbacks.stop.step=3"))
+    finally:
+        signal.signal(signal.SIGINT, handler)  # Lightning ignores SIGINT after an interrupt
+    assert info.value.code == 130
+    err = capsys.readouterr().err
+    last = (tmp_path / "checkpoints" / "last.ckpt").resolve()
+    assert f"interrupted (SIGINT) at epoch 1, step 3; last checkpoint: {last}" in err
+    assert f"resume with: python train.py <your overrides> ckpt_path={last}" in err
+
+
+def test_resume_command_repeats_the_hydra_overrides(monkeypatch):
+    import samhq_train.train as train_module
+
+    monkeypatch.setattr(train_module, "launch_overrides", lambda: ["data.root=/my data", "ckpt_path=old.ckpt", "seed=1"])
+    assert train_module.resume_command("/r/last.ckpt") == (
+        "python train.py 'data.root=/my data' seed=1 ckpt_path=/r/last.ckpt"
+    )
+
+
+def test_failed_end_of_run_export_reports_after_the_results(tmp_path, data_root, monkeypatch, capsys, caplog):
+    import logging
+
+    import samhq_train.train as train_module
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(train_module, "export_model", full_disk)
+    caplog.set_level(logging.INFO, logger="samhq_train.train")
+    with pytest.raises(SetupError, match=r"the end-of-run export to .*export failed: .*No space left on device; export the checkpoint with python scripts/export.py --checkpoint .*last\.ckpt"):
+        train(compose_cfg(tmp_path, data_root, *QUICK))
+    assert "before training" in capsys.readouterr().out  # the results table came first
+    assert f"checkpoints in {tmp_path / 'checkpoints'}" in caplog.text
+
+
+def test_existing_export_files_are_refused_before_training(tmp_path, data_root):
+    (tmp_path / "export").mkdir(parents=True)
+    (tmp_path / "export" / "sam_hq_vit_demo.pth").write_bytes(b"an earlier export")
+    with pytest.raises(SetupError, match=r"sam_hq_vit_demo\.pth already exists: give another paths\.output_dir, or export=false"):
+        train(compose_cfg(tmp_path, data_root, *QUICK))
+    assert not (tmp_path / "checkpoints").exists()
+    assert (tmp_path / "export" / "sam_hq_vit_demo.pth").read_bytes() == b"an earlier export"

@@ -7,8 +7,14 @@ its HQ path: the output of the first global-attention block, B x H x W x C.
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ..common import LayerNorm2d, MLPBlock
+
+# Largest attention-bias chunk built at once on CPU (bytes). A global block of vit_b at 1024 px would
+# otherwise write (and page-fault) a fresh 805 MB bias per image; chunks of query rows written into
+# one buffer stay mostly in cache, and SDPA still gets enough queries per call to run efficiently.
+CPU_BIAS_CHUNK_BYTES = 64 << 20
 
 
 class ImageEncoderViT(nn.Module):
@@ -25,12 +31,14 @@ class ImageEncoderViT(nn.Module):
         out_chans: int = 256,
         window_size: int = 14,
         global_attn_indexes: tuple[int, ...] = (2, 5, 8, 11),
+        grad_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         if not global_attn_indexes:
             raise ValueError("SAM-HQ needs at least one global-attention block for its early feature")
         self.img_size = img_size
         self.early_block_index = min(global_attn_indexes)
+        self.grad_checkpointing = grad_checkpointing  # recompute each block in backward (settable)
         grid = img_size // patch_size
         self.patch_embed = PatchEmbed(patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim)
         self.pos_embed = nn.Parameter(torch.zeros(1, grid, grid, embed_dim))
@@ -55,11 +63,19 @@ class ImageEncoderViT(nn.Module):
         """x: B x 3 x S x S normalised -> (B x out_chans x S/16 x S/16, early B x S/16 x S/16 x C)."""
         x = self.patch_embed(x) + self.pos_embed
         early = x
+        recompute = use_checkpointing(self, x)
         for i, block in enumerate(self.blocks):
-            x = block(x)
+            x = checkpoint(block, x, use_reentrant=False) if recompute else block(x)
             if i == self.early_block_index:
                 early = x
         return self.neck(x.permute(0, 3, 1, 2)), early
+
+
+def use_checkpointing(module: nn.Module, x: torch.Tensor) -> bool:
+    """Whether `module.grad_checkpointing` applies: on, and a backward pass can follow."""
+    if not (module.grad_checkpointing and torch.is_grad_enabled()):
+        return False
+    return module.training or x.requires_grad or any(p.requires_grad for p in module.parameters())
 
 
 class PatchEmbed(nn.Module):
@@ -92,7 +108,7 @@ class Block(nn.Module):
             h, w = x.shape[1], x.shape[2]
             x, padded_hw = window_partition(x, self.window_size)
             x = self.attn(x)
-            x = window_unpartition(x, self.window_size, padded_hw, (h, w))
+            x = window_unpartition(x, self.window_size, padded_hw, (h, w))  # a view when cropped
         else:
             x = self.attn(x)
         x = shortcut + x
@@ -102,7 +118,8 @@ class Block(nn.Module):
 class Attention(nn.Module):
     """Multi-head self-attention with decomposed relative position bias (MViTv2).
 
-    The bias is handed to scaled_dot_product_attention, so fused kernels serve it on GPU.
+    q, k and v stay strided views of the qkv output; the bias is built in chunks of query rows
+    (on CPU) and handed to scaled_dot_product_attention, so fused kernels serve it.
     """
 
     def __init__(self, dim: int, *, num_heads: int, input_size: tuple[int, int]) -> None:
@@ -115,13 +132,13 @@ class Attention(nn.Module):
         self.rel_pos_w = nn.Parameter(torch.zeros(2 * input_size[1] - 1, head_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: B x H x W x C -> B x H x W x C."""
         b, h, w, _ = x.shape
-        qkv = self.qkv(x).reshape(b, h * w, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)  # each B x heads x HW x head_dim
-        bias = decomposed_rel_pos_bias(q, self.rel_pos_h, self.rel_pos_w, (h, w))
-        x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        x = x.transpose(1, 2).reshape(b, h, w, -1)
-        return self.proj(x)
+        qkv = self.qkv(x).view(b, h * w, 3, self.num_heads, -1)
+        q, k, v = qkv.transpose(1, 3).unbind(2)  # each B x heads x HW x head_dim, views
+        rel_h, rel_w = decomposed_rel_pos(q, self.rel_pos_h, self.rel_pos_w, (h, w))
+        x = rel_pos_attention(q, k, v, rel_h, rel_w)  # B x HW x heads x head_dim
+        return self.proj(x.reshape(b, h, w, -1))
 
 
 def relative_position_table(q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor:
@@ -135,22 +152,63 @@ def relative_position_table(q_size: int, k_size: int, rel_pos: torch.Tensor) -> 
     return rel_pos[offsets.long()]
 
 
-def decomposed_rel_pos_bias(
+def decomposed_rel_pos(
     q: torch.Tensor, rel_pos_h: torch.Tensor, rel_pos_w: torch.Tensor, size: tuple[int, int]
-) -> torch.Tensor:
-    """Additive attention bias B x heads x HW x HW from height and width rel-pos tables.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Height and width terms of the rel-pos bias, B x heads x H x W x H and B x heads x H x W x W
+    (contiguous): bias[(qh, qw), (kh, kw)] = rel_h[qh, qw, kh] + rel_w[qh, qw, kw].
 
     q is B x heads x HW x C; the query is unscaled, as in SAM.
     """
     h, w = size
-    table_h = relative_position_table(h, h, rel_pos_h)
-    table_w = relative_position_table(w, w, rel_pos_w)
-    b, n_heads, _, dim = q.shape
-    q = q.reshape(b, n_heads, h, w, dim)
-    rel_h = torch.einsum("bnhwc,hkc->bnhwk", q, table_h.to(q.dtype))
-    rel_w = torch.einsum("bnhwc,wkc->bnhwk", q, table_w.to(q.dtype))
-    bias = rel_h[..., :, None] + rel_w[..., None, :]
-    return bias.reshape(b, n_heads, h * w, h * w)
+    table_h = relative_position_table(h, h, rel_pos_h).to(q.dtype)
+    table_w = relative_position_table(w, w, rel_pos_w).to(q.dtype)
+    q = q.unflatten(2, (h, w))
+    rel_h = torch.einsum("bnhwc,hkc->bnhwk", q, table_h)
+    rel_w = torch.einsum("bnhwc,wkc->bnhwk", q, table_w)
+    return rel_h.contiguous(), rel_w.contiguous()
+
+
+def rel_pos_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor
+) -> torch.Tensor:
+    """SDPA with the decomposed bias: q, k, v B x heads x HW x C -> B x HW x heads x C.
+
+    On CPU the bias is materialised for a chunk of images or query rows at a time (at most
+    CPU_BIAS_CHUNK_BYTES), into one reused buffer when no gradient flows into it; elsewhere at once.
+    """
+    b, n, hw, c = q.shape
+    h, w = rel_h.shape[2], rel_h.shape[3]
+    if q.device.type != "cpu":
+        return sdpa_rows(q, k, v, rel_h, rel_w).transpose(1, 2)
+    per_row = n * w * hw * q.element_size()  # bias bytes of one query row of one image
+    images = max(1, min(b, CPU_BIAS_CHUNK_BYTES // (per_row * h)))
+    rows = h if images > 1 else max(1, min(h, CPU_BIAS_CHUNK_BYTES // per_row))
+    grad = torch.is_grad_enabled() and (rel_h.requires_grad or rel_w.requires_grad)
+    buffer = None if grad else q.new_empty(images * n * rows * w * hw)
+    out = q.new_empty(b, hw, n, c)
+    for i in range(0, b, images):
+        for r in range(0, h, rows):
+            im, qs = slice(i, i + images), slice(r * w, (r + rows) * w)
+            rh, rw = rel_h[im, :, r : r + rows], rel_w[im, :, r : r + rows]
+            out[im, qs] = sdpa_rows(q[im, :, qs], k[im], v[im], rh, rw, buffer).transpose(1, 2)
+    return out
+
+
+def sdpa_rows(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor,
+    buffer: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Attention of the queries of some rows: q B x heads x rows*W x C, rel_h B x heads x rows x W x H,
+    rel_w B x heads x rows x W x W; the bias goes into the front of `buffer` if given."""
+    rel_h, rel_w = rel_h[..., :, None], rel_w[..., None, :]
+    if buffer is None:
+        bias = (rel_h + rel_w).to(q.dtype)  # contiguous B x heads x rows x W x H x W
+    else:
+        shape = torch.broadcast_shapes(rel_h.shape, rel_w.shape)
+        bias = torch.add(rel_h, rel_w, out=buffer[: shape.numel()].view(shape))
+    bias = bias.view(q.shape[0], q.shape[1], q.shape[2], k.shape[2])
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
 
 
 def window_partition(x: torch.Tensor, window: int) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -167,9 +225,9 @@ def window_partition(x: torch.Tensor, window: int) -> tuple[torch.Tensor, tuple[
 def window_unpartition(
     windows: torch.Tensor, window: int, padded_hw: tuple[int, int], hw: tuple[int, int]
 ) -> torch.Tensor:
+    """(B*nW) x window x window x C -> B x H x W x C; a cropped (strided) view when padded."""
     hp, wp = padded_hw
     h, w = hw
     b = windows.shape[0] // ((hp // window) * (wp // window))
     x = windows.view(b, hp // window, wp // window, window, window, -1)
-    x = x.permute(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, -1)
-    return x[:, :h, :w, :].contiguous() if (hp > h or wp > w) else x
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, -1)[:, :h, :w]

@@ -14,6 +14,8 @@ from .tiny_vit import TinyViT
 
 
 class SamHQ(nn.Module):
+    # how the official predictor brings an image to the input (samhq_train.imaging.INPUT_RULES)
+    input_resize = "longest_side"
     family = "sam1"
     mask_threshold: float = 0.0
 

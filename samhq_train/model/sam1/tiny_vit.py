@@ -9,12 +9,15 @@ Parameter names are the official ones (`segment_anything_hq.modeling.tiny_vit_sa
 including the classification head that SAM never runs, so official files load strictly.
 """
 
+from contextlib import contextmanager, nullcontext
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ..common import LayerNorm2d
-from .image_encoder import window_partition, window_unpartition
+from .image_encoder import use_checkpointing, window_partition, window_unpartition
 
 
 class TinyViT(nn.Module):
@@ -34,12 +37,14 @@ class TinyViT(nn.Module):
         out_chans: int,
         in_chans: int = 3,
         num_classes: int = 1000,  # the official (unused) classification head, kept for its keys
+        grad_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         n_stages = len(depths)
         if n_stages < 3:
             raise ValueError("TinyViT needs at least 3 stages (a conv stage, the early-feature stage, more)")
         self.img_size = img_size
+        self.grad_checkpointing = grad_checkpointing  # recompute each block in backward (settable)
         self.patch_embed = PatchEmbed(in_chans, embed_dims[0])
         self.layers = nn.ModuleList()
         for i in range(n_stages):
@@ -73,8 +78,9 @@ class TinyViT(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: B x 3 x S x S normalised -> (B x out_chans x S/16 x S/16, early B x S/16 x S/16 x C2)."""
         x = self.patch_embed(x)  # stages take and return B x C x H x W
+        recompute = use_checkpointing(self, x)
         for i, layer in enumerate(self.layers):
-            x = layer(x)
+            x = layer(x, recompute)
             if i == self.early_layer_index:
                 early = x.permute(0, 2, 3, 1)
         return self.neck(x), early
@@ -138,9 +144,9 @@ class ConvLayer(nn.Module):
         self.blocks = nn.ModuleList(MBConv(dim, expand_ratio) for _ in range(depth))
         self.downsample = downsample
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, grad_checkpointing: bool = False) -> torch.Tensor:
         for block in self.blocks:
-            x = block(x)
+            x = checkpoint_block(block, x) if grad_checkpointing else block(x)
         return x if self.downsample is None else self.downsample(x)
 
 
@@ -166,12 +172,31 @@ class BasicLayer(nn.Module):
         )
         self.downsample = downsample
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, grad_checkpointing: bool = False) -> torch.Tensor:
         x = x.permute(0, 2, 3, 1).contiguous()
         for block in self.blocks:
-            x = block(x)
+            x = checkpoint_block(block, x) if grad_checkpointing else block(x)
         x = x.permute(0, 3, 1, 2)
         return x if self.downsample is None else self.downsample(x)
+
+
+def checkpoint_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """block(x), recomputed in backward instead of keeping its activations. The recomputation
+    leaves BatchNorm running statistics as the forward pass left them (updated once)."""
+    contexts = lambda: (nullcontext(), keep_batchnorm_stats(block))  # noqa: E731 (forward, recompute)
+    return checkpoint(block, x, use_reentrant=False, context_fn=contexts)
+
+
+@contextmanager
+def keep_batchnorm_stats(module: nn.Module):
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    saved = [(b, b.clone()) for m in norms for b in m.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in saved:
+                buffer.copy_(value)
 
 
 class TinyViTBlock(nn.Module):

@@ -127,6 +127,17 @@ VARIANTS: dict[str, Sam2Config] = {
     "sam2.1_hq_hiera_s": _variant(96, 1, (1, 2, 11, 2), (7, 10, 13), (7, 7)),
     "sam2.1_hq_hiera_b+": _variant(112, 2, (2, 3, 16, 3), (12, 16, 20), (14, 14)),
     "sam2.1_hq_hiera_l": _variant(144, 2, (2, 6, 36, 4), (23, 33, 43), (7, 7), (8, 4, 16, 8)),
+    # for tests and the demo: the reference fixtures' miniature of Hiera-L (24 wide, stages
+    # 1-1-3-1, heads and neck 64 wide, one memory-attention layer) at 256 px
+    "sam2.1_hq_hiera_demo": Sam2Config(
+        trunk=HieraConfig(24, 1, (1, 1, 3, 1), (3,), (7, 7)),
+        neck=NeckConfig(backbone_channel_list=(192, 96, 48, 24), d_model=64, num_pos_feats=64),
+        memory=MemoryConfig(
+            attention_layers=1, attention_dim_feedforward=128, encoder_in_dim=64,
+            downsampler_embed_dim=64, fuser_dim=64,
+        ),
+        image_size=256,
+    ),
 }
 
 # Meta's SAM 2.1 checkpoint / config names -> the variant with the same shapes

@@ -35,6 +35,8 @@ class Sam2HQ(nn.Module):
     and save back unchanged. no_mem_embed is used: encode adds it to the image embedding.
     """
 
+    # how the official predictor brings an image to the input (samhq_train.imaging.INPUT_RULES)
+    input_resize = "square"
     family = "sam2"
     mask_threshold: float = 0.0
 

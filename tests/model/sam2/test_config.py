@@ -14,6 +14,8 @@ from samhq_train.model.sam2 import (
     Sam2Config,
 )
 
+from .conftest import HQ_FIXTURE, load_fixture
+
 
 def test_from_official_reads_the_fixture_config(hq_fixture):
     cfg = Sam2Config.from_official(hq_fixture["config"])
@@ -78,14 +80,18 @@ def test_a_config_without_trunk_is_refused():
 
 
 def test_variants_are_the_official_sizes():
-    assert list(VARIANTS) == ["sam2.1_hq_hiera_t", "sam2.1_hq_hiera_s", "sam2.1_hq_hiera_b+", "sam2.1_hq_hiera_l"]
+    sizes = ["sam2.1_hq_hiera_t", "sam2.1_hq_hiera_s", "sam2.1_hq_hiera_b+", "sam2.1_hq_hiera_l"]
+    assert list(VARIANTS) == [*sizes, "sam2.1_hq_hiera_demo"]
     expected = {  # embed_dim, heads, stages, global blocks, bkg, window_spec, neck channels
         "sam2.1_hq_hiera_t": (96, 1, (1, 2, 7, 2), (5, 7, 9), (7, 7), (8, 4, 14, 7), (768, 384, 192, 96)),
         "sam2.1_hq_hiera_s": (96, 1, (1, 2, 11, 2), (7, 10, 13), (7, 7), (8, 4, 14, 7), (768, 384, 192, 96)),
         "sam2.1_hq_hiera_b+": (112, 2, (2, 3, 16, 3), (12, 16, 20), (14, 14), (8, 4, 14, 7), (896, 448, 224, 112)),
         "sam2.1_hq_hiera_l": (144, 2, (2, 6, 36, 4), (23, 33, 43), (7, 7), (8, 4, 16, 8), (1152, 576, 288, 144)),
     }
-    for name, cfg in VARIANTS.items():
+    demo = Sam2Config.from_official(load_fixture(HQ_FIXTURE)["config"])  # the fixtures' miniature
+    assert (VARIANTS["sam2.1_hq_hiera_demo"].trunk, VARIANTS["sam2.1_hq_hiera_demo"].neck) == (demo.trunk, demo.neck)
+    for name in sizes:
+        cfg = VARIANTS[name]
         t = cfg.trunk
         got = (t.embed_dim, t.num_heads, t.stages, t.global_att_blocks,
                t.window_pos_embed_bkg_spatial_size, t.window_spec, cfg.neck.backbone_channel_list)

@@ -117,8 +117,11 @@ def test_detect_variant(hq_fixture, meta_fixture, meta_device_models):
     for name, model in meta_device_models.items():
         assert detect_variant(model.state_dict()) == name
     mini = Sam2Config.from_official(hq_fixture["config"])
-    assert detect_variant(hq_fixture["state_dict"]) is None  # not one of the four sizes
-    assert detect_variant(hq_fixture["state_dict"], {"mini": mini, **VARIANTS}) == "mini"
+    # the miniature is the registry's demo variant (same shapes)
+    assert detect_variant(hq_fixture["state_dict"]) == "sam2.1_hq_hiera_demo"
+    sizes = {k: v for k, v in VARIANTS.items() if not k.endswith("demo")}
+    assert detect_variant(hq_fixture["state_dict"], sizes) is None  # not one of the four sizes
+    assert detect_variant(hq_fixture["state_dict"], {"mini": mini, **sizes}) == "mini"
     assert detect_variant(meta_fixture["state_dict"], {"mini": mini}) == "mini"
     hq_only = {k: v for k, v in hq_fixture["state_dict"].items() if is_hq_key(k)}
     assert detect_variant(hq_only) is None
@@ -158,5 +161,5 @@ def test_full_size_shapes_on_the_meta_device(name, meta_device_models):
 
 
 def test_meta_names_map_to_variants():
-    assert set(META_VARIANTS.values()) == set(VARIANTS)
+    assert set(META_VARIANTS.values()) == set(VARIANTS) - {"sam2.1_hq_hiera_demo"}
     assert META_VARIANTS["sam2.1_hiera_base_plus"] == "sam2.1_hq_hiera_b+"

@@ -1,0 +1,121 @@
+"""``evaluate(cfg)``: everything scripts/evaluate.py does, from a conf/eval.yaml config.
+
+One key per setting, shared with training: the model is ``model.checkpoint`` / ``model.variant``
+(``model.seed`` for the random demo backbone), the prompt ``data.prompts.eval_prompt`` (through
+each batch's prompt types, as validation), the boundary width ``metrics.dilation_ratio``, the
+precision in the trainer's names (``32 | bf16-mixed | 16-mixed``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra.utils import to_absolute_path
+from omegaconf import OmegaConf
+
+from samhq_train.data import build_datamodule
+from samhq_train.evaluation.benchmark import run_benchmark
+from samhq_train.evaluation.coco_runner import evaluate_coco_model
+from samhq_train.evaluation.device import canonical_precision, resolve_device
+from samhq_train.evaluation.errors import EvaluationError
+from samhq_train.evaluation.loading import load_model
+from samhq_train.evaluation.report import markdown_tables, write_report
+
+log = logging.getLogger(__name__)
+
+
+def _path_or_none(p) -> str | None:
+    return None if p in (None, "") else to_absolute_path(str(p))
+
+
+def _select_sets(datamodule, wanted: Sequence[str] | None):
+    if not wanted:
+        return datamodule
+    names = datamodule.test_names
+    unknown = [w for w in wanted if w not in names]
+    if unknown:
+        raise EvaluationError(f"sets {unknown} are not configured; the data config has {names}")
+    specs = [s for s, n in zip(datamodule.test_specs, names) if n in set(wanted)]
+    datamodule.test_specs = specs  # read by setup("test")
+    return datamodule
+
+
+def evaluate(cfg) -> dict:
+    """Load the model, run the benchmark sets (and COCO when ``coco.detections`` is set), write
+    the reports.
+
+    Returns ``{"benchmark": run_benchmark's result or None, "coco": {...} or None,
+    "paths": {...}, "model": the model}``. Raises CheckpointError / DataError /
+    EvaluationError (ValueError / Exception subclasses whose message says what to fix).
+    """
+    device = resolve_device(cfg.device)
+    precision = canonical_precision(cfg.precision)
+    dilation_ratio = float(cfg.metrics.dilation_ratio)
+    checkpoint = _path_or_none(cfg.model.get("checkpoint"))
+    model = load_model(
+        checkpoint,
+        variant=cfg.model.get("variant"),
+        base_checkpoint=_path_or_none(cfg.get("base_checkpoint")),
+        seed=cfg.model.get("seed"),
+    )
+    out_dir = Path(to_absolute_path(str(cfg.output_dir)))
+    settings = {
+        "checkpoint": checkpoint or f"random {cfg.model.variant} backbone, seed {cfg.model.seed}",
+        "image_size": model.image_size,
+        "prompt": cfg.data.prompts.eval_prompt,
+        "hq_token_only": bool(cfg.hq_token_only),
+        "sam_baseline": bool(cfg.sam_baseline),
+        "eval_transform": OmegaConf.to_container(cfg.data.get("eval_transform") or {}, resolve=True),
+        "dilation_ratio": dilation_ratio,
+        "precision": precision,
+        "device": str(device),
+    }
+    out = {"benchmark": None, "coco": None, "paths": {}, "model": model}
+    if cfg.benchmark:
+        datamodule = build_datamodule(cfg.data, image_size=model.image_size)
+        datamodule = _select_sets(datamodule, cfg.get("sets"))
+        datamodule.prepare_data()
+        datamodule.setup("test")
+        loaders = list(zip(datamodule.test_names, datamodule.test_dataloader()))
+        result = run_benchmark(
+            model, loaders, sam_baseline=cfg.sam_baseline, hq_token_only=cfg.hq_token_only,
+            n_worst=cfg.n_worst, device=device, precision=precision,
+            dilation_ratio=dilation_ratio, progress=cfg.progress,
+        )
+        out["benchmark"] = result
+        out["paths"].update(write_report(result, out_dir, settings=settings))
+        print(markdown_tables(result))
+    coco_cfg = cfg.get("coco") or {}
+    if coco_cfg.get("detections"):
+        missing = [k for k in ("annotation_file", "image_dir") if not coco_cfg.get(k)]
+        if missing:
+            raise EvaluationError(
+                f"coco.detections is set but coco.{missing[0]} is not: give the GT json "
+                "(coco.annotation_file=...) and the image folder (coco.image_dir=...)"
+            )
+        coco = evaluate_coco_model(
+            model,
+            annotation_file=to_absolute_path(str(coco_cfg.annotation_file)),
+            image_dir=to_absolute_path(str(coco_cfg.image_dir)),
+            detections=to_absolute_path(str(coco_cfg.detections)),
+            transform=coco_cfg.transform,
+            hq_token_only=coco_cfg.hq_token_only,
+            sam_baseline=cfg.sam_baseline,
+            max_detections=coco_cfg.max_detections,
+            prompt_batch=coco_cfg.prompt_batch,
+            num_workers=coco_cfg.num_workers,
+            device=device,
+            precision=precision,
+            dilation_ratio=dilation_ratio,
+            progress=cfg.progress,
+            out_dir=out_dir,
+        )
+        out["coco"] = coco
+        out["paths"].update(coco["paths"])
+        print(coco["table"])
+    if out["benchmark"] is None and out["coco"] is None:
+        raise EvaluationError("nothing to evaluate: benchmark=false and no coco.detections given")
+    log.info("evaluation written to %s", out_dir)
+    return out

@@ -1,0 +1,28 @@
+"""The model to evaluate: a checkpoint in any format, or the seeded random demo backbone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from samhq_train.model import CheckpointError, build_sam_hq, load_checkpoint
+
+
+def load_model(
+    checkpoint: str | Path | None = None,
+    *,
+    variant: str | None = None,
+    base_checkpoint: str | Path | None = None,
+    seed: int | None = None,
+):
+    """A checkpoint in any format ``load_checkpoint`` reads (``variant`` None: read from the file;
+    given: it must match the file), or without one the seeded random backbone of ``variant``
+    (the tiny demo model). Raises CheckpointError (a ValueError naming the file) on bad files."""
+    if checkpoint is not None:
+        return load_checkpoint(checkpoint, variant, base_checkpoint=base_checkpoint)
+    if variant is None or seed is None:
+        raise CheckpointError(
+            "no weights to evaluate: pass model.checkpoint=/path/to/weights (official SAM or "
+            "SAM-HQ .pth, transformers directory, .safetensors, an HQ-only file with "
+            "base_checkpoint=, or a training .ckpt)"
+        )
+    return build_sam_hq(variant, seed=int(seed))

@@ -1,0 +1,134 @@
+"""Reports: the one results table (evaluation and training's before/after summary), the overlay
+PNGs of the worst images, and the files the benchmark writes.
+
+- ``results.md``: one Markdown table per set (mIoU, mBIoU, count for SAM and SAM-HQ, in percent)
+  and the mean over sets (the figure the paper reports for its four HQ sets);
+- ``scores.json``: the settings, the per-set results (fractions) and every image's scores;
+- ``overlays/<set>/NN_<name>.png``: the ``n_worst`` images with the lowest SAM-HQ mask IoU, SAM
+  beside SAM-HQ (imaging.draw_overlay: predicted region tinted, GT boundary green, predicted
+  boundary red).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from samhq_train.constants import GT_THRESHOLD
+from samhq_train.evaluation.errors import EvaluationError
+from samhq_train.evaluation.evaluate import mean_over_sets
+from samhq_train.imaging import draw_overlay
+
+MODEL_LABELS = {"sam": "SAM", "hq": "SAM-HQ"}  # table rows, in this order
+
+
+def results_tables(
+    rows: Mapping[str, Mapping[str, Mapping]],
+    *,
+    notes: Mapping[str, str] | None = None,
+    first_column: str = "model",
+) -> str:
+    """One Markdown table per set (and the mean over sets when there are several), in percent.
+
+    rows: {row label: {set: {"mIoU", "mBIoU", "count"}}} (fractions); every row has the sets of
+    the first. notes: per set, text after its image count (e.g. "prompt: box").
+    """
+    rows = {label: results for label, results in rows.items() if results}
+    if not rows:
+        return ""
+    sets = list(next(iter(rows.values())))
+    header = [f"| {first_column} | mIoU | mBIoU | count |", "|---|---:|---:|---:|"]
+
+    def line(label: str, r: Mapping) -> str:
+        return f"| {label} | {100 * r['mIoU']:.2f} | {100 * r['mBIoU']:.2f} | {r['count']} |"
+
+    lines = []
+    for name in sets:
+        count = next(iter(rows.values()))[name]["count"]
+        note = f", {notes[name]}" if notes and notes.get(name) else ""
+        lines += [f"### {name}", "", f"{count} images{note}", "", *header]
+        lines += [line(label, results[name]) for label, results in rows.items()]
+        lines.append("")
+    if len(sets) > 1:
+        lines += [f"### Mean over {len(sets)} sets", "", "(the mean of the per-set means)", "",
+                  *header]
+        lines += [line(label, mean_over_sets(results)) for label, results in rows.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def markdown_tables(result: Mapping) -> str:
+    """run_benchmark's result as results_tables: a SAM and a SAM-HQ row, the prompt per set."""
+    rows = {MODEL_LABELS[out]: result["results"][out] for out in MODEL_LABELS
+            if out in result["results"]}
+    notes = {name: f"prompt: {kind}" for name, kind in (result.get("prompts") or {}).items()}
+    return results_tables(rows, notes=notes)
+
+
+def overlay_picture(item: Mapping, min_width: int = 256) -> np.ndarray:
+    """One overlay per model side by side, each under a label strip with its scores: uint8 RGB.
+
+    Pictures narrower than ``min_width`` are enlarged by an integer factor (nearest neighbour).
+    """
+    image = item["image"].permute(1, 2, 0).numpy()
+    gt = item["gt"].numpy() > GT_THRESHOLD
+    panels = []
+    for out in MODEL_LABELS:
+        if out not in item["masks"]:
+            continue
+        panel = draw_overlay(image, [item["masks"][out].numpy()], gt)
+        factor = -(-min_width // panel.shape[1])
+        if factor > 1:
+            panel = np.repeat(np.repeat(panel, factor, axis=0), factor, axis=1)
+        s = item["scores"][out]
+        lines = [MODEL_LABELS[out], f"IoU {100 * s['iou']:.1f}  BIoU {100 * s['biou']:.1f}"]
+        panels.append(np.concatenate([_label_strip(lines, panel.shape[1]), panel], axis=0))
+    gap = np.full((panels[0].shape[0], 4, 3), 255, np.uint8)
+    return np.concatenate([p for panel in panels for p in (panel, gap)][:-1], axis=1)
+
+
+def _label_strip(lines: Sequence[str], width: int) -> np.ndarray:
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    # sized for the longest possible line, so that every panel gets the same strip
+    text_width = cv2.getTextSize("IoU 100.0  BIoU 100.0", font, 1.0, 1)[0][0]
+    scale = float(np.clip((width - 8) / text_width, 0.3, 1.2))
+    line_height = int(30 * scale) + 4
+    strip = np.full((line_height * len(lines) + 4, width, 3), 255, np.uint8)
+    for k, text in enumerate(lines):
+        cv2.putText(strip, text, (4, line_height * (k + 1) - 4), font, scale, (0, 0, 0),
+                    1 if scale < 0.8 else 2, cv2.LINE_AA)
+    return strip
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120]
+
+
+def write_report(result: Mapping, out_dir: str | Path, *, settings: Mapping | None = None,
+                 title: str = "SAM vs SAM-HQ") -> dict[str, Path]:
+    """Write results.md, scores.json and the overlay PNGs of ``run_benchmark``'s result."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = dict(settings or {})
+    paths = {"table": out_dir / "results.md", "scores": out_dir / "scores.json", "overlays": []}
+    paths["table"].write_text(f"## {title}\n\n{markdown_tables(result)}")
+    summary = {out: {"sets": res, "mean_over_sets": mean_over_sets(res)}
+               for out, res in result["results"].items()}
+    paths["scores"].write_text(json.dumps(
+        {"settings": settings, "results": summary, "prompts": result.get("prompts", {}),
+         "images": result["images"]}, indent=1
+    ) + "\n")
+    for name, items in result["worst"].items():
+        folder = out_dir / "overlays" / _safe(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        for rank, item in enumerate(items):
+            path = folder / f"{rank:02d}_{_safe(item['name'])}.png"
+            if not cv2.imwrite(str(path), cv2.cvtColor(overlay_picture(item), cv2.COLOR_RGB2BGR)):
+                raise EvaluationError(f"could not write {path}")
+            paths["overlays"].append(path)
+    return paths

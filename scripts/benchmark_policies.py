@@ -1,0 +1,83 @@
+"""Step time and peak memory of one training step per trainable policy, with and without gradient
+checkpointing of the encoder blocks (random weights, batch of B images, one box prompt each).
+
+    python scripts/benchmark_policies.py --variants vit_demo vit_tiny vit_b --batch 2
+
+Each measurement runs in a fresh process so that its peak memory is its own: CPU peak RSS
+(resource.getrusage) and, on CUDA, torch.cuda.max_memory_allocated. Prints a Markdown table.
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+
+from samhq_train.model import POLICIES, build_sam_hq, encoder_needs_grad, parameter_groups
+
+
+def one_step(variant: str, policy: str, checkpointing: bool, batch: int, device: str, steps: int) -> dict:
+    model = build_sam_hq(variant, seed=0, policy=policy).to(device)
+    if checkpointing:
+        model.image_encoder.grad_checkpointing = True
+    optimizer = torch.optim.Adam(parameter_groups(model, policy), lr=1e-4)
+    size = model.image_size
+    images = torch.rand(batch, 3, size, size, device=device) * 255
+    boxes = torch.tensor([[[size * 0.2, size * 0.2, size * 0.7, size * 0.8]]], device=device).expand(batch, 1, 4)
+    target = torch.zeros(batch, 1, model.mask_input_size, model.mask_input_size, device=device)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        with torch.set_grad_enabled(encoder_needs_grad(policy)):
+            features = model.encode(images)
+        low_res, _ = model.decode(features, boxes=boxes, hq_token_only=True)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(low_res[:, :, 0], target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    out = {"step_s": min(times), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if device == "cuda":
+        out["cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+", default=["vit_demo", "vit_tiny"])
+    parser.add_argument("--policies", nargs="+", default=list(POLICIES), choices=POLICIES)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=2, help="timed steps per run (the minimum is kept)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--json", help="also write the rows here")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: variant,policy,checkpointing
+    args = parser.parse_args()
+    if args.one:
+        variant, policy, ckpt = args.one.split(",")
+        print(json.dumps(one_step(variant, policy, ckpt == "1", args.batch, args.device, args.steps)))
+        return
+    rows = []
+    print(f"| variant | policy | grad ckpt | step s (batch {args.batch}) | peak RSS MB | CUDA MB |")
+    print("|---|---|---|---:|---:|---:|")
+    for variant in args.variants:
+        for policy in args.policies:
+            for ckpt in ([False, True] if encoder_needs_grad(policy) else [False]):
+                cmd = [sys.executable, __file__, "--one", f"{variant},{policy},{int(ckpt)}",
+                       "--batch", str(args.batch), "--steps", str(args.steps), "--device", args.device]
+                result = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+                rows.append({"variant": variant, "policy": policy, "grad_checkpointing": ckpt, **result})
+                cuda = f"{result['cuda_mb']:.0f}" if "cuda_mb" in result else "-"
+                print(f"| {variant} | {policy} | {'yes' if ckpt else 'no'} | {result['step_s']:.2f} | "
+                      f"{result['rss_mb']:.0f} | {cuda} |", flush=True)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(rows, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
