@@ -18,7 +18,9 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from samhq_train.data import PROMPT_TYPES
 from samhq_train.data.datamodule import _set_name
+from samhq_train.data.transforms import EVAL_MODES
 from samhq_train.model import POLICIES, VARIANTS, TrainablePolicy, build_sam_hq, prepare_model
 
 SETUP_ERROR_EXIT = 2  # train.py, scripts/predict.py, scripts/export.py, scripts/evaluate.py
@@ -176,8 +178,6 @@ def _check_optimization(c: _Checker) -> None:
 
 
 def _check_data(c: _Checker) -> None:
-    from samhq_train.data import PROMPT_TYPES
-    from samhq_train.data.transforms import EVAL_MODES
 
     c.check("data", lambda v: isinstance(v, DictConfig), "a data config group (data=demo, folder, hqseg44k, coco)", optional=False)
     c.int_at_least("data.batch_size", 1)

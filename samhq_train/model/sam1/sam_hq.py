@@ -2,22 +2,20 @@
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from samhq_train.constants import PIXEL_MEAN, PIXEL_STD
 
 from ..features import SamFeatures
+from ..promptable import PromptableModel, prompts_per_image
 from .image_encoder import ImageEncoderViT
 from .mask_decoder import MaskDecoderHQ
 from .prompt_encoder import PromptEncoder
 from .tiny_vit import TinyViT
 
 
-class SamHQ(nn.Module):
-    # how the official predictor brings an image to the input (samhq_train.imaging.INPUT_RULES)
+class SamHQ(PromptableModel):
     input_resize = "longest_side"
     family = "sam1"
-    mask_threshold: float = 0.0
 
     def __init__(
         self,
@@ -80,7 +78,7 @@ class SamHQ(nn.Module):
         (see MaskDecoderHQ.forward for M).
         """
         b = features.batch_size
-        per_image = _prompts_per_image(b, points, boxes, mask_inputs)
+        per_image = prompts_per_image(b, points, boxes, mask_inputs)
         sparse, dense = self.prompt_encoder(
             points=None if points is None else (points[0].flatten(0, 1), points[1].flatten(0, 1)),
             boxes=None if boxes is None else boxes.flatten(0, 1),
@@ -115,28 +113,6 @@ class SamHQ(nn.Module):
             use_hq=use_hq,
         )
 
-    def forward(
-        self,
-        images: torch.Tensor,
-        *,
-        points: tuple[torch.Tensor, torch.Tensor] | None = None,
-        boxes: torch.Tensor | None = None,
-        mask_inputs: torch.Tensor | None = None,
-        multimask_output: bool = False,
-        hq_token_only: bool = False,
-        use_hq: bool = True,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """encode + decode; see those methods for shapes."""
-        return self.decode(
-            self.encode(images),
-            points=points,
-            boxes=boxes,
-            mask_inputs=mask_inputs,
-            multimask_output=multimask_output,
-            hq_token_only=hq_token_only,
-            use_hq=use_hq,
-        )
-
     def postprocess_masks(
         self, masks: torch.Tensor, input_size: tuple[int, int], original_size: tuple[int, int]
     ) -> torch.Tensor:
@@ -151,26 +127,3 @@ class SamHQ(nn.Module):
         masks = F.interpolate(masks, tuple(original_size), mode="bilinear", align_corners=False)
         return masks.reshape(*lead, *masks.shape[-2:])
 
-
-def _prompts_per_image(batch: int, points, boxes, mask_inputs) -> int:
-    counts = {}
-    if points is not None:
-        counts["points"] = points[0].shape[:2]
-        if points[1].shape[:2] != points[0].shape[:2] or points[1].shape[2] != points[0].shape[2]:
-            raise ValueError(
-                f"point labels of shape {tuple(points[1].shape)} do not match point coords of shape "
-                f"{tuple(points[0].shape)}: expected coords B x P x N x 2 and labels B x P x N"
-            )
-    if boxes is not None:
-        counts["boxes"] = boxes.shape[:2]
-    if mask_inputs is not None:
-        counts["mask_inputs"] = mask_inputs.shape[:2]
-    if not counts:
-        return 1
-    shapes = set(counts.values())
-    if len(shapes) > 1 or next(iter(shapes))[0] != batch:
-        raise ValueError(
-            f"prompts must all be B x P x ... with B = {batch} images; got "
-            + ", ".join(f"{k} {tuple(v)}" for k, v in counts.items())
-        )
-    return next(iter(shapes))[1]

@@ -10,6 +10,7 @@ from torch import nn
 from samhq_train.constants import PIXEL_MEAN, PIXEL_STD
 
 from ..features import ImageFeatures
+from ..promptable import PromptableModel, prompts_per_image
 from .image_encoder import ImageEncoder
 from .layers import MLP
 from .mask_decoder import MaskDecoderHQ
@@ -26,7 +27,7 @@ class Sam2Features(ImageFeatures):
     high_res_1: torch.Tensor  # B x C/4 x S/8 x S/8, the stride-8 FPN map after conv_s1
 
 
-class Sam2HQ(nn.Module):
+class Sam2HQ(PromptableModel):
     """The image-segmentation model of SAM 2.1 / HQ-SAM 2.
 
     memory_attention, memory_encoder, mask_downsample, obj_ptr_proj, obj_ptr_tpos_proj,
@@ -35,10 +36,8 @@ class Sam2HQ(nn.Module):
     and save back unchanged. no_mem_embed is used: encode adds it to the image embedding.
     """
 
-    # how the official predictor brings an image to the input (samhq_train.imaging.INPUT_RULES)
     input_resize = "square"
     family = "sam2"
-    mask_threshold: float = 0.0
 
     def __init__(
         self,
@@ -144,7 +143,7 @@ class Sam2HQ(nn.Module):
         masks are SAM + HQ, or the HQ mask alone with hq_token_only.
         """
         b = features.batch_size
-        per_image = _prompts_per_image(b, points, boxes, mask_inputs)
+        per_image = prompts_per_image(b, points, boxes, mask_inputs)
         n = b * per_image
         coords = labels = None
         if boxes is not None:
@@ -175,28 +174,6 @@ class Sam2HQ(nn.Module):
         )
         return out.masks.unflatten(0, (b, per_image)), out.iou_pred.unflatten(0, (b, per_image))
 
-    def forward(
-        self,
-        images: torch.Tensor,
-        *,
-        points: tuple[torch.Tensor, torch.Tensor] | None = None,
-        boxes: torch.Tensor | None = None,
-        mask_inputs: torch.Tensor | None = None,
-        multimask_output: bool = False,
-        hq_token_only: bool = False,
-        use_hq: bool = True,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """encode + decode; see those methods for shapes."""
-        return self.decode(
-            self.encode(images),
-            points=points,
-            boxes=boxes,
-            mask_inputs=mask_inputs,
-            multimask_output=multimask_output,
-            hq_token_only=hq_token_only,
-            use_hq=use_hq,
-        )
-
     def postprocess_masks(
         self, masks: torch.Tensor, input_size: tuple[int, int], original_size: tuple[int, int]
     ) -> torch.Tensor:
@@ -209,28 +186,3 @@ class Sam2HQ(nn.Module):
         masks = F.interpolate(masks, tuple(original_size), mode="bilinear", align_corners=False)
         return masks.reshape(*lead, *masks.shape[-2:])
 
-
-def _prompts_per_image(batch: int, points, boxes, mask_inputs) -> int:
-    counts = {}
-    if points is not None:
-        counts["points"] = tuple(points[0].shape[:2])
-        if points[1].shape != points[0].shape[:3]:
-            raise ValueError(
-                f"point labels of shape {tuple(points[1].shape)} do not match point coords of shape "
-                f"{tuple(points[0].shape)}: expected coords B x P x N x 2 and labels B x P x N"
-            )
-    if boxes is not None:
-        counts["boxes"] = tuple(boxes.shape[:2])
-        if boxes.shape[-1] != 4 or boxes.dim() != 3:
-            raise ValueError(f"boxes of shape {tuple(boxes.shape)}: expected B x P x 4")
-    if mask_inputs is not None:
-        counts["mask_inputs"] = tuple(mask_inputs.shape[:2])
-    if not counts:
-        return 1
-    shapes = set(counts.values())
-    if len(shapes) > 1 or next(iter(shapes))[0] != batch:
-        raise ValueError(
-            f"prompts must all be B x P x ... with B = {batch} images; got "
-            + ", ".join(f"{k} {v}" for k, v in counts.items())
-        )
-    return next(iter(shapes))[1]

@@ -1,0 +1,133 @@
+"""The package's import graph: no cycles between modules, no project imports inside functions,
+and the layer arrows of ARCHITECTURE.md (model and data at the bottom, entry points on top)."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "samhq_train"
+
+# subpackage -> the project subpackages / top-level modules it may import
+ALLOWED = {
+    "constants": set(),
+    "imaging": {"constants"},
+    "model": {"constants"},
+    "data": {"constants", "imaging"},
+    "evaluation": {"constants", "imaging", "data", "model"},
+    "training": {"constants", "data", "model", "evaluation"},
+    "inference": {"constants", "imaging", "model"},
+    "reference": {"model"},
+    "cache": {"constants", "imaging", "data", "model"},
+    "config_check": {"data", "model"},
+    "train": {"config_check", "data", "model", "evaluation", "training", "inference", "cache", "imaging"},
+}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def resolve(node: ast.ImportFrom, current: str, is_package: bool) -> str:
+    if node.level == 0:
+        return node.module or ""
+    base = current.split(".")
+    base = base if is_package else base[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def project_imports(path: Path) -> tuple[set[str], list[str]]:
+    """(modules imported at module level, imports found inside functions) of one file."""
+    tree = ast.parse(path.read_text())
+    current, is_package = module_name(path), path.name == "__init__.py"
+    top, nested = set(), []
+
+    def targets(node) -> list[str]:
+        if isinstance(node, ast.Import):
+            return [a.name for a in node.names]
+        base = resolve(node, current, is_package)
+        # `from pkg import mod` imports the module pkg.mod; `from pkg import name` imports pkg
+        out = []
+        for alias in node.names:
+            candidate = ROOT / Path(*f"{base}.{alias.name}".split("."))
+            if candidate.with_suffix(".py").is_file() or (candidate / "__init__.py").is_file():
+                out.append(f"{base}.{alias.name}")
+            elif base not in out:
+                out.append(base)
+        return out
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names = [n for n in targets(node) if n.split(".")[0] == "samhq_train"]
+            if node.col_offset == 0:
+                top.update(names)
+            elif names:
+                nested.append(f"{current}:{node.lineno} imports {names}")
+    return top, nested
+
+
+def graph() -> tuple[dict[str, set[str]], list[str]]:
+    edges, nested = {}, []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        top, inner = project_imports(path)
+        edges[module_name(path)] = top
+        nested += inner
+    return edges, nested
+
+
+def layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def test_no_project_imports_inside_functions():
+    _, nested = graph()
+    assert not nested, nested
+
+
+def test_no_import_cycles_between_modules():
+    edges, _ = graph()
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in edges.get(node, ()):
+            if nxt not in edges:
+                continue
+            if state.get(nxt) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(nxt):] + [nxt]))
+            if nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in edges:
+        if node not in state:
+            visit(node)
+
+
+def test_layers_import_only_downwards():
+    edges, _ = graph()
+    wrong = []
+    for module, imported in edges.items():
+        if module == "samhq_train":
+            continue
+        own = layer(module)
+        for target in imported:
+            other = layer(target)
+            if other != own and target != "samhq_train" and other not in ALLOWED.get(own, set()):
+                wrong.append(f"{module} -> {target}")
+    assert not wrong, wrong
+
+
+def test_scripts_do_not_import_tests():
+    for script in (ROOT / "scripts").rglob("*.py"):
+        tree = ast.parse(script.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "tests":
+                raise AssertionError(f"{script.name} imports {node.module}")
+            if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "tests" for a in node.names):
+                raise AssertionError(f"{script.name} imports tests")
