@@ -33,8 +33,11 @@ def coarsen_mask(
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (close_px, close_px))
         # pad so that closing does not glue the object to the image border
         pad = close_px
-        m = cv2.morphologyEx(cv2.copyMakeBorder(m, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0),
-                             cv2.MORPH_CLOSE, kernel)[pad:-pad, pad:-pad]
+        m = cv2.morphologyEx(
+            cv2.copyMakeBorder(m, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0),
+            cv2.MORPH_CLOSE,
+            kernel,
+        )[pad:-pad, pad:-pad]
     # fill small holes: background components that do not touch the border
     n, labels, stats, _ = cv2.connectedComponentsWithStats(1 - m, connectivity=4)
     for k in range(1, n):
@@ -50,6 +53,8 @@ def coarsen_mask(
     contours, hierarchy = cv2.findContours(m, cv2.RETR_TREE, cv2.CHAIN_APPROX_NONE)
     out = np.zeros_like(m)
     if contours:
-        polygons = [cv2.approxPolyDP(c, polygon_eps_px, True) if polygon_eps_px > 0 else c for c in contours]
+        polygons = [
+            cv2.approxPolyDP(c, polygon_eps_px, True) if polygon_eps_px > 0 else c for c in contours
+        ]
         cv2.drawContours(out, polygons, -1, 1, thickness=cv2.FILLED, hierarchy=hierarchy)
     return out * np.uint8(255)
