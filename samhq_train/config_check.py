@@ -21,7 +21,14 @@ from omegaconf.errors import OmegaConfBaseException
 from samhq_train.data import PROMPT_TYPES
 from samhq_train.data.datamodule import _set_name
 from samhq_train.data.transforms import EVAL_MODES
-from samhq_train.model import POLICIES, VARIANTS, TrainablePolicy, build_sam_hq, prepare_model
+from samhq_train.model import (
+    POLICIES,
+    VARIANTS,
+    TrainablePolicy,
+    build_sam_hq,
+    encoder_needs_grad,
+    prepare_model,
+)
 
 SETUP_ERROR_EXIT = 2  # train.py, scripts/predict.py, scripts/export.py, scripts/evaluate.py
 
@@ -215,6 +222,25 @@ def _check_data(c: _Checker) -> None:
     c.choice("data.prompts.eval_prompt", PROMPT_TYPES)
 
 
+CACHE_DTYPES = ("float32", "float16", "bfloat16")  # samhq_train.cache.STORAGE_DTYPES
+
+
+def _check_cache(c: _Checker) -> None:
+    """data.cache: types, and a frozen encoder (before any weights are read)."""
+    c.check("data.cache", lambda v: isinstance(v, DictConfig), "a mapping (enabled, dir, dtype, views, batch_size)")
+    enabled = c.boolean("data.cache.enabled")
+    c.check("data.cache.dir", lambda v: isinstance(v, str) and v != "", "the folder that holds the cache", optional=not enabled)
+    c.choice("data.cache.dtype", CACHE_DTYPES)
+    c.int_at_least("data.cache.views", 0, note="0: no augmentation, K: K pre-drawn augmented views per image")
+    c.int_at_least("data.cache.batch_size", 1)
+    policy = c.get("model.policy")
+    if enabled and isinstance(policy, str) and encoder_needs_grad(policy):
+        raise ConfigError(
+            f"data.cache.enabled=true stores a frozen encoder's features but model.policy={policy} trains "
+            "the encoder: use data.cache.enabled=false, or model.policy=hq / hq+decoder"
+        )
+
+
 def _check_loss(c: _Checker) -> None:
     c.int_at_least("loss.num_points", 1)
     c.number("loss.oversample_ratio", "a number >= 1", lambda v: v >= 1)
@@ -286,6 +312,7 @@ def check_config(cfg: DictConfig | Mapping) -> None:
     _check_trainer(c)
     _check_optimization(c)
     _check_data(c)
+    _check_cache(c)
     _check_loss(c)
     val_sets = c.get("data.val_sets")
     val_names = []

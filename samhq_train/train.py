@@ -19,6 +19,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from samhq_train.cache import BuildEmbeddingCache, CacheError, cache_from_config
 from samhq_train.config_check import ConfigError, SetupError, check_config, policy_from_config
 from samhq_train.data import DataError, build_datamodule
 from samhq_train.evaluation.evaluate import mean_over_sets
@@ -332,7 +333,12 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
             datamodule.setup("fit")  # generates the demo data when configured
         loggers = build_loggers(cfg)
         model, provenance = build_model(cfg.model)
-    except (CheckpointError, DataError) as err:
+        cache = None
+        if (cfg.data.get("cache") or {}).get("enabled"):  # features from disk (samhq_train/cache)
+            progress = bool(cfg.trainer.get("enable_progress_bar", True))
+            cache = cache_from_config(cfg.data.cache, model, provenance, progress=progress)
+            datamodule.use_cache(cache)
+    except (CheckpointError, DataError, CacheError) as err:
         raise SetupError(str(err)) from None
 
     module = SamHQModule(
@@ -353,6 +359,8 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         why = "data.val_sets is empty" if not datamodule.val_names else "trainer.limit_val_batches=0"
         log.warning("no validation (%s): no val metrics and no best checkpoint, only last.ckpt", why)
     callbacks = build_callbacks(cfg, has_val)
+    if cache is not None:
+        callbacks.append(BuildEmbeddingCache(cache))  # missing entries, before any batch is read
     if has_val:
         callbacks.append(RequireValidationResults(datamodule.val_names))
     trainer: L.Trainer = hydra.utils.instantiate(
@@ -379,7 +387,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
             trainer.validate(module, datamodule=datamodule, verbose=False)
         if module.val_results:
             metrics["after"] = module.val_results
-    except (CheckpointError, DataError) as err:
+    except (CheckpointError, DataError, CacheError) as err:
         raise SetupError(str(err)) from None
     except (KeyboardInterrupt, SystemExit):  # Lightning turns Ctrl+C into sys.exit(1)
         if not trainer.interrupted:

@@ -150,6 +150,9 @@ class Collate:
     gt_original    list of uint8 H_i x W_i tensors, the untouched GT for the metrics
     original_size, input_size   lists of (H_i, W_i) and of (h_i, w_i), the resized image in S x S
     name, dataset  lists of str
+    features       with the embedding cache: {field: B x ...} the encoder's ImageFeatures tensors
+                   (storage dtype); cached training batches then carry no image, gt_original
+                   or original_size
     """
 
     def __init__(self, prompts: PromptConfig, train: bool):
@@ -174,24 +177,34 @@ class Collate:
         def stack(key):
             return torch.from_numpy(np.stack([s[key] for s in samples]))
 
-        size = samples[0]["image"].shape[0]
-        image = np.empty((len(samples), 3, size, size), np.float32)
-        for i, s in enumerate(samples):  # numpy: no thread-pool cost in a busy main process
-            image[i] = s["image"].transpose(2, 0, 1)
-        return {
-            "image": torch.from_numpy(image),
-            "mask": stack("mask")[:, None],
-            "prompt_type": types,
-            "boxes": stack("box"),
-            "points": stack("points"),
-            "point_labels": stack("point_labels"),
-            "mask_input": stack("noise_mask")[:, None],
-            "gt_original": [torch.from_numpy(s["gt_original"]) for s in samples],
-            "original_size": [s["original_size"] for s in samples],
-            "input_size": [s["input_size"] for s in samples],
-            "name": [s["name"] for s in samples],
-            "dataset": [s["dataset"] for s in samples],
-        }
+        batch = {}
+        if "image" in samples[0]:  # cached training samples carry features instead
+            size = samples[0]["image"].shape[0]
+            image = np.empty((len(samples), 3, size, size), np.float32)
+            for i, s in enumerate(samples):  # numpy: no thread-pool cost in a busy main process
+                image[i] = s["image"].transpose(2, 0, 1)
+            batch["image"] = torch.from_numpy(image)
+        batch.update(
+            {
+                "mask": stack("mask")[:, None],
+                "prompt_type": types,
+                "boxes": stack("box"),
+                "points": stack("points"),
+                "point_labels": stack("point_labels"),
+                "mask_input": stack("noise_mask")[:, None],
+                "input_size": [s["input_size"] for s in samples],
+                "name": [s["name"] for s in samples],
+                "dataset": [s["dataset"] for s in samples],
+            }
+        )
+        if "gt_original" in samples[0]:
+            batch["gt_original"] = [torch.from_numpy(s["gt_original"]) for s in samples]
+            batch["original_size"] = [s["original_size"] for s in samples]
+        if "features" in samples[0]:
+            batch["features"] = {
+                k: torch.stack([s["features"][k] for s in samples]) for k in samples[0]["features"]
+            }
+        return batch
 
 
 class SampleLoader(DataLoader):
@@ -228,6 +241,8 @@ class SegmentationDataModule(L.LightningDataModule):
         train_transform: kwargs of ``build_train_transform``; eval_transform: of
             ``build_eval_transform``; prompts: fields of ``PromptConfig``.
         demo: kwargs of ``ensure_demo_data``: generate the demo set under ``root`` if missing.
+        cache: the ``data.cache`` settings (samhq_train/cache). The datamodule only serves
+            what ``use_cache`` binds (the entry point that holds the model binds it).
     """
 
     def __init__(
@@ -250,6 +265,7 @@ class SegmentationDataModule(L.LightningDataModule):
         prompts: Mapping | None = None,
         seed: int = 0,
         demo: Mapping | None = None,
+        cache: Mapping | None = None,
     ):
         super().__init__()  # no save_hyperparameters: keys like seed would clash with the module's
         self.image_size = int(image_size)
@@ -267,9 +283,26 @@ class SegmentationDataModule(L.LightningDataModule):
         self.prompt_cfg = PromptConfig(**dict(prompts or {}))
         self.seed = int(seed)
         self.demo = None if demo is None else dict(demo)
+        self.cache_cfg = dict(cache or {})
+        self.feature_cache = None  # bound by use_cache
         self.train_set: PromptedDataset | None = None
         self.val_sets: list[PromptedDataset] = []
         self.test_sets: list[PromptedDataset] = []
+
+    def use_cache(self, cache) -> None:
+        """Serve features from `cache` (samhq_train.cache.EmbeddingCache): datasets set up from
+        now on, and those already set up, are wrapped by its wrap_train / wrap_eval."""
+        if self.feature_cache is not None:
+            raise RuntimeError("use_cache: this datamodule already serves an embedding cache")
+        self.feature_cache = cache
+        if self.train_set is not None:
+            self.train_set = self._cached_train(self.train_set)
+        self.val_sets = [cache.wrap_eval(ds) for ds in self.val_sets]
+        self.test_sets = [cache.wrap_eval(ds) for ds in self.test_sets]
+
+    def _cached_train(self, dataset: PromptedDataset):
+        eval_transform = build_eval_transform(self.image_size, **self.eval_transform_cfg)
+        return self.feature_cache.wrap_train(dataset, eval_transform)
 
     @property
     def val_names(self) -> list[str]:
@@ -339,6 +372,8 @@ class SegmentationDataModule(L.LightningDataModule):
                     name=_set_name(spec),
                 )
             )
+        if self.feature_cache is not None:
+            out = [self.feature_cache.wrap_eval(ds) for ds in out]
         return out
 
     def setup(self, stage: str | None = None) -> None:
@@ -358,6 +393,8 @@ class SegmentationDataModule(L.LightningDataModule):
                 name="train",
             )
             log.info("training samples: %s", {s.name: len(s) for s in sources})
+            if self.feature_cache is not None:
+                self.train_set = self._cached_train(self.train_set)
             self._apply_restored_rng()
         if stage in (None, "fit", "validate") and not self.val_sets:
             self.val_sets = self._eval_sets(self.val_specs)

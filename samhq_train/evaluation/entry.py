@@ -50,6 +50,11 @@ def evaluate(cfg) -> dict:
     "paths": {...}, "model": the model}``. Raises CheckpointError / DataError /
     EvaluationError (ValueError / Exception subclasses whose message says what to fix).
     """
+    if (cfg.data.get("cache") or {}).get("enabled"):
+        raise EvaluationError(
+            "data.cache.enabled=true: scripts/evaluate.py does not read the embedding cache yet "
+            "(training and its validation do); set data.cache.enabled=false"
+        )
     device = resolve_device(cfg.device)
     precision = canonical_precision(cfg.precision)
     dilation_ratio = float(cfg.metrics.dilation_ratio)

@@ -3,7 +3,9 @@ so their numbers cannot disagree.
 
 - `decode_prompts` decodes one prompt per sample of a batch (batch contract), grouping the samples
   by prompt kind (kinds cannot share one decode call); training uses it too.
-- `predict_batch` encodes the images once and returns, per image, logits at the ORIGINAL GT size
+- `image_features` gives a batch's image features: from the embedding cache when the batch
+  carries them (batch["features"]), else from the encoder.
+- `predict_batch` encodes the images once (or takes their features) and returns, per image, logits at the ORIGINAL GT size
   for the HQ output and optionally the SAM baseline (the frozen decoder without the HQ token)
   from the same image embedding.
 - `DatasetMetrics` holds mIoU and mBIoU per dataset (never pooled across datasets), DDP-synced.
@@ -26,7 +28,21 @@ from samhq_train.constants import GT_THRESHOLD
 from samhq_train.data.prompts import PROMPT_TYPES
 from samhq_train.evaluation.metrics import BoundaryIoU, MaskIoU
 from samhq_train.imaging import draw_overlay
-from samhq_train.model import ImageFeatures
+from samhq_train.model import ImageFeatures, SamFeatures
+from samhq_train.model.sam2 import Sam2Features
+
+FEATURE_TYPES = {"sam1": SamFeatures, "sam2": Sam2Features}  # family -> its ImageFeatures record
+
+
+def image_features(model: nn.Module, batch: dict, *, grad: bool = False) -> ImageFeatures:
+    """The batch's image features: those the embedding cache put in batch["features"] (moved to
+    the model's device and dtype), else model.encode(batch["image"]), with autograd iff grad."""
+    if "features" in batch:
+        param = next(model.parameters())
+        cached = FEATURE_TYPES[model.family].from_tensors(batch["features"])
+        return cached.to(device=param.device, dtype=param.dtype)
+    with torch.set_grad_enabled(grad):
+        return model.encode(batch["image"])
 
 
 def prompt_arguments(batch: dict, kind: str, index: torch.Tensor) -> dict:
@@ -58,7 +74,7 @@ def decode_prompts(
     types = list(batch["prompt_type"] if prompt_types is None else prompt_types)
     if len(types) != features.batch_size:
         raise ValueError(f"{len(types)} prompt types for a batch of {features.batch_size} images")
-    device = batch["image"].device
+    device = batch["boxes"].device
     order, masks, ious = [], [], []
     for kind in dict.fromkeys(types):  # kinds in order of first appearance
         index = torch.tensor([i for i, t in enumerate(types) if t == kind], device=device)
@@ -98,14 +114,17 @@ def predict_batch(
     prompt: str | None = "box",
     hq_token_only: bool = True,
     sam_baseline: bool = False,
+    features: ImageFeatures | None = None,
 ) -> dict[str, list[torch.Tensor]]:
     """Run the model on a batch; per image, logits H_i x W_i at its original GT size.
 
     prompt: "box" (the GT box, the benchmark protocol), "point", "noise_mask", or None for each
     sample's batch["prompt_type"]. Returns {"hq": [...]} and, with sam_baseline, {"sam": [...]}
-    (plain SAM from the same image embedding and prompts).
+    (plain SAM from the same image embedding and prompts). features: precomputed image
+    features (default: image_features, i.e. the batch's cached features or the encoder's).
     """
-    features = model.encode(batch["image"])
+    if features is None:
+        features = image_features(model, batch)
     types = None if prompt is None else [prompt] * features.batch_size
     outputs = {
         "hq": decode_prompts(model, features, batch, prompt_types=types, hq_token_only=hq_token_only)[0]

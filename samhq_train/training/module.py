@@ -21,6 +21,7 @@ from torch import nn
 from samhq_train.evaluation.evaluate import (
     DatasetMetrics,
     decode_prompts,
+    image_features,
     mean_over_sets,
     overlay,
     predict_batch,
@@ -119,11 +120,11 @@ class SamHQModule(L.LightningModule):
 
     # ---- training ----------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        with torch.set_grad_enabled(encoder_needs_grad(self.policy)):
-            features = self.model.encode(batch["image"])
+        # from the embedding cache when the batch carries features (data.cache), else the encoder
+        features = image_features(self.model, batch, grad=encoder_needs_grad(self.policy))
         low_res, _ = decode_prompts(self.model, features, batch, hq_token_only=True)
         losses = self.loss_fn(low_res, batch["mask"] / 255.0)
-        size = batch["image"].shape[0]
+        size = batch["mask"].shape[0]
         self.log("train/loss", losses["loss"], prog_bar=True, batch_size=size)
         self.log_dict({f"train/{k}": v for k, v in losses.items() if k != "loss"}, batch_size=size)
         return losses["loss"]
