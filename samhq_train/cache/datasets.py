@@ -148,12 +148,7 @@ class CachedTrainDataset(PromptedDataset):
         p = sample_prompts(mask, rng, self.prompts)
         return {
             "mask": mask,
-            "box": p.box,
-            "points": p.points,
-            "point_labels": p.point_labels,
-            "noise_mask": p.noise_mask,
-            "type_draw": p.type_draw,
-            "foreground_pixels": p.foreground_pixels,
+            **vars(p),  # box, points, point_labels, noise_mask, type_draw, foreground_pixels
             "input_size": entry["input_size"],
             "name": raw["name"],
             "dataset": raw["dataset"],

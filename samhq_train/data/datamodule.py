@@ -124,12 +124,7 @@ class PromptedDataset(Dataset):
         return {
             "image": out.image,
             "mask": out.mask,
-            "box": p.box,
-            "points": p.points,
-            "point_labels": p.point_labels,
-            "noise_mask": p.noise_mask,
-            "type_draw": p.type_draw,
-            "foreground_pixels": p.foreground_pixels,
+            **vars(p),  # box, points, point_labels, noise_mask, type_draw, foreground_pixels
             "gt_original": mask,
             "original_size": tuple(mask.shape),
             "input_size": tuple(out.input_size),
