@@ -42,6 +42,15 @@ def _select_sets(datamodule, wanted: Sequence[str] | None):
     return datamodule
 
 
+# a family's predictor input rule (model.input_resize) -> the evaluation transform that applies it
+TRANSFORM_OF_INPUT_RULE = {"longest_side": "longest_side", "square": "resize"}
+
+
+def coco_transform(setting: str, model) -> str:
+    """coco.transform, with `auto` resolved to the model family's predictor rule."""
+    return TRANSFORM_OF_INPUT_RULE[model.input_resize] if setting == "auto" else setting
+
+
 def evaluate(cfg) -> dict:
     """Load the model, run the benchmark sets (and COCO when ``coco.detections`` is set), write
     the reports.
@@ -105,7 +114,7 @@ def evaluate(cfg) -> dict:
             annotation_file=to_absolute_path(str(coco_cfg.annotation_file)),
             image_dir=to_absolute_path(str(coco_cfg.image_dir)),
             detections=to_absolute_path(str(coco_cfg.detections)),
-            transform=coco_cfg.transform,
+            transform=coco_transform(coco_cfg.transform, model),
             hq_token_only=coco_cfg.hq_token_only,
             sam_baseline=cfg.sam_baseline,
             max_detections=coco_cfg.max_detections,

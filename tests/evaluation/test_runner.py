@@ -346,3 +346,17 @@ def test_coco_from_config_with_the_tiny_model(tmp_path):
     (tmp_path / "images" / "1.png").unlink()
     with pytest.raises(EvaluationError, match=r"1\.png"):
         evaluate(eval_cfg(tmp_path / "out", *coco))
+
+
+def test_coco_transform_auto_follows_the_family_input_rule():
+    from samhq_train.evaluation.entry import coco_transform
+
+    class Sam1:
+        input_resize = "longest_side"
+
+    class Sam2:
+        input_resize = "square"
+
+    assert coco_transform("auto", Sam1()) == "longest_side"
+    assert coco_transform("auto", Sam2()) == "resize"
+    assert coco_transform("resize", Sam1()) == "resize"
