@@ -35,6 +35,8 @@ from samhq_train.model import (
     VARIANTS,
     CheckpointError,
     load_checkpoint,
+    policy_of,
+    read_provenance,
 )
 
 
@@ -99,6 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
                 multimask_output=args.onnx_multimask,
                 overwrite=args.overwrite,
                 create_parents=False,
+                policy=policy_of(read_provenance(args.checkpoint, args.format)),
             )
     except (CheckpointError, OutputError, OSError, RuntimeError) as err:
         fail(err)

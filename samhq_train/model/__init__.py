@@ -15,6 +15,8 @@ from .checkpoints import (
     hq_state_dict,
     load_checkpoint,
     load_weights_into,
+    policy_of,
+    read_provenance,
     read_state_dict,
     save_checkpoint,
     without_hq,
@@ -52,7 +54,7 @@ from .sam1 import SamHQ, SamHQConfig, build_from_config
 __all__ = [
     "FORMAT_ALIASES", "FORMATS", "SAVE_FORMATS", "CheckpointError", "atomic_write", "build_sam_hq", "canonical_format",
     "check_base_given", "detect_format", "detect_variant", "file_sha256", "hq_state_dict",
-    "load_checkpoint", "load_weights_into", "read_state_dict", "save_checkpoint", "without_hq",
+    "load_checkpoint", "load_weights_into", "policy_of", "read_provenance", "read_state_dict", "save_checkpoint", "without_hq",
     "ImageFeatures", "SamFeatures", "LORA_TARGETS", "add_lora", "is_lora_key", "merge_lora", "POLICIES",
     "TrainablePolicy", "as_policy", "parameter_groups", "prepare_model", "scale_group_lrs", "apply_policy", "check_policy_applied", "encoder_needs_grad",
     "is_trained", "trained_modules", "trained_parameter_names", "trained_state_dict", "Provenance", "FAMILIES", "VARIANTS",

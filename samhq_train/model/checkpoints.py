@@ -297,12 +297,12 @@ def load_checkpoint(
             raise CheckpointError(f"cannot tell the model variant of {path}; pass variant= one of {sorted(VARIANTS)}")
     if format in ("hq_only", "delta"):
         check_base_given(path, base_checkpoint)
-        model = build_sam_hq(variant, checkpoint=str(base_checkpoint), policy=_policy_of(provenance))
+        model = build_sam_hq(variant, checkpoint=str(base_checkpoint), policy=policy_of(provenance))
     elif format == "lightning":
         model = _build_lightning_base(Path(path), provenance, variant, base_checkpoint)
     else:
         model = build_sam_hq(variant)
-    _apply_state(model, state, format, path, variant, _policy_of(provenance))
+    _apply_state(model, state, format, path, variant, policy_of(provenance))
     return model
 
 
@@ -427,7 +427,7 @@ def _build_lightning_base(path: Path, meta: Provenance, variant: str, base_check
                 f"{path} records neither a base checkpoint nor a seed: pass base_checkpoint= the "
                 "official SAM file it was trained from"
             )
-        return build_sam_hq(variant, seed=meta.seed, policy=_policy_of(meta))
+        return build_sam_hq(variant, seed=meta.seed, policy=policy_of(meta))
     base = Path(base_checkpoint or recorded)
     if not base.exists():
         raise CheckpointError(
@@ -439,11 +439,28 @@ def _build_lightning_base(path: Path, meta: Provenance, variant: str, base_check
             f"{base} is not the file {path} was trained on (sha256 differs): pass base_checkpoint= "
             "the right file, or that one explicitly to use it anyway"
         )
-    return build_sam_hq(variant, checkpoint=str(base), seed=meta.seed, policy=_policy_of(meta))
+    return build_sam_hq(variant, checkpoint=str(base), seed=meta.seed, policy=policy_of(meta))
 
 
 def without_lora(state: dict) -> dict:
     return {k: v for k, v in state.items() if not is_lora_key(k)}
+
+
+def read_provenance(path: str | os.PathLike, format: str | None = None) -> Provenance:
+    """What a training checkpoint or a delta file records (variant, base, policy); an empty
+    record for the other formats (they hold a whole model)."""
+    path = Path(path)
+    format = canonical_format(format) or detect_format(path)
+    if format == "lightning":
+        return _read_lightning(path)[1]
+    if format == "delta":
+        return _delta_provenance(path)
+    return Provenance()
+
+
+def policy_of(provenance: Provenance):
+    """The TrainablePolicy a record describes."""
+    return as_policy(provenance.policy_settings or provenance.policy)
 
 
 def _delta_provenance(path: Path) -> Provenance:
@@ -455,10 +472,6 @@ def _delta_provenance(path: Path) -> Provenance:
         raise CheckpointError(f"{path}: its 'policy' metadata is not valid json; export it again") from None
     name = policy["name"] if isinstance(policy, dict) else policy
     return Provenance(variant=metadata.get("variant"), policy=name, policy_settings=policy if isinstance(policy, dict) else None)
-
-
-def _policy_of(meta: Provenance):
-    return as_policy(meta.policy_settings or meta.policy)
 
 
 def file_sha256(path: str | os.PathLike, chunk_size: int = 1 << 24) -> str:

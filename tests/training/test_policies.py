@@ -121,10 +121,22 @@ def test_lora_training_checkpoint_rebuilds_the_adapter_model(tmp_path, data_root
         tmp_path, data_root, "model.policy=hq+lora", "trainer.max_epochs=1",
         "trainer.limit_train_batches=1", "validate_before_training=false", "export=false",
     ))
-    loaded = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    loaded = load_checkpoint(ckpt)
     want = objects["model"].state_dict()
     assert set(loaded.state_dict()) == set(want)
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in want.items())
+    # scripts/export.py's way: the delta of a training checkpoint holds what its policy trained
+    from samhq_train.inference import export_model
+    from samhq_train.model import policy_of, read_provenance, read_state_dict
+
+    policy = policy_of(read_provenance(ckpt))
+    assert policy.name == "hq+lora" and policy.lora.rank == 8
+    paths = export_model(loaded, tmp_path / "exported", ["delta", "sam_hq"], policy=policy)
+    delta, _ = read_state_dict(paths["delta"])
+    assert {key_kind(k) for k in delta} == {"hq", "lora"}
+    full, _ = read_state_dict(paths["sam_hq"])
+    assert not any(is_lora_key(k) for k in full)
 
 
 @pytest.mark.parametrize(
