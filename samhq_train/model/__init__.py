@@ -30,7 +30,6 @@ from .policy import (
     as_policy,
     check_policy_applied,
     encoder_needs_grad,
-    is_trained,
     parameter_groups,
     prepare_model,
     scale_group_lrs,
@@ -57,7 +56,7 @@ __all__ = [
     "load_checkpoint", "load_weights_into", "policy_of", "read_provenance", "read_state_dict", "save_checkpoint", "without_hq",
     "ImageFeatures", "SamFeatures", "LORA_TARGETS", "add_lora", "is_lora_key", "merge_lora", "POLICIES",
     "TrainablePolicy", "as_policy", "parameter_groups", "prepare_model", "scale_group_lrs", "apply_policy", "check_policy_applied", "encoder_needs_grad",
-    "is_trained", "trained_modules", "trained_parameter_names", "trained_state_dict", "Provenance", "FAMILIES", "VARIANTS",
+    "trained_modules", "trained_parameter_names", "trained_state_dict", "Provenance", "FAMILIES", "VARIANTS",
     "Family", "build_model", "canonical_variant", "family_of_model", "family_of_variant", "variant_config",
     "SamHQ", "SamHQConfig", "build_from_config",
 ]

@@ -84,10 +84,6 @@ def as_policy(policy: "str | TrainablePolicy | dict") -> TrainablePolicy:
     return TrainablePolicy.from_config(policy)
 
 
-def check_policy(policy) -> str:
-    return as_policy(policy).name
-
-
 def prepare_model(model: nn.Module, policy) -> nn.Module:
     """Add what the policy trains that the model lacks (LoRA adapters), then set requires_grad.
     Raises ValueError naming model.lora.* when the LoRA settings do not fit the model."""
@@ -113,11 +109,6 @@ def _group_of(model: nn.Module, name: str, policy: TrainablePolicy) -> str | Non
     if policy.name == "full":
         return "base"
     return None
-
-
-def is_trained(model: nn.Module, name: str, policy="hq") -> bool:
-    """Whether parameter `name` of `model` is trained under `policy`."""
-    return _group_of(model, name, as_policy(policy)) is not None
 
 
 def trained_parameter_names(model: nn.Module, policy="hq") -> list[str]:

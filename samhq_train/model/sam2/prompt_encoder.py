@@ -1,40 +1,11 @@
 """SAM 2's prompt encoder: points (boxes arrive as two corner points, labels 2 and 3) and dense
-mask prompts -> sparse and dense embeddings; the random-Fourier position encoding."""
-
-import math
+mask prompts -> sparse and dense embeddings."""
 
 import torch
 from torch import nn
 
 from ..common import LayerNorm2d
-
-
-class PositionEmbeddingRandom(nn.Module):
-    """Random Fourier features of (x, y) in [0, 1]: sin and cos of 2 pi (2p - 1) G."""
-
-    def __init__(self, num_pos_feats: int) -> None:
-        super().__init__()
-        self.register_buffer("positional_encoding_gaussian_matrix", torch.randn(2, num_pos_feats))
-
-    def _encode(self, coords: torch.Tensor) -> torch.Tensor:
-        coords = (2 * coords - 1) @ self.positional_encoding_gaussian_matrix
-        coords = 2 * math.pi * coords
-        return torch.cat([coords.sin(), coords.cos()], dim=-1)
-
-    def grid(self, size: tuple[int, int]) -> torch.Tensor:
-        """C x H x W encoding of the pixel centres of an H x W grid."""
-        h, w = size
-        ones = torch.ones(size, device=self.positional_encoding_gaussian_matrix.device)
-        y = (ones.cumsum(dim=0) - 0.5) / h
-        x = (ones.cumsum(dim=1) - 0.5) / w
-        return self._encode(torch.stack([x, y], dim=-1)).permute(2, 0, 1)
-
-    def encode_coords(self, coords: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
-        """... x 2 (x, y) pixel coords of an image of (h, w) -> ... x C."""
-        coords = coords.clone().float()
-        coords[..., 0] = coords[..., 0] / image_size[1]
-        coords[..., 1] = coords[..., 1] / image_size[0]
-        return self._encode(coords)
+from ..sam1.prompt_encoder import PositionEmbeddingRandom  # the same random-Fourier encoding
 
 
 class PromptEncoder(nn.Module):
@@ -69,7 +40,7 @@ class PromptEncoder(nn.Module):
 
     def get_dense_pe(self) -> torch.Tensor:
         """1 x C x h x w position encoding of the image embedding grid."""
-        return self.pe_layer.grid(self.image_embedding_size).unsqueeze(0)
+        return self.pe_layer(self.image_embedding_size).unsqueeze(0)
 
     def embed_points(self, coords: torch.Tensor, labels: torch.Tensor, *, pad: bool) -> torch.Tensor:
         """coords B x N x 2 in input pixels, labels B x N -> B x N(+1) x C; `pad` appends one
@@ -78,7 +49,7 @@ class PromptEncoder(nn.Module):
         if pad:
             coords = torch.cat([coords, coords.new_zeros(coords.shape[0], 1, 2)], dim=1)
             labels = torch.cat([labels, -labels.new_ones(labels.shape[0], 1)], dim=1)
-        emb = self.pe_layer.encode_coords(coords, self.input_image_size)
+        emb = self.pe_layer.forward_with_coords(coords, self.input_image_size)
         labels = labels.unsqueeze(-1)
         emb = torch.where(labels == -1, torch.zeros_like(emb) + self.not_a_point_embed.weight, emb)
         for value, table in enumerate(self.point_embeddings):
