@@ -28,10 +28,7 @@ from samhq_train.constants import GT_THRESHOLD
 from samhq_train.data.prompts import PROMPT_TYPES
 from samhq_train.evaluation.metrics import BoundaryIoU, MaskIoU
 from samhq_train.imaging import draw_overlay
-from samhq_train.model import ImageFeatures, SamFeatures
-from samhq_train.model.sam2 import Sam2Features
-
-FEATURE_TYPES = {"sam1": SamFeatures, "sam2": Sam2Features}  # family -> its ImageFeatures record
+from samhq_train.model import ImageFeatures
 
 
 def image_features(model: nn.Module, batch: dict, *, grad: bool = False) -> ImageFeatures:
@@ -39,7 +36,7 @@ def image_features(model: nn.Module, batch: dict, *, grad: bool = False) -> Imag
     the model's device and dtype), else model.encode(batch["image"]), with autograd iff grad."""
     if "features" in batch:
         param = next(model.parameters())
-        cached = FEATURE_TYPES[model.family].from_tensors(batch["features"])
+        cached = model.features_type.from_tensors(batch["features"])
         return cached.to(device=param.device, dtype=param.dtype)
     with torch.set_grad_enabled(grad):
         return model.encode(batch["image"])

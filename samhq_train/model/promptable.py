@@ -6,11 +6,12 @@ from torch import nn
 
 
 class PromptableModel(nn.Module):
-    """Base of the family models. Subclasses define `family`, `input_resize`, `image_size`,
-    `mask_input_size`, `encode(images) -> ImageFeatures`, `decode(features, ...)` and
-    `postprocess_masks`."""
+    """Base of the family models. Subclasses define `family`, `features_type`, `input_resize`,
+    `image_size`, `mask_input_size`, `encode(images) -> features_type`, `decode(features, ...)`
+    and `postprocess_masks`."""
 
     family: str
+    features_type: type  # the ImageFeatures record encode returns (cached features are rebuilt as it)
     input_resize: str  # how the official predictor brings an image to the input (imaging.INPUT_RULES)
     mask_threshold: float = 0.0
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..common import LayerNorm2d, MLPBlock
+from ..common import LayerNorm2d, MLPBlock, use_checkpointing
 
 # Largest attention-bias chunk built at once on CPU (bytes). A global block of vit_b at 1024 px would
 # otherwise write (and page-fault) a fresh 805 MB bias per image; chunks of query rows written into
@@ -69,13 +69,6 @@ class ImageEncoderViT(nn.Module):
             if i == self.early_block_index:
                 early = x
         return self.neck(x.permute(0, 3, 1, 2)), early
-
-
-def use_checkpointing(module: nn.Module, x: torch.Tensor) -> bool:
-    """Whether `module.grad_checkpointing` applies: on, and a backward pass can follow."""
-    if not (module.grad_checkpointing and torch.is_grad_enabled()):
-        return False
-    return module.training or x.requires_grad or any(p.requires_grad for p in module.parameters())
 
 
 class PatchEmbed(nn.Module):

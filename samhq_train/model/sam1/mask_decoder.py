@@ -8,7 +8,7 @@ embedding_maskfeature; everything else is SAM's decoder.
 import torch
 from torch import nn
 
-from ..common import MLP, LayerNorm2d
+from ..common import MLP, LayerNorm2d, apply_hypernetwork
 from .transformer import TwoWayTransformer
 
 
@@ -105,7 +105,7 @@ class MaskDecoderHQ(nn.Module):
         hyper_in = torch.stack(
             [mlp(token_out[:, 1 + i]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], 1
         )
-        masks = _apply_hypernetwork(hyper_in, upscaled)
+        masks = apply_hypernetwork(hyper_in, upscaled)
 
         if multimask_output:
             masks, iou_pred = masks[:, 1:], iou_pred[:, 1:]
@@ -120,7 +120,7 @@ class MaskDecoderHQ(nn.Module):
         hq_features = self.hq_features(image_embeddings, early_features)
         hq_embedding = _add_per_image(self.embedding_maskfeature(upscaled), hq_features, per_image)
         hq_hyper_in = self.hf_mlp(token_out[:, 1 + self.num_sam_mask_tokens]).unsqueeze(1)
-        hq_masks = _apply_hypernetwork(hq_hyper_in, hq_embedding)
+        hq_masks = apply_hypernetwork(hq_hyper_in, hq_embedding)
         return (hq_masks if hq_token_only else masks + hq_masks), iou_pred
 
     def hq_features(self, image_embeddings: torch.Tensor, early_features: torch.Tensor) -> torch.Tensor:
@@ -133,8 +133,3 @@ def _add_per_image(per_prompt: torch.Tensor, per_image: torch.Tensor, prompts: i
     """(B*P) x ... + B x ... broadcast over each image's P prompts, without copying per_image P times."""
     return (per_prompt.unflatten(0, (-1, prompts)) + per_image.unsqueeze(1)).flatten(0, 1)
 
-
-def _apply_hypernetwork(weights: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-    """weights N x M x C, features N x C x H x W -> masks N x M x H x W."""
-    n, c, h, w = features.shape
-    return (weights @ features.reshape(n, c, h * w)).reshape(n, -1, h, w)

@@ -16,6 +16,7 @@ from .tiny_vit import TinyViT
 class SamHQ(PromptableModel):
     input_resize = "longest_side"
     family = "sam1"
+    features_type = SamFeatures
 
     def __init__(
         self,

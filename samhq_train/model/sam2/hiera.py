@@ -5,7 +5,9 @@ interpolated to the feature size plus a window embedding tiled over it)."""
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
+from ..common import use_checkpointing
 from .layers import MLP
 
 
@@ -126,10 +128,12 @@ class Hiera(nn.Module):
         q_stride: tuple[int, int] = (2, 2),
         dim_mul: float = 2.0,
         head_mul: float = 2.0,
+        grad_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         if len(stages) != len(window_spec):
             raise ValueError(f"stages {stages} and window_spec {window_spec} differ in length")
+        self.grad_checkpointing = grad_checkpointing  # recompute each block in backward (settable)
         self.stage_ends = [sum(stages[: i + 1]) - 1 for i in range(len(stages))]
         pool_blocks = [end + 1 for end in self.stage_ends[:-1]][:q_pool]
         self.patch_embed = PatchEmbed(embed_dim)
@@ -170,8 +174,9 @@ class Hiera(nn.Module):
         x = self.patch_embed(x)
         x = x + self._position_embedding(x.shape[1:3])
         outputs = []
+        recompute = use_checkpointing(self, x)
         for i, block in enumerate(self.blocks):
-            x = block(x)
+            x = checkpoint(block, x, use_reentrant=False) if recompute else block(x)
             if i in self.stage_ends:
                 outputs.append(x.permute(0, 3, 1, 2))
         return outputs

@@ -86,6 +86,16 @@ class ImageEncoder(nn.Module):
         self.neck = neck
         self.scalp = scalp
 
+    @property
+    def grad_checkpointing(self) -> bool:
+        """Whether the trunk recomputes each block in backward (what model.grad_checkpointing sets;
+        the neck is a few 1 x 1 convs and keeps its activations)."""
+        return self.trunk.grad_checkpointing
+
+    @grad_checkpointing.setter
+    def grad_checkpointing(self, value: bool) -> None:
+        self.trunk.grad_checkpointing = value
+
     def forward(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """B x 3 x S x S normalised -> (FPN maps, their position encodings), highest resolution
         first; with the SAM 2.1 settings: d_model wide at S/4, S/8, S/16."""

@@ -38,6 +38,7 @@ class Sam2HQ(PromptableModel):
 
     input_resize = "square"
     family = "sam2"
+    features_type = Sam2Features
 
     def __init__(
         self,
@@ -158,6 +159,29 @@ class Sam2HQ(PromptableModel):
             masks=None if mask_inputs is None else mask_inputs.flatten(0, 1),
             batch_size=n,
         )
+        masks, iou = self.decode_embedded(
+            features,
+            sparse,
+            dense,
+            multimask_output=multimask_output,
+            hq_token_only=hq_token_only,
+            use_hq=use_hq,
+        )
+        return masks.unflatten(0, (b, per_image)), iou.unflatten(0, (b, per_image))
+
+    def decode_embedded(
+        self,
+        features: Sam2Features,
+        sparse: torch.Tensor,
+        dense: torch.Tensor,
+        *,
+        multimask_output: bool = False,
+        hq_token_only: bool = False,
+        use_hq: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mask decoder on already-embedded prompts: sparse (B*P) x K x C, dense (B*P) x C x h x w
+        (prompts of one image contiguous) -> low-res logits (B*P) x M x 4h x 4w, IoU (B*P) x M_iou."""
+        per_image = sparse.shape[0] // features.batch_size
 
         def per_prompt(t: torch.Tensor) -> torch.Tensor:
             return t.repeat_interleave(per_image, dim=0)
@@ -172,17 +196,18 @@ class Sam2HQ(PromptableModel):
             hq_token_only=hq_token_only,
             use_hq=use_hq,
         )
-        return out.masks.unflatten(0, (b, per_image)), out.iou_pred.unflatten(0, (b, per_image))
+        return out.masks, out.iou_pred
 
     def postprocess_masks(
         self, masks: torch.Tensor, input_size: tuple[int, int], original_size: tuple[int, int]
     ) -> torch.Tensor:
         """Low-res logits ... x S/4 x S/4 -> logits ... x H x W at the original image size: one
         bilinear resize, as SAM 2 does (input_size is unused: SAM 2 does not pad; kept for the
-        SAM 1 interface)."""
+        SAM 1 interface). original_size may also be a 2-element int64 tensor (the ONNX graph's)."""
         del input_size
         lead = masks.shape[:-2]
         masks = masks.reshape(-1, 1, *masks.shape[-2:])
-        masks = F.interpolate(masks, tuple(original_size), mode="bilinear", align_corners=False)
+        size = (original_size[0], original_size[1])  # indexed, not iterated: traces into ONNX
+        masks = F.interpolate(masks, size, mode="bilinear", align_corners=False)
         return masks.reshape(*lead, *masks.shape[-2:])
 
