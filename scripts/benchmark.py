@@ -6,36 +6,50 @@ on the same (random) weights: image encoder, prompt decoding and one training st
 The training step is the official recipe's: the encoder under no_grad, one box prompt per image,
 the HQ decoder forward + backward and an Adam step on the HQ parameters; for the official package
 it is built from its modules the way the official train.py calls them (one image at a time through
-the prompt encoder and decoder). SAM 2.1 variants (sam2.1_hq_hiera_*) have no installable
-reference: only samhq_train is timed. Prints a Markdown table and optionally writes JSON; no
-assertions. The official package and transformers are optional.
+the prompt encoder and decoder). The "samhq_train, cached" row is the same step with the
+encoder's features read from the embedding cache's on-disk entries (samhq_train.cache.FeatureStore,
+one safetensors file per image, written once before timing) instead of computed. SAM 2.1 variants
+(sam2.1_hq_hiera_*) have no installable reference: only samhq_train is timed.
+
+Times are the best of --iters calls after two warm-up calls (robust to a busy machine; the mean is
+in the JSON). --profile prints the top ops of one encoder and one decoder call of ours. Prints a
+Markdown table and optionally writes JSON; no assertions. The official package and transformers
+are optional. Loader vs step samples/s and bytes per batch: scripts/benchmark_data.py; training
+step per trainable policy: scripts/benchmark_policies.py.
 """
 
 import argparse
 import json
+import tempfile
 import time
 from collections.abc import Callable
 
 import torch
 
+from samhq_train.cache.store import FeatureStore
 from samhq_train.model import VARIANTS, CheckpointError, build_sam_hq, parameter_groups
 from samhq_train.reference import official_twin, transformers_twin
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def timed(fn: Callable[[], object], iters: int, device: str) -> float:
-    """Seconds per call, after two warm-up calls."""
+def timed(fn: Callable[[], object], iters: int, device: str) -> tuple[float, float]:
+    """(best, mean) seconds per call over `iters` calls, after two warm-up calls."""
+
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
     for _ in range(2):
         fn()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    start = time.perf_counter()
+    times = []
     for _ in range(iters):
+        sync()
+        start = time.perf_counter()
         fn()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / iters
+        sync()
+        times.append(time.perf_counter() - start)
+    return min(times), sum(times) / len(times)
 
 
 def build_competitors(variant: str, device: str) -> dict[str, torch.nn.Module]:
@@ -98,18 +112,12 @@ def train_step_call(name: str, model, pixels: torch.Tensor, boxes: torch.Tensor)
         return None
     target = torch.zeros(pixels.shape[0], 1, 256, 256, device=pixels.device)
     if name == "samhq_train":
-        optimizer = torch.optim.Adam(parameter_groups(model, "hq"), lr=1e-3)
+        decoder_step = hq_decoder_step(model, boxes, target)
 
         def run():
             with torch.no_grad():
                 features = model.encode(pixels)
-            low_res, _ = model.decode(features, boxes=boxes[:, :1], hq_token_only=True)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                low_res[:, :, 0], target[..., : low_res.shape[-2], : low_res.shape[-1]]
-            )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            decoder_step(features)
 
         return run
     hq = [p for n, p in model.mask_decoder.named_parameters() if n.split(".")[0] in (
@@ -141,6 +149,60 @@ def train_step_call(name: str, model, pixels: torch.Tensor, boxes: torch.Tensor)
     return run_official
 
 
+def hq_decoder_step(model, boxes: torch.Tensor, target: torch.Tensor) -> Callable[[object], None]:
+    """Ours from the image features on: HQ decode of one box per image, loss, backward, Adam."""
+    optimizer = torch.optim.Adam(parameter_groups(model, "hq"), lr=1e-3)
+
+    def step(features) -> None:
+        low_res, _ = model.decode(features, boxes=boxes[:, :1], hq_token_only=True)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            low_res[:, :, 0], target[..., : low_res.shape[-2], : low_res.shape[-1]]
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def cached_step_call(model, pixels: torch.Tensor, boxes: torch.Tensor, folder: str):
+    """The training step with the features read from embedding-cache entries on disk (written
+    here once from the encoder), as a cached training batch gets them."""
+    store = FeatureStore(folder, {"variant": "benchmark", "dtype": "float32"})
+    store.open()
+    with torch.no_grad():
+        features = model.encode(pixels)
+    keys = []
+    for i in range(pixels.shape[0]):
+        material = store.entry_material(f"image {i}", "benchmark")
+        key = store.entry_key(f"image {i}", "benchmark")
+        tensors = {**{name: t[i] for name, t in features.tensors().items()}, "mask": torch.zeros(pixels.shape[-2:])}
+        store.write(key, material, tensors, input_size=pixels.shape[-2:])
+        keys.append(key)
+    target = torch.zeros(pixels.shape[0], 1, 256, 256, device=pixels.device)
+    decoder_step = hq_decoder_step(model, boxes, target)
+    fields = model.features_type.field_names()
+
+    def run():
+        entries = [store.read(key)["tensors"] for key in keys]
+        stacked = {f: torch.stack([e[f] for e in entries]) for f in fields}
+        decoder_step(model.features_type.from_tensors(stacked).to(pixels.device))
+
+    return run
+
+
+def profile_ours(model, pixels: torch.Tensor, boxes: torch.Tensor, device: str) -> None:
+    """Top ops by self time of one encoder and one decoder call (after a warm-up call each)."""
+    sort = "self_cuda_time_total" if device.startswith("cuda") else "self_cpu_time_total"
+    for what, fn in (("encoder", encoder_call("samhq_train", model, pixels)),
+                     ("decoder", decoder_call("samhq_train", model, pixels, boxes))):
+        fn()
+        with torch.profiler.profile() as prof:
+            fn()
+        print(f"\n== samhq_train {what}: top ops ==")
+        print(prof.key_averages().table(sort_by=sort, row_limit=12))
+
+
 def peak_memory(device: str) -> str:
     if device.startswith("cuda"):
         return f"{torch.cuda.max_memory_allocated() / 2**20:.0f} MB CUDA"
@@ -158,6 +220,7 @@ def main(argv=None) -> None:
     parser.add_argument("--dtype", default="fp32", choices=sorted(DTYPES))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--profile", action="store_true", help="print the top ops of our encoder and decoder")
     args = parser.parse_args(argv)
 
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -171,11 +234,23 @@ def main(argv=None) -> None:
     dtype = DTYPES[args.dtype]
     device_type = "cuda" if args.device.startswith("cuda") else "cpu"
 
-    print(f"\n{args.variant}, batch {args.batch}, {args.boxes} boxes/image, {args.dtype}, {args.device}")
+    print(f"\n{args.variant}, batch {args.batch}, {args.boxes} boxes/image, {args.dtype}, {args.device}, "
+          f"{torch.get_num_threads()} threads, best of {args.iters}")
     print("| implementation | encoder images/s | decoder images/s | training step images/s | peak memory so far |")
     print("|---|---|---|---|---|")
     rows = []
     autocast = lambda: torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None)  # noqa: E731
+
+    def add_row(name, enc=None, dec=None, step=None) -> None:
+        row = {"implementation": name, "memory": peak_memory(args.device)}
+        cells = []
+        for key, times in (("encoder", enc), ("decoder", dec), ("train_step", step)):
+            row[key] = args.batch / times[0] if times else None
+            row[f"{key}_mean"] = args.batch / times[1] if times else None
+            cells.append(f"{row[key]:.2f}" if times else "-")
+        rows.append(row)
+        print(f"| {name} | {' | '.join(cells)} | {row['memory']} |")
+
     for name, model in models.items():
         with torch.inference_mode(), autocast():
             enc = timed(encoder_call(name, model, pixels), args.iters, args.device)
@@ -183,17 +258,26 @@ def main(argv=None) -> None:
         step_fn = train_step_call(name, model, pixels, boxes)
         with autocast():
             step = timed(step_fn, args.iters, args.device) if step_fn else None
-        row = {"implementation": name, "encoder": args.batch / enc, "decoder": args.batch / dec,
-               "train_step": args.batch / step if step else None, "memory": peak_memory(args.device)}
-        rows.append(row)
-        step_text = f"{row['train_step']:.2f}" if step else "-"
-        print(f"| {name} | {row['encoder']:.2f} | {row['decoder']:.2f} | {step_text} | {row['memory']} |")
+        add_row(name, enc, dec, step)
+        if name == "samhq_train":
+            with tempfile.TemporaryDirectory() as folder, autocast():
+                add_row("samhq_train, cached", step=timed(
+                    cached_step_call(model, pixels, boxes, folder), args.iters, args.device))
         if args.device.startswith("cuda"):
             torch.cuda.empty_cache()
-    ours_step = rows[0]["train_step"]
-    for row in rows[1:]:
-        if row["train_step"]:
-            print(f"training step speed-up vs {row['implementation']}: {ours_step / row['train_step']:.2f}x")
+    by_name = {row["implementation"]: row for row in rows}
+    for ours_name in ("samhq_train", "samhq_train, cached"):
+        for other in ("samhq_train", "official"):
+            if other != ours_name and other in by_name and by_name[other]["train_step"]:
+                ratio = by_name[ours_name]["train_step"] / by_name[other]["train_step"]
+                print(f"training step, {ours_name} vs {other}: {ratio:.2f}x")
+    for other in ("official", "transformers"):
+        if other in by_name:
+            print(f"encoder, samhq_train vs {other}: {by_name['samhq_train']['encoder'] / by_name[other]['encoder']:.2f}x; "
+                  f"decoder: {by_name['samhq_train']['decoder'] / by_name[other]['decoder']:.2f}x")
+    if args.profile:
+        with torch.inference_mode(), autocast():
+            profile_ours(ours, pixels, boxes, args.device)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"settings": vars(args), "rows": rows}, handle, indent=1)

@@ -83,9 +83,10 @@ class FeatureStore:
 
     def entry_key(self, content: str, transform: str, view: int | None = None, view_seed=None) -> str:
         """The key of one image under one transform (and pre-drawn view)."""
-        return digest(self._material(content, transform, view, view_seed))
+        return digest(self.entry_material(content, transform, view, view_seed))
 
-    def _material(self, content, transform, view, view_seed) -> dict:
+    def entry_material(self, content, transform, view=None, view_seed=None) -> dict:
+        """What an entry key is the hash of (stored in the entry, checked on reading)."""
         return {"store": self.id, "content": content, "transform": transform, "view": view, "view_seed": view_seed}
 
     def path(self, key: str) -> Path:
