@@ -96,7 +96,7 @@ class EmbeddingCache:
             keys = []
             for view in [None] if views is None else range(views):
                 seed = None if view is None else [dataset.seed, view]
-                material = self.store._material(content, tid, view, seed)
+                material = self.store.entry_material(content, tid, view, seed)
                 key = digest(material)
                 self.jobs.setdefault(key, _Job(material, source, i, transform, seed))
                 keys.append(key)
