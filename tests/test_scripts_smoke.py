@@ -47,12 +47,13 @@ def test_benchmark_metrics():
 def test_benchmark_models():
     out = run_script("scripts/benchmark.py", "--variant", "vit_demo", "--iters", "1", "--device", "cpu")
     assert "| samhq_train |" in out and "| official |" in out and "| transformers |" in out
-    assert "training step speed-up vs official" in out
+    assert "| samhq_train, cached |" in out
+    assert "training step, samhq_train vs official" in out
 
 
 def test_benchmark_sam2_family():
     out = run_script("scripts/benchmark.py", "--variant", "sam2.1_hq_hiera_demo", "--iters", "1", "--device", "cpu")
-    assert "| samhq_train |" in out and "| official |" not in out
+    assert "| samhq_train |" in out and "| samhq_train, cached |" in out and "| official |" not in out
 
 
 def test_check_parity_reports_small_differences(tmp_path):
