@@ -13,7 +13,7 @@ ALLOWED = {
     "imaging": {"constants"},
     "model": {"constants"},
     "data": {"constants", "imaging"},
-    "evaluation": {"constants", "imaging", "data", "model"},
+    "evaluation": {"constants", "imaging", "data", "model", "cache"},
     "training": {"constants", "data", "model", "evaluation"},
     "inference": {"constants", "imaging", "model"},
     "reference": {"model"},

@@ -3,7 +3,10 @@
 One key per setting, shared with training: the model is ``model.checkpoint`` / ``model.variant``
 (``model.seed`` for the random demo backbone), the prompt ``data.prompts.eval_prompt`` (through
 each batch's prompt types, as validation), the boundary width ``metrics.dilation_ratio``, the
-precision in the trainer's names (``32 | bf16-mixed | 16-mixed``).
+precision in the trainer's names (``32 | bf16-mixed | 16-mixed``). With ``data.cache.enabled``
+the benchmark sets are encoded once into the embedding cache (samhq_train/cache) and evaluated
+from it; a training run's cache of the same sets is reused when the checkpoint kept its base's
+encoder.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from hydra.utils import to_absolute_path
 from omegaconf import OmegaConf
 
+from samhq_train.cache import CacheError, cache_from_config
 from samhq_train.data import build_datamodule
 from samhq_train.evaluation.benchmark import run_benchmark
 from samhq_train.evaluation.coco_runner import evaluate_coco_model
@@ -22,6 +26,14 @@ from samhq_train.evaluation.device import canonical_precision, resolve_device
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.loading import load_model
 from samhq_train.evaluation.report import markdown_tables, write_report
+from samhq_train.model import (
+    Provenance,
+    detect_format,
+    encoder_needs_grad,
+    file_sha256,
+    policy_of,
+    read_provenance,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +58,26 @@ def _select_sets(datamodule, wanted: Sequence[str] | None):
 TRANSFORM_OF_INPUT_RULE = {"longest_side": "longest_side", "square": "resize"}
 
 
+def cache_provenance(cfg) -> Provenance:
+    """What identifies the evaluated encoder in the embedding cache's key: a training checkpoint's
+    record when its policy left the base encoder frozen (the run's own cache entries are then
+    reused), the base file's sha256 under an HQ-only or delta file, the seed of the random demo
+    backbone; otherwise nothing, and the key holds a hash of the encoder weights themselves."""
+    checkpoint = _path_or_none(cfg.model.get("checkpoint"))
+    variant = cfg.model.get("variant")
+    if checkpoint is None:
+        return Provenance(variant=variant, seed=cfg.model.get("seed"))
+    record = read_provenance(checkpoint)
+    if encoder_needs_grad(policy_of(record)):
+        return Provenance(variant=record.variant or variant)
+    if record.base_sha256 is not None or record.seed is not None:
+        return record
+    base = _path_or_none(cfg.get("base_checkpoint"))
+    if base is not None and detect_format(checkpoint) in ("hq_only", "delta"):
+        return Provenance(variant=record.variant or variant, base_sha256=file_sha256(base))
+    return Provenance(variant=record.variant or variant)
+
+
 def coco_transform(setting: str, model) -> str:
     """coco.transform, with `auto` resolved to the model family's predictor rule."""
     return TRANSFORM_OF_INPUT_RULE[model.input_resize] if setting == "auto" else setting
@@ -59,11 +91,6 @@ def evaluate(cfg) -> dict:
     "paths": {...}, "model": the model}``. Raises CheckpointError / DataError /
     EvaluationError (ValueError / Exception subclasses whose message says what to fix).
     """
-    if (cfg.data.get("cache") or {}).get("enabled"):
-        raise EvaluationError(
-            "data.cache.enabled=true: scripts/evaluate.py does not read the embedding cache yet "
-            "(training and its validation do); set data.cache.enabled=false"
-        )
     device = resolve_device(cfg.device)
     precision = canonical_precision(cfg.precision)
     dilation_ratio = float(cfg.metrics.dilation_ratio)
@@ -92,6 +119,13 @@ def evaluate(cfg) -> dict:
         datamodule = _select_sets(datamodule, cfg.get("sets"))
         datamodule.prepare_data()
         datamodule.setup("test")
+        if (cfg.data.get("cache") or {}).get("enabled"):
+            try:
+                cache = cache_from_config(cfg.data.cache, model, cache_provenance(cfg), progress=cfg.progress)
+                datamodule.use_cache(cache)
+                cache.build(model, device=device)
+            except CacheError as err:
+                raise EvaluationError(str(err)) from None
         loaders = list(zip(datamodule.test_names, datamodule.test_dataloader()))
         result = run_benchmark(
             model, loaders, sam_baseline=cfg.sam_baseline, hq_token_only=cfg.hq_token_only,

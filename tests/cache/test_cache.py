@@ -253,15 +253,3 @@ def test_train_from_the_cache_then_reuse_it(tmp_path):
     _, objects = train(compose_cfg(tmp_path / "run2", tmp_path / "data", *args))
     assert objects["datamodule"].feature_cache.missing() == []
 
-
-def test_evaluate_script_refuses_the_cache_instead_of_ignoring_it(tmp_path):
-    from hydra import compose, initialize_config_dir
-
-    from samhq_train.evaluation.entry import evaluate
-    from samhq_train.evaluation.errors import EvaluationError
-
-    conf = Path(__file__).resolve().parents[2] / "conf"
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        cfg = compose("eval", overrides=["data=demo", "data.cache.enabled=true", f"output_dir={tmp_path}"])
-    with pytest.raises(EvaluationError, match="data.cache.enabled=true: scripts/evaluate.py does not read"):
-        evaluate(cfg)

@@ -137,6 +137,38 @@ def test_runner_equals_training_validation(tmp_path, data_root):
     assert set(trained) == set(loaded) and all(torch.equal(trained[k], loaded[k]) for k in trained)
 
 
+def test_runner_from_the_embedding_cache_reuses_the_runs_entries(tmp_path, data_root, monkeypatch):
+    from samhq_train.model.sam1.sam_hq import SamHQ
+    from samhq_train.train import train
+
+    cache = [f"data.cache.dir={tmp_path / 'cache'}"]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[
+            f"paths.output_dir={tmp_path / 'train'}", f"data.root={data_root}", *DEMO[1:],
+            "data.batch_size=2", "loss.num_points=256", "++trainer.max_epochs=1",
+            "++trainer.limit_train_batches=1", "++trainer.accelerator=cpu",
+            "++trainer.enable_progress_bar=false", "++trainer.enable_model_summary=false",
+            "validate_before_training=false", "export=false", "logger=csv",
+            "data.cache.enabled=true", *cache,
+        ])
+    train(cfg)
+    entries = sorted((tmp_path / "cache").rglob("*.safetensors"))
+    ckpt = tmp_path / "train" / "checkpoints" / "last.ckpt"
+    runs = {}
+    for enabled in (True, False):
+        with monkeypatch.context() as patch:
+            if enabled:  # every feature comes from the run's entries: the encoder never runs
+                patch.setattr(SamHQ, "encode", lambda *a, **k: pytest.fail("the encoder ran"))
+            runs[enabled] = evaluate(demo_cfg(tmp_path / f"eval{enabled}", data_root, f"model.checkpoint={ckpt}",
+                                              "n_worst=1", f"data.cache.enabled={enabled}", *cache))["benchmark"]
+    assert sorted((tmp_path / "cache").rglob("*.safetensors")) == entries  # the run's entries served it
+    for kind in ("hq", "sam"):
+        cached, uncached = runs[True]["results"][kind]["demo-val"], runs[False]["results"][kind]["demo-val"]
+        assert cached["count"] == uncached["count"] == NUM_VAL
+        assert cached["mIoU"] == pytest.approx(uncached["mIoU"], abs=1e-7)
+        assert cached["mBIoU"] == pytest.approx(uncached["mBIoU"], abs=1e-7)
+
+
 # ---- bad input ---------------------------------------------------------------------------------
 
 def test_size_mismatch_error_names_the_file(tmp_path, data_root):
