@@ -2,6 +2,7 @@
 on the same (random) weights: image encoder, prompt decoding and one training step, images/s.
 
     python scripts/benchmark.py --variant vit_b --batch 4 --iters 10 [--dtype bf16] [--device cuda] [--json out.json]
+    python scripts/benchmark.py --variant vit_l sam2.1_hq_hiera_l --iters 2   # two families, one run
 
 The training step is the official recipe's: the encoder under no_grad, one box prompt per image,
 the HQ decoder forward + backward and an Adam step on the HQ parameters; for the official package
@@ -213,7 +214,8 @@ def peak_memory(device: str) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variant", default="vit_b", choices=sorted(VARIANTS))
+    parser.add_argument("--variant", nargs="+", default=["vit_b"], choices=sorted(VARIANTS),
+                        help="one or more variants, benchmarked one after the other in this run")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--boxes", type=int, default=8, help="box prompts per image for the decoder")
     parser.add_argument("--iters", type=int, default=5)
@@ -225,16 +227,26 @@ def main(argv=None) -> None:
 
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    models = build_competitors(args.variant, args.device)
+    rows = []
+    for variant in args.variant:
+        rows += benchmark_variant(variant, args)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"settings": vars(args), "threads": torch.get_num_threads(), "rows": rows}, handle, indent=1)
+
+
+def benchmark_variant(variant: str, args) -> list[dict]:
+    """One table: every implementation of `variant` on the same input; returns its rows."""
+    models = build_competitors(variant, args.device)
     ours = models["samhq_train"]
     size = ours.image_size
-    pixels = torch.randn(args.batch, 3, size, size, device=args.device)
+    pixels = torch.randn(args.batch, 3, size, size, device=args.device, generator=torch.Generator(args.device).manual_seed(0))
     xy0 = torch.rand(args.batch, args.boxes, 2, device=args.device) * size / 2
     boxes = torch.cat([xy0, xy0 + size / 4], dim=-1)
     dtype = DTYPES[args.dtype]
     device_type = "cuda" if args.device.startswith("cuda") else "cpu"
 
-    print(f"\n{args.variant}, batch {args.batch}, {args.boxes} boxes/image, {args.dtype}, {args.device}, "
+    print(f"\n{variant}, batch {args.batch}, {args.boxes} boxes/image, {args.dtype}, {args.device}, "
           f"{torch.get_num_threads()} threads, best of {args.iters}")
     print("| implementation | encoder images/s | decoder images/s | training step images/s | peak memory so far |")
     print("|---|---|---|---|---|")
@@ -242,7 +254,7 @@ def main(argv=None) -> None:
     autocast = lambda: torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None)  # noqa: E731
 
     def add_row(name, enc=None, dec=None, step=None) -> None:
-        row = {"implementation": name, "memory": peak_memory(args.device)}
+        row = {"variant": variant, "implementation": name, "memory": peak_memory(args.device)}
         cells = []
         for key, times in (("encoder", enc), ("decoder", dec), ("train_step", step)):
             row[key] = args.batch / times[0] if times else None
@@ -278,9 +290,7 @@ def main(argv=None) -> None:
     if args.profile:
         with torch.inference_mode(), autocast():
             profile_ours(ours, pixels, boxes, args.device)
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump({"settings": vars(args), "rows": rows}, handle, indent=1)
+    return rows
 
 
 if __name__ == "__main__":
