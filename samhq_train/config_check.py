@@ -7,6 +7,10 @@ the right type and range, or a ConfigError names the full key, the value and wha
 
 Every setup error (ConfigError included) is a SetupError; the CLIs print its one line on stderr and
 exit with SETUP_ERROR_EXIT.
+
+`check_validation_sets(datamodule)` is the one data check of the same up-front pass: it reads each
+validation set up to its first usable sample, so that a set whose every sample is skipped is
+refused before the model is built, not after the first training epoch.
 """
 
 from __future__ import annotations
@@ -222,6 +226,35 @@ def _check_data(c: _Checker) -> None:
     c.choice("data.prompts.eval_prompt", PROMPT_TYPES)
 
 
+def no_usable_validation_sample(names: Sequence[str]) -> str:
+    """The one line for validation sets without a usable sample (here and after a validation)."""
+    return (
+        f"validation found no usable sample in {', '.join(names)} (every sample was skipped: see "
+        "the warnings above): fix those files, or train without validation with "
+        "trainer.limit_val_batches=0"
+    )
+
+
+def _has_usable_sample(dataset) -> bool:
+    """Reads `dataset` (an evaluation PromptedDataset) up to its first usable sample; a sample that
+    strict evaluation refuses is a SetupError naming its file."""
+    for i in range(len(dataset)):
+        sample = dataset[i]
+        if "error" in sample:
+            raise SetupError(sample["error"])
+        if "skip" not in sample:
+            return True
+    return False
+
+
+def check_validation_sets(datamodule) -> None:
+    """SetupError when a validation set (set up for fitting) has no usable sample."""
+    sets = zip(datamodule.val_names, datamodule.val_sets)
+    empty = [name for name, dataset in sets if not _has_usable_sample(dataset)]
+    if empty:
+        raise SetupError(no_usable_validation_sample(empty))
+
+
 CACHE_DTYPES = ("float32", "float16", "bfloat16")  # samhq_train.cache.STORAGE_DTYPES
 
 
@@ -327,4 +360,13 @@ def check_config(cfg: DictConfig | Mapping) -> None:
     c.check("ckpt_path", lambda v: isinstance(v, str) and v != "", "null or the path of a training checkpoint (.ckpt)")
 
 
-__all__ = ["SETUP_ERROR_EXIT", "ConfigError", "SetupError", "check_config", "check_policy_fits", "policy_from_config"]
+__all__ = [
+    "SETUP_ERROR_EXIT",
+    "ConfigError",
+    "SetupError",
+    "check_config",
+    "check_policy_fits",
+    "check_validation_sets",
+    "no_usable_validation_sample",
+    "policy_from_config",
+]

@@ -20,7 +20,14 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from samhq_train.cache import BuildEmbeddingCache, CacheError, cache_from_config
-from samhq_train.config_check import ConfigError, SetupError, check_config, policy_from_config
+from samhq_train.config_check import (
+    ConfigError,
+    SetupError,
+    check_config,
+    check_validation_sets,
+    no_usable_validation_sample,
+    policy_from_config,
+)
 from samhq_train.data import DataError, build_datamodule
 from samhq_train.evaluation.evaluate import mean_over_sets
 from samhq_train.evaluation.report import results_tables
@@ -35,7 +42,12 @@ from samhq_train.model import (
     variant_config,
 )
 from samhq_train.model.checkpoints import TORCH_SUFFIXES, describe_read_error
-from samhq_train.training.checkpointing import AtomicCheckpointIO, check_resume_checkpoint
+from samhq_train.training.checkpointing import (
+    AtomicCheckpointIO,
+    CheckpointOnInterrupt,
+    RunInterrupted,
+    check_resume_checkpoint,
+)
 from samhq_train.training.losses import PointSampledMaskLoss
 from samhq_train.training.module import SamHQModule
 
@@ -62,7 +74,7 @@ LOGGER_PACKAGES = {
 
 
 __all__ = ["ConfigError", "SetupError", "build_model", "train"]
-EXIT_SIGINT, EXIT_SIGTERM = 130, 143  # the shell's codes for a run stopped by these signals
+INTERRUPT_CHECKPOINT = "interrupted.ckpt"  # in checkpoints/, written when a signal stops training
 
 
 def check_model_checkpoint(checkpoint) -> Path:
@@ -184,11 +196,7 @@ class RequireValidationResults(L.Callback):
         fresh = pl_module.val_results_step == trainer.global_step
         empty = [n for n in self.val_names if not fresh or n not in pl_module.val_results]
         if empty:
-            raise SetupError(
-                f"validation found no usable sample in {', '.join(empty)} (every sample was "
-                "skipped: see the warnings above): fix those files, or train without "
-                "validation with trainer.limit_val_batches=0"
-            )
+            raise SetupError(no_usable_validation_sample(empty))
 
 
 def launch_overrides() -> list[str] | None:
@@ -226,10 +234,24 @@ def last_checkpoint(trainer: L.Trainer, resumed_from: str | None) -> Path | None
     return None
 
 
+def interrupt_signal(trainer: L.Trainer, stop: CheckpointOnInterrupt) -> str:
+    """The signal that stopped the run (a KeyboardInterrupt that no handler saw counts as SIGINT)."""
+    return stop.received or ("SIGTERM" if trainer.received_sigterm else "SIGINT")
+
+
 @rank_zero_only
-def report_interrupt(trainer: L.Trainer, resumed_from: str | None) -> None:
-    signal = "SIGTERM" if trainer.received_sigterm else "SIGINT"
+def report_interrupt(
+    trainer: L.Trainer, resumed_from: str | None, stop: CheckpointOnInterrupt
+) -> None:
+    signal = interrupt_signal(trainer, stop)
     where = f"epoch {trainer.current_epoch}, step {trainer.global_step}"
+    if stop.written is not None:
+        print(
+            f"interrupted ({signal}) at {where}; checkpoint of that step: {stop.written}\n"
+            f"resume with: {resume_command(stop.written.resolve())}",
+            file=sys.stderr,
+        )
+        return
     ckpt = last_checkpoint(trainer, resumed_from)
     if ckpt is None:
         print(
@@ -308,8 +330,10 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     objects: cfg, model, module, datamodule, trainer, exports (paths of the exported files).
     Raises SetupError (ConfigError for a bad config value) for bad input found before training
     (config, checkpoints, data root, outputs), and when the end-of-run export fails (after the
-    results and the checkpoints' folder are printed). After SIGINT / SIGTERM during training it
-    prints the last checkpoint and the command that resumes it, then exits with 130 / 143.
+    results and the checkpoints' folder are printed). SIGINT / SIGTERM during training stop it at
+    the end of the running step with checkpoints/interrupted.ckpt (CheckpointOnInterrupt); it then
+    prints that checkpoint (or, after a forced stop, the last one) and the command that resumes
+    it, and exits with 130 / 143.
     """
     start = time.time()
     check_config(cfg)  # types and ranges first: nothing is read before the config is right
@@ -329,8 +353,11 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         # data first: a wrong data root fails at once, before a large checkpoint is read and hashed
         image_size = _variant_image_size(cfg.model.variant)
         datamodule = build_datamodule(cfg.data, image_size=image_size)
+        has_val = bool(datamodule.val_names) and cfg.trainer.get("limit_val_batches") != 0
         if rank_zero_only.rank == 0:  # fail before any process starts; ranks > 0 rerun this
             datamodule.setup("fit")  # generates the demo data when configured
+            if has_val:
+                check_validation_sets(datamodule)
         loggers = build_loggers(cfg)
         model, provenance = build_model(cfg.model)
         cache = None
@@ -354,7 +381,6 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         num_overlays=cfg.get("num_overlays", 2),
         dilation_ratio=cfg.metrics.dilation_ratio,
     )
-    has_val = bool(datamodule.val_names) and cfg.trainer.get("limit_val_batches") != 0
     if not has_val and rank_zero_only.rank == 0:
         why = "data.val_sets is empty" if not datamodule.val_names else "trainer.limit_val_batches=0"
         log.warning("no validation (%s): no val metrics and no best checkpoint, only last.ckpt", why)
@@ -363,6 +389,8 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         callbacks.append(BuildEmbeddingCache(cache))  # missing entries, before any batch is read
     if has_val:
         callbacks.append(RequireValidationResults(datamodule.val_names))
+    stop = CheckpointOnInterrupt(output_dir / "checkpoints" / INTERRUPT_CHECKPOINT)
+    callbacks.append(stop)
     trainer: L.Trainer = hydra.utils.instantiate(
         cfg.trainer,
         callbacks=callbacks,
@@ -392,8 +420,8 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     except (KeyboardInterrupt, SystemExit):  # Lightning turns Ctrl+C into sys.exit(1)
         if not trainer.interrupted:
             raise
-        report_interrupt(trainer, ckpt_path)
-        raise SystemExit(EXIT_SIGTERM if trainer.received_sigterm else EXIT_SIGINT) from None
+        report_interrupt(trainer, ckpt_path, stop)
+        raise RunInterrupted(interrupt_signal(trainer, stop)) from None
 
     exports, export_error = {}, None
     if cfg.get("export") and trainer.is_global_zero:

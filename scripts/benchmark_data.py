@@ -1,29 +1,39 @@
-"""Samples/s of the training data pipeline (read, flip + jitter, prompts, collate) on demo data.
+"""Samples/s of the training data pipeline (read, flip + jitter, prompts, collate) next to those of
+the training step it feeds, and the bytes of one batch (uint8 images now, float32 before), on demo
+data.
 
-    python scripts/benchmark_data.py [--image-size 1024] [--batches 30] [--workers 0 2] [overrides]
+    python scripts/benchmark_data.py [--variant vit_b] [--batches 30] [--workers 0 2]
+        [--steps 10] [--device cuda] [--precision bf16-mixed] [overrides]
 
-Hydra overrides of the ``data=demo`` group may follow, e.g. ``data.root=/tmp/demo``.
+The loader runs at the variant's input size S. The training step is SamHQModule.training_step (the
+frozen encoder, the HQ decoder, the official loss) with backward and an Adam step, on random
+weights, each batch first moved to the device as Lightning moves it. Hydra overrides of the
+``data=demo`` group may follow, e.g. ``data.root=/tmp/demo``. Prints a Markdown table; no
+assertions.
 """
 
 import argparse
+import functools
 import time
+import warnings
 from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
+from lightning.fabric.utilities.apply_func import move_data_to_device
 
 from samhq_train.data import build_datamodule
+from samhq_train.evaluation.device import PRECISIONS, autocast
+from samhq_train.model import VARIANTS, build_sam_hq, variant_config
+from samhq_train.training.module import SamHQModule
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
+# training_step logs through self.log, which only warns without a Trainer
+warnings.filterwarnings("ignore", message=r"You are trying to `self\.log\(\)`")
 
 
-def samples_per_second(cfg, image_size: int, workers: int, batches: int) -> float:
-    dm = build_datamodule(
-        cfg, image_size=image_size, num_workers=workers, persistent_workers=workers > 0
-    )
-    dm.prepare_data()
-    dm.setup("fit")
-    loader = dm.train_dataloader()
+def loader_samples_per_second(cfg, image_size: int, workers: int, batches: int) -> float:
+    loader = training_loader(cfg, image_size, workers)
     next(iter(loader))  # worker start-up and the first batch are not timed
     seen, start = 0, time.perf_counter()
     while seen < batches:
@@ -31,25 +41,116 @@ def samples_per_second(cfg, image_size: int, workers: int, batches: int) -> floa
             seen += 1
             if seen == batches:
                 break
-    return batches * dm.batch_size / (time.perf_counter() - start)
+    return batches * loader.batch_size / (time.perf_counter() - start)
+
+
+def training_loader(cfg, image_size: int, workers: int):
+    dm = build_datamodule(
+        cfg, image_size=image_size, num_workers=workers, persistent_workers=workers > 0
+    )
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm.train_dataloader()
+
+
+def batch_bytes(batch) -> int:
+    """Bytes of every tensor in a batch (what travels to the device)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.nbytes
+    if isinstance(batch, dict):
+        return sum(batch_bytes(v) for v in batch.values())
+    if isinstance(batch, (list, tuple)):
+        return sum(batch_bytes(v) for v in batch)
+    return 0
+
+
+def training_module(
+    variant: str, device: torch.device
+) -> tuple[SamHQModule, torch.optim.Optimizer]:
+    """The LightningModule on random weights of `variant` and its Adam optimiser."""
+    with torch.device(device):  # random init directly on the device
+        model = build_sam_hq(variant, seed=0, policy="hq")
+    module = SamHQModule(model, optimizer=functools.partial(torch.optim.Adam, lr=1e-3)).to(device)
+    module.train()
+    return module, module.configure_optimizers()
+
+
+def step_samples_per_second(
+    module, optimizer, batches: list[dict], device: torch.device, precision: str
+) -> float:
+    """Training steps on `batches` (2 warm-up steps first), each batch moved to `device` first."""
+
+    def step(i: int, batch: dict) -> None:
+        with autocast(device, precision):
+            loss = module.training_step(move_data_to_device(batch, device), i)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for i, batch in enumerate(batches[:2]):
+        step(i, batch)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for i, batch in enumerate(batches):
+        step(i, batch)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return sum(len(b["name"]) for b in batches) / (time.perf_counter() - start)
+
+
+def megabytes(n: int) -> str:
+    return f"{n / 2**20:.2f} MB"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--image-size", type=int, default=1024)
-    parser.add_argument("--batches", type=int, default=30)
+    parser.add_argument(
+        "--variant", default="vit_b", choices=sorted(VARIANTS), help="the model (and S)"
+    )
+    parser.add_argument("--batches", type=int, default=30, help="loader batches timed")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    parser.add_argument("--steps", type=int, default=10, help="training steps timed")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precision", default="32", choices=sorted(PRECISIONS))
     args, overrides = parser.parse_known_args()
     with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose(overrides=["+data=demo", *overrides]).data
     torch.manual_seed(0)
+    device = torch.device(args.device)
+    size = variant_config(args.variant).image_size
     print(
-        f"training pipeline, demo data, S={args.image_size}, batch {cfg.batch_size}, "
-        f"{torch.get_num_threads()} torch threads, {args.batches} batches timed"
+        f"{args.variant} (S={size}), demo data, batch {cfg.batch_size}, {device}, precision "
+        f"{args.precision}, {torch.get_num_threads()} torch threads; {args.batches} loader "
+        f"batches and {args.steps} training steps timed"
     )
-    for workers in args.workers:
-        rate = samples_per_second(cfg, args.image_size, workers, args.batches)
-        print(f"num_workers={workers}: {rate:.1f} samples/s")
+    batches = [b for b, _ in zip(training_loader(cfg, size, 0), range(args.steps))]
+    as_float = [{**b, "image": b["image"].float()} for b in batches]
+    now, before = batch_bytes(batches[0]), batch_bytes(as_float[0])
+    rows = [
+        (
+            f"loader, num_workers={workers}",
+            loader_samples_per_second(cfg, size, workers, args.batches),
+            now,
+        )
+        for workers in args.workers
+    ]
+    module, optimizer = training_module(args.variant, device)
+    for name, timed, size_bytes in (
+        ("uint8 images (now)", batches, now),
+        ("float32 images (before)", as_float, before),
+    ):
+        rate = step_samples_per_second(module, optimizer, timed, device, args.precision)
+        rows.append((f"training step, {name}", rate, size_bytes))
+    print("| stage | samples/s | bytes per batch |")
+    print("|---|---|---|")
+    for name, rate, size_bytes in rows:
+        print(f"| {name} | {rate:.1f} | {megabytes(size_bytes)} |")
+    image = batches[0]["image"]
+    print(
+        f"images: {megabytes(image.nbytes)} per batch as uint8, {megabytes(image.nbytes * 4)} as float32; "
+        f"the fastest loader feeds {max(r[1] for r in rows[:-2]) / rows[-2][1]:.2f}x the step's samples/s"
+    )
 
 
 if __name__ == "__main__":

@@ -13,8 +13,12 @@ decoded as a batch); --point X Y LABEL (1 foreground, 0 background) adds a point
 folder of <image stem>.json files (samhq_train.inference.prompt_file).
 Writes <out>/<stem>_mask.png (<stem>_mask<i>.png for several boxes), <stem>_overlay.png and
 <out>/predictions.json (files and scores of every image written, also when the run stops early).
+<i> is the box's entry number (among the --box options, or in its prompt file).
 Inputs that share a stem (a.jpg and a.png, or two folders) get distinct names: <stem>_<ext>, then
 <folder>_<stem>_<ext>. An unreadable image in a batch is reported and skipped (--strict: stops).
+A prompt that cannot be used (a box entry that is not 4 numbers, a box outside its image, a point
+label other than 0 / 1, a missing or unreadable prompt file) is reported in one line naming the
+image, the file and the entry; the other prompts go on, and the exit status is 2 at the end.
 Existing outputs are never replaced unless --overwrite; the parent of --out must exist. Errors are
 one line on stderr and exit status 2.
 """
@@ -34,6 +38,7 @@ from samhq_train.config_check import SETUP_ERROR_EXIT
 from samhq_train.imaging import draw_overlay
 from samhq_train.inference import ImageReadError, PromptError, SamHQPredictor, load_image
 from samhq_train.inference.export import OutputError, check_output_dir
+from samhq_train.inference.prompt_file import ImagePrompts, check_prompt_source
 from samhq_train.inference.prompt_file import prompts_for as prompts_from_source
 from samhq_train.model import (
     FORMAT_ALIASES,
@@ -148,21 +153,76 @@ def output_stems(images: list[Path]) -> dict[Path, str]:
     return stems
 
 
-def output_files(out_dir: Path, stem: str, n_masks: int) -> tuple[list[Path], Path]:
-    masks = [out_dir / f"{stem}_mask.png"] if n_masks == 1 else [
-        out_dir / f"{stem}_mask{i}.png" for i in range(n_masks)
-    ]
+def output_files(out_dir: Path, stem: str, prompts: ImagePrompts) -> tuple[list[Path], Path]:
+    """<stem>_mask.png for one prompt, else <stem>_mask<i>.png for box entry i; the overlay."""
+    masks = (
+        [out_dir / f"{stem}_mask.png"]
+        if prompts.box_entries <= 1
+        else [out_dir / f"{stem}_mask{i}.png" for i in prompts.box_ids]
+    )
     return masks, out_dir / f"{stem}_overlay.png"
 
 
-def prompts_for(image: Path, args: argparse.Namespace, n_images: int) -> dict:
-    """The prompts of one image: --box / --point, or its entry in --prompts."""
+def prompts_for(image: Path, args: argparse.Namespace) -> ImagePrompts:
+    """The prompts of one image: --box / --point, or its entry in --prompts (when that cannot be
+    read: no prompt, and the reason as its problem)."""
     if not args.prompts:
-        return {
-            "boxes": None if not args.box else np.asarray(args.box, np.float64),
-            "points": None if not args.point else np.asarray(args.point, np.float64),
-        }
-    return prompts_from_source(image, args.prompts, n_images)
+        boxes = None if not args.box else np.asarray(args.box, np.float64)
+        n = 0 if boxes is None else len(boxes)
+        points = None if not args.point else np.asarray(args.point, np.float64)
+        return ImagePrompts(boxes, points, box_ids=list(range(n)), box_entries=n)
+    try:
+        return prompts_from_source(image, args.prompts)
+    except PromptError as err:
+        return ImagePrompts(np.zeros((0, 4)), None, problems=[str(err)])
+
+
+def decode(predictor: SamHQPredictor, prompts: ImagePrompts, args) -> tuple[np.ndarray, np.ndarray]:
+    """Masks K x H x W and scores K for the prompts (the boxes as one batch); PromptError when the
+    predictor refuses one."""
+    points = prompts.points
+    masks, scores, _ = predictor.predict(
+        point_coords=None if points is None else points[:, :2],
+        point_labels=None if points is None else points[:, 2],
+        box=prompts.boxes,  # B x 4: one mask per box
+        multimask_output=args.multimask,
+        hq_token_only=args.hq_token_only,
+    )
+    return masks.reshape(-1, *masks.shape[-2:]), scores.reshape(-1)
+
+
+def refusal(predictor: SamHQPredictor, prompts: ImagePrompts, args) -> str | None:
+    """Why the predictor refuses these prompts, or None."""
+    try:
+        decode(predictor, prompts, args)
+    except PromptError as err:
+        return str(err)
+    return None
+
+
+def decode_usable(predictor: SamHQPredictor, prompts: ImagePrompts, args):
+    """(the prompts the predictor takes or None, their masks, scores) and a line for each prompt it
+    refuses (its checks need the image: a box outside it, a point label). The points are checked
+    on their own first: every box holds them."""
+    try:
+        return (prompts, *decode(predictor, prompts, args)), []
+    except PromptError as err:
+        if prompts.boxes is None:
+            return (None, None, None), [prompts.where("points") + str(err)]
+    points_only = ImagePrompts(None, prompts.points)
+    if prompts.points is not None and (why := refusal(predictor, points_only, args)):
+        return (None, None, None), [prompts.where("points") + why]
+    keep, problems = [], []
+    for i, box_id in enumerate(prompts.box_ids):
+        why = refusal(predictor, prompts.select([i]), args)
+        if why is None:
+            keep.append(i)
+        else:
+            problems.append(prompts.where(f"boxes[{box_id}]") + why)
+    if not keep:
+        return (None, None, None), problems
+    kept = prompts.select(keep)
+    return (kept, *decode(predictor, kept, args)), problems
 
 
 def overlay(image: np.ndarray, masks: np.ndarray, boxes, points) -> np.ndarray:
@@ -181,24 +241,22 @@ def write_png(path: Path, image: np.ndarray) -> None:
 
 
 def predict_image(
-    predictor: SamHQPredictor, image_path: Path, stem: str, prompts: dict, args, out_dir: Path
-) -> dict:
-    """Predict and write one image's masks and overlay; on failure none of its files remain."""
+    predictor: SamHQPredictor,
+    image_path: Path,
+    stem: str,
+    prompts: ImagePrompts,
+    args,
+    out_dir: Path,
+) -> tuple[dict | None, list[str]]:
+    """Predict and write one image's masks and overlay (None when no prompt could be used) and a
+    line for each prompt left out; on failure none of its files remain."""
     image = load_image(image_path)
     predictor.set_image(image)
-    boxes, points = prompts["boxes"], prompts["points"]
-    try:
-        masks, scores, _ = predictor.predict(
-            point_coords=None if points is None else points[:, :2],
-            point_labels=None if points is None else points[:, 2],
-            box=boxes,  # B x 4: one mask per box
-            multimask_output=args.multimask,
-            hq_token_only=args.hq_token_only,
-        )
-    except PromptError as err:
-        raise PromptError(f"{image_path}: {err}") from None
-    masks, scores = masks.reshape(-1, *masks.shape[-2:]), scores.reshape(-1)
-    mask_paths, overlay_path = output_files(out_dir, stem, len(masks))
+    (prompts, masks, scores), problems = decode_usable(predictor, prompts, args)
+    problems = [f"{image_path}: {line}" for line in problems]
+    if prompts is None:
+        return None, problems
+    mask_paths, overlay_path = output_files(out_dir, stem, prompts)
     if not args.overwrite:
         check_output_dir(out_dir, [*mask_paths, overlay_path], taken_hint=TAKEN_HINT)
     written = []
@@ -206,16 +264,17 @@ def predict_image(
         for path, mask in zip(mask_paths, masks):
             write_png(path, mask.astype(np.uint8) * 255)
             written.append(path)
-        write_png(overlay_path, overlay(image, masks, boxes, points))
+        write_png(overlay_path, overlay(image, masks, prompts.boxes, prompts.points))
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
         raise
-    return {
+    result = {
         "masks": [str(p) for p in mask_paths],
         "overlay": str(overlay_path),
         "scores": [round(float(s), 6) for s in scores],
     }
+    return result, problems
 
 
 def load_model(args: argparse.Namespace):
@@ -228,7 +287,9 @@ def plan(args: argparse.Namespace) -> tuple[list[Path], dict, dict]:
     """Images, their prompts and output stems, and the output folder checked, before any
     weights are read."""
     images = list_images(args.images)
-    prompts = {image: prompts_for(image, args, len(images)) for image in images}
+    if args.prompts:
+        check_prompt_source(args.prompts, len(images))
+    prompts = {image: prompts_for(image, args) for image in images}
     stems = output_stems(images)
     for stem in sorted(set(p.stem for p in images)):
         shared = [p for p in images if p.stem == stem and stems[p] != stem]
@@ -238,11 +299,18 @@ def plan(args: argparse.Namespace) -> tuple[list[Path], dict, dict]:
     out_dir = Path(args.out)
     planned = [out_dir / RESULTS_FILE]
     for image in images:
-        boxes = prompts[image]["boxes"]
-        masks, overlay_path = output_files(out_dir, stems[image], 1 if boxes is None else len(boxes))
-        planned += [*masks, overlay_path]
+        if prompts[image].count:
+            masks, overlay_path = output_files(out_dir, stems[image], prompts[image])
+            planned += [*masks, overlay_path]
     check_output_dir(out_dir, planned, overwrite=args.overwrite, taken_hint=TAKEN_HINT)
     return images, prompts, stems
+
+
+def report_prompt_problems(lines: list[str]) -> int:
+    """One stderr line per unusable prompt; returns how many."""
+    for line in lines:
+        print(f"error: {line}", file=sys.stderr)
+    return len(lines)
 
 
 def fail(err: Exception) -> None:
@@ -262,21 +330,38 @@ def main(argv: list[str] | None = None) -> dict:
         created = not out_dir.exists()
         out_dir.mkdir(exist_ok=True)
         skipped: list[ImageReadError] = []
+        failed = 0  # prompts reported as unusable
         for image in images:
+            failed += report_prompt_problems(prompts[image].problems)
+            if not prompts[image].count:
+                continue
             try:
-                result = predict_image(predictor, image, stems[image], prompts[image], args, out_dir)
+                result, problems = predict_image(
+                    predictor, image, stems[image], prompts[image], args, out_dir
+                )
             except ImageReadError as err:
                 if args.strict or len(images) == 1:
                     raise
                 print(f"warning: skipping an image: {err}", file=sys.stderr)
                 skipped.append(err)
                 continue
+            failed += report_prompt_problems(problems)
+            if result is None:
+                continue
             results[str(image)] = result
             print(f"{image}: {', '.join(result['masks'])} scores {result['scores']}")
-        if skipped and not results:
+        if skipped and not results and not failed:
             raise ImageReadError(f"none of the {len(images)} images could be read; first: {skipped[0]}")
         if skipped:
             print(f"warning: {len(skipped)} of {len(images)} images skipped", file=sys.stderr)
+        if failed:
+            if results:
+                print(
+                    f"error: {failed} unusable prompt(s), listed above; the masks of the others are "
+                    f"in {out_dir} ({RESULTS_FILE})",
+                    file=sys.stderr,
+                )
+            sys.exit(SETUP_ERROR_EXIT)
     except (CheckpointError, ImageReadError, PromptError, OutputError, OSError) as err:
         fail(err)
     finally:  # what was written is listed, also when the run stops early

@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from samhq_train.data import MASK_THRESHOLD, DataError, PromptedDataset
-from samhq_train.data.datamodule import MAX_TRIES
+from samhq_train.data.datamodule import MAX_TRIES, stack_images
 from samhq_train.data.transforms import PairTransform, Transformed
 
 from .datasets import (
@@ -144,8 +144,8 @@ class EmbeddingCache:
                 else:
                     ready.append((key, job, out))
             if ready:
-                images = np.stack([o.image.transpose(2, 0, 1) for _, _, o in ready]).astype(np.float32)
-                features = model.encode(torch.from_numpy(images).to(device)).tensors()
+                images = stack_images([o.image for _, _, o in ready])
+                features = model.encode(images.to(device)).tensors()
                 for j, (key, job, out) in enumerate(ready):
                     tensors = {name: t[j] for name, t in features.items()}
                     tensors["mask"] = torch.from_numpy(out.mask)

@@ -12,7 +12,9 @@ in order for evaluation), so every rank sees its own shard.
 Randomness: evaluation prompts are a function of (seed, index). Training augmentation and
 prompts come from one numpy generator per (dataset, seed, rank, worker seed); the worker seed
 follows torch's global RNG (``lightning.seed_everything``), so runs repeat under a seed and
-workers and ranks draw independently.
+workers and ranks draw independently. A resumed run continues those streams: the datamodule's
+state_dict holds the main process's training RNG, the training loader's (TrainLoader) the state its
+epoch started from, so that a run resumed mid-epoch sees the batches it would have seen.
 
 Bad samples: a DataError from a worker travels as data and is raised in the main process (no
 worker traceback). Training skips empty masks (and, when not strict, unreadable samples) by
@@ -25,13 +27,14 @@ import inspect
 import logging
 import random
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import cv2
 import lightning as L
 import numpy as np
 import torch
+import torch.distributed as dist
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, get_worker_info
 
@@ -77,6 +80,28 @@ class PromptedDataset(Dataset):
             self.transform.set_random_state(self._rng)
             self._rng_key = key
         return self._rng
+
+    def rng_state(self) -> dict | None:
+        """The training RNG's state (None before its first draw), for checkpoints."""
+        if self._rng is None:
+            return None
+        return {
+            "rng_key": self._rng_key,
+            "rng_state": self._rng.bit_generator.state,
+            "py_random_state": self.transform.py_random.getstate(),
+        }
+
+    def set_rng_state(self, state: dict | None) -> None:
+        """Continue the random stream of `rng_state()` (None: start it afresh at the next draw)."""
+        if state is None:
+            self._rng = self._rng_key = None
+            return
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state["rng_state"]
+        py_random = random.Random()
+        py_random.setstate(state["py_random_state"])
+        self._rng, self._rng_key = rng, state["rng_key"]
+        self.transform.set_random_state(rng, py_random)
 
     def __getitem__(self, idx: int) -> dict:
         if self.train:
@@ -133,10 +158,27 @@ class PromptedDataset(Dataset):
         }
 
 
+def stack_images(images: Sequence[np.ndarray]) -> torch.Tensor:
+    """S x S x 3 uint8 RGB images (the transforms' output) -> B x 3 x S x S uint8.
+
+    uint8, a quarter of float32's bytes, is what travels to the device; the model's normalisation
+    turns it into floats there, with the same values as a float batch would give.
+    """
+    out = np.empty((len(images), 3, *images[0].shape[:2]), np.uint8)
+    for i, image in enumerate(images):  # numpy: no thread-pool cost in a busy main process
+        if image.dtype != np.uint8:
+            raise TypeError(
+                f"model-frame images must be uint8 (transforms.Transformed), got {image.dtype}"
+            )
+        out[i] = image.transpose(2, 0, 1)
+    return torch.from_numpy(out)
+
+
 class Collate:
     """Samples -> one batch (S = the model's input side); picks the prompt types.
 
-    image          B x 3 x S x S float, RGB 0-255, padded, not normalised (the model normalises)
+    image          B x 3 x S x S uint8, RGB, padded, not normalised (the model normalises, on
+                   its device)
     mask           B x 1 x S x S float GT in the model frame, 0-255 (soft after resizing);
                    the loss target is mask / 255, prompts threshold it at > 128
     prompt_type    list of "box" | "point" | "noise_mask", one per sample
@@ -174,11 +216,7 @@ class Collate:
 
         batch = {}
         if "image" in samples[0]:  # cached training samples carry features instead
-            size = samples[0]["image"].shape[0]
-            image = np.empty((len(samples), 3, size, size), np.float32)
-            for i, s in enumerate(samples):  # numpy: no thread-pool cost in a busy main process
-                image[i] = s["image"].transpose(2, 0, 1)
-            batch["image"] = torch.from_numpy(image)
+            batch["image"] = stack_images([s["image"] for s in samples])
         batch.update(
             {
                 "mask": stack("mask")[:, None],
@@ -212,6 +250,72 @@ class SampleLoader(DataLoader):
             if "error" in batch:
                 raise DataError(batch["error"])
             yield batch
+
+
+class TrainLoader(SampleLoader):
+    """The training loader, resumable mid-epoch (Lightning saves its ``state_dict``).
+
+    Its state is the random state its running epoch started from, per process: torch's (which
+    draws the shuffle order and the workers' seeds) and the main process's augmentation RNG. A run
+    resumed mid-epoch draws that epoch again from the same state and drops the ``batches_done()``
+    batches it already trained on, so the rest of the epoch is what the uninterrupted run saw. The
+    re-draw costs data loading only, no model. Not exact with persistent_workers (their RNGs live
+    on in the worker processes across epochs).
+    """
+
+    def __init__(self, *args, batches_done: Callable[[], int] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.batches_done = batches_done  # batches of the running epoch already trained on
+        self._epoch_start: dict | None = None
+        self._resume_from: dict | None = None
+
+    def state_dict(self) -> dict:
+        if self._epoch_start is None:
+            return {}
+        return {"epoch_start": gather_from_ranks(self._epoch_start)}
+
+    def load_state_dict(self, state: dict) -> None:
+        states = state.get("epoch_start")
+        self._resume_from = states[_global_rank() % len(states)] if states else None
+
+    def _random_state(self) -> dict:
+        return {"torch": torch.get_rng_state(), "dataset": self.dataset.rng_state()}
+
+    def __iter__(self):
+        resume, self._resume_from = self._resume_from, None
+        done = self.batches_done() if self.batches_done is not None else 0
+        if not 0 < done < len(self):  # a fresh epoch
+            self._epoch_start = self._random_state()
+            yield from super().__iter__()
+            return
+        if resume is None:
+            log.warning(
+                "resuming mid-epoch from a checkpoint without the data order (an older one): the "
+                "rest of this epoch is drawn afresh, not as the interrupted run would have"
+            )
+            yield from super().__iter__()
+            return
+        self._epoch_start = resume
+        batches = super().__iter__()
+        with torch.random.fork_rng(devices=[]):  # the restored step's torch state is kept
+            torch.set_rng_state(resume["torch"])
+            self.dataset.set_rng_state(resume["dataset"])
+            for _ in range(done):
+                next(batches)
+        yield from batches
+
+
+def _global_rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def gather_from_ranks(obj) -> list:
+    """`obj` of every process (index = global rank); a one-element list without DDP."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [obj]
+    gathered: list = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, obj)
+    return gathered
 
 
 def _set_name(spec: Mapping) -> str:
@@ -311,14 +415,7 @@ class SegmentationDataModule(L.LightningDataModule):
         """The training RNG of the main process (it draws augmentations and prompts when
         num_workers=0), so that a resumed run continues the same random stream. Worker processes
         reseed from Lightning's per-epoch seeds and need nothing here."""
-        train_set = self.train_set
-        if train_set is None or train_set._rng is None:
-            return {}
-        return {
-            "rng_key": train_set._rng_key,
-            "rng_state": train_set._rng.bit_generator.state,
-            "py_random_state": train_set.transform.py_random.getstate(),
-        }
+        return (self.train_set.rng_state() if self.train_set is not None else None) or {}
 
     def load_state_dict(self, state: dict) -> None:
         self._restored_rng = state or None
@@ -328,12 +425,7 @@ class SegmentationDataModule(L.LightningDataModule):
         state = getattr(self, "_restored_rng", None)
         if state is None or self.train_set is None:
             return  # setup() applies it once the training set exists
-        rng = np.random.default_rng()
-        rng.bit_generator.state = state["rng_state"]
-        py_random = random.Random()
-        py_random.setstate(state["py_random_state"])
-        self.train_set._rng, self.train_set._rng_key = rng, state["rng_key"]
-        self.train_set.transform.set_random_state(rng, py_random)
+        self.train_set.set_rng_state(state)
         self._restored_rng = None
 
     def prepare_data(self) -> None:
@@ -409,7 +501,8 @@ class SegmentationDataModule(L.LightningDataModule):
             sampler = UnrepeatedDistributedSampler(
                 dataset, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
             )
-        return SampleLoader(
+        kwargs = {"batches_done": self._batches_done_this_epoch} if train else {}
+        return (TrainLoader if train else SampleLoader)(
             dataset,
             batch_size=batch_size,
             sampler=sampler,
@@ -419,7 +512,13 @@ class SegmentationDataModule(L.LightningDataModule):
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
             collate_fn=Collate(self.prompt_cfg, train),
+            **kwargs,
         )
+
+    def _batches_done_this_epoch(self) -> int:
+        """Training batches of the running epoch the trainer has done (> 0 when resumed mid-epoch)."""
+        trainer = self.trainer
+        return 0 if trainer is None else trainer.fit_loop.epoch_loop.batch_progress.current.ready
 
     def train_dataloader(self) -> SampleLoader:
         if self.train_set is None:

@@ -28,7 +28,7 @@ def first_batch(root, seed=0, **overrides):
 
 def test_train_batch_follows_the_contract(demo_root):
     b = first_batch(demo_root, batch_size=4)
-    assert b["image"].shape == (4, 3, S, S) and b["image"].dtype == torch.float32
+    assert b["image"].shape == (4, 3, S, S) and b["image"].dtype == torch.uint8
     assert 0 <= b["image"].min() and b["image"].max() <= 255
     assert b["mask"].shape == (4, 1, S, S) and b["mask"].dtype == torch.float32
     assert 0 <= b["mask"].min() and b["mask"].max() <= 255
@@ -158,3 +158,36 @@ def test_too_small_training_set_is_reported(demo_root):
     dm = build_datamodule(demo_config(demo_root, batch_size=64), image_size=S)
     with pytest.raises(DataError, match="fewer than one batch"):
         dm.train_dataloader()
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_the_training_loader_resumed_mid_epoch_gives_the_rest_of_that_epoch(demo_root, workers):
+    """What a trainer resumed after 2 of 4 batches gets: the 2 batches the run had not seen yet,
+    without drawing from torch's global RNG (the checkpoint restored its state)."""
+    cfg = demo_config(demo_root, batch_size=2, num_workers=workers)
+    torch.manual_seed(0)
+    first = build_datamodule(cfg, image_size=S)
+    first.setup("fit")
+    loader = first.train_dataloader()
+    batches = iter(loader)
+    seen = [next(batches), next(batches)]
+    loader_state, data_state = loader.state_dict(), first.state_dict()
+    rest = list(batches)
+    assert len(seen) + len(rest) == len(loader) == 4
+
+    torch.manual_seed(0)  # the resumed process is seeded as the first one was (seed_everything)
+    torch.rand(5)  # and its torch stream stands elsewhere
+    resumed = build_datamodule(cfg, image_size=S)
+    resumed.setup("fit")
+    resumed.load_state_dict(data_state)
+    again = resumed.train_dataloader()
+    again.batches_done = lambda: len(seen)  # the trainer's count of the epoch's batches done
+    again.load_state_dict(loader_state)
+    torch_state = torch.get_rng_state()
+    got = list(again)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert len(got) == len(rest)
+    for a, b in zip(got, rest):
+        for key in ("image", "mask", "boxes", "points", "mask_input"):
+            assert torch.equal(a[key], b[key]), key
+        assert a["prompt_type"] == b["prompt_type"] and a["name"] == b["name"]

@@ -451,6 +451,42 @@ def test_predict_skips_an_unreadable_image_and_lists_what_it_wrote(predict_cli, 
     assert [Path(k).name for k in listed] == ["a.png"]
 
 
+def test_predict_reports_each_unusable_prompt_goes_on_and_exits_2(
+    predict_cli, files, tmp_path, capsys
+):
+    folder, prompts = tmp_path / "images", tmp_path / "prompts"
+    folder.mkdir(), prompts.mkdir()
+    for name, source in (("a", "a"), ("b", "b"), ("c", "a"), ("d", "b")):
+        (folder / f"{name}.png").write_bytes((files["images"] / f"{source}.png").read_bytes())
+    boxes = [[1, 2, 60, 70], [1, 2, 3], [0, 0, 500, 50], [5, 5, 40, 40]]  # a.png is 90 x 120
+    (prompts / "a.json").write_text(json.dumps({"boxes": boxes}))
+    (prompts / "b.json").write_text(json.dumps({"points": [[10, 20, 7]]}))
+    (prompts / "c.json").write_text('{"box": [1, 2, 60, 70],\n "points": [[1, 2 1]]}')
+    out = tmp_path / "out"
+    argv = [str(folder), "--checkpoint", str(files["full"]), "--prompts", str(prompts), "--device", "cpu"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        predict_cli.main(argv + ["--out", str(out)])
+    assert info.value.code == SETUP_ERROR_EXIT
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    a, b, c = (prompts / f"{n}.json" for n in "abc")
+    assert err[0] == f"error: {a} boxes[1]: must be [x0, y0, x1, y1], got [1, 2, 3]"
+    outside = r"box \[0.0, 0.0, 500.0, 50.0\] lies outside the image of width 90 "
+    assert re.fullmatch(rf"error: {folder / 'a.png'}: {a} boxes\[2\]: {outside}.*", err[1])
+    label = "point_labels must be 1 (foreground) or 0 (background), got [7.0]"
+    assert err[2] == f"error: {folder / 'b.png'}: {b} points: {label}"
+    assert re.fullmatch(rf"error: cannot read prompt file {c}: .*line 2 column 19.*", err[3])
+    no_file = f"no prompt for image {folder / 'd.png'}: expected the file {prompts / 'd.json'}"
+    assert err[4] == f"error: {no_file}"
+    others = f"the masks of the others are in {out} (predictions.json)"
+    assert err[5] == f"error: 5 unusable prompt(s), listed above; {others}"
+    assert len(err) == 6
+    listed = json.loads((out / "predictions.json").read_text())
+    assert list(listed) == [str(folder / "a.png")]
+    assert [Path(m).name for m in listed[str(folder / "a.png")]["masks"]] == ["a_mask0.png", "a_mask3.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["a_mask0.png", "a_mask3.png", "a_overlay.png", "predictions.json"]
+
+
 def test_predict_never_overwrites_and_refuses_bad_output_folders(predict_cli, files, tmp_path, capsys):
     argv = [str(files["images"] / "a.png"), "--checkpoint", str(files["full"]), "--box", "0", "0", "40", "40", "--device", "cpu"]
     out = tmp_path / "out"

@@ -45,6 +45,20 @@ def hq_weights(model) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.named_parameters() if is_hq_key(n)}
 
 
+def assert_same_training_state(a: dict, b: dict) -> None:
+    """Two train() runs' objects end with bitwise the same step, weights, optimiser and scheduler."""
+    assert a["trainer"].global_step == b["trainer"].global_step
+    weights_a, weights_b = hq_weights(a["model"]), hq_weights(b["model"])
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+    opt_a = a["trainer"].optimizers[0].state_dict()
+    opt_b = b["trainer"].optimizers[0].state_dict()
+    assert opt_a["param_groups"] == opt_b["param_groups"]
+    for i, state in opt_a["state"].items():
+        assert all(torch.equal(state[k], opt_b["state"][i][k]) for k in state)
+    sched_a = a["trainer"].lr_scheduler_configs[0].scheduler.state_dict()
+    assert sched_a == b["trainer"].lr_scheduler_configs[0].scheduler.state_dict()
+
+
 class DumpHQWeights(L.Callback):
     """Each process writes its trainable weights to out_dir/rank<r>.pt at the end of fitting."""
 

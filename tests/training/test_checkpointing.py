@@ -10,6 +10,7 @@ import torch
 from samhq_train.model import file_sha256
 from samhq_train.training.checkpointing import (
     AtomicCheckpointIO,
+    CheckpointOnInterrupt,
     collect_rng_states,
     set_rng_states,
 )
@@ -58,3 +59,21 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_a_signal_sets_a_flag_and_a_second_one_stops_at_once(tmp_path, capsys):
+    import signal
+
+    stop = CheckpointOnInterrupt(tmp_path / "interrupted.ckpt")
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    stop.on_train_start(None, None)
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler runs before the next line
+        assert stop.received == "SIGTERM"
+        assert "SIGTERM: stopping at the end of this training step" in capsys.readouterr().err
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    finally:
+        stop.on_exception(None, None, None)
+    assert {s: signal.getsignal(s) for s in before} == before
+    assert stop.written is None and not (tmp_path / "interrupted.ckpt").exists()

@@ -1,6 +1,8 @@
 """train(cfg) composed from the real conf/train.yaml: fast_dev_run, a short run and what it leaves
 behind (frozen weights, optimiser, checkpoints, exports), exact and mid-epoch resume, bad input."""
 
+import os
+import signal
 import subprocess
 import sys
 
@@ -17,7 +19,13 @@ from samhq_train.model import (
 )
 from samhq_train.train import SetupError, train
 from tests.reference import build_official
-from tests.training.helpers import ROOT, SMALL, RecordResume, compose_cfg, hq_weights
+from tests.training.helpers import (
+    ROOT,
+    SMALL,
+    RecordResume,
+    assert_same_training_state,
+    compose_cfg,
+)
 
 is_hq_key = FAMILIES["sam1"].is_hq_key
 
@@ -160,16 +168,8 @@ def test_exact_resume_matches_a_straight_run(tmp_path, data_root, workers):
     _, first = train(compose_cfg(tmp_path / "first", data_root, *common, "trainer.max_epochs=1"))
     last = tmp_path / "first" / "checkpoints" / "last.ckpt"
     _, resumed = train(compose_cfg(tmp_path / "resumed", data_root, *common, f"ckpt_path={last}"))
-    assert resumed["trainer"].global_step == straight["trainer"].global_step == 4
-    a, b = hq_weights(straight["model"]), hq_weights(resumed["model"])
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    opt_a = straight["trainer"].optimizers[0].state_dict()
-    opt_b = resumed["trainer"].optimizers[0].state_dict()
-    assert opt_a["param_groups"] == opt_b["param_groups"]
-    for i, state in opt_a["state"].items():
-        assert all(torch.equal(state[k], opt_b["state"][i][k]) for k in state)
-    sched_a = straight["trainer"].lr_scheduler_configs[0].scheduler.state_dict()
-    assert sched_a == resumed["trainer"].lr_scheduler_configs[0].scheduler.state_dict()
+    assert resumed["trainer"].global_step == 4
+    assert_same_training_state(straight, resumed)
 
 
 def test_mid_epoch_resume_restores_step_and_lr(tmp_path, data_root):
@@ -340,13 +340,18 @@ def test_wrong_checkpoints_are_refused_before_anything_is_read(short_run, tmp_pa
     assert "\n" not in str(info.value) and "weights_only" not in str(info.value)
 
 
-def test_empty_validation_sets_are_refused_at_the_start(tmp_path, data_root):
-    """Every val mask empty and lenient evaluation: every sample is skipped."""
+@pytest.mark.parametrize("validate_first", [True, False])
+def test_empty_validation_sets_are_refused_at_the_start(
+    tmp_path, data_root, monkeypatch, validate_first
+):
+    """Every val mask empty and lenient evaluation: every sample is skipped. Refused before the
+    model is built, also when nothing is validated before training."""
     import shutil
 
     import cv2
     import numpy as np
 
+    import samhq_train.train as train_module
     from samhq_train.data import ensure_demo_data
 
     ensure_demo_data(data_root, num_train=8, num_val=2, height=96, width=128, seed=0)
@@ -356,9 +361,15 @@ def test_empty_validation_sets_are_refused_at_the_start(tmp_path, data_root):
         cv2.imwrite(str(mask), np.zeros((96, 128), np.uint8))
     common = ["data=folder", "data.strict_eval=false", "loss.num_points=1024", "data.num_workers=0",
               "data.batch_size=2", "trainer.enable_progress_bar=false", *QUICK]
-    with pytest.raises(SetupError, match=r"validation found no usable sample in val \(every sample was skipped.*trainer\.limit_val_batches=0"):
-        train(compose_cfg(tmp_path / "run", root, *common, small=False))
+    build_model = train_module.build_model
+    monkeypatch.setattr(train_module, "build_model", lambda cfg: pytest.fail("the model was built"))
+    refused = r"validation found no usable sample in val \(every sample was skipped.*trainer\.limit_val_batches=0"
+    validate = f"validate_before_training={str(validate_first).lower()}"
+    with pytest.raises(SetupError, match=refused) as info:
+        train(compose_cfg(tmp_path / "run", root, *common, validate, small=False))
+    assert "\n" not in str(info.value)
     assert not (tmp_path / "run" / "checkpoints").exists()  # refused before training
+    monkeypatch.setattr(train_module, "build_model", build_model)
     # explicitly off: trains
     metrics, _ = train(compose_cfg(tmp_path / "off", root, *common, "trainer.limit_val_batches=0", "export=false", small=False))
     assert "after" not in metrics
@@ -391,6 +402,50 @@ def test_interrupt_prints_the_last_checkpoint_and_the_resume_command(tmp_path, d
     last = (tmp_path / "checkpoints" / "last.ckpt").resolve()
     assert f"interrupted (SIGINT) at epoch 1, step 3; last checkpoint: {last}" in err
     assert f"resume with: python train.py <your overrides> ckpt_path={last}" in err
+
+
+class SignalAt(L.Callback):
+    """Sends this process `signal` (as Ctrl+C or a job scheduler does) when training starts global
+    step `step`."""
+
+    def __init__(self, step: int, signal: str = "SIGINT") -> None:
+        self.step, self.signal = step, signal
+
+    def on_train_batch_start(self, trainer, *args) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.Signals[self.signal])
+
+
+@pytest.mark.parametrize(("signal_name", "workers"), [("SIGINT", 0), ("SIGTERM", 1)])
+def test_a_signal_mid_epoch_writes_a_checkpoint_that_resumes_exactly(
+    tmp_path, data_root, capsys, signal_name, workers
+):
+    common = [
+        *SHORT,
+        "trainer.limit_train_batches=3",
+        "validate_before_training=false",
+        "export=false",
+        f"data.num_workers={workers}",
+    ]
+    send = [
+        "+callbacks.stop._target_=tests.training.test_train.SignalAt",
+        "+callbacks.stop.step=4",
+        f"+callbacks.stop.signal={signal_name}",
+    ]
+    _, straight = train(compose_cfg(tmp_path / "straight", data_root, *common))
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    with pytest.raises(SystemExit) as info:  # the signal comes during epoch 1's second step
+        train(compose_cfg(tmp_path / "stopped", data_root, *common, *send))
+    assert info.value.code == {"SIGINT": 130, "SIGTERM": 143}[signal_name]
+    assert {s: signal.getsignal(s) for s in handlers} == handlers
+    ckpt = (tmp_path / "stopped" / "checkpoints" / "interrupted.ckpt").resolve()
+    err = capsys.readouterr().err
+    assert f"interrupted ({signal_name}) at epoch 1, step 5; checkpoint of that step: {ckpt}" in err
+    assert f"resume with: python train.py <your overrides> ckpt_path={ckpt}" in err
+    assert torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"] == 5
+    _, resumed = train(compose_cfg(tmp_path / "resumed", data_root, *common, f"ckpt_path={ckpt}"))
+    assert straight["trainer"].global_step == 6
+    assert_same_training_state(straight, resumed)
 
 
 def test_resume_command_repeats_the_hydra_overrides(monkeypatch):

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ..common import LayerNorm2d
+from ..common import LayerNorm2d, apply_hypernetwork
 from .layers import MLP
 from .transformer import TwoWayTransformer
 
@@ -139,12 +139,11 @@ class MaskDecoderHQ(nn.Module):
             upscaled = act2(up2(upscaled) + feat_s0)
         else:
             upscaled = self.output_upscaling(src)
-        _, cu, hu, wu = upscaled.shape
 
         hyper = torch.stack(
             [mlp(mask_tokens_out[:, i]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
         )
-        masks = (hyper @ upscaled.reshape(b, cu, hu * wu)).reshape(b, -1, hu, wu)
+        masks = apply_hypernetwork(hyper, upscaled)
         iou_pred = self.iou_prediction_head(iou_token_out)
         if self.pred_obj_scores:
             object_score_logits = self.pred_obj_score_head(hs[:, 0])
@@ -166,7 +165,7 @@ class MaskDecoderHQ(nn.Module):
             return DecoderOutput(sam_masks, iou_pred, sam_tokens, object_score_logits)
         hq_feature = self.embedding_maskfeature(upscaled)
         hq_filter = self.hf_mlp(mask_tokens_out[:, -1]).unsqueeze(1)
-        hq_mask = (hq_filter @ hq_feature.reshape(b, cu, hu * wu)).reshape(b, 1, hu, wu)
+        hq_mask = apply_hypernetwork(hq_filter, hq_feature)
         out_masks = hq_mask if hq_token_only else sam_masks + hq_mask
         return DecoderOutput(out_masks, iou_pred, sam_tokens, object_score_logits)
 
