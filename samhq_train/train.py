@@ -122,12 +122,7 @@ def build_model(model_cfg) -> tuple:
     """(model, Provenance) from the `model` config group: an official checkpoint, or the
     seeded random backbone when the config gives `seed` and no checkpoint (the demo)."""
     model, provenance = _build_model(model_cfg)
-    if model_cfg.get("grad_checkpointing"):
-        if not hasattr(model.image_encoder, "grad_checkpointing"):
-            raise SetupError(
-                f"model.grad_checkpointing=true: the {model.family} encoder has no gradient "
-                "checkpointing yet; set model.grad_checkpointing=false"
-            )
+    if model_cfg.get("grad_checkpointing"):  # every family's encoder has the switch
         model.image_encoder.grad_checkpointing = True
     return model, provenance
 
@@ -415,6 +410,8 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
             trainer.validate(module, datamodule=datamodule, verbose=False)
         if module.val_results:
             metrics["after"] = module.val_results
+            if module.val_results_sam:
+                metrics["sam"] = module.val_results_sam
     except (CheckpointError, DataError, CacheError) as err:
         raise SetupError(str(err)) from None
     except (KeyboardInterrupt, SystemExit):  # Lightning turns Ctrl+C into sys.exit(1)
@@ -431,7 +428,11 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
             export_error = err  # reported after the results, which must not be lost
     metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     if "before" in metrics or "after" in metrics:
-        rows = {"before training": metrics.get("before"), "after training": metrics.get("after")}
+        rows = {
+            "SAM (no HQ token)": metrics.get("sam"),
+            "before training": metrics.get("before"),
+            "after training": metrics.get("after"),
+        }
         _print_table({k: v for k, v in rows.items() if v})
     last = last_checkpoint(trainer, ckpt_path) if trainer.is_global_zero else None
     if trainer.is_global_zero:

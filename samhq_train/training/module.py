@@ -57,6 +57,8 @@ class SamHQModule(L.LightningModule):
         config: the resolved run configuration (plain dict), stored in checkpoints.
         seed: each process is seeded with seed + global rank when fitting starts (official).
         num_overlays: validation overlay pictures per set and epoch for loggers that take images.
+        sam_baseline: also score plain SAM (the decoder without the HQ token, same embedding) in
+            validation: `val_results_sam`, logged as val/<set>/sam_mIoU and sam_mBIoU.
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class SamHQModule(L.LightningModule):
         seed: int | None = None,
         num_overlays: int = 2,
         dilation_ratio: float = 0.02,
+        sam_baseline: bool = True,
     ) -> None:
         super().__init__()
         self.model = model
@@ -86,7 +89,9 @@ class SamHQModule(L.LightningModule):
         self.seed = seed
         self.num_overlays = num_overlays
         self.val_metrics = DatasetMetrics(val_names, dilation_ratio=dilation_ratio)
+        self.sam_metrics = DatasetMetrics(val_names, dilation_ratio=dilation_ratio) if sam_baseline else None
         self.val_results: dict[str, dict[str, float]] = {}
+        self.val_results_sam: dict[str, dict[str, float]] = {}
         self.val_results_step: int | None = None
         self.strict_loading = False  # checkpoints hold the trained parameters only
         self.save_hyperparameters({"samhq": self.provenance.to_dict(), "config": config})
@@ -131,20 +136,32 @@ class SamHQModule(L.LightningModule):
 
     # ---- validation ----------------------------------------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
-        logits = predict_batch(self.model, batch, prompt=None, hq_token_only=True)["hq"]
+        predicted = predict_batch(
+            self.model, batch, prompt=None, hq_token_only=True, sam_baseline=self.sam_metrics is not None
+        )
+        logits = predicted["hq"]
         self.val_metrics.update(batch["dataset"], logits, batch["gt_original"])
+        if self.sam_metrics is not None:
+            self.sam_metrics.update(batch["dataset"], predicted["sam"], batch["gt_original"])
         if batch_idx == 0 and not self.trainer.sanity_checking:
             self._log_overlays(batch, logits)
 
     def on_validation_epoch_end(self) -> None:
         results = self.val_metrics.compute()
         self.val_metrics.reset()
+        sam = {}
+        if self.sam_metrics is not None:
+            sam = self.sam_metrics.compute()
+            self.sam_metrics.reset()
         if self.trainer.sanity_checking or not results:
             return
         self.val_results, self.val_results_step = results, self.global_step
+        self.val_results_sam = sam
         for name, values in results.items():
             for key in ("mIoU", "mBIoU"):
                 self.log(f"val/{name}/{key}", values[key], sync_dist=False)
+                if name in sam:
+                    self.log(f"val/{name}/sam_{key}", sam[name][key], sync_dist=False)
         # the mean of the per-set means (what the paper reports over the 4 HQ sets)
         mean = mean_over_sets(results)
         for key in ("mIoU", "mBIoU"):

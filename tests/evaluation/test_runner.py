@@ -127,12 +127,12 @@ def test_runner_equals_training_validation(tmp_path, data_root):
     metrics, objects = train(cfg)
     validation = metrics["after"]["demo-val"]
     ckpt = tmp_path / "train" / "checkpoints" / "last.ckpt"
-    result = evaluate(demo_cfg(tmp_path / "eval", data_root, f"model.checkpoint={ckpt}", "n_worst=0",
-                               "sam_baseline=false"))
-    runner = result["benchmark"]["results"]["hq"]["demo-val"]
-    assert runner["count"] == validation["count"] == NUM_VAL
-    assert runner["mIoU"] == pytest.approx(validation["mIoU"], abs=1e-7)
-    assert runner["mBIoU"] == pytest.approx(validation["mBIoU"], abs=1e-7)
+    result = evaluate(demo_cfg(tmp_path / "eval", data_root, f"model.checkpoint={ckpt}", "n_worst=0"))
+    for kind, during_training in (("hq", validation), ("sam", metrics["sam"]["demo-val"])):
+        runner = result["benchmark"]["results"][kind]["demo-val"]
+        assert runner["count"] == during_training["count"] == NUM_VAL
+        assert runner["mIoU"] == pytest.approx(during_training["mIoU"], abs=1e-7)
+        assert runner["mBIoU"] == pytest.approx(during_training["mBIoU"], abs=1e-7)
     trained, loaded = objects["model"].state_dict(), result["model"].state_dict()
     assert set(trained) == set(loaded) and all(torch.equal(trained[k], loaded[k]) for k in trained)
 
