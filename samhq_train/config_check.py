@@ -308,6 +308,7 @@ def _check_model(c: _Checker) -> None:
     c.int_at_least("model.seed", 0)
     c.check("model.checkpoint", lambda v: isinstance(v, str) and v != "", "null or the path of a checkpoint file")
     c.boolean("model.grad_checkpointing")
+    c.boolean("model.compile")
     check_policy_fits(c.get("model.variant"), policy_from_config(c.get("model")))
 
 

@@ -59,3 +59,18 @@ def test_no_checkpointing_without_grad():
     with torch.no_grad():
         assert not image_encoder.use_checkpointing(encoder, x)
     assert not image_encoder.use_checkpointing(encoder.eval().requires_grad_(False), x)
+
+
+def test_compile_switch_compiles_the_encoder_in_place():
+    """model.compile=true: the encoder's forward is compiled lazily (nothing is compiled here) and
+    the parameter names checkpoints and exports use are unchanged."""
+    from omegaconf import OmegaConf
+
+    from samhq_train.train import build_model
+
+    cfg = {"variant": "vit_demo", "seed": 0}
+    plain, _ = build_model(OmegaConf.create(cfg))
+    compiled, _ = build_model(OmegaConf.create({**cfg, "compile": True}))
+    assert compiled.image_encoder._compiled_call_impl is not None
+    assert plain.image_encoder._compiled_call_impl is None
+    assert list(compiled.state_dict()) == list(plain.state_dict())
