@@ -12,6 +12,12 @@ encoder's features read from the embedding cache's on-disk entries (samhq_train.
 one safetensors file per image, written once before timing) instead of computed. SAM 2.1 variants
 (sam2.1_hq_hiera_*) have no installable reference: only samhq_train is timed.
 
+The other suites run through this entry too, each with its own flags (--help):
+    python scripts/benchmark.py data ...       loader vs training-step samples/s, bytes per batch
+    python scripts/benchmark.py policies ...   step time and peak memory per trainable policy
+    python scripts/benchmark.py metrics ...    mask / boundary IoU throughput
+    python scripts/benchmark.py profile ...    our ViT encoder vs its pre-optimisation version, op profile
+
 Times are the best of --iters calls after two warm-up calls (robust to a busy machine; the mean is
 in the JSON). --profile prints the top ops of one encoder and one decoder call of ours. Prints a
 Markdown table and optionally writes JSON; no assertions. The official package and transformers
@@ -21,9 +27,12 @@ step per trainable policy: scripts/benchmark_policies.py.
 
 import argparse
 import json
+import runpy
+import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -31,6 +40,13 @@ from samhq_train.cache.store import FeatureStore
 from samhq_train.model import VARIANTS, CheckpointError, build_sam_hq, parameter_groups
 from samhq_train.reference import official_twin, transformers_twin
 
+SCRIPTS = Path(__file__).resolve().parent
+SUITES = {  # subcommand -> the script that implements it
+    "data": SCRIPTS / "benchmark_data.py",
+    "policies": SCRIPTS / "benchmark_policies.py",
+    "metrics": SCRIPTS / "benchmark_metrics.py",
+    "profile": SCRIPTS / "profiling" / "profile_encoder.py",
+}
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -213,6 +229,12 @@ def peak_memory(device: str) -> str:
 
 
 def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in SUITES:
+        script = SUITES[argv[0]]
+        sys.argv = [str(script), *argv[1:]]
+        runpy.run_path(str(script), run_name="__main__")
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", nargs="+", default=["vit_b"], choices=sorted(VARIANTS),
                         help="one or more variants, benchmarked one after the other in this run")

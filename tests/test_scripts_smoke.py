@@ -40,7 +40,7 @@ def test_benchmark_data(demo_root):
 
 
 def test_benchmark_metrics():
-    out = run_script("scripts/benchmark_metrics.py", "--size", "64", "--batch", "2", "--iters", "1", "--device", "cpu")
+    out = run_script("scripts/benchmark.py", "metrics", "--size", "64", "--batch", "2", "--iters", "1", "--device", "cpu")
     assert "images/s" in out
 
 
