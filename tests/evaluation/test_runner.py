@@ -122,7 +122,8 @@ def test_runner_equals_training_validation(tmp_path, data_root):
             "data.batch_size=2", "loss.num_points=256", "++trainer.max_epochs=1",
             "++trainer.limit_train_batches=1", "++trainer.accelerator=cpu",
             "++trainer.enable_progress_bar=false", "++trainer.enable_model_summary=false",
-            "validate_before_training=false", "export=false", "logger=csv",
+            "validate_before_training=false", "export=false", "logger=csv", "model=vit_demo",
+            "data.cache.enabled=false",
         ])
     metrics, objects = train(cfg)
     validation = metrics["after"]["demo-val"]
@@ -148,7 +149,7 @@ def test_runner_from_the_embedding_cache_reuses_the_runs_entries(tmp_path, data_
             "data.batch_size=2", "loss.num_points=256", "++trainer.max_epochs=1",
             "++trainer.limit_train_batches=1", "++trainer.accelerator=cpu",
             "++trainer.enable_progress_bar=false", "++trainer.enable_model_summary=false",
-            "validate_before_training=false", "export=false", "logger=csv",
+            "validate_before_training=false", "export=false", "logger=csv", "model=vit_demo",
             "data.cache.enabled=true", *cache,
         ])
     train(cfg)

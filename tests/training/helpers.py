@@ -26,6 +26,15 @@ SMALL = [
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
 ]
+# the tests' model: the 256 px random-backbone vit_demo, uncached (the demo itself trains the
+# shipped vit_demo_base from the embedding cache)
+TINY = ["model=vit_demo", "data.cache.enabled=false"]
+
+
+def tiny_unless_given(overrides) -> list[str]:
+    """TINY's settings that `overrides` do not set themselves (Hydra refuses a key given twice)."""
+    keys = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    return [t for t in TINY if t.split("=", 1)[0] not in keys]
 
 
 def compose_cfg(output_dir, data_root, *overrides, small: bool = True):
@@ -36,6 +45,7 @@ def compose_cfg(output_dir, data_root, *overrides, small: bool = True):
                 f"paths.output_dir={output_dir}",
                 f"data.root={data_root}",
                 *(SMALL if small else []),
+                *tiny_unless_given(overrides),
                 *overrides,
             ],
         )

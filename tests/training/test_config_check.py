@@ -9,7 +9,7 @@ import torch
 
 from samhq_train.config_check import SETUP_ERROR_EXIT, ConfigError, SetupError, check_config
 from samhq_train.train import train
-from tests.training.helpers import ROOT, SMALL, compose_cfg
+from tests.training.helpers import ROOT, SMALL, TINY, compose_cfg
 
 
 @pytest.mark.parametrize("overrides", [[], ["debug=fdr"], ["trainer=ddp_sim"], ["model=vit_tiny"]])
@@ -83,7 +83,7 @@ def test_train_checks_the_config_before_reading_data(tmp_path):
 
 def test_cli_prints_one_config_error_line_and_exits_with_the_setup_code(tmp_path):
     result = subprocess.run(
-        [sys.executable, "train.py", f"hydra.run.dir={tmp_path}", *SMALL, f"data.root={tmp_path}/data",
+        [sys.executable, "train.py", f"hydra.run.dir={tmp_path}", *SMALL, *TINY, f"data.root={tmp_path}/data",
          "trainer.max_epochs=-2"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )

@@ -25,14 +25,14 @@ ROOT = Path(__file__).resolve().parents[2]
 BASE_DIR = ROOT / "data" / "demo_base"
 BASE = BASE_DIR / "vit_demo_base.safetensors"
 MIN_SAM_MIOU = 0.5  # issue 11: the SAM baseline is a real segmenter
-STEPS = 160
-NUM_TRAIN = 32
+STEPS = 400  # the last quarter at lr / 10, as the demo's schedule
+NUM_TRAIN = 64
 HQ_TOKEN_ONLY = True  # the benchmark's and the demo's HQ output
-# The shipped base misses issue 11's target (data/demo_base/README.md: SAM demo-val mIoU 0.37, and a
-# short HQ run does not yet beat it). Strict: a base that meets the target makes this XPASS, which
-# fails, so the marker goes when the target is met.
+# Issue 11 asks for a SAM baseline clearly above 0.5 demo-val mIoU; the shipped base is below it
+# (data/demo_base/README.md). Strict: a base that meets it makes the test XPASS, which fails, so
+# the marker goes when the target is met.
 BELOW_TARGET = pytest.mark.xfail(
-    strict=True, reason="the shipped demo base is below issue 11's target"
+    strict=True, reason="the shipped demo base's SAM is below issue 11's mIoU target"
 )
 needs_base = pytest.mark.skipif(not BASE.is_file(), reason=f"{BASE} not present")
 
@@ -89,11 +89,27 @@ def test_shipped_base_is_the_one_its_readme_names():
 
 
 @needs_base
+def test_the_shipped_base_is_a_segmenter():
+    """SAM of the shipped base on 8 demo val images (fine masks, GT boxes): far above the
+    untrained HQ token (noise), which is what the demo's HQ training starts from."""
+    model = build_sam_hq("vit_demo_base", checkpoint=BASE, policy="hq").eval()
+    scores = _scores(model, _batch(DemoSource(0, "val", 8), model.image_size))
+    assert scores["sam"]["mIoU"] > 0.35 and scores["sam"]["mIoU"] > 3 * scores["hq"]["mIoU"], scores
+
+
+@needs_base
 @BELOW_TARGET
+def test_the_shipped_base_meets_the_issue_target():
+    model = build_sam_hq("vit_demo_base", checkpoint=BASE, policy="hq").eval()
+    scores = _scores(model, _batch(DemoSource(0, "val", 16), model.image_size))
+    assert scores["sam"]["mIoU"] > MIN_SAM_MIOU, scores
+
+
+@needs_base
 def test_hq_training_on_the_shipped_base_beats_sam_on_boundaries():
     """A short HQ-only run (policy hq: encoder and SAM decoder frozen, features encoded once) on
-    32 fine demo training images, then 8 demo val images: SAM is a real segmenter, SAM-HQ wins on
-    mBIoU and does not lose mIoU."""
+    64 fine demo training images, then 8 demo val images: SAM-HQ wins on mBIoU and does not lose
+    mIoU; nothing outside the HQ parts moves."""
     torch.manual_seed(0)
     model = build_sam_hq("vit_demo_base", checkpoint=BASE, policy="hq")
     size = model.image_size
@@ -101,11 +117,11 @@ def test_hq_training_on_the_shipped_base_beats_sam_on_boundaries():
     val = _batch(DemoSource(0, "val", 8), size)
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
     before = _scores(model, val)
-    assert before["sam"]["mIoU"] > MIN_SAM_MIOU, before  # the base is a segmenter, not noise
 
     with torch.no_grad():
         features = model.encode(train["image"])  # the encoder is frozen: encode once
     optimizer = torch.optim.Adam(parameter_groups(model, "hq"), lr=3e-3)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=3 * STEPS // 4, gamma=0.1)
     loss_fn = PointSampledMaskLoss(num_points=4096)
     target = train["mask"] / 255.0
     generator = torch.Generator().manual_seed(0)
@@ -124,6 +140,7 @@ def test_hq_training_on_the_shipped_base_beats_sam_on_boundaries():
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        scheduler.step()
     model.eval()
     after = _scores(model, val)
 

@@ -11,7 +11,7 @@ from samhq_train.model import (
     build_sam_hq,
 )
 from samhq_train.train import train
-from tests.training.helpers import ROOT, SMALL, compose_cfg
+from tests.training.helpers import ROOT, SMALL, TINY, compose_cfg
 
 is_hq_key = FAMILIES["sam1"].is_hq_key
 
@@ -40,6 +40,7 @@ def test_ddp_two_cpu_processes_keep_identical_weights_and_write_one_checkpoint(t
         f"paths.output_dir={out}",
         f"data.root={data_root}",
         *SMALL,
+        *TINY,
         *ONE_EPOCH,
         "callbacks.best_checkpoint=null",
         "export=true",
