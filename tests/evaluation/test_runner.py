@@ -113,19 +113,23 @@ def test_script_reports_a_checkpoint_that_does_not_load(tmp_path, data_root, mon
 
 # ---- runner == validation of the training module ---------------------------------------------
 
-def test_runner_equals_training_validation(tmp_path, data_root):
-    from samhq_train.train import train
-
+def one_step_training_cfg(out, data_root, *overrides):
+    """train.yaml for one training step of the tiny model on the shared demo data."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=[
-            f"paths.output_dir={tmp_path / 'train'}", f"data.root={data_root}", *DEMO[1:],
+        return compose("train", overrides=[
+            f"paths.output_dir={out}", f"data.root={data_root}", *DEMO[1:],
             "data.batch_size=2", "loss.num_points=256", "++trainer.max_epochs=1",
             "++trainer.limit_train_batches=1", "++trainer.accelerator=cpu",
             "++trainer.enable_progress_bar=false", "++trainer.enable_model_summary=false",
             "validate_before_training=false", "export=false", "logger=csv", "model=vit_demo",
-            "data.cache.enabled=false",
+            *overrides,
         ])
-    metrics, objects = train(cfg)
+
+
+def test_runner_equals_training_validation(tmp_path, data_root):
+    from samhq_train.train import train
+
+    metrics, objects = train(one_step_training_cfg(tmp_path / "train", data_root, "data.cache.enabled=false"))
     validation = metrics["after"]["demo-val"]
     ckpt = tmp_path / "train" / "checkpoints" / "last.ckpt"
     result = evaluate(demo_cfg(tmp_path / "eval", data_root, f"model.checkpoint={ckpt}", "n_worst=0"))
@@ -143,16 +147,7 @@ def test_runner_from_the_embedding_cache_reuses_the_runs_entries(tmp_path, data_
     from samhq_train.train import train
 
     cache = [f"data.cache.dir={tmp_path / 'cache'}"]
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=[
-            f"paths.output_dir={tmp_path / 'train'}", f"data.root={data_root}", *DEMO[1:],
-            "data.batch_size=2", "loss.num_points=256", "++trainer.max_epochs=1",
-            "++trainer.limit_train_batches=1", "++trainer.accelerator=cpu",
-            "++trainer.enable_progress_bar=false", "++trainer.enable_model_summary=false",
-            "validate_before_training=false", "export=false", "logger=csv", "model=vit_demo",
-            "data.cache.enabled=true", *cache,
-        ])
-    train(cfg)
+    train(one_step_training_cfg(tmp_path / "train", data_root, "data.cache.enabled=true", *cache))
     entries = sorted((tmp_path / "cache").rglob("*.safetensors"))
     ckpt = tmp_path / "train" / "checkpoints" / "last.ckpt"
     runs = {}
