@@ -2,18 +2,20 @@
 the training step it feeds, and the bytes of one batch (uint8 images now, float32 before), on demo
 data.
 
-    python scripts/benchmark_data.py [--variant vit_b] [--batches 30] [--workers 0 2]
-        [--steps 10] [--device cuda] [--precision bf16-mixed] [overrides]
+    python scripts/benchmark.py data [--variant vit_b] [--batches 30] [--workers 0 2]
+        [--steps 10] [--device cuda] [--precision bf16-mixed] [--epoch] [overrides]
 
 The loader runs at the variant's input size S. The training step is SamHQModule.training_step (the
 frozen encoder, the HQ decoder, the official loss) with backward and an Adam step, on random
 weights, each batch first moved to the device as Lightning moves it. Hydra overrides of the
-``data=demo`` group may follow, e.g. ``data.root=/tmp/demo``. Prints a Markdown table; no
-assertions.
+``data=demo`` group may follow, e.g. ``data.root=/tmp/demo``. --epoch also times one epoch of the
+demo training set uncached and from the embedding cache (built first, its time printed apart).
+Prints a Markdown table; no assertions.
 """
 
 import argparse
 import functools
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -22,9 +24,10 @@ import torch
 from hydra import compose, initialize_config_dir
 from lightning.fabric.utilities.apply_func import move_data_to_device
 
+from samhq_train.cache import EmbeddingCache
 from samhq_train.data import build_datamodule
 from samhq_train.evaluation.device import PRECISIONS, autocast
-from samhq_train.model import VARIANTS, build_sam_hq, variant_config
+from samhq_train.model import VARIANTS, Provenance, build_sam_hq, variant_config
 from samhq_train.training.module import SamHQModule
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -75,28 +78,58 @@ def training_module(
     return module, module.configure_optimizers()
 
 
+def train_step(module, optimizer, batch: dict, i: int, device: torch.device, precision: str) -> None:
+    """SamHQModule.training_step + backward + optimiser step, the batch moved to `device` first."""
+    with autocast(device, precision):
+        loss = module.training_step(move_data_to_device(batch, device), i)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def step_samples_per_second(
     module, optimizer, batches: list[dict], device: torch.device, precision: str
 ) -> float:
     """Training steps on `batches` (2 warm-up steps first), each batch moved to `device` first."""
-
-    def step(i: int, batch: dict) -> None:
-        with autocast(device, precision):
-            loss = module.training_step(move_data_to_device(batch, device), i)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
     for i, batch in enumerate(batches[:2]):
-        step(i, batch)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+        train_step(module, optimizer, batch, i, device, precision)
+    synchronize(device)
     start = time.perf_counter()
     for i, batch in enumerate(batches):
-        step(i, batch)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+        train_step(module, optimizer, batch, i, device, precision)
+    synchronize(device)
     return sum(len(b["name"]) for b in batches) / (time.perf_counter() - start)
+
+
+def epoch_seconds(
+    cfg, module, optimizer, device: torch.device, precision: str, cache_dir=None
+) -> tuple[float, float]:
+    """(build, epoch) seconds: one training epoch of the demo set through the real datamodule (0
+    workers), from the images or, with cache_dir, from the embedding cache built there first
+    (views=0: the benchmark resize; the build is timed apart)."""
+    dm = build_datamodule(cfg, image_size=module.model.image_size, num_workers=0)
+    dm.prepare_data()
+    dm.setup("fit")
+    build = 0.0
+    if cache_dir is not None:
+        start = time.perf_counter()
+        cache = EmbeddingCache.for_model(
+            module.model, Provenance(variant="benchmark", seed=0), dir=cache_dir, progress=False
+        )
+        dm.use_cache(cache)
+        cache.build(module.model, device=device)
+        build = time.perf_counter() - start
+    synchronize(device)
+    start = time.perf_counter()
+    for i, batch in enumerate(dm.train_dataloader()):
+        train_step(module, optimizer, batch, i, device, precision)
+    synchronize(device)
+    return build, time.perf_counter() - start
 
 
 def megabytes(n: int) -> str:
@@ -113,6 +146,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="training steps timed")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--precision", default="32", choices=sorted(PRECISIONS))
+    parser.add_argument(
+        "--epoch", action="store_true", help="also time one training epoch uncached and from the cache"
+    )
     args, overrides = parser.parse_known_args()
     with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose(overrides=["+data=demo", *overrides]).data
@@ -151,6 +187,14 @@ def main() -> None:
         f"images: {megabytes(image.nbytes)} per batch as uint8, {megabytes(image.nbytes * 4)} as float32; "
         f"the fastest loader feeds {max(r[1] for r in rows[:-2]) / rows[-2][1]:.2f}x the step's samples/s"
     )
+    if args.epoch:
+        uncached = epoch_seconds(cfg, module, optimizer, device, args.precision)[1]
+        with tempfile.TemporaryDirectory() as folder:
+            build, cached = epoch_seconds(cfg, module, optimizer, device, args.precision, folder)
+        print(
+            f"one epoch of the demo training set: {uncached:.1f} s uncached, {cached:.1f} s from the "
+            f"cache ({uncached / cached:.1f}x cheaper; building the cache took {build:.1f} s, once)"
+        )
 
 
 if __name__ == "__main__":
