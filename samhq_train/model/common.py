@@ -63,7 +63,8 @@ def apply_hypernetwork(weights: torch.Tensor, features: torch.Tensor) -> torch.T
     """Masks from hypernetwork outputs: weights N x M x C, features N x C x H x W -> N x M x H x W
     (a product over channels; read in the features' own memory format, without a copy)."""
     n, c, h, w = features.shape
-    if features.is_contiguous(memory_format=torch.channels_last) and c > 1:
+    # (a traced graph, e.g. ONNX, has no memory format: it takes the plain path)
+    if not torch.jit.is_tracing() and c > 1 and features.is_contiguous(memory_format=torch.channels_last):
         pixels = features.permute(0, 2, 3, 1).reshape(n, h * w, c)
         return (pixels @ weights.transpose(1, 2)).transpose(1, 2).reshape(n, -1, h, w)
     return (weights @ features.reshape(n, c, h * w)).reshape(n, -1, h, w)
