@@ -36,7 +36,7 @@ from .datasets import (
     sample_name,
     transform_id,
 )
-from .store import STORAGE_DTYPES, FeatureStore, digest
+from .store import STORAGE_DTYPES, FeatureStore, FileDigestMemo, digest
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class EmbeddingCache:
     def __init__(self, root: str | Path, fingerprint: dict, *, views: int = 0, batch_size: int = 4,
                  progress: bool = True):
         self.store = FeatureStore(root, fingerprint)
+        self.file_digests = FileDigestMemo(root)
         self.views, self.batch_size, self.progress = int(views), int(batch_size), progress
         self.jobs: dict[str, _Job] = {}
         self._checked: set[str] = set()
@@ -92,7 +93,7 @@ class EmbeddingCache:
         source = dataset.source
         for i in tqdm(range(len(source)), desc=f"cache: hashing {dataset.name}", unit="img",
                       disable=not self.progress, leave=False):
-            content = content_digest(source, i)
+            content = content_digest(source, i, self.file_digests)
             keys = []
             for view in [None] if views is None else range(views):
                 seed = None if view is None else [dataset.seed, view]
@@ -101,6 +102,7 @@ class EmbeddingCache:
                 self.jobs.setdefault(key, _Job(material, source, i, transform, seed))
                 keys.append(key)
             out.append(keys)
+        self.file_digests.save()
         return out
 
     def wrap_eval(self, dataset: PromptedDataset) -> CachedEvalDataset:

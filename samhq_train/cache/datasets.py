@@ -47,20 +47,21 @@ def transform_id(transform: PairTransform) -> tuple[str, dict]:
     return digest(desc)[:32], desc
 
 
-def content_digest(source: Dataset, index: int) -> str:
+def content_digest(source: Dataset, index: int, hash_files=file_digest) -> str:
     """sha256 of what sample `index` of a source is made of: its image and mask files (folders),
-    its image file and annotation (COCO), else its decoded pixels."""
+    its image file and annotation (COCO), else its decoded pixels. hash_files(*paths) hashes files
+    (file_digest, or a FileDigestMemo that skips unchanged ones)."""
     if isinstance(source, ConcatDataset):
         for offset, part in zip([0, *source.cumulative_sizes], source.datasets):
             if index < offset + len(part):
-                return content_digest(part, index - offset)
+                return content_digest(part, index - offset, hash_files)
     if isinstance(source, PairedFolderDataset):
         _, image_path, mask_path = source.pairs[index]
-        return file_digest(image_path, mask_path)
+        return hash_files(image_path, mask_path)
     if isinstance(source, CocoInstanceDataset):
         ann = source.coco.anns[source.annotations[index]]
         info = source.coco.imgs[ann["image_id"]]
-        return digest(file_digest(source.image_dir / info["file_name"]).encode() + json.dumps(ann, sort_keys=True).encode())
+        return digest(hash_files(source.image_dir / info["file_name"]).encode() + json.dumps(ann, sort_keys=True).encode())
     item = source[index]
     h = digest(
         str(item["image"].shape).encode() + item["image"].tobytes() + str(item["mask"].shape).encode() + item["mask"].tobytes()

@@ -56,6 +56,51 @@ def file_digest(*paths) -> str:
     return h.hexdigest()
 
 
+def _file_state(path) -> list[int]:
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+class FileDigestMemo:
+    """file_digest results remembered by the files' state (size, mtime, ctime, inode, device) in
+    one JSON sidecar beside the stores, so planning a run reads only new or changed files. ctime
+    changes on every write and cannot be set back, so a rewritten file is always hashed again."""
+
+    NAME = "file_digests.json"
+
+    def __init__(self, root: str | Path):
+        self.path = Path(root) / self.NAME
+        try:
+            loaded = json.loads(self.path.read_text())
+            self.entries = loaded if isinstance(loaded, dict) else {}
+        except (OSError, ValueError):  # absent or damaged: everything is hashed again
+            self.entries = {}
+        self.changed = False
+
+    def __call__(self, *paths) -> str:
+        """file_digest(*paths), from the sidecar when no file changed since it was recorded."""
+        key = "\n".join(os.path.abspath(p) for p in paths)
+        state = [_file_state(p) for p in paths]
+        known = self.entries.get(key)
+        if known is not None and known[0] == state:
+            return known[1]
+        value = file_digest(*paths)
+        if [_file_state(p) for p in paths] == state:  # not recorded if a file changed while hashed
+            self.entries[key] = [state, value]
+            self.changed = True
+        return value
+
+    def save(self) -> None:
+        """Write the sidecar atomically (after planning) if anything was added."""
+        if not self.changed:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.NAME}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.entries))
+        os.replace(tmp, self.path)
+        self.changed = False
+
+
 def mask_dtype(dtype: str) -> torch.dtype:
     """Masks are 0-255 soft values: float16 holds them within 0.0625 (bfloat16 would not)."""
     return torch.float32 if dtype == "float32" else torch.float16

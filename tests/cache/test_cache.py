@@ -3,6 +3,7 @@ resumable and sharded builds, half-precision storage error, refusal with a train
 
 import functools
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from samhq_train.cache import CacheError, EmbeddingCache
+from samhq_train.cache import store as store_module
 from samhq_train.config_check import ConfigError, check_config
 from samhq_train.data import SegmentationDataModule, ensure_demo_data
 from samhq_train.evaluation.benchmark import run_benchmark
@@ -136,6 +138,31 @@ def test_a_changed_base_transform_or_image_is_never_served_stale(demo_root, tmp_
     edited = cache_for(tmp_path, model, provenance)
     datamodule(data, edited)
     assert edited.build(model) == 1
+
+
+def test_planning_again_reads_only_changed_files(demo_root, tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    shutil.copytree(demo_root, data)
+    model, provenance = demo_model()
+    first = cache_for(tmp_path, model, provenance)
+    datamodule(data, first)
+    assert (tmp_path / "file_digests.json").is_file() and first.build(model) == 7
+    hashed = []
+    real = store_module.file_digest
+    monkeypatch.setattr(store_module, "file_digest", lambda *paths: hashed.append(paths) or real(*paths))
+    again = cache_for(tmp_path, model, provenance)
+    datamodule(data, again)
+    assert hashed == [] and again.build(model) == 0  # the sidecar served every sample
+    # same size, mtime set back: the changed ctime still gives it away
+    image = sorted((data / "val/images").iterdir())[0]
+    before = image.stat()
+    content = bytearray(image.read_bytes())
+    content[-1] ^= 0xFF
+    image.write_bytes(bytes(content))
+    os.utime(image, ns=(before.st_atime_ns, before.st_mtime_ns))
+    edited = cache_for(tmp_path, model, provenance)
+    datamodule(data, edited)
+    assert [Path(p[0]).name for p in hashed] == [image.name] and edited.build(model) == 1
 
 
 def test_a_mismatched_entry_or_folder_is_refused_naming_the_folder(demo_root, tmp_path):
