@@ -26,12 +26,14 @@ from samhq_train.data import PROMPT_TYPES
 from samhq_train.data.datamodule import _set_name
 from samhq_train.data.transforms import EVAL_MODES
 from samhq_train.model import (
+    ATTENTION_KERNELS,
     POLICIES,
     VARIANTS,
     TrainablePolicy,
     build_sam_hq,
     encoder_needs_grad,
     prepare_model,
+    variant_config,
 )
 
 SETUP_ERROR_EXIT = 2  # train.py, scripts/predict.py, scripts/export.py, scripts/evaluate.py
@@ -309,6 +311,11 @@ def _check_model(c: _Checker) -> None:
     c.check("model.checkpoint", lambda v: isinstance(v, str) and v != "", "null or the path of a checkpoint file")
     c.boolean("model.grad_checkpointing")
     c.boolean("model.compile")
+    c.choice("model.attention", ATTENTION_KERNELS)
+    variant = c.get("model.variant")
+    if c.get("model.attention") == "flex" and not getattr(variant_config(variant), "rel_pos_attention", False):
+        c.fail("model.attention", "flex", f"auto or sdpa: {variant} has no relative-position attention "
+               "(the kernel choice is for SAM's ViT encoders)")
     check_policy_fits(c.get("model.variant"), policy_from_config(c.get("model")))
 
 

@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 
 from samhq_train.cache.store import FeatureStore
-from samhq_train.model import VARIANTS, CheckpointError, build_sam_hq, parameter_groups
+from samhq_train.model import ATTENTION_KERNELS, VARIANTS, CheckpointError, build_sam_hq, parameter_groups
 from samhq_train.reference import official_twin, transformers_twin
 
 SCRIPTS = Path(__file__).resolve().parent
@@ -245,6 +245,8 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--profile", action="store_true", help="print the top ops of our encoder and decoder")
+    parser.add_argument("--attention", default="auto", choices=ATTENTION_KERNELS,
+                        help="our ViT encoder's rel-pos attention kernel (model.attention)")
     args = parser.parse_args(argv)
 
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -261,6 +263,8 @@ def benchmark_variant(variant: str, args) -> list[dict]:
     """One table: every implementation of `variant` on the same input; returns its rows."""
     models = build_competitors(variant, args.device)
     ours = models["samhq_train"]
+    if hasattr(ours.image_encoder, "attention_kernel"):
+        ours.image_encoder.attention_kernel = args.attention
     size = ours.image_size
     pixels = torch.randn(args.batch, 3, size, size, device=args.device, generator=torch.Generator(args.device).manual_seed(0))
     xy0 = torch.rand(args.batch, args.boxes, 2, device=args.device) * size / 2
@@ -269,7 +273,7 @@ def benchmark_variant(variant: str, args) -> list[dict]:
     device_type = "cuda" if args.device.startswith("cuda") else "cpu"
 
     print(f"\n{variant}, batch {args.batch}, {args.boxes} boxes/image, {args.dtype}, {args.device}, "
-          f"{torch.get_num_threads()} threads, best of {args.iters}")
+          f"{torch.get_num_threads()} threads, best of {args.iters}, attention {args.attention}")
     print("| implementation | encoder images/s | decoder images/s | training step images/s | peak memory so far |")
     print("|---|---|---|---|---|")
     rows = []

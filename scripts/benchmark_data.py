@@ -143,7 +143,7 @@ def main() -> None:
     )
     parser.add_argument("--batches", type=int, default=30, help="loader batches timed")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
-    parser.add_argument("--steps", type=int, default=10, help="training steps timed")
+    parser.add_argument("--steps", type=int, default=10, help="training steps timed (0: no step rows)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--precision", default="32", choices=sorted(PRECISIONS))
     parser.add_argument(
@@ -160,7 +160,7 @@ def main() -> None:
         f"{args.precision}, {torch.get_num_threads()} torch threads; {args.batches} loader "
         f"batches and {args.steps} training steps timed"
     )
-    batches = [b for b, _ in zip(training_loader(cfg, size, 0), range(args.steps))]
+    batches = [b for b, _ in zip(training_loader(cfg, size, 0), range(max(args.steps, 1)))]
     as_float = [{**b, "image": b["image"].float()} for b in batches]
     now, before = batch_bytes(batches[0]), batch_bytes(as_float[0])
     rows = [
@@ -175,7 +175,7 @@ def main() -> None:
     for name, timed, size_bytes in (
         ("uint8 images (now)", batches, now),
         ("float32 images (before)", as_float, before),
-    ):
+    ) if args.steps else ():
         rate = step_samples_per_second(module, optimizer, timed, device, args.precision)
         rows.append((f"training step, {name}", rate, size_bytes))
     print("| stage | samples/s | bytes per batch |")
@@ -183,10 +183,9 @@ def main() -> None:
     for name, rate, size_bytes in rows:
         print(f"| {name} | {rate:.1f} | {megabytes(size_bytes)} |")
     image = batches[0]["image"]
-    print(
-        f"images: {megabytes(image.nbytes)} per batch as uint8, {megabytes(image.nbytes * 4)} as float32; "
-        f"the fastest loader feeds {max(r[1] for r in rows[:-2]) / rows[-2][1]:.2f}x the step's samples/s"
-    )
+    print(f"images: {megabytes(image.nbytes)} per batch as uint8, {megabytes(image.nbytes * 4)} as float32")
+    if args.steps:
+        print(f"the fastest loader feeds {max(r[1] for r in rows[:-2]) / rows[-2][1]:.2f}x the step's samples/s")
     if args.epoch:
         uncached = epoch_seconds(cfg, module, optimizer, device, args.precision)[1]
         with tempfile.TemporaryDirectory() as folder:

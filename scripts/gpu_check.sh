@@ -10,8 +10,10 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
 
 python3 scripts/benchmark.py --variant vit_b --batch 4 --iters 10 --dtype fp32
-python3 scripts/benchmark.py --variant vit_b --batch 4 --iters 10 --dtype bf16
+python3 scripts/benchmark.py --variant vit_b --batch 4 --iters 10 --dtype bf16  # attention auto: FlexAttention
+python3 scripts/benchmark.py --variant vit_b --batch 4 --iters 10 --dtype bf16 --attention sdpa
 python3 scripts/benchmark.py --variant vit_h --batch 2 --iters 5 --dtype bf16
+python3 scripts/benchmark.py data --epoch --variant vit_b --steps 4 --workers 0 8 --precision bf16-mixed
 
 python3 -c "from samhq_train.model import build_sam_hq, save_checkpoint; \
 save_checkpoint(build_sam_hq('vit_b', seed=0), '$work/sam_hq_vit_b_random.pth', 'sam_hq')"

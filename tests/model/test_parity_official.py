@@ -69,6 +69,19 @@ def test_image_embedding_and_early_feature_match(models, images):
     torch.testing.assert_close(early, ref_interm[0], atol=ATOL, rtol=0)
 
 
+@pytest.mark.parametrize("chunk_bytes", [1, 100_000])  # 1 or 3 query rows (of 16) per SDPA call
+def test_encoder_with_the_bias_built_in_chunks_matches(models, images, monkeypatch, chunk_bytes):
+    from samhq_train.model.sam1 import image_encoder
+
+    monkeypatch.setattr(image_encoder, "CPU_BIAS_CHUNK_BYTES", chunk_bytes)
+    ours, official = models
+    with torch.no_grad():
+        features = ours.encode(images)
+        ref_emb, ref_interm = official.image_encoder(official.preprocess(images))
+    torch.testing.assert_close(features.embedding, ref_emb, atol=ATOL, rtol=0)
+    torch.testing.assert_close(features.early, ref_interm[0], atol=ATOL, rtol=0)
+
+
 @pytest.mark.parametrize("kind", PROMPT_KINDS)
 @pytest.mark.parametrize("multimask_output", [False, True])
 @pytest.mark.parametrize("hq_token_only", [False, True])

@@ -50,13 +50,15 @@ def test_shipped_configs_pass(tmp_path, overrides):
         ("callbacks.best_checkpoint.monitor=val/miou", "callbacks.best_checkpoint.monitor=val/miou: expected null or a logged metric: val/mIoU"),
         ("callbacks.best_checkpoint.mode=maximum", "callbacks.best_checkpoint.mode=maximum: expected one of min, max"),
         ("model.policy=lora", "model.policy=lora: expected one of hq, "),
+        ("model.attention=fused", "model.attention=fused: expected one of auto, sdpa, flex"),
+        ("model.attention=flex model=vit_tiny", "model.attention=flex: expected auto or sdpa: vit_tiny has no relative-position attention"),
         ("seed=abc", "seed=abc: expected an integer >= 0"),
         ("float32_matmul_precision=low", "float32_matmul_precision=low: expected one of highest, high, medium"),
     ],
 )
 def test_bad_value_names_the_full_key_value_and_what_is_accepted(tmp_path, override, message):
     with pytest.raises(ConfigError) as info:
-        check_config(compose_cfg(tmp_path, tmp_path, override))
+        check_config(compose_cfg(tmp_path, tmp_path, *override.split()))
     assert str(info.value).startswith(message), str(info.value)
     assert "\n" not in str(info.value) and isinstance(info.value, SetupError)
 

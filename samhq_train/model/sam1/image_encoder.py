@@ -10,6 +10,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..common import LayerNorm2d, MLPBlock, use_checkpointing
+from .flex_attention import KERNELS, flex_serves, rel_pos_flex_attention
 
 # Largest attention-bias chunk built at once on CPU (bytes). A global block of vit_b at 1024 px would
 # otherwise write (and page-fault) a fresh 805 MB bias per image; chunks of query rows written into
@@ -58,6 +59,18 @@ class ImageEncoderViT(nn.Module):
             nn.Conv2d(out_chans, out_chans, kernel_size=3, padding=1, bias=False),
             LayerNorm2d(out_chans),
         )
+
+    @property
+    def attention_kernel(self) -> str:
+        """auto | sdpa | flex: how the rel-pos attention runs (flex_attention.py); settable."""
+        return self.blocks[0].attn.kernel
+
+    @attention_kernel.setter
+    def attention_kernel(self, kernel: str) -> None:
+        if kernel not in KERNELS:
+            raise ValueError(f"attention kernel {kernel!r}: expected one of {', '.join(KERNELS)}")
+        for block in self.blocks:
+            block.attn.kernel = kernel
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: B x 3 x S x S normalised -> (B x out_chans x S/16 x S/16, early B x S/16 x S/16 x C)."""
@@ -112,7 +125,8 @@ class Attention(nn.Module):
     """Multi-head self-attention with decomposed relative position bias (MViTv2).
 
     q, k and v stay strided views of the qkv output; the bias is built in chunks of query rows
-    (on CPU) and handed to scaled_dot_product_attention, so fused kernels serve it.
+    (on CPU) and handed to scaled_dot_product_attention, so fused kernels serve it, or added inside
+    FlexAttention (`kernel`, see flex_attention.py).
     """
 
     def __init__(self, dim: int, *, num_heads: int, input_size: tuple[int, int]) -> None:
@@ -123,6 +137,7 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.rel_pos_h = nn.Parameter(torch.zeros(2 * input_size[0] - 1, head_dim))
         self.rel_pos_w = nn.Parameter(torch.zeros(2 * input_size[1] - 1, head_dim))
+        self.kernel = "auto"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: B x H x W x C -> B x H x W x C."""
@@ -130,7 +145,11 @@ class Attention(nn.Module):
         qkv = self.qkv(x).view(b, h * w, 3, self.num_heads, -1)
         q, k, v = qkv.transpose(1, 3).unbind(2)  # each B x heads x HW x head_dim, views
         rel_h, rel_w = decomposed_rel_pos(q, self.rel_pos_h, self.rel_pos_w, (h, w))
-        x = rel_pos_attention(q, k, v, rel_h, rel_w)  # B x HW x heads x head_dim
+        x = None
+        if flex_serves(self.kernel, q, k, v, rel_h, rel_w):
+            x = rel_pos_flex_attention(q, k, v, rel_h, rel_w)
+        if x is None:
+            x = rel_pos_attention(q, k, v, rel_h, rel_w)  # B x HW x heads x head_dim
         return self.proj(x.reshape(b, h, w, -1))
 
 
@@ -177,6 +196,8 @@ def rel_pos_attention(
     per_row = n * w * hw * q.element_size()  # bias bytes of one query row of one image
     images = max(1, min(b, CPU_BIAS_CHUNK_BYTES // (per_row * h)))
     rows = h if images > 1 else max(1, min(h, CPU_BIAS_CHUNK_BYTES // per_row))
+    if rows < h:  # a global block: the CPU kernel runs faster on dense q, k, v (bf16 most, ~20%)
+        q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
     grad = torch.is_grad_enabled() and (rel_h.requires_grad or rel_w.requires_grad)
     buffer = None if grad else q.new_empty(images * n * rows * w * hw)
     out = q.new_empty(b, hw, n, c)
