@@ -16,6 +16,7 @@ A compile error on the first call is logged once and SDPA serves from then on.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 
@@ -40,6 +41,11 @@ def compiled_flex_attention():
     return _compiled
 
 
+@functools.cache
+def triton_available() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
 def flex_serves(kernel: str, *tensors: torch.Tensor) -> bool:
     """Whether `kernel` runs these attention inputs through FlexAttention."""
     if kernel == "sdpa" or flex_attention is None or _failed:
@@ -49,7 +55,7 @@ def flex_serves(kernel: str, *tensors: torch.Tensor) -> bool:
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         return False
     if kernel == "auto":
-        return tensors[0].device.type == "cuda" and importlib.util.find_spec("triton") is not None
+        return tensors[0].device.type == "cuda" and triton_available()
     return True
 
 
