@@ -2,12 +2,12 @@
 
 from dataclasses import asdict, dataclass
 
+from ..prompt_encoder import PromptEncoder
+from ..two_way_transformer import TwoWayTransformer
 from .image_encoder import ImageEncoderViT
 from .mask_decoder import MaskDecoderHQ
-from .prompt_encoder import PromptEncoder
 from .sam_hq import SamHQ
 from .tiny_vit import TinyViT
-from .transformer import TwoWayTransformer
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..common import MLP, LayerNorm2d, apply_hypernetwork
-from .transformer import TwoWayTransformer
+from ..two_way_transformer import TwoWayTransformer
 
 
 class MaskDecoderHQ(nn.Module):

@@ -6,10 +6,10 @@ import torch.nn.functional as F
 from samhq_train.constants import PIXEL_MEAN, PIXEL_STD
 
 from ..features import SamFeatures
+from ..prompt_encoder import PromptEncoder
 from ..promptable import PromptableModel, prompts_per_image
 from .image_encoder import ImageEncoderViT
 from .mask_decoder import MaskDecoderHQ
-from .prompt_encoder import PromptEncoder
 from .tiny_vit import TinyViT
 
 

@@ -5,14 +5,15 @@ detection. Official files of both HQ-SAM 2 (sam2.1_hq_hiera_*.pt) and Meta SAM 2
 import torch
 from torch import nn
 
+from ..prompt_encoder import PromptEncoder
+from ..two_way_transformer import TwoWayTransformer
 from .config import VARIANTS, Sam2Config
 from .hiera import Hiera
 from .image_encoder import FpnNeck, ImageEncoder
+from .layers import MLP
 from .mask_decoder import MaskDecoderHQ
 from .memory import Fuser, MaskDownSampler, MemoryAttention, MemoryEncoder
 from .model import Sam2HQ
-from .prompt_encoder import PromptEncoder
-from .transformer import TwoWayTransformer
 
 # the three HQ modules of HQ-SAM 2's mask decoder (under sam_mask_decoder.); the rest is SAM 2.1
 HQ_MODULES = ("hf_token", "hf_mlp", "embedding_maskfeature")
@@ -46,7 +47,13 @@ def build(cfg: Sam2Config) -> Sam2HQ:
     grid = cfg.image_size // cfg.backbone_stride
     decoder = MaskDecoderHQ(
         transformer_dim=c,
-        transformer=TwoWayTransformer(depth=d.depth, embedding_dim=c, num_heads=d.num_heads, mlp_dim=d.mlp_dim),
+        transformer=TwoWayTransformer(
+            depth=d.depth,
+            embedding_dim=c,
+            num_heads=d.num_heads,
+            mlp_dim=d.mlp_dim,
+            mlp=lambda dim, hidden: MLP(dim, hidden, dim, 2),  # SAM 2's keys: mlp.layers.N
+        ),
         num_multimask_outputs=d.num_multimask_outputs,
         iou_head_depth=d.iou_head_depth,
         iou_head_hidden_dim=d.iou_head_hidden_dim,

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from ..common import LayerNorm2d, apply_hypernetwork
+from ..two_way_transformer import TwoWayTransformer
 from .layers import MLP
-from .transformer import TwoWayTransformer
 
 
 class DecoderOutput(NamedTuple):

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..common import LayerNorm2d
-from .layers import Attention
+from ..two_way_transformer import Attention
 
 
 class MemoryAttentionLayer(nn.Module):

@@ -10,12 +10,12 @@ from torch import nn
 from samhq_train.constants import PIXEL_MEAN, PIXEL_STD
 
 from ..features import ImageFeatures
+from ..prompt_encoder import PromptEncoder
 from ..promptable import PromptableModel, prompts_per_image
 from .image_encoder import ImageEncoder
 from .layers import MLP
 from .mask_decoder import MaskDecoderHQ
 from .memory import MemoryAttention, MemoryEncoder
-from .prompt_encoder import PromptEncoder
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,22 @@
-"""SAM prompt encoder: sparse embeddings for points and boxes, a dense one for mask prompts."""
+"""The prompt encoder, shared by both families: sparse embeddings for points and boxes, a dense
+one for mask prompts (segment_anything's PromptEncoder; sam2's has the same parameters and math).
+
+Point labels: 1 positive, 0 negative, 2 / 3 top-left / bottom-right box corner, -1 "not a point"
+(padding). What differs between the families is how the caller hands over a box:
+- SAM 1 (sam1/sam_hq.py) passes `boxes` (N x 4), embedded after the points by embed_boxes;
+- SAM 2 (sam2/model.py) merges a box into the points as two corner points with labels 2 / 3,
+  ahead of the clicks, and passes no `boxes` (calling by keyword, with batch_size).
+Either way one padding point is appended to the points whenever no `boxes` are given, as both
+official encoders do, so SAM 2 always pads. The ONNX decoders (inference/export.py) call
+embed_points directly: SAM 1's without padding, SAM 2's with.
+"""
 
 import math
 
 import torch
 from torch import nn
 
-from ..common import LayerNorm2d
+from .common import LayerNorm2d
 
 NOT_A_POINT = -1
 
@@ -43,16 +54,18 @@ class PromptEncoder(nn.Module):
         """Positional encoding of the image embedding grid: 1 x C x h x w."""
         return self.pe_layer(self.image_embedding_size).unsqueeze(0)
 
-    def embed_points(self, coords: torch.Tensor, labels: torch.Tensor, pad: bool) -> torch.Tensor:
-        """coords N x K x 2 (x, y) in input pixels, labels N x K -> N x K(+1) x C."""
+    def embed_points(self, coords: torch.Tensor, labels: torch.Tensor, *, pad: bool) -> torch.Tensor:
+        """coords N x K x 2 (x, y) in input pixels, labels N x K -> N x K(+1) x C; `pad` appends
+        one "not a point" token."""
         coords = coords + 0.5  # centre of the pixel
-        if pad:  # without a box, SAM appends one "not a point" token
+        if pad:
             coords = torch.cat([coords, coords.new_zeros(coords.shape[0], 1, 2)], dim=1)
             labels = torch.cat([labels, labels.new_full((labels.shape[0], 1), NOT_A_POINT)], dim=1)
         embedding = self.pe_layer.forward_with_coords(coords, self.input_image_size)
         labels = labels[..., None]
         embedding = torch.where(labels == NOT_A_POINT, self.not_a_point_embed.weight, embedding)
-        # 0 negative, 1 positive; 2 / 3 box corners (how SAM's ONNX export passes a box as points)
+        # the same values as the official masked `+=` (SAM 1) and torch.where (SAM 2): x + 0 * w
+        # is x exactly
         for label, type_embedding in enumerate(self.point_embeddings):
             embedding = embedding + (labels == label) * type_embedding.weight
         return embedding
@@ -66,28 +79,33 @@ class PromptEncoder(nn.Module):
 
     def forward(
         self,
-        points: tuple[torch.Tensor, torch.Tensor] | None,
-        boxes: torch.Tensor | None,
-        masks: torch.Tensor | None,
+        points: tuple[torch.Tensor, torch.Tensor] | None = None,
+        boxes: torch.Tensor | None = None,
+        masks: torch.Tensor | None = None,
         batch_size: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Prompts for N masks -> sparse N x K x C and dense N x C x h x w embeddings.
+        """Prompts for N masks -> sparse N x K x C (N x 0 x C without points or boxes) and dense
+        N x C x h x w embeddings.
 
-        points: (N x K x 2, N x K); boxes: N x 4; masks: N x 1 x 4h x 4w.
+        points: (N x K x 2, N x K); boxes: N x 4; masks: N x 1 x 4h x 4w; batch_size: N when no
+        prompt tensor is given (1 if None).
         """
         n = _prompt_count(points, boxes, masks, batch_size)
-        device = self.no_mask_embed.weight.device
-        sparse = [torch.empty(n, 0, self.embed_dim, device=device)]
+        sparse = []
         if points is not None:
             sparse.append(self.embed_points(points[0], points[1], pad=boxes is None))
         if boxes is not None:
             sparse.append(self.embed_boxes(boxes))
+        if sparse:
+            sparse = torch.cat(sparse, dim=1)
+        else:
+            sparse = torch.empty(n, 0, self.embed_dim, device=self.no_mask_embed.weight.device)
         if masks is not None:
             dense = self.mask_downscaling(masks)
         else:
             h, w = self.image_embedding_size
             dense = self.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(n, -1, h, w)
-        return torch.cat(sparse, dim=1), dense
+        return sparse, dense
 
 
 def _prompt_count(points, boxes, masks, batch_size: int | None) -> int:
