@@ -15,12 +15,20 @@ Writes <out>/<stem>_mask.png (<stem>_mask<i>.png for several boxes), <stem>_over
 <out>/predictions.json (files and scores of every image written, also when the run stops early).
 <i> is the box's entry number (among the --box options, or in its prompt file).
 Inputs that share a stem (a.jpg and a.png, or two folders) get distinct names: <stem>_<ext>, then
-<folder>_<stem>_<ext>. An unreadable image in a batch is reported and skipped (--strict: stops).
-A prompt that cannot be used (a box entry that is not 4 numbers, a box outside its image, a point
-label other than 0 / 1, a missing or unreadable prompt file) is reported in one line naming the
-image, the file and the entry; the other prompts go on, and the exit status is 2 at the end.
-Existing outputs are never replaced unless --overwrite; the parent of --out must exist. Errors are
-one line on stderr and exit status 2.
+<folder>_<stem>_<ext>. Existing outputs are never replaced unless --overwrite; the parent of
+--out must exist.
+
+Exit status:
+  0  every image was read and every prompt used.
+  2  an image that cannot be read (damaged, not an image) is one error line naming the file and
+     what is wrong; a prompt that cannot be used (a box entry that is not 4 numbers, a box outside
+     its image, a point label other than 0 / 1, a missing or unreadable prompt file) is one error
+     line naming the image, the file and the entry. The other images and prompts go on; when
+     some masks were written, a last line counts both kinds and names the output folder; the
+     status is 2 at the end (--strict: stop at the first unreadable image).
+     Also 2: bad arguments (argparse's usage line), and, in one error line with nothing written,
+     a missing image or folder, a checkpoint that does not load, an output file that exists
+     (without --overwrite) or an output folder that cannot be made.
 """
 
 from __future__ import annotations
@@ -79,7 +87,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--overwrite", action="store_true", help="replace output files that already exist"
     )
     parser.add_argument(
-        "--strict", action="store_true", help="stop at an unreadable image (default: skip it)"
+        "--strict",
+        action="store_true",
+        help="stop at an unreadable image (default: report it, go on, exit status 2 at the end)",
     )
     parser.add_argument(
         "--device",
@@ -313,6 +323,16 @@ def report_prompt_problems(lines: list[str]) -> int:
     return len(lines)
 
 
+def summary(unreadable: int, unusable: int, out_dir: Path) -> str:
+    """The last line after reported images / prompts, when the masks of others were written."""
+    counts = [f"{unreadable} unreadable image(s)"] if unreadable else []
+    counts += [f"{unusable} unusable prompt(s)"] if unusable else []
+    return (
+        f"error: {' and '.join(counts)}, listed above; the masks of the others are in {out_dir} "
+        f"({RESULTS_FILE})"
+    )
+
+
 def fail(err: Exception) -> None:
     print(f"error: {err}", file=sys.stderr)
     sys.exit(SETUP_ERROR_EXIT)
@@ -329,7 +349,7 @@ def main(argv: list[str] | None = None) -> dict:
         predictor = SamHQPredictor(model, amp_dtype=torch.bfloat16 if args.bf16 else None)
         created = not out_dir.exists()
         out_dir.mkdir(exist_ok=True)
-        skipped: list[ImageReadError] = []
+        unreadable = 0  # images reported as unreadable
         failed = 0  # prompts reported as unusable
         for image in images:
             failed += report_prompt_problems(prompts[image].problems)
@@ -340,27 +360,19 @@ def main(argv: list[str] | None = None) -> dict:
                     predictor, image, stems[image], prompts[image], args, out_dir
                 )
             except ImageReadError as err:
-                if args.strict or len(images) == 1:
+                if args.strict:
                     raise
-                print(f"warning: skipping an image: {err}", file=sys.stderr)
-                skipped.append(err)
+                print(f"error: {err}", file=sys.stderr)
+                unreadable += 1
                 continue
             failed += report_prompt_problems(problems)
             if result is None:
                 continue
             results[str(image)] = result
             print(f"{image}: {', '.join(result['masks'])} scores {result['scores']}")
-        if skipped and not results and not failed:
-            raise ImageReadError(f"none of the {len(images)} images could be read; first: {skipped[0]}")
-        if skipped:
-            print(f"warning: {len(skipped)} of {len(images)} images skipped", file=sys.stderr)
-        if failed:
+        if unreadable or failed:
             if results:
-                print(
-                    f"error: {failed} unusable prompt(s), listed above; the masks of the others are "
-                    f"in {out_dir} ({RESULTS_FILE})",
-                    file=sys.stderr,
-                )
+                print(summary(unreadable, failed, out_dir), file=sys.stderr)
             sys.exit(SETUP_ERROR_EXIT)
     except (CheckpointError, ImageReadError, PromptError, OutputError, OSError) as err:
         fail(err)

@@ -259,8 +259,10 @@ class TrainLoader(SampleLoader):
     draws the shuffle order and the workers' seeds) and the main process's augmentation RNG. A run
     resumed mid-epoch draws that epoch again from the same state and drops the ``batches_done()``
     batches it already trained on, so the rest of the epoch is what the uninterrupted run saw. The
-    re-draw costs data loading only, no model. Not exact with persistent_workers (their RNGs live
-    on in the worker processes across epochs).
+    re-draw costs data loading only, no model. Not exact in an epoch that ran on persistent
+    workers carried over from the one before (their RNGs live on in the worker processes, which no
+    checkpoint holds, and the DataLoader draws no new worker seeds): the state records it, and
+    such a resume says so in one warning.
     """
 
     def __init__(self, *args, batches_done: Callable[[], int] | None = None, **kwargs):
@@ -268,6 +270,7 @@ class TrainLoader(SampleLoader):
         self.batches_done = batches_done  # batches of the running epoch already trained on
         self._epoch_start: dict | None = None
         self._resume_from: dict | None = None
+        self._epochs_started = 0  # by this loader object (persistent workers live from the first on)
 
     def state_dict(self) -> dict:
         if self._epoch_start is None:
@@ -281,13 +284,20 @@ class TrainLoader(SampleLoader):
     def _random_state(self) -> dict:
         return {"torch": torch.get_rng_state(), "dataset": self.dataset.rng_state()}
 
+    def _workers_carried_over(self) -> bool:
+        """Whether the epoch starting now runs on the worker processes of the one before."""
+        return self.persistent_workers and self.num_workers > 0 and self._epochs_started > 0
+
     def __iter__(self):
         resume, self._resume_from = self._resume_from, None
         done = self.batches_done() if self.batches_done is not None else 0
         if not 0 < done < len(self):  # a fresh epoch
-            self._epoch_start = self._random_state()
+            carried_over = self._workers_carried_over()
+            self._epoch_start = {**self._random_state(), "workers_carried_over": carried_over}
+            self._epochs_started += 1
             yield from super().__iter__()
             return
+        self._epochs_started += 1
         if resume is None:
             log.warning(
                 "resuming mid-epoch from a checkpoint without the data order (an older one): the "
@@ -295,6 +305,12 @@ class TrainLoader(SampleLoader):
             )
             yield from super().__iter__()
             return
+        if resume.get("workers_carried_over"):
+            log.warning(
+                "resuming mid-epoch with data.persistent_workers=true: this epoch ran on workers "
+                "whose random state no checkpoint holds, so its rest is drawn afresh, not as the "
+                "interrupted run would have; train with data.persistent_workers=false for an exact resume"
+            )
         self._epoch_start = resume
         batches = super().__iter__()
         with torch.random.fork_rng(devices=[]):  # the restored step's torch state is kept

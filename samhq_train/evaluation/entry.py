@@ -24,16 +24,10 @@ from samhq_train.evaluation.benchmark import run_benchmark
 from samhq_train.evaluation.coco_runner import evaluate_coco_model
 from samhq_train.evaluation.device import canonical_precision, resolve_device
 from samhq_train.evaluation.errors import EvaluationError
-from samhq_train.evaluation.loading import load_model
+from samhq_train.evaluation.loading import load_model_with_provenance
 from samhq_train.evaluation.report import markdown_tables, write_report
-from samhq_train.model import (
-    Provenance,
-    detect_format,
-    encoder_needs_grad,
-    file_sha256,
-    policy_of,
-    read_provenance,
-)
+from samhq_train.model import Provenance, encoder_needs_grad, file_sha256, policy_of
+from samhq_train.model.checkpoints import LoadedCheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -58,22 +52,24 @@ def _select_sets(datamodule, wanted: Sequence[str] | None):
 TRANSFORM_OF_INPUT_RULE = {"longest_side": "longest_side", "square": "resize"}
 
 
-def cache_provenance(cfg) -> Provenance:
+def cache_provenance(cfg, loaded: LoadedCheckpoint) -> Provenance:
     """What identifies the evaluated encoder in the embedding cache's key: a training checkpoint's
     record when its policy left the base encoder frozen (the run's own cache entries are then
     reused), the base file's sha256 under an HQ-only or delta file, the seed of the random demo
-    backbone; otherwise nothing, and the key holds a hash of the encoder weights themselves."""
+    backbone; otherwise nothing, and the key holds a hash of the encoder weights themselves.
+    ``loaded``: what loading ``model.checkpoint`` gave (its record and format, so the file is not
+    read again)."""
     checkpoint = _path_or_none(cfg.model.get("checkpoint"))
     variant = cfg.model.get("variant")
     if checkpoint is None:
         return Provenance(variant=variant, seed=cfg.model.get("seed"))
-    record = read_provenance(checkpoint)
+    record = loaded.provenance
     if encoder_needs_grad(policy_of(record)):
         return Provenance(variant=record.variant or variant)
     if record.base_sha256 is not None or record.seed is not None:
         return record
     base = _path_or_none(cfg.get("base_checkpoint"))
-    if base is not None and detect_format(checkpoint) in ("hq_only", "delta"):
+    if base is not None and loaded.format in ("hq_only", "delta"):
         return Provenance(variant=record.variant or variant, base_sha256=file_sha256(base))
     return Provenance(variant=record.variant or variant)
 
@@ -95,12 +91,13 @@ def evaluate(cfg) -> dict:
     precision = canonical_precision(cfg.precision)
     dilation_ratio = float(cfg.metrics.dilation_ratio)
     checkpoint = _path_or_none(cfg.model.get("checkpoint"))
-    model = load_model(
+    loaded = load_model_with_provenance(
         checkpoint,
         variant=cfg.model.get("variant"),
         base_checkpoint=_path_or_none(cfg.get("base_checkpoint")),
         seed=cfg.model.get("seed"),
     )
+    model = loaded.model
     out_dir = Path(to_absolute_path(str(cfg.output_dir)))
     settings = {
         "checkpoint": checkpoint or f"random {cfg.model.variant} backbone, seed {cfg.model.seed}",
@@ -121,7 +118,8 @@ def evaluate(cfg) -> dict:
         datamodule.setup("test")
         if (cfg.data.get("cache") or {}).get("enabled"):
             try:
-                cache = cache_from_config(cfg.data.cache, model, cache_provenance(cfg), progress=cfg.progress)
+                provenance = cache_provenance(cfg, loaded)
+                cache = cache_from_config(cfg.data.cache, model, provenance, progress=cfg.progress)
                 datamodule.use_cache(cache)
                 cache.build(model, device=device)
             except CacheError as err:

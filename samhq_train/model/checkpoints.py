@@ -23,6 +23,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from safetensors import safe_open
@@ -271,6 +272,15 @@ def _apply_state(model: nn.Module, state: dict, format: str, path, variant: str 
     model.load_state_dict(state, strict=False)
 
 
+class LoadedCheckpoint(NamedTuple):
+    """A model built from a checkpoint, with what the one read of the file told: the format it was
+    read as and its record (what read_provenance gives for that file)."""
+
+    model: nn.Module
+    format: str | None  # None: not read from a file (evaluation's random demo backbone)
+    provenance: Provenance
+
+
 def load_checkpoint(
     path: str | os.PathLike,
     variant: str | None = None,
@@ -278,6 +288,17 @@ def load_checkpoint(
     base_checkpoint: str | os.PathLike | None = None,
 ):
     """Build a model from a checkpoint. An HQ-only file needs `base_checkpoint` (SAM or SAM-HQ)."""
+    return load_checkpoint_with_provenance(path, variant, format, base_checkpoint).model
+
+
+def load_checkpoint_with_provenance(
+    path: str | os.PathLike,
+    variant: str | None = None,
+    format: str | None = None,
+    base_checkpoint: str | os.PathLike | None = None,
+) -> LoadedCheckpoint:
+    """load_checkpoint, plus the format and the Provenance from the same read (a training
+    checkpoint is big: reading its record again would read the whole file again)."""
     format = canonical_format(format)
     provenance = Provenance()
     if format == "lightning" or (format is None and Path(path).suffix == ".ckpt"):
@@ -303,7 +324,7 @@ def load_checkpoint(
     else:
         model = build_sam_hq(variant)
     _apply_state(model, state, format, path, variant, policy_of(provenance))
-    return model
+    return LoadedCheckpoint(model, format, provenance)
 
 
 def check_base_given(path, base_checkpoint) -> None:

@@ -1,4 +1,5 @@
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -191,3 +192,44 @@ def test_the_training_loader_resumed_mid_epoch_gives_the_rest_of_that_epoch(demo
         for key in ("image", "mask", "boxes", "points", "mask_input"):
             assert torch.equal(a[key], b[key]), key
         assert a["prompt_type"] == b["prompt_type"] and a["name"] == b["name"]
+
+
+def resume_in_epoch(root, epoch, **overrides):
+    """(the rest of `epoch` after 2 of its 4 batches, and what a loader resumed there gives)."""
+    cfg = demo_config(root, batch_size=2, **overrides)
+    torch.manual_seed(0)
+    first = build_datamodule(cfg, image_size=S)
+    first.setup("fit")
+    loader = first.train_dataloader()
+    for _ in range(epoch):
+        list(loader)
+    batches = iter(loader)
+    seen = [next(batches), next(batches)]
+    loader_state, data_state = loader.state_dict(), first.state_dict()
+    rest = list(batches)
+    torch.manual_seed(1)
+    resumed = build_datamodule(cfg, image_size=S)
+    resumed.setup("fit")
+    resumed.load_state_dict(data_state)
+    again = resumed.train_dataloader()
+    again.batches_done = lambda: len(seen)
+    again.load_state_dict(loader_state)
+    return rest, list(again)
+
+
+@pytest.mark.parametrize(("persistent", "epoch"), [(False, 1), (True, 0), (True, 1)])
+def test_a_resume_with_persistent_workers_says_when_it_is_not_exact(demo_root, caplog, persistent, epoch):
+    """Persistent workers carry their random state from one epoch into the next, and no checkpoint
+    holds it: a resume in such an epoch warns, naming the key; in their first epoch (and without
+    them) the resume is exact and says nothing."""
+    with caplog.at_level(logging.WARNING, logger="samhq_train.data.datamodule"):
+        rest, got = resume_in_epoch(demo_root, epoch, num_workers=2, persistent_workers=persistent)
+    warnings = [r.getMessage() for r in caplog.records if "persistent_workers" in r.getMessage()]
+    assert len(got) == len(rest) == 2
+    if persistent and epoch > 0:
+        assert len(warnings) == 1 and "data.persistent_workers=false" in warnings[0], warnings
+        return
+    assert warnings == []
+    for a, b in zip(got, rest):
+        for key in ("image", "mask", "boxes", "points", "mask_input"):
+            assert torch.equal(a[key], b[key]), key

@@ -22,7 +22,13 @@ from samhq_train.evaluation.device import canonical_precision
 from samhq_train.evaluation.entry import evaluate
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.loading import load_model
-from samhq_train.model import CheckpointError, build_sam_hq, save_checkpoint
+from samhq_train.model import (
+    CheckpointError,
+    Provenance,
+    build_sam_hq,
+    hq_state_dict,
+    save_checkpoint,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
@@ -163,6 +169,40 @@ def test_runner_from_the_embedding_cache_reuses_the_runs_entries(tmp_path, data_
         assert cached["count"] == uncached["count"] == NUM_VAL
         assert cached["mIoU"] == pytest.approx(uncached["mIoU"], abs=1e-7)
         assert cached["mBIoU"] == pytest.approx(uncached["mBIoU"], abs=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["training_ckpt", "official_pth_with_base"])
+def test_the_cache_gets_the_checkpoints_record_from_the_one_read(tmp_path, data_root, monkeypatch, kind):
+    """With the embedding cache on, the checkpoint file is read once (loading the model), and
+    the cache key gets the record that file holds."""
+    from samhq_train.evaluation import entry
+
+    model = build_sam_hq("vit_demo", seed=0)
+    if kind == "training_ckpt":  # a random base: the record's seed identifies the encoder
+        path, record, extra = tmp_path / "last.ckpt", Provenance(variant="vit_demo", seed=0), []
+        torch.save({"state_dict": {f"model.{k}": v for k, v in hq_state_dict(model).items()},
+                    "samhq": record.to_dict()}, path)
+    else:  # a whole model; the format decides that base_checkpoint= is not used
+        path, record = save_checkpoint(model, tmp_path / "m.pth", "sam_hq"), Provenance(variant="vit_demo")
+        extra = [f"base_checkpoint={save_checkpoint(model, tmp_path / 'base.pth', 'sam_hq')}"]
+    reads, keyed = [], []
+    real_load, real_cache = torch.load, entry.cache_from_config
+
+    def counting_load(f, *args, **kwargs):
+        if isinstance(f, (str, os.PathLike)) and Path(f).resolve() == path.resolve():
+            reads.append(f)
+        return real_load(f, *args, **kwargs)
+
+    def recording_cache(cfg, model, provenance, **kwargs):
+        keyed.append(provenance)
+        return real_cache(cfg, model, provenance, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counting_load)
+    monkeypatch.setattr(entry, "cache_from_config", recording_cache)
+    evaluate(demo_cfg(tmp_path / "eval", data_root, f"model.checkpoint={path}", *extra, "n_worst=0",
+                      "data.cache.enabled=true", f"data.cache.dir={tmp_path / 'cache'}"))
+    assert len(reads) == 1, reads
+    assert keyed == [record]
 
 
 # ---- bad input ---------------------------------------------------------------------------------

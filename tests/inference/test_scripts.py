@@ -431,24 +431,56 @@ def test_predict_gives_inputs_with_one_stem_distinct_names(predict_cli, files, t
     assert json.loads((out / "predictions.json").read_text()) == results
 
 
-def test_predict_skips_an_unreadable_image_and_lists_what_it_wrote(predict_cli, files, tmp_path, capsys):
+def error_lines_and_exit(main, argv, capsys) -> list[str]:
+    """Run a script's main, which must end with the setup-error code; its stderr error lines."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == SETUP_ERROR_EXIT
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    return [line for line in err.splitlines() if line.startswith("error: ")]
+
+
+def test_predict_reports_an_unreadable_image_goes_on_and_exits_2(predict_cli, files, tmp_path, capsys):
     folder = tmp_path / "images"
     folder.mkdir()
     for name in ("a.png", "b.png"):
         (folder / name).write_bytes((files["images"] / name).read_bytes())
-    (folder / "aa_broken.png").write_bytes(b"not a png")
+    broken = folder / "aa_broken.png"
+    broken.write_bytes(b"not a png")
     argv = [str(folder), "--checkpoint", str(files["full"]), "--box", "0", "0", "40", "40"]
     argv += ["--device", "cpu"]
-    results = predict_cli.main(argv + ["--out", str(tmp_path / "out")])
-    assert sorted(Path(k).name for k in results) == ["a.png", "b.png"]
-    assert "warning: skipping an image: cannot read image file" in capsys.readouterr().err
-    listed = json.loads((tmp_path / "out" / "predictions.json").read_text())
-    assert listed == results and all(Path(r["masks"][0]).is_file() for r in listed.values())
+    out = tmp_path / "out"
+    err = error_lines_and_exit(predict_cli.main, argv + ["--out", str(out)], capsys)
+    assert re.fullmatch(rf"error: cannot read image file {re.escape(str(broken))}: .*not a readable image.*", err[0])
+    others = f"the masks of the others are in {out} (predictions.json)"
+    assert err[1:] == [f"error: 1 unreadable image(s), listed above; {others}"]
+    listed = json.loads((out / "predictions.json").read_text())
+    assert sorted(Path(k).name for k in listed) == ["a.png", "b.png"]
+    assert all(Path(r["masks"][0]).is_file() and Path(r["overlay"]).is_file() for r in listed.values())
     # --strict stops at the broken image; what came before it stays listed
     line = exits_with_one_line(predict_cli.main, argv + ["--out", str(tmp_path / "strict"), "--strict"], capsys)
     assert "aa_broken.png" in line
     listed = json.loads((tmp_path / "strict" / "predictions.json").read_text())
     assert [Path(k).name for k in listed] == ["a.png"]
+
+
+def test_predict_counts_unreadable_images_and_unusable_prompts_together(predict_cli, files, tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        (folder / name).write_bytes((files["images"] / name).read_bytes())
+    (folder / "c.png").write_bytes((files["images"] / "a.png").read_bytes()[:50])  # cut short
+    out = tmp_path / "out"
+    # a.png is 90 wide, b.png 100: the box lies outside a.png only
+    argv = [str(folder), "--checkpoint", str(files["full"]), "--box", "0", "0", "95", "40"]
+    err = error_lines_and_exit(predict_cli.main, argv + ["--device", "cpu", "--out", str(out)], capsys)
+    assert re.fullmatch(rf"error: {re.escape(str(folder / 'a.png'))}: box .* lies outside the image .*", err[0])
+    assert re.fullmatch(rf"error: cannot read image file {re.escape(str(folder / 'c.png'))}: .*", err[1])
+    others = f"the masks of the others are in {out} (predictions.json)"
+    assert err[2:] == [f"error: 1 unreadable image(s) and 1 unusable prompt(s), listed above; {others}"]
+    assert list(json.loads((out / "predictions.json").read_text())) == [str(folder / "b.png")]
 
 
 def test_predict_reports_each_unusable_prompt_goes_on_and_exits_2(
