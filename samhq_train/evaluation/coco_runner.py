@@ -131,6 +131,8 @@ def predict_coco(
         if "error" in item:
             raise EvaluationError(item["error"])
         image = item["image"].to(device)[None]
+        if model.input_resize == "longest_side":  # the model pads after normalising, with zeros,
+            image = image[..., : item["input_size"][0], : item["input_size"][1]]  # as the official predictor
         with autocast(device, precision):
             features = model.encode(image)
         boxes = item["boxes"].to(device)

@@ -393,6 +393,24 @@ def test_coco_box_masks_give_known_ap(tmp_path, tiny_model):
     assert part["metrics"]["hq"]["boundary_AP"] == pytest.approx(67 / 101)
 
 
+def test_coco_images_are_encoded_as_the_official_predictor_encodes_them(tmp_path, tiny_model):
+    """Long side to S, then zero padding after normalising (not the mean in uint8 before)."""
+    from samhq_train.imaging import read_image
+    from samhq_train.inference import SamHQPredictor
+
+    gt = write_coco(tmp_path)
+    dets = [{"image_id": 1, "category_id": 1, "bbox": gt["annotations"][0]["bbox"], "score": 0.9}]
+    seen = []
+    encode = tiny_model.encode
+    tiny_model.encode = lambda images: seen.append(encode(images)) or seen[-1]
+    evaluate_coco_model(tiny_model, detections=dets, annotation_file=tmp_path / "gt.json",
+                        image_dir=tmp_path / "images", progress=False)
+    predictor = SamHQPredictor(tiny_model)
+    predictor.set_image(read_image(tmp_path / "images" / "1.png"))
+    torch.testing.assert_close(seen[0].embedding, predictor.features.embedding, atol=1e-6, rtol=0)
+    torch.testing.assert_close(seen[0].early, predictor.features.early, atol=1e-6, rtol=0)
+
+
 def test_coco_from_config_with_the_tiny_model(tmp_path):
     gt = write_coco(tmp_path)
     dets = [{"image_id": a["image_id"], "category_id": 1, "bbox": a["bbox"], "score": 0.5}
