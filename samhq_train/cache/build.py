@@ -147,7 +147,8 @@ class EmbeddingCache:
                     ready.append((key, job, out))
             if ready:
                 images = stack_images([o.image for _, _, o in ready])
-                features = model.encode(images.to(device)).tensors()
+                content = [o.content_size for _, _, o in ready]
+                features = model.encode(images.to(device), content).tensors()
                 for j, (key, job, out) in enumerate(ready):
                     tensors = {name: t[j] for name, t in features.items()}
                     tensors["mask"] = torch.from_numpy(out.mask)

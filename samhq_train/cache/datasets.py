@@ -41,6 +41,7 @@ def transform_id(transform: PairTransform) -> tuple[str, dict]:
         "stages": [stage.to_dict() for stage in transform.stages],
         "image_size": transform.image_size,
         "keep_aspect": transform.keep_aspect,
+        "zero_pad": transform.zero_pad,
         "cv2": cv2.__version__,
         "PIL": PIL.__version__,
     }

@@ -153,6 +153,7 @@ class PromptedDataset(Dataset):
             "gt_original": mask,
             "original_size": tuple(mask.shape),
             "input_size": tuple(out.input_size),
+            "content_size": tuple(out.content_size),
             "name": raw["name"],
             "dataset": raw["dataset"],
         }
@@ -186,6 +187,8 @@ class Collate:
     mask_input     B x 1 x S/4 x S/4, values 0 / 255 (the official noisy-mask prompt)
     gt_original    list of uint8 H_i x W_i tensors, the untouched GT for the metrics
     original_size, input_size   lists of (H_i, W_i) and of (h_i, w_i), the resized image in S x S
+    content_size   with image: list of (h_i, w_i) from which the model zeroes the normalised
+                   image (the official predictor's padding; (S, S): nothing), see Transformed
     name, dataset  lists of str
     features       with the embedding cache: {field: B x ...} the encoder's ImageFeatures tensors
                    (storage dtype); cached training batches then carry no image, gt_original
@@ -217,6 +220,7 @@ class Collate:
         batch = {}
         if "image" in samples[0]:  # cached training samples carry features instead
             batch["image"] = stack_images([s["image"] for s in samples])
+            batch["content_size"] = [s["content_size"] for s in samples]
         batch.update(
             {
                 "mask": stack("mask")[:, None],

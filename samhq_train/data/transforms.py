@@ -6,8 +6,9 @@ most S x S, pad bottom/right to S x S (image 128, mask 0).
 
 Evaluation: ``mode="resize"`` is the official benchmark protocol (S x S, aspect NOT kept);
 ``mode="longest_side"`` is SAM's predictor rule (long side S, aspect kept, the image resized with
-PIL bilinear as the official predictor does, pad bottom/right with the pixel mean, which is what
-SAM's zero padding after normalisation amounts to).
+PIL bilinear as the official predictor does, padded bottom/right). The official predictor pads
+with zeros after normalising, which no uint8 value gives: the uint8 image is padded with the pixel
+mean and its ``content_size`` tells the model where its normalised padding starts, which it zeroes.
 
 Masks are float32 0-255 and resized bilinearly, so they are soft after resizing (official
 handling); callers threshold them at > 128. The untouched original mask is kept by the caller.
@@ -77,6 +78,9 @@ class Transformed:
     image: np.ndarray  # S x S x 3 uint8 RGB
     mask: np.ndarray  # S x S float32, 0-255 (soft after resizing)
     input_size: tuple[int, int]  # (h, w) of the resized image inside S x S (the rest is padding)
+    # (h, w) from which the model zeroes the normalised image (the official predictor's padding);
+    # (S, S) where the padding belongs to the image (training's 128, the square resize)
+    content_size: tuple[int, int]
     boxes: np.ndarray  # M x 4 float32 xyxy (pixel edges), the input boxes that survived
     box_ids: np.ndarray  # M int64: index of each surviving box in the input
 
@@ -84,10 +88,12 @@ class Transformed:
 class PairTransform:
     """Applies albumentations stages to an (image, mask[, boxes]) pair; one RNG for all stages."""
 
-    def __init__(self, stages: Sequence[A.Compose], image_size: int, *, keep_aspect: bool = True):
+    def __init__(self, stages: Sequence[A.Compose], image_size: int, *, keep_aspect: bool = True,
+                 zero_pad: bool = False):
         self.stages = list(stages)
         self.image_size = int(image_size)
         self.keep_aspect = keep_aspect
+        self.zero_pad = zero_pad  # the padding is zero after normalising (Transformed.content_size)
         self.py_random: random.Random | None = None  # set by set_random_state
 
     def set_random_state(self, rng: np.random.Generator, py_random: random.Random | None = None) -> None:
@@ -115,6 +121,7 @@ class PairTransform:
             image=np.ascontiguousarray(data["image"]),
             mask=np.ascontiguousarray(data["mask"], dtype=np.float32),
             input_size=input_size,
+            content_size=input_size if self.zero_pad else (s, s),
             boxes=np.asarray(data["bboxes"], np.float32).reshape(-1, 4),
             box_ids=np.asarray(data["box_ids"], np.int64),
         )
@@ -174,5 +181,5 @@ def build_eval_transform(
             s, s, position="top_left", border_mode=cv2.BORDER_CONSTANT, fill=fill, fill_mask=0
         )
         resize = LongestSideResize(s, predictor_resize=True)
-        return PairTransform([_compose([resize]), _compose([pad])], s)
+        return PairTransform([_compose([resize]), _compose([pad])], s, zero_pad=True)
     raise ValueError(f"eval_transform.mode must be one of {EVAL_MODES}, got {mode!r}")

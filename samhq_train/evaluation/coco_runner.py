@@ -76,6 +76,7 @@ class CocoPromptImages(Dataset):
             "image": torch.from_numpy(out.image).permute(2, 0, 1).float(),
             "boxes": torch.from_numpy(boxes),
             "input_size": (ih, iw),
+            "content_size": out.content_size,
             "original_size": (h, w),
             "detections": self.detections[image_id],
         }
@@ -131,10 +132,8 @@ def predict_coco(
         if "error" in item:
             raise EvaluationError(item["error"])
         image = item["image"].to(device)[None]
-        if model.input_resize == "longest_side":  # the model pads after normalising, with zeros,
-            image = image[..., : item["input_size"][0], : item["input_size"][1]]  # as the official predictor
         with autocast(device, precision):
-            features = model.encode(image)
+            features = model.encode(image, [item["content_size"]])
         boxes = item["boxes"].to(device)
         for start in range(0, len(boxes), prompt_batch):
             chunk = boxes[None, start : start + prompt_batch]

@@ -33,13 +33,14 @@ from samhq_train.model import ImageFeatures
 
 def image_features(model: nn.Module, batch: dict, *, grad: bool = False) -> ImageFeatures:
     """The batch's image features: those the embedding cache put in batch["features"] (moved to
-    the model's device and dtype), else model.encode(batch["image"]), with autograd iff grad."""
+    the model's device and dtype), else model.encode of batch["image"] (its normalised padding
+    zeroed where batch["content_size"] says so), with autograd iff grad."""
     if "features" in batch:
         param = next(model.parameters())
         cached = model.features_type.from_tensors(batch["features"])
         return cached.to(device=param.device, dtype=param.dtype)
     with torch.set_grad_enabled(grad):
-        return model.encode(batch["image"])
+        return model.encode(batch["image"], batch.get("content_size"))
 
 
 def prompt_arguments(batch: dict, kind: str, index: torch.Tensor) -> dict:

@@ -7,8 +7,8 @@ from torch import nn
 
 class PromptableModel(nn.Module):
     """Base of the family models. Subclasses define `family`, `features_type`, `input_resize`,
-    `image_size`, `mask_input_size`, `encode(images) -> features_type`, `decode(features, ...)`
-    and `postprocess_masks`."""
+    `image_size`, `mask_input_size`, `encode(images, content_sizes=None) -> features_type`
+    (content_sizes: zero_padding), `decode(features, ...)` and `postprocess_masks`."""
 
     family: str
     features_type: type  # the ImageFeatures record encode returns (cached features are rebuilt as it)
@@ -36,6 +36,21 @@ class PromptableModel(nn.Module):
             hq_token_only=hq_token_only,
             use_hq=use_hq,
         )
+
+
+def zero_padding(images: torch.Tensor, content_sizes) -> torch.Tensor:
+    """Normalised B x 3 x S x S images with each image's pixels outside its content (h_i, w_i)
+    set to 0, the official predictor's padding; content_sizes None: unchanged."""
+    if content_sizes is None:
+        return images
+    s_h, s_w = images.shape[-2:]
+    cut = [(i, int(h), int(w)) for i, (h, w) in enumerate(content_sizes) if (h, w) != (s_h, s_w)]
+    if cut:
+        images = images.clone()
+        for i, h, w in cut:
+            images[i, :, h:] = 0
+            images[i, :, :, w:] = 0
+    return images
 
 
 def prompts_per_image(batch: int, points, boxes, mask_inputs) -> int:

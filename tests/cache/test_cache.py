@@ -53,7 +53,7 @@ def cache_for(folder, model, provenance, **kwargs):
 
 
 def no_encoder(model):
-    def fail(images):
+    def fail(images, content_sizes=None):
         raise AssertionError("the encoder ran although the batch carries cached features")
 
     model.encode = fail
@@ -111,6 +111,29 @@ def test_validation_from_the_cache_gives_the_uncached_miou(demo_root, tmp_path):
     no_encoder(model)
     cached = evaluate(model, dm)
     assert cached == uncached and uncached["hq"]["demo-val"]["count"] == 3
+
+
+def test_longest_side_batches_are_encoded_as_the_official_predictor_encodes(demo_root, tmp_path):
+    """Padded batches (96 x 128 demo images -> 192 x 256 in 256 x 256) get the predictor's zero
+    padding after normalising, from the encoder and from the cache."""
+    from samhq_train.evaluation.evaluate import image_features
+    from samhq_train.imaging import read_image
+    from samhq_train.inference import SamHQPredictor
+
+    model, provenance = demo_model()
+    longest = {"eval_transform": {"mode": "longest_side"}}
+    batch = next(iter(datamodule(demo_root, **longest).val_dataloader()[0]))
+    assert batch["content_size"][0] == (192, 256)
+    cache = cache_for(tmp_path, model, provenance)
+    cached_dm = datamodule(demo_root, cache, **longest)
+    cache.build(model)
+    cached = next(iter(cached_dm.val_dataloader()[0]))
+    predictor = SamHQPredictor(model)
+    for features in (image_features(model, batch), image_features(model, cached)):
+        for i, name in enumerate(batch["name"]):
+            predictor.set_image(read_image(next((demo_root / "val/images").glob(f"{name}.*"))))
+            torch.testing.assert_close(features.embedding[i], predictor.features.embedding[0], atol=1e-5, rtol=0)
+            torch.testing.assert_close(features.early[i], predictor.features.early[0], atol=1e-5, rtol=0)
 
 
 def test_a_changed_base_transform_or_image_is_never_served_stale(demo_root, tmp_path):
@@ -194,11 +217,11 @@ def test_an_interrupted_build_resumes_and_ranks_build_disjoint_shares(demo_root,
     datamodule(demo_root, cache)
     real_encode, calls = model.encode, []
 
-    def interrupted(images):
+    def interrupted(images, content_sizes=None):
         if calls:
             raise KeyboardInterrupt
         calls.append(1)
-        return real_encode(images)
+        return real_encode(images, content_sizes)
 
     model.encode = interrupted
     with pytest.raises(KeyboardInterrupt):

@@ -375,7 +375,7 @@ def test_coco_box_masks_give_known_ap(tmp_path, tiny_model):
             for a in gt["annotations"]]
     tiny_model.decode = box_decoder(tiny_model)
     embedding = (torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 1, 1))  # unused by box_decoder
-    tiny_model.encode = lambda images: embedding
+    tiny_model.encode = lambda images, content_sizes=None: embedding
     kwargs = {"annotation_file": tmp_path / "gt.json", "image_dir": tmp_path / "images",
               "progress": False}
     full = evaluate_coco_model(tiny_model, detections=dets, out_dir=tmp_path / "out", **kwargs)
@@ -402,7 +402,7 @@ def test_coco_images_are_encoded_as_the_official_predictor_encodes_them(tmp_path
     dets = [{"image_id": 1, "category_id": 1, "bbox": gt["annotations"][0]["bbox"], "score": 0.9}]
     seen = []
     encode = tiny_model.encode
-    tiny_model.encode = lambda images: seen.append(encode(images)) or seen[-1]
+    tiny_model.encode = lambda images, sizes=None: seen.append(encode(images, sizes)) or seen[-1]
     evaluate_coco_model(tiny_model, detections=dets, annotation_file=tmp_path / "gt.json",
                         image_dir=tmp_path / "images", progress=False)
     predictor = SamHQPredictor(tiny_model)

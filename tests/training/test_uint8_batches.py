@@ -68,7 +68,7 @@ def test_a_uint8_training_batch_gives_the_float_batch_loss_and_gradients(demo_ro
 
 @pytest.mark.parametrize("mode", ["resize", "longest_side"])
 def test_a_uint8_evaluation_batch_gives_the_float_batch_masks(demo_root, mode):
-    """longest_side pads with the pixel mean rounded to uint8 (as it always did): integral too."""
+    """longest_side pads the uint8 image with the pixel mean (zeroed after normalising): integral too."""
     model = build_sam_hq("vit_demo", seed=0).eval()
     batch = next(
         iter(

@@ -7,7 +7,7 @@ from samhq_train.constants import PIXEL_MEAN, PIXEL_STD
 
 from ..features import SamFeatures
 from ..prompt_encoder import PromptEncoder
-from ..promptable import PromptableModel, prompts_per_image
+from ..promptable import PromptableModel, prompts_per_image, zero_padding
 from .image_encoder import ImageEncoderViT
 from .mask_decoder import MaskDecoderHQ
 from .tiny_vit import TinyViT
@@ -44,9 +44,10 @@ class SamHQ(PromptableModel):
         """Side of the low-res logits and of dense mask prompts (S / 4)."""
         return self.prompt_encoder.mask_input_size[0]
 
-    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        """B x 3 x H x W RGB 0-255 (H, W <= S) -> normalised and zero-padded to B x 3 x S x S."""
-        images = (images - self.pixel_mean) / self.pixel_std
+    def preprocess(self, images: torch.Tensor, content_sizes=None) -> torch.Tensor:
+        """B x 3 x H x W RGB 0-255 (H, W <= S) -> normalised and zero-padded to B x 3 x S x S;
+        content_sizes: per image (h, w) of the content of already padded images (zero_padding)."""
+        images = zero_padding((images - self.pixel_mean) / self.pixel_std, content_sizes)
         h, w = images.shape[-2:]
         if h > self.image_size or w > self.image_size:
             raise ValueError(
@@ -55,9 +56,9 @@ class SamHQ(PromptableModel):
             )
         return F.pad(images, (0, self.image_size - w, 0, self.image_size - h))
 
-    def encode(self, images: torch.Tensor) -> SamFeatures:
+    def encode(self, images: torch.Tensor, content_sizes=None) -> SamFeatures:
         """B x 3 x H x W RGB 0-255 -> embedding B x C x S/16 x S/16 and early B x S/16 x S/16 x C_vit."""
-        embedding, early = self.image_encoder(self.preprocess(images))
+        embedding, early = self.image_encoder(self.preprocess(images, content_sizes))
         return SamFeatures(embedding=embedding, early=early)
 
     def decode(

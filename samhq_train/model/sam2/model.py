@@ -11,7 +11,7 @@ from samhq_train.constants import PIXEL_MEAN, PIXEL_STD
 
 from ..features import ImageFeatures
 from ..prompt_encoder import PromptEncoder
-from ..promptable import PromptableModel, prompts_per_image
+from ..promptable import PromptableModel, prompts_per_image, zero_padding
 from .image_encoder import ImageEncoder
 from .layers import MLP
 from .mask_decoder import MaskDecoderHQ
@@ -95,21 +95,22 @@ class Sam2HQ(PromptableModel):
         """Side of the low-res logits and of dense mask prompts (S / 4)."""
         return self.sam_prompt_encoder.mask_input_size[0]
 
-    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        """B x 3 x S x S RGB 0-255 -> normalised (SAM 2 resizes to a square, it does not pad)."""
+    def preprocess(self, images: torch.Tensor, content_sizes=None) -> torch.Tensor:
+        """B x 3 x S x S RGB 0-255 -> normalised (SAM 2 resizes to a square, it does not pad;
+        content_sizes: padded images' content, as for SAM 1, see zero_padding)."""
         if tuple(images.shape[-2:]) != (self.image_size, self.image_size):
             raise ValueError(
                 f"image of {tuple(images.shape[-2:])} is not the model input {self.image_size}x"
                 f"{self.image_size}: SAM 2 resizes each image to that square first"
             )
-        return (images - self.pixel_mean) / self.pixel_std
+        return zero_padding((images - self.pixel_mean) / self.pixel_std, content_sizes)
 
-    def encode(self, images: torch.Tensor) -> Sam2Features:
+    def encode(self, images: torch.Tensor, content_sizes=None) -> Sam2Features:
         """B x 3 x S x S RGB 0-255 (already resized to the square) -> Sam2Features."""
         decoder = self.sam_mask_decoder
         if not decoder.use_high_res_features:
             raise ValueError("this SAM 2 model has no high-res decoder features (conv_s0 / conv_s1)")
-        features, _ = self.image_encoder(self.preprocess(images))
+        features, _ = self.image_encoder(self.preprocess(images, content_sizes))
         embedding = features[-1]
         if self.directly_add_no_mem_embed:
             embedding = embedding + self.no_mem_embed.view(1, -1, 1, 1)
