@@ -173,10 +173,17 @@ class CheckpointOnInterrupt(L.Callback):
         self._restore_handlers()
 
     def _stop_if_signalled(self, trainer) -> None:
-        if trainer.strategy.reduce_boolean_decision(self.received is not None, all=False):
+        """Stop every process when any got a signal; all of them report the same one (SIGTERM
+        over SIGINT when processes got different ones)."""
+        mine = signal.Signals[self.received].value if self.received else 0
+        code = int(trainer.strategy.reduce(
+            torch.tensor(float(mine), device=trainer.strategy.root_device), reduce_op="max"
+        ))
+        if code:
+            self.received = signal.Signals(code).name
             trainer.save_checkpoint(self.path)
             self.written = self.path
-            raise RunInterrupted(self.received or "SIGTERM")  # SIGTERM: another process got it
+            raise RunInterrupted(self.received)
 
     def _restore_handlers(self) -> None:
         for sig, handler in self._previous.items():  # None: a handler set outside Python

@@ -70,6 +70,25 @@ def test_ddp_two_cpu_processes_keep_identical_weights_and_write_one_checkpoint(t
     ]
 
 
+@pytest.mark.slow
+def test_a_signal_to_one_ddp_process_stops_both_at_the_same_step(tmp_path, data_root):
+    """SIGTERM reaches rank 1 only (as a scheduler may): both processes finish that step, one
+    checkpoint of it is written, the run exits 143 (not a hang in the next all-reduce)."""
+    out = tmp_path / "run"
+    command = [
+        sys.executable, "train.py", "trainer=ddp_sim", f"hydra.run.dir={out}", f"paths.output_dir={out}",
+        f"data.root={data_root}", *SMALL, *TINY, *ONE_EPOCH, "trainer.max_epochs=2",
+        "callbacks.best_checkpoint=null",  # 8 images, batch 2, 2 processes: 2 steps an epoch
+        "+callbacks.stop._target_=tests.training.test_train.SignalAt", "+callbacks.stop.step=2",
+        "+callbacks.stop.signal=SIGTERM", "+callbacks.stop.rank=1",
+    ]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 143, result.stderr[-3000:]
+    ckpt = torch.load(out / "checkpoints" / "interrupted.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["global_step"] == 3 and len(ckpt["rng_states"]) == 2
+    assert "interrupted (SIGTERM) at epoch 1, step 3" in result.stderr
+
+
 def test_bf16_mixed_precision_runs_on_cpu(tmp_path, data_root):
     metrics, objects = train(
         compose_cfg(tmp_path, data_root, "debug=fdr", "trainer.precision=bf16-mixed")

@@ -406,13 +406,13 @@ def test_interrupt_prints_the_last_checkpoint_and_the_resume_command(tmp_path, d
 
 class SignalAt(L.Callback):
     """Sends this process `signal` (as Ctrl+C or a job scheduler does) when training starts global
-    step `step`."""
+    step `step`; under DDP only the process of global rank `rank` when given."""
 
-    def __init__(self, step: int, signal: str = "SIGINT") -> None:
-        self.step, self.signal = step, signal
+    def __init__(self, step: int, signal: str = "SIGINT", rank: int | None = None) -> None:
+        self.step, self.signal, self.rank = step, signal, rank
 
     def on_train_batch_start(self, trainer, *args) -> None:
-        if trainer.global_step == self.step:
+        if trainer.global_step == self.step and self.rank in (None, trainer.global_rank):
             os.kill(os.getpid(), signal.Signals[self.signal])
 
 
