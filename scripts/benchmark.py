@@ -247,6 +247,8 @@ def main(argv=None) -> None:
     parser.add_argument("--profile", action="store_true", help="print the top ops of our encoder and decoder")
     parser.add_argument("--attention", default="auto", choices=ATTENTION_KERNELS,
                         help="our ViT encoder's rel-pos attention kernel (model.attention)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile our image encoder in place (model.compile); the warm-up calls compile")
     args = parser.parse_args(argv)
 
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -265,6 +267,8 @@ def benchmark_variant(variant: str, args) -> list[dict]:
     ours = models["samhq_train"]
     if hasattr(ours.image_encoder, "attention_kernel"):
         ours.image_encoder.attention_kernel = args.attention
+    if args.compile:
+        ours.image_encoder.compile()
     size = ours.image_size
     pixels = torch.randn(args.batch, 3, size, size, device=args.device, generator=torch.Generator(args.device).manual_seed(0))
     xy0 = torch.rand(args.batch, args.boxes, 2, device=args.device) * size / 2
@@ -273,7 +277,8 @@ def benchmark_variant(variant: str, args) -> list[dict]:
     device_type = "cuda" if args.device.startswith("cuda") else "cpu"
 
     print(f"\n{variant}, batch {args.batch}, {args.boxes} boxes/image, {args.dtype}, {args.device}, "
-          f"{torch.get_num_threads()} threads, best of {args.iters}, attention {args.attention}")
+          f"{torch.get_num_threads()} threads, best of {args.iters}, attention {args.attention}"
+          f"{', encoder compiled' if args.compile else ''}")
     print("| implementation | encoder images/s | decoder images/s | training step images/s | peak memory so far |")
     print("|---|---|---|---|---|")
     rows = []

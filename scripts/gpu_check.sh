@@ -12,6 +12,7 @@ python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_devic
 python3 scripts/benchmark.py --variant vit_b --batch 4 --iters 10 --dtype fp32
 python3 scripts/benchmark.py --variant vit_b --batch 4 --iters 10 --dtype bf16  # attention auto: FlexAttention
 python3 scripts/benchmark.py --variant vit_b --batch 4 --iters 10 --dtype bf16 --attention sdpa
+python3 scripts/benchmark.py --variant vit_b --batch 4 --iters 10 --dtype bf16 --compile
 python3 scripts/benchmark.py --variant vit_h --batch 2 --iters 5 --dtype bf16
 python3 scripts/benchmark.py data --epoch --variant vit_b --steps 4 --workers 0 8 --precision bf16-mixed
 
