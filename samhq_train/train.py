@@ -124,8 +124,8 @@ def build_model(model_cfg) -> tuple:
     model, provenance = _build_model(model_cfg)
     if model_cfg.get("grad_checkpointing"):  # every family's encoder has the switch
         model.image_encoder.grad_checkpointing = True
-    if model_cfg.get("attention", "auto") != "auto":  # config_check: only ViT encoders take it
-        model.image_encoder.attention_kernel = model_cfg.attention
+    if hasattr(model.image_encoder, "attention_kernel"):  # the ViT (config_check: flex only there)
+        model.image_encoder.attention_kernel = model_cfg.get("attention", "auto")
     if model_cfg.get("compile"):
         # in place: parameter names (checkpoints, exports) stay those of the plain module
         model.image_encoder.compile()

@@ -1,5 +1,6 @@
 """The embedding cache on disk: one folder per frozen encoder, one safetensors file per entry.
 
+    <data.cache.dir>/file_digests.json  the samples' file digests by file state (FileDigestMemo)
     <data.cache.dir>/<variant>-<store id>/
         store.json                      the encoder fingerprint this folder holds features of
         <k[:2]>/<k>.safetensors         one entry (k = sha256 of its key, see entry_key)
