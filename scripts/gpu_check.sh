@@ -15,6 +15,7 @@ python3 scripts/benchmark.py --variant vit_b --batch 4 --iters 10 --dtype bf16 -
 python3 scripts/benchmark.py --variant vit_b --batch 4 --iters 10 --dtype bf16 --compile
 python3 scripts/benchmark.py --variant vit_h --batch 2 --iters 5 --dtype bf16
 python3 scripts/benchmark.py data --epoch --variant vit_b --steps 4 --workers 0 8 --precision bf16-mixed
+python3 scripts/benchmark.py policies --variants vit_b --batch 4 --steps 3
 
 python3 -c "from samhq_train.model import build_sam_hq, save_checkpoint; \
 save_checkpoint(build_sam_hq('vit_b', seed=0), '$work/sam_hq_vit_b_random.pth', 'sam_hq')"
