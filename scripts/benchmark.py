@@ -3,6 +3,7 @@ on the same (random) weights: image encoder, prompt decoding and one training st
 
     python scripts/benchmark.py --variant vit_b --batch 4 --iters 10 [--dtype bf16] [--device cuda] [--json out.json]
     python scripts/benchmark.py --variant vit_l sam2.1_hq_hiera_l --iters 2   # two families, one run
+    python scripts/benchmark.py --variant vit_b --epoch 8   # + one demo training epoch, uncached vs cached
 
 The training step is the official recipe's: the encoder under no_grad, one box prompt per image,
 the HQ decoder forward + backward and an Adam step on the HQ parameters; for the official package
@@ -247,6 +248,8 @@ def main(argv=None) -> None:
     parser.add_argument("--profile", action="store_true", help="print the top ops of our encoder and decoder")
     parser.add_argument("--attention", default="auto", choices=ATTENTION_KERNELS,
                         help="our ViT encoder's rel-pos attention kernel (model.attention)")
+    parser.add_argument("--epoch", type=int, default=0, metavar="N",
+                        help="also time one training epoch of N demo images uncached and from the embedding cache")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile our image encoder in place (model.compile); the warm-up calls compile")
     args = parser.parse_args(argv)
@@ -256,9 +259,33 @@ def main(argv=None) -> None:
     rows = []
     for variant in args.variant:
         rows += benchmark_variant(variant, args)
+        if args.epoch:
+            rows.append(epoch_row(variant, args))
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"settings": vars(args), "threads": torch.get_num_threads(), "rows": rows}, handle, indent=1)
+
+
+def epoch_row(variant: str, args) -> dict:
+    """One training epoch of `args.epoch` demo images (scripts/benchmark_data.py's epoch_seconds:
+    the real datamodule and SamHQModule step), uncached and from an embedding cache built first."""
+    from hydra import compose, initialize_config_dir
+
+    import benchmark_data  # scripts/benchmark_data.py, beside this file
+
+    device = torch.device(args.device)
+    precision = {"fp32": "32", "bf16": "bf16-mixed", "fp16": "16-mixed"}[args.dtype]
+    with tempfile.TemporaryDirectory() as folder:
+        with initialize_config_dir(str(benchmark_data.CONF), version_base="1.3"):
+            cfg = compose(overrides=["+data=demo", f"data.demo.num_train={args.epoch}",
+                                     f"data.root={folder}/demo"]).data
+        module, optimizer = benchmark_data.training_module(variant, device)
+        uncached = benchmark_data.epoch_seconds(cfg, module, optimizer, device, precision)[1]
+        build, cached = benchmark_data.epoch_seconds(cfg, module, optimizer, device, precision, f"{folder}/cache")
+    print(f"one epoch of {args.epoch} demo images (batch {cfg.batch_size}): {uncached:.1f} s uncached, "
+          f"{cached:.1f} s from the cache ({uncached / cached:.1f}x cheaper; building it took {build:.1f} s, once)")
+    return {"variant": variant, "implementation": "samhq_train, demo epoch", "epoch_images": args.epoch,
+            "epoch_uncached_s": uncached, "epoch_cached_s": cached, "cache_build_s": build}
 
 
 def benchmark_variant(variant: str, args) -> list[dict]:

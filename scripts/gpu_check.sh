@@ -10,7 +10,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
 
 python3 scripts/benchmark.py --variant vit_b --batch 4 --iters 10 --dtype fp32
-python3 scripts/benchmark.py --variant vit_b --batch 4 --iters 10 --dtype bf16  # attention auto: FlexAttention
+python3 scripts/benchmark.py --variant vit_b --batch 4 --iters 10 --dtype bf16 --epoch 64  # attention auto: FlexAttention
 python3 scripts/benchmark.py --variant vit_b --batch 4 --iters 10 --dtype bf16 --attention sdpa
 python3 scripts/benchmark.py --variant vit_b --batch 4 --iters 10 --dtype bf16 --compile
 python3 scripts/benchmark.py --variant vit_h --batch 2 --iters 5 --dtype bf16

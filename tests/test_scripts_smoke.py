@@ -45,8 +45,9 @@ def test_benchmark_metrics():
 
 
 def test_benchmark_models():
-    out = run_script("scripts/benchmark.py", "--variant", "vit_demo", "--iters", "1", "--device", "cpu")
+    out = run_script("scripts/benchmark.py", "--variant", "vit_demo", "--iters", "1", "--device", "cpu", "--epoch", "4")
     assert "| samhq_train |" in out and "| official |" in out and "| transformers |" in out
+    assert "one epoch of 4 demo images" in out and "from the cache" in out
     assert "| samhq_train, cached |" in out
     assert "training step, samhq_train vs official" in out
 
