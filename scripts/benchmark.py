@@ -38,7 +38,13 @@ from pathlib import Path
 import torch
 
 from samhq_train.cache.store import FeatureStore
-from samhq_train.model import ATTENTION_KERNELS, VARIANTS, CheckpointError, build_sam_hq, parameter_groups
+from samhq_train.model import (
+    ATTENTION_KERNELS,
+    VARIANTS,
+    CheckpointError,
+    build_sam_hq,
+    parameter_groups,
+)
 from samhq_train.reference import official_twin, transformers_twin
 
 SCRIPTS = Path(__file__).resolve().parent
@@ -269,9 +275,8 @@ def main(argv=None) -> None:
 def epoch_row(variant: str, args) -> dict:
     """One training epoch of `args.epoch` demo images (scripts/benchmark_data.py's epoch_seconds:
     the real datamodule and SamHQModule step), uncached and from an embedding cache built first."""
-    from hydra import compose, initialize_config_dir
-
     import benchmark_data  # scripts/benchmark_data.py, beside this file
+    from hydra import compose, initialize_config_dir
 
     device = torch.device(args.device)
     precision = {"fp32": "32", "bf16": "bf16-mixed", "fp16": "16-mixed"}[args.dtype]
