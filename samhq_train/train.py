@@ -39,6 +39,7 @@ from samhq_train.model import (
     build_sam_hq,
     detect_format,
     file_sha256,
+    set_attention_kernel,
     variant_config,
 )
 from samhq_train.model.checkpoints import TORCH_SUFFIXES, describe_read_error
@@ -124,8 +125,7 @@ def build_model(model_cfg) -> tuple:
     model, provenance = _build_model(model_cfg)
     if model_cfg.get("grad_checkpointing"):  # every family's encoder has the switch
         model.image_encoder.grad_checkpointing = True
-    if hasattr(model.image_encoder, "attention_kernel"):  # the ViT (config_check: flex only there)
-        model.image_encoder.attention_kernel = model_cfg.get("attention", "auto")
+    set_attention_kernel(model.image_encoder, model_cfg.get("attention", "auto"))  # checked before
     if model_cfg.get("compile"):
         # in place: parameter names (checkpoints, exports) stay those of the plain module
         model.image_encoder.compile()

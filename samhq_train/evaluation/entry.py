@@ -26,7 +26,13 @@ from samhq_train.evaluation.device import canonical_precision, resolve_device
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.loading import load_model_with_provenance
 from samhq_train.evaluation.report import markdown_tables, write_report
-from samhq_train.model import Provenance, encoder_needs_grad, file_sha256, policy_of
+from samhq_train.model import (
+    Provenance,
+    encoder_needs_grad,
+    file_sha256,
+    policy_of,
+    set_attention_kernel,
+)
 from samhq_train.model.checkpoints import LoadedCheckpoint
 
 log = logging.getLogger(__name__)
@@ -98,6 +104,10 @@ def evaluate(cfg) -> dict:
         seed=cfg.model.get("seed"),
     )
     model = loaded.model
+    try:
+        set_attention_kernel(model.image_encoder, cfg.model.get("attention", "auto"))
+    except ValueError as err:
+        raise EvaluationError(str(err)) from None
     out_dir = Path(to_absolute_path(str(cfg.output_dir)))
     settings = {
         "checkpoint": checkpoint or f"random {cfg.model.variant} backbone, seed {cfg.model.seed}",

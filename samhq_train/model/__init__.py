@@ -50,6 +50,7 @@ from .registry import (
 )
 from .sam1 import SamHQ, SamHQConfig, build_from_config
 from .sam1.flex_attention import KERNELS as ATTENTION_KERNELS
+from .sam1.flex_attention import set_attention_kernel
 
 __all__ = [
     "FORMAT_ALIASES", "FORMATS", "SAVE_FORMATS", "CheckpointError", "atomic_write", "build_sam_hq", "canonical_format",
@@ -59,5 +60,5 @@ __all__ = [
     "TrainablePolicy", "as_policy", "parameter_groups", "prepare_model", "scale_group_lrs", "apply_policy", "check_policy_applied", "encoder_needs_grad",
     "trained_modules", "trained_parameter_names", "trained_state_dict", "Provenance", "FAMILIES", "VARIANTS",
     "Family", "build_model", "canonical_variant", "family_of_model", "family_of_variant", "variant_config",
-    "SamHQ", "SamHQConfig", "build_from_config", "ATTENTION_KERNELS",
+    "SamHQ", "SamHQConfig", "build_from_config", "ATTENTION_KERNELS", "set_attention_kernel",
 ]

@@ -89,6 +89,20 @@ def test_a_compile_error_is_said_once_and_sdpa_serves(monkeypatch, caplog):
     torch.testing.assert_close(out, reference, atol=0, rtol=0)
 
 
+def test_model_attention_reaches_the_vit_and_flex_is_refused_elsewhere():
+    from samhq_train.model import build_sam_hq
+
+    vit = random_tiny_model(seed=1).image_encoder
+    fa.set_attention_kernel(vit, "sdpa")
+    assert vit.attention_kernel == "sdpa" and {b.attn.kernel for b in vit.blocks} == {"sdpa"}
+    tiny_vit = build_sam_hq("vit_tiny", seed=0).image_encoder
+    fa.set_attention_kernel(tiny_vit, "sdpa")  # what it runs anyway
+    with pytest.raises(ValueError, match="model.attention=flex: expected auto or sdpa: the TinyViT encoder"):
+        fa.set_attention_kernel(tiny_vit, "flex")
+    with pytest.raises(ValueError, match="model.attention=fused: expected one of auto, sdpa, flex"):
+        fa.set_attention_kernel(vit, "fused")
+
+
 def test_an_unknown_kernel_is_refused():
     with pytest.raises(ValueError, match="attention kernel 'fused': expected one of auto, sdpa, flex"):
         random_tiny_model(seed=1).image_encoder.attention_kernel = "fused"

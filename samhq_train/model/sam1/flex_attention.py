@@ -34,6 +34,19 @@ _compiled = None
 _failed = False  # a compile error was seen: SDPA for the rest of the process
 
 
+def set_attention_kernel(encoder, kernel: str) -> None:
+    """model.attention for any family's image encoder: the ViT takes the kernel; encoders without
+    rel-pos attention (TinyViT, Hiera) always run SDPA, so auto / sdpa leave them be and flex is
+    refused (ValueError naming the key)."""
+    if kernel not in KERNELS:
+        raise ValueError(f"model.attention={kernel}: expected one of {', '.join(KERNELS)}")
+    if hasattr(encoder, "attention_kernel"):
+        encoder.attention_kernel = kernel
+    elif kernel == "flex":
+        raise ValueError(f"model.attention=flex: expected auto or sdpa: the {type(encoder).__name__} "
+                         "encoder has no relative-position attention")
+
+
 def compiled_flex_attention():
     global _compiled
     if _compiled is None:
