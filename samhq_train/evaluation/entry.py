@@ -27,13 +27,13 @@ from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.loading import load_model_with_provenance
 from samhq_train.evaluation.report import markdown_tables, write_report
 from samhq_train.model import (
+    LoadedCheckpoint,
     Provenance,
     encoder_needs_grad,
     file_sha256,
     policy_of,
     set_attention_kernel,
 )
-from samhq_train.model.checkpoints import LoadedCheckpoint
 
 log = logging.getLogger(__name__)
 

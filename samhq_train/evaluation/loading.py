@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from samhq_train.model import CheckpointError, Provenance, build_sam_hq
-from samhq_train.model.checkpoints import LoadedCheckpoint, load_checkpoint_with_provenance
+from samhq_train.model import (
+    CheckpointError,
+    LoadedCheckpoint,
+    Provenance,
+    build_sam_hq,
+    load_checkpoint_with_provenance,
+)
 
 
 def load_model(
