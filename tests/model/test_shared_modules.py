@@ -60,21 +60,24 @@ def _layout(module: torch.nn.Module) -> list[tuple[str, tuple[int, ...]]]:
     return [(k, tuple(v.shape)) for k, v in module.state_dict().items()]
 
 
+def assert_shared_with_official_keys(encoder, transformer, *, c, mask_in_chans, depth, mlp_dim, mlp_keys, mlp_modules):
+    assert type(encoder) is shared_pe.PromptEncoder
+    assert type(transformer) is shared_twt.TwoWayTransformer
+    assert _layout(encoder) == _official_prompt_encoder(c, mask_in_chans)
+    assert _layout(transformer) == _official_transformer(depth, c, mlp_dim, mlp_keys)
+    assert {n for n, _ in transformer.layers[0].mlp.named_modules() if n} == mlp_modules
+
+
 @pytest.mark.parametrize("variant", sorted(SAM1_VARIANTS))
 def test_sam1_uses_the_shared_modules_with_official_keys(variant):
     cfg = SAM1_VARIANTS[variant]
     with torch.device("meta"):
         model = build_from_config(cfg)
-    encoder, transformer = model.prompt_encoder, model.mask_decoder.transformer
-    assert type(encoder) is shared_pe.PromptEncoder
-    assert type(transformer) is shared_twt.TwoWayTransformer
-    c = cfg.prompt_embed_dim
-    assert _layout(encoder) == _official_prompt_encoder(c, cfg.mask_in_chans)
-    assert _layout(transformer) == _official_transformer(
-        cfg.decoder_depth, c, cfg.decoder_mlp_dim, ("lin1", "lin2")
+    assert_shared_with_official_keys(
+        model.prompt_encoder, model.mask_decoder.transformer, c=cfg.prompt_embed_dim,
+        mask_in_chans=cfg.mask_in_chans, depth=cfg.decoder_depth, mlp_dim=cfg.decoder_mlp_dim,
+        mlp_keys=("lin1", "lin2"), mlp_modules={"lin1", "lin2", "act"},
     )
-    mlp_modules = {n for n, _ in transformer.layers[0].mlp.named_modules() if n}
-    assert mlp_modules == {"lin1", "lin2", "act"}
 
 
 @pytest.mark.parametrize("variant", sorted(SAM2_VARIANTS))
@@ -82,16 +85,12 @@ def test_sam2_uses_the_shared_modules_with_official_keys(variant):
     cfg = SAM2_VARIANTS[variant]
     with torch.device("meta"):
         model = build_sam2(cfg)
-    encoder, transformer = model.sam_prompt_encoder, model.sam_mask_decoder.transformer
-    assert type(encoder) is shared_pe.PromptEncoder
-    assert type(transformer) is shared_twt.TwoWayTransformer
-    c, d = cfg.d_model, cfg.decoder
-    assert _layout(encoder) == _official_prompt_encoder(c, d.mask_in_chans)
-    assert _layout(transformer) == _official_transformer(
-        d.depth, c, d.mlp_dim, ("layers.0", "layers.1")
+    d = cfg.decoder
+    assert_shared_with_official_keys(
+        model.sam_prompt_encoder, model.sam_mask_decoder.transformer, c=cfg.d_model,
+        mask_in_chans=d.mask_in_chans, depth=d.depth, mlp_dim=d.mlp_dim,
+        mlp_keys=("layers.0", "layers.1"), mlp_modules={"layers", "layers.0", "layers.1", "act"},
     )
-    mlp_modules = {n for n, _ in transformer.layers[0].mlp.named_modules() if n}
-    assert mlp_modules == {"layers", "layers.0", "layers.1", "act"}
 
 
 def test_sam2_forward_without_boxes_pads_every_point_set():
