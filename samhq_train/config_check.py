@@ -33,7 +33,7 @@ from samhq_train.model import (
     build_sam_hq,
     encoder_needs_grad,
     prepare_model,
-    variant_config,
+    set_attention_kernel,
 )
 
 SETUP_ERROR_EXIT = 2  # train.py, scripts/predict.py, scripts/export.py, scripts/evaluate.py
@@ -312,11 +312,8 @@ def _check_model(c: _Checker) -> None:
     c.boolean("model.grad_checkpointing")
     c.boolean("model.compile")
     c.choice("model.attention", ATTENTION_KERNELS)
-    variant = c.get("model.variant")
-    if c.get("model.attention") == "flex" and not getattr(variant_config(variant), "rel_pos_attention", False):
-        c.fail("model.attention", "flex", f"auto or sdpa: {variant} has no relative-position attention "
-               "(the kernel choice is for SAM's ViT encoders)")
-    check_policy_fits(c.get("model.variant"), policy_from_config(c.get("model")))
+    model = c.get("model")
+    check_model_fits(model.variant, policy_from_config(model), model.get("attention", "auto"))
 
 
 POLICY_KEYS = ("decoder_lr_scale", "lora_lr_scale", "base_lr_scale", "lora")
@@ -333,12 +330,15 @@ def policy_from_config(model_cfg) -> TrainablePolicy:
         raise ConfigError(str(err)) from None
 
 
-def check_policy_fits(variant: str, policy: TrainablePolicy) -> None:
-    """Apply the policy to the variant built on the meta device (no weights, no memory), so a
-    LoRA rank or target that does not fit fails before any checkpoint is read."""
+def check_model_fits(variant: str, policy: TrainablePolicy, attention: str = "auto") -> None:
+    """Apply the attention kernel and the policy to the variant built on the meta device (no
+    weights, no memory), so a kernel the encoder lacks or a LoRA rank or target that does not fit
+    fails before any checkpoint is read."""
     try:
         with torch.device("meta"):
-            prepare_model(build_sam_hq(variant), policy)
+            model = build_sam_hq(variant)
+            set_attention_kernel(model.image_encoder, attention)
+            prepare_model(model, policy)
     except ValueError as err:
         raise ConfigError(str(err)) from None
 
@@ -373,7 +373,7 @@ __all__ = [
     "ConfigError",
     "SetupError",
     "check_config",
-    "check_policy_fits",
+    "check_model_fits",
     "check_validation_sets",
     "no_usable_validation_sample",
     "policy_from_config",

@@ -44,6 +44,7 @@ from samhq_train.model import (
     CheckpointError,
     build_sam_hq,
     parameter_groups,
+    set_attention_kernel,
 )
 from samhq_train.reference import official_twin, transformers_twin
 
@@ -297,8 +298,10 @@ def benchmark_variant(variant: str, args) -> list[dict]:
     """One table: every implementation of `variant` on the same input; returns its rows."""
     models = build_competitors(variant, args.device)
     ours = models["samhq_train"]
-    if hasattr(ours.image_encoder, "attention_kernel"):
-        ours.image_encoder.attention_kernel = args.attention
+    try:
+        set_attention_kernel(ours.image_encoder, args.attention)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
     if args.compile:
         ours.image_encoder.compile()
     size = ours.image_size

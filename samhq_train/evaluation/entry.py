@@ -65,11 +65,8 @@ def cache_provenance(cfg, loaded: LoadedCheckpoint) -> Provenance:
     backbone; otherwise nothing, and the key holds a hash of the encoder weights themselves.
     ``loaded``: what loading ``model.checkpoint`` gave (its record and format, so the file is not
     read again)."""
-    checkpoint = _path_or_none(cfg.model.get("checkpoint"))
     variant = cfg.model.get("variant")
-    if checkpoint is None:
-        return Provenance(variant=variant, seed=cfg.model.get("seed"))
-    record = loaded.provenance
+    record = loaded.provenance  # the random demo backbone's: its variant and seed
     if encoder_needs_grad(policy_of(record)):
         return Provenance(variant=record.variant or variant)
     if record.base_sha256 is not None or record.seed is not None:

@@ -122,7 +122,6 @@ class RunInterrupted(SystemExit):
 
     def __init__(self, signal_name: str) -> None:
         super().__init__(128 + signal.Signals[signal_name].value)
-        self.signal_name = signal_name
 
 
 class CheckpointOnInterrupt(L.Callback):

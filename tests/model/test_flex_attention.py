@@ -97,7 +97,7 @@ def test_model_attention_reaches_the_vit_and_flex_is_refused_elsewhere():
     assert vit.attention_kernel == "sdpa" and {b.attn.kernel for b in vit.blocks} == {"sdpa"}
     tiny_vit = build_sam_hq("vit_tiny", seed=0).image_encoder
     fa.set_attention_kernel(tiny_vit, "sdpa")  # what it runs anyway
-    with pytest.raises(ValueError, match="model.attention=flex: expected auto or sdpa: the TinyViT encoder"):
+    with pytest.raises(ValueError, match="model.attention=flex: expected auto or sdpa: TinyViT has no relative-position"):
         fa.set_attention_kernel(tiny_vit, "flex")
     with pytest.raises(ValueError, match="model.attention=fused: expected one of auto, sdpa, flex"):
         fa.set_attention_kernel(vit, "fused")

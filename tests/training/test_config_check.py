@@ -51,7 +51,7 @@ def test_shipped_configs_pass(tmp_path, overrides):
         ("callbacks.best_checkpoint.mode=maximum", "callbacks.best_checkpoint.mode=maximum: expected one of min, max"),
         ("model.policy=lora", "model.policy=lora: expected one of hq, "),
         ("model.attention=fused", "model.attention=fused: expected one of auto, sdpa, flex"),
-        ("model.attention=flex model=vit_tiny", "model.attention=flex: expected auto or sdpa: vit_tiny has no relative-position attention"),
+        ("model.attention=flex model=vit_tiny", "model.attention=flex: expected auto or sdpa: TinyViT has no relative-position attention"),
         ("seed=abc", "seed=abc: expected an integer >= 0"),
         ("float32_matmul_precision=low", "float32_matmul_precision=low: expected one of highest, high, medium"),
     ],

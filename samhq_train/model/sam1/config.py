@@ -44,11 +44,6 @@ class SamHQConfig:
     iou_head_hidden_dim: int = 256
     tiny_vit: TinyViTConfig | None = None
 
-    @property
-    def rel_pos_attention(self) -> bool:
-        """Whether the encoder is the ViT, whose attention kernel is selectable (model.attention)."""
-        return self.tiny_vit is None
-
 
 VARIANTS: dict[str, SamHQConfig] = {
     "vit_b": SamHQConfig(768, 12, 12, (2, 5, 8, 11)),

@@ -43,8 +43,8 @@ def set_attention_kernel(encoder, kernel: str) -> None:
     if hasattr(encoder, "attention_kernel"):
         encoder.attention_kernel = kernel
     elif kernel == "flex":
-        raise ValueError(f"model.attention=flex: expected auto or sdpa: the {type(encoder).__name__} "
-                         "encoder has no relative-position attention")
+        raise ValueError(f"model.attention=flex: expected auto or sdpa: {type(encoder).__name__} has "
+                         "no relative-position attention (only SAM's ViT encoder takes a kernel)")
 
 
 def compiled_flex_attention():
