@@ -1,0 +1,42 @@
+"""The one user-facing error and the wrapper that turns it into an `error:` line and exit 2.
+
+Every error a user can fix (a config value, a file, a data root, a prompt, an output folder)
+derives from UserError and carries a message that names the key or file and says what to do.
+Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+SETUP_ERROR_EXIT = 2
+
+T = TypeVar("T")
+
+
+class UserError(Exception):
+    """A problem with what the user gave; the message says what to fix."""
+
+    label = "error"
+
+
+def report(err: UserError) -> None:
+    """Print a user error as one line on stderr."""
+    print(f"{err.label}: {err}", file=sys.stderr)
+
+
+def exit_on_user_error(main: Callable[..., T]) -> Callable[..., T]:
+    """Wrap a command's main: a UserError becomes one stderr line and exit status 2."""
+
+    @functools.wraps(main)
+    def wrapped(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except UserError as err:
+            report(err)
+            sys.exit(SETUP_ERROR_EXIT)
+
+    return wrapped
