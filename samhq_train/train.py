@@ -10,7 +10,6 @@ import shlex
 import sys
 import time
 import warnings
-import zipfile
 from pathlib import Path
 
 import hydra
@@ -36,13 +35,13 @@ from samhq_train.model import (
     CheckpointError,
     Provenance,
     TrainablePolicy,
+    Use,
     build_sam_hq,
-    detect_format,
     file_sha256,
+    inspect,
     set_attention_kernel,
     variant_config,
 )
-from samhq_train.model.checkpoints import TORCH_SUFFIXES, describe_read_error
 from samhq_train.training.checkpointing import (
     AtomicCheckpointIO,
     CheckpointOnInterrupt,
@@ -80,42 +79,9 @@ INTERRUPT_CHECKPOINT = "interrupted.ckpt"  # in checkpoints/, written when a sig
 
 def check_model_checkpoint(checkpoint) -> Path:
     """model.checkpoint as an absolute path, if it is weights that training can start from (a
-    SAM or SAM-HQ file, not a training checkpoint or an HQ-only file); reads at most a header."""
+    SAM or SAM-HQ file, not a training checkpoint or an HQ-only file): inspect, Use.START."""
     path = Path(hydra.utils.to_absolute_path(str(checkpoint)))
-    wanted = "the official SAM (or a SAM-HQ) weights file training starts from"
-    if not path.exists():
-        raise SetupError(f"model.checkpoint not found: {path} (give the path of {wanted})")
-    if path.is_dir() or path.suffix in TORCH_SUFFIXES:
-        return path  # its format is in its keys: build_sam_hq reads it once
-    is_training = path.suffix == ".ckpt"
-    try:
-        if is_training:
-            content = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-            is_training = isinstance(content, dict) and "state_dict" in content
-            if not is_training:
-                raise SetupError(
-                    f"model.checkpoint={path} is named .ckpt but holds plain weights: rename it "
-                    "to .pth"
-                )
-        kind = "lightning" if is_training else detect_format(path)
-    except (CheckpointError, SetupError):
-        raise
-    except Exception as err:  # torch.load of a damaged file
-        if not zipfile.is_zipfile(path):
-            raise SetupError(
-                f"model.checkpoint={path} cannot be read: {describe_read_error(path, err)}"
-            ) from None
-        kind = "lightning"  # a complete archive with Python objects in it: Lightning's
-    if kind == "lightning":
-        raise SetupError(
-            f"model.checkpoint={path} is a training checkpoint: to continue that run pass "
-            f"ckpt_path={path}; model.checkpoint takes {wanted}"
-        )
-    if kind == "hq_only":
-        raise SetupError(
-            f"model.checkpoint={path} holds only the HQ parameters: give {wanted} (an HQ-only "
-            "file only makes a model together with its base)"
-        )
+    inspect(path, use=Use.START, setting="model.checkpoint")
     return path
 
 
@@ -449,7 +415,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     if export_error is not None:
         again = (
             f"; export the checkpoint with python scripts/export.py --checkpoint {last} "
-            "--to hq_only sam_hq --out <folder>"
+            f"--to {' '.join(end_of_run_exports(module.policy.name))} --out <folder>"
             if last is not None
             else ""
         )

@@ -1,19 +1,25 @@
 """Export SAM-HQ weights for the official code, transformers, safetensors users and ONNX runtimes.
 
-    python scripts/export.py --checkpoint runs/.../last.ckpt --to sam_hq hf hq_only --out exported/
+    python scripts/export.py --checkpoint outputs/<run>/checkpoints/last.ckpt \\
+        --to sam_hq transformers hq_only --out exported/
     python scripts/export.py --checkpoint sam_hq_vit_b_hq.safetensors --base sam_vit_b_01ec64.pth \\
         --to onnx --out exported/
 
 --checkpoint takes any format load_checkpoint reads: a training .ckpt (its base SAM file is taken
 from the path recorded in it, or from --base), an official SAM / SAM-HQ .pth, a transformers
-directory, a full safetensors file, or an HQ-only safetensors file together with --base.
-Targets (--to, several allowed), written under --out as <name>... (default name sam_hq_<variant>):
-  sam_hq       <name>.pth              official layout, loads in segment_anything_hq unchanged
-  hf           <name>_hf/              transformers SamHQModel.from_pretrained directory
-  safetensors  <name>.safetensors      the full model
-  hq_only      <name>_hq.safetensors   only the HQ parameters (a few MB; needs a base to load)
-  onnx         <name>_decoder.onnx     prompt encoder + HQ mask decoder, dynamic number of points
-Every file is read back and compared with the model (ONNX: onnxruntime against torch).
+directory, a full safetensors file, or an HQ-only or delta safetensors file together with --base.
+It is read once. Targets (--to, several allowed), written under --out as <name>... (default name
+sam_hq_<variant>):
+  sam_hq        <name>.pth                official layout, loads in segment_anything_hq unchanged
+  transformers  <name>_transformers/      transformers SamHQModel.from_pretrained directory
+                                          (the earlier name hf is still accepted)
+  safetensors   <name>.safetensors        the full model
+  hq_only       <name>_hq.safetensors     only the HQ parameters (a few MB; needs a base to load)
+  delta         <name>_delta.safetensors  what the run trained (HQ parameters, plus LoRA A/B or
+                                          the decoder) and its policy (needs a base to load)
+  onnx          <name>_decoder.onnx       prompt encoder + HQ mask decoder, dynamic points
+LoRA adapters are merged into plain weights for every target but delta. Every file is read back
+and compared with the model (ONNX: onnxruntime against torch).
 Nothing existing is replaced unless --overwrite; the parent of --out must exist. Any problem (a
 bad checkpoint, an output that cannot be written) is one line on stderr and exit status 2; a
 failed export leaves none of its files behind.
@@ -34,9 +40,8 @@ from samhq_train.model import (
     FORMATS,
     VARIANTS,
     CheckpointError,
-    load_checkpoint,
+    load_checkpoint_with_provenance,
     policy_of,
-    read_provenance,
 )
 
 
@@ -48,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--checkpoint", required=True, help="weights in any format load_checkpoint reads"
     )
     parser.add_argument(
-        "--base", help="base SAM / SAM-HQ checkpoint (HQ-only input, or a moved .ckpt base)"
+        "--base", help="base SAM / SAM-HQ checkpoint (HQ-only or delta input, or a moved .ckpt base)"
     )
     parser.add_argument(
         "--variant", choices=sorted(VARIANTS), help="model size (default: from the file)"
@@ -86,12 +91,12 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     try:
         check_output_dir(args.out)  # before the weights are read: a file, no parent, read-only
-        model = load_checkpoint(
+        loaded = load_checkpoint_with_provenance(
             args.checkpoint, variant=args.variant, format=args.format, base_checkpoint=args.base
         )
         with torch.no_grad():
             written = export_model(
-                model,
+                loaded.model,
                 args.out,
                 args.to,
                 name=args.name,
@@ -101,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
                 multimask_output=args.onnx_multimask,
                 overwrite=args.overwrite,
                 create_parents=False,
-                policy=policy_of(read_provenance(args.checkpoint, args.format)),
+                policy=policy_of(loaded.provenance),  # from the same read of the file
             )
     except (CheckpointError, OutputError, OSError, RuntimeError) as err:
         fail(err)

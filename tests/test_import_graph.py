@@ -8,7 +8,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "samhq_train"
 
 # subpackage -> the project subpackages / top-level modules it may import
+# errors (the user-facing error base) and files (atomic writes, digests) are neutral: any layer
+NEUTRAL = {"errors", "files"}
 ALLOWED = {
+    "errors": set(),
+    "files": set(),
     "constants": set(),
     "imaging": {"constants"},
     "model": {"constants"},
@@ -21,6 +25,9 @@ ALLOWED = {
     "config_check": {"data", "model"},
     "train": {"config_check", "data", "model", "evaluation", "training", "inference", "cache", "imaging"},
 }
+for _layer in ALLOWED:
+    if _layer not in NEUTRAL:
+        ALLOWED[_layer] |= NEUTRAL
 
 
 def module_name(path: Path) -> str:

@@ -32,11 +32,14 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from samhq_train.errors import UserError
+from samhq_train.files import atomic_write, atomic_write_text, file_digest
+
 FORMAT_VERSION = 1
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-class CacheError(RuntimeError):
+class CacheError(UserError, RuntimeError):
     """A cache folder that cannot be used as it is; the message names it and says what to do."""
 
 
@@ -44,17 +47,6 @@ def digest(value) -> str:
     """sha256 hex of a JSON-able value (sorted keys) or of bytes."""
     data = value if isinstance(value, bytes) else json.dumps(value, sort_keys=True).encode()
     return hashlib.sha256(data).hexdigest()
-
-
-def file_digest(*paths) -> str:
-    """sha256 over the bytes of the files, in order (each prefixed by its length)."""
-    h = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as f:
-            h.update(str(os.fstat(f.fileno()).st_size).encode() + b":")
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
 
 
 def _file_state(path) -> list[int]:
@@ -79,7 +71,7 @@ class FileDigestMemo:
         self.changed = False
 
     def __call__(self, *paths) -> str:
-        """file_digest(*paths), from the sidecar when no file changed since it was recorded."""
+        """files.file_digest(*paths), from the sidecar when no file changed since it was recorded."""
         key = "\n".join(os.path.abspath(p) for p in paths)
         state = [_file_state(p) for p in paths]
         known = self.entries.get(key)
@@ -96,9 +88,7 @@ class FileDigestMemo:
         if not self.changed:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.NAME}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.entries))
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, json.dumps(self.entries))
         self.changed = False
 
 
@@ -146,9 +136,7 @@ class FeatureStore:
         manifest = self.folder / "store.json"
         if not manifest.is_file():
             self.folder.mkdir(parents=True, exist_ok=True)
-            tmp = manifest.with_name(f".store.json.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(self.fingerprint, indent=1, sort_keys=True))
-            os.replace(tmp, manifest)
+            atomic_write_text(manifest, json.dumps(self.fingerprint, indent=1, sort_keys=True))
 
     def write(self, key: str, material: dict, tensors: dict[str, torch.Tensor] | None, *,
               input_size=None, unusable: str | None = None, error: str = "") -> None:
@@ -165,9 +153,7 @@ class FeatureStore:
                 out[name] = t.detach().to("cpu", dtype).contiguous()
         path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        save_file(out, str(tmp), metadata=meta)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: save_file(out, tmp, metadata=meta))
 
     def read(self, key: str) -> dict:
         """{"tensors": {name: tensor}, "input_size": (h, w)} or {"unusable": reason, "error": kind}.

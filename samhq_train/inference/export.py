@@ -23,18 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from samhq_train.model import (
-    SamHQ,
-    atomic_write,
-    canonical_format,
-    detect_variant,
-    hq_state_dict,
-    is_lora_key,
-    merge_lora,
-    read_state_dict,
-    save_checkpoint,
-    trained_state_dict,
-)
+from samhq_train.errors import UserError
+from samhq_train.files import atomic_write
+from samhq_train.model import SamHQ, canonical_format, detect_variant, plain_model, save_checkpoint
+from samhq_train.model.formats import expected_state, inspect
 from samhq_train.model.promptable import PromptableModel
 
 EXPORT_TARGETS = ("sam_hq", "transformers", "safetensors", "hq_only", "delta", "onnx")
@@ -49,7 +41,7 @@ ONNX_PROMPT_INPUTS = (
 ONNX_OUTPUTS = ("masks", "iou_predictions", "low_res_masks")
 
 
-class OutputError(ValueError):
+class OutputError(UserError, ValueError):
     """An output folder or file that cannot be written as asked; the message names it."""
 
 
@@ -134,7 +126,7 @@ def export_model(
     unknown = [t for t in targets if t not in EXPORT_TARGETS]
     if unknown:
         raise ValueError(f"unknown export target(s) {unknown}; choose from {EXPORT_TARGETS}")
-    plain = merge_lora(copy.deepcopy(model)) if any(is_lora_key(k) for k in model.state_dict()) else model
+    plain = plain_model(model)  # once, for every target written from merged weights
     variant = detect_variant(plain.state_dict())
     paths = export_paths(out_dir, name or f"sam_hq_{variant or 'custom'}")
     targets = list(dict.fromkeys(targets))
@@ -179,14 +171,10 @@ def _export_one(model, path: Path, target: str, variant, verify: bool, onnx: dic
 
 
 def verify_weights(model: nn.Module, path: str | os.PathLike, target: str, policy="hq") -> None:
-    """Raise unless `path` holds exactly the model's tensors (only the HQ ones for hq_only, the
-    policy's trained ones for delta)."""
-    expected = model.state_dict()
-    if target == "hq_only":
-        expected = hq_state_dict(expected)
-    elif target == "delta":
-        expected = trained_state_dict(model, policy)
-    found, _ = read_state_dict(path, target)
+    """Raise unless `path`, inspected and read as `target`, holds exactly the tensors of the
+    model that the target's format record says (all, the HQ ones, the policy's trained ones)."""
+    expected = expected_state(model, target, policy)
+    found = inspect(path, target).read().state
     if set(found) != set(expected):
         diff = sorted(set(found) ^ set(expected))
         raise RuntimeError(

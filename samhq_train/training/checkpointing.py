@@ -6,8 +6,8 @@ during it leaves a truncated file where a good one was. `AtomicCheckpointIO` wri
 file next to the target and renames it over the target (atomic on POSIX), through the model's
 checkpoint I/O.
 
-`check_resume_checkpoint` reads a ckpt_path before training starts and refuses, in one line, a file
-that Lightning could not resume from (missing, damaged, or another kind of file).
+`check_resume_checkpoint` asks samhq_train.model.formats.inspect whether a ckpt_path can resume a
+run, before training starts: a file that cannot (missing, damaged, or another kind) is one line.
 
 `CheckpointOnInterrupt` turns Ctrl+C (SIGINT) and SIGTERM during training into: finish the running
 step, write a checkpoint of it (through the atomic checkpoint I/O), stop. Resuming from it continues
@@ -18,7 +18,6 @@ import random
 import signal
 import sys
 import threading
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +28,10 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 
 from samhq_train.data.datamodule import gather_from_ranks
-from samhq_train.model.checkpoints import CheckpointError, atomic_write, describe_read_error
+from samhq_train.files import atomic_write
+from samhq_train.model.formats import Use, inspect
 
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-RESUME_HINT = "ckpt_path resumes a run from its outputs/<run>/checkpoints/last.ckpt"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -50,33 +48,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 def check_resume_checkpoint(path: str | Path) -> Path:
-    """`path` if it is a training checkpoint Lightning can resume from; else CheckpointError with
-    one line naming the file, what it is and what to give instead."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"ckpt_path={path} not found: {RESUME_HINT}")
-    if path.is_dir():
-        raise CheckpointError(f"ckpt_path={path} is a folder: {RESUME_HINT} (a file)")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        if zipfile.is_zipfile(path) and "weights_only" in str(err):
-            return path  # a complete archive holding Python objects: Lightning itself reads it
-        raise CheckpointError(
-            f"ckpt_path={path} cannot be read: {describe_read_error(path, err)}; {RESUME_HINT}"
-        ) from None
-    if isinstance(ckpt, dict) and "state_dict" in ckpt and "loops" in ckpt:
-        return path
-    if isinstance(ckpt, dict) and "state_dict" in ckpt:
-        what = "a training checkpoint without the training state (no optimizer or loop state)"
-    elif isinstance(ckpt, dict) and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
-        what = (
-            "plain model weights (an official or exported SAM / SAM-HQ file), not a training "
-            f"checkpoint: to start training from it pass model.checkpoint={path}"
-        )
-    else:
-        what = "not a training checkpoint"
-    raise CheckpointError(f"ckpt_path={path} is {what}; {RESUME_HINT}")
+    """`path` if it is a training checkpoint Lightning can resume from (inspect: Use.RESUME);
+    else CheckpointError with one line naming the file, what it is and what to give instead."""
+    inspect(path, use=Use.RESUME, setting="ckpt_path")
+    return Path(path)
 
 
 def collect_rng_states() -> dict[str, Any]:

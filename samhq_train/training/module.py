@@ -3,11 +3,11 @@
 Only wiring lives here: the model (samhq_train.model), the loss (losses.py), the shared
 evaluation step and metrics (samhq_train.evaluation.evaluate) and the optimiser built from config.
 
-Checkpoints keep what trains and what rebuilds the rest (the "lightning" format of
-samhq_train/model/checkpoints.py):
-state_dict = the HQ parameters ("model." prefix), optimiser / scheduler / loop state from
-Lightning, ckpt["samhq"] = the run's Provenance record, ckpt["config"] and the
-random state of every process ("rng_states", restored on resume so a run continues exactly).
+Checkpoints keep what trains and what rebuilds the rest (the "lightning" format record,
+samhq_train/model/formats/lightning.py, defines their keys): state_dict = the trained parameters
+("model." prefix), optimiser / scheduler / loop state from Lightning, the run's Provenance record,
+ckpt["config"] and the random state of every process ("rng_states", restored on resume so a run
+continues exactly).
 """
 
 from collections.abc import Callable, Iterable, Sequence
@@ -35,7 +35,12 @@ from samhq_train.model import (
     parameter_groups,
     scale_group_lrs,
     trained_modules,
-    trained_parameter_names,
+)
+from samhq_train.model.formats.lightning import (
+    PROVENANCE_KEY,
+    STATE_KEY,
+    checkpoint_keys,
+    provenance_of,
 )
 from samhq_train.training.checkpointing import gather_rng_states, set_rng_states
 from samhq_train.training.losses import PointSampledMaskLoss
@@ -94,7 +99,7 @@ class SamHQModule(L.LightningModule):
         self.val_results_sam: dict[str, dict[str, float]] = {}
         self.val_results_step: int | None = None
         self.strict_loading = False  # checkpoints hold the trained parameters only
-        self.save_hyperparameters({"samhq": self.provenance.to_dict(), "config": config})
+        self.save_hyperparameters({PROVENANCE_KEY: self.provenance.to_dict(), "config": config})
         check_policy_applied(self.model, self.policy)
 
     # ---- modes and setup -------------------------------------------------------------------
@@ -189,14 +194,14 @@ class SamHQModule(L.LightningModule):
 
     # ---- checkpoints -------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        trained = {f"model.{n}" for n in trained_parameter_names(self.model, self.policy)}
-        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trained}
-        checkpoint["samhq"] = self.provenance.to_dict()
+        trained = checkpoint_keys(self.model, self.policy)
+        checkpoint[STATE_KEY] = {k: v for k, v in checkpoint[STATE_KEY].items() if k in trained}
+        checkpoint[PROVENANCE_KEY] = self.provenance.to_dict()
         checkpoint["config"] = self.config
         checkpoint["rng_states"] = gather_rng_states()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        meta, ours = Provenance.from_dict(checkpoint.get("samhq")), self.provenance
+        meta, ours = provenance_of(checkpoint), self.provenance
         if meta.variant not in (None, ours.variant):
             raise CheckpointError(
                 f"the checkpoint trained a {meta.variant} model but this run builds "
@@ -218,8 +223,8 @@ class SamHQModule(L.LightningModule):
                 f"the checkpoint was trained on the random backbone of seed {meta.seed} but this "
                 f"run builds seed {ours.seed}: set model.seed={meta.seed}"
             )
-        expected = {f"model.{n}" for n in trained_parameter_names(self.model, self.policy)}
-        found = set(checkpoint["state_dict"])
+        expected = checkpoint_keys(self.model, self.policy)
+        found = set(checkpoint[STATE_KEY])
         if found != expected:
             raise CheckpointError(
                 f"the checkpoint's state_dict does not hold exactly the parameters policy {ours.policy} trains "

@@ -1,0 +1,54 @@
+"""Checkpoint files: one FormatRecord per format (records.py: detect, read, write, expected keys,
+whether it needs a base, what it may be used for) and one inspect(path) that every place taking
+a checkpoint asks.
+
+Formats (detected from the file, overridable with format=):
+  sam          official SAM weights (no HQ keys: the HQ parts keep their fresh init)
+  sam_hq       official SAM-HQ / HQ-SAM 2 weights (SAM 2.1 files: the state dict under "model")
+  transformers a transformers SamHQModel directory; the earlier name "hf" is still accepted
+  safetensors  our full model, official key names
+  hq_only      our HQ-only safetensors (the HQ modules); applied on top of a base model
+  delta        what a run trained and its policy; applied on top of a base model
+  lightning    a training checkpoint (*.ckpt): the trained parameters plus what rebuilds the rest
+
+Which keys are HQ is the format rule of the model family (registry.Family.is_hq_key), never the
+training policy.
+"""
+
+from .base import (
+    TORCH_SUFFIXES,
+    CheckpointError,
+    FormatRecord,
+    Read,
+    Use,
+    detect_variant,
+    hq_state_dict,
+    without_hq,
+    without_lora,
+)
+from .errors import describe_read_error
+from .inspection import Inspection, inspect
+from .loading import (
+    LoadedCheckpoint,
+    apply_state,
+    build_sam_hq,
+    check_base_given,
+    detect_format,
+    load_checkpoint,
+    load_checkpoint_with_provenance,
+    load_weights_into,
+    policy_of,
+    read_provenance,
+    read_state_dict,
+)
+from .records import FORMAT_ALIASES, FORMATS, RECORDS, SAVE_FORMATS, canonical_format, record_of
+from .saving import expected_state, plain_model, save_checkpoint
+
+__all__ = [
+    "TORCH_SUFFIXES", "CheckpointError", "FormatRecord", "Read", "Use", "detect_variant",
+    "hq_state_dict", "without_hq", "without_lora", "describe_read_error", "Inspection", "inspect",
+    "LoadedCheckpoint", "apply_state", "build_sam_hq", "check_base_given", "detect_format",
+    "load_checkpoint", "load_checkpoint_with_provenance", "load_weights_into", "policy_of",
+    "read_provenance", "read_state_dict", "FORMAT_ALIASES", "FORMATS", "RECORDS", "SAVE_FORMATS",
+    "canonical_format", "record_of", "expected_state", "plain_model", "save_checkpoint",
+]

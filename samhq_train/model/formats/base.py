@@ -1,0 +1,125 @@
+"""What every checkpoint format shares: the record type, the uses a file may be put to, the
+error, and which of a state dict's keys are HQ (the model family's rule, never the policy)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from samhq_train.errors import UserError
+
+from ..lora import is_lora_key
+from ..provenance import Provenance
+from ..registry import FAMILIES, Family, family_of_model, family_of_state
+
+TORCH_SUFFIXES = (".pth", ".pt", ".bin")
+State = dict[str, torch.Tensor]
+
+
+class CheckpointError(UserError, ValueError):
+    """A checkpoint that cannot be used as asked; the message names the file and the fix."""
+
+
+class Use(str, Enum):
+    """What a checkpoint file may be used for."""
+
+    START = "start training"  # model.checkpoint: the weights a run starts from
+    RESUME = "resume"  # ckpt_path: continue a run where it stopped
+    EVALUATE = "evaluate"  # load_checkpoint: build a whole model (with a base where needed)
+    EXPORT = "export"  # scripts/export.py input
+
+
+ALL_USES = frozenset(Use)
+
+
+@dataclass(frozen=True)
+class Read:
+    """What one read of a file gave: the state dict (official key names) and the record the file
+    carries (empty for files that hold a whole model)."""
+
+    state: State
+    provenance: Provenance = field(default_factory=Provenance)
+
+
+@dataclass(frozen=True)
+class Found:
+    """What looking at a file told, before its tensors are read: the format, what was loaded on
+    the way (`held`, handed to the reader so the file is read once), and what the file says
+    about itself."""
+
+    format: str
+    held: Any = None
+    family: str | None = None
+    variant: str | None = None
+    provenance: Provenance = field(default_factory=Provenance)
+    refusals: dict[Use, str] = field(default_factory=dict)  # beyond the format's own
+
+
+@dataclass(frozen=True)
+class FormatRecord:
+    """Everything the project knows about one checkpoint format.
+
+    read(path, held) -> Read: `held` is what inspecting the file already loaded (or None).
+    write(model, path, variant, policy) -> None, or None when the format is read-only.
+    expected_keys(model, policy): the model's tensors a file of this format holds.
+    optional_keys(model): tensors a file may hold beyond those, ignored when absent.
+    refusals: for each use the format is not for, why (after "<file> "), and what to give.
+    """
+
+    name: str
+    summary: str
+    container: str  # torch | safetensors | transformers | lightning: how the file is stored
+    uses: frozenset[Use]
+    read: Callable[[Path, Any], Read]
+    expected_keys: Callable[[nn.Module, Any], State]
+    write: Callable[..., None] | None = None
+    needs_base: bool = False  # only makes a model on top of a base checkpoint
+    records_base: bool = False  # the file says where its base is (or the seed of a random one)
+    writes_merged: bool = True  # written from the LoRA-merged model (consumers need no LoRA)
+    optional_keys: Callable[[nn.Module], State] = lambda model: {}
+    refusals: dict[Use, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+
+def family_of(state: dict) -> Family:
+    return family_of_state(state) or FAMILIES["sam1"]
+
+
+def hq_state_dict(model_or_state: nn.Module | dict) -> State:
+    """The HQ entries (the family's HQ key set) of a model's or a state dict's tensors."""
+    if isinstance(model_or_state, nn.Module):
+        family, state = family_of_model(model_or_state), model_or_state.state_dict()
+    else:
+        family, state = family_of(model_or_state), model_or_state
+    return {k: v for k, v in state.items() if family.is_hq_key(k)}
+
+
+def without_hq(state: State) -> State:
+    """A state dict minus its HQ entries: what an official SAM file of the same model holds."""
+    family = family_of(state)
+    return {k: v for k, v in state.items() if not family.is_hq_key(k)}
+
+
+def detect_variant(state: State) -> str | None:
+    """The registry variant whose shapes a (full or HQ-only) official state dict has."""
+    family = family_of_state(state)
+    if family is None:
+        return None
+    try:
+        return family.detect_variant(state)
+    except ValueError as err:  # a state dict the family cannot serve; the message names the key
+        raise CheckpointError(str(err)) from None
+
+
+def without_lora(state: dict) -> dict:
+    return {k: v for k, v in state.items() if not is_lora_key(k)}
+
+
+def cpu_tensors(state: State) -> State:
+    return {k: v.detach().cpu().contiguous() for k, v in state.items()}

@@ -1,0 +1,71 @@
+"""File problems found while inspecting or reading a checkpoint, worded two ways: on their own
+(load_checkpoint, the scripts) and as the value of a setting (model.checkpoint=, ckpt_path=)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+from .base import CheckpointError
+
+
+class FileProblem(CheckpointError):
+    """A checkpoint file that is not what was asked. `problem` follows the file's name
+    ("is a folder ...", "cannot be read: ..."); str() is the message without a setting."""
+
+    def __init__(self, path: str | os.PathLike, problem: str, message: str | None = None):
+        super().__init__(message or f"{path} {problem}")
+        self.path, self.problem = Path(path), problem
+
+    def for_setting(self, setting: str, hint: str) -> CheckpointError:
+        """The same problem as the value of `setting`, with what that setting takes."""
+        sep = ";" if ":" in self.problem else ":"
+        return CheckpointError(f"{setting}={self.path} {self.problem}{sep} {hint}")
+
+
+def not_found(path: str | os.PathLike) -> FileProblem:
+    return FileProblem(
+        path, "not found", f"checkpoint not found: {path} (give the path of a local file or folder)"
+    )
+
+
+def unreadable(path: str | os.PathLike, kind: str, why: str) -> FileProblem:
+    """A file that could not be read as `kind` ("a PyTorch checkpoint", ...), `why` in a few words."""
+    return FileProblem(path, f"cannot be read: {why}", f"could not read {path} as {kind}: {why}")
+
+
+def starts_like_torch(path: str | os.PathLike) -> bool:
+    """A zip archive (torch.save since 1.6) or a pickle (the legacy format)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+
+
+def describe_read_error(path: str | os.PathLike, err: BaseException) -> str:
+    """What a failed torch.load says about the file, in a few words (never torch's paragraph
+    of advice about weights_only)."""
+    path = Path(path)
+    size = path.stat().st_size if path.is_file() else None
+    if size == 0:
+        return "the file is empty (0 bytes)"
+    if isinstance(err, EOFError) or "unexpected EOF" in str(err):
+        return "the file ends early (truncated: copy or download it again)"
+    if zipfile.is_zipfile(path):
+        if holds_python_objects(path, err):
+            return "it holds Python objects other than tensors, not a weights file"
+        return f"the archive is damaged ({str(err).splitlines()[0].split('. ')[0]})"
+    if starts_like_torch(path):
+        return (
+            "the file is truncated or damaged (an incomplete PyTorch archive: copy or download "
+            "it again)"
+        )
+    return "it is not a PyTorch file (random bytes or another format)"
+
+
+def holds_python_objects(path: str | os.PathLike, err: BaseException) -> bool:
+    """Whether a weights-only torch.load failed on a complete archive because it holds Python
+    objects (not because the file is damaged)."""
+    objects = isinstance(err, pickle.UnpicklingError) or "weights_only" in str(err).lower()
+    return objects and zipfile.is_zipfile(path)

@@ -1,0 +1,139 @@
+"""inspect(path): what a checkpoint file is and what it may be used for, in one small record.
+
+Every place that takes a checkpoint asks this: the model.checkpoint check (Use.START), the
+ckpt_path check before resuming (Use.RESUME), load_checkpoint (Use.EVALUATE) and export's
+read-back. What was loaded while looking at the file travels in the result, so reading it
+afterwards (Inspection.read) does not read it again."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..provenance import Provenance
+from . import lightning, safetensors_files, torch_files, transformers_dir
+from .base import TORCH_SUFFIXES, FormatRecord, Found, Read, Use
+from .errors import FileProblem, not_found, starts_like_torch
+from .records import FORMATS, RECORDS, record_of
+
+# what each use takes, said after a setting's refused value
+USE_HINTS = {
+    Use.START: "{setting} takes the official SAM (or a SAM-HQ) weights file training starts from",
+    Use.RESUME: "{setting} resumes a run from its outputs/<run>/checkpoints/last.ckpt",
+    Use.EVALUATE: "{setting} takes a checkpoint in any format load_checkpoint reads",
+    Use.EXPORT: "{setting} takes a checkpoint in any format load_checkpoint reads",
+}
+
+# container -> probe(path) -> Found; a new kind of file (an ONNX encoder) adds one
+PROBES: dict[str, Callable[[Path], Found]] = {
+    "torch": torch_files.probe,
+    "safetensors": safetensors_files.probe,
+    "transformers": transformers_dir.probe,
+    "lightning": lightning.probe,
+}
+SUFFIX_CONTAINERS = {
+    **dict.fromkeys(TORCH_SUFFIXES, "torch"),
+    safetensors_files.SUFFIX: "safetensors",
+    lightning.SUFFIX: "lightning",
+}
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """A checkpoint file: its format, family and variant where known, whether it needs a base
+    checkpoint to make a model, what it may be used for, and the record it carries."""
+
+    path: Path
+    format: str
+    family: str | None
+    variant: str | None
+    needs_base: bool
+    uses: frozenset[Use]
+    provenance: Provenance
+    refusals: Mapping[Use, str] = field(default_factory=dict, repr=False)
+    held: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def record(self) -> FormatRecord:
+        return RECORDS[self.format]
+
+    def allows(self, use: Use) -> bool:
+        return use in self.uses
+
+    def require(self, use: Use) -> Inspection:
+        """self if the file may be used for `use`; else a FileProblem saying why and what to give."""
+        if use not in self.uses:
+            why = self.refusals.get(use, f"is {self.format}, which cannot be used to {use.value}")
+            raise FileProblem(self.path, why.format(path=self.path))
+        return self
+
+    def read(self) -> Read:
+        """The state dict (official key names) and record, from what inspecting held if it can."""
+        return self.record.read(self.path, self.held)
+
+
+def inspect(
+    path: str | os.PathLike,
+    format: str | None = None,
+    *,
+    use: Use | None = None,
+    setting: str | None = None,
+) -> Inspection:
+    """What the checkpoint at `path` is (`format` overrides detection); with `use`, refuse a file
+    not meant for it. Every problem is one CheckpointError line naming the file; with `setting`
+    (e.g. "ckpt_path") it names the setting and says what that setting takes."""
+    path = Path(path)
+    try:
+        info = _inspect(path, format)
+        return info.require(use) if use is not None else info
+    except FileProblem as err:
+        if setting is None:
+            raise
+        hint = USE_HINTS[use or Use.EVALUATE].format(setting=setting)
+        raise err.for_setting(setting, hint) from None
+
+
+def _inspect(path: Path, format: str | None) -> Inspection:
+    forced = record_of(format, path) if format is not None else None
+    if not path.exists():
+        raise not_found(path)
+    found = PROBES[forced.container](path) if forced else _detect(path)
+    record = forced or RECORDS[found.format]
+    provenance = found.provenance
+    rebuilds_itself = record.records_base and (
+        provenance.base_checkpoint is not None or provenance.seed is not None
+    )
+    refusals = {**record.refusals, **found.refusals}
+    return Inspection(
+        path=path,
+        format=record.name,
+        family=found.family,
+        variant=found.variant or provenance.variant,
+        needs_base=record.needs_base and not rebuilds_itself,
+        uses=record.uses - set(found.refusals),
+        provenance=provenance,
+        refusals=refusals,
+        held=found.held,
+    )
+
+
+def _detect(path: Path) -> Found:
+    """The format from the name where it tells, else from the first bytes."""
+    if path.is_dir():
+        return PROBES["transformers"](path)
+    if path.suffix in SUFFIX_CONTAINERS:
+        return PROBES[SUFFIX_CONTAINERS[path.suffix]](path)
+    if safetensors_files.looks_like_safetensors(path):
+        return PROBES["safetensors"](path)
+    if starts_like_torch(path):
+        return torch_files.probe(path, named_as_weights=False)
+    raise FileProblem(
+        path,
+        "is neither a PyTorch file (.pth/.pt/.ckpt) nor safetensors nor a transformers directory",
+        f"cannot tell the format of {path}: it is neither a PyTorch file (.pth/.pt/.ckpt) nor "
+        "safetensors nor a transformers directory; give a checkpoint file, or pass the format "
+        f"(format= / --format, one of {', '.join(FORMATS)})",
+    )

@@ -1,0 +1,99 @@
+"""Our Lightning training checkpoints (*.ckpt): the trained parameters under "state_dict" with
+the "model." prefix (SamHQModule keeps the model as `self.model`), the run's Provenance record
+under "samhq" (what rebuilds the frozen rest: base file and sha256, or the random base's seed;
+the policy), and Lightning's optimiser and loop state ("loops": what resuming needs).
+
+SamHQModule writes and checks its checkpoints with the names and keys defined here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..policy import trained_state_dict
+from ..provenance import Provenance
+from ..registry import VARIANTS, family_of_variant
+from .base import FormatRecord, Found, Read, Use
+from .errors import (
+    FileProblem,
+    describe_read_error,
+    holds_python_objects,
+    unreadable,
+)
+
+SUFFIX = ".ckpt"
+STATE_KEY = "state_dict"
+MODEL_PREFIX = "model."
+PROVENANCE_KEY = "samhq"
+LOOP_STATE_KEY = "loops"
+KIND = "a training checkpoint"
+NO_TRAINING_STATE = (
+    "is a training checkpoint without the training state (no optimizer or loop state)"
+)
+
+
+def checkpoint_keys(model: nn.Module, policy) -> set[str]:
+    """The state_dict keys of a training checkpoint of `model` under `policy`."""
+    return {MODEL_PREFIX + k for k in LIGHTNING.expected_keys(model, policy)}
+
+
+def provenance_of(checkpoint: dict) -> Provenance:
+    return Provenance.from_dict(checkpoint.get(PROVENANCE_KEY))
+
+
+def load(path: Path) -> dict:
+    """The checkpoint's content, read once. Ours hold only tensors and plain values; a complete
+    archive with Python objects in it (Lightning's own hyperparameters) is read in full."""
+    with open(path, "rb") as handle:
+        mmap = handle.read(4) == b"PK\x03\x04"
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as err:
+        if not holds_python_objects(path, err):
+            raise unreadable(path, KIND, describe_read_error(path, err)) from None
+        content = torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
+    if not isinstance(content, dict) or STATE_KEY not in content:
+        if isinstance(content, dict) and content and all(
+            isinstance(v, torch.Tensor) for v in content.values()
+        ):
+            raise FileProblem(
+                path,
+                "holds plain model weights (an official or exported SAM / SAM-HQ file), not a "
+                "training checkpoint: rename it to .pth, or pass format=sam_hq (--format sam_hq)",
+            )
+        raise FileProblem(path, f"is not a training checkpoint (no {STATE_KEY!r} in it)")
+    return content
+
+
+def probe(path: Path) -> Found:
+    """lightning, with the content (read once) and its record; a checkpoint without the loop
+    state cannot resume."""
+    content = load(path)
+    provenance = provenance_of(content)
+    variant = provenance.variant if provenance.variant in VARIANTS else None
+    family = family_of_variant(variant).name if variant else None
+    refusals = {} if LOOP_STATE_KEY in content else {Use.RESUME: NO_TRAINING_STATE}
+    return Found("lightning", content, family, variant, provenance, refusals)
+
+
+def read(path: Path, held: dict | None) -> Read:
+    content = held if held is not None else load(path)
+    n = len(MODEL_PREFIX)
+    state = {k[n:]: v for k, v in content[STATE_KEY].items() if k.startswith(MODEL_PREFIX)}
+    return Read(state, provenance_of(content))
+
+
+LIGHTNING = FormatRecord(
+    name="lightning",
+    summary="a training checkpoint (*.ckpt): the trained parameters plus what rebuilds the "
+    "frozen rest (its base file or seed, and the policy)",
+    container="lightning",
+    uses=frozenset({Use.RESUME, Use.EVALUATE, Use.EXPORT}),
+    read=read,
+    expected_keys=trained_state_dict,
+    needs_base=True,
+    records_base=True,
+    refusals={Use.START: "is a training checkpoint: to continue that run pass ckpt_path={path}"},
+)

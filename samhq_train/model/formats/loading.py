@@ -1,0 +1,198 @@
+"""Build a model from a checkpoint in any format, strictly: the file is inspected once, read
+once, and must hold exactly the tensors its format's record says (names and shapes)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+from torch import nn
+
+from samhq_train.files import file_sha256
+
+from ..policy import as_policy, prepare_model
+from ..provenance import Provenance
+from ..registry import VARIANTS, build_model, canonical_variant, family_of_variant
+from .base import CheckpointError, FormatRecord, State, Use, detect_variant
+from .inspection import inspect
+
+
+class LoadedCheckpoint(NamedTuple):
+    """A model built from a checkpoint, with what the one read of the file told: the format it was
+    read as and its record (what read_provenance gives for that file)."""
+
+    model: nn.Module
+    format: str | None  # None: not read from a file (evaluation's random demo backbone)
+    provenance: Provenance
+
+
+def policy_of(provenance: Provenance):
+    """The TrainablePolicy a record describes."""
+    return as_policy(provenance.policy_settings or provenance.policy)
+
+
+def read_state_dict(path: str | os.PathLike, format: str | None = None) -> tuple[State, str]:
+    """(state dict with official key names, format) of a checkpoint."""
+    info = inspect(path, format)
+    return info.read().state, info.format
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    return inspect(path).format
+
+
+def read_provenance(path: str | os.PathLike, format: str | None = None) -> Provenance:
+    """What a training checkpoint or a delta file records (variant, base, policy); an empty
+    record for the other formats (they hold a whole model)."""
+    return inspect(path, format).provenance
+
+
+def build_sam_hq(
+    variant: str,
+    checkpoint: str | os.PathLike | None = None,
+    *,
+    seed: int | None = None,
+    format: str | None = None,
+    policy="hq",
+) -> nn.Module:
+    """Build a variant in eval mode with exactly `policy`'s parameters trainable (a policy name,
+    TrainablePolicy or its dict; hq+lora adds the LoRA adapters after the checkpoint is loaded).
+
+    Without a checkpoint the weights are PyTorch's default init (drawn under `seed` when given).
+    With one, it is loaded strictly (any format; an official SAM file leaves the HQ parts at
+    their fresh init).
+    """
+    model = build_model(variant, seed=seed)
+    if checkpoint is not None:
+        load_weights_into(model, checkpoint, variant=canonical_variant(variant), format=format)
+    return prepare_model(model, policy)
+
+
+def load_weights_into(
+    model: nn.Module,
+    path: str | os.PathLike,
+    *,
+    variant: str | None = None,
+    format: str | None = None,
+) -> str:
+    """Load a checkpoint into a built model, strictly; returns the format read.
+
+    An official SAM file fills everything but the HQ parts; an HQ-only file fills only those.
+    """
+    info = inspect(path, format)
+    apply_state(model, info.read().state, info.record, path, variant)
+    return info.format
+
+
+def apply_state(
+    model: nn.Module, state: State, record: FormatRecord, path, variant: str | None, policy="hq"
+) -> None:
+    """Load `state` into `model` after checking it holds exactly what `record` says."""
+    variant = canonical_variant(variant) if variant is not None else None
+    found = detect_variant(state)
+    if variant is not None and found is not None and found != variant:
+        raise CheckpointError(
+            f"{path} holds a {found} model ({family_of_variant(found).name} family) but variant "
+            f"{variant} was asked: use model={found} (or model.variant={found}), or give a "
+            f"{variant} checkpoint"
+        )
+    expected = record.expected_keys(model, policy)
+    check_keys(path, record.name, expected, set(record.optional_keys(model)), state)
+    model.load_state_dict(state, strict=False)
+
+
+def check_keys(path, format: str, expected: State, optional: set[str], state: State) -> None:
+    """One line listing missing, unexpected and wrongly shaped tensors, if any."""
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected) - optional)
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing keys, first: {missing[:5]}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected keys, first: {unexpected[:5]}")
+    wrong_shape = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in sorted(set(state) & set(expected))
+        if state[k].shape != expected[k].shape
+    ]
+    if wrong_shape:
+        problems.append(f"{len(wrong_shape)} tensors of the wrong shape, first: {wrong_shape[:3]}")
+    if problems:
+        raise CheckpointError(
+            f"{path} (read as {format}) does not fit the model: "
+            + "; ".join(problems)
+            + ". Check the variant and the format (pass format= to override detection)."
+        )
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    variant: str | None = None,
+    format: str | None = None,
+    base_checkpoint: str | os.PathLike | None = None,
+):
+    """Build a model from a checkpoint. An HQ-only file needs `base_checkpoint` (SAM or SAM-HQ)."""
+    return load_checkpoint_with_provenance(path, variant, format, base_checkpoint).model
+
+
+def load_checkpoint_with_provenance(
+    path: str | os.PathLike,
+    variant: str | None = None,
+    format: str | None = None,
+    base_checkpoint: str | os.PathLike | None = None,
+) -> LoadedCheckpoint:
+    """load_checkpoint, plus the format and the Provenance from the same read (a training
+    checkpoint is big: it is read once)."""
+    info = inspect(path, format, use=Use.EVALUATE)
+    read = info.read()
+    state, provenance, record = read.state, read.provenance, info.record
+    variant = variant or provenance.variant or detect_variant(state) or info.variant
+    if variant is None:
+        raise CheckpointError(
+            f"cannot tell the model variant of {path}; pass variant= one of {sorted(VARIANTS)}"
+        )
+    policy = policy_of(provenance)
+    if record.records_base:
+        model = _build_recorded_base(Path(path), provenance, variant, base_checkpoint)
+    elif record.needs_base:
+        check_base_given(path, base_checkpoint)
+        model = build_sam_hq(variant, checkpoint=str(base_checkpoint), policy=policy)
+    else:
+        model = build_sam_hq(variant)
+    apply_state(model, state, record, path, variant, policy)
+    return LoadedCheckpoint(model, info.format, provenance)
+
+
+def check_base_given(path, base_checkpoint) -> None:
+    """The one rule for files that hold part of a model: they make one only with a base."""
+    if base_checkpoint is None:
+        raise CheckpointError(
+            f"{path} holds only the HQ parameters: also give the base it was trained on, an "
+            "official SAM (e.g. sam_vit_b_01ec64.pth) or SAM-HQ file of the same variant "
+            "(base_checkpoint= in Python and evaluate.py, --base in the scripts)"
+        )
+
+
+def _build_recorded_base(path: Path, meta: Provenance, variant: str, base_checkpoint) -> nn.Module:
+    """The frozen model a training checkpoint was trained on: its base file, or its random seed."""
+    recorded = meta.base_checkpoint
+    if base_checkpoint is None and recorded is None:
+        if meta.seed is None:
+            raise CheckpointError(
+                f"{path} records neither a base checkpoint nor a seed: pass base_checkpoint= the "
+                "official SAM file it was trained from"
+            )
+        return build_sam_hq(variant, seed=meta.seed, policy=policy_of(meta))
+    base = Path(base_checkpoint or recorded)
+    if not base.exists():
+        raise CheckpointError(
+            f"{path} was trained on base checkpoint {base}, which is not there: pass "
+            "base_checkpoint= its new location"
+        )
+    if meta.base_sha256 and base_checkpoint is None and file_sha256(base) != meta.base_sha256:
+        raise CheckpointError(
+            f"{base} is not the file {path} was trained on (sha256 differs): pass "
+            "base_checkpoint= the right file, or that one explicitly to use it anyway"
+        )
+    return build_sam_hq(variant, checkpoint=str(base), seed=meta.seed, policy=policy_of(meta))

@@ -1,0 +1,150 @@
+"""Our safetensors files: the full model (`safetensors`), the HQ parameters alone (`hq_only`) and
+what a run trained (`delta`: HQ parameters plus LoRA A/B or the decoder, with the policy that
+re-applies it). Our metadata says which ("contents"); a file without it that holds only HQ keys
+is HQ-only."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from samhq_train.files import atomic_write
+
+from ..policy import as_policy, trained_state_dict
+from ..provenance import Provenance
+from ..registry import VARIANTS
+from .base import ALL_USES, FormatRecord, Found, Read, Use, cpu_tensors, family_of, hq_state_dict
+from .errors import unreadable
+
+SUFFIX = ".safetensors"
+DAMAGED = "safetensors (damaged or another format)"
+OURS = "samhq_train"  # metadata["format"] of the files we write
+
+
+def looks_like_safetensors(path: Path) -> bool:
+    """safetensors: an 8-byte little-endian header length, then a JSON object."""
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    return 0 < int.from_bytes(head[:8], "little") <= max(path.stat().st_size - 8, 0)
+
+
+def header(path: Path) -> tuple[list[str], dict]:
+    """(tensor names, metadata) from the header alone."""
+    try:
+        with safe_open(str(path), "pt") as handle:
+            return list(handle.keys()), handle.metadata() or {}
+    except Exception as err:  # safetensors raises several error types for damaged files
+        raise unreadable(path, DAMAGED, str(err).splitlines()[0]) from None
+
+
+def probe(path: Path) -> Found:
+    """safetensors, hq_only or delta, from the header alone (held: the metadata)."""
+    keys, metadata = header(path)
+    family = family_of(dict.fromkeys(keys))
+    if metadata.get("contents") in ("hq_only", "delta"):
+        format = metadata["contents"]
+    else:
+        format = "hq_only" if keys and all(family.is_hq_key(k) for k in keys) else "safetensors"
+    variant = metadata.get("variant")
+    provenance = delta_provenance(path, metadata) if format == "delta" else Provenance()
+    return Found(
+        format, metadata, family.name, variant if variant in VARIANTS else None, provenance
+    )
+
+
+def delta_provenance(path: Path, metadata: dict) -> Provenance:
+    """The variant and policy a delta file records."""
+    try:
+        policy = json.loads(metadata.get("policy", '"hq"'))
+    except json.JSONDecodeError:
+        raise unreadable(path, "a delta file", "its 'policy' metadata is not valid json") from None
+    name = policy["name"] if isinstance(policy, dict) else policy
+    settings = policy if isinstance(policy, dict) else None
+    return Provenance(variant=metadata.get("variant"), policy=name, policy_settings=settings)
+
+
+def _read(path: Path, held) -> Read:
+    try:
+        return Read(load_file(str(path)))
+    except Exception as err:
+        raise unreadable(path, DAMAGED, str(err).splitlines()[0]) from None
+
+
+def _read_delta(path: Path, held: dict | None) -> Read:
+    metadata = held if held is not None else header(path)[1]
+    return Read(_read(path, None).state, delta_provenance(path, metadata))
+
+
+def _writer(contents: str, select):
+    def write(model: nn.Module, path: str | os.PathLike, variant: str, policy) -> None:
+        tensors = cpu_tensors(select(model, policy))
+        meta = {"format": OURS, "contents": contents, "variant": variant}
+        if contents == "delta":
+            meta["policy"] = json.dumps(as_policy(policy).to_dict())
+        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+    return write
+
+
+def _full(model: nn.Module, policy) -> dict:
+    return model.state_dict()
+
+
+def _hq(model: nn.Module, policy) -> dict:
+    return hq_state_dict(model.state_dict())
+
+
+SAFETENSORS = FormatRecord(
+    name="safetensors",
+    summary="our full model in safetensors, official key names",
+    container="safetensors",
+    uses=ALL_USES - {Use.RESUME},
+    read=_read,
+    expected_keys=_full,
+    write=_writer("full", _full),
+    refusals={
+        Use.RESUME: "is plain model weights (a full safetensors export), not a training "
+        "checkpoint: to start training from it pass model.checkpoint={path}"
+    },
+)
+
+_BASE_ONLY = "{what}: it only makes a model together with the base it was trained on"
+
+HQ_ONLY = FormatRecord(
+    name="hq_only",
+    summary="our HQ-only safetensors (the HQ modules alone, a few MB), applied onto a base",
+    container="safetensors",
+    uses=frozenset({Use.EVALUATE, Use.EXPORT}),
+    read=_read,
+    expected_keys=_hq,
+    write=_writer("hq_only", _hq),
+    needs_base=True,
+    refusals={
+        use: _BASE_ONLY.format(what="holds only the HQ parameters")
+        for use in (Use.START, Use.RESUME)
+    },
+)
+
+DELTA = FormatRecord(
+    name="delta",
+    summary="what a run trained (HQ parameters, plus LoRA A/B or the decoder) and its policy, "
+    "applied onto a base",
+    container="safetensors",
+    uses=frozenset({Use.EVALUATE, Use.EXPORT}),
+    read=_read_delta,
+    expected_keys=trained_state_dict,
+    write=_writer("delta", trained_state_dict),
+    writes_merged=False,  # the LoRA A/B themselves: the policy re-applies them
+    needs_base=True,
+    refusals={
+        use: _BASE_ONLY.format(what="holds only the parameters a run trained (a delta export)")
+        for use in (Use.START, Use.RESUME)
+    },
+)

@@ -1,0 +1,123 @@
+"""Official PyTorch weight files: SAM `sam_vit_*.pth`, SAM-HQ `sam_hq_vit_*.pth`, MobileSAM, and
+Meta SAM 2.1 / HQ-SAM 2 `*.pt` (the state dict under "model"). Which of `sam` / `sam_hq` a file
+is, is in its keys: any HQ key makes it SAM-HQ."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from samhq_train.files import atomic_write
+
+from ..registry import family_of_model
+from .base import (
+    ALL_USES,
+    CheckpointError,
+    FormatRecord,
+    Found,
+    Read,
+    State,
+    Use,
+    cpu_tensors,
+    detect_variant,
+    family_of,
+    hq_state_dict,
+    without_hq,
+)
+from .errors import FileProblem, describe_read_error, unreadable
+
+PLAIN_WEIGHTS = (
+    "is plain model weights (an official or exported SAM / SAM-HQ file), not a training "
+    "checkpoint: to start training from it pass model.checkpoint={path}"
+)
+
+
+def load_torch(path: Path, *, weights_only: bool = True, kind: str = "a PyTorch checkpoint") -> Any:
+    """torch.load on the CPU (memory-mapped when the file is an archive, so that looking at a
+    big file reads only what is used); a damaged file is one FileProblem line."""
+    if not path.is_file():
+        raise FileProblem(path, "is not a file")
+    with open(path, "rb") as handle:
+        mmap = handle.read(4) == b"PK\x03\x04"
+    try:
+        return torch.load(path, map_location="cpu", weights_only=weights_only, mmap=mmap)
+    except Exception as err:  # torch raises many types for damaged or non-torch files
+        raise unreadable(path, kind, describe_read_error(path, err)) from None
+
+
+def tensor_state(path: Path, content: Any, *, named_as_weights: bool = True) -> State:
+    """The official state dict in what torch.load gave (SAM 2.1 files keep it under "model");
+    a training checkpoint or anything but tensors is refused, naming the file."""
+    if isinstance(content, dict) and isinstance(content.get("model"), dict):
+        content = content["model"]
+    if isinstance(content, dict) and "state_dict" in content:
+        if named_as_weights:
+            problem = (
+                "is a training checkpoint (Lightning), not an official SAM / SAM-HQ weights "
+                "file: rename it to .ckpt, or pass format=lightning (--format lightning)"
+            )
+        else:
+            problem = (
+                f"is a training checkpoint without the .ckpt extension: rename it to "
+                f"{path.name}.ckpt, or pass format=lightning (--format lightning)"
+            )
+        raise FileProblem(path, problem)
+    if not (
+        isinstance(content, dict)
+        and content
+        and all(isinstance(v, torch.Tensor) for v in content.values())
+    ):
+        raise FileProblem(
+            path, "is not a state dict of tensors (official SAM / SAM-HQ layout expected)"
+        )
+    return content
+
+
+def probe(path: Path, *, named_as_weights: bool = True) -> Found:
+    """sam or sam_hq, with the state dict (read once, memory-mapped) and its variant."""
+    state = tensor_state(path, load_torch(path), named_as_weights=named_as_weights)
+    family = family_of(state)
+    try:
+        variant = detect_variant(state)
+    except CheckpointError:
+        variant = None  # loading names the key that does not fit
+    format = "sam_hq" if any(family.is_hq_key(k) for k in state) else "sam"
+    return Found(format, state, family.name, variant)
+
+
+def read(path: Path, held: State | None) -> Read:
+    return Read(held if held is not None else tensor_state(path, load_torch(path)))
+
+
+def write_official(model: nn.Module, path: str | os.PathLike, variant, policy) -> None:
+    """The official layout of the model's family (SAM 2.1 files keep it under "model")."""
+    official = family_of_model(model).official_layout(cpu_tensors(model.state_dict()))
+    atomic_write(path, lambda tmp: torch.save(official, tmp))
+
+
+SAM = FormatRecord(
+    name="sam",
+    summary="official SAM weights (sam_vit_*.pth, mobile_sam.pt, sam2.1_hiera_*.pt): no HQ "
+    "parameters, the HQ parts keep their fresh init",
+    container="torch",
+    uses=ALL_USES - {Use.RESUME},
+    read=read,
+    expected_keys=lambda model, policy: without_hq(model.state_dict()),
+    optional_keys=hq_state_dict,
+    refusals={Use.RESUME: PLAIN_WEIGHTS},
+)
+
+SAM_HQ = FormatRecord(
+    name="sam_hq",
+    summary="official SAM-HQ / HQ-SAM 2 weights (sam_hq_vit_*.pth, sam2.1_hq_hiera_l.pt)",
+    container="torch",
+    uses=ALL_USES - {Use.RESUME},
+    read=read,
+    expected_keys=lambda model, policy: model.state_dict(),
+    write=write_official,
+    refusals={Use.RESUME: PLAIN_WEIGHTS},
+)
