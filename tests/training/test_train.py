@@ -216,7 +216,7 @@ def test_wrong_variant_checkpoint(tmp_path, data_root):
 
 
 def test_missing_checkpoint_file_and_data_root(tmp_path, data_root):
-    with pytest.raises(SetupError, match="model.checkpoint not found"):
+    with pytest.raises(SetupError, match=r"model\.checkpoint=.*nope\.pth not found: model\.checkpoint takes"):
         train(
             compose_cfg(tmp_path, data_root, "model=vit_b", f"model.checkpoint={tmp_path}/nope.pth")
         )
@@ -457,7 +457,14 @@ def test_resume_command_repeats_the_hydra_overrides(monkeypatch):
     )
 
 
-def test_failed_end_of_run_export_reports_after_the_results(tmp_path, data_root, monkeypatch, capsys, caplog):
+@pytest.mark.parametrize(
+    ("policy", "targets"), [("hq", "hq_only sam_hq"), ("hq+decoder", "delta sam_hq")]
+)
+def test_failed_end_of_run_export_reports_after_the_results(
+    tmp_path, data_root, monkeypatch, capsys, caplog, policy, targets
+):
+    """The hint names the run's own exports: a policy that trains more than the HQ parts is
+    told to export `delta` (hq_only would drop what it trained)."""
     import logging
 
     import samhq_train.train as train_module
@@ -467,8 +474,8 @@ def test_failed_end_of_run_export_reports_after_the_results(tmp_path, data_root,
 
     monkeypatch.setattr(train_module, "export_model", full_disk)
     caplog.set_level(logging.INFO, logger="samhq_train.train")
-    with pytest.raises(SetupError, match=r"the end-of-run export to .*export failed: .*No space left on device; export the checkpoint with python scripts/export.py --checkpoint .*last\.ckpt"):
-        train(compose_cfg(tmp_path, data_root, *QUICK))
+    with pytest.raises(SetupError, match=r"the end-of-run export to .*export failed: .*No space left on device; export the checkpoint with python scripts/export.py --checkpoint .*last\.ckpt --to " + targets + " --out"):
+        train(compose_cfg(tmp_path, data_root, *QUICK, f"model.policy={policy}"))
     assert "before training" in capsys.readouterr().out  # the results table came first
     assert f"checkpoints in {tmp_path / 'checkpoints'}" in caplog.text
 
