@@ -182,3 +182,19 @@ def test_delta_of_a_lora_run_round_trips_and_full_formats_are_merged(tmp_path):
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in again.state_dict().items())
     full = inspect(save_checkpoint(model, tmp_path / "f.safetensors", "safetensors")).read().state
     assert not any("lora" in k for k in full)
+
+
+def test_a_safetensors_file_without_extension_whose_header_starts_like_a_pickle(tmp_path, tiny_model):
+    """The torch sniff is loose (a pickle starts with 0x80): a safetensors header length whose
+    first byte is 0x80 is still safetensors."""
+    from safetensors.torch import save_file
+
+    state = hq_state_dict(tiny_model)
+    for pad in range(256):
+        save_file(state, str(tmp_path / "w"), metadata={"pad": "x" * pad})
+        if (tmp_path / "w").read_bytes()[:1] == b"\x80":
+            break
+    assert (tmp_path / "w").read_bytes()[:1] == b"\x80"
+    info = inspect(tmp_path / "w")
+    assert info.format == "hq_only"
+    assert set(info.read().state) == set(state)

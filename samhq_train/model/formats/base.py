@@ -65,6 +65,10 @@ class Found:
 class FormatRecord:
     """Everything the project knows about one checkpoint format.
 
+    Detecting: formats stored alike share a `container` and its probe(path) -> Found, which
+    tells them apart (sam / sam_hq by their keys, safetensors / hq_only / delta by the header).
+    A file's container is found from its name (`suffixes`, a folder: `folder`), else from its
+    first bytes (`sniff`).
     read(path, held) -> Read: `held` is what inspecting the file already loaded (or None).
     write(model, path, variant, policy) -> None, or None when the format is read-only.
     expected_keys(model, policy): the model's tensors a file of this format holds.
@@ -75,9 +79,13 @@ class FormatRecord:
     name: str
     summary: str
     container: str  # torch | safetensors | transformers | lightning: how the file is stored
+    probe: Callable[[Path], Found]
     uses: frozenset[Use]
     read: Callable[[Path, Any], Read]
     expected_keys: Callable[[nn.Module, Any], State]
+    suffixes: tuple[str, ...] = ()
+    folder: bool = False
+    sniff: Callable[[Path], bool] | None = None
     write: Callable[..., None] | None = None
     needs_base: bool = False  # only makes a model on top of a base checkpoint
     records_base: bool = False  # the file says where its base is (or the seed of a random one)

@@ -8,15 +8,14 @@ afterwards (Inspection.read) does not read it again."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..provenance import Provenance
-from . import lightning, safetensors_files, torch_files, transformers_dir
-from .base import TORCH_SUFFIXES, FormatRecord, Found, Read, Use
-from .errors import FileProblem, not_found, starts_like_torch
+from .base import FormatRecord, Found, Read, Use
+from .errors import FileProblem, not_found
 from .records import FORMATS, RECORDS, record_of
 
 # what each use takes, said after a setting's refused value
@@ -26,20 +25,6 @@ USE_HINTS = {
     Use.EVALUATE: "{setting} takes a checkpoint in any format load_checkpoint reads",
     Use.EXPORT: "{setting} takes a checkpoint in any format load_checkpoint reads",
 }
-
-# container -> probe(path) -> Found; a new kind of file (an ONNX encoder) adds one
-PROBES: dict[str, Callable[[Path], Found]] = {
-    "torch": torch_files.probe,
-    "safetensors": safetensors_files.probe,
-    "transformers": transformers_dir.probe,
-    "lightning": lightning.probe,
-}
-SUFFIX_CONTAINERS = {
-    **dict.fromkeys(TORCH_SUFFIXES, "torch"),
-    safetensors_files.SUFFIX: "safetensors",
-    lightning.SUFFIX: "lightning",
-}
-
 
 @dataclass(frozen=True)
 class Inspection:
@@ -100,7 +85,7 @@ def _inspect(path: Path, format: str | None) -> Inspection:
     forced = record_of(format, path) if format is not None else None
     if not path.exists():
         raise not_found(path)
-    found = PROBES[forced.container](path) if forced else _detect(path)
+    found = forced.probe(path) if forced else _detect(path)
     record = forced or RECORDS[found.format]
     provenance = found.provenance
     rebuilds_itself = record.records_base and (
@@ -121,15 +106,16 @@ def _inspect(path: Path, format: str | None) -> Inspection:
 
 
 def _detect(path: Path) -> Found:
-    """The format from the name where it tells, else from the first bytes."""
+    """The format from the name where it tells (a folder, a suffix), else from the first bytes;
+    the records of one container share its probe, which tells them apart."""
+    records = list(RECORDS.values())
     if path.is_dir():
-        return PROBES["transformers"](path)
-    if path.suffix in SUFFIX_CONTAINERS:
-        return PROBES[SUFFIX_CONTAINERS[path.suffix]](path)
-    if safetensors_files.looks_like_safetensors(path):
-        return PROBES["safetensors"](path)
-    if starts_like_torch(path):
-        return torch_files.probe(path, named_as_weights=False)
+        claims = [r for r in records if r.folder]
+    else:
+        claims = [r for r in records if path.suffix in r.suffixes]
+        claims = claims or [r for r in records if r.sniff is not None and r.sniff(path)]
+    if claims:
+        return claims[0].probe(path)
     raise FileProblem(
         path,
         "is neither a PyTorch file (.pth/.pt/.ckpt) nor safetensors nor a transformers directory",

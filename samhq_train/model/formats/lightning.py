@@ -90,6 +90,8 @@ LIGHTNING = FormatRecord(
     summary="a training checkpoint (*.ckpt): the trained parameters plus what rebuilds the "
     "frozen rest (its base file or seed, and the policy)",
     container="lightning",
+    probe=probe,
+    suffixes=(SUFFIX,),
     uses=frozenset({Use.RESUME, Use.EVALUATE, Use.EXPORT}),
     read=read,
     expected_keys=trained_state_dict,

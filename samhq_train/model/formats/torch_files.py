@@ -16,6 +16,7 @@ from samhq_train.files import atomic_write
 from ..registry import family_of_model
 from .base import (
     ALL_USES,
+    TORCH_SUFFIXES,
     CheckpointError,
     FormatRecord,
     Found,
@@ -28,7 +29,8 @@ from .base import (
     hq_state_dict,
     without_hq,
 )
-from .errors import FileProblem, describe_read_error, unreadable
+from .errors import FileProblem, describe_read_error, starts_like_torch, unreadable
+from .safetensors_files import looks_like_safetensors
 
 PLAIN_WEIGHTS = (
     "is plain model weights (an official or exported SAM / SAM-HQ file), not a training "
@@ -77,8 +79,9 @@ def tensor_state(path: Path, content: Any, *, named_as_weights: bool = True) -> 
     return content
 
 
-def probe(path: Path, *, named_as_weights: bool = True) -> Found:
+def probe(path: Path) -> Found:
     """sam or sam_hq, with the state dict (read once, memory-mapped) and its variant."""
+    named_as_weights = path.suffix in (*TORCH_SUFFIXES, ".ckpt")
     state = tensor_state(path, load_torch(path), named_as_weights=named_as_weights)
     family = family_of(state)
     try:
@@ -87,6 +90,12 @@ def probe(path: Path, *, named_as_weights: bool = True) -> Found:
         variant = None  # loading names the key that does not fit
     format = "sam_hq" if any(family.is_hq_key(k) for k in state) else "sam"
     return Found(format, state, family.name, variant)
+
+
+def sniff(path: Path) -> bool:
+    """A PyTorch file by its first bytes; the check is loose (a pickle starts with one byte
+    0x80), so a file of safetensors' stricter shape is not one."""
+    return starts_like_torch(path) and not looks_like_safetensors(path)
 
 
 def read(path: Path, held: State | None) -> Read:
@@ -104,6 +113,9 @@ SAM = FormatRecord(
     summary="official SAM weights (sam_vit_*.pth, mobile_sam.pt, sam2.1_hiera_*.pt): no HQ "
     "parameters, the HQ parts keep their fresh init",
     container="torch",
+    probe=probe,
+    suffixes=TORCH_SUFFIXES,
+    sniff=sniff,
     uses=ALL_USES - {Use.RESUME},
     read=read,
     expected_keys=lambda model, policy: without_hq(model.state_dict()),
@@ -115,6 +127,9 @@ SAM_HQ = FormatRecord(
     name="sam_hq",
     summary="official SAM-HQ / HQ-SAM 2 weights (sam_hq_vit_*.pth, sam2.1_hq_hiera_l.pt)",
     container="torch",
+    probe=probe,
+    suffixes=TORCH_SUFFIXES,
+    sniff=sniff,
     uses=ALL_USES - {Use.RESUME},
     read=read,
     expected_keys=lambda model, policy: model.state_dict(),
