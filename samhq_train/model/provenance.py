@@ -1,5 +1,6 @@
 """Provenance: what rebuilds the frozen rest of a trained model. One typed record that training
-writes into its checkpoints (ckpt["samhq"]), checkpoint loading reads and export carries."""
+writes into its checkpoints (under formats/lightning.py's PROVENANCE_KEY), a delta export keeps
+in its metadata, and inspect / checkpoint loading read back."""
 
 from dataclasses import asdict, dataclass, fields
 
