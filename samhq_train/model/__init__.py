@@ -39,20 +39,21 @@ from .policy import (
     trained_parameter_names,
     trained_state_dict,
 )
+from .processing import InputProcessing
 from .provenance import Provenance
 from .registry import (
+    ATTENTION_KERNELS,
     FAMILIES,
     VARIANTS,
     Family,
-    build_model,
     canonical_variant,
     family_of_model,
     family_of_variant,
+    official_file,
+    set_attention_kernel,
     variant_config,
 )
-from .sam1 import SamHQ, SamHQConfig, build_from_config
-from .sam1.flex_attention import KERNELS as ATTENTION_KERNELS
-from .sam1.flex_attention import set_attention_kernel
+from .sam1 import SamHQ, SamHQConfig
 
 __all__ = [
     "FORMAT_ALIASES", "FORMATS", "SAVE_FORMATS", "CheckpointError", "atomic_write", "build_sam_hq", "canonical_format",
@@ -61,6 +62,6 @@ __all__ = [
     "ImageFeatures", "SamFeatures", "LORA_TARGETS", "add_lora", "is_lora_key", "merge_lora", "POLICIES",
     "TrainablePolicy", "as_policy", "parameter_groups", "prepare_model", "scale_group_lrs", "apply_policy", "check_policy_applied", "encoder_needs_grad",
     "trained_modules", "trained_parameter_names", "trained_state_dict", "Provenance", "FAMILIES", "VARIANTS",
-    "Family", "build_model", "canonical_variant", "family_of_model", "family_of_variant", "variant_config",
-    "SamHQ", "SamHQConfig", "build_from_config", "ATTENTION_KERNELS", "set_attention_kernel",
+    "Family", "canonical_variant", "family_of_model", "family_of_variant", "official_file", "variant_config",
+    "InputProcessing", "SamHQ", "SamHQConfig", "ATTENTION_KERNELS", "set_attention_kernel",
 ]

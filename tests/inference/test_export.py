@@ -172,9 +172,9 @@ def test_transformers_processor_pipeline_gives_our_predictor_masks(model, export
 
 
 def image_resized(image):
-    from samhq_train.inference import resize_image
+    from samhq_train.model.sam1 import LongestSideProcessing
 
-    return resize_image(image, 256)
+    return LongestSideProcessing(256).resize_image(image).astype(np.uint8)
 
 
 def test_full_safetensors_reproduces_the_model(model, exported, features):

@@ -6,10 +6,11 @@ is the inverse of the forward one over the model's keys.
 
 import re
 
+from ..family_record import TransformersCodec
 from .config import SamHQConfig
 
-HF_POSITIONAL_KEY = "shared_image_embedding.positional_embedding"
-HF_PROMPT_POSITIONAL_KEY = "prompt_encoder.shared_embedding.positional_embedding"
+TRANSFORMERS_POSITIONAL_KEY = "shared_image_embedding.positional_embedding"
+TRANSFORMERS_PROMPT_POSITIONAL_KEY = "prompt_encoder.shared_embedding.positional_embedding"
 OFFICIAL_POSITIONAL_KEY = "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix"
 
 _INDEXED_RENAMES = {  # sequential-module prefix -> {index: new name}
@@ -42,14 +43,14 @@ _PLAIN_RENAMES = [
 ]
 
 
-def official_to_hf_key(key: str, mlp_depth: dict[str, int] | None = None) -> str:
+def official_to_transformers_key(key: str, mlp_depth: dict[str, int] | None = None) -> str:
     """Rename one official SAM-HQ key to its transformers name.
 
     mlp_depth maps an MLP prefix (e.g. "mask_decoder.iou_prediction_head") to its layer count;
     decoder MLPs are 3 deep unless told otherwise.
     """
     if key == OFFICIAL_POSITIONAL_KEY:
-        return HF_POSITIONAL_KEY
+        return TRANSFORMERS_POSITIONAL_KEY
     for prefix, names in _INDEXED_RENAMES.items():
         match = re.match(rf"^{re.escape(prefix)}\.(\d+)\.(.*)$", key)
         if match:
@@ -67,7 +68,7 @@ def official_to_hf_key(key: str, mlp_depth: dict[str, int] | None = None) -> str
     return key
 
 
-def hf_key_map(official_keys: list[str]) -> dict[str, str]:
+def transformers_key_map(official_keys: list[str]) -> dict[str, str]:
     """official key -> transformers key for every key of a model."""
     depth: dict[str, int] = {}
     for key in official_keys:
@@ -75,10 +76,10 @@ def hf_key_map(official_keys: list[str]) -> dict[str, str]:
         if match:
             prefix = f"mask_decoder.{match.group(1)}"
             depth[prefix] = max(depth.get(prefix, 0), int(match.group(2)) + 1)
-    return {key: official_to_hf_key(key, depth) for key in official_keys}
+    return {key: official_to_transformers_key(key, depth) for key in official_keys}
 
 
-def hf_config(cfg: SamHQConfig) -> dict:
+def transformers_config(cfg: SamHQConfig) -> dict:
     """config.json for transformers' SamHQModel, matching the official model's numerics."""
     return {
         "architectures": ["SamHQModel"],
@@ -129,7 +130,7 @@ def hf_config(cfg: SamHQConfig) -> dict:
     }
 
 
-def hf_processor_config(cfg: SamHQConfig, pixel_mean: list[float], pixel_std: list[float]) -> dict:
+def transformers_processor_config(cfg: SamHQConfig, pixel_mean: list[float], pixel_std: list[float]) -> dict:
     """processor_config.json, so that SamHQProcessor.from_pretrained(directory) works offline with
     SAM's pre-processing at this input size (long side S, PIL bilinear, zero padding after
     normalisation with the model's mean and std)."""
@@ -155,7 +156,7 @@ def hf_processor_config(cfg: SamHQConfig, pixel_mean: list[float], pixel_std: li
     }
 
 
-def config_from_hf(config: dict) -> SamHQConfig:
+def config_from_transformers(config: dict) -> SamHQConfig:
     vision, prompt, decoder = (
         config.get("vision_config", {}),
         config.get("prompt_encoder_config", {}),
@@ -176,3 +177,22 @@ def config_from_hf(config: dict) -> SamHQConfig:
         decoder_mlp_dim=decoder.get("mlp_dim", 2048),
         iou_head_hidden_dim=decoder.get("iou_head_hidden_dim", 256),
     )
+
+
+CODEC = TransformersCodec(
+    key_map=transformers_key_map,
+    config=transformers_config,
+    processor_config=transformers_processor_config,
+    config_from=config_from_transformers,
+    positional_key=TRANSFORMERS_POSITIONAL_KEY,
+    prompt_positional_key=TRANSFORMERS_PROMPT_POSITIONAL_KEY,
+)
+
+# the earlier names, read by model/checkpoints.py until it takes the family record's
+# transformers_codec (the lead points it there at merge); nothing else uses them
+HF_POSITIONAL_KEY = TRANSFORMERS_POSITIONAL_KEY
+HF_PROMPT_POSITIONAL_KEY = TRANSFORMERS_PROMPT_POSITIONAL_KEY
+hf_key_map = transformers_key_map
+hf_config = transformers_config
+hf_processor_config = transformers_processor_config
+config_from_hf = config_from_transformers
