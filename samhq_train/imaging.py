@@ -47,6 +47,7 @@ class ImageFileError(UserError, ValueError):
 
 # ---- reading ----------------------------------------------------------------------------------
 
+
 def decode_image_file(path: str | os.PathLike, flags: int, what: str = "image") -> np.ndarray:
     """``cv2.imdecode(file bytes, flags)`` with clear errors: missing, unreadable or empty file,
     truncated JPEG (libjpeg would decode it with a grey bottom and only a warning), undecodable."""
@@ -61,7 +62,8 @@ def decode_image_file(path: str | os.PathLike, flags: int, what: str = "image") 
         ) from None
     if data.size == 0:
         raise ImageFileError(
-            f"cannot read {what} file {path}: {path.name} is empty (0 bytes); re-export or remove it"
+            f"cannot read {what} file {path}: {path.name} is empty (0 bytes); re-export or "
+            "remove it"
         )
     if data[:2].tobytes() == b"\xff\xd8" and data[-2:].tobytes() != b"\xff\xd9":
         if b"\xff\xd9" not in data[-4096:].tobytes():
@@ -90,6 +92,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 # ---- resizing ---------------------------------------------------------------------------------
 
+
 def resize_longest_side_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
     """(h, w) after scaling (height, width) so that the longer side becomes ``long_side``.
 
@@ -108,6 +111,7 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 # ---- drawing ----------------------------------------------------------------------------------
+
 
 def _edge(mask: np.ndarray, width: int) -> np.ndarray:
     """Inner boundary band of a bool mask (the mask minus its erosion; outside counts as empty)."""

@@ -69,7 +69,8 @@ class LoRALinear(nn.Linear):
         return linear.train(self.training)
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, rank={self.rank}, alpha={self.alpha}, dropout={self.lora_dropout.p}"
+        dropout = self.lora_dropout.p
+        return f"{super().extra_repr()}, rank={self.rank}, alpha={self.alpha}, dropout={dropout}"
 
 
 def add_lora(
@@ -90,13 +91,15 @@ def add_lora(
         layer = linears[name]
         if isinstance(layer, LoRALinear):
             raise ValueError(
-                f"{name} already has a LoRA adapter: call add_lora once per layer or merge_lora first"
+                f"{name} already has a LoRA adapter: call add_lora once per layer or "
+                "merge_lora first"
             )
         width = min(layer.in_features, layer.out_features)
         if rank > width:
             raise ValueError(
                 f"LoRA rank {rank} exceeds {name}'s width {width} "
-                f"({layer.in_features} -> {layer.out_features}): use rank <= {width} or leave the layer out"
+                f"({layer.in_features} -> {layer.out_features}): use rank <= {width} or leave "
+                "the layer out"
             )
     for name in names:
         _set_submodule(
@@ -123,7 +126,8 @@ def _matching_names(
         matched = {name for name in linears if fnmatchcase(name, pattern)}
         if not matched and not is_preset:
             raise ValueError(
-                f"LoRA target {pattern!r} matches no nn.Linear; use a preset of {sorted(LORA_TARGETS)} or a glob "
+                f"LoRA target {pattern!r} matches no nn.Linear; use a preset of "
+                f"{sorted(LORA_TARGETS)} or a glob "
                 f"on Linear module names such as {_examples(linears)}"
             )
         names |= matched

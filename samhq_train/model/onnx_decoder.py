@@ -18,7 +18,13 @@ from torch import nn
 from .promptable import PromptableModel
 
 # after the family's image features (OnnxPromptDecoder.feature_inputs)
-ONNX_PROMPT_INPUTS = ("point_coords", "point_labels", "mask_input", "has_mask_input", "orig_im_size")
+ONNX_PROMPT_INPUTS = (
+    "point_coords",
+    "point_labels",
+    "mask_input",
+    "has_mask_input",
+    "orig_im_size",
+)
 ONNX_OUTPUTS = ("masks", "iou_predictions", "low_res_masks")
 
 

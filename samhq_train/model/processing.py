@@ -60,7 +60,9 @@ class InputProcessing:
         coords[..., 1] *= new_h / old_h
         return coords
 
-    def normalize(self, images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    def normalize(
+        self, images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor
+    ) -> torch.Tensor:
         return (images - mean) / std
 
 

@@ -12,7 +12,9 @@ class PromptableModel(nn.Module):
     and `decode(features, ...)`."""
 
     family: str
-    features_type: type  # the ImageFeatures record encode returns (cached features are rebuilt as it)
+    features_type: (
+        type  # the ImageFeatures record encode returns (cached features are rebuilt as it)
+    )
     # the family's input rule (processing.InputProcessing subclass, also its record's `processing`)
     processing_type: type
     mask_threshold: float = 0.0
@@ -60,7 +62,8 @@ def prompts_per_image(batch: int, points, boxes, mask_inputs) -> int:
         counts["points"] = tuple(points[0].shape[:2])
         if points[1].shape != points[0].shape[:3]:
             raise ValueError(
-                f"point labels of shape {tuple(points[1].shape)} do not match point coords of shape "
+                f"point labels of shape {tuple(points[1].shape)} do not match point coords of "
+                "shape "
                 f"{tuple(points[0].shape)}: expected coords B x P x N x 2 and labels B x P x N"
             )
     if boxes is not None:

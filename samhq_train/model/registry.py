@@ -32,12 +32,24 @@ from .sam2 import FAMILY as SAM2
 
 FAMILIES: dict[str, Family] = {family.name: family for family in (SAM1, SAM2)}
 
-VARIANTS: dict[str, object] = {v: cfg for fam in FAMILIES.values() for v, cfg in fam.variants.items()}
+VARIANTS: dict[str, object] = {
+    v: cfg for fam in FAMILIES.values() for v, cfg in fam.variants.items()
+}
 
 __all__ = [
-    "ATTENTION_KERNELS", "FAMILIES", "VARIANTS", "Family", "build_model", "canonical_variant",
-    "family_of_model", "family_of_state", "family_of_variant", "official_file", "set_attention_kernel",
-    "variant_config", "variant_of_config",
+    "ATTENTION_KERNELS",
+    "FAMILIES",
+    "VARIANTS",
+    "Family",
+    "build_model",
+    "canonical_variant",
+    "family_of_model",
+    "family_of_state",
+    "family_of_variant",
+    "official_file",
+    "set_attention_kernel",
+    "variant_config",
+    "variant_of_config",
 ]
 
 

@@ -10,6 +10,12 @@ from .processing import LongestSideProcessing
 build_from_config = build
 
 __all__ = [
-    "FAMILY", "VARIANT_ALIASES", "VARIANTS", "SamHQConfig", "TinyViTConfig", "build", "SamHQ",
+    "FAMILY",
+    "VARIANT_ALIASES",
+    "VARIANTS",
+    "SamHQConfig",
+    "TinyViTConfig",
+    "build",
+    "SamHQ",
     "LongestSideProcessing",
 ]

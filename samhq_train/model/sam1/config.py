@@ -47,14 +47,30 @@ VARIANTS: dict[str, SamHQConfig] = {
     # the small ViT of the tests and the demo: 4 blocks, 64 wide, 256 px input; window 6
     # exercises window padding
     "vit_demo": SamHQConfig(
-        64, 4, 2, (1, 3), image_size=256, window_size=6, prompt_embed_dim=64,
-        decoder_num_heads=4, decoder_mlp_dim=256, iou_head_hidden_dim=64,
+        64,
+        4,
+        2,
+        (1, 3),
+        image_size=256,
+        window_size=6,
+        prompt_embed_dim=64,
+        decoder_num_heads=4,
+        decoder_mlp_dim=256,
+        iou_head_hidden_dim=64,
     ),
     # the demo's pretrained base (scripts/make_demo_base.py, data/demo_base/): vit_demo at 384 px
     # and 96 wide, so that the S/4 masks (96 x 96) can hold the demo's thin parts
     "vit_demo_base": SamHQConfig(
-        96, 4, 3, (1, 3), image_size=384, window_size=8, prompt_embed_dim=64,
-        decoder_num_heads=4, decoder_mlp_dim=256, iou_head_hidden_dim=64,
+        96,
+        4,
+        3,
+        (1, 3),
+        image_size=384,
+        window_size=8,
+        prompt_embed_dim=64,
+        decoder_num_heads=4,
+        decoder_mlp_dim=256,
+        iou_head_hidden_dim=64,
     ),
 }
 

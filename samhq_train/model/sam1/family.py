@@ -20,7 +20,13 @@ from .tiny_vit import TinyViT
 from .transformers_format import CODEC
 
 # the five HQ modules of SAM-HQ's mask decoder (official names); everything else is SAM
-HQ_MODULES = ("hf_token", "hf_mlp", "compress_vit_feat", "embedding_encoder", "embedding_maskfeature")
+HQ_MODULES = (
+    "hf_token",
+    "hf_mlp",
+    "compress_vit_feat",
+    "embedding_encoder",
+    "embedding_maskfeature",
+)
 
 # the official SAM files that training starts from
 OFFICIAL_FILES = {
@@ -103,10 +109,12 @@ def detect_variant(state: dict[str, torch.Tensor]) -> str | None:
     if patch is not None:
         width = patch.shape[0]
         depth = 1 + max(
-            (int(k.split(".")[2]) for k in state if k.startswith("image_encoder.blocks.")), default=-1
+            (int(k.split(".")[2]) for k in state if k.startswith("image_encoder.blocks.")),
+            default=-1,
         )
         matches = [
-            n for n, c in VARIANTS.items()
+            n
+            for n, c in VARIANTS.items()
             if c.tiny_vit is None and c.encoder_embed_dim == width and c.encoder_depth == depth
         ]
     elif "image_encoder.patch_embed.seq.0.c.weight" in state:  # a TinyViT encoder
@@ -115,7 +123,11 @@ def detect_variant(state: dict[str, torch.Tensor]) -> str | None:
             for i, name in enumerate(["conv3.c.weight"] + ["attn.proj.weight"] * 3)
             if f"image_encoder.layers.{i}.blocks.0.{name}" in state
         )
-        matches = [n for n, c in VARIANTS.items() if c.tiny_vit is not None and c.tiny_vit.embed_dims == widths]
+        matches = [
+            n
+            for n, c in VARIANTS.items()
+            if c.tiny_vit is not None and c.tiny_vit.embed_dims == widths
+        ]
     else:
         vit = state.get("mask_decoder.compress_vit_feat.0.weight")
         if vit is None:

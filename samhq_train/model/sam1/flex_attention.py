@@ -45,8 +45,10 @@ def set_attention_kernel(encoder, kernel: str) -> None:
     if hasattr(encoder, "attention_kernel"):
         encoder.attention_kernel = kernel
     elif kernel == "flex":
-        raise ValueError(f"model.attention=flex: expected auto or sdpa: {type(encoder).__name__} has "
-                         "no relative-position attention (only SAM's ViT encoder takes a kernel)")
+        raise ValueError(
+            f"model.attention=flex: expected auto or sdpa: {type(encoder).__name__} has "
+            "no relative-position attention (only SAM's ViT encoder takes a kernel)"
+        )
 
 
 def compiled_flex_attention():
@@ -94,7 +96,11 @@ def rel_pos_flex_attention(
         out = compiled_flex_attention()(q, k, v, score_mod=add_rel_pos)
     except Exception as err:  # noqa: BLE001 - any compile failure: SDPA serves, said once
         _failed = True
-        log.warning("FlexAttention failed to compile (%s: %s); the encoder uses SDPA from now on "
-                    "(model.attention=sdpa silences this)", type(err).__name__, str(err).splitlines()[0])
+        log.warning(
+            "FlexAttention failed to compile (%s: %s); the encoder uses SDPA from now on "
+            "(model.attention=sdpa silences this)",
+            type(err).__name__,
+            str(err).splitlines()[0],
+        )
         return None
     return out.transpose(1, 2)

@@ -29,7 +29,9 @@ class SamHQ(PromptableModel):
         self.image_encoder = image_encoder
         self.prompt_encoder = prompt_encoder
         self.mask_decoder = mask_decoder
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False)
+        self.register_buffer(
+            "pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False
+        )
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
 
     @property
@@ -43,7 +45,8 @@ class SamHQ(PromptableModel):
         return self.prompt_encoder.mask_input_size[0]
 
     def encode(self, images: torch.Tensor, content_sizes=None) -> SamFeatures:
-        """B x 3 x H x W RGB 0-255 -> embedding B x C x S/16 x S/16 and early B x S/16 x S/16 x C_vit."""
+        """B x 3 x H x W RGB 0-255 -> embedding B x C x S/16 x S/16 and early
+        B x S/16 x S/16 x C_vit."""
         embedding, early = self.image_encoder(self.preprocess(images, content_sizes))
         return SamFeatures(embedding=embedding, early=early)
 
@@ -74,7 +77,12 @@ class SamHQ(PromptableModel):
             batch_size=b * per_image,
         )
         masks, iou = self.decode_embedded(
-            features, sparse, dense, multimask_output=multimask_output, hq_token_only=hq_token_only, use_hq=use_hq
+            features,
+            sparse,
+            dense,
+            multimask_output=multimask_output,
+            hq_token_only=hq_token_only,
+            use_hq=use_hq,
         )
         return masks.unflatten(0, (b, per_image)), iou.unflatten(0, (b, per_image))
 
@@ -88,8 +96,9 @@ class SamHQ(PromptableModel):
         hq_token_only: bool = False,
         use_hq: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The mask decoder on already-embedded prompts: sparse (B*P) x K x C, dense (B*P) x C x h x w
-        (prompts of one image contiguous) -> low-res logits (B*P) x M x 4h x 4w, IoU (B*P) x M."""
+        """The mask decoder on already-embedded prompts: sparse (B*P) x K x C, dense
+        (B*P) x C x h x w (prompts of one image contiguous) -> low-res logits
+        (B*P) x M x 4h x 4w, IoU (B*P) x M."""
         return self.mask_decoder(
             image_embeddings=features.embedding,
             early_features=features.early,

@@ -23,7 +23,9 @@ class LongestSideProcessing(InputProcessing):
             size = original_size.to(torch.float64)
             shape = torch.floor(size * (self.image_size / size.max()) + 0.5).to(torch.int64)
             return shape[0], shape[1]
-        return resize_longest_side_shape(int(original_size[0]), int(original_size[1]), self.image_size)
+        return resize_longest_side_shape(
+            int(original_size[0]), int(original_size[1]), self.image_size
+        )
 
     def resize_image(self, image: np.ndarray) -> np.ndarray:
         return resize_image(image, self.input_shape(image.shape[:2])).astype(np.float32)

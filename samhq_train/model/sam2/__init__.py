@@ -14,6 +14,16 @@ from .model import Sam2Features, Sam2HQ
 from .processing import SquareProcessing
 
 __all__ = [
-    "FAMILY", "META_VARIANTS", "VARIANTS", "DecoderConfig", "HieraConfig", "MemoryConfig",
-    "NeckConfig", "Sam2Config", "build", "Sam2Features", "Sam2HQ", "SquareProcessing",
+    "FAMILY",
+    "META_VARIANTS",
+    "VARIANTS",
+    "DecoderConfig",
+    "HieraConfig",
+    "MemoryConfig",
+    "NeckConfig",
+    "Sam2Config",
+    "build",
+    "Sam2Features",
+    "Sam2HQ",
+    "SquareProcessing",
 ]

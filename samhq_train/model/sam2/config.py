@@ -109,7 +109,9 @@ class Sam2Config:
         return self.neck.d_model
 
 
-def _variant(embed_dim, num_heads, stages, global_att, bkg, window_spec=(8, 4, 14, 7)) -> Sam2Config:
+def _variant(
+    embed_dim, num_heads, stages, global_att, bkg, window_spec=(8, 4, 14, 7)
+) -> Sam2Config:
     trunk = HieraConfig(embed_dim, num_heads, stages, global_att, bkg, window_spec)
     return Sam2Config(trunk=trunk, neck=NeckConfig(backbone_channel_list=trunk.channel_list))
 
@@ -126,8 +128,11 @@ VARIANTS: dict[str, Sam2Config] = {
         trunk=HieraConfig(24, 1, (1, 1, 3, 1), (3,), (7, 7)),
         neck=NeckConfig(backbone_channel_list=(192, 96, 48, 24), d_model=64, num_pos_feats=64),
         memory=MemoryConfig(
-            attention_layers=1, attention_dim_feedforward=128, encoder_in_dim=64,
-            downsampler_embed_dim=64, fuser_dim=64,
+            attention_layers=1,
+            attention_dim_feedforward=128,
+            encoder_in_dim=64,
+            downsampler_embed_dim=64,
+            fuser_dim=64,
         ),
         image_size=256,
     ),

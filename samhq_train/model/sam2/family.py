@@ -135,14 +135,20 @@ def official_layout(state: dict[str, torch.Tensor]) -> dict:
 
 def _trunk_stages(state: dict[str, torch.Tensor]) -> tuple[int, ...]:
     """Blocks per stage, from which blocks change width (they carry a `proj`)."""
-    depth = 1 + max(int(k.split(".")[3]) for k in state if k.startswith("image_encoder.trunk.blocks."))
-    starts = [0] + [
-        i for i in range(depth) if f"image_encoder.trunk.blocks.{i}.proj.weight" in state
-    ] + [depth]
+    depth = 1 + max(
+        int(k.split(".")[3]) for k in state if k.startswith("image_encoder.trunk.blocks.")
+    )
+    starts = (
+        [0]
+        + [i for i in range(depth) if f"image_encoder.trunk.blocks.{i}.proj.weight" in state]
+        + [depth]
+    )
     return tuple(b - a for a, b in zip(starts, starts[1:]))
 
 
-def detect_variant(state: dict[str, torch.Tensor], variants: dict[str, Sam2Config] = VARIANTS) -> str | None:
+def detect_variant(
+    state: dict[str, torch.Tensor], variants: dict[str, Sam2Config] = VARIANTS
+) -> str | None:
     """The variant whose shapes a full official state dict has (trunk width, blocks per stage,
     position-embedding sizes); None for other families and for HQ-only state dicts (the HQ parts
     are 256 wide in every size). Raises for a trunk without SAM 2.1's object-score token."""

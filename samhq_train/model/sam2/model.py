@@ -60,7 +60,9 @@ class Sam2HQ(PromptableModel):
         hidden = prompt_encoder.embed_dim
         # registration order = the official state_dict order (own tensors first, then modules)
         self.image_encoder = image_encoder
-        self.mask_downsample = nn.Conv2d(1, 1, kernel_size=4, stride=4) if use_obj_ptrs_in_encoder else None
+        self.mask_downsample = (
+            nn.Conv2d(1, 1, kernel_size=4, stride=4) if use_obj_ptrs_in_encoder else None
+        )
         self.memory_attention = memory_attention
         self.memory_encoder = memory_encoder
         self.maskmem_tpos_enc = nn.Parameter(torch.zeros(num_maskmem, 1, 1, mem_dim))
@@ -80,7 +82,9 @@ class Sam2HQ(PromptableModel):
         if proj_tpos_enc_in_obj_ptrs:
             self.obj_ptr_tpos_proj = nn.Linear(hidden, mem_dim)
         self.directly_add_no_mem_embed = directly_add_no_mem_embed
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False)
+        self.register_buffer(
+            "pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False
+        )
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
 
     @property
@@ -97,7 +101,9 @@ class Sam2HQ(PromptableModel):
         """B x 3 x S x S RGB 0-255 (already resized to the square) -> Sam2Features."""
         decoder = self.sam_mask_decoder
         if not decoder.use_high_res_features:
-            raise ValueError("this SAM 2 model has no high-res decoder features (conv_s0 / conv_s1)")
+            raise ValueError(
+                "this SAM 2 model has no high-res decoder features (conv_s0 / conv_s1)"
+            )
         features, _ = self.image_encoder(self.preprocess(images, content_sizes))
         embedding = features[-1]
         if self.directly_add_no_mem_embed:
@@ -168,8 +174,9 @@ class Sam2HQ(PromptableModel):
         hq_token_only: bool = False,
         use_hq: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The mask decoder on already-embedded prompts: sparse (B*P) x K x C, dense (B*P) x C x h x w
-        (prompts of one image contiguous) -> low-res logits (B*P) x M x 4h x 4w, IoU (B*P) x M_iou."""
+        """The mask decoder on already-embedded prompts: sparse (B*P) x K x C, dense
+        (B*P) x C x h x w (prompts of one image contiguous) -> low-res logits
+        (B*P) x M x 4h x 4w, IoU (B*P) x M_iou."""
         per_image = sparse.shape[0] // features.batch_size
 
         def per_prompt(t: torch.Tensor) -> torch.Tensor:

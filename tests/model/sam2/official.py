@@ -1,5 +1,6 @@
 """Readers of the official SAM 2.1 / HQ-SAM 2 files that only the tests need: the official
-(hydra yaml) model config and a strict load that lets a Meta SAM 2.1 file lack the HQ keys. The package reads these files through its checkpoint formats."""
+(hydra yaml) model config and a strict load that lets a Meta SAM 2.1 file lack the HQ keys.
+The package reads these files through its checkpoint formats."""
 
 import torch
 from torch import nn
@@ -23,7 +24,8 @@ def load_official_state(model: nn.Module, state: dict[str, torch.Tensor]) -> Non
     for key, value in state.items():
         if key in own and own[key].shape != value.shape:
             raise ValueError(
-                f"{key} has shape {tuple(value.shape)}, the model {tuple(own[key].shape)}: another variant?"
+                f"{key} has shape {tuple(value.shape)}, the model {tuple(own[key].shape)}: "
+                "another variant?"
             )
     result = model.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if not is_hq_key(k)]
@@ -35,7 +37,9 @@ def load_official_state(model: nn.Module, state: dict[str, torch.Tensor]) -> Non
             f"({len(result.unexpected_keys)} unexpected keys)"
         )
     if result.missing_keys and len(result.missing_keys) != sum(is_hq_key(k) for k in own):
-        raise ValueError(f"state dict has only part of the HQ parts: it lacks {result.missing_keys[0]}")
+        raise ValueError(
+            f"state dict has only part of the HQ parts: it lacks {result.missing_keys[0]}"
+        )
 
 
 def _get(node: dict, path: str, default=None):
@@ -64,9 +68,15 @@ def config_from_official(config: dict) -> Sam2Config:
         embed_dim=_get(config, t + "embed_dim", trunk_defaults.embed_dim),
         num_heads=_get(config, t + "num_heads", trunk_defaults.num_heads),
         stages=_tuple(_get(config, t + "stages", trunk_defaults.stages)),
-        global_att_blocks=_tuple(_get(config, t + "global_att_blocks", trunk_defaults.global_att_blocks)),
+        global_att_blocks=_tuple(
+            _get(config, t + "global_att_blocks", trunk_defaults.global_att_blocks)
+        ),
         window_pos_embed_bkg_spatial_size=_tuple(
-            _get(config, t + "window_pos_embed_bkg_spatial_size", trunk_defaults.window_pos_embed_bkg_spatial_size)
+            _get(
+                config,
+                t + "window_pos_embed_bkg_spatial_size",
+                trunk_defaults.window_pos_embed_bkg_spatial_size,
+            )
         ),
         window_spec=_tuple(_get(config, t + "window_spec", trunk_defaults.window_spec)),
         q_pool=_get(config, t + "q_pool", 3),
@@ -85,8 +95,9 @@ def config_from_official(config: dict) -> Sam2Config:
     )
     if neck.backbone_channel_list != trunk.channel_list:
         raise ValueError(
-            f"image_encoder.neck.backbone_channel_list {list(neck.backbone_channel_list)} does not match "
-            f"image_encoder.trunk.embed_dim {trunk.embed_dim} (its stages give {list(trunk.channel_list)})"
+            f"image_encoder.neck.backbone_channel_list {list(neck.backbone_channel_list)} does "
+            f"not match image_encoder.trunk.embed_dim {trunk.embed_dim} (its stages give "
+            f"{list(trunk.channel_list)})"
         )
     extra = config.get("sam_mask_decoder_extra_args") or {}
     decoder = DecoderConfig(
@@ -126,8 +137,12 @@ def config_from_official(config: dict) -> Sam2Config:
     widths = {
         a + "d_model": _get(config, a + "d_model"),
         layer + "d_model": _get(config, layer + "d_model"),
-        layer + "self_attention.embedding_dim": _get(config, layer + "self_attention.embedding_dim"),
-        layer + "cross_attention.embedding_dim": _get(config, layer + "cross_attention.embedding_dim"),
+        layer + "self_attention.embedding_dim": _get(
+            config, layer + "self_attention.embedding_dim"
+        ),
+        layer + "cross_attention.embedding_dim": _get(
+            config, layer + "cross_attention.embedding_dim"
+        ),
         e + "in_dim": in_dim,
     }
     for key, width in widths.items():
