@@ -1,5 +1,6 @@
 """The package's import graph: no cycles between modules, no project imports inside functions,
-and the layer arrows of ARCHITECTURE.md (model and data at the bottom, entry points on top)."""
+and the layer arrows (constants, errors, imaging at the bottom, then model and data, entry points
+on top)."""
 
 import ast
 from pathlib import Path

@@ -119,7 +119,7 @@ class SamHQPredictor:
                 hq_token_only=hq_token_only,
             )
         low_res, iou = low_res[0].float(), iou[0].float()  # P x M x ..., P x M
-        full = self.model.postprocess_masks(low_res, self.input_size, self.original_size)
+        full = self.model.processing.postprocess_masks(low_res, self.input_size, self.original_size)
         if not return_logits:
             full = full > self.model.mask_threshold
         out = [t.cpu().numpy() for t in (full, iou, low_res)]

@@ -1,9 +1,11 @@
 """The registry of model families: FAMILIES lists each family's record (family_record.Family).
 
-Adding a family is a new folder plus one registry line: the folder (like sam1/, sam2/) holds its
+Adding a family is a new folder plus its line here: the folder (like sam1/, sam2/) holds its
 config.py (variants), model.py (the PromptableModel), processing.py (its input rule), onnx.py
 (its ONNX prompt decoder) and family.py with `build(config)` and `FAMILY = Family(...)`; the
-line puts FAMILY in FAMILIES below (with its import). A family record provides:
+registry line imports that FAMILY (and its name joins the tuple in FAMILIES). Checkpoints,
+policies, LoRA, the predictor, evaluation and export ask the record; outside the package, a
+conf/model/<variant>.yaml names each variant for Hydra. A family record provides (the fields after decoder_prefix may be left out: "not supported"):
 
   name                the family's name (the model class's `family`)
   variants            variant name -> config; aliases: earlier variant names -> current
@@ -78,9 +80,13 @@ def family_of_state(state: dict) -> Family | None:
 
 
 def official_file(variant: str) -> str | None:
-    """The name of the official file that training a variant starts from (None if none)."""
-    variant = canonical_variant(variant)
-    return family_of_variant(variant).official_files.get(variant)
+    """The name of the official file that training a variant starts from; None for a variant
+    without one (and for an unknown name: the caller's variant check names that)."""
+    for fam in FAMILIES.values():
+        name = fam.aliases.get(variant, variant)
+        if name in fam.official_files:
+            return fam.official_files[name]
+    return None
 
 
 def variant_config(variant: str):

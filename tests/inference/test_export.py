@@ -121,7 +121,7 @@ def test_transformers_directory_loads_offline_and_matches(model, exported, featu
                 hq_token_only=hq_token_only,
             )
             torch.testing.assert_close(hf(**kwargs).iou_scores, iou, atol=ATOL, rtol=0)
-            handles = patch_transformers_decoder(hf)  # its known decoder defect (RECIPE.md)
+            handles = patch_transformers_decoder(hf)  # its known decoder defect (tests/reference.py)
             try:
                 torch.testing.assert_close(hf(**kwargs).pred_masks, low_res, atol=ATOL, rtol=0)
             finally:
