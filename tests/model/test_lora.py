@@ -138,7 +138,7 @@ def test_wrapped_layers_keep_names_and_share_the_base_parameters():
     }
 
 
-def test_lora_state_dict_holds_only_the_adapters():
+def test_add_lora_adds_exactly_an_a_and_b_per_wrapped_layer():
     model = tiny_model()
     wrapped = add_lora(model, "attn+mlp", rank=4, alpha=8)
     assert set(lora_state_dict(model)) == {
