@@ -1,17 +1,17 @@
 """Pixels in and out, one home each: reading image files, SAM's long-side resize, overlay pictures.
 
-Dependency-free within the project (numpy, OpenCV, PIL only), so that data, inference and
-evaluation all use it without importing each other.
+Dependency-free within the project (numpy, OpenCV, PIL only), so that data, model, inference
+and evaluation all use it without importing each other.
 
 - ``read_image`` / ``decode_image_file``: the one image reader. EXIF orientation is IGNORED
   everywhere (training, evaluation, the predictor, COCO): pixels stay in the stored grid, the grid
   that masks, boxes and points are given in (and what the official training / evaluation loaders
   do). A photo whose camera wrote a rotation flag is therefore used as stored, not as a viewer
-  shows it. Problems raise ``ImageFileError`` (a ValueError) naming the file; data wraps it in
-  DataError, inference in ImageReadError.
+  shows it. Problems raise ``ImageFileError`` (a UserError and ValueError) naming the file; data
+  wraps it in DataError, inference in ImageReadError.
 - ``resize_longest_side_shape`` / ``resize_image``: SAM's ``ResizeLongestSide`` rule and the
-  official predictor's image resize (PIL bilinear), used by the predictor and by the
-  predictor-style evaluation transform.
+  official predictor's image resize (PIL bilinear), used by the SAM 1 family's input rule
+  (model/sam1/processing.py), large-scale jitter and the predictor-style evaluation transform.
 - ``draw_overlay``: the one overlay picture (predict.py, the evaluation report, training's logged
   validation pictures).
 """
@@ -25,8 +25,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 from PIL import Image
+
+from samhq_train.errors import UserError
 
 # mask tints, in order; the first is SAM's demo blue
 COLORS = np.array(
@@ -40,11 +41,12 @@ TINT = 0.4  # weight of the tint colour inside a mask
 EDGE_RATIO = 0.003  # outline width as a fraction of the picture diagonal (at least 1 px)
 
 
-class ImageFileError(ValueError):
+class ImageFileError(UserError, ValueError):
     """An image (or mask) file that cannot be read; the message names the file and what to do."""
 
 
 # ---- reading ----------------------------------------------------------------------------------
+
 
 def decode_image_file(path: str | os.PathLike, flags: int, what: str = "image") -> np.ndarray:
     """``cv2.imdecode(file bytes, flags)`` with clear errors: missing, unreadable or empty file,
@@ -60,7 +62,8 @@ def decode_image_file(path: str | os.PathLike, flags: int, what: str = "image") 
         ) from None
     if data.size == 0:
         raise ImageFileError(
-            f"cannot read {what} file {path}: {path.name} is empty (0 bytes); re-export or remove it"
+            f"cannot read {what} file {path}: {path.name} is empty (0 bytes); re-export or "
+            "remove it"
         )
     if data[:2].tobytes() == b"\xff\xd8" and data[-2:].tobytes() != b"\xff\xd9":
         if b"\xff\xd9" not in data[-4096:].tobytes():
@@ -89,6 +92,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 # ---- resizing ---------------------------------------------------------------------------------
 
+
 def resize_longest_side_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
     """(h, w) after scaling (height, width) so that the longer side becomes ``long_side``.
 
@@ -106,50 +110,8 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.array(Image.fromarray(np.ascontiguousarray(image)).resize((w, h), Image.BILINEAR))
 
 
-def resize_longest_side(image: np.ndarray, long_side: int) -> np.ndarray:
-    """The official predictor's pre-processing resize: long side ``long_side``, aspect kept."""
-    return resize_image(image, resize_longest_side_shape(*image.shape[:2], long_side))
-
-
-# A model family's input rule (the model class's `input_resize`): how its official predictor
-# brings an image to the S x S input. SAM 1: long side S (PIL bilinear), padded by the model.
-# SAM 2.1: squashed to S x S, aspect not kept (torchvision Resize on 0-1 floats, antialiased).
-INPUT_RULES = ("longest_side", "square")
-
-
-def model_input_shape(height: int, width: int, rule: str, size: int) -> tuple[int, int]:
-    if rule == "longest_side":
-        return resize_longest_side_shape(height, width, size)
-    if rule == "square":
-        return size, size
-    raise ValueError(f"unknown input rule {rule!r}; one of {INPUT_RULES}")
-
-
-def resize_to_model_input(image: np.ndarray, rule: str, size: int) -> np.ndarray:
-    """H x W x 3 uint8 -> h x w x 3 float32 on the 0-255 scale, as the family's official
-    predictor resizes (float output: the SAM 2.1 rule does not round to uint8)."""
-    if rule == "longest_side":
-        return resize_longest_side(image, size).astype(np.float32)
-    if rule == "square":
-        tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
-        tensor = torch.nn.functional.interpolate(
-            tensor, (size, size), mode="bilinear", align_corners=False, antialias=True
-        )
-        return (tensor[0].permute(1, 2, 0) * 255).numpy()
-    raise ValueError(f"unknown input rule {rule!r}; one of {INPUT_RULES}")
-
-
-def scale_to_model_input(coords: np.ndarray, original_size: tuple[int, int], rule: str, size: int) -> np.ndarray:
-    """(x, y) pairs in original pixels (last dim 2) -> pixels of the resized model input."""
-    old_h, old_w = original_size
-    new_h, new_w = model_input_shape(old_h, old_w, rule, size)
-    coords = np.array(coords, dtype=np.float64)
-    coords[..., 0] *= new_w / old_w
-    coords[..., 1] *= new_h / old_h
-    return coords
-
-
 # ---- drawing ----------------------------------------------------------------------------------
+
 
 def _edge(mask: np.ndarray, width: int) -> np.ndarray:
     """Inner boundary band of a bool mask (the mask minus its erosion; outside counts as empty)."""

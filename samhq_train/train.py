@@ -39,6 +39,7 @@ from samhq_train.model import (
     build_sam_hq,
     file_sha256,
     inspect,
+    official_file,
     set_attention_kernel,
     variant_config,
 )
@@ -55,18 +56,6 @@ log = logging.getLogger(__name__)
 # frozen parts are in eval mode on purpose (SamHQModule.train)
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
 
-# the official SAM checkpoints that training starts from (RECIPE.md)
-OFFICIAL_SAM_FILES = {
-    "vit_b": "sam_vit_b_01ec64.pth",
-    "vit_l": "sam_vit_l_0b3195.pth",
-    "vit_h": "sam_vit_h_4b8939.pth",
-    "vit_tiny": "mobile_sam.pt",  # Light HQ-SAM trains on MobileSAM's TinyViT
-    # HQ-SAM 2 trains on Meta's SAM 2.1 (an official HQ-SAM 2 file exists for Hiera-L only)
-    "sam2.1_hq_hiera_t": "sam2.1_hiera_tiny.pt",
-    "sam2.1_hq_hiera_s": "sam2.1_hiera_small.pt",
-    "sam2.1_hq_hiera_b+": "sam2.1_hiera_base_plus.pt",
-    "sam2.1_hq_hiera_l": "sam2.1_hiera_large.pt",
-}
 LOGGER_PACKAGES = {
     "TensorBoardLogger": ("tensorboard", "tensorboard"),
     "WandbLogger": ("wandb", "wandb"),
@@ -105,7 +94,7 @@ def _build_model(model_cfg) -> tuple:
     policy = policy_from_config(model_cfg)
     if checkpoint is None:
         if seed is None:
-            wanted = OFFICIAL_SAM_FILES.get(variant, "an official SAM checkpoint")
+            wanted = official_file(variant) or "an official SAM checkpoint"
             raise SetupError(
                 f"model={variant} needs its SAM weights: pass model.checkpoint=/path/to/{wanted}"
             )

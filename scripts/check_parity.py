@@ -11,8 +11,9 @@ import argparse
 
 import torch
 
-from samhq_train.inference import load_image, resize_image
+from samhq_train.inference import load_image
 from samhq_train.model import build_sam_hq
+from samhq_train.model.sam1 import LongestSideProcessing
 from samhq_train.reference import official_twin, transformers_twin
 
 
@@ -20,8 +21,8 @@ def model_input(path: str | None, size: int) -> torch.Tensor:
     """1 x 3 x h x w RGB 0-255: the image resized as the predictor does, or random pixels."""
     if path is None:
         return torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)) * 255
-    image = resize_image(load_image(path), size)
-    return torch.from_numpy(image).permute(2, 0, 1)[None].float()
+    image = LongestSideProcessing(size).resize_image(load_image(path))
+    return torch.from_numpy(image).permute(2, 0, 1)[None]
 
 
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -54,10 +54,6 @@ def _select_sets(datamodule, wanted: Sequence[str] | None):
     return datamodule
 
 
-# a family's predictor input rule (model.input_resize) -> the evaluation transform that applies it
-TRANSFORM_OF_INPUT_RULE = {"longest_side": "longest_side", "square": "resize"}
-
-
 def cache_provenance(cfg, loaded: LoadedCheckpoint) -> Provenance:
     """What identifies the evaluated encoder in the embedding cache's key: a training checkpoint's
     record when its policy left the base encoder frozen (the run's own cache entries are then
@@ -78,8 +74,9 @@ def cache_provenance(cfg, loaded: LoadedCheckpoint) -> Provenance:
 
 
 def coco_transform(setting: str, model) -> str:
-    """coco.transform, with `auto` resolved to the model family's predictor rule."""
-    return TRANSFORM_OF_INPUT_RULE[model.input_resize] if setting == "auto" else setting
+    """coco.transform, with `auto` resolved to the evaluation transform of the model family's
+    input rule (model.processing.eval_transform)."""
+    return model.processing.eval_transform if setting == "auto" else setting
 
 
 def evaluate(cfg) -> dict:
@@ -102,7 +99,7 @@ def evaluate(cfg) -> dict:
     )
     model = loaded.model
     try:
-        set_attention_kernel(model.image_encoder, cfg.model.get("attention", "auto"))
+        set_attention_kernel(model, cfg.model.get("attention", "auto"))
     except ValueError as err:
         raise EvaluationError(str(err)) from None
     out_dir = Path(to_absolute_path(str(cfg.output_dir)))

@@ -12,15 +12,14 @@ so their numbers cannot disagree.
 
 Resizing to the GT (official protocol): when the image fills the model frame (the benchmark
 resize), the S/4 logits are upsampled bilinearly straight to the GT size, as the official
-evaluation does; with SAM's long-side resize + padding they go through
-`SamHQ.postprocess_masks` (upsample to S, crop the padding, resize to the GT size).
+evaluation does (processing.resize_masks); otherwise they go through the family's input rule
+(`model.processing.postprocess_masks`; SAM 1: upsample to S, crop the padding, resize).
 """
 
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchmetrics.aggregation import SumMetric
 
@@ -29,6 +28,7 @@ from samhq_train.data.prompts import PROMPT_TYPES
 from samhq_train.evaluation.metrics import BoundaryIoU, MaskIoU
 from samhq_train.imaging import draw_overlay
 from samhq_train.model import ImageFeatures
+from samhq_train.model.processing import resize_masks
 
 
 def image_features(model: nn.Module, batch: dict, *, grad: bool = False) -> ImageFeatures:
@@ -98,9 +98,9 @@ def logits_at_original_size(
     low_res = low_res.reshape(1, 1, *low_res.shape[-2:]).float()
     size = (int(original_size[0]), int(original_size[1]))
     if tuple(input_size) == (model.image_size, model.image_size):
-        out = F.interpolate(low_res, size, mode="bilinear", align_corners=False)
+        out = resize_masks(low_res, size)
     else:
-        out = model.postprocess_masks(low_res, tuple(input_size), size)
+        out = model.processing.postprocess_masks(low_res, tuple(input_size), size)
     return out[0, 0]
 
 

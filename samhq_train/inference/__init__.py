@@ -14,7 +14,6 @@ from .predictor import (
     PromptError,
     SamHQPredictor,
     load_image,
-    resize_image,
 )
 
 __all__ = [
@@ -29,5 +28,4 @@ __all__ = [
     "PromptError",
     "SamHQPredictor",
     "load_image",
-    "resize_image",
 ]

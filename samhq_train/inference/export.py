@@ -2,8 +2,10 @@
 or HQ-only) and ONNX of the prompt encoder + HQ mask decoder (SAM 1 and SAM 2.1 families, checked
 with onnxruntime).
 
-The weight formats are written by `samhq_train.model.save_checkpoint` and read back here to check
-that each file holds exactly the model's tensors.
+The ONNX prompt decoder of each family is its record's `onnx_decoder` (model/<family>/onnx.py);
+this module traces, writes and checks it. The weight formats are written by
+`samhq_train.model.save_checkpoint` and read back here to check that each file holds exactly the
+model's tensors.
 
 Outputs are checked before anything is written (check_output_dir): an --out that is a file, not
 writable or under a missing folder, or a target file that exists (unless overwrite), is one
@@ -20,25 +22,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from samhq_train.errors import UserError
 from samhq_train.files import atomic_write
-from samhq_train.model import SamHQ, canonical_format, detect_variant, plain_model, save_checkpoint
+from samhq_train.model import (
+    SamHQ,
+    canonical_format,
+    detect_variant,
+    family_of_model,
+    plain_model,
+    save_checkpoint,
+)
 from samhq_train.model.formats import expected_state, inspect
+from samhq_train.model.onnx_decoder import ONNX_OUTPUTS, OnnxPromptDecoder
 from samhq_train.model.promptable import PromptableModel
 
 EXPORT_TARGETS = ("sam_hq", "transformers", "safetensors", "hq_only", "delta", "onnx")
-# after the family's image features (OnnxPromptDecoder.feature_inputs)
-ONNX_PROMPT_INPUTS = (
-    "point_coords",
-    "point_labels",
-    "mask_input",
-    "has_mask_input",
-    "orig_im_size",
-)
-ONNX_OUTPUTS = ("masks", "iou_predictions", "low_res_masks")
 
 
 class OutputError(UserError, ValueError):
@@ -185,144 +185,15 @@ def verify_weights(model: nn.Module, path: str | os.PathLike, target: str, polic
         raise RuntimeError(f"{path}: {len(bad)} tensors differ from the model, first: {bad[:5]}")
 
 
-class OnnxPromptDecoder(nn.Module):
-    """Prompt encoder + HQ mask decoder + upsampling to the original size, in ONNX-friendly form,
-    for the SAM 1 family; OnnxSam2PromptDecoder changes the family's parts (its image features,
-    the padding point, the resize rule). ONNX_DECODERS picks one for a model.
-
-    One image, one prompt of N points (N dynamic). As in SAM's ONNX export, a box is two points
-    with labels 2 (top-left) and 3 (bottom-right); without a box, append a padding point (0, 0)
-    with label -1. Coordinates are in the S x S model frame (scale them like the predictor).
-      image_embeddings 1 x C x S/16 x S/16, early_features 1 x S/16 x S/16 x C_vit (the features),
-      point_coords 1 x N x 2, point_labels 1 x N, mask_input 1 x 1 x S/4 x S/4,
-      has_mask_input 1 (1.0 uses mask_input), orig_im_size 2 (H, W as float)
-    -> masks 1 x M x H x W logits, iou_predictions 1 x M_iou, low_res_masks 1 x M x S/4 x S/4
-    (M, M_iou: 1 each, or as the model's decode gives them with multimask_output / hq_token_only).
-    """
-
-    # the features' fields -> their ONNX input names, in field order
-    feature_inputs = {"embedding": "image_embeddings", "early": "early_features"}
-
-    def __init__(
-        self, model: PromptableModel, *, hq_token_only: bool = False, multimask_output: bool = False
-    ):
-        super().__init__()
-        self.model = model
-        self.hq_token_only = hq_token_only
-        self.multimask_output = multimask_output
-
-    @property
-    def input_names(self) -> tuple[str, ...]:
-        return (*self.feature_inputs.values(), *ONNX_PROMPT_INPUTS)
-
-    @property
-    def prompt_encoder(self) -> nn.Module:
-        return self.model.prompt_encoder
-
-    def embed_points(self, coords: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        # labels 2 / 3 are the box corners, as in SAM's ONNX export
-        return self.prompt_encoder.embed_points(coords, labels, pad=False)
-
-    def forward(self, *inputs):
-        """inputs: the image features' tensors (in field order), then point_coords,
-        point_labels, mask_input, has_mask_input, orig_im_size."""
-        n = len(self.feature_inputs)
-        features = self.model.features_type.from_tensors(dict(zip(self.feature_inputs, inputs[:n])))
-        point_coords, point_labels, mask_input, has_mask_input, orig_im_size = inputs[n:]
-        encoder = self.prompt_encoder
-        sparse = self.embed_points(point_coords, point_labels)
-        dense = has_mask_input * encoder.mask_downscaling(mask_input)
-        dense = dense + (1 - has_mask_input) * encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
-        low_res, iou = self.model.decode_embedded(
-            features,
-            sparse,
-            dense,
-            multimask_output=self.multimask_output,
-            hq_token_only=self.hq_token_only,
-        )
-        return self.upsample(low_res, orig_im_size), iou, low_res
-
-    def upsample(self, masks: torch.Tensor, orig_im_size: torch.Tensor) -> torch.Tensor:
-        """SamHQ.postprocess_masks with the sizes as tensors (the resize rule in float64)."""
-        s = self.model.image_size
-        masks = F.interpolate(masks, (s, s), mode="bilinear", align_corners=False)
-        size = orig_im_size.to(torch.float64)
-        input_size = torch.floor(size * (s / size.max()) + 0.5).to(torch.int64)
-        masks = masks[..., : input_size[0], : input_size[1]]
-        size = size.to(torch.int64)
-        return F.interpolate(masks, (size[0], size[1]), mode="bilinear", align_corners=False)
-
-    def example_features(self, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
-        """Random image features of the model's shapes, in field order."""
-        grid = self.prompt_encoder.image_embedding_size
-        vit_dim = self.model.mask_decoder.compress_vit_feat[0].in_channels
-        return (
-            torch.randn(1, self.prompt_encoder.embed_dim, *grid, generator=gen),
-            torch.randn(1, *grid, vit_dim, generator=gen),
-        )
-
-    def example_inputs(
-        self, n_points: int = 3, seed: int = 0, *, has_mask: bool = True
-    ) -> tuple[torch.Tensor, ...]:
-        """Random inputs of the right shapes and dtypes (float32), in input_names order."""
-        gen = torch.Generator().manual_seed(seed)
-        s, low = self.model.image_size, self.model.mask_input_size
-        return (
-            *self.example_features(gen),
-            torch.rand(1, n_points, 2, generator=gen) * s,
-            torch.randint(0, 2, (1, n_points), generator=gen).float(),
-            torch.randn(1, 1, low, low, generator=gen),
-            torch.tensor([float(has_mask)]),
-            torch.tensor([s * 1.5, s * 0.75]),
-        )
-
-
-class OnnxSam2PromptDecoder(OnnxPromptDecoder):
-    """OnnxPromptDecoder of the SAM 2.1 family. The features are what SAM2ImagePredictor keeps,
-    as in Meta's SAM 2 ONNX exports: image_embeddings 1 x C x S/16 x S/16 (no_mem_embed added),
-    high_res_feats_0 1 x C/8 x S/4 x S/4, high_res_feats_1 1 x C/4 x S/8 x S/8. The prompt inputs
-    are SAM 1's, box corners first as SAM 2 orders them, except that the graph appends the padding
-    point SAM 2 always adds (so none is given without a box); the low-res logits are resized
-    straight to orig_im_size (SAM 2 resizes to the square, it does not pad)."""
-
-    feature_inputs = {
-        "embedding": "image_embeddings",
-        "high_res_0": "high_res_feats_0",
-        "high_res_1": "high_res_feats_1",
-    }
-
-    @property
-    def prompt_encoder(self) -> nn.Module:
-        return self.model.sam_prompt_encoder
-
-    def embed_points(self, coords: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.prompt_encoder.embed_points(coords, labels, pad=True)
-
-    def upsample(self, masks: torch.Tensor, orig_im_size: torch.Tensor) -> torch.Tensor:
-        return self.model.postprocess_masks(masks, None, orig_im_size.to(torch.int64))
-
-    def example_features(self, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
-        h, w = self.prompt_encoder.image_embedding_size
-        decoder = self.model.sam_mask_decoder
-        return (
-            torch.randn(1, self.prompt_encoder.embed_dim, h, w, generator=gen),
-            torch.randn(1, decoder.conv_s0.out_channels, 4 * h, 4 * w, generator=gen),
-            torch.randn(1, decoder.conv_s1.out_channels, 2 * h, 2 * w, generator=gen),
-        )
-
-
-ONNX_DECODERS: dict[str, type[OnnxPromptDecoder]] = {
-    "sam1": OnnxPromptDecoder,
-    "sam2": OnnxSam2PromptDecoder,
-}
-
-
 def onnx_decoder(
     model: PromptableModel, *, hq_token_only: bool = False, multimask_output: bool = False
 ) -> OnnxPromptDecoder:
-    """The family's OnnxPromptDecoder around `model` (an fp32 CPU copy if needed), in eval mode."""
-    decoder = ONNX_DECODERS[model.family]
-    return decoder(
+    """The family's OnnxPromptDecoder (its record's onnx_decoder) around `model` (an fp32 CPU copy
+    if needed), in eval mode."""
+    family = family_of_model(model)
+    if family.onnx_decoder is None:
+        raise ValueError(f"cannot export ONNX: the {family.name} family has no ONNX prompt decoder")
+    return family.onnx_decoder(
         _cpu_float32(model), hq_token_only=hq_token_only, multimask_output=multimask_output
     ).eval()
 

@@ -1,9 +1,9 @@
-"""Set an image once, then ask for many masks: SAM's predictor workflow on our SamHQ.
+"""Set an image once, then ask for many masks: SAM's predictor workflow on any family's model.
 
-Pre-processing follows the official `SamPredictor` exactly so that the same weights give the same
-masks: the long side is resized to the model input S with PIL's bilinear filter (what the official
-`ResizeLongestSide.apply_image` does), the model normalises and pads; prompts given in original
-image pixels are scaled by the same factors; masks are upsampled back to the original size.
+Pre-processing follows the family's official predictor exactly so that the same weights give the
+same masks: the model's input rule (`model.processing`: SAM 1 resizes the long side to S with
+PIL's bilinear filter and pads, SAM 2.1 squashes to S x S) resizes the image, scales prompts given
+in original image pixels and brings the masks back to the original size.
 """
 
 from __future__ import annotations
@@ -15,16 +15,17 @@ import numpy as np
 import torch
 
 from samhq_train import imaging
-from samhq_train.model import SamHQ
+from samhq_train.errors import UserError
+from samhq_train.model.promptable import PromptableModel
 
 POINT_LABELS = (0, 1)  # background, foreground
 
 
-class PromptError(ValueError):
+class PromptError(UserError, ValueError):
     """A prompt that cannot be used; the message names the argument."""
 
 
-class ImageReadError(ValueError):
+class ImageReadError(UserError, ValueError):
     """An image file that cannot be read; the message names the file."""
 
 
@@ -37,18 +38,13 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageReadError(str(err)) from None
 
 
-def resize_image(image: np.ndarray, long_side: int) -> np.ndarray:
-    """Resize H x W x 3 uint8 to long side `long_side` (PIL bilinear, as the official predictor)."""
-    return imaging.resize_longest_side(image, long_side)
-
-
 class SamHQPredictor:
     """Embed one image, then decode any number of prompts on it.
 
     amp_dtype (e.g. torch.bfloat16) runs the model under autocast; outputs stay float32.
     """
 
-    def __init__(self, model: SamHQ, *, amp_dtype: torch.dtype | None = None) -> None:
+    def __init__(self, model: PromptableModel, *, amp_dtype: torch.dtype | None = None) -> None:
         self.model = model.eval()
         self.amp_dtype = amp_dtype
         self.reset_image()
@@ -83,7 +79,7 @@ class SamHQPredictor:
             )
         if image_format == "BGR":
             image = image[..., ::-1]
-        resized = imaging.resize_to_model_input(image, self.model.input_resize, self.model.image_size)
+        resized = self.model.processing.resize_image(image)
         tensor = torch.from_numpy(resized).to(self.device).permute(2, 0, 1)[None]
         self.reset_image()
         with self._autocast():
@@ -123,7 +119,7 @@ class SamHQPredictor:
                 hq_token_only=hq_token_only,
             )
         low_res, iou = low_res[0].float(), iou[0].float()  # P x M x ..., P x M
-        full = self.model.postprocess_masks(low_res, self.input_size, self.original_size)
+        full = self.model.processing.postprocess_masks(low_res, self.input_size, self.original_size)
         if not return_logits:
             full = full > self.model.mask_threshold
         out = [t.cpu().numpy() for t in (full, iou, low_res)]
@@ -213,9 +209,7 @@ class SamHQPredictor:
         return points, boxes, masks, bool(counts)
 
     def _scale(self, coords: np.ndarray, original_size: tuple[int, int]) -> np.ndarray:
-        return imaging.scale_to_model_input(
-            coords, original_size, self.model.input_resize, self.model.image_size
-        )
+        return self.model.processing.scale_coords(coords, original_size)
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.tensor(np.array(array), dtype=torch.float32, device=self.device)

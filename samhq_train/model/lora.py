@@ -13,32 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-_VIT_ATTN = ["image_encoder.blocks.*.attn.qkv", "image_encoder.blocks.*.attn.proj"]
-_VIT_MLP = ["image_encoder.blocks.*.mlp.lin1", "image_encoder.blocks.*.mlp.lin2"]
-# TinyViT (Light HQ-SAM); its layers[0] is convolutional and has no Linear to match
-_TINY_VIT_ATTN = [
-    "image_encoder.layers.*.blocks.*.attn.qkv",
-    "image_encoder.layers.*.blocks.*.attn.proj",
-]
-_TINY_VIT_MLP = [
-    "image_encoder.layers.*.blocks.*.mlp.fc1",
-    "image_encoder.layers.*.blocks.*.mlp.fc2",
-]
-# Hiera (SAM 2.1)
-_HIERA_ATTN = ["image_encoder.trunk.blocks.*.attn.qkv", "image_encoder.trunk.blocks.*.attn.proj"]
-_HIERA_MLP = ["image_encoder.trunk.blocks.*.mlp.layers.*"]
-# q/k/v/out projections of every two-way attention block and of final_attn_token_to_image
-_DECODER_ATTN = ["mask_decoder.transformer.*_proj", "sam_mask_decoder.transformer.*_proj"]
+from .registry import family_of_model
 
-# Presets cover every image encoder family; a preset pattern that matches nothing in the given
-# model (the TinyViT patterns on a ViT model, say) is skipped. Patterns given by the caller must
-# each match at least one nn.Linear.
-_ATTN = _VIT_ATTN + _TINY_VIT_ATTN + _HIERA_ATTN
-_MLP = _VIT_MLP + _TINY_VIT_MLP + _HIERA_MLP
-LORA_TARGETS: dict[str, list[str]] = {
-    "attn": _ATTN,
-    "attn+mlp": _ATTN + _MLP,
-    "attn+mlp+decoder": _ATTN + _MLP + _DECODER_ATTN,
+# preset -> the parts of the model's family (Family.lora_targets) whose globs it takes. Within a
+# preset, a family glob that matches nothing in the given model (TinyViT's on a ViT model, say) is
+# skipped; patterns given by the caller must each match at least one nn.Linear.
+LORA_TARGETS: dict[str, tuple[str, ...]] = {
+    "attn": ("attn",),
+    "attn+mlp": ("attn", "mlp"),
+    "attn+mlp+decoder": ("attn", "mlp", "decoder"),
 }
 
 
@@ -86,7 +69,8 @@ class LoRALinear(nn.Linear):
         return linear.train(self.training)
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, rank={self.rank}, alpha={self.alpha}, dropout={self.lora_dropout.p}"
+        dropout = self.lora_dropout.p
+        return f"{super().extra_repr()}, rank={self.rank}, alpha={self.alpha}, dropout={dropout}"
 
 
 def add_lora(
@@ -102,18 +86,20 @@ def add_lora(
     if not 0 <= dropout < 1:
         raise ValueError(f"LoRA dropout must be in [0, 1), got {dropout}")
     linears = {name: m for name, m in model.named_modules() if isinstance(m, nn.Linear)}
-    names = sorted(_matching_names(linears, targets))
+    names = sorted(_matching_names(model, linears, targets))
     for name in names:
         layer = linears[name]
         if isinstance(layer, LoRALinear):
             raise ValueError(
-                f"{name} already has a LoRA adapter: call add_lora once per layer or merge_lora first"
+                f"{name} already has a LoRA adapter: call add_lora once per layer or "
+                "merge_lora first"
             )
         width = min(layer.in_features, layer.out_features)
         if rank > width:
             raise ValueError(
                 f"LoRA rank {rank} exceeds {name}'s width {width} "
-                f"({layer.in_features} -> {layer.out_features}): use rank <= {width} or leave the layer out"
+                f"({layer.in_features} -> {layer.out_features}): use rank <= {width} or leave "
+                "the layer out"
             )
     for name in names:
         _set_submodule(
@@ -122,10 +108,17 @@ def add_lora(
     return names
 
 
-def _matching_names(linears: dict[str, nn.Linear], targets: str | Sequence[str]) -> set[str]:
+def _matching_names(
+    model: nn.Module, linears: dict[str, nn.Linear], targets: str | Sequence[str]
+) -> set[str]:
     is_preset = isinstance(targets, str) and targets in LORA_TARGETS
     if is_preset:
-        patterns = LORA_TARGETS[targets]
+        if not hasattr(model, "family"):
+            raise ValueError(
+                f"LoRA preset {targets!r} needs a model of a registered family; give glob "
+                f"patterns on Linear module names such as {_examples(linears)}"
+            )
+        patterns = family_of_model(model).lora_patterns(LORA_TARGETS[targets])
     else:
         patterns = [targets] if isinstance(targets, str) else list(targets)
     names = set()
@@ -133,7 +126,8 @@ def _matching_names(linears: dict[str, nn.Linear], targets: str | Sequence[str])
         matched = {name for name in linears if fnmatchcase(name, pattern)}
         if not matched and not is_preset:
             raise ValueError(
-                f"LoRA target {pattern!r} matches no nn.Linear; use a preset of {sorted(LORA_TARGETS)} or a glob "
+                f"LoRA target {pattern!r} matches no nn.Linear; use a preset of "
+                f"{sorted(LORA_TARGETS)} or a glob "
                 f"on Linear module names such as {_examples(linears)}"
             )
         names |= matched
@@ -172,39 +166,3 @@ def merge_lora(model: nn.Module) -> nn.Module:
 def is_lora_key(name: str) -> bool:
     """True for parameter / state_dict names whose last part is lora_A or lora_B."""
     return name.rpartition(".")[2] in ("lora_A", "lora_B")
-
-
-def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The adapter tensors only, under their full names: what an adapter checkpoint keeps."""
-    return {k: v for k, v in model.state_dict().items() if is_lora_key(k)}
-
-
-def lora_config_of(model: nn.Module) -> dict | None:
-    """How the adapters were added: `add_lora(fresh_model, **config)` rebuilds them; None without."""
-    layers = {name: m for name, m in model.named_modules() if isinstance(m, LoRALinear)}
-    if not layers:
-        return None
-    settings = {(m.rank, m.alpha, m.lora_dropout.p) for m in layers.values()}
-    if len(settings) > 1:
-        raise ValueError(
-            f"LoRA adapters differ in (rank, alpha, dropout): {sorted(settings)}; one config cannot describe them"
-        )
-    rank, alpha, dropout = settings.pop()
-    return {"targets": sorted(layers), "rank": rank, "alpha": alpha, "dropout": dropout}
-
-
-def load_base_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Load a plain (official or merged) state dict into a model with adapters.
-
-    Strict except that the model's lora_A / lora_B may be missing from `state` (they keep their
-    values); any other missing or unexpected key raises before anything is loaded.
-    """
-    expected = model.state_dict().keys()
-    missing = sorted(k for k in expected - state.keys() if not is_lora_key(k))
-    unexpected = sorted(state.keys() - expected)
-    if missing or unexpected:
-        raise ValueError(
-            f"state dict does not fit the model beyond its LoRA keys: {len(missing)} missing "
-            f"{missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}; is it for this variant?"
-        )
-    model.load_state_dict(state, strict=False)

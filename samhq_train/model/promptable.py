@@ -6,14 +6,31 @@ from torch import nn
 
 
 class PromptableModel(nn.Module):
-    """Base of the family models. Subclasses define `family`, `features_type`, `input_resize`,
-    `image_size`, `mask_input_size`, `encode(images, content_sizes=None) -> features_type`
-    (content_sizes: zero_padding), `decode(features, ...)` and `postprocess_masks`."""
+    """Base of the family models. Subclasses define `family`, `features_type`,
+    `processing_type`, `image_size`, `mask_input_size`, the `pixel_mean` / `pixel_std` buffers,
+    `encode(images, content_sizes=None) -> features_type` (content_sizes: processing.zero_padding)
+    and `decode(features, ...)`."""
 
     family: str
-    features_type: type  # the ImageFeatures record encode returns (cached features are rebuilt as it)
-    input_resize: str  # how the official predictor brings an image to the input (imaging.INPUT_RULES)
+    features_type: (
+        type  # the ImageFeatures record encode returns (cached features are rebuilt as it)
+    )
+    # the family's input rule (processing.InputProcessing subclass, also its record's `processing`)
+    processing_type: type
     mask_threshold: float = 0.0
+
+    @property
+    def processing(self):
+        """The family's input rule at this model's input size."""
+        return self.processing_type(self.image_size)
+
+    def preprocess(self, images: torch.Tensor, content_sizes=None) -> torch.Tensor:
+        """Resized B x 3 x h x w RGB 0-255 -> the normalised B x 3 x S x S model input."""
+        return self.processing.model_input(images, self.pixel_mean, self.pixel_std, content_sizes)
+
+    def postprocess_masks(self, masks: torch.Tensor, input_size, original_size) -> torch.Tensor:
+        """Low-res logits ... x S/4 x S/4 -> logits ... x H x W (processing.postprocess_masks)."""
+        return self.processing.postprocess_masks(masks, input_size, original_size)
 
     def forward(
         self,
@@ -38,21 +55,6 @@ class PromptableModel(nn.Module):
         )
 
 
-def zero_padding(images: torch.Tensor, content_sizes) -> torch.Tensor:
-    """Normalised B x 3 x S x S images with each image's pixels outside its content (h_i, w_i)
-    set to 0, the official predictor's padding; content_sizes None: unchanged."""
-    if content_sizes is None:
-        return images
-    s_h, s_w = images.shape[-2:]
-    cut = [(i, int(h), int(w)) for i, (h, w) in enumerate(content_sizes) if (h, w) != (s_h, s_w)]
-    if cut:
-        images = images.clone()
-        for i, h, w in cut:
-            images[i, :, h:] = 0
-            images[i, :, :, w:] = 0
-    return images
-
-
 def prompts_per_image(batch: int, points, boxes, mask_inputs) -> int:
     """P of prompts given as B x P x ...; one line naming the shapes when they disagree."""
     counts = {}
@@ -60,7 +62,8 @@ def prompts_per_image(batch: int, points, boxes, mask_inputs) -> int:
         counts["points"] = tuple(points[0].shape[:2])
         if points[1].shape != points[0].shape[:3]:
             raise ValueError(
-                f"point labels of shape {tuple(points[1].shape)} do not match point coords of shape "
+                f"point labels of shape {tuple(points[1].shape)} do not match point coords of "
+                "shape "
                 f"{tuple(points[0].shape)}: expected coords B x P x N x 2 and labels B x P x N"
             )
     if boxes is not None:

@@ -1,61 +1,58 @@
-"""The registry of model families: each family's variants, builder, HQ key set and file detection.
+"""The registry of model families: FAMILIES lists each family's record (family_record.Family).
 
-Adding a family is a new folder (its configs, modules and format rules) plus one entry in
-FAMILIES. Nothing here reads files: checkpoint I/O sits on top of this module.
+Adding a family is a new folder plus its line here: the folder (like sam1/, sam2/) holds its
+config.py (variants), model.py (the PromptableModel), processing.py (its input rule), onnx.py
+(its ONNX prompt decoder) and family.py with `build(config)` and `FAMILY = Family(...)`; the
+registry line imports that FAMILY (and its name joins the tuple in FAMILIES). Checkpoints,
+policies, LoRA, the predictor, evaluation and export ask the record; outside the package, a
+conf/model/<variant>.yaml names each variant for Hydra. A family record provides (the fields after decoder_prefix may be left out: "not supported"):
+
+  name                the family's name (the model class's `family`)
+  variants            variant name -> config; aliases: earlier variant names -> current
+  build               config -> model with PyTorch's default init
+  hq_modules          the HQ parts' module names (the format rule: SAM, SAM-HQ or HQ-only file)
+  detect_variant      state dict -> variant; owns_state: whether a state dict has its key names
+  decoder_prefix      SAM's mask decoder (what the hq+decoder policy also trains)
+  processing          image_size -> the input rule (resize, prompt coordinates, mask
+                      post-processing, normalisation); the model's `processing` is the same
+  official_files      variant -> the official file that training starts from
+  official_layout     state dict -> what an official full file holds
+  lora_targets        LoRA globs per part ("attn", "mlp", "decoder"); empty: patterns only
+  onnx_decoder        the ONNX prompt-decoder wrapper class; None: no ONNX export
+  transformers_codec  the transformers directory codec; None: no transformers model exists
+  attention           the encoder's attention-kernel setter; None: SDPA only (flex refused)
+
+Nothing here reads files: checkpoint I/O sits on top of this module.
 """
-
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from . import sam1, sam2
+from .family_record import ATTENTION_KERNELS, Family
+from .sam1 import FAMILY as SAM1
+from .sam2 import FAMILY as SAM2
 
+FAMILIES: dict[str, Family] = {family.name: family for family in (SAM1, SAM2)}
 
-@dataclass(frozen=True)
-class Family:
-    name: str
-    variants: Mapping[str, object]  # variant name -> the family's config dataclass
-    build: Callable[[object], nn.Module]  # config -> model with default-initialised weights
-    hq_modules: tuple[str, ...]  # the HQ parts, by official module name
-    detect_variant: Callable[[dict], str | None]  # a state dict (full or HQ-only) -> variant
-    owns_state: Callable[[dict], bool]  # whether a state dict has this family's key names
-    decoder_prefix: str  # SAM's mask decoder (what the hq+decoder policy also trains)
-    aliases: Mapping[str, str] = field(default_factory=dict)  # earlier variant names -> current
-    # state dict -> the object an official full file of this family holds
-    official_layout: Callable[[dict], object] = lambda state: state
-
-    def is_hq_key(self, key: str) -> bool:
-        """True for state-dict keys of the HQ parts (official names, any prefix)."""
-        return any(part in self.hq_modules for part in key.split("."))
-
-
-FAMILIES: dict[str, Family] = {
-    "sam1": Family(
-        name="sam1",
-        variants=sam1.VARIANTS,
-        build=sam1.build_from_config,
-        hq_modules=sam1.family.HQ_MODULES,
-        detect_variant=sam1.family.detect_variant,
-        owns_state=sam1.family.owns_state,
-        decoder_prefix="mask_decoder.",
-        aliases=sam1.VARIANT_ALIASES,
-    ),
-    "sam2": Family(
-        name="sam2",
-        variants=sam2.VARIANTS,
-        build=sam2.build,
-        hq_modules=sam2.family.HQ_MODULES,
-        detect_variant=sam2.family.detect_variant,
-        owns_state=sam2.family.owns_state,
-        decoder_prefix="sam_mask_decoder.",
-        aliases=sam2.META_VARIANTS,
-        official_layout=sam2.family.official_layout,
-    ),
+VARIANTS: dict[str, object] = {
+    v: cfg for fam in FAMILIES.values() for v, cfg in fam.variants.items()
 }
 
-VARIANTS: dict[str, object] = {v: cfg for fam in FAMILIES.values() for v, cfg in fam.variants.items()}
+__all__ = [
+    "ATTENTION_KERNELS",
+    "FAMILIES",
+    "VARIANTS",
+    "Family",
+    "build_model",
+    "canonical_variant",
+    "family_of_model",
+    "family_of_state",
+    "family_of_variant",
+    "official_file",
+    "set_attention_kernel",
+    "variant_config",
+    "variant_of_config",
+]
 
 
 def canonical_variant(variant: str) -> str:
@@ -82,6 +79,16 @@ def family_of_state(state: dict) -> Family | None:
     return owners[0] if len(owners) == 1 else None
 
 
+def official_file(variant: str) -> str | None:
+    """The name of the official file that training a variant starts from; None for a variant
+    without one (and for an unknown name: the caller's variant check names that)."""
+    for fam in FAMILIES.values():
+        name = fam.aliases.get(variant, variant)
+        if name in fam.official_files:
+            return fam.official_files[name]
+    return None
+
+
 def variant_config(variant: str):
     variant = canonical_variant(variant)
     return family_of_variant(variant).variants[variant]
@@ -94,7 +101,7 @@ def variant_of_config(cfg) -> str | None:
 
 def build_model(variant: str, *, seed: int | None = None) -> nn.Module:
     """A variant with PyTorch's default init (drawn under `seed` when given, so a random
-    backbone is reproducible), in eval mode."""
+    backbone is reproducible), in eval mode. Internal: build_sam_hq is the public builder."""
     cfg = variant_config(variant)
     build = family_of_variant(variant).build
     if seed is None:
@@ -102,3 +109,16 @@ def build_model(variant: str, *, seed: int | None = None) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build(cfg).eval()
+
+
+def set_attention_kernel(model: nn.Module, kernel: str) -> None:
+    """model.attention, through the model's family record (Family.set_attention_kernel).
+
+    The earlier call form passes the image encoder (config_check, train.py and
+    scripts/benchmark.py do until they are pointed at the model): it goes through the SAM 1
+    setter, which only asks the encoder whether it takes a kernel (so flex on a Hiera or TinyViT
+    encoder is refused as before, naming the encoder class)."""
+    if hasattr(model, "family"):
+        family_of_model(model).set_attention_kernel(model, kernel)
+    else:
+        SAM1.attention(model, kernel)

@@ -43,8 +43,10 @@ def test_one_message_per_problem_in_each_callers_error_type(tmp_path):
 
 
 def test_predictor_resize_is_pil_bilinear():
+    from samhq_train.model.sam1 import LongestSideProcessing
+
     image = np.random.default_rng(1).integers(0, 255, (300, 200, 3), dtype=np.uint8)
-    out = imaging.resize_longest_side(image, 64)
+    out = LongestSideProcessing(64).resize_image(image)
     assert out.shape == (64, 43, 3)
     expected = np.array(Image.fromarray(image).resize((43, 64), Image.BILINEAR))
     np.testing.assert_array_equal(out, expected)

@@ -149,7 +149,7 @@ def test_runner_equals_training_validation(tmp_path, data_root):
 
 
 def test_runner_from_the_embedding_cache_reuses_the_runs_entries(tmp_path, data_root, monkeypatch):
-    from samhq_train.model.sam1.sam_hq import SamHQ
+    from samhq_train.model.sam1.model import SamHQ
     from samhq_train.train import train
 
     cache = [f"data.cache.dir={tmp_path / 'cache'}"]
@@ -436,13 +436,10 @@ def test_coco_from_config_with_the_tiny_model(tmp_path):
 
 def test_coco_transform_auto_follows_the_family_input_rule():
     from samhq_train.evaluation.entry import coco_transform
+    from samhq_train.model import build_sam_hq
 
-    class Sam1:
-        input_resize = "longest_side"
-
-    class Sam2:
-        input_resize = "square"
-
-    assert coco_transform("auto", Sam1()) == "longest_side"
-    assert coco_transform("auto", Sam2()) == "resize"
-    assert coco_transform("resize", Sam1()) == "resize"
+    sam1 = build_sam_hq("vit_demo", seed=0)
+    sam2 = build_sam_hq("sam2.1_hq_hiera_demo", seed=0)
+    assert coco_transform("auto", sam1) == "longest_side"
+    assert coco_transform("auto", sam2) == "resize"
+    assert coco_transform("resize", sam1) == "resize"

@@ -121,7 +121,7 @@ def test_transformers_directory_loads_offline_and_matches(model, exported, featu
                 hq_token_only=hq_token_only,
             )
             torch.testing.assert_close(hf(**kwargs).iou_scores, iou, atol=ATOL, rtol=0)
-            handles = patch_transformers_decoder(hf)  # its known decoder defect (RECIPE.md)
+            handles = patch_transformers_decoder(hf)  # its known decoder defect (tests/reference.py)
             try:
                 torch.testing.assert_close(hf(**kwargs).pred_masks, low_res, atol=ATOL, rtol=0)
             finally:
@@ -172,9 +172,9 @@ def test_transformers_processor_pipeline_gives_our_predictor_masks(model, export
 
 
 def image_resized(image):
-    from samhq_train.inference import resize_image
+    from samhq_train.model.sam1 import LongestSideProcessing
 
-    return resize_image(image, 256)
+    return LongestSideProcessing(256).resize_image(image).astype(np.uint8)
 
 
 def test_full_safetensors_reproduces_the_model(model, exported, features):

@@ -205,3 +205,11 @@ def test_resize_rule_agrees_with_the_official():
             official = ResizeLongestSide.get_preprocess_shape(int(h), int(w), long_side)
             expected = tuple(max(1, side) for side in official)  # the official can give 0
             assert resize_longest_side_shape(int(h), int(w), long_side) == expected
+
+
+def test_image_and_prompt_errors_are_user_errors():
+    from samhq_train.errors import UserError
+    from samhq_train.imaging import ImageFileError
+
+    for error in (PromptError, ImageReadError, ImageFileError):
+        assert issubclass(error, UserError) and issubclass(error, ValueError)

@@ -128,7 +128,7 @@ def test_variant_is_detected_from_full_and_hq_only_state(light_model):
     assert detect_variant({k: v for k, v in state.items() if k not in hq_state_dict(state)}) == "vit_tiny"
 
 
-def test_hf_export_is_refused(tmp_path, light_model):
+def test_transformers_export_is_refused(tmp_path, light_model):
     with pytest.raises(CheckpointError, match="SamHQModel has no TinyViT encoder"):
-        save_checkpoint(light_model, tmp_path / "hf_dir", "transformers")
-    assert not (tmp_path / "hf_dir").exists()
+        save_checkpoint(light_model, tmp_path / "transformers_dir", "transformers")
+    assert not (tmp_path / "transformers_dir").exists()

@@ -9,7 +9,7 @@ import torch
 from samhq_train.model import prompt_encoder as shared_pe
 from samhq_train.model import two_way_transformer as shared_twt
 from samhq_train.model.sam1 import VARIANTS as SAM1_VARIANTS
-from samhq_train.model.sam1 import build_from_config
+from samhq_train.model.sam1 import build as build_sam1
 from samhq_train.model.sam2 import VARIANTS as SAM2_VARIANTS
 from samhq_train.model.sam2 import build as build_sam2
 
@@ -72,7 +72,7 @@ def assert_shared_with_official_keys(encoder, transformer, *, c, mask_in_chans, 
 def test_sam1_uses_the_shared_modules_with_official_keys(variant):
     cfg = SAM1_VARIANTS[variant]
     with torch.device("meta"):
-        model = build_from_config(cfg)
+        model = build_sam1(cfg)
     assert_shared_with_official_keys(
         model.prompt_encoder, model.mask_decoder.transformer, c=cfg.prompt_embed_dim,
         mask_in_chans=cfg.mask_in_chans, depth=cfg.decoder_depth, mlp_dim=cfg.decoder_mlp_dim,

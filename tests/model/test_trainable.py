@@ -11,7 +11,7 @@ from tests.reference import build_official
 
 is_hq_key = FAMILIES["sam1"].is_hq_key
 
-# the README's 4.1 / 5.1 / 6.1 MB of learnable fp32 parameters (../shared/RECIPE.md)
+# the README's 4.1 / 5.1 / 6.1 MB of learnable fp32 parameters (the SAM-HQ paper's counts)
 HQ_COUNTS = {"vit_b": 1_071_104, "vit_l": 1_333_248, "vit_h": 1_595_392}
 
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from samhq_train.data import build_datamodule
-from samhq_train.train import OFFICIAL_SAM_FILES, SetupError, build_loggers, build_model
+from samhq_train.model import official_file
+from samhq_train.train import SetupError, build_loggers, build_model
 from tests.training.helpers import CONF, compose_cfg
 
 
@@ -38,7 +39,7 @@ def test_model_options(tmp_path, variant):
     shipped = variant == "vit_demo_base"  # the demo base ships in the repo (data/demo_base/)
     assert cfg.model.variant == variant and (cfg.model.checkpoint is None) != shipped
     if not variant.endswith("demo") and not shipped:  # real variants stop at once, naming the official file
-        with pytest.raises(SetupError, match=OFFICIAL_SAM_FILES[variant]):
+        with pytest.raises(SetupError, match=official_file(variant)):
             build_model(cfg.model)
 
 
@@ -131,7 +132,7 @@ def test_experiments(tmp_path, experiment, variant):
     if experiment.startswith("finetune_"):
         assert cfg.model.policy == {"finetune_decoder": "hq+decoder", "finetune_lora": "hq+lora"}[experiment]
         assert cfg.trainer.accelerator == "gpu"
-        with pytest.raises(SetupError, match=OFFICIAL_SAM_FILES[variant]):
+        with pytest.raises(SetupError, match=official_file(variant)):
             build_model(cfg.model)
     if experiment == "paper":  # the official recipe
         assert cfg.model.variant == variant and cfg.data.val_sets[0].name == "DIS5K-VD"
@@ -146,7 +147,7 @@ def test_experiments(tmp_path, experiment, variant):
         )
         assert cfg.trainer.precision == 32 and cfg.trainer.gradient_clip_val is None
         assert cfg.trainer.strategy.find_unused_parameters is False and cfg.seed == 42
-        with pytest.raises(SetupError, match=OFFICIAL_SAM_FILES[variant]):
+        with pytest.raises(SetupError, match=official_file(variant)):
             build_model(cfg.model)
 
 

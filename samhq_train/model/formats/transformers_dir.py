@@ -12,30 +12,30 @@ from torch import nn
 
 from samhq_train.files import atomic_write, atomic_write_text
 
-from ..registry import VARIANTS, variant_config, variant_of_config
-from ..sam1 import SamHQConfig, build_from_config
-from ..sam1.transformers_format import (
-    HF_POSITIONAL_KEY,
-    HF_PROMPT_POSITIONAL_KEY,
-    config_from_hf,
-    hf_config,
-    hf_key_map,
-    hf_processor_config,
-)
+from ..family_record import Family
+from ..registry import FAMILIES, VARIANTS, family_of_model, variant_config, variant_of_config
 from .base import ALL_USES, CheckpointError, FormatRecord, Found, Read, State, Use, cpu_tensors
 from .errors import FileProblem, unreadable
 
-HF_WEIGHTS = "model.safetensors"
+WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+# the families that have a transformers model (SAM 1 only today: SamHQModel)
+CODEC_FAMILIES = tuple(fam for fam in FAMILIES.values() if fam.transformers_codec is not None)
+
+
+def codec_family() -> Family:
+    """The family whose transformers model a SamHQModel directory holds."""
+    (family,) = CODEC_FAMILIES
+    return family
 
 
 def probe(path: Path) -> Found:
     """transformers (held: its config.json) for a SamHQModel folder; any other is one line."""
-    if not ((path / CONFIG).is_file() and (path / HF_WEIGHTS).is_file()):
+    if not ((path / CONFIG).is_file() and (path / WEIGHTS).is_file()):
         raise FileProblem(
             path,
             f"is a folder but not a transformers SamHQ directory: expected {CONFIG} and "
-            f"{HF_WEIGHTS} in it",
+            f"{WEIGHTS} in it",
         )
     try:
         config = json.loads((path / CONFIG).read_text())
@@ -45,53 +45,61 @@ def probe(path: Path) -> Found:
         raise FileProblem(
             path / CONFIG, f"has model_type {config.get('model_type')!r}, expected 'sam_hq'"
         )
-    return Found("transformers", config, "sam1", variant_of_config(config_from_hf(config)))
+    family = codec_family()
+    variant = variant_of_config(family.transformers_codec.config_from(config))
+    return Found("transformers", config, family.name, variant)
 
 
 def official_keys(config: dict) -> list[str]:
     """Official key names of the model a transformers config describes (built on the meta
     device)."""
+    family = codec_family()
     with torch.device("meta"):
-        model = build_from_config(config_from_hf(config))
+        model = family.build(family.transformers_codec.config_from(config))
     return list(model.state_dict())
 
 
 def read(path: Path, held: dict | None) -> Read:
     config = held if held is not None else probe(path).held
+    codec = codec_family().transformers_codec
     try:
-        hf_state = load_file(str(path / HF_WEIGHTS))
+        found = load_file(str(path / WEIGHTS))
     except Exception as err:
-        raise unreadable(path / HF_WEIGHTS, "safetensors", str(err).splitlines()[0]) from None
-    if HF_POSITIONAL_KEY not in hf_state and HF_PROMPT_POSITIONAL_KEY in hf_state:
-        hf_state[HF_POSITIONAL_KEY] = hf_state[HF_PROMPT_POSITIONAL_KEY]
-    hf_state.pop(HF_PROMPT_POSITIONAL_KEY, None)
-    inverse = {hf_key: key for key, hf_key in hf_key_map(official_keys(config)).items()}
-    unknown = sorted(k for k in hf_state if k not in inverse)
+        raise unreadable(path / WEIGHTS, "safetensors", str(err).splitlines()[0]) from None
+    if codec.positional_key not in found and codec.prompt_positional_key in found:
+        found[codec.positional_key] = found[codec.prompt_positional_key]
+    found.pop(codec.prompt_positional_key, None)
+    inverse = {hf_key: key for key, hf_key in codec.key_map(official_keys(config)).items()}
+    unknown = sorted(k for k in found if k not in inverse)
     if unknown:
         raise FileProblem(
-            path / HF_WEIGHTS,
+            path / WEIGHTS,
             f"has {len(unknown)} keys that SamHQ does not know, first: {unknown[:5]}",
         )
-    return Read({inverse[k]: v for k, v in hf_state.items()})
+    return Read({inverse[k]: v for k, v in found.items()})
 
 
 def write(model: nn.Module, directory: Path, variant: str, policy) -> None:
     cfg = transformers_config(model, variant, directory)
+    codec = family_of_model(model).transformers_codec
     state: State = cpu_tensors(model.state_dict())
     directory.mkdir(parents=True, exist_ok=True)
-    renamed = {hf_key: state[key] for key, hf_key in hf_key_map(list(state)).items()}
+    renamed = {new: state[key] for key, new in codec.key_map(list(state)).items()}
     atomic_write(
-        directory / HF_WEIGHTS, lambda tmp: save_file(renamed, tmp, metadata={"format": "pt"})
+        directory / WEIGHTS, lambda tmp: save_file(renamed, tmp, metadata={"format": "pt"})
     )
     mean, std = model.pixel_mean.flatten().tolist(), model.pixel_std.flatten().tolist()
-    configs = {"config.json": hf_config(cfg), "processor_config.json": hf_processor_config(cfg, mean, std)}
+    configs = {
+        "config.json": codec.config(cfg),
+        "processor_config.json": codec.processor_config(cfg, mean, std),
+    }
     for name, content in configs.items():
         atomic_write_text(directory / name, json.dumps(content, indent=2) + "\n")
 
 
-def transformers_config(model: nn.Module, variant: str, path: Path) -> SamHQConfig:
+def transformers_config(model: nn.Module, variant: str, path: Path):
     """The SAM 1 ViT config transformers' SamHQModel can hold; one line for anything else."""
-    if model.family != "sam1":
+    if family_of_model(model).transformers_codec is None:
         raise CheckpointError(
             f"cannot export {path} as transformers: transformers has no {model.family} SAM-HQ "
             "model; save it as sam_hq, safetensors or hq_only"
@@ -101,7 +109,7 @@ def transformers_config(model: nn.Module, variant: str, path: Path) -> SamHQConf
             f"cannot export {path} as transformers: the model's shapes are not a registry variant"
         )
     cfg = variant_config(variant)
-    if cfg.tiny_vit is not None:
+    if getattr(cfg, "tiny_vit", None) is not None:
         raise CheckpointError(
             f"cannot export {path} as transformers: transformers' SamHQModel has no TinyViT "
             "encoder, so Light HQ-SAM (vit_tiny) has no transformers layout; save it as sam_hq, "

@@ -1,7 +1,17 @@
 """SAM 1 family: ViT-B/L/H and Light HQ-SAM's TinyViT encoders, prompt encoder, HQ mask decoder."""
 
-from . import family
-from .config import VARIANT_ALIASES, VARIANTS, SamHQConfig, TinyViTConfig, build_from_config
-from .sam_hq import SamHQ
+from .config import VARIANT_ALIASES, VARIANTS, SamHQConfig, TinyViTConfig
+from .family import FAMILY, build
+from .model import SamHQ
+from .processing import LongestSideProcessing
 
-__all__ = ["family", "VARIANT_ALIASES", "VARIANTS", "SamHQConfig", "TinyViTConfig", "build_from_config", "SamHQ"]
+__all__ = [
+    "FAMILY",
+    "VARIANT_ALIASES",
+    "VARIANTS",
+    "SamHQConfig",
+    "TinyViTConfig",
+    "build",
+    "SamHQ",
+    "LongestSideProcessing",
+]

@@ -1,13 +1,6 @@
-"""SAM 1 family shapes (ViT-B/L/H, Light HQ-SAM's TinyViT, the small demo ViT) and builders."""
+"""SAM 1 family shapes: ViT-B/L/H, Light HQ-SAM's TinyViT, the small demo ViTs."""
 
-from dataclasses import asdict, dataclass
-
-from ..prompt_encoder import PromptEncoder
-from ..two_way_transformer import TwoWayTransformer
-from .image_encoder import ImageEncoderViT
-from .mask_decoder import MaskDecoderHQ
-from .sam_hq import SamHQ
-from .tiny_vit import TinyViT
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -54,61 +47,34 @@ VARIANTS: dict[str, SamHQConfig] = {
     # the small ViT of the tests and the demo: 4 blocks, 64 wide, 256 px input; window 6
     # exercises window padding
     "vit_demo": SamHQConfig(
-        64, 4, 2, (1, 3), image_size=256, window_size=6, prompt_embed_dim=64,
-        decoder_num_heads=4, decoder_mlp_dim=256, iou_head_hidden_dim=64,
+        64,
+        4,
+        2,
+        (1, 3),
+        image_size=256,
+        window_size=6,
+        prompt_embed_dim=64,
+        decoder_num_heads=4,
+        decoder_mlp_dim=256,
+        iou_head_hidden_dim=64,
     ),
     # the demo's pretrained base (scripts/make_demo_base.py, data/demo_base/): vit_demo at 384 px
     # and 96 wide, so that the S/4 masks (96 x 96) can hold the demo's thin parts
     "vit_demo_base": SamHQConfig(
-        96, 4, 3, (1, 3), image_size=384, window_size=8, prompt_embed_dim=64,
-        decoder_num_heads=4, decoder_mlp_dim=256, iou_head_hidden_dim=64,
+        96,
+        4,
+        3,
+        (1, 3),
+        image_size=384,
+        window_size=8,
+        prompt_embed_dim=64,
+        decoder_num_heads=4,
+        decoder_mlp_dim=256,
+        iou_head_hidden_dim=64,
     ),
 }
 
 
-# earlier names still accepted (checkpoints record the variant they were trained with)
-VARIANT_ALIASES = {"vit_demo": "vit_demo"}
-
-
-def build_image_encoder(cfg: SamHQConfig) -> ImageEncoderViT | TinyViT:
-    if cfg.tiny_vit is not None:
-        tv = cfg.tiny_vit
-        if tv.embed_dims[TinyViT.early_layer_index + 1] != cfg.encoder_embed_dim:
-            raise ValueError("encoder_embed_dim must be the width of the TinyViT early feature")
-        return TinyViT(img_size=cfg.image_size, out_chans=cfg.prompt_embed_dim, **asdict(tv))
-    return ImageEncoderViT(
-        img_size=cfg.image_size,
-        patch_size=cfg.patch_size,
-        embed_dim=cfg.encoder_embed_dim,
-        depth=cfg.encoder_depth,
-        num_heads=cfg.encoder_num_heads,
-        out_chans=cfg.prompt_embed_dim,
-        window_size=cfg.window_size,
-        global_attn_indexes=cfg.encoder_global_attn_indexes,
-    )
-
-
-def build_from_config(cfg: SamHQConfig) -> SamHQ:
-    embedding_size = cfg.image_size // cfg.patch_size
-    return SamHQ(
-        image_encoder=build_image_encoder(cfg),
-        prompt_encoder=PromptEncoder(
-            embed_dim=cfg.prompt_embed_dim,
-            image_embedding_size=(embedding_size, embedding_size),
-            input_image_size=(cfg.image_size, cfg.image_size),
-            mask_in_chans=cfg.mask_in_chans,
-        ),
-        mask_decoder=MaskDecoderHQ(
-            transformer_dim=cfg.prompt_embed_dim,
-            transformer=TwoWayTransformer(
-                depth=cfg.decoder_depth,
-                embedding_dim=cfg.prompt_embed_dim,
-                num_heads=cfg.decoder_num_heads,
-                mlp_dim=cfg.decoder_mlp_dim,
-            ),
-            vit_dim=cfg.encoder_embed_dim,
-            iou_head_hidden_dim=cfg.iou_head_hidden_dim,
-        ),
-    )
-
-
+# earlier names still accepted (checkpoints record the variant they were trained with): the demo
+# ViT was called "tiny" before it became vit_demo (not vit_tiny, which is Light HQ-SAM)
+VARIANT_ALIASES = {"tiny": "vit_demo"}

@@ -22,6 +22,8 @@ import logging
 
 import torch
 
+from ..family_record import ATTENTION_KERNELS
+
 try:
     from torch.nn.attention.flex_attention import flex_attention
 except ImportError:  # torch < 2.5
@@ -29,22 +31,24 @@ except ImportError:  # torch < 2.5
 
 log = logging.getLogger(__name__)
 
-KERNELS = ("auto", "sdpa", "flex")
+KERNELS = ATTENTION_KERNELS
 _compiled = None
 _failed = False  # a compile error was seen: SDPA for the rest of the process
 
 
 def set_attention_kernel(encoder, kernel: str) -> None:
-    """model.attention for any family's image encoder: the ViT takes the kernel; encoders without
-    rel-pos attention (TinyViT, Hiera) always run SDPA, so auto / sdpa leave them be and flex is
-    refused (ValueError naming the key)."""
+    """model.attention for a SAM 1 image encoder (the family record's `attention`): the ViT takes
+    the kernel; TinyViT has no rel-pos attention and always runs SDPA, so auto / sdpa leave it be
+    and flex is refused (ValueError naming the key)."""
     if kernel not in KERNELS:
         raise ValueError(f"model.attention={kernel}: expected one of {', '.join(KERNELS)}")
     if hasattr(encoder, "attention_kernel"):
         encoder.attention_kernel = kernel
     elif kernel == "flex":
-        raise ValueError(f"model.attention=flex: expected auto or sdpa: {type(encoder).__name__} has "
-                         "no relative-position attention (only SAM's ViT encoder takes a kernel)")
+        raise ValueError(
+            f"model.attention=flex: expected auto or sdpa: {type(encoder).__name__} has "
+            "no relative-position attention (only SAM's ViT encoder takes a kernel)"
+        )
 
 
 def compiled_flex_attention():
@@ -92,7 +96,11 @@ def rel_pos_flex_attention(
         out = compiled_flex_attention()(q, k, v, score_mod=add_rel_pos)
     except Exception as err:  # noqa: BLE001 - any compile failure: SDPA serves, said once
         _failed = True
-        log.warning("FlexAttention failed to compile (%s: %s); the encoder uses SDPA from now on "
-                    "(model.attention=sdpa silences this)", type(err).__name__, str(err).splitlines()[0])
+        log.warning(
+            "FlexAttention failed to compile (%s: %s); the encoder uses SDPA from now on "
+            "(model.attention=sdpa silences this)",
+            type(err).__name__,
+            str(err).splitlines()[0],
+        )
         return None
     return out.transpose(1, 2)

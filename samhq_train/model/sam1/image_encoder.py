@@ -36,7 +36,9 @@ class ImageEncoderViT(nn.Module):
     ) -> None:
         super().__init__()
         if not global_attn_indexes:
-            raise ValueError("SAM-HQ needs at least one global-attention block for its early feature")
+            raise ValueError(
+                "SAM-HQ needs at least one global-attention block for its early feature"
+            )
         self.img_size = img_size
         self.early_block_index = min(global_attn_indexes)
         self.grad_checkpointing = grad_checkpointing  # recompute each block in backward (settable)
@@ -97,7 +99,13 @@ class Block(nn.Module):
     """Pre-norm transformer block; window_size 0 means global attention."""
 
     def __init__(
-        self, *, dim: int, num_heads: int, mlp_ratio: float, window_size: int, input_size: tuple[int, int]
+        self,
+        *,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float,
+        window_size: int,
+        input_size: tuple[int, int],
     ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
@@ -210,7 +218,11 @@ def rel_pos_attention(
 
 
 def sdpa_rows(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    rel_h: torch.Tensor,
+    rel_w: torch.Tensor,
     buffer: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Attention of the queries of some rows: q B x heads x rows*W x C, rel_h B x heads x rows x W x H,

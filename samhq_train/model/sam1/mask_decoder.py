@@ -94,7 +94,9 @@ class MaskDecoderHQ(nn.Module):
         if use_hq:
             token_weights.append(self.hf_token.weight)
         output_tokens = torch.cat(token_weights).unsqueeze(0).expand(num_prompts, -1, -1)
-        tokens = torch.cat([output_tokens.to(sparse_prompt_embeddings.dtype), sparse_prompt_embeddings], 1)
+        tokens = torch.cat(
+            [output_tokens.to(sparse_prompt_embeddings.dtype), sparse_prompt_embeddings], 1
+        )
 
         src = _add_per_image(dense_prompt_embeddings, image_embeddings, per_image)
         pos_src = image_pe.expand(num_prompts, -1, -1, -1)
@@ -123,7 +125,9 @@ class MaskDecoderHQ(nn.Module):
         hq_masks = apply_hypernetwork(hq_hyper_in, hq_embedding)
         return (hq_masks if hq_token_only else masks + hq_masks), iou_pred
 
-    def hq_features(self, image_embeddings: torch.Tensor, early_features: torch.Tensor) -> torch.Tensor:
+    def hq_features(
+        self, image_embeddings: torch.Tensor, early_features: torch.Tensor
+    ) -> torch.Tensor:
         """Global-local fusion: B x C/8 x 4h x 4w from the final embedding and the early ViT feature."""
         local = self.compress_vit_feat(early_features.permute(0, 3, 1, 2))
         return self.embedding_encoder(image_embeddings) + local
@@ -132,4 +136,3 @@ class MaskDecoderHQ(nn.Module):
 def _add_per_image(per_prompt: torch.Tensor, per_image: torch.Tensor, prompts: int) -> torch.Tensor:
     """(B*P) x ... + B x ... broadcast over each image's P prompts, without copying per_image P times."""
     return (per_prompt.unflatten(0, (-1, prompts)) + per_image.unsqueeze(1)).flatten(0, 1)
-

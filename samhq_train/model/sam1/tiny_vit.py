@@ -42,7 +42,9 @@ class TinyViT(nn.Module):
         super().__init__()
         n_stages = len(depths)
         if n_stages < 3:
-            raise ValueError("TinyViT needs at least 3 stages (a conv stage, the early-feature stage, more)")
+            raise ValueError(
+                "TinyViT needs at least 3 stages (a conv stage, the early-feature stage, more)"
+            )
         self.img_size = img_size
         self.grad_checkpointing = grad_checkpointing  # recompute each block in backward (settable)
         self.patch_embed = PatchEmbed(in_chans, embed_dims[0])
@@ -89,10 +91,21 @@ class TinyViT(nn.Module):
 class Conv2dBN(nn.Sequential):
     """Conv (no bias) + BatchNorm, as `c` and `bn` (the official names)."""
 
-    def __init__(self, in_chans: int, out_chans: int, kernel_size: int = 1, stride: int = 1, groups: int = 1):
+    def __init__(
+        self, in_chans: int, out_chans: int, kernel_size: int = 1, stride: int = 1, groups: int = 1
+    ):
         super().__init__()
         self.add_module(
-            "c", nn.Conv2d(in_chans, out_chans, kernel_size, stride, kernel_size // 2, groups=groups, bias=False)
+            "c",
+            nn.Conv2d(
+                in_chans,
+                out_chans,
+                kernel_size,
+                stride,
+                kernel_size // 2,
+                groups=groups,
+                bias=False,
+            ),
         )
         self.add_module("bn", nn.BatchNorm2d(out_chans))
 
@@ -103,7 +116,9 @@ class PatchEmbed(nn.Module):
     def __init__(self, in_chans: int, embed_dim: int) -> None:
         super().__init__()
         self.seq = nn.Sequential(
-            Conv2dBN(in_chans, embed_dim // 2, 3, stride=2), nn.GELU(), Conv2dBN(embed_dim // 2, embed_dim, 3, stride=2)
+            Conv2dBN(in_chans, embed_dim // 2, 3, stride=2),
+            nn.GELU(),
+            Conv2dBN(embed_dim // 2, embed_dim, 3, stride=2),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -139,7 +154,9 @@ class PatchMerging(nn.Module):
 
 
 class ConvLayer(nn.Module):
-    def __init__(self, dim: int, depth: int, expand_ratio: float, downsample: nn.Module | None) -> None:
+    def __init__(
+        self, dim: int, depth: int, expand_ratio: float, downsample: nn.Module | None
+    ) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(MBConv(dim, expand_ratio) for _ in range(depth))
         self.downsample = downsample
@@ -166,8 +183,13 @@ class BasicLayer(nn.Module):
     ) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(
-            TinyViTBlock(dim, num_heads=num_heads, window_size=window_size, mlp_ratio=mlp_ratio,
-                         local_conv_size=local_conv_size)
+            TinyViTBlock(
+                dim,
+                num_heads=num_heads,
+                window_size=window_size,
+                mlp_ratio=mlp_ratio,
+                local_conv_size=local_conv_size,
+            )
             for _ in range(depth)
         )
         self.downsample = downsample
@@ -189,7 +211,9 @@ def checkpoint_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 @contextmanager
 def keep_batchnorm_stats(module: nn.Module):
-    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    norms = [
+        m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
+    ]
     saved = [(b, b.clone()) for m in norms for b in m.buffers()]
     try:
         yield
@@ -203,7 +227,9 @@ class TinyViTBlock(nn.Module):
     """Windowed attention (zero-padded windows), depthwise local conv, MLP; residuals around
     attention and MLP. Works on B x H x W x C."""
 
-    def __init__(self, dim: int, *, num_heads: int, window_size: int, mlp_ratio: float, local_conv_size: int):
+    def __init__(
+        self, dim: int, *, num_heads: int, window_size: int, mlp_ratio: float, local_conv_size: int
+    ):
         super().__init__()
         self.window_size = window_size
         self.attn = Attention(dim, num_heads=num_heads, window_size=window_size)
@@ -233,13 +259,17 @@ class Attention(nn.Module):
         self.attention_biases = nn.Parameter(torch.zeros(num_heads, window_size * window_size))
         ys, xs = torch.meshgrid(torch.arange(window_size), torch.arange(window_size), indexing="ij")
         ys, xs = ys.flatten(), xs.flatten()
-        offsets = (ys[:, None] - ys[None, :]).abs() * window_size + (xs[:, None] - xs[None, :]).abs()
+        offsets = (ys[:, None] - ys[None, :]).abs() * window_size + (
+            xs[:, None] - xs[None, :]
+        ).abs()
         self.register_buffer("attention_bias_idxs", offsets, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: B x N x C tokens of one window each -> B x N x C."""
         b, n, _ = x.shape
-        qkv = self.qkv(self.norm(x)).view(b, n, self.num_heads, 3 * self.head_dim)  # per head: q, k, v
+        qkv = self.qkv(self.norm(x)).view(
+            b, n, self.num_heads, 3 * self.head_dim
+        )  # per head: q, k, v
         q, k, v = qkv.permute(0, 2, 1, 3).split(self.head_dim, dim=3)
         bias = self.attention_biases[:, self.attention_bias_idxs].to(q.dtype)  # heads x N x N
         x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)

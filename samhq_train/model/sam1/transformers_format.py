@@ -6,19 +6,32 @@ is the inverse of the forward one over the model's keys.
 
 import re
 
+from ..family_record import TransformersCodec
 from .config import SamHQConfig
 
-HF_POSITIONAL_KEY = "shared_image_embedding.positional_embedding"
-HF_PROMPT_POSITIONAL_KEY = "prompt_encoder.shared_embedding.positional_embedding"
+TRANSFORMERS_POSITIONAL_KEY = "shared_image_embedding.positional_embedding"
+TRANSFORMERS_PROMPT_POSITIONAL_KEY = "prompt_encoder.shared_embedding.positional_embedding"
 OFFICIAL_POSITIONAL_KEY = "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix"
 
 _INDEXED_RENAMES = {  # sequential-module prefix -> {index: new name}
     "image_encoder.neck": {0: "conv1", 1: "layer_norm1", 2: "conv2", 3: "layer_norm2"},
     "prompt_encoder.mask_downscaling": {
-        0: "conv1", 1: "layer_norm1", 3: "conv2", 4: "layer_norm2", 6: "conv3"
+        0: "conv1",
+        1: "layer_norm1",
+        3: "conv2",
+        4: "layer_norm2",
+        6: "conv3",
     },
-    "mask_decoder.output_upscaling": {0: "upscale_conv1", 1: "upscale_layer_norm", 3: "upscale_conv2"},
-    "mask_decoder.compress_vit_feat": {0: "compress_vit_conv1", 1: "compress_vit_norm", 3: "compress_vit_conv2"},
+    "mask_decoder.output_upscaling": {
+        0: "upscale_conv1",
+        1: "upscale_layer_norm",
+        3: "upscale_conv2",
+    },
+    "mask_decoder.compress_vit_feat": {
+        0: "compress_vit_conv1",
+        1: "compress_vit_norm",
+        3: "compress_vit_conv2",
+    },
     "mask_decoder.embedding_encoder": {0: "encoder_conv1", 1: "encoder_norm", 3: "encoder_conv2"},
     "mask_decoder.embedding_maskfeature": {0: "mask_conv1", 1: "mask_norm", 3: "mask_conv2"},
 }
@@ -35,21 +48,27 @@ _PLAIN_RENAMES = [
     (r"^image_encoder\.layers\.(\d+)\.norm(\d)\.", r"image_encoder.layers.\1.layer_norm\2."),
     (r"^image_encoder\.", "vision_encoder."),
     (r"^prompt_encoder\.point_embeddings\.", "prompt_encoder.point_embed."),
-    (r"^mask_decoder\.transformer\.layers\.(\d+)\.norm(\d)\.", r"mask_decoder.transformer.layers.\1.layer_norm\2."),
-    (r"^mask_decoder\.transformer\.norm_final_attn\.", "mask_decoder.transformer.layer_norm_final_attn."),
+    (
+        r"^mask_decoder\.transformer\.layers\.(\d+)\.norm(\d)\.",
+        r"mask_decoder.transformer.layers.\1.layer_norm\2.",
+    ),
+    (
+        r"^mask_decoder\.transformer\.norm_final_attn\.",
+        "mask_decoder.transformer.layer_norm_final_attn.",
+    ),
     (r"^mask_decoder\.hf_token\.", "mask_decoder.hq_token."),
     (r"^mask_decoder\.hf_mlp\.", "mask_decoder.hq_mask_mlp."),
 ]
 
 
-def official_to_hf_key(key: str, mlp_depth: dict[str, int] | None = None) -> str:
+def official_to_transformers_key(key: str, mlp_depth: dict[str, int] | None = None) -> str:
     """Rename one official SAM-HQ key to its transformers name.
 
     mlp_depth maps an MLP prefix (e.g. "mask_decoder.iou_prediction_head") to its layer count;
     decoder MLPs are 3 deep unless told otherwise.
     """
     if key == OFFICIAL_POSITIONAL_KEY:
-        return HF_POSITIONAL_KEY
+        return TRANSFORMERS_POSITIONAL_KEY
     for prefix, names in _INDEXED_RENAMES.items():
         match = re.match(rf"^{re.escape(prefix)}\.(\d+)\.(.*)$", key)
         if match:
@@ -60,14 +79,16 @@ def official_to_hf_key(key: str, mlp_depth: dict[str, int] | None = None) -> str
     if match:
         depth = (mlp_depth or {}).get(f"mask_decoder.{match.group(1)}", 3)
         index = int(match.group(2))
-        name = "proj_in" if index == 0 else "proj_out" if index == depth - 1 else f"layers.{index - 1}"
-        key = f"mask_decoder.{match.group(1)}.{name}." + key[match.end():]
+        name = (
+            "proj_in" if index == 0 else "proj_out" if index == depth - 1 else f"layers.{index - 1}"
+        )
+        key = f"mask_decoder.{match.group(1)}.{name}." + key[match.end() :]
     for pattern, replacement in _PLAIN_RENAMES:
         key = re.sub(pattern, replacement, key)
     return key
 
 
-def hf_key_map(official_keys: list[str]) -> dict[str, str]:
+def transformers_key_map(official_keys: list[str]) -> dict[str, str]:
     """official key -> transformers key for every key of a model."""
     depth: dict[str, int] = {}
     for key in official_keys:
@@ -75,10 +96,10 @@ def hf_key_map(official_keys: list[str]) -> dict[str, str]:
         if match:
             prefix = f"mask_decoder.{match.group(1)}"
             depth[prefix] = max(depth.get(prefix, 0), int(match.group(2)) + 1)
-    return {key: official_to_hf_key(key, depth) for key in official_keys}
+    return {key: official_to_transformers_key(key, depth) for key in official_keys}
 
 
-def hf_config(cfg: SamHQConfig) -> dict:
+def transformers_config(cfg: SamHQConfig) -> dict:
     """config.json for transformers' SamHQModel, matching the official model's numerics."""
     return {
         "architectures": ["SamHQModel"],
@@ -122,14 +143,16 @@ def hf_config(cfg: SamHQConfig) -> dict:
             "num_multimask_outputs": 3,
             "iou_head_depth": 3,
             "iou_head_hidden_dim": cfg.iou_head_hidden_dim,
-            # the official two-way transformer uses nn.LayerNorm's 1e-5; transformers defaults to 1e-6
+            # the official two-way transformer uses nn.LayerNorm's 1e-5 (transformers: 1e-6)
             "layer_norm_eps": 1e-5,
             "vit_dim": cfg.encoder_embed_dim,
         },
     }
 
 
-def hf_processor_config(cfg: SamHQConfig, pixel_mean: list[float], pixel_std: list[float]) -> dict:
+def transformers_processor_config(
+    cfg: SamHQConfig, pixel_mean: list[float], pixel_std: list[float]
+) -> dict:
     """processor_config.json, so that SamHQProcessor.from_pretrained(directory) works offline with
     SAM's pre-processing at this input size (long side S, PIL bilinear, zero padding after
     normalisation with the model's mean and std)."""
@@ -155,7 +178,7 @@ def hf_processor_config(cfg: SamHQConfig, pixel_mean: list[float], pixel_std: li
     }
 
 
-def config_from_hf(config: dict) -> SamHQConfig:
+def config_from_transformers(config: dict) -> SamHQConfig:
     vision, prompt, decoder = (
         config.get("vision_config", {}),
         config.get("prompt_encoder_config", {}),
@@ -176,3 +199,14 @@ def config_from_hf(config: dict) -> SamHQConfig:
         decoder_mlp_dim=decoder.get("mlp_dim", 2048),
         iou_head_hidden_dim=decoder.get("iou_head_hidden_dim", 256),
     )
+
+
+CODEC = TransformersCodec(
+    key_map=transformers_key_map,
+    config=transformers_config,
+    processor_config=transformers_processor_config,
+    config_from=config_from_transformers,
+    positional_key=TRANSFORMERS_POSITIONAL_KEY,
+    prompt_positional_key=TRANSFORMERS_PROMPT_POSITIONAL_KEY,
+)
+

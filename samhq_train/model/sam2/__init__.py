@@ -1,6 +1,5 @@
 """SAM 2.1 family: Hiera trunk + FPN neck, SAM 2 prompt encoder and the HQ-SAM 2 mask decoder."""
 
-from . import family
 from .config import (
     META_VARIANTS,
     VARIANTS,
@@ -10,10 +9,21 @@ from .config import (
     NeckConfig,
     Sam2Config,
 )
-from .family import build
+from .family import FAMILY, build
 from .model import Sam2Features, Sam2HQ
+from .processing import SquareProcessing
 
 __all__ = [
-    "family", "META_VARIANTS", "VARIANTS", "DecoderConfig", "HieraConfig", "MemoryConfig",
-    "NeckConfig", "Sam2Config", "build", "Sam2Features", "Sam2HQ",
+    "FAMILY",
+    "META_VARIANTS",
+    "VARIANTS",
+    "DecoderConfig",
+    "HieraConfig",
+    "MemoryConfig",
+    "NeckConfig",
+    "Sam2Config",
+    "build",
+    "Sam2Features",
+    "Sam2HQ",
+    "SquareProcessing",
 ]

@@ -1,25 +1,38 @@
-"""The SAM 2.1 family's builder and format rules: HQ key set, official file layout, variant
-detection. Official files of both HQ-SAM 2 (sam2.1_hq_hiera_*.pt) and Meta SAM 2.1
-(sam2.1_hiera_*.pt) are {"model": state_dict}; Meta's lack the HQ keys."""
+"""The SAM 2.1 family's record: its builder, format rules (HQ key set, official file layout,
+variant detection), input rule, LoRA targets, ONNX decoder and official base files; no
+transformers codec and no attention kernels. Official files of both HQ-SAM 2
+(sam2.1_hq_hiera_*.pt) and Meta SAM 2.1 (sam2.1_hiera_*.pt) are {"model": state_dict}; Meta's lack
+the HQ keys."""
 
 import torch
-from torch import nn
 
+from ..family_record import Family
 from ..prompt_encoder import PromptEncoder
 from ..two_way_transformer import TwoWayTransformer
-from .config import VARIANTS, Sam2Config
+from .config import META_VARIANTS, VARIANTS, Sam2Config
 from .hiera import Hiera
 from .image_encoder import FpnNeck, ImageEncoder
 from .layers import MLP
 from .mask_decoder import MaskDecoderHQ
 from .memory import Fuser, MaskDownSampler, MemoryAttention, MemoryEncoder
 from .model import Sam2HQ
+from .onnx import Sam2OnnxDecoder
+from .processing import SquareProcessing
 
 # the three HQ modules of HQ-SAM 2's mask decoder (under sam_mask_decoder.); the rest is SAM 2.1
 HQ_MODULES = ("hf_token", "hf_mlp", "embedding_maskfeature")
-_HQ_PREFIXES = tuple(f"sam_mask_decoder.{m}." for m in HQ_MODULES)
 OBJ_SCORE_KEY = "sam_mask_decoder.obj_score_token.weight"
 _PATCH_KEY = "image_encoder.trunk.patch_embed.proj.weight"
+
+# HQ-SAM 2 trains on Meta's SAM 2.1 (an official HQ-SAM 2 file exists for Hiera-L only)
+OFFICIAL_FILES = {variant: f"{meta}.pt" for meta, variant in META_VARIANTS.items()}
+
+LORA_TARGETS = {
+    "attn": ("image_encoder.trunk.blocks.*.attn.qkv", "image_encoder.trunk.blocks.*.attn.proj"),
+    "mlp": ("image_encoder.trunk.blocks.*.mlp.layers.*",),
+    # q/k/v/out projections of every two-way attention block and of final_attn_token_to_image
+    "decoder": ("sam_mask_decoder.transformer.*_proj",),
+}
 
 
 def build(cfg: Sam2Config) -> Sam2HQ:
@@ -110,28 +123,9 @@ def build(cfg: Sam2Config) -> Sam2HQ:
     )
 
 
-def is_hq_key(name: str) -> bool:
-    """True for state-dict keys of the HQ parts (sam_mask_decoder.hf_token... ; any outer prefix)."""
-    return any(f".{prefix}" in f".{name}" for prefix in _HQ_PREFIXES)
-
-
-def is_family_state(state: dict) -> bool:
+def owns_state(state: dict) -> bool:
     """Whether a (full or HQ-only) state dict has SAM 2.1 / HQ-SAM 2 key names."""
     return any(k.startswith(("image_encoder.trunk.", "sam_mask_decoder.")) for k in state)
-
-
-owns_state = is_family_state  # the registry's name
-
-
-def unwrap_official(obj) -> dict[str, torch.Tensor] | None:
-    """The state dict of an official checkpoint object ({"model": state_dict}, what torch.load
-    returns for HQ-SAM 2 and Meta SAM 2.1 files); None when obj is not that layout."""
-    if not isinstance(obj, dict) or not isinstance(obj.get("model"), dict):
-        return None
-    state = obj["model"]
-    if not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        return None
-    return state if is_family_state(state) else None
 
 
 def official_layout(state: dict[str, torch.Tensor]) -> dict:
@@ -141,14 +135,20 @@ def official_layout(state: dict[str, torch.Tensor]) -> dict:
 
 def _trunk_stages(state: dict[str, torch.Tensor]) -> tuple[int, ...]:
     """Blocks per stage, from which blocks change width (they carry a `proj`)."""
-    depth = 1 + max(int(k.split(".")[3]) for k in state if k.startswith("image_encoder.trunk.blocks."))
-    starts = [0] + [
-        i for i in range(depth) if f"image_encoder.trunk.blocks.{i}.proj.weight" in state
-    ] + [depth]
+    depth = 1 + max(
+        int(k.split(".")[3]) for k in state if k.startswith("image_encoder.trunk.blocks.")
+    )
+    starts = (
+        [0]
+        + [i for i in range(depth) if f"image_encoder.trunk.blocks.{i}.proj.weight" in state]
+        + [depth]
+    )
     return tuple(b - a for a, b in zip(starts, starts[1:]))
 
 
-def detect_variant(state: dict[str, torch.Tensor], variants: dict[str, Sam2Config] = VARIANTS) -> str | None:
+def detect_variant(
+    state: dict[str, torch.Tensor], variants: dict[str, Sam2Config] = VARIANTS
+) -> str | None:
     """The variant whose shapes a full official state dict has (trunk width, blocks per stage,
     position-embedding sizes); None for other families and for HQ-only state dicts (the HQ parts
     are 256 wide in every size). Raises for a trunk without SAM 2.1's object-score token."""
@@ -174,23 +174,18 @@ def detect_variant(state: dict[str, torch.Tensor], variants: dict[str, Sam2Confi
     return matches[0] if len(matches) == 1 else None
 
 
-def load_official_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Load an official state dict strictly, except that a Meta SAM 2.1 file may lack the HQ
-    keys (they keep their init); one line naming the first offending key otherwise."""
-    own = model.state_dict()
-    for key, value in state.items():
-        if key in own and own[key].shape != value.shape:
-            raise ValueError(
-                f"{key} has shape {tuple(value.shape)}, the model {tuple(own[key].shape)}: another variant?"
-            )
-    result = model.load_state_dict(state, strict=False)
-    missing = [k for k in result.missing_keys if not is_hq_key(k)]
-    if missing:
-        raise ValueError(f"state dict lacks {missing[0]} ({len(missing)} model keys missing)")
-    if result.unexpected_keys:
-        raise ValueError(
-            f"state dict has {result.unexpected_keys[0]}, which this model does not "
-            f"({len(result.unexpected_keys)} unexpected keys)"
-        )
-    if result.missing_keys and len(result.missing_keys) != sum(is_hq_key(k) for k in own):
-        raise ValueError(f"state dict has only part of the HQ parts: it lacks {result.missing_keys[0]}")
+FAMILY = Family(
+    name="sam2",
+    variants=VARIANTS,
+    build=build,
+    hq_modules=HQ_MODULES,
+    detect_variant=detect_variant,
+    owns_state=owns_state,
+    decoder_prefix="sam_mask_decoder.",
+    processing=SquareProcessing,
+    aliases=META_VARIANTS,
+    official_files=OFFICIAL_FILES,
+    official_layout=official_layout,
+    lora_targets=LORA_TARGETS,
+    onnx_decoder=Sam2OnnxDecoder,
+)

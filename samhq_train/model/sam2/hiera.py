@@ -28,7 +28,9 @@ def _to_windows(x: torch.Tensor, size: int) -> tuple[torch.Tensor, tuple[int, in
     return x.reshape(-1, size, size, c), (hp, wp)
 
 
-def _from_windows(x: torch.Tensor, size: int, padded: tuple[int, int], hw: tuple[int, int]) -> torch.Tensor:
+def _from_windows(
+    x: torch.Tensor, size: int, padded: tuple[int, int], hw: tuple[int, int]
+) -> torch.Tensor:
     """Inverse of _to_windows: (B * nW) x size x size x C -> B x H x W x C."""
     hp, wp = padded
     b = x.shape[0] // (hp * wp // size // size)
@@ -39,7 +41,9 @@ def _from_windows(x: torch.Tensor, size: int, padded: tuple[int, int], hw: tuple
 class MultiScaleAttention(nn.Module):
     """Self-attention over a B x H x W x C map whose queries may be pooled (stage transitions)."""
 
-    def __init__(self, dim: int, dim_out: int, num_heads: int, q_pool: nn.Module | None = None) -> None:
+    def __init__(
+        self, dim: int, dim_out: int, num_heads: int, q_pool: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.q_pool = q_pool
@@ -138,7 +142,9 @@ class Hiera(nn.Module):
         pool_blocks = [end + 1 for end in self.stage_ends[:-1]][:q_pool]
         self.patch_embed = PatchEmbed(embed_dim)
         self.pos_embed = nn.Parameter(torch.zeros(1, embed_dim, *window_pos_embed_bkg_spatial_size))
-        self.pos_embed_window = nn.Parameter(torch.zeros(1, embed_dim, window_spec[0], window_spec[0]))
+        self.pos_embed_window = nn.Parameter(
+            torch.zeros(1, embed_dim, window_spec[0], window_spec[0])
+        )
         self.blocks = nn.ModuleList()
         stage = 0
         dim = embed_dim
@@ -160,7 +166,9 @@ class Hiera(nn.Module):
                 )
             )
             dim = dim_out
-        self.channel_list = [self.blocks[i].norm2.normalized_shape[0] for i in self.stage_ends[::-1]]
+        self.channel_list = [
+            self.blocks[i].norm2.normalized_shape[0] for i in self.stage_ends[::-1]
+        ]
 
     def _position_embedding(self, hw: tuple[int, int]) -> torch.Tensor:
         """1 x H x W x C: background embedding resized to H x W plus the tiled window embedding."""

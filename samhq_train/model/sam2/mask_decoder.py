@@ -72,7 +72,10 @@ class MaskDecoderHQ(nn.Module):
             MLP(c, c, c // 8, 3) for _ in range(self.num_mask_tokens)
         )
         self.iou_prediction_head = MLP(
-            c, iou_head_hidden_dim, self.num_mask_tokens, iou_head_depth,
+            c,
+            iou_head_hidden_dim,
+            self.num_mask_tokens,
+            iou_head_depth,
             sigmoid_output=iou_prediction_use_sigmoid,
         )
         if pred_obj_scores:
@@ -132,7 +135,9 @@ class MaskDecoderHQ(nn.Module):
         src = src.transpose(1, 2).reshape(b, c, h, w)
         if self.use_high_res_features:
             if high_res_features is None:
-                raise ValueError("this decoder uses high-res features: pass (high_res_0, high_res_1)")
+                raise ValueError(
+                    "this decoder uses high-res features: pass (high_res_0, high_res_1)"
+                )
             up1, norm1, act1, up2, act2 = self.output_upscaling
             feat_s0, feat_s1 = high_res_features
             upscaled = act1(norm1(up1(src) + feat_s1))
@@ -141,7 +146,8 @@ class MaskDecoderHQ(nn.Module):
             upscaled = self.output_upscaling(src)
 
         hyper = torch.stack(
-            [mlp(mask_tokens_out[:, i]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
+            [mlp(mask_tokens_out[:, i]) for i, mlp in enumerate(self.output_hypernetworks_mlps)],
+            dim=1,
         )
         masks = apply_hypernetwork(hyper, upscaled)
         iou_pred = self.iou_prediction_head(iou_token_out)

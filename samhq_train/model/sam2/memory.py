@@ -17,7 +17,9 @@ class MemoryAttentionLayer(nn.Module):
     """Shell: self_attn (RoPE attention in the official model, same parameters), cross_attn_image
     (keys / values at the memory width), linear1 / linear2 and three norms."""
 
-    def __init__(self, *, d_model: int, dim_feedforward: int, num_heads: int, kv_in_dim: int) -> None:
+    def __init__(
+        self, *, d_model: int, dim_feedforward: int, num_heads: int, kv_in_dim: int
+    ) -> None:
         super().__init__()
         self.self_attn = Attention(d_model, num_heads)
         self.cross_attn_image = Attention(d_model, num_heads, kv_in_dim=kv_in_dim)
@@ -37,7 +39,10 @@ class MemoryAttention(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(
             MemoryAttentionLayer(
-                d_model=d_model, dim_feedforward=dim_feedforward, num_heads=num_heads, kv_in_dim=kv_in_dim
+                d_model=d_model,
+                dim_feedforward=dim_feedforward,
+                num_heads=num_heads,
+                kv_in_dim=kv_in_dim,
             )
             for _ in range(num_layers)
         )
@@ -61,7 +66,9 @@ class MaskDownSampler(nn.Module):
             self.encoder.append(nn.GELU())
             chans, reached = out, reached * stride
         if reached != total_stride:
-            raise ValueError(f"mask_downsampler stride {stride} does not reach total_stride {total_stride}")
+            raise ValueError(
+                f"mask_downsampler stride {stride} does not reach total_stride {total_stride}"
+            )
         self.encoder.append(nn.Conv2d(chans, embed_dim, kernel_size=1))
 
 
@@ -80,7 +87,9 @@ class CXBlock(nn.Module):
 
 
 class Fuser(nn.Module):
-    def __init__(self, *, num_layers: int, dim: int, kernel_size: int, padding: int, use_dwconv: bool) -> None:
+    def __init__(
+        self, *, num_layers: int, dim: int, kernel_size: int, padding: int, use_dwconv: bool
+    ) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
             CXBlock(dim=dim, kernel_size=kernel_size, padding=padding, use_dwconv=use_dwconv)

@@ -4,18 +4,16 @@ prompts and the conventions of the SAM 1 family's SamHQ (see decode)."""
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-
-from samhq_train.constants import PIXEL_MEAN, PIXEL_STD
 
 from ..features import ImageFeatures
 from ..prompt_encoder import PromptEncoder
-from ..promptable import PromptableModel, prompts_per_image, zero_padding
+from ..promptable import PromptableModel, prompts_per_image
 from .image_encoder import ImageEncoder
 from .layers import MLP
 from .mask_decoder import MaskDecoderHQ
 from .memory import MemoryAttention, MemoryEncoder
+from .processing import SquareProcessing
 
 
 @dataclass(frozen=True)
@@ -36,9 +34,9 @@ class Sam2HQ(PromptableModel):
     and save back unchanged. no_mem_embed is used: encode adds it to the image embedding.
     """
 
-    input_resize = "square"
     family = "sam2"
     features_type = Sam2Features
+    processing_type = SquareProcessing
 
     def __init__(
         self,
@@ -55,14 +53,16 @@ class Sam2HQ(PromptableModel):
         proj_tpos_enc_in_obj_ptrs: bool = True,
         no_obj_embed_spatial: bool = True,
         directly_add_no_mem_embed: bool = True,
-        pixel_mean: tuple[float, ...] = PIXEL_MEAN,
-        pixel_std: tuple[float, ...] = PIXEL_STD,
+        pixel_mean: tuple[float, ...] = SquareProcessing.pixel_mean,
+        pixel_std: tuple[float, ...] = SquareProcessing.pixel_std,
     ) -> None:
         super().__init__()
         hidden = prompt_encoder.embed_dim
         # registration order = the official state_dict order (own tensors first, then modules)
         self.image_encoder = image_encoder
-        self.mask_downsample = nn.Conv2d(1, 1, kernel_size=4, stride=4) if use_obj_ptrs_in_encoder else None
+        self.mask_downsample = (
+            nn.Conv2d(1, 1, kernel_size=4, stride=4) if use_obj_ptrs_in_encoder else None
+        )
         self.memory_attention = memory_attention
         self.memory_encoder = memory_encoder
         self.maskmem_tpos_enc = nn.Parameter(torch.zeros(num_maskmem, 1, 1, mem_dim))
@@ -82,7 +82,9 @@ class Sam2HQ(PromptableModel):
         if proj_tpos_enc_in_obj_ptrs:
             self.obj_ptr_tpos_proj = nn.Linear(hidden, mem_dim)
         self.directly_add_no_mem_embed = directly_add_no_mem_embed
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False)
+        self.register_buffer(
+            "pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False
+        )
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
 
     @property
@@ -95,21 +97,13 @@ class Sam2HQ(PromptableModel):
         """Side of the low-res logits and of dense mask prompts (S / 4)."""
         return self.sam_prompt_encoder.mask_input_size[0]
 
-    def preprocess(self, images: torch.Tensor, content_sizes=None) -> torch.Tensor:
-        """B x 3 x S x S RGB 0-255 -> normalised (SAM 2 resizes to a square, it does not pad;
-        content_sizes: padded images' content, as for SAM 1, see zero_padding)."""
-        if tuple(images.shape[-2:]) != (self.image_size, self.image_size):
-            raise ValueError(
-                f"image of {tuple(images.shape[-2:])} is not the model input {self.image_size}x"
-                f"{self.image_size}: SAM 2 resizes each image to that square first"
-            )
-        return zero_padding((images - self.pixel_mean) / self.pixel_std, content_sizes)
-
     def encode(self, images: torch.Tensor, content_sizes=None) -> Sam2Features:
         """B x 3 x S x S RGB 0-255 (already resized to the square) -> Sam2Features."""
         decoder = self.sam_mask_decoder
         if not decoder.use_high_res_features:
-            raise ValueError("this SAM 2 model has no high-res decoder features (conv_s0 / conv_s1)")
+            raise ValueError(
+                "this SAM 2 model has no high-res decoder features (conv_s0 / conv_s1)"
+            )
         features, _ = self.image_encoder(self.preprocess(images, content_sizes))
         embedding = features[-1]
         if self.directly_add_no_mem_embed:
@@ -180,8 +174,9 @@ class Sam2HQ(PromptableModel):
         hq_token_only: bool = False,
         use_hq: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The mask decoder on already-embedded prompts: sparse (B*P) x K x C, dense (B*P) x C x h x w
-        (prompts of one image contiguous) -> low-res logits (B*P) x M x 4h x 4w, IoU (B*P) x M_iou."""
+        """The mask decoder on already-embedded prompts: sparse (B*P) x K x C, dense
+        (B*P) x C x h x w (prompts of one image contiguous) -> low-res logits
+        (B*P) x M x 4h x 4w, IoU (B*P) x M_iou."""
         per_image = sparse.shape[0] // features.batch_size
 
         def per_prompt(t: torch.Tensor) -> torch.Tensor:
@@ -198,17 +193,3 @@ class Sam2HQ(PromptableModel):
             use_hq=use_hq,
         )
         return out.masks, out.iou_pred
-
-    def postprocess_masks(
-        self, masks: torch.Tensor, input_size: tuple[int, int], original_size: tuple[int, int]
-    ) -> torch.Tensor:
-        """Low-res logits ... x S/4 x S/4 -> logits ... x H x W at the original image size: one
-        bilinear resize, as SAM 2 does (input_size is unused: SAM 2 does not pad; kept for the
-        SAM 1 interface). original_size may also be a 2-element int64 tensor (the ONNX graph's)."""
-        del input_size
-        lead = masks.shape[:-2]
-        masks = masks.reshape(-1, 1, *masks.shape[-2:])
-        size = (original_size[0], original_size[1])  # indexed, not iterated: traces into ONNX
-        masks = F.interpolate(masks, size, mode="bilinear", align_corners=False)
-        return masks.reshape(*lead, *masks.shape[-2:])
-

@@ -7,8 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from samhq_train.model.sam2 import Sam2Config, build
-from samhq_train.model.sam2.family import load_official_state
+from samhq_train.model.sam2 import build
+
+from .official import config_from_official, load_official_state
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 HQ_FIXTURE = FIXTURES / "hqsam2_official_mini.pt"
@@ -32,7 +33,7 @@ def meta_fixture() -> dict:
 def mini_model(fixture: dict):
     """The miniature, built from the fixture's official config, its weights loaded (strictly,
     bar the HQ keys a Meta file lacks), in eval mode."""
-    model = build(Sam2Config.from_official(fixture["config"]))
+    model = build(config_from_official(fixture["config"]))
     load_official_state(model, fixture["state_dict"])
     return model.eval()
 

@@ -11,9 +11,10 @@ from samhq_train.model import (
     read_state_dict,
     save_checkpoint,
 )
-from samhq_train.model.sam2 import Sam2Config, build
+from samhq_train.model.sam2 import build
 
 from .conftest import HQ_FIXTURE, load_fixture
+from .official import config_from_official
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def test_official_hq_sam2_file_is_read_as_sam_hq_and_loads_strictly(official_fil
     path, fixture = official_file
     state, format = read_state_dict(path)
     assert format == "sam_hq" and len(state) == 332
-    model = build(Sam2Config.from_official(fixture["config"]))
+    model = build(config_from_official(fixture["config"]))
     load_weights_into(model, path)
     assert all(torch.equal(model.state_dict()[k], v) for k, v in fixture["state_dict"].items())
     assert set(hq_state_dict(state)) == {k for k in state if k.startswith(
@@ -42,7 +43,7 @@ def test_meta_file_without_hq_keys_is_read_as_sam(official_file, tmp_path):
     torch.save({"model": meta}, path)
     state, format = read_state_dict(path)
     assert format == "sam" and len(state) == 319
-    model = build(Sam2Config.from_official(fixture["config"]))
+    model = build(config_from_official(fixture["config"]))
     fresh_hq = {k: v.clone() for k, v in hq_state_dict(model).items()}
     load_weights_into(model, path)
     assert all(torch.equal(model.state_dict()[k], v) for k, v in fresh_hq.items())
@@ -50,7 +51,7 @@ def test_meta_file_without_hq_keys_is_read_as_sam(official_file, tmp_path):
 
 def test_save_as_sam_hq_writes_the_official_layout_bit_exactly(official_file, tmp_path):
     _, fixture = official_file
-    model = build(Sam2Config.from_official(fixture["config"]))
+    model = build(config_from_official(fixture["config"]))
     model.load_state_dict(fixture["state_dict"])
     path = save_checkpoint(model, tmp_path / "out.pt", "sam_hq", variant="custom")
     raw = torch.load(path, map_location="cpu", weights_only=True)
@@ -60,7 +61,7 @@ def test_save_as_sam_hq_writes_the_official_layout_bit_exactly(official_file, tm
 
 def test_transformers_export_is_refused_for_sam2(official_file, tmp_path):
     _, fixture = official_file
-    model = build(Sam2Config.from_official(fixture["config"]))
+    model = build(config_from_official(fixture["config"]))
     with pytest.raises(CheckpointError, match="transformers has no sam2 SAM-HQ model"):
         save_checkpoint(model, tmp_path / "t", "transformers", variant="custom")
 

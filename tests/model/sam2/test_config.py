@@ -15,10 +15,11 @@ from samhq_train.model.sam2 import (
 )
 
 from .conftest import HQ_FIXTURE, load_fixture
+from .official import config_from_official
 
 
 def test_from_official_reads_the_fixture_config(hq_fixture):
-    cfg = Sam2Config.from_official(hq_fixture["config"])
+    cfg = config_from_official(hq_fixture["config"])
     assert cfg == Sam2Config(
         trunk=HieraConfig(
             embed_dim=24, num_heads=1, stages=(1, 1, 3, 1), global_att_blocks=(3,),
@@ -36,7 +37,7 @@ def test_from_official_reads_the_fixture_config(hq_fixture):
         image_size=256,
     )
     assert cfg.d_model == 64
-    assert Sam2Config.from_official({"model": hq_fixture["config"]}) == cfg  # a whole yaml
+    assert config_from_official({"model": hq_fixture["config"]}) == cfg  # a whole yaml
 
 
 def test_decoder_extra_args_are_read(hq_fixture):
@@ -46,7 +47,7 @@ def test_decoder_extra_args_are_read(hq_fixture):
         "dynamic_multimask_stability_delta": 0.1,
         "dynamic_multimask_stability_thresh": 0.9,
     }
-    decoder = Sam2Config.from_official(config).decoder
+    decoder = config_from_official(config).decoder
     assert decoder.dynamic_multimask_via_stability
     assert (decoder.dynamic_multimask_stability_delta, decoder.dynamic_multimask_stability_thresh) == (0.1, 0.9)
 
@@ -70,13 +71,13 @@ def test_mismatched_widths_name_the_key(hq_fixture, path, value, named):
         node = node[part]
     node[leaf] = value
     with pytest.raises(ValueError, match=named.replace(".", r"\.")) as err:
-        Sam2Config.from_official(config)
+        config_from_official(config)
     assert "\n" not in str(err.value)
 
 
 def test_a_config_without_trunk_is_refused():
     with pytest.raises(ValueError, match="image_encoder.trunk"):
-        Sam2Config.from_official({"model": {"image_size": 1024}})
+        config_from_official({"model": {"image_size": 1024}})
 
 
 def test_variants_are_the_official_sizes():
@@ -88,7 +89,7 @@ def test_variants_are_the_official_sizes():
         "sam2.1_hq_hiera_b+": (112, 2, (2, 3, 16, 3), (12, 16, 20), (14, 14), (8, 4, 14, 7), (896, 448, 224, 112)),
         "sam2.1_hq_hiera_l": (144, 2, (2, 6, 36, 4), (23, 33, 43), (7, 7), (8, 4, 16, 8), (1152, 576, 288, 144)),
     }
-    demo = Sam2Config.from_official(load_fixture(HQ_FIXTURE)["config"])  # the fixtures' miniature
+    demo = config_from_official(load_fixture(HQ_FIXTURE)["config"])  # the fixtures' miniature
     assert (VARIANTS["sam2.1_hq_hiera_demo"].trunk, VARIANTS["sam2.1_hq_hiera_demo"].neck) == (demo.trunk, demo.neck)
     for name in sizes:
         cfg = VARIANTS[name]

@@ -4,17 +4,15 @@ loading and bit-exact round trips, parameter counts of the four sizes."""
 import pytest
 import torch
 
-from samhq_train.model.sam2 import META_VARIANTS, VARIANTS, Sam2Config, build
+from samhq_train.model.sam2 import META_VARIANTS, VARIANTS, build
 from samhq_train.model.sam2.family import (
     HQ_MODULES,
     detect_variant,
-    is_family_state,
-    is_hq_key,
-    load_official_state,
     official_layout,
     owns_state,
-    unwrap_official,
 )
+
+from .official import config_from_official, is_hq_key, load_official_state
 
 HQ_KEYS = {
     "sam_mask_decoder.hf_token.weight",
@@ -47,11 +45,10 @@ def test_hq_keys_of_the_miniature(hq_fixture, meta_fixture):
     assert set(meta_fixture["state_dict"]) == set(state) - HQ_KEYS
     assert is_hq_key("model.sam_mask_decoder.hf_mlp.layers.0.weight")  # any outer prefix
     assert not is_hq_key("sam_mask_decoder.mask_tokens.weight")
-    assert not is_hq_key("mask_decoder.hf_token.weight")  # SAM 1's decoder
 
 
 def test_state_dict_has_the_official_keys_in_order(hq_fixture):
-    model = build(Sam2Config.from_official(hq_fixture["config"]))
+    model = build(config_from_official(hq_fixture["config"]))
     own = model.state_dict()
     assert list(own) == list(hq_fixture["state_dict"])
     assert {k: tuple(v.shape) for k, v in own.items()} == {
@@ -62,8 +59,8 @@ def test_state_dict_has_the_official_keys_in_order(hq_fixture):
 def test_round_trip_is_bit_exact(hq_model, hq_fixture, tmp_path):
     path = tmp_path / "sam2.1_hq_mini.pt"
     torch.save(official_layout(hq_model.state_dict()), path)
-    state = unwrap_official(torch.load(path, weights_only=True))
-    fresh = build(Sam2Config.from_official(hq_fixture["config"]))
+    state = torch.load(path, weights_only=True)["model"]
+    fresh = build(config_from_official(hq_fixture["config"]))
     fresh.load_state_dict(state, strict=True)
     reference = hq_fixture["state_dict"]
     saved = fresh.state_dict()
@@ -73,7 +70,7 @@ def test_round_trip_is_bit_exact(hq_model, hq_fixture, tmp_path):
 
 
 def test_meta_file_loads_with_fresh_hq_parts(meta_fixture):
-    model = build(Sam2Config.from_official(meta_fixture["config"]))
+    model = build(config_from_official(meta_fixture["config"]))
     init = {k: v.clone() for k, v in model.state_dict().items() if is_hq_key(k)}
     load_official_state(model, meta_fixture["state_dict"])
     state = model.state_dict()
@@ -81,42 +78,18 @@ def test_meta_file_loads_with_fresh_hq_parts(meta_fixture):
     assert all(torch.equal(state[k], v) for k, v in meta_fixture["state_dict"].items())
 
 
-def test_load_errors_name_the_key(hq_fixture):
-    cfg = Sam2Config.from_official(hq_fixture["config"])
-    model = build(cfg)
-    state = dict(hq_fixture["state_dict"])
-    partial_hq = {k: v for k, v in state.items() if k != "sam_mask_decoder.hf_token.weight"}
-    with pytest.raises(ValueError, match=r"only part of the HQ parts.*sam_mask_decoder\.hf_token\.weight"):
-        load_official_state(model, partial_hq)
-    without_obj = {k: v for k, v in state.items() if not k.startswith("sam_mask_decoder.obj_score")}
-    with pytest.raises(ValueError, match=r"sam_mask_decoder\.obj_score_token\.weight"):
-        load_official_state(model, without_obj)
-    extra = {**state, "sam_mask_decoder.extra.weight": torch.zeros(1)}
-    with pytest.raises(ValueError, match=r"sam_mask_decoder\.extra\.weight"):
-        load_official_state(model, extra)
-    wrong = {**state, "no_mem_embed": torch.zeros(1, 1, 32)}
-    with pytest.raises(ValueError, match=r"no_mem_embed has shape \(1, 1, 32\)"):
-        load_official_state(model, wrong)
-
-
-def test_unwrap_official_and_family_checks(hq_fixture):
+def test_owns_state_tells_the_key_names(hq_fixture):
     state = hq_fixture["state_dict"]
-    assert unwrap_official({"model": state}) is state
-    assert unwrap_official(official_layout(state)) is state
-    assert unwrap_official(state) is None  # a bare state dict is not the official file layout
-    assert unwrap_official({"model": {"mask_decoder.hf_token.weight": torch.zeros(1, 256)}}) is None
-    assert unwrap_official({"model": {"x": 1}}) is None
-    assert unwrap_official([state]) is None
     hq_only = {k: v for k, v in state.items() if is_hq_key(k)}
-    assert is_family_state(state) and is_family_state(hq_only) and owns_state is is_family_state
+    assert owns_state(state) and owns_state(hq_only)
     sam1_like = {"image_encoder.patch_embed.proj.weight": torch.zeros(1), "mask_decoder.hf_token.weight": torch.zeros(1)}
-    assert not is_family_state(sam1_like)
+    assert not owns_state(sam1_like)
 
 
 def test_detect_variant(hq_fixture, meta_fixture, meta_device_models):
     for name, model in meta_device_models.items():
         assert detect_variant(model.state_dict()) == name
-    mini = Sam2Config.from_official(hq_fixture["config"])
+    mini = config_from_official(hq_fixture["config"])
     # the miniature is the registry's demo variant (same shapes)
     assert detect_variant(hq_fixture["state_dict"]) == "sam2.1_hq_hiera_demo"
     sizes = {k: v for k, v in VARIANTS.items() if not k.endswith("demo")}

@@ -1,22 +1,20 @@
 """SamHQ: image encoder + prompt encoder + HQ mask decoder, with batched prompts."""
 
 import torch
-import torch.nn.functional as F
-
-from samhq_train.constants import PIXEL_MEAN, PIXEL_STD
 
 from ..features import SamFeatures
 from ..prompt_encoder import PromptEncoder
-from ..promptable import PromptableModel, prompts_per_image, zero_padding
+from ..promptable import PromptableModel, prompts_per_image
 from .image_encoder import ImageEncoderViT
 from .mask_decoder import MaskDecoderHQ
+from .processing import LongestSideProcessing
 from .tiny_vit import TinyViT
 
 
 class SamHQ(PromptableModel):
-    input_resize = "longest_side"
     family = "sam1"
     features_type = SamFeatures
+    processing_type = LongestSideProcessing
 
     def __init__(
         self,
@@ -24,14 +22,16 @@ class SamHQ(PromptableModel):
         image_encoder: ImageEncoderViT | TinyViT,
         prompt_encoder: PromptEncoder,
         mask_decoder: MaskDecoderHQ,
-        pixel_mean: tuple[float, ...] = PIXEL_MEAN,
-        pixel_std: tuple[float, ...] = PIXEL_STD,
+        pixel_mean: tuple[float, ...] = LongestSideProcessing.pixel_mean,
+        pixel_std: tuple[float, ...] = LongestSideProcessing.pixel_std,
     ) -> None:
         super().__init__()
         self.image_encoder = image_encoder
         self.prompt_encoder = prompt_encoder
         self.mask_decoder = mask_decoder
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False)
+        self.register_buffer(
+            "pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False
+        )
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
 
     @property
@@ -44,20 +44,9 @@ class SamHQ(PromptableModel):
         """Side of the low-res logits and of dense mask prompts (S / 4)."""
         return self.prompt_encoder.mask_input_size[0]
 
-    def preprocess(self, images: torch.Tensor, content_sizes=None) -> torch.Tensor:
-        """B x 3 x H x W RGB 0-255 (H, W <= S) -> normalised and zero-padded to B x 3 x S x S;
-        content_sizes: per image (h, w) of the content of already padded images (zero_padding)."""
-        images = zero_padding((images - self.pixel_mean) / self.pixel_std, content_sizes)
-        h, w = images.shape[-2:]
-        if h > self.image_size or w > self.image_size:
-            raise ValueError(
-                f"image of {h}x{w} is larger than the model input {self.image_size}x{self.image_size}: "
-                "resize its longest side to the model input first"
-            )
-        return F.pad(images, (0, self.image_size - w, 0, self.image_size - h))
-
     def encode(self, images: torch.Tensor, content_sizes=None) -> SamFeatures:
-        """B x 3 x H x W RGB 0-255 -> embedding B x C x S/16 x S/16 and early B x S/16 x S/16 x C_vit."""
+        """B x 3 x H x W RGB 0-255 -> embedding B x C x S/16 x S/16 and early
+        B x S/16 x S/16 x C_vit."""
         embedding, early = self.image_encoder(self.preprocess(images, content_sizes))
         return SamFeatures(embedding=embedding, early=early)
 
@@ -88,7 +77,12 @@ class SamHQ(PromptableModel):
             batch_size=b * per_image,
         )
         masks, iou = self.decode_embedded(
-            features, sparse, dense, multimask_output=multimask_output, hq_token_only=hq_token_only, use_hq=use_hq
+            features,
+            sparse,
+            dense,
+            multimask_output=multimask_output,
+            hq_token_only=hq_token_only,
+            use_hq=use_hq,
         )
         return masks.unflatten(0, (b, per_image)), iou.unflatten(0, (b, per_image))
 
@@ -102,8 +96,9 @@ class SamHQ(PromptableModel):
         hq_token_only: bool = False,
         use_hq: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The mask decoder on already-embedded prompts: sparse (B*P) x K x C, dense (B*P) x C x h x w
-        (prompts of one image contiguous) -> low-res logits (B*P) x M x 4h x 4w, IoU (B*P) x M."""
+        """The mask decoder on already-embedded prompts: sparse (B*P) x K x C, dense
+        (B*P) x C x h x w (prompts of one image contiguous) -> low-res logits
+        (B*P) x M x 4h x 4w, IoU (B*P) x M."""
         return self.mask_decoder(
             image_embeddings=features.embedding,
             early_features=features.early,
@@ -114,18 +109,3 @@ class SamHQ(PromptableModel):
             hq_token_only=hq_token_only,
             use_hq=use_hq,
         )
-
-    def postprocess_masks(
-        self, masks: torch.Tensor, input_size: tuple[int, int], original_size: tuple[int, int]
-    ) -> torch.Tensor:
-        """Low-res logits ... x S/4 x S/4 -> logits ... x H x W at the original image size.
-
-        input_size is the (h, w) of the resized image inside the padded S x S input.
-        """
-        lead = masks.shape[:-2]
-        masks = masks.reshape(-1, 1, *masks.shape[-2:])
-        masks = F.interpolate(masks, (self.image_size, self.image_size), mode="bilinear", align_corners=False)
-        masks = masks[..., : input_size[0], : input_size[1]]
-        masks = F.interpolate(masks, tuple(original_size), mode="bilinear", align_corners=False)
-        return masks.reshape(*lead, *masks.shape[-2:])
-

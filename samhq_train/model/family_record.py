@@ -1,0 +1,76 @@
+"""The record of one model family: every fact about the family that code outside its folder needs.
+
+Each family folder (sam1/, sam2/, ...) builds one `Family` in its family.py (`FAMILY`) and the
+registry lists them. Fields after `decoder_prefix` have defaults that mean "this family does not
+have it", so a new family states only what it supports.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from torch import nn
+
+# model.attention: the attention kernel of the image encoder (a family may have none but SDPA)
+ATTENTION_KERNELS = ("auto", "sdpa", "flex")
+
+
+@dataclass(frozen=True)
+class TransformersCodec:
+    """How a family's weights map to a transformers model directory (no transformers import)."""
+
+    key_map: Callable[[list[str]], dict[str, str]]  # official keys -> {official: transformers key}
+    config: Callable[[object], dict]  # family config -> config.json
+    processor_config: Callable[[object, list[float], list[float]], dict]  # -> processor_config.json
+    config_from: Callable[[dict], object]  # config.json -> family config
+    positional_key: str  # the transformers name of the prompt encoder's positional matrix
+    # where some transformers versions keep the same matrix (read as positional_key)
+    prompt_positional_key: str
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    variants: Mapping[str, object]  # variant name -> the family's config dataclass
+    build: Callable[[object], nn.Module]  # config -> model with default-initialised weights
+    hq_modules: tuple[str, ...]  # the HQ parts, by official module name
+    detect_variant: Callable[[dict], str | None]  # a state dict (full or HQ-only) -> variant
+    owns_state: Callable[[dict], bool]  # whether a state dict has this family's key names
+    decoder_prefix: str  # SAM's mask decoder (what the hq+decoder policy also trains)
+    # image_size -> the input rule (resize, prompt coordinates, mask post-processing,
+    # normalisation): a processing.InputProcessing; the model's `processing` is the same class
+    processing: Callable[[int], object] | None = None
+    aliases: Mapping[str, str] = field(default_factory=dict)  # earlier variant names -> current
+    # variant -> the official file that training starts from (named in the "no checkpoint" error)
+    official_files: Mapping[str, str] = field(default_factory=dict)
+    # state dict -> the object an official full file of this family holds
+    official_layout: Callable[[dict], object] = lambda state: state
+    # LoRA target globs by part: "attn", "mlp" (image encoder), "decoder" (SAM's decoder)
+    lora_targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # model -> the ONNX prompt-decoder wrapper (onnx_decoder.OnnxPromptDecoder subclass)
+    onnx_decoder: type | None = None
+    transformers_codec: TransformersCodec | None = None  # None: no transformers model exists
+    # (image encoder, kernel) -> None, the family's kernel setter; None: SDPA only
+    attention: Callable[[nn.Module, str], None] | None = None
+
+    def is_hq_key(self, key: str) -> bool:
+        """True for state-dict keys of the HQ parts (official names, any prefix)."""
+        return any(part in self.hq_modules for part in key.split("."))
+
+    def lora_patterns(self, parts: tuple[str, ...]) -> list[str]:
+        """The LoRA globs of these parts of this family ("attn", "mlp", "decoder")."""
+        return [pattern for part in parts for pattern in self.lora_targets.get(part, ())]
+
+    def set_attention_kernel(self, model: nn.Module, kernel: str) -> None:
+        """model.attention on a model of this family: its setter takes the kernel; a family
+        without kernels runs SDPA, so auto / sdpa leave it be and flex is refused (ValueError)."""
+        if kernel not in ATTENTION_KERNELS:
+            raise ValueError(
+                f"model.attention={kernel}: expected one of {', '.join(ATTENTION_KERNELS)}"
+            )
+        if self.attention is not None:
+            self.attention(model.image_encoder, kernel)
+        elif kernel == "flex":
+            raise ValueError(
+                f"model.attention=flex: expected auto or sdpa: the {self.name} family has no "
+                "attention kernels (its encoder always runs SDPA)"
+            )
