@@ -10,15 +10,21 @@ PACKAGE = ROOT / "samhq_train"
 # subpackage -> the project subpackages / top-level modules it may import
 ALLOWED = {
     "constants": set(),
+    "errors": set(),
+    "settings": {"errors"},
     "imaging": {"constants"},
-    "model": {"constants"},
-    "data": {"constants", "imaging"},
-    "evaluation": {"constants", "imaging", "data", "model", "cache"},
+    "model": {"constants", "settings"},
+    "data": {"constants", "imaging", "settings"},
+    "evaluation": {"constants", "imaging", "data", "model", "cache", "config_check"},
     "training": {"constants", "data", "model", "evaluation"},
     "inference": {"constants", "imaging", "model"},
     "reference": {"model"},
     "cache": {"constants", "imaging", "data", "model"},
-    "config_check": {"data", "model"},
+    "config_defaults": {"constants", "data", "model"},
+    "config_training": {"data", "settings"},
+    "config_check": {
+        "cache", "config_defaults", "config_training", "data", "errors", "model", "settings",
+    },
     "train": {"config_check", "data", "model", "evaluation", "training", "inference", "cache", "imaging"},
 }
 
