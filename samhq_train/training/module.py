@@ -18,6 +18,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
+from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.evaluation.evaluate import (
     DatasetMetrics,
     decode_prompts,
@@ -74,7 +75,7 @@ class SamHQModule(L.LightningModule):
         config: dict | None = None,
         seed: int | None = None,
         num_overlays: int = 2,
-        dilation_ratio: float = 0.02,
+        dilation_ratio: float = BOUNDARY_DILATION_RATIO,
         sam_baseline: bool = True,
     ) -> None:
         super().__init__()
