@@ -6,3 +6,6 @@ PIXEL_STD = (58.395, 57.12, 57.375)
 
 # a GT mask pixel is foreground when its 0-255 value is above this (official: > 128)
 GT_THRESHOLD = 128
+
+# boundary IoU / boundary AP: the boundary's width as a fraction of the image diagonal (official)
+BOUNDARY_DILATION_RATIO = 0.02

@@ -15,17 +15,21 @@ ALLOWED = {
     "errors": set(),
     "files": set(),
     "constants": set(),
-    "errors": set(),
+    "settings": {"errors"},
     "imaging": {"constants", "errors"},
     # a family's input rule (model/<family>/processing.py) resizes with imaging's one resize
-    "model": {"constants", "imaging"},
-    "data": {"constants", "imaging"},
-    "evaluation": {"constants", "imaging", "data", "model", "cache"},
+    "model": {"constants", "imaging", "settings"},
+    "data": {"constants", "imaging", "settings"},
+    "evaluation": {"constants", "imaging", "data", "model", "cache", "config_check"},
     "training": {"constants", "data", "model", "evaluation"},
     "inference": {"constants", "errors", "imaging", "model"},
     "reference": {"model"},
     "cache": {"constants", "imaging", "data", "model"},
-    "config_check": {"data", "model"},
+    "config_defaults": {"constants", "data", "model"},
+    "config_training": {"data", "settings"},
+    "config_check": {
+        "cache", "config_defaults", "config_training", "data", "errors", "model", "settings",
+    },
     "train": {"config_check", "data", "model", "evaluation", "training", "inference", "cache", "imaging"},
 }
 for _layer in ALLOWED:

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from samhq_train.constants import GT_THRESHOLD
+from samhq_train.settings import int_at_least, is_number, number, one_of, require
 
 MASK_THRESHOLD = GT_THRESHOLD  # the name the data layer exports
 PROMPT_TYPES = ("box", "point", "noise_mask")
@@ -27,33 +28,38 @@ PROMPT_TYPES = ("box", "point", "noise_mask")
 
 @dataclass(frozen=True)
 class PromptConfig:
-    """How prompts are drawn. ``probs`` are relative weights over PROMPT_TYPES (normalised)."""
+    """How prompts are drawn: the config's ``data.prompts`` (these defaults are the config's, through
+    samhq_train/config_check.py). A bad field is a SettingError naming its full key."""
 
+    # relative weights per training sample over PROMPT_TYPES (normalised)
     probs: Mapping[str, float] = field(
         default_factory=lambda: {"box": 1.0, "point": 1.0, "noise_mask": 1.0}
     )
-    num_points: int = 10
-    box_noise_scale: float = 0.0
-    noise_downscale: int = 8
+    num_points: int = 10  # positive points; a batch with a mask under this many pixels gets none
+    box_noise_scale: float = 0.0  # 0: the tight box (official)
+    noise_downscale: int = 8  # noisy mask: incoherent regions vs an S/32 round trip
     noise_std: float = 1.0
-    eval_prompt: str = "box"
+    eval_prompt: str = "box"  # box (benchmark protocol) | point | noise_mask
 
     def __post_init__(self):
-        unknown = set(self.probs) - set(PROMPT_TYPES)
-        if unknown:
-            raise ValueError(
-                f"prompts.probs: unknown prompt types {sorted(unknown)}; use {PROMPT_TYPES}"
-            )
-        if any(p < 0 for p in self.probs.values()) or sum(self.probs.values()) <= 0:
-            raise ValueError(
-                f"prompts.probs must be >= 0 with a positive sum, got {dict(self.probs)}"
-            )
-        if self.num_points < 1:
-            raise ValueError(f"prompts.num_points must be >= 1, got {self.num_points}")
-        if self.eval_prompt not in PROMPT_TYPES:
-            raise ValueError(
-                f"prompts.eval_prompt must be one of {PROMPT_TYPES}, got {self.eval_prompt!r}"
-            )
+        key = "data.prompts"
+        require(
+            f"{key}.probs",
+            self.probs,
+            lambda v: (
+                isinstance(v, Mapping)
+                and set(v) <= set(PROMPT_TYPES)
+                and all(is_number(p) and p >= 0 for p in v.values())
+                and sum(v.values()) > 0
+            ),
+            f"weights >= 0 with a positive sum over the prompt types {', '.join(PROMPT_TYPES)}, "
+            "e.g. {box: 1.0, point: 1.0, noise_mask: 1.0}",
+        )
+        int_at_least(f"{key}.num_points", self.num_points, 1)
+        number(f"{key}.box_noise_scale", self.box_noise_scale, lambda v: v >= 0, "a number >= 0")
+        int_at_least(f"{key}.noise_downscale", self.noise_downscale, 1)
+        number(f"{key}.noise_std", self.noise_std, lambda v: v >= 0, "a number >= 0")
+        one_of(f"{key}.eval_prompt", self.eval_prompt, PROMPT_TYPES)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.evaluation.device import autocast, canonical_precision, resolve_device
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.evaluate import DatasetMetrics, predict_batch
@@ -33,7 +34,7 @@ def run_benchmark(
     n_worst: int = 8,
     device: str | torch.device = "cpu",
     precision: str = "32",
-    dilation_ratio: float = 0.02,
+    dilation_ratio: float = BOUNDARY_DILATION_RATIO,
     progress: bool = True,
 ) -> dict:
     """Evaluate ``model`` on each (set name, batches) pair; batches follow the batch contract.

@@ -23,6 +23,7 @@ import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.evaluation.metrics import mask_to_boundary
 
 __all__ = [
@@ -209,7 +210,7 @@ class BoundaryCOCOeval(COCOeval):
     'segm' evaluation; ``params.iouType`` stays 'segm' so that its machinery runs unchanged.
     """
 
-    def __init__(self, cocoGt: COCO, cocoDt: COCO, dilation_ratio: float = 0.02):
+    def __init__(self, cocoGt: COCO, cocoDt: COCO, dilation_ratio: float = BOUNDARY_DILATION_RATIO):
         super().__init__(cocoGt, cocoDt, iouType="segm")
         self.dilation_ratio = dilation_ratio
 
@@ -263,7 +264,7 @@ def evaluate_coco(
     gt: str | os.PathLike | Mapping | COCO,
     predictions: Sequence[Mapping[str, Any]],
     *,
-    dilation_ratio: float = 0.02,
+    dilation_ratio: float = BOUNDARY_DILATION_RATIO,
     verbose: bool = False,
 ) -> dict[str, float]:
     """Mask AP and boundary AP of instance predictions against a COCO GT.

@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.data import DataError, build_eval_transform
 from samhq_train.evaluation.coco import (
     AP_NAMES,
@@ -184,7 +185,7 @@ def evaluate_coco_model(
     annotation_file,
     image_dir: str | Path,
     detections,
-    dilation_ratio: float = 0.02,
+    dilation_ratio: float = BOUNDARY_DILATION_RATIO,
     out_dir: str | Path | None = None,
     **predict_kwargs,
 ) -> dict:

@@ -19,6 +19,7 @@ from hydra.utils import to_absolute_path
 from omegaconf import OmegaConf
 
 from samhq_train.cache import CacheError, cache_from_config
+from samhq_train.config_check import check_config
 from samhq_train.data import build_datamodule
 from samhq_train.evaluation.benchmark import run_benchmark
 from samhq_train.evaluation.coco_runner import evaluate_coco_model
@@ -87,6 +88,7 @@ def evaluate(cfg) -> dict:
     "paths": {...}, "model": the model}``. Raises CheckpointError / DataError /
     EvaluationError (ValueError / Exception subclasses whose message says what to fix).
     """
+    check_config(cfg)  # types and ranges of every key first: ConfigError names the key
     device = resolve_device(cfg.device)
     precision = canonical_precision(cfg.precision)
     dilation_ratio = float(cfg.metrics.dilation_ratio)

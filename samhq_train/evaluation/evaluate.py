@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torchmetrics.aggregation import SumMetric
 
-from samhq_train.constants import GT_THRESHOLD
+from samhq_train.constants import BOUNDARY_DILATION_RATIO, GT_THRESHOLD
 from samhq_train.data.prompts import PROMPT_TYPES
 from samhq_train.evaluation.metrics import BoundaryIoU, MaskIoU
 from samhq_train.imaging import draw_overlay
@@ -151,7 +151,7 @@ def mean_over_sets(results: Mapping[str, Mapping]) -> dict:
 class DatasetMetrics(nn.Module):
     """mIoU, mBIoU and the image count per dataset; update with each image's dataset name."""
 
-    def __init__(self, names: Sequence[str], dilation_ratio: float = 0.02) -> None:
+    def __init__(self, names: Sequence[str], dilation_ratio: float = BOUNDARY_DILATION_RATIO) -> None:
         super().__init__()
         self.names = list(names)
         if len(set(self.names)) != len(self.names):

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import Metric
 
-from samhq_train.constants import GT_THRESHOLD
+from samhq_train.constants import BOUNDARY_DILATION_RATIO, GT_THRESHOLD
 
 __all__ = [
     "BoundaryIoU",
@@ -85,7 +85,7 @@ def mask_iou(pred: Tensor, gt: Tensor) -> Tensor:
     return _iou(pred, gt)
 
 
-def boundary_dilation(height: int, width: int, dilation_ratio: float = 0.02) -> int:
+def boundary_dilation(height: int, width: int, dilation_ratio: float = BOUNDARY_DILATION_RATIO) -> int:
     """Boundary width d in pixels: max(1, round(dilation_ratio * image diagonal))."""
     # Python's round (half to even) as in the reference implementations.
     return max(1, int(round(dilation_ratio * math.sqrt(height**2 + width**2))))
@@ -110,7 +110,7 @@ def _window_all(x: Tensor, dim: int, d: int) -> Tensor:
     return g.narrow(dim, 0, n) & g.narrow(dim, k - length, n)
 
 
-def mask_to_boundary(mask: Tensor, dilation_ratio: float = 0.02) -> Tensor:
+def mask_to_boundary(mask: Tensor, dilation_ratio: float = BOUNDARY_DILATION_RATIO) -> Tensor:
     """Inner boundary band of bool masks B x H x W (the mask minus its erosion).
 
     d erosions by a 3x3 square of the zero-padded mask equal one erosion by a (2d+1) x (2d+1)
@@ -124,7 +124,7 @@ def mask_to_boundary(mask: Tensor, dilation_ratio: float = 0.02) -> Tensor:
     return mask & ~eroded
 
 
-def boundary_iou(pred: Tensor, gt: Tensor, dilation_ratio: float = 0.02) -> Tensor:
+def boundary_iou(pred: Tensor, gt: Tensor, dilation_ratio: float = BOUNDARY_DILATION_RATIO) -> Tensor:
     """Boundary IoU per image (Cheng et al. 2021), as in the official SAM-HQ evaluation.
 
     Args:
@@ -267,7 +267,7 @@ class BoundaryIoU(_PerImageMetric):
     def __init__(
         self,
         *,
-        dilation_ratio: float = 0.02,
+        dilation_ratio: float = BOUNDARY_DILATION_RATIO,
         threshold: float | None = None,
         from_logits: bool = True,
         **kwargs,

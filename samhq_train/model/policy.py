@@ -19,60 +19,73 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from samhq_train.settings import int_at_least, known_keys, number, one_of, require
+
 from .lora import LORA_TARGETS, add_lora, is_lora_key
 from .registry import family_of_model
 
 POLICIES = ("hq", "hq+decoder", "hq+lora", "full")
+LR_SCALE_KEYS = ("decoder_lr_scale", "lora_lr_scale", "base_lr_scale")
 
 
 @dataclass(frozen=True)
 class LoraSettings:
+    """model.lora: the adapters of policy hq+lora (the config's defaults come from here)."""
+
     rank: int = 8
     alpha: float = 16.0
     dropout: float = 0.0
-    targets: str | tuple[str, ...] = "attn"  # a preset of lora.LORA_TARGETS or glob patterns
+    # attn | attn+mlp | attn+mlp+decoder (lora.LORA_TARGETS), or a list of module-name patterns
+    targets: str | tuple[str, ...] = "attn"
+
+    def __post_init__(self):
+        if not isinstance(self.targets, str):
+            object.__setattr__(self, "targets", tuple(self.targets))
+        int_at_least("model.lora.rank", self.rank, 1)
+        number("model.lora.alpha", self.alpha, lambda v: v > 0, "a number > 0")
+        number("model.lora.dropout", self.dropout, lambda v: 0 <= v < 1, "a value in [0, 1)")
+        require(
+            "model.lora.targets",
+            self.targets,
+            lambda v: (
+                (isinstance(v, str) and (v in LORA_TARGETS or "*" in v or "." in v))
+                or (isinstance(v, tuple) and len(v) > 0 and all(isinstance(t, str) for t in v))
+            ),
+            f"a preset ({', '.join(sorted(LORA_TARGETS))}) or a list of module-name patterns",
+        )
 
 
 @dataclass(frozen=True)
 class TrainablePolicy:
-    name: str = "hq"
-    decoder_lr_scale: float = 0.1  # hq+decoder: SAM's decoder at lr x this
-    lora_lr_scale: float = 1.0  # hq+lora: adapters at lr x this
+    """model.policy and its settings (the config's defaults come from here); a bad value is a
+    SettingError naming its full key."""
+
+    name: str = "hq"  # model.policy
+    decoder_lr_scale: float = 0.1  # hq+decoder: SAM's mask decoder at lr x this
+    lora_lr_scale: float = 1.0  # hq+lora: the adapters at lr x this
     base_lr_scale: float = 1.0  # full: everything but the HQ parts at lr x this
     lora: LoraSettings = LoraSettings()
 
+    def __post_init__(self):
+        one_of("model.policy", self.name, POLICIES)
+        for key in LR_SCALE_KEYS:
+            number(f"model.{key}", getattr(self, key), lambda v: v > 0, "a number > 0")
+        require("model.lora", self.lora, lambda v: isinstance(v, LoraSettings), "LoRA settings")
+
     @classmethod
     def from_config(cls, name: str = "hq", **settings) -> "TrainablePolicy":
-        """From plain config values; one line naming the key for a bad one (before any weights)."""
-        if name not in POLICIES:
-            raise ValueError(f"model.policy={name!r} is not a trainable policy; choose one of {list(POLICIES)}")
+        """From plain config values (model.policy's name, the lr scales, a model.lora mapping);
+        one line naming the key for a bad one (before any weights)."""
         lora = dict(settings.pop("lora", None) or {})
-        unknown = sorted(set(settings) - {"decoder_lr_scale", "lora_lr_scale", "base_lr_scale"})
-        if unknown:
-            raise ValueError(f"model.{unknown[0]} is not a policy setting")
-        for key, value in settings.items():
-            if not isinstance(value, int | float) or value <= 0:
-                raise ValueError(f"model.{key}={value!r}: expected a number > 0")
-        unknown = sorted(set(lora) - set(LoraSettings.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"model.lora.{unknown[0]} is not a LoRA setting; use rank, alpha, dropout, targets")
-        targets = lora.get("targets", "attn")
-        if not isinstance(targets, str):
-            targets = tuple(targets)
-        lora = LoraSettings(**{**lora, "targets": targets})
-        if not isinstance(lora.rank, int) or lora.rank < 1:
-            raise ValueError(f"model.lora.rank={lora.rank!r}: expected an integer >= 1")
-        if not 0 <= lora.dropout < 1:
-            raise ValueError(f"model.lora.dropout={lora.dropout!r}: expected a value in [0, 1)")
-        if isinstance(targets, str) and targets not in LORA_TARGETS and "*" not in targets and "." not in targets:
-            raise ValueError(
-                f"model.lora.targets={targets!r} is neither a preset ({sorted(LORA_TARGETS)}) nor a module pattern"
-            )
-        return cls(name=name, lora=lora, **settings)
+        known_keys("model", list(settings), LR_SCALE_KEYS)
+        known_keys("model.lora", list(lora), list(LoraSettings.__dataclass_fields__))
+        return cls(name=name, lora=LoraSettings(**lora), **settings)
 
     def to_dict(self) -> dict:
         out = asdict(self)
-        out["lora"]["targets"] = list(self.lora.targets) if not isinstance(self.lora.targets, str) else self.lora.targets
+        out["lora"]["targets"] = (
+            list(self.lora.targets) if not isinstance(self.lora.targets, str) else self.lora.targets
+        )
         return out
 
 

@@ -18,6 +18,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
+from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.evaluation.evaluate import (
     DatasetMetrics,
     decode_prompts,
@@ -61,7 +62,8 @@ class SamHQModule(L.LightningModule):
         provenance: what rebuilds the frozen rest and which policy trains.
         config: the resolved run configuration (plain dict), stored in checkpoints.
         seed: each process is seeded with seed + global rank when fitting starts (official).
-        num_overlays: validation overlay pictures per set and epoch for loggers that take images.
+        num_overlays: validation overlay pictures per set and epoch for loggers that take images
+            (runs: the config's num_overlays).
         sam_baseline: also score plain SAM (the decoder without the HQ token, same embedding) in
             validation: `val_results_sam`, logged as val/<set>/sam_mIoU and sam_mBIoU.
     """
@@ -78,8 +80,8 @@ class SamHQModule(L.LightningModule):
         provenance: Provenance | None = None,
         config: dict | None = None,
         seed: int | None = None,
-        num_overlays: int = 2,
-        dilation_ratio: float = 0.02,
+        num_overlays: int = 0,
+        dilation_ratio: float = BOUNDARY_DILATION_RATIO,
         sam_baseline: bool = True,
     ) -> None:
         super().__init__()

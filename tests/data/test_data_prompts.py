@@ -14,6 +14,8 @@ from samhq_train.data import (
     tight_box,
 )
 from samhq_train.data.prompts import jitter_box
+from samhq_train.errors import UserError
+from samhq_train.settings import SettingError
 
 
 def random_mask(seed, s=64):
@@ -99,10 +101,22 @@ def test_prompts_are_reproducible_under_a_seed():
     assert a.type_draw == b.type_draw
 
 
-def test_prompt_config_is_validated():
-    with pytest.raises(ValueError, match="unknown prompt types"):
-        PromptConfig(probs={"scribble": 1.0})
-    with pytest.raises(ValueError, match="positive sum"):
-        PromptConfig(probs={"box": 0.0})
-    with pytest.raises(ValueError, match="eval_prompt"):
-        PromptConfig(eval_prompt="boxes")
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("probs", {"scribble": 1.0}, "data.prompts.probs={scribble: 1.0}: expected weights >= 0 "
+         "with a positive sum over the prompt types box, point, noise_mask"),
+        ("probs", {"box": 0.0}, "data.prompts.probs={box: 0.0}: expected weights >= 0 with a positive sum"),
+        ("num_points", 0, "data.prompts.num_points=0: expected an integer >= 1"),
+        ("num_points", 2.5, "data.prompts.num_points=2.5: expected an integer >= 1"),
+        ("box_noise_scale", -0.1, "data.prompts.box_noise_scale=-0.1: expected a number >= 0"),
+        ("noise_downscale", 0, "data.prompts.noise_downscale=0: expected an integer >= 1"),
+        ("noise_std", "big", "data.prompts.noise_std=big: expected a number >= 0"),
+        ("eval_prompt", "boxes", "data.prompts.eval_prompt=boxes: expected one of box, point, noise_mask"),
+    ],
+)
+def test_prompt_config_refuses_a_bad_field_naming_its_full_key(field, value, message):
+    with pytest.raises(SettingError) as err:
+        PromptConfig(**{field: value})
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+    assert isinstance(err.value, ValueError) and isinstance(err.value, UserError)

@@ -86,7 +86,7 @@ def test_hqseg44k_registry_resolves_on_a_fake_tree(tmp_path):
 def test_all_data_configs_compose(tmp_path):
     for name in ("hqseg44k", "demo", "folder", "coco"):
         cfg = compose_data(name)
-        assert cfg.batch_size == 4 and cfg.prompts.num_points == 10
+        assert cfg.batch_size == 4 and "prompts" not in cfg  # train / eval.yaml: PromptConfig's
         assert cfg.train_transform.scale_range == [0.1, 2.0]
     # folder / coco need a root; the message says so
     dm = build_datamodule(compose_data("folder"), image_size=32)

@@ -6,10 +6,23 @@ import sys
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 
 from samhq_train.config_check import SETUP_ERROR_EXIT, ConfigError, SetupError, check_config
+from samhq_train.constants import BOUNDARY_DILATION_RATIO
+from samhq_train.data import PromptConfig
+from samhq_train.errors import UserError
+from samhq_train.evaluation.entry import evaluate
+from samhq_train.model import TrainablePolicy
+from samhq_train.model.policy import LoraSettings
+from samhq_train.settings import SettingError
 from samhq_train.train import train
-from tests.training.helpers import ROOT, SMALL, TINY, compose_cfg
+from tests.training.helpers import CONF, ROOT, SMALL, TINY, compose_cfg
+
+
+def eval_cfg(tmp_path, *overrides):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("eval", overrides=[f"output_dir={tmp_path}", "data=demo", *overrides])
 
 
 @pytest.mark.parametrize("overrides", [[], ["debug=fdr"], ["trainer=ddp_sim"], ["model=vit_tiny"]])
@@ -52,6 +65,15 @@ def test_shipped_configs_pass(tmp_path, overrides):
         ("model.policy=lora", "model.policy=lora: expected one of hq, "),
         ("model.attention=fused", "model.attention=fused: expected one of auto, sdpa, flex"),
         ("model.attention=flex model=vit_tiny", "model.attention=flex: expected auto or sdpa: TinyViT has no relative-position attention"),
+        ("model.decoder_lr_scale=0", "model.decoder_lr_scale=0: expected a number > 0"),
+        ("model.lora.dropout=1.0", "model.lora.dropout=1.0: expected a value in [0, 1)"),
+        ("model.lora.alpha=-1", "model.lora.alpha=-1: expected a number > 0"),
+        ("+model.lora.rnak=4", "model.lora.rnak is not a setting here: use rank, alpha, dropout, targets"),
+        ("data.prompts.noise_downscale=0", "data.prompts.noise_downscale=0: expected an integer >= 1"),
+        ("+data.prompts.num_point=3", "data.prompts.num_point is not a setting here: use probs, num_points"),
+        ("data.cache.dtype=float64", "data.cache.dtype=float64: expected one of float32, float16, bfloat16"),
+        ("metrics.dilation_ratio=2", "metrics.dilation_ratio=2: expected a fraction of the image diagonal in (0, 1)"),
+        ("num_overlays=-1", "num_overlays=-1: expected an integer >= 0"),
         ("seed=abc", "seed=abc: expected an integer >= 0"),
         ("float32_matmul_precision=low", "float32_matmul_precision=low: expected one of highest, high, medium"),
     ],
@@ -94,3 +116,82 @@ def test_cli_prints_one_config_error_line_and_exits_with_the_setup_code(tmp_path
         "config error: trainer.max_epochs=-2: expected an integer >= 1 (or -1 for no limit)"
     )
     assert "Traceback" not in result.stderr
+
+
+def test_the_config_takes_its_defaults_from_the_records(tmp_path):
+    """One default per key: the composed config holds the records' own defaults."""
+    cfg = compose_cfg(tmp_path, tmp_path, small=False)
+    policy = TrainablePolicy()
+    assert cfg.model.policy == policy.name and cfg.model.decoder_lr_scale == policy.decoder_lr_scale
+    assert (cfg.model.lora_lr_scale, cfg.model.base_lr_scale) == (policy.lora_lr_scale, policy.base_lr_scale)
+    assert dict(cfg.model.lora) == {**vars(LoraSettings())}
+    assert PromptConfig(**cfg.data.prompts) == PromptConfig()
+    assert cfg.metrics.dilation_ratio == BOUNDARY_DILATION_RATIO and cfg.model.attention == "auto"
+    evaluation = eval_cfg(tmp_path)
+    assert evaluation.data.prompts == cfg.data.prompts and evaluation.metrics == cfg.metrics
+    assert evaluation.model.attention == "auto" and "policy" not in evaluation.model
+
+
+def test_policy_settings_are_overridden_as_the_readme_shows(tmp_path):
+    cfg = compose_cfg(tmp_path, tmp_path, "model.policy=hq+lora", "model.lora.rank=16", "model.lora.targets=attn+mlp")
+    check_config(cfg)
+    assert (cfg.model.policy, cfg.model.lora.rank, cfg.model.lora.targets) == ("hq+lora", 16, "attn+mlp")
+
+
+@pytest.mark.parametrize(
+    ("experiment", "variant"),
+    [("demo", None), ("paper", "vit_l"), ("finetune_decoder", "vit_b"), ("finetune_lora", "vit_b")],
+)
+def test_every_experiment_passes_the_check(tmp_path, monkeypatch, experiment, variant):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # the GPU experiments, here on CPU
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
+    model = [f"model={variant}"] if variant else []
+    cfg = compose_cfg(tmp_path, tmp_path, f"experiment={experiment}", *model, small=False)
+    check_config(cfg)
+    if experiment == "finetune_lora":  # it states only what differs; the rest is the records'
+        assert cfg.model.policy == "hq+lora" and dict(cfg.model.lora) == {**vars(LoraSettings())}
+
+
+@pytest.mark.parametrize(
+    ("record", "settings", "message"),
+    [
+        (TrainablePolicy, {"name": "lora"}, "model.policy=lora: expected one of hq, hq+decoder, hq+lora, full"),
+        (TrainablePolicy, {"base_lr_scale": "fast"}, "model.base_lr_scale=fast: expected a number > 0"),
+        (LoraSettings, {"rank": 2.0}, "model.lora.rank=2.0: expected an integer >= 1"),
+        (LoraSettings, {"targets": "nothing"}, "model.lora.targets=nothing: expected a preset (attn, attn+mlp"),
+        (LoraSettings, {"targets": []}, "model.lora.targets=[]: expected a preset"),
+        (PromptConfig, {"eval_prompt": "scribble"}, "data.prompts.eval_prompt=scribble: expected one of box"),
+    ],
+)
+def test_records_check_their_own_fields(record, settings, message):
+    """The one check of a key is its record's: built by hand, by the datamodule or by check_config."""
+    with pytest.raises(SettingError) as err:
+        record(**settings)
+    assert str(err.value).startswith(message) and isinstance(err.value, ValueError | UserError)
+
+
+def test_setup_errors_are_user_errors():
+    assert issubclass(ConfigError, SetupError) and issubclass(SetupError, UserError)
+    assert issubclass(SetupError, RuntimeError)
+
+
+def test_the_evaluation_config_passes_and_a_bad_key_is_named(tmp_path):
+    check_config(eval_cfg(tmp_path))
+    check_config(eval_cfg(tmp_path, "model.variant=null"))  # read from the checkpoint
+    for override, message in [
+        ("n_worst=-1", "n_worst=-1: expected an integer >= 0"),
+        ("data.prompts.eval_prompt=scribble", "data.prompts.eval_prompt=scribble: expected one of box"),
+        ("model.attention=fused", "model.attention=fused: expected one of auto, sdpa, flex"),
+        ("metrics.dilation_ratio=0", "metrics.dilation_ratio=0: expected a fraction"),
+        ("coco.transform=crop", "coco.transform=crop: expected one of auto, resize, longest_side"),
+    ]:
+        with pytest.raises(ConfigError) as err:
+            check_config(eval_cfg(tmp_path, override))
+        assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_evaluate_checks_the_config_before_loading(tmp_path):
+    cfg = eval_cfg(tmp_path / "out", "model.checkpoint=/never/read.pth", "metrics.dilation_ratio=1.5")
+    with pytest.raises(ConfigError, match="metrics.dilation_ratio=1.5"):
+        evaluate(cfg)
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,44 @@
+"""The defaults the config takes from the typed records, so that each key has one default.
+
+`data.prompts.*` defaults are PromptConfig's, `model.policy` / its lr scales / `model.lora.*` are
+TrainablePolicy's and LoraSettings', `metrics.dilation_ratio` is constants.BOUNDARY_DILATION_RATIO.
+They reach the composed config through Hydra's ConfigStore: conf/train.yaml and conf/eval.yaml
+name `record_defaults` (and train.yaml `policy_defaults`) in their defaults lists, and the
+`metrics` group's `default` option is stored here. Importing this module registers them (the
+entry points import it through samhq_train.config_check before Hydra composes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from hydra.core.config_store import ConfigStore
+
+from samhq_train.constants import BOUNDARY_DILATION_RATIO
+from samhq_train.data import PromptConfig
+from samhq_train.model import TrainablePolicy
+
+DEFAULT_ATTENTION = "auto"  # model.attention: FlexAttention on CUDA where it serves, else SDPA
+
+
+def policy_settings_defaults() -> dict:
+    """model.policy and its settings as the config holds them, from TrainablePolicy's defaults."""
+    settings = TrainablePolicy().to_dict()
+    return {"policy": settings.pop("name"), **settings}
+
+
+def register_config_defaults() -> None:
+    """Store `record_defaults`, `policy_defaults` and `metrics/default` in Hydra's ConfigStore."""
+    store = ConfigStore.instance()
+    shared = {
+        "model": {"attention": DEFAULT_ATTENTION},
+        "data": {"prompts": asdict(PromptConfig())},
+    }
+    store.store(name="record_defaults", node=shared)
+    store.store(name="policy_defaults", node={"model": policy_settings_defaults()})
+    store.store(group="metrics", name="default", node={"dilation_ratio": BOUNDARY_DILATION_RATIO})
+
+
+register_config_defaults()
+
+__all__ = ["DEFAULT_ATTENTION", "policy_settings_defaults", "register_config_defaults"]
