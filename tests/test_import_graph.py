@@ -19,6 +19,7 @@ ALLOWED = {
     "reference": {"model"},
     "cache": {"constants", "imaging", "data", "model"},
     "config_check": {"data", "model"},
+    "app": {"constants", "imaging", "data", "model", "inference", "errors"},
     "train": {"config_check", "data", "model", "evaluation", "training", "inference", "cache", "imaging"},
 }
 
