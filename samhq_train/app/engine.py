@@ -146,7 +146,7 @@ class Segmenter:
         self.predictor.set_image(image)
         encode_s = time.perf_counter() - start
         self.images[image_id] = {
-            "name": name, "image": image, "features": self.predictor.features,
+            "name": name, "features": self.predictor.features,
             "sizes": (self.predictor.original_size, self.predictor.input_size),
             "encode_s": encode_s, "results": OrderedDict(),
         }
@@ -163,7 +163,7 @@ class Segmenter:
         """The masks after the last step, and the seconds spent decoding (0 when all were kept)."""
         entry = self.entry(image_id)
         steps = check_steps(steps, entry["sizes"][0])
-        p = self.predictor
+        p = self.predictor  # point the predictor at this image's kept embedding
         p.features, (p.original_size, p.input_size) = entry["features"], entry["sizes"]
         results = entry["results"]
         spent = 0.0

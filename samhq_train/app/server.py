@@ -152,6 +152,8 @@ class App:
         out.mkdir(parents=True, exist_ok=True)
         for path, mask in files.items():
             ok, data = cv2.imencode(".png", mask.astype(np.uint8) * 255)
+            if not ok:
+                raise RuntimeError(f"could not encode {path.name} as PNG")
             atomic_write(path, lambda tmp, data=data: Path(tmp).write_bytes(data.tobytes()))
         prompts = out / f"{stem}.json"
         text = json.dumps(self.prompt_file(body)) + "\n"

@@ -10,7 +10,7 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--window-size=1400,900",
+    "--disable-dev-shm-usage", "--window-size=1500,900",
 ]
 
 

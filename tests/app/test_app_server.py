@@ -11,8 +11,12 @@ import numpy as np
 import pytest
 
 from samhq_train.app import engine
+from samhq_train.app.command import load_segmenter, parse_args
 from samhq_train.app.command import main as app_main
+from samhq_train.app.engine import Options
 from samhq_train.inference.prompt_file import read_prompt_file
+from samhq_train.model import build_sam_hq, save_checkpoint
+from tests.reference import randomize_
 
 from .conftest import demo_image, reference_masks
 
@@ -143,3 +147,20 @@ def test_a_checkpoint_that_does_not_load_is_one_line_and_exit_2(tmp_path, capsys
         assert exit_info.value.code == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: cannot load checkpoint") and "\n" not in err, err
+
+
+@pytest.mark.parametrize("variant", ["vit_demo", "sam2.1_hq_hiera_demo"])
+def test_every_family_loads_and_matches_the_predictor(variant, tmp_path):
+    path = save_checkpoint(randomize_(build_sam_hq(variant, seed=1), seed=1),
+                           tmp_path / f"{variant}.safetensors", "safetensors", variant=variant)
+    segmenter = load_segmenter(parse_args([str(path), "--device", "cpu"]))
+    image = demo_image(3)
+    image_id = segmenter.set_image(image, "demo-3")["image_id"]
+    expected = reference_masks(path, image, STEPS)
+    both_sides = 0
+    for n in range(1, len(STEPS) + 1):
+        result, _ = segmenter.segment(image_id, STEPS[:n], Options())
+        np.testing.assert_array_equal(result.hq.mask, expected[n - 1][0])
+        np.testing.assert_array_equal(result.sam.mask, expected[n - 1][1])
+        both_sides += int(0 < result.hq.mask.sum() < result.hq.mask.size)
+    assert both_sides  # some mask has object and background: the comparison can fail
