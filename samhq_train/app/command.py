@@ -26,7 +26,7 @@ from samhq_train.errors import exit_on_user_error
 from samhq_train.model import FORMAT_ALIASES, FORMATS, VARIANTS, CheckpointError, load_checkpoint
 
 from .engine import AppError, Segmenter
-from .server import App, make_server
+from .server import PAGE, App, make_server
 
 ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
     """Load the model and serve the page until Ctrl-C; serve=False returns the (unstarted) server."""
     args = parse_args(argv)
     out_dir = check_out_dir(args.out)
+    if not PAGE.is_file():
+        raise AppError(f"the app's page {PAGE} is missing; install samhq-train from a clone "
+                       "(pip install -e .)")
     if args.host not in LOOPBACK:
         print(f"warning: --host {args.host} makes the app reachable from other machines",
               file=sys.stderr)
