@@ -202,7 +202,12 @@ class Handler(BaseHTTPRequestHandler):
                                       "on the server console"})
 
     def _body(self, limit: int) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            raise AppError("the request has no valid Content-Length")
         if length > limit:
             raise AppError(f"the upload has {length:,} bytes; at most {limit:,} are taken")
         return self.rfile.read(length)

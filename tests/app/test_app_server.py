@@ -3,8 +3,12 @@ decode with HQ off for the same click sequence, errors are one line, saving stay
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -164,3 +168,23 @@ def test_every_family_loads_and_matches_the_predictor(variant, tmp_path):
         np.testing.assert_array_equal(result.sam.mask, expected[n - 1][1])
         both_sides += int(0 < result.hq.mask.sum() < result.hq.mask.size)
     assert both_sides  # some mask has object and background: the comparison can fail
+
+
+def test_the_script_serves_the_page_on_localhost(tiny_checkpoint, tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    command = [sys.executable, str(root / "scripts" / "app.py"), str(tiny_checkpoint),
+               "--port", "0", "--out", str(tmp_path / "out"), "--device", "cpu"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, env=env, cwd=tmp_path)
+    try:
+        lines = [process.stdout.readline() for _ in range(2)]
+        url = lines[1].split()[2]
+        assert url.startswith("http://127.0.0.1:"), lines
+        with urllib.request.urlopen(url, timeout=30) as page:
+            assert b"SAM-HQ" in page.read()
+        assert call(url + "api/info")[1]["model"].startswith("tiny.safetensors (sam1")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert list(tmp_path.iterdir()) == []  # nothing saved, nothing written
