@@ -30,6 +30,7 @@ ALLOWED = {
     "config_check": {
         "cache", "config_defaults", "config_training", "data", "errors", "model", "settings",
     },
+    "app": {"constants", "imaging", "data", "model", "inference", "errors"},
     "train": {"config_check", "data", "model", "evaluation", "training", "inference", "cache", "imaging"},
 }
 for _layer in ALLOWED:

@@ -1,0 +1,12 @@
+"""The interactive app: a local page to click prompts and compare SAM (HQ off) with SAM-HQ masks.
+
+Not used by training; only the standard library's HTTP server and the page, no extra dependency.
+"""
+
+from .engine import AppError, Options, PairPredictor, Segmenter, StepResult, check_steps, prompt_of
+from .server import App, make_server
+
+__all__ = [
+    "App", "AppError", "Options", "PairPredictor", "Segmenter", "StepResult", "check_steps",
+    "make_server", "prompt_of",
+]

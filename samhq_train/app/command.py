@@ -1,0 +1,110 @@
+"""Look at a checkpoint interactively: a local page with SAM (HQ off) and SAM-HQ masks side by side.
+
+    python scripts/app.py [CHECKPOINT] [--base BASE] [--port 7860] [--out app_output]
+
+CHECKPOINT is anything load_checkpoint reads (official .pth, transformers folder, safetensors, a
+training .ckpt; an HQ-only file or delta with --base); without it, the shipped demo base
+(data/demo_base/vit_demo_base.safetensors). Open the printed address in a browser: pick a demo
+image or open your own, click positive / negative points or drag a box, and see both masks with
+their predicted IoU; further clicks refine with the previous mask. Undo, reset, and download the
+mask PNG and the prompts as scripts/predict.py's prompt file. "Save" writes <stem>_mask.png,
+<stem>_sam_mask.png and <stem>.json into --out and nowhere else.
+
+The server binds to 127.0.0.1 unless --host says otherwise. Exit status 2 with one error line: a
+checkpoint that does not load, a port that is taken, an --out that is not a folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from samhq_train.errors import exit_on_user_error
+from samhq_train.model import FORMAT_ALIASES, FORMATS, VARIANTS, CheckpointError, load_checkpoint
+
+from .engine import AppError, Segmenter
+from .server import PAGE, App, make_server
+
+ROOT = Path(__file__).resolve().parents[2]
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+DEMO_CHECKPOINT = ROOT / "data" / "demo_base" / "vit_demo_base.safetensors"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("checkpoint", nargs="?", help=f"weights (default: {DEMO_CHECKPOINT})")
+    parser.add_argument("--base", help="base SAM / SAM-HQ checkpoint for an HQ-only checkpoint")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), help="model size (default: from the file)")
+    parser.add_argument("--format", choices=[*FORMATS, *FORMAT_ALIASES], help="checkpoint format (default: detected)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=7860, help="port (default: 7860; 0: any free one)")
+    parser.add_argument("--out", default="app_output", help="folder for saved masks and prompt files")
+    parser.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="cpu or cuda (default: cuda when available)",
+    )
+    args = parser.parse_args(argv)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: CUDA is not available here; use --device cpu")
+    return args
+
+
+def load_segmenter(args: argparse.Namespace) -> Segmenter:
+    """The model of --checkpoint (or the demo base) on --device; AppError when it does not load."""
+    path = Path(args.checkpoint) if args.checkpoint else DEMO_CHECKPOINT
+    if not args.checkpoint and not path.is_file():
+        raise AppError(f"the demo model {path} is missing; give a checkpoint path")
+    try:
+        model = load_checkpoint(path, variant=args.variant, format=args.format,
+                                base_checkpoint=args.base)
+    except (CheckpointError, OSError) as err:
+        raise AppError(f"cannot load checkpoint {path}: {err}") from None
+    model = model.to(args.device).eval()
+    family = getattr(model, "family", "?")
+    return Segmenter(model, f"{path.name} ({family}, {model.image_size} px input, {args.device})")
+
+
+def check_out_dir(out: str) -> Path:
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise AppError(f"--out {path} exists and is not a folder; give a folder for saved masks")
+    return path
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None, *, serve: bool = True):
+    """Load the model and serve the page until Ctrl-C; serve=False returns the (unstarted) server."""
+    args = parse_args(argv)
+    out_dir = check_out_dir(args.out)
+    if not PAGE.is_file():
+        raise AppError(f"the app's page {PAGE} is missing; install samhq-train from a clone "
+                       "(pip install -e .)")
+    if args.host not in LOOPBACK:
+        print(f"warning: --host {args.host} makes the app reachable from other machines",
+              file=sys.stderr)
+    segmenter = load_segmenter(args)
+    try:
+        server = make_server(App(segmenter, out_dir), args.host, args.port)
+    except OSError as err:
+        raise AppError(f"cannot serve on {args.host}:{args.port}: {err.strerror}; "
+                       "pass another --port (0: any free one)") from None
+    host, port = server.server_address[:2]
+    print(f"model: {segmenter.description}")
+    print(f"serving on http://{host}:{port}/  (Ctrl-C stops it; saved files go to {out_dir})",
+          flush=True)
+    if not serve:
+        return server
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped")
+    finally:
+        server.server_close()
+    return None
+

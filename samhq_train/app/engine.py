@@ -1,0 +1,199 @@
+"""The app's model side: one image embedding, then masks of a click sequence, HQ on and off.
+
+A click sequence is a list of steps, each a point [x, y, label] or a box [x0, y0, x1, y1] in
+original image pixels. The prompt after step i holds every point of steps 0..i and the last box
+among them. With `refine`, step i > 0 also gets the previous step's low-resolution logits as the
+mask input (each side its own: SAM-HQ refines SAM-HQ's mask, SAM refines SAM's), as the official
+predictors allow. Results of each prefix are kept, so a further click decodes once and undo costs
+nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from samhq_train.errors import UserError
+from samhq_train.inference import PromptError, SamHQPredictor
+
+MAX_STEPS = 200
+KEPT_IMAGES = 4  # image embeddings kept (a few browser tabs / back-and-forth between images)
+KEPT_RESULTS = 256  # decoded prefixes kept per image
+
+
+class AppError(UserError):
+    """Something the user can fix (an image, a prompt, a checkpoint); shown in the page."""
+
+
+@dataclass(frozen=True)
+class Options:
+    refine: bool = True  # previous low-res logits as mask input
+    hq_token_only: bool = False  # SAM-HQ side: the HQ mask alone instead of SAM + HQ
+
+
+@dataclass
+class Side:
+    """One model's answer to one prompt: the chosen mask and its low-res logits."""
+
+    mask: np.ndarray  # H x W bool
+    iou: float  # predicted IoU of the chosen mask
+    low_res: np.ndarray  # 1 x S/4 x S/4 logits, the next step's mask input
+
+
+@dataclass
+class StepResult:
+    hq: Side
+    sam: Side
+    multimask: bool
+
+
+class PairPredictor(SamHQPredictor):
+    """SamHQPredictor that also decodes plain SAM (HQ off) from the same image embedding."""
+
+    @torch.no_grad()
+    def predict_sam(self, point_coords=None, point_labels=None, box=None, mask_input=None,
+                    multimask_output: bool = True):
+        """predict(...) with the decoder's use_hq=False: masks M x H x W, scores M, low-res M x ..."""
+        if not self.is_image_set:
+            raise RuntimeError("set an image with set_image(...) before predict_sam(...)")
+        points, boxes, masks, batched = self._prompts(point_coords, point_labels, box, mask_input)
+        if batched:
+            raise PromptError("predict_sam takes one prompt (one box), not a batch")
+        with self._autocast():
+            low_res, iou = self.model.decode(
+                self.features, points=points, boxes=boxes, mask_inputs=masks,
+                multimask_output=multimask_output, use_hq=False,
+            )
+        low_res, iou = low_res[0, 0].float(), iou[0, 0].float()
+        full = self.model.postprocess_masks(low_res, self.input_size, self.original_size)
+        return tuple(t.cpu().numpy() for t in (full > self.model.mask_threshold, iou, low_res))
+
+
+def check_steps(steps, size: tuple[int, int]) -> list[tuple[str, tuple[float, ...]]]:
+    """The steps as ("point", (x, y, label)) / ("box", (x0, y0, x1, y1)); AppError naming the step."""
+    if not isinstance(steps, list) or not steps:
+        raise AppError("no prompt: click a point or draw a box on the image")
+    if len(steps) > MAX_STEPS:
+        raise AppError(f"{len(steps)} prompts: at most {MAX_STEPS}; reset and start again")
+    h, w = size
+    out = []
+    for i, step in enumerate(steps):
+        kind = next(iter(step), None) if isinstance(step, dict) and len(step) == 1 else None
+        values = step.get(kind) if kind in ("point", "box") else None
+        n = 3 if kind == "point" else 4
+        if not (isinstance(values, list) and len(values) == n and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+                for v in values)):
+            raise AppError(f"prompt {i} must be {{'point': [x, y, label]}} or "
+                           f"{{'box': [x0, y0, x1, y1]}}, got {step!r}")
+        values = tuple(float(v) for v in values)
+        if kind == "point" and values[2] not in (0, 1):
+            raise AppError(f"point {i} {list(values)}: the label must be 1 (positive) or 0 (negative)")
+        if kind == "point" and not (0 <= values[0] <= w and 0 <= values[1] <= h):
+            raise AppError(f"point {i} {list(values)} lies outside the {w} x {h} image")
+        if kind == "box":
+            x0, y0, x1, y1 = values
+            if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+                raise AppError(f"box {i} {list(values)} must have x0 < x1, y0 < y1 and lie inside "
+                               f"the {w} x {h} image")
+        out.append((kind, values))
+    return out
+
+
+def prompt_of(steps) -> dict:
+    """The prompt after the last of `steps` as a predict prompt file ({"box": [...], "points": [...]})."""
+    points = [list(v) for kind, v in steps if kind == "point"]
+    boxes = [list(v) for kind, v in steps if kind == "box"]
+    out = {}
+    if boxes:
+        out["box"] = boxes[-1]
+    if points:
+        out["points"] = points
+    return out
+
+
+def _choose(masks, scores, low_res) -> Side:
+    """The best-scored of M masks (SAM's multimask output); with one mask, its best score (SAM 2's
+    HQ-only mask comes with the three SAM tokens' scores)."""
+    if masks.shape[0] == 1:
+        return Side(masks[0], float(scores.max()), low_res[:1])
+    best = int(np.argmax(scores))
+    return Side(masks[best], float(scores[best]), low_res[best][None])
+
+
+class Segmenter:
+    """A model, the embeddings of the last few images, and the decoded click sequences."""
+
+    def __init__(self, model: torch.nn.Module, description: str = "") -> None:
+        self.predictor = PairPredictor(model)
+        self.description = description
+        self.images: OrderedDict[str, dict] = OrderedDict()
+
+    def set_image(self, image: np.ndarray, name: str) -> dict:
+        """Embed an H x W x 3 uint8 RGB image (once per distinct image); its id and the time."""
+        image_id = hashlib.sha1(image.tobytes() + str(image.shape).encode()).hexdigest()[:16]
+        if image_id in self.images:
+            self.images.move_to_end(image_id)
+            entry = self.images[image_id]
+            entry["name"] = name
+            return {"image_id": image_id, "encode_s": entry["encode_s"], "cached": True}
+        start = time.perf_counter()
+        self.predictor.set_image(image)
+        encode_s = time.perf_counter() - start
+        self.images[image_id] = {
+            "name": name, "features": self.predictor.features,
+            "sizes": (self.predictor.original_size, self.predictor.input_size),
+            "encode_s": encode_s, "results": OrderedDict(),
+        }
+        while len(self.images) > KEPT_IMAGES:
+            self.images.popitem(last=False)
+        return {"image_id": image_id, "encode_s": encode_s, "cached": False}
+
+    def entry(self, image_id: str) -> dict:
+        if image_id not in self.images:
+            raise AppError("that image is no longer loaded on the server; open it again")
+        return self.images[image_id]
+
+    def segment(self, image_id: str, steps, options: Options) -> tuple[StepResult, float]:
+        """The masks after the last step, and the seconds spent decoding (0 when all were kept)."""
+        entry = self.entry(image_id)
+        steps = check_steps(steps, entry["sizes"][0])
+        p = self.predictor  # point the predictor at this image's kept embedding
+        p.features, (p.original_size, p.input_size) = entry["features"], entry["sizes"]
+        results = entry["results"]
+        spent = 0.0
+        previous = None
+        for i in range(len(steps)):
+            key = (options, tuple(steps[: i + 1]))
+            if key not in results:
+                start = time.perf_counter()
+                results[key] = self._decode(steps[: i + 1], previous if options.refine else None,
+                                            options)
+                spent += time.perf_counter() - start
+            results.move_to_end(key)
+            previous = results[key]
+        while len(results) > KEPT_RESULTS:
+            results.popitem(last=False)
+        return previous, spent
+
+    def _decode(self, steps, previous: StepResult | None, options: Options) -> StepResult:
+        prompt = prompt_of(steps)
+        points = np.asarray(prompt.get("points", np.zeros((0, 3))), np.float64).reshape(-1, 3)
+        coords, labels = (points[:, :2], points[:, 2]) if len(points) else (None, None)
+        box = None if "box" not in prompt else np.asarray(prompt["box"], np.float64)
+        # one click without a box is ambiguous: SAM's advice is multimask output, best score
+        multimask = len(points) == 1 and box is None and previous is None
+        hq = self.predictor.predict(
+            coords, labels, box, None if previous is None else previous.hq.low_res,
+            multimask_output=multimask, hq_token_only=options.hq_token_only,
+        )
+        sam = self.predictor.predict_sam(
+            coords, labels, box, None if previous is None else previous.sam.low_res,
+            multimask_output=multimask,
+        )
+        return StepResult(_choose(*hq), _choose(*sam), multimask)

@@ -1,0 +1,242 @@
+"""The app's local web server: one page (page.html) and a small json API over a Segmenter.
+
+    GET  /                  the page
+    GET  /api/info          the model and the demo images
+    GET  /api/demo?index=i  embed demo image i           -> image record
+    POST /api/image         embed the uploaded file body -> image record
+    POST /api/segment       {image_id, steps, refine, hq_token_only} -> both masks, IoUs, times
+    POST /api/save          same body: write <stem>_mask.png, <stem>_sam_mask.png, <stem>.json
+                            (predict's prompt file) into the output folder, nothing elsewhere
+
+A problem the user can fix is a 400 with {"error": one line}, printed on the console too; any
+other exception is a 500 with a one-line pointer to the console, which gets the traceback.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import sys
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+import cv2
+import numpy as np
+
+from samhq_train.data.demo import make_demo_sample
+from samhq_train.model import atomic_write
+
+from .engine import AppError, Options, Segmenter, prompt_of
+
+PAGE = Path(__file__).with_name("page.html")
+DEMO_IMAGES = 8  # val samples of the demo data (seed 0), made in memory
+DEMO_SIZE = (256, 320)  # the demo data's H, W
+MAX_UPLOAD = 64 * 2**20
+MAX_JSON = 2**20
+MAX_PIXELS = 50_000_000
+
+
+def data_url(image: np.ndarray, fmt: str = ".png") -> str:
+    """An RGB / grey uint8 array as a data: URL (PNG, or JPEG for large photos)."""
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, data = cv2.imencode(fmt, image)
+    if not ok:
+        raise RuntimeError(f"could not encode an image as {fmt}")
+    mime = "image/png" if fmt == ".png" else "image/jpeg"
+    return f"data:{mime};base64,{base64.b64encode(data.tobytes()).decode()}"
+
+
+def decode_upload(data: bytes, name: str) -> np.ndarray:
+    """H x W x 3 uint8 RGB from an uploaded file's bytes; AppError naming the file otherwise."""
+    if not data:
+        raise AppError(f"{name} is empty (0 bytes); choose another file")
+    buffer = np.frombuffer(data, np.uint8)
+    if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-4096:]:
+        raise AppError(f"{name} is a truncated JPEG (end marker missing); choose another file")
+    try:
+        bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    except cv2.error:
+        bgr = None
+    if bgr is None:
+        raise AppError(f"{name} is not a readable image (corrupt or unsupported format); "
+                       "choose a JPEG, PNG, BMP, TIFF or WebP file")
+    if bgr.shape[0] * bgr.shape[1] > MAX_PIXELS:
+        raise AppError(f"{name} has {bgr.shape[1]} x {bgr.shape[0]} pixels; at most "
+                       f"{MAX_PIXELS:,} are taken")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def safe_stem(name: str) -> str:
+    """A file stem made of [A-Za-z0-9_.-] from an image's name (never a path)."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem).strip("._")[:80]
+    return stem or "image"
+
+
+class App:
+    """The state behind the handler: the segmenter (one at a time), the output folder."""
+
+    def __init__(self, segmenter: Segmenter, out_dir: Path, log=print) -> None:
+        self.segmenter = segmenter
+        self.out_dir = Path(out_dir)
+        self.lock = threading.Lock()
+        self.log = log
+
+    def info(self) -> dict:
+        return {
+            "model": self.segmenter.description,
+            "demos": [f"demo-val-{i:04d}" for i in range(DEMO_IMAGES)],
+            "out_dir": str(self.out_dir),
+        }
+
+    def open_image(self, image: np.ndarray, name: str) -> dict:
+        with self.lock:
+            record = self.segmenter.set_image(image, name)
+        h, w = image.shape[:2]
+        how = "already embedded" if record["cached"] else f"embedded in {record['encode_s']:.3f} s"
+        self.log(f"image {name} ({w} x {h}): {how}")
+        fmt = ".png" if h * w <= 2_000_000 else ".jpg"
+        return {**record, "name": name, "width": w, "height": h, "image": data_url(image, fmt)}
+
+    def demo(self, query: dict) -> dict:
+        try:
+            index = int(query.get("index", ["0"])[0])
+        except ValueError:
+            index = -1
+        if not 0 <= index < DEMO_IMAGES:
+            raise AppError(f"demo index must be 0..{DEMO_IMAGES - 1}")
+        image, _ = make_demo_sample(0, "val", index, *DEMO_SIZE)
+        return self.open_image(image, f"demo-val-{index:04d}")
+
+    def _segment(self, body: dict):
+        if not isinstance(body, dict):
+            raise AppError("the request must be a json object")
+        options = Options(refine=bool(body.get("refine", True)),
+                          hq_token_only=bool(body.get("hq_token_only", False)))
+        image_id = str(body.get("image_id", ""))
+        with self.lock:
+            result, spent = self.segmenter.segment(image_id, body.get("steps"), options)
+            name = self.segmenter.entry(image_id)["name"]
+        return result, spent, name
+
+    def segment(self, body: dict) -> dict:
+        start = time.perf_counter()
+        result, spent, name = self._segment(body)
+        sides = {
+            side: {"mask": data_url(r.mask.astype(np.uint8) * 255), "iou": r.iou,
+                   "area": int(r.mask.sum())}
+            for side, r in (("hq", result.hq), ("sam", result.sam))
+        }
+        total = time.perf_counter() - start
+        self.log(f"{name}: {len(body['steps'])} prompt(s), decoded in {spent * 1000:.1f} ms, "
+                 f"answered in {total * 1000:.1f} ms")
+        return {**sides, "multimask": result.multimask, "decode_ms": spent * 1000,
+                "answer_ms": total * 1000, "prompt_file": self.prompt_file(body)}
+
+    def prompt_file(self, body: dict) -> dict:
+        return prompt_of([(next(iter(s)), next(iter(s.values()))) for s in body["steps"]])
+
+    def save(self, body: dict) -> dict:
+        result, _, name = self._segment(body)
+        stem = safe_stem(name)
+        out = self.out_dir.resolve()
+        files = {
+            out / f"{stem}_mask.png": result.hq.mask,
+            out / f"{stem}_sam_mask.png": result.sam.mask,
+        }
+        out.mkdir(parents=True, exist_ok=True)
+        for path, mask in files.items():
+            ok, data = cv2.imencode(".png", mask.astype(np.uint8) * 255)
+            if not ok:
+                raise RuntimeError(f"could not encode {path.name} as PNG")
+            atomic_write(path, lambda tmp, data=data: Path(tmp).write_bytes(data.tobytes()))
+        prompts = out / f"{stem}.json"
+        text = json.dumps(self.prompt_file(body)) + "\n"
+        atomic_write(prompts, lambda tmp: Path(tmp).write_text(text))
+        saved = [str(p) for p in [*files, prompts]]
+        self.log(f"saved {', '.join(saved)}")
+        return {"saved": saved}
+
+
+class Handler(BaseHTTPRequestHandler):
+    app: App  # set on the subclass made by make_server
+
+    def log_message(self, format, *args):  # requests are logged by App, errors by _reply
+        pass
+
+    def do_GET(self):
+        url = urlparse(self.path)
+        routes = {
+            "/": lambda: self._send(200, PAGE.read_bytes(), "text/html; charset=utf-8"),
+            "/api/info": lambda: self._json(200, self.app.info()),
+            "/api/demo": lambda: self._json(200, self.app.demo(parse_qs(url.query))),
+        }
+        self._reply(routes.get(url.path))
+
+    def do_POST(self):
+        url = urlparse(self.path)
+        routes = {
+            "/api/image": self._upload,
+            "/api/segment": lambda: self._json(200, self.app.segment(self._body_json())),
+            "/api/save": lambda: self._json(200, self.app.save(self._body_json())),
+        }
+        self._reply(routes.get(url.path))
+
+    def _reply(self, route):
+        if route is None:
+            self._json(404, {"error": f"no such page: {self.path}"})
+            return
+        try:
+            route()
+        except AppError as err:
+            self.app.log(f"error: {err}")
+            self._json(400, {"error": str(err)})
+        except Exception as err:  # a bug: traceback on the console, one line in the page
+            traceback.print_exc(file=sys.stderr)
+            self._json(500, {"error": f"internal error ({type(err).__name__}); the traceback is "
+                                      "on the server console"})
+
+    def _body(self, limit: int) -> bytes:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            raise AppError("the request has no valid Content-Length")
+        if length > limit:
+            raise AppError(f"the upload has {length:,} bytes; at most {limit:,} are taken")
+        return self.rfile.read(length)
+
+    def _body_json(self):
+        try:
+            return json.loads(self._body(MAX_JSON))
+        except ValueError:
+            raise AppError("the request body is not json") from None
+
+    def _upload(self):
+        name = Path(unquote(self.headers.get("X-Filename") or "upload")).name or "upload"
+        self._json(200, self.app.open_image(decode_upload(self._body(MAX_UPLOAD), name), name))
+
+    def _json(self, status: int, payload: dict):
+        self._send(status, json.dumps(payload).encode(), "application/json")
+
+    def _send(self, status: int, data: bytes, content_type: str):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def make_server(app: App, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    """A server for `app` on host:port (port 0: a free one; see server.server_address)."""
+    handler = type("AppHandler", (Handler,), {"app": app})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server

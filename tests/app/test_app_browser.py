@@ -1,0 +1,122 @@
+"""The app in a real browser (Debian's chromium): click points and draw a box on the page, and the
+mask PNG the page offers for download equals SamHQPredictor's for the same prompts."""
+
+import base64
+import time
+import urllib.parse
+
+import cv2
+import numpy as np
+import pytest
+
+from samhq_train.inference.prompt_file import read_prompt_file
+
+from .browser import chromium, missing
+from .conftest import demo_image, reference_masks
+
+pytestmark = pytest.mark.skipif(missing() is not None, reason=str(missing()))
+
+# (what to do, image x, y[, x1, y1]) on the demo image 0 (320 x 256, shown at its own size)
+ACTIONS = [("1", 150, 120), ("0", 40, 30), ("box", 60, 40, 250, 220), ("1", 200, 150)]
+
+
+def wait_for(driver, condition, what, timeout=60.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if driver.execute_script(f"return {condition};"):
+            return
+        time.sleep(0.05)
+    message = driver.find_element("id", "message").text
+    raise AssertionError(f"page did not reach {what} in {timeout} s; message: {message!r}")
+
+
+def wait_answered(driver, steps):
+    wait_for(driver, f"document.body.dataset.busy === '0' && "
+                     f"document.body.dataset.answered === '{steps}'", f"{steps} answered steps")
+
+
+def act(driver, canvas, action):
+    """Click / drag on the canvas at image pixels (1 px border; shown at any scale)."""
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    kind, *xy = action
+    driver.find_element("css selector", f"input[name=mode][value='{kind}']").click()
+    left, top, width = driver.execute_script(
+        "const c = arguments[0]; c.scrollIntoView({block: 'nearest'});"
+        "const r = c.getBoundingClientRect(); return [r.left, r.top, r.width];", canvas)
+    scale = (width - 2) / int(canvas.get_attribute("width"))  # shown size / image size
+
+    def viewport(x, y):  # W3C pointer positions are integer viewport pixels
+        return int(round(left + 1 + x * scale)), int(round(top + 1 + y * scale))
+
+    actions = ActionBuilder(driver)
+    actions.pointer_action.move_to_location(*viewport(*xy[:2])).pointer_down()
+    if kind == "box":
+        actions.pointer_action.move_to_location(*viewport(*xy[2:]))
+    actions.pointer_action.pointer_up()
+    actions.perform()
+
+
+def data_url_bytes(url: str) -> bytes:
+    head, data = url.split(",", 1)
+    return base64.b64decode(data) if head.endswith(";base64") else urllib.parse.unquote(data).encode()
+
+
+def downloaded_mask(driver, link="download-mask") -> np.ndarray:
+    href = driver.find_element("id", link).get_attribute("href")
+    png = np.frombuffer(data_url_bytes(href), np.uint8)
+    return cv2.imdecode(png, cv2.IMREAD_UNCHANGED) > 127
+
+
+def test_clicks_in_the_browser_give_the_predictors_masks(app_server, tiny_checkpoint, tmp_path):
+    base, _ = app_server
+    started = time.monotonic()
+    with chromium() as driver:
+        driver.get(base + "/")
+        wait_for(driver, "document.body.dataset.image === 'demo-val-0000' && "
+                         "document.body.dataset.busy === '0'", "the first demo image")
+        canvas = driver.find_element("id", "hq-canvas")
+        assert (canvas.size["width"], canvas.size["height"]) == (642, 514)  # 2 x 320 x 256 + border
+        masks = []  # (SAM-HQ, SAM) downloads after each prompt
+        for n, action in enumerate(ACTIONS, 1):
+            act(driver, canvas if n % 2 else driver.find_element("id", "sam-canvas"), action)
+            wait_answered(driver, n)
+            masks.append((downloaded_mask(driver), downloaded_mask(driver, "download-sam-mask")))
+        steps = driver.execute_script("return window.appState.steps;")
+        driver.save_screenshot(str(tmp_path / "app.png"))
+
+        # the page's prompts are where the test clicked, in image pixels
+        for step, (kind, *xy) in zip(steps, ACTIONS):
+            got = step["box"] if kind == "box" else step["point"][:2]
+            np.testing.assert_allclose(got, xy, atol=0.75)
+            if kind != "box":
+                assert step["point"][2] == int(kind)
+        expected = reference_masks(tiny_checkpoint, demo_image(0), steps)
+        for n, ((hq, sam), (hq_expected, sam_expected)) in enumerate(zip(masks, expected), 1):
+            assert 0 < hq.sum() < hq.size
+            np.testing.assert_array_equal(hq, hq_expected, err_msg=f"SAM-HQ after {n} prompts")
+            np.testing.assert_array_equal(sam, sam_expected, err_msg=f"SAM after {n} prompts")
+
+        # the prompt file offered for download is predict's format, with the page's prompts
+        href = driver.find_element("id", "download-prompts").get_attribute("href")
+        prompt_path = tmp_path / "prompts.json"
+        prompt_path.write_bytes(data_url_bytes(href))
+        prompts = read_prompt_file(prompt_path)
+        np.testing.assert_array_equal(prompts.boxes, [steps[2]["box"]])
+        np.testing.assert_array_equal(prompts.points, [s["point"] for s in steps if "point" in s])
+
+        driver.find_element("id", "undo").click()
+        wait_answered(driver, len(ACTIONS) - 1)
+        np.testing.assert_array_equal(downloaded_mask(driver), expected[-2][0])
+
+        # a bad image is one line in the page, and the page keeps working
+        bad = tmp_path / "broken.jpg"
+        bad.write_bytes(b"\xff\xd8 not a jpeg")
+        driver.find_element("id", "file").send_keys(str(bad))
+        wait_for(driver, "document.getElementById('message').className === 'error'", "an error line")
+        text = driver.find_element("id", "message").text
+        assert "broken.jpg" in text and "Traceback" not in text and "\n" not in text
+        driver.find_element("id", "reset").click()
+        wait_answered(driver, 0)
+        assert driver.find_element("id", "download-mask").get_attribute("href") is None
+    print(f"browser test: {time.monotonic() - started:.1f} s; screenshot {tmp_path / 'app.png'}")
