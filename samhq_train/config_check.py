@@ -22,8 +22,7 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from samhq_train.data import PROMPT_TYPES
-from samhq_train.data.datamodule import _set_name
+from samhq_train.data import PROMPT_TYPES, set_name
 from samhq_train.data.transforms import EVAL_MODES
 from samhq_train.model import (
     ATTENTION_KERNELS,
@@ -358,7 +357,7 @@ def check_config(cfg: DictConfig | Mapping) -> None:
     val_sets = c.get("data.val_sets")
     val_names = []
     if isinstance(val_sets, ListConfig):
-            val_names = [_set_name(s) for s in val_sets if isinstance(s, DictConfig)]
+            val_names = [set_name(s) for s in val_sets if isinstance(s, DictConfig)]
     _check_callbacks(c, val_names)
     c.number("metrics.dilation_ratio", "a fraction of the image diagonal in (0, 1), e.g. 0.02", lambda v: 0 < v < 1)
     c.choice("float32_matmul_precision", MATMUL_PRECISIONS)

@@ -10,11 +10,13 @@ PACKAGE = ROOT / "samhq_train"
 # subpackage -> the project subpackages / top-level modules it may import
 ALLOWED = {
     "constants": set(),
+    "distributed": set(),
     "imaging": {"constants"},
     "model": {"constants"},
-    "data": {"constants", "imaging"},
-    "evaluation": {"constants", "imaging", "data", "model", "cache"},
-    "training": {"constants", "data", "model", "evaluation"},
+    "data": {"constants", "imaging", "distributed"},
+    "batch_forward": {"data", "model"},
+    "evaluation": {"constants", "imaging", "data", "model", "cache", "batch_forward"},
+    "training": {"constants", "data", "model", "evaluation", "batch_forward", "distributed"},
     "inference": {"constants", "imaging", "model"},
     "reference": {"model"},
     "cache": {"constants", "imaging", "data", "model"},

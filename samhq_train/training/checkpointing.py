@@ -28,7 +28,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 
-from samhq_train.data.datamodule import gather_from_ranks
+from samhq_train.distributed import gather_from_ranks
 from samhq_train.model.checkpoints import CheckpointError, atomic_write, describe_read_error
 
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)

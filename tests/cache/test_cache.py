@@ -116,7 +116,7 @@ def test_validation_from_the_cache_gives_the_uncached_miou(demo_root, tmp_path):
 def test_longest_side_batches_are_encoded_as_the_official_predictor_encodes(demo_root, tmp_path):
     """Padded batches (96 x 128 demo images -> 192 x 256 in 256 x 256) get the predictor's zero
     padding after normalising, from the encoder and from the cache."""
-    from samhq_train.evaluation.evaluate import image_features
+    from samhq_train.batch_forward import image_features
     from samhq_train.imaging import read_image
     from samhq_train.inference import SamHQPredictor
 
