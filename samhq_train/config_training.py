@@ -11,7 +11,7 @@ import torch
 from lightning.fabric.connector import _PRECISION_INPUT_STR, _PRECISION_INPUT_STR_ALIAS
 from omegaconf import DictConfig, ListConfig
 
-from samhq_train.data.datamodule import _set_name
+from samhq_train.data import set_name
 from samhq_train.settings import ConfigReader, SettingError, is_int, is_number
 
 # Lightning's own precision names, the common ones first
@@ -148,7 +148,7 @@ def _check_callbacks(c: ConfigReader) -> None:
         return
     val_sets = c.get("data.val_sets")
     names = (
-        [_set_name(s) for s in val_sets if isinstance(s, DictConfig)]
+        [set_name(s) for s in val_sets if isinstance(s, DictConfig)]
         if isinstance(val_sets, ListConfig)
         else []
     )

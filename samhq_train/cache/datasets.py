@@ -12,21 +12,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
 import PIL
 import torch
-from torch.utils.data import ConcatDataset, Dataset
+from torch.utils.data import Dataset
 
 from samhq_train.data import (
-    MASK_THRESHOLD,
-    CocoInstanceDataset,
     DataError,
     EmptyMaskError,
-    PairedFolderDataset,
     PromptedDataset,
+    require_object,
+    sample_key,
     sample_prompts,
 )
 from samhq_train.data.transforms import PairTransform
@@ -49,41 +47,30 @@ def transform_id(transform: PairTransform) -> tuple[str, dict]:
 
 
 def content_digest(source: Dataset, index: int, hash_files=file_digest) -> str:
-    """sha256 of what sample `index` of a source is made of: its image and mask files (folders),
-    its image file and annotation (COCO), else its decoded pixels. hash_files(*paths) hashes files
-    (file_digest, or a FileDigestMemo that skips unchanged ones)."""
-    if isinstance(source, ConcatDataset):
-        for offset, part in zip([0, *source.cumulative_sizes], source.datasets):
-            if index < offset + len(part):
-                return content_digest(part, index - offset, hash_files)
-    if isinstance(source, PairedFolderDataset):
-        _, image_path, mask_path = source.pairs[index]
-        return hash_files(image_path, mask_path)
-    if isinstance(source, CocoInstanceDataset):
-        ann = source.coco.anns[source.annotations[index]]
-        info = source.coco.imgs[ann["image_id"]]
-        return digest(hash_files(source.image_dir / info["file_name"]).encode() + json.dumps(ann, sort_keys=True).encode())
-    item = source[index]
-    h = digest(
-        str(item["image"].shape).encode() + item["image"].tobytes() + str(item["mask"].shape).encode() + item["mask"].tobytes()
-    )
-    return h
+    """sha256 of what sample `index` of a source is made of (its SampleKey): its files, with its
+    annotation record when it has one (COCO); else, for a source that does not say, its decoded
+    pixels. hash_files(*paths) hashes files (file_digest, or a FileDigestMemo that skips unchanged
+    ones)."""
+    key = sample_key(source, index)
+    if key is None:
+        item = source[index]
+        image, mask = item["image"], item["mask"]
+        return digest(
+            str(image.shape).encode() + image.tobytes() + str(mask.shape).encode() + mask.tobytes()
+        )
+    files = hash_files(*key.files)
+    if key.annotation is None:
+        return files
+    return digest(files.encode() + json.dumps(key.annotation, sort_keys=True).encode())
 
 
 def sample_name(source: Dataset, index: int) -> tuple[str, str]:
     """(dataset, name) of sample `index` without reading its files (decoded for other sources)."""
-    if isinstance(source, ConcatDataset):
-        for offset, part in zip([0, *source.cumulative_sizes], source.datasets):
-            if index < offset + len(part):
-                return sample_name(part, index - offset)
-    if isinstance(source, PairedFolderDataset):
-        return source.name, source.pairs[index][0]
-    if isinstance(source, CocoInstanceDataset):
-        ann = source.coco.anns[source.annotations[index]]
-        stem = Path(source.coco.imgs[ann["image_id"]]["file_name"]).stem
-        return source.name, f"{stem}_{ann['id']}"
-    item = source[index]
-    return item["dataset"], item["name"]
+    key = sample_key(source, index)
+    if key is None:
+        item = source[index]
+        return item["dataset"], item["name"]
+    return key.dataset, key.name
 
 
 def _features(entry: dict) -> dict[str, torch.Tensor]:
@@ -106,7 +93,8 @@ class CachedEvalDataset(Dataset):
             return sample
         entry = self.store.read(self.keys[idx])
         if "tensors" not in entry:  # the file changed since the entry was built
-            return {"error": f"{self.name}/{sample['name']}: the cache entry says {entry['unusable']}"}
+            where = f"{self.name}/{sample['name']}"
+            return {"error": f"{where}: the cache entry says {entry['unusable']}"}
         sample["features"] = _features(entry)
         return sample
 
@@ -122,18 +110,29 @@ class _Views(Dataset):
 
     def __getitem__(self, idx: int) -> dict:
         dataset, name = self.names[idx]
-        return {"keys": self.keys[idx], "name": name, "dataset": dataset, "where": f"{dataset}/{name}"}
+        where = f"{dataset}/{name}"
+        return {"keys": self.keys[idx], "name": name, "dataset": dataset, "where": where}
 
 
 class CachedTrainDataset(PromptedDataset):
     """Training samples from the stored views; prompts drawn per visit (see the module docstring).
     The training RNG, its checkpointed state and the bad-sample handling are PromptedDataset's."""
 
-    def __init__(self, base: PromptedDataset, store: FeatureStore, keys: list[list[str]],
-                 names: list[tuple[str, str]]):
+    def __init__(
+        self,
+        base: PromptedDataset,
+        store: FeatureStore,
+        keys: list[list[str]],
+        names: list[tuple[str, str]],
+    ):
         super().__init__(
-            _Views(keys, names), base.transform, base.prompts, train=True, strict=base.strict,
-            seed=base.seed, name=base.name,
+            _Views(keys, names),
+            base.transform,
+            base.prompts,
+            train=True,
+            strict=base.strict,
+            seed=base.seed,
+            name=base.name,
         )
         self.store = store
 
@@ -145,8 +144,7 @@ class CachedTrainDataset(PromptedDataset):
             error = EmptyMaskError if entry["error"] == "empty" else DataError
             raise error(entry["unusable"])
         mask = entry["tensors"]["mask"].float().numpy()
-        if mask.max() <= MASK_THRESHOLD:
-            raise EmptyMaskError(f"{raw['where']}: the object vanishes under augmentation")
+        require_object(mask, raw["where"])
         p = sample_prompts(mask, rng, self.prompts)
         return {
             "mask": mask,

@@ -1,4 +1,16 @@
-"""Data: image/mask sources, transforms, prompt sampling and the LightningDataModule.
+"""Data: image/mask sources, the sample recipe, transforms, prompt sampling, batches, loaders and
+the LightningDataModule.
+
+    datasets    sources (folders, COCO json) and who their samples are (SampleKey)
+    transforms  image + mask into the model's S x S frame
+    prompts     box / points / noisy-mask prompts from a mask
+    sample      the one sample recipe (empty masks, redraws while the object vanishes)
+    prompted    PromptedDataset: recipe + prompts + the random streams
+    sets        the training / evaluation sets from config entries; set_name
+    batch       samples -> the batch contract (Collate, stack_images)
+    loaders     SampleLoader, the resumable TrainLoader
+    datamodule  SegmentationDataModule, build_datamodule
+    demo        the generated demo set
 
 Build the datamodule from the ``data`` config group and the model's image size S::
 
@@ -8,23 +20,22 @@ Build the datamodule from the ``data`` config group and the model's image size S
 (``build_datamodule`` is the supported entry; the configs carry no ``_target_``.)
 """
 
-from .datamodule import (
-    Collate,
-    PromptedDataset,
-    SampleLoader,
-    SegmentationDataModule,
-    build_datamodule,
-)
+from .batch import Collate, stack_images
+from .datamodule import SegmentationDataModule, build_datamodule
 from .datasets import (
     CocoInstanceDataset,
     DataError,
     EmptyMaskError,
     PairedFolderDataset,
+    SampleKey,
     build_source,
     read_image,
     read_mask,
+    sample_key,
 )
 from .demo import ensure_demo_data, make_demo_sample
+from .loaders import SampleLoader, TrainLoader
+from .prompted import PromptedDataset
 from .prompts import (
     MASK_THRESHOLD,
     PROMPT_TYPES,
@@ -36,6 +47,15 @@ from .prompts import (
     sample_prompts,
     tight_box,
 )
+from .sample import (
+    MAX_TRIES,
+    has_object,
+    object_area_mask,
+    object_mask,
+    require_object,
+    transformed_sample,
+)
+from .sets import set_name
 from .transforms import (
     PIXEL_MEAN,
     build_eval_transform,
@@ -45,6 +65,7 @@ from .transforms import (
 
 __all__ = [
     "MASK_THRESHOLD",
+    "MAX_TRIES",
     "PIXEL_MEAN",
     "PROMPT_TYPES",
     "CocoInstanceDataset",
@@ -55,20 +76,30 @@ __all__ = [
     "PromptConfig",
     "PromptedDataset",
     "Prompts",
+    "SampleKey",
     "SampleLoader",
     "SegmentationDataModule",
+    "TrainLoader",
     "build_datamodule",
     "build_eval_transform",
     "build_source",
     "build_train_transform",
     "choose_prompt_types",
     "ensure_demo_data",
+    "has_object",
     "make_demo_sample",
     "noisy_mask",
+    "object_area_mask",
+    "object_mask",
     "read_image",
     "read_mask",
+    "require_object",
     "resize_longest_side_shape",
+    "sample_key",
     "sample_points",
     "sample_prompts",
+    "set_name",
+    "stack_images",
     "tight_box",
+    "transformed_sample",
 ]

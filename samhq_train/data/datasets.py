@@ -4,20 +4,26 @@ A source item is a dict: ``image`` H x W x 3 uint8 RGB, ``mask`` H x W uint8 0-2
 binarised), ``name`` (file stem / ``<stem>_<annotation id>``), ``dataset`` and ``where`` (the
 file a message about this item should name). Problems with the data raise ``DataError`` whose
 message names the file and what to do; cheap checks (folders, pairing) run in ``__init__``.
+
+Each source also says who its sample i is without reading it: ``sample_key(i)`` (a SampleKey:
+dataset, name, the files it is made of and, for COCO, its annotation record). The embedding cache
+keys and names its entries by it; ``sample_key(dataset, i)`` finds it through a ConcatDataset.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import io
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from samhq_train import imaging
 from samhq_train.imaging import ImageFileError, decode_image_file
@@ -34,6 +40,28 @@ class DataError(Exception):
 
 class EmptyMaskError(DataError):
     """A mask without foreground (> 128): skipped in training, an error for strict evaluation."""
+
+
+@dataclass(frozen=True)
+class SampleKey:
+    """Who a source's sample is, known without reading it."""
+
+    dataset: str
+    name: str  # the item's "name": file stem, or <stem>_<annotation id> for COCO
+    files: tuple[Path, ...]  # the files it is made of (image, and mask for folders)
+    annotation: dict | None = None  # COCO: the instance's json record
+
+
+def sample_key(source: Dataset, index: int) -> SampleKey | None:
+    """The SampleKey of sample `index` of a source, also through (nested) ConcatDatasets; None for
+    a source without ``sample_key`` (its sample is known only by reading it)."""
+    while isinstance(source, ConcatDataset):
+        part = bisect.bisect_right(source.cumulative_sizes, index)
+        if part:
+            index -= source.cumulative_sizes[part - 1]
+        source = source.datasets[part]
+    key_of = getattr(source, "sample_key", None)
+    return None if key_of is None else key_of(index)
 
 
 def _list_names(paths: Sequence[Path], limit: int = 10) -> str:
@@ -165,6 +193,10 @@ class PairedFolderDataset(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
+    def sample_key(self, idx: int) -> SampleKey:
+        stem, image_path, mask_path = self.pairs[idx]
+        return SampleKey(self.name, stem, (image_path, mask_path))
+
     def __getitem__(self, idx: int) -> dict:
         stem, image_path, mask_path = self.pairs[idx]
         image = read_image(image_path)
@@ -266,10 +298,17 @@ class CocoInstanceDataset(Dataset):
     def __len__(self) -> int:
         return len(self.annotations)
 
-    def __getitem__(self, idx: int) -> dict:
+    def sample_key(self, idx: int) -> SampleKey:
         ann = self.coco.anns[self.annotations[idx]]
         info = self.coco.imgs[ann["image_id"]]
+        stem = Path(info["file_name"]).stem
         image_path = self.image_dir / info["file_name"]
+        return SampleKey(self.name, f"{stem}_{ann['id']}", (image_path,), annotation=ann)
+
+    def __getitem__(self, idx: int) -> dict:
+        key = self.sample_key(idx)
+        ann, (image_path,) = key.annotation, key.files
+        info = self.coco.imgs[ann["image_id"]]
         where = f"{self.annotation_file} (annotation {ann['id']}, image {image_path})"
         image = read_image(image_path)
         height, width = image.shape[:2]
@@ -284,11 +323,10 @@ class CocoInstanceDataset(Dataset):
             raise DataError(
                 f"{where}: unreadable segmentation ({type(e).__name__}: {e}); fix the json"
             ) from None
-        stem = Path(info["file_name"]).stem
         return {
             "image": image,
             "mask": mask,
-            "name": f"{stem}_{ann['id']}",
+            "name": key.name,
             "dataset": self.name,
             "where": where,
         }

@@ -117,8 +117,17 @@ class DemoSource(Dataset):
     ``PromptedDataset`` (dicts with image, mask, where, name, dataset). ``coarse=True`` gives the
     mask through ``coarsen_mask`` (SA-1B-style coarse labels)."""
 
-    def __init__(self, seed: int, split: str, count: int, *, height: int = 256, width: int = 320,
-                 coarse: bool = False, name: str | None = None):
+    def __init__(
+        self,
+        seed: int,
+        split: str,
+        count: int,
+        *,
+        height: int = 256,
+        width: int = 320,
+        coarse: bool = False,
+        name: str | None = None,
+    ):
         self.seed, self.split, self.count = int(seed), split, int(count)
         self.height, self.width, self.coarse = int(height), int(width), bool(coarse)
         self.name = name or f"demo-{split}"
@@ -133,7 +142,13 @@ class DemoSource(Dataset):
         if self.coarse:
             mask = coarsen_mask(mask)
         where = f"demo sample (seed {self.seed}, {self.split}, {i})"
-        return {"image": image, "mask": mask, "where": where, "name": f"{i:04d}", "dataset": self.name}
+        return {
+            "image": image,
+            "mask": mask,
+            "where": where,
+            "name": f"{i:04d}",
+            "dataset": self.name,
+        }
 
 
 def _params(num_train, num_val, height, width, seed) -> dict:

@@ -1,10 +1,8 @@
 """The shared evaluation step: validation during training and the benchmark runner use this code,
 so their numbers cannot disagree.
 
-- `decode_prompts` decodes one prompt per sample of a batch (batch contract), grouping the samples
-  by prompt kind (kinds cannot share one decode call); training uses it too.
-- `image_features` gives a batch's image features: from the embedding cache when the batch
-  carries them (batch["features"]), else from the encoder.
+- the model on a batch (image features, one decode per prompt kind) is samhq_train.batch_forward,
+  which training's forward pass uses too.
 - `predict_batch` encodes the images once (or takes their features) and returns, per image, logits at the ORIGINAL GT size
   for the HQ output and optionally the SAM baseline (the frozen decoder without the HQ token)
   from the same image embedding.
@@ -23,72 +21,12 @@ import torch
 from torch import nn
 from torchmetrics.aggregation import SumMetric
 
+from samhq_train.batch_forward import decode_prompts, image_features
 from samhq_train.constants import BOUNDARY_DILATION_RATIO, GT_THRESHOLD
-from samhq_train.data.prompts import PROMPT_TYPES
 from samhq_train.evaluation.metrics import BoundaryIoU, MaskIoU
 from samhq_train.imaging import draw_overlay
 from samhq_train.model import ImageFeatures
 from samhq_train.model.processing import resize_masks
-
-
-def image_features(model: nn.Module, batch: dict, *, grad: bool = False) -> ImageFeatures:
-    """The batch's image features: those the embedding cache put in batch["features"] (moved to
-    the model's device and dtype), else model.encode of batch["image"] (its normalised padding
-    zeroed where batch["content_size"] says so), with autograd iff grad."""
-    if "features" in batch:
-        param = next(model.parameters())
-        cached = model.features_type.from_tensors(batch["features"])
-        return cached.to(device=param.device, dtype=param.dtype)
-    with torch.set_grad_enabled(grad):
-        return model.encode(batch["image"], batch.get("content_size"))
-
-
-def prompt_arguments(batch: dict, kind: str, index: torch.Tensor) -> dict:
-    """SamHQ.decode keyword arguments for the samples `index` of a batch, one prompt each (P = 1)."""
-    if kind == "box":
-        return {"boxes": batch["boxes"][index, None]}
-    if kind == "point":
-        return {"points": (batch["points"][index, None], batch["point_labels"][index, None])}
-    if kind == "noise_mask":
-        return {"mask_inputs": batch["mask_input"][index, None]}
-    raise ValueError(f"unknown prompt type {kind!r}; use one of {PROMPT_TYPES}")
-
-
-def decode_prompts(
-    model: nn.Module,
-    features: ImageFeatures,
-    batch: dict,
-    *,
-    prompt_types: Sequence[str] | None = None,
-    hq_token_only: bool = True,
-    use_hq: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Low-res logits B x 1 x S/4 x S/4 and IoU predictions B x 1, one prompt per sample.
-
-    prompt_types (default batch["prompt_type"]) gives each sample's kind; samples of one kind are
-    decoded together, the results are put back in batch order. multimask_output is False (the
-    training and benchmark protocol).
-    """
-    types = list(batch["prompt_type"] if prompt_types is None else prompt_types)
-    if len(types) != features.batch_size:
-        raise ValueError(f"{len(types)} prompt types for a batch of {features.batch_size} images")
-    device = batch["boxes"].device
-    order, masks, ious = [], [], []
-    for kind in dict.fromkeys(types):  # kinds in order of first appearance
-        index = torch.tensor([i for i, t in enumerate(types) if t == kind], device=device)
-        low_res, iou = model.decode(
-            features.select(index),
-            **prompt_arguments(batch, kind, index),
-            multimask_output=False,
-            hq_token_only=hq_token_only,
-            use_hq=use_hq,
-        )
-        order.append(index)
-        masks.append(low_res[:, 0])
-        ious.append(iou[:, 0])
-    inverse = torch.empty(len(types), dtype=torch.long, device=device)
-    inverse[torch.cat(order)] = torch.arange(len(types), device=device)
-    return torch.cat(masks)[inverse], torch.cat(ious)[inverse]
 
 
 def logits_at_original_size(

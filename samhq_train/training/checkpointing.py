@@ -27,7 +27,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 
-from samhq_train.data.datamodule import gather_from_ranks
+from samhq_train.distributed import gather_from_ranks
 from samhq_train.files import atomic_write
 from samhq_train.model.formats import Use, inspect
 

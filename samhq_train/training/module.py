@@ -1,7 +1,8 @@
 """LightningModule: a frozen SAM backbone, the trainable HQ parts, the official loss and metrics.
 
-Only wiring lives here: the model (samhq_train.model), the loss (losses.py), the shared
-evaluation step and metrics (samhq_train.evaluation.evaluate) and the optimiser built from config.
+Only wiring lives here: the model (samhq_train.model) run on batches (samhq_train.batch_forward),
+the loss (losses.py), the shared evaluation step and metrics (samhq_train.evaluation.evaluate) and
+the optimiser built from config.
 
 Checkpoints keep what trains and what rebuilds the rest (the "lightning" format record,
 samhq_train/model/formats/lightning.py, defines their keys): state_dict = the trained parameters
@@ -18,11 +19,10 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
+from samhq_train.batch_forward import decode_prompts, image_features
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.evaluation.evaluate import (
     DatasetMetrics,
-    decode_prompts,
-    image_features,
     mean_over_sets,
     overlay,
     predict_batch,

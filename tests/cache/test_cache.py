@@ -7,13 +7,21 @@ import os
 import shutil
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
 from samhq_train.cache import CacheError, EmbeddingCache
 from samhq_train.cache import store as store_module
 from samhq_train.config_check import ConfigError, check_config
-from samhq_train.data import SegmentationDataModule, ensure_demo_data
+from samhq_train.data import (
+    PromptConfig,
+    PromptedDataset,
+    SegmentationDataModule,
+    build_eval_transform,
+    ensure_demo_data,
+)
 from samhq_train.evaluation.benchmark import run_benchmark
 from samhq_train.evaluation.evaluate import predict_batch
 from samhq_train.model import Provenance, build_sam_hq
@@ -116,7 +124,7 @@ def test_validation_from_the_cache_gives_the_uncached_miou(demo_root, tmp_path):
 def test_longest_side_batches_are_encoded_as_the_official_predictor_encodes(demo_root, tmp_path):
     """Padded batches (96 x 128 demo images -> 192 x 256 in 256 x 256) get the predictor's zero
     padding after normalising, from the encoder and from the cache."""
-    from samhq_train.evaluation.evaluate import image_features
+    from samhq_train.batch_forward import image_features
     from samhq_train.imaging import read_image
     from samhq_train.inference import SamHQPredictor
 
@@ -257,6 +265,29 @@ def test_training_views_are_pre_drawn_deterministically(demo_root, tmp_path):
     assert not torch.equal(views[0], views[1]) or not torch.equal(views[1], views[2])
     batch = next(iter(dm.train_dataloader()))
     assert batch["features"]["early"].shape[0] == 2 and batch["mask"].shape == (2, 1, 256, 256)
+
+
+def test_the_cache_refuses_what_uncached_data_refuses_in_the_same_words(demo_root, tmp_path):
+    """One sample recipe: an empty mask is stored as unusable with the datamodule's message, and
+    cached training skips it as uncached training does."""
+    data = tmp_path / "data"
+    shutil.copytree(demo_root, data)
+    mask_path = sorted((data / "train/masks").iterdir())[0]
+    cv2.imwrite(str(mask_path), np.zeros((96, 128), np.uint8))
+    uncached = datamodule(data).train_set
+    strict_eval = PromptedDataset(
+        uncached.source, build_eval_transform(256), PromptConfig(), train=False, strict=True
+    )
+    message = strict_eval[0]["error"]
+    assert message.startswith(f"{mask_path}: empty mask")
+    model, provenance = demo_model()
+    for views in (0, 2):
+        cache = cache_for(tmp_path / f"views{views}", model, provenance, views=views)
+        dm = datamodule(data, cache)
+        cache.build(model)
+        entries = [cache.store.read(k) for k in dm.train_set.source.keys[0]]
+        assert all((e["unusable"], e["error"]) == (message, "empty") for e in entries)
+        assert dm.train_set[0]["name"] == uncached[0]["name"] != "0000"  # the next sample
 
 
 def test_half_precision_storage_error(demo_root, tmp_path):

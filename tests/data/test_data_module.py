@@ -222,7 +222,7 @@ def test_a_resume_with_persistent_workers_says_when_it_is_not_exact(demo_root, c
     """Persistent workers carry their random state from one epoch into the next, and no checkpoint
     holds it: a resume in such an epoch warns, naming the key; in their first epoch (and without
     them) the resume is exact and says nothing."""
-    with caplog.at_level(logging.WARNING, logger="samhq_train.data.datamodule"):
+    with caplog.at_level(logging.WARNING, logger="samhq_train.data.loaders"):
         rest, got = resume_in_epoch(demo_root, epoch, num_workers=2, persistent_workers=persistent)
     warnings = [r.getMessage() for r in caplog.records if "persistent_workers" in r.getMessage()]
     assert len(got) == len(rest) == 2

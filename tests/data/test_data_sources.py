@@ -9,6 +9,7 @@ import torch
 from data_helpers import blob, write_pair
 from hydra import compose, initialize_config_dir
 from pycocotools import mask as mask_utils
+from torch.utils.data import ConcatDataset
 
 from samhq_train.data import (
     CocoInstanceDataset,
@@ -19,6 +20,7 @@ from samhq_train.data import (
     build_source,
     read_image,
     read_mask,
+    sample_key,
 )
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -143,6 +145,32 @@ def test_folder_and_coco_give_the_same_sample(tmp_path):
         batches.append(next(iter(dm.val_dataloader()[0])))
     for key in ("image", "mask", "boxes", "points", "mask_input"):
         assert torch.equal(batches[0][key], batches[1][key]), key
+
+
+def test_sources_say_who_their_samples_are_without_reading_them(tmp_path):
+    """sample_key(i): the item's dataset and name, its files (and COCO's annotation record), also
+    through nested ConcatDatasets; None for a source that does not say."""
+    for k in range(2):
+        write_pair(tmp_path / "im", tmp_path / "gt", f"img{k}", *blob(seed=k), image_ext=".png")
+    _, mask = blob(seed=0)
+    ann = coco_json(
+        tmp_path / "ann.json", "img1.png", *mask.shape, [{"segmentation": rle_of(mask), "id": 7}]
+    )
+    folder = PairedFolderDataset(tmp_path / "im", tmp_path / "gt", name="f")
+    coco = CocoInstanceDataset(tmp_path / "im", ann, name="c")
+    key = folder.sample_key(1)
+    assert (key.dataset, key.name, key.annotation) == ("f", "img1", None)
+    assert key.files == (tmp_path / "im" / "img1.png", tmp_path / "gt" / "img1.png")
+    key = coco.sample_key(0)
+    assert (key.dataset, key.name, key.files) == ("c", "img1_7", (tmp_path / "im" / "img1.png",))
+    assert key.annotation == coco.coco.anns[7]
+    nested = ConcatDataset([folder, ConcatDataset([coco, folder])])
+    parts = [(folder, 0), (folder, 1), (coco, 0), (folder, 0), (folder, 1)]
+    for i, (source, j) in enumerate(parts):
+        key, item = source.sample_key(j), source[j]
+        assert sample_key(nested, i) == key
+        assert (item["dataset"], item["name"]) == (key.dataset, key.name)
+    assert sample_key([folder[0]], 0) is None
 
 
 def test_coco_polygons_rle_crowd_and_area_filters(tmp_path):

@@ -4,13 +4,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from samhq_train.batch_forward import decode_prompts, prompt_arguments
 from samhq_train.evaluation.evaluate import (
     DatasetMetrics,
-    decode_prompts,
     logits_at_original_size,
     overlay,
     predict_batch,
-    prompt_arguments,
 )
 from samhq_train.evaluation.metrics import boundary_iou, mask_iou
 

@@ -1,0 +1,99 @@
+"""DataLoaders of the batch contract: SampleLoader (data errors raised in the main process) and
+TrainLoader (resumable mid-epoch)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import torch
+from torch.utils.data import DataLoader
+
+from samhq_train.distributed import gather_from_ranks, global_rank
+
+from .datasets import DataError
+
+log = logging.getLogger(__name__)
+
+
+class SampleLoader(DataLoader):
+    """A DataLoader that raises data errors in the main process and drops emptied batches."""
+
+    def __iter__(self):
+        for batch in super().__iter__():
+            if batch is None:
+                continue
+            if "error" in batch:
+                raise DataError(batch["error"])
+            yield batch
+
+
+class TrainLoader(SampleLoader):
+    """The training loader, resumable mid-epoch (Lightning saves its ``state_dict``).
+
+    Its state is the random state its running epoch started from, per process: torch's (which
+    draws the shuffle order and the workers' seeds) and the main process's augmentation RNG. A run
+    resumed mid-epoch draws that epoch again from the same state and drops the ``batches_done()``
+    batches it already trained on, so the rest of the epoch is what the uninterrupted run saw. The
+    re-draw costs data loading only, no model. Not exact in an epoch that ran on persistent
+    workers carried over from the one before (their RNGs live on in the worker processes, which no
+    checkpoint holds, and the DataLoader draws no new worker seeds): the state records it, and
+    such a resume says so in one warning.
+    """
+
+    def __init__(self, *args, batches_done: Callable[[], int] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.batches_done = batches_done  # batches of the running epoch already trained on
+        self._epoch_start: dict | None = None
+        self._resume_from: dict | None = None
+        # epochs begun by this loader object (persistent workers live from the first on)
+        self._epochs_started = 0
+
+    def state_dict(self) -> dict:
+        if self._epoch_start is None:
+            return {}
+        return {"epoch_start": gather_from_ranks(self._epoch_start)}
+
+    def load_state_dict(self, state: dict) -> None:
+        states = state.get("epoch_start")
+        self._resume_from = states[global_rank() % len(states)] if states else None
+
+    def _random_state(self) -> dict:
+        return {"torch": torch.get_rng_state(), "dataset": self.dataset.rng_state()}
+
+    def _workers_carried_over(self) -> bool:
+        """Whether the epoch starting now runs on the worker processes of the one before."""
+        return self.persistent_workers and self.num_workers > 0 and self._epochs_started > 0
+
+    def __iter__(self):
+        resume, self._resume_from = self._resume_from, None
+        done = self.batches_done() if self.batches_done is not None else 0
+        if not 0 < done < len(self):  # a fresh epoch
+            carried_over = self._workers_carried_over()
+            self._epoch_start = {**self._random_state(), "workers_carried_over": carried_over}
+            self._epochs_started += 1
+            yield from super().__iter__()
+            return
+        self._epochs_started += 1
+        if resume is None:
+            log.warning(
+                "resuming mid-epoch from a checkpoint without the data order (an older one): the "
+                "rest of this epoch is drawn afresh, not as the interrupted run would have"
+            )
+            yield from super().__iter__()
+            return
+        if resume.get("workers_carried_over"):
+            log.warning(
+                "resuming mid-epoch with data.persistent_workers=true: this epoch ran on workers "
+                "whose random state no checkpoint holds, so its rest is drawn afresh, not as the "
+                "interrupted run would have; train with data.persistent_workers=false for an "
+                "exact resume"
+            )
+        self._epoch_start = resume
+        batches = super().__iter__()
+        with torch.random.fork_rng(devices=[]):  # the restored step's torch state is kept
+            torch.set_rng_state(resume["torch"])
+            self.dataset.set_rng_state(resume["dataset"])
+            for _ in range(done):
+                next(batches)
+        yield from batches
