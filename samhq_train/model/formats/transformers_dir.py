@@ -22,7 +22,17 @@ from ..sam1.transformers_format import (
     hf_key_map,
     hf_processor_config,
 )
-from .base import ALL_USES, CheckpointError, FormatRecord, Found, Read, State, Use, cpu_tensors
+from .base import (
+    ALL_USES,
+    CheckpointError,
+    FormatRecord,
+    Found,
+    Read,
+    State,
+    Use,
+    cpu_tensors,
+    plain_weights,
+)
 from .errors import FileProblem, unreadable
 
 HF_WEIGHTS = "model.safetensors"
@@ -84,7 +94,10 @@ def write(model: nn.Module, directory: Path, variant: str, policy) -> None:
         directory / HF_WEIGHTS, lambda tmp: save_file(renamed, tmp, metadata={"format": "pt"})
     )
     mean, std = model.pixel_mean.flatten().tolist(), model.pixel_std.flatten().tolist()
-    configs = {"config.json": hf_config(cfg), "processor_config.json": hf_processor_config(cfg, mean, std)}
+    configs = {
+        "config.json": hf_config(cfg),
+        "processor_config.json": hf_processor_config(cfg, mean, std),
+    }
     for name, content in configs.items():
         atomic_write_text(directory / name, json.dumps(content, indent=2) + "\n")
 
@@ -120,9 +133,6 @@ TRANSFORMERS = FormatRecord(
     read=read,
     expected_keys=lambda model, policy: model.state_dict(),
     write=write,
-    refusals={
-        Use.RESUME: "is plain model weights (a transformers directory), not a training "
-        "checkpoint: to start training from it pass model.checkpoint={path}"
-    },
+    refusals={Use.RESUME: plain_weights("a transformers directory")},
     aliases=("hf",),
 )
