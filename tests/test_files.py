@@ -31,6 +31,9 @@ def test_digest_values(tmp_path):
     (tmp_path / "a.bin").write_bytes(b"abc")
     (tmp_path / "b.bin").write_bytes(b"de")
     assert file_sha256(tmp_path / "a.bin") == hashlib.sha256(b"abc").hexdigest()
-    assert file_digest(tmp_path / "a.bin", tmp_path / "b.bin") == hashlib.sha256(b"3:abc2:de").hexdigest()
+    assert (
+        file_digest(tmp_path / "a.bin", tmp_path / "b.bin")
+        == hashlib.sha256(b"3:abc2:de").hexdigest()
+    )
     # a folder (a transformers directory): its files in sorted order
     assert file_sha256(tmp_path) == hashlib.sha256(b"abcde").hexdigest()

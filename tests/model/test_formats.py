@@ -46,7 +46,15 @@ def _training_checkpoint(path, model, *, loops=True, seed=3):
 
 
 def test_the_table_of_records():
-    assert FORMATS == ("sam", "sam_hq", "transformers", "safetensors", "hq_only", "delta", "lightning")
+    assert FORMATS == (
+        "sam",
+        "sam_hq",
+        "transformers",
+        "safetensors",
+        "hq_only",
+        "delta",
+        "lightning",
+    )
     assert SAVE_FORMATS == ("sam_hq", "transformers", "safetensors", "hq_only", "delta")
     assert FORMAT_ALIASES == {"hf": "transformers"}
     for record in RECORDS.values():
@@ -54,7 +62,10 @@ def test_the_table_of_records():
         assert set(record.refusals) == set(ALL - record.uses), record.name
     assert {n for n, r in RECORDS.items() if r.needs_base} == {"hq_only", "delta", "lightning"}
     assert [n for n, r in RECORDS.items() if Use.START in r.uses] == [
-        "sam", "sam_hq", "transformers", "safetensors"
+        "sam",
+        "sam_hq",
+        "transformers",
+        "safetensors",
     ]
     assert [n for n, r in RECORDS.items() if Use.RESUME in r.uses] == ["lightning"]
 
@@ -93,22 +104,46 @@ def test_inspect_official_sam_and_training_checkpoints(tmp_path, tiny_model):
 @pytest.mark.parametrize(
     ("name", "use", "setting", "message"),
     [
-        ("last.ckpt", Use.START, "model.checkpoint",
-         r"^model\.checkpoint=.*last\.ckpt is a training checkpoint: to continue that run pass "
-         r"ckpt_path=.*last\.ckpt; model\.checkpoint takes the official SAM"),
-        ("w_hq.safetensors", Use.START, "model.checkpoint",
-         r"^model\.checkpoint=.*w_hq\.safetensors holds only the HQ parameters: it only makes a "
-         r"model together with the base"),
-        ("w_delta.safetensors", Use.START, "model.checkpoint",
-         r"holds only the parameters a run trained \(a delta export\)"),
-        ("w.pth", Use.RESUME, "ckpt_path",
-         r"^ckpt_path=.*w\.pth is plain model weights .*pass model\.checkpoint=.*w\.pth; "
-         r"ckpt_path resumes a run"),
+        (
+            "last.ckpt",
+            Use.START,
+            "model.checkpoint",
+            r"^model\.checkpoint=.*last\.ckpt is a training checkpoint: to continue that run pass "
+            r"ckpt_path=.*last\.ckpt; model\.checkpoint takes the official SAM",
+        ),
+        (
+            "w_hq.safetensors",
+            Use.START,
+            "model.checkpoint",
+            r"^model\.checkpoint=.*w_hq\.safetensors holds only the HQ parameters: it only makes a "
+            r"model together with the base",
+        ),
+        (
+            "w_delta.safetensors",
+            Use.START,
+            "model.checkpoint",
+            r"holds only the parameters a run trained \(a delta export\)",
+        ),
+        (
+            "w.pth",
+            Use.RESUME,
+            "ckpt_path",
+            r"^ckpt_path=.*w\.pth is plain model weights .*pass model\.checkpoint=.*w\.pth; "
+            r"ckpt_path resumes a run",
+        ),
         ("w_transformers", Use.RESUME, "ckpt_path", r"^ckpt_path=.*w_transformers is plain model"),
-        ("gone.pth", Use.START, "model.checkpoint",
-         r"^model\.checkpoint=.*gone\.pth not found: model\.checkpoint takes"),
-        ("gone.ckpt", Use.RESUME, "ckpt_path",
-         r"^ckpt_path=.*gone\.ckpt not found: ckpt_path resumes"),
+        (
+            "gone.pth",
+            Use.START,
+            "model.checkpoint",
+            r"^model\.checkpoint=.*gone\.pth not found: model\.checkpoint takes",
+        ),
+        (
+            "gone.ckpt",
+            Use.RESUME,
+            "ckpt_path",
+            r"^ckpt_path=.*gone\.ckpt not found: ckpt_path resumes",
+        ),
     ],
 )
 def test_a_file_not_for_the_use_is_one_line_naming_the_setting(
@@ -125,9 +160,13 @@ def test_a_file_not_for_the_use_is_one_line_naming_the_setting(
 def test_damaged_files_name_the_setting(tmp_path, tiny_model):
     good = _training_checkpoint(tmp_path / "last.ckpt", tiny_model).read_bytes()
     (tmp_path / "cut.ckpt").write_bytes(good[: len(good) // 2])
-    with pytest.raises(CheckpointError, match=r"^ckpt_path=.*cut\.ckpt cannot be read: the file is truncated"):
+    with pytest.raises(
+        CheckpointError, match=r"^ckpt_path=.*cut\.ckpt cannot be read: the file is truncated"
+    ):
         inspect(tmp_path / "cut.ckpt", use=Use.RESUME, setting="ckpt_path")
-    with pytest.raises(CheckpointError, match=r"could not read .*cut\.ckpt as a training checkpoint"):
+    with pytest.raises(
+        CheckpointError, match=r"could not read .*cut\.ckpt as a training checkpoint"
+    ):
         inspect(tmp_path / "cut.ckpt")
 
 
@@ -161,9 +200,13 @@ def test_the_export_script_reads_a_training_checkpoint_once(tmp_path, monkeypatc
     path = _training_checkpoint(tmp_path / "last.ckpt", build_sam_hq("vit_demo", seed=3))
     reads = []
     real_load = torch.load
-    monkeypatch.setattr(torch, "load", lambda f, *a, **k: reads.append(Path(f)) or real_load(f, *a, **k))
+    monkeypatch.setattr(
+        torch, "load", lambda f, *a, **k: reads.append(Path(f)) or real_load(f, *a, **k)
+    )
     (tmp_path / "out").mkdir()
-    export_script.main(["--checkpoint", str(path), "--to", "safetensors", "--out", str(tmp_path / "out")])
+    export_script.main(
+        ["--checkpoint", str(path), "--to", "safetensors", "--out", str(tmp_path / "out")]
+    )
     assert reads.count(path) == 1
 
 
@@ -171,7 +214,9 @@ def test_delta_of_a_lora_run_round_trips_and_full_formats_are_merged(tmp_path):
     policy = {"name": "hq+lora", "lora": {"rank": 2, "alpha": 4.0}}
     base = build_sam_hq("vit_demo", seed=1)
     save_checkpoint(base, tmp_path / "sam_hq_vit_demo.pth", "sam_hq")
-    model = build_sam_hq("vit_demo", checkpoint=str(tmp_path / "sam_hq_vit_demo.pth"), policy=policy)
+    model = build_sam_hq(
+        "vit_demo", checkpoint=str(tmp_path / "sam_hq_vit_demo.pth"), policy=policy
+    )
     with torch.no_grad():
         for name, param in model.named_parameters():
             if "lora_B" in name:
@@ -184,7 +229,9 @@ def test_delta_of_a_lora_run_round_trips_and_full_formats_are_merged(tmp_path):
     assert not any("lora" in k for k in full)
 
 
-def test_a_safetensors_file_without_extension_whose_header_starts_like_a_pickle(tmp_path, tiny_model):
+def test_a_safetensors_file_without_extension_whose_header_starts_like_a_pickle(
+    tmp_path, tiny_model
+):
     """The torch sniff is loose (a pickle starts with 0x80): a safetensors header length whose
     first byte is 0x80 is still safetensors."""
     from safetensors.torch import save_file

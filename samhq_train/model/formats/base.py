@@ -95,6 +95,14 @@ class FormatRecord:
     aliases: tuple[str, ...] = ()
 
 
+def plain_weights(what: str) -> str:
+    """The refusal of a whole model's weights as a run to resume."""
+    return (
+        f"is plain model weights ({what}), not a training checkpoint: to start training from it "
+        "pass model.checkpoint={path}"
+    )
+
+
 def family_of(state: dict) -> Family:
     return family_of_state(state) or FAMILIES["sam1"]
 

@@ -26,6 +26,7 @@ USE_HINTS = {
     Use.EXPORT: "{setting} takes a checkpoint in any format load_checkpoint reads",
 }
 
+
 @dataclass(frozen=True)
 class Inspection:
     """A checkpoint file: its format, family and variant where known, whether it needs a base

@@ -16,12 +16,8 @@ from ..policy import trained_state_dict
 from ..provenance import Provenance
 from ..registry import VARIANTS, family_of_variant
 from .base import FormatRecord, Found, Read, Use
-from .errors import (
-    FileProblem,
-    describe_read_error,
-    holds_python_objects,
-    unreadable,
-)
+from .errors import FileProblem
+from .torch_files import load_torch
 
 SUFFIX = ".ckpt"
 STATE_KEY = "state_dict"
@@ -46,17 +42,12 @@ def provenance_of(checkpoint: dict) -> Provenance:
 def load(path: Path) -> dict:
     """The checkpoint's content, read once. Ours hold only tensors and plain values; a complete
     archive with Python objects in it (Lightning's own hyperparameters) is read in full."""
-    with open(path, "rb") as handle:
-        mmap = handle.read(4) == b"PK\x03\x04"
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except Exception as err:
-        if not holds_python_objects(path, err):
-            raise unreadable(path, KIND, describe_read_error(path, err)) from None
-        content = torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
+    content = load_torch(path, kind=KIND, python_objects=True)
     if not isinstance(content, dict) or STATE_KEY not in content:
-        if isinstance(content, dict) and content and all(
-            isinstance(v, torch.Tensor) for v in content.values()
+        if (
+            isinstance(content, dict)
+            and content
+            and all(isinstance(v, torch.Tensor) for v in content.values())
         ):
             raise FileProblem(
                 path,

@@ -18,7 +18,17 @@ from samhq_train.files import atomic_write
 from ..policy import as_policy, trained_state_dict
 from ..provenance import Provenance
 from ..registry import VARIANTS
-from .base import ALL_USES, FormatRecord, Found, Read, Use, cpu_tensors, family_of, hq_state_dict
+from .base import (
+    ALL_USES,
+    FormatRecord,
+    Found,
+    Read,
+    Use,
+    cpu_tensors,
+    family_of,
+    hq_state_dict,
+    plain_weights,
+)
 from .errors import unreadable
 
 SUFFIX = ".safetensors"
@@ -112,10 +122,7 @@ SAFETENSORS = FormatRecord(
     read=_read,
     expected_keys=_full,
     write=_writer("full", _full),
-    refusals={
-        Use.RESUME: "is plain model weights (a full safetensors export), not a training "
-        "checkpoint: to start training from it pass model.checkpoint={path}"
-    },
+    refusals={Use.RESUME: plain_weights("a full safetensors export")},
 )
 
 _BASE_ONLY = "{what}: it only makes a model together with the base it was trained on"

@@ -27,27 +27,35 @@ from .base import (
     detect_variant,
     family_of,
     hq_state_dict,
+    plain_weights,
     without_hq,
 )
-from .errors import FileProblem, describe_read_error, starts_like_torch, unreadable
+from .errors import (
+    FileProblem,
+    describe_read_error,
+    holds_python_objects,
+    starts_like_torch,
+    unreadable,
+)
 from .safetensors_files import looks_like_safetensors
 
-PLAIN_WEIGHTS = (
-    "is plain model weights (an official or exported SAM / SAM-HQ file), not a training "
-    "checkpoint: to start training from it pass model.checkpoint={path}"
-)
 
-
-def load_torch(path: Path, *, weights_only: bool = True, kind: str = "a PyTorch checkpoint") -> Any:
-    """torch.load on the CPU (memory-mapped when the file is an archive, so that looking at a
-    big file reads only what is used); a damaged file is one FileProblem line."""
+def load_torch(
+    path: Path, *, kind: str = "a PyTorch checkpoint", python_objects: bool = False
+) -> Any:
+    """torch.load on the CPU, tensors and plain values only (memory-mapped when the file is an
+    archive, so that looking at a big file reads only what is used); a damaged file is one
+    FileProblem line. python_objects: a complete archive that also holds Python objects (older
+    Lightning hyperparameters) is then read in full."""
     if not path.is_file():
         raise FileProblem(path, "is not a file")
     with open(path, "rb") as handle:
         mmap = handle.read(4) == b"PK\x03\x04"
     try:
-        return torch.load(path, map_location="cpu", weights_only=weights_only, mmap=mmap)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:  # torch raises many types for damaged or non-torch files
+        if python_objects and holds_python_objects(path, err):
+            return torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
         raise unreadable(path, kind, describe_read_error(path, err)) from None
 
 
@@ -120,7 +128,7 @@ SAM = FormatRecord(
     read=read,
     expected_keys=lambda model, policy: without_hq(model.state_dict()),
     optional_keys=hq_state_dict,
-    refusals={Use.RESUME: PLAIN_WEIGHTS},
+    refusals={Use.RESUME: plain_weights("an official or exported SAM / SAM-HQ file")},
 )
 
 SAM_HQ = FormatRecord(
@@ -134,5 +142,5 @@ SAM_HQ = FormatRecord(
     read=read,
     expected_keys=lambda model, policy: model.state_dict(),
     write=write_official,
-    refusals={Use.RESUME: PLAIN_WEIGHTS},
+    refusals={Use.RESUME: plain_weights("an official or exported SAM / SAM-HQ file")},
 )

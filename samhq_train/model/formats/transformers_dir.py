@@ -14,7 +14,17 @@ from samhq_train.files import atomic_write, atomic_write_text
 
 from ..family_record import Family
 from ..registry import FAMILIES, VARIANTS, family_of_model, variant_config, variant_of_config
-from .base import ALL_USES, CheckpointError, FormatRecord, Found, Read, State, Use, cpu_tensors
+from .base import (
+    ALL_USES,
+    CheckpointError,
+    FormatRecord,
+    Found,
+    Read,
+    State,
+    Use,
+    cpu_tensors,
+    plain_weights,
+)
 from .errors import FileProblem, unreadable
 
 WEIGHTS = "model.safetensors"
@@ -128,9 +138,6 @@ TRANSFORMERS = FormatRecord(
     read=read,
     expected_keys=lambda model, policy: model.state_dict(),
     write=write,
-    refusals={
-        Use.RESUME: "is plain model weights (a transformers directory), not a training "
-        "checkpoint: to start training from it pass model.checkpoint={path}"
-    },
+    refusals={Use.RESUME: plain_weights("a transformers directory")},
     aliases=("hf",),
 )
