@@ -10,12 +10,13 @@ PACKAGE = ROOT / "samhq_train"
 # subpackage -> the project subpackages / top-level modules it may import
 ALLOWED = {
     "constants": set(),
+    "errors": set(),
     "imaging": {"constants"},
     "model": {"constants"},
     "data": {"constants", "imaging"},
     "evaluation": {"constants", "imaging", "data", "model", "cache"},
     "training": {"constants", "data", "model", "evaluation"},
-    "inference": {"constants", "imaging", "model"},
+    "inference": {"constants", "imaging", "model", "errors"},
     "reference": {"model"},
     "cache": {"constants", "imaging", "data", "model"},
     "config_check": {"data", "model"},
