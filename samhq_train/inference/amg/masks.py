@@ -27,6 +27,8 @@ def masks_to_rle(
     """n x h x w bool masks placed at offset (x0, y0) in a frame of frame_hw (default: their own
     size) -> n uncompressed RLEs {"size": [H, W], "counts": [...]} of the frame."""
     n, h, w = masks.shape
+    if n == 0:
+        return []
     frame_h, frame_w = frame_hw if frame_hw is not None else (h, w)
     x0, y0 = offset
     columns = masks.transpose(1, 2)  # n x w x h: column-major, as COCO counts
@@ -73,12 +75,19 @@ def rle_to_coco(rle: dict) -> dict:
 
 
 def mask_to_polygons(mask: np.ndarray) -> list[list[float]]:
-    """Outer outlines of a mask's regions as COCO polygons [x0, y0, x1, y1, ...] (holes are not
-    represented: COCO unions a mask's polygons)."""
+    """Outer outlines of a mask's regions as COCO polygons [x0, y0, x1, y1, ...] through pixel
+    centres: cv2.fillPoly of them gives the mask with its holes filled (COCO unions a mask's
+    polygons, so holes are not represented). A region of one or two pixels repeats its last point
+    to make the three points a polygon needs."""
     contours, _ = cv2.findContours(
         mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
     )
-    return [c.reshape(-1).astype(float).tolist() for c in contours if len(c) >= 3]
+    polygons = []
+    for contour in contours:
+        points = contour.reshape(-1, 2)
+        points = np.concatenate([points, np.repeat(points[-1:], max(0, 3 - len(points)), axis=0)])
+        polygons.append(points.reshape(-1).astype(float).tolist())
+    return polygons
 
 
 def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
