@@ -34,7 +34,9 @@ from .amg import OUTPUT_MODES, AutomaticMaskGenerator, rle_to_mask
 from .export import OutputError, check_output_dir
 from .predictor import ImageReadError, load_image
 
-DEMO_CHECKPOINT = Path(__file__).resolve().parents[2] / "data" / "demo_base" / "vit_demo_base.safetensors"
+DEMO_CHECKPOINT = (
+    Path(__file__).resolve().parents[2] / "data" / "demo_base" / "vit_demo_base.safetensors"
+)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 TINT = 0.5  # weight of a mask's colour over the image
 
@@ -55,15 +57,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output-mode", choices=OUTPUT_MODES, default="coco_rle")
-    parser.add_argument("--hq", action=argparse.BooleanOptionalAction, default=None,
-                        help="decode with the HQ token (default: on; off for the demo base)")
+    parser.add_argument(
+        "--hq",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="decode with the HQ token (default: on; off for the demo base)",
+    )
     parser.add_argument("--hq-token-only", action="store_true", help="the HQ mask alone")
-    parser.add_argument("--multimask", action=argparse.BooleanOptionalAction, default=None,
-                        help="multimask output per point (default: on; off for the demo base)")
+    parser.add_argument(
+        "--multimask",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="multimask output per point (default: on; off for the demo base)",
+    )
     parser.add_argument("--points-per-side", type=int, default=32)
     parser.add_argument("--points-per-batch", type=int, default=64)
-    parser.add_argument("--pred-iou-thresh", type=float,
-                        help="default: the family's (SAM 0.88, SAM 2 0.8)")
+    parser.add_argument(
+        "--pred-iou-thresh", type=float, help="default: the family's (SAM 0.88, SAM 2 0.8)"
+    )
     parser.add_argument("--stability-score-thresh", type=float, default=0.95)
     parser.add_argument("--stability-score-offset", type=float, default=1.0)
     parser.add_argument("--box-nms-thresh", type=float, default=0.7)
@@ -91,12 +102,16 @@ def list_images(files: list[str], folder: str | None) -> list[Path]:
             raise AmgInputError(f"--images {folder}: folder not found")
         found = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not found:
-            raise AmgInputError(f"--images {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise AmgInputError(
+                f"--images {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
+            )
         images += found
     stems = [p.stem for p in images]
     repeated = sorted({s for s in stems if stems.count(s) > 1})
     if repeated:
-        raise AmgInputError(f"several images share the name {repeated[0]!r}: outputs are named by it; rename one")
+        raise AmgInputError(
+            f"several images share the name {repeated[0]!r}: outputs are named by it; rename one"
+        )
     return images
 
 
@@ -191,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             image = load_image(path)
         except ImageReadError as err:
             raise AmgInputError(str(err)) from None
-        count = write_image_result(out, path, image, generator, generator.generate_candidates(image))
+        count = write_image_result(
+            out, path, image, generator, generator.generate_candidates(image)
+        )
         print(f"{path}: {count} masks -> {out / (path.stem + '.json')}")
     return 0

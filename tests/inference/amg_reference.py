@@ -22,8 +22,17 @@ BASE = {"points_per_side": 6, "pred_iou_thresh": 0.0, "stability_score_thresh": 
 # default NMS with single-mask output (SAM 2's dynamic multimask) and a point batch of 10
 SAM2_CASES = {
     "multimask_no_nms": dict(BASE, box_nms_thresh=1.0, output_mode="coco_rle"),
-    "single_mask_nms": dict(BASE, multimask_output=False, points_per_batch=10, output_mode="coco_rle"),
-    "crops_no_nms": dict(BASE, points_per_side=4, crop_n_layers=1, box_nms_thresh=1.0, crop_nms_thresh=1.0, output_mode="uncompressed_rle"),
+    "single_mask_nms": dict(
+        BASE, multimask_output=False, points_per_batch=10, output_mode="coco_rle"
+    ),
+    "crops_no_nms": dict(
+        BASE,
+        points_per_side=4,
+        crop_n_layers=1,
+        box_nms_thresh=1.0,
+        crop_nms_thresh=1.0,
+        output_mode="uncompressed_rle",
+    ),
 }
 
 
@@ -43,7 +52,11 @@ def segmentation_key(segmentation):
     if isinstance(segmentation, np.ndarray):
         return segmentation.tobytes()
     if isinstance(segmentation, dict):
-        return segmentation["counts"] if isinstance(segmentation["counts"], str) else tuple(segmentation["counts"])
+        return (
+            segmentation["counts"]
+            if isinstance(segmentation["counts"], str)
+            else tuple(segmentation["counts"])
+        )
     return repr(segmentation)
 
 
@@ -67,7 +80,9 @@ def compare_records(ours: list[dict], theirs: list[dict]) -> dict:
             differing.append(int((to_mask(a["segmentation"]) != to_mask(b["segmentation"])).sum()))
 
     def max_diff(key):
-        return max([float(np.abs(np.subtract(a[key], b[key])).max()) for a, b in zip(ours, theirs)] + [0.0])
+        return max(
+            [float(np.abs(np.subtract(a[key], b[key])).max()) for a, b in zip(ours, theirs)] + [0.0]
+        )
 
     return {
         "masks": len(ours),
@@ -85,7 +100,10 @@ def compare_records(ours: list[dict], theirs: list[dict]) -> dict:
 def connected_components_on_cpu(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Stand-in for sam2's CUDA get_connected_components (8-connectivity): N x 1 x H x W masks ->
     (labels, area of each pixel's component; 0 on background)."""
-    labels, areas = torch.zeros(mask.shape, dtype=torch.int32), torch.zeros(mask.shape, dtype=torch.int32)
+    labels, areas = (
+        torch.zeros(mask.shape, dtype=torch.int32),
+        torch.zeros(mask.shape, dtype=torch.int32),
+    )
     for i, m in enumerate(mask[:, 0].cpu().numpy().astype(np.uint8)):
         _, lab, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
         labels[i, 0] = torch.from_numpy(lab)
@@ -105,7 +123,8 @@ def meta_sam2_generator(meta_model, **options):
 
 
 def meta_miniature():
-    """Meta's SAM 2.1 miniature (its build_sam2) with the weights of tests/fixtures/sam2_meta_mini.pt."""
+    """Meta's SAM 2.1 miniature (its build_sam2) with the weights of
+    tests/fixtures/sam2_meta_mini.pt."""
     from tests.model.sam2.test_meta_load import build_meta_miniature
 
     meta = build_meta_miniature()

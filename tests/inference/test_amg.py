@@ -71,6 +71,7 @@ def sam2_model():
 
 # ---- mask arithmetic --------------------------------------------------------------------------
 
+
 def random_masks(n, h, w, seed=0):
     rng = np.random.default_rng(seed)
     small = rng.random((n, h // 4 + 1, w // 4 + 1)) > 0.5
@@ -93,7 +94,10 @@ def test_rle_from_a_crop_equals_pycocotools_on_the_padded_mask(crop):
         assert rle["size"] == [frame_h, frame_w]
         assert sum(rle["counts"]) == frame_h * frame_w and all(c > 0 for c in rle["counts"][1:])
         np.testing.assert_array_equal(amg_masks.rle_to_mask(rle), full)
-        assert amg_masks.rle_to_coco(rle)["counts"] == coco_mask.encode(np.asfortranarray(full))["counts"].decode()
+        assert (
+            amg_masks.rle_to_coco(rle)["counts"]
+            == coco_mask.encode(np.asfortranarray(full))["counts"].decode()
+        )
         assert amg_masks.rle_area(rle) == full.sum()
     assert amg_masks.masks_to_rle(masks[:0], (frame_h, frame_w), (x0, y0)) == []
 
@@ -137,7 +141,11 @@ def test_small_region_removal_equals_the_official_helper(mode):
 
 def test_crop_boxes_and_point_grids_equal_the_official_helpers():
     official = pytest.importorskip("segment_anything_hq.utils.amg")
-    for size, layers, ratio in [((192, 256), 1, 512 / 1500), ((3000, 4000), 2, 0.25), ((77, 31), 3, 0.5)]:
+    for size, layers, ratio in [
+        ((192, 256), 1, 512 / 1500),
+        ((3000, 4000), 2, 0.25),
+        ((77, 31), 3, 0.5),
+    ]:
         assert crop_boxes(size, layers, ratio) == official.generate_crop_boxes(size, layers, ratio)
     for side, layers, downscale in [(32, 2, 2), (7, 1, 1), (10, 2, 3)]:
         for ours, theirs in zip(
@@ -163,11 +171,19 @@ def test_low_res_clean_up_follows_sam2s_rule():
 # ---- whole generators against the official ones ---------------------------------------------
 
 SAM1_CASES = {
-    "single_mask": dict(BASE, points_per_side=8, multimask_output=False, output_mode="uncompressed_rle"),
+    "single_mask": dict(
+        BASE, points_per_side=8, multimask_output=False, output_mode="uncompressed_rle"
+    ),
     "crops_small_regions": dict(
-        BASE, points_per_side=8, crop_n_layers=1, crop_n_points_downscale_factor=2,
-        min_mask_region_area=40, points_per_batch=20, stability_score_thresh=0.2,
-        multimask_output=False, output_mode="coco_rle",
+        BASE,
+        points_per_side=8,
+        crop_n_layers=1,
+        crop_n_points_downscale_factor=2,
+        min_mask_region_area=40,
+        points_per_batch=20,
+        stability_score_thresh=0.2,
+        multimask_output=False,
+        output_mode="coco_rle",
     ),
 }
 
@@ -177,13 +193,17 @@ def test_sam1_generator_equals_the_official_sam_hq_generator(case, demo_model, i
     official = pytest.importorskip("segment_anything_hq")
     options = dict(SAM1_CASES[case])
     multimask = options.pop("multimask_output")
-    theirs = official.SamAutomaticMaskGenerator(official_twin(demo_model, "vit_demo_base"), **options)
+    theirs = official.SamAutomaticMaskGenerator(
+        official_twin(demo_model, "vit_demo_base"), **options
+    )
     theirs = theirs.generate(image, multimask_output=multimask)
     ours = AutomaticMaskGenerator(demo_model, multimask_output=multimask, **options).generate(image)
     result = compare_records(ours, theirs)
     assert result["masks"] >= 8, result  # enough masks for the comparison to mean something
     assert result["equal_rle"] == result["masks"], result
-    assert result["same_boxes"] == result["same_crop_boxes"] == result["same_areas"] == result["masks"]
+    assert (
+        result["same_boxes"] == result["same_crop_boxes"] == result["same_areas"] == result["masks"]
+    )
     assert result["max_iou_diff"] < SCORE_ATOL and result["max_stability_diff"] < SCORE_ATOL, result
     assert result["max_point_diff"] == 0, result
 
@@ -243,6 +263,7 @@ def test_sam2_generator_equals_meta_sam2_live(sam2_model, monkeypatch):
 
 # ---- memory, output modes, options ----------------------------------------------------------
 
+
 def test_chunked_upsampling_changes_nothing(demo_model, image, monkeypatch):
     options = dict(SAM1_CASES["single_mask"], points_per_side=5, stability_score_thresh=0.3)
     whole = AutomaticMaskGenerator(demo_model, **options).generate(image)
@@ -253,7 +274,9 @@ def test_chunked_upsampling_changes_nothing(demo_model, image, monkeypatch):
 
 
 def test_output_modes_give_the_same_masks(demo_model, image):
-    generator = AutomaticMaskGenerator(demo_model, **dict(SAM1_CASES["single_mask"], points_per_side=4))
+    generator = AutomaticMaskGenerator(
+        demo_model, **dict(SAM1_CASES["single_mask"], points_per_side=4)
+    )
     found = generator.generate_candidates(image)
     by_mode = {}
     for mode in ("binary_mask", "uncompressed_rle", "coco_rle", "polygons"):
@@ -301,7 +324,10 @@ def test_hq_options_run_for_both_families(demo_model, image):
         ({"points_per_side": 0}, "points_per_side must be at least 1"),
         ({"points_per_side": None}, "exactly one of points_per_side and point_grids"),
         ({"output_mode": "png"}, "output_mode must be one of"),
-        ({"crop_n_layers": 3, "crop_n_points_downscale_factor": 4, "points_per_side": 8}, "leaves no point"),
+        (
+            {"crop_n_layers": 3, "crop_n_points_downscale_factor": 4, "points_per_side": 8},
+            "leaves no point",
+        ),
         ({"crop_overlap_ratio": 1.0}, "crop_overlap_ratio must be in [0, 1)"),
     ],
 )
@@ -312,11 +338,22 @@ def test_bad_options_are_one_clear_error(demo_model, options, message):
 
 # ---- the command -------------------------------------------------------------------------------
 
+
 def test_amg_command_writes_coco_json_and_an_overlay(tmp_path, image, capsys):
     cv2.imwrite(str(tmp_path / "discs.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     out = tmp_path / "out"
-    argv = ["--image", str(tmp_path / "discs.png"), "--out", str(out), "--points-per-side", "4",
-            "--pred-iou-thresh", "0", "--stability-score-thresh", "0.5"]
+    argv = [
+        "--image",
+        str(tmp_path / "discs.png"),
+        "--out",
+        str(out),
+        "--points-per-side",
+        "4",
+        "--pred-iou-thresh",
+        "0",
+        "--stability-score-thresh",
+        "0.5",
+    ]
     assert amg_main(argv) == 0
     coco = json.loads((out / "discs.json").read_text())
     assert coco["images"][0] == {"id": 1, "file_name": "discs.png", "height": 192, "width": 256}
@@ -324,8 +361,13 @@ def test_amg_command_writes_coco_json_and_an_overlay(tmp_path, image, capsys):
     assert annotations and {a["image_id"] for a in annotations} == {1}
     # the demo base runs as plain SAM: the same masks as the generator
     expected = AutomaticMaskGenerator(
-        load_checkpoint(DEMO_BASE), points_per_side=4, pred_iou_thresh=0.0,
-        stability_score_thresh=0.5, output_mode="coco_rle", use_hq=False, multimask_output=False,
+        load_checkpoint(DEMO_BASE),
+        points_per_side=4,
+        pred_iou_thresh=0.0,
+        stability_score_thresh=0.5,
+        output_mode="coco_rle",
+        use_hq=False,
+        multimask_output=False,
     ).generate(image)
     assert [a["segmentation"] for a in annotations] == [r["segmentation"] for r in expected]
     overlay = cv2.imread(str(out / "discs_overlay.png"))

@@ -140,8 +140,14 @@ class AutomaticMaskGenerator:
         use_hq: bool = True,
     ) -> None:
         _check_options(
-            points_per_side, point_grids, points_per_batch, crop_n_layers, crop_overlap_ratio,
-            crop_n_points_downscale_factor, min_mask_region_area, output_mode,
+            points_per_side,
+            point_grids,
+            points_per_batch,
+            crop_n_layers,
+            crop_overlap_ratio,
+            crop_n_points_downscale_factor,
+            min_mask_region_area,
+            output_mode,
         )
         if point_grids is None:
             point_grids = layer_point_grids(
@@ -188,7 +194,9 @@ class AutomaticMaskGenerator:
         )
         if len(boxes) > 1:  # the same object found in several crops: keep the smallest crop's
             x0, y0, x1, y1 = found.crop_boxes.unbind(dim=1)
-            found = found.select(box_nms(found.boxes, 1 / ((x1 - x0) * (y1 - y0)), self.crop_nms_thresh))
+            found = found.select(
+                box_nms(found.boxes, 1 / ((x1 - x0) * (y1 - y0)), self.crop_nms_thresh)
+            )
         if self.min_mask_region_area > 0 and self._small_regions_at == "full_size":
             found = self._remove_small_regions(found)
         return found
@@ -196,15 +204,17 @@ class AutomaticMaskGenerator:
     def records(self, found: MaskCandidates) -> list[dict]:
         out = []
         for i, rle in enumerate(found.rles):
-            out.append({
-                "segmentation": self._segmentation(rle),
-                "area": rle_area(rle),
-                "bbox": _xywh(found.boxes[i].tolist()),
-                "predicted_iou": found.iou[i].item(),
-                "point_coords": [found.points[i].tolist()],
-                "stability_score": found.stability[i].item(),
-                "crop_box": _xywh(found.crop_boxes[i].tolist()),
-            })
+            out.append(
+                {
+                    "segmentation": self._segmentation(rle),
+                    "area": rle_area(rle),
+                    "bbox": _xywh(found.boxes[i].tolist()),
+                    "predicted_iou": found.iou[i].item(),
+                    "point_coords": [found.points[i].tolist()],
+                    "stability_score": found.stability[i].item(),
+                    "crop_box": _xywh(found.crop_boxes[i].tolist()),
+                }
+            )
         return out
 
     def _segmentation(self, rle: dict):
@@ -220,10 +230,14 @@ class AutomaticMaskGenerator:
         self.predictor.set_image(np.ascontiguousarray(image[y0:y1, x0:x1]))
         crop_hw = (y1 - y0, x1 - x0)
         points = self.point_grids[layer] * np.array(crop_hw[::-1])[None]
-        found = MaskCandidates.cat([
-            self._decode_points(points[i : i + self.points_per_batch], crop_box, image.shape[:2])
-            for i in range(0, len(points), self.points_per_batch)
-        ])
+        found = MaskCandidates.cat(
+            [
+                self._decode_points(
+                    points[i : i + self.points_per_batch], crop_box, image.shape[:2]
+                )
+                for i in range(0, len(points), self.points_per_batch)
+            ]
+        )
         self.predictor.reset_image()
         found = found.select(box_nms(found.boxes, found.iou, self.box_nms_thresh))
         offset = torch.tensor([x0, y0])
@@ -310,7 +324,9 @@ class AutomaticMaskGenerator:
         lose to unchanged ones in a new NMS at the larger of the two NMS thresholds."""
         rles, boxes, unchanged = list(found.rles), found.boxes.clone(), []
         for i, rle in enumerate(found.rles):
-            mask, filled = remove_small_regions(rle_to_mask(rle), self.min_mask_region_area, "holes")
+            mask, filled = remove_small_regions(
+                rle_to_mask(rle), self.min_mask_region_area, "holes"
+            )
             mask, dropped = remove_small_regions(mask, self.min_mask_region_area, "islands")
             unchanged.append(not (filled or dropped))
             if filled or dropped:
@@ -319,15 +335,23 @@ class AutomaticMaskGenerator:
                 boxes[i] = masks_to_boxes(mask)[0]
         scores = torch.tensor(unchanged, dtype=torch.float32)
         keep = box_nms(boxes, scores, max(self.box_nms_thresh, self.crop_nms_thresh))
-        found = MaskCandidates(rles=rles, boxes=boxes, **{
-            k: getattr(found, k) for k in ("iou", "stability", "points", "crop_boxes")
-        })
+        found = MaskCandidates(
+            rles=rles,
+            boxes=boxes,
+            **{k: getattr(found, k) for k in ("iou", "stability", "points", "crop_boxes")},
+        )
         return found.select(keep)
 
 
 def _check_options(
-    points_per_side, point_grids, points_per_batch, crop_n_layers, crop_overlap_ratio,
-    downscale, min_mask_region_area, output_mode,
+    points_per_side,
+    point_grids,
+    points_per_batch,
+    crop_n_layers,
+    crop_overlap_ratio,
+    downscale,
+    min_mask_region_area,
+    output_mode,
 ) -> None:
     if (points_per_side is None) == (point_grids is None):
         raise AmgOptionError("give exactly one of points_per_side and point_grids")

@@ -123,8 +123,12 @@ def box_nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> 
     order = scores.sort(descending=True, stable=True).indices
     x0, y0, x1, y1 = boxes[order].unbind(dim=1)
     areas = (x1 - x0) * (y1 - y0)
-    width = (torch.minimum(x1[:, None], x1[None]) - torch.maximum(x0[:, None], x0[None])).clamp(min=0)
-    height = (torch.minimum(y1[:, None], y1[None]) - torch.maximum(y0[:, None], y0[None])).clamp(min=0)
+    width = (torch.minimum(x1[:, None], x1[None]) - torch.maximum(x0[:, None], x0[None])).clamp(
+        min=0
+    )
+    height = (torch.minimum(y1[:, None], y1[None]) - torch.maximum(y0[:, None], y0[None])).clamp(
+        min=0
+    )
     inter = width * height
     # float32 IoU as torchvision computes it, compared with the threshold in double as it does
     overlaps = (inter / (areas[:, None] + areas[None] - inter)).double() > iou_threshold
