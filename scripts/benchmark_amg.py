@@ -3,7 +3,7 @@
     python scripts/benchmark_amg.py                                   # demo model, demo image
     python scripts/benchmark_amg.py --size 3000 4000 --crop-n-layers 1 --points-per-side 16
 
-The image is a demo sample (samhq_train.data.demo) made at --size (height width). The model is
+The image is a demo sample (samhq_train.data.demo, 256 x 320) resized to --size (height width). The model is
 --checkpoint, or the shipped demo base run as plain SAM (its HQ parts, multimask tokens and IoU
 head are untrained: hence --pred-iou-thresh 0 by default). Prints one line per run, the peak
 resident memory of the process and what it held before generating (imports, model, image).
@@ -44,7 +44,9 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     demo = args.checkpoint == str(DEMO_CHECKPOINT)
     model = load_checkpoint(args.checkpoint).eval()
-    image, _ = make_demo_sample(0, "val", args.sample, *args.size)
+    image, _ = make_demo_sample(0, "val", args.sample, 256, 320)
+    if tuple(args.size) != image.shape[:2]:  # resized up: no full-size float temporaries
+        image = cv2.resize(image, tuple(args.size[::-1]), interpolation=cv2.INTER_LINEAR)
     generator = AutomaticMaskGenerator(
         model,
         points_per_side=args.points_per_side,

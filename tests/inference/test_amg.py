@@ -396,3 +396,32 @@ def test_amg_command_bad_input_is_one_error_line(tmp_path, image, capsys, args, 
     assert exit_info.value.code == SETUP_ERROR_EXIT
     lines = [line for line in capsys.readouterr().err.splitlines() if line]
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+
+
+def test_amg_and_benchmark_scripts_run(tmp_path, image):
+    import subprocess
+    import sys
+
+    cv2.imwrite(str(tmp_path / "discs.png"), image)
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    amg = [sys.executable, str(ROOT / "scripts" / "amg.py"), "--image", str(tmp_path / "discs.png")]
+    done = subprocess.run(
+        amg + ["--out", str(tmp_path / "out"), "--points-per-side", "2", "--device", "cpu"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0 and (tmp_path / "out" / "discs_overlay.png").is_file(), done.stderr
+    bench = [sys.executable, str(ROOT / "scripts" / "benchmark_amg.py"), "--points-per-side", "2"]
+    done = subprocess.run(
+        bench + ["--size", "64", "80", "--overlay", str(tmp_path / "bench.png")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0 and "masks in" in done.stdout and "peak RSS" in done.stdout, (
+        done.stderr
+    )
+    assert cv2.imread(str(tmp_path / "bench.png")).shape == (64, 80, 3)
