@@ -29,6 +29,7 @@ from samhq_train.inference.amg.generator import AmgOptionError
 from samhq_train.inference.amg_command import main as amg_main
 from samhq_train.model import build_sam_hq, load_checkpoint
 from samhq_train.model.sam2.family import load_official_state
+from tests.model.sam2.conftest import HQ_FIXTURE, load_fixture, mini_model
 from tests.reference import official_twin, random_tiny_model
 
 from .amg_reference import (
@@ -302,8 +303,7 @@ def test_output_modes_give_the_same_masks(demo_model, image):
 
 
 def test_hq_options_run_for_both_families(demo_model, image):
-    hq = pytest.importorskip("tests.model.sam2.conftest")
-    hq_model = hq.mini_model(hq.load_fixture(hq.HQ_FIXTURE))
+    hq_model = mini_model(load_fixture(HQ_FIXTURE))
     for model in (demo_model, hq_model):
         options = dict(BASE, points_per_side=3, box_nms_thresh=1.0)
         runs = {
