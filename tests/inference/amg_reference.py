@@ -31,7 +31,7 @@ SAM2_CASES = {
         crop_n_layers=1,
         box_nms_thresh=1.0,
         crop_nms_thresh=1.0,
-        output_mode="uncompressed_rle",
+        output_mode="coco_rle",
     ),
 }
 

@@ -1,7 +1,7 @@
 """Automatic mask generation: the mask arithmetic against its references (pycocotools, torchvision's
 NMS, the official helpers), whole generators against the official SAM-HQ generator (SAM 1) and
 Meta's sam2 1.1.0 generator (SAM 2.1, HQ token off; a stored reference where sam2 is missing),
-memory-bounding chunks, output modes, options and the amg command.
+memory-bounding chunks, output modes and options (the command: test_amg_command.py).
 
 SAM 1 parity runs on the shipped demo base (SAM parts trained on demo shapes, so point prompts
 give localized masks that NMS has something to do with) with its untrained HQ mask output scaled
@@ -11,7 +11,6 @@ model (multimask output, NMS off). Thresholds are low so that many masks survive
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
@@ -20,13 +19,11 @@ import pytest
 import torch
 from pycocotools import mask as coco_mask
 
-from samhq_train.errors import SETUP_ERROR_EXIT
 from samhq_train.inference import AutomaticMaskGenerator
 from samhq_train.inference.amg import generator as amg_generator
 from samhq_train.inference.amg import masks as amg_masks
 from samhq_train.inference.amg.crops import crop_boxes, layer_point_grids
 from samhq_train.inference.amg.generator import AmgOptionError
-from samhq_train.inference.amg_command import main as amg_main
 from samhq_train.model import build_sam_hq, load_checkpoint
 from samhq_train.model.sam2.family import load_official_state
 from tests.model.sam2.conftest import HQ_FIXTURE, load_fixture, mini_model
@@ -334,94 +331,3 @@ def test_hq_options_run_for_both_families(demo_model, image):
 def test_bad_options_are_one_clear_error(demo_model, options, message):
     with pytest.raises(AmgOptionError, match=message.replace("[", r"\[").replace(")", r"\)")):
         AutomaticMaskGenerator(demo_model, **options)
-
-
-# ---- the command -------------------------------------------------------------------------------
-
-
-def test_amg_command_writes_coco_json_and_an_overlay(tmp_path, image, capsys):
-    cv2.imwrite(str(tmp_path / "discs.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    out = tmp_path / "out"
-    argv = [
-        "--image",
-        str(tmp_path / "discs.png"),
-        "--out",
-        str(out),
-        "--points-per-side",
-        "4",
-        "--pred-iou-thresh",
-        "0",
-        "--stability-score-thresh",
-        "0.5",
-    ]
-    assert amg_main(argv) == 0
-    coco = json.loads((out / "discs.json").read_text())
-    assert coco["images"][0] == {"id": 1, "file_name": "discs.png", "height": 192, "width": 256}
-    annotations = coco["annotations"]
-    assert annotations and {a["image_id"] for a in annotations} == {1}
-    # the demo base runs as plain SAM: the same masks as the generator
-    expected = AutomaticMaskGenerator(
-        load_checkpoint(DEMO_BASE),
-        points_per_side=4,
-        pred_iou_thresh=0.0,
-        stability_score_thresh=0.5,
-        output_mode="coco_rle",
-        use_hq=False,
-        multimask_output=False,
-    ).generate(image)
-    assert [a["segmentation"] for a in annotations] == [r["segmentation"] for r in expected]
-    overlay = cv2.imread(str(out / "discs_overlay.png"))
-    assert overlay.shape == (192, 256, 3) and (overlay != image[..., ::-1]).any()
-    assert amg_main(argv + ["--output-mode", "binary_mask", "--overwrite"]) == 0
-    first = json.loads((out / "discs.json").read_text())["annotations"][0]["segmentation"]
-    assert cv2.imread(str(out / first), cv2.IMREAD_GRAYSCALE).shape == (192, 256)
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--image", "missing.png"], "--image missing.png: file not found"),
-        (["--images", "nowhere"], "--images nowhere: folder not found"),
-        (["--image", "{bad}"], "is not a readable image"),
-        (["--image", "{img}", "--checkpoint", "{bad}"], "--checkpoint"),
-        (["--image", "{img}", "--points-per-side", "0"], "points_per_side must be at least 1"),
-    ],
-)
-def test_amg_command_bad_input_is_one_error_line(tmp_path, image, capsys, args, message):
-    cv2.imwrite(str(tmp_path / "img.png"), image)
-    (tmp_path / "bad.png").write_bytes(b"not an image")
-    args = [a.format(bad=tmp_path / "bad.png", img=tmp_path / "img.png") for a in args]
-    with pytest.raises(SystemExit) as exit_info:
-        amg_main(args + ["--out", str(tmp_path / "out")])
-    assert exit_info.value.code == SETUP_ERROR_EXIT
-    lines = [line for line in capsys.readouterr().err.splitlines() if line]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
-
-
-def test_amg_and_benchmark_scripts_run(tmp_path, image):
-    import subprocess
-    import sys
-
-    cv2.imwrite(str(tmp_path / "discs.png"), image)
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-    amg = [sys.executable, str(ROOT / "scripts" / "amg.py"), "--image", str(tmp_path / "discs.png")]
-    done = subprocess.run(
-        amg + ["--out", str(tmp_path / "out"), "--points-per-side", "2", "--device", "cpu"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert done.returncode == 0 and (tmp_path / "out" / "discs_overlay.png").is_file(), done.stderr
-    bench = [sys.executable, str(ROOT / "scripts" / "benchmark_amg.py"), "--points-per-side", "2"]
-    done = subprocess.run(
-        bench + ["--size", "64", "80", "--overlay", str(tmp_path / "bench.png")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert done.returncode == 0 and "masks in" in done.stdout and "peak RSS" in done.stdout, (
-        done.stderr
-    )
-    assert cv2.imread(str(tmp_path / "bench.png")).shape == (64, 80, 3)
