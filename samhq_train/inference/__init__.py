@@ -1,5 +1,7 @@
-"""Run trained SAM-HQ weights: the image predictor and the export to other runtimes."""
+"""Run trained SAM-HQ weights: the image predictor, automatic mask generation and the export to
+other runtimes."""
 
+from .amg import AutomaticMaskGenerator
 from .export import (
     EXPORT_TARGETS,
     OnnxPromptDecoder,
@@ -17,6 +19,7 @@ from .predictor import (
 )
 
 __all__ = [
+    "AutomaticMaskGenerator",
     "EXPORT_TARGETS",
     "OnnxPromptDecoder",
     "check_onnx",

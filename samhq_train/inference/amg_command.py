@@ -1,0 +1,213 @@
+"""Every mask of an image ("segment everything") with trained SAM-HQ weights: COCO-style JSON and
+an overlay picture (each mask in its own colour) per image.
+
+    python scripts/amg.py --image photo.jpg --checkpoint sam_hq_vit_b.pth --out masks/
+    python scripts/amg.py --images photos/ --checkpoint last.ckpt --crop-n-layers 1 --out masks/
+    python scripts/amg.py --image photo.jpg --out masks/          # the shipped demo model
+
+--checkpoint takes any format load_checkpoint reads (an HQ-only file together with --base).
+Without it, the shipped demo base (data/demo_base/vit_demo_base.safetensors) runs as plain SAM
+(--no-hq, single-mask output): its HQ parts and multimask tokens are untrained.
+Writes <out>/<stem>.json (COCO style: images, annotations with segmentation in --output-mode,
+area, bbox x y w h, predicted_iou, stability_score, point_coords, crop_box; categories) and
+<out>/<stem>_overlay.png; with --output-mode binary_mask the masks are PNGs in <out>/<stem>_masks/
+and each segmentation names its file. Existing outputs are kept unless --overwrite.
+Exit status 0, or 2 with one error line for bad input (a missing or unreadable image, a folder
+without images, a checkpoint that does not load, an option out of range, outputs that exist).
+"""
+
+from __future__ import annotations
+
+import argparse
+import colorsys
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from samhq_train.errors import UserError, exit_on_user_error
+from samhq_train.model import CheckpointError, load_checkpoint
+
+from .amg import OUTPUT_MODES, AutomaticMaskGenerator, rle_to_mask
+from .export import OutputError, check_output_dir
+from .predictor import ImageReadError, load_image
+
+DEMO_CHECKPOINT = (
+    Path(__file__).resolve().parents[2] / "data" / "demo_base" / "vit_demo_base.safetensors"
+)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+TINT = 0.5  # weight of a mask's colour over the image
+
+
+class AmgInputError(UserError):
+    """An input of the amg command that cannot be used; the message names it."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--image", action="append", default=[], help="an image file (repeatable)")
+    parser.add_argument("--images", help="a folder of images")
+    parser.add_argument("--checkpoint", help="weights in any format (default: the demo base)")
+    parser.add_argument("--base", help="base SAM / SAM-HQ checkpoint for an HQ-only --checkpoint")
+    parser.add_argument("--out", default="amg", help="output folder (default: amg)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--output-mode", choices=OUTPUT_MODES, default="coco_rle")
+    parser.add_argument(
+        "--hq",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="decode with the HQ token (default: on; off for the demo base)",
+    )
+    parser.add_argument("--hq-token-only", action="store_true", help="the HQ mask alone")
+    parser.add_argument(
+        "--multimask",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="multimask output per point (default: on; off for the demo base)",
+    )
+    parser.add_argument("--points-per-side", type=int, default=32)
+    parser.add_argument("--points-per-batch", type=int, default=64)
+    parser.add_argument(
+        "--pred-iou-thresh", type=float, help="default: the family's (SAM 0.88, SAM 2 0.8)"
+    )
+    parser.add_argument("--stability-score-thresh", type=float, default=0.95)
+    parser.add_argument("--stability-score-offset", type=float, default=1.0)
+    parser.add_argument("--box-nms-thresh", type=float, default=0.7)
+    parser.add_argument("--crop-n-layers", type=int, default=0)
+    parser.add_argument("--crop-nms-thresh", type=float, default=0.7)
+    parser.add_argument("--crop-overlap-ratio", type=float, default=512 / 1500)
+    parser.add_argument("--crop-n-points-downscale-factor", type=int, default=1)
+    parser.add_argument("--min-mask-region-area", type=int, default=0)
+    args = parser.parse_args(argv)
+    if not args.image and not args.images:
+        parser.error("give --image FILE (repeatable) and/or --images FOLDER")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: CUDA is not available here; use --device cpu")
+    return args
+
+
+def list_images(files: list[str], folder: str | None) -> list[Path]:
+    images = []
+    for name in files:
+        if not Path(name).is_file():
+            raise AmgInputError(f"--image {name}: file not found")
+        images.append(Path(name))
+    if folder is not None:
+        if not Path(folder).is_dir():
+            raise AmgInputError(f"--images {folder}: folder not found")
+        found = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
+            raise AmgInputError(
+                f"--images {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
+            )
+        images += found
+    stems = [p.stem for p in images]
+    repeated = sorted({s for s in stems if stems.count(s) > 1})
+    if repeated:
+        raise AmgInputError(
+            f"several images share the name {repeated[0]!r}: outputs are named by it; rename one"
+        )
+    return images
+
+
+def load_model(args: argparse.Namespace):
+    path = args.checkpoint or DEMO_CHECKPOINT
+    if args.checkpoint is None and not DEMO_CHECKPOINT.is_file():
+        raise AmgInputError(f"the demo model {DEMO_CHECKPOINT} is not here: give --checkpoint")
+    try:
+        return load_checkpoint(path, base_checkpoint=args.base)
+    except (CheckpointError, FileNotFoundError) as err:
+        raise AmgInputError(f"--checkpoint {path}: {err}") from None
+
+
+def mask_colours(n: int) -> np.ndarray:
+    """n distinct RGB colours (hues a golden angle apart)."""
+    hues = (np.arange(n) * 0.618033988749895) % 1.0
+    return np.array([colorsys.hsv_to_rgb(h, 0.75, 1.0) for h in hues]).reshape(-1, 3) * 255
+
+
+def draw_masks(image: np.ndarray, rles: list[dict]) -> np.ndarray:
+    """The image with every mask tinted in its own colour and outlined, largest first (small
+    masks stay visible on top); one full-size mask decoded at a time."""
+    picture = image.astype(np.float32)
+    areas = [sum(r["counts"][1::2]) for r in rles]
+    colours = mask_colours(len(rles))
+    for i in np.argsort(areas)[::-1]:
+        mask = rle_to_mask(rles[i])
+        picture[mask] = (1 - TINT) * picture[mask] + TINT * colours[i]
+        outline = mask & ~cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        picture[outline] = colours[i] * 0.6
+    return np.clip(picture + 0.5, 0, 255).astype(np.uint8)
+
+
+def write_image_result(out: Path, image_path: Path, image: np.ndarray, generator, found) -> int:
+    records = generator.records(found)
+    stem = image_path.stem
+    if generator.output_mode == "binary_mask":
+        (out / f"{stem}_masks").mkdir(exist_ok=True)
+        for i, record in enumerate(records):
+            name = f"{stem}_masks/{i:04d}.png"
+            cv2.imwrite(str(out / name), record["segmentation"].astype(np.uint8) * 255)
+            record["segmentation"] = name
+    annotations = [
+        {"id": i + 1, "image_id": 1, "category_id": 1, "iscrowd": 0, **record}
+        for i, record in enumerate(records)
+    ]
+    h, w = image.shape[:2]
+    coco = {
+        "images": [{"id": 1, "file_name": image_path.name, "height": h, "width": w}],
+        "annotations": annotations,
+        "categories": [{"id": 1, "name": "object"}],
+    }
+    (out / f"{stem}.json").write_text(json.dumps(coco))
+    overlay = draw_masks(image, found.rles)
+    cv2.imwrite(str(out / f"{stem}_overlay.png"), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
+    return len(records)
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    images = list_images(args.image, args.images)
+    out = Path(args.out)
+    targets = [out / f"{p.stem}{suffix}" for p in images for suffix in (".json", "_overlay.png")]
+    try:
+        check_output_dir(out, targets, overwrite=args.overwrite, create_parents=False)
+    except OutputError as err:
+        raise AmgInputError(str(err)) from None
+    demo = args.checkpoint is None
+    model = load_model(args).to(args.device)
+    generator = AutomaticMaskGenerator(
+        model,
+        points_per_side=args.points_per_side,
+        points_per_batch=args.points_per_batch,
+        pred_iou_thresh=args.pred_iou_thresh,
+        stability_score_thresh=args.stability_score_thresh,
+        stability_score_offset=args.stability_score_offset,
+        box_nms_thresh=args.box_nms_thresh,
+        crop_n_layers=args.crop_n_layers,
+        crop_nms_thresh=args.crop_nms_thresh,
+        crop_overlap_ratio=args.crop_overlap_ratio,
+        crop_n_points_downscale_factor=args.crop_n_points_downscale_factor,
+        min_mask_region_area=args.min_mask_region_area,
+        output_mode=args.output_mode,
+        multimask_output=(not demo) if args.multimask is None else args.multimask,
+        hq_token_only=args.hq_token_only,
+        use_hq=(not demo) if args.hq is None else args.hq,
+    )
+    out.mkdir(exist_ok=True)
+    for path in images:
+        try:
+            image = load_image(path)
+        except ImageReadError as err:
+            raise AmgInputError(str(err)) from None
+        count = write_image_result(
+            out, path, image, generator, generator.generate_candidates(image)
+        )
+        print(f"{path}: {count} masks -> {out / (path.stem + '.json')}")
+    return 0

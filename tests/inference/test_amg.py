@@ -1,0 +1,333 @@
+"""Automatic mask generation: the mask arithmetic against its references (pycocotools, torchvision's
+NMS, the official helpers), whole generators against the official SAM-HQ generator (SAM 1) and
+Meta's sam2 1.1.0 generator (SAM 2.1, HQ token off; a stored reference where sam2 is missing),
+memory-bounding chunks, output modes and options (the command: test_amg_command.py).
+
+SAM 1 parity runs on the shipped demo base (SAM parts trained on demo shapes, so point prompts
+give localized masks that NMS has something to do with) with its untrained HQ mask output scaled
+by 0.05 (the HQ token still takes part in attention and adds its mask), and on the random tiny
+model (multimask output, NMS off). Thresholds are low so that many masks survive.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from pycocotools import mask as coco_mask
+
+from samhq_train.inference import AutomaticMaskGenerator
+from samhq_train.inference.amg import generator as amg_generator
+from samhq_train.inference.amg import masks as amg_masks
+from samhq_train.inference.amg.crops import crop_boxes, layer_point_grids
+from samhq_train.inference.amg.generator import AmgOptionError
+from samhq_train.model import build_sam_hq, load_checkpoint
+from samhq_train.model.sam2.family import load_official_state
+from tests.model.sam2.conftest import HQ_FIXTURE, load_fixture, mini_model
+from tests.reference import official_twin, random_tiny_model
+
+from .amg_reference import (
+    BASE,
+    META_FIXTURE,
+    SAM2_AMG_FIXTURE,
+    SAM2_VARIANT,
+    compare_records,
+    connected_components_on_cpu,
+    disc_image,
+    meta_miniature,
+    meta_sam2_generator,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_BASE = ROOT / "data" / "demo_base" / "vit_demo_base.safetensors"
+SCORE_ATOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def demo_model():
+    model = load_checkpoint(DEMO_BASE).eval()
+    with torch.no_grad():
+        for tensor in model.mask_decoder.hf_mlp.layers[-1].parameters():
+            tensor.mul_(0.05)
+    return model
+
+
+@pytest.fixture(scope="module")
+def image():
+    return disc_image()
+
+
+@pytest.fixture(scope="module")
+def sam2_model():
+    model = build_sam_hq(SAM2_VARIANT)
+    load_official_state(model, torch.load(META_FIXTURE, weights_only=True)["state_dict"])
+    return model.eval()
+
+
+# ---- mask arithmetic --------------------------------------------------------------------------
+
+
+def random_masks(n, h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    small = rng.random((n, h // 4 + 1, w // 4 + 1)) > 0.5
+    masks = np.kron(small, np.ones((4, 4), bool))[:, :h, :w].copy()
+    masks[0] = True  # full: one run starting with a zero background run
+    masks[1] = False
+    masks[2, -1, -1] = True  # foreground at the last pixel
+    return torch.from_numpy(masks)
+
+
+@pytest.mark.parametrize("crop", [(0, 0, 40, 30), (10, 0, 25, 30), (5, 7, 20, 11), (0, 3, 40, 27)])
+def test_rle_from_a_crop_equals_pycocotools_on_the_padded_mask(crop):
+    frame_h, frame_w = 30, 40
+    x0, y0, x1, y1 = crop
+    masks = random_masks(6, y1 - y0, x1 - x0)
+    rles = amg_masks.masks_to_rle(masks, (frame_h, frame_w), (x0, y0))
+    for mask, rle in zip(masks.numpy(), rles):
+        full = np.zeros((frame_h, frame_w), bool)
+        full[y0:y1, x0:x1] = mask
+        assert rle["size"] == [frame_h, frame_w]
+        assert sum(rle["counts"]) == frame_h * frame_w and all(c > 0 for c in rle["counts"][1:])
+        np.testing.assert_array_equal(amg_masks.rle_to_mask(rle), full)
+        assert (
+            amg_masks.rle_to_coco(rle)["counts"]
+            == coco_mask.encode(np.asfortranarray(full))["counts"].decode()
+        )
+        assert amg_masks.rle_area(rle) == full.sum()
+    assert amg_masks.masks_to_rle(masks[:0], (frame_h, frame_w), (x0, y0)) == []
+
+
+def test_boxes_and_stability_equal_the_official_helpers():
+    official = pytest.importorskip("segment_anything_hq.utils.amg")
+    masks = random_masks(5, 23, 31)
+    masks[3] = False
+    masks[3, 4:9, 7] = True
+    assert torch.equal(amg_masks.masks_to_boxes(masks), official.batched_mask_to_box(masks))
+    logits = torch.randn(4, 23, 31) * 2
+    expected = official.calculate_stability_score(logits, 0.0, 1.0)
+    assert torch.equal(amg_masks.stability_scores(logits, 0.0, 1.0), expected)
+
+
+@pytest.mark.parametrize("n", [60, 1500])  # torchvision's two batched_nms paths on the CPU
+def test_box_nms_equals_torchvision(n):
+    ops = pytest.importorskip("torchvision.ops")
+    gen = torch.Generator().manual_seed(n)
+    xy = torch.randint(0, 60, (n, 2), generator=gen)
+    wh = torch.randint(1, 40, (n, 2), generator=gen)
+    boxes = torch.cat([xy, xy + wh], dim=1)
+    scores = torch.randint(0, 5, (n,), generator=gen).float() / 4  # many ties
+    for threshold in (0.3, 0.5, 0.7, 1.0):
+        expected = ops.batched_nms(boxes.float(), scores, torch.zeros(n), threshold)
+        assert torch.equal(amg_masks.box_nms(boxes, scores, threshold), expected), threshold
+
+
+@pytest.mark.parametrize("mode", ["holes", "islands"])
+def test_small_region_removal_equals_the_official_helper(mode):
+    official = pytest.importorskip("segment_anything_hq.utils.amg")
+    masks = random_masks(6, 40, 50, seed=3).numpy()
+    masks[1, 10:12, 10:12] = True  # only small islands
+    for mask in masks:
+        for area in (1, 10, 50):
+            ours, changed = amg_masks.remove_small_regions(mask, area, mode)
+            theirs, official_changed = official.remove_small_regions(mask, area, mode)
+            assert changed == official_changed
+            np.testing.assert_array_equal(ours, theirs)
+
+
+def test_crop_boxes_and_point_grids_equal_the_official_helpers():
+    official = pytest.importorskip("segment_anything_hq.utils.amg")
+    for size, layers, ratio in [
+        ((192, 256), 1, 512 / 1500),
+        ((3000, 4000), 2, 0.25),
+        ((77, 31), 3, 0.5),
+    ]:
+        assert crop_boxes(size, layers, ratio) == official.generate_crop_boxes(size, layers, ratio)
+    for side, layers, downscale in [(32, 2, 2), (7, 1, 1), (10, 2, 3)]:
+        for ours, theirs in zip(
+            layer_point_grids(side, layers, downscale),
+            official.build_all_layer_point_grids(side, layers, downscale),
+            strict=True,
+        ):
+            np.testing.assert_array_equal(ours, theirs)
+
+
+def test_low_res_clean_up_follows_sam2s_rule():
+    logits = torch.full((1, 12, 12), -5.0)
+    logits[0, 2:9, 2:9] = 5.0
+    logits[0, 4, 4] = -1.0  # a one-pixel hole
+    logits[0, 10, 10] = 3.0  # a one-pixel speck
+    out = amg_masks.clean_low_res_logits(logits, 1, 0.0)
+    assert out[0, 4, 4] == 10.0 and out[0, 10, 10] == -10.0
+    mask = torch.ones_like(out, dtype=torch.bool)
+    mask[0, 4, 4] = mask[0, 10, 10] = False
+    assert torch.equal(out[mask], logits[mask])
+
+
+# ---- whole generators against the official ones ---------------------------------------------
+
+SAM1_CASES = {
+    "single_mask": dict(
+        BASE, points_per_side=8, multimask_output=False, output_mode="uncompressed_rle"
+    ),
+    "crops_small_regions": dict(
+        BASE,
+        points_per_side=8,
+        crop_n_layers=1,
+        crop_n_points_downscale_factor=2,
+        min_mask_region_area=40,
+        points_per_batch=20,
+        stability_score_thresh=0.2,
+        multimask_output=False,
+        output_mode="coco_rle",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", SAM1_CASES)
+def test_sam1_generator_equals_the_official_sam_hq_generator(case, demo_model, image):
+    official = pytest.importorskip("segment_anything_hq")
+    options = dict(SAM1_CASES[case])
+    multimask = options.pop("multimask_output")
+    theirs = official.SamAutomaticMaskGenerator(
+        official_twin(demo_model, "vit_demo_base"), **options
+    )
+    theirs = theirs.generate(image, multimask_output=multimask)
+    ours = AutomaticMaskGenerator(demo_model, multimask_output=multimask, **options).generate(image)
+    result = compare_records(ours, theirs)
+    assert result["masks"] >= 8, result  # enough masks for the comparison to mean something
+    assert result["equal_rle"] == result["masks"], result
+    assert (
+        result["same_boxes"] == result["same_crop_boxes"] == result["same_areas"] == result["masks"]
+    )
+    assert result["max_iou_diff"] < SCORE_ATOL and result["max_stability_diff"] < SCORE_ATOL, result
+    assert result["max_point_diff"] == 0, result
+
+
+def test_sam1_multimask_on_random_weights_equals_the_official_generator(image):
+    official = pytest.importorskip("segment_anything_hq")
+    model = random_tiny_model(seed=0).eval()
+    options = dict(BASE, box_nms_thresh=1.0, output_mode="binary_mask")
+    theirs = official.SamAutomaticMaskGenerator(official_twin(model), **options).generate(image)
+    ours = AutomaticMaskGenerator(model, **options).generate(image)
+    result = compare_records(ours, theirs)
+    assert result["masks"] == 36 and result["equal_rle"] == 36, result
+    assert result["max_iou_diff"] < SCORE_ATOL and result["max_stability_diff"] < SCORE_ATOL, result
+
+
+def assert_like_meta(result):
+    # our SAM 2.1 equals Meta's within float rounding, not bit for bit: a logit within rounding
+    # of 0 may flip a pixel, so a few masks may differ in a few pixels
+    assert result["equal_rle"] >= result["masks"] - max(1, result["masks"] // 50), result
+    assert all(d <= 4 for d in result["pixels_differing"]), result
+    assert result["same_crop_boxes"] == result["masks"], result
+    assert result["max_iou_diff"] < SCORE_ATOL and result["max_stability_diff"] < 1e-3, result
+    assert result["max_point_diff"] < 1e-4, result
+
+
+def test_sam2_generator_equals_metas_stored_results(sam2_model):
+    stored = torch.load(SAM2_AMG_FIXTURE, weights_only=True)
+    image = torch.load(META_FIXTURE, weights_only=True)["image"].numpy()
+    for name, options in stored["cases"].items():
+        ours = AutomaticMaskGenerator(sam2_model, use_hq=False, **options).generate(image)
+        result = compare_records(ours, stored["records"][name])
+        assert result["masks"] >= 1, (name, result)
+        assert_like_meta(result)
+
+
+def test_sam2_generator_equals_meta_sam2_live(sam2_model, monkeypatch):
+    pytest.importorskip("sam2")
+    from sam2.utils import misc
+
+    meta = meta_miniature()
+    image = disc_image()
+    # min_mask_region_area: Meta's predictor cleans the low-res logits with a CUDA kernel (and
+    # skips it where the kernel is not built); a CPU stand-in makes it run here
+    monkeypatch.setattr(misc, "get_connected_components", connected_components_on_cpu)
+    cases = [
+        dict(BASE, box_nms_thresh=1.0, output_mode="uncompressed_rle"),
+        dict(BASE, points_per_side=4, box_nms_thresh=1.0, min_mask_region_area=30),
+    ]
+    for options in cases:
+        with torch.no_grad():
+            theirs = meta_sam2_generator(meta, **options).generate(image)
+        ours = AutomaticMaskGenerator(sam2_model, use_hq=False, **options).generate(image)
+        result = compare_records(ours, theirs)
+        assert result["masks"] >= 40, result
+        assert_like_meta(result)
+
+
+# ---- memory, output modes, options ----------------------------------------------------------
+
+
+def test_chunked_upsampling_changes_nothing(demo_model, image, monkeypatch):
+    options = dict(SAM1_CASES["single_mask"], points_per_side=5, stability_score_thresh=0.3)
+    whole = AutomaticMaskGenerator(demo_model, **options).generate(image)
+    monkeypatch.setattr(amg_generator, "UPSAMPLE_PIXELS", 1)  # one full-size mask at a time
+    chunked = AutomaticMaskGenerator(demo_model, **options).generate(image)
+    result = compare_records(chunked, whole)
+    assert result["equal_rle"] == result["masks"] > 0 and result["max_iou_diff"] == 0
+
+
+def test_output_modes_give_the_same_masks(demo_model, image):
+    generator = AutomaticMaskGenerator(
+        demo_model, **dict(SAM1_CASES["single_mask"], points_per_side=4)
+    )
+    found = generator.generate_candidates(image)
+    by_mode = {}
+    for mode in ("binary_mask", "uncompressed_rle", "coco_rle", "polygons"):
+        generator.output_mode = mode
+        by_mode[mode] = generator.records(found)
+    binary = [r["segmentation"] for r in by_mode["binary_mask"]]
+    assert binary and all(m.shape == image.shape[:2] and m.dtype == bool for m in binary)
+    for record, mask in zip(by_mode["uncompressed_rle"], binary):
+        np.testing.assert_array_equal(amg_masks.rle_to_mask(record["segmentation"]), mask)
+    for record, mask in zip(by_mode["coco_rle"], binary):
+        np.testing.assert_array_equal(coco_mask.decode(record["segmentation"]).astype(bool), mask)
+        assert record["area"] == mask.sum()
+    for record, mask in zip(by_mode["polygons"], binary):
+        drawn = np.zeros(mask.shape, np.uint8)
+        for polygon in record["segmentation"]:
+            cv2.fillPoly(drawn, [np.array(polygon, np.int32).reshape(-1, 2)], 1)
+        outer = np.zeros_like(drawn)  # the mask with its holes filled: what polygons describe
+        contours, _ = cv2.findContours(
+            mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
+        )
+        cv2.drawContours(outer, contours, -1, 1, -1)
+        np.testing.assert_array_equal(drawn, outer)
+
+
+def test_hq_options_run_for_both_families(demo_model, image):
+    hq_model = mini_model(load_fixture(HQ_FIXTURE))
+    for model in (demo_model, hq_model):
+        options = dict(BASE, points_per_side=3, box_nms_thresh=1.0)
+        runs = {
+            (hq_only, use_hq): AutomaticMaskGenerator(
+                model, hq_token_only=hq_only, use_hq=use_hq, **options
+            ).generate_candidates(image)
+            for hq_only, use_hq in ((False, True), (True, True), (False, False))
+        }
+        per_point = 1 if model.family == "sam1" else 3
+        assert len(runs[False, True]) == 9 * per_point and len(runs[True, True]) == 9
+        assert len(runs[False, False]) == 27  # plain SAM / SAM 2.1: three masks per point
+        assert not torch.equal(runs[False, True].iou[:9], runs[False, False].iou[:9])
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"points_per_side": 0}, "points_per_side must be at least 1"),
+        ({"points_per_side": None}, "exactly one of points_per_side and point_grids"),
+        ({"output_mode": "png"}, "output_mode must be one of"),
+        (
+            {"crop_n_layers": 3, "crop_n_points_downscale_factor": 4, "points_per_side": 8},
+            "leaves no point",
+        ),
+        ({"crop_overlap_ratio": 1.0}, "crop_overlap_ratio must be in [0, 1)"),
+    ],
+)
+def test_bad_options_are_one_clear_error(demo_model, options, message):
+    with pytest.raises(AmgOptionError, match=message.replace("[", r"\[").replace(")", r"\)")):
+        AutomaticMaskGenerator(demo_model, **options)

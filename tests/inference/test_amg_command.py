@@ -1,0 +1,110 @@
+"""The amg command (samhq_train.inference.amg_command, scripts/amg.py) and the AMG benchmark script:
+COCO-style JSON and overlays equal to the generator's masks, one error line for bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+from samhq_train.errors import SETUP_ERROR_EXIT
+from samhq_train.inference import AutomaticMaskGenerator
+from samhq_train.inference.amg_command import main as amg_main
+from samhq_train.model import load_checkpoint
+
+from .amg_reference import disc_image
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_BASE = ROOT / "data" / "demo_base" / "vit_demo_base.safetensors"
+
+
+@pytest.fixture(scope="module")
+def image():
+    return disc_image()
+
+
+def test_amg_command_writes_coco_json_and_an_overlay(tmp_path, image, capsys):
+    cv2.imwrite(str(tmp_path / "discs.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    out = tmp_path / "out"
+    argv = [
+        "--image",
+        str(tmp_path / "discs.png"),
+        "--out",
+        str(out),
+        "--points-per-side",
+        "4",
+        "--pred-iou-thresh",
+        "0",
+        "--stability-score-thresh",
+        "0.5",
+    ]
+    assert amg_main(argv) == 0
+    coco = json.loads((out / "discs.json").read_text())
+    assert coco["images"][0] == {"id": 1, "file_name": "discs.png", "height": 192, "width": 256}
+    annotations = coco["annotations"]
+    assert annotations and {a["image_id"] for a in annotations} == {1}
+    # the demo base runs as plain SAM: the same masks as the generator
+    expected = AutomaticMaskGenerator(
+        load_checkpoint(DEMO_BASE),
+        points_per_side=4,
+        pred_iou_thresh=0.0,
+        stability_score_thresh=0.5,
+        output_mode="coco_rle",
+        use_hq=False,
+        multimask_output=False,
+    ).generate(image)
+    assert [a["segmentation"] for a in annotations] == [r["segmentation"] for r in expected]
+    overlay = cv2.imread(str(out / "discs_overlay.png"))
+    assert overlay.shape == (192, 256, 3) and (overlay != image[..., ::-1]).any()
+    assert amg_main(argv + ["--output-mode", "binary_mask", "--overwrite"]) == 0
+    first = json.loads((out / "discs.json").read_text())["annotations"][0]["segmentation"]
+    assert cv2.imread(str(out / first), cv2.IMREAD_GRAYSCALE).shape == (192, 256)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--image", "missing.png"], "--image missing.png: file not found"),
+        (["--images", "nowhere"], "--images nowhere: folder not found"),
+        (["--image", "{bad}"], "is not a readable image"),
+        (["--image", "{img}", "--checkpoint", "{bad}"], "--checkpoint"),
+        (["--image", "{img}", "--points-per-side", "0"], "points_per_side must be at least 1"),
+    ],
+)
+def test_amg_command_bad_input_is_one_error_line(tmp_path, image, capsys, args, message):
+    cv2.imwrite(str(tmp_path / "img.png"), image)
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    args = [a.format(bad=tmp_path / "bad.png", img=tmp_path / "img.png") for a in args]
+    with pytest.raises(SystemExit) as exit_info:
+        amg_main(args + ["--out", str(tmp_path / "out")])
+    assert exit_info.value.code == SETUP_ERROR_EXIT
+    lines = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+
+
+def test_amg_and_benchmark_scripts_run(tmp_path, image):
+    cv2.imwrite(str(tmp_path / "discs.png"), image)
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    amg = [sys.executable, str(ROOT / "scripts" / "amg.py"), "--image", str(tmp_path / "discs.png")]
+    done = subprocess.run(
+        amg + ["--out", str(tmp_path / "out"), "--points-per-side", "2", "--device", "cpu"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0 and (tmp_path / "out" / "discs_overlay.png").is_file(), done.stderr
+    bench = [sys.executable, str(ROOT / "scripts" / "benchmark_amg.py"), "--points-per-side", "2"]
+    done = subprocess.run(
+        bench + ["--size", "64", "80", "--overlay", str(tmp_path / "bench.png")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0 and "masks in" in done.stdout and "peak RSS" in done.stdout, (
+        done.stderr
+    )
+    assert cv2.imread(str(tmp_path / "bench.png")).shape == (64, 80, 3)
