@@ -25,8 +25,8 @@ from samhq_train.inference.amg import masks as amg_masks
 from samhq_train.inference.amg.crops import crop_boxes, layer_point_grids
 from samhq_train.inference.amg.generator import AmgOptionError
 from samhq_train.model import build_sam_hq, load_checkpoint
-from samhq_train.model.sam2.family import load_official_state
 from tests.model.sam2.conftest import HQ_FIXTURE, load_fixture, mini_model
+from tests.model.sam2.official import load_official_state
 from tests.reference import official_twin, random_tiny_model
 
 from .amg_reference import (

@@ -19,7 +19,6 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from samhq_train import imaging
 from samhq_train.errors import UserError
 from samhq_train.model.promptable import PromptableModel
 
@@ -310,14 +309,12 @@ class AutomaticMaskGenerator:
         """Grid points in crop pixels -> model input pixels, with each official predictor's
         arithmetic (SAM: float64 scale factors; SAM 2: float32 x / w * S), so that the same
         weights give bit-identical prompts."""
-        model = self.model
-        if model.input_resize == "square":
+        processing = self.model.processing
+        if processing.eval_transform == "resize":  # SAM 2: Meta's float32 x / w * S
             h, w = crop_hw
             scale = torch.tensor([w, h], dtype=torch.float32)
-            return torch.as_tensor(points, dtype=torch.float32) / scale * model.image_size
-        return torch.from_numpy(
-            imaging.scale_to_model_input(points, crop_hw, model.input_resize, model.image_size)
-        )
+            return torch.as_tensor(points, dtype=torch.float32) / scale * processing.image_size
+        return torch.from_numpy(processing.scale_coords(points, crop_hw))
 
     def _remove_small_regions(self, found: MaskCandidates) -> MaskCandidates:
         """Fill small holes, drop small islands; masks that changed get new RLE and boxes and
