@@ -25,6 +25,7 @@ from omegaconf.errors import OmegaConfBaseException
 from samhq_train.data import PROMPT_TYPES
 from samhq_train.data.datamodule import _set_name
 from samhq_train.data.transforms import EVAL_MODES
+from samhq_train.errors import UserError
 from samhq_train.model import (
     ATTENTION_KERNELS,
     POLICIES,
@@ -46,7 +47,7 @@ MONITOR_MODES = ("min", "max")
 _MISSING = object()
 
 
-class SetupError(RuntimeError):
+class SetupError(UserError):
     """Bad configuration or input found before training starts; the message says what to fix."""
 
     label = "error"

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from samhq_train.errors import UserError
+
 # mask tints, in order; the first is SAM's demo blue
 COLORS = np.array(
     [[30, 144, 255], [255, 99, 71], [50, 205, 50], [238, 130, 238], [255, 215, 0]], np.uint8
@@ -40,7 +42,7 @@ TINT = 0.4  # weight of the tint colour inside a mask
 EDGE_RATIO = 0.003  # outline width as a fraction of the picture diagonal (at least 1 px)
 
 
-class ImageFileError(ValueError):
+class ImageFileError(UserError, ValueError):
     """An image (or mask) file that cannot be read; the message names the file and what to do."""
 
 

@@ -18,19 +18,18 @@ import functools
 import tempfile
 import time
 import warnings
-from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
 from lightning.fabric.utilities.apply_func import move_data_to_device
 
 from samhq_train.cache import EmbeddingCache
+from samhq_train.cli import CONFIG_DIR
 from samhq_train.data import build_datamodule
 from samhq_train.evaluation.device import PRECISIONS, autocast
 from samhq_train.model import VARIANTS, Provenance, build_sam_hq, variant_config
 from samhq_train.training.module import SamHQModule
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 # training_step logs through self.log, which only warns without a Trainer
 warnings.filterwarnings("ignore", message=r"You are trying to `self\.log\(\)`")
 
@@ -150,7 +149,7 @@ def main() -> None:
         "--epoch", action="store_true", help="also time one training epoch uncached and from the cache"
     )
     args, overrides = parser.parse_known_args()
-    with initialize_config_dir(str(CONF), version_base="1.3"):
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(overrides=["+data=demo", *overrides]).data
     torch.manual_seed(0)
     device = torch.device(args.device)

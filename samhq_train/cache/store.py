@@ -32,11 +32,13 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from samhq_train.errors import UserError
+
 FORMAT_VERSION = 1
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-class CacheError(RuntimeError):
+class CacheError(UserError, RuntimeError):
     """A cache folder that cannot be used as it is; the message names it and says what to do."""
 
 

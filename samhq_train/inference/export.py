@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from samhq_train.errors import UserError
 from samhq_train.model import (
     SamHQ,
     atomic_write,
@@ -49,7 +50,7 @@ ONNX_PROMPT_INPUTS = (
 ONNX_OUTPUTS = ("masks", "iou_predictions", "low_res_masks")
 
 
-class OutputError(ValueError):
+class OutputError(UserError, ValueError):
     """An output folder or file that cannot be written as asked; the message names it."""
 
 

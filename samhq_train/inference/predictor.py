@@ -15,16 +15,17 @@ import numpy as np
 import torch
 
 from samhq_train import imaging
+from samhq_train.errors import UserError
 from samhq_train.model import SamHQ
 
 POINT_LABELS = (0, 1)  # background, foreground
 
 
-class PromptError(ValueError):
+class PromptError(UserError, ValueError):
     """A prompt that cannot be used; the message names the argument."""
 
 
-class ImageReadError(ValueError):
+class ImageReadError(UserError, ValueError):
     """An image file that cannot be read; the message names the file."""
 
 

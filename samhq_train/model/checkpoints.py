@@ -30,6 +30,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from samhq_train.errors import UserError
+
 from .lora import is_lora_key, merge_lora
 from .policy import as_policy, prepare_model, trained_state_dict
 from .provenance import Provenance
@@ -63,7 +65,7 @@ LIGHTNING_MODEL_PREFIX = "model."
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint that cannot be used as asked; the message names the file and the fix."""
 
 
