@@ -22,6 +22,7 @@ from torch import nn
 
 from samhq_train.errors import UserError
 from samhq_train.model import (
+    CheckpointError,
     LoadedCheckpoint,
     Provenance,
     TrainablePolicy,
@@ -104,8 +105,8 @@ def _random_backbone(variant, seed, policy: TrainablePolicy, purpose: str) -> Lo
     """The seeded random backbone of `variant` (the tests' and the demo's tiny models)."""
     if variant is None or seed is None:
         if purpose == "evaluate":
-            raise UserError(NO_WEIGHTS_TO_EVALUATE)
-        raise UserError(
+            raise CheckpointError(NO_WEIGHTS_TO_EVALUATE)
+        raise CheckpointError(
             f"model={variant} needs its SAM weights: pass model.checkpoint=/path/to/the official "
             "SAM file (or model.seed for a random backbone)"
         )
