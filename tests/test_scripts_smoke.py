@@ -55,8 +55,14 @@ def test_each_command_answers_help_from_any_directory(command, tmp_path):
 
 
 def run_script(*args: str) -> str:
+    """`python <script> <args>` from the clone, importing this checkout's package."""
     result = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
