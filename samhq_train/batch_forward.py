@@ -30,7 +30,8 @@ def image_features(model: nn.Module, batch: dict, *, grad: bool = False) -> Imag
 
 
 def prompt_arguments(batch: dict, kind: str, index: torch.Tensor) -> dict:
-    """SamHQ.decode keyword arguments for the samples `index` of a batch, one prompt each (P = 1)."""
+    """SamHQ.decode keyword arguments for the samples `index` of a batch, one prompt each
+    (P = 1)."""
     if kind == "box":
         return {"boxes": batch["boxes"][index, None]}
     if kind == "point":

@@ -103,8 +103,8 @@ def _check_hardware(c: ConfigReader, accelerator, devices, precision) -> None:
             )
         else:
             message = (
-                f"trainer.accelerator={accelerator} (trainer=gpu) needs a CUDA GPU and this machine "
-                "has none: use trainer=cpu"
+                f"trainer.accelerator={accelerator} (trainer=gpu) needs a CUDA GPU and this "
+                "machine has none: use trainer=cpu"
             )
         raise SettingError("trainer.accelerator", message=message)
     if accelerator in ("gpu", "cuda") and is_int(devices) and devices > torch.cuda.device_count():

@@ -38,6 +38,7 @@ from pathlib import Path
 import torch
 
 from samhq_train.cache.store import FeatureStore
+from samhq_train.cli import CONFIG_DIR
 from samhq_train.model import (
     ATTENTION_KERNELS,
     VARIANTS,
@@ -282,7 +283,7 @@ def epoch_row(variant: str, args) -> dict:
     device = torch.device(args.device)
     precision = {"fp32": "32", "bf16": "bf16-mixed", "fp16": "16-mixed"}[args.dtype]
     with tempfile.TemporaryDirectory() as folder:
-        with initialize_config_dir(str(benchmark_data.CONF), version_base="1.3"):
+        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
             cfg = compose(overrides=["+data=demo", f"data.demo.num_train={args.epoch}",
                                      f"data.root={folder}/demo"]).data
         module, optimizer = benchmark_data.training_module(variant, device)

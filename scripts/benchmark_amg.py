@@ -3,7 +3,8 @@
     python scripts/benchmark_amg.py                                   # demo model, demo image
     python scripts/benchmark_amg.py --size 3000 4000 --crop-n-layers 1 --points-per-side 16
 
-The image is a demo sample (samhq_train.data.demo, 256 x 320) resized to --size (height width). The model is
+The image is a demo sample (samhq_train.data.demo, 256 x 320) resized to --size (height width).
+The model is
 --checkpoint, or the shipped demo base run as plain SAM (its HQ parts, multimask tokens and IoU
 head are untrained: hence --pred-iou-thresh 0 by default). Prints one line per run, the peak
 resident memory of the process and what it held before generating (imports, model, image).

@@ -18,19 +18,18 @@ import functools
 import tempfile
 import time
 import warnings
-from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
 from lightning.fabric.utilities.apply_func import move_data_to_device
 
 from samhq_train.cache import EmbeddingCache
+from samhq_train.cli import CONFIG_DIR
 from samhq_train.data import build_datamodule
 from samhq_train.evaluation.device import PRECISIONS, autocast
 from samhq_train.model import VARIANTS, Provenance, build_sam_hq, variant_config
 from samhq_train.training.module import SamHQModule
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 # training_step logs through self.log, which only warns without a Trainer
 warnings.filterwarnings("ignore", message=r"You are trying to `self\.log\(\)`")
 
@@ -78,7 +77,9 @@ def training_module(
     return module, module.configure_optimizers()
 
 
-def train_step(module, optimizer, batch: dict, i: int, device: torch.device, precision: str) -> None:
+def train_step(
+    module, optimizer, batch: dict, i: int, device: torch.device, precision: str
+) -> None:
     """SamHQModule.training_step + backward + optimiser step, the batch moved to `device` first."""
     with autocast(device, precision):
         loss = module.training_step(move_data_to_device(batch, device), i)
@@ -143,14 +144,18 @@ def main() -> None:
     )
     parser.add_argument("--batches", type=int, default=30, help="loader batches timed")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
-    parser.add_argument("--steps", type=int, default=10, help="training steps timed (0: no step rows)")
+    parser.add_argument(
+        "--steps", type=int, default=10, help="training steps timed (0: no step rows)"
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--precision", default="32", choices=sorted(PRECISIONS))
     parser.add_argument(
-        "--epoch", action="store_true", help="also time one training epoch uncached and from the cache"
+        "--epoch",
+        action="store_true",
+        help="also time one training epoch uncached and from the cache",
     )
     args, overrides = parser.parse_known_args()
-    with initialize_config_dir(str(CONF), version_base="1.3"):
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(overrides=["+data=demo", *overrides]).data
     torch.manual_seed(0)
     device = torch.device(args.device)
@@ -173,9 +178,13 @@ def main() -> None:
     ]
     module, optimizer = training_module(args.variant, device)
     for name, timed, size_bytes in (
-        ("uint8 images (now)", batches, now),
-        ("float32 images (before)", as_float, before),
-    ) if args.steps else ():
+        (
+            ("uint8 images (now)", batches, now),
+            ("float32 images (before)", as_float, before),
+        )
+        if args.steps
+        else ()
+    ):
         rate = step_samples_per_second(module, optimizer, timed, device, args.precision)
         rows.append((f"training step, {name}", rate, size_bytes))
     print("| stage | samples/s | bytes per batch |")
@@ -183,16 +192,23 @@ def main() -> None:
     for name, rate, size_bytes in rows:
         print(f"| {name} | {rate:.1f} | {megabytes(size_bytes)} |")
     image = batches[0]["image"]
-    print(f"images: {megabytes(image.nbytes)} per batch as uint8, {megabytes(image.nbytes * 4)} as float32")
+    print(
+        f"images: {megabytes(image.nbytes)} per batch as uint8, "
+        f"{megabytes(image.nbytes * 4)} as float32"
+    )
     if args.steps:
-        print(f"the fastest loader feeds {max(r[1] for r in rows[:-2]) / rows[-2][1]:.2f}x the step's samples/s")
+        print(
+            f"the fastest loader feeds {max(r[1] for r in rows[:-2]) / rows[-2][1]:.2f}x "
+            "the step's samples/s"
+        )
     if args.epoch:
         uncached = epoch_seconds(cfg, module, optimizer, device, args.precision)[1]
         with tempfile.TemporaryDirectory() as folder:
             build, cached = epoch_seconds(cfg, module, optimizer, device, args.precision, folder)
         print(
-            f"one epoch of the demo training set: {uncached:.1f} s uncached, {cached:.1f} s from the "
-            f"cache ({uncached / cached:.1f}x cheaper; building the cache took {build:.1f} s, once)"
+            f"one epoch of the demo training set: {uncached:.1f} s uncached, {cached:.1f} s from "
+            f"the cache ({uncached / cached:.1f}x cheaper; building the cache took {build:.1f} s, "
+            "once)"
         )
 
 

@@ -1,5 +1,8 @@
-"""The helper scripts (benchmarks, parity check, demo data) run end to end at tiny sizes."""
+"""The installed commands answer --help, and the helper scripts (benchmarks, parity check, demo
+data) run end to end at tiny sizes."""
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +15,54 @@ from tests.reference import random_tiny_model
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_script(*args: str) -> str:
+def console_scripts() -> dict[str, str]:
+    """pyproject.toml's [project.scripts]: command -> "module:function"."""
+    text = (ROOT / "pyproject.toml").read_text()
+    section = re.search(r"^\[project\.scripts\]\n(.*?)(?:^\[|\Z)", text, re.M | re.S).group(1)
+    return dict(re.findall(r'^([\w-]+)\s*=\s*"([\w.]+:\w+)"', section, re.M))
+
+
+def test_the_user_facing_commands_are_installed():
+    assert set(console_scripts()) == {
+        "samhq-train",
+        "samhq-evaluate",
+        "samhq-predict",
+        "samhq-export",
+        "samhq-make-demo-data",
+        "samhq-make-demo-base",
+    }
+
+
+@pytest.mark.parametrize("command", sorted(console_scripts()))
+def test_each_command_answers_help_from_any_directory(command, tmp_path):
+    """What `pip install` puts on the PATH: `<command> --help` runs the entry point's function,
+    here from a folder outside the clone (Hydra commands read the configs in the package)."""
+    module, function = console_scripts()[command].split(":")
+    code = (
+        f"import sys; from {module} import {function} as main; "
+        f"sys.argv = [{command!r}, '--help']; main()"
+    )
     result = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert command in result.stdout or "Powered by Hydra" in result.stdout, result.stdout[:2000]
+
+
+def run_script(*args: str) -> str:
+    """`python <script> <args>` from the clone, importing this checkout's package."""
+    result = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
@@ -24,7 +72,10 @@ def run_script(*args: str) -> str:
 def demo_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("scripts") / "demo"
     out = run_script(
-        "scripts/make_demo_data.py", f"data.root={root}", "data.demo.num_train=8", "data.demo.num_val=2"
+        "scripts/make_demo_data.py",
+        f"data.root={root}",
+        "data.demo.num_train=8",
+        "data.demo.num_val=2",
     )
     assert f"demo data ready in {root}" in out
     assert len(list((root / "train" / "images").iterdir())) == 8
@@ -33,19 +84,51 @@ def demo_root(tmp_path_factory):
 
 def test_benchmark_data(demo_root):
     out = run_script(
-        "scripts/benchmark_data.py", f"data.root={demo_root}", "data.demo.num_train=8",
-        "data.demo.num_val=2", "--variant", "vit_demo", "--steps", "2", "--batches", "2", "--workers", "0", "--epoch",
+        "scripts/benchmark_data.py",
+        f"data.root={demo_root}",
+        "data.demo.num_train=8",
+        "data.demo.num_val=2",
+        "--variant",
+        "vit_demo",
+        "--steps",
+        "2",
+        "--batches",
+        "2",
+        "--workers",
+        "0",
+        "--epoch",
     )
     assert "samples/s" in out and "from the cache" in out
 
 
 def test_benchmark_metrics():
-    out = run_script("scripts/benchmark.py", "metrics", "--size", "64", "--batch", "2", "--iters", "1", "--device", "cpu")
+    out = run_script(
+        "scripts/benchmark.py",
+        "metrics",
+        "--size",
+        "64",
+        "--batch",
+        "2",
+        "--iters",
+        "1",
+        "--device",
+        "cpu",
+    )
     assert "images/s" in out
 
 
 def test_benchmark_models():
-    out = run_script("scripts/benchmark.py", "--variant", "vit_demo", "--iters", "1", "--device", "cpu", "--epoch", "4")
+    out = run_script(
+        "scripts/benchmark.py",
+        "--variant",
+        "vit_demo",
+        "--iters",
+        "1",
+        "--device",
+        "cpu",
+        "--epoch",
+        "4",
+    )
     assert "| samhq_train |" in out and "| official |" in out and "| transformers |" in out
     assert "one epoch of 4 demo images" in out and "from the cache" in out
     assert "| samhq_train, cached |" in out
@@ -53,12 +136,34 @@ def test_benchmark_models():
 
 
 def test_benchmark_sam2_family():
-    out = run_script("scripts/benchmark.py", "--variant", "sam2.1_hq_hiera_demo", "--iters", "1", "--device", "cpu")
-    assert "| samhq_train |" in out and "| samhq_train, cached |" in out and "| official |" not in out
+    out = run_script(
+        "scripts/benchmark.py",
+        "--variant",
+        "sam2.1_hq_hiera_demo",
+        "--iters",
+        "1",
+        "--device",
+        "cpu",
+    )
+    assert (
+        "| samhq_train |" in out and "| samhq_train, cached |" in out and "| official |" not in out
+    )
 
 
 def test_check_parity_reports_small_differences(tmp_path):
     checkpoint = save_checkpoint(random_tiny_model(3), tmp_path / "sam_hq_vit_demo.pth", "sam_hq")
-    out = run_script("scripts/check_parity.py", "--variant", "vit_demo", "--checkpoint", str(checkpoint), "--device", "cpu")
-    diffs = [float(line.split("max|diff|")[1].split(",")[0]) for line in out.splitlines() if "max|diff|" in line]
+    out = run_script(
+        "scripts/check_parity.py",
+        "--variant",
+        "vit_demo",
+        "--checkpoint",
+        str(checkpoint),
+        "--device",
+        "cpu",
+    )
+    diffs = [
+        float(line.split("max|diff|")[1].split(",")[0])
+        for line in out.splitlines()
+        if "max|diff|" in line
+    ]
     assert len(diffs) == 4 and max(diffs) < 1e-4, out

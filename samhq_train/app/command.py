@@ -39,11 +39,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("checkpoint", nargs="?", help=f"weights (default: {DEMO_CHECKPOINT})")
     parser.add_argument("--base", help="base SAM / SAM-HQ checkpoint for an HQ-only checkpoint")
-    parser.add_argument("--variant", choices=sorted(VARIANTS), help="model size (default: from the file)")
-    parser.add_argument("--format", choices=[*FORMATS, *FORMAT_ALIASES], help="checkpoint format (default: detected)")
+    parser.add_argument(
+        "--variant", choices=sorted(VARIANTS), help="model size (default: from the file)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=[*FORMATS, *FORMAT_ALIASES],
+        help="checkpoint format (default: detected)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=7860, help="port (default: 7860; 0: any free one)")
-    parser.add_argument("--out", default="app_output", help="folder for saved masks and prompt files")
+    parser.add_argument(
+        "--port", type=int, default=7860, help="port (default: 7860; 0: any free one)"
+    )
+    parser.add_argument(
+        "--out", default="app_output", help="folder for saved masks and prompt files"
+    )
     parser.add_argument(
         "--device",
         default="cuda" if torch.cuda.is_available() else "cpu",
@@ -61,8 +71,9 @@ def load_segmenter(args: argparse.Namespace) -> Segmenter:
     if not args.checkpoint and not path.is_file():
         raise AppError(f"the demo model {path} is missing; give a checkpoint path")
     try:
-        model = load_checkpoint(path, variant=args.variant, format=args.format,
-                                base_checkpoint=args.base)
+        model = load_checkpoint(
+            path, variant=args.variant, format=args.format, base_checkpoint=args.base
+        )
     except (CheckpointError, OSError) as err:
         raise AppError(f"cannot load checkpoint {path}: {err}") from None
     model = model.to(args.device).eval()
@@ -79,25 +90,32 @@ def check_out_dir(out: str) -> Path:
 
 @exit_on_user_error
 def main(argv: list[str] | None = None, *, serve: bool = True):
-    """Load the model and serve the page until Ctrl-C; serve=False returns the (unstarted) server."""
+    """Load the model and serve the page until Ctrl-C; serve=False returns the server unstarted."""
     args = parse_args(argv)
     out_dir = check_out_dir(args.out)
     if not PAGE.is_file():
-        raise AppError(f"the app's page {PAGE} is missing; install samhq-train from a clone "
-                       "(pip install -e .)")
+        raise AppError(
+            f"the app's page {PAGE} is missing; install samhq-train from a clone (pip install -e .)"
+        )
     if args.host not in LOOPBACK:
-        print(f"warning: --host {args.host} makes the app reachable from other machines",
-              file=sys.stderr)
+        print(
+            f"warning: --host {args.host} makes the app reachable from other machines",
+            file=sys.stderr,
+        )
     segmenter = load_segmenter(args)
     try:
         server = make_server(App(segmenter, out_dir), args.host, args.port)
     except OSError as err:
-        raise AppError(f"cannot serve on {args.host}:{args.port}: {err.strerror}; "
-                       "pass another --port (0: any free one)") from None
+        raise AppError(
+            f"cannot serve on {args.host}:{args.port}: {err.strerror}; "
+            "pass another --port (0: any free one)"
+        ) from None
     host, port = server.server_address[:2]
     print(f"model: {segmenter.description}")
-    print(f"serving on http://{host}:{port}/  (Ctrl-C stops it; saved files go to {out_dir})",
-          flush=True)
+    print(
+        f"serving on http://{host}:{port}/  (Ctrl-C stops it; saved files go to {out_dir})",
+        flush=True,
+    )
     if not serve:
         return server
     try:
@@ -107,4 +125,3 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
     finally:
         server.server_close()
     return None
-

@@ -56,9 +56,15 @@ class PairPredictor(SamHQPredictor):
     """SamHQPredictor that also decodes plain SAM (HQ off) from the same image embedding."""
 
     @torch.no_grad()
-    def predict_sam(self, point_coords=None, point_labels=None, box=None, mask_input=None,
-                    multimask_output: bool = True):
-        """predict(...) with the decoder's use_hq=False: masks M x H x W, scores M, low-res M x ..."""
+    def predict_sam(
+        self,
+        point_coords=None,
+        point_labels=None,
+        box=None,
+        mask_input=None,
+        multimask_output: bool = True,
+    ):
+        """predict(...) with the decoder's use_hq=False: masks M x H x W, scores M, low-res."""
         if not self.is_image_set:
             raise RuntimeError("set an image with set_image(...) before predict_sam(...)")
         points, boxes, masks, batched = self._prompts(point_coords, point_labels, box, mask_input)
@@ -66,8 +72,12 @@ class PairPredictor(SamHQPredictor):
             raise PromptError("predict_sam takes one prompt (one box), not a batch")
         with self._autocast():
             low_res, iou = self.model.decode(
-                self.features, points=points, boxes=boxes, mask_inputs=masks,
-                multimask_output=multimask_output, use_hq=False,
+                self.features,
+                points=points,
+                boxes=boxes,
+                mask_inputs=masks,
+                multimask_output=multimask_output,
+                use_hq=False,
             )
         low_res, iou = low_res[0, 0].float(), iou[0, 0].float()
         full = self.model.postprocess_masks(low_res, self.input_size, self.original_size)
@@ -75,7 +85,8 @@ class PairPredictor(SamHQPredictor):
 
 
 def check_steps(steps, size: tuple[int, int]) -> list[tuple[str, tuple[float, ...]]]:
-    """The steps as ("point", (x, y, label)) / ("box", (x0, y0, x1, y1)); AppError naming the step."""
+    """The steps as ("point", (x, y, label)) / ("box", (x0, y0, x1, y1)); AppError names a bad
+    step."""
     if not isinstance(steps, list) or not steps:
         raise AppError("no prompt: click a point or draw a box on the image")
     if len(steps) > MAX_STEPS:
@@ -86,27 +97,39 @@ def check_steps(steps, size: tuple[int, int]) -> list[tuple[str, tuple[float, ..
         kind = next(iter(step), None) if isinstance(step, dict) and len(step) == 1 else None
         values = step.get(kind) if kind in ("point", "box") else None
         n = 3 if kind == "point" else 4
-        if not (isinstance(values, list) and len(values) == n and all(
+        if not (
+            isinstance(values, list)
+            and len(values) == n
+            and all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
-                for v in values)):
-            raise AppError(f"prompt {i} must be {{'point': [x, y, label]}} or "
-                           f"{{'box': [x0, y0, x1, y1]}}, got {step!r}")
+                for v in values
+            )
+        ):
+            raise AppError(
+                f"prompt {i} must be {{'point': [x, y, label]}} or "
+                f"{{'box': [x0, y0, x1, y1]}}, got {step!r}"
+            )
         values = tuple(float(v) for v in values)
         if kind == "point" and values[2] not in (0, 1):
-            raise AppError(f"point {i} {list(values)}: the label must be 1 (positive) or 0 (negative)")
+            raise AppError(
+                f"point {i} {list(values)}: the label must be 1 (positive) or 0 (negative)"
+            )
         if kind == "point" and not (0 <= values[0] <= w and 0 <= values[1] <= h):
             raise AppError(f"point {i} {list(values)} lies outside the {w} x {h} image")
         if kind == "box":
             x0, y0, x1, y1 = values
             if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
-                raise AppError(f"box {i} {list(values)} must have x0 < x1, y0 < y1 and lie inside "
-                               f"the {w} x {h} image")
+                raise AppError(
+                    f"box {i} {list(values)} must have x0 < x1, y0 < y1 and lie inside "
+                    f"the {w} x {h} image"
+                )
         out.append((kind, values))
     return out
 
 
 def prompt_of(steps) -> dict:
-    """The prompt after the last of `steps` as a predict prompt file ({"box": [...], "points": [...]})."""
+    """The prompt after the last of `steps` as a predict prompt file
+    ({"box": [...], "points": [...]})."""
     points = [list(v) for kind, v in steps if kind == "point"]
     boxes = [list(v) for kind, v in steps if kind == "box"]
     out = {}
@@ -146,9 +169,11 @@ class Segmenter:
         self.predictor.set_image(image)
         encode_s = time.perf_counter() - start
         self.images[image_id] = {
-            "name": name, "features": self.predictor.features,
+            "name": name,
+            "features": self.predictor.features,
             "sizes": (self.predictor.original_size, self.predictor.input_size),
-            "encode_s": encode_s, "results": OrderedDict(),
+            "encode_s": encode_s,
+            "results": OrderedDict(),
         }
         while len(self.images) > KEPT_IMAGES:
             self.images.popitem(last=False)
@@ -172,8 +197,9 @@ class Segmenter:
             key = (options, tuple(steps[: i + 1]))
             if key not in results:
                 start = time.perf_counter()
-                results[key] = self._decode(steps[: i + 1], previous if options.refine else None,
-                                            options)
+                results[key] = self._decode(
+                    steps[: i + 1], previous if options.refine else None, options
+                )
                 spent += time.perf_counter() - start
             results.move_to_end(key)
             previous = results[key]
@@ -189,11 +215,18 @@ class Segmenter:
         # one click without a box is ambiguous: SAM's advice is multimask output, best score
         multimask = len(points) == 1 and box is None and previous is None
         hq = self.predictor.predict(
-            coords, labels, box, None if previous is None else previous.hq.low_res,
-            multimask_output=multimask, hq_token_only=options.hq_token_only,
+            coords,
+            labels,
+            box,
+            None if previous is None else previous.hq.low_res,
+            multimask_output=multimask,
+            hq_token_only=options.hq_token_only,
         )
         sam = self.predictor.predict_sam(
-            coords, labels, box, None if previous is None else previous.sam.low_res,
+            coords,
+            labels,
+            box,
+            None if previous is None else previous.sam.low_res,
             multimask_output=multimask,
         )
         return StepResult(_choose(*hq), _choose(*sam), multimask)

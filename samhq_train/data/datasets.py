@@ -26,6 +26,7 @@ import numpy as np
 from torch.utils.data import ConcatDataset, Dataset
 
 from samhq_train import imaging
+from samhq_train.errors import UserError
 from samhq_train.imaging import ImageFileError, decode_image_file
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 LAYOUT_HINT = "check data.root and the set's folders (data/README.md shows the expected layout)"
 
 
-class DataError(Exception):
+class DataError(UserError):
     """A problem with the user's data; the message names the file and says what to do."""
 
 

@@ -28,8 +28,8 @@ PROMPT_TYPES = ("box", "point", "noise_mask")
 
 @dataclass(frozen=True)
 class PromptConfig:
-    """How prompts are drawn: the config's ``data.prompts`` (these defaults are the config's, through
-    samhq_train/config_check.py). A bad field is a SettingError naming its full key."""
+    """How prompts are drawn: the config's ``data.prompts`` (these defaults are the config's,
+    through samhq_train/config_check.py). A bad field is a SettingError naming its full key."""
 
     # relative weights per training sample over PROMPT_TYPES (normalised)
     probs: Mapping[str, float] = field(

@@ -18,14 +18,13 @@ from pathlib import Path
 from hydra.utils import to_absolute_path
 from omegaconf import OmegaConf
 
-from samhq_train.cache import CacheError, cache_from_config
+from samhq_train.cache import cache_from_config
 from samhq_train.config_check import check_config
 from samhq_train.data import build_datamodule
 from samhq_train.evaluation.benchmark import run_benchmark
 from samhq_train.evaluation.coco_runner import evaluate_coco_model
 from samhq_train.evaluation.device import canonical_precision, resolve_device
 from samhq_train.evaluation.errors import EvaluationError
-from samhq_train.evaluation.loading import load_model_with_provenance
 from samhq_train.evaluation.report import markdown_tables, write_report
 from samhq_train.model import (
     LoadedCheckpoint,
@@ -33,14 +32,10 @@ from samhq_train.model import (
     encoder_needs_grad,
     file_sha256,
     policy_of,
-    set_attention_kernel,
 )
+from samhq_train.model_from_config import absolute_path, build_model_from_config
 
 log = logging.getLogger(__name__)
-
-
-def _path_or_none(p) -> str | None:
-    return None if p in (None, "") else to_absolute_path(str(p))
 
 
 def _select_sets(datamodule, wanted: Sequence[str] | None):
@@ -68,7 +63,7 @@ def cache_provenance(cfg, loaded: LoadedCheckpoint) -> Provenance:
         return Provenance(variant=record.variant or variant)
     if record.base_sha256 is not None or record.seed is not None:
         return record
-    base = _path_or_none(cfg.get("base_checkpoint"))
+    base = absolute_path(cfg.get("base_checkpoint"))
     if base is not None and loaded.format in ("hq_only", "delta"):
         return Provenance(variant=record.variant or variant, base_sha256=file_sha256(base))
     return Provenance(variant=record.variant or variant)
@@ -85,25 +80,18 @@ def evaluate(cfg) -> dict:
     the reports.
 
     Returns ``{"benchmark": run_benchmark's result or None, "coco": {...} or None,
-    "paths": {...}, "model": the model}``. Raises CheckpointError / DataError /
-    EvaluationError (ValueError / Exception subclasses whose message says what to fix).
+    "paths": {...}, "model": the model}``. Raises a UserError (CheckpointError, DataError,
+    EvaluationError, ...) whose message says what to fix.
     """
     check_config(cfg)  # types and ranges of every key first: ConfigError names the key
     device = resolve_device(cfg.device)
     precision = canonical_precision(cfg.precision)
     dilation_ratio = float(cfg.metrics.dilation_ratio)
-    checkpoint = _path_or_none(cfg.model.get("checkpoint"))
-    loaded = load_model_with_provenance(
-        checkpoint,
-        variant=cfg.model.get("variant"),
-        base_checkpoint=_path_or_none(cfg.get("base_checkpoint")),
-        seed=cfg.model.get("seed"),
+    checkpoint = absolute_path(cfg.model.get("checkpoint"))
+    loaded = build_model_from_config(
+        cfg.model, purpose="evaluate", base_checkpoint=cfg.get("base_checkpoint")
     )
     model = loaded.model
-    try:
-        set_attention_kernel(model, cfg.model.get("attention", "auto"))
-    except ValueError as err:
-        raise EvaluationError(str(err)) from None
     out_dir = Path(to_absolute_path(str(cfg.output_dir)))
     settings = {
         "checkpoint": checkpoint or f"random {cfg.model.variant} backbone, seed {cfg.model.seed}",
@@ -123,13 +111,10 @@ def evaluate(cfg) -> dict:
         datamodule.prepare_data()
         datamodule.setup("test")
         if (cfg.data.get("cache") or {}).get("enabled"):
-            try:
-                provenance = cache_provenance(cfg, loaded)
-                cache = cache_from_config(cfg.data.cache, model, provenance, progress=cfg.progress)
-                datamodule.use_cache(cache)
-                cache.build(model, device=device)
-            except CacheError as err:
-                raise EvaluationError(str(err)) from None
+            provenance = cache_provenance(cfg, loaded)
+            cache = cache_from_config(cfg.data.cache, model, provenance, progress=cfg.progress)
+            datamodule.use_cache(cache)
+            cache.build(model, device=device)
         loaders = list(zip(datamodule.test_names, datamodule.test_dataloader()))
         result = run_benchmark(
             model, loaders, sam_baseline=cfg.sam_baseline, hq_token_only=cfg.hq_token_only,

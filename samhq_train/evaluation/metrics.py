@@ -85,7 +85,9 @@ def mask_iou(pred: Tensor, gt: Tensor) -> Tensor:
     return _iou(pred, gt)
 
 
-def boundary_dilation(height: int, width: int, dilation_ratio: float = BOUNDARY_DILATION_RATIO) -> int:
+def boundary_dilation(
+    height: int, width: int, dilation_ratio: float = BOUNDARY_DILATION_RATIO
+) -> int:
     """Boundary width d in pixels: max(1, round(dilation_ratio * image diagonal))."""
     # Python's round (half to even) as in the reference implementations.
     return max(1, int(round(dilation_ratio * math.sqrt(height**2 + width**2))))
@@ -124,7 +126,9 @@ def mask_to_boundary(mask: Tensor, dilation_ratio: float = BOUNDARY_DILATION_RAT
     return mask & ~eroded
 
 
-def boundary_iou(pred: Tensor, gt: Tensor, dilation_ratio: float = BOUNDARY_DILATION_RATIO) -> Tensor:
+def boundary_iou(
+    pred: Tensor, gt: Tensor, dilation_ratio: float = BOUNDARY_DILATION_RATIO
+) -> Tensor:
     """Boundary IoU per image (Cheng et al. 2021), as in the official SAM-HQ evaluation.
 
     Args:

@@ -26,8 +26,9 @@ def tiny_checkpoint(tmp_path_factory):
 def app_server(tiny_checkpoint, tmp_path):
     """(base url, output folder) of an app serving in a thread until the test ends."""
     out = tmp_path / "app_out"
-    server = app_main([str(tiny_checkpoint), "--port", "0", "--out", str(out), "--device", "cpu"],
-                      serve=False)
+    server = app_main(
+        [str(tiny_checkpoint), "--port", "0", "--out", str(out), "--device", "cpu"], serve=False
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     host, port = server.server_address[:2]
@@ -51,14 +52,20 @@ def _plain_sam(predictor: SamHQPredictor, points, box, mask_input, multimask):
     model, size = predictor.model, predictor.original_size
 
     def scale(coords):
-        return torch.tensor(imaging.scale_to_model_input(
-            np.asarray(coords, np.float64), size, model.input_resize, model.image_size),
-            dtype=torch.float32)
+        return torch.tensor(
+            imaging.scale_to_model_input(
+                np.asarray(coords, np.float64), size, model.input_resize, model.image_size
+            ),
+            dtype=torch.float32,
+        )
 
     kwargs = {"multimask_output": multimask, "use_hq": False}
     if len(points):
         pts = np.asarray(points, np.float64)
-        kwargs["points"] = (scale(pts[:, :2])[None, None], torch.tensor(pts[:, 2])[None, None].float())
+        kwargs["points"] = (
+            scale(pts[:, :2])[None, None],
+            torch.tensor(pts[:, 2])[None, None].float(),
+        )
     if box is not None:
         kwargs["boxes"] = scale(np.asarray(box).reshape(2, 2)).reshape(1, 1, 4)
     if mask_input is not None:
@@ -84,8 +91,11 @@ def reference_masks(checkpoint, image, steps, refine=True):
         multimask = len(points) == 1 and box is None and first
         pts = np.asarray(points, np.float64).reshape(-1, 3)
         hq = predictor.predict(
-            pts[:, :2] if len(pts) else None, pts[:, 2] if len(pts) else None, box,
-            None if first else previous[0], multimask_output=multimask,
+            pts[:, :2] if len(pts) else None,
+            pts[:, 2] if len(pts) else None,
+            box,
+            None if first else previous[0],
+            multimask_output=multimask,
         )
         sam = _plain_sam(predictor, pts, box, None if first else previous[1], multimask)
         (hq_mask, hq_low), (sam_mask, sam_low) = _best(*hq), _best(*sam)

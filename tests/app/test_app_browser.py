@@ -31,8 +31,11 @@ def wait_for(driver, condition, what, timeout=60.0):
 
 
 def wait_answered(driver, steps):
-    wait_for(driver, f"document.body.dataset.busy === '0' && "
-                     f"document.body.dataset.answered === '{steps}'", f"{steps} answered steps")
+    wait_for(
+        driver,
+        f"document.body.dataset.busy === '0' && document.body.dataset.answered === '{steps}'",
+        f"{steps} answered steps",
+    )
 
 
 def act(driver, canvas, action):
@@ -43,7 +46,9 @@ def act(driver, canvas, action):
     driver.find_element("css selector", f"input[name=mode][value='{kind}']").click()
     left, top, width = driver.execute_script(
         "const c = arguments[0]; c.scrollIntoView({block: 'nearest'});"
-        "const r = c.getBoundingClientRect(); return [r.left, r.top, r.width];", canvas)
+        "const r = c.getBoundingClientRect(); return [r.left, r.top, r.width];",
+        canvas,
+    )
     scale = (width - 2) / int(canvas.get_attribute("width"))  # shown size / image size
 
     def viewport(x, y):  # W3C pointer positions are integer viewport pixels
@@ -59,7 +64,9 @@ def act(driver, canvas, action):
 
 def data_url_bytes(url: str) -> bytes:
     head, data = url.split(",", 1)
-    return base64.b64decode(data) if head.endswith(";base64") else urllib.parse.unquote(data).encode()
+    return (
+        base64.b64decode(data) if head.endswith(";base64") else urllib.parse.unquote(data).encode()
+    )
 
 
 def downloaded_mask(driver, link="download-mask") -> np.ndarray:
@@ -73,8 +80,11 @@ def test_clicks_in_the_browser_give_the_predictors_masks(app_server, tiny_checkp
     started = time.monotonic()
     with chromium() as driver:
         driver.get(base + "/")
-        wait_for(driver, "document.body.dataset.image === 'demo-val-0000' && "
-                         "document.body.dataset.busy === '0'", "the first demo image")
+        wait_for(
+            driver,
+            "document.body.dataset.image === 'demo-val-0000' && document.body.dataset.busy === '0'",
+            "the first demo image",
+        )
         canvas = driver.find_element("id", "hq-canvas")
         assert (canvas.size["width"], canvas.size["height"]) == (642, 514)  # 2 x 320 x 256 + border
         masks = []  # (SAM-HQ, SAM) downloads after each prompt
@@ -113,7 +123,9 @@ def test_clicks_in_the_browser_give_the_predictors_masks(app_server, tiny_checkp
         bad = tmp_path / "broken.jpg"
         bad.write_bytes(b"\xff\xd8 not a jpeg")
         driver.find_element("id", "file").send_keys(str(bad))
-        wait_for(driver, "document.getElementById('message').className === 'error'", "an error line")
+        wait_for(
+            driver, "document.getElementById('message').className === 'error'", "an error line"
+        )
         text = driver.find_element("id", "message").text
         assert "broken.jpg" in text and "Traceback" not in text and "\n" not in text
         driver.find_element("id", "reset").click()

@@ -69,8 +69,10 @@ def test_masks_match_the_predictor_for_each_click(app_server, tiny_checkpoint, r
         differ += int((hq != sam).any())
         assert answer["multimask"] == (n == 1)
     assert differ  # HQ on and off give different masks on these random weights
-    assert answer["prompt_file"] == {"box": STEPS[2]["box"], "points": [
-        s["point"] for s in STEPS if "point" in s]}
+    assert answer["prompt_file"] == {
+        "box": STEPS[2]["box"],
+        "points": [s["point"] for s in STEPS if "point" in s],
+    }
 
 
 def test_undo_is_answered_from_the_kept_steps(app_server):
@@ -90,19 +92,48 @@ def test_errors_are_one_line_in_json_and_on_the_console(app_server, capsys):
     base, _ = app_server
     _, image = call(f"{base}/api/demo?index=0")
     cases = [
-        (f"{base}/api/image", b"not an image", {"X-Filename": "bad.jpg"}, "bad.jpg is not a readable image"),
+        (
+            f"{base}/api/image",
+            b"not an image",
+            {"X-Filename": "bad.jpg"},
+            "bad.jpg is not a readable image",
+        ),
         (f"{base}/api/image", b"", {"X-Filename": "empty.png"}, "empty.png is empty"),
         (f"{base}/api/segment", b"{", {}, "not json"),
-        (f"{base}/api/segment", json.dumps({"image_id": "nope", "steps": STEPS}).encode(), {},
-         "no longer loaded"),
-        (f"{base}/api/segment", json.dumps({"image_id": image["image_id"], "steps": [
-            {"point": [500, 10, 1]}]}).encode(), {}, "outside the 320 x 256 image"),
-        (f"{base}/api/segment", json.dumps({"image_id": image["image_id"], "steps": [
-            {"point": [5, 10, 2]}]}).encode(), {}, "label must be 1"),
-        (f"{base}/api/segment", json.dumps({"image_id": image["image_id"], "steps": [
-            {"box": [50, 10, 5, 20]}]}).encode(), {}, "x0 < x1"),
-        (f"{base}/api/segment", json.dumps({"image_id": image["image_id"], "steps": []}).encode(),
-         {}, "no prompt"),
+        (
+            f"{base}/api/segment",
+            json.dumps({"image_id": "nope", "steps": STEPS}).encode(),
+            {},
+            "no longer loaded",
+        ),
+        (
+            f"{base}/api/segment",
+            json.dumps(
+                {"image_id": image["image_id"], "steps": [{"point": [500, 10, 1]}]}
+            ).encode(),
+            {},
+            "outside the 320 x 256 image",
+        ),
+        (
+            f"{base}/api/segment",
+            json.dumps({"image_id": image["image_id"], "steps": [{"point": [5, 10, 2]}]}).encode(),
+            {},
+            "label must be 1",
+        ),
+        (
+            f"{base}/api/segment",
+            json.dumps(
+                {"image_id": image["image_id"], "steps": [{"box": [50, 10, 5, 20]}]}
+            ).encode(),
+            {},
+            "x0 < x1",
+        ),
+        (
+            f"{base}/api/segment",
+            json.dumps({"image_id": image["image_id"], "steps": []}).encode(),
+            {},
+            "no prompt",
+        ),
         (f"{base}/api/demo?index=99", None, {}, "demo index must be"),
     ]
     for url, body, headers, expected in cases:
@@ -155,8 +186,12 @@ def test_a_checkpoint_that_does_not_load_is_one_line_and_exit_2(tmp_path, capsys
 
 @pytest.mark.parametrize("variant", ["vit_demo", "sam2.1_hq_hiera_demo"])
 def test_every_family_loads_and_matches_the_predictor(variant, tmp_path):
-    path = save_checkpoint(randomize_(build_sam_hq(variant, seed=1), seed=1),
-                           tmp_path / f"{variant}.safetensors", "safetensors", variant=variant)
+    path = save_checkpoint(
+        randomize_(build_sam_hq(variant, seed=1), seed=1),
+        tmp_path / f"{variant}.safetensors",
+        "safetensors",
+        variant=variant,
+    )
     segmenter = load_segmenter(parse_args([str(path), "--device", "cpu"]))
     image = demo_image(3)
     image_id = segmenter.set_image(image, "demo-3")["image_id"]
@@ -173,10 +208,20 @@ def test_every_family_loads_and_matches_the_predictor(variant, tmp_path):
 def test_the_script_serves_the_page_on_localhost(tiny_checkpoint, tmp_path):
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
-    command = [sys.executable, str(root / "scripts" / "app.py"), str(tiny_checkpoint),
-               "--port", "0", "--out", str(tmp_path / "out"), "--device", "cpu"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, env=env, cwd=tmp_path)
+    command = [
+        sys.executable,
+        str(root / "scripts" / "app.py"),
+        str(tiny_checkpoint),
+        "--port",
+        "0",
+        "--out",
+        str(tmp_path / "out"),
+        "--device",
+        "cpu",
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path
+    )
     try:
         lines = [process.stdout.readline() for _ in range(2)]
         url = lines[1].split()[2]

@@ -104,15 +104,27 @@ def test_prompts_are_reproducible_under_a_seed():
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("probs", {"scribble": 1.0}, "data.prompts.probs={scribble: 1.0}: expected weights >= 0 "
-         "with a positive sum over the prompt types box, point, noise_mask"),
-        ("probs", {"box": 0.0}, "data.prompts.probs={box: 0.0}: expected weights >= 0 with a positive sum"),
+        (
+            "probs",
+            {"scribble": 1.0},
+            "data.prompts.probs={scribble: 1.0}: expected weights >= 0 "
+            "with a positive sum over the prompt types box, point, noise_mask",
+        ),
+        (
+            "probs",
+            {"box": 0.0},
+            "data.prompts.probs={box: 0.0}: expected weights >= 0 with a positive sum",
+        ),
         ("num_points", 0, "data.prompts.num_points=0: expected an integer >= 1"),
         ("num_points", 2.5, "data.prompts.num_points=2.5: expected an integer >= 1"),
         ("box_noise_scale", -0.1, "data.prompts.box_noise_scale=-0.1: expected a number >= 0"),
         ("noise_downscale", 0, "data.prompts.noise_downscale=0: expected an integer >= 1"),
         ("noise_std", "big", "data.prompts.noise_std=big: expected a number >= 0"),
-        ("eval_prompt", "boxes", "data.prompts.eval_prompt=boxes: expected one of box, point, noise_mask"),
+        (
+            "eval_prompt",
+            "boxes",
+            "data.prompts.eval_prompt=boxes: expected one of box, point, noise_mask",
+        ),
     ],
 )
 def test_prompt_config_refuses_a_bad_field_naming_its_full_key(field, value, message):

@@ -55,7 +55,9 @@ def test_a_vanishing_object_is_drawn_again_up_to_the_tries():
     for transform, tries in ((LosesTheObject(misses=3), 1), (LosesTheObject(misses=99), MAX_TRIES)):
         out = transformed_sample(item(mask), transform, tries=tries)
         assert transform.draws == tries and out.mask.max() == 0
-        with pytest.raises(EmptyMaskError, match="gt/a.png: the object vanishes under augmentation"):
+        with pytest.raises(
+            EmptyMaskError, match="gt/a.png: the object vanishes under augmentation"
+        ):
             require_object(out.mask, "gt/a.png")
 
 

@@ -23,7 +23,7 @@ from samhq_train.data import (
     sample_key,
 )
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "samhq_train" / "conf"
 
 
 def compose_data(name: str, *overrides: str):

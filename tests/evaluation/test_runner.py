@@ -31,7 +31,7 @@ from samhq_train.model import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-CONF = ROOT / "conf"
+CONF = ROOT / "samhq_train" / "conf"
 NUM_VAL = 2
 # small demo data shared by every test here (the demo marker records these parameters)
 DEMO = ["data=demo", "data.demo.num_train=2", f"data.demo.num_val={NUM_VAL}",

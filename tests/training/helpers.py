@@ -11,7 +11,7 @@ from samhq_train.model import FAMILIES
 is_hq_key = FAMILIES["sam1"].is_hq_key
 
 ROOT = Path(__file__).resolve().parents[2]
-CONF = ROOT / "conf"
+CONF = ROOT / "samhq_train" / "conf"
 # a small demo set and short epochs: every test run takes a few seconds on 2 CPU cores
 SMALL = [
     "data.demo.num_train=8",

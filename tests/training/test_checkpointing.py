@@ -10,10 +10,10 @@ import torch
 from samhq_train.model import file_sha256
 from samhq_train.training.checkpointing import (
     AtomicCheckpointIO,
-    CheckpointOnInterrupt,
     collect_rng_states,
     set_rng_states,
 )
+from samhq_train.training.interrupt import CheckpointOnInterrupt
 
 
 def test_atomic_save_never_leaves_a_truncated_file(tmp_path, monkeypatch):

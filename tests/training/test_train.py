@@ -10,6 +10,7 @@ import lightning as L
 import pytest
 import torch
 
+from samhq_train.errors import UserError
 from samhq_train.model import (
     FAMILIES,
     Provenance,
@@ -17,7 +18,7 @@ from samhq_train.model import (
     load_checkpoint,
     save_checkpoint,
 )
-from samhq_train.train import SetupError, train
+from samhq_train.train import train
 from tests.reference import build_official
 from tests.training.helpers import (
     ROOT,
@@ -204,26 +205,28 @@ def test_mid_epoch_resume_restores_step_and_lr(tmp_path, data_root):
 
 
 def test_real_variant_without_checkpoint_names_the_file(tmp_path, data_root):
-    with pytest.raises(SetupError, match=r"model.checkpoint=/path/to/sam_vit_l_0b3195\.pth"):
+    with pytest.raises(UserError, match=r"model.checkpoint=/path/to/sam_vit_l_0b3195\.pth"):
         train(compose_cfg(tmp_path, data_root, "model=vit_l"))
 
 
 def test_wrong_variant_checkpoint(tmp_path, data_root):
     path = tmp_path / "tiny.pth"
     save_checkpoint(build_sam_hq("vit_demo", seed=0), path, "sam_hq")
-    with pytest.raises(SetupError, match="holds a vit_demo model .*but variant vit_b"):
+    with pytest.raises(UserError, match="holds a vit_demo model .*but variant vit_b"):
         train(compose_cfg(tmp_path, data_root, "model=vit_b", f"model.checkpoint={path}"))
 
 
 def test_missing_checkpoint_file_and_data_root(tmp_path, data_root):
-    with pytest.raises(SetupError, match=r"model\.checkpoint=.*nope\.pth not found: model\.checkpoint takes"):
+    with pytest.raises(
+        UserError, match=r"model\.checkpoint=.*nope\.pth not found: model\.checkpoint takes"
+    ):
         train(
             compose_cfg(tmp_path, data_root, "model=vit_b", f"model.checkpoint={tmp_path}/nope.pth")
         )
-    with pytest.raises(SetupError, match="data root not found"):
+    with pytest.raises(UserError, match="data root not found"):
         train(compose_cfg(tmp_path, tmp_path / "missing", "data=folder", small=False))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(SetupError, match="image folder not found"):
+    with pytest.raises(UserError, match="image folder not found"):
         train(compose_cfg(tmp_path, tmp_path / "empty", "data=folder", small=False))
 
 
@@ -254,7 +257,7 @@ def test_missing_logger_package_says_what_to_install(tmp_path, data_root, monkey
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a)
     )
-    with pytest.raises(SetupError, match=r"pip install '\.\[wandb\]'"):
+    with pytest.raises(UserError, match=r"pip install '\.\[wandb\]'"):
         train(compose_cfg(tmp_path, data_root, "logger=wandb"))
 
 
@@ -275,9 +278,37 @@ def test_entry_point_prints_one_line_for_bad_input(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
-        "error: model=vit_h needs its SAM weights: pass model.checkpoint=/path/to/sam_vit_h_4b8939.pth"
+        "error: model=vit_h needs its SAM weights: pass "
+        "model.checkpoint=/path/to/sam_vit_h_4b8939.pth"
     )
     assert "Traceback" not in result.stderr
+
+
+def test_installed_command_finds_its_configs_from_any_directory(tmp_path):
+    """samhq-train (samhq_train.cli.train:main) reads the configs shipped in the package: run
+    from a folder that has no conf/, a bad input is still the one line of the config it read."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from samhq_train.cli.train import main; "
+            "sys.argv[0] = 'samhq-train'; main()",
+            "model=vit_h",
+            f"hydra.run.dir={tmp_path}/run",
+            *SMALL,
+            f"data.root={tmp_path}/data",
+        ],
+        cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: model=vit_h needs its SAM weights: pass "
+        "model.checkpoint=/path/to/sam_vit_h_4b8939.pth"
+    )
 
 
 def test_wandb_logger_runs_offline(tmp_path, data_root, monkeypatch):
@@ -313,15 +344,38 @@ QUICK = [
 @pytest.mark.parametrize(
     ("key", "make", "message"),
     [
-        ("ckpt_path", lambda d: d / "nope.ckpt", r"ckpt_path=.*nope\.ckpt not found: ckpt_path resumes"),
+        (
+            "ckpt_path",
+            lambda d: d / "nope.ckpt",
+            r"ckpt_path=.*nope\.ckpt not found: ckpt_path resumes",
+        ),
         ("ckpt_path", lambda d: d, r"ckpt_path=.* is a folder"),
-        ("ckpt_path", "truncated", r"ckpt_path=.*truncated\.ckpt cannot be read: the file is truncated"),
-        ("ckpt_path", "weights", r"ckpt_path=.*sam_hq_vit_demo\.pth is plain model weights .*pass model\.checkpoint="),
-        ("model.checkpoint", "training", r"model\.checkpoint=.*last\.ckpt is a training checkpoint: to continue that run pass ckpt_path="),
-        ("model.checkpoint", "hq_only", r"model\.checkpoint=.*hq\.safetensors holds only the HQ parameters"),
+        (
+            "ckpt_path",
+            "truncated",
+            r"ckpt_path=.*truncated\.ckpt cannot be read: the file is truncated",
+        ),
+        (
+            "ckpt_path",
+            "weights",
+            r"ckpt_path=.*sam_hq_vit_demo\.pth is plain model weights .*pass model\.checkpoint=",
+        ),
+        (
+            "model.checkpoint",
+            "training",
+            r"model\.checkpoint=.*last\.ckpt is a training checkpoint: to continue that run "
+            r"pass ckpt_path=",
+        ),
+        (
+            "model.checkpoint",
+            "hq_only",
+            r"model\.checkpoint=.*hq\.safetensors holds only the HQ parameters",
+        ),
     ],
 )
-def test_wrong_checkpoints_are_refused_before_anything_is_read(short_run, tmp_path, key, make, message):
+def test_wrong_checkpoints_are_refused_before_anything_is_read(
+    short_run, tmp_path, key, make, message
+):
     """The data root is missing: a checkpoint error proves the checkpoint was checked first."""
     out, _, objects = short_run
     files = {
@@ -335,7 +389,7 @@ def test_wrong_checkpoints_are_refused_before_anything_is_read(short_run, tmp_pa
     files["truncated"] = truncated
     path = files[make] if isinstance(make, str) else make(tmp_path)
     extra = ["model=vit_b"] if key == "model.checkpoint" else []
-    with pytest.raises(SetupError, match=message) as info:
+    with pytest.raises(UserError, match=message) as info:
         train(compose_cfg(tmp_path / "run", tmp_path / "no_data", *extra, f"{key}={path}"))
     assert "\n" not in str(info.value) and "weights_only" not in str(info.value)
 
@@ -359,19 +413,40 @@ def test_empty_validation_sets_are_refused_at_the_start(
     shutil.copytree(data_root, root)
     for mask in (root / "val" / "masks").iterdir():
         cv2.imwrite(str(mask), np.zeros((96, 128), np.uint8))
-    common = ["data=folder", "data.strict_eval=false", "loss.num_points=1024", "data.num_workers=0",
-              "data.batch_size=2", "trainer.enable_progress_bar=false", *QUICK]
-    build_model = train_module.build_model
-    monkeypatch.setattr(train_module, "build_model", lambda cfg: pytest.fail("the model was built"))
-    refused = r"validation found no usable sample in val \(every sample was skipped.*trainer\.limit_val_batches=0"
+    common = [
+        "data=folder",
+        "data.strict_eval=false",
+        "loss.num_points=1024",
+        "data.num_workers=0",
+        "data.batch_size=2",
+        "trainer.enable_progress_bar=false",
+        *QUICK,
+    ]
+    build = train_module.build_model_from_config
+    monkeypatch.setattr(
+        train_module, "build_model_from_config", lambda *a, **k: pytest.fail("the model was built")
+    )
+    refused = (
+        r"validation found no usable sample in val \(every sample was skipped"
+        r".*trainer\.limit_val_batches=0"
+    )
     validate = f"validate_before_training={str(validate_first).lower()}"
-    with pytest.raises(SetupError, match=refused) as info:
+    with pytest.raises(UserError, match=refused) as info:
         train(compose_cfg(tmp_path / "run", root, *common, validate, small=False))
     assert "\n" not in str(info.value)
     assert not (tmp_path / "run" / "checkpoints").exists()  # refused before training
-    monkeypatch.setattr(train_module, "build_model", build_model)
+    monkeypatch.setattr(train_module, "build_model_from_config", build)
     # explicitly off: trains
-    metrics, _ = train(compose_cfg(tmp_path / "off", root, *common, "trainer.limit_val_batches=0", "export=false", small=False))
+    metrics, _ = train(
+        compose_cfg(
+            tmp_path / "off",
+            root,
+            *common,
+            "trainer.limit_val_batches=0",
+            "export=false",
+            small=False,
+        )
+    )
     assert "after" not in metrics
 
 
@@ -392,9 +467,17 @@ def test_interrupt_prints_the_last_checkpoint_and_the_resume_command(tmp_path, d
     handler = signal.getsignal(signal.SIGINT)
     try:
         with pytest.raises(SystemExit) as info:
-            train(compose_cfg(tmp_path, data_root, *SHORT, "validate_before_training=false", "export=false",
-                              "+callbacks.stop._target_=tests.training.test_train.InterruptAt",
-                              "+callbacks.stop.step=3"))
+            train(
+                compose_cfg(
+                    tmp_path,
+                    data_root,
+                    *SHORT,
+                    "validate_before_training=false",
+                    "export=false",
+                    "+callbacks.stop._target_=tests.training.test_train.InterruptAt",
+                    "+callbacks.stop.step=3",
+                )
+            )
     finally:
         signal.signal(signal.SIGINT, handler)  # Lightning ignores SIGINT after an interrupt
     assert info.value.code == 130
@@ -449,12 +532,16 @@ def test_a_signal_mid_epoch_writes_a_checkpoint_that_resumes_exactly(
 
 
 def test_resume_command_repeats_the_hydra_overrides(monkeypatch):
-    import samhq_train.train as train_module
+    from samhq_train.training import interrupt
 
-    monkeypatch.setattr(train_module, "launch_overrides", lambda: ["data.root=/my data", "ckpt_path=old.ckpt", "seed=1"])
-    assert train_module.resume_command("/r/last.ckpt") == (
+    overrides = ["data.root=/my data", "ckpt_path=old.ckpt", "seed=1"]
+    monkeypatch.setattr(interrupt, "launch_overrides", lambda: overrides)
+    monkeypatch.setattr(sys, "argv", ["train.py"])
+    assert interrupt.resume_command("/r/last.ckpt") == (
         "python train.py 'data.root=/my data' seed=1 ckpt_path=/r/last.ckpt"
     )
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/samhq-train"])  # the installed command
+    assert interrupt.resume_command("/r/last.ckpt").startswith("samhq-train 'data.root=/my data'")
 
 
 @pytest.mark.parametrize(
@@ -467,23 +554,58 @@ def test_failed_end_of_run_export_reports_after_the_results(
     told to export `delta` (hq_only would drop what it trained)."""
     import logging
 
-    import samhq_train.train as train_module
+    from samhq_train.run import outputs
 
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(train_module, "export_model", full_disk)
-    caplog.set_level(logging.INFO, logger="samhq_train.train")
-    with pytest.raises(SetupError, match=r"the end-of-run export to .*export failed: .*No space left on device; export the checkpoint with python scripts/export.py --checkpoint .*last\.ckpt --to " + targets + " --out"):
+    monkeypatch.setattr(outputs, "export_model", full_disk)
+    caplog.set_level(logging.INFO, logger="samhq_train.run.outputs")
+    refused = (
+        r"the end-of-run export to .*export failed: .*No space left on device; export the "
+        r"checkpoint with samhq-export --checkpoint .*last\.ckpt --to " + targets + " --out"
+    )
+    with pytest.raises(UserError, match=refused):
         train(compose_cfg(tmp_path, data_root, *QUICK, f"model.policy={policy}"))
     assert "before training" in capsys.readouterr().out  # the results table came first
     assert f"checkpoints in {tmp_path / 'checkpoints'}" in caplog.text
 
 
+def test_a_bug_in_the_end_of_run_export_keeps_its_traceback(
+    tmp_path, data_root, monkeypatch, capsys
+):
+    """Not a user error: raised as it came (no one-line translation), after the results."""
+    from samhq_train.run import outputs
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("read-back differs (simulated bug)")
+
+    monkeypatch.setattr(outputs, "export_model", bug)
+    with pytest.raises(RuntimeError, match="simulated bug") as info:
+        train(compose_cfg(tmp_path, data_root, *QUICK))
+    assert not isinstance(info.value, UserError)
+    assert "before training" in capsys.readouterr().out
+
+
+def test_the_export_hint_keeps_what_the_policy_trained():
+    """A run that trained more than the HQ parts is told to export its delta, not hq_only."""
+    from samhq_train.run.outputs import end_of_run_exports
+
+    assert end_of_run_exports("hq") == ("hq_only", "sam_hq")
+    for policy in ("hq+decoder", "hq+lora", "full"):
+        assert end_of_run_exports(policy) == ("delta", "sam_hq")
+
+
 def test_existing_export_files_are_refused_before_training(tmp_path, data_root):
     (tmp_path / "export").mkdir(parents=True)
     (tmp_path / "export" / "sam_hq_vit_demo.pth").write_bytes(b"an earlier export")
-    with pytest.raises(SetupError, match=r"sam_hq_vit_demo\.pth already exists: give another paths\.output_dir, or export=false"):
+    with pytest.raises(
+        UserError,
+        match=(
+            r"sam_hq_vit_demo\.pth already exists: give another paths\.output_dir, "
+            r"or export=false"
+        ),
+    ):
         train(compose_cfg(tmp_path, data_root, *QUICK))
     assert not (tmp_path / "checkpoints").exists()
     assert (tmp_path / "export" / "sam_hq_vit_demo.pth").read_bytes() == b"an earlier export"

@@ -32,7 +32,7 @@ def not_found(path: str | os.PathLike) -> FileProblem:
 
 
 def unreadable(path: str | os.PathLike, kind: str, why: str) -> FileProblem:
-    """A file that could not be read as `kind` ("a PyTorch checkpoint", ...), `why` in a few words."""
+    """A file that could not be read as `kind` ("a PyTorch checkpoint", ...), `why` briefly."""
     return FileProblem(path, f"cannot be read: {why}", f"could not read {path} as {kind}: {why}")
 
 

@@ -50,7 +50,7 @@ class Inspection:
         return use in self.uses
 
     def require(self, use: Use) -> Inspection:
-        """self if the file may be used for `use`; else a FileProblem saying why and what to give."""
+        """self if the file may be used for `use`; else a FileProblem: why, and what to give."""
         if use not in self.uses:
             why = self.refusals.get(use, f"is {self.format}, which cannot be used to {use.value}")
             raise FileProblem(self.path, why.format(path=self.path))

@@ -1,8 +1,9 @@
-"""Export SAM-HQ weights for the official code, transformers, safetensors users and ONNX runtimes.
+"""samhq-export: SAM-HQ weights for the official code, transformers, safetensors users and ONNX
+runtimes.
 
-    python scripts/export.py --checkpoint outputs/<run>/checkpoints/last.ckpt \\
+    samhq-export --checkpoint outputs/<run>/checkpoints/last.ckpt \\
         --to sam_hq transformers hq_only --out exported/
-    python scripts/export.py --checkpoint sam_hq_vit_b_hq.safetensors --base sam_vit_b_01ec64.pth \\
+    samhq-export --checkpoint sam_hq_vit_b_hq.safetensors --base sam_vit_b_01ec64.pth \\
         --to onnx --out exported/
 
 --checkpoint takes any format load_checkpoint reads: a training .ckpt (its base SAM file is taken
@@ -28,18 +29,16 @@ failed export leaves none of its files behind.
 from __future__ import annotations
 
 import argparse
-import sys
 
 import torch
 
-from samhq_train.config_check import SETUP_ERROR_EXIT
+from samhq_train.errors import exit_on_user_error
 from samhq_train.inference import EXPORT_TARGETS, export_model
-from samhq_train.inference.export import OutputError, check_output_dir
+from samhq_train.inference.export import check_output_dir
 from samhq_train.model import (
     FORMAT_ALIASES,
     FORMATS,
     VARIANTS,
-    CheckpointError,
     load_checkpoint_with_provenance,
     policy_of,
 )
@@ -82,34 +81,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def fail(err: Exception) -> None:
-    print(f"error: {err}", file=sys.stderr)
-    sys.exit(SETUP_ERROR_EXIT)
-
-
+@exit_on_user_error
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    try:
-        check_output_dir(args.out)  # before the weights are read: a file, no parent, read-only
-        loaded = load_checkpoint_with_provenance(
-            args.checkpoint, variant=args.variant, format=args.format, base_checkpoint=args.base
+    check_output_dir(args.out)  # before the weights are read: a file, no parent, read-only
+    loaded = load_checkpoint_with_provenance(
+        args.checkpoint, variant=args.variant, format=args.format, base_checkpoint=args.base
+    )
+    with torch.no_grad():
+        written = export_model(
+            loaded.model,
+            args.out,
+            args.to,
+            name=args.name,
+            verify=not args.no_verify,
+            onnx_opset=args.onnx_opset,
+            hq_token_only=args.onnx_hq_token_only,
+            multimask_output=args.onnx_multimask,
+            overwrite=args.overwrite,
+            create_parents=False,
+            policy=policy_of(loaded.provenance),  # from the same read of the file
         )
-        with torch.no_grad():
-            written = export_model(
-                loaded.model,
-                args.out,
-                args.to,
-                name=args.name,
-                verify=not args.no_verify,
-                onnx_opset=args.onnx_opset,
-                hq_token_only=args.onnx_hq_token_only,
-                multimask_output=args.onnx_multimask,
-                overwrite=args.overwrite,
-                create_parents=False,
-                policy=policy_of(loaded.provenance),  # from the same read of the file
-            )
-    except (CheckpointError, OutputError, OSError, RuntimeError) as err:
-        fail(err)
     for target, path in written.items():
         print(f"{target}: {path}")
     return written

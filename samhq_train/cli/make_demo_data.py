@@ -1,0 +1,30 @@
+"""samhq-make-demo-data [hydra overrides of data=demo]: generate the built-in demo dataset
+(normally made on first use).
+
+    samhq-make-demo-data [data.root=data/demo] [data.demo.num_train=64 ...]
+"""
+
+import sys
+
+from hydra import compose, initialize_config_dir
+from hydra.utils import to_absolute_path
+
+from samhq_train.cli import CONFIG_DIR
+from samhq_train.data import ensure_demo_data
+from samhq_train.errors import exit_on_user_error
+
+
+@exit_on_user_error
+def main(overrides: list[str] | None = None) -> None:
+    overrides = sys.argv[1:] if overrides is None else overrides
+    if any(o in ("-h", "--help") for o in overrides):
+        print(__doc__)
+        return
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(overrides=["+data=demo", *overrides]).data
+    root = ensure_demo_data(to_absolute_path(cfg.root), **cfg.demo)
+    print(f"demo data ready in {root}")
+
+
+if __name__ == "__main__":
+    main()

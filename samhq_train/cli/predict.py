@@ -1,0 +1,144 @@
+"""samhq-predict: masks for prompts on images with trained SAM-HQ weights (mask and overlay PNGs).
+
+    samhq-predict IMAGE [IMAGE|FOLDER ...] --checkpoint CKPT --box X0 Y0 X1 Y1 --out DIR
+    samhq-predict photo.jpg --checkpoint sam_hq_vit_b.pth --point 300 200 1 \\
+        --point 50 60 0
+    samhq-predict images/ --checkpoint last.ckpt --prompts prompts/ --device cuda --bf16
+
+--checkpoint takes any format load_checkpoint reads (official .pth, transformers directory,
+safetensors, a training .ckpt; an HQ-only file together with --base; --format overrides the
+detection). Prompts are in original image pixels. Each --box gives one mask (several boxes are
+decoded as a batch); --point X Y LABEL (1 foreground, 0 background) adds a point to every prompt
+(or makes the prompt when there is no box). --prompts is a json file (for a single image) or a
+folder of <image stem>.json files (samhq_train.inference.prompt_file).
+Writes <out>/<stem>_mask.png (<stem>_mask<i>.png for several boxes), <stem>_overlay.png and
+<out>/predictions.json (files and scores of every image written, also when the run stops early).
+<i> is the box's entry number (among the --box options, or in its prompt file).
+Inputs that share a stem (a.jpg and a.png, or two folders) get distinct names: <stem>_<ext>, then
+<folder>_<stem>_<ext>. Existing outputs are never replaced unless --overwrite; the parent of
+--out must exist.
+
+Exit status:
+  0  every image was read and every prompt used.
+  2  an image that cannot be read (damaged, not an image) is one error line naming the file and
+     what is wrong; a prompt that cannot be used (a box entry that is not 4 numbers, a box outside
+     its image, a point label other than 0 / 1, a missing or unreadable prompt file) is one error
+     line naming the image, the file and the entry. The other images and prompts go on; when
+     some masks were written, a last line counts both kinds and names the output folder; the
+     status is 2 at the end (--strict: stop at the first unreadable image).
+     Also 2: bad arguments (argparse's usage line), and, in one error line with nothing written,
+     a missing image or folder, a checkpoint that does not load, an output file that exists
+     (without --overwrite) or an output folder that cannot be made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from samhq_train.errors import SETUP_ERROR_EXIT, exit_on_user_error
+from samhq_train.inference import SamHQPredictor
+from samhq_train.inference.batch_predict import BatchOptions, plan, predict_images
+from samhq_train.model import FORMAT_ALIASES, FORMATS, VARIANTS, load_checkpoint
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("images", nargs="+", help="image files and/or folders of images")
+    parser.add_argument(
+        "--checkpoint", required=True, help="weights in any format load_checkpoint reads"
+    )
+    parser.add_argument("--base", help="base SAM / SAM-HQ checkpoint for an HQ-only --checkpoint")
+    parser.add_argument(
+        "--variant", choices=sorted(VARIANTS), help="model size (default: from the file)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=[*FORMATS, *FORMAT_ALIASES],
+        help="checkpoint format (default: detected)",
+    )
+    parser.add_argument(
+        "--box", nargs=4, type=float, action="append", metavar=("X0", "Y0", "X1", "Y1")
+    )
+    parser.add_argument(
+        "--point", nargs=3, type=float, action="append", metavar=("X", "Y", "LABEL")
+    )
+    parser.add_argument("--prompts", help="json file (one image) or folder of <image stem>.json")
+    parser.add_argument("--out", default="predictions", help="output folder (default: predictions)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace output files that already exist"
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at an unreadable image (default: report it, go on, exit status 2 at the end)",
+    )
+    parser.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="cpu or cuda (default: cuda when available)",
+    )
+    parser.add_argument(
+        "--bf16", action="store_true", help="run the model in bfloat16 autocast (GPU)"
+    )
+    parser.add_argument(
+        "--hq-token-only",
+        action="store_true",
+        help="the HQ mask alone (default: SAM mask + HQ mask, as the official predictor)",
+    )
+    parser.add_argument(
+        "--multimask",
+        action="store_true",
+        help="pick SAM's best of 3 masks to add to the HQ mask (official multimask_output)",
+    )
+    args = parser.parse_args(argv)
+    if args.bf16 and not args.device.startswith("cuda"):
+        parser.error("--bf16 needs --device cuda")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: CUDA is not available here; use --device cpu")
+    if args.prompts and (args.box or args.point):
+        parser.error("give prompts either with --box/--point or with --prompts, not both")
+    if not (args.prompts or args.box or args.point):
+        parser.error("no prompt: give --box, --point or --prompts")
+    return args
+
+
+def options_of(args: argparse.Namespace) -> BatchOptions:
+    return BatchOptions(
+        out=Path(args.out),
+        boxes=args.box,
+        points=args.point,
+        prompts=args.prompts,
+        multimask=args.multimask,
+        hq_token_only=args.hq_token_only,
+        overwrite=args.overwrite,
+        strict=args.strict,
+    )
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> dict:
+    """Returns {image: its masks, overlay and scores}; exits with status 2 when an image or a
+    prompt was reported (after the others were written)."""
+    args = parse_args(argv)
+    options = options_of(args)
+    images, prompts, stems = plan(args.images, options)
+    model = load_checkpoint(
+        args.checkpoint, variant=args.variant, format=args.format, base_checkpoint=args.base
+    )
+    predictor = SamHQPredictor(
+        model.to(args.device), amp_dtype=torch.bfloat16 if args.bf16 else None
+    )
+    batch = predict_images(predictor, images, prompts, stems, options)
+    if not batch.complete:
+        sys.exit(SETUP_ERROR_EXIT)
+    return batch.results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""samhq-train [hydra overrides] (or `python train.py` in a clone): train SAM-HQ.
+
+No overrides: the CPU demo (experiment=demo). Real use:
+
+    samhq-train experiment=paper model=vit_l \\
+        model.checkpoint=/path/sam_vit_l_0b3195.pth data.root=/path/hqseg44k
+
+A setup error (a bad config value, checkpoint, data root or output folder) is one line on stderr
+and exit status 2; an interrupted run (SIGINT / SIGTERM) prints the command that resumes it and
+exits with 130 / 143.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from samhq_train.cli import CONFIG_DIR
+from samhq_train.errors import exit_on_user_error
+from samhq_train.train import train
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    train(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""The model a config's `model` group describes: one builder for training, evaluation and the
+config check.
+
+    model.variant, model.checkpoint, model.seed     the weights (or the seeded random backbone)
+    model.grad_checkpointing, model.attention,      how the image encoder runs
+    model.compile
+
+`purpose="train"`: the checkpoint is the base a run starts from (official SAM or SAM-HQ weights)
+and `policy` decides what trains. `purpose="evaluate"`: the checkpoint is any file
+load_checkpoint reads (an HQ-only or delta file with `base_checkpoint`), and the file says what
+was trained. `weights=False` builds the architecture alone, with the policy and the encoder
+settings applied: under `torch.device("meta")` that is the config check's dry run, which finds a
+LoRA rank or an attention kernel that does not fit before any file is read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra.utils import to_absolute_path
+from torch import nn
+
+from samhq_train.errors import UserError
+from samhq_train.model import (
+    CheckpointError,
+    LoadedCheckpoint,
+    Provenance,
+    TrainablePolicy,
+    build_sam_hq,
+    file_sha256,
+    load_checkpoint_with_provenance,
+    set_attention_kernel,
+)
+
+PURPOSES = ("train", "evaluate")
+
+NO_WEIGHTS_TO_EVALUATE = (
+    "no weights to evaluate: pass model.checkpoint=/path/to/weights (official SAM or SAM-HQ .pth, "
+    "transformers directory, .safetensors, an HQ-only file with base_checkpoint=, or a training "
+    ".ckpt)"
+)
+
+
+def absolute_path(path: str | Path | None) -> str | None:
+    """A config path made absolute against the directory the command was started in."""
+    return None if path in (None, "") else to_absolute_path(str(path))
+
+
+def build_model_from_config(
+    model_cfg,
+    policy: TrainablePolicy | None = None,
+    *,
+    purpose: str = "train",
+    base_checkpoint: str | Path | None = None,
+    weights: bool = True,
+) -> LoadedCheckpoint:
+    """(model, format read or None, Provenance) from the `model` config group.
+
+    policy: what a training run trains (default hq); evaluation takes it from the file.
+    Raises UserError (CheckpointError for a file that cannot serve) with one line to fix.
+    """
+    if purpose not in PURPOSES:
+        raise ValueError(f"purpose={purpose!r}: expected one of {PURPOSES}")
+    policy = policy or TrainablePolicy()
+    variant = model_cfg.get("variant")
+    checkpoint = absolute_path(model_cfg.get("checkpoint"))
+    seed = model_cfg.get("seed")
+    try:
+        if not weights:
+            model = build_sam_hq(variant, policy=policy)
+            loaded = LoadedCheckpoint(model, None, _record(variant, policy))
+        elif checkpoint is None:
+            loaded = _random_backbone(variant, seed, policy, purpose)
+        elif purpose == "train":
+            model = build_sam_hq(variant, checkpoint=checkpoint, policy=policy)
+            base = {"base_checkpoint": checkpoint, "base_sha256": file_sha256(checkpoint)}
+            loaded = LoadedCheckpoint(model, None, _record(variant, policy, **base))
+        else:
+            loaded = load_checkpoint_with_provenance(
+                checkpoint, variant, base_checkpoint=absolute_path(base_checkpoint)
+            )
+        configure_encoder(loaded.model, model_cfg, compile=weights)
+    except UserError:
+        raise
+    except ValueError as err:  # a LoRA setting or attention kernel the model cannot take
+        raise UserError(str(err)) from None
+    return loaded
+
+
+def configure_encoder(model: nn.Module, model_cfg, *, compile: bool = True) -> None:
+    """model.grad_checkpointing, model.attention and (with `compile`) model.compile."""
+    if model_cfg.get("grad_checkpointing"):  # every family's encoder has the switch
+        model.image_encoder.grad_checkpointing = True
+    set_attention_kernel(model.image_encoder, model_cfg.get("attention") or "auto")
+    if compile and model_cfg.get("compile"):
+        # in place: parameter names (checkpoints, exports) stay those of the plain module
+        model.image_encoder.compile()
+
+
+def _record(variant: str, policy: TrainablePolicy, **base) -> Provenance:
+    return Provenance(variant=variant, policy=policy.name, policy_settings=policy.to_dict(), **base)
+
+
+def _random_backbone(variant, seed, policy: TrainablePolicy, purpose: str) -> LoadedCheckpoint:
+    """The seeded random backbone of `variant` (the tests' and the demo's tiny models)."""
+    if variant is None or seed is None:
+        if purpose == "evaluate":
+            raise CheckpointError(NO_WEIGHTS_TO_EVALUATE)
+        raise CheckpointError(
+            f"model={variant} needs its SAM weights: pass model.checkpoint=/path/to/the official "
+            "SAM file (or model.seed for a random backbone)"
+        )
+    model = build_sam_hq(variant, seed=int(seed), policy=policy)
+    if purpose == "evaluate":  # the record evaluation has always given this model
+        return LoadedCheckpoint(model, None, Provenance(variant=variant, seed=int(seed)))
+    return LoadedCheckpoint(model, None, _record(variant, policy, seed=int(seed)))
+
+
+__all__ = ["PURPOSES", "absolute_path", "build_model_from_config", "configure_encoder"]

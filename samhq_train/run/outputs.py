@@ -1,0 +1,110 @@
+"""What a finished training run leaves: the results table, the end-of-run exports and the
+closing report (where the outputs, the checkpoints and the exported files are)."""
+
+import logging
+import time
+from pathlib import Path
+
+from lightning.pytorch.utilities import rank_zero_only
+
+from samhq_train.config_check import SetupError
+from samhq_train.errors import UserError
+from samhq_train.evaluation.report import results_tables
+from samhq_train.inference.export import check_output_dir, export_model, export_paths
+from samhq_train.model import TrainablePolicy
+
+log = logging.getLogger(__name__)
+
+RESULT_ROWS = {  # results key -> the row it gets in the table printed at the end
+    "sam": "SAM (no HQ token)",
+    "before": "before training",
+    "after": "after training",
+}
+
+
+def end_of_run_exports(policy: str) -> tuple[str, ...]:
+    """What a run exports: the trained tensors alone (HQ-only for policy hq, else the policy's
+    delta) and the merged official-format sam_hq_<variant>.pth."""
+    return ("hq_only", "sam_hq") if policy == "hq" else ("delta", "sam_hq")
+
+
+def check_outputs(cfg) -> None:
+    """The output folder and, with export=true, that the end-of-run export files are free:
+    refused before training rather than after it."""
+    export_dir = Path(cfg.paths.output_dir) / "export"
+    targets = []
+    if cfg.get("export"):
+        names = export_paths(export_dir, f"sam_hq_{cfg.model.variant}")
+        targets = [names[t] for t in end_of_run_exports(str(cfg.model.get("policy", "hq")))]
+    check_output_dir(
+        export_dir,
+        targets,
+        create_parents=True,
+        what="paths.output_dir",
+        taken_hint="give another paths.output_dir, or export=false",
+    )
+
+
+def export_run(model, out_dir: Path, policy: TrainablePolicy) -> dict[str, str]:
+    """The run's end-of-run exports, written and read back by the same export code as
+    samhq-export (never over existing files)."""
+    paths = export_model(model, out_dir, end_of_run_exports(policy.name), policy=policy)
+    return {k: str(v) for k, v in paths.items()}
+
+
+def try_export_run(model, out_dir: Path, policy: TrainablePolicy):
+    """(paths of the exported files, None), or ({}, the error) when the export failed: the
+    results and the checkpoints are reported first (report_run_end)."""
+    try:
+        return export_run(model, out_dir, policy), None
+    except Exception as err:  # noqa: BLE001 - raised again by report_run_end, after the results
+        return {}, err
+
+
+@rank_zero_only
+def print_results(results: dict[str, dict]) -> None:
+    """The validation table: SAM, before and after training, per set (those the run has)."""
+    rows = {row: results[key] for key, row in RESULT_ROWS.items() if results.get(key)}
+    table = results_tables(rows, first_column="validation")
+    if table:
+        print("\n" + table)
+
+
+def report_run_end(
+    output_dir: Path,
+    last: Path | None,
+    exports: dict[str, str],
+    export_error: Exception | None,
+    policy: TrainablePolicy,
+    started: float,
+) -> None:
+    """Log where the outputs are; then a failed export: a user-fixable one (a file, the disk) as
+    one line that says how to export the last checkpoint, any other raised as it came."""
+    log.info("outputs in %s (%.0f s)", output_dir, time.time() - started)
+    if last is not None:
+        log.info("checkpoints in %s (last: %s)", last.parent, last.name)
+    for kind, path in exports.items():
+        log.info("exported %s: %s", kind, path)
+    if export_error is None:
+        return
+    if not isinstance(export_error, UserError | OSError):
+        raise export_error
+    again = (
+        f"; export the checkpoint with samhq-export --checkpoint {last} "
+        f"--to {' '.join(end_of_run_exports(policy.name))} --out <folder>"
+        if last is not None
+        else ""
+    )
+    raise SetupError(
+        f"the end-of-run export to {output_dir / 'export'} failed: {export_error}{again}"
+    )
+
+
+__all__ = [
+    "check_outputs",
+    "end_of_run_exports",
+    "export_run",
+    "print_results",
+    "report_run_end",
+    "try_export_run",
+]
