@@ -29,7 +29,6 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from samhq_train.cache import STORAGE_DTYPES
-from samhq_train.config_defaults import DEFAULT_ATTENTION
 from samhq_train.config_training import check_training_keys
 from samhq_train.data import PromptConfig
 from samhq_train.data.transforms import EVAL_MODES
@@ -38,12 +37,10 @@ from samhq_train.model import (
     ATTENTION_KERNELS,
     VARIANTS,
     TrainablePolicy,
-    build_sam_hq,
     encoder_needs_grad,
-    prepare_model,
-    set_attention_kernel,
 )
 from samhq_train.model.policy import LR_SCALE_KEYS
+from samhq_train.model_from_config import build_model_from_config
 from samhq_train.settings import ABSENT, ConfigReader, SettingError, is_number, known_keys
 
 
@@ -133,10 +130,10 @@ def _check_model(c: ConfigReader, training: bool) -> None:
     )
     c.boolean("model.grad_checkpointing")
     c.boolean("model.compile")
-    attention = c.choice("model.attention", ATTENTION_KERNELS) or DEFAULT_ATTENTION
+    c.choice("model.attention", ATTENTION_KERNELS)
     policy = policy_from_config(c.get("model"))
     if variant is not None:
-        check_model_fits(variant, policy, attention)
+        check_model_fits(c.get("model"), policy)
 
 
 def policy_from_config(model_cfg) -> TrainablePolicy:
@@ -153,24 +150,14 @@ def policy_from_config(model_cfg) -> TrainablePolicy:
         raise ConfigError(str(err)) from None
 
 
-def build_on_meta(variant: str) -> torch.nn.Module:
-    """The variant's model on the meta device: its modules without weights or memory."""
-    with torch.device("meta"):
-        return build_sam_hq(variant)
-
-
-def check_model_fits(
-    variant: str, policy: TrainablePolicy, attention: str = DEFAULT_ATTENTION
-) -> None:
-    """Apply the attention kernel and the policy to the variant built on the meta device, so a
-    kernel the encoder lacks or a LoRA rank or target that does not fit fails before any
-    checkpoint is read."""
+def check_model_fits(model_cfg, policy: TrainablePolicy) -> None:
+    """Build the configured model on the meta device (the one builder, without weights): a kernel
+    the encoder lacks or a LoRA rank or target that does not fit fails before any checkpoint is
+    read."""
     try:
-        model = build_on_meta(variant)
         with torch.device("meta"):
-            set_attention_kernel(model.image_encoder, attention)
-            prepare_model(model, policy)
-    except ValueError as err:
+            build_model_from_config(model_cfg, policy, weights=False)
+    except UserError as err:
         raise ConfigError(str(err)) from None
 
 
@@ -248,7 +235,6 @@ __all__ = [
     "SETUP_ERROR_EXIT",
     "ConfigError",
     "SetupError",
-    "build_on_meta",
     "check_config",
     "check_model_fits",
     "check_validation_sets",

@@ -91,7 +91,7 @@ def configure_encoder(model: nn.Module, model_cfg, *, compile: bool = True) -> N
     """model.grad_checkpointing, model.attention and (with `compile`) model.compile."""
     if model_cfg.get("grad_checkpointing"):  # every family's encoder has the switch
         model.image_encoder.grad_checkpointing = True
-    set_attention_kernel(model.image_encoder, model_cfg.get("attention") or "auto")
+    set_attention_kernel(model, model_cfg.get("attention") or "auto")
     if compile and model_cfg.get("compile"):
         # in place: parameter names (checkpoints, exports) stay those of the plain module
         model.image_encoder.compile()

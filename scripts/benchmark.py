@@ -300,7 +300,7 @@ def benchmark_variant(variant: str, args) -> list[dict]:
     models = build_competitors(variant, args.device)
     ours = models["samhq_train"]
     try:
-        set_attention_kernel(ours.image_encoder, args.attention)
+        set_attention_kernel(ours, args.attention)
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
     if args.compile:

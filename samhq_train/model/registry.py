@@ -112,13 +112,5 @@ def build_model(variant: str, *, seed: int | None = None) -> nn.Module:
 
 
 def set_attention_kernel(model: nn.Module, kernel: str) -> None:
-    """model.attention, through the model's family record (Family.set_attention_kernel).
-
-    The earlier call form passes the image encoder (config_check, train.py and
-    scripts/benchmark.py do until they are pointed at the model): it goes through the SAM 1
-    setter, which only asks the encoder whether it takes a kernel (so flex on a Hiera or TinyViT
-    encoder is refused as before, naming the encoder class)."""
-    if hasattr(model, "family"):
-        family_of_model(model).set_attention_kernel(model, kernel)
-    else:
-        SAM1.attention(model, kernel)
+    """model.attention, through the model's family record (Family.set_attention_kernel)."""
+    family_of_model(model).set_attention_kernel(model, kernel)
