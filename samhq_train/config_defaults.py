@@ -11,6 +11,7 @@ entry points import it through samhq_train.config_check before Hydra composes).
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
 
@@ -27,6 +28,11 @@ def policy_settings_defaults() -> dict:
     return {"policy": settings.pop("name"), **settings}
 
 
+# the Hydra configs (shipped inside the package); whoever composes them imports this module, which
+# registers the records' defaults that conf/train.yaml and conf/eval.yaml name
+CONFIG_DIR = Path(__file__).resolve().parent / "conf"
+
+
 def register_config_defaults() -> None:
     """Store `record_defaults`, `policy_defaults` and `metrics/default` in Hydra's ConfigStore."""
     store = ConfigStore.instance()
@@ -41,4 +47,9 @@ def register_config_defaults() -> None:
 
 register_config_defaults()
 
-__all__ = ["DEFAULT_ATTENTION", "policy_settings_defaults", "register_config_defaults"]
+__all__ = [
+    "CONFIG_DIR",
+    "DEFAULT_ATTENTION",
+    "policy_settings_defaults",
+    "register_config_defaults",
+]

@@ -45,7 +45,9 @@ ALLOWED = {
         "inference", "cache", "imaging", "run",
     },
     # the installed commands: argument parsing around the layers below
-    "cli": {"train", "evaluation", "training", "inference", "data", "model", "app"},
+    "cli": {
+        "train", "evaluation", "training", "inference", "data", "model", "app", "config_defaults",
+    },
 }
 for _layer in ALLOWED:
     if _layer not in NEUTRAL:

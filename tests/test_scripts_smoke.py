@@ -30,6 +30,8 @@ def test_the_user_facing_commands_are_installed():
         "samhq-export",
         "samhq-make-demo-data",
         "samhq-make-demo-base",
+        "samhq-amg",
+        "samhq-app",
     }
 
 

@@ -12,6 +12,6 @@ keeps its traceback. The Hydra configs ship inside the package (CONFIG_DIR), so 
 work from any directory.
 """
 
-from pathlib import Path
+from samhq_train.config_defaults import CONFIG_DIR
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
+__all__ = ["CONFIG_DIR"]

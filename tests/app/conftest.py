@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from samhq_train import imaging
 from samhq_train.app.command import main as app_main
 from samhq_train.data.demo import make_demo_sample
 from samhq_train.inference import SamHQPredictor
@@ -53,9 +52,7 @@ def _plain_sam(predictor: SamHQPredictor, points, box, mask_input, multimask):
 
     def scale(coords):
         return torch.tensor(
-            imaging.scale_to_model_input(
-                np.asarray(coords, np.float64), size, model.input_resize, model.image_size
-            ),
+            model.processing.scale_coords(np.asarray(coords, np.float64), size),
             dtype=torch.float32,
         )
 

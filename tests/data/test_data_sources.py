@@ -11,6 +11,7 @@ from hydra import compose, initialize_config_dir
 from pycocotools import mask as mask_utils
 from torch.utils.data import ConcatDataset
 
+from samhq_train.config_defaults import CONFIG_DIR
 from samhq_train.data import (
     CocoInstanceDataset,
     DataError,
@@ -23,7 +24,7 @@ from samhq_train.data import (
     sample_key,
 )
 
-CONF = Path(__file__).resolve().parents[2] / "samhq_train" / "conf"
+CONF = CONFIG_DIR  # importing it registers the records' defaults the configs name
 
 
 def compose_data(name: str, *overrides: str):

@@ -14,6 +14,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from samhq_train.config_defaults import CONFIG_DIR
 from samhq_train.data import DataError
 from samhq_train.evaluation.benchmark import run_benchmark
 from samhq_train.evaluation.coco import encode_mask
@@ -31,7 +32,7 @@ from samhq_train.model import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-CONF = ROOT / "samhq_train" / "conf"
+CONF = CONFIG_DIR  # importing it registers the records' defaults the configs name
 NUM_VAL = 2
 # small demo data shared by every test here (the demo marker records these parameters)
 DEMO = ["data=demo", "data.demo.num_train=2", f"data.demo.num_val={NUM_VAL}",

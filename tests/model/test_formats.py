@@ -189,14 +189,11 @@ def test_a_training_checkpoint_is_read_once(tmp_path, tiny_model, monkeypatch):
     assert reads == [path] and loaded.format == "lightning" and loaded.provenance.seed == 3
 
 
-def test_the_export_script_reads_a_training_checkpoint_once(tmp_path, monkeypatch):
-    import importlib.util
+def test_the_export_command_reads_a_training_checkpoint_once(tmp_path, monkeypatch):
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[2] / "scripts" / "export.py"
-    spec = importlib.util.spec_from_file_location("export_script", script)
-    export_script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(export_script)
+    from samhq_train.cli import export as export_command
+
     path = _training_checkpoint(tmp_path / "last.ckpt", build_sam_hq("vit_demo", seed=3))
     reads = []
     real_load = torch.load
@@ -204,7 +201,7 @@ def test_the_export_script_reads_a_training_checkpoint_once(tmp_path, monkeypatc
         torch, "load", lambda f, *a, **k: reads.append(Path(f)) or real_load(f, *a, **k)
     )
     (tmp_path / "out").mkdir()
-    export_script.main(
+    export_command.main(
         ["--checkpoint", str(path), "--to", "safetensors", "--out", str(tmp_path / "out")]
     )
     assert reads.count(path) == 1

@@ -6,12 +6,13 @@ import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 
+from samhq_train.config_defaults import CONFIG_DIR
 from samhq_train.model import FAMILIES
 
 is_hq_key = FAMILIES["sam1"].is_hq_key
 
 ROOT = Path(__file__).resolve().parents[2]
-CONF = ROOT / "samhq_train" / "conf"
+CONF = CONFIG_DIR  # importing it registers the records' defaults the configs name
 # a small demo set and short epochs: every test run takes a few seconds on 2 CPU cores
 SMALL = [
     "data.demo.num_train=8",
