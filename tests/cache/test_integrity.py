@@ -102,11 +102,11 @@ def test_changed_tensor_bytes_are_refused_on_reading_and_rebuilt(built, damage):
     begin, _ = tensor_span(path, "embedding")
     new = struct.pack("<f", math.nan) if damage == "nan" else bytes([path.read_bytes()[begin] ^ 1])
     patch_bytes(path, begin, new)
-    assert cache.store.inspect(key) is None  # the header is intact: only the digest can tell
+    assert cache.store.inspect(key) is None  # the header is intact: only the checksum can tell
     with pytest.raises(DataError) as err:  # through the loader: one line, in the main process
         reread_all(dm)
     message = one_line(err)
-    assert str(path) in message and "digest of its tensor bytes" in message
+    assert str(path) in message and "checksum of its tensor bytes" in message
     assert not path.exists()  # removed, so the next run rebuilds it
     again = cache_for(cache.store.folder.parent, model, demo_model()[1])
     datamodule(dm.root, again)
@@ -143,7 +143,7 @@ def copy_other(path, other):
 
 
 def old_format(path, other):
-    """An entry as format 1 wrote it (no digest, no format field)."""
+    """An entry as format 1 wrote it (no checksums, no format field)."""
     data = path.read_bytes()
     n = struct.unpack("<Q", data[:8])[0]
     header = json.loads(data[8 : 8 + n])
@@ -177,7 +177,7 @@ def test_a_damaged_header_is_rebuilt_at_planning_and_refused_on_reading(built, d
 
 
 def test_the_format_version_moves_old_folders_aside(built):
-    """Format 2 entries carry digests; a format 1 folder gets another store id and is never read."""
+    """Format 2 entries carry checksums; a format 1 folder gets another store id and is never read."""
     cache, _, _ = built
     assert FORMAT_VERSION == 2
     old = {**cache.store.fingerprint, "format": 1}
