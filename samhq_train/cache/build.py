@@ -225,6 +225,8 @@ class EmbeddingCache:
                         continue
                     try:  # checked again: the claim's last holder may have finished it
                         todo = [k for k in todo if self.store.inspect(k) is not None]
+                        for key in todo:  # what a killed builder left
+                            self.store.remove_partial(key)
                         written += self._encode(model, device, chunk, set(todo))
                     finally:
                         claims.release(claim)

@@ -4,7 +4,8 @@ A builder encodes one batch of entries (a chunk) at a time and first claims it b
 ``<store>/claims/<chunk id>.claim`` with O_EXCL (atomic on POSIX and NFSv3+); other builders skip a
 claimed chunk, build the unclaimed ones, then wait for the claimed ones to appear. A claim is
 stale, and taken over, when its process is gone (same host: the pid no longer runs) or it is
-older than STALE_AFTER_S (any host; a claim lives for one batch's encoding). Claims only avoid
+older than STALE_AFTER_S (any host; a claim lives for one batch's encoding); its holder first
+removes the temporary files a killed writer left (FeatureStore.remove_partial). Claims only avoid
 duplicate work: entries are written atomically, so two builders writing one entry (a stale claim
 taken over from a slow process) still leave one complete entry.
 """

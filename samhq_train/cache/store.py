@@ -170,6 +170,18 @@ class FeatureStore:
         absent, else why it must be rebuilt."""
         return _header_problem(self.path(key), key)
 
+    def remove_partial(self, key: str) -> int:
+        """Remove the temporary files a killed writer of entry `key` left (atomic_write's
+        `.<name>.*.tmp`); called by the builder holding the entry's claim, so no live writer
+        owns them. Returns how many."""
+        path = self.path(key)
+        if not path.parent.is_dir():
+            return 0
+        partial = list(path.parent.glob(f".{path.name}.*.tmp"))
+        for tmp in partial:
+            tmp.unlink(missing_ok=True)
+        return len(partial)
+
     def open(self) -> None:
         """Create the folder, its claims folder and its store.json (atomically) if missing."""
         manifest = self.folder / "store.json"

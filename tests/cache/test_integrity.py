@@ -396,6 +396,19 @@ def test_two_processes_share_one_build_and_match_a_sequential_one(demo_root, tmp
     assert not list(shared.store.claims.iterdir())
 
 
+def test_a_killed_builders_temporary_files_are_removed(demo_root, tmp_path):
+    model, provenance = demo_model()
+    cache = cache_for(tmp_path, model, provenance)
+    datamodule(demo_root, cache)
+    key = sorted(cache.jobs)[0]
+    path = cache.store.path(key)
+    path.parent.mkdir(parents=True)
+    partial = path.parent / f".{path.name}.k1ll3d.tmp"  # atomic_write's name, cut short by kill -9
+    partial.write_bytes(b"half an entry")
+    assert cache.build(model) == 7 and not partial.exists()
+    assert not list(cache.store.folder.rglob("*.tmp"))
+
+
 def test_a_resumed_build_encodes_the_sequential_batches(demo_root, tmp_path):
     """Interrupted between two writes of one batch, the resumed build encodes that whole batch
     again, so its bytes equal a build that never stopped."""
