@@ -213,7 +213,7 @@ class EmbeddingCache:
         bar = tqdm(
             total=len(mine), desc="embedding cache", unit="img", disable=not self.progress or rank != 0
         )
-        written = 0
+        written, announced = 0, False
         while pending:
             waiting = []
             for chunk in pending:
@@ -232,6 +232,13 @@ class EmbeddingCache:
                         claims.release(claim)
                 bar.update(len(mine.intersection(chunk)))
             if waiting:
+                if len(waiting) != len(pending) or not announced:
+                    log.info(
+                        "embedding cache %s: waiting for %d batches another process is building",
+                        self.store.folder,
+                        len(waiting),
+                    )
+                    announced = True
                 time.sleep(CLAIM_POLL_S)
             pending = waiting
         bar.close()
