@@ -26,9 +26,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
+from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from samhq_train.cache import STORAGE_DTYPES
+from samhq_train.cache import STORAGE_DTYPES, CacheError, check_cache_dir
 from samhq_train.config_training import check_training_keys
 from samhq_train.data import PromptConfig
 from samhq_train.data.transforms import EVAL_MODES
@@ -95,7 +96,7 @@ def _check_data(c: ConfigReader) -> None:
 
 
 def _check_cache(c: ConfigReader) -> None:
-    """data.cache: types, and a frozen encoder (before any weights are read)."""
+    """data.cache: types, a writable folder, and a frozen encoder (before any weights are read)."""
     if not c.group("data.cache", "a mapping (enabled, dir, dtype, views, batch_size)"):
         return
     enabled = c.boolean("data.cache.enabled")
@@ -110,6 +111,12 @@ def _check_cache(c: ConfigReader) -> None:
         "data.cache.views", 0, note="0: no augmentation, K: K pre-drawn augmented views per image"
     )
     c.int_at_least("data.cache.batch_size", 1)
+    folder = c.present("data.cache.dir")
+    if enabled and isinstance(folder, str) and folder:
+        try:  # a file or read-only folder: before the model is built and the data hashed
+            check_cache_dir(to_absolute_path(folder))
+        except CacheError as err:
+            raise ConfigError(str(err)) from None
     policy = c.present("model.policy")
     if enabled and policy is not ABSENT and encoder_needs_grad(policy):
         raise ConfigError(

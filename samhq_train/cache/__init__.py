@@ -4,7 +4,7 @@ evaluation skip the encoder. Layout and keys: store.py; planning and building: b
 
 from .build import BuildEmbeddingCache, EmbeddingCache, cache_from_config, encoder_fingerprint
 from .datasets import CachedEvalDataset, CachedTrainDataset
-from .store import FORMAT_VERSION, STORAGE_DTYPES, CacheError, FeatureStore
+from .store import FORMAT_VERSION, STORAGE_DTYPES, CacheError, FeatureStore, check_cache_dir
 
 __all__ = [
     "FORMAT_VERSION",
@@ -15,6 +15,7 @@ __all__ = [
     "CachedTrainDataset",
     "EmbeddingCache",
     "cache_from_config",
+    "check_cache_dir",
     "FeatureStore",
     "encoder_fingerprint",
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,21 +32,35 @@ from samhq_train.data import (
     DataError,
     EmptyMaskError,
     PromptedDataset,
+    sample_key,
     stack_images,
     transformed_sample,
 )
 from samhq_train.data.transforms import PairTransform, Transformed
 
+from . import claims
 from .datasets import (
     CachedEvalDataset,
     CachedTrainDataset,
-    content_digest,
+    SourceCheck,
+    key_digest,
+    portable_reason,
+    sample_content,
     sample_name,
     transform_id,
 )
-from .store import STORAGE_DTYPES, FeatureStore, FileDigestMemo, digest
+from .sidecar import FileDigestMemo
+from .store import (
+    MISSING,
+    STORAGE_DTYPES,
+    CacheError,
+    FeatureStore,
+    check_cache_dir,
+    digest,
+)
 
 log = logging.getLogger(__name__)
+CLAIM_POLL_S = 0.5  # how often a builder looks at batches other builders hold
 
 
 @dataclass
@@ -90,6 +105,7 @@ class EmbeddingCache:
         batch_size: int = 4,
         progress: bool = True,
     ):
+        check_cache_dir(root)
         self.store = FeatureStore(root, fingerprint)
         self.file_digests = FileDigestMemo(root)
         self.views, self.batch_size, self.progress = int(views), int(batch_size), progress
@@ -111,10 +127,11 @@ class EmbeddingCache:
     # ---- planning ------------------------------------------------------------------------------
     def _plan(
         self, dataset: PromptedDataset, transform: PairTransform, views: int | None
-    ) -> list[list[str]]:
-        """Each sample's entry keys (one, or one per view), registering what builds them."""
+    ) -> tuple[list[list[str]], SourceCheck]:
+        """Each sample's entry keys (one, or one per view), registering what builds them, and the
+        check of the samples' files on reading."""
         tid, _ = transform_id(transform)
-        out = []
+        out, sample_keys, contents = [], [], []
         source = dataset.source
         for i in tqdm(
             range(len(source)),
@@ -123,7 +140,9 @@ class EmbeddingCache:
             disable=not self.progress,
             leave=False,
         ):
-            content = content_digest(source, i, self.file_digests)
+            sample, content = sample_content(source, i, self.file_digests)
+            sample_keys.append(sample)
+            contents.append(content)
             keys = []
             for view in [None] if views is None else range(views):
                 seed = None if view is None else [dataset.seed, view]
@@ -133,11 +152,11 @@ class EmbeddingCache:
                 keys.append(key)
             out.append(keys)
         self.file_digests.save()
-        return out
+        return out, SourceCheck(sample_keys, contents, self.file_digests.path)
 
     def wrap_eval(self, dataset: PromptedDataset) -> CachedEvalDataset:
-        keys = self._plan(dataset, dataset.transform, None)
-        return CachedEvalDataset(dataset, self.store, [k[0] for k in keys])
+        keys, sources = self._plan(dataset, dataset.transform, None)
+        return CachedEvalDataset(dataset, self.store, [k[0] for k in keys], sources)
 
     def wrap_train(
         self, dataset: PromptedDataset, eval_transform: PairTransform
@@ -145,26 +164,45 @@ class EmbeddingCache:
         """views=0: the evaluation transform's features (no augmentation); else K drawn views of the
         training transform (drawn from a copy, so the dataset's own RNG is untouched)."""
         if self.views == 0:
-            keys = self._plan(dataset, eval_transform, None)
+            keys, sources = self._plan(dataset, eval_transform, None)
         else:
-            keys = self._plan(dataset, copy.deepcopy(dataset.transform), self.views)
+            keys, sources = self._plan(dataset, copy.deepcopy(dataset.transform), self.views)
         names = [sample_name(dataset.source, i) for i in range(len(dataset.source))]
-        return CachedTrainDataset(dataset, self.store, keys, names)
+        return CachedTrainDataset(dataset, self.store, keys, names, sources)
 
     # ---- building ------------------------------------------------------------------------------
+    def chunks(self, rank: int = 0, world_size: int = 1) -> list[list[str]]:
+        """Process `rank`'s encoder batches: all planned keys in one order cut into batches of
+        batch_size, every world_size-th batch. Every build of a plan (one process, DDP ranks,
+        concurrent builders, a resumed build) encodes the same batches, hence the same bytes."""
+        keys = sorted(self.jobs)
+        batches = [keys[i : i + self.batch_size] for i in range(0, len(keys), self.batch_size)]
+        return batches[rank::world_size]
+
     def missing(self, rank: int = 0, world_size: int = 1) -> list[str]:
-        """Planned keys without a file, of process `rank`'s share: every world_size-th of all
-        planned keys in one order, so that shares never depend on what others wrote already."""
-        share = sorted(self.jobs)[rank::world_size]
-        return [k for k in share if k not in self._checked and not self.store.has(k)]
+        """Keys of process `rank`'s share without a sound entry (absent, or a header that fails
+        FeatureStore.inspect: truncated, garbled, another key or format), so never read."""
+        return [
+            k
+            for chunk in self.chunks(rank, world_size)
+            for k in chunk
+            if k not in self._checked and self.store.inspect(k) is not None
+        ]
 
     @torch.no_grad()
     def build(self, model, *, device=None, rank: int = 0, world_size: int = 1) -> int:
         """Encode and write the missing entries of this process's share; returns how many it
-        wrote. Interrupted, it resumes: entries are written whole or not at all."""
-        mine = self.missing(rank, world_size)
+        wrote. Interrupted, it resumes: entries are written whole or not at all. Concurrent
+        builders share the work batch by batch through claim files (claims.py); a batch another
+        process holds is waited for."""
+        mine = set(self.missing(rank, world_size))
+        pending = [c for c in self.chunks(rank, world_size) if mine.intersection(c)]
         device = torch.device(device) if device is not None else next(model.parameters()).device
         self.store.open()
+        for key in sorted(mine):
+            problem = self.store.inspect(key)
+            if problem not in (None, MISSING):
+                log.warning("embedding cache entry %s: %s; rebuilding it", self.store.path(key), problem)
         if mine:
             log.info(
                 "embedding cache %s: this process builds %d of %d entries",
@@ -173,32 +211,82 @@ class EmbeddingCache:
                 len(self.jobs),
             )
         bar = tqdm(
-            total=len(mine),
-            desc="embedding cache",
-            unit="img",
-            disable=not self.progress or rank != 0,
+            total=len(mine), desc="embedding cache", unit="img", disable=not self.progress or rank != 0
         )
-        for start in range(0, len(mine), self.batch_size):
-            ready = []
-            for key in mine[start : start + self.batch_size]:
-                job = self.jobs[key]
-                out = self._transformed(job)
-                if isinstance(out, tuple):
-                    self.store.write(key, job.material, None, unusable=out[0], error=out[1])
-                else:
-                    ready.append((key, job, out))
-            if ready:
-                images = stack_images([o.image for _, _, o in ready])
-                content = [o.content_size for _, _, o in ready]
-                features = model.encode(images.to(device), content).tensors()
-                for j, (key, job, out) in enumerate(ready):
-                    tensors = {name: t[j] for name, t in features.items()}
-                    tensors["mask"] = torch.from_numpy(out.mask)
-                    self.store.write(key, job.material, tensors, input_size=out.input_size)
-            bar.update(len(mine[start : start + self.batch_size]))
+        written, announced = 0, False
+        while pending:
+            waiting = []
+            for chunk in pending:
+                todo = [k for k in chunk if k in mine and self.store.inspect(k) is not None]
+                if todo:
+                    claim = self.store.claims / f"{digest(chunk)[:32]}.claim"
+                    if not claims.take(claim):
+                        waiting.append(chunk)
+                        continue
+                    try:  # checked again: the claim's last holder may have finished it
+                        todo = [k for k in todo if self.store.inspect(k) is not None]
+                        for key in todo:  # what a killed builder left
+                            self.store.remove_partial(key)
+                        written += self._encode(model, device, chunk, set(todo))
+                    finally:
+                        claims.release(claim)
+                bar.update(len(mine.intersection(chunk)))
+            if waiting:
+                if len(waiting) != len(pending) or not announced:
+                    log.info(
+                        "embedding cache %s: waiting for %d batches another process is building",
+                        self.store.folder,
+                        len(waiting),
+                    )
+                    announced = True
+                time.sleep(CLAIM_POLL_S)
+            pending = waiting
         bar.close()
         self._checked.update(self.jobs)
-        return len(mine)
+        return written
+
+    def _encode(self, model, device, chunk: list[str], todo: set[str]) -> int:
+        """Encode one batch (all of it, so that its bytes do not depend on what was there) and write
+        the entries in `todo`; returns how many."""
+        if not todo:
+            return 0
+        ready = []
+        for key in chunk:
+            job = self.jobs[key]
+            out = self._transformed(job)
+            if key in todo:
+                self._check_built_from(job)
+            if isinstance(out, tuple):
+                if key in todo:
+                    reason = portable_reason(out[0], sample_key(job.source, job.index))
+                    self.store.write(key, job.material, None, unusable=reason, error=out[1])
+            else:
+                ready.append((key, job, out))
+        if ready:
+            images = stack_images([o.image for _, _, o in ready])
+            content = [o.content_size for _, _, o in ready]
+            features = model.encode(images.to(device), content).tensors()
+            for j, (key, job, out) in enumerate(ready):
+                if key not in todo:
+                    continue
+                tensors = {name: t[j] for name, t in features.items()}
+                tensors["mask"] = torch.from_numpy(out.mask)
+                where = sample_name(job.source, job.index)
+                self.store.write(key, job.material, tensors, input_size=out.input_size,
+                                 source="/".join(where))
+        return len(todo)
+
+    def _check_built_from(self, job: _Job) -> None:
+        """The files just read for an entry must be the content its key names (a stale
+        file_digests.json record would file them under another content's key)."""
+        key = sample_key(job.source, job.index)
+        if key is not None and key_digest(key) != job.material["content"]:
+            files = ", ".join(map(str, key.files))
+            raise CacheError(
+                f"{files}: not what the cache planned from (changed since planning, or a stale or "
+                f"edited record in {self.file_digests.path}): delete {self.file_digests.path} and "
+                "run again"
+            )
 
     @staticmethod
     def _transformed(job: _Job) -> Transformed | tuple[str, str]:

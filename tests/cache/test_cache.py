@@ -13,9 +13,11 @@ import pytest
 import torch
 
 from samhq_train.cache import CacheError, EmbeddingCache
-from samhq_train.cache import store as store_module
+from samhq_train.cache import sidecar as sidecar_module
+from samhq_train.cache.datasets import local_reason
 from samhq_train.config_check import ConfigError, check_config
 from samhq_train.data import (
+    DataError,
     PromptConfig,
     PromptedDataset,
     SegmentationDataModule,
@@ -47,9 +49,8 @@ def demo_model(seed=0):
 
 
 def datamodule(root, cache=None, **kwargs):
-    dm = SegmentationDataModule(
-        256, root=str(root), batch_size=2, val_batch_size=2, num_workers=0, **SETS, **kwargs
-    )
+    kwargs.setdefault("num_workers", 0)
+    dm = SegmentationDataModule(256, root=str(root), batch_size=2, val_batch_size=2, **SETS, **kwargs)
     if cache is not None:
         dm.use_cache(cache)
     dm.setup("fit")
@@ -179,8 +180,8 @@ def test_planning_again_reads_only_changed_files(demo_root, tmp_path, monkeypatc
     datamodule(data, first)
     assert (tmp_path / "file_digests.json").is_file() and first.build(model) == 7
     hashed = []
-    real = store_module.file_digest
-    monkeypatch.setattr(store_module, "file_digest", lambda *paths: hashed.append(paths) or real(*paths))
+    real = sidecar_module.file_digest
+    monkeypatch.setattr(sidecar_module, "file_digest", lambda *paths: hashed.append(paths) or real(*paths))
     again = cache_for(tmp_path, model, provenance)
     datamodule(data, again)
     assert hashed == [] and again.build(model) == 0  # the sidecar served every sample
@@ -207,7 +208,7 @@ def test_a_mismatched_entry_or_folder_is_refused_naming_the_folder(demo_root, tm
         cache.store.read(b)
     assert str(cache.store.folder) in str(err.value) and "\n" not in str(err.value)
     cache.store.path(b).write_bytes(b"not a safetensors file")
-    with pytest.raises(CacheError, match="damaged"):
+    with pytest.raises(DataError, match="damaged"):  # a data error: one line from the loader
         for _ in dm.val_dataloader()[0]:
             pass
         for _ in dm.train_dataloader():
@@ -286,7 +287,9 @@ def test_the_cache_refuses_what_uncached_data_refuses_in_the_same_words(demo_roo
         dm = datamodule(data, cache)
         cache.build(model)
         entries = [cache.store.read(k) for k in dm.train_set.source.keys[0]]
-        assert all((e["unusable"], e["error"]) == (message, "empty") for e in entries)
+        key = dm.train_set.sources.keys[0]  # stored without the folder's paths, named on reading
+        assert all((local_reason(e["unusable"], key), e["error"]) == (message, "empty") for e in entries)
+        assert all(str(mask_path) not in e["unusable"] for e in entries)
         assert dm.train_set[0]["name"] == uncached[0]["name"] != "0000"  # the next sample
 
 
