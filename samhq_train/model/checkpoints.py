@@ -261,6 +261,9 @@ def _apply_state(model: nn.Module, state: dict, format: str, path, variant: str 
             f"was asked: use model={found} "
             f"(or model.variant={found}), or give a {variant} checkpoint"
         )
+    adopt = getattr(model, "adopt_carried_state", None)  # SAM 3: tensors kept, not computed
+    if adopt is not None and format not in ("hq_only", "delta", "lightning"):
+        adopt(state)
     expected = model.state_dict()
     if format == "sam":
         expected = without_hq(expected)

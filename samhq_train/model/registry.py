@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from . import sam1, sam2
+from . import sam1, sam2, sam3
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,17 @@ FAMILIES: dict[str, Family] = {
         decoder_prefix="sam_mask_decoder.",
         aliases=sam2.META_VARIANTS,
         official_layout=sam2.family.official_layout,
+    ),
+    "sam3": Family(
+        name="sam3",
+        variants=sam3.VARIANTS,
+        build=sam3.build,
+        hq_modules=sam3.family.HQ_MODULES,
+        detect_variant=sam3.family.detect_variant,
+        owns_state=sam3.family.owns_state,
+        decoder_prefix=sam3.family.DECODER_PREFIX,
+        aliases=sam3.META_VARIANTS,
+        official_layout=sam3.family.official_layout,
     ),
 }
 

@@ -1,0 +1,115 @@
+"""Sam3HQ: SAM 3's interactive ("SAM 1 task") image path with the HQ-SAM 2 decoder.
+
+Official layout: the ViT trunk and the sam2 neck under detector.backbone.vision_backbone, the
+prompt encoder, mask decoder and no_mem_embed under tracker. Everything else of a Meta sam3.pt
+(the detector's heads, text encoder and own neck, the tracker's memory parts) is carried as
+buffers (carried.py) and returned unchanged by state_dict()."""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..prompt_encoder import PromptEncoder
+from ..promptable import PromptableModel, zero_padding
+from ..sam2.mask_decoder import MaskDecoderHQ
+from ..sam2.model import Sam2Features, Sam2HQ
+from . import carried
+from .image_encoder import VisionBackbone
+
+# SAM 3's normalisation: (pixel / 255 - 0.5) / 0.5, in 0-255 units
+PIXEL_MEAN = (127.5, 127.5, 127.5)
+PIXEL_STD = (127.5, 127.5, 127.5)
+# module paths of what the model computes; any other detector. / tracker. key of a file is carried
+COMPUTED_PREFIXES = (
+    "detector.backbone.vision_backbone.trunk.",
+    "detector.backbone.vision_backbone.sam2_convs.",
+    "tracker.sam_prompt_encoder.",
+    "tracker.sam_mask_decoder.",
+)
+CARRIED_BUFFER_SUFFIX = ".attn.freqs_cis"  # Meta's precomputed RoPE rotations (ours: rope_cos/sin)
+
+
+@dataclass(frozen=True)
+class Sam3Features(Sam2Features):
+    """SAM 3 family: what SAM3InteractiveImagePredictor.set_image stores (same fields as SAM 2.1:
+    embedding with no_mem_embed added at S/14, high_res_0 at 4x and high_res_1 at 2x that grid,
+    after conv_s0 / conv_s1)."""
+
+
+def is_carried_key(key: str) -> bool:
+    """Whether a file's key belongs to what the model carries rather than computes."""
+    if not key.startswith(("detector.", "tracker.")):
+        return False
+    return not key.startswith(COMPUTED_PREFIXES) or key.endswith(CARRIED_BUFFER_SUFFIX)
+
+
+class Sam3HQ(PromptableModel):
+    input_resize = "square"
+    family = "sam3"
+    features_type = Sam3Features
+
+    def __init__(
+        self,
+        *,
+        vision_backbone: VisionBackbone,
+        prompt_encoder: PromptEncoder,
+        mask_decoder: MaskDecoderHQ,
+        pixel_mean: tuple[float, ...] = PIXEL_MEAN,
+        pixel_std: tuple[float, ...] = PIXEL_STD,
+    ) -> None:
+        super().__init__()
+        self.detector = nn.Module()
+        self.detector.backbone = nn.Module()
+        self.detector.backbone.vision_backbone = vision_backbone
+        self.tracker = nn.Module()
+        self.tracker.no_mem_embed = nn.Parameter(torch.zeros(1, 1, prompt_encoder.embed_dim))
+        self.tracker.sam_prompt_encoder = prompt_encoder
+        self.tracker.sam_mask_decoder = mask_decoder
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
+
+    # the parts by their roles (what train.py, the cache and the ONNX export ask for)
+    @property
+    def image_encoder(self) -> VisionBackbone:
+        return self.detector.backbone.vision_backbone
+
+    @property
+    def sam_prompt_encoder(self) -> PromptEncoder:
+        return self.tracker.sam_prompt_encoder
+
+    @property
+    def sam_mask_decoder(self) -> MaskDecoderHQ:
+        return self.tracker.sam_mask_decoder
+
+    def adopt_carried_state(self, state: dict[str, torch.Tensor]) -> list[str]:
+        """Make room for the carried tensors of a state dict about to be loaded (checkpoint I/O
+        calls this first); returns the keys adopted."""
+        return carried.adopt(self, state, is_carried_key)
+
+    image_size = Sam2HQ.image_size
+    mask_input_size = Sam2HQ.mask_input_size
+
+    def preprocess(self, images: torch.Tensor, content_sizes=None) -> torch.Tensor:
+        """B x 3 x S x S RGB 0-255 -> normalised (SAM 3 resizes to the square, it does not pad)."""
+        if tuple(images.shape[-2:]) != (self.image_size, self.image_size):
+            raise ValueError(
+                f"image of {tuple(images.shape[-2:])} is not the model input {self.image_size}x"
+                f"{self.image_size}: SAM 3 resizes each image to that square first"
+            )
+        return zero_padding((images - self.pixel_mean) / self.pixel_std, content_sizes)
+
+    def encode(self, images: torch.Tensor, content_sizes=None) -> Sam3Features:
+        """B x 3 x S x S RGB 0-255 (already resized to the square) -> Sam3Features."""
+        decoder = self.sam_mask_decoder
+        features = self.image_encoder(self.preprocess(images, content_sizes))
+        return Sam3Features(
+            embedding=features[-1] + self.tracker.no_mem_embed.view(1, -1, 1, 1),
+            high_res_0=decoder.conv_s0(features[0]),
+            high_res_1=decoder.conv_s1(features[1]),
+        )
+
+    # prompts and decoding are SAM 2.1's (the same prompt encoder, decoder and conventions)
+    decode = Sam2HQ.decode
+    decode_embedded = Sam2HQ.decode_embedded
+    postprocess_masks = Sam2HQ.postprocess_masks
