@@ -5,6 +5,7 @@ fixture generator). The position-encoding caches Meta precomputes on `cuda` are 
 constructing PositionEmbeddingSine with precompute_resolution=None (the interactive path does not
 read them)."""
 
+import numpy as np
 import torch
 from sam3.model.decoder import TransformerDecoderLayerv2, TransformerEncoderCrossAttention
 from sam3.model.memory import CXBlock, SimpleFuser, SimpleMaskDownSampler, SimpleMaskEncoder
@@ -109,3 +110,45 @@ def meta_layout(tracker: Sam3TrackerBase) -> dict[str, torch.Tensor]:
         elif not key.startswith("backbone."):
             state["tracker." + key] = value.clone()
     return state
+
+
+def _predict_kwargs(name: str, mask_input: torch.Tensor | None) -> dict:
+    from .cases import BOX, LABELS, POINTS, PROMPTS
+
+    parts, kwargs = PROMPTS[name], {}
+    if "box" in parts:
+        kwargs["box"] = np.array(BOX)
+    if "points" in parts:
+        kwargs["point_coords"], kwargs["point_labels"] = np.array(POINTS), np.array(LABELS)
+    if "mask" in parts:
+        kwargs["mask_input"] = mask_input.numpy()[None]
+    return kwargs
+
+
+@torch.no_grad()
+def meta_outputs(tracker, predictor, image: np.ndarray) -> tuple[dict, torch.Tensor]:
+    """Meta's answers to every case (set_image + predict, return_logits=True), in the layout of
+    cases.our_outputs, and the mask input the "mask" cases used (the box case's single mask)."""
+    from .cases import CASES
+
+    predictor.set_image(image)
+    feats = predictor._features
+    out = {"image_embed": feats["image_embed"].clone(), "high_res_feat_0": feats["high_res_feats"][0].clone(),
+           "high_res_feat_1": feats["high_res_feats"][1].clone()}
+    _, _, box_low = predictor.predict(box=_predict_kwargs("box", None)["box"], multimask_output=False,
+                                      return_logits=True)
+    mask_input = torch.from_numpy(box_low[0]).float()
+    scores = []
+    handle = tracker.sam_mask_decoder.register_forward_hook(lambda m, a, o: scores.append(o[3]))
+    try:
+        for name, multimask in CASES:
+            masks, iou, low = predictor.predict(
+                multimask_output=multimask, return_logits=True, **_predict_kwargs(name, mask_input)
+            )
+            out[f"{name}/{multimask}"] = {
+                "low_res": torch.from_numpy(low), "iou": torch.from_numpy(iou),
+                "object_score": scores[-1][0].clone(), "masks": torch.from_numpy(masks),
+            }
+    finally:
+        handle.remove()
+    return out, mask_input
