@@ -326,6 +326,7 @@ class OnnxSam2PromptDecoder(OnnxPromptDecoder):
 ONNX_DECODERS: dict[str, type[OnnxPromptDecoder]] = {
     "sam1": OnnxPromptDecoder,
     "sam2": OnnxSam2PromptDecoder,
+    "sam3": OnnxSam2PromptDecoder,  # SAM 3's interactive decoder is SAM 2.1's
 }
 
 

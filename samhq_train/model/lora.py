@@ -28,13 +28,21 @@ _TINY_VIT_MLP = [
 _HIERA_ATTN = ["image_encoder.trunk.blocks.*.attn.qkv", "image_encoder.trunk.blocks.*.attn.proj"]
 _HIERA_MLP = ["image_encoder.trunk.blocks.*.mlp.layers.*"]
 # q/k/v/out projections of every two-way attention block and of final_attn_token_to_image
-_DECODER_ATTN = ["mask_decoder.transformer.*_proj", "sam_mask_decoder.transformer.*_proj"]
+# SAM 3's ViT trunk (under the detector's vision backbone, shared with the interactive path)
+_SAM3_VIT = "detector.backbone.vision_backbone.trunk.blocks.*."
+_SAM3_VIT_ATTN = [_SAM3_VIT + "attn.qkv", _SAM3_VIT + "attn.proj"]
+_SAM3_VIT_MLP = [_SAM3_VIT + "mlp.fc1", _SAM3_VIT + "mlp.fc2"]
+_DECODER_ATTN = [
+    "mask_decoder.transformer.*_proj",
+    "sam_mask_decoder.transformer.*_proj",
+    "tracker.sam_mask_decoder.transformer.*_proj",
+]
 
 # Presets cover every image encoder family; a preset pattern that matches nothing in the given
 # model (the TinyViT patterns on a ViT model, say) is skipped. Patterns given by the caller must
 # each match at least one nn.Linear.
-_ATTN = _VIT_ATTN + _TINY_VIT_ATTN + _HIERA_ATTN
-_MLP = _VIT_MLP + _TINY_VIT_MLP + _HIERA_MLP
+_ATTN = _VIT_ATTN + _TINY_VIT_ATTN + _HIERA_ATTN + _SAM3_VIT_ATTN
+_MLP = _VIT_MLP + _TINY_VIT_MLP + _HIERA_MLP + _SAM3_VIT_MLP
 LORA_TARGETS: dict[str, list[str]] = {
     "attn": _ATTN,
     "attn+mlp": _ATTN + _MLP,

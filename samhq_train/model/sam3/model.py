@@ -8,6 +8,7 @@ buffers (carried.py) and returned unchanged by state_dict()."""
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..prompt_encoder import PromptEncoder
@@ -109,7 +110,18 @@ class Sam3HQ(PromptableModel):
             high_res_1=decoder.conv_s1(features[1]),
         )
 
-    # prompts and decoding are SAM 2.1's (the same prompt encoder, decoder and conventions)
-    decode = Sam2HQ.decode
+    def decode(self, features: Sam3Features, *, mask_inputs: torch.Tensor | None = None, **kwargs):
+        """SAM 2.1's decode (same prompts, conventions and shapes; see Sam2HQ.decode). Mask
+        prompts of another size than S/14 * 4 are resized to it first (bilinear, antialiased), as
+        Meta's tracker does: the data pipeline draws them at S / 4, SAM 1's and SAM 2's size."""
+        if mask_inputs is not None and tuple(mask_inputs.shape[-2:]) != self.mask_input_size:
+            b, p = mask_inputs.shape[:2]
+            mask_inputs = F.interpolate(
+                mask_inputs.flatten(0, 1).float(), self.mask_input_size, mode="bilinear",
+                align_corners=False, antialias=True,
+            ).unflatten(0, (b, p)).to(mask_inputs.dtype)
+        return Sam2HQ.decode(self, features, mask_inputs=mask_inputs, **kwargs)
+
+    # the rest of decoding is SAM 2.1's (the same prompt encoder, decoder and conventions)
     decode_embedded = Sam2HQ.decode_embedded
     postprocess_masks = Sam2HQ.postprocess_masks
