@@ -27,6 +27,7 @@ COMPUTED_PREFIXES = (
     "detector.backbone.vision_backbone.sam2_convs.",
     "tracker.sam_prompt_encoder.",
     "tracker.sam_mask_decoder.",
+    "tracker.no_mem_embed",
 )
 CARRIED_BUFFER_SUFFIX = ".attn.freqs_cis"  # Meta's precomputed RoPE rotations (ours: rope_cos/sin)
 
