@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from samhq_train.model import load_checkpoint, save_checkpoint
-from samhq_train.model.checkpoints import CheckpointError, detect_variant, hq_state_dict, read_state_dict
+from samhq_train.model.checkpoints import (
+    CheckpointError,
+    detect_variant,
+    hq_state_dict,
+    read_state_dict,
+)
 from samhq_train.model.registry import family_of_state
 from samhq_train.model.sam3.family import is_hq_key
 from samhq_train.model.sam3.model import is_carried_key

@@ -1,0 +1,112 @@
+"""The SAM 3 family in the project: registry entry and names, full-size shapes and parameter
+counts (on the meta device), the trainable policies, LoRA presets, gradient checkpointing, the
+predictor with SAM 3's input rule, the ONNX prompt decoder and the cache size per image."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from samhq_train.model import build_sam_hq
+from samhq_train.model.lora import add_lora
+from samhq_train.model.policy import trained_parameter_names
+from samhq_train.model.registry import FAMILIES, canonical_variant, family_of_variant
+from samhq_train.model.sam3 import VARIANTS, build
+from samhq_train.model.sam3.family import HQ_MODULES, detect_variant, is_hq_key
+
+HQ_PARAMS = 177_152  # HQ-SAM 2's HQ parts at width 256 (hf_token, hf_mlp, embedding_maskfeature)
+FULL_PARAMS = 458_438_545  # trunk 446.2 M + sam2 neck + prompt encoder + decoder (with HQ parts)
+FULL_KEYS = 572  # Meta's 559 computed keys (of sam3.pt's 1465) + 13 HQ keys
+
+
+@pytest.fixture(scope="module")
+def full_on_meta():
+    with torch.device("meta"):
+        return build(VARIANTS["sam3_hq"]).eval()
+
+
+def test_registry_entry():
+    assert canonical_variant("sam3") == "sam3_hq"
+    family = family_of_variant("sam3_hq_demo")
+    assert family is FAMILIES["sam3"] and family.decoder_prefix == "tracker.sam_mask_decoder."
+    assert family.is_hq_key("tracker.sam_mask_decoder.hf_mlp.layers.0.weight")
+    assert not family.is_hq_key("tracker.sam_mask_decoder.mask_tokens.weight")
+
+
+def test_full_size_shapes_and_counts(full_on_meta):
+    model = full_on_meta
+    with torch.device("meta"):
+        features = model.encode(torch.zeros(1, 3, 1008, 1008))
+        masks, iou = model.decode(features, boxes=torch.zeros(1, 2, 4), multimask_output=True)
+    assert [tuple(t.shape) for t in features.tensors().values()] == [
+        (1, 256, 72, 72), (1, 32, 288, 288), (1, 64, 144, 144)
+    ]
+    assert masks.shape == (1, 2, 3, 288, 288) and iou.shape == (1, 2, 3)
+    params = dict(model.named_parameters())
+    assert sum(p.numel() for p in params.values()) == FULL_PARAMS
+    assert sum(p.numel() for k, p in params.items() if is_hq_key(k)) == HQ_PARAMS
+    assert len(model.state_dict()) == FULL_KEYS
+    state = {k: v for k, v in model.state_dict().items() if not is_hq_key(k)}
+    assert detect_variant(state) == "sam3_hq"
+
+
+def test_policies_train_the_right_parts():
+    model = build_sam_hq("sam3_hq_demo", seed=0)
+    hq = trained_parameter_names(model, "hq")
+    assert {n.split(".")[2] for n in hq} == set(HQ_MODULES)
+    decoder = trained_parameter_names(model, "hq+decoder")
+    assert set(decoder) > set(hq) and all(n.startswith("tracker.sam_mask_decoder.") for n in decoder)
+
+
+def test_lora_presets_reach_the_vit():
+    model = build_sam_hq("sam3_hq_demo", seed=0)
+    wrapped = add_lora(model, "attn+mlp+decoder", rank=2, alpha=2.0)
+    vit = [n for n in wrapped if n.startswith("detector.backbone.vision_backbone.trunk.")]
+    assert len(vit) == 4 * VARIANTS["sam3_hq_demo"].vit.depth
+    assert any(n.startswith("tracker.sam_mask_decoder.transformer.") for n in wrapped)
+
+
+def test_grad_checkpointing_gives_the_same_gradients():
+    model = build_sam_hq("sam3_hq_demo", seed=0, policy="full").train()
+    images = torch.rand(1, 3, 224, 224) * 255
+    grads = []
+    for flag in (False, True):
+        model.image_encoder.grad_checkpointing = flag
+        model.zero_grad()
+        features = model.encode(images)
+        low, _ = model.decode(features, boxes=torch.tensor([[[20.0, 30.0, 150.0, 160.0]]]))
+        (low.square().mean() + features.embedding.mean()).backward()
+        trunk = model.image_encoder.trunk
+        grads.append(trunk.blocks[0].attn.qkv.weight.grad.clone())
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
+def test_predictor_uses_the_square_rule():
+    from samhq_train.inference import SamHQPredictor
+
+    model = build_sam_hq("sam3_hq_demo", seed=0)
+    predictor = SamHQPredictor(model)
+    image = (np.random.default_rng(0).random((150, 200, 3)) * 255).astype(np.uint8)
+    predictor.set_image(image)
+    masks, scores, low = predictor.predict(box=np.array([20, 30, 150, 120]), multimask_output=False)
+    assert masks.shape == (1, 150, 200) and scores.shape == (1,) and low.shape == (1, 64, 64)
+
+
+def test_cache_size_per_image():
+    """The embedding cache holds the three feature maps: at full size 5.31 M values per image,
+    21.2 MB in fp32 (10.6 MB in fp16)."""
+    with torch.device("meta"):
+        model = build(VARIANTS["sam3_hq"])
+        features = model.encode(torch.zeros(1, 3, 1008, 1008))
+    values = sum(t.numel() for t in features.tensors().values())
+    assert values == 256 * 72 * 72 + 32 * 288 * 288 + 64 * 144 * 144 == 5_308_416
+
+
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
+def test_onnx_prompt_decoder(tmp_path):
+    from samhq_train.inference.export import check_onnx, export_onnx
+
+    model = build_sam_hq("sam3_hq_demo", seed=0)
+    path = export_onnx(model, tmp_path / "sam3_decoder.onnx")
+    assert check_onnx(model, path) < 1e-4
