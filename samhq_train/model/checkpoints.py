@@ -255,7 +255,7 @@ def load_weights_into(
 def _apply_state(model: nn.Module, state: dict, format: str, path, variant: str | None, policy="hq") -> None:
     variant = canonical_variant(variant) if variant is not None else None
     found = detect_variant(state)
-    if variant is not None and found is not None and found != variant:
+    if variant is not None and found is not None and _base_config(found) != _base_config(variant):
         raise CheckpointError(
             f"{path} holds a {found} model ({family_of_variant(found).name} family) but variant {variant} "
             f"was asked: use model={found} "
@@ -273,6 +273,12 @@ def _apply_state(model: nn.Module, state: dict, format: str, path, variant: str 
         expected = trained_state_dict(model, policy)
     _check_keys(path, format, expected, state)
     model.load_state_dict(state, strict=False)
+
+
+def _base_config(variant: str):
+    """A variant's shapes without its HQ design (SAM 3's early-fusion variants share their base)."""
+    cfg = variant_config(variant)
+    return getattr(cfg, "base_config", cfg)
 
 
 class LoadedCheckpoint(NamedTuple):

@@ -5,7 +5,7 @@ exemplar queries) and the tracker's memory parts are carried as tensors (see car
 their shapes come from the file they are read from.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..sam2.config import DecoderConfig
 
@@ -40,10 +40,18 @@ class Sam3Config:
     d_model: int = 256  # the sam2 neck's width = the tracker's hidden_dim
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     neck_scale_factors: tuple[float, ...] = (4.0, 2.0, 1.0, 0.5)  # the last one is dropped (scalp 1)
+    # HQ design: False = HQ-SAM 2's (HQ token + mask-feature block on the high-res-fused upscaled
+    # embedding); True adds HQ-SAM 1's fusion of the first global ViT block's output
+    hq_early_fusion: bool = False
 
     @property
     def image_size(self) -> int:
         return self.vit.img_size
+
+    @property
+    def base_config(self) -> "Sam3Config":
+        """The same SAM 3 without the HQ design choice: what a Meta file (no HQ keys) fits."""
+        return replace(self, hq_early_fusion=False)
 
 
 VARIANTS: dict[str, Sam3Config] = {
@@ -61,6 +69,10 @@ VARIANTS: dict[str, Sam3Config] = {
         decoder=DecoderConfig(iou_head_hidden_dim=256),
     ),
 }
+
+# the same sizes with HQ-SAM 1's early-feature fusion added to the HQ decoder
+VARIANTS["sam3_hq_ef"] = replace(VARIANTS["sam3_hq"], hq_early_fusion=True)
+VARIANTS["sam3_hq_demo_ef"] = replace(VARIANTS["sam3_hq_demo"], hq_early_fusion=True)
 
 # Meta's checkpoint name -> the variant with its shapes
 META_VARIANTS = {"sam3": "sam3_hq"}

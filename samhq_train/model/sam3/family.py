@@ -9,11 +9,13 @@ from ..sam2.mask_decoder import MaskDecoderHQ
 from ..two_way_transformer import TwoWayTransformer
 from .config import VARIANTS, Sam3Config
 from .image_encoder import VisionBackbone
+from .mask_decoder import MaskDecoderHQFusion
 from .model import Sam3HQ
 from .vit import ViT
 
-# HQ-SAM 2's three HQ modules, under tracker.sam_mask_decoder.
-HQ_MODULES = ("hf_token", "hf_mlp", "embedding_maskfeature")
+# HQ-SAM 2's three HQ modules, under tracker.sam_mask_decoder. (+ HQ-SAM 1's two of early fusion)
+HQ_MODULES = ("hf_token", "hf_mlp", "embedding_maskfeature", "compress_vit_feat", "embedding_encoder")
+_FUSION_KEY = "tracker.sam_mask_decoder.compress_vit_feat."
 _HQ_PREFIXES = tuple(f"tracker.sam_mask_decoder.{m}." for m in HQ_MODULES)
 TRUNK = "detector.backbone.vision_backbone.trunk."
 _PATCH_KEY = TRUNK + "patch_embed.proj.weight"
@@ -29,7 +31,9 @@ def build(cfg: Sam3Config) -> Sam3HQ:
         global_att_blocks=v.global_att_blocks, pretrain_img_size=v.pretrain_img_size,
         rope_theta=v.rope_theta,
     )
-    decoder = MaskDecoderHQ(
+    fusion = {"vit_dim": v.embed_dim} if cfg.hq_early_fusion else {}
+    decoder = (MaskDecoderHQFusion if fusion else MaskDecoderHQ)(
+        **fusion,
         transformer_dim=c,
         # SAM 3's two-way transformer has SAM 1's token MLP (lin1 / lin2), the default
         transformer=TwoWayTransformer(depth=d.depth, embedding_dim=c, num_heads=d.num_heads, mlp_dim=d.mlp_dim),
@@ -71,13 +75,15 @@ def official_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def detect_variant(state: dict[str, torch.Tensor], variants: dict[str, Sam3Config] = VARIANTS) -> str | None:
-    """The variant whose trunk a full state dict has (width, patch, depth, position-embedding grid);
-    None for HQ-only state dicts and other families."""
+    """The variant whose trunk a full state dict has (width, patch, depth, position-embedding grid)
+    and HQ design (early-fusion keys or none: Meta's file gets the default design); None for
+    HQ-only state dicts and other families."""
     patch = state.get(_PATCH_KEY)
     if patch is None:
         return None
     depth = 1 + max(int(k[len(TRUNK):].split(".")[1]) for k in state if k.startswith(TRUNK + "blocks."))
     positions = state[TRUNK + "pos_embed"].shape[1]
+    fusion = any(k.startswith(_FUSION_KEY) for k in state)
     matches = [
         name
         for name, cfg in variants.items()
@@ -85,5 +91,6 @@ def detect_variant(state: dict[str, torch.Tensor], variants: dict[str, Sam3Confi
         and cfg.vit.patch_size == patch.shape[-1]
         and cfg.vit.depth == depth
         and (cfg.vit.pretrain_img_size // cfg.vit.patch_size) ** 2 + 1 == positions
+        and cfg.hq_early_fusion == fusion
     ]
     return matches[0] if len(matches) == 1 else None

@@ -52,6 +52,9 @@ class VisionBackbone(nn.Module):
     def grad_checkpointing(self, value: bool) -> None:
         self.trunk.grad_checkpointing = value
 
-    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
-        x = self.trunk(images)
-        return [level(x) for level in self.sam2_convs[: self.levels]]
+    def forward(self, images: torch.Tensor, early_block: int | None = None):
+        """The neck's maps; with early_block, also that trunk block's output (see ViT.forward)."""
+        x = self.trunk(images, early_block)
+        x, early = x if early_block is not None else (x, None)
+        levels = [level(x) for level in self.sam2_convs[: self.levels]]
+        return levels if early_block is None else (levels, early)

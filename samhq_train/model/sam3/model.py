@@ -17,6 +17,7 @@ from ..sam2.mask_decoder import MaskDecoderHQ
 from ..sam2.model import Sam2Features, Sam2HQ
 from . import carried
 from .image_encoder import VisionBackbone
+from .mask_decoder import MaskDecoderHQFusion
 
 # SAM 3's normalisation: (pixel / 255 - 0.5) / 0.5, in 0-255 units
 PIXEL_MEAN = (127.5, 127.5, 127.5)
@@ -37,6 +38,13 @@ class Sam3Features(Sam2Features):
     """SAM 3 family: what SAM3InteractiveImagePredictor.set_image stores (same fields as SAM 2.1:
     embedding with no_mem_embed added at S/14, high_res_0 at 4x and high_res_1 at 2x that grid,
     after conv_s0 / conv_s1)."""
+
+
+@dataclass(frozen=True)
+class Sam3EarlyFeatures(Sam3Features):
+    """With HQ-SAM 1's early-feature fusion: also the first global ViT block's output."""
+
+    early: torch.Tensor  # B x S/14 x S/14 x C_vit
 
 
 def is_carried_key(key: str) -> bool:
@@ -68,6 +76,9 @@ class Sam3HQ(PromptableModel):
         self.tracker.no_mem_embed = nn.Parameter(torch.zeros(1, 1, prompt_encoder.embed_dim))
         self.tracker.sam_prompt_encoder = prompt_encoder
         self.tracker.sam_mask_decoder = mask_decoder
+        self.early_fusion = isinstance(mask_decoder, MaskDecoderHQFusion)
+        if self.early_fusion:
+            self.features_type = Sam3EarlyFeatures
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
 
@@ -104,12 +115,18 @@ class Sam3HQ(PromptableModel):
     def encode(self, images: torch.Tensor, content_sizes=None) -> Sam3Features:
         """B x 3 x S x S RGB 0-255 (already resized to the square) -> Sam3Features."""
         decoder = self.sam_mask_decoder
-        features = self.image_encoder(self.preprocess(images, content_sizes))
-        return Sam3Features(
+        x = self.preprocess(images, content_sizes)
+        early = None
+        if self.early_fusion:
+            features, early = self.image_encoder(x, self.image_encoder.trunk.global_att_blocks[0])
+        else:
+            features = self.image_encoder(x)
+        fields = dict(
             embedding=features[-1] + self.tracker.no_mem_embed.view(1, -1, 1, 1),
             high_res_0=decoder.conv_s0(features[0]),
             high_res_1=decoder.conv_s1(features[1]),
         )
+        return Sam3Features(**fields) if early is None else Sam3EarlyFeatures(**fields, early=early)
 
     def decode(self, features: Sam3Features, *, mask_inputs: torch.Tensor | None = None, **kwargs):
         """SAM 2.1's decode (same prompts, conventions and shapes; see Sam2HQ.decode). Mask
@@ -123,6 +140,38 @@ class Sam3HQ(PromptableModel):
             ).unflatten(0, (b, p)).to(mask_inputs.dtype)
         return Sam2HQ.decode(self, features, mask_inputs=mask_inputs, **kwargs)
 
-    # the rest of decoding is SAM 2.1's (the same prompt encoder, decoder and conventions)
-    decode_embedded = Sam2HQ.decode_embedded
+    def decode_embedded(
+        self,
+        features: Sam3Features,
+        sparse: torch.Tensor,
+        dense: torch.Tensor,
+        *,
+        multimask_output: bool = False,
+        hq_token_only: bool = False,
+        use_hq: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mask decoder on embedded prompts, as Sam2HQ.decode_embedded; with early fusion
+        the HQ mask feature also gets the fused early / embedding features."""
+        per_image = sparse.shape[0] // features.batch_size
+
+        def per_prompt(t: torch.Tensor) -> torch.Tensor:
+            return t.repeat_interleave(per_image, dim=0)
+
+        hq_features = None
+        if use_hq and self.early_fusion:
+            hq_features = per_prompt(self.sam_mask_decoder.hq_features(features.embedding, features.early))
+        out = self.sam_mask_decoder(
+            image_embeddings=per_prompt(features.embedding),
+            image_pe=self.sam_prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            high_res_features=(per_prompt(features.high_res_0), per_prompt(features.high_res_1)),
+            multimask_output=multimask_output,
+            hq_token_only=hq_token_only,
+            use_hq=use_hq,
+            hq_features=hq_features,
+        )
+        return out.masks, out.iou_pred
+
+    # the rest is SAM 2.1's (the same prompt encoder, decoder and conventions)
     postprocess_masks = Sam2HQ.postprocess_masks

@@ -54,7 +54,9 @@ def test_full_size_shapes_and_counts(full_on_meta):
 def test_policies_train_the_right_parts():
     model = build_sam_hq("sam3_hq_demo", seed=0)
     hq = trained_parameter_names(model, "hq")
-    assert {n.split(".")[2] for n in hq} == set(HQ_MODULES)
+    assert {n.split(".")[2] for n in hq} == set(HQ_MODULES[:3])  # HQ-SAM 2's design
+    fused = trained_parameter_names(build_sam_hq("sam3_hq_demo_ef", seed=0), "hq")
+    assert {n.split(".")[2] for n in fused} == set(HQ_MODULES)  # + HQ-SAM 1's early fusion
     decoder = trained_parameter_names(model, "hq+decoder")
     assert set(decoder) > set(hq) and all(n.startswith("tracker.sam_mask_decoder.") for n in decoder)
 
@@ -110,3 +112,27 @@ def test_onnx_prompt_decoder(tmp_path):
     model = build_sam_hq("sam3_hq_demo", seed=0)
     path = export_onnx(model, tmp_path / "sam3_decoder.onnx")
     assert check_onnx(model, path) < 1e-4
+
+
+def test_early_fusion_variant(tmp_path, meta_file, meta_model):
+    """sam3_hq_demo_ef: the same SAM 3 (a Meta file loads into it with the variant asked; the
+    baseline is unchanged), an HQ mask that reads the first global block, and its own files."""
+    from samhq_train.model import load_checkpoint, save_checkpoint
+
+    fused = load_checkpoint(meta_file, variant="sam3_hq_demo_ef").eval()
+    images = torch.rand(1, 3, 224, 224) * 255
+    box = torch.tensor([[[20.0, 30.0, 150.0, 160.0]]])
+    with torch.no_grad():
+        features = fused.encode(images)
+        assert features.early.shape == (1, 16, 16, 64)
+        base_fused, _ = fused.decode(features, boxes=box, use_hq=False)
+        base, _ = meta_model.decode(meta_model.encode(images), boxes=box, use_hq=False)
+        assert torch.equal(base_fused, base)
+        with_hq, _ = fused.decode(features, boxes=box, hq_token_only=True)
+        for p in fused.sam_mask_decoder.compress_vit_feat.parameters():
+            p.add_(0.1)
+        changed, _ = fused.decode(features, boxes=box, hq_token_only=True)
+    assert (changed - with_hq).abs().max() > 1e-4
+    again = load_checkpoint(save_checkpoint(fused, tmp_path / "ef.pt", "sam_hq"))
+    assert type(again.sam_mask_decoder).__name__ == "MaskDecoderHQFusion"
+    assert detect_variant(again.state_dict()) == "sam3_hq_demo_ef"
