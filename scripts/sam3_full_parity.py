@@ -8,6 +8,11 @@ the max abs differences. Needs `pip install sam3==0.1.4 --no-deps` (plus its sma
 about 8 GB of memory; a few minutes on a CPU.
 
     python scripts/sam3_full_parity.py [--device cuda] [--seed 0]
+
+Measured (CPU, fp32, seed 0, 720 x 540 image): embedding 6.1e-05 (values up to 32.6), high-res
+maps 9.9e-06 / 2.4e-05; over box, points, box+points, mask, points+mask with multimask off / on:
+low-res logits <= 9.3e-06, IoU <= 6.0e-08, object score <= 2.0e-07, mask logits <= 8.1e-06, at
+most 2 of 388,800 mask pixels flipped (logits within 1e-5 of 0); 773 keys on both sides.
 """
 
 import argparse
