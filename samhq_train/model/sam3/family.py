@@ -31,6 +31,14 @@ def build(cfg: Sam3Config) -> Sam3HQ:
         global_att_blocks=v.global_att_blocks, pretrain_img_size=v.pretrain_img_size,
         rope_theta=v.rope_theta,
     )
+    grid = v.grid
+    # the backbone and prompt encoder are drawn before the decoder, so a seeded model has the
+    # same SAM 3 in both HQ designs (the fusion modules are drawn last)
+    vision_backbone = VisionBackbone(trunk=trunk, d_model=c, scale_factors=cfg.neck_scale_factors)
+    prompt_encoder = PromptEncoder(
+        embed_dim=c, image_embedding_size=(grid, grid), input_image_size=(v.img_size, v.img_size),
+        mask_in_chans=d.mask_in_chans,
+    )
     fusion = {"vit_dim": v.embed_dim} if cfg.hq_early_fusion else {}
     decoder = (MaskDecoderHQFusion if fusion else MaskDecoderHQ)(
         **fusion,
@@ -49,15 +57,7 @@ def build(cfg: Sam3Config) -> Sam3HQ:
         pred_obj_scores_mlp=d.pred_obj_scores_mlp,
         use_multimask_token_for_obj_ptr=d.use_multimask_token_for_obj_ptr,
     )
-    grid = v.grid
-    return Sam3HQ(
-        vision_backbone=VisionBackbone(trunk=trunk, d_model=c, scale_factors=cfg.neck_scale_factors),
-        prompt_encoder=PromptEncoder(
-            embed_dim=c, image_embedding_size=(grid, grid), input_image_size=(v.img_size, v.img_size),
-            mask_in_chans=d.mask_in_chans,
-        ),
-        mask_decoder=decoder,
-    )
+    return Sam3HQ(vision_backbone=vision_backbone, prompt_encoder=prompt_encoder, mask_decoder=decoder)
 
 
 def is_hq_key(name: str) -> bool:

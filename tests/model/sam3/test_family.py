@@ -136,3 +136,9 @@ def test_early_fusion_variant(tmp_path, meta_file, meta_model):
     again = load_checkpoint(save_checkpoint(fused, tmp_path / "ef.pt", "sam_hq"))
     assert type(again.sam_mask_decoder).__name__ == "MaskDecoderHQFusion"
     assert detect_variant(again.state_dict()) == "sam3_hq_demo_ef"
+
+
+def test_seeded_demo_has_the_same_sam3_in_both_designs():
+    plain = build_sam_hq("sam3_hq_demo", seed=0).state_dict()
+    fused = build_sam_hq("sam3_hq_demo_ef", seed=0).state_dict()
+    assert all(torch.equal(v, fused[k]) for k, v in plain.items() if not is_hq_key(k) or "hf_" in k)
