@@ -68,6 +68,7 @@ OFFICIAL_SAM_FILES = {
     "sam2.1_hq_hiera_b+": "sam2.1_hiera_base_plus.pt",
     "sam2.1_hq_hiera_l": "sam2.1_hiera_large.pt",
     "sam3_hq": "sam3.pt",  # HQ-SAM 3 trains on Meta's SAM 3 (detector and tracker, one file)
+    "sam3_hq_ef": "sam3.pt",  # the same, with HQ-SAM 1's early-feature fusion
 }
 LOGGER_PACKAGES = {
     "TensorBoardLogger": ("tensorboard", "tensorboard"),

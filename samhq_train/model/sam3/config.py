@@ -72,7 +72,7 @@ VARIANTS: dict[str, Sam3Config] = {
 
 # the same sizes with HQ-SAM 1's early-feature fusion added to the HQ decoder
 VARIANTS["sam3_hq_ef"] = replace(VARIANTS["sam3_hq"], hq_early_fusion=True)
-VARIANTS["sam3_hq_demo_ef"] = replace(VARIANTS["sam3_hq_demo"], hq_early_fusion=True)
+VARIANTS["sam3_hq_ef_demo"] = replace(VARIANTS["sam3_hq_demo"], hq_early_fusion=True)
 
 # Meta's checkpoint name -> the variant with its shapes
 META_VARIANTS = {"sam3": "sam3_hq"}

@@ -55,7 +55,7 @@ def test_policies_train_the_right_parts():
     model = build_sam_hq("sam3_hq_demo", seed=0)
     hq = trained_parameter_names(model, "hq")
     assert {n.split(".")[2] for n in hq} == set(HQ_MODULES[:3])  # HQ-SAM 2's design
-    fused = trained_parameter_names(build_sam_hq("sam3_hq_demo_ef", seed=0), "hq")
+    fused = trained_parameter_names(build_sam_hq("sam3_hq_ef_demo", seed=0), "hq")
     assert {n.split(".")[2] for n in fused} == set(HQ_MODULES)  # + HQ-SAM 1's early fusion
     decoder = trained_parameter_names(model, "hq+decoder")
     assert set(decoder) > set(hq) and all(n.startswith("tracker.sam_mask_decoder.") for n in decoder)
@@ -115,11 +115,11 @@ def test_onnx_prompt_decoder(tmp_path):
 
 
 def test_early_fusion_variant(tmp_path, meta_file, meta_model):
-    """sam3_hq_demo_ef: the same SAM 3 (a Meta file loads into it with the variant asked; the
+    """sam3_hq_ef_demo: the same SAM 3 (a Meta file loads into it with the variant asked; the
     baseline is unchanged), an HQ mask that reads the first global block, and its own files."""
     from samhq_train.model import load_checkpoint, save_checkpoint
 
-    fused = load_checkpoint(meta_file, variant="sam3_hq_demo_ef").eval()
+    fused = load_checkpoint(meta_file, variant="sam3_hq_ef_demo").eval()
     images = torch.rand(1, 3, 224, 224) * 255
     box = torch.tensor([[[20.0, 30.0, 150.0, 160.0]]])
     with torch.no_grad():
@@ -135,10 +135,10 @@ def test_early_fusion_variant(tmp_path, meta_file, meta_model):
     assert (changed - with_hq).abs().max() > 1e-4
     again = load_checkpoint(save_checkpoint(fused, tmp_path / "ef.pt", "sam_hq"))
     assert type(again.sam_mask_decoder).__name__ == "MaskDecoderHQFusion"
-    assert detect_variant(again.state_dict()) == "sam3_hq_demo_ef"
+    assert detect_variant(again.state_dict()) == "sam3_hq_ef_demo"
 
 
 def test_seeded_demo_has_the_same_sam3_in_both_designs():
     plain = build_sam_hq("sam3_hq_demo", seed=0).state_dict()
-    fused = build_sam_hq("sam3_hq_demo_ef", seed=0).state_dict()
+    fused = build_sam_hq("sam3_hq_ef_demo", seed=0).state_dict()
     assert all(torch.equal(v, fused[k]) for k, v in plain.items() if not is_hq_key(k) or "hf_" in k)
