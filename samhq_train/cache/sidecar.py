@@ -54,7 +54,8 @@ class FileDigestMemo:
         return record[1]
 
     def __call__(self, *paths) -> str:
-        """files.file_digest(*paths), from the sidecar when no file changed since it was recorded."""
+        """files.file_digest(*paths), from the sidecar when no file changed since it was
+        recorded."""
         key = "\n".join(os.path.abspath(p) for p in paths)
         state = [_file_state(p) for p in paths]
         known = self._known(key, state)

@@ -51,6 +51,12 @@ class Family:
     transformers_codec: TransformersCodec | None = None  # None: no transformers model exists
     # (image encoder, kernel) -> None, the family's kernel setter; None: SDPA only
     attention: Callable[[nn.Module, str], None] | None = None
+    # (model, state dict about to be loaded) -> None: gives the model the file's tensors it keeps
+    # without computing them (SAM 3's detector), so they load and save back; None: all computed
+    adopt_state: Callable[[nn.Module, dict], None] | None = None
+    # config -> its shapes without the HQ design choice: variants with the same base config read
+    # each other's files (a Meta SAM 3 file loads into either HQ design); identity by default
+    base_config: Callable[[object], object] = lambda cfg: cfg
 
     def is_hq_key(self, key: str) -> bool:
         """True for state-dict keys of the HQ parts (official names, any prefix)."""
@@ -59,6 +65,10 @@ class Family:
     def lora_patterns(self, parts: tuple[str, ...]) -> list[str]:
         """The LoRA globs of these parts of this family ("attn", "mlp", "decoder")."""
         return [pattern for part in parts for pattern in self.lora_targets.get(part, ())]
+
+    def same_base(self, variant: str, other: str) -> bool:
+        """Whether two of this family's variants have the same model apart from the HQ design."""
+        return self.base_config(self.variants[variant]) == self.base_config(self.variants[other])
 
     def set_attention_kernel(self, model: nn.Module, kernel: str) -> None:
         """model.attention on a model of this family: its setter takes the kernel; a family

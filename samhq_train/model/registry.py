@@ -21,6 +21,10 @@ conf/model/<variant>.yaml names each variant for Hydra. A family record provides
   onnx_decoder        the ONNX prompt-decoder wrapper class; None: no ONNX export
   transformers_codec  the transformers directory codec; None: no transformers model exists
   attention           the encoder's attention-kernel setter; None: SDPA only (flex refused)
+  adopt_state         (model, state) -> gives the model a file's tensors it keeps but does not
+                      compute (SAM 3's detector); None: the model computes all it holds
+  base_config         config -> the config without the HQ design; variants with equal bases read
+                      each other's files (identity by default)
 
 Nothing here reads files: checkpoint I/O sits on top of this module.
 """
@@ -31,8 +35,9 @@ from torch import nn
 from .family_record import ATTENTION_KERNELS, Family
 from .sam1 import FAMILY as SAM1
 from .sam2 import FAMILY as SAM2
+from .sam3 import FAMILY as SAM3
 
-FAMILIES: dict[str, Family] = {family.name: family for family in (SAM1, SAM2)}
+FAMILIES: dict[str, Family] = {family.name: family for family in (SAM1, SAM2, SAM3)}
 
 VARIANTS: dict[str, object] = {
     v: cfg for fam in FAMILIES.values() for v, cfg in fam.variants.items()

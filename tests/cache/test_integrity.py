@@ -33,7 +33,12 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def demo_root(tmp_path_factory) -> Path:
     return ensure_demo_data(
-        tmp_path_factory.mktemp("demo") / "demo", num_train=4, num_val=3, height=96, width=128, seed=0
+        tmp_path_factory.mktemp("demo") / "demo",
+        num_train=4,
+        num_val=3,
+        height=96,
+        width=128,
+        seed=0,
     )
 
 
@@ -59,7 +64,9 @@ def entry_content(path: Path) -> tuple[dict, dict]:
     """(metadata, {name: tensor bytes}) of an entry file (safetensors orders its metadata at
     random, so files of equal entries can differ byte for byte)."""
     with safe_open(str(path), "pt") as f:
-        tensors = {n: f.get_tensor(n).reshape(-1).view(torch.uint8).numpy().tobytes() for n in f.keys()}
+        tensors = {
+            n: f.get_tensor(n).reshape(-1).view(torch.uint8).numpy().tobytes() for n in f.keys()
+        }
         return f.metadata(), tensors
 
 
@@ -177,7 +184,8 @@ def test_a_damaged_header_is_rebuilt_at_planning_and_refused_on_reading(built, d
 
 
 def test_the_format_version_moves_old_folders_aside(built):
-    """Format 2 entries carry checksums; a format 1 folder gets another store id and is never read."""
+    """Format 2 entries carry checksums; a format 1 folder gets another store id and is never
+    read."""
     cache, _, _ = built
     assert FORMAT_VERSION == 2
     old = {**cache.store.fingerprint, "format": 1}
@@ -189,7 +197,9 @@ def test_non_finite_features_are_never_written(built):
     key = val_key(dm)
     job = cache.jobs[key]
     tensors = {"embedding": torch.full((2, 2), 1e6), "mask": torch.zeros(4, 4)}
-    half = build_module.FeatureStore(cache.store.folder.parent, {**cache.store.fingerprint, "dtype": "float16"})
+    half = build_module.FeatureStore(
+        cache.store.folder.parent, {**cache.store.fingerprint, "dtype": "float16"}
+    )
     half.open()
     with pytest.raises(CacheError, match="not finite in float16") as err:
         half.write(key, job.material, tensors, input_size=(4, 4), source="demo-val/0000")
@@ -296,7 +306,9 @@ def test_a_cache_dir_that_is_a_file_is_one_line_before_any_work(tmp_path):
     assert f"data.cache.dir={target} is a file" in one_line(err)
     with pytest.raises(CacheError, match="is a file"):
         check_cache_dir(target / "below")
-    cfg = compose_cfg(tmp_path / "out", tmp_path / "data", "data.cache.enabled=true", f"data.cache.dir={target}")
+    cfg = compose_cfg(
+        tmp_path / "out", tmp_path / "data", "data.cache.enabled=true", f"data.cache.dir={target}"
+    )
     with pytest.raises(ConfigError, match=f"data.cache.dir={target} is a file"):
         check_config(cfg)
 
@@ -305,11 +317,15 @@ def test_an_unwritable_cache_dir_is_one_line_before_any_work(tmp_path, monkeypat
     target = tmp_path / "ro" / "cache"
     target.parent.mkdir()
     real = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == target.parent else real(p, mode))
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if Path(p) == target.parent else real(p, mode)
+    )
     with pytest.raises(CacheError) as err:
         check_cache_dir(target)
     assert f"data.cache.dir={target} is not writable ({target.parent}" in one_line(err)
-    cfg = compose_cfg(tmp_path / "out", tmp_path / "data", "data.cache.enabled=true", f"data.cache.dir={target}")
+    cfg = compose_cfg(
+        tmp_path / "out", tmp_path / "data", "data.cache.enabled=true", f"data.cache.dir={target}"
+    )
     with pytest.raises(ConfigError, match="is not writable"):
         check_config(cfg)
 
@@ -332,8 +348,12 @@ def test_a_stale_claim_is_taken_over_and_a_live_one_waited_for(demo_root, tmp_pa
     cache = cache_for(tmp_path, model, provenance, batch_size=4)
     datamodule(demo_root, cache)
     cache.store.open()
-    first, second = (cache.store.claims / f"{build_module.digest(c)[:32]}.claim" for c in cache.chunks())
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    first, second = (
+        cache.store.claims / f"{build_module.digest(c)[:32]}.claim" for c in cache.chunks()
+    )
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     first.write_text(json.dumps({"host": claims.socket.gethostname(), "pid": int(dead.stdout)}))
     assert claims.is_stale(first)
     second.write_text(json.dumps({"host": claims.socket.gethostname(), "pid": os.getppid()}))
@@ -376,9 +396,17 @@ def test_two_processes_share_one_build_and_match_a_sequential_one(demo_root, tmp
     datamodule(demo_root, sequential)
     assert sequential.build(model) == 7
     go = tmp_path / "go"
-    script = BUILDER.format(repo=str(REPO), folder=str(tmp_path / "shared"), root=str(demo_root), go=str(go))
+    script = BUILDER.format(
+        repo=str(REPO), folder=str(tmp_path / "shared"), root=str(demo_root), go=str(go)
+    )
     procs = [
-        subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+        subprocess.Popen(
+            [sys.executable, "-c", script],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
         for _ in range(2)
     ]
     time.sleep(0.5)
@@ -389,10 +417,15 @@ def test_two_processes_share_one_build_and_match_a_sequential_one(demo_root, tmp
     print("entries written by each builder:", counts)
     assert sum(counts) == 7  # every entry encoded once
     shared = cache_for(tmp_path / "shared", model, provenance, batch_size=2)
-    relative = sorted(p.relative_to(sequential.store.folder) for p in sequential.store.folder.rglob("*.safetensors"))
+    relative = sorted(
+        p.relative_to(sequential.store.folder)
+        for p in sequential.store.folder.rglob("*.safetensors")
+    )
     assert len(relative) == 7
     for rel in relative:
-        assert entry_content(shared.store.folder / rel) == entry_content(sequential.store.folder / rel)
+        assert entry_content(shared.store.folder / rel) == entry_content(
+            sequential.store.folder / rel
+        )
     assert not list(shared.store.claims.iterdir())
 
 

@@ -22,7 +22,7 @@ from samhq_train.model.onnx_decoder import OnnxPromptDecoder
 from samhq_train.model.sam1 import LongestSideProcessing
 from samhq_train.model.sam2 import SquareProcessing
 
-DEMO = {"sam1": "vit_demo", "sam2": "sam2.1_hq_hiera_demo"}
+DEMO = {"sam1": "vit_demo", "sam2": "sam2.1_hq_hiera_demo", "sam3": "sam3_hq_demo"}
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +93,7 @@ def test_lora_presets_take_the_family_targets(demo_models):
 def test_transformers_codec_is_sam1_only():
     codec = FAMILIES["sam1"].transformers_codec
     assert FAMILIES["sam2"].transformers_codec is None
+    assert FAMILIES["sam3"].transformers_codec is None
     keys = ["mask_decoder.hf_token.weight", "image_encoder.blocks.0.attn.qkv.weight"]
     assert codec.key_map(keys) == {
         "mask_decoder.hf_token.weight": "mask_decoder.hq_token.weight",
@@ -121,10 +122,22 @@ def test_a_record_of_only_the_required_fields_supports_nothing_else():
     bare = Family(**{name: getattr(sam1, name) for name in required})
     assert bare.processing is None and bare.onnx_decoder is None and bare.transformers_codec is None
     assert bare.lora_patterns(("attn", "mlp")) == [] and bare.official_files == {}
+    assert bare.adopt_state is None  # the model computes every tensor it holds
+    # without a base_config, two variants share files only when they are the same variant
+    assert bare.same_base("vit_b", "vit_b") and not bare.same_base("vit_b", "vit_l")
     model = build_sam_hq("vit_demo", seed=0)
     bare.set_attention_kernel(model, "sdpa")
     with pytest.raises(ValueError, match="the sam1 family has no attention kernels"):
         bare.set_attention_kernel(model, "flex")
+
+
+def test_hq_designs_of_one_base_share_files():
+    sam3 = FAMILIES["sam3"]
+    assert sam3.same_base("sam3_hq", "sam3_hq_ef") and sam3.same_base(
+        "sam3_hq_demo", "sam3_hq_ef_demo"
+    )
+    assert not sam3.same_base("sam3_hq", "sam3_hq_demo")
+    assert not FAMILIES["sam2"].same_base("sam2.1_hq_hiera_t", "sam2.1_hq_hiera_s")
 
 
 @pytest.mark.parametrize("size", [(300, 200), (90, 130), (256, 256), (1, 1000), (333, 501)])

@@ -19,7 +19,9 @@ def options(group: str) -> list[str]:
 
 def test_every_group_has_its_options():
     sam2 = [f"sam2.1_hq_hiera_{v}" for v in ("b+", "demo", "l", "s", "t")]
-    assert options("model") == [*sam2, "vit_b", "vit_demo", "vit_demo_base", "vit_h", "vit_l", "vit_tiny"]
+    sam3 = ["sam3_hq", "sam3_hq_demo", "sam3_hq_ef", "sam3_hq_ef_demo"]
+    sam1 = ["vit_b", "vit_demo", "vit_demo_base", "vit_h", "vit_l", "vit_tiny"]
+    assert options("model") == [*sam2, *sam3, *sam1]
     assert set(options("trainer")) >= {"default", "cpu", "gpu", "ddp", "ddp_sim"}
     assert options("logger") == ["csv", "tensorboard", "wandb"]
     assert set(options("experiment")) == {"demo", "paper", "finetune_decoder", "finetune_lora"}

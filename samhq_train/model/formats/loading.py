@@ -13,7 +13,13 @@ from samhq_train.files import file_sha256
 
 from ..policy import as_policy, prepare_model
 from ..provenance import Provenance
-from ..registry import VARIANTS, build_model, canonical_variant, family_of_variant
+from ..registry import (
+    VARIANTS,
+    build_model,
+    canonical_variant,
+    family_of_model,
+    family_of_variant,
+)
 from .base import CheckpointError, FormatRecord, State, Use, detect_variant
 from .inspection import inspect
 
@@ -91,15 +97,27 @@ def apply_state(
     """Load `state` into `model` after checking it holds exactly what `record` says."""
     variant = canonical_variant(variant) if variant is not None else None
     found = detect_variant(state)
-    if variant is not None and found is not None and found != variant:
+    if variant is not None and found is not None and not _same_model(found, variant):
         raise CheckpointError(
             f"{path} holds a {found} model ({family_of_variant(found).name} family) but variant "
             f"{variant} was asked: use model={found} (or model.variant={found}), or give a "
             f"{variant} checkpoint"
         )
+    adopt = family_of_model(model).adopt_state
+    if adopt is not None:
+        adopt(model, state)
     expected = record.expected_keys(model, policy)
     check_keys(path, record.name, expected, set(record.optional_keys(model)), state)
     model.load_state_dict(state, strict=False)
+
+
+def _same_model(found: str, variant: str) -> bool:
+    """Whether a file detected as `found` fits `variant` (the same variant, or the same family's
+    variant with the same base apart from the HQ design)."""
+    family = family_of_variant(found)
+    return found == variant or (
+        family is family_of_variant(variant) and family.same_base(found, variant)
+    )
 
 
 def check_keys(path, format: str, expected: State, optional: set[str], state: State) -> None:

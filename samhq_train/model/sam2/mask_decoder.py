@@ -104,10 +104,12 @@ class MaskDecoderHQ(nn.Module):
         multimask_output: bool,
         hq_token_only: bool = False,
         use_hq: bool = True,
+        hq_features: torch.Tensor | None = None,
     ) -> DecoderOutput:
         """N prompt sets, each with its own image: image_embeddings N x C x h x w, image_pe
         1 x C x h x w, sparse N x T x C, dense N x C x h x w, high_res_features (N x C/8 x 4h x 4w,
-        N x C/4 x 2h x 2w) after conv_s0 / conv_s1.
+        N x C/4 x 2h x 2w) after conv_s0 / conv_s1. hq_features (N x C/8 x 4h x 4w, optional) is
+        added to the HQ mask feature (SAM 3's option of HQ-SAM 1's early-feature fusion).
 
         M of the masks, M_iou of the IoU predictions:
         - use_hq=False (plain SAM 2.1): multimask 3 (tokens 1-3), else 1 (token 0, or with
@@ -170,6 +172,8 @@ class MaskDecoderHQ(nn.Module):
         if not use_hq:
             return DecoderOutput(sam_masks, iou_pred, sam_tokens, object_score_logits)
         hq_feature = self.embedding_maskfeature(upscaled)
+        if hq_features is not None:
+            hq_feature = hq_feature + hq_features
         hq_filter = self.hf_mlp(mask_tokens_out[:, -1]).unsqueeze(1)
         hq_mask = apply_hypernetwork(hq_filter, hq_feature)
         out_masks = hq_mask if hq_token_only else sam_masks + hq_mask

@@ -13,6 +13,7 @@ from ..processing import InputProcessing, resize_masks, zero_padding
 
 class SquareProcessing(InputProcessing):
     eval_transform = "resize"
+    family_label = "SAM 2"  # in the message for an image that is not the square
 
     def input_shape(self, original_size) -> tuple[int, int]:
         return self.image_size, self.image_size
@@ -28,8 +29,8 @@ class SquareProcessing(InputProcessing):
         s = self.image_size
         if tuple(images.shape[-2:]) != (s, s):
             raise ValueError(
-                f"image of {tuple(images.shape[-2:])} is not the model input {s}x{s}: SAM 2 "
-                "resizes each image to that square first"
+                f"image of {tuple(images.shape[-2:])} is not the model input {s}x{s}: "
+                f"{self.family_label} resizes each image to that square first"
             )
         return zero_padding(self.normalize(images, mean, std), content_sizes)
 

@@ -1,0 +1,161 @@
+"""The SAM 3 family's record: its builder, format rules (HQ key set, official file layout, variant
+detection, the tensors it carries, the base config two HQ designs share), input rule, LoRA targets,
+ONNX decoder and official base file; no transformers codec (transformers' Sam3Tracker* classes
+are not a target here) and no attention kernels. Meta's sam3.pt is a flat state dict (detector.* /
+tracker.*; a {"model": ...} wrapper is read too); an HQ-SAM 3 file is the same plus the HQ keys
+under tracker.sam_mask_decoder."""
+
+import torch
+from torch import nn
+
+from ..family_record import Family
+from ..prompt_encoder import PromptEncoder
+from ..sam2.mask_decoder import MaskDecoderHQ
+from ..two_way_transformer import TwoWayTransformer
+from . import carried
+from .config import META_VARIANTS, VARIANTS, Sam3Config
+from .image_encoder import VisionBackbone
+from .mask_decoder import MaskDecoderHQFusion
+from .model import Sam3HQ, is_carried_key
+from .onnx import Sam3OnnxDecoder
+from .processing import Sam3Processing
+from .vit import ViT
+
+# HQ-SAM 2's three HQ modules, under tracker.sam_mask_decoder. (+ HQ-SAM 1's two of early fusion)
+HQ_MODULES = (
+    "hf_token",
+    "hf_mlp",
+    "embedding_maskfeature",
+    "compress_vit_feat",
+    "embedding_encoder",
+)
+_FUSION_KEY = "tracker.sam_mask_decoder.compress_vit_feat."
+TRUNK = "detector.backbone.vision_backbone.trunk."
+_PATCH_KEY = TRUNK + "patch_embed.proj.weight"
+DECODER_PREFIX = "tracker.sam_mask_decoder."
+
+# HQ-SAM 3 trains on Meta's SAM 3 (detector and tracker, one file), in either HQ design
+OFFICIAL_FILES = {"sam3_hq": "sam3.pt", "sam3_hq_ef": "sam3.pt"}
+
+LORA_TARGETS = {
+    # the ViT trunk, under the detector's vision backbone (shared with the interactive path)
+    "attn": (TRUNK + "blocks.*.attn.qkv", TRUNK + "blocks.*.attn.proj"),
+    "mlp": (TRUNK + "blocks.*.mlp.fc1", TRUNK + "blocks.*.mlp.fc2"),
+    # q/k/v/out projections of every two-way attention block and of final_attn_token_to_image
+    "decoder": (DECODER_PREFIX + "transformer.*_proj",),
+}
+
+
+def build(cfg: Sam3Config) -> Sam3HQ:
+    """A model of these shapes with PyTorch's default init (and nothing carried yet)."""
+    v, d, c = cfg.vit, cfg.decoder, cfg.d_model
+    trunk = ViT(
+        img_size=v.img_size,
+        patch_size=v.patch_size,
+        embed_dim=v.embed_dim,
+        depth=v.depth,
+        num_heads=v.num_heads,
+        mlp_dim=v.mlp_dim,
+        window_size=v.window_size,
+        global_att_blocks=v.global_att_blocks,
+        pretrain_img_size=v.pretrain_img_size,
+        rope_theta=v.rope_theta,
+    )
+    grid = v.grid
+    # the backbone and prompt encoder are drawn before the decoder, so a seeded model has the
+    # same SAM 3 in both HQ designs (the fusion modules are drawn last)
+    vision_backbone = VisionBackbone(trunk=trunk, d_model=c, scale_factors=cfg.neck_scale_factors)
+    prompt_encoder = PromptEncoder(
+        embed_dim=c,
+        image_embedding_size=(grid, grid),
+        input_image_size=(v.img_size, v.img_size),
+        mask_in_chans=d.mask_in_chans,
+    )
+    fusion = {"vit_dim": v.embed_dim} if cfg.hq_early_fusion else {}
+    decoder = (MaskDecoderHQFusion if fusion else MaskDecoderHQ)(
+        **fusion,
+        transformer_dim=c,
+        # SAM 3's two-way transformer has SAM 1's token MLP (lin1 / lin2), the default
+        transformer=TwoWayTransformer(
+            depth=d.depth, embedding_dim=c, num_heads=d.num_heads, mlp_dim=d.mlp_dim
+        ),
+        num_multimask_outputs=d.num_multimask_outputs,
+        iou_head_depth=d.iou_head_depth,
+        iou_head_hidden_dim=d.iou_head_hidden_dim,
+        use_high_res_features=d.use_high_res_features,
+        iou_prediction_use_sigmoid=d.iou_prediction_use_sigmoid,
+        dynamic_multimask_via_stability=d.dynamic_multimask_via_stability,
+        dynamic_multimask_stability_delta=d.dynamic_multimask_stability_delta,
+        dynamic_multimask_stability_thresh=d.dynamic_multimask_stability_thresh,
+        pred_obj_scores=d.pred_obj_scores,
+        pred_obj_scores_mlp=d.pred_obj_scores_mlp,
+        use_multimask_token_for_obj_ptr=d.use_multimask_token_for_obj_ptr,
+    )
+    return Sam3HQ(
+        vision_backbone=vision_backbone, prompt_encoder=prompt_encoder, mask_decoder=decoder
+    )
+
+
+def owns_state(state: dict) -> bool:
+    """Whether a (full or HQ-only) state dict has SAM 3 key names."""
+    return any(k.startswith((TRUNK, DECODER_PREFIX)) for k in state)
+
+
+def official_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The object to torch.save for an official-format file: the flat state dict, as sam3.pt."""
+    return state
+
+
+def detect_variant(
+    state: dict[str, torch.Tensor], variants: dict[str, Sam3Config] = VARIANTS
+) -> str | None:
+    """The variant whose trunk a full state dict has (width, patch, depth, position-embedding grid)
+    and HQ design (early-fusion keys or none: Meta's file gets the default design); None for
+    HQ-only state dicts and other families."""
+    patch = state.get(_PATCH_KEY)
+    if patch is None:
+        return None
+    depth = 1 + max(
+        int(k[len(TRUNK) :].split(".")[1]) for k in state if k.startswith(TRUNK + "blocks.")
+    )
+    positions = state[TRUNK + "pos_embed"].shape[1]
+    fusion = any(k.startswith(_FUSION_KEY) for k in state)
+    matches = [
+        name
+        for name, cfg in variants.items()
+        if cfg.vit.embed_dim == patch.shape[0]
+        and cfg.vit.patch_size == patch.shape[-1]
+        and cfg.vit.depth == depth
+        and (cfg.vit.pretrain_img_size // cfg.vit.patch_size) ** 2 + 1 == positions
+        and cfg.hq_early_fusion == fusion
+    ]
+    return matches[0] if len(matches) == 1 else None
+
+
+def adopt_carried(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Give the model the detector / video-memory tensors of a state dict about to be loaded, as
+    carried buffers (carried.py): they load, and save back unchanged."""
+    carried.adopt(model, state, is_carried_key)
+
+
+def base_config(cfg: Sam3Config) -> Sam3Config:
+    return cfg.base_config
+
+
+FAMILY = Family(
+    name="sam3",
+    variants=VARIANTS,
+    build=build,
+    hq_modules=HQ_MODULES,
+    detect_variant=detect_variant,
+    owns_state=owns_state,
+    decoder_prefix=DECODER_PREFIX,
+    processing=Sam3Processing,
+    aliases=META_VARIANTS,
+    official_files=OFFICIAL_FILES,
+    official_layout=official_layout,
+    lora_targets=LORA_TARGETS,
+    onnx_decoder=Sam3OnnxDecoder,
+    adopt_state=adopt_carried,
+    base_config=base_config,
+)

@@ -1,0 +1,172 @@
+"""Sam3HQ: SAM 3's interactive ("SAM 1 task") image path with the HQ-SAM 2 decoder.
+
+Official layout: the ViT trunk and the sam2 neck under detector.backbone.vision_backbone, the
+prompt encoder, mask decoder and no_mem_embed under tracker. Everything else of a Meta sam3.pt
+(the detector's heads, text encoder and own neck, the tracker's memory parts) is carried as
+buffers (carried.py) and returned unchanged by state_dict()."""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..prompt_encoder import PromptEncoder
+from ..promptable import PromptableModel
+from ..sam2.mask_decoder import MaskDecoderHQ
+from ..sam2.model import Sam2Features, Sam2HQ
+from .image_encoder import VisionBackbone
+from .mask_decoder import MaskDecoderHQFusion
+from .processing import Sam3Processing
+
+# module paths of what the model computes; any other detector. / tracker. key of a file is carried
+# (adopted before loading: the family record's adopt_state)
+COMPUTED_PREFIXES = (
+    "detector.backbone.vision_backbone.trunk.",
+    "detector.backbone.vision_backbone.sam2_convs.",
+    "tracker.sam_prompt_encoder.",
+    "tracker.sam_mask_decoder.",
+    "tracker.no_mem_embed",
+)
+CARRIED_BUFFER_SUFFIX = ".attn.freqs_cis"  # Meta's precomputed RoPE rotations (ours: rope_cos/sin)
+
+
+@dataclass(frozen=True)
+class Sam3Features(Sam2Features):
+    """SAM 3 family: what SAM3InteractiveImagePredictor.set_image stores (same fields as SAM 2.1:
+    embedding with no_mem_embed added at S/14, high_res_0 at 4x and high_res_1 at 2x that grid,
+    after conv_s0 / conv_s1)."""
+
+
+@dataclass(frozen=True)
+class Sam3EarlyFeatures(Sam3Features):
+    """With HQ-SAM 1's early-feature fusion: also the first global ViT block's output."""
+
+    early: torch.Tensor  # B x S/14 x S/14 x C_vit
+
+
+def is_carried_key(key: str) -> bool:
+    """Whether a file's key belongs to what the model carries rather than computes."""
+    if not key.startswith(("detector.", "tracker.")):
+        return False
+    return not key.startswith(COMPUTED_PREFIXES) or key.endswith(CARRIED_BUFFER_SUFFIX)
+
+
+class Sam3HQ(PromptableModel):
+    family = "sam3"
+    features_type = Sam3Features
+    processing_type = Sam3Processing
+
+    def __init__(
+        self,
+        *,
+        vision_backbone: VisionBackbone,
+        prompt_encoder: PromptEncoder,
+        mask_decoder: MaskDecoderHQ,
+        pixel_mean: tuple[float, ...] = Sam3Processing.pixel_mean,
+        pixel_std: tuple[float, ...] = Sam3Processing.pixel_std,
+    ) -> None:
+        super().__init__()
+        self.detector = nn.Module()
+        self.detector.backbone = nn.Module()
+        self.detector.backbone.vision_backbone = vision_backbone
+        self.tracker = nn.Module()
+        self.tracker.no_mem_embed = nn.Parameter(torch.zeros(1, 1, prompt_encoder.embed_dim))
+        self.tracker.sam_prompt_encoder = prompt_encoder
+        self.tracker.sam_mask_decoder = mask_decoder
+        self.early_fusion = isinstance(mask_decoder, MaskDecoderHQFusion)
+        if self.early_fusion:
+            self.features_type = Sam3EarlyFeatures
+        self.register_buffer(
+            "pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False
+        )
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
+
+    # the parts by their roles (what train.py, the cache and the ONNX export ask for)
+    @property
+    def image_encoder(self) -> VisionBackbone:
+        return self.detector.backbone.vision_backbone
+
+    @property
+    def sam_prompt_encoder(self) -> PromptEncoder:
+        return self.tracker.sam_prompt_encoder
+
+    @property
+    def sam_mask_decoder(self) -> MaskDecoderHQ:
+        return self.tracker.sam_mask_decoder
+
+    image_size = Sam2HQ.image_size
+    mask_input_size = Sam2HQ.mask_input_size
+
+    def encode(self, images: torch.Tensor, content_sizes=None) -> Sam3Features:
+        """B x 3 x S x S RGB 0-255 (already resized to the square) -> Sam3Features."""
+        decoder = self.sam_mask_decoder
+        x = self.preprocess(images, content_sizes)
+        early = None
+        if self.early_fusion:
+            features, early = self.image_encoder(x, self.image_encoder.trunk.global_att_blocks[0])
+        else:
+            features = self.image_encoder(x)
+        fields = dict(
+            embedding=features[-1] + self.tracker.no_mem_embed.view(1, -1, 1, 1),
+            high_res_0=decoder.conv_s0(features[0]),
+            high_res_1=decoder.conv_s1(features[1]),
+        )
+        return Sam3Features(**fields) if early is None else Sam3EarlyFeatures(**fields, early=early)
+
+    def decode(self, features: Sam3Features, *, mask_inputs: torch.Tensor | None = None, **kwargs):
+        """SAM 2.1's decode (same prompts, conventions and shapes; see Sam2HQ.decode). Mask
+        prompts of another size than S/14 * 4 are resized to it first (bilinear, antialiased), as
+        Meta's tracker does: the data pipeline draws them at S / 4, SAM 1's and SAM 2's size."""
+        if mask_inputs is not None and tuple(mask_inputs.shape[-2:]) != self.mask_input_size:
+            b, p = mask_inputs.shape[:2]
+            mask_inputs = (
+                F.interpolate(
+                    mask_inputs.flatten(0, 1).float(),
+                    self.mask_input_size,
+                    mode="bilinear",
+                    align_corners=False,
+                    antialias=True,
+                )
+                .unflatten(0, (b, p))
+                .to(mask_inputs.dtype)
+            )
+        return Sam2HQ.decode(self, features, mask_inputs=mask_inputs, **kwargs)
+
+    def decode_embedded(
+        self,
+        features: Sam3Features,
+        sparse: torch.Tensor,
+        dense: torch.Tensor,
+        *,
+        multimask_output: bool = False,
+        hq_token_only: bool = False,
+        use_hq: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mask decoder on embedded prompts, as Sam2HQ.decode_embedded; with early fusion
+        the HQ mask feature also gets the fused early / embedding features."""
+        per_image = sparse.shape[0] // features.batch_size
+
+        def per_prompt(t: torch.Tensor) -> torch.Tensor:
+            return t.repeat_interleave(per_image, dim=0)
+
+        hq_features = None
+        if use_hq and self.early_fusion:
+            hq_features = per_prompt(
+                self.sam_mask_decoder.hq_features(features.embedding, features.early)
+            )
+        out = self.sam_mask_decoder(
+            image_embeddings=per_prompt(features.embedding),
+            image_pe=self.sam_prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            high_res_features=(per_prompt(features.high_res_0), per_prompt(features.high_res_1)),
+            multimask_output=multimask_output,
+            hq_token_only=hq_token_only,
+            use_hq=use_hq,
+            hq_features=hq_features,
+        )
+        return out.masks, out.iou_pred
+
+    # the rest is SAM 2.1's (the same prompt encoder, decoder and conventions)
+    postprocess_masks = Sam2HQ.postprocess_masks
