@@ -1,9 +1,10 @@
 """The defaults the config takes from the typed records, so that each key has one default.
 
-`data.prompts.*` defaults are PromptConfig's, `model.policy` / its lr scales / `model.lora.*` are
-TrainablePolicy's and LoraSettings', `metrics.dilation_ratio` is constants.BOUNDARY_DILATION_RATIO.
+`data.prompts.*` defaults are PromptConfig's, `clicks.*` (evaluation) ClickProtocol's,
+`model.policy` / its lr scales / `model.lora.*` are TrainablePolicy's and LoraSettings', `metrics.dilation_ratio` is constants.BOUNDARY_DILATION_RATIO.
 They reach the composed config through Hydra's ConfigStore: conf/train.yaml and conf/eval.yaml
-name `record_defaults` (and train.yaml `policy_defaults`) in their defaults lists, and the
+name `record_defaults` (train.yaml `policy_defaults`, eval.yaml `click_defaults`) in their
+defaults lists, and the
 `metrics` group's `default` option is stored here. Importing this module registers them (the
 entry points import it through samhq_train.config_check before Hydra composes).
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 from hydra.core.config_store import ConfigStore
 
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
-from samhq_train.data import PromptConfig
+from samhq_train.data import ClickProtocol, PromptConfig
 from samhq_train.model import TrainablePolicy
 
 DEFAULT_ATTENTION = "auto"  # model.attention: FlexAttention on CUDA where it serves, else SDPA
@@ -34,7 +35,8 @@ CONFIG_DIR = Path(__file__).resolve().parent / "conf"
 
 
 def register_config_defaults() -> None:
-    """Store `record_defaults`, `policy_defaults` and `metrics/default` in Hydra's ConfigStore."""
+    """Store `record_defaults`, `policy_defaults`, `click_defaults` and `metrics/default` in
+    Hydra's ConfigStore."""
     store = ConfigStore.instance()
     shared = {
         "model": {"attention": DEFAULT_ATTENTION},
@@ -42,6 +44,7 @@ def register_config_defaults() -> None:
     }
     store.store(name="record_defaults", node=shared)
     store.store(name="policy_defaults", node={"model": policy_settings_defaults()})
+    store.store(name="click_defaults", node={"clicks": ClickProtocol().to_dict()})
     store.store(group="metrics", name="default", node={"dilation_ratio": BOUNDARY_DILATION_RATIO})
 
 

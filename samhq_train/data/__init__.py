@@ -4,6 +4,7 @@ the LightningDataModule.
     datasets    sources (folders, COCO json) and who their samples are (SampleKey)
     transforms  image + mask into the model's S x S frame
     prompts     box / points / noisy-mask prompts from a mask
+    clicks      where a click goes (the largest error's interior); the click protocol's record
     sample      the one sample recipe (empty masks, redraws while the object vanishes)
     prompted    PromptedDataset: recipe + prompts + the random streams
     sets        the training / evaluation sets from config entries; set_name
@@ -21,6 +22,7 @@ Build the datamodule from the ``data`` config group and the model's image size S
 """
 
 from .batch import Collate, stack_images
+from .clicks import Click, ClickProtocol, next_click
 from .datamodule import SegmentationDataModule, build_datamodule
 from .datasets import (
     CocoInstanceDataset,
@@ -68,6 +70,8 @@ __all__ = [
     "MAX_TRIES",
     "PIXEL_MEAN",
     "PROMPT_TYPES",
+    "Click",
+    "ClickProtocol",
     "CocoInstanceDataset",
     "Collate",
     "DataError",
@@ -88,6 +92,7 @@ __all__ = [
     "ensure_demo_data",
     "has_object",
     "make_demo_sample",
+    "next_click",
     "noisy_mask",
     "object_area_mask",
     "object_mask",

@@ -40,6 +40,11 @@ class PromptConfig:
     noise_downscale: int = 8  # noisy mask: incoherent regions vs an S/32 round trip
     noise_std: float = 1.0
     eval_prompt: str = "box"  # box (benchmark protocol) | point | noise_mask
+    # correction-click training (training/correction.py): after the first prompt, this many
+    # rounds, each adding a click at the largest error (data/clicks.py); 0: the official recipe
+    correction_clicks: int = 0
+    # per round, the previous round's low-res logits are the mask input with this probability
+    mask_feedback_prob: float = 0.5
 
     def __post_init__(self):
         key = "data.prompts"
@@ -60,6 +65,11 @@ class PromptConfig:
         int_at_least(f"{key}.noise_downscale", self.noise_downscale, 1)
         number(f"{key}.noise_std", self.noise_std, lambda v: v >= 0, "a number >= 0")
         one_of(f"{key}.eval_prompt", self.eval_prompt, PROMPT_TYPES)
+        int_at_least(f"{key}.correction_clicks", self.correction_clicks, 0)
+        number(
+            f"{key}.mask_feedback_prob", self.mask_feedback_prob, lambda v: 0 <= v <= 1,
+            "a probability in [0, 1]",
+        )
 
 
 @dataclass

@@ -10,9 +10,10 @@ Modules, by job (arrows only point down the list; no module imports one that imp
     loading       load_model: a checkpoint in any format, or the seeded demo backbone
     worst         WorstImages: the lowest-scoring images of a set
     benchmark     run_benchmark: the loop over the benchmark sets
-    report        results_tables (also training's summary), overlay PNGs, write_report
+    clicks        run_click_benchmark: the click protocol (NoC@k, mIoU / mBIoU after n clicks)
+    report        results_tables (also training's summary), click_tables, overlay PNGs, writers
     coco_runner   detector boxes as prompts -> COCO AP
-    entry         evaluate(cfg): the conf/eval.yaml entry (benchmark + COCO + reports)
+    entry         evaluate(cfg): the conf/eval.yaml entry (benchmark + clicks + COCO + reports)
 """
 
 from samhq_train.evaluation.metrics import (

@@ -3,7 +3,9 @@
 One key per setting, shared with training: the model is ``model.checkpoint`` / ``model.variant``
 (``model.seed`` for the random demo backbone), the prompt ``data.prompts.eval_prompt`` (through
 each batch's prompt types, as validation), the boundary width ``metrics.dilation_ratio``, the
-precision in the trainer's names (``32 | bf16-mixed | 16-mixed``). With ``data.cache.enabled``
+precision in the trainer's names (``32 | bf16-mixed | 16-mixed``). ``clicks.*`` (ClickProtocol,
+samhq_train/data/clicks.py) adds the click-based protocol (evaluation/clicks.py) on the same
+sets: ``clicks.enabled=true clicks.max=20``. With ``data.cache.enabled``
 the benchmark sets are encoded once into the embedding cache (samhq_train/cache) and evaluated
 from it; a training run's cache of the same sets is reused when the checkpoint kept its base's
 encoder.
@@ -20,12 +22,18 @@ from omegaconf import OmegaConf
 
 from samhq_train.cache import cache_from_config
 from samhq_train.config_check import check_config
-from samhq_train.data import build_datamodule
+from samhq_train.data import ClickProtocol, build_datamodule
 from samhq_train.evaluation.benchmark import run_benchmark
+from samhq_train.evaluation.clicks import run_click_benchmark
 from samhq_train.evaluation.coco_runner import evaluate_coco_model
 from samhq_train.evaluation.device import canonical_precision, resolve_device
 from samhq_train.evaluation.errors import EvaluationError
-from samhq_train.evaluation.report import markdown_tables, write_report
+from samhq_train.evaluation.report import (
+    click_tables,
+    markdown_tables,
+    write_click_report,
+    write_report,
+)
 from samhq_train.model import (
     LoadedCheckpoint,
     Provenance,
@@ -36,6 +44,10 @@ from samhq_train.model import (
 from samhq_train.model_from_config import absolute_path, build_model_from_config
 
 log = logging.getLogger(__name__)
+
+
+def _plain(node):
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
 def _select_sets(datamodule, wanted: Sequence[str] | None):
@@ -75,15 +87,31 @@ def coco_transform(setting: str, model) -> str:
     return model.processing.eval_transform if setting == "auto" else setting
 
 
-def evaluate(cfg) -> dict:
-    """Load the model, run the benchmark sets (and COCO when ``coco.detections`` is set), write
-    the reports.
+def _test_loaders(cfg, model, loaded: LoadedCheckpoint, device) -> list[tuple[str, object]]:
+    """(set name, loader) of the sets evaluated, served from the embedding cache (built first)
+    with data.cache.enabled."""
+    datamodule = build_datamodule(cfg.data, image_size=model.image_size)
+    datamodule = _select_sets(datamodule, cfg.get("sets"))
+    datamodule.prepare_data()
+    datamodule.setup("test")
+    if (cfg.data.get("cache") or {}).get("enabled"):
+        provenance = cache_provenance(cfg, loaded)
+        cache = cache_from_config(cfg.data.cache, model, provenance, progress=cfg.progress)
+        datamodule.use_cache(cache)
+        cache.build(model, device=device)
+    return list(zip(datamodule.test_names, datamodule.test_dataloader()))
 
-    Returns ``{"benchmark": run_benchmark's result or None, "coco": {...} or None,
-    "paths": {...}, "model": the model}``. Raises a UserError (CheckpointError, DataError,
-    EvaluationError, ...) whose message says what to fix.
+
+def evaluate(cfg) -> dict:
+    """Load the model, run the benchmark sets, the click protocol (``clicks.enabled``) and COCO
+    (when ``coco.detections`` is set), write the reports.
+
+    Returns ``{"benchmark": run_benchmark's result or None, "clicks": run_click_benchmark's or
+    None, "coco": {...} or None, "paths": {...}, "model": the model}``. Raises a UserError
+    (CheckpointError, DataError, EvaluationError, ...) whose message says what to fix.
     """
     check_config(cfg)  # types and ranges of every key first: ConfigError names the key
+    protocol = ClickProtocol.from_mapping(_plain(cfg.get("clicks")))  # clicks.*: its record
     device = resolve_device(cfg.device)
     precision = canonical_precision(cfg.precision)
     dilation_ratio = float(cfg.metrics.dilation_ratio)
@@ -104,18 +132,10 @@ def evaluate(cfg) -> dict:
         "precision": precision,
         "device": str(device),
     }
-    out = {"benchmark": None, "coco": None, "paths": {}, "model": model}
+    out = {"benchmark": None, "clicks": None, "coco": None, "paths": {}, "model": model}
+    if cfg.benchmark or protocol.enabled:
+        loaders = _test_loaders(cfg, model, loaded, device)
     if cfg.benchmark:
-        datamodule = build_datamodule(cfg.data, image_size=model.image_size)
-        datamodule = _select_sets(datamodule, cfg.get("sets"))
-        datamodule.prepare_data()
-        datamodule.setup("test")
-        if (cfg.data.get("cache") or {}).get("enabled"):
-            provenance = cache_provenance(cfg, loaded)
-            cache = cache_from_config(cfg.data.cache, model, provenance, progress=cfg.progress)
-            datamodule.use_cache(cache)
-            cache.build(model, device=device)
-        loaders = list(zip(datamodule.test_names, datamodule.test_dataloader()))
         result = run_benchmark(
             model, loaders, sam_baseline=cfg.sam_baseline, hq_token_only=cfg.hq_token_only,
             n_worst=cfg.n_worst, device=device, precision=precision,
@@ -124,6 +144,15 @@ def evaluate(cfg) -> dict:
         out["benchmark"] = result
         out["paths"].update(write_report(result, out_dir, settings=settings))
         print(markdown_tables(result))
+    if protocol.enabled:
+        clicks = run_click_benchmark(
+            model, loaders, protocol, sam_baseline=cfg.sam_baseline,
+            hq_token_only=cfg.hq_token_only, device=device, precision=precision,
+            dilation_ratio=dilation_ratio, progress=cfg.progress,
+        )
+        out["clicks"] = clicks
+        out["paths"].update(write_click_report(clicks, out_dir, settings=settings))
+        print(click_tables(clicks))
     coco_cfg = cfg.get("coco") or {}
     if coco_cfg.get("detections"):
         missing = [k for k in ("annotation_file", "image_dir") if not coco_cfg.get(k)]
@@ -152,7 +181,9 @@ def evaluate(cfg) -> dict:
         out["coco"] = coco
         out["paths"].update(coco["paths"])
         print(coco["table"])
-    if out["benchmark"] is None and out["coco"] is None:
-        raise EvaluationError("nothing to evaluate: benchmark=false and no coco.detections given")
+    if out["benchmark"] is None and out["clicks"] is None and out["coco"] is None:
+        raise EvaluationError(
+            "nothing to evaluate: benchmark=false, clicks.enabled=false and no coco.detections given"
+        )
     log.info("evaluation written to %s", out_dir)
     return out

@@ -6,7 +6,9 @@ PNGs of the worst images, and the files the benchmark writes.
 - ``scores.json``: the settings, the per-set results (fractions) and every image's scores;
 - ``overlays/<set>/NN_<name>.png``: the ``n_worst`` images with the lowest SAM-HQ mask IoU, SAM
   beside SAM-HQ (imaging.draw_overlay: predicted region tinted, GT boundary green, predicted
-  boundary red).
+  boundary red);
+- with ``clicks.enabled``: ``clicks.md`` (NoC@k, mIoU / mBIoU after n clicks per set, SAM and
+  SAM-HQ; evaluation/clicks.py) and ``click_scores.json`` (every image's scores after each click).
 """
 
 from __future__ import annotations
@@ -131,4 +133,51 @@ def write_report(result: Mapping, out_dir: str | Path, *, settings: Mapping | No
             if not cv2.imwrite(str(path), cv2.cvtColor(overlay_picture(item), cv2.COLOR_RGB2BGR)):
                 raise EvaluationError(f"could not write {path}")
             paths["overlays"].append(path)
+    return paths
+
+
+def click_tables(result: Mapping) -> str:
+    """run_click_benchmark's result as one Markdown table per set (and the mean over sets when
+    there are several): NoC in clicks, mIoU / mBIoU after n clicks in percent."""
+    rows = {MODEL_LABELS[out]: result["results"][out] for out in MODEL_LABELS
+            if result["results"].get(out)}
+    if not rows:
+        return ""
+    sets = list(next(iter(rows.values())))
+    keys = [k for k in next(iter(rows.values()))[sets[0]] if k != "count"]
+    header = ["| model | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
+
+    def line(label: str, r: Mapping) -> str:
+        cells = [f"{r[k]:.2f}" if k.startswith("NoC") else f"{100 * r[k]:.2f}" for k in keys]
+        return f"| {label} | " + " | ".join(cells) + " |"
+
+    protocol = result.get("protocol") or {}
+    note = f"up to {protocol.get('max', '?')} clicks; mIoU / mBIoU in percent after n clicks"
+    lines = []
+    for name in sets:
+        count = next(iter(rows.values()))[name]["count"]
+        lines += [f"### {name} (clicks)", "", f"{count} images, {note}", "", *header]
+        lines += [line(label, results[name]) for label, results in rows.items()]
+        lines.append("")
+    if len(sets) > 1:
+        lines += [f"### Mean over {len(sets)} sets (clicks)", "", "(the mean of the per-set means)",
+                  "", *header]
+        for label, results in rows.items():
+            mean = {k: sum(results[s][k] for s in sets) / len(sets) for k in keys}
+            lines.append(line(label, mean))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_click_report(result: Mapping, out_dir: str | Path, *,
+                       settings: Mapping | None = None) -> dict[str, Path]:
+    """Write clicks.md and click_scores.json of ``run_click_benchmark``'s result."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"click_table": out_dir / "clicks.md", "click_scores": out_dir / "click_scores.json"}
+    paths["click_table"].write_text(f"## SAM vs SAM-HQ, click-based\n\n{click_tables(result)}")
+    paths["click_scores"].write_text(json.dumps(
+        {"settings": dict(settings or {}), "protocol": result.get("protocol", {}),
+         "results": result["results"], "images": result["images"]}, indent=1
+    ) + "\n")
     return paths

@@ -1,4 +1,5 @@
-"""Training: the official point-sampled loss and the LightningModule."""
+"""Training: the official point-sampled loss, the LightningModule and its optional correction-click
+rounds (correction.py)."""
 
 from samhq_train.training.losses import (
     PointSampledMaskLoss,

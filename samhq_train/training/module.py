@@ -1,7 +1,7 @@
 """LightningModule: a frozen SAM backbone, the trainable HQ parts, the official loss and metrics.
 
 Only wiring lives here: the model (samhq_train.model) run on batches (samhq_train.batch_forward),
-the loss (losses.py), the shared evaluation step and metrics (samhq_train.evaluation.evaluate) and
+the loss (losses.py), the optional correction-click rounds (correction.py), the shared evaluation step and metrics (samhq_train.evaluation.evaluate) and
 the optimiser built from config.
 
 Checkpoints keep what trains and what rebuilds the rest (the "lightning" format record,
@@ -21,6 +21,7 @@ from torch import nn
 
 from samhq_train.batch_forward import decode_prompts, image_features
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
+from samhq_train.data import PromptConfig
 from samhq_train.evaluation.evaluate import (
     DatasetMetrics,
     mean_over_sets,
@@ -44,6 +45,7 @@ from samhq_train.model.formats.lightning import (
     provenance_of,
 )
 from samhq_train.training.checkpointing import gather_rng_states, set_rng_states
+from samhq_train.training.correction import correction_rounds, mean_losses
 from samhq_train.training.losses import PointSampledMaskLoss
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -66,6 +68,9 @@ class SamHQModule(L.LightningModule):
             (runs: the config's num_overlays).
         sam_baseline: also score plain SAM (the decoder without the HQ token, same embedding) in
             validation: `val_results_sam`, logged as val/<set>/sam_mIoU and sam_mBIoU.
+        prompts: the data.prompts record; its correction_clicks (0: off, the official recipe) and
+            mask_feedback_prob set the correction-click rounds (correction.py). None: the record
+            of config["data"]["prompts"] (what train.py passes), else the defaults (off).
     """
 
     def __init__(
@@ -83,6 +88,7 @@ class SamHQModule(L.LightningModule):
         num_overlays: int = 0,
         dilation_ratio: float = BOUNDARY_DILATION_RATIO,
         sam_baseline: bool = True,
+        prompts: PromptConfig | None = None,
     ) -> None:
         super().__init__()
         self.model = model
@@ -95,6 +101,7 @@ class SamHQModule(L.LightningModule):
         self.config = config
         self.seed = seed
         self.num_overlays = num_overlays
+        self.prompts = prompts if prompts is not None else _prompt_config(config)
         self.val_metrics = DatasetMetrics(val_names, dilation_ratio=dilation_ratio)
         self.sam_metrics = DatasetMetrics(val_names, dilation_ratio=dilation_ratio) if sam_baseline else None
         self.val_results: dict[str, dict[str, float]] = {}
@@ -135,7 +142,15 @@ class SamHQModule(L.LightningModule):
         # from the embedding cache when the batch carries features (data.cache), else the encoder
         features = image_features(self.model, batch, grad=encoder_needs_grad(self.policy))
         low_res, _ = decode_prompts(self.model, features, batch, hq_token_only=True)
-        losses = self.loss_fn(low_res, batch["mask"] / 255.0)
+        target = batch["mask"] / 255.0
+        losses = self.loss_fn(low_res, target)
+        if self.prompts.correction_clicks > 0:  # the first prompt's loss, then every round's
+            rounds = correction_rounds(
+                self.model, features, batch, low_res,
+                rounds=self.prompts.correction_clicks,
+                mask_feedback_prob=self.prompts.mask_feedback_prob,
+            )
+            losses = mean_losses([losses, *(self.loss_fn(r, target) for r in rounds)])
         size = batch["mask"].shape[0]
         self.log("train/loss", losses["loss"], prog_bar=True, batch_size=size)
         self.log_dict({f"train/{k}": v for k, v in losses.items() if k != "loss"}, batch_size=size)
@@ -241,6 +256,12 @@ class SamHQModule(L.LightningModule):
                     "random states are not restored exactly"
                 )
             set_rng_states(states[rank % len(states)])
+
+
+def _prompt_config(config: dict | None) -> PromptConfig:
+    """The data.prompts record of a resolved run config; the defaults without one."""
+    prompts = ((config or {}).get("data") or {}).get("prompts")
+    return PromptConfig(**prompts) if prompts else PromptConfig()
 
 
 def _takes_images(logger) -> bool:
