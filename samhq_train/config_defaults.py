@@ -1,10 +1,10 @@
 """The defaults the config takes from the typed records, so that each key has one default.
 
 `data.prompts.*` defaults are PromptConfig's, `clicks.*` (evaluation) ClickProtocol's,
-`model.policy` / its lr scales / `model.lora.*` are TrainablePolicy's and LoraSettings', `metrics.dilation_ratio` is constants.BOUNDARY_DILATION_RATIO.
-They reach the composed config through Hydra's ConfigStore: conf/train.yaml and conf/eval.yaml
-name `record_defaults` (train.yaml `policy_defaults`, eval.yaml `click_defaults`) in their
-defaults lists, and the
+`model.policy` / its lr scales / `model.lora.*` are TrainablePolicy's and LoraSettings',
+`metrics.dilation_ratio` is constants.BOUNDARY_DILATION_RATIO. They reach the composed config
+through Hydra's ConfigStore: conf/train.yaml and conf/eval.yaml name `record_defaults`
+(train.yaml `policy_defaults`, eval.yaml `click_defaults`) in their defaults lists, and the
 `metrics` group's `default` option is stored here. Importing this module registers them (the
 entry points import it through samhq_train.config_check before Hydra composes).
 """
