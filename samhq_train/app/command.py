@@ -125,3 +125,7 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
     finally:
         server.server_close()
     return None
+
+
+if __name__ == "__main__":
+    main()

@@ -211,3 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"{path}: {count} masks -> {out / (path.stem + '.json')}")
     return 0
+
+
+if __name__ == "__main__":
+    main()
