@@ -16,7 +16,7 @@ from .layers import MLP
 from .mask_decoder import MaskDecoderHQ
 from .memory import Fuser, MaskDownSampler, MemoryAttention, MemoryEncoder
 from .model import Sam2HQ
-from .onnx import Sam2OnnxDecoder
+from .onnx import Sam2OnnxDecoder, Sam2OnnxEncoder
 from .processing import SquareProcessing
 
 # the three HQ modules of HQ-SAM 2's mask decoder (under sam_mask_decoder.); the rest is SAM 2.1
@@ -188,4 +188,5 @@ FAMILY = Family(
     official_layout=official_layout,
     lora_targets=LORA_TARGETS,
     onnx_decoder=Sam2OnnxDecoder,
+    onnx_encoder=Sam2OnnxEncoder,
 )
