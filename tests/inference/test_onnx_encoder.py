@@ -25,6 +25,7 @@ from samhq_train.inference.onnx_encoder_export import (
     onnx_session,
 )
 from samhq_train.model import FAMILIES, add_lora, build_sam_hq
+from samhq_train.model.onnx_encoder import OnnxImageEncoder
 from samhq_train.model.sam1.config import TinyViTConfig
 from tests.reference import random_tiny_model, randomize_
 
@@ -182,6 +183,12 @@ def test_readme_example_runs_the_prediction_without_torch(exported, tmp_path):
     assert np.abs(got["half_logits"] - logits[0]).max() <= FP16_TOLERANCE * scale
     assert abs(got["half_iou"] - iou[0]) <= FP16_TOLERANCE
     assert ((got["half_logits"] > 0) == (logits[0] > 0)).mean() > 0.99
+
+
+def test_every_family_encoder_feeds_its_decoder_by_name():
+    for name, family in FAMILIES.items():
+        assert issubclass(family.onnx_encoder, OnnxImageEncoder), name
+        assert family.onnx_encoder.feature_outputs == family.onnx_decoder.feature_inputs, name
 
 
 def test_tiny_vit_encoder_exports_with_dynamic_batch_and_size(tmp_path):
