@@ -41,8 +41,8 @@ class OnnxExportError(UserError, ValueError):
 
 
 def onnx_encoder(model: PromptableModel, *, fp16: bool = False) -> OnnxImageEncoder:
-    """The family's OnnxImageEncoder around a CPU copy of `model` (LoRA merged, fp32 or fp16),
-    in eval mode; the model itself is never changed."""
+    """The family's OnnxImageEncoder around `model` on the CPU in eval mode, LoRA merged, fp32 or
+    fp16 (a copy when any of these needs one: the model's weights are never changed)."""
     family = family_of_model(model)
     if family.onnx_encoder is None:
         raise OnnxExportError(
@@ -147,7 +147,6 @@ def check_onnx_encoder(
     *,
     fp16: bool = False,
     tolerance: float | None = None,
-    session=None,
 ) -> float:
     """Run the exported encoder in onnxruntime (CPU) and the fp32 torch model on random images of
     the sizes and batches the graph takes (batch 2 where it is dynamic); raise unless every output
@@ -155,7 +154,7 @@ def check_onnx_encoder(
     |value|. Returns the largest difference so measured (relative)."""
     tolerance = tolerance or (FP16_TOLERANCE if fp16 else FP32_TOLERANCE)
     reference = onnx_encoder(model)
-    session = session or onnx_session(path)
+    session = onnx_session(path)
     batch = 2 if reference.dynamic_batch else 1
     worst = 0.0
     for seed, size in enumerate(reference.example_sizes()):
