@@ -84,6 +84,8 @@ def export_onnx_encoder(
         with torch.no_grad(), warnings.catch_warnings():
             # the graph is checked against torch on other sizes and batches (check_onnx_encoder)
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            # the rel-pos tables index with non-negative offsets only
+            warnings.filterwarnings("ignore", "Exporting aten::index operator", UserWarning)
             torch.onnx.export(
                 wrapper,
                 (image,),
