@@ -136,9 +136,9 @@ def export_model(
     copy); `delta` holds what `policy` trained, adapters unmerged.
 
     name defaults to sam_hq_<variant> (the official file name). hq_token_only / multimask_output
-    are baked into the ONNX decoder graph (the official ONNX export does the same). Existing target
-    files are refused unless `overwrite` (OutputError); when a target fails, the files this call
-    wrote (and the folder, if it made it) are removed before the error propagates.
+    are baked into the ONNX decoder graph (the official ONNX export does the same). Existing
+    target files are refused unless `overwrite` (OutputError); when a target fails, the files
+    this call wrote (and the folder, if it made it) are removed before the error propagates.
     """
     targets = [canonical_format(t) for t in targets]
     unknown = [t for t in targets if t not in EXPORT_TARGETS]

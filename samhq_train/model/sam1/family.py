@@ -1,6 +1,6 @@
 """The SAM 1 family's record: its builder, format rules (HQ key set, how a state dict tells its
-variant), input rule, LoRA targets, ONNX encoder and decoder, transformers codec, official base files and
-attention kernels."""
+variant), input rule, LoRA targets, ONNX encoder and decoder, transformers codec, official base
+files and attention kernels."""
 
 from dataclasses import asdict
 

@@ -1,5 +1,5 @@
 """The SAM 2.1 family's record: its builder, format rules (HQ key set, official file layout,
-variant detection), input rule, LoRA targets, ONNX decoder and official base files; no
+variant detection), input rule, LoRA targets, ONNX encoder and decoder and official base files; no
 transformers codec and no attention kernels. Official files of both HQ-SAM 2
 (sam2.1_hq_hiera_*.pt) and Meta SAM 2.1 (sam2.1_hiera_*.pt) are {"model": state_dict}; Meta's lack
 the HQ keys."""

@@ -1,6 +1,6 @@
 """The SAM 2.1 family's ONNX graphs. The image encoder takes the S x S resized image, any batch,
-and outputs the features below. For the prompt decoder, the features are what SAM2ImagePredictor keeps, as in
-Meta's SAM 2 ONNX exports: image_embeddings 1 x C x S/16 x S/16 (no_mem_embed added),
+and outputs the features below. For the prompt decoder, the features are what SAM2ImagePredictor
+keeps, as in Meta's SAM 2 ONNX exports: image_embeddings 1 x C x S/16 x S/16 (no_mem_embed added),
 high_res_feats_0 1 x C/8 x S/4 x S/4, high_res_feats_1 1 x C/4 x S/8 x S/8. The prompt inputs are
 SAM 1's, box corners first as SAM 2 orders them, except that the graph appends the padding point
 SAM 2 always adds (so none is given without a box)."""
