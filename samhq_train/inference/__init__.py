@@ -11,6 +11,7 @@ from .export import (
     export_paths,
     verify_weights,
 )
+from .onnx_encoder_export import check_onnx_encoder, export_onnx_encoder
 from .predictor import (
     ImageReadError,
     PromptError,
@@ -27,6 +28,8 @@ __all__ = [
     "export_onnx",
     "export_paths",
     "verify_weights",
+    "check_onnx_encoder",
+    "export_onnx_encoder",
     "ImageReadError",
     "PromptError",
     "SamHQPredictor",

@@ -1,9 +1,10 @@
 """Write a model for other runtimes: the official .pth, a transformers directory, safetensors (full
-or HQ-only) and ONNX of the prompt encoder + HQ mask decoder (SAM 1 and SAM 2.1 families, checked
-with onnxruntime).
+or HQ-only), ONNX of the prompt encoder + HQ mask decoder and ONNX of the image encoder (fp32 and
+fp16; SAM 1 and SAM 2.1 families, checked with onnxruntime).
 
 The ONNX prompt decoder of each family is its record's `onnx_decoder` (model/<family>/onnx.py);
-this module traces, writes and checks it. The weight formats are written by
+this module traces, writes and checks it. The image encoder (the record's `onnx_encoder`) is
+written and checked by onnx_encoder_export.py. The weight formats are written by
 `samhq_train.model.save_checkpoint` and read back here to check that each file holds exactly the
 model's tensors.
 
@@ -38,7 +39,20 @@ from samhq_train.model.formats import expected_state, inspect
 from samhq_train.model.onnx_decoder import ONNX_OUTPUTS, OnnxPromptDecoder
 from samhq_train.model.promptable import PromptableModel
 
-EXPORT_TARGETS = ("sam_hq", "transformers", "safetensors", "hq_only", "delta", "onnx")
+from .onnx_encoder_export import check_onnx_encoder, export_onnx_encoder, onnx_session
+
+# onnx: the prompt decoder; onnx_encoder(_fp16): the image encoder that feeds it
+EXPORT_TARGETS = (
+    "sam_hq",
+    "transformers",
+    "safetensors",
+    "hq_only",
+    "delta",
+    "onnx",
+    "onnx_encoder",
+    "onnx_encoder_fp16",
+)
+ONNX_ENCODER_TARGETS = {"onnx_encoder": False, "onnx_encoder_fp16": True}  # target -> fp16
 
 
 class OutputError(UserError, ValueError):
@@ -86,7 +100,9 @@ def check_output_dir(
 
 def export_paths(out_dir: str | os.PathLike, name: str) -> dict[str, Path]:
     """Where each target is written (the one home of these names): <out_dir>/<name>.pth,
-    <name>_transformers/, <name>.safetensors, <name>_hq.safetensors, <name>_decoder.onnx."""
+    <name>_transformers/, <name>.safetensors, <name>_hq.safetensors, <name>_delta.safetensors,
+    <name>_decoder.onnx, <name>_encoder.onnx, <name>_encoder_fp16.onnx (an encoder over 2 GB
+    keeps its weights in <file>.data beside it)."""
     out_dir = Path(out_dir)
     return {
         "sam_hq": out_dir / f"{name}.pth",
@@ -95,6 +111,8 @@ def export_paths(out_dir: str | os.PathLike, name: str) -> dict[str, Path]:
         "hq_only": out_dir / f"{name}_hq.safetensors",
         "delta": out_dir / f"{name}_delta.safetensors",
         "onnx": out_dir / f"{name}_decoder.onnx",
+        "onnx_encoder": out_dir / f"{name}_encoder.onnx",
+        "onnx_encoder_fp16": out_dir / f"{name}_encoder_fp16.onnx",
     }
 
 
@@ -118,9 +136,9 @@ def export_model(
     copy); `delta` holds what `policy` trained, adapters unmerged.
 
     name defaults to sam_hq_<variant> (the official file name). hq_token_only / multimask_output
-    are baked into the ONNX graph (the official ONNX export does the same). Existing target
-    files are refused unless `overwrite` (OutputError); when a target fails, the files this call
-    wrote (and the folder, if it made it) are removed before the error propagates.
+    are baked into the ONNX decoder graph (the official ONNX export does the same). Existing
+    target files are refused unless `overwrite` (OutputError); when a target fails, the files
+    this call wrote (and the folder, if it made it) are removed before the error propagates.
     """
     targets = [canonical_format(t) for t in targets]
     unknown = [t for t in targets if t not in EXPORT_TARGETS]
@@ -163,6 +181,11 @@ def _export_one(model, path: Path, target: str, variant, verify: bool, onnx: dic
                 hq_token_only=onnx["hq_token_only"],
                 multimask_output=onnx["multimask_output"],
             )
+    elif target in ONNX_ENCODER_TARGETS:
+        fp16 = ONNX_ENCODER_TARGETS[target]
+        export_onnx_encoder(model, path, opset=onnx["opset"], fp16=fp16)
+        if verify:
+            check_onnx_encoder(model, path, fp16=fp16)
     else:
         save_checkpoint(model, path, target, variant=variant, policy=policy)
         if verify:
@@ -232,19 +255,6 @@ def export_onnx(
 
     atomic_write(path, write)
     return path
-
-
-def onnx_session(path: str | os.PathLike):
-    """An onnxruntime CPU session for an exported decoder."""
-    try:
-        import onnxruntime
-    except ImportError as err:
-        raise RuntimeError(
-            "checking the ONNX export needs onnxruntime: pip install -e '.[onnx]' (or skip the "
-            "check with verify=False / --no-verify)"
-        ) from err
-
-    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
 def run_onnx(session, inputs: tuple[torch.Tensor, ...]) -> list[np.ndarray]:

@@ -48,6 +48,8 @@ class Family:
     lora_targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # model -> the ONNX prompt-decoder wrapper (onnx_decoder.OnnxPromptDecoder subclass)
     onnx_decoder: type | None = None
+    # model -> the ONNX image-encoder wrapper (onnx_encoder.OnnxImageEncoder subclass)
+    onnx_encoder: type | None = None
     transformers_codec: TransformersCodec | None = None  # None: no transformers model exists
     # (image encoder, kernel) -> None, the family's kernel setter; None: SDPA only
     attention: Callable[[nn.Module, str], None] | None = None

@@ -1,6 +1,6 @@
 """The SAM 1 family's record: its builder, format rules (HQ key set, how a state dict tells its
-variant), input rule, LoRA targets, ONNX decoder, transformers codec, official base files and
-attention kernels."""
+variant), input rule, LoRA targets, ONNX encoder and decoder, transformers codec, official base
+files and attention kernels."""
 
 from dataclasses import asdict
 
@@ -14,7 +14,7 @@ from .config import VARIANT_ALIASES, VARIANTS, SamHQConfig
 from .image_encoder import ImageEncoderViT
 from .mask_decoder import MaskDecoderHQ
 from .model import SamHQ
-from .onnx import Sam1OnnxDecoder
+from .onnx import Sam1OnnxDecoder, Sam1OnnxEncoder
 from .processing import LongestSideProcessing
 from .tiny_vit import TinyViT
 from .transformers_format import CODEC
@@ -149,6 +149,7 @@ FAMILY = Family(
     official_files=OFFICIAL_FILES,
     lora_targets=LORA_TARGETS,
     onnx_decoder=Sam1OnnxDecoder,
+    onnx_encoder=Sam1OnnxEncoder,
     transformers_codec=CODEC,
     attention=flex_attention.set_attention_kernel,
 )

@@ -199,7 +199,7 @@ def rel_pos_attention(
     """
     b, n, hw, c = q.shape
     h, w = rel_h.shape[2], rel_h.shape[3]
-    if q.device.type != "cpu":
+    if q.device.type != "cpu" or torch.jit.is_tracing():  # ONNX export: one graph, any batch
         return sdpa_rows(q, k, v, rel_h, rel_w).transpose(1, 2)
     per_row = n * w * hw * q.element_size()  # bias bytes of one query row of one image
     images = max(1, min(b, CPU_BIAS_CHUNK_BYTES // (per_row * h)))

@@ -1,5 +1,5 @@
 """The SAM 2.1 family's record: its builder, format rules (HQ key set, official file layout,
-variant detection), input rule, LoRA targets, ONNX decoder and official base files; no
+variant detection), input rule, LoRA targets, ONNX encoder and decoder and official base files; no
 transformers codec and no attention kernels. Official files of both HQ-SAM 2
 (sam2.1_hq_hiera_*.pt) and Meta SAM 2.1 (sam2.1_hiera_*.pt) are {"model": state_dict}; Meta's lack
 the HQ keys."""
@@ -16,7 +16,7 @@ from .layers import MLP
 from .mask_decoder import MaskDecoderHQ
 from .memory import Fuser, MaskDownSampler, MemoryAttention, MemoryEncoder
 from .model import Sam2HQ
-from .onnx import Sam2OnnxDecoder
+from .onnx import Sam2OnnxDecoder, Sam2OnnxEncoder
 from .processing import SquareProcessing
 
 # the three HQ modules of HQ-SAM 2's mask decoder (under sam_mask_decoder.); the rest is SAM 2.1
@@ -188,4 +188,5 @@ FAMILY = Family(
     official_layout=official_layout,
     lora_targets=LORA_TARGETS,
     onnx_decoder=Sam2OnnxDecoder,
+    onnx_encoder=Sam2OnnxEncoder,
 )

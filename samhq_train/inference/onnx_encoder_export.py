@@ -1,0 +1,177 @@
+"""Write and check the ONNX image encoder of a model (its family record's `onnx_encoder`), fp32 or
+fp16, so that with the prompt-decoder ONNX (export.export_onnx) a whole prediction runs in
+onnxruntime without torch.
+
+The graph takes the resized image (B x 3 x h x w float32 RGB 0-255, resized by the family's rule,
+which the file names in its metadata: `resize` = longest_side or resize, `image_size` = S) and
+normalises (and pads) itself; its outputs are named like the decoder's feature inputs. The fp16
+file keeps float32 inputs and outputs (the casts are in the graph), so both files are used alike.
+A model over protobuf's 2 GB limit (vit_h in fp32) keeps its weights in one `<file>.data` beside
+the .onnx.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from samhq_train.errors import UserError
+from samhq_train.model import detect_variant, family_of_model, plain_model
+from samhq_train.model.onnx_encoder import ONNX_IMAGE_INPUT, OnnxImageEncoder
+from samhq_train.model.promptable import PromptableModel
+
+# largest difference from the fp32 torch encoder, relative to the largest |value| of each output:
+# fp32 is the same arithmetic reordered; fp16 rounds weights and activations (about 3 significant
+# digits per op, accumulated over the encoder's depth)
+FP32_TOLERANCE = 1e-4
+FP16_TOLERANCE = 3e-2
+PROTOBUF_LIMIT = (
+    2**31 - 2**20
+)  # bytes an .onnx file may hold in itself (protobuf's 2 GB, less room)
+
+
+class OnnxExportError(UserError, ValueError):
+    """A model that cannot be written as an ONNX image encoder; the message says why."""
+
+
+def onnx_encoder(model: PromptableModel, *, fp16: bool = False) -> OnnxImageEncoder:
+    """The family's OnnxImageEncoder around `model` on the CPU in eval mode, LoRA merged, fp32 or
+    fp16 (a copy when any of these needs one: the model's weights are never changed)."""
+    family = family_of_model(model)
+    if family.onnx_encoder is None:
+        raise OnnxExportError(
+            f"cannot export an ONNX image encoder: the {family.name} family has none (its record "
+            "has no onnx_encoder)"
+        )
+    model = plain_model(model)  # LoRA adapters merged into plain weights (a copy), as every export
+    dtype = torch.float16 if fp16 else torch.float32
+    param = next(model.parameters())
+    if param.device.type != "cpu" or param.dtype != dtype:
+        model = copy.deepcopy(model).to("cpu", dtype)
+    return family.onnx_encoder(model).eval()
+
+
+def encoder_metadata(model: PromptableModel, fp16: bool) -> dict[str, str]:
+    """What a runtime needs to prepare the encoder's input, stored in the .onnx (metadata_props)."""
+    processing = model.processing
+    return {
+        "family": family_of_model(model).name,
+        "variant": detect_variant(model.state_dict()) or "custom",
+        "image_size": str(model.image_size),
+        "resize": processing.eval_transform,  # longest_side (SAM 1) or resize (to S x S)
+        "precision": "fp16" if fp16 else "fp32",
+        "input": "image B x 3 x h x w float32 RGB 0-255, resized (not normalised, not padded)",
+    }
+
+
+def export_onnx_encoder(
+    model: PromptableModel, path: str | os.PathLike, *, opset: int = 17, fp16: bool = False
+) -> Path:
+    """Write the family's OnnxImageEncoder of `model` to `path` (fp32, or fp16 with float32
+    inputs / outputs), batch dynamic, and h x w too where the family pads (SAM 1)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = onnx_encoder(model, fp16=fp16)
+    image = wrapper.example_image()
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
+        traced = Path(tmp) / "encoder.onnx"
+        with torch.no_grad(), warnings.catch_warnings():
+            # the graph is checked against torch on other sizes and batches (check_onnx_encoder)
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            # the rel-pos tables index with non-negative offsets only
+            warnings.filterwarnings("ignore", "Exporting aten::index operator", UserWarning)
+            torch.onnx.export(
+                wrapper,
+                (image,),
+                str(traced),
+                dynamo=False,  # the TorchScript exporter: the dynamo one needs onnxscript
+                input_names=[ONNX_IMAGE_INPUT],
+                output_names=list(wrapper.output_names),
+                dynamic_axes=wrapper.dynamic_axes,
+                opset_version=opset,
+                do_constant_folding=True,
+            )
+        _save_with_metadata(traced, path, encoder_metadata(wrapper.model, fp16))
+    return path
+
+
+def _save_with_metadata(traced: Path, path: Path, metadata: dict[str, str]) -> None:
+    """Add the metadata and write the model to `path`: one file, or, over the protobuf limit,
+    the graph plus one `<name>.data` file of weights (moved in place last, each by rename)."""
+    import onnx
+
+    large = sum(f.stat().st_size for f in traced.parent.iterdir()) > PROTOBUF_LIMIT
+    proto = onnx.load(str(traced))  # reads any external data torch wrote beside it
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    data_name = f"{path.name}.data"
+    staged = traced.parent / "staged"
+    staged.mkdir()
+    onnx.save_model(
+        proto,
+        str(staged / path.name),
+        save_as_external_data=large,
+        all_tensors_to_one_file=True,
+        location=data_name,
+    )
+    del proto
+    data = path.parent / data_name
+    if large:
+        os.replace(staged / data_name, data)
+    else:
+        data.unlink(missing_ok=True)  # a stale one of an earlier, larger export
+    os.replace(staged / path.name, path)
+
+
+def onnx_session(path: str | os.PathLike):
+    """An onnxruntime CPU session for an exported graph."""
+    try:
+        import onnxruntime
+    except ImportError as err:
+        raise RuntimeError(
+            "checking the ONNX export needs onnxruntime: pip install -e '.[onnx]' (or skip the "
+            "check with verify=False / --no-verify)"
+        ) from err
+
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def check_onnx_encoder(
+    model: PromptableModel,
+    path: str | os.PathLike,
+    *,
+    fp16: bool = False,
+    tolerance: float | None = None,
+) -> float:
+    """Run the exported encoder in onnxruntime (CPU) and the fp32 torch model on random images of
+    the sizes and batches the graph takes (batch 2 where it is dynamic); raise unless every output
+    is within tolerance (FP32_TOLERANCE, or FP16_TOLERANCE for an fp16 file) times its largest
+    |value|. Returns the largest difference so measured (relative)."""
+    tolerance = tolerance or (FP16_TOLERANCE if fp16 else FP32_TOLERANCE)
+    reference = onnx_encoder(model)
+    session = onnx_session(path)
+    batch = 2 if reference.dynamic_batch else 1
+    worst = 0.0
+    for seed, size in enumerate(reference.example_sizes()):
+        image = reference.example_image(batch if seed == 0 else 1, seed, size)
+        with torch.no_grad():
+            expected = [t.numpy() for t in reference(image)]
+        got = session.run(list(reference.output_names), {ONNX_IMAGE_INPUT: image.numpy()})
+        for name, have, want in zip(reference.output_names, got, expected):
+            if have.shape != want.shape:
+                raise RuntimeError(f"{path}: {name} has shape {have.shape}, torch {want.shape}")
+            diff = float(np.abs(have - want).max()) / max(float(np.abs(want).max()), 1e-12)
+            worst = max(worst, diff)
+            if diff > tolerance:
+                raise RuntimeError(
+                    f"{path}: onnxruntime {name} differs from torch by {diff:.3g} of its largest "
+                    f"value (tolerance {tolerance:g}; input {tuple(image.shape)})"
+                )
+    return worst
