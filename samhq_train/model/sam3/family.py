@@ -17,7 +17,7 @@ from .config import META_VARIANTS, VARIANTS, Sam3Config
 from .image_encoder import VisionBackbone
 from .mask_decoder import MaskDecoderHQFusion
 from .model import Sam3HQ, is_carried_key
-from .onnx import Sam3OnnxDecoder
+from .onnx import Sam3OnnxDecoder, Sam3OnnxEncoder
 from .processing import Sam3Processing
 from .vit import ViT
 
@@ -156,6 +156,7 @@ FAMILY = Family(
     official_layout=official_layout,
     lora_targets=LORA_TARGETS,
     onnx_decoder=Sam3OnnxDecoder,
+    onnx_encoder=Sam3OnnxEncoder,
     adopt_state=adopt_carried,
     base_config=base_config,
 )
