@@ -126,7 +126,7 @@ def test_lora_training_checkpoint_rebuilds_the_adapter_model(tmp_path, data_root
     want = objects["model"].state_dict()
     assert set(loaded.state_dict()) == set(want)
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in want.items())
-    # scripts/export.py's way: the delta of a training checkpoint holds what its policy trained
+    # samhq-export's way: the delta of a training checkpoint holds what its policy trained
     from samhq_train.inference import export_model
     from samhq_train.model import policy_of, read_provenance, read_state_dict
 

@@ -32,7 +32,7 @@ class Use(str, Enum):
     START = "start training"  # model.checkpoint: the weights a run starts from
     RESUME = "resume"  # ckpt_path: continue a run where it stopped
     EVALUATE = "evaluate"  # load_checkpoint: build a whole model (with a base where needed)
-    EXPORT = "export"  # scripts/export.py input
+    EXPORT = "export"  # samhq-export input
 
 
 ALL_USES = frozenset(Use)
