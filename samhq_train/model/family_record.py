@@ -28,6 +28,17 @@ class TransformersCodec:
 
 
 @dataclass(frozen=True)
+class AmgDefaults:
+    """What a family's official automatic mask generator does by default."""
+
+    pred_iou_thresh: float = 0.88  # SAM's generator (tuned for ViT-H); SAM 2's is 0.8
+    # where min_mask_region_area acts: "full_size" (SAM removes small islands and holes of the
+    # final masks, then NMS again) or "low_res" (SAM 2's predictor fills holes and removes specks
+    # in the low-res logits before upsampling)
+    small_regions_at: str = "full_size"
+
+
+@dataclass(frozen=True)
 class Family:
     name: str
     variants: Mapping[str, object]  # variant name -> the family's config dataclass
@@ -59,6 +70,7 @@ class Family:
     # config -> its shapes without the HQ design choice: variants with the same base config read
     # each other's files (a Meta SAM 3 file loads into either HQ design); identity by default
     base_config: Callable[[object], object] = lambda cfg: cfg
+    amg: AmgDefaults = AmgDefaults()  # "segment everything" defaults (inference/amg)
 
     def is_hq_key(self, key: str) -> bool:
         """True for state-dict keys of the HQ parts (official names, any prefix)."""

@@ -21,6 +21,7 @@ import torch
 
 from samhq_train.errors import UserError
 from samhq_train.model.promptable import PromptableModel
+from samhq_train.model.registry import family_of_model
 
 from ..predictor import SamHQPredictor
 from .crops import crop_boxes, layer_point_grids, near_crop_edge
@@ -38,14 +39,7 @@ from .masks import (
 )
 
 OUTPUT_MODES = ("binary_mask", "uncompressed_rle", "coco_rle", "polygons")
-# each family's official default predicted-IoU threshold (SAM: ViT-H's 0.88; SAM 2: 0.8)
-DEFAULT_PRED_IOU_THRESH = {"sam1": 0.88, "sam2": 0.8}
 UPSAMPLE_PIXELS = 2**25  # full-size logits made at once (128 MiB in float32)
-# where min_mask_region_area acts, as in each family's official generator: SAM removes small
-# islands and holes of the final full-size masks (then NMS again); SAM 2's predictor fills small
-# holes and removes small specks in the low-res logits before upsampling (Meta's sam2 1.1.0 does
-# this with a CUDA kernel and skips it, with a warning, where the kernel is not built)
-SMALL_REGIONS_AT = {"sam1": "full_size", "sam2": "low_res"}
 
 
 class AmgOptionError(UserError, ValueError):
@@ -155,8 +149,9 @@ class AutomaticMaskGenerator:
         self.point_grids = [np.asarray(g, dtype=np.float64) for g in point_grids]
         self.predictor = SamHQPredictor(model)
         self.model = self.predictor.model
+        amg_defaults = family_of_model(self.model).amg
         if pred_iou_thresh is None:
-            pred_iou_thresh = DEFAULT_PRED_IOU_THRESH.get(self.model.family, 0.88)
+            pred_iou_thresh = amg_defaults.pred_iou_thresh
         self.points_per_batch = points_per_batch
         self.pred_iou_thresh = pred_iou_thresh
         self.stability_score_thresh = stability_score_thresh
@@ -166,7 +161,7 @@ class AutomaticMaskGenerator:
         self.crop_nms_thresh = crop_nms_thresh
         self.crop_overlap_ratio = crop_overlap_ratio
         self.min_mask_region_area = min_mask_region_area
-        self._small_regions_at = SMALL_REGIONS_AT.get(self.model.family, "full_size")
+        self._small_regions_at = amg_defaults.small_regions_at
         self.output_mode = output_mode
         self.decode_options = {
             "multimask_output": multimask_output,

@@ -6,7 +6,7 @@ the HQ keys."""
 
 import torch
 
-from ..family_record import Family
+from ..family_record import AmgDefaults, Family
 from ..prompt_encoder import PromptEncoder
 from ..two_way_transformer import TwoWayTransformer
 from .config import META_VARIANTS, VARIANTS, Sam2Config
@@ -189,4 +189,5 @@ FAMILY = Family(
     lora_targets=LORA_TARGETS,
     onnx_decoder=Sam2OnnxDecoder,
     onnx_encoder=Sam2OnnxEncoder,
+    amg=AmgDefaults(pred_iou_thresh=0.8, small_regions_at="low_res"),  # Meta's sam2 1.1.0
 )
