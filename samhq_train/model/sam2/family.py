@@ -37,8 +37,37 @@ LORA_TARGETS = {
 
 def build(cfg: Sam2Config) -> Sam2HQ:
     """A model of these shapes with PyTorch's default init."""
-    t, nk, d, m = cfg.trunk, cfg.neck, cfg.decoder, cfg.memory
-    c = cfg.d_model
+    d, m = cfg.decoder, cfg.memory
+    grid = cfg.image_size // cfg.backbone_stride
+    return Sam2HQ(
+        image_encoder=_build_image_encoder(cfg),
+        prompt_encoder=PromptEncoder(
+            embed_dim=cfg.d_model,
+            image_embedding_size=(grid, grid),
+            input_image_size=(cfg.image_size, cfg.image_size),
+            mask_in_chans=d.mask_in_chans,
+        ),
+        mask_decoder=_build_mask_decoder(cfg),
+        memory_attention=MemoryAttention(
+            d_model=cfg.d_model,
+            num_layers=m.attention_layers,
+            dim_feedforward=m.attention_dim_feedforward,
+            num_heads=m.attention_num_heads,
+            kv_in_dim=m.attention_kv_in_dim,
+        ),
+        memory_encoder=_build_memory_encoder(cfg),
+        num_maskmem=m.num_maskmem,
+        mem_dim=m.encoder_out_dim,
+        use_obj_ptrs_in_encoder=m.use_obj_ptrs_in_encoder,
+        use_mlp_for_obj_ptr_proj=m.use_mlp_for_obj_ptr_proj,
+        proj_tpos_enc_in_obj_ptrs=m.proj_tpos_enc_in_obj_ptrs,
+        no_obj_embed_spatial=m.no_obj_embed_spatial,
+        directly_add_no_mem_embed=cfg.directly_add_no_mem_embed,
+    )
+
+
+def _build_image_encoder(cfg: Sam2Config) -> ImageEncoder:
+    t, nk = cfg.trunk, cfg.neck
     trunk = Hiera(
         embed_dim=t.embed_dim,
         num_heads=t.num_heads,
@@ -51,14 +80,18 @@ def build(cfg: Sam2Config) -> Sam2HQ:
         head_mul=t.head_mul,
     )
     neck = FpnNeck(
-        d_model=c,
+        d_model=cfg.d_model,
         backbone_channel_list=nk.backbone_channel_list,
         fpn_top_down_levels=nk.fpn_top_down_levels,
         fpn_interp_model=nk.fpn_interp_model,
         num_pos_feats=nk.num_pos_feats,
     )
-    grid = cfg.image_size // cfg.backbone_stride
-    decoder = MaskDecoderHQ(
+    return ImageEncoder(trunk=trunk, neck=neck, scalp=nk.scalp)
+
+
+def _build_mask_decoder(cfg: Sam2Config) -> MaskDecoderHQ:
+    d, c = cfg.decoder, cfg.d_model
+    return MaskDecoderHQ(
         transformer_dim=c,
         transformer=TwoWayTransformer(
             depth=d.depth,
@@ -79,7 +112,11 @@ def build(cfg: Sam2Config) -> Sam2HQ:
         pred_obj_scores_mlp=d.pred_obj_scores_mlp,
         use_multimask_token_for_obj_ptr=d.use_multimask_token_for_obj_ptr,
     )
-    memory_encoder = MemoryEncoder(
+
+
+def _build_memory_encoder(cfg: Sam2Config) -> MemoryEncoder:
+    m = cfg.memory
+    return MemoryEncoder(
         in_dim=m.encoder_in_dim,
         out_dim=m.encoder_out_dim,
         mask_downsampler=MaskDownSampler(
@@ -95,31 +132,6 @@ def build(cfg: Sam2Config) -> Sam2HQ:
             padding=m.fuser_padding,
             use_dwconv=m.fuser_use_dwconv,
         ),
-    )
-    return Sam2HQ(
-        image_encoder=ImageEncoder(trunk=trunk, neck=neck, scalp=nk.scalp),
-        prompt_encoder=PromptEncoder(
-            embed_dim=c,
-            image_embedding_size=(grid, grid),
-            input_image_size=(cfg.image_size, cfg.image_size),
-            mask_in_chans=d.mask_in_chans,
-        ),
-        mask_decoder=decoder,
-        memory_attention=MemoryAttention(
-            d_model=c,
-            num_layers=m.attention_layers,
-            dim_feedforward=m.attention_dim_feedforward,
-            num_heads=m.attention_num_heads,
-            kv_in_dim=m.attention_kv_in_dim,
-        ),
-        memory_encoder=memory_encoder,
-        num_maskmem=m.num_maskmem,
-        mem_dim=m.encoder_out_dim,
-        use_obj_ptrs_in_encoder=m.use_obj_ptrs_in_encoder,
-        use_mlp_for_obj_ptr_proj=m.use_mlp_for_obj_ptr_proj,
-        proj_tpos_enc_in_obj_ptrs=m.proj_tpos_enc_in_obj_ptrs,
-        no_obj_embed_spatial=m.no_obj_embed_spatial,
-        directly_add_no_mem_embed=cfg.directly_add_no_mem_embed,
     )
 
 
