@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import os
-import re
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +45,7 @@ DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: a 10000 x 10000 image, ~0.3 GB as ui
 EXIF_ORIENTATION = 0x0112
 # what the refusal of a too large image tells the user to raise (set_max_image_pixels)
 _limit_setting = MAX_PIXELS_ENV
+_PIL_LIMIT_LOCK = threading.Lock()  # read_header lifts PIL's limit for one header read
 
 
 class ImageFileError(UserError, ValueError):
@@ -119,11 +120,10 @@ def _orientation(im: Image.Image) -> int:
     return int(exif.get(EXIF_ORIENTATION, 1) or 1)
 
 
-def _too_large(path: Path, what: str, size: str, limit: int) -> ImageTooLargeError:
-    return ImageTooLargeError(
-        f"{what} file {path} is {size}, over the pixel limit of {limit:,} ({limit / 1e6:g} MP); "
-        f"raise {_limit_setting} (0: no limit) if the memory allows, or downscale the image"
-    )
+def _open_header(path: Path) -> ImageHeader:
+    """Width, height and orientation as PIL's Image.open reads them (no pixels decoded)."""
+    with Image.open(path) as im:
+        return ImageHeader(*im.size, _orientation(im))
 
 
 def read_header(
@@ -137,17 +137,24 @@ def read_header(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                header = ImageHeader(*im.size, _orientation(im))
-    except Image.DecompressionBombError as err:  # over twice PIL's limit, which follows ours
-        pixels = re.search(r"\((\d+) pixels\)", str(err))
-        size = f"{int(pixels.group(1)):,} pixels" if pixels else "larger than twice the limit"
-        raise _too_large(path, what, size, limit or Image.MAX_IMAGE_PIXELS) from None
+            try:
+                header = _open_header(path)
+            except Image.DecompressionBombError:  # over twice PIL's limit: read the size anyway
+                with _PIL_LIMIT_LOCK:
+                    saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+                    try:
+                        header = _open_header(path)
+                    finally:
+                        Image.MAX_IMAGE_PIXELS = saved
     except Exception:  # not an image PIL knows (or damaged): OpenCV's decoder reports it
         return None
     if limit and header.width * header.height > limit:
         size = f"{header.width} x {header.height} = {header.width * header.height:,} pixels"
-        raise _too_large(path, what, size, limit)
+        raise ImageTooLargeError(
+            f"{what} file {path} is {size}, over the pixel limit of {limit:,} "
+            f"({limit / 1e6:g} MP); raise {_limit_setting} (0: no limit) if the memory allows, "
+            "or downscale the image"
+        )
     return header
 
 

@@ -225,9 +225,9 @@ def predict_image(
 
 def plan(inputs: list[str], options: BatchOptions) -> tuple[list[Path], dict, dict]:
     """Images, their prompts and output stems, and the output folder checked, before any
-    weights are read. Sets the pixel limit when options.max_pixels is given."""
-    if options.max_pixels is not None:
-        imaging.set_max_image_pixels(options.max_pixels, "--max-pixels")
+    weights are read. Sets the pixel limit (options.max_pixels, named --max-pixels)."""
+    limit = imaging.max_image_pixels() if options.max_pixels is None else options.max_pixels
+    imaging.set_max_image_pixels(limit, "--max-pixels")  # the refusal names --max-pixels
     images = list_images(inputs)
     if options.prompts:
         check_prompt_source(options.prompts, len(images))
