@@ -344,7 +344,12 @@ def predict_images(
             batch.unusable += report_problems(problems)
             if result is None:
                 continue
-            listing.add(str(image), result)
+            try:
+                listing.add(str(image), result)
+            except OSError:  # not listed: not kept
+                for path in [*result["masks"], result["overlay"]]:
+                    Path(path).unlink(missing_ok=True)
+                raise
             batch.results[str(image)] = result
             print(
                 f"{image}: {', '.join(result['masks'])} scores {result['scores']} ({SCORE_LABEL})"

@@ -249,6 +249,24 @@ def test_a_full_disk_ends_in_one_line_and_keeps_the_listing(
     assert not any(p.name.startswith("c_") for p in out.iterdir())
 
 
+def test_an_image_that_cannot_be_listed_is_not_kept(tmp_path, checkpoint, capsys, monkeypatch):
+    folder, out = three_images(tmp_path), tmp_path / "out"
+    real = predict_files.Listing.add
+
+    def journal_full_at_b(self, image, result):
+        if image.endswith("b.png"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.journal))
+        real(self, image, result)
+
+    monkeypatch.setattr(predict_files.Listing, "add", journal_full_at_b)
+    code, _, err = run(
+        [folder, "--checkpoint", checkpoint, "--box", 5, 5, 50, 40, "--out", out], capsys
+    )
+    assert code == SETUP_ERROR_EXIT and "the 1 finished image(s) are listed" in errors(err)[0]
+    assert sorted(p.name for p in out.iterdir()) == ["a_mask.png", "a_overlay.png",
+                                                      "predictions.json"]
+
+
 def test_the_journal_is_replaced_by_predictions_json_at_the_end(tmp_path, checkpoint, capsys):
     folder, out = three_images(tmp_path), tmp_path / "out"
     code, _, _ = run([folder, "--checkpoint", checkpoint, "--box", 5, 5, 50, 40, "--out", out],
