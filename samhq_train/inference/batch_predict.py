@@ -45,7 +45,7 @@ from samhq_train.inference.prompt_file import ImagePrompts, check_prompt_source
 from samhq_train.inference.prompt_file import prompts_for as prompts_from_source
 
 SCORE_LABEL = "SAM's predicted IoU"  # the IoU head scores SAM's mask; the HQ token has none
-MASK_BUDGET = 1 << 30  # bytes of full-size float32 logits per predictor call (boxes in chunks)
+MASK_BUDGET = 1 << 29  # bytes of full-size float32 logits per predictor call (boxes in chunks)
 ORIENTATIONS = {
     2: "mirrored",
     3: "rotated 180",

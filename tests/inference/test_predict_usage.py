@@ -415,3 +415,19 @@ def test_the_data_config_sets_the_same_limit(tmp_path):
                        r"limit of 1,000 .*raise data.max_image_pixels"):
         data_read_image(write_image(tmp_path / "small.png"))
     assert imaging.max_image_pixels() == 1000  # in the environment: loader workers see it too
+
+
+def test_boxes_decoded_in_chunks_give_the_masks_of_one_batch(monkeypatch):
+    from samhq_train.inference.prompt_file import ImagePrompts
+
+    predictor = SamHQPredictor(build_sam_hq("vit_demo", seed=0))
+    predictor.set_image(np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8))
+    boxes = np.array([[5, 5, 50, 40], [10, 20, 70, 55], [0, 0, 30, 30]], np.float64)
+    prompts = ImagePrompts(boxes, None, box_ids=[0, 1, 2], box_entries=3)
+    options = batch_predict.BatchOptions(out=Path("unused"))
+    masks, scores = batch_predict.decode(predictor, prompts, options)
+    monkeypatch.setattr(batch_predict, "MASK_BUDGET", 60 * 80 * 4)  # one box per call
+    chunked, chunked_scores = batch_predict.decode(predictor, prompts, options)
+    assert masks.shape == chunked.shape == (3, 60, 80) and masks.dtype == bool
+    np.testing.assert_array_equal(chunked, masks)
+    np.testing.assert_allclose(chunked_scores, scores, atol=1e-6)
