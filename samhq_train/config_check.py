@@ -62,6 +62,7 @@ def _check_data(c: ConfigReader) -> None:
     c.int_at_least("data.val_batch_size", 1)
     c.int_at_least("data.num_workers", 0)
     c.int_at_least("data.seed", 0)
+    c.int_at_least("data.max_image_pixels", 0, note="0: no limit")
     for key in ("pin_memory", "persistent_workers", "strict_train", "strict_eval"):
         c.boolean(f"data.{key}")
     for key in ("train_sets", "val_sets"):

@@ -13,22 +13,31 @@ decoded as a batch); --point X Y LABEL (1 foreground, 0 background) adds a point
 folder of <image stem>.json files (samhq_train.inference.prompt_file).
 Writes <out>/<stem>_mask.png (<stem>_mask<i>.png for several boxes), <stem>_overlay.png and
 <out>/predictions.json (files and scores of every image written, also when the run stops early).
-<i> is the box's entry number (among the --box options, or in its prompt file).
+<i> is the box's entry number (among the --box options, or in its prompt file); in the overlay,
+mask i, its box and its number share one colour of a colour-blind-safe palette, foreground
+points are discs and background points X marks. The printed and listed score is SAM's predicted
+IoU (the IoU head scores SAM's mask; the HQ token has none), also with --hq-token-only.
 Inputs that share a stem (a.jpg and a.png, or two folders) get distinct names: <stem>_<ext>, then
-<folder>_<stem>_<ext>. Existing outputs are never replaced unless --overwrite; the parent of
---out must exist.
+<folder>_<stem>_<ext>. A folder's subfolders are not read (a note counts them: pass them as
+inputs). Images are used as stored: an EXIF orientation flag is not applied (a note says so).
+Existing outputs are never replaced unless --overwrite (a rerun into the same --out is refused
+and the message names a fresh folder); the parent of --out must exist. While the run goes,
+<out>/predictions.jsonl lists each finished image, so that a run stopped early (a full disk: one
+error line, exit 2) keeps its listing; predictions.json replaces it at the end.
 
 Exit status:
   0  every image was read and every prompt used.
-  2  an image that cannot be read (damaged, not an image) is one error line naming the file and
-     what is wrong; a prompt that cannot be used (a box entry that is not 4 numbers, a box outside
-     its image, a point label other than 0 / 1, a missing or unreadable prompt file) is one error
-     line naming the image, the file and the entry. The other images and prompts go on; when
-     some masks were written, a last line counts both kinds and names the output folder; the
-     status is 2 at the end (--strict: stop at the first unreadable image).
-     Also 2: bad arguments (argparse's usage line), and, in one error line with nothing written,
-     a missing image or folder, a checkpoint that does not load, an output file that exists
-     (without --overwrite) or an output folder that cannot be made.
+  2  an image that cannot be read (damaged, not an image, over the --max-pixels limit, or with
+     no memory left for it) is one error line naming the file and what is wrong; a prompt that
+     cannot be used (a box entry that is not 4 numbers, a box outside its image, a point label
+     other than 0 / 1, a missing or unreadable prompt file) is one error line naming the image,
+     the file and the entry. The other images and prompts go on; when some masks were written, a
+     last line counts both kinds and names the output folder; the status is 2 at the end
+     (--strict: stop at the first unreadable image). Also 2: bad arguments (argparse's usage
+     line), and, in one error line with nothing written, a missing image or folder, a checkpoint
+     that does not load, an output file that exists (without --overwrite) or an output folder
+     that cannot be made; a full disk during the run (one error line saying where the finished
+     images are listed).
 """
 
 from __future__ import annotations
@@ -41,7 +50,13 @@ import torch
 
 from samhq_train.errors import SETUP_ERROR_EXIT, exit_on_user_error
 from samhq_train.inference import SamHQPredictor
-from samhq_train.inference.batch_predict import BatchOptions, plan, predict_images
+from samhq_train.inference.batch_predict import (
+    DEFAULT_MAX_PIXELS,
+    MAX_PIXELS_ENV,
+    BatchOptions,
+    plan,
+    predict_images,
+)
 from samhq_train.model import FORMAT_ALIASES, FORMATS, VARIANTS, load_checkpoint
 
 
@@ -74,6 +89,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--overwrite", action="store_true", help="replace output files that already exist"
     )
     parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse images over N pixels (width x height), read from the file header before "
+        f"decoding (default: {DEFAULT_MAX_PIXELS:,}, or ${MAX_PIXELS_ENV}; 0: no limit)",
+    )
+    parser.add_argument(
         "--strict",
         action="store_true",
         help="stop at an unreadable image (default: report it, go on, exit status 2 at the end)",
@@ -89,7 +112,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--hq-token-only",
         action="store_true",
-        help="the HQ mask alone (default: SAM mask + HQ mask, as the official predictor)",
+        help="the HQ mask alone (default: SAM mask + HQ mask, as the official predictor); the "
+        "score stays SAM's predicted IoU (the HQ token has no IoU head)",
     )
     parser.add_argument(
         "--multimask",
@@ -105,6 +129,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("give prompts either with --box/--point or with --prompts, not both")
     if not (args.prompts or args.box or args.point):
         parser.error("no prompt: give --box, --point or --prompts")
+    if args.max_pixels is not None and args.max_pixels < 0:
+        parser.error(f"--max-pixels {args.max_pixels}: give a number of pixels >= 0 (0: no limit)")
     return args
 
 
@@ -118,6 +144,7 @@ def options_of(args: argparse.Namespace) -> BatchOptions:
         hq_token_only=args.hq_token_only,
         overwrite=args.overwrite,
         strict=args.strict,
+        max_pixels=args.max_pixels,
     )
 
 

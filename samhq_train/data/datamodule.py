@@ -26,6 +26,8 @@ import lightning as L
 import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 
+from samhq_train import imaging
+
 from .batch import Collate
 from .datasets import DataError
 from .demo import ensure_demo_data
@@ -46,6 +48,8 @@ class SegmentationDataModule(L.LightningDataModule):
         root: folder that relative set paths start from (relative roots start at the launch
             directory, also under Hydra).
         strict_train / strict_eval: error policy for bad files (see the module docstring).
+        max_image_pixels: the pixel limit of the image reader (imaging.set_max_image_pixels, for
+            this process and its loader workers); None: keep the current one (default 100 MP).
         train_transform: kwargs of ``build_train_transform``; eval_transform: of
             ``build_eval_transform``; prompts: fields of ``PromptConfig``.
         demo: kwargs of ``ensure_demo_data``: generate the demo set under ``root`` if missing.
@@ -69,6 +73,7 @@ class SegmentationDataModule(L.LightningDataModule):
         persistent_workers: bool = False,
         strict_train: bool = False,
         strict_eval: bool = True,
+        max_image_pixels: int | None = None,
         train_transform: Mapping | None = None,
         eval_transform: Mapping | None = None,
         prompts: Mapping | None = None,
@@ -87,6 +92,8 @@ class SegmentationDataModule(L.LightningDataModule):
         self.pin_memory = bool(pin_memory) and torch.cuda.is_available()
         self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
         self.strict_train, self.strict_eval = bool(strict_train), bool(strict_eval)
+        if max_image_pixels is not None:
+            imaging.set_max_image_pixels(int(max_image_pixels), "data.max_image_pixels")
         self.train_transform_cfg = dict(train_transform or {})
         self.eval_transform_cfg = dict(eval_transform or {})
         self.prompt_cfg = PromptConfig(**dict(prompts or {}))

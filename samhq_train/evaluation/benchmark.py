@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -121,4 +122,21 @@ def _worst_item(batch: dict, i: int, logits: dict, scores: dict) -> dict:
         "gt": batch["gt_original"][i].cpu(),
         "masks": {out: (logits[out][i] > 0).cpu() for out in logits},
         "scores": scores,
+        "prompt": _prompt_in_original_pixels(batch, i),
     }
+
+
+def _prompt_in_original_pixels(batch: dict, i: int) -> dict:
+    """The sample's box / points (x, y, label) scaled from the model frame to the GT's pixels,
+    for the overlay; a noise-mask prompt has neither."""
+    (h, w), (height, width) = batch["input_size"][i], batch["gt_original"][i].shape[-2:]
+    scale = np.array([width / w, height / h])
+    kind, box, points = batch["prompt_type"][i], None, None
+    if kind == "box":
+        box = (batch["boxes"][i].detach().cpu().double().numpy().reshape(2, 2) * scale).ravel()
+    elif kind == "point":
+        labels = batch["point_labels"][i].detach().cpu().numpy()
+        xy = batch["points"][i].detach().cpu().double().numpy() * scale
+        keep = np.isin(labels, (0, 1))
+        points = np.concatenate([xy[keep], labels[keep, None]], axis=1)
+    return {"type": kind, "box": box, "points": points}

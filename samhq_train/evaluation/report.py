@@ -5,8 +5,9 @@ PNGs of the worst images, and the files the benchmark writes.
   and the mean over sets (the figure the paper reports for its four HQ sets);
 - ``scores.json``: the settings, the per-set results (fractions) and every image's scores;
 - ``overlays/<set>/NN_<name>.png``: the ``n_worst`` images with the lowest SAM-HQ mask IoU, SAM
-  beside SAM-HQ (imaging.draw_overlay: predicted region tinted, GT boundary green, predicted
-  boundary red);
+  beside SAM-HQ (imaging.draw_overlay: predicted region tinted and outlined in orange, GT boundary
+  in blue and twice as thick (a colour-blind-safe pair, told apart by width too), the prompt:
+  its box, or its points as discs (foreground) and X marks (background));
 - with ``clicks.enabled``: ``clicks.md`` (NoC@k, mIoU / mBIoU after n clicks per set, SAM and
   SAM-HQ; evaluation/clicks.py) and ``click_scores.json`` (every image's scores after each click).
 """
@@ -83,7 +84,9 @@ def overlay_picture(item: Mapping, min_width: int = 256) -> np.ndarray:
     for out in MODEL_LABELS:
         if out not in item["masks"]:
             continue
-        panel = draw_overlay(image, [item["masks"][out].numpy()], gt)
+        prompt = item.get("prompt") or {}
+        panel = draw_overlay(image, [item["masks"][out].numpy()], gt, boxes=prompt.get("box"),
+                             points=prompt.get("points"))
         factor = -(-min_width // panel.shape[1])
         if factor > 1:
             panel = np.repeat(np.repeat(panel, factor, axis=0), factor, axis=1)

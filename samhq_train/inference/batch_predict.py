@@ -4,31 +4,57 @@
 read; `predict_images` runs the predictor over them. An image that cannot be read or a prompt
 that cannot be used is reported (one `error:` line naming the file and the entry) and the others
 go on; `BatchResult` counts both, and the command exits with status 2 when any was reported.
-Outputs: <out>/<stem>_mask.png (<stem>_mask<i>.png for box entry i), <stem>_overlay.png, and
-<out>/predictions.json (files and scores of every image written, also when the run stops early).
-Inputs that share a stem get distinct names: <stem>_<ext>, then <folder>_<stem>_<ext>.
+Outputs: <out>/<stem>_mask.png (<stem>_mask<i>.png for box entry i), <stem>_overlay.png (mask
+i and box i in the palette's colour i, numbered i), and <out>/predictions.json (files and scores
+of every image written). While the run goes, each finished image is appended to
+<out>/predictions.jsonl (one json line each), so that a run stopped by a full disk, a kill or a
+bug keeps the listing of what it wrote; at the end predictions.json is written (atomically) and
+the .jsonl removed. The score is SAM's predicted IoU (the IoU head scores SAM's mask; the HQ
+token has none), also with hq_token_only. Inputs that share a stem get distinct names:
+<stem>_<ext>, then <folder>_<stem>_<ext>. Subfolders of an input folder are not read (a note
+counts them).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from samhq_train.imaging import draw_overlay
-from samhq_train.inference.export import OutputError, check_output_dir
+from samhq_train import imaging
+from samhq_train.imaging import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
+from samhq_train.inference.export import check_output_dir
+from samhq_train.inference.predict_files import (
+    DISK_FULL,
+    IMAGE_SUFFIXES,
+    JOURNAL_FILE,
+    RESULTS_FILE,
+    Listing,
+    check_targets,
+    disk_full_error,
+    list_images,
+    output_files,
+    output_stems,
+    taken_hint,
+    write_png,
+)
 from samhq_train.inference.predictor import ImageReadError, PromptError, SamHQPredictor, load_image
 from samhq_train.inference.prompt_file import ImagePrompts, check_prompt_source
 from samhq_train.inference.prompt_file import prompts_for as prompts_from_source
-from samhq_train.model import atomic_write
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-RESULTS_FILE = "predictions.json"
-TAKEN_HINT = "pass --overwrite to replace it, or give another --out"
+SCORE_LABEL = "SAM's predicted IoU"  # the IoU head scores SAM's mask; the HQ token has none
+MASK_BUDGET = 1 << 29  # bytes of full-size float32 logits per predictor call (boxes in chunks)
+ORIENTATIONS = {
+    2: "mirrored",
+    3: "rotated 180",
+    4: "flipped",
+    5: "transposed",
+    6: "rotated 90",
+    7: "transversed",
+    8: "rotated 270",
+}
 
 
 @dataclass(frozen=True)
@@ -44,69 +70,19 @@ class BatchOptions:
     hq_token_only: bool = False
     overwrite: bool = False
     strict: bool = False  # stop at the first unreadable image
+    max_pixels: int | None = None  # the pixel limit (0: none; None: imaging.max_image_pixels())
 
 
 @dataclass
 class BatchResult:
     results: dict[str, dict] = field(default_factory=dict)  # image -> masks, overlay, scores
-    unreadable: int = 0  # images reported as unreadable
+    unreadable: int = 0  # images reported as unreadable (or over the pixel limit)
+    out_of_memory: int = 0  # images reported as running out of memory
     unusable: int = 0  # prompts reported as unusable
 
     @property
     def complete(self) -> bool:
-        return not (self.unreadable or self.unusable)
-
-
-def list_images(inputs: list[str]) -> list[Path]:
-    """The image files of `inputs` (files, and folders' images sorted by name), each once."""
-    images = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            found = sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise ImageReadError(
-                    f"folder {item} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
-                )
-            images += found
-        elif item.is_file():
-            images.append(item)
-        else:
-            raise ImageReadError(f"image file not found: {item}")
-    unique = {}
-    for image in images:
-        unique.setdefault(image.resolve(), image)
-    return list(unique.values())
-
-
-def output_stems(images: list[Path]) -> dict[Path, str]:
-    """A distinct output stem per image, deterministic in the input order: the image's stem, or
-    for stems shared by several inputs (compared case-insensitively) <stem>_<ext>, then
-    <folder>_<stem>_<ext>, then a number."""
-    groups: dict[str, list[Path]] = {}
-    for image in images:
-        groups.setdefault(image.stem.lower(), []).append(image)
-    used = {stem for stem, group in groups.items() if len(group) == 1}
-    stems = {}
-    for image in images:
-        if len(groups[image.stem.lower()]) == 1:
-            stems[image] = image.stem
-            continue
-        ext = image.suffix.lstrip(".").lower()
-        candidates = [f"{image.stem}_{ext}", f"{image.parent.name}_{image.stem}_{ext}"]
-        candidates += [f"{image.stem}_{ext}_{i}" for i in range(2, len(images) + 2)]
-        stems[image] = next(c for c in candidates if c.lower() not in used)
-        used.add(stems[image].lower())
-    return stems
-
-
-def output_files(out_dir: Path, stem: str, prompts: ImagePrompts) -> tuple[list[Path], Path]:
-    """<stem>_mask.png for one prompt, else <stem>_mask<i>.png for box entry i; the overlay."""
-    masks = (
-        [out_dir / f"{stem}_mask.png"]
-        if prompts.box_entries <= 1
-        else [out_dir / f"{stem}_mask{i}.png" for i in prompts.box_ids]
-    )
-    return masks, out_dir / f"{stem}_overlay.png"
+        return not (self.unreadable or self.out_of_memory or self.unusable)
 
 
 def prompts_for(image: Path, options: BatchOptions) -> ImagePrompts:
@@ -124,17 +100,32 @@ def prompts_for(image: Path, options: BatchOptions) -> ImagePrompts:
 
 
 def decode(predictor: SamHQPredictor, prompts: ImagePrompts, options: BatchOptions):
-    """Masks K x H x W and scores K for the prompts (the boxes as one batch); PromptError when the
-    predictor refuses one."""
+    """Masks K x H x W (bool) and scores K for the prompts; the boxes as batches small enough
+    that their full-size logits stay within MASK_BUDGET. PromptError when the predictor refuses
+    one."""
     points = prompts.points
-    masks, scores, _ = predictor.predict(
-        point_coords=None if points is None else points[:, :2],
-        point_labels=None if points is None else points[:, 2],
-        box=prompts.boxes,  # B x 4: one mask per box
-        multimask_output=options.multimask,
-        hq_token_only=options.hq_token_only,
+    height, width = predictor.original_size
+    per_call = max(1, MASK_BUDGET // (4 * height * width))
+    boxes = prompts.boxes
+    chunks = (
+        [None]
+        if boxes is None
+        else [boxes[i : i + per_call] for i in range(0, len(boxes), per_call)]
     )
-    return masks.reshape(-1, *masks.shape[-2:]), scores.reshape(-1)
+    masks, scores = [], []
+    for chunk in chunks:
+        m, score, _ = predictor.predict(
+            point_coords=None if points is None else points[:, :2],
+            point_labels=None if points is None else points[:, 2],
+            box=chunk,  # B x 4: one mask per box
+            multimask_output=options.multimask,
+            hq_token_only=options.hq_token_only,
+        )
+        masks.append(m.reshape(-1, *m.shape[-2:]))
+        scores.append(score.reshape(-1))
+    if len(masks) == 1:
+        return masks[0], scores[0]
+    return np.concatenate(masks), np.concatenate(scores)
 
 
 def refusal(predictor: SamHQPredictor, prompts: ImagePrompts, options: BatchOptions) -> str | None:
@@ -171,14 +162,21 @@ def decode_usable(predictor: SamHQPredictor, prompts: ImagePrompts, options: Bat
     return (kept, *decode(predictor, kept, options)), problems
 
 
-def write_png(path: Path, image: np.ndarray) -> None:
-    """Write a PNG atomically (a temporary file renamed over the target)."""
-    if image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ok, data = cv2.imencode(".png", image)
-    if not ok:
-        raise OutputError(f"could not encode {path} as PNG")
-    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data.tobytes()))
+def read_input(image_path: Path, options: BatchOptions) -> np.ndarray:
+    """The image (pixel limit checked from its header first); a note when its EXIF orientation
+    asks viewers to turn it: the pixels are used as stored, as everywhere in samhq-train."""
+    try:
+        header = imaging.read_header(image_path, max_pixels=options.max_pixels)
+    except imaging.ImageFileError as err:
+        raise ImageReadError(str(err)) from None
+    if header is not None and header.orientation in ORIENTATIONS:
+        print(
+            f"note: {image_path} has EXIF orientation {header.orientation} (viewers show it "
+            f"{ORIENTATIONS[header.orientation]}): used as stored; prompts and masks are in the "
+            "stored pixel grid",
+            file=sys.stderr,
+        )
+    return load_image(image_path, max_pixels=options.max_pixels)
 
 
 def predict_image(
@@ -189,8 +187,9 @@ def predict_image(
     options: BatchOptions,
 ) -> tuple[dict | None, list[str]]:
     """Predict and write one image's masks and overlay (None when no prompt could be used) and a
-    line for each prompt left out; on failure none of its files remain."""
-    image = load_image(image_path)
+    line for each prompt left out; on failure none of its files remain. Memory: the image, its
+    masks (bool) and one band of the overlay's compositing; the overlay is drawn on the image."""
+    image = read_input(image_path, options)
     predictor.set_image(image)
     (prompts, masks, scores), problems = decode_usable(predictor, prompts, options)
     problems = [f"{image_path}: {line}" for line in problems]
@@ -198,14 +197,20 @@ def predict_image(
         return None, problems
     mask_paths, overlay_path = output_files(options.out, stem, prompts)
     if not options.overwrite:
-        check_output_dir(options.out, [*mask_paths, overlay_path], taken_hint=TAKEN_HINT)
+        check_output_dir(
+            options.out, [*mask_paths, overlay_path], taken_hint=taken_hint(options.out)
+        )
     written = []
     try:
         for path, mask in zip(mask_paths, masks):
-            write_png(path, mask.astype(np.uint8) * 255)
+            write_png(path, np.ascontiguousarray(mask).view(np.uint8) * np.uint8(255))
             written.append(path)
-        picture = draw_overlay(image, masks, boxes=prompts.boxes, points=prompts.points)
+        numbers = prompts.box_ids if prompts.box_entries > 1 else None
+        picture = imaging.draw_overlay(
+            image, masks, boxes=prompts.boxes, points=prompts.points, labels=numbers, in_place=True
+        )
         write_png(overlay_path, picture)
+        written.append(overlay_path)
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
@@ -220,7 +225,9 @@ def predict_image(
 
 def plan(inputs: list[str], options: BatchOptions) -> tuple[list[Path], dict, dict]:
     """Images, their prompts and output stems, and the output folder checked, before any
-    weights are read."""
+    weights are read. Sets the pixel limit (options.max_pixels, named --max-pixels)."""
+    limit = imaging.max_image_pixels() if options.max_pixels is None else options.max_pixels
+    imaging.set_max_image_pixels(limit, "--max-pixels")  # the refusal names --max-pixels
     images = list_images(inputs)
     if options.prompts:
         check_prompt_source(options.prompts, len(images))
@@ -231,12 +238,15 @@ def plan(inputs: list[str], options: BatchOptions) -> tuple[list[Path], dict, di
         if shared:
             names = ", ".join(f"{p} -> {stems[p]}_*" for p in shared)
             print(f"note: {len(shared)} inputs share the stem {stem!r}: {names}", file=sys.stderr)
-    planned = [options.out / RESULTS_FILE]
+    planned = [options.out / RESULTS_FILE, options.out / JOURNAL_FILE]
     for image in images:
         if prompts[image].count:
             masks, overlay_path = output_files(options.out, stems[image], prompts[image])
             planned += [*masks, overlay_path]
-    check_output_dir(options.out, planned, overwrite=options.overwrite, taken_hint=TAKEN_HINT)
+    check_output_dir(
+        options.out, planned, overwrite=options.overwrite, taken_hint=taken_hint(options.out)
+    )
+    check_targets(planned, options.overwrite)
     return images, prompts, stems
 
 
@@ -250,6 +260,7 @@ def report_problems(lines: list[str]) -> int:
 def summary(batch: BatchResult, out_dir: Path) -> str:
     """The last line after reported images / prompts, when the masks of others were written."""
     counts = [f"{batch.unreadable} unreadable image(s)"] if batch.unreadable else []
+    counts += [f"{batch.out_of_memory} image(s) out of memory"] if batch.out_of_memory else []
     counts += [f"{batch.unusable} unusable prompt(s)"] if batch.unusable else []
     return (
         f"error: {' and '.join(counts)}, listed above; the masks of the others are in {out_dir} "
@@ -257,17 +268,58 @@ def summary(batch: BatchResult, out_dir: Path) -> str:
     )
 
 
+def is_out_of_memory(err: BaseException) -> bool:
+    """MemoryError, or torch's allocator failing (a RuntimeError: CPU or CUDA out of memory)."""
+    if isinstance(err, MemoryError):
+        return True
+    text = str(err).lower()
+    return isinstance(err, RuntimeError) and (
+        "can't allocate memory" in text or "out of memory" in text
+    )
+
+
+def memory_line(image: Path, err: BaseException) -> str:
+    """The one line for an image that ran out of memory (loading or predicting)."""
+    if isinstance(err, imaging.ImageMemoryError):
+        return str(err)
+    try:
+        header = imaging.read_header(image, max_pixels=0)
+    except imaging.ImageFileError:
+        header = None
+    return str(imaging.out_of_memory(image, header))
+
+
+def unreadable_reason(image: Path, options: BatchOptions) -> str | None:
+    """Why an image cannot be read, or None (for images left without a prompt: a broken image
+    is reported as such, not as "no prompt")."""
+    try:
+        load_image(image, max_pixels=options.max_pixels)
+    except ImageReadError as err:
+        return str(err)
+    except MemoryError:
+        return None
+    return None
+
+
 def predict_images(
     predictor: SamHQPredictor, images: list[Path], prompts: dict, stems: dict, options: BatchOptions
 ) -> BatchResult:
     """Every image's masks (plan's images, prompts and stems), reporting what cannot be used;
-    predictions.json lists what was written, also when the run stops early (--strict, a bug)."""
+    predictions.json lists what was written, also when the run stops early (--strict, a bug;
+    a full disk: OutputError after the listing is saved)."""
     batch = BatchResult()
     out_dir = options.out
     created = not out_dir.exists()
     out_dir.mkdir(exist_ok=True)
+    listing = Listing(out_dir)
+    disk_full = None
     try:
         for image in images:
+            if not prompts[image].count and options.prompts:
+                if why := unreadable_reason(image, options):
+                    print(f"error: {why}", file=sys.stderr)
+                    batch.unreadable += 1
+                    continue
             batch.unusable += report_problems(prompts[image].problems)
             if not prompts[image].count:
                 continue
@@ -281,25 +333,49 @@ def predict_images(
                 print(f"error: {err}", file=sys.stderr)
                 batch.unreadable += 1
                 continue
+            except (MemoryError, RuntimeError) as err:
+                if not is_out_of_memory(err):
+                    raise
+                if options.strict:
+                    raise imaging.ImageMemoryError(memory_line(image, err)) from None
+                print(f"error: {memory_line(image, err)}", file=sys.stderr)
+                batch.out_of_memory += 1
+                continue
             batch.unusable += report_problems(problems)
             if result is None:
                 continue
+            try:
+                listing.add(str(image), result)
+            except OSError:  # not listed: not kept
+                for path in [*result["masks"], result["overlay"]]:
+                    Path(path).unlink(missing_ok=True)
+                raise
             batch.results[str(image)] = result
-            print(f"{image}: {', '.join(result['masks'])} scores {result['scores']}")
+            print(
+                f"{image}: {', '.join(result['masks'])} scores {result['scores']} ({SCORE_LABEL})"
+            )
         if not batch.complete and batch.results:
             print(summary(batch, out_dir), file=sys.stderr)
+    except OSError as err:
+        if err.errno not in DISK_FULL:
+            raise
+        disk_full = err
     finally:
-        if batch.results:
-            text = json.dumps(batch.results, indent=2) + "\n"
-            atomic_write(out_dir / RESULTS_FILE, lambda tmp: Path(tmp).write_text(text))
-        elif created and out_dir.is_dir() and not any(out_dir.iterdir()):
+        listed = listing.finish(batch.results)
+        if listed is None and created and out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()
+    if disk_full is not None:
+        raise disk_full_error(disk_full, len(batch.results), listed) from None
     return batch
 
 
 __all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "MAX_PIXELS_ENV",
     "IMAGE_SUFFIXES",
+    "JOURNAL_FILE",
     "RESULTS_FILE",
+    "SCORE_LABEL",
     "BatchOptions",
     "BatchResult",
     "list_images",

@@ -29,11 +29,14 @@ class ImageReadError(UserError, ValueError):
     """An image file that cannot be read; the message names the file."""
 
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
+def load_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
     """H x W x 3 uint8 RGB from an image file (grey is repeated to 3 channels, alpha dropped,
-    EXIF orientation ignored: the one reader, samhq_train.imaging.read_image)."""
+    EXIF orientation ignored: the one reader, samhq_train.imaging.read_image). An image over the
+    pixel limit (max_pixels; default imaging.max_image_pixels(), 100 MP) is refused from its
+    header before decoding; ImageReadError names the file. Memory running out while decoding is
+    imaging.ImageMemoryError (a MemoryError)."""
     try:
-        return imaging.read_image(path)
+        return imaging.read_image(path, max_pixels)
     except imaging.ImageFileError as err:
         raise ImageReadError(str(err)) from None
 

@@ -60,11 +60,11 @@ def test_draw_overlay_tints_outlines_and_marks_prompts():
     gt[5:35, 5:40] = True
     out = imaging.draw_overlay(image, [mask], gt, boxes=[[2, 2, 45, 36]], points=[[20, 20, 1]])
     assert out.shape == (40, 50, 3) and out.dtype == np.uint8
-    assert out[15, 25].tolist() == [72, 118, 162]  # inside: 0.6 x 100 + 0.4 x (30, 144, 255)
-    assert out[10, 15].tolist() == list(imaging.PRED_EDGE)
+    assert out[15, 25].tolist() == [152, 124, 60]  # inside: 0.6 x 100 + 0.4 x (230, 159, 0)
+    assert out[10, 15].tolist() == imaging.PALETTE[0].tolist()  # the mask's outline
     assert out[5, 38].tolist() == list(imaging.GT_EDGE)
     assert out[20, 20].tolist() == list(imaging.POINT_COLORS[1])
-    assert out[2, 20].tolist() == list(imaging.BOX_COLOR)
+    assert out[2, 20].tolist() == imaging.PALETTE[0].tolist()  # box 0 in mask 0's colour
     assert out[38, 48].tolist() == [100, 100, 100]
     small = imaging.draw_overlay(image[::2, ::2], [mask])  # resized to the masks' size
     assert small.shape == (40, 50, 3)
