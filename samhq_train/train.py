@@ -147,13 +147,17 @@ def build_module(cfg, model, provenance, val_names) -> SamHQModule:
 def fit_and_validate(cfg, trainer: L.Trainer, module: SamHQModule, datamodule, has_val) -> dict:
     """Validate the untrained HQ parts (validate_before_training), fit (train=true) or validate
     the checkpoint ckpt_path (train=false), validate the final weights unless the last epoch
-    did. Returns the validation results: "before", "after" and "sam" (SAM without the HQ token)."""
+    did. Returns the validation results: "before", "after", "sam" (SAM without the HQ token, as
+    the run left it) and, after a policy that changed SAM, "sam_base" (the untouched base: from
+    the kept decoder, else from the validation before training)."""
     ckpt_path = cfg.get("ckpt_path")
     results: dict = {}
     quick = trainer.fast_dev_run
     if has_val and cfg.get("validate_before_training") and not ckpt_path and not quick:
         trainer.validate(module, datamodule=datamodule, verbose=False)
         results["before"] = module.val_results
+        if module.policy.name != "hq" and module.val_results_sam:
+            results["sam_base"] = module.val_results_sam  # SAM before anything of it trained
     if cfg.get("train", True):
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     elif ckpt_path and has_val:
@@ -164,6 +168,8 @@ def fit_and_validate(cfg, trainer: L.Trainer, module: SamHQModule, datamodule, h
         results["after"] = module.val_results
         if module.val_results_sam:
             results["sam"] = module.val_results_sam
+        if module.val_results_sam_base:
+            results["sam_base"] = module.val_results_sam_base
     return results
 
 
@@ -207,7 +213,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     if cfg.get("export") and trainer.is_global_zero:
         exports, export_error = try_export_run(module.model, output_dir / "export", module.policy)
     metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
-    print_results(metrics)
+    print_results(metrics, module.policy)
     if trainer.is_global_zero:
         last = last_checkpoint(trainer, cfg.get("ckpt_path"))
         report_run_end(output_dir, last, exports, export_error, module.policy, started)

@@ -1,5 +1,9 @@
-"""python scripts/evaluate.py [options]: the installed `samhq-evaluate`
-(samhq_train/cli/evaluate.py)."""
+"""python scripts/evaluate.py [hydra overrides]: the installed `samhq-evaluate`
+(samhq_train/cli/evaluate.py), e.g. after the demo:
+
+    python scripts/evaluate.py data=demo model=vit_demo_base \\
+        model.checkpoint=outputs/<run>/checkpoints/last.ckpt
+"""
 
 from samhq_train.cli.evaluate import main
 

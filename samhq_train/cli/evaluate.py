@@ -1,9 +1,15 @@
 """samhq-evaluate [hydra overrides]: SAM vs SAM-HQ on the benchmark sets (config: conf/eval.yaml).
 
     samhq-evaluate model=vit_l model.checkpoint=/path/sam_hq_vit_l.pth data.root=/path/hqseg44k
-    samhq-evaluate model.checkpoint=outputs/<run>/checkpoints/last.ckpt data=demo
-    samhq-evaluate data=demo            # the tiny random demo model
-    samhq-evaluate model=vit_l model.checkpoint=... data.prompts.eval_prompt=point
+    samhq-evaluate data=demo model=vit_demo_base \\
+        model.checkpoint=outputs/<run>/checkpoints/last.ckpt
+    samhq-evaluate data=demo model=vit_demo_base      # the shipped demo base (HQ parts untrained)
+    samhq-evaluate model=vit_l model.checkpoint=/path/sam_hq_vit_l.pth data.root=/path/hqseg44k \\
+        data.prompts.eval_prompt=point
+
+model= must match the checkpoint (a demo run's last.ckpt is a vit_demo_base model;
+model.variant=null reads the variant from the file). After an hq+decoder / hq+lora run the SAM
+row is the fine-tuned SAM and is labelled so (evaluate the base file for the untouched SAM).
 
 Writes results.md (tables), scores.json (per-image scores) and overlays/ under output_dir
 (default outputs/eval/<date>_<time>). COCO AP: add coco.detections=... coco.annotation_file=...

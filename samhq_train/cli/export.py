@@ -9,18 +9,9 @@ runtimes.
 --checkpoint takes any format load_checkpoint reads: a training .ckpt (its base SAM file is taken
 from the path recorded in it, or from --base), an official SAM / SAM-HQ .pth, a transformers
 directory, a full safetensors file, or an HQ-only or delta safetensors file together with --base.
-It is read once. Targets (--to, several allowed), written under --out as <name>... (default name
-sam_hq_<variant>):
-  sam_hq        <name>.pth                official layout, loads in segment_anything_hq unchanged
-  transformers  <name>_transformers/      transformers SamHQModel.from_pretrained directory
-                                          (the earlier name hf is still accepted)
-  safetensors   <name>.safetensors        the full model
-  hq_only       <name>_hq.safetensors     only the HQ parameters (a few MB; needs a base to load)
-  delta         <name>_delta.safetensors  what the run trained (HQ parameters, plus LoRA A/B or
-                                          the decoder) and its policy (needs a base to load)
-  onnx          <name>_decoder.onnx       prompt encoder + HQ mask decoder, dynamic points
-LoRA adapters are merged into plain weights for every target but delta. Every file is read back
-and compared with the model (ONNX: onnxruntime against torch).
+It is read once. The targets (--to, several allowed) are listed below, each written under --out
+as <name>... (default name sam_hq_<variant>), LoRA adapters merged into plain weights for every
+target but those that keep what a run trained (see below). Every file is read back and compared with the model (ONNX: onnxruntime against torch).
 Nothing existing is replaced unless --overwrite; the parent of --out must exist. Any problem (a
 bad checkpoint, an output that cannot be written) is one line on stderr and exit status 2; a
 failed export leaves none of its files behind.
@@ -29,12 +20,13 @@ failed export leaves none of its files behind.
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 import torch
 
 from samhq_train.errors import exit_on_user_error
 from samhq_train.inference import EXPORT_TARGETS, export_model
-from samhq_train.inference.export import check_output_dir
+from samhq_train.inference.export import check_output_dir, export_paths
 from samhq_train.model import (
     FORMAT_ALIASES,
     FORMATS,
@@ -42,11 +34,54 @@ from samhq_train.model import (
     load_checkpoint_with_provenance,
     policy_of,
 )
+from samhq_train.model.formats import RECORDS
+
+# the targets that are not checkpoint formats (those are described by their format record)
+ONNX_TARGETS = {
+    "onnx": "prompt encoder + HQ mask decoder, any number of points (checked in onnxruntime)",
+    "onnx_encoder": "the image encoder, fp32 (with onnx: a whole prediction without torch)",
+    "onnx_encoder_fp16": "the image encoder in fp16 (float32 inputs and outputs)",
+}
+
+
+def target_lines() -> list[tuple[str, str, str]]:
+    """(target, file written, what it holds) for every export target, from EXPORT_TARGETS, the
+    file names of export_paths and the format records: the help cannot drift from the code."""
+    paths = export_paths(".", "<name>")
+    rows = []
+    for target in EXPORT_TARGETS:
+        record = RECORDS.get(target)
+        if record is None:
+            what = ONNX_TARGETS[target]
+        else:
+            what = record.summary.replace(", applied onto a base", "")
+            what += "; needs a base to load" if record.needs_base else ""
+            what += "".join(f'; the earlier name "{a}" is still accepted' for a in record.aliases)
+        name = paths[target].name + ("/" if record is not None and record.folder else "")
+        rows.append((target, name, what))
+    return rows
+
+
+def targets_help(width: int = 100) -> str:
+    """The --to targets as the help lists them (target, file, what it holds), wrapped."""
+    rows = target_lines()
+    first = max(len(t) for t, _, _ in rows) + 2
+    second = max(len(n) for _, n, _ in rows) + 2
+    indent = " " * (2 + first + second)
+    lines = ["targets (--to; written under --out):"]
+    for target, name, what in rows:
+        head = f"  {target:<{first}}{name:<{second}}"
+        lines += textwrap.wrap(what, width, initial_indent=head, subsequent_indent=indent)
+    unmerged = [t for t in EXPORT_TARGETS if t in RECORDS and not RECORDS[t].writes_merged]
+    lines.append(f"LoRA adapters are merged into plain weights for every target but {', '.join(unmerged)}.")
+    return "\n".join(lines)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__,
+        epilog=targets_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--checkpoint", required=True, help="weights in any format load_checkpoint reads"

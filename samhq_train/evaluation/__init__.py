@@ -4,6 +4,7 @@ Modules, by job (arrows only point down the list; no module imports one that imp
 
     metrics       mask_iou, boundary_iou (batched torch) and their torchmetrics wrappers
     coco          pycocotools glue: RLE, mask AP and boundary AP
+    baseline      the untouched base SAM after a run that fine-tuned its decoder (kept values)
     evaluate      the shared evaluation step of validation and the runners; DatasetMetrics
     errors        EvaluationError
     device        resolve_device, precision names (the trainer's), autocast

@@ -31,6 +31,7 @@ from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.report import (
     click_tables,
     markdown_tables,
+    model_labels,
     write_click_report,
     write_report,
 )
@@ -120,6 +121,8 @@ def evaluate(cfg) -> dict:
         cfg.model, purpose="evaluate", base_checkpoint=cfg.get("base_checkpoint")
     )
     model = loaded.model
+    # after hq+decoder / hq+lora, "SAM" (HQ token off) is the fine-tuned SAM: say so in the rows
+    labels = model_labels(policy_of(loaded.provenance).name)
     out_dir = Path(to_absolute_path(str(cfg.output_dir)))
     settings = {
         "checkpoint": checkpoint or f"random {cfg.model.variant} backbone, seed {cfg.model.seed}",
@@ -142,8 +145,8 @@ def evaluate(cfg) -> dict:
             dilation_ratio=dilation_ratio, progress=cfg.progress,
         )
         out["benchmark"] = result
-        out["paths"].update(write_report(result, out_dir, settings=settings))
-        print(markdown_tables(result))
+        out["paths"].update(write_report(result, out_dir, settings=settings, labels=labels))
+        print(markdown_tables(result, labels))
     if protocol.enabled:
         clicks = run_click_benchmark(
             model, loaders, protocol, sam_baseline=cfg.sam_baseline,
@@ -151,8 +154,8 @@ def evaluate(cfg) -> dict:
             dilation_ratio=dilation_ratio, progress=cfg.progress,
         )
         out["clicks"] = clicks
-        out["paths"].update(write_click_report(clicks, out_dir, settings=settings))
-        print(click_tables(clicks))
+        out["paths"].update(write_click_report(clicks, out_dir, settings=settings, labels=labels))
+        print(click_tables(clicks, labels))
     coco_cfg = cfg.get("coco") or {}
     if coco_cfg.get("detections"):
         missing = [k for k in ("annotation_file", "image_dir") if not coco_cfg.get(k)]

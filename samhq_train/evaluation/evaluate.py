@@ -23,6 +23,7 @@ from torchmetrics.aggregation import SumMetric
 
 from samhq_train.batch_forward import decode_prompts, image_features
 from samhq_train.constants import BOUNDARY_DILATION_RATIO, GT_THRESHOLD
+from samhq_train.evaluation.baseline import parameters_set_to
 from samhq_train.evaluation.metrics import BoundaryIoU, MaskIoU
 from samhq_train.imaging import draw_overlay
 from samhq_train.model import ImageFeatures
@@ -51,6 +52,7 @@ def predict_batch(
     hq_token_only: bool = True,
     sam_baseline: bool = False,
     features: ImageFeatures | None = None,
+    base_state: Mapping[str, torch.Tensor] | None = None,
 ) -> dict[str, list[torch.Tensor]]:
     """Run the model on a batch; per image, logits H_i x W_i at its original GT size.
 
@@ -58,6 +60,8 @@ def predict_batch(
     sample's batch["prompt_type"]. Returns {"hq": [...]} and, with sam_baseline, {"sam": [...]}
     (plain SAM from the same image embedding and prompts). features: precomputed image
     features (default: image_features, i.e. the batch's cached features or the encoder's).
+    base_state: with sam_baseline, also {"sam_base": [...]}, plain SAM with these parameter
+    values (baseline.base_decoder_state: the untouched decoder of a run that fine-tuned it).
     """
     if features is None:
         features = image_features(model, batch)
@@ -67,6 +71,11 @@ def predict_batch(
     }
     if sam_baseline:
         outputs["sam"] = decode_prompts(model, features, batch, prompt_types=types, use_hq=False)[0]
+    if sam_baseline and base_state:
+        with parameters_set_to(model, base_state):
+            outputs["sam_base"] = decode_prompts(
+                model, features, batch, prompt_types=types, use_hq=False
+            )[0]
     return {
         name: [
             logits_at_original_size(model, m, inp, orig)

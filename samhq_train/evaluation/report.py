@@ -28,6 +28,21 @@ from samhq_train.evaluation.evaluate import mean_over_sets
 from samhq_train.imaging import draw_overlay
 
 MODEL_LABELS = {"sam": "SAM", "hq": "SAM-HQ"}  # table rows, in this order
+# what the decoder without the HQ token is after a run of each policy (evaluation/baseline.py)
+SAM_LABELS = {
+    "hq": "SAM",
+    "hq+decoder": "SAM, fine-tuned decoder",
+    "hq+lora": "SAM + LoRA adapters",
+    "full": "SAM, fine-tuned",
+}
+NO_HQ_TOKEN = " (no HQ token)"  # training's table says how SAM is scored
+
+
+def model_labels(policy: str = "hq") -> dict[str, str]:
+    """The rows of a table of a model trained with `policy`, in this order: the untouched base
+    ("sam_base", scored where the run kept it: evaluation/baseline.py), SAM as the run left it
+    (the decoder without the HQ token: the base itself for policy hq) and SAM-HQ."""
+    return {"sam_base": "SAM", "sam": SAM_LABELS[policy], "hq": "SAM-HQ"}
 
 
 def results_tables(
@@ -65,15 +80,17 @@ def results_tables(
     return "\n".join(lines)
 
 
-def markdown_tables(result: Mapping) -> str:
-    """run_benchmark's result as results_tables: a SAM and a SAM-HQ row, the prompt per set."""
-    rows = {MODEL_LABELS[out]: result["results"][out] for out in MODEL_LABELS
-            if out in result["results"]}
+def markdown_tables(result: Mapping, labels: Mapping[str, str] = MODEL_LABELS) -> str:
+    """run_benchmark's result as results_tables: a SAM and a SAM-HQ row (labels: model_labels of
+    the evaluated file's policy), the prompt per set."""
+    rows = {labels[out]: result["results"][out] for out in labels if out in result["results"]}
     notes = {name: f"prompt: {kind}" for name, kind in (result.get("prompts") or {}).items()}
     return results_tables(rows, notes=notes)
 
 
-def overlay_picture(item: Mapping, min_width: int = 256) -> np.ndarray:
+def overlay_picture(
+    item: Mapping, min_width: int = 256, labels: Mapping[str, str] = MODEL_LABELS
+) -> np.ndarray:
     """One overlay per model side by side, each under a label strip with its scores: uint8 RGB.
 
     Pictures narrower than ``min_width`` are enlarged by an integer factor (nearest neighbour).
@@ -81,7 +98,7 @@ def overlay_picture(item: Mapping, min_width: int = 256) -> np.ndarray:
     image = item["image"].permute(1, 2, 0).numpy()
     gt = item["gt"].numpy() > GT_THRESHOLD
     panels = []
-    for out in MODEL_LABELS:
+    for out in labels:
         if out not in item["masks"]:
             continue
         prompt = item.get("prompt") or {}
@@ -91,7 +108,7 @@ def overlay_picture(item: Mapping, min_width: int = 256) -> np.ndarray:
         if factor > 1:
             panel = np.repeat(np.repeat(panel, factor, axis=0), factor, axis=1)
         s = item["scores"][out]
-        lines = [MODEL_LABELS[out], f"IoU {100 * s['iou']:.1f}  BIoU {100 * s['biou']:.1f}"]
+        lines = [labels[out], f"IoU {100 * s['iou']:.1f}  BIoU {100 * s['biou']:.1f}"]
         panels.append(np.concatenate([_label_strip(lines, panel.shape[1]), panel], axis=0))
     gap = np.full((panels[0].shape[0], 4, 3), 255, np.uint8)
     return np.concatenate([p for panel in panels for p in (panel, gap)][:-1], axis=1)
@@ -100,7 +117,8 @@ def overlay_picture(item: Mapping, min_width: int = 256) -> np.ndarray:
 def _label_strip(lines: Sequence[str], width: int) -> np.ndarray:
     font = cv2.FONT_HERSHEY_SIMPLEX
     # sized for the longest possible line, so that every panel gets the same strip
-    text_width = cv2.getTextSize("IoU 100.0  BIoU 100.0", font, 1.0, 1)[0][0]
+    longest = max(["IoU 100.0  BIoU 100.0", *SAM_LABELS.values()], key=len)
+    text_width = cv2.getTextSize(longest, font, 1.0, 1)[0][0]
     scale = float(np.clip((width - 8) / text_width, 0.3, 1.2))
     line_height = int(30 * scale) + 4
     strip = np.full((line_height * len(lines) + 4, width, 3), 255, np.uint8)
@@ -115,13 +133,14 @@ def _safe(name: str) -> str:
 
 
 def write_report(result: Mapping, out_dir: str | Path, *, settings: Mapping | None = None,
-                 title: str = "SAM vs SAM-HQ") -> dict[str, Path]:
+                 title: str = "SAM vs SAM-HQ",
+                 labels: Mapping[str, str] = MODEL_LABELS) -> dict[str, Path]:
     """Write results.md, scores.json and the overlay PNGs of ``run_benchmark``'s result."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = dict(settings or {})
     paths = {"table": out_dir / "results.md", "scores": out_dir / "scores.json", "overlays": []}
-    paths["table"].write_text(f"## {title}\n\n{markdown_tables(result)}")
+    paths["table"].write_text(f"## {title}\n\n{markdown_tables(result, labels)}")
     summary = {out: {"sets": res, "mean_over_sets": mean_over_sets(res)}
                for out, res in result["results"].items()}
     paths["scores"].write_text(json.dumps(
@@ -133,17 +152,17 @@ def write_report(result: Mapping, out_dir: str | Path, *, settings: Mapping | No
         folder.mkdir(parents=True, exist_ok=True)
         for rank, item in enumerate(items):
             path = folder / f"{rank:02d}_{_safe(item['name'])}.png"
-            if not cv2.imwrite(str(path), cv2.cvtColor(overlay_picture(item), cv2.COLOR_RGB2BGR)):
+            picture = overlay_picture(item, labels=labels)
+            if not cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
                 raise EvaluationError(f"could not write {path}")
             paths["overlays"].append(path)
     return paths
 
 
-def click_tables(result: Mapping) -> str:
+def click_tables(result: Mapping, labels: Mapping[str, str] = MODEL_LABELS) -> str:
     """run_click_benchmark's result as one Markdown table per set (and the mean over sets when
     there are several): NoC in clicks, mIoU / mBIoU after n clicks in percent."""
-    rows = {MODEL_LABELS[out]: result["results"][out] for out in MODEL_LABELS
-            if result["results"].get(out)}
+    rows = {labels[out]: result["results"][out] for out in labels if result["results"].get(out)}
     if not rows:
         return ""
     sets = list(next(iter(rows.values())))
@@ -172,13 +191,14 @@ def click_tables(result: Mapping) -> str:
     return "\n".join(lines)
 
 
-def write_click_report(result: Mapping, out_dir: str | Path, *,
-                       settings: Mapping | None = None) -> dict[str, Path]:
+def write_click_report(result: Mapping, out_dir: str | Path, *, settings: Mapping | None = None,
+                       labels: Mapping[str, str] = MODEL_LABELS) -> dict[str, Path]:
     """Write clicks.md and click_scores.json of ``run_click_benchmark``'s result."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"click_table": out_dir / "clicks.md", "click_scores": out_dir / "click_scores.json"}
-    paths["click_table"].write_text(f"## SAM vs SAM-HQ, click-based\n\n{click_tables(result)}")
+    table = click_tables(result, labels)
+    paths["click_table"].write_text(f"## SAM vs SAM-HQ, click-based\n\n{table}")
     paths["click_scores"].write_text(json.dumps(
         {"settings": dict(settings or {}), "protocol": result.get("protocol", {}),
          "results": result["results"], "images": result["images"]}, indent=1

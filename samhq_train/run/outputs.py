@@ -9,17 +9,18 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from samhq_train.config_check import SetupError
 from samhq_train.errors import UserError
-from samhq_train.evaluation.report import results_tables
+from samhq_train.evaluation.report import NO_HQ_TOKEN, model_labels, results_tables
 from samhq_train.inference.export import check_output_dir, export_model, export_paths
 from samhq_train.model import TrainablePolicy
 
 log = logging.getLogger(__name__)
 
-RESULT_ROWS = {  # results key -> the row it gets in the table printed at the end
-    "sam": "SAM (no HQ token)",
-    "before": "before training",
-    "after": "after training",
-}
+def result_rows(policy: str = "hq") -> dict[str, str]:
+    """results key -> the row it gets in the table printed at the end: the untouched base SAM,
+    SAM as the run left it (the same row for policy hq, which leaves SAM alone; see
+    evaluation/baseline.py), before and after training."""
+    sam = {k: label + NO_HQ_TOKEN for k, label in model_labels(policy).items() if k != "hq"}
+    return {**sam, "before": "before training", "after": "after training"}
 
 
 def end_of_run_exports(policy: str) -> tuple[str, ...]:
@@ -62,9 +63,11 @@ def try_export_run(model, out_dir: Path, policy: TrainablePolicy):
 
 
 @rank_zero_only
-def print_results(results: dict[str, dict]) -> None:
-    """The validation table: SAM, before and after training, per set (those the run has)."""
-    rows = {row: results[key] for key, row in RESULT_ROWS.items() if results.get(key)}
+def print_results(results: dict[str, dict], policy: TrainablePolicy | None = None) -> None:
+    """The validation table: SAM (the base, and as the run left it), before and after training,
+    per set (those the run has)."""
+    rows = result_rows(policy.name if policy else "hq")
+    rows = {row: results[key] for key, row in rows.items() if results.get(key)}
     table = results_tables(rows, first_column="validation")
     if table:
         print("\n" + table)
@@ -106,5 +109,6 @@ __all__ = [
     "export_run",
     "print_results",
     "report_run_end",
+    "result_rows",
     "try_export_run",
 ]

@@ -22,6 +22,7 @@ from torch import nn
 from samhq_train.batch_forward import decode_prompts, image_features
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.data import PromptConfig
+from samhq_train.evaluation.baseline import base_decoder_state
 from samhq_train.evaluation.evaluate import (
     DatasetMetrics,
     mean_over_sets,
@@ -67,7 +68,10 @@ class SamHQModule(L.LightningModule):
         num_overlays: validation overlay pictures per set and epoch for loggers that take images
             (runs: the config's num_overlays).
         sam_baseline: also score plain SAM (the decoder without the HQ token, same embedding) in
-            validation: `val_results_sam`, logged as val/<set>/sam_mIoU and sam_mBIoU.
+            validation: `val_results_sam`, logged as val/<set>/sam_mIoU and sam_mBIoU. Where the
+            policy changes SAM's decoder only (hq+decoder, LoRA on decoder layers), that is the
+            fine-tuned SAM, and the untouched base is scored too, from the decoder's values at
+            construction (evaluation/baseline.py): `val_results_sam_base`, val/<set>/sam_base_*.
         prompts: the data.prompts record; its correction_clicks (0: off, the official recipe) and
             mask_feedback_prob set the correction-click rounds (correction.py). None: the record
             of config["data"]["prompts"] (what train.py passes), else the defaults (off).
@@ -104,6 +108,12 @@ class SamHQModule(L.LightningModule):
         self.prompts = prompts if prompts is not None else _prompt_config(config)
         self.val_metrics = DatasetMetrics(val_names, dilation_ratio=dilation_ratio)
         self.sam_metrics = DatasetMetrics(val_names, dilation_ratio=dilation_ratio) if sam_baseline else None
+        # a plain attribute, not a buffer: never in checkpoints, moved to the device per decode
+        self.base_state = base_decoder_state(model, self.policy) if sam_baseline else None
+        self.base_metrics = (
+            DatasetMetrics(val_names, dilation_ratio=dilation_ratio) if self.base_state else None
+        )
+        self.val_results_sam_base: dict[str, dict[str, float]] = {}
         self.val_results: dict[str, dict[str, float]] = {}
         self.val_results_sam: dict[str, dict[str, float]] = {}
         self.val_results_step: int | None = None
@@ -159,31 +169,38 @@ class SamHQModule(L.LightningModule):
     # ---- validation ----------------------------------------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         predicted = predict_batch(
-            self.model, batch, prompt=None, hq_token_only=True, sam_baseline=self.sam_metrics is not None
+            self.model, batch, prompt=None, hq_token_only=True,
+            sam_baseline=self.sam_metrics is not None, base_state=self.base_state,
         )
         logits = predicted["hq"]
         self.val_metrics.update(batch["dataset"], logits, batch["gt_original"])
         if self.sam_metrics is not None:
             self.sam_metrics.update(batch["dataset"], predicted["sam"], batch["gt_original"])
+        if self.base_metrics is not None:
+            self.base_metrics.update(batch["dataset"], predicted["sam_base"], batch["gt_original"])
         if batch_idx == 0 and not self.trainer.sanity_checking:
             self._log_overlays(batch, logits)
 
     def on_validation_epoch_end(self) -> None:
         results = self.val_metrics.compute()
         self.val_metrics.reset()
-        sam = {}
+        sam, base = {}, {}
         if self.sam_metrics is not None:
             sam = self.sam_metrics.compute()
             self.sam_metrics.reset()
+        if self.base_metrics is not None:
+            base = self.base_metrics.compute()
+            self.base_metrics.reset()
         if self.trainer.sanity_checking or not results:
             return
         self.val_results, self.val_results_step = results, self.global_step
-        self.val_results_sam = sam
+        self.val_results_sam, self.val_results_sam_base = sam, base
         for name, values in results.items():
             for key in ("mIoU", "mBIoU"):
                 self.log(f"val/{name}/{key}", values[key], sync_dist=False)
-                if name in sam:
-                    self.log(f"val/{name}/sam_{key}", sam[name][key], sync_dist=False)
+                for prefix, extra in (("sam_", sam), ("sam_base_", base)):
+                    if name in extra:
+                        self.log(f"val/{name}/{prefix}{key}", extra[name][key], sync_dist=False)
         # the mean of the per-set means (what the paper reports over the 4 HQ sets)
         mean = mean_over_sets(results)
         for key in ("mIoU", "mBIoU"):
