@@ -14,14 +14,19 @@ import hydra
 from omegaconf import DictConfig
 
 from samhq_train.cli import CONFIG_DIR
+from samhq_train.cli.hydra_command import hydra_command
 from samhq_train.errors import exit_on_user_error
 from samhq_train.evaluation.entry import evaluate
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
 @exit_on_user_error
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
     evaluate(cfg)
+
+
+# output_dir (which Hydra's run folder follows) is checked before anything is written
+main = hydra_command(run, "eval", folders=("output_dir", "hydra.run.dir"))
 
 
 if __name__ == "__main__":
