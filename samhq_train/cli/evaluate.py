@@ -6,8 +6,9 @@
     samhq-evaluate model=vit_l model.checkpoint=... data.prompts.eval_prompt=point
 
 Writes results.md (tables), scores.json (per-image scores) and overlays/ under output_dir
-(default outputs/eval/<date>_<time>). COCO AP: add coco.detections=... coco.annotation_file=...
-coco.image_dir=... (benchmark=false for COCO alone).
+(default: the run folder, outputs/eval/<date>_<time>; Hydra's log goes where output_dir is).
+COCO AP: add coco.detections=... coco.annotation_file=... coco.image_dir=... (benchmark=false for
+COCO alone).
 """
 
 import hydra
@@ -25,8 +26,11 @@ def run(cfg: DictConfig) -> None:
     evaluate(cfg)
 
 
-# output_dir (which Hydra's run folder follows) is checked before anything is written
-main = hydra_command(run, "eval", folders=("output_dir", "hydra.run.dir"))
+# output_dir is checked before anything is written; Hydra's run folder (evaluate.log, .hydra/)
+# follows it when only output_dir is given
+main = hydra_command(
+    run, "eval", folders=("hydra.run.dir", "output_dir"), run_dir_follows="output_dir"
+)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ several lines and exit status 1, and it opens its log file in hydra.run.dir befo
 line is composed once here first with Hydra's compose API (a fraction of a second): a Hydra error
 becomes one `config error:` line and exit status 2, like every other setup error, and the folders
 the run writes to are checked writable (samhq_train.output_check) before Hydra creates them.
+samhq-evaluate's run folder follows output_dir when only output_dir is given (run_dir_override),
+so that Hydra makes no second, empty folder under outputs/eval/.
 --help, --cfg / --info, --multirun, --config-dir / --config-path and HYDRA_FULL_ERROR=1 are left
 to Hydra as they were (their errors keep Hydra's own report).
 """
@@ -64,12 +66,15 @@ def _check_syntax(overrides: Sequence[str]) -> None:
             ) from None
 
 
-def _compose(config_name: str, overrides: Sequence[str]) -> DictConfig:
-    """The config Hydra will run with (hydra node included); ConfigError with Hydra's message."""
+def compose_checked(
+    config_name: str | None, overrides: Sequence[str], hydra: bool = True
+) -> DictConfig:
+    """The config Hydra will run with (with the hydra node unless not `hydra`); a ConfigError
+    with Hydra's message on one line for what Hydra refuses."""
     _check_syntax(overrides)
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            return compose(config_name, overrides=list(overrides), return_hydra_config=True)
+            return compose(config_name, overrides=list(overrides), return_hydra_config=hydra)
     except (HydraException, OmegaConfBaseException) as err:
         raise ConfigError(one_line(err)) from None
 
@@ -91,13 +96,18 @@ def check_run_folders(cfg: DictConfig, settings: Sequence[str]) -> None:
     if run_dir is not None:
         with read_write(cfg.hydra.runtime), open_dict(cfg.hydra.runtime):
             cfg.hydra.runtime.output_dir = os.path.abspath(run_dir)
-    HydraConfig.instance().set_config(cfg)  # ${hydra:...} resolves; hydra.main sets it again
-    seen = set()
-    for key in settings:
-        folder = _select(cfg, key)
-        if folder is None or os.path.abspath(folder) in seen:
-            continue
-        seen.add(os.path.abspath(folder))
+    hydra_config = HydraConfig.instance()
+    before = hydra_config.cfg
+    hydra_config.set_config(cfg)  # so that ${hydra:...} resolves
+    try:
+        folders = {}
+        for key in settings:
+            folder = _select(cfg, key)
+            if folder is not None:
+                folders.setdefault(os.path.abspath(folder), key)
+    finally:
+        hydra_config.cfg = before
+    for folder, key in folders.items():
         check_writable_folder(folder, key)
 
 
@@ -115,28 +125,54 @@ def _left_to_hydra(args) -> bool:
     )
 
 
-def check_command_line(config_name: str, argv: Sequence[str], folders: Sequence[str]) -> None:
-    """What Hydra would refuse on this command line, and the run's `folders`, as a UserError."""
+def run_dir_override(overrides: Sequence[str], follows: str | None) -> list[str]:
+    """["hydra.run.dir=<value>"] when the command line sets `follows` (e.g. output_dir) and not
+    hydra.run.dir: Hydra's run folder (its log, .hydra/) then goes where the outputs go, not into
+    a second folder under the current one. The value is the user's text, so quoting carries."""
+    keys = {o.split("=", 1)[0] for o in overrides if "=" in o}
+    given = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] == follows]
+    if follows is None or "hydra.run.dir" in keys or not given:
+        return []
+    return [f"hydra.run.dir={given[-1]}"]
+
+
+def check_command_line(
+    config_name: str,
+    argv: Sequence[str],
+    folders: Sequence[str],
+    run_dir_follows: str | None = None,
+) -> list[str]:
+    """What Hydra would refuse on this command line, and the run's `folders`, as a UserError.
+    Returns the overrides to add (run_dir_override), checked with the rest."""
     args = get_args_parser().parse_args(list(argv))
     if _left_to_hydra(args):
-        return
-    cfg = _compose(args.config_name or config_name, args.overrides)
+        return []
+    added = run_dir_override(args.overrides, run_dir_follows) if args.cfg is None else []
+    cfg = compose_checked(args.config_name or config_name, [*args.overrides, *added])
     if args.cfg is None:  # --cfg only prints the config
         check_run_folders(cfg, folders)
+    return added
 
 
 def hydra_command(
-    hydra_main: Callable[[], None], config_name: str, folders: Sequence[str]
+    hydra_main: Callable[[], None],
+    config_name: str,
+    folders: Sequence[str],
+    run_dir_follows: str | None = None,
 ) -> Callable[[], None]:
     """The command's main(): the command line checked (check_command_line), then `hydra_main`
     (the @hydra.main function) run on it."""
 
     def main() -> None:
-        exit_on_user_error(check_command_line)(config_name, sys.argv[1:], folders)
+        check = exit_on_user_error(check_command_line)
+        sys.argv += check(config_name, sys.argv[1:], folders, run_dir_follows)
         hydra_main()
 
     main.__doc__ = hydra_main.__doc__
     return main
 
 
-__all__ = ["check_command_line", "check_run_folders", "hydra_command", "one_line"]
+__all__ = [
+    "check_command_line", "check_run_folders", "compose_checked", "hydra_command", "one_line",
+    "run_dir_override",
+]

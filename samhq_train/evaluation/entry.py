@@ -98,8 +98,9 @@ def _test_loaders(cfg, model, loaded: LoadedCheckpoint, device) -> list[tuple[st
     checked = check_set_files(datamodule.test_names, datamodule.test_sets, what="evaluation")
     if checked.unusable:
         raise EvaluationError(
-            f"no usable sample in {', '.join(checked.unusable)} (every sample is skipped: see the "
-            "warnings above): fix those files, or leave the set out with sets=[...]"
+            f"no image could be evaluated in {', '.join(checked.unusable)} (every sample is "
+            "skipped: see the warnings above): fix those files, or leave the set out with "
+            "sets=[...]"
         )
     if (cfg.data.get("cache") or {}).get("enabled"):
         provenance = cache_provenance(cfg, loaded)
