@@ -16,14 +16,16 @@ callbacks), once each.
 Every setup error (ConfigError included) is a SetupError, a UserError: the CLIs print its one
 line on stderr and exit with SETUP_ERROR_EXIT.
 
-`check_validation_sets(datamodule)` is the one data check of the same up-front pass: it reads each
-validation set up to its first usable sample, so that a set whose every sample is skipped is
-refused before the model is built, not after the first training epoch.
+`check_validation_sets(datamodule)` is the data check of the same up-front pass: every file of the
+validation sets (headers, masks, sizes, empty masks), before the model is built, not when
+validation reaches a bad file. `check_resume_matches(ckpt_path, model_cfg)` compares the resumed
+run's record (variant, policy, LoRA settings) with the config before anything is built.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import torch
 from hydra.utils import to_absolute_path
@@ -32,13 +34,17 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from samhq_train.cache import STORAGE_DTYPES, CacheError, check_cache_dir
 from samhq_train.config_training import check_training_keys
 from samhq_train.data import PromptConfig
+from samhq_train.data.sets import check_set_files
 from samhq_train.data.transforms import EVAL_MODES
 from samhq_train.errors import SETUP_ERROR_EXIT, UserError
 from samhq_train.model import (
     ATTENTION_KERNELS,
     VARIANTS,
     TrainablePolicy,
+    Use,
     encoder_needs_grad,
+    inspect,
+    policy_of,
 )
 from samhq_train.model.policy import LR_SCALE_KEYS
 from samhq_train.model_from_config import build_model_from_config
@@ -219,24 +225,49 @@ def no_usable_validation_sample(names: Sequence[str]) -> str:
     )
 
 
-def _has_usable_sample(dataset) -> bool:
-    """Reads `dataset` (an evaluation PromptedDataset) up to its first usable sample; a sample that
-    strict evaluation refuses is a SetupError naming its file."""
-    for i in range(len(dataset)):
-        sample = dataset[i]
-        if "error" in sample:
-            raise SetupError(sample["error"])
-        if "skip" not in sample:
-            return True
-    return False
-
-
 def check_validation_sets(datamodule) -> None:
-    """SetupError when a validation set (set up for fitting) has no usable sample."""
-    sets = zip(datamodule.val_names, datamodule.val_sets)
-    empty = [name for name, dataset in sets if not _has_usable_sample(dataset)]
-    if empty:
-        raise SetupError(no_usable_validation_sample(empty))
+    """Every file of the validation sets (set up for fitting) checked before the model is built
+    (data.sets.check_set_files): a bad file of a strict set is a DataError naming it, a lenient
+    set without a usable sample a SetupError."""
+    checked = check_set_files(datamodule.val_names, datamodule.val_sets, what="validation")
+    if checked.unusable:
+        raise SetupError(no_usable_validation_sample(checked.unusable))
+
+
+def _override(value) -> str:
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(map(str, value)) + "]"
+    return str(value)
+
+
+def check_resume_matches(ckpt_path, model_cfg) -> None:
+    """ConfigError when the run that ckpt_path resumes was trained with another variant, policy,
+    LoRA rank / alpha / targets or random-backbone seed than this config sets: compared from the
+    checkpoint's own record (memory-mapped, nothing else read) before data, cache or model are
+    built. The line names each setting with both values and the overrides that resume it."""
+    path = Path(to_absolute_path(str(ckpt_path)))
+    record = inspect(path, use=Use.RESUME, setting="ckpt_path").provenance
+    theirs, ours = policy_of(record), policy_from_config(model_cfg)
+    pairs = [
+        ("model.variant", record.variant, model_cfg.get("variant")),
+        ("model.policy", theirs.name, ours.name),
+    ]
+    if theirs.name == "hq+lora":  # its adapters: their shapes and scale
+        pairs += [
+            (f"model.lora.{key}", getattr(theirs.lora, key), getattr(ours.lora, key))
+            for key in ("rank", "alpha", "targets")
+        ]
+    if record.seed is not None and model_cfg.get("checkpoint") is None:
+        pairs.append(("model.seed", record.seed, model_cfg.get("seed")))
+    differ = [(key, a, b) for key, a, b in pairs if a is not None and a != b]
+    if differ:
+        was = ", ".join(f"{key}={_override(a)}" for key, a, _ in differ)
+        now = ", ".join(f"{key}={_override(b)}" for key, _, b in differ)
+        fix = " ".join(f"{key}={_override(a)}" for key, a, _ in differ)
+        raise ConfigError(
+            f"ckpt_path={path} was trained with {was} but this run sets {now}: resume with "
+            f"{fix}, or start a new run without ckpt_path"
+        )
 
 
 __all__ = [
@@ -245,6 +276,7 @@ __all__ = [
     "SetupError",
     "check_config",
     "check_model_fits",
+    "check_resume_matches",
     "check_validation_sets",
     "no_usable_validation_sample",
     "policy_from_config",

@@ -24,6 +24,7 @@ from samhq_train.config_check import (
     ConfigError,
     SetupError,
     check_config,
+    check_resume_matches,
     check_validation_sets,
     policy_from_config,
 )
@@ -86,12 +87,14 @@ def build_model(model_cfg) -> tuple:
 
 def check_inputs(cfg) -> None:
     """Everything that can be checked before anything heavy runs: the config's types and ranges
-    first (nothing is read before the config is right), then the checkpoints and the outputs."""
+    first (nothing is read before the config is right), then the outputs, the checkpoints (a
+    resumed run's record against this config) and the data root."""
     check_config(cfg)
+    check_outputs(cfg)
     if cfg.get("ckpt_path"):
         check_resume_checkpoint(cfg.ckpt_path)
+        check_resume_matches(cfg.ckpt_path, cfg.model)
     check_model_source(cfg.model)
-    check_outputs(cfg)
 
 
 def build_data(cfg):

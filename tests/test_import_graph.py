@@ -9,11 +9,13 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "samhq_train"
 
 # subpackage -> the project subpackages / top-level modules it may import
-# errors (the user-facing error base) and files (atomic writes, digests) are neutral: any layer
-NEUTRAL = {"errors", "files"}
+# errors (the user-facing error base), files (atomic writes, digests) and output_check (writable
+# output folders) are neutral: any layer
+NEUTRAL = {"errors", "files", "output_check"}
 ALLOWED = {
     "errors": set(),
     "files": set(),
+    "output_check": {"errors"},  # output folders checked writable before any work
     "constants": set(),
     "distributed": set(),
     "settings": {"errors"},
@@ -47,6 +49,7 @@ ALLOWED = {
     # the installed commands: argument parsing around the layers below
     "cli": {
         "train", "evaluation", "training", "inference", "data", "model", "app", "config_defaults",
+        "config_check",  # hydra_command: Hydra's own errors as ConfigError lines
     },
 }
 for _layer in ALLOWED:

@@ -42,6 +42,7 @@ from safetensors.torch import save_file
 
 from samhq_train.errors import UserError
 from samhq_train.files import atomic_write, atomic_write_text
+from samhq_train.output_check import OutputError, check_writable_folder
 
 # 2: entries carry checksums of their tensor bytes; folders of version 1 are never read again
 FORMAT_VERSION = 2
@@ -79,24 +80,11 @@ def tensors_checksum(tensors: dict[str, torch.Tensor]) -> str:
 
 def check_cache_dir(folder: str | os.PathLike) -> None:
     """CacheError (one line naming it) unless `folder` is, or can be created as, a writable
-    folder: the cache writes its entries, claims and file digests there."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise CacheError(
-            f"data.cache.dir={folder} is a file, not a folder: set data.cache.dir to a folder "
-            "(created if missing)"
-        )
-    probe = folder
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise CacheError(f"data.cache.dir={folder}: {probe} is a file, not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        where = "" if probe == folder else f" ({probe}, where it would be created)"
-        raise CacheError(
-            f"data.cache.dir={folder} is not writable{where}: the cache writes its entries there; "
-            "set data.cache.dir to a writable folder"
-        )
+    folder: the cache writes its entries, claims and file digests there (output_check)."""
+    try:
+        check_writable_folder(folder, "data.cache.dir", what="the embedding cache's entries")
+    except OutputError as err:
+        raise CacheError(str(err)) from None
 
 
 def mask_dtype(dtype: str) -> torch.dtype:

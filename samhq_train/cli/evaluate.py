@@ -12,22 +12,31 @@ model.variant=null reads the variant from the file). After an hq+decoder / hq+lo
 row is the fine-tuned SAM and is labelled so (evaluate the base file for the untouched SAM).
 
 Writes results.md (tables), scores.json (per-image scores) and overlays/ under output_dir
-(default outputs/eval/<date>_<time>). COCO AP: add coco.detections=... coco.annotation_file=...
-coco.image_dir=... (benchmark=false for COCO alone).
+(default: the run folder, outputs/eval/<date>_<time>; Hydra's log goes where output_dir is).
+COCO AP: add coco.detections=... coco.annotation_file=... coco.image_dir=... (benchmark=false for
+COCO alone).
 """
 
 import hydra
 from omegaconf import DictConfig
 
 from samhq_train.cli import CONFIG_DIR
+from samhq_train.cli.hydra_command import hydra_command
 from samhq_train.errors import exit_on_user_error
 from samhq_train.evaluation.entry import evaluate
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
 @exit_on_user_error
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
     evaluate(cfg)
+
+
+# output_dir is checked before anything is written; Hydra's run folder (evaluate.log, .hydra/)
+# follows it when only output_dir is given
+main = hydra_command(
+    run, "eval", folders=("hydra.run.dir", "output_dir"), run_dir_follows="output_dir"
+)
 
 
 if __name__ == "__main__":

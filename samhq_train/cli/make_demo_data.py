@@ -6,10 +6,9 @@
 
 import sys
 
-from hydra import compose, initialize_config_dir
 from hydra.utils import to_absolute_path
 
-from samhq_train.cli import CONFIG_DIR
+from samhq_train.cli.hydra_command import compose_checked
 from samhq_train.data import ensure_demo_data
 from samhq_train.errors import exit_on_user_error
 
@@ -20,8 +19,7 @@ def main(overrides: list[str] | None = None) -> None:
     if any(o in ("-h", "--help") for o in overrides):
         print(__doc__)
         return
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(overrides=["+data=demo", *overrides]).data
+    cfg = compose_checked(None, ["+data=demo", *overrides], hydra=False).data  # exit 2, one line
     root = ensure_demo_data(to_absolute_path(cfg.root), **cfg.demo)
     print(f"demo data ready in {root}")
 

@@ -5,8 +5,9 @@ No overrides: the CPU demo (experiment=demo). Real use:
     samhq-train experiment=paper model=vit_l \\
         model.checkpoint=/path/sam_vit_l_0b3195.pth data.root=/path/hqseg44k
 
-A setup error (a bad config value, checkpoint, data root or output folder) is one line on stderr
-and exit status 2; an interrupted run (SIGINT / SIGTERM) prints the command that resumes it and
+A setup error (a bad config value, checkpoint, data root or output folder, and what Hydra itself
+refuses: an unknown key, config option or override syntax) is one line on stderr and exit status
+2; an interrupted run (SIGINT / SIGTERM) prints the command that resumes it and
 exits with 130 / 143.
 """
 
@@ -14,14 +15,19 @@ import hydra
 from omegaconf import DictConfig
 
 from samhq_train.cli import CONFIG_DIR
+from samhq_train.cli.hydra_command import hydra_command
 from samhq_train.errors import exit_on_user_error
 from samhq_train.train import train
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 @exit_on_user_error
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
     train(cfg)
+
+
+# the run folder is checked before Hydra opens its log file there (train.log)
+main = hydra_command(run, "train", folders=("hydra.run.dir", "paths.output_dir"))
 
 
 if __name__ == "__main__":

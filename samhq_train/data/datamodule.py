@@ -146,9 +146,18 @@ class SegmentationDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         if self.demo is not None:
+            self._refuse_file_root()
             ensure_demo_data(self.root, **self.demo)
 
+    def _refuse_file_root(self) -> None:
+        if self.root is not None and self.root.exists() and not self.root.is_dir():
+            raise DataError(
+                f"data.root={self.root} is a file, not a folder: data.root takes the folder "
+                "that holds the sets (data/README.md shows the layout)"
+            )
+
     def _check_root(self) -> None:
+        self._refuse_file_root()
         if self.root is not None and not self.root.is_dir():
             raise DataError(
                 f"data root not found: {self.root}; put the data there (data/README.md shows the "

@@ -17,12 +17,14 @@ import contextlib
 import io
 import json
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 from torch.utils.data import ConcatDataset, Dataset
 
 from samhq_train import imaging
@@ -117,6 +119,36 @@ def read_mask(path: str | Path) -> np.ndarray:
     return mask
 
 
+def stored_size(path: str | Path, what: str = "image") -> tuple[int, int]:
+    """(H, W) of an image file as stored (EXIF orientation ignored, as read_image), from its
+    header alone; DataError naming the file when the header cannot be read. An image too large
+    for PIL's header check is decoded instead (the reader decides about it, as in training)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{what} file not found: {path}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+    except Image.DecompressionBombError:
+        return read_image(path).shape[:2]
+    except (OSError, ValueError, SyntaxError):  # PIL's words for a header it cannot parse
+        raise DataError(
+            f"cannot read {what} file {path}: {path.name} is not a readable image (corrupt or "
+            "unsupported format); re-export or remove it"
+        ) from None
+    return height, width
+
+
+def _require_same_size(mask_hw, image_hw, mask_path: Path, image_path: Path) -> None:
+    if tuple(mask_hw) != tuple(image_hw):
+        raise DataError(
+            f"{mask_path} is {mask_hw[1]}x{mask_hw[0]} but its image {image_path.name} is "
+            f"{image_hw[1]}x{image_hw[0]} (WxH); a mask must have its image's size"
+        )
+
+
 class PairedFolderDataset(Dataset):
     """Images and masks in two folders (or one), matched by file stem.
 
@@ -202,12 +234,7 @@ class PairedFolderDataset(Dataset):
         stem, image_path, mask_path = self.pairs[idx]
         image = read_image(image_path)
         mask = read_mask(mask_path)
-        if mask.shape != image.shape[:2]:
-            raise DataError(
-                f"{mask_path} is {mask.shape[1]}x{mask.shape[0]} but its image "
-                f"{image_path.name} is "
-                f"{image.shape[1]}x{image.shape[0]} (WxH); a mask must have its image's size"
-            )
+        _require_same_size(mask.shape, image.shape[:2], mask_path, image_path)
         return {
             "image": image,
             "mask": mask,
@@ -215,6 +242,16 @@ class PairedFolderDataset(Dataset):
             "dataset": self.name,
             "where": str(mask_path),
         }
+
+    def checked_files(self, idx: int) -> dict:
+        """Sample idx's files checked without decoding the image: its header, the mask read as
+        __getitem__ reads it, their sizes. Returns the item without "image"; DataError naming
+        the file."""
+        stem, image_path, mask_path = self.pairs[idx]
+        size = stored_size(image_path)
+        mask = read_mask(mask_path)
+        _require_same_size(mask.shape, size, mask_path, image_path)
+        return {"mask": mask, "name": stem, "dataset": self.name, "where": str(mask_path)}
 
 
 class CocoInstanceDataset(Dataset):
@@ -306,18 +343,31 @@ class CocoInstanceDataset(Dataset):
         image_path = self.image_dir / info["file_name"]
         return SampleKey(self.name, f"{stem}_{ann['id']}", (image_path,), annotation=ann)
 
+    def _where(self, key: SampleKey) -> str:
+        return f"{self.annotation_file} (annotation {key.annotation['id']}, image {key.files[0]})"
+
+    def _require_json_size(self, key: SampleKey, height: int, width: int) -> None:
+        info = self.coco.imgs[key.annotation["image_id"]]
+        if (info.get("height"), info.get("width")) != (height, width):
+            raise DataError(
+                f"{self._where(key)}: the json says {info.get('width')}x{info.get('height')} but "
+                f"the image is {width}x{height} (WxH); fix the json or the image"
+            )
+
+    def checked_files(self, idx: int) -> dict:
+        """Sample idx's image header against the json's size, without decoding anything (the
+        segmentation is decoded when the sample is read). Returns the item without "image" and
+        "mask"; DataError naming the file."""
+        key = self.sample_key(idx)
+        self._require_json_size(key, *stored_size(key.files[0]))
+        return {"mask": None, "name": key.name, "dataset": self.name, "where": self._where(key)}
+
     def __getitem__(self, idx: int) -> dict:
         key = self.sample_key(idx)
         ann, (image_path,) = key.annotation, key.files
-        info = self.coco.imgs[ann["image_id"]]
-        where = f"{self.annotation_file} (annotation {ann['id']}, image {image_path})"
+        where = self._where(key)
         image = read_image(image_path)
-        height, width = image.shape[:2]
-        if (info.get("height"), info.get("width")) != (height, width):
-            raise DataError(
-                f"{where}: the json says {info.get('width')}x{info.get('height')} but the image is "
-                f"{width}x{height} (WxH); fix the json or the image"
-            )
+        self._require_json_size(key, *image.shape[:2])
         try:
             mask = self.coco.annToMask(ann).astype(np.uint8) * 255
         except Exception as e:  # pycocotools raises bare errors on malformed segmentations

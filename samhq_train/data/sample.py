@@ -34,17 +34,21 @@ def has_object(mask: np.ndarray) -> bool:
     return bool(mask.max() > MASK_THRESHOLD)
 
 
-def object_mask(item: Mapping) -> np.ndarray:
-    """A source item's mask as float32 0-255 (the transforms' input); EmptyMaskError naming the
-    item's file when no pixel is object."""
-    mask = item["mask"]
-    peak = int(mask.max())
+def require_nonempty_mask(item: Mapping) -> None:
+    """EmptyMaskError naming the item's file when no pixel of its mask is object."""
+    peak = int(item["mask"].max())
     if peak <= MASK_THRESHOLD:
         raise EmptyMaskError(
             f"{item['where']}: empty mask (no pixel > {MASK_THRESHOLD}; max value {peak}); "
             "remove the pair, or fix the mask values (0 = background, 255 = object)"
         )
-    return mask.astype(np.float32)
+
+
+def object_mask(item: Mapping) -> np.ndarray:
+    """A source item's mask as float32 0-255 (the transforms' input); EmptyMaskError naming the
+    item's file when no pixel is object."""
+    require_nonempty_mask(item)
+    return item["mask"].astype(np.float32)
 
 
 def transformed_sample(item: Mapping, transform: PairTransform, *, tries: int = 1) -> Transformed:

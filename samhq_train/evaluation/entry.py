@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 
 from hydra.utils import to_absolute_path
 from omegaconf import OmegaConf
@@ -23,6 +22,7 @@ from omegaconf import OmegaConf
 from samhq_train.cache import cache_from_config
 from samhq_train.config_check import check_config
 from samhq_train.data import ClickProtocol, build_datamodule
+from samhq_train.data.sets import check_set_files
 from samhq_train.evaluation.benchmark import run_benchmark
 from samhq_train.evaluation.clicks import run_click_benchmark
 from samhq_train.evaluation.coco_runner import evaluate_coco_model
@@ -43,6 +43,7 @@ from samhq_train.model import (
     policy_of,
 )
 from samhq_train.model_from_config import absolute_path, build_model_from_config
+from samhq_train.output_check import check_writable_folder
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,13 @@ def _test_loaders(cfg, model, loaded: LoadedCheckpoint, device) -> list[tuple[st
     datamodule = _select_sets(datamodule, cfg.get("sets"))
     datamodule.prepare_data()
     datamodule.setup("test")
+    checked = check_set_files(datamodule.test_names, datamodule.test_sets, what="evaluation")
+    if checked.unusable:
+        raise EvaluationError(
+            f"no image could be evaluated in {', '.join(checked.unusable)} (every sample is "
+            "skipped: see the warnings above): fix those files, or leave the set out with "
+            "sets=[...]"
+        )
     if (cfg.data.get("cache") or {}).get("enabled"):
         provenance = cache_provenance(cfg, loaded)
         cache = cache_from_config(cfg.data.cache, model, provenance, progress=cfg.progress)
@@ -112,6 +120,8 @@ def evaluate(cfg) -> dict:
     (CheckpointError, DataError, EvaluationError, ...) whose message says what to fix.
     """
     check_config(cfg)  # types and ranges of every key first: ConfigError names the key
+    # where the reports go, before anything is read: not after every score is computed
+    out_dir = check_writable_folder(to_absolute_path(str(cfg.output_dir)), "output_dir")
     protocol = ClickProtocol.from_mapping(_plain(cfg.get("clicks")))  # clicks.*: its record
     device = resolve_device(cfg.device)
     precision = canonical_precision(cfg.precision)
@@ -123,7 +133,6 @@ def evaluate(cfg) -> dict:
     model = loaded.model
     # after hq+decoder / hq+lora, "SAM" (HQ token off) is the fine-tuned SAM: say so in the rows
     labels = model_labels(policy_of(loaded.provenance).name)
-    out_dir = Path(to_absolute_path(str(cfg.output_dir)))
     settings = {
         "checkpoint": checkpoint or f"random {cfg.model.variant} backbone, seed {cfg.model.seed}",
         "image_size": model.image_size,

@@ -18,14 +18,12 @@ from __future__ import annotations
 import copy
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from samhq_train.errors import UserError
 from samhq_train.files import atomic_write
 from samhq_train.model import (
     SamHQ,
@@ -38,6 +36,7 @@ from samhq_train.model import (
 from samhq_train.model.formats import expected_state, inspect
 from samhq_train.model.onnx_decoder import ONNX_OUTPUTS, OnnxPromptDecoder
 from samhq_train.model.promptable import PromptableModel
+from samhq_train.output_check import OutputError, check_output_dir  # noqa: F401 - re-exported
 
 from .onnx_encoder_export import check_onnx_encoder, export_onnx_encoder, onnx_session
 
@@ -53,49 +52,6 @@ EXPORT_TARGETS = (
     "onnx_encoder_fp16",
 )
 ONNX_ENCODER_TARGETS = {"onnx_encoder": False, "onnx_encoder_fp16": True}  # target -> fp16
-
-
-class OutputError(UserError, ValueError):
-    """An output folder or file that cannot be written as asked; the message names it."""
-
-
-def check_output_dir(
-    out_dir: str | os.PathLike,
-    targets: list[Path] | tuple[Path, ...] = (),
-    *,
-    overwrite: bool = False,
-    create_parents: bool = False,
-    what: str = "--out",
-    taken_hint: str = "pass --overwrite to replace it, or give another --out or --name",
-) -> None:
-    """Refuse, before any work, an output folder that cannot take `targets`: a file, a folder
-    that is not writable, a missing parent (unless create_parents), or targets that exist
-    (a file, or a non-empty folder) when not `overwrite`. Writes nothing."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{what} {out_dir} is a file, not a folder: give a folder")
-    existing = out_dir
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise OutputError(f"{what} {out_dir}: {existing} is a file, not a folder")
-    if existing != out_dir and existing != out_dir.parent and not create_parents:
-        raise OutputError(
-            f"{what} {out_dir}: its parent folder {out_dir.parent} does not exist; create it "
-            "first, or give another folder"
-        )
-    try:  # os.access is not enough (root, read-only file systems): try a real file
-        fd, probe = tempfile.mkstemp(dir=existing, prefix=".write-test-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise OutputError(f"{what} {out_dir}: {existing} is not writable ({err.strerror})") from None
-    if overwrite:
-        return
-    taken = [p for p in map(Path, targets) if p.is_file() or (p.is_dir() and any(p.iterdir()))]
-    if taken:
-        more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
-        raise OutputError(f"{taken[0]} already exists{more}: {taken_hint}")
 
 
 def export_paths(out_dir: str | os.PathLike, name: str) -> dict[str, Path]:
@@ -150,7 +106,11 @@ def export_model(
     targets = list(dict.fromkeys(targets))
     opts = dict(opset=onnx_opset, hq_token_only=hq_token_only, multimask_output=multimask_output)
     check_output_dir(
-        out_dir, [paths[t] for t in targets], overwrite=overwrite, create_parents=create_parents
+        out_dir,
+        [paths[t] for t in targets],
+        overwrite=overwrite,
+        create_parents=create_parents,
+        folder_targets=[paths["transformers"]],  # the one target written as a folder
     )
     made = [p for p in [Path(out_dir), *Path(out_dir).parents] if not p.exists()]
     new = [paths[t] for t in targets if not paths[t].exists()]  # removed again on failure

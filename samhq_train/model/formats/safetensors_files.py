@@ -125,7 +125,12 @@ SAFETENSORS = FormatRecord(
     refusals={Use.RESUME: plain_weights("a full safetensors export")},
 )
 
-_BASE_ONLY = "{what}: it only makes a model together with the base it was trained on"
+_BASE_ONLY = (
+    "{what}: it only makes a model together with the base it was trained on; to train on from "
+    "it, merge it into that base first (samhq-export --checkpoint {{path}} --base <that base "
+    "file> --to sam_hq --out {{path.parent}} --name {{path.stem}}_merged) and pass "
+    "model.checkpoint={{path.parent}}/{{path.stem}}_merged.pth"
+)
 
 HQ_ONLY = FormatRecord(
     name="hq_only",

@@ -1,0 +1,178 @@
+"""The Hydra commands' front door (samhq-train, samhq-evaluate): the setup errors Hydra finds
+itself, and the run's folders, before @hydra.main runs.
+
+Hydra reports an override it cannot parse, a config group option or a key that does not exist as
+several lines and exit status 1, and it opens its log file in hydra.run.dir before the task runs
+(an unwritable folder there is `ValueError: Unable to configure handler 'file'`). So the command
+line is composed once here first with Hydra's compose API (a fraction of a second): a Hydra error
+becomes one `config error:` line and exit status 2, like every other setup error, and the folders
+the run writes to are checked writable (samhq_train.output_check) before Hydra creates them.
+samhq-evaluate's run folder follows output_dir when only output_dir is given (run_dir_override),
+so that Hydra makes no second, empty folder under outputs/eval/.
+--help, --cfg / --info, --multirun, --config-dir / --config-path and HYDRA_FULL_ERROR=1 are left
+to Hydra as they were (their errors keep Hydra's own report).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+
+from hydra import compose, initialize_config_dir
+from hydra._internal.utils import get_args_parser
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf.errors import OmegaConfBaseException
+
+from samhq_train.cli import CONFIG_DIR
+from samhq_train.config_check import ConfigError
+from samhq_train.errors import exit_on_user_error
+from samhq_train.output_check import check_writable_folder
+
+
+def one_line(err: BaseException) -> str:
+    """Hydra's (or OmegaConf's) message on one line: blank-line paragraphs joined by "; ", an
+    "Available options in 'x':" list by commas, the config search path dropped, an OmegaConf
+    cause's first line added in parentheses."""
+    text = re.split(r"\n\s*Config search path:", str(err))[0]
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        lines = [line.strip() for line in block.splitlines() if line.strip()]
+        if len(lines) > 1 and lines[0].endswith(":"):
+            paragraphs.append(f"{lines[0]} {', '.join(lines[1:])}")
+        else:
+            paragraphs.append(" ".join(lines))
+    line = "; ".join(paragraphs)
+    cause = err.__cause__  # OmegaConf's own words, as Hydra prints them
+    if isinstance(cause, OmegaConfBaseException) and str(cause).strip():
+        line += f" ({str(cause).strip().splitlines()[0]})"
+    return line
+
+
+def _check_syntax(overrides: Sequence[str]) -> None:
+    """ConfigError naming the first override Hydra's grammar refuses (Hydra's message does not
+    say which one)."""
+    parser = OverridesParser.create()
+    for override in overrides:
+        try:
+            parser.parse_override(override)
+        except HydraException as err:
+            raise ConfigError(
+                f"the override {override!r} is not valid Hydra syntax: {one_line(err)}"
+            ) from None
+
+
+def compose_checked(
+    config_name: str | None, overrides: Sequence[str], hydra: bool = True
+) -> DictConfig:
+    """The config Hydra will run with (with the hydra node unless not `hydra`); a ConfigError
+    with Hydra's message on one line for what Hydra refuses."""
+    _check_syntax(overrides)
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            return compose(config_name, overrides=list(overrides), return_hydra_config=hydra)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(one_line(err)) from None
+
+
+def _select(cfg: DictConfig, key: str) -> str | None:
+    """cfg's value at `key` as a string, None when unset or when it cannot be resolved yet."""
+    try:
+        value = OmegaConf.select(cfg, key, throw_on_missing=True)
+    except OmegaConfBaseException:
+        return None
+    return None if value is None else str(value)
+
+
+def check_run_folders(cfg: DictConfig, settings: Sequence[str]) -> None:
+    """OutputError for the first of `settings` (keys of cfg, e.g. "hydra.run.dir") that names a
+    folder that is a file, cannot be created or is not writable. hydra:runtime.output_dir is
+    filled in from hydra.run.dir, as Hydra will, so that the keys that follow it resolve."""
+    run_dir = _select(cfg, "hydra.run.dir")
+    if run_dir is not None:
+        with read_write(cfg.hydra.runtime), open_dict(cfg.hydra.runtime):
+            cfg.hydra.runtime.output_dir = os.path.abspath(run_dir)
+    hydra_config = HydraConfig.instance()
+    before = hydra_config.cfg
+    hydra_config.set_config(cfg)  # so that ${hydra:...} resolves
+    try:
+        folders = {}
+        for key in settings:
+            folder = _select(cfg, key)
+            if folder is not None:
+                folders.setdefault(os.path.abspath(folder), key)
+    finally:
+        hydra_config.cfg = before
+    for folder, key in folders.items():
+        check_writable_folder(folder, key)
+
+
+def _left_to_hydra(args) -> bool:
+    return bool(
+        args.help
+        or args.hydra_help
+        or args.multirun
+        or args.shell_completion
+        or args.info
+        or args.experimental_rerun
+        or args.config_path
+        or args.config_dir
+        or os.environ.get("HYDRA_FULL_ERROR") == "1"
+    )
+
+
+def run_dir_override(overrides: Sequence[str], follows: str | None) -> list[str]:
+    """["hydra.run.dir=<value>"] when the command line sets `follows` (e.g. output_dir) and not
+    hydra.run.dir: Hydra's run folder (its log, .hydra/) then goes where the outputs go, not into
+    a second folder under the current one. The value is the user's text, so quoting carries."""
+    keys = {o.split("=", 1)[0] for o in overrides if "=" in o}
+    given = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] == follows]
+    if follows is None or "hydra.run.dir" in keys or not given:
+        return []
+    return [f"hydra.run.dir={given[-1]}"]
+
+
+def check_command_line(
+    config_name: str,
+    argv: Sequence[str],
+    folders: Sequence[str],
+    run_dir_follows: str | None = None,
+) -> list[str]:
+    """What Hydra would refuse on this command line, and the run's `folders`, as a UserError.
+    Returns the overrides to add (run_dir_override), checked with the rest."""
+    args = get_args_parser().parse_args(list(argv))
+    if _left_to_hydra(args):
+        return []
+    added = run_dir_override(args.overrides, run_dir_follows) if args.cfg is None else []
+    cfg = compose_checked(args.config_name or config_name, [*args.overrides, *added])
+    if args.cfg is None:  # --cfg only prints the config
+        check_run_folders(cfg, folders)
+    return added
+
+
+def hydra_command(
+    hydra_main: Callable[[], None],
+    config_name: str,
+    folders: Sequence[str],
+    run_dir_follows: str | None = None,
+) -> Callable[[], None]:
+    """The command's main(): the command line checked (check_command_line), then `hydra_main`
+    (the @hydra.main function) run on it."""
+
+    def main() -> None:
+        check = exit_on_user_error(check_command_line)
+        sys.argv += check(config_name, sys.argv[1:], folders, run_dir_follows)
+        hydra_main()
+
+    main.__doc__ = hydra_main.__doc__
+    return main
+
+
+__all__ = [
+    "check_command_line", "check_run_folders", "compose_checked", "hydra_command", "one_line",
+    "run_dir_override",
+]
