@@ -9,11 +9,13 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "samhq_train"
 
 # subpackage -> the project subpackages / top-level modules it may import
-# errors (the user-facing error base) and files (atomic writes, digests) are neutral: any layer
-NEUTRAL = {"errors", "files"}
+# errors (the user-facing error base), files (atomic writes, digests) and finite (NaN / inf in
+# tensors) are neutral: any layer
+NEUTRAL = {"errors", "files", "finite"}
 ALLOWED = {
     "errors": set(),
-    "files": set(),
+    "files": {"errors"},
+    "finite": {"errors"},
     "constants": set(),
     "distributed": set(),
     "settings": {"errors"},

@@ -46,6 +46,7 @@ from samhq_train.model.formats.lightning import (
 )
 from samhq_train.training.checkpointing import gather_rng_states, set_rng_states
 from samhq_train.training.correction import correction_rounds, mean_losses
+from samhq_train.training.divergence import check_gradients, check_loss
 from samhq_train.training.losses import PointSampledMaskLoss
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -155,6 +156,12 @@ class SamHQModule(L.LightningModule):
         self.log("train/loss", losses["loss"], prog_bar=True, batch_size=size)
         self.log_dict({f"train/{k}": v for k, v in losses.items() if k != "loss"}, batch_size=size)
         return losses["loss"]
+
+    def on_before_backward(self, loss: torch.Tensor) -> None:
+        check_loss(self.trainer, loss)  # a diverged run stops here, in one line
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        check_gradients(self.trainer, self.model)
 
     # ---- validation ----------------------------------------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
