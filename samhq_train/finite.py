@@ -46,9 +46,14 @@ def kind_of(value: torch.Tensor | float) -> str:
 
 
 def describe_non_finite(names: list[str], tensors: Mapping[str, torch.Tensor]) -> str:
-    """"<first name> (nan)" plus how many more, for one-line messages."""
-    more = f" and {len(names) - 1} more" if len(names) > 1 else ""
-    return f"{names[0]} ({kind_of(tensors[names[0]])}){more}"
+    """"<first name> holds nan" plus how many more are not finite, for one-line messages."""
+    more = len(names) - 1
+    also = (
+        "" if not more
+        else " (and 1 more tensor)" if more == 1
+        else f" (and {more} more tensors)"
+    )
+    return f"{names[0]} holds {kind_of(tensors[names[0]])}{also}"
 
 
 __all__ = ["NonFiniteError", "describe_non_finite", "kind_of", "non_finite_names"]

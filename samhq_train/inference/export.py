@@ -183,8 +183,8 @@ def check_finite_model(*models: nn.Module | None) -> None:
         bad = non_finite_names(state)
         if bad:
             raise NonFiniteError(
-                f"not exporting: the weight {describe_non_finite(bad, state)} is not finite (the "
-                "weights diverged in training); nothing was written: export an earlier checkpoint"
+                f"not exporting: the weight {describe_non_finite(bad, state)} - the weights "
+                "diverged in training; nothing was written: export an earlier checkpoint"
             )
 
 

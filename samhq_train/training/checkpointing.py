@@ -64,8 +64,8 @@ def check_finite_weights(checkpoint: dict[str, Any], path) -> None:
             else "nothing was written"
         )
         raise NonFiniteError(
-            f"not writing the checkpoint {path}: the weight {describe_non_finite(bad, state)} is "
-            f"not finite, the run diverged; {kept}: lower optimizer.lr, set "
+            f"not writing the checkpoint {path}: the weight {describe_non_finite(bad, state)}, "
+            f"the run diverged; {kept}: lower optimizer.lr, set "
             "trainer.gradient_clip_val or use trainer.precision=32, and run again"
         )
 

@@ -45,7 +45,7 @@ def check_gradients(trainer: L.Trainer, module: torch.nn.Module) -> None:
     if bad:
         raise NonFiniteError(
             f"training diverged at {_when(trainer)}: the gradient of "
-            f"{describe_non_finite(bad, grads)} is not finite; {advice(trainer)}"
+            f"{describe_non_finite(bad, grads)}; {advice(trainer)}"
         )
 
 
