@@ -7,7 +7,7 @@ training run stops at its first non-finite loss or gradient (training/divergence
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -19,23 +19,30 @@ class NonFiniteError(UserError, ArithmeticError):
     and what to try."""
 
 
+def non_finite_indices(tensors: Sequence[torch.Tensor]) -> list[int]:
+    """The positions of the floating-point tensors that hold a NaN or an inf, in order.
+
+    One fused reduction per device and dtype (torch._foreach_norm: NaN and inf propagate into the
+    norm) and one host sync; only a tensor whose norm is not finite is looked at alone, so a
+    finite tensor whose norm overflows is not reported."""
+    groups: dict[tuple, list[int]] = {}
+    for i, t in enumerate(tensors):
+        if torch.is_floating_point(t):
+            groups.setdefault((t.device, t.dtype), []).append(i)
+    suspects = []
+    for positions in groups.values():
+        norms = torch.stack(torch._foreach_norm([tensors[i].detach() for i in positions]))
+        finite = torch.isfinite(norms)
+        if not bool(finite.all()):
+            suspects += [i for i, ok in zip(positions, finite.tolist()) if not ok]
+    return sorted(i for i in suspects if not bool(torch.isfinite(tensors[i]).all()))
+
+
 def non_finite_names(tensors: Mapping[str, torch.Tensor]) -> list[str]:
-    """The names of the floating-point tensors that hold a NaN or an inf, in order. One fused
-    reduction per device and dtype (torch._foreach_norm of the largest magnitude: NaN and inf
-    propagate, no overflow), one host sync; each tensor is looked at alone only on a find."""
-    floats = {k: v.detach() for k, v in tensors.items() if torch.is_floating_point(v)}
-    if not floats:
-        return []
-    groups: dict[tuple, list[str]] = {}
-    for name, t in floats.items():
-        groups.setdefault((t.device, t.dtype), []).append(name)
-    largest = [
-        torch.stack(torch._foreach_norm([floats[n] for n in names], float("inf"))).float()
-        for names in groups.values()
-    ]
-    if bool(torch.isfinite(torch.cat([m.cpu() for m in largest])).all()):
-        return []
-    return [k for k, v in floats.items() if not bool(torch.isfinite(v).all())]
+    """The names of the floating-point tensors that hold a NaN or an inf, in order
+    (non_finite_indices over the values)."""
+    names = list(tensors)
+    return [names[i] for i in non_finite_indices([tensors[n] for n in names])]
 
 
 def kind_of(value: torch.Tensor | float) -> str:
@@ -56,4 +63,10 @@ def describe_non_finite(names: list[str], tensors: Mapping[str, torch.Tensor]) -
     return f"{names[0]} holds {kind_of(tensors[names[0]])}{also}"
 
 
-__all__ = ["NonFiniteError", "describe_non_finite", "kind_of", "non_finite_names"]
+__all__ = [
+    "NonFiniteError",
+    "describe_non_finite",
+    "kind_of",
+    "non_finite_indices",
+    "non_finite_names",
+]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
-from samhq_train.finite import NonFiniteError, describe_non_finite, kind_of, non_finite_names
+from samhq_train.finite import NonFiniteError, describe_non_finite, kind_of, non_finite_indices
 
 
 def check_loss(trainer: L.Trainer, loss: torch.Tensor) -> None:
@@ -35,17 +35,20 @@ def check_loss(trainer: L.Trainer, loss: torch.Tensor) -> None:
     )
 
 
-def check_gradients(trainer: L.Trainer, module: torch.nn.Module) -> None:
-    """NonFiniteError if a gradient about to be applied holds a NaN or inf (not under fp16 mixed
-    precision, whose gradient scaler skips such steps)."""
+def check_gradients(trainer: L.Trainer, module: torch.nn.Module, optimizer) -> None:
+    """NonFiniteError if a gradient `optimizer` is about to apply holds a NaN or inf (not under
+    fp16 mixed precision, whose gradient scaler skips such steps). Parameter names (from
+    `module`) are looked up only when one is found."""
     if getattr(trainer.precision_plugin, "scaler", None) is not None:
         return
-    grads = {n: p.grad for n, p in module.named_parameters() if p.grad is not None}
-    bad = non_finite_names(grads)
+    params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+    bad = non_finite_indices([p.grad for p in params])
     if bad:
+        names = {id(p): n for n, p in module.named_parameters()}
+        grads = {names.get(id(params[i]), f"parameter {i}"): params[i].grad for i in bad}
         raise NonFiniteError(
             f"training diverged at {_when(trainer)}: the gradient of "
-            f"{describe_non_finite(bad, grads)}; {advice(trainer)}"
+            f"{describe_non_finite(list(grads), grads)}; {advice(trainer)}"
         )
 
 

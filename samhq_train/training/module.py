@@ -161,7 +161,7 @@ class SamHQModule(L.LightningModule):
         check_loss(self.trainer, loss)  # a diverged run stops here, in one line
 
     def on_before_optimizer_step(self, optimizer) -> None:
-        check_gradients(self.trainer, self.model)
+        check_gradients(self.trainer, self.model, optimizer)
 
     # ---- validation ----------------------------------------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:

@@ -4,6 +4,8 @@ written is one line with the resume command, the previous checkpoint intact."""
 
 import errno
 import os
+import subprocess
+import sys
 import types
 
 import lightning as L
@@ -16,7 +18,7 @@ from samhq_train.finite import NonFiniteError, non_finite_names
 from samhq_train.train import train
 from samhq_train.training.checkpointing import AtomicCheckpointIO
 from samhq_train.training.divergence import check_gradients, check_loss
-from tests.training.helpers import compose_cfg, hq_weights
+from tests.training.helpers import ROOT, SMALL, TINY, compose_cfg, hq_weights
 
 QUICK = [
     "trainer.max_epochs=2",
@@ -142,9 +144,10 @@ def test_gradient_check_under_mixed_precision():
     model = torch.nn.Linear(2, 2)
     model.weight.grad = torch.full((2, 2), float("inf"))
     # fp16: the gradient scaler skips such a step and lowers its scale
-    check_gradients(fake_trainer(precision="16-mixed", scaler=object()), model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    check_gradients(fake_trainer(precision="16-mixed", scaler=object()), model, optimizer)
     with pytest.raises(NonFiniteError) as info:  # bf16 has no scaler
-        check_gradients(fake_trainer(precision="bf16-mixed", clip=0.5), model)
+        check_gradients(fake_trainer(precision="bf16-mixed", clip=0.5), model, optimizer)
     assert "the gradient of weight holds inf; nothing was written" in str(info.value)
     assert str(info.value).endswith(
         "lower optimizer.lr (now 0.001), lower trainer.gradient_clip_val (now 0.5) or use "
@@ -236,3 +239,38 @@ def test_a_full_disk_in_training_prints_the_resume_command(
     monkeypatch.undo()
     assert torch.load(last, weights_only=True)["epoch"] == 0  # epoch 0's checkpoint, whole
     assert not [p for p in os.listdir(last.parent) if p.endswith(".tmp")]
+
+
+class NanLossOnRank(L.Callback):
+    """Makes the loss of global rank `rank` NaN at global step `step` (in place, before
+    backward): the other process sees a finite loss."""
+
+    def __init__(self, rank: int, step: int) -> None:
+        self.rank, self.step = rank, step
+
+    def on_before_backward(self, trainer, pl_module, loss) -> None:
+        if trainer.global_rank == self.rank and trainer.global_step == self.step:
+            loss.detach().fill_(float("nan"))
+
+
+@pytest.mark.slow
+def test_a_nan_loss_on_one_ddp_process_stops_both(tmp_path, data_root):
+    """Rank 1 alone has a NaN loss: both processes stop at that step (no hang in the gradients'
+    all-reduce), the run exits 2 with one error line."""
+    out = tmp_path / "run"
+    command = [
+        sys.executable, "train.py", "trainer=ddp_sim", f"hydra.run.dir={out}",
+        f"paths.output_dir={out}", f"data.root={data_root}", *SMALL, *TINY, *QUICK,
+        "+callbacks.nan._target_=tests.training.test_divergence.NanLossOnRank",
+        "+callbacks.nan.rank=1", "+callbacks.nan.step=1",
+    ]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert errors and set(errors) <= {
+        "error: training diverged at epoch 0, step 1: the loss is nan on another process; "
+        + errors[0].split("; ", 1)[1],
+        "error: training diverged at epoch 0, step 1: the loss is nan; "
+        + errors[0].split("; ", 1)[1],
+    }, errors
+    assert "Traceback" not in result.stderr
