@@ -110,7 +110,7 @@ def disk_full_message(path: Path, why: str, needed: int, written: int = 0) -> st
     kept = (
         f"the previous {path.name} is intact (nothing replaced it)"
         if path.exists()
-        else f"nothing was written to {path}"
+        else "nothing is left behind (no earlier file was there)"
     )
     return (
         f"{why} writing {path}: {space}; {kept}: free some space (or write elsewhere) and run "
