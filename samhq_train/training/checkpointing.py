@@ -53,21 +53,25 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         )
 
 
-def check_finite_weights(checkpoint: dict[str, Any], path) -> None:
+def check_finite_weights(checkpoint: dict[str, Any], path=None, when: str = "") -> None:
     """NonFiniteError (one line naming the tensor) if a weight of the checkpoint (its state_dict:
-    the trained tensors only, a few MB) holds a NaN or an inf."""
+    the trained tensors only, a few MB) holds a NaN or an inf. path: the file it is for, if known;
+    when: where the run is ("at epoch 3, step 120")."""
     state = checkpoint.get("state_dict") or {}
     bad = non_finite_names(state)
-    if bad:
-        kept = (
-            f"the previous {Path(path).name} is intact" if Path(path).exists()
-            else "nothing was written"
-        )
-        raise NonFiniteError(
-            f"not writing the checkpoint {path}: the weight {describe_non_finite(bad, state)}, "
-            f"the run diverged; {kept}: lower optimizer.lr, set "
-            "trainer.gradient_clip_val or use trainer.precision=32, and run again"
-        )
+    if not bad:
+        return
+    if path is None:
+        what, kept = f"a checkpoint {when}".rstrip(), "earlier checkpoints are intact"
+    else:
+        exists = Path(path).exists()
+        what = f"the checkpoint {path}"
+        kept = f"the previous {Path(path).name} is intact" if exists else "nothing was written"
+    raise NonFiniteError(
+        f"not writing {what}: the weight {describe_non_finite(bad, state)}, the run diverged; "
+        f"{kept}: lower optimizer.lr, set trainer.gradient_clip_val or use trainer.precision=32, "
+        "and run again"
+    )
 
 
 @contextlib.contextmanager

@@ -44,7 +44,11 @@ from samhq_train.model.formats.lightning import (
     checkpoint_keys,
     provenance_of,
 )
-from samhq_train.training.checkpointing import gather_rng_states, set_rng_states
+from samhq_train.training.checkpointing import (
+    check_finite_weights,
+    gather_rng_states,
+    set_rng_states,
+)
 from samhq_train.training.correction import correction_rounds, mean_losses
 from samhq_train.training.divergence import check_gradients, check_loss
 from samhq_train.training.losses import PointSampledMaskLoss
@@ -220,6 +224,10 @@ class SamHQModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         trained = checkpoint_keys(self.model, self.policy)
         checkpoint[STATE_KEY] = {k: v for k, v in checkpoint[STATE_KEY].items() if k in trained}
+        # on every process (the weights are the same on all): under DDP they refuse together
+        check_finite_weights(
+            checkpoint, when=f"at epoch {self.current_epoch}, step {self.global_step}"
+        )
         checkpoint[PROVENANCE_KEY] = self.provenance.to_dict()
         checkpoint["config"] = self.config
         checkpoint["rng_states"] = gather_rng_states()

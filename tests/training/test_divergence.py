@@ -274,3 +274,32 @@ def test_a_nan_loss_on_one_ddp_process_stops_both(tmp_path, data_root):
         + errors[0].split("; ", 1)[1],
     }, errors
     assert "Traceback" not in result.stderr
+
+
+class NanWeightAt(L.Callback):
+    """Puts a NaN into an HQ weight after global step `step` (as an update that overflowed)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, *args) -> None:
+        if trainer.global_step == self.step:
+            with torch.no_grad():
+                pl_module.model.mask_decoder.hf_token.weight.view(-1)[0] = float("nan")
+
+
+def test_a_checkpoint_of_diverged_weights_is_refused_in_training(tmp_path, data_root):
+    cfg = compose_cfg(
+        tmp_path, data_root, *QUICK, "callbacks.best_checkpoint=null",
+        "+callbacks.nan._target_=tests.training.test_divergence.NanWeightAt",
+        "+callbacks.nan.step=4",
+    )
+    with pytest.raises(NonFiniteError) as info:
+        train(cfg)
+    assert str(info.value).startswith(
+        "not writing a checkpoint at epoch 1, step 4: the weight "
+        "model.mask_decoder.hf_token.weight holds nan, the run diverged; earlier checkpoints are "
+        "intact: lower optimizer.lr"
+    )
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 2  # epoch 0's, untouched
