@@ -8,40 +8,152 @@ Two digests, kept apart because their values are recorded in files already writt
 file_sha256 is the plain sha256 of a file (checkpoints record their base's, the README prints the
 demo base's); file_digest is what the embedding cache keys samples by (several files, each
 prefixed by its length).
+
+A full disk (ENOSPC / EDQUOT, also as torch's "enforce fail at inline_container.cc ... unexpected
+pos" or safetensors' StorageFull) while atomic_write writes becomes DiskFullError: one line naming
+the file, the space it needed and the space free, and that the previous file is intact.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
+
+from samhq_train.errors import UserError
 
 CHUNK = 1 << 20
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+# how writers that raise no OSError say it: safetensors' "I/O error: No space left on device (os
+# error 28)" (Rust's io::Error)
+DISK_FULL_TEXTS = (
+    "no space left on device", "disk quota exceeded", "(os error 28)", "(os error 122)",
+)
+# torch's zip writer loses the errno: a write that came short is "[enforce fail at
+# inline_container.cc:...] unexpected pos ..." (or "file write failed")
+SHORT_WRITE_TEXT = "inline_container.cc"
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+class DiskFullError(UserError, OSError):
+    """A file could not be written because its file system is full (or the quota is used up);
+    the message names the file, the space needed and free, and that the previous file is intact.
+    Also an OSError, so handlers of write errors keep catching it."""
+
+
+def atomic_write(
+    path: str | os.PathLike, write: Callable[[str], None], *, size_hint: int | None = None
+) -> Path:
     """Call write(tmp) with a temporary path beside `path`, then rename it over `path`; on any
-    failure the temporary file is removed and `path` is left as it was. Returns `path`."""
+    failure the temporary file is removed and `path` is left as it was. Returns `path`.
+
+    A full disk raises DiskFullError; size_hint (bytes, e.g. tensor_bytes of what is written) is
+    the space it reports as needed, else the bytes written before the disk filled."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        if err.errno not in DISK_FULL_ERRNOS:
+            raise
+        raise DiskFullError(disk_full_message(path, err.strerror, size_hint or 0)) from err
     os.close(fd)
     try:
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's file is private (0600): normal permissions
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    except BaseException as err:
+        written = _remove(tmp)
+        why = None if isinstance(err, DiskFullError) else disk_full_reason(err)
+        if why is not None:
+            message = disk_full_message(path, why, size_hint or written, written)
+            raise DiskFullError(message) from err
         raise
     return path
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """atomic_write of a text file."""
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    data = text.encode()
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data), size_hint=len(data))
+
+
+def disk_full_reason(err: BaseException) -> str | None:
+    """What `err` (or an error it was raised from) says about a full disk: "no space left on the
+    device" (errno or the writer's words), a hedged reason for torch's short write, else None."""
+    seen, short = set(), False
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in DISK_FULL_ERRNOS:
+            return "no space left on the device"
+        text = str(err).lower()
+        if any(words in text for words in DISK_FULL_TEXTS):
+            return "no space left on the device"
+        short = short or SHORT_WRITE_TEXT in text
+        err = err.__cause__ or err.__context__
+    return "the write came short (a full disk or quota)" if short else None
+
+
+def disk_full_message(path: Path, why: str, needed: int, written: int = 0) -> str:
+    """The one line of a full disk while `path` was written (its temporary file removed)."""
+    free = f"{format_bytes(_free_bytes(path.parent))} is free there"
+    if needed > written:
+        space = f"it needs about {format_bytes(needed)}, {free}"
+    elif written:
+        space = f"it needs more than {format_bytes(written)}, {free}"
+    else:
+        space = free
+    kept = (
+        f"the previous {path.name} is intact (nothing replaced it)"
+        if path.exists()
+        else "nothing is left behind (no earlier file was there)"
+    )
+    return (
+        f"{why} writing {path}: {space}; {kept}: free some space (or write elsewhere) and run "
+        "again"
+    )
+
+
+def tensor_bytes(obj: Any) -> int:
+    """The bytes of the tensors (anything with .nbytes) in a nested dict / list / tuple: what a
+    file of them needs on disk, give or take its headers."""
+    if hasattr(obj, "nbytes") and not isinstance(obj, int | float | str | bytes):
+        return int(obj.nbytes)
+    if isinstance(obj, dict):
+        return sum(tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, list | tuple):
+        return sum(tensor_bytes(v) for v in obj)
+    return 0
+
+
+def format_bytes(n: int) -> str:
+    """12 B, 3.4 kB, 5.6 MB, 7.8 GB (powers of 1000)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000:
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _remove(tmp: str) -> int:
+    """Remove a temporary file; its size before (0 if it was gone)."""
+    try:
+        size = os.path.getsize(tmp)
+        os.unlink(tmp)
+    except FileNotFoundError:
+        return 0
+    return size
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 0
 
 
 @functools.cache

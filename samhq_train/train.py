@@ -38,7 +38,11 @@ from samhq_train.run.outputs import (
     report_run_end,
     try_export_run,
 )
-from samhq_train.training.checkpointing import AtomicCheckpointIO, check_resume_checkpoint
+from samhq_train.training.checkpointing import (
+    AtomicCheckpointIO,
+    check_resume_checkpoint,
+    reporting_full_disk,
+)
 from samhq_train.training.interrupt import (
     INTERRUPT_CHECKPOINT,
     CheckpointOnInterrupt,
@@ -209,7 +213,10 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     trainer: L.Trainer = hydra.utils.instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
-    with reporting_interrupts(trainer, stop, resumed_from=cfg.get("ckpt_path")):
+    with (
+        reporting_interrupts(trainer, stop, resumed_from=cfg.get("ckpt_path")),
+        reporting_full_disk(trainer, resumed_from=cfg.get("ckpt_path")),
+    ):
         metrics = fit_and_validate(cfg, trainer, module, datamodule, has_val)
 
     exports, export_error = {}, None

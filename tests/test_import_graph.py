@@ -9,13 +9,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "samhq_train"
 
 # subpackage -> the project subpackages / top-level modules it may import
-# errors (the user-facing error base), files (atomic writes, digests) and output_check (writable
-# output folders) are neutral: any layer
-NEUTRAL = {"errors", "files", "output_check"}
+# errors (the user-facing error base), files (atomic writes, digests), output_check (writable
+# output folders) and finite (NaN / inf in tensors) are neutral: any layer
+NEUTRAL = {"errors", "files", "output_check", "finite"}
 ALLOWED = {
     "errors": set(),
-    "files": set(),
+    "files": {"errors"},
     "output_check": {"errors"},  # output folders checked writable before any work
+    "finite": {"errors"},
     "constants": set(),
     "distributed": set(),
     "settings": {"errors"},

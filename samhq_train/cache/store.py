@@ -41,7 +41,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from samhq_train.errors import UserError
-from samhq_train.files import atomic_write, atomic_write_text
+from samhq_train.files import atomic_write, atomic_write_text, tensor_bytes
 from samhq_train.output_check import OutputError, check_writable_folder
 
 # 2: entries carry checksums of their tensor bytes; folders of version 1 are never read again
@@ -202,7 +202,10 @@ class FeatureStore:
         meta["tensors"] = tensors_checksum(out)
         path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda tmp: save_file(out, tmp, metadata=meta))
+        # a full disk: DiskFullError, one line naming the entry (nothing half-written is left)
+        atomic_write(
+            path, lambda tmp: save_file(out, tmp, metadata=meta), size_hint=tensor_bytes(out)
+        )
 
     def read(self, key: str) -> dict:
         """{"tensors": {name: tensor}, "input_size": (h, w), "content": source digest} or

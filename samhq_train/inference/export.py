@@ -10,7 +10,9 @@ model's tensors.
 
 Outputs are checked before anything is written (check_output_dir): an --out that is a file, not
 writable or under a missing folder, or a target file that exists (unless overwrite), is one
-OutputError line; a failed export removes what it wrote.
+OutputError line; a failed export removes what it wrote. Weights with a NaN or an inf are
+refused before anything is written (NonFiniteError, naming the tensor), and a full disk is one
+line (DiskFullError, from atomic_write).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch
 from torch import nn
 
 from samhq_train.files import atomic_write
+from samhq_train.finite import NonFiniteError, describe_non_finite, non_finite_names
 from samhq_train.model import (
     SamHQ,
     canonical_format,
@@ -101,6 +104,7 @@ def export_model(
     if unknown:
         raise ValueError(f"unknown export target(s) {unknown}; choose from {EXPORT_TARGETS}")
     plain = plain_model(model)  # once, for every target written from merged weights
+    check_finite_model(plain, model if model is not plain and "delta" in targets else None)
     variant = detect_variant(plain.state_dict())
     paths = export_paths(out_dir, name or f"sam_hq_{variant or 'custom'}")
     targets = list(dict.fromkeys(targets))
@@ -129,6 +133,19 @@ def export_model(
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
         raise
+
+
+def check_finite_model(*models: nn.Module | None) -> None:
+    """NonFiniteError (one line naming the tensor) if a weight of the models holds a NaN or inf:
+    such weights are not exported."""
+    for model in filter(None, models):
+        state = model.state_dict()
+        bad = non_finite_names(state)
+        if bad:
+            raise NonFiniteError(
+                f"not exporting: the weight {describe_non_finite(bad, state)} - the weights "
+                "diverged in training; nothing was written: export an earlier checkpoint"
+            )
 
 
 def _export_one(model, path: Path, target: str, variant, verify: bool, onnx: dict, policy) -> Path:

@@ -9,34 +9,83 @@ checkpoint I/O.
 `check_resume_checkpoint` asks samhq_train.model.formats.inspect whether a ckpt_path can resume a
 run, before training starts: a file that cannot (missing, damaged, or another kind) is one line.
 
+Nothing bad replaces a good checkpoint: weights with a NaN or inf are refused (NonFiniteError,
+one line naming the tensor) before the file is opened, and a full disk (DiskFullError, from
+atomic_write) leaves the previous file intact; `reporting_full_disk` adds the command that
+resumes the run from its last checkpoint.
+
 What a signal during training does (a checkpoint of the running step, the resume command) is in
 interrupt.py.
 """
 
+import contextlib
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from samhq_train.distributed import gather_from_ranks
-from samhq_train.files import atomic_write
+from samhq_train.files import DiskFullError, atomic_write, tensor_bytes
+from samhq_train.finite import NonFiniteError, describe_non_finite, non_finite_names
 from samhq_train.model.formats import Use, inspect
+from samhq_train.training.interrupt import last_checkpoint, resume_command
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """TorchCheckpointIO whose local saves are write-temporary-then-rename; URLs go to Lightning."""
+    """TorchCheckpointIO whose local saves are write-temporary-then-rename, of finite weights
+    only; URLs go to Lightning."""
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path, storage_options: Any | None = None
     ) -> None:
+        check_finite_weights(checkpoint, path)
         if "://" in str(path) or storage_options is not None:
             return super().save_checkpoint(checkpoint, path, storage_options)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+        atomic_write(
+            path, lambda tmp: torch.save(checkpoint, tmp), size_hint=tensor_bytes(checkpoint)
+        )
+
+
+def check_finite_weights(checkpoint: dict[str, Any], path=None, when: str = "") -> None:
+    """NonFiniteError (one line naming the tensor) if a weight of the checkpoint (its state_dict:
+    the trained tensors only, a few MB) holds a NaN or an inf. path: the file it is for, if known;
+    when: where the run is ("at epoch 3, step 120")."""
+    state = checkpoint.get("state_dict") or {}
+    bad = non_finite_names(state)
+    if not bad:
+        return
+    if path is None:
+        what, kept = f"a checkpoint {when}".rstrip(), "earlier checkpoints are intact"
+    else:
+        exists = Path(path).exists()
+        what = f"the checkpoint {path}"
+        kept = f"the previous {Path(path).name} is intact" if exists else "nothing was written"
+    raise NonFiniteError(
+        f"not writing {what}: the weight {describe_non_finite(bad, state)}, the run diverged; "
+        f"{kept}: lower optimizer.lr, set trainer.gradient_clip_val or use trainer.precision=32, "
+        "and run again"
+    )
+
+
+@contextlib.contextmanager
+def reporting_full_disk(trainer: L.Trainer, resumed_from: str | None) -> Iterator[None]:
+    """Around trainer.fit: a full disk (a checkpoint, the cache) is DiskFullError's one line plus
+    the command that resumes from the run's last checkpoint (the one the interrupt report
+    names), when there is one."""
+    try:
+        yield
+    except DiskFullError as err:
+        ckpt = last_checkpoint(trainer, resumed_from)
+        if ckpt is None:
+            raise
+        raise DiskFullError(f"{err}; resume with: {resume_command(ckpt.resolve())}") from None
 
 
 def check_resume_checkpoint(path: str | Path) -> Path:
@@ -86,8 +135,10 @@ def gather_rng_states() -> list[dict[str, Any]]:
 
 __all__ = [
     "AtomicCheckpointIO",
+    "check_finite_weights",
     "check_resume_checkpoint",
     "collect_rng_states",
     "gather_rng_states",
+    "reporting_full_disk",
     "set_rng_states",
 ]

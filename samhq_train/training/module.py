@@ -45,8 +45,13 @@ from samhq_train.model.formats.lightning import (
     checkpoint_keys,
     provenance_of,
 )
-from samhq_train.training.checkpointing import gather_rng_states, set_rng_states
+from samhq_train.training.checkpointing import (
+    check_finite_weights,
+    gather_rng_states,
+    set_rng_states,
+)
 from samhq_train.training.correction import correction_rounds, mean_losses
+from samhq_train.training.divergence import check_gradients, check_loss
 from samhq_train.training.losses import PointSampledMaskLoss
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -166,6 +171,12 @@ class SamHQModule(L.LightningModule):
         self.log_dict({f"train/{k}": v for k, v in losses.items() if k != "loss"}, batch_size=size)
         return losses["loss"]
 
+    def on_before_backward(self, loss: torch.Tensor) -> None:
+        check_loss(self.trainer, loss)  # a diverged run stops here, in one line
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        check_gradients(self.trainer, self.model, optimizer)
+
     # ---- validation ----------------------------------------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         predicted = predict_batch(
@@ -230,6 +241,10 @@ class SamHQModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         trained = checkpoint_keys(self.model, self.policy)
         checkpoint[STATE_KEY] = {k: v for k, v in checkpoint[STATE_KEY].items() if k in trained}
+        # on every process (the weights are the same on all): under DDP they refuse together
+        check_finite_weights(
+            checkpoint, when=f"at epoch {self.current_epoch}, step {self.global_step}"
+        )
         checkpoint[PROVENANCE_KEY] = self.provenance.to_dict()
         checkpoint["config"] = self.config
         checkpoint["rng_states"] = gather_rng_states()
