@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from samhq_train import imaging
+from samhq_train.files import DiskFullError
 from samhq_train.imaging import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from samhq_train.inference.export import check_output_dir
 from samhq_train.inference.predict_files import (
@@ -357,7 +358,7 @@ def predict_images(
         if not batch.complete and batch.results:
             print(summary(batch, out_dir), file=sys.stderr)
     except OSError as err:
-        if err.errno not in DISK_FULL:
+        if err.errno not in DISK_FULL and not isinstance(err, DiskFullError):
             raise
         disk_full = err
     finally:

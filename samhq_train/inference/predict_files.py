@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from samhq_train.files import atomic_write
+from samhq_train.files import DiskFullError, atomic_write
 from samhq_train.inference.export import OutputError
 from samhq_train.inference.predictor import ImageReadError
 from samhq_train.inference.prompt_file import ImagePrompts
@@ -164,12 +164,14 @@ class Listing:
 
 def disk_full_error(err: OSError, finished: int, listing: Path | None) -> OutputError:
     """The one line for a full disk: what failed, what is listed, what to do."""
-    where = f" writing {err.filename}" if err.filename else ""
     listed = (
         f"the {finished} finished image(s) are listed in {listing}"
         if listing
         else "no image was finished"
     )
+    if isinstance(err, DiskFullError):  # atomic_write's line: the file and the space
+        return OutputError(f"{err}; {listed}")
+    where = f" writing {err.filename}" if err.filename else ""
     return OutputError(
         f"no space left on the device{where}: {listed}; free space (or give an --out on "
         "another disk) and run the remaining images again"

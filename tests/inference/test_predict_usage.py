@@ -17,6 +17,7 @@ from PIL import Image
 from samhq_train import imaging
 from samhq_train.cli import predict as predict_command
 from samhq_train.errors import SETUP_ERROR_EXIT
+from samhq_train.files import DiskFullError, disk_full_message
 from samhq_train.inference import (
     ImageReadError,
     SamHQPredictor,
@@ -431,3 +432,24 @@ def test_boxes_decoded_in_chunks_give_the_masks_of_one_batch(monkeypatch):
     assert masks.shape == chunked.shape == (3, 60, 80) and masks.dtype == bool
     np.testing.assert_array_equal(chunked, masks)
     np.testing.assert_allclose(chunked_scores, scores, atol=1e-6)
+
+
+def test_a_full_disk_in_atomic_write_keeps_its_line_and_names_the_listing(
+    tmp_path, checkpoint, capsys, monkeypatch
+):
+    folder, out = three_images(tmp_path), tmp_path / "out"
+    real = predict_files.write_png
+
+    def disk_fills_at_c(path, image):
+        if path.name.startswith("c_"):
+            raise DiskFullError(disk_full_message(path, "No space left on device", 1000))
+        real(path, image)
+
+    monkeypatch.setattr(batch_predict, "write_png", disk_fills_at_c)
+    code, _, err = run(
+        [folder, "--checkpoint", checkpoint, "--box", 5, 5, 50, 40, "--out", out], capsys
+    )
+    assert code == SETUP_ERROR_EXIT
+    (line,) = errors(err)
+    assert "No space left on device writing " in line and "c_mask" in line
+    assert f"the 2 finished image(s) are listed in {out / 'predictions.json'}" in line
