@@ -17,14 +17,12 @@ import contextlib
 import io
 import json
 import logging
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 from torch.utils.data import ConcatDataset, Dataset
 
 from samhq_train import imaging
@@ -121,24 +119,18 @@ def read_mask(path: str | Path) -> np.ndarray:
 
 def stored_size(path: str | Path, what: str = "image") -> tuple[int, int]:
     """(H, W) of an image file as stored (EXIF orientation ignored, as read_image), from its
-    header alone; DataError naming the file when the header cannot be read. An image too large
-    for PIL's header check is decoded instead (the reader decides about it, as in training)."""
+    header alone (imaging.read_header, with its pixel limit); DataError naming the file when the
+    header cannot be read or the image is over the limit."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{what} file not found: {path}")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-    except Image.DecompressionBombError:
+        header = imaging.read_header(path, what)
+    except ImageFileError as err:
+        raise DataError(str(err)) from None
+    if header is None:  # a format PIL does not know: what the reader makes of it decides
         return read_image(path).shape[:2]
-    except (OSError, ValueError, SyntaxError):  # PIL's words for a header it cannot parse
-        raise DataError(
-            f"cannot read {what} file {path}: {path.name} is not a readable image (corrupt or "
-            "unsupported format); re-export or remove it"
-        ) from None
-    return height, width
+    return header.height, header.width
 
 
 def _require_same_size(mask_hw, image_hw, mask_path: Path, image_path: Path) -> None:
