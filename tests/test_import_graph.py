@@ -10,10 +10,11 @@ PACKAGE = ROOT / "samhq_train"
 
 # subpackage -> the project subpackages / top-level modules it may import
 # errors (the user-facing error base) and files (atomic writes, digests) are neutral: any layer
-NEUTRAL = {"errors", "files"}
+NEUTRAL = {"errors", "files", "progress"}
 ALLOWED = {
     "errors": set(),
     "files": set(),
+    "progress": set(),  # live bars or plain lines: the one decision and line format, any layer
     "constants": set(),
     "distributed": set(),
     "settings": {"errors"},

@@ -25,6 +25,7 @@ from samhq_train.inference.predictor import ImageReadError, PromptError, SamHQPr
 from samhq_train.inference.prompt_file import ImagePrompts, check_prompt_source
 from samhq_train.inference.prompt_file import prompts_for as prompts_from_source
 from samhq_train.model import atomic_write
+from samhq_train.progress import track
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 RESULTS_FILE = "predictions.json"
@@ -267,7 +268,8 @@ def predict_images(
     created = not out_dir.exists()
     out_dir.mkdir(exist_ok=True)
     try:
-        for image in images:
+        # piped: a progress line now and then (in a terminal the per-image lines are enough)
+        for image in track(images, "predict", bar=False, leave=False):
             batch.unusable += report_problems(prompts[image].problems)
             if not prompts[image].count:
                 continue
