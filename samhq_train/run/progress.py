@@ -2,7 +2,7 @@
 nohup, SLURM, CI, `| tee`); in a terminal Lightning's own live bar stays. The decision and the
 line format are samhq_train/progress.py's, shared with the cache build, evaluation and prediction:
 
-    train: epoch 3/12 step 150/768 (19%) | 41.2 samples/s | loss 0.4321 | elapsed 1m10s | ETA 4m48s
+    train: epoch 2/11 step 150/768 (19%) | 41.2 samples/s | loss 0.4321 | elapsed 1m10s | ETA 4m48s
     validate demo-val: 8/16 img (50%) | 3.1 img/s | elapsed 3s | ETA 3s
 
 A training line every SAMHQ_PROGRESS_INTERVAL seconds (default 30) and one at each epoch's end;
@@ -126,8 +126,10 @@ class PlainProgressBar(ProgressBar):
 
     def _train_line(self, trainer, samples: int, seconds: float, loss: _Mean, end=False) -> str:
         """Speed and loss over the given samples and seconds, the ETA at the fit's mean speed."""
-        epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
-        epoch = f"epoch {trainer.current_epoch + 1}" + (f"/{epochs}" if epochs else "")
+        # counted from 0 to max_epochs - 1, as Lightning's live bar, the checkpoints' names,
+        # metrics.csv and the interrupt report count them
+        last = trainer.max_epochs - 1 if trainer.max_epochs and trainer.max_epochs > 0 else None
+        epoch = f"epoch {trainer.current_epoch}" + (f"/{last}" if last is not None else "")
         total = trainer.estimated_stepping_batches
         step = trainer.global_step
         where = f"{epoch}{' done,' if end else ''} step {step}"
