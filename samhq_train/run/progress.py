@@ -112,13 +112,15 @@ class PlainProgressBar(ProgressBar):
         self._epoch_samples += samples
         self._window_loss.add(loss)
         self._epoch_loss.add(loss)
-        if time.monotonic() - self._last_line >= self.interval:
+        if self._enabled and time.monotonic() - self._last_line >= self.interval:
             since = time.monotonic() - self._last_line
             self._say(self._train_line(trainer, self._window_samples, since, self._window_loss))
             self._window_samples, self._window_loss = 0, _Mean()
             self._last_line = time.monotonic()
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if not self._enabled:
+            return
         seconds = time.monotonic() - self._epoch_started
         seconds -= self._val_seconds - self._epoch_val_seconds
         self._say(self._train_line(trainer, self._epoch_samples, seconds, self._epoch_loss, True))
@@ -171,7 +173,8 @@ class PlainProgressBar(ProgressBar):
             return
         self._set_done += batch_samples(batch)
         last = self._set_images is not None and self._set_done >= self._set_images
-        if not last and time.monotonic() - self._set_last_line >= self.interval:
+        due = time.monotonic() - self._set_last_line >= self.interval
+        if self._enabled and due and not last:
             self._say(self._val_line())
             self._set_last_line, self._set_printed = time.monotonic(), self._set_done
 
@@ -186,7 +189,7 @@ class PlainProgressBar(ProgressBar):
     def _end_set(self, trainer, final: bool = False) -> None:
         """The closing line of the set validated last (with the run's val metrics after the
         last set, when they are computed)."""
-        if getattr(self, "_set_name", None) is None:
+        if getattr(self, "_set_name", None) is None or not self._enabled:
             return
         line = self._val_line(metrics=self._val_metrics(trainer) if final else [])
         if self._set_printed != self._set_done or final:
