@@ -63,7 +63,7 @@ def run_benchmark(
         keep = WorstImages(n_worst)
         kinds: dict[str, None] = {}
         total = len(loader.dataset) if hasattr(loader, "dataset") else None
-        bar = Progress(total, name, enabled=progress)
+        bar = Progress(total, f"evaluate {name}", enabled=progress)
         index = 0
         for batch in loader:
             batch = _to_device(batch, device)

@@ -167,7 +167,7 @@ def run_click_benchmark(
     for name, loader in loaders:
         per_set: dict[str, list] = {out: [] for out in outputs}
         total = len(loader.dataset) if hasattr(loader, "dataset") else None
-        bar = Progress(total, f"{name} clicks", enabled=progress)
+        bar = Progress(total, f"evaluate {name} (clicks)", enabled=progress)
         for batch in loader:
             batch = {
                 k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
