@@ -96,13 +96,13 @@ class PlainProgressBar(ProgressBar):
 
     # ---- training ------------------------------------------------------------------------------
     def on_train_start(self, trainer, pl_module) -> None:
-        self._fit_started = self._last_line = time.monotonic()
+        self._fit_started = time.monotonic()
         self._val_seconds = 0.0
         self._first_step = trainer.global_step
-        self._window_samples = 0
+        self._new_window()
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._window_loss, self._epoch_loss = _Mean(), _Mean()
+        self._epoch_loss = _Mean()
         self._epoch_samples, self._epoch_started = 0, time.monotonic()
         self._epoch_val_seconds = self._val_seconds
 
@@ -114,9 +114,9 @@ class PlainProgressBar(ProgressBar):
         self._epoch_loss.add(loss)
         if self._enabled and time.monotonic() - self._last_line >= self.interval:
             since = time.monotonic() - self._last_line
+            since -= self._val_seconds - self._window_val_seconds  # a validation in the window
             self._say(self._train_line(trainer, self._window_samples, since, self._window_loss))
-            self._window_samples, self._window_loss = 0, _Mean()
-            self._last_line = time.monotonic()
+            self._new_window()
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if not self._enabled:
@@ -124,7 +124,12 @@ class PlainProgressBar(ProgressBar):
         seconds = time.monotonic() - self._epoch_started
         seconds -= self._val_seconds - self._epoch_val_seconds
         self._say(self._train_line(trainer, self._epoch_samples, seconds, self._epoch_loss, True))
-        self._last_line = time.monotonic()
+        self._new_window()
+
+    def _new_window(self) -> None:
+        """Speed and loss of the next line count from now."""
+        self._window_samples, self._window_loss = 0, _Mean()
+        self._last_line, self._window_val_seconds = time.monotonic(), self._val_seconds
 
     def _train_line(self, trainer, samples: int, seconds: float, loss: _Mean, end=False) -> str:
         """Speed and loss over the given samples and seconds, the ETA at the fit's mean speed."""
@@ -158,7 +163,6 @@ class PlainProgressBar(ProgressBar):
             return
         if self.has_dataloader_changed(dataloader_idx):
             self._end_set(trainer)
-            self._set = dataloader_idx
             self._set_name = self._name(trainer, dataloader_idx)
             self._set_images = loader_images(
                 self._loader(trainer, dataloader_idx), self.total_val_batches_current_dataloader

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import types
 import warnings
 
 import pytest
@@ -110,3 +111,41 @@ def test_onnx_export_of_the_sam2_decoder_warns_nothing_known(tmp_path):
         warnings.simplefilter("always")
         export_onnx(build_sam_hq("sam2.1_hq_hiera_demo", seed=0), tmp_path / "decoder.onnx")
     assert not [w for w in seen if "aten::index" in str(w.message)]
+
+
+def test_training_lines_count_speed_without_validation_time(monkeypatch, capsys):
+    """Speed over the samples since the last line, minus validation time; ETA at the fit's mean
+    training speed; an epoch-end line with the epoch's mean loss."""
+    import torch
+
+    from samhq_train.run import progress as run_progress
+
+    monkeypatch.delenv(INTERVAL_ENV, raising=False)  # 30 s
+    now = [1000.0]
+    monkeypatch.setattr(run_progress.time, "monotonic", lambda: now[0])
+    trainer = types.SimpleNamespace(
+        max_epochs=2, current_epoch=0, estimated_stepping_batches=4, global_step=0,
+        sanity_checking=False, state=types.SimpleNamespace(fn="fit"),
+    )
+    bar = run_progress.PlainProgressBar()
+    bar.on_train_start(trainer, None)
+    bar.on_train_epoch_start(trainer, None)
+
+    def batch(loss: float) -> None:
+        now[0] += 10.0
+        trainer.global_step += 1
+        bar.on_train_batch_end(trainer, None, {"loss": torch.tensor(loss)}, {"name": ["a", "b"]}, 0)
+
+    for loss in (1.0, 2.0, 3.0):
+        batch(loss)
+    bar.on_validation_start(trainer, None)
+    now[0] += 20.0  # a validation inside the fit
+    bar.on_validation_end(trainer, None)
+    batch(6.0)
+    bar.on_train_epoch_end(trainer, None)
+    assert capsys.readouterr().out.splitlines() == [
+        "train: epoch 0/1 step 3/4 (75%) | 0.2 samples/s | loss 2.0000 | elapsed 30s | ETA 10s",
+        "train: epoch 0/1 step 4/4 (100%) | 0.2 samples/s | loss 6.0000 | elapsed 1m00s | ETA 0s",
+        "train: epoch 0/1 done, step 4/4 (100%) | 0.2 samples/s | loss 3.0000 (epoch mean) "
+        "| elapsed 1m00s | ETA 0s",
+    ]
