@@ -144,13 +144,6 @@ class Progress:
         elif self.plain and time.monotonic() - self.last_line >= self.interval:
             self._say()
 
-    def write(self, text: str) -> None:
-        """A line on stdout that does not break a live bar."""
-        if self.bar is not None:
-            self.bar.write(text)
-        else:
-            print(text, flush=True)
-
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
