@@ -31,7 +31,12 @@ from samhq_train.config_check import (
 from samhq_train.data import build_datamodule
 from samhq_train.model import Use, inspect, official_file, variant_config
 from samhq_train.model_from_config import build_model_from_config
-from samhq_train.run.callbacks import RequireValidationResults, build_callbacks, build_loggers
+from samhq_train.run.callbacks import (
+    RequireValidationResults,
+    build_callbacks,
+    build_loggers,
+    quiet_lightning_notices,
+)
 from samhq_train.run.outputs import (
     check_outputs,
     print_results,
@@ -210,14 +215,18 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         callbacks.append(RequireValidationResults(datamodule.val_names))
     stop = CheckpointOnInterrupt(output_dir / "checkpoints" / INTERRUPT_CHECKPOINT)
     callbacks.append(stop)
-    trainer: L.Trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
-    )
-    with (
-        reporting_interrupts(trainer, stop, resumed_from=cfg.get("ckpt_path")),
-        reporting_full_disk(trainer, resumed_from=cfg.get("ckpt_path")),
-    ):
-        metrics = fit_and_validate(cfg, trainer, module, datamodule, has_val)
+    with quiet_lightning_notices():
+        trainer: L.Trainer = hydra.utils.instantiate(
+            cfg.trainer,
+            callbacks=callbacks,
+            logger=loggers or False,
+            plugins=[AtomicCheckpointIO()],
+        )
+        with (
+            reporting_interrupts(trainer, stop, resumed_from=cfg.get("ckpt_path")),
+            reporting_full_disk(trainer, resumed_from=cfg.get("ckpt_path")),
+        ):
+            metrics = fit_and_validate(cfg, trainer, module, datamodule, has_val)
 
     exports, export_error = {}, None
     if cfg.get("export") and trainer.is_global_zero:

@@ -10,13 +10,15 @@ PACKAGE = ROOT / "samhq_train"
 
 # subpackage -> the project subpackages / top-level modules it may import
 # errors (the user-facing error base), files (atomic writes, digests), output_check (writable
-# output folders) and finite (NaN / inf in tensors) are neutral: any layer
-NEUTRAL = {"errors", "files", "output_check", "finite"}
+# output folders), finite (NaN / inf in tensors) and progress (live bars or plain lines) are
+# neutral: any layer
+NEUTRAL = {"errors", "files", "output_check", "finite", "progress"}
 ALLOWED = {
     "errors": set(),
     "files": {"errors"},
     "output_check": {"errors"},  # output folders checked writable before any work
     "finite": {"errors"},
+    "progress": set(),  # live bars or plain lines: the one decision and line format, any layer
     "constants": set(),
     "distributed": set(),
     "settings": {"errors"},

@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from hydra.utils import to_absolute_path
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from samhq_train.data import (
     MAX_TRIES,
@@ -37,6 +36,7 @@ from samhq_train.data import (
     transformed_sample,
 )
 from samhq_train.data.transforms import PairTransform, Transformed
+from samhq_train.progress import Progress, track
 
 from . import claims
 from .datasets import (
@@ -133,12 +133,8 @@ class EmbeddingCache:
         tid, _ = transform_id(transform)
         out, sample_keys, contents = [], [], []
         source = dataset.source
-        for i in tqdm(
-            range(len(source)),
-            desc=f"cache: hashing {dataset.name}",
-            unit="img",
-            disable=not self.progress,
-            leave=False,
+        for i in track(
+            range(len(source)), f"cache: hashing {dataset.name}", enabled=self.progress, leave=False
         ):
             sample, content = sample_content(source, i, self.file_digests)
             sample_keys.append(sample)
@@ -210,9 +206,7 @@ class EmbeddingCache:
                 len(mine),
                 len(self.jobs),
             )
-        bar = tqdm(
-            total=len(mine), desc="embedding cache", unit="img", disable=not self.progress or rank != 0
-        )
+        bar = Progress(len(mine), "embedding cache", enabled=self.progress and rank == 0)
         written, announced = 0, False
         while pending:
             waiting = []

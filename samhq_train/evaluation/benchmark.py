@@ -16,13 +16,13 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.evaluation.device import autocast, canonical_precision, resolve_device
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.evaluate import DatasetMetrics, predict_batch
 from samhq_train.evaluation.worst import WorstImages
+from samhq_train.progress import Progress
 
 
 @torch.no_grad()
@@ -64,7 +64,7 @@ def run_benchmark(
         keep = WorstImages(n_worst)
         kinds: dict[str, None] = {}
         total = len(loader.dataset) if hasattr(loader, "dataset") else None
-        bar = tqdm(total=total, desc=name, unit="img", disable=not progress, dynamic_ncols=True)
+        bar = Progress(total, f"evaluate {name}", enabled=progress)
         index = 0
         for batch in loader:
             batch = _to_device(batch, device)

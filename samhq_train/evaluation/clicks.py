@@ -23,7 +23,6 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from samhq_train.batch_forward import image_features
 from samhq_train.constants import BOUNDARY_DILATION_RATIO, GT_THRESHOLD
@@ -33,6 +32,7 @@ from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.evaluate import logits_at_original_size
 from samhq_train.evaluation.metrics import boundary_iou, mask_iou
 from samhq_train.model import ImageFeatures
+from samhq_train.progress import Progress
 
 OUTPUTS = {"sam": False, "hq": True}  # output name -> use_hq
 
@@ -167,9 +167,7 @@ def run_click_benchmark(
     for name, loader in loaders:
         per_set: dict[str, list] = {out: [] for out in outputs}
         total = len(loader.dataset) if hasattr(loader, "dataset") else None
-        bar = tqdm(
-            total=total, desc=f"{name} clicks", unit="img", disable=not progress, dynamic_ncols=True
-        )
+        bar = Progress(total, f"evaluate {name} (clicks)", enabled=progress)
         for batch in loader:
             batch = {
                 k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()

@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.data import DataError, build_eval_transform
@@ -36,6 +35,7 @@ from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.evaluate import logits_at_original_size
 from samhq_train.evaluation.report import MODEL_LABELS
 from samhq_train.imaging import ImageFileError, read_image
+from samhq_train.progress import track
 
 __all__ = ["CocoPromptImages", "coco_markdown", "evaluate_coco_model", "predict_coco"]
 
@@ -128,8 +128,7 @@ def predict_coco(
     loader = DataLoader(dataset, batch_size=None, num_workers=num_workers)
     outputs = ["sam", "hq"] if sam_baseline else ["hq"]
     predictions: dict[str, list[dict]] = {out: [] for out in outputs}
-    for item in tqdm(loader, total=len(dataset), desc="COCO", unit="img", disable=not progress,
-                     dynamic_ncols=True):
+    for item in track(loader, "COCO", total=len(dataset), enabled=progress):
         if "error" in item:
             raise EvaluationError(item["error"])
         image = item["image"].to(device)[None]

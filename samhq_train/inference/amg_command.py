@@ -29,6 +29,7 @@ import torch
 
 from samhq_train.errors import UserError, exit_on_user_error
 from samhq_train.model import CheckpointError, load_checkpoint
+from samhq_train.progress import track
 
 from .amg import OUTPUT_MODES, AutomaticMaskGenerator, rle_to_mask
 from .export import OutputError, check_output_dir
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         use_hq=(not demo) if args.hq is None else args.hq,
     )
     out.mkdir(exist_ok=True)
-    for path in images:
+    for path in track(images, "amg", bar=False, leave=False):  # piped: a line now and then
         try:
             image = load_image(path)
         except ImageReadError as err:

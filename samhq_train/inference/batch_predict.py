@@ -44,6 +44,7 @@ from samhq_train.inference.predict_files import (
 from samhq_train.inference.predictor import ImageReadError, PromptError, SamHQPredictor, load_image
 from samhq_train.inference.prompt_file import ImagePrompts, check_prompt_source
 from samhq_train.inference.prompt_file import prompts_for as prompts_from_source
+from samhq_train.progress import track
 
 SCORE_LABEL = "SAM's predicted IoU"  # the IoU head scores SAM's mask; the HQ token has none
 MASK_BUDGET = 1 << 29  # bytes of full-size float32 logits per predictor call (boxes in chunks)
@@ -315,7 +316,8 @@ def predict_images(
     listing = Listing(out_dir)
     disk_full = None
     try:
-        for image in images:
+        # piped: a progress line now and then (in a terminal the per-image lines are enough)
+        for image in track(images, "predict", bar=False, leave=False):
             if not prompts[image].count and options.prompts:
                 if why := unreadable_reason(image, options):
                     print(f"error: {why}", file=sys.stderr)

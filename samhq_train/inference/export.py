@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -213,7 +214,15 @@ def export_onnx(
     wrapper = onnx_decoder(model, hq_token_only=hq_token_only, multimask_output=multimask_output)
 
     def write(tmp: str) -> None:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # SAM 2.1's dynamic single-mask choice indexes with argmax / arange, never negative
+            # indices, which the warning is about (check_onnx compares the graph with torch)
+            warnings.filterwarnings(
+                "ignore",
+                message="Exporting aten::index operator",
+                category=UserWarning,
+                module=r"torch\.onnx\.",
+            )
             torch.onnx.export(
                 wrapper,
                 wrapper.example_inputs(),

@@ -91,7 +91,7 @@ class CheckpointOnInterrupt(L.Callback):
         )
         if code:
             self.received = signal.Signals(code).name
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)  # a full one, and said so
             self.written = self.path
             raise RunInterrupted(self.received)
 
