@@ -90,12 +90,14 @@ def check_output_dir(
     what: str = "--out",
     taken_hint: str = "pass --overwrite to replace it, or give another --out or --name",
     folder_targets: Collection[Path] = (),
+    elsewhere: str = "give another --out or --name",
 ) -> None:
     """Refuse, before any work, an output folder that cannot take `targets`: a file, a folder
     that is not writable, a missing parent (unless create_parents), or targets that exist (a
     file, or a non-empty folder) when not `overwrite`. With `overwrite`, a target that exists as
     the other kind (a file where `folder_targets` has a folder, a folder where a file goes) is
-    refused too: replacing it would not do what was asked. Writes nothing."""
+    refused too: replacing it would not do what was asked (`elsewhere`: the way out the
+    command offers). Writes nothing."""
     check_writable_folder(out_dir, what, create_parents=create_parents)
     targets = [Path(p) for p in targets]
     folders = {Path(p) for p in folder_targets}
@@ -106,7 +108,7 @@ def check_output_dir(
                 is_, goes = ("a folder", "a file") if path.is_dir() else ("a file", "a folder")
                 raise OutputError(
                     f"{path} is {is_} where {goes} is written, which --overwrite does not "
-                    "replace: remove it, or give another --out or --name"
+                    f"replace: remove it, or {elsewhere}"
                 )
         return
     taken = [p for p in targets if _taken(p)]

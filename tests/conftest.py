@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from samhq_train import imaging
 from tests.reference import random_tiny_model
 
 
@@ -8,6 +9,15 @@ from tests.reference import random_tiny_model
 def _deterministic_torch():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _default_pixel_limit(monkeypatch):
+    """The image pixel limit is process-wide (a command sets it once, for its loader workers
+    too): every test starts from the default and the default wording."""
+    monkeypatch.delenv(imaging.MAX_PIXELS_ENV, raising=False)
+    monkeypatch.setattr(imaging, "_limit_setting", imaging.MAX_PIXELS_ENV)
+    imaging._follow_in_pil()
 
 
 @pytest.fixture

@@ -33,7 +33,6 @@ from samhq_train.inference.predict_files import (
     JOURNAL_FILE,
     RESULTS_FILE,
     Listing,
-    check_targets,
     disk_full_error,
     list_images,
     output_files,
@@ -246,9 +245,12 @@ def plan(inputs: list[str], options: BatchOptions) -> tuple[list[Path], dict, di
             masks, overlay_path = output_files(options.out, stems[image], prompts[image])
             planned += [*masks, overlay_path]
     check_output_dir(
-        options.out, planned, overwrite=options.overwrite, taken_hint=taken_hint(options.out)
+        options.out,
+        planned,
+        overwrite=options.overwrite,
+        taken_hint=taken_hint(options.out),
+        elsewhere="give another --out",
     )
-    check_targets(planned, options.overwrite)
     return images, prompts, stems
 
 

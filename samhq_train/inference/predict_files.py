@@ -115,17 +115,6 @@ def taken_hint(out: Path) -> str:
     )
 
 
-def check_targets(targets: list[Path], overwrite: bool) -> None:
-    """--overwrite replaces files: a target that is a folder is refused in one line."""
-    if overwrite:
-        for target in targets:
-            if target.is_dir():
-                raise OutputError(
-                    f"{target} is a folder, not a file: --overwrite replaces files only; move "
-                    "it away or give another --out"
-                )
-
-
 class Listing:
     """predictions.json's entries, kept on disk while the run goes: each finished image is one
     line appended to predictions.jsonl; finish() writes predictions.json (atomically) and removes

@@ -340,7 +340,8 @@ def test_a_rerun_says_the_way_out_and_overwrite_refuses_a_folder_target(
     code, _, err = run([*argv, "--overwrite"], capsys)
     (line,) = errors(err)
     assert code == SETUP_ERROR_EXIT
-    assert "a_overlay.png is a folder, not a file: --overwrite replaces files only" in line
+    assert "a_overlay.png is a folder where a file is written, which --overwrite" in line
+    assert line.endswith("remove it, or give another --out")
 
 
 # ---- 8. the printed score -----------------------------------------------------------------------
