@@ -46,10 +46,11 @@ def keep_handlers():
 
 class SignalInValidation(L.Callback):
     """Sends this process `signal` when the in-fit validation of `epoch` starts its first batch
-    (training, not sanity checking); counts the validation batches that still ran after it."""
+    (training, not sanity checking; under DDP only on global rank `rank` when given); counts the
+    validation batches that still ran after it."""
 
-    def __init__(self, epoch: int, signal: str = "SIGTERM") -> None:
-        self.epoch, self.signal = epoch, signal
+    def __init__(self, epoch: int, signal: str = "SIGTERM", rank: int | None = None) -> None:
+        self.epoch, self.signal, self.rank = epoch, signal, rank
         self.sent_at: float | None = None
         self.batches_after = 0
 
@@ -58,17 +59,24 @@ class SignalInValidation(L.Callback):
         if self.sent_at is not None:
             self.batches_after += 1
         elif fitting and trainer.current_epoch == self.epoch and batch_idx == 0:
+            if self.rank not in (None, trainer.global_rank):
+                return
             self.sent_at = time.monotonic()
             os.kill(os.getpid(), signal.Signals[self.signal])
 
 
-@pytest.mark.parametrize(("signal_name", "workers"), [("SIGTERM", 0), ("SIGINT", 1)])
+@pytest.mark.parametrize(
+    ("signal_name", "workers", "val_every"),
+    [("SIGTERM", 0, "1.0"), ("SIGINT", 1, "1.0"), ("SIGTERM", 0, "2")],
+)
 def test_a_signal_in_validation_stops_it_and_resumes_exactly(
-    tmp_path, data_root, capsys, keep_handlers, monkeypatch, signal_name, workers
+    tmp_path, data_root, capsys, keep_handlers, monkeypatch, signal_name, workers, val_every
 ):
     """The checkpoint is written after the validation batch that was running (not after the
-    whole validation); resuming validates epoch 0 again, then trains as the straight run."""
-    common = [*SHORT, f"data.num_workers={workers}"]
+    whole validation); resuming validates again, then trains as the straight run. val_every 2:
+    the validation in the middle of the epoch (after its 2nd of 4 batches)."""
+    common = [*SHORT, f"data.num_workers={workers}", f"+trainer.val_check_interval={val_every}"]
+    step = 4 if val_every == "1.0" else 2
     _, straight = train(compose_cfg(tmp_path / "straight", data_root, *common))
     sender = SignalInValidation(epoch=0, signal=signal_name)
     monkeypatch.setattr(
@@ -83,11 +91,11 @@ def test_a_signal_in_validation_stops_it_and_resumes_exactly(
     ckpt = (tmp_path / "stopped" / "checkpoints" / "interrupted.ckpt").resolve()
     err = capsys.readouterr().err
     assert (
-        f"interrupted ({signal_name}) during the validation of epoch 0 at epoch 0, step 4; "
+        f"interrupted ({signal_name}) during the validation of epoch 0 at epoch 0, step {step}; "
         f"saved: a checkpoint of that position, {ckpt} (resuming runs that validation again)"
     ) in err
     assert not (tmp_path / "stopped" / "checkpoints" / "last.ckpt").exists()
-    assert torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"] == 4
+    assert torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"] == step
     monkeypatch.undo()
     _, resumed = train(compose_cfg(tmp_path / "resumed", data_root, *common, f"ckpt_path={ckpt}"))
     assert_same_training_state(straight, resumed)
@@ -283,3 +291,30 @@ def _rows(path) -> list[dict]:
 
     with open(path, newline="") as file:
         return [{k: v for k, v in row.items() if v != ""} for row in csv.DictReader(file)]
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_ddp_process_in_validation_stops_both(tmp_path, data_root):
+    """SIGTERM reaches rank 1 only, in a validation whose shards differ in length (3 images on
+    2 processes): both stop after the first validation batch with one checkpoint, exit 143 (no
+    hang in a collective only one of them reaches)."""
+    import subprocess
+
+    from tests.training.helpers import ROOT, SMALL, TINY
+
+    out = tmp_path / "run"
+    command = [
+        sys.executable, "train.py", "trainer=ddp_sim", f"hydra.run.dir={out}",
+        f"paths.output_dir={out}", f"data.root={data_root}", *SMALL, *TINY, *SHORT,
+        "data.demo.num_val=3", "callbacks.best_checkpoint=null",
+        "+callbacks.sig._target_=tests.training.test_stopping.SignalInValidation",
+        "+callbacks.sig.epoch=0", "+callbacks.sig.rank=1",
+    ]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 143, result.stderr[-3000:]
+    ckpt = out / "checkpoints" / "interrupted.ckpt"
+    ckpt = torch.load(ckpt, map_location="cpu", weights_only=True)
+    assert ckpt["global_step"] == 2 and len(ckpt["rng_states"]) == 2
+    assert "interrupted (SIGTERM) during the validation of epoch 0 at epoch 0, step 2" in (
+        result.stderr
+    )
