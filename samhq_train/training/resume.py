@@ -21,7 +21,13 @@ from lightning.pytorch.utilities import rank_zero_only
 from samhq_train.training.interrupt import CheckpointOnInterrupt, RunInterrupted, say
 
 # Hydra's settings that name this launch, not the run: the resume command sets its own
-RUN_FOLDER_KEYS = ("hydra.run.dir", "hydra.mode", "hydra.sweep.dir", "hydra.sweep.subdir")
+RUN_FOLDER_KEYS = (
+    "hydra.run.dir",
+    "hydra.mode",
+    "hydra.sweep.dir",
+    "hydra.sweep.subdir",
+    "hydra.output_subdir",
+)
 
 
 def _key(override: str) -> str:
@@ -36,19 +42,29 @@ def launch_overrides() -> list[str] | None:
         return None
 
 
-def launch_settings() -> tuple[list[str], str | None, str | None]:
-    """(the launch's hydra.* overrides, this run's folder, the config name when not train) under
-    Hydra; ([], None, None) otherwise."""
+def launch_settings() -> tuple[list[str], str | None, str | None, bool]:
+    """(the launch's hydra.* overrides, this run's folder, the config name when not train,
+    whether Hydra records the launch in .hydra/) under Hydra; ([], None, None, False) otherwise."""
     try:
         hydra_cfg = HydraConfig.get()
     except ValueError:
-        return [], None, None
+        return [], None, None, False
     config_name = hydra_cfg.job.get("config_name")
     return (
         list(hydra_cfg.overrides.hydra),
         hydra_cfg.runtime.output_dir,
         config_name if config_name not in (None, "train") else None,
+        hydra_cfg.output_subdir is not None,
     )
+
+
+def resume_record(run_folder: Path, recorded: bool) -> str:
+    """hydra.output_subdir of the resumed run: .hydra/resumed-<n> (the next free n), so that the
+    launch records Hydra keeps (config, overrides) are not replaced by the resumed run's."""
+    if not recorded:
+        return "hydra.output_subdir=null"
+    n = 1 + len(list((run_folder / ".hydra").glob("resumed-*")))
+    return f"hydra.output_subdir=.hydra/resumed-{n}"
 
 
 def launch_command() -> str:
@@ -57,20 +73,22 @@ def launch_command() -> str:
 
 
 def resume_command(ckpt: Path | str) -> str:
-    """`python train.py <this run's overrides> hydra.run.dir=<this run's folder> ckpt_path=<ckpt>`
-    (or samhq-train ...): every override of the launch, Hydra's included, so that the resumed run
-    continues in the same folder with the same settings."""
+    """`python train.py <this run's overrides> hydra.run.dir=<this run's folder>
+    hydra.output_subdir=.hydra/resumed-<n> ckpt_path=<ckpt>` (or samhq-train ...): every override
+    of the launch, Hydra's included, so that the resumed run continues in the same folder with
+    the same settings, its own launch record beside the first one."""
     overrides = launch_overrides()
     if overrides is None:
         return " ".join([launch_command(), "<your overrides>", shlex.quote(f"ckpt_path={ckpt}")])
-    hydra_overrides, run_folder, config_name = launch_settings()
+    hydra_overrides, run_folder, config_name, recorded = launch_settings()
     words = [launch_command()]
     if config_name:
         words.append(f"--config-name={config_name}")
     words += [o for o in overrides if _key(o) != "ckpt_path"]
     words += [o for o in hydra_overrides if _key(o) not in RUN_FOLDER_KEYS]
     if run_folder:
-        words.append(f"hydra.run.dir={Path(run_folder).resolve()}")
+        folder = Path(run_folder).resolve()
+        words += [f"hydra.run.dir={folder}", resume_record(folder, recorded)]
     words.append(f"ckpt_path={ckpt}")
     return " ".join([words[0], *(shlex.quote(w) for w in words[1:])])
 

@@ -270,8 +270,10 @@ def test_the_printed_resume_command_continues_in_the_same_run_folder(
     run_dir = run_dirs[0].resolve()
     assert f"hydra.run.dir={run_dir}" in words and "hydra.job.chdir=false" in words
     assert f"ckpt_path={run_dir / 'checkpoints' / 'interrupted.ckpt'}" in words
+    assert "hydra.output_subdir=.hydra/resumed-1" in words
     metrics = run_dir / "csv" / "metrics.csv"
     before = _rows(metrics)
+    launch_record = (run_dir / ".hydra" / "overrides.yaml").read_text()
 
     GlobalHydra.instance().clear()
     time.sleep(1.1)  # a new dated folder would get another name
@@ -280,6 +282,8 @@ def test_the_printed_resume_command_continues_in_the_same_run_folder(
     assert [p.resolve() for p in (tmp_path / "outputs").glob("*/*") if p.is_dir()] == [run_dir]
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 6
+    assert (run_dir / ".hydra" / "overrides.yaml").read_text() == launch_record  # kept
+    assert "ckpt_path=" in (run_dir / ".hydra" / "resumed-1" / "overrides.yaml").read_text()
     after = _rows(metrics)
     assert after[: len(before)] == before and len(after) > len(before)  # continued
     assert max(int(r["step"]) for r in after) > max(int(r["step"]) for r in before)

@@ -543,16 +543,19 @@ def test_resume_command_repeats_the_hydra_overrides(monkeypatch):
     overrides = ["data.root=/my data", "ckpt_path=old.ckpt", "seed=1"]
     hydra = ["hydra.run.dir=old/${now:%H}", "hydra.mode=RUN", "hydra.job.chdir=true"]
     monkeypatch.setattr(resume, "launch_overrides", lambda: overrides)
-    monkeypatch.setattr(resume, "launch_settings", lambda: (hydra, "/runs/a b", None))
+    hydra.append("hydra.output_subdir=.hydra/resumed-1")  # this launch was a resume itself
+    monkeypatch.setattr(resume, "launch_settings", lambda: (hydra, "/runs/a b", None, True))
     monkeypatch.setattr(sys, "argv", ["train.py"])
     assert resume.resume_command("/r/last.ckpt") == (
         "python train.py 'data.root=/my data' seed=1 hydra.job.chdir=true "
-        "'hydra.run.dir=/runs/a b' ckpt_path=/r/last.ckpt"
+        "'hydra.run.dir=/runs/a b' hydra.output_subdir=.hydra/resumed-1 ckpt_path=/r/last.ckpt"
     )
     monkeypatch.setattr(sys, "argv", ["/venv/bin/samhq-train"])  # the installed command
     assert resume.resume_command("/r/last.ckpt").startswith("samhq-train 'data.root=/my data'")
-    monkeypatch.setattr(resume, "launch_settings", lambda: (hydra, "/runs/a", "my_train"))
-    assert " --config-name=my_train 'data.root" in resume.resume_command("/r/last.ckpt")
+    monkeypatch.setattr(resume, "launch_settings", lambda: (hydra, "/runs/a", "my_train", False))
+    command = resume.resume_command("/r/last.ckpt")
+    assert " --config-name=my_train 'data.root" in command
+    assert " hydra.output_subdir=null " in command  # no .hydra/ record, as the launch
 
 
 @pytest.mark.parametrize(
