@@ -2,10 +2,11 @@
 
 Wiring only, top to bottom: check the inputs, build the data, the model, the LightningModule and
 the trainer, fit, export, report. The pieces live where their subject does: the model from the
-config in model_from_config.py, loggers and callbacks in run/callbacks.py, interrupts and the
-resume command in training/interrupt.py, the results table and the end-of-run exports in
-run/outputs.py. `samhq-train` / `python train.py` (samhq_train/cli/train.py) is `@hydra.main`
-around this function, so tests call it directly with a config composed from conf/train.yaml.
+config in model_from_config.py, loggers and callbacks in run/callbacks.py, interrupts in
+training/interrupt.py and the resume command in training/resume.py, the results table and the
+end-of-run exports in run/outputs.py, stale temporaries in run/temporaries.py. `samhq-train` /
+`python train.py` (samhq_train/cli/train.py) is `@hydra.main` around this function, so tests
+call it directly with a config composed from conf/train.yaml.
 """
 
 import logging
@@ -39,23 +40,21 @@ from samhq_train.run.callbacks import (
 )
 from samhq_train.run.outputs import (
     check_outputs,
+    export_hint,
     print_results,
     report_run_end,
     try_export_run,
 )
-from samhq_train.training.checkpointing import (
-    AtomicCheckpointIO,
-    check_resume_checkpoint,
-    reporting_full_disk,
-)
-from samhq_train.training.interrupt import (
-    INTERRUPT_CHECKPOINT,
-    CheckpointOnInterrupt,
-    last_checkpoint,
-    reporting_interrupts,
-)
+from samhq_train.run.temporaries import remove_stale_temporaries
+from samhq_train.training.checkpointing import AtomicCheckpointIO, check_resume_checkpoint
+from samhq_train.training.interrupt import INTERRUPT_CHECKPOINT, CheckpointOnInterrupt
 from samhq_train.training.losses import PointSampledMaskLoss
 from samhq_train.training.module import SamHQModule
+from samhq_train.training.resume import (
+    last_checkpoint,
+    reporting_full_disk,
+    reporting_interrupts,
+)
 
 log = logging.getLogger(__name__)
 # frozen parts are in eval mode on purpose (SamHQModule.train)
@@ -156,16 +155,20 @@ def build_module(cfg, model, provenance, val_names) -> SamHQModule:
     )
 
 
-def fit_and_validate(cfg, trainer: L.Trainer, module: SamHQModule, datamodule, has_val) -> dict:
+def fit_and_validate(
+    cfg, trainer: L.Trainer, module: SamHQModule, datamodule, has_val, stop: CheckpointOnInterrupt
+) -> dict:
     """Validate the untrained HQ parts (validate_before_training), fit (train=true) or validate
     the checkpoint ckpt_path (train=false), validate the final weights unless the last epoch
     did. Returns the validation results: "before", "after", "sam" (SAM without the HQ token, as
     the run left it) and, after a policy that changed SAM, "sam_base" (the untouched base: from
-    the kept decoder, else from the validation before training)."""
+    the kept decoder, else from the validation before training). `stop` is told which
+    validation runs (an interrupted run's report names it)."""
     ckpt_path = cfg.get("ckpt_path")
     results: dict = {}
     quick = trainer.fast_dev_run
     if has_val and cfg.get("validate_before_training") and not ckpt_path and not quick:
+        stop.validation_label = "the validation before training"
         trainer.validate(module, datamodule=datamodule, verbose=False)
         results["before"] = module.val_results
         if module.policy.name != "hq" and module.val_results_sam:
@@ -173,8 +176,10 @@ def fit_and_validate(cfg, trainer: L.Trainer, module: SamHQModule, datamodule, h
     if cfg.get("train", True):
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     elif ckpt_path and has_val:
+        stop.validation_label = f"the validation of {ckpt_path}"
         trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
     if has_val and module.val_results_step != module.global_step and not quick:
+        stop.validation_label = "the validation of the final weights"
         trainer.validate(module, datamodule=datamodule, verbose=False)
     if module.val_results:
         results["after"] = module.val_results
@@ -192,49 +197,53 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     logged values. objects: cfg, model, module, datamodule, trainer, exports (paths of the
     exported files). Bad input found before training (config, checkpoints, data root, outputs)
     raises a UserError, as does a failed end-of-run export (after the results and the
-    checkpoints' folder are printed). SIGINT / SIGTERM stop training at the end of the running
-    step with checkpoints/interrupted.ckpt, print the command that resumes it, and exit with
-    130 / 143 (training/interrupt.py).
+    checkpoints' folder are printed). SIGINT / SIGTERM stop the run within seconds: in training
+    or an in-fit validation with checkpoints/interrupted.ckpt; the report names what stopped,
+    what was saved and the command that resumes into the same run folder; exit 130 / 143
+    (training/interrupt.py, training/resume.py). train=false writes no exports.
     """
     started = time.time()
     check_inputs(cfg)
-    L.seed_everything(cfg.seed, workers=True)
-    torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
     output_dir = Path(cfg.paths.output_dir)
-    datamodule, has_val = build_data(cfg)
-    loggers = build_loggers(cfg)
-    policy = policy_from_config(cfg.model)
-    model, _, provenance = build_model_from_config(cfg.model, policy)
-    cache = use_embedding_cache(cfg, datamodule, model, provenance)
-    module = build_module(cfg, model, provenance, datamodule.val_names)
+    remove_stale_temporaries(cfg, started)
+    cached = bool((cfg.data.get("cache") or {}).get("enabled"))
+    checkpoint = output_dir / "checkpoints" / INTERRUPT_CHECKPOINT
+    stop = CheckpointOnInterrupt(checkpoint, builds_cache=cached)
+    with reporting_interrupts(stop, resumed_from=cfg.get("ckpt_path")):
+        L.seed_everything(cfg.seed, workers=True)
+        torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
+        datamodule, has_val = build_data(cfg)
+        loggers = build_loggers(cfg)
+        policy = policy_from_config(cfg.model)
+        model, _, provenance = build_model_from_config(cfg.model, policy)
+        cache = use_embedding_cache(cfg, datamodule, model, provenance)
+        module = build_module(cfg, model, provenance, datamodule.val_names)
 
-    callbacks = build_callbacks(cfg, has_val)
-    if cache is not None:
-        callbacks.append(BuildEmbeddingCache(cache))  # missing entries, before any batch is read
-    if has_val:
-        callbacks.append(RequireValidationResults(datamodule.val_names))
-    stop = CheckpointOnInterrupt(output_dir / "checkpoints" / INTERRUPT_CHECKPOINT)
-    callbacks.append(stop)
-    with quiet_lightning_notices():
-        trainer: L.Trainer = hydra.utils.instantiate(
-            cfg.trainer,
-            callbacks=callbacks,
-            logger=loggers or False,
-            plugins=[AtomicCheckpointIO()],
-        )
-        with (
-            reporting_interrupts(trainer, stop, resumed_from=cfg.get("ckpt_path")),
-            reporting_full_disk(trainer, resumed_from=cfg.get("ckpt_path")),
-        ):
-            metrics = fit_and_validate(cfg, trainer, module, datamodule, has_val)
+        callbacks = [stop, *build_callbacks(cfg, has_val)]  # stop first: see its docstring
+        if cache is not None:
+            callbacks.append(BuildEmbeddingCache(cache))  # missing entries, before any batch
+        if has_val:
+            callbacks.append(RequireValidationResults(datamodule.val_names))
+        with quiet_lightning_notices():
+            trainer: L.Trainer = hydra.utils.instantiate(
+                cfg.trainer,
+                callbacks=callbacks,
+                logger=loggers or False,
+                plugins=[AtomicCheckpointIO()],
+            )
+            with reporting_full_disk(trainer, resumed_from=cfg.get("ckpt_path")):
+                metrics = fit_and_validate(cfg, trainer, module, datamodule, has_val, stop)
 
-    exports, export_error = {}, None
-    if cfg.get("export") and trainer.is_global_zero:
-        exports, export_error = try_export_run(module.model, output_dir / "export", module.policy)
+        exports, export_error = {}, None
+        last = last_checkpoint(trainer, cfg.get("ckpt_path"))
+        if cfg.get("export") and cfg.get("train", True) and trainer.is_global_zero:
+            stop.phase, stop.next_step = "the end-of-run export", export_hint(last, module.policy)
+            exports, export_error = try_export_run(
+                module.model, output_dir / "export", module.policy
+            )
     metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     print_results(metrics, module.policy)
     if trainer.is_global_zero:
-        last = last_checkpoint(trainer, cfg.get("ckpt_path"))
         report_run_end(output_dir, last, exports, export_error, module.policy, started)
     objects = {
         "cfg": cfg,

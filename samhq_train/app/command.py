@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
         )
     segmenter = load_segmenter(args)
     try:
-        server = make_server(App(segmenter, out_dir), args.host, args.port)
+        app = App(segmenter, out_dir)
+        server = make_server(app, args.host, args.port)
     except OSError as err:
         raise AppError(
             f"cannot serve on {args.host}:{args.port}: {err.strerror}; "
@@ -121,10 +122,19 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        print("stopped")
+        print(stop_note(app, host, port))
     finally:
         server.server_close()
     return None
+
+
+def stop_note(app, host, port) -> str:
+    """What Ctrl-C stopped and what it left: the server, and the saves (each written whole)."""
+    return (
+        f"interrupted (SIGINT): stopped the app server on {host}:{port}; "
+        f"{app.saves} mask(s) saved in this session, in {app.out_dir} (a save is written whole or "
+        "not at all)"
+    )
 
 
 if __name__ == "__main__":

@@ -100,14 +100,15 @@ def check_steps(steps, size: tuple[int, int]) -> list[tuple[str, tuple[float, ..
         if not (
             isinstance(values, list)
             and len(values) == n
-            and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
-                for v in values
-            )
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
         ):
             raise AppError(
                 f"prompt {i} must be {{'point': [x, y, label]}} or "
                 f"{{'box': [x0, y0, x1, y1]}}, got {step!r}"
+            )
+        if not np.isfinite(values).all():
+            raise AppError(
+                f"{kind} {i} {values!r} is not finite (NaN or inf): give pixel coordinates"
             )
         values = tuple(float(v) for v in values)
         if kind == "point" and values[2] not in (0, 1):

@@ -86,6 +86,7 @@ class App:
         self.out_dir = Path(out_dir)
         self.lock = threading.Lock()
         self.log = log
+        self.saves = 0  # masks saved in this session (each save's files are written whole)
 
     def info(self) -> dict:
         return {
@@ -159,6 +160,7 @@ class App:
         text = json.dumps(self.prompt_file(body)) + "\n"
         atomic_write(prompts, lambda tmp: Path(tmp).write_text(text))
         saved = [str(p) for p in [*files, prompts]]
+        self.saves += 1
         self.log(f"saved {', '.join(saved)}")
         return {"saved": saved}
 

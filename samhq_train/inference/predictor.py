@@ -141,6 +141,11 @@ class SamHQPredictor:
             if box.ndim == 2:
                 counts["box"] = box.shape[0]
             for x0, y0, x1, y1 in box.reshape(-1, 4).tolist():
+                if not np.isfinite([x0, y0, x1, y1]).all():
+                    raise PromptError(
+                        f"box {[x0, y0, x1, y1]} is not finite (NaN or inf): give pixel "
+                        "coordinates x0, y0, x1, y1"
+                    )
                 if not (x0 < x1 and y0 < y1):
                     raise PromptError(f"box {[x0, y0, x1, y1]} must have x0 < x1 and y0 < y1")
                 if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
@@ -172,6 +177,11 @@ class SamHQPredictor:
                 raise PromptError(
                     "point_labels must be 1 (foreground) or 0 (background), got "
                     f"{point_labels.tolist()}"
+                )
+            if not np.isfinite(point_coords).all():
+                raise PromptError(
+                    f"point_coords {point_coords.tolist()} are not finite (NaN or inf): give pixel "
+                    "coordinates x, y"
                 )
             x, y = point_coords[..., 0], point_coords[..., 1]
             outside = (x < 0) | (x > w) | (y < 0) | (y > h)

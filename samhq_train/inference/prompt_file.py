@@ -58,11 +58,19 @@ class ImagePrompts:
 def _numbers(entry, n: int) -> list[float] | None:
     if not isinstance(entry, list) or len(entry) != n:
         return None
-    if not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in entry
-    ):
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in entry):
         return None
     return [float(v) for v in entry]
+
+
+def _entry_problem(entry, n: int, form: str) -> str | None:
+    """Why `entry` is not n finite numbers (None when it is), in the words of `form`."""
+    numbers = _numbers(entry, n)
+    if numbers is None:
+        return f"must be {form}, got {entry!r}"
+    if not all(math.isfinite(v) for v in numbers):
+        return f"{entry!r} is not finite (NaN or inf): give pixel coordinates {form}"
+    return None
 
 
 def _entries(data: dict, path: Path, key: str, what: str) -> list:
@@ -89,18 +97,16 @@ def read_prompt_file(path: str | os.PathLike) -> ImagePrompts:
     prompts = ImagePrompts(None, None, source=str(path))
     points = _entries(data, path, "points", "[x, y, label]") if "points" in data else []
     for i, entry in enumerate(points):
-        if _numbers(entry, 3) is None:
-            where = prompts.where(f"points[{i}]")
-            raise PromptError(f"{where}must be [x, y, label], got {entry!r}")
+        if problem := _entry_problem(entry, 3, "[x, y, label]"):
+            raise PromptError(prompts.where(f"points[{i}]") + problem)
     if points:
         prompts.points = np.asarray(points, np.float64).reshape(-1, 3)
     boxes = [data["box"]] if "box" in data else []
     if "boxes" in data:
         boxes = _entries(data, path, "boxes", "[x0, y0, x1, y1]")
     for i, entry in enumerate(boxes):
-        if _numbers(entry, 4) is None:
-            where = prompts.where(f"boxes[{i}]")
-            prompts.problems.append(f"{where}must be [x0, y0, x1, y1], got {entry!r}")
+        if problem := _entry_problem(entry, 4, "[x0, y0, x1, y1]"):
+            prompts.problems.append(prompts.where(f"boxes[{i}]") + problem)
         else:
             prompts.box_ids.append(i)
     if boxes:

@@ -30,11 +30,11 @@ def end_of_run_exports(policy: str) -> tuple[str, ...]:
 
 
 def check_outputs(cfg) -> None:
-    """The output folder and, with export=true, that the end-of-run export files are free:
-    refused before training rather than after it."""
+    """The output folder and, with export=true (and train=true), that the end-of-run export files
+    are free: refused before training rather than after it."""
     export_dir = Path(cfg.paths.output_dir) / "export"
     targets = []
-    if cfg.get("export"):
+    if cfg.get("export") and cfg.get("train", True):  # train=false (validate only) exports nothing
         names = export_paths(export_dir, f"sam_hq_{cfg.model.variant}")
         targets = [names[t] for t in end_of_run_exports(str(cfg.model.get("policy", "hq")))]
     check_output_dir(
@@ -92,20 +92,26 @@ def report_run_end(
         return
     if not isinstance(export_error, UserError | OSError):
         raise export_error
-    again = (
-        f"; export the checkpoint with samhq-export --checkpoint {last} "
-        f"--to {' '.join(end_of_run_exports(policy.name))} --out <folder>"
-        if last is not None
-        else ""
-    )
+    again = f"; {export_hint(last, policy)}" if last is not None else ""
     raise SetupError(
         f"the end-of-run export to {output_dir / 'export'} failed: {export_error}{again}"
+    )
+
+
+def export_hint(last: Path | None, policy: TrainablePolicy) -> str | None:
+    """How to write the end-of-run exports from checkpoint `last` by hand (None without one)."""
+    if last is None:
+        return None
+    return (
+        f"export the checkpoint with samhq-export --checkpoint {last} "
+        f"--to {' '.join(end_of_run_exports(policy.name))} --out <folder>"
     )
 
 
 __all__ = [
     "check_outputs",
     "end_of_run_exports",
+    "export_hint",
     "export_run",
     "print_results",
     "report_run_end",

@@ -11,29 +11,25 @@ run, before training starts: a file that cannot (missing, damaged, or another ki
 
 Nothing bad replaces a good checkpoint: weights with a NaN or inf are refused (NonFiniteError,
 one line naming the tensor) before the file is opened, and a full disk (DiskFullError, from
-atomic_write) leaves the previous file intact; `reporting_full_disk` adds the command that
-resumes the run from its last checkpoint.
+atomic_write) leaves the previous file intact; `reporting_full_disk` (resume.py) adds the
+command that resumes the run from its last checkpoint.
 
 What a signal during training does (a checkpoint of the running step, the resume command) is in
-interrupt.py.
+interrupt.py and resume.py.
 """
 
-import contextlib
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from samhq_train.distributed import gather_from_ranks
-from samhq_train.files import DiskFullError, atomic_write, tensor_bytes
+from samhq_train.files import atomic_write, tensor_bytes
 from samhq_train.finite import NonFiniteError, describe_non_finite, non_finite_names
 from samhq_train.model.formats import Use, inspect
-from samhq_train.training.interrupt import last_checkpoint, resume_command
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -72,20 +68,6 @@ def check_finite_weights(checkpoint: dict[str, Any], path=None, when: str = "") 
         f"{kept}: lower optimizer.lr, set trainer.gradient_clip_val or use trainer.precision=32, "
         "and run again"
     )
-
-
-@contextlib.contextmanager
-def reporting_full_disk(trainer: L.Trainer, resumed_from: str | None) -> Iterator[None]:
-    """Around trainer.fit: a full disk (a checkpoint, the cache) is DiskFullError's one line plus
-    the command that resumes from the run's last checkpoint (the one the interrupt report
-    names), when there is one."""
-    try:
-        yield
-    except DiskFullError as err:
-        ckpt = last_checkpoint(trainer, resumed_from)
-        if ckpt is None:
-            raise
-        raise DiskFullError(f"{err}; resume with: {resume_command(ckpt.resolve())}") from None
 
 
 def check_resume_checkpoint(path: str | Path) -> Path:
@@ -139,6 +121,5 @@ __all__ = [
     "check_resume_checkpoint",
     "collect_rng_states",
     "gather_rng_states",
-    "reporting_full_disk",
     "set_rng_states",
 ]

@@ -130,6 +130,14 @@ def test_errors_are_one_line_in_json_and_on_the_console(app_server, capsys):
         ),
         (
             f"{base}/api/segment",
+            json.dumps(
+                {"image_id": image["image_id"], "steps": [{"box": [float("nan"), 10, 5, 20]}]}
+            ).encode(),
+            {},
+            "box 0 [nan, 10, 5, 20] is not finite (NaN or inf)",
+        ),
+        (
+            f"{base}/api/segment",
             json.dumps({"image_id": image["image_id"], "steps": []}).encode(),
             {},
             "no prompt",
@@ -233,3 +241,15 @@ def test_the_script_serves_the_page_on_localhost(tiny_checkpoint, tmp_path):
         process.terminate()
         process.wait(timeout=30)
     assert list(tmp_path.iterdir()) == []  # nothing saved, nothing written
+
+
+def test_ctrl_c_names_what_it_stopped_and_what_was_saved(tmp_path):
+    from types import SimpleNamespace
+
+    from samhq_train.app.command import stop_note
+
+    app = SimpleNamespace(saves=2, out_dir=tmp_path)
+    assert stop_note(app, "127.0.0.1", 8000) == (
+        "interrupted (SIGINT): stopped the app server on 127.0.0.1:8000; 2 mask(s) saved in this "
+        f"session, in {tmp_path} (a save is written whole or not at all)"
+    )

@@ -155,6 +155,11 @@ def test_bgr_input_and_bf16_autocast(models):
         ),
         (dict(box=np.array([-5, 10, 50, 50])), "box .* lies outside the image"),
         (dict(box=np.array([50, 10, 20, 50])), "box .* must have x0 < x1 and y0 < y1"),
+        (dict(box=np.array([np.nan, 10, 20, 50])), r"box \[nan, .* is not finite \(NaN or inf\)"),
+        (
+            dict(point_coords=np.array([[5, np.inf]]), point_labels=np.array([1])),
+            r"point_coords .* are not finite \(NaN or inf\)",
+        ),
         (dict(box=np.array([1, 2, 3])), "box must have shape 4 or B x 4"),
         (dict(point_coords=np.array([[5, 5]])), "point_coords was given without point_labels"),
         (dict(point_labels=np.array([1])), "point_labels was given without point_coords"),

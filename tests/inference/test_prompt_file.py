@@ -35,7 +35,8 @@ def test_a_bad_box_entry_is_left_out_and_named_the_others_stay(tmp_path):
     assert prompts.problems == [
         f"{path} boxes[1]: must be [x0, y0, x1, y1], got [1, 2, 3]",
         f"{path} boxes[2]: must be [x0, y0, x1, y1], got 'x'",
-        f"{path} boxes[3]: must be [x0, y0, x1, y1], got [5, 6, 7, nan]",
+        f"{path} boxes[3]: [5, 6, 7, nan] is not finite (NaN or inf): give pixel coordinates "
+        "[x0, y0, x1, y1]",
     ]
     path.write_text(json.dumps({"box": [1, 2, 3]}))
     assert read_prompt_file(path).count == 0 and len(read_prompt_file(path).problems) == 1

@@ -70,10 +70,34 @@ def test_a_signal_sets_a_flag_and_a_second_one_stops_at_once(tmp_path, capsys):
     try:
         os.kill(os.getpid(), signal.SIGTERM)  # the handler runs before the next line
         assert stop.received == "SIGTERM"
-        assert "SIGTERM: stopping at the end of this training step" in capsys.readouterr().err
+        assert "SIGTERM: stopping training at the end of its running step, with a checkpoint" in (
+            capsys.readouterr().err
+        )
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
     finally:
         stop.on_exception(None, None, None)
     assert {s: signal.getsignal(s) for s in before} == before
     assert stop.written is None and not (tmp_path / "interrupted.ckpt").exists()
+
+
+def test_outside_training_steps_a_signal_stops_at_once(tmp_path, capsys):
+    """Setup, the cache build, a validation outside fit, the export: nothing to save, the
+    handler raises RunInterrupted where the signal came."""
+    import signal
+
+    from samhq_train.training.interrupt import RunInterrupted
+
+    stop = CheckpointOnInterrupt(tmp_path / "interrupted.ckpt", builds_cache=True)
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    stop.install()
+    try:
+        stop.setup(None, None, "fit")
+        with pytest.raises(RunInterrupted) as info:
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert info.value.code == 143
+        said = capsys.readouterr().err
+        assert "SIGTERM: stopping the embedding cache build (entries written so far are" in said
+    finally:
+        stop.uninstall()
+    assert {s: signal.getsignal(s) for s in before} == before

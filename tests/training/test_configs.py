@@ -95,7 +95,7 @@ def test_logger_options(tmp_path, logger):
 
 def test_two_loggers_at_once(tmp_path):
     cfg = compose_cfg(tmp_path, tmp_path, "logger=[csv,tensorboard]", small=False)
-    assert [type(lg).__name__ for lg in build_loggers(cfg)] == ["CSVLogger", "TensorBoardLogger"]
+    assert [type(lg).__name__ for lg in build_loggers(cfg)] == ["CSVRunLogger", "TensorBoardLogger"]
 
 
 @pytest.mark.parametrize("debug", options("debug"))

@@ -86,7 +86,7 @@ def test_a_signal_to_one_ddp_process_stops_both_at_the_same_step(tmp_path, data_
     assert result.returncode == 143, result.stderr[-3000:]
     ckpt = torch.load(out / "checkpoints" / "interrupted.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 3 and len(ckpt["rng_states"]) == 2
-    assert "interrupted (SIGTERM) at epoch 1, step 3" in result.stderr
+    assert "interrupted (SIGTERM) during training at epoch 1, step 3" in result.stderr
 
 
 def test_bf16_mixed_precision_runs_on_cpu(tmp_path, data_root):

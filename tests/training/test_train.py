@@ -483,8 +483,10 @@ def test_interrupt_prints_the_last_checkpoint_and_the_resume_command(tmp_path, d
     assert info.value.code == 130
     err = capsys.readouterr().err
     last = (tmp_path / "checkpoints" / "last.ckpt").resolve()
-    assert f"interrupted (SIGINT) at epoch 1, step 3; last checkpoint: {last}" in err
-    assert f"resume with: python train.py <your overrides> ckpt_path={last}" in err
+    assert (
+        f"interrupted (SIGINT) during training at epoch 1, step 3; nothing new was saved, the "
+        f"last checkpoint is {last}\nresume with: python train.py <your overrides> ckpt_path={last}"
+    ) in err
 
 
 class SignalAt(L.Callback):
@@ -523,8 +525,10 @@ def test_a_signal_mid_epoch_writes_a_checkpoint_that_resumes_exactly(
     assert {s: signal.getsignal(s) for s in handlers} == handlers
     ckpt = (tmp_path / "stopped" / "checkpoints" / "interrupted.ckpt").resolve()
     err = capsys.readouterr().err
-    assert f"interrupted ({signal_name}) at epoch 1, step 5; checkpoint of that step: {ckpt}" in err
-    assert f"resume with: python train.py <your overrides> ckpt_path={ckpt}" in err
+    assert (
+        f"interrupted ({signal_name}) during training at epoch 1, step 5; saved: a checkpoint of "
+        f"that position, {ckpt}\nresume with: python train.py <your overrides> ckpt_path={ckpt}"
+    ) in err
     assert torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"] == 5
     _, resumed = train(compose_cfg(tmp_path / "resumed", data_root, *common, f"ckpt_path={ckpt}"))
     assert straight["trainer"].global_step == 6
@@ -532,16 +536,26 @@ def test_a_signal_mid_epoch_writes_a_checkpoint_that_resumes_exactly(
 
 
 def test_resume_command_repeats_the_hydra_overrides(monkeypatch):
-    from samhq_train.training import interrupt
+    """Every override of the launch, Hydra's own included, and hydra.run.dir = this run's
+    folder (the launch's run-folder settings replaced): the resumed run continues there."""
+    from samhq_train.training import resume
 
     overrides = ["data.root=/my data", "ckpt_path=old.ckpt", "seed=1"]
-    monkeypatch.setattr(interrupt, "launch_overrides", lambda: overrides)
+    hydra = ["hydra.run.dir=old/${now:%H}", "hydra.mode=RUN", "hydra.job.chdir=true"]
+    monkeypatch.setattr(resume, "launch_overrides", lambda: overrides)
+    hydra.append("hydra.output_subdir=.hydra/resumed-1")  # this launch was a resume itself
+    monkeypatch.setattr(resume, "launch_settings", lambda: (hydra, "/runs/a b", None, True))
     monkeypatch.setattr(sys, "argv", ["train.py"])
-    assert interrupt.resume_command("/r/last.ckpt") == (
-        "python train.py 'data.root=/my data' seed=1 ckpt_path=/r/last.ckpt"
+    assert resume.resume_command("/r/last.ckpt") == (
+        "python train.py 'data.root=/my data' seed=1 hydra.job.chdir=true "
+        "'hydra.run.dir=/runs/a b' hydra.output_subdir=.hydra/resumed-1 ckpt_path=/r/last.ckpt"
     )
     monkeypatch.setattr(sys, "argv", ["/venv/bin/samhq-train"])  # the installed command
-    assert interrupt.resume_command("/r/last.ckpt").startswith("samhq-train 'data.root=/my data'")
+    assert resume.resume_command("/r/last.ckpt").startswith("samhq-train 'data.root=/my data'")
+    monkeypatch.setattr(resume, "launch_settings", lambda: (hydra, "/runs/a", "my_train", False))
+    command = resume.resume_command("/r/last.ckpt")
+    assert " --config-name=my_train 'data.root" in command
+    assert " hydra.output_subdir=null " in command  # no .hydra/ record, as the launch
 
 
 @pytest.mark.parametrize(
