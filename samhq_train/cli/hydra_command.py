@@ -7,8 +7,8 @@ several lines and exit status 1, and it opens its log file in hydra.run.dir befo
 line is composed once here first with Hydra's compose API (a fraction of a second): a Hydra error
 becomes one `config error:` line and exit status 2, like every other setup error, and the folders
 the run writes to are checked writable (samhq_train.output_check) before Hydra creates them.
-samhq-evaluate's run folder follows output_dir when only output_dir is given (run_dir_override),
-so that Hydra makes no second, empty folder under outputs/eval/.
+The run folder of samhq-evaluate follows output_dir when only output_dir is given
+(run_dir_override), so that Hydra makes no second, empty folder under outputs/eval/.
 --help, --cfg / --info, --multirun, --config-dir / --config-path and HYDRA_FULL_ERROR=1 are left
 to Hydra as they were (their errors keep Hydra's own report).
 """
