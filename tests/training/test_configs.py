@@ -18,7 +18,7 @@ def options(group: str) -> list[str]:
 
 
 def test_every_group_has_its_options():
-    sam2 = [f"sam2.1_hq_hiera_{v}" for v in ("b+", "demo", "l", "s", "t")]
+    sam2 = [f"sam2.1_hq_hiera_{v}" for v in ("b+", "demo", "demo_base", "l", "s", "t")]
     sam3 = ["sam3_hq", "sam3_hq_demo", "sam3_hq_demo_base", "sam3_hq_ef", "sam3_hq_ef_demo"]
     sam3.append("sam3_hq_ef_demo_base")
     sam1 = ["vit_b", "vit_demo", "vit_demo_base", "vit_h", "vit_l", "vit_tiny"]

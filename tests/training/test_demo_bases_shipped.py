@@ -13,6 +13,7 @@ BASE_DIR = ROOT / "data" / "demo_base"
 # conf/model yaml -> (variant, whether the HQ decoder has early fusion)
 BASES = {
     "vit_demo_base": ("vit_demo_base", False),
+    "sam2.1_hq_hiera_demo_base": ("sam2.1_hq_hiera_demo", False),
     "sam3_hq_demo_base": ("sam3_hq_demo", False),
     "sam3_hq_ef_demo_base": ("sam3_hq_ef_demo", True),
 }
