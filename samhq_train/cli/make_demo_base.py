@@ -1,6 +1,6 @@
-"""samhq-make-demo-base [--steps N --lr LR ...] --out FILE: train the demo's base SAM on coarse
-demo labels (samhq_train/training/demo_base.py says how; data/demo_base/README.md has the commands
-that made the shipped file)."""
+"""samhq-make-demo-base [--variant V --steps N --lr LR ...] [--out FILE]: train a demo's base SAM
+(any family's small variant) on coarse demo labels (samhq_train/training/demo_base.py says how;
+data/demo_base/README.md has the commands that made the shipped files)."""
 
 import argparse
 from pathlib import Path
@@ -8,14 +8,21 @@ from pathlib import Path
 import torch
 
 from samhq_train.errors import exit_on_user_error
-from samhq_train.training.demo_base import DemoBaseSettings, train_demo_base
+from samhq_train.training.demo_base import DemoBaseSettings, default_out, train_demo_base
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[DemoBaseSettings, int]:
     """The settings, and the torch threads to use (0: torch's default)."""
     d = DemoBaseSettings()
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--out", type=Path, default=d.out, help=f"default: {d.out}")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"default: {d.out} for {d.variant}, else data/demo_base/<variant>_base.pt; a "
+        ".safetensors file holds the full model, another suffix the family's official file "
+        "without HQ keys",
+    )
     ap.add_argument("--variant", default=d.variant)
     ap.add_argument("--seed", type=int, default=d.seed, help="model init and training seed")
     ap.add_argument(
@@ -49,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[DemoBaseSettings, int]:
     args = vars(ap.parse_args(argv))
     threads = args.pop("threads")
     args["scale_range"] = tuple(args["scale_range"])
+    if args["out"] is None:
+        args["out"] = default_out(args["variant"])
     return DemoBaseSettings(**args), threads
 
 

@@ -1,5 +1,5 @@
-"""Train the demo's base SAM: every SAM parameter of a small model, on COARSE demo labels
-(samhq-make-demo-base; the shipped data/demo_base/vit_demo_base.safetensors: the commands in
+"""Train a demo's base SAM: every SAM parameter of a small model of any family, on COARSE demo
+labels (samhq-make-demo-base; the shipped files in data/demo_base/: the commands in
 data/demo_base/README.md).
 
 What `python train.py` (the demo) starts from, as the official SAM checkpoints are what SAM-HQ
@@ -10,9 +10,10 @@ alone on the FINE masks, so the before/after table shows what SAM-HQ adds.
   (default 1); the demo's own train and val sets use data seed 0, so none of these is a demo image;
 - labels: their masks coarsened by samhq_train.data.coarsen.coarsen_mask (closing with a 15 px
   ellipse, holes under 1% of the image filled, specks dropped, polygons within 2 px);
-- model: build_sam_hq(--variant, seed=--seed), or the weights of --init (a previous stage), with
-  everything trained but the HQ parts: the `base` group of the `full` policy (model/policy.py);
-  the HQ parts keep their seeded init and are not used (decode with use_hq=False);
+- model: build_sam_hq(--variant, seed=--seed) (any family's variant), or the weights of --init (a
+  previous stage), with everything trained but the HQ parts: the `base` group of the `full`
+  policy (model/policy.py); the HQ parts keep their seeded init and are not used (decode with
+  use_hq=False);
 - batches: the project's data pipeline (PromptedDataset + Collate: box / point / noisy-mask
   prompts, one drawn per sample, 1/3 each, as in training) with flips and a mild scale jitter;
   with --all-prompts every sample's three prompts are decoded from its one image embedding (three
@@ -20,8 +21,11 @@ alone on the FINE masks, so the before/after table shows what SAM-HQ adds.
   (PointSampledMaskLoss); Adam with a linear warm-up and a cosine decay to 1% over --steps
   (--stop-at ends early, saving that step's state), gradient norm clipped at 1;
 - prints SAM's mIoU / mBIoU on the demo val set (FINE masks, box prompts) every --eval-every steps
-  (monitoring only: nothing is selected on it) and writes the full model (official key names) as
-  safetensors, atomically, at each of those points and at the end, with its sha256.
+  (monitoring only: nothing is selected on it) and writes the model at each of those points and
+  at the end, atomically, with its sha256: a `.safetensors` --out is the full model (official key
+  names, the untrained HQ parts included: vit_demo_base's file), any other suffix the family's
+  official SAM file without HQ keys (format `sam`, e.g. Meta's sam3.pt layout), which every HQ
+  design of the family loads, its HQ parts then drawn fresh as from an official file.
 
 The result depends on the torch build and the number of threads only through float rounding; the
 sha256 in data/demo_base/README.md is of the shipped file.
@@ -47,17 +51,25 @@ from samhq_train.data import (
 )
 from samhq_train.data.demo import DemoSource
 from samhq_train.evaluation.evaluate import DatasetMetrics, decode_prompts, predict_batch
-from samhq_train.model import build_sam_hq, file_sha256, parameter_groups, save_checkpoint
+from samhq_train.files import atomic_write
+from samhq_train.model import (
+    FAMILIES,
+    build_sam_hq,
+    file_sha256,
+    parameter_groups,
+    save_checkpoint,
+)
 from samhq_train.training.losses import PointSampledMaskLoss
 
-DEFAULT_OUT = Path("data/demo_base/vit_demo_base.safetensors")
+DEMO_BASE_DIR = Path("data/demo_base")
+DEFAULT_OUT = DEMO_BASE_DIR / "vit_demo_base.safetensors"
 
 
 @dataclass(frozen=True)
 class DemoBaseSettings:
     """The command's options (samhq-make-demo-base --help)."""
 
-    out: Path = DEFAULT_OUT
+    out: Path = DEFAULT_OUT  # the cli's default: default_out(variant)
     variant: str = "vit_demo_base"
     seed: int = 0  # model init and training seed
     image_seed: int = 1  # data seed of the base images (the demo's is 0)
@@ -72,6 +84,38 @@ class DemoBaseSettings:
     all_prompts: bool = False  # decode box, points and noisy mask of every sample
     eval_every: int = 1000
     num_val: int = 16  # demo val images monitored (data seed 0)
+
+
+def default_out(variant: str) -> Path:
+    """data/demo_base/<variant>.safetensors for a variant made to be a base (vit_demo_base), else
+    data/demo_base/<variant>_base.pt (the family's official layout: every HQ design loads it)."""
+    if variant.endswith("_base"):
+        return DEMO_BASE_DIR / f"{variant}.safetensors"
+    return DEMO_BASE_DIR / f"{variant}_base.pt"
+
+
+def save_base(model: torch.nn.Module, out: Path, variant: str) -> None:
+    """The full model as safetensors for a `.safetensors` out, else the family's official file
+    without the HQ parts (format `sam`)."""
+    model = model.eval()
+    if out.suffix == ".safetensors":
+        save_checkpoint(model, out, "safetensors", variant=variant)
+        return
+    family = FAMILIES[model.family]
+    state = {
+        k: v.detach().cpu().contiguous()
+        for k, v in model.state_dict().items()
+        if not family.is_hq_key(k)
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(tmp: str) -> None:
+        # through a handle: torch.save names the archive's root folder after a path it is given
+        # (here a random temporary name), which would change the bytes at every save
+        with open(tmp, "wb") as handle:
+            torch.save(family.official_layout(state), handle)
+
+    atomic_write(out, write)
 
 
 def base_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
@@ -117,10 +161,27 @@ def lr_factor(step: int, steps: int, warmup: int) -> float:
     return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t))
 
 
+class MemoSource(torch.utils.data.Dataset):
+    """A source's samples, each made once and then kept in memory (the demo images and their
+    coarsened masks are a pure function of the index; remaking them every epoch was a quarter of
+    a step's CPU time). 1,024 base images take ~330 MB."""
+
+    def __init__(self, source) -> None:
+        self.source, self.name, self.samples = source, source.name, {}
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, i: int) -> dict:
+        if i not in self.samples:
+            self.samples[i] = self.source[i]
+        return dict(self.samples[i])
+
+
 def demo_loaders(s: DemoBaseSettings, size: int, prompts: PromptConfig):
     """The coarse-label training loader (data seed s.image_seed) and the fine demo val loader."""
     train_set = PromptedDataset(
-        DemoSource(s.image_seed, "train", s.num_images, coarse=True, name="demo-base"),
+        MemoSource(DemoSource(s.image_seed, "train", s.num_images, coarse=True, name="demo-base")),
         build_train_transform(size, scale_range=tuple(s.scale_range)),
         prompts,
         train=True,
@@ -201,7 +262,7 @@ def train_demo_base(s: DemoBaseSettings) -> Path:
                     "(fine masks, box prompts)",
                     flush=True,
                 )
-                save_checkpoint(model.eval(), s.out, "safetensors", variant=s.variant)
+                save_base(model, s.out, s.variant)
                 tick = time.time()
             if step >= last:
                 break
@@ -213,4 +274,10 @@ def train_demo_base(s: DemoBaseSettings) -> Path:
     return s.out
 
 
-__all__ = ["DemoBaseSettings", "base_parameters", "train_demo_base"]
+__all__ = [
+    "DemoBaseSettings",
+    "base_parameters",
+    "default_out",
+    "save_base",
+    "train_demo_base",
+]

@@ -45,3 +45,32 @@ def test_a_few_steps_write_a_base_that_loads(tmp_path, capsys):
     is_hq = FAMILIES["sam1"].is_hq_key
     assert all(torch.equal(trained[k], start[k]) for k in start if is_hq(k))  # HQ parts untouched
     assert any(not torch.equal(trained[k], start[k]) for k in start if not is_hq(k))
+
+
+def test_default_out_keeps_vit_demo_base_and_names_the_other_families_official_file():
+    from pathlib import Path
+
+    from samhq_train.training.demo_base import default_out
+
+    assert default_out("vit_demo_base") == Path("data/demo_base/vit_demo_base.safetensors")
+    assert default_out("sam3_hq_demo") == Path("data/demo_base/sam3_hq_demo_base.pt")
+    settings, _ = make_demo_base.parse_args(["--variant", "sam2.1_hq_hiera_demo"])
+    assert settings.out == Path("data/demo_base/sam2.1_hq_hiera_demo_base.pt")
+
+
+def test_a_sam3_base_is_an_official_file_that_both_hq_designs_load(tmp_path, capsys):
+    """Another family: the base trains with the HQ token off and is written as the family's
+    official file (no HQ keys), which the default and the early-fusion design both load."""
+    out = tmp_path / "base.pt"
+    argv = "--variant sam3_hq_demo --num-images 2 --num-val 2 --batch-size 2 --steps 2"
+    argv += " --warmup 1 --eval-every 2 --all-prompts --out"
+    assert make_demo_base.main([*argv.split(), str(out)]) == out
+    assert "step 2: demo-val SAM mIoU" in capsys.readouterr().out
+    is_hq = FAMILIES["sam3"].is_hq_key
+    state = torch.load(out, map_location="cpu", weights_only=True)
+    start = build_sam_hq("sam3_hq_demo", seed=0).state_dict()
+    assert set(state) == {k for k in start if not is_hq(k)}
+    assert any(not torch.equal(state[k], start[k]) for k in state)
+    for variant in ("sam3_hq_demo", "sam3_hq_ef_demo"):
+        loaded = build_sam_hq(variant, out, seed=0).state_dict()
+        assert all(torch.equal(loaded[k], state[k]) for k in state)
