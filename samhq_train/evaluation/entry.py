@@ -111,6 +111,22 @@ def _test_loaders(cfg, model, loaded: LoadedCheckpoint, device) -> list[tuple[st
     return list(zip(datamodule.test_names, datamodule.test_dataloader()))
 
 
+def _check_tasks(cfg, protocol: ClickProtocol) -> None:
+    """EvaluationError, before any work, when nothing is to be evaluated or COCO lacks a file."""
+    coco_cfg = cfg.get("coco") or {}
+    if coco_cfg.get("detections"):
+        missing = [k for k in ("annotation_file", "image_dir") if not coco_cfg.get(k)]
+        if missing:
+            raise EvaluationError(
+                f"coco.detections is set but coco.{missing[0]} is not: give the GT json "
+                "(coco.annotation_file=...) and the image folder (coco.image_dir=...)"
+            )
+    elif not cfg.benchmark and not protocol.enabled:
+        raise EvaluationError(
+            "nothing to evaluate: benchmark=false, clicks.enabled=false and no coco.detections given"
+        )
+
+
 def evaluate(cfg) -> dict:
     """Load the model, run the benchmark sets, the click protocol (``clicks.enabled``) and COCO
     (when ``coco.detections`` is set), write the reports.
@@ -123,6 +139,7 @@ def evaluate(cfg) -> dict:
     # where the reports go, before anything is read: not after every score is computed
     out_dir = check_writable_folder(to_absolute_path(str(cfg.output_dir)), "output_dir")
     protocol = ClickProtocol.from_mapping(_plain(cfg.get("clicks")))  # clicks.*: its record
+    _check_tasks(cfg, protocol)
     device = resolve_device(cfg.device)
     precision = canonical_precision(cfg.precision)
     dilation_ratio = float(cfg.metrics.dilation_ratio)
@@ -167,12 +184,6 @@ def evaluate(cfg) -> dict:
         print(click_tables(clicks, labels))
     coco_cfg = cfg.get("coco") or {}
     if coco_cfg.get("detections"):
-        missing = [k for k in ("annotation_file", "image_dir") if not coco_cfg.get(k)]
-        if missing:
-            raise EvaluationError(
-                f"coco.detections is set but coco.{missing[0]} is not: give the GT json "
-                "(coco.annotation_file=...) and the image folder (coco.image_dir=...)"
-            )
         coco = evaluate_coco_model(
             model,
             annotation_file=to_absolute_path(str(coco_cfg.annotation_file)),
@@ -193,9 +204,5 @@ def evaluate(cfg) -> dict:
         out["coco"] = coco
         out["paths"].update(coco["paths"])
         print(coco["table"])
-    if out["benchmark"] is None and out["clicks"] is None and out["coco"] is None:
-        raise EvaluationError(
-            "nothing to evaluate: benchmark=false, clicks.enabled=false and no coco.detections given"
-        )
     log.info("evaluation written to %s", out_dir)
     return out

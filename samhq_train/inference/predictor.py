@@ -133,73 +133,15 @@ class SamHQPredictor:
         h, w = self.original_size
         counts = {}  # prompt batch size per argument, for those given as a batch
         if box is not None:
-            box = np.asarray(box, dtype=np.float64)
-            if box.ndim not in (1, 2) or box.shape[-1] != 4 or box.size == 0:
-                raise PromptError(
-                    f"box must have shape 4 or B x 4 (x0, y0, x1, y1), got {box.shape}"
-                )
+            box = checked_boxes(box, (h, w))
             if box.ndim == 2:
                 counts["box"] = box.shape[0]
-            for x0, y0, x1, y1 in box.reshape(-1, 4).tolist():
-                if not np.isfinite([x0, y0, x1, y1]).all():
-                    raise PromptError(
-                        f"box {[x0, y0, x1, y1]} is not finite (NaN or inf): give pixel "
-                        "coordinates x0, y0, x1, y1"
-                    )
-                if not (x0 < x1 and y0 < y1):
-                    raise PromptError(f"box {[x0, y0, x1, y1]} must have x0 < x1 and y0 < y1")
-                if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
-                    raise PromptError(
-                        f"box {[x0, y0, x1, y1]} lies outside the image of width {w} and height "
-                        f"{h}: coordinates must be within 0..{w} (x) and 0..{h} (y)"
-                    )
         if point_coords is not None or point_labels is not None:
-            if point_labels is None:
-                raise PromptError(
-                    "point_coords was given without point_labels: give one label per point "
-                    "(1 foreground, 0 background)"
-                )
-            if point_coords is None:
-                raise PromptError("point_labels was given without point_coords")
-            point_coords = np.asarray(point_coords, dtype=np.float64)
-            point_labels = np.asarray(point_labels)
-            shape = point_coords.shape
-            if point_coords.ndim not in (2, 3) or shape[-1] != 2 or shape[-2] == 0:
-                raise PromptError(
-                    f"point_coords must have shape N x 2 (x, y) or B x N x 2, got {shape}"
-                )
-            if point_labels.shape != shape[:-1]:
-                raise PromptError(
-                    f"point_coords has shape {shape} but point_labels has shape "
-                    f"{point_labels.shape}: give exactly one label per point"
-                )
-            if not np.isin(point_labels, POINT_LABELS).all():
-                raise PromptError(
-                    "point_labels must be 1 (foreground) or 0 (background), got "
-                    f"{point_labels.tolist()}"
-                )
-            if not np.isfinite(point_coords).all():
-                raise PromptError(
-                    f"point_coords {point_coords.tolist()} are not finite (NaN or inf): give pixel "
-                    "coordinates x, y"
-                )
-            x, y = point_coords[..., 0], point_coords[..., 1]
-            outside = (x < 0) | (x > w) | (y < 0) | (y > h)
-            if outside.any():
-                raise PromptError(
-                    f"point_coords {point_coords[outside].tolist()} lie outside the image of width "
-                    f"{w} and height {h}"
-                )
+            point_coords, point_labels = checked_points(point_coords, point_labels, (h, w))
             if point_coords.ndim == 3:
-                counts["point_coords"] = shape[0]
+                counts["point_coords"] = point_coords.shape[0]
         if mask_input is not None:
-            mask_input = np.asarray(mask_input, dtype=np.float32)
-            size = self.model.mask_input_size
-            if mask_input.ndim not in (3, 4) or mask_input.shape[-3:] != (1, size, size):
-                raise PromptError(
-                    f"mask_input must have shape 1 x {size} x {size} (or B x 1 x {size} x {size}), "
-                    f"the low-res logits of a previous predict call; got {mask_input.shape}"
-                )
+            mask_input = checked_mask_input(mask_input, self.model.mask_input_size)
             if mask_input.ndim == 4:
                 counts["mask_input"] = mask_input.shape[0]
         if len(set(counts.values())) > 1:
@@ -226,3 +168,78 @@ class SamHQPredictor:
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.tensor(np.array(array), dtype=torch.float32, device=self.device)
+
+
+def checked_boxes(box, image_hw: tuple[int, int]) -> np.ndarray:
+    """The box prompt (4 or B x 4, x0 y0 x1 y1 in pixels) as float64, or PromptError naming what
+    is wrong: its shape, a NaN / inf, x0 >= x1 or y0 >= y1, or a corner outside the image."""
+    h, w = image_hw
+    box = np.asarray(box, dtype=np.float64)
+    if box.ndim not in (1, 2) or box.shape[-1] != 4 or box.size == 0:
+        raise PromptError(f"box must have shape 4 or B x 4 (x0, y0, x1, y1), got {box.shape}")
+    for x0, y0, x1, y1 in box.reshape(-1, 4).tolist():
+        if not np.isfinite([x0, y0, x1, y1]).all():
+            raise PromptError(
+                f"box {[x0, y0, x1, y1]} is not finite (NaN or inf): give pixel "
+                "coordinates x0, y0, x1, y1"
+            )
+        if not (x0 < x1 and y0 < y1):
+            raise PromptError(f"box {[x0, y0, x1, y1]} must have x0 < x1 and y0 < y1")
+        if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
+            raise PromptError(
+                f"box {[x0, y0, x1, y1]} lies outside the image of width {w} and height "
+                f"{h}: coordinates must be within 0..{w} (x) and 0..{h} (y)"
+            )
+    return box
+
+
+def checked_points(point_coords, point_labels, image_hw: tuple[int, int]):
+    """(coords float64 N x 2 or B x N x 2, labels) of a point prompt, or PromptError naming what
+    is wrong: a missing half, shapes, labels other than 0 / 1, a NaN / inf, a point outside."""
+    h, w = image_hw
+    if point_labels is None:
+        raise PromptError(
+            "point_coords was given without point_labels: give one label per point "
+            "(1 foreground, 0 background)"
+        )
+    if point_coords is None:
+        raise PromptError("point_labels was given without point_coords")
+    point_coords = np.asarray(point_coords, dtype=np.float64)
+    point_labels = np.asarray(point_labels)
+    shape = point_coords.shape
+    if point_coords.ndim not in (2, 3) or shape[-1] != 2 or shape[-2] == 0:
+        raise PromptError(f"point_coords must have shape N x 2 (x, y) or B x N x 2, got {shape}")
+    if point_labels.shape != shape[:-1]:
+        raise PromptError(
+            f"point_coords has shape {shape} but point_labels has shape "
+            f"{point_labels.shape}: give exactly one label per point"
+        )
+    if not np.isin(point_labels, POINT_LABELS).all():
+        raise PromptError(
+            f"point_labels must be 1 (foreground) or 0 (background), got {point_labels.tolist()}"
+        )
+    if not np.isfinite(point_coords).all():
+        raise PromptError(
+            f"point_coords {point_coords.tolist()} are not finite (NaN or inf): give pixel "
+            "coordinates x, y"
+        )
+    x, y = point_coords[..., 0], point_coords[..., 1]
+    outside = (x < 0) | (x > w) | (y < 0) | (y > h)
+    if outside.any():
+        raise PromptError(
+            f"point_coords {point_coords[outside].tolist()} lie outside the image of width "
+            f"{w} and height {h}"
+        )
+    return point_coords, point_labels
+
+
+def checked_mask_input(mask_input, size: int) -> np.ndarray:
+    """A mask prompt (1 x size x size or B x 1 x size x size low-res logits) as float32, or
+    PromptError naming its shape."""
+    mask_input = np.asarray(mask_input, dtype=np.float32)
+    if mask_input.ndim not in (3, 4) or mask_input.shape[-3:] != (1, size, size):
+        raise PromptError(
+            f"mask_input must have shape 1 x {size} x {size} (or B x 1 x {size} x {size}), "
+            f"the low-res logits of a previous predict call; got {mask_input.shape}"
+        )
+    return mask_input

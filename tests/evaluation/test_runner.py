@@ -16,6 +16,7 @@ from hydra import compose, initialize_config_dir
 
 from samhq_train.config_defaults import CONFIG_DIR
 from samhq_train.data import DataError
+from samhq_train.evaluation import entry
 from samhq_train.evaluation.benchmark import run_benchmark
 from samhq_train.evaluation.coco import encode_mask
 from samhq_train.evaluation.coco_runner import evaluate_coco_model
@@ -239,6 +240,20 @@ def test_missing_checkpoint_and_missing_weights(tmp_path, data_root):
         evaluate(demo_cfg(tmp_path, data_root, "model=vit_b"))
     with pytest.raises(EvaluationError, match=r"\['nope'\] are not configured.*demo-val"):
         evaluate(demo_cfg(tmp_path, data_root, "sets=[nope]"))
+
+
+def test_nothing_to_evaluate_and_coco_without_its_files_are_refused_before_the_model(
+    tmp_path, data_root, monkeypatch
+):
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was read before the settings were checked")
+
+    monkeypatch.setattr(entry, "build_model_from_config", no_model)
+    with pytest.raises(EvaluationError, match="nothing to evaluate"):
+        evaluate(demo_cfg(tmp_path, data_root, "benchmark=false"))
+    detections = f"coco.detections={tmp_path / 'det.json'}"
+    with pytest.raises(EvaluationError, match="coco.annotation_file is not"):
+        evaluate(demo_cfg(tmp_path, data_root, detections))
 
 
 def write_pair(folder, stem, image, mask):

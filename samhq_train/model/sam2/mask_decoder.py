@@ -134,18 +134,7 @@ class MaskDecoderHQ(nn.Module):
         iou_token_out = hs[:, first]
         mask_tokens_out = hs[:, first + 1 : first + 1 + self.num_mask_tokens + int(use_hq)]
 
-        src = src.transpose(1, 2).reshape(b, c, h, w)
-        if self.use_high_res_features:
-            if high_res_features is None:
-                raise ValueError(
-                    "this decoder uses high-res features: pass (high_res_0, high_res_1)"
-                )
-            up1, norm1, act1, up2, act2 = self.output_upscaling
-            feat_s0, feat_s1 = high_res_features
-            upscaled = act1(norm1(up1(src) + feat_s1))
-            upscaled = act2(up2(upscaled) + feat_s0)
-        else:
-            upscaled = self.output_upscaling(src)
+        upscaled = self._upscale(src.transpose(1, 2).reshape(b, c, h, w), high_res_features)
 
         hyper = torch.stack(
             [mlp(mask_tokens_out[:, i]) for i, mlp in enumerate(self.output_hypernetworks_mlps)],
@@ -178,6 +167,18 @@ class MaskDecoderHQ(nn.Module):
         hq_mask = apply_hypernetwork(hq_filter, hq_feature)
         out_masks = hq_mask if hq_token_only else sam_masks + hq_mask
         return DecoderOutput(out_masks, iou_pred, sam_tokens, object_score_logits)
+
+    def _upscale(self, src: torch.Tensor, high_res_features) -> torch.Tensor:
+        """The mask features: the transformer's image tokens upscaled 4x (with the high-res
+        features added at 2x and 4x when the decoder uses them)."""
+        if not self.use_high_res_features:
+            return self.output_upscaling(src)
+        if high_res_features is None:
+            raise ValueError("this decoder uses high-res features: pass (high_res_0, high_res_1)")
+        up1, norm1, act1, up2, act2 = self.output_upscaling
+        feat_s0, feat_s1 = high_res_features
+        upscaled = act1(norm1(up1(src) + feat_s1))
+        return act2(up2(upscaled) + feat_s0)
 
     def _stability(self, logits: torch.Tensor) -> torch.Tensor:
         """N x M x H x W -> N x M: area above +delta over area above -delta."""
