@@ -26,16 +26,13 @@ from .clicks import Click, ClickProtocol, next_click
 from .datamodule import SegmentationDataModule, build_datamodule
 from .datasets import (
     CocoInstanceDataset,
-    DataError,
-    EmptyMaskError,
     PairedFolderDataset,
     SampleKey,
     build_source,
-    read_image,
-    read_mask,
     sample_key,
 )
 from .demo import ensure_demo_data, make_demo_sample
+from .image_files import DataError, EmptyMaskError, read_image, read_mask
 from .loaders import SampleLoader, TrainLoader
 from .prompted import PromptedDataset
 from .prompts import (

@@ -29,8 +29,8 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from samhq_train import imaging
 
 from .batch import Collate
-from .datasets import DataError
 from .demo import ensure_demo_data
+from .image_files import DataError
 from .loaders import SampleLoader, TrainLoader
 from .prompted import PromptedDataset
 from .prompts import PromptConfig

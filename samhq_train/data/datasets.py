@@ -21,26 +21,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from torch.utils.data import ConcatDataset, Dataset
 
-from samhq_train import imaging
-from samhq_train.errors import UserError
-from samhq_train.imaging import ImageFileError, decode_image_file
+from .image_files import DataError, read_image, read_mask, stored_size
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 LAYOUT_HINT = "check data.root and the set's folders (data/README.md shows the expected layout)"
-
-
-class DataError(UserError):
-    """A problem with the user's data; the message names the file and says what to do."""
-
-
-class EmptyMaskError(DataError):
-    """A mask without foreground (> 128): skipped in training, an error for strict evaluation."""
 
 
 @dataclass(frozen=True)
@@ -73,64 +62,6 @@ def _list_names(paths: Sequence[Path], limit: int = 10) -> str:
 def _check_dir(path: Path, what: str, dataset: str) -> None:
     if not path.is_dir():
         raise DataError(f"{dataset}: {what} not found: {path}; {LAYOUT_HINT}")
-
-
-def _decode(path: Path, flags: int, what: str = "image") -> np.ndarray:
-    try:
-        return decode_image_file(path, flags, what)
-    except ImageFileError as err:
-        raise DataError(str(err)) from None
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """H x W x 3 uint8 RGB (samhq_train.imaging.read_image: grey repeated to 3 channels, EXIF
-    orientation ignored, as in the official loader, so images stay aligned with their masks);
-    raises DataError naming the file."""
-    try:
-        return imaging.read_image(path)
-    except ImageFileError as err:
-        raise DataError(str(err)) from None
-
-
-def read_mask(path: str | Path) -> np.ndarray:
-    """H x W uint8 0-255. A multi-channel mask must have equal colour channels (channel 0 is kept,
-    alpha ignored); 16-bit masks and label masks with values only in 0-1 are refused."""
-    path = Path(path)
-    mask = _decode(path, cv2.IMREAD_UNCHANGED, "mask")
-    if mask.ndim == 3:
-        colour = mask[..., :3] if mask.shape[2] >= 3 else mask[..., :1]
-        if (colour != colour[..., :1]).any():
-            raise DataError(
-                f"{path} has {mask.shape[2]} channels with different values; a mask must be a "
-                "single-channel (grayscale) image, 0 = background, 255 = object: convert it"
-            )
-        mask = colour[..., 0]
-    if mask.dtype != np.uint8:
-        raise DataError(
-            f"{path} is a {mask.dtype} mask; expected 8-bit values 0-255: "
-            "save it as 8-bit grayscale"
-        )
-    if mask.max() == 1:
-        raise DataError(
-            f"{path} has values 0-1; masks must be 0-255 (object > 128): save it multiplied by 255"
-        )
-    return mask
-
-
-def stored_size(path: str | Path, what: str = "image") -> tuple[int, int]:
-    """(H, W) of an image file as stored (EXIF orientation ignored, as read_image), from its
-    header alone (imaging.read_header, with its pixel limit); DataError naming the file when the
-    header cannot be read or the image is over the limit."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{what} file not found: {path}")
-    try:
-        header = imaging.read_header(path, what)
-    except ImageFileError as err:
-        raise DataError(str(err)) from None
-    if header is None:  # a format PIL does not know: what the reader makes of it decides
-        return read_image(path).shape[:2]
-    return header.height, header.width
 
 
 def _require_same_size(mask_hw, image_hw, mask_path: Path, image_path: Path) -> None:

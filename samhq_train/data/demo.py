@@ -23,7 +23,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from .coarsen import coarsen_mask
-from .datasets import DataError
+from .image_files import DataError
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from samhq_train.distributed import gather_from_ranks, global_rank
 
-from .datasets import DataError
+from .image_files import DataError
 
 log = logging.getLogger(__name__)
 

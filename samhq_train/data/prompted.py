@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from .datasets import DataError, EmptyMaskError
+from .image_files import DataError, EmptyMaskError
 from .prompts import PromptConfig, sample_prompts
 from .sample import (
     MAX_TRIES,

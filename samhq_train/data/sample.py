@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import cv2
 import numpy as np
 
-from .datasets import EmptyMaskError
+from .image_files import EmptyMaskError
 from .prompts import MASK_THRESHOLD
 from .transforms import PairTransform, Transformed
 

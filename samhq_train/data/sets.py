@@ -14,7 +14,8 @@ from pathlib import Path
 
 from torch.utils.data import ConcatDataset
 
-from .datasets import DataError, build_source
+from .datasets import build_source
+from .image_files import DataError
 from .prompted import PromptedDataset
 from .prompts import PromptConfig
 from .sample import require_nonempty_mask

@@ -27,7 +27,7 @@ from samhq_train.config_check import (
     check_validation_sets,
 )
 from samhq_train.data import build_datamodule
-from samhq_train.data.datasets import DataError
+from samhq_train.data.image_files import DataError
 from samhq_train.evaluation.entry import evaluate
 from samhq_train.model import (
     FAMILIES,
