@@ -162,7 +162,8 @@ def encoder_paths(model, args, folder: str) -> dict[str, Callable[[], None]]:
 
 def decoder_and_amg_paths(model, args) -> dict[str, Callable[[], None]]:
     """Our per-image costs after the encoder: 8 box prompts decoded from cached features (bf16),
-    and automatic mask generation (encoder included) on a demo image, fp32 (the generator's
+    and automatic mask generation (encoder included, the generator's default thresholds) on a
+    768 x 1024 demo image, fp32 (the generator's
     predictor has no bf16 path yet: its decoding fails under autocast)."""
     size = model.image_size
     pixels = torch.randn(1, 3, size, size)
@@ -172,7 +173,7 @@ def decoder_and_amg_paths(model, args) -> dict[str, Callable[[], None]]:
     boxes = torch.cat([xy0, xy0 + size / 4], dim=-1)
     image, _ = make_demo_sample(0, "val", 1, 768, 1024)
     points = args.points_per_side
-    generator = AutomaticMaskGenerator(model, points_per_side=points, pred_iou_thresh=0.0)
+    generator = AutomaticMaskGenerator(model, points_per_side=points)
     return {
         "samhq_train decoder, 8 boxes, bf16": under(
             lambda: model.decode(features, boxes=boxes), True
@@ -207,7 +208,8 @@ def main(argv=None) -> None:
     parser.add_argument("--variant", default="vit_b")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--points-per-side", type=int, default=32, help="AMG point grid")
+    parser.add_argument("--points-per-side", type=int, default=16,
+                        help="AMG point grid (32 x 32 with random weights: minutes per image)")
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
