@@ -8,8 +8,8 @@ bias, and stays in cache through the softmax and the product with v:
 - windowed blocks (h + w <= head_dim): the bias is folded into the product itself. Queries get
   their two bias terms as extra channels, keys get one-hot (key row, key column) channels:
   [q * scale, rel_h, rel_w] . [k, onehot(kh), onehot(kw)] = q.k * scale + rel_h[kh] + rel_w[kw].
-- global blocks: per image, head and chunk of query rows, rel_h + rel_w is written into the score
-  buffer and the product q k^T is accumulated onto it (addmm with beta 1).
+- global blocks: per image, group of heads and chunk of query rows, rel_h + rel_w is written into
+  the score buffer and the product q k^T is accumulated onto it (baddbmm with beta 1).
 
 Only for bf16 tensors without autograd (rel_pos_attention decides); outputs agree with the SDPA
 path within bf16 rounding (tests/model/test_cpu_attention.py).
@@ -19,6 +19,8 @@ import torch
 
 # Scores of one chunk (bytes): small enough to stay in the cores' L2 / L3 between its three steps.
 SCORE_CHUNK_BYTES = 4 << 20
+# Heads of a global block per product: fewer, larger calls (about 1.3x faster on 2 busy threads)
+HEADS_PER_CHUNK = 4
 
 
 def serves(q: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor) -> bool:
@@ -73,17 +75,18 @@ def per_head_attention(
     rows = max(1, min(h, SCORE_CHUNK_BYTES // (w * hw * q.element_size())))
     q = q * c**-0.5
     out = q.new_empty(b, hw, n, c)
-    buffer = q.new_empty(rows * w * hw)
+    buffer = q.new_empty(min(n, HEADS_PER_CHUNK) * rows * w * hw)
     for i in range(b):
-        for j in range(n):
-            keys_t, values = k[i, j].T, v[i, j]
+        for j in range(0, n, HEADS_PER_CHUNK):
+            hs = slice(j, j + HEADS_PER_CHUNK)
+            keys_t, values = k[i, hs].transpose(-1, -2), v[i, hs]
             for r in range(0, h, rows):
                 qs = slice(r * w, (r + rows) * w)
-                rh = rel_h[i, j, r : r + rows, :, :, None]
-                rw = rel_w[i, j, r : r + rows, :, None, :]
-                bias = buffer[: rh.shape[0] * w * hw].view(-1, w, h, w)
-                scores = torch.add(rh, rw, out=bias).view(-1, hw)  # query x key, bias only
-                torch.addmm(scores, q[i, j, qs], keys_t, out=scores)
+                rh = rel_h[i, hs, r : r + rows, :, :, None]
+                rw = rel_w[i, hs, r : r + rows, :, None, :]
+                bias = buffer[: rh.shape[:2].numel() * w * hw].view(*rh.shape[:2], w, h, w)
+                scores = torch.add(rh, rw, out=bias).view(rh.shape[0], -1, hw)  # bias only
+                torch.baddbmm(scores, q[i, hs, qs], keys_t, out=scores)
                 probs = torch.ops.aten._softmax.out(scores, -1, False, out=scores)
-                out[i, qs, j] = torch.mm(probs, values)
+                out[i, qs, hs] = torch.bmm(probs, values).transpose(0, 1)
     return out
