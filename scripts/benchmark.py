@@ -18,6 +18,9 @@ The other suites run through this entry too, each with its own flags (--help):
     python scripts/benchmark.py policies ...   step time and peak memory per trainable policy
     python scripts/benchmark.py metrics ...    mask / boundary IoU throughput
     python scripts/benchmark.py profile ...    our ViT encoder vs its pre-optimisation version, op profile
+    python scripts/benchmark.py --cpu-table    the CPU inference table: encoders (ours bf16 / fp32 /
+                                               onnxruntime, transformers, official), the matmul
+                                               floor, decoder and AMG per image, in one run
 
 Times are the best of --iters calls after two warm-up calls (robust to a busy machine; the mean is
 in the JSON). --profile prints the top ops of one encoder and one decoder call of ours. Prints a
@@ -55,6 +58,7 @@ SUITES = {  # subcommand -> the script that implements it
     "policies": SCRIPTS / "benchmark_policies.py",
     "metrics": SCRIPTS / "benchmark_metrics.py",
     "profile": SCRIPTS / "profiling" / "profile_encoder.py",
+    "cpu-table": SCRIPTS / "benchmark_cpu.py",
 }
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -239,6 +243,8 @@ def peak_memory(device: str) -> str:
 
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if "--cpu-table" in argv:
+        argv = ["cpu-table", *(a for a in argv if a != "--cpu-table")]
     if argv and argv[0] in SUITES:
         script = SUITES[argv[0]]
         sys.argv = [str(script), *argv[1:]]

@@ -10,6 +10,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..common import LayerNorm2d, MLPBlock, use_checkpointing
+from . import cpu_attention
 from .flex_attention import KERNELS, flex_serves, rel_pos_flex_attention
 
 # Largest attention-bias chunk built at once on CPU (bytes). A global block of vit_b at 1024 px would
@@ -194,13 +195,16 @@ def rel_pos_attention(
 ) -> torch.Tensor:
     """SDPA with the decomposed bias: q, k, v B x heads x HW x C -> B x HW x heads x C.
 
-    On CPU the bias is materialised for a chunk of images or query rows at a time (at most
-    CPU_BIAS_CHUNK_BYTES), into one reused buffer when no gradient flows into it; elsewhere at once.
+    On CPU, bf16 without autograd takes cpu_attention's kernels; otherwise the bias is
+    materialised for a chunk of images or query rows at a time (at most CPU_BIAS_CHUNK_BYTES), into
+    one reused buffer when no gradient flows into it; elsewhere at once.
     """
     b, n, hw, c = q.shape
     h, w = rel_h.shape[2], rel_h.shape[3]
     if q.device.type != "cpu" or torch.jit.is_tracing():  # ONNX export: one graph, any batch
         return sdpa_rows(q, k, v, rel_h, rel_w).transpose(1, 2)
+    if cpu_attention.serves(q, rel_h, rel_w):
+        return cpu_attention.rel_pos_attention_cpu(q, k, v, rel_h, rel_w)
     per_row = n * w * hw * q.element_size()  # bias bytes of one query row of one image
     images = max(1, min(b, CPU_BIAS_CHUNK_BYTES // (per_row * h)))
     rows = h if images > 1 else max(1, min(h, CPU_BIAS_CHUNK_BYTES // per_row))

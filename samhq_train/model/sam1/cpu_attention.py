@@ -1,0 +1,92 @@
+"""bf16 inference on the CPU for the ViT's decomposed relative-position attention.
+
+SDPA's CPU kernel takes the bias as a materialised B x heads x HW x HW mask: building it, and
+reading it inside the kernel, costs about as much as the attention's matrix products (bf16, vit_b
+at 1024 px). Here each chunk of the scores is built in one matrix product that already holds the
+bias, and stays in cache through the softmax and the product with v:
+
+- windowed blocks (h + w <= head_dim): the bias is folded into the product itself. Queries get
+  their two bias terms as extra channels, keys get one-hot (key row, key column) channels:
+  [q * scale, rel_h, rel_w] . [k, onehot(kh), onehot(kw)] = q.k * scale + rel_h[kh] + rel_w[kw].
+- global blocks: per image, group of heads and chunk of query rows, rel_h + rel_w is written into
+  the score buffer and the product q k^T is accumulated onto it (baddbmm with beta 1).
+
+Only for bf16 tensors without autograd (rel_pos_attention decides); outputs agree with the SDPA
+path within bf16 rounding (tests/model/test_cpu_attention.py).
+"""
+
+import torch
+
+# Scores of one chunk (bytes): small enough to stay in the cores' L2 / L3 between its three steps.
+SCORE_CHUNK_BYTES = 4 << 20
+# Heads of a global block per product: fewer, larger calls (about 1.3x faster on 2 busy threads)
+HEADS_PER_CHUNK = 4
+
+
+def serves(q: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor) -> bool:
+    """Whether these attention inputs take the bf16 CPU inference kernels."""
+    if q.device.type != "cpu" or q.dtype != torch.bfloat16 or torch.jit.is_tracing():
+        return False
+    grad = q.requires_grad or rel_h.requires_grad or rel_w.requires_grad
+    return not (torch.is_grad_enabled() and grad)
+
+
+def rel_pos_attention_cpu(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor
+) -> torch.Tensor:
+    """q, k, v B x heads x HW x C (bf16), rel_h B x heads x H x W x H, rel_w B x heads x H x W x W
+    -> B x HW x heads x C."""
+    h, w = rel_h.shape[2], rel_h.shape[3]
+    if h + w <= q.shape[-1]:
+        return one_hot_attention(q, k, v, rel_h, rel_w)
+    return per_head_attention(q, k, v, rel_h, rel_w)
+
+
+def one_hot_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor
+) -> torch.Tensor:
+    b, n, hw, c = q.shape
+    h, w = rel_h.shape[2], rel_h.shape[3]
+    key_row = torch.arange(hw, device=q.device) // w
+    key_col = torch.arange(hw, device=q.device) % w
+    one_hot = torch.cat([
+        key_row[:, None] == torch.arange(h, device=q.device),
+        key_col[:, None] == torch.arange(w, device=q.device),
+    ], dim=1).to(q.dtype)  # HW x (H + W)
+    queries = torch.cat([q * c**-0.5, rel_h.flatten(2, 3), rel_w.flatten(2, 3)], dim=-1)
+    keys = torch.cat([k, one_hot.expand(b, n, hw, h + w)], dim=-1)
+    out = q.new_empty(b, hw, n, c)
+    step = max(1, SCORE_CHUNK_BYTES // (n * hw * hw * q.element_size()))
+    buffer = q.new_empty(min(step, b) * n * hw * hw)
+    for i in range(0, b, step):
+        im = slice(i, i + step)
+        scores = buffer[: queries[im].shape[0] * n * hw * hw].view(-1, n, hw, hw)
+        torch.matmul(queries[im], keys[im].transpose(-1, -2), out=scores)
+        probs = torch.ops.aten._softmax.out(scores, -1, False, out=scores)
+        out[im] = torch.matmul(probs, v[im]).transpose(1, 2)
+    return out
+
+
+def per_head_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor
+) -> torch.Tensor:
+    b, n, hw, c = q.shape
+    h, w = rel_h.shape[2], rel_h.shape[3]
+    rows = max(1, min(h, SCORE_CHUNK_BYTES // (w * hw * q.element_size())))
+    q = q * c**-0.5
+    out = q.new_empty(b, hw, n, c)
+    buffer = q.new_empty(min(n, HEADS_PER_CHUNK) * rows * w * hw)
+    for i in range(b):
+        for j in range(0, n, HEADS_PER_CHUNK):
+            hs = slice(j, j + HEADS_PER_CHUNK)
+            keys_t, values = k[i, hs].transpose(-1, -2), v[i, hs]
+            for r in range(0, h, rows):
+                qs = slice(r * w, (r + rows) * w)
+                rh = rel_h[i, hs, r : r + rows, :, :, None]
+                rw = rel_w[i, hs, r : r + rows, :, None, :]
+                bias = buffer[: rh.shape[:2].numel() * w * hw].view(*rh.shape[:2], w, h, w)
+                scores = torch.add(rh, rw, out=bias).view(rh.shape[0], -1, hw)  # bias only
+                torch.baddbmm(scores, q[i, hs, qs], keys_t, out=scores)
+                probs = torch.ops.aten._softmax.out(scores, -1, False, out=scores)
+                out[i, qs, hs] = torch.bmm(probs, values).transpose(0, 1)
+    return out

@@ -1,0 +1,244 @@
+"""CPU inference table in one run: vit_b image encoder per image (ours bf16 and fp32 eager, ours in
+onnxruntime's CPU provider, transformers' SamVisionEncoder bf16, the official segment_anything_hq
+encoder bf16), the matmul floor, and our decoder and automatic mask generation per image.
+
+    python scripts/benchmark.py --cpu-table [--threads 2] [--reps 3] [--variant vit_b] [--json F]
+
+All random weights, batch 1, `--threads` torch / onnxruntime threads. The paths are timed in
+rounds (every path once per round, --reps rounds, after a warm-up call each), so that a busy
+machine slows them alike; the table gives the median wall seconds and the median CPU seconds (all
+threads). bf16 is CPU autocast, as `samhq-predict --bf16` / SamHQPredictor(amp_dtype=) run it.
+
+The matmul floor is the encoder's matrix products alone: the same GEMM shapes (patch embedding,
+qkv / proj / MLP of every block on its padded windows, q k^T and p v of every window or global
+block, the neck's convolutions as GEMMs) timed as bf16 torch.matmul calls at the same thread count
+and summed; the small rel-pos products are left out. No elementwise work, no softmax, no bias.
+onnxruntime runs the fp32 export (samhq-export's onnx_encoder): its CPU provider has no bf16
+matrix kernels on x86, and the fp16 file runs slower than fp32 there (README, ONNX encoders).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from samhq_train.data.demo import make_demo_sample
+from samhq_train.inference import AutomaticMaskGenerator
+from samhq_train.model import build_sam_hq
+
+BF16 = torch.bfloat16
+
+
+def encoder_gemms(encoder) -> list[tuple[int, int, int, int]]:
+    """(batch, M, K, N) of every matrix product of a SAM ViT encoder on one image."""
+    patch = encoder.patch_embed.proj.kernel_size[0]
+    dim = encoder.pos_embed.shape[-1]
+    grid = encoder.pos_embed.shape[1]
+    out_chans = encoder.neck[0].out_channels
+    gemms = [(1, grid * grid, 3 * patch * patch, dim)]
+    for block in encoder.blocks:
+        heads, ws = block.attn.num_heads, block.window_size
+        head_dim = dim // heads
+        if ws == 0:
+            tokens, windows, length = grid * grid, 1, grid * grid
+        else:
+            padded = -(-grid // ws) * ws
+            tokens, windows, length = padded * padded, (padded // ws) ** 2, ws * ws
+        hidden = block.mlp.lin1.out_features
+        gemms += [
+            (1, tokens, dim, 3 * dim),
+            (windows * heads, length, head_dim, length),
+            (windows * heads, length, length, head_dim),
+            (1, tokens, dim, dim),
+            (1, grid * grid, dim, hidden),
+            (1, grid * grid, hidden, dim),
+        ]
+    gemms += [(1, grid * grid, dim, out_chans), (1, grid * grid, 9 * out_chans, out_chans)]
+    return gemms
+
+
+def matmul_floor_call(gemms, max_out_bytes: int = 64 << 20) -> Callable[[], None]:
+    """One call runs every GEMM in bf16 (large batched ones in slices of at most max_out_bytes)."""
+    gen = torch.Generator().manual_seed(0)
+    work = []
+    for batch, m, k, n in gemms:
+        per = max(1, min(batch, max_out_bytes // (m * n * 2)))
+        a = torch.randn(per, m, k, generator=gen).to(BF16)
+        b = torch.randn(per, k, n, generator=gen).to(BF16)
+        work.append((a, b, -(-batch // per)))
+
+    def run() -> None:
+        for a, b, times in work:
+            for _ in range(times):
+                torch.matmul(a, b)
+
+    return run
+
+
+def flops(gemms) -> float:
+    return sum(2.0 * b * m * k * n for b, m, k, n in gemms)
+
+
+def autocast(enabled: bool = True):
+    return torch.autocast("cpu", dtype=BF16) if enabled else contextlib.nullcontext()
+
+
+def under(fn: Callable[[], object], bf16: bool) -> Callable[[], None]:
+    def run() -> None:
+        with torch.inference_mode(), autocast(bf16):
+            fn()
+
+    return run
+
+
+def transformers_encoder(encoder):
+    from transformers import SamVisionConfig
+    from transformers.models.sam.modeling_sam import SamVisionEncoder
+
+    dim = encoder.pos_embed.shape[-1]
+    config = SamVisionConfig(
+        hidden_size=dim, num_hidden_layers=len(encoder.blocks),
+        num_attention_heads=encoder.blocks[0].attn.num_heads, image_size=encoder.img_size,
+        window_size=max(b.window_size for b in encoder.blocks),
+        global_attn_indexes=[i for i, b in enumerate(encoder.blocks) if b.window_size == 0],
+        output_channels=encoder.neck[0].out_channels, use_rel_pos=True,
+        mlp_dim=encoder.blocks[0].mlp.lin1.out_features, attn_implementation="sdpa",
+    )
+    return SamVisionEncoder(config).eval()
+
+
+def onnxruntime_call(model, threads: int, folder: str, size: int) -> Callable[[], None]:
+    import onnxruntime
+
+    from samhq_train.inference.onnx_encoder_export import export_onnx_encoder
+
+    path = export_onnx_encoder(model, Path(folder) / "encoder.onnx")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    image = np.random.default_rng(0).uniform(0, 255, (1, 3, size, size)).astype(np.float32)
+    return lambda: session.run(None, {name: image})
+
+
+def encoder_paths(model, args, folder: str) -> dict[str, Callable[[], None]]:
+    encoder = model.image_encoder
+    size = encoder.img_size
+    pixels = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    paths = {
+        "samhq_train encoder, bf16 eager": under(lambda: encoder(pixels), True),
+        "samhq_train encoder, fp32 eager": under(lambda: encoder(pixels), False),
+    }
+    try:
+        ort = onnxruntime_call(model, args.threads, folder, size)
+        paths["samhq_train encoder, onnxruntime fp32"] = ort
+    except ImportError as err:
+        print(f"skipping onnxruntime: {err}")
+    try:
+        theirs = transformers_encoder(encoder)
+        paths["transformers SamVisionEncoder, bf16"] = under(lambda: theirs(pixels), True)
+    except ImportError as err:
+        print(f"skipping transformers: {err}")
+    try:
+        from samhq_train.reference import build_official
+
+        official = build_official(args.variant).image_encoder
+        paths["official segment_anything_hq encoder, bf16"] = under(lambda: official(pixels), True)
+    except ImportError as err:
+        print(f"skipping the official package: {err}")
+    paths["matmul floor (bf16 GEMMs alone)"] = matmul_floor_call(encoder_gemms(encoder))
+    return paths
+
+
+def decoder_and_amg_paths(model, args) -> dict[str, Callable[[], None]]:
+    """Our per-image costs after the encoder: 8 box prompts decoded from cached features (bf16),
+    and automatic mask generation (encoder included, the generator's default thresholds) on a
+    768 x 1024 demo image, fp32 (the generator's
+    predictor has no bf16 path yet: its decoding fails under autocast)."""
+    size = model.image_size
+    pixels = torch.randn(1, 3, size, size)
+    with torch.inference_mode(), autocast():
+        features = model.encode(pixels)
+    xy0 = torch.rand(1, 8, 2, generator=torch.Generator().manual_seed(0)) * size / 2
+    boxes = torch.cat([xy0, xy0 + size / 4], dim=-1)
+    image, _ = make_demo_sample(0, "val", 1, 768, 1024)
+    points = args.points_per_side
+    generator = AutomaticMaskGenerator(model, points_per_side=points)
+    return {
+        "samhq_train decoder, 8 boxes, bf16": under(
+            lambda: model.decode(features, boxes=boxes), True
+        ),
+        f"samhq_train AMG, {points}x{points} points, fp32 (encoder included)": (
+            lambda: generator.generate_candidates(image)
+        ),
+    }
+
+
+def time_rounds(paths: dict[str, Callable[[], None]], reps: int, once: set[str]) -> dict[str, list]:
+    """(wall, CPU) seconds of each path per round; paths in `once` run in the first round only."""
+    for name, fn in paths.items():
+        if name not in once:
+            fn()  # warm-up
+    times = {name: [] for name in paths}
+    for r in range(reps):
+        for name, fn in paths.items():
+            if name in once and r:
+                continue
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn()
+            times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+        print(f"round {r + 1}/{reps} done", flush=True)
+    return times
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--variant", default="vit_b")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--points-per-side", type=int, default=16,
+                        help="AMG point grid (32 x 32 with random weights: minutes per image)")
+    parser.add_argument("--json", help="also write the rows to this file")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    model = build_sam_hq(args.variant, seed=0).eval()
+    gemms = encoder_gemms(model.image_encoder)
+    with tempfile.TemporaryDirectory() as folder:
+        encoders = encoder_paths(model, args, folder)
+        encoder_names = set(encoders)
+        paths = {**encoders, **decoder_and_amg_paths(model, args)}
+        amg = [n for n in paths if "AMG" in n]
+        times = time_rounds(paths, args.reps, set(amg))
+    print(f"\n{args.variant} at {model.image_size} px, batch 1, {args.threads} threads, torch "
+          f"{torch.__version__}; median of {args.reps} interleaved rounds (AMG: one run); "
+          f"matmul floor = {flops(gemms) / 1e9:.1f} GFLOP of bf16 GEMMs")
+    floor = statistics.median(w for w, _ in times["matmul floor (bf16 GEMMs alone)"])
+    theirs = times.get("transformers SamVisionEncoder, bf16", [(float("nan"), 0.0)])
+    ref = statistics.median(w for w, _ in theirs)
+    print("| path | s / image (wall) | CPU s / image | x matmul floor | transformers bf16 / this |")
+    print("|---|---:|---:|---:|---:|")
+    rows = []
+    for name, runs in times.items():
+        wall, cpu = statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
+        encoder = name in encoder_names
+        rows.append({"path": name, "wall_s": wall, "cpu_s": cpu, "runs": runs})
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {f'{wall / floor:.2f}' if encoder else '-'} | "
+              f"{f'{ref / wall:.2f}' if encoder else '-'} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"settings": vars(args), "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
