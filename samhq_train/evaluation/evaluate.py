@@ -156,8 +156,9 @@ class DatasetMetrics(nn.Module):
 
 def overlay(image: torch.Tensor, logits: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     """uint8 3 x H x W CPU picture for loggers: the image (3 x h x w RGB 0-255, resized to the GT
-    size) with the predicted region (logits > 0) tinted, the GT boundary in green and the
-    predicted boundary in red (imaging.draw_overlay, the one overlay picture)."""
+    size) with the predicted region (logits > 0) tinted and outlined in the palette's first
+    colour and the GT boundary in blue, twice as thick (imaging.draw_overlay, the one overlay
+    picture)."""
     image = image.detach().float().round().clamp(0, 255).permute(1, 2, 0).cpu().numpy()
     mask = (logits.detach() > 0).cpu().numpy()
     picture = draw_overlay(image.astype(np.uint8), [mask], gt.detach().cpu().numpy() > GT_THRESHOLD)

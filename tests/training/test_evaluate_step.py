@@ -12,6 +12,7 @@ from samhq_train.evaluation.evaluate import (
     predict_batch,
 )
 from samhq_train.evaluation.metrics import boundary_iou, mask_iou
+from samhq_train.imaging import GT_EDGE, PALETTE
 
 
 def make_batch(types, s=256):
@@ -121,6 +122,6 @@ def test_overlay_marks_the_gt_and_predicted_boundaries():
     pred[12:32, 15:35] = 1.0
     picture = overlay(torch.full((3, 20, 25), 100.0), pred, gt)
     assert picture.shape == (3, 40, 50) and picture.dtype == torch.uint8
-    assert picture[:, 10, 11].tolist() == [0, 255, 0]  # GT boundary, outside the prediction
-    assert picture[:, 31, 34].tolist() == [255, 0, 0]  # predicted boundary
+    assert picture[:, 10, 11].tolist() == list(GT_EDGE)  # GT boundary, outside the prediction
+    assert picture[:, 31, 34].tolist() == PALETTE[0].tolist()  # predicted boundary
     assert picture[:, 0, 0].tolist() == [100, 100, 100]
