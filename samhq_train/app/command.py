@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 
 from samhq_train.errors import exit_on_user_error
-from samhq_train.model import FORMAT_ALIASES, FORMATS, VARIANTS, CheckpointError, load_checkpoint
+from samhq_train.inference.weights_options import add_weights_options
+from samhq_train.model import CheckpointError, load_checkpoint
 
 from .engine import AppError, Segmenter
 from .server import PAGE, App, make_server
@@ -39,14 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("checkpoint", nargs="?", help=f"weights (default: {DEMO_CHECKPOINT})")
     parser.add_argument("--base", help="base SAM / SAM-HQ checkpoint for an HQ-only checkpoint")
-    parser.add_argument(
-        "--variant", choices=sorted(VARIANTS), help="model size (default: from the file)"
-    )
-    parser.add_argument(
-        "--format",
-        choices=[*FORMATS, *FORMAT_ALIASES],
-        help="checkpoint format (default: detected)",
-    )
+    add_weights_options(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument(
         "--port", type=int, default=7860, help="port (default: 7860; 0: any free one)"

@@ -27,10 +27,9 @@ import torch
 from samhq_train.errors import exit_on_user_error
 from samhq_train.inference import EXPORT_TARGETS, export_model
 from samhq_train.inference.export import check_output_dir, export_paths
+from samhq_train.inference.weights_options import add_weights_options
 from samhq_train.model import (
     FORMAT_ALIASES,
-    FORMATS,
-    VARIANTS,
     load_checkpoint_with_provenance,
     policy_of,
 )
@@ -89,10 +88,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--base", help="base SAM / SAM-HQ checkpoint (HQ-only or delta input, or a moved .ckpt base)"
     )
-    parser.add_argument(
-        "--variant", choices=sorted(VARIANTS), help="model size (default: from the file)"
-    )
-    parser.add_argument("--format", choices=[*FORMATS, *FORMAT_ALIASES], help="input format (default: detected)")
+    add_weights_options(parser)
     parser.add_argument(
         "--to", nargs="+", required=True, choices=[*EXPORT_TARGETS, *FORMAT_ALIASES], help="targets to write"
     )

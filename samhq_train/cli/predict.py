@@ -57,7 +57,8 @@ from samhq_train.inference.batch_predict import (
     plan,
     predict_images,
 )
-from samhq_train.model import FORMAT_ALIASES, FORMATS, VARIANTS, load_checkpoint
+from samhq_train.inference.weights_options import add_weights_options
+from samhq_train.model import load_checkpoint
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -69,14 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--checkpoint", required=True, help="weights in any format load_checkpoint reads"
     )
     parser.add_argument("--base", help="base SAM / SAM-HQ checkpoint for an HQ-only --checkpoint")
-    parser.add_argument(
-        "--variant", choices=sorted(VARIANTS), help="model size (default: from the file)"
-    )
-    parser.add_argument(
-        "--format",
-        choices=[*FORMATS, *FORMAT_ALIASES],
-        help="checkpoint format (default: detected)",
-    )
+    add_weights_options(parser)
     parser.add_argument(
         "--box", nargs=4, type=float, action="append", metavar=("X0", "Y0", "X1", "Y1")
     )
