@@ -3,10 +3,10 @@
 Not used by training; only the standard library's HTTP server and the page, no extra dependency.
 """
 
-from .engine import AppError, Options, PairPredictor, Segmenter, StepResult, check_steps, prompt_of
+from .engine import AppError, Options, Segmenter, StepResult, check_steps, prompt_of
 from .server import App, make_server
 
 __all__ = [
-    "App", "AppError", "Options", "PairPredictor", "Segmenter", "StepResult", "check_steps",
+    "App", "AppError", "Options", "Segmenter", "StepResult", "check_steps",
     "make_server", "prompt_of",
 ]

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from samhq_train.errors import UserError
-from samhq_train.inference import PromptError, SamHQPredictor
+from samhq_train.inference import SamHQPredictor
 
 MAX_STEPS = 200
 KEPT_IMAGES = 4  # image embeddings kept (a few browser tabs / back-and-forth between images)
@@ -50,38 +50,6 @@ class StepResult:
     hq: Side
     sam: Side
     multimask: bool
-
-
-class PairPredictor(SamHQPredictor):
-    """SamHQPredictor that also decodes plain SAM (HQ off) from the same image embedding."""
-
-    @torch.no_grad()
-    def predict_sam(
-        self,
-        point_coords=None,
-        point_labels=None,
-        box=None,
-        mask_input=None,
-        multimask_output: bool = True,
-    ):
-        """predict(...) with the decoder's use_hq=False: masks M x H x W, scores M, low-res."""
-        if not self.is_image_set:
-            raise RuntimeError("set an image with set_image(...) before predict_sam(...)")
-        points, boxes, masks, batched = self._prompts(point_coords, point_labels, box, mask_input)
-        if batched:
-            raise PromptError("predict_sam takes one prompt (one box), not a batch")
-        with self._autocast():
-            low_res, iou = self.model.decode(
-                self.features,
-                points=points,
-                boxes=boxes,
-                mask_inputs=masks,
-                multimask_output=multimask_output,
-                use_hq=False,
-            )
-        low_res, iou = low_res[0, 0].float(), iou[0, 0].float()
-        full = self.model.postprocess_masks(low_res, self.input_size, self.original_size)
-        return tuple(t.cpu().numpy() for t in (full > self.model.mask_threshold, iou, low_res))
 
 
 def check_steps(steps, size: tuple[int, int]) -> list[tuple[str, tuple[float, ...]]]:
@@ -154,7 +122,7 @@ class Segmenter:
     """A model, the embeddings of the last few images, and the decoded click sequences."""
 
     def __init__(self, model: torch.nn.Module, description: str = "") -> None:
-        self.predictor = PairPredictor(model)
+        self.predictor = SamHQPredictor(model)
         self.description = description
         self.images: OrderedDict[str, dict] = OrderedDict()
 
@@ -215,19 +183,20 @@ class Segmenter:
         box = None if "box" not in prompt else np.asarray(prompt["box"], np.float64)
         # one click without a box is ambiguous: SAM's advice is multimask output, best score
         multimask = len(points) == 1 and box is None and previous is None
-        hq = self.predictor.predict(
-            coords,
-            labels,
-            box,
-            None if previous is None else previous.hq.low_res,
-            multimask_output=multimask,
-            hq_token_only=options.hq_token_only,
-        )
-        sam = self.predictor.predict_sam(
-            coords,
-            labels,
-            box,
-            None if previous is None else previous.sam.low_res,
-            multimask_output=multimask,
-        )
-        return StepResult(_choose(*hq), _choose(*sam), multimask)
+
+        def side(use_hq: bool, mask_input: np.ndarray | None) -> Side:
+            return _choose(
+                *self.predictor.predict(
+                    coords,
+                    labels,
+                    box,
+                    mask_input,
+                    multimask_output=multimask,
+                    hq_token_only=options.hq_token_only,  # plain SAM (use_hq=False) ignores it
+                    use_hq=use_hq,
+                )
+            )
+
+        hq = side(True, None if previous is None else previous.hq.low_res)
+        sam = side(False, None if previous is None else previous.sam.low_res)
+        return StepResult(hq, sam, multimask)

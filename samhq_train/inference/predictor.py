@@ -100,6 +100,7 @@ class SamHQPredictor:
         multimask_output: bool = True,
         hq_token_only: bool = False,
         return_logits: bool = False,
+        use_hq: bool = True,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Masks for prompts in original image pixels (defaults as the official SamPredictor).
 
@@ -108,6 +109,8 @@ class SamHQPredictor:
         a previous call. With a batch of boxes, points of shape N x 2 apply to every box (or give
         B x N x 2). Returns masks M x H x W (bool, or logits with return_logits), scores M and
         low-res logits M x S/4 x S/4; with a box batch each gets a leading B. M is 1 for SAM-HQ.
+        use_hq=False gives the family's plain SAM from the same embedding (the decoder without
+        its HQ token; hq_token_only then does nothing), M 3 with multimask_output, else 1.
         """
         if not self.is_image_set:
             raise RuntimeError("set an image with set_image(...) before predict(...)")
@@ -120,6 +123,7 @@ class SamHQPredictor:
                 mask_inputs=masks,
                 multimask_output=multimask_output,
                 hq_token_only=hq_token_only,
+                use_hq=use_hq,
             )
         low_res, iou = low_res[0].float(), iou[0].float()  # P x M x ..., P x M
         full = self.model.processing.postprocess_masks(low_res, self.input_size, self.original_size)

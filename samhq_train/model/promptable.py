@@ -7,9 +7,10 @@ from torch import nn
 
 class PromptableModel(nn.Module):
     """Base of the family models. Subclasses define `family`, `features_type`,
-    `processing_type`, `image_size`, `mask_input_size`, the `pixel_mean` / `pixel_std` buffers,
+    `processing_type`, `image_size`, `mask_input_size`,
     `encode(images, content_sizes=None) -> features_type` (content_sizes: processing.zero_padding)
-    and `decode(features, ...)`."""
+    and the prompt side: `prompt_parts`, `embed_prompts` and `image_inputs`; decode and
+    decode_embedded are the same for every family."""
 
     family: str
     features_type: (
@@ -18,6 +19,11 @@ class PromptableModel(nn.Module):
     # the family's input rule (processing.InputProcessing subclass, also its record's `processing`)
     processing_type: type
     mask_threshold: float = 0.0
+
+    def register_pixel_stats(self, pixel_mean, pixel_std) -> None:
+        """The input normalisation (per RGB channel, 0-255) as 3 x 1 x 1 buffers, not saved."""
+        for name, values in (("pixel_mean", pixel_mean), ("pixel_std", pixel_std)):
+            self.register_buffer(name, torch.tensor(values).view(-1, 1, 1), persistent=False)
 
     @property
     def processing(self):
@@ -32,9 +38,13 @@ class PromptableModel(nn.Module):
         """Low-res logits ... x S/4 x S/4 -> logits ... x H x W (processing.postprocess_masks)."""
         return self.processing.postprocess_masks(masks, input_size, original_size)
 
-    def forward(
+    def forward(self, images: torch.Tensor, **prompts) -> tuple[torch.Tensor, torch.Tensor]:
+        """encode + decode (prompts: decode's keyword arguments); see those for shapes."""
+        return self.decode(self.encode(images), **prompts)
+
+    def decode(
         self,
-        images: torch.Tensor,
+        features,
         *,
         points: tuple[torch.Tensor, torch.Tensor] | None = None,
         boxes: torch.Tensor | None = None,
@@ -43,16 +53,81 @@ class PromptableModel(nn.Module):
         hq_token_only: bool = False,
         use_hq: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """encode + decode; see those methods for shapes."""
-        return self.decode(
-            self.encode(images),
-            points=points,
-            boxes=boxes,
-            mask_inputs=mask_inputs,
+        """Decode P prompts on each of B images (features: encode's, of B images).
+
+        points: (coords B x P x N x 2 as (x, y) in input pixels of the S x S model input, labels
+        B x P x N with 1 = positive, 0 = negative, -1 = padding); boxes: B x P x 4 (x0, y0, x1,
+        y1); mask_inputs: B x P x 1 x S/4 x S/4 logits. Returns low-res logits
+        B x P x M x S/4 x S/4 and IoU predictions B x P x M_iou, M and M_iou as the family's
+        mask decoder gives them (its forward says which). use_hq=False is the family's plain SAM
+        (the HQ token is left out of attention); with use_hq the masks are SAM + HQ, or the HQ
+        mask alone with hq_token_only.
+        """
+        b = features.batch_size
+        per_image = prompts_per_image(b, points, boxes, mask_inputs)
+        sparse, dense = self.embed_prompts(
+            points=None if points is None else (points[0].flatten(0, 1), points[1].flatten(0, 1)),
+            boxes=None if boxes is None else boxes.flatten(0, 1),
+            masks=None if mask_inputs is None else mask_inputs.flatten(0, 1),
+            count=b * per_image,
+        )
+        masks, iou = self.decode_embedded(
+            features,
+            sparse,
+            dense,
             multimask_output=multimask_output,
             hq_token_only=hq_token_only,
             use_hq=use_hq,
         )
+        return masks.unflatten(0, (b, per_image)), iou.unflatten(0, (b, per_image))
+
+    def decode_embedded(
+        self,
+        features,
+        sparse: torch.Tensor,
+        dense: torch.Tensor,
+        *,
+        multimask_output: bool = False,
+        hq_token_only: bool = False,
+        use_hq: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mask decoder on already-embedded prompts: sparse (B*P) x K x C, dense
+        (B*P) x C x h x w (prompts of one image contiguous) -> low-res logits
+        (B*P) x M x 4h x 4w, IoU (B*P) x M_iou."""
+        prompt_encoder, mask_decoder = self.prompt_parts
+        per_image = sparse.shape[0] // features.batch_size
+        masks, iou = mask_decoder(
+            **self.image_inputs(features, per_image, use_hq),
+            image_pe=prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask_output,
+            hq_token_only=hq_token_only,
+            use_hq=use_hq,
+        )[:2]
+        return masks, iou
+
+    @property
+    def prompt_parts(self) -> tuple[nn.Module, nn.Module]:
+        """(prompt encoder, mask decoder): the family's parts under its official names."""
+        raise NotImplementedError
+
+    def embed_prompts(
+        self,
+        *,
+        points: tuple[torch.Tensor, torch.Tensor] | None,
+        boxes: torch.Tensor | None,
+        masks: torch.Tensor | None,
+        count: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The prompt encoder on `count` prompts (B*P, those of one image contiguous): points
+        (coords count x N x 2, labels count x N), boxes count x 4, masks count x 1 x S/4 x S/4
+        -> sparse count x K x C and dense count x C x h x w embeddings."""
+        raise NotImplementedError
+
+    def image_inputs(self, features, per_image: int, use_hq: bool) -> dict[str, torch.Tensor]:
+        """The mask decoder's image arguments for B*P prompts, per_image = P on each image."""
+        raise NotImplementedError
 
 
 def prompts_per_image(batch: int, points, boxes, mask_inputs) -> int:

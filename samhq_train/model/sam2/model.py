@@ -1,5 +1,6 @@
 """Sam2HQ: SAM 2.1 (Hiera) image encoder + prompt encoder + HQ-SAM 2 mask decoder, with batched
-prompts and the conventions of the SAM 1 family's SamHQ (see decode)."""
+prompts and the conventions of the SAM 1 family's SamHQ (PromptableModel.decode). Its prompt side
+(Sam2PromptSide) is also SAM 3's."""
 
 from dataclasses import dataclass
 
@@ -8,7 +9,7 @@ from torch import nn
 
 from ..features import ImageFeatures
 from ..prompt_encoder import PromptEncoder
-from ..promptable import PromptableModel, prompts_per_image
+from ..promptable import PromptableModel
 from .image_encoder import ImageEncoder
 from .layers import MLP
 from .mask_decoder import MaskDecoderHQ
@@ -25,7 +26,54 @@ class Sam2Features(ImageFeatures):
     high_res_1: torch.Tensor  # B x C/4 x S/8 x S/8, the stride-8 FPN map after conv_s1
 
 
-class Sam2HQ(PromptableModel):
+class Sam2PromptSide(PromptableModel):
+    """The prompt side of SAM 2.1's image predictor, which SAM 3's interactive path shares: boxes
+    enter as two corner points ahead of the points, and the decoder takes each prompt's image
+    embedding and high-res maps (Sam2Features). Subclasses hold sam_prompt_encoder and
+    sam_mask_decoder (HQ-SAM 2's MaskDecoderHQ: see its forward for M and M_iou)."""
+
+    @property
+    def image_size(self) -> int:
+        """Side S of the square model input."""
+        return self.sam_prompt_encoder.input_image_size[0]
+
+    @property
+    def mask_input_size(self) -> int:
+        """Side of the low-res logits and of dense mask prompts (S / 4)."""
+        return self.sam_prompt_encoder.mask_input_size[0]
+
+    @property
+    def prompt_parts(self) -> tuple[PromptEncoder, MaskDecoderHQ]:
+        return self.sam_prompt_encoder, self.sam_mask_decoder
+
+    def embed_prompts(self, *, points, boxes, masks, count: int):
+        """See PromptableModel.embed_prompts; a box is the points (x0, y0) labelled 2 and
+        (x1, y1) labelled 3, ahead of the prompt's points, as SAM2ImagePredictor feeds it."""
+        coords = labels = None
+        if boxes is not None:
+            coords = boxes.reshape(count, 2, 2)
+            labels = torch.tensor([2, 3], device=boxes.device).expand(count, 2)
+        if points is not None:
+            pc, pl = points
+            coords = pc if coords is None else torch.cat([coords, pc], dim=1)
+            labels = pl if labels is None else torch.cat([labels, pl.to(labels.dtype)], dim=1)
+        return self.sam_prompt_encoder(
+            points=None if coords is None else (coords, labels), masks=masks, batch_size=count
+        )
+
+    def image_inputs(self, features: Sam2Features, per_image: int, use_hq: bool) -> dict:
+        """Each prompt gets its image's embedding and high-res maps (repeated per prompt)."""
+
+        def per_prompt(t: torch.Tensor) -> torch.Tensor:
+            return t.repeat_interleave(per_image, dim=0)
+
+        return {
+            "image_embeddings": per_prompt(features.embedding),
+            "high_res_features": (per_prompt(features.high_res_0), per_prompt(features.high_res_1)),
+        }
+
+
+class Sam2HQ(Sam2PromptSide):
     """The image-segmentation model of SAM 2.1 / HQ-SAM 2.
 
     memory_attention, memory_encoder, mask_downsample, obj_ptr_proj, obj_ptr_tpos_proj,
@@ -82,20 +130,7 @@ class Sam2HQ(PromptableModel):
         if proj_tpos_enc_in_obj_ptrs:
             self.obj_ptr_tpos_proj = nn.Linear(hidden, mem_dim)
         self.directly_add_no_mem_embed = directly_add_no_mem_embed
-        self.register_buffer(
-            "pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False
-        )
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
-
-    @property
-    def image_size(self) -> int:
-        """Side S of the square model input."""
-        return self.sam_prompt_encoder.input_image_size[0]
-
-    @property
-    def mask_input_size(self) -> int:
-        """Side of the low-res logits and of dense mask prompts (S / 4)."""
-        return self.sam_prompt_encoder.mask_input_size[0]
+        self.register_pixel_stats(pixel_mean, pixel_std)
 
     def encode(self, images: torch.Tensor, content_sizes=None) -> Sam2Features:
         """B x 3 x S x S RGB 0-255 (already resized to the square) -> Sam2Features."""
@@ -113,83 +148,3 @@ class Sam2HQ(PromptableModel):
             high_res_0=decoder.conv_s0(features[0]),
             high_res_1=decoder.conv_s1(features[1]),
         )
-
-    def decode(
-        self,
-        features: Sam2Features,
-        *,
-        points: tuple[torch.Tensor, torch.Tensor] | None = None,
-        boxes: torch.Tensor | None = None,
-        mask_inputs: torch.Tensor | None = None,
-        multimask_output: bool = False,
-        hq_token_only: bool = False,
-        use_hq: bool = True,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decode P prompts on each of B images, as SAM2ImagePredictor does for one.
-
-        points: (coords B x P x N x 2 as (x, y) in input pixels of the S x S image, labels
-        B x P x N with 1 = positive, 0 = negative, -1 = padding); boxes: B x P x 4 (x0, y0, x1, y1),
-        fed as two corner points ahead of the points; mask_inputs: B x P x 1 x S/4 x S/4 logits.
-        Returns low-res logits B x P x M x S/4 x S/4 and IoU predictions B x P x M_iou:
-        - multimask_output False: M = M_iou = 1 (with dynamic_multimask_via_stability, in eval
-          mode, the best multimask token replaces an unstable single-mask token)
-        - multimask_output True: M = M_iou = 3, except hq_token_only (with use_hq), where the one
-          HQ mask comes with the three SAM tokens' IoU predictions: M = 1, M_iou = 3
-        use_hq=False is plain SAM 2.1 (the HQ token is left out of attention); with use_hq the
-        masks are SAM + HQ, or the HQ mask alone with hq_token_only.
-        """
-        b = features.batch_size
-        per_image = prompts_per_image(b, points, boxes, mask_inputs)
-        n = b * per_image
-        coords = labels = None
-        if boxes is not None:
-            coords = boxes.reshape(n, 2, 2)
-            labels = torch.tensor([2, 3], device=boxes.device).expand(n, 2)
-        if points is not None:
-            pc, pl = points[0].flatten(0, 1), points[1].flatten(0, 1)
-            coords = pc if coords is None else torch.cat([coords, pc], dim=1)
-            labels = pl if labels is None else torch.cat([labels, pl.to(labels.dtype)], dim=1)
-        sparse, dense = self.sam_prompt_encoder(
-            points=None if coords is None else (coords, labels),
-            masks=None if mask_inputs is None else mask_inputs.flatten(0, 1),
-            batch_size=n,
-        )
-        masks, iou = self.decode_embedded(
-            features,
-            sparse,
-            dense,
-            multimask_output=multimask_output,
-            hq_token_only=hq_token_only,
-            use_hq=use_hq,
-        )
-        return masks.unflatten(0, (b, per_image)), iou.unflatten(0, (b, per_image))
-
-    def decode_embedded(
-        self,
-        features: Sam2Features,
-        sparse: torch.Tensor,
-        dense: torch.Tensor,
-        *,
-        multimask_output: bool = False,
-        hq_token_only: bool = False,
-        use_hq: bool = True,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The mask decoder on already-embedded prompts: sparse (B*P) x K x C, dense
-        (B*P) x C x h x w (prompts of one image contiguous) -> low-res logits
-        (B*P) x M x 4h x 4w, IoU (B*P) x M_iou."""
-        per_image = sparse.shape[0] // features.batch_size
-
-        def per_prompt(t: torch.Tensor) -> torch.Tensor:
-            return t.repeat_interleave(per_image, dim=0)
-
-        out = self.sam_mask_decoder(
-            image_embeddings=per_prompt(features.embedding),
-            image_pe=self.sam_prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            high_res_features=(per_prompt(features.high_res_0), per_prompt(features.high_res_1)),
-            multimask_output=multimask_output,
-            hq_token_only=hq_token_only,
-            use_hq=use_hq,
-        )
-        return out.masks, out.iou_pred

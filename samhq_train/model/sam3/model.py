@@ -12,9 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..prompt_encoder import PromptEncoder
-from ..promptable import PromptableModel
 from ..sam2.mask_decoder import MaskDecoderHQ
-from ..sam2.model import Sam2Features, Sam2HQ
+from ..sam2.model import Sam2Features, Sam2PromptSide
 from .image_encoder import VisionBackbone
 from .mask_decoder import MaskDecoderHQFusion
 from .processing import Sam3Processing
@@ -52,7 +51,7 @@ def is_carried_key(key: str) -> bool:
     return not key.startswith(COMPUTED_PREFIXES) or key.endswith(CARRIED_BUFFER_SUFFIX)
 
 
-class Sam3HQ(PromptableModel):
+class Sam3HQ(Sam2PromptSide):
     family = "sam3"
     features_type = Sam3Features
     processing_type = Sam3Processing
@@ -77,10 +76,7 @@ class Sam3HQ(PromptableModel):
         self.early_fusion = isinstance(mask_decoder, MaskDecoderHQFusion)
         if self.early_fusion:
             self.features_type = Sam3EarlyFeatures
-        self.register_buffer(
-            "pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False
-        )
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
+        self.register_pixel_stats(pixel_mean, pixel_std)
 
     # the parts by their roles (what train.py, the cache and the ONNX export ask for)
     @property
@@ -94,9 +90,6 @@ class Sam3HQ(PromptableModel):
     @property
     def sam_mask_decoder(self) -> MaskDecoderHQ:
         return self.tracker.sam_mask_decoder
-
-    image_size = Sam2HQ.image_size
-    mask_input_size = Sam2HQ.mask_input_size
 
     def encode(self, images: torch.Tensor, content_sizes=None) -> Sam3Features:
         """B x 3 x S x S RGB 0-255 (already resized to the square) -> Sam3Features."""
@@ -114,59 +107,25 @@ class Sam3HQ(PromptableModel):
         )
         return Sam3Features(**fields) if early is None else Sam3EarlyFeatures(**fields, early=early)
 
-    def decode(self, features: Sam3Features, *, mask_inputs: torch.Tensor | None = None, **kwargs):
-        """SAM 2.1's decode (same prompts, conventions and shapes; see Sam2HQ.decode). Mask
-        prompts of another size than S/14 * 4 are resized to it first (bilinear, antialiased), as
-        Meta's tracker does: the data pipeline draws them at S / 4, SAM 1's and SAM 2's size."""
-        if mask_inputs is not None and tuple(mask_inputs.shape[-2:]) != self.mask_input_size:
-            b, p = mask_inputs.shape[:2]
-            mask_inputs = (
-                F.interpolate(
-                    mask_inputs.flatten(0, 1).float(),
-                    self.mask_input_size,
-                    mode="bilinear",
-                    align_corners=False,
-                    antialias=True,
-                )
-                .unflatten(0, (b, p))
-                .to(mask_inputs.dtype)
-            )
-        return Sam2HQ.decode(self, features, mask_inputs=mask_inputs, **kwargs)
+    def embed_prompts(self, *, points, boxes, masks, count: int):
+        """SAM 2.1's (see Sam2PromptSide.embed_prompts). Mask prompts of another size than
+        S/14 * 4 are resized to it first (bilinear, antialiased), as Meta's tracker does: the data
+        pipeline draws them at S / 4, SAM 1's and SAM 2's size."""
+        if masks is not None and tuple(masks.shape[-2:]) != self.mask_input_size:
+            masks = F.interpolate(
+                masks.float(),
+                self.mask_input_size,
+                mode="bilinear",
+                align_corners=False,
+                antialias=True,
+            ).to(masks.dtype)
+        return super().embed_prompts(points=points, boxes=boxes, masks=masks, count=count)
 
-    def decode_embedded(
-        self,
-        features: Sam3Features,
-        sparse: torch.Tensor,
-        dense: torch.Tensor,
-        *,
-        multimask_output: bool = False,
-        hq_token_only: bool = False,
-        use_hq: bool = True,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The mask decoder on embedded prompts, as Sam2HQ.decode_embedded; with early fusion
-        the HQ mask feature also gets the fused early / embedding features."""
-        per_image = sparse.shape[0] // features.batch_size
-
-        def per_prompt(t: torch.Tensor) -> torch.Tensor:
-            return t.repeat_interleave(per_image, dim=0)
-
-        hq_features = None
+    def image_inputs(self, features: Sam3Features, per_image: int, use_hq: bool) -> dict:
+        """SAM 2.1's; with early fusion the HQ mask feature also gets the fused early /
+        embedding features."""
+        inputs = super().image_inputs(features, per_image, use_hq)
         if use_hq and self.early_fusion:
-            hq_features = per_prompt(
-                self.sam_mask_decoder.hq_features(features.embedding, features.early)
-            )
-        out = self.sam_mask_decoder(
-            image_embeddings=per_prompt(features.embedding),
-            image_pe=self.sam_prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            high_res_features=(per_prompt(features.high_res_0), per_prompt(features.high_res_1)),
-            multimask_output=multimask_output,
-            hq_token_only=hq_token_only,
-            use_hq=use_hq,
-            hq_features=hq_features,
-        )
-        return out.masks, out.iou_pred
-
-    # the rest is SAM 2.1's (the same prompt encoder, decoder and conventions)
-    postprocess_masks = Sam2HQ.postprocess_masks
+            fused = self.sam_mask_decoder.hq_features(features.embedding, features.early)
+            inputs["hq_features"] = fused.repeat_interleave(per_image, dim=0)
+        return inputs
