@@ -98,3 +98,10 @@ class Family:
                 f"model.attention=flex: expected auto or sdpa: the {self.name} family has no "
                 "attention kernels (its encoder always runs SDPA)"
             )
+
+
+def only_variant(variants: Mapping[str, object], fits: Callable[[object], bool]) -> str | None:
+    """The one variant whose config fits what a state dict shows; None when none or several do
+    (a family's detect_variant then leaves the choice to the caller)."""
+    matches = [name for name, cfg in variants.items() if fits(cfg)]
+    return matches[0] if len(matches) == 1 else None

@@ -103,6 +103,19 @@ def plain_weights(what: str) -> str:
     )
 
 
+def plain_weights_record(*, what: str, **fields) -> FormatRecord:
+    """The record of a format of a whole model's plain weights: fit for every use but resuming a
+    run, which is refused naming `what` the file is."""
+    return FormatRecord(
+        uses=ALL_USES - {Use.RESUME}, refusals={Use.RESUME: plain_weights(what)}, **fields
+    )
+
+
+def whole_model(model: nn.Module, policy) -> State:
+    """Every tensor of the model: the expected keys of a file that holds the whole model."""
+    return model.state_dict()
+
+
 def family_of(state: dict) -> Family:
     return family_of_state(state) or FAMILIES["sam1"]
 

@@ -19,7 +19,6 @@ from ..policy import as_policy, trained_state_dict
 from ..provenance import Provenance
 from ..registry import VARIANTS
 from .base import (
-    ALL_USES,
     FormatRecord,
     Found,
     Read,
@@ -27,7 +26,8 @@ from .base import (
     cpu_tensors,
     family_of,
     hq_state_dict,
-    plain_weights,
+    plain_weights_record,
+    whole_model,
 )
 from .errors import unreadable
 
@@ -103,69 +103,60 @@ def _writer(contents: str, select):
     return write
 
 
-def _full(model: nn.Module, policy) -> dict:
-    return model.state_dict()
-
-
 def _hq(model: nn.Module, policy) -> dict:
     return hq_state_dict(model.state_dict())
 
 
-SAFETENSORS = FormatRecord(
+# every file of ours is found alike (one container); the header tells which (probe)
+_OURS = dict(container="safetensors", probe=probe, suffixes=(SUFFIX,), sniff=looks_like_safetensors)
+
+SAFETENSORS = plain_weights_record(
+    what="a full safetensors export",
     name="safetensors",
     summary="our full model in safetensors, official key names",
-    container="safetensors",
-    probe=probe,
-    suffixes=(SUFFIX,),
-    sniff=looks_like_safetensors,
-    uses=ALL_USES - {Use.RESUME},
+    **_OURS,
     read=_read,
-    expected_keys=_full,
-    write=_writer("full", _full),
-    refusals={Use.RESUME: plain_weights("a full safetensors export")},
+    expected_keys=whole_model,
+    write=_writer("full", whole_model),
 )
 
 _BASE_ONLY = (
-    "{what}: it only makes a model together with the base it was trained on; to train on from "
-    "it, merge it into that base first (samhq-export --checkpoint {{path}} --base <that base "
-    "file> --to sam_hq --out {{path.parent}} --name {{path.stem}}_merged) and pass "
+    "holds only {what}: it only makes a model together with the base it was trained on; to "
+    "train on from it, merge it into that base first (samhq-export --checkpoint {{path}} --base "
+    "<that base file> --to sam_hq --out {{path.parent}} --name {{path.stem}}_merged) and pass "
     "model.checkpoint={{path.parent}}/{{path.stem}}_merged.pth"
 )
 
-HQ_ONLY = FormatRecord(
+
+def _onto_base(*, holds: str, **fields) -> FormatRecord:
+    """A file of ours that makes a model only on top of its base: to evaluate and export with,
+    not to start or resume training from (the refusal says it holds only `holds`)."""
+    refusal = _BASE_ONLY.format(what=holds)
+    return FormatRecord(
+        **_OURS,
+        uses=frozenset({Use.EVALUATE, Use.EXPORT}),
+        needs_base=True,
+        refusals={use: refusal for use in (Use.START, Use.RESUME)},
+        **fields,
+    )
+
+
+HQ_ONLY = _onto_base(
+    holds="the HQ parameters",
     name="hq_only",
     summary="our HQ-only safetensors (the HQ modules alone, a few MB), applied onto a base",
-    container="safetensors",
-    probe=probe,
-    suffixes=(SUFFIX,),
-    sniff=looks_like_safetensors,
-    uses=frozenset({Use.EVALUATE, Use.EXPORT}),
     read=_read,
     expected_keys=_hq,
     write=_writer("hq_only", _hq),
-    needs_base=True,
-    refusals={
-        use: _BASE_ONLY.format(what="holds only the HQ parameters")
-        for use in (Use.START, Use.RESUME)
-    },
 )
 
-DELTA = FormatRecord(
+DELTA = _onto_base(
+    holds="the parameters a run trained (a delta export)",
     name="delta",
     summary="what a run trained (HQ parameters, plus LoRA A/B or the decoder) and its policy, "
     "applied onto a base",
-    container="safetensors",
-    probe=probe,
-    suffixes=(SUFFIX,),
-    sniff=looks_like_safetensors,
-    uses=frozenset({Use.EVALUATE, Use.EXPORT}),
     read=_read_delta,
     expected_keys=trained_state_dict,
     write=_writer("delta", trained_state_dict),
     writes_merged=False,  # the LoRA A/B themselves: the policy re-applies them
-    needs_base=True,
-    refusals={
-        use: _BASE_ONLY.format(what="holds only the parameters a run trained (a delta export)")
-        for use in (Use.START, Use.RESUME)
-    },
 )

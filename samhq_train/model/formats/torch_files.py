@@ -15,19 +15,18 @@ from samhq_train.files import atomic_write
 
 from ..registry import family_of_model
 from .base import (
-    ALL_USES,
     TORCH_SUFFIXES,
     CheckpointError,
     FormatRecord,
     Found,
     Read,
     State,
-    Use,
     cpu_tensors,
     detect_variant,
     family_of,
     hq_state_dict,
-    plain_weights,
+    plain_weights_record,
+    whole_model,
     without_hq,
 )
 from .errors import (
@@ -116,31 +115,30 @@ def write_official(model: nn.Module, path: str | os.PathLike, variant, policy) -
     atomic_write(path, lambda tmp: torch.save(official, tmp))
 
 
-SAM = FormatRecord(
+def _official_file(**fields) -> FormatRecord:
+    """An official PyTorch weights file; sam and sam_hq tell apart by their keys (probe)."""
+    return plain_weights_record(
+        what="an official or exported SAM / SAM-HQ file",
+        container="torch",
+        probe=probe,
+        suffixes=TORCH_SUFFIXES,
+        sniff=sniff,
+        read=read,
+        **fields,
+    )
+
+
+SAM = _official_file(
     name="sam",
     summary="official SAM weights (sam_vit_*.pth, mobile_sam.pt, sam2.1_hiera_*.pt): no HQ "
     "parameters, the HQ parts keep their fresh init",
-    container="torch",
-    probe=probe,
-    suffixes=TORCH_SUFFIXES,
-    sniff=sniff,
-    uses=ALL_USES - {Use.RESUME},
-    read=read,
     expected_keys=lambda model, policy: without_hq(model.state_dict()),
     optional_keys=hq_state_dict,
-    refusals={Use.RESUME: plain_weights("an official or exported SAM / SAM-HQ file")},
 )
 
-SAM_HQ = FormatRecord(
+SAM_HQ = _official_file(
     name="sam_hq",
     summary="official SAM-HQ / HQ-SAM 2 weights (sam_hq_vit_*.pth, sam2.1_hq_hiera_l.pt)",
-    container="torch",
-    probe=probe,
-    suffixes=TORCH_SUFFIXES,
-    sniff=sniff,
-    uses=ALL_USES - {Use.RESUME},
-    read=read,
-    expected_keys=lambda model, policy: model.state_dict(),
+    expected_keys=whole_model,
     write=write_official,
-    refusals={Use.RESUME: plain_weights("an official or exported SAM / SAM-HQ file")},
 )

@@ -15,15 +15,13 @@ from samhq_train.files import atomic_write, atomic_write_text
 from ..family_record import Family
 from ..registry import FAMILIES, VARIANTS, family_of_model, variant_config, variant_of_config
 from .base import (
-    ALL_USES,
     CheckpointError,
-    FormatRecord,
     Found,
     Read,
     State,
-    Use,
     cpu_tensors,
-    plain_weights,
+    plain_weights_record,
+    whole_model,
 )
 from .errors import FileProblem, unreadable
 
@@ -128,16 +126,15 @@ def transformers_config(model: nn.Module, variant: str, path: Path):
     return cfg
 
 
-TRANSFORMERS = FormatRecord(
+TRANSFORMERS = plain_weights_record(
+    what="a transformers directory",
     name="transformers",
     summary="a transformers SamHQModel directory (SamHQModel.from_pretrained)",
     container="transformers",
     probe=probe,
     folder=True,
-    uses=ALL_USES - {Use.RESUME},
     read=read,
-    expected_keys=lambda model, policy: model.state_dict(),
+    expected_keys=whole_model,
     write=write,
-    refusals={Use.RESUME: plain_weights("a transformers directory")},
     aliases=("hf",),
 )

@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import torch
 
-from ..family_record import Family
+from ..family_record import Family, only_variant
 from ..prompt_encoder import PromptEncoder
 from ..two_way_transformer import TwoWayTransformer
 from . import flex_attention
@@ -112,28 +112,25 @@ def detect_variant(state: dict[str, torch.Tensor]) -> str | None:
             (int(k.split(".")[2]) for k in state if k.startswith("image_encoder.blocks.")),
             default=-1,
         )
-        matches = [
-            n
-            for n, c in VARIANTS.items()
-            if c.tiny_vit is None and c.encoder_embed_dim == width and c.encoder_depth == depth
-        ]
-    elif "image_encoder.patch_embed.seq.0.c.weight" in state:  # a TinyViT encoder
+        return only_variant(
+            VARIANTS,
+            lambda c: (
+                c.tiny_vit is None and c.encoder_embed_dim == width and c.encoder_depth == depth
+            ),
+        )
+    if "image_encoder.patch_embed.seq.0.c.weight" in state:  # a TinyViT encoder
         widths = tuple(
             state[f"image_encoder.layers.{i}.blocks.0.{name}"].shape[0]
             for i, name in enumerate(["conv3.c.weight"] + ["attn.proj.weight"] * 3)
             if f"image_encoder.layers.{i}.blocks.0.{name}" in state
         )
-        matches = [
-            n
-            for n, c in VARIANTS.items()
-            if c.tiny_vit is not None and c.tiny_vit.embed_dims == widths
-        ]
-    else:
-        vit = state.get("mask_decoder.compress_vit_feat.0.weight")
-        if vit is None:
-            return None
-        matches = [n for n, c in VARIANTS.items() if c.encoder_embed_dim == vit.shape[0]]
-    return matches[0] if len(matches) == 1 else None
+        return only_variant(
+            VARIANTS, lambda c: c.tiny_vit is not None and c.tiny_vit.embed_dims == widths
+        )
+    vit = state.get("mask_decoder.compress_vit_feat.0.weight")
+    if vit is None:
+        return None
+    return only_variant(VARIANTS, lambda c: c.encoder_embed_dim == vit.shape[0])
 
 
 FAMILY = Family(

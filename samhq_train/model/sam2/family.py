@@ -4,12 +4,14 @@ transformers codec and no attention kernels. Official files of both HQ-SAM 2
 (sam2.1_hq_hiera_*.pt) and Meta SAM 2.1 (sam2.1_hiera_*.pt) are {"model": state_dict}; Meta's lack
 the HQ keys."""
 
+from dataclasses import asdict
+
 import torch
 
-from ..family_record import AmgDefaults, Family
+from ..family_record import AmgDefaults, Family, only_variant
 from ..prompt_encoder import PromptEncoder
 from ..two_way_transformer import TwoWayTransformer
-from .config import META_VARIANTS, VARIANTS, Sam2Config
+from .config import META_VARIANTS, VARIANTS, DecoderConfig, Sam2Config
 from .hiera import Hiera
 from .image_encoder import FpnNeck, ImageEncoder
 from .layers import MLP
@@ -67,26 +69,19 @@ def build(cfg: Sam2Config) -> Sam2HQ:
 
 
 def _build_image_encoder(cfg: Sam2Config) -> ImageEncoder:
-    t, nk = cfg.trunk, cfg.neck
-    trunk = Hiera(
-        embed_dim=t.embed_dim,
-        num_heads=t.num_heads,
-        stages=t.stages,
-        global_att_blocks=t.global_att_blocks,
-        window_pos_embed_bkg_spatial_size=t.window_pos_embed_bkg_spatial_size,
-        window_spec=t.window_spec,
-        q_pool=t.q_pool,
-        dim_mul=t.dim_mul,
-        head_mul=t.head_mul,
-    )
-    neck = FpnNeck(
-        d_model=cfg.d_model,
-        backbone_channel_list=nk.backbone_channel_list,
-        fpn_top_down_levels=nk.fpn_top_down_levels,
-        fpn_interp_model=nk.fpn_interp_model,
-        num_pos_feats=nk.num_pos_feats,
-    )
-    return ImageEncoder(trunk=trunk, neck=neck, scalp=nk.scalp)
+    neck = asdict(cfg.neck)  # FpnNeck's arguments by name, and the encoder's scalp
+    scalp = neck.pop("scalp")
+    return ImageEncoder(trunk=Hiera(**asdict(cfg.trunk)), neck=FpnNeck(**neck), scalp=scalp)
+
+
+# DecoderConfig fields of the two-way transformer and the prompt encoder; the others are
+# MaskDecoderHQ arguments of the same name
+_NOT_DECODER_OPTIONS = ("depth", "num_heads", "mlp_dim", "mask_in_chans")
+
+
+def mask_decoder_options(d: DecoderConfig) -> dict:
+    """The MaskDecoderHQ arguments a DecoderConfig sets (SAM 2.1's, and SAM 3's decoder)."""
+    return {k: v for k, v in asdict(d).items() if k not in _NOT_DECODER_OPTIONS}
 
 
 def _build_mask_decoder(cfg: Sam2Config) -> MaskDecoderHQ:
@@ -100,17 +95,7 @@ def _build_mask_decoder(cfg: Sam2Config) -> MaskDecoderHQ:
             mlp_dim=d.mlp_dim,
             mlp=lambda dim, hidden: MLP(dim, hidden, dim, 2),  # SAM 2's keys: mlp.layers.N
         ),
-        num_multimask_outputs=d.num_multimask_outputs,
-        iou_head_depth=d.iou_head_depth,
-        iou_head_hidden_dim=d.iou_head_hidden_dim,
-        use_high_res_features=d.use_high_res_features,
-        iou_prediction_use_sigmoid=d.iou_prediction_use_sigmoid,
-        dynamic_multimask_via_stability=d.dynamic_multimask_via_stability,
-        dynamic_multimask_stability_delta=d.dynamic_multimask_stability_delta,
-        dynamic_multimask_stability_thresh=d.dynamic_multimask_stability_thresh,
-        pred_obj_scores=d.pred_obj_scores,
-        pred_obj_scores_mlp=d.pred_obj_scores_mlp,
-        use_multimask_token_for_obj_ptr=d.use_multimask_token_for_obj_ptr,
+        **mask_decoder_options(d),
     )
 
 
@@ -175,15 +160,15 @@ def detect_variant(
     stages = _trunk_stages(state)
     bkg = tuple(state["image_encoder.trunk.pos_embed"].shape[-2:])
     window = state["image_encoder.trunk.pos_embed_window"].shape[-1]
-    matches = [
-        name
-        for name, cfg in variants.items()
-        if cfg.trunk.embed_dim == patch.shape[0]
-        and cfg.trunk.stages == stages
-        and cfg.trunk.window_pos_embed_bkg_spatial_size == bkg
-        and cfg.trunk.window_spec[0] == window
-    ]
-    return matches[0] if len(matches) == 1 else None
+    return only_variant(
+        variants,
+        lambda cfg: (
+            cfg.trunk.embed_dim == patch.shape[0]
+            and cfg.trunk.stages == stages
+            and cfg.trunk.window_pos_embed_bkg_spatial_size == bkg
+            and cfg.trunk.window_spec[0] == window
+        ),
+    )
 
 
 FAMILY = Family(

@@ -8,8 +8,9 @@ under tracker.sam_mask_decoder."""
 import torch
 from torch import nn
 
-from ..family_record import Family
+from ..family_record import Family, only_variant
 from ..prompt_encoder import PromptEncoder
+from ..sam2.family import mask_decoder_options
 from ..sam2.mask_decoder import MaskDecoderHQ
 from ..two_way_transformer import TwoWayTransformer
 from . import carried
@@ -79,17 +80,7 @@ def build(cfg: Sam3Config) -> Sam3HQ:
         transformer=TwoWayTransformer(
             depth=d.depth, embedding_dim=c, num_heads=d.num_heads, mlp_dim=d.mlp_dim
         ),
-        num_multimask_outputs=d.num_multimask_outputs,
-        iou_head_depth=d.iou_head_depth,
-        iou_head_hidden_dim=d.iou_head_hidden_dim,
-        use_high_res_features=d.use_high_res_features,
-        iou_prediction_use_sigmoid=d.iou_prediction_use_sigmoid,
-        dynamic_multimask_via_stability=d.dynamic_multimask_via_stability,
-        dynamic_multimask_stability_delta=d.dynamic_multimask_stability_delta,
-        dynamic_multimask_stability_thresh=d.dynamic_multimask_stability_thresh,
-        pred_obj_scores=d.pred_obj_scores,
-        pred_obj_scores_mlp=d.pred_obj_scores_mlp,
-        use_multimask_token_for_obj_ptr=d.use_multimask_token_for_obj_ptr,
+        **mask_decoder_options(d),
     )
     return Sam3HQ(
         vision_backbone=vision_backbone, prompt_encoder=prompt_encoder, mask_decoder=decoder
@@ -120,16 +111,16 @@ def detect_variant(
     )
     positions = state[TRUNK + "pos_embed"].shape[1]
     fusion = any(k.startswith(_FUSION_KEY) for k in state)
-    matches = [
-        name
-        for name, cfg in variants.items()
-        if cfg.vit.embed_dim == patch.shape[0]
-        and cfg.vit.patch_size == patch.shape[-1]
-        and cfg.vit.depth == depth
-        and (cfg.vit.pretrain_img_size // cfg.vit.patch_size) ** 2 + 1 == positions
-        and cfg.hq_early_fusion == fusion
-    ]
-    return matches[0] if len(matches) == 1 else None
+    return only_variant(
+        variants,
+        lambda cfg: (
+            cfg.vit.embed_dim == patch.shape[0]
+            and cfg.vit.patch_size == patch.shape[-1]
+            and cfg.vit.depth == depth
+            and (cfg.vit.pretrain_img_size // cfg.vit.patch_size) ** 2 + 1 == positions
+            and cfg.hq_early_fusion == fusion
+        ),
+    )
 
 
 def adopt_carried(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
