@@ -9,8 +9,9 @@ from samhq_train.model import SamHQ, build_sam_hq
 from samhq_train.reference import build_official, load_transformers_model, official_twin
 
 __all__ = [
-    "TRANSFORMERS_DECODER_DEFECT", "build_official", "load_transformers_model", "official_twin",
-    "patch_transformers_decoder", "random_tiny_model", "randomize_",
+    "TRANSFORMERS_DECODER_DEFECT", "build_official", "load_transformers_model",
+    "official_sam_decoder", "official_twin", "patch_transformers_decoder", "random_tiny_model",
+    "randomize_",
 ]
 
 
@@ -27,6 +28,25 @@ def randomize_(model: nn.Module, seed: int = 0, scale: float = 0.1) -> nn.Module
                 noise = noise.abs() + 1.0
             tensor.copy_(noise.to(tensor.dtype))
     return model
+
+
+def official_sam_decoder(official: nn.Module) -> nn.Module:
+    """The official package's plain SAM MaskDecoder on an official SAM-HQ model's decoder weights
+    (sharing its two-way transformer): what use_hq=False must match."""
+    from segment_anything_hq.modeling import MaskDecoder
+
+    hq_decoder = official.mask_decoder
+    sam_decoder = MaskDecoder(
+        transformer_dim=hq_decoder.transformer_dim,
+        transformer=hq_decoder.transformer,
+        num_multimask_outputs=3,
+        iou_head_hidden_dim=hq_decoder.iou_prediction_head.layers[0].out_features,
+    ).eval()
+    own_keys = sam_decoder.state_dict()
+    sam_decoder.load_state_dict(
+        {k: v for k, v in hq_decoder.state_dict().items() if k in own_keys}, strict=True
+    )
+    return sam_decoder
 
 
 def random_tiny_model(seed: int = 0) -> SamHQ:

@@ -11,7 +11,7 @@ from samhq_train.inference import (
     SamHQPredictor,
     load_image,
 )
-from tests.reference import official_twin, random_tiny_model
+from tests.reference import official_sam_decoder, official_twin, random_tiny_model
 
 # float noise (~2e-6 in the logits) may flip a pixel whose logit is this close to the threshold
 NEAR_THRESHOLD = 1e-4
@@ -128,28 +128,15 @@ def test_batch_of_boxes_matches_official_predict_torch(on_image):
     np.testing.assert_allclose(single[1], scores[1], atol=1e-6)
 
 
-
 @pytest.mark.parametrize("multimask_output", [False, True])
 def test_plain_sam_predict_matches_official_sam_decoder(models, multimask_output):
     """use_hq=False is plain SAM: the official predictor with the package's SAM MaskDecoder on the
     same weights, from the same embedding as the HQ masks."""
     from segment_anything_hq import SamPredictor
-    from segment_anything_hq.modeling import MaskDecoder
 
     ours = models[0]
     official_sam = official_twin(ours)  # its own copy: the module's fixture keeps the HQ decoder
-    hq_decoder = official_sam.mask_decoder
-    sam_decoder = MaskDecoder(
-        transformer_dim=hq_decoder.transformer_dim,
-        transformer=hq_decoder.transformer,
-        num_multimask_outputs=3,
-        iou_head_hidden_dim=ours.mask_decoder.iou_prediction_head.layers[0].out_features,
-    ).eval()
-    own_keys = sam_decoder.state_dict()
-    sam_decoder.load_state_dict(
-        {k: v for k, v in hq_decoder.state_dict().items() if k in own_keys}, strict=True
-    )
-    official_sam.mask_decoder = sam_decoder
+    official_sam.mask_decoder = official_sam_decoder(official_sam)
     image = image_of(IMAGES["downscaled"])
     mine, reference = SamHQPredictor(ours), SamPredictor(official_sam)
     mine.set_image(image)
@@ -161,6 +148,7 @@ def test_plain_sam_predict_matches_official_sam_decoder(models, multimask_output
         assert_same_prediction(result, reference.predict(**kwargs, return_logits=True))
         if not multimask_output:
             assert not np.allclose(mine.predict(**kwargs)[2], result[2], atol=1e-3)
+
 
 def test_bgr_input_and_bf16_autocast(models):
     ours = SamHQPredictor(models[0])

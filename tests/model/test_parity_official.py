@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tests.reference import official_twin
+from tests.reference import official_sam_decoder, official_twin
 
 ATOL = 1e-5
 IMAGE_HW = (256, 192)  # not square: exercises the padding in preprocess
@@ -110,19 +110,8 @@ def test_original_size_masks_match(models, images):
 @pytest.mark.parametrize("multimask_output", [False, True])
 def test_sam_baseline_matches_official_sam_decoder(models, images, multimask_output):
     """use_hq=False is plain SAM: the official package's MaskDecoder on the same weights."""
-    from segment_anything_hq.modeling import MaskDecoder
-
     ours, official = models
-    decoder = official.mask_decoder
-    sam_decoder = MaskDecoder(
-        transformer_dim=decoder.transformer_dim,
-        transformer=decoder.transformer,
-        num_multimask_outputs=3,
-        iou_head_hidden_dim=ours.mask_decoder.iou_prediction_head.layers[0].out_features,
-    ).eval()
-    sam_decoder.load_state_dict(
-        {k: v for k, v in decoder.state_dict().items() if k in sam_decoder.state_dict()}, strict=True
-    )
+    sam_decoder = official_sam_decoder(official)
     prompts = make_prompts("box+points")
     with torch.no_grad():
         features = ours.encode(images)

@@ -17,7 +17,6 @@ from ..registry import family_of_model
 from .base import (
     TORCH_SUFFIXES,
     CheckpointError,
-    FormatRecord,
     Found,
     Read,
     State,
@@ -115,30 +114,25 @@ def write_official(model: nn.Module, path: str | os.PathLike, variant, policy) -
     atomic_write(path, lambda tmp: torch.save(official, tmp))
 
 
-def _official_file(**fields) -> FormatRecord:
-    """An official PyTorch weights file; sam and sam_hq tell apart by their keys (probe)."""
-    return plain_weights_record(
-        what="an official or exported SAM / SAM-HQ file",
-        container="torch",
-        probe=probe,
-        suffixes=TORCH_SUFFIXES,
-        sniff=sniff,
-        read=read,
-        **fields,
-    )
+_OFFICIAL = "an official or exported SAM / SAM-HQ file"
+# both are found and read alike (one container); their keys tell them apart (probe)
+_TORCH_FILE = dict(container="torch", probe=probe, suffixes=TORCH_SUFFIXES, sniff=sniff, read=read)
 
-
-SAM = _official_file(
+SAM = plain_weights_record(
+    what=_OFFICIAL,
     name="sam",
     summary="official SAM weights (sam_vit_*.pth, mobile_sam.pt, sam2.1_hiera_*.pt): no HQ "
     "parameters, the HQ parts keep their fresh init",
+    **_TORCH_FILE,
     expected_keys=lambda model, policy: without_hq(model.state_dict()),
     optional_keys=hq_state_dict,
 )
 
-SAM_HQ = _official_file(
+SAM_HQ = plain_weights_record(
+    what=_OFFICIAL,
     name="sam_hq",
     summary="official SAM-HQ / HQ-SAM 2 weights (sam_hq_vit_*.pth, sam2.1_hq_hiera_l.pt)",
+    **_TORCH_FILE,
     expected_keys=whole_model,
     write=write_official,
 )
