@@ -111,10 +111,11 @@ class Sam3HQ(Sam2PromptSide):
         """SAM 2.1's (see Sam2PromptSide.embed_prompts). Mask prompts of another size than
         S/14 * 4 are resized to it first (bilinear, antialiased), as Meta's tracker does: the data
         pipeline draws them at S / 4, SAM 1's and SAM 2's size."""
-        if masks is not None and tuple(masks.shape[-2:]) != self.mask_input_size:
+        size = (self.mask_input_size,) * 2
+        if masks is not None and tuple(masks.shape[-2:]) != size:
             masks = F.interpolate(
                 masks.float(),
-                self.mask_input_size,
+                size,
                 mode="bilinear",
                 align_corners=False,
                 antialias=True,
