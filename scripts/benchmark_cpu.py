@@ -163,8 +163,8 @@ def encoder_paths(model, args, folder: str) -> dict[str, Callable[[], None]]:
 def decoder_and_amg_paths(model, args) -> dict[str, Callable[[], None]]:
     """Our per-image costs after the encoder: 8 box prompts decoded from cached features (bf16),
     and automatic mask generation (encoder included, the generator's default thresholds) on a
-    768 x 1024 demo image, fp32 (the generator's
-    predictor has no bf16 path yet: its decoding fails under autocast)."""
+    768 x 1024 demo image, bf16 (AutomaticMaskGenerator(amp_dtype=), as `samhq-amg --bf16`) and
+    fp32."""
     size = model.image_size
     pixels = torch.randn(1, 3, size, size)
     with torch.inference_mode(), autocast():
@@ -173,15 +173,16 @@ def decoder_and_amg_paths(model, args) -> dict[str, Callable[[], None]]:
     boxes = torch.cat([xy0, xy0 + size / 4], dim=-1)
     image, _ = make_demo_sample(0, "val", 1, 768, 1024)
     points = args.points_per_side
-    generator = AutomaticMaskGenerator(model, points_per_side=points)
-    return {
+    paths = {
         "samhq_train decoder, 8 boxes, bf16": under(
             lambda: model.decode(features, boxes=boxes), True
         ),
-        f"samhq_train AMG, {points}x{points} points, fp32 (encoder included)": (
-            lambda: generator.generate_candidates(image)
-        ),
     }
+    for label, dtype in (("bf16", BF16), ("fp32", None)):
+        generator = AutomaticMaskGenerator(model, points_per_side=points, amp_dtype=dtype)
+        name = f"samhq_train AMG, {points}x{points} points, {label} (encoder included)"
+        paths[name] = lambda generator=generator: generator.generate_candidates(image)
+    return paths
 
 
 def time_rounds(paths: dict[str, Callable[[], None]], reps: int, once: set[str]) -> dict[str, list]:

@@ -4,10 +4,14 @@ an overlay picture (each mask in its own colour) per image.
     python scripts/amg.py --image photo.jpg --checkpoint sam_hq_vit_b.pth --out masks/
     python scripts/amg.py --images photos/ --checkpoint last.ckpt --crop-n-layers 1 --out masks/
     python scripts/amg.py --image photo.jpg --out masks/          # the shipped demo model
+    python scripts/amg.py --image photo.jpg --checkpoint sam3_hq.pt --bf16 --out masks/
 
 --checkpoint takes any format load_checkpoint reads (an HQ-only file together with --base).
 Without it, the shipped demo base (data/demo_base/vit_demo_base.safetensors) runs as plain SAM
-(--no-hq, single-mask output): its HQ parts and multimask tokens are untrained.
+(--no-hq, single-mask output): its HQ parts and multimask tokens are untrained. Any other
+checkpoint decodes with the HQ token (SAM mask + HQ mask, as the official SAM-HQ generator);
+--no-hq gives the plain SAM / SAM 2.1 / SAM 3 of the same weights. --bf16 runs the encoder and the
+decoder under bfloat16 autocast (CPU or GPU); scores and masks come from float32 logits.
 Writes <out>/<stem>.json (COCO style: images, annotations with segmentation in --output-mode,
 area, bbox x y w h, predicted_iou, stability_score, point_coords, crop_box; categories) and
 <out>/<stem>_overlay.png; with --output-mode binary_mask the masks are PNGs in <out>/<stem>_masks/
@@ -57,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", default="amg", help="output folder (default: amg)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--bf16", action="store_true", help="run the model in bfloat16 autocast (CPU or GPU)"
+    )
     parser.add_argument("--output-mode", choices=OUTPUT_MODES, default="coco_rle")
     parser.add_argument(
         "--hq",
@@ -89,6 +96,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("give --image FILE (repeatable) and/or --images FOLDER")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error(f"--device {args.device}: CUDA is not available here; use --device cpu")
+    if args.bf16 and args.device.startswith("cuda") and not torch.cuda.is_bf16_supported():
+        parser.error(f"--bf16: the GPU of --device {args.device} has no bfloat16; leave out --bf16")
     return args
 
 
@@ -200,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         multimask_output=(not demo) if args.multimask is None else args.multimask,
         hq_token_only=args.hq_token_only,
         use_hq=(not demo) if args.hq is None else args.hq,
+        amp_dtype=torch.bfloat16 if args.bf16 else None,
     )
     out.mkdir(exist_ok=True)
     for path in track(images, "amg", bar=False, leave=False):  # piped: a line now and then

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+import torch
 
 from samhq_train.errors import SETUP_ERROR_EXIT
 from samhq_train.inference import AutomaticMaskGenerator
@@ -61,6 +62,29 @@ def test_amg_command_writes_coco_json_and_an_overlay(tmp_path, image, capsys):
     assert amg_main(argv + ["--output-mode", "binary_mask", "--overwrite"]) == 0
     first = json.loads((out / "discs.json").read_text())["annotations"][0]["segmentation"]
     assert cv2.imread(str(out / first), cv2.IMREAD_GRAYSCALE).shape == (192, 256)
+
+
+def test_amg_command_bf16_on_the_cpu(tmp_path, image):
+    """--bf16 runs the generator under bfloat16 autocast on the CPU: the generator's bf16 masks."""
+    cv2.imwrite(str(tmp_path / "discs.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    options = ["--points-per-side", "4", "--pred-iou-thresh", "0", "--box-nms-thresh", "1"]
+    argv = ["--image", str(tmp_path / "discs.png"), "--device", "cpu", "--bf16", *options]
+    assert amg_main(argv + ["--stability-score-thresh", "0", "--out", str(tmp_path / "out")]) == 0
+    annotations = json.loads((tmp_path / "out" / "discs.json").read_text())["annotations"]
+    expected = AutomaticMaskGenerator(
+        load_checkpoint(DEMO_BASE),
+        points_per_side=4,
+        pred_iou_thresh=0.0,
+        stability_score_thresh=0.0,
+        box_nms_thresh=1.0,
+        output_mode="coco_rle",
+        use_hq=False,
+        multimask_output=False,
+        amp_dtype=torch.bfloat16,
+    ).generate(image)
+    assert len(annotations) == 16
+    assert [a["segmentation"] for a in annotations] == [r["segmentation"] for r in expected]
+    assert [a["predicted_iou"] for a in annotations] == [r["predicted_iou"] for r in expected]
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ soon as it passes, so no full-size mask outlives its chunk.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -108,7 +109,9 @@ class AutomaticMaskGenerator:
     crop_n_points_downscale_factor, min_mask_region_area (islands and holes smaller than this are
     removed), output_mode (OUTPUT_MODES), multimask_output. hq_token_only and use_hq choose the
     decoder's output as in model.decode (defaults: SAM mask + HQ mask, what the official SAM-HQ
-    generator decodes; use_hq=False is the plain SAM / SAM 2.1 of the same weights).
+    generator decodes; use_hq=False is the plain SAM / SAM 2.1 / SAM 3 of the same weights).
+    amp_dtype (e.g. torch.bfloat16) runs the encoder and every decode under autocast on the
+    model's device; scores, stability and masks are computed from float32 logits.
     """
 
     def __init__(
@@ -131,6 +134,7 @@ class AutomaticMaskGenerator:
         multimask_output: bool = True,
         hq_token_only: bool = False,
         use_hq: bool = True,
+        amp_dtype: torch.dtype | None = None,
     ) -> None:
         _check_options(
             points_per_side,
@@ -147,7 +151,8 @@ class AutomaticMaskGenerator:
                 points_per_side, crop_n_layers, crop_n_points_downscale_factor
             )
         self.point_grids = [np.asarray(g, dtype=np.float64) for g in point_grids]
-        self.predictor = SamHQPredictor(model)
+        self.amp_dtype = amp_dtype
+        self.predictor = SamHQPredictor(model, amp_dtype=amp_dtype)
         self.model = self.predictor.model
         amg_defaults = family_of_model(self.model).amg
         if pred_iou_thresh is None:
@@ -249,12 +254,13 @@ class AutomaticMaskGenerator:
         crop_hw = self.predictor.original_size
         coords = self._to_model_input(points, crop_hw).to(device)
         labels = torch.ones(len(points), dtype=torch.int, device=device)
-        low_res, iou = model.decode(
-            self.predictor.features,
-            points=(coords[None, :, None], labels[None, :, None]),
-            **self.decode_options,
-        )
-        low_res, iou = low_res[0], iou[0]  # P x M x h x w, P x M
+        with self._autocast():  # the features were made under it (set_image): decode alike
+            low_res, iou = model.decode(
+                self.predictor.features,
+                points=(coords[None, :, None], labels[None, :, None]),
+                **self.decode_options,
+            )
+        low_res, iou = low_res[0].float(), iou[0]  # P x M x h x w, P x M
         if iou.shape[1] != low_res.shape[1]:  # SAM 2's HQ mask alone comes with 3 SAM scores
             iou = iou.amax(dim=1, keepdim=True)
         per_point = low_res.shape[1]
@@ -265,17 +271,13 @@ class AutomaticMaskGenerator:
             keep = iou > self.pred_iou_thresh
         low_res, iou, points = low_res[keep.to(low_res.device)], iou[keep], points[keep]
         if self.min_mask_region_area > 0 and self._small_regions_at == "low_res":
-            low_res = clean_low_res_logits(
-                low_res.float(), self.min_mask_region_area, model.mask_threshold
-            )
+            low_res = clean_low_res_logits(low_res, self.min_mask_region_area, model.mask_threshold)
         s = model.image_size
         chunk = max(1, UPSAMPLE_PIXELS // (s * s + crop_hw[0] * crop_hw[1]))
         parts = []
         for start in range(0, len(iou), chunk):
             part = slice(start, start + chunk)
-            logits = model.postprocess_masks(
-                low_res[part].float(), self.predictor.input_size, crop_hw
-            )
+            logits = model.postprocess_masks(low_res[part], self.predictor.input_size, crop_hw)
             parts.append(self._filter_chunk(logits, iou[part], points[part], crop_box, image_hw))
         return MaskCandidates.cat(parts)
 
@@ -299,6 +301,11 @@ class AutomaticMaskGenerator:
             points=points[keep][inside],
             crop_boxes=torch.zeros(int(inside.sum()), 4, dtype=torch.long),
         )
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.predictor.device.type, dtype=self.amp_dtype)
 
     def _to_model_input(self, points: np.ndarray, crop_hw: tuple[int, int]) -> torch.Tensor:
         """Grid points in crop pixels -> model input pixels, with each official predictor's
