@@ -20,10 +20,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 from samhq_train.errors import exit_on_user_error
-from samhq_train.inference.weights_options import add_weights_options
+from samhq_train.inference.command_options import (
+    add_device_options,
+    add_weights_options,
+    check_device_options,
+)
 from samhq_train.model import CheckpointError, load_checkpoint
 
 from .engine import AppError, Segmenter
@@ -48,14 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--out", default="app_output", help="folder for saved masks and prompt files"
     )
-    parser.add_argument(
-        "--device",
-        default="cuda" if torch.cuda.is_available() else "cpu",
-        help="cpu or cuda (default: cuda when available)",
-    )
+    add_device_options(parser, bf16=False)
     args = parser.parse_args(argv)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        parser.error(f"--device {args.device}: CUDA is not available here; use --device cpu")
+    check_device_options(parser, args)
     return args
 
 

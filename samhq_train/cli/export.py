@@ -26,8 +26,8 @@ import torch
 
 from samhq_train.errors import exit_on_user_error
 from samhq_train.inference import EXPORT_TARGETS, export_model
+from samhq_train.inference.command_options import add_weights_options
 from samhq_train.inference.export import check_output_dir, export_paths
-from samhq_train.inference.weights_options import add_weights_options
 from samhq_train.model import (
     FORMAT_ALIASES,
     load_checkpoint_with_provenance,

@@ -3,7 +3,7 @@
     samhq-predict IMAGE [IMAGE|FOLDER ...] --checkpoint CKPT --box X0 Y0 X1 Y1 --out DIR
     samhq-predict photo.jpg --checkpoint sam_hq_vit_b.pth --point 300 200 1 \\
         --point 50 60 0
-    samhq-predict images/ --checkpoint last.ckpt --prompts prompts/ --device cuda --bf16
+    samhq-predict images/ --checkpoint last.ckpt --prompts prompts/ --bf16
 
 --checkpoint takes any format load_checkpoint reads (official .pth, transformers directory,
 safetensors, a training .ckpt; an HQ-only file together with --base; --format overrides the
@@ -57,7 +57,11 @@ from samhq_train.inference.batch_predict import (
     plan,
     predict_images,
 )
-from samhq_train.inference.weights_options import add_weights_options
+from samhq_train.inference.command_options import (
+    add_device_options,
+    add_weights_options,
+    check_device_options,
+)
 from samhq_train.model import load_checkpoint
 
 
@@ -95,14 +99,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="stop at an unreadable image (default: report it, go on, exit status 2 at the end)",
     )
-    parser.add_argument(
-        "--device",
-        default="cuda" if torch.cuda.is_available() else "cpu",
-        help="cpu or cuda (default: cuda when available)",
-    )
-    parser.add_argument(
-        "--bf16", action="store_true", help="run the model in bfloat16 autocast (GPU)"
-    )
+    add_device_options(parser)
     parser.add_argument(
         "--hq-token-only",
         action="store_true",
@@ -115,10 +112,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="pick SAM's best of 3 masks to add to the HQ mask (official multimask_output)",
     )
     args = parser.parse_args(argv)
-    if args.bf16 and not args.device.startswith("cuda"):
-        parser.error("--bf16 needs --device cuda")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        parser.error(f"--device {args.device}: CUDA is not available here; use --device cpu")
+    check_device_options(parser, args)
     if args.prompts and (args.box or args.point):
         parser.error("give prompts either with --box/--point or with --prompts, not both")
     if not (args.prompts or args.box or args.point):

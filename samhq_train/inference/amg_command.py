@@ -36,6 +36,7 @@ from samhq_train.model import CheckpointError, load_checkpoint
 from samhq_train.progress import track
 
 from .amg import OUTPUT_MODES, AutomaticMaskGenerator, rle_to_mask
+from .command_options import add_device_options, check_device_options
 from .export import OutputError, check_output_dir
 from .predictor import ImageReadError, load_image
 
@@ -60,10 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--base", help="base SAM / SAM-HQ checkpoint for an HQ-only --checkpoint")
     parser.add_argument("--out", default="amg", help="output folder (default: amg)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument(
-        "--bf16", action="store_true", help="run the model in bfloat16 autocast (CPU or GPU)"
-    )
+    add_device_options(parser)
     parser.add_argument("--output-mode", choices=OUTPUT_MODES, default="coco_rle")
     parser.add_argument(
         "--hq",
@@ -94,10 +92,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.image and not args.images:
         parser.error("give --image FILE (repeatable) and/or --images FOLDER")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        parser.error(f"--device {args.device}: CUDA is not available here; use --device cpu")
-    if args.bf16 and args.device.startswith("cuda") and not torch.cuda.is_bf16_supported():
-        parser.error(f"--bf16: the GPU of --device {args.device} has no bfloat16; leave out --bf16")
+    check_device_options(parser, args)
     return args
 
 

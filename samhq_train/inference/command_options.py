@@ -1,0 +1,51 @@
+"""The command-line options shared by the commands that run a model (samhq-predict, samhq-amg,
+samhq-app, and samhq-export for the weights): how to read its weights file (variant and format,
+both detected from the file by default) and where to run it (--device, --bf16)."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from samhq_train.model import FORMAT_ALIASES, FORMATS, VARIANTS
+
+
+def add_weights_options(parser: argparse.ArgumentParser) -> None:
+    """--variant and --format, as load_checkpoint takes them (None: detected from the file)."""
+    parser.add_argument(
+        "--variant", choices=sorted(VARIANTS), help="model size (default: from the file)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=[*FORMATS, *FORMAT_ALIASES],
+        help="checkpoint format (default: detected)",
+    )
+
+
+def add_device_options(parser: argparse.ArgumentParser, *, bf16: bool = True) -> None:
+    """--device (cuda when there is one) and, with bf16, --bf16 (autocast on the CPU or GPU)."""
+    parser.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="cpu or cuda (default: cuda when available)",
+    )
+    if bf16:
+        parser.add_argument(
+            "--bf16",
+            action="store_true",
+            help="run the model in bfloat16 autocast (CPU or GPU; on the CPU about twice the "
+            "speed of fp32 where the CPU has bf16 instructions)",
+        )
+
+
+def check_device_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """One usage line (exit 2) for a device this machine lacks, before anything is loaded."""
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: CUDA is not available here; use --device cpu")
+    if getattr(args, "bf16", False) and args.device.startswith("cuda"):
+        if not torch.cuda.is_bf16_supported():
+            parser.error(f"--bf16: the GPU of --device {args.device} has no bfloat16; leave it out")
+
+
+__all__ = ["add_device_options", "add_weights_options", "check_device_options"]
