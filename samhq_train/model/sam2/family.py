@@ -37,6 +37,9 @@ LORA_TARGETS = {
 }
 
 
+# Meta's sam2 1.1.0 generator; SAM 3, whose interactive path is SAM 2's predictor, has none
+SAM2_AMG = AmgDefaults(pred_iou_thresh=0.8, small_regions_at="low_res")
+
 def build(cfg: Sam2Config) -> Sam2HQ:
     """A model of these shapes with PyTorch's default init."""
     d, m = cfg.decoder, cfg.memory
@@ -186,5 +189,5 @@ FAMILY = Family(
     lora_targets=LORA_TARGETS,
     onnx_decoder=Sam2OnnxDecoder,
     onnx_encoder=Sam2OnnxEncoder,
-    amg=AmgDefaults(pred_iou_thresh=0.8, small_regions_at="low_res"),  # Meta's sam2 1.1.0
+    amg=SAM2_AMG,
 )

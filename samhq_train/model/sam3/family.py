@@ -10,7 +10,7 @@ from torch import nn
 
 from ..family_record import Family, only_variant
 from ..prompt_encoder import PromptEncoder
-from ..sam2.family import mask_decoder_options
+from ..sam2.family import SAM2_AMG, mask_decoder_options
 from ..sam2.mask_decoder import MaskDecoderHQ
 from ..two_way_transformer import TwoWayTransformer
 from . import carried
@@ -148,6 +148,7 @@ FAMILY = Family(
     lora_targets=LORA_TARGETS,
     onnx_decoder=Sam3OnnxDecoder,
     onnx_encoder=Sam3OnnxEncoder,
+    amg=SAM2_AMG,
     adopt_state=adopt_carried,
     base_config=base_config,
 )
