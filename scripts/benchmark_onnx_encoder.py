@@ -2,8 +2,7 @@
 torch encoder and onnxruntime CPU latency against torch, at full size with random weights.
 
     python scripts/benchmark_onnx_encoder.py --variants vit_b sam2.1_hq_hiera_t --runs 3
-    python scripts/benchmark_onnx_encoder.py --demo-masks \
-        outputs/<run>/export/sam_hq_vit_demo_base.pth
+    python scripts/benchmark_onnx_encoder.py --demo-masks outputs/<run>/checkpoints/last.ckpt
 
 Differences are the largest |onnxruntime - torch fp32| over the encoder's outputs on one random
 S x S image, absolute and relative to the output's largest |value| (the measure and tolerances of
@@ -146,7 +145,8 @@ def demo_mask_agreement(checkpoint: Path, root: Path, precisions: list[str], out
     """Per precision: mean IoU of its masks with the fp32 encoder's, mIoU and mean boundary IoU
     against the ground truth, on every image of root/val (GT boxes)."""
     model = load_checkpoint(checkpoint).eval()
-    decoder = session(export_onnx(model, out / "decoder.onnx"))
+    # the HQ mask alone, as samhq-evaluate scores SAM-HQ
+    decoder = session(export_onnx(model, out / "decoder.onnx", hq_token_only=True))
     encoders = {
         p: session(export_onnx_encoder(model, out / f"encoder_{p}.onnx", **precision_options(p)))
         for p in dict.fromkeys(["fp32", *precisions])
