@@ -196,7 +196,8 @@ def graph_bytes(path: Path) -> int:
 
 def quantize_onnx_encoder(source: str | os.PathLike, path: str | os.PathLike) -> Path:
     """The int8 encoder of an exported fp32 encoder file (its metadata kept, precision int8),
-    written to `path`: what export_onnx_encoder(int8=True) writes, without tracing again."""
+    written to `path`: what export_onnx_encoder(int8=True) writes, without tracing again.
+    onnxruntime's quantizer writes a shape-inferred copy beside `source` while it runs."""
     import onnx
 
     source, path = Path(source), Path(path)
