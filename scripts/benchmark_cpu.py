@@ -13,8 +13,10 @@ The matmul floor is the encoder's matrix products alone: the same GEMM shapes (p
 qkv / proj / MLP of every block on its padded windows, q k^T and p v of every window or global
 block, the neck's convolutions as GEMMs) timed as bf16 torch.matmul calls at the same thread count
 and summed; the small rel-pos products are left out. No elementwise work, no softmax, no bias.
-onnxruntime runs the fp32 export (samhq-export's onnx_encoder): its CPU provider has no bf16
-matrix kernels on x86, and the fp16 file runs slower than fp32 there (README, ONNX encoders).
+onnxruntime runs the fp32 export (samhq-export's onnx_encoder) and its int8 quantization
+(onnx_encoder_int8: int8 linear layers on the CPU's integer dot-product units): its CPU provider
+has no bf16 matrix kernels on x86, and the fp16 file runs slower than fp32 there (README, ONNX
+encoders).
 """
 
 from __future__ import annotations
@@ -116,15 +118,34 @@ def transformers_encoder(encoder):
     return SamVisionEncoder(config).eval()
 
 
-def onnxruntime_call(model, threads: int, folder: str, size: int) -> Callable[[], None]:
+def onnxruntime_calls(model, threads: int, folder: str, size: int) -> dict[str, Callable[[], None]]:
+    """The encoder in onnxruntime's CPU provider: the fp32 export (samhq-export's onnx_encoder)
+    and its int8 quantization (onnx_encoder_int8, from the same file)."""
+    from samhq_train.inference.onnx_encoder_export import (
+        export_onnx_encoder,
+        quantize_onnx_encoder,
+    )
+
+    fp32 = export_onnx_encoder(model, Path(folder) / "encoder.onnx")
+    calls = {"samhq_train encoder, onnxruntime fp32": onnxruntime_call(fp32, threads, size)}
+    try:
+        int8 = quantize_onnx_encoder(fp32, Path(folder) / "encoder_int8.onnx")
+        calls["samhq_train encoder, onnxruntime int8"] = onnxruntime_call(int8, threads, size)
+    except ImportError as err:  # onnxruntime without its quantization tools
+        print(f"skipping onnxruntime int8: {err}")
+    return calls
+
+
+def onnxruntime_call(path: Path, threads: int, size: int) -> Callable[[], None]:
+    """One S x S image through an encoder file; without onnxruntime's memory arena, which would
+    hold each session's peak (GBs of vit_b global attention) for the whole run: the CPU times were
+    the same without it."""
     import onnxruntime
 
-    from samhq_train.inference.onnx_encoder_export import export_onnx_encoder
-
-    path = export_onnx_encoder(model, Path(folder) / "encoder.onnx")
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    options.enable_cpu_mem_arena = False
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     image = np.random.default_rng(0).uniform(0, 255, (1, 3, size, size)).astype(np.float32)
@@ -140,8 +161,7 @@ def encoder_paths(model, args, folder: str) -> dict[str, Callable[[], None]]:
         "samhq_train encoder, fp32 eager": under(lambda: encoder(pixels), False),
     }
     try:
-        ort = onnxruntime_call(model, args.threads, folder, size)
-        paths["samhq_train encoder, onnxruntime fp32"] = ort
+        paths |= onnxruntime_calls(model, args.threads, folder, size)
     except ImportError as err:
         print(f"skipping onnxruntime: {err}")
     try:

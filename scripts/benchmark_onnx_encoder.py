@@ -2,6 +2,7 @@
 torch encoder and onnxruntime CPU latency against torch, at full size with random weights.
 
     python scripts/benchmark_onnx_encoder.py --variants vit_b sam2.1_hq_hiera_t --runs 3
+    python scripts/benchmark_onnx_encoder.py --demo-masks outputs/<run>/checkpoints/last.ckpt
 
 Differences are the largest |onnxruntime - torch fp32| over the encoder's outputs on one random
 S x S image, absolute and relative to the output's largest |value| (the measure and tolerances of
@@ -11,7 +12,13 @@ against onnxruntime's CPU provider, same machine and --threads (default 1: on a 
 with other work, 2-thread OpenMP runs were 5-30x slower than 1-thread ones, so one thread gives
 the comparable figure).
 Self-contained: the files go to a temporary folder (or --out) and the table is printed as
-markdown; --json writes the rows.
+markdown; --json writes the rows. int8 (onnx_encoder_int8) is the fp32 graph quantized by
+onnxruntime; its ORT_ENABLE_ALL session has no fp32 equivalent to compare it with in torch.
+
+--demo-masks CHECKPOINT: what int8 costs in masks, on a trained model (e.g. the Quickstart demo's
+export) and the demo val set (data/demo, made by samhq-make-demo-data): the GT box of each image
+through the encoder file of each --precisions + the decoder ONNX; mean mask IoU of each precision's
+masks with the fp32 encoder's, and mIoU / mean boundary IoU against the ground truth.
 """
 
 from __future__ import annotations
@@ -28,15 +35,22 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 import torch
+from PIL import Image
 
+from samhq_train.data.prompts import tight_box
+from samhq_train.evaluation.metrics import boundary_iou, mask_iou
+from samhq_train.inference.export import export_onnx
 from samhq_train.inference.onnx_encoder_export import (
     FP16_TOLERANCE,
     FP32_TOLERANCE,
+    INT8_TOLERANCE,
     export_onnx_encoder,
     onnx_encoder,
 )
-from samhq_train.model import build_sam_hq
+from samhq_train.model import build_sam_hq, load_checkpoint
 from samhq_train.model.onnx_encoder import ONNX_IMAGE_INPUT
+
+TOLERANCES = {"fp32": FP32_TOLERANCE, "fp16": FP16_TOLERANCE, "int8": INT8_TOLERANCE}
 
 
 def timed(fn, runs: int) -> tuple[object, float]:
@@ -67,10 +81,9 @@ def benchmark_variant(variant: str, out: Path, runs: int, precisions: list[str])
     print(f"{variant}: torch fp32 {torch_s:.2f} s", flush=True)
     rows = []
     for precision in precisions:
-        fp16 = precision == "fp16"
-        path = out / f"{variant}_encoder{'_fp16' if fp16 else ''}.onnx"
+        path = out / f"{variant}_encoder_{precision}.onnx"
         start = time.perf_counter()
-        export_onnx_encoder(model, path, fp16=fp16)
+        export_onnx_encoder(model, path, **precision_options(precision))
         export_s = time.perf_counter() - start
         size = sum(p.stat().st_size for p in out.glob(f"{path.name}*"))
         options = onnxruntime.SessionOptions()
@@ -82,7 +95,7 @@ def benchmark_variant(variant: str, out: Path, runs: int, precisions: list[str])
         run = functools.partial(session.run, list(reference.output_names), feed)
         got, ort_s = timed(run, runs)
         absolute, relative = differences(got, expected)
-        tolerance = FP16_TOLERANCE if fp16 else FP32_TOLERANCE
+        tolerance = TOLERANCES[precision]
         row = dict(
             variant=variant,
             precision=precision,
@@ -104,6 +117,68 @@ def benchmark_variant(variant: str, out: Path, runs: int, precisions: list[str])
     return rows
 
 
+def precision_options(precision: str) -> dict[str, bool]:
+    """export_onnx_encoder's keyword for a precision name (fp32: none)."""
+    return {} if precision == "fp32" else {precision: True}
+
+
+def onnx_mask(encoder, decoder, model, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """H x W bool mask of one box through an encoder and a decoder session (as the README's
+    onnxruntime example, with the model's own resize rule)."""
+    pixels = model.processing.resize_image(image).transpose(2, 0, 1)[None]
+    names = [o.name for o in encoder.get_outputs()]
+    features = dict(zip(names, encoder.run(None, {ONNX_IMAGE_INPUT: pixels})))
+    low = model.image_size // 4
+    coords = model.processing.scale_coords(box.reshape(1, 2, 2), image.shape[:2])
+    masks, _, _ = decoder.run(None, {
+        **features,
+        "point_coords": coords.astype(np.float32),
+        "point_labels": np.array([[2, 3]], np.float32),
+        "mask_input": np.zeros((1, 1, low, low), np.float32),
+        "has_mask_input": np.zeros(1, np.float32),
+        "orig_im_size": np.array(image.shape[:2], np.float32),
+    })
+    return masks[0, 0] > 0
+
+
+def demo_mask_agreement(checkpoint: Path, root: Path, precisions: list[str], out: Path) -> dict:
+    """Per precision: mean IoU of its masks with the fp32 encoder's, mIoU and mean boundary IoU
+    against the ground truth, on every image of root/val (GT boxes)."""
+    model = load_checkpoint(checkpoint).eval()
+    # the HQ mask alone, as samhq-evaluate scores SAM-HQ
+    decoder = session(export_onnx(model, out / "decoder.onnx", hq_token_only=True))
+    encoders = {
+        p: session(export_onnx_encoder(model, out / f"encoder_{p}.onnx", **precision_options(p)))
+        for p in dict.fromkeys(["fp32", *precisions])
+    }
+    found = {p: [] for p in encoders}
+    truth = []
+    for image_file in sorted((root / "val" / "images").iterdir()):
+        image = np.asarray(Image.open(image_file).convert("RGB"))
+        gt = np.asarray(Image.open(root / "val" / "masks" / f"{image_file.stem}.png")) > 127
+        truth.append(torch.from_numpy(gt))
+        box = tight_box(gt)
+        for p, encoder in encoders.items():
+            found[p].append(torch.from_numpy(onnx_mask(encoder, decoder, model, image, box)))
+    rows = {}
+    for p, masks in found.items():
+        pairs = list(zip(masks, truth, found["fp32"]))
+        rows[p] = dict(
+            images=len(masks),
+            iou_with_fp32=statistics.mean(mask_iou(m[None], f[None]).item() for m, _, f in pairs),
+            miou=100 * statistics.mean(mask_iou(m[None], g[None]).item() for m, g, _ in pairs),
+            mbiou=100 * statistics.mean(boundary_iou(m[None], g[None]).item() for m, g, _ in pairs),
+        )
+        print(p, rows[p], flush=True)
+    return rows
+
+
+def session(path: Path):
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = torch.get_num_threads()
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 def markdown(rows: list[dict]) -> str:
     lines = [
         "| variant | precision | file | max abs diff | max diff / max abs | onnxruntime CPU | "
@@ -122,16 +197,26 @@ def markdown(rows: list[dict]) -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=["vit_b", "sam2.1_hq_hiera_t"])
-    parser.add_argument("--precisions", nargs="+", default=["fp32", "fp16"])
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "fp16", "int8"],
+                        choices=list(TOLERANCES))
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
         "--threads", type=int, default=1, help="CPU threads of torch and onnxruntime alike"
     )
     parser.add_argument("--out", type=Path, help="folder for the ONNX files (default: temporary)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--demo-masks", type=Path, metavar="CHECKPOINT",
+                        help="instead: mask agreement of the precisions on the demo val set")
+    parser.add_argument("--demo-root", type=Path, default=Path("data/demo"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"threads: {args.threads} (torch and onnxruntime)", flush=True)
+    if args.demo_masks:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = demo_mask_agreement(args.demo_masks, args.demo_root, args.precisions, Path(tmp))
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1))
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)

@@ -46,5 +46,6 @@ def test_cpu_table_runs():
         cwd=ROOT, capture_output=True, text=True, check=True, timeout=600,
     ).stdout
     for row in ("samhq_train encoder, bf16 eager", "matmul floor", "samhq_train decoder",
+                "samhq_train encoder, onnxruntime int8",
                 "samhq_train AMG", "transformers SamVisionEncoder", "official segment_anything_hq"):
         assert f"| {row}" in out

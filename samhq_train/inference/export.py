@@ -42,9 +42,14 @@ from samhq_train.model.onnx_decoder import ONNX_OUTPUTS, OnnxPromptDecoder
 from samhq_train.model.promptable import PromptableModel
 from samhq_train.output_check import OutputError, check_output_dir  # noqa: F401 - re-exported
 
-from .onnx_encoder_export import check_onnx_encoder, export_onnx_encoder, onnx_session
+from .onnx_encoder_export import (
+    check_onnx_encoder,
+    export_onnx_encoder,
+    onnx_quantization,
+    onnx_session,
+)
 
-# onnx: the prompt decoder; onnx_encoder(_fp16): the image encoder that feeds it
+# onnx: the prompt decoder; onnx_encoder(_fp16, _int8): the image encoder that feeds it
 EXPORT_TARGETS = (
     "sam_hq",
     "transformers",
@@ -54,15 +59,21 @@ EXPORT_TARGETS = (
     "onnx",
     "onnx_encoder",
     "onnx_encoder_fp16",
+    "onnx_encoder_int8",
 )
-ONNX_ENCODER_TARGETS = {"onnx_encoder": False, "onnx_encoder_fp16": True}  # target -> fp16
+# target -> export_onnx_encoder's precision options
+ONNX_ENCODER_TARGETS = {
+    "onnx_encoder": {},
+    "onnx_encoder_fp16": {"fp16": True},
+    "onnx_encoder_int8": {"int8": True},
+}
 
 
 def export_paths(out_dir: str | os.PathLike, name: str) -> dict[str, Path]:
     """Where each target is written (the one home of these names): <out_dir>/<name>.pth,
     <name>_transformers/, <name>.safetensors, <name>_hq.safetensors, <name>_delta.safetensors,
-    <name>_decoder.onnx, <name>_encoder.onnx, <name>_encoder_fp16.onnx (an encoder over 2 GB
-    keeps its weights in <file>.data beside it)."""
+    <name>_decoder.onnx, <name>_encoder.onnx, <name>_encoder_fp16.onnx, <name>_encoder_int8.onnx
+    (an encoder over 2 GB keeps its weights in <file>.data beside it)."""
     out_dir = Path(out_dir)
     return {
         "sam_hq": out_dir / f"{name}.pth",
@@ -73,6 +84,7 @@ def export_paths(out_dir: str | os.PathLike, name: str) -> dict[str, Path]:
         "onnx": out_dir / f"{name}_decoder.onnx",
         "onnx_encoder": out_dir / f"{name}_encoder.onnx",
         "onnx_encoder_fp16": out_dir / f"{name}_encoder_fp16.onnx",
+        "onnx_encoder_int8": out_dir / f"{name}_encoder_int8.onnx",
     }
 
 
@@ -104,6 +116,8 @@ def export_model(
     unknown = [t for t in targets if t not in EXPORT_TARGETS]
     if unknown:
         raise ValueError(f"unknown export target(s) {unknown}; choose from {EXPORT_TARGETS}")
+    if "onnx_encoder_int8" in targets:
+        onnx_quantization()  # one line (QuantizationUnavailableError) before any work
     plain = plain_model(model)  # once, for every target written from merged weights
     check_finite_model(plain, model if model is not plain and "delta" in targets else None)
     variant = detect_variant(plain.state_dict())
@@ -160,10 +174,10 @@ def _export_one(model, path: Path, target: str, variant, verify: bool, onnx: dic
                 multimask_output=onnx["multimask_output"],
             )
     elif target in ONNX_ENCODER_TARGETS:
-        fp16 = ONNX_ENCODER_TARGETS[target]
-        export_onnx_encoder(model, path, opset=onnx["opset"], fp16=fp16)
+        precision = ONNX_ENCODER_TARGETS[target]
+        export_onnx_encoder(model, path, opset=onnx["opset"], **precision)
         if verify:
-            check_onnx_encoder(model, path, fp16=fp16)
+            check_onnx_encoder(model, path, **precision)
     else:
         save_checkpoint(model, path, target, variant=variant, policy=policy)
         if verify:

@@ -1,18 +1,21 @@
-"""Write and check the ONNX image encoder of a model (its family record's `onnx_encoder`), fp32 or
-fp16, so that with the prompt-decoder ONNX (export.export_onnx) a whole prediction runs in
+"""Write and check the ONNX image encoder of a model (its family record's `onnx_encoder`), fp32,
+fp16 or int8, so that with the prompt-decoder ONNX (export.export_onnx) a whole prediction runs in
 onnxruntime without torch.
 
 The graph takes the resized image (B x 3 x h x w float32 RGB 0-255, resized by the family's rule,
 which the file names in its metadata: `resize` = longest_side or resize, `image_size` = S) and
 normalises (and pads) itself; its outputs are named like the decoder's feature inputs. The fp16
 file keeps float32 inputs and outputs (the casts are in the graph), so both files are used alike.
+The int8 file is the fp32 graph dynamically quantized by onnxruntime (quantize_int8): int8 weights
+of the linear layers, activations quantized at run time; same inputs, outputs and metadata.
 A model over protobuf's 2 GB limit (vit_h in fp32) keeps its weights in one `<file>.data` beside
-the .onnx.
+the .onnx; files are replaced by rename (files.atomic_write), temporary ones removed on failure.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import tempfile
 import warnings
@@ -22,6 +25,7 @@ import numpy as np
 import torch
 
 from samhq_train.errors import UserError
+from samhq_train.files import atomic_write
 from samhq_train.model import detect_variant, family_of_model, plain_model
 from samhq_train.model.onnx_encoder import ONNX_IMAGE_INPUT, OnnxImageEncoder
 from samhq_train.model.promptable import PromptableModel
@@ -31,6 +35,11 @@ from samhq_train.model.promptable import PromptableModel
 # digits per op, accumulated over the encoder's depth)
 FP32_TOLERANCE = 1e-4
 FP16_TOLERANCE = 3e-2
+# int8 (quantize_int8) rounds every linear layer's weights and inputs to 8 bits; measured (largest
+# difference / largest |value|): at full size with random weights vit_b 0.013, sam2.1_hq_hiera_t
+# 0.023, vit_tiny 0.048; the test models (ViT, TinyViT, Hiera) 0.027-0.040. One linear layer's
+# weight scale made 4x too large gives 0.24 and more (2x: 0.09-0.5), a wrong graph O(1)
+INT8_TOLERANCE = 0.1
 PROTOBUF_LIMIT = (
     2**31 - 2**20
 )  # bytes an .onnx file may hold in itself (protobuf's 2 GB, less room)
@@ -38,6 +47,24 @@ PROTOBUF_LIMIT = (
 
 class OnnxExportError(UserError, ValueError):
     """A model that cannot be written as an ONNX image encoder; the message says why."""
+
+
+class QuantizationUnavailableError(UserError, ImportError):
+    """onnxruntime.quantization (for the int8 encoder) cannot be imported."""
+
+
+def onnx_quantization():
+    """onnxruntime.quantization, or QuantizationUnavailableError (one line) if it is missing: call
+    it before any work when an int8 file is asked for."""
+    try:
+        import onnxruntime.quantization as quantization
+    except ImportError as err:
+        raise QuantizationUnavailableError(
+            f"the int8 ONNX encoder needs onnxruntime.quantization, which cannot be imported "
+            f"({err}): pip install -e '.[onnx]' (onnxruntime with its quantization tools), or "
+            "export onnx_encoder / onnx_encoder_fp16 instead"
+        ) from err
+    return quantization
 
 
 def onnx_encoder(model: PromptableModel, *, fp16: bool = False) -> OnnxImageEncoder:
@@ -57,7 +84,7 @@ def onnx_encoder(model: PromptableModel, *, fp16: bool = False) -> OnnxImageEnco
     return family.onnx_encoder(model).eval()
 
 
-def encoder_metadata(model: PromptableModel, fp16: bool) -> dict[str, str]:
+def encoder_metadata(model: PromptableModel, precision: str) -> dict[str, str]:
     """What a runtime needs to prepare the encoder's input, stored in the .onnx (metadata_props)."""
     processing = model.processing
     return {
@@ -65,69 +92,159 @@ def encoder_metadata(model: PromptableModel, fp16: bool) -> dict[str, str]:
         "variant": detect_variant(model.state_dict()) or "custom",
         "image_size": str(model.image_size),
         "resize": processing.eval_transform,  # longest_side (SAM 1) or resize (to S x S)
-        "precision": "fp16" if fp16 else "fp32",
+        "precision": precision,  # fp32, fp16 or int8
         "input": "image B x 3 x h x w float32 RGB 0-255, resized (not normalised, not padded)",
     }
 
 
 def export_onnx_encoder(
-    model: PromptableModel, path: str | os.PathLike, *, opset: int = 17, fp16: bool = False
+    model: PromptableModel,
+    path: str | os.PathLike,
+    *,
+    opset: int = 17,
+    fp16: bool = False,
+    int8: bool = False,
 ) -> Path:
-    """Write the family's OnnxImageEncoder of `model` to `path` (fp32, or fp16 with float32
-    inputs / outputs), batch dynamic, and h x w too where the family pads (SAM 1)."""
+    """Write the family's OnnxImageEncoder of `model` to `path` (fp32, fp16 with float32 inputs /
+    outputs, or int8: the fp32 graph quantized by quantize_int8), batch dynamic, and h x w too
+    where the family pads (SAM 1)."""
+    if fp16 and int8:
+        raise ValueError("an ONNX encoder is fp16 or int8, not both")
+    if int8:
+        onnx_quantization()  # refused in one line before any work
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wrapper = onnx_encoder(model, fp16=fp16)
-    image = wrapper.example_image()
+    precision = "int8" if int8 else "fp16" if fp16 else "fp32"
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
         traced = Path(tmp) / "encoder.onnx"
-        with torch.no_grad(), warnings.catch_warnings():
-            # the graph is checked against torch on other sizes and batches (check_onnx_encoder)
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            # the rel-pos tables index with non-negative offsets only
-            warnings.filterwarnings("ignore", "Exporting aten::index operator", UserWarning)
-            torch.onnx.export(
-                wrapper,
-                (image,),
-                str(traced),
-                dynamo=False,  # the TorchScript exporter: the dynamo one needs onnxscript
-                input_names=[ONNX_IMAGE_INPUT],
-                output_names=list(wrapper.output_names),
-                dynamic_axes=wrapper.dynamic_axes,
-                opset_version=opset,
-                do_constant_folding=True,
-            )
-        _save_with_metadata(traced, path, encoder_metadata(wrapper.model, fp16))
+        _trace(wrapper, traced, opset)
+        if int8:
+            traced = quantize_int8(traced, Path(tmp) / "int8" / "encoder.onnx")
+        _save_with_metadata(traced, path, encoder_metadata(wrapper.model, precision))
+    return path
+
+
+def _trace(wrapper: OnnxImageEncoder, path: Path, opset: int) -> None:
+    with torch.no_grad(), warnings.catch_warnings():
+        # the graph is checked against torch on other sizes and batches (check_onnx_encoder)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # the rel-pos tables index with non-negative offsets only
+        warnings.filterwarnings("ignore", "Exporting aten::index operator", UserWarning)
+        torch.onnx.export(
+            wrapper,
+            (wrapper.example_image(),),
+            str(path),
+            dynamo=False,  # the TorchScript exporter: the dynamo one needs onnxscript
+            input_names=[ONNX_IMAGE_INPUT],
+            output_names=list(wrapper.output_names),
+            dynamic_axes=wrapper.dynamic_axes,
+            opset_version=opset,
+            do_constant_folding=True,
+        )
+
+
+def quantize_int8(source: Path, target: Path) -> Path:
+    """Write `source` (an fp32 encoder graph) to `target` (in a folder of its own, made here)
+    dynamically quantized: int8 weights (symmetric, one scale per tensor) of the MatMuls with a
+    constant weight, i.e. every linear layer; their inputs are quantized to uint8 at run time.
+    Kept in float32: the attention's activation x activation products and the convolutions
+    (patch embedding, neck), which onnxruntime's integer kernels ran slower (one thread) and less
+    accurately (measured on vit_b at 1024 px: README, ONNX encoders)."""
+    quantization = onnx_quantization()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()  # its advice to run onnxruntime's pre-processing first: measured no
+    quiet = _DropMessage("pre-processing before quantization")  # faster, equally accurate here
+    root.addFilter(quiet)
+    try:
+        quantization.quantize_dynamic(
+            source,
+            target,
+            weight_type=quantization.QuantType.QInt8,
+            op_types_to_quantize=["MatMul"],
+            per_channel=False,
+            extra_options={"MatMulConstBOnly": True},
+            use_external_data_format=graph_bytes(source) > PROTOBUF_LIMIT,
+        )
+    finally:
+        root.removeFilter(quiet)
+    return target
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
+def graph_bytes(path: Path) -> int:
+    """The bytes of an .onnx file and of the external data files its tensors name."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    files = {path} | {
+        path.parent / entry.value
+        for tensor in proto.graph.initializer
+        for entry in tensor.external_data
+        if entry.key == "location"
+    }
+    return sum(f.stat().st_size for f in files)
+
+
+def quantize_onnx_encoder(source: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """The int8 encoder of an exported fp32 encoder file (its metadata kept, precision int8),
+    written to `path`: what export_onnx_encoder(int8=True) writes, without tracing again.
+    onnxruntime's quantizer writes a shape-inferred copy beside `source` while it runs."""
+    import onnx
+
+    source, path = Path(source), Path(path)
+    onnx_quantization()
+    props = onnx.load(str(source), load_external_data=False).metadata_props
+    metadata = {entry.key: entry.value for entry in props} | {"precision": "int8"}
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
+        quantized = quantize_int8(source, Path(tmp) / "int8" / "encoder.onnx")
+        _save_with_metadata(quantized, path, metadata)
     return path
 
 
 def _save_with_metadata(traced: Path, path: Path, metadata: dict[str, str]) -> None:
-    """Add the metadata and write the model to `path`: one file, or, over the protobuf limit,
-    the graph plus one `<name>.data` file of weights (moved in place last, each by rename)."""
+    """Set the metadata and write the model to `path`: one file, or, over the protobuf limit, the
+    graph plus one `<name>.data` file of weights (moved in place first, then the graph, each by
+    rename; a full disk is DiskFullError)."""
     import onnx
 
     large = sum(f.stat().st_size for f in traced.parent.iterdir()) > PROTOBUF_LIMIT
-    proto = onnx.load(str(traced))  # reads any external data torch wrote beside it
+    proto = onnx.load(str(traced))  # reads any external data written beside it
+    # onnx.infer: the quantizer's note that it ran shape inference, not ours to keep
+    kept = [e for e in proto.metadata_props if e.key not in metadata and e.key != "onnx.infer"]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     data_name = f"{path.name}.data"
     staged = traced.parent / "staged"
     staged.mkdir()
-    onnx.save_model(
-        proto,
-        str(staged / path.name),
-        save_as_external_data=large,
-        all_tensors_to_one_file=True,
-        location=data_name,
-    )
-    del proto
-    data = path.parent / data_name
-    if large:
-        os.replace(staged / data_name, data)
-    else:
-        data.unlink(missing_ok=True)  # a stale one of an earlier, larger export
-    os.replace(staged / path.name, path)
+
+    def write(tmp: str) -> None:
+        onnx.save_model(
+            proto,
+            str(staged / path.name),
+            save_as_external_data=large,
+            all_tensors_to_one_file=True,
+            location=data_name,
+        )
+        data = path.parent / data_name
+        if large:
+            os.replace(staged / data_name, data)
+        else:
+            data.unlink(missing_ok=True)  # a stale one of an earlier, larger export
+        os.replace(staged / path.name, tmp)
+
+    atomic_write(path, write)
 
 
 def onnx_session(path: str | os.PathLike):
@@ -148,13 +265,15 @@ def check_onnx_encoder(
     path: str | os.PathLike,
     *,
     fp16: bool = False,
+    int8: bool = False,
     tolerance: float | None = None,
 ) -> float:
     """Run the exported encoder in onnxruntime (CPU) and the fp32 torch model on random images of
     the sizes and batches the graph takes (batch 2 where it is dynamic); raise unless every output
-    is within tolerance (FP32_TOLERANCE, or FP16_TOLERANCE for an fp16 file) times its largest
-    |value|. Returns the largest difference so measured (relative)."""
-    tolerance = tolerance or (FP16_TOLERANCE if fp16 else FP32_TOLERANCE)
+    is within tolerance (FP32_TOLERANCE, or FP16_TOLERANCE / INT8_TOLERANCE for an fp16 / int8
+    file) times its largest |value|. Returns the largest difference so measured (relative)."""
+    default = INT8_TOLERANCE if int8 else FP16_TOLERANCE if fp16 else FP32_TOLERANCE
+    tolerance = tolerance or default
     reference = onnx_encoder(model)
     session = onnx_session(path)
     batch = 2 if reference.dynamic_batch else 1
