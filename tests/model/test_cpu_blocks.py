@@ -47,10 +47,12 @@ def run_plain_blocks(model: ImageEncoderViT, x: torch.Tensor) -> list[torch.Tens
     return [x, early]
 
 
+@pytest.mark.parametrize("contiguous_from", [0, 1 << 30])
 @pytest.mark.parametrize("img_size", [96, 128])
-def test_blocks_in_fp32_equal_the_plain_blocks(img_size):
+def test_blocks_in_fp32_equal_the_plain_blocks(monkeypatch, img_size, contiguous_from):
     """The layout work (qkv on the real tokens, padded tokens given the qkv bias, proj on the real
-    tokens, head-contiguous q k v, in-place residual) changes no value: fp32 through both."""
+    tokens, head-contiguous q k v or views, in-place residual) changes no value (fp32 in both)."""
+    monkeypatch.setattr(cpu_blocks, "CONTIGUOUS_HEADS_FROM", contiguous_from)
     model = encoder(img_size)
     with torch.no_grad():
         tokens = model.patch_embed(image(img_size)) + model.pos_embed

@@ -33,6 +33,8 @@ BF16 = torch.bfloat16
 # A/B switches (profiling scripts, tests): the fused blocks at all, oneDNN's fused linear layers
 ENABLED = True
 FUSED_LINEAR = True
+# Tokens per image (or window) from which q, k, v are made head-contiguous before the attention
+CONTIGUOUS_HEADS_FROM = 1024
 
 
 def cpu_bf16_autocast() -> bool:
@@ -121,7 +123,9 @@ def windowed_attention(
 def attention_core(attn: nn.Module, qkv: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
     """qkv (B*H*W) x 3C -> the heads' outputs, B x HW x heads x head_dim (before proj)."""
     b, h, w = grid
-    qkv = qkv.view(b, h * w, 3, attn.num_heads, -1).permute(2, 0, 3, 1, 4).contiguous()
+    qkv = qkv.view(b, h * w, 3, attn.num_heads, -1).permute(2, 0, 3, 1, 4)
+    if h * w > CONTIGUOUS_HEADS_FROM:  # global: the per-head products run ~20% faster on dense
+        qkv = qkv.contiguous()  # q, k, v (windows: their q, k are copied into wider operands)
     q, k, v = qkv.unbind(0)
     rel_h, rel_w = attn.rel_pos_terms(q, (h, w))
     return cpu_attention.rel_pos_attention_cpu(q, k, v, rel_h, rel_w)
