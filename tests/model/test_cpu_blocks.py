@@ -10,7 +10,11 @@ import torch.nn.functional as F
 
 from samhq_train.model.lora import LoRALinear
 from samhq_train.model.sam1 import cpu_blocks
-from samhq_train.model.sam1.image_encoder import ImageEncoderViT, window_partition
+from samhq_train.model.sam1.image_encoder import (
+    ImageEncoderViT,
+    decomposed_rel_pos,
+    window_partition,
+)
 from tests.reference import randomize_
 
 # img_size 96: a 6 x 6 grid padded to 8 x 8 for windows of 4; 128: 8 x 8, no padding
@@ -141,3 +145,18 @@ def test_serves_bf16_autocast_inference_of_plain_layers_only():
         model.attention_kernel = "auto"
         model.blocks[2].mlp.lin1 = LoRALinear(model.blocks[2].mlp.lin1, rank=2, alpha=2.0)
         assert not cpu_blocks.serves(model.blocks, x)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_one_hot_queries_equal_the_concatenated_ones(dtype):
+    """Both rel-pos terms from one product with the reversed tables, read back as strided views."""
+    gen = torch.Generator().manual_seed(0)
+    b, heads, window, c = 3, 2, 5, 16
+    qkv = torch.randn(b, window * window, 3, heads, c, generator=gen).to(dtype)
+    q = qkv.permute(2, 0, 3, 1, 4)[0]  # a strided view, as in the blocks
+    rel_pos_h, rel_pos_w = (torch.randn(2 * window - 1, c, generator=gen) for _ in range(2))
+    rel_h, rel_w = decomposed_rel_pos(q, rel_pos_h, rel_pos_w, (window, window))
+    expected = torch.cat([q * c**-0.5, rel_h.flatten(2, 3), rel_w.flatten(2, 3)], dim=-1)
+    ours = cpu_blocks.one_hot_queries(q, rel_pos_h, rel_pos_w)
+    rtol = 1e-5 if dtype == torch.float32 else 0.01  # bf16: the products' accumulation order
+    torch.testing.assert_close(ours, expected, atol=1e-5, rtol=rtol)

@@ -45,19 +45,30 @@ def rel_pos_attention_cpu(
 def one_hot_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor
 ) -> torch.Tensor:
-    b, n, hw, c = q.shape
-    h, w = rel_h.shape[2], rel_h.shape[3]
-    key_row = torch.arange(hw, device=q.device) // w
-    key_col = torch.arange(hw, device=q.device) % w
-    one_hot = torch.cat([
-        key_row[:, None] == torch.arange(h, device=q.device),
-        key_col[:, None] == torch.arange(w, device=q.device),
-    ], dim=1).to(q.dtype)  # HW x (H + W)
+    c = q.shape[-1]
     queries = torch.cat([q * c**-0.5, rel_h.flatten(2, 3), rel_w.flatten(2, 3)], dim=-1)
-    keys = torch.cat([k, one_hot.expand(b, n, hw, h + w)], dim=-1)
-    out = q.new_empty(b, hw, n, c)
-    step = max(1, SCORE_CHUNK_BYTES // (n * hw * hw * q.element_size()))
-    buffer = q.new_empty(min(step, b) * n * hw * hw)
+    return one_hot_products(queries, one_hot_keys(k, rel_h.shape[2], rel_h.shape[3]), v)
+
+
+def one_hot_keys(k: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """k B x heads x HW x C -> [k, onehot(key row), onehot(key col)], B x heads x HW x (C+H+W)."""
+    b, n, hw, _ = k.shape
+    key_row = torch.arange(hw, device=k.device) // w
+    key_col = torch.arange(hw, device=k.device) % w
+    one_hot = torch.cat([
+        key_row[:, None] == torch.arange(h, device=k.device),
+        key_col[:, None] == torch.arange(w, device=k.device),
+    ], dim=1).to(k.dtype)  # HW x (H + W)
+    return torch.cat([k, one_hot.expand(b, n, hw, h + w)], dim=-1)
+
+
+def one_hot_products(queries: torch.Tensor, keys: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """softmax(queries keys^T) v for a few images at a time: B x heads x HW x (C+H+W) operands,
+    v B x heads x HW x C -> B x HW x heads x C."""
+    b, n, hw, c = v.shape
+    out = v.new_empty(b, hw, n, c)
+    step = max(1, SCORE_CHUNK_BYTES // (n * hw * hw * v.element_size()))
+    buffer = v.new_empty(min(step, b) * n * hw * hw)
     for i in range(0, b, step):
         im = slice(i, i + step)
         scores = buffer[: queries[im].shape[0] * n * hw * hw].view(-1, n, hw, hw)

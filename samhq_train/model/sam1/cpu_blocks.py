@@ -127,8 +127,33 @@ def attention_core(attn: nn.Module, qkv: torch.Tensor, grid: tuple[int, int, int
     if h * w > CONTIGUOUS_HEADS_FROM:  # global: the per-head products run ~20% faster on dense
         qkv = qkv.contiguous()  # q, k, v (windows: their q, k are copied into wider operands)
     q, k, v = qkv.unbind(0)
+    tables = (attn.rel_pos_h.shape[0], attn.rel_pos_w.shape[0])
+    if h == w and h + w <= q.shape[-1] and tables == (2 * h - 1, 2 * w - 1):  # windows
+        queries = one_hot_queries(q, attn.rel_pos_h, attn.rel_pos_w)
+        keys = cpu_attention.one_hot_keys(k, h, w)
+        return cpu_attention.one_hot_products(queries, keys, v)
     rel_h, rel_w = attn.rel_pos_terms(q, (h, w))
     return cpu_attention.rel_pos_attention_cpu(q, k, v, rel_h, rel_w)
+
+
+def one_hot_queries(q: torch.Tensor, rel_pos_h: torch.Tensor, rel_pos_w: torch.Tensor):
+    """cpu_attention's one-hot queries [q * scale, rel_h, rel_w] of square windows, B x heads x HW x
+    (C + H + W), written into one buffer. q (B x heads x HW x C, a view) is multiplied once by both
+    tables, every relative offset (one product); each query's H (W) terms are then a strided view:
+    with the tables reversed, rel_h[qh, qw, kh] sits at column kh - qh + H - 1 of token (qh, qw)."""
+    b, n, hw, c = q.shape
+    h = w = (rel_pos_h.shape[0] + 1) // 2
+    tables = torch.cat([rel_pos_h.flip(0), rel_pos_w.flip(0)]).to(q.dtype)  # K x C
+    k = tables.shape[0]
+    rel = torch.bmm(q.transpose(0, 1).reshape(n, b * hw, c), tables.t().expand(n, c, k))
+    queries = q.new_empty(b, n, hw, c + h + w)
+    queries[..., :c].copy_(q).mul_(c**-0.5)  # (a multiplication into the slice runs 3x slower)
+    base, heads = rel.storage_offset(), (b * hw * k, hw * k)
+    rel_h = rel.as_strided((n, b, h, w, h), (*heads, w * k - 1, k, 1), base + h - 1)
+    rel_w = rel.as_strided((n, b, h, w, w), (*heads, w * k, k - 1, 1), base + 2 * h + w - 2)
+    queries[..., c : c + h].unflatten(2, (h, w)).copy_(rel_h.transpose(0, 1))
+    queries[..., c + h :].unflatten(2, (h, w)).copy_(rel_w.transpose(0, 1))
+    return queries
 
 
 def grid_parts(n: int, window: int) -> list[tuple[slice, slice, slice, int, int]]:
