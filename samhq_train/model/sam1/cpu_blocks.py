@@ -44,6 +44,12 @@ def cpu_bf16_autocast() -> bool:
         return torch.is_autocast_cpu_enabled() and torch.get_autocast_cpu_dtype() == BF16
 
 
+def compiling() -> bool:
+    """Inside torch.compile / torch.export (ONNX's dynamo exporter too): the plain blocks."""
+    is_compiling = getattr(torch.compiler, "is_compiling", None)
+    return bool(is_compiling and is_compiling())
+
+
 def plain_block(block: nn.Module) -> bool:
     """The layers this module reads the weights of are the plain ones (no LoRA, no other act)."""
     linears = (block.attn.qkv, block.attn.proj, block.mlp.lin1, block.mlp.lin2)
@@ -61,7 +67,7 @@ def serves(blocks: nn.ModuleList, x: torch.Tensor) -> bool:
     """Whether the encoder's blocks run here for this input (fp32 B x H x W x C tokens)."""
     if not ENABLED or x.device.type != "cpu" or x.dtype != torch.float32:
         return False
-    if torch.jit.is_tracing() or torch.compiler.is_compiling() or not cpu_bf16_autocast():
+    if torch.jit.is_tracing() or compiling() or not cpu_bf16_autocast():
         return False
     if torch.is_grad_enabled() and (
         x.requires_grad or any(p.requires_grad for p in blocks.parameters())
@@ -219,6 +225,6 @@ def fused_linear_available() -> bool:
         x, weight, bias = (torch.randn(s, generator=gen).to(BF16) for s in ((4, 8), (16, 8), (16,)))
         out = mkldnn._linear_pointwise(x, weight, bias, "gelu", [], "none")
         expected = F.gelu(F.linear(x.float(), weight.float(), bias.float()))
-    except (RuntimeError, NotImplementedError):
+    except (RuntimeError, NotImplementedError, TypeError):  # missing kernel, older signature
         return False
     return out.shape == expected.shape and bool(torch.allclose(out.float(), expected, atol=0.1))
