@@ -143,6 +143,10 @@ def test_serves_bf16_autocast_inference_of_plain_layers_only():
         model.attention_kernel = "flex"
         assert not cpu_blocks.serves(model.blocks, x)
         model.attention_kernel = "auto"
+        handle = model.blocks[1].attn.proj.register_forward_hook(lambda *a: None)
+        assert not cpu_blocks.serves(model.blocks, x)  # a hook expects the layer to be called
+        handle.remove()
+        assert cpu_blocks.serves(model.blocks, x)
         model.blocks[2].mlp.lin1 = LoRALinear(model.blocks[2].mlp.lin1, rank=2, alpha=2.0)
         assert not cpu_blocks.serves(model.blocks, x)
 

@@ -51,10 +51,13 @@ def compiling() -> bool:
 
 
 def plain_block(block: nn.Module) -> bool:
-    """The layers this module reads the weights of are the plain ones (no LoRA, no other act)."""
+    """The layers this module reads the weights of are the plain ones (no LoRA, no other act), and
+    no forward hook expects them to be called."""
     linears = (block.attn.qkv, block.attn.proj, block.mlp.lin1, block.mlp.lin2)
+    hooked = any(m._forward_hooks or m._forward_pre_hooks for m in block.modules())
     return (
-        all(type(m) is nn.Linear for m in linears)
+        not hooked
+        and all(type(m) is nn.Linear for m in linears)
         and type(block.norm1) is nn.LayerNorm
         and type(block.norm2) is nn.LayerNorm
         and type(block.mlp.act) is nn.GELU
