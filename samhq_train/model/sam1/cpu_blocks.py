@@ -12,7 +12,9 @@ tokens padded to 70 x 70 for 14 x 14 windows: 20% more rows). Here, with the sam
   (F.linear, F.gelu otherwise);
 - windowed blocks run qkv on the real tokens and copy its output into window order; a padded token
   gets the qkv bias, which is exactly its qkv (the padding follows norm1 with zeros). The attention
-  output is copied back to the real tokens before proj (proj of a padded token is discarded).
+  output is copied back to the real tokens before proj (proj of a padded token is discarded);
+- the windows' one-hot attention operands (cpu_attention) are written into one buffer, both
+  rel-pos terms from one product; global blocks make q, k, v head-contiguous once.
 
 Served by ImageEncoderViT.forward when `serves` says so; training, fp32, tracing, compiling, LoRA
 or other non-plain layers, and the flex kernel keep the plain blocks. Outputs agree with the plain
@@ -121,7 +123,7 @@ def windowed_attention(
     ((B*H*W) x C bf16) -> proj's output for the real tokens, (B*H*W) x C."""
     b, h, w = grid
     qkv = linear(y, attn.qkv).view(b, h, w, -1)
-    bias = attn.qkv.bias.to(y.dtype)
+    bias = y.new_zeros(qkv.shape[-1]) if attn.qkv.bias is None else attn.qkv.bias.to(y.dtype)
     windows = partition(qkv, window, bias)  # B x nH x nW x window x window x 3C
     rows = windows.shape[:3].numel()
     qkv_windows = windows.view(rows * window * window, -1)
@@ -145,7 +147,9 @@ def attention_core(attn: nn.Module, qkv: torch.Tensor, grid: tuple[int, int, int
     return cpu_attention.rel_pos_attention_cpu(q, k, v, rel_h, rel_w)
 
 
-def one_hot_queries(q: torch.Tensor, rel_pos_h: torch.Tensor, rel_pos_w: torch.Tensor):
+def one_hot_queries(
+    q: torch.Tensor, rel_pos_h: torch.Tensor, rel_pos_w: torch.Tensor
+) -> torch.Tensor:
     """cpu_attention's one-hot queries [q * scale, rel_h, rel_w] of square windows, B x heads x HW x
     (C + H + W), written into one buffer. q (B x heads x HW x C, a view) is multiplied once by both
     tables, every relative offset (one product); each query's H (W) terms are then a strided view:
