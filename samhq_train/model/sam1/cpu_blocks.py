@@ -42,7 +42,7 @@ CONTIGUOUS_HEADS_FROM = 1024
 def cpu_bf16_autocast() -> bool:
     try:
         return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == BF16
-    except TypeError:  # torch < 2.4
+    except (TypeError, AttributeError):  # torch < 2.4
         return torch.is_autocast_cpu_enabled() and torch.get_autocast_cpu_dtype() == BF16
 
 
