@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from samhq_train.model.lora import LoRALinear
-from samhq_train.model.sam1 import cpu_blocks
+from samhq_train.model.sam1 import cpu_attention, cpu_blocks
 from samhq_train.model.sam1.image_encoder import (
     ImageEncoderViT,
     decomposed_rel_pos,
@@ -164,3 +164,13 @@ def test_one_hot_queries_equal_the_concatenated_ones(dtype):
     ours = cpu_blocks.one_hot_queries(q, rel_pos_h, rel_pos_w)
     rtol = 1e-5 if dtype == torch.float32 else 0.01  # bf16: the products' accumulation order
     torch.testing.assert_close(ours, expected, atol=1e-5, rtol=rtol)
+
+
+def test_workspace_reuses_a_buffer_by_name():
+    workspace = cpu_attention.Workspace()
+    first = workspace.empty("a", (4, 6), torch.bfloat16)
+    again = workspace.empty("a", (3, 5), torch.bfloat16)  # smaller: the same memory
+    assert again.data_ptr() == first.data_ptr() and again.shape == (3, 5)
+    assert workspace.empty("b", (4, 6), torch.bfloat16).data_ptr() != first.data_ptr()
+    assert workspace.empty("a", (5, 6), torch.bfloat16).numel() == 30  # larger: a new buffer
+    assert workspace.empty("a", (2, 2), torch.float32).dtype == torch.float32

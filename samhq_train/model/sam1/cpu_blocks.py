@@ -89,66 +89,85 @@ def run_blocks(
     (bf16; fp32 in tests, where the result equals the plain fp32 blocks)."""
     x = x.contiguous()
     early = x
+    workspace = cpu_attention.Workspace()
     with torch.autocast("cpu", enabled=False):
         for i, block in enumerate(blocks):
-            block_forward(block, x, dtype)
+            block_forward(block, x, dtype, workspace)
             if i == early_index:
                 early = x.clone()
     return x, early
 
 
-def block_forward(block: nn.Module, x: torch.Tensor, dtype: torch.dtype) -> None:
+def block_forward(
+    block: nn.Module, x: torch.Tensor, dtype: torch.dtype, workspace: cpu_attention.Workspace
+) -> None:
     """One pre-norm block on B x H x W x C fp32 tokens, in place."""
     b, h, w, c = x.shape
     tokens = x.view(-1, c)
-    y = layer_norm(tokens, block.norm1, dtype)
+    y = layer_norm(tokens, block.norm1, dtype, workspace)
     if block.window_size > 0:
-        tokens.add_(windowed_attention(block.attn, y, (b, h, w), block.window_size))
+        tokens.add_(windowed_attention(block.attn, y, (b, h, w), block.window_size, workspace))
     else:
-        out = attention_core(block.attn, linear(y, block.attn.qkv), (b, h, w))
+        out = attention_core(block.attn, linear(y, block.attn.qkv), (b, h, w), workspace)
         tokens.add_(linear(out.view(b * h * w, c), block.attn.proj))
-    hidden = linear(layer_norm(tokens, block.norm2, dtype), block.mlp.lin1, gelu=True)
+    hidden = linear(layer_norm(tokens, block.norm2, dtype, workspace), block.mlp.lin1, gelu=True)
     tokens.add_(linear(hidden, block.mlp.lin2))
 
 
-def layer_norm(x: torch.Tensor, norm: nn.LayerNorm, dtype: torch.dtype) -> torch.Tensor:
+def layer_norm(
+    x: torch.Tensor, norm: nn.LayerNorm, dtype: torch.dtype, workspace: cpu_attention.Workspace
+) -> torch.Tensor:
     """fp32 LayerNorm, then one cast to the products' dtype."""
-    return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps).to(dtype)
+    out = workspace.empty("norm", x.shape, dtype)
+    return out.copy_(F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps))
 
 
 def windowed_attention(
-    attn: nn.Module, y: torch.Tensor, grid: tuple[int, int, int], window: int
+    attn: nn.Module,
+    y: torch.Tensor,
+    grid: tuple[int, int, int],
+    window: int,
+    workspace: cpu_attention.Workspace | None = None,
 ) -> torch.Tensor:
     """Attention within window x window windows of the B x H x W grid of normed tokens y
     ((B*H*W) x C bf16) -> proj's output for the real tokens, (B*H*W) x C."""
     b, h, w = grid
     qkv = linear(y, attn.qkv).view(b, h, w, -1)
     bias = y.new_zeros(qkv.shape[-1]) if attn.qkv.bias is None else attn.qkv.bias.to(y.dtype)
-    windows = partition(qkv, window, bias)  # B x nH x nW x window x window x 3C
+    windows = partition(qkv, window, bias, workspace)  # B x nH x nW x window x window x 3C
     rows = windows.shape[:3].numel()
     qkv_windows = windows.view(rows * window * window, -1)
-    out = attention_core(attn, qkv_windows, (rows, window, window))
-    return linear(unpartition(out, window, (b, h, w)), attn.proj)
+    out = attention_core(attn, qkv_windows, (rows, window, window), workspace)
+    return linear(unpartition(out, window, (b, h, w), workspace), attn.proj)
 
 
-def attention_core(attn: nn.Module, qkv: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+def attention_core(
+    attn: nn.Module,
+    qkv: torch.Tensor,
+    grid: tuple[int, int, int],
+    workspace: cpu_attention.Workspace | None = None,
+) -> torch.Tensor:
     """qkv (B*H*W) x 3C -> the heads' outputs, B x HW x heads x head_dim (before proj)."""
     b, h, w = grid
     qkv = qkv.view(b, h * w, 3, attn.num_heads, -1).permute(2, 0, 3, 1, 4)
     if h * w > CONTIGUOUS_HEADS_FROM:  # global: the per-head products run ~20% faster on dense
-        qkv = qkv.contiguous()  # q, k, v (windows: their q, k are copied into wider operands)
+        # q, k, v (windows: their q, k are copied into wider operands)
+        qkv = cpu_attention.new_empty(workspace, "qkv", qkv.shape, qkv).copy_(qkv)
     q, k, v = qkv.unbind(0)
     tables = (attn.rel_pos_h.shape[0], attn.rel_pos_w.shape[0])
     if h == w and h + w <= q.shape[-1] and tables == (2 * h - 1, 2 * w - 1):  # windows
-        queries = one_hot_queries(q, attn.rel_pos_h, attn.rel_pos_w)
-        keys = cpu_attention.one_hot_keys(k, h, w)
-        return cpu_attention.one_hot_products(queries, keys, v)
+        queries = one_hot_queries(q, attn.rel_pos_h, attn.rel_pos_w, workspace)
+        keys = cpu_attention.one_hot_keys(k, h, w, workspace)
+        return cpu_attention.one_hot_products(queries, keys, v, workspace)
     rel_h, rel_w = attn.rel_pos_terms(q, (h, w))
-    return cpu_attention.rel_pos_attention_cpu(q, k, v, rel_h, rel_w)
+    return cpu_attention.per_head_attention(q, k, v, rel_h, rel_w, workspace)
 
 
 def one_hot_queries(
-    q: torch.Tensor, rel_pos_h: torch.Tensor, rel_pos_w: torch.Tensor
+    q: torch.Tensor,
+    rel_pos_h: torch.Tensor,
+    rel_pos_w: torch.Tensor,
+    workspace: cpu_attention.Workspace | None = None,
 ) -> torch.Tensor:
     """cpu_attention's one-hot queries [q * scale, rel_h, rel_w] of square windows, B x heads x HW x
     (C + H + W), written into one buffer. q (B x heads x HW x C, a view) is multiplied once by both
@@ -159,7 +178,7 @@ def one_hot_queries(
     tables = torch.cat([rel_pos_h.flip(0), rel_pos_w.flip(0)]).to(q.dtype)  # K x C
     k = tables.shape[0]
     rel = torch.bmm(q.transpose(0, 1).reshape(n, b * hw, c), tables.t().expand(n, c, k))
-    queries = q.new_empty(b, n, hw, c + h + w)
+    queries = cpu_attention.new_empty(workspace, "queries", (b, n, hw, c + h + w), q)
     queries[..., :c].copy_(q).mul_(c**-0.5)  # (a multiplication into the slice runs 3x slower)
     base, heads = rel.storage_offset(), (b * hw * k, hw * k)
     rel_h = rel.as_strided((n, b, h, w, h), (*heads, w * k - 1, k, 1), base + h - 1)
@@ -179,11 +198,16 @@ def grid_parts(n: int, window: int) -> list[tuple[slice, slice, slice, int, int]
     return parts
 
 
-def partition(x: torch.Tensor, window: int, pad_value: torch.Tensor) -> torch.Tensor:
+def partition(
+    x: torch.Tensor,
+    window: int,
+    pad_value: torch.Tensor,
+    workspace: cpu_attention.Workspace | None = None,
+) -> torch.Tensor:
     """B x H x W x C -> B x nH x nW x window x window x C, the padded tokens set to pad_value."""
     b, h, w, c = x.shape
     nh, nw = -(-h // window), -(-w // window)
-    out = x.new_empty(b, nh, nw, window, window, c)
+    out = cpu_attention.new_empty(workspace, "windows", (b, nh, nw, window, window, c), x)
     grid = out.permute(0, 1, 3, 2, 4, 5)  # B x nH x window x nW x window x C: the padded grid
     for hb, hi, hs, nhb, nhi in grid_parts(h, window):
         for wb, wi, ws, nwb, nwi in grid_parts(w, window):
@@ -195,14 +219,19 @@ def partition(x: torch.Tensor, window: int, pad_value: torch.Tensor) -> torch.Te
     return out
 
 
-def unpartition(windows: torch.Tensor, window: int, grid: tuple[int, int, int]) -> torch.Tensor:
+def unpartition(
+    windows: torch.Tensor,
+    window: int,
+    grid: tuple[int, int, int],
+    workspace: cpu_attention.Workspace | None = None,
+) -> torch.Tensor:
     """(B*nH*nW) x window^2 x ... (any trailing shape of C elements) -> (B*H*W) x C, the real
     tokens only."""
     b, h, w = grid
     nh, nw = -(-h // window), -(-w // window)
     padded = windows.reshape(b, nh, nw, window, window, -1).permute(0, 1, 3, 2, 4, 5)
     c = padded.shape[-1]
-    out = windows.new_empty(b, h, w, c)
+    out = cpu_attention.new_empty(workspace, "tokens", (b, h, w, c), windows)
     for hb, hi, hs, nhb, nhi in grid_parts(h, window):
         for wb, wi, ws, nwb, nwi in grid_parts(w, window):
             out[:, hs, ws].view(b, nhb, nhi, nwb, nwi, c).copy_(padded[:, hb, hi, wb, wi])
