@@ -76,7 +76,14 @@ def main() -> None:
         new.CPU_BIAS_CHUNK_BYTES = default_budget
         with torch.autocast("cpu", dtype=torch.bfloat16):
             got, want = model(x), reference(x)
-        check("bf16 autocast vs reference (same bf16 ops)", max_diff(got, want), 1e-2)
+            # the plain blocks and SDPA: the reference's bf16 operations
+            new.cpu_blocks.ENABLED, serves = False, new.cpu_attention.serves
+            new.cpu_attention.serves = lambda *args: False
+            plain = model(x)
+            new.cpu_blocks.ENABLED, new.cpu_attention.serves = True, serves
+        check("bf16 autocast, plain blocks + SDPA vs reference (same bf16 ops)", max_diff(plain, want), 1e-2)
+        ratio = max_diff(got, expected) / max_diff(want, expected)
+        check("bf16 CPU blocks and kernels: max error to fp32 / the reference's", ratio, 1.5)
         assert got[0].dtype == want[0].dtype, (got[0].dtype, want[0].dtype)
 
     model.train(), reference.train()

@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..common import LayerNorm2d, MLPBlock, use_checkpointing
-from . import cpu_attention
+from . import cpu_attention, cpu_blocks
 from .flex_attention import KERNELS, flex_serves, rel_pos_flex_attention
 
 # Largest attention-bias chunk built at once on CPU (bytes). A global block of vit_b at 1024 px would
@@ -78,6 +78,9 @@ class ImageEncoderViT(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: B x 3 x S x S normalised -> (B x out_chans x S/16 x S/16, early B x S/16 x S/16 x C)."""
         x = self.patch_embed(x) + self.pos_embed
+        if cpu_blocks.serves(self.blocks, x):  # bf16 CPU inference
+            x, early = cpu_blocks.run_blocks(self.blocks, x, self.early_block_index)
+            return self.neck(x.permute(0, 3, 1, 2)), early
         early = x
         recompute = use_checkpointing(self, x)
         for i, block in enumerate(self.blocks):
@@ -153,13 +156,19 @@ class Attention(nn.Module):
         b, h, w, _ = x.shape
         qkv = self.qkv(x).view(b, h * w, 3, self.num_heads, -1)
         q, k, v = qkv.transpose(1, 3).unbind(2)  # each B x heads x HW x head_dim, views
-        rel_h, rel_w = decomposed_rel_pos(q, self.rel_pos_h, self.rel_pos_w, (h, w))
+        rel_h, rel_w = self.rel_pos_terms(q, (h, w))
         x = None
         if flex_serves(self.kernel, q, k, v, rel_h, rel_w):
             x = rel_pos_flex_attention(q, k, v, rel_h, rel_w)
         if x is None:
             x = rel_pos_attention(q, k, v, rel_h, rel_w)  # B x HW x heads x head_dim
         return self.proj(x.reshape(b, h, w, -1))
+
+    def rel_pos_terms(
+        self, q: torch.Tensor, size: tuple[int, int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """decomposed_rel_pos of q (B x heads x HW x C) on an H x W grid."""
+        return decomposed_rel_pos(q, self.rel_pos_h, self.rel_pos_w, size)
 
 
 def relative_position_table(q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,266 @@
+"""bf16 CPU inference of the SAM ViT's transformer blocks (CPU bf16 autocast, no autograd).
+
+Under autocast the plain blocks keep the residual stream in fp32 and pay, besides the matrix
+products, a fresh fp32 tensor per residual add, each linear layer's bias copied into its output, a
+separate GELU pass over the MLP's 4C-wide hidden activations, and in windowed blocks the padding and
+window partition of the fp32 normed tokens, with qkv and proj run on the padded tokens (64 x 64
+tokens padded to 70 x 70 for 14 x 14 windows: 20% more rows). Here, with the same arithmetic:
+
+- the fp32 residual stream is updated in place; each LayerNorm runs in fp32 and is cast once to
+  bf16, the operand of the next product (as autocast does);
+- bias and GELU run inside oneDNN's GEMM (mkldnn._linear_pointwise) where the build has it
+  (F.linear, F.gelu otherwise);
+- windowed blocks run qkv on the real tokens and copy its output into window order; a padded token
+  gets the qkv bias, which is exactly its qkv (the padding follows norm1 with zeros). The attention
+  output is copied back to the real tokens before proj (proj of a padded token is discarded);
+- the windows' one-hot attention operands (cpu_attention) are written into one buffer, both
+  rel-pos terms from one product; global blocks make q, k, v head-contiguous once.
+
+Served by ImageEncoderViT.forward when `serves` says so; training, fp32, tracing, compiling, LoRA
+or other non-plain layers, and the flex kernel keep the plain blocks. Outputs agree with the plain
+bf16 path within bf16 rounding (tests/model/test_cpu_blocks.py).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import cpu_attention
+
+BF16 = torch.bfloat16
+# A/B switches (profiling scripts, tests): the fused blocks at all, oneDNN's fused linear layers
+ENABLED = True
+FUSED_LINEAR = True
+# Tokens per image (or window) from which q, k, v are made head-contiguous before the attention
+CONTIGUOUS_HEADS_FROM = 1024
+
+
+def cpu_bf16_autocast() -> bool:
+    try:
+        return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == BF16
+    except (TypeError, AttributeError):  # torch < 2.4
+        return torch.is_autocast_cpu_enabled() and torch.get_autocast_cpu_dtype() == BF16
+
+
+def compiling() -> bool:
+    """Inside torch.compile / torch.export (ONNX's dynamo exporter too): the plain blocks."""
+    is_compiling = getattr(torch.compiler, "is_compiling", None)
+    return bool(is_compiling and is_compiling())
+
+
+def plain_block(block: nn.Module) -> bool:
+    """The layers this module reads the weights of are the plain ones (no LoRA, no other act), and
+    no forward hook expects them to be called."""
+    linears = (block.attn.qkv, block.attn.proj, block.mlp.lin1, block.mlp.lin2)
+    hooked = any(m._forward_hooks or m._forward_pre_hooks for m in block.modules())
+    return (
+        not hooked
+        and all(type(m) is nn.Linear for m in linears)
+        and type(block.norm1) is nn.LayerNorm
+        and type(block.norm2) is nn.LayerNorm
+        and type(block.mlp.act) is nn.GELU
+        and block.mlp.act.approximate == "none"
+        and block.attn.kernel != "flex"
+    )
+
+
+def serves(blocks: nn.ModuleList, x: torch.Tensor) -> bool:
+    """Whether the encoder's blocks run here for this input (fp32 B x H x W x C tokens)."""
+    if not ENABLED or x.device.type != "cpu" or x.dtype != torch.float32:
+        return False
+    if torch.jit.is_tracing() or compiling() or not cpu_bf16_autocast():
+        return False
+    if torch.is_grad_enabled() and (
+        x.requires_grad or any(p.requires_grad for p in blocks.parameters())
+    ):
+        return False
+    return all(plain_block(block) for block in blocks)
+
+
+def run_blocks(
+    blocks: nn.ModuleList, x: torch.Tensor, early_index: int, dtype: torch.dtype = BF16
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """x: B x H x W x C fp32 (its own tensor: updated in place) -> (last block's output, the
+    output of block `early_index`), both fp32 as under autocast. `dtype`: the products' operands
+    (bf16; fp32 in tests, where the result equals the plain fp32 blocks)."""
+    x = x.contiguous()
+    early = x
+    workspace = cpu_attention.Workspace()
+    with torch.autocast("cpu", enabled=False):
+        for i, block in enumerate(blocks):
+            block_forward(block, x, dtype, workspace)
+            if i == early_index:
+                early = x.clone()
+    return x, early
+
+
+def block_forward(
+    block: nn.Module, x: torch.Tensor, dtype: torch.dtype, workspace: cpu_attention.Workspace
+) -> None:
+    """One pre-norm block on B x H x W x C fp32 tokens, in place."""
+    b, h, w, c = x.shape
+    tokens = x.view(-1, c)
+    y = layer_norm(tokens, block.norm1, dtype, workspace)
+    if block.window_size > 0:
+        tokens.add_(windowed_attention(block.attn, y, (b, h, w), block.window_size, workspace))
+    else:
+        out = attention_core(block.attn, linear(y, block.attn.qkv), (b, h, w), workspace)
+        tokens.add_(linear(out.view(b * h * w, c), block.attn.proj))
+    hidden = linear(layer_norm(tokens, block.norm2, dtype, workspace), block.mlp.lin1, gelu=True)
+    tokens.add_(linear(hidden, block.mlp.lin2))
+
+
+def layer_norm(
+    x: torch.Tensor, norm: nn.LayerNorm, dtype: torch.dtype, workspace: cpu_attention.Workspace
+) -> torch.Tensor:
+    """fp32 LayerNorm, then one cast to the products' dtype."""
+    out = workspace.empty("norm", x.shape, dtype)
+    return out.copy_(F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps))
+
+
+def windowed_attention(
+    attn: nn.Module,
+    y: torch.Tensor,
+    grid: tuple[int, int, int],
+    window: int,
+    workspace: cpu_attention.Workspace | None = None,
+) -> torch.Tensor:
+    """Attention within window x window windows of the B x H x W grid of normed tokens y
+    ((B*H*W) x C bf16) -> proj's output for the real tokens, (B*H*W) x C."""
+    b, h, w = grid
+    qkv = linear(y, attn.qkv).view(b, h, w, -1)
+    bias = y.new_zeros(qkv.shape[-1]) if attn.qkv.bias is None else attn.qkv.bias.to(y.dtype)
+    windows = partition(qkv, window, bias, workspace)  # B x nH x nW x window x window x 3C
+    rows = windows.shape[:3].numel()
+    qkv_windows = windows.view(rows * window * window, -1)
+    out = attention_core(attn, qkv_windows, (rows, window, window), workspace)
+    return linear(unpartition(out, window, (b, h, w), workspace), attn.proj)
+
+
+def attention_core(
+    attn: nn.Module,
+    qkv: torch.Tensor,
+    grid: tuple[int, int, int],
+    workspace: cpu_attention.Workspace | None = None,
+) -> torch.Tensor:
+    """qkv (B*H*W) x 3C -> the heads' outputs, B x HW x heads x head_dim (before proj)."""
+    b, h, w = grid
+    qkv = qkv.view(b, h * w, 3, attn.num_heads, -1).permute(2, 0, 3, 1, 4)
+    if h * w > CONTIGUOUS_HEADS_FROM:  # global: the per-head products run ~20% faster on dense
+        # q, k, v (windows: their q, k are copied into wider operands)
+        qkv = cpu_attention.new_empty(workspace, "qkv", qkv.shape, qkv).copy_(qkv)
+    q, k, v = qkv.unbind(0)
+    tables = (attn.rel_pos_h.shape[0], attn.rel_pos_w.shape[0])
+    if h == w and h + w <= q.shape[-1] and tables == (2 * h - 1, 2 * w - 1):  # windows
+        queries = one_hot_queries(q, attn.rel_pos_h, attn.rel_pos_w, workspace)
+        keys = cpu_attention.one_hot_keys(k, h, w, workspace)
+        return cpu_attention.one_hot_products(queries, keys, v, workspace)
+    rel_h, rel_w = attn.rel_pos_terms(q, (h, w))
+    return cpu_attention.per_head_attention(q, k, v, rel_h, rel_w, workspace)
+
+
+def one_hot_queries(
+    q: torch.Tensor,
+    rel_pos_h: torch.Tensor,
+    rel_pos_w: torch.Tensor,
+    workspace: cpu_attention.Workspace | None = None,
+) -> torch.Tensor:
+    """cpu_attention's one-hot queries [q * scale, rel_h, rel_w] of square windows, B x heads x HW x
+    (C + H + W), written into one buffer. q (B x heads x HW x C, a view) is multiplied once by both
+    tables, every relative offset (one product); each query's H (W) terms are then a strided view:
+    with the tables reversed, rel_h[qh, qw, kh] sits at column kh - qh + H - 1 of token (qh, qw)."""
+    b, n, hw, c = q.shape
+    h = w = (rel_pos_h.shape[0] + 1) // 2
+    tables = torch.cat([rel_pos_h.flip(0), rel_pos_w.flip(0)]).to(q.dtype)  # K x C
+    k = tables.shape[0]
+    rel = torch.bmm(q.transpose(0, 1).reshape(n, b * hw, c), tables.t().expand(n, c, k))
+    queries = cpu_attention.new_empty(workspace, "queries", (b, n, hw, c + h + w), q)
+    queries[..., :c].copy_(q).mul_(c**-0.5)  # (a multiplication into the slice runs 3x slower)
+    base, heads = rel.storage_offset(), (b * hw * k, hw * k)
+    rel_h = rel.as_strided((n, b, h, w, h), (*heads, w * k - 1, k, 1), base + h - 1)
+    rel_w = rel.as_strided((n, b, h, w, w), (*heads, w * k, k - 1, 1), base + 2 * h + w - 2)
+    queries[..., c : c + h].unflatten(2, (h, w)).copy_(rel_h.transpose(0, 1))
+    queries[..., c + h :].unflatten(2, (h, w)).copy_(rel_w.transpose(0, 1))
+    return queries
+
+
+def grid_parts(n: int, window: int) -> list[tuple[slice, slice, slice, int, int]]:
+    """The real rows (or columns) of a padded grid of n, as (window slice, slice within the window,
+    slice of the real rows, windows, rows per window): the full windows, then the partial one."""
+    full, rest = divmod(n, window)
+    parts = [(slice(0, full), slice(None), slice(0, full * window), full, window)] if full else []
+    if rest:
+        parts.append((slice(full, full + 1), slice(0, rest), slice(full * window, n), 1, rest))
+    return parts
+
+
+def partition(
+    x: torch.Tensor,
+    window: int,
+    pad_value: torch.Tensor,
+    workspace: cpu_attention.Workspace | None = None,
+) -> torch.Tensor:
+    """B x H x W x C -> B x nH x nW x window x window x C, the padded tokens set to pad_value."""
+    b, h, w, c = x.shape
+    nh, nw = -(-h // window), -(-w // window)
+    out = cpu_attention.new_empty(workspace, "windows", (b, nh, nw, window, window, c), x)
+    grid = out.permute(0, 1, 3, 2, 4, 5)  # B x nH x window x nW x window x C: the padded grid
+    for hb, hi, hs, nhb, nhi in grid_parts(h, window):
+        for wb, wi, ws, nwb, nwi in grid_parts(w, window):
+            grid[:, hb, hi, wb, wi].copy_(x[:, hs, ws].view(b, nhb, nhi, nwb, nwi, c))
+    if h % window:
+        grid[:, nh - 1, h % window :] = pad_value
+    if w % window:
+        grid[:, :, :, nw - 1, w % window :] = pad_value
+    return out
+
+
+def unpartition(
+    windows: torch.Tensor,
+    window: int,
+    grid: tuple[int, int, int],
+    workspace: cpu_attention.Workspace | None = None,
+) -> torch.Tensor:
+    """(B*nH*nW) x window^2 x ... (any trailing shape of C elements) -> (B*H*W) x C, the real
+    tokens only."""
+    b, h, w = grid
+    nh, nw = -(-h // window), -(-w // window)
+    padded = windows.reshape(b, nh, nw, window, window, -1).permute(0, 1, 3, 2, 4, 5)
+    c = padded.shape[-1]
+    out = cpu_attention.new_empty(workspace, "tokens", (b, h, w, c), windows)
+    for hb, hi, hs, nhb, nhi in grid_parts(h, window):
+        for wb, wi, ws, nwb, nwi in grid_parts(w, window):
+            out[:, hs, ws].view(b, nhb, nhi, nwb, nwi, c).copy_(padded[:, hb, hi, wb, wi])
+    return out.view(b * h * w, c)
+
+
+def linear(x: torch.Tensor, layer: nn.Linear, gelu: bool = False) -> torch.Tensor:
+    """layer(x) (then exact GELU) in x's dtype, x 2-D; for bf16 the bias and GELU run inside the
+    GEMM where the build allows."""
+    weight = layer.weight.to(x.dtype)
+    bias = None if layer.bias is None else layer.bias.to(x.dtype)
+    if x.dtype == BF16 and FUSED_LINEAR and fused_linear_available():
+        attr, algorithm = ("gelu", "none") if gelu else ("none", "")
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, attr, [], algorithm)
+    out = F.linear(x, weight, bias)
+    return F.gelu(out) if gelu else out
+
+
+@functools.cache
+def fused_linear_available() -> bool:
+    """oneDNN's linear with a fused GELU runs on this build and CPU (probed once on a tiny case)."""
+    mkldnn = torch.ops.mkldnn
+    if not (torch.backends.mkldnn.is_available() and hasattr(mkldnn, "_linear_pointwise")):
+        return False
+    try:
+        gen = torch.Generator().manual_seed(0)
+        x, weight, bias = (torch.randn(s, generator=gen).to(BF16) for s in ((4, 8), (16, 8), (16,)))
+        out = mkldnn._linear_pointwise(x, weight, bias, "gelu", [], "none")
+        expected = F.gelu(F.linear(x.float(), weight.float(), bias.float()))
+    except (RuntimeError, NotImplementedError, TypeError):  # missing kernel, older signature
+        return False
+    return out.shape == expected.shape and bool(torch.allclose(out.float(), expected, atol=0.1))
