@@ -119,11 +119,12 @@ def block_forward(
         window = block.window_size
         tokens.add_(windowed_attention(block.attn, y, (b, h, w), window, workspace, int8))
     else:
-        out = attention_core(block.attn, linear(y, block.attn.qkv, int8=int8), (b, h, w), workspace)
-        tokens.add_(linear(out.view(b * h * w, c), block.attn.proj, int8=int8))
+        qkv = linear(y, block.attn.qkv, int8=int8, workspace=workspace)
+        out = attention_core(block.attn, qkv, (b, h, w), workspace)
+        tokens.add_(linear(out.view(b * h * w, c), block.attn.proj, int8=int8, workspace=workspace))
     hidden = layer_norm(tokens, block.norm2, dtype, workspace)
-    hidden = linear(hidden, block.mlp.lin1, gelu=True, int8=int8)
-    tokens.add_(linear(hidden, block.mlp.lin2, int8=int8))
+    hidden = linear(hidden, block.mlp.lin1, gelu=True, int8=int8, workspace=workspace)
+    tokens.add_(linear(hidden, block.mlp.lin2, int8=int8, workspace=workspace))
 
 
 def layer_norm(
@@ -145,13 +146,14 @@ def windowed_attention(
     """Attention within window x window windows of the B x H x W grid of normed tokens y
     ((B*H*W) x C bf16) -> proj's output for the real tokens, (B*H*W) x C."""
     b, h, w = grid
-    qkv = linear(y, attn.qkv, int8=int8).view(b, h, w, -1)
+    qkv = linear(y, attn.qkv, int8=int8, workspace=workspace).view(b, h, w, -1)
     bias = y.new_zeros(qkv.shape[-1]) if attn.qkv.bias is None else attn.qkv.bias.to(y.dtype)
     windows = partition(qkv, window, bias, workspace)  # B x nH x nW x window x window x 3C
     rows = windows.shape[:3].numel()
     qkv_windows = windows.view(rows * window * window, -1)
     out = attention_core(attn, qkv_windows, (rows, window, window), workspace)
-    return linear(unpartition(out, window, (b, h, w), workspace), attn.proj, int8=int8)
+    tokens = unpartition(out, window, (b, h, w), workspace)
+    return linear(tokens, attn.proj, int8=int8, workspace=workspace)
 
 
 def attention_core(
@@ -252,12 +254,17 @@ def unpartition(
 
 
 def linear(
-    x: torch.Tensor, layer: nn.Linear, gelu: bool = False, int8: bool = False
+    x: torch.Tensor,
+    layer: nn.Linear,
+    gelu: bool = False,
+    int8: bool = False,
+    workspace: cpu_attention.Workspace | None = None,
 ) -> torch.Tensor:
     """layer(x) (then exact GELU) in x's dtype, x 2-D; for bf16 the bias and GELU run inside the
-    GEMM where the build allows; `int8`: as an int8 GEMM (cpu_int8), bf16 out."""
+    GEMM where the build allows; `int8`: as an int8 GEMM (cpu_int8, its buffers from the
+    workspace), bf16 out."""
     if int8:
-        return cpu_int8.linear(x, layer, gelu)
+        return cpu_int8.linear(x, layer, gelu, workspace)
     weight = layer.weight.to(x.dtype)
     bias = None if layer.bias is None else layer.bias.to(x.dtype)
     if x.dtype == BF16 and FUSED_LINEAR and fused_linear_available():
