@@ -104,3 +104,40 @@ def test_predict_int8_writes_masks(tmp_path, model, capsys):
     assert code == 0, err
     assert (tmp_path / "out" / "a_mask.png").is_file()
     assert SETUP_ERROR_EXIT == 2
+
+
+@needs_int8
+def test_amg_int8_on_the_demo_base_is_the_generator_with_the_int8_encoder(tmp_path):
+    import json
+
+    from samhq_train.inference import AutomaticMaskGenerator
+    from samhq_train.inference.amg_command import DEMO_CHECKPOINT
+    from samhq_train.inference.amg_command import main as amg_main
+    from samhq_train.model import load_checkpoint
+
+    Image.fromarray(image()).save(tmp_path / "a.png")
+    argv = ["--image", tmp_path / "a.png", "--device", "cpu", "--int8", "--points-per-side", 2,
+            "--pred-iou-thresh", 0, "--stability-score-thresh", 0, "--box-nms-thresh", 1,
+            "--out", tmp_path / "out"]
+    assert amg_main([str(a) for a in argv]) == 0
+    annotations = json.loads((tmp_path / "out" / "a.json").read_text())["annotations"]
+    model = load_checkpoint(DEMO_CHECKPOINT)
+    model.image_encoder.int8 = True
+    expected = AutomaticMaskGenerator(
+        model, points_per_side=2, pred_iou_thresh=0.0, stability_score_thresh=0.0,
+        box_nms_thresh=1.0, output_mode="coco_rle", use_hq=False, multimask_output=False,
+        amp_dtype=torch.bfloat16,
+    ).generate(image())
+    assert len(annotations) == len(expected) == 4
+    assert [a["segmentation"] for a in annotations] == [r["segmentation"] for r in expected]
+
+
+def test_amg_int8_refuses_another_device(tmp_path, capsys, monkeypatch):
+    from samhq_train.inference.amg_command import main as amg_main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.raises(SystemExit) as exit_info:
+        amg_main(["--image", str(tmp_path / "a.png"), "--device", "cuda", "--int8"])
+    assert exit_info.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "--int8: runs on the CPU only" in errors[0]
