@@ -117,3 +117,10 @@ def test_without_the_onednn_ops_int8_falls_back_to_bf16(monkeypatch):
         assert all(torch.equal(a, b) for a, b in zip(bf16_outputs(model, x), bf16, strict=True))
     finally:
         cpu_int8.available.cache_clear()
+
+
+def test_the_availability_probe_leaves_the_global_rng_alone():
+    cpu_int8.available.cache_clear()
+    state = torch.get_rng_state()
+    cpu_int8.available()
+    assert torch.equal(torch.get_rng_state(), state)

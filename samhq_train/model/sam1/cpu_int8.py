@@ -42,9 +42,10 @@ def available() -> bool:
         return False
     try:
         gen = torch.Generator().manual_seed(0)
-        layer = nn.Linear(32, 16)
+        layer = nn.utils.skip_init(nn.Linear, 32, 16)  # the global RNG untouched
         with torch.no_grad():
             layer.weight.copy_(torch.randn(16, 32, generator=gen) * 0.1)
+            layer.bias.copy_(torch.randn(16, generator=gen) * 0.1)
         x = torch.randn(8, 32, generator=gen).to(BF16)
         out = _linear(x, layer, gelu=True)
         _packed.pop(layer, None)
