@@ -124,3 +124,13 @@ def test_the_availability_probe_leaves_the_global_rng_alone():
     state = torch.get_rng_state()
     cpu_int8.available()
     assert torch.equal(torch.get_rng_state(), state)
+
+
+@needs_int8
+def test_weights_made_under_inference_mode_are_quantized_too():
+    with torch.inference_mode():
+        layer = randomize_(torch.nn.Linear(32, 16))
+        x = torch.randn(8, 32, generator=torch.Generator().manual_seed(0)).bfloat16()
+        got = cpu_int8.linear(x, layer)
+        want = F.linear(x.float(), layer.weight, layer.bias)
+    torch.testing.assert_close(got.float(), want, atol=0.05 * float(want.abs().max()), rtol=0.02)

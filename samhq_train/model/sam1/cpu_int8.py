@@ -55,9 +55,16 @@ def available() -> bool:
     return out.shape == expected.shape and bool(torch.allclose(out.float(), expected, atol=0.05))
 
 
+def _version(tensor: torch.Tensor) -> int:
+    try:
+        return tensor._version
+    except RuntimeError:  # an inference tensor (made under inference_mode) has no version counter
+        return -1
+
+
 def _cache_key(layer: nn.Linear) -> tuple:
     tensors = (layer.weight, layer.bias) if layer.bias is not None else (layer.weight,)
-    return tuple((t.data_ptr(), t._version, t.dtype) for t in tensors)
+    return tuple((t.data_ptr(), _version(t), t.dtype) for t in tensors)
 
 
 def packed_weight(layer: nn.Linear) -> tuple[torch.Tensor, ...]:
