@@ -7,7 +7,8 @@ encoder bf16), the matmul floor, and our decoder and automatic mask generation p
 All random weights, batch 1, `--threads` torch / onnxruntime threads. The paths are timed in
 rounds (every path once per round, --reps rounds, after a warm-up call each), so that a busy
 machine slows them alike; the table gives the median wall seconds and the median CPU seconds (all
-threads). bf16 is CPU autocast, as `samhq-predict --bf16` / SamHQPredictor(amp_dtype=) run it.
+threads). bf16 is CPU autocast, as `samhq-predict --bf16` / SamHQPredictor(amp_dtype=) run it;
+int8 eager is the same with the blocks' linear layers as oneDNN int8 GEMMs (ImageEncoderViT.int8).
 
 The matmul floor is the encoder's matrix products alone: the same GEMM shapes (patch embedding,
 qkv / proj / MLP of every block on its padded windows, q k^T and p v of every window or global
@@ -152,12 +153,26 @@ def onnxruntime_call(path: Path, threads: int, size: int) -> Callable[[], None]:
     return lambda: session.run(None, {name: image})
 
 
+def int8_call(encoder, pixels) -> Callable[[], object]:
+    """The encoder with its opt-in int8 linear layers (ImageEncoderViT.int8), set for this call."""
+
+    def run() -> object:
+        encoder.int8 = True
+        try:
+            return encoder(pixels)
+        finally:
+            encoder.int8 = False
+
+    return run
+
+
 def encoder_paths(model, args, folder: str) -> dict[str, Callable[[], None]]:
     encoder = model.image_encoder
     size = encoder.img_size
     pixels = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
     paths = {
         "samhq_train encoder, bf16 eager": under(lambda: encoder(pixels), True),
+        "samhq_train encoder, int8 eager (oneDNN)": under(int8_call(encoder, pixels), True),
         "samhq_train encoder, fp32 eager": under(lambda: encoder(pixels), False),
     }
     try:

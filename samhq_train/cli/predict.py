@@ -99,7 +99,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="stop at an unreadable image (default: report it, go on, exit status 2 at the end)",
     )
-    add_device_options(parser)
+    add_device_options(parser, int8=True)
     parser.add_argument(
         "--hq-token-only",
         action="store_true",
@@ -147,7 +147,9 @@ def main(argv: list[str] | None = None) -> dict:
         args.checkpoint, variant=args.variant, format=args.format, base_checkpoint=args.base
     )
     predictor = SamHQPredictor(
-        model.to(args.device), amp_dtype=torch.bfloat16 if args.bf16 else None
+        model.to(args.device),
+        amp_dtype=torch.bfloat16 if args.bf16 or args.int8 else None,
+        int8=args.int8,
     )
     batch = predict_images(predictor, images, prompts, stems, options)
     if not batch.complete:

@@ -17,6 +17,8 @@ import torch
 from samhq_train import imaging
 from samhq_train.errors import UserError
 from samhq_train.model.promptable import PromptableModel
+from samhq_train.model.sam1 import cpu_int8
+from samhq_train.model.sam1.image_encoder import vit_encoder
 
 POINT_LABELS = (0, 1)  # background, foreground
 
@@ -41,14 +43,30 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.nda
         raise ImageReadError(str(err)) from None
 
 
+class Int8Unsupported(UserError, ValueError):
+    """int8=True for a model, device or build without the int8 CPU encoder."""
+
+
 class SamHQPredictor:
     """Embed one image, then decode any number of prompts on it.
 
     amp_dtype (e.g. torch.bfloat16) runs the model under autocast; outputs stay float32.
+    int8=True (SAM 1 ViT on the CPU; implies bf16 autocast): the image encoder's linear layers run
+    as oneDNN int8 GEMMs (model/sam1/cpu_int8.py), faster and a little less exact.
     """
 
-    def __init__(self, model: PromptableModel, *, amp_dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        model: PromptableModel,
+        *,
+        amp_dtype: torch.dtype | None = None,
+        int8: bool = False,
+    ) -> None:
         self.model = model.eval()
+        self.int8 = int8
+        if int8:
+            check_int8(model, amp_dtype)
+            amp_dtype = torch.bfloat16
         self.amp_dtype = amp_dtype
         self.reset_image()
 
@@ -69,6 +87,18 @@ class SamHQPredictor:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
+    @contextlib.contextmanager
+    def _int8_encoder(self):
+        encoder = vit_encoder(self.model) if self.int8 else None
+        if encoder is None:
+            yield
+            return
+        before, encoder.int8 = encoder.int8, True
+        try:
+            yield
+        finally:
+            encoder.int8 = before
+
     @torch.no_grad()
     def set_image(self, image: np.ndarray, image_format: str = "RGB") -> None:
         """Embed an H x W x 3 uint8 image (RGB, or BGR with image_format="BGR") and keep it."""
@@ -85,7 +115,7 @@ class SamHQPredictor:
         resized = self.model.processing.resize_image(image)
         tensor = torch.from_numpy(resized).to(self.device).permute(2, 0, 1)[None]
         self.reset_image()
-        with self._autocast():
+        with self._autocast(), self._int8_encoder():
             self.features = self.model.encode(tensor)
         self.original_size = tuple(image.shape[:2])
         self.input_size = tuple(resized.shape[:2])
@@ -172,6 +202,26 @@ class SamHQPredictor:
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.tensor(np.array(array), dtype=torch.float32, device=self.device)
+
+
+def check_int8(model: PromptableModel, amp_dtype: torch.dtype | None) -> None:
+    """Int8Unsupported unless int8 can run: a SAM 1 ViT encoder on the CPU, bf16 autocast (or
+    none given), and oneDNN's int8 linear in this build."""
+    device = next(model.parameters()).device
+    if vit_encoder(model) is None:
+        raise Int8Unsupported(
+            f"int8: only SAM 1 ViT encoders (vit_b/l/h) have it, not {type(model).__name__}'s "
+            f"{type(getattr(model, 'image_encoder', None)).__name__}; leave int8 out"
+        )
+    if device.type != "cpu":
+        raise Int8Unsupported(f"int8: runs on the CPU only, the model is on {device}; use the CPU")
+    if amp_dtype not in (None, torch.bfloat16):
+        raise Int8Unsupported(f"int8: implies bfloat16 autocast, got amp_dtype={amp_dtype}")
+    if not cpu_int8.available():
+        raise Int8Unsupported(
+            f"int8: this torch {torch.__version__} build has no oneDNN int8 linear "
+            "(onednn.qlinear_pointwise); leave int8 out"
+        )
 
 
 def checked_boxes(box, image_hw: tuple[int, int]) -> np.ndarray:

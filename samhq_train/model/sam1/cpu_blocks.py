@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import cpu_attention
+from . import cpu_attention, cpu_int8
 
 BF16 = torch.bfloat16
 # A/B switches (profiling scripts, tests): the fused blocks at all, oneDNN's fused linear layers
@@ -82,36 +82,49 @@ def serves(blocks: nn.ModuleList, x: torch.Tensor) -> bool:
 
 
 def run_blocks(
-    blocks: nn.ModuleList, x: torch.Tensor, early_index: int, dtype: torch.dtype = BF16
+    blocks: nn.ModuleList,
+    x: torch.Tensor,
+    early_index: int,
+    dtype: torch.dtype = BF16,
+    int8: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """x: B x H x W x C fp32 (its own tensor: updated in place) -> (last block's output, the
     output of block `early_index`), both fp32 as under autocast. `dtype`: the products' operands
-    (bf16; fp32 in tests, where the result equals the plain fp32 blocks)."""
+    (bf16; fp32 in tests, where the result equals the plain fp32 blocks). `int8`: the linear
+    layers as oneDNN int8 GEMMs (cpu_int8; with bf16 only, ignored where the build lacks them)."""
+    int8 = int8 and dtype == BF16 and cpu_int8.available()
     x = x.contiguous()
     early = x
     workspace = cpu_attention.Workspace()
     with torch.autocast("cpu", enabled=False):
         for i, block in enumerate(blocks):
-            block_forward(block, x, dtype, workspace)
+            block_forward(block, x, dtype, workspace, int8)
             if i == early_index:
                 early = x.clone()
     return x, early
 
 
 def block_forward(
-    block: nn.Module, x: torch.Tensor, dtype: torch.dtype, workspace: cpu_attention.Workspace
+    block: nn.Module,
+    x: torch.Tensor,
+    dtype: torch.dtype,
+    workspace: cpu_attention.Workspace,
+    int8: bool = False,
 ) -> None:
     """One pre-norm block on B x H x W x C fp32 tokens, in place."""
     b, h, w, c = x.shape
     tokens = x.view(-1, c)
     y = layer_norm(tokens, block.norm1, dtype, workspace)
     if block.window_size > 0:
-        tokens.add_(windowed_attention(block.attn, y, (b, h, w), block.window_size, workspace))
+        window = block.window_size
+        tokens.add_(windowed_attention(block.attn, y, (b, h, w), window, workspace, int8))
     else:
-        out = attention_core(block.attn, linear(y, block.attn.qkv), (b, h, w), workspace)
-        tokens.add_(linear(out.view(b * h * w, c), block.attn.proj))
-    hidden = linear(layer_norm(tokens, block.norm2, dtype, workspace), block.mlp.lin1, gelu=True)
-    tokens.add_(linear(hidden, block.mlp.lin2))
+        qkv = linear(y, block.attn.qkv, int8=int8, workspace=workspace)
+        out = attention_core(block.attn, qkv, (b, h, w), workspace)
+        tokens.add_(linear(out.view(b * h * w, c), block.attn.proj, int8=int8, workspace=workspace))
+    hidden = layer_norm(tokens, block.norm2, dtype, workspace)
+    hidden = linear(hidden, block.mlp.lin1, gelu=True, int8=int8, workspace=workspace)
+    tokens.add_(linear(hidden, block.mlp.lin2, int8=int8, workspace=workspace))
 
 
 def layer_norm(
@@ -128,17 +141,19 @@ def windowed_attention(
     grid: tuple[int, int, int],
     window: int,
     workspace: cpu_attention.Workspace | None = None,
+    int8: bool = False,
 ) -> torch.Tensor:
     """Attention within window x window windows of the B x H x W grid of normed tokens y
     ((B*H*W) x C bf16) -> proj's output for the real tokens, (B*H*W) x C."""
     b, h, w = grid
-    qkv = linear(y, attn.qkv).view(b, h, w, -1)
+    qkv = linear(y, attn.qkv, int8=int8, workspace=workspace).view(b, h, w, -1)
     bias = y.new_zeros(qkv.shape[-1]) if attn.qkv.bias is None else attn.qkv.bias.to(y.dtype)
     windows = partition(qkv, window, bias, workspace)  # B x nH x nW x window x window x 3C
     rows = windows.shape[:3].numel()
     qkv_windows = windows.view(rows * window * window, -1)
     out = attention_core(attn, qkv_windows, (rows, window, window), workspace)
-    return linear(unpartition(out, window, (b, h, w), workspace), attn.proj)
+    tokens = unpartition(out, window, (b, h, w), workspace)
+    return linear(tokens, attn.proj, int8=int8, workspace=workspace)
 
 
 def attention_core(
@@ -238,9 +253,18 @@ def unpartition(
     return out.view(b * h * w, c)
 
 
-def linear(x: torch.Tensor, layer: nn.Linear, gelu: bool = False) -> torch.Tensor:
+def linear(
+    x: torch.Tensor,
+    layer: nn.Linear,
+    gelu: bool = False,
+    int8: bool = False,
+    workspace: cpu_attention.Workspace | None = None,
+) -> torch.Tensor:
     """layer(x) (then exact GELU) in x's dtype, x 2-D; for bf16 the bias and GELU run inside the
-    GEMM where the build allows."""
+    GEMM where the build allows; `int8`: as an int8 GEMM (cpu_int8, its buffers from the
+    workspace), bf16 out."""
+    if int8:
+        return cpu_int8.linear(x, layer, gelu, workspace)
     weight = layer.weight.to(x.dtype)
     bias = None if layer.bias is None else layer.bias.to(x.dtype)
     if x.dtype == BF16 and FUSED_LINEAR and fused_linear_available():

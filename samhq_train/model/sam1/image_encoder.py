@@ -20,6 +20,10 @@ CPU_BIAS_CHUNK_BYTES = 64 << 20
 
 
 class ImageEncoderViT(nn.Module):
+    # Opt-in: under CPU bf16 autocast inference (cpu_blocks), run the blocks' linear layers as
+    # oneDNN int8 GEMMs (cpu_int8); no effect on any other path
+    int8: bool = False
+
     def __init__(
         self,
         *,
@@ -79,7 +83,9 @@ class ImageEncoderViT(nn.Module):
         """x: B x 3 x S x S normalised -> (B x out_chans x S/16 x S/16, early B x S/16 x S/16 x C)."""
         x = self.patch_embed(x) + self.pos_embed
         if cpu_blocks.serves(self.blocks, x):  # bf16 CPU inference
-            x, early = cpu_blocks.run_blocks(self.blocks, x, self.early_block_index)
+            x, early = cpu_blocks.run_blocks(
+                self.blocks, x, self.early_block_index, cpu_blocks.BF16, self.int8
+            )
             return self.neck(x.permute(0, 3, 1, 2)), early
         early = x
         recompute = use_checkpointing(self, x)
@@ -88,6 +94,13 @@ class ImageEncoderViT(nn.Module):
             if i == self.early_block_index:
                 early = x
         return self.neck(x.permute(0, 3, 1, 2)), early
+
+
+def vit_encoder(model: nn.Module) -> ImageEncoderViT | None:
+    """The SAM 1 ViT image encoder of a promptable model (the one with the int8 switch), or None
+    (TinyViT, SAM 2, SAM 3)."""
+    encoder = getattr(model, "image_encoder", None)
+    return encoder if isinstance(encoder, ImageEncoderViT) else None
 
 
 class PatchEmbed(nn.Module):

@@ -1,0 +1,128 @@
+"""int8 linear layers for the bf16 CPU blocks (cpu_blocks), opt-in: ImageEncoderViT.int8.
+
+oneDNN's int8 GEMM (onednn.qlinear_pointwise, VNNI / AMX) runs the ViT's 4096 x 768 x 3072 shape
+about 2x faster than its bf16 linear on AVX-512 VNNI CPUs. Weights are quantized once per output
+channel, symmetric (zero point 0, scale max|w| / 127), prepacked and cached beside the layer (keyed
+by the weight's and bias's storage and version, so an in-place update or a new tensor repacks).
+Activations are quantized per call, per tensor: uint8 with zero point 128 and scale max|x| / 127
+(symmetric, so the zero point costs nothing in range). The GEMM accumulates in int32 and writes
+bf16 with the bias (and GELU) applied inside oneDNN. Attention products stay in cpu_blocks (bf16).
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import cpu_attention
+
+BF16 = torch.bfloat16
+ZERO_POINT = 128
+# layer -> (cache key, prepacked int8 weight, fp32 per-channel scales, zero points, fp32 bias)
+_packed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _ops():
+    return getattr(torch.ops, "onednn", None)
+
+
+@functools.cache
+def available() -> bool:
+    """oneDNN's int8 linear with a fused GELU runs on this build and CPU (probed on a tiny case)."""
+    onednn = _ops()
+    if not (
+        torch.backends.mkldnn.is_available()
+        and hasattr(onednn, "qlinear_pointwise")
+        and hasattr(onednn, "qlinear_prepack")
+    ):
+        return False
+    try:
+        gen = torch.Generator().manual_seed(0)
+        layer = nn.utils.skip_init(nn.Linear, 32, 16)  # the global RNG untouched
+        with torch.no_grad():
+            layer.weight.copy_(torch.randn(16, 32, generator=gen) * 0.1)
+            layer.bias.copy_(torch.randn(16, generator=gen) * 0.1)
+        x = torch.randn(8, 32, generator=gen).to(BF16)
+        out = _linear(x, layer, gelu=True)
+        _packed.pop(layer, None)
+        expected = F.gelu(F.linear(x.float(), layer.weight, layer.bias))
+    except (RuntimeError, NotImplementedError, TypeError):  # missing kernel, older signature
+        return False
+    return out.shape == expected.shape and bool(torch.allclose(out.float(), expected, atol=0.05))
+
+
+def _version(tensor: torch.Tensor) -> int:
+    try:
+        return tensor._version
+    except RuntimeError:  # an inference tensor (made under inference_mode) has no version counter
+        return -1
+
+
+def _cache_key(layer: nn.Linear) -> tuple:
+    tensors = (layer.weight, layer.bias) if layer.bias is not None else (layer.weight,)
+    return tuple((t.data_ptr(), _version(t), t.dtype) for t in tensors)
+
+
+def packed_weight(layer: nn.Linear) -> tuple[torch.Tensor, ...]:
+    """(prepacked int8 weight, fp32 scales per output channel, int64 zero points, fp32 bias or
+    None) of the layer, quantized on first use and again whenever its weight or bias changes."""
+    key = _cache_key(layer)
+    entry = _packed.get(layer)
+    if entry is not None and entry[0] == key:
+        return entry[1]
+    with torch.no_grad():
+        weight = layer.weight.detach().float()
+        scales = (weight.abs().amax(dim=1) / 127).clamp_min(1e-12)
+        quantized = torch.round(weight / scales[:, None]).clamp_(-127, 127).to(torch.int8)
+        packed = _ops().qlinear_prepack(quantized, None)
+        bias = None if layer.bias is None else layer.bias.detach().float().contiguous()
+        zero_points = torch.zeros(weight.shape[0], dtype=torch.int64)
+    value = (packed, scales, zero_points, bias)
+    _packed[layer] = (key, value)
+    return value
+
+
+def quantize_activation(
+    x: torch.Tensor, workspace: cpu_attention.Workspace | None = None
+) -> tuple[torch.Tensor, float]:
+    """x (2-D, bf16 or fp32) -> (uint8 with zero point 128, scale), rounded to nearest.
+    x * 127 / max|x| + 128.5 lies in [1.5, 255.5], so truncation is round-half-up, no clamp.
+    The scaling runs in fp32 (in bf16 ~5 % of the values would land one step off); reusing the
+    workspace's buffers makes it ~2.4x faster (37.7 -> 15.8 ms on 4096 x 3072, 1 thread)."""
+    low, high = torch.aminmax(x)
+    peak = max(-float(low), float(high), 1e-12)
+    if workspace is None:
+        workspace = cpu_attention.Workspace()
+    scaled = workspace.empty("int8 scaled", x.shape, torch.float32).copy_(x)
+    scaled.mul_(127 / peak).add_(ZERO_POINT + 0.5)
+    quantized = workspace.empty("int8 input", x.shape, torch.uint8).copy_(scaled)
+    return quantized, peak / 127
+
+
+def _linear(
+    x: torch.Tensor,
+    layer: nn.Linear,
+    gelu: bool,
+    workspace: cpu_attention.Workspace | None = None,
+) -> torch.Tensor:
+    packed, scales, zero_points, bias = packed_weight(layer)
+    qx, scale = quantize_activation(x, workspace)
+    attr, algorithm = ("gelu", "none") if gelu else ("none", "")
+    return _ops().qlinear_pointwise(
+        qx, scale, ZERO_POINT, packed, scales, zero_points, bias, 1.0, 0, BF16, attr, [], algorithm
+    )
+
+
+def linear(
+    x: torch.Tensor,
+    layer: nn.Linear,
+    gelu: bool = False,
+    workspace: cpu_attention.Workspace | None = None,
+) -> torch.Tensor:
+    """layer(x) (then exact GELU) as an int8 GEMM, bf16 out; x 2-D bf16 or fp32. The workspace
+    (one forward pass's) lends the quantization buffers."""
+    return _linear(x.contiguous(), layer, gelu, workspace)

@@ -1,0 +1,143 @@
+"""int8 through the user-facing layers: SamHQPredictor(int8=True) runs the encoder's int8 linear
+layers for set_image only (bf16 autocast implied), masks close to fp32's; refusals for other
+families, devices, dtypes, builds; samhq-predict --int8 writes masks and refuses in one line."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from samhq_train.cli import predict as predict_command
+from samhq_train.errors import SETUP_ERROR_EXIT, UserError
+from samhq_train.inference import SamHQPredictor
+from samhq_train.inference.predictor import Int8Unsupported
+from samhq_train.model import build_sam_hq, save_checkpoint
+from samhq_train.model.sam1 import cpu_blocks, cpu_int8
+
+needs_int8 = pytest.mark.skipif(not cpu_int8.available(), reason="no oneDNN int8 linear")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_sam_hq("vit_demo", seed=0).eval()
+
+
+def image(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+
+
+@needs_int8
+def test_int8_predictor_runs_the_int8_encoder_and_stays_close(model, monkeypatch):
+    runs = []
+    run = cpu_blocks.run_blocks
+    monkeypatch.setattr(cpu_blocks, "run_blocks", lambda *a: runs.append(a[-1]) or run(*a))
+    box = np.array([10, 8, 60, 50])
+    results = {}
+    for name, kwargs in {
+        "fp32": {},
+        "bf16": {"amp_dtype": torch.bfloat16},
+        "int8": {"int8": True},
+    }.items():
+        predictor = SamHQPredictor(model, **kwargs)
+        predictor.set_image(image())
+        results[name] = (predictor.features, predictor.predict(box=box, return_logits=True)[0])
+    assert runs == [False, True]  # bf16 then int8 ran the CPU blocks; fp32 the plain ones
+    assert model.image_encoder.int8 is False  # set for set_image only
+    embedding = {name: r[0].embedding.float() for name, r in results.items()}
+    assert not torch.equal(embedding["int8"], embedding["bf16"])
+    scale = embedding["fp32"].abs().max()
+    assert (embedding["int8"] - embedding["fp32"]).abs().max() < 0.1 * scale
+    fp32_mask, int8_mask = results["fp32"][1] > 0, results["int8"][1] > 0
+    iou = (fp32_mask & int8_mask).sum() / max((fp32_mask | int8_mask).sum(), 1)
+    assert iou > 0.9
+
+
+def test_int8_refusals_are_one_line_user_errors(model, monkeypatch):
+    assert issubclass(Int8Unsupported, UserError)
+    with pytest.raises(Int8Unsupported, match="implies bfloat16"):
+        SamHQPredictor(model, int8=True, amp_dtype=torch.float16)
+    sam2 = build_sam_hq("sam2.1_hq_hiera_demo", seed=0)
+    with pytest.raises(Int8Unsupported, match="only SAM 1 ViT"):
+        SamHQPredictor(sam2, int8=True)
+    monkeypatch.setattr(cpu_int8, "available", lambda: False)
+    with pytest.raises(Int8Unsupported, match="no oneDNN int8 linear"):
+        SamHQPredictor(model, int8=True)
+    assert SamHQPredictor(model).int8 is False  # off by default, any build
+
+
+def run(argv, capsys) -> tuple[int, str, str]:
+    capsys.readouterr()
+    try:
+        predict_command.main([str(a) for a in argv])
+        code = 0
+    except SystemExit as exit_info:
+        code = exit_info.code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err, err
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--device", "cuda:0"], "--int8: runs on the CPU only"),
+        (["--device", "cpu", "--variant", "sam3_hq_demo"], "--int8: only SAM 1 ViT"),
+        (["--device", "cpu", "--variant", "vit_tiny"], "--int8: only SAM 1 ViT"),
+    ],
+)
+def test_predict_int8_refusals_before_loading(tmp_path, capsys, monkeypatch, extra, message):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    missing = tmp_path / "never_read.pt"
+    argv = [tmp_path / "a.png", "--checkpoint", missing, "--box", 1, 1, 5, 5, "--int8", *extra]
+    code, _, err = run(argv, capsys)
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert code == 2 and len(errors) == 1 and message in errors[0]  # after argparse's usage
+
+
+@needs_int8
+def test_predict_int8_writes_masks(tmp_path, model, capsys):
+    checkpoint = save_checkpoint(model, tmp_path / "tiny.safetensors", "safetensors")
+    Image.fromarray(image()).save(tmp_path / "a.png")
+    argv = [tmp_path / "a.png", "--checkpoint", checkpoint, "--box", 10, 8, 60, 50,
+            "--out", tmp_path / "out", "--device", "cpu", "--int8"]
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    assert (tmp_path / "out" / "a_mask.png").is_file()
+    assert SETUP_ERROR_EXIT == 2
+
+
+@needs_int8
+def test_amg_int8_on_the_demo_base_is_the_generator_with_the_int8_encoder(tmp_path):
+    import json
+
+    from samhq_train.inference import AutomaticMaskGenerator
+    from samhq_train.inference.amg_command import DEMO_CHECKPOINT
+    from samhq_train.inference.amg_command import main as amg_main
+    from samhq_train.model import load_checkpoint
+
+    Image.fromarray(image()).save(tmp_path / "a.png")
+    argv = ["--image", tmp_path / "a.png", "--device", "cpu", "--int8", "--points-per-side", 2,
+            "--pred-iou-thresh", 0, "--stability-score-thresh", 0, "--box-nms-thresh", 1,
+            "--out", tmp_path / "out"]
+    assert amg_main([str(a) for a in argv]) == 0
+    annotations = json.loads((tmp_path / "out" / "a.json").read_text())["annotations"]
+    model = load_checkpoint(DEMO_CHECKPOINT)
+    model.image_encoder.int8 = True
+    expected = AutomaticMaskGenerator(
+        model, points_per_side=2, pred_iou_thresh=0.0, stability_score_thresh=0.0,
+        box_nms_thresh=1.0, output_mode="coco_rle", use_hq=False, multimask_output=False,
+        amp_dtype=torch.bfloat16,
+    ).generate(image())
+    assert len(annotations) == len(expected) == 4
+    assert [a["segmentation"] for a in annotations] == [r["segmentation"] for r in expected]
+
+
+def test_amg_int8_refuses_another_device(tmp_path, capsys, monkeypatch):
+    from samhq_train.inference.amg_command import main as amg_main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.raises(SystemExit) as exit_info:
+        amg_main(["--image", str(tmp_path / "a.png"), "--device", "cuda", "--int8"])
+    assert exit_info.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "--int8: runs on the CPU only" in errors[0]
