@@ -134,3 +134,13 @@ def test_weights_made_under_inference_mode_are_quantized_too():
         got = cpu_int8.linear(x, layer)
         want = F.linear(x.float(), layer.weight, layer.bias)
     torch.testing.assert_close(got.float(), want, atol=0.05 * float(want.abs().max()), rtol=0.02)
+
+
+def test_the_probe_answers_when_first_asked_under_autocast():
+    cpu_int8.available.cache_clear()
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            first = cpu_int8.available()
+    finally:
+        cpu_int8.available.cache_clear()
+    assert first == cpu_int8.available()

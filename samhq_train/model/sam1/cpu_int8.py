@@ -41,6 +41,13 @@ def available() -> bool:
     ):
         return False
     try:
+        return _probe()
+    except (RuntimeError, NotImplementedError, TypeError):  # missing kernel, older signature
+        return False
+
+
+def _probe() -> bool:
+    with torch.autocast("cpu", enabled=False):  # available() is first asked inside autocast
         gen = torch.Generator().manual_seed(0)
         layer = nn.utils.skip_init(nn.Linear, 32, 16)  # the global RNG untouched
         with torch.no_grad():
@@ -50,8 +57,6 @@ def available() -> bool:
         out = _linear(x, layer, gelu=True)
         _packed.pop(layer, None)
         expected = F.gelu(F.linear(x.float(), layer.weight, layer.bias))
-    except (RuntimeError, NotImplementedError, TypeError):  # missing kernel, older signature
-        return False
     return out.shape == expected.shape and bool(torch.allclose(out.float(), expected, atol=0.05))
 
 
