@@ -82,34 +82,48 @@ def rounds(encoder, x, floor, threads: int, count: int) -> None:
         print(f"| {name} | {wall:.2f} | {cpu:.2f} | {ratios} |")
 
 
+def print_top_ops(prof, title: str, top: int) -> None:
+    """The `top` ops of a torch.profiler run by self CPU time, with their shares."""
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events)
+    print(f"\n{title}, 1 thread, self CPU {total / 1e6:.2f} s:")
+    for e in events[:top]:
+        seconds, share = e.self_cpu_time_total / 1e6, 100 * e.self_cpu_time_total / total
+        print(f"  {e.key:<36} {share:5.1f} %  {seconds:6.3f} s  {e.count:5d} calls")
+
+
 def profile(encoder, x, top: int) -> None:
     torch.set_num_threads(1)
     for fused in (False, True):
         encode(encoder, x, fused)
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
             encode(encoder, x, fused)
-        events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
-        total = sum(e.self_cpu_time_total for e in events)
-        name = "fused" if fused else "plain"
-        print(f"\n{name} bf16 blocks, 1 thread, self CPU {total / 1e6:.2f} s:")
-        for e in events[:top]:
-            seconds, share = e.self_cpu_time_total / 1e6, 100 * e.self_cpu_time_total / total
-            print(f"  {e.key:<32} {share:5.1f} %  {seconds:6.3f} s  {e.count:5d} calls")
+        print_top_ops(prof, f"{'fused' if fused else 'plain'} bf16 blocks", top)
 
 
-def main() -> None:
+def parse_args(top: int):
+    """The options both A/B scripts take."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--variant", default="vit_b", choices=sorted(VARIANTS))
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-profile", action="store_true")
-    parser.add_argument("--top", type=int, default=14)
-    args = parser.parse_args()
+    parser.add_argument("--top", type=int, default=top)
+    return parser.parse_args()
+
+
+def random_encoder(args):
+    """A random-weight encoder of --variant at --size, its input and its GEMM shapes."""
     encoder = ImageEncoderViT(img_size=args.size, **VARIANTS[args.variant]).eval()
     randomize(encoder)
     x = torch.randn(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(1))
-    gemms = encoder_gemms(encoder)
+    return encoder, x, encoder_gemms(encoder)
+
+
+def main() -> None:
+    args = parse_args(top=14)
+    encoder, x, gemms = random_encoder(args)
     print(f"{args.variant} at {args.size} px, torch {torch.__version__}, fused linear available: "
           f"{cpu_blocks.fused_linear_available()}, floor {flops(gemms) / 1e9:.0f} GFLOP")
     max_diffs(encoder, x)

@@ -8,7 +8,6 @@ Random weights (profile_encoder.randomize), batch 1.
         [--threads 1 2] [--rounds 3] [--no-profile] [--top 12]
 """
 
-import argparse
 import os
 import resource
 import statistics
@@ -19,12 +18,10 @@ from pathlib import Path
 import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
-from benchmark_cpu import encoder_gemms, flops, matmul_floor_call  # noqa: E402
-from cpu_blocks_ab import VARIANTS  # noqa: E402
-from profile_encoder import randomize  # noqa: E402
+from benchmark_cpu import flops, matmul_floor_call  # noqa: E402
+from cpu_blocks_ab import parse_args, print_top_ops, random_encoder  # noqa: E402
 
 from samhq_train.model.sam1 import cpu_int8  # noqa: E402
-from samhq_train.model.sam1.image_encoder import ImageEncoderViT  # noqa: E402
 
 
 def encode(encoder, x, mode: str):
@@ -84,27 +81,12 @@ def profile(encoder, x, top: int) -> None:
     encode(encoder, x, "int8")
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         encode(encoder, x, "int8")
-    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
-    total = sum(e.self_cpu_time_total for e in events)
-    print(f"\nint8 blocks, 1 thread, self CPU {total / 1e6:.2f} s:")
-    for e in events[:top]:
-        seconds, share = e.self_cpu_time_total / 1e6, 100 * e.self_cpu_time_total / total
-        print(f"  {e.key:<36} {share:5.1f} %  {seconds:6.3f} s  {e.count:5d} calls")
+    print_top_ops(prof, "int8 blocks", top)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--variant", default="vit_b", choices=sorted(VARIANTS))
-    parser.add_argument("--size", type=int, default=1024)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--no-profile", action="store_true")
-    parser.add_argument("--top", type=int, default=12)
-    args = parser.parse_args()
-    encoder = ImageEncoderViT(img_size=args.size, **VARIANTS[args.variant]).eval()
-    randomize(encoder)
-    x = torch.randn(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(1))
-    gemms = encoder_gemms(encoder)
+    args = parse_args(top=12)
+    encoder, x, gemms = random_encoder(args)
     print(f"{args.variant} at {args.size} px, torch {torch.__version__}, oneDNN int8 available: "
           f"{cpu_int8.available()}, floor {flops(gemms) / 1e9:.0f} GFLOP")
     differences(encoder, x)
