@@ -250,3 +250,12 @@ def test_large_encoder_keeps_its_weights_in_one_data_file(sam1_model, tmp_path, 
     monkeypatch.undo()
     export_onnx_encoder(sam1_model, path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big_encoder.onnx"]
+
+
+@pytest.mark.parametrize("variant", ["sam3_hq_demo", "sam3_hq_ef_demo"])
+def test_sam3_encoders_export_and_pass_their_check(variant, tmp_path):
+    model = randomize_(build_sam_hq(variant, seed=4), seed=4).eval()
+    for precision, tolerance in (("fp32", 1e-5), ("fp16", 3e-3), ("int8", 0.05)):
+        options = {} if precision == "fp32" else {precision: True}
+        path = export_onnx_encoder(model, tmp_path / f"{variant}_{precision}.onnx", **options)
+        assert check_onnx_encoder(model, path, **options) < tolerance
