@@ -38,7 +38,7 @@ from samhq_train.progress import track
 from .amg import OUTPUT_MODES, AutomaticMaskGenerator, rle_to_mask
 from .command_options import add_device_options, check_device_options
 from .export import OutputError, check_output_dir
-from .predictor import ImageReadError, check_int8, load_image
+from .predictor import ImageReadError, load_image
 
 DEMO_CHECKPOINT = (
     Path(__file__).resolve().parents[2] / "data" / "demo_base" / "vit_demo_base.safetensors"
@@ -187,9 +187,6 @@ def main(argv: list[str] | None = None) -> int:
         raise AmgInputError(str(err)) from None
     demo = args.checkpoint is None
     model = load_model(args).to(args.device)
-    if args.int8:  # the encoder's int8 linear layers (model/sam1/cpu_int8.py) under bf16 autocast
-        check_int8(model, torch.bfloat16)
-        model.image_encoder.int8 = True
     generator = AutomaticMaskGenerator(
         model,
         points_per_side=args.points_per_side,
@@ -207,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         multimask_output=(not demo) if args.multimask is None else args.multimask,
         hq_token_only=args.hq_token_only,
         use_hq=(not demo) if args.hq is None else args.hq,
-        amp_dtype=torch.bfloat16 if args.bf16 or args.int8 else None,
+        amp_dtype=torch.bfloat16 if args.bf16 else None,
+        int8=args.int8,
     )
     out.mkdir(exist_ok=True)
     for path in track(images, "amg", bar=False, leave=False):  # piped: a line now and then

@@ -12,14 +12,13 @@ import os
 import resource
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 from benchmark_cpu import flops, matmul_floor_call  # noqa: E402
-from cpu_blocks_ab import parse_args, print_top_ops, random_encoder  # noqa: E402
+from cpu_blocks_ab import parse_args, print_top_ops, random_encoder, timed  # noqa: E402
 
 from samhq_train.model.sam1 import cpu_int8  # noqa: E402
 
@@ -30,12 +29,6 @@ def encode(encoder, x, mode: str):
     bf16 = torch.autocast("cpu", dtype=torch.bfloat16, enabled=mode != "fp32")
     with torch.inference_mode(), bf16:
         return encoder(x)
-
-
-def timed(fn) -> tuple[float, float]:
-    start, start_cpu = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - start, time.process_time() - start_cpu
 
 
 def differences(encoder, x) -> None:

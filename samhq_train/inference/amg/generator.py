@@ -111,7 +111,8 @@ class AutomaticMaskGenerator:
     decoder's output as in model.decode (defaults: SAM mask + HQ mask, what the official SAM-HQ
     generator decodes; use_hq=False is the plain SAM / SAM 2.1 / SAM 3 of the same weights).
     amp_dtype (e.g. torch.bfloat16) runs the encoder and every decode under autocast on the
-    model's device; scores, stability and masks are computed from float32 logits.
+    model's device; scores, stability and masks are computed from float32 logits. int8=True (SAM 1
+    ViT on the CPU, implies bf16) runs the encoder's linear layers as int8 GEMMs (SamHQPredictor).
     """
 
     def __init__(
@@ -135,6 +136,7 @@ class AutomaticMaskGenerator:
         hq_token_only: bool = False,
         use_hq: bool = True,
         amp_dtype: torch.dtype | None = None,
+        int8: bool = False,
     ) -> None:
         _check_options(
             points_per_side,
@@ -151,8 +153,8 @@ class AutomaticMaskGenerator:
                 points_per_side, crop_n_layers, crop_n_points_downscale_factor
             )
         self.point_grids = [np.asarray(g, dtype=np.float64) for g in point_grids]
-        self.amp_dtype = amp_dtype
-        self.predictor = SamHQPredictor(model, amp_dtype=amp_dtype)
+        self.predictor = SamHQPredictor(model, amp_dtype=amp_dtype, int8=int8)
+        self.amp_dtype = self.predictor.amp_dtype  # int8 implies bf16
         self.model = self.predictor.model
         amg_defaults = family_of_model(self.model).amg
         if pred_iou_thresh is None:
