@@ -19,6 +19,9 @@ import time
 from pathlib import Path
 
 STALE_AFTER_S = 600.0
+# O_EXCL creates a claim empty and its owner is written after: an unreadable claim younger than this
+# is being written (held); an older one was cut short by a killed writer (stale)
+UNREADABLE_GRACE_S = 30.0
 
 
 def _owner() -> dict:
@@ -35,6 +38,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return float("inf")  # gone meanwhile: not stale
+
+
 def is_stale(path: Path, now: float | None = None) -> bool:
     """Whether the claim at `path` is held by nobody (its owner gone, or too old)."""
     try:
@@ -42,8 +52,8 @@ def is_stale(path: Path, now: float | None = None) -> bool:
         owner = json.loads(path.read_text())
     except FileNotFoundError:
         return False  # released meanwhile: not stale, just gone
-    except (OSError, ValueError):
-        return True  # unreadable: a claim cut short
+    except (OSError, ValueError):  # being written (UNREADABLE_GRACE_S) or cut short
+        return (time.time() if now is None else now) - _mtime(path) > UNREADABLE_GRACE_S
     if age > STALE_AFTER_S:
         return True
     if isinstance(owner, dict) and owner.get("host") == socket.gethostname():

@@ -390,6 +390,17 @@ print("wrote", cache.build(model))
 """
 
 
+def test_a_claim_still_being_written_is_held(tmp_path):
+    """O_EXCL creates a claim empty and its owner is written after: another builder reading it in
+    between must wait, not take it over (two builders then encoded one batch twice)."""
+    claim = tmp_path / "chunk.claim"
+    claim.write_text("")
+    assert not claims.is_stale(claim)
+    assert not claims.take(claim)
+    later = time.time() + claims.UNREADABLE_GRACE_S + 1
+    assert claims.is_stale(claim, now=later)  # its writer was killed before writing the owner
+
+
 def test_two_processes_share_one_build_and_match_a_sequential_one(demo_root, tmp_path):
     model, provenance = demo_model()
     sequential = cache_for(tmp_path / "sequential", model, provenance, batch_size=2)
