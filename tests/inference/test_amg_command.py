@@ -26,6 +26,21 @@ def image():
     return disc_image()
 
 
+def demo_base_masks(image, **options) -> list[dict]:
+    """The generator's COCO RLE masks for the demo base as plain SAM (what the command runs):
+    4 x 4 points, no predicted-IoU cut, `options` as the command's flags set them."""
+    generator = AutomaticMaskGenerator(
+        load_checkpoint(DEMO_BASE),
+        points_per_side=4,
+        pred_iou_thresh=0.0,
+        output_mode="coco_rle",
+        use_hq=False,
+        multimask_output=False,
+        **options,
+    )
+    return generator.generate(image)
+
+
 def test_amg_command_writes_coco_json_and_an_overlay(tmp_path, image, capsys):
     cv2.imwrite(str(tmp_path / "discs.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     out = tmp_path / "out"
@@ -47,15 +62,7 @@ def test_amg_command_writes_coco_json_and_an_overlay(tmp_path, image, capsys):
     annotations = coco["annotations"]
     assert annotations and {a["image_id"] for a in annotations} == {1}
     # the demo base runs as plain SAM: the same masks as the generator
-    expected = AutomaticMaskGenerator(
-        load_checkpoint(DEMO_BASE),
-        points_per_side=4,
-        pred_iou_thresh=0.0,
-        stability_score_thresh=0.5,
-        output_mode="coco_rle",
-        use_hq=False,
-        multimask_output=False,
-    ).generate(image)
+    expected = demo_base_masks(image, stability_score_thresh=0.5)
     assert [a["segmentation"] for a in annotations] == [r["segmentation"] for r in expected]
     overlay = cv2.imread(str(out / "discs_overlay.png"))
     assert overlay.shape == (192, 256, 3) and (overlay != image[..., ::-1]).any()
@@ -71,17 +78,9 @@ def test_amg_command_bf16_on_the_cpu(tmp_path, image):
     argv = ["--image", str(tmp_path / "discs.png"), "--device", "cpu", "--bf16", *options]
     assert amg_main(argv + ["--stability-score-thresh", "0", "--out", str(tmp_path / "out")]) == 0
     annotations = json.loads((tmp_path / "out" / "discs.json").read_text())["annotations"]
-    expected = AutomaticMaskGenerator(
-        load_checkpoint(DEMO_BASE),
-        points_per_side=4,
-        pred_iou_thresh=0.0,
-        stability_score_thresh=0.0,
-        box_nms_thresh=1.0,
-        output_mode="coco_rle",
-        use_hq=False,
-        multimask_output=False,
-        amp_dtype=torch.bfloat16,
-    ).generate(image)
+    expected = demo_base_masks(
+        image, stability_score_thresh=0.0, box_nms_thresh=1.0, amp_dtype=torch.bfloat16
+    )
     assert len(annotations) == 16
     assert [a["segmentation"] for a in annotations] == [r["segmentation"] for r in expected]
     assert [a["predicted_iou"] for a in annotations] == [r["predicted_iou"] for r in expected]
