@@ -1,7 +1,8 @@
 """The bf16 CPU blocks (model/sam1/cpu_blocks.py) against the plain autocast blocks, in one process:
 interleaved rounds (plain, fused, matmul floor, each once per round), wall and CPU seconds per image
-at each thread count, the ratio to the matmul floor measured in the same rounds, the max difference
-of each bf16 path to fp32, and the top ops by self CPU time (1 thread). Random weights, batch 1.
+at each thread count (with the load average), the ratio to the matmul floor measured in the same
+rounds, the max difference of each bf16 path to fp32, and the top ops by self CPU time (1 thread).
+Random weights, batch 1. interleaved_rounds is the timing loop of the A/B scripts.
 
     PYTHONPATH=. python scripts/profiling/cpu_blocks_ab.py [--variant vit_b] [--size 1024]
         [--threads 1 2] [--rounds 3] [--no-profile] [--top 14]
@@ -10,6 +11,7 @@ The floor is scripts/benchmark_cpu.py's (the encoder's GEMM shapes as bf16 torch
 """
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -58,21 +60,29 @@ def max_diffs(encoder, x) -> None:
 
 
 def rounds(encoder, x, floor, threads: int, count: int) -> None:
-    torch.set_num_threads(threads)
     paths = {
         "plain bf16 blocks": lambda: encode(encoder, x, False),
         "fused bf16 blocks": lambda: encode(encoder, x, True),
         "matmul floor": floor,
     }
+    interleaved_rounds(paths, "matmul floor", threads, count)
+
+
+def interleaved_rounds(paths: dict, floor_name: str, threads: int, count: int) -> None:
+    """Time each of `paths` (name -> call) once per round, `count` rounds after one warm-up call
+    each, and print a table of median wall and CPU seconds, also as ratios to paths[floor_name]."""
+    torch.set_num_threads(threads)
     for fn in paths.values():
-        fn()  # warm-up
+        fn()
+    load = os.getloadavg()[0]
     times = {name: [] for name in paths}
     for _ in range(count):
         for name, fn in paths.items():
             times[name].append(timed(fn))
-    floor_wall = statistics.median(w for w, _ in times["matmul floor"])
-    floor_cpu = statistics.median(c for _, c in times["matmul floor"])
-    print(f"\n{threads} thread(s), median of {count} interleaved rounds:")
+    floor_wall = statistics.median(w for w, _ in times[floor_name])
+    floor_cpu = statistics.median(c for _, c in times[floor_name])
+    print(f"\n{threads} thread(s), median of {count} interleaved rounds, load average "
+          f"{load:.2f} before, {os.getloadavg()[0]:.2f} after:")
     print("| path | s / image (wall) | CPU s / image | x floor (wall) | x floor (CPU) |")
     print("|---|---:|---:|---:|---:|")
     for name, values in times.items():
