@@ -1,4 +1,4 @@
-"""Small building blocks shared by the encoder and the decoder."""
+"""Small building blocks shared by the encoders and the decoders of the families."""
 
 import torch
 import torch.nn.functional as F
@@ -68,3 +68,26 @@ def apply_hypernetwork(weights: torch.Tensor, features: torch.Tensor) -> torch.T
         pixels = features.permute(0, 2, 3, 1).reshape(n, h * w, c)
         return (pixels @ weights.transpose(1, 2)).transpose(1, 2).reshape(n, -1, h, w)
     return (weights @ features.reshape(n, c, h * w)).reshape(n, -1, h, w)
+
+
+def window_partition(x: torch.Tensor, window: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """B x H x W x C -> (B*nW) x window x window x C, zero-padding H and W up to multiples of
+    window; also returns the padded (H, W) for window_unpartition."""
+    b, h, w, c = x.shape
+    pad_h, pad_w = (-h) % window, (-w) % window
+    if pad_h or pad_w:
+        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+    hp, wp = h + pad_h, w + pad_w
+    x = x.view(b, hp // window, window, wp // window, window, c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window, window, c), (hp, wp)
+
+
+def window_unpartition(
+    windows: torch.Tensor, window: int, padded_hw: tuple[int, int], hw: tuple[int, int]
+) -> torch.Tensor:
+    """(B*nW) x window x window x C -> B x H x W x C; a cropped (strided) view when padded."""
+    hp, wp = padded_hw
+    h, w = hw
+    b = windows.shape[0] // ((hp // window) * (wp // window))
+    x = windows.reshape(b, hp // window, wp // window, window, window, -1)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, -1)[:, :h, :w]

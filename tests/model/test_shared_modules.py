@@ -1,13 +1,15 @@
 """Both families build their prompt encoder and two-way transformer from the shared modules
 (model/prompt_encoder.py, model/two_way_transformer.py), with the official key names, shapes and
 order of every variant: segment_anything(_hq) for SAM 1, sam2 / sam-hq2 for SAM 2.1. The expected
-layouts below are written out from the official classes, not from ours."""
+layouts below are written out from the official classes, not from ours. The three families'
+windowed attention shares one window partition (model/common.py)."""
 
 import pytest
 import torch
 
 from samhq_train.model import prompt_encoder as shared_pe
 from samhq_train.model import two_way_transformer as shared_twt
+from samhq_train.model.common import window_partition, window_unpartition
 from samhq_train.model.sam1 import VARIANTS as SAM1_VARIANTS
 from samhq_train.model.sam1 import build as build_sam1
 from samhq_train.model.sam2 import VARIANTS as SAM2_VARIANTS
@@ -108,3 +110,23 @@ def test_sam2_forward_without_boxes_pads_every_point_set():
     torch.testing.assert_close(sparse, sam1_sparse, rtol=0, atol=0)
     empty, dense = encoder(points=None, masks=None, batch_size=2)
     assert empty.shape == (2, 0, 16) and dense.shape == (2, 16, 4, 4)
+
+
+
+@pytest.mark.parametrize(("h", "w", "window"), [(4, 6, 2), (5, 7, 3), (2, 3, 4)])
+def test_window_partition_pads_with_zeros_and_unpartition_inverts_it(h, w, window):
+    x = torch.randn(2, h, w, 3, generator=torch.Generator().manual_seed(0))
+    windows, padded = window_partition(x, window)
+    hp, wp = -(-h // window) * window, -(-w // window) * window
+    assert padded == (hp, wp)
+    full = torch.zeros(2, hp, wp, 3)
+    full[:, :h, :w] = x
+    expected = [  # per image, the windows of the zero-padded map in row-major order
+        full[b, i : i + window, j : j + window]
+        for b in range(2)
+        for i in range(0, hp, window)
+        for j in range(0, wp, window)
+    ]
+    torch.testing.assert_close(windows, torch.stack(expected), rtol=0, atol=0)
+    restored = window_unpartition(windows, window, padded, (h, w))
+    torch.testing.assert_close(restored, x, rtol=0, atol=0)

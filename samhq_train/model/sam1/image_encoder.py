@@ -9,7 +9,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..common import LayerNorm2d, MLPBlock, use_checkpointing
+from ..common import (
+    LayerNorm2d,
+    MLPBlock,
+    use_checkpointing,
+    window_partition,
+    window_unpartition,
+)
 from . import cpu_attention, cpu_blocks
 from .flex_attention import KERNELS, flex_serves, rel_pos_flex_attention
 
@@ -261,25 +267,3 @@ def sdpa_rows(
         bias = torch.add(rel_h, rel_w, out=buffer[: shape.numel()].view(shape))
     bias = bias.view(q.shape[0], q.shape[1], q.shape[2], k.shape[2])
     return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-
-
-def window_partition(x: torch.Tensor, window: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """B x H x W x C -> (B*nW) x window x window x C, zero-padding H and W up to multiples."""
-    b, h, w, c = x.shape
-    pad_h, pad_w = (window - h % window) % window, (window - w % window) % window
-    if pad_h or pad_w:
-        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
-    hp, wp = h + pad_h, w + pad_w
-    x = x.view(b, hp // window, window, wp // window, window, c)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window, window, c), (hp, wp)
-
-
-def window_unpartition(
-    windows: torch.Tensor, window: int, padded_hw: tuple[int, int], hw: tuple[int, int]
-) -> torch.Tensor:
-    """(B*nW) x window x window x C -> B x H x W x C; a cropped (strided) view when padded."""
-    hp, wp = padded_hw
-    h, w = hw
-    b = windows.shape[0] // ((hp // window) * (wp // window))
-    x = windows.view(b, hp // window, wp // window, window, window, -1)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, -1)[:, :h, :w]

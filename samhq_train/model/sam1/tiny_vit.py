@@ -16,8 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..common import LayerNorm2d, use_checkpointing
-from .image_encoder import window_partition, window_unpartition
+from ..common import LayerNorm2d, use_checkpointing, window_partition, window_unpartition
 
 
 class TinyViT(nn.Module):

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..common import use_checkpointing
+from ..common import use_checkpointing, window_partition, window_unpartition
 from .layers import MLP
 
 
@@ -16,26 +16,6 @@ def _max_pool(x: torch.Tensor, pool: nn.Module | None) -> torch.Tensor:
     if pool is None:
         return x
     return pool(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-
-
-def _to_windows(x: torch.Tensor, size: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """B x H x W x C -> (B * nW) x size x size x C, zero-padding H and W to multiples of size."""
-    b, h, w, c = x.shape
-    pad_h, pad_w = (size - h % size) % size, (size - w % size) % size
-    x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
-    hp, wp = h + pad_h, w + pad_w
-    x = x.view(b, hp // size, size, wp // size, size, c).permute(0, 1, 3, 2, 4, 5)
-    return x.reshape(-1, size, size, c), (hp, wp)
-
-
-def _from_windows(
-    x: torch.Tensor, size: int, padded: tuple[int, int], hw: tuple[int, int]
-) -> torch.Tensor:
-    """Inverse of _to_windows: (B * nW) x size x size x C -> B x H x W x C."""
-    hp, wp = padded
-    b = x.shape[0] // (hp * wp // size // size)
-    x = x.view(b, hp // size, wp // size, size, size, -1).permute(0, 1, 3, 2, 4, 5)
-    return x.reshape(b, hp, wp, -1)[:, : hw[0], : hw[1]].contiguous()
 
 
 class MultiScaleAttention(nn.Module):
@@ -93,14 +73,14 @@ class MultiScaleBlock(nn.Module):
         size = self.window_size
         hw = x.shape[1:3]
         if size > 0:
-            x, padded = _to_windows(x, size)
+            x, padded = window_partition(x, size)
         x = self.attn(x)
         if size > 0:
             if self.q_stride is not None:  # the windows shrank with the pooled queries
                 size //= self.q_stride[0]
                 hw = shortcut.shape[1:3]
                 padded = tuple(n + (size - n % size) % size for n in hw)
-            x = _from_windows(x, size, padded, hw)
+            x = window_unpartition(x, size, padded, hw)
         x = shortcut + x
         return x + self.mlp(self.norm2(x))
 

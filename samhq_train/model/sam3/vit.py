@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..common import use_checkpointing
+from ..common import use_checkpointing, window_partition, window_unpartition
 
 
 def rope_angles(head_dim: int, side: int, *, theta: float, scale: float) -> torch.Tensor:
@@ -72,26 +72,6 @@ class Mlp(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(x)))
-
-
-def window_partition(x: torch.Tensor, window: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """B x H x W x C -> (B*n) x window x window x C, zero-padding H and W up to multiples."""
-    b, h, w, c = x.shape
-    pad_h, pad_w = (-h) % window, (-w) % window
-    if pad_h or pad_w:
-        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
-    hp, wp = h + pad_h, w + pad_w
-    x = x.view(b, hp // window, window, wp // window, window, c).permute(0, 1, 3, 2, 4, 5)
-    return x.reshape(-1, window, window, c), (hp, wp)
-
-
-def window_unpartition(
-    x: torch.Tensor, window: int, padded: tuple[int, int], size: tuple[int, int]
-) -> torch.Tensor:
-    hp, wp = padded
-    b = x.shape[0] // ((hp // window) * (wp // window))
-    x = x.reshape(b, hp // window, wp // window, window, window, -1).permute(0, 1, 3, 2, 4, 5)
-    return x.reshape(b, hp, wp, -1)[:, : size[0], : size[1]]
 
 
 class Block(nn.Module):
