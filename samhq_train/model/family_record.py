@@ -105,3 +105,10 @@ def only_variant(variants: Mapping[str, object], fits: Callable[[object], bool])
     (a family's detect_variant then leaves the choice to the caller)."""
     matches = [name for name, cfg in variants.items() if fits(cfg)]
     return matches[0] if len(matches) == 1 else None
+
+
+def block_count(state: Mapping[str, object], prefix: str) -> int:
+    """How many numbered blocks (`<prefix><i>.…` keys) a state dict has: 1 + the highest index,
+    0 when there are none."""
+    indexes = (int(k[len(prefix) :].split(".", 1)[0]) for k in state if k.startswith(prefix))
+    return 1 + max(indexes, default=-1)

@@ -17,6 +17,7 @@ from samhq_train.model import (
     official_file,
     set_attention_kernel,
 )
+from samhq_train.model.family_record import block_count
 from samhq_train.model.lora import LORA_TARGETS, add_lora
 from samhq_train.model.onnx_decoder import OnnxPromptDecoder
 from samhq_train.model.sam1 import LongestSideProcessing
@@ -42,6 +43,21 @@ def test_every_record_agrees_with_its_model(demo_models):
         assert set(family.lora_targets) == {"attn", "mlp", "decoder"}
         assert set(family.aliases.values()) <= set(family.variants)
 
+
+
+def test_every_family_detects_each_variant_from_its_full_state_dict():
+    """detect_variant reads the depth (block_count) and widths of every registered shape."""
+    for family in FAMILIES.values():
+        for variant, cfg in family.variants.items():
+            with torch.device("meta"):
+                state = family.build(cfg).state_dict()
+            assert family.detect_variant(state) == variant, variant
+
+
+def test_block_count_is_one_past_the_highest_block_index():
+    state = {f"enc.blocks.{i}.{name}": None for i in (0, 1, 11) for name in ("w", "b")}
+    assert block_count(state, "enc.blocks.") == 12
+    assert block_count({"enc.norm.w": None}, "enc.blocks.") == 0
 
 def test_official_base_files_come_from_the_records():
     assert official_file("vit_b") == "sam_vit_b_01ec64.pth"

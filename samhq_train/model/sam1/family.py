@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import torch
 
-from ..family_record import Family, only_variant
+from ..family_record import Family, block_count, only_variant
 from ..prompt_encoder import PromptEncoder
 from ..two_way_transformer import TwoWayTransformer
 from . import flex_attention
@@ -108,10 +108,7 @@ def detect_variant(state: dict[str, torch.Tensor]) -> str | None:
     patch = state.get("image_encoder.patch_embed.proj.weight")
     if patch is not None:
         width = patch.shape[0]
-        depth = 1 + max(
-            (int(k.split(".")[2]) for k in state if k.startswith("image_encoder.blocks.")),
-            default=-1,
-        )
+        depth = block_count(state, "image_encoder.blocks.")
         return only_variant(
             VARIANTS,
             lambda c: (

@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 import torch
 
-from ..family_record import AmgDefaults, Family, only_variant
+from ..family_record import AmgDefaults, Family, block_count, only_variant
 from ..prompt_encoder import PromptEncoder
 from ..two_way_transformer import TwoWayTransformer
 from .config import META_VARIANTS, VARIANTS, DecoderConfig, Sam2Config
@@ -135,9 +135,7 @@ def official_layout(state: dict[str, torch.Tensor]) -> dict:
 
 def _trunk_stages(state: dict[str, torch.Tensor]) -> tuple[int, ...]:
     """Blocks per stage, from which blocks change width (they carry a `proj`)."""
-    depth = 1 + max(
-        int(k.split(".")[3]) for k in state if k.startswith("image_encoder.trunk.blocks.")
-    )
+    depth = block_count(state, "image_encoder.trunk.blocks.")
     starts = (
         [0]
         + [i for i in range(depth) if f"image_encoder.trunk.blocks.{i}.proj.weight" in state]

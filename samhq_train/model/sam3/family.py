@@ -8,7 +8,7 @@ under tracker.sam_mask_decoder."""
 import torch
 from torch import nn
 
-from ..family_record import Family, only_variant
+from ..family_record import Family, block_count, only_variant
 from ..prompt_encoder import PromptEncoder
 from ..sam2.family import SAM2_AMG, mask_decoder_options
 from ..sam2.mask_decoder import MaskDecoderHQ
@@ -106,9 +106,7 @@ def detect_variant(
     patch = state.get(_PATCH_KEY)
     if patch is None:
         return None
-    depth = 1 + max(
-        int(k[len(TRUNK) :].split(".")[1]) for k in state if k.startswith(TRUNK + "blocks.")
-    )
+    depth = block_count(state, TRUNK + "blocks.")
     positions = state[TRUNK + "pos_embed"].shape[1]
     fusion = any(k.startswith(_FUSION_KEY) for k in state)
     return only_variant(
