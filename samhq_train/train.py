@@ -46,7 +46,11 @@ from samhq_train.run.outputs import (
     try_export_run,
 )
 from samhq_train.run.temporaries import remove_stale_temporaries
-from samhq_train.training.checkpointing import AtomicCheckpointIO, check_resume_checkpoint
+from samhq_train.training.checkpointing import (
+    AtomicCheckpointIO,
+    check_resume_checkpoint,
+    stop_together_on_failed_writes,
+)
 from samhq_train.training.interrupt import INTERRUPT_CHECKPOINT, CheckpointOnInterrupt
 from samhq_train.training.losses import PointSampledMaskLoss
 from samhq_train.training.module import SamHQModule
@@ -231,6 +235,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
                 logger=loggers or False,
                 plugins=[AtomicCheckpointIO()],
             )
+            stop_together_on_failed_writes(trainer.strategy)
             with reporting_full_disk(trainer, resumed_from=cfg.get("ckpt_path")):
                 metrics = fit_and_validate(cfg, trainer, module, datamodule, has_val, stop)
 
