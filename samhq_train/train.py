@@ -26,6 +26,7 @@ from samhq_train.config_check import (
     SetupError,
     check_config,
     check_resume_matches,
+    check_training_images,
     check_validation_sets,
     policy_from_config,
 )
@@ -118,6 +119,7 @@ def build_data(cfg):
     has_val = bool(datamodule.val_names) and cfg.trainer.get("limit_val_batches") != 0
     if rank_zero_only.rank == 0:  # ranks > 0 set up again under the trainer
         datamodule.setup("fit")
+        check_training_images(datamodule)
         if has_val:
             check_validation_sets(datamodule)
         else:
