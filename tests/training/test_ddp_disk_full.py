@@ -11,6 +11,9 @@ import lightning as L
 import pytest
 import torch
 
+from samhq_train.files import DiskFullError
+from samhq_train.training import checkpointing
+from samhq_train.training.checkpointing import RankStopped, stop_together_on_failed_writes
 from tests.training.helpers import ROOT, SMALL, TINY
 
 QUICK = [
@@ -70,3 +73,61 @@ def test_a_full_disk_on_rank_0_stops_every_ddp_process_with_one_line(tmp_path):
     assert errors[1:] == [f"error: rank 0 stopped: {reason}"]  # rank 1's one line
     assert torch.load(last, weights_only=True)["epoch"] == 0  # epoch 0's, whole
     assert not [p for p in os.listdir(last.parent) if p.endswith(".tmp")]
+
+
+class FakeStrategy:
+    """Global rank `rank` of two: only rank 0 writes (as Lightning's strategies), with `error`."""
+
+    world_size = 2
+
+    def __init__(self, rank: int, error: Exception | None = None) -> None:
+        self.rank, self.error, self.written = rank, error, []
+
+    def save_checkpoint(self, checkpoint, filepath, storage_options=None) -> None:
+        if self.rank == 0:
+            if self.error is not None:
+                raise self.error
+            self.written.append(filepath)
+
+
+def test_every_process_learns_how_rank_0s_write_went(monkeypatch):
+    full = DiskFullError("no space left on the device writing /run/last.ckpt: free some space")
+    told = []
+
+    def gather(reason):  # the all-gather: this process's reason, rank 0's as given
+        told.append(reason)
+        return [str(full), reason]
+
+    monkeypatch.setattr(checkpointing, "gather_from_ranks", gather)
+    rank0, rank1 = FakeStrategy(0, full), FakeStrategy(1)
+    for strategy in (rank0, rank1):
+        stop_together_on_failed_writes(strategy)
+    with pytest.raises(DiskFullError) as info:
+        rank0.save_checkpoint({}, "/run/last.ckpt")
+    assert info.value is full  # rank 0 raises its own error
+    with pytest.raises(RankStopped) as info:
+        rank1.save_checkpoint({}, "/run/last.ckpt")
+    assert str(info.value) == f"rank 0 stopped: {full}"
+    assert told == [str(full), None]
+    monkeypatch.setattr(checkpointing, "gather_from_ranks", lambda reason: [None, None])
+    ok = FakeStrategy(0)
+    stop_together_on_failed_writes(ok)
+    ok.save_checkpoint({}, "/run/last.ckpt")  # no failure anywhere: nothing raised
+    assert ok.written == ["/run/last.ckpt"]
+
+
+def test_a_bug_in_rank_0s_write_keeps_its_traceback_there(monkeypatch):
+    bug = KeyError("state_dict")
+    monkeypatch.setattr(checkpointing, "gather_from_ranks", lambda reason: [reason, None])
+    rank0 = FakeStrategy(0, bug)
+    stop_together_on_failed_writes(rank0)
+    with pytest.raises(KeyError):
+        rank0.save_checkpoint({}, "/run/last.ckpt")
+    monkeypatch.setattr(
+        checkpointing, "gather_from_ranks", lambda reason: ["KeyError: 'state_dict' (a bug: see "
+                                                            "its traceback)", None]
+    )
+    rank1 = FakeStrategy(1)
+    stop_together_on_failed_writes(rank1)
+    with pytest.raises(RankStopped, match=r"^rank 0 stopped: KeyError: 'state_dict' \(a bug"):
+        rank1.save_checkpoint({}, "/run/last.ckpt")
