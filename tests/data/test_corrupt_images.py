@@ -138,3 +138,23 @@ def test_check_images_is_header_or_full(tmp_path):
     assert build_datamodule({}, image_size=32).check_images == "header"
     with pytest.raises(DataError, match=r"data.check_images=all: expected one of \('header', "):
         build_datamodule({"check_images": "all"}, image_size=32)
+
+
+def test_check_images_full_decodes_each_coco_image_once(tmp_path, monkeypatch):
+    from samhq_train.data import sets
+    from samhq_train.data.datasets import CocoInstanceDataset
+    from tests.data.test_data_sources import coco_json
+
+    image, _ = blob(48, 64)
+    cv2.imwrite(str(tmp_path / "i.jpg"), image)
+    squares = [[[x, 10, x + 10, 10, x + 10, 20, x, 20]] for x in (5, 25, 45)]
+    anns = [{"segmentation": s, "area": 100.0} for s in squares]
+    coco = CocoInstanceDataset(tmp_path, coco_json(tmp_path / "a.json", "i.jpg", 48, 64, anns))
+    decoded = []
+    real = sets.read_image
+    monkeypatch.setattr(sets, "read_image", lambda path: decoded.append(path) or real(path))
+    assert check_set_files(["c"], [coco], images="full").samples == 3
+    assert decoded == [tmp_path / "i.jpg"]  # three instances, one image
+    cut_short(tmp_path / "i.jpg")
+    with pytest.raises(DataError, match=r"i.jpg is truncated \(JPEG end marker missing\)"):
+        check_set_files(["c"], [coco], images="full")
