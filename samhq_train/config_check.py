@@ -34,7 +34,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from samhq_train.cache import STORAGE_DTYPES, CacheError, check_cache_dir
 from samhq_train.config_training import check_training_keys
 from samhq_train.data import PromptConfig
-from samhq_train.data.sets import check_set_files
+from samhq_train.data.sets import CHECK_IMAGES, check_set_files
 from samhq_train.data.transforms import EVAL_MODES
 from samhq_train.errors import SETUP_ERROR_EXIT, UserError
 from samhq_train.model import (
@@ -69,6 +69,7 @@ def _check_data(c: ConfigReader) -> None:
     c.int_at_least("data.num_workers", 0)
     c.int_at_least("data.seed", 0)
     c.int_at_least("data.max_image_pixels", 0, note="0: no limit")
+    c.choice("data.check_images", CHECK_IMAGES)
     for key in ("pin_memory", "persistent_workers", "strict_train", "strict_eval"):
         c.boolean(f"data.{key}")
     for key in ("train_sets", "val_sets"):
@@ -229,9 +230,25 @@ def check_validation_sets(datamodule) -> None:
     """Every file of the validation sets (set up for fitting) checked before the model is built
     (data.sets.check_set_files): a bad file of a strict set is a DataError naming it, a lenient
     set without a usable sample a SetupError."""
-    checked = check_set_files(datamodule.val_names, datamodule.val_sets, what="validation")
+    checked = check_set_files(
+        datamodule.val_names, datamodule.val_sets, what="validation",
+        images=datamodule.check_images,
+    )
     if checked.unusable:
         raise SetupError(no_usable_validation_sample(checked.unusable))
+
+
+def check_training_images(datamodule) -> None:
+    """With data.check_images=full, every training image decoded before the model is built: a
+    bad file is a DataError naming it (data.strict_train), else counted in one warning."""
+    if datamodule.check_images != "full":
+        return
+    checked = check_set_files(["train"], [datamodule.train_set], what="training", images="full")
+    if checked.unusable:
+        raise SetupError(
+            "no training sample is usable (every one was skipped: see the warning above): fix "
+            "those files or data.train_sets"
+        )
 
 
 def _override(value) -> str:

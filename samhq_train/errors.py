@@ -24,8 +24,10 @@ class UserError(Exception):
 
 
 def report(err: UserError) -> None:
-    """Print a user error as one line on stderr."""
-    print(f"{err.label}: {err}", file=sys.stderr)
+    """Print a user error as one line on stderr, in one write: the lines of DDP processes
+    stopping together do not interleave (print writes the text and its newline apart)."""
+    sys.stderr.write(f"{err.label}: {err}\n")
+    sys.stderr.flush()
 
 
 def exit_on_user_error(main: Callable[..., T]) -> Callable[..., T]:

@@ -165,8 +165,9 @@ def decode_image_file(
     path: str | os.PathLike, flags: int, what: str = "image", max_pixels: int | None = None
 ) -> np.ndarray:
     """``cv2.imdecode(file bytes, flags)`` with clear errors: missing, unreadable or empty file,
-    over the pixel limit (from the header, before decoding; ``read_header``), truncated JPEG
-    (libjpeg would decode it with a grey bottom and only a warning), undecodable, out of memory."""
+    over the pixel limit (from the header, before decoding; ``read_header``), a JPEG or PNG cut
+    short (a readable header, the end mark missing: ``_truncated``), undecodable, out of
+    memory."""
     path = Path(path)
     if not path.is_file():
         raise ImageFileError(f"{what} file not found: {path}")
@@ -182,12 +183,11 @@ def decode_image_file(
             f"cannot read {what} file {path}: {path.name} is empty (0 bytes); re-export or "
             "remove it"
         )
-    if data[:2].tobytes() == b"\xff\xd8" and data[-2:].tobytes() != b"\xff\xd9":
-        if b"\xff\xd9" not in data[-4096:].tobytes():
-            raise ImageFileError(
-                f"cannot read {what} file {path}: {path.name} is truncated (JPEG end marker "
-                "missing); re-download or remove it"
-            )
+    if header is not None and (cut := _truncated(data)) is not None:  # a header, then cut
+        raise ImageFileError(
+            f"cannot read {what} file {path}: {path.name} is truncated ({cut} missing); "
+            "re-download or remove it"
+        )
     try:
         out = cv2.imdecode(data, flags)
     except MemoryError:
@@ -202,6 +202,26 @@ def decode_image_file(
             "unsupported format); re-export or remove it"
         )
     return out
+
+
+# (signature, end mark, what the message calls the end mark); a file cut short (an interrupted
+# copy or download) lacks its end mark, which may be followed by up to TAIL bytes of padding.
+# libjpeg would decode a cut JPEG with a grey bottom and only a warning on stderr, and PIL with
+# ImageFile.LOAD_TRUNCATED_IMAGES (which some libraries switch on) a cut PNG too
+_END_MARKS = (
+    (b"\xff\xd8", b"\xff\xd9", "JPEG end marker"),
+    (b"\x89PNG\r\n\x1a\n", b"IEND", "PNG end chunk"),
+)
+_TAIL = 4096
+
+
+def _truncated(data: np.ndarray) -> str | None:
+    """The end mark a JPEG or PNG file's bytes lack (it was cut short), else None."""
+    head, tail = data[:8].tobytes(), data[-_TAIL:].tobytes()
+    for signature, end, name in _END_MARKS:
+        if head.startswith(signature) and end not in tail:
+            return name
+    return None
 
 
 def out_of_memory(path: Path, header: ImageHeader | None, what: str = "image") -> ImageMemoryError:

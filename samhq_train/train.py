@@ -26,6 +26,7 @@ from samhq_train.config_check import (
     SetupError,
     check_config,
     check_resume_matches,
+    check_training_images,
     check_validation_sets,
     policy_from_config,
 )
@@ -46,7 +47,11 @@ from samhq_train.run.outputs import (
     try_export_run,
 )
 from samhq_train.run.temporaries import remove_stale_temporaries
-from samhq_train.training.checkpointing import AtomicCheckpointIO, check_resume_checkpoint
+from samhq_train.training.checkpointing import (
+    AtomicCheckpointIO,
+    check_resume_checkpoint,
+    stop_together_on_failed_writes,
+)
 from samhq_train.training.interrupt import INTERRUPT_CHECKPOINT, CheckpointOnInterrupt
 from samhq_train.training.losses import PointSampledMaskLoss
 from samhq_train.training.module import SamHQModule
@@ -114,6 +119,7 @@ def build_data(cfg):
     has_val = bool(datamodule.val_names) and cfg.trainer.get("limit_val_batches") != 0
     if rank_zero_only.rank == 0:  # ranks > 0 set up again under the trainer
         datamodule.setup("fit")
+        check_training_images(datamodule)
         if has_val:
             check_validation_sets(datamodule)
         else:
@@ -231,6 +237,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
                 logger=loggers or False,
                 plugins=[AtomicCheckpointIO()],
             )
+            stop_together_on_failed_writes(trainer.strategy)
             with reporting_full_disk(trainer, resumed_from=cfg.get("ckpt_path")):
                 metrics = fit_and_validate(cfg, trainer, module, datamodule, has_val, stop)
 

@@ -34,7 +34,7 @@ from .image_files import DataError
 from .loaders import SampleLoader, TrainLoader
 from .prompted import PromptedDataset
 from .prompts import PromptConfig
-from .sets import evaluation_sets, set_name, training_set
+from .sets import CHECK_IMAGES, evaluation_sets, set_name, training_set
 from .transforms import build_eval_transform, build_train_transform
 
 
@@ -50,6 +50,8 @@ class SegmentationDataModule(L.LightningDataModule):
         strict_train / strict_eval: error policy for bad files (see the module docstring).
         max_image_pixels: the pixel limit of the image reader (imaging.set_max_image_pixels, for
             this process and its loader workers); None: keep the current one (default 100 MP).
+        check_images: what the check before a run reads of each image (sets.check_set_files):
+            "header" (the evaluation sets' headers) or "full" (every image of every set decoded).
         train_transform: kwargs of ``build_train_transform``; eval_transform: of
             ``build_eval_transform``; prompts: fields of ``PromptConfig``.
         demo: kwargs of ``ensure_demo_data``: generate the demo set under ``root`` if missing.
@@ -74,6 +76,7 @@ class SegmentationDataModule(L.LightningDataModule):
         strict_train: bool = False,
         strict_eval: bool = True,
         max_image_pixels: int | None = None,
+        check_images: str = "header",
         train_transform: Mapping | None = None,
         eval_transform: Mapping | None = None,
         prompts: Mapping | None = None,
@@ -94,6 +97,9 @@ class SegmentationDataModule(L.LightningDataModule):
         self.strict_train, self.strict_eval = bool(strict_train), bool(strict_eval)
         if max_image_pixels is not None:
             imaging.set_max_image_pixels(int(max_image_pixels), "data.max_image_pixels")
+        if check_images not in CHECK_IMAGES:
+            raise DataError(f"data.check_images={check_images}: expected one of {CHECK_IMAGES}")
+        self.check_images = check_images
         self.train_transform_cfg = dict(train_transform or {})
         self.eval_transform_cfg = dict(eval_transform or {})
         self.prompt_cfg = PromptConfig(**dict(prompts or {}))

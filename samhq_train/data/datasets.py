@@ -42,14 +42,21 @@ class SampleKey:
     annotation: dict | None = None  # COCO: the instance's json record
 
 
-def sample_key(source: Dataset, index: int) -> SampleKey | None:
-    """The SampleKey of sample `index` of a source, also through (nested) ConcatDatasets; None for
-    a source without ``sample_key`` (its sample is known only by reading it)."""
+def leaf_of(source: Dataset, index: int) -> tuple[Dataset, int]:
+    """(the source that holds sample `index`, its index there), through (nested)
+    ConcatDatasets."""
     while isinstance(source, ConcatDataset):
         part = bisect.bisect_right(source.cumulative_sizes, index)
         if part:
             index -= source.cumulative_sizes[part - 1]
         source = source.datasets[part]
+    return source, index
+
+
+def sample_key(source: Dataset, index: int) -> SampleKey | None:
+    """The SampleKey of sample `index` of a source, also through (nested) ConcatDatasets; None for
+    a source without ``sample_key`` (its sample is known only by reading it)."""
+    source, index = leaf_of(source, index)
     key_of = getattr(source, "sample_key", None)
     return None if key_of is None else key_of(index)
 

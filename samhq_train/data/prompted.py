@@ -36,6 +36,15 @@ from .transforms import PairTransform
 log = logging.getLogger(__name__)
 
 
+def skip_hint(train: bool) -> str:
+    """What a strict set's bad file, found while the set is read, can also be answered with."""
+    key = "data.strict_train" if train else "data.strict_eval"
+    return (
+        f"or set {key}=false to skip bad files (data.check_images=full checks every image "
+        "before the run starts)"
+    )
+
+
 class PromptedDataset(Dataset):
     """A source (or concatenation) turned into model-frame samples with all prompts."""
 
@@ -104,7 +113,7 @@ class PromptedDataset(Dataset):
             except DataError as e:
                 last = e
                 if self.strict and not (self.train and isinstance(e, EmptyMaskError)):
-                    return {"error": str(e)}
+                    return {"error": f"{e}; {skip_hint(self.train)}"}
                 log.warning("skipping a sample: %s", e)
         if self.train:
             return {

@@ -1,6 +1,7 @@
 """The datamodule's sets from their config entries: names, the prompted training / evaluation
 datasets built from sources, transforms and the prompt settings, and the check of every file of
-the evaluation sets before validation or evaluation starts (check_set_files)."""
+the evaluation sets (with data.check_images=full, also of the training sets) before the run
+starts (check_set_files)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from pathlib import Path
 
 from torch.utils.data import ConcatDataset
 
-from .datasets import build_source
-from .image_files import DataError
+from .datasets import build_source, leaf_of, sample_key
+from .image_files import DataError, read_image
 from .prompted import PromptedDataset
 from .prompts import PromptConfig
 from .sample import require_nonempty_mask
@@ -92,45 +93,78 @@ class FilesChecked:
     unusable: list[str] = field(default_factory=list)
 
 
-def _problem(source, index: int) -> DataError | None:
-    """The DataError that reading sample `index` of `source` for evaluation would raise, as far
-    as headers and masks tell (a source without ``checked_files`` is read in full)."""
+CHECK_IMAGES = ("header", "full")  # data.check_images: what check_set_files reads of an image
+
+
+def _problem(source, index: int, need_object: bool) -> DataError | None:
+    """The DataError that reading sample `index` of `source` would raise, as far as headers and
+    masks tell (a source without ``checked_files`` is read in full); need_object: an empty mask
+    is one (evaluation; training skips such samples)."""
+    leaf, j = leaf_of(source, index)
     try:
-        check = getattr(source, "checked_files", None)
-        item = check(index) if check is not None else source[index]
-        if item.get("mask") is not None:
+        check = getattr(leaf, "checked_files", None)
+        item = check(j) if check is not None else leaf[j]
+        if need_object and item.get("mask") is not None:
             require_nonempty_mask(item)
     except DataError as err:
         return err
     return None
 
 
-def check_set_files(
-    names: Sequence[str], datasets: Sequence, *, what: str = "validation", threads: int = 0
-) -> FilesChecked:
-    """Every sample of each evaluation set (PromptedDataset) checked before the first batch:
-    the image's header, the mask as it is read, their sizes, an empty mask. Images are not
-    decoded; masks are (emptiness needs their pixels), on `threads` threads (0: up to 8).
+def _image_problem(path: Path) -> DataError | None:
+    try:
+        read_image(path)
+    except DataError as err:
+        return err
+    return None
 
-    A strict set (data.strict_eval) with a bad sample is a DataError naming its file, and how
-    many more there are; a lenient set logs one warning with the count (validation skips them)
-    and is listed in ``unusable`` when none of its samples is left."""
+
+def _problems(pool, source, full: bool, need_object: bool) -> list[DataError]:
+    """What _problem finds in every sample of `source`; full: also each image file (of the
+    samples without a problem) decoded, once per file."""
+    found = list(pool.map(lambda i: _problem(source, i, need_object), range(len(source))))
+    problems = [err for err in found if err is not None]
+    if full:
+        keys = (sample_key(source, i) for i, err in enumerate(found) if err is None)
+        images = dict.fromkeys(key.files[0] for key in keys if key is not None)
+        problems += [err for err in pool.map(_image_problem, images) if err is not None]
+    return problems
+
+
+def check_set_files(
+    names: Sequence[str],
+    datasets: Sequence,
+    *,
+    what: str = "validation",
+    threads: int = 0,
+    images: str = "header",
+) -> FilesChecked:
+    """Every sample of each set (PromptedDataset) checked before the first batch: the image's
+    header (images="full": the whole image decoded, which finds files cut short or damaged),
+    the mask as it is read, their sizes, an empty mask (not for what="training", which skips
+    them). Masks are decoded, on `threads` threads (0: up to 8; the decoders release the GIL).
+
+    A strict set (data.strict_eval, data.strict_train for training) with a bad sample is a
+    DataError naming its file, and how many more there are; a lenient set logs one warning with
+    the count (they are skipped) and is listed in ``unusable`` when none of its samples is
+    left."""
+    if images not in CHECK_IMAGES:
+        raise ValueError(f"images={images!r}: expected one of {CHECK_IMAGES}")
     start, checked = time.perf_counter(), FilesChecked()
     threads = threads or min(8, os.cpu_count() or 1)
+    full, training = images == "full", what == "training"
+    key = "data.strict_train" if training else "data.strict_eval"
     with ThreadPoolExecutor(threads) as pool:
         for name, dataset in zip(names, datasets):
             source = getattr(dataset, "source", dataset)
-            found = pool.map(lambda i, source=source: _problem(source, i), range(len(source)))
-            problems = [err for err in found if err is not None]
+            problems = _problems(pool, source, full, need_object=not training)
             checked.samples += len(source)
             if not problems:
                 continue
             more = len(problems) - 1
             if getattr(dataset, "strict", True):
                 also = f" (and {more} more in {what} set {name})" if more else ""
-                raise DataError(
-                    f"{problems[0]}{also}; or set data.strict_eval=false to skip bad files"
-                )
+                raise DataError(f"{problems[0]}{also}; or set {key}=false to skip bad files")
             log.warning(
                 "%s set %s: %d of %d samples are unusable and skipped; first: %s",
                 what, name, len(problems), len(source), problems[0],
@@ -139,7 +173,7 @@ def check_set_files(
                 checked.unusable.append(name)
     checked.seconds = time.perf_counter() - start
     log.info(
-        "%s sets: the files of %d samples checked in %.1f s (image headers, masks)",
-        what, checked.samples, checked.seconds,
+        "%s sets: the files of %d samples checked in %.1f s (%s, masks)",
+        what, checked.samples, checked.seconds, "images" if full else "image headers",
     )
     return checked

@@ -96,7 +96,10 @@ def _test_loaders(cfg, model, loaded: LoadedCheckpoint, device) -> list[tuple[st
     datamodule = _select_sets(datamodule, cfg.get("sets"))
     datamodule.prepare_data()
     datamodule.setup("test")
-    checked = check_set_files(datamodule.test_names, datamodule.test_sets, what="evaluation")
+    checked = check_set_files(
+        datamodule.test_names, datamodule.test_sets, what="evaluation",
+        images=datamodule.check_images,
+    )
     if checked.unusable:
         raise EvaluationError(
             f"no image could be evaluated in {', '.join(checked.unusable)} (every sample is "
