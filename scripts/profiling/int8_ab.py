@@ -20,7 +20,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 from benchmark_cpu import flops, matmul_floor_call  # noqa: E402
 from cpu_blocks_ab import parse_args, print_top_ops, random_encoder, timed  # noqa: E402
 
-from samhq_train.model.sam1 import cpu_int8  # noqa: E402
+from samhq_train.model import cpu_int8  # noqa: E402
 
 
 def encode(encoder, x, mode: str):
