@@ -133,6 +133,18 @@ def test_predict_int8_writes_masks(tmp_path, model, capsys):
 
 
 @needs_int8
+def test_predict_int8_with_a_sam3_variant_passes_the_check_and_writes_masks(tmp_path, capsys):
+    sam3 = build_sam_hq("sam3_hq_demo", seed=0).eval()
+    checkpoint = save_checkpoint(sam3, tmp_path / "sam3.safetensors", "safetensors")
+    Image.fromarray(image()).save(tmp_path / "a.png")
+    argv = [tmp_path / "a.png", "--checkpoint", checkpoint, "--variant", "sam3_hq_demo",
+            "--box", 10, 8, 60, 50, "--out", tmp_path / "out", "--device", "cpu", "--int8"]
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    assert (tmp_path / "out" / "a_mask.png").is_file()
+
+
+@needs_int8
 def test_amg_int8_on_the_demo_base_is_the_generator_with_the_int8_encoder(tmp_path):
     import json
 
