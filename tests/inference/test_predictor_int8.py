@@ -132,6 +132,19 @@ def test_predict_int8_writes_masks(tmp_path, model, capsys):
     assert SETUP_ERROR_EXIT == 2
 
 
+def test_predict_int8_on_a_tinyvit_file_is_refused_in_one_line_after_loading(tmp_path, capsys):
+    checkpoint = save_checkpoint(
+        build_sam_hq("vit_tiny", seed=0), tmp_path / "tiny.safetensors", "safetensors"
+    )
+    Image.fromarray(image()).save(tmp_path / "a.png")
+    argv = [tmp_path / "a.png", "--checkpoint", checkpoint, "--box", 10, 8, 60, 50,
+            "--out", tmp_path / "out", "--device", "cpu", "--int8"]  # no --variant: detected
+    code, _, err = run(argv, capsys)
+    lines = [line for line in err.splitlines() if "int8" in line]
+    assert code == 2 and len(lines) == 1 and "TinyViT has no int8 path" in lines[0], err
+    assert not (tmp_path / "out").exists()
+
+
 @needs_int8
 def test_predict_int8_with_a_sam3_variant_passes_the_check_and_writes_masks(tmp_path, capsys):
     sam3 = build_sam_hq("sam3_hq_demo", seed=0).eval()
