@@ -8,7 +8,7 @@ import argparse
 
 import torch
 
-from samhq_train.model import FORMAT_ALIASES, FORMATS, VARIANTS
+from samhq_train.model import FORMAT_ALIASES, FORMATS, VARIANTS, build_sam_hq, cpu_int8
 
 
 def add_weights_options(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +27,7 @@ def add_device_options(
     parser: argparse.ArgumentParser, *, bf16: bool = True, int8: bool = False
 ) -> None:
     """--device (cuda when there is one), with bf16 --bf16 (autocast on the CPU or GPU), with int8
-    --int8 (SAM 1 ViT encoder's linear layers as int8 GEMMs on the CPU)."""
+    --int8 (the image encoder's linear layers as int8 GEMMs on the CPU)."""
     parser.add_argument(
         "--device",
         default="cuda" if torch.cuda.is_available() else "cpu",
@@ -44,8 +44,9 @@ def add_device_options(
         parser.add_argument(
             "--int8",
             action="store_true",
-            help="SAM 1 ViT on the CPU: the image encoder's linear layers as int8 GEMMs (implies "
-            "--bf16; faster where the CPU has VNNI / AMX, embeddings a little less exact)",
+            help="on the CPU, the image encoder's linear layers as int8 GEMMs "
+            f"({cpu_int8.ENCODERS}; implies --bf16; faster where the CPU has VNNI / AMX, "
+            "embeddings a little less exact)",
         )
 
 
@@ -59,9 +60,19 @@ def check_device_options(parser: argparse.ArgumentParser, args: argparse.Namespa
     if getattr(args, "int8", False):
         if args.device != "cpu":
             parser.error(f"--int8: runs on the CPU only; use --device cpu, not {args.device}")
-        variant = getattr(args, "variant", None) or "vit_b"
-        if not variant.startswith("vit_") or variant == "vit_tiny":
-            parser.error(f"--int8: only SAM 1 ViT models (vit_b/l/h) have it, not {variant}")
+        variant = getattr(args, "variant", None)  # None: asked of the loaded model (check_int8)
+        if variant is not None and not has_int8_encoder(variant):
+            parser.error(
+                f"--int8: the image encoder of {variant} has no int8 path ({cpu_int8.ENCODERS} "
+                "have one); leave --int8 out"
+            )
+
+
+def has_int8_encoder(variant: str) -> bool:
+    """Whether the variant's image encoder has the int8 switch (asked of it, built on the meta
+    device: no memory, no weights)."""
+    with torch.device("meta"):
+        return cpu_int8.int8_encoder(build_sam_hq(variant)) is not None
 
 
 __all__ = ["add_device_options", "add_weights_options", "check_device_options"]

@@ -16,9 +16,8 @@ import torch
 
 from samhq_train import imaging
 from samhq_train.errors import UserError
+from samhq_train.model import cpu_int8
 from samhq_train.model.promptable import PromptableModel
-from samhq_train.model.sam1 import cpu_int8
-from samhq_train.model.sam1.image_encoder import vit_encoder
 
 POINT_LABELS = (0, 1)  # background, foreground
 
@@ -51,8 +50,9 @@ class SamHQPredictor:
     """Embed one image, then decode any number of prompts on it.
 
     amp_dtype (e.g. torch.bfloat16) runs the model under autocast; outputs stay float32.
-    int8=True (SAM 1 ViT on the CPU; implies bf16 autocast): the image encoder's linear layers run
-    as oneDNN int8 GEMMs (model/sam1/cpu_int8.py), faster and a little less exact.
+    int8=True (on the CPU, an encoder with the int8 switch: SAM 1 and SAM 3 ViT, SAM 2.1 Hiera;
+    implies bf16 autocast): the image encoder's linear layers run as oneDNN int8 GEMMs
+    (model/cpu_int8.py), faster and a little less exact.
     """
 
     def __init__(
@@ -89,7 +89,7 @@ class SamHQPredictor:
 
     @contextlib.contextmanager
     def _int8_encoder(self):
-        encoder = vit_encoder(self.model) if self.int8 else None
+        encoder = cpu_int8.int8_encoder(self.model) if self.int8 else None
         if encoder is None:
             yield
             return
@@ -205,13 +205,14 @@ class SamHQPredictor:
 
 
 def check_int8(model: PromptableModel, amp_dtype: torch.dtype | None) -> None:
-    """Int8Unsupported unless int8 can run: a SAM 1 ViT encoder on the CPU, bf16 autocast (or
-    none given), and oneDNN's int8 linear in this build."""
+    """Int8Unsupported unless int8 can run: an image encoder with the int8 switch
+    (cpu_int8.int8_encoder) on the CPU, bf16 autocast (or none given), and oneDNN's int8 linear in
+    this build."""
     device = next(model.parameters()).device
-    if vit_encoder(model) is None:
+    if cpu_int8.int8_encoder(model) is None:
         raise Int8Unsupported(
-            f"int8: only SAM 1 ViT encoders (vit_b/l/h) have it, not {type(model).__name__}'s "
-            f"{type(getattr(model, 'image_encoder', None)).__name__}; leave int8 out"
+            f"int8: {type(model).__name__}'s {type(getattr(model, 'image_encoder', None)).__name__}"
+            f" has no int8 path ({cpu_int8.ENCODERS} have one); leave int8 out"
         )
     if device.type != "cpu":
         raise Int8Unsupported(f"int8: runs on the CPU only, the model is on {device}; use the CPU")

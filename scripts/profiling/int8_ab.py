@@ -1,13 +1,16 @@
-"""The opt-in int8 linear layers of the CPU blocks (model/sam1/cpu_int8.py) against the bf16 blocks
-and the matmul floor, in one process: the difference of each to fp32, then interleaved rounds (bf16,
-int8, floor, each once per round) at each thread count, wall and CPU seconds per image, the load
-average before and after, peak RSS, and the int8 path's top ops by self CPU time (1 thread).
-Random weights (profile_encoder.randomize), batch 1.
+"""The opt-in int8 linear layers of an image encoder (model/cpu_int8.py) against its bf16 path, in
+one process: the difference of each to fp32, then interleaved rounds (bf16, int8, and for SAM 1's
+ViT the matmul floor, each once per round) at each thread count, wall and CPU seconds per image,
+the load average before and after, peak RSS, and the int8 path's top ops by self CPU time
+(1 thread). Random weights (profile_encoder.randomize), batch 1. SAM 1 ViT (vit_b/l/h) runs its
+bf16 CPU blocks at --size (default 1024); any other variant (sam3_hq, sam2.1_hq_hiera_l, ...) its
+registry encoder at its own input size.
 
     PYTHONPATH=. python scripts/profiling/int8_ab.py [--variant vit_b] [--size 1024]
         [--threads 1 2] [--rounds 3] [--no-profile] [--top 12]
 """
 
+import argparse
 import os
 import resource
 import statistics
@@ -18,9 +21,30 @@ import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 from benchmark_cpu import flops, matmul_floor_call  # noqa: E402
-from cpu_blocks_ab import parse_args, print_top_ops, random_encoder, timed  # noqa: E402
+from cpu_blocks_ab import VARIANTS as VIT_VARIANTS  # noqa: E402
+from cpu_blocks_ab import print_top_ops, random_encoder, timed  # noqa: E402
+from profile_encoder import randomize  # noqa: E402
 
-from samhq_train.model.sam1 import cpu_int8  # noqa: E402
+from samhq_train.model import VARIANTS, build_sam_hq, cpu_int8  # noqa: E402
+
+
+def parse_args(top: int) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--variant", default="vit_b", choices=sorted({*VIT_VARIANTS, *VARIANTS}))
+    parser.add_argument("--size", type=int, default=1024, help="SAM 1 ViT only")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--top", type=int, default=top)
+    return parser.parse_args()
+
+
+def family_encoder(variant: str) -> tuple[torch.nn.Module, torch.Tensor]:
+    """The variant's image encoder with random weights and a normalised input at its size."""
+    encoder = build_sam_hq(variant).image_encoder.eval()  # the rest of the model is dropped
+    randomize(encoder)
+    size = VARIANTS[variant].image_size
+    return encoder, torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
 
 
 def encode(encoder, x, mode: str):
@@ -31,24 +55,35 @@ def encode(encoder, x, mode: str):
         return encoder(x)
 
 
+def named_maps(out) -> dict[str, torch.Tensor]:
+    """The encoder's feature maps by name: SAM 1 (embedding, early); SAM 3 [maps]; SAM 2.1
+    ([maps], [position encodings]: the maps only)."""
+    if isinstance(out, tuple) and isinstance(out[0], torch.Tensor):
+        return dict(zip(("embedding", "early"), out, strict=True))
+    maps = out[0] if isinstance(out, tuple) else out
+    return {f"level {i} {tuple(m.shape[1:])}": m for i, m in enumerate(maps)}
+
+
 def differences(encoder, x) -> None:
-    ref = encode(encoder, x, "fp32")
+    ref = named_maps(encode(encoder, x, "fp32"))
     for mode in ("bf16", "int8"):
-        out = encode(encoder, x, mode)
-        for name, o, r in zip(("embedding", "early"), out, ref, strict=True):
+        for name, o in named_maps(encode(encoder, x, mode)).items():
+            r = ref[name]
             diff = (o.float() - r).abs()
             print(f"{mode} vs fp32, {name}: max abs {diff.max():.4f} (fp32 max abs "
-                  f"{r.abs().max():.2f}), mean abs {diff.mean():.5f} (fp32 mean abs "
-                  f"{r.abs().mean():.4f}, relative {diff.mean() / r.abs().mean():.4f})")
+                  f"{r.abs().max():.2f}, relative {diff.max() / r.abs().max():.4f}), mean abs "
+                  f"{diff.mean():.5f} (fp32 mean abs {r.abs().mean():.4f}, relative "
+                  f"{diff.mean() / r.abs().mean():.4f})")
 
 
 def rounds(encoder, x, floor, threads: int, count: int) -> None:
     torch.set_num_threads(threads)
     paths = {
-        "bf16 eager blocks": lambda: encode(encoder, x, "bf16"),
-        "int8 eager blocks (oneDNN)": lambda: encode(encoder, x, "int8"),
-        "matmul floor (bf16)": floor,
+        "bf16 eager": lambda: encode(encoder, x, "bf16"),
+        "int8 eager (oneDNN)": lambda: encode(encoder, x, "int8"),
     }
+    if floor is not None:
+        paths["matmul floor (bf16)"] = floor
     for fn in paths.values():
         fn()
     load = os.getloadavg()[0]
@@ -56,17 +91,18 @@ def rounds(encoder, x, floor, threads: int, count: int) -> None:
     for _ in range(count):
         for name, fn in paths.items():
             times[name].append(timed(fn))
-    floor_wall = statistics.median(w for w, _ in times["matmul floor (bf16)"])
-    floor_cpu = statistics.median(c for _, c in times["matmul floor (bf16)"])
+    base = "matmul floor (bf16)" if floor is not None else "bf16 eager"
+    base_wall = statistics.median(w for w, _ in times[base])
+    base_cpu = statistics.median(c for _, c in times[base])
     print(f"\n{threads} thread(s), median of {count} interleaved rounds, load average "
           f"{load:.2f} before, {os.getloadavg()[0]:.2f} after:")
-    print("| path | s / image (wall) | CPU s / image | x floor (wall) | x floor (CPU) |")
+    print(f"| path | s / image (wall) | CPU s / image | x {base} (wall) | x {base} (CPU) |")
     print("|---|---:|---:|---:|---:|")
     for name, values in times.items():
         wall = statistics.median(w for w, _ in values)
         cpu = statistics.median(c for _, c in values)
-        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {wall / floor_wall:.2f} | "
-              f"{cpu / floor_cpu:.2f} |")
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {wall / base_wall:.2f} | "
+              f"{cpu / base_cpu:.2f} |")
 
 
 def profile(encoder, x, top: int) -> None:
@@ -74,16 +110,22 @@ def profile(encoder, x, top: int) -> None:
     encode(encoder, x, "int8")
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         encode(encoder, x, "int8")
-    print_top_ops(prof, "int8 blocks", top)
+    print_top_ops(prof, "int8 encoder", top)
 
 
 def main() -> None:
     args = parse_args(top=12)
-    encoder, x, gemms = random_encoder(args)
-    print(f"{args.variant} at {args.size} px, torch {torch.__version__}, oneDNN int8 available: "
-          f"{cpu_int8.available()}, floor {flops(gemms) / 1e9:.0f} GFLOP")
+    if args.variant in VIT_VARIANTS:
+        encoder, x, gemms = random_encoder(args)
+        floor = matmul_floor_call(gemms)
+        detail = f"floor {flops(gemms) / 1e9:.0f} GFLOP"
+    else:
+        encoder, x = family_encoder(args.variant)
+        floor, detail = None, type(encoder).__name__
+    print(f"{args.variant} at {x.shape[-1]} px, torch {torch.__version__}, oneDNN int8 "
+          f"available: {cpu_int8.available()}, {detail}")
+    torch.set_num_threads(max(args.threads))
     differences(encoder, x)
-    floor = matmul_floor_call(gemms)
     for threads in args.threads:
         rounds(encoder, x, floor, threads, args.rounds)
     if not args.no_profile:

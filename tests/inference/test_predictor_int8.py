@@ -1,6 +1,7 @@
 """int8 through the user-facing layers: SamHQPredictor(int8=True) runs the encoder's int8 linear
-layers for set_image only (bf16 autocast implied), masks close to fp32's; refusals for other
-families, devices, dtypes, builds; samhq-predict --int8 writes masks and refuses in one line."""
+layers for set_image only (bf16 autocast implied; SAM 1, SAM 3, SAM 2.1), masks close to fp32's;
+refusals for TinyViT, other devices, dtypes, builds; samhq-predict --int8 writes masks and
+refuses in one line."""
 
 import numpy as np
 import pytest
@@ -11,8 +12,8 @@ from samhq_train.cli import predict as predict_command
 from samhq_train.errors import SETUP_ERROR_EXIT, UserError
 from samhq_train.inference import SamHQPredictor
 from samhq_train.inference.predictor import Int8Unsupported
-from samhq_train.model import build_sam_hq, save_checkpoint
-from samhq_train.model.sam1 import cpu_blocks, cpu_int8
+from samhq_train.model import build_sam_hq, cpu_int8, save_checkpoint
+from samhq_train.model.sam1 import cpu_blocks
 
 needs_int8 = pytest.mark.skipif(not cpu_int8.available(), reason="no oneDNN int8 linear")
 
@@ -52,13 +53,39 @@ def test_int8_predictor_runs_the_int8_encoder_and_stays_close(model, monkeypatch
     assert iou > 0.9
 
 
+@needs_int8
+@pytest.mark.parametrize("variant", ["sam3_hq_demo", "sam2.1_hq_hiera_demo"])
+def test_int8_predictor_of_sam3_and_sam2_runs_their_int8_encoder(variant):
+    family_model = build_sam_hq(variant, seed=0).eval()
+    fp32 = SamHQPredictor(family_model)
+    fp32.set_image(image())
+    int8 = SamHQPredictor(family_model, int8=True)
+    int8.set_image(image())
+    assert family_model.image_encoder.int8 is False  # set for set_image only
+    qkv = family_model.image_encoder.trunk.blocks[0].attn.qkv
+    assert qkv in cpu_int8._packed  # the int8 GEMMs ran
+    want, got = fp32.features.embedding, int8.features.embedding.float()
+    assert (got - want).abs().max() < 0.25 * want.abs().max()  # tests/model/test_encoders_int8
+    box = np.array([10, 8, 60, 50])
+    fp32_mask, int8_mask = (p.predict(box=box, return_logits=True)[0] > 0 for p in (fp32, int8))
+    iou = (fp32_mask & int8_mask).sum() / max((fp32_mask | int8_mask).sum(), 1)
+    assert iou > 0.9
+
+
+def test_int8_variant_check_asks_the_encoder_built_on_meta():
+    from samhq_train.inference.command_options import has_int8_encoder
+
+    assert has_int8_encoder("vit_b") and has_int8_encoder("sam3_hq")
+    assert has_int8_encoder("sam2.1_hq_hiera_l") and not has_int8_encoder("vit_tiny")
+
+
 def test_int8_refusals_are_one_line_user_errors(model, monkeypatch):
     assert issubclass(Int8Unsupported, UserError)
     with pytest.raises(Int8Unsupported, match="implies bfloat16"):
         SamHQPredictor(model, int8=True, amp_dtype=torch.float16)
-    sam2 = build_sam_hq("sam2.1_hq_hiera_demo", seed=0)
-    with pytest.raises(Int8Unsupported, match="only SAM 1 ViT"):
-        SamHQPredictor(sam2, int8=True)
+    tiny = build_sam_hq("vit_tiny", seed=0)
+    with pytest.raises(Int8Unsupported, match="TinyViT has no int8 path"):
+        SamHQPredictor(tiny, int8=True)
     monkeypatch.setattr(cpu_int8, "available", lambda: False)
     with pytest.raises(Int8Unsupported, match="no oneDNN int8 linear"):
         SamHQPredictor(model, int8=True)
@@ -81,8 +108,7 @@ def run(argv, capsys) -> tuple[int, str, str]:
     ("extra", "message"),
     [
         (["--device", "cuda:0"], "--int8: runs on the CPU only"),
-        (["--device", "cpu", "--variant", "sam3_hq_demo"], "--int8: only SAM 1 ViT"),
-        (["--device", "cpu", "--variant", "vit_tiny"], "--int8: only SAM 1 ViT"),
+        (["--device", "cpu", "--variant", "vit_tiny"], "--int8: the image encoder of vit_tiny"),
     ],
 )
 def test_predict_int8_refusals_before_loading(tmp_path, capsys, monkeypatch, extra, message):
@@ -104,6 +130,31 @@ def test_predict_int8_writes_masks(tmp_path, model, capsys):
     assert code == 0, err
     assert (tmp_path / "out" / "a_mask.png").is_file()
     assert SETUP_ERROR_EXIT == 2
+
+
+def test_predict_int8_on_a_tinyvit_file_is_refused_in_one_line_after_loading(tmp_path, capsys):
+    checkpoint = save_checkpoint(
+        build_sam_hq("vit_tiny", seed=0), tmp_path / "tiny.safetensors", "safetensors"
+    )
+    Image.fromarray(image()).save(tmp_path / "a.png")
+    argv = [tmp_path / "a.png", "--checkpoint", checkpoint, "--box", 10, 8, 60, 50,
+            "--out", tmp_path / "out", "--device", "cpu", "--int8"]  # no --variant: detected
+    code, _, err = run(argv, capsys)
+    lines = [line for line in err.splitlines() if "int8" in line]
+    assert code == 2 and len(lines) == 1 and "TinyViT has no int8 path" in lines[0], err
+    assert not (tmp_path / "out").exists()
+
+
+@needs_int8
+def test_predict_int8_with_a_sam3_variant_passes_the_check_and_writes_masks(tmp_path, capsys):
+    sam3 = build_sam_hq("sam3_hq_demo", seed=0).eval()
+    checkpoint = save_checkpoint(sam3, tmp_path / "sam3.safetensors", "safetensors")
+    Image.fromarray(image()).save(tmp_path / "a.png")
+    argv = [tmp_path / "a.png", "--checkpoint", checkpoint, "--variant", "sam3_hq_demo",
+            "--box", 10, 8, 60, 50, "--out", tmp_path / "out", "--device", "cpu", "--int8"]
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    assert (tmp_path / "out" / "a_mask.png").is_file()
 
 
 @needs_int8

@@ -1,4 +1,4 @@
-"""Opt-in int8 linear layers of the bf16 CPU blocks (model/sam1/cpu_int8.py): off by default (the
+"""Opt-in int8 linear layers of the bf16 CPU blocks (model/cpu_int8.py): off by default (the
 bf16 outputs unchanged to the bit), when on close to fp32 but not the bf16 outputs (int8 ran), the
 weights quantized once and again after an update, and without the oneDNN ops the default path."""
 
@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from samhq_train.model.sam1 import cpu_blocks, cpu_int8
+from samhq_train.model import cpu_int8
+from samhq_train.model.sam1 import cpu_blocks
 from samhq_train.model.sam1.image_encoder import ImageEncoderViT
 from tests.reference import randomize_
 

@@ -111,8 +111,8 @@ class AutomaticMaskGenerator:
     decoder's output as in model.decode (defaults: SAM mask + HQ mask, what the official SAM-HQ
     generator decodes; use_hq=False is the plain SAM / SAM 2.1 / SAM 3 of the same weights).
     amp_dtype (e.g. torch.bfloat16) runs the encoder and every decode under autocast on the
-    model's device; scores, stability and masks are computed from float32 logits. int8=True (SAM 1
-    ViT on the CPU, implies bf16) runs the encoder's linear layers as int8 GEMMs (SamHQPredictor).
+    model's device; scores, stability and masks are computed from float32 logits. int8=True (on the
+    CPU, implies bf16) runs the encoder's linear layers as int8 GEMMs (see SamHQPredictor).
     """
 
     def __init__(

@@ -29,7 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import cpu_attention, cpu_int8
+from .. import cpu_int8
+from ..cpu_int8 import compiling, cpu_bf16_autocast
+from . import cpu_attention
 
 BF16 = torch.bfloat16
 # A/B switches (profiling scripts, tests): the fused blocks at all, oneDNN's fused linear layers
@@ -37,19 +39,6 @@ ENABLED = True
 FUSED_LINEAR = True
 # Tokens per image (or window) from which q, k, v are made head-contiguous before the attention
 CONTIGUOUS_HEADS_FROM = 1024
-
-
-def cpu_bf16_autocast() -> bool:
-    try:
-        return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == BF16
-    except (TypeError, AttributeError):  # torch < 2.4
-        return torch.is_autocast_cpu_enabled() and torch.get_autocast_cpu_dtype() == BF16
-
-
-def compiling() -> bool:
-    """Inside torch.compile / torch.export (ONNX's dynamo exporter too): the plain blocks."""
-    is_compiling = getattr(torch.compiler, "is_compiling", None)
-    return bool(is_compiling and is_compiling())
 
 
 def plain_block(block: nn.Module) -> bool:

@@ -102,13 +102,6 @@ class ImageEncoderViT(nn.Module):
         return self.neck(x.permute(0, 3, 1, 2)), early
 
 
-def vit_encoder(model: nn.Module) -> ImageEncoderViT | None:
-    """The SAM 1 ViT image encoder of a promptable model (the one with the int8 switch), or None
-    (TinyViT, SAM 2, SAM 3)."""
-    encoder = getattr(model, "image_encoder", None)
-    return encoder if isinstance(encoder, ImageEncoderViT) else None
-
-
 class PatchEmbed(nn.Module):
     def __init__(self, *, patch_size: int, in_chans: int, embed_dim: int) -> None:
         super().__init__()

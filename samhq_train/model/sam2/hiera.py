@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from .. import cpu_int8
 from ..common import use_checkpointing, window_partition, window_unpartition
 from .layers import MLP
 
@@ -32,13 +33,13 @@ class MultiScaleAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, h, w, _ = x.shape
-        q, k, v = self.qkv(x).reshape(b, h * w, 3, self.num_heads, -1).unbind(2)
+        q, k, v = cpu_int8.call(self.qkv, x).reshape(b, h * w, 3, self.num_heads, -1).unbind(2)
         if self.q_pool is not None:
             q = _max_pool(q.reshape(b, h, w, -1), self.q_pool)
             h, w = q.shape[1:3]
             q = q.reshape(b, h * w, self.num_heads, -1)
         x = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
-        return self.proj(x.transpose(1, 2).reshape(b, h, w, -1))
+        return cpu_int8.call(self.proj, x.transpose(1, 2).reshape(b, h, w, -1))
 
 
 class MultiScaleBlock(nn.Module):
@@ -69,7 +70,7 @@ class MultiScaleBlock(nn.Module):
         shortcut = x
         x = self.norm1(x)
         if self.proj is not None:
-            shortcut = _max_pool(self.proj(x), self.pool)
+            shortcut = _max_pool(cpu_int8.call(self.proj, x), self.pool)
         size = self.window_size
         hw = x.shape[1:3]
         if size > 0:
@@ -98,6 +99,10 @@ class PatchEmbed(nn.Module):
 
 class Hiera(nn.Module):
     """Hierarchical ViT; returns one B x C_i x H_i x W_i map per stage, highest resolution first."""
+
+    # Opt-in: under CPU bf16 autocast inference, the blocks' linear layers as oneDNN int8 GEMMs
+    # (model/cpu_int8.py); no effect on any other path
+    int8: bool = False
 
     def __init__(
         self,
@@ -163,8 +168,9 @@ class Hiera(nn.Module):
         x = x + self._position_embedding(x.shape[1:3])
         outputs = []
         recompute = use_checkpointing(self, x)
-        for i, block in enumerate(self.blocks):
-            x = checkpoint(block, x, use_reentrant=False) if recompute else block(x)
-            if i in self.stage_ends:
-                outputs.append(x.permute(0, 3, 1, 2))
+        with cpu_int8.scope(cpu_int8.serves(self, x)):
+            for i, block in enumerate(self.blocks):
+                x = checkpoint(block, x, use_reentrant=False) if recompute else block(x)
+                if i in self.stage_ends:
+                    outputs.append(x.permute(0, 3, 1, 2))
         return outputs

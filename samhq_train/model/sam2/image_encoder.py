@@ -96,6 +96,16 @@ class ImageEncoder(nn.Module):
     def grad_checkpointing(self, value: bool) -> None:
         self.trunk.grad_checkpointing = value
 
+    @property
+    def int8(self) -> bool:
+        """The trunk's int8 switch (Hiera.int8: its linear layers as int8 GEMMs in CPU bf16
+        inference)."""
+        return self.trunk.int8
+
+    @int8.setter
+    def int8(self, value: bool) -> None:
+        self.trunk.int8 = value
+
     def forward(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """B x 3 x S x S normalised -> (FPN maps, their position encodings), highest resolution
         first; with the SAM 2.1 settings: d_model wide at S/4, S/8, S/16."""

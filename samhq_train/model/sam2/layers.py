@@ -5,6 +5,8 @@ SAM 1 lives in model/two_way_transformer.py."""
 import torch
 from torch import nn
 
+from .. import cpu_int8
+
 
 class MLP(nn.Module):
     """`num_layers` linear layers with `activation` between them (sam2_utils.MLP: keys layers.N)."""
@@ -28,8 +30,6 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < last:
-                x = self.act(x)
+        for i, layer in enumerate(self.layers):  # int8 GEMMs in Hiera's int8 scope (cpu_int8)
+            x = cpu_int8.call(layer, x, self.act if i < last else None)
         return torch.sigmoid(x) if self.sigmoid_output else x

@@ -56,6 +56,16 @@ class VisionBackbone(nn.Module):
     def grad_checkpointing(self, value: bool) -> None:
         self.trunk.grad_checkpointing = value
 
+    @property
+    def int8(self) -> bool:
+        """The trunk's int8 switch (ViT.int8: its linear layers as int8 GEMMs in CPU bf16
+        inference)."""
+        return self.trunk.int8
+
+    @int8.setter
+    def int8(self, value: bool) -> None:
+        self.trunk.int8 = value
+
     def forward(self, images: torch.Tensor, early_block: int | None = None):
         """The neck's maps; with early_block, also that trunk block's output (see ViT.forward)."""
         x = self.trunk(images, early_block)

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from .. import cpu_int8
 from ..common import use_checkpointing, window_partition, window_unpartition
 
 
@@ -51,14 +52,15 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, h, w, c = x.shape
-        qkv = self.qkv(x).reshape(b, h * w, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        qkv = cpu_int8.call(self.qkv, x).reshape(b, h * w, 3, self.num_heads, -1)
+        qkv = qkv.permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         q, k = (
             apply_rope(q, self.rope_cos, self.rope_sin),
             apply_rope(k, self.rope_cos, self.rope_sin),
         )
         x = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(x.transpose(1, 2).reshape(b, h, w, c))
+        return cpu_int8.call(self.proj, x.transpose(1, 2).reshape(b, h, w, c))
 
 
 class Mlp(nn.Module):
@@ -71,7 +73,7 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+        return cpu_int8.call(self.fc2, cpu_int8.call(self.fc1, x, self.act))
 
 
 class Block(nn.Module):
@@ -128,6 +130,10 @@ class ViT(nn.Module):
     """B x 3 x S x S normalised -> B x C x S/p x S/p, the output of the last global block (and,
     with `early_block`, also that block's output, B x S/p x S/p x C: HQ-SAM 1's early feature)."""
 
+    # Opt-in: under CPU bf16 autocast inference, the blocks' linear layers as oneDNN int8 GEMMs
+    # (model/cpu_int8.py); no effect on any other path
+    int8: bool = False
+
     def __init__(
         self,
         *,
@@ -178,9 +184,10 @@ class ViT(nn.Module):
         x = self.ln_pre(x + self._position_embedding(*x.shape[1:3]))
         recompute = use_checkpointing(self, x)
         early = None
-        for i, block in enumerate(self.blocks[: self.global_att_blocks[-1] + 1]):
-            x = checkpoint(block, x, use_reentrant=False) if recompute else block(x)
-            if i == early_block:
-                early = x
+        with cpu_int8.scope(cpu_int8.serves(self, x)):
+            for i, block in enumerate(self.blocks[: self.global_att_blocks[-1] + 1]):
+                x = checkpoint(block, x, use_reentrant=False) if recompute else block(x)
+                if i == early_block:
+                    early = x
         out = x.permute(0, 3, 1, 2)
         return out if early_block is None else (out, early)
