@@ -19,14 +19,14 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import math
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .common import Workspace
 
 BF16 = torch.bfloat16
 # the image encoders with the int8 switch, as refusals and --help name them
@@ -35,28 +35,9 @@ ZERO_POINT = 128
 # layer -> (cache key, prepacked int8 weight, fp32 per-channel scales, zero points, fp32 bias)
 _packed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # the buffers of the int8 scope open in this context (None: no scope, `call` is the plain layer)
-_scope: contextvars.ContextVar[Buffers | None] = contextvars.ContextVar("int8 scope", default=None)
-
-
-class Workspace(Protocol):
-    """Buffers lent by name (sam1.cpu_attention.Workspace, Buffers): the quantized activations."""
-
-    def empty(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor: ...
-
-
-class Buffers:
-    """A Workspace for the quantization's two buffers, reused across one forward's linear layers
-    (a fresh fp32 copy of a large activation is page-faulted in on every call otherwise)."""
-
-    def __init__(self) -> None:
-        self.buffers: dict[str, torch.Tensor] = {}
-
-    def empty(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-        numel = math.prod(shape)
-        buffer = self.buffers.get(name)
-        if buffer is None or buffer.numel() < numel or buffer.dtype != dtype:
-            buffer = self.buffers[name] = torch.empty(numel, dtype=dtype)
-        return buffer[:numel].view(shape)
+_scope: contextvars.ContextVar[Workspace | None] = contextvars.ContextVar(
+    "int8 scope", default=None
+)
 
 
 def _ops():
@@ -134,7 +115,7 @@ def quantize_activation(
     low, high = torch.aminmax(x)
     peak = max(-float(low), float(high), 1e-12)
     if workspace is None:
-        workspace = Buffers()
+        workspace = Workspace()
     scaled = workspace.empty("int8 scaled", x.shape, torch.float32).copy_(x)
     scaled.mul_(127 / peak).add_(ZERO_POINT + 0.5)
     quantized = workspace.empty("int8 input", x.shape, torch.uint8).copy_(scaled)
@@ -196,7 +177,7 @@ def serves(encoder: nn.Module, x: torch.Tensor) -> bool:
 @contextlib.contextmanager
 def scope(enabled: bool) -> Iterator[None]:
     """Within: `call` runs plain linear layers as int8 GEMMs (when enabled; a no-op otherwise)."""
-    token = _scope.set(Buffers() if enabled else None)
+    token = _scope.set(Workspace() if enabled else None)
     try:
         yield
     finally:

@@ -15,31 +15,15 @@ Only for bf16 tensors without autograd (rel_pos_attention decides); outputs agre
 path within bf16 rounding (tests/model/test_cpu_attention.py).
 """
 
-import math
 
 import torch
+
+from ..common import Workspace
 
 # Scores of one chunk (bytes): small enough to stay in the cores' L2 / L3 between its three steps.
 SCORE_CHUNK_BYTES = 4 << 20
 # Heads of a global block per product: fewer, larger calls (about 1.3x faster on 2 busy threads)
 HEADS_PER_CHUNK = 4
-
-
-class Workspace:
-    """Buffers reused by role across the blocks of one forward pass (cpu_blocks): glibc hands large
-    freed blocks back to the OS, so each fresh tensor of tens of MB is page-faulted in again (vit_b,
-    1024 px, 1 thread: 100-120k page faults and ~0.5 of 6.3 CPU s per image without these buffers,
-    10-15k with them). A buffer is handed out again on the next request of its name."""
-
-    def __init__(self) -> None:
-        self.buffers: dict[str, torch.Tensor] = {}
-
-    def empty(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-        numel = math.prod(shape)
-        buffer = self.buffers.get(name)
-        if buffer is None or buffer.numel() < numel or buffer.dtype != dtype:
-            buffer = self.buffers[name] = torch.empty(numel, dtype=dtype)
-        return buffer[:numel].view(shape)
 
 
 def new_empty(
