@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 import torch
 
@@ -18,6 +20,18 @@ def _default_pixel_limit(monkeypatch):
     monkeypatch.delenv(imaging.MAX_PIXELS_ENV, raising=False)
     monkeypatch.setattr(imaging, "_limit_setting", imaging.MAX_PIXELS_ENV)
     imaging._follow_in_pil()
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored():
+    """A command run in-process (Hydra's job logging) gives the root logger handlers on the
+    streams of that test's capture, closed after it: later tests' log records would each print a
+    '--- Logging error ---' traceback. Every test ends with the root logger as it found it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
