@@ -7,7 +7,8 @@ torch encoder and onnxruntime CPU latency against torch, at full size with rando
 Differences are the largest |onnxruntime - torch fp32| over the encoder's outputs on one random
 S x S image, absolute and relative to the output's largest |value| (the measure and tolerances of
 check_onnx_encoder, which the tests run on batches and other shapes of small models). Latency:
-median of --runs calls after a warm-up call (the one compared), torch fp32 eager (no_grad)
+median of --runs calls after a warm-up call (the one compared; --runs 0 times that call:
+one call per engine for vit_h and SAM 3 on a loaded machine), torch fp32 eager (no_grad)
 against onnxruntime's CPU provider, same machine and --threads (default 1: on a machine shared
 with other work, 2-thread OpenMP runs were 5-30x slower than 1-thread ones, so one thread gives
 the comparable figure).
@@ -55,9 +56,10 @@ TOLERANCES = {"fp32": FP32_TOLERANCE, "fp16": FP16_TOLERANCE, "int8": INT8_TOLER
 
 def timed(fn, runs: int) -> tuple[object, float]:
     """(the first call's result, median seconds of `runs` further calls): the first call is the
-    warm-up and gives the outputs to compare."""
+    warm-up and gives the outputs to compare; runs=0 times that call itself (one call)."""
+    start = time.perf_counter()
     result = fn()
-    times = []
+    times = [time.perf_counter() - start] if runs == 0 else []
     for _ in range(runs):
         start = time.perf_counter()
         fn()
@@ -199,7 +201,10 @@ def main(argv=None) -> None:
     parser.add_argument("--variants", nargs="+", default=["vit_b", "sam2.1_hq_hiera_t"])
     parser.add_argument("--precisions", nargs="+", default=["fp32", "fp16", "int8"],
                         choices=list(TOLERANCES))
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--runs", type=int, default=3,
+        help="timed calls after the warm-up; 0: time the warm-up call (the largest models)",
+    )
     parser.add_argument(
         "--threads", type=int, default=1, help="CPU threads of torch and onnxruntime alike"
     )
