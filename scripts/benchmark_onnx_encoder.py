@@ -7,10 +7,11 @@ torch encoder and onnxruntime CPU latency against torch, at full size with rando
 Differences are the largest |onnxruntime - torch fp32| over the encoder's outputs on one random
 S x S image, absolute and relative to the output's largest |value| (the measure and tolerances of
 check_onnx_encoder, which the tests run on batches and other shapes of small models). Latency:
-median of --runs calls after a warm-up call (the one compared), torch fp32 eager (no_grad)
-against onnxruntime's CPU provider, same machine and --threads (default 1: on a machine shared
-with other work, 2-thread OpenMP runs were 5-30x slower than 1-thread ones, so one thread gives
-the comparable figure).
+median (wall and process CPU seconds) of --runs calls after a warm-up call (the one compared;
+--runs 0 times that call: one call per engine for vit_h and SAM 3 on a loaded machine), torch
+fp32 eager (no_grad) against onnxruntime's CPU provider, same machine and --threads (default 1:
+on a machine shared with other work, 2-thread OpenMP runs were 5-30x slower than 1-thread ones,
+so one thread gives the comparable figure).
 Self-contained: the files go to a temporary folder (or --out) and the table is printed as
 markdown; --json writes the rows. int8 (onnx_encoder_int8) is the fp32 graph quantized by
 onnxruntime; its ORT_ENABLE_ALL session has no fp32 equivalent to compare it with in torch.
@@ -53,16 +54,25 @@ from samhq_train.model.onnx_encoder import ONNX_IMAGE_INPUT
 TOLERANCES = {"fp32": FP32_TOLERANCE, "fp16": FP16_TOLERANCE, "int8": INT8_TOLERANCE}
 
 
-def timed(fn, runs: int) -> tuple[object, float]:
-    """(the first call's result, median seconds of `runs` further calls): the first call is the
-    warm-up and gives the outputs to compare."""
-    result = fn()
+def timed(fn, runs: int) -> tuple[object, float, float]:
+    """(the first call's result, median wall seconds and median process CPU seconds of `runs`
+    further calls): the first call is the warm-up and gives the outputs to compare; runs=0 times
+    that call itself (one call). With one thread the CPU seconds hardly move with the machine's
+    load, the wall seconds do."""
     times = []
+
+    def call():
+        start, cpu = time.perf_counter(), time.process_time()
+        result = fn()
+        times.append((time.perf_counter() - start, time.process_time() - cpu))
+        return result
+
+    result = call()
+    if runs > 0:
+        times.clear()
     for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return result, statistics.median(times)
+        call()
+    return result, *(statistics.median(column) for column in zip(*times))
 
 
 def differences(got: list[np.ndarray], expected: list[np.ndarray]) -> tuple[float, float]:
@@ -77,8 +87,8 @@ def benchmark_variant(variant: str, out: Path, runs: int, precisions: list[str])
     reference = onnx_encoder(model)
     image = reference.example_image(1, seed=123)
     with torch.no_grad():
-        expected, torch_s = timed(lambda: [t.numpy() for t in reference(image)], runs)
-    print(f"{variant}: torch fp32 {torch_s:.2f} s", flush=True)
+        expected, torch_s, torch_cpu_s = timed(lambda: [t.numpy() for t in reference(image)], runs)
+    print(f"{variant}: torch fp32 {torch_s:.2f} s ({torch_cpu_s:.2f} CPU s)", flush=True)
     rows = []
     for precision in precisions:
         path = out / f"{variant}_encoder_{precision}.onnx"
@@ -93,7 +103,7 @@ def benchmark_variant(variant: str, out: Path, runs: int, precisions: list[str])
         )
         feed = {ONNX_IMAGE_INPUT: image.numpy()}
         run = functools.partial(session.run, list(reference.output_names), feed)
-        got, ort_s = timed(run, runs)
+        got, ort_s, ort_cpu_s = timed(run, runs)
         absolute, relative = differences(got, expected)
         tolerance = TOLERANCES[precision]
         row = dict(
@@ -106,6 +116,9 @@ def benchmark_variant(variant: str, out: Path, runs: int, precisions: list[str])
             ort_s=round(ort_s, 3),
             torch_s=round(torch_s, 3),
             speedup=round(torch_s / ort_s, 2),
+            ort_cpu_s=round(ort_cpu_s, 3),
+            torch_cpu_s=round(torch_cpu_s, 3),
+            cpu_speedup=round(torch_cpu_s / ort_cpu_s, 2),
             export_s=round(export_s, 1),
         )
         print(row, flush=True)
@@ -199,7 +212,10 @@ def main(argv=None) -> None:
     parser.add_argument("--variants", nargs="+", default=["vit_b", "sam2.1_hq_hiera_t"])
     parser.add_argument("--precisions", nargs="+", default=["fp32", "fp16", "int8"],
                         choices=list(TOLERANCES))
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--runs", type=int, default=3,
+        help="timed calls after the warm-up; 0: time the warm-up call (the largest models)",
+    )
     parser.add_argument(
         "--threads", type=int, default=1, help="CPU threads of torch and onnxruntime alike"
     )
