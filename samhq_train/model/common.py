@@ -110,3 +110,28 @@ class Workspace:
         if buffer is None or buffer.numel() < numel or buffer.dtype != dtype:
             buffer = self.buffers[name] = torch.empty(numel, dtype=dtype)
         return buffer[:numel].view(shape)
+
+
+class TrunkSwitches:
+    """The switches of an image encoder made of a trunk and a neck, which are the trunk's:
+    grad_checkpointing (the trunk recomputes its blocks in backward; the neck, a few convs, keeps
+    its activations) and int8 (its linear layers as int8 GEMMs in CPU bf16 inference,
+    model/cpu_int8.py)."""
+
+    trunk: nn.Module
+
+    @property
+    def grad_checkpointing(self) -> bool:
+        return self.trunk.grad_checkpointing
+
+    @grad_checkpointing.setter
+    def grad_checkpointing(self, value: bool) -> None:
+        self.trunk.grad_checkpointing = value
+
+    @property
+    def int8(self) -> bool:
+        return self.trunk.int8
+
+    @int8.setter
+    def int8(self, value: bool) -> None:
+        self.trunk.int8 = value

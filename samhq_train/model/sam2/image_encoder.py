@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..common import TrunkSwitches
 from .hiera import Hiera
 
 
@@ -77,7 +78,7 @@ class FpnNeck(nn.Module):
         return out, pos
 
 
-class ImageEncoder(nn.Module):
+class ImageEncoder(TrunkSwitches, nn.Module):
     """Trunk + neck, dropping the `scalp` coarsest levels."""
 
     def __init__(self, *, trunk: Hiera, neck: FpnNeck, scalp: int = 1) -> None:
@@ -85,26 +86,6 @@ class ImageEncoder(nn.Module):
         self.trunk = trunk
         self.neck = neck
         self.scalp = scalp
-
-    @property
-    def grad_checkpointing(self) -> bool:
-        """Whether the trunk recomputes each block in backward (what model.grad_checkpointing sets;
-        the neck is a few 1 x 1 convs and keeps its activations)."""
-        return self.trunk.grad_checkpointing
-
-    @grad_checkpointing.setter
-    def grad_checkpointing(self, value: bool) -> None:
-        self.trunk.grad_checkpointing = value
-
-    @property
-    def int8(self) -> bool:
-        """The trunk's int8 switch (Hiera.int8: its linear layers as int8 GEMMs in CPU bf16
-        inference)."""
-        return self.trunk.int8
-
-    @int8.setter
-    def int8(self, value: bool) -> None:
-        self.trunk.int8 = value
 
     def forward(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """B x 3 x S x S normalised -> (FPN maps, their position encodings), highest resolution

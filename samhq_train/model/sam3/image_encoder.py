@@ -8,6 +8,7 @@ The module sits at the official path detector.backbone.vision_backbone; the dete
 import torch
 from torch import nn
 
+from ..common import TrunkSwitches
 from .vit import ViT
 
 
@@ -34,7 +35,7 @@ def simple_fpn_level(dim: int, d_model: int, scale: float) -> nn.Sequential:
     return level
 
 
-class VisionBackbone(nn.Module):
+class VisionBackbone(TrunkSwitches, nn.Module):
     """Trunk + sam2 neck: B x 3 x S x S normalised -> [B x d x 4g x 4g, B x d x 2g x 2g,
     B x d x g x g] (g = S / patch), highest resolution first."""
 
@@ -46,25 +47,6 @@ class VisionBackbone(nn.Module):
         dim = trunk.pos_embed.shape[-1]
         self.sam2_convs = nn.ModuleList(simple_fpn_level(dim, d_model, s) for s in scale_factors)
         self.levels = len(scale_factors) - scalp
-
-    @property
-    def grad_checkpointing(self) -> bool:
-        """Whether the trunk recomputes each block in backward (the neck keeps its activations)."""
-        return self.trunk.grad_checkpointing
-
-    @grad_checkpointing.setter
-    def grad_checkpointing(self, value: bool) -> None:
-        self.trunk.grad_checkpointing = value
-
-    @property
-    def int8(self) -> bool:
-        """The trunk's int8 switch (ViT.int8: its linear layers as int8 GEMMs in CPU bf16
-        inference)."""
-        return self.trunk.int8
-
-    @int8.setter
-    def int8(self, value: bool) -> None:
-        self.trunk.int8 = value
 
     def forward(self, images: torch.Tensor, early_block: int | None = None):
         """The neck's maps; with early_block, also that trunk block's output (see ViT.forward)."""
