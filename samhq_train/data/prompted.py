@@ -36,12 +36,16 @@ from .transforms import PairTransform
 log = logging.getLogger(__name__)
 
 
+def strict_key(train: bool) -> str:
+    """The config key that makes a training / evaluation set skip its bad files."""
+    return "data.strict_train" if train else "data.strict_eval"
+
+
 def skip_hint(train: bool) -> str:
     """What a strict set's bad file, found while the set is read, can also be answered with."""
-    key = "data.strict_train" if train else "data.strict_eval"
     return (
-        f"or set {key}=false to skip bad files (data.check_images=full checks every image "
-        "before the run starts)"
+        f"or set {strict_key(train)}=false to skip bad files (data.check_images=full checks "
+        "every image before the run starts)"
     )
 
 

@@ -17,7 +17,7 @@ from torch.utils.data import ConcatDataset
 
 from .datasets import build_source, leaf_of, sample_key
 from .image_files import DataError, read_image
-from .prompted import PromptedDataset
+from .prompted import PromptedDataset, strict_key
 from .prompts import PromptConfig
 from .sample import require_nonempty_mask
 from .transforms import PairTransform
@@ -153,7 +153,6 @@ def check_set_files(
     start, checked = time.perf_counter(), FilesChecked()
     threads = threads or min(8, os.cpu_count() or 1)
     full, training = images == "full", what == "training"
-    key = "data.strict_train" if training else "data.strict_eval"
     with ThreadPoolExecutor(threads) as pool:
         for name, dataset in zip(names, datasets):
             source = getattr(dataset, "source", dataset)
@@ -164,7 +163,9 @@ def check_set_files(
             more = len(problems) - 1
             if getattr(dataset, "strict", True):
                 also = f" (and {more} more in {what} set {name})" if more else ""
-                raise DataError(f"{problems[0]}{also}; or set {key}=false to skip bad files")
+                raise DataError(
+                    f"{problems[0]}{also}; or set {strict_key(training)}=false to skip bad files"
+                )
             log.warning(
                 "%s set %s: %d of %d samples are unusable and skipped; first: %s",
                 what, name, len(problems), len(source), problems[0],

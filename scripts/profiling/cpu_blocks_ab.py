@@ -83,7 +83,8 @@ def interleaved_rounds(paths: dict, floor_name: str, threads: int, count: int) -
     floor_cpu = statistics.median(c for _, c in times[floor_name])
     print(f"\n{threads} thread(s), median of {count} interleaved rounds, load average "
           f"{load:.2f} before, {os.getloadavg()[0]:.2f} after:")
-    print("| path | s / image (wall) | CPU s / image | x floor (wall) | x floor (CPU) |")
+    ratio = f"x {floor_name}"
+    print(f"| path | s / image (wall) | CPU s / image | {ratio} (wall) | {ratio} (CPU) |")
     print("|---|---:|---:|---:|---:|")
     for name, values in times.items():
         wall = statistics.median(w for w, _ in values)

@@ -11,9 +11,7 @@ registry encoder at its own input size.
 """
 
 import argparse
-import os
 import resource
-import statistics
 import sys
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import torch
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 from benchmark_cpu import flops, matmul_floor_call  # noqa: E402
 from cpu_blocks_ab import VARIANTS as VIT_VARIANTS  # noqa: E402
-from cpu_blocks_ab import print_top_ops, random_encoder, timed  # noqa: E402
+from cpu_blocks_ab import interleaved_rounds, print_top_ops, random_encoder  # noqa: E402
 from profile_encoder import randomize  # noqa: E402
 
 from samhq_train.model import VARIANTS, build_sam_hq, cpu_int8  # noqa: E402
@@ -77,32 +75,14 @@ def differences(encoder, x) -> None:
 
 
 def rounds(encoder, x, floor, threads: int, count: int) -> None:
-    torch.set_num_threads(threads)
     paths = {
         "bf16 eager": lambda: encode(encoder, x, "bf16"),
         "int8 eager (oneDNN)": lambda: encode(encoder, x, "int8"),
     }
     if floor is not None:
         paths["matmul floor (bf16)"] = floor
-    for fn in paths.values():
-        fn()
-    load = os.getloadavg()[0]
-    times = {name: [] for name in paths}
-    for _ in range(count):
-        for name, fn in paths.items():
-            times[name].append(timed(fn))
     base = "matmul floor (bf16)" if floor is not None else "bf16 eager"
-    base_wall = statistics.median(w for w, _ in times[base])
-    base_cpu = statistics.median(c for _, c in times[base])
-    print(f"\n{threads} thread(s), median of {count} interleaved rounds, load average "
-          f"{load:.2f} before, {os.getloadavg()[0]:.2f} after:")
-    print(f"| path | s / image (wall) | CPU s / image | x {base} (wall) | x {base} (CPU) |")
-    print("|---|---:|---:|---:|---:|")
-    for name, values in times.items():
-        wall = statistics.median(w for w, _ in values)
-        cpu = statistics.median(c for _, c in values)
-        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {wall / base_wall:.2f} | "
-              f"{cpu / base_cpu:.2f} |")
+    interleaved_rounds(paths, base, threads, count)
 
 
 def profile(encoder, x, top: int) -> None:
