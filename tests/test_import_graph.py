@@ -1,6 +1,6 @@
 """The package's import graph: no cycles between modules, no project imports inside functions,
-and the layer arrows (constants, errors, imaging at the bottom, then model and data, entry points
-on top)."""
+and the layer arrows (constants, errors, imaging, drawing at the bottom, then model and data,
+entry points on top)."""
 
 import ast
 from pathlib import Path
@@ -23,17 +23,18 @@ ALLOWED = {
     "distributed": set(),
     "settings": {"errors"},
     "imaging": {"constants"},
+    "drawing": set(),  # the overlay picture, beside imaging
     # a family's input rule (model/<family>/processing.py) resizes with imaging's one resize
     "model": {"constants", "imaging", "settings"},
     "data": {"constants", "imaging", "settings", "distributed"},
     "batch_forward": {"data", "model"},
     "model_from_config": {"model"},
     "evaluation": {
-        "constants", "imaging", "data", "model", "cache", "config_check", "batch_forward",
-        "model_from_config",
+        "constants", "imaging", "drawing", "data", "model", "cache", "config_check",
+        "batch_forward", "model_from_config",
     },
     "training": {"constants", "data", "model", "evaluation", "batch_forward", "distributed"},
-    "inference": {"constants", "imaging", "model"},
+    "inference": {"constants", "imaging", "drawing", "model"},
     "reference": {"model"},
     "cache": {"constants", "imaging", "data", "model"},
     "config_defaults": {"constants", "data", "model"},

@@ -23,9 +23,9 @@ from torchmetrics.aggregation import SumMetric
 
 from samhq_train.batch_forward import decode_prompts, image_features
 from samhq_train.constants import BOUNDARY_DILATION_RATIO, GT_THRESHOLD
+from samhq_train.drawing import draw_overlay
 from samhq_train.evaluation.baseline import parameters_set_to
 from samhq_train.evaluation.metrics import BoundaryIoU, MaskIoU
-from samhq_train.imaging import draw_overlay
 from samhq_train.model import ImageFeatures
 from samhq_train.model.processing import resize_masks
 
@@ -157,7 +157,7 @@ class DatasetMetrics(nn.Module):
 def overlay(image: torch.Tensor, logits: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     """uint8 3 x H x W CPU picture for loggers: the image (3 x h x w RGB 0-255, resized to the GT
     size) with the predicted region (logits > 0) tinted and outlined in the palette's first
-    colour and the GT boundary in blue, twice as thick (imaging.draw_overlay, the one overlay
+    colour and the GT boundary in blue, twice as thick (drawing.draw_overlay, the one overlay
     picture)."""
     image = image.detach().float().round().clamp(0, 255).permute(1, 2, 0).cpu().numpy()
     mask = (logits.detach() > 0).cpu().numpy()

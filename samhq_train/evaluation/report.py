@@ -5,7 +5,7 @@ PNGs of the worst images, and the files the benchmark writes.
   and the mean over sets (the figure the paper reports for its four HQ sets);
 - ``scores.json``: the settings, the per-set results (fractions) and every image's scores;
 - ``overlays/<set>/NN_<name>.png``: the ``n_worst`` images with the lowest SAM-HQ mask IoU, SAM
-  beside SAM-HQ (imaging.draw_overlay: predicted region tinted and outlined in orange, GT boundary
+  beside SAM-HQ (drawing.draw_overlay: predicted region tinted and outlined in orange, GT boundary
   in blue and twice as thick (a colour-blind-safe pair, told apart by width too), the prompt:
   its box, or its points as discs (foreground) and X marks (background));
 - with ``clicks.enabled``: ``clicks.md`` (NoC@k, mIoU / mBIoU after n clicks per set, SAM and
@@ -23,9 +23,9 @@ import cv2
 import numpy as np
 
 from samhq_train.constants import GT_THRESHOLD
+from samhq_train.drawing import draw_overlay
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.evaluate import mean_over_sets
-from samhq_train.imaging import draw_overlay
 
 MODEL_LABELS = {"sam": "SAM", "hq": "SAM-HQ"}  # table rows, in this order
 # what the decoder without the HQ token is after a run of each policy (evaluation/baseline.py)

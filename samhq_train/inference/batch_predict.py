@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from samhq_train import imaging
+from samhq_train.drawing import draw_overlay
 from samhq_train.files import DiskFullError
 from samhq_train.imaging import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from samhq_train.inference.export import check_output_dir
@@ -207,7 +208,7 @@ def predict_image(
             write_png(path, np.ascontiguousarray(mask).view(np.uint8) * np.uint8(255))
             written.append(path)
         numbers = prompts.box_ids if prompts.box_entries > 1 else None
-        picture = imaging.draw_overlay(
+        picture = draw_overlay(
             image, masks, boxes=prompts.boxes, points=prompts.points, labels=numbers, in_place=True
         )
         write_png(overlay_path, picture)

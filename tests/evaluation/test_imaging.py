@@ -1,4 +1,4 @@
-"""samhq_train/imaging.py, the one home of image reading, the predictor resize and the overlay
+"""samhq_train/imaging.py and drawing.py: image reading, the predictor resize and the overlay
 picture, and the evaluation report's results table."""
 
 import ast
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from samhq_train import imaging
+from samhq_train import drawing, imaging
 from samhq_train.data import DataError
 from samhq_train.data import read_image as data_read_image
 from samhq_train.evaluation.report import markdown_tables, results_tables
@@ -58,15 +58,15 @@ def test_draw_overlay_tints_outlines_and_marks_prompts():
     mask[10:30, 10:30] = True
     gt = np.zeros((40, 50), bool)
     gt[5:35, 5:40] = True
-    out = imaging.draw_overlay(image, [mask], gt, boxes=[[2, 2, 45, 36]], points=[[20, 20, 1]])
+    out = drawing.draw_overlay(image, [mask], gt, boxes=[[2, 2, 45, 36]], points=[[20, 20, 1]])
     assert out.shape == (40, 50, 3) and out.dtype == np.uint8
     assert out[15, 25].tolist() == [152, 124, 60]  # inside: 0.6 x 100 + 0.4 x (230, 159, 0)
-    assert out[10, 15].tolist() == imaging.PALETTE[0].tolist()  # the mask's outline
-    assert out[5, 38].tolist() == list(imaging.GT_EDGE)
-    assert out[20, 20].tolist() == list(imaging.POINT_COLORS[1])
-    assert out[2, 20].tolist() == imaging.PALETTE[0].tolist()  # box 0 in mask 0's colour
+    assert out[10, 15].tolist() == drawing.PALETTE[0].tolist()  # the mask's outline
+    assert out[5, 38].tolist() == list(drawing.GT_EDGE)
+    assert out[20, 20].tolist() == list(drawing.POINT_COLORS[1])
+    assert out[2, 20].tolist() == drawing.PALETTE[0].tolist()  # box 0 in mask 0's colour
     assert out[38, 48].tolist() == [100, 100, 100]
-    small = imaging.draw_overlay(image[::2, ::2], [mask])  # resized to the masks' size
+    small = drawing.draw_overlay(image[::2, ::2], [mask])  # resized to the masks' size
     assert small.shape == (40, 50, 3)
 
 

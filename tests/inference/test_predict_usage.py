@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from samhq_train import imaging
+from samhq_train import drawing, imaging
 from samhq_train.cli import predict as predict_command
 from samhq_train.errors import SETUP_ERROR_EXIT
 from samhq_train.files import DiskFullError, disk_full_message
@@ -170,12 +170,12 @@ def test_overlay_in_bands_equals_the_overlay_in_one_piece(monkeypatch):
     masks = rng.random((3, 70, 90)) > 0.6
     masks[1, 10:60, 20:80] = True
     gt = rng.random((70, 90)) > 0.5
-    whole = imaging.draw_overlay(image, masks, gt, boxes=[[1, 2, 80, 60]] * 3)
-    monkeypatch.setattr(imaging, "BAND_PIXELS", 90 * 4)  # bands of 4 rows
-    banded = imaging.draw_overlay(image, masks, gt, boxes=[[1, 2, 80, 60]] * 3)
+    whole = drawing.draw_overlay(image, masks, gt, boxes=[[1, 2, 80, 60]] * 3)
+    monkeypatch.setattr(drawing, "BAND_PIXELS", 90 * 4)  # bands of 4 rows
+    banded = drawing.draw_overlay(image, masks, gt, boxes=[[1, 2, 80, 60]] * 3)
     np.testing.assert_array_equal(banded, whole)
     copy = image.copy()
-    assert imaging.draw_overlay(copy, masks, in_place=True) is copy
+    assert drawing.draw_overlay(copy, masks, in_place=True) is copy
     assert not np.array_equal(copy, image)
 
 
@@ -307,14 +307,14 @@ def test_each_box_mask_and_number_takes_its_own_palette_colour(tmp_path, checkpo
     assert code == 0
     overlay = cv2.cvtColor(cv2.imread(str(tmp_path / "out" / "a_overlay.png")), cv2.COLOR_BGR2RGB)
     for i, (_, y0, x1, y1) in enumerate(boxes):  # each box's right edge in its colour
-        assert overlay[(y0 + y1) // 2, x1].tolist() == imaging.PALETTE[i].tolist()
+        assert overlay[(y0 + y1) // 2, x1].tolist() == drawing.PALETTE[i].tolist()
     # the number tags sit at the boxes' top-left corners, in the boxes' colours
-    assert overlay[boxes[1][1] + 2, boxes[1][0] + 2].tolist() == imaging.PALETTE[1].tolist()
+    assert overlay[boxes[1][1] + 2, boxes[1][0] + 2].tolist() == drawing.PALETTE[1].tolist()
 
 
 def test_points_differ_by_shape_not_only_colour():
     image = np.full((60, 60, 3), 128, np.uint8)
-    out = imaging.draw_overlay(image, [], points=[[15, 30, 1], [45, 30, 0]])
+    out = drawing.draw_overlay(image, [], points=[[15, 30, 1], [45, 30, 0]])
     grey = np.abs(out.astype(int) - 128).sum(axis=2) > 0
     disc, cross = grey[20:41, 5:26], grey[20:41, 35:56]
     assert disc[10, 10] and cross[10, 10]  # both mark the point itself
@@ -405,7 +405,7 @@ def test_the_evaluation_overlay_draws_the_prompt_in_original_pixels():
     plain = overlay_picture(item)
     drawn = overlay_picture({**item, "prompt": prompt})
     assert plain.shape == drawn.shape and not np.array_equal(plain, drawn)
-    assert (drawn.reshape(-1, 3) == imaging.PALETTE[0]).all(axis=1).any()  # the box's colour
+    assert (drawn.reshape(-1, 3) == drawing.PALETTE[0]).all(axis=1).any()  # the box's colour
 
 
 def test_the_data_config_sets_the_same_limit(tmp_path):

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from samhq_train.batch_forward import decode_prompts, prompt_arguments
+from samhq_train.drawing import GT_EDGE, PALETTE
 from samhq_train.evaluation.evaluate import (
     DatasetMetrics,
     logits_at_original_size,
@@ -12,7 +13,6 @@ from samhq_train.evaluation.evaluate import (
     predict_batch,
 )
 from samhq_train.evaluation.metrics import boundary_iou, mask_iou
-from samhq_train.imaging import GT_EDGE, PALETTE
 
 
 def make_batch(types, s=256):
