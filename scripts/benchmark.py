@@ -6,7 +6,8 @@ on the same (random) weights: image encoder, prompt decoding and one training st
     python scripts/benchmark.py --variant vit_b --epoch 8   # + one demo training epoch, uncached vs cached
 
 The training step is the official recipe's: the encoder under no_grad, one box prompt per image,
-the HQ decoder forward + backward and an Adam step on the HQ parameters; for the official package
+the HQ decoder forward, the point-sampled BCE + dice loss (samhq_train.training.losses) against a
+full-resolution target, backward and an Adam step on the HQ parameters; for the official package
 it is built from its modules the way the official train.py calls them (one image at a time through
 the prompt encoder and decoder). The "samhq_train, cached" row is the same step with the
 encoder's features read from the embedding cache's on-disk entries (samhq_train.cache.FeatureStore,
@@ -51,6 +52,7 @@ from samhq_train.model import (
     set_attention_kernel,
 )
 from samhq_train.reference import official_twin, transformers_twin
+from samhq_train.training.losses import PointSampledMaskLoss
 
 SCRIPTS = Path(__file__).resolve().parent
 SUITES = {  # subcommand -> the script that implements it
@@ -136,11 +138,21 @@ def decoder_call(name: str, model, pixels: torch.Tensor, boxes: torch.Tensor) ->
     )
 
 
+def box_targets(pixels: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """B x 1 x S x S full-resolution targets in [0, 1] (as a training batch's mask / 255): ones
+    inside each image's first box."""
+    b, _, h, w = pixels.shape
+    ys = torch.arange(h, device=pixels.device)[:, None]
+    xs = torch.arange(w, device=pixels.device)
+    x0, y0, x1, y1 = (boxes[:, 0, i, None, None] for i in range(4))
+    return ((xs >= x0) & (xs < x1) & (ys >= y0) & (ys < y1)).float()[:, None]
+
+
 def train_step_call(name: str, model, pixels: torch.Tensor, boxes: torch.Tensor):
     """One training step (HQ parameters only), or None where the implementation has no such step."""
     if name == "transformers":
         return None
-    target = torch.zeros(pixels.shape[0], 1, 256, 256, device=pixels.device)
+    target = box_targets(pixels, boxes)
     if name == "samhq_train":
         decoder_step = hq_decoder_step(model, boxes, target)
 
@@ -157,37 +169,37 @@ def train_step_call(name: str, model, pixels: torch.Tensor, boxes: torch.Tensor)
     for p in hq:
         p.requires_grad_(True)
     optimizer = torch.optim.Adam(hq, lr=1e-3)
+    loss_fn = PointSampledMaskLoss()
 
-    def run_official():
+    def run_official():  # official train.py: one image per decoder call, one loss over them all
         with torch.no_grad():
             emb, interm = model.image_encoder(pixels)
             prompts = [model.prompt_encoder(points=None, boxes=boxes[i, :1], masks=None) for i in range(len(pixels))]
-        losses = []
+        masks_hq = []
         for i, (sparse, dense) in enumerate(prompts):
             masks, _ = model.mask_decoder(
                 image_embeddings=emb[i : i + 1], image_pe=model.prompt_encoder.get_dense_pe(),
                 sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
                 multimask_output=False, hq_token_only=True, interm_embeddings=[interm[0][i : i + 1]],
             )
-            losses.append(torch.nn.functional.binary_cross_entropy_with_logits(
-                masks[:, 0], target[i : i + 1, 0, : masks.shape[-2], : masks.shape[-1]]
-            ))
+            masks_hq.append(masks)
+        loss = loss_fn(torch.cat(masks_hq), target)["loss"]
         optimizer.zero_grad(set_to_none=True)
-        torch.stack(losses).mean().backward()
+        loss.backward()
         optimizer.step()
 
     return run_official
 
 
 def hq_decoder_step(model, boxes: torch.Tensor, target: torch.Tensor) -> Callable[[object], None]:
-    """Ours from the image features on: HQ decode of one box per image, loss, backward, Adam."""
+    """Ours from the image features on, as SamHQModule's step: HQ decode of one box per image, the
+    recipe's point-sampled BCE + dice against the full-resolution target, backward, Adam."""
     optimizer = torch.optim.Adam(parameter_groups(model, "hq"), lr=1e-3)
+    loss_fn = PointSampledMaskLoss()
 
     def step(features) -> None:
         low_res, _ = model.decode(features, boxes=boxes[:, :1], hq_token_only=True)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(
-            low_res[:, :, 0], target[..., : low_res.shape[-2], : low_res.shape[-1]]
-        )
+        loss = loss_fn(low_res[:, :, 0], target)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -209,8 +221,7 @@ def cached_step_call(model, pixels: torch.Tensor, boxes: torch.Tensor, folder: s
         tensors = {**{name: t[i] for name, t in features.tensors().items()}, "mask": torch.zeros(pixels.shape[-2:])}
         store.write(key, material, tensors, input_size=pixels.shape[-2:])
         keys.append(key)
-    target = torch.zeros(pixels.shape[0], 1, 256, 256, device=pixels.device)
-    decoder_step = hq_decoder_step(model, boxes, target)
+    decoder_step = hq_decoder_step(model, boxes, box_targets(pixels, boxes))
     fields = model.features_type.field_names()
 
     def run():

@@ -3,6 +3,8 @@ onnxruntime's CPU provider, transformers' SamVisionEncoder bf16, the official se
 encoder bf16), the matmul floor, and our decoder and automatic mask generation per image.
 
     python scripts/benchmark.py --cpu-table [--threads 2] [--reps 3] [--variant vit_b] [--json F]
+    python scripts/benchmark.py --cpu-table --train        # + the hq training step's rows
+    python scripts/benchmark.py --cpu-table --train-only   # those rows alone
 
 All random weights, batch 1, `--threads` torch / onnxruntime threads. The paths are timed in
 rounds (every path once per round, --reps rounds, after a warm-up call each), so that a busy
@@ -18,6 +20,10 @@ onnxruntime runs the fp32 export (samhq-export's onnx_encoder) and its int8 quan
 (onnx_encoder_int8: int8 linear layers on the CPU's integer dot-product units): its CPU provider
 has no bf16 matrix kernels on x86, and the fp16 file runs slower than fp32 there (README, ONNX
 encoders).
+
+The training-step rows (--train, --train-only; training_step_paths) time the hq policy's step on
+one image with scripts/benchmark.py's step code: ours in bf16 autocast and fp32, ours from
+embedding-cache files, and the official modules on the same weights, in the same rounds.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import argparse
 import contextlib
 import json
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -220,6 +227,71 @@ def decoder_and_amg_paths(model, args) -> dict[str, Callable[[], None]]:
     return paths
 
 
+def training_step_paths(model, args, folder: str) -> dict[str, Callable[[], None]]:
+    """--train: one hq-policy training step on one image (scripts/benchmark.py's step code: the
+    encoder under no_grad, one box, HQ decoder forward, point-sampled BCE + dice, backward, Adam),
+    ours in bf16 autocast and fp32, ours from embedding-cache files (the demo's path), and the
+    official segment_anything_hq modules on the same weights as its train.py calls them."""
+    benchmark = step_code()
+    size = model.image_size
+    gen = torch.Generator().manual_seed(0)
+    pixels = torch.rand(1, 3, size, size, generator=gen) * 255
+    boxes = torch.tensor([[[0.2, 0.25, 0.7, 0.8]]]) * size
+    steps = {
+        "samhq_train training step": benchmark.train_step_call("samhq_train", model, pixels, boxes),
+        "samhq_train training step, cached": benchmark.cached_step_call(
+            model, pixels, boxes, folder
+        ),
+    }
+    try:
+        from samhq_train.reference import official_twin
+
+        twin = official_twin(model, args.variant)
+        steps["official training step"] = benchmark.train_step_call("official", twin, pixels, boxes)
+    except ImportError as err:
+        print(f"skipping the official package: {err}")
+    return {f"{name}, {label}": with_autocast(step, bf16)
+            for name, step in steps.items() for label, bf16 in (("bf16", True), ("fp32", False))}
+
+
+def training_table(model, args) -> None:
+    """--train-only: the training-step rows alone, in interleaved rounds, against the official
+    fp32 step (what the official train.py runs)."""
+    with tempfile.TemporaryDirectory() as folder:
+        times = time_rounds(training_step_paths(model, args, folder), args.reps, set())
+    print(f"\n{args.variant} training step at {model.image_size} px, batch 1, {args.threads} "
+          f"threads, torch {torch.__version__}; median of {args.reps} interleaved rounds")
+    cpu = {name: statistics.median(c for _, c in runs) for name, runs in times.items()}
+    official = cpu.get("official training step, fp32", float("nan"))
+    print("| path | s / step (wall) | CPU s / step | official fp32 / this (CPU s) |")
+    print("|---|---:|---:|---:|")
+    rows = []
+    for name, runs in times.items():
+        wall = statistics.median(w for w, _ in runs)
+        rows.append({"path": name, "wall_s": wall, "cpu_s": cpu[name], "runs": runs})
+        print(f"| {name} | {wall:.2f} | {cpu[name]:.2f} | {official / cpu[name]:.2f} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"settings": vars(args), "rows": rows}, indent=1))
+
+
+def step_code():
+    """scripts/benchmark.py, beside this file: the training step's one home."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import benchmark
+
+    return benchmark
+
+
+def with_autocast(fn: Callable[[], object], bf16: bool) -> Callable[[], None]:
+    def run() -> None:
+        with autocast(bf16):
+            fn()
+
+    return run
+
+
 def time_rounds(paths: dict[str, Callable[[], None]], reps: int, once: set[str]) -> dict[str, list]:
     """(wall, CPU) seconds of each path per round; paths in `once` run in the first round only."""
     for name, fn in paths.items():
@@ -247,14 +319,20 @@ def main(argv=None) -> None:
     parser.add_argument("--points-per-side", type=int, default=16,
                         help="AMG point grid (32 x 32 with random weights: minutes per image)")
     parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--train", action="store_true", help="also the training-step rows")
+    parser.add_argument("--train-only", action="store_true", help="only the training-step rows")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = build_sam_hq(args.variant, seed=0).eval()
+    if args.train_only:
+        return training_table(model, args)
     gemms = encoder_gemms(model.image_encoder)
     with tempfile.TemporaryDirectory() as folder:
         encoders = encoder_paths(model, args, folder)
         encoder_names = set(encoders)
         paths = {**encoders, **decoder_and_amg_paths(model, args)}
+        if args.train:
+            paths |= training_step_paths(model, args, folder)
         amg = [n for n in paths if "AMG" in n]
         times = time_rounds(paths, args.reps, set(amg))
     print(f"\n{args.variant} at {model.image_size} px, batch 1, {args.threads} threads, torch "
