@@ -8,7 +8,7 @@ embedding_maskfeature; everything else is SAM's decoder.
 import torch
 from torch import nn
 
-from ..common import MLP, LayerNorm2d, apply_hypernetwork
+from ..common import MLP, LayerNorm2d, apply_hypernetwork, early_to_nchw
 from ..two_way_transformer import TwoWayTransformer
 
 
@@ -129,7 +129,7 @@ class MaskDecoderHQ(nn.Module):
         self, image_embeddings: torch.Tensor, early_features: torch.Tensor
     ) -> torch.Tensor:
         """Global-local fusion: B x C/8 x 4h x 4w from the final embedding and the early ViT feature."""
-        local = self.compress_vit_feat(early_features.permute(0, 3, 1, 2))
+        local = self.compress_vit_feat(early_to_nchw(early_features, self.compress_vit_feat[0]))
         return self.embedding_encoder(image_embeddings) + local
 
 

@@ -1,0 +1,75 @@
+"""The fp32 CPU training step's speed-up (model/common.py early_to_nchw): the HQ fusion's first
+transposed convolution gets a contiguous NCHW copy of the early feature where its fp32 weight
+gradient is computed on the CPU, and the permuted view everywhere else; the step's logits and loss
+stay bitwise the same and its gradients the same within fp32 rounding."""
+
+import pytest
+import torch
+from torch import nn
+
+import samhq_train.model.sam1.mask_decoder as sam1_decoder
+from samhq_train.model import build_sam_hq
+from samhq_train.model.common import early_to_nchw
+from samhq_train.training.losses import PointSampledMaskLoss
+
+
+def permuted_view(early: torch.Tensor, conv: nn.Module) -> torch.Tensor:
+    return early.permute(0, 3, 1, 2)  # what the decoder read before
+
+
+def test_contiguous_copy_only_for_an_fp32_cpu_weight_gradient():
+    conv = nn.ConvTranspose2d(8, 4, 2, 2)
+    early = torch.randn(1, 5, 6, 8)
+    assert early_to_nchw(early, conv).is_contiguous()
+    with torch.no_grad():
+        assert not early_to_nchw(early, conv).is_contiguous()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not early_to_nchw(early, conv).is_contiguous()
+    conv.requires_grad_(False)
+    assert not early_to_nchw(early, conv).is_contiguous()
+    for fn in (early_to_nchw, permuted_view):
+        assert torch.equal(fn(early, conv), early.permute(0, 3, 1, 2))
+
+
+def test_vit_b_width_fusion_gradients_within_fp32_rounding():
+    """vit_b's compress_vit_feat widths (768 -> 256 -> 32), where oneDNN's kernels differ."""
+    torch.manual_seed(0)
+    fusion = nn.Sequential(nn.ConvTranspose2d(768, 256, 2, 2), nn.GELU(),
+                           nn.ConvTranspose2d(256, 32, 2, 2))
+    early = torch.randn(2, 16, 16, 768)
+    results = []
+    for fn in (permuted_view, early_to_nchw):
+        fusion.zero_grad(set_to_none=True)
+        out = fusion(fn(early, fusion[0]))
+        out.square().mean().backward()
+        results.append((out.detach(), [p.grad.clone() for p in fusion.parameters()]))
+    (before, grads_before), (after, grads_after) = results
+    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-6)
+    for old, new in zip(grads_before, grads_after, strict=True):
+        torch.testing.assert_close(new, old, rtol=1e-5, atol=1e-6 * old.abs().max().item())
+
+
+@pytest.mark.parametrize("variant", ["vit_demo", "vit_demo_base"])
+def test_hq_step_same_loss_and_gradients(monkeypatch, variant):
+    model = build_sam_hq(variant, seed=0)
+    size = model.image_size
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        features = model.encode(torch.rand(2, 3, size, size, generator=gen) * 255)
+    boxes = torch.tensor([[0.2, 0.2, 0.7, 0.8], [0.1, 0.3, 0.5, 0.9]])[:, None] * size
+    target = (torch.rand(2, 1, size, size, generator=gen) > 0.5).float()
+    results = []
+    for fn in (permuted_view, early_to_nchw):
+        monkeypatch.setattr(sam1_decoder, "early_to_nchw", fn)
+        model.zero_grad(set_to_none=True)
+        low_res, _ = model.decode(features, boxes=boxes, hq_token_only=True)
+        loss_fn = PointSampledMaskLoss(num_points=1024)
+        loss = loss_fn(low_res[:, :, 0], target, generator=torch.Generator().manual_seed(0))["loss"]
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results.append((low_res.detach(), loss.detach(), grads))
+    (logits0, loss0, grads0), (logits1, loss1, grads1) = results
+    assert torch.equal(logits1, logits0) and torch.equal(loss1, loss0)
+    assert grads1.keys() == grads0.keys() and any("compress_vit_feat" in n for n in grads0)
+    for name, old in grads0.items():
+        torch.testing.assert_close(grads1[name], old, rtol=1e-5, atol=1e-6 * old.abs().max().item())
