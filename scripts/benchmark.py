@@ -22,6 +22,8 @@ The other suites run through this entry too, each with its own flags (--help):
     python scripts/benchmark.py --cpu-table    the CPU inference table: encoders (ours bf16 / fp32 /
                                                onnxruntime, transformers, official), the matmul
                                                floor, decoder and AMG per image, in one run
+                                               (--train: + the training step's rows, from the
+                                               step code here; --train-only: those alone)
 
 Times are the best of --iters calls after two warm-up calls (robust to a busy machine; the mean is
 in the JSON). --profile prints the top ops of one encoder and one decoder call of ours. Prints a
@@ -191,10 +193,11 @@ def train_step_call(name: str, model, pixels: torch.Tensor, boxes: torch.Tensor)
     return run_official
 
 
-def hq_decoder_step(model, boxes: torch.Tensor, target: torch.Tensor) -> Callable[[object], None]:
+def hq_decoder_step(model, boxes: torch.Tensor, target: torch.Tensor, policy: str = "hq") -> Callable[[object], None]:
     """Ours from the image features on, as SamHQModule's step: HQ decode of one box per image, the
-    recipe's point-sampled BCE + dice against the full-resolution target, backward, Adam."""
-    optimizer = torch.optim.Adam(parameter_groups(model, "hq"), lr=1e-3)
+    recipe's point-sampled BCE + dice against the full-resolution target, backward, Adam on the
+    policy's parameters."""
+    optimizer = torch.optim.Adam(parameter_groups(model, policy), lr=1e-3)
     loss_fn = PointSampledMaskLoss()
 
     def step(features) -> None:

@@ -1,5 +1,6 @@
 """Step time and peak memory of one training step per trainable policy, with and without gradient
-checkpointing of the encoder blocks (random weights, batch of B images, one box prompt each).
+checkpointing of the encoder blocks (random weights, batch of B images, one box prompt each; the
+step from the features on is scripts/benchmark.py's hq_decoder_step with the policy's parameters).
 
     python scripts/benchmark_policies.py --variants vit_demo vit_tiny vit_b --batch 2
 
@@ -15,29 +16,25 @@ import sys
 import time
 
 import torch
+from benchmark import box_targets, hq_decoder_step  # scripts/benchmark.py: the step's one home
 
-from samhq_train.model import POLICIES, build_sam_hq, encoder_needs_grad, parameter_groups
+from samhq_train.model import POLICIES, build_sam_hq, encoder_needs_grad
 
 
 def one_step(variant: str, policy: str, checkpointing: bool, batch: int, device: str, steps: int) -> dict:
     model = build_sam_hq(variant, seed=0, policy=policy).to(device)
     if checkpointing:
         model.image_encoder.grad_checkpointing = True
-    optimizer = torch.optim.Adam(parameter_groups(model, policy), lr=1e-4)
     size = model.image_size
     images = torch.rand(batch, 3, size, size, device=device) * 255
     boxes = torch.tensor([[[size * 0.2, size * 0.2, size * 0.7, size * 0.8]]], device=device).expand(batch, 1, 4)
-    target = torch.zeros(batch, 1, model.mask_input_size, model.mask_input_size, device=device)
+    decoder_step = hq_decoder_step(model, boxes, box_targets(images, boxes), policy)
     times = []
     for _ in range(steps):
         start = time.perf_counter()
         with torch.set_grad_enabled(encoder_needs_grad(policy)):
             features = model.encode(images)
-        low_res, _ = model.decode(features, boxes=boxes, hq_token_only=True)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(low_res[:, :, 0], target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        decoder_step(features)
         if device == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
