@@ -1,7 +1,7 @@
-"""The fp32 CPU training step's speed-up (model/common.py early_to_nchw): the HQ fusion's first
-transposed convolution gets a contiguous NCHW copy of the early feature where its fp32 weight
-gradient is computed on the CPU, and the permuted view everywhere else; the step's logits and loss
-stay bitwise the same and its gradients the same within fp32 rounding."""
+"""The fp32 CPU training step's speed-up (model/common.py early_to_nchw, SAM 1 and SAM 3): the HQ
+fusion's first transposed convolution gets a contiguous NCHW copy of the early feature where its
+fp32 weight gradient is computed on the CPU, and the permuted view everywhere else; the step's
+logits and loss stay bitwise the same and its gradients the same within fp32 rounding."""
 
 import pytest
 import torch
@@ -73,3 +73,26 @@ def test_hq_step_same_loss_and_gradients(monkeypatch, variant):
     assert grads1.keys() == grads0.keys() and any("compress_vit_feat" in n for n in grads0)
     for name, old in grads0.items():
         torch.testing.assert_close(grads1[name], old, rtol=1e-5, atol=1e-6 * old.abs().max().item())
+
+
+def test_sam3_fusion_reads_the_early_feature_the_same_way(monkeypatch):
+    """HQ-SAM 3's fusion (MaskDecoderHQFusion.hq_features) takes the same copy: same output,
+    gradients within fp32 rounding."""
+    from samhq_train.model.sam3 import mask_decoder as sam3_decoder
+
+    torch.manual_seed(0)
+    fusion = nn.Module()
+    fusion.compress_vit_feat = sam3_decoder._upscale4(96, 32, 4)
+    fusion.embedding_encoder = sam3_decoder._upscale4(32, 8, 4)
+    embedding, early = torch.randn(2, 32, 6, 6), torch.randn(2, 6, 6, 96)
+    results = []
+    for fn in (permuted_view, early_to_nchw):
+        monkeypatch.setattr(sam3_decoder, "early_to_nchw", fn)
+        fusion.zero_grad(set_to_none=True)
+        out = sam3_decoder.MaskDecoderHQFusion.hq_features(fusion, embedding, early)
+        out.square().mean().backward()
+        results.append((out.detach(), [p.grad.clone() for p in fusion.parameters()]))
+    (before, grads_before), (after, grads_after) = results
+    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-6)
+    for old, new in zip(grads_before, grads_after, strict=True):
+        torch.testing.assert_close(new, old, rtol=1e-5, atol=1e-6 * old.abs().max().item())

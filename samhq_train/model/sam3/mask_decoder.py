@@ -8,7 +8,7 @@ feature (HQ-SAM 1's compress_vit_feat and embedding_encoder, same names and shap
 import torch
 from torch import nn
 
-from ..common import LayerNorm2d
+from ..common import LayerNorm2d, early_to_nchw
 from ..sam2.mask_decoder import MaskDecoderHQ
 
 
@@ -32,4 +32,5 @@ class MaskDecoderHQFusion(MaskDecoderHQ):
 
     def hq_features(self, embedding: torch.Tensor, early: torch.Tensor) -> torch.Tensor:
         """embedding B x C x g x g, early B x g x g x C_vit -> B x C/8 x 4g x 4g."""
-        return self.embedding_encoder(embedding) + self.compress_vit_feat(early.permute(0, 3, 1, 2))
+        local = self.compress_vit_feat(early_to_nchw(early, self.compress_vit_feat[0]))
+        return self.embedding_encoder(embedding) + local
