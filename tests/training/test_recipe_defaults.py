@@ -136,3 +136,28 @@ def test_jitter_resizes_the_mask_bilinearly_as_the_official_code():
     np.testing.assert_allclose(out.mask[:h, :w], expected, atol=0.02)
     assert ((expected > 0) & (expected < 255)).any()
     assert (out.mask[h:] == 0).all() and (out.mask[:, w:] == 0).all()
+
+
+def test_the_benchmark_resize_is_the_official_bilinear_squash():
+    """RECIPE.md, "Augmentation": evaluation resizes to S x S without keeping the aspect, with
+    F.interpolate(mode="bilinear") on image and mask (the official loader); uint8 rounding
+    aside, ours gives the same pixels."""
+    import torch
+    import torch.nn.functional as F
+
+    from samhq_train.data import build_eval_transform
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)
+    mask = np.zeros((60, 90), np.float32)
+    mask[10:40, 20:70] = 255
+    out = build_eval_transform(37)(image, mask)
+    assert out.input_size == (37, 37)
+
+    def official(x: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy(x).float().reshape(60, 90, -1).permute(2, 0, 1)[None]
+        t = F.interpolate(t, (37, 37), mode="bilinear", align_corners=False)
+        return t[0].permute(1, 2, 0).numpy()
+
+    np.testing.assert_allclose(out.image.astype(np.float32), official(image), atol=1.0)
+    np.testing.assert_allclose(out.mask, official(mask)[..., 0], atol=0.02)
