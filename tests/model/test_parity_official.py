@@ -97,13 +97,15 @@ def test_masks_and_iou_match(models, images, kind, multimask_output, hq_token_on
     torch.testing.assert_close(iou, ref_iou, atol=ATOL, rtol=0)
 
 
-def test_original_size_masks_match(models, images):
+# the padding is on the right of a portrait input and at the bottom of a landscape one
+@pytest.mark.parametrize("input_size,original_size", [(IMAGE_HW, (300, 250)), ((192, 256), (250, 300))])
+def test_original_size_masks_match(models, images, input_size, original_size):
     ours, official = models
     prompts = make_prompts("box")
     with torch.no_grad():
         low_res, _ = ours(images, boxes=prompts["boxes"])
-        ours_up = ours.postprocess_masks(low_res, IMAGE_HW, (300, 250))
-        ref_up = official.postprocess_masks(low_res.flatten(0, 1), IMAGE_HW, (300, 250))
+        ours_up = ours.postprocess_masks(low_res, input_size, original_size)
+        ref_up = official.postprocess_masks(low_res.flatten(0, 1), input_size, original_size)
     torch.testing.assert_close(ours_up.flatten(0, 1), ref_up, atol=ATOL, rtol=0)
 
 
