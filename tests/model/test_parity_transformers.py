@@ -116,3 +116,16 @@ def test_every_norm_has_the_official_eps(models):
             assert hf_modules[hf_name].eps == module.eps, (name, hf_name)
             compared.add(name.split(".")[0])
     assert compared == {"image_encoder", "prompt_encoder", "mask_decoder"}
+
+
+def test_a_directory_saved_by_transformers_imports_bit_exactly(models, tmp_path):
+    """transformers' own save_pretrained (the tied positional matrix stored once) reads back into
+    the weights we exported: the import is checked against transformers' writer, not ours."""
+    from samhq_train.model import load_checkpoint
+
+    ours, hf = models
+    hf.save_pretrained(tmp_path / "saved")
+    again = load_checkpoint(tmp_path / "saved")
+    mine = ours.state_dict()
+    assert again.state_dict().keys() == mine.keys()
+    assert all(torch.equal(v, mine[k]) for k, v in again.state_dict().items())
