@@ -265,6 +265,10 @@ def test_training_views_are_pre_drawn_deterministically(demo_root, tmp_path):
     assert all(torch.equal(first[n], second[n]) for n in first)  # same seed, same view
     views = [built[0].store.read(k)["tensors"]["mask"] for k in keys[0]]
     assert not torch.equal(views[0], views[1]) or not torch.equal(views[1], views[2])
+    # another data seed draws other views: new entries, never the first seed's
+    reseeded = cache_for(tmp_path / "one", model, provenance, views=3)
+    datamodule(demo_root, reseeded, seed=1)
+    assert reseeded.build(model) == 4 * 3  # the 3 validation entries are reused
     batch = next(iter(dm.train_dataloader()))
     assert batch["features"]["early"].shape[0] == 2 and batch["mask"].shape == (2, 1, 256, 256)
 

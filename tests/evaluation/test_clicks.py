@@ -155,9 +155,23 @@ def test_session_clicks_stop_and_feed_back_logits():
     assert first_mask is None and first_labels.tolist() == [[[1.0]], [[1.0]]]
     assert (first_points[0, 0, 0] - 32).abs().max() <= 1  # the disc's centre
     assert all(call[2] is not None for call in model.calls[1:])  # previous logits fed back
+    # the first discs overshoot both objects: negative clicks follow, and reach the model as 0
+    assert (model.calls[-1][1] == 0).any()
     assert all(len(s["iou"]) >= 2 for s in scores)  # report_after: at least 2 clicks each
     assert all(len(s["iou"]) <= 4 for s in scores)
 
+
+def test_session_clicks_are_scaled_per_axis_to_the_model_frame():
+    """The benchmark resize squashes a non-square image to S x S: x scales by S / W, y by S / H."""
+    model = OracleModel()
+    gt = torch.zeros(32, 128, dtype=torch.uint8)
+    gt[4:12, 90:110] = 255
+    batch = {"gt_original": [gt], "input_size": [(64, 64)], "original_size": [(32, 128)],
+             "boxes": torch.zeros(1, 4)}
+    protocol = ClickProtocol(max=1, noc_ious=(85,), report_after=(1,))
+    click_session(model, Features(1), batch, protocol)
+    click = next_click(gt.numpy() > 128, np.zeros((32, 128), bool))
+    assert model.calls[0][0][0, 0, 0].tolist() == [click.x * 64 / 128, click.y * 64 / 32]
 
 def test_evaluate_writes_the_click_table_uncached_and_from_the_cache(tmp_path, data_root):
     out = tmp_path / "eval"

@@ -155,8 +155,8 @@ def test_size_mismatch_names_both_shapes():
 
 
 def test_metrics_average_per_image_across_sizes():
-    big_gt = torch.zeros(1, 60, 80)
-    big_gt[0, 10:50, 10:70] = 255
+    big_gt = torch.zeros(3, 60, 80)  # a batch of 3, then a batch of 1: not a mean of batches
+    big_gt[:, 10:50, 10:70] = 255
     big_logits = torch.where(big_gt > 128, 5.0, -5.0)  # perfect
     small_gt = torch.zeros(1, 7, 9)
     small_gt[0, 2:5, 2:5] = 255
@@ -164,9 +164,9 @@ def test_metrics_average_per_image_across_sizes():
     for metric in (MaskIoU(), BoundaryIoU()):
         metric.update(big_logits, big_gt)
         metric.update([small_logits[0]], [small_gt[0]])  # list form, H x W
-        # pixel-pooled IoU would be ~0.996; the per-image mean is (1 + 0) / 2
-        assert metric.compute().item() == 0.5
-        assert metric.count.item() == 2
+        # pixel-pooled IoU would be ~0.999; per-batch means (1 + 0) / 2; per image (3 + 0) / 4
+        assert metric.compute().item() == 0.75
+        assert metric.count.item() == 4
 
 
 def test_update_list_matches_functions():

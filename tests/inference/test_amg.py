@@ -331,3 +331,32 @@ def test_hq_options_run_for_both_families(demo_model, image):
 def test_bad_options_are_one_clear_error(demo_model, options, message):
     with pytest.raises(AmgOptionError, match=message.replace("[", r"\[").replace(")", r"\)")):
         AutomaticMaskGenerator(demo_model, **options)
+
+
+# each family's official generator: SAM-HQ's for SAM 1, Meta's sam2 1.1.0 for SAM 2.1
+OFFICIAL_GENERATORS = {
+    "sam1": ("segment_anything_hq", "SamAutomaticMaskGenerator"),
+    "sam2": ("sam2.automatic_mask_generator", "SAM2AutomaticMaskGenerator"),
+}
+DEFAULTS_COMPARED = (
+    "points_per_batch", "pred_iou_thresh", "stability_score_thresh", "stability_score_offset",
+    "box_nms_thresh", "crop_n_layers", "crop_nms_thresh", "crop_overlap_ratio",
+    "min_mask_region_area", "output_mode",
+)
+
+
+@pytest.mark.parametrize("family", OFFICIAL_GENERATORS)
+def test_defaults_are_the_official_generators(family, demo_model, sam2_model):
+    """A generator built without options thresholds and crops as its family's official one (the
+    whole-generator comparisons above pass their thresholds explicitly)."""
+    import inspect
+
+    module, name = OFFICIAL_GENERATORS[family]
+    official = getattr(pytest.importorskip(module), name)
+    defaults = {k: p.default for k, p in inspect.signature(official).parameters.items()}
+    ours = AutomaticMaskGenerator(demo_model if family == "sam1" else sam2_model)
+    assert {k: getattr(ours, k) for k in DEFAULTS_COMPARED} == {
+        k: defaults[k] for k in DEFAULTS_COMPARED
+    }
+    assert len(ours.point_grids) == 1 + defaults["crop_n_layers"]
+    assert len(ours.point_grids[0]) == defaults["points_per_side"] ** 2

@@ -380,3 +380,27 @@ def test_sam2_onnx_with_hq_token_only_and_multimask(sam2_model, sam2_features, t
         sam2_model, sam2_features, hq_token_only=True, multimask_output=True, **prompts
     )
     assert_onnx_matches(got, expected)
+
+
+def test_lora_run_exports_reproduce_the_adapted_model(tmp_path):
+    """A hq+lora model (adapters and HQ parts trained): its delta re-applied onto the base and its
+    merged full file both give the adapted model's outputs, not the base's."""
+    policy = {"name": "hq+lora", "lora": {"rank": 2, "alpha": 4.0}}
+    base_path = save_checkpoint(random_tiny_model(seed=6), tmp_path / "sam_hq_vit_demo.pth", "sam_hq")
+    model = build_sam_hq("vit_demo", checkpoint=str(base_path), policy=policy).eval()
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.requires_grad:  # what the run trains: lora_A / lora_B and the HQ parts
+                param.add_(torch.randn(param.shape, generator=torch.Generator().manual_seed(7)) * 0.05)
+    files = export_model(model, tmp_path / "out", ["delta", "safetensors"], policy=policy)
+    images = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(8)) * 255
+    with torch.no_grad():
+        want, _ = model(images, boxes=BOX)
+        base, _ = load_checkpoint(base_path).eval()(images, boxes=BOX)
+        assert (want - base).abs().max() > 1e-2  # the adapters matter
+        for got in (
+            load_checkpoint(files["delta"], base_checkpoint=base_path),
+            load_checkpoint(files["safetensors"]),
+        ):
+            masks, _ = got.eval()(images, boxes=BOX)
+            torch.testing.assert_close(masks, want, atol=ATOL, rtol=0)

@@ -132,3 +132,9 @@ def test_transformers_export_is_refused(tmp_path, light_model):
     with pytest.raises(CheckpointError, match="SamHQModel has no TinyViT encoder"):
         save_checkpoint(light_model, tmp_path / "transformers_dir", "transformers")
     assert not (tmp_path / "transformers_dir").exists()
+
+
+def test_every_norm_has_the_official_eps(light_model):
+    from tests.model.test_parity_official import assert_norms_have_the_official_eps
+
+    assert_norms_have_the_official_eps(light_model, official_vit_tiny())

@@ -97,13 +97,15 @@ def test_masks_and_iou_match(models, images, kind, multimask_output, hq_token_on
     torch.testing.assert_close(iou, ref_iou, atol=ATOL, rtol=0)
 
 
-def test_original_size_masks_match(models, images):
+# the padding is on the right of a portrait input and at the bottom of a landscape one
+@pytest.mark.parametrize("input_size,original_size", [(IMAGE_HW, (300, 250)), ((192, 256), (250, 300))])
+def test_original_size_masks_match(models, images, input_size, original_size):
     ours, official = models
     prompts = make_prompts("box")
     with torch.no_grad():
         low_res, _ = ours(images, boxes=prompts["boxes"])
-        ours_up = ours.postprocess_masks(low_res, IMAGE_HW, (300, 250))
-        ref_up = official.postprocess_masks(low_res.flatten(0, 1), IMAGE_HW, (300, 250))
+        ours_up = ours.postprocess_masks(low_res, input_size, original_size)
+        ref_up = official.postprocess_masks(low_res.flatten(0, 1), input_size, original_size)
     torch.testing.assert_close(ours_up.flatten(0, 1), ref_up, atol=ATOL, rtol=0)
 
 
@@ -133,3 +135,19 @@ def test_sam_baseline_matches_official_sam_decoder(models, images, multimask_out
             torch.testing.assert_close(masks[i], ref_masks, atol=ATOL, rtol=0)
             torch.testing.assert_close(iou[i], ref_iou, atol=ATOL, rtol=0)
     assert masks.shape[2] == (3 if multimask_output else 1)
+
+
+def assert_norms_have_the_official_eps(ours, official) -> None:
+    """Every norm of `ours` has the eps of the official module of the same name. (On random
+    weights an eps of 1e-5 for 1e-6 moves the outputs less than the parity tolerance.)"""
+    mine = dict(ours.named_modules())
+    compared = 0
+    for name, module in official.named_modules():
+        if hasattr(module, "eps") and hasattr(module, "weight"):  # LayerNorm, LayerNorm2d
+            assert mine[name].eps == module.eps, name
+            compared += 1
+    assert compared == sum(hasattr(m, "eps") for m in mine.values())
+
+
+def test_every_norm_has_the_official_eps(models):
+    assert_norms_have_the_official_eps(*models)

@@ -12,6 +12,7 @@ from samhq_train.model import save_checkpoint
 from tests.reference import (
     TRANSFORMERS_DECODER_DEFECT,
     load_transformers_model,
+    official_twin,
     patch_transformers_decoder,
     random_tiny_model,
 )
@@ -96,3 +97,35 @@ def test_masks_match_with_decoder_defect_patched(models, images, kind, hq_token_
 def test_masks_match_unpatched(models, images):
     masks, _, hf_masks, _ = run_both(*models, images, "box", hq_token_only=True)
     torch.testing.assert_close(hf_masks, masks, atol=ATOL, rtol=0)
+
+
+def test_every_norm_has_the_official_eps(models):
+    """Each LayerNorm of the loaded transformers model has the eps of the official module whose
+    weight it holds. (On random weights a norm's eps moves the outputs less than the tolerance:
+    the encoder's 1e-6 read as 1e-5 passes the comparisons above.)"""
+    from samhq_train.model.sam1.transformers_format import transformers_key_map
+
+    ours, hf = models
+    official = official_twin(ours)
+    hf_modules = dict(hf.named_modules())
+    key_map = transformers_key_map(list(official.state_dict()))
+    compared = set()
+    for name, module in official.named_modules():
+        if hasattr(module, "eps") and hasattr(module, "weight"):  # LayerNorm, LayerNorm2d
+            hf_name = key_map[f"{name}.weight"].removesuffix(".weight")
+            assert hf_modules[hf_name].eps == module.eps, (name, hf_name)
+            compared.add(name.split(".")[0])
+    assert compared == {"image_encoder", "prompt_encoder", "mask_decoder"}
+
+
+def test_a_directory_saved_by_transformers_imports_bit_exactly(models, tmp_path):
+    """transformers' own save_pretrained (the tied positional matrix stored once) reads back into
+    the weights we exported: the import is checked against transformers' writer, not ours."""
+    from samhq_train.model import load_checkpoint
+
+    ours, hf = models
+    hf.save_pretrained(tmp_path / "saved")
+    again = load_checkpoint(tmp_path / "saved")
+    mine = ours.state_dict()
+    assert again.state_dict().keys() == mine.keys()
+    assert all(torch.equal(v, mine[k]) for k, v in again.state_dict().items())

@@ -9,6 +9,7 @@ from samhq_train.drawing import GT_EDGE, PALETTE
 from samhq_train.evaluation.evaluate import (
     DatasetMetrics,
     logits_at_original_size,
+    mean_over_sets,
     overlay,
     predict_batch,
 )
@@ -108,6 +109,11 @@ def test_dataset_metrics_are_kept_per_set():
     assert result["B"]["mBIoU"] == pytest.approx(b_ref)
     assert per_image[0] == pytest.approx([1.0, 0.5, 0.5])
     assert per_image[1] == pytest.approx([1.0, b_ref, b_ref])
+    # what the paper reports over sets: the mean of the per-set means, never the pooled images'
+    # mean ((1 + 0.5 + 0.5) / 3 for mIoU here)
+    assert mean_over_sets(result) == pytest.approx(
+        {"mIoU": (0.75 + 0.5) / 2, "mBIoU": ((1 + b_ref) / 2 + b_ref) / 2, "count": 3}
+    )
     assert mask_iou((exact > 0)[None], (gt > 128)[None]).item() == 1.0
     with pytest.raises(KeyError, match="'D'"):
         metrics.update(["D"], [exact], [gt])

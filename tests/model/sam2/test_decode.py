@@ -125,6 +125,38 @@ def test_dynamic_multimask_picks_the_best_multimask_when_unstable(meta_model, me
     torch.testing.assert_close(trained, single)  # training mode keeps token 0
 
 
+def test_dynamic_multimask_rule_equals_metas_on_stable_and_unstable_masks(meta_model):
+    """The fallback rule itself against Meta's MaskDecoder methods (sam2 1.1.0), on single-mask
+    logits whose stability spans the 0.98 threshold: a share of near-zero pixels (within the
+    +-delta band, or just above it) makes a mask less stable."""
+    from types import SimpleNamespace
+
+    meta = pytest.importorskip("sam2.modeling.sam.mask_decoder").MaskDecoder
+    ours = meta_model.sam_mask_decoder
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(8, 4, 32, 32, generator=gen).sign() * 5
+    near_zero = torch.rand(8, 32, 32, generator=gen) * 0.1 - 0.04  # in (-0.04, 0.06)
+    for row, share in enumerate([0.0, 0.005, 0.01, 0.015, 0.02, 0.03, 0.1, 1.0]):
+        replace = torch.rand(32, 32, generator=gen) < share
+        logits[row, 0][replace] = near_zero[row][replace]
+    tie = torch.full((1, 4, 32, 32), -5.0)  # stability exactly 49 / 50 = the threshold: stable
+    tie.view(1, 4, -1)[0, 0, :49] = 5.0
+    tie.view(1, 4, -1)[0, 0, 49] = 0.0
+    logits = torch.cat([logits, tie])
+    iou = torch.rand(9, 4, generator=gen)
+    reference = SimpleNamespace(
+        dynamic_multimask_stability_delta=ours.dynamic_multimask_stability_delta,
+        dynamic_multimask_stability_thresh=ours.dynamic_multimask_stability_thresh,
+    )
+    reference._get_stability_scores = lambda x: meta._get_stability_scores(reference, x)
+    stability = meta._get_stability_scores(reference, logits[:, :1])
+    assert (stability > 0.98).any() and (stability < 0.98).any()  # both branches are taken
+    assert stability[-1] == ours.dynamic_multimask_stability_thresh
+    torch.testing.assert_close(ours._stability(logits[:, :1]), stability, atol=0, rtol=0)
+    expected = meta._dynamic_multimask_via_stability(reference, logits, iou)
+    for got, want in zip(ours._dynamic_single_mask(logits, iou), expected):
+        torch.testing.assert_close(got, want, atol=0, rtol=0)
+
 def test_postprocess_masks_resizes_to_the_original_size(hq_model):
     low = torch.randn(2, 3, 1, 64, 64)
     out = hq_model.postprocess_masks(low, (256, 256), (120, 300))
