@@ -31,12 +31,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import runpy
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -274,14 +275,10 @@ def training_table(model, args) -> None:
         Path(args.json).write_text(json.dumps({"settings": vars(args), "rows": rows}, indent=1))
 
 
-def step_code():
-    """scripts/benchmark.py, beside this file: the training step's one home."""
-    here = str(Path(__file__).resolve().parent)
-    if here not in sys.path:
-        sys.path.insert(0, here)
-    import benchmark
-
-    return benchmark
+def step_code() -> SimpleNamespace:
+    """scripts/benchmark.py, beside this file: the training step's one home (loaded by its path,
+    as a bare `import benchmark` can find onnxruntime's module of that name)."""
+    return SimpleNamespace(**runpy.run_path(str(Path(__file__).with_name("benchmark.py"))))
 
 
 def with_autocast(fn: Callable[[], object], bf16: bool) -> Callable[[], None]:

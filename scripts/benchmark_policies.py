@@ -11,14 +11,20 @@ Each measurement runs in a fresh process so that its peak memory is its own: CPU
 import argparse
 import json
 import resource
+import runpy
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
-from benchmark import box_targets, hq_decoder_step  # scripts/benchmark.py: the step's one home
 
 from samhq_train.model import POLICIES, build_sam_hq, encoder_needs_grad
+
+# scripts/benchmark.py, the step's one home, loaded by its path: a bare `import benchmark` can find
+# onnxruntime's module of that name
+_STEP_CODE = runpy.run_path(str(Path(__file__).with_name("benchmark.py")))
+box_targets, hq_decoder_step = _STEP_CODE["box_targets"], _STEP_CODE["hq_decoder_step"]
 
 
 def one_step(variant: str, policy: str, checkpointing: bool, batch: int, device: str, steps: int) -> dict:
