@@ -1,5 +1,6 @@
 import json
 import logging
+import re
 from pathlib import Path
 
 import cv2
@@ -213,6 +214,48 @@ def test_coco_bad_input(tmp_path):
     )
     with pytest.raises(DataError, match=r"1 image\(s\) listed in a.json are missing .*missing.jpg"):
         CocoInstanceDataset(tmp_path, path)
+
+
+def test_a_coco_set_is_checked_before_the_run_as_a_folder_set(tmp_path, caplog):
+    """Before the first batch: the json's size against the image header, and the segmentation of
+    each annotation (its RLE's area, no mask decoded): empty or malformed is refused in one line
+    naming the annotation and the image, with the key that skips it; training skips empty ones."""
+    from samhq_train.data.sets import check_set_files
+
+    cv2.imwrite(str(tmp_path / "i.jpg"), blob(48, 64)[0])
+    square = [[5, 10, 15, 10, 15, 20, 5, 20]]
+    outside = [[200, 200, 210, 200, 210, 210, 200, 210]]  # beyond the 64 x 48 image: no pixel
+    anns = [{"segmentation": s, "area": 100.0} for s in (square, outside, outside)]
+    spec = {"type": "coco", "name": "c", "image_dir": ".", "annotation_file": "a.json"}
+
+    def check(what="validation", **kwargs):
+        dm = SegmentationDataModule(32, train_sets=[spec], val_sets=[spec], root=str(tmp_path),
+                                    **kwargs)
+        dm.setup("fit")
+        names, sets = (["train"], [dm.train_set]) if what == "training" else (dm.val_names,
+                                                                            dm.val_sets)
+        return check_set_files(names, sets, what=what)
+
+    coco_json(tmp_path / "a.json", "i.jpg", 48, 64, anns)
+    where = f"{tmp_path / 'a.json'} (annotation 2, image {tmp_path / 'i.jpg'})"
+    with pytest.raises(DataError) as info:
+        check()
+    assert str(info.value) == (
+        f"{where}: empty segmentation (no pixel of it inside the 64x48 image); fix or remove the "
+        "annotation (and 1 more in validation set c); or set data.strict_eval=false to skip bad "
+        "files"
+    )
+    assert check("training").samples == 3  # training skips empty masks
+    with caplog.at_level(logging.WARNING):
+        assert check(strict_eval=False).unusable == []
+    assert "validation set c: 2 of 3 samples are unusable and skipped; first: " in caplog.text
+    anns = [{"segmentation": square, "area": 100.0}, {"segmentation": [[1, 2, 3]], "area": 1.0}]
+    coco_json(tmp_path / "a.json", "i.jpg", 48, 64, anns)
+    with pytest.raises(DataError, match=rf"^{re.escape(where)}: unreadable segmentation \("):
+        check()
+    coco_json(tmp_path / "a.json", "i.jpg", 40, 64, anns[:1])
+    with pytest.raises(DataError, match=r"the json says 64x40 but the image is 64x48 \(WxH\)"):
+        check()
 
 
 # ---------------------------------------------------------------- bad input
