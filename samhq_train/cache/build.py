@@ -36,7 +36,7 @@ from samhq_train.data import (
     transformed_sample,
 )
 from samhq_train.data.transforms import PairTransform, Transformed
-from samhq_train.distributed import stop_together
+from samhq_train.distributed import gather_from_ranks, stop_together
 from samhq_train.progress import Progress, track
 
 from . import claims
@@ -327,6 +327,12 @@ class BuildEmbeddingCache(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         device = trainer.strategy.root_device
         pl_module.to(device)  # the strategy moves it there next anyway
+        plans = set(gather_from_ranks(digest(sorted(self.cache.jobs))))
+        if len(plans) > 1:  # the shares would leave entries to nobody
+            raise RuntimeError(
+                "embedding cache: the DDP processes planned different entries (a bug: every "
+                "process must wrap the same datasets before the build)"
+            )
         stop_together(
             lambda: self.cache.build(
                 pl_module.model, device=device, rank=trainer.global_rank,

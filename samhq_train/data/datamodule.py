@@ -187,7 +187,11 @@ class SegmentationDataModule(L.LightningDataModule):
         if self.demo is not None:
             self.prepare_data()  # a no-op when present; covers use without a Trainer
         self._check_root()
-        if stage in (None, "fit") and self.train_specs and self.train_set is None:
+        # with an embedding cache, validate plans the training set too, as a run's first process
+        # does (train.py sets up "fit" there before the trainer): each DDP process builds its
+        # share of one plan, cut the same way everywhere
+        fit = stage in (None, "fit") or (stage == "validate" and self.feature_cache is not None)
+        if fit and self.train_specs and self.train_set is None:
             transform = build_train_transform(self.image_size, **self.train_transform_cfg)
             self.train_set = training_set(
                 self.train_specs,
@@ -213,6 +217,13 @@ class SegmentationDataModule(L.LightningDataModule):
         sampler = None
         trainer = self.trainer
         if not train and trainer is not None and trainer.world_size > 1:
+            if len(dataset) < trainer.world_size:  # every process needs a sample (same answer
+                raise DataError(  # in all of them: they stop together)
+                    f"evaluation set {dataset.name} has {len(dataset)} samples, fewer than the "
+                    f"{trainer.world_size} processes of this run, each of which evaluates its own "
+                    f"share: add samples, or run at most {len(dataset)} processes "
+                    "(trainer.devices x trainer.num_nodes)"
+                )
             # Lightning's DistributedSampler pads a set with repeated images up to a multiple of
             # the process count, which would count them twice in the per-set means: shard without
             # padding
