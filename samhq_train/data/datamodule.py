@@ -87,9 +87,9 @@ class SegmentationDataModule(L.LightningDataModule):
         super().__init__()  # no save_hyperparameters: keys like seed would clash with the module's
         self.image_size = int(image_size)
         self.root = _absolute(root)
-        self.train_specs = [dict(s) for s in train_sets]
-        self.val_specs = [dict(s) for s in val_sets]
-        self.test_specs = self.val_specs if test_sets is None else [dict(s) for s in test_sets]
+        self.train_specs = _set_specs(train_sets, "train_sets")
+        self.val_specs = _set_specs(val_sets, "val_sets")
+        self.test_specs = self.val_specs if test_sets is None else _set_specs(test_sets, "test_sets")
         self.batch_size, self.val_batch_size = int(batch_size), int(val_batch_size)
         self.num_workers = int(num_workers)
         self.pin_memory = bool(pin_memory) and torch.cuda.is_available()
@@ -271,6 +271,20 @@ class SegmentationDataModule(L.LightningDataModule):
         if not self.test_sets and self.test_specs:
             self.setup("test")
         return [self._loader(ds, self.val_batch_size, train=False) for ds in self.test_sets]
+
+
+def _set_specs(sets, key: str) -> list[dict]:
+    """data.<key>: a list of set entries (mappings); null is none. DataError naming the key."""
+    if sets is None:
+        return []
+    if isinstance(sets, (str, Mapping)) or not isinstance(sets, Sequence) or not all(
+        isinstance(s, Mapping) for s in sets
+    ):
+        raise DataError(
+            f"data.{key}={sets!r}: expected a list of sets, each a mapping such as "
+            "{name: my_set, image_dir: images, mask_dir: masks} (data/README.md)"
+        )
+    return [dict(s) for s in sets]
 
 
 def _absolute(root) -> Path | None:

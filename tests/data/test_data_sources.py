@@ -300,6 +300,17 @@ def test_missing_and_empty_folders(tmp_path):
         build_datamodule({"batchsize": 2}, image_size=32)
 
 
+@pytest.mark.parametrize("sets", ["abc", ["abc"], [1], {"name": "x"}])
+def test_a_set_list_that_is_not_one_names_its_key(sets):
+    with pytest.raises(DataError) as info:
+        build_datamodule({"val_sets": sets}, image_size=32)
+    assert str(info.value) == (
+        f"data.val_sets={sets!r}: expected a list of sets, each a mapping such as {{name: "
+        "my_set, image_dir: images, mask_dir: masks} (data/README.md)"
+    )
+    assert build_datamodule({"val_sets": None}, image_size=32).val_specs == []  # null: none
+
+
 def test_unreadable_and_truncated_images(tmp_path):
     (tmp_path / "junk.jpg").write_bytes(b"this is not an image")
     with pytest.raises(DataError, match=r"junk.jpg is not a readable image"):
