@@ -77,6 +77,8 @@ def test_good_sweeps_and_config_dirs_pass(config_dir, tmp_path):
         (["model=vit_bb"], "config error: " + MISSING_MODEL),
         (["optimizer.lrr=1"], "config error: " + NOT_IN_STRUCT),
         (["-m", "model=vit_demo,vit_bb"], "config error: " + MISSING_MODEL),
+        (["data=folder"], "error: dataset 'train': 'train/images' is relative but data.root is "
+         "not set"),  # refused after the config checks: no "Seed set to" line before it
     ],
 )
 def test_a_refused_run_prints_only_its_line_on_stdout_and_stderr(tmp_path, argv, line):
