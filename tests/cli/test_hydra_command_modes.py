@@ -84,10 +84,12 @@ def test_good_sweeps_and_config_dirs_pass(config_dir, tmp_path):
 def test_a_refused_run_prints_only_its_line_on_stdout_and_stderr(tmp_path, argv, line):
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}  # a clean shell
     result = subprocess.run(
-        [sys.executable, "train.py", *argv, f"hydra.sweep.dir={tmp_path}/sweep"], cwd=ROOT,
+        [sys.executable, "train.py", *argv, f"hydra.sweep.dir={tmp_path}/sweep",
+         f"hydra.run.dir={tmp_path}/run"], cwd=ROOT,
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300,
     )
     assert result.returncode == 2, result.stdout
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(line), result.stdout
     assert not (tmp_path / "sweep").exists() and not (ROOT / "multirun").exists()
+    assert not (ROOT / "outputs").exists()
