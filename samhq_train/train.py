@@ -216,7 +216,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     checkpoint = output_dir / "checkpoints" / INTERRUPT_CHECKPOINT
     stop = CheckpointOnInterrupt(checkpoint, builds_cache=cached)
     with reporting_interrupts(stop, resumed_from=cfg.get("ckpt_path")):
-        L.seed_everything(cfg.seed, workers=True)
+        L.seed_everything(cfg.seed, workers=True, verbose=False)  # a refusal below: one line
         torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
         datamodule, has_val = build_data(cfg)
         loggers = build_loggers(cfg)

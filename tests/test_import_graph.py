@@ -36,7 +36,7 @@ ALLOWED = {
     "training": {"constants", "data", "model", "evaluation", "batch_forward", "distributed"},
     "inference": {"constants", "imaging", "drawing", "model"},
     "reference": {"model"},
-    "cache": {"constants", "imaging", "data", "model"},
+    "cache": {"constants", "imaging", "data", "model", "distributed"},
     "config_defaults": {"constants", "data", "model"},
     "config_training": {"data", "settings"},
     "config_check": {

@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
     """Load the model and serve the page until Ctrl-C; serve=False returns the server unstarted."""
     args = parse_args(argv)
     out_dir = check_out_dir(args.out)
+    if not 0 <= args.port <= 65535:  # before the model is read (bind would raise OverflowError)
+        raise AppError(f"--port {args.port}: expected a port number 0-65535 (0: any free one)")
     if not PAGE.is_file():
         raise AppError(
             f"the app's page {PAGE} is missing; install samhq-train from a clone (pip install -e .)"

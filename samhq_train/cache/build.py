@@ -36,6 +36,7 @@ from samhq_train.data import (
     transformed_sample,
 )
 from samhq_train.data.transforms import PairTransform, Transformed
+from samhq_train.distributed import gather_from_ranks, stop_together
 from samhq_train.progress import Progress, track
 
 from . import claims
@@ -316,7 +317,9 @@ def cache_from_config(cfg, model, provenance, *, progress: bool = True) -> Embed
 
 class BuildEmbeddingCache(L.Callback):
     """Builds the missing entries when a fit / validate / test starts (Lightning's setup, after the
-    datamodule's): every process its share on its own device, then all wait for each other."""
+    datamodule's): every process its share on its own device, then all wait for each other. A
+    build that fails in one process (a full disk, a changed file) stops every process there, each
+    with one line (distributed.stop_together)."""
 
     def __init__(self, cache: EmbeddingCache) -> None:
         self.cache = cache
@@ -324,7 +327,16 @@ class BuildEmbeddingCache(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         device = trainer.strategy.root_device
         pl_module.to(device)  # the strategy moves it there next anyway
-        self.cache.build(
-            pl_module.model, device=device, rank=trainer.global_rank, world_size=trainer.world_size
+        plans = set(gather_from_ranks(digest(sorted(self.cache.jobs))))
+        if len(plans) > 1:  # the shares would leave entries to nobody
+            raise RuntimeError(
+                "embedding cache: the DDP processes planned different entries (a bug: every "
+                "process must wrap the same datasets before the build)"
+            )
+        stop_together(
+            lambda: self.cache.build(
+                pl_module.model, device=device, rank=trainer.global_rank,
+                world_size=trainer.world_size,
+            )
         )
         trainer.strategy.barrier("embedding_cache")

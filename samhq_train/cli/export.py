@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import textwrap
+from pathlib import Path
 
 import torch
 
@@ -35,6 +36,7 @@ from samhq_train.model import (
     policy_of,
 )
 from samhq_train.model.formats import RECORDS
+from samhq_train.output_check import OutputError
 
 # the targets that are not checkpoint formats (those are described by their format record)
 ONNX_TARGETS = {
@@ -115,9 +117,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def check_name(name: str | None) -> None:
+    """--name is a file name stem: a folder in it would put the files outside --out."""
+    if name is not None and (not name or name in (".", "..") or Path(name).name != name):
+        raise OutputError(
+            f"--name {name!r}: give a file name stem without a folder (the files go into --out)"
+        )
+
+
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    check_name(args.name)
     check_output_dir(args.out)  # before the weights are read: a file, no parent, read-only
     if "onnx_encoder_int8" in args.to:
         onnx_quantization()  # onnxruntime's quantization tools missing: one line, before loading

@@ -9,22 +9,30 @@ becomes one `config error:` line and exit status 2, like every other setup error
 the run writes to are checked writable (samhq_train.output_check) before Hydra creates them.
 The run folder of samhq-evaluate follows output_dir when only output_dir is given
 (run_dir_override), so that Hydra makes no second, empty folder under outputs/eval/.
---help, --cfg / --info, --multirun, --config-dir / --config-path and HYDRA_FULL_ERROR=1 are left
-to Hydra as they were (their errors keep Hydra's own report).
+--multirun composes every job of the basic sweep (as Hydra does before launching any) and checks
+hydra.sweep.dir; --config-dir adds its folder to the search path, as Hydra does. --help, --info,
+--config-path, another sweeper (hydra/sweeper=...) and HYDRA_FULL_ERROR=1 are left to Hydra as
+they were (their errors keep Hydra's own report).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
-from hydra import compose, initialize_config_dir
-from hydra._internal.utils import get_args_parser
+from hydra import compose, version
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra._internal.hydra import Hydra
+from hydra._internal.utils import create_config_search_path, get_args_parser
+from hydra.core.config_search_path import SearchPathQuery
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
+from hydra.initialize import get_gh_backup, restore_gh_from_backup
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
@@ -66,15 +74,59 @@ def _check_syntax(overrides: Sequence[str]) -> None:
             ) from None
 
 
+@contextlib.contextmanager
+def _hydra_configs(config_dir: str | None = None) -> Iterator[None]:
+    """Hydra initialised on the package's configs, with --config-dir's folder added to the search
+    path where @hydra.main adds it (after the package's, before the structured configs)."""
+    search_path = create_config_search_path(str(CONFIG_DIR))
+    if config_dir is not None:
+        folder = os.path.abspath(config_dir)
+        if not os.path.isdir(folder):
+            raise ConfigError(
+                f"--config-dir {config_dir}: no such folder ({folder}); give the folder that "
+                "holds your config files"
+            )
+        search_path.prepend(
+            provider="command-line", path=f"file://{folder}", anchor=SearchPathQuery("schema")
+        )
+    backup = get_gh_backup()
+    version.setbase("1.3")
+    try:
+        Hydra.create_main_hydra2(task_name="app", config_search_path=search_path)
+        yield
+    finally:
+        restore_gh_from_backup(backup)
+
+
+def _sweep_jobs(overrides: Sequence[str]) -> list[list[str]]:
+    """The overrides of each job a --multirun of the basic sweeper launches (every combination
+    of the swept values); inside _hydra_configs (a glob sweep needs the config groups)."""
+    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+    return BasicSweeper.split_arguments(parser.parse_overrides(list(overrides)), None)[0]
+
+
 def compose_checked(
-    config_name: str | None, overrides: Sequence[str], hydra: bool = True
+    config_name: str | None,
+    overrides: Sequence[str],
+    hydra: bool = True,
+    *,
+    config_dir: str | None = None,
+    multirun: bool = False,
 ) -> DictConfig:
-    """The config Hydra will run with (with the hydra node unless not `hydra`); a ConfigError
-    with Hydra's message on one line for what Hydra refuses."""
+    """The config Hydra will run with (with the hydra node unless not `hydra`; with `multirun`,
+    its first job's, every job composed); a ConfigError with Hydra's message on one line for what
+    Hydra refuses."""
     _check_syntax(overrides)
     try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            return compose(config_name, overrides=list(overrides), return_hydra_config=hydra)
+        with _hydra_configs(config_dir):
+            jobs = _sweep_jobs(overrides) if multirun else [list(overrides)]
+            if not jobs:
+                raise ConfigError(
+                    "--multirun: the sweep makes no job (a glob(...) that matches no option of "
+                    "its config group?); check the swept values"
+                )
+            configs = [compose(config_name, job, return_hydra_config=hydra) for job in jobs]
+            return configs[0]
     except (HydraException, OmegaConfBaseException) as err:
         raise ConfigError(one_line(err)) from None
 
@@ -112,15 +164,15 @@ def check_run_folders(cfg: DictConfig, settings: Sequence[str]) -> None:
 
 
 def _left_to_hydra(args) -> bool:
+    other_sweeper = any(o.lstrip("+~").startswith("hydra/sweeper=") for o in args.overrides)
     return bool(
         args.help
         or args.hydra_help
-        or args.multirun
+        or (args.multirun and other_sweeper)
         or args.shell_completion
         or args.info
         or args.experimental_rerun
         or args.config_path
-        or args.config_dir
         or os.environ.get("HYDRA_FULL_ERROR") == "1"
     )
 
@@ -147,9 +199,17 @@ def check_command_line(
     args = get_args_parser().parse_args(list(argv))
     if _left_to_hydra(args):
         return []
-    added = run_dir_override(args.overrides, run_dir_follows) if args.cfg is None else []
-    cfg = compose_checked(args.config_name or config_name, [*args.overrides, *added])
-    if args.cfg is None:  # --cfg only prints the config
+    single = args.cfg is None and not args.multirun
+    added = run_dir_override(args.overrides, run_dir_follows) if single else []
+    cfg = compose_checked(
+        args.config_name or config_name,
+        [*args.overrides, *added],
+        config_dir=args.config_dir,
+        multirun=args.multirun,
+    )
+    if args.multirun:  # each job's folders are made under it, by Hydra, as it launches them
+        check_run_folders(cfg, ["hydra.sweep.dir"])
+    elif args.cfg is None:  # --cfg only prints the config
         check_run_folders(cfg, folders)
     return added
 

@@ -26,6 +26,14 @@ def stack_images(images: Sequence[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
+def batch_error(bad: Sequence[dict]) -> str:
+    """The one line of a batch's bad samples ({"error": message, "hint": what else to do}): the
+    first message, how many more the batch holds, then the first sample's hint."""
+    more = f" (and {len(bad) - 1} more in this batch)" if len(bad) > 1 else ""
+    hint = bad[0].get("hint")
+    return f"{bad[0]['error']}{more}" + (f"; {hint}" if hint else "")
+
+
 class Collate:
     """Samples -> one batch (S = the model's input side); picks the prompt types.
 
@@ -45,17 +53,18 @@ class Collate:
                    (storage dtype); cached training batches then carry no image, gt_original
                    or original_size
 
-    A sample {"error": ...} makes the batch {"error": all messages} (the loader raises it);
-    samples {"skip": ...} are left out, and a batch of only those is None (the loader drops it).
+    A sample {"error": ...} makes the batch {"error": one line} (batch_error; the loader raises
+    it); samples {"skip": ...} are left out, and a batch of only those is None (the loader drops
+    it).
     """
 
     def __init__(self, prompts: PromptConfig, train: bool):
         self.prompts, self.train = prompts, train
 
     def __call__(self, samples: list[dict]) -> dict | None:
-        errors = [s["error"] for s in samples if "error" in s]
-        if errors:
-            return {"error": "\n".join(errors)}
+        bad = [s for s in samples if "error" in s]
+        if bad:
+            return {"error": batch_error(bad)}
         samples = [s for s in samples if "skip" not in s]
         if not samples:
             return None

@@ -87,9 +87,9 @@ class SegmentationDataModule(L.LightningDataModule):
         super().__init__()  # no save_hyperparameters: keys like seed would clash with the module's
         self.image_size = int(image_size)
         self.root = _absolute(root)
-        self.train_specs = [dict(s) for s in train_sets]
-        self.val_specs = [dict(s) for s in val_sets]
-        self.test_specs = self.val_specs if test_sets is None else [dict(s) for s in test_sets]
+        self.train_specs = _set_specs(train_sets, "train_sets")
+        self.val_specs = _set_specs(val_sets, "val_sets")
+        self.test_specs = self.val_specs if test_sets is None else _set_specs(test_sets, "test_sets")
         self.batch_size, self.val_batch_size = int(batch_size), int(val_batch_size)
         self.num_workers = int(num_workers)
         self.pin_memory = bool(pin_memory) and torch.cuda.is_available()
@@ -187,7 +187,11 @@ class SegmentationDataModule(L.LightningDataModule):
         if self.demo is not None:
             self.prepare_data()  # a no-op when present; covers use without a Trainer
         self._check_root()
-        if stage in (None, "fit") and self.train_specs and self.train_set is None:
+        # with an embedding cache, validate plans the training set too, as a run's first process
+        # does (train.py sets up "fit" there before the trainer): each DDP process builds its
+        # share of one plan, cut the same way everywhere
+        fit = stage in (None, "fit") or (stage == "validate" and self.feature_cache is not None)
+        if fit and self.train_specs and self.train_set is None:
             transform = build_train_transform(self.image_size, **self.train_transform_cfg)
             self.train_set = training_set(
                 self.train_specs,
@@ -213,6 +217,13 @@ class SegmentationDataModule(L.LightningDataModule):
         sampler = None
         trainer = self.trainer
         if not train and trainer is not None and trainer.world_size > 1:
+            if len(dataset) < trainer.world_size:  # every process needs a sample (same answer
+                raise DataError(  # in all of them: they stop together)
+                    f"evaluation set {dataset.name} has {len(dataset)} samples, fewer than the "
+                    f"{trainer.world_size} processes of this run, each of which evaluates its own "
+                    f"share: add samples, or run at most {len(dataset)} processes "
+                    "(trainer.devices x trainer.num_nodes)"
+                )
             # Lightning's DistributedSampler pads a set with repeated images up to a multiple of
             # the process count, which would count them twice in the per-set means: shard without
             # padding
@@ -260,6 +271,20 @@ class SegmentationDataModule(L.LightningDataModule):
         if not self.test_sets and self.test_specs:
             self.setup("test")
         return [self._loader(ds, self.val_batch_size, train=False) for ds in self.test_sets]
+
+
+def _set_specs(sets, key: str) -> list[dict]:
+    """data.<key>: a list of set entries (mappings); null is none. DataError naming the key."""
+    if sets is None:
+        return []
+    if isinstance(sets, (str, Mapping)) or not isinstance(sets, Sequence) or not all(
+        isinstance(s, Mapping) for s in sets
+    ):
+        raise DataError(
+            f"data.{key}={sets!r}: expected a list of sets, each a mapping such as "
+            "{name: my_set, image_dir: images, mask_dir: masks} (data/README.md)"
+        )
+    return [dict(s) for s in sets]
 
 
 def _absolute(root) -> Path | None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import ConcatDataset, Dataset
 
-from .image_files import DataError, read_image, read_mask, stored_size
+from .image_files import DataError, EmptyMaskError, read_image, read_mask, stored_size
 
 log = logging.getLogger(__name__)
 
@@ -284,26 +284,46 @@ class CocoInstanceDataset(Dataset):
                 f"the image is {width}x{height} (WxH); fix the json or the image"
             )
 
+    def _segmentation(self, key: SampleKey, decode):
+        """decode(annotation) (the COCO object's annToRLE or annToMask); DataError naming the
+        annotation when its segmentation is malformed."""
+        try:
+            return decode(key.annotation)
+        except Exception as e:  # pycocotools raises bare errors on malformed segmentations
+            raise DataError(
+                f"{self._where(key)}: unreadable segmentation ({type(e).__name__}: {e}); fix the "
+                "json"
+            ) from None
+
+    def _require_object(self, key: SampleKey, pixels: int) -> None:
+        """EmptyMaskError naming the annotation when its segmentation covers no pixel of the
+        image (training skips it, as an empty mask of a folder set)."""
+        if pixels == 0:
+            info = self.coco.imgs[key.annotation["image_id"]]
+            raise EmptyMaskError(
+                f"{self._where(key)}: empty segmentation (no pixel of it inside the "
+                f"{info.get('width')}x{info.get('height')} image); fix or remove the annotation"
+            )
+
     def checked_files(self, idx: int) -> dict:
-        """Sample idx's image header against the json's size, without decoding anything (the
-        segmentation is decoded when the sample is read). Returns the item without "image" and
-        "mask"; DataError naming the file."""
+        """Sample idx's image header against the json's size, and its segmentation's pixel count
+        (from its RLE, not decoded into a mask). Returns the item without "image" and "mask";
+        DataError naming the annotation and its file (EmptyMaskError for an empty segmentation)."""
+        from pycocotools import mask as mask_utils
+
         key = self.sample_key(idx)
         self._require_json_size(key, *stored_size(key.files[0]))
+        rle = self._segmentation(key, self.coco.annToRLE)
+        self._require_object(key, int(mask_utils.area(rle)))
         return {"mask": None, "name": key.name, "dataset": self.name, "where": self._where(key)}
 
     def __getitem__(self, idx: int) -> dict:
         key = self.sample_key(idx)
-        ann, (image_path,) = key.annotation, key.files
-        where = self._where(key)
+        image_path, where = key.files[0], self._where(key)
         image = read_image(image_path)
         self._require_json_size(key, *image.shape[:2])
-        try:
-            mask = self.coco.annToMask(ann).astype(np.uint8) * 255
-        except Exception as e:  # pycocotools raises bare errors on malformed segmentations
-            raise DataError(
-                f"{where}: unreadable segmentation ({type(e).__name__}: {e}); fix the json"
-            ) from None
+        mask = self._segmentation(key, self.coco.annToMask).astype(np.uint8) * 255
+        self._require_object(key, int(np.count_nonzero(mask)))
         return {
             "image": image,
             "mask": mask,

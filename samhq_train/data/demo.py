@@ -151,6 +151,17 @@ class DemoSource(Dataset):
         }
 
 
+DEMO_LEAST = {"num_train": 1, "num_val": 0, "height": 32, "width": 32}  # the generator's limits
+
+
+def _check_settings(**settings) -> None:
+    """DataError naming data.demo.<key> for a count or size the generator cannot make."""
+    for key, least in DEMO_LEAST.items():
+        value = settings[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise DataError(f"data.demo.{key}={value}: expected an integer >= {least}")
+
+
 def _params(num_train, num_val, height, width, seed) -> dict:
     return {
         "version": VERSION,
@@ -183,6 +194,7 @@ def ensure_demo_data(
     Written to a temporary folder and renamed into place, so concurrent callers (DDP ranks)
     are safe. A non-empty ``root`` that the generator did not write is never touched.
     """
+    _check_settings(num_train=num_train, num_val=num_val, height=height, width=width)
     root = Path(root).expanduser().resolve()
     params = _params(num_train, num_val, height, width, seed)
     if _marker_params(root) == params:

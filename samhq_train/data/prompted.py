@@ -6,10 +6,10 @@ one numpy generator per (dataset, seed, rank, worker seed); the worker seed foll
 RNG (``lightning.seed_everything``), so runs repeat under a seed and workers and ranks draw
 independently. ``rng_state`` / ``set_rng_state`` let a resumed run continue that stream.
 
-Bad samples: a DataError travels as data ({"error": message}, raised in the main process by the
-loader, without a worker traceback). Training skips empty masks (and, when not strict, unreadable
-samples) by taking the next index; lenient evaluation drops them from the batch ({"skip": ...}),
-strict evaluation raises.
+Bad samples: a DataError travels as data ({"error": message, "hint": ...}, raised in the main
+process by the loader as one line, without a worker traceback). Training skips empty masks (and,
+when not strict, unreadable samples) by taking the next index; lenient evaluation drops them
+from the batch ({"skip": ...}), strict evaluation raises.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ class PromptedDataset(Dataset):
             except DataError as e:
                 last = e
                 if self.strict and not (self.train and isinstance(e, EmptyMaskError)):
-                    return {"error": f"{e}; {skip_hint(self.train)}"}
+                    return {"error": str(e), "hint": skip_hint(self.train)}
                 log.warning("skipping a sample: %s", e)
         if self.train:
             return {

@@ -16,7 +16,7 @@ from pathlib import Path
 from torch.utils.data import ConcatDataset
 
 from .datasets import build_source, leaf_of, sample_key
-from .image_files import DataError, read_image
+from .image_files import DataError, EmptyMaskError, read_image
 from .prompted import PromptedDataset, strict_key
 from .prompts import PromptConfig
 from .sample import require_nonempty_mask
@@ -106,6 +106,8 @@ def _problem(source, index: int, need_object: bool) -> DataError | None:
         item = check(j) if check is not None else leaf[j]
         if need_object and item.get("mask") is not None:
             require_nonempty_mask(item)
+    except EmptyMaskError as err:  # a source may find it without a mask (COCO: the RLE's area)
+        return err if need_object else None
     except DataError as err:
         return err
     return None

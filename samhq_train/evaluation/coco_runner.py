@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pycocotools.coco import COCO
 from torch.utils.data import DataLoader, Dataset
 
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
@@ -37,7 +38,9 @@ from samhq_train.evaluation.report import MODEL_LABELS
 from samhq_train.imaging import ImageFileError, read_image
 from samhq_train.progress import track
 
-__all__ = ["CocoPromptImages", "coco_markdown", "evaluate_coco_model", "predict_coco"]
+__all__ = [
+    "CocoPromptImages", "coco_markdown", "evaluate_coco_model", "predict_coco", "read_coco_inputs",
+]
 
 
 class CocoPromptImages(Dataset):
@@ -81,6 +84,46 @@ class CocoPromptImages(Dataset):
             "original_size": (h, w),
             "detections": self.detections[image_id],
         }
+
+
+def read_coco_inputs(annotation_file, image_dir, detections) -> tuple[COCO, list]:
+    """(the GT, the detections list) of evaluate_coco_model, read and checked before any model
+    work: EvaluationError naming the file (missing, not json, not COCO, ids the GT lacks, no
+    detection) or the image folder that is not one."""
+    path = Path(annotation_file)
+    try:
+        coco_gt = load_coco(path)
+    except (OSError, ValueError) as err:  # json.JSONDecodeError is a ValueError
+        raise EvaluationError(
+            f"cannot read the COCO GT json {path}: {_reason(err)}; give the annotation file "
+            "(e.g. annotations/instances_val2017.json)"
+        ) from None
+    except (KeyError, TypeError, AttributeError) as err:
+        raise EvaluationError(
+            f"{path} is not a COCO GT json (missing or bad {err}); it needs 'images', "
+            "'annotations' and 'categories'"
+        ) from None
+    try:
+        with open(detections) as f:
+            found = json.load(f)
+    except (OSError, ValueError) as err:
+        raise EvaluationError(
+            f"cannot read the detections json {detections}: {_reason(err)}; give a COCO results "
+            "json [{image_id, category_id, bbox, score}]"
+        ) from None
+    try:
+        per_image = load_detections(found, coco_gt)
+    except (ValueError, TypeError) as err:
+        raise EvaluationError(f"{detections}: {str(err).removeprefix('detections: ')}") from None
+    if not per_image:
+        raise EvaluationError(f"{detections}: no detections, nothing to prompt the model with")
+    if not Path(image_dir).is_dir():
+        raise EvaluationError(f"COCO image folder not found: {image_dir}")
+    return coco_gt, found
+
+
+def _reason(err: Exception) -> str:
+    return err.strerror if isinstance(err, OSError) and err.strerror else str(err)
 
 
 @torch.no_grad()

@@ -25,7 +25,7 @@ from samhq_train.data import ClickProtocol, build_datamodule
 from samhq_train.data.sets import check_set_files
 from samhq_train.evaluation.benchmark import run_benchmark
 from samhq_train.evaluation.clicks import run_click_benchmark
-from samhq_train.evaluation.coco_runner import evaluate_coco_model
+from samhq_train.evaluation.coco_runner import evaluate_coco_model, read_coco_inputs
 from samhq_train.evaluation.device import canonical_precision, resolve_device
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.report import (
@@ -143,6 +143,13 @@ def evaluate(cfg) -> dict:
     out_dir = check_writable_folder(to_absolute_path(str(cfg.output_dir)), "output_dir")
     protocol = ClickProtocol.from_mapping(_plain(cfg.get("clicks")))  # clicks.*: its record
     _check_tasks(cfg, protocol)
+    coco_cfg = cfg.get("coco") or {}
+    if coco_cfg.get("detections"):  # the jsons read and checked before the model and benchmark
+        coco_gt, detections = read_coco_inputs(
+            to_absolute_path(str(coco_cfg.annotation_file)),
+            to_absolute_path(str(coco_cfg.image_dir)),
+            to_absolute_path(str(coco_cfg.detections)),
+        )
     device = resolve_device(cfg.device)
     precision = canonical_precision(cfg.precision)
     dilation_ratio = float(cfg.metrics.dilation_ratio)
@@ -185,13 +192,12 @@ def evaluate(cfg) -> dict:
         out["clicks"] = clicks
         out["paths"].update(write_click_report(clicks, out_dir, settings=settings, labels=labels))
         print(click_tables(clicks, labels))
-    coco_cfg = cfg.get("coco") or {}
     if coco_cfg.get("detections"):
         coco = evaluate_coco_model(
             model,
-            annotation_file=to_absolute_path(str(coco_cfg.annotation_file)),
+            annotation_file=coco_gt,
             image_dir=to_absolute_path(str(coco_cfg.image_dir)),
-            detections=to_absolute_path(str(coco_cfg.detections)),
+            detections=detections,
             transform=coco_transform(coco_cfg.transform, model),
             hq_token_only=coco_cfg.hq_token_only,
             sam_baseline=cfg.sam_baseline,

@@ -28,8 +28,7 @@ import numpy as np
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from samhq_train.distributed import gather_from_ranks
-from samhq_train.errors import UserError
+from samhq_train.distributed import RankStopped, gather_from_ranks, stop_together
 from samhq_train.files import atomic_write, tensor_bytes
 from samhq_train.finite import NonFiniteError, describe_non_finite, non_finite_names
 from samhq_train.model.formats import Use, inspect
@@ -52,42 +51,22 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         )
 
 
-class RankStopped(UserError):
-    """Another process of a DDP run could not write a checkpoint: this one stops with it."""
-
-
 def stop_together_on_failed_writes(strategy) -> None:
     """Make `strategy.save_checkpoint` collective about failures. Under DDP only global rank 0
     writes a checkpoint while the others go on to a barrier; a write that fails (a full disk, a
     refused non-finite weight) would leave them there until the process group breaks, each with
     a collective's traceback. Wrapped, every process learns each write's outcome (one small
-    all-gather per checkpoint) and, when one failed, all stop at that step: the failing process
-    with its own error, the others with RankStopped naming it and its reason (exit 2)."""
+    all-gather per checkpoint, distributed.stop_together) and, when one failed, all stop at that
+    step: the failing process with its own error, the others with RankStopped naming it and its
+    reason (exit 2)."""
     write = strategy.save_checkpoint
 
     def save_checkpoint(checkpoint, filepath, storage_options=None) -> None:
         if strategy.world_size == 1:
             return write(checkpoint, filepath, storage_options=storage_options)
-        failure = None
-        try:
-            write(checkpoint, filepath, storage_options=storage_options)
-        except Exception as err:  # told to every process below, then raised here unchanged
-            failure = err
-        reasons = gather_from_ranks(None if failure is None else _reason(failure))
-        if failure is not None:
-            raise failure
-        failed = [(rank, why) for rank, why in enumerate(reasons) if why is not None]
-        if failed:
-            rank, why = failed[0]
-            raise RankStopped(f"rank {rank} stopped: {why}")
+        stop_together(lambda: write(checkpoint, filepath, storage_options=storage_options))
 
     strategy.save_checkpoint = save_checkpoint
-
-
-def _reason(err: Exception) -> str:
-    if isinstance(err, UserError):
-        return str(err)
-    return f"{type(err).__name__}: {err} (a bug: see its traceback)"
 
 
 def check_finite_weights(checkpoint: dict[str, Any], path=None, when: str = "") -> None:

@@ -83,10 +83,8 @@ def folder_set(tmp_path, n: int = 4, cut: tuple[int, ...] = (1,)):
 
 def datamodule(root, **kwargs) -> SegmentationDataModule:
     spec = {"name": "v", "image_dir": "im", "mask_dir": "gt"}
-    dm = SegmentationDataModule(
-        32, train_sets=[spec], val_sets=[spec], root=str(root), batch_size=2, val_batch_size=1,
-        **kwargs,
-    )
+    kwargs = {"batch_size": 2, "val_batch_size": 1, **kwargs}
+    dm = SegmentationDataModule(32, train_sets=[spec], val_sets=[spec], root=str(root), **kwargs)
     dm.setup("fit")
     return dm
 
@@ -132,6 +130,17 @@ def test_a_strict_set_meeting_a_cut_image_mid_run_names_the_file_and_the_key(tmp
         "(data.check_images=full checks every image before the run starts)"
     )
     assert "\n" not in str(info.value)
+
+
+def test_two_cut_images_in_one_evaluation_batch_are_one_line_naming_the_first(tmp_path):
+    root = folder_set(tmp_path, cut=(0, 1))
+    dm = datamodule(root, val_batch_size=2)
+    with pytest.raises(DataError) as info:
+        list(dm.val_dataloader()[0])
+    assert str(info.value) == (
+        f"cannot read image file {root / 'im' / 's0.jpg'}: s0.jpg is truncated (JPEG end marker "
+        f"missing); re-download or remove it (and 1 more in this batch){SKIP_EVAL}"
+    )
 
 
 def test_check_images_is_header_or_full(tmp_path):

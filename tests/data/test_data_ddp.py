@@ -2,13 +2,14 @@
 
 import json
 import shutil
+from types import SimpleNamespace
 
 import lightning as L
 import pytest
 import torch
 from data_helpers import demo_config
 
-from samhq_train.data import build_datamodule
+from samhq_train.data import DataError, build_datamodule
 
 
 class RecordNames(L.LightningModule):
@@ -72,3 +73,20 @@ def test_two_ranks_see_disjoint_samples(demo_root, tmp_path):
         assert not a & b and len(a | b) == total, (split, a, b)
     val3 = seen[0]["val3"] + seen[1]["val3"]
     assert sorted(val3) == sorted(set(val3)) and len(val3) == 3, val3
+
+
+def test_an_evaluation_set_smaller_than_the_process_count_is_one_line(demo_root):
+    """Lightning's unpadded sampler would stop a process without a sample on an assert."""
+    dm = build_datamodule(demo_config(demo_root, val_batch_size=1), image_size=32)
+    dm.setup("validate")
+    n = len(dm.val_sets[0])
+    dm.trainer = SimpleNamespace(world_size=n, global_rank=n - 1)
+    assert len(dm.val_dataloader()[0].sampler) == 1
+    dm.trainer = SimpleNamespace(world_size=n + 1, global_rank=n)
+    with pytest.raises(DataError) as info:
+        dm.val_dataloader()
+    assert str(info.value) == (
+        f"evaluation set demo-val has {n} samples, fewer than the {n + 1} processes of this run, "
+        f"each of which evaluates its own share: add samples, or run at most {n} processes "
+        "(trainer.devices x trainer.num_nodes)"
+    )

@@ -1,5 +1,6 @@
 import json
 import logging
+import re
 from pathlib import Path
 
 import cv2
@@ -215,6 +216,48 @@ def test_coco_bad_input(tmp_path):
         CocoInstanceDataset(tmp_path, path)
 
 
+def test_a_coco_set_is_checked_before_the_run_as_a_folder_set(tmp_path, caplog):
+    """Before the first batch: the json's size against the image header, and the segmentation of
+    each annotation (its RLE's area, no mask decoded): empty or malformed is refused in one line
+    naming the annotation and the image, with the key that skips it; training skips empty ones."""
+    from samhq_train.data.sets import check_set_files
+
+    cv2.imwrite(str(tmp_path / "i.jpg"), blob(48, 64)[0])
+    square = [[5, 10, 15, 10, 15, 20, 5, 20]]
+    outside = [[200, 200, 210, 200, 210, 210, 200, 210]]  # beyond the 64 x 48 image: no pixel
+    anns = [{"segmentation": s, "area": 100.0} for s in (square, outside, outside)]
+    spec = {"type": "coco", "name": "c", "image_dir": ".", "annotation_file": "a.json"}
+
+    def check(what="validation", **kwargs):
+        dm = SegmentationDataModule(32, train_sets=[spec], val_sets=[spec], root=str(tmp_path),
+                                    **kwargs)
+        dm.setup("fit")
+        names, sets = (["train"], [dm.train_set]) if what == "training" else (dm.val_names,
+                                                                            dm.val_sets)
+        return check_set_files(names, sets, what=what)
+
+    coco_json(tmp_path / "a.json", "i.jpg", 48, 64, anns)
+    where = f"{tmp_path / 'a.json'} (annotation 2, image {tmp_path / 'i.jpg'})"
+    with pytest.raises(DataError) as info:
+        check()
+    assert str(info.value) == (
+        f"{where}: empty segmentation (no pixel of it inside the 64x48 image); fix or remove the "
+        "annotation (and 1 more in validation set c); or set data.strict_eval=false to skip bad "
+        "files"
+    )
+    assert check("training").samples == 3  # training skips empty masks
+    with caplog.at_level(logging.WARNING):
+        assert check(strict_eval=False).unusable == []
+    assert "validation set c: 2 of 3 samples are unusable and skipped; first: " in caplog.text
+    anns = [{"segmentation": square, "area": 100.0}, {"segmentation": [[1, 2, 3]], "area": 1.0}]
+    coco_json(tmp_path / "a.json", "i.jpg", 48, 64, anns)
+    with pytest.raises(DataError, match=rf"^{re.escape(where)}: unreadable segmentation \("):
+        check()
+    coco_json(tmp_path / "a.json", "i.jpg", 40, 64, anns[:1])
+    with pytest.raises(DataError, match=r"the json says 64x40 but the image is 64x48 \(WxH\)"):
+        check()
+
+
 # ---------------------------------------------------------------- bad input
 
 
@@ -255,6 +298,17 @@ def test_missing_and_empty_folders(tmp_path):
         build_source({"name": "x", "type": "voc", "image_dir": "/a"})
     with pytest.raises(DataError, match="valid keys"):
         build_datamodule({"batchsize": 2}, image_size=32)
+
+
+@pytest.mark.parametrize("sets", ["abc", ["abc"], [1], {"name": "x"}])
+def test_a_set_list_that_is_not_one_names_its_key(sets):
+    with pytest.raises(DataError) as info:
+        build_datamodule({"val_sets": sets}, image_size=32)
+    assert str(info.value) == (
+        f"data.val_sets={sets!r}: expected a list of sets, each a mapping such as {{name: "
+        "my_set, image_dir: images, mask_dir: masks} (data/README.md)"
+    )
+    assert build_datamodule({"val_sets": None}, image_size=32).val_specs == []  # null: none
 
 
 def test_unreadable_and_truncated_images(tmp_path):
@@ -330,8 +384,8 @@ def test_strict_eval_raises_in_the_main_process_naming_the_file(tmp_path):
     with pytest.raises(DataError) as err:
         next(iter(dm.val_dataloader()[0]))
     text = str(err.value)
-    assert "e_empty.png: empty mask" in text and "z_broken.jpg is not a readable image" in text
-    assert "Traceback" not in text and "worker" not in text
+    assert "e_empty.png: empty mask" in text and "(and 1 more in this batch); or set " in text
+    assert "\n" not in text and "worker" not in text  # one line: the first file, the count
 
 
 def test_lenient_eval_drops_bad_samples_with_a_log(tmp_path, caplog):

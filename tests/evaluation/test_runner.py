@@ -256,6 +256,41 @@ def test_nothing_to_evaluate_and_coco_without_its_files_are_refused_before_the_m
         evaluate(demo_cfg(tmp_path, data_root, detections))
 
 
+def test_coco_files_are_read_and_checked_before_the_model(tmp_path, data_root, monkeypatch):
+    """A missing or broken GT / detections json is one line naming it, before the model is read
+    and the benchmark runs (not a traceback after them)."""
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was read before the COCO files were checked")
+
+    monkeypatch.setattr(entry, "build_model_from_config", no_model)
+    gt, dets = tmp_path / "gt.json", tmp_path / "dets.json"
+    coco = [f"coco.detections={dets}", f"coco.annotation_file={gt}", f"coco.image_dir={tmp_path}"]
+
+    def refused() -> str:
+        with pytest.raises(EvaluationError) as info:
+            evaluate(demo_cfg(tmp_path, data_root, *coco))
+        return str(info.value)
+
+    assert refused() == (
+        f"cannot read the COCO GT json {gt}: No such file or directory; give the annotation "
+        "file (e.g. annotations/instances_val2017.json)"
+    )
+    gt.write_text("{not json")
+    assert refused().startswith(f"cannot read the COCO GT json {gt}: Expecting property name")
+    gt.write_text(json.dumps({"images": [{"id": 1, "file_name": "1.png", "height": 8,
+                                          "width": 8}], "annotations": [],
+                              "categories": [{"id": 1, "name": "x"}]}))
+    assert refused().startswith(f"cannot read the detections json {dets}: No such file")
+    dets.write_text("[]")
+    assert refused() == f"{dets}: no detections, nothing to prompt the model with"
+    dets.write_text(json.dumps([{"image_id": 7, "category_id": 1, "bbox": [1, 1, 2, 2],
+                                 "score": 0.5}]))
+    assert refused().startswith(f"{dets}: 1 image id(s) are not in the GT json, e.g. [7]")
+    dets.write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2]}]))
+    assert refused() == f"{dets}: detection 0 lacks ['score']"
+
+
 def write_pair(folder, stem, image, mask):
     (folder / "im").mkdir(parents=True, exist_ok=True)
     (folder / "gt").mkdir(parents=True, exist_ok=True)

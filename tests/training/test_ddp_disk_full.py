@@ -11,8 +11,8 @@ import lightning as L
 import pytest
 import torch
 
+from samhq_train import distributed
 from samhq_train.files import DiskFullError
-from samhq_train.training import checkpointing
 from samhq_train.training.checkpointing import RankStopped, stop_together_on_failed_writes
 from tests.training.helpers import ROOT, SMALL, TINY
 
@@ -98,7 +98,7 @@ def test_every_process_learns_how_rank_0s_write_went(monkeypatch):
         told.append(reason)
         return [str(full), reason]
 
-    monkeypatch.setattr(checkpointing, "gather_from_ranks", gather)
+    monkeypatch.setattr(distributed, "gather_from_ranks", gather)
     rank0, rank1 = FakeStrategy(0, full), FakeStrategy(1)
     for strategy in (rank0, rank1):
         stop_together_on_failed_writes(strategy)
@@ -109,7 +109,7 @@ def test_every_process_learns_how_rank_0s_write_went(monkeypatch):
         rank1.save_checkpoint({}, "/run/last.ckpt")
     assert str(info.value) == f"rank 0 stopped: {full}"
     assert told == [str(full), None]
-    monkeypatch.setattr(checkpointing, "gather_from_ranks", lambda reason: [None, None])
+    monkeypatch.setattr(distributed, "gather_from_ranks", lambda reason: [None, None])
     ok = FakeStrategy(0)
     stop_together_on_failed_writes(ok)
     ok.save_checkpoint({}, "/run/last.ckpt")  # no failure anywhere: nothing raised
@@ -118,13 +118,13 @@ def test_every_process_learns_how_rank_0s_write_went(monkeypatch):
 
 def test_a_bug_in_rank_0s_write_keeps_its_traceback_there(monkeypatch):
     bug = KeyError("state_dict")
-    monkeypatch.setattr(checkpointing, "gather_from_ranks", lambda reason: [reason, None])
+    monkeypatch.setattr(distributed, "gather_from_ranks", lambda reason: [reason, None])
     rank0 = FakeStrategy(0, bug)
     stop_together_on_failed_writes(rank0)
     with pytest.raises(KeyError):
         rank0.save_checkpoint({}, "/run/last.ckpt")
     monkeypatch.setattr(
-        checkpointing, "gather_from_ranks", lambda reason: ["KeyError: 'state_dict' (a bug: see "
+        distributed, "gather_from_ranks", lambda reason: ["KeyError: 'state_dict' (a bug: see "
                                                             "its traceback)", None]
     )
     rank1 = FakeStrategy(1)

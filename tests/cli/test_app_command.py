@@ -1,0 +1,21 @@
+"""samhq-app: a port number out of range is one line before the model is read (bind raised
+OverflowError with a traceback)."""
+
+import pytest
+
+from samhq_train.app import command
+
+
+def not_reached(*args, **kwargs):
+    raise AssertionError("the model was read before the check")
+
+
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_a_port_out_of_range_is_one_line(tmp_path, monkeypatch, capsys, port):
+    monkeypatch.setattr(command, "load_segmenter", not_reached)
+    with pytest.raises(SystemExit) as info:
+        command.main(["--port", port, "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: --port {port}: expected a port number 0-65535 (0: any free one)"
+    ]

@@ -1,0 +1,36 @@
+"""samhq-export's --name is a file name stem: one with a folder in it would write outside --out."""
+
+import pytest
+
+from samhq_train.cli import export as export_command
+from samhq_train.model import build_sam_hq, save_checkpoint
+
+
+def not_reached(*args, **kwargs):
+    raise AssertionError("the checkpoint was read before the check")
+
+
+@pytest.mark.parametrize("name", ["../../x", "sub/x", "..", ""])
+def test_a_name_with_a_folder_is_refused_before_the_checkpoint_is_read(
+    tmp_path, monkeypatch, capsys, name
+):
+    monkeypatch.setattr(export_command, "load_checkpoint_with_provenance", not_reached)
+    argv = ["--checkpoint", "w.pth", "--to", "sam_hq", "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as info:
+        export_command.main([*argv, "--name", name])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: --name {name!r}: give a file name stem without a folder (the files go into "
+        "--out)"
+    ]
+    assert not (tmp_path / "out").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_plain_name_is_used(tmp_path):
+    weights = tmp_path / "w.pth"
+    save_checkpoint(build_sam_hq("vit_tiny"), weights, format="sam_hq")
+    out = tmp_path / "out"
+    written = export_command.main(
+        ["--checkpoint", str(weights), "--to", "sam_hq", "--out", str(out), "--name", "mine.v2"]
+    )
+    assert written == {"sam_hq": out / "mine.v2.pth"} and written["sam_hq"].is_file()
