@@ -1,0 +1,161 @@
+"""Pieces of the ViTs' bf16 CPU inference blocks (sam1/cpu_blocks.py, sam3/cpu_blocks.py): when a
+family's blocks take that path, their linear layers (bias and GELU inside oneDNN's GEMM), their
+LayerNorms (fp32, cast once to bf16) and their softmax attention (scores built and used chunk by
+chunk, each chunk staying in cache).
+
+Under CPU bf16 autocast the plain blocks keep the residual stream in fp32 and pay, besides the
+matrix products, a fresh tensor per residual add, each linear layer's bias copied into its output
+and a separate GELU pass over the MLP's hidden activations; SDPA's CPU kernel runs q k^T and p v
+at about 60 % of the rate of plain batched products of the same shapes (bf16, head_dim 64,
+1 thread). The families' blocks do the same arithmetic with these pieces.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import cpu_int8
+from .common import Workspace
+from .cpu_int8 import compiling, cpu_bf16_autocast
+
+BF16 = torch.bfloat16
+# Scores of one chunk (bytes): small enough to stay in the cores' L2 / L3 between its three steps.
+SCORE_CHUNK_BYTES = 4 << 20
+# Heads per product: fewer, larger calls (about 1.3x faster on 2 busy threads, SAM 1 global blocks)
+HEADS_PER_CHUNK = 4
+
+
+def new_empty(
+    workspace: Workspace | None, name: str, shape: tuple[int, ...], like: torch.Tensor
+) -> torch.Tensor:
+    """A fresh tensor like `like`, or the workspace's buffer `name` (CPU)."""
+    return like.new_empty(shape) if workspace is None else workspace.empty(name, shape, like.dtype)
+
+
+def bf16_inference(x: torch.Tensor, module: nn.Module) -> bool:
+    """Whether fp32 tokens x into `module` are CPU bf16 autocast inference: no autograd into x or
+    the module's parameters, no tracing or compiling (those keep the plain layers)."""
+    if x.device.type != "cpu" or x.dtype != torch.float32:
+        return False
+    if torch.jit.is_tracing() or compiling() or not cpu_bf16_autocast():
+        return False
+    return not (
+        torch.is_grad_enabled()
+        and (x.requires_grad or any(p.requires_grad for p in module.parameters()))
+    )
+
+
+def attention_serves(*tensors: torch.Tensor) -> bool:
+    """Whether attention operands (bf16) take the chunked kernels: CPU, no autograd, not traced."""
+    q = tensors[0]
+    if q.device.type != "cpu" or q.dtype != BF16 or torch.jit.is_tracing() or compiling():
+        return False
+    return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+
+
+def hooked(module: nn.Module) -> bool:
+    """A forward hook somewhere in the module expects its layers to be called."""
+    return any(m._forward_hooks or m._forward_pre_hooks for m in module.modules())
+
+
+def exact_gelu(act: nn.Module) -> bool:
+    return type(act) is nn.GELU and act.approximate == "none"
+
+
+def layer_norm(
+    x: torch.Tensor, norm: nn.LayerNorm, dtype: torch.dtype, workspace: Workspace
+) -> torch.Tensor:
+    """fp32 LayerNorm, then one cast to the products' dtype."""
+    out = workspace.empty("norm", x.shape, dtype)
+    return out.copy_(F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps))
+
+
+def linear(
+    x: torch.Tensor,
+    layer: nn.Linear,
+    gelu: bool = False,
+    int8: bool = False,
+    workspace: Workspace | None = None,
+    fused: bool = True,
+) -> torch.Tensor:
+    """layer(x) (then exact GELU) in x's dtype, x 2-D; for bf16 with `fused` the bias and GELU run
+    inside oneDNN's GEMM where the build allows; `int8`: as an int8 GEMM (cpu_int8, its buffers
+    from the workspace), bf16 out."""
+    if int8:
+        return cpu_int8.linear(x, layer, gelu, workspace)
+    weight = layer.weight.to(x.dtype)
+    bias = None if layer.bias is None else layer.bias.to(x.dtype)
+    if x.dtype == BF16 and fused and fused_linear_available():
+        attr, algorithm = ("gelu", "none") if gelu else ("none", "")
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, attr, [], algorithm)
+    out = F.linear(x, weight, bias)
+    return F.gelu(out) if gelu else out
+
+
+@functools.cache
+def fused_linear_available() -> bool:
+    """oneDNN's linear with a fused GELU runs on this build and CPU (probed once on a tiny case)."""
+    mkldnn = torch.ops.mkldnn
+    if not (torch.backends.mkldnn.is_available() and hasattr(mkldnn, "_linear_pointwise")):
+        return False
+    try:
+        gen = torch.Generator().manual_seed(0)
+        x, weight, bias = (torch.randn(s, generator=gen).to(BF16) for s in ((4, 8), (16, 8), (16,)))
+        out = mkldnn._linear_pointwise(x, weight, bias, "gelu", [], "none")
+        expected = F.gelu(F.linear(x.float(), weight.float(), bias.float()))
+    except (RuntimeError, NotImplementedError, TypeError):  # missing kernel, older signature
+        return False
+    return out.shape == expected.shape and bool(torch.allclose(out.float(), expected, atol=0.1))
+
+
+# bias(image, heads, first query, end query, scores): writes the chunk's bias into scores
+# (heads x queries x keys), onto which q k^T is then accumulated
+ChunkBias = Callable[[int, slice, int, int, torch.Tensor], None]
+
+
+def chunked_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    rows: int,
+    workspace: Workspace | None = None,
+    bias: ChunkBias | None = None,
+    heads: int = HEADS_PER_CHUNK,
+) -> torch.Tensor:
+    """softmax(q k^T (+ bias)) v per image, group of `heads` heads and chunk of `rows`
+    query tokens: q (scaled), k, v B x heads x L x C -> B x L x heads x C. Each chunk's scores are
+    written by one product (accumulated onto the bias when given), softmaxed in place and
+    multiplied by v while in cache."""
+    b, n, length, c = q.shape
+    out = new_empty(workspace, "heads", (b, length, n, c), q)
+    buffer = new_empty(workspace, "scores", (min(n, heads) * rows * k.shape[2],), q)
+    for i in range(b):
+        for j in range(0, n, heads):
+            hs = slice(j, j + heads)
+            keys_t, values = k[i, hs].transpose(-1, -2), v[i, hs]
+            for r in range(0, length, rows):
+                queries = q[i, hs, r : r + rows]
+                scores = buffer[: queries.shape[:2].numel() * k.shape[2]]
+                scores = scores.view(*queries.shape[:2], k.shape[2])
+                if bias is None:
+                    torch.bmm(queries, keys_t, out=scores)
+                else:
+                    bias(i, hs, r, r + queries.shape[1], scores)
+                    torch.baddbmm(scores, queries, keys_t, out=scores)
+                probs = torch.ops.aten._softmax.out(scores, -1, False, out=scores)
+                out[i, r : r + rows, hs] = torch.bmm(probs, values).transpose(0, 1)
+    return out
+
+
+def chunk_rows(
+    length: int, keys: int, element_size: int, multiple: int = 1, limit: int = SCORE_CHUNK_BYTES
+) -> int:
+    """Query rows per chunk: a multiple of `multiple` whose scores for one head fit `limit` bytes
+    (at least `multiple`, at most `length`)."""
+    rows = limit // (keys * element_size) // multiple * multiple
+    return max(multiple, min(length, rows))
