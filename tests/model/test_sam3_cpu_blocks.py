@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from samhq_train.model import build_sam_hq, cpu_int8, cpu_kernels
+from samhq_train.model import build_sam_hq, cpu_int8
 from samhq_train.model.lora import LoRALinear
 from samhq_train.model.sam3 import cpu_blocks
 from samhq_train.model.sam3.vit import ViT, apply_rope, rope_angles
@@ -93,7 +93,7 @@ def sdpa_bf16(model, x, monkeypatch):
     """The plain bf16 path before the CPU kernels: plain blocks, RoPE and SDPA."""
     with monkeypatch.context() as patch:
         patch.setattr(cpu_blocks, "ENABLED", False)
-        patch.setattr(cpu_kernels, "attention_serves", lambda *a: False)
+        patch.setattr(cpu_blocks, "CHUNKED_ATTENTION", False)
         return bf16(model, x, 1)
 
 

@@ -26,9 +26,16 @@ from .. import cpu_int8, cpu_kernels
 from ..common import Workspace, window_partition, window_unpartition
 
 BF16 = cpu_kernels.BF16
-# A/B switches (profiling scripts, tests): the blocks at all, oneDNN's fused linear layers
+# A/B switches (profiling scripts, tests): the blocks at all, oneDNN's fused linear layers, the
+# chunked RoPE attention (also in the plain blocks; off: rope then SDPA)
 ENABLED = True
 FUSED_LINEAR = True
+CHUNKED_ATTENTION = True
+
+
+def attention_serves(qkv: torch.Tensor) -> bool:
+    """Whether the plain Attention's bf16 operands take rope_attention (CPU inference)."""
+    return CHUNKED_ATTENTION and cpu_kernels.attention_serves(qkv)
 
 
 def plain_block(block: nn.Module) -> bool:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .. import cpu_int8, cpu_kernels
+from .. import cpu_int8
 from ..common import use_checkpointing, window_partition, window_unpartition
 from . import cpu_blocks
 
@@ -54,7 +54,7 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, h, w, c = x.shape
         qkv = cpu_int8.call(self.qkv, x).reshape(b, h * w, 3, self.num_heads, -1)
-        if cpu_kernels.attention_serves(qkv):  # bf16 CPU inference: chunked, without SDPA
+        if cpu_blocks.attention_serves(qkv):  # bf16 CPU inference: chunked, without SDPA
             x = cpu_blocks.rope_attention(qkv, self.rope_cos, self.rope_sin)
             return cpu_int8.call(self.proj, x.reshape(b, h, w, c))
         qkv = qkv.permute(2, 0, 3, 1, 4)
