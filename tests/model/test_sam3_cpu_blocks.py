@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from samhq_train.model import build_sam_hq, cpu_int8
+from samhq_train.model import build_sam_hq, cpu_int8, cpu_kernels
 from samhq_train.model.lora import LoRALinear
 from samhq_train.model.sam3 import cpu_blocks
 from samhq_train.model.sam3.vit import ViT, apply_rope, rope_angles
@@ -191,3 +191,24 @@ def test_attention_keeps_sdpa_with_autograd_and_in_fp32(monkeypatch):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         model(image(224, batch=1)).float().sum().backward()
     assert model.blocks[0].attn.qkv.weight.grad is not None
+
+
+@pytest.mark.skipif(not cpu_kernels.fused_linear_available(), reason="no oneDNN bf16 linear")
+def test_packed_weights_give_the_cast_weights_outputs_and_follow_updates(monkeypatch):
+    """The fused linear layers' bf16 weights in oneDNN's layout, kept per layer: the same values
+    as casting on every call, re-made after an in-place update of the weight."""
+    layer = randomize_(torch.nn.Linear(48, 40), scale=0.5)
+    x = torch.randn(37, 48, generator=torch.Generator().manual_seed(0)).bfloat16()
+
+    def both() -> tuple[torch.Tensor, torch.Tensor]:
+        monkeypatch.setattr(cpu_kernels, "PACKED_WEIGHTS", True)
+        packed = cpu_kernels.linear(x, layer, gelu=True)
+        monkeypatch.setattr(cpu_kernels, "PACKED_WEIGHTS", False)
+        return packed, cpu_kernels.linear(x, layer, gelu=True)
+
+    packed, cast = both()
+    assert layer in cpu_kernels._packed and torch.equal(packed, cast)
+    with torch.no_grad():
+        layer.weight.mul_(2)
+    new_packed, new_cast = both()
+    assert torch.equal(new_packed, new_cast) and not torch.equal(new_packed, packed)
