@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import statistics
 import tempfile
 import time
@@ -108,19 +109,21 @@ def conv_gemms(layers, side: int) -> list[tuple[int, int, int, int]]:
 
 
 def matmul_floor_call(gemms, max_out_bytes: int = 64 << 20) -> Callable[[], None]:
-    """One call runs every GEMM in bf16 (large batched ones in slices of at most max_out_bytes).
-    GEMMs of one shape share their random operands (SAM 3's 32 blocks: ~5 GB otherwise)."""
-    gen = torch.Generator().manual_seed(0)
-    operands = {}
+    """One call runs every GEMM in bf16 (large batched ones in slices whose operands and output
+    stay within max_out_bytes, single ones with a larger operand in equal slices of rows, the last
+    rounded up). The left (right) operands are views of one random buffer (SAM 3's blocks and
+    neck: ~5 GB of operands otherwise)."""
     work = []
     for batch, m, k, n in gemms:
-        per = max(1, min(batch, max_out_bytes // (m * n * 2)))
-        if (per, m, k, n) not in operands:
-            operands[per, m, k, n] = (
-                torch.randn(per, m, k, generator=gen).to(BF16),
-                torch.randn(per, k, n, generator=gen).to(BF16),
-            )
-        work.append((*operands[per, m, k, n], -(-batch // per)))
+        per = max(1, min(batch, max_out_bytes // (2 * max(m * n, m * k, k * n))))
+        parts = 1 if batch > 1 else -(-m * max(k, n) * 2 // max_out_bytes)
+        work.append(((per, -(-m // parts), k), (per, k, n), -(-batch // per) * parts))
+    gen = torch.Generator().manual_seed(0)
+    left, right = (
+        torch.randn(max(math.prod(w[i]) for w in work), generator=gen, dtype=BF16)
+        for i in (0, 1)
+    )
+    work = [(left[: math.prod(a)].view(a), right[: math.prod(b)].view(b), t) for a, b, t in work]
 
     def run() -> None:
         for a, b, times in work:

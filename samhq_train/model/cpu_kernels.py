@@ -1,7 +1,7 @@
 """Pieces of the ViTs' bf16 CPU inference blocks (sam1/cpu_blocks.py, sam3/cpu_blocks.py): when a
 family's blocks take that path, their linear layers (bias and GELU inside oneDNN's GEMM), their
 LayerNorms (fp32, cast once to bf16) and their softmax attention (scores built and used chunk by
-chunk, each chunk staying in cache).
+chunk, each chunk staying in cache; `attention` is that for plain q, k, v: SAM 2.1's Hiera).
 
 Under CPU bf16 autocast the plain blocks keep the residual stream in fp32 and pay, besides the
 matrix products, a fresh tensor per residual add, each linear layer's bias copied into its output
@@ -29,6 +29,9 @@ BF16 = torch.bfloat16
 SCORE_CHUNK_BYTES = 4 << 20
 # Heads per product: fewer, larger calls (about 1.3x faster on 2 busy threads, SAM 1 global blocks)
 HEADS_PER_CHUNK = 4
+# Keys per map from which `attention` runs per image and chunk of query rows (else several
+# windows per product)
+GLOBAL_FROM = 1024
 # A/B switch: the fused linear layers read bf16 weights in oneDNN's own layout, reordered once per
 # layer and kept (3-15 % faster GEMMs on SAM 3's shapes, the same values; half the fp32 weights'
 # memory, held while the layer lives); off: cast from fp32 on every call
@@ -193,3 +196,46 @@ def chunk_rows(
     (at least `multiple`, at most `length`)."""
     rows = limit // (keys * element_size) // multiple * multiple
     return max(multiple, min(length, rows))
+
+
+def batched_attention(
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    v: torch.Tensor,
+    workspace: Workspace | None = None,
+    limit: int = SCORE_CHUNK_BYTES,
+) -> torch.Tensor:
+    """softmax(queries keys^T) v for a few images (windows) per product, as many as keep one
+    product's scores within `limit` bytes: B x heads x L x C' operands (queries scaled), v
+    B x heads x L x C -> B x Lq x heads x C."""
+    b, n, length, c = queries.shape[0], queries.shape[1], queries.shape[2], v.shape[-1]
+    keys_length = keys.shape[2]
+    out = new_empty(workspace, "heads", (b, length, n, c), v)
+    step = max(1, limit // (n * length * keys_length * v.element_size()))
+    buffer = new_empty(workspace, "scores", (min(step, b) * n * length * keys_length,), v)
+    for i in range(0, b, step):
+        im = slice(i, i + step)
+        scores = buffer[: queries[im].shape[0] * n * length * keys_length]
+        scores = scores.view(-1, n, length, keys_length)
+        torch.matmul(queries[im], keys[im].transpose(-1, -2), out=scores)
+        probs = torch.ops.aten._softmax.out(scores, -1, False, out=scores)
+        out[im] = torch.matmul(probs, v[im]).transpose(1, 2)
+    return out
+
+
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, workspace: Workspace | None = None
+) -> torch.Tensor:
+    """softmax(q k^T / sqrt(C)) v of bf16 B x L x heads x C operands (any strides; q may have
+    fewer tokens) -> B x Lq x heads x C: q scaled into a head-contiguous copy, k and v made
+    head-contiguous; a map of GLOBAL_FROM keys or more in chunks of query rows, windows several
+    per product."""
+    q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+    scaled = new_empty(workspace, "q", q.shape, q)
+    q = torch.mul(q, q.shape[-1] ** -0.5, out=scaled)
+    k = new_empty(workspace, "k", k.shape, k).copy_(k)
+    v = new_empty(workspace, "v", v.shape, v).copy_(v)
+    if k.shape[2] >= GLOBAL_FROM:
+        rows = chunk_rows(q.shape[2], k.shape[2], v.element_size())
+        return chunked_attention(q, k, v, rows, workspace)
+    return batched_attention(q, k, v, workspace)

@@ -75,17 +75,7 @@ def one_hot_products(
 ) -> torch.Tensor:
     """softmax(queries keys^T) v for a few images at a time: B x heads x HW x (C+H+W) operands,
     v B x heads x HW x C -> B x HW x heads x C."""
-    b, n, hw, c = v.shape
-    out = new_empty(workspace, "heads", (b, hw, n, c), v)
-    step = max(1, SCORE_CHUNK_BYTES // (n * hw * hw * v.element_size()))
-    buffer = new_empty(workspace, "scores", (min(step, b) * n * hw * hw,), v)
-    for i in range(0, b, step):
-        im = slice(i, i + step)
-        scores = buffer[: queries[im].shape[0] * n * hw * hw].view(-1, n, hw, hw)
-        torch.matmul(queries[im], keys[im].transpose(-1, -2), out=scores)
-        probs = torch.ops.aten._softmax.out(scores, -1, False, out=scores)
-        out[im] = torch.matmul(probs, v[im]).transpose(1, 2)
-    return out
+    return cpu_kernels.batched_attention(queries, keys, v, workspace, SCORE_CHUNK_BYTES)
 
 
 def per_head_attention(
