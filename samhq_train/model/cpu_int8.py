@@ -81,7 +81,9 @@ def _version(tensor: torch.Tensor) -> int:
         return -1
 
 
-def _cache_key(layer: nn.Linear) -> tuple:
+def weight_key(layer: nn.Linear) -> tuple:
+    """What a cached copy of the layer's weight and bias is valid for: their storage, version and
+    dtype (an in-place update or a new tensor changes it)."""
     tensors = (layer.weight, layer.bias) if layer.bias is not None else (layer.weight,)
     return tuple((t.data_ptr(), _version(t), t.dtype) for t in tensors)
 
@@ -89,7 +91,7 @@ def _cache_key(layer: nn.Linear) -> tuple:
 def packed_weight(layer: nn.Linear) -> tuple[torch.Tensor, ...]:
     """(prepacked int8 weight, fp32 scales per output channel, int64 zero points, fp32 bias or
     None) of the layer, quantized on first use and again whenever its weight or bias changes."""
-    key = _cache_key(layer)
+    key = weight_key(layer)
     entry = _packed.get(layer)
     if entry is not None and entry[0] == key:
         return entry[1]

@@ -18,19 +18,14 @@ path within bf16 rounding (tests/model/test_cpu_attention.py).
 
 import torch
 
+from .. import cpu_kernels
 from ..common import Workspace
+from ..cpu_kernels import new_empty
 
 # Scores of one chunk (bytes): small enough to stay in the cores' L2 / L3 between its three steps.
 SCORE_CHUNK_BYTES = 4 << 20
 # Heads of a global block per product: fewer, larger calls (about 1.3x faster on 2 busy threads)
 HEADS_PER_CHUNK = 4
-
-
-def new_empty(
-    workspace: Workspace | None, name: str, shape: tuple[int, ...], like: torch.Tensor
-) -> torch.Tensor:
-    """A fresh tensor like `like`, or the workspace's buffer `name` (CPU)."""
-    return like.new_empty(shape) if workspace is None else workspace.empty(name, shape, like.dtype)
 
 
 def serves(q: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor) -> bool:
@@ -80,17 +75,7 @@ def one_hot_products(
 ) -> torch.Tensor:
     """softmax(queries keys^T) v for a few images at a time: B x heads x HW x (C+H+W) operands,
     v B x heads x HW x C -> B x HW x heads x C."""
-    b, n, hw, c = v.shape
-    out = new_empty(workspace, "heads", (b, hw, n, c), v)
-    step = max(1, SCORE_CHUNK_BYTES // (n * hw * hw * v.element_size()))
-    buffer = new_empty(workspace, "scores", (min(step, b) * n * hw * hw,), v)
-    for i in range(0, b, step):
-        im = slice(i, i + step)
-        scores = buffer[: queries[im].shape[0] * n * hw * hw].view(-1, n, hw, hw)
-        torch.matmul(queries[im], keys[im].transpose(-1, -2), out=scores)
-        probs = torch.ops.aten._softmax.out(scores, -1, False, out=scores)
-        out[im] = torch.matmul(probs, v[im]).transpose(1, 2)
-    return out
+    return cpu_kernels.batched_attention(queries, keys, v, workspace, SCORE_CHUNK_BYTES)
 
 
 def per_head_attention(
@@ -103,21 +88,12 @@ def per_head_attention(
 ) -> torch.Tensor:
     b, n, hw, c = q.shape
     h, w = rel_h.shape[2], rel_h.shape[3]
-    rows = max(1, min(h, SCORE_CHUNK_BYTES // (w * hw * q.element_size())))
+    rows = cpu_kernels.chunk_rows(hw, hw, q.element_size(), w, SCORE_CHUNK_BYTES)
     q = torch.mul(q, c**-0.5, out=new_empty(workspace, "scaled", q.shape, q))
-    out = new_empty(workspace, "heads", (b, hw, n, c), q)
-    buffer = new_empty(workspace, "scores", (min(n, HEADS_PER_CHUNK) * rows * w * hw,), q)
-    for i in range(b):
-        for j in range(0, n, HEADS_PER_CHUNK):
-            hs = slice(j, j + HEADS_PER_CHUNK)
-            keys_t, values = k[i, hs].transpose(-1, -2), v[i, hs]
-            for r in range(0, h, rows):
-                qs = slice(r * w, (r + rows) * w)
-                rh = rel_h[i, hs, r : r + rows, :, :, None]
-                rw = rel_w[i, hs, r : r + rows, :, None, :]
-                bias = buffer[: rh.shape[:2].numel() * w * hw].view(*rh.shape[:2], w, h, w)
-                scores = torch.add(rh, rw, out=bias).view(rh.shape[0], -1, hw)  # bias only
-                torch.baddbmm(scores, q[i, hs, qs], keys_t, out=scores)
-                probs = torch.ops.aten._softmax.out(scores, -1, False, out=scores)
-                out[i, qs, hs] = torch.bmm(probs, values).transpose(0, 1)
-    return out
+
+    def bias(i: int, heads: slice, start: int, end: int, scores: torch.Tensor) -> None:
+        rh = rel_h[i, heads, start // w : end // w, :, :, None]
+        rw = rel_w[i, heads, start // w : end // w, :, None, :]
+        torch.add(rh, rw, out=scores.view(*rh.shape[:2], w, h, w))
+
+    return cpu_kernels.chunked_attention(q, k, v, rows, workspace, bias, HEADS_PER_CHUNK)

@@ -23,17 +23,13 @@ bf16 path within bf16 rounding (tests/model/test_cpu_blocks.py).
 
 from __future__ import annotations
 
-import functools
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .. import cpu_int8
-from ..cpu_int8 import compiling, cpu_bf16_autocast
+from .. import cpu_int8, cpu_kernels
 from . import cpu_attention
 
-BF16 = torch.bfloat16
+BF16 = cpu_kernels.BF16
 # A/B switches (profiling scripts, tests): the fused blocks at all, oneDNN's fused linear layers
 ENABLED = True
 FUSED_LINEAR = True
@@ -45,27 +41,19 @@ def plain_block(block: nn.Module) -> bool:
     """The layers this module reads the weights of are the plain ones (no LoRA, no other act), and
     no forward hook expects them to be called."""
     linears = (block.attn.qkv, block.attn.proj, block.mlp.lin1, block.mlp.lin2)
-    hooked = any(m._forward_hooks or m._forward_pre_hooks for m in block.modules())
     return (
-        not hooked
+        not cpu_kernels.hooked(block)
         and all(type(m) is nn.Linear for m in linears)
         and type(block.norm1) is nn.LayerNorm
         and type(block.norm2) is nn.LayerNorm
-        and type(block.mlp.act) is nn.GELU
-        and block.mlp.act.approximate == "none"
+        and cpu_kernels.exact_gelu(block.mlp.act)
         and block.attn.kernel != "flex"
     )
 
 
 def serves(blocks: nn.ModuleList, x: torch.Tensor) -> bool:
     """Whether the encoder's blocks run here for this input (fp32 B x H x W x C tokens)."""
-    if not ENABLED or x.device.type != "cpu" or x.dtype != torch.float32:
-        return False
-    if torch.jit.is_tracing() or compiling() or not cpu_bf16_autocast():
-        return False
-    if torch.is_grad_enabled() and (
-        x.requires_grad or any(p.requires_grad for p in blocks.parameters())
-    ):
+    if not ENABLED or not cpu_kernels.bf16_inference(x, blocks):
         return False
     return all(plain_block(block) for block in blocks)
 
@@ -114,14 +102,6 @@ def block_forward(
     hidden = layer_norm(tokens, block.norm2, dtype, workspace)
     hidden = linear(hidden, block.mlp.lin1, gelu=True, int8=int8, workspace=workspace)
     tokens.add_(linear(hidden, block.mlp.lin2, int8=int8, workspace=workspace))
-
-
-def layer_norm(
-    x: torch.Tensor, norm: nn.LayerNorm, dtype: torch.dtype, workspace: cpu_attention.Workspace
-) -> torch.Tensor:
-    """fp32 LayerNorm, then one cast to the products' dtype."""
-    out = workspace.empty("norm", x.shape, dtype)
-    return out.copy_(F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps))
 
 
 def windowed_attention(
@@ -249,31 +229,9 @@ def linear(
     int8: bool = False,
     workspace: cpu_attention.Workspace | None = None,
 ) -> torch.Tensor:
-    """layer(x) (then exact GELU) in x's dtype, x 2-D; for bf16 the bias and GELU run inside the
-    GEMM where the build allows; `int8`: as an int8 GEMM (cpu_int8, its buffers from the
-    workspace), bf16 out."""
-    if int8:
-        return cpu_int8.linear(x, layer, gelu, workspace)
-    weight = layer.weight.to(x.dtype)
-    bias = None if layer.bias is None else layer.bias.to(x.dtype)
-    if x.dtype == BF16 and FUSED_LINEAR and fused_linear_available():
-        attr, algorithm = ("gelu", "none") if gelu else ("none", "")
-        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, attr, [], algorithm)
-    out = F.linear(x, weight, bias)
-    return F.gelu(out) if gelu else out
+    """cpu_kernels.linear, oneDNN's fused bias and GELU as FUSED_LINEAR says."""
+    return cpu_kernels.linear(x, layer, gelu, int8, workspace, fused=FUSED_LINEAR)
 
 
-@functools.cache
-def fused_linear_available() -> bool:
-    """oneDNN's linear with a fused GELU runs on this build and CPU (probed once on a tiny case)."""
-    mkldnn = torch.ops.mkldnn
-    if not (torch.backends.mkldnn.is_available() and hasattr(mkldnn, "_linear_pointwise")):
-        return False
-    try:
-        gen = torch.Generator().manual_seed(0)
-        x, weight, bias = (torch.randn(s, generator=gen).to(BF16) for s in ((4, 8), (16, 8), (16,)))
-        out = mkldnn._linear_pointwise(x, weight, bias, "gelu", [], "none")
-        expected = F.gelu(F.linear(x.float(), weight.float(), bias.float()))
-    except (RuntimeError, NotImplementedError, TypeError):  # missing kernel, older signature
-        return False
-    return out.shape == expected.shape and bool(torch.allclose(out.float(), expected, atol=0.1))
+fused_linear_available = cpu_kernels.fused_linear_available
+layer_norm = cpu_kernels.layer_norm

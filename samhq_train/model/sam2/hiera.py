@@ -7,9 +7,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .. import cpu_int8
+from .. import cpu_int8, cpu_kernels
 from ..common import use_checkpointing, window_partition, window_unpartition
 from .layers import MLP
+
+# A/B switch (profiling scripts, tests): bf16 CPU inference attention as cpu_kernels.attention
+# (off: SDPA, whose CPU kernel ran Hiera-L's shapes 1.4-1.7x slower)
+CHUNKED_ATTENTION = True
 
 
 def _max_pool(x: torch.Tensor, pool: nn.Module | None) -> torch.Tensor:
@@ -38,8 +42,13 @@ class MultiScaleAttention(nn.Module):
             q = _max_pool(q.reshape(b, h, w, -1), self.q_pool)
             h, w = q.shape[1:3]
             q = q.reshape(b, h * w, self.num_heads, -1)
-        x = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
-        return cpu_int8.call(self.proj, x.transpose(1, 2).reshape(b, h, w, -1))
+        if CHUNKED_ATTENTION and cpu_kernels.attention_serves(q, k, v):  # bf16 CPU inference
+            x = cpu_kernels.attention(q, k, v)
+        else:
+            x = F.scaled_dot_product_attention(
+                q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+            ).transpose(1, 2)
+        return cpu_int8.call(self.proj, x.reshape(b, h, w, -1))
 
 
 class MultiScaleBlock(nn.Module):

@@ -16,6 +16,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .. import cpu_int8
 from ..common import use_checkpointing, window_partition, window_unpartition
+from . import cpu_blocks
 
 
 def rope_angles(head_dim: int, side: int, *, theta: float, scale: float) -> torch.Tensor:
@@ -53,6 +54,9 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, h, w, c = x.shape
         qkv = cpu_int8.call(self.qkv, x).reshape(b, h * w, 3, self.num_heads, -1)
+        if cpu_blocks.attention_serves(qkv):  # bf16 CPU inference: chunked, without SDPA
+            x = cpu_blocks.rope_attention(qkv, self.rope_cos, self.rope_sin)
+            return cpu_int8.call(self.proj, x.reshape(b, h, w, c))
         qkv = qkv.permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         q, k = (
@@ -184,10 +188,15 @@ class ViT(nn.Module):
         x = self.ln_pre(x + self._position_embedding(*x.shape[1:3]))
         recompute = use_checkpointing(self, x)
         early = None
-        with cpu_int8.scope(cpu_int8.serves(self, x)):
-            for i, block in enumerate(self.blocks[: self.global_att_blocks[-1] + 1]):
-                x = checkpoint(block, x, use_reentrant=False) if recompute else block(x)
-                if i == early_block:
-                    early = x
+        blocks = self.blocks[: self.global_att_blocks[-1] + 1]
+        int8 = cpu_int8.serves(self, x)
+        if cpu_blocks.serves(blocks, x):  # bf16 CPU inference
+            x, early = cpu_blocks.run_blocks(blocks, x, early_block, cpu_blocks.BF16, int8)
+        else:
+            with cpu_int8.scope(int8):
+                for i, block in enumerate(blocks):
+                    x = checkpoint(block, x, use_reentrant=False) if recompute else block(x)
+                    if i == early_block:
+                        early = x
         out = x.permute(0, 3, 1, 2)
         return out if early_block is None else (out, early)
