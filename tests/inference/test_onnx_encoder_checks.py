@@ -49,14 +49,22 @@ def test_a_graph_with_a_wrong_normalisation_fails_the_check(model, tmp_path, pre
     check_onnx_encoder(model, right, **options)  # the comparison itself passes a right graph
 
 
-@pytest.mark.parametrize("fixed", ["dynamic_batch", "dynamic_size"])
-def test_a_graph_without_its_dynamic_axes_fails_the_check(model, tmp_path, monkeypatch, fixed):
+@pytest.mark.parametrize(
+    "image_axes",
+    [{2: "height", 3: "width"}, {0: "batch", 3: "width"}],
+    ids=["fixed_batch", "fixed_height"],
+)
+def test_a_graph_without_its_dynamic_axes_fails_the_check(model, tmp_path, monkeypatch, image_axes):
     """SAM 1's graph takes any batch and any h x w with the long side S: the check runs a batch of
-    2 and both a portrait and a landscape size, so a graph traced with either fixed fails it."""
+    2 and both a portrait (h = S) and a landscape (w = S) size, so a graph traced with the batch
+    or the height fixed fails it."""
     family_encoder = type(encoder_export.onnx_encoder(model))
+    axes = family_encoder.dynamic_axes.fget
     assert family_encoder.dynamic_batch and family_encoder.dynamic_size
-    monkeypatch.setattr(family_encoder, fixed, False)
-    path = export_onnx_encoder(model, tmp_path / f"no_{fixed}.onnx")
+    monkeypatch.setattr(
+        family_encoder, "dynamic_axes", property(lambda self: {**axes(self), "image": image_axes})
+    )
+    path = export_onnx_encoder(model, tmp_path / "fixed_axis.onnx")
     monkeypatch.undo()
     session = encoder_export.onnx_session(path)
     assert session.get_inputs()[0].shape != ["batch", 3, "height", "width"]
