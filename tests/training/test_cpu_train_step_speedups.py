@@ -31,6 +31,9 @@ def test_contiguous_copy_only_for_an_fp32_cpu_weight_gradient():
         other = nn.ConvTranspose2d(8, 4, 2, 2).to(dtype)
         assert not early_to_nchw(early.to(dtype), other).is_contiguous()
     conv.requires_grad_(True)
+    with torch.device("meta"):  # another device (no GPU here): its kernels are not oneDNN's
+        meta_conv = nn.ConvTranspose2d(8, 4, 2, 2)
+        assert not early_to_nchw(torch.empty(1, 5, 6, 8), meta_conv).is_contiguous()
     traced = []  # a traced graph (the ONNX export) keeps the view
 
     def record(x):
