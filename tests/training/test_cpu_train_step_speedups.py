@@ -27,6 +27,21 @@ def test_contiguous_copy_only_for_an_fp32_cpu_weight_gradient():
         assert not early_to_nchw(early, conv).is_contiguous()
     conv.requires_grad_(False)
     assert not early_to_nchw(early, conv).is_contiguous()
+    for dtype in (torch.float64, torch.bfloat16):  # only fp32 weights' gradients are slow
+        other = nn.ConvTranspose2d(8, 4, 2, 2).to(dtype)
+        assert not early_to_nchw(early.to(dtype), other).is_contiguous()
+    conv.requires_grad_(True)
+    with torch.device("meta"):  # another device (no GPU here): its kernels are not oneDNN's
+        meta_conv = nn.ConvTranspose2d(8, 4, 2, 2)
+        assert not early_to_nchw(torch.empty(1, 5, 6, 8), meta_conv).is_contiguous()
+    traced = []  # a traced graph (the ONNX export) keeps the view
+
+    def record(x):
+        traced.append(early_to_nchw(x, conv).is_contiguous())
+        return x * 1
+
+    torch.jit.trace(record, early, check_trace=False)
+    assert traced == [False]
     for fn in (early_to_nchw, permuted_view):
         assert torch.equal(fn(early, conv), early.permute(0, 3, 1, 2))
 
