@@ -77,6 +77,19 @@ def exact_gelu(act: nn.Module) -> bool:
     return type(act) is nn.GELU and act.approximate == "none"
 
 
+def plain_block(block: nn.Module, linears: tuple[nn.Module, ...]) -> bool:
+    """The layers a CPU block path reads the weights of (the block's `linears`, norm1, norm2 and
+    its MLP's activation) are the plain ones (no LoRA, no other activation), and no forward hook
+    expects them to be called."""
+    return (
+        not hooked(block)
+        and all(type(m) is nn.Linear for m in linears)
+        and type(block.norm1) is nn.LayerNorm
+        and type(block.norm2) is nn.LayerNorm
+        and exact_gelu(block.mlp.act)
+    )
+
+
 def layer_norm(
     x: torch.Tensor, norm: nn.LayerNorm, dtype: torch.dtype, workspace: Workspace
 ) -> torch.Tensor:

@@ -38,17 +38,10 @@ CONTIGUOUS_HEADS_FROM = 1024
 
 
 def plain_block(block: nn.Module) -> bool:
-    """The layers this module reads the weights of are the plain ones (no LoRA, no other act), and
-    no forward hook expects them to be called."""
+    """The block's layers are the plain ones this module reads the weights of (cpu_kernels), and
+    its attention is not FlexAttention."""
     linears = (block.attn.qkv, block.attn.proj, block.mlp.lin1, block.mlp.lin2)
-    return (
-        not cpu_kernels.hooked(block)
-        and all(type(m) is nn.Linear for m in linears)
-        and type(block.norm1) is nn.LayerNorm
-        and type(block.norm2) is nn.LayerNorm
-        and cpu_kernels.exact_gelu(block.mlp.act)
-        and block.attn.kernel != "flex"
-    )
+    return cpu_kernels.plain_block(block, linears) and block.attn.kernel != "flex"
 
 
 def serves(blocks: nn.ModuleList, x: torch.Tensor) -> bool:

@@ -39,16 +39,9 @@ def attention_serves(qkv: torch.Tensor) -> bool:
 
 
 def plain_block(block: nn.Module) -> bool:
-    """The layers this module reads the weights of are the plain ones (no LoRA, no other act), and
-    no forward hook expects them to be called."""
+    """The block's layers are the plain ones this module reads the weights of (cpu_kernels)."""
     linears = (block.attn.qkv, block.attn.proj, block.mlp.fc1, block.mlp.fc2)
-    return (
-        not cpu_kernels.hooked(block)
-        and all(type(m) is nn.Linear for m in linears)
-        and type(block.norm1) is nn.LayerNorm
-        and type(block.norm2) is nn.LayerNorm
-        and cpu_kernels.exact_gelu(block.mlp.act)
-    )
+    return cpu_kernels.plain_block(block, linears)
 
 
 def serves(blocks: nn.ModuleList, x: torch.Tensor) -> bool:
