@@ -160,17 +160,7 @@ def evaluate(cfg) -> dict:
     model = loaded.model
     # after hq+decoder / hq+lora, "SAM" (HQ token off) is the fine-tuned SAM: say so in the rows
     labels = model_labels(policy_of(loaded.provenance).name)
-    settings = {
-        "checkpoint": checkpoint or f"random {cfg.model.variant} backbone, seed {cfg.model.seed}",
-        "image_size": model.image_size,
-        "prompt": cfg.data.prompts.eval_prompt,
-        "hq_token_only": bool(cfg.hq_token_only),
-        "sam_baseline": bool(cfg.sam_baseline),
-        "eval_transform": OmegaConf.to_container(cfg.data.get("eval_transform") or {}, resolve=True),
-        "dilation_ratio": dilation_ratio,
-        "precision": precision,
-        "device": str(device),
-    }
+    settings = _report_settings(cfg, model, checkpoint, precision, device)
     out = {"benchmark": None, "clicks": None, "coco": None, "paths": {}, "model": model}
     if cfg.benchmark or protocol.enabled:
         loaders = _test_loaders(cfg, model, loaded, device)
@@ -193,25 +183,46 @@ def evaluate(cfg) -> dict:
         out["paths"].update(write_click_report(clicks, out_dir, settings=settings, labels=labels))
         print(click_tables(clicks, labels))
     if coco_cfg.get("detections"):
-        coco = evaluate_coco_model(
-            model,
-            annotation_file=coco_gt,
-            image_dir=to_absolute_path(str(coco_cfg.image_dir)),
-            detections=detections,
-            transform=coco_transform(coco_cfg.transform, model),
-            hq_token_only=coco_cfg.hq_token_only,
-            sam_baseline=cfg.sam_baseline,
-            max_detections=coco_cfg.max_detections,
-            prompt_batch=coco_cfg.prompt_batch,
-            num_workers=coco_cfg.num_workers,
-            device=device,
-            precision=precision,
-            dilation_ratio=dilation_ratio,
-            progress=cfg.progress,
-            out_dir=out_dir,
-        )
+        coco = _run_coco(cfg, model, coco_gt, detections, device, precision, out_dir)
         out["coco"] = coco
         out["paths"].update(coco["paths"])
         print(coco["table"])
     log.info("evaluation written to %s", out_dir)
     return out
+
+
+def _report_settings(cfg, model, checkpoint, precision: str, device) -> dict:
+    """What the reports record of how the evaluation ran."""
+    return {
+        "checkpoint": checkpoint or f"random {cfg.model.variant} backbone, seed {cfg.model.seed}",
+        "image_size": model.image_size,
+        "prompt": cfg.data.prompts.eval_prompt,
+        "hq_token_only": bool(cfg.hq_token_only),
+        "sam_baseline": bool(cfg.sam_baseline),
+        "eval_transform": OmegaConf.to_container(cfg.data.get("eval_transform") or {}, resolve=True),
+        "dilation_ratio": float(cfg.metrics.dilation_ratio),
+        "precision": precision,
+        "device": str(device),
+    }
+
+
+def _run_coco(cfg, model, coco_gt, detections, device, precision: str, out_dir) -> dict:
+    """COCO's box-prompted evaluation of the (already read and checked) detections."""
+    coco_cfg = cfg.coco
+    return evaluate_coco_model(
+        model,
+        annotation_file=coco_gt,
+        image_dir=to_absolute_path(str(coco_cfg.image_dir)),
+        detections=detections,
+        transform=coco_transform(coco_cfg.transform, model),
+        hq_token_only=coco_cfg.hq_token_only,
+        sam_baseline=cfg.sam_baseline,
+        max_detections=coco_cfg.max_detections,
+        prompt_batch=coco_cfg.prompt_batch,
+        num_workers=coco_cfg.num_workers,
+        device=device,
+        precision=precision,
+        dilation_ratio=float(cfg.metrics.dilation_ratio),
+        progress=cfg.progress,
+        out_dir=out_dir,
+    )

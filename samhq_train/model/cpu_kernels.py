@@ -90,6 +90,38 @@ def plain_block(block: nn.Module, linears: tuple[nn.Module, ...]) -> bool:
     )
 
 
+def blocks_serve(
+    blocks: nn.ModuleList, x: torch.Tensor, plain: Callable[[nn.Module], bool]
+) -> bool:
+    """Whether a family's CPU block path runs a ViT's blocks for this input (fp32 B x H x W x C
+    tokens): bf16 CPU inference, and every block `plain` (the layers that path reads)."""
+    return bf16_inference(x, blocks) and all(plain(block) for block in blocks)
+
+
+def run_stack(
+    blocks: nn.ModuleList,
+    x: torch.Tensor,
+    block_forward: Callable[..., None],
+    early_index: int | None,
+    dtype: torch.dtype,
+    int8: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A family's CPU block path over a ViT's blocks: `block_forward(block, x, dtype, workspace,
+    int8)` updates x (B x H x W x C fp32, its own tensor) in place, block by block, with one
+    Workspace for the forward. Returns (last block's output, a copy of block `early_index`'s
+    output or None), fp32 as under autocast. `int8` only with bf16 and where the build has it."""
+    int8 = int8 and dtype == BF16 and cpu_int8.available()
+    x = x.contiguous()
+    early = None
+    workspace = Workspace()
+    with torch.autocast("cpu", enabled=False):
+        for i, block in enumerate(blocks):
+            block_forward(block, x, dtype, workspace, int8)
+            if i == early_index:
+                early = x.clone()
+    return x, early
+
+
 def layer_norm(
     x: torch.Tensor, norm: nn.LayerNorm, dtype: torch.dtype, workspace: Workspace
 ) -> torch.Tensor:

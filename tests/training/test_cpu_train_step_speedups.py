@@ -46,6 +46,14 @@ def test_contiguous_copy_only_for_an_fp32_cpu_weight_gradient():
         assert torch.equal(fn(early, conv), early.permute(0, 3, 1, 2))
 
 
+def assert_same_within_fp32_rounding(before, after) -> None:
+    """(output, parameter gradients) of the permuted view's run and of early_to_nchw's."""
+    (out_before, grads_before), (out_after, grads_after) = before, after
+    torch.testing.assert_close(out_after, out_before, rtol=1e-5, atol=1e-6)
+    for old, new in zip(grads_before, grads_after, strict=True):
+        torch.testing.assert_close(new, old, rtol=1e-5, atol=1e-6 * old.abs().max().item())
+
+
 def test_vit_b_width_fusion_gradients_within_fp32_rounding():
     """vit_b's compress_vit_feat widths (768 -> 256 -> 32), where oneDNN's kernels differ."""
     torch.manual_seed(0)
@@ -58,10 +66,7 @@ def test_vit_b_width_fusion_gradients_within_fp32_rounding():
         out = fusion(fn(early, fusion[0]))
         out.square().mean().backward()
         results.append((out.detach(), [p.grad.clone() for p in fusion.parameters()]))
-    (before, grads_before), (after, grads_after) = results
-    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-6)
-    for old, new in zip(grads_before, grads_after, strict=True):
-        torch.testing.assert_close(new, old, rtol=1e-5, atol=1e-6 * old.abs().max().item())
+    assert_same_within_fp32_rounding(*results)
 
 
 @pytest.mark.parametrize("variant", ["vit_demo", "vit_demo_base"])
@@ -107,7 +112,4 @@ def test_sam3_fusion_reads_the_early_feature_the_same_way(monkeypatch):
         out = sam3_decoder.MaskDecoderHQFusion.hq_features(fusion, embedding, early)
         out.square().mean().backward()
         results.append((out.detach(), [p.grad.clone() for p in fusion.parameters()]))
-    (before, grads_before), (after, grads_after) = results
-    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-6)
-    for old, new in zip(grads_before, grads_after, strict=True):
-        torch.testing.assert_close(new, old, rtol=1e-5, atol=1e-6 * old.abs().max().item())
+    assert_same_within_fp32_rounding(*results)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import cpu_int8, cpu_kernels
+from .. import cpu_kernels
 from . import cpu_attention
 
 BF16 = cpu_kernels.BF16
@@ -46,9 +46,7 @@ def plain_block(block: nn.Module) -> bool:
 
 def serves(blocks: nn.ModuleList, x: torch.Tensor) -> bool:
     """Whether the encoder's blocks run here for this input (fp32 B x H x W x C tokens)."""
-    if not ENABLED or not cpu_kernels.bf16_inference(x, blocks):
-        return False
-    return all(plain_block(block) for block in blocks)
+    return ENABLED and cpu_kernels.blocks_serve(blocks, x, plain_block)
 
 
 def run_blocks(
@@ -58,20 +56,11 @@ def run_blocks(
     dtype: torch.dtype = BF16,
     int8: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """x: B x H x W x C fp32 (its own tensor: updated in place) -> (last block's output, the
-    output of block `early_index`), both fp32 as under autocast. `dtype`: the products' operands
-    (bf16; fp32 in tests, where the result equals the plain fp32 blocks). `int8`: the linear
-    layers as oneDNN int8 GEMMs (cpu_int8; with bf16 only, ignored where the build lacks them)."""
-    int8 = int8 and dtype == BF16 and cpu_int8.available()
-    x = x.contiguous()
-    early = x
-    workspace = cpu_attention.Workspace()
-    with torch.autocast("cpu", enabled=False):
-        for i, block in enumerate(blocks):
-            block_forward(block, x, dtype, workspace, int8)
-            if i == early_index:
-                early = x.clone()
-    return x, early
+    """x: B x H x W x C fp32 (updated in place) -> (last block's output, block `early_index`'s),
+    cpu_kernels.run_stack with this module's blocks. `dtype`: the products' operands (bf16; fp32
+    in tests, where the result equals the plain fp32 blocks). `int8`: the linear layers as
+    oneDNN int8 GEMMs (cpu_int8)."""
+    return cpu_kernels.run_stack(blocks, x, block_forward, early_index, dtype, int8)
 
 
 def block_forward(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import cpu_int8, cpu_kernels
+from .. import cpu_kernels
 from ..common import Workspace, window_partition, window_unpartition
 
 BF16 = cpu_kernels.BF16
@@ -46,9 +46,7 @@ def plain_block(block: nn.Module) -> bool:
 
 def serves(blocks: nn.ModuleList, x: torch.Tensor) -> bool:
     """Whether the ViT's blocks run here for this input (fp32 B x H x W x C tokens)."""
-    if not ENABLED or not cpu_kernels.bf16_inference(x, blocks):
-        return False
-    return all(plain_block(block) for block in blocks)
+    return ENABLED and cpu_kernels.blocks_serve(blocks, x, plain_block)
 
 
 def run_blocks(
@@ -58,20 +56,10 @@ def run_blocks(
     dtype: torch.dtype = BF16,
     int8: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """x: B x H x W x C fp32 (its own tensor: updated in place) -> (last block's output, the
-    output of block `early_index` or None), fp32 as under autocast. `dtype`: the products'
-    operands (bf16; fp32 in tests). `int8`: the linear layers as oneDNN int8 GEMMs (cpu_int8;
-    with bf16 only, ignored where the build lacks them)."""
-    int8 = int8 and dtype == BF16 and cpu_int8.available()
-    x = x.contiguous()
-    early = None
-    workspace = Workspace()
-    with torch.autocast("cpu", enabled=False):
-        for i, block in enumerate(blocks):
-            block_forward(block, x, dtype, workspace, int8)
-            if i == early_index:
-                early = x.clone()
-    return x, early
+    """x: B x H x W x C fp32 (updated in place) -> (last block's output, block `early_index`'s
+    or None), cpu_kernels.run_stack with this module's blocks. `dtype`: the products' operands
+    (bf16; fp32 in tests). `int8`: the linear layers as oneDNN int8 GEMMs (cpu_int8)."""
+    return cpu_kernels.run_stack(blocks, x, block_forward, early_index, dtype, int8)
 
 
 def block_forward(
