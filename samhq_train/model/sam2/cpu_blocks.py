@@ -91,7 +91,6 @@ def block_forward(
     if block.proj is not None:  # a stage transition: the shortcut is y projected, then pooled
         shortcut = linear(block.proj, y.view(-1, c), workspace, int8).view(b, h, w, -1)
         stream = shortcut if block.q_stride is None else max_pool(shortcut, block.q_stride)
-        stream = stream.contiguous()
     add_attention(block, y, stream, workspace, int8)
     tokens = stream.view(-1, stream.shape[-1])
     hidden = cpu_kernels.layer_norm(tokens, block.norm2, dtype, workspace)
@@ -135,10 +134,17 @@ def attention(
 
 def max_pool(x: torch.Tensor, stride: tuple[int, int]) -> torch.Tensor:
     """Max over stride patches of dims 1 and 2 of x (B x H x W x ..., any strides; the last
-    incomplete rows and columns dropped, as MaxPool2d does) -> B x H/sh x W/sw x ..."""
+    incomplete rows and columns dropped, as MaxPool2d does) -> B x H/sh x W/sw x ..., contiguous:
+    a copy of one strided view of the patches' first tokens, then torch.maximum with the others
+    in place (about 10x faster than amax over the patch dims of a strided view, 2x the plain
+    blocks' copy then MaxPool2d; the max is exact, so the values are the same)."""
     sh, sw = stride
-    x = x[:, : x.shape[1] // sh * sh, : x.shape[2] // sw * sw]
-    return x.unflatten(2, (-1, sw)).unflatten(1, (-1, sh)).amax(dim=(2, 4))
+    h, w = x.shape[1] // sh * sh, x.shape[2] // sw * sw
+    parts = [x[:, i:h:sh, j:w:sw] for i in range(sh) for j in range(sw)]
+    out = parts[0].contiguous()
+    for part in parts[1:]:
+        torch.maximum(out, part, out=out)
+    return out
 
 
 def linear(
