@@ -120,7 +120,8 @@ def scaled_attention(q, k, v, workspace=None):
 
 def subsampled(x, stride):
     """A pooling bug: every stride-th token instead of the max of each patch."""
-    return x[:, :: stride[0], :: stride[1]][:, : x.shape[1] // stride[0], : x.shape[2] // stride[1]]
+    picked = x[:, :: stride[0], :: stride[1]]
+    return picked[:, : x.shape[1] // stride[0], : x.shape[2] // stride[1]].contiguous()
 
 
 def mean_pooled(x, stride):
