@@ -1,7 +1,9 @@
-"""Pieces of the ViTs' bf16 CPU inference blocks (sam1/cpu_blocks.py, sam3/cpu_blocks.py): when a
-family's blocks take that path, their linear layers (bias and GELU inside oneDNN's GEMM), their
-LayerNorms (fp32, cast once to bf16) and their softmax attention (scores built and used chunk by
-chunk, each chunk staying in cache; `attention` is that for plain q, k, v: SAM 2.1's Hiera).
+"""Pieces of the ViTs' bf16 CPU inference blocks (sam1/, sam3/ and sam2/cpu_blocks.py, the last
+Hiera's): when a family's blocks take that path, their block loop (`stack_outputs`), their linear
+layers (bias and GELU inside oneDNN's GEMM), their LayerNorms (once, cast once to bf16), windows
+(partitioned from the bf16 normed tokens, added back through a view) and their softmax attention
+(scores built and used chunk by chunk, each chunk staying in cache; `attention` is that for plain
+q, k, v: SAM 2.1's Hiera).
 
 Under CPU bf16 autocast the plain blocks keep the residual stream in fp32 and pay, besides the
 matrix products, a fresh tensor per residual add, each linear layer's bias copied into its output
