@@ -5,6 +5,7 @@ encoder bf16), the matmul floor, and our decoder and automatic mask generation p
     python scripts/benchmark.py --cpu-table [--threads 2] [--reps 3] [--variant vit_b] [--json F]
     python scripts/benchmark.py --cpu-table --train        # + the hq training step's rows
     python scripts/benchmark.py --cpu-table --train-only   # those rows alone
+    python scripts/benchmark.py --cpu-table --eager-only   # our eager, transformers', floor rows
 
 All random weights, batch 1, `--threads` torch / onnxruntime threads. The paths are timed in
 rounds (every path once per round, --reps rounds, after a warm-up call each), so that a busy
@@ -265,7 +266,8 @@ def encoder_paths(model, args, folder: str) -> dict[str, Callable[[], None]]:
         "samhq_train encoder, fp32 eager": under(lambda: encoder(pixels), False),
     }
     try:
-        paths |= onnxruntime_calls(model, args.threads, folder, size)
+        if not args.eager_only:
+            paths |= onnxruntime_calls(model, args.threads, folder, size)
     except ImportError as err:
         print(f"skipping onnxruntime: {err}")
     try:
@@ -274,6 +276,8 @@ def encoder_paths(model, args, folder: str) -> dict[str, Callable[[], None]]:
     except ImportError as err:
         print(f"skipping transformers: {err}")
     try:
+        if args.eager_only:
+            raise ImportError("--eager-only")
         from samhq_train.reference import build_official
 
         official = build_official(args.variant).image_encoder
@@ -399,6 +403,8 @@ def main(argv=None) -> None:
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--train", action="store_true", help="also the training-step rows")
     parser.add_argument("--train-only", action="store_true", help="only the training-step rows")
+    parser.add_argument("--eager-only", action="store_true", help="only our eager encoders, "
+                        "transformers' and the floor (no ONNX, official, decoder or AMG rows)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = build_sam_hq(args.variant, seed=0).eval()
@@ -408,7 +414,7 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as folder:
         encoders = encoder_paths(model, args, folder)
         encoder_names = set(encoders)
-        paths = {**encoders, **decoder_and_amg_paths(model, args)}
+        paths = encoders if args.eager_only else {**encoders, **decoder_and_amg_paths(model, args)}
         if args.train:
             paths |= training_step_paths(model, args, folder)
         amg = [n for n in paths if "AMG" in n]
