@@ -12,8 +12,9 @@ from ..common import use_checkpointing, window_partition, window_unpartition
 from . import cpu_blocks
 from .layers import MLP
 
-# A/B switch (profiling scripts, tests): bf16 CPU inference attention as cpu_kernels.attention
-# (off: SDPA, whose CPU kernel ran Hiera-L's shapes 1.4-1.7x slower)
+# A/B switch (profiling scripts, tests): bf16 CPU inference attention of the plain blocks as
+# cpu_kernels.attention (off: SDPA, whose CPU kernel ran Hiera-L's shapes 1.4-1.7x slower); the
+# CPU blocks (cpu_blocks.py, which Hiera.forward takes when they serve) always take it
 CHUNKED_ATTENTION = True
 
 
