@@ -5,6 +5,7 @@ encoder bf16), the matmul floor, and our decoder and automatic mask generation p
     python scripts/benchmark.py --cpu-table [--threads 2] [--reps 3] [--variant vit_b] [--json F]
     python scripts/benchmark.py --cpu-table --train        # + the hq training step's rows
     python scripts/benchmark.py --cpu-table --train-only   # those rows alone
+    python scripts/benchmark.py --cpu-table --eager-only   # our eager, transformers', floor rows
 
 All random weights, batch 1, `--threads` torch / onnxruntime threads. The paths are timed in
 rounds (every path once per round, --reps rounds, after a warm-up call each), so that a busy
@@ -51,9 +52,12 @@ BF16 = torch.bfloat16
 
 
 def encoder_gemms(encoder, image_size: int | None = None) -> list[tuple[int, int, int, int]]:
-    """(batch, M, K, N) of every matrix product of a SAM 1 ViT encoder, or of SAM 3's ViT trunk
+    """(batch, M, K, N) of every matrix product of a SAM 1 ViT encoder, of SAM 3's ViT trunk
     and neck (a module with `trunk`; its blocks up to the last global one, the neck's levels it
-    keeps; `image_size` its input side), on one image."""
+    keeps) or of SAM 2.1's Hiera trunk and FPN neck (hiera_gemms), on one image (`image_size`:
+    the input side of the last two)."""
+    if hasattr(getattr(encoder, "trunk", None), "stage_ends"):
+        return hiera_gemms(encoder, image_size)
     if hasattr(encoder, "trunk"):
         trunk = encoder.trunk
         grid = image_size // trunk.patch_embed.proj.kernel_size[0]
@@ -96,6 +100,38 @@ def block_gemms(
         (1, grid * grid, dim, hidden),
         (1, grid * grid, hidden, dim),
     ]
+
+
+def hiera_gemms(encoder, image_size: int) -> list[tuple[int, int, int, int]]:
+    """SAM 2.1's Hiera (every block: the stage transitions' proj on the whole map, qkv on the
+    padded windows, q k^T and p v with the pooled queries, proj on the pooled windows, the MLP on
+    the map) and the neck's lateral 1 x 1 convolutions on every stage's map."""
+    trunk = encoder.trunk
+    gemms = conv_gemms([trunk.patch_embed.proj], image_size)
+    grid, sides = image_size // trunk.patch_embed.proj.stride[0], []
+    for i, block in enumerate(trunk.blocks):
+        dim, dim_out = block.norm1.normalized_shape[0], block.norm2.normalized_shape[0]
+        heads, stride = block.attn.num_heads, block.q_stride[0] if block.q_stride else 1
+        window = block.window_size or grid
+        padded = -(-grid // window) * window
+        windows, length = (padded // window) ** 2, window * window
+        queries, head_dim = length // stride**2, dim_out // heads
+        if block.proj is not None:
+            gemms.append((1, grid * grid, dim, dim_out))
+        grid //= stride
+        gemms += [
+            (1, padded * padded, dim, 3 * dim_out),
+            (windows * heads, queries, head_dim, length),
+            (windows * heads, queries, length, head_dim),
+            (1, windows * queries, dim_out, dim_out),
+            (1, grid * grid, dim_out, block.mlp.layers[0].out_features),
+            (1, grid * grid, block.mlp.layers[0].out_features, dim_out),
+        ]
+        if i in trunk.stage_ends:
+            sides.append(grid)
+    for lateral, side in zip(encoder.neck.convs, reversed(sides), strict=True):
+        gemms += conv_gemms(lateral, side)
+    return gemms
 
 
 def conv_gemms(layers, side: int) -> list[tuple[int, int, int, int]]:
@@ -230,7 +266,8 @@ def encoder_paths(model, args, folder: str) -> dict[str, Callable[[], None]]:
         "samhq_train encoder, fp32 eager": under(lambda: encoder(pixels), False),
     }
     try:
-        paths |= onnxruntime_calls(model, args.threads, folder, size)
+        if not args.eager_only:
+            paths |= onnxruntime_calls(model, args.threads, folder, size)
     except ImportError as err:
         print(f"skipping onnxruntime: {err}")
     try:
@@ -239,6 +276,8 @@ def encoder_paths(model, args, folder: str) -> dict[str, Callable[[], None]]:
     except ImportError as err:
         print(f"skipping transformers: {err}")
     try:
+        if args.eager_only:
+            raise ImportError("--eager-only")
         from samhq_train.reference import build_official
 
         official = build_official(args.variant).image_encoder
@@ -364,6 +403,8 @@ def main(argv=None) -> None:
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--train", action="store_true", help="also the training-step rows")
     parser.add_argument("--train-only", action="store_true", help="only the training-step rows")
+    parser.add_argument("--eager-only", action="store_true", help="only our eager encoders, "
+                        "transformers' and the floor (no ONNX, official, decoder or AMG rows)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = build_sam_hq(args.variant, seed=0).eval()
@@ -373,7 +414,7 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as folder:
         encoders = encoder_paths(model, args, folder)
         encoder_names = set(encoders)
-        paths = {**encoders, **decoder_and_amg_paths(model, args)}
+        paths = encoders if args.eager_only else {**encoders, **decoder_and_amg_paths(model, args)}
         if args.train:
             paths |= training_step_paths(model, args, folder)
         amg = [n for n in paths if "AMG" in n]

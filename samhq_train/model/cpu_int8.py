@@ -8,10 +8,11 @@ or a new tensor repacks). Activations are quantized per call, per tensor: uint8 
 and scale max|x| / 127 (symmetric, so the zero point costs nothing in range). The GEMM accumulates
 in int32 and writes bf16 with the bias (and GELU) applied inside oneDNN. Attention stays bf16.
 
-Two ways in: SAM 1's ViT runs its own bf16 CPU blocks (sam1/cpu_blocks) and calls `linear`; the
-other encoders (SAM 3's ViT, SAM 2.1's Hiera) open `scope` around their blocks when `serves` says
-so, and their blocks call their linear layers through `call`, which is `layer(x)` (then `act`)
-outside an int8 scope. An encoder with the switch has a bool attribute `int8` (`int8_encoder`).
+Two ways in: the encoders' bf16 CPU blocks (sam1/, sam3/, sam2/cpu_blocks.py) call `linear`;
+where those do not serve (a hook, LoRA), SAM 3's ViT and SAM 2.1's Hiera open `scope` around their
+plain blocks when `serves` says so, and those call their linear layers through `call`, which is
+`layer(x)` (then `act`) outside an int8 scope. An encoder with the switch has a bool attribute
+`int8` (`int8_encoder`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
-"""Pieces of the ViTs' bf16 CPU inference blocks (sam1/cpu_blocks.py, sam3/cpu_blocks.py): when a
-family's blocks take that path, their linear layers (bias and GELU inside oneDNN's GEMM), their
-LayerNorms (fp32, cast once to bf16) and their softmax attention (scores built and used chunk by
-chunk, each chunk staying in cache; `attention` is that for plain q, k, v: SAM 2.1's Hiera).
+"""Pieces of the ViTs' bf16 CPU inference blocks (sam1/, sam3/ and sam2/cpu_blocks.py, the last
+Hiera's): when a family's blocks take that path, their block loop (`stack_outputs`), their linear
+layers (bias and GELU inside oneDNN's GEMM), their LayerNorms (once, cast once to bf16), windows
+(partitioned from the bf16 normed tokens, added back through a view) and their softmax attention
+(scores built and used chunk by chunk, each chunk staying in cache; `attention` is that for plain
+q, k, v: SAM 2.1's Hiera).
 
 Under CPU bf16 autocast the plain blocks keep the residual stream in fp32 and pay, besides the
 matrix products, a fresh tensor per residual add, each linear layer's bias copied into its output
@@ -14,14 +16,14 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from . import cpu_int8
-from .common import Workspace
+from .common import Workspace, window_partition, window_unpartition
 from .cpu_int8 import compiling, cpu_bf16_autocast
 
 BF16 = torch.bfloat16
@@ -101,25 +103,43 @@ def blocks_serve(
 def run_stack(
     blocks: nn.ModuleList,
     x: torch.Tensor,
-    block_forward: Callable[..., None],
+    block_forward: Callable[..., torch.Tensor | None],
     early_index: int | None,
     dtype: torch.dtype,
     int8: bool,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """stack_outputs keeping block `early_index`'s output: (last block's output, a copy of block
+    `early_index`'s output or None)."""
+    keep = () if early_index is None else (early_index,)
+    x, kept = stack_outputs(blocks, x, block_forward, keep, dtype, int8)
+    return x, kept[0] if kept else None
+
+
+def stack_outputs(
+    blocks: nn.ModuleList,
+    x: torch.Tensor,
+    block_forward: Callable[..., torch.Tensor | None],
+    keep: Collection[int],
+    dtype: torch.dtype,
+    int8: bool,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """A family's CPU block path over a ViT's blocks: `block_forward(block, x, dtype, workspace,
-    int8)` updates x (B x H x W x C fp32, its own tensor) in place, block by block, with one
-    Workspace for the forward. Returns (last block's output, a copy of block `early_index`'s
-    output or None), fp32 as under autocast. `int8` only with bf16 and where the build has it."""
+    int8)` updates x (B x H x W x C, its own tensor) in place and returns None, or returns the
+    block's output as a new tensor (a block that changes the map's shape), block by block, with
+    one Workspace for the forward. Returns (last block's output, copies of the outputs of the
+    blocks in `keep`, in block order), in the stream's dtype as under autocast. `int8` only with
+    bf16 and where the build has it."""
     int8 = int8 and dtype == BF16 and cpu_int8.available()
     x = x.contiguous()
-    early = None
+    kept = []
     workspace = Workspace()
     with torch.autocast("cpu", enabled=False):
         for i, block in enumerate(blocks):
-            block_forward(block, x, dtype, workspace, int8)
-            if i == early_index:
-                early = x.clone()
-    return x, early
+            out = block_forward(block, x, dtype, workspace, int8)
+            x = x if out is None else out
+            if i in keep:
+                kept.append(x.clone())
+    return x, kept
 
 
 def layer_norm(
@@ -128,6 +148,30 @@ def layer_norm(
     """fp32 LayerNorm, then one cast to the products' dtype."""
     out = workspace.empty("norm", x.shape, dtype)
     return out.copy_(F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps))
+
+
+def partition(x: torch.Tensor, size: int, workspace: Workspace) -> torch.Tensor:
+    """common.window_partition of B x H x W x C tokens into N x size x size x C windows, into the
+    workspace's buffer when no padding is needed."""
+    b, h, w, c = x.shape
+    if h % size or w % size:
+        return window_partition(x, size)[0]
+    grid = x.view(b, h // size, size, w // size, size, c).transpose(2, 3)
+    out = workspace.empty("windows", (b, h // size, w // size, size, size, c), x.dtype)
+    return out.copy_(grid).view(-1, size, size, c)
+
+
+def add_windows(x: torch.Tensor, windows: torch.Tensor, size: int) -> None:
+    """x (B x H x W x C, contiguous) += common.window_unpartition of the N x size x size x C
+    windows (their padded tokens dropped); without padding through a strided view of the
+    windows, without a copy."""
+    b, h, w, c = x.shape
+    if h % size or w % size:
+        padded = (h + (-h) % size, w + (-w) % size)
+        x.add_(window_unpartition(windows, size, padded, (h, w)))
+    else:
+        grid = (b, h // size, w // size, size, size, c)
+        x.view(b, h // size, size, w // size, size, c).add_(windows.view(grid).transpose(2, 3))
 
 
 def linear(

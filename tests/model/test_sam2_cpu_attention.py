@@ -1,14 +1,14 @@
-"""bf16 CPU inference attention of SAM 2.1's Hiera (cpu_kernels.attention in MultiScaleAttention):
-it equals SDPA (fp32, windows several per product or a map in chunks of query rows, pooled queries
-fewer than the keys), the encoder's bf16 features stay as close to fp32 as with SDPA (a bound a
-wrong scale breaks), and fp32 and training keep SDPA."""
+"""bf16 CPU inference attention of SAM 2.1's Hiera (cpu_kernels.attention, in MultiScaleAttention
+and in the CPU blocks, sam2/cpu_blocks.py): it equals SDPA (fp32, windows several per product or a
+map in chunks of query rows, pooled queries fewer than the keys), the encoder's bf16 features stay
+as close to fp32 as with SDPA (a bound a wrong scale breaks), and fp32 and training keep SDPA."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from samhq_train.model import build_sam_hq, cpu_kernels
-from samhq_train.model.sam2 import hiera
+from samhq_train.model.sam2 import cpu_blocks, hiera
 from tests.reference import randomize_
 
 VARIANT, SIZE = "sam2.1_hq_hiera_demo", 256
@@ -58,11 +58,13 @@ def test_bf16_features_as_close_to_fp32_as_with_sdpa(monkeypatch):
     ours = features(sam, x)
     assert len(calls) == len(sam.image_encoder.trunk.blocks)
     monkeypatch.setattr(hiera, "CHUNKED_ATTENTION", False)
+    monkeypatch.setattr(cpu_blocks, "ENABLED", False)  # the plain blocks, with SDPA
     sdpa = features(sam, x)
     assert len(calls) == len(sam.image_encoder.trunk.blocks)
     assert within_sdpa_error(ours, sdpa, ref)
     # the bound is not loose: scores 15 % too large break it
     monkeypatch.setattr(hiera, "CHUNKED_ATTENTION", True)
+    monkeypatch.setattr(cpu_blocks, "ENABLED", True)
     monkeypatch.setattr(
         cpu_kernels, "attention", lambda q, k, v, w=None: attention(q * 1.15, k, v, w)
     )

@@ -9,10 +9,12 @@ from torch.utils.checkpoint import checkpoint
 
 from .. import cpu_int8, cpu_kernels
 from ..common import use_checkpointing, window_partition, window_unpartition
+from . import cpu_blocks
 from .layers import MLP
 
-# A/B switch (profiling scripts, tests): bf16 CPU inference attention as cpu_kernels.attention
-# (off: SDPA, whose CPU kernel ran Hiera-L's shapes 1.4-1.7x slower)
+# A/B switch (profiling scripts, tests): bf16 CPU inference attention of the plain blocks as
+# cpu_kernels.attention (off: SDPA, whose CPU kernel ran Hiera-L's shapes 1.4-1.7x slower); the
+# CPU blocks (cpu_blocks.py, which Hiera.forward takes when they serve) always take it
 CHUNKED_ATTENTION = True
 
 
@@ -175,9 +177,13 @@ class Hiera(nn.Module):
         """B x 3 x S x S -> [B x C x S/4 x S/4, B x 2C x S/8 x S/8, ...]."""
         x = self.patch_embed(x)
         x = x + self._position_embedding(x.shape[1:3])
+        int8 = cpu_int8.serves(self, x)
+        if cpu_blocks.serves(self.blocks, x):  # bf16 CPU inference
+            maps = cpu_blocks.run_blocks(self.blocks, x, self.stage_ends, cpu_blocks.BF16, int8)
+            return [m.permute(0, 3, 1, 2) for m in maps]
         outputs = []
         recompute = use_checkpointing(self, x)
-        with cpu_int8.scope(cpu_int8.serves(self, x)):
+        with cpu_int8.scope(int8):
             for i, block in enumerate(self.blocks):
                 x = checkpoint(block, x, use_reentrant=False) if recompute else block(x)
                 if i in self.stage_ends:

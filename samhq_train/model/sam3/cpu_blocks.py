@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .. import cpu_kernels
-from ..common import Workspace, window_partition, window_unpartition
+from ..common import Workspace, window_partition
 
 BF16 = cpu_kernels.BF16
 # A/B switches (profiling scripts, tests): the blocks at all, oneDNN's fused linear layers, the
@@ -70,14 +70,9 @@ def block_forward(
     tokens = x.view(-1, c)
     y = cpu_kernels.layer_norm(tokens, block.norm1, dtype, workspace).view(b, h, w, c)
     if block.window > 0:
-        windows, padded = window_partition(y, block.window)
+        windows, _ = window_partition(y, block.window)
         out = attention(block.attn, windows, workspace, int8)
-        if padded == (h, w):  # added through a strided view of the windows, without a copy
-            size = block.window
-            grid = (b, h // size, w // size, size, size, c)
-            x.view(b, h // size, size, w // size, size, c).add_(out.view(grid).transpose(2, 3))
-        else:
-            x.add_(window_unpartition(out, block.window, padded, (h, w)))
+        cpu_kernels.add_windows(x, out, block.window)
     else:
         tokens.add_(attention(block.attn, y, workspace, int8).view(-1, c))
     hidden = cpu_kernels.layer_norm(tokens, block.norm2, dtype, workspace)
