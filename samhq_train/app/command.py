@@ -25,6 +25,7 @@ from samhq_train.inference.command_options import (
     add_device_options,
     add_weights_options,
     check_device_options,
+    flag_hints,
 )
 from samhq_train.model import CheckpointError, load_checkpoint
 
@@ -62,9 +63,10 @@ def load_segmenter(args: argparse.Namespace) -> Segmenter:
     if not args.checkpoint and not path.is_file():
         raise AppError(f"the demo model {path} is missing; give a checkpoint path")
     try:
-        model = load_checkpoint(
-            path, variant=args.variant, format=args.format, base_checkpoint=args.base
-        )
+        with flag_hints():
+            model = load_checkpoint(
+                path, variant=args.variant, format=args.format, base_checkpoint=args.base
+            )
     except (CheckpointError, OSError) as err:
         raise AppError(f"cannot load checkpoint {path}: {err}") from None
     model = model.to(args.device).eval()

@@ -27,7 +27,7 @@ import torch
 
 from samhq_train.errors import exit_on_user_error
 from samhq_train.inference import EXPORT_TARGETS, export_model
-from samhq_train.inference.command_options import add_weights_options
+from samhq_train.inference.command_options import add_weights_options, flag_hints
 from samhq_train.inference.export import check_output_dir, export_paths
 from samhq_train.inference.onnx_encoder_export import onnx_quantization
 from samhq_train.model import (
@@ -132,9 +132,10 @@ def main(argv: list[str] | None = None) -> dict:
     check_output_dir(args.out)  # before the weights are read: a file, no parent, read-only
     if "onnx_encoder_int8" in args.to:
         onnx_quantization()  # onnxruntime's quantization tools missing: one line, before loading
-    loaded = load_checkpoint_with_provenance(
-        args.checkpoint, variant=args.variant, format=args.format, base_checkpoint=args.base
-    )
+    with flag_hints():
+        loaded = load_checkpoint_with_provenance(
+            args.checkpoint, variant=args.variant, format=args.format, base_checkpoint=args.base
+        )
     with torch.no_grad():
         written = export_model(
             loaded.model,

@@ -36,7 +36,12 @@ from samhq_train.model import CheckpointError, load_checkpoint
 from samhq_train.progress import track
 
 from .amg import OUTPUT_MODES, AutomaticMaskGenerator, rle_to_mask
-from .command_options import add_device_options, check_device_options
+from .command_options import (
+    add_device_options,
+    add_weights_options,
+    check_device_options,
+    flag_hints,
+)
 from .export import OutputError, check_output_dir
 from .predictor import ImageReadError, load_image
 
@@ -59,6 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--images", help="a folder of images")
     parser.add_argument("--checkpoint", help="weights in any format (default: the demo base)")
     parser.add_argument("--base", help="base SAM / SAM-HQ checkpoint for an HQ-only --checkpoint")
+    add_weights_options(parser)
     parser.add_argument("--out", default="amg", help="output folder (default: amg)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     add_device_options(parser, int8=True)
@@ -125,7 +131,10 @@ def load_model(args: argparse.Namespace):
     if args.checkpoint is None and not DEMO_CHECKPOINT.is_file():
         raise AmgInputError(f"the demo model {DEMO_CHECKPOINT} is not here: give --checkpoint")
     try:
-        return load_checkpoint(path, base_checkpoint=args.base)
+        with flag_hints():
+            return load_checkpoint(
+                path, variant=args.variant, format=args.format, base_checkpoint=args.base
+            )
     except (CheckpointError, FileNotFoundError) as err:
         raise AmgInputError(f"--checkpoint {path}: {err}") from None
 
