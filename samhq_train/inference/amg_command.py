@@ -6,7 +6,8 @@ an overlay picture (each mask in its own colour) per image.
     python scripts/amg.py --image photo.jpg --out masks/          # the shipped demo model
     python scripts/amg.py --image photo.jpg --checkpoint sam3_hq.pt --bf16 --out masks/
 
---checkpoint takes any format load_checkpoint reads (an HQ-only file together with --base).
+--checkpoint takes any format load_checkpoint reads (an HQ-only file together with --base;
+--variant and --format override what the file says).
 Without it, the shipped demo base (data/demo_base/vit_demo_base.safetensors) runs as plain SAM
 (--no-hq, single-mask output): its HQ parts and multimask tokens are untrained. Any other
 checkpoint decodes with the HQ token (SAM mask + HQ mask, as the official SAM-HQ generator);
@@ -36,6 +37,7 @@ from samhq_train.model import CheckpointError, load_checkpoint
 from samhq_train.progress import track
 
 from .amg import OUTPUT_MODES, AutomaticMaskGenerator, rle_to_mask
+from .amg.generator import OPTION_RANGES, check_options
 from .command_options import (
     add_device_options,
     add_weights_options,
@@ -99,7 +101,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not args.image and not args.images:
         parser.error("give --image FILE (repeatable) and/or --images FOLDER")
     check_device_options(parser, args)
+    check_generator_options(args)
     return args
+
+
+def flag_of(option: str) -> str:
+    return "--" + option.replace("_", "-")
+
+
+def check_generator_options(args: argparse.Namespace) -> None:
+    """The generator's options checked as the flags they came from, before anything is read:
+    one error line naming the flag (AmgOptionError is a UserError)."""
+    check_options({name: getattr(args, name) for name in OPTION_RANGES}, named=flag_of)
 
 
 def list_images(files: list[str], folder: str | None) -> list[Path]:
