@@ -204,7 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     targets = [out / f"{p.stem}{suffix}" for p in images for suffix in (".json", "_overlay.png")]
     try:
-        check_output_dir(out, targets, overwrite=args.overwrite, create_parents=False)
+        check_output_dir(
+            out,
+            targets,
+            overwrite=args.overwrite,
+            create_parents=False,
+            taken_hint="pass --overwrite to replace it, or give another --out",
+            elsewhere="give another --out",
+        )
     except OutputError as err:
         raise AmgInputError(str(err)) from None
     demo = args.checkpoint is None

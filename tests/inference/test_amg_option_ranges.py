@@ -67,3 +67,17 @@ def test_the_generator_refuses_the_same_values(options):
 def test_the_defaults_pass():
     args = amg_command.parse_args(["--image", "a.png"])
     amg_command.check_generator_options(args)
+
+
+def test_existing_outputs_name_only_flags_amg_has(tmp_path, monkeypatch, capsys):
+    """samhq-amg has no --name: its refusal of existing outputs does not offer one."""
+    monkeypatch.setattr(amg_command, "load_checkpoint", not_reached)
+    image = tmp_path / "a.png"
+    image.write_bytes(b"")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        amg_command.main(["--image", str(image), "--out", str(tmp_path / "out")])
+    line = capsys.readouterr().err.strip()
+    assert line.endswith("already exists: pass --overwrite to replace it, or give another --out")
+    assert (tmp_path / "out" / "a.json").read_text() == "{}"
