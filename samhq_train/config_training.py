@@ -41,6 +41,12 @@ def _devices_ok(v) -> bool:
     return False
 
 
+def _cpu_devices_ok(v) -> bool:
+    if is_int(v):
+        return v >= 1
+    return isinstance(v, str) and (v == "auto" or (v.strip().isdigit() and int(v) >= 1))
+
+
 def _check_trainer(c: ConfigReader) -> None:
     c.group("trainer", "a trainer config group (trainer=cpu, gpu, ddp, ...)", required=True)
     c.int_at_least("trainer.max_epochs", 1, extra=(-1,), note="or -1 for no limit")
@@ -109,6 +115,10 @@ def _check_hardware(c: ConfigReader, accelerator, devices, precision) -> None:
         raise SettingError("trainer.accelerator", message=message)
     if accelerator in ("gpu", "cuda") and is_int(devices) and devices > torch.cuda.device_count():
         accepted = f"at most the {torch.cuda.device_count()} visible GPU(s), or auto"
+        raise SettingError("trainer.devices", devices, accepted)
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    if on_cpu and not _cpu_devices_ok(devices):  # Lightning refuses them after the data setup
+        accepted = "a number of CPU processes >= 1 or auto (GPU indices and -1 need a GPU)"
         raise SettingError("trainer.devices", devices, accepted)
     if accelerator == "cpu" and str(precision) in ("16-mixed", "16", "16-true"):
         accepted = "32 or bf16-mixed on the CPU (16-mixed needs a GPU)"

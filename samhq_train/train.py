@@ -37,6 +37,7 @@ from samhq_train.run.callbacks import (
     RequireValidationResults,
     build_callbacks,
     build_loggers,
+    check_loggers,
     quiet_lightning_notices,
 )
 from samhq_train.run.outputs import (
@@ -100,9 +101,11 @@ def build_model(model_cfg) -> tuple:
 
 def check_inputs(cfg) -> None:
     """Everything that can be checked before anything heavy runs: the config's types and ranges
-    first (nothing is read before the config is right), then the outputs, the checkpoints (a
-    resumed run's record against this config) and the data root."""
+    first (nothing is read before the config is right), the loggers (package, W&B login), then
+    the outputs, the checkpoints (a resumed run's record against this config) and the data
+    root."""
     check_config(cfg)
+    check_loggers(cfg)
     check_outputs(cfg)
     if cfg.get("ckpt_path"):
         check_resume_checkpoint(cfg.ckpt_path)

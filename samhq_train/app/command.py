@@ -17,6 +17,8 @@ checkpoint that does not load, a port that is taken, an --out that is not a fold
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import sys
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from samhq_train.inference.command_options import (
     add_device_options,
     add_weights_options,
     check_device_options,
+    flag_hints,
 )
 from samhq_train.model import CheckpointError, load_checkpoint
 
@@ -62,9 +65,10 @@ def load_segmenter(args: argparse.Namespace) -> Segmenter:
     if not args.checkpoint and not path.is_file():
         raise AppError(f"the demo model {path} is missing; give a checkpoint path")
     try:
-        model = load_checkpoint(
-            path, variant=args.variant, format=args.format, base_checkpoint=args.base
-        )
+        with flag_hints():
+            model = load_checkpoint(
+                path, variant=args.variant, format=args.format, base_checkpoint=args.base
+            )
     except (CheckpointError, OSError) as err:
         raise AppError(f"cannot load checkpoint {path}: {err}") from None
     model = model.to(args.device).eval()
@@ -79,6 +83,17 @@ def check_out_dir(out: str) -> Path:
     return path
 
 
+def check_host(host: str) -> None:
+    """--host must name an address (a name that resolves), before the model is read."""
+    try:
+        socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError) as err:
+        raise AppError(
+            f"--host {host}: not an address ({getattr(err, 'strerror', None) or err}); give an "
+            "address of this machine (default 127.0.0.1)"
+        ) from None
+
+
 @exit_on_user_error
 def main(argv: list[str] | None = None, *, serve: bool = True):
     """Load the model and serve the page until Ctrl-C; serve=False returns the server unstarted."""
@@ -90,6 +105,7 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
         raise AppError(
             f"the app's page {PAGE} is missing; install samhq-train from a clone (pip install -e .)"
         )
+    check_host(args.host)
     if args.host not in LOOPBACK:
         print(
             f"warning: --host {args.host} makes the app reachable from other machines",
@@ -100,10 +116,12 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
         app = App(segmenter, out_dir)
         server = make_server(app, args.host, args.port)
     except OSError as err:
-        raise AppError(
-            f"cannot serve on {args.host}:{args.port}: {err.strerror}; "
-            "pass another --port (0: any free one)"
-        ) from None
+        fix = (
+            "give an address of this machine with --host (default 127.0.0.1)"
+            if err.errno == errno.EADDRNOTAVAIL
+            else "pass another --port (0: any free one)"
+        )
+        raise AppError(f"cannot serve on {args.host}:{args.port}: {err.strerror}; {fix}") from None
     host, port = server.server_address[:2]
     print(f"model: {segmenter.description}")
     print(

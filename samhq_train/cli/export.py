@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
-from samhq_train.errors import exit_on_user_error
+from samhq_train.errors import UserError, exit_on_user_error
 from samhq_train.inference import EXPORT_TARGETS, export_model
-from samhq_train.inference.command_options import add_weights_options
+from samhq_train.inference.command_options import add_weights_options, flag_hints
 from samhq_train.inference.export import check_output_dir, export_paths
 from samhq_train.inference.onnx_encoder_export import onnx_quantization
 from samhq_train.model import (
@@ -37,6 +37,11 @@ from samhq_train.model import (
 )
 from samhq_train.model.formats import RECORDS
 from samhq_train.output_check import OutputError
+
+# the opsets the models export at: attention (scaled_dot_product_attention) needs 14; the top is
+# the newest torch's TorchScript exporter writes
+MIN_OPSET = 14
+MAX_OPSET = 20
 
 # the targets that are not checkpoint formats (those are described by their format record)
 ONNX_TARGETS = {
@@ -99,7 +104,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--name", help="file name stem (default: sam_hq_<variant>)")
-    parser.add_argument("--onnx-opset", type=int, default=17)
+    parser.add_argument(
+        "--onnx-opset",
+        type=int,
+        default=17,
+        help=f"ONNX opset of the onnx targets ({MIN_OPSET}-{MAX_OPSET}; default 17)",
+    )
     parser.add_argument(
         "--onnx-hq-token-only",
         action="store_true",
@@ -114,7 +124,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace target files that already exist"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not MIN_OPSET <= args.onnx_opset <= MAX_OPSET:
+        raise UserError(
+            f"--onnx-opset {args.onnx_opset}: give an opset from {MIN_OPSET} to {MAX_OPSET} "
+            "(default 17)"
+        )
+    return args
 
 
 def check_name(name: str | None) -> None:
@@ -132,9 +148,10 @@ def main(argv: list[str] | None = None) -> dict:
     check_output_dir(args.out)  # before the weights are read: a file, no parent, read-only
     if "onnx_encoder_int8" in args.to:
         onnx_quantization()  # onnxruntime's quantization tools missing: one line, before loading
-    loaded = load_checkpoint_with_provenance(
-        args.checkpoint, variant=args.variant, format=args.format, base_checkpoint=args.base
-    )
+    with flag_hints():
+        loaded = load_checkpoint_with_provenance(
+            args.checkpoint, variant=args.variant, format=args.format, base_checkpoint=args.base
+        )
     with torch.no_grad():
         written = export_model(
             loaded.model,

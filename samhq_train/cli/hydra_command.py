@@ -10,9 +10,10 @@ the run writes to are checked writable (samhq_train.output_check) before Hydra c
 The run folder of samhq-evaluate follows output_dir when only output_dir is given
 (run_dir_override), so that Hydra makes no second, empty folder under outputs/eval/.
 --multirun composes every job of the basic sweep (as Hydra does before launching any) and checks
-hydra.sweep.dir; --config-dir adds its folder to the search path, as Hydra does. --help, --info,
---config-path, another sweeper (hydra/sweeper=...) and HYDRA_FULL_ERROR=1 are left to Hydra as
-they were (their errors keep Hydra's own report).
+hydra.sweep.dir; --config-dir adds its folder to the search path and --config-path replaces the
+package's configs, as Hydra does (a relative --config-path is Hydra's: inside the package of the
+command's module). --help, --info, another sweeper (hydra/sweeper=...) and HYDRA_FULL_ERROR=1 are
+left to Hydra as they were (their errors keep Hydra's own report).
 """
 
 from __future__ import annotations
@@ -26,7 +27,13 @@ from collections.abc import Callable, Iterator, Sequence
 from hydra import compose, version
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra._internal.hydra import Hydra
-from hydra._internal.utils import create_config_search_path, get_args_parser
+from hydra._internal.utils import (
+    compute_search_path_dir,
+    create_config_search_path,
+    detect_calling_file_or_module_from_task_function,
+    get_args_parser,
+    validate_config_path,
+)
 from hydra.core.config_search_path import SearchPathQuery
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -74,11 +81,57 @@ def _check_syntax(overrides: Sequence[str]) -> None:
             ) from None
 
 
+def primary_config_dir(config_path: str, task_function: Callable | None) -> str:
+    """Where Hydra reads --config-path from for `task_function` (the @hydra.main function): an
+    absolute folder as given, a relative one inside the package of the function's module (or
+    beside its file when run as __main__); ConfigError for a path that names a file or an
+    absolute folder that is not there."""
+    try:
+        validate_config_path(config_path)
+    except ValueError:
+        raise ConfigError(
+            f"--config-path {config_path}: give the folder that holds the config, and its name "
+            "with --config-name"
+        ) from None
+    calling_file, calling_module = (
+        detect_calling_file_or_module_from_task_function(task_function)
+        if task_function is not None
+        else (None, "samhq_train.cli.command")
+    )
+    folder = compute_search_path_dir(calling_file, calling_module, config_path)
+    if os.path.isabs(folder) and not os.path.isdir(folder):
+        raise ConfigError(
+            f"--config-path {config_path}: no such folder; give the folder that holds your "
+            "config files (--config-dir adds a folder to the package's configs instead)"
+        )
+    return folder
+
+
+def _config_path_error(err: ConfigError, config_path: str, primary: str, name: str) -> ConfigError:
+    """Hydra's refusal of a --config-path folder in words that name the flag and the fix."""
+    text = str(err)
+    if text.startswith("Primary config module"):  # a relative path: a package path to Hydra
+        return ConfigError(
+            f"--config-path {config_path}: Hydra reads a relative --config-path inside the "
+            f"command's package ({primary}), which has no such folder; give the absolute path "
+            "of your config folder"
+        )
+    if text.startswith("Cannot find primary config"):
+        return ConfigError(
+            f"--config-path {config_path} holds no {name}.yaml (the config the command runs); "
+            "give the folder that holds it, or its name with --config-name"
+        )
+    return err
+
+
 @contextlib.contextmanager
-def _hydra_configs(config_dir: str | None = None) -> Iterator[None]:
-    """Hydra initialised on the package's configs, with --config-dir's folder added to the search
-    path where @hydra.main adds it (after the package's, before the structured configs)."""
-    search_path = create_config_search_path(str(CONFIG_DIR))
+def _hydra_configs(
+    config_dir: str | None = None, primary: str | None = None
+) -> Iterator[None]:
+    """Hydra initialised on the package's configs (or the `primary` folder, --config-path's), with
+    --config-dir's folder added to the search path where @hydra.main adds it (after the primary
+    configs, before the structured configs)."""
+    search_path = create_config_search_path(primary or str(CONFIG_DIR))
     if config_dir is not None:
         folder = os.path.abspath(config_dir)
         if not os.path.isdir(folder):
@@ -112,13 +165,14 @@ def compose_checked(
     *,
     config_dir: str | None = None,
     multirun: bool = False,
+    primary: str | None = None,
 ) -> DictConfig:
     """The config Hydra will run with (with the hydra node unless not `hydra`; with `multirun`,
     its first job's, every job composed); a ConfigError with Hydra's message on one line for what
     Hydra refuses."""
     _check_syntax(overrides)
     try:
-        with _hydra_configs(config_dir):
+        with _hydra_configs(config_dir, primary):
             jobs = _sweep_jobs(overrides) if multirun else [list(overrides)]
             if not jobs:
                 raise ConfigError(
@@ -172,7 +226,6 @@ def _left_to_hydra(args) -> bool:
         or args.shell_completion
         or args.info
         or args.experimental_rerun
-        or args.config_path
         or os.environ.get("HYDRA_FULL_ERROR") == "1"
     )
 
@@ -193,20 +246,30 @@ def check_command_line(
     argv: Sequence[str],
     folders: Sequence[str],
     run_dir_follows: str | None = None,
+    task_function: Callable | None = None,
 ) -> list[str]:
     """What Hydra would refuse on this command line, and the run's `folders`, as a UserError.
-    Returns the overrides to add (run_dir_override), checked with the rest."""
+    Returns the overrides to add (run_dir_override), checked with the rest. `task_function` (the
+    @hydra.main function) places a relative --config-path, as Hydra does."""
     args = get_args_parser().parse_args(list(argv))
     if _left_to_hydra(args):
         return []
+    primary = args.config_path and primary_config_dir(args.config_path, task_function)
     single = args.cfg is None and not args.multirun
     added = run_dir_override(args.overrides, run_dir_follows) if single else []
-    cfg = compose_checked(
-        args.config_name or config_name,
-        [*args.overrides, *added],
-        config_dir=args.config_dir,
-        multirun=args.multirun,
-    )
+    name = args.config_name or config_name
+    try:
+        cfg = compose_checked(
+            name,
+            [*args.overrides, *added],
+            config_dir=args.config_dir,
+            multirun=args.multirun,
+            primary=primary or None,
+        )
+    except ConfigError as err:
+        if not primary:
+            raise
+        raise _config_path_error(err, args.config_path, primary, name) from None
     if args.multirun:  # each job's folders are made under it, by Hydra, as it launches them
         check_run_folders(cfg, ["hydra.sweep.dir"])
     elif args.cfg is None:  # --cfg only prints the config
@@ -225,7 +288,7 @@ def hydra_command(
 
     def main() -> None:
         check = exit_on_user_error(check_command_line)
-        sys.argv += check(config_name, sys.argv[1:], folders, run_dir_follows)
+        sys.argv += check(config_name, sys.argv[1:], folders, run_dir_follows, hydra_main)
         hydra_main()
 
     main.__doc__ = hydra_main.__doc__

@@ -3,12 +3,34 @@
 data/demo_base/README.md has the commands that made the shipped files)."""
 
 import argparse
+import math
 from pathlib import Path
 
 import torch
 
-from samhq_train.errors import exit_on_user_error
+from samhq_train.errors import UserError, exit_on_user_error
+from samhq_train.model import VARIANTS
+from samhq_train.output_check import OutputError, check_writable_folder
 from samhq_train.training.demo_base import DemoBaseSettings, default_out, train_demo_base
+
+# each numeric option's valid values: (test, what to give); checked before the model is built
+RANGES = {
+    "num_images": (lambda v: v >= 1, "a number of images >= 1"),
+    "steps": (lambda v: v >= 1, "a number of steps >= 1"),
+    "batch_size": (lambda v: v >= 1, "a batch size >= 1"),
+    "lr": (lambda v: 0 < v < math.inf, "a learning rate > 0"),
+    "warmup": (lambda v: v >= 0, "a number of steps >= 0"),
+    "eval_every": (lambda v: v >= 1, "a number of steps >= 1"),
+    "num_val": (lambda v: v >= 1, "a number of images >= 1"),
+}
+
+
+class DemoBaseArgumentError(UserError):
+    """An option of samhq-make-demo-base that cannot work; the message names the flag."""
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[DemoBaseSettings, int]:
@@ -53,12 +75,68 @@ def parse_args(argv: list[str] | None = None) -> tuple[DemoBaseSettings, int]:
         "--num-val", type=int, default=d.num_val, help="demo val images monitored (data seed 0)"
     )
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out (the variant's default file under data/demo_base/ is "
+        "always remade in place)",
+    )
     args = vars(ap.parse_args(argv))
+    overwrite = args.pop("overwrite")
     threads = args.pop("threads")
     args["scale_range"] = tuple(args["scale_range"])
     if args["out"] is None:
         args["out"] = default_out(args["variant"])
-    return DemoBaseSettings(**args), threads
+    settings = DemoBaseSettings(**args)
+    check_settings(settings, threads, overwrite)
+    return settings, threads
+
+
+def check_settings(s: DemoBaseSettings, threads: int, overwrite: bool) -> None:
+    """One line naming the flag for an option that cannot work, before the model is built."""
+    if s.variant not in VARIANTS:
+        raise DemoBaseArgumentError(
+            f"--variant {s.variant}: not a model variant; give one of {', '.join(sorted(VARIANTS))}"
+        )
+    for name, (valid, wanted) in RANGES.items():
+        if not valid(getattr(s, name)):
+            raise DemoBaseArgumentError(f"{flag(name)} {getattr(s, name)}: give {wanted}")
+    if s.num_images < s.batch_size:
+        raise DemoBaseArgumentError(
+            f"--num-images {s.num_images} is fewer than one batch (--batch-size {s.batch_size}): "
+            "give more images or a smaller batch"
+        )
+    if s.stop_at is not None and not 1 <= s.stop_at <= s.steps:
+        raise DemoBaseArgumentError(
+            f"--stop-at {s.stop_at}: give a step from 1 to --steps ({s.steps})"
+        )
+    low, high = s.scale_range
+    if not 0 < low <= high < math.inf:
+        raise DemoBaseArgumentError(
+            f"--scale-range {low} {high}: give two scale factors 0 < low <= high, e.g. 0.75 1.25"
+        )
+    if threads < 0:
+        raise DemoBaseArgumentError(f"--threads {threads}: give a number >= 0 (0: torch's default)")
+    if s.init is not None and not s.init.exists():
+        raise DemoBaseArgumentError(
+            f"--init {s.init}: file not found; give the weights to start from"
+        )
+    check_out(s.out, s.variant, overwrite)
+
+
+def check_out(out: Path, variant: str, overwrite: bool) -> None:
+    """--out must be a file path in a writable folder; a file there is replaced only with
+    --overwrite, or when it is the variant's default file (what this command remakes)."""
+    if out.is_dir():
+        raise OutputError(
+            f"--out {out} is a folder; give the file to write, e.g. {out / 'base.safetensors'}"
+        )
+    check_writable_folder(out.parent, "--out's folder")
+    remade = out.resolve() == default_out(variant).resolve()
+    if out.exists() and not (overwrite or remade):
+        raise OutputError(
+            f"--out {out} already exists: pass --overwrite to replace it, or give another --out"
+        )
 
 
 @exit_on_user_error

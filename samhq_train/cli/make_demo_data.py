@@ -11,6 +11,7 @@ from hydra.utils import to_absolute_path
 from samhq_train.cli.hydra_command import compose_checked
 from samhq_train.data import ensure_demo_data
 from samhq_train.errors import exit_on_user_error
+from samhq_train.output_check import check_writable_folder
 
 
 @exit_on_user_error
@@ -20,7 +21,9 @@ def main(overrides: list[str] | None = None) -> None:
         print(__doc__)
         return
     cfg = compose_checked(None, ["+data=demo", *overrides], hydra=False).data  # exit 2, one line
-    root = ensure_demo_data(to_absolute_path(cfg.root), **cfg.demo)
+    root = to_absolute_path(cfg.root)
+    check_writable_folder(root, "data.root", what="the demo data")  # a file, read-only: one line
+    root = ensure_demo_data(root, **cfg.demo)
     print(f"demo data ready in {root}")
 
 

@@ -61,6 +61,7 @@ from samhq_train.inference.command_options import (
     add_device_options,
     add_weights_options,
     check_device_options,
+    flag_hints,
 )
 from samhq_train.model import load_checkpoint
 
@@ -143,9 +144,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     options = options_of(args)
     images, prompts, stems = plan(args.images, options)
-    model = load_checkpoint(
-        args.checkpoint, variant=args.variant, format=args.format, base_checkpoint=args.base
-    )
+    with flag_hints():
+        model = load_checkpoint(
+            args.checkpoint, variant=args.variant, format=args.format, base_checkpoint=args.base
+        )
     predictor = SamHQPredictor(
         model.to(args.device),
         amp_dtype=torch.bfloat16 if args.bf16 or args.int8 else None,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import DistributedSampler
 
 from samhq_train import imaging
 
@@ -36,6 +36,24 @@ from .prompted import PromptedDataset
 from .prompts import PromptConfig
 from .sets import CHECK_IMAGES, evaluation_sets, set_name, training_set
 from .transforms import build_eval_transform, build_train_transform
+
+
+class EvaluationShard(DistributedSampler):
+    """A process's share of an evaluation set: samples rank, rank + N, ... (N processes), each
+    sample in one share only (no padding: a repeated image would count twice in a set's mean);
+    a process past the set's end has an empty share. A DistributedSampler, so that Lightning
+    keeps it."""
+
+    def __init__(self, dataset, num_replicas: int, rank: int) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False)
+        self.indices = list(range(rank, len(dataset), num_replicas))
+        self.num_samples = self.total_size = len(self.indices)
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
 
 
 class SegmentationDataModule(L.LightningDataModule):
@@ -85,6 +103,8 @@ class SegmentationDataModule(L.LightningDataModule):
         cache: Mapping | None = None,
     ):
         super().__init__()  # no save_hyperparameters: keys like seed would clash with the module's
+        # an evaluation set smaller than the process count gives some processes no batch of it
+        self.allow_zero_length_dataloader_with_multiple_devices = True
         self.image_size = int(image_size)
         self.root = _absolute(root)
         self.train_specs = _set_specs(train_sets, "train_sets")
@@ -217,19 +237,25 @@ class SegmentationDataModule(L.LightningDataModule):
         sampler = None
         trainer = self.trainer
         if not train and trainer is not None and trainer.world_size > 1:
-            if len(dataset) < trainer.world_size:  # every process needs a sample (same answer
-                raise DataError(  # in all of them: they stop together)
-                    f"evaluation set {dataset.name} has {len(dataset)} samples, fewer than the "
-                    f"{trainer.world_size} processes of this run, each of which evaluates its own "
-                    f"share: add samples, or run at most {len(dataset)} processes "
-                    "(trainer.devices x trainer.num_nodes)"
+            # a set smaller than the process count leaves some processes an empty share (they
+            # still join the metrics' sums: allow_zero_length_dataloader_with_multiple_devices);
+            # a process with no sample in any set would skip the validation (Lightning skips a
+            # loop without batches) and leave the others waiting in the sums: refused, with the
+            # same answer in every process (they stop together)
+            siblings = self.val_sets if any(ds is dataset for ds in self.val_sets) else (
+                self.test_sets
+            )
+            largest = max(siblings or [dataset], key=len)
+            if len(largest) < trainer.world_size:
+                raise DataError(
+                    f"the largest evaluation set, {largest.name}, has {len(largest)} samples, "
+                    f"fewer than the {trainer.world_size} processes of this run, each of which "
+                    f"evaluates its own share: add samples, or run at most {len(largest)} "
+                    "processes (trainer.devices x trainer.num_nodes)"
                 )
             # Lightning's DistributedSampler pads a set with repeated images up to a multiple of
-            # the process count, which would count them twice in the per-set means: shard without
-            # padding
-            sampler = UnrepeatedDistributedSampler(
-                dataset, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
-            )
+            # the process count, which would count them twice in the per-set means
+            sampler = EvaluationShard(dataset, trainer.world_size, trainer.global_rank)
         kwargs = {"batches_done": self._batches_done_this_epoch} if train else {}
         return (TrainLoader if train else SampleLoader)(
             dataset,

@@ -89,6 +89,47 @@ def _check_ids(entries: Sequence[Mapping], coco_gt: COCO, what: str) -> None:
         raise ValueError(f"{what}: category id(s) {missing[:5]} are not in the GT json")
 
 
+def _number(value) -> float | None:
+    """A json number (or a string of one) as a finite float; None for anything else (a word, a
+    list, a bool, NaN, inf)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if np.isfinite(number) else None
+
+
+def _read_detection(det, where: str) -> dict:
+    """One detection entry checked and read (`where` names it: "<file>: detection <i>")."""
+    if not isinstance(det, Mapping):
+        raise ValueError(f"{where} is not a json object: {str(det)[:60]}")
+    missing = {"image_id", "category_id", "bbox", "score"} - set(det)
+    if missing:
+        raise ValueError(f"{where} lacks {sorted(missing)}")
+    box = det["bbox"]
+    values = [_number(v) for v in box] if isinstance(box, list) else []
+    if len(values) != 4 or None in values:
+        raise ValueError(f"{where}: bbox must be 4 numbers [x, y, w, h], got {str(box)[:60]}")
+    x, y, w, h = values
+    if w < 0 or h < 0:
+        raise ValueError(f"{where} has a negative box size {box}")
+    score = _number(det["score"])
+    if score is None:
+        raise ValueError(f"{where}: score must be a number, got {str(det['score'])[:60]}")
+    for key in ("image_id", "category_id"):
+        if not isinstance(det[key], (int, str)) or isinstance(det[key], bool):
+            raise ValueError(f"{where}: {key} must be an id (a number), got {str(det[key])[:60]}")
+    return {
+        "image_id": det["image_id"],
+        "category_id": det["category_id"],
+        "score": score,
+        "bbox": [x, y, w, h],
+        "box_xyxy": [x, y, x + w, y + h],
+    }
+
+
 def load_detections(
     detections: str | os.PathLike | Sequence[Mapping], coco_gt: str | os.PathLike | Mapping | COCO
 ) -> dict[int, list[dict]]:
@@ -115,21 +156,8 @@ def load_detections(
     coco_gt = load_coco(coco_gt)
     out: dict[int, list[dict]] = defaultdict(list)
     for i, det in enumerate(detections):
-        missing = {"image_id", "category_id", "bbox", "score"} - set(det)
-        if missing:
-            raise ValueError(f"{name}: detection {i} lacks {sorted(missing)}")
-        x, y, w, h = (float(v) for v in det["bbox"])
-        if w < 0 or h < 0:
-            raise ValueError(f"{name}: detection {i} has a negative box size {det['bbox']}")
-        out[det["image_id"]].append(
-            {
-                "image_id": det["image_id"],
-                "category_id": det["category_id"],
-                "score": float(det["score"]),
-                "bbox": [x, y, w, h],
-                "box_xyxy": [x, y, x + w, y + h],
-            }
-        )
+        entry = _read_detection(det, f"{name}: detection {i}")
+        out[entry["image_id"]].append(entry)
     _check_ids(detections, coco_gt, name)
     for dets in out.values():
         dets.sort(key=lambda d: -d["score"])

@@ -6,7 +6,8 @@ an overlay picture (each mask in its own colour) per image.
     python scripts/amg.py --image photo.jpg --out masks/          # the shipped demo model
     python scripts/amg.py --image photo.jpg --checkpoint sam3_hq.pt --bf16 --out masks/
 
---checkpoint takes any format load_checkpoint reads (an HQ-only file together with --base).
+--checkpoint takes any format load_checkpoint reads (an HQ-only file together with --base;
+--variant and --format override what the file says).
 Without it, the shipped demo base (data/demo_base/vit_demo_base.safetensors) runs as plain SAM
 (--no-hq, single-mask output): its HQ parts and multimask tokens are untrained. Any other
 checkpoint decodes with the HQ token (SAM mask + HQ mask, as the official SAM-HQ generator);
@@ -36,7 +37,13 @@ from samhq_train.model import CheckpointError, load_checkpoint
 from samhq_train.progress import track
 
 from .amg import OUTPUT_MODES, AutomaticMaskGenerator, rle_to_mask
-from .command_options import add_device_options, check_device_options
+from .amg.generator import OPTION_RANGES, check_options
+from .command_options import (
+    add_device_options,
+    add_weights_options,
+    check_device_options,
+    flag_hints,
+)
 from .export import OutputError, check_output_dir
 from .predictor import ImageReadError, load_image
 
@@ -59,6 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--images", help="a folder of images")
     parser.add_argument("--checkpoint", help="weights in any format (default: the demo base)")
     parser.add_argument("--base", help="base SAM / SAM-HQ checkpoint for an HQ-only --checkpoint")
+    add_weights_options(parser)
     parser.add_argument("--out", default="amg", help="output folder (default: amg)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     add_device_options(parser, int8=True)
@@ -93,7 +101,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not args.image and not args.images:
         parser.error("give --image FILE (repeatable) and/or --images FOLDER")
     check_device_options(parser, args)
+    check_generator_options(args)
     return args
+
+
+def flag_of(option: str) -> str:
+    return "--" + option.replace("_", "-")
+
+
+def check_generator_options(args: argparse.Namespace) -> None:
+    """The generator's options checked as the flags they came from, before anything is read:
+    one error line naming the flag (AmgOptionError is a UserError)."""
+    check_options({name: getattr(args, name) for name in OPTION_RANGES}, named=flag_of)
 
 
 def list_images(files: list[str], folder: str | None) -> list[Path]:
@@ -125,7 +144,10 @@ def load_model(args: argparse.Namespace):
     if args.checkpoint is None and not DEMO_CHECKPOINT.is_file():
         raise AmgInputError(f"the demo model {DEMO_CHECKPOINT} is not here: give --checkpoint")
     try:
-        return load_checkpoint(path, base_checkpoint=args.base)
+        with flag_hints():
+            return load_checkpoint(
+                path, variant=args.variant, format=args.format, base_checkpoint=args.base
+            )
     except (CheckpointError, FileNotFoundError) as err:
         raise AmgInputError(f"--checkpoint {path}: {err}") from None
 
@@ -182,7 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     targets = [out / f"{p.stem}{suffix}" for p in images for suffix in (".json", "_overlay.png")]
     try:
-        check_output_dir(out, targets, overwrite=args.overwrite, create_parents=False)
+        check_output_dir(
+            out,
+            targets,
+            overwrite=args.overwrite,
+            create_parents=False,
+            taken_hint="pass --overwrite to replace it, or give another --out",
+            elsewhere="give another --out",
+        )
     except OutputError as err:
         raise AmgInputError(str(err)) from None
     demo = args.checkpoint is None

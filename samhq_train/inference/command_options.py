@@ -5,10 +5,32 @@ both detected from the file by default) and where to run it (--device, --bf16)."
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 
 import torch
 
 from samhq_train.model import FORMAT_ALIASES, FORMATS, VARIANTS, build_sam_hq, cpu_int8
+from samhq_train.model.formats import OptionHint
+
+# load_checkpoint's hints (variant=, format=, base_checkpoint=, model.variant=) in the words of
+# these commands' flags
+FLAG_WORDS = {
+    "variant_option": "--variant ",
+    "format_option": "--format ",
+    "base_option": "--base ",
+    "use_variant": "--variant {found} (or leave --variant out: the file says its variant)",
+}
+
+
+@contextlib.contextmanager
+def flag_hints() -> Iterator[None]:
+    """Around load_checkpoint in a command: a hint that names one of its options names the
+    command's flag instead (FLAG_WORDS)."""
+    try:
+        yield
+    except OptionHint as err:
+        raise err.worded(FLAG_WORDS) from None
 
 
 def add_weights_options(parser: argparse.ArgumentParser) -> None:
@@ -75,4 +97,7 @@ def has_int8_encoder(variant: str) -> bool:
         return cpu_int8.int8_encoder(build_sam_hq(variant)) is not None
 
 
-__all__ = ["add_device_options", "add_weights_options", "check_device_options"]
+__all__ = [
+    "FLAG_WORDS", "add_device_options", "add_weights_options", "check_device_options",
+    "flag_hints",
+]

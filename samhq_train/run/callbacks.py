@@ -13,6 +13,7 @@ from lightning_utilities.core import rank_zero as lightning_rank_zero
 
 from samhq_train.config_check import SetupError, no_usable_validation_sample
 from samhq_train.run.progress import progress_callbacks
+from samhq_train.run.wandb_login import check_wandb_login
 
 LOGGER_PACKAGES = {  # logger class -> (module it needs, the pip extra that installs it)
     "TensorBoardLogger": ("tensorboard", "tensorboard"),
@@ -20,18 +21,29 @@ LOGGER_PACKAGES = {  # logger class -> (module it needs, the pip extra that inst
 }
 
 
-def build_loggers(cfg) -> list:
-    """The configured loggers; one line naming the pip extra when a logger's package is missing."""
-    loggers = []
-    for name, logger_cfg in (cfg.get("logger") or {}).items():
-        if not logger_cfg or "_target_" not in logger_cfg:
-            continue
+def _configured_loggers(cfg) -> dict:
+    return {
+        name: logger_cfg
+        for name, logger_cfg in (cfg.get("logger") or {}).items()
+        if logger_cfg and "_target_" in logger_cfg
+    }
+
+
+def check_loggers(cfg) -> None:
+    """Before the data and the model: one line naming the pip extra when a logger's package is
+    missing, and one naming the ways to log in when logger=wandb has no W&B key (wandb_login)."""
+    for name, logger_cfg in _configured_loggers(cfg).items():
         cls = logger_cfg._target_.rsplit(".", 1)[-1]
         module, extra = LOGGER_PACKAGES.get(cls, (None, None))
         if module and importlib.util.find_spec(module) is None:
             raise SetupError(f"logger={name} needs the {module} package: pip install '.[{extra}]'")
-        loggers.append(hydra.utils.instantiate(logger_cfg))
-    return loggers
+    check_wandb_login(cfg)
+
+
+def build_loggers(cfg) -> list:
+    """The configured loggers (check_loggers first)."""
+    check_loggers(cfg)
+    return [hydra.utils.instantiate(c) for c in _configured_loggers(cfg).values()]
 
 
 def build_callbacks(cfg, has_val: bool) -> list:

@@ -19,3 +19,16 @@ def test_a_port_out_of_range_is_one_line(tmp_path, monkeypatch, capsys, port):
     assert capsys.readouterr().err.splitlines() == [
         f"error: --port {port}: expected a port number 0-65535 (0: any free one)"
     ]
+
+
+@pytest.mark.parametrize("host", ["999.1.1.1", "no such host.invalid"])
+def test_a_host_that_is_no_address_is_one_line_before_the_model(tmp_path, monkeypatch, capsys,
+                                                                 host):
+    monkeypatch.setattr(command, "load_segmenter", not_reached)
+    with pytest.raises(SystemExit) as info:
+        command.main(["--host", host, "--port", "0", "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: --host {host}: not an address (") and line.endswith(
+        "give an address of this machine (default 127.0.0.1)"
+    ), line

@@ -34,3 +34,18 @@ def test_a_plain_name_is_used(tmp_path):
         ["--checkpoint", str(weights), "--to", "sam_hq", "--out", str(out), "--name", "mine.v2"]
     )
     assert written == {"sam_hq": out / "mine.v2.pth"} and written["sam_hq"].is_file()
+
+
+@pytest.mark.parametrize("opset", ["3", "13", "21"])
+def test_an_opset_the_models_cannot_export_at_is_refused_before_the_checkpoint_is_read(
+    tmp_path, monkeypatch, capsys, opset
+):
+    monkeypatch.setattr(export_command, "load_checkpoint_with_provenance", not_reached)
+    argv = ["--checkpoint", "w.pth", "--to", "onnx", "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as info:
+        export_command.main([*argv, "--onnx-opset", opset])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: --onnx-opset {opset}: give an opset from 14 to 20 (default 17)"
+    ]
+    assert not (tmp_path / "out").exists()

@@ -92,3 +92,62 @@ def test_a_refused_run_prints_only_its_line_on_stdout_and_stderr(tmp_path, argv,
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(line), result.stdout
     assert not (tmp_path / "sweep").exists()
+
+
+def hydra_task():
+    """Stands for a command's @hydra.main function: a relative --config-path is placed from its
+    module's package (tests.cli), as Hydra places it."""
+
+
+@pytest.mark.parametrize(
+    ("config_path", "message"),
+    [
+        ("{tmp}/none", "--config-path {tmp}/none: no such folder; give the folder that holds "
+         "your config files"),
+        ("{tmp}/empty", "--config-path {tmp}/empty holds no train.yaml (the config the command "
+         "runs); give the folder that holds it, or its name with --config-name"),
+        ("none", "--config-path none: Hydra reads a relative --config-path inside the command's "
+         "package (pkg://tests.cli/none), which has no such folder"),
+        ("{tmp}/empty/train.yaml", "--config-path {tmp}/empty/train.yaml: give the folder that "
+         "holds the config, and its name with --config-name"),
+    ],
+)
+def test_config_path_errors_are_one_config_error_line(tmp_path, config_path, message):
+    (tmp_path / "empty").mkdir()
+    argv = ["--config-path", config_path.format(tmp=tmp_path)]
+    with pytest.raises(ConfigError) as err:
+        check_command_line("train", argv, ("hydra.run.dir",), task_function=hydra_task)
+    assert str(err.value).startswith(message.format(tmp=tmp_path)), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_config_path_replaces_the_package_configs(tmp_path):
+    """The user's copy of the configs is composed in place of the package's: its own settings
+    apply, and a key it lacks is refused in one line."""
+    import shutil
+
+    from samhq_train.config_defaults import CONFIG_DIR
+
+    mine = tmp_path / "mine"
+    shutil.copytree(CONFIG_DIR, mine)
+    (mine / "train.yaml").write_text(
+        (mine / "train.yaml").read_text() + "\nmy_setting: 3\n"
+    )
+    folders = ("hydra.run.dir",)
+    argv = ["--config-path", str(mine), f"hydra.run.dir={tmp_path}/run", "my_setting=4"]
+    assert check_command_line("train", argv, folders, task_function=hydra_task) == []
+    with pytest.raises(ConfigError, match="Could not override 'my_setting'"):
+        check_command_line("train", ["my_setting=4"], folders, task_function=hydra_task)
+
+
+def test_train_with_a_missing_config_path_is_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "train.py", "--config-path", str(tmp_path / "none"),
+         f"hydra.run.dir={tmp_path}/run"], cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300,
+    )
+    assert result.returncode == 2, result.stdout
+    assert result.stdout.strip().splitlines() == [
+        f"config error: --config-path {tmp_path / 'none'}: no such folder; give the folder that "
+        "holds your config files (--config-dir adds a folder to the package's configs instead)"
+    ]

@@ -29,3 +29,16 @@ def test_the_smallest_demo_set(tmp_path, capsys):
                          "data.demo.width=32", f"data.root={root}"])
     assert capsys.readouterr().out == f"demo data ready in {root}\n"
     assert len(list((root / "train" / "images").iterdir())) == 1
+
+
+def test_a_root_that_is_a_file_is_one_line_and_kept(tmp_path, capsys):
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    with pytest.raises(SystemExit) as info:
+        make_demo_data.main([f"data.root={taken}"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: data.root={taken} is a file, not a folder (the demo data): give a folder (it is "
+        "created if missing)"
+    ]
+    assert taken.read_text() == "mine"

@@ -76,7 +76,8 @@ def test_two_ranks_see_disjoint_samples(demo_root, tmp_path):
 
 
 def test_an_evaluation_set_smaller_than_the_process_count_is_one_line(demo_root):
-    """Lightning's unpadded sampler would stop a process without a sample on an assert."""
+    """Every set smaller than the process count: a process with no sample at all would skip the
+    validation (Lightning skips a loop without batches) and leave the others waiting."""
     dm = build_datamodule(demo_config(demo_root, val_batch_size=1), image_size=32)
     dm.setup("validate")
     n = len(dm.val_sets[0])
@@ -86,7 +87,29 @@ def test_an_evaluation_set_smaller_than_the_process_count_is_one_line(demo_root)
     with pytest.raises(DataError) as info:
         dm.val_dataloader()
     assert str(info.value) == (
-        f"evaluation set demo-val has {n} samples, fewer than the {n + 1} processes of this run, "
-        f"each of which evaluates its own share: add samples, or run at most {n} processes "
-        "(trainer.devices x trainer.num_nodes)"
+        f"the largest evaluation set, demo-val, has {n} samples, fewer than the {n + 1} processes "
+        f"of this run, each of which evaluates its own share: add samples, or run at most {n} "
+        "processes (trainer.devices x trainer.num_nodes)"
     )
+
+
+def test_a_small_set_beside_a_larger_one_leaves_an_empty_share(demo_root):
+    one = demo_root / "one"
+    for sub in ("images", "masks"):
+        (one / sub).mkdir(parents=True, exist_ok=True)
+        path = sorted((demo_root / "val" / sub).iterdir())[0]
+        shutil.copy(path, one / sub / path.name)
+    val_sets = [
+        {"name": "demo-val", "image_dir": "val/images", "mask_dir": "val/masks"},
+        {"name": "one", "image_dir": "one/images", "mask_dir": "one/masks"},
+    ]
+    dm = build_datamodule(demo_config(demo_root, val_batch_size=1, val_sets=val_sets), 32)
+    dm.setup("validate")
+    assert dm.allow_zero_length_dataloader_with_multiple_devices
+    shares = []
+    for rank in (0, 1):
+        dm.trainer = SimpleNamespace(world_size=2, global_rank=rank)
+        shares.append([list(loader.sampler) for loader in dm.val_dataloader()])
+    n = len(dm.val_sets[0])
+    assert shares[0][0] + shares[1][0] == [*range(0, n, 2), *range(1, n, 2)]
+    assert shares[0][1] == [0] and shares[1][1] == []

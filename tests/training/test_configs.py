@@ -85,7 +85,8 @@ def test_trainer_options(tmp_path, trainer):
 
 
 @pytest.mark.parametrize("logger", options("logger"))
-def test_logger_options(tmp_path, logger):
+def test_logger_options(tmp_path, logger, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")  # no W&B login needed (run/wandb_login.py)
     cfg = compose_cfg(tmp_path, tmp_path, f"logger={logger}", small=False)
     if logger == "wandb" and importlib.util.find_spec("wandb") is None:
         with pytest.raises(SetupError, match=r"pip install '\.\[wandb\]'"):

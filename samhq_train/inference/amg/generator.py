@@ -138,16 +138,9 @@ class AutomaticMaskGenerator:
         amp_dtype: torch.dtype | None = None,
         int8: bool = False,
     ) -> None:
-        _check_options(
-            points_per_side,
-            point_grids,
-            points_per_batch,
-            crop_n_layers,
-            crop_overlap_ratio,
-            crop_n_points_downscale_factor,
-            min_mask_region_area,
-            output_mode,
-        )
+        options = dict(locals())  # the keyword arguments as given (nothing else is bound yet)
+        del options["self"], options["model"]
+        check_options(options)
         if point_grids is None:
             point_grids = layer_point_grids(
                 points_per_side, crop_n_layers, crop_n_points_downscale_factor
@@ -344,39 +337,50 @@ class AutomaticMaskGenerator:
         return found.select(keep)
 
 
-def _check_options(
-    points_per_side,
-    point_grids,
-    points_per_batch,
-    crop_n_layers,
-    crop_overlap_ratio,
-    downscale,
-    min_mask_region_area,
-    output_mode,
-) -> None:
-    if (points_per_side is None) == (point_grids is None):
+def _in_unit(v) -> bool:
+    return 0 <= v <= 1
+
+
+# each numeric option's valid values: (test, what they must be); NaN fails every test
+OPTION_RANGES = {
+    "points_per_side": (lambda v: v >= 1, "at least 1"),
+    "points_per_batch": (lambda v: v >= 1, "at least 1"),
+    "pred_iou_thresh": (_in_unit, "in [0, 1] (a predicted IoU)"),
+    "stability_score_thresh": (_in_unit, "in [0, 1] (an IoU between the mask at two cutoffs)"),
+    "stability_score_offset": (lambda v: 0 <= v < float("inf"), "0 or more (a mask-logit offset)"),
+    "box_nms_thresh": (_in_unit, "in [0, 1] (an IoU)"),
+    "crop_n_layers": (lambda v: v >= 0, "0 or more"),
+    "crop_nms_thresh": (_in_unit, "in [0, 1] (an IoU)"),
+    "crop_overlap_ratio": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "crop_n_points_downscale_factor": (lambda v: v >= 1, "at least 1"),
+    "min_mask_region_area": (lambda v: v >= 0, "0 or more (pixels; 0: off)"),
+}
+
+
+def check_options(options: dict, named=lambda name: name) -> None:
+    """AmgOptionError for the first of `options` (the generator's keyword arguments) out of
+    range, or a combination that cannot work; `named` turns an option's name into the one the
+    user wrote (a command's flag)."""
+    for name, (valid, rule) in OPTION_RANGES.items():
+        value = options.get(name)
+        if value is not None and not valid(value):
+            raise AmgOptionError(f"{named(name)} must be {rule}, got {value}")
+    side, grids = options.get("points_per_side"), options.get("point_grids")
+    layers = options.get("crop_n_layers", 0)
+    downscale = options.get("crop_n_points_downscale_factor", 1)
+    if "point_grids" in options and (side is None) == (grids is None):
         raise AmgOptionError("give exactly one of points_per_side and point_grids")
-    if points_per_side is not None and points_per_side < 1:
-        raise AmgOptionError(f"points_per_side must be at least 1, got {points_per_side}")
-    if point_grids is not None and len(point_grids) < crop_n_layers + 1:
+    if grids is not None and len(grids) < layers + 1:
         raise AmgOptionError(
-            f"point_grids holds {len(point_grids)} grids; crop_n_layers={crop_n_layers} needs "
-            f"{crop_n_layers + 1} (one per crop layer)"
+            f"point_grids holds {len(grids)} grids; {named('crop_n_layers')}={layers} needs "
+            f"{layers + 1} (one per crop layer)"
         )
-    if points_per_batch < 1:
-        raise AmgOptionError(f"points_per_batch must be at least 1, got {points_per_batch}")
-    if crop_n_layers < 0:
-        raise AmgOptionError(f"crop_n_layers must be 0 or more, got {crop_n_layers}")
-    if not 0 <= crop_overlap_ratio < 1:
-        raise AmgOptionError(f"crop_overlap_ratio must be in [0, 1), got {crop_overlap_ratio}")
-    if downscale < 1:
-        raise AmgOptionError(f"crop_n_points_downscale_factor must be at least 1, got {downscale}")
-    if points_per_side is not None and int(points_per_side / downscale**crop_n_layers) < 1:
+    if side is not None and int(side / downscale**layers) < 1:
         raise AmgOptionError(
-            f"points_per_side={points_per_side} with crop_n_points_downscale_factor={downscale} "
-            f"leaves no point in crop layer {crop_n_layers}: use fewer layers or a smaller factor"
+            f"{named('points_per_side')}={side} with {named('crop_n_points_downscale_factor')}="
+            f"{downscale} leaves no point in crop layer {layers}: use fewer layers or a smaller "
+            "factor"
         )
-    if min_mask_region_area < 0:
-        raise AmgOptionError(f"min_mask_region_area must be 0 or more, got {min_mask_region_area}")
-    if output_mode not in OUTPUT_MODES:
-        raise AmgOptionError(f"output_mode must be one of {OUTPUT_MODES}, got {output_mode!r}")
+    mode = options.get("output_mode", OUTPUT_MODES[0])
+    if mode not in OUTPUT_MODES:
+        raise AmgOptionError(f"{named('output_mode')} must be one of {OUTPUT_MODES}, got {mode!r}")

@@ -30,6 +30,7 @@ from .errors import describe_read_error
 from .inspection import Inspection, inspect
 from .loading import (
     LoadedCheckpoint,
+    OptionHint,
     apply_state,
     build_sam_hq,
     check_base_given,
@@ -58,6 +59,7 @@ __all__ = [
     "Inspection",
     "inspect",
     "LoadedCheckpoint",
+    "OptionHint",
     "apply_state",
     "build_sam_hq",
     "check_base_given",

@@ -33,6 +33,42 @@ class LoadedCheckpoint(NamedTuple):
     provenance: Provenance
 
 
+# how a message names load_checkpoint's options: its keyword arguments and Hydra's keys by
+# default; a command passes its own flags to OptionHint.worded
+PYTHON_WORDS = {
+    "variant_option": "variant=",
+    "format_option": "format=",
+    "base_option": "base_checkpoint=",
+    "use_variant": "model={found} (or model.variant={found})",
+}
+
+
+class _KeepUnknown(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+class OptionHint(CheckpointError):
+    """A CheckpointError whose fix names one of load_checkpoint's options ({variant_option},
+    {format_option}, {base_option}, {use_variant} in `template`)."""
+
+    def __init__(self, template: str, **values):
+        self.template, self.values = template, values
+        super().__init__(self._text(PYTHON_WORDS))
+
+    def _text(self, words: dict[str, str]) -> str:
+        known = _KeepUnknown(self.values)
+        filled = {k: v.format_map(known) for k, v in {**PYTHON_WORDS, **words}.items()}
+        return self.template.format(**filled, **self.values)
+
+    def __reduce__(self):  # pickled (e.g. between DDP processes) as the message it shows
+        return CheckpointError, (str(self),)
+
+    def worded(self, words: dict[str, str]) -> CheckpointError:
+        """The same message, `words` naming the options ({"variant_option": "--variant ", ...})."""
+        return CheckpointError(self._text(words))
+
+
 def policy_of(provenance: Provenance):
     """The TrainablePolicy a record describes."""
     return as_policy(provenance.policy_settings or provenance.policy)
@@ -98,10 +134,10 @@ def apply_state(
     variant = canonical_variant(variant) if variant is not None else None
     found = detect_variant(state)
     if variant is not None and found is not None and not _same_model(found, variant):
-        raise CheckpointError(
-            f"{path} holds a {found} model ({family_of_variant(found).name} family) but variant "
-            f"{variant} was asked: use model={found} (or model.variant={found}), or give a "
-            f"{variant} checkpoint"
+        raise OptionHint(
+            "{path} holds a {found} model ({family} family) but variant {asked} was asked: use "
+            "{use_variant}, or give a {asked} checkpoint",
+            path=path, found=found, family=family_of_variant(found).name, asked=variant,
         )
     adopt = family_of_model(model).adopt_state
     if adopt is not None:
@@ -137,10 +173,10 @@ def check_keys(path, format: str, expected: State, optional: set[str], state: St
     if wrong_shape:
         problems.append(f"{len(wrong_shape)} tensors of the wrong shape, first: {wrong_shape[:3]}")
     if problems:
-        raise CheckpointError(
-            f"{path} (read as {format}) does not fit the model: "
-            + "; ".join(problems)
-            + ". Check the variant and the format (pass format= to override detection)."
+        raise OptionHint(
+            "{path} (read as {read_as}) does not fit the model: {problems}. Check the variant and "
+            "the format (pass {format_option}<name> to override detection).",
+            path=path, read_as=format, problems="; ".join(problems),
         )
 
 
@@ -167,8 +203,9 @@ def load_checkpoint_with_provenance(
     state, provenance, record = read.state, read.provenance, info.record
     variant = variant or provenance.variant or detect_variant(state) or info.variant
     if variant is None:
-        raise CheckpointError(
-            f"cannot tell the model variant of {path}; pass variant= one of {sorted(VARIANTS)}"
+        raise OptionHint(
+            "cannot tell the model variant of {path}; pass {variant_option}<name>, one of {names}",
+            path=path, names=sorted(VARIANTS),
         )
     policy = policy_of(provenance)
     if record.records_base:
@@ -185,10 +222,11 @@ def load_checkpoint_with_provenance(
 def check_base_given(path, base_checkpoint) -> None:
     """The one rule for files that hold part of a model: they make one only with a base."""
     if base_checkpoint is None:
-        raise CheckpointError(
-            f"{path} holds only the HQ parameters: also give the base it was trained on, an "
-            "official SAM (e.g. sam_vit_b_01ec64.pth) or SAM-HQ file of the same variant "
-            "(base_checkpoint= in Python and evaluate.py, --base in the scripts)"
+        raise OptionHint(
+            "{path} holds only the HQ parameters: also give the base it was trained on "
+            "({base_option}<file>), an official SAM (e.g. sam_vit_b_01ec64.pth) or SAM-HQ file "
+            "of the same variant",
+            path=path,
         )
 
 
@@ -197,20 +235,23 @@ def _build_recorded_base(path: Path, meta: Provenance, variant: str, base_checkp
     recorded = meta.base_checkpoint
     if base_checkpoint is None and recorded is None:
         if meta.seed is None:
-            raise CheckpointError(
-                f"{path} records neither a base checkpoint nor a seed: pass base_checkpoint= the "
-                "official SAM file it was trained from"
+            raise OptionHint(
+                "{path} records neither a base checkpoint nor a seed: pass {base_option}the "
+                "official SAM file it was trained from",
+                path=path,
             )
         return build_sam_hq(variant, seed=meta.seed, policy=policy_of(meta))
     base = Path(base_checkpoint or recorded)
     if not base.exists():
-        raise CheckpointError(
-            f"{path} was trained on base checkpoint {base}, which is not there: pass "
-            "base_checkpoint= its new location"
+        raise OptionHint(
+            "{path} was trained on base checkpoint {base}, which is not there: pass "
+            "{base_option}its new location",
+            path=path, base=base,
         )
     if meta.base_sha256 and base_checkpoint is None and file_sha256(base) != meta.base_sha256:
-        raise CheckpointError(
-            f"{base} is not the file {path} was trained on (sha256 differs): pass "
-            "base_checkpoint= the right file, or that one explicitly to use it anyway"
+        raise OptionHint(
+            "{base} is not the file {path} was trained on (sha256 differs): pass "
+            "{base_option}the right file, or that one explicitly to use it anyway",
+            path=path, base=base,
         )
     return build_sam_hq(variant, checkpoint=str(base), seed=meta.seed, policy=policy_of(meta))

@@ -1,0 +1,51 @@
+"""A validation set smaller than the process count under DDP (2 CPU processes, gloo): the process
+without a sample of it takes part in the metric sums with an empty share, and the metrics are
+those of a one-process run (the validation before training: same weights on both)."""
+
+import csv
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from samhq_train.data import ensure_demo_data
+from tests.training.helpers import ROOT
+
+SETTINGS = [
+    "data.demo.num_train=8", "data.demo.num_val=3", "data.demo.height=96", "data.demo.width=128",
+    "data.batch_size=2", "data.val_batch_size=1", "data.num_workers=0", "loss.num_points=1024",
+    "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "model=vit_demo",
+    "data.cache.enabled=false", "validate_before_training=true", "trainer.max_epochs=1",
+    "trainer.limit_train_batches=1", "export=false", "num_overlays=0",
+    "data.val_sets=[{name:demo-val,image_dir:val/images,mask_dir:val/masks},"
+    "{name:one,image_dir:one/images,mask_dir:one/masks}]",
+]
+
+
+def first_validation(out) -> dict[str, str]:
+    """The logged metrics of the run's first validation (before training), as written."""
+    with open(out / "csv" / "metrics.csv") as f:
+        row = next(csv.DictReader(f))
+    return {k: v for k, v in row.items() if k.startswith("val/")}
+
+
+@pytest.mark.slow
+def test_a_set_smaller_than_the_process_count_gives_the_one_process_metrics(tmp_path):
+    data = ensure_demo_data(tmp_path / "data", num_train=8, num_val=3, height=96, width=128,
+                            seed=0)
+    for sub, name in (("images", "0002.jpg"), ("masks", "0002.png")):
+        (data / "one" / sub).mkdir(parents=True)
+        shutil.copy(data / "val" / sub / name, data / "one" / sub / name)
+    runs = {}
+    for label, extra in (("single", []), ("ddp", ["trainer=ddp_sim"])):
+        out = tmp_path / label
+        result = subprocess.run(
+            [sys.executable, "train.py", *extra, f"hydra.run.dir={out}",
+             f"paths.output_dir={out}", f"data.root={data}", *SETTINGS],
+            cwd=ROOT, capture_output=True, text=True, timeout=400,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs[label] = first_validation(out)
+    assert runs["single"]["val/one/mIoU"] and runs["single"]["val/demo-val/mIoU"]
+    assert runs["ddp"] == runs["single"]
