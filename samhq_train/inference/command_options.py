@@ -73,9 +73,21 @@ def add_device_options(
 
 
 def check_device_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """One usage line (exit 2) for a device this machine lacks, before anything is loaded."""
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
+    """One usage line (exit 2) for a device name torch does not know or this machine lacks, before
+    anything is loaded."""
+    try:
+        device = torch.device(args.device)
+    except (RuntimeError, ValueError):
+        parser.error(f"--device {args.device}: not a device name; use cpu, cuda or cuda:N")
+    if device.type not in ("cpu", "cuda"):
+        parser.error(f"--device {args.device}: runs on cpu or cuda only; use --device cpu")
+    if device.type == "cuda" and not torch.cuda.is_available():
         parser.error(f"--device {args.device}: CUDA is not available here; use --device cpu")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        parser.error(
+            f"--device {args.device}: this machine has {torch.cuda.device_count()} GPU(s); "
+            "use cuda:0 up to one less than that"
+        )
     if getattr(args, "bf16", False) and args.device.startswith("cuda"):
         if not torch.cuda.is_bf16_supported():
             parser.error(f"--bf16: the GPU of --device {args.device} has no bfloat16; leave it out")
