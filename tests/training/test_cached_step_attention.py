@@ -46,14 +46,14 @@ def test_fp32_only_for_a_bf16_cpu_attention_with_a_backward_and_few_tokens():
 
 
 def attention_run(attention, inputs, dtype):
-    """Output and input gradients of `attention` on `inputs` (cast to dtype, under bf16 autocast
-    for bf16)."""
+    """Output (in fp64 and its own dtype) and input gradients of `attention` on `inputs` (cast to
+    dtype; under bf16 autocast unless fp64)."""
     leaves = [x.detach().to(dtype).requires_grad_() for x in inputs]
     with torch.autocast("cpu", dtype=BF16, enabled=dtype != torch.float64):
         out = attention(*leaves)
     gen = torch.Generator().manual_seed(1)
     (out.double() * torch.randn(out.shape, generator=gen, dtype=torch.float64)).sum().backward()
-    return out.detach().double(), [x.grad.double() for x in leaves]
+    return out.detach().double(), [x.grad.double() for x in leaves], out.dtype
 
 
 @pytest.mark.parametrize("nq, nk", [(8, 1024), (1024, 8), (8, 8)])
@@ -71,7 +71,7 @@ def test_attention_within_bf16_rounding_of_fp64(monkeypatch, nq, nk):
 
     monkeypatch.setattr(twt.F, "scaled_dot_product_attention", sdpa_spy)
     new = attention_run(attention, inputs, torch.float32)  # fp32 inputs, bf16 autocast
-    assert calls == [torch.float32] and new[0].dtype == torch.float64
+    assert calls == [torch.float32] and new[2] == BF16  # the fp32 kernel
     monkeypatch.setattr(twt, "token_attention_in_fp32", lambda *args: False)
     old = attention_run(attention, inputs, torch.float32)
     assert calls[1:] == [BF16]
@@ -83,6 +83,20 @@ def test_attention_within_bf16_rounding_of_fp64(monkeypatch, nq, nk):
         # a few bf16 roundings of the projections and the output: 2^-8 relative each
         assert error <= 4 * 2**-8 * scale
         assert error <= 1.5 * error_before + 2**-9 * scale
+
+
+def test_bf16_weights_without_autocast():
+    """A module cast to bf16 (no autocast) takes the fp32 kernel too, and its output projection
+    gets the bf16 input its weights need."""
+    torch.manual_seed(0)
+    attention = twt.Attention(64, 4, downsample_rate=2).to(BF16)
+    q, k = torch.randn(1, 8, 64, dtype=BF16), torch.randn(1, 256, 64, dtype=BF16)
+    out = attention(q.requires_grad_(), k, k)
+    out.float().sum().backward()
+    assert out.dtype == BF16 and q.grad.dtype == BF16
+    reference = attention.double()(q.double(), k.double(), k.double())
+    bound = 4 * 2**-8 * reference.abs().max().item()
+    torch.testing.assert_close(out.double(), reference, rtol=0, atol=bound)
 
 
 def hq_step(model, features, boxes, target, bf16: bool = True) -> tuple:
