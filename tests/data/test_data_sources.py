@@ -427,3 +427,20 @@ def test_lenient_training_skips_unreadable_files(tmp_path, caplog):
     dm.setup("fit")
     with pytest.raises(DataError, match="z_broken.jpg is not a readable image"):
         next(iter(dm.train_dataloader()))
+
+
+def test_coco_min_area_is_inclusive_and_category_ids_keep_only_those(tmp_path):
+    """Dropped are instances with area < min_area (one of exactly min_area stays); category_ids
+    keeps the instances of those categories only."""
+    image, _ = blob()
+    cv2.imwrite(str(tmp_path / "i.jpg"), image)
+    anns = [
+        {"segmentation": [[10, 10, 30, 10, 30, 30, 10, 30]], "area": 400.0, "category_id": 1},
+        {"segmentation": [[5, 5, 20, 5, 20, 20]], "area": 112.5, "category_id": 2},
+        {"segmentation": [[30, 30, 40, 30, 40, 40]], "area": 50.0, "category_id": 2},
+    ]
+    path = coco_json(tmp_path / "a.json", "i.jpg", 48, 64, anns)
+    assert CocoInstanceDataset(tmp_path, path, min_area=112.5).annotations == [1, 2]
+    assert CocoInstanceDataset(tmp_path, path, min_area=112.6).annotations == [1]
+    assert CocoInstanceDataset(tmp_path, path, category_ids=[2]).annotations == [2, 3]
+    assert CocoInstanceDataset(tmp_path, path, category_ids=[1, 3]).annotations == [1]
