@@ -125,3 +125,38 @@ def test_the_fused_hq_feature_is_hq_sam1s():
         )
     assert got.shape == (2, c // 8, 4 * g, 4 * g)
     assert (got - ref).abs().max() < 1e-5
+
+
+@needs_sam3
+def test_every_blocks_rope_rotation_is_metas():
+    """The rotation angles of every ViT block (window blocks on their window, global blocks on the
+    grid interpolated to the window's scale) equal Meta's freqs_cis: on the miniature as Meta's
+    ViT builds it, and on the full-size model's first window and global block."""
+    from sam3.model.vitdet import Attention as MetaAttention
+
+    from samhq_train.model.sam3.vit import Block
+
+    from .meta_reference import VARIANT, VARIANTS, build_meta_mini
+
+    tracker, _, state = build_meta_mini(seed=4)
+    model = our_model(VARIANT, state)
+    meta_blocks = tracker.backbone.vision_backbone.trunk.blocks
+    for ours, meta in zip(model.image_encoder.trunk.blocks, meta_blocks, strict=True):
+        cis = meta.attn.freqs_cis
+        assert (ours.attn.rope_cos - cis.real).abs().max() < 1e-6
+        assert (ours.attn.rope_sin - cis.imag).abs().max() < 1e-6
+    vit = VARIANTS["sam3_hq"].vit
+    for index in (0, vit.global_att_blocks[0]):
+        window = 0 if index in vit.global_att_blocks else vit.window_size
+        ours = Block(
+            vit.embed_dim, num_heads=vit.num_heads, mlp_dim=8, window=window, grid=vit.grid,
+            rope_theta=vit.rope_theta, rope_window=vit.window_size,
+        )
+        side = window or vit.grid  # as Meta's ViT and Block pass them (vitdet.py)
+        meta = MetaAttention(
+            vit.embed_dim, num_heads=vit.num_heads, input_size=(side, side), use_rope=True,
+            rope_pt_size=(vit.window_size, vit.window_size), rope_interp=True,
+        )
+        assert ours.attn.rope_cos.shape == meta.freqs_cis.shape == (side * side, 32)
+        assert (ours.attn.rope_cos - meta.freqs_cis.real).abs().max() < 1e-5
+        assert (ours.attn.rope_sin - meta.freqs_cis.imag).abs().max() < 1e-5
