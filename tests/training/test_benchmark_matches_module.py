@@ -74,3 +74,15 @@ def test_benchmark_step_is_the_modules_training_step(monkeypatch, variant, polic
     assert set(bench_grads) == set(module_grads) and any("hf_token" in n for n in bench_grads)
     for name, grad in module_grads.items():
         torch.testing.assert_close(bench_grads[name], grad, rtol=1e-4, atol=1e-7, msg=name)
+
+
+def test_box_targets_are_the_boxes_as_0_1_masks():
+    """box_targets is what a training batch's mask / 255 is: 1 inside each image's first box
+    (pixel edges, end exclusive), 0 elsewhere."""
+    bench = load_benchmark()
+    pixels = torch.zeros(2, 3, 40, 50)
+    boxes = torch.tensor([[[5.0, 10.0, 20.0, 30.0]], [[0.0, 0.0, 50.0, 7.0]]])
+    expected = torch.zeros(2, 1, 40, 50)
+    expected[0, 0, 10:30, 5:20] = 1.0
+    expected[1, 0, 0:7, 0:50] = 1.0
+    assert torch.equal(bench.box_targets(pixels, boxes), expected)

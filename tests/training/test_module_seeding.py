@@ -28,3 +28,41 @@ def test_fit_seeds_each_process_with_seed_plus_rank(monkeypatch):
     torch.manual_seed(123)
     module.setup("validate")
     assert torch.initial_seed() == 123
+
+
+def test_a_resumed_process_restores_its_own_ranks_random_state(monkeypatch):
+    """A checkpoint holds every process's random state (index = global rank); on loading, rank r
+    of a run as wide as the one that wrote it takes entry r."""
+    from types import SimpleNamespace
+
+    from samhq_train.model import Provenance
+    from samhq_train.model.formats.lightning import PROVENANCE_KEY, STATE_KEY, checkpoint_keys
+    from samhq_train.training.checkpointing import collect_rng_states
+
+    provenance = Provenance(variant="vit_demo", seed=0)
+    module = SamHQModule(
+        build_sam_hq("vit_demo", seed=0), optimizer=torch.optim.Adam, provenance=provenance,
+        sam_baseline=False,
+    )
+    keys = checkpoint_keys(module.model, module.policy)
+    states = []
+    for seed in (10, 11, 12):
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        random.seed(seed)
+        states.append(collect_rng_states())
+    checkpoint = {
+        PROVENANCE_KEY: provenance.to_dict(),
+        STATE_KEY: {k: v for k, v in module.state_dict().items() if k in keys},
+        "rng_states": states,
+    }
+    monkeypatch.setattr(SamHQModule, "global_rank", property(lambda self: 1))
+    module._trainer = SimpleNamespace(world_size=3)
+    torch.manual_seed(0)
+    module.on_load_checkpoint(checkpoint)
+    restored = (torch.rand(3), np.random.rand(), random.random())
+    torch.manual_seed(11)
+    np.random.seed(11)
+    random.seed(11)
+    assert torch.equal(restored[0], torch.rand(3))
+    assert restored[1:] == (np.random.rand(), random.random())
