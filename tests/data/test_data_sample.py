@@ -74,3 +74,14 @@ def test_evaluation_prompts_a_thin_object_from_its_area():
     sample = PromptedDataset([item(mask)], transform, PromptConfig(), train=False, strict=True)[0]
     x0, y0, x1, y1 = sample["box"]
     assert 1 <= x0 < x1 <= 15 and 7 <= y0 <= y1 <= 9
+
+
+def test_an_object_pixel_is_over_128():
+    """The object rule of every sample is mask > 128: a soft mask whose peak is exactly 128 has
+    no object left (training redraws or refuses it), 128.5 has one."""
+    mask = np.zeros((8, 8), np.float32)
+    mask[2:4, 2:4] = 128.0
+    with pytest.raises(EmptyMaskError, match="vanishes"):
+        require_object(mask, "gt/a.png")
+    mask[3, 3] = 128.5
+    require_object(mask, "gt/a.png")
