@@ -444,3 +444,16 @@ def test_coco_min_area_is_inclusive_and_category_ids_keep_only_those(tmp_path):
     assert CocoInstanceDataset(tmp_path, path, min_area=112.6).annotations == [1]
     assert CocoInstanceDataset(tmp_path, path, category_ids=[2]).annotations == [2, 3]
     assert CocoInstanceDataset(tmp_path, path, category_ids=[1, 3]).annotations == [1]
+
+
+def test_a_grey_mask_with_an_alpha_channel_reads_its_grey_values(tmp_path):
+    """An RGBA mask: its equal colour channels are the mask, the alpha is ignored
+    (even a partly transparent one)."""
+    _, mask = blob()
+    alpha = np.full_like(mask, 255)
+    alpha[:10] = 0
+    cv2.imwrite(str(tmp_path / "rgba.png"), np.dstack([mask, mask, mask, alpha]))
+    np.testing.assert_array_equal(read_mask(tmp_path / "rgba.png"), mask)
+    cv2.imwrite(str(tmp_path / "colour_alpha.png"), np.dstack([mask, mask // 2, mask, alpha]))
+    with pytest.raises(DataError, match="4 channels with different values"):
+        read_mask(tmp_path / "colour_alpha.png")
