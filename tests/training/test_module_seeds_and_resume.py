@@ -1,6 +1,7 @@
-"""SamHQModule seeds each process with seed + its global rank when fitting starts (the official
-train.py: seed = args.seed + misc.get_rank()), so DDP ranks draw different augmentations and
-points; other stages leave the random state alone."""
+"""SamHQModule's seeds and resume checks: each process is seeded with seed + its global rank when
+fitting starts (the official train.py: seed = args.seed + misc.get_rank()), so DDP ranks draw
+different augmentations and points; a resumed process restores its own rank's random state; a
+checkpoint of another base file or with other trained keys is refused."""
 
 import random
 
@@ -66,3 +67,34 @@ def test_a_resumed_process_restores_its_own_ranks_random_state(monkeypatch):
     random.seed(11)
     assert torch.equal(restored[0], torch.rand(3))
     assert restored[1:] == (np.random.rand(), random.random())
+
+
+def test_resuming_checks_the_base_file_and_the_trained_keys():
+    """on_load_checkpoint refuses a checkpoint trained on another base file (its sha256) and one
+    whose state_dict is not exactly what the policy trains; the same base, or a run that does
+    not know its base's sha256, resumes."""
+    import pytest
+
+    from samhq_train.model import CheckpointError, Provenance
+    from samhq_train.model.formats.lightning import PROVENANCE_KEY, STATE_KEY, checkpoint_keys
+
+    def module_with(sha):
+        provenance = Provenance(variant="vit_demo", base_checkpoint="base.pth", base_sha256=sha)
+        return SamHQModule(
+            build_sam_hq("vit_demo", seed=0), optimizer=torch.optim.Adam,
+            provenance=provenance, sam_baseline=False,
+        )
+
+    written = module_with("a" * 64)
+    keys = checkpoint_keys(written.model, written.policy)
+    checkpoint = {
+        PROVENANCE_KEY: written.provenance.to_dict(),
+        STATE_KEY: {k: v for k, v in written.state_dict().items() if k in keys},
+    }
+    written.on_load_checkpoint(checkpoint)
+    module_with(None).on_load_checkpoint(checkpoint)
+    with pytest.raises(CheckpointError, match="trained on the base base.pth .*give the same base"):
+        module_with("b" * 64).on_load_checkpoint(checkpoint)
+    partial = dict(checkpoint, **{STATE_KEY: dict(list(checkpoint[STATE_KEY].items())[1:])})
+    with pytest.raises(CheckpointError, match="does not hold exactly the parameters"):
+        written.on_load_checkpoint(partial)
