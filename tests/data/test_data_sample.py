@@ -85,3 +85,22 @@ def test_an_object_pixel_is_over_128():
         require_object(mask, "gt/a.png")
     mask[3, 3] = 128.5
     require_object(mask, "gt/a.png")
+
+
+def test_evaluation_prompts_are_drawn_per_seed_and_index():
+    """Evaluation prompts are a function of (seed, index): the same index gives the same prompts
+    again, another index (here the same image) or another seed draws anew."""
+    mask = np.zeros((64, 64), np.uint8)
+    mask[8:50, 10:60] = 255
+
+    def points(seed, index):
+        dataset = PromptedDataset(
+            [item(mask)] * 3, build_eval_transform(64), PromptConfig(), train=False,
+            strict=True, seed=seed,
+        )
+        return dataset[index]["points"]
+
+    assert np.array_equal(points(0, 1), points(0, 1))
+    assert not np.array_equal(points(0, 0), points(0, 1))
+    assert not np.array_equal(points(0, 1), points(0, 2))
+    assert not np.array_equal(points(0, 1), points(1, 1))
