@@ -1,8 +1,8 @@
 """SAM 3 parts the predictor parity (test_parity.py) does not reach, each against a reference
 with the same weights, fp32:
 
-- a mask prompt at the data pipeline's S/4 size (not the prompt encoder's S/14 * 4) is resized as
-  Meta's tracker resizes it (Sam3TrackerBase._forward_sam_heads, live);
+- a mask prompt at the data pipeline's S/4 size or at S (not the prompt encoder's S/14 * 4) is
+  resized as Meta's tracker resizes it (Sam3TrackerBase._forward_sam_heads, live);
 - early fusion's early feature is the output of the ViT's first global block (Meta's ViT with
   return_interm_layers, live), and its HQ feature is HQ-SAM 1's (segment_anything_hq's
   MaskDecoderHQ: embedding_encoder(embedding) + compress_vit_feat(first global block's output))
@@ -35,7 +35,8 @@ def our_model(variant: str, state: dict):
 
 
 @needs_sam3
-def test_a_pipeline_size_mask_prompt_is_resized_as_metas_tracker():
+@pytest.mark.parametrize("divisor", [4, 1])  # up to S/14 * 4 (the pipeline's S/4), or down
+def test_a_pipeline_size_mask_prompt_is_resized_as_metas_tracker(divisor):
     from .cases import make_image
     from .meta_reference import VARIANT, build_meta_mini
 
@@ -44,9 +45,10 @@ def test_a_pipeline_size_mask_prompt_is_resized_as_metas_tracker():
     image = make_image(seed=2)
     s = model.image_size
     gen = torch.Generator().manual_seed(0)
-    # the pipeline's noisy-mask size S/4 (56 here), not the decoder's mask input size (64)
-    mask = torch.randn(1, 1, s // 4, s // 4, generator=gen) * 4
-    assert s // 4 != model.mask_input_size
+    # the pipeline's noisy-mask size S/4 (56 here) or a full-size mask (224, antialiased when
+    # shrunk), not the decoder's mask input size (64)
+    mask = torch.randn(1, 1, s // divisor, s // divisor, generator=gen) * 4
+    assert s // divisor != model.mask_input_size
     points = torch.tensor([[[60.0, 50.0], [150.0, 170.0]]])
     labels = torch.tensor([[1, 0]], dtype=torch.int32)
     # the decoder's own logits (before the tracker replaces them by -1024 where it scores no
