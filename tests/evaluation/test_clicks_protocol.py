@@ -55,3 +55,22 @@ def test_every_decode_gets_all_clicks_so_far_and_the_previous_logits():
             assert torch.equal(points[:, :, :n], previous_points)
             assert torch.equal(labels[:, :, :n], previous_labels)
             assert torch.equal(mask[:, 0], returned[n - 1])
+
+
+def test_an_image_clicks_on_until_it_is_past_every_noc_target():
+    """An image stops only once it is past the highest NoC target (and every reported click
+    count), or its mask equals the GT, or at clicks.max: stopping at a lower target would cut
+    the higher targets' NoC short."""
+    model = OracleModel()
+    gt = torch.zeros(1, 64, 64, dtype=torch.uint8)
+    gt[0, 12:52, 12:52] = 255  # a 40 x 40 square: the first disc reaches 50% IoU, not 99%
+    batch = {
+        "gt_original": list(gt),
+        "input_size": [(64, 64)],
+        "original_size": [(64, 64)],
+        "boxes": torch.zeros(1, 4),
+    }
+    protocol = ClickProtocol(max=6, noc_ious=(50, 99), report_after=(1,))
+    ious = click_session(model, Features(1), batch, protocol)[0]["iou"]
+    assert 0.5 <= ious[0] < 0.99  # past the lower target after one click
+    assert len(ious) == protocol.max or ious[-1] >= 0.99
