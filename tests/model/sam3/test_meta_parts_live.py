@@ -162,3 +162,20 @@ def test_every_blocks_rope_rotation_is_metas():
         assert ours.attn.rope_cos.shape == meta.freqs_cis.shape == (side * side, 32)
         assert (ours.attn.rope_cos - meta.freqs_cis.real).abs().max() < 1e-5
         assert (ours.attn.rope_sin - meta.freqs_cis.imag).abs().max() < 1e-5
+
+
+@needs_sam3
+def test_the_input_rule_is_metas_predictor_transform():
+    """SAM 3's resize (the 1008 squash, here 224: antialiased bilinear on 0-1 floats) and its
+    normalisation (x - 127.5) / 127.5 give what SAM3InteractiveImagePredictor feeds its backbone."""
+    from .meta_reference import VARIANT, build_meta_mini
+
+    _, predictor, state = build_meta_mini(seed=0)
+    model = our_model(VARIANT, state)
+    # larger than the square on both sides: the resize shrinks, where antialiasing acts
+    image = (torch.rand(300, 410, 3, generator=torch.Generator().manual_seed(5)) * 255)
+    image = image.to(torch.uint8).numpy()
+    resized = model.processing.resize_image(image)
+    assert resized.shape == (model.image_size, model.image_size, 3)
+    x = model.preprocess(torch.from_numpy(resized).permute(2, 0, 1)[None].float())
+    assert (x - predictor._transforms(image)[None]).abs().max() < 1e-5
