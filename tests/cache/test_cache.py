@@ -344,3 +344,21 @@ def test_train_from_the_cache_then_reuse_it(tmp_path):
     _, objects = train(compose_cfg(tmp_path / "run2", tmp_path / "data", *args))
     assert objects["datamodule"].feature_cache.missing() == []
 
+
+
+def test_each_training_visit_takes_one_of_the_pre_drawn_views(demo_root, tmp_path):
+    """With K views, every visit of a sample reads one of its K stored views, drawn with the
+    training RNG: over a few visits more than one of them."""
+    model, provenance = demo_model()
+    cache = cache_for(tmp_path, model, provenance, views=3)
+    dm = datamodule(demo_root, cache)
+    cache.build(model)
+    stored = [cache.store.read(k)["tensors"]["mask"] for k in dm.train_set.source.keys[0]]
+    assert not all(torch.equal(stored[0], s) for s in stored[1:])
+    seen = set()
+    for _ in range(12):
+        mask = torch.from_numpy(dm.train_set[0]["mask"])
+        matches = [i for i, s in enumerate(stored) if torch.equal(s.float(), mask)]
+        assert matches
+        seen.update(matches)
+    assert len(seen) >= 2

@@ -132,3 +132,52 @@ def test_prompt_config_refuses_a_bad_field_naming_its_full_key(field, value, mes
         PromptConfig(**{field: value})
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
     assert isinstance(err.value, ValueError) and isinstance(err.value, UserError)
+
+
+def official_box_noise(box, draws, scale, size):
+    """HQ-SAM's train/utils/misc.py box_noise on one xyxy box, with its uniform draws in [-1, 1]
+    given (the official code draws them as rand * 2 - 1): in cx, cy, w, h the centre moves by
+    draws[:2] * (w, h) / 2 * scale and the size by draws[2:] * (w, h) * scale, then clamp to
+    [0, size]."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    cxcywh = np.array([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0])
+    diff = np.concatenate([cxcywh[2:] / 2, cxcywh[2:]])
+    cx, cy, w, h = cxcywh + draws * diff * scale
+    return np.clip([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 0.0, size)
+
+
+@pytest.mark.parametrize("box", [[10, 10, 40, 30], [40, 2, 63, 60]])  # the second at the edge
+def test_box_noise_is_the_official_formula(box):
+    box = np.array(box, np.float32)
+    for seed in range(20):
+        draws = np.random.default_rng(seed).uniform(-1.0, 1.0, 4)
+        got = jitter_box(box, 0.7, np.random.default_rng(seed), 64)
+        np.testing.assert_allclose(got, official_box_noise(box, draws, 0.7, 64), atol=1e-4)
+
+
+def test_noise_std_scales_the_noisy_mask_prompt():
+    """data.prompts.noise_std reaches the noisy-mask prompt: 0 gives the resized GT > 0.5
+    exactly; a larger std flips more of the incoherent pixels."""
+    mask = np.zeros((128, 128), np.float32)
+    mask[20:100, 30:90] = 255
+    m = F.interpolate(torch.from_numpy(mask)[None, None], (32, 32), mode="bilinear") / 255
+    clean = (m[0, 0].numpy() > 0.5) * 255.0
+    flips = []
+    for std in (0.0, 0.3, 3.0):
+        cfg = PromptConfig(noise_std=std, num_points=1)
+        prompts = sample_prompts(mask, np.random.default_rng(1), cfg)
+        flips.append(int((prompts.noise_mask != clean).sum()))
+    assert flips[0] == 0 and 0 < flips[1] < flips[2]
+
+
+def test_a_pixel_of_exactly_128_is_background():
+    """The rule is mask > 128 (a soft resized mask can hold 128 exactly): the box, the points and
+    the foreground count leave such pixels out."""
+    mask = np.zeros((64, 64), np.float32)
+    mask[10:20, 10:30] = 128.0
+    mask[30:40, 35:50] = 129.0
+    np.testing.assert_array_equal(tight_box(mask), [35, 30, 49, 39])
+    points = sample_points(mask, 50, np.random.default_rng(0))
+    assert (mask[points[:, 1].astype(int), points[:, 0].astype(int)] == 129.0).all()
+    prompts = sample_prompts(mask, np.random.default_rng(0), PromptConfig(num_points=3))
+    assert prompts.foreground_pixels == 150

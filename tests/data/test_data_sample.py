@@ -74,3 +74,33 @@ def test_evaluation_prompts_a_thin_object_from_its_area():
     sample = PromptedDataset([item(mask)], transform, PromptConfig(), train=False, strict=True)[0]
     x0, y0, x1, y1 = sample["box"]
     assert 1 <= x0 < x1 <= 15 and 7 <= y0 <= y1 <= 9
+
+
+def test_an_object_pixel_is_over_128():
+    """The object rule of every sample is mask > 128: a soft mask whose peak is exactly 128 has
+    no object left (training redraws or refuses it), 128.5 has one."""
+    mask = np.zeros((8, 8), np.float32)
+    mask[2:4, 2:4] = 128.0
+    with pytest.raises(EmptyMaskError, match="vanishes"):
+        require_object(mask, "gt/a.png")
+    mask[3, 3] = 128.5
+    require_object(mask, "gt/a.png")
+
+
+def test_evaluation_prompts_are_drawn_per_seed_and_index():
+    """Evaluation prompts are a function of (seed, index): the same index gives the same prompts
+    again, another index (here the same image) or another seed draws anew."""
+    mask = np.zeros((64, 64), np.uint8)
+    mask[8:50, 10:60] = 255
+
+    def points(seed, index):
+        dataset = PromptedDataset(
+            [item(mask)] * 3, build_eval_transform(64), PromptConfig(), train=False,
+            strict=True, seed=seed,
+        )
+        return dataset[index]["points"]
+
+    assert np.array_equal(points(0, 1), points(0, 1))
+    assert not np.array_equal(points(0, 0), points(0, 1))
+    assert not np.array_equal(points(0, 1), points(0, 2))
+    assert not np.array_equal(points(0, 1), points(1, 1))

@@ -427,3 +427,33 @@ def test_lenient_training_skips_unreadable_files(tmp_path, caplog):
     dm.setup("fit")
     with pytest.raises(DataError, match="z_broken.jpg is not a readable image"):
         next(iter(dm.train_dataloader()))
+
+
+def test_coco_min_area_is_inclusive_and_category_ids_keep_only_those(tmp_path):
+    """Dropped are instances with area < min_area (one of exactly min_area stays); category_ids
+    keeps the instances of those categories only."""
+    image, _ = blob()
+    cv2.imwrite(str(tmp_path / "i.jpg"), image)
+    anns = [
+        {"segmentation": [[10, 10, 30, 10, 30, 30, 10, 30]], "area": 400.0, "category_id": 1},
+        {"segmentation": [[5, 5, 20, 5, 20, 20]], "area": 112.5, "category_id": 2},
+        {"segmentation": [[30, 30, 40, 30, 40, 40]], "area": 50.0, "category_id": 2},
+    ]
+    path = coco_json(tmp_path / "a.json", "i.jpg", 48, 64, anns)
+    assert CocoInstanceDataset(tmp_path, path, min_area=112.5).annotations == [1, 2]
+    assert CocoInstanceDataset(tmp_path, path, min_area=112.6).annotations == [1]
+    assert CocoInstanceDataset(tmp_path, path, category_ids=[2]).annotations == [2, 3]
+    assert CocoInstanceDataset(tmp_path, path, category_ids=[1, 3]).annotations == [1]
+
+
+def test_a_grey_mask_with_an_alpha_channel_reads_its_grey_values(tmp_path):
+    """An RGBA mask: its equal colour channels are the mask, the alpha is ignored
+    (even a partly transparent one)."""
+    _, mask = blob()
+    alpha = np.full_like(mask, 255)
+    alpha[:10] = 0
+    cv2.imwrite(str(tmp_path / "rgba.png"), np.dstack([mask, mask, mask, alpha]))
+    np.testing.assert_array_equal(read_mask(tmp_path / "rgba.png"), mask)
+    cv2.imwrite(str(tmp_path / "colour_alpha.png"), np.dstack([mask, mask // 2, mask, alpha]))
+    with pytest.raises(DataError, match="4 channels with different values"):
+        read_mask(tmp_path / "colour_alpha.png")

@@ -105,3 +105,17 @@ def test_eval_longest_side_pads_with_pixel_mean():
 def test_eval_mode_is_checked():
     with pytest.raises(ValueError, match="eval_transform.mode"):
         build_eval_transform(64, mode="stretch")
+
+
+def test_only_the_predictor_resize_has_its_padding_zeroed():
+    """content_size says where the model zeroes the normalised image: the longest-side eval
+    transform's padding (the official predictor pads with zeros after normalising); training's
+    128 padding and the square resize are image, kept as they are ((S, S): nothing zeroed)."""
+    image, mask = np.zeros((60, 90, 3), np.uint8), rect_mask()
+    train = build_train_transform(64, scale_range=(0.5, 0.5), hflip_p=0.0)
+    train.set_random_state(np.random.default_rng(0))
+    out = train(image, mask)
+    assert out.input_size == (21, 32) and out.content_size == (64, 64)
+    assert build_eval_transform(64)(image, mask).content_size == (64, 64)
+    longest = build_eval_transform(64, mode="longest_side")(image, mask)
+    assert longest.content_size == longest.input_size == (43, 64)

@@ -183,3 +183,20 @@ def test_rounds_train_every_policy_and_family(variant, policy):
     assert {n for n, _ in model.named_parameters() if family.is_hq_key(n)} <= grads
     if policy == "hq+lora":
         assert any("lora_" in n for n in grads)
+
+
+def test_clicks_are_placed_against_the_bilinearly_upsampled_logits():
+    """The previous round's S/4 logits are upsampled to S bilinearly (as the predictor upsamples
+    them, align_corners=False) before the click rule runs: on rough logits each click equals the
+    rule's on that mask (a nearest-neighbour upsampling moves them)."""
+    batch = make_batch(64)
+    batch["input_size"] = [(64, 64), (64, 64)]
+    gt = (batch["mask"][:, 0] > 128).numpy()
+    for seed in range(4):
+        logits = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(seed)) * 3
+        coords, labels = error_clicks(logits, batch)
+        pred = (F.interpolate(logits, (64, 64), mode="bilinear", align_corners=False) > 0)[:, 0]
+        for i in range(2):
+            click = next_click(gt[i], pred[i].numpy())
+            assert coords[i, 0].tolist() == [click.x, click.y]
+            assert labels[i, 0] == float(click.positive)

@@ -91,3 +91,61 @@ def test_loss_gradient_reaches_logits_only_through_sampled_points():
 def test_loss_rejects_wrong_shapes():
     with pytest.raises(ValueError, match="N x 1"):
         PointSampledMaskLoss()(torch.zeros(2, 3, 8, 8), torch.zeros(2, 1, 32, 32))
+
+
+def test_loss_is_bce_plus_dice_on_the_soft_target_at_the_sampled_points():
+    """An independent computation from the definition: the same points (the same generator), the
+    soft target read there as it is (a resized mask is soft; it is not binarised), BCE averaged
+    per mask and dice per mask, summed over masks / N; the same gradient (both terms train)."""
+    gen = torch.Generator().manual_seed(0)
+    logits = (torch.randn(3, 1, 16, 16, generator=gen) * 3).requires_grad_()
+    coarse = torch.rand(3, 1, 8, 8, generator=gen)
+    target = torch.nn.functional.interpolate(coarse, (64, 64), mode="bilinear")  # soft, in [0, 1]
+    assert ((target > 0.05) & (target < 0.95)).float().mean() > 0.5
+    got = PointSampledMaskLoss(num_points=400)(
+        logits, target, generator=torch.Generator().manual_seed(5)
+    )
+    (grad,) = torch.autograd.grad(got["loss"], logits)
+    with torch.no_grad():
+        coords = sample_uncertain_points(
+            logits, 400, 3.0, 0.75, generator=torch.Generator().manual_seed(5)
+        )
+        point_targets = point_sample(target, coords)[:, 0]
+    point_logits = point_sample(logits, coords)[:, 0]
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(point_logits, point_targets)
+    p = point_logits.sigmoid()
+    dice = 1 - (2 * (p * point_targets).sum(1) + 1) / (p.sum(1) + point_targets.sum(1) + 1)
+    torch.testing.assert_close(got["loss_bce"], bce, rtol=1e-5, atol=0)  # equal counts: the mean
+    torch.testing.assert_close(got["loss_dice"], dice.mean(), rtol=1e-5, atol=0)
+    (expected_grad,) = torch.autograd.grad(bce + dice.mean(), logits)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-5, atol=1e-9)
+
+
+def test_a_generator_makes_the_points_alone_and_leaves_the_global_rng():
+    logits = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+    state = torch.get_rng_state()
+    a = sample_uncertain_points(logits, 50, 3.0, 0.75, generator=torch.Generator().manual_seed(4))
+    torch.manual_seed(123)  # another global state: the points must not depend on it
+    b = sample_uncertain_points(logits, 50, 3.0, 0.75, generator=torch.Generator().manual_seed(4))
+    torch.set_rng_state(state)
+    sample_uncertain_points(logits, 50, 3.0, 0.75, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(a, b)  # the uniform part too (the last 13 points)
+    c = sample_uncertain_points(logits, 50, 3.0, 0.75, generator=torch.Generator().manual_seed(5))
+    assert not torch.equal(a[:, 37:], c[:, 37:])
+
+
+def test_the_official_bounds_of_the_ratios_are_accepted():
+    """The official sampler asserts oversample_ratio >= 1 and 0 <= importance_sample_ratio <= 1:
+    1 and 1 are valid (all candidates, most uncertain first), just beyond them is refused."""
+    logits = torch.randn(1, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    points = sample_uncertain_points(
+        logits, 30, 1.0, 1.0, generator=torch.Generator().manual_seed(3)
+    )
+    candidates = torch.rand(1, 30, 2, generator=torch.Generator().manual_seed(3))
+    assert all((candidates[0] == p).all(-1).any() for p in points[0])  # every candidate, once
+    assert len({tuple(p.tolist()) for p in points[0]}) == 30
+    assert sample_uncertain_points(logits, 30, 3.0, 0.0).shape == (1, 30, 2)
+    for oversample, importance in ((0.99, 0.5), (3.0, 1.01), (3.0, -0.01)):
+        with pytest.raises(ValueError, match="oversample_ratio"):
+            sample_uncertain_points(logits, 30, oversample, importance)

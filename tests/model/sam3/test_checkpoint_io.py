@@ -36,10 +36,16 @@ def test_meta_file_is_detected(meta_file, meta_fixture):
 
 
 def test_wrapped_meta_file_loads_the_same(tmp_path, meta_fixture, meta_model):
+    """The same tensors as the flat file; the HQ parts (not in a Meta file) keep a fresh init,
+    which depends on the random state at loading, so they are compared by name and shape."""
     path = tmp_path / "wrapped.pt"
     torch.save({"model": meta_fixture["state_dict"]}, path)
-    model = load_checkpoint(path)
-    assert_same_state(model.state_dict(), meta_model.state_dict())
+    state, reference = load_checkpoint(path).state_dict(), meta_model.state_dict()
+    assert {k: v.shape for k, v in state.items()} == {k: v.shape for k, v in reference.items()}
+    assert_same_state(
+        {k: v for k, v in state.items() if not is_hq_key(k)},
+        {k: v for k, v in reference.items() if not is_hq_key(k)},
+    )
 
 
 def test_carried_and_computed_split(meta_model, meta_fixture):
