@@ -102,7 +102,11 @@ class TwoWayAttentionBlock(nn.Module):
         self.skip_first_layer_pe = skip_first_layer_pe
 
     def forward(
-        self, queries: torch.Tensor, keys: torch.Tensor, query_pe: torch.Tensor, key_pe: torch.Tensor
+        self,
+        queries: torch.Tensor,
+        keys: torch.Tensor,
+        query_pe: torch.Tensor,
+        key_pe: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.skip_first_layer_pe:
             queries = self.self_attn(queries, queries, queries)
@@ -137,7 +141,9 @@ class Attention(nn.Module):
         kv_in_dim = embedding_dim if kv_in_dim is None else kv_in_dim
         internal_dim = embedding_dim // downsample_rate
         if internal_dim % num_heads:
-            raise ValueError(f"num_heads={num_heads} must divide the attention width {internal_dim}")
+            raise ValueError(
+                f"num_heads={num_heads} must divide the attention width {internal_dim}"
+            )
         self.num_heads = num_heads
         self.dropout = dropout
         self.q_proj = nn.Linear(embedding_dim, internal_dim)
@@ -151,11 +157,15 @@ class Attention(nn.Module):
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """q: B x Nq x C, k and v: B x Nk x C_kv -> B x Nq x C."""
-        q, k, v = self._heads(self.q_proj(q)), self._heads(self.k_proj(k)), self._heads(self.v_proj(v))
+        q = self._heads(self.q_proj(q))
+        k = self._heads(self.k_proj(k))
+        v = self._heads(self.v_proj(v))
         dropout = self.dropout if self.training else 0.0
         if token_attention_in_fp32(q, k, v):
             with torch.autocast("cpu", enabled=False):
-                out = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), dropout_p=dropout)
+                out = F.scaled_dot_product_attention(
+                    q.float(), k.float(), v.float(), dropout_p=dropout
+                )
             out = out.to(q.dtype)
         else:
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)

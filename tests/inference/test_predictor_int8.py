@@ -113,6 +113,7 @@ def run(argv, capsys) -> tuple[int, str, str]:
 )
 def test_predict_int8_refusals_before_loading(tmp_path, capsys, monkeypatch, extra, message):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     missing = tmp_path / "never_read.pt"
     argv = [tmp_path / "a.png", "--checkpoint", missing, "--box", 1, 1, 5, 5, "--int8", *extra]
     code, _, err = run(argv, capsys)
@@ -187,6 +188,7 @@ def test_amg_int8_refuses_another_device(tmp_path, capsys, monkeypatch):
     from samhq_train.inference.amg_command import main as amg_main
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     with pytest.raises(SystemExit) as exit_info:
         amg_main(["--image", str(tmp_path / "a.png"), "--device", "cuda", "--int8"])
     assert exit_info.value.code == 2
