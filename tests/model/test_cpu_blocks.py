@@ -8,13 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from samhq_train.model.lora import LoRALinear
 from samhq_train.model.sam1 import cpu_attention, cpu_blocks
 from samhq_train.model.sam1.image_encoder import (
     ImageEncoderViT,
     decomposed_rel_pos,
     window_partition,
 )
+from tests.model.cpu_serving import assert_serving_rule
 from tests.reference import randomize_
 
 # img_size 96: a 6 x 6 grid padded to 8 x 8 for windows of 4; 128: 8 x 8, no padding
@@ -125,30 +125,13 @@ def test_linear_falls_back_without_the_fused_op(monkeypatch):
 
 
 def test_serves_bf16_autocast_inference_of_plain_layers_only():
-    model = encoder(96)
-    x = torch.randn(1, 6, 6, 32)
-    bf16 = torch.autocast("cpu", dtype=torch.bfloat16)
-    assert not cpu_blocks.serves(model.blocks, x)  # fp32
-    with bf16:
-        assert not cpu_blocks.serves(model.blocks, x)  # autograd into the weights
-        with torch.no_grad():
-            assert cpu_blocks.serves(model.blocks, x)
-            assert not cpu_blocks.serves(model.blocks, x.bfloat16())
-        model.requires_grad_(False)
-        assert cpu_blocks.serves(model.blocks, x)  # frozen encoder
-        assert not cpu_blocks.serves(model.blocks, x.clone().requires_grad_())
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.float16):
-        assert not cpu_blocks.serves(model.blocks, x)
-    with torch.no_grad(), bf16:
+    model, x = encoder(96), torch.randn(1, 6, 6, 32)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         model.attention_kernel = "flex"
         assert not cpu_blocks.serves(model.blocks, x)
         model.attention_kernel = "auto"
-        handle = model.blocks[1].attn.proj.register_forward_hook(lambda *a: None)
-        assert not cpu_blocks.serves(model.blocks, x)  # a hook expects the layer to be called
-        handle.remove()
-        assert cpu_blocks.serves(model.blocks, x)
-        model.blocks[2].mlp.lin1 = LoRALinear(model.blocks[2].mlp.lin1, rank=2, alpha=2.0)
-        assert not cpu_blocks.serves(model.blocks, x)
+    block = model.blocks[1]
+    assert_serving_rule(cpu_blocks.serves, model, x, block.attn.proj, model.blocks[2].mlp, "lin1")
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

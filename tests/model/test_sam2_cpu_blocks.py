@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from samhq_train.model import build_sam_hq, cpu_int8, cpu_kernels
-from samhq_train.model.lora import LoRALinear
 from samhq_train.model.sam2 import cpu_blocks, hiera
+from tests.model.cpu_serving import assert_serving_rule
 from tests.reference import randomize_
 
 # the demo's Hiera (24 wide, stages 1-1-3-1, windows 8-4-14-7, one global block): at 256 px the
@@ -170,24 +170,9 @@ def test_int8_runs_through_the_blocks_as_close_to_fp32_as_the_plain_layers(monke
 
 
 def test_serves_bf16_autocast_inference_of_plain_layers_only():
-    model = trunk().requires_grad_(True)  # (the default policy freezes the encoder)
+    model = trunk().requires_grad_(False)
     blocks, x = model.blocks, torch.randn(1, 64, 64, 24)
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16)
-    assert not cpu_blocks.serves(blocks, x)  # fp32
-    with autocast:
-        assert not cpu_blocks.serves(blocks, x)  # autograd into the weights
-        with torch.no_grad():
-            assert cpu_blocks.serves(blocks, x)
-            assert not cpu_blocks.serves(blocks, x.bfloat16())
-        model.requires_grad_(False)
-        assert cpu_blocks.serves(blocks, x)  # frozen trunk
-        assert not cpu_blocks.serves(blocks, x.clone().requires_grad_())
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.float16):
-        assert not cpu_blocks.serves(blocks, x)
-    with torch.no_grad(), autocast:
-        handle = blocks[1].proj.register_forward_hook(lambda *a: None)
-        assert not cpu_blocks.serves(blocks, x)  # a hook expects the layer to be called
-        handle.remove()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         handle = blocks[2].pool.register_forward_pre_hook(lambda *a: None)
         assert not cpu_blocks.serves(blocks, x)
         handle.remove()
@@ -195,8 +180,7 @@ def test_serves_bf16_autocast_inference_of_plain_layers_only():
         blocks[2].pool.ceil_mode = True  # a pool max_pool does not compute
         assert not cpu_blocks.serves(blocks, x)
         blocks[2].pool.ceil_mode = False
-        blocks[3].mlp.layers[0] = LoRALinear(blocks[3].mlp.layers[0], rank=2, alpha=2.0)
-        assert not cpu_blocks.serves(blocks, x)
+    assert_serving_rule(cpu_blocks.serves, model, x, blocks[1].proj, blocks[3].mlp.layers, "0")
 
 
 def test_training_tracing_and_fp32_keep_the_plain_blocks(monkeypatch):

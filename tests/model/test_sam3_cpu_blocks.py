@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from samhq_train.model import build_sam_hq, cpu_int8, cpu_kernels
-from samhq_train.model.lora import LoRALinear
 from samhq_train.model.sam3 import cpu_blocks
 from samhq_train.model.sam3.vit import ViT, apply_rope, rope_angles
+from tests.model.cpu_serving import assert_serving_rule
 from tests.reference import randomize_
 
 # grid 16 (windows of 8: none padded) and 14 (padded to 16)
@@ -159,27 +159,9 @@ def test_int8_runs_through_the_blocks_as_close_to_fp32_as_the_plain_layers(monke
 
 
 def test_serves_bf16_autocast_inference_of_plain_layers_only():
-    model = vit(224)
-    blocks, x = model.blocks, torch.randn(1, 16, 16, 64)
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16)
-    assert not cpu_blocks.serves(blocks, x)  # fp32
-    with autocast:
-        assert not cpu_blocks.serves(blocks, x)  # autograd into the weights
-        with torch.no_grad():
-            assert cpu_blocks.serves(blocks, x)
-            assert not cpu_blocks.serves(blocks, x.bfloat16())
-        model.requires_grad_(False)
-        assert cpu_blocks.serves(blocks, x)  # frozen encoder
-        assert not cpu_blocks.serves(blocks, x.clone().requires_grad_())
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.float16):
-        assert not cpu_blocks.serves(blocks, x)
-    with torch.no_grad(), autocast:
-        handle = blocks[1].attn.proj.register_forward_hook(lambda *a: None)
-        assert not cpu_blocks.serves(blocks, x)  # a hook expects the layer to be called
-        handle.remove()
-        assert cpu_blocks.serves(blocks, x)
-        blocks[2].mlp.fc1 = LoRALinear(blocks[2].mlp.fc1, rank=2, alpha=2.0)
-        assert not cpu_blocks.serves(blocks, x)
+    model, x = vit(224), torch.randn(1, 16, 16, 64)
+    block = model.blocks[1]
+    assert_serving_rule(cpu_blocks.serves, model, x, block.attn.proj, model.blocks[2].mlp, "fc1")
 
 
 def test_attention_keeps_sdpa_with_autograd_and_in_fp32(monkeypatch):

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 import samhq_train.model.two_way_transformer as twt
 from samhq_train.model import build_sam_hq
-from samhq_train.training.losses import PointSampledMaskLoss
+from tests.training.cached_step import cached_batch, cached_step
 
 BF16 = torch.bfloat16
 
@@ -100,27 +100,15 @@ def test_bf16_weights_without_autocast():
 
 
 def hq_step(model, features, boxes, target, bf16: bool = True) -> tuple:
-    model.zero_grad(set_to_none=True)
-    with torch.autocast("cpu", dtype=BF16, enabled=bf16):
-        low_res, _ = model.decode(features, boxes=boxes, hq_token_only=True)
-        # uniform points only: which points the loss reads must not hang on the logits' roundings
-        loss_fn = PointSampledMaskLoss(num_points=1024, importance_sample_ratio=0.0)
-        loss = loss_fn(low_res[:, :, 0], target, generator=torch.Generator().manual_seed(0))["loss"]
-    loss.backward()
-    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-    return low_res.detach().float(), loss.detach(), grads
+    # uniform points only: which points the loss reads must not hang on the logits' roundings
+    return cached_step(model, features, boxes, target, bf16=bf16, importance_sample_ratio=0.0)
 
 
 def test_hq_step_in_bf16_takes_fp32_attention_and_stays_within_rounding(monkeypatch):
     """The bf16 step with the fp32 attention is as close to the fp32 step as the bf16 step with
     the bf16 kernel was (its logits, loss and every gradient)."""
     model = build_sam_hq("vit_demo", seed=0, policy="hq")
-    size = model.image_size
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        features = model.encode(torch.rand(2, 3, size, size, generator=gen) * 255)
-    boxes = torch.tensor([[0.2, 0.2, 0.7, 0.8], [0.1, 0.3, 0.5, 0.9]])[:, None] * size
-    target = (torch.rand(2, 1, size, size, generator=gen) > 0.5).float()
+    features, boxes, target = cached_batch(model)
     exact = hq_step(model, features, boxes, target, bf16=False)
     taken = []
     original = twt.token_attention_in_fp32
@@ -151,11 +139,7 @@ def test_hq_step_in_bf16_takes_fp32_attention_and_stays_within_rounding(monkeypa
 
 def test_fp32_step_unchanged_to_the_bit(monkeypatch):
     model = build_sam_hq("vit_demo", seed=0, policy="hq")
-    size = model.image_size
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        features = model.encode(torch.rand(1, 3, size, size, generator=gen) * 255)
-    boxes = torch.tensor([[[0.2, 0.2, 0.7, 0.8]]]) * size
+    features, boxes, _ = cached_batch(model, n=1)
     results = []
     for gate in (twt.token_attention_in_fp32, lambda *a: False):
         monkeypatch.setattr(twt, "token_attention_in_fp32", gate)

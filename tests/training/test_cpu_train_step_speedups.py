@@ -10,7 +10,7 @@ from torch import nn
 import samhq_train.model.sam1.mask_decoder as sam1_decoder
 from samhq_train.model import build_sam_hq
 from samhq_train.model.common import early_to_nchw
-from samhq_train.training.losses import PointSampledMaskLoss
+from tests.training.cached_step import cached_batch, cached_step
 
 
 def permuted_view(early: torch.Tensor, conv: nn.Module) -> torch.Tensor:
@@ -72,22 +72,11 @@ def test_vit_b_width_fusion_gradients_within_fp32_rounding():
 @pytest.mark.parametrize("variant", ["vit_demo", "vit_demo_base"])
 def test_hq_step_same_loss_and_gradients(monkeypatch, variant):
     model = build_sam_hq(variant, seed=0)
-    size = model.image_size
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        features = model.encode(torch.rand(2, 3, size, size, generator=gen) * 255)
-    boxes = torch.tensor([[0.2, 0.2, 0.7, 0.8], [0.1, 0.3, 0.5, 0.9]])[:, None] * size
-    target = (torch.rand(2, 1, size, size, generator=gen) > 0.5).float()
+    features, boxes, target = cached_batch(model)
     results = []
     for fn in (permuted_view, early_to_nchw):
         monkeypatch.setattr(sam1_decoder, "early_to_nchw", fn)
-        model.zero_grad(set_to_none=True)
-        low_res, _ = model.decode(features, boxes=boxes, hq_token_only=True)
-        loss_fn = PointSampledMaskLoss(num_points=1024)
-        loss = loss_fn(low_res[:, :, 0], target, generator=torch.Generator().manual_seed(0))["loss"]
-        loss.backward()
-        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-        results.append((low_res.detach(), loss.detach(), grads))
+        results.append(cached_step(model, features, boxes, target))
     (logits0, loss0, grads0), (logits1, loss1, grads1) = results
     assert torch.equal(logits1, logits0) and torch.equal(loss1, loss0)
     assert grads1.keys() == grads0.keys() and any("compress_vit_feat" in n for n in grads0)
