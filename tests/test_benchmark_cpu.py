@@ -1,8 +1,8 @@
 """scripts/benchmark_cpu.py (`scripts/benchmark.py --cpu-table`): the matmul floor's GEMM list
+(scripts/matmul_floor.py)
 holds the encoder's linear and convolution FLOPs as torch counts them, and the table runs end to
 end at a tiny size."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -11,20 +11,13 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from samhq_train.model import build_sam_hq
+from tests.script_modules import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_benchmark_cpu():
-    path = ROOT / "scripts" / "benchmark_cpu.py"
-    spec = importlib.util.spec_from_file_location("benchmark_cpu", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_floor_gemms_count_the_encoders_matrix_flops():
-    bench = load_benchmark_cpu()
+    bench = load_script("matmul_floor")
     encoder = build_sam_hq("vit_demo", seed=0).image_encoder.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         encoder(torch.randn(1, 3, 256, 256))

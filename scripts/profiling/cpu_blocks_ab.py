@@ -7,7 +7,7 @@ Random weights, batch 1. interleaved_rounds is the timing loop of the A/B script
     PYTHONPATH=. python scripts/profiling/cpu_blocks_ab.py [--variant vit_b] [--size 1024]
         [--threads 1 2] [--rounds 3] [--no-profile] [--top 14]
 
-The floor is scripts/benchmark_cpu.py's (the encoder's GEMM shapes as bf16 torch.matmul calls).
+The floor is scripts/matmul_floor.py's (the encoder's GEMM shapes as bf16 torch.matmul calls).
 """
 
 import argparse
@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
-from benchmark_cpu import encoder_gemms, flops, matmul_floor_call  # noqa: E402
+from matmul_floor import encoder_gemms, flops, matmul_floor_call  # noqa: E402
 from profile_encoder import randomize  # noqa: E402
 
 from samhq_train.model.sam1 import cpu_blocks  # noqa: E402

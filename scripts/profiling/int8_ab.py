@@ -4,7 +4,7 @@ floor, each once per round) at each thread count, wall and CPU seconds per image
 before and after, peak RSS, and the int8 path's top ops by self CPU time (1 thread). Random weights
 (profile_encoder.randomize), batch 1. SAM 1 ViT (vit_b/l/h) runs its bf16 CPU blocks at --size
 (default 1024); any other variant (sam3_hq, sam2.1_hq_hiera_l, ...) its registry encoder at its own
-input size, its floor scripts/benchmark_cpu.py's encoder_gemms (trunk + neck).
+input size, its floor scripts/matmul_floor.py's encoder_gemms (trunk + neck).
 
     PYTHONPATH=. python scripts/profiling/int8_ab.py [--variant vit_b] [--size 1024]
         [--threads 1 2] [--rounds 3] [--no-profile] [--top 12] [--before] [--sdpa]
@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
-from benchmark_cpu import encoder_gemms, flops, matmul_floor_call  # noqa: E402
 from cpu_blocks_ab import VARIANTS as VIT_VARIANTS  # noqa: E402
 from cpu_blocks_ab import interleaved_rounds, print_top_ops, random_encoder  # noqa: E402
+from matmul_floor import encoder_gemms, flops, matmul_floor_call  # noqa: E402
 from profile_encoder import randomize  # noqa: E402
 
 from samhq_train.model import VARIANTS, build_sam_hq, cpu_int8  # noqa: E402

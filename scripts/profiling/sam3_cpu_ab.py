@@ -9,7 +9,7 @@ weights (profile_encoder.randomize), batch 1, 1008 px; the model is built once.
     PYTHONPATH=. python scripts/profiling/sam3_cpu_ab.py [--variant sam3_hq] [--threads 1]
         [--rounds 2] [--no-meta] [--no-int8] [--no-diff] [--no-profile] [--top 14]
 
-The floor is scripts/benchmark_cpu.py's (the encoder's GEMM shapes as bf16 torch.matmul calls).
+The floor is scripts/matmul_floor.py's (the encoder's GEMM shapes as bf16 torch.matmul calls).
 `--rounds 0` prints the differences and the profile only.
 """
 
@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
-from benchmark_cpu import encoder_gemms, flops, matmul_floor_call  # noqa: E402
 from cpu_blocks_ab import interleaved_rounds, print_top_ops  # noqa: E402
 from int8_ab import family_encoder, named_maps  # noqa: E402
+from matmul_floor import encoder_gemms, flops, matmul_floor_call  # noqa: E402
 
 from samhq_train.model import VARIANTS, cpu_int8, cpu_kernels  # noqa: E402
 from samhq_train.model.sam3 import cpu_blocks  # noqa: E402

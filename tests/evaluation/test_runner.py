@@ -1,7 +1,6 @@
 """The benchmark runner (scripts/evaluate.py, conf/eval.yaml) and the COCO runner: outputs on the
 demo data, agreement with the training module's validation, bad input."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -31,6 +30,7 @@ from samhq_train.model import (
     hq_state_dict,
     save_checkpoint,
 )
+from tests.script_modules import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = CONFIG_DIR  # importing it registers the records' defaults the configs name
@@ -107,9 +107,7 @@ def test_table_json_and_worst_images_agree(script_run):
 def test_script_reports_a_checkpoint_that_does_not_load(tmp_path, data_root, monkeypatch, capsys):
     bad = tmp_path / "broken.pth"
     bad.write_bytes(b"not a checkpoint")
-    spec = importlib.util.spec_from_file_location("evaluate_script", ROOT / "scripts" / "evaluate.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("evaluate")
     monkeypatch.setattr(sys, "argv", ["evaluate.py", *DEMO, f"data.root={data_root}",
                                       f"hydra.run.dir={tmp_path / 'out'}", f"model.checkpoint={bad}"])
     with pytest.raises(SystemExit) as exit_info:

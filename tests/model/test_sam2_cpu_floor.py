@@ -9,14 +9,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from samhq_train.model import build_sam_hq
 from samhq_train.model.sam2 import cpu_blocks
-from tests.model.test_sam3_cpu_floor import load_benchmark_cpu
+from tests.script_modules import load_script
 
 VARIANT = "sam2.1_hq_hiera_demo"  # windows 8-4-14-7 at 256 px: the last two stages padded
 
 
 @pytest.mark.parametrize("size", [256, 224])
 def test_hiera_floor_gemms_count_the_encoders_matrix_flops(monkeypatch, size):
-    bench = load_benchmark_cpu()
+    bench = load_script("matmul_floor")
     encoder = build_sam_hq(VARIANT, seed=0).image_encoder.eval()
     monkeypatch.setattr(cpu_blocks, "ENABLED", False)  # its fused GEMMs are not counted
     bf16 = torch.autocast("cpu", dtype=torch.bfloat16)

@@ -2,28 +2,16 @@
 its GEMM list holds the trunk's and the neck's linear and convolution FLOPs as torch counts them,
 and q k^T, p v of every block with the windows' or the whole grid's shapes."""
 
-import importlib.util
-from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from samhq_train.model import VARIANTS, build_sam_hq
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_benchmark_cpu():
-    spec = importlib.util.spec_from_file_location(
-        "benchmark_cpu", ROOT / "scripts" / "benchmark_cpu.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.script_modules import load_script
 
 
 def test_sam3_floor_gemms_count_the_encoders_matrix_flops():
-    bench = load_benchmark_cpu()
+    bench = load_script("matmul_floor")
     encoder = build_sam_hq("sam3_hq_demo", seed=0).image_encoder.eval()
     size = VARIANTS["sam3_hq_demo"].image_size
     with torch.no_grad(), FlopCounterMode(display=False) as counter:

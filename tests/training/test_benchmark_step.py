@@ -5,24 +5,19 @@ gradient: Adam's first step moves every parameter with a clear gradient by lr * 
 (The table test only runs the step: a missing optimizer step or the wrong output token survived
 it.)"""
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
 
 from samhq_train.model import build_sam_hq, trained_parameter_names
 from samhq_train.training.losses import PointSampledMaskLoss
+from tests.script_modules import load_script
 
-ROOT = Path(__file__).resolve().parents[2]
 LR = 1e-3  # hq_decoder_step's Adam lr
 
 
 def load_benchmark():
-    spec = importlib.util.spec_from_file_location("benchmark", ROOT / "scripts" / "benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmark")
 
 
 @pytest.mark.parametrize("policy", ["hq", "hq+decoder"])
