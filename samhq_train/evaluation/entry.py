@@ -38,10 +38,12 @@ from samhq_train.evaluation.report import (
 from samhq_train.model import (
     LoadedCheckpoint,
     Provenance,
+    Use,
     encoder_needs_grad,
     file_sha256,
     policy_of,
 )
+from samhq_train.model.formats import setting_named
 from samhq_train.model_from_config import absolute_path, build_model_from_config
 from samhq_train.output_check import check_writable_folder
 
@@ -154,9 +156,10 @@ def evaluate(cfg) -> dict:
     precision = canonical_precision(cfg.precision)
     dilation_ratio = float(cfg.metrics.dilation_ratio)
     checkpoint = absolute_path(cfg.model.get("checkpoint"))
-    loaded = build_model_from_config(
-        cfg.model, purpose="evaluate", base_checkpoint=cfg.get("base_checkpoint")
-    )
+    with setting_named("model.checkpoint", checkpoint, Use.EVALUATE):
+        loaded = build_model_from_config(
+            cfg.model, purpose="evaluate", base_checkpoint=cfg.get("base_checkpoint")
+        )
     model = loaded.model
     # after hq+decoder / hq+lora, "SAM" (HQ token off) is the fine-tuned SAM: say so in the rows
     labels = model_labels(policy_of(loaded.provenance).name)

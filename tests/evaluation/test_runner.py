@@ -232,8 +232,15 @@ def test_load_model_reads_every_format(tmp_path, tiny_model):
 
 
 def test_missing_checkpoint_and_missing_weights(tmp_path, data_root):
-    with pytest.raises(CheckpointError, match="not found"):
-        evaluate(demo_cfg(tmp_path, data_root, f"model.checkpoint={tmp_path / 'nope.pth'}"))
+    missing = tmp_path / "nope.pth"
+    with pytest.raises(CheckpointError, match=f"^model.checkpoint={missing} not found: model.ch"):
+        evaluate(demo_cfg(tmp_path, data_root, f"model.checkpoint={missing}"))
+    # a problem with the base is not worded as model.checkpoint's
+    hq_only = save_checkpoint(build_sam_hq("vit_demo", seed=0), tmp_path / "hq.safetensors",
+                              "hq_only")
+    with pytest.raises(CheckpointError, match=f"^checkpoint not found: {missing}"):
+        evaluate(demo_cfg(tmp_path, data_root, f"model.checkpoint={hq_only}",
+                          f"+base_checkpoint={missing}"))
     with pytest.raises(CheckpointError, match="no weights to evaluate"):
         evaluate(demo_cfg(tmp_path, data_root, "model=vit_b"))
     with pytest.raises(EvaluationError, match=r"\['nope'\] are not configured.*demo-val"):

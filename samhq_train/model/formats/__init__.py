@@ -27,7 +27,7 @@ from .base import (
     without_lora,
 )
 from .errors import describe_read_error
-from .inspection import Inspection, inspect
+from .inspection import Inspection, inspect, setting_named
 from .loading import (
     LoadedCheckpoint,
     OptionHint,
@@ -58,6 +58,7 @@ __all__ = [
     "describe_read_error",
     "Inspection",
     "inspect",
+    "setting_named",
     "LoadedCheckpoint",
     "OptionHint",
     "apply_state",

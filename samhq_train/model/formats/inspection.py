@@ -7,14 +7,15 @@ afterwards (Inspection.read) does not read it again."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..provenance import Provenance
-from .base import FormatRecord, Found, Read, Use
+from .base import CheckpointError, FormatRecord, Found, Read, Use
 from .errors import FileProblem, not_found
 from .records import FORMATS, RECORDS, record_of
 
@@ -78,8 +79,23 @@ def inspect(
     except FileProblem as err:
         if setting is None:
             raise
-        hint = USE_HINTS[use or Use.EVALUATE].format(setting=setting)
-        raise err.for_setting(setting, hint) from None
+        raise as_setting(err, setting, use) from None
+
+
+@contextlib.contextmanager
+def setting_named(setting: str, path: str | os.PathLike | None, use: Use) -> Iterator[None]:
+    """A problem with the file at `path` (None: nothing to name) found inside the block, worded
+    as `setting`'s value with what that setting takes (as inspect with `setting` does)."""
+    try:
+        yield
+    except FileProblem as err:
+        if path is None or err.path != Path(path):
+            raise
+        raise as_setting(err, setting, use) from None
+
+
+def as_setting(err: FileProblem, setting: str, use: Use | None) -> CheckpointError:
+    return err.for_setting(setting, USE_HINTS[use or Use.EVALUATE].format(setting=setting))
 
 
 def _inspect(path: Path, format: str | None) -> Inspection:
