@@ -32,6 +32,7 @@ import contextlib
 import json
 import runpy
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -40,11 +41,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-from matmul_floor import encoder_gemms, flops, matmul_floor_call  # noqa: E402 (scripts/)
 
 from samhq_train.data.demo import make_demo_sample
 from samhq_train.inference import AutomaticMaskGenerator
 from samhq_train.model import build_sam_hq
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when run through runpy
+from matmul_floor import encoder_gemms, flops, matmul_floor_call  # noqa: E402
 
 BF16 = torch.bfloat16
 

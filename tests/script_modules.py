@@ -2,7 +2,6 @@
 loaded by path, never by name: `import benchmark` found onnxruntime's module of that name)."""
 
 import importlib.util
-import sys
 from pathlib import Path
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -11,9 +10,5 @@ SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 def load_script(name: str):
     spec = importlib.util.spec_from_file_location(f"{name}_script", SCRIPTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(SCRIPTS))  # the script's imports of its sibling scripts
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    spec.loader.exec_module(module)
     return module

@@ -114,7 +114,8 @@ def test_script_reports_a_checkpoint_that_does_not_load(tmp_path, data_root, mon
         script.main()
     assert exit_info.value.code == 2
     stderr = capsys.readouterr().err
-    assert stderr.startswith("error: ") and str(bad) in stderr and "PyTorch checkpoint" in stderr
+    assert stderr.startswith(f"error: model.checkpoint={bad} cannot be read: ")
+    assert stderr.count("\n") == 1
 
 
 # ---- runner == validation of the training module ---------------------------------------------
