@@ -5,8 +5,9 @@
 `metrics.dilation_ratio` is constants.BOUNDARY_DILATION_RATIO. They reach the composed config
 through Hydra's ConfigStore: conf/train.yaml and conf/eval.yaml name `record_defaults`
 (train.yaml `policy_defaults`, eval.yaml `click_defaults`) in their defaults lists, and the
-`metrics` group's `default` option is stored here. Importing this module registers them (the
-entry points import it through samhq_train.config_check before Hydra composes).
+`metrics` group's `default` option is stored here, as is the `${demo_base:file}` resolver of the
+demo bases' configs. Importing this module registers them (the entry points import it through
+samhq_train.config_check before Hydra composes).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
-from samhq_train.constants import BOUNDARY_DILATION_RATIO
+from samhq_train.constants import BOUNDARY_DILATION_RATIO, DEMO_BASE_DIR
 from samhq_train.data import ClickProtocol, PromptConfig
 from samhq_train.model import TrainablePolicy
 
@@ -46,6 +48,10 @@ def register_config_defaults() -> None:
     store.store(name="policy_defaults", node={"model": policy_settings_defaults()})
     store.store(name="click_defaults", node={"clicks": ClickProtocol().to_dict()})
     store.store(group="metrics", name="default", node={"dilation_ratio": BOUNDARY_DILATION_RATIO})
+    # ${demo_base:file}: a shipped demo base's path, whatever folder the command runs in
+    OmegaConf.register_new_resolver(
+        "demo_base", lambda name: str(DEMO_BASE_DIR / name), replace=True
+    )
 
 
 register_config_defaults()

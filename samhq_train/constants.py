@@ -1,4 +1,10 @@
-"""Numbers several layers share, each defined once (dependency-free)."""
+"""Numbers and paths several layers share, each defined once (dependency-free)."""
+
+from pathlib import Path
+
+# the shipped demo bases (one per family), in the project's folder beside the package: commands
+# find them wherever they are run from (conf/model/*demo_base.yaml name them as ${demo_base:file})
+DEMO_BASE_DIR = Path(__file__).resolve().parents[1] / "data" / "demo_base"
 
 # SAM's pixel normalisation on 0-255 RGB (ImageNet mean / std x 255); SAM 2.1 uses the same values
 PIXEL_MEAN = (123.675, 116.28, 103.53)

@@ -22,6 +22,7 @@ import socket
 import sys
 from pathlib import Path
 
+from samhq_train.constants import DEMO_BASE_DIR
 from samhq_train.errors import exit_on_user_error
 from samhq_train.inference.command_options import (
     add_device_options,
@@ -34,9 +35,8 @@ from samhq_train.model import CheckpointError, load_checkpoint
 from .engine import AppError, Segmenter
 from .server import PAGE, App, make_server
 
-ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-DEMO_CHECKPOINT = ROOT / "data" / "demo_base" / "vit_demo_base.safetensors"
+DEMO_CHECKPOINT = DEMO_BASE_DIR / "vit_demo_base.safetensors"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

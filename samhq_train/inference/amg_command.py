@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 import torch
 
+from samhq_train.constants import DEMO_BASE_DIR
 from samhq_train.errors import UserError, exit_on_user_error
 from samhq_train.model import CheckpointError, load_checkpoint
 from samhq_train.progress import track
@@ -47,9 +48,7 @@ from .command_options import (
 from .export import OutputError, check_output_dir
 from .predictor import ImageReadError, load_image
 
-DEMO_CHECKPOINT = (
-    Path(__file__).resolve().parents[2] / "data" / "demo_base" / "vit_demo_base.safetensors"
-)
+DEMO_CHECKPOINT = DEMO_BASE_DIR / "vit_demo_base.safetensors"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 TINT = 0.5  # weight of a mask's colour over the image
 
