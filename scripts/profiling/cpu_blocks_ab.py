@@ -15,6 +15,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -103,13 +104,19 @@ def print_top_ops(prof, title: str, top: int) -> None:
         print(f"  {e.key:<36} {share:5.1f} %  {seconds:6.3f} s  {e.count:5d} calls")
 
 
-def profile(encoder, x, top: int) -> None:
+def profile_call(call: Callable[[], object], title: str, top: int) -> None:
+    """One warm-up call, then one under torch.profiler at 1 thread: its `top` ops."""
     torch.set_num_threads(1)
+    call()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        call()
+    print_top_ops(prof, title, top)
+
+
+def profile(encoder, x, top: int) -> None:
     for fused in (False, True):
-        encode(encoder, x, fused)
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-            encode(encoder, x, fused)
-        print_top_ops(prof, f"{'fused' if fused else 'plain'} bf16 blocks", top)
+        title = f"{'fused' if fused else 'plain'} bf16 blocks"
+        profile_call(lambda fused=fused: encode(encoder, x, fused), title, top)
 
 
 def parse_args(top: int):

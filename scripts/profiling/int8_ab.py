@@ -23,7 +23,7 @@ import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 from cpu_blocks_ab import VARIANTS as VIT_VARIANTS  # noqa: E402
-from cpu_blocks_ab import interleaved_rounds, print_top_ops, random_encoder  # noqa: E402
+from cpu_blocks_ab import interleaved_rounds, profile_call, random_encoder  # noqa: E402
 from matmul_floor import encoder_gemms, flops, matmul_floor_call  # noqa: E402
 from profile_encoder import randomize  # noqa: E402
 
@@ -116,11 +116,7 @@ def rounds(encoder, x, floor, threads: int, count: int, paths: list[str]) -> Non
 
 
 def profile(encoder, x, top: int) -> None:
-    torch.set_num_threads(1)
-    encode(encoder, x, "int8")
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        encode(encoder, x, "int8")
-    print_top_ops(prof, "int8 encoder", top)
+    profile_call(lambda: encode(encoder, x, "int8"), "int8 encoder", top)
 
 
 def main() -> None:

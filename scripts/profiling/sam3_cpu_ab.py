@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
-from cpu_blocks_ab import interleaved_rounds, print_top_ops  # noqa: E402
+from cpu_blocks_ab import interleaved_rounds, profile_call  # noqa: E402
 from int8_ab import family_encoder, named_maps  # noqa: E402
 from matmul_floor import encoder_gemms, flops, matmul_floor_call  # noqa: E402
 
@@ -102,11 +102,7 @@ def paths(encoder, x, meta, int8: bool) -> dict:
 
 
 def profile(encoder, x, top: int) -> None:
-    torch.set_num_threads(1)
-    encode(encoder, x, "bf16")
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        encode(encoder, x, "bf16")
-    print_top_ops(prof, "bf16 after (CPU blocks)", top)
+    profile_call(lambda: encode(encoder, x, "bf16"), "bf16 after (CPU blocks)", top)
 
 
 def parse_args() -> argparse.Namespace:

@@ -10,16 +10,21 @@ def not_reached(*args, **kwargs):
     raise AssertionError("the checkpoint was read before the check")
 
 
+def refusal_before_reading(monkeypatch, capsys, argv: list[str]) -> list[str]:
+    """samhq-export's stderr lines for `argv`, which must exit 2 before the checkpoint is read."""
+    monkeypatch.setattr(export_command, "load_checkpoint_with_provenance", not_reached)
+    with pytest.raises(SystemExit) as info:
+        export_command.main(argv)
+    assert info.value.code == 2
+    return capsys.readouterr().err.splitlines()
+
+
 @pytest.mark.parametrize("name", ["../../x", "sub/x", "..", ""])
 def test_a_name_with_a_folder_is_refused_before_the_checkpoint_is_read(
     tmp_path, monkeypatch, capsys, name
 ):
-    monkeypatch.setattr(export_command, "load_checkpoint_with_provenance", not_reached)
     argv = ["--checkpoint", "w.pth", "--to", "sam_hq", "--out", str(tmp_path / "out")]
-    with pytest.raises(SystemExit) as info:
-        export_command.main([*argv, "--name", name])
-    assert info.value.code == 2
-    assert capsys.readouterr().err.splitlines() == [
+    assert refusal_before_reading(monkeypatch, capsys, [*argv, "--name", name]) == [
         f"error: --name {name!r}: give a file name stem without a folder (the files go into "
         "--out)"
     ]
@@ -40,12 +45,8 @@ def test_a_plain_name_is_used(tmp_path):
 def test_an_opset_the_models_cannot_export_at_is_refused_before_the_checkpoint_is_read(
     tmp_path, monkeypatch, capsys, opset
 ):
-    monkeypatch.setattr(export_command, "load_checkpoint_with_provenance", not_reached)
     argv = ["--checkpoint", "w.pth", "--to", "onnx", "--out", str(tmp_path / "out")]
-    with pytest.raises(SystemExit) as info:
-        export_command.main([*argv, "--onnx-opset", opset])
-    assert info.value.code == 2
-    assert capsys.readouterr().err.splitlines() == [
+    assert refusal_before_reading(monkeypatch, capsys, [*argv, "--onnx-opset", opset]) == [
         f"error: --onnx-opset {opset}: give an opset from 14 to 20 (default 17)"
     ]
     assert not (tmp_path / "out").exists()

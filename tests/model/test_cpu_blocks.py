@@ -16,6 +16,7 @@ from samhq_train.model.sam1.image_encoder import (
 )
 from tests.model.cpu_serving import assert_serving_rule
 from tests.reference import randomize_
+from tests.spies import count_calls
 
 # img_size 96: a 6 x 6 grid padded to 8 x 8 for windows of 4; 128: 8 x 8, no padding
 SMALL = dict(embed_dim=32, depth=3, num_heads=2, window_size=4, global_attn_indexes=(1,))
@@ -74,9 +75,7 @@ def test_encoder_bf16_as_close_to_fp32_as_the_plain_blocks(monkeypatch, img_size
     error to fp32 stays that of the plain bf16 blocks; without them the outputs are identical."""
     model, x = encoder(img_size, seed=1), image(img_size)
     monkeypatch.setattr(cpu_blocks, "FUSED_LINEAR", fused_linear)
-    calls = []
-    run = cpu_blocks.run_blocks
-    monkeypatch.setattr(cpu_blocks, "run_blocks", lambda *a: calls.append(1) or run(*a))
+    calls = count_calls(monkeypatch, cpu_blocks, "run_blocks")
     with torch.inference_mode():
         ref = model(x)
 

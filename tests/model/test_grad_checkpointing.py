@@ -8,6 +8,7 @@ import torch
 
 from samhq_train.model import build_sam_hq
 from samhq_train.model.sam1 import image_encoder, tiny_vit
+from tests.spies import count_calls
 
 
 def forward_backward(encoder, x):
@@ -40,9 +41,7 @@ def test_checkpointed_blocks_give_the_same_outputs_and_gradients(family, monkeyp
     checkpointed.grad_checkpointing = True
     x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(3))
     out, grads = forward_backward(plain, x)
-    calls = []
-    real = module.checkpoint
-    monkeypatch.setattr(module, "checkpoint", lambda *a, **k: calls.append(1) or real(*a, **k))
+    calls = count_calls(monkeypatch, module, "checkpoint")
     out_ckpt, grads_ckpt = forward_backward(checkpointed, x)
     assert len(calls) == blocks
     for a, b in zip(out + grads, out_ckpt + grads_ckpt, strict=True):

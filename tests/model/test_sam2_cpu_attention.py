@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from samhq_train.model import build_sam_hq, cpu_kernels
 from samhq_train.model.sam2 import cpu_blocks, hiera
 from tests.reference import randomize_
+from tests.spies import count_calls
 
 VARIANT, SIZE = "sam2.1_hq_hiera_demo", 256
 
@@ -52,9 +53,8 @@ def within_sdpa_error(got, sdpa, ref) -> bool:
 def test_bf16_features_as_close_to_fp32_as_with_sdpa(monkeypatch):
     sam, x = model(), image()
     ref = features(sam, x, bf16=False)
-    calls = []
     attention = cpu_kernels.attention
-    monkeypatch.setattr(cpu_kernels, "attention", lambda *a: calls.append(1) or attention(*a))
+    calls = count_calls(monkeypatch, cpu_kernels, "attention")
     ours = features(sam, x)
     assert len(calls) == len(sam.image_encoder.trunk.blocks)
     monkeypatch.setattr(hiera, "CHUNKED_ATTENTION", False)

@@ -14,6 +14,7 @@ from samhq_train.model.sam3 import cpu_blocks
 from samhq_train.model.sam3.vit import ViT, apply_rope, rope_angles
 from tests.model.cpu_serving import assert_serving_rule
 from tests.reference import randomize_
+from tests.spies import count_calls
 
 # grid 16 (windows of 8: none padded) and 14 (padded to 16)
 SMALL = dict(
@@ -102,9 +103,7 @@ def sdpa_bf16(model, x, monkeypatch):
 def test_vit_bf16_as_close_to_fp32_as_the_plain_blocks(monkeypatch, img_size, fused_linear):
     model, x = vit(img_size, seed=1), image(img_size)
     monkeypatch.setattr(cpu_blocks, "FUSED_LINEAR", fused_linear)
-    calls = []
-    run = cpu_blocks.run_blocks
-    monkeypatch.setattr(cpu_blocks, "run_blocks", lambda *a: calls.append(1) or run(*a))
+    calls = count_calls(monkeypatch, cpu_blocks, "run_blocks")
     with torch.inference_mode():
         ref = model(x, 1)
     ours = bf16(model, x, 1)

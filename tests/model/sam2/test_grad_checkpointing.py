@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 from samhq_train.model import build_sam_hq
 from samhq_train.model.sam2 import hiera
 from samhq_train.train import build_model
+from tests.spies import count_calls
 
 VARIANT = "sam2.1_hq_hiera_demo"
 
@@ -48,9 +49,7 @@ def test_checkpointed_trunk_gives_the_same_features_and_gradients(encoder, image
     checkpointed.grad_checkpointing = True
     assert checkpointed.trunk.grad_checkpointing and not encoder.grad_checkpointing
     plain_bytes, out, grads = saved_bytes_and_forward_backward(encoder, images)
-    calls = []
-    real = hiera.checkpoint
-    monkeypatch.setattr(hiera, "checkpoint", lambda *a, **k: calls.append(1) or real(*a, **k))
+    calls = count_calls(monkeypatch, hiera, "checkpoint")
     ckpt_bytes, out_ckpt, grads_ckpt = saved_bytes_and_forward_backward(checkpointed, images)
     assert len(calls) == len(encoder.trunk.blocks)
     assert ckpt_bytes < plain_bytes / 3
