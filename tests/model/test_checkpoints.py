@@ -9,6 +9,7 @@ from safetensors.torch import save_file
 from samhq_train.model import (
     FAMILIES,
     CheckpointError,
+    Use,
     build_sam_hq,
     detect_format,
     hq_state_dict,
@@ -237,3 +238,34 @@ def test_earlier_format_name_hf_is_still_accepted(tmp_path, tiny_model):
     state, format = read_state_dict(path, "hf")
     assert format == "transformers"
     assert all(torch.equal(state[k], v) for k, v in tiny_model.state_dict().items())
+
+
+def test_a_legacy_pickle_weights_file_is_detected_and_its_truncation_named(tmp_path, tiny_model):
+    """torch.save's pre-1.6 format (a pickle, first byte 0x80): found without an extension;
+    cut short in its tensors (torch's "unexpected EOF") or in its pickle (EOFError), it is a
+    truncated file."""
+    path = tmp_path / "legacy_weights"
+    torch.save(tiny_model.state_dict(), path, _use_new_zipfile_serialization=False)
+    assert detect_format(path) == "sam_hq"
+    assert_same_weights(load_checkpoint(path), tiny_model)
+    data = path.read_bytes()
+    for part in (2, 50):
+        cut = tmp_path / f"cut_{part}.pth"
+        cut.write_bytes(data[: len(data) // part])
+        with pytest.raises(CheckpointError, match="the file ends early \\(truncated: copy"):
+            load_checkpoint(cut)
+
+
+def test_a_problem_with_another_file_is_not_worded_as_the_setting(tmp_path):
+    from samhq_train.model.formats import setting_named
+    from samhq_train.model.formats.errors import FileProblem
+
+    named, other = tmp_path / "a.pth", tmp_path / "b.pth"
+    with pytest.raises(CheckpointError) as info, setting_named("model.checkpoint", named, Use.START):
+        raise FileProblem(named, "is broken")
+    assert str(info.value).startswith(f"model.checkpoint={named} is broken: model.checkpoint takes")
+    with pytest.raises(FileProblem) as info, setting_named("model.checkpoint", named, Use.START):
+        raise FileProblem(other, "is broken")
+    assert str(info.value) == f"{other} is broken"
+    with pytest.raises(FileProblem), setting_named("model.checkpoint", None, Use.START):
+        raise FileProblem(named, "is broken")
