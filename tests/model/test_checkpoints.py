@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from samhq_train.model import (
     FAMILIES,
@@ -127,6 +127,34 @@ def test_unknown_format(tmp_path):
 def test_folder_that_is_not_a_transformers_directory(tmp_path):
     with pytest.raises(CheckpointError, match="not a transformers SamHQ directory"):
         detect_format(tmp_path)
+
+
+def test_a_transformers_directory_of_another_model_or_keys_is_one_line(tmp_path, tiny_model):
+    directory = save_checkpoint(tiny_model, tmp_path / "transformers", "transformers")
+    config = json.loads((directory / "config.json").read_text())
+    (directory / "config.json").write_text(json.dumps({**config, "model_type": "sam"}))
+    with pytest.raises(CheckpointError, match="has model_type 'sam', expected 'sam_hq'"):
+        load_checkpoint(directory)
+    (directory / "config.json").write_text(json.dumps(config))
+    weights = load_file(str(directory / "model.safetensors"))
+    weights["vision_encoder.extra.weight"] = torch.zeros(2)
+    save_file(weights, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match=r"has 1 keys that SamHQ does not know, first: "
+                       r"\['vision_encoder.extra.weight'\]"):
+        load_checkpoint(directory)
+
+
+def test_a_transformers_directory_with_the_prompt_encoders_positional_key_loads(
+    tmp_path, tiny_model
+):
+    """Some transformers versions keep the shared positional matrix under the prompt encoder."""
+    directory = save_checkpoint(tiny_model, tmp_path / "transformers", "transformers")
+    weights = load_file(str(directory / "model.safetensors"))
+    weights["prompt_encoder.shared_embedding.positional_embedding"] = weights.pop(
+        "shared_image_embedding.positional_embedding"
+    )
+    save_file(weights, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    assert_same_weights(load_checkpoint(directory), tiny_model)
 
 
 def test_damaged_torch_file(tmp_path):
