@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from samhq_train.model import (
@@ -87,6 +88,15 @@ def test_hf_directory_loads_offline_in_transformers(tmp_path, tiny_model):
     assert config["mask_decoder_config"]["layer_norm_eps"] == 1e-5
     hf = load_transformers_model(tmp_path / "transformers")
     assert hf.mask_decoder.hq_token.weight.equal(tiny_model.mask_decoder.hf_token.weight)
+    # what transformers writes itself (older versions refuse a file without it)
+    with safe_open(str(tmp_path / "transformers" / "model.safetensors"), "pt") as handle:
+        assert handle.metadata() == {"format": "pt"}
+
+
+def test_a_sam_hq_file_read_as_sam_also_fills_the_hq_parts(tmp_path, tiny_model):
+    """format=sam expects SAM's tensors; the HQ ones a file holds beyond them are optional."""
+    path = save_checkpoint(tiny_model, tmp_path / "sam_hq_vit_demo.pth", "sam_hq")
+    assert_same_weights(build_sam_hq("vit_demo", checkpoint=str(path), format="sam"), tiny_model)
 
 
 def test_save_leaves_no_temporary_files(tmp_path, tiny_model):
