@@ -102,6 +102,7 @@ SEQUENCES = {  # name -> (height, width, frames)
     "blobs-tall": (120, 64, 6),
     "larger": (270, 480, 5),
     "short": (40, 52, 3),
+    "davis-480p": (480, 854, 3),  # the DAVIS size: a match radius of 8 pixels
 }
 
 
