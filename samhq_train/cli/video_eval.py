@@ -1,14 +1,16 @@
 """samhq-video-eval: J (region similarity), F (contour accuracy) and J&F of video object
 segmentation masks against the ground truth, equal to vos-benchmark 0.1.0 (DAVIS conventions).
 
-    samhq-video-eval --gt data/DAVIS --pred results/davis_val --json scores.json
-    samhq-video-eval --gt annotations/ --pred predictions/ --score-all-frames
+    samhq-video-eval --gt DAVIS/ --pred predictions/ --json scores.json
+    samhq-video-eval --gt DAVIS/ --pred predictions/ --score-all-frames
+    samhq-video-eval --gt DAVIS/Annotations/480p/bmx-trees --pred masks/bmx-trees
 
---gt: a folder of <sequence>/<frame>.png masks, or a DAVIS root (Annotations/480p/<sequence>/,
-the sequences of ImageSets/2017/<--split>.txt). --pred: the same shape (what samhq-video writes):
-a PNG of the same name for every scored GT frame. Masks are indexed (palette) PNGs, pixel value =
-object id, 0 = background. The first and last frame of each sequence are not scored (the DAVIS
-semi-supervised protocol, vos-benchmark's default); --score-all-frames scores them too.
+--gt: a folder of <sequence>/<frame>.png masks, a DAVIS root (Annotations/480p/<sequence>/, the
+sequences of ImageSets/2017/<--split>.txt), or one sequence's folder of PNGs. --pred: the same
+shape (one sequence: the folder samhq-video wrote for it), a PNG of the same name for every
+scored GT frame. Masks are indexed (palette) PNGs, pixel value = object id, 0 = background.
+The first and last frame of each sequence are not scored (the DAVIS semi-supervised protocol,
+vos-benchmark's default); --score-all-frames scores them too.
 An object is scored from the first scored frame where it shows (in the GT or the prediction) to
 the end; ids only in the prediction are ignored; an object missing from a prediction is an empty
 mask. Prints one row per sequence (means over its objects) and the global J, F, J&F: the means

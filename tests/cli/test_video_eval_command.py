@@ -11,7 +11,12 @@ from PIL import Image
 
 from samhq_train.cli import video_eval
 from samhq_train.evaluation.video import benchmark as video_benchmark
-from tests.evaluation.video_data import SEQUENCES, write_dataset, write_indexed
+from tests.evaluation.video_data import (
+    SEQUENCES,
+    write_dataset,
+    write_davis_root,
+    write_indexed,
+)
 
 SMALL = {name: SEQUENCES[name] for name in ("blobs-wide", "blobs-tall", "short")}
 
@@ -55,14 +60,19 @@ def test_score_all_frames_scores_the_first_and_last_frame(folders, capsys):
 
 def test_a_davis_root_scores_the_sequences_of_its_split(folders, tmp_path):
     gt, pred = folders
-    davis = tmp_path / "DAVIS"
-    shutil.copytree(gt, davis / "Annotations" / "480p")
-    (davis / "ImageSets" / "2017").mkdir(parents=True)
-    (davis / "ImageSets" / "2017" / "val.txt").write_text("blobs-tall\nshort\n")
+    davis, _ = write_davis_root(tmp_path / "davis", SMALL, split=["blobs-tall", "short"])
     record = video_eval.main(["--gt", str(davis), "--pred", str(pred)])
     assert sorted(record["sequences"]) == ["blobs-tall", "short"]
     plain = video_eval.main(["--gt", str(gt), "--pred", str(pred)])
     assert record["sequences"]["short"] == plain["sequences"]["short"]
+
+
+def test_one_sequence_folder_is_scored_alone(folders):
+    gt, pred = folders
+    one = video_eval.main(["--gt", str(gt / "short"), "--pred", str(pred / "short")])
+    every = video_eval.main(["--gt", str(gt), "--pred", str(pred)])
+    assert one["sequences"] == {"short": every["sequences"]["short"]}
+    assert one["J&F"] == every["sequences"]["short"]["J&F"]
 
 
 def test_an_existing_json_is_kept_unless_overwrite(folders, tmp_path, capsys):
@@ -144,10 +154,7 @@ def _folder_case(tmp_path, gt, pred, case):
         (tmp_path / "empty").mkdir()
         return tmp_path / "empty", pred, "holds no sequence folders"
     if case == "split lists a missing sequence":
-        davis = tmp_path / "DAVIS"
-        shutil.copytree(gt, davis / "Annotations" / "480p")
-        (davis / "ImageSets" / "2017").mkdir(parents=True)
-        (davis / "ImageSets" / "2017" / "val.txt").write_text("short\nbmx-trees\n")
+        davis, _ = write_davis_root(tmp_path / "davis", SMALL, split=["short", "bmx-trees"])
         return davis, pred, "lists bmx-trees"
     if case == "two-frame sequence":
         for t in (1, 2):

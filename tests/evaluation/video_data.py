@@ -116,3 +116,16 @@ def write_dataset(root: Path, sequences=SEQUENCES, seed: int = 0) -> tuple[Path,
             write_indexed(gt_root / name / f"{t:05d}.png", paint((h, w), objects))
             write_indexed(pred_root / name / f"{t:05d}.png", predicted((h, w), objects, t, rng))
     return gt_root, pred_root
+
+
+def write_davis_root(root: Path, sequences=SEQUENCES, split=None) -> tuple[Path, Path]:
+    """(DAVIS root: Annotations/480p/<sequence>/ and ImageSets/2017/val.txt listing `split`, or
+    every sequence; prediction root)."""
+    gt, pred = write_dataset(root, sequences)
+    davis = root / "DAVIS"
+    (davis / "Annotations").mkdir(parents=True)
+    gt.rename(davis / "Annotations" / "480p")
+    (davis / "ImageSets" / "2017").mkdir(parents=True)
+    names = list(sequences) if split is None else split
+    (davis / "ImageSets" / "2017" / "val.txt").write_text("".join(f"{n}\n" for n in names))
+    return davis, pred

@@ -1,9 +1,10 @@
 """The ground-truth and prediction folders of a video object segmentation evaluation, checked
 before any frame is scored.
 
-A root is a folder of sequences, <root>/<sequence>/<frame>.png, or a DAVIS root whose sequences are
-<root>/Annotations/480p/<sequence>/ (those listed in <root>/ImageSets/2017/<split>.txt when it
-exists), or <root>/Annotations/<sequence>/. Masks are indexed (palette, mode P) PNGs, DAVIS style:
+A root is a folder of sequences, <root>/<sequence>/<frame>.png, or a DAVIS root whose sequences
+are <root>/Annotations/480p/<sequence>/ (those listed in <root>/ImageSets/2017/<split>.txt when
+it exists), or <root>/Annotations/<sequence>/; a GT folder of PNGs alone is one sequence (the
+prediction: the --pred folder itself). Masks are indexed (palette, mode P) PNGs, DAVIS style:
 pixel value = object id, 0 = background; the values are read, never the palette's colours.
 The GT's frames are its sorted PNG names; the prediction needs a PNG of the same name for every
 scored frame (extra predicted frames and sequences are not read). Every problem is one
@@ -139,11 +140,15 @@ def plan_evaluation(
     gt_root: str | Path, pred_root: str | Path, *, skip_first_and_last: bool = True,
     split: str = "val",
 ) -> list[SequenceFrames]:
-    """Every sequence of the GT with its scored frames; all files checked, none decoded."""
-    gt_folder, names = gt_sequences(Path(gt_root), split)
-    pred_root = Path(pred_root)
+    """Every sequence of the GT with its scored frames; all files checked, none decoded.
+    A GT folder of PNGs without subfolders is one sequence, its prediction the folder --pred."""
+    gt_root, pred_root = Path(gt_root), Path(pred_root)
+    one_sequence = gt_root.is_dir() and not _subfolders(gt_root) and bool(_pngs(gt_root))
+    gt_folder, names = (gt_root, []) if one_sequence else gt_sequences(gt_root, split)
     if not pred_root.is_dir():
         raise VideoInputError(f"--pred {pred_root}: folder not found; give the predictions' root")
+    if one_sequence:
+        return [plan_sequence(gt_root.name, gt_root, pred_root, skip_first_and_last)]
     pred_folder = sequence_root(pred_root)
     return [
         plan_sequence(name, gt_folder / name, pred_folder / name, skip_first_and_last)
