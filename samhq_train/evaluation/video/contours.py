@@ -6,8 +6,8 @@ the last row and column (so the last row compares only eastwards, the last colum
 southwards, the bottom-right pixel never). A boundary pixel matches when a boundary pixel of the
 other mask lies within a disk of radius ceil(0.008 * image diagonal) (0.008: the DAVIS
 tolerance), the disk holding the offsets (dy, dx) with dy^2 + dx^2 <= radius^2.
-The dilation by that disk is done row by row of the disk: each row is a horizontal run of
-half-width floor(sqrt(radius^2 - dy^2)), a running window sum along x.
+The dilation by that disk is done row by row of the disk: each row dy is a horizontal run of
+half-width floor(sqrt(radius^2 - dy^2)) (the runs grown one pixel at a time), shifted by dy.
 """
 
 from __future__ import annotations
@@ -48,15 +48,15 @@ def disk(radius: int) -> np.ndarray:
     return footprint
 
 
-def _widen_rows(bmap: np.ndarray, half: int) -> np.ndarray:
-    """Each pixel set when a set pixel of its row lies within `half` columns of it."""
-    if half == 0:
-        return bmap
-    width = bmap.shape[1]
-    sums = np.zeros((bmap.shape[0], width + 1), np.int32)
-    np.cumsum(bmap, axis=1, out=sums[:, 1:])
-    x = np.arange(width)
-    return (sums[:, np.minimum(x + half + 1, width)] - sums[:, np.maximum(x - half, 0)]) > 0
+def _row_dilations(bmap: np.ndarray, radius: int) -> list[np.ndarray]:
+    """[bmap dilated along its rows by half-width w for w = 0..radius], each from the last."""
+    runs = [bmap]
+    for half in range(1, radius + 1):
+        run = runs[-1].copy()
+        run[:, half:] |= bmap[:, :-half]
+        run[:, :-half] |= bmap[:, half:]
+        runs.append(run)
+    return runs
 
 
 def dilate(bmap: np.ndarray, radius: int) -> np.ndarray:
@@ -70,16 +70,13 @@ def dilate(bmap: np.ndarray, radius: int) -> np.ndarray:
     height, width = bmap.shape
     y0, y1 = max(rows[0] - radius, 0), min(rows[-1] + radius + 1, height)
     x0, x1 = max(cols[0] - radius, 0), min(cols[-1] + radius + 1, width)
-    box, grown = bmap[y0:y1, x0:x1], out[y0:y1, x0:x1]
-    widened: dict[int, np.ndarray] = {}
+    grown = out[y0:y1, x0:x1]
+    runs = _row_dilations(bmap[y0:y1, x0:x1], radius)
     h = y1 - y0
     for dy, half in zip(range(-radius, radius + 1), disk_half_widths(radius)):
         if abs(dy) >= h:
             continue
-        if half not in widened:
-            widened[half] = _widen_rows(box, half)
-        row = widened[half]
-        # out[y] |= row[y + dy]
+        row = runs[half]  # out[y] |= row[y + dy]
         if dy >= 0:
             grown[: h - dy] |= row[dy:]
         else:
