@@ -46,18 +46,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pred", required=True, help="predicted masks' root")
     parser.add_argument("--json", help="also write the scores to this JSON file")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --json")
-    parser.add_argument(
+    frames = parser.add_mutually_exclusive_group()
+    frames.add_argument(
         "--skip-first-last",
         dest="skip_first_and_last",
-        action=argparse.BooleanOptionalAction,
+        action="store_true",
         default=True,
-        help="leave the first and last frame of each sequence unscored (default: skip)",
+        help="leave the first and last frame of each sequence unscored (the default: DAVIS)",
     )
-    parser.add_argument(
+    frames.add_argument(
         "--score-all-frames",
         dest="skip_first_and_last",
         action="store_false",
-        help="score every frame (same as --no-skip-first-last)",
+        help="score every frame",
     )
     parser.add_argument(
         "--split", default="val", help="a DAVIS root's ImageSets/2017/<split>.txt (default: val)"

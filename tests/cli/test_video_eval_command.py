@@ -56,6 +56,12 @@ def test_score_all_frames_scores_the_first_and_last_frame(folders, capsys):
     }
     assert every["J&F"] != skipped["J&F"]
     assert "(all frames)" in capsys.readouterr().out
+    explicit = video_eval.main(["--gt", str(gt), "--pred", str(pred), "--skip-first-last"])
+    assert explicit == skipped
+    with pytest.raises(SystemExit) as info:  # argparse: not both
+        video_eval.main(["--gt", str(gt), "--pred", str(pred), "--skip-first-last",
+                         "--score-all-frames"])
+    assert info.value.code == 2
 
 
 def test_a_davis_root_scores_the_sequences_of_its_split(folders, tmp_path):
