@@ -1,15 +1,19 @@
 """J, F and J&F equal to the standard evaluator, vos-benchmark 0.1.0 (what SAM 2 / SA-V report
 with), on synthetic sequences (tests/evaluation/video_data.py): per object, per sequence and
 overall, with and without the first and last frame; and its boundary map and disk dilation pixel
-for pixel. Skipped without vos-benchmark (pip install --no-deps vos-benchmark==0.1.0
-scikit-image; it also needs opencv)."""
+for pixel. Skipped without vos-benchmark (pip install --no-deps vos-benchmark==0.1.0 && pip
+install scikit-image; it also needs opencv, ours: opencv-python-headless)."""
 
 import numpy as np
 import pytest
 
 pytest.importorskip("cv2")
 pytest.importorskip("skimage.morphology", reason="vos-benchmark's disk footprint (scikit-image)")
-vos_evaluator = pytest.importorskip("vos_benchmark.evaluator", reason="vos-benchmark==0.1.0")
+vos_evaluator = pytest.importorskip(
+    "vos_benchmark.evaluator",
+    reason="the reference vos-benchmark is not installed: pip install --no-deps "
+    "vos-benchmark==0.1.0 && pip install scikit-image",
+)
 
 import cv2  # noqa: E402
 from skimage.morphology import disk as reference_disk  # noqa: E402
