@@ -36,6 +36,10 @@ def list_frames(folder: str | Path) -> list[Path]:
     )
     if not frames:
         raise FramesError(f"{folder} holds no frames ({', '.join(FRAME_SUFFIXES)} files)")
+    stems = [p.stem for p in frames]
+    repeated = sorted({s for s in stems if stems.count(s) > 1})
+    if repeated:
+        raise FramesError(f"{folder}: several frames are named {repeated[0]!r}; rename one")
     return frames
 
 

@@ -11,45 +11,22 @@ ATOL, for HQ-SAM 2 and plain SAM 2.1 (the fork's SAM2VideoPredictor); the offici
 (the official hole filling needs its CUDA extension).
 """
 
+import copy
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from samhq_train.inference.video import VideoPredictor
-from samhq_train.model import build_sam_hq
-from tests.reference import randomize_
 
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "hqsam2_video_official_mini.pt"
 ATOL = 1e-5
 STEP_BOUND = 1e-3
 DTYPES = {"torch.bfloat16": torch.bfloat16, "torch.float32": torch.float32}
 
 
-@pytest.fixture(scope="module")
-def fixture():
-    return torch.load(FIXTURE, map_location="cpu", weights_only=True)
-
-
-@pytest.fixture(scope="module")
-def model(fixture):
-    model = randomize_(build_sam_hq(fixture["variant"], seed=0), seed=fixture["seed"]).eval()
-    checksum = float(sum(t.double().abs().sum() for t in model.state_dict().values()))
-    assert checksum == pytest.approx(fixture["weights_checksum"], rel=1e-9), "weights differ"
-    return model
-
-
-@pytest.fixture(scope="module")
-def video_dir(fixture, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("official_frames")
-    for name, data in fixture["frames"].items():
-        (folder / name).write_bytes(data)
-    return folder
-
-
 def run(model, video_dir, prompts, *, use_hq: bool, binarize: bool, memory_dtype) -> dict:
+    model = copy.copy(model)  # (the weights shared)
     model.tracking = dataclasses.replace(
         model.tracking, binarize_mask_from_pts_for_mem_enc=binarize
     )
@@ -76,11 +53,11 @@ def run(model, video_dir, prompts, *, use_hq: bool, binarize: bool, memory_dtype
 
 
 @pytest.mark.parametrize("setting", ["hq_continuous", "sam2_continuous", "hq_official"])
-def test_video_masks_match_official_hq_sam2(fixture, model, video_dir, setting):
-    use_hq, binarize, dtype = fixture["settings"][setting]
-    theirs = fixture["outputs"][setting]
-    ours = run(model, video_dir, fixture["prompts"], use_hq=use_hq, binarize=binarize,
-               memory_dtype=DTYPES[dtype])
+def test_video_masks_match_official_hq_sam2(official, official_model, official_frames, setting):
+    use_hq, binarize, dtype = official["settings"][setting]
+    theirs = official["outputs"][setting]
+    ours = run(official_model, official_frames, official["prompts"], use_hq=use_hq,
+               binarize=binarize, memory_dtype=DTYPES[dtype])
     assert ours.keys() == theirs.keys()
     assert ours.pop("obj_ids") == theirs["obj_ids"] == [1, 2, 3]
     worst, present, absent = 0.0, 0, 0
