@@ -34,7 +34,7 @@ ALLOWED = {
         "batch_forward", "model_from_config",
     },
     "training": {"constants", "data", "model", "evaluation", "batch_forward", "distributed"},
-    "inference": {"constants", "imaging", "drawing", "model"},
+    "inference": {"constants", "imaging", "drawing", "model"},  # with inference.video (samhq-video)
     "reference": {"model"},
     "cache": {"constants", "imaging", "data", "model", "distributed"},
     "config_defaults": {"constants", "data", "model"},
