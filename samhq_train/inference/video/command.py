@@ -26,7 +26,7 @@ from PIL import Image
 
 from samhq_train.drawing import draw_overlay
 from samhq_train.errors import UserError, exit_on_user_error
-from samhq_train.model import CheckpointError, load_checkpoint
+from samhq_train.model import CheckpointError, family_of_variant, load_checkpoint
 from samhq_train.output_check import OutputError, check_output_dir
 from samhq_train.progress import track
 
@@ -112,6 +112,16 @@ def check_out(out: Path, targets: list[Path], overwrite: bool) -> None:
         raise VideoInputError(str(err)) from None
 
 
+NOT_SAM2 = "video tracking needs an HQ-SAM 2 / SAM 2.1 model"
+
+
+def check_variant(variant: str | None) -> None:
+    """A --variant of another family is refused before anything is read."""
+    if variant is not None and family_of_variant(variant).name != "sam2":
+        raise VideoInputError(f"--variant {variant} is a {family_of_variant(variant).name} "
+                              f"model: {NOT_SAM2}")
+
+
 def load_model(args: argparse.Namespace):
     try:
         with flag_hints():
@@ -122,8 +132,7 @@ def load_model(args: argparse.Namespace):
         raise VideoInputError(f"--checkpoint {args.checkpoint}: {err}") from None
     if getattr(model, "family", None) != "sam2":
         raise VideoInputError(
-            f"--checkpoint {args.checkpoint} is a {getattr(model, 'family', '?')} model: video "
-            "tracking needs an HQ-SAM 2 / SAM 2.1 model"
+            f"--checkpoint {args.checkpoint} is a {getattr(model, 'family', '?')} model: {NOT_SAM2}"
         )
     return model
 
@@ -143,6 +152,7 @@ def write_frame(out: Path, path: Path, obj_ids, logits, overlay: bool) -> None:
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    check_variant(args.variant)
     paths = list_frames(args.frames)
     video_hw = frame_size(paths)
     prompts = read_prompts(args.prompts, len(paths), video_hw)

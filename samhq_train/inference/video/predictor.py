@@ -250,8 +250,8 @@ class VideoPredictor:
                 if out is None:
                     ptrs[obj] = self._empty_mask_pointer(frame)[0]
                 else:
-                    masks[obj], ptrs[obj], scores[obj] = out.pred_masks[0], out.obj_ptr[0], \
-                        out.object_score_logits[0]
+                    masks[obj], ptrs[obj] = out.pred_masks[0], out.obj_ptr[0]
+                    scores[obj] = out.object_score_logits[0]
             features = self._features(frame, n)
             high_res = F.interpolate(masks, (s, s), mode="bilinear", align_corners=False)
             if self.tracker.cfg.non_overlap_masks_for_mem_enc:

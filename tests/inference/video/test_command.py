@@ -168,6 +168,13 @@ def test_a_sam1_checkpoint_is_refused(inputs, tmp_path, capsys):
     assert "video tracking needs an HQ-SAM 2 / SAM 2.1 model" in err and str(path) in err
 
 
+def test_a_sam1_variant_is_refused_before_reading(inputs, capsys):
+    assert run_main([*args_of(inputs), "--variant", "vit_b"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("--variant vit_b is a sam1 model: video tracking needs an HQ-SAM 2 / SAM "
+                        "2.1 model")
+
+
 def test_palette_is_davis():
     palette = command.davis_palette()
     assert palette[:12] == [0, 0, 0, 128, 0, 0, 0, 128, 0, 128, 128, 0]
