@@ -10,8 +10,11 @@ predictor: each object tracks on its own, conditioned only on its own prompts. B
 object's own memory, store memories in bfloat16 (memory_dtype) and fill small holes
 (fill_hole_area) as the official code does.
 
-Not supported: prompts after propagation has started (correction clicks); call reset() and add
-every prompt again.
+Prompts after propagation correct a tracked frame, as in the official predictors: the object is
+decoded there with its memory and its earlier mask logits; the frame joins the memory (not as a
+conditioning frame) at the next propagate(), which keeps that output in batched mode and, as Meta
+1.1.0 does, tracks the frame again in independent mode. New objects after propagation: only in
+independent mode (the official batched predictor refuses them too).
 """
 
 from __future__ import annotations
@@ -60,14 +63,30 @@ def fill_holes(logits: torch.Tensor, max_area: int) -> torch.Tensor:
 
 @dataclass
 class ObjectGroup:
-    """Objects that track as one batch: their prompts, the single-object outputs of prompted
-    frames not yet in memory, and the batched memory."""
+    """Objects that track as one batch: the single-object outputs of prompted frames not yet in
+    memory (obj -> frame -> (output, whether the frame conditions)), the batched memory, the
+    frames tracked (-> in reverse) and the corrected frames whose outputs propagation keeps."""
 
     obj_ids: list[int]
-    points: dict[int, dict[int, Points]] = field(default_factory=dict)  # obj -> frame -> points
-    masks: dict[int, dict[int, torch.Tensor]] = field(default_factory=dict)
-    prompted: dict[int, dict[int, TrackOutput]] = field(default_factory=dict)
+    prompted: dict[int, dict[int, tuple[TrackOutput, bool]]] = field(default_factory=dict)
     memory: Memory = field(default_factory=Memory)
+    tracked: dict[int, bool] = field(default_factory=dict)
+    kept: set[int] = field(default_factory=set)
+
+    def stored(self, obj: int, frame: int) -> TrackOutput | None:
+        """The object's row of the frame's output in memory (a conditioning one first)."""
+        for outputs in (self.memory.cond, self.memory.non_cond):
+            if frame in outputs:
+                return outputs[frame].select(slice(obj, obj + 1))
+        return None
+
+    def object_memory(self, obj: int) -> Memory:
+        """The object's rows of the memory (views)."""
+        rows = slice(obj, obj + 1)
+        return Memory(
+            {f: o.select(rows) for f, o in self.memory.cond.items()},
+            {f: o.select(rows) for f, o in self.memory.non_cond.items()},
+        )
 
 
 class VideoPredictor:
@@ -118,7 +137,7 @@ class VideoPredictor:
 
     def reset(self) -> None:
         self.groups: list[ObjectGroup] = []
-        self.tracked: set[int] = set()
+        self.started = False  # propagate() has run
         self._cached: tuple[int, FrameFeatures] | None = None
 
     @torch.inference_mode()
@@ -140,9 +159,7 @@ class VideoPredictor:
         coords = coords / torch.tensor([w, h]) * self.tracker.image_size
         prompt = Points(coords[None].to(self.device), labels[None].to(self.device))
         group, obj = self._slot(frame, obj_id)
-        group.points.setdefault(obj, {})[frame] = prompt
-        group.masks.get(obj, {}).pop(frame, None)
-        previous = group.prompted.get(obj, {}).get(frame)
+        previous = group.prompted.get(obj, {}).get(frame, (None,))[0] or group.stored(obj, frame)
         prev_logits = None if previous is None else previous.pred_masks.clamp(-32.0, 32.0)
         return self._run_prompt(group, obj, frame, prompt, None, prev_logits)
 
@@ -158,8 +175,6 @@ class VideoPredictor:
             mask = F.interpolate(mask, (s, s), mode="bilinear", align_corners=False, antialias=True)
             mask = (mask >= 0.5).float()
         group, obj = self._slot(frame, obj_id)
-        group.masks.setdefault(obj, {})[frame] = mask
-        group.points.get(obj, {}).pop(frame, None)
         return self._run_prompt(group, obj, frame, None, mask, None)
 
     def _slot(self, frame: int, obj_id: int) -> tuple[ObjectGroup, int]:
@@ -168,42 +183,47 @@ class VideoPredictor:
             raise VideoPromptError(
                 f"frame {frame} does not exist: the video has frames 0 to {self.num_frames - 1}"
             )
-        if self.tracked:
-            raise VideoPromptError(
-                "prompts after propagation are not supported: reset() and add all prompts again"
-            )
         for group in self.groups:
             if obj_id in group.obj_ids:
                 return group, group.obj_ids.index(obj_id)
+        if self.started and self.objects == "batched":
+            raise VideoPromptError(
+                f"object {obj_id} is new after propagation: batched tracking (the official "
+                "HQ-SAM 2 rule) takes new objects only before; reset() and prompt all again"
+            )
         if self.objects == "independent" or not self.groups:
             self.groups.append(ObjectGroup([]))
         self.groups[-1].obj_ids.append(obj_id)
         return self.groups[-1], len(self.groups[-1].obj_ids) - 1
 
     def _run_prompt(self, group, obj, frame, points, mask, prev_logits):
+        """The object decoded on the frame: a new conditioning frame if the frame was not
+        tracked, else a correction with the object's memory (no memory encoded yet)."""
+        is_init = frame not in group.tracked
         out = self.tracker.track_step(
             frame,
-            is_init_cond_frame=True,
+            is_init_cond_frame=is_init,
             features=self._features(frame),
             points=points,
             mask=mask,
-            memory=Memory(),
+            memory=Memory() if is_init else group.object_memory(obj),
             num_frames=self.num_frames,
+            reverse=group.tracked.get(frame, False),
             run_memory_encoder=False,
             prev_mask_logits=prev_logits,
         )
-        out = self._stored(out)
-        group.prompted.setdefault(obj, {})[frame] = out
+        group.prompted.setdefault(obj, {})[frame] = (self._stored(out), is_init)
         return frame, self.obj_ids, self._prompted_masks(frame)
 
     def _prompted_masks(self, frame: int) -> torch.Tensor:
-        """Every object's logits on a prompted frame at the video's size (NO_OBJ_SCORE where an
-        object has no prompt there)."""
+        """Every object's logits on a prompted frame at the video's size: its new output, else
+        the one in memory, else NO_OBJ_SCORE."""
         h, w = self.video_size
         rows = []
         for group in self.groups:
             for obj in range(len(group.obj_ids)):
-                out = group.prompted.get(obj, {}).get(frame)
+                out = group.prompted.get(obj, {}).get(frame, (None,))[0]
+                out = out or group.stored(obj, frame)
                 if out is None:
                     rows.append(torch.full((1, 1, h, w), NO_OBJ_SCORE, device=self.device))
                 else:
@@ -234,34 +254,49 @@ class VideoPredictor:
         return non_overlapping(logits) if self.non_overlap_masks else logits
 
     def _consolidate(self, group: ObjectGroup) -> None:
-        """Every prompted frame into the group's memory: the objects' outputs batched (an object
-        without a prompt on the frame: NO_OBJ_SCORE masks, score 10, the pointer of an empty
-        mask), and their memory encoded together."""
-        frames = sorted({f for outs in group.prompted.values() for f in outs})
-        s, n = self.tracker.image_size, len(group.obj_ids)
-        for frame in frames:
-            rows = [group.prompted.get(obj, {}).get(frame) for obj in range(n)]
-            template = next(r for r in rows if r is not None)
-            masks = torch.full((n, 1, *template.pred_masks.shape[-2:]), NO_OBJ_SCORE,
-                               device=self.device)
-            ptrs = torch.full((n, template.obj_ptr.shape[1]), NO_OBJ_SCORE, device=self.device)
-            scores = torch.full((n, 1), 10.0, device=self.device)
-            for obj, out in enumerate(rows):
-                if out is None:
-                    ptrs[obj] = self._empty_mask_pointer(frame)[0]
-                else:
-                    masks[obj], ptrs[obj] = out.pred_masks[0], out.obj_ptr[0]
-                    scores[obj] = out.object_score_logits[0]
-            features = self._features(frame, n)
-            high_res = F.interpolate(masks, (s, s), mode="bilinear", align_corners=False)
-            if self.tracker.cfg.non_overlap_masks_for_mem_enc:
-                high_res = non_overlapping(high_res)
-            memory, pos = self.tracker.encode_memory(features, high_res, scores, True)
-            group.memory.cond[frame] = TrackOutput(
-                masks, ptrs, scores, None, memory.to(self.memory_dtype), pos
+        """Every prompted frame into the group's memory (corrections, then conditioning frames):
+        the objects' outputs batched (an object without a prompt on the frame: its output in
+        memory, else NO_OBJ_SCORE masks, score 10 and the pointer of an empty mask), and their
+        memory encoded together."""
+        for cond in (False, True):
+            frames = sorted(
+                {f for outs in group.prompted.values() for f, (_, c) in outs.items() if c == cond}
             )
-            group.memory.non_cond.pop(frame, None)
+            for frame in frames:
+                self._consolidate_frame(group, frame, cond)
         group.prompted.clear()
+
+    def _consolidate_frame(self, group: ObjectGroup, frame: int, cond: bool) -> None:
+        s, n = self.tracker.image_size, len(group.obj_ids)
+        rows = []
+        for obj in range(n):
+            new = group.prompted.get(obj, {}).get(frame)
+            rows.append(new[0] if new is not None and new[1] == cond else group.stored(obj, frame))
+        template = next(r for r in rows if r is not None)
+        size = template.pred_masks.shape[-2:]
+        masks = torch.full((n, 1, *size), NO_OBJ_SCORE, device=self.device)
+        ptrs = torch.full((n, template.obj_ptr.shape[1]), NO_OBJ_SCORE, device=self.device)
+        scores = torch.full((n, 1), 10.0, device=self.device)
+        empty_ptr = None
+        for obj, out in enumerate(rows):
+            if out is None:
+                empty_ptr = self._empty_mask_pointer(frame) if empty_ptr is None else empty_ptr
+                ptrs[obj] = empty_ptr[0]
+            else:
+                masks[obj], ptrs[obj] = out.pred_masks[0], out.obj_ptr[0]
+                scores[obj] = out.object_score_logits[0]
+        high_res = F.interpolate(masks, (s, s), mode="bilinear", align_corners=False)
+        if self.tracker.cfg.non_overlap_masks_for_mem_enc:
+            high_res = non_overlapping(high_res)
+        memory, pos = self.tracker.encode_memory(self._features(frame, n), high_res, scores, True)
+        out = TrackOutput(masks, ptrs, scores, None, memory.to(self.memory_dtype), pos)
+        if cond:
+            group.memory.cond[frame] = out
+            group.memory.non_cond.pop(frame, None)
+            group.kept.discard(frame)
+        else:
+            group.memory.non_cond[frame] = out
+            group.kept.add(frame)
 
     def _empty_mask_pointer(self, frame: int) -> torch.Tensor:
         s = self.tracker.image_size
@@ -291,16 +326,19 @@ class VideoPredictor:
             order = range(start_frame, end - 1, -1) if start_frame > 0 else range(0)
         else:
             order = range(start_frame, min(start_frame + max_frames, self.num_frames - 1) + 1)
+        self.started = True
         for frame in order:
             masks = [self._track_group(group, frame, reverse) for group in self.groups]
-            self.tracked.add(frame)
             yield frame, self.obj_ids, self._output(self._video_size(torch.cat(masks)))
 
     def _track_group(self, group: ObjectGroup, frame: int, reverse: bool) -> torch.Tensor:
-        """The group's low-res logits on a frame: stored for a prompted frame, else tracked
-        (and kept as memory)."""
+        """The group's low-res logits on a frame: stored for a prompted frame (in batched mode
+        also for a corrected one), else tracked (and kept as memory)."""
+        group.tracked[frame] = reverse
         if frame in group.memory.cond:
             return group.memory.cond[frame].pred_masks
+        if self.objects == "batched" and frame in group.kept:
+            return group.memory.non_cond[frame].pred_masks
         out = self.tracker.track_step(
             frame,
             is_init_cond_frame=False,

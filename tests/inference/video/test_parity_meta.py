@@ -25,8 +25,9 @@ HQ-SAM 2 predictor's own outputs in test_parity_official.py.
 
 The fork's video predictor is the batched one of the SAM 2.1 release, Meta 1.1.0's tracks each
 object on its own. They agree where every prompted frame holds a prompt for every object: there
-the "batched" mode (the fork's) is compared; with a click for one object only on a later frame the
-"independent" mode (Meta 1.1.0's) is.
+the "batched" mode (the fork's) is compared; with a click for one object only on a later frame, and
+a correction click after propagation (whose handling differs too), the "independent" mode (Meta
+1.1.0's) is.
 """
 
 import dataclasses
@@ -58,6 +59,7 @@ POINTS_1 = ([[30.0, 35.0], [100.0, 80.0]], [1, 0])  # object 1 on frame 2
 BOX_2 = [70.0, 40.0, 110.0, 80.0]  # object 2 on frame 2
 CLICK_1 = ([[60.0, 30.0]], [1])  # object 1 on frame 5
 CLICK_2 = ([[90.0, 70.0]], [1])  # object 2 on frame 5 (the batched scenario)
+CORRECTION = (3, 2, dict(points=[[95.0, 75.0]], labels=[0]))  # after propagation (independent)
 
 
 class DecoderAdapter(nn.Module):
@@ -113,37 +115,46 @@ def prompts(both_on_frame_5: bool):
     return steps
 
 
-def run_meta(meta, video_dir, steps):
+def run_meta(meta, video_dir, steps, corrections=()):
+    def add(frame, obj, kwargs):
+        if "box" in kwargs:
+            kwargs = dict(box=np.array(kwargs["box"], dtype=np.float32))
+        else:
+            kwargs = dict(points=np.array(kwargs["points"], dtype=np.float32),
+                          labels=np.array(kwargs["labels"], dtype=np.int32))
+        return meta.add_new_points_or_box(state, frame, obj, **kwargs)[2]
+
     out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         state = meta.init_state(str(video_dir))
         for frame, obj, kwargs in steps:
-            if "box" in kwargs:
-                kwargs = dict(box=np.array(kwargs["box"], dtype=np.float32))
-            else:
-                kwargs = dict(points=np.array(kwargs["points"], dtype=np.float32),
-                              labels=np.array(kwargs["labels"], dtype=np.int32))
-            _, _, masks = meta.add_new_points_or_box(state, frame, obj, **kwargs)
-            out[("prompt", frame, obj)] = masks
+            out[("prompt", frame, obj)] = add(frame, obj, kwargs)
         for reverse in (False, True):
             for frame, ids, masks in meta.propagate_in_video(state, reverse=reverse):
                 out[(reverse, frame)] = (ids, masks)
+        for frame, obj, kwargs in corrections:
+            out[("prompt", "again", frame, obj)] = add(frame, obj, kwargs)
+            for frame, ids, masks in meta.propagate_in_video(state):
+                out[("again", frame)] = (ids, masks)
     return out
 
 
-def run_ours(model, video_dir, steps, objects: str, use_hq: bool, memory_dtype=torch.float32):
+def run_ours(model, video_dir, steps, objects: str, use_hq: bool, corrections=()):
     predictor = VideoPredictor(
-        model, use_hq=use_hq, objects=objects, fill_hole_area=0, memory_dtype=memory_dtype
+        model, use_hq=use_hq, objects=objects, fill_hole_area=0, memory_dtype=torch.float32
     )
     predictor.set_video(video_dir)
     out = {}
     for frame, obj, kwargs in steps:
-        _, _, masks = predictor.add_points_or_box(frame, obj, **kwargs)
-        out[("prompt", frame, obj)] = masks
+        out[("prompt", frame, obj)] = predictor.add_points_or_box(frame, obj, **kwargs)[2]
     for reverse in (False, True):
         for frame, ids, masks in predictor.propagate(reverse=reverse):
             out[(reverse, frame)] = (ids, masks)
+    for frame, obj, kwargs in corrections:
+        out[("prompt", "again", frame, obj)] = predictor.add_points_or_box(frame, obj, **kwargs)[2]
+        for frame, ids, masks in predictor.propagate():
+            out[("again", frame)] = (ids, masks)
     return out
 
 
@@ -189,8 +200,9 @@ def test_video_masks_match_meta_predictor(ours, video_dir, case, fp32_memory_in_
     objects, hq = case
     model = continuous(ours)
     steps = prompts(both_on_frame_5=objects == "batched")
-    theirs = run_meta(meta_predictor(model, hq), video_dir, steps)
-    mine = run_ours(model, video_dir, steps, objects, use_hq=hq)
+    corrections = [CORRECTION] if objects == "independent" else []
+    theirs = run_meta(meta_predictor(model, hq), video_dir, steps, corrections)
+    mine = run_ours(model, video_dir, steps, objects, use_hq=hq, corrections=corrections)
     worst = compare(theirs, mine)
     print(f"continuous path, {case_id(case)}: max |diff| {worst:.2e}")
     assert worst < ATOL

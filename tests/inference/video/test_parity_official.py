@@ -3,7 +3,8 @@ fb181f8, not installable): its outputs on the miniature are stored in
 tests/fixtures/hqsam2_video_official_mini.pt (made by make_hqsam2_video_fixture.py there). Three
 objects prompted on different frames (points, a box, a later click for one object, a mask), so
 the official batched rules act: a frame prompted for any object conditions all of them. Forward
-from the first prompted frame, then in reverse from frame 3; every output at the video's size.
+from the first prompted frame, then in reverse from frame 3, then correction clicks on two tracked
+frames (one tracked in reverse) and forward again; every output at the video's size.
 
 Settings (see test_parity_meta.py for why): the continuous path (fp32 memories, binarize off) at
 ATOL, for HQ-SAM 2 and plain SAM 2.1 (the fork's SAM2VideoPredictor); the official settings
@@ -25,17 +26,8 @@ STEP_BOUND = 1e-3
 DTYPES = {"torch.bfloat16": torch.bfloat16, "torch.float32": torch.float32}
 
 
-def run(model, video_dir, prompts, *, use_hq: bool, binarize: bool, memory_dtype) -> dict:
-    model = copy.copy(model)  # (the weights shared)
-    model.tracking = dataclasses.replace(
-        model.tracking, binarize_mask_from_pts_for_mem_enc=binarize
-    )
-    predictor = VideoPredictor(
-        model, use_hq=use_hq, objects="batched", fill_hole_area=0, memory_dtype=memory_dtype
-    )
-    predictor.set_video(video_dir)
+def add_prompts(predictor, prompts, outputs: dict, name: str) -> None:
     h, w = predictor.video_size
-    outputs = {}
     for frame, obj, prompt in prompts:
         if "mask_box" in prompt:
             x0, y0, x1, y1 = prompt["mask_box"]
@@ -44,11 +36,27 @@ def run(model, video_dir, prompts, *, use_hq: bool, binarize: bool, memory_dtype
             _, _, masks = predictor.add_mask(frame, obj, mask)
         else:
             _, _, masks = predictor.add_points_or_box(frame, obj, **prompt)
-        outputs[f"prompt_{frame}_{obj}"] = masks
+        outputs[f"{name}_{frame}_{obj}"] = masks
+
+
+def run(model, video_dir, official, *, use_hq: bool, binarize: bool, memory_dtype) -> dict:
+    model = copy.copy(model)  # (the weights shared)
+    model.tracking = dataclasses.replace(
+        model.tracking, binarize_mask_from_pts_for_mem_enc=binarize
+    )
+    predictor = VideoPredictor(
+        model, use_hq=use_hq, objects="batched", fill_hole_area=0, memory_dtype=memory_dtype
+    )
+    predictor.set_video(video_dir)
+    outputs = {}
+    add_prompts(predictor, official["prompts"], outputs, "prompt")
     for name, kwargs in (("forward", {}), ("reverse", {"reverse": True, "start_frame": 3})):
         for frame, ids, masks in predictor.propagate(**kwargs):
             outputs[f"{name}_{frame}"] = masks
             outputs["obj_ids"] = ids
+    add_prompts(predictor, official["corrections"], outputs, "correction")
+    for frame, _, masks in predictor.propagate():
+        outputs[f"again_{frame}"] = masks
     return outputs
 
 
@@ -56,8 +64,8 @@ def run(model, video_dir, prompts, *, use_hq: bool, binarize: bool, memory_dtype
 def test_video_masks_match_official_hq_sam2(official, official_model, official_frames, setting):
     use_hq, binarize, dtype = official["settings"][setting]
     theirs = official["outputs"][setting]
-    ours = run(official_model, official_frames, official["prompts"], use_hq=use_hq,
-               binarize=binarize, memory_dtype=DTYPES[dtype])
+    ours = run(official_model, official_frames, official, use_hq=use_hq, binarize=binarize,
+               memory_dtype=DTYPES[dtype])
     assert ours.keys() == theirs.keys()
     assert ours.pop("obj_ids") == theirs["obj_ids"] == [1, 2, 3]
     worst, present, absent = 0.0, 0, 0

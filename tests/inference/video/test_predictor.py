@@ -50,7 +50,7 @@ def predictor(official_model, tmp_path_factory):
     return predictor
 
 
-def test_refusals(predictor):
+def test_refusals_and_corrections(predictor):
     with pytest.raises(VideoPromptError, match="frame 3 does not exist"):
         predictor.add_points_or_box(3, 1, points=[[10, 10]], labels=[1])
     with pytest.raises(VideoPromptError, match="no prompts"):
@@ -59,9 +59,14 @@ def test_refusals(predictor):
         predictor.add_points_or_box(0, 1, points=[[10, 10]], labels=[1, 0])
     frame, ids, masks = predictor.add_points_or_box(1, 7, box=[20, 20, 60, 50])
     assert (frame, ids, tuple(masks.shape)) == (1, [7], (1, 1, 96, 128))
-    frames = [f for f, _, _ in predictor.propagate(reverse=True)]
-    assert frames == [1, 0]
-    with pytest.raises(VideoPromptError, match="prompts after propagation are not supported"):
-        predictor.add_points_or_box(2, 7, points=[[10, 10]], labels=[1])
+    tracked = {f: m for f, _, m in predictor.propagate(reverse=True)}
+    assert list(tracked) == [1, 0]
+    with pytest.raises(VideoPromptError, match="object 8 is new after propagation"):
+        predictor.add_points_or_box(0, 8, points=[[10, 10]], labels=[1])
+    group = predictor.groups[0]
+    _, _, corrected = predictor.add_points_or_box(0, 7, points=[[30, 30]], labels=[0])
+    assert (corrected - tracked[0]).abs().max() > 0  # a correction, decoded with memory
+    again = {f: m for f, _, m in predictor.propagate()}
+    assert list(again) == [1, 2] and 0 in group.kept and 0 in group.memory.non_cond
     predictor.reset()
     assert predictor.obj_ids == []
