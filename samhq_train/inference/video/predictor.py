@@ -139,6 +139,7 @@ class VideoPredictor:
         self.groups: list[ObjectGroup] = []
         self.started = False  # propagate() has run
         self._cached: tuple[int, FrameFeatures] | None = None
+        self._memory_pos: torch.Tensor | None = None
 
     @torch.inference_mode()
     def add_points_or_box(self, frame: int, obj_id: int, points=None, labels=None, box=None):
@@ -243,9 +244,17 @@ class VideoPredictor:
         masks = out.pred_masks
         if self.fill_hole_area > 0:
             masks = fill_holes(masks, self.fill_hole_area)
-        memory = None if out.memory is None else out.memory.to(self.memory_dtype)
-        return TrackOutput(masks, out.obj_ptr, out.object_score_logits, None, memory,
-                           out.memory_pos)
+        if out.memory is None:
+            return TrackOutput(masks, out.obj_ptr, out.object_score_logits)
+        return TrackOutput(masks, out.obj_ptr, out.object_score_logits, None,
+                           out.memory.to(self.memory_dtype), self._shared(out.memory_pos))
+
+    def _shared(self, memory_pos: torch.Tensor) -> torch.Tensor:
+        """The memories' position encoding, one copy for all frames and objects (it depends on
+        the map's size only), expanded to the batch."""
+        if self._memory_pos is None:
+            self._memory_pos = memory_pos[:1].clone()
+        return self._memory_pos.expand(memory_pos.shape[0], -1, -1, -1)
 
     def _video_size(self, logits: torch.Tensor) -> torch.Tensor:
         return F.interpolate(logits, self.video_size, mode="bilinear", align_corners=False)
@@ -289,7 +298,8 @@ class VideoPredictor:
         if self.tracker.cfg.non_overlap_masks_for_mem_enc:
             high_res = non_overlapping(high_res)
         memory, pos = self.tracker.encode_memory(self._features(frame, n), high_res, scores, True)
-        out = TrackOutput(masks, ptrs, scores, None, memory.to(self.memory_dtype), pos)
+        memory, pos = memory.to(self.memory_dtype), self._shared(pos)
+        out = TrackOutput(masks, ptrs, scores, None, memory, pos)
         if cond:
             group.memory.cond[frame] = out
             group.memory.non_cond.pop(frame, None)
