@@ -23,10 +23,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import ndimage
 
 from samhq_train.errors import UserError
 from samhq_train.model.sam2.tracking import (
@@ -51,13 +51,13 @@ class VideoPromptError(UserError):
 def fill_holes(logits: torch.Tensor, max_area: int) -> torch.Tensor:
     """B x 1 x H x W logits: background (<= 0) regions of at most max_area pixels (8-connected)
     set to 0.1, as the official fill_holes_in_mask_scores."""
-    background = (logits <= 0).cpu().numpy()
-    holes = np.zeros_like(background)
+    background = (logits <= 0).cpu().numpy().astype(np.uint8)
+    holes = np.zeros(background.shape, dtype=bool)
     for i, mask in enumerate(background[:, 0]):
-        labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
-        if count:
-            small = np.bincount(labels.ravel())[1:] <= max_area
-            holes[i, 0] = np.concatenate([[False], small])[labels]
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        small = stats[:, cv2.CC_STAT_AREA] <= max_area
+        small[0] = False  # label 0: the foreground
+        holes[i, 0] = small[labels]
     return torch.where(torch.from_numpy(holes).to(logits.device), 0.1, logits)
 
 

@@ -4,7 +4,6 @@ order, and the prompts it refuses."""
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
 
 from samhq_train.inference.video import VideoPredictor, VideoPromptError, fill_holes, list_frames
 
@@ -24,6 +23,8 @@ def test_fill_holes_fills_small_8_connected_background_regions():
 
 
 def test_fill_holes_against_a_random_mask():
+    """Against scipy's labelling (another implementation of 8-connected components)."""
+    ndimage = pytest.importorskip("scipy.ndimage")
     rng = np.random.default_rng(0)
     logits = torch.from_numpy(rng.normal(size=(3, 1, 32, 32)).astype(np.float32))
     out = fill_holes(logits, 5)
