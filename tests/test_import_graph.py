@@ -36,7 +36,7 @@ ALLOWED = {
     # video object segmentation metrics (J, F, J&F): a layer of its own inside evaluation
     "evaluation.video": {"constants", "imaging", "data", "model"},
     "training": {"constants", "data", "model", "evaluation", "batch_forward", "distributed"},
-    "inference": {"constants", "imaging", "drawing", "model"},
+    "inference": {"constants", "imaging", "drawing", "model"},  # with inference.video (samhq-video)
     "reference": {"model"},
     "cache": {"constants", "imaging", "data", "model", "distributed"},
     "config_defaults": {"constants", "data", "model"},

@@ -64,6 +64,7 @@ PARSE_ONLY = {
     "benchmark": "a benchmark: minutes",
     "check_parity": "needs an official checkpoint and the reference packages",
     "make_demo_base": "trains the demo base: minutes",
+    "video": "run for real in tests/inference/video/test_readme_video.py (its own stand-ins)",
 }
 
 # a program as written -> (kind, what runs it)
@@ -85,6 +86,7 @@ PROGRAMS = {
     "samhq-make-demo-base": ("argparse", "make_demo_base"),
     "python scripts/make_demo_base.py": ("argparse", "make_demo_base"),
     "samhq-video-eval": ("argparse", "video_eval"),
+    "samhq-video": ("argparse", "video"),
 }
 ENTRY_POINTS = {  # argparse command -> its main
     "export": "samhq_train.cli.export:main",
@@ -93,6 +95,7 @@ ENTRY_POINTS = {  # argparse command -> its main
     "app": "samhq_train.app.command:main",
     "make_demo_base": "samhq_train.cli.make_demo_base:main",
     "video_eval": "samhq_train.cli.video_eval:main",
+    "video": "samhq_train.inference.video.command:main",
 }
 RUN = {"export", "predict", "video_eval"}  # argparse commands run for real on the stand-in files
 
@@ -159,6 +162,7 @@ def _docstring_files() -> list[Path]:
     files = [ROOT / "train.py", *cli]
     files += [ROOT / "samhq_train" / "inference" / "amg_command.py"]
     files += [ROOT / "samhq_train" / "app" / "command.py"]
+    files += [ROOT / "samhq_train" / "inference" / "video" / "command.py"]
     return files + sorted((ROOT / "scripts").glob("*.py"))
 
 

@@ -33,6 +33,7 @@ def test_the_user_facing_commands_are_installed():
         "samhq-amg",
         "samhq-app",
         "samhq-video-eval",
+        "samhq-video",
     }
 
 
