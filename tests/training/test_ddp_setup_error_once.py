@@ -14,9 +14,11 @@ import pytest
 import torch.distributed as dist
 
 from samhq_train import distributed
+from samhq_train.data import ensure_demo_data
 from samhq_train.distributed import report_once, says_setup_error
 from samhq_train.errors import UserError
 from tests.training.helpers import ROOT
+from tests.training.test_ddp_small_eval_set import SETTINGS as SMALL_SET_SETTINGS
 
 MISSING = "error: data.root=/data/hq not found: pass the folder that holds the data"
 
@@ -119,3 +121,24 @@ def test_torchrun_prints_a_bad_checkpoint_once(tmp_path):
     assert lines == [f"error: model.checkpoint={tmp_path / 'missing.pth'} not found: "
                      "model.checkpoint takes the official SAM (or a SAM-HQ) weights file "
                      "training starts from"], result.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_a_refusal_every_lightning_process_makes_is_printed_once(tmp_path):
+    """After Lightning's launch (the process group's store, hosted by rank 0): a validation set
+    smaller than the process count is refused by both processes alike, said once."""
+    data = ensure_demo_data(tmp_path / "data", num_train=8, num_val=1, height=96, width=128,
+                            seed=0)
+    out = tmp_path / "run"
+    settings = [
+        "data.demo.num_val=1" if s.startswith("data.demo.num_val") else s
+        for s in SMALL_SET_SETTINGS if not s.startswith("data.val_sets")
+    ]
+    result = subprocess.run(
+        [sys.executable, "train.py", "trainer=ddp_sim", f"hydra.run.dir={out}",
+         f"paths.output_dir={out}", f"data.root={data}", *settings],
+        cwd=ROOT, capture_output=True, text=True, timeout=400,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "has 1 samples, fewer than the 2 processes" in lines[0], lines
