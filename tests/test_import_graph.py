@@ -57,6 +57,7 @@ ALLOWED = {
         "train", "evaluation", "evaluation.video", "training", "inference", "data", "model", "app",
         "config_defaults",
         "config_check",  # hydra_command: Hydra's own errors as ConfigError lines
+        "distributed",  # a setup error that every DDP process hits: said once (report_once)
     },
 }
 for _layer in ALLOWED:

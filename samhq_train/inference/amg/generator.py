@@ -15,6 +15,7 @@ soon as it passes, so no full-size mask outlives its chunk.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -341,18 +342,26 @@ def _in_unit(v) -> bool:
     return 0 <= v <= 1
 
 
-# each numeric option's valid values: (test, what they must be); NaN fails every test
+def _count(most: int, low: int = 1) -> Callable[[float], bool]:
+    return lambda v: low <= v <= most
+
+
+# each numeric option's valid values: (test, what they must be); NaN fails every test. The counts'
+# upper bounds are far above any use (the official generators run 32 points a side, 64 prompts a
+# batch, at most 2 crop layers) and stop a run that could not finish: 256 points a side are
+# 65,536 prompts per crop, a batch of 1024 holds 3 full-image masks per prompt (GBs), crop layer
+# 4 alone is 256 crops of one encoder pass each
 OPTION_RANGES = {
-    "points_per_side": (lambda v: v >= 1, "at least 1"),
-    "points_per_batch": (lambda v: v >= 1, "at least 1"),
+    "points_per_side": (_count(256), "in [1, 256] (256 x 256 prompts per crop)"),
+    "points_per_batch": (_count(1024), "in [1, 1024] (prompts decoded together)"),
     "pred_iou_thresh": (_in_unit, "in [0, 1] (a predicted IoU)"),
     "stability_score_thresh": (_in_unit, "in [0, 1] (an IoU between the mask at two cutoffs)"),
     "stability_score_offset": (lambda v: 0 <= v < float("inf"), "0 or more (a mask-logit offset)"),
     "box_nms_thresh": (_in_unit, "in [0, 1] (an IoU)"),
-    "crop_n_layers": (lambda v: v >= 0, "0 or more"),
+    "crop_n_layers": (_count(4, low=0), "in [0, 4] (layer i: 4^i crops)"),
     "crop_nms_thresh": (_in_unit, "in [0, 1] (an IoU)"),
     "crop_overlap_ratio": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "crop_n_points_downscale_factor": (lambda v: v >= 1, "at least 1"),
+    "crop_n_points_downscale_factor": (_count(256), "in [1, 256] (a divisor of points a side)"),
     "min_mask_region_area": (lambda v: v >= 0, "0 or more (pixels; 0: off)"),
 }
 
