@@ -3,6 +3,9 @@ its PNGs are VideoPredictor's masks from the first-appearance mask prompts (vos_
 protocol), both decoders run on one weights file, its scores are samhq-video-eval's on the
 written folders, and bad input is one line, exit 2, before the model loads."""
 
+import shlex
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -15,6 +18,7 @@ from samhq_train.inference.video.predictor import VideoPredictor
 from samhq_train.model import save_checkpoint, without_hq
 from samhq_train.model.sam2.tracking import non_overlapping
 from tests.reference import random_tiny_model
+from tests.test_readme_commands import readme_commands
 
 from .conftest import VIDEO_HW, write_video
 
@@ -226,3 +230,33 @@ def test_a_non_sam2_checkpoint_is_refused(davis, tmp_path, capsys):
 def test_flag_combinations(args, named, capsys):
     assert run_main(["--gt", "g", *args]) == 2
     assert named in capsys.readouterr().err
+
+
+README_COMMANDS = [
+    c.text for c in readme_commands()
+    if c.program == "samhq-video-eval" and "--checkpoint" in c.args
+]
+
+
+def test_the_readme_shows_benchmark_commands():
+    assert len(README_COMMANDS) == 2
+
+
+@pytest.mark.parametrize("text", README_COMMANDS)
+def test_readme_benchmark_command_runs(text, benchmark, davis, hq_file, tmp_path):
+    """As written, on the synthetic DAVIS root, or its sequences copied to the plain layout
+    (my_videos/frames/<seq>/, my_videos/masks/<seq>/): the same scores either way."""
+    plain = tmp_path / "my_videos"
+    shutil.copytree(davis / "JPEGImages" / "480p", plain / "frames")
+    shutil.copytree(davis / "Annotations" / "480p", plain / "masks")
+    stand_ins = {
+        "DAVIS/": str(davis), "my_videos/frames": str(plain / "frames"),
+        "my_videos/masks": str(plain / "masks"), "sam2.1_hq_hiera_l.pt": str(hq_file),
+        "vos/": str(tmp_path / "vos"), "vos.json": str(tmp_path / "vos.json"),
+    }
+    args = [stand_ins.get(a, a) for a in shlex.split(text)[1:]]
+    record = video_eval.main([*args, "--device", "cpu"])
+    assert (tmp_path / "vos" / "hq-sam2" / "late" / "00003.png").is_file()
+    assert (tmp_path / "vos.json").is_file() == ("--json" in args)
+    for label in ("SAM 2.1", "HQ-SAM 2"):
+        assert record[label]["sequences"] == benchmark[1][label]["sequences"]
