@@ -21,27 +21,34 @@ def _format(values: list[float | None], signed: bool = False) -> str:
 
 
 def comparison_table(results: dict[str, Scores]) -> str:
-    """One row per sequence and one overall: J&F, J, F (percent) of each decoder (labels: the
-    dict's keys, in order) and, with two decoders, the second minus the first."""
+    """One row per sequence and one overall (every object of every sequence, as
+    overall_score): J&F, J, F (percent) of each decoder (labels: the dict's keys, in order) and,
+    with two decoders, the second minus the first."""
     labels = list(results)
     rows = list(zip(*(sequences for sequences, _ in results.values())))
-    width = max(len("overall"), *(len(row[0].name) for row in rows))
-    head = "".join(f"  {label + ' J&F / J / F':>20}" for label in labels)
-    if len(labels) == 2:
-        head += f"  {'difference':>20}"
-    lines = [f"{'sequence':<{width}}{head}"]
+    objects = next(iter(results.values()))[1].objects
+    overall_name = f"overall ({objects} objects)"
+    width = max(len(overall_name), *(len(row[0].name) for row in rows))
+    titles = labels + (["difference"] if len(labels) == 2 else [])
+    lines = [
+        (f"{'':<{width}}" + "".join(f"  {title:^20}" for title in titles)).rstrip(),
+        f"{'sequence':<{width}}" + f"  {'J&F':>6} {'J':>6} {'F':>6}" * len(titles),
+    ]
 
     def line(name: str, items) -> str:
         cells = [_cells(item) for item in items]
-        text = "".join(f"  {_format(c):>20}" for c in cells)
+        text = "".join(f"  {_format(c)}" for c in cells)
         if len(cells) == 2:
             diff = [None if a is None or b is None else b - a for a, b in zip(*cells)]
-            text += f"  {_format(diff, signed=True):>20}"
+            text += f"  {_format(diff, signed=True)}"
         return f"{name:<{width}}{text}"
 
     lines += [line(row[0].name, row) for row in rows]
-    lines.append(line("overall", [overall for _, overall in results.values()]))
-    return "\n".join(lines)
+    lines.append(line(overall_name, [overall for _, overall in results.values()]))
+    note = "percent; '-': no object in the scored frames"
+    if len(labels) == 2:
+        note += f"; difference: {labels[1]} minus {labels[0]} (positive: {labels[1]} better)"
+    return "\n".join([*lines, note])
 
 
 def comparison_record(results: dict[str, Scores], **settings) -> dict:

@@ -4,7 +4,9 @@ where it shows is its only prompt, every object is tracked forward from there, a
 written as indexed PNGs, <out>/<sequence>/<frame>.png, at the video's size.
 
 Settings of vos_inference.py: masks written DAVIS style (non_overlap_masks=True: where objects
-overlap only the highest logit is kept), no post-processing (fill_hole_area=0), logits > 0. When
+overlap only the highest logit is kept), no post-processing (fill_hole_area=0; its other switches,
+the dynamic multimask fallback and binarized point masks, do not act on mask prompts and tracked
+frames), logits > 0. When
 every object shows on the first annotated frame (DAVIS), all are prompted there and tracked
 together; when some object first shows later (YouTube-VOS, LVOS: vos_inference's
 --track_object_appearing_later_in_video), each object is tracked on its own from its first frame,

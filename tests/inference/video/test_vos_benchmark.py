@@ -154,10 +154,18 @@ def test_the_table_prints_both_rows_and_the_difference(benchmark, davis, hq_file
         "--overwrite",
     ]) == record
     text = capsys.readouterr().out
-    assert "SAM 2.1 J&F / J / F" in text and "HQ-SAM 2 J&F / J / F" in text
-    overall = next(line for line in text.splitlines() if line.startswith("overall"))
-    diff = record["difference"]["J&F"]
-    assert f"{record['SAM 2.1']['J&F']:.1f}" in overall and f"{diff:+.1f}" in overall
+    lines = text.splitlines()
+    head = next(i for i, line in enumerate(lines) if "difference" in line)
+    assert lines[head].split() == ["SAM", "2.1", "HQ-SAM", "2", "difference"]
+    assert lines[head + 1].split() == ["sequence", *["J&F", "J", "F"] * 3]
+    rows = {line.split()[0]: line.split()[-9:] for line in lines[head + 2 : head + 5]}
+    assert list(rows) == ["together", "late", "overall"]
+    sam, hq, diff = record["SAM 2.1"], record["HQ-SAM 2"], record["difference"]
+    expected = [f"{r[k]:.1f}" for r in (sam, hq) for k in ("J&F", "J", "F")]
+    expected += [f"{diff[k]:+.1f}" for k in ("J&F", "J", "F")]
+    assert rows["overall"] == expected
+    late = [f"{r['sequences']['late'][k]:.1f}" for r in (sam, hq) for k in ("J&F", "J", "F")]
+    assert rows["late"][:6] == late
 
 
 def test_a_sam2_file_without_hq_parts_runs_sam2_only(davis, official_model, tmp_path):
