@@ -27,7 +27,11 @@ tracked forward; samhq_train/inference/video/benchmark.py) on the frames of --fr
 --gt root, DAVIS JPEGImages/480p/<seq>/; else <frames>/<seq>/), writes <out>/<decoder>/<seq>/
 <frame>.png and scores each decoder. An HQ-SAM 2 file runs both decoders of the same weights:
 sam2.1 (HQ token off: plain SAM 2.1) and hq-sam2 (on); a SAM 2.1 file without HQ parts: sam2.1
-only. The table: J&F / J / F of each per sequence and overall, and HQ-SAM 2 minus SAM 2.1.
+only. The table: J&F / J / F of each per sequence and overall, and HQ-SAM 2 minus SAM 2.1;
+--json: each decoder's record and the overall difference. Also exit 2 before the model loads: an
+annotation without its frame or of another size, a first annotated frame without objects, a
+--variant that is not SAM 2.1, masks already in --out (without --overwrite); after loading, a
+checkpoint that is not an HQ-SAM 2 / SAM 2.1 model.
 """
 
 from __future__ import annotations

@@ -71,6 +71,11 @@ def sequence_folders(frames_root: Path, gt_root: Path, split: str) -> list[tuple
     if (gt_root / DAVIS_MASKS).is_dir():
         masks = gt_root / DAVIS_MASKS
         frames = frames_root / DAVIS_FRAMES if (frames_root / DAVIS_FRAMES).is_dir() else frames
+    if frames.resolve() == masks.resolve():
+        raise VosInputError(
+            f"--gt {gt_root} holds the annotations, not their frames: give the frames' root "
+            f"(<root>/<sequence>/ of JPEG/PNG frames) with --frames"
+        )
     split_file = gt_root / DAVIS_SPLITS / f"{split}.txt"
     if masks != gt_root and split_file.is_file():
         names = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]

@@ -12,7 +12,12 @@ import torch
 from PIL import Image
 
 from samhq_train.cli import video_eval
-from samhq_train.inference.video.benchmark import ABSENT_LOGIT, plan_benchmark
+from samhq_train.inference.video.benchmark import (
+    ABSENT_LOGIT,
+    benchmark_predictor,
+    plan_benchmark,
+    run_sequence,
+)
 from samhq_train.inference.video.command import davis_palette, id_mask
 from samhq_train.inference.video.predictor import VideoPredictor
 from samhq_train.model import save_checkpoint, without_hq
@@ -95,6 +100,28 @@ def expected_masks(model, frames_dir, prompts, use_hq: bool) -> list[np.ndarray]
         for frame, _, obj_logits in predictor.propagate(start_frame=first):
             logits[frame, row] = obj_logits[0]
     return [id_mask(obj_ids, non_overlapping(frame_logits)) for frame_logits in logits]
+
+
+def test_sparse_annotations_start_on_the_first_annotated_frame(davis, official_model, tmp_path):
+    """Plain layout, annotations on frames 1 and 3 only: the prompts are frame 1's masks, frame
+    0 is background, frames 1.. are VideoPredictor's from frame 1."""
+    masks = tmp_path / "masks" / "together"
+    masks.mkdir(parents=True)
+    for i in (1, 3):
+        shutil.copy(davis / "Annotations" / "480p" / "together" / f"{i:05d}.png", masks)
+    frames = davis / "JPEGImages" / "480p"
+    (seq,) = plan_benchmark(frames, tmp_path / "masks")
+    assert {k: f for k, (f, _) in seq.prompts.items()} == {1: 1, 2: 1}
+    run_sequence(benchmark_predictor(official_model, use_hq=True), seq, tmp_path / "out")
+    found = written(tmp_path / "out" / "together")
+    predictor = VideoPredictor(official_model, fill_hole_area=0, non_overlap_masks=True)
+    predictor.set_video(frames / "together")
+    for obj_id in (1, 2):
+        predictor.add_mask(1, obj_id, ids_of(1, late=False) == obj_id)
+    expected = [id_mask(ids, logits) for _, ids, logits in predictor.propagate()]
+    assert not found[0].any() and len(expected) == NUM_FRAMES - 1
+    for e, f in zip(expected, found[1:]):
+        assert (e == f).all()
 
 
 def written(folder) -> list[np.ndarray]:
@@ -191,6 +218,8 @@ def run_main(args):
         ("size", "late/00001.png is 64x48 but its frame"),
         ("empty_first", "late/00000.png: the first annotated frame of late holds no object"),
         ("existing_out", "pass --overwrite"),
+        ("no_frames", "sequence late: "),
+        ("plain_without_frames", "holds the annotations, not their frames: give the frames' root"),
         ("variant", "--variant vit_b is a sam1 model"),
     ],
 )
@@ -205,6 +234,10 @@ def test_bad_input_is_one_line_before_the_model_loads(tmp_path, capsys, damage, 
         save_indexed(late / "00001.png", np.zeros((48, 64), np.uint8))
     elif damage == "empty_first":
         save_indexed(late / "00000.png", np.zeros(VIDEO_HW, np.uint8))
+    elif damage == "no_frames":
+        shutil.rmtree(root / "JPEGImages" / "480p" / "late")
+    elif damage == "plain_without_frames":
+        root = root / "Annotations" / "480p"
     elif damage == "existing_out":
         (out / "hq-sam2" / "together").mkdir(parents=True)
         (out / "hq-sam2" / "together" / "00000.png").write_bytes(b"")
