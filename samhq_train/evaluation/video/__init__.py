@@ -5,6 +5,7 @@ sequence and overall, equal to the standard evaluator vos-benchmark 0.1.0 (DAVIS
     scores      J and F per frame, SequenceScorer (which objects and frames), the means
     folders     the GT / prediction roots checked before scoring (VideoInputError lines)
     benchmark   scoring the checked folders; the table and the JSON record
+    comparison  two decoders side by side (SAM 2.1 vs HQ-SAM 2): the table and the JSON record
 """
 
 from .benchmark import results_record, results_table, score_sequence, score_sequences
