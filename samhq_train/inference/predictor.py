@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -53,6 +54,11 @@ class SamHQPredictor:
     int8=True (on the CPU, an encoder with the int8 switch: SAM 1 and SAM 3 ViT, SAM 2.1 Hiera;
     implies bf16 autocast): the image encoder's linear layers run as oneDNN int8 GEMMs
     (model/cpu_int8.py), faster and a little less exact.
+
+    A model whose HQ parts are untrained (load_checkpoint of a plain SAM / SAM 2.1 / SAM 3 file or
+    a shipped demo base: model.untrained_hq) still decodes as asked, but the first predict with
+    use_hq=True warns (UserWarning) that the HQ logits are untrained; pass use_hq=False for the
+    plain model, as the samhq-* commands do by themselves.
     """
 
     def __init__(
@@ -68,6 +74,7 @@ class SamHQPredictor:
             check_int8(model, amp_dtype)
             amp_dtype = torch.bfloat16
         self.amp_dtype = amp_dtype
+        self.warned_untrained_hq = False
         self.reset_image()
 
     @property
@@ -144,6 +151,8 @@ class SamHQPredictor:
         """
         if not self.is_image_set:
             raise RuntimeError("set an image with set_image(...) before predict(...)")
+        if use_hq:
+            self._warn_untrained_hq()
         points, boxes, masks, batched = self._prompts(point_coords, point_labels, box, mask_input)
         with self._autocast():
             low_res, iou = self.model.decode(
@@ -161,6 +170,18 @@ class SamHQPredictor:
             full = full > self.model.mask_threshold
         out = [t.cpu().numpy() for t in (full, iou, low_res)]
         return tuple(out) if batched else tuple(t[0] for t in out)
+
+    def _warn_untrained_hq(self) -> None:
+        why = getattr(self.model, "untrained_hq", None)
+        if why is None or self.warned_untrained_hq:
+            return
+        self.warned_untrained_hq = True
+        warnings.warn(
+            f"{why}: with use_hq=True its untrained HQ parts add random logits to {why.plain}'s "
+            f"mask; pass use_hq=False for plain {why.plain}",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def _prompts(self, point_coords, point_labels, box, mask_input):
         """Validate prompts and turn them into 1 x P x ... tensors in the model input frame."""
