@@ -180,7 +180,7 @@ class SamHQPredictor:
             f"{why}: with use_hq=True its untrained HQ parts add random logits to {why.plain}'s "
             f"mask; pass use_hq=False for plain {why.plain}",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of predict (under torch.no_grad's wrapper)
         )
 
     def _prompts(self, point_coords, point_labels, box, mask_input):
