@@ -56,9 +56,10 @@ class SamHQPredictor:
     (model/cpu_int8.py), faster and a little less exact.
 
     A model whose HQ parts are untrained (load_checkpoint of a plain SAM / SAM 2.1 / SAM 3 file or
-    a shipped demo base: model.untrained_hq) still decodes as asked, but the first predict with
-    use_hq=True warns (UserWarning) that the HQ logits are untrained; pass use_hq=False for the
-    plain model, as the samhq-* commands do by themselves.
+    a shipped demo base: model.untrained_hq) still decodes as asked, but the first predict that
+    leaves use_hq out (default: with the HQ token) warns (UserWarning) that the HQ logits are
+    untrained; use_hq=False gives the plain model (what the samhq-* commands choose by
+    themselves), use_hq=True the untrained HQ parts without a warning.
     """
 
     def __init__(
@@ -137,7 +138,7 @@ class SamHQPredictor:
         multimask_output: bool = True,
         hq_token_only: bool = False,
         return_logits: bool = False,
-        use_hq: bool = True,
+        use_hq: bool | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Masks for prompts in original image pixels (defaults as the official SamPredictor).
 
@@ -151,8 +152,9 @@ class SamHQPredictor:
         """
         if not self.is_image_set:
             raise RuntimeError("set an image with set_image(...) before predict(...)")
-        if use_hq:
+        if use_hq is None:  # the default: the HQ token, with a warning if it is untrained
             self._warn_untrained_hq()
+            use_hq = True
         points, boxes, masks, batched = self._prompts(point_coords, point_labels, box, mask_input)
         with self._autocast():
             low_res, iou = self.model.decode(
@@ -177,8 +179,9 @@ class SamHQPredictor:
             return
         self.warned_untrained_hq = True
         warnings.warn(
-            f"{why}: with use_hq=True its untrained HQ parts add random logits to {why.plain}'s "
-            f"mask; pass use_hq=False for plain {why.plain}",
+            f"{why}: with the HQ token (the default) its untrained HQ parts add random logits to "
+            f"{why.plain}'s mask; pass use_hq=False for plain {why.plain} (use_hq=True: HQ "
+            "without this warning)",
             UserWarning,
             stacklevel=4,  # the caller of predict (under torch.no_grad's wrapper)
         )

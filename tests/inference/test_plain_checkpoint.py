@@ -121,17 +121,21 @@ def test_the_predictor_warns_once_and_decodes_as_asked(files):
     image = disc_image()
     predictor = SamHQPredictor(load_checkpoint(files["plain"]))
     predictor.set_image(image)
+    box = np.array([40, 30, 200, 150])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        predictor.predict(box=np.array([40, 30, 200, 150]), use_hq=False)
+        plain = predictor.predict(box=box, use_hq=False)
+        forced = predictor.predict(box=box, use_hq=True)  # asked for: no warning
         assert not caught
-        with_hq = predictor.predict(box=np.array([40, 30, 200, 150]))
-        predictor.predict(box=np.array([40, 30, 200, 150]))
+        with_hq = predictor.predict(box=box)
+        predictor.predict(box=box)
     assert len(caught) == 1 and issubclass(caught[0].category, UserWarning)
+    assert caught[0].filename == __file__  # it points at the caller of predict
     assert f"{files['plain']} holds no HQ parts" in str(caught[0].message)
     assert "pass use_hq=False for plain SAM" in str(caught[0].message)
-    plain = predictor.predict(box=np.array([40, 30, 200, 150]), use_hq=False)
-    assert not np.array_equal(with_hq[2], plain[2])  # as asked: the HQ token's logits added
+    # decoded as asked: the default is the HQ token (its untrained logits added)
+    assert all(np.array_equal(a, b) for a, b in zip(with_hq, forced))
+    assert not np.array_equal(with_hq[2], plain[2])
     hq_predictor = SamHQPredictor(load_checkpoint(files["hq"]))
     hq_predictor.set_image(image)
     with warnings.catch_warnings():

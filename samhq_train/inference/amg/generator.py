@@ -109,7 +109,8 @@ class AutomaticMaskGenerator:
     crop_n_points_downscale_factor, min_mask_region_area (islands and holes smaller than this are
     removed), output_mode (OUTPUT_MODES), multimask_output. hq_token_only and use_hq choose the
     decoder's output as in model.decode (defaults: SAM mask + HQ mask, what the official SAM-HQ
-    generator decodes; use_hq=False is the plain SAM / SAM 2.1 / SAM 3 of the same weights).
+    generator decodes; use_hq=False is the plain SAM / SAM 2.1 / SAM 3 of the same weights; left
+    out, SamHQPredictor's default: the HQ token, with a warning when the HQ parts are untrained).
     amp_dtype (e.g. torch.bfloat16) runs the encoder and every decode under autocast on the
     model's device; scores, stability and masks are computed from float32 logits. int8=True (on the
     CPU, implies bf16) runs the encoder's linear layers as int8 GEMMs (see SamHQPredictor).
@@ -134,7 +135,7 @@ class AutomaticMaskGenerator:
         output_mode: str = "binary_mask",
         multimask_output: bool = True,
         hq_token_only: bool = False,
-        use_hq: bool = True,
+        use_hq: bool | None = None,
         amp_dtype: torch.dtype | None = None,
         int8: bool = False,
     ) -> None:
