@@ -153,7 +153,7 @@ class SamHQPredictor:
         if not self.is_image_set:
             raise RuntimeError("set an image with set_image(...) before predict(...)")
         if use_hq is None:  # the default: the HQ token, with a warning if it is untrained
-            self._warn_untrained_hq()
+            self.warn_untrained_hq(stacklevel=4)  # the caller of predict (under no_grad's wrapper)
             use_hq = True
         points, boxes, masks, batched = self._prompts(point_coords, point_labels, box, mask_input)
         with self._autocast():
@@ -173,7 +173,9 @@ class SamHQPredictor:
         out = [t.cpu().numpy() for t in (full, iou, low_res)]
         return tuple(out) if batched else tuple(t[0] for t in out)
 
-    def _warn_untrained_hq(self) -> None:
+    def warn_untrained_hq(self, stacklevel: int) -> None:
+        """The warning, once per predictor, that the HQ token adds untrained logits (when the
+        model's HQ parts are untrained); stacklevel as warnings.warn's, from this method."""
         why = getattr(self.model, "untrained_hq", None)
         if why is None or self.warned_untrained_hq:
             return
@@ -183,7 +185,7 @@ class SamHQPredictor:
             f"{why.plain}'s mask; pass use_hq=False for plain {why.plain} (use_hq=True: HQ "
             "without this warning)",
             UserWarning,
-            stacklevel=4,  # the caller of predict (under torch.no_grad's wrapper)
+            stacklevel=stacklevel,
         )
 
     def _prompts(self, point_coords, point_labels, box, mask_input):

@@ -18,7 +18,7 @@ from samhq_train.app.engine import Options
 from samhq_train.cli import export as export_command
 from samhq_train.cli import predict as predict_command
 from samhq_train.constants import DEMO_BASE_DIR
-from samhq_train.inference import SamHQPredictor
+from samhq_train.inference import AutomaticMaskGenerator, SamHQPredictor
 from samhq_train.inference.amg_command import main as amg_main
 from samhq_train.inference.video import command as video_command
 from samhq_train.model import load_checkpoint, save_checkpoint, without_hq
@@ -136,6 +136,11 @@ def test_the_predictor_warns_once_and_decodes_as_asked(files):
     # decoded as asked: the default is the HQ token (its untrained logits added)
     assert all(np.array_equal(a, b) for a, b in zip(with_hq, forced))
     assert not np.array_equal(with_hq[2], plain[2])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for use_hq in (False, True, None):  # the generator decodes with the model itself
+            AutomaticMaskGenerator(predictor.model, use_hq=use_hq)
+    assert len(caught) == 1 and caught[0].filename == __file__
     hq_predictor = SamHQPredictor(load_checkpoint(files["hq"]))
     hq_predictor.set_image(image)
     with warnings.catch_warnings():

@@ -148,6 +148,9 @@ class AutomaticMaskGenerator:
             )
         self.point_grids = [np.asarray(g, dtype=np.float64) for g in point_grids]
         self.predictor = SamHQPredictor(model, amp_dtype=amp_dtype, int8=int8)
+        if use_hq is None:  # the default: the HQ token, with a warning if it is untrained
+            self.predictor.warn_untrained_hq(stacklevel=3)
+            use_hq = True
         self.amp_dtype = self.predictor.amp_dtype  # int8 implies bf16
         self.model = self.predictor.model
         amg_defaults = family_of_model(self.model).amg
