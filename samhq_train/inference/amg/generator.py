@@ -110,7 +110,8 @@ class AutomaticMaskGenerator:
     crop_n_points_downscale_factor, min_mask_region_area (islands and holes smaller than this are
     removed), output_mode (OUTPUT_MODES), multimask_output. hq_token_only and use_hq choose the
     decoder's output as in model.decode (defaults: SAM mask + HQ mask, what the official SAM-HQ
-    generator decodes; use_hq=False is the plain SAM / SAM 2.1 / SAM 3 of the same weights).
+    generator decodes; use_hq=False is the plain SAM / SAM 2.1 / SAM 3 of the same weights; left
+    out, SamHQPredictor's default: the HQ token, with a warning when the HQ parts are untrained).
     amp_dtype (e.g. torch.bfloat16) runs the encoder and every decode under autocast on the
     model's device; scores, stability and masks are computed from float32 logits. int8=True (on the
     CPU, implies bf16) runs the encoder's linear layers as int8 GEMMs (see SamHQPredictor).
@@ -135,7 +136,7 @@ class AutomaticMaskGenerator:
         output_mode: str = "binary_mask",
         multimask_output: bool = True,
         hq_token_only: bool = False,
-        use_hq: bool = True,
+        use_hq: bool | None = None,
         amp_dtype: torch.dtype | None = None,
         int8: bool = False,
     ) -> None:
@@ -148,6 +149,9 @@ class AutomaticMaskGenerator:
             )
         self.point_grids = [np.asarray(g, dtype=np.float64) for g in point_grids]
         self.predictor = SamHQPredictor(model, amp_dtype=amp_dtype, int8=int8)
+        if use_hq is None:  # the default: the HQ token, with a warning if it is untrained
+            self.predictor.warn_untrained_hq(stacklevel=3)
+            use_hq = True
         self.amp_dtype = self.predictor.amp_dtype  # int8 implies bf16
         self.model = self.predictor.model
         amg_defaults = family_of_model(self.model).amg

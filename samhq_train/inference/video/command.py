@@ -9,8 +9,8 @@ frame to the last frame, then in reverse from there to the first frame, with the
 HQ-SAM 2 video predictor's rules (--objects independent: Meta sam2 1.1.0's, each object on its
 own). Writes <out>/<frame name>.png per frame: an indexed (palette) PNG, 0 = background, pixel
 value = object id (DAVIS style; where objects overlap the smaller id is written); with --overlay
-also <out>/overlay/<frame name>.jpg. --no-hq: plain SAM 2.1 from the same weights (use it for
-Meta's SAM 2.1 files, which have no HQ parts).
+also <out>/overlay/<frame name>.jpg. --no-hq: plain SAM 2.1 from the same weights (a file
+without trained HQ parts, as Meta's SAM 2.1 files, decodes so by itself, with a note line).
 Exit status 0, or 2 with one error line for bad input (frames, prompts, a checkpoint that is not
 an HQ-SAM 2 / SAM 2.1 model, an output folder that holds files without --overwrite).
 """
@@ -32,8 +32,10 @@ from samhq_train.progress import track
 
 from ..command_options import (
     add_device_options,
+    add_hq_option,
     add_weights_options,
     check_device_options,
+    decode_with_hq,
     flag_hints,
 )
 from .frames import frame_size, list_frames
@@ -56,10 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--base", help="base SAM 2.1 checkpoint for an HQ-only --checkpoint")
     add_weights_options(parser)
     add_device_options(parser, bf16=False)
-    parser.add_argument(
-        "--hq", action=argparse.BooleanOptionalAction, default=True,
-        help="decode with the HQ token (default: on; --no-hq for plain SAM 2.1)",
-    )
+    add_hq_option(parser)
     parser.add_argument(
         "--objects", choices=OBJECT_MODES, default="batched",
         help="batched: the official HQ-SAM 2 predictor (default); independent: Meta sam2 1.1.0",
@@ -160,8 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     targets = [out / f"{p.stem}.png" for p in paths] + ([out / "overlay"] if args.overlay else [])
     check_out(out, targets, args.overwrite)
     model = load_model(args).to(args.device)
+    use_hq = decode_with_hq(model, args.hq)
     predictor = VideoPredictor(
-        model, use_hq=args.hq, objects=args.objects, fill_hole_area=args.fill_hole_area
+        model, use_hq=use_hq, objects=args.objects, fill_hole_area=args.fill_hole_area
     )
     predictor.set_video(args.frames)
     for p in prompts:
