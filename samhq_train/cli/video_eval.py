@@ -26,9 +26,10 @@ protocol, as SAM 2's tools/vos_inference.py: each object's first annotated mask 
 tracked forward; samhq_train/inference/video/benchmark.py) on the frames of --frames (default: the
 --gt root, DAVIS JPEGImages/480p/<seq>/; else <frames>/<seq>/), writes <out>/<decoder>/<seq>/
 <frame>.png and scores each decoder. An HQ-SAM 2 file runs both decoders of the same weights:
-sam2.1 (HQ token off: plain SAM 2.1) and hq-sam2 (on); a SAM 2.1 file without HQ parts: sam2.1
-only. The table: J&F / J / F of each per sequence and overall, and HQ-SAM 2 minus SAM 2.1;
---json: each decoder's record and the overall difference. Also exit 2 before the model loads: an
+sam2.1 (HQ token off: plain SAM 2.1) and hq-sam2 (on); a file without trained HQ parts (Meta's
+SAM 2.1, the demo base): sam2.1 only, after a note line. The table: J&F / J / F of each per
+sequence and overall, and HQ-SAM 2 minus SAM 2.1; --json: each decoder's record and the overall
+difference. Also exit 2 before the model loads: an
 annotation without its frame or of another size, a first annotated frame without objects, a
 --variant that is not SAM 2.1, masks already in --out (without --overwrite); after loading, a
 checkpoint that is not an HQ-SAM 2 / SAM 2.1 model.
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from samhq_train.errors import UserError, exit_on_user_error
@@ -54,6 +56,7 @@ from samhq_train.inference.command_options import (
     add_weights_options,
     check_device_options,
     flag_hints,
+    untrained_hq_note,
 )
 from samhq_train.inference.video.benchmark import benchmark_predictor, plan_benchmark, run_sequence
 from samhq_train.model import CheckpointError, family_of_variant, load_checkpoint_with_provenance
@@ -135,7 +138,7 @@ def check_variant(variant: str | None) -> None:
 
 
 def load_model(args: argparse.Namespace):
-    """(model, its decoders): both with HQ weights in the file, sam2.1 alone without."""
+    """(model, its decoders): both with trained HQ parts, sam2.1 alone (and a note) without."""
     try:
         with flag_hints():
             loaded = load_checkpoint_with_provenance(
@@ -147,7 +150,10 @@ def load_model(args: argparse.Namespace):
     family = getattr(loaded.model, "family", "?")
     if family != "sam2":
         raise VideoBenchmarkError(f"--checkpoint {args.checkpoint} is a {family} model: {NOT_SAM2}")
-    decoders = ["sam2.1"] if loaded.format == "sam" else list(DECODERS)
+    note = untrained_hq_note(loaded.model)
+    if note is not None:
+        print(note, file=sys.stderr)
+    decoders = ["sam2.1"] if note is not None else list(DECODERS)
     return loaded.model.to(args.device), decoders
 
 

@@ -195,7 +195,7 @@ def test_the_table_prints_both_rows_and_the_difference(benchmark, davis, hq_file
     assert rows["late"][:6] == late
 
 
-def test_a_sam2_file_without_hq_parts_runs_sam2_only(davis, official_model, tmp_path):
+def test_a_sam2_file_without_hq_parts_runs_sam2_only(davis, official_model, tmp_path, capsys):
     meta = tmp_path / "sam2.1.pt"
     torch.save({"model": without_hq(official_model.state_dict())}, meta)
     record = video_eval.main([
@@ -203,6 +203,10 @@ def test_a_sam2_file_without_hq_parts_runs_sam2_only(davis, official_model, tmp_
         "--device", "cpu", "--split", "val",
     ])
     assert list(record) == ["SAM 2.1"] and not (tmp_path / "o" / "hq-sam2").exists()
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    assert notes == [f"note: {meta} holds no HQ parts (a plain SAM 2.1 checkpoint): decoding as "
+                     "plain SAM 2.1 (no HQ token); for SAM-HQ masks give a checkpoint with "
+                     "trained HQ parts, or train them (python train.py)"]
 
 
 def run_main(args):
