@@ -1,13 +1,16 @@
 """The process group as data loading, checkpoints and the embedding cache see it: this process's
 global rank, one object gathered from every process (both plain single-process answers without
-DDP), and `stop_together` for a step that every process takes and any of them can fail."""
+DDP), `stop_together` for a step that every process takes and any of them can fail, and
+`report_once`: a setup error that every process hits is said once, by rank 0."""
 
+import os
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TypeVar
 
 import torch.distributed as dist
 
-from samhq_train.errors import UserError
+from samhq_train.errors import UserError, exit_on_user_error, report
 
 T = TypeVar("T")
 
@@ -59,3 +62,74 @@ def _reason(err: Exception) -> str:
     if isinstance(err, UserError):
         return str(err)
     return f"{type(err).__name__}: {err} (a bug: see its traceback)"
+
+
+# how long a rank waits for rank 0's words (and rank 0 for theirs being read) before it speaks
+REPORT_WAIT_S = 10.0
+_SAID = "samhq_train/setup_error/{}"
+_HEARD = "samhq_train/setup_error_heard/{}"
+
+
+def says_setup_error(rank: int, message: str, rank_zero_message: str | None) -> bool:
+    """Whether this process prints its setup error: rank 0 always, another rank only when rank 0
+    did not stop with the same words (None: it did not stop, or not in time), so that a problem
+    of one rank alone (a file only it cannot read) is still said, by that rank."""
+    return rank == 0 or message != rank_zero_message
+
+
+def _shared_store() -> tuple[dist.Store, int, int] | None:
+    """(store, global rank, process count) that every process of this run reaches: the process
+    group's or, before Lightning makes it, torchrun's agent store; None for one process or
+    without a store to ask (srun, Lightning's own launch, before the process group)."""
+    if _initialized():
+        if dist.get_world_size() == 1:
+            return None
+        return dist.distributed_c10d._get_default_store(), dist.get_rank(), dist.get_world_size()
+    env = os.environ
+    world = int(env.get("WORLD_SIZE", "1"))
+    if world == 1 or env.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    store = dist.TCPStore(
+        env["MASTER_ADDR"], int(env["MASTER_PORT"]), is_master=False,
+        timeout=timedelta(seconds=REPORT_WAIT_S),
+    )
+    return store, int(env["RANK"]), world
+
+
+def report_once(err: UserError) -> None:
+    """errors.report for the processes of a DDP run: when every process stops with the same
+    words (a bad data.root, a config value), only rank 0 prints them and the others exit with
+    the same status silently; a rank whose words differ from rank 0's (or that stops alone)
+    prints its own. The ranks compare words through the run's key-value store; without one
+    (see _shared_store) every process prints, as does a rank that cannot reach it."""
+    try:
+        shared = _shared_store()
+    except Exception:  # no store within REPORT_WAIT_S: say it here rather than not at all
+        shared = None
+    if shared is None:
+        report(err)
+        return
+    store, rank, world = shared
+    wait = timedelta(seconds=REPORT_WAIT_S)
+    if rank == 0:
+        report(err)
+        try:
+            store.set(_SAID.format(0), str(err))
+            if _initialized():  # the store may live in this process: keep it until read
+                store.wait([_HEARD.format(r) for r in range(1, world)], wait)
+        except Exception:  # a rank that never asks (it did not stop): its store wait ends
+            pass
+        return
+    try:
+        store.wait([_SAID.format(0)], wait)
+        rank_zero = store.get(_SAID.format(0)).decode()
+        store.set(_HEARD.format(rank), "")
+    except Exception:  # rank 0 did not stop (in time): this problem is this rank's to say
+        rank_zero = None
+    if says_setup_error(rank, str(err), rank_zero):
+        report(err)
+
+
+def exit_on_setup_error(main: Callable[..., T]) -> Callable[..., T]:
+    """errors.exit_on_user_error for commands that run as DDP processes (report_once)."""
+    return exit_on_user_error(main, report_once)

@@ -30,15 +30,18 @@ def report(err: UserError) -> None:
     sys.stderr.flush()
 
 
-def exit_on_user_error(main: Callable[..., T]) -> Callable[..., T]:
-    """Wrap a command's main: a UserError becomes one stderr line and exit status 2."""
+def exit_on_user_error(
+    main: Callable[..., T], reporter: Callable[[UserError], None] = report
+) -> Callable[..., T]:
+    """Wrap a command's main: a UserError becomes one stderr line (`reporter`; the commands that
+    run as DDP processes pass distributed.report_once) and exit status 2."""
 
     @functools.wraps(main)
     def wrapped(*args, **kwargs):
         try:
             return main(*args, **kwargs)
         except UserError as err:
-            report(err)
+            reporter(err)
             sys.exit(SETUP_ERROR_EXIT)
 
     return wrapped

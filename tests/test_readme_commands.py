@@ -9,11 +9,13 @@ Each command is run or checked without training:
   (check_inputs: model source, outputs), an evaluation builds its model (a checkpoint of another
   variant than `model=` is refused there).
 - argparse commands: the example's arguments parse (the command's own parser, stopped before any
-  work); samhq-export and samhq-predict then run for real on tiny generated files.
+  work); samhq-export, samhq-predict and samhq-video-eval then run for real on tiny generated
+  files.
 Placeholders that name a small file (a run's last.ckpt, an HQ-only file and its base, an exported
-.pth, a photo, a prompt folder, an output folder) are replaced by tiny generated stand-ins: the
-demo base's. What stays a placeholder (PLACEHOLDERS: files only a user has) leaves its command
-composed / parsed only; NOT_CHECKED lists the commands that are not this project's.
+.pth, a photo, a prompt folder, video mask folders, an output folder) are replaced by tiny
+generated stand-ins: the demo base's. What stays a placeholder (PLACEHOLDERS: files only a user
+has) leaves its command composed / parsed only; NOT_CHECKED lists the commands that are not
+this project's.
 
 `python -m tests.test_readme_commands` prints the list of commands and what is done with each.
 """
@@ -62,6 +64,7 @@ PARSE_ONLY = {
     "benchmark": "a benchmark: minutes",
     "check_parity": "needs an official checkpoint and the reference packages",
     "make_demo_base": "trains the demo base: minutes",
+    "video": "run for real in tests/inference/video/test_readme_video.py (its own stand-ins)",
 }
 
 # a program as written -> (kind, what runs it)
@@ -82,6 +85,8 @@ PROGRAMS = {
     "python scripts/app.py": ("argparse", "app"),
     "samhq-make-demo-base": ("argparse", "make_demo_base"),
     "python scripts/make_demo_base.py": ("argparse", "make_demo_base"),
+    "samhq-video-eval": ("argparse", "video_eval"),
+    "samhq-video": ("argparse", "video"),
 }
 ENTRY_POINTS = {  # argparse command -> its main
     "export": "samhq_train.cli.export:main",
@@ -89,8 +94,14 @@ ENTRY_POINTS = {  # argparse command -> its main
     "amg": "samhq_train.inference.amg_command:main",
     "app": "samhq_train.app.command:main",
     "make_demo_base": "samhq_train.cli.make_demo_base:main",
+    "video_eval": "samhq_train.cli.video_eval:main",
+    "video": "samhq_train.inference.video.command:main",
 }
-RUN = {"export", "predict"}  # argparse commands run for real on the stand-in files
+RUN = {"export", "predict", "video_eval"}  # argparse commands run for real on the stand-in files
+# commands that run for real elsewhere, on their own stand-ins: (program, a flag it has) -> where
+RUN_ELSEWHERE = {
+    ("samhq-video-eval", "--checkpoint"): "tests/inference/video/test_vos_benchmark.py",
+}
 
 
 # ---- finding the commands -------------------------------------------------------------------
@@ -155,6 +166,7 @@ def _docstring_files() -> list[Path]:
     files = [ROOT / "train.py", *cli]
     files += [ROOT / "samhq_train" / "inference" / "amg_command.py"]
     files += [ROOT / "samhq_train" / "app" / "command.py"]
+    files += [ROOT / "samhq_train" / "inference" / "video" / "command.py"]
     return files + sorted((ROOT / "scripts").glob("*.py"))
 
 
@@ -203,6 +215,10 @@ def action(command: Command) -> str:
     name = name or command.program.split("/")[-1][:-3]
     if held:
         return f"parsed ({PLACEHOLDERS[held]})"
+    elsewhere = [w for (p, f), w in RUN_ELSEWHERE.items() if p == command.program and f in
+                 command.args]
+    if elsewhere:
+        return f"parsed (run for real in {elsewhere[0]})"
     if name in RUN and "onnx" in command.text:
         return "parsed (the ONNX export and its onnxruntime check take a minute on the CPU)"
     if name in RUN:
@@ -224,6 +240,10 @@ STAND_INS = {  # placeholder as written -> stand-in file key (longest first when
     "images/": "images",
     "photos/": "images",
     "prompts/": "prompts",
+    "DAVIS/Annotations/480p/bmx-trees": "video_sequence",
+    "masks/bmx-trees": "video_sequence_pred",
+    "DAVIS/": "video_gt",
+    "predictions/": "video_pred",
 }
 OUTPUT_ARGS = ("--out", "--json")
 
@@ -249,6 +269,7 @@ def stand_ins(tmp_path_factory) -> dict[str, str]:
     from samhq_train.inference import export_model
     from samhq_train.model import Provenance, build_sam_hq, trained_state_dict
     from samhq_train.model.formats.lightning import MODEL_PREFIX, PROVENANCE_KEY, STATE_KEY
+    from tests.evaluation.video_data import write_davis_root
 
     root = tmp_path_factory.mktemp("stand_ins")
     model = build_sam_hq("vit_demo_base", checkpoint=str(DEMO_BASE))
@@ -270,7 +291,11 @@ def stand_ins(tmp_path_factory) -> dict[str, str]:
     pixels = np.random.default_rng(0).integers(0, 255, (1536, 1024, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(images / "photo.jpg")
     (prompts / "photo.json").write_text(json.dumps({"boxes": [[10, 20, 90, 80]]}))
+    davis, masks = write_davis_root(root / "video", {"bmx-trees": (40, 52, 4), "dogs": (30, 64, 3)})
     return {
+        "video_gt": str(davis), "video_pred": str(masks),
+        "video_sequence": str(davis / "Annotations" / "480p" / "bmx-trees"),
+        "video_sequence_pred": str(masks / "bmx-trees"),
         "ckpt": str(ckpt), "sam_hq": str(written["sam_hq"]), "hq_only": str(written["hq_only"]),
         "base": str(DEMO_BASE), "image": str(images / "photo.jpg"), "images": str(images),
         "prompts": str(prompts),

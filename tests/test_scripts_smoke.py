@@ -32,6 +32,8 @@ def test_the_user_facing_commands_are_installed():
         "samhq-make-demo-base",
         "samhq-amg",
         "samhq-app",
+        "samhq-video-eval",
+        "samhq-video",
     }
 
 

@@ -7,8 +7,10 @@ training .ckpt; an HQ-only file or delta with --base); without it, the shipped d
 (data/demo_base/vit_demo_base.safetensors). Open the printed address in a browser: pick a demo
 image or open your own, click positive / negative points or drag a box, and see both masks with
 their predicted IoU; further clicks refine with the previous mask. Undo, reset, and download the
-mask PNG and the prompts as scripts/predict.py's prompt file. "Save" writes <stem>_mask.png,
-<stem>_sam_mask.png and <stem>.json into --out and nowhere else.
+mask PNG and the prompts as scripts/predict.py's prompt file. A checkpoint without trained HQ
+parts (an official SAM / SAM 2.1 / SAM 3 file, the shipped demo base) shows plain SAM on both
+sides, after a note line saying so (the page's model line says it too). "Save" writes
+<stem>_mask.png, <stem>_sam_mask.png and <stem>.json into --out and nowhere else.
 
 The server binds to 127.0.0.1 unless --host says otherwise. Exit status 2 with one error line: a
 checkpoint that does not load, a port that is taken, an --out that is not a folder.
@@ -28,6 +30,7 @@ from samhq_train.inference.command_options import (
     add_device_options,
     add_weights_options,
     check_device_options,
+    decode_with_hq,
     flag_hints,
 )
 from samhq_train.model import CheckpointError, load_checkpoint
@@ -73,7 +76,11 @@ def load_segmenter(args: argparse.Namespace) -> Segmenter:
         raise AppError(f"cannot load checkpoint {path}: {err}") from None
     model = model.to(args.device).eval()
     family = getattr(model, "family", "?")
-    return Segmenter(model, f"{path.name} ({family}, {model.image_size} px input, {args.device})")
+    description = f"{path.name} ({family}, {model.image_size} px input, {args.device})"
+    use_hq = decode_with_hq(model)
+    if not use_hq:
+        description += f"; HQ parts untrained: both sides are plain {model.untrained_hq.plain}"
+    return Segmenter(model, description, use_hq=use_hq)
 
 
 def check_out_dir(out: str) -> Path:

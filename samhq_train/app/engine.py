@@ -121,9 +121,14 @@ def _choose(masks, scores, low_res) -> Side:
 class Segmenter:
     """A model, the embeddings of the last few images, and the decoded click sequences."""
 
-    def __init__(self, model: torch.nn.Module, description: str = "") -> None:
+    def __init__(
+        self, model: torch.nn.Module, description: str = "", *, use_hq: bool = True
+    ) -> None:
+        """use_hq=False: the SAM-HQ side decodes as plain SAM too (weights without trained HQ
+        parts: the HQ token would add untrained logits)."""
         self.predictor = SamHQPredictor(model)
         self.description = description
+        self.use_hq = use_hq
         self.images: OrderedDict[str, dict] = OrderedDict()
 
     def set_image(self, image: np.ndarray, name: str) -> dict:
@@ -197,6 +202,6 @@ class Segmenter:
                 )
             )
 
-        hq = side(True, None if previous is None else previous.hq.low_res)
+        hq = side(self.use_hq, None if previous is None else previous.hq.low_res)
         sam = side(False, None if previous is None else previous.sam.low_res)
         return StepResult(hq, sam, multimask)

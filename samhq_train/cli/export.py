@@ -12,6 +12,9 @@ directory, a full safetensors file, or an HQ-only or delta safetensors file toge
 It is read once. The targets (--to, several allowed) are listed below, each written under --out
 as <name>... (default name sam_hq_<variant>), LoRA adapters merged into plain weights for every
 target but those that keep what a run trained (see below). Every file is read back and compared with the model (ONNX: onnxruntime against torch).
+A checkpoint without trained HQ parts (an official SAM / SAM 2.1 / SAM 3 file, a shipped demo
+base) exports too (converting a base is a use), but the HQ parts the targets other than the
+onnx_encoder ones write are then untrained: a note line says so.
 Nothing existing is replaced unless --overwrite; the parent of --out must exist. Any problem (a
 bad checkpoint, an output that cannot be written) is one line on stderr and exit status 2; a
 failed export leaves none of its files behind.
@@ -20,6 +23,7 @@ failed export leaves none of its files behind.
 from __future__ import annotations
 
 import argparse
+import sys
 import textwrap
 from pathlib import Path
 
@@ -133,6 +137,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def untrained_hq_export_note(model, targets: list[str]) -> str | None:
+    """The note line when `targets` write HQ parts (every format target, and onnx's HQ decoder)
+    that the checkpoint does not hold trained (load_checkpoint's model.untrained_hq)."""
+    why = getattr(model, "untrained_hq", None)
+    with_hq = [t for t in targets if not t.startswith("onnx_encoder")]
+    if why is None or not with_hq:
+        return None
+    return (
+        f"note: {why}: the HQ parts written to {', '.join(with_hq)} are untrained; "
+        "train them (python train.py) before using the export as SAM-HQ"
+    )
+
+
 def check_name(name: str | None) -> None:
     """--name is a file name stem: a folder in it would put the files outside --out."""
     if name is not None and (not name or name in (".", "..") or Path(name).name != name):
@@ -152,6 +169,9 @@ def main(argv: list[str] | None = None) -> dict:
         loaded = load_checkpoint_with_provenance(
             args.checkpoint, variant=args.variant, format=args.format, base_checkpoint=args.base
         )
+    note = untrained_hq_export_note(loaded.model, args.to)
+    if note is not None:
+        print(note, file=sys.stderr)
     with torch.no_grad():
         written = export_model(
             loaded.model,

@@ -45,7 +45,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from samhq_train.cli import CONFIG_DIR
 from samhq_train.config_check import ConfigError
-from samhq_train.errors import exit_on_user_error
+from samhq_train.distributed import exit_on_setup_error
 from samhq_train.output_check import check_writable_folder
 
 
@@ -287,7 +287,7 @@ def hydra_command(
     (the @hydra.main function) run on it."""
 
     def main() -> None:
-        check = exit_on_user_error(check_command_line)
+        check = exit_on_setup_error(check_command_line)
         sys.argv += check(config_name, sys.argv[1:], folders, run_dir_follows, hydra_main)
         hydra_main()
 

@@ -17,6 +17,9 @@ Writes <out>/<stem>_mask.png (<stem>_mask<i>.png for several boxes), <stem>_over
 mask i, its box and its number share one colour of a colour-blind-safe palette, foreground
 points are discs and background points X marks. The printed and listed score is SAM's predicted
 IoU (the IoU head scores SAM's mask; the HQ token has none), also with --hq-token-only.
+A checkpoint without trained HQ parts (an official SAM / SAM 2.1 / SAM 3 file, a shipped demo
+base) decodes as that plain model, after a note line saying so; --no-hq does so for any
+checkpoint (--multimask then writes SAM's best-scored of its 3 masks).
 Inputs that share a stem (a.jpg and a.png, or two folders) get distinct names: <stem>_<ext>, then
 <folder>_<stem>_<ext>. A folder's subfolders are not read (a note counts them: pass them as
 inputs). Images are used as stored: an EXIF orientation flag is not applied (a note says so).
@@ -43,6 +46,7 @@ Exit status:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -59,8 +63,10 @@ from samhq_train.inference.batch_predict import (
 )
 from samhq_train.inference.command_options import (
     add_device_options,
+    add_hq_option,
     add_weights_options,
     check_device_options,
+    decode_with_hq,
     flag_hints,
 )
 from samhq_train.model import load_checkpoint
@@ -101,6 +107,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="stop at an unreadable image (default: report it, go on, exit status 2 at the end)",
     )
     add_device_options(parser, int8=True)
+    add_hq_option(parser)
     parser.add_argument(
         "--hq-token-only",
         action="store_true",
@@ -110,7 +117,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--multimask",
         action="store_true",
-        help="pick SAM's best of 3 masks to add to the HQ mask (official multimask_output)",
+        help="pick SAM's best of 3 masks to add to the HQ mask (official multimask_output; "
+        "without the HQ token: SAM's best of 3 alone)",
     )
     args = parser.parse_args(argv)
     check_device_options(parser, args)
@@ -148,6 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
         model = load_checkpoint(
             args.checkpoint, variant=args.variant, format=args.format, base_checkpoint=args.base
         )
+    options = dataclasses.replace(options, use_hq=decode_with_hq(model, args.hq))
     predictor = SamHQPredictor(
         model.to(args.device),
         amp_dtype=torch.bfloat16 if args.bf16 or args.int8 else None,

@@ -16,12 +16,12 @@ from omegaconf import DictConfig
 
 from samhq_train.cli import CONFIG_DIR
 from samhq_train.cli.hydra_command import hydra_command
-from samhq_train.errors import exit_on_user_error
+from samhq_train.distributed import exit_on_setup_error
 from samhq_train.train import train
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
-@exit_on_user_error
+@exit_on_setup_error  # under DDP: rank 0 says what every process hit
 def run(cfg: DictConfig) -> None:
     train(cfg)
 

@@ -15,6 +15,7 @@ Modules, by job (arrows only point down the list; no module imports one that imp
     report        results_tables (also training's summary), click_tables, overlay PNGs, writers
     coco_runner   detector boxes as prompts -> COCO AP
     entry         evaluate(cfg): the conf/eval.yaml entry (benchmark + clicks + COCO + reports)
+    video/        J, F, J&F of video object segmentation (samhq-video-eval; a layer of its own)
 """
 
 from samhq_train.evaluation.metrics import (

@@ -14,6 +14,7 @@ encoder.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 
 from hydra.utils import to_absolute_path
@@ -163,6 +164,10 @@ def evaluate(cfg) -> dict:
     model = loaded.model
     # after hq+decoder / hq+lora, "SAM" (HQ token off) is the fine-tuned SAM: say so in the rows
     labels = model_labels(policy_of(loaded.provenance).name)
+    untrained = getattr(model, "untrained_hq", None)  # load_checkpoint's rule
+    if untrained is not None and (cfg.benchmark or protocol.enabled):
+        print(f"note: {untrained}: its SAM-HQ rows are the untrained HQ parts (the figure "
+              "before training)", file=sys.stderr)
     settings = _report_settings(cfg, model, checkpoint, precision, device)
     out = {"benchmark": None, "clicks": None, "coco": None, "paths": {}, "model": model}
     if cfg.benchmark or protocol.enabled:

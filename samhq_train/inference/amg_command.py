@@ -8,11 +8,13 @@ an overlay picture (each mask in its own colour) per image.
 
 --checkpoint takes any format load_checkpoint reads (an HQ-only file together with --base;
 --variant and --format override what the file says).
-Without it, the shipped demo base (data/demo_base/vit_demo_base.safetensors) runs as plain SAM
-(--no-hq, single-mask output): its HQ parts and multimask tokens are untrained. Any other
-checkpoint decodes with the HQ token (SAM mask + HQ mask, as the official SAM-HQ generator);
---no-hq gives the plain SAM / SAM 2.1 / SAM 3 of the same weights. --bf16 runs the encoder and the
-decoder under bfloat16 autocast (CPU or GPU); scores and masks come from float32 logits.
+Without it, the shipped demo base (data/demo_base/vit_demo_base.safetensors). A checkpoint with
+trained HQ parts decodes with the HQ token (SAM mask + HQ mask, as the official SAM-HQ generator);
+one without (an official SAM / SAM 2.1 / SAM 3 file, a shipped demo base) decodes as that plain
+model, after a note line saying so; --no-hq gives the plain SAM / SAM 2.1 / SAM 3 of any weights.
+A shipped demo base also decodes single-mask (--no-multimask): its multimask tokens are
+untrained. --bf16 runs the encoder and the decoder under bfloat16 autocast (CPU or GPU); scores
+and masks come from float32 logits.
 Writes <out>/<stem>.json (COCO style: images, annotations with segmentation in --output-mode,
 area, bbox x y w h, predicted_iou, stability_score, point_coords, crop_box; categories) and
 <out>/<stem>_overlay.png; with --output-mode binary_mask the masks are PNGs in <out>/<stem>_masks/
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import colorsys
 import json
+import sys
 from pathlib import Path
 
 import cv2
@@ -35,15 +38,18 @@ import torch
 from samhq_train.constants import DEMO_BASE_DIR
 from samhq_train.errors import UserError, exit_on_user_error
 from samhq_train.model import CheckpointError, load_checkpoint
+from samhq_train.model.formats import is_shipped_demo_base
 from samhq_train.progress import track
 
 from .amg import OUTPUT_MODES, AutomaticMaskGenerator, rle_to_mask
 from .amg.generator import OPTION_RANGES, check_options
 from .command_options import (
     add_device_options,
+    add_hq_option,
     add_weights_options,
     check_device_options,
     flag_hints,
+    hq_choice,
 )
 from .export import OutputError, check_output_dir
 from .predictor import ImageReadError, load_image
@@ -70,18 +76,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     add_device_options(parser, int8=True)
     parser.add_argument("--output-mode", choices=OUTPUT_MODES, default="coco_rle")
-    parser.add_argument(
-        "--hq",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="decode with the HQ token (default: on; off for the demo base)",
-    )
+    add_hq_option(parser)
     parser.add_argument("--hq-token-only", action="store_true", help="the HQ mask alone")
     parser.add_argument(
         "--multimask",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="multimask output per point (default: on; off for the demo base)",
+        help="multimask output per point (default: on; off for a shipped demo base, whose "
+        "multimask tokens are untrained)",
     )
     parser.add_argument("--points-per-side", type=int, default=32)
     parser.add_argument("--points-per-batch", type=int, default=64)
@@ -213,8 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     except OutputError as err:
         raise AmgInputError(str(err)) from None
-    demo = args.checkpoint is None
     model = load_model(args).to(args.device)
+    demo = is_shipped_demo_base(args.checkpoint or DEMO_CHECKPOINT)
+    use_hq, note = hq_choice(model, args.hq)  # the note once an image was read (errors alone)
     generator = AutomaticMaskGenerator(
         model,
         points_per_side=args.points_per_side,
@@ -231,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         output_mode=args.output_mode,
         multimask_output=(not demo) if args.multimask is None else args.multimask,
         hq_token_only=args.hq_token_only,
-        use_hq=(not demo) if args.hq is None else args.hq,
+        use_hq=use_hq,
         amp_dtype=torch.bfloat16 if args.bf16 else None,
         int8=args.int8,
     )
@@ -241,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
             image = load_image(path)
         except ImageReadError as err:
             raise AmgInputError(str(err)) from None
+        if note is not None:
+            print(note, file=sys.stderr)
+            note = None
         count = write_image_result(
             out, path, image, generator, generator.generate_candidates(image)
         )

@@ -70,6 +70,7 @@ class BatchOptions:
     prompts: str | None = None  # a json file (one image) or a folder of <image stem>.json
     multimask: bool = False
     hq_token_only: bool = False
+    use_hq: bool = True  # False: plain SAM
     overwrite: bool = False
     strict: bool = False  # stop at the first unreadable image
     max_pixels: int | None = None  # the pixel limit (0: none; None: imaging.max_image_pixels())
@@ -122,12 +123,25 @@ def decode(predictor: SamHQPredictor, prompts: ImagePrompts, options: BatchOptio
             box=chunk,  # B x 4: one mask per box
             multimask_output=options.multimask,
             hq_token_only=options.hq_token_only,
+            use_hq=options.use_hq,
         )
+        if options.multimask and m.shape[-3] > 1:  # SAM 1's HQ decoder picks one itself
+            m, score = best_scored(m, score)
         masks.append(m.reshape(-1, *m.shape[-2:]))
         scores.append(score.reshape(-1))
     if len(masks) == 1:
         return masks[0], scores[0]
     return np.concatenate(masks), np.concatenate(scores)
+
+
+def best_scored(masks: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The best-scored of SAM's multimask masks per prompt (plain SAM, or HQ-SAM 2 / 3, whose HQ
+    mask is added to each of SAM's: the one SAM 1's HQ decoder picks itself): masks ... x M x H x W,
+    scores ... x M -> ... x 1 x H x W, ... x 1."""
+    best = scores.argmax(axis=-1)[..., None]
+    return np.take_along_axis(masks, best[..., None, None], axis=-3), np.take_along_axis(
+        scores, best, axis=-1
+    )
 
 
 def refusal(predictor: SamHQPredictor, prompts: ImagePrompts, options: BatchOptions) -> str | None:

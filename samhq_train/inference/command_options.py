@@ -1,11 +1,14 @@
 """The command-line options shared by the commands that run a model (samhq-predict, samhq-amg,
-samhq-app, and samhq-export for the weights): how to read its weights file (variant and format,
-both detected from the file by default) and where to run it (--device, --bf16)."""
+samhq-app, samhq-video, and samhq-export for the weights): how to read its weights file (variant
+and format, both detected from the file by default), where to run it (--device, --bf16), and
+whether it decodes with the HQ token (--hq / --no-hq; not for weights without trained HQ
+parts)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 from collections.abc import Iterator
 
 import torch
@@ -43,6 +46,51 @@ def add_weights_options(parser: argparse.ArgumentParser) -> None:
         choices=[*FORMATS, *FORMAT_ALIASES],
         help="checkpoint format (default: detected)",
     )
+
+
+HQ_HELP = (
+    "decode with the HQ token (default: on when the checkpoint holds trained HQ parts; a plain "
+    "SAM / SAM 2.1 / SAM 3 file or a shipped demo base decodes as plain SAM, with a note; --hq "
+    "forces their untrained HQ parts on); --no-hq: the plain SAM / SAM 2.1 / SAM 3 of the same "
+    "weights"
+)
+
+
+def add_hq_option(parser: argparse.ArgumentParser) -> None:
+    """--hq / --no-hq (default None: decided from the loaded file by decode_with_hq)."""
+    parser.add_argument(
+        "--hq", action=argparse.BooleanOptionalAction, default=None, help=HQ_HELP
+    )
+
+
+def untrained_hq_note(model) -> str | None:
+    """The note line of a command that decodes `model` as plain SAM because its HQ parts are
+    untrained (load_checkpoint's model.untrained_hq), or None when they are trained."""
+    why = getattr(model, "untrained_hq", None)
+    if why is None:
+        return None
+    return (
+        f"note: {why}: decoding as plain {why.plain} (no HQ token); for SAM-HQ masks give a "
+        "checkpoint with trained HQ parts, or train them (python train.py)"
+    )
+
+
+def hq_choice(model, hq: bool | None = None) -> tuple[bool, str | None]:
+    """(whether a command decodes `model` with the HQ token, the note line to print when the
+    weights decided it): as --hq / --no-hq say (`hq`), else (None) only when its HQ parts are
+    trained; otherwise it decodes as the plain SAM / SAM 2.1 / SAM 3 of the same weights."""
+    if hq is not None:
+        return hq, None
+    note = untrained_hq_note(model)
+    return note is None, note
+
+
+def decode_with_hq(model, hq: bool | None = None) -> bool:
+    """hq_choice, its note (if any) printed on stderr now."""
+    use_hq, note = hq_choice(model, hq)
+    if note is not None:
+        print(note, file=sys.stderr)
+    return use_hq
 
 
 def add_device_options(
@@ -110,6 +158,6 @@ def has_int8_encoder(variant: str) -> bool:
 
 
 __all__ = [
-    "FLAG_WORDS", "add_device_options", "add_weights_options", "check_device_options",
-    "flag_hints",
+    "FLAG_WORDS", "HQ_HELP", "add_device_options", "add_hq_option", "add_weights_options",
+    "check_device_options", "decode_with_hq", "flag_hints", "hq_choice", "untrained_hq_note",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -53,6 +54,12 @@ class SamHQPredictor:
     int8=True (on the CPU, an encoder with the int8 switch: SAM 1 and SAM 3 ViT, SAM 2.1 Hiera;
     implies bf16 autocast): the image encoder's linear layers run as oneDNN int8 GEMMs
     (model/cpu_int8.py), faster and a little less exact.
+
+    A model whose HQ parts are untrained (load_checkpoint of a plain SAM / SAM 2.1 / SAM 3 file or
+    a shipped demo base: model.untrained_hq) still decodes as asked, but the first predict that
+    leaves use_hq out (default: with the HQ token) warns (UserWarning) that the HQ logits are
+    untrained; use_hq=False gives the plain model (what the samhq-* commands choose by
+    themselves), use_hq=True the untrained HQ parts without a warning.
     """
 
     def __init__(
@@ -68,6 +75,7 @@ class SamHQPredictor:
             check_int8(model, amp_dtype)
             amp_dtype = torch.bfloat16
         self.amp_dtype = amp_dtype
+        self.warned_untrained_hq = False
         self.reset_image()
 
     @property
@@ -130,7 +138,7 @@ class SamHQPredictor:
         multimask_output: bool = True,
         hq_token_only: bool = False,
         return_logits: bool = False,
-        use_hq: bool = True,
+        use_hq: bool | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Masks for prompts in original image pixels (defaults as the official SamPredictor).
 
@@ -144,6 +152,9 @@ class SamHQPredictor:
         """
         if not self.is_image_set:
             raise RuntimeError("set an image with set_image(...) before predict(...)")
+        if use_hq is None:  # the default: the HQ token, with a warning if it is untrained
+            self.warn_untrained_hq(stacklevel=4)  # the caller of predict (under no_grad's wrapper)
+            use_hq = True
         points, boxes, masks, batched = self._prompts(point_coords, point_labels, box, mask_input)
         with self._autocast():
             low_res, iou = self.model.decode(
@@ -161,6 +172,21 @@ class SamHQPredictor:
             full = full > self.model.mask_threshold
         out = [t.cpu().numpy() for t in (full, iou, low_res)]
         return tuple(out) if batched else tuple(t[0] for t in out)
+
+    def warn_untrained_hq(self, stacklevel: int) -> None:
+        """The warning, once per predictor, that the HQ token adds untrained logits (when the
+        model's HQ parts are untrained); stacklevel as warnings.warn's, from this method."""
+        why = getattr(self.model, "untrained_hq", None)
+        if why is None or self.warned_untrained_hq:
+            return
+        self.warned_untrained_hq = True
+        warnings.warn(
+            f"{why}: with the HQ token (the default) its untrained HQ parts add random logits to "
+            f"{why.plain}'s mask; pass use_hq=False for plain {why.plain} (use_hq=True: HQ "
+            "without this warning)",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
 
     def _prompts(self, point_coords, point_labels, box, mask_input):
         """Validate prompts and turn them into 1 x P x ... tensors in the model input frame."""

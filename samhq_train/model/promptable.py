@@ -19,6 +19,9 @@ class PromptableModel(nn.Module):
     # the family's input rule (processing.InputProcessing subclass, also its record's `processing`)
     processing_type: type
     mask_threshold: float = 0.0
+    # why the HQ parts are untrained (formats.UntrainedHQ), set by load_checkpoint; None: trained
+    # or not loaded from a file (the inference commands then decode as plain SAM, with a note)
+    untrained_hq = None
 
     def register_pixel_stats(self, pixel_mean, pixel_std) -> None:
         """The input normalisation (per RGB channel, 0-255) as 3 x 1 x 1 buffers, not saved."""

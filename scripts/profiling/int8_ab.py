@@ -11,7 +11,9 @@ input size, its floor scripts/matmul_floor.py's encoder_gemms (trunk + neck).
 
 --before adds SAM 3's and SAM 2.1's plain blocks (their bf16 CPU blocks off, the chunked CPU
 attention on: SAM 2.1's path before its CPU blocks) in bf16 and int8 to the differences and the
-rounds; --sdpa the plain blocks with SDPA (no CPU kernels at all).
+rounds; --sdpa the plain blocks with SDPA (no CPU kernels at all); --constants bf16 and int8 with
+the per-forward constants made again in every call (model/inference_constants.py: as before they
+were kept) to the rounds.
 """
 
 import argparse
@@ -28,6 +30,7 @@ from matmul_floor import encoder_gemms, flops, matmul_floor_call  # noqa: E402
 from profile_encoder import randomize  # noqa: E402
 
 from samhq_train.model import VARIANTS, build_sam_hq, cpu_int8  # noqa: E402
+from samhq_train.model.inference_constants import forget_constants  # noqa: E402
 from samhq_train.model.sam2 import cpu_blocks as sam2_cpu_blocks  # noqa: E402
 from samhq_train.model.sam2 import hiera  # noqa: E402
 from samhq_train.model.sam3 import cpu_blocks as sam3_cpu_blocks  # noqa: E402
@@ -43,6 +46,8 @@ def parse_args(top: int) -> argparse.Namespace:
     parser.add_argument("--top", type=int, default=top)
     parser.add_argument("--before", action="store_true",
                         help="also SAM 3's / SAM 2.1's plain blocks (chunked attention)")
+    parser.add_argument("--constants", action="store_true",
+                        help="also bf16 / int8 with the per-forward constants made every call")
     parser.add_argument("--sdpa", action="store_true",
                         help="also SAM 3's / SAM 2.1's plain blocks with SDPA (bf16, int8)")
     return parser.parse_args()
@@ -103,7 +108,9 @@ def differences(encoder, x, paths: list[str]) -> None:
                       f"{diff.mean() / r.abs().mean():.4f})")
 
 
-def rounds(encoder, x, floor, threads: int, count: int, paths: list[str]) -> None:
+def rounds(
+    encoder, x, floor, threads: int, count: int, paths: list[str], constants: bool = False
+) -> None:
     timed = {
         f"{mode if mode == 'bf16' else 'int8 (oneDNN)'} eager{PATHS[path][1]}": (
             lambda mode=mode, path=path: encode(encoder, x, mode, path)
@@ -111,6 +118,11 @@ def rounds(encoder, x, floor, threads: int, count: int, paths: list[str]) -> Non
         for path in paths
         for mode in ("bf16", "int8")
     }
+    if constants:
+        for mode in ("bf16", "int8"):
+            timed[f"{mode} eager, constants made every call"] = (
+                lambda mode=mode: (forget_constants(encoder), encode(encoder, x, mode))
+            )
     timed["matmul floor (bf16)"] = floor
     interleaved_rounds(timed, "matmul floor (bf16)", threads, count)
 
@@ -134,7 +146,7 @@ def main() -> None:
     differences(encoder, x, paths)
     floor = matmul_floor_call(gemms)
     for threads in args.threads:
-        rounds(encoder, x, floor, threads, args.rounds, paths)
+        rounds(encoder, x, floor, threads, args.rounds, paths, args.constants)
     if not args.no_profile:
         profile(encoder, x, args.top)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20

@@ -114,7 +114,9 @@ def test_script_reports_a_checkpoint_that_does_not_load(tmp_path, data_root, mon
         script.main()
     assert exit_info.value.code == 2
     stderr = capsys.readouterr().err
-    assert stderr.startswith(f"error: model.checkpoint={bad} cannot be read: ")
+    assert stderr.startswith(
+        f"error: model.checkpoint={bad} cannot be read as a PyTorch checkpoint: it is not a "
+    )
     assert stderr.count("\n") == 1
 
 

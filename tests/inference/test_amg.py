@@ -418,7 +418,7 @@ def test_hq_options_run_for_both_families(demo_model, image):
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"points_per_side": 0}, "points_per_side must be at least 1"),
+        ({"points_per_side": 0}, "points_per_side must be in [1, 256]"),
         ({"points_per_side": None}, "exactly one of points_per_side and point_grids"),
         ({"output_mode": "png"}, "output_mode must be one of"),
         (

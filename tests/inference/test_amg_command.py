@@ -93,7 +93,7 @@ def test_amg_command_bf16_on_the_cpu(tmp_path, image):
         (["--images", "nowhere"], "--images nowhere: folder not found"),
         (["--image", "{bad}"], "is not a readable image"),
         (["--image", "{img}", "--checkpoint", "{bad}"], "--checkpoint"),
-        (["--image", "{img}", "--points-per-side", "0"], "--points-per-side must be at least 1"),
+        (["--image", "{img}", "--points-per-side", "0"], "--points-per-side must be in [1, 256]"),
     ],
 )
 def test_amg_command_bad_input_is_one_error_line(tmp_path, image, capsys, args, message):

@@ -23,10 +23,14 @@ def not_reached(*args, **kwargs):
         ("--box-nms-thresh", "-0.1", "in [0, 1]"),
         ("--crop-nms-thresh", "1.01", "in [0, 1]"),
         ("--crop-overlap-ratio", "1", "in [0, 1)"),
-        ("--points-per-side", "0", "at least 1"),
-        ("--points-per-batch", "0", "at least 1"),
-        ("--crop-n-layers", "-1", "0 or more"),
-        ("--crop-n-points-downscale-factor", "0", "at least 1"),
+        ("--points-per-side", "0", "in [1, 256]"),
+        ("--points-per-side", "100000", "in [1, 256]"),
+        ("--points-per-batch", "0", "in [1, 1024]"),
+        ("--points-per-batch", "1025", "in [1, 1024]"),
+        ("--crop-n-layers", "-1", "in [0, 4]"),
+        ("--crop-n-layers", "5", "in [0, 4]"),
+        ("--crop-n-points-downscale-factor", "0", "in [1, 256]"),
+        ("--crop-n-points-downscale-factor", "1000000000", "in [1, 256]"),
         ("--min-mask-region-area", "-3", "0 or more"),
     ],
 )
@@ -57,16 +61,23 @@ def test_no_point_left_in_a_crop_layer_names_the_flags(tmp_path, monkeypatch, ca
 
 
 @pytest.mark.parametrize(
-    "options", [{"pred_iou_thresh": -1}, {"box_nms_thresh": 2.0}, {"stability_score_offset": -1}]
+    "options",
+    [
+        {"pred_iou_thresh": -1}, {"box_nms_thresh": 2.0}, {"stability_score_offset": -1},
+        {"points_per_side": 100_000}, {"points_per_side": 1e9}, {"points_per_batch": 10_000},
+        {"crop_n_layers": 20}, {"crop_n_points_downscale_factor": 257},
+    ],
 )
 def test_the_generator_refuses_the_same_values(options):
     with pytest.raises(AmgOptionError, match=f"{next(iter(options))} must be"):
         check_options(options)
 
 
-def test_the_defaults_pass():
+def test_the_defaults_and_the_largest_counts_pass():
     args = amg_command.parse_args(["--image", "a.png"])
     amg_command.check_generator_options(args)
+    check_options({"points_per_side": 256, "points_per_batch": 1024, "crop_n_layers": 4,
+                   "crop_n_points_downscale_factor": 2})
 
 
 def test_existing_outputs_name_only_flags_amg_has(tmp_path, monkeypatch, capsys):

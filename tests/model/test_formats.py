@@ -163,7 +163,8 @@ def test_damaged_files_name_the_setting(tmp_path, tiny_model):
     good = _training_checkpoint(tmp_path / "last.ckpt", tiny_model).read_bytes()
     (tmp_path / "cut.ckpt").write_bytes(good[: len(good) // 2])
     with pytest.raises(
-        CheckpointError, match=r"^ckpt_path=.*cut\.ckpt cannot be read: the file is truncated"
+        CheckpointError,
+        match=r"^ckpt_path=.*cut\.ckpt cannot be read as a training checkpoint: the file is trunc",
     ):
         inspect(tmp_path / "cut.ckpt", use=Use.RESUME, setting="ckpt_path")
     with pytest.raises(

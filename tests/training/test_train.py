@@ -353,7 +353,8 @@ QUICK = [
         (
             "ckpt_path",
             "truncated",
-            r"ckpt_path=.*truncated\.ckpt cannot be read: the file is truncated",
+            r"ckpt_path=.*truncated\.ckpt cannot be read as a training checkpoint: the file is "
+            r"truncated",
         ),
         (
             "ckpt_path",
@@ -371,6 +372,12 @@ QUICK = [
             "hq_only",
             r"model\.checkpoint=.*hq\.safetensors holds only the HQ parameters",
         ),
+        (
+            "model.checkpoint",
+            "damaged",
+            r"model\.checkpoint=.*damaged\.pth cannot be read as a PyTorch checkpoint: it is not "
+            r"a PyTorch file.*; model\.checkpoint takes the official SAM",
+        ),
     ],
 )
 def test_wrong_checkpoints_are_refused_before_anything_is_read(
@@ -387,6 +394,8 @@ def test_wrong_checkpoints_are_refused_before_anything_is_read(
     data = files["training"].read_bytes()
     truncated.write_bytes(data[: len(data) // 2])
     files["truncated"] = truncated
+    files["damaged"] = tmp_path / "damaged.pth"
+    files["damaged"].write_bytes(b"not a checkpoint")
     path = files[make] if isinstance(make, str) else make(tmp_path)
     extra = ["model=vit_b"] if key == "model.checkpoint" else []
     with pytest.raises(UserError, match=message) as info:

@@ -15,6 +15,7 @@ soon as it passes, so no full-size mask outlives its chunk.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -109,7 +110,8 @@ class AutomaticMaskGenerator:
     crop_n_points_downscale_factor, min_mask_region_area (islands and holes smaller than this are
     removed), output_mode (OUTPUT_MODES), multimask_output. hq_token_only and use_hq choose the
     decoder's output as in model.decode (defaults: SAM mask + HQ mask, what the official SAM-HQ
-    generator decodes; use_hq=False is the plain SAM / SAM 2.1 / SAM 3 of the same weights).
+    generator decodes; use_hq=False is the plain SAM / SAM 2.1 / SAM 3 of the same weights; left
+    out, SamHQPredictor's default: the HQ token, with a warning when the HQ parts are untrained).
     amp_dtype (e.g. torch.bfloat16) runs the encoder and every decode under autocast on the
     model's device; scores, stability and masks are computed from float32 logits. int8=True (on the
     CPU, implies bf16) runs the encoder's linear layers as int8 GEMMs (see SamHQPredictor).
@@ -134,7 +136,7 @@ class AutomaticMaskGenerator:
         output_mode: str = "binary_mask",
         multimask_output: bool = True,
         hq_token_only: bool = False,
-        use_hq: bool = True,
+        use_hq: bool | None = None,
         amp_dtype: torch.dtype | None = None,
         int8: bool = False,
     ) -> None:
@@ -147,6 +149,9 @@ class AutomaticMaskGenerator:
             )
         self.point_grids = [np.asarray(g, dtype=np.float64) for g in point_grids]
         self.predictor = SamHQPredictor(model, amp_dtype=amp_dtype, int8=int8)
+        if use_hq is None:  # the default: the HQ token, with a warning if it is untrained
+            self.predictor.warn_untrained_hq(stacklevel=3)
+            use_hq = True
         self.amp_dtype = self.predictor.amp_dtype  # int8 implies bf16
         self.model = self.predictor.model
         amg_defaults = family_of_model(self.model).amg
@@ -341,18 +346,26 @@ def _in_unit(v) -> bool:
     return 0 <= v <= 1
 
 
-# each numeric option's valid values: (test, what they must be); NaN fails every test
+def _count(most: int, low: int = 1) -> Callable[[float], bool]:
+    return lambda v: low <= v <= most
+
+
+# each numeric option's valid values: (test, what they must be); NaN fails every test. The counts'
+# upper bounds are far above any use (the official generators run 32 points a side, 64 prompts a
+# batch, at most 2 crop layers) and stop a run that could not finish: 256 points a side are
+# 65,536 prompts per crop, a batch of 1024 holds 3 full-image masks per prompt (GBs), crop layer
+# 4 alone is 256 crops of one encoder pass each
 OPTION_RANGES = {
-    "points_per_side": (lambda v: v >= 1, "at least 1"),
-    "points_per_batch": (lambda v: v >= 1, "at least 1"),
+    "points_per_side": (_count(256), "in [1, 256] (256 x 256 prompts per crop)"),
+    "points_per_batch": (_count(1024), "in [1, 1024] (prompts decoded together)"),
     "pred_iou_thresh": (_in_unit, "in [0, 1] (a predicted IoU)"),
     "stability_score_thresh": (_in_unit, "in [0, 1] (an IoU between the mask at two cutoffs)"),
     "stability_score_offset": (lambda v: 0 <= v < float("inf"), "0 or more (a mask-logit offset)"),
     "box_nms_thresh": (_in_unit, "in [0, 1] (an IoU)"),
-    "crop_n_layers": (lambda v: v >= 0, "0 or more"),
+    "crop_n_layers": (_count(4, low=0), "in [0, 4] (layer i: 4^i crops)"),
     "crop_nms_thresh": (_in_unit, "in [0, 1] (an IoU)"),
     "crop_overlap_ratio": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "crop_n_points_downscale_factor": (lambda v: v >= 1, "at least 1"),
+    "crop_n_points_downscale_factor": (_count(256), "in [1, 256] (a divisor of points a side)"),
     "min_mask_region_area": (lambda v: v >= 0, "0 or more (pixels; 0: off)"),
 }
 

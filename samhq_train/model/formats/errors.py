@@ -13,7 +13,7 @@ from .base import CheckpointError
 
 class FileProblem(CheckpointError):
     """A checkpoint file that is not what was asked. `problem` follows the file's name
-    ("is a folder ...", "cannot be read: ..."); str() is the message without a setting."""
+    ("is a folder ...", "cannot be read as ...: ..."); str() is the message without a setting."""
 
     def __init__(self, path: str | os.PathLike, problem: str, message: str | None = None):
         super().__init__(message or f"{path} {problem}")
@@ -32,8 +32,11 @@ def not_found(path: str | os.PathLike) -> FileProblem:
 
 
 def unreadable(path: str | os.PathLike, kind: str, why: str) -> FileProblem:
-    """A file that could not be read as `kind` ("a PyTorch checkpoint", ...), `why` briefly."""
-    return FileProblem(path, f"cannot be read: {why}", f"could not read {path} as {kind}: {why}")
+    """A file that could not be read as `kind` ("a PyTorch checkpoint", ...), `why` briefly; the
+    kind stays in the wording for a setting too (what the file had to be)."""
+    return FileProblem(
+        path, f"cannot be read as {kind}: {why}", f"could not read {path} as {kind}: {why}"
+    )
 
 
 def starts_like_torch(path: str | os.PathLike) -> bool:

@@ -4,11 +4,13 @@ once, and must hold exactly the tensors its format's record says (names and shap
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 from torch import nn
 
+from samhq_train.constants import DEMO_BASE_DIR
 from samhq_train.files import file_sha256
 
 from ..policy import as_policy, prepare_model
@@ -20,7 +22,7 @@ from ..registry import (
     family_of_model,
     family_of_variant,
 )
-from .base import CheckpointError, FormatRecord, State, Use, detect_variant
+from .base import CheckpointError, FormatRecord, State, Use, detect_variant, family_of
 from .inspection import inspect
 
 
@@ -216,7 +218,45 @@ def load_checkpoint_with_provenance(
     else:
         model = build_sam_hq(variant)
     apply_state(model, state, record, path, variant, policy)
+    model.untrained_hq = untrained_hq(path, state)
     return LoadedCheckpoint(model, info.format, provenance)
+
+
+# what a family's model is without its HQ parts, in a note's words
+PLAIN_NAMES = {"sam1": "SAM", "sam2": "SAM 2.1", "sam3": "SAM 3"}
+
+
+@dataclass(frozen=True)
+class UntrainedHQ:
+    """Why the HQ parts of a model loaded from `path` are not trained weights: load_checkpoint
+    sets it as the model's `untrained_hq` (None there: the file held trained HQ parts)."""
+
+    path: str
+    reason: str  # after the file's name: "holds no HQ parts (a plain SAM 2.1 checkpoint)"
+    plain: str  # the model without its HQ parts: "SAM", "SAM 2.1" or "SAM 3"
+
+    def __str__(self) -> str:
+        return f"{self.path} {self.reason}"
+
+
+def is_shipped_demo_base(path: str | os.PathLike) -> bool:
+    """Whether `path` is one of the shipped demo bases (data/demo_base/): SAM weights trained on
+    coarse labels, their HQ parts (where the file has them) and multimask tokens untrained."""
+    return Path(path).resolve().parent == DEMO_BASE_DIR.resolve()
+
+
+def untrained_hq(path: str | os.PathLike, state: State) -> UntrainedHQ | None:
+    """The one rule for whether a checkpoint's HQ parts are trained: not when the file holds no
+    HQ tensors (an official SAM / SAM 2.1 / SAM 3 file: the model keeps the HQ parts' fresh
+    random init), nor in a shipped demo base (its HQ parts are their seeded init). An HQ-only
+    or delta file (with its base), a training checkpoint and a SAM-HQ file hold trained ones."""
+    family = family_of(state)
+    plain = PLAIN_NAMES.get(family.name, family.name)
+    if not any(family.is_hq_key(k) for k in state):
+        return UntrainedHQ(str(path), f"holds no HQ parts (a plain {plain} checkpoint)", plain)
+    if is_shipped_demo_base(path):
+        return UntrainedHQ(str(path), "is a shipped demo base (its HQ parts are untrained)", plain)
+    return None
 
 
 def check_base_given(path, base_checkpoint) -> None:

@@ -8,6 +8,7 @@ from .config import (
     MemoryConfig,
     NeckConfig,
     Sam2Config,
+    TrackingConfig,
 )
 from .family import FAMILY, build
 from .model import Sam2Features, Sam2HQ
@@ -26,4 +27,5 @@ __all__ = [
     "Sam2Features",
     "Sam2HQ",
     "SquareProcessing",
+    "TrackingConfig",
 ]

@@ -70,7 +70,7 @@ class DecoderConfig:
 
 @dataclass(frozen=True)
 class MemoryConfig:
-    """The video parts, which the model keeps as parameters only (see memory.py)."""
+    """Shapes of the video parts (memory.py)."""
 
     num_maskmem: int = 7
     attention_layers: int = 4
@@ -92,6 +92,35 @@ class MemoryConfig:
     use_mlp_for_obj_ptr_proj: bool = True
     proj_tpos_enc_in_obj_ptrs: bool = True
     no_obj_embed_spatial: bool = True
+    rope_theta: float = 10000.0
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """How the video tracker (tracking.py) uses memory: the SAM 2.1 / HQ-SAM 2 yaml values (the
+    SAM2Base argument of the same name; an official yaml leaves the last three at these values).
+
+    binarize_mask_from_pts_for_mem_enc: the official video-predictor builder turns it on (with
+    apply_postprocessing); the bare model class has it off.
+    """
+
+    sigmoid_scale_for_mem_enc: float = 20.0
+    sigmoid_bias_for_mem_enc: float = -10.0
+    binarize_mask_from_pts_for_mem_enc: bool = True
+    use_mask_input_as_output_without_sam: bool = True
+    multimask_output_in_sam: bool = True
+    multimask_min_pt_num: int = 0
+    multimask_max_pt_num: int = 1
+    multimask_output_for_tracking: bool = True
+    add_tpos_enc_to_obj_ptrs: bool = True
+    use_signed_tpos_enc_to_obj_ptrs: bool = True
+    only_obj_ptrs_in_the_past_for_eval: bool = True
+    fixed_no_obj_ptr: bool = True
+    soft_no_obj_ptr: bool = False
+    max_obj_ptrs_in_encoder: int = 16
+    max_cond_frames_in_attn: int = -1
+    memory_temporal_stride_for_eval: int = 1
+    non_overlap_masks_for_mem_enc: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,6 +129,7 @@ class Sam2Config:
     neck: NeckConfig
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     image_size: int = 1024
     backbone_stride: int = 16
     directly_add_no_mem_embed: bool = True

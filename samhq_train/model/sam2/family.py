@@ -59,6 +59,7 @@ def build(cfg: Sam2Config) -> Sam2HQ:
             dim_feedforward=m.attention_dim_feedforward,
             num_heads=m.attention_num_heads,
             kv_in_dim=m.attention_kv_in_dim,
+            rope_theta=m.rope_theta,
         ),
         memory_encoder=_build_memory_encoder(cfg),
         num_maskmem=m.num_maskmem,
@@ -68,6 +69,7 @@ def build(cfg: Sam2Config) -> Sam2HQ:
         proj_tpos_enc_in_obj_ptrs=m.proj_tpos_enc_in_obj_ptrs,
         no_obj_embed_spatial=m.no_obj_embed_spatial,
         directly_add_no_mem_embed=cfg.directly_add_no_mem_embed,
+        tracking=cfg.tracking,
     )
 
 

@@ -9,6 +9,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .. import cpu_int8, cpu_kernels
 from ..common import use_checkpointing, window_partition, window_unpartition
+from ..inference_constants import ConstantCache, parameters_key
 from . import cpu_blocks
 from .layers import MLP
 
@@ -165,9 +166,17 @@ class Hiera(nn.Module):
         self.channel_list = [
             self.blocks[i].norm2.normalized_shape[0] for i in self.stage_ends[::-1]
         ]
+        self._constants = ConstantCache()  # the position embedding between inference calls
 
     def _position_embedding(self, hw: tuple[int, int]) -> torch.Tensor:
-        """1 x H x W x C: background embedding resized to H x W plus the tiled window embedding."""
+        """1 x H x W x C: background embedding resized to H x W plus the tiled window embedding
+        (kept between inference calls: inference_constants)."""
+        key = (tuple(hw), parameters_key(self.pos_embed, self.pos_embed_window))
+        return self._constants.get(
+            "position", key, self.pos_embed.device, lambda: self._make_position_embedding(hw)
+        )
+
+    def _make_position_embedding(self, hw: tuple[int, int]) -> torch.Tensor:
         pos = F.interpolate(self.pos_embed, size=hw, mode="bicubic")
         window = self.pos_embed_window
         pos = pos + window.tile([p // q for p, q in zip(pos.shape, window.shape)])

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..common import TrunkSwitches
+from ..inference_constants import ConstantCache, keeps_constants
 from .hiera import Hiera
 
 
@@ -55,6 +56,7 @@ class FpnNeck(nn.Module):
         self.fpn_top_down_levels = tuple(fpn_top_down_levels)
         self.fpn_interp_model = fpn_interp_model
         self.num_pos_feats = d_model if num_pos_feats is None else num_pos_feats
+        self._constants = ConstantCache()  # the sine encodings between inference calls
 
     def forward(self, xs: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Trunk maps (highest resolution first) -> (features, position encodings), same order."""
@@ -74,8 +76,20 @@ class FpnNeck(nn.Module):
             else:
                 prev = lateral
             out[i] = prev
-        pos = [sine_position_encoding(f, self.num_pos_feats).to(f.dtype) for f in out]
-        return out, pos
+        return out, [self._position_encoding(level, f) for level, f in enumerate(out)]
+
+    def _position_encoding(self, level: int, f: torch.Tensor) -> torch.Tensor:
+        """sine_position_encoding of `f` in its dtype; between inference calls one image's
+        encoding is kept and expanded over the batch (the same values: the grid is per image)."""
+
+        def make() -> torch.Tensor:
+            return sine_position_encoding(f[:1], self.num_pos_feats).to(f.dtype)
+
+        if not keeps_constants():
+            return sine_position_encoding(f, self.num_pos_feats).to(f.dtype)
+        key = (tuple(f.shape[2:]), f.dtype, f.device)
+        one = self._constants.get(f"sine{level}", key, f.device, make)
+        return one.expand(f.shape[0], -1, -1, -1)
 
 
 class ImageEncoder(TrunkSwitches, nn.Module):

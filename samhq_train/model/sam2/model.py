@@ -10,6 +10,7 @@ from torch import nn
 from ..features import ImageFeatures
 from ..prompt_encoder import PromptEncoder
 from ..promptable import PromptableModel
+from .config import TrackingConfig
 from .image_encoder import ImageEncoder
 from .layers import MLP
 from .mask_decoder import MaskDecoderHQ
@@ -78,8 +79,9 @@ class Sam2HQ(Sam2PromptSide):
 
     memory_attention, memory_encoder, mask_downsample, obj_ptr_proj, obj_ptr_tpos_proj,
     maskmem_tpos_enc, no_mem_pos_enc, no_obj_ptr and no_obj_embed_spatial are the video parts of
-    the official model: parameters only (no forward), kept so official checkpoints load strictly
-    and save back unchanged. no_mem_embed is used: encode adds it to the image embedding.
+    the official model, used by the video tracker (tracking.py, with the `tracking` settings);
+    image segmentation leaves them out. no_mem_embed is used by both: encode adds it to the image
+    embedding, as the tracker does on a frame without memory.
     """
 
     family = "sam2"
@@ -101,6 +103,7 @@ class Sam2HQ(Sam2PromptSide):
         proj_tpos_enc_in_obj_ptrs: bool = True,
         no_obj_embed_spatial: bool = True,
         directly_add_no_mem_embed: bool = True,
+        tracking: TrackingConfig | None = None,
         pixel_mean: tuple[float, ...] = SquareProcessing.pixel_mean,
         pixel_std: tuple[float, ...] = SquareProcessing.pixel_std,
     ) -> None:
@@ -130,6 +133,8 @@ class Sam2HQ(Sam2PromptSide):
         if proj_tpos_enc_in_obj_ptrs:
             self.obj_ptr_tpos_proj = nn.Linear(hidden, mem_dim)
         self.directly_add_no_mem_embed = directly_add_no_mem_embed
+        self.num_maskmem, self.mem_dim = num_maskmem, mem_dim
+        self.tracking = TrackingConfig() if tracking is None else tracking
         self.register_pixel_stats(pixel_mean, pixel_std)
 
     def encode(self, images: torch.Tensor, content_sizes=None) -> Sam2Features:

@@ -12,6 +12,7 @@ from samhq_train.model.sam2.config import (
     MemoryConfig,
     NeckConfig,
     Sam2Config,
+    TrackingConfig,
 )
 
 is_hq_key = FAMILY.is_hq_key
@@ -40,6 +41,28 @@ def load_official_state(model: nn.Module, state: dict[str, torch.Tensor]) -> Non
         raise ValueError(
             f"state dict has only part of the HQ parts: it lacks {result.missing_keys[0]}"
         )
+
+
+# SAM2Base's defaults of the TrackingConfig options (an official yaml may leave any out)
+SAM2BASE_TRACKING_DEFAULTS = {
+    "sigmoid_scale_for_mem_enc": 1.0,
+    "sigmoid_bias_for_mem_enc": 0.0,
+    "binarize_mask_from_pts_for_mem_enc": False,
+    "use_mask_input_as_output_without_sam": False,
+    "multimask_output_in_sam": False,
+    "multimask_min_pt_num": 1,
+    "multimask_max_pt_num": 1,
+    "multimask_output_for_tracking": False,
+    "add_tpos_enc_to_obj_ptrs": True,
+    "use_signed_tpos_enc_to_obj_ptrs": False,
+    "only_obj_ptrs_in_the_past_for_eval": False,
+    "fixed_no_obj_ptr": False,
+    "soft_no_obj_ptr": False,
+    "max_obj_ptrs_in_encoder": 16,
+    "max_cond_frames_in_attn": -1,
+    "memory_temporal_stride_for_eval": 1,
+    "non_overlap_masks_for_mem_enc": False,
+}
 
 
 def _get(node: dict, path: str, default=None):
@@ -133,7 +156,11 @@ def config_from_official(config: dict) -> Sam2Config:
         use_mlp_for_obj_ptr_proj=config.get("use_mlp_for_obj_ptr_proj", False),
         proj_tpos_enc_in_obj_ptrs=config.get("proj_tpos_enc_in_obj_ptrs", False),
         no_obj_embed_spatial=config.get("no_obj_embed_spatial", False),
+        rope_theta=_get(config, layer + "self_attention.rope_theta", 10000.0),
     )
+    tracking = TrackingConfig(**{
+        name: config.get(name, default) for name, default in SAM2BASE_TRACKING_DEFAULTS.items()
+    })
     widths = {
         a + "d_model": _get(config, a + "d_model"),
         layer + "d_model": _get(config, layer + "d_model"),
@@ -159,6 +186,7 @@ def config_from_official(config: dict) -> Sam2Config:
         neck=neck,
         decoder=decoder,
         memory=memory,
+        tracking=tracking,
         image_size=config.get("image_size", 512),
         backbone_stride=config.get("backbone_stride", 16),
         directly_add_no_mem_embed=config.get("directly_add_no_mem_embed", False),

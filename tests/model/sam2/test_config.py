@@ -12,6 +12,7 @@ from samhq_train.model.sam2 import (
     MemoryConfig,
     NeckConfig,
     Sam2Config,
+    TrackingConfig,
 )
 
 from .conftest import HQ_FIXTURE, load_fixture
@@ -34,6 +35,8 @@ def test_from_official_reads_the_fixture_config(hq_fixture):
             attention_layers=1, attention_dim_feedforward=128, attention_kv_in_dim=64,
             encoder_in_dim=64, downsampler_embed_dim=64, fuser_dim=64,
         ),
+        # the yaml's video settings are SAM 2.1's; binarizing is the video predictor builder's
+        tracking=TrackingConfig(binarize_mask_from_pts_for_mem_enc=False),
         image_size=256,
     )
     assert cfg.d_model == 64

@@ -1,0 +1,226 @@
+"""samhq-video-eval: J (region similarity), F (contour accuracy) and J&F of video object
+segmentation masks against the ground truth, equal to vos-benchmark 0.1.0 (DAVIS conventions).
+
+    samhq-video-eval --gt DAVIS/ --pred predictions/ --json scores.json
+    samhq-video-eval --gt DAVIS/ --pred predictions/ --score-all-frames
+    samhq-video-eval --gt DAVIS/Annotations/480p/bmx-trees --pred masks/bmx-trees
+    samhq-video-eval --gt DAVIS/ --checkpoint sam2.1_hq_hiera_l.pt --out vos/ --json vos.json
+
+--gt: a folder of <sequence>/<frame>.png masks, a DAVIS root (Annotations/480p/<sequence>/, the
+sequences of ImageSets/2017/<--split>.txt), or one sequence's folder of PNGs. --pred: the same
+shape (one sequence: the folder samhq-video wrote for it), a PNG of the same name for every
+scored GT frame. Masks are indexed (palette) PNGs, pixel value = object id, 0 = background.
+The first and last frame of each sequence are not scored (the DAVIS semi-supervised protocol,
+vos-benchmark's default); --score-all-frames scores them too.
+An object is scored from the first scored frame where it shows (in the GT or the prediction) to
+the end; ids only in the prediction are ignored; an object missing from a prediction is an empty
+mask. Prints one row per sequence (means over its objects) and the global J, F, J&F: the means
+over every object of every sequence, in percent. --json writes the same, unrounded, with each
+object's scores (an existing file is kept unless --overwrite).
+Exit status 0, or 2 with one error line naming the file or folder, before anything is scored: a
+missing folder or sequence, a missing predicted frame, a size mismatch, a mask that is not an
+indexed PNG, a folder without masks, an existing --json.
+
+With --checkpoint (instead of --pred) it first runs the semi-supervised benchmark (DAVIS 2017
+protocol, as SAM 2's tools/vos_inference.py: each object's first annotated mask is its prompt,
+tracked forward; samhq_train/inference/video/benchmark.py) on the frames of --frames (default: the
+--gt root, DAVIS JPEGImages/480p/<seq>/; else <frames>/<seq>/), writes <out>/<decoder>/<seq>/
+<frame>.png and scores each decoder. An HQ-SAM 2 file runs both decoders of the same weights:
+sam2.1 (HQ token off: plain SAM 2.1) and hq-sam2 (on); a file without trained HQ parts (Meta's
+SAM 2.1, the demo base): sam2.1 only, after a note line. The table: J&F / J / F of each per
+sequence and overall, and HQ-SAM 2 minus SAM 2.1; --json: each decoder's record and the overall
+difference. Also exit 2 before the model loads: an
+annotation without its frame or of another size, a first annotated frame without objects, a
+--variant that is not SAM 2.1, masks already in --out (without --overwrite); after loading, a
+checkpoint that is not an HQ-SAM 2 / SAM 2.1 model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from samhq_train.errors import UserError, exit_on_user_error
+from samhq_train.evaluation.video import (
+    plan_evaluation,
+    results_record,
+    results_table,
+    score_sequences,
+)
+from samhq_train.evaluation.video.comparison import comparison_record, comparison_table
+from samhq_train.files import atomic_write_text
+from samhq_train.inference.command_options import (
+    add_device_options,
+    add_weights_options,
+    check_device_options,
+    flag_hints,
+    untrained_hq_note,
+)
+from samhq_train.inference.video.benchmark import benchmark_predictor, plan_benchmark, run_sequence
+from samhq_train.model import CheckpointError, family_of_variant, load_checkpoint_with_provenance
+from samhq_train.output_check import OutputError, check_output_dir, check_writable_folder
+from samhq_train.progress import track
+
+# output folder -> (table label, use_hq): the same weights with the HQ token off and on
+DECODERS = {"sam2.1": ("SAM 2.1", False), "hq-sam2": ("HQ-SAM 2", True)}
+NOT_SAM2 = "video tracking needs an HQ-SAM 2 / SAM 2.1 model"
+
+
+class VideoBenchmarkError(UserError):
+    """A --checkpoint, --frames or --out the benchmark cannot use; the message names it."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--gt", required=True, help="ground-truth root (or a DAVIS root)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--pred", help="predicted masks' root")
+    source.add_argument(
+        "--checkpoint", help="HQ-SAM 2 / SAM 2.1 weights: track every sequence, then score"
+    )
+    parser.add_argument("--frames", help="with --checkpoint: the frames' root (default: --gt)")
+    parser.add_argument("--out", help="with --checkpoint: where the tracked masks go")
+    parser.add_argument("--base", help="base SAM 2.1 checkpoint for an HQ-only --checkpoint")
+    add_weights_options(parser)
+    add_device_options(parser, bf16=False)
+    parser.add_argument("--json", help="also write the scores to this JSON file")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --json and --out masks"
+    )
+    frames = parser.add_mutually_exclusive_group()
+    frames.add_argument(
+        "--skip-first-last",
+        dest="skip_first_and_last",
+        action="store_true",
+        default=True,
+        help="leave the first and last frame of each sequence unscored (the default: DAVIS)",
+    )
+    frames.add_argument(
+        "--score-all-frames",
+        dest="skip_first_and_last",
+        action="store_false",
+        help="score every frame",
+    )
+    parser.add_argument(
+        "--split", default="val", help="a DAVIS root's ImageSets/2017/<split>.txt (default: val)"
+    )
+    args = parser.parse_args(argv)
+    if args.checkpoint is None:
+        given = [f for f in ("frames", "out", "base", "variant", "format") if getattr(args, f)]
+        if given:
+            parser.error(f"--{given[0]} goes with --checkpoint; with --pred only scores are made")
+    elif args.out is None:
+        parser.error("--checkpoint needs --out: the folder the tracked masks are written to")
+    check_device_options(parser, args)
+    return args
+
+
+def check_json_out(path: Path, overwrite: bool) -> None:
+    """--json names a file in a writable folder; an existing one is replaced only with
+    --overwrite."""
+    if path.is_dir():
+        raise OutputError(f"--json {path} is a folder; give the file to write, e.g. {path}.json")
+    check_writable_folder(path.parent, "--json's folder")
+    if path.exists() and not overwrite:
+        raise OutputError(
+            f"--json {path} already exists: pass --overwrite to replace it, or give another --json"
+        )
+
+
+def check_variant(variant: str | None) -> None:
+    if variant is not None and family_of_variant(variant).name != "sam2":
+        family = family_of_variant(variant).name
+        raise VideoBenchmarkError(f"--variant {variant} is a {family} model: {NOT_SAM2}")
+
+
+def load_model(args: argparse.Namespace):
+    """(model, its decoders): both with trained HQ parts, sam2.1 alone (and a note) without."""
+    try:
+        with flag_hints():
+            loaded = load_checkpoint_with_provenance(
+                args.checkpoint, variant=args.variant, format=args.format,
+                base_checkpoint=args.base,
+            )
+    except (CheckpointError, FileNotFoundError) as err:
+        raise VideoBenchmarkError(f"--checkpoint {args.checkpoint}: {err}") from None
+    family = getattr(loaded.model, "family", "?")
+    if family != "sam2":
+        raise VideoBenchmarkError(f"--checkpoint {args.checkpoint} is a {family} model: {NOT_SAM2}")
+    note = untrained_hq_note(loaded.model)
+    if note is not None:
+        print(note, file=sys.stderr)
+    decoders = ["sam2.1"] if note is not None else list(DECODERS)
+    return loaded.model.to(args.device), decoders
+
+
+def check_out(out: Path, overwrite: bool) -> None:
+    try:
+        check_output_dir(
+            out, [out / d for d in DECODERS], overwrite=overwrite, create_parents=True,
+            folder_targets=[out / d for d in DECODERS],
+            taken_hint="pass --overwrite to replace the masks there, or give another --out",
+            elsewhere="give another --out",
+        )
+    except OutputError as err:
+        raise VideoBenchmarkError(str(err)) from None
+
+
+def run_benchmark(args: argparse.Namespace) -> dict:
+    """Track every sequence with each decoder, score each, print the comparison."""
+    check_variant(args.variant)
+    sequences = plan_benchmark(args.frames or args.gt, args.gt, args.split)
+    out = Path(args.out)
+    check_out(out, args.overwrite)
+    model, decoders = load_model(args)
+    results, preds = {}, {}
+    for decoder in decoders:
+        label, use_hq = DECODERS[decoder]
+        predictor = benchmark_predictor(model, use_hq)
+        for seq in track(sequences, f"{label} tracking", unit="video"):
+            run_sequence(predictor, seq, out / decoder)
+        preds[label] = str(out / decoder)
+        plans = plan_evaluation(
+            args.gt, out / decoder, skip_first_and_last=args.skip_first_and_last, split=args.split
+        )
+        results[label] = score_sequences(plans)
+    print(f"{len(sequences)} sequences tracked -> {out}")
+    print(comparison_table(results))
+    return comparison_record(
+        results, skip_first_and_last=args.skip_first_and_last, gt=args.gt, preds=preds
+    )
+
+
+def score_folders(args: argparse.Namespace) -> dict:
+    plans = plan_evaluation(
+        args.gt, args.pred, skip_first_and_last=args.skip_first_and_last, split=args.split
+    )
+    which = "first and last frames not scored" if args.skip_first_and_last else "all frames"
+    print(f"{len(plans)} sequences, {sum(len(p.gt) for p in plans)} frames scored ({which})")
+    sequences, overall = score_sequences(plans)
+    print(results_table(sequences, overall))
+    return results_record(
+        sequences, overall, skip_first_and_last=args.skip_first_and_last, gt=args.gt,
+        pred=args.pred,
+    )
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    if args.json is not None:
+        check_json_out(Path(args.json), args.overwrite)
+    record = score_folders(args) if args.checkpoint is None else run_benchmark(args)
+    if args.json is not None:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+        print(f"scores -> {path}")
+    return record
+
+
+if __name__ == "__main__":
+    main()

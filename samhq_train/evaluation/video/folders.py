@@ -1,0 +1,171 @@
+"""The ground-truth and prediction folders of a video object segmentation evaluation, checked
+before any frame is scored.
+
+A root is a folder of sequences, <root>/<sequence>/<frame>.png, or a DAVIS root whose sequences
+are <root>/Annotations/480p/<sequence>/ (those listed in <root>/ImageSets/2017/<split>.txt when
+it exists), or <root>/Annotations/<sequence>/; a GT folder of PNGs alone is one sequence (the
+prediction: the --pred folder itself). Masks are indexed (palette, mode P) PNGs, DAVIS style:
+pixel value = object id, 0 = background; the values are read, never the palette's colours.
+The GT's frames are its sorted PNG names; the prediction needs a PNG of the same name for every
+scored frame (extra predicted frames and sequences are not read). Every problem is one
+VideoInputError line naming the file or folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from samhq_train.errors import UserError
+
+DAVIS_MASKS = Path("Annotations", "480p")
+DAVIS_SPLITS = Path("ImageSets", "2017")
+MASK_HINT = "save masks as indexed (palette, mode P) PNGs whose pixel values are object ids"
+
+
+class VideoInputError(UserError, ValueError):
+    """A ground-truth or prediction folder or file that cannot be evaluated; names it."""
+
+
+@dataclass(frozen=True)
+class SequenceFrames:
+    """The frames of one sequence that are scored: GT and prediction files, pairwise."""
+
+    name: str
+    gt: list[Path]
+    pred: list[Path]
+
+
+def _subfolders(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _pngs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file())
+
+
+def sequence_root(root: Path) -> Path:
+    """Where the sequence folders of `root` are (DAVIS layouts resolved)."""
+    for inner in (root / DAVIS_MASKS, root / "Annotations"):
+        if inner.is_dir():
+            return inner
+    return root
+
+
+def gt_sequences(root: Path, split: str) -> tuple[Path, list[str]]:
+    """(folder holding the sequences, their names) of the ground truth."""
+    if not root.is_dir():
+        raise VideoInputError(f"--gt {root}: folder not found; give the ground-truth masks' root")
+    folder = sequence_root(root)
+    split_file = root / DAVIS_SPLITS / f"{split}.txt"
+    if folder == root / DAVIS_MASKS and split_file.is_file():
+        names = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
+        for name in names:
+            if not (folder / name).is_dir():
+                raise VideoInputError(
+                    f"{split_file} lists {name}, but {folder / name} is not a folder: restore it "
+                    "or give the split that matches the masks (--split)"
+                )
+    else:
+        names = _subfolders(folder)
+    if not names:
+        raise VideoInputError(
+            f"--gt {root} holds no sequence folders: give a folder of <sequence>/<frame>.png "
+            f"masks or a DAVIS root ({DAVIS_MASKS}/<sequence>/)"
+        )
+    return folder, names
+
+
+def _header(path: Path) -> tuple[int, int]:
+    """(width, height) of an indexed PNG, from its header; else VideoInputError."""
+    try:
+        with Image.open(path) as image:
+            kind, mode, size = image.format, image.mode, image.size
+    except (OSError, ValueError) as err:
+        raise VideoInputError(f"{path}: cannot be read as an image ({err}); {MASK_HINT}") from None
+    if kind != "PNG":
+        raise VideoInputError(f"{path}: a {kind} file, not a PNG; {MASK_HINT}")
+    if mode != "P":
+        colours = " (colours, not ids)" if mode in ("RGB", "RGBA") else ""
+        raise VideoInputError(f"{path}: a mode {mode} image{colours}, not indexed; {MASK_HINT}")
+    return size
+
+
+def _scored_frames(gt_dir: Path, skip_first_and_last: bool) -> list[Path]:
+    frames = _pngs(gt_dir)
+    if not frames:
+        raise VideoInputError(f"{gt_dir} holds no PNG masks: add the sequence's masks or remove it")
+    if not skip_first_and_last:
+        return frames
+    if len(frames) < 3:
+        raise VideoInputError(
+            f"{gt_dir} has {len(frames)} frame(s): with the first and last skipped none is "
+            "scored; pass --score-all-frames or remove the sequence"
+        )
+    return frames[1:-1]
+
+
+def plan_sequence(
+    name: str, gt_dir: Path, pred_dir: Path, skip_first_and_last: bool
+) -> SequenceFrames:
+    """The scored frames of one sequence, every file's header checked."""
+    gt = _scored_frames(gt_dir, skip_first_and_last)
+    if not pred_dir.is_dir():
+        raise VideoInputError(
+            f"{pred_dir}: missing: the GT has sequence {name} ({gt_dir}); write its predicted "
+            "masks there"
+        )
+    if not _pngs(pred_dir):
+        raise VideoInputError(f"{pred_dir} holds no PNG masks: write the sequence's predictions")
+    pred = [pred_dir / frame.name for frame in gt]
+    for gt_file, pred_file in zip(gt, pred):
+        if not pred_file.is_file():
+            raise VideoInputError(
+                f"{pred_file}: missing: every scored GT frame ({gt_file}) needs a predicted mask "
+                "of the same name"
+            )
+        gt_size, pred_size = _header(gt_file), _header(pred_file)
+        if gt_size != pred_size:
+            raise VideoInputError(
+                f"{pred_file}: {pred_size[0]}x{pred_size[1]} pixels, its GT {gt_file} is "
+                f"{gt_size[0]}x{gt_size[1]}: write predictions at the GT's size"
+            )
+    return SequenceFrames(name, gt, pred)
+
+
+def plan_evaluation(
+    gt_root: str | Path, pred_root: str | Path, *, skip_first_and_last: bool = True,
+    split: str = "val",
+) -> list[SequenceFrames]:
+    """Every sequence of the GT with its scored frames; all files checked, none decoded.
+    A GT folder of PNGs without subfolders is one sequence, its prediction the folder --pred."""
+    gt_root, pred_root = Path(gt_root), Path(pred_root)
+    one_sequence = gt_root.is_dir() and not _subfolders(gt_root) and bool(_pngs(gt_root))
+    gt_folder, names = (gt_root, []) if one_sequence else gt_sequences(gt_root, split)
+    if not pred_root.is_dir():
+        raise VideoInputError(f"--pred {pred_root}: folder not found; give the predictions' root")
+    if one_sequence:
+        return [plan_sequence(gt_root.name, gt_root, pred_root, skip_first_and_last)]
+    pred_folder = sequence_root(pred_root)
+    return [
+        plan_sequence(name, gt_folder / name, pred_folder / name, skip_first_and_last)
+        for name in names
+    ]
+
+
+def read_indexed(path: Path) -> np.ndarray:
+    """The object ids (H, W) of an indexed PNG."""
+    try:
+        with Image.open(path) as image:
+            return np.array(image)
+    except (OSError, ValueError) as err:
+        raise VideoInputError(f"{path}: cannot be decoded ({err}); {MASK_HINT}") from None
+
+
+__all__ = [
+    "SequenceFrames", "VideoInputError", "gt_sequences", "plan_evaluation", "plan_sequence",
+    "read_indexed", "sequence_root",
+]

@@ -1,0 +1,182 @@
+"""samhq-video: track objects through a video with an HQ-SAM 2 (or SAM 2.1) model.
+
+    samhq-video --frames video/ --prompts prompts.json --checkpoint hq_sam2.pt --out masks/
+
+--frames: a folder of JPEG/PNG frames of one size (numeric names in number order, else by name).
+--prompts: a JSON list of {"frame", "object", "points"/"labels", "box" or "mask"} entries (see
+samhq_train/inference/video/prompts.py). Every object is tracked forward from the first prompted
+frame to the last frame, then in reverse from there to the first frame, with the official
+HQ-SAM 2 video predictor's rules (--objects independent: Meta sam2 1.1.0's, each object on its
+own). Writes <out>/<frame name>.png per frame: an indexed (palette) PNG, 0 = background, pixel
+value = object id (DAVIS style; where objects overlap the smaller id is written); with --overlay
+also <out>/overlay/<frame name>.jpg. --no-hq: plain SAM 2.1 from the same weights (a file
+without trained HQ parts, as Meta's SAM 2.1 files, decodes so by itself, with a note line).
+Exit status 0, or 2 with one error line for bad input (frames, prompts, a checkpoint that is not
+an HQ-SAM 2 / SAM 2.1 model, an output folder that holds files without --overwrite).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from samhq_train.drawing import draw_overlay
+from samhq_train.errors import UserError, exit_on_user_error
+from samhq_train.model import CheckpointError, family_of_variant, load_checkpoint
+from samhq_train.output_check import OutputError, check_output_dir
+from samhq_train.progress import track
+
+from ..command_options import (
+    add_device_options,
+    add_hq_option,
+    add_weights_options,
+    check_device_options,
+    decode_with_hq,
+    flag_hints,
+)
+from .frames import frame_size, list_frames
+from .predictor import OBJECT_MODES, VideoPredictor
+from .prompts import read_prompts
+
+
+class VideoInputError(UserError):
+    """An input of samhq-video that cannot be used; the message names it."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--frames", required=True, help="folder of JPEG/PNG frames")
+    parser.add_argument("--prompts", required=True, help="prompts JSON file")
+    parser.add_argument("--out", required=True, help="output folder for the mask PNGs")
+    parser.add_argument("--checkpoint", required=True, help="HQ-SAM 2 / SAM 2.1 weights")
+    parser.add_argument("--base", help="base SAM 2.1 checkpoint for an HQ-only --checkpoint")
+    add_weights_options(parser)
+    add_device_options(parser, bf16=False)
+    add_hq_option(parser)
+    parser.add_argument(
+        "--objects", choices=OBJECT_MODES, default="batched",
+        help="batched: the official HQ-SAM 2 predictor (default); independent: Meta sam2 1.1.0",
+    )
+    parser.add_argument(
+        "--fill-hole-area", type=int, default=8,
+        help="fill background holes up to this many low-res pixels (official: 8; 0: off)",
+    )
+    parser.add_argument("--overlay", action="store_true", help="also write overlay pictures")
+    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
+    args = parser.parse_args(argv)
+    if args.fill_hole_area < 0:
+        parser.error(f"--fill-hole-area {args.fill_hole_area}: give 0 (off) or more")
+    check_device_options(parser, args)
+    return args
+
+
+def davis_palette() -> list[int]:
+    """The DAVIS / PASCAL VOC palette, 256 RGB triples flattened (id 1 dark red, 2 green ...)."""
+    palette = []
+    for i in range(256):
+        r = g = b = 0
+        for bit in range(8):
+            r |= (i >> (3 * bit) & 1) << (7 - bit)
+            g |= (i >> (3 * bit + 1) & 1) << (7 - bit)
+            b |= (i >> (3 * bit + 2) & 1) << (7 - bit)
+        palette += [r, g, b]
+    return palette
+
+
+def id_mask(obj_ids: list[int], logits: torch.Tensor) -> np.ndarray:
+    """N_obj x 1 x H x W logits -> H x W uint8 object ids (0 background; smaller ids on top)."""
+    masks = (logits[:, 0] > 0).cpu().numpy()
+    out = np.zeros(masks.shape[1:], dtype=np.uint8)
+    for obj_id, mask in sorted(zip(obj_ids, masks), key=lambda p: -p[0]):
+        out[mask] = obj_id
+    return out
+
+
+def check_out(out: Path, targets: list[Path], overwrite: bool) -> None:
+    """Refuse an --out that cannot be written, or that holds files (unless --overwrite)."""
+    existing = list(out.iterdir()) if out.is_dir() and not overwrite else []
+    try:
+        check_output_dir(
+            out, [*existing, *targets], overwrite=overwrite, create_parents=True,
+            taken_hint="--out holds files: pass --overwrite to write there, or give another --out",
+            elsewhere="give another --out",
+        )
+    except OutputError as err:
+        raise VideoInputError(str(err)) from None
+
+
+NOT_SAM2 = "video tracking needs an HQ-SAM 2 / SAM 2.1 model"
+
+
+def check_variant(variant: str | None) -> None:
+    """A --variant of another family is refused before anything is read."""
+    if variant is not None and family_of_variant(variant).name != "sam2":
+        raise VideoInputError(f"--variant {variant} is a {family_of_variant(variant).name} "
+                              f"model: {NOT_SAM2}")
+
+
+def load_model(args: argparse.Namespace):
+    try:
+        with flag_hints():
+            model = load_checkpoint(
+                args.checkpoint, variant=args.variant, format=args.format, base_checkpoint=args.base
+            )
+    except (CheckpointError, FileNotFoundError) as err:
+        raise VideoInputError(f"--checkpoint {args.checkpoint}: {err}") from None
+    if getattr(model, "family", None) != "sam2":
+        raise VideoInputError(
+            f"--checkpoint {args.checkpoint} is a {getattr(model, 'family', '?')} model: {NOT_SAM2}"
+        )
+    return model
+
+
+def write_frame(out: Path, path: Path, obj_ids, logits, overlay: bool) -> None:
+    ids = id_mask(obj_ids, logits)
+    picture = Image.fromarray(ids, mode="P")
+    picture.putpalette(davis_palette())
+    picture.save(out / f"{path.stem}.png")
+    if overlay:
+        image = np.array(Image.open(path).convert("RGB"))
+        masks = [(logits[i, 0] > 0).cpu().numpy() for i in range(len(obj_ids))]
+        drawn = draw_overlay(image, masks, labels=[str(i) for i in obj_ids])
+        Image.fromarray(drawn).save(out / "overlay" / f"{path.stem}.jpg", quality=90)
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    check_variant(args.variant)
+    paths = list_frames(args.frames)
+    video_hw = frame_size(paths)
+    prompts = read_prompts(args.prompts, len(paths), video_hw)
+    out = Path(args.out)
+    targets = [out / f"{p.stem}.png" for p in paths] + ([out / "overlay"] if args.overlay else [])
+    check_out(out, targets, args.overwrite)
+    model = load_model(args).to(args.device)
+    use_hq = decode_with_hq(model, args.hq)
+    predictor = VideoPredictor(
+        model, use_hq=use_hq, objects=args.objects, fill_hole_area=args.fill_hole_area
+    )
+    predictor.set_video(args.frames)
+    for p in prompts:
+        if p.mask is not None:
+            predictor.add_mask(p.frame, p.obj_id, p.mask)
+        else:
+            predictor.add_points_or_box(p.frame, p.obj_id, p.points, p.labels, p.box)
+    (out / "overlay" if args.overlay else out).mkdir(parents=True, exist_ok=True)
+    for reverse in (False, True):
+        frames = predictor.propagate(reverse=reverse)
+        for frame, obj_ids, logits in track(frames, "video", bar=False, leave=False):
+            write_frame(out, paths[frame], obj_ids, logits, args.overlay)
+    print(f"{len(paths)} frames, objects {predictor.obj_ids} -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,364 @@
+"""Video object segmentation with a SAM 2.1 / HQ-SAM 2 model: prompts (points, box or mask) for
+one or more objects on one or more frames, then propagation forward or in reverse, with the
+official video predictor's rules.
+
+objects="batched" (default) is the official HQ-SAM 2 video predictor (SysCV/sam-hq, sam-hq2,
+the SAM 2.1 release's predictor): all objects track as one batch, and a frame that holds a prompt
+for any object is a conditioning frame for all of them (an object without a prompt there gets no
+mask on it and the pointer of an empty mask). objects="independent" is Meta's sam2 1.1.0
+predictor: each object tracks on its own, conditioned only on its own prompts. Both keep each
+object's own memory, store memories in bfloat16 (memory_dtype) and fill small holes
+(fill_hole_area) as the official code does.
+
+Prompts after propagation correct a tracked frame, as in the official predictors: the object is
+decoded there with its memory and its earlier mask logits; the frame joins the memory (not as a
+conditioning frame) at the next propagate(), which keeps that output in batched mode and, as Meta
+1.1.0 does, tracks the frame again in independent mode. New objects after propagation: only in
+independent mode (the official batched predictor refuses them too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from samhq_train.errors import UserError
+from samhq_train.model.sam2.tracking import (
+    NO_OBJ_SCORE,
+    FrameFeatures,
+    Memory,
+    Points,
+    Sam2Tracker,
+    TrackOutput,
+    non_overlapping,
+)
+
+from .frames import frame_size, list_frames, load_frames
+
+OBJECT_MODES = ("batched", "independent")
+
+
+class VideoPromptError(UserError):
+    """A prompt the video predictor cannot take; the message says which and why."""
+
+
+def fill_holes(logits: torch.Tensor, max_area: int) -> torch.Tensor:
+    """B x 1 x H x W logits: background (<= 0) regions of at most max_area pixels (8-connected)
+    set to 0.1, as the official fill_holes_in_mask_scores."""
+    background = (logits <= 0).cpu().numpy().astype(np.uint8)
+    holes = np.zeros(background.shape, dtype=bool)
+    for i, mask in enumerate(background[:, 0]):
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        small = stats[:, cv2.CC_STAT_AREA] <= max_area
+        small[0] = False  # label 0: the foreground
+        holes[i, 0] = small[labels]
+    return torch.where(torch.from_numpy(holes).to(logits.device), 0.1, logits)
+
+
+@dataclass
+class ObjectGroup:
+    """Objects that track as one batch: the single-object outputs of prompted frames not yet in
+    memory (obj -> frame -> (output, whether the frame conditions)), the batched memory, the
+    frames tracked (-> in reverse) and the corrected frames whose outputs propagation keeps."""
+
+    obj_ids: list[int]
+    prompted: dict[int, dict[int, tuple[TrackOutput, bool]]] = field(default_factory=dict)
+    memory: Memory = field(default_factory=Memory)
+    tracked: dict[int, bool] = field(default_factory=dict)
+    kept: set[int] = field(default_factory=set)
+
+    def stored(self, obj: int, frame: int) -> TrackOutput | None:
+        """The object's row of the frame's output in memory (a conditioning one first)."""
+        for outputs in (self.memory.cond, self.memory.non_cond):
+            if frame in outputs:
+                return outputs[frame].select(slice(obj, obj + 1))
+        return None
+
+    def object_memory(self, obj: int) -> Memory:
+        """The object's rows of the memory (views)."""
+        rows = slice(obj, obj + 1)
+        return Memory(
+            {f: o.select(rows) for f, o in self.memory.cond.items()},
+            {f: o.select(rows) for f, o in self.memory.non_cond.items()},
+        )
+
+
+class VideoPredictor:
+    """predictor.set_video(folder); add_points_or_box / add_mask; then propagate()."""
+
+    def __init__(
+        self,
+        model,
+        *,
+        use_hq: bool = True,
+        objects: str = "batched",
+        fill_hole_area: int = 8,
+        non_overlap_masks: bool = False,
+        memory_dtype: torch.dtype = torch.bfloat16,
+    ) -> None:
+        """use_hq=False: plain SAM 2.1 from the same weights. fill_hole_area (official 8) and
+        non_overlap_masks (official False) are the official predictor's post-processing;
+        memory_dtype is how memories are stored (the official predictor: bfloat16)."""
+        if objects not in OBJECT_MODES:
+            raise ValueError(f"objects={objects!r}: use one of {OBJECT_MODES}")
+        self.tracker = Sam2Tracker(model.eval(), use_hq=use_hq)
+        self.objects = objects
+        self.fill_hole_area = fill_hole_area
+        self.non_overlap_masks = non_overlap_masks
+        self.memory_dtype = memory_dtype
+        self.frames: torch.Tensor | None = None
+        self.video_size = (0, 0)
+        self.reset()
+
+    @property
+    def device(self) -> torch.device:
+        return self.tracker.model.no_mem_embed.device
+
+    @property
+    def num_frames(self) -> int:
+        return 0 if self.frames is None else len(self.frames)
+
+    @property
+    def obj_ids(self) -> list[int]:
+        return [i for group in self.groups for i in group.obj_ids]
+
+    def set_video(self, folder: str | Path) -> None:
+        """Read a folder of frames (see frames.py) and forget all prompts."""
+        paths = list_frames(folder)
+        self.video_size = frame_size(paths)
+        self.frames = load_frames(paths, self.tracker.image_size)
+        self.reset()
+
+    def reset(self) -> None:
+        self.groups: list[ObjectGroup] = []
+        self.started = False  # propagate() has run
+        self._cached: tuple[int, FrameFeatures] | None = None
+        self._memory_pos: torch.Tensor | None = None
+
+    @torch.inference_mode()
+    def add_points_or_box(self, frame: int, obj_id: int, points=None, labels=None, box=None):
+        """Points (K x 2, x y in video pixels) with labels (K: 1 foreground, 0 background) and/or
+        a box (x0 y0 x1 y1) for one object on one frame, replacing its earlier points there.
+        Returns (frame, obj_ids, mask logits N_obj x 1 x H x W at the video's size)."""
+        coords = torch.zeros(0, 2) if points is None else torch.as_tensor(points).float()
+        labels = torch.zeros(0, dtype=torch.int32) if labels is None else torch.as_tensor(labels)
+        if len(coords) != len(labels):
+            raise VideoPromptError(f"frame {frame}, object {obj_id}: one label per point")
+        labels = labels.to(torch.int32)
+        if box is not None:
+            coords = torch.cat([torch.as_tensor(box).float().reshape(2, 2), coords])
+            labels = torch.cat([torch.tensor([2, 3], dtype=torch.int32), labels])
+        if not len(coords):
+            raise VideoPromptError(f"frame {frame}, object {obj_id}: give points or a box")
+        h, w = self.video_size
+        coords = coords / torch.tensor([w, h]) * self.tracker.image_size
+        prompt = Points(coords[None].to(self.device), labels[None].to(self.device))
+        group, obj = self._slot(frame, obj_id)
+        previous = group.prompted.get(obj, {}).get(frame, (None,))[0] or group.stored(obj, frame)
+        prev_logits = None if previous is None else previous.pred_masks.clamp(-32.0, 32.0)
+        return self._run_prompt(group, obj, frame, prompt, None, prev_logits)
+
+    @torch.inference_mode()
+    def add_mask(self, frame: int, obj_id: int, mask):
+        """A binary mask (H x W, any size: resized to the model's) for one object on one frame."""
+        mask = torch.as_tensor(np.asarray(mask)).bool()
+        if mask.ndim != 2:
+            raise VideoPromptError(f"frame {frame}, object {obj_id}: a mask is one H x W array")
+        s = self.tracker.image_size
+        mask = mask[None, None].float().to(self.device)
+        if tuple(mask.shape[-2:]) != (s, s):
+            mask = F.interpolate(mask, (s, s), mode="bilinear", align_corners=False, antialias=True)
+            mask = (mask >= 0.5).float()
+        group, obj = self._slot(frame, obj_id)
+        return self._run_prompt(group, obj, frame, None, mask, None)
+
+    def _slot(self, frame: int, obj_id: int) -> tuple[ObjectGroup, int]:
+        """The group of an object (made for a new one) and the object's index in it."""
+        if not 0 <= frame < self.num_frames:
+            raise VideoPromptError(
+                f"frame {frame} does not exist: the video has frames 0 to {self.num_frames - 1}"
+            )
+        for group in self.groups:
+            if obj_id in group.obj_ids:
+                return group, group.obj_ids.index(obj_id)
+        if self.started and self.objects == "batched":
+            raise VideoPromptError(
+                f"object {obj_id} is new after propagation: batched tracking (the official "
+                "HQ-SAM 2 rule) takes new objects only before; reset() and prompt all again"
+            )
+        if self.objects == "independent" or not self.groups:
+            self.groups.append(ObjectGroup([]))
+        self.groups[-1].obj_ids.append(obj_id)
+        return self.groups[-1], len(self.groups[-1].obj_ids) - 1
+
+    def _run_prompt(self, group, obj, frame, points, mask, prev_logits):
+        """The object decoded on the frame: a new conditioning frame if the frame was not
+        tracked, else a correction with the object's memory (no memory encoded yet)."""
+        is_init = frame not in group.tracked
+        out = self.tracker.track_step(
+            frame,
+            is_init_cond_frame=is_init,
+            features=self._features(frame),
+            points=points,
+            mask=mask,
+            memory=Memory() if is_init else group.object_memory(obj),
+            num_frames=self.num_frames,
+            reverse=group.tracked.get(frame, False),
+            run_memory_encoder=False,
+            prev_mask_logits=prev_logits,
+        )
+        group.prompted.setdefault(obj, {})[frame] = (self._stored(out), is_init)
+        return frame, self.obj_ids, self._prompted_masks(frame)
+
+    def _prompted_masks(self, frame: int) -> torch.Tensor:
+        """Every object's logits on a prompted frame at the video's size: its new output, else
+        the one in memory, else NO_OBJ_SCORE."""
+        h, w = self.video_size
+        rows = []
+        for group in self.groups:
+            for obj in range(len(group.obj_ids)):
+                out = group.prompted.get(obj, {}).get(frame, (None,))[0]
+                out = out or group.stored(obj, frame)
+                if out is None:
+                    rows.append(torch.full((1, 1, h, w), NO_OBJ_SCORE, device=self.device))
+                else:
+                    rows.append(self._video_size(out.pred_masks))
+        return self._output(torch.cat(rows))
+
+    def _features(self, frame: int, batch: int = 1) -> FrameFeatures:
+        """The frame's image features (the last frame's are cached), expanded to `batch`."""
+        if self._cached is None or self._cached[0] != frame:
+            image = self.frames[frame].permute(2, 0, 1)[None].float().to(self.device)
+            self._cached = (frame, self.tracker.frame_features(image))
+        return self._cached[1].expand(batch)
+
+    def _stored(self, out: TrackOutput) -> TrackOutput:
+        """What a frame keeps: holes filled in its low-res masks, the memory in memory_dtype, no
+        full-size masks."""
+        masks = out.pred_masks
+        if self.fill_hole_area > 0:
+            masks = fill_holes(masks, self.fill_hole_area)
+        if out.memory is None:
+            return TrackOutput(masks, out.obj_ptr, out.object_score_logits)
+        return TrackOutput(masks, out.obj_ptr, out.object_score_logits, None,
+                           out.memory.to(self.memory_dtype), self._shared(out.memory_pos))
+
+    def _shared(self, memory_pos: torch.Tensor) -> torch.Tensor:
+        """The memories' position encoding, one copy for all frames and objects (it depends on
+        the map's size only), expanded to the batch."""
+        if self._memory_pos is None:
+            self._memory_pos = memory_pos[:1].clone()
+        return self._memory_pos.expand(memory_pos.shape[0], -1, -1, -1)
+
+    def _video_size(self, logits: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(logits, self.video_size, mode="bilinear", align_corners=False)
+
+    def _output(self, logits: torch.Tensor) -> torch.Tensor:
+        return non_overlapping(logits) if self.non_overlap_masks else logits
+
+    def _consolidate(self, group: ObjectGroup) -> None:
+        """Every prompted frame into the group's memory (corrections, then conditioning frames):
+        the objects' outputs batched (an object without a prompt on the frame: its output in
+        memory, else NO_OBJ_SCORE masks, score 10 and the pointer of an empty mask), and their
+        memory encoded together."""
+        for cond in (False, True):
+            frames = sorted(
+                {f for outs in group.prompted.values() for f, (_, c) in outs.items() if c == cond}
+            )
+            for frame in frames:
+                self._consolidate_frame(group, frame, cond)
+        group.prompted.clear()
+
+    def _consolidate_frame(self, group: ObjectGroup, frame: int, cond: bool) -> None:
+        s, n = self.tracker.image_size, len(group.obj_ids)
+        rows = []
+        for obj in range(n):
+            new = group.prompted.get(obj, {}).get(frame)
+            rows.append(new[0] if new is not None and new[1] == cond else group.stored(obj, frame))
+        template = next(r for r in rows if r is not None)
+        size = template.pred_masks.shape[-2:]
+        masks = torch.full((n, 1, *size), NO_OBJ_SCORE, device=self.device)
+        ptrs = torch.full((n, template.obj_ptr.shape[1]), NO_OBJ_SCORE, device=self.device)
+        scores = torch.full((n, 1), 10.0, device=self.device)
+        empty_ptr = None
+        for obj, out in enumerate(rows):
+            if out is None:
+                empty_ptr = self._empty_mask_pointer(frame) if empty_ptr is None else empty_ptr
+                ptrs[obj] = empty_ptr[0]
+            else:
+                masks[obj], ptrs[obj] = out.pred_masks[0], out.obj_ptr[0]
+                scores[obj] = out.object_score_logits[0]
+        high_res = F.interpolate(masks, (s, s), mode="bilinear", align_corners=False)
+        if self.tracker.cfg.non_overlap_masks_for_mem_enc:
+            high_res = non_overlapping(high_res)
+        memory, pos = self.tracker.encode_memory(self._features(frame, n), high_res, scores, True)
+        memory, pos = memory.to(self.memory_dtype), self._shared(pos)
+        out = TrackOutput(masks, ptrs, scores, None, memory, pos)
+        if cond:
+            group.memory.cond[frame] = out
+            group.memory.non_cond.pop(frame, None)
+            group.kept.discard(frame)
+        else:
+            group.memory.non_cond[frame] = out
+            group.kept.add(frame)
+
+    def _empty_mask_pointer(self, frame: int) -> torch.Tensor:
+        s = self.tracker.image_size
+        out = self.tracker.track_step(
+            frame, is_init_cond_frame=True, features=self._features(frame), points=None,
+            mask=torch.zeros(1, 1, s, s, device=self.device), memory=Memory(),
+            num_frames=self.num_frames, run_memory_encoder=False,
+        )
+        return out.obj_ptr
+
+    @torch.inference_mode()
+    def propagate(
+        self, start_frame: int | None = None, max_frames: int | None = None, reverse: bool = False
+    ) -> Iterator[tuple[int, list[int], torch.Tensor]]:
+        """Track every object from start_frame (default: the first prompted frame) for up to
+        max_frames frames, forward or in reverse; yields (frame, obj_ids, mask logits
+        N_obj x 1 x H x W at the video's size) per frame."""
+        if not self.groups:
+            raise VideoPromptError("no prompts: add points, a box or a mask first")
+        for group in self.groups:
+            self._consolidate(group)
+        if start_frame is None:
+            start_frame = min(f for g in self.groups for f in g.memory.cond)
+        max_frames = self.num_frames if max_frames is None else max_frames
+        if reverse:
+            end = max(start_frame - max_frames, 0)
+            order = range(start_frame, end - 1, -1) if start_frame > 0 else range(0)
+        else:
+            order = range(start_frame, min(start_frame + max_frames, self.num_frames - 1) + 1)
+        self.started = True
+        for frame in order:
+            masks = [self._track_group(group, frame, reverse) for group in self.groups]
+            yield frame, self.obj_ids, self._output(self._video_size(torch.cat(masks)))
+
+    def _track_group(self, group: ObjectGroup, frame: int, reverse: bool) -> torch.Tensor:
+        """The group's low-res logits on a frame: stored for a prompted frame (in batched mode
+        also for a corrected one), else tracked (and kept as memory)."""
+        group.tracked[frame] = reverse
+        if frame in group.memory.cond:
+            return group.memory.cond[frame].pred_masks
+        if self.objects == "batched" and frame in group.kept:
+            return group.memory.non_cond[frame].pred_masks
+        out = self.tracker.track_step(
+            frame,
+            is_init_cond_frame=False,
+            features=self._features(frame, len(group.obj_ids)),
+            points=None,
+            mask=None,
+            memory=group.memory,
+            num_frames=self.num_frames,
+            reverse=reverse,
+        )
+        out = self._stored(out)
+        group.memory.non_cond[frame] = out
+        return out.pred_masks

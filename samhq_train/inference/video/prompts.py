@@ -1,0 +1,138 @@
+"""The prompts file of samhq-video: a JSON list, one entry per object and frame.
+
+    [
+      {"frame": 0, "object": 1, "points": [[120, 80], [200, 90]], "labels": [1, 0]},
+      {"frame": 0, "object": 2, "box": [40, 30, 200, 160]},
+      {"frame": 0, "object": 2, "box": [40, 30, 200, 160], "points": [[90, 70]]},
+      {"frame": 12, "object": 3, "mask": "car_mask.png"}
+    ]
+
+frame: index into the frames in order (0 = the first); object: the id written into the output
+PNGs (1-255); points: [x, y] in video pixels, labels 1 (object) or 0 (background), all 1 when
+left out; box: [x0, y0, x1, y1] in video pixels; mask: an image file (relative to the prompts
+file), the video's size, nonzero = object, instead of points and box. One entry per (frame,
+object).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from samhq_train.errors import UserError
+
+KEYS = ("frame", "object", "points", "labels", "box", "mask")
+
+
+class PromptsFileError(UserError):
+    """A prompts file that cannot be used; the message names the file, the entry and the key."""
+
+
+@dataclass(frozen=True)
+class VideoPrompt:
+    frame: int
+    obj_id: int
+    points: list | None = None
+    labels: list | None = None
+    box: list | None = None
+    mask: np.ndarray | None = None  # H x W bool
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _integer(entry: dict, key: str, where: str, low: int, high: int) -> int:
+    value = entry.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise PromptsFileError(f"{where}: {key!r} must be a whole number, not {value!r}")
+    if not low <= value <= high:
+        what = "frame" if key == "frame" else "object id"
+        hint = f"the video has frames {low} to {high}" if key == "frame" else "use 1 to 255"
+        raise PromptsFileError(f"{where}: {what} {value} does not exist ({hint})")
+    return value
+
+
+def _prompt(entry, where: str, folder: Path, num_frames: int, video_hw) -> VideoPrompt:
+    if not isinstance(entry, dict):
+        raise PromptsFileError(f"{where} must be an object with keys {', '.join(KEYS)}")
+    unknown = sorted(set(entry) - set(KEYS))
+    if unknown:
+        raise PromptsFileError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(KEYS)})")
+    for key in ("frame", "object"):
+        if key not in entry:
+            raise PromptsFileError(f"{where}: {key!r} is missing")
+    frame = _integer(entry, "frame", where, 0, num_frames - 1)
+    obj_id = _integer(entry, "object", where, 1, 255)
+    if "mask" in entry:
+        if {"points", "labels", "box"} & set(entry):
+            raise PromptsFileError(f"{where}: give 'mask' alone, or points / box without it")
+        return VideoPrompt(frame, obj_id, mask=_read_mask(entry["mask"], where, folder, video_hw))
+    points, labels, box = entry.get("points"), entry.get("labels"), entry.get("box")
+    if points is None and box is None:
+        raise PromptsFileError(f"{where}: give 'points', 'box' or 'mask'")
+    if points is not None:
+        if not isinstance(points, list) or not points or not all(
+            isinstance(p, list) and len(p) == 2 and all(map(_is_number, p)) for p in points
+        ):
+            raise PromptsFileError(f"{where}: 'points' must be a list of [x, y] pairs")
+        labels = [1] * len(points) if labels is None else labels
+        if not isinstance(labels, list) or len(labels) != len(points) or any(
+            v not in (0, 1) or isinstance(v, bool) for v in labels
+        ):
+            raise PromptsFileError(f"{where}: 'labels' must be one 1 or 0 per point")
+    elif labels is not None:
+        raise PromptsFileError(f"{where}: 'labels' without 'points'")
+    if box is not None and not (
+        isinstance(box, list) and len(box) == 4 and all(map(_is_number, box))
+    ):
+        raise PromptsFileError(f"{where}: 'box' must be [x0, y0, x1, y1]")
+    return VideoPrompt(frame, obj_id, points, labels, box)
+
+
+def _read_mask(name, where: str, folder: Path, video_hw) -> np.ndarray:
+    if not isinstance(name, str):
+        raise PromptsFileError(f"{where}: 'mask' must be an image file name")
+    path = folder / name
+    try:
+        with Image.open(path) as image:
+            mask = np.array(image.convert("L")) > 0
+    except FileNotFoundError:
+        raise PromptsFileError(f"{where}: mask file {path} not found") from None
+    except (OSError, UnidentifiedImageError) as err:
+        raise PromptsFileError(f"{where}: mask {path} is not a readable image ({err})") from None
+    if mask.shape != tuple(video_hw):
+        raise PromptsFileError(
+            f"{where}: mask {path} is {mask.shape[1]}x{mask.shape[0]}, the video "
+            f"{video_hw[1]}x{video_hw[0]}: give a mask of the video's size"
+        )
+    return mask
+
+
+def read_prompts(path: str | Path, num_frames: int, video_hw: tuple[int, int]) -> list[VideoPrompt]:
+    """The prompts of a file, checked against the video (frames, size): PromptsFileError with one
+    line naming the file, the entry and the key otherwise."""
+    path = Path(path)
+    try:
+        entries = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise PromptsFileError(f"{path}: prompts file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise PromptsFileError(f"{path}: not a readable JSON file ({err})") from None
+    if not isinstance(entries, list) or not entries:
+        raise PromptsFileError(f"{path}: must be a non-empty JSON list of prompts")
+    prompts, seen = [], set()
+    for i, entry in enumerate(entries):
+        prompt = _prompt(entry, f"{path} entry {i}", path.parent, num_frames, video_hw)
+        if (prompt.frame, prompt.obj_id) in seen:
+            raise PromptsFileError(
+                f"{path} entry {i}: object {prompt.obj_id} already has a prompt on frame "
+                f"{prompt.frame}; put all its points and its box in one entry"
+            )
+        seen.add((prompt.frame, prompt.obj_id))
+        prompts.append(prompt)
+    return prompts

@@ -1,0 +1,62 @@
+"""The README's samhq-video commands run as written (on tiny stand-ins for the video, the prompts
+and the two checkpoints they name), and its prompts example is a valid prompts file."""
+
+import json
+import re
+import shlex
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from samhq_train.inference.video import command
+from samhq_train.inference.video.prompts import read_prompts
+from samhq_train.model import save_checkpoint, without_hq
+from tests.test_readme_commands import ROOT, readme_commands
+
+from .conftest import write_video
+
+COMMANDS = [c for c in readme_commands() if c.program == "samhq-video"]
+
+
+@pytest.fixture(scope="module")
+def stand_ins(official_model, tmp_path_factory):
+    root = tmp_path_factory.mktemp("video_stand_ins")
+    hq = save_checkpoint(official_model, root / "sam2.1_hq_hiera_l.pt", "sam_hq")
+    meta = root / "sam2.1_hiera_large.pt"  # Meta's layout: no HQ keys
+    torch.save({"model": without_hq(official_model.state_dict())}, meta)
+    prompts = root / "prompts.json"
+    prompts.write_text(json.dumps([
+        {"frame": 0, "object": 1, "points": [[30, 35]]},
+        {"frame": 1, "object": 2, "box": [70, 40, 110, 80]},
+    ]))
+    return {"video/": str(write_video(root / "video", num_frames=3)),
+            "prompts.json": str(prompts), "sam2.1_hq_hiera_l.pt": str(hq),
+            "sam2.1_hiera_large.pt": str(meta)}
+
+
+def test_the_readme_shows_video_commands():
+    assert len(COMMANDS) == 2
+
+
+@pytest.mark.parametrize("text", [c.text for c in COMMANDS])
+def test_readme_video_command_runs(text, stand_ins, tmp_path):
+    args = [stand_ins.get(a, a) for a in shlex.split(text)[1:]]
+    args = [str(tmp_path / a) if a == "masks/" else a for a in args]
+    assert command.main([*args, "--device", "cpu"]) == 0
+    pngs = sorted(p.name for p in (tmp_path / "masks").glob("*.png"))
+    assert pngs == ["00000.png", "00001.png", "00002.png"]
+    assert (tmp_path / "masks" / "overlay").is_dir() == ("--overlay" in args)
+
+
+def test_readme_prompts_example_is_valid(tmp_path):
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### Video (HQ-SAM 2)"):]
+    example = re.search(r"```json\n(.*?)```", section, re.S).group(1)
+    path = tmp_path / "prompts.json"
+    path.write_text(example)
+    Image.fromarray(np.zeros((240, 320), np.uint8)).save(tmp_path / "object3.png")
+    prompts = read_prompts(path, num_frames=13, video_hw=(240, 320))
+    assert [(p.frame, p.obj_id) for p in prompts] == [(0, 1), (0, 2), (12, 1), (5, 3)]
+    assert prompts[2].labels == [1] and prompts[3].mask.shape == (240, 320)
