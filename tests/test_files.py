@@ -127,3 +127,77 @@ def test_tensor_bytes_and_format_bytes():
     assert [format_bytes(n) for n in (12, 3400, 5_600_000, 7.8e9)] == [
         "12 B", "3.4 kB", "5.6 MB", "7.8 GB",
     ]
+
+
+def test_the_permissions_follow_the_umask(tmp_path, monkeypatch):
+    """atomic_write's file gets 0o666 less the process umask (mkstemp's 0600 is not kept)."""
+    from samhq_train import files
+
+    previous = os.umask(0o027)
+    files._umask.cache_clear()
+    try:
+        path = atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(previous)
+        files._umask.cache_clear()
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_folder_digest_takes_its_files_in_sorted_order_whatever_their_creation_order(tmp_path):
+    names = [f"{c}{i}.bin" for i in range(6) for c in "zqamx"]
+    for name in reversed(names):
+        (tmp_path / "sub" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "sub" / name).write_bytes(name.encode())
+    (tmp_path / "a.json").write_bytes(b"{}")
+    expected = b"{}" + b"".join(n.encode() for n in sorted(names))
+    assert file_sha256(tmp_path) == hashlib.sha256(expected).hexdigest()
+
+
+def test_digests_read_a_file_in_many_chunks(tmp_path):
+    data = bytes(range(256)) * 40
+    (tmp_path / "a.bin").write_bytes(data)
+    assert file_sha256(tmp_path / "a.bin", chunk_size=7) == hashlib.sha256(data).hexdigest()
+    big = os.urandom((1 << 20) + 13)  # over file_digest's chunk
+    (tmp_path / "big.bin").write_bytes(big)
+    expected = hashlib.sha256(str(len(big)).encode() + b":" + big).hexdigest()
+    assert file_digest(tmp_path / "big.bin") == expected
+
+
+def _raised_while_handling(inner: BaseException, outer: BaseException, *, explicit: bool):
+    """outer, raised from inner (explicit) or while handling it (implicit __context__)."""
+    try:
+        try:
+            raise inner
+        except BaseException as err:
+            if explicit:
+                raise outer from err
+            raise outer  # noqa: B904 - the implicit chain is what is tested
+    except BaseException as err:
+        return err
+
+
+@pytest.mark.parametrize("explicit", [True, False])
+@pytest.mark.parametrize(
+    ("inner", "outer", "why"),
+    [
+        (lambda: OSError(errno.ENOSPC, "full"), lambda: RuntimeError("saving failed"), "no space"),
+        (
+            lambda: ValueError("bad"),
+            lambda: RuntimeError("[enforce fail at inline_container.cc:1] unexpected pos"),
+            "the write came short",
+        ),
+    ],
+)
+def test_a_full_disk_is_found_down_the_error_chain(tmp_path, inner, outer, why, explicit):
+    # fresh errors per case: a raised error keeps the __cause__ an earlier case gave it
+    error = _raised_while_handling(inner(), outer(), explicit=explicit)
+    with pytest.raises(DiskFullError, match=f"^{why}"):
+        atomic_write(tmp_path / "a.bin", _write_then_fail(error))
+
+
+@pytest.mark.parametrize("code", [28, 122])
+def test_the_os_error_number_alone_says_a_full_disk(tmp_path, code):
+    """A writer's message in another language still carries Rust's "(os error N)"."""
+    error = RuntimeError(f"I/O error: Kein Speicherplatz auf dem Gerät (os error {code})")
+    with pytest.raises(DiskFullError, match="^no space left on the device writing"):
+        atomic_write(tmp_path / "a.bin", _write_then_fail(error))

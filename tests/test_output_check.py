@@ -33,11 +33,24 @@ def test_a_missing_parent_is_refused_unless_parents_are_created(tmp_path):
     with pytest.raises(OutputError, match="parent folder .*no does not exist"):
         check_writable_folder(tmp_path / "no" / "out", "--out", create_parents=False)
     check_writable_folder(tmp_path / "no" / "out", "--out")
+    # a missing folder whose parent exists needs no parents created
+    assert check_writable_folder(tmp_path / "new", "--out", create_parents=False) == (
+        tmp_path / "new"
+    )
+
+
+def test_a_home_folder_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert check_writable_folder("~/runs", "--out") == tmp_path / "runs"
 
 
 def test_an_unwritable_folder_says_where_it_would_be_created(tmp_path, monkeypatch):
     real = os.access
-    monkeypatch.setattr(os, "access", lambda p, m: False if Path(p) == tmp_path else real(p, m))
+
+    def no_write(path, mode):  # only writing is refused (searching the folder is allowed)
+        return False if Path(path) == tmp_path and mode & os.W_OK else real(path, mode)
+
+    monkeypatch.setattr(os, "access", no_write)
     with pytest.raises(OutputError) as err:
         check_writable_folder(tmp_path / "run", "hydra.run.dir")
     assert str(err.value).startswith(
@@ -65,6 +78,22 @@ def test_overwrite_refuses_a_target_of_the_other_kind(tmp_path):
         check_output_dir(tmp_path, [file_target], overwrite=True)
     (tmp_path / "ok.pth").write_text("x")
     check_output_dir(tmp_path, [tmp_path / "ok.pth"], overwrite=True)
+
+
+def test_taken_targets_are_counted_and_an_empty_folder_is_not_taken(tmp_path):
+    empty, full = tmp_path / "empty", tmp_path / "full"
+    empty.mkdir()
+    full.mkdir()
+    (full / "x").write_text("x")
+    check_output_dir(tmp_path, [empty, tmp_path / "missing.pth"])
+    (tmp_path / "a.pth").write_text("x")
+    (tmp_path / "b.pth").write_text("x")
+    with pytest.raises(OutputError) as err:
+        check_output_dir(tmp_path, [empty, full, tmp_path / "a.pth", tmp_path / "b.pth"])
+    assert str(err.value) == (
+        f"{full} already exists (and 2 more): pass --overwrite to replace it, or give another "
+        "--out or --name"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from samhq_train.app import engine
+from samhq_train.app import engine, server
 from samhq_train.app.command import load_segmenter, parse_args
 from samhq_train.app.command import main as app_main
 from samhq_train.app.engine import Options
@@ -179,6 +179,18 @@ def test_save_writes_only_into_the_output_folder(app_server, tiny_checkpoint, tm
     np.testing.assert_array_equal(prompts.points, [s["point"] for s in STEPS[:2]])
     expected = reference_masks(tiny_checkpoint, demo_image(2), STEPS[:2])[-1]
     np.testing.assert_array_equal(cv2.imread(str(out / "escape_me_mask.png"), 0) > 127, expected[0])
+    sam = cv2.imread(str(out / "escape_me_sam_mask.png"), 0) > 127
+    np.testing.assert_array_equal(sam, expected[1])
+    assert (expected[0] != expected[1]).any()  # the two files can be told apart
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_read(app_server, monkeypatch):
+    base, _ = app_server
+    monkeypatch.setattr(server, "MAX_UPLOAD", 1000)
+    status, answer = call(f"{base}/api/image", b"x" * 1001, {"X-Filename": "a.png"}, raw=True)
+    assert status == 400 and answer["error"] == (
+        "the upload has 1,001 bytes; at most 1,000 are taken"
+    )
 
 
 def test_a_checkpoint_that_does_not_load_is_one_line_and_exit_2(tmp_path, capsys):

@@ -104,6 +104,27 @@ def test_boundary_ious_are_min_of_mask_and_boundary_iou():
     assert ev.ious[2, 1][0, 0] == 1.0  # the crowd pair keeps the crowd mask IoU
 
 
+def test_a_crowd_region_beside_an_object_keeps_the_objects_boundary_iou():
+    crowd = square(20, 20, (1, 9), (1, 12))
+    gt = {
+        "images": [{"id": 1, "height": 20, "width": 20}],
+        "categories": [{"id": 1, "name": "thing"}],
+        "annotations": [gt_ann(1, 1, B), gt_ann(2, 1, crowd, iscrowd=1)],
+    }
+    shifted = np.roll(B, 1, axis=1)
+    inside = square(20, 20, (2, 6), (2, 6))
+    preds = [
+        {"image_id": 1, "category_id": 1, "score": 0.8, "segmentation": shifted},
+        {"image_id": 1, "category_id": 1, "score": 0.7, "segmentation": inside},
+    ]
+    coco_gt = load_coco(gt)
+    ev = BoundaryCOCOeval(coco_gt, coco_gt.loadRes(to_coco_results(preds, coco_gt)))
+    ev.evaluate()
+    ious = ev.ious[1, 1]  # predictions by score x GT in the json's order
+    np.testing.assert_allclose(ious[:, 0], [1 / 3, 0.0], atol=1e-6)  # min(mask, boundary IoU)
+    np.testing.assert_allclose(ious[:, 1], [0.0, 1.0], atol=1e-6)  # crowd: |P & crowd| / |P|
+
+
 def random_set(seed, n_images=4):
     rng = np.random.default_rng(seed)
     images, anns, preds = [], [], []

@@ -502,3 +502,26 @@ def test_coco_transform_auto_follows_the_family_input_rule():
     assert coco_transform("auto", sam1) == "longest_side"
     assert coco_transform("auto", sam2) == "resize"
     assert coco_transform("resize", sam1) == "resize"
+
+
+@pytest.mark.parametrize("transform", ["resize", "longest_side"])
+def test_coco_boxes_are_scaled_per_axis_into_the_model_frame(tmp_path, transform):
+    """A 128 x 96 image squashed to S x S ("resize") scales x and y apart; the best
+    max_detections boxes of an image are kept."""
+    from samhq_train.evaluation.coco import load_coco, load_detections
+    from samhq_train.evaluation.coco_runner import CocoPromptImages
+
+    gt = write_coco(tmp_path)
+    boxes = [[10, 20, 30, 40], [50, 5, 20, 60], [0, 0, 128, 96]]
+    dets = [
+        {"image_id": 1, "category_id": 1, "bbox": box, "score": score}
+        for box, score in zip(boxes, (0.5, 0.9, 0.1))
+    ]
+    coco = load_coco(gt)
+    images = CocoPromptImages(coco, tmp_path / "images", load_detections(dets, coco), 64,
+                              transform=transform, max_detections=2)
+    item = images[0]
+    sx, sy = (64 / 128, 64 / 96) if transform == "resize" else (64 / 128, 64 / 128)
+    expected = [[x * sx, y * sy, (x + w) * sx, (y + h) * sy] for x, y, w, h in boxes[1::-1]]
+    torch.testing.assert_close(item["boxes"], torch.tensor(expected), atol=1e-4, rtol=0)
+    assert [d["score"] for d in item["detections"]] == [0.9, 0.5]

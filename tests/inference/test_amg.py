@@ -19,10 +19,10 @@ import pytest
 import torch
 from pycocotools import mask as coco_mask
 
-from samhq_train.inference import AutomaticMaskGenerator
+from samhq_train.inference import AutomaticMaskGenerator, SamHQPredictor
 from samhq_train.inference.amg import generator as amg_generator
 from samhq_train.inference.amg import masks as amg_masks
-from samhq_train.inference.amg.crops import crop_boxes, layer_point_grids
+from samhq_train.inference.amg.crops import crop_boxes, layer_point_grids, near_crop_edge
 from samhq_train.inference.amg.generator import AmgOptionError
 from samhq_train.model import build_sam_hq, load_checkpoint
 from tests.model.sam2.conftest import HQ_FIXTURE, load_fixture, mini_model
@@ -130,7 +130,7 @@ def test_small_region_removal_equals_the_official_helper(mode):
     masks = random_masks(6, 40, 50, seed=3).numpy()
     masks[1, 10:12, 10:12] = True  # only small islands
     for mask in masks:
-        for area in (1, 10, 50):
+        for area in (1, 10, 16, 32, 48, 50):  # region sizes here are mostly multiples of 16
             ours, changed = amg_masks.remove_small_regions(mask, area, mode)
             theirs, official_changed = official.remove_small_regions(mask, area, mode)
             assert changed == official_changed
@@ -166,6 +166,65 @@ def test_low_res_clean_up_follows_sam2s_rule():
     assert torch.equal(out[mask], logits[mask])
 
 
+def test_rle_runs_of_consecutive_masks_are_never_joined():
+    """A mask whose last run ends where the next mask's first run starts (in the frame) keeps
+    both runs: only runs of one mask join across a column."""
+    masks = torch.zeros(3, 4, 3, dtype=torch.bool)
+    masks[0, 0:2, 0] = True  # ends at row 2 of column 0
+    masks[1, 2:4, 0] = True  # starts at row 2 of column 0
+    masks[2, 3, 0] = masks[2, 0, 1] = True  # one run across a column edge of the same mask
+    for frame, offset in (((4, 3), (0, 0)), ((6, 5), (1, 2)), ((4, 5), (2, 0))):
+        x0, y0 = offset
+        for mask, rle in zip(masks.numpy(), amg_masks.masks_to_rle(masks, frame, offset)):
+            full = np.zeros(frame, bool)
+            full[y0 : y0 + 4, x0 : x0 + 3] = mask
+            np.testing.assert_array_equal(amg_masks.rle_to_mask(rle), full)
+            expected = coco_mask.encode(np.asfortranarray(full))["counts"].decode()
+            assert amg_masks.rle_to_coco(rle)["counts"] == expected
+
+
+def test_stability_on_logits_exactly_at_the_cutoffs_equals_the_official_helper():
+    official = pytest.importorskip("segment_anything_hq.utils.amg")
+    logits = torch.randint(-3, 4, (5, 9, 11), generator=torch.Generator().manual_seed(0)).float()
+    for threshold, offset in ((0.0, 1.0), (1.0, 2.0), (-1.0, 0.0)):
+        expected = official.calculate_stability_score(logits, threshold, offset)
+        assert torch.equal(amg_masks.stability_scores(logits, threshold, offset), expected)
+
+
+def test_near_crop_edge_equals_the_official_filter():
+    official = pytest.importorskip("segment_anything_hq.utils.amg")
+    gen = torch.Generator().manual_seed(1)
+    image_hw = (300, 400)
+    for crop in ([0, 0, 400, 300], [0, 0, 230, 170], [170, 130, 400, 300], [100, 60, 330, 240]):
+        x0, y0, x1, y1 = crop
+        # crop-frame boxes near every edge: 0..40 pixels in from it, on either side of 20
+        low = torch.randint(0, 45, (200, 2), generator=gen)
+        high = torch.stack([x1 - x0 - torch.randint(0, 45, (200,), generator=gen),
+                            y1 - y0 - torch.randint(0, 45, (200,), generator=gen)], dim=1)
+        boxes = torch.cat([low, high], dim=1)
+        ours = near_crop_edge(boxes + torch.tensor([x0, y0, x0, y0]), crop, image_hw)
+        theirs = official.is_box_near_crop_edge(boxes, crop, [0, 0, 400, 300])
+        assert torch.equal(ours, theirs), crop
+        assert 0 < int(ours.sum()) < len(ours) or crop == [0, 0, 400, 300]
+
+
+def test_polygons_of_tiny_regions_have_three_points_and_redraw_the_mask():
+    mask = np.zeros((20, 24), bool)
+    mask[3, 4] = True  # one pixel
+    mask[10, 2:4] = True  # two pixels
+    mask[5:15, 8:20] = True
+    mask[8:11, 12:15] = False  # a hole: polygons fill it (COCO unions a mask's polygons)
+    polygons = amg_masks.mask_to_polygons(mask)
+    assert len(polygons) == 3
+    # fewer than 6 numbers is no COCO polygon (pycocotools reads 4 as a box)
+    assert all(len(p) >= 6 and len(p) % 2 == 0 for p in polygons)
+    drawn = np.zeros(mask.shape, np.uint8)
+    cv2.fillPoly(drawn, [np.asarray(p, np.int32).reshape(-1, 2) for p in polygons], 1)
+    filled = mask.copy()
+    filled[8:11, 12:15] = True
+    np.testing.assert_array_equal(drawn.astype(bool), filled)
+
+
 # ---- whole generators against the official ones ---------------------------------------------
 
 SAM1_CASES = {
@@ -182,6 +241,17 @@ SAM1_CASES = {
         stability_score_thresh=0.2,
         multimask_output=False,
         output_mode="coco_rle",
+    ),
+    # the NMS after small-region removal uses the larger of the two thresholds
+    "small_regions_nms_thresholds": dict(
+        BASE,
+        points_per_side=8,
+        crop_n_layers=1,
+        min_mask_region_area=40,
+        box_nms_thresh=0.3,
+        crop_nms_thresh=0.9,
+        multimask_output=False,
+        output_mode="uncompressed_rle",
     ),
 }
 
@@ -204,6 +274,21 @@ def test_sam1_generator_equals_the_official_sam_hq_generator(case, demo_model, i
     )
     assert result["max_iou_diff"] < SCORE_ATOL and result["max_stability_diff"] < SCORE_ATOL, result
     assert result["max_point_diff"] == 0, result
+
+
+def test_a_mask_exactly_at_the_stability_threshold_is_kept_as_officially(demo_model, image):
+    official = pytest.importorskip("segment_anything_hq")
+    options = dict(BASE, points_per_side=8, output_mode="uncompressed_rle")
+    found = AutomaticMaskGenerator(demo_model, multimask_output=False, **options).generate(image)
+    stabilities = sorted({r["stability_score"] for r in found})
+    options["stability_score_thresh"] = stabilities[len(stabilities) // 2]  # a float32 value
+    theirs = official.SamAutomaticMaskGenerator(
+        official_twin(demo_model, "vit_demo_base"), **options
+    ).generate(image, multimask_output=False)
+    ours = AutomaticMaskGenerator(demo_model, multimask_output=False, **options).generate(image)
+    result = compare_records(ours, theirs)
+    assert result["masks"] == len(theirs) >= 2 and result["equal_rle"] == result["masks"], result
+    assert min(r["stability_score"] for r in ours) == options["stability_score_thresh"]
 
 
 def test_sam1_multimask_on_random_weights_equals_the_official_generator(image):
@@ -313,6 +398,21 @@ def test_hq_options_run_for_both_families(demo_model, image):
         assert len(runs[False, True]) == 9 * per_point and len(runs[True, True]) == 9
         assert len(runs[False, False]) == 27  # plain SAM / SAM 2.1: three masks per point
         assert not torch.equal(runs[False, True].iou[:9], runs[False, False].iou[:9])
+    # HQ-SAM 2's HQ mask alone is scored with the best of the three SAM scores (as the predictor
+    # returns them for it)
+    predictor = SamHQPredictor(hq_model)
+    predictor.set_image(image)
+    hq_alone = runs[True, True]
+    best = [
+        predictor.predict(point[None].numpy(), np.array([1]), hq_token_only=True)[1].max()
+        for point in hq_alone.points
+    ]
+    first = [
+        predictor.predict(point[None].numpy(), np.array([1]), hq_token_only=True)[1][0]
+        for point in hq_alone.points
+    ]
+    assert not np.allclose(best, first, atol=1e-3)  # the best is not always the first
+    np.testing.assert_allclose(hq_alone.iou.numpy(), best, atol=1e-4)
 
 
 @pytest.mark.parametrize(

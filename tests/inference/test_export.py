@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
+from safetensors.torch import save_file
 
 from samhq_train.inference import check_onnx, export_model, export_onnx
 from samhq_train.inference.export import onnx_session, run_onnx
@@ -278,6 +279,15 @@ def test_verify_catches_a_file_that_differs(model, tmp_path):
     path = save_checkpoint(other, tmp_path / "other.safetensors", "safetensors")
     with pytest.raises(RuntimeError, match="tensors differ from the model"):
         verify_weights(model, path, "safetensors")
+    # bit for bit: one value one float32 step off (as a bf16 round trip would leave many) fails
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    key = "mask_decoder.hf_token.weight"
+    state[key].view(-1)[0] = torch.nextafter(state[key].view(-1)[0], torch.tensor(1.0))
+    save_file(state, str(tmp_path / "near.safetensors"))
+    with pytest.raises(RuntimeError, match=r"1 tensors differ from the model, first: \['" + key):
+        verify_weights(model, tmp_path / "near.safetensors", "safetensors")
+    verify_weights(model, save_checkpoint(model, tmp_path / "same.safetensors", "safetensors"),
+                   "safetensors")
 
 
 # SAM 2.1 family: the same exporter with the family's features, padding point and resize rule

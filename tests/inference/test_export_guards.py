@@ -11,7 +11,7 @@ from samhq_train.cli.export import main as export_main
 from samhq_train.files import DiskFullError
 from samhq_train.finite import NonFiniteError
 from samhq_train.inference import export_model
-from samhq_train.model import save_checkpoint
+from samhq_train.model import load_checkpoint, save_checkpoint
 from samhq_train.model.formats import safetensors_files
 from tests.reference import random_tiny_model
 
@@ -73,3 +73,21 @@ def test_a_full_disk_during_an_export_is_one_line_and_leaves_nothing(tmp_path, m
     )
     assert "; nothing is left behind (no earlier file was there): " in str(info.value)
     assert sorted(os.listdir(out)) == before  # no partial file, no temporary file
+
+
+def test_a_failed_export_with_overwrite_keeps_the_files_that_were_there(tmp_path, monkeypatch):
+    """What a failed export removes is what it made: a target that existed before (and was
+    replaced whole by this call) stays."""
+    model = random_tiny_model(seed=4)
+    out = tmp_path / "out"
+    export_model(model, out, ["sam_hq"])
+
+    def full(tensors, path, metadata=None):
+        raise SafetensorError("Error while serializing: I/O error: (os error 28)")
+
+    monkeypatch.setattr(safetensors_files, "save_file", full)
+    with pytest.raises(DiskFullError):
+        export_model(model, out, ["sam_hq", "hq_only"], overwrite=True)
+    assert sorted(os.listdir(out)) == ["sam_hq_vit_demo.pth"]
+    loaded = load_checkpoint(out / "sam_hq_vit_demo.pth").state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())

@@ -428,8 +428,14 @@ def test_boxes_decoded_in_chunks_give_the_masks_of_one_batch(monkeypatch):
     prompts = ImagePrompts(boxes, None, box_ids=[0, 1, 2], box_entries=3)
     options = batch_predict.BatchOptions(out=Path("unused"))
     masks, scores = batch_predict.decode(predictor, prompts, options)
-    monkeypatch.setattr(batch_predict, "MASK_BUDGET", 60 * 80 * 4)  # one box per call
+    monkeypatch.setattr(batch_predict, "MASK_BUDGET", 2 * 60 * 80 * 4)  # two boxes per call
+    calls = []
+    predict = predictor.predict
+    monkeypatch.setattr(
+        predictor, "predict", lambda **kw: calls.append(len(kw["box"])) or predict(**kw)
+    )
     chunked, chunked_scores = batch_predict.decode(predictor, prompts, options)
+    assert calls == [2, 1]  # within the budget, and no call smaller than it needs
     assert masks.shape == chunked.shape == (3, 60, 80) and masks.dtype == bool
     np.testing.assert_array_equal(chunked, masks)
     np.testing.assert_allclose(chunked_scores, scores, atol=1e-6)

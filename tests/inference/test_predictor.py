@@ -177,6 +177,8 @@ def test_bgr_input_and_bf16_autocast(models):
         ),
         (dict(box=np.array([-5, 10, 50, 50])), "box .* lies outside the image"),
         (dict(box=np.array([50, 10, 20, 50])), "box .* must have x0 < x1 and y0 < y1"),
+        (dict(box=np.array([50, 10, 50, 50])), "box .* must have x0 < x1 and y0 < y1"),
+        (dict(box=np.array([10, 50, 20, 50])), "box .* must have x0 < x1 and y0 < y1"),
         (dict(box=np.array([np.nan, 10, 20, 50])), r"box \[nan, .* is not finite \(NaN or inf\)"),
         (
             dict(point_coords=np.array([[5, np.inf]]), point_labels=np.array([1])),
@@ -197,6 +199,14 @@ def test_bgr_input_and_bf16_autocast(models):
             dict(point_coords=np.array([[5, 400]]), point_labels=np.array([1])),
             "point_coords .* lie outside",
         ),
+        (
+            dict(point_coords=np.array([[201.0, 10.0]]), point_labels=np.array([1])),
+            r"point_coords \[\[201.0, 10.0\]\] lie outside the image of width 200 and height 300",
+        ),
+        (
+            dict(point_coords=np.zeros((0, 2)), point_labels=np.zeros(0)),
+            r"point_coords must have shape N x 2 \(x, y\) or B x N x 2, got \(0, 2\)",
+        ),
         (dict(mask_input=np.zeros((1, 32, 32))), "mask_input must have shape 1 x 64 x 64"),
         (
             dict(box=np.array([[0, 0, 9, 9]] * 2), mask_input=np.zeros((3, 1, 64, 64))),
@@ -208,6 +218,28 @@ def test_bad_prompts_raise_one_clear_error(on_image, kwargs, message):
     ours, _ = on_image(IMAGES["downscaled"])
     with pytest.raises(PromptError, match=message):
         ours.predict(**kwargs)
+
+
+def test_points_and_boxes_up_to_the_far_edges_are_taken(on_image):
+    ours, official = on_image(IMAGES["downscaled"])  # 300 high, 200 wide
+    points = dict(point_coords=np.array([[200.0, 300.0], [10.0, 250.0]]), point_labels=[1, 1])
+    expected = official.predict(**points, return_logits=True)
+    assert_same_prediction(ours.predict(**points), expected)
+    box = np.array([120.0, 210.0, 200.0, 300.0])
+    assert_same_prediction(ours.predict(box=box), official.predict(box=box, return_logits=True))
+
+
+def test_a_logit_at_the_threshold_is_background(models, monkeypatch):
+    """Masks are logits > mask_threshold, as the official predictor cuts them."""
+    predictor = SamHQPredictor(models[0])
+    predictor.set_image(image_of((40, 64)))
+    n = models[0].mask_input_size
+    monkeypatch.setattr(
+        predictor.model, "decode",
+        lambda *args, **kwargs: (torch.zeros(1, 1, 1, n, n), torch.ones(1, 1, 1)),
+    )
+    masks, _, _ = predictor.predict(box=np.array([0, 0, 30, 30]), multimask_output=False)
+    assert masks.shape == (1, 40, 64) and not masks.any()
 
 
 def test_predict_before_set_image_and_bad_images(tmp_path, models):

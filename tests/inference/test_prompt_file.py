@@ -15,6 +15,7 @@ def test_reads_boxes_and_points_as_float_arrays(tmp_path):
     prompts = read_prompt_file(path)
     np.testing.assert_array_equal(prompts.boxes, [[1, 2, 3, 4], [5, 6, 7, 8]])
     np.testing.assert_array_equal(prompts.points, [[1, 2, 1]])
+    assert prompts.points.dtype == np.float64
     assert prompts.boxes.dtype == np.float64 and prompts.box_ids == [0, 1] and prompts.count == 2
     assert prompts.problems == []
     path.write_text(json.dumps({"box": [1, 2, 3, 4]}))
@@ -59,6 +60,10 @@ def test_a_bad_box_entry_is_left_out_and_named_the_others_stay(tmp_path):
         (
             json.dumps({"box": [1, 2, 3, 4], "points": [[1, 2]]}),
             r"a.json points\[0\]: must be \[x, y, label\], got \[1, 2\]",
+        ),
+        (
+            json.dumps({"points": [[True, 2, 1]]}),
+            r"a.json points\[0\]: must be \[x, y, label\], got \[True, 2, 1\]",
         ),
     ],
 )

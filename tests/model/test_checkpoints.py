@@ -4,11 +4,13 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from samhq_train.model import (
     FAMILIES,
     CheckpointError,
+    Use,
     build_sam_hq,
     detect_format,
     hq_state_dict,
@@ -86,6 +88,15 @@ def test_hf_directory_loads_offline_in_transformers(tmp_path, tiny_model):
     assert config["mask_decoder_config"]["layer_norm_eps"] == 1e-5
     hf = load_transformers_model(tmp_path / "transformers")
     assert hf.mask_decoder.hq_token.weight.equal(tiny_model.mask_decoder.hf_token.weight)
+    # what transformers writes itself (older versions refuse a file without it)
+    with safe_open(str(tmp_path / "transformers" / "model.safetensors"), "pt") as handle:
+        assert handle.metadata() == {"format": "pt"}
+
+
+def test_a_sam_hq_file_read_as_sam_also_fills_the_hq_parts(tmp_path, tiny_model):
+    """format=sam expects SAM's tensors; the HQ ones a file holds beyond them are optional."""
+    path = save_checkpoint(tiny_model, tmp_path / "sam_hq_vit_demo.pth", "sam_hq")
+    assert_same_weights(build_sam_hq("vit_demo", checkpoint=str(path), format="sam"), tiny_model)
 
 
 def test_save_leaves_no_temporary_files(tmp_path, tiny_model):
@@ -126,6 +137,34 @@ def test_unknown_format(tmp_path):
 def test_folder_that_is_not_a_transformers_directory(tmp_path):
     with pytest.raises(CheckpointError, match="not a transformers SamHQ directory"):
         detect_format(tmp_path)
+
+
+def test_a_transformers_directory_of_another_model_or_keys_is_one_line(tmp_path, tiny_model):
+    directory = save_checkpoint(tiny_model, tmp_path / "transformers", "transformers")
+    config = json.loads((directory / "config.json").read_text())
+    (directory / "config.json").write_text(json.dumps({**config, "model_type": "sam"}))
+    with pytest.raises(CheckpointError, match="has model_type 'sam', expected 'sam_hq'"):
+        load_checkpoint(directory)
+    (directory / "config.json").write_text(json.dumps(config))
+    weights = load_file(str(directory / "model.safetensors"))
+    weights["vision_encoder.extra.weight"] = torch.zeros(2)
+    save_file(weights, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match=r"has 1 keys that SamHQ does not know, first: "
+                       r"\['vision_encoder.extra.weight'\]"):
+        load_checkpoint(directory)
+
+
+def test_a_transformers_directory_with_the_prompt_encoders_positional_key_loads(
+    tmp_path, tiny_model
+):
+    """Some transformers versions keep the shared positional matrix under the prompt encoder."""
+    directory = save_checkpoint(tiny_model, tmp_path / "transformers", "transformers")
+    weights = load_file(str(directory / "model.safetensors"))
+    weights["prompt_encoder.shared_embedding.positional_embedding"] = weights.pop(
+        "shared_image_embedding.positional_embedding"
+    )
+    save_file(weights, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    assert_same_weights(load_checkpoint(directory), tiny_model)
 
 
 def test_damaged_torch_file(tmp_path):
@@ -237,3 +276,34 @@ def test_earlier_format_name_hf_is_still_accepted(tmp_path, tiny_model):
     state, format = read_state_dict(path, "hf")
     assert format == "transformers"
     assert all(torch.equal(state[k], v) for k, v in tiny_model.state_dict().items())
+
+
+def test_a_legacy_pickle_weights_file_is_detected_and_its_truncation_named(tmp_path, tiny_model):
+    """torch.save's pre-1.6 format (a pickle, first byte 0x80): found without an extension;
+    cut short in its tensors (torch's "unexpected EOF") or in its pickle (EOFError), it is a
+    truncated file."""
+    path = tmp_path / "legacy_weights"
+    torch.save(tiny_model.state_dict(), path, _use_new_zipfile_serialization=False)
+    assert detect_format(path) == "sam_hq"
+    assert_same_weights(load_checkpoint(path), tiny_model)
+    data = path.read_bytes()
+    for part in (2, 50):
+        cut = tmp_path / f"cut_{part}.pth"
+        cut.write_bytes(data[: len(data) // part])
+        with pytest.raises(CheckpointError, match="the file ends early \\(truncated: copy"):
+            load_checkpoint(cut)
+
+
+def test_a_problem_with_another_file_is_not_worded_as_the_setting(tmp_path):
+    from samhq_train.model.formats import setting_named
+    from samhq_train.model.formats.errors import FileProblem
+
+    named, other = tmp_path / "a.pth", tmp_path / "b.pth"
+    with pytest.raises(CheckpointError) as info, setting_named("model.checkpoint", named, Use.START):
+        raise FileProblem(named, "is broken")
+    assert str(info.value).startswith(f"model.checkpoint={named} is broken: model.checkpoint takes")
+    with pytest.raises(FileProblem) as info, setting_named("model.checkpoint", named, Use.START):
+        raise FileProblem(other, "is broken")
+    assert str(info.value) == f"{other} is broken"
+    with pytest.raises(FileProblem), setting_named("model.checkpoint", None, Use.START):
+        raise FileProblem(named, "is broken")

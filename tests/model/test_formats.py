@@ -4,6 +4,7 @@ once."""
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from samhq_train.errors import UserError
 from samhq_train.model import (
@@ -21,6 +22,7 @@ from samhq_train.model import (
 )
 from samhq_train.model.formats import RECORDS, expected_state
 from samhq_train.model.formats import lightning as lightning_format
+from samhq_train.model.formats.safetensors_files import looks_like_safetensors
 
 ALL = frozenset(Use)
 NAMES = {
@@ -243,3 +245,38 @@ def test_a_safetensors_file_without_extension_whose_header_starts_like_a_pickle(
     info = inspect(tmp_path / "w")
     assert info.format == "hq_only"
     assert set(info.read().state) == set(state)
+
+
+def test_safetensors_sniffing_checks_the_header_fits_the_file(tmp_path):
+    body = b'{"__metadata__":{}}'
+
+    def write(name, length, data=body):
+        path = tmp_path / name
+        path.write_bytes(length.to_bytes(8, "little") + data)
+        return path
+
+    assert looks_like_safetensors(write("ok", len(body)))
+    assert not looks_like_safetensors(write("long", len(body) + 1))  # more than the file holds
+    assert not looks_like_safetensors(write("zero", 0))
+    assert not looks_like_safetensors(write("not_json", len(body), b"[" + body[1:]))
+    (tmp_path / "short").write_bytes(b"\x05\x00")
+    assert not looks_like_safetensors(tmp_path / "short")
+
+
+def test_safetensors_files_of_other_tools_are_told_apart_by_their_keys(tmp_path, tiny_model):
+    """Without our metadata: hq_only only when every key is HQ; a variant the registry does not
+    know is no variant; a delta that records no policy was trained with policy hq."""
+    state = {k: v.contiguous() for k, v in tiny_model.state_dict().items()}
+    hq = hq_state_dict(tiny_model)
+    save_file(state, str(tmp_path / "full.safetensors"))
+    save_file(hq, str(tmp_path / "hq.safetensors"))
+    save_file(state, str(tmp_path / "named.safetensors"), metadata={"variant": "vit_unknown"})
+    metadata = {"contents": "delta", "variant": "vit_demo"}
+    save_file(hq, str(tmp_path / "delta.safetensors"), metadata=metadata)
+    assert inspect(tmp_path / "full.safetensors").format == "safetensors"
+    assert inspect(tmp_path / "hq.safetensors").format == "hq_only"
+    named = inspect(tmp_path / "named.safetensors")
+    assert (named.format, named.variant) == ("safetensors", None)
+    delta = inspect(tmp_path / "delta.safetensors")
+    assert (delta.format, delta.variant, delta.provenance.policy) == ("delta", "vit_demo", "hq")
+    assert delta.provenance.policy_settings is None

@@ -3,6 +3,7 @@ full size, its trainable count, checkpoint round trips, and the refused transfor
 
 import pytest
 import torch
+from torch import nn
 
 from samhq_train.model import (
     CheckpointError,
@@ -14,6 +15,7 @@ from samhq_train.model import (
     save_checkpoint,
     trained_parameter_names,
 )
+from samhq_train.model.sam1 import tiny_vit
 from tests.reference import randomize_
 
 ATOL = 1e-4
@@ -138,3 +140,63 @@ def test_every_norm_has_the_official_eps(light_model):
     from tests.model.test_parity_official import assert_norms_have_the_official_eps
 
     assert_norms_have_the_official_eps(light_model, official_vit_tiny())
+
+
+
+def _stage_pair():
+    """A conv stage (2 MBConv, merge by 2) then an attention stage (2 blocks, windows padded,
+    merge at stride 1 into 320 channels: the official merge keeps the resolution for 320, 448
+    and 576), ours and the official package's, on the same random weights."""
+    from segment_anything_hq.modeling import tiny_vit_sam as official
+
+    ours = nn.Sequential(
+        tiny_vit.ConvLayer(16, 2, 4.0, tiny_vit.PatchMerging(16, 32, stride=2)),
+        tiny_vit.BasicLayer(
+            32, 2, num_heads=2, window_size=7, mlp_ratio=4.0, local_conv_size=3,
+            downsample=tiny_vit.PatchMerging(32, 320, stride=1),
+        ),
+    )
+    theirs = nn.Sequential(
+        official.ConvLayer(
+            16, (20, 20), 2, nn.GELU, downsample=official.PatchMerging, out_dim=32,
+            conv_expand_ratio=4.0,
+        ),
+        official.BasicLayer(
+            32, (10, 10), 2, 2, 7, mlp_ratio=4.0, downsample=official.PatchMerging,
+            local_conv_size=3, activation=nn.GELU, out_dim=320,
+        ),
+    )
+    randomize_(ours, seed=4)
+    theirs.load_state_dict(ours.state_dict(), strict=True)
+    return ours, theirs
+
+
+def test_a_training_step_of_the_stages_matches_official():
+    """In train mode (BatchNorm on batch statistics, attention biases not cached) the stages'
+    outputs, the gradients of their input and of every parameter, and the updated BatchNorm
+    statistics equal the official TinyViT's: a wiring that leaves the forward pass alone but not
+    the backward pass shows here."""
+    ours, theirs = _stage_pair()
+    gen = torch.Generator().manual_seed(5)
+    image = torch.randn(2, 16, 20, 20, generator=gen)
+    weight = torch.randn(2, 100, 320, generator=gen)
+    found = {}
+    for name, stages in (("ours", ours), ("official", theirs)):
+        x = image.clone().requires_grad_(True)
+        out = stages.train()(x)
+        out = out.flatten(2).transpose(1, 2) if name == "ours" else out  # B x HW x C
+        (out * weight).sum().backward()
+        grads = {n: p.grad for n, p in stages.named_parameters()}
+        stats = {n: b for n, b in stages.named_buffers() if "running" in n}
+        found[name] = out.detach(), x.grad, grads, stats
+    (out, x_grad, grads, stats), (ref, ref_x_grad, ref_grads, ref_stats) = found.values()
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(x_grad, ref_x_grad, atol=1e-5, rtol=1e-4)
+    assert set(grads) == set(ref_grads) and len(stats) == len(ref_stats) > 0
+    for name, grad in grads.items():
+        # relative to the tensor's largest gradient (they reach ~1e3; a bias feeding a
+        # BatchNorm has a gradient near 0, which float rounding alone decides)
+        scale = ref_grads[name].abs().max().item()
+        assert (grad - ref_grads[name]).abs().max().item() <= 1e-5 * scale + 1e-3, name
+    for name, stat in stats.items():
+        torch.testing.assert_close(stat, ref_stats[name], atol=1e-6, rtol=1e-5, msg=name)

@@ -107,3 +107,15 @@ def test_a_run_prints_the_base_and_the_adapted_sam(tmp_path, policy, before, bas
     assert ("| SAM (no HQ token) |" in out) == base_row
     if base_row:
         assert metrics["sam_base"] != metrics["sam"]  # the adapted SAM is not the base
+
+
+def test_the_trained_values_come_back_after_an_error_in_the_base_decode():
+    model = build_sam_hq("vit_demo", seed=0, policy="hq+decoder")
+    state = base_decoder_state(model, "hq+decoder")
+    nudge(model, state)
+    params = dict(model.named_parameters())
+    moved = {n: params[n].detach().clone() for n in state}
+    with pytest.raises(RuntimeError, match="decode failed"), parameters_set_to(model, state):
+        assert all(torch.equal(params[n], state[n]) for n in state)
+        raise RuntimeError("decode failed")
+    assert all(torch.equal(params[n], moved[n]) for n in state)
