@@ -2,7 +2,8 @@
 
     samhq-video --frames video/ --prompts prompts.json --checkpoint hq_sam2.pt --out masks/
 
---frames: a folder of JPEG/PNG frames of one size (numeric names in number order, else by name).
+--frames: a folder of JPEG/PNG frames of one size (numeric names in number order, else by name),
+or a video file (.mp4, .avi, .mov, .mkv, .webm; frames decoded in order, named 00000, 00001, ...).
 --prompts: a JSON list of {"frame", "object", "points"/"labels", "box" or "mask"} entries (see
 samhq_train/inference/video/prompts.py). Every object is tracked forward from the first prompted
 frame to the last frame, then in reverse from there to the first frame, with the official
@@ -38,7 +39,7 @@ from ..command_options import (
     decode_with_hq,
     flag_hints,
 )
-from .frames import frame_size, list_frames
+from .frames import VideoFrames, decoded_frames, open_video
 from .predictor import OBJECT_MODES, VideoPredictor
 from .prompts import read_prompts
 
@@ -51,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--frames", required=True, help="folder of JPEG/PNG frames")
+    parser.add_argument("--frames", required=True, help="folder of JPEG/PNG frames or a video file")
     parser.add_argument("--prompts", required=True, help="prompts JSON file")
     parser.add_argument("--out", required=True, help="output folder for the mask PNGs")
     parser.add_argument("--checkpoint", required=True, help="HQ-SAM 2 / SAM 2.1 weights")
@@ -136,45 +137,76 @@ def load_model(args: argparse.Namespace):
     return model
 
 
-def write_frame(out: Path, path: Path, obj_ids, logits, overlay: bool) -> None:
-    ids = id_mask(obj_ids, logits)
-    picture = Image.fromarray(ids, mode="P")
+def write_mask(out: Path, name: str, obj_ids, logits) -> None:
+    picture = Image.fromarray(id_mask(obj_ids, logits), mode="P")
     picture.putpalette(davis_palette())
-    picture.save(out / f"{path.stem}.png")
-    if overlay:
-        image = np.array(Image.open(path).convert("RGB"))
-        masks = [(logits[i, 0] > 0).cpu().numpy() for i in range(len(obj_ids))]
-        drawn = draw_overlay(image, masks, labels=[str(i) for i in obj_ids])
-        Image.fromarray(drawn).save(out / "overlay" / f"{path.stem}.jpg", quality=90)
+    picture.save(out / f"{name}.png")
+
+
+def write_overlay(out: Path, name: str, image: np.ndarray, obj_ids, masks) -> None:
+    drawn = draw_overlay(image, list(masks), labels=[str(i) for i in obj_ids])
+    Image.fromarray(drawn).save(out / "overlay" / f"{name}.jpg", quality=90)
+
+
+class OverlayWriter:
+    """Overlay pictures: a folder's frame is read back from its file at once; a video file's
+    frames cannot be read out of order, so its masks wait (bit-packed) for one decoding pass at
+    the end, which holds one frame at the video's size at a time."""
+
+    def __init__(self, out: Path, video: VideoFrames):
+        self.out, self.video = out, video
+        self.waiting: dict[int, tuple[list[int], np.ndarray]] = {}
+
+    def add(self, frame: int, obj_ids, logits) -> None:
+        masks = (logits[:, 0] > 0).cpu().numpy()
+        if self.video.files is None:
+            self.waiting[frame] = (list(obj_ids), np.packbits(masks, axis=-1))
+            return
+        image = np.array(Image.open(self.video.files[frame]).convert("RGB"))
+        write_overlay(self.out, self.video.names[frame], image, obj_ids, masks)
+
+    def finish(self) -> None:
+        if not self.waiting:
+            return
+        width = self.video.size[1]
+        for frame, image in enumerate(decoded_frames(self.video.source)):
+            if frame in self.waiting:
+                obj_ids, packed = self.waiting.pop(frame)
+                masks = np.unpackbits(packed, axis=-1, count=width).astype(bool)
+                write_overlay(self.out, self.video.names[frame], image, obj_ids, masks)
 
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     check_variant(args.variant)
-    paths = list_frames(args.frames)
-    video_hw = frame_size(paths)
-    prompts = read_prompts(args.prompts, len(paths), video_hw)
+    video = open_video(args.frames)
+    prompts = read_prompts(args.prompts, len(video), video.size)
     out = Path(args.out)
-    targets = [out / f"{p.stem}.png" for p in paths] + ([out / "overlay"] if args.overlay else [])
+    targets = [out / f"{n}.png" for n in video.names] + ([out / "overlay"] if args.overlay else [])
     check_out(out, targets, args.overwrite)
     model = load_model(args).to(args.device)
     use_hq = decode_with_hq(model, args.hq)
     predictor = VideoPredictor(
         model, use_hq=use_hq, objects=args.objects, fill_hole_area=args.fill_hole_area
     )
-    predictor.set_video(args.frames)
+    predictor.set_video(video)
     for p in prompts:
         if p.mask is not None:
             predictor.add_mask(p.frame, p.obj_id, p.mask)
         else:
             predictor.add_points_or_box(p.frame, p.obj_id, p.points, p.labels, p.box)
     (out / "overlay" if args.overlay else out).mkdir(parents=True, exist_ok=True)
+    overlays = OverlayWriter(out, video) if args.overlay else None
     for reverse in (False, True):
         frames = predictor.propagate(reverse=reverse)
         for frame, obj_ids, logits in track(frames, "video", bar=False, leave=False):
-            write_frame(out, paths[frame], obj_ids, logits, args.overlay)
-    print(f"{len(paths)} frames, objects {predictor.obj_ids} -> {out}")
+            write_mask(out, video.names[frame], obj_ids, logits)
+            if overlays is not None:
+                overlays.add(frame, obj_ids, logits)
+    if overlays is not None:
+        overlays.finish()
+    print(f"{len(video)} frames, objects {predictor.obj_ids} -> {out}")
     return 0
 
 

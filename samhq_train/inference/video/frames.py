@@ -1,11 +1,16 @@
-"""A video as a folder of frames (JPEG or PNG, one per file), read as the official SAM 2 video
-predictor reads its JPEG folder: each frame squashed to the model's S x S with PIL's resize
-(bicubic on 8-bit RGB), kept as 0-255 values."""
+"""A video as a folder of frames (JPEG or PNG, one per file) or a video file, read as the official
+SAM 2 video predictor reads its JPEG folder: each frame squashed to the model's S x S with PIL's
+resize (bicubic on 8-bit RGB), kept as 0-255 values. A video file's frames are decoded in order by
+OpenCV (its FFmpeg backend) and enter the model exactly as the same RGB frames saved as PNGs."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -13,6 +18,11 @@ from PIL import Image, UnidentifiedImageError
 from samhq_train.errors import UserError
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+# FFmpeg logs its own lines for a file it cannot read ("moov atom not found"); FramesError says it
+# in one line instead. OpenCV reads this when it first uses FFmpeg; a user's own setting is kept.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+GIVE_FRAMES = f"give a folder of JPEG/PNG frames or a video file ({', '.join(VIDEO_SUFFIXES)})"
 
 
 class FramesError(UserError):
@@ -29,7 +39,7 @@ def list_frames(folder: str | Path) -> list[Path]:
     """The frame files of a folder, in order; FramesError for a missing or empty folder."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FramesError(f"{folder}: frames folder not found; give a folder of JPEG/PNG frames")
+        raise FramesError(f"{folder}: frames folder not found; {GIVE_FRAMES}")
     frames = sorted(
         (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES),
         key=frame_order,
@@ -69,4 +79,81 @@ def load_frames(paths: list[Path], image_size: int) -> torch.Tensor:
         with Image.open(path) as image:
             resized = image.convert("RGB").resize((image_size, image_size))
         frames[i] = torch.from_numpy(np.array(resized))
+    return frames
+
+
+@dataclass(frozen=True)
+class VideoFrames:
+    """What is known of a video before its frames are decoded: its frame files (None for a video
+    file), the frames' names (a video file's: 00000, 00001, ...) and their (H, W)."""
+
+    source: Path
+    files: list[Path] | None
+    names: list[str]
+    size: tuple[int, int]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def is_video_file(path: str | Path) -> bool:
+    return not Path(path).is_dir() and Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def open_video(path: str | Path) -> VideoFrames:
+    """A frames folder or a video file, checked (FramesError naming it) but not decoded to the
+    model's size; a video file is decoded once here to count its frames."""
+    path = Path(path)
+    if not is_video_file(path):
+        if path.is_file():
+            raise FramesError(f"{path}: not a frames folder nor a video file; {GIVE_FRAMES}")
+        files = list_frames(path)
+        return VideoFrames(path, files, [p.stem for p in files], frame_size(files))
+    count, size = 0, None
+    for frame in decoded_frames(path):
+        size = size or frame.shape[:2]
+        count += 1
+    if count == 0:
+        raise FramesError(f"{path}: no frames could be decoded; {GIVE_FRAMES}")
+    return VideoFrames(path, None, [f"{i:05d}" for i in range(count)], size)
+
+
+def decoded_frames(path: Path) -> Iterator[np.ndarray]:
+    """A video file's frames in order, each H x W x 3 uint8 RGB; FramesError for a missing file,
+    one OpenCV cannot open, or a frame of another size than the first."""
+    if not path.is_file():
+        raise FramesError(f"{path}: video file not found; {GIVE_FRAMES}")
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise FramesError(f"{path}: not a readable video file; {GIVE_FRAMES}")
+        first = None
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                return
+            first = bgr.shape if first is None else first
+            if bgr.shape != first:
+                raise FramesError(f"{path}: frames change size ({first[1]}x{first[0]} to "
+                                  f"{bgr.shape[1]}x{bgr.shape[0]}); re-encode it at one size")
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    finally:
+        capture.release()
+
+
+def load_video(video: VideoFrames, image_size: int) -> torch.Tensor:
+    """load_frames for a folder or a video file: N x S x S x 3 uint8, one decoded frame at a time
+    held at the video's size (a video file's frames go through PIL as a PNG's would)."""
+    if video.files is not None:
+        return load_frames(video.files, image_size)
+    frames = torch.empty(len(video), image_size, image_size, 3, dtype=torch.uint8)
+    count = 0
+    for count, rgb in enumerate(decoded_frames(video.source), 1):
+        if count > len(video):
+            break
+        resized = Image.fromarray(rgb).resize((image_size, image_size))
+        frames[count - 1] = torch.from_numpy(np.array(resized))
+    if count != len(video):
+        raise FramesError(f"{video.source} changed while it was read (it had {len(video)} "
+                          "frames); run again")
     return frames

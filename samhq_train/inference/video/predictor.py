@@ -39,7 +39,7 @@ from samhq_train.model.sam2.tracking import (
     non_overlapping,
 )
 
-from .frames import frame_size, list_frames, load_frames
+from .frames import VideoFrames, load_video, open_video
 
 OBJECT_MODES = ("batched", "independent")
 
@@ -90,7 +90,7 @@ class ObjectGroup:
 
 
 class VideoPredictor:
-    """predictor.set_video(folder); add_points_or_box / add_mask; then propagate()."""
+    """predictor.set_video(folder or video file); add_points_or_box / add_mask; then propagate()."""
 
     def __init__(
         self,
@@ -128,11 +128,11 @@ class VideoPredictor:
     def obj_ids(self) -> list[int]:
         return [i for group in self.groups for i in group.obj_ids]
 
-    def set_video(self, folder: str | Path) -> None:
-        """Read a folder of frames (see frames.py) and forget all prompts."""
-        paths = list_frames(folder)
-        self.video_size = frame_size(paths)
-        self.frames = load_frames(paths, self.tracker.image_size)
+    def set_video(self, path: str | Path | VideoFrames) -> None:
+        """Read a folder of frames or a video file (see frames.py) and forget all prompts."""
+        video = path if isinstance(path, VideoFrames) else open_video(path)
+        self.video_size = video.size
+        self.frames = load_video(video, self.tracker.image_size)
         self.reset()
 
     def reset(self) -> None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from samhq_train.model import build_sam_hq
+from samhq_train.model import build_sam_hq, save_checkpoint
 from tests.reference import randomize_
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -58,3 +58,9 @@ def official_frames(official, tmp_path_factory):
     for name, data in official["frames"].items():
         (folder / name).write_bytes(data)
     return folder
+
+
+@pytest.fixture(scope="session")
+def hq_sam2_file(official_model, tmp_path_factory):
+    """The fixture's HQ-SAM 2 miniature in the official file layout ({"model": state_dict})."""
+    return save_checkpoint(official_model, tmp_path_factory.mktemp("ckpt") / "hq_sam2.pt", "sam_hq")

@@ -16,12 +16,6 @@ from .conftest import write_video
 from .test_parity_official import STEP_BOUND
 
 
-@pytest.fixture(scope="module")
-def hq_sam2_file(official_model, tmp_path_factory):
-    """The fixture's HQ-SAM 2 miniature in the official file layout ({"model": state_dict})."""
-    return save_checkpoint(official_model, tmp_path_factory.mktemp("ckpt") / "hq_sam2.pt", "sam_hq")
-
-
 def write_prompts(folder, prompts, video_hw):
     """The official fixture's prompts as a prompts file (its mask as a PNG beside it)."""
     entries = []

@@ -16,6 +16,7 @@ from samhq_train.model import save_checkpoint, without_hq
 from tests.test_readme_commands import ROOT, readme_commands
 
 from .conftest import write_video
+from .test_video_file import write_video_file
 
 COMMANDS = [c for c in readme_commands() if c.program == "samhq-video"]
 
@@ -31,13 +32,14 @@ def stand_ins(official_model, tmp_path_factory):
         {"frame": 0, "object": 1, "points": [[30, 35]]},
         {"frame": 1, "object": 2, "box": [70, 40, 110, 80]},
     ]))
-    return {"video/": str(write_video(root / "video", num_frames=3)),
+    video = write_video(root / "video", num_frames=3, suffix=".png")
+    return {"video/": str(video), "video.mp4": str(write_video_file(root / "v.mp4", video, "mp4v")),
             "prompts.json": str(prompts), "sam2.1_hq_hiera_l.pt": str(hq),
             "sam2.1_hiera_large.pt": str(meta)}
 
 
 def test_the_readme_shows_video_commands():
-    assert len(COMMANDS) == 2
+    assert len(COMMANDS) == 3
 
 
 @pytest.mark.parametrize("text", [c.text for c in COMMANDS])

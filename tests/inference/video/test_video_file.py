@@ -1,0 +1,109 @@
+"""samhq-video on a video file: its frames, decoded by OpenCV, enter the model exactly as the same
+frames saved as PNGs in a folder, so both write the same masks and overlays, byte for byte; a file
+that cannot be read is one line naming it, exit 2, before the model is loaded."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from samhq_train.inference.video import command
+from samhq_train.inference.video.frames import list_frames, load_frames, load_video, open_video
+
+from .conftest import write_video
+
+
+def write_video_file(path, frames_dir, fourcc: str):
+    """The PNG frames of frames_dir as one video file (OpenCV's FFmpeg writer)."""
+    frames = [np.array(Image.open(p)) for p in list_frames(frames_dir)]
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10, (w, h))
+    assert writer.isOpened(), f"OpenCV cannot write {fourcc} {path.suffix} here"
+    for rgb in frames:
+        writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def decoded_as_pngs(video_path, folder):
+    """The reference: the video decoded once by OpenCV, each frame a lossless PNG in a folder."""
+    folder.mkdir()
+    capture = cv2.VideoCapture(str(video_path))
+    count = 0
+    while True:
+        ok, bgr = capture.read()
+        if not ok:
+            break
+        Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).save(folder / f"{count:05d}.png")
+        count += 1
+    capture.release()
+    return folder
+
+
+@pytest.fixture
+def prompts_file(tmp_path):
+    path = tmp_path / "prompts.json"
+    path.write_text(json.dumps([
+        {"frame": 0, "object": 1, "points": [[25, 35]]},
+        {"frame": 2, "object": 2, "box": [70, 40, 110, 80]},
+    ]))
+    return path
+
+
+# FFV1 is lossless (decoded frames = written frames); MJPG is lossy but decodes the same each time
+@pytest.mark.parametrize(("fourcc", "suffix"), [("FFV1", ".mkv"), ("MJPG", ".avi")])
+def test_video_file_equals_its_frames_as_pngs(fourcc, suffix, hq_sam2_file, prompts_file,
+                                              tmp_path):
+    source = write_video(tmp_path / "source", num_frames=5, suffix=".png")
+    video = write_video_file(tmp_path / f"clip{suffix}", source, fourcc)
+    pngs = decoded_as_pngs(video, tmp_path / "pngs")
+    assert len(list_frames(pngs)) == 5
+    opened = open_video(video)
+    assert (opened.names, opened.size, opened.files) == ([f"0000{i}" for i in range(5)],
+                                                         (96, 128), None)
+    assert load_video(opened, 64).equal(load_frames(list_frames(pngs), 64))
+
+    outs = {}
+    for name, frames in (("video", video), ("folder", pngs)):
+        outs[name] = tmp_path / f"masks_{name}"
+        assert command.main([
+            "--frames", str(frames), "--prompts", str(prompts_file), "--checkpoint",
+            str(hq_sam2_file), "--out", str(outs[name]), "--device", "cpu", "--overlay",
+        ]) == 0
+    written = sorted(p.relative_to(outs["folder"]) for p in outs["folder"].rglob("*.*"))
+    assert written == sorted(p.relative_to(outs["video"]) for p in outs["video"].rglob("*.*"))
+    assert len(written) == 10  # 5 masks, 5 overlays
+    for rel in written:
+        assert (outs["video"] / rel).read_bytes() == (outs["folder"] / rel).read_bytes(), rel
+    ids = np.stack([np.array(Image.open(outs["video"] / f"0000{i}.png")) for i in range(5)])
+    assert (ids == 1).sum() > 100 and (ids == 2).sum() > 100
+
+
+def run_main(args):
+    with pytest.raises(SystemExit) as exit_:
+        command.main(args)
+    return exit_.value.code
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "named"),
+    [
+        ("clip.mp4", None, "clip.mp4: video file not found"),
+        ("clip.gif", b"GIF89a", "clip.gif: not a frames folder nor a video file"),
+        ("clip.mp4", b"not a video at all", "clip.mp4: "),
+        ("clip.avi", b"", "clip.avi: "),
+    ],
+)
+def test_unreadable_video_file_is_one_line(name, content, named, prompts_file, tmp_path, capfd):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    model_file = tmp_path / "never_read.pt"  # the frames are refused before the model is read
+    code = run_main(["--frames", str(path), "--prompts", str(prompts_file), "--checkpoint",
+                     str(model_file), "--out", str(tmp_path / "out"), "--device", "cpu"])
+    err = capfd.readouterr().err.strip()  # FFmpeg's own log lines too
+    assert code == 2 and err.count("\n") == 0 and named in err, err
+    assert "never_read.pt" not in err and "a video file (.mp4" in err
+    assert not (tmp_path / "out").exists()
