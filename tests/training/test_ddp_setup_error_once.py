@@ -38,11 +38,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _rank(rank: int, world: int, words: str | None, err_file: str, group: str | None) -> None:
+def _rank(
+    rank: int, world: int, words: str | None, err_file: str, group: str | None, wait_s: float
+) -> None:
     """One process of a run: joins the process group (`group`: its file store) or, without one,
     finds torchrun's agent store in its environment, then stops with `words` (None: it does
     not stop)."""
-    distributed.REPORT_WAIT_S = 2.0
+    distributed.REPORT_WAIT_S = wait_s
     sys.stderr = open(err_file, "w")
     if group is not None:
         dist.init_process_group("gloo", init_method=f"file://{group}", rank=rank,
@@ -54,21 +56,23 @@ def _rank(rank: int, world: int, words: str | None, err_file: str, group: str | 
     sys.stderr.close()
 
 
-def _run(tmp_path, words: list[str | None], with_group: bool) -> list[str]:
-    """What each rank printed, when rank r stops with words[r]."""
-    ctx = multiprocessing.get_context("fork")
+def _run(tmp_path, words: list[str | None], with_group: bool, wait_s: float = 60.0) -> list[str]:
+    """What each rank printed, when rank r stops with words[r]. Spawned, not forked: a fork of
+    this process (its threads, the agent store's server) could hang. `wait_s` is long where
+    rank 0 does stop (the ranks start seconds apart on a loaded machine)."""
+    ctx = multiprocessing.get_context("spawn")
     run = tmp_path / f"run{len(list(tmp_path.glob('run*')))}"
     run.mkdir()
     files = [str(run / f"rank{r}.err") for r in range(len(words))]
     group = str(run / "group") if with_group else None
     procs = [
-        ctx.Process(target=_rank, args=(r, len(words), w, files[r], group))
+        ctx.Process(target=_rank, args=(r, len(words), w, files[r], group, wait_s))
         for r, w in enumerate(words)
     ]
     for p in procs:
         p.start()
     for p in procs:
-        p.join(60)
+        p.join(180)
         assert p.exitcode == 0
     return [open(f).read() for f in files]
 
@@ -95,7 +99,7 @@ def test_the_same_words_everywhere_are_said_once(tmp_path, monkeypatch, with_gro
         for key in ("samhq_train/setup_error/0", "samhq_train/setup_error_heard/2"):
             agent.delete_key(key)
     # rank 0 goes on (it does not stop): rank 1's problem is its own, said after the wait
-    assert _run(tmp_path, [None, own], with_group) == ["", f"error: {own}\n"]
+    assert _run(tmp_path, [None, own], with_group, wait_s=2.0) == ["", f"error: {own}\n"]
 
 
 def test_one_process_and_no_store_say_it_as_before(capsys, monkeypatch):
