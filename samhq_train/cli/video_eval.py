@@ -55,17 +55,16 @@ from samhq_train.inference.command_options import (
     add_device_options,
     add_weights_options,
     check_device_options,
-    flag_hints,
     untrained_hq_note,
 )
 from samhq_train.inference.video.benchmark import benchmark_predictor, plan_benchmark, run_sequence
-from samhq_train.model import CheckpointError, family_of_variant, load_checkpoint_with_provenance
+from samhq_train.inference.video.command import check_variant
+from samhq_train.inference.video.command import load_model as load_video_model
 from samhq_train.output_check import OutputError, check_output_dir, check_writable_folder
 from samhq_train.progress import track
 
 # output folder -> (table label, use_hq): the same weights with the HQ token off and on
 DECODERS = {"sam2.1": ("SAM 2.1", False), "hq-sam2": ("HQ-SAM 2", True)}
-NOT_SAM2 = "video tracking needs an HQ-SAM 2 / SAM 2.1 model"
 
 
 class VideoBenchmarkError(UserError):
@@ -131,30 +130,14 @@ def check_json_out(path: Path, overwrite: bool) -> None:
         )
 
 
-def check_variant(variant: str | None) -> None:
-    if variant is not None and family_of_variant(variant).name != "sam2":
-        family = family_of_variant(variant).name
-        raise VideoBenchmarkError(f"--variant {variant} is a {family} model: {NOT_SAM2}")
-
-
 def load_model(args: argparse.Namespace):
     """(model, its decoders): both with trained HQ parts, sam2.1 alone (and a note) without."""
-    try:
-        with flag_hints():
-            loaded = load_checkpoint_with_provenance(
-                args.checkpoint, variant=args.variant, format=args.format,
-                base_checkpoint=args.base,
-            )
-    except (CheckpointError, FileNotFoundError) as err:
-        raise VideoBenchmarkError(f"--checkpoint {args.checkpoint}: {err}") from None
-    family = getattr(loaded.model, "family", "?")
-    if family != "sam2":
-        raise VideoBenchmarkError(f"--checkpoint {args.checkpoint} is a {family} model: {NOT_SAM2}")
-    note = untrained_hq_note(loaded.model)
+    model = load_video_model(args)
+    note = untrained_hq_note(model)
     if note is not None:
         print(note, file=sys.stderr)
     decoders = ["sam2.1"] if note is not None else list(DECODERS)
-    return loaded.model.to(args.device), decoders
+    return model.to(args.device), decoders
 
 
 def check_out(out: Path, overwrite: bool) -> None:
