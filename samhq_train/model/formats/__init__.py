@@ -26,6 +26,7 @@ from .base import (
     without_hq,
     without_lora,
 )
+from .demo_bases import is_shipped_demo_base
 from .errors import describe_read_error
 from .inspection import Inspection, inspect, setting_named
 from .loading import (
@@ -36,7 +37,6 @@ from .loading import (
     build_sam_hq,
     check_base_given,
     detect_format,
-    is_shipped_demo_base,
     load_checkpoint,
     load_checkpoint_with_provenance,
     load_weights_into,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from ..policy import trained_state_dict
@@ -17,7 +16,7 @@ from ..provenance import Provenance
 from ..registry import VARIANTS, family_of_variant
 from .base import FormatRecord, Found, Read, Use
 from .errors import FileProblem
-from .torch_files import load_torch
+from .torch_files import is_tensor_dict, load_torch
 
 SUFFIX = ".ckpt"
 STATE_KEY = "state_dict"
@@ -44,11 +43,7 @@ def load(path: Path) -> dict:
     archive with Python objects in it (Lightning's own hyperparameters) is read in full."""
     content = load_torch(path, kind=KIND, python_objects=True)
     if not isinstance(content, dict) or STATE_KEY not in content:
-        if (
-            isinstance(content, dict)
-            and content
-            and all(isinstance(v, torch.Tensor) for v in content.values())
-        ):
+        if is_tensor_dict(content):
             raise FileProblem(
                 path,
                 "holds plain model weights (an official or exported SAM / SAM-HQ file), not a "

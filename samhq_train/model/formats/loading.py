@@ -10,7 +10,6 @@ from typing import NamedTuple
 
 from torch import nn
 
-from samhq_train.constants import DEMO_BASE_DIR
 from samhq_train.files import file_sha256
 
 from ..policy import as_policy, prepare_model
@@ -23,6 +22,7 @@ from ..registry import (
     family_of_variant,
 )
 from .base import CheckpointError, FormatRecord, State, Use, detect_variant, family_of
+from .demo_bases import is_shipped_demo_base
 from .inspection import inspect
 
 
@@ -237,12 +237,6 @@ class UntrainedHQ:
 
     def __str__(self) -> str:
         return f"{self.path} {self.reason}"
-
-
-def is_shipped_demo_base(path: str | os.PathLike) -> bool:
-    """Whether `path` is one of the shipped demo bases (data/demo_base/): SAM weights trained on
-    coarse labels, their HQ parts (where the file has them) and multimask tokens untrained."""
-    return Path(path).resolve().parent == DEMO_BASE_DIR.resolve()
 
 
 def untrained_hq(path: str | os.PathLike, state: State) -> UntrainedHQ | None:

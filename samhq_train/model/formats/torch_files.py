@@ -57,6 +57,15 @@ def load_torch(
         raise unreadable(path, kind, describe_read_error(path, err)) from None
 
 
+def is_tensor_dict(content: Any) -> bool:
+    """Whether what torch.load gave is a non-empty dict of tensors (a plain state dict)."""
+    return (
+        isinstance(content, dict)
+        and bool(content)
+        and all(isinstance(v, torch.Tensor) for v in content.values())
+    )
+
+
 def tensor_state(path: Path, content: Any, *, named_as_weights: bool = True) -> State:
     """The official state dict in what torch.load gave (SAM 2.1 files keep it under "model");
     a training checkpoint or anything but tensors is refused, naming the file."""
@@ -74,11 +83,7 @@ def tensor_state(path: Path, content: Any, *, named_as_weights: bool = True) -> 
                 f"{path.name}.ckpt, or pass format=lightning (--format lightning)"
             )
         raise FileProblem(path, problem)
-    if not (
-        isinstance(content, dict)
-        and content
-        and all(isinstance(v, torch.Tensor) for v in content.values())
-    ):
+    if not is_tensor_dict(content):
         raise FileProblem(
             path, "is not a state dict of tensors (official SAM / SAM-HQ layout expected)"
         )
