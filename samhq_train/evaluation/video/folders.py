@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from samhq_train.errors import UserError
+from samhq_train.imaging import ImageFileError, mask_png_header, read_mask_png
 
 DAVIS_MASKS = Path("Annotations", "480p")
 DAVIS_SPLITS = Path("ImageSets", "2017")
@@ -79,19 +79,12 @@ def gt_sequences(root: Path, split: str) -> tuple[Path, list[str]]:
     return folder, names
 
 
-def _header(path: Path) -> tuple[int, int]:
-    """(width, height) of an indexed PNG, from its header; else VideoInputError."""
+def _header(path: Path, modes: tuple[str, ...] = ("P",)) -> tuple[int, int]:
+    """(width, height) of a mask PNG, from its header; else VideoInputError."""
     try:
-        with Image.open(path) as image:
-            kind, mode, size = image.format, image.mode, image.size
-    except (OSError, ValueError) as err:
-        raise VideoInputError(f"{path}: cannot be read as an image ({err}); {MASK_HINT}") from None
-    if kind != "PNG":
-        raise VideoInputError(f"{path}: a {kind} file, not a PNG; {MASK_HINT}")
-    if mode != "P":
-        colours = " (colours, not ids)" if mode in ("RGB", "RGBA") else ""
-        raise VideoInputError(f"{path}: a mode {mode} image{colours}, not indexed; {MASK_HINT}")
-    return size
+        return mask_png_header(path, modes)
+    except ImageFileError as err:
+        raise VideoInputError(f"{err}; {MASK_HINT}") from None
 
 
 def _scored_frames(gt_dir: Path, skip_first_and_last: bool) -> list[Path]:
@@ -156,13 +149,12 @@ def plan_evaluation(
     ]
 
 
-def read_indexed(path: Path) -> np.ndarray:
-    """The object ids (H, W) of an indexed PNG."""
+def read_indexed(path: Path, modes: tuple[str, ...] = ("P",)) -> np.ndarray:
+    """The object ids (H, W) of an indexed PNG (or the values of a mode `modes` mask)."""
     try:
-        with Image.open(path) as image:
-            return np.array(image)
-    except (OSError, ValueError) as err:
-        raise VideoInputError(f"{path}: cannot be decoded ({err}); {MASK_HINT}") from None
+        return read_mask_png(path, modes).values
+    except ImageFileError as err:
+        raise VideoInputError(f"{err}; {MASK_HINT}") from None
 
 
 __all__ = [

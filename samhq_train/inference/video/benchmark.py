@@ -28,6 +28,7 @@ import torch
 from PIL import Image
 
 from samhq_train.errors import UserError
+from samhq_train.imaging import ImageFileError, MaskPng, read_mask_png
 from samhq_train.model.sam2.tracking import non_overlapping
 
 from .command import davis_palette, id_mask
@@ -89,20 +90,19 @@ def sequence_folders(frames_root: Path, gt_root: Path, split: str) -> list[tuple
     return [(name, frames / name, masks / name) for name in names]
 
 
-def read_annotation(path: Path, frame: Path, video_hw: tuple[int, int]) -> Image.Image:
+def read_annotation(path: Path, frame: Path, video_hw: tuple[int, int]) -> MaskPng:
+    """An annotation's object ids and palette, at its frame's size; else VosInputError."""
     try:
-        image = Image.open(path)
-        image.load()
-    except (OSError, ValueError) as err:
-        raise VosInputError(f"{path}: cannot be read as an image ({err})") from None
-    if image.mode not in ("P", "L"):
-        raise VosInputError(f"{path}: a mode {image.mode} image; give indexed (palette) PNGs")
-    if (image.height, image.width) != video_hw:
+        annotation = read_mask_png(path, modes=("P", "L"))
+    except ImageFileError as err:
+        raise VosInputError(f"{err}; give indexed (palette) PNGs") from None
+    if annotation.values.shape != video_hw:
+        height, width = annotation.values.shape
         raise VosInputError(
-            f"{path} is {image.width}x{image.height} but its frame {frame} is "
+            f"{path} is {width}x{height} but its frame {frame} is "
             f"{video_hw[1]}x{video_hw[0]}: annotations must have their frames' size"
         )
-    return image
+    return annotation
 
 
 def plan_sequence(name: str, frames_dir: Path, masks_dir: Path) -> VosSequence:
@@ -123,9 +123,9 @@ def plan_sequence(name: str, frames_dir: Path, masks_dir: Path) -> VosSequence:
                 f"{path}: no frame {path.stem} in {frames_dir}: every annotated frame needs its "
                 "JPEG/PNG frame of the same name"
             )
-        image = read_annotation(path, frames[index[path.stem]], video_hw)
-        palette = image.getpalette() if palette is None else palette
-        ids = np.array(image)
+        annotation = read_annotation(path, frames[index[path.stem]], video_hw)
+        palette = annotation.palette if palette is None else palette
+        ids = annotation.values
         if not prompts and not ids.any():
             raise VosInputError(
                 f"{path}: the first annotated frame of {name} holds no object (all 0): its "
