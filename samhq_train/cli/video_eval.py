@@ -5,11 +5,17 @@ segmentation masks against the ground truth, equal to vos-benchmark 0.1.0 (DAVIS
     samhq-video-eval --gt DAVIS/ --pred predictions/ --score-all-frames
     samhq-video-eval --gt DAVIS/Annotations/480p/bmx-trees --pred masks/bmx-trees
     samhq-video-eval --gt DAVIS/ --checkpoint sam2.1_hq_hiera_l.pt --out vos/ --json vos.json
+    samhq-video-eval --gt /path/to/sav_val/ --pred /path/to/sav_val_pred/
 
 --gt: a folder of <sequence>/<frame>.png masks, a DAVIS root (Annotations/480p/<sequence>/, the
 sequences of ImageSets/2017/<--split>.txt), or one sequence's folder of PNGs. --pred: the same
 shape (one sequence: the folder samhq-video wrote for it), a PNG of the same name for every
 scored GT frame. Masks are indexed (palette) PNGs, pixel value = object id, 0 = background.
+The SA-V layout (--layout sav; auto tells it apart, or asks for --layout in one line): one
+binary mask per object, <video>/<object>/<frame>.png (an SA-V root: Annotations_6fps/), scored as
+SAM 2's sav_dataset/sav_evaluator.py: each object on its own annotated frames, the first and last
+of them skipped, nonzero = the object (a PNG with several nonzero values is refused), every GT
+object folder needed in --pred; the same averaging as below.
 The first and last frame of each sequence are not scored (the DAVIS semi-supervised protocol,
 vos-benchmark's default); --score-all-frames scores them too.
 An object is scored from the first scored frame where it shows (in the GT or the prediction) to
@@ -33,6 +39,9 @@ difference. Also exit 2 before the model loads: an
 annotation without its frame or of another size, a first annotated frame without objects, a
 --variant that is not SAM 2.1, masks already in --out (without --overwrite); after loading, a
 checkpoint that is not an HQ-SAM 2 / SAM 2.1 model.
+On per-object annotations (SA-V: JPEGImages_24fps/ beside Annotations_6fps/) it runs as
+vos_inference.py --per_obj_png_file: no non-overlap constraint, <out>/<decoder>/<video>/<object>/
+<frame>.png, one 0 / 1 mask per object and frame.
 """
 
 from __future__ import annotations
