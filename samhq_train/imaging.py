@@ -18,6 +18,9 @@ and evaluation all use it without importing each other.
   environment variable SAMHQ_MAX_IMAGE_PIXELS, so data-loader workers see it too, and PIL's own
   ``Image.MAX_IMAGE_PIXELS`` follows it. Running out of memory while decoding is
   ``ImageMemoryError`` (a UserError and MemoryError), never "not a readable image".
+- ``read_mask_png`` / ``mask_png_header``: the one reader of annotation PNGs (video object
+  segmentation: DAVIS indexed masks, SA-V per-object masks): the stored pixel values, never the
+  palette's colours; the PNG format and the allowed modes checked from the header.
 - ``resize_longest_side_shape`` / ``resize_image``: SAM's ``ResizeLongestSide`` rule and the
   official predictor's image resize (PIL bilinear), used by the SAM 1 family's input rule
   (model/sam1/processing.py), large-scale jitter and the predictor-style evaluation transform.
@@ -240,6 +243,51 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.nda
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)  # in place: no second copy
     except (MemoryError, cv2.error):
         raise out_of_memory(Path(path), ImageHeader(bgr.shape[1], bgr.shape[0])) from None
+
+
+# ---- annotation masks -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MaskPng:
+    values: np.ndarray  # H x W: the stored pixel values (object ids, or 0 / nonzero)
+    palette: list[int] | None
+
+
+def mask_png_header(path: str | os.PathLike, modes: tuple[str, ...] = ("P",)) -> tuple[int, int]:
+    """(width, height) of an annotation PNG, from its header; ImageFileError (one line naming
+    the file, without a hint: the caller adds what to do) when it cannot be read, is not a PNG
+    or its mode is not one of `modes`."""
+    with _open_mask(Path(path), modes) as image:
+        return image.size
+
+
+def read_mask_png(path: str | os.PathLike, modes: tuple[str, ...] = ("P",)) -> MaskPng:
+    """The pixel values (as np.array of the PIL image: uint8 for modes P and L, bool for 1) and
+    palette of an annotation PNG, checked as mask_png_header checks it."""
+    path = Path(path)
+    with _open_mask(path, modes) as image:
+        try:
+            return MaskPng(np.array(image), image.getpalette())
+        except (OSError, ValueError) as err:
+            raise ImageFileError(f"{path}: cannot be decoded ({err})") from None
+
+
+def _open_mask(path: Path, modes: tuple[str, ...]) -> Image.Image:
+    try:
+        image = Image.open(path)
+    except (OSError, ValueError) as err:
+        raise ImageFileError(f"{path}: cannot be read as an image ({err})") from None
+    kind, mode = image.format, image.mode
+    if kind != "PNG":
+        image.close()
+        raise ImageFileError(f"{path}: a {kind} file, not a PNG")
+    if mode not in modes:
+        image.close()
+        colours = " (colours, not ids)" if mode in ("RGB", "RGBA") else ""
+        wanted = "indexed" if modes == ("P",) else f"a mode {' / '.join(modes)} mask"
+        raise ImageFileError(f"{path}: a mode {mode} image{colours}, not {wanted}")
+    return image
 
 
 # ---- resizing ---------------------------------------------------------------------------------

@@ -5,11 +5,17 @@ segmentation masks against the ground truth, equal to vos-benchmark 0.1.0 (DAVIS
     samhq-video-eval --gt DAVIS/ --pred predictions/ --score-all-frames
     samhq-video-eval --gt DAVIS/Annotations/480p/bmx-trees --pred masks/bmx-trees
     samhq-video-eval --gt DAVIS/ --checkpoint sam2.1_hq_hiera_l.pt --out vos/ --json vos.json
+    samhq-video-eval --gt /path/to/sav_val/ --pred /path/to/sav_val_pred/
 
 --gt: a folder of <sequence>/<frame>.png masks, a DAVIS root (Annotations/480p/<sequence>/, the
 sequences of ImageSets/2017/<--split>.txt), or one sequence's folder of PNGs. --pred: the same
 shape (one sequence: the folder samhq-video wrote for it), a PNG of the same name for every
 scored GT frame. Masks are indexed (palette) PNGs, pixel value = object id, 0 = background.
+The SA-V layout (--layout sav; auto tells it apart, or asks for --layout in one line): one
+binary mask per object, <video>/<object>/<frame>.png (an SA-V root: Annotations_6fps/), scored as
+SAM 2's sav_dataset/sav_evaluator.py: each object on its own annotated frames, the first and last
+of them skipped, nonzero = the object (a PNG with several nonzero values is refused), every GT
+object folder needed in --pred; the same averaging as below.
 The first and last frame of each sequence are not scored (the DAVIS semi-supervised protocol,
 vos-benchmark's default); --score-all-frames scores them too.
 An object is scored from the first scored frame where it shows (in the GT or the prediction) to
@@ -33,6 +39,9 @@ difference. Also exit 2 before the model loads: an
 annotation without its frame or of another size, a first annotated frame without objects, a
 --variant that is not SAM 2.1, masks already in --out (without --overwrite); after loading, a
 checkpoint that is not an HQ-SAM 2 / SAM 2.1 model.
+On per-object annotations (SA-V: JPEGImages_24fps/ beside Annotations_6fps/) it runs as
+vos_inference.py --per_obj_png_file: no non-overlap constraint, <out>/<decoder>/<video>/<object>/
+<frame>.png, one 0 / 1 mask per object and frame.
 """
 
 from __future__ import annotations
@@ -44,6 +53,8 @@ from pathlib import Path
 
 from samhq_train.errors import UserError, exit_on_user_error
 from samhq_train.evaluation.video import (
+    LAYOUTS,
+    gt_layout,
     plan_evaluation,
     results_record,
     results_table,
@@ -63,6 +74,8 @@ from samhq_train.inference.video.command import load_model as load_video_model
 from samhq_train.output_check import OutputError, check_output_dir, check_writable_folder
 from samhq_train.progress import track
 
+# what the lines count, per layout: DAVIS frames hold every object, SA-V ones one object each
+UNITS = {"davis": ("sequences", "frames"), "sav": ("videos", "object masks")}
 # output folder -> (table label, use_hq): the same weights with the HQ token off and on
 DECODERS = {"sam2.1": ("SAM 2.1", False), "hq-sam2": ("HQ-SAM 2", True)}
 
@@ -106,6 +119,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--split", default="val", help="a DAVIS root's ImageSets/2017/<split>.txt (default: val)"
+    )
+    parser.add_argument(
+        "--layout", choices=LAYOUTS, default="auto",
+        help="davis: <sequence>/<frame>.png masks of object ids; sav: <video>/<object>/<frame>.png "
+        "binary masks (SA-V); auto (default): what --gt holds",
     )
     args = parser.parse_args(argv)
     if args.checkpoint is None:
@@ -155,39 +173,46 @@ def check_out(out: Path, overwrite: bool) -> None:
 def run_benchmark(args: argparse.Namespace) -> dict:
     """Track every sequence with each decoder, score each, print the comparison."""
     check_variant(args.variant)
-    sequences = plan_benchmark(args.frames or args.gt, args.gt, args.split)
+    layout = gt_layout(args.gt, args.split, args.layout)
+    per_object = layout == "sav"
+    sequences = plan_benchmark(args.frames or args.gt, args.gt, args.split, per_object)
     out = Path(args.out)
     check_out(out, args.overwrite)
     model, decoders = load_model(args)
     results, preds = {}, {}
     for decoder in decoders:
         label, use_hq = DECODERS[decoder]
-        predictor = benchmark_predictor(model, use_hq)
+        predictor = benchmark_predictor(model, use_hq, per_object)
         for seq in track(sequences, f"{label} tracking", unit="video"):
             run_sequence(predictor, seq, out / decoder)
         preds[label] = str(out / decoder)
         plans = plan_evaluation(
-            args.gt, out / decoder, skip_first_and_last=args.skip_first_and_last, split=args.split
+            args.gt, out / decoder, skip_first_and_last=args.skip_first_and_last, split=args.split,
+            layout=layout,
         )
         results[label] = score_sequences(plans)
-    print(f"{len(sequences)} sequences tracked -> {out}")
+    print(f"{len(sequences)} {UNITS[layout][0]} tracked -> {out}")
     print(comparison_table(results))
     return comparison_record(
-        results, skip_first_and_last=args.skip_first_and_last, gt=args.gt, preds=preds
+        results, skip_first_and_last=args.skip_first_and_last, gt=args.gt, preds=preds,
+        layout=layout,
     )
 
 
 def score_folders(args: argparse.Namespace) -> dict:
+    layout = gt_layout(args.gt, args.split, args.layout)
     plans = plan_evaluation(
-        args.gt, args.pred, skip_first_and_last=args.skip_first_and_last, split=args.split
+        args.gt, args.pred, skip_first_and_last=args.skip_first_and_last, split=args.split,
+        layout=layout,
     )
     which = "first and last frames not scored" if args.skip_first_and_last else "all frames"
-    print(f"{len(plans)} sequences, {sum(len(p.gt) for p in plans)} frames scored ({which})")
+    units, frames = UNITS[layout]
+    print(f"{len(plans)} {units}, {sum(len(p.gt) for p in plans)} {frames} scored ({which})")
     sequences, overall = score_sequences(plans)
     print(results_table(sequences, overall))
     return results_record(
         sequences, overall, skip_first_and_last=args.skip_first_and_last, gt=args.gt,
-        pred=args.pred,
+        pred=args.pred, layout=layout,
     )
 
 

@@ -1,16 +1,21 @@
 """Video object segmentation metrics: region similarity J, contour accuracy F and J&F per object,
-sequence and overall, equal to the standard evaluator vos-benchmark 0.1.0 (DAVIS conventions).
+sequence and overall, equal to the standard evaluator vos-benchmark 0.1.0 (DAVIS conventions)
+and, on SA-V's per-object layout, to SAM 2's sav_dataset/sav_evaluator.py.
 
     contours    the DAVIS boundary map, the match radius and the disk dilation
     scores      J and F per frame, SequenceScorer (which objects and frames), the means
     folders     the GT / prediction roots checked before scoring (VideoInputError lines)
+    sav         the SA-V layout: one binary mask per object, <video>/<object>/<frame>.png
+    plan        which layout a root holds (DAVIS or SA-V), every sequence planned
     benchmark   scoring the checked folders; the table and the JSON record
     comparison  two decoders side by side (SAM 2.1 vs HQ-SAM 2): the table and the JSON record
 """
 
 from .benchmark import results_record, results_table, score_sequence, score_sequences
 from .contours import BOUNDARY_TOLERANCE, boundary_map, boundary_radius, dilate, disk
-from .folders import SequenceFrames, VideoInputError, plan_evaluation, read_indexed
+from .folders import SequenceFrames, VideoInputError, read_indexed
+from .plan import LAYOUTS, detect_layout, gt_layout, plan_evaluation
+from .sav import SavSequence, plan_sav_sequence, score_sav_sequence
 from .scores import (
     ObjectScore,
     OverallScore,
@@ -22,8 +27,9 @@ from .scores import (
 )
 
 __all__ = [
-    "BOUNDARY_TOLERANCE", "ObjectScore", "OverallScore", "SequenceFrames", "SequenceScore",
-    "SequenceScorer", "VideoInputError", "boundary_map", "boundary_radius", "contour_accuracy",
-    "dilate", "disk", "overall_score", "plan_evaluation", "read_indexed", "region_similarity",
-    "results_record", "results_table", "score_sequence", "score_sequences",
+    "BOUNDARY_TOLERANCE", "LAYOUTS", "ObjectScore", "OverallScore", "SavSequence",
+    "SequenceFrames", "SequenceScore", "SequenceScorer", "VideoInputError", "boundary_map",
+    "boundary_radius", "contour_accuracy", "detect_layout", "dilate", "disk", "gt_layout",
+    "overall_score", "plan_evaluation", "plan_sav_sequence", "read_indexed", "region_similarity",
+    "results_record", "results_table", "score_sav_sequence", "score_sequence", "score_sequences",
 ]

@@ -1,11 +1,12 @@
-"""Scoring checked folders (folders.plan_evaluation) and reporting: the per-sequence table and
-the JSON record of samhq-video-eval."""
+"""Scoring checked folders (plan.plan_evaluation: DAVIS or SA-V layout) and reporting: the
+per-sequence table and the JSON record of samhq-video-eval."""
 
 from __future__ import annotations
 
 from samhq_train.progress import Progress
 
 from .folders import SequenceFrames, VideoInputError, read_indexed
+from .sav import SavSequence, score_sav_sequence
 from .scores import OverallScore, SequenceScore, SequenceScorer, overall_score
 
 
@@ -19,11 +20,17 @@ def score_sequence(frames: SequenceFrames, progress: Progress | None = None) -> 
     return scorer.result()
 
 
-def score_sequences(plans: list[SequenceFrames], *, show_progress: bool = True):
+def score_sequences(
+    plans: list[SequenceFrames] | list[SavSequence], *, show_progress: bool = True
+):
     """(per-sequence scores, the overall score over every object of every sequence)."""
     total = sum(len(p.gt) for p in plans)
     with Progress(total, "J&F", unit="frame", enabled=show_progress, leave=False) as progress:
-        sequences = [score_sequence(plan, progress) for plan in plans]
+        sequences = [
+            score_sav_sequence(plan, progress) if isinstance(plan, SavSequence)
+            else score_sequence(plan, progress)
+            for plan in plans
+        ]
     if not any(s.objects for s in sequences):
         raise VideoInputError(
             f"no ground-truth object in the scored frames of {len(sequences)} sequence(s) "
@@ -51,7 +58,7 @@ def results_table(sequences: list[SequenceScore], overall: OverallScore) -> str:
 
 def results_record(
     sequences: list[SequenceScore], overall: OverallScore, *, skip_first_and_last: bool,
-    gt: str, pred: str,
+    gt: str, pred: str, layout: str = "davis",
 ) -> dict:
     """Everything the table shows, unrounded, for --json (values in percent)."""
     def scores(item) -> dict:
@@ -62,6 +69,7 @@ def results_record(
         "units": "percent",
         "objects": overall.objects,
         "skip_first_and_last": skip_first_and_last,
+        "layout": layout,
         "gt": gt,
         "pred": pred,
         "sequences": {

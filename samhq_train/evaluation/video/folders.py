@@ -3,8 +3,10 @@ before any frame is scored.
 
 A root is a folder of sequences, <root>/<sequence>/<frame>.png, or a DAVIS root whose sequences
 are <root>/Annotations/480p/<sequence>/ (those listed in <root>/ImageSets/2017/<split>.txt when
-it exists), or <root>/Annotations/<sequence>/; a GT folder of PNGs alone is one sequence (the
-prediction: the --pred folder itself). Masks are indexed (palette, mode P) PNGs, DAVIS style:
+it exists), or <root>/Annotations/<sequence>/, or <root>/Annotations_6fps/<video>/ (SA-V); a GT
+folder of PNGs alone is one sequence (the prediction: the --pred folder itself). Here the DAVIS
+layout (sav.py: SA-V's per-object folders; plan.py: which of the two a root holds); its masks are
+indexed (palette, mode P) PNGs, DAVIS style:
 pixel value = object id, 0 = background; the values are read, never the palette's colours.
 The GT's frames are its sorted PNG names; the prediction needs a PNG of the same name for every
 scored frame (extra predicted frames and sequences are not read). Every problem is one
@@ -17,13 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from samhq_train.errors import UserError
+from samhq_train.imaging import ImageFileError, mask_png_header, read_mask_png
 
 DAVIS_MASKS = Path("Annotations", "480p")
 DAVIS_SPLITS = Path("ImageSets", "2017")
+SAV_MASKS = Path("Annotations_6fps")  # SA-V val / test
 MASK_HINT = "save masks as indexed (palette, mode P) PNGs whose pixel values are object ids"
+BINARY_HINT = "save each object's mask as a one-channel PNG (mode P, L or 1), 0 background"
+
+
+def _hint(modes: tuple[str, ...]) -> str:
+    return MASK_HINT if modes == ("P",) else BINARY_HINT
 
 
 class VideoInputError(UserError, ValueError):
@@ -39,17 +47,17 @@ class SequenceFrames:
     pred: list[Path]
 
 
-def _subfolders(folder: Path) -> list[str]:
+def subfolders(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _pngs(folder: Path) -> list[Path]:
+def pngs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file())
 
 
 def sequence_root(root: Path) -> Path:
     """Where the sequence folders of `root` are (DAVIS layouts resolved)."""
-    for inner in (root / DAVIS_MASKS, root / "Annotations"):
+    for inner in (root / DAVIS_MASKS, root / "Annotations", root / SAV_MASKS):
         if inner.is_dir():
             return inner
     return root
@@ -70,7 +78,7 @@ def gt_sequences(root: Path, split: str) -> tuple[Path, list[str]]:
                     "or give the split that matches the masks (--split)"
                 )
     else:
-        names = _subfolders(folder)
+        names = subfolders(folder)
     if not names:
         raise VideoInputError(
             f"--gt {root} holds no sequence folders: give a folder of <sequence>/<frame>.png "
@@ -79,23 +87,16 @@ def gt_sequences(root: Path, split: str) -> tuple[Path, list[str]]:
     return folder, names
 
 
-def _header(path: Path) -> tuple[int, int]:
-    """(width, height) of an indexed PNG, from its header; else VideoInputError."""
+def _header(path: Path, modes: tuple[str, ...] = ("P",)) -> tuple[int, int]:
+    """(width, height) of a mask PNG, from its header; else VideoInputError."""
     try:
-        with Image.open(path) as image:
-            kind, mode, size = image.format, image.mode, image.size
-    except (OSError, ValueError) as err:
-        raise VideoInputError(f"{path}: cannot be read as an image ({err}); {MASK_HINT}") from None
-    if kind != "PNG":
-        raise VideoInputError(f"{path}: a {kind} file, not a PNG; {MASK_HINT}")
-    if mode != "P":
-        colours = " (colours, not ids)" if mode in ("RGB", "RGBA") else ""
-        raise VideoInputError(f"{path}: a mode {mode} image{colours}, not indexed; {MASK_HINT}")
-    return size
+        return mask_png_header(path, modes)
+    except ImageFileError as err:
+        raise VideoInputError(f"{err}; {_hint(modes)}") from None
 
 
 def _scored_frames(gt_dir: Path, skip_first_and_last: bool) -> list[Path]:
-    frames = _pngs(gt_dir)
+    frames = pngs(gt_dir)
     if not frames:
         raise VideoInputError(f"{gt_dir} holds no PNG masks: add the sequence's masks or remove it")
     if not skip_first_and_last:
@@ -109,16 +110,18 @@ def _scored_frames(gt_dir: Path, skip_first_and_last: bool) -> list[Path]:
 
 
 def plan_sequence(
-    name: str, gt_dir: Path, pred_dir: Path, skip_first_and_last: bool
+    name: str, gt_dir: Path, pred_dir: Path, skip_first_and_last: bool,
+    modes: tuple[str, ...] = ("P",), what: str = "sequence",
 ) -> SequenceFrames:
-    """The scored frames of one sequence, every file's header checked."""
+    """The scored frames of one sequence (or SA-V object: `what`), every file's header checked
+    (a PNG of one of `modes`)."""
     gt = _scored_frames(gt_dir, skip_first_and_last)
     if not pred_dir.is_dir():
         raise VideoInputError(
-            f"{pred_dir}: missing: the GT has sequence {name} ({gt_dir}); write its predicted "
+            f"{pred_dir}: missing: the GT has {what} {name} ({gt_dir}); write its predicted "
             "masks there"
         )
-    if not _pngs(pred_dir):
+    if not pngs(pred_dir):
         raise VideoInputError(f"{pred_dir} holds no PNG masks: write the sequence's predictions")
     pred = [pred_dir / frame.name for frame in gt]
     for gt_file, pred_file in zip(gt, pred):
@@ -127,7 +130,7 @@ def plan_sequence(
                 f"{pred_file}: missing: every scored GT frame ({gt_file}) needs a predicted mask "
                 "of the same name"
             )
-        gt_size, pred_size = _header(gt_file), _header(pred_file)
+        gt_size, pred_size = _header(gt_file, modes), _header(pred_file, modes)
         if gt_size != pred_size:
             raise VideoInputError(
                 f"{pred_file}: {pred_size[0]}x{pred_size[1]} pixels, its GT {gt_file} is "
@@ -136,36 +139,15 @@ def plan_sequence(
     return SequenceFrames(name, gt, pred)
 
 
-def plan_evaluation(
-    gt_root: str | Path, pred_root: str | Path, *, skip_first_and_last: bool = True,
-    split: str = "val",
-) -> list[SequenceFrames]:
-    """Every sequence of the GT with its scored frames; all files checked, none decoded.
-    A GT folder of PNGs without subfolders is one sequence, its prediction the folder --pred."""
-    gt_root, pred_root = Path(gt_root), Path(pred_root)
-    one_sequence = gt_root.is_dir() and not _subfolders(gt_root) and bool(_pngs(gt_root))
-    gt_folder, names = (gt_root, []) if one_sequence else gt_sequences(gt_root, split)
-    if not pred_root.is_dir():
-        raise VideoInputError(f"--pred {pred_root}: folder not found; give the predictions' root")
-    if one_sequence:
-        return [plan_sequence(gt_root.name, gt_root, pred_root, skip_first_and_last)]
-    pred_folder = sequence_root(pred_root)
-    return [
-        plan_sequence(name, gt_folder / name, pred_folder / name, skip_first_and_last)
-        for name in names
-    ]
-
-
-def read_indexed(path: Path) -> np.ndarray:
-    """The object ids (H, W) of an indexed PNG."""
+def read_indexed(path: Path, modes: tuple[str, ...] = ("P",)) -> np.ndarray:
+    """The object ids (H, W) of an indexed PNG (or the values of a mode `modes` mask)."""
     try:
-        with Image.open(path) as image:
-            return np.array(image)
-    except (OSError, ValueError) as err:
-        raise VideoInputError(f"{path}: cannot be decoded ({err}); {MASK_HINT}") from None
+        return read_mask_png(path, modes).values
+    except ImageFileError as err:
+        raise VideoInputError(f"{err}; {_hint(modes)}") from None
 
 
 __all__ = [
-    "SequenceFrames", "VideoInputError", "gt_sequences", "plan_evaluation", "plan_sequence",
-    "read_indexed", "sequence_root",
+    "SequenceFrames", "VideoInputError", "gt_sequences", "plan_sequence", "pngs", "read_indexed",
+    "sequence_root", "subfolders",
 ]

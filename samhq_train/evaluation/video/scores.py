@@ -66,7 +66,7 @@ class ObjectScore:
 @dataclass(frozen=True)
 class SequenceScore:
     name: str
-    objects: dict[int, ObjectScore]
+    objects: dict[int | str, ObjectScore]  # object id (DAVIS) or object folder (SA-V)
     frames: int  # frames scored
 
     @property

@@ -15,6 +15,14 @@ its logits elsewhere are -1024, and the objects' logits are made non-overlapping
 Layouts: a DAVIS root (JPEGImages/480p/<seq>/*.jpg, Annotations/480p/<seq>/*.png, the sequences
 of ImageSets/2017/<split>.txt when it exists), or <frames root>/<seq>/ beside <gt root>/<seq>/.
 Annotations need not exist for every frame; every annotation needs a frame of the same name.
+
+Per-object annotations (SA-V: <video>/<object id>/<frame>.png, one binary mask each; an SA-V root
+is JPEGImages_24fps/ beside Annotations_6fps/) run as vos_inference.py --per_obj_png_file: each
+object's prompt is its mask on the first annotated frame where it shows (SA-V: frame 0 for all,
+vos_inference's prompt frame), no non-overlap constraint anywhere (that mode builds its predictor
+with non_overlap_masks=False and skips the constraint on objects tracked alone), and every
+object's mask of every frame is written, <out>/<video>/<object folder>/<frame>.png (0 / 1, mode
+P): objects may overlap. An object folder is named by its id (int(), as vos_inference reads it).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import torch
 from PIL import Image
 
 from samhq_train.errors import UserError
+from samhq_train.imaging import ImageFileError, MaskPng, read_mask_png
 from samhq_train.model.sam2.tracking import non_overlapping
 
 from .command import davis_palette, id_mask
@@ -37,6 +46,9 @@ from .predictor import VideoPredictor
 DAVIS_FRAMES = Path("JPEGImages", "480p")
 DAVIS_MASKS = Path("Annotations", "480p")
 DAVIS_SPLITS = Path("ImageSets", "2017")
+SAV_FRAMES = Path("JPEGImages_24fps")
+SAV_MASKS = Path("Annotations_6fps")
+OBJECT_MODES = ("P", "L", "1")  # a per-object annotation: 0 background, nonzero the object
 ABSENT_LOGIT = -1024.0  # vos_inference's score where an object is not tracked (before its start)
 
 
@@ -53,6 +65,11 @@ class VosSequence:
     frames: list[Path]
     prompts: dict[int, tuple[int, np.ndarray]]
     palette: list[int] | None  # the first annotation's palette (vos_inference writes it)
+    object_folders: dict[int, str] | None = None  # per-object layout: id -> its folder name
+
+    @property
+    def per_object(self) -> bool:
+        return self.object_folders is not None
 
     @property
     def starts_together(self) -> bool:
@@ -68,16 +85,18 @@ def sequence_folders(frames_root: Path, gt_root: Path, split: str) -> list[tuple
     if not frames_root.is_dir():
         raise VosInputError(f"--frames {frames_root}: folder not found; give the frames' root")
     masks, frames = gt_root, frames_root
-    if (gt_root / DAVIS_MASKS).is_dir():
-        masks = gt_root / DAVIS_MASKS
-        frames = frames_root / DAVIS_FRAMES if (frames_root / DAVIS_FRAMES).is_dir() else frames
+    for masks_dir, frames_dir in ((DAVIS_MASKS, DAVIS_FRAMES), (SAV_MASKS, SAV_FRAMES)):
+        if (gt_root / masks_dir).is_dir():
+            masks = gt_root / masks_dir
+            frames = frames_root / frames_dir if (frames_root / frames_dir).is_dir() else frames
+            break
     if frames.resolve() == masks.resolve():
         raise VosInputError(
             f"--gt {gt_root} holds the annotations, not their frames: give the frames' root "
             f"(<root>/<sequence>/ of JPEG/PNG frames) with --frames"
         )
     split_file = gt_root / DAVIS_SPLITS / f"{split}.txt"
-    if masks != gt_root and split_file.is_file():
+    if masks == gt_root / DAVIS_MASKS and split_file.is_file():
         names = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
     else:
         names = sorted(p.name for p in masks.iterdir() if p.is_dir() and p.name[0] != ".")
@@ -89,43 +108,55 @@ def sequence_folders(frames_root: Path, gt_root: Path, split: str) -> list[tuple
     return [(name, frames / name, masks / name) for name in names]
 
 
-def read_annotation(path: Path, frame: Path, video_hw: tuple[int, int]) -> Image.Image:
+def read_annotation(
+    path: Path, frame: Path, video_hw: tuple[int, int], modes: tuple[str, ...] = ("P", "L")
+) -> MaskPng:
+    """An annotation's object ids and palette, at its frame's size; else VosInputError."""
     try:
-        image = Image.open(path)
-        image.load()
-    except (OSError, ValueError) as err:
-        raise VosInputError(f"{path}: cannot be read as an image ({err})") from None
-    if image.mode not in ("P", "L"):
-        raise VosInputError(f"{path}: a mode {image.mode} image; give indexed (palette) PNGs")
-    if (image.height, image.width) != video_hw:
+        annotation = read_mask_png(path, modes)
+    except ImageFileError as err:
+        raise VosInputError(f"{err}; give indexed (palette) PNGs") from None
+    if annotation.values.shape != video_hw:
+        height, width = annotation.values.shape
         raise VosInputError(
-            f"{path} is {image.width}x{image.height} but its frame {frame} is "
+            f"{path} is {width}x{height} but its frame {frame} is "
             f"{video_hw[1]}x{video_hw[0]}: annotations must have their frames' size"
         )
-    return image
+    return annotation
 
 
-def plan_sequence(name: str, frames_dir: Path, masks_dir: Path) -> VosSequence:
-    """The frames and the first-appearance prompts of one sequence, every file checked."""
+def _frames(name: str, frames_dir: Path) -> tuple[list[Path], dict[str, int], tuple[int, int]]:
+    """(frames in order, frame name -> index, video H x W) of a sequence."""
     try:
         frames = list_frames(frames_dir)
         video_hw = frame_size(frames)
     except FramesError as err:
         raise VosInputError(f"sequence {name}: {err}") from None
-    index = {p.stem: i for i, p in enumerate(frames)}
+    return frames, {p.stem: i for i, p in enumerate(frames)}, video_hw
+
+
+def _annotations(masks_dir: Path, frames_dir: Path, index: dict[str, int]) -> list[Path]:
+    """The annotation PNGs of a folder in frame order, each with its frame."""
     annotations = sorted(masks_dir.glob("*.png"), key=lambda p: index.get(p.stem, -1))
     if not annotations:
         raise VosInputError(f"{masks_dir} holds no annotation PNGs: add them or remove it")
-    prompts, palette = {}, None
     for path in annotations:
         if path.stem not in index:
             raise VosInputError(
                 f"{path}: no frame {path.stem} in {frames_dir}: every annotated frame needs its "
                 "JPEG/PNG frame of the same name"
             )
-        image = read_annotation(path, frames[index[path.stem]], video_hw)
-        palette = image.getpalette() if palette is None else palette
-        ids = np.array(image)
+    return annotations
+
+
+def plan_sequence(name: str, frames_dir: Path, masks_dir: Path) -> VosSequence:
+    """The frames and the first-appearance prompts of one sequence, every file checked."""
+    frames, index, video_hw = _frames(name, frames_dir)
+    prompts, palette = {}, None
+    for path in _annotations(masks_dir, frames_dir, index):
+        annotation = read_annotation(path, frames[index[path.stem]], video_hw)
+        palette = annotation.palette if palette is None else palette
+        ids = annotation.values
         if not prompts and not ids.any():
             raise VosInputError(
                 f"{path}: the first annotated frame of {name} holds no object (all 0): its "
@@ -136,16 +167,67 @@ def plan_sequence(name: str, frames_dir: Path, masks_dir: Path) -> VosSequence:
     return VosSequence(name, frames, prompts, palette)
 
 
-def plan_benchmark(frames_root, gt_root, split: str = "val") -> list[VosSequence]:
-    """Every sequence to track, all inputs checked (VosInputError otherwise)."""
+def _object_id(folder: Path, seen: dict[int, str]) -> int:
+    try:
+        obj_id = int(folder.name)
+    except ValueError:
+        obj_id = None
+    if obj_id is None or obj_id < 0:
+        raise VosInputError(
+            f"{folder}: object folders are named by their id (000, 001, ...): rename it"
+        )
+    if obj_id in seen:
+        raise VosInputError(
+            f"{folder} and {folder.parent / seen[obj_id]} are both object {obj_id}: merge them"
+        )
+    return obj_id
+
+
+def plan_object_sequence(name: str, frames_dir: Path, masks_dir: Path) -> VosSequence:
+    """The frames and prompts of one video of per-object annotations (SA-V): each object's mask
+    on its first annotated frame where it shows; every annotation needs its frame, those up to
+    the prompt are read."""
+    frames, index, video_hw = _frames(name, frames_dir)
+    folders = sorted(p for p in masks_dir.iterdir() if p.is_dir() and p.name[0] != ".")
+    if not folders:
+        raise VosInputError(
+            f"{masks_dir} holds no object folders: per-object annotations are "
+            "<video>/<object id>/<frame>.png"
+        )
+    prompts, names, palette = {}, {}, None
+    for folder in folders:
+        obj_id = _object_id(folder, names)
+        names[obj_id] = folder.name
+        for path in _annotations(folder, frames_dir, index):
+            annotation = read_annotation(path, frames[index[path.stem]], video_hw, OBJECT_MODES)
+            palette = annotation.palette if palette is None else palette
+            if annotation.values.any():
+                prompts[obj_id] = (index[path.stem], annotation.values > 0)
+                break
+        else:
+            raise VosInputError(
+                f"{folder}: every annotation of object {folder.name} is empty (all 0): nothing "
+                "to prompt it with; annotate it where it shows, or remove the folder"
+            )
+    return VosSequence(name, frames, prompts, palette, names)
+
+
+def plan_benchmark(
+    frames_root, gt_root, split: str = "val", per_object: bool = False
+) -> list[VosSequence]:
+    """Every sequence to track, all inputs checked (VosInputError otherwise); per_object: the
+    annotations are per-object folders (SA-V)."""
     folders = sequence_folders(Path(frames_root), Path(gt_root), split)
-    return [plan_sequence(name, frames, masks) for name, frames, masks in folders]
+    plan = plan_object_sequence if per_object else plan_sequence
+    return [plan(name, frames, masks) for name, frames, masks in folders]
 
 
-def benchmark_predictor(model, use_hq: bool) -> VideoPredictor:
-    """The video predictor as vos_inference.py builds it (non-overlapping output masks, no
-    hole filling), the official batched predictor otherwise."""
-    return VideoPredictor(model, use_hq=use_hq, fill_hole_area=0, non_overlap_masks=True)
+def benchmark_predictor(model, use_hq: bool, per_object: bool = False) -> VideoPredictor:
+    """The video predictor as vos_inference.py builds it (no hole filling; non-overlapping
+    output masks unless per_object), the official batched predictor otherwise."""
+    return VideoPredictor(
+        model, use_hq=use_hq, fill_hole_area=0, non_overlap_masks=not per_object
+    )
 
 
 def track_sequence(
@@ -153,7 +235,8 @@ def track_sequence(
 ) -> Iterator[tuple[int, list[int], torch.Tensor]]:
     """(frame index, object ids, logits N_obj x 1 x H x W) for every frame of the sequence:
     all objects together from their common first frame, else each on its own from its first
-    frame (ABSENT_LOGIT before it), made non-overlapping. Frames before any prompt: no objects."""
+    frame (ABSENT_LOGIT before it), made non-overlapping (not with per-object annotations).
+    Frames before any prompt: ABSENT_LOGIT."""
     predictor.set_video(seq.frames[0].parent)
     obj_ids = sorted(seq.prompts)
     start = min(frame for frame, _ in seq.prompts.values())
@@ -174,7 +257,7 @@ def track_sequence(
         for frame, _, obj_logits in predictor.propagate(start_frame=first):
             logits[frame, row] = obj_logits[0].cpu()
     for frame in range(start, predictor.num_frames):
-        yield frame, obj_ids, non_overlapping(logits[frame])
+        yield frame, obj_ids, logits[frame] if seq.per_object else non_overlapping(logits[frame])
 
 
 def write_mask(path: Path, obj_ids: list[int], logits: torch.Tensor, palette) -> None:
@@ -184,15 +267,31 @@ def write_mask(path: Path, obj_ids: list[int], logits: torch.Tensor, palette) ->
     picture.save(path)
 
 
+def write_object_mask(path: Path, logits: torch.Tensor, palette) -> None:
+    """One object's mask, 1 where its logits (1 x H x W) > 0, as a mode P PNG."""
+    picture = Image.fromarray((logits[0] > 0).cpu().numpy().astype(np.uint8), mode="P")
+    picture.putpalette(palette or davis_palette())
+    picture.save(path)
+
+
 def run_sequence(predictor: VideoPredictor, seq: VosSequence, out: Path) -> None:
-    """Track one sequence and write <out>/<seq>/<frame name>.png for every frame."""
+    """Track one sequence and write <out>/<seq>/<frame name>.png for every frame (per-object
+    annotations: <out>/<seq>/<object folder>/<frame name>.png for every object)."""
     folder = out / seq.name
     folder.mkdir(parents=True, exist_ok=True)
+    for name in (seq.object_folders or {}).values():
+        (folder / name).mkdir(exist_ok=True)
     for frame, obj_ids, logits in track_sequence(predictor, seq):
-        write_mask(folder / f"{seq.frames[frame].stem}.png", obj_ids, logits, seq.palette)
+        png = f"{seq.frames[frame].stem}.png"
+        if not seq.per_object:
+            write_mask(folder / png, obj_ids, logits, seq.palette)
+            continue
+        for obj_id, obj_logits in zip(obj_ids, logits):
+            write_object_mask(folder / seq.object_folders[obj_id] / png, obj_logits, seq.palette)
 
 
 __all__ = [
     "ABSENT_LOGIT", "VosInputError", "VosSequence", "benchmark_predictor", "plan_benchmark",
-    "plan_sequence", "run_sequence", "sequence_folders", "track_sequence", "write_mask",
+    "plan_object_sequence", "plan_sequence", "run_sequence", "sequence_folders", "track_sequence",
+    "write_mask", "write_object_mask",
 ]
