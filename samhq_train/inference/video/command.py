@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     check_variant(args.variant)
     video = open_video(args.frames, keep_decoded=args.overlay)
     prompts = read_prompts(
-        args.prompts, len(video), video.size, late_objects=args.objects == "independent"
+        args.prompts, len(video), video.size, objects=args.objects
     )
     out = Path(args.out)
     targets = [out / f"{n}.png" for n in video.names] + ([out / "overlay"] if args.overlay else [])

@@ -19,8 +19,12 @@ workflow. Round 1's entries are added, then every object is tracked through the 
 round's entries then correct tracked frames (each decoded with the object's memory and its earlier
 mask there; points replace that object's earlier points on that frame, so give all its clicks)
 and the video is tracked again. Entries of one round are added in file order; the masks written
-are those of the last round. With batched objects (the official rule) an object must appear in
-round 1: read_prompts(..., late_objects=False) refuses one that first appears later.
+are those of the last round. Refused, as the official predictors would take them without effect
+or not at all: with batched objects (the official HQ-SAM 2 rule) an object that first appears
+after round 1, and a later click on a frame prompted in round 1 (batched: for any object, as such
+a frame conditions all of them); with independent objects (Meta sam2 1.1.0) a later click on a
+frame of the object's first round. Independent objects follow Meta 1.1.0 in tracking a corrected
+frame again, so there a later round's clicks barely act (a new object in it does).
 """
 
 from __future__ import annotations
@@ -134,11 +138,12 @@ def _read_mask(name, where: str, folder: Path, video_hw) -> np.ndarray:
 
 
 def read_prompts(
-    path: str | Path, num_frames: int, video_hw: tuple[int, int], late_objects: bool = True
+    path: str | Path, num_frames: int, video_hw: tuple[int, int], objects: str = "batched"
 ) -> list[VideoPrompt]:
     """The prompts of a file, checked against the video (frames, size), in the order they are
     added (by round, then as in the file): PromptsFileError with one line naming the file, the
-    entry and the key otherwise. late_objects=False: an object must appear in round 1."""
+    entry and the key otherwise. objects: the predictor's mode (batched or independent), which
+    decides which rounds' entries are possible (see the module's docstring)."""
     path = Path(path)
     try:
         entries = json.loads(path.read_text())
@@ -159,24 +164,38 @@ def read_prompts(
             )
         seen.add((prompt.round, prompt.frame, prompt.obj_id))
         prompts.append(prompt)
-    _check_rounds(prompts, path, late_objects)
+    _check_rounds(prompts, path, objects)
     return sorted(prompts, key=lambda p: p.round)
 
 
-def _check_rounds(prompts: list[VideoPrompt], path: Path, late_objects: bool) -> None:
-    """Rounds 1, 2, ... without gaps; with late_objects=False, every object in round 1."""
+def _check_rounds(prompts: list[VideoPrompt], path: Path, objects: str) -> None:
+    """Rounds 1, 2, ... without gaps; batched objects all in round 1; no later clicks on a frame
+    that conditions the object (see the module's docstring)."""
     rounds = {p.round for p in prompts}
+    first: dict[int, int] = {}  # object -> its first round
     for i, prompt in enumerate(prompts):
         if prompt.round > 1 and prompt.round - 1 not in rounds:
             raise PromptsFileError(
                 f"{path} entry {i}: round {prompt.round} but no entry has round "
                 f"{prompt.round - 1}; number the rounds 1, 2, 3, ... without gaps"
             )
-    first_round = {p.obj_id for p in prompts if p.round == 1}
+        first[prompt.obj_id] = min(prompt.round, first.get(prompt.obj_id, prompt.round))
     for i, prompt in enumerate(prompts):
-        if not late_objects and prompt.obj_id not in first_round:
+        if objects == "batched" and first[prompt.obj_id] > 1:
             raise PromptsFileError(
                 f"{path} entry {i}: object {prompt.obj_id} first appears in round "
                 f"{prompt.round}: batched objects (the official rule) are prompted in round 1 "
                 "first; add it to round 1, or use --objects independent"
+            )
+    for i, prompt in enumerate(prompts):
+        conditioning = {  # batched: a frame prompted for any object conditions all of them
+            (p.frame, p.round) for p in prompts if p.round == first[p.obj_id]
+            and (objects == "batched" or p.obj_id == prompt.obj_id)
+        }
+        earlier = [r for f, r in conditioning if f == prompt.frame and r < prompt.round]
+        if earlier:
+            raise PromptsFileError(
+                f"{path} entry {i}: frame {prompt.frame} was prompted in round {earlier[0]} "
+                f"and keeps those masks (the official rule); put these clicks in round "
+                f"{earlier[0]}'s prompt there, or click on another frame"
             )
