@@ -24,7 +24,7 @@ or not at all: with batched objects (the official HQ-SAM 2 rule) an object that 
 after round 1, and a later click on a frame prompted in round 1 (batched: for any object, as such
 a frame conditions all of them); with independent objects (Meta sam2 1.1.0) a later click on a
 frame of the object's first round. Independent objects follow Meta 1.1.0 in tracking a corrected
-frame again, so there a later round's clicks barely act (a new object in it does).
+frame again, so there later rounds serve mostly to add objects.
 """
 
 from __future__ import annotations
