@@ -10,6 +10,7 @@ is tracked forward from the first prompted frame to the last frame, then in reve
 the first frame, with the official HQ-SAM 2 video predictor's rules (--objects independent: Meta
 sam2 1.1.0's, each object on its own); each later round corrects tracked frames and tracks again.
 --bf16: the model under bfloat16 autocast, as the official predictor runs on the GPU.
+--max-frames N: only the first N frames are read (a video file decoded no further) and tracked.
 Writes <out>/<frame name>.png per frame: an indexed (palette) PNG, 0 = background, pixel
 value = object id (DAVIS style; where objects overlap the smaller id is written); with --overlay
 also <out>/overlay/<frame name>.jpg. --no-hq: plain SAM 2.1 from the same weights (a file
@@ -71,11 +72,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--fill-hole-area", type=int, default=8,
         help="fill background holes up to this many low-res pixels (official: 8; 0: off)",
     )
+    parser.add_argument(
+        "--max-frames", type=int,
+        help="read and track only the first N frames (a video file is decoded no further)",
+    )
     parser.add_argument("--overlay", action="store_true", help="also write overlay pictures")
     parser.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     args = parser.parse_args(argv)
     if args.fill_hole_area < 0:
         parser.error(f"--fill-hole-area {args.fill_hole_area}: give 0 (off) or more")
+    if args.max_frames is not None and args.max_frames < 1:
+        parser.error(f"--max-frames {args.max_frames}: give 1 or more (or leave it out: all)")
     check_device_options(parser, args)
     return args
 
@@ -185,10 +192,9 @@ def tracked_frames(predictor: VideoPredictor, rounds: list[list[VideoPrompt]]):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     check_variant(args.variant)
-    video = open_video(args.frames, keep_decoded=args.overlay)
-    prompts = read_prompts(
-        args.prompts, len(video), video.size, objects=args.objects
-    )
+    video = open_video(args.frames, keep_decoded=args.overlay, max_frames=args.max_frames)
+    limit = "" if args.max_frames is None else f"with --max-frames {args.max_frames}"
+    prompts = read_prompts(args.prompts, len(video), video.size, args.objects, limit)
     out = Path(args.out)
     targets = [out / f"{n}.png" for n in video.names] + ([out / "overlay"] if args.overlay else [])
     check_out(out, targets, args.overwrite)

@@ -13,6 +13,8 @@ read one file at a time instead, so for a very long video extract its frames to 
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -122,16 +124,20 @@ def is_video_file(path: str | Path) -> bool:
     return not Path(path).is_dir() and Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
-def open_video(path: str | Path, keep_decoded: bool = False) -> VideoFrames:
-    """A frames folder or a video file, checked (FramesError naming it) but not resized to the
-    model's size; a video file is decoded here, once (see VideoFrames for keep_decoded)."""
+def open_video(
+    path: str | Path, keep_decoded: bool = False, max_frames: int | None = None
+) -> VideoFrames:
+    """A frames folder or a video file (its first max_frames frames when given), checked
+    (FramesError naming it) but not resized to the model's size; a video file is decoded here,
+    once, and no further than max_frames (see VideoFrames for keep_decoded)."""
     path = Path(path)
     if not is_video_file(path):
         if path.is_file():
             raise FramesError(f"{path}: not a frames folder nor a video file; {GIVE_FRAMES}")
-        files = list_frames(path)
+        files = list_frames(path)[:max_frames]
         return VideoFrames(path, files, [p.stem for p in files], frame_size(files))
-    decoded = list(decoded_frames(path))
+    with contextlib.closing(decoded_frames(path)) as frames:
+        decoded = list(itertools.islice(frames, max_frames))
     if not decoded:
         raise FramesError(f"{path}: no frames could be decoded; {GIVE_FRAMES}")
     names = [f"{i:05d}" for i in range(len(decoded))]

@@ -60,13 +60,16 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _integer(entry: dict, key: str, where: str, low: int, high: int) -> int:
+def _integer(entry: dict, key: str, where: str, low: int, high: int, limit: str = "") -> int:
     value = entry.get(key)
     if not isinstance(value, int) or isinstance(value, bool):
         raise PromptsFileError(f"{where}: {key!r} must be a whole number, not {value!r}")
     if not low <= value <= high:
         what = "frame" if key == "frame" else "object id"
-        hint = f"the video has frames {low} to {high}" if key == "frame" else "use 1 to 255"
+        hint = "use 1 to 255"
+        if key == "frame":
+            hint = f"frames {low} to {high} are read {limit}" if limit else (
+                f"the video has frames {low} to {high}")
         raise PromptsFileError(f"{where}: {what} {value} does not exist ({hint})")
     return value
 
@@ -79,7 +82,7 @@ def _round(entry: dict, where: str) -> int:
     return value
 
 
-def _prompt(entry, where: str, folder: Path, num_frames: int, video_hw) -> VideoPrompt:
+def _prompt(entry, where: str, folder: Path, num_frames: int, video_hw, limit) -> VideoPrompt:
     if not isinstance(entry, dict):
         raise PromptsFileError(f"{where} must be an object with keys {', '.join(KEYS)}")
     unknown = sorted(set(entry) - set(KEYS))
@@ -88,7 +91,7 @@ def _prompt(entry, where: str, folder: Path, num_frames: int, video_hw) -> Video
     for key in ("frame", "object"):
         if key not in entry:
             raise PromptsFileError(f"{where}: {key!r} is missing")
-    frame = _integer(entry, "frame", where, 0, num_frames - 1)
+    frame = _integer(entry, "frame", where, 0, num_frames - 1, limit)
     obj_id = _integer(entry, "object", where, 1, 255)
     round_ = _round(entry, where)
     if "mask" in entry:
@@ -138,12 +141,17 @@ def _read_mask(name, where: str, folder: Path, video_hw) -> np.ndarray:
 
 
 def read_prompts(
-    path: str | Path, num_frames: int, video_hw: tuple[int, int], objects: str = "batched"
+    path: str | Path,
+    num_frames: int,
+    video_hw: tuple[int, int],
+    objects: str = "batched",
+    limit: str = "",
 ) -> list[VideoPrompt]:
     """The prompts of a file, checked against the video (frames, size), in the order they are
     added (by round, then as in the file): PromptsFileError with one line naming the file, the
     entry and the key otherwise. objects: the predictor's mode (batched or independent), which
-    decides which rounds' entries are possible (see the module's docstring)."""
+    decides which rounds' entries are possible (see the module's docstring); limit: what made
+    num_frames less than the video's frames (e.g. "with --max-frames 10"), for the messages."""
     path = Path(path)
     try:
         entries = json.loads(path.read_text())
@@ -155,7 +163,7 @@ def read_prompts(
         raise PromptsFileError(f"{path}: must be a non-empty JSON list of prompts")
     prompts, seen = [], set()
     for i, entry in enumerate(entries):
-        prompt = _prompt(entry, f"{path} entry {i}", path.parent, num_frames, video_hw)
+        prompt = _prompt(entry, f"{path} entry {i}", path.parent, num_frames, video_hw, limit)
         if (prompt.round, prompt.frame, prompt.obj_id) in seen:
             in_round = f" in round {prompt.round}" if prompt.round > 1 else ""
             raise PromptsFileError(

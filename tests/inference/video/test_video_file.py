@@ -140,3 +140,49 @@ def test_decoded_frames_are_dropped_once_resized(tmp_path):
         assert np.array_equal(kept.image(i), np.array(Image.open(path)))
     with pytest.raises(RuntimeError, match="frame 1 was dropped"):
         dropped.image(1)
+
+
+def test_max_frames_reads_and_tracks_the_first_frames(hq_sam2_file, prompts_file, tmp_path,
+                                                      monkeypatch):
+    """--max-frames 3 on a 5-frame file writes what its first 3 frames in a folder give, byte for
+    byte, decoding no frame past them; a prompt past them is refused in one line."""
+    source = write_video(tmp_path / "source", num_frames=5, suffix=".png")
+    video = write_video_file(tmp_path / "clip.mkv", source, "FFV1")
+    first = tmp_path / "first"
+    first.mkdir()
+    for path in list_frames(source)[:3]:
+        (first / path.name).write_bytes(path.read_bytes())
+    decoded, decode = [], frames_module.decoded_frames
+
+    def counting(path):
+        for frame in decode(path):
+            decoded.append(path)
+            yield frame
+
+    monkeypatch.setattr(frames_module, "decoded_frames", counting)
+    outs = {}
+    for name, frames, limit in (("video", video, ["--max-frames", "3"]), ("folder", first, []),
+                                ("source", source, ["--max-frames", "3"])):
+        outs[name] = tmp_path / f"masks_{name}"
+        assert command.main([
+            "--frames", str(frames), "--prompts", str(prompts_file), "--checkpoint",
+            str(hq_sam2_file), "--out", str(outs[name]), "--device", "cpu", *limit,
+        ]) == 0
+        assert sorted(p.name for p in outs[name].iterdir()) == [f"0000{i}.png" for i in range(3)]
+    assert len(decoded) == 3
+    for png in outs["folder"].iterdir():
+        assert (outs["video"] / png.name).read_bytes() == png.read_bytes()
+        assert (outs["source"] / png.name).read_bytes() == png.read_bytes()
+
+
+@pytest.mark.parametrize(("limit", "named"), [
+    ("2", "entry 1: frame 2 does not exist (frames 0 to 1 are read with --max-frames 2)"),
+    ("0", "--max-frames 0: give 1 or more"),
+])
+def test_max_frames_refusals(limit, named, prompts_file, tmp_path, capsys):
+    source = write_video(tmp_path / "source", num_frames=3, suffix=".png")
+    code = run_main(["--frames", str(source), "--prompts", str(prompts_file), "--checkpoint",
+                     str(tmp_path / "never_read.pt"), "--out", str(tmp_path / "out"),
+                     "--max-frames", limit])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and named in err, err
