@@ -192,18 +192,19 @@ def _check_rounds(prompts: list[VideoPrompt], path: Path, objects: str) -> None:
         if objects == "batched" and first[prompt.obj_id] > 1:
             raise PromptsFileError(
                 f"{path} entry {i}: object {prompt.obj_id} first appears in round "
-                f"{prompt.round}: batched objects (the official rule) are prompted in round 1 "
-                "first; add it to round 1, or use --objects independent"
+                f"{first[prompt.obj_id]}: batched objects (the official rule) are prompted in "
+                "round 1 first; add it to round 1, or use --objects independent"
             )
+    conditioning: dict[tuple[int, int | None], int] = {}  # (frame, object) -> its round
+    for prompt in prompts:  # batched: a frame prompted for any object conditions all of them
+        if prompt.round == first[prompt.obj_id]:
+            key = (prompt.frame, None if objects == "batched" else prompt.obj_id)
+            conditioning[key] = prompt.round
     for i, prompt in enumerate(prompts):
-        conditioning = {  # batched: a frame prompted for any object conditions all of them
-            (p.frame, p.round) for p in prompts if p.round == first[p.obj_id]
-            and (objects == "batched" or p.obj_id == prompt.obj_id)
-        }
-        earlier = [r for f, r in conditioning if f == prompt.frame and r < prompt.round]
-        if earlier:
+        key = (prompt.frame, None if objects == "batched" else prompt.obj_id)
+        if conditioning.get(key, prompt.round) < prompt.round:
             raise PromptsFileError(
-                f"{path} entry {i}: frame {prompt.frame} was prompted in round {earlier[0]} "
-                f"and keeps those masks (the official rule); put these clicks in round "
-                f"{earlier[0]}'s prompt there, or click on another frame"
+                f"{path} entry {i}: frame {prompt.frame} was prompted in round "
+                f"{conditioning[key]} and keeps those masks (the official rule); put these "
+                f"clicks in round {conditioning[key]}'s prompt there, or click on another frame"
             )
