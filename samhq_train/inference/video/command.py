@@ -4,11 +4,14 @@
 
 --frames: a folder of JPEG/PNG frames of one size (numeric names in number order, else by name),
 or a video file (.mp4, .avi, .mov, .mkv, .webm; frames decoded in order, named 00000, 00001, ...).
---prompts: a JSON list of {"frame", "object", "points"/"labels", "box" or "mask"} entries (see
-samhq_train/inference/video/prompts.py). Every object is tracked forward from the first prompted
-frame to the last frame, then in reverse from there to the first frame, with the official
-HQ-SAM 2 video predictor's rules (--objects independent: Meta sam2 1.1.0's, each object on its
-own). Writes <out>/<frame name>.png per frame: an indexed (palette) PNG, 0 = background, pixel
+--prompts: a JSON list of {"frame", "object", "points"/"labels", "box" or "mask"} entries, with
+"round": 2, 3, ... for correction clicks (see samhq_train/inference/video/prompts.py). Every object
+is tracked forward from the first prompted frame to the last frame, then in reverse from there to
+the first frame, with the official HQ-SAM 2 video predictor's rules (--objects independent: Meta
+sam2 1.1.0's, each object on its own); each later round corrects tracked frames and tracks again.
+--bf16: the model under bfloat16 autocast, as the official predictor runs on the GPU.
+--max-frames N: only the first N frames are read (a video file decoded no further) and tracked.
+Writes <out>/<frame name>.png per frame: an indexed (palette) PNG, 0 = background, pixel
 value = object id (DAVIS style; where objects overlap the smaller id is written); with --overlay
 also <out>/overlay/<frame name>.jpg. --no-hq: plain SAM 2.1 from the same weights (a file
 without trained HQ parts, as Meta's SAM 2.1 files, decodes so by itself, with a note line).
@@ -19,6 +22,7 @@ an HQ-SAM 2 / SAM 2.1 model, an output folder that holds files without --overwri
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +33,7 @@ from samhq_train.drawing import draw_overlay
 from samhq_train.errors import UserError, exit_on_user_error
 from samhq_train.model import CheckpointError, family_of_variant, load_checkpoint
 from samhq_train.output_check import OutputError, check_output_dir
-from samhq_train.progress import track
+from samhq_train.progress import Progress
 
 from ..command_options import (
     add_device_options,
@@ -39,9 +43,9 @@ from ..command_options import (
     decode_with_hq,
     flag_hints,
 )
-from .frames import VideoFrames, decoded_frames, open_video
+from .frames import open_video
 from .predictor import OBJECT_MODES, VideoPredictor
-from .prompts import read_prompts
+from .prompts import VideoPrompt, read_prompts
 
 
 class VideoInputError(UserError):
@@ -58,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--checkpoint", required=True, help="HQ-SAM 2 / SAM 2.1 weights")
     parser.add_argument("--base", help="base SAM 2.1 checkpoint for an HQ-only --checkpoint")
     add_weights_options(parser)
-    add_device_options(parser, bf16=False)
+    add_device_options(parser)
     add_hq_option(parser)
     parser.add_argument(
         "--objects", choices=OBJECT_MODES, default="batched",
@@ -68,11 +72,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--fill-hole-area", type=int, default=8,
         help="fill background holes up to this many low-res pixels (official: 8; 0: off)",
     )
+    parser.add_argument(
+        "--max-frames", type=int,
+        help="read and track only the first N frames (a video file is decoded no further)",
+    )
     parser.add_argument("--overlay", action="store_true", help="also write overlay pictures")
     parser.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     args = parser.parse_args(argv)
     if args.fill_hole_area < 0:
         parser.error(f"--fill-hole-area {args.fill_hole_area}: give 0 (off) or more")
+    if args.max_frames is not None and args.max_frames < 1:
+        parser.error(f"--max-frames {args.max_frames}: give 1 or more (or leave it out: all)")
     check_device_options(parser, args)
     return args
 
@@ -148,40 +158,43 @@ def write_overlay(out: Path, name: str, image: np.ndarray, obj_ids, masks) -> No
     Image.fromarray(drawn).save(out / "overlay" / f"{name}.jpg", quality=90)
 
 
-class OverlayWriter:
-    """Overlay pictures: a folder's frame is read back from its file at once; a video file's
-    frames cannot be read out of order, so its masks wait (bit-packed) for one decoding pass at
-    the end, which holds one frame at the video's size at a time."""
+def add_prompts(predictor: VideoPredictor, prompts: list[VideoPrompt]) -> None:
+    for p in prompts:
+        if p.mask is not None:
+            predictor.add_mask(p.frame, p.obj_id, p.mask)
+        else:
+            predictor.add_points_or_box(p.frame, p.obj_id, p.points, p.labels, p.box)
 
-    def __init__(self, out: Path, video: VideoFrames):
-        self.out, self.video = out, video
-        self.waiting: dict[int, tuple[list[int], np.ndarray]] = {}
 
-    def add(self, frame: int, obj_ids, logits) -> None:
-        masks = (logits[:, 0] > 0).cpu().numpy()
-        if self.video.files is None:
-            self.waiting[frame] = (list(obj_ids), np.packbits(masks, axis=-1))
-            return
-        image = np.array(Image.open(self.video.files[frame]).convert("RGB"))
-        write_overlay(self.out, self.video.names[frame], image, obj_ids, masks)
-
-    def finish(self) -> None:
-        if not self.waiting:
-            return
-        width = self.video.size[1]
-        for frame, image in enumerate(decoded_frames(self.video.source)):
-            if frame in self.waiting:
-                obj_ids, packed = self.waiting.pop(frame)
-                masks = np.unpackbits(packed, axis=-1, count=width).astype(bool)
-                write_overlay(self.out, self.video.names[frame], image, obj_ids, masks)
+def tracked_frames(predictor: VideoPredictor, rounds: list[list[VideoPrompt]]):
+    """The official interactive workflow: each round's prompts added, then every object tracked
+    forward from the first prompted frame and in reverse from there; yields (frame, obj_ids,
+    logits) of the last round's passes, a progress line per pass where no terminal shows a bar."""
+    for number, prompts in enumerate(rounds, 1):
+        add_prompts(predictor, prompts)
+        for reverse in (False, True):
+            passing = predictor.propagate(reverse=reverse)
+            first = next(passing, None)
+            if first is None:  # reverse from frame 0
+                continue
+            total = first[0] + 1 if reverse else predictor.num_frames - first[0]
+            what = "tracking in reverse" if reverse else "tracking forward"
+            if len(rounds) > 1:
+                what = f"round {number}/{len(rounds)}, {what}"
+            with Progress(total, what, "frame") as progress:
+                for result in itertools.chain([first], passing):
+                    if number == len(rounds):
+                        yield result
+                    progress.update()
 
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     check_variant(args.variant)
-    video = open_video(args.frames)
-    prompts = read_prompts(args.prompts, len(video), video.size)
+    video = open_video(args.frames, keep_decoded=args.overlay, max_frames=args.max_frames)
+    limit = "" if args.max_frames is None else f"with --max-frames {args.max_frames}"
+    prompts = read_prompts(args.prompts, len(video), video.size, args.objects, limit)
     out = Path(args.out)
     targets = [out / f"{n}.png" for n in video.names] + ([out / "overlay"] if args.overlay else [])
     check_out(out, targets, args.overwrite)
@@ -191,22 +204,17 @@ def main(argv: list[str] | None = None) -> int:
         model, use_hq=use_hq, objects=args.objects, fill_hole_area=args.fill_hole_area
     )
     predictor.set_video(video)
-    for p in prompts:
-        if p.mask is not None:
-            predictor.add_mask(p.frame, p.obj_id, p.mask)
-        else:
-            predictor.add_points_or_box(p.frame, p.obj_id, p.points, p.labels, p.box)
     (out / "overlay" if args.overlay else out).mkdir(parents=True, exist_ok=True)
-    overlays = OverlayWriter(out, video) if args.overlay else None
-    for reverse in (False, True):
-        frames = predictor.propagate(reverse=reverse)
-        for frame, obj_ids, logits in track(frames, "video", bar=False, leave=False):
+    rounds = [[p for p in prompts if p.round == r] for r in range(1, prompts[-1].round + 1)]
+    device = torch.device(args.device).type
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=args.bf16):
+        for frame, obj_ids, logits in tracked_frames(predictor, rounds):
             write_mask(out, video.names[frame], obj_ids, logits)
-            if overlays is not None:
-                overlays.add(frame, obj_ids, logits)
-    if overlays is not None:
-        overlays.finish()
-    print(f"{len(video)} frames, objects {predictor.obj_ids} -> {out}")
+            if args.overlay:
+                masks = (logits[:, 0] > 0).cpu().numpy()
+                write_overlay(out, video.names[frame], video.image(frame), obj_ids, masks)
+    rounds_text = f" ({len(rounds)} rounds)" if len(rounds) > 1 else ""
+    print(f"{len(video)} frames, objects {predictor.obj_ids}{rounds_text} -> {out}")
     return 0
 
 

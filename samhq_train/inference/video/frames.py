@@ -1,10 +1,20 @@
 """A video as a folder of frames (JPEG or PNG, one per file) or a video file, read as the official
 SAM 2 video predictor reads its JPEG folder: each frame squashed to the model's S x S with PIL's
 resize (bicubic on 8-bit RGB), kept as 0-255 values. A video file's frames are decoded in order by
-OpenCV (its FFmpeg backend) and enter the model exactly as the same RGB frames saved as PNGs."""
+OpenCV (its FFmpeg backend) and enter the model exactly as the same RGB frames saved as PNGs.
+
+A video file is decoded once, by open_video (which must count and check its frames before a model
+is loaded): its frames are held at the video's size, H x W x 3 uint8 each, until load_video has
+resized them to the model's (and dropped each as it goes unless kept for overlays). Memory: the
+whole video at its size, 3 H W bytes a frame (480p: 1.2 MB, 1080p: 6.2 MB) besides the 3 S S
+bytes a frame (1024: 3.1 MB) that every video is held at for the model; a folder of frames is
+read one file at a time instead, so for a very long video extract its frames to a folder.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -84,38 +94,54 @@ def load_frames(paths: list[Path], image_size: int) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class VideoFrames:
-    """What is known of a video before its frames are decoded: its frame files (None for a video
-    file), the frames' names (a video file's: 00000, 00001, ...) and their (H, W)."""
+    """A video checked but not yet at the model's size: its frame files (None for a video file),
+    the frames' names (a video file's: 00000, 00001, ...), their (H, W), and a video file's
+    decoded frames (H x W x 3 uint8 RGB; None for a folder), which load_video drops one by one
+    once resized unless keep_decoded (then they stay for overlays)."""
 
     source: Path
     files: list[Path] | None
     names: list[str]
     size: tuple[int, int]
+    decoded: list[np.ndarray | None] | None = None
+    keep_decoded: bool = False
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def image(self, frame: int) -> np.ndarray:
+        """Frame `frame` at the video's size, H x W x 3 uint8 RGB."""
+        if self.files is not None:
+            with Image.open(self.files[frame]) as image:
+                return np.array(image.convert("RGB"))
+        image = self.decoded[frame]
+        if image is None:
+            raise RuntimeError(f"{self.source}: frame {frame} was dropped (keep_decoded=False)")
+        return image
 
 
 def is_video_file(path: str | Path) -> bool:
     return not Path(path).is_dir() and Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
-def open_video(path: str | Path) -> VideoFrames:
-    """A frames folder or a video file, checked (FramesError naming it) but not decoded to the
-    model's size; a video file is decoded once here to count its frames."""
+def open_video(
+    path: str | Path, keep_decoded: bool = False, max_frames: int | None = None
+) -> VideoFrames:
+    """A frames folder or a video file (its first max_frames frames when given), checked
+    (FramesError naming it) but not resized to the model's size; a video file is decoded here,
+    once, and no further than max_frames (see VideoFrames for keep_decoded)."""
     path = Path(path)
     if not is_video_file(path):
         if path.is_file():
             raise FramesError(f"{path}: not a frames folder nor a video file; {GIVE_FRAMES}")
-        files = list_frames(path)
+        files = list_frames(path)[:max_frames]
         return VideoFrames(path, files, [p.stem for p in files], frame_size(files))
-    count, size = 0, None
-    for frame in decoded_frames(path):
-        size = size or frame.shape[:2]
-        count += 1
-    if count == 0:
+    with contextlib.closing(decoded_frames(path)) as frames:
+        decoded = list(itertools.islice(frames, max_frames))
+    if not decoded:
         raise FramesError(f"{path}: no frames could be decoded; {GIVE_FRAMES}")
-    return VideoFrames(path, None, [f"{i:05d}" for i in range(count)], size)
+    names = [f"{i:05d}" for i in range(len(decoded))]
+    return VideoFrames(path, None, names, decoded[0].shape[:2], decoded, keep_decoded)
 
 
 def decoded_frames(path: Path) -> Iterator[np.ndarray]:
@@ -142,18 +168,14 @@ def decoded_frames(path: Path) -> Iterator[np.ndarray]:
 
 
 def load_video(video: VideoFrames, image_size: int) -> torch.Tensor:
-    """load_frames for a folder or a video file: N x S x S x 3 uint8, one decoded frame at a time
-    held at the video's size (a video file's frames go through PIL as a PNG's would)."""
+    """load_frames for a folder or a video file: N x S x S x 3 uint8 (a video file's decoded
+    frames go through PIL as a PNG's would, each dropped once resized unless keep_decoded)."""
     if video.files is not None:
         return load_frames(video.files, image_size)
     frames = torch.empty(len(video), image_size, image_size, 3, dtype=torch.uint8)
-    count = 0
-    for count, rgb in enumerate(decoded_frames(video.source), 1):
-        if count > len(video):
-            break
-        resized = Image.fromarray(rgb).resize((image_size, image_size))
-        frames[count - 1] = torch.from_numpy(np.array(resized))
-    if count != len(video):
-        raise FramesError(f"{video.source} changed while it was read (it had {len(video)} "
-                          "frames); run again")
+    for i in range(len(video)):
+        resized = Image.fromarray(video.image(i)).resize((image_size, image_size))
+        frames[i] = torch.from_numpy(np.array(resized))
+        if not video.keep_decoded:
+            video.decoded[i] = None
     return frames

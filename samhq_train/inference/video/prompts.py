@@ -1,17 +1,30 @@
-"""The prompts file of samhq-video: a JSON list, one entry per object and frame.
+"""The prompts file of samhq-video: a JSON list, one entry per object and frame (and round).
 
     [
       {"frame": 0, "object": 1, "points": [[120, 80], [200, 90]], "labels": [1, 0]},
       {"frame": 0, "object": 2, "box": [40, 30, 200, 160]},
       {"frame": 0, "object": 2, "box": [40, 30, 200, 160], "points": [[90, 70]]},
-      {"frame": 12, "object": 3, "mask": "car_mask.png"}
+      {"frame": 12, "object": 3, "mask": "car_mask.png"},
+      {"round": 2, "frame": 30, "object": 1, "points": [[140, 85], [150, 60]], "labels": [1, 0]}
     ]
 
 frame: index into the frames in order (0 = the first); object: the id written into the output
 PNGs (1-255); points: [x, y] in video pixels, labels 1 (object) or 0 (background), all 1 when
 left out; box: [x0, y0, x1, y1] in video pixels; mask: an image file (relative to the prompts
 file), the video's size, nonzero = object, instead of points and box. One entry per (frame,
-object).
+object) in a round.
+
+round (1 when left out; rounds numbered 1, 2, 3, ... without gaps): the official interactive
+workflow. Round 1's entries are added, then every object is tracked through the video; each later
+round's entries then correct tracked frames (each decoded with the object's memory and its earlier
+mask there; points replace that object's earlier points on that frame, so give all its clicks)
+and the video is tracked again. Entries of one round are added in file order; the masks written
+are those of the last round. Refused, as the official predictors would take them without effect
+or not at all: with batched objects (the official HQ-SAM 2 rule) an object that first appears
+after round 1, and a later click on a frame prompted in round 1 (batched: for any object, as such
+a frame conditions all of them); with independent objects (Meta sam2 1.1.0) a later click on a
+frame of the object's first round. Independent objects follow Meta 1.1.0 in tracking a corrected
+frame again, so there later rounds serve mostly to add objects.
 """
 
 from __future__ import annotations
@@ -25,7 +38,7 @@ from PIL import Image, UnidentifiedImageError
 
 from samhq_train.errors import UserError
 
-KEYS = ("frame", "object", "points", "labels", "box", "mask")
+KEYS = ("round", "frame", "object", "points", "labels", "box", "mask")
 
 
 class PromptsFileError(UserError):
@@ -40,24 +53,36 @@ class VideoPrompt:
     labels: list | None = None
     box: list | None = None
     mask: np.ndarray | None = None  # H x W bool
+    round: int = 1
 
 
 def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _integer(entry: dict, key: str, where: str, low: int, high: int) -> int:
+def _integer(entry: dict, key: str, where: str, low: int, high: int, limit: str = "") -> int:
     value = entry.get(key)
     if not isinstance(value, int) or isinstance(value, bool):
         raise PromptsFileError(f"{where}: {key!r} must be a whole number, not {value!r}")
     if not low <= value <= high:
         what = "frame" if key == "frame" else "object id"
-        hint = f"the video has frames {low} to {high}" if key == "frame" else "use 1 to 255"
+        hint = "use 1 to 255"
+        if key == "frame":
+            hint = f"frames {low} to {high} are read {limit}" if limit else (
+                f"the video has frames {low} to {high}")
         raise PromptsFileError(f"{where}: {what} {value} does not exist ({hint})")
     return value
 
 
-def _prompt(entry, where: str, folder: Path, num_frames: int, video_hw) -> VideoPrompt:
+def _round(entry: dict, where: str) -> int:
+    value = entry.get("round", 1)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise PromptsFileError(f"{where}: 'round' must be 1, 2, 3, ... (1 when left out), "
+                               f"not {value!r}")
+    return value
+
+
+def _prompt(entry, where: str, folder: Path, num_frames: int, video_hw, limit) -> VideoPrompt:
     if not isinstance(entry, dict):
         raise PromptsFileError(f"{where} must be an object with keys {', '.join(KEYS)}")
     unknown = sorted(set(entry) - set(KEYS))
@@ -66,12 +91,14 @@ def _prompt(entry, where: str, folder: Path, num_frames: int, video_hw) -> Video
     for key in ("frame", "object"):
         if key not in entry:
             raise PromptsFileError(f"{where}: {key!r} is missing")
-    frame = _integer(entry, "frame", where, 0, num_frames - 1)
+    frame = _integer(entry, "frame", where, 0, num_frames - 1, limit)
     obj_id = _integer(entry, "object", where, 1, 255)
+    round_ = _round(entry, where)
     if "mask" in entry:
         if {"points", "labels", "box"} & set(entry):
             raise PromptsFileError(f"{where}: give 'mask' alone, or points / box without it")
-        return VideoPrompt(frame, obj_id, mask=_read_mask(entry["mask"], where, folder, video_hw))
+        mask = _read_mask(entry["mask"], where, folder, video_hw)
+        return VideoPrompt(frame, obj_id, mask=mask, round=round_)
     points, labels, box = entry.get("points"), entry.get("labels"), entry.get("box")
     if points is None and box is None:
         raise PromptsFileError(f"{where}: give 'points', 'box' or 'mask'")
@@ -91,7 +118,7 @@ def _prompt(entry, where: str, folder: Path, num_frames: int, video_hw) -> Video
         isinstance(box, list) and len(box) == 4 and all(map(_is_number, box))
     ):
         raise PromptsFileError(f"{where}: 'box' must be [x0, y0, x1, y1]")
-    return VideoPrompt(frame, obj_id, points, labels, box)
+    return VideoPrompt(frame, obj_id, points, labels, box, round=round_)
 
 
 def _read_mask(name, where: str, folder: Path, video_hw) -> np.ndarray:
@@ -113,9 +140,18 @@ def _read_mask(name, where: str, folder: Path, video_hw) -> np.ndarray:
     return mask
 
 
-def read_prompts(path: str | Path, num_frames: int, video_hw: tuple[int, int]) -> list[VideoPrompt]:
-    """The prompts of a file, checked against the video (frames, size): PromptsFileError with one
-    line naming the file, the entry and the key otherwise."""
+def read_prompts(
+    path: str | Path,
+    num_frames: int,
+    video_hw: tuple[int, int],
+    objects: str = "batched",
+    limit: str = "",
+) -> list[VideoPrompt]:
+    """The prompts of a file, checked against the video (frames, size), in the order they are
+    added (by round, then as in the file): PromptsFileError with one line naming the file, the
+    entry and the key otherwise. objects: the predictor's mode (batched or independent), which
+    decides which rounds' entries are possible (see the module's docstring); limit: what made
+    num_frames less than the video's frames (e.g. "with --max-frames 10"), for the messages."""
     path = Path(path)
     try:
         entries = json.loads(path.read_text())
@@ -127,12 +163,48 @@ def read_prompts(path: str | Path, num_frames: int, video_hw: tuple[int, int]) -
         raise PromptsFileError(f"{path}: must be a non-empty JSON list of prompts")
     prompts, seen = [], set()
     for i, entry in enumerate(entries):
-        prompt = _prompt(entry, f"{path} entry {i}", path.parent, num_frames, video_hw)
-        if (prompt.frame, prompt.obj_id) in seen:
+        prompt = _prompt(entry, f"{path} entry {i}", path.parent, num_frames, video_hw, limit)
+        if (prompt.round, prompt.frame, prompt.obj_id) in seen:
+            in_round = f" in round {prompt.round}" if prompt.round > 1 else ""
             raise PromptsFileError(
                 f"{path} entry {i}: object {prompt.obj_id} already has a prompt on frame "
-                f"{prompt.frame}; put all its points and its box in one entry"
+                f"{prompt.frame}{in_round}; put all its points and its box in one entry"
             )
-        seen.add((prompt.frame, prompt.obj_id))
+        seen.add((prompt.round, prompt.frame, prompt.obj_id))
         prompts.append(prompt)
-    return prompts
+    _check_rounds(prompts, path, objects)
+    return sorted(prompts, key=lambda p: p.round)
+
+
+def _check_rounds(prompts: list[VideoPrompt], path: Path, objects: str) -> None:
+    """Rounds 1, 2, ... without gaps; batched objects all in round 1; no later clicks on a frame
+    that conditions the object (see the module's docstring)."""
+    rounds = {p.round for p in prompts}
+    first: dict[int, int] = {}  # object -> its first round
+    for i, prompt in enumerate(prompts):
+        if prompt.round > 1 and prompt.round - 1 not in rounds:
+            raise PromptsFileError(
+                f"{path} entry {i}: round {prompt.round} but no entry has round "
+                f"{prompt.round - 1}; number the rounds 1, 2, 3, ... without gaps"
+            )
+        first[prompt.obj_id] = min(prompt.round, first.get(prompt.obj_id, prompt.round))
+    for i, prompt in enumerate(prompts):
+        if objects == "batched" and first[prompt.obj_id] > 1:
+            raise PromptsFileError(
+                f"{path} entry {i}: object {prompt.obj_id} first appears in round "
+                f"{first[prompt.obj_id]}: batched objects (the official rule) are prompted in "
+                "round 1 first; add it to round 1, or use --objects independent"
+            )
+    conditioning: dict[tuple[int, int | None], int] = {}  # (frame, object) -> its round
+    for prompt in prompts:  # batched: a frame prompted for any object conditions all of them
+        if prompt.round == first[prompt.obj_id]:
+            key = (prompt.frame, None if objects == "batched" else prompt.obj_id)
+            conditioning[key] = prompt.round
+    for i, prompt in enumerate(prompts):
+        key = (prompt.frame, None if objects == "batched" else prompt.obj_id)
+        if conditioning.get(key, prompt.round) < prompt.round:
+            raise PromptsFileError(
+                f"{path} entry {i}: frame {prompt.frame} was prompted in round "
+                f"{conditioning[key]} and keeps those masks (the official rule); put these "
+                f"clicks in round {conditioning[key]}'s prompt there, or click on another frame"
+            )

@@ -89,6 +89,11 @@ def prompts_entry(**entry):
     return [{"frame": 0, "object": 1, "points": [[20, 30]], **entry}]
 
 
+def later(round_: int, **entry):
+    """A correction click of round `round_` (object 1 on frame 1 unless told)."""
+    return [{"round": round_, "frame": 1, "object": 1, "points": [[25, 30]], **entry}]
+
+
 @pytest.mark.parametrize(
     ("change", "named"),
     [
@@ -107,6 +112,21 @@ def prompts_entry(**entry):
         ({"prompts": [{"frame": 0, "object": 1}]}, "give 'points', 'box' or 'mask'"),
         ({"prompts": prompts_entry() * 2}, "entry 1: object 1 already has a prompt on frame 0"),
         ({"--checkpoint": "missing.pt"}, "--checkpoint"),
+        ({"prompts": prompts_entry(round=0)}, "entry 0: 'round' must be 1, 2, 3, ... (1 when left "
+                                              "out), not 0"),
+        ({"prompts": prompts_entry(round=True)}, "entry 0: 'round' must be 1, 2, 3, ..."),
+        ({"prompts": prompts_entry(round="2")}, "entry 0: 'round' must be 1, 2, 3, ..."),
+        ({"prompts": prompts_entry(round=2)}, "entry 0: round 2 but no entry has round 1; number "
+                                              "the rounds 1, 2, 3, ... without gaps"),
+        ({"prompts": prompts_entry() + later(3)}, "entry 1: round 3 but no entry has round 2"),
+        ({"prompts": prompts_entry() + later(2, object=2)}, "entry 1: object 2 first appears in "
+                                                            "round 2: batched objects"),
+        ({"prompts": prompts_entry() + later(2, frame=0, object=1)}, "entry 1: frame 0 was "
+                                                                     "prompted in round 1"),
+        ({"prompts": prompts_entry(object=2) + prompts_entry(frame=2) + later(2, frame=0)},
+         "entry 2: frame 0 was prompted in round 1"),  # batched: for another object
+        ({"prompts": prompts_entry() + later(2) * 2}, "entry 2: object 1 already has a prompt on "
+                                                      "frame 1 in round 2"),
     ],
 )
 def test_bad_input_is_one_line(inputs, tmp_path, capsys, change, named):
@@ -119,6 +139,23 @@ def test_bad_input_is_one_line(inputs, tmp_path, capsys, change, named):
     assert run_main(args_of(inputs)) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and named in err, err
+
+
+def test_rounds_with_independent_objects(inputs, tmp_path, capsys):
+    """Independent objects (Meta 1.1.0) take a new object in a later round; only an object's own
+    first-round frames refuse its later clicks."""
+    prompts = tmp_path / "prompts.json"
+    accepted = prompts_entry() + later(2, object=2, frame=0) + later(3, object=1, frame=2)
+    prompts.write_text(json.dumps(accepted))
+    independent = [*args_of(inputs), "--objects", "independent"]
+    assert run_main(independent) == 2  # passes on to the checkpoint
+    assert "missing.pt" in capsys.readouterr().err
+    prompts.write_text(json.dumps(accepted + later(4, object=2, frame=0)))
+    assert run_main(independent) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("entry 3: frame 0 was prompted in round 2 and keeps those masks (the "
+                        "official rule); put these clicks in round 2's prompt there, or click on "
+                        "another frame"), err
 
 
 def test_no_frames_and_mixed_sizes(inputs, tmp_path, capsys):

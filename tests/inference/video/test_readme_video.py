@@ -39,7 +39,7 @@ def stand_ins(official_model, tmp_path_factory):
 
 
 def test_the_readme_shows_video_commands():
-    assert len(COMMANDS) == 3
+    assert len(COMMANDS) == 4
 
 
 @pytest.mark.parametrize("text", [c.text for c in COMMANDS])
@@ -60,5 +60,6 @@ def test_readme_prompts_example_is_valid(tmp_path):
     path.write_text(example)
     Image.fromarray(np.zeros((240, 320), np.uint8)).save(tmp_path / "object3.png")
     prompts = read_prompts(path, num_frames=13, video_hw=(240, 320))
-    assert [(p.frame, p.obj_id) for p in prompts] == [(0, 1), (0, 2), (12, 1), (5, 3)]
+    assert [(p.round, p.frame, p.obj_id) for p in prompts] == [
+        (1, 0, 1), (1, 0, 2), (1, 12, 1), (1, 5, 3), (2, 9, 2)]
     assert prompts[2].labels == [1] and prompts[3].mask.shape == (240, 320)

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from samhq_train.inference.video import command
+from samhq_train.inference.video import frames as frames_module
 from samhq_train.inference.video.frames import list_frames, load_frames, load_video, open_video
 
 from .conftest import write_video
@@ -52,10 +53,26 @@ def prompts_file(tmp_path):
     return path
 
 
-# FFV1 is lossless (decoded frames = written frames); MJPG is lossy but decodes the same each time
-@pytest.mark.parametrize(("fourcc", "suffix"), [("FFV1", ".mkv"), ("MJPG", ".avi")])
+def counting_captures(patch) -> list[str]:
+    """The paths frames.py opens with OpenCV from now on."""
+    paths, capture = [], cv2.VideoCapture
+
+    def counting(path):
+        paths.append(path)
+        return capture(path)
+
+    patch.setattr(frames_module.cv2, "VideoCapture", counting)
+    return paths
+
+
+# FFV1 is lossless (decoded frames = written frames); the others are lossy but decode the same each
+# time. Every container samhq-video takes whose writer this OpenCV has (VP80 / VP90 into .webm with
+# a note from FFmpeg that it picks the codec's own tag).
+@pytest.mark.parametrize(("fourcc", "suffix"), [
+    ("FFV1", ".mkv"), ("MJPG", ".avi"), ("mp4v", ".mov"), ("VP80", ".webm"), ("VP90", ".webm"),
+])
 def test_video_file_equals_its_frames_as_pngs(fourcc, suffix, hq_sam2_file, prompts_file,
-                                              tmp_path):
+                                              tmp_path, monkeypatch):
     source = write_video(tmp_path / "source", num_frames=5, suffix=".png")
     video = write_video_file(tmp_path / f"clip{suffix}", source, fourcc)
     pngs = decoded_as_pngs(video, tmp_path / "pngs")
@@ -68,10 +85,13 @@ def test_video_file_equals_its_frames_as_pngs(fourcc, suffix, hq_sam2_file, prom
     outs = {}
     for name, frames in (("video", video), ("folder", pngs)):
         outs[name] = tmp_path / f"masks_{name}"
-        assert command.main([
-            "--frames", str(frames), "--prompts", str(prompts_file), "--checkpoint",
-            str(hq_sam2_file), "--out", str(outs[name]), "--device", "cpu", "--overlay",
-        ]) == 0
+        with monkeypatch.context() as patch:
+            decoded = counting_captures(patch)
+            assert command.main([
+                "--frames", str(frames), "--prompts", str(prompts_file), "--checkpoint",
+                str(hq_sam2_file), "--out", str(outs[name]), "--device", "cpu", "--overlay",
+            ]) == 0
+        assert decoded == ([str(video)] if name == "video" else [])  # once, overlays included
     written = sorted(p.relative_to(outs["folder"]) for p in outs["folder"].rglob("*.*"))
     assert written == sorted(p.relative_to(outs["video"]) for p in outs["video"].rglob("*.*"))
     assert len(written) == 10  # 5 masks, 5 overlays
@@ -107,3 +127,62 @@ def test_unreadable_video_file_is_one_line(name, content, named, prompts_file, t
     assert code == 2 and err.count("\n") == 0 and named in err, err
     assert "never_read.pt" not in err and "a video file (.mp4" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_decoded_frames_are_dropped_once_resized(tmp_path):
+    """A video file's frames at its size stay only where they are kept (for overlays)."""
+    source = write_video(tmp_path / "source", num_frames=3, suffix=".png")
+    video = write_video_file(tmp_path / "clip.mkv", source, "FFV1")
+    kept, dropped = open_video(video, keep_decoded=True), open_video(video)
+    assert load_video(kept, 32).equal(load_video(dropped, 32))
+    assert dropped.decoded == [None] * 3
+    for i, path in enumerate(list_frames(source)):
+        assert np.array_equal(kept.image(i), np.array(Image.open(path)))
+    with pytest.raises(RuntimeError, match="frame 1 was dropped"):
+        dropped.image(1)
+
+
+def test_max_frames_reads_and_tracks_the_first_frames(hq_sam2_file, prompts_file, tmp_path,
+                                                      monkeypatch):
+    """--max-frames 3 on a 5-frame file writes what its first 3 frames in a folder give, byte for
+    byte, decoding no frame past them; a prompt past them is refused in one line."""
+    source = write_video(tmp_path / "source", num_frames=5, suffix=".png")
+    video = write_video_file(tmp_path / "clip.mkv", source, "FFV1")
+    first = tmp_path / "first"
+    first.mkdir()
+    for path in list_frames(source)[:3]:
+        (first / path.name).write_bytes(path.read_bytes())
+    decoded, decode = [], frames_module.decoded_frames
+
+    def counting(path):
+        for frame in decode(path):
+            decoded.append(path)
+            yield frame
+
+    monkeypatch.setattr(frames_module, "decoded_frames", counting)
+    outs = {}
+    for name, frames, limit in (("video", video, ["--max-frames", "3"]), ("folder", first, []),
+                                ("source", source, ["--max-frames", "3"])):
+        outs[name] = tmp_path / f"masks_{name}"
+        assert command.main([
+            "--frames", str(frames), "--prompts", str(prompts_file), "--checkpoint",
+            str(hq_sam2_file), "--out", str(outs[name]), "--device", "cpu", *limit,
+        ]) == 0
+        assert sorted(p.name for p in outs[name].iterdir()) == [f"0000{i}.png" for i in range(3)]
+    assert len(decoded) == 3
+    for png in outs["folder"].iterdir():
+        assert (outs["video"] / png.name).read_bytes() == png.read_bytes()
+        assert (outs["source"] / png.name).read_bytes() == png.read_bytes()
+
+
+@pytest.mark.parametrize(("limit", "named"), [
+    ("2", "entry 1: frame 2 does not exist (frames 0 to 1 are read with --max-frames 2)"),
+    ("0", "--max-frames 0: give 1 or more"),
+])
+def test_max_frames_refusals(limit, named, prompts_file, tmp_path, capsys):
+    source = write_video(tmp_path / "source", num_frames=3, suffix=".png")
+    code = run_main(["--frames", str(source), "--prompts", str(prompts_file), "--checkpoint",
+                     str(tmp_path / "never_read.pt"), "--out", str(tmp_path / "out"),
+                     "--max-frames", limit])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and named in err, err
