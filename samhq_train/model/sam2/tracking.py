@@ -141,14 +141,17 @@ class Sam2Tracker:
         reverse: bool = False,
         run_memory_encoder: bool = True,
         prev_mask_logits: torch.Tensor | None = None,
+        use_memory: bool = True,
     ) -> TrackOutput:
         """One frame for B objects: mask (B x 1 x S x S, binary) or points or neither (pure
-        tracking); prev_mask_logits (B x 1 x S/4 x S/4) join new points as the mask prompt."""
+        tracking); prev_mask_logits (B x 1 x S/4 x S/4) join new points as the mask prompt.
+        use_memory=False: decoded as without memory (no_mem_embed added) though not an initial
+        conditioning frame (SAM 3's predictor decodes correction clicks so)."""
         if mask is not None and self.cfg.use_mask_input_as_output_without_sam:
             out = self._mask_as_output(features, mask)
         else:
             conditioned = self._conditioned_features(
-                frame, is_init_cond_frame, features, memory, num_frames, reverse
+                frame, is_init_cond_frame or not use_memory, features, memory, num_frames, reverse
             )
             if prev_mask_logits is not None:
                 mask = prev_mask_logits
@@ -229,8 +232,8 @@ class Sam2Tracker:
         mask = mask.float()
         high_res = mask * MASK_OUT_SCALE + MASK_OUT_BIAS
         low_res = F.interpolate(
-            high_res, (high_res.shape[-2] // 4, high_res.shape[-1] // 4), mode="bilinear",
-            align_corners=False, antialias=True,
+            high_res, self._mask_low_res_size(high_res), mode="bilinear", align_corners=False,
+            antialias=True,
         )
         model = self.model
         if model.mask_downsample is None:
@@ -245,6 +248,10 @@ class Sam2Tracker:
         if model.sam_mask_decoder.pred_obj_scores:
             obj_ptr = self._no_object_pointer(obj_ptr, present)
         return TrackOutput(low_res, obj_ptr, scores, high_res)
+
+    def _mask_low_res_size(self, high_res: torch.Tensor) -> tuple[int, int]:
+        """The low-res size a mask prompt taken as output is downsampled to (a quarter)."""
+        return high_res.shape[-2] // 4, high_res.shape[-1] // 4
 
     def encode_memory(self, features, high_res_masks, object_score_logits, from_points: bool):
         """The memory of B objects on a frame from their S x S mask logits: (B x C_mem x h x w,
