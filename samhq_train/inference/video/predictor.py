@@ -72,11 +72,13 @@ class VideoPredictor:
         fill_hole_area: int | None = None,
         non_overlap_masks: bool = False,
         memory_dtype: torch.dtype = torch.bfloat16,
+        memory_selection: bool = False,
     ) -> None:
         """use_hq=False: plain SAM 2.1 / SAM 3 from the same weights. fill_hole_area (official
         8 for SAM 2, 0 for SAM 3: the default None) and non_overlap_masks (official False) are
         the official predictor's post-processing; memory_dtype is how memories are stored (the
-        official predictors: bfloat16)."""
+        official predictors: bfloat16). memory_selection (SAM 3 only): Meta's
+        use_memory_selection, see model/sam3/tracking.py (its interactive tracker: off)."""
         if objects not in OBJECT_MODES:
             raise ValueError(f"objects={objects!r}: use one of {OBJECT_MODES}")
         self.sam3 = getattr(model, "family", None) == "sam3"
@@ -85,8 +87,14 @@ class VideoPredictor:
                 f"objects={objects!r}: SAM 3 tracks objects batched only (Meta's "
                 "Sam3TrackerPredictor); use batched"
             )
-        tracker_type = Sam3Tracker if self.sam3 else Sam2Tracker
-        self.tracker = tracker_type(model.eval(), use_hq=use_hq)
+        if self.sam3:
+            self.tracker = Sam3Tracker(
+                model.eval(), use_hq=use_hq, memory_selection=memory_selection
+            )
+        elif memory_selection:
+            raise ValueError("memory_selection is SAM 3's option (Meta's use_memory_selection)")
+        else:
+            self.tracker = Sam2Tracker(model.eval(), use_hq=use_hq)
         self.objects = objects
         if fill_hole_area is None:
             fill_hole_area = 0 if self.sam3 else 8
@@ -264,10 +272,12 @@ class VideoPredictor:
         masks = out.pred_masks
         if self.fill_hole_area > 0:
             masks = fill_holes(masks, self.fill_hole_area)
-        if out.memory is None:
-            return TrackOutput(masks, out.obj_ptr, out.object_score_logits)
-        return TrackOutput(masks, out.obj_ptr, out.object_score_logits, None,
-                           out.memory.to(self.memory_dtype), self._shared(out.memory_pos))
+        kept = TrackOutput(masks, out.obj_ptr, out.object_score_logits,
+                           iou_score=out.iou_score, memory_score=out.memory_score)
+        if out.memory is not None:
+            kept.memory = out.memory.to(self.memory_dtype)
+            kept.memory_pos = self._shared(out.memory_pos)
+        return kept
 
     def _shared(self, memory_pos: torch.Tensor) -> torch.Tensor:
         """The memories' position encoding, one copy for all frames and objects (it depends on

@@ -15,8 +15,10 @@ parts or here:
   add_new_points_or_box does with use_prev_mem_frame=False.
 Everything else (RoPE, memory selection by frame distance, signed object-pointer temporal
 encoding, the no-object pointer and spatial embedding, binarised masks from clicks for memory) is
-SAM 2.1's code. Meta's optional memory selection by predicted quality (use_memory_selection, the
-SAM2Long-style filter of its detector-driven video model) is not implemented.
+SAM 2.1's code. memory_selection=True is Meta's use_memory_selection (build_tracker's
+apply_temporal_disambiguation, on in its detector-driven video model, off in the interactive
+one): the earlier frames and pointers come from the latest frames whose quality (object score
+times predicted IoU) exceeds 0.01, rather than the latest frames.
 """
 
 from __future__ import annotations
@@ -25,8 +27,22 @@ import torch
 
 from ...errors import UserError
 from ..sam2.image_encoder import sine_position_encoding
-from ..sam2.tracking import FrameFeatures, Sam2Tracker
+from ..sam2.tracking import FrameFeatures, Memory, Sam2Tracker, TrackOutput
 from .model import Sam3HQ
+
+MEMORY_SELECTION_THRESHOLD = 0.01  # Sam3TrackerBase's mf_threshold
+
+
+def memory_score(object_score_logits: torch.Tensor, iou_score: torch.Tensor) -> torch.Tensor:
+    """A frame's quality for memory selection (Sam3TrackerBase.cal_mem_score): the present
+    objects' score rescaled to 0..1 times the predicted IoU, averaged; B x 1 times B broadcast to
+    B x B as Meta's code does."""
+    norm = torch.where(
+        object_score_logits > 0,
+        object_score_logits.sigmoid() * 2 - 1,
+        torch.zeros_like(object_score_logits),
+    )
+    return (norm * iou_score).mean()
 
 
 class VideoPartsMissing(UserError):
@@ -37,7 +53,9 @@ class Sam3Tracker(Sam2Tracker):
     """The tracking step of a Sam3HQ (its `tracking` settings), in eval mode; use_hq=False is
     plain SAM 3."""
 
-    def __init__(self, model: Sam3HQ, *, use_hq: bool = True) -> None:
+    def __init__(
+        self, model: Sam3HQ, *, use_hq: bool = True, memory_selection: bool = False
+    ) -> None:
         if not model.has_video_parts:
             raise VideoPartsMissing(
                 "this SAM 3 model has no video parts (its checkpoint has no "
@@ -45,6 +63,40 @@ class Sam3Tracker(Sam2Tracker):
                 "made from it"
             )
         super().__init__(model, use_hq=use_hq)
+        self.memory_selection = memory_selection
+
+    def track_step(self, frame: int, **kwargs) -> TrackOutput:
+        """Sam2Tracker.track_step; with memory selection the output also has its memory_score."""
+        out = super().track_step(frame, **kwargs)
+        if self.memory_selection:
+            out.memory_score = memory_score(out.object_score_logits, out.iou_score)
+        return out
+
+    def _chosen_frames(self, frame, memory: Memory, num_frames, reverse) -> list[int] | None:
+        """Sam3TrackerBase.frame_filter: going back from the frame before this one (in the
+        tracking direction, every stride-th, frame 0 / the last never), the non-conditioning
+        frames scored above the threshold, up to min(num_frames, max_obj_ptrs_in_encoder) - 1,
+        oldest first; the frame just before always ends the list."""
+        if not self.memory_selection:
+            return None
+        if frame == (num_frames - 1 if reverse else 0):
+            return []
+        stride = self.cfg.memory_temporal_stride_for_eval
+        limit = min(num_frames, self.cfg.max_obj_ptrs_in_encoder) - 1
+        last = frame + 1 if reverse else frame - 1
+        scan = range(last, num_frames, stride) if reverse else range(last, 0, -stride)
+        chosen: list[int] = []
+        for t in scan:
+            out = memory.non_cond.get(t)
+            if out is None or out.memory_score is None:
+                continue
+            if out.memory_score > MEMORY_SELECTION_THRESHOLD:
+                chosen.insert(0, t)
+            if len(chosen) >= limit:
+                break
+        if last not in chosen:
+            chosen.append(last)
+        return chosen
 
     @property
     def mask_prompt_size(self) -> int:

@@ -99,8 +99,10 @@ def models(tmp_path_factory):
     return meta, ours
 
 
-def run_ours(model, video_dir, script, use_hq: bool) -> tuple[dict, torch.Tensor]:
-    predictor = VideoPredictor(model, use_hq=use_hq, memory_dtype=torch.bfloat16)
+def run_ours(model, video_dir, script, use_hq: bool, selection: bool) -> tuple[dict, torch.Tensor]:
+    predictor = VideoPredictor(
+        model, use_hq=use_hq, memory_dtype=torch.bfloat16, memory_selection=selection
+    )
     predictor.set_video(video_dir)
     out = {}
     for i, step in enumerate(script):
@@ -167,14 +169,21 @@ def compare(theirs: dict, ours: dict, min_present: int) -> float:
     return worst
 
 
+# (HQ decoder, memory selection): plain SAM 3, HQ-SAM 3, and plain SAM 3 with Meta's
+# use_memory_selection (its detector-driven video model's setting)
+MODES = {"sam3": (False, False), "hq-sam3": (True, False), "sam3-memory-selection": (False, True)}
+
+
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
-@pytest.mark.parametrize("use_hq", [False, True], ids=["sam3", "hq-sam3"])
-def test_video_masks_match_meta_sam3_tracker(models, video_dir, use_hq, script, monkeypatch):
+@pytest.mark.parametrize("mode", list(MODES))
+def test_video_masks_match_meta_sam3_tracker(models, video_dir, mode, script, monkeypatch):
     meta, ours = models
+    use_hq, selection = MODES[mode]
     cpu_only(monkeypatch)
     decoder = meta.sam_mask_decoder
     track_step = type(meta).track_step
     try:
+        meta.use_memory_selection = selection
         if use_hq:
             meta.sam_mask_decoder = DecoderAdapter(ours.sam_mask_decoder)
         # Meta 0.1.4's _get_empty_mask_ptr (an object without an output on a prompted frame,
@@ -184,11 +193,12 @@ def test_video_masks_match_meta_sam3_tracker(models, video_dir, use_hq, script, 
             track_step(meta, *args, **kw)
         )
         with torch.inference_mode():
-            mine, frames = run_ours(ours, video_dir, SCRIPTS[script], use_hq)
+            mine, frames = run_ours(ours, video_dir, SCRIPTS[script], use_hq, selection)
             theirs = run_meta(meta, frames, SCRIPTS[script])
     finally:
+        meta.use_memory_selection = False
         meta.sam_mask_decoder = decoder
         del meta.track_step
     worst = compare(theirs, mine, 20 if script == "three_objects" else 10)
-    print(f"SAM 3 video ({'HQ' if use_hq else 'plain'}, {script}) vs Meta: max |diff| {worst:.2e}")
+    print(f"SAM 3 video ({mode}, {script}) vs Meta: max |diff| {worst:.2e}")
     assert worst <= ATOL

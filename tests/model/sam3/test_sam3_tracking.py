@@ -5,16 +5,17 @@ loads, saves back as it was and is refused for tracking with one clear error. Th
 parity against Meta's tracker is tests/inference/video/test_parity_sam3_meta.py."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from samhq_train.errors import UserError
 from samhq_train.model import load_checkpoint, save_checkpoint
-from samhq_train.model.sam2.tracking import Memory, Points
+from samhq_train.model.sam2.tracking import Memory, Points, TrackOutput
 from samhq_train.model.sam3 import FAMILY
 from samhq_train.model.sam3.model import VIDEO_PREFIXES
-from samhq_train.model.sam3.tracking import Sam3Tracker, VideoPartsMissing
+from samhq_train.model.sam3.tracking import Sam3Tracker, VideoPartsMissing, memory_score
 
 from .cases import BOX, IMAGE_HW, make_image
 
@@ -76,3 +77,45 @@ def test_an_image_only_file_loads_saves_back_and_cannot_track(tmp_path):
     with pytest.raises(VideoPartsMissing, match="maskmem_backbone") as err:
         Sam3Tracker(model)
     assert isinstance(err.value, UserError)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_memory_selection_picks_metas_frames(model, reverse):
+    """Sam3Tracker's frame choice for memory selection equals Meta's frame_filter on random
+    quality scores (some below the threshold, some frames missing or conditioning)."""
+    sam3 = pytest.importorskip("sam3.model.sam3_tracker_base")
+    tracker = Sam3Tracker(model, memory_selection=True)
+    meta_self = SimpleNamespace(
+        max_obj_ptrs_in_encoder=tracker.cfg.max_obj_ptrs_in_encoder, mf_threshold=0.01
+    )
+    gen = torch.Generator().manual_seed(1)
+    checked = 0
+    for num_frames in (6, 25):
+        for _ in range(20):
+            scores = torch.rand(num_frames, generator=gen) * 0.03  # around the threshold
+            kept = torch.rand(num_frames, generator=gen) > 0.2
+            outputs = {t: scores[t] for t in range(num_frames) if kept[t]}
+            ours = Memory(non_cond={
+                t: TrackOutput(torch.zeros(1), torch.zeros(1), torch.zeros(1), memory_score=s)
+                for t, s in outputs.items()
+            })
+            theirs = {"non_cond_frame_outputs": {
+                t: {"eff_iou_score": s} for t, s in outputs.items()
+            }}
+            for frame in range(num_frames):
+                expected = sam3.Sam3TrackerBase.frame_filter(
+                    meta_self, theirs, reverse, frame, num_frames, 1
+                )
+                assert tracker._chosen_frames(frame, ours, num_frames, reverse) == expected
+                checked += len(expected)
+    assert checked > 500
+
+
+def test_memory_score_is_metas():
+    sam3 = pytest.importorskip("sam3.model.sam3_tracker_base")
+    gen = torch.Generator().manual_seed(2)
+    for batch in (1, 3):
+        logits = torch.randn(batch, 1, generator=gen) * 3  # some objects absent (<= 0)
+        iou = torch.rand(batch, generator=gen)
+        expected = sam3.Sam3TrackerBase.cal_mem_score(None, logits, iou)
+        assert torch.equal(memory_score(logits, iou), expected)
