@@ -35,6 +35,7 @@ from tests.model.sam3.meta_tracker import build_meta_tracker, cpu_only  # noqa: 
 
 ATOL = 1e-5
 BOTH = (False, True)  # propagate forward, then in reverse
+CLICKS_18 = [[25.0 + 4 * i, 35.0 + (7 * i) % 30] for i in range(18)]
 SCRIPTS = {
     "three_objects": [
         (2, 1, dict(points=[[30.0, 35.0], [100.0, 80.0]], labels=[1, 0])),
@@ -48,7 +49,7 @@ SCRIPTS = {
         BOTH,
     ],
     "one_object": [
-        (0, 7, dict(points=[[25.0, 35.0]], labels=[1])),
+        (0, 7, dict(points=CLICKS_18, labels=[1, 0] * 9)),  # Meta keeps the first and last 8
         (False,),
         (3, 7, dict(points=[[50.0, 30.0], [20.0, 70.0]], labels=[1, 0])),
         (False,),
