@@ -122,12 +122,13 @@ def check_out(out: Path, targets: list[Path], overwrite: bool) -> None:
         raise VideoInputError(str(err)) from None
 
 
-NOT_SAM2 = "video tracking needs an HQ-SAM 2 / SAM 2.1 model"
+NOT_SAM2 = "video tracking needs an HQ-SAM 2 / SAM 2.1 model or an HQ-SAM 3 / SAM 3 model"
+VIDEO_FAMILIES = ("sam2", "sam3")
 
 
 def check_variant(variant: str | None) -> None:
     """A --variant of another family is refused before anything is read."""
-    if variant is not None and family_of_variant(variant).name != "sam2":
+    if variant is not None and family_of_variant(variant).name not in VIDEO_FAMILIES:
         raise VideoInputError(f"--variant {variant} is a {family_of_variant(variant).name} "
                               f"model: {NOT_SAM2}")
 
@@ -140,7 +141,7 @@ def load_model(args: argparse.Namespace):
             )
     except (CheckpointError, FileNotFoundError) as err:
         raise VideoInputError(f"--checkpoint {args.checkpoint}: {err}") from None
-    if getattr(model, "family", None) != "sam2":
+    if getattr(model, "family", None) not in VIDEO_FAMILIES:
         raise VideoInputError(
             f"--checkpoint {args.checkpoint} is a {getattr(model, 'family', '?')} model: {NOT_SAM2}"
         )

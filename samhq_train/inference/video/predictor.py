@@ -15,15 +15,24 @@ decoded there with its memory and its earlier mask logits; the frame joins the m
 conditioning frame) at the next propagate(), which keeps that output in batched mode and, as Meta
 1.1.0 does, tracks the frame again in independent mode. New objects after propagation: only in
 independent mode (the official batched predictor refuses them too).
+
+An HQ-SAM 3 / SAM 3 model tracks with Meta's sam3 0.1.4 Sam3TrackerPredictor as build_tracker
+makes it (model/sam3/tracking.py lists how its tracker differs from SAM 2.1's), batched only,
+with its predictor's rules: a prompt on a tracked frame makes it a conditioning frame and is
+decoded without memory (with the object's earlier logits); a mask prompt is resized to 16 x the
+token grid, unthresholded, and its output is the mask itself at the video's size (+-1024, taken
+off other objects' mask prompts there); the consolidated masks are always made non-overlapping
+before the memory encoder; at most 16 points per prompt (the first 8 and the last 8); no hole
+filling (fill_hole_area 0); reverse propagation from frame 0 tracks frame 0; with a single
+object, a click on a tracked frame within num_maskmem frames of a prompted one starts without
+earlier logits (Meta's clear_non_cond_mem_around_input empties its per-object store there).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -38,55 +47,17 @@ from samhq_train.model.sam2.tracking import (
     TrackOutput,
     non_overlapping,
 )
+from samhq_train.model.sam3.tracking import Sam3Tracker
 
 from .frames import VideoFrames, load_video, open_video
+from .objects import ObjectGroup, fill_holes
 
 OBJECT_MODES = ("batched", "independent")
+SAM3_MAX_POINTS = 16  # Sam3TrackerPredictor's max_point_num_in_prompt_enc
 
 
 class VideoPromptError(UserError):
     """A prompt the video predictor cannot take; the message says which and why."""
-
-
-def fill_holes(logits: torch.Tensor, max_area: int) -> torch.Tensor:
-    """B x 1 x H x W logits: background (<= 0) regions of at most max_area pixels (8-connected)
-    set to 0.1, as the official fill_holes_in_mask_scores."""
-    background = (logits <= 0).cpu().numpy().astype(np.uint8)
-    holes = np.zeros(background.shape, dtype=bool)
-    for i, mask in enumerate(background[:, 0]):
-        _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        small = stats[:, cv2.CC_STAT_AREA] <= max_area
-        small[0] = False  # label 0: the foreground
-        holes[i, 0] = small[labels]
-    return torch.where(torch.from_numpy(holes).to(logits.device), 0.1, logits)
-
-
-@dataclass
-class ObjectGroup:
-    """Objects that track as one batch: the single-object outputs of prompted frames not yet in
-    memory (obj -> frame -> (output, whether the frame conditions)), the batched memory, the
-    frames tracked (-> in reverse) and the corrected frames whose outputs propagation keeps."""
-
-    obj_ids: list[int]
-    prompted: dict[int, dict[int, tuple[TrackOutput, bool]]] = field(default_factory=dict)
-    memory: Memory = field(default_factory=Memory)
-    tracked: dict[int, bool] = field(default_factory=dict)
-    kept: set[int] = field(default_factory=set)
-
-    def stored(self, obj: int, frame: int) -> TrackOutput | None:
-        """The object's row of the frame's output in memory (a conditioning one first)."""
-        for outputs in (self.memory.cond, self.memory.non_cond):
-            if frame in outputs:
-                return outputs[frame].select(slice(obj, obj + 1))
-        return None
-
-    def object_memory(self, obj: int) -> Memory:
-        """The object's rows of the memory (views)."""
-        rows = slice(obj, obj + 1)
-        return Memory(
-            {f: o.select(rows) for f, o in self.memory.cond.items()},
-            {f: o.select(rows) for f, o in self.memory.non_cond.items()},
-        )
 
 
 class VideoPredictor:
@@ -98,17 +69,35 @@ class VideoPredictor:
         *,
         use_hq: bool = True,
         objects: str = "batched",
-        fill_hole_area: int = 8,
+        fill_hole_area: int | None = None,
         non_overlap_masks: bool = False,
         memory_dtype: torch.dtype = torch.bfloat16,
+        memory_selection: bool = False,
     ) -> None:
-        """use_hq=False: plain SAM 2.1 from the same weights. fill_hole_area (official 8) and
-        non_overlap_masks (official False) are the official predictor's post-processing;
-        memory_dtype is how memories are stored (the official predictor: bfloat16)."""
+        """use_hq=False: plain SAM 2.1 / SAM 3 from the same weights. fill_hole_area (official
+        8 for SAM 2, 0 for SAM 3: the default None) and non_overlap_masks (official False) are
+        the official predictor's post-processing; memory_dtype is how memories are stored (the
+        official predictors: bfloat16). memory_selection (SAM 3 only): Meta's
+        use_memory_selection, see model/sam3/tracking.py (its interactive tracker: off)."""
         if objects not in OBJECT_MODES:
             raise ValueError(f"objects={objects!r}: use one of {OBJECT_MODES}")
-        self.tracker = Sam2Tracker(model.eval(), use_hq=use_hq)
+        self.sam3 = getattr(model, "family", None) == "sam3"
+        if self.sam3 and objects != "batched":
+            raise VideoPromptError(
+                f"objects={objects!r}: SAM 3 tracks objects batched only (Meta's "
+                "Sam3TrackerPredictor); use batched"
+            )
+        if self.sam3:
+            self.tracker = Sam3Tracker(
+                model.eval(), use_hq=use_hq, memory_selection=memory_selection
+            )
+        elif memory_selection:
+            raise ValueError("memory_selection is SAM 3's option (Meta's use_memory_selection)")
+        else:
+            self.tracker = Sam2Tracker(model.eval(), use_hq=use_hq)
         self.objects = objects
+        if fill_hole_area is None:
+            fill_hole_area = 0 if self.sam3 else 8
         self.fill_hole_area = fill_hole_area
         self.non_overlap_masks = non_overlap_masks
         self.memory_dtype = memory_dtype
@@ -158,10 +147,19 @@ class VideoPredictor:
             raise VideoPromptError(f"frame {frame}, object {obj_id}: give points or a box")
         h, w = self.video_size
         coords = coords / torch.tensor([w, h]) * self.tracker.image_size
+        if self.sam3 and len(coords) > SAM3_MAX_POINTS:
+            keep = SAM3_MAX_POINTS // 2
+            coords = torch.cat([coords[:keep], coords[keep - SAM3_MAX_POINTS:]])
+            labels = torch.cat([labels[:keep], labels[keep - SAM3_MAX_POINTS:]])
         prompt = Points(coords[None].to(self.device), labels[None].to(self.device))
         group, obj = self._slot(frame, obj_id)
-        previous = group.prompted.get(obj, {}).get(frame, (None,))[0] or group.stored(obj, frame)
+        previous = group.prompted.get(obj, {}).get(frame, (None,))[0]
+        if previous is None and (frame not in group.cleared or frame in group.memory.cond):
+            previous = group.stored(obj, frame)
+        if (obj, frame) in group.video_masks:  # SAM 3: a mask prompt's output has no logits
+            previous = None
         prev_logits = None if previous is None else previous.pred_masks.clamp(-32.0, 32.0)
+        group.video_masks.pop((obj, frame), None)
         return self._run_prompt(group, obj, frame, prompt, None, prev_logits)
 
     @torch.inference_mode()
@@ -170,13 +168,38 @@ class VideoPredictor:
         mask = torch.as_tensor(np.asarray(mask)).bool()
         if mask.ndim != 2:
             raise VideoPromptError(f"frame {frame}, object {obj_id}: a mask is one H x W array")
-        s = self.tracker.image_size
         mask = mask[None, None].float().to(self.device)
+        if self.sam3:
+            return self._add_sam3_mask(frame, obj_id, mask)
+        s = self.tracker.image_size
         if tuple(mask.shape[-2:]) != (s, s):
             mask = F.interpolate(mask, (s, s), mode="bilinear", align_corners=False, antialias=True)
             mask = (mask >= 0.5).float()
         group, obj = self._slot(frame, obj_id)
         return self._run_prompt(group, obj, frame, None, mask, None)
+
+    def _add_sam3_mask(self, frame: int, obj_id: int, mask: torch.Tensor):
+        """Sam3TrackerPredictor.add_new_mask: the mask resized (not thresholded) to the tracker's
+        mask-prompt size is decoded; the output shown (and consolidated) is the mask at the
+        video's size, +-1024, and other objects' mask prompts on the frame lose its pixels."""
+        group, obj = self._slot(frame, obj_id)
+        s = self.tracker.mask_prompt_size
+        prompt = mask
+        if tuple(mask.shape[-2:]) != (s, s):
+            prompt = F.interpolate(
+                mask, (s, s), mode="bilinear", align_corners=False, antialias=True
+            )
+        at_video = mask
+        if tuple(mask.shape[-2:]) != self.video_size:
+            at_video = F.interpolate(
+                mask, self.video_size, mode="bilinear", align_corners=False, antialias=True
+            )
+        at_video = at_video > 0.5
+        for key, other in group.video_masks.items():
+            if key[1] == frame and key[0] != obj:
+                group.video_masks[key] = torch.where(at_video, NO_OBJ_SCORE, other)
+        group.video_masks[(obj, frame)] = torch.where(at_video, -NO_OBJ_SCORE, NO_OBJ_SCORE)
+        return self._run_prompt(group, obj, frame, None, prompt, None)
 
     def _slot(self, frame: int, obj_id: int) -> tuple[ObjectGroup, int]:
         """The group of an object (made for a new one) and the object's index in it."""
@@ -201,19 +224,22 @@ class VideoPredictor:
         """The object decoded on the frame: a new conditioning frame if the frame was not
         tracked, else a correction with the object's memory (no memory encoded yet)."""
         is_init = frame not in group.tracked
+        use_memory = not (is_init or self.sam3)  # SAM 3 decodes corrections without memory
         out = self.tracker.track_step(
             frame,
             is_init_cond_frame=is_init,
             features=self._features(frame),
             points=points,
             mask=mask,
-            memory=Memory() if is_init else group.object_memory(obj),
+            memory=group.object_memory(obj) if use_memory else Memory(),
             num_frames=self.num_frames,
             reverse=group.tracked.get(frame, False),
             run_memory_encoder=False,
             prev_mask_logits=prev_logits,
+            use_memory=use_memory,
         )
-        group.prompted.setdefault(obj, {})[frame] = (self._stored(out), is_init)
+        is_cond = is_init or self.sam3  # SAM 3: every prompted frame conditions
+        group.prompted.setdefault(obj, {})[frame] = (self._stored(out), is_cond)
         return frame, self.obj_ids, self._prompted_masks(frame)
 
     def _prompted_masks(self, frame: int) -> torch.Tensor:
@@ -225,7 +251,9 @@ class VideoPredictor:
             for obj in range(len(group.obj_ids)):
                 out = group.prompted.get(obj, {}).get(frame, (None,))[0]
                 out = out or group.stored(obj, frame)
-                if out is None:
+                if (obj, frame) in group.video_masks:
+                    rows.append(group.video_masks[(obj, frame)])
+                elif out is None:
                     rows.append(torch.full((1, 1, h, w), NO_OBJ_SCORE, device=self.device))
                 else:
                     rows.append(self._video_size(out.pred_masks))
@@ -244,10 +272,12 @@ class VideoPredictor:
         masks = out.pred_masks
         if self.fill_hole_area > 0:
             masks = fill_holes(masks, self.fill_hole_area)
-        if out.memory is None:
-            return TrackOutput(masks, out.obj_ptr, out.object_score_logits)
-        return TrackOutput(masks, out.obj_ptr, out.object_score_logits, None,
-                           out.memory.to(self.memory_dtype), self._shared(out.memory_pos))
+        kept = TrackOutput(masks, out.obj_ptr, out.object_score_logits,
+                           iou_score=out.iou_score, memory_score=out.memory_score)
+        if out.memory is not None:
+            kept.memory = out.memory.to(self.memory_dtype)
+            kept.memory_pos = self._shared(out.memory_pos)
+        return kept
 
     def _shared(self, memory_pos: torch.Tensor) -> torch.Tensor:
         """The memories' position encoding, one copy for all frames and objects (it depends on
@@ -273,7 +303,9 @@ class VideoPredictor:
             )
             for frame in frames:
                 self._consolidate_frame(group, frame, cond)
+                self._clear_around(group, frame)
         group.prompted.clear()
+        group.video_masks.clear()
 
     def _consolidate_frame(self, group: ObjectGroup, frame: int, cond: bool) -> None:
         s, n = self.tracker.image_size, len(group.obj_ids)
@@ -282,7 +314,7 @@ class VideoPredictor:
             new = group.prompted.get(obj, {}).get(frame)
             rows.append(new[0] if new is not None and new[1] == cond else group.stored(obj, frame))
         template = next(r for r in rows if r is not None)
-        size = template.pred_masks.shape[-2:]
+        size = (self.tracker.model.mask_input_size,) * 2  # the low-res logits' side
         masks = torch.full((n, 1, *size), NO_OBJ_SCORE, device=self.device)
         ptrs = torch.full((n, template.obj_ptr.shape[1]), NO_OBJ_SCORE, device=self.device)
         scores = torch.full((n, 1), 10.0, device=self.device)
@@ -291,11 +323,17 @@ class VideoPredictor:
             if out is None:
                 empty_ptr = self._empty_mask_pointer(frame) if empty_ptr is None else empty_ptr
                 ptrs[obj] = empty_ptr[0]
+                continue
+            at_video = group.video_masks.get((obj, frame))
+            if at_video is not None:  # SAM 3's mask prompt: its video-size output, downsampled
+                masks[obj] = F.interpolate(
+                    at_video, size, mode="bilinear", align_corners=False, antialias=True
+                )[0]
             else:
-                masks[obj], ptrs[obj] = out.pred_masks[0], out.obj_ptr[0]
-                scores[obj] = out.object_score_logits[0]
+                masks[obj] = out.pred_masks[0]
+            ptrs[obj], scores[obj] = out.obj_ptr[0], out.object_score_logits[0]
         high_res = F.interpolate(masks, (s, s), mode="bilinear", align_corners=False)
-        if self.tracker.cfg.non_overlap_masks_for_mem_enc:
+        if self.tracker.cfg.non_overlap_masks_for_mem_enc or self.sam3:
             high_res = non_overlapping(high_res)
         memory, pos = self.tracker.encode_memory(self._features(frame, n), high_res, scores, True)
         memory, pos = memory.to(self.memory_dtype), self._shared(pos)
@@ -333,7 +371,7 @@ class VideoPredictor:
         max_frames = self.num_frames if max_frames is None else max_frames
         if reverse:
             end = max(start_frame - max_frames, 0)
-            order = range(start_frame, end - 1, -1) if start_frame > 0 else range(0)
+            order = range(start_frame, end - 1, -1) if start_frame > 0 else range(int(self.sam3))
         else:
             order = range(start_frame, min(start_frame + max_frames, self.num_frames - 1) + 1)
         self.started = True
@@ -346,6 +384,7 @@ class VideoPredictor:
         also for a corrected one), else tracked (and kept as memory)."""
         group.tracked[frame] = reverse
         if frame in group.memory.cond:
+            self._clear_around(group, frame)
             return group.memory.cond[frame].pred_masks
         if self.objects == "batched" and frame in group.kept:
             return group.memory.non_cond[frame].pred_masks
@@ -361,4 +400,12 @@ class VideoPredictor:
         )
         out = self._stored(out)
         group.memory.non_cond[frame] = out
+        group.cleared.discard(frame)
         return out.pred_masks
+
+    def _clear_around(self, group: ObjectGroup, frame: int) -> None:
+        """SAM 3 with one object: Meta's predictor forgets the object's own outputs of the frames
+        within num_maskmem of a prompted one (its tracking memory keeps them)."""
+        if self.sam3 and len(self.obj_ids) == 1:
+            n = self.tracker.model.num_maskmem * self.tracker.cfg.memory_temporal_stride_for_eval
+            group.cleared.update(range(frame - n, frame + n + 1))

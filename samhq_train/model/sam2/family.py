@@ -11,7 +11,7 @@ import torch
 from ..family_record import AmgDefaults, Family, block_count, only_variant
 from ..prompt_encoder import PromptEncoder
 from ..two_way_transformer import TwoWayTransformer
-from .config import META_VARIANTS, VARIANTS, DecoderConfig, Sam2Config
+from .config import META_VARIANTS, VARIANTS, DecoderConfig, MemoryConfig, Sam2Config
 from .hiera import Hiera
 from .image_encoder import FpnNeck, ImageEncoder
 from .layers import MLP
@@ -53,15 +53,8 @@ def build(cfg: Sam2Config) -> Sam2HQ:
             mask_in_chans=d.mask_in_chans,
         ),
         mask_decoder=_build_mask_decoder(cfg),
-        memory_attention=MemoryAttention(
-            d_model=cfg.d_model,
-            num_layers=m.attention_layers,
-            dim_feedforward=m.attention_dim_feedforward,
-            num_heads=m.attention_num_heads,
-            kv_in_dim=m.attention_kv_in_dim,
-            rope_theta=m.rope_theta,
-        ),
-        memory_encoder=_build_memory_encoder(cfg),
+        memory_attention=build_memory_attention(m, cfg.d_model),
+        memory_encoder=build_memory_encoder(m),
         num_maskmem=m.num_maskmem,
         mem_dim=m.encoder_out_dim,
         use_obj_ptrs_in_encoder=m.use_obj_ptrs_in_encoder,
@@ -104,8 +97,20 @@ def _build_mask_decoder(cfg: Sam2Config) -> MaskDecoderHQ:
     )
 
 
-def _build_memory_encoder(cfg: Sam2Config) -> MemoryEncoder:
-    m = cfg.memory
+def build_memory_attention(m: MemoryConfig, d_model: int) -> MemoryAttention:
+    """The memory attention of these shapes (SAM 2.1's, and SAM 3's tracker's)."""
+    return MemoryAttention(
+        d_model=d_model,
+        num_layers=m.attention_layers,
+        dim_feedforward=m.attention_dim_feedforward,
+        num_heads=m.attention_num_heads,
+        kv_in_dim=m.attention_kv_in_dim,
+        rope_theta=m.rope_theta,
+    )
+
+
+def build_memory_encoder(m: MemoryConfig, interpol_size: int | None = None) -> MemoryEncoder:
+    """The memory encoder of these shapes (SAM 2.1's; SAM 3's resizes masks to interpol_size)."""
     return MemoryEncoder(
         in_dim=m.encoder_in_dim,
         out_dim=m.encoder_out_dim,
@@ -114,6 +119,7 @@ def _build_memory_encoder(cfg: Sam2Config) -> MemoryEncoder:
             kernel_size=m.downsampler_kernel_size,
             stride=m.downsampler_stride,
             padding=m.downsampler_padding,
+            interpol_size=interpol_size,
         ),
         fuser=Fuser(
             num_layers=m.fuser_layers,

@@ -135,12 +135,22 @@ class MemoryAttention(nn.Module):
 
 
 class MaskDownSampler(nn.Module):
-    """(conv, LayerNorm2d, GELU) until total_stride, then a 1 x 1 conv to embed_dim."""
+    """(conv, LayerNorm2d, GELU) until total_stride, then a 1 x 1 conv to embed_dim. With
+    interpol_size (SAM 3: 16 x its token grid, as its memory map is the grid), a mask of another
+    size is first resized to interpol_size x interpol_size (bilinear, antialiased)."""
 
     def __init__(
-        self, *, embed_dim: int, kernel_size: int, stride: int, padding: int, total_stride: int = 16
+        self,
+        *,
+        embed_dim: int,
+        kernel_size: int,
+        stride: int,
+        padding: int,
+        total_stride: int = 16,
+        interpol_size: int | None = None,
     ) -> None:
         super().__init__()
+        self.interpol_size = interpol_size
         self.encoder = nn.Sequential()
         chans = 1
         reached = 1
@@ -157,6 +167,11 @@ class MaskDownSampler(nn.Module):
         self.encoder.append(nn.Conv2d(chans, embed_dim, kernel_size=1))
 
     def forward(self, masks: torch.Tensor) -> torch.Tensor:
+        size = self.interpol_size
+        if size is not None and tuple(masks.shape[-2:]) != (size, size):
+            masks = F.interpolate(
+                masks.float(), (size, size), mode="bilinear", align_corners=False, antialias=True
+            )
         return self.encoder(masks)
 
 

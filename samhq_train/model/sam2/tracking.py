@@ -48,6 +48,8 @@ class TrackOutput:
     high_res_masks: torch.Tensor | None = None  # B x 1 x S x S (not kept after the step)
     memory: torch.Tensor | None = None  # B x C_mem x h x w
     memory_pos: torch.Tensor | None = None  # B x C_mem x h x w
+    iou_score: torch.Tensor | None = None  # B, the highest predicted IoU (1 for a mask as output)
+    memory_score: torch.Tensor | None = None  # the frame's quality for SAM 3's memory selection
 
     def select(self, index: slice) -> TrackOutput:
         """These objects' rows (views)."""
@@ -58,6 +60,7 @@ class TrackOutput:
         return TrackOutput(
             self.pred_masks[index], self.obj_ptr[index], self.object_score_logits[index],
             rows(self.high_res_masks), rows(self.memory), rows(self.memory_pos),
+            rows(self.iou_score),
         )
 
 
@@ -141,14 +144,17 @@ class Sam2Tracker:
         reverse: bool = False,
         run_memory_encoder: bool = True,
         prev_mask_logits: torch.Tensor | None = None,
+        use_memory: bool = True,
     ) -> TrackOutput:
         """One frame for B objects: mask (B x 1 x S x S, binary) or points or neither (pure
-        tracking); prev_mask_logits (B x 1 x S/4 x S/4) join new points as the mask prompt."""
+        tracking); prev_mask_logits (B x 1 x S/4 x S/4) join new points as the mask prompt.
+        use_memory=False: decoded as without memory (no_mem_embed added) though not an initial
+        conditioning frame (SAM 3's predictor decodes correction clicks so)."""
         if mask is not None and self.cfg.use_mask_input_as_output_without_sam:
             out = self._mask_as_output(features, mask)
         else:
             conditioned = self._conditioned_features(
-                frame, is_init_cond_frame, features, memory, num_frames, reverse
+                frame, is_init_cond_frame or not use_memory, features, memory, num_frames, reverse
             )
             if prev_mask_logits is not None:
                 mask = prev_mask_logits
@@ -216,7 +222,9 @@ class Sam2Tracker:
         if model.sam_mask_decoder.pred_obj_scores:
             weight = scores.sigmoid() if self.cfg.soft_no_obj_ptr else present.float()
             obj_ptr = self._no_object_pointer(obj_ptr, weight)
-        return TrackOutput(masks, obj_ptr, scores, high_res_masks)
+        out = TrackOutput(masks, obj_ptr, scores, high_res_masks)
+        out.iou_score = iou.max(dim=-1).values
+        return out
 
     def _no_object_pointer(self, obj_ptr: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         if self.cfg.fixed_no_obj_ptr:
@@ -229,8 +237,8 @@ class Sam2Tracker:
         mask = mask.float()
         high_res = mask * MASK_OUT_SCALE + MASK_OUT_BIAS
         low_res = F.interpolate(
-            high_res, (high_res.shape[-2] // 4, high_res.shape[-1] // 4), mode="bilinear",
-            align_corners=False, antialias=True,
+            high_res, self._mask_low_res_size(high_res), mode="bilinear", align_corners=False,
+            antialias=True,
         )
         model = self.model
         if model.mask_downsample is None:
@@ -244,7 +252,13 @@ class Sam2Tracker:
         scores = MASK_OUT_SCALE * present + MASK_OUT_BIAS
         if model.sam_mask_decoder.pred_obj_scores:
             obj_ptr = self._no_object_pointer(obj_ptr, present)
-        return TrackOutput(low_res, obj_ptr, scores, high_res)
+        out = TrackOutput(low_res, obj_ptr, scores, high_res)
+        out.iou_score = mask.new_ones(mask.shape[0])
+        return out
+
+    def _mask_low_res_size(self, high_res: torch.Tensor) -> tuple[int, int]:
+        """The low-res size a mask prompt taken as output is downsampled to (a quarter)."""
+        return high_res.shape[-2] // 4, high_res.shape[-1] // 4
 
     def encode_memory(self, features, high_res_masks, object_score_logits, from_points: bool):
         """The memory of B objects on a frame from their S x S mask logits: (B x C_mem x h x w,
@@ -305,9 +319,14 @@ class Sam2Tracker:
         selected, unselected = closest_cond_frames(frame, memory.cond, cfg.max_cond_frames_in_attn)
         picked = [(0, out) for out in selected.values()]
         stride = cfg.memory_temporal_stride_for_eval
+        chosen = self._chosen_frames(frame, memory, num_frames, reverse)
         for t_pos in range(1, n):
             t_rel = n - t_pos  # frames before the current one
-            if t_rel == 1:
+            if chosen is not None:
+                if t_rel > len(chosen):
+                    continue
+                prev = chosen[-t_rel]
+            elif t_rel == 1:
                 prev = frame + 1 if reverse else frame - 1
             elif reverse:
                 prev = -(-(frame + 2) // stride) * stride + (t_rel - 2) * stride
@@ -324,14 +343,20 @@ class Sam2Tracker:
         num_ptr_tokens = 0
         if model.mask_downsample is not None:  # use_obj_ptrs_in_encoder
             ptrs, ptr_pos = self._pointer_tokens(frame, selected, unselected, memory, num_frames,
-                                                 reverse, batch)
+                                                 reverse, batch, chosen)
             if ptrs is not None:
                 tokens.append(ptrs)
                 pos.append(ptr_pos)
                 num_ptr_tokens = ptrs.shape[1]
         return torch.cat(tokens, dim=1), torch.cat(pos, dim=1), num_ptr_tokens
 
-    def _pointer_tokens(self, frame, selected, unselected, memory, num_frames, reverse, batch):
+    def _chosen_frames(self, frame, memory: Memory, num_frames, reverse) -> list[int] | None:
+        """The earlier frames a memory selection keeps, oldest first (SAM 3's option); None:
+        the num_maskmem - 1 frames before this one and the pointers of max_obj_ptrs_in_encoder."""
+        return None
+
+    def _pointer_tokens(self, frame, selected, unselected, memory, num_frames, reverse, batch,
+                        chosen=None):
         """The object pointers of the conditioning frames (only those not ahead in the tracking
         direction, for eval) and of up to max_obj_ptrs_in_encoder - 1 frames before this one,
         with their temporal encoding: (B x P' x C_mem, B x P' x C_mem) or (None, None)."""
@@ -346,9 +371,14 @@ class Sam2Tracker:
             for t, o in cond.items()
         ]
         for t_diff in range(1, max_ptrs):
-            t = frame + t_diff if reverse else frame - t_diff
-            if t < 0 or t >= num_frames:
-                break
+            if chosen is not None:  # Meta's selection takes all but the oldest chosen frame
+                if t_diff >= len(chosen):
+                    break
+                t = chosen[-t_diff]
+            else:
+                t = frame + t_diff if reverse else frame - t_diff
+                if t < 0 or t >= num_frames:
+                    break
             out = memory.non_cond.get(t, unselected.get(t))
             if out is not None:
                 found.append((t_diff, out))

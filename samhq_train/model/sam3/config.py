@@ -1,13 +1,17 @@
-"""SAM 3 interactive-path shapes: the ViT trunk, the SAM 2-style neck and heads, and the variants.
+"""SAM 3 interactive-path shapes: the ViT trunk, the SAM 2-style neck and heads, the tracker's
+memory parts and tracking settings, and the variants.
 
-Only what the point / box ("SAM 1 task") path computes is configured here; the detector (text and
-exemplar queries) and the tracker's memory parts are carried as tensors (see carried.py), so
-their shapes come from the file they are read from.
+What the point / box ("SAM 1 task") path and the tracker compute is configured here; the detector
+(text and exemplar queries) is carried as tensors (see carried.py), so its shapes come from the
+file it is read from.
 """
 
 from dataclasses import dataclass, field, replace
 
-from ..sam2.config import DecoderConfig
+from ..sam2.config import DecoderConfig, MemoryConfig, TrackingConfig
+
+# model_builder.build_tracker's settings where they differ from SAM 2.1's (the rest are equal)
+SAM3_TRACKING = TrackingConfig(max_cond_frames_in_attn=4)
 
 
 @dataclass(frozen=True)
@@ -48,10 +52,20 @@ class Sam3Config:
     # HQ design: False = HQ-SAM 2's (HQ token + mask-feature block on the high-res-fused upscaled
     # embedding); True adds HQ-SAM 1's fusion of the first global ViT block's output
     hq_early_fusion: bool = False
+    # the tracker's memory attention and memory encoder (model_builder's
+    # _create_tracker_transformer / _create_tracker_maskmem_backbone: SAM 2.1's shapes)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
+    tracking: TrackingConfig = SAM3_TRACKING
 
     @property
     def image_size(self) -> int:
         return self.vit.img_size
+
+    @property
+    def memory_mask_size(self) -> int:
+        """Side masks are resized to before the memory encoder (its stride 16 reaches the token
+        grid): 1152 for 1008 px, Meta's interpol_size and the tracker's input_mask_size."""
+        return self.vit.grid * 16
 
     @property
     def base_config(self) -> "Sam3Config":
@@ -77,6 +91,17 @@ VARIANTS: dict[str, Sam3Config] = {
         ),
         d_model=64,
         decoder=DecoderConfig(iou_head_hidden_dim=256),
+        # memories 16 wide, one memory-attention layer and one fuser block
+        memory=MemoryConfig(
+            attention_layers=1,
+            attention_dim_feedforward=128,
+            attention_kv_in_dim=16,
+            encoder_in_dim=64,
+            encoder_out_dim=16,
+            downsampler_embed_dim=64,
+            fuser_layers=1,
+            fuser_dim=64,
+        ),
     ),
 }
 

@@ -10,14 +10,20 @@ from torch import nn
 
 from ..family_record import Family, block_count, only_variant
 from ..prompt_encoder import PromptEncoder
-from ..sam2.family import SAM2_AMG, mask_decoder_options
+from ..sam2.family import (
+    SAM2_AMG,
+    build_memory_attention,
+    build_memory_encoder,
+    mask_decoder_options,
+)
+from ..sam2.layers import MLP
 from ..sam2.mask_decoder import MaskDecoderHQ
 from ..two_way_transformer import TwoWayTransformer
 from . import carried
 from .config import META_VARIANTS, VARIANTS, Sam3Config
 from .image_encoder import VisionBackbone
 from .mask_decoder import MaskDecoderHQFusion
-from .model import Sam3HQ, is_carried_key
+from .model import VIDEO_PREFIXES, Sam3HQ, VideoParts, is_carried_key
 from .onnx import Sam3OnnxDecoder, Sam3OnnxEncoder
 from .processing import Sam3Processing
 from .vit import ViT
@@ -64,7 +70,10 @@ def build(cfg: Sam3Config) -> Sam3HQ:
     )
     grid = v.grid
     # the backbone and prompt encoder are drawn before the decoder, so a seeded model has the
-    # same SAM 3 in both HQ designs (the fusion modules are drawn last)
+    # same SAM 3 image path in both HQ designs (the fusion modules are drawn last); the video
+    # parts are drawn on forked RNG states, so the other draws are what they were without them
+    with torch.random.fork_rng(devices=[]):
+        video = build_video_parts(cfg)
     vision_backbone = VisionBackbone(trunk=trunk, d_model=c, scale_factors=cfg.neck_scale_factors)
     prompt_encoder = PromptEncoder(
         embed_dim=c,
@@ -83,7 +92,25 @@ def build(cfg: Sam3Config) -> Sam3HQ:
         **mask_decoder_options(d),
     )
     return Sam3HQ(
-        vision_backbone=vision_backbone, prompt_encoder=prompt_encoder, mask_decoder=decoder
+        vision_backbone=vision_backbone,
+        prompt_encoder=prompt_encoder,
+        mask_decoder=decoder,
+        video=video,
+        tracking=cfg.tracking,
+    )
+
+
+def build_video_parts(cfg: Sam3Config) -> VideoParts:
+    """The tracker's memory attention, memory encoder and object-pointer modules (Sam3TrackerBase
+    as model_builder.build_tracker makes it: SAM 2.1's memory shapes)."""
+    c, m = cfg.d_model, cfg.memory
+    return VideoParts(
+        memory_attention=build_memory_attention(m, c),
+        memory_encoder=build_memory_encoder(m, cfg.memory_mask_size),
+        mask_downsample=nn.Conv2d(1, 1, kernel_size=4, stride=4),
+        obj_ptr_proj=MLP(c, c, c, 3),
+        obj_ptr_tpos_proj=nn.Linear(c, m.encoder_out_dim),
+        num_maskmem=m.num_maskmem,
     )
 
 
@@ -122,8 +149,12 @@ def detect_variant(
 
 
 def adopt_carried(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Give the model the detector / video-memory tensors of a state dict about to be loaded, as
-    carried buffers (carried.py): they load, and save back unchanged."""
+    """Give the model the detector tensors of a state dict about to be loaded, as carried buffers
+    (carried.py): they load, and save back unchanged. A full file without the tracker's video
+    parts (an image-only file such as the demo base) takes them off the model: it loads and saves
+    back as it was, and cannot track."""
+    if _PATCH_KEY in state and not any(k.startswith(VIDEO_PREFIXES) for k in state):
+        model.drop_video_parts()
     carried.adopt(model, state, is_carried_key)
 
 

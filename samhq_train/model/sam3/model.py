@@ -1,18 +1,24 @@
 """Sam3HQ: SAM 3's interactive ("SAM 1 task") image path with the HQ-SAM 2 decoder.
 
 Official layout: the ViT trunk and the sam2 neck under detector.backbone.vision_backbone, the
-prompt encoder, mask decoder and no_mem_embed under tracker. Everything else of a Meta sam3.pt
-(the detector's heads, text encoder and own neck, the tracker's memory parts) is carried as
-buffers (carried.py) and returned unchanged by state_dict()."""
+prompt encoder, mask decoder, no_mem_embed and the video memory parts (memory attention at
+tracker.transformer.encoder, memory encoder at tracker.maskmem_backbone, the object-pointer
+projections and the learned embeddings; the video tracker in tracking.py uses them) under
+tracker. Everything else of a Meta sam3.pt (the detector's heads, text encoder and own neck) is
+carried as buffers (carried.py) and returned unchanged by state_dict()."""
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..prompt_encoder import PromptEncoder
+from ..sam2.config import TrackingConfig
+from ..sam2.layers import MLP
 from ..sam2.mask_decoder import MaskDecoderHQ
+from ..sam2.memory import MemoryAttention, MemoryEncoder
 from ..sam2.model import Sam2Features, Sam2PromptSide
 from .image_encoder import VisionBackbone
 from .mask_decoder import MaskDecoderHQFusion
@@ -27,6 +33,22 @@ COMPUTED_PREFIXES = (
     "tracker.sam_mask_decoder.",
     "tracker.no_mem_embed",
 )
+# the tracker's video parts (Sam3HQ.tracker children), computed too
+VIDEO_PARTS = (
+    "maskmem_tpos_enc",
+    "no_mem_pos_enc",
+    "no_obj_ptr",
+    "no_obj_embed_spatial",
+    "mask_downsample",
+    "transformer",
+    "maskmem_backbone",
+    "obj_ptr_proj",
+    "obj_ptr_tpos_proj",
+)
+VIDEO_PREFIXES = tuple(f"tracker.{part}." for part in VIDEO_PARTS) + tuple(
+    f"tracker.{part}" for part in VIDEO_PARTS[:4]
+)
+COMPUTED_PREFIXES += VIDEO_PREFIXES
 CARRIED_BUFFER_SUFFIX = ".attn.freqs_cis"  # Meta's precomputed RoPE rotations (ours: rope_cos/sin)
 
 
@@ -42,6 +64,17 @@ class Sam3EarlyFeatures(Sam3Features):
     """With HQ-SAM 1's early-feature fusion: also the first global ViT block's output."""
 
     early: torch.Tensor  # B x S/14 x S/14 x C_vit
+
+
+class VideoParts(NamedTuple):
+    """The tracker's video modules (the family's build draws them apart from the image path)."""
+
+    memory_attention: MemoryAttention
+    memory_encoder: MemoryEncoder
+    mask_downsample: nn.Conv2d  # a mask prompt to the decoder's mask input (object pointers)
+    obj_ptr_proj: MLP  # SAM's output token -> the object pointer
+    obj_ptr_tpos_proj: nn.Linear  # the pointers' temporal encoding -> memory width
+    num_maskmem: int = 7
 
 
 def is_carried_key(key: str) -> bool:
@@ -62,6 +95,8 @@ class Sam3HQ(Sam2PromptSide):
         vision_backbone: VisionBackbone,
         prompt_encoder: PromptEncoder,
         mask_decoder: MaskDecoderHQ,
+        video: VideoParts,
+        tracking: TrackingConfig | None = None,
         pixel_mean: tuple[float, ...] = Sam3Processing.pixel_mean,
         pixel_std: tuple[float, ...] = Sam3Processing.pixel_std,
     ) -> None:
@@ -69,10 +104,25 @@ class Sam3HQ(Sam2PromptSide):
         self.detector = nn.Module()
         self.detector.backbone = nn.Module()
         self.detector.backbone.vision_backbone = vision_backbone
-        self.tracker = nn.Module()
-        self.tracker.no_mem_embed = nn.Parameter(torch.zeros(1, 1, prompt_encoder.embed_dim))
-        self.tracker.sam_prompt_encoder = prompt_encoder
-        self.tracker.sam_mask_decoder = mask_decoder
+        hidden = prompt_encoder.embed_dim
+        mem_dim = video.obj_ptr_tpos_proj.out_features
+        # Sam3TrackerBase's registration order (its state_dict order)
+        t = self.tracker = nn.Module()
+        t.maskmem_tpos_enc = nn.Parameter(torch.zeros(video.num_maskmem, 1, 1, mem_dim))
+        t.no_mem_embed = nn.Parameter(torch.zeros(1, 1, hidden))
+        t.no_mem_pos_enc = nn.Parameter(torch.zeros(1, 1, hidden))
+        t.no_obj_ptr = nn.Parameter(torch.zeros(1, hidden))
+        t.no_obj_embed_spatial = nn.Parameter(torch.zeros(1, mem_dim))
+        t.mask_downsample = video.mask_downsample
+        t.transformer = nn.Module()
+        t.transformer.encoder = video.memory_attention
+        t.maskmem_backbone = video.memory_encoder
+        t.sam_prompt_encoder = prompt_encoder
+        t.sam_mask_decoder = mask_decoder
+        t.obj_ptr_proj = video.obj_ptr_proj
+        t.obj_ptr_tpos_proj = video.obj_ptr_tpos_proj
+        self.num_maskmem, self.mem_dim = video.num_maskmem, mem_dim
+        self.tracking = TrackingConfig() if tracking is None else tracking
         self.early_fusion = isinstance(mask_decoder, MaskDecoderHQFusion)
         if self.early_fusion:
             self.features_type = Sam3EarlyFeatures
@@ -90,6 +140,59 @@ class Sam3HQ(Sam2PromptSide):
     @property
     def sam_mask_decoder(self) -> MaskDecoderHQ:
         return self.tracker.sam_mask_decoder
+
+    # the video parts under the names Sam2HQ gives them (what the tracker step reads)
+    directly_add_no_mem_embed = True
+
+    @property
+    def has_video_parts(self) -> bool:
+        return hasattr(self.tracker, "maskmem_backbone")
+
+    def drop_video_parts(self) -> None:
+        """Remove the video parts (for a file that has none: it loads and saves back as is)."""
+        for part in VIDEO_PARTS:
+            if hasattr(self.tracker, part):
+                delattr(self.tracker, part)
+
+    @property
+    def memory_attention(self) -> MemoryAttention:
+        return self.tracker.transformer.encoder
+
+    @property
+    def memory_encoder(self) -> MemoryEncoder:
+        return self.tracker.maskmem_backbone
+
+    @property
+    def mask_downsample(self) -> nn.Conv2d:
+        return self.tracker.mask_downsample
+
+    @property
+    def obj_ptr_proj(self) -> MLP:
+        return self.tracker.obj_ptr_proj
+
+    @property
+    def obj_ptr_tpos_proj(self) -> nn.Linear:
+        return self.tracker.obj_ptr_tpos_proj
+
+    @property
+    def maskmem_tpos_enc(self) -> nn.Parameter:
+        return self.tracker.maskmem_tpos_enc
+
+    @property
+    def no_mem_embed(self) -> nn.Parameter:
+        return self.tracker.no_mem_embed
+
+    @property
+    def no_mem_pos_enc(self) -> nn.Parameter:
+        return self.tracker.no_mem_pos_enc
+
+    @property
+    def no_obj_ptr(self) -> nn.Parameter:
+        return self.tracker.no_obj_ptr
+
+    @property
+    def no_obj_embed_spatial(self) -> nn.Parameter:
+        return self.tracker.no_obj_embed_spatial
 
     def encode(self, images: torch.Tensor, content_sizes=None) -> Sam3Features:
         """B x 3 x S x S RGB 0-255 (already resized to the square) -> Sam3Features."""

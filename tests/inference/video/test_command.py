@@ -203,7 +203,7 @@ def test_a_sam1_variant_is_refused_before_reading(inputs, capsys):
     assert run_main([*args_of(inputs), "--variant", "vit_b"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.endswith("--variant vit_b is a sam1 model: video tracking needs an HQ-SAM 2 / SAM "
-                        "2.1 model")
+                        "2.1 model or an HQ-SAM 3 / SAM 3 model")
 
 
 def test_palette_is_davis():

@@ -18,8 +18,11 @@ from samhq_train.model.sam3.family import HQ_MODULES, detect_variant
 is_hq_key = FAMILY.is_hq_key
 
 HQ_PARAMS = 177_152  # HQ-SAM 2's HQ parts at width 256 (hf_token, hf_mlp, embedding_maskfeature)
-FULL_PARAMS = 458_438_545  # trunk 446.2 M + sam2 neck + prompt encoder + decoder (with HQ parts)
-FULL_KEYS = 572  # Meta's 559 computed keys (of sam3.pt's 1465) + 13 HQ keys
+# trunk 446.2 M + sam2 neck + prompt encoder + decoder (with HQ parts) + the tracker's video parts
+# (7,521,777 parameters: model_builder's _create_tracker_transformer and
+# _create_tracker_maskmem_backbone plus Sam3TrackerBase's own, counted from Meta's classes)
+FULL_PARAMS = 465_960_322
+FULL_KEYS = 732  # Meta's 719 computed keys (559 + 160 video; of sam3.pt's 1465) + 13 HQ keys
 
 
 @pytest.fixture(scope="module")

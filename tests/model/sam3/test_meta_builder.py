@@ -69,8 +69,14 @@ def test_a_stray_key_under_what_the_model_computes_is_refused(tmp_path, meta_fix
 
 def test_carry_refuses_a_tensor_the_model_computes():
     model = build(VARIANTS["sam3_hq_demo"])
-    for key in ("tracker.no_mem_embed", "tracker.sam_mask_decoder.iou_token"):
+    for key in (
+        "tracker.no_mem_embed",
+        "tracker.sam_mask_decoder.iou_token",
+        "tracker.maskmem_tpos_enc",
+        "tracker.transformer.encoder",
+    ):
         with pytest.raises(ValueError, match="computes it"):
             carry(model, key, torch.zeros(1))
-    carry(model, "tracker.maskmem_tpos_enc", torch.ones(2))  # a new path: containers made
-    assert torch.equal(model.state_dict()["tracker.maskmem_tpos_enc"], torch.ones(2))
+    key = "detector.transformer.encoder.norm.weight"  # a new path: containers made
+    carry(model, key, torch.ones(2))
+    assert torch.equal(model.state_dict()[key], torch.ones(2))

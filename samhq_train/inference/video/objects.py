@@ -1,0 +1,58 @@
+"""What the video predictor keeps per group of objects tracked as one batch, and the official
+hole filling of mask logits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+
+from samhq_train.model.sam2.tracking import Memory, TrackOutput
+
+
+def fill_holes(logits: torch.Tensor, max_area: int) -> torch.Tensor:
+    """B x 1 x H x W logits: background (<= 0) regions of at most max_area pixels (8-connected)
+    set to 0.1, as the official fill_holes_in_mask_scores."""
+    background = (logits <= 0).cpu().numpy().astype(np.uint8)
+    holes = np.zeros(background.shape, dtype=bool)
+    for i, mask in enumerate(background[:, 0]):
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        small = stats[:, cv2.CC_STAT_AREA] <= max_area
+        small[0] = False  # label 0: the foreground
+        holes[i, 0] = small[labels]
+    return torch.where(torch.from_numpy(holes).to(logits.device), 0.1, logits)
+
+
+@dataclass
+class ObjectGroup:
+    """Objects that track as one batch: the single-object outputs of prompted frames not yet in
+    memory (obj -> frame -> (output, whether the frame conditions)), the batched memory, the
+    frames tracked (-> in reverse) and the corrected frames whose outputs propagation keeps."""
+
+    obj_ids: list[int]
+    prompted: dict[int, dict[int, tuple[TrackOutput, bool]]] = field(default_factory=dict)
+    memory: Memory = field(default_factory=Memory)
+    tracked: dict[int, bool] = field(default_factory=dict)
+    kept: set[int] = field(default_factory=set)
+    # SAM 3: (obj, frame) -> the mask prompt's output at the video's size, not yet in memory
+    video_masks: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
+    # SAM 3, one object: tracked frames whose output Meta's predictor has cleared from its
+    # per-object store (clear_non_cond_mem_around_input), so a click there starts afresh
+    cleared: set[int] = field(default_factory=set)
+
+    def stored(self, obj: int, frame: int) -> TrackOutput | None:
+        """The object's row of the frame's output in memory (a conditioning one first)."""
+        for outputs in (self.memory.cond, self.memory.non_cond):
+            if frame in outputs:
+                return outputs[frame].select(slice(obj, obj + 1))
+        return None
+
+    def object_memory(self, obj: int) -> Memory:
+        """The object's rows of the memory (views)."""
+        rows = slice(obj, obj + 1)
+        return Memory(
+            {f: o.select(rows) for f, o in self.memory.cond.items()},
+            {f: o.select(rows) for f, o in self.memory.non_cond.items()},
+        )
