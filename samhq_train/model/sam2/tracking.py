@@ -48,6 +48,8 @@ class TrackOutput:
     high_res_masks: torch.Tensor | None = None  # B x 1 x S x S (not kept after the step)
     memory: torch.Tensor | None = None  # B x C_mem x h x w
     memory_pos: torch.Tensor | None = None  # B x C_mem x h x w
+    high_res_multimasks: torch.Tensor | None = None  # B x M x S x S, all masks (training loss)
+    ious: torch.Tensor | None = None  # B x M, their predicted IoUs
 
     def select(self, index: slice) -> TrackOutput:
         """These objects' rows (views)."""
@@ -204,7 +206,8 @@ class Sam2Tracker:
             masks = torch.where(present[:, None, None], masks, NO_OBJ_SCORE)
         masks = masks.float()
         size = (self.image_size, self.image_size)
-        high_res_masks = F.interpolate(masks, size, mode="bilinear", align_corners=False)
+        high_res_multimasks = F.interpolate(masks, size, mode="bilinear", align_corners=False)
+        high_res_masks = high_res_multimasks
         token = tokens[:, 0]
         if multimask:
             best = iou.argmax(dim=-1)
@@ -216,7 +219,8 @@ class Sam2Tracker:
         if model.sam_mask_decoder.pred_obj_scores:
             weight = scores.sigmoid() if self.cfg.soft_no_obj_ptr else present.float()
             obj_ptr = self._no_object_pointer(obj_ptr, weight)
-        return TrackOutput(masks, obj_ptr, scores, high_res_masks)
+        return TrackOutput(masks, obj_ptr, scores, high_res_masks,
+                           high_res_multimasks=high_res_multimasks, ious=iou)
 
     def _no_object_pointer(self, obj_ptr: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         if self.cfg.fixed_no_obj_ptr:
