@@ -37,7 +37,10 @@ ALLOWED = {
     "evaluation.video": {"constants", "imaging", "data", "model"},
     "training": {"constants", "data", "model", "evaluation", "batch_forward", "distributed"},
     # video fine-tuning (SAM2Train's clip forward and loss, its LightningModule and run)
-    "training.video": {"constants", "data", "model", "evaluation", "evaluation.video", "training"},
+    "training.video": {
+        "constants", "data", "model", "evaluation", "evaluation.video", "training",
+        "model_from_config",
+    },
     "inference": {"constants", "imaging", "drawing", "model"},  # with inference.video (samhq-video)
     "reference": {"model"},
     "cache": {"constants", "imaging", "data", "model", "distributed"},
