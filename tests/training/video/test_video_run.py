@@ -86,3 +86,18 @@ def test_bad_settings_are_one_line(tmp_path, shapes):
         train(video_cfg(tmp_path, shapes, "model=vit_demo"))
     with pytest.raises(UserError, match="data.root=.*folder not found"):
         train(video_cfg(tmp_path, shapes, f"data.root={tmp_path / 'none'}"))
+
+
+def test_experiment_is_the_mose_finetune(tmp_path):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=video_finetune", "model=sam2.1_hq_hiera_b+",
+                                          f"paths.output_dir={tmp_path}"])
+    assert (cfg.data.num_frames, cfg.data.max_num_objects, cfg.data.multiplier) == (8, 3, 2)
+    assert (cfg.video.lr, cfg.video.vision_lr, cfg.video.weight_decay) == (5e-6, 3e-6, 0.1)
+    assert dict(cfg.video.loss) == {"weight_mask": 20.0, "weight_dice": 1.0, "weight_iou": 1.0,
+                                    "weight_class": 1.0, "supervise_all_iou": True,
+                                    "iou_use_l1_loss": True}
+    assert cfg.trainer.gradient_clip_val == 0.1 and cfg.trainer.max_epochs == 40
+    assert cfg.model.variant == "sam2.1_hq_hiera_b+" and not cfg.video.freeze_image_encoder
+    with pytest.raises(UserError, match="data.root is not set"):
+        train(cfg)
