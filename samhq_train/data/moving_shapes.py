@@ -10,12 +10,15 @@ files.
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
 
+MARKER = ".shapes.json"
 PALETTE = [0, 0, 0, 128, 0, 0, 0, 128, 0, 128, 128, 0, 0, 0, 128, 128, 0, 128, 0, 128, 128]
 SHAPES = ("ellipse", "rectangle", "ring")
 
@@ -84,4 +87,18 @@ def write_moving_shapes(root: str | Path, *, num_videos: int = 4, num_frames: in
             label = Image.fromarray(ids, mode="P")
             label.putpalette(PALETTE)
             label.save(mask_dir / f"{t:05d}.png")
+    return root
+
+
+def ensure_moving_shapes(root: str | Path, **settings) -> Path:
+    """The videos of write_moving_shapes(root, **settings), written once: a marker records the
+    settings, and a root written with others is written again."""
+    root = Path(root)
+    marker = root / MARKER
+    if marker.is_file() and json.loads(marker.read_text()) == settings:
+        return root
+    for folder in ("JPEGImages", "Annotations"):
+        shutil.rmtree(root / folder, ignore_errors=True)
+    write_moving_shapes(root, **settings)
+    marker.write_text(json.dumps(settings))
     return root

@@ -20,6 +20,7 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
+from samhq_train.data.moving_shapes import ensure_moving_shapes
 from samhq_train.data.video_clips import VideoClipDataset, collate_clips, find_sequences
 from samhq_train.errors import UserError
 from samhq_train.model import TrainablePolicy, save_checkpoint, variant_config
@@ -64,6 +65,10 @@ def video_loaders(cfg, image_size: int):
     """(train loader, val loader or None)."""
     data = cfg.data
     root = absolute_path(data.root)
+    shapes = data.get("moving_shapes")  # the demo's videos, written on first use
+    if shapes:
+        ensure_moving_shapes(root, **shapes.train)
+        ensure_moving_shapes(absolute_path(data.val_root), **shapes.val)
     train_set = VideoClipDataset(
         root, image_size=image_size, num_frames=int(data.num_frames),
         max_num_objects=int(data.max_num_objects), multiplier=int(data.get("multiplier", 1)),

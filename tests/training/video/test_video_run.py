@@ -5,7 +5,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from samhq_train.data.moving_shapes import write_moving_shapes
+from samhq_train.data.moving_shapes import ensure_moving_shapes, write_moving_shapes
 from samhq_train.errors import UserError
 from samhq_train.model import build_sam_hq, load_checkpoint
 from samhq_train.train import train
@@ -101,3 +101,23 @@ def test_experiment_is_the_mose_finetune(tmp_path):
     assert cfg.model.variant == "sam2.1_hq_hiera_b+" and not cfg.video.freeze_image_encoder
     with pytest.raises(UserError, match="data.root is not set"):
         train(cfg)
+
+
+def test_demo_experiment_composes(tmp_path):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=video_demo", f"paths.output_dir={tmp_path}"])
+    assert cfg.model.variant == "sam2.1_hq_hiera_demo"
+    assert cfg.model.checkpoint.endswith("data/demo_base/sam2.1_hq_hiera_demo_base.pt")
+    assert cfg.video.freeze_image_encoder and cfg.trainer.accelerator == "cpu"
+    assert cfg.data.root == "data/video_demo/train" and cfg.data.moving_shapes.val.seed == 100
+
+
+def test_demo_videos_are_written_once(tmp_path):
+    settings = {"num_videos": 1, "num_frames": 3, "size": 32, "num_objects": 1, "seed": 0}
+    ensure_moving_shapes(tmp_path, **settings)
+    frame = tmp_path / "Annotations" / "shapes000" / "00002.png"
+    stamp = frame.stat().st_mtime_ns
+    ensure_moving_shapes(tmp_path, **settings)
+    assert frame.stat().st_mtime_ns == stamp
+    ensure_moving_shapes(tmp_path, **{**settings, "num_frames": 2})
+    assert not frame.exists()
