@@ -61,6 +61,11 @@ class VideoTrainModule(L.LightningModule):
         if stage == "fit" and self.global_rank:
             self.rng = np.random.default_rng([self.seed, self.global_rank])
 
+    def on_train_epoch_start(self) -> None:
+        # a loaded model comes in eval mode, and Lightning keeps modes: SAM2Train trains in
+        # train mode (the decoder's eval-only dynamic multimask must stay off)
+        self.model.train()
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         masks = batch["masks"]
         plan = plan_clip(masks, self.prompts, self.rng)

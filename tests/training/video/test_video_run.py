@@ -9,6 +9,8 @@ from samhq_train.data.moving_shapes import ensure_moving_shapes, write_moving_sh
 from samhq_train.errors import UserError
 from samhq_train.model import build_sam_hq, load_checkpoint
 from samhq_train.train import train
+from samhq_train.training.video import ClipPromptSettings, MultiStepMaskLoss
+from samhq_train.training.video.module import VideoTrainModule
 from tests.training.helpers import CONF
 
 SHORT = [
@@ -121,3 +123,12 @@ def test_demo_videos_are_written_once(tmp_path):
     assert frame.stat().st_mtime_ns == stamp
     ensure_moving_shapes(tmp_path, **{**settings, "num_frames": 2})
     assert not frame.exists()
+
+
+def test_training_runs_the_model_in_train_mode():
+    # load_checkpoint gives an eval-mode model and Lightning keeps modes: the decoder's
+    # eval-only dynamic multimask would otherwise be on in training
+    model = build_sam_hq("sam2.1_hq_hiera_demo", seed=0).eval()
+    module = VideoTrainModule(model, prompts=ClipPromptSettings(), loss=MultiStepMaskLoss())
+    module.on_train_epoch_start()
+    assert model.training and model.sam_mask_decoder.training
