@@ -4,6 +4,8 @@
                   frames to correct) and the correction clicks, drawn as SAM2Train draws them
     clip_forward  the differentiable forward over a clip (memory, corrections): FrameSteps
     loss          MultiStepMaskLoss (SAM 2's MultiStepMultiMasksAndIous)
+    validation    J&F of whole sequences tracked from their first-frame GT masks
+    module        VideoTrainModule (the LightningModule); run: train_video(cfg)
 """
 
 from .clip_forward import ClipForward, FrameSteps, training_tracking
