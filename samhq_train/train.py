@@ -61,6 +61,7 @@ from samhq_train.training.resume import (
     reporting_full_disk,
     reporting_interrupts,
 )
+from samhq_train.training.video.run import train_video
 
 log = logging.getLogger(__name__)
 # frozen parts are in eval mode on purpose (SamHQModule.train)
@@ -211,6 +212,8 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     what was saved and the command that resumes into the same run folder; exit 130 / 143
     (training/interrupt.py, training/resume.py). train=false writes no exports.
     """
+    if cfg.get("video") is not None:  # experiment=video_finetune: training/video/run.py
+        return train_video(cfg)
     started = time.time()
     check_inputs(cfg)
     output_dir = Path(cfg.paths.output_dir)

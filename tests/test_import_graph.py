@@ -36,6 +36,11 @@ ALLOWED = {
     # video object segmentation metrics (J, F, J&F): a layer of its own inside evaluation
     "evaluation.video": {"constants", "imaging", "data", "model"},
     "training": {"constants", "data", "model", "evaluation", "batch_forward", "distributed"},
+    # video fine-tuning (SAM2Train's clip forward and loss, its LightningModule and run)
+    "training.video": {
+        "constants", "data", "model", "evaluation", "evaluation.video", "training",
+        "model_from_config",
+    },
     "inference": {"constants", "imaging", "drawing", "model"},  # with inference.video (samhq-video)
     "reference": {"model"},
     "cache": {"constants", "imaging", "data", "model", "distributed"},
@@ -50,7 +55,7 @@ ALLOWED = {
     "run": {"config_check", "data", "model", "evaluation", "training", "inference"},
     "train": {
         "config_check", "data", "model", "model_from_config", "evaluation", "training",
-        "inference", "cache", "imaging", "run",
+        "inference", "cache", "imaging", "run", "training.video",
     },
     # the installed commands: argument parsing around the layers below
     "cli": {

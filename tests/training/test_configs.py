@@ -25,7 +25,8 @@ def test_every_group_has_its_options():
     assert options("model") == [*sam2, *sam3, *sam1]
     assert set(options("trainer")) >= {"default", "cpu", "gpu", "ddp", "ddp_sim"}
     assert options("logger") == ["csv", "tensorboard", "wandb"]
-    assert set(options("experiment")) == {"demo", "paper", "finetune_decoder", "finetune_lora"}
+    assert set(options("experiment")) == {
+        "demo", "paper", "finetune_decoder", "finetune_lora", "video_finetune", "video_demo"}
     assert "fdr" in options("debug")
 
 
@@ -47,7 +48,8 @@ def test_model_options(tmp_path, variant):
             build_model(cfg.model)
 
 
-@pytest.mark.parametrize("data", options("data"))
+# data=video_folder / video_demo (video clips): tests/training/video/test_video_run.py
+@pytest.mark.parametrize("data", [d for d in options("data") if not d.startswith("video_")])
 def test_data_options(tmp_path, data):
     cfg = compose_cfg(tmp_path, tmp_path, f"data={data}", small=False)
     datamodule = build_datamodule(cfg.data, image_size=256)
@@ -119,8 +121,9 @@ EXPERIMENTS = [
 ]
 
 
-def test_every_experiment_is_tested():
-    assert {e for e, _ in EXPERIMENTS} == set(options("experiment"))
+def test_every_experiment_is_tested():  # video_*: tests/training/video/test_video_run.py
+    assert {e for e, _ in EXPERIMENTS} == set(options("experiment")) - {
+        "video_finetune", "video_demo"}
 
 
 @pytest.mark.parametrize("experiment,variant", EXPERIMENTS)

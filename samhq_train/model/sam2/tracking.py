@@ -50,6 +50,8 @@ class TrackOutput:
     memory_pos: torch.Tensor | None = None  # B x C_mem x h x w
     iou_score: torch.Tensor | None = None  # B, the highest predicted IoU (1 for a mask as output)
     memory_score: torch.Tensor | None = None  # the frame's quality for SAM 3's memory selection
+    high_res_multimasks: torch.Tensor | None = None  # B x M x S x S, all masks (training loss)
+    ious: torch.Tensor | None = None  # B x M, their predicted IoUs
 
     def select(self, index: slice) -> TrackOutput:
         """These objects' rows (views)."""
@@ -151,16 +153,16 @@ class Sam2Tracker:
         use_memory=False: decoded as without memory (no_mem_embed added) though not an initial
         conditioning frame (SAM 3's predictor decodes correction clicks so)."""
         if mask is not None and self.cfg.use_mask_input_as_output_without_sam:
-            out = self._mask_as_output(features, mask)
+            out = self.mask_as_output(features, mask)
         else:
-            conditioned = self._conditioned_features(
+            conditioned = self.conditioned_features(
                 frame, is_init_cond_frame or not use_memory, features, memory, num_frames, reverse
             )
             if prev_mask_logits is not None:
                 mask = prev_mask_logits
             out = self.sam_heads(
                 conditioned, features.high_res, points, mask,
-                self._use_multimask(is_init_cond_frame, points),
+                self.use_multimask(is_init_cond_frame, points),
             )
         if run_memory_encoder and self.model.num_maskmem > 0:
             out.memory, out.memory_pos = self.encode_memory(
@@ -168,7 +170,7 @@ class Sam2Tracker:
             )
         return out
 
-    def _use_multimask(self, is_init_cond_frame: bool, points: Points | None) -> bool:
+    def use_multimask(self, is_init_cond_frame: bool, points: Points | None) -> bool:
         c = self.cfg
         count = 0 if points is None else points.labels.shape[1]
         return (
@@ -210,7 +212,8 @@ class Sam2Tracker:
             masks = torch.where(present[:, None, None], masks, NO_OBJ_SCORE)
         masks = masks.float()
         size = (self.image_size, self.image_size)
-        high_res_masks = F.interpolate(masks, size, mode="bilinear", align_corners=False)
+        high_res_multimasks = F.interpolate(masks, size, mode="bilinear", align_corners=False)
+        high_res_masks = high_res_multimasks
         token = tokens[:, 0]
         if multimask:
             best = iou.argmax(dim=-1)
@@ -222,16 +225,17 @@ class Sam2Tracker:
         if model.sam_mask_decoder.pred_obj_scores:
             weight = scores.sigmoid() if self.cfg.soft_no_obj_ptr else present.float()
             obj_ptr = self._no_object_pointer(obj_ptr, weight)
-        out = TrackOutput(masks, obj_ptr, scores, high_res_masks)
-        out.iou_score = iou.max(dim=-1).values
-        return out
+        return TrackOutput(
+            masks, obj_ptr, scores, high_res_masks, iou_score=iou.max(dim=-1).values,
+            high_res_multimasks=high_res_multimasks, ious=iou,
+        )
 
     def _no_object_pointer(self, obj_ptr: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         if self.cfg.fixed_no_obj_ptr:
             obj_ptr = present * obj_ptr
         return obj_ptr + (1 - present) * self.model.no_obj_ptr
 
-    def _mask_as_output(self, features: FrameFeatures, mask: torch.Tensor) -> TrackOutput:
+    def mask_as_output(self, features: FrameFeatures, mask: torch.Tensor) -> TrackOutput:
         """A mask prompt taken as the output (use_mask_input_as_output_without_sam): logits
         +-10, IoU 1; the object pointer from the SAM heads on the mask (no memory)."""
         mask = mask.float()
@@ -280,7 +284,7 @@ class Sam2Tracker:
             memory = memory + absent[..., None, None] * model.no_obj_embed_spatial[..., None, None]
         return memory, pos
 
-    def _conditioned_features(self, frame, is_init_cond_frame, features, memory, num_frames,
+    def conditioned_features(self, frame, is_init_cond_frame, features, memory, num_frames,
                               reverse) -> torch.Tensor:
         """The frame's embedding after memory attention (B x C x h x w); no_mem_embed added on
         an initial conditioning frame."""

@@ -1,0 +1,159 @@
+"""Video clips for training SAM 2.1 / HQ-SAM 2 on videos, from DAVIS-style folders.
+
+A root holds JPEGImages/<sequence>/<frame>.jpg and Annotations/<sequence>/<frame>.png (DAVIS'
+480p/ level inside both is followed); masks are indexed PNGs whose pixel values are object ids
+(0 background). A sequence's frames are the annotated ones (a PNG with a JPEG of the same stem),
+in name order. A clip, as SAM 2's VOS sampler (RandomUniformSampler) draws it: num_frames
+consecutive frames from a uniform start, and up to max_num_objects of the objects visible on its
+first frame (a start without any is drawn again); frames resized to the model's square input,
+masks by nearest neighbour. Bad folders are refused in one DataError line before any clip is
+read.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from .image_files import DataError, read_image
+
+log = logging.getLogger(__name__)
+
+LAYOUT = "a root of JPEGImages/<sequence>/*.jpg and Annotations/<sequence>/*.png (indexed PNGs)"
+MAX_STARTS = 100  # starts drawn for a clip whose first frame shows an object
+
+
+@dataclass(frozen=True)
+class VideoSequence:
+    name: str
+    frames: list[Path]  # JPEGs
+    masks: list[Path]  # indexed PNGs, same stems
+
+
+def _inner(folder: Path) -> Path:
+    return folder / "480p" if (folder / "480p").is_dir() else folder
+
+
+def _check_indexed(path: Path) -> None:
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: cannot be read as a mask ({err}); {LAYOUT}") from None
+    if mode not in ("P", "L"):
+        raise DataError(f"{path}: a mode {mode} image, not an indexed PNG of object ids; "
+                        "save masks as palette (mode P) PNGs whose values are object ids")
+
+
+def find_sequences(root: str | Path, min_frames: int = 1) -> list[VideoSequence]:
+    """The sequences of a root with at least min_frames annotated frames (shorter ones are
+    skipped with a warning); DataError when the layout is wrong or none is long enough."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"data.root={root}: folder not found; give {LAYOUT}")
+    images, masks = _inner(root / "JPEGImages"), _inner(root / "Annotations")
+    for folder in (images, masks):
+        if not folder.is_dir():
+            raise DataError(f"data.root={root}: {folder.name}/ missing; give {LAYOUT}")
+    names = sorted(p.name for p in masks.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not names:
+        raise DataError(f"{masks}: no sequence folders; give {LAYOUT}")
+    found, short = [], []
+    for name in names:
+        jpegs = {p.stem: p for p in (images / name).glob("*") if p.suffix.lower() in
+                 (".jpg", ".jpeg")} if (images / name).is_dir() else {}
+        pngs = sorted(p for p in (masks / name).glob("*.png") if p.stem in jpegs)
+        if not jpegs:
+            raise DataError(f"{images / name}: no JPEG frames for the masks of sequence {name}; "
+                            f"give {LAYOUT}")
+        if len(pngs) < min_frames:
+            short.append(name)
+            continue
+        _check_indexed(pngs[0])
+        found.append(VideoSequence(name, [jpegs[p.stem] for p in pngs], pngs))
+    if short:
+        log.warning("%d sequence(s) with fewer than %d annotated frames skipped: %s",
+                    len(short), min_frames, ", ".join(short[:5]))
+    if not found:
+        raise DataError(f"data.root={root}: no sequence has {min_frames} annotated frames (JPEG "
+                        "and PNG of the same name); lower data.num_frames or add frames")
+    return found
+
+
+def read_ids(path: Path) -> np.ndarray:
+    """H x W object ids of an indexed PNG."""
+    try:
+        with Image.open(path) as image:
+            return np.array(image)
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: cannot be decoded ({err}); {LAYOUT}") from None
+
+
+def square(image: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
+    interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    return cv2.resize(image, (size, size), interpolation=interpolation)
+
+
+class VideoClipDataset(Dataset):
+    """One random clip per sequence and item: {"images": T x 3 x S x S uint8 RGB, "masks":
+    T x N x S x S bool (N objects), "name", "object_ids"}. `multiplier` repeats the sequence list
+    (SAM 2's dataset multiplier); hflip_prob flips a whole clip (SAM 2's consistent
+    RandomHorizontalFlip)."""
+
+    def __init__(self, root, *, image_size: int, num_frames: int = 8, max_num_objects: int = 3,
+                 multiplier: int = 1, hflip_prob: float = 0.5) -> None:
+        self.sequences = find_sequences(root, num_frames)
+        self.image_size, self.num_frames = image_size, num_frames
+        self.max_num_objects, self.multiplier = max_num_objects, multiplier
+        self.hflip_prob = hflip_prob
+
+    def __len__(self) -> int:
+        return len(self.sequences) * self.multiplier
+
+    def __getitem__(self, index: int) -> dict:
+        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
+        return self.clip(self.sequences[index % len(self.sequences)], rng)
+
+    def clip(self, seq: VideoSequence, rng: np.random.Generator) -> dict:
+        for _ in range(MAX_STARTS):
+            start = int(rng.integers(0, len(seq.masks) - self.num_frames + 1))
+            first = read_ids(seq.masks[start])
+            visible = [int(i) for i in np.unique(first) if i != 0]
+            if visible:
+                break
+        else:
+            raise DataError(f"{seq.masks[0].parent}: no object on the first frame of "
+                            f"{MAX_STARTS} drawn clips; remove the sequence or annotate it")
+        count = min(len(visible), self.max_num_objects)
+        ids = sorted(rng.choice(visible, count, replace=False).tolist())
+        frames = range(start, start + self.num_frames)
+        s = self.image_size
+        images = np.stack([square(read_image(seq.frames[t]), s) for t in frames])
+        label_maps = np.stack([square(read_ids(seq.masks[t]), s, nearest=True) for t in frames])
+        masks = label_maps[:, None] == np.array(ids)[None, :, None, None]
+        if rng.random() < self.hflip_prob:
+            images, masks = images[:, :, ::-1], masks[..., ::-1]
+        return {
+            "images": torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2),
+            "masks": torch.from_numpy(np.ascontiguousarray(masks)),
+            "name": seq.name,
+            "object_ids": ids,
+        }
+
+
+def collate_clips(items: list[dict]) -> dict:
+    """V clips -> {"images": T x V x 3 x S x S uint8, "masks": T x B x 1 x S x S bool (all clips'
+    objects), "object_video": B (each object's clip), "names"}."""
+    images = torch.stack([item["images"] for item in items], dim=1)
+    masks = torch.cat([item["masks"] for item in items], dim=1)[:, :, None]
+    owner = torch.cat([torch.full((item["masks"].shape[1],), v, dtype=torch.long)
+                       for v, item in enumerate(items)])
+    return {"images": images, "masks": masks, "object_video": owner,
+            "names": [item["name"] for item in items]}

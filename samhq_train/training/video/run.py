@@ -1,0 +1,133 @@
+"""train_video(cfg): a video fine-tuning run (experiment=video_finetune), wiring only.
+
+The config's `model` group gives the SAM 2.1 / HQ-SAM 2 weights, `data` (data=video_folder) the
+clips' folder, `video` the prompts, loss, learning rates and which decoder output trains. The
+run writes checkpoints/last.ckpt every epoch (trainer.fit resumes from ckpt_path) and, with
+validation sequences, checkpoints/best.ckpt by val/J&F; at the end export/<variant>_video.pt,
+the whole model in Meta's layout, which samhq-video loads.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from omegaconf import OmegaConf
+from torch.utils.data import DataLoader
+
+from samhq_train.data.moving_shapes import ensure_moving_shapes
+from samhq_train.data.video_clips import VideoClipDataset, collate_clips, find_sequences
+from samhq_train.errors import UserError
+from samhq_train.model import TrainablePolicy, save_checkpoint, variant_config
+from samhq_train.model.sam2 import Sam2HQ
+from samhq_train.model_from_config import absolute_path, build_model_from_config
+
+from .loss import MultiStepMaskLoss
+from .module import VideoTrainModule
+from .prompts import ClipPromptSettings
+from .validation import VideoSequenceDataset, first_item
+
+log = logging.getLogger(__name__)
+
+
+class VideoConfigError(UserError):
+    """A video fine-tuning setting that cannot work; names the key."""
+
+
+def check_video_config(cfg) -> None:
+    """The keys a video run reads, before anything heavy."""
+    if not cfg.data.get("root"):
+        raise VideoConfigError("data.root is not set: pass data.root=/path/to/clips (JPEGImages/ "
+                               "and Annotations/ inside)")
+    for key in ("num_frames", "max_num_objects", "batch_size"):
+        if int(cfg.data.get(key, 1)) < 1:
+            raise VideoConfigError(f"data.{key}={cfg.data.get(key)}: must be at least 1")
+    try:
+        variant_config(cfg.model.variant)
+    except (KeyError, ValueError):
+        raise VideoConfigError(f"model.variant={cfg.model.variant}: not a known variant") from None
+    if not cfg.model.variant.startswith("sam2"):
+        raise VideoConfigError(f"model.variant={cfg.model.variant}: video fine-tuning needs a "
+                               "SAM 2.1 / HQ-SAM 2 model (model=sam2.1_hq_hiera_*)")
+    try:
+        ClipPromptSettings(**cfg.video.prompts)
+        MultiStepMaskLoss(**cfg.video.loss)
+    except (TypeError, ValueError) as err:
+        raise VideoConfigError(f"video.prompts / video.loss: {err}") from None
+
+
+def video_loaders(cfg, image_size: int):
+    """(train loader, val loader or None)."""
+    data = cfg.data
+    root = absolute_path(data.root)
+    shapes = data.get("moving_shapes")  # the demo's videos, written on first use
+    if shapes:
+        ensure_moving_shapes(root, **shapes.train)
+        ensure_moving_shapes(absolute_path(data.val_root), **shapes.val)
+    train_set = VideoClipDataset(
+        root, image_size=image_size, num_frames=int(data.num_frames),
+        max_num_objects=int(data.max_num_objects), multiplier=int(data.get("multiplier", 1)),
+        hflip_prob=float(data.get("hflip_prob", 0.5)),
+    )
+    workers = int(data.get("num_workers", 0))
+    train = DataLoader(train_set, batch_size=int(data.batch_size), shuffle=True,
+                       num_workers=workers, collate_fn=collate_clips, drop_last=True)
+    val_root = data.get("val_root")
+    if not val_root:
+        return train, None
+    sequences = find_sequences(absolute_path(val_root), 2)[: data.get("val_sequences")]
+    val_set = VideoSequenceDataset(sequences, image_size, data.get("val_max_frames"))
+    return train, DataLoader(val_set, batch_size=1, num_workers=workers, collate_fn=first_item)
+
+
+def build_video_module(cfg, model: Sam2HQ) -> VideoTrainModule:
+    v = cfg.video
+    return VideoTrainModule(
+        model, prompts=ClipPromptSettings(**v.prompts), loss=MultiStepMaskLoss(**v.loss),
+        use_hq=bool(v.use_hq), lr=float(v.lr), vision_lr=float(v.vision_lr),
+        weight_decay=float(v.weight_decay), freeze_image_encoder=bool(v.freeze_image_encoder),
+        seed=int(cfg.seed),
+    )
+
+
+def train_video(cfg) -> tuple[dict, dict]:
+    """Train per cfg (experiment=video_finetune); (metrics, objects) as train() returns."""
+    check_video_config(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
+    image_size = variant_config(cfg.model.variant).image_size
+    train_loader, val_loader = video_loaders(cfg, image_size)
+    loaded = build_model_from_config(cfg.model, TrainablePolicy(name="full"))
+    module = build_video_module(cfg, loaded.model)
+    checkpoints = output_dir / "checkpoints"
+    callbacks = [ModelCheckpoint(dirpath=checkpoints, filename="last", save_top_k=1,
+                                 enable_version_counter=False, save_on_train_epoch_end=True)]
+    if val_loader is not None:
+        callbacks.append(ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val/J&F",
+                                         mode="max", save_top_k=1, enable_version_counter=False))
+    trainer: L.Trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=callbacks, logger=CSVLogger(output_dir, name="logs"),
+    )
+    metrics: dict = {}
+    if val_loader is not None and cfg.get("validate_before_training") and not cfg.get("ckpt_path"):
+        trainer.validate(module, val_loader, verbose=False)
+        metrics["before"] = dict(module.val_results)
+    trainer.fit(module, train_loader, val_loader, ckpt_path=cfg.get("ckpt_path"))
+    if module.val_results:
+        metrics["after"] = dict(module.val_results)
+    exported = None
+    if cfg.get("export") and trainer.is_global_zero:
+        exported = save_checkpoint(module.model, output_dir / "export" /
+                                   f"{cfg.model.variant}_video.pt", "sam_hq")
+    for when, values in metrics.items():
+        log.info("val %s: %s", when, ", ".join(f"{k} {v:.2f}" for k, v in values.items()))
+    objects = {"cfg": cfg, "model": module.model, "module": module, "trainer": trainer,
+               "exports": {"model": exported} if exported else {},
+               "config": OmegaConf.to_container(cfg, resolve=True)}
+    return metrics, objects

@@ -1,0 +1,134 @@
+"""experiment=video_finetune through train(cfg): a short run on moving shapes (train, J&F before /
+after, checkpoints, export, resume), and its one-line refusals."""
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from samhq_train.data.moving_shapes import ensure_moving_shapes, write_moving_shapes
+from samhq_train.errors import UserError
+from samhq_train.model import build_sam_hq, load_checkpoint
+from samhq_train.train import train
+from samhq_train.training.video import ClipPromptSettings, MultiStepMaskLoss
+from samhq_train.training.video.module import VideoTrainModule
+from tests.training.helpers import CONF
+
+SHORT = [
+    "experiment=video_finetune",
+    "model=sam2.1_hq_hiera_demo",
+    "trainer.accelerator=cpu",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "data.num_frames=3",
+    "data.max_num_objects=2",
+    "data.num_workers=0",
+    "data.val_sequences=1",
+    "data.val_max_frames=4",
+    "video.prompts.num_correction_pt_per_frame=1",
+    "video.lr=1e-4",
+    "video.vision_lr=1e-4",
+]
+
+
+def video_cfg(out, root, *overrides):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("train", overrides=[f"paths.output_dir={out}", f"data.root={root}",
+                                           f"data.val_root={root}", *SHORT, *overrides])
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    return write_moving_shapes(tmp_path_factory.mktemp("shapes"), num_videos=2, num_frames=5,
+                               size=64, num_objects=2)
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory, shapes):
+    out = tmp_path_factory.mktemp("video_run")
+    cfg = video_cfg(out, shapes, "video.freeze_image_encoder=true")
+    start = build_sam_hq(cfg.model.variant, seed=int(cfg.model.seed)).state_dict()
+    metrics, objects = train(cfg)
+    return out, metrics, objects, start
+
+
+def test_short_run_trains_the_memory_path_and_scores_jf(short_run):
+    out, metrics, objects, start = short_run
+    assert objects["trainer"].global_step == 2
+    for when in ("before", "after"):
+        assert 0.0 <= metrics[when]["J&F"] <= 100.0
+    trained = objects["model"].state_dict()
+    changed = {k for k, v in trained.items() if not torch.equal(v, start[k])}
+    assert any(k.startswith("memory_attention.") for k in changed)
+    assert any(k.startswith("memory_encoder.") for k in changed)
+    assert any(k.startswith("sam_mask_decoder.hf_") for k in changed)  # the HQ parts train too
+    assert not any(k.startswith("image_encoder.") for k in changed)  # frozen here
+    assert (out / "checkpoints" / "last.ckpt").is_file()
+    assert (out / "checkpoints" / "best.ckpt").is_file()
+    exported = load_checkpoint(objects["exports"]["model"])
+    assert all(torch.equal(exported.state_dict()[k], v) for k, v in trained.items())
+
+
+def test_resume_continues_the_run(short_run, shapes):
+    out, _, objects, _ = short_run
+    last = out / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, map_location="cpu", weights_only=False)
+    assert "video_prompt_rng" in saved
+    cfg = video_cfg(out, shapes, "video.freeze_image_encoder=true", f"ckpt_path={last}",
+                    "trainer.max_epochs=2")
+    _, resumed = train(cfg)
+    assert resumed["trainer"].global_step == 4
+
+
+def test_bad_settings_are_one_line(tmp_path, shapes):
+    with pytest.raises(UserError, match="data.root is not set"):
+        train(video_cfg(tmp_path, shapes, "data.root=null"))
+    with pytest.raises(UserError, match="needs a SAM 2.1 / HQ-SAM 2 model"):
+        train(video_cfg(tmp_path, shapes, "model=vit_demo"))
+    with pytest.raises(UserError, match="data.root=.*folder not found"):
+        train(video_cfg(tmp_path, shapes, f"data.root={tmp_path / 'none'}"))
+
+
+def test_experiment_is_the_mose_finetune(tmp_path):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=video_finetune", "model=sam2.1_hq_hiera_b+",
+                                          f"paths.output_dir={tmp_path}"])
+    assert (cfg.data.num_frames, cfg.data.max_num_objects, cfg.data.multiplier) == (8, 3, 2)
+    assert (cfg.video.lr, cfg.video.vision_lr, cfg.video.weight_decay) == (5e-6, 3e-6, 0.1)
+    assert dict(cfg.video.loss) == {"weight_mask": 20.0, "weight_dice": 1.0, "weight_iou": 1.0,
+                                    "weight_class": 1.0, "supervise_all_iou": True,
+                                    "iou_use_l1_loss": True}
+    assert cfg.trainer.gradient_clip_val == 0.1 and cfg.trainer.max_epochs == 40
+    assert cfg.model.variant == "sam2.1_hq_hiera_b+" and not cfg.video.freeze_image_encoder
+    with pytest.raises(UserError, match="data.root is not set"):
+        train(cfg)
+
+
+def test_demo_experiment_composes(tmp_path):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=video_demo", f"paths.output_dir={tmp_path}"])
+    assert cfg.model.variant == "sam2.1_hq_hiera_demo"
+    assert cfg.model.checkpoint.endswith("data/demo_base/sam2.1_hq_hiera_demo_base.pt")
+    assert cfg.video.freeze_image_encoder and cfg.trainer.accelerator == "cpu"
+    assert cfg.data.root == "data/video_demo/train" and cfg.data.moving_shapes.val.seed == 100
+
+
+def test_demo_videos_are_written_once(tmp_path):
+    settings = {"num_videos": 1, "num_frames": 3, "size": 32, "num_objects": 1, "seed": 0}
+    ensure_moving_shapes(tmp_path, **settings)
+    frame = tmp_path / "Annotations" / "shapes000" / "00002.png"
+    stamp = frame.stat().st_mtime_ns
+    ensure_moving_shapes(tmp_path, **settings)
+    assert frame.stat().st_mtime_ns == stamp
+    ensure_moving_shapes(tmp_path, **{**settings, "num_frames": 2})
+    assert not frame.exists()
+
+
+def test_training_runs_the_model_in_train_mode():
+    # load_checkpoint gives an eval-mode model and Lightning keeps modes: the decoder's
+    # eval-only dynamic multimask would otherwise be on in training
+    model = build_sam_hq("sam2.1_hq_hiera_demo", seed=0).eval()
+    module = VideoTrainModule(model, prompts=ClipPromptSettings(), loss=MultiStepMaskLoss())
+    module.on_train_epoch_start()
+    assert model.training and model.sam_mask_decoder.training
