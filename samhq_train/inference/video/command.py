@@ -45,7 +45,7 @@ from ..command_options import (
 )
 from .frames import open_video
 from .predictor import OBJECT_MODES, VideoPredictor
-from .prompts import VideoPrompt, read_prompts
+from .prompts import VideoPrompt, check_rounds, read_prompts
 
 
 class VideoInputError(UserError):
@@ -69,8 +69,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="batched: the official HQ-SAM 2 predictor (default); independent: Meta sam2 1.1.0",
     )
     parser.add_argument(
-        "--fill-hole-area", type=int, default=8,
-        help="fill background holes up to this many low-res pixels (official: 8; 0: off)",
+        "--fill-hole-area", type=int,
+        help="fill background holes up to this many low-res pixels (default: the official "
+        "predictor's, 8 for SAM 2.1, 0 for SAM 3; 0: off)",
     )
     parser.add_argument(
         "--max-frames", type=int,
@@ -79,7 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--overlay", action="store_true", help="also write overlay pictures")
     parser.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     args = parser.parse_args(argv)
-    if args.fill_hole_area < 0:
+    if args.fill_hole_area is not None and args.fill_hole_area < 0:
         parser.error(f"--fill-hole-area {args.fill_hole_area}: give 0 (off) or more")
     if args.max_frames is not None and args.max_frames < 1:
         parser.error(f"--max-frames {args.max_frames}: give 1 or more (or leave it out: all)")
@@ -148,6 +149,12 @@ def load_model(args: argparse.Namespace):
     return model
 
 
+def check_prompt_rounds(args: argparse.Namespace, model, prompts: list[VideoPrompt]) -> None:
+    """The prompts file's rounds, checked again once the model's family is known (before any
+    frame is encoded; the predictor refuses --objects independent for SAM 3 itself)."""
+    check_rounds(prompts, args.prompts, args.objects, sam3=model.family == "sam3")
+
+
 def write_mask(out: Path, name: str, obj_ids, logits) -> None:
     picture = Image.fromarray(id_mask(obj_ids, logits), mode="P")
     picture.putpalette(davis_palette())
@@ -195,11 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     check_variant(args.variant)
     video = open_video(args.frames, keep_decoded=args.overlay, max_frames=args.max_frames)
     limit = "" if args.max_frames is None else f"with --max-frames {args.max_frames}"
-    prompts = read_prompts(args.prompts, len(video), video.size, args.objects, limit)
+    prompts = read_prompts(args.prompts, len(video), video.size, args.objects, limit, sam3=None)
     out = Path(args.out)
     targets = [out / f"{n}.png" for n in video.names] + ([out / "overlay"] if args.overlay else [])
     check_out(out, targets, args.overwrite)
     model = load_model(args).to(args.device)
+    check_prompt_rounds(args, model, prompts)
     use_hq = decode_with_hq(model, args.hq)
     predictor = VideoPredictor(
         model, use_hq=use_hq, objects=args.objects, fill_hole_area=args.fill_hole_area

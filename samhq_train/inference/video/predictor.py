@@ -304,6 +304,9 @@ class VideoPredictor:
             for frame in frames:
                 self._consolidate_frame(group, frame, cond)
                 self._clear_around(group, frame)
+        for frame in group.memory.cond:  # a later click on a conditioning frame is dropped
+            group.memory.non_cond.pop(frame, None)
+            group.kept.discard(frame)
         group.prompted.clear()
         group.video_masks.clear()
 

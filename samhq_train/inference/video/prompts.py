@@ -24,7 +24,9 @@ or not at all: with batched objects (the official HQ-SAM 2 rule) an object that 
 after round 1, and a later click on a frame prompted in round 1 (batched: for any object, as such
 a frame conditions all of them); with independent objects (Meta sam2 1.1.0) a later click on a
 frame of the object's first round. Independent objects follow Meta 1.1.0 in tracking a corrected
-frame again, so there later rounds serve mostly to add objects.
+frame again, so there later rounds serve mostly to add objects. With an HQ-SAM 3 / SAM 3 model
+(batched only) a later click on any frame is taken: Meta's SAM 3 tracker makes every clicked frame
+a conditioning frame, decoded without memory from the object's earlier mask there.
 """
 
 from __future__ import annotations
@@ -146,11 +148,13 @@ def read_prompts(
     video_hw: tuple[int, int],
     objects: str = "batched",
     limit: str = "",
+    sam3: bool | None = False,
 ) -> list[VideoPrompt]:
     """The prompts of a file, checked against the video (frames, size), in the order they are
     added (by round, then as in the file): PromptsFileError with one line naming the file, the
     entry and the key otherwise. objects: the predictor's mode (batched or independent), which
-    decides which rounds' entries are possible (see the module's docstring); limit: what made
+    decides which rounds' entries are possible (see the module's docstring), with sam3 whether
+    the model is SAM 3's (None: not known yet; check_rounds again once it is); limit: what made
     num_frames less than the video's frames (e.g. "with --max-frames 10"), for the messages."""
     path = Path(path)
     try:
@@ -172,21 +176,30 @@ def read_prompts(
             )
         seen.add((prompt.round, prompt.frame, prompt.obj_id))
         prompts.append(prompt)
-    _check_rounds(prompts, path, objects)
+    _check_gaps(prompts, path)
+    check_rounds(prompts, path, objects, sam3)
     return sorted(prompts, key=lambda p: p.round)
 
 
-def _check_rounds(prompts: list[VideoPrompt], path: Path, objects: str) -> None:
-    """Rounds 1, 2, ... without gaps; batched objects all in round 1; no later clicks on a frame
-    that conditions the object (see the module's docstring)."""
+def _check_gaps(prompts: list[VideoPrompt], path: Path) -> None:
     rounds = {p.round for p in prompts}
-    first: dict[int, int] = {}  # object -> its first round
     for i, prompt in enumerate(prompts):
         if prompt.round > 1 and prompt.round - 1 not in rounds:
             raise PromptsFileError(
                 f"{path} entry {i}: round {prompt.round} but no entry has round "
                 f"{prompt.round - 1}; number the rounds 1, 2, 3, ... without gaps"
             )
+
+
+def check_rounds(
+    prompts: list[VideoPrompt], path: str | Path, objects: str, sam3: bool | None = False
+) -> None:
+    """Batched objects all in round 1; no later clicks on a frame that conditions the object (see
+    the module's docstring), except with SAM 3 (batched only), whose tracker decodes such a click
+    again: with sam3=None (the family not known yet) batched clicks are not checked."""
+    first: dict[int, int] = {}  # object -> its first round
+    first: dict[int, int] = {}  # object -> its first round
+    for prompt in prompts:
         first[prompt.obj_id] = min(prompt.round, first.get(prompt.obj_id, prompt.round))
     for i, prompt in enumerate(prompts):
         if objects == "batched" and first[prompt.obj_id] > 1:
@@ -195,6 +208,8 @@ def _check_rounds(prompts: list[VideoPrompt], path: Path, objects: str) -> None:
                 f"{first[prompt.obj_id]}: batched objects (the official rule) are prompted in "
                 "round 1 first; add it to round 1, or use --objects independent"
             )
+    if sam3 or (sam3 is None and objects == "batched"):
+        return
     conditioning: dict[tuple[int, int | None], int] = {}  # (frame, object) -> its round
     for prompt in prompts:  # batched: a frame prompted for any object conditions all of them
         if prompt.round == first[prompt.obj_id]:

@@ -48,7 +48,7 @@ def args_for(tmp_path, checkpoint, *extra):
 
 
 def test_samhq_video_tracks_with_an_hq_sam3_file(tmp_path, sam3_file):
-    args = args_for(tmp_path, sam3_file, "--fill-hole-area", "0")
+    args = args_for(tmp_path, sam3_file)  # no holes filled by default, as Meta's tracker
     assert command.main(args) == 0
     predictor = VideoPredictor(command.load_model(command.parse_args(args)))
     predictor.set_video(tmp_path / "frames")
@@ -77,3 +77,23 @@ def test_sam3_objects_are_batched_only(tmp_path, sam3_file, capsys):
     assert run(args_for(tmp_path, sam3_file, "--objects", "independent")) == 2
     err = capsys.readouterr().err.strip()
     assert "batched only" in err and err.count("\n") == 0
+
+
+def test_a_later_round_clicks_a_prompted_frame_again(tmp_path, sam3_file):
+    """SAM 3's tracker decodes a click on a conditioning frame again (the SAM 2.1 predictors
+    keep its first masks, so there the command refuses it): round 2 equals the Python calls."""
+    correction = {"round": 2, "frame": 1, "object": 1, "points": [[30, 35], [40, 45]],
+                  "labels": [1, 0]}
+    args = args_for(tmp_path, sam3_file)
+    Path(args[args.index("--prompts") + 1]).write_text(json.dumps([*PROMPTS, correction]))
+    assert command.main(args) == 0
+    predictor = VideoPredictor(command.load_model(command.parse_args(args)))
+    predictor.set_video(tmp_path / "frames")
+    for round_prompts in (PROMPTS, [correction]):
+        for p in round_prompts:
+            kwargs = {k: v for k, v in p.items() if k in ("points", "labels", "box")}
+            predictor.add_points_or_box(p["frame"], p["object"], **kwargs)
+        passes = [list(predictor.propagate(reverse=r)) for r in (False, True)]
+    for frame, ids, logits in (result for one_pass in passes for result in one_pass):
+        written = np.array(Image.open(tmp_path / "masks" / f"{frame:05d}.png"))
+        assert (written == command.id_mask(ids, logits)).all(), frame
