@@ -35,10 +35,11 @@ tracked forward; samhq_train/inference/video/benchmark.py) on the frames of --fr
 sam2.1 (HQ token off: plain SAM 2.1) and hq-sam2 (on); a file without trained HQ parts (Meta's
 SAM 2.1, the demo base): sam2.1 only, after a note line. The table: J&F / J / F of each per
 sequence and overall, and HQ-SAM 2 minus SAM 2.1; --json: each decoder's record and the overall
-difference. Also exit 2 before the model loads: an
-annotation without its frame or of another size, a first annotated frame without objects, a
---variant that is not SAM 2.1, masks already in --out (without --overwrite); after loading, a
-checkpoint that is not an HQ-SAM 2 / SAM 2.1 model.
+difference. An HQ-SAM 3 / SAM 3 file runs the same way, into sam3 and hq-sam3. Also exit 2
+before the model loads: an annotation without its frame or of another size, a first annotated
+frame without objects, a --variant of another family, masks already in --out (without
+--overwrite); after loading, a checkpoint that is not an HQ-SAM 2 / SAM 2.1 or HQ-SAM 3 / SAM 3
+model.
 On per-object annotations (SA-V: JPEGImages_24fps/ beside Annotations_6fps/) it runs as
 vos_inference.py --per_obj_png_file: no non-overlap constraint, <out>/<decoder>/<video>/<object>/
 <frame>.png, one 0 / 1 mask per object and frame.
@@ -76,8 +77,12 @@ from samhq_train.progress import track
 
 # what the lines count, per layout: DAVIS frames hold every object, SA-V ones one object each
 UNITS = {"davis": ("sequences", "frames"), "sav": ("videos", "object masks")}
-# output folder -> (table label, use_hq): the same weights with the HQ token off and on
-DECODERS = {"sam2.1": ("SAM 2.1", False), "hq-sam2": ("HQ-SAM 2", True)}
+# per family, output folder -> (table label, use_hq): the same weights with the HQ token off and on
+DECODERS = {
+    "sam2": {"sam2.1": ("SAM 2.1", False), "hq-sam2": ("HQ-SAM 2", True)},
+    "sam3": {"sam3": ("SAM 3", False), "hq-sam3": ("HQ-SAM 3", True)},
+}
+DECODER_FOLDERS = [folder for decoders in DECODERS.values() for folder in decoders]
 
 
 class VideoBenchmarkError(UserError):
@@ -149,20 +154,23 @@ def check_json_out(path: Path, overwrite: bool) -> None:
 
 
 def load_model(args: argparse.Namespace):
-    """(model, its decoders): both with trained HQ parts, sam2.1 alone (and a note) without."""
+    """(model, its decoders as DECODERS has them): both with trained HQ parts, the plain one alone
+    (and a note) without."""
     model = load_video_model(args)
     note = untrained_hq_note(model)
     if note is not None:
         print(note, file=sys.stderr)
-    decoders = ["sam2.1"] if note is not None else list(DECODERS)
+    decoders = DECODERS[model.family]
+    if note is not None:
+        decoders = {folder: (label, hq) for folder, (label, hq) in decoders.items() if not hq}
     return model.to(args.device), decoders
 
 
 def check_out(out: Path, overwrite: bool) -> None:
     try:
         check_output_dir(
-            out, [out / d for d in DECODERS], overwrite=overwrite, create_parents=True,
-            folder_targets=[out / d for d in DECODERS],
+            out, [out / d for d in DECODER_FOLDERS], overwrite=overwrite, create_parents=True,
+            folder_targets=[out / d for d in DECODER_FOLDERS],
             taken_hint="pass --overwrite to replace the masks there, or give another --out",
             elsewhere="give another --out",
         )
@@ -180,8 +188,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     check_out(out, args.overwrite)
     model, decoders = load_model(args)
     results, preds = {}, {}
-    for decoder in decoders:
-        label, use_hq = DECODERS[decoder]
+    for decoder, (label, use_hq) in decoders.items():
         predictor = benchmark_predictor(model, use_hq, per_object)
         for seq in track(sequences, f"{label} tracking", unit="video"):
             run_sequence(predictor, seq, out / decoder)

@@ -20,9 +20,9 @@ from samhq_train.inference.video.benchmark import (
 )
 from samhq_train.inference.video.command import davis_palette, id_mask
 from samhq_train.inference.video.predictor import VideoPredictor
-from samhq_train.model import save_checkpoint, without_hq
+from samhq_train.model import build_sam_hq, save_checkpoint, without_hq
 from samhq_train.model.sam2.tracking import non_overlapping
-from tests.reference import random_tiny_model
+from tests.reference import random_tiny_model, randomize_
 from tests.test_readme_commands import readme_commands
 
 from .conftest import VIDEO_HW, write_video
@@ -280,6 +280,7 @@ def test_flag_combinations(args, named, capsys):
 README_COMMANDS = [  # the DAVIS ones (the SA-V one, on /path/ files, is only parsed)
     c.text for c in readme_commands()
     if c.program == "samhq-video-eval" and "--checkpoint" in c.args and "/path/" not in c.text
+    and "<run>" not in c.text  # the video demo's export: a trained run (tests/training/video/)
 ]
 
 
@@ -305,3 +306,26 @@ def test_readme_benchmark_command_runs(text, benchmark, davis, hq_file, tmp_path
     assert (tmp_path / "vos.json").is_file() == ("--json" in args)
     for label in ("SAM 2.1", "HQ-SAM 2"):
         assert record[label]["sequences"] == benchmark[1][label]["sequences"]
+
+
+def test_an_hq_sam3_file_runs_sam3_and_hq_sam3(davis, tmp_path):
+    """The same benchmark with an HQ-SAM 3 file: rows and folders named for SAM 3, its masks
+    VideoPredictor's with the vos_inference rule."""
+    model = randomize_(build_sam_hq("sam3_hq_demo", seed=0), seed=4, scale=0.05)
+    with torch.no_grad():  # objects present, so the masks are not empty
+        model.sam_mask_decoder.pred_obj_score_head.layers[2].bias += 4.0
+    path = save_checkpoint(model.eval(), tmp_path / "sam3_hq.pt", "sam_hq")
+    out = tmp_path / "vos"
+    record = video_eval.main([
+        "--gt", str(davis), "--checkpoint", str(path), "--out", str(out), "--device", "cpu",
+    ])
+    assert set(record) == {"SAM 3", "HQ-SAM 3", "difference"}
+    assert sorted(p.name for p in out.iterdir()) == ["hq-sam3", "sam3"]
+    args = ["--gt", str(davis), "--checkpoint", str(path), "--out", str(out), "--device", "cpu"]
+    loaded = video_eval.load_model(video_eval.parse_args(args))[0]
+    (seq,) = [s for s in plan_benchmark(davis, davis) if s.name == "together"]
+    frames = davis / "JPEGImages" / "480p" / "together"
+    for folder, use_hq in (("sam3", False), ("hq-sam3", True)):
+        expected = expected_masks(loaded, frames, seq.prompts, use_hq)
+        for e, f in zip(expected, written(out / folder / "together")):
+            assert (e == f).all(), folder
