@@ -31,7 +31,7 @@ from samhq_train.config_check import (
     policy_from_config,
 )
 from samhq_train.data import build_datamodule
-from samhq_train.model import Use, inspect, official_file, variant_config
+from samhq_train.model import Use, inspect, official_file, reaches_every_parameter, variant_config
 from samhq_train.model_from_config import build_model_from_config
 from samhq_train.run.callbacks import (
     RequireValidationResults,
@@ -200,6 +200,19 @@ def fit_and_validate(
     return results
 
 
+def ddp_settings_for(trainer_cfg: DictConfig, policy) -> DictConfig:
+    """The trainer settings, with DDP looking for unused parameters where the policy has some
+    (else DDP stops at the second step: `reaches_every_parameter`); hq and hq+lora keep the
+    cheaper reduction without the search."""
+    strategy = trainer_cfg.get("strategy")
+    if (reaches_every_parameter(policy) or not isinstance(strategy, DictConfig)
+            or strategy.get("find_unused_parameters") is not False):
+        return trainer_cfg
+    settings = trainer_cfg.copy()
+    settings.strategy.find_unused_parameters = True
+    return settings
+
+
 def train(cfg: DictConfig) -> tuple[dict, dict]:
     """Train per `cfg` (conf/train.yaml). Returns (metrics, objects).
 
@@ -238,7 +251,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
             callbacks.append(RequireValidationResults(datamodule.val_names))
         with quiet_lightning_notices():
             trainer: L.Trainer = hydra.utils.instantiate(
-                cfg.trainer,
+                ddp_settings_for(cfg.trainer, policy),
                 callbacks=callbacks,
                 logger=loggers or False,
                 plugins=[AtomicCheckpointIO()],

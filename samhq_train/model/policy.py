@@ -193,3 +193,11 @@ def trained_modules(model: nn.Module, policy="hq") -> list[nn.Module]:
             out.append(module)
             covered = covered + (f"{name}.",)
     return out
+
+
+def reaches_every_parameter(policy) -> bool:
+    """Whether every training step gives each of the policy's parameters a gradient. hq and
+    hq+lora do; hq+decoder and full train parts a step may not reach (SAM's own mask and IoU
+    heads under the HQ loss, the embeddings of prompt kinds a batch lacks; under full also SAM
+    2.1's / SAM 3's video parts), which DDP must look for (find_unused_parameters)."""
+    return as_policy(policy).name in ("hq", "hq+lora")
