@@ -31,7 +31,7 @@ from samhq_train.config_check import (
     policy_from_config,
 )
 from samhq_train.data import build_datamodule
-from samhq_train.model import Use, inspect, official_file, reaches_every_parameter, variant_config
+from samhq_train.model import Use, inspect, official_file, variant_config
 from samhq_train.model_from_config import build_model_from_config
 from samhq_train.run.callbacks import (
     RequireValidationResults,
@@ -53,6 +53,7 @@ from samhq_train.training.checkpointing import (
     check_resume_checkpoint,
     stop_together_on_failed_writes,
 )
+from samhq_train.training.ddp_settings import ddp_settings_for
 from samhq_train.training.interrupt import INTERRUPT_CHECKPOINT, CheckpointOnInterrupt
 from samhq_train.training.losses import PointSampledMaskLoss
 from samhq_train.training.module import SamHQModule
@@ -198,19 +199,6 @@ def fit_and_validate(
         if module.val_results_sam_base:
             results["sam_base"] = module.val_results_sam_base
     return results
-
-
-def ddp_settings_for(trainer_cfg: DictConfig, policy) -> DictConfig:
-    """The trainer settings, with DDP looking for unused parameters where the policy has some
-    (else DDP stops at the second step: `reaches_every_parameter`); hq and hq+lora keep the
-    cheaper reduction without the search."""
-    strategy = trainer_cfg.get("strategy")
-    if (reaches_every_parameter(policy) or not isinstance(strategy, DictConfig)
-            or strategy.get("find_unused_parameters") is not False):
-        return trainer_cfg
-    settings = trainer_cfg.copy()
-    settings.strategy.find_unused_parameters = True
-    return settings
 
 
 def train(cfg: DictConfig) -> tuple[dict, dict]:

@@ -1,7 +1,7 @@
 """hq+decoder and full train parameters that a step may not reach (SAM's own mask heads under the
 HQ loss, the embeddings of prompt kinds a batch lacks, SAM 2.1's / SAM 3's video parts): DDP with
 find_unused_parameters=false stopped at their second step ("parameters that were not used in
-producing the loss"). train.py now turns the search on for them only."""
+producing the loss"). Their runs (image training, video fine-tuning) now turn the search on."""
 
 import subprocess
 import sys
@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from samhq_train.data.demo import ensure_demo_data
 from samhq_train.model import POLICIES, Provenance, build_sam_hq, reaches_every_parameter
-from samhq_train.train import ddp_settings_for
+from samhq_train.training.ddp_settings import ddp_settings_for
 from samhq_train.training.module import SamHQModule
 
 ROOT = Path(__file__).resolve().parents[2]

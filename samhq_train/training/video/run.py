@@ -26,6 +26,7 @@ from samhq_train.errors import UserError
 from samhq_train.model import TrainablePolicy, save_checkpoint, variant_config
 from samhq_train.model.sam2 import Sam2HQ
 from samhq_train.model_from_config import absolute_path, build_model_from_config
+from samhq_train.training.ddp_settings import ddp_settings_for
 
 from .loss import MultiStepMaskLoss
 from .module import VideoTrainModule
@@ -112,7 +113,8 @@ def train_video(cfg) -> tuple[dict, dict]:
         callbacks.append(ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val/J&F",
                                          mode="max", save_top_k=1, enable_version_counter=False))
     trainer: L.Trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=callbacks, logger=CSVLogger(output_dir, name="logs"),
+        ddp_settings_for(cfg.trainer, "full"), callbacks=callbacks,
+        logger=CSVLogger(output_dir, name="logs"),
     )
     metrics: dict = {}
     if val_loader is not None and cfg.get("validate_before_training") and not cfg.get("ckpt_path"):
