@@ -217,3 +217,36 @@ def test_tracking_options_match_meta_predictor(name, long_video, fp32_memory_in_
     print(f"{name}: max |diff| {worst:.2e} ({present} object-frames found, {absent} not)")
     assert present >= 8, "objects found too rarely: a trivial comparison"
     assert worst < ATOL
+
+
+@pytest.mark.parametrize(
+    "window",
+    [dict(start_frame=3, max_frames=2), dict(start_frame=5, max_frames=2, reverse=True),
+     dict(start_frame=0, reverse=True), dict(start_frame=1, max_frames=0)],
+    ids=["forward-2", "reverse-2", "reverse-from-0", "none-more"],
+)
+def test_start_frame_and_max_frames_match_meta_predictor(window, long_video, fp32_memory_in_meta):
+    """propagate(start_frame, max_frames, reverse) tracks the frames Meta's propagate_in_video
+    (start_frame_idx, max_frame_num_to_track) does, with the same masks."""
+    settings = dict(COMMON)
+    model = our_model(settings)
+    meta = meta_predictor(model, settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        state = meta.init_state(str(long_video))
+        meta.add_new_points_or_box(state, 0, 1, points=np.array([[30.0, 35.0]], np.float32),
+                                   labels=np.array([1], np.int32))
+        theirs = list(meta.propagate_in_video(
+            state, start_frame_idx=window["start_frame"],
+            max_frame_num_to_track=window.get("max_frames"), reverse=window.get("reverse", False),
+        ))
+    predictor = VideoPredictor(
+        model, use_hq=False, objects="independent", fill_hole_area=0, memory_dtype=torch.float32
+    )
+    predictor.set_video(long_video)
+    predictor.add_points_or_box(0, 1, points=[[30.0, 35.0]], labels=[1])
+    ours = list(predictor.propagate(**window))
+    assert [f for f, _, _ in ours] == [f for f, _, _ in theirs]
+    for (_, ids, a), (_, their_ids, b) in zip(ours, theirs):
+        assert ids == list(their_ids)
+        assert (a - b).abs().max().item() < ATOL
