@@ -135,7 +135,7 @@ def box_mask(box):
     return mask
 
 
-def run_meta(meta, video_dir):
+def run_meta(meta, video_dir, prompts=PROMPTS, correction=CORRECTION):
     def add(frame, obj, prompt):
         if "mask_box" in prompt:
             return meta.add_new_mask(state, frame, obj, box_mask(prompt["mask_box"]))[2]
@@ -147,18 +147,18 @@ def run_meta(meta, video_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         state = meta.init_state(str(video_dir))
-        for frame, obj, prompt in PROMPTS:
+        for frame, obj, prompt in prompts:
             out[("prompt", frame, obj)] = add(frame, obj, prompt)
         for reverse in (False, True):
             for frame, ids, masks in meta.propagate_in_video(state, reverse=reverse):
                 out[(reverse, frame)] = (ids, masks)
-        out[("prompt", "again")] = add(*CORRECTION)
+        out[("prompt", "again")] = add(*correction)
         for frame, ids, masks in meta.propagate_in_video(state):
             out[("again", frame)] = (ids, masks)
     return out
 
 
-def run_ours(model, video_dir):
+def run_ours(model, video_dir, prompts=PROMPTS, correction=CORRECTION):
     predictor = VideoPredictor(
         model, use_hq=False, objects="independent", fill_hole_area=0, memory_dtype=torch.float32
     )
@@ -170,12 +170,12 @@ def run_ours(model, video_dir):
         return predictor.add_points_or_box(frame, obj, **prompt)[2]
 
     out = {}
-    for frame, obj, prompt in PROMPTS:
+    for frame, obj, prompt in prompts:
         out[("prompt", frame, obj)] = add(frame, obj, prompt)
     for reverse in (False, True):
         for frame, ids, masks in predictor.propagate(reverse=reverse):
             out[(reverse, frame)] = (ids, masks)
-    out[("prompt", "again")] = add(*CORRECTION)
+    out[("prompt", "again")] = add(*correction)
     for frame, ids, masks in predictor.propagate():
         out[("again", frame)] = (ids, masks)
     return out
@@ -202,6 +202,14 @@ def test_tracking_options_match_meta_predictor(name, long_video, fp32_memory_in_
     assert model.mem_dim < model.sam_prompt_encoder.embed_dim  # pointers split, out_proj used
     theirs = run_meta(meta_predictor(model, settings), long_video)
     ours = run_ours(model, long_video)
+    worst, present, absent = compare(theirs, ours)
+    print(f"{name}: max |diff| {worst:.2e} ({present} object-frames found, {absent} not)")
+    assert present >= 8, "objects found too rarely: a trivial comparison"
+    assert worst < ATOL
+
+
+def compare(theirs: dict, ours: dict) -> tuple[float, int, int]:
+    """(largest |difference| of any output's logits, object-frames found, not found)."""
     assert theirs.keys() == ours.keys()
     worst, present, absent = 0.0, 0, 0
     for key, value in theirs.items():
@@ -214,9 +222,7 @@ def test_tracking_options_match_meta_predictor(name, long_video, fp32_memory_in_
         found = (a > 0).flatten(1).any(1)
         present, absent = present + int(found.sum()), absent + int((~found).sum())
         worst = max(worst, (a - b).abs().max().item())
-    print(f"{name}: max |diff| {worst:.2e} ({present} object-frames found, {absent} not)")
-    assert present >= 8, "objects found too rarely: a trivial comparison"
-    assert worst < ATOL
+    return worst, present, absent
 
 
 @pytest.mark.parametrize(
@@ -250,3 +256,25 @@ def test_start_frame_and_max_frames_match_meta_predictor(window, long_video, fp3
     for (_, ids, a), (_, their_ids, b) in zip(ours, theirs):
         assert ids == list(their_ids)
         assert (a - b).abs().max().item() < ATOL
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "product bug (audit 5): a click on a conditioning frame after propagation joins our memory "
+    "as a non-conditioning memory of that frame (ObjectGroup.memory.non_cond) and conditions "
+    "the frames after it; Meta 1.1.0's predictor drops the non-cond output of a frame that "
+    "holds a conditioning one (propagate_in_video_preflight, its 'edge case' step), so the "
+    "next frames differ by ~0.1 in logit"))
+@pytest.mark.parametrize("name", ["sam2.1-settings", "memory-limits"])
+def test_a_correction_on_a_conditioning_frame_matches_meta(name, long_video,
+                                                          fp32_memory_in_meta):
+    """Object 1's frame 4 (a box, a conditioning frame) clicked again after propagation."""
+    settings = {"binarize_mask_from_pts_for_mem_enc": False}
+    if name == "memory-limits":
+        settings = {**COMMON, **OPTIONS[name]}
+    model = our_model(settings)
+    correction = (4, 1, dict(points=[[50.0, 30.0]], labels=[0]))
+    theirs = run_meta(meta_predictor(model, settings), long_video, correction=correction)
+    ours = run_ours(model, long_video, correction=correction)
+    worst, present, _ = compare(theirs, ours)
+    assert present >= 8
+    assert worst < ATOL, f"max |diff| {worst:.2e}"
