@@ -61,3 +61,26 @@ def test_cx_block_layer_scale_and_residual():
     with torch.no_grad():
         block.gamma.zero_()
         assert torch.equal(block(x), x)
+
+
+def test_closest_cond_frames_equals_metas_selection():
+    """tracking.closest_cond_frames against Meta's select_closest_cond_frames on random
+    conditioning frames (the frame itself among them or not), limits -1 and 2 to 5: the same
+    frames in the same order, selected and unselected."""
+    import random
+
+    from sam2.modeling.sam2_utils import select_closest_cond_frames
+
+    from samhq_train.model.sam2.tracking import closest_cond_frames
+
+    rng = random.Random(0)
+    cases = 0
+    for _ in range(400):
+        cond = {t: object() for t in rng.sample(range(30), rng.randint(1, 8))}
+        frame, limit = rng.randrange(30), rng.choice([-1, 2, 3, 4, 5])
+        ours = closest_cond_frames(frame, cond, limit)
+        theirs = select_closest_cond_frames(frame, cond, limit)
+        assert [list(d.items()) for d in ours] == [list(d.items()) for d in theirs], (
+            frame, sorted(cond), limit)
+        cases += bool(theirs[1]) and frame in cond
+    assert cases > 10  # the frame itself a conditioning frame, with some left out
