@@ -81,6 +81,9 @@ OPTIONS = {
                         "only_obj_ptrs_in_the_past_for_eval": False,
                         "proj_tpos_enc_in_obj_ptrs": False, "use_mlp_for_obj_ptr_proj": False,
                         "no_obj_embed_spatial": False, "multimask_output_for_tracking": False},
+    # object pointers 30 times louder (the last layer of obj_ptr_proj): at the scale of the
+    # other cases a pointer moves the logits by ~1e-6, below ATOL
+    "loud-pointers": {"pointer_gain": 10.0},
     "pointers-without-tpos": {"add_tpos_enc_to_obj_ptrs": False,
                               "proj_tpos_enc_in_obj_ptrs": False, "multimask_min_pt_num": 1,
                               "multimask_max_pt_num": 2},
@@ -105,19 +108,24 @@ def our_model(settings: dict):
     for (part, name), value in shapes()[0].items():
         parts[part] = dataclasses.replace(parts[part], **{name: value})
     memory = {k: v for k, v in settings.items() if k in MEMORY_OPTIONS}
-    tracking = {k: v for k, v in settings.items() if k not in MEMORY_OPTIONS}
+    tracking = {k: v for k, v in settings.items()
+                if k not in (*MEMORY_OPTIONS, "pointer_gain")}
     cfg = dataclasses.replace(
         base, neck=parts["neck"], memory=dataclasses.replace(parts["memory"], **memory),
         tracking=dataclasses.replace(base.tracking, **tracking),
     )
-    return randomize_(build(cfg), seed=3).eval()
+    model = randomize_(build(cfg), seed=3).eval()
+    with torch.no_grad():
+        model.obj_ptr_proj.layers[-1].weight.mul_(settings.get("pointer_gain", 1.0))
+    return model
 
 
 def meta_predictor(ours, settings: dict):
     meta_shapes = shapes()[1]
     kept = {o.split("=")[0] for o in meta_shapes}
     overrides = [o for o in MINIATURE if o.split("=")[0] not in kept] + meta_shapes
-    overrides += [f"++model.{k}={str(v).lower()}" for k, v in settings.items()]
+    overrides += [f"++model.{k}={str(v).lower()}" for k, v in settings.items()
+                  if k != "pointer_gain"]
     with initialize_config_module("sam2", version_base="1.2"):
         meta = build_sam2_video_predictor(
             META_CONFIG, device="cpu", hydra_overrides_extra=overrides
