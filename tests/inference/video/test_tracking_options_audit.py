@@ -80,10 +80,12 @@ OPTIONS = {
                         "use_signed_tpos_enc_to_obj_ptrs": False,
                         "only_obj_ptrs_in_the_past_for_eval": False,
                         "proj_tpos_enc_in_obj_ptrs": False, "use_mlp_for_obj_ptr_proj": False,
-                        "no_obj_embed_spatial": False, "multimask_output_for_tracking": False},
+                        "no_obj_embed_spatial": False, "multimask_output_for_tracking": False,
+                        "pointer_gain": 10.0},
     # object pointers 30 times louder (the last layer of obj_ptr_proj): at the scale of the
     # other cases a pointer moves the logits by ~1e-6, below ATOL
-    "loud-pointers": {"pointer_gain": 10.0},
+    # (and the pointers of conditioning frames ahead, at signed distances)
+    "loud-pointers": {"pointer_gain": 10.0, "only_obj_ptrs_in_the_past_for_eval": False},
     "pointers-without-tpos": {"add_tpos_enc_to_obj_ptrs": False,
                               "proj_tpos_enc_in_obj_ptrs": False, "multimask_min_pt_num": 1,
                               "multimask_max_pt_num": 2},
@@ -115,8 +117,9 @@ def our_model(settings: dict):
         tracking=dataclasses.replace(base.tracking, **tracking),
     )
     model = randomize_(build(cfg), seed=3).eval()
+    proj = model.obj_ptr_proj  # an MLP, or one Linear (use_mlp_for_obj_ptr_proj=False)
     with torch.no_grad():
-        model.obj_ptr_proj.layers[-1].weight.mul_(settings.get("pointer_gain", 1.0))
+        getattr(proj, "layers", [proj])[-1].weight.mul_(settings.get("pointer_gain", 1.0))
     return model
 
 
