@@ -43,3 +43,21 @@ def test_rank_0_keeps_its_store_until_a_late_rank_has_read(tmp_path):
         p.join(180)
     printed = [open(f).read() for f in files]
     assert printed == [f"error: {WORDS}\n", ""]
+
+
+def test_without_torchruns_agent_store_no_store_is_looked_for(capsys, monkeypatch):
+    """WORLD_SIZE > 1 with MASTER_ADDR / MASTER_PORT but not torchrun's agent store (srun,
+    Lightning's own launch: the port belongs to the process group it has not made yet): each
+    process says its error, even where a store at that port holds rank 0's same words."""
+    from datetime import timedelta
+
+    port = _free_port()
+    store = dist.TCPStore("127.0.0.1", port, is_master=True, wait_for_workers=False,
+                          timeout=timedelta(seconds=10))
+    store.set("samhq_train/setup_error/0", WORDS)
+    monkeypatch.delenv("TORCHELASTIC_USE_AGENT_STORE", raising=False)
+    for key, value in dict(WORLD_SIZE="2", RANK="1", MASTER_ADDR="127.0.0.1",
+                           MASTER_PORT=str(port)).items():
+        monkeypatch.setenv(key, value)
+    distributed.report_once(UserError(WORDS))
+    assert capsys.readouterr().err == f"error: {WORDS}\n"

@@ -97,3 +97,20 @@ def test_memory_attention_runs_in_bfloat16(official_model):
                     num_obj_ptr_tokens=4)
     assert bf16.dtype == torch.bfloat16
     assert (bf16.float() - fp32).abs().max() < 0.1 * fp32.abs().max()
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_memories_are_stored_in_memory_dtype(official_model, tmp_path, dtype):
+    """Every memory the predictor keeps, of prompted and of tracked frames (also a corrected
+    one), is in memory_dtype (the official predictor: bfloat16)."""
+    frames = write_video(tmp_path / "frames", num_frames=4)
+    predictor = VideoPredictor(official_model, memory_dtype=dtype)
+    predictor.set_video(frames)
+    predictor.add_points_or_box(1, 1, box=[5, 5, 120, 90])
+    list(predictor.propagate())
+    predictor.add_points_or_box(2, 1, points=[[30, 70]], labels=[0])
+    list(predictor.propagate(start_frame=2))
+    memory = predictor.groups[0].memory
+    assert sorted(memory.cond) == [1] and sorted(memory.non_cond) == [2, 3]
+    for out in [*memory.cond.values(), *memory.non_cond.values()]:
+        assert out.memory.dtype == dtype
