@@ -92,14 +92,15 @@ OPTIONS = {
 }
 MEMORY_OPTIONS = ("use_obj_ptrs_in_encoder", "use_mlp_for_obj_ptr_proj",
                   "proj_tpos_enc_in_obj_ptrs", "no_obj_embed_spatial")
-# (frame, object, prompt): object 1 on three frames (more than max_cond_frames_in_attn), object 2
-# a mask then points; a correction after propagation
+# (frame, object, prompt): object 1 on three frames (more than max_cond_frames_in_attn: frame 3
+# attends to 2 and 6, and finds the unselected 0 among its memories and pointers), object 2 a
+# mask then points; a correction after propagation
 PROMPTS = [
-    (1, 1, dict(points=[[30.0, 35.0], [100.0, 80.0]], labels=[1, 0])),
+    (0, 1, dict(points=[[30.0, 35.0], [100.0, 80.0]], labels=[1, 0])),
     (2, 2, dict(mask_box=(70, 40, 110, 80))),
-    (4, 1, dict(box=[40.0, 15.0, 80.0, 55.0])),
+    (2, 1, dict(box=[25.0, 15.0, 65.0, 55.0])),
     (6, 2, dict(points=[[90.0, 75.0]], labels=[1])),
-    (7, 1, dict(points=[[75.0, 30.0]], labels=[1])),
+    (6, 1, dict(points=[[60.0, 30.0]], labels=[1])),
 ]
 CORRECTION = (3, 2, dict(points=[[95.0, 70.0]], labels=[0]))
 
@@ -278,12 +279,12 @@ def test_start_frame_and_max_frames_match_meta_predictor(window, long_video, fp3
 @pytest.mark.parametrize("name", ["sam2.1-settings", "memory-limits"])
 def test_a_correction_on_a_conditioning_frame_matches_meta(name, long_video,
                                                           fp32_memory_in_meta):
-    """Object 1's frame 4 (a box, a conditioning frame) clicked again after propagation."""
+    """Object 1's frame 2 (a box, a conditioning frame) clicked again after propagation."""
     settings = {"binarize_mask_from_pts_for_mem_enc": False}
     if name == "memory-limits":
         settings = {**COMMON, **OPTIONS[name]}
     model = our_model(settings)
-    correction = (4, 1, dict(points=[[50.0, 30.0]], labels=[0]))
+    correction = (2, 1, dict(points=[[50.0, 30.0]], labels=[0]))
     theirs = run_meta(meta_predictor(model, settings), long_video, correction=correction)
     ours = run_ours(model, long_video, correction=correction)
     worst, present, _ = compare(theirs, ours)
