@@ -26,3 +26,16 @@ def test_copies_start_with_empty_caches():
         for a, b in zip([*out[0], *out[1]], [*expected[0], *expected[1]]):
             assert torch.equal(a, b)
     assert (len(encoder.trunk._constants), len(encoder.neck._constants)) == kept
+
+
+def test_same_size_under_and_outside_autocast():
+    """The same input size in fp32, then under bf16 autocast, then fp32 again: each output is a
+    fresh encoder's bit for bit (a constant kept outside autocast is not served inside it)."""
+    encoder = randomize_(build_sam_hq("sam2.1_hq_hiera_demo", seed=0).image_encoder.eval(), seed=1)
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    for bf16 in (False, True, False):
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            expected = copy.deepcopy(encoder)(x)
+            out = encoder(x)
+        for a, b in zip([*out[0], *out[1]], [*expected[0], *expected[1]]):
+            assert a.dtype == b.dtype and torch.equal(a, b), bf16
