@@ -99,3 +99,9 @@ def test_a_video_file_that_changed_is_refused(official_model, tmp_path):
         changed = VideoFrames(video.source, None, names, video.size)
         with pytest.raises(FramesError, match="changed while it was read"):
             predictor.set_video(changed)
+
+
+def test_a_negative_fill_hole_area_is_a_usage_error(inputs, capsys):
+    assert run_main(inputs, entry(), "missing.pt", "--fill-hole-area", "-1") == 2
+    err = capsys.readouterr().err
+    assert "--fill-hole-area -1: give 0 (off) or more" in err
