@@ -105,3 +105,20 @@ def test_a_negative_fill_hole_area_is_a_usage_error(inputs, capsys):
     assert run_main(inputs, entry(), "missing.pt", "--fill-hole-area", "-1") == 2
     err = capsys.readouterr().err
     assert "--fill-hole-area -1: give 0 (off) or more" in err
+
+
+def test_overlays_of_a_video_file_whose_width_is_not_a_multiple_of_8(hq_sam2_file, tmp_path):
+    """A video file's masks wait bit-packed for the overlays: a 90-pixel-wide video gives the
+    overlays of the same frames in a folder, byte for byte."""
+    source = write_video(tmp_path / "source", num_frames=2, hw=(48, 90), suffix=".png")
+    video = write_video_file(tmp_path / "clip.mkv", source, "FFV1")
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text(json.dumps([{"frame": 0, "object": 1, "box": [20, 10, 70, 40]}]))
+    overlays = []
+    for name, frames in (("folder", source), ("file", video)):
+        out = tmp_path / name
+        assert command.main(["--frames", str(frames), "--prompts", str(prompts), "--out",
+                             str(out), "--checkpoint", str(hq_sam2_file), "--device", "cpu",
+                             "--overlay"]) == 0
+        overlays.append([p.read_bytes() for p in sorted((out / "overlay").glob("*.jpg"))])
+    assert len(overlays[0]) == 2 and overlays[0] == overlays[1]
