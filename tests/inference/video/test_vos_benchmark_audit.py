@@ -92,3 +92,31 @@ def test_masks_carry_the_annotations_palette(official_model, tmp_path):
     written = sorted((tmp_path / "out" / "seq").glob("*.png"))
     assert len(written) == NUM_FRAMES
     assert all(Image.open(p).getpalette() == palette for p in written)
+
+
+def test_frames_given_as_the_480p_folder_itself(tmp_path):
+    davis = write_davis(tmp_path / "davis", names=("together",))
+    by_root = plan_benchmark(davis, davis)
+    by_folder = plan_benchmark(davis / "JPEGImages" / "480p", davis)
+    assert [s.frames for s in by_root] == [s.frames for s in by_folder]
+    assert len(by_folder[0].frames) == NUM_FRAMES
+
+
+def test_annotations_are_read_in_frame_order_not_name_order(tmp_path):
+    """Frames 8, 9, 10, 11 (number order): object 2 first shows on 9, so it is prompted there,
+    not on 10 (which sorts first by name)."""
+    source = write_video(tmp_path / "source", num_frames=4)
+    frames, gt = tmp_path / "frames" / "seq", tmp_path / "gt" / "seq"
+    frames.mkdir(parents=True)
+    gt.mkdir(parents=True)
+    for i, path in enumerate(sorted(source.iterdir())):
+        shutil.copy(path, frames / f"{8 + i}.jpg")
+        ids = ids_of(i, late=False)
+        if i == 0:
+            ids[ids == 2] = 0
+        picture = Image.fromarray(ids, mode="P")
+        picture.putpalette(davis_palette())
+        picture.save(gt / f"{8 + i}.png")
+    (seq,) = plan_benchmark(tmp_path / "frames", tmp_path / "gt")
+    assert [p.name for p in seq.frames] == ["8.jpg", "9.jpg", "10.jpg", "11.jpg"]
+    assert seq.prompts[1][0] == 0 and seq.prompts[2][0] == 1
