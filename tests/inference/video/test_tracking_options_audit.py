@@ -93,12 +93,12 @@ OPTIONS = {
 MEMORY_OPTIONS = ("use_obj_ptrs_in_encoder", "use_mlp_for_obj_ptr_proj",
                   "proj_tpos_enc_in_obj_ptrs", "no_obj_embed_spatial")
 # (frame, object, prompt): object 1 on three frames (more than max_cond_frames_in_attn: frame 3
-# attends to 2 and 6, and finds the unselected 0 among its memories and pointers), object 2 a
-# mask then points; a correction after propagation
+# attends to 2 and 6, and finds the unselected 0 among its memories and pointers; on frame 2 a box
+# with a point), object 2 a mask then points; a correction after propagation
 PROMPTS = [
     (0, 1, dict(points=[[30.0, 35.0], [100.0, 80.0]], labels=[1, 0])),
     (2, 2, dict(mask_box=(70, 40, 110, 80))),
-    (2, 1, dict(box=[25.0, 15.0, 65.0, 55.0])),
+    (2, 1, dict(box=[25.0, 15.0, 65.0, 55.0], points=[[40.0, 30.0]], labels=[0])),
     (6, 2, dict(points=[[90.0, 75.0]], labels=[1])),
     (6, 1, dict(points=[[60.0, 30.0]], labels=[1])),
 ]
