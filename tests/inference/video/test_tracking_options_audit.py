@@ -290,3 +290,16 @@ def test_a_correction_on_a_conditioning_frame_matches_meta(name, long_video,
     worst, present, _ = compare(theirs, ours)
     assert present >= 8
     assert worst < ATOL, f"max |diff| {worst:.2e}"
+
+
+def test_a_new_object_after_propagation_matches_meta(long_video, fp32_memory_in_meta):
+    """Independent mode takes a new object after propagation, as Meta 1.1.0 does (its
+    _obj_id_to_idx always allows one): object 5 clicked on frame 3, then propagated again."""
+    settings = dict(COMMON)
+    model = our_model(settings)
+    new_object = (3, 5, dict(points=[[95.0, 70.0]], labels=[1]))
+    theirs = run_meta(meta_predictor(model, settings), long_video, correction=new_object)
+    ours = run_ours(model, long_video, correction=new_object)
+    worst, present, _ = compare(theirs, ours)
+    assert ours[("again", 4)][0] == [1, 2, 5] and present >= 8
+    assert worst < ATOL, f"max |diff| {worst:.2e}"
