@@ -149,8 +149,10 @@ def box_mask(box):
 
 def run_meta(meta, video_dir, prompts=PROMPTS, correction=CORRECTION):
     def add(frame, obj, prompt):
-        if "mask_box" in prompt:
-            return meta.add_new_mask(state, frame, obj, box_mask(prompt["mask_box"]))[2]
+        if "mask_box" in prompt or "large_mask" in prompt:
+            mask = prompt.get("large_mask", None)
+            mask = box_mask(prompt["mask_box"]) if mask is None else mask
+            return meta.add_new_mask(state, frame, obj, mask)[2]
         kwargs = {k: np.array(v, dtype=np.int32 if k == "labels" else np.float32)
                   for k, v in prompt.items()}
         return meta.add_new_points_or_box(state, frame, obj, **kwargs)[2]
@@ -177,8 +179,10 @@ def run_ours(model, video_dir, prompts=PROMPTS, correction=CORRECTION):
     predictor.set_video(video_dir)
 
     def add(frame, obj, prompt):
-        if "mask_box" in prompt:
-            return predictor.add_mask(frame, obj, box_mask(prompt["mask_box"]))[2]
+        if "mask_box" in prompt or "large_mask" in prompt:
+            mask = prompt.get("large_mask", None)
+            mask = box_mask(prompt["mask_box"]) if mask is None else mask
+            return predictor.add_mask(frame, obj, mask)[2]
         return predictor.add_points_or_box(frame, obj, **prompt)[2]
 
     out = {}
@@ -302,4 +306,19 @@ def test_a_new_object_after_propagation_matches_meta(long_video, fp32_memory_in_
     ours = run_ours(model, long_video, correction=new_object)
     worst, present, _ = compare(theirs, ours)
     assert ours[("again", 4)][0] == [1, 2, 5] and present >= 8
+    assert worst < ATOL, f"max |diff| {worst:.2e}"
+
+
+def test_a_large_mask_prompt_matches_meta(long_video, fp32_memory_in_meta):
+    """A 512 x 512 mask, halved to the model's 256 with antialiasing: a stripe of odd offset and
+    width gives pixels of exactly 0.5, which are object (>= 0.5, as Meta's add_new_mask)."""
+    settings = dict(COMMON)
+    model = our_model(settings)
+    large = np.zeros((512, 512), dtype=bool)
+    large[101:301, 51:251] = True
+    prompts = [(0, 1, dict(large_mask=large)), *PROMPTS[1:]]
+    theirs = run_meta(meta_predictor(model, settings), long_video, prompts)
+    ours = run_ours(model, long_video, prompts)
+    worst, present, _ = compare(theirs, ours)
+    assert present >= 8
     assert worst < ATOL, f"max |diff| {worst:.2e}"
