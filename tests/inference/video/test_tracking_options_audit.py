@@ -310,13 +310,18 @@ def test_a_new_object_after_propagation_matches_meta(long_video, fp32_memory_in_
 
 
 def test_a_large_mask_prompt_matches_meta(long_video, fp32_memory_in_meta):
-    """A 512 x 512 mask, halved to the model's 256 with antialiasing: a stripe of odd offset and
-    width gives pixels of exactly 0.5, which are object (>= 0.5, as Meta's add_new_mask)."""
+    """Masks larger than the model's 256, resized with antialiasing as Meta's add_new_mask: a
+    512 x 512 one halved (a block of odd offset and width gives pixels of exactly 0.5, which are
+    object: >= 0.5), a 768 x 768 one of one-pixel lines every third column (a third of each
+    output pixel: background, where a resize without antialiasing would sample the lines)."""
     settings = dict(COMMON)
     model = our_model(settings)
     large = np.zeros((512, 512), dtype=bool)
     large[101:301, 51:251] = True
-    prompts = [(0, 1, dict(large_mask=large)), *PROMPTS[1:]]
+    lines = np.zeros((768, 768), dtype=bool)
+    lines[150:450, 400:700:3] = True
+    lines[150:450, 200:350] = True
+    prompts = [(0, 1, dict(large_mask=large)), (2, 2, dict(large_mask=lines)), *PROMPTS[2:]]
     theirs = run_meta(meta_predictor(model, settings), long_video, prompts)
     ours = run_ours(model, long_video, prompts)
     worst, present, _ = compare(theirs, ours)
