@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from samhq_train.inference.video import VideoPredictor, command
-from samhq_train.inference.video.frames import FramesError, VideoFrames, list_frames, open_video
+from samhq_train.inference.video import command
+from samhq_train.inference.video.frames import list_frames, open_video
 
 from .conftest import write_video
 from .test_video_file import write_video_file
@@ -89,18 +89,6 @@ def test_a_folder_named_like_a_video_is_a_frames_folder(tmp_path):
     assert video.files is not None and video.names == ["00000", "00001"]
 
 
-def test_a_video_file_that_changed_is_refused(official_model, tmp_path):
-    source = write_video(tmp_path / "source", num_frames=3, suffix=".png")
-    path = write_video_file(tmp_path / "clip.mkv", source, "FFV1")
-    video = open_video(path)
-    assert video.names == ["00000", "00001", "00002"]
-    predictor = VideoPredictor(official_model)
-    for names in (video.names[:2], [*video.names, "00003"]):
-        changed = VideoFrames(video.source, None, names, video.size)
-        with pytest.raises(FramesError, match="changed while it was read"):
-            predictor.set_video(changed)
-
-
 def test_a_negative_fill_hole_area_is_a_usage_error(inputs, capsys):
     assert run_main(inputs, entry(), "missing.pt", "--fill-hole-area", "-1") == 2
     err = capsys.readouterr().err
@@ -108,8 +96,8 @@ def test_a_negative_fill_hole_area_is_a_usage_error(inputs, capsys):
 
 
 def test_overlays_of_a_video_file_whose_width_is_not_a_multiple_of_8(hq_sam2_file, tmp_path):
-    """A video file's masks wait bit-packed for the overlays: a 90-pixel-wide video gives the
-    overlays of the same frames in a folder, byte for byte."""
+    """A 90-pixel-wide video file gives the overlays of the same frames in a folder, byte for
+    byte."""
     source = write_video(tmp_path / "source", num_frames=2, hw=(48, 90), suffix=".png")
     video = write_video_file(tmp_path / "clip.mkv", source, "FFV1")
     prompts = tmp_path / "prompts.json"

@@ -274,12 +274,6 @@ def test_start_frame_and_max_frames_match_meta_predictor(window, long_video, fp3
         assert (a - b).abs().max().item() < ATOL
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug (audit 5): a click on a conditioning frame after propagation joins our memory "
-    "as a non-conditioning memory of that frame (ObjectGroup.memory.non_cond) and conditions "
-    "the frames after it; Meta 1.1.0's predictor drops the non-cond output of a frame that "
-    "holds a conditioning one (propagate_in_video_preflight, its 'edge case' step), so the "
-    "next frames differ by ~0.1 in logit"))
 @pytest.mark.parametrize("name", ["sam2.1-settings", "memory-limits"])
 def test_a_correction_on_a_conditioning_frame_matches_meta(name, long_video,
                                                           fp32_memory_in_meta):
