@@ -13,8 +13,9 @@ object's own memory, store memories in bfloat16 (memory_dtype) and fill small ho
 Prompts after propagation correct a tracked frame, as in the official predictors: the object is
 decoded there with its memory and its earlier mask logits; the frame joins the memory (not as a
 conditioning frame) at the next propagate(), which keeps that output in batched mode and, as Meta
-1.1.0 does, tracks the frame again in independent mode. New objects after propagation: only in
-independent mode (the official batched predictor refuses them too).
+1.1.0 does, tracks the frame again in independent mode; on a conditioning frame the click is
+dropped there (the official preflight keeps the first output). New objects after propagation:
+only in independent mode (the official batched predictor refuses them too).
 
 An HQ-SAM 3 / SAM 3 model tracks with Meta's sam3 0.1.4 Sam3TrackerPredictor as build_tracker
 makes it (model/sam3/tracking.py lists how its tracker differs from SAM 2.1's), batched only,
