@@ -19,14 +19,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
+
+from samhq_train.imaging import ImageFileError, mask_png_header, read_mask_png
 
 from .image_files import DataError, read_image
 
 log = logging.getLogger(__name__)
 
 LAYOUT = "a root of JPEGImages/<sequence>/*.jpg and Annotations/<sequence>/*.png (indexed PNGs)"
+ID_MODES = ("P", "L")  # indexed PNGs (or grayscale ones) of object ids
 MAX_STARTS = 100  # starts drawn for a clip whose first frame shows an object
 
 
@@ -43,13 +45,10 @@ def _inner(folder: Path) -> Path:
 
 def _check_indexed(path: Path) -> None:
     try:
-        with Image.open(path) as image:
-            mode = image.mode
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: cannot be read as a mask ({err}); {LAYOUT}") from None
-    if mode not in ("P", "L"):
-        raise DataError(f"{path}: a mode {mode} image, not an indexed PNG of object ids; "
-                        "save masks as palette (mode P) PNGs whose values are object ids")
+        mask_png_header(path, ID_MODES)
+    except ImageFileError as err:
+        raise DataError(f"{err}; save masks as palette (mode P) PNGs whose values are object "
+                        "ids") from None
 
 
 def find_sequences(root: str | Path, min_frames: int = 1) -> list[VideoSequence]:
@@ -90,10 +89,9 @@ def find_sequences(root: str | Path, min_frames: int = 1) -> list[VideoSequence]
 def read_ids(path: Path) -> np.ndarray:
     """H x W object ids of an indexed PNG."""
     try:
-        with Image.open(path) as image:
-            return np.array(image)
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: cannot be decoded ({err}); {LAYOUT}") from None
+        return read_mask_png(path, ID_MODES).values
+    except ImageFileError as err:
+        raise DataError(f"{err}; {LAYOUT}") from None
 
 
 def square(image: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:

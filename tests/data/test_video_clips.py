@@ -81,5 +81,5 @@ def test_bad_folders_are_one_line(shapes_root, tmp_path):
     write_moving_shapes(rgb, num_videos=1, num_frames=2, size=32)
     png = rgb / "Annotations" / "shapes000" / "00000.png"
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(png)
-    with pytest.raises(DataError, match="mode RGB image, not an indexed PNG"):
+    with pytest.raises(DataError, match=r"mode RGB image \(colours, not ids\)"):
         find_sequences(rgb)
