@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import torch
 
-from samhq_train.model.sam2.tracking import Memory, TrackOutput
+from samhq_train.model.sam2.tracking_state import NO_OBJ_SCORE, Memory, TrackOutput
 
 
 def fill_holes(logits: torch.Tensor, max_area: int) -> torch.Tensor:
@@ -56,3 +56,11 @@ class ObjectGroup:
             {f: o.select(rows) for f, o in self.memory.cond.items()},
             {f: o.select(rows) for f, o in self.memory.non_cond.items()},
         )
+
+    def add_video_mask(self, obj: int, frame: int, mask: torch.Tensor) -> None:
+        """SAM 3's mask prompt (1 x 1 x H x W bool at the video's size) as the object's output on
+        the frame (+-NO_OBJ_SCORE); other objects' mask prompts there lose its pixels."""
+        for key, other in self.video_masks.items():
+            if key[1] == frame and key[0] != obj:
+                self.video_masks[key] = torch.where(mask, NO_OBJ_SCORE, other)
+        self.video_masks[(obj, frame)] = torch.where(mask, -NO_OBJ_SCORE, NO_OBJ_SCORE)

@@ -38,29 +38,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from samhq_train.errors import UserError
-from samhq_train.model.sam2.tracking import (
+from samhq_train.model.sam2.tracking import Sam2Tracker, non_overlapping
+from samhq_train.model.sam2.tracking_state import (
     NO_OBJ_SCORE,
     FrameFeatures,
     Memory,
     Points,
-    Sam2Tracker,
     TrackOutput,
-    non_overlapping,
 )
 from samhq_train.model.sam3.tracking import Sam3Tracker
 
 from .frames import VideoFrames, load_video, open_video
 from .objects import ObjectGroup, fill_holes
+from .point_prompts import SAM3_MAX_POINTS, VideoPromptError, model_points
 
 OBJECT_MODES = ("batched", "independent")
-SAM3_MAX_POINTS = 16  # Sam3TrackerPredictor's max_point_num_in_prompt_enc
-
-
-class VideoPromptError(UserError):
-    """A prompt the video predictor cannot take; the message says which and why."""
-
-
 class VideoPredictor:
     """predictor.set_video(folder or video file); add_points_or_box / add_mask; then propagate()."""
 
@@ -136,22 +128,11 @@ class VideoPredictor:
         """Points (K x 2, x y in video pixels) with labels (K: 1 foreground, 0 background) and/or
         a box (x0 y0 x1 y1) for one object on one frame, replacing its earlier points there.
         Returns (frame, obj_ids, mask logits N_obj x 1 x H x W at the video's size)."""
-        coords = torch.zeros(0, 2) if points is None else torch.as_tensor(points).float()
-        labels = torch.zeros(0, dtype=torch.int32) if labels is None else torch.as_tensor(labels)
-        if len(coords) != len(labels):
-            raise VideoPromptError(f"frame {frame}, object {obj_id}: one label per point")
-        labels = labels.to(torch.int32)
-        if box is not None:
-            coords = torch.cat([torch.as_tensor(box).float().reshape(2, 2), coords])
-            labels = torch.cat([torch.tensor([2, 3], dtype=torch.int32), labels])
-        if not len(coords):
-            raise VideoPromptError(f"frame {frame}, object {obj_id}: give points or a box")
-        h, w = self.video_size
-        coords = coords / torch.tensor([w, h]) * self.tracker.image_size
-        if self.sam3 and len(coords) > SAM3_MAX_POINTS:
-            keep = SAM3_MAX_POINTS // 2
-            coords = torch.cat([coords[:keep], coords[keep - SAM3_MAX_POINTS:]])
-            labels = torch.cat([labels[:keep], labels[keep - SAM3_MAX_POINTS:]])
+        max_points = SAM3_MAX_POINTS if self.sam3 else None
+        coords, labels = model_points(
+            frame, obj_id, points, labels, box, self.video_size, self.tracker.image_size,
+            max_points,
+        )
         prompt = Points(coords[None].to(self.device), labels[None].to(self.device))
         group, obj = self._slot(frame, obj_id)
         previous = group.prompted.get(obj, {}).get(frame, (None,))[0]
@@ -195,11 +176,7 @@ class VideoPredictor:
             at_video = F.interpolate(
                 mask, self.video_size, mode="bilinear", align_corners=False, antialias=True
             )
-        at_video = at_video > 0.5
-        for key, other in group.video_masks.items():
-            if key[1] == frame and key[0] != obj:
-                group.video_masks[key] = torch.where(at_video, NO_OBJ_SCORE, other)
-        group.video_masks[(obj, frame)] = torch.where(at_video, -NO_OBJ_SCORE, NO_OBJ_SCORE)
+        group.add_video_mask(obj, frame, at_video > 0.5)
         return self._run_prompt(group, obj, frame, None, prompt, None)
 
     def _slot(self, frame: int, obj_id: int) -> tuple[ObjectGroup, int]:

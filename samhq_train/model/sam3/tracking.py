@@ -27,7 +27,8 @@ import torch
 
 from ...errors import UserError
 from ..sam2.image_encoder import sine_position_encoding
-from ..sam2.tracking import FrameFeatures, Memory, Sam2Tracker, TrackOutput
+from ..sam2.tracking import Sam2Tracker
+from ..sam2.tracking_state import FrameFeatures, Memory, TrackOutput
 from .model import Sam3HQ
 
 MEMORY_SELECTION_THRESHOLD = 0.01  # Sam3TrackerBase's mf_threshold

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from samhq_train.model.sam2 import Sam2HQ
-from samhq_train.model.sam2.tracking import FrameFeatures, Memory, Sam2Tracker, TrackOutput
+from samhq_train.model.sam2.tracking import Sam2Tracker
+from samhq_train.model.sam2.tracking_state import FrameFeatures, Memory, TrackOutput
 
 from .prompts import ClipPlan, ClipPromptSettings, add_points, next_click
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import torch
 
-from samhq_train.model.sam2.tracking import Points
+from samhq_train.model.sam2.tracking_state import Points
 
 
 @dataclass(frozen=True)

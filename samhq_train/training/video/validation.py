@@ -17,7 +17,8 @@ from samhq_train.data.image_files import read_image
 from samhq_train.data.video_clips import VideoSequence, read_ids, square
 from samhq_train.evaluation.video import SequenceScore, SequenceScorer, overall_score
 from samhq_train.model.sam2 import Sam2HQ
-from samhq_train.model.sam2.tracking import Memory, Sam2Tracker
+from samhq_train.model.sam2.tracking import Sam2Tracker
+from samhq_train.model.sam2.tracking_state import Memory
 
 
 class VideoSequenceDataset(Dataset):
