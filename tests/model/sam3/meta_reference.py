@@ -108,6 +108,17 @@ def _mask_encoder(d: int, image_size: int) -> SimpleMaskEncoder:
     )
 
 
+def vision_neck(cfg) -> Sam3DualViTDetNeck:
+    """The ViT and its two necks (SAM 3's and the sam2 one), as model_builder makes them."""
+    return Sam3DualViTDetNeck(
+        trunk=_vit(cfg),
+        position_encoding=PositionEmbeddingSine(num_pos_feats=cfg.d_model, normalize=True),
+        d_model=cfg.d_model,
+        scale_factors=list(cfg.neck_scale_factors),
+        add_sam2_neck=True,
+    )
+
+
 def build_meta_mini(seed: int = 0):
     """(tracker with its backbone, the predictor, the sam3.pt-layout state dict), perturbed,
     eval."""
@@ -115,13 +126,7 @@ def build_meta_mini(seed: int = 0):
     d, grid = cfg.d_model, cfg.vit.grid
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        neck = Sam3DualViTDetNeck(
-            trunk=_vit(cfg),
-            position_encoding=PositionEmbeddingSine(num_pos_feats=d, normalize=True),
-            d_model=d,
-            scale_factors=list(cfg.neck_scale_factors),
-            add_sam2_neck=True,
-        )
+        neck = vision_neck(cfg)
         tracker = Sam3TrackerBase(
             backbone=SAM3VLBackbone(visual=neck, text=None, scalp=1),
             transformer=_memory_transformer(d, grid),

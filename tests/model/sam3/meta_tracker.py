@@ -9,14 +9,13 @@ Tensor.pin_memory identities for the test; the package itself is not edited."""
 
 import torch
 from sam3.model.memory import CXBlock, SimpleFuser, SimpleMaskDownSampler, SimpleMaskEncoder
-from sam3.model.necks import Sam3DualViTDetNeck
 from sam3.model.position_encoding import PositionEmbeddingSine
 from sam3.model.sam3_tracking_predictor import Sam3TrackerPredictor
 from sam3.model.vl_combiner import SAM3VLBackbone
 
 from samhq_train.model.sam3 import VARIANTS
 
-from .meta_reference import VARIANT, _memory_transformer, _vit, meta_layout
+from .meta_reference import VARIANT, _memory_transformer, meta_layout, vision_neck
 
 
 def cpu_only(monkeypatch) -> None:
@@ -48,13 +47,7 @@ def build_meta_tracker(seed: int = 0) -> tuple[Sam3TrackerPredictor, dict]:
     d, grid = cfg.d_model, cfg.vit.grid
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        neck = Sam3DualViTDetNeck(
-            trunk=_vit(cfg),
-            position_encoding=PositionEmbeddingSine(num_pos_feats=d, normalize=True),
-            d_model=d,
-            scale_factors=list(cfg.neck_scale_factors),
-            add_sam2_neck=True,
-        )
+        neck = vision_neck(cfg)
         # model_builder.build_tracker's arguments
         tracker = Sam3TrackerPredictor(
             image_size=cfg.image_size,
