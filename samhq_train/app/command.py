@@ -1,6 +1,7 @@
 """Look at a checkpoint interactively: a local page with SAM (HQ off) and SAM-HQ masks side by side.
 
     python scripts/app.py [CHECKPOINT] [--base BASE] [--port 7860] [--out app_output]
+    python scripts/app.py CHECKPOINT --video VIDEO [--max-frames N]
 
 CHECKPOINT is anything load_checkpoint reads (official .pth, transformers folder, safetensors, a
 training .ckpt; an HQ-only file or delta with --base); without it, the shipped demo base
@@ -12,8 +13,19 @@ parts (an official SAM / SAM 2.1 / SAM 3 file, the shipped demo base) shows plai
 sides, after a note line saying so (the page's model line says it too). "Save" writes
 <stem>_mask.png, <stem>_sam_mask.png and <stem>.json into --out and nowhere else.
 
+--video (a video file or a folder of JPEG/PNG frames, read as samhq-video reads --frames) with an
+HQ-SAM 2 / SAM 2.1 or HQ-SAM 3 / SAM 3 checkpoint (one with the tracker's video parts) opens the
+video page instead (the image page stays at /image): scrub the frames, click points or drag a box
+for one or more objects on any frame and see that frame's masks, propagate (forward, backward or
+both, with progress), correct tracked frames with further clicks and propagate again, undo a click
+or remove an object, and download every frame's masks as a zip of the indexed PNGs samhq-video
+writes. The masks are the video predictor's (samhq_train/inference/video), batched objects (new
+objects only before the first propagation, the official rule), HQ as for the image page.
+
 The server binds to 127.0.0.1 unless --host says otherwise. Exit status 2 with one error line: a
-checkpoint that does not load, a port that is taken, an --out that is not a folder.
+checkpoint that does not load, a port that is taken, an --out that is not a folder; with --video, a
+video that cannot be read or a checkpoint without video parts (SAM 1, the shipped SAM 3 demo
+base), before the frames are resized for the model.
 """
 
 from __future__ import annotations
@@ -36,7 +48,8 @@ from samhq_train.inference.command_options import (
 from samhq_train.model import CheckpointError, load_checkpoint
 
 from .engine import AppError, Segmenter
-from .server import PAGE, App, make_server
+from .server import PAGE, VIDEO_PAGE, App, make_server
+from .video_open import add_video_options, check_video_args, open_video_session
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 DEMO_CHECKPOINT = DEMO_BASE_DIR / "vit_demo_base.safetensors"
@@ -57,6 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--out", default="app_output", help="folder for saved masks and prompt files"
     )
     add_device_options(parser, bf16=False)
+    add_video_options(parser)
     args = parser.parse_args(argv)
     check_device_options(parser, args)
     return args
@@ -64,6 +78,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def load_segmenter(args: argparse.Namespace) -> Segmenter:
     """The model of --checkpoint (or the demo base) on --device; AppError when it does not load."""
+    model, path = load_model(args)
+    family = getattr(model, "family", "?")
+    description = f"{path.name} ({family}, {model.image_size} px input, {args.device})"
+    use_hq = decode_with_hq(model)
+    if not use_hq:
+        description += f"; HQ parts untrained: both sides are plain {model.untrained_hq.plain}"
+    return Segmenter(model, description, use_hq=use_hq)
+
+
+def load_model(args: argparse.Namespace):
+    """(the model on --device, its path)."""
     path = Path(args.checkpoint) if args.checkpoint else DEMO_CHECKPOINT
     if not args.checkpoint and not path.is_file():
         raise AppError(f"the demo model {path} is missing; give a checkpoint path")
@@ -74,13 +99,7 @@ def load_segmenter(args: argparse.Namespace) -> Segmenter:
             )
     except (CheckpointError, OSError) as err:
         raise AppError(f"cannot load checkpoint {path}: {err}") from None
-    model = model.to(args.device).eval()
-    family = getattr(model, "family", "?")
-    description = f"{path.name} ({family}, {model.image_size} px input, {args.device})"
-    use_hq = decode_with_hq(model)
-    if not use_hq:
-        description += f"; HQ parts untrained: both sides are plain {model.untrained_hq.plain}"
-    return Segmenter(model, description, use_hq=use_hq)
+    return model.to(args.device).eval(), path
 
 
 def check_out_dir(out: str) -> Path:
@@ -108,19 +127,21 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
     out_dir = check_out_dir(args.out)
     if not 0 <= args.port <= 65535:  # before the model is read (bind would raise OverflowError)
         raise AppError(f"--port {args.port}: expected a port number 0-65535 (0: any free one)")
-    if not PAGE.is_file():
-        raise AppError(
-            f"the app's page {PAGE} is missing; install samhq-train from a clone (pip install -e .)"
-        )
+    for page in (PAGE, VIDEO_PAGE):
+        if not page.is_file():
+            raise AppError(f"the app's page {page} is missing; install samhq-train from a clone "
+                           "(pip install -e .)")
     check_host(args.host)
+    video = check_video_args(args)  # read and checked before the model
     if args.host not in LOOPBACK:
         print(
             f"warning: --host {args.host} makes the app reachable from other machines",
             file=sys.stderr,
         )
     segmenter = load_segmenter(args)
+    session = None if video is None else open_video_session(video, segmenter)
     try:
-        app = App(segmenter, out_dir)
+        app = App(segmenter, out_dir, video=session)
         server = make_server(app, args.host, args.port)
     except OSError as err:
         fix = (
@@ -131,6 +152,8 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
         raise AppError(f"cannot serve on {args.host}:{args.port}: {err.strerror}; {fix}") from None
     host, port = server.server_address[:2]
     print(f"model: {segmenter.description}")
+    if session is not None:
+        print(f"video: {session.description}")
     print(
         f"serving on http://{host}:{port}/  (Ctrl-C stops it; saved files go to {out_dir})",
         flush=True,

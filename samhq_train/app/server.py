@@ -8,8 +8,20 @@
     POST /api/save          same body: write <stem>_mask.png, <stem>_sam_mask.png, <stem>.json
                             (predict's prompt file) into the output folder, nothing elsewhere
 
-A problem the user can fix is a 400 with {"error": one line}, printed on the console too; any
-other exception is a 500 with a one-line pointer to the console, which gets the traceback.
+With a video (samhq-app --video; the page is then video.html, the image page /image):
+
+    GET  /api/video                  the video: frames, size, names, objects, tracked frames
+    GET  /api/video/frame?index=i    frame i as a JPEG
+    GET  /api/video/masks?index=i    frame i's latest masks (indexed PNG) and clicks
+    GET  /api/video/progress         the running propagation's pass and frames done
+    GET  /api/video/masks.zip        every frame's masks as samhq-video writes them, zipped
+    POST /api/video/click            {frame, object, point: [x, y, label] | box: [x0, y0, x1, y1]}
+    POST /api/video/propagate        {direction: forward | backward | both}
+    POST /api/video/undo | /remove {object} | /reset
+
+A problem the user can fix (a UserError) is a 400 with {"error": one line}, printed on the console
+too; any other exception is a 500 with a one-line pointer to the console, which gets the
+traceback.
 """
 
 from __future__ import annotations
@@ -29,11 +41,14 @@ import cv2
 import numpy as np
 
 from samhq_train.data.demo import make_demo_sample
+from samhq_train.errors import UserError
 from samhq_train.model import atomic_write
 
 from .engine import AppError, Options, Segmenter, prompt_of
+from .video import VideoSession
 
 PAGE = Path(__file__).with_name("page.html")
+VIDEO_PAGE = Path(__file__).with_name("video.html")
 DEMO_IMAGES = 8  # val samples of the demo data (seed 0), made in memory
 DEMO_SIZE = (256, 320)  # the demo data's H, W
 MAX_UPLOAD = 64 * 2**20
@@ -81,8 +96,11 @@ def safe_stem(name: str) -> str:
 class App:
     """The state behind the handler: the segmenter (one at a time), the output folder."""
 
-    def __init__(self, segmenter: Segmenter, out_dir: Path, log=print) -> None:
+    def __init__(
+        self, segmenter: Segmenter, out_dir: Path, log=print, video: VideoSession | None = None
+    ) -> None:
         self.segmenter = segmenter
+        self.video = video
         self.out_dir = Path(out_dir)
         self.lock = threading.Lock()
         self.log = log
@@ -93,7 +111,39 @@ class App:
             "model": self.segmenter.description,
             "demos": [f"demo-val-{i:04d}" for i in range(DEMO_IMAGES)],
             "out_dir": str(self.out_dir),
+            "video": self.video is not None,
         }
+
+    def session(self) -> VideoSession:
+        if self.video is None:
+            raise AppError("no video: start the app with --video VIDEO (a file or frames folder)")
+        return self.video
+
+    def video_call(self, what: str, body=None):
+        """One VideoSession call under the lock, logged; `body` a json request or a query."""
+        session = self.session()
+        if body is not None and not isinstance(body, dict):
+            raise AppError("the request must be a json object")
+        start = time.perf_counter()
+        with self.lock:
+            if what == "click":
+                step = {k: body[k] for k in ("point", "box") if k in body}
+                answer = session.click(body.get("frame"), body.get("object"), step)
+            elif what == "propagate":
+                answer = session.propagate(body.get("direction", "both"))
+            elif what == "undo":
+                session.undo()
+            elif what == "remove":
+                session.remove_object(body.get("object"))
+            elif what == "reset":
+                session.reset()
+            elif what == "masks":
+                answer = session.frame_masks(query_frame(body))
+            if what in ("undo", "remove", "reset"):
+                answer = session.info()
+        if what != "masks":
+            self.log(f"video {what}: answered in {time.perf_counter() - start:.3f} s")
+        return answer
 
     def open_image(self, image: np.ndarray, name: str) -> dict:
         with self.lock:
@@ -165,6 +215,15 @@ class App:
         return {"saved": saved}
 
 
+def query_frame(query: dict) -> int | str:
+    """?index=i as an int (a bad one is passed on as text for the session to name)."""
+    text = query.get("index", [""])[0]
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
 class Handler(BaseHTTPRequestHandler):
     app: App  # set on the subclass made by make_server
 
@@ -173,12 +232,28 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         url = urlparse(self.path)
+        query = parse_qs(url.query)
+        first = VIDEO_PAGE if self.app.video is not None else PAGE
         routes = {
-            "/": lambda: self._send(200, PAGE.read_bytes(), "text/html; charset=utf-8"),
+            "/": lambda: self._send(200, first.read_bytes(), "text/html; charset=utf-8"),
+            "/image": lambda: self._send(200, PAGE.read_bytes(), "text/html; charset=utf-8"),
             "/api/info": lambda: self._json(200, self.app.info()),
-            "/api/demo": lambda: self._json(200, self.app.demo(parse_qs(url.query))),
+            "/api/demo": lambda: self._json(200, self.app.demo(query)),
+            "/api/video": lambda: self._json(200, self.app.session().info()),
+            "/api/video/frame": lambda: self._send(
+                200, self.app.session().frame_jpeg(query_frame(query)), "image/jpeg"),
+            "/api/video/masks": lambda: self._json(200, self.app.video_call("masks", query)),
+            "/api/video/progress": lambda: self._json(200, vars(self.app.session().progress)),
+            "/api/video/masks.zip": self._masks_zip,
         }
         self._reply(routes.get(url.path))
+
+    def _masks_zip(self):
+        with self.app.lock:
+            data = self.app.session().zip_bytes()
+        stem = safe_stem(self.app.video.video.source.name)
+        self._send(200, data, "application/zip",
+                   {"Content-Disposition": f'attachment; filename="{stem}_masks.zip"'})
 
     def do_POST(self):
         url = urlparse(self.path)
@@ -187,6 +262,9 @@ class Handler(BaseHTTPRequestHandler):
             "/api/segment": lambda: self._json(200, self.app.segment(self._body_json())),
             "/api/save": lambda: self._json(200, self.app.save(self._body_json())),
         }
+        for what in ("click", "propagate", "undo", "remove", "reset"):
+            routes[f"/api/video/{what}"] = lambda what=what: self._json(
+                200, self.app.video_call(what, self._body_json()))
         self._reply(routes.get(url.path))
 
     def _reply(self, route):
@@ -195,7 +273,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         try:
             route()
-        except AppError as err:
+        except UserError as err:  # AppError, or the video predictor's own (VideoPromptError)
             self.app.log(f"error: {err}")
             self._json(400, {"error": str(err)})
         except Exception as err:  # a bug: traceback on the console, one line in the page
@@ -227,9 +305,11 @@ class Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, payload: dict):
         self._send(status, json.dumps(payload).encode(), "application/json")
 
-    def _send(self, status: int, data: bytes, content_type: str):
+    def _send(self, status: int, data: bytes, content_type: str, headers: dict | None = None):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()

@@ -1,7 +1,9 @@
 """A running app on a free port with the tests' tiny SAM-HQ (vit_demo, random weights, seed 0)
-saved to a file, and the reference masks of a click sequence from SamHQPredictor."""
+saved to a file, and the reference masks of a click sequence from SamHQPredictor; for the video
+page, the video tests' HQ-SAM 2 miniature (hq_sam2_file) on their synthetic video."""
 
 import threading
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -11,6 +13,12 @@ from samhq_train.app.command import main as app_main
 from samhq_train.data.demo import make_demo_sample
 from samhq_train.inference import SamHQPredictor
 from samhq_train.model import load_checkpoint, save_checkpoint
+from tests.inference.video.conftest import (  # noqa: F401 (fixtures)
+    hq_sam2_file,
+    official,
+    official_model,
+    write_video,
+)
 from tests.reference import random_tiny_model
 
 
@@ -21,19 +29,40 @@ def tiny_checkpoint(tmp_path_factory):
     return path
 
 
+@contextmanager
+def serving(args):
+    """The base url of an app started with `args`, serving in a thread until the block ends."""
+    server = app_main([*args, "--port", "0", "--device", "cpu"], serve=False)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host, port = server.server_address[:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def app_server(tiny_checkpoint, tmp_path):
     """(base url, output folder) of an app serving in a thread until the test ends."""
     out = tmp_path / "app_out"
-    server = app_main(
-        [str(tiny_checkpoint), "--port", "0", "--out", str(out), "--device", "cpu"], serve=False
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    host, port = server.server_address[:2]
-    yield f"http://{host}:{port}", out
-    server.shutdown()
-    server.server_close()
+    with serving([str(tiny_checkpoint), "--out", str(out)]) as base:
+        yield base, out
+
+
+@pytest.fixture
+def video_frames(tmp_path):
+    """The video tests' synthetic video: 6 JPEG frames of 128 x 96."""
+    return write_video(tmp_path / "frames")
+
+
+@pytest.fixture
+def video_server(hq_sam2_file, video_frames, tmp_path):  # noqa: F811
+    """The base url of an app on the video page: the HQ-SAM 2 miniature on video_frames."""
+    args = [str(hq_sam2_file), "--video", str(video_frames), "--out", str(tmp_path / "app_out")]
+    with serving(args) as base:
+        yield base
 
 
 def demo_image(index: int = 0) -> np.ndarray:

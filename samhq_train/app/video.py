@@ -1,0 +1,292 @@
+"""The app's video side: one video, its clicks and the tracked masks, over a VideoPredictor.
+
+Every answer is what the predictor's public API gives: a click on (frame, object) calls
+add_points_or_box with all of that object's clicks on that frame so far (the predictor replaces
+its earlier points there) and the frame's masks are the ones it returns; propagate() runs the
+predictor's propagate forward (from its first prompted frame), in reverse, or both as samhq-video
+does (forward, then in reverse from the same frame). Undo and removing an object replay the kept
+actions (clicks and propagations, in order) on a reset predictor, which gives the same state as
+the calls without the dropped ones, at the cost of tracking again.
+
+Memory: the predictor holds the video at the model's size (N x S x S x 3 uint8, decoded once);
+the page's frames come at the video's size from a video file's frames, decoded by the same
+open_video and kept (3 H W bytes a frame), or from a folder's files, read on request. Each frame's
+latest masks are kept bit-packed (objects x H x W / 8 bytes a frame).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import tempfile
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+from samhq_train.errors import UserError
+from samhq_train.inference.video import VideoPredictor, VideoPromptError
+from samhq_train.inference.video.command import davis_palette, id_mask, write_mask
+from samhq_train.inference.video.frames import VideoFrames
+
+from .engine import AppError, check_steps
+
+DIRECTIONS = {"forward": (False,), "backward": (True,), "both": (False, True)}
+MAX_OBJECT_ID = 255  # the indexed PNG's values
+MAX_CLICKS = 200  # per object and frame
+NEW_OBJECT_FIX = "Reset and click every object before propagating"
+
+
+@dataclass(frozen=True)
+class Click:
+    frame: int
+    obj_id: int
+    kind: str  # "point" (x, y, label) or "box" (x0, y0, x1, y1), video pixels
+    values: tuple[float, ...]
+
+
+@dataclass
+class FramePrompt:
+    """One object's prompt on one frame, as add_points_or_box takes it."""
+
+    points: list[list[float]] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    box: list[float] | None = None
+
+    def add(self, click: Click) -> None:
+        if click.kind == "box":
+            self.box = list(click.values)
+        else:
+            self.points.append(list(click.values[:2]))
+            self.labels.append(int(click.values[2]))
+
+    def as_dict(self, obj_id: int) -> dict:
+        return {"object": obj_id, "points": self.points, "labels": self.labels, "box": self.box}
+
+
+@dataclass
+class Progress:
+    running: bool = False
+    direction: str = ""
+    passes: int = 0  # passes started (both: 2)
+    done: int = 0  # frames of the current pass
+    total: int = 0
+    frames_done: int = 0  # all passes
+
+
+def check_frame(frame, num_frames: int) -> int:
+    if not isinstance(frame, int) or isinstance(frame, bool):
+        raise AppError(f"frame {frame!r}: give a frame number 0 to {num_frames - 1}")
+    if not 0 <= frame < num_frames:
+        raise AppError(f"frame {frame} does not exist: the video has frames 0 to {num_frames - 1}")
+    return frame
+
+
+def check_object(obj_id) -> int:
+    if isinstance(obj_id, bool) or not isinstance(obj_id, int) or not 0 < obj_id <= MAX_OBJECT_ID:
+        raise AppError(f"object {obj_id!r}: object ids are 1 to {MAX_OBJECT_ID}")
+    return obj_id
+
+
+class VideoSession:
+    """A video set on a VideoPredictor, the actions taken on it and each frame's latest masks."""
+
+    def __init__(self, predictor: VideoPredictor, video: VideoFrames, description: str = ""):
+        self.predictor = predictor
+        self.video = video
+        self.description = description
+        predictor.set_video(video)
+        self.actions: list[Click | str] = []  # clicks and propagation directions, in order
+        self.progress = Progress()
+        self.progress_lock = threading.Lock()
+        self._clear()
+
+    def _clear(self) -> None:
+        self.prompts: dict[tuple[int, int], FramePrompt] = {}
+        self.results: dict[int, tuple[tuple[int, ...], np.ndarray]] = {}  # frame -> ids, bits
+
+    @property
+    def num_frames(self) -> int:
+        return self.predictor.num_frames
+
+    def info(self) -> dict:
+        h, w = self.video.size
+        return {
+            "video": self.video.source.name, "frames": self.num_frames, "width": w, "height": h,
+            "names": self.video.names, "objects": self.predictor.obj_ids,
+            "tracked": sorted(self.results), "clicks": sum(isinstance(a, Click) for a in
+                                                           self.actions),
+            "propagations": sum(isinstance(a, str) for a in self.actions),
+            "description": self.description,
+        }
+
+    def frame_jpeg(self, frame) -> bytes:
+        """Frame `frame` at the video's size as a JPEG (what the page shows)."""
+        image = self.video.image(check_frame(frame, self.num_frames))
+        ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+                                [cv2.IMWRITE_JPEG_QUALITY, 92])
+        if not ok:
+            raise RuntimeError(f"could not encode frame {frame} as JPEG")
+        return data.tobytes()
+
+    # ---- the predictor's calls ------------------------------------------------------------
+    def click(self, frame, obj_id, step) -> dict:
+        """One point ({"point": [x, y, label]}) or box ({"box": [x0, y0, x1, y1]}) for an object
+        on a frame, in video pixels; the frame's masks after it."""
+        frame, obj_id = check_frame(frame, self.num_frames), check_object(obj_id)
+        try:
+            (kind, values), = check_steps([step], self.video.size)
+        except AppError as err:  # check_steps numbers the steps and speaks of an image
+            text = re.sub(r"^(point|box|prompt) 0 ", r"\1 ", str(err)).replace("image", "frame")
+            raise AppError(f"frame {frame}, object {obj_id}: {text}") from None
+        prompt = self.prompts.get((frame, obj_id), FramePrompt())
+        if len(prompt.points) >= MAX_CLICKS:
+            raise AppError(f"frame {frame}, object {obj_id}: at most {MAX_CLICKS} clicks")
+        try:
+            self._click(Click(frame, obj_id, kind, values))
+        except VideoPromptError as err:  # the predictor's words, with the page's way out
+            text = str(err).replace("reset() and prompt all again", NEW_OBJECT_FIX)
+            raise AppError(text) from None
+        return self.frame_masks(frame)
+
+    def _click(self, click: Click) -> None:
+        prompt = self.prompts.get((click.frame, click.obj_id), FramePrompt())
+        updated = FramePrompt(list(prompt.points), list(prompt.labels), prompt.box)
+        updated.add(click)
+        points = updated.points or None
+        frame, ids, logits = self.predictor.add_points_or_box(
+            click.frame, click.obj_id, points, updated.labels if points else None, updated.box
+        )
+        self.prompts[(click.frame, click.obj_id)] = updated  # only once the predictor took it
+        self.actions.append(click)
+        self._keep(frame, ids, logits)
+
+    def propagate(self, direction: str) -> dict:
+        """Track every object through the video (see DIRECTIONS); the frames tracked."""
+        if direction not in DIRECTIONS:
+            raise AppError(f"direction {direction!r}: use one of {', '.join(DIRECTIONS)}")
+        if not self.prompts:
+            raise AppError("no clicks yet: click on an object first, then propagate")
+        start = time.perf_counter()
+        with self.progress_lock:
+            self.progress = Progress(running=True, direction=direction)
+        try:
+            frames = self._propagate(direction)
+        finally:
+            self.progress.running = False
+        return {"frames": frames, "seconds": time.perf_counter() - start}
+
+    def _propagate(self, direction: str) -> int:
+        tracked = 0
+        for reverse in DIRECTIONS[direction]:
+            progress = self.progress
+            progress.passes, progress.done, progress.total = progress.passes + 1, 0, 0
+            for frame, ids, logits in self.predictor.propagate(reverse=reverse):
+                if not progress.total:  # the predictor chose the start frame
+                    progress.total = frame + 1 if reverse else self.num_frames - frame
+                self._keep(frame, ids, logits)
+                progress.done += 1
+                progress.frames_done += 1
+                tracked += 1
+        self.actions.append(direction)
+        return tracked
+
+    def _keep(self, frame: int, obj_ids: list[int], logits: torch.Tensor) -> None:
+        masks = (logits[:, 0] > 0).cpu().numpy()
+        self.results[frame] = (tuple(obj_ids), np.packbits(masks, axis=-1))
+
+    # ---- reading the results --------------------------------------------------------------
+    def masks(self, frame: int) -> tuple[list[int], np.ndarray] | None:
+        """(object ids, N x H x W bool) last given for a frame, or None."""
+        if frame not in self.results:
+            return None
+        ids, bits = self.results[frame]
+        return list(ids), np.unpackbits(bits, axis=-1, count=self.video.size[1]).astype(bool)
+
+    def frame_masks(self, frame) -> dict:
+        """The page's record of a frame: its indexed mask PNG (samhq-video's id mask) as a data
+        URL, each object's area, and the clicks on it."""
+        frame = check_frame(frame, self.num_frames)
+        found = self.masks(frame)
+        record = {"frame": frame, "objects": [], "mask": None, "areas": {},
+                  "prompts": [p.as_dict(o) for (f, o), p in sorted(self.prompts.items())
+                              if f == frame]}
+        if found is not None:
+            ids, masks = found
+            record.update(objects=ids, mask=indexed_png_url(id_mask(ids, as_logits(masks))),
+                          areas={str(i): int(m.sum()) for i, m in zip(ids, masks)})
+        return record
+
+    def zip_bytes(self) -> bytes:
+        """Every frame with masks as samhq-video writes it (<frame name>.png, indexed), zipped."""
+        if not self.results:
+            raise AppError("no masks yet: click on an object (and propagate) first")
+        buffer = io.BytesIO()
+        with tempfile.TemporaryDirectory(prefix="samhq-app-") as tmp, \
+                zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for frame in sorted(self.results):
+                ids, masks = self.masks(frame)
+                name = self.video.names[frame]
+                write_mask(Path(tmp), name, ids, as_logits(masks))
+                archive.write(Path(tmp) / f"{name}.png", f"{name}.png")
+        return buffer.getvalue()
+
+    # ---- undo, removal, reset -------------------------------------------------------------
+    def reset(self) -> None:
+        self.predictor.reset()
+        self.actions = []
+        self._clear()
+
+    def undo(self) -> None:
+        """Drop the last click (and the propagations after it) by replaying the actions before."""
+        last = max((i for i, a in enumerate(self.actions) if isinstance(a, Click)), default=None)
+        if last is None:
+            raise AppError("nothing to undo: no clicks")
+        self._replay(self.actions[:last])
+
+    def remove_object(self, obj_id) -> None:
+        """Drop an object's clicks by replaying the other actions."""
+        obj_id = check_object(obj_id)
+        if obj_id not in self.predictor.obj_ids:
+            raise AppError(f"object {obj_id} has no clicks; objects: {self.predictor.obj_ids}")
+        kept = [a for a in self.actions if not (isinstance(a, Click) and a.obj_id == obj_id)]
+        while kept and isinstance(kept[-1], str) and not any(isinstance(a, Click) for a in kept):
+            kept.pop()  # propagations with no object left
+        self._replay(kept)
+
+    def _replay(self, actions: list[Click | str]) -> None:
+        before = list(self.actions)
+        try:
+            self._run(actions)
+        except UserError:
+            self._run(before)  # the state before, again
+            raise
+
+    def _run(self, actions: list[Click | str]) -> None:
+        self.reset()
+        for action in actions:
+            if isinstance(action, Click):
+                self._click(action)
+            elif self.prompts:
+                self._propagate(action)
+
+
+def as_logits(masks: np.ndarray) -> torch.Tensor:
+    """N x H x W bool -> N x 1 x H x W (1 inside, 0 outside): what id_mask / write_mask read."""
+    return torch.from_numpy(masks[:, None].astype(np.float32))
+
+
+def indexed_png_url(ids: np.ndarray) -> str:
+    """An H x W uint8 id mask as a palette PNG data URL (samhq-video's palette)."""
+    picture = Image.fromarray(ids, mode="P")
+    picture.putpalette(davis_palette())
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
