@@ -111,6 +111,8 @@ class VideoSession:
     def _clear(self) -> None:
         self.prompts: dict[tuple[int, int], FramePrompt] = {}
         self.results: dict[int, tuple[tuple[int, ...], np.ndarray]] = {}  # frame -> ids, bits
+        self.tracked: set[int] = set()  # frames a propagation gave
+        self.conditioning: set[int] = set()  # frames clicked before they were tracked
 
     @property
     def num_frames(self) -> int:
@@ -154,7 +156,12 @@ class VideoSession:
         except VideoPromptError as err:  # the predictor's words, with the page's way out
             text = str(err).replace("reset() and prompt all again", NEW_OBJECT_FIX)
             raise AppError(text) from None
-        return self.frame_masks(frame)
+        record = self.frame_masks(frame)
+        if not self.predictor.sam3 and frame in self.conditioning & self.tracked:
+            record["note"] = (f"frame {frame} was clicked before it was tracked: SAM 2.1 keeps "
+                              "its first masks there when it propagates again (the official "
+                              "rule); correct on another frame")
+        return record
 
     def _click(self, click: Click) -> None:
         prompt = self.prompts.get((click.frame, click.obj_id), FramePrompt())
@@ -165,6 +172,8 @@ class VideoSession:
             click.frame, click.obj_id, points, updated.labels if points else None, updated.box
         )
         self.prompts[(click.frame, click.obj_id)] = updated  # only once the predictor took it
+        if click.frame not in self.tracked:  # batched: a conditioning frame for every object
+            self.conditioning.add(click.frame)
         self.actions.append(click)
         self._keep(frame, ids, logits)
 
@@ -192,6 +201,7 @@ class VideoSession:
                 if not progress.total:  # the predictor chose the start frame
                     progress.total = frame + 1 if reverse else self.num_frames - frame
                 self._keep(frame, ids, logits)
+                self.tracked.add(frame)
                 progress.done += 1
                 progress.frames_done += 1
                 tracked += 1

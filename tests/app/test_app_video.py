@@ -76,7 +76,13 @@ def test_new_objects_after_propagation_and_bad_clicks_are_one_line(model, video_
     with pytest.raises(Exception, match="no clicks yet"):
         session.propagate("both")
     session.click(*CLICKS[0])
+    assert "note" not in session.click(0, 1, {"point": [60.0, 80.0, 0]})
     session.propagate("forward")
+    assert "note" not in session.click(2, 1, {"point": [60.0, 80.0, 0]})  # a correction
+    note = session.click(0, 1, {"point": [70.0, 80.0, 0]})["note"]
+    assert note.startswith("frame 0 was clicked before it was tracked: SAM 2.1 keeps its first")
+    session.propagate("forward")
+    assert "note" not in session.click(2, 1, {"point": [80.0, 80.0, 0]})
     for args, named in [
         ((1, 2, {"point": [5, 5, 1]}), "object 2 is new after propagation: batched tracking"),
         ((6, 1, {"point": [5, 5, 1]}), "frame 6 does not exist: the video has frames 0 to 5"),
@@ -91,7 +97,7 @@ def test_new_objects_after_propagation_and_bad_clicks_are_one_line(model, video_
         assert named in str(err.value) and "\n" not in str(err.value), str(err.value)
     with pytest.raises(Exception, match="direction 'sideways'"):
         session.propagate("sideways")
-    assert session.info()["clicks"] == 1  # refused clicks are not kept
+    assert session.info()["clicks"] == 5  # refused clicks are not kept
 
 
 def png_ids(data: bytes) -> np.ndarray:
