@@ -119,28 +119,28 @@ class App:
             raise AppError("no video: start the app with --video VIDEO (a file or frames folder)")
         return self.video
 
-    def video_call(self, what: str, body=None):
-        """One VideoSession call under the lock, logged; `body` a json request or a query."""
+    def video_call(self, what: str, body: dict):
+        """One VideoSession call under the lock (a frame's masks without it while a propagation
+        runs, so the page shows them as they come), logged; `body` a json request or a query."""
         session = self.session()
-        if body is not None and not isinstance(body, dict):
+        if not isinstance(body, dict):
             raise AppError("the request must be a json object")
+        calls = {
+            "click": lambda: session.click(
+                body.get("frame"), body.get("object"),
+                {k: body[k] for k in ("point", "box") if k in body},
+            ),
+            "propagate": lambda: session.propagate(body.get("direction", "both")),
+            "undo": session.undo,
+            "remove": lambda: session.remove_object(body.get("object")),
+            "reset": session.reset,
+            "masks": lambda: session.frame_masks(query_frame(body)),
+        }
+        if what == "masks" and session.progress.running:
+            return calls[what]()  # propagation only adds frames' masks
         start = time.perf_counter()
         with self.lock:
-            if what == "click":
-                step = {k: body[k] for k in ("point", "box") if k in body}
-                answer = session.click(body.get("frame"), body.get("object"), step)
-            elif what == "propagate":
-                answer = session.propagate(body.get("direction", "both"))
-            elif what == "undo":
-                session.undo()
-            elif what == "remove":
-                session.remove_object(body.get("object"))
-            elif what == "reset":
-                session.reset()
-            elif what == "masks":
-                answer = session.frame_masks(query_frame(body))
-            if what in ("undo", "remove", "reset"):
-                answer = session.info()
+            answer = calls[what]()
         if what != "masks":
             self.log(f"video {what}: answered in {time.perf_counter() - start:.3f} s")
         return answer

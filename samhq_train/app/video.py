@@ -20,7 +20,6 @@ import base64
 import io
 import re
 import tempfile
-import threading
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -104,8 +103,7 @@ class VideoSession:
         self.description = description
         predictor.set_video(video)
         self.actions: list[Click | str] = []  # clicks and propagation directions, in order
-        self.progress = Progress()
-        self.progress_lock = threading.Lock()
+        self.progress = Progress()  # replaced whole: read without a lock while it runs
         self._clear()
 
     def _clear(self) -> None:
@@ -184,8 +182,7 @@ class VideoSession:
         if not self.prompts:
             raise AppError("no clicks yet: click on an object first, then propagate")
         start = time.perf_counter()
-        with self.progress_lock:
-            self.progress = Progress(running=True, direction=direction)
+        self.progress = Progress(running=True, direction=direction)
         try:
             frames = self._propagate(direction)
         finally:
@@ -249,19 +246,24 @@ class VideoSession:
         return buffer.getvalue()
 
     # ---- undo, removal, reset -------------------------------------------------------------
-    def reset(self) -> None:
+    def reset(self) -> dict:
+        """Forget every click and mask; the video's info."""
+        self._reset()
+        return self.info()
+
+    def _reset(self) -> None:
         self.predictor.reset()
         self.actions = []
         self._clear()
 
-    def undo(self) -> None:
+    def undo(self) -> dict:
         """Drop the last click (and the propagations after it) by replaying the actions before."""
         last = max((i for i, a in enumerate(self.actions) if isinstance(a, Click)), default=None)
         if last is None:
             raise AppError("nothing to undo: no clicks")
-        self._replay(self.actions[:last])
+        return self._replay(self.actions[:last])
 
-    def remove_object(self, obj_id) -> None:
+    def remove_object(self, obj_id) -> dict:
         """Drop an object's clicks by replaying the other actions."""
         obj_id = check_object(obj_id)
         if obj_id not in self.predictor.obj_ids:
@@ -269,18 +271,19 @@ class VideoSession:
         kept = [a for a in self.actions if not (isinstance(a, Click) and a.obj_id == obj_id)]
         while kept and isinstance(kept[-1], str) and not any(isinstance(a, Click) for a in kept):
             kept.pop()  # propagations with no object left
-        self._replay(kept)
+        return self._replay(kept)
 
-    def _replay(self, actions: list[Click | str]) -> None:
+    def _replay(self, actions: list[Click | str]) -> dict:
         before = list(self.actions)
         try:
             self._run(actions)
         except UserError:
             self._run(before)  # the state before, again
             raise
+        return self.info()
 
     def _run(self, actions: list[Click | str]) -> None:
-        self.reset()
+        self._reset()
         for action in actions:
             if isinstance(action, Click):
                 self._click(action)
