@@ -55,6 +55,9 @@ def check_video_config(cfg) -> None:
     if not cfg.model.variant.startswith("sam2"):
         raise VideoConfigError(f"model.variant={cfg.model.variant}: video fine-tuning needs a "
                                "SAM 2.1 / HQ-SAM 2 model (model=sam2.1_hq_hiera_*)")
+    if not 0.0 < float(cfg.video.get("layer_decay", 1.0)) <= 1.0:
+        raise VideoConfigError(f"video.layer_decay={cfg.video.layer_decay}: must be in (0, 1] "
+                               "(1: no layer-wise decay)")
     try:
         ClipPromptSettings(**cfg.video.prompts)
         MultiStepMaskLoss(**cfg.video.loss)
@@ -91,7 +94,8 @@ def build_video_module(cfg, model: Sam2HQ) -> VideoTrainModule:
     return VideoTrainModule(
         model, prompts=ClipPromptSettings(**v.prompts), loss=MultiStepMaskLoss(**v.loss),
         use_hq=bool(v.use_hq), lr=float(v.lr), vision_lr=float(v.vision_lr),
-        weight_decay=float(v.weight_decay), freeze_image_encoder=bool(v.freeze_image_encoder),
+        weight_decay=float(v.weight_decay), layer_decay=float(v.get("layer_decay", 1.0)),
+        freeze_image_encoder=bool(v.freeze_image_encoder),
         seed=int(cfg.seed),
     )
 
