@@ -9,8 +9,10 @@ lr decay 0.9 in the Hiera trunk, weight decay 0.1 except biases and LayerNorms),
 rate cosine-annealed to a tenth over the run (per step); gradient clipping is the trainer's
 (gradient_clip_val 0.1, by norm).
 
-Checkpoints hold the whole model (the "model." prefix), Lightning's loop and optimiser state and
-the prompt sampler's random state, so a resumed run draws the prompts it would have drawn.
+Checkpoints hold the whole model (the "model." prefix), Lightning's loop and optimiser state,
+the prompt sampler's random state and every process's torch / numpy / Python random states (clip
+order, clip sampling, augmentations, box noise, clicks, dropout), so a run resumed from an
+epoch's last.ckpt continues bit for bit as the uninterrupted run.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 
 from samhq_train.evaluation.video import overall_score
 from samhq_train.model.sam2 import Sam2HQ
+from samhq_train.training.checkpointing import gather_rng_states, restore_own_rng_states
 
 from .clip_forward import ClipForward
 from .loss import TERMS, MultiStepMaskLoss
@@ -29,6 +32,7 @@ from .prompts import ClipPromptSettings, plan_clip
 from .validation import score_tracking
 
 RNG_KEY = "video_prompt_rng"
+GLOBAL_RNG_KEY = "rng_states"  # as image training's checkpoints
 
 
 class VideoTrainModule(L.LightningModule):
@@ -100,7 +104,13 @@ class VideoTrainModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[RNG_KEY] = self.rng.bit_generator.state
+        checkpoint[GLOBAL_RNG_KEY] = gather_rng_states()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if RNG_KEY in checkpoint:
             self.rng.bit_generator.state = checkpoint[RNG_KEY]
+        states = checkpoint.get(GLOBAL_RNG_KEY)
+        if states:  # every process's torch / numpy / Python states; this rank's restored
+            attached = self._trainer is not None
+            restore_own_rng_states(states, self.global_rank if attached else 0,
+                                   self.trainer.world_size if attached else 1)
