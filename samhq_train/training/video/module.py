@@ -4,7 +4,9 @@ What trains: every parameter of SAM 2.1 / HQ-SAM 2, as SAM 2's MOSE fine-tune do
 attention, memory encoder and object pointers are what video training exists for, and the mask
 decoder and prompt encoder decode the tracked frames), the image encoder at vision_lr (SAM 2:
 3e-6 against 5e-6) or frozen (freeze_image_encoder: SAM2Train's switch; it runs without gradients
-then, much cheaper on small machines). AdamW with SAM 2's param groups (optimizer.py: layer-wise
+then, much cheaper on small machines). In training mode, SAM 2's regularisation: drop-path
+rising to drop_path_rate over the Hiera blocks and dropout in the memory attention (0.1 both in
+the MOSE config). AdamW with SAM 2's param groups (optimizer.py: layer-wise
 lr decay 0.9 in the Hiera trunk, weight decay 0.1 except biases and LayerNorms), each learning
 rate cosine-annealed to a tenth over the run (per step); gradient clipping is the trainer's
 (gradient_clip_val 0.1, by norm).
@@ -39,6 +41,7 @@ class VideoTrainModule(L.LightningModule):
     def __init__(self, model: Sam2HQ, *, prompts: ClipPromptSettings, loss: MultiStepMaskLoss,
                  use_hq: bool = True, lr: float = 5e-6, vision_lr: float = 3e-6,
                  weight_decay: float = 0.1, layer_decay: float = 0.9,
+                 drop_path_rate: float = 0.0, dropout: float = 0.0,
                  freeze_image_encoder: bool = False, seed: int = 42) -> None:
         super().__init__()
         self.model = model
@@ -49,6 +52,9 @@ class VideoTrainModule(L.LightningModule):
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.clip_forward = ClipForward(model, prompts, use_hq=use_hq)
+        # training mode only: tracking and validation run the model in eval mode
+        model.image_encoder.trunk.set_drop_path_rate(drop_path_rate)
+        model.memory_attention.set_dropout(dropout)
         model.requires_grad_(True)
         if freeze_image_encoder:
             model.image_encoder.requires_grad_(False)

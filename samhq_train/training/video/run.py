@@ -55,6 +55,9 @@ def check_video_config(cfg) -> None:
     if not cfg.model.variant.startswith("sam2"):
         raise VideoConfigError(f"model.variant={cfg.model.variant}: video fine-tuning needs a "
                                "SAM 2.1 / HQ-SAM 2 model (model=sam2.1_hq_hiera_*)")
+    for key in ("drop_path_rate", "dropout"):
+        if not 0.0 <= float(cfg.video.get(key, 0.0)) < 1.0:
+            raise VideoConfigError(f"video.{key}={cfg.video[key]}: must be in [0, 1) (0: off)")
     if not 0.0 < float(cfg.video.get("layer_decay", 1.0)) <= 1.0:
         raise VideoConfigError(f"video.layer_decay={cfg.video.layer_decay}: must be in (0, 1] "
                                "(1: no layer-wise decay)")
@@ -95,6 +98,7 @@ def build_video_module(cfg, model: Sam2HQ) -> VideoTrainModule:
         model, prompts=ClipPromptSettings(**v.prompts), loss=MultiStepMaskLoss(**v.loss),
         use_hq=bool(v.use_hq), lr=float(v.lr), vision_lr=float(v.vision_lr),
         weight_decay=float(v.weight_decay), layer_decay=float(v.get("layer_decay", 1.0)),
+        drop_path_rate=float(v.get("drop_path_rate", 0.0)), dropout=float(v.get("dropout", 0.0)),
         freeze_image_encoder=bool(v.freeze_image_encoder),
         seed=int(cfg.seed),
     )
