@@ -47,7 +47,7 @@ def shapes(tmp_path_factory):
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory, shapes):
     out = tmp_path_factory.mktemp("video_run")
-    cfg = video_cfg(out, shapes, "video.freeze_image_encoder=true")
+    cfg = video_cfg(out, shapes, "video.freeze_image_encoder=true", "logger=[csv,tensorboard]")
     start = build_sam_hq(cfg.model.variant, seed=int(cfg.model.seed)).state_dict()
     metrics, objects = train(cfg)
     return out, metrics, objects, start
@@ -65,6 +65,9 @@ def test_short_run_trains_the_memory_path_and_scores_jf(short_run):
     assert any(k.startswith("sam_mask_decoder.hf_") for k in changed)  # the HQ parts train too
     assert not any(k.startswith("image_encoder.") for k in changed)  # frozen here
     assert (out / "checkpoints" / "last.ckpt").is_file()
+    # the logger group, as image training: logger=[csv,tensorboard]
+    assert "val/J&F" in (out / "csv" / "metrics.csv").read_text().splitlines()[0]
+    assert list((out / "tensorboard").rglob("events.out.tfevents.*"))
     assert (out / "checkpoints" / "best.ckpt").is_file()
     exported = load_checkpoint(objects["exports"]["model"])
     assert all(torch.equal(exported.state_dict()[k], v) for k, v in trained.items())
@@ -132,3 +135,26 @@ def test_training_runs_the_model_in_train_mode():
     module = VideoTrainModule(model, prompts=ClipPromptSettings(), loss=MultiStepMaskLoss())
     module.on_train_epoch_start()
     assert model.training and model.sam_mask_decoder.training
+
+
+def test_use_hq_follows_the_checkpoint_when_unset(tmp_path, caplog):
+    from samhq_train.model import save_checkpoint
+    from samhq_train.training.video.run import chosen_use_hq
+    from tests.training.helpers import ROOT
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=video_finetune", "model=sam2.1_hq_hiera_demo",
+                                          f"paths.output_dir={tmp_path}"])
+    assert cfg.video.use_hq is None
+    assert chosen_use_hq(cfg)  # a random backbone: its HQ parts train along
+    base = ROOT / "data" / "demo_base" / "sam2.1_hq_hiera_demo_base.pt"  # no HQ parts
+    cfg.model.checkpoint = str(base)
+    with caplog.at_level("INFO"):
+        assert not chosen_use_hq(cfg)
+    assert "video.use_hq=false" in caplog.text and "holds no HQ parts" in caplog.text
+    with_hq = save_checkpoint(build_sam_hq("sam2.1_hq_hiera_demo", seed=0),
+                              tmp_path / "hq.pt", "sam_hq")
+    cfg.model.checkpoint = str(with_hq)
+    assert chosen_use_hq(cfg)
+    cfg.model.checkpoint, cfg.video.use_hq = str(base), True  # an explicit choice stays
+    assert chosen_use_hq(cfg)
