@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 
 from samhq_train.data.moving_shapes import ensure_moving_shapes
 from samhq_train.data.video_clips import VideoClipDataset, collate_clips, find_sequences
+from samhq_train.data.video_transforms import ClipAugmentation
 from samhq_train.errors import UserError
 from samhq_train.model import TrainablePolicy, inspect, save_checkpoint, variant_config
 from samhq_train.model.sam2 import Sam2HQ
@@ -67,6 +68,16 @@ def check_video_config(cfg) -> None:
         MultiStepMaskLoss(**cfg.video.loss)
     except (TypeError, ValueError) as err:
         raise VideoConfigError(f"video.prompts / video.loss: {err}") from None
+    try:
+        clip_augmentation(cfg.data)
+    except (TypeError, ValueError) as err:
+        raise VideoConfigError(f"data.augmentation: {err}") from None
+
+
+def clip_augmentation(data) -> ClipAugmentation | None:
+    """data.augmentation's settings (SAM 2's MOSE augmentations); None when null / false."""
+    settings = data.get("augmentation")
+    return ClipAugmentation(**OmegaConf.to_container(settings)) if settings else None
 
 
 def video_loaders(cfg, image_size: int):
@@ -80,7 +91,7 @@ def video_loaders(cfg, image_size: int):
     train_set = VideoClipDataset(
         root, image_size=image_size, num_frames=int(data.num_frames),
         max_num_objects=int(data.max_num_objects), multiplier=int(data.get("multiplier", 1)),
-        hflip_prob=float(data.get("hflip_prob", 0.5)),
+        hflip_prob=float(data.get("hflip_prob", 0.5)), augmentation=clip_augmentation(data),
     )
     workers = int(data.get("num_workers", 0))
     train = DataLoader(train_set, batch_size=int(data.batch_size), shuffle=True,

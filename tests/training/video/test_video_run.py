@@ -89,6 +89,10 @@ def test_bad_settings_are_one_line(tmp_path, shapes):
         train(video_cfg(tmp_path, shapes, "data.root=null"))
     with pytest.raises(UserError, match="needs a SAM 2.1 / HQ-SAM 2 model"):
         train(video_cfg(tmp_path, shapes, "model=vit_demo"))
+    with pytest.raises(UserError, match="data.augmentation: degrees=-1"):
+        train(video_cfg(tmp_path, shapes, "data.augmentation.degrees=-1"))
+    with pytest.raises(UserError, match="video.dropout=1.5"):
+        train(video_cfg(tmp_path, shapes, "video.dropout=1.5"))
     with pytest.raises(UserError, match="data.root=.*folder not found"):
         train(video_cfg(tmp_path, shapes, f"data.root={tmp_path / 'none'}"))
 
@@ -104,6 +108,8 @@ def test_experiment_is_the_mose_finetune(tmp_path):
                                     "iou_use_l1_loss": True}
     assert cfg.trainer.gradient_clip_val == 0.1 and cfg.trainer.max_epochs == 40
     assert cfg.model.variant == "sam2.1_hq_hiera_b+" and not cfg.video.freeze_image_encoder
+    assert (cfg.video.drop_path_rate, cfg.video.dropout, cfg.video.layer_decay) == (0.1, 0.1, 0.9)
+    assert cfg.data.augmentation.degrees == 25 and cfg.data.augmentation.grayscale_prob == 0.05
     with pytest.raises(UserError, match="data.root is not set"):
         train(cfg)
 
@@ -115,6 +121,9 @@ def test_demo_experiment_composes(tmp_path):
     assert cfg.model.checkpoint.endswith("data/demo_base/sam2.1_hq_hiera_demo_base.pt")
     assert cfg.video.freeze_image_encoder and cfg.trainer.accelerator == "cpu"
     assert cfg.data.root == "data/video_demo/train" and cfg.data.moving_shapes.val.seed == 100
+    # the README's demo numbers: HQ parts trained from fresh, no dropout, no augmentation
+    assert cfg.video.use_hq and cfg.data.augmentation is None
+    assert cfg.video.dropout == cfg.video.drop_path_rate == 0.0
 
 
 def test_demo_videos_are_written_once(tmp_path):
