@@ -6,10 +6,10 @@ decoder and prompt encoder decode the tracked frames), the image encoder at visi
 3e-6 against 5e-6) or frozen (freeze_image_encoder: SAM2Train's switch; it runs without gradients
 then, much cheaper on small machines). In training mode, SAM 2's regularisation: drop-path
 rising to drop_path_rate over the Hiera blocks and dropout in the memory attention (0.1 both in
-the MOSE config). AdamW with SAM 2's param groups (optimizer.py: layer-wise
-lr decay 0.9 in the Hiera trunk, weight decay 0.1 except biases and LayerNorms), each learning
-rate cosine-annealed to a tenth over the run (per step); gradient clipping is the trainer's
-(gradient_clip_val 0.1, by norm).
+the MOSE config). AdamW with SAM 2's param groups (optimizer.py: layer-wise lr decay 0.9 in the
+Hiera trunk, weight decay 0.1 except biases and LayerNorms), each learning rate cosine-annealed
+to a tenth over the run (per step); gradient clipping is the trainer's (gradient_clip_val 0.1,
+by norm).
 
 Checkpoints hold the whole model (the "model." prefix), Lightning's loop and optimiser state,
 the prompt sampler's random state and every process's torch / numpy / Python random states (clip
