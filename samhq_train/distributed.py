@@ -1,13 +1,15 @@
 """The process group as data loading, checkpoints and the embedding cache see it: this process's
-global rank, one object gathered from every process (both plain single-process answers without
-DDP), `stop_together` for a step that every process takes and any of them can fail, and
-`report_once`: a setup error that every process hits is said once, by rank 0."""
+global rank, one object gathered from every process and a number averaged over them (all plain
+single-process answers without DDP), `stop_together` for a step that every process takes and any
+of them can fail, and `report_once`: a setup error that every process hits is said once, by
+rank 0."""
 
 import os
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
 
+import torch
 import torch.distributed as dist
 
 from samhq_train.errors import UserError, exit_on_user_error, report
@@ -35,6 +37,16 @@ def gather_from_ranks(obj) -> list:
     gathered: list = [None] * dist.get_world_size()
     dist.all_gather_object(gathered, obj)
     return gathered
+
+
+def mean_over_ranks(value: float, device: torch.device | str = "cpu") -> float:
+    """The mean of `value` over every process (all-reduced on `device`, which the backend must
+    serve: CUDA for NCCL); `value` itself without DDP."""
+    if not _initialized() or dist.get_world_size() == 1:
+        return float(value)
+    total = torch.tensor(float(value), device=device)
+    dist.all_reduce(total)
+    return float(total) / dist.get_world_size()
 
 
 def stop_together(step: Callable[[], T]) -> T:

@@ -214,7 +214,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     (training/interrupt.py, training/resume.py). train=false writes no exports.
     """
     if cfg.get("video") is not None:  # experiment=video_finetune: training/video/run.py
-        return train_video(cfg)
+        return train_video(cfg, build_loggers)
     started = time.time()
     check_inputs(cfg)
     output_dir = Path(cfg.paths.output_dir)

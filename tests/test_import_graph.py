@@ -39,7 +39,7 @@ ALLOWED = {
     # video fine-tuning (SAM2Train's clip forward and loss, its LightningModule and run)
     "training.video": {
         "constants", "data", "model", "evaluation", "evaluation.video", "training",
-        "model_from_config",
+        "model_from_config", "distributed",  # the loss's object count over processes
     },
     "inference": {"constants", "imaging", "drawing", "model"},  # with inference.video (samhq-video)
     "reference": {"model"},

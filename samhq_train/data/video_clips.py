@@ -19,11 +19,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from samhq_train.imaging import ImageFileError, mask_png_header, read_mask_png
 
 from .image_files import DataError, read_image
+from .video_transforms import ClipAugmentation, augment_clip
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +105,16 @@ class VideoClipDataset(Dataset):
     """One random clip per sequence and item: {"images": T x 3 x S x S uint8 RGB, "masks":
     T x N x S x S bool (N objects), "name", "object_ids"}. `multiplier` repeats the sequence list
     (SAM 2's dataset multiplier); hflip_prob flips a whole clip (SAM 2's consistent
-    RandomHorizontalFlip)."""
+    RandomHorizontalFlip); with `augmentation` a clip goes through SAM 2's MOSE augmentations
+    (video_transforms.py: flip, affine, resize, colour) instead of the plain resize and flip."""
 
     def __init__(self, root, *, image_size: int, num_frames: int = 8, max_num_objects: int = 3,
-                 multiplier: int = 1, hflip_prob: float = 0.5) -> None:
+                 multiplier: int = 1, hflip_prob: float = 0.5,
+                 augmentation: ClipAugmentation | None = None) -> None:
         self.sequences = find_sequences(root, num_frames)
         self.image_size, self.num_frames = image_size, num_frames
         self.max_num_objects, self.multiplier = max_num_objects, multiplier
-        self.hflip_prob = hflip_prob
+        self.hflip_prob, self.augmentation = hflip_prob, augmentation
 
     def __len__(self) -> int:
         return len(self.sequences) * self.multiplier
@@ -132,18 +136,32 @@ class VideoClipDataset(Dataset):
         count = min(len(visible), self.max_num_objects)
         ids = sorted(rng.choice(visible, count, replace=False).tolist())
         frames = range(start, start + self.num_frames)
+        if self.augmentation is not None:
+            images, masks = self._augmented(seq, frames, ids)
+        else:
+            images, masks = self._resized(seq, frames, ids, rng)
+        return {"images": images, "masks": masks, "name": seq.name, "object_ids": ids}
+
+    def _resized(self, seq: VideoSequence, frames: range, ids: list[int], rng):
         s = self.image_size
         images = np.stack([square(read_image(seq.frames[t]), s) for t in frames])
         label_maps = np.stack([square(read_ids(seq.masks[t]), s, nearest=True) for t in frames])
         masks = label_maps[:, None] == np.array(ids)[None, :, None, None]
         if rng.random() < self.hflip_prob:
             images, masks = images[:, :, ::-1], masks[..., ::-1]
-        return {
-            "images": torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2),
-            "masks": torch.from_numpy(np.ascontiguousarray(masks)),
-            "name": seq.name,
-            "object_ids": ids,
-        }
+        return (torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2),
+                torch.from_numpy(np.ascontiguousarray(masks)))
+
+    def _augmented(self, seq: VideoSequence, frames: range, ids: list[int]):
+        pictures = [Image.fromarray(read_image(seq.frames[t])) for t in frames]
+        label_maps = np.stack([read_ids(seq.masks[t]) for t in frames])
+        if label_maps.shape[1:] != (pictures[0].height, pictures[0].width):
+            raise DataError(f"{seq.masks[frames[0]]}: {label_maps.shape[2]} x "
+                            f"{label_maps.shape[1]} masks for {pictures[0].width} x "
+                            f"{pictures[0].height} frames; give masks of the frames' size")
+        masks = label_maps[:, None] == np.array(ids)[None, :, None, None]
+        return augment_clip(pictures, torch.from_numpy(masks).to(torch.uint8), self.image_size,
+                            self.hflip_prob, self.augmentation)
 
 
 def collate_clips(items: list[dict]) -> dict:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities import rank_zero_warn
 
 from samhq_train.distributed import RankStopped, gather_from_ranks, stop_together
 from samhq_train.files import atomic_write, tensor_bytes
@@ -130,6 +131,15 @@ def set_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def restore_own_rng_states(states: list[dict[str, Any]], rank: int, world_size: int) -> None:
+    """Set this process's random states from a checkpoint's gather_rng_states() (with a warning
+    when another number of processes wrote them: then not exact)."""
+    if len(states) != world_size:
+        rank_zero_warn("the checkpoint was written by a different number of processes: "
+                       "random states are not restored exactly")
+    set_rng_states(states[rank % len(states)])
+
+
 def gather_rng_states() -> list[dict[str, Any]]:
     """The random states of all processes (index = global rank); a one-element list without DDP."""
     return gather_from_ranks(collect_rng_states())
@@ -142,6 +152,7 @@ __all__ = [
     "check_resume_checkpoint",
     "collect_rng_states",
     "gather_rng_states",
+    "restore_own_rng_states",
     "set_rng_states",
     "stop_together_on_failed_writes",
 ]

@@ -16,7 +16,6 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
 from samhq_train.batch_forward import decode_prompts, image_features
@@ -48,7 +47,7 @@ from samhq_train.model.formats.lightning import (
 from samhq_train.training.checkpointing import (
     check_finite_weights,
     gather_rng_states,
-    set_rng_states,
+    restore_own_rng_states,
 )
 from samhq_train.training.correction import correction_rounds, mean_losses
 from samhq_train.training.divergence import check_gradients, check_loss
@@ -281,13 +280,9 @@ class SamHQModule(L.LightningModule):
             )
         states = checkpoint.get("rng_states")
         if states:
-            rank = self.global_rank if self._trainer is not None else 0
-            if len(states) != (self.trainer.world_size if self._trainer is not None else 1):
-                rank_zero_warn(
-                    "the checkpoint was written by a different number of processes: "
-                    "random states are not restored exactly"
-                )
-            set_rng_states(states[rank % len(states)])
+            attached = self._trainer is not None
+            restore_own_rng_states(states, self.global_rank if attached else 0,
+                                   self.trainer.world_size if attached else 1)
 
 
 def _prompt_config(config: dict | None) -> PromptConfig:

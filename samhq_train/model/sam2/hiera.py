@@ -54,6 +54,15 @@ class MultiScaleAttention(nn.Module):
         return cpu_int8.call(self.proj, x.reshape(b, h, w, -1))
 
 
+def drop_path(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Stochastic depth: each sample's branch zeroed with probability p (training only), the
+    kept ones scaled by 1 / (1 - p)."""
+    if not p or not training:
+        return x
+    keep = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(1 - p)
+    return x * keep.div_(1 - p)
+
+
 class MultiScaleBlock(nn.Module):
     """Pre-norm transformer block on B x H x W x C; window_size 0 means global attention."""
 
@@ -77,6 +86,7 @@ class MultiScaleBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim_out, eps=1e-6)
         self.mlp = MLP(dim_out, int(dim_out * mlp_ratio), dim_out, 2, activation=nn.GELU)
         self.proj = nn.Linear(dim, dim_out) if dim != dim_out else None
+        self.drop_path = 0.0  # stochastic depth of both branches (Hiera.set_drop_path_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x
@@ -94,8 +104,8 @@ class MultiScaleBlock(nn.Module):
                 hw = shortcut.shape[1:3]
                 padded = tuple(n + (size - n % size) % size for n in hw)
             x = window_unpartition(x, size, padded, hw)
-        x = shortcut + x
-        return x + self.mlp(self.norm2(x))
+        x = shortcut + drop_path(x, self.drop_path, self.training)
+        return x + drop_path(self.mlp(self.norm2(x)), self.drop_path, self.training)
 
 
 class PatchEmbed(nn.Module):
@@ -167,6 +177,13 @@ class Hiera(nn.Module):
             self.blocks[i].norm2.normalized_shape[0] for i in self.stage_ends[::-1]
         ]
         self._constants = ConstantCache()  # the position embedding between inference calls
+
+    def set_drop_path_rate(self, rate: float) -> None:
+        """Stochastic depth rising linearly over the blocks from 0 to `rate` (training mode only;
+        0, the default, none), as SAM 2's Hiera drop_path_rate."""
+        rates = torch.linspace(0, rate, len(self.blocks)).tolist()
+        for block, p in zip(self.blocks, rates, strict=True):
+            block.drop_path = p
 
     def _position_embedding(self, hw: tuple[int, int]) -> torch.Tensor:
         """1 x H x W x C: background embedding resized to H x W plus the tiled window embedding

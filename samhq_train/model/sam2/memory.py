@@ -86,14 +86,24 @@ class MemoryAttentionLayer(nn.Module):
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
         self.norm3 = nn.LayerNorm(d_model)
+        self.dropout = 0.0  # training only (set_dropout); SAM 2's training configs: 0.1
+
+    def set_dropout(self, p: float) -> None:
+        """Dropout p on both attentions' weights, each residual branch and the MLP's hidden
+        layer, in training mode only (SAM 2's MemoryAttentionLayer dropout)."""
+        self.dropout = self.self_attn.dropout = self.cross_attn_image.dropout = float(p)
+
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(x, self.dropout, self.training) if self.dropout else x
 
     def forward(self, x, memory, memory_pos, num_obj_ptr_tokens: int) -> torch.Tensor:
         """x: B x N x C (the frame's tokens), memory and memory_pos: B x M x C_mem."""
         y = self.norm1(x)
-        x = x + self.self_attn(y, y, y)
+        x = x + self._drop(self.self_attn(y, y, y))
         y = self.norm2(x)
-        x = x + self.cross_attn_image(y, memory + memory_pos, memory, num_obj_ptr_tokens)
-        return x + self.linear2(F.relu(self.linear1(self.norm3(x))))
+        x = x + self._drop(self.cross_attn_image(y, memory + memory_pos, memory,
+                                                 num_obj_ptr_tokens))
+        return x + self._drop(self.linear2(self._drop(F.relu(self.linear1(self.norm3(x))))))
 
 
 class MemoryAttention(nn.Module):
@@ -122,6 +132,11 @@ class MemoryAttention(nn.Module):
             for _ in range(num_layers)
         )
         self.norm = nn.LayerNorm(d_model)
+
+    def set_dropout(self, p: float) -> None:
+        """Training-mode dropout p in every layer (0: none, the default)."""
+        for layer in self.layers:
+            layer.set_dropout(p)
 
     def forward(
         self, x, x_pos, memory, memory_pos, num_obj_ptr_tokens: int = 0

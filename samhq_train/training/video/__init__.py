@@ -4,6 +4,7 @@
                   frames to correct) and the correction clicks, drawn as SAM2Train draws them
     clip_forward  the differentiable forward over a clip (memory, corrections): FrameSteps
     loss          MultiStepMaskLoss (SAM 2's MultiStepMultiMasksAndIous)
+    optimizer     SAM 2's param groups (layer-wise lr decay, weight decay rules) and schedule
     validation    J&F of whole sequences tracked from their first-frame GT masks
     module        VideoTrainModule (the LightningModule); run: train_video(cfg)
 """

@@ -4,52 +4,57 @@ What trains: every parameter of SAM 2.1 / HQ-SAM 2, as SAM 2's MOSE fine-tune do
 attention, memory encoder and object pointers are what video training exists for, and the mask
 decoder and prompt encoder decode the tracked frames), the image encoder at vision_lr (SAM 2:
 3e-6 against 5e-6) or frozen (freeze_image_encoder: SAM2Train's switch; it runs without gradients
-then, much cheaper on small machines). AdamW, weight decay 0.1 except biases and LayerNorms, each
-learning rate cosine-annealed to a tenth over the run (per step); gradient clipping is the
-trainer's (gradient_clip_val 0.1, by norm).
+then, much cheaper on small machines). In training mode, SAM 2's regularisation: drop-path
+rising to drop_path_rate over the Hiera blocks and dropout in the memory attention (0.1 both in
+the MOSE config). AdamW with SAM 2's param groups (optimizer.py: layer-wise lr decay 0.9 in the
+Hiera trunk, weight decay 0.1 except biases and LayerNorms), each learning rate cosine-annealed
+to a tenth over the run (per step); gradient clipping is the trainer's (gradient_clip_val 0.1,
+by norm).
 
-Checkpoints hold the whole model (the "model." prefix), Lightning's loop and optimiser state and
-the prompt sampler's random state, so a resumed run draws the prompts it would have drawn.
+Checkpoints hold the whole model (the "model." prefix), Lightning's loop and optimiser state,
+the prompt sampler's random state and every process's torch / numpy / Python random states (clip
+order, clip sampling, augmentations, box noise, clicks, dropout), so a run resumed from an
+epoch's last.ckpt continues bit for bit as the uninterrupted run.
 """
 
 from __future__ import annotations
 
-import math
-
 import lightning as L
 import numpy as np
 import torch
-from torch import nn
 
 from samhq_train.evaluation.video import overall_score
 from samhq_train.model.sam2 import Sam2HQ
+from samhq_train.training.checkpointing import gather_rng_states, restore_own_rng_states
 
 from .clip_forward import ClipForward
 from .loss import TERMS, MultiStepMaskLoss
+from .optimizer import video_optimizer
 from .prompts import ClipPromptSettings, plan_clip
 from .validation import score_tracking
 
 RNG_KEY = "video_prompt_rng"
-
-
-def no_decay(name: str, module_of: dict[str, nn.Module]) -> bool:
-    owner = module_of.get(name.rsplit(".", 1)[0])
-    return name.endswith("bias") or isinstance(owner, nn.LayerNorm)
+GLOBAL_RNG_KEY = "rng_states"  # as image training's checkpoints
 
 
 class VideoTrainModule(L.LightningModule):
     def __init__(self, model: Sam2HQ, *, prompts: ClipPromptSettings, loss: MultiStepMaskLoss,
                  use_hq: bool = True, lr: float = 5e-6, vision_lr: float = 3e-6,
-                 weight_decay: float = 0.1, freeze_image_encoder: bool = False,
-                 seed: int = 42) -> None:
+                 weight_decay: float = 0.1, layer_decay: float = 0.9,
+                 drop_path_rate: float = 0.0, dropout: float = 0.0,
+                 freeze_image_encoder: bool = False, seed: int = 42) -> None:
         super().__init__()
         self.model = model
         self.prompts, self.loss, self.use_hq = prompts, loss, use_hq
         self.lr, self.vision_lr, self.weight_decay = lr, vision_lr, weight_decay
+        self.layer_decay = layer_decay
         self.freeze_image_encoder = freeze_image_encoder
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.clip_forward = ClipForward(model, prompts, use_hq=use_hq)
+        # training mode only: tracking and validation run the model in eval mode
+        model.image_encoder.trunk.set_drop_path_rate(drop_path_rate)
+        model.memory_attention.set_dropout(dropout)
         model.requires_grad_(True)
         if freeze_image_encoder:
             model.image_encoder.requires_grad_(False)
@@ -96,30 +101,22 @@ class VideoTrainModule(L.LightningModule):
             self.log(f"val/{name}", value, sync_dist=True)
 
     def configure_optimizers(self):
-        module_of = dict(self.model.named_modules())
-        groups: dict[tuple[bool, bool], list] = {}
-        for name, param in self.model.named_parameters():
-            if param.requires_grad:
-                key = (name.startswith("image_encoder."), no_decay(name, module_of))
-                groups.setdefault(key, []).append(param)
-        param_groups = [
-            {"params": params, "lr": self.vision_lr if vision else self.lr,
-             "weight_decay": 0.0 if plain else self.weight_decay}
-            for (vision, plain), params in sorted(groups.items())
-        ]
-        optimizer = torch.optim.AdamW(param_groups)
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
-
-        def cosine_to_tenth(step: int) -> float:
-            return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_to_tenth)
+        optimizer, scheduler = video_optimizer(
+            self.model, self.trainer.estimated_stepping_batches, lr=self.lr,
+            vision_lr=self.vision_lr, weight_decay=self.weight_decay,
+            layer_decay=self.layer_decay)
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[RNG_KEY] = self.rng.bit_generator.state
+        checkpoint[GLOBAL_RNG_KEY] = gather_rng_states()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if RNG_KEY in checkpoint:
             self.rng.bit_generator.state = checkpoint[RNG_KEY]
+        states = checkpoint.get(GLOBAL_RNG_KEY)
+        if states:  # every process's torch / numpy / Python states; this rank's restored
+            attached = self._trainer is not None
+            restore_own_rng_states(states, self.global_rank if attached else 0,
+                                   self.trainer.world_size if attached else 1)

@@ -10,6 +10,7 @@ the whole model in Meta's layout, which samhq-video loads.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
@@ -22,8 +23,9 @@ from torch.utils.data import DataLoader
 
 from samhq_train.data.moving_shapes import ensure_moving_shapes
 from samhq_train.data.video_clips import VideoClipDataset, collate_clips, find_sequences
+from samhq_train.data.video_transforms import ClipAugmentation
 from samhq_train.errors import UserError
-from samhq_train.model import TrainablePolicy, save_checkpoint, variant_config
+from samhq_train.model import TrainablePolicy, inspect, save_checkpoint, variant_config
 from samhq_train.model.sam2 import Sam2HQ
 from samhq_train.model_from_config import absolute_path, build_model_from_config
 from samhq_train.training.ddp_settings import ddp_settings_for
@@ -55,11 +57,27 @@ def check_video_config(cfg) -> None:
     if not cfg.model.variant.startswith("sam2"):
         raise VideoConfigError(f"model.variant={cfg.model.variant}: video fine-tuning needs a "
                                "SAM 2.1 / HQ-SAM 2 model (model=sam2.1_hq_hiera_*)")
+    for key in ("drop_path_rate", "dropout"):
+        if not 0.0 <= float(cfg.video.get(key, 0.0)) < 1.0:
+            raise VideoConfigError(f"video.{key}={cfg.video[key]}: must be in [0, 1) (0: off)")
+    if not 0.0 < float(cfg.video.get("layer_decay", 1.0)) <= 1.0:
+        raise VideoConfigError(f"video.layer_decay={cfg.video.layer_decay}: must be in (0, 1] "
+                               "(1: no layer-wise decay)")
     try:
         ClipPromptSettings(**cfg.video.prompts)
         MultiStepMaskLoss(**cfg.video.loss)
     except (TypeError, ValueError) as err:
         raise VideoConfigError(f"video.prompts / video.loss: {err}") from None
+    try:
+        clip_augmentation(cfg.data)
+    except (TypeError, ValueError) as err:
+        raise VideoConfigError(f"data.augmentation: {err}") from None
+
+
+def clip_augmentation(data) -> ClipAugmentation | None:
+    """data.augmentation's settings (SAM 2's MOSE augmentations); None when null / false."""
+    settings = data.get("augmentation")
+    return ClipAugmentation(**OmegaConf.to_container(settings)) if settings else None
 
 
 def video_loaders(cfg, image_size: int):
@@ -73,7 +91,7 @@ def video_loaders(cfg, image_size: int):
     train_set = VideoClipDataset(
         root, image_size=image_size, num_frames=int(data.num_frames),
         max_num_objects=int(data.max_num_objects), multiplier=int(data.get("multiplier", 1)),
-        hflip_prob=float(data.get("hflip_prob", 0.5)),
+        hflip_prob=float(data.get("hflip_prob", 0.5)), augmentation=clip_augmentation(data),
     )
     workers = int(data.get("num_workers", 0))
     train = DataLoader(train_set, batch_size=int(data.batch_size), shuffle=True,
@@ -86,23 +104,43 @@ def video_loaders(cfg, image_size: int):
     return train, DataLoader(val_set, batch_size=1, num_workers=workers, collate_fn=first_item)
 
 
+def chosen_use_hq(cfg) -> bool:
+    """video.use_hq, or when unset (null) whether the base checkpoint holds HQ parts: Meta's
+    SAM 2.1 files (format "sam") do not, and fresh HQ parts would add an untrained mask to
+    SAM's from the first step; a random backbone (no checkpoint) trains them along."""
+    if cfg.video.get("use_hq") is not None:
+        return bool(cfg.video.use_hq)
+    checkpoint = absolute_path(cfg.model.get("checkpoint"))
+    if checkpoint is None or inspect(checkpoint).format != "sam":
+        return True
+    log.info("video.use_hq=false: %s holds no HQ parts (SAM 2.1 weights), so plain SAM 2.1 "
+             "trains; video.use_hq=true trains fresh HQ parts along", checkpoint)
+    return False
+
+
 def build_video_module(cfg, model: Sam2HQ) -> VideoTrainModule:
     v = cfg.video
     return VideoTrainModule(
         model, prompts=ClipPromptSettings(**v.prompts), loss=MultiStepMaskLoss(**v.loss),
-        use_hq=bool(v.use_hq), lr=float(v.lr), vision_lr=float(v.vision_lr),
-        weight_decay=float(v.weight_decay), freeze_image_encoder=bool(v.freeze_image_encoder),
+        use_hq=chosen_use_hq(cfg), lr=float(v.lr), vision_lr=float(v.vision_lr),
+        weight_decay=float(v.weight_decay), layer_decay=float(v.get("layer_decay", 1.0)),
+        drop_path_rate=float(v.get("drop_path_rate", 0.0)), dropout=float(v.get("dropout", 0.0)),
+        freeze_image_encoder=bool(v.freeze_image_encoder),
         seed=int(cfg.seed),
     )
 
 
-def train_video(cfg) -> tuple[dict, dict]:
-    """Train per cfg (experiment=video_finetune); (metrics, objects) as train() returns."""
+def train_video(cfg, build_loggers: Callable[[object], list] | None = None
+                ) -> tuple[dict, dict]:
+    """Train per cfg (experiment=video_finetune); (metrics, objects) as train() returns.
+    build_loggers: the run's loggers from cfg (train() passes the `logger` group's builder);
+    without it a CSV log under logs/."""
     check_video_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
     image_size = variant_config(cfg.model.variant).image_size
+    loggers = build_loggers(cfg) if build_loggers else [CSVLogger(output_dir, name="logs")]
     train_loader, val_loader = video_loaders(cfg, image_size)
     loaded = build_model_from_config(cfg.model, TrainablePolicy(name="full"))
     module = build_video_module(cfg, loaded.model)
@@ -114,7 +152,7 @@ def train_video(cfg) -> tuple[dict, dict]:
                                          mode="max", save_top_k=1, enable_version_counter=False))
     trainer: L.Trainer = hydra.utils.instantiate(
         ddp_settings_for(cfg.trainer, "full"), callbacks=callbacks,
-        logger=CSVLogger(output_dir, name="logs"),
+        logger=loggers or False,
     )
     metrics: dict = {}
     if val_loader is not None and cfg.get("validate_before_training") and not cfg.get("ckpt_path"):

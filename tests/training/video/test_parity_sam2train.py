@@ -5,8 +5,8 @@ Generator, seeded alike, and torch's global generator for box noise and clicks),
 plan, clicks and corrections are made: each loss term and the gradient of every parameter must
 agree.
 
-The memory attention's dropout (0.1 in Meta's configs; our inference-only memory attention has
-none) is set to 0 on Meta's side. HQ-SAM 2: Meta's SAM2Train with its mask decoder swapped for
+The memory attention's dropout and Hiera's drop-path are 0 on both sides, but in one case with
+0.1 on both (the MOSE config's values). HQ-SAM 2: Meta's SAM2Train with its mask decoder swapped for
 an adapter running our MaskDecoderHQ with hq_token_only=False (as in the video inference parity
 test), which the official HQ-SAM 2 video code is.
 
@@ -57,7 +57,7 @@ CASES = {  # name: prompt settings
 SEEDS = {"mask": 3, "box": 0, "clicks": 1, "mose": 5}
 
 
-def meta_sam2train(settings: ClipPromptSettings):
+def meta_sam2train(settings: ClipPromptSettings, regularization: float = 0.0):
     s = settings
     overrides = MINIATURE + [
         "++model._target_=training.model.sam2.SAM2Train",
@@ -70,9 +70,10 @@ def meta_sam2train(settings: ClipPromptSettings):
         f"++model.add_all_frames_to_correct_as_cond={s.add_all_frames_to_correct_as_cond}",
         f"++model.num_correction_pt_per_frame={s.num_correction_pt_per_frame}",
         f"++model.prob_to_sample_from_gt_for_train={s.prob_to_sample_from_gt}",
-        "++model.memory_attention.layer.dropout=0.0",
-        "++model.memory_attention.layer.self_attention.dropout=0.0",
-        "++model.memory_attention.layer.cross_attention.dropout=0.0",
+        f"++model.memory_attention.layer.dropout={regularization}",
+        f"++model.memory_attention.layer.self_attention.dropout={regularization}",
+        f"++model.memory_attention.layer.cross_attention.dropout={regularization}",
+        f"++model.image_encoder.trunk.drop_path_rate={regularization}",
     ]
     from hydra import compose
     from omegaconf import OmegaConf
@@ -123,11 +124,17 @@ def run_meta(meta, model, images, gt, seed):
 
 
 @pytest.mark.parametrize("use_hq", [False, True], ids=["sam2.1", "hq-sam2"])
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", [*CASES, "mose-dropout"])
 def test_loss_and_gradients_match_sam2train(case, use_hq):
+    # mose-dropout: the MOSE case with drop-path and dropout 0.1 on both sides (its draws from
+    # torch's generator interleave with the prompts' in the same order)
+    regularization = 0.1 if case.endswith("-dropout") else 0.0
+    case = case.removesuffix("-dropout")
     settings, seed = CASES[case], SEEDS[case]
     model = randomize_(build_sam_hq(VARIANT, seed=0), seed=1).train().requires_grad_(True)
-    meta = meta_sam2train(settings)
+    model.image_encoder.trunk.set_drop_path_rate(regularization)
+    model.memory_attention.set_dropout(regularization)
+    meta = meta_sam2train(settings, regularization)
     meta.load_state_dict(without_hq(model.state_dict()), strict=True)
     if use_hq:
         meta.sam_mask_decoder = DecoderAdapter(model.sam_mask_decoder)

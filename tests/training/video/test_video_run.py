@@ -47,7 +47,7 @@ def shapes(tmp_path_factory):
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory, shapes):
     out = tmp_path_factory.mktemp("video_run")
-    cfg = video_cfg(out, shapes, "video.freeze_image_encoder=true")
+    cfg = video_cfg(out, shapes, "video.freeze_image_encoder=true", "logger=[csv,tensorboard]")
     start = build_sam_hq(cfg.model.variant, seed=int(cfg.model.seed)).state_dict()
     metrics, objects = train(cfg)
     return out, metrics, objects, start
@@ -65,6 +65,9 @@ def test_short_run_trains_the_memory_path_and_scores_jf(short_run):
     assert any(k.startswith("sam_mask_decoder.hf_") for k in changed)  # the HQ parts train too
     assert not any(k.startswith("image_encoder.") for k in changed)  # frozen here
     assert (out / "checkpoints" / "last.ckpt").is_file()
+    # the logger group, as image training: logger=[csv,tensorboard]
+    assert "val/J&F" in (out / "csv" / "metrics.csv").read_text().splitlines()[0]
+    assert list((out / "tensorboard").rglob("events.out.tfevents.*"))
     assert (out / "checkpoints" / "best.ckpt").is_file()
     exported = load_checkpoint(objects["exports"]["model"])
     assert all(torch.equal(exported.state_dict()[k], v) for k, v in trained.items())
@@ -86,6 +89,10 @@ def test_bad_settings_are_one_line(tmp_path, shapes):
         train(video_cfg(tmp_path, shapes, "data.root=null"))
     with pytest.raises(UserError, match="needs a SAM 2.1 / HQ-SAM 2 model"):
         train(video_cfg(tmp_path, shapes, "model=vit_demo"))
+    with pytest.raises(UserError, match="data.augmentation: degrees=-1"):
+        train(video_cfg(tmp_path, shapes, "data.augmentation.degrees=-1"))
+    with pytest.raises(UserError, match="video.dropout=1.5"):
+        train(video_cfg(tmp_path, shapes, "video.dropout=1.5"))
     with pytest.raises(UserError, match="data.root=.*folder not found"):
         train(video_cfg(tmp_path, shapes, f"data.root={tmp_path / 'none'}"))
 
@@ -101,6 +108,8 @@ def test_experiment_is_the_mose_finetune(tmp_path):
                                     "iou_use_l1_loss": True}
     assert cfg.trainer.gradient_clip_val == 0.1 and cfg.trainer.max_epochs == 40
     assert cfg.model.variant == "sam2.1_hq_hiera_b+" and not cfg.video.freeze_image_encoder
+    assert (cfg.video.drop_path_rate, cfg.video.dropout, cfg.video.layer_decay) == (0.1, 0.1, 0.9)
+    assert cfg.data.augmentation.degrees == 25 and cfg.data.augmentation.grayscale_prob == 0.05
     with pytest.raises(UserError, match="data.root is not set"):
         train(cfg)
 
@@ -112,6 +121,9 @@ def test_demo_experiment_composes(tmp_path):
     assert cfg.model.checkpoint.endswith("data/demo_base/sam2.1_hq_hiera_demo_base.pt")
     assert cfg.video.freeze_image_encoder and cfg.trainer.accelerator == "cpu"
     assert cfg.data.root == "data/video_demo/train" and cfg.data.moving_shapes.val.seed == 100
+    # the README's demo numbers: HQ parts trained from fresh, no dropout, no augmentation
+    assert cfg.video.use_hq and cfg.data.augmentation is None
+    assert cfg.video.dropout == cfg.video.drop_path_rate == 0.0
 
 
 def test_demo_videos_are_written_once(tmp_path):
@@ -132,3 +144,26 @@ def test_training_runs_the_model_in_train_mode():
     module = VideoTrainModule(model, prompts=ClipPromptSettings(), loss=MultiStepMaskLoss())
     module.on_train_epoch_start()
     assert model.training and model.sam_mask_decoder.training
+
+
+def test_use_hq_follows_the_checkpoint_when_unset(tmp_path, caplog):
+    from samhq_train.model import save_checkpoint
+    from samhq_train.training.video.run import chosen_use_hq
+    from tests.training.helpers import ROOT
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=video_finetune", "model=sam2.1_hq_hiera_demo",
+                                          f"paths.output_dir={tmp_path}"])
+    assert cfg.video.use_hq is None
+    assert chosen_use_hq(cfg)  # a random backbone: its HQ parts train along
+    base = ROOT / "data" / "demo_base" / "sam2.1_hq_hiera_demo_base.pt"  # no HQ parts
+    cfg.model.checkpoint = str(base)
+    with caplog.at_level("INFO"):
+        assert not chosen_use_hq(cfg)
+    assert "video.use_hq=false" in caplog.text and "holds no HQ parts" in caplog.text
+    with_hq = save_checkpoint(build_sam_hq("sam2.1_hq_hiera_demo", seed=0),
+                              tmp_path / "hq.pt", "sam_hq")
+    cfg.model.checkpoint = str(with_hq)
+    assert chosen_use_hq(cfg)
+    cfg.model.checkpoint, cfg.video.use_hq = str(base), True  # an explicit choice stays
+    assert chosen_use_hq(cfg)
