@@ -39,7 +39,8 @@ def no_decay(name: str, module_of: dict[str, nn.Module]) -> bool:
 
 class VideoTrainModule(L.LightningModule):
     def __init__(self, model: Sam2HQ, *, prompts: ClipPromptSettings, loss: MultiStepMaskLoss,
-                 use_hq: bool = True, lr: float = 5e-6, vision_lr: float = 3e-6,
+                 use_hq: bool = True, teacher_force_object_scores: bool = False,
+                 lr: float = 5e-6, vision_lr: float = 3e-6,
                  weight_decay: float = 0.1, freeze_image_encoder: bool = False,
                  seed: int = 42) -> None:
         super().__init__()
@@ -49,7 +50,8 @@ class VideoTrainModule(L.LightningModule):
         self.freeze_image_encoder = freeze_image_encoder
         self.seed = seed
         self.rng = np.random.default_rng(seed)
-        self.clip_forward = ClipForward(model, prompts, use_hq=use_hq)
+        self.clip_forward = ClipForward(model, prompts, use_hq=use_hq,
+                                        teacher_force_object_scores=teacher_force_object_scores)
         model.requires_grad_(True)
         if freeze_image_encoder:
             model.image_encoder.requires_grad_(False)

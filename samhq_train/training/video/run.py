@@ -1,10 +1,14 @@
 """train_video(cfg): a video fine-tuning run (experiment=video_finetune), wiring only.
 
-The config's `model` group gives the SAM 2.1 / HQ-SAM 2 weights, `data` (data=video_folder) the
-clips' folder, `video` the prompts, loss, learning rates and which decoder output trains. The
-run writes checkpoints/last.ckpt every epoch (trainer.fit resumes from ckpt_path) and, with
-validation sequences, checkpoints/best.ckpt by val/J&F; at the end export/<variant>_video.pt,
-the whole model in Meta's layout, which samhq-video loads.
+The config's `model` group gives the SAM 2.1 / HQ-SAM 2 or SAM 3 / HQ-SAM 3 weights, `data`
+(data=video_folder) the clips' folder, `video` the prompts, loss, learning rates and which decoder
+output trains. The run writes checkpoints/last.ckpt every epoch (trainer.fit resumes from
+ckpt_path) and, with validation sequences, checkpoints/best.ckpt by val/J&F; at the end
+export/<variant>_video.pt, the whole model in Meta's layout, which samhq-video loads.
+
+A SAM 3 file without the tracker's video parts (an image-only HQ-SAM 3 export, the demo base) is
+refused, or with video.init_missing_video_parts=true starts those parts as Meta's
+Sam3TrackerBase does (a fresh init, said in the log).
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from torch.utils.data import DataLoader
 from samhq_train.data.moving_shapes import ensure_moving_shapes
 from samhq_train.data.video_clips import VideoClipDataset, collate_clips, find_sequences
 from samhq_train.errors import UserError
-from samhq_train.model import TrainablePolicy, save_checkpoint, variant_config
+from samhq_train.model import TrainablePolicy, family_of_variant, save_checkpoint, variant_config
 from samhq_train.model.sam2 import Sam2HQ
+from samhq_train.model.sam3.family import add_fresh_video_parts
 from samhq_train.model_from_config import absolute_path, build_model_from_config
 from samhq_train.training.ddp_settings import ddp_settings_for
 
@@ -34,6 +39,7 @@ from .prompts import ClipPromptSettings
 from .validation import VideoSequenceDataset, first_item
 
 log = logging.getLogger(__name__)
+VIDEO_FAMILIES = ("sam2", "sam3")  # the families with a tracker (SAM 2.1, SAM 3)
 
 
 class VideoConfigError(UserError):
@@ -49,17 +55,38 @@ def check_video_config(cfg) -> None:
         if int(cfg.data.get(key, 1)) < 1:
             raise VideoConfigError(f"data.{key}={cfg.data.get(key)}: must be at least 1")
     try:
-        variant_config(cfg.model.variant)
+        family = family_of_variant(cfg.model.variant).name
     except (KeyError, ValueError):
         raise VideoConfigError(f"model.variant={cfg.model.variant}: not a known variant") from None
-    if not cfg.model.variant.startswith("sam2"):
+    if family not in VIDEO_FAMILIES:
         raise VideoConfigError(f"model.variant={cfg.model.variant}: video fine-tuning needs a "
-                               "SAM 2.1 / HQ-SAM 2 model (model=sam2.1_hq_hiera_*)")
+                               "SAM 2.1 / HQ-SAM 2 or SAM 3 / HQ-SAM 3 model "
+                               "(model=sam2.1_hq_hiera_* or sam3_hq*)")
+    if cfg.video.get("teacher_force_object_scores") and family != "sam3":
+        raise VideoConfigError("video.teacher_force_object_scores=true is SAM 3's option (Meta's "
+                               "teacher_force_obj_scores_for_mem): set it false for SAM 2.1")
     try:
         ClipPromptSettings(**cfg.video.prompts)
         MultiStepMaskLoss(**cfg.video.loss)
     except (TypeError, ValueError) as err:
         raise VideoConfigError(f"video.prompts / video.loss: {err}") from None
+
+
+def ensure_video_parts(model, cfg) -> None:
+    """A SAM 3 model loaded from a file without the tracker's video parts: refused, or with
+    video.init_missing_video_parts those parts start fresh (Meta's init), said in the log."""
+    if getattr(model, "has_video_parts", True):
+        return
+    if not cfg.video.get("init_missing_video_parts"):
+        raise VideoConfigError(
+            f"model.checkpoint={cfg.model.checkpoint}: this SAM 3 file has no tracker video parts "
+            "(memory attention, memory encoder, object pointers): use Meta's sam3.pt or a model "
+            "made from it, or start them fresh with video.init_missing_video_parts=true"
+        )
+    add_fresh_video_parts(model, variant_config(cfg.model.variant))
+    log.info("model: %s has no tracker video parts; memory attention, memory encoder and object "
+             "pointers start fresh (Meta's Sam3TrackerBase init, seed %s)",
+             cfg.model.checkpoint, cfg.seed)
 
 
 def video_loaders(cfg, image_size: int):
@@ -90,7 +117,9 @@ def build_video_module(cfg, model: Sam2HQ) -> VideoTrainModule:
     v = cfg.video
     return VideoTrainModule(
         model, prompts=ClipPromptSettings(**v.prompts), loss=MultiStepMaskLoss(**v.loss),
-        use_hq=bool(v.use_hq), lr=float(v.lr), vision_lr=float(v.vision_lr),
+        use_hq=bool(v.use_hq), teacher_force_object_scores=bool(
+            v.get("teacher_force_object_scores", False)),
+        lr=float(v.lr), vision_lr=float(v.vision_lr),
         weight_decay=float(v.weight_decay), freeze_image_encoder=bool(v.freeze_image_encoder),
         seed=int(cfg.seed),
     )
@@ -102,9 +131,10 @@ def train_video(cfg) -> tuple[dict, dict]:
     output_dir = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
+    loaded = build_model_from_config(cfg.model, TrainablePolicy(name="full"))
+    ensure_video_parts(loaded.model, cfg)
     image_size = variant_config(cfg.model.variant).image_size
     train_loader, val_loader = video_loaders(cfg, image_size)
-    loaded = build_model_from_config(cfg.model, TrainablePolicy(name="full"))
     module = build_video_module(cfg, loaded.model)
     checkpoints = output_dir / "checkpoints"
     callbacks = [ModelCheckpoint(dirpath=checkpoints, filename="last", save_top_k=1,
