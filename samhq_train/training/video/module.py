@@ -99,10 +99,11 @@ class VideoTrainModule(L.LightningModule):
 
     def configure_optimizers(self):
         module_of = dict(self.model.named_modules())
+        vision = {id(p) for p in self.model.image_encoder.parameters()}  # SAM 3: detector.*
         groups: dict[tuple[bool, bool], list] = {}
         for name, param in self.model.named_parameters():
             if param.requires_grad:
-                key = (name.startswith("image_encoder."), no_decay(name, module_of))
+                key = (id(param) in vision, no_decay(name, module_of))
                 groups.setdefault(key, []).append(param)
         param_groups = [
             {"params": params, "lr": self.vision_lr if vision else self.lr,

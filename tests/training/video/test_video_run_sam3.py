@@ -90,3 +90,20 @@ def test_sam3_demo_experiment_composes(tmp_path):
     assert cfg.video.init_missing_video_parts and cfg.video.freeze_image_encoder
     assert not cfg.video.teacher_force_object_scores and cfg.trainer.accelerator == "cpu"
     assert cfg.data.root == "data/video_demo/train"
+
+
+def test_sam3_image_encoder_gets_the_vision_lr():
+    from samhq_train.model import build_sam_hq
+    from samhq_train.training.video import ClipPromptSettings, MultiStepMaskLoss
+    from samhq_train.training.video.module import VideoTrainModule
+
+    model = build_sam_hq("sam3_hq_demo", seed=0)
+    module = VideoTrainModule(model, prompts=ClipPromptSettings(), loss=MultiStepMaskLoss(),
+                              lr=1e-3, vision_lr=1e-5)
+    module.trainer = type("T", (), {"estimated_stepping_batches": 10})()
+    groups = module.configure_optimizers()["optimizer"].param_groups
+    vision = {id(p) for p in model.image_encoder.parameters()}
+    for group in groups:
+        in_vision = {id(p) in vision for p in group["params"]}
+        assert len(in_vision) == 1
+        assert group["lr"] == (1e-5 if in_vision.pop() else 1e-3)
