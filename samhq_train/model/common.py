@@ -14,6 +14,22 @@ def use_checkpointing(module: nn.Module, x: torch.Tensor) -> bool:
     return module.training or x.requires_grad or any(p.requires_grad for p in module.parameters())
 
 
+def drop_path(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Stochastic depth: each sample's branch zeroed with probability p (training only), the
+    kept ones scaled by 1 / (1 - p)."""
+    if not p or not training:
+        return x
+    keep = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(1 - p)
+    return x * keep.div_(1 - p)
+
+
+def set_drop_path_rates(blocks, rate: float) -> None:
+    """Each block's `drop_path` rising linearly from 0 (the first) to `rate` (the last)."""
+    rates = torch.linspace(0, rate, len(blocks)).tolist()
+    for block, p in zip(blocks, rates, strict=True):
+        block.drop_path = p
+
+
 class LayerNorm2d(nn.Module):
     """LayerNorm over the channel dimension of a B x C x H x W tensor."""
 

@@ -8,7 +8,13 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from .. import cpu_int8, cpu_kernels
-from ..common import use_checkpointing, window_partition, window_unpartition
+from ..common import (
+    drop_path,
+    set_drop_path_rates,
+    use_checkpointing,
+    window_partition,
+    window_unpartition,
+)
 from ..inference_constants import ConstantCache, parameters_key
 from . import cpu_blocks
 from .layers import MLP
@@ -52,15 +58,6 @@ class MultiScaleAttention(nn.Module):
                 q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
             ).transpose(1, 2)
         return cpu_int8.call(self.proj, x.reshape(b, h, w, -1))
-
-
-def drop_path(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """Stochastic depth: each sample's branch zeroed with probability p (training only), the
-    kept ones scaled by 1 / (1 - p)."""
-    if not p or not training:
-        return x
-    keep = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(1 - p)
-    return x * keep.div_(1 - p)
 
 
 class MultiScaleBlock(nn.Module):
@@ -181,9 +178,7 @@ class Hiera(nn.Module):
     def set_drop_path_rate(self, rate: float) -> None:
         """Stochastic depth rising linearly over the blocks from 0 to `rate` (training mode only;
         0, the default, none), as SAM 2's Hiera drop_path_rate."""
-        rates = torch.linspace(0, rate, len(self.blocks)).tolist()
-        for block, p in zip(self.blocks, rates, strict=True):
-            block.drop_path = p
+        set_drop_path_rates(self.blocks, rate)
 
     def _position_embedding(self, hw: tuple[int, int]) -> torch.Tensor:
         """1 x H x W x C: background embedding resized to H x W plus the tiled window embedding

@@ -123,10 +123,12 @@ class Sam2Tracker:
             and c.multimask_min_pt_num <= count <= c.multimask_max_pt_num
         )
 
-    def sam_heads(self, embedding, high_res, points, mask, multimask: bool) -> TrackOutput:
+    def sam_heads(self, embedding, high_res, points, mask, multimask: bool,
+                  present: torch.Tensor | None = None) -> TrackOutput:
         """The prompt encoder and mask decoder on B conditioned embeddings; the best mask (by
         predicted IoU when multimask) and its object pointer. Absent objects' masks are
-        NO_OBJ_SCORE and their pointer moves to no_obj_ptr."""
+        NO_OBJ_SCORE and their pointer moves to no_obj_ptr; present (B x 1 bool) says which
+        objects are there instead of the object scores (SAM 3's teacher forcing in training)."""
         model = self.model
         b, device = embedding.shape[0], embedding.device
         if points is None:
@@ -151,7 +153,8 @@ class Sam2Tracker:
             hq_token_only=False,
             use_hq=self.use_hq,
         )
-        present = scores > 0
+        if present is None:
+            present = scores > 0
         if model.sam_mask_decoder.pred_obj_scores:
             masks = torch.where(present[:, None, None], masks, NO_OBJ_SCORE)
         masks = masks.float()
@@ -179,9 +182,12 @@ class Sam2Tracker:
             obj_ptr = present * obj_ptr
         return obj_ptr + (1 - present) * self.model.no_obj_ptr
 
-    def mask_as_output(self, features: FrameFeatures, mask: torch.Tensor) -> TrackOutput:
+    def mask_as_output(self, features: FrameFeatures, mask: torch.Tensor,
+                       teacher_force: bool = False) -> TrackOutput:
         """A mask prompt taken as the output (use_mask_input_as_output_without_sam): logits
-        +-10, IoU 1; the object pointer from the SAM heads on the mask (no memory)."""
+        +-10, IoU 1; the object pointer from the SAM heads on the mask (no memory), those heads
+        told the object is there where the mask is not empty with teacher_force."""
+        present = (mask.flatten(1) > 0).any(dim=1, keepdim=True)
         mask = mask.float()
         high_res = mask * MASK_OUT_SCALE + MASK_OUT_BIAS
         low_res = F.interpolate(
@@ -193,10 +199,11 @@ class Sam2Tracker:
             obj_ptr = mask.new_zeros(mask.shape[0], model.sam_prompt_encoder.embed_dim)
         else:
             heads = self.sam_heads(
-                features.embedding, features.high_res, None, model.mask_downsample(mask), False
+                features.embedding, features.high_res, None, model.mask_downsample(mask), False,
+                present if teacher_force else None,
             )
             obj_ptr = heads.obj_ptr
-        present = (mask.flatten(1) > 0).any(dim=1, keepdim=True).float()
+        present = present.float()
         scores = MASK_OUT_SCALE * present + MASK_OUT_BIAS
         if model.sam_mask_decoder.pred_obj_scores:
             obj_ptr = self._no_object_pointer(obj_ptr, present)

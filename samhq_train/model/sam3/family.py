@@ -114,6 +114,13 @@ def build_video_parts(cfg: Sam3Config) -> VideoParts:
     )
 
 
+def add_fresh_video_parts(model: Sam3HQ, cfg: Sam3Config) -> None:
+    """Start the tracker's video parts of a model loaded without them (an image-only file) as
+    Meta's Sam3TrackerBase starts them: the modules with their constructors' init (PyTorch's
+    defaults, the fuser's layer scale 1e-6), the learned embeddings truncated normal (0.02)."""
+    model.attach_video_parts(build_video_parts(cfg))
+
+
 def owns_state(state: dict) -> bool:
     """Whether a (full or HQ-only) state dict has SAM 3 key names."""
     return any(k.startswith((TRUNK, DECODER_PREFIX)) for k in state)

@@ -148,6 +148,32 @@ class Sam3HQ(Sam2PromptSide):
     def has_video_parts(self) -> bool:
         return hasattr(self.tracker, "maskmem_backbone")
 
+    def attach_video_parts(self, video: VideoParts) -> None:
+        """Give a model without video parts (loaded from an image-only file) these modules and
+        fresh learned embeddings, drawn as Sam3TrackerBase.__init__ draws them (truncated
+        normal, std 0.02); no_mem_embed (an image-path tensor) is kept."""
+        if self.has_video_parts:
+            raise ValueError("this SAM 3 model already has its video parts")
+        t, hidden = self.tracker, self.sam_prompt_encoder.embed_dim
+        mem_dim = video.obj_ptr_tpos_proj.out_features
+        device = t.no_mem_embed.device
+        embeddings = {
+            "maskmem_tpos_enc": (video.num_maskmem, 1, 1, mem_dim),
+            "no_mem_pos_enc": (1, 1, hidden),
+            "no_obj_ptr": (1, hidden),
+            "no_obj_embed_spatial": (1, mem_dim),
+        }
+        for name, shape in embeddings.items():
+            setattr(t, name, nn.Parameter(nn.init.trunc_normal_(torch.zeros(shape), std=0.02)))
+        t.mask_downsample = video.mask_downsample
+        t.transformer = nn.Module()
+        t.transformer.encoder = video.memory_attention
+        t.maskmem_backbone = video.memory_encoder
+        t.obj_ptr_proj = video.obj_ptr_proj
+        t.obj_ptr_tpos_proj = video.obj_ptr_tpos_proj
+        self.num_maskmem, self.mem_dim = video.num_maskmem, mem_dim
+        self.tracker.to(device)
+
     def drop_video_parts(self) -> None:
         """Remove the video parts (for a file that has none: it loads and saves back as is)."""
         for part in VIDEO_PARTS:

@@ -27,6 +27,7 @@ import torch
 
 from ...errors import UserError
 from ..sam2.image_encoder import sine_position_encoding
+from ..sam2.model import Sam2HQ
 from ..sam2.tracking import Sam2Tracker
 from ..sam2.tracking_state import FrameFeatures, Memory, TrackOutput
 from .model import Sam3HQ
@@ -116,3 +117,11 @@ class Sam3Tracker(Sam2Tracker):
     def _mask_low_res_size(self, high_res: torch.Tensor) -> tuple[int, int]:
         stride = self.model.image_size // self.model.sam_prompt_encoder.image_embedding_size[0]
         return high_res.shape[-2] // stride * 4, high_res.shape[-1] // stride * 4
+
+
+def video_tracker(model: Sam2HQ | Sam3HQ, *, use_hq: bool = True) -> Sam2Tracker:
+    """The tracking step of a model of either video family: Sam3Tracker (interactive settings:
+    no memory selection) for SAM 3 / HQ-SAM 3, Sam2Tracker for SAM 2.1 / HQ-SAM 2."""
+    if getattr(model, "family", None) == "sam3":
+        return Sam3Tracker(model, use_hq=use_hq)
+    return Sam2Tracker(model, use_hq=use_hq)

@@ -15,7 +15,13 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from .. import cpu_int8
-from ..common import use_checkpointing, window_partition, window_unpartition
+from ..common import (
+    drop_path,
+    set_drop_path_rates,
+    use_checkpointing,
+    window_partition,
+    window_unpartition,
+)
 from . import cpu_blocks
 
 
@@ -107,6 +113,7 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, mlp_dim)
         self.window = window
+        self.drop_path = 0.0  # stochastic depth of both branches (ViT.set_drop_path_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x
@@ -117,8 +124,8 @@ class Block(nn.Module):
             x = window_unpartition(self.attn(x), self.window, padded, size)
         else:
             x = self.attn(x)
-        x = shortcut + x
-        return x + self.mlp(self.norm2(x))
+        x = shortcut + drop_path(x, self.drop_path, self.training)
+        return x + drop_path(self.mlp(self.norm2(x)), self.drop_path, self.training)
 
 
 class PatchEmbed(nn.Module):
@@ -173,6 +180,11 @@ class ViT(nn.Module):
             )
             for i in range(depth)
         )
+
+    def set_drop_path_rate(self, rate: float) -> None:
+        """Stochastic depth rising linearly over the blocks from 0 to `rate` (training mode only;
+        0, the default, none), by Hiera's rule (SAM 3's ViT has the same drop_path_rate)."""
+        set_drop_path_rates(self.blocks, rate)
 
     def _position_embedding(self, h: int, w: int) -> torch.Tensor:
         """The pretraining grid's embedding (cls slot dropped) tiled over h x w: 1 x h x w x C."""

@@ -14,6 +14,17 @@ HQ-SAM 2 (use_hq=True): the decoder runs as the HQ-SAM 2 video predictor runs it
 is supervised, what picks the best mask, what the memory encodes and what the predictor returns:
 the loss trains the masks that tracking uses. Supervising the HQ mask alone (as image training
 does with hq_token_only) would leave the memory fed by masks no loss looks at.
+
+SAM 3 / HQ-SAM 3 (a Sam3HQ): the same forward on SAM 3's tracker (Sam3Tracker: its features, mask
+sizes and at most 4 attended conditioning frames), as Meta's Sam3TrackerBase computes it in
+training mode (its training branches are SAM2Base's: memory stride 1, every selected
+conditioning frame's pointer, soft masks into the memory, no non-overlap; no memory selection,
+the interactive tracker's). SAM 3 adds teacher_force_object_scores (its
+teacher_force_obj_scores_for_mem): whether an object is there is read from the GT mask (the mask
+prompt, on a frame that takes it as output) rather than from the object score, for the masks
+(NO_OBJ_SCORE where absent, also those supervised) and the object pointers; the memory's
+no-object embedding still follows the score. Meta's spatial-memory dropout is not supported
+(off: sam3 ships no value for it).
 """
 
 from __future__ import annotations
@@ -25,8 +36,8 @@ import numpy as np
 import torch
 
 from samhq_train.model.sam2 import Sam2HQ
-from samhq_train.model.sam2.tracking import Sam2Tracker
 from samhq_train.model.sam2.tracking_state import FrameFeatures, Memory, TrackOutput
+from samhq_train.model.sam3.tracking import video_tracker
 
 from .prompts import ClipPlan, ClipPromptSettings, add_points, next_click
 
@@ -66,13 +77,23 @@ def select_rows(features: FrameFeatures, rows: torch.Tensor) -> FrameFeatures:
     )
 
 
-class ClipForward:
-    """SAM2Train's forward on a Sam2HQ (its parameters are the ones trained)."""
+def present_in(gt: torch.Tensor) -> torch.Tensor:
+    """B x 1 x S x S GT -> B x 1 bool: whether each object is in the frame."""
+    return (gt.flatten(1) > 0).any(dim=1, keepdim=True)
 
-    def __init__(self, model: Sam2HQ, settings: ClipPromptSettings, *, use_hq: bool = True):
+
+class ClipForward:
+    """SAM2Train's forward on a Sam2HQ or Sam3HQ (its parameters are the ones trained)."""
+
+    def __init__(self, model: Sam2HQ, settings: ClipPromptSettings, *, use_hq: bool = True,
+                 teacher_force_object_scores: bool = False):
+        if teacher_force_object_scores and getattr(model, "family", None) != "sam3":
+            raise ValueError("teacher_force_object_scores is SAM 3's option (Meta's "
+                             "teacher_force_obj_scores_for_mem); SAM 2.1 has none")
         self.model = model
         self.settings = settings
-        self.tracker = Sam2Tracker(model, use_hq=use_hq)
+        self.teacher_force = teacher_force_object_scores
+        self.tracker = video_tracker(model, use_hq=use_hq)
         self.tracker.cfg = training_tracking(model)
 
     def encode(self, images: torch.Tensor) -> FrameFeatures:
@@ -103,8 +124,9 @@ class ClipForward:
         tracker, steps = self.tracker, FrameSteps()
         is_init = t in plan.init_cond_frames
         points, mask = plan.points.get(t), plan.masks.get(t)
+        present = present_in(gt) if self.teacher_force else None
         if mask is not None and tracker.cfg.use_mask_input_as_output_without_sam:
-            out = tracker.mask_as_output(features, mask)
+            out = tracker.mask_as_output(features, mask, self.teacher_force)
             out.high_res_multimasks = out.high_res_masks
             out.ious = out.high_res_masks.new_ones(mask.shape[0], 1)
             steps.add(out)
@@ -113,9 +135,11 @@ class ClipForward:
                 t, is_init, features, memory, num_frames, False
             )
             multimask = tracker.use_multimask(is_init, points)
-            steps.add(tracker.sam_heads(conditioned, features.high_res, points, mask, multimask))
+            steps.add(tracker.sam_heads(conditioned, features.high_res, points, mask, multimask,
+                                        present))
             if t in plan.frames_to_correct:
-                points = self._correct(steps, conditioned, features, points, gt, is_init, rng)
+                points = self._correct(steps, conditioned, features, points, gt, is_init, rng,
+                                       present)
         out = steps.output
         if self.model.num_maskmem > 0:
             out.memory, out.memory_pos = tracker.encode_memory(
@@ -123,7 +147,8 @@ class ClipForward:
             )
         return steps
 
-    def _correct(self, steps: FrameSteps, conditioned, features, points, gt, is_init, rng):
+    def _correct(self, steps: FrameSteps, conditioned, features, points, gt, is_init, rng,
+                 present):
         """num_correction_pt_per_frame clicks, each from the error of the last step (or, with
         probability prob_to_sample_from_gt, from the GT alone); returns all the points."""
         s, tracker = self.settings, self.tracker
@@ -134,5 +159,5 @@ class ClipForward:
             points = add_points(points, next_click(gt, pred, s.click_sampling))
             multimask = tracker.use_multimask(is_init, points)
             steps.add(tracker.sam_heads(conditioned, features.high_res, points, last.pred_masks,
-                                        multimask))
+                                        multimask, present))
         return points

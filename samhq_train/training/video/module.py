@@ -39,7 +39,8 @@ GLOBAL_RNG_KEY = "rng_states"  # as image training's checkpoints
 
 class VideoTrainModule(L.LightningModule):
     def __init__(self, model: Sam2HQ, *, prompts: ClipPromptSettings, loss: MultiStepMaskLoss,
-                 use_hq: bool = True, lr: float = 5e-6, vision_lr: float = 3e-6,
+                 use_hq: bool = True, teacher_force_object_scores: bool = False,
+                 lr: float = 5e-6, vision_lr: float = 3e-6,
                  weight_decay: float = 0.1, layer_decay: float = 0.9,
                  drop_path_rate: float = 0.0, dropout: float = 0.0,
                  freeze_image_encoder: bool = False, seed: int = 42) -> None:
@@ -51,7 +52,8 @@ class VideoTrainModule(L.LightningModule):
         self.freeze_image_encoder = freeze_image_encoder
         self.seed = seed
         self.rng = np.random.default_rng(seed)
-        self.clip_forward = ClipForward(model, prompts, use_hq=use_hq)
+        self.clip_forward = ClipForward(model, prompts, use_hq=use_hq,
+                                        teacher_force_object_scores=teacher_force_object_scores)
         # training mode only: tracking and validation run the model in eval mode
         model.image_encoder.trunk.set_drop_path_rate(drop_path_rate)
         model.memory_attention.set_dropout(dropout)

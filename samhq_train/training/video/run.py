@@ -1,10 +1,14 @@
 """train_video(cfg): a video fine-tuning run (experiment=video_finetune), wiring only.
 
-The config's `model` group gives the SAM 2.1 / HQ-SAM 2 weights, `data` (data=video_folder) the
-clips' folder, `video` the prompts, loss, learning rates and which decoder output trains. The
-run writes checkpoints/last.ckpt every epoch (trainer.fit resumes from ckpt_path) and, with
-validation sequences, checkpoints/best.ckpt by val/J&F; at the end export/<variant>_video.pt,
-the whole model in Meta's layout, which samhq-video loads.
+The config's `model` group gives the SAM 2.1 / HQ-SAM 2 or SAM 3 / HQ-SAM 3 weights, `data`
+(data=video_folder) the clips' folder, `video` the prompts, loss, learning rates and which decoder
+output trains. The run writes checkpoints/last.ckpt every epoch (trainer.fit resumes from
+ckpt_path) and, with validation sequences, checkpoints/best.ckpt by val/J&F; at the end
+export/<variant>_video.pt, the whole model in Meta's layout, which samhq-video loads.
+
+A SAM 3 file without the tracker's video parts (an image-only HQ-SAM 3 export, the demo base) is
+refused, or with video.init_missing_video_parts=true starts those parts as Meta's
+Sam3TrackerBase does (a fresh init, said in the log).
 """
 
 from __future__ import annotations
@@ -25,8 +29,15 @@ from samhq_train.data.moving_shapes import ensure_moving_shapes
 from samhq_train.data.video_clips import VideoClipDataset, collate_clips, find_sequences
 from samhq_train.data.video_transforms import ClipAugmentation
 from samhq_train.errors import UserError
-from samhq_train.model import TrainablePolicy, inspect, save_checkpoint, variant_config
+from samhq_train.model import (
+    TrainablePolicy,
+    family_of_variant,
+    inspect,
+    save_checkpoint,
+    variant_config,
+)
 from samhq_train.model.sam2 import Sam2HQ
+from samhq_train.model.sam3.family import add_fresh_video_parts
 from samhq_train.model_from_config import absolute_path, build_model_from_config
 from samhq_train.training.ddp_settings import ddp_settings_for
 
@@ -36,6 +47,7 @@ from .prompts import ClipPromptSettings
 from .validation import VideoSequenceDataset, first_item
 
 log = logging.getLogger(__name__)
+VIDEO_FAMILIES = ("sam2", "sam3")  # the families with a tracker (SAM 2.1, SAM 3)
 
 
 class VideoConfigError(UserError):
@@ -51,12 +63,16 @@ def check_video_config(cfg) -> None:
         if int(cfg.data.get(key, 1)) < 1:
             raise VideoConfigError(f"data.{key}={cfg.data.get(key)}: must be at least 1")
     try:
-        variant_config(cfg.model.variant)
+        family = family_of_variant(cfg.model.variant).name
     except (KeyError, ValueError):
         raise VideoConfigError(f"model.variant={cfg.model.variant}: not a known variant") from None
-    if not cfg.model.variant.startswith("sam2"):
+    if family not in VIDEO_FAMILIES:
         raise VideoConfigError(f"model.variant={cfg.model.variant}: video fine-tuning needs a "
-                               "SAM 2.1 / HQ-SAM 2 model (model=sam2.1_hq_hiera_*)")
+                               "SAM 2.1 / HQ-SAM 2 or SAM 3 / HQ-SAM 3 model "
+                               "(model=sam2.1_hq_hiera_* or sam3_hq*)")
+    if cfg.video.get("teacher_force_object_scores") and family != "sam3":
+        raise VideoConfigError("video.teacher_force_object_scores=true is SAM 3's option (Meta's "
+                               "teacher_force_obj_scores_for_mem): set it false for SAM 2.1")
     for key in ("drop_path_rate", "dropout"):
         if not 0.0 <= float(cfg.video.get(key, 0.0)) < 1.0:
             raise VideoConfigError(f"video.{key}={cfg.video[key]}: must be in [0, 1) (0: off)")
@@ -78,6 +94,23 @@ def clip_augmentation(data) -> ClipAugmentation | None:
     """data.augmentation's settings (SAM 2's MOSE augmentations); None when null / false."""
     settings = data.get("augmentation")
     return ClipAugmentation(**OmegaConf.to_container(settings)) if settings else None
+
+
+def ensure_video_parts(model, cfg) -> None:
+    """A SAM 3 model loaded from a file without the tracker's video parts: refused, or with
+    video.init_missing_video_parts those parts start fresh (Meta's init), said in the log."""
+    if getattr(model, "has_video_parts", True):
+        return
+    if not cfg.video.get("init_missing_video_parts"):
+        raise VideoConfigError(
+            f"model.checkpoint={cfg.model.checkpoint}: this SAM 3 file has no tracker video parts "
+            "(memory attention, memory encoder, object pointers): use Meta's sam3.pt or a model "
+            "made from it, or start them fresh with video.init_missing_video_parts=true"
+        )
+    add_fresh_video_parts(model, variant_config(cfg.model.variant))
+    log.info("model: %s has no tracker video parts; memory attention, memory encoder and object "
+             "pointers start fresh (Meta's Sam3TrackerBase init, seed %s)",
+             cfg.model.checkpoint, cfg.seed)
 
 
 def video_loaders(cfg, image_size: int):
@@ -113,8 +146,8 @@ def chosen_use_hq(cfg) -> bool:
     checkpoint = absolute_path(cfg.model.get("checkpoint"))
     if checkpoint is None or inspect(checkpoint).format != "sam":
         return True
-    log.info("video.use_hq=false: %s holds no HQ parts (SAM 2.1 weights), so plain SAM 2.1 "
-             "trains; video.use_hq=true trains fresh HQ parts along", checkpoint)
+    log.info("video.use_hq=false: %s holds no HQ parts (Meta's weights), so plain SAM 2.1 / "
+             "SAM 3 trains; video.use_hq=true trains fresh HQ parts along", checkpoint)
     return False
 
 
@@ -122,7 +155,9 @@ def build_video_module(cfg, model: Sam2HQ) -> VideoTrainModule:
     v = cfg.video
     return VideoTrainModule(
         model, prompts=ClipPromptSettings(**v.prompts), loss=MultiStepMaskLoss(**v.loss),
-        use_hq=chosen_use_hq(cfg), lr=float(v.lr), vision_lr=float(v.vision_lr),
+        use_hq=chosen_use_hq(cfg), teacher_force_object_scores=bool(
+            v.get("teacher_force_object_scores", False)),
+        lr=float(v.lr), vision_lr=float(v.vision_lr),
         weight_decay=float(v.weight_decay), layer_decay=float(v.get("layer_decay", 1.0)),
         drop_path_rate=float(v.get("drop_path_rate", 0.0)), dropout=float(v.get("dropout", 0.0)),
         freeze_image_encoder=bool(v.freeze_image_encoder),
@@ -139,10 +174,11 @@ def train_video(cfg, build_loggers: Callable[[object], list] | None = None
     output_dir = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
+    loaded = build_model_from_config(cfg.model, TrainablePolicy(name="full"))
+    ensure_video_parts(loaded.model, cfg)
     image_size = variant_config(cfg.model.variant).image_size
     loggers = build_loggers(cfg) if build_loggers else [CSVLogger(output_dir, name="logs")]
     train_loader, val_loader = video_loaders(cfg, image_size)
-    loaded = build_model_from_config(cfg.model, TrainablePolicy(name="full"))
     module = build_video_module(cfg, loaded.model)
     checkpoints = output_dir / "checkpoints"
     callbacks = [ModelCheckpoint(dirpath=checkpoints, filename="last", save_top_k=1,

@@ -1,7 +1,8 @@
 """Validation of video fine-tuning: semi-supervised VOS J&F on whole sequences.
 
-Each object's GT mask on the first frame is the prompt; the tracker (the model's inference
-tracking settings, eval mode) follows the objects through the other frames; each frame's masks
+Each object's GT mask on the first frame is the prompt (for SAM 3 at its tracker's mask-prompt
+size, as samhq-video gives it); the tracker (SAM 2.1's or SAM 3's, the model's inference tracking
+settings, eval mode) follows the objects through the other frames; each frame's masks
 go back to the GT's size and become one label map (the highest positive logit's object), scored
 by evaluation.video's SequenceScorer, first and last frames skipped as DAVIS evaluates.
 """
@@ -17,8 +18,8 @@ from samhq_train.data.image_files import read_image
 from samhq_train.data.video_clips import VideoSequence, read_ids, square
 from samhq_train.evaluation.video import SequenceScore, SequenceScorer, overall_score
 from samhq_train.model.sam2 import Sam2HQ
-from samhq_train.model.sam2.tracking import Sam2Tracker
 from samhq_train.model.sam2.tracking_state import Memory
+from samhq_train.model.sam3.tracking import video_tracker
 
 
 class VideoSequenceDataset(Dataset):
@@ -58,16 +59,24 @@ def first_item(items: list[dict]) -> dict:
 def track_from_first_masks(model: Sam2HQ, images: torch.Tensor, first_masks: torch.Tensor,
                            *, use_hq: bool = True) -> torch.Tensor:
     """images T x 3 x S x S (RGB 0-255), first_masks N x 1 x S x S -> T x N x S x S logits."""
-    tracker = Sam2Tracker(model, use_hq=use_hq)
+    tracker = video_tracker(model, use_hq=use_hq)
     num_frames, objects = images.shape[0], first_masks.shape[0]
     memory, logits = Memory(), []
+    size = images.shape[-2:]
+    prompt_size = getattr(tracker, "mask_prompt_size", None)
+    if prompt_size is not None and first_masks.shape[-1] != prompt_size:
+        first_masks = F.interpolate(first_masks.float(), (prompt_size, prompt_size),
+                                    mode="bilinear", align_corners=False, antialias=True)
     for t in range(num_frames):
         features = tracker.frame_features(images[t:t + 1].float()).expand(objects)
         out = tracker.track_step(
             t, is_init_cond_frame=t == 0, features=features, points=None,
             mask=first_masks if t == 0 else None, memory=memory, num_frames=num_frames,
         )
-        logits.append(out.high_res_masks[:, 0])
+        high_res = out.high_res_masks
+        if high_res.shape[-2:] != size:  # a SAM 3 mask prompt taken as output
+            high_res = F.interpolate(high_res, size, mode="bilinear", align_corners=False)
+        logits.append(high_res[:, 0])
         out.high_res_masks = out.high_res_multimasks = None  # the memory keeps the rest
         (memory.cond if t == 0 else memory.non_cond)[t] = out
     return torch.stack(logits)

@@ -115,12 +115,16 @@ def run_meta(meta, model, images, gt, seed):
         flat_obj_to_img_idx=torch.arange(NUM_FRAMES)[:, None].expand(-1, NUM_OBJECTS),
     )
     outputs = meta(batch)
-    loss = MultiStepMultiMasksAndIous(
+    return meta_multistep_loss()(outputs, gt[:, :, 0])
+
+
+def meta_multistep_loss() -> MultiStepMultiMasksAndIous:
+    """SAM 2's video loss with the MOSE fine-tune's weights (MultiStepMaskLoss's defaults)."""
+    return MultiStepMultiMasksAndIous(
         {"loss_mask": 20, "loss_dice": 1, "loss_iou": 1, "loss_class": 1},
         supervise_all_iou=True, iou_use_l1_loss=True, pred_obj_scores=True,
         focal_gamma_obj_score=0.0, focal_alpha_obj_score=-1.0,
     )
-    return loss(outputs, gt[:, :, 0])
 
 
 @pytest.mark.parametrize("use_hq", [False, True], ids=["sam2.1", "hq-sam2"])

@@ -87,7 +87,7 @@ def test_resume_continues_the_run(short_run, shapes):
 def test_bad_settings_are_one_line(tmp_path, shapes):
     with pytest.raises(UserError, match="data.root is not set"):
         train(video_cfg(tmp_path, shapes, "data.root=null"))
-    with pytest.raises(UserError, match="needs a SAM 2.1 / HQ-SAM 2 model"):
+    with pytest.raises(UserError, match="needs a SAM 2.1 / HQ-SAM 2 or SAM 3"):
         train(video_cfg(tmp_path, shapes, "model=vit_demo"))
     with pytest.raises(UserError, match="data.augmentation: degrees=-1"):
         train(video_cfg(tmp_path, shapes, "data.augmentation.degrees=-1"))
