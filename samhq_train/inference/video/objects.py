@@ -108,8 +108,8 @@ class ObjectGroup:
 
     def drop(self, obj: int) -> None:
         """The object taken out: its rows of every output in memory, its prompts; the later
-        objects move up one index. The official predictor then rebuilds its per-object store
-        from the memory (SAM 3's cleared outputs come back)."""
+        objects move up one index. (`cleared` is empty here: it fills only while a single
+        object tracks.)"""
         keep = [i for i in range(len(self.obj_ids)) if i != obj]
         del self.obj_ids[obj]
 
@@ -124,7 +124,6 @@ class ObjectGroup:
         for outputs in (self.memory.cond, self.memory.non_cond):
             for frame, out in outputs.items():
                 outputs[frame] = rows_of(out, keep)
-        self.cleared.clear()
 
 
 def rows_of(out: TrackOutput, keep: list[int]) -> TrackOutput:

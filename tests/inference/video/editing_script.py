@@ -2,9 +2,9 @@
 (the drivers differ per predictor; the steps and what is recorded do not), and their comparison.
 
 A step is ("add", frame, obj, prompt), ("clear", frame, obj), ("remove", obj),
-("propagate", reverse, ...) (from the first conditioning frame) or ("from", start_frame)
-(forward from there). Recorded: each add's and clear's masks, each remove's
-(obj_ids, {frame: masks}), each propagated frame's (obj_ids, masks)."""
+("propagate", reverse, ...) (from the first conditioning frame) or ("from", start_frame,
+reverse, ...) (from there; forward when no reverse is given). Recorded: each add's and clear's
+masks, each remove's (obj_ids, {frame: masks}), each propagated frame's (obj_ids, masks)."""
 
 from .conftest import VIDEO_HW
 
@@ -20,7 +20,10 @@ def run_script(script, add, clear, remove, propagate) -> dict:
             ids, frames = remove(*args)
             out[i] = (list(ids), dict(sorted(frames)))
         else:
-            runs = [(None, r) for r in args] if kind == "propagate" else [(args[0], False)]
+            if kind == "propagate":
+                runs = [(None, reverse) for reverse in args]
+            else:
+                runs = [(args[0], reverse) for reverse in args[1:] or (False,)]
             for start, reverse in runs:
                 for frame, ids, masks in propagate(start, reverse):
                     out[(i, reverse, frame)] = (list(ids), masks)
