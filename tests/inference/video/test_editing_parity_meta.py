@@ -4,7 +4,9 @@ steps, fp32 on the continuous path (see test_parity_meta.py for why): every reco
 
 The script clears a prompt before tracking, clears a conditioning frame after tracking (it stays
 as a tracked frame and is tracked again), clears a correction, removes tracked objects (one
-with a correction not yet in memory) and finally the last but one; forward and reverse.
+with a correction not yet in memory) and finally the last but one; forward and reverse. A new
+object prompted on a frame where another has a correction not yet in memory: the masks returned
+hold that object's stored output (Meta's consolidation takes the new outputs of one kind only).
 """
 
 import warnings
@@ -42,12 +44,16 @@ SCRIPT = [
     ("propagate", False, True),
     ("clear", 5, 1),  # a conditioning frame, tracked: tracked again below
     ("add", 3, 2, click(95.0, 75.0, 0)),  # a correction
+    ("add", 3, 4, click(20.0, 60.0)),  # a new object there: its output shows 2's stored one
     ("add", 4, 3, click(60.0, 60.0)),  # a correction of the object removed next
     ("remove", 3),
     ("propagate", False),
     ("clear", 3, 2),  # the correction, now in memory
     ("remove", 1),
     ("propagate", False, True),
+    ("clear", 2, 2),  # its only conditioning frame: a click there conditions again
+    ("add", 2, 2, click(88.0, 62.0)),
+    ("propagate", False),
 ]
 
 
