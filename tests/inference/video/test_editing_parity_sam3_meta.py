@@ -8,7 +8,9 @@ memory changes), a clear that leaves a tracked conditioning frame without prompt
 later), a removed object with a mask prompt, then removals down to one object (Meta's per-object
 store rebuilt, then cleared around prompts again). "forget_all": the official rule that a clear
 leaving no conditioning frame forgets every object's prompts (before tracking: any clear that
-empties its frame); the objects stay, one of them with nothing is removed later.
+empties its frame); the objects stay, one of them with nothing is removed later. "one_object":
+a clear on a frame whose tracked output Meta's per-object store has forgotten (single objects,
+clear_non_cond_mem_around_input) shows nothing there; removing the last object resets.
 """
 
 import pytest
@@ -51,6 +53,16 @@ SCRIPTS = {
         ("propagate", False, True),
         ("add", 1, 2, click(92.0, 50.0)),
         ("propagate", False),
+    ],
+    "one_object": [  # Meta's per-object store forgets the frames around a prompted one
+        ("add", 0, 7, dict(points=[[30.0, 35.0]], labels=[1])),
+        ("add", 3, 7, click(50.0, 30.0)),
+        ("propagate", False),  # frames 1 and 2 forgotten there once frame 3 is reached
+        ("add", 1, 7, click(40.0, 40.0)),
+        ("clear", 1, 7),  # nothing left to show on frame 1
+        ("clear", 3, 7),  # a conditioning frame downgraded: the store has its output again
+        ("propagate", False),
+        ("remove", 7),  # the last object: everything forgotten
     ],
     "forget_all": [
         ("add", 2, 1, dict(points=[[30.0, 35.0]], labels=[1])),
@@ -100,8 +112,10 @@ def run_meta(meta, frames: torch.Tensor, script) -> dict:
 
 
 # every mode on the long script (memory selection: the frames' scores are averaged over the
-# objects, so a removal changes them); the forget-all rule is bookkeeping, one mode shows it
-CASES = [(mode, "three_objects") for mode in MODES] + [("sam3", "forget_all")]
+# objects, so a removal changes them); the bookkeeping-only scripts in one mode
+CASES = [(mode, "three_objects") for mode in MODES] + [
+    ("sam3", "forget_all"), ("sam3", "one_object")
+]
 
 
 @pytest.mark.parametrize(("mode", "script"), CASES, ids=lambda v: v)
@@ -130,6 +144,6 @@ def test_clear_and_remove_match_meta_sam3_tracker(models, video_dir, mode, scrip
         meta.use_memory_selection = False
         meta.sam_mask_decoder = decoder
         del meta.track_step
-    worst = compare(theirs, mine, 20 if script == "three_objects" else 5)
+    worst = compare(theirs, mine, {"three_objects": 20, "forget_all": 5, "one_object": 5}[script])
     print(f"SAM 3 clear / remove ({mode}, {script}) vs Meta: max |diff| {worst:.2e}")
     assert worst <= ATOL
