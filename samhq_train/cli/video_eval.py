@@ -6,6 +6,7 @@ segmentation masks against the ground truth, equal to vos-benchmark 0.1.0 (DAVIS
     samhq-video-eval --gt DAVIS/Annotations/480p/bmx-trees --pred masks/bmx-trees
     samhq-video-eval --gt DAVIS/ --checkpoint sam2.1_hq_hiera_l.pt --out vos/ --json vos.json
     samhq-video-eval --gt /path/to/sav_val/ --pred /path/to/sav_val_pred/
+    samhq-video-eval --gt /path/to/sav_val/ --pred preds/ --video-list /path/to/sav_val/sav_val.txt
 
 --gt: a folder of <sequence>/<frame>.png masks, a DAVIS root (Annotations/480p/<sequence>/, the
 sequences of ImageSets/2017/<--split>.txt), or one sequence's folder of PNGs. --pred: the same
@@ -16,6 +17,9 @@ binary mask per object, <video>/<object>/<frame>.png (an SA-V root: Annotations_
 SAM 2's sav_dataset/sav_evaluator.py: each object on its own annotated frames, the first and last
 of them skipped, nonzero = the object (a PNG with several nonzero values is refused), every GT
 object folder needed in --pred; the same averaging as below.
+--video-list FILE: only the videos it lists (one a line: SA-V's sav_val.txt / sav_test.txt, as
+vos_inference.py's --video_list_file), in its order, instead of every sequence folder (a DAVIS
+root's --split file); each must be in --gt. Not read unless given.
 The first and last frame of each sequence are not scored (the DAVIS semi-supervised protocol,
 vos-benchmark's default); --score-all-frames scores them too.
 An object is scored from the first scored frame where it shows (in the GT or the prediction) to
@@ -57,6 +61,7 @@ from samhq_train.evaluation.video import (
     LAYOUTS,
     gt_layout,
     plan_evaluation,
+    read_video_list,
     results_record,
     results_table,
     score_sequences,
@@ -126,6 +131,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--split", default="val", help="a DAVIS root's ImageSets/2017/<split>.txt (default: val)"
     )
     parser.add_argument(
+        "--video-list", metavar="FILE",
+        help="score (with --checkpoint: track) only the videos this file lists, one a line "
+        "(SA-V's sav_val.txt / sav_test.txt); each must be in --gt",
+    )
+    parser.add_argument(
         "--layout", choices=LAYOUTS, default="auto",
         help="davis: <sequence>/<frame>.png masks of object ids; sav: <video>/<object>/<frame>.png "
         "binary masks (SA-V); auto (default): what --gt holds",
@@ -181,9 +191,11 @@ def check_out(out: Path, overwrite: bool) -> None:
 def run_benchmark(args: argparse.Namespace) -> dict:
     """Track every sequence with each decoder, score each, print the comparison."""
     check_variant(args.variant)
-    layout = gt_layout(args.gt, args.split, args.layout)
+    videos = _video_list(args)
+    layout = gt_layout(args.gt, args.split, args.layout, videos)
     per_object = layout == "sav"
-    sequences = plan_benchmark(args.frames or args.gt, args.gt, args.split, per_object)
+    names = None if videos is None else videos.names
+    sequences = plan_benchmark(args.frames or args.gt, args.gt, args.split, per_object, names)
     out = Path(args.out)
     check_out(out, args.overwrite)
     model, decoders = load_model(args)
@@ -195,32 +207,41 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         preds[label] = str(out / decoder)
         plans = plan_evaluation(
             args.gt, out / decoder, skip_first_and_last=args.skip_first_and_last, split=args.split,
-            layout=layout,
+            layout=layout, videos=videos,
         )
         results[label] = score_sequences(plans)
     print(f"{len(sequences)} {UNITS[layout][0]} tracked -> {out}")
     print(comparison_table(results))
-    return comparison_record(
+    record = comparison_record(
         results, skip_first_and_last=args.skip_first_and_last, gt=args.gt, preds=preds,
         layout=layout,
     )
+    for label in results if videos is not None else ():
+        record[label]["video_list"] = str(videos.path)  # as score_folders' record
+    return record
+
+
+def _video_list(args: argparse.Namespace):
+    return None if args.video_list is None else read_video_list(args.video_list)
 
 
 def score_folders(args: argparse.Namespace) -> dict:
-    layout = gt_layout(args.gt, args.split, args.layout)
+    videos = _video_list(args)
+    layout = gt_layout(args.gt, args.split, args.layout, videos)
     plans = plan_evaluation(
         args.gt, args.pred, skip_first_and_last=args.skip_first_and_last, split=args.split,
-        layout=layout,
+        layout=layout, videos=videos,
     )
     which = "first and last frames not scored" if args.skip_first_and_last else "all frames"
     units, frames = UNITS[layout]
     print(f"{len(plans)} {units}, {sum(len(p.gt) for p in plans)} {frames} scored ({which})")
     sequences, overall = score_sequences(plans)
     print(results_table(sequences, overall))
-    return results_record(
+    record = results_record(
         sequences, overall, skip_first_and_last=args.skip_first_and_last, gt=args.gt,
         pred=args.pred, layout=layout,
     )
+    return record if videos is None else record | {"video_list": str(videos.path)}
 
 
 @exit_on_user_error

@@ -13,7 +13,7 @@ and, on SA-V's per-object layout, to SAM 2's sav_dataset/sav_evaluator.py.
 
 from .benchmark import results_record, results_table, score_sequence, score_sequences
 from .contours import BOUNDARY_TOLERANCE, boundary_map, boundary_radius, dilate, disk
-from .folders import SequenceFrames, VideoInputError, read_indexed
+from .folders import SequenceFrames, VideoInputError, VideoList, read_indexed, read_video_list
 from .plan import LAYOUTS, detect_layout, gt_layout, plan_evaluation
 from .sav import SavSequence, plan_sav_sequence, score_sav_sequence
 from .scores import (
@@ -28,8 +28,10 @@ from .scores import (
 
 __all__ = [
     "BOUNDARY_TOLERANCE", "LAYOUTS", "ObjectScore", "OverallScore", "SavSequence",
-    "SequenceFrames", "SequenceScore", "SequenceScorer", "VideoInputError", "boundary_map",
+    "SequenceFrames", "SequenceScore", "SequenceScorer", "VideoInputError", "VideoList",
+    "boundary_map",
     "boundary_radius", "contour_accuracy", "detect_layout", "dilate", "disk", "gt_layout",
-    "overall_score", "plan_evaluation", "plan_sav_sequence", "read_indexed", "region_similarity",
+    "overall_score", "plan_evaluation", "plan_sav_sequence", "read_indexed", "read_video_list",
+    "region_similarity",
     "results_record", "results_table", "score_sav_sequence", "score_sequence", "score_sequences",
 ]

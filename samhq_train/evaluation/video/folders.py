@@ -4,7 +4,9 @@ before any frame is scored.
 A root is a folder of sequences, <root>/<sequence>/<frame>.png, or a DAVIS root whose sequences
 are <root>/Annotations/480p/<sequence>/ (those listed in <root>/ImageSets/2017/<split>.txt when
 it exists), or <root>/Annotations/<sequence>/, or <root>/Annotations_6fps/<video>/ (SA-V); a GT
-folder of PNGs alone is one sequence (the prediction: the --pred folder itself). Here the DAVIS
+folder of PNGs alone is one sequence (the prediction: the --pred folder itself). A video list
+(--video-list: SA-V's sav_val.txt / sav_test.txt, DAVIS's ImageSets/2017/val.txt) names the
+sequences instead, each checked to be there. Here the DAVIS
 layout (sav.py: SA-V's per-object folders; plan.py: which of the two a root holds); its masks are
 indexed (palette, mode P) PNGs, DAVIS style:
 pixel value = object id, 0 = background; the values are read, never the palette's colours.
@@ -47,6 +49,43 @@ class SequenceFrames:
     pred: list[Path]
 
 
+@dataclass(frozen=True)
+class VideoList:
+    """The sequences a list file names (one a line, as sav_val.txt), in its order."""
+
+    path: Path
+    names: list[str]
+
+
+def read_video_list(path: str | Path) -> VideoList:
+    """A list of video names, one a line (surrounding blanks and empty lines ignored, as
+    vos_inference.py's --video_list_file); VideoInputError for a missing or unreadable file, a
+    name that is not a plain folder name, a repeated name or no name."""
+    path = Path(path)
+    if not path.is_file():
+        raise VideoInputError(
+            f"--video-list {path}: file not found; give a text file of video names, one a line "
+            "(as SA-V's sav_val.txt)"
+        )
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise VideoInputError(f"--video-list {path}: not a readable text file ({err})") from None
+    names = [line.strip() for line in lines if line.strip()]
+    seen: set[str] = set()
+    for name in names:
+        if name in (".", "..") or "/" in name or "\\" in name:
+            raise VideoInputError(
+                f"--video-list {path}: {name!r} is not a video folder's name; list one name a line"
+            )
+        if name in seen:
+            raise VideoInputError(f"--video-list {path} lists {name} twice; list each video once")
+        seen.add(name)
+    if not names:
+        raise VideoInputError(f"--video-list {path} lists no video; one name a line")
+    return VideoList(path, names)
+
+
 def subfolders(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
@@ -63,13 +102,24 @@ def sequence_root(root: Path) -> Path:
     return root
 
 
-def gt_sequences(root: Path, split: str) -> tuple[Path, list[str]]:
-    """(folder holding the sequences, their names) of the ground truth."""
+def gt_sequences(
+    root: Path, split: str, videos: VideoList | None = None
+) -> tuple[Path, list[str]]:
+    """(folder holding the sequences, their names) of the ground truth: those `videos` lists
+    (instead of a DAVIS split file), else every sequence."""
     if not root.is_dir():
         raise VideoInputError(f"--gt {root}: folder not found; give the ground-truth masks' root")
     folder = sequence_root(root)
     split_file = root / DAVIS_SPLITS / f"{split}.txt"
-    if folder == root / DAVIS_MASKS and split_file.is_file():
+    if videos is not None:
+        names = videos.names
+        for name in names:
+            if not (folder / name).is_dir():
+                raise VideoInputError(
+                    f"--video-list {videos.path} lists {name}, but {folder / name} is not a "
+                    "folder: give the list that matches --gt, or restore the video"
+                )
+    elif folder == root / DAVIS_MASKS and split_file.is_file():
         names = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
         for name in names:
             if not (folder / name).is_dir():
@@ -148,6 +198,6 @@ def read_indexed(path: Path, modes: tuple[str, ...] = ("P",)) -> np.ndarray:
 
 
 __all__ = [
-    "SequenceFrames", "VideoInputError", "gt_sequences", "plan_sequence", "pngs", "read_indexed",
-    "sequence_root", "subfolders",
+    "SequenceFrames", "VideoInputError", "VideoList", "gt_sequences", "plan_sequence", "pngs",
+    "read_indexed", "read_video_list", "sequence_root", "subfolders",
 ]

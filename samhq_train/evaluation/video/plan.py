@@ -11,6 +11,7 @@ from pathlib import Path
 from .folders import (
     SequenceFrames,
     VideoInputError,
+    VideoList,
     gt_sequences,
     plan_sequence,
     pngs,
@@ -43,16 +44,22 @@ def detect_layout(folder: Path, names: list[str]) -> str:
     return next(iter(kinds), "davis")  # no masks anywhere: the DAVIS checks name the folder
 
 
-def gt_layout(gt_root: str | Path, split: str = "val", layout: str = "auto") -> str:
-    """"davis" or "sav": `layout` itself, or (auto) what the GT root holds; a GT folder of PNGs
-    alone (one sequence) is DAVIS."""
+def gt_layout(
+    gt_root: str | Path, split: str = "val", layout: str = "auto", videos: VideoList | None = None
+) -> str:
+    """"davis" or "sav": `layout` itself, or (auto) what the GT root's sequences (those
+    `videos` lists) hold; a GT folder of PNGs alone (one sequence) is DAVIS."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout {layout!r}: one of {LAYOUTS}")
+    if videos is not None and _one_sequence(Path(gt_root)):
+        raise VideoInputError(
+            f"--gt {gt_root} is one sequence's masks; --video-list goes with a root of videos"
+        )
     if layout != "auto":
         return layout
     if _one_sequence(Path(gt_root)):
         return "davis"
-    return detect_layout(*gt_sequences(Path(gt_root), split))
+    return detect_layout(*gt_sequences(Path(gt_root), split, videos))
 
 
 def _one_sequence(gt_root: Path) -> bool:
@@ -61,14 +68,15 @@ def _one_sequence(gt_root: Path) -> bool:
 
 def plan_evaluation(
     gt_root: str | Path, pred_root: str | Path, *, skip_first_and_last: bool = True,
-    split: str = "val", layout: str = "auto",
+    split: str = "val", layout: str = "auto", videos: VideoList | None = None,
 ) -> list[SequenceFrames] | list[SavSequence]:
-    """Every sequence of the GT with its scored frames; all files checked, none decoded.
-    A GT folder of PNGs without subfolders is one sequence, its prediction the folder --pred."""
+    """Every sequence of the GT (those `videos` lists) with its scored frames; all files
+    checked, none decoded. A GT folder of PNGs without subfolders is one sequence, its
+    prediction the folder --pred."""
     gt_root, pred_root = Path(gt_root), Path(pred_root)
-    layout = gt_layout(gt_root, split, layout)
+    layout = gt_layout(gt_root, split, layout, videos)
     one_sequence = layout == "davis" and _one_sequence(gt_root)
-    gt_folder, names = (gt_root, []) if one_sequence else gt_sequences(gt_root, split)
+    gt_folder, names = (gt_root, []) if one_sequence else gt_sequences(gt_root, split, videos)
     if not pred_root.is_dir():
         raise VideoInputError(f"--pred {pred_root}: folder not found; give the predictions' root")
     if one_sequence:

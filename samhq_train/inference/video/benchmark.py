@@ -76,10 +76,12 @@ class VosSequence:
         return len({frame for frame, _ in self.prompts.values()}) == 1
 
 
-def sequence_folders(frames_root: Path, gt_root: Path, split: str) -> list[tuple[str, Path, Path]]:
-    """(name, frames folder, annotation folder) of every sequence: DAVIS layout when
-    <gt>/Annotations/480p exists (frames: <frames>/JPEGImages/480p or <frames>), else
-    <gt>/<seq> beside <frames>/<seq>."""
+def sequence_folders(
+    frames_root: Path, gt_root: Path, split: str, names: list[str] | None = None
+) -> list[tuple[str, Path, Path]]:
+    """(name, frames folder, annotation folder) of every sequence (those named, when given: a
+    video list's): DAVIS layout when <gt>/Annotations/480p exists (frames:
+    <frames>/JPEGImages/480p or <frames>), else <gt>/<seq> beside <frames>/<seq>."""
     if not gt_root.is_dir():
         raise VosInputError(f"--gt {gt_root}: folder not found; give the annotations' root")
     if not frames_root.is_dir():
@@ -96,15 +98,16 @@ def sequence_folders(frames_root: Path, gt_root: Path, split: str) -> list[tuple
             f"(<root>/<sequence>/ of JPEG/PNG frames) with --frames"
         )
     split_file = gt_root / DAVIS_SPLITS / f"{split}.txt"
-    if masks == gt_root / DAVIS_MASKS and split_file.is_file():
+    listed_in = "the video list" if names is not None else split_file
+    if names is None and masks == gt_root / DAVIS_MASKS and split_file.is_file():
         names = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
-    else:
+    elif names is None:
         names = sorted(p.name for p in masks.iterdir() if p.is_dir() and p.name[0] != ".")
     if not names:
         raise VosInputError(f"--gt {gt_root} holds no sequence folders of annotation PNGs")
     for name in names:
         if not (masks / name).is_dir():
-            raise VosInputError(f"{masks / name}: missing, but {split_file} lists {name}")
+            raise VosInputError(f"{masks / name}: missing, but {listed_in} lists {name}")
     return [(name, frames / name, masks / name) for name in names]
 
 
@@ -213,11 +216,12 @@ def plan_object_sequence(name: str, frames_dir: Path, masks_dir: Path) -> VosSeq
 
 
 def plan_benchmark(
-    frames_root, gt_root, split: str = "val", per_object: bool = False
+    frames_root, gt_root, split: str = "val", per_object: bool = False,
+    names: list[str] | None = None,
 ) -> list[VosSequence]:
-    """Every sequence to track, all inputs checked (VosInputError otherwise); per_object: the
-    annotations are per-object folders (SA-V)."""
-    folders = sequence_folders(Path(frames_root), Path(gt_root), split)
+    """Every sequence to track (those named, when given), all inputs checked (VosInputError
+    otherwise); per_object: the annotations are per-object folders (SA-V)."""
+    folders = sequence_folders(Path(frames_root), Path(gt_root), split, names)
     plan = plan_object_sequence if per_object else plan_sequence
     return [plan(name, frames, masks) for name, frames, masks in folders]
 

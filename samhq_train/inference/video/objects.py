@@ -1,5 +1,5 @@
-"""What the video predictor keeps per group of objects tracked as one batch, and the official
-hole filling of mask logits."""
+"""What the video predictor keeps per group of objects tracked as one batch (and how a prompt or
+an object is taken out of it again), and the official hole filling of mask logits."""
 
 from __future__ import annotations
 
@@ -41,6 +41,9 @@ class ObjectGroup:
     # SAM 3, one object: tracked frames whose output Meta's predictor has cleared from its
     # per-object store (clear_non_cond_mem_around_input), so a click there starts afresh
     cleared: set[int] = field(default_factory=set)
+    # obj -> the frames it holds prompts on (the official point_inputs / mask_inputs: kept after
+    # propagation, until the prompt is cleared)
+    inputs: dict[int, set[int]] = field(default_factory=dict)
 
     def stored(self, obj: int, frame: int) -> TrackOutput | None:
         """The object's row of the frame's output in memory (a conditioning one first)."""
@@ -48,6 +51,13 @@ class ObjectGroup:
             if frame in outputs:
                 return outputs[frame].select(slice(obj, obj + 1))
         return None
+
+    def shown(self, obj: int, frame: int) -> TrackOutput | None:
+        """stored(), as the official per-object store has it: SAM 3 forgets a single object's
+        tracked outputs around a prompted frame there (not the conditioning ones)."""
+        if frame in self.cleared and frame not in self.memory.cond:
+            return None
+        return self.stored(obj, frame)
 
     def object_memory(self, obj: int) -> Memory:
         """The object's rows of the memory (views)."""
@@ -64,3 +74,68 @@ class ObjectGroup:
             if key[1] == frame and key[0] != obj:
                 self.video_masks[key] = torch.where(mask, NO_OBJ_SCORE, other)
         self.video_masks[(obj, frame)] = torch.where(mask, -NO_OBJ_SCORE, NO_OBJ_SCORE)
+
+    def has_input(self, frame: int) -> bool:
+        return any(frame in frames for frames in self.inputs.values())
+
+    def clear_input(self, obj: int, frame: int) -> None:
+        """The object's prompt on the frame and its output not yet in memory forgotten."""
+        self.inputs.get(obj, set()).discard(frame)
+        self.prompted.get(obj, {}).pop(frame, None)
+        self.video_masks.pop((obj, frame), None)
+
+    def downgrade(self, frame: int) -> None:
+        """A frame left without prompts: its conditioning output stays in memory as a tracked
+        one, the frame counts as untracked (a prompt there conditions again) and propagation
+        tracks it anew."""
+        self.kept.discard(frame)
+        out = self.memory.cond.pop(frame, None)
+        if out is not None:
+            self.memory.non_cond[frame] = out
+            self.tracked.pop(frame, None)
+            self.cleared.discard(frame)  # the official per-object store gets the output back
+
+    def forget_tracking(self) -> None:
+        """Every prompt, output and tracked frame forgotten; the objects stay (the official
+        _reset_tracking_results)."""
+        self.prompted.clear()
+        self.memory = Memory()
+        self.tracked.clear()
+        self.kept.clear()
+        self.video_masks.clear()
+        self.cleared.clear()
+        self.inputs.clear()
+
+    def drop(self, obj: int) -> None:
+        """The object taken out: its rows of every output in memory, its prompts; the later
+        objects move up one index. (`cleared` is empty here: it fills only while a single
+        object tracks.)"""
+        keep = [i for i in range(len(self.obj_ids)) if i != obj]
+        del self.obj_ids[obj]
+
+        def moved(index: int) -> int:
+            return index - (index > obj)
+
+        self.prompted = {moved(i): v for i, v in self.prompted.items() if i != obj}
+        self.inputs = {moved(i): v for i, v in self.inputs.items() if i != obj}
+        self.video_masks = {
+            (moved(i), f): v for (i, f), v in self.video_masks.items() if i != obj
+        }
+        for outputs in (self.memory.cond, self.memory.non_cond):
+            for frame, out in outputs.items():
+                outputs[frame] = rows_of(out, keep)
+
+
+def rows_of(out: TrackOutput, keep: list[int]) -> TrackOutput:
+    """These objects' rows of a stored output (the memories' shared position encoding: its
+    first rows, all alike)."""
+
+    def rows(t):
+        return None if t is None else t[keep]
+
+    pos = None if out.memory_pos is None else out.memory_pos[: len(keep)]
+    return TrackOutput(
+        out.pred_masks[keep], out.obj_ptr[keep], out.object_score_logits[keep],
+        memory=rows(out.memory), memory_pos=pos, iou_score=rows(out.iou_score),
+        memory_score=out.memory_score,
+    )

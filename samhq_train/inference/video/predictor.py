@@ -48,13 +48,15 @@ from samhq_train.model.sam2.tracking_state import (
 )
 from samhq_train.model.sam3.tracking import Sam3Tracker
 
+from .editing import PromptEditing
 from .frames import VideoFrames, load_video, open_video
 from .objects import ObjectGroup, fill_holes
 from .point_prompts import SAM3_MAX_POINTS, VideoPromptError, model_points
 
 OBJECT_MODES = ("batched", "independent")
-class VideoPredictor:
-    """predictor.set_video(folder or video file); add_points_or_box / add_mask; then propagate()."""
+class VideoPredictor(PromptEditing):
+    """predictor.set_video(folder or video file); add_points_or_box / add_mask; then propagate();
+    clear_prompts / remove_object take prompts back (editing.py), reset() forgets them all."""
 
     def __init__(
         self,
@@ -118,6 +120,7 @@ class VideoPredictor:
         self.reset()
 
     def reset(self) -> None:
+        """Forget every object and prompt (the official reset_state); the video stays."""
         self.groups: list[ObjectGroup] = []
         self.started = False  # propagate() has run
         self._cached: tuple[int, FrameFeatures] | None = None
@@ -218,17 +221,19 @@ class VideoPredictor:
         )
         is_cond = is_init or self.sam3  # SAM 3: every prompted frame conditions
         group.prompted.setdefault(obj, {})[frame] = (self._stored(out), is_cond)
-        return frame, self.obj_ids, self._prompted_masks(frame)
+        group.inputs.setdefault(obj, set()).add(frame)
+        return frame, self.obj_ids, self._prompted_masks(frame, is_cond)
 
-    def _prompted_masks(self, frame: int) -> torch.Tensor:
-        """Every object's logits on a prompted frame at the video's size: its new output, else
-        the one in memory, else NO_OBJ_SCORE."""
+    def _prompted_masks(self, frame: int, is_cond: bool) -> torch.Tensor:
+        """Every object's logits on a prompted frame at the video's size: its new output (of a
+        conditioning frame or not, as is_cond), else the one in memory, else NO_OBJ_SCORE."""
         h, w = self.video_size
         rows = []
         for group in self.groups:
             for obj in range(len(group.obj_ids)):
-                out = group.prompted.get(obj, {}).get(frame, (None,))[0]
-                out = out or group.stored(obj, frame)
+                new = group.prompted.get(obj, {}).get(frame)
+                out = new[0] if new is not None and new[1] == is_cond else None
+                out = out or group.shown(obj, frame)
                 if (obj, frame) in group.video_masks:
                     rows.append(group.video_masks[(obj, frame)])
                 elif out is None:
@@ -299,6 +304,9 @@ class VideoPredictor:
         masks = torch.full((n, 1, *size), NO_OBJ_SCORE, device=self.device)
         ptrs = torch.full((n, template.obj_ptr.shape[1]), NO_OBJ_SCORE, device=self.device)
         scores = torch.full((n, 1), 10.0, device=self.device)
+        # SAM 3's memory selection: kept to score the frame again if an object is removed
+        selection = getattr(self.tracker, "memory_selection", False)
+        ious = torch.zeros(n, 1, device=self.device) if selection else None
         empty_ptr = None
         for obj, out in enumerate(rows):
             if out is None:
@@ -313,12 +321,14 @@ class VideoPredictor:
             else:
                 masks[obj] = out.pred_masks[0]
             ptrs[obj], scores[obj] = out.obj_ptr[0], out.object_score_logits[0]
+            if ious is not None:
+                ious[obj] = out.iou_score.reshape(-1)[0]
         high_res = F.interpolate(masks, (s, s), mode="bilinear", align_corners=False)
         if self.tracker.cfg.non_overlap_masks_for_mem_enc or self.sam3:
             high_res = non_overlapping(high_res)
         memory, pos = self.tracker.encode_memory(self._features(frame, n), high_res, scores, True)
         memory, pos = memory.to(self.memory_dtype), self._shared(pos)
-        out = TrackOutput(masks, ptrs, scores, None, memory, pos)
+        out = TrackOutput(masks, ptrs, scores, None, memory, pos, iou_score=ious)
         if cond:
             group.memory.cond[frame] = out
             group.memory.non_cond.pop(frame, None)
@@ -345,6 +355,7 @@ class VideoPredictor:
         N_obj x 1 x H x W at the video's size) per frame."""
         if not self.groups:
             raise VideoPromptError("no prompts: add points, a box or a mask first")
+        self._check_conditioning()
         for group in self.groups:
             self._consolidate(group)
         if start_frame is None:
