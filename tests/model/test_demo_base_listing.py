@@ -1,0 +1,69 @@
+"""The demo-base rule on listings `sha256sum` itself writes (mutation audit round 6): a stand-in
+data/demo_base/ whose SHA256SUMS comes from GNU sha256sum, in text and binary ("*name") mode,
+with a name holding spaces, two shipped files of one size, a blank line and a listed file that is
+absent. Every listed file present, wherever a copy lies, is one; other bytes of a listed size are
+not."""
+
+import hashlib
+import shutil
+import subprocess
+
+import pytest
+
+from samhq_train.model.formats import demo_bases
+from samhq_train.model.formats.demo_bases import is_shipped_demo_base, shipped_sha256
+
+pytestmark = pytest.mark.skipif(shutil.which("sha256sum") is None, reason="needs sha256sum")
+
+
+@pytest.fixture
+def shipped(tmp_path, monkeypatch):
+    """{name: bytes} of a stand-in demo-base folder the module reads instead of the real one."""
+    folder = tmp_path / "demo_base"
+    folder.mkdir()
+    files = {
+        "gone.pt": b"listed, then deleted",
+        "vit base.pt": b"a name with a space" * 7,
+        "sam2_a.safetensors": b"A" * 300,
+        "sam2_b.safetensors": b"B" * 300,  # the same size as sam2_a
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+
+    def listing(names, *flags):
+        return subprocess.run(["sha256sum", *flags, *names], cwd=folder, check=True,
+                              capture_output=True, text=True).stdout
+
+    text = listing(["gone.pt", "vit base.pt"]) + "\n" + listing(
+        ["sam2_a.safetensors", "sam2_b.safetensors"], "--binary")
+    assert "*sam2_a.safetensors" in text and "  vit base.pt" in text  # sha256sum's two modes
+    (folder / "SHA256SUMS").write_text(text)
+    (folder / "gone.pt").unlink()
+    del files["gone.pt"]
+    monkeypatch.setattr(demo_bases, "DEMO_BASE_DIR", folder)
+    monkeypatch.setattr(demo_bases, "SHA256SUMS", folder / "SHA256SUMS")
+    return files
+
+
+def test_the_listing_is_read_as_sha256sum_writes_it(shipped):
+    listed = shipped_sha256()
+    assert sorted(listed) == ["gone.pt", "sam2_a.safetensors", "sam2_b.safetensors", "vit base.pt"]
+    for name, data in shipped.items():
+        assert listed[name] == hashlib.sha256(data).hexdigest()
+
+
+def test_copies_of_every_present_listed_file_are_demo_bases(shipped, tmp_path):
+    for i, (name, data) in enumerate(shipped.items()):
+        copy = tmp_path / f"copy{i}.bin"
+        copy.write_bytes(data)
+        assert is_shipped_demo_base(copy), name
+        changed = tmp_path / f"changed{i}.bin"
+        changed.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+        assert not is_shipped_demo_base(changed), name
+
+
+def test_without_a_listing_nothing_is_a_demo_base(shipped, tmp_path):
+    (demo_bases.SHA256SUMS).unlink()
+    copy = tmp_path / "copy.bin"
+    copy.write_bytes(shipped["sam2_a.safetensors"])
+    assert shipped_sha256() == {} and not is_shipped_demo_base(copy)
