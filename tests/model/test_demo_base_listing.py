@@ -67,3 +67,22 @@ def test_without_a_listing_nothing_is_a_demo_base(shipped, tmp_path):
     copy = tmp_path / "copy.bin"
     copy.write_bytes(shipped["sam2_a.safetensors"])
     assert shipped_sha256() == {} and not is_shipped_demo_base(copy)
+
+
+def test_only_files_of_a_shipped_size_are_hashed(shipped, tmp_path, monkeypatch):
+    hashed = []
+    real = demo_bases.file_sha256
+    monkeypatch.setattr(demo_bases, "file_sha256", lambda path: hashed.append(path) or real(path))
+    other = tmp_path / "other.pt"
+    other.write_bytes(b"x" * 301)
+    assert not is_shipped_demo_base(other) and hashed == []
+    same_size = tmp_path / "same.pt"
+    same_size.write_bytes(b"x" * 300)
+    assert not is_shipped_demo_base(same_size) and hashed == [same_size]
+
+
+def test_a_path_that_cannot_be_a_file_is_not_a_demo_base(shipped, tmp_path):
+    inside_a_file = tmp_path / "copy.bin" / "model.pt"
+    inside_a_file.parent.write_bytes(shipped["sam2_a.safetensors"])
+    assert not is_shipped_demo_base(inside_a_file)  # NotADirectoryError, not raised
+    assert not is_shipped_demo_base(tmp_path / ("x" * 300))  # a name too long for the system
