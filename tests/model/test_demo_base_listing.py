@@ -86,3 +86,13 @@ def test_a_path_that_cannot_be_a_file_is_not_a_demo_base(shipped, tmp_path):
     inside_a_file.parent.write_bytes(shipped["sam2_a.safetensors"])
     assert not is_shipped_demo_base(inside_a_file)  # NotADirectoryError, not raised
     assert not is_shipped_demo_base(tmp_path / ("x" * 300))  # a name too long for the system
+
+
+def test_a_folder_of_a_shipped_size_is_not_a_demo_base(shipped, tmp_path):
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    size = folder.stat().st_size
+    (demo_bases.DEMO_BASE_DIR / "sized.pt").write_bytes(b"s" * size)
+    with demo_bases.SHA256SUMS.open("a") as listing:
+        listing.write(f"{hashlib.sha256(b's' * size).hexdigest()}  sized.pt\n")
+    assert not is_shipped_demo_base(folder)  # never hashed (a transformers directory, say)

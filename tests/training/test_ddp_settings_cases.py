@@ -8,6 +8,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from samhq_train.model import POLICIES, reaches_every_parameter
+from samhq_train.model.policy import as_policy
 from samhq_train.training.ddp_settings import ddp_settings_for
 
 DDP = "lightning.pytorch.strategies.DDPStrategy"
@@ -44,3 +45,9 @@ def test_hq_keeps_the_cheaper_reduction_and_the_run_settings_are_not_changed():
 def test_a_ddp_strategy_without_the_key_searches_for_policies_that_need_it(policy):
     trainer = OmegaConf.create({"strategy": {"_target_": DDP}})
     assert built_search(trainer, policy) is True
+
+
+def test_a_policy_object_is_judged_by_its_name():
+    for name in POLICIES:
+        assert reaches_every_parameter(as_policy(name)) is reaches_every_parameter(name)
+    assert reaches_every_parameter(as_policy("hq+lora")) and not reaches_every_parameter("full")
