@@ -8,7 +8,13 @@ import pytest
 from PIL import Image
 
 from samhq_train import imaging
-from samhq_train.inference.batch_failures import is_out_of_memory, summary
+from samhq_train.inference import batch_failures
+from samhq_train.inference.batch_failures import (
+    is_out_of_memory,
+    memory_line,
+    summary,
+    unreadable_reason,
+)
 from samhq_train.inference.batch_plan import BatchOptions, BatchResult, plan, prompts_for
 
 
@@ -71,3 +77,25 @@ def test_what_counts_as_out_of_memory():
     assert is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate"))
     assert not is_out_of_memory(RuntimeError("shape mismatch"))
     assert not is_out_of_memory(ValueError("out of memory"))
+
+
+def test_the_memory_line_names_the_size_even_over_the_pixel_limit(images, monkeypatch):
+    image = images / "b.png"  # 8 x 6 pixels
+    before = imaging.max_image_pixels()
+    try:
+        imaging.set_max_image_pixels(10)  # the image is over it
+        line = memory_line(image, RuntimeError("CUDA out of memory"))
+    finally:
+        imaging.set_max_image_pixels(before)
+    assert line.startswith(f"out of memory on image file {image} (8 x 6 pixels); free memory")
+
+
+def test_running_out_of_memory_while_reading_is_not_unreadable(images, monkeypatch):
+    """unreadable_reason says why an image cannot be read; memory running out is not that (the
+    image is reported as out of memory where it is predicted)."""
+
+    def no_memory(path, max_pixels=None):
+        raise MemoryError
+
+    monkeypatch.setattr(batch_failures, "load_image", no_memory)
+    assert unreadable_reason(images / "b.png", BatchOptions(images)) is None
