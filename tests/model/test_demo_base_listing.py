@@ -88,11 +88,18 @@ def test_a_path_that_cannot_be_a_file_is_not_a_demo_base(shipped, tmp_path):
     assert not is_shipped_demo_base(tmp_path / ("x" * 300))  # a name too long for the system
 
 
-def test_a_folder_of_a_shipped_size_is_not_a_demo_base(shipped, tmp_path):
+def test_a_folder_is_never_a_demo_base(shipped, tmp_path):
+    """Not even one of a shipped file's size holding that file's bytes (file_sha256 hashes a
+    folder's files): a folder is a transformers directory, say, never hashed here."""
     folder = tmp_path / "a_folder"
     folder.mkdir()
+    (folder / "weights").write_bytes(b"")
     size = folder.stat().st_size
-    (demo_bases.DEMO_BASE_DIR / "sized.pt").write_bytes(b"s" * size)
+    data = b"s" * size
+    (folder / "weights").write_bytes(data)
+    assert folder.stat().st_size == size
+    (demo_bases.DEMO_BASE_DIR / "sized.pt").write_bytes(data)
     with demo_bases.SHA256SUMS.open("a") as listing:
-        listing.write(f"{hashlib.sha256(b's' * size).hexdigest()}  sized.pt\n")
-    assert not is_shipped_demo_base(folder)  # never hashed (a transformers directory, say)
+        listing.write(f"{hashlib.sha256(data).hexdigest()}  sized.pt\n")
+    assert is_shipped_demo_base(folder / "weights")
+    assert not is_shipped_demo_base(folder)
