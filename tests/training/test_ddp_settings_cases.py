@@ -38,13 +38,21 @@ def test_hq_keeps_the_cheaper_reduction_and_the_run_settings_are_not_changed():
     assert OmegaConf.to_container(trainer)["strategy"]["find_unused_parameters"] is False
 
 
-@pytest.mark.xfail(strict=True, reason="a DDPStrategy setting without find_unused_parameters "
-                   "(DDP's default: False) is left as it is, so hq+decoder / full runs stop at "
-                   "their second step; ddp_settings_for only turns an explicit false into true")
 @pytest.mark.parametrize("policy", ["hq+decoder", "full"])
 def test_a_ddp_strategy_without_the_key_searches_for_policies_that_need_it(policy):
     trainer = OmegaConf.create({"strategy": {"_target_": DDP}})
     assert built_search(trainer, policy) is True
+
+
+@pytest.mark.parametrize("name", ["ddp", "ddp_spawn", "ddp_fork_find_unused_parameters_false"])
+def test_a_ddp_strategy_name_searches_for_policies_that_need_it(name):
+    base = name.removesuffix("_find_unused_parameters_false")
+    for policy in ("hq+decoder", "full"):
+        settings = ddp_settings_for(OmegaConf.create({"strategy": name}), policy)
+        assert settings.strategy == base + "_find_unused_parameters_true"
+    for policy in ("hq", "hq+lora"):
+        assert ddp_settings_for(OmegaConf.create({"strategy": name}), policy).strategy == name
+    assert ddp_settings_for(OmegaConf.create({"strategy": "auto"}), "full").strategy == "auto"
 
 
 def test_a_policy_object_is_judged_by_its_name():
