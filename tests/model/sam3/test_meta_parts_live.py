@@ -179,3 +179,34 @@ def test_the_input_rule_is_metas_predictor_transform():
     assert resized.shape == (model.image_size, model.image_size, 3)
     x = model.preprocess(torch.from_numpy(resized).permute(2, 0, 1)[None].float())
     assert (x - predictor._transforms(image)[None]).abs().max() < 1e-5
+
+
+@needs_sam3
+def test_drop_path_in_training_is_metas_vit():
+    """drop_path_rate on SAM 3's ViT (video fine-tuning's video.drop_path_rate) against Meta's
+    ViT built with that rate (timm's DropPath at linspace(0, rate, depth)), in training mode
+    under the same seed: the same blocks dropped, the same output; eval mode unchanged."""
+    from timm.layers import DropPath
+
+    from .cases import make_image
+    from .meta_reference import build_meta_mini
+
+    rate = 0.5
+    tracker, predictor, state = build_meta_mini(seed=3)
+    model = our_model("sam3_hq_demo", state)
+    meta_trunk, trunk = tracker.backbone.vision_backbone.trunk, model.image_encoder.trunk
+    for block, p in zip(meta_trunk.blocks, torch.linspace(0, rate, len(meta_trunk.blocks))):
+        block.drop_path = DropPath(p.item()) if p > 0 else torch.nn.Identity()
+    trunk.set_drop_path_rate(rate)
+    x = predictor._transforms(make_image(seed=3))[None].repeat(4, 1, 1, 1)
+    with torch.no_grad():
+        plain = trunk(x)
+        meta_trunk.train(), trunk.train()
+        torch.manual_seed(7)
+        theirs = meta_trunk(x)[-1]
+        torch.manual_seed(7)
+        ours = trunk(x)
+        meta_trunk.eval(), trunk.eval()
+        assert (trunk(x) - plain).abs().max() == 0  # eval: no drop-path
+    assert (ours - plain).abs().max() > 1e-2  # some blocks were dropped
+    assert (ours - theirs).abs().max() < ATOL

@@ -92,18 +92,39 @@ def test_sam3_demo_experiment_composes(tmp_path):
     assert cfg.data.root == "data/video_demo/train"
 
 
-def test_sam3_image_encoder_gets_the_vision_lr():
-    from samhq_train.model import build_sam_hq
+def sam3_groups(model, layer_decay: float):
     from samhq_train.training.video import ClipPromptSettings, MultiStepMaskLoss
     from samhq_train.training.video.module import VideoTrainModule
 
-    model = build_sam_hq("sam3_hq_demo", seed=0)
     module = VideoTrainModule(model, prompts=ClipPromptSettings(), loss=MultiStepMaskLoss(),
-                              lr=1e-3, vision_lr=1e-5)
+                              lr=1e-3, vision_lr=1e-5, layer_decay=layer_decay)
     module.trainer = type("T", (), {"estimated_stepping_batches": 10})()
-    groups = module.configure_optimizers()["optimizer"].param_groups
+    return module.configure_optimizers()["optimizer"].param_groups
+
+
+def test_sam3_image_encoder_gets_the_vision_lr():
+    from samhq_train.model import build_sam_hq
+
+    model = build_sam_hq("sam3_hq_demo", seed=0)
     vision = {id(p) for p in model.image_encoder.parameters()}
-    for group in groups:
+    for group in sam3_groups(model, layer_decay=1.0):
         in_vision = {id(p) in vision for p in group["params"]}
         assert len(in_vision) == 1
         assert group["lr"] == (1e-5 if in_vision.pop() else 1e-3)
+
+
+def test_sam3_vit_blocks_get_the_layer_decay():
+    """BEiT's rule on SAM 3's ViT (its parameters live under detector.*): block i of L at
+    vision_lr * 0.9^(L - i), the patch embedding at 0.9^(L + 1), the position embedding at 1."""
+    from samhq_train.model import build_sam_hq
+
+    model = build_sam_hq("sam3_hq_demo", seed=0)
+    trunk = model.image_encoder.trunk
+    depth = len(trunk.blocks)
+    lr_of = {id(p): g["lr"] for g in sam3_groups(model, layer_decay=0.9) for p in g["params"]}
+    for i, block in enumerate(trunk.blocks):
+        for param in block.parameters():
+            assert lr_of[id(param)] == pytest.approx(1e-5 * 0.9 ** (depth - i), rel=1e-12)
+    assert lr_of[id(trunk.patch_embed.proj.weight)] == pytest.approx(1e-5 * 0.9 ** (depth + 1))
+    assert lr_of[id(trunk.pos_embed)] == 1e-5
+    assert lr_of[id(model.sam_mask_decoder.iou_token.weight)] == 1e-3
