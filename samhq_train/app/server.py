@@ -49,6 +49,7 @@ from .video import VideoSession
 
 PAGE = Path(__file__).with_name("page.html")
 VIDEO_PAGE = Path(__file__).with_name("video.html")
+COMMON_SCRIPT = Path(__file__).with_name("common.js")  # both pages' shared functions
 DEMO_IMAGES = 8  # val samples of the demo data (seed 0), made in memory
 DEMO_SIZE = (256, 320)  # the demo data's H, W
 MAX_UPLOAD = 64 * 2**20
@@ -237,6 +238,8 @@ class Handler(BaseHTTPRequestHandler):
         routes = {
             "/": lambda: self._send(200, first.read_bytes(), "text/html; charset=utf-8"),
             "/image": lambda: self._send(200, PAGE.read_bytes(), "text/html; charset=utf-8"),
+            "/common.js": lambda: self._send(200, COMMON_SCRIPT.read_bytes(),
+                                             "text/javascript; charset=utf-8"),
             "/api/info": lambda: self._json(200, self.app.info()),
             "/api/demo": lambda: self._json(200, self.app.demo(query)),
             "/api/video": lambda: self._json(200, self.app.session().info()),

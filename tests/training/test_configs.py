@@ -26,7 +26,8 @@ def test_every_group_has_its_options():
     assert set(options("trainer")) >= {"default", "cpu", "gpu", "ddp", "ddp_sim"}
     assert options("logger") == ["csv", "tensorboard", "wandb"]
     assert set(options("experiment")) == {
-        "demo", "paper", "finetune_decoder", "finetune_lora", "video_finetune", "video_demo"}
+        "demo", "paper", "finetune_decoder", "finetune_lora", "video_finetune", "video_demo",
+        "video_demo_sam3"}
     assert "fdr" in options("debug")
 
 
@@ -121,9 +122,9 @@ EXPERIMENTS = [
 ]
 
 
-def test_every_experiment_is_tested():  # video_*: tests/training/video/test_video_run.py
+def test_every_experiment_is_tested():  # video_*: tests/training/video/test_video_run*.py
     assert {e for e, _ in EXPERIMENTS} == set(options("experiment")) - {
-        "video_finetune", "video_demo"}
+        "video_finetune", "video_demo", "video_demo_sam3"}
 
 
 @pytest.mark.parametrize("experiment,variant", EXPERIMENTS)
