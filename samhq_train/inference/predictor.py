@@ -124,9 +124,14 @@ class SamHQPredictor:
         tensor = torch.from_numpy(resized).to(self.device).permute(2, 0, 1)[None]
         self.reset_image()
         with self._autocast(), self._int8_encoder():
-            self.features = self.model.encode(tensor)
-        self.original_size = tuple(image.shape[:2])
-        self.input_size = tuple(resized.shape[:2])
+            features = self.model.encode(tensor)
+        self.set_features(features, tuple(image.shape[:2]), tuple(resized.shape[:2]))
+
+    def set_features(self, features, original_size: tuple[int, int], input_size) -> None:
+        """Decode from features encoded elsewhere (the concept predictor's one trunk pass):
+        the model's features of an image of original_size (H, W), resized to input_size."""
+        self.features = features
+        self.original_size, self.input_size = tuple(original_size), tuple(input_size)
 
     @torch.no_grad()
     def predict(

@@ -52,5 +52,9 @@ class VisionBackbone(TrunkSwitches, nn.Module):
         """The neck's maps; with early_block, also that trunk block's output (see ViT.forward)."""
         x = self.trunk(images, early_block)
         x, early = x if early_block is not None else (x, None)
-        levels = [level(x) for level in self.sam2_convs[: self.levels]]
+        levels = self.neck(x)
         return levels if early_block is None else (levels, early)
+
+    def neck(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The sam2 neck's maps of the trunk's B x C x g x g output."""
+        return [level(x) for level in self.sam2_convs[: self.levels]]

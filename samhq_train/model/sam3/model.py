@@ -222,13 +222,23 @@ class Sam3HQ(Sam2PromptSide):
 
     def encode(self, images: torch.Tensor, content_sizes=None) -> Sam3Features:
         """B x 3 x S x S RGB 0-255 (already resized to the square) -> Sam3Features."""
-        decoder = self.sam_mask_decoder
         x = self.preprocess(images, content_sizes)
         early = None
         if self.early_fusion:
-            features, early = self.image_encoder(x, self.image_encoder.trunk.global_att_blocks[0])
+            features, early = self.image_encoder(x, self.early_block)
         else:
             features = self.image_encoder(x)
+        return self.features_from_neck(features, early)
+
+    @property
+    def early_block(self) -> int:
+        """The trunk block whose output early fusion reads (the first global one)."""
+        return self.image_encoder.trunk.global_att_blocks[0]
+
+    def features_from_neck(self, features: list[torch.Tensor], early=None) -> Sam3Features:
+        """What the interactive path decodes from the sam2 neck's maps (no_mem_embed added, the
+        decoder's high-res convs applied; early: the early-fusion block's output)."""
+        decoder = self.sam_mask_decoder
         fields = dict(
             embedding=features[-1] + self.tracker.no_mem_embed.view(1, -1, 1, 1),
             high_res_0=decoder.conv_s0(features[0]),

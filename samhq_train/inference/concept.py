@@ -1,0 +1,176 @@
+"""Text (and exemplar-box) prompts on HQ-SAM 3: SAM 3's concept detector finds every instance of a
+noun phrase, and the interactive path's HQ decoder draws each one's mask from its box.
+
+The detector is Meta's Sam3Processor step by step (the image resized to S x S as uint8, then
+(x - 127.5) / 127.5; one instance per query whose score sigmoid(logit) * sigmoid(presence)
+passes the threshold; boxes scaled to the image; the detector's stride-4 masks resized bilinearly
+and thresholded at 0.5). Its masks are the detector's own, at a quarter of the model input;
+refining each box with the interactive decoder (Sam3Image.predict_inst on the same image state,
+here with the HQ token) gives masks at full resolution with the HQ boundary.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from samhq_train.model.sam3.concept.detector import ConceptDetector, concept_detector
+from samhq_train.model.sam3.concept.tokenizer import Tokenizer
+from samhq_train.model.sam3.model import Sam3HQ
+
+from .predictor import PromptError, SamHQPredictor, checked_boxes
+
+# Meta's Sam3Processor: the text an exemplar-only prompt is encoded with
+EXEMPLAR_ONLY_TEXT = "visual"
+
+
+@dataclass(frozen=True)
+class ConceptInstances:
+    """What one concept prompt found, N instances in the detector's query order.
+
+    scores: N detection confidences (sigmoid(logit) * presence); boxes: N x 4 (x0, y0, x1, y1)
+    in image pixels; detector_masks: N x H x W bool (the detector's own masks); masks: N x H x W
+    bool, refined by the interactive decoder from each box (the detector's when not refined);
+    mask_scores: N, the interactive decoder's predicted IoU (None when not refined)."""
+
+    scores: np.ndarray
+    boxes: np.ndarray
+    detector_masks: np.ndarray
+    masks: np.ndarray
+    mask_scores: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+class ConceptPredictor:
+    """Set an image once, then ask for concepts: predict("a striped cat").
+
+    model: an HQ-SAM 3 / SAM 3 model loaded from a file with the detector (Meta's sam3.pt, or a
+    full export of a model trained from it); tokenizer: the text tokenizer, or the path of its BPE
+    merges file (Meta's bpe_simple_vocab_16e6.txt.gz, which sam3.pt does not contain). threshold: the
+    detection confidence an instance needs (Meta's default 0.5). amp_dtype runs the model under
+    autocast (outputs float32)."""
+
+    def __init__(
+        self,
+        model: Sam3HQ,
+        tokenizer: Tokenizer | str | os.PathLike,
+        *,
+        threshold: float = 0.5,
+        amp_dtype: torch.dtype | None = None,
+    ) -> None:
+        self.detector: ConceptDetector = concept_detector(model)
+        if not isinstance(tokenizer, Tokenizer):
+            tokenizer = Tokenizer(tokenizer)
+        self.tokenizer = tokenizer
+        if not 0.0 <= threshold < 1.0:
+            raise PromptError(f"threshold must be in [0, 1), got {threshold}")
+        self.threshold = threshold
+        self.interactive = SamHQPredictor(model, amp_dtype=amp_dtype)
+        self.model = model
+        self.image = None
+
+    @property
+    def device(self) -> torch.device:
+        return self.interactive.device
+
+    @torch.no_grad()
+    def set_image(self, image: np.ndarray) -> None:
+        """Encode an H x W x 3 uint8 RGB image once for the detector and the interactive path
+        (one trunk pass, both necks)."""
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(
+                f"image must be an H x W x 3 uint8 array, got shape {image.shape} and dtype "
+                f"{image.dtype}"
+            )
+        size = self.model.processing.image_size
+        pixels = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
+        # uint8 in, uint8 out (rounded), as Sam3Processor's torchvision Resize on uint8 images
+        pixels = F.interpolate(pixels, (size, size), mode="bilinear", antialias=True)
+        x = self.model.preprocess(pixels.to(self.device).float())
+        backbone = self.model.image_encoder
+        with self.interactive._autocast():
+            if self.model.early_fusion:
+                trunk_map, early = backbone.trunk(x, self.model.early_block)
+            else:
+                trunk_map, early = backbone.trunk(x), None
+            features = self.model.features_from_neck(backbone.neck(trunk_map), early)
+            self.image = self.detector.encode_image(trunk_map)
+        self.interactive.set_features(features, image.shape[:2], (size, size))
+
+    @torch.no_grad()
+    def predict(
+        self,
+        text: str | None,
+        *,
+        exemplar_boxes=None,
+        exemplar_labels=None,
+        refine: bool = True,
+        use_hq: bool | None = None,
+        threshold: float | None = None,
+    ) -> ConceptInstances:
+        """Every instance of `text` (a noun phrase) and / or of the exemplar boxes (K x 4, x0 y0
+        x1 y1 in pixels; labels K: 1 an example of the concept, 0 a counter-example; default
+        all 1). refine=False keeps the detector's masks; use_hq as SamHQPredictor.predict
+        (None: the HQ token, with its warning when the HQ parts are untrained)."""
+        if self.image is None:
+            raise RuntimeError("set an image with set_image(...) before predict(...)")
+        h, w = self.interactive.original_size
+        if text is None and exemplar_boxes is None:
+            raise PromptError("give a text prompt, exemplar boxes, or both")
+        if text is not None and not text.strip():
+            raise PromptError("the text prompt is empty: give a noun phrase such as 'a red car'")
+        exemplars = self._exemplars(exemplar_boxes, exemplar_labels, (h, w))
+        tokens = self.tokenizer([EXEMPLAR_ONLY_TEXT if text is None else text]).to(self.device)
+        with self.interactive._autocast():
+            found = self.detector(self.image, tokens, exemplars)
+        threshold = self.threshold if threshold is None else threshold
+        scores = (found.logits.sigmoid() * found.presence_logit.sigmoid()[:, None])[0].float()
+        keep = scores > threshold
+        boxes = found.boxes_xyxy[0][keep].float() * torch.tensor([w, h, w, h], device=self.device)
+        mask_logits = found.mask_logits[0][keep].float()[:, None]
+        detector_masks = (
+            F.interpolate(mask_logits, (h, w), mode="bilinear", align_corners=False).sigmoid()
+            > 0.5
+        )[:, 0]
+        masks, mask_scores = detector_masks.cpu().numpy(), None
+        boxes = boxes.cpu().numpy()
+        if refine and len(boxes):
+            refined, mask_scores, _ = self.interactive.predict(
+                box=np.clip(boxes, 0, [w, h, w, h]),
+                multimask_output=False,
+                use_hq=use_hq,
+            )
+            masks, mask_scores = refined[:, 0], mask_scores[:, 0]
+        return ConceptInstances(
+            scores=scores[keep].cpu().numpy(),
+            boxes=boxes,
+            detector_masks=detector_masks.cpu().numpy(),
+            masks=masks,
+            mask_scores=mask_scores,
+        )
+
+    def _exemplars(self, boxes, labels, image_hw):
+        """Exemplar boxes as the detector takes them: 1 x K x 4 (cx, cy, w, h) normalised and
+        1 x K labels, or None."""
+        if boxes is None:
+            if labels is not None:
+                raise PromptError("exemplar_labels were given without exemplar_boxes")
+            return None
+        boxes = checked_boxes(boxes, image_hw).reshape(-1, 4)
+        labels = np.ones(len(boxes), dtype=np.int64) if labels is None else np.asarray(labels)
+        if labels.shape != (len(boxes),) or not np.isin(labels, (0, 1)).all():
+            raise PromptError(
+                f"exemplar_labels must be one 1 (example) or 0 (counter-example) per box, got "
+                f"{labels.tolist()}"
+            )
+        h, w = image_hw
+        xyxy = torch.tensor(boxes, dtype=torch.float32) / torch.tensor([w, h, w, h])
+        cxcywh = torch.cat(((xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2]), dim=1)
+        return cxcywh[None].to(self.device), torch.from_numpy(labels)[None].to(self.device)

@@ -1,0 +1,194 @@
+"""samhq-concept: every instance of a text prompt ("a striped cat") in images, with HQ-SAM 3's
+masks: SAM 3's concept detector finds the instances, the HQ decoder draws each one from its box.
+
+    samhq-concept --image photo.jpg --text "a striped cat" --checkpoint sam3_hq.pt \\
+        --bpe bpe_simple_vocab_16e6.txt.gz --out found/
+    samhq-concept --images photos/ --text "car" --checkpoint sam3.pt --bpe bpe.txt.gz --no-hq
+    samhq-concept --image photo.jpg --exemplar-box 10 20 80 90 --checkpoint sam3.pt \\
+        --bpe bpe.txt.gz     # instances like the one in that box (no text)
+
+--checkpoint: a SAM 3 file holding the detector (Meta's sam3.pt, or a full export of a model
+trained from it: `samhq-export --to sam_hq`); --bpe: the text tokenizer's BPE merges file, Meta's
+bpe_simple_vocab_16e6.txt.gz (sam3.pt does not contain it). --exemplar-box X0 Y0 X1 Y1 (pixels,
+repeatable) shows an example of the concept, --counter-box one that is not; with one --image
+only. An instance is kept when its confidence (the detector's score times its presence score)
+passes --threshold (Meta's default 0.5). Its mask is the HQ decoder's for its box (on when the
+checkpoint has trained HQ parts; --no-hq: SAM 3's own decoder; --detector-masks: the detector's
+masks, as Meta's Sam3Processor gives them).
+Writes <out>/<stem>.json (image size, prompt, and per instance: score, box x0 y0 x1 y1, the
+decoder's predicted IoU, mask file), <out>/<stem>_masks/NNNN.png and <out>/<stem>_overlay.png.
+Existing outputs are kept unless --overwrite.
+Exit status 0, or 2 with one error line for bad input (a missing image, BPE file or checkpoint,
+a checkpoint without the detector, an empty prompt, a box outside the image, existing outputs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from samhq_train.drawing import draw_overlay
+from samhq_train.errors import UserError, exit_on_user_error
+from samhq_train.model.sam3.concept.tokenizer import Tokenizer
+from samhq_train.progress import track
+
+from .amg_command import AmgInputError, list_images, load_model
+from .command_options import (
+    add_device_options,
+    add_hq_option,
+    add_weights_options,
+    check_device_options,
+    hq_choice,
+)
+from .concept import ConceptPredictor
+from .export import OutputError, check_output_dir
+from .predict_files import write_png
+from .predictor import ImageReadError, load_image
+
+
+class ConceptInputError(UserError):
+    """An input of samhq-concept that cannot be used; the message names it."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--image", action="append", default=[], help="an image file (repeatable)")
+    parser.add_argument("--images", help="a folder of images")
+    parser.add_argument("--text", help="the concept, a noun phrase (e.g. 'a red car')")
+    box = dict(nargs=4, type=float, action="append", default=[], metavar=("X0", "Y0", "X1", "Y1"))
+    parser.add_argument("--exemplar-box", **box, help="an example of the concept (repeatable)")
+    parser.add_argument("--counter-box", **box, help="a counter-example (repeatable)")
+    parser.add_argument("--checkpoint", required=True, help="SAM 3 weights with the detector")
+    parser.add_argument("--base", help="base checkpoint for an HQ-only --checkpoint")
+    parser.add_argument("--bpe", required=True, help="the BPE merges file (.txt.gz)")
+    add_weights_options(parser)
+    parser.add_argument("--threshold", type=float, default=0.5, help="confidence to keep")
+    parser.add_argument(
+        "--detector-masks", action="store_true", help="the detector's masks, not refined"
+    )
+    add_hq_option(parser)
+    add_device_options(parser)
+    parser.add_argument("--out", default="concept", help="output folder (default: concept)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    args = parser.parse_args(argv)
+    if not args.image and not args.images:
+        parser.error("give --image FILE (repeatable) and/or --images FOLDER")
+    if args.text is None and not args.exemplar_box:
+        parser.error("give --text and / or --exemplar-box")
+    if args.text is not None and not args.text.strip():
+        parser.error("--text is empty: give a noun phrase such as 'a red car'")
+    if not 0.0 <= args.threshold < 1.0:
+        parser.error(f"--threshold must be in [0, 1), got {args.threshold}")
+    check_device_options(parser, args)
+    return args
+
+
+def exemplars(args: argparse.Namespace, images: list[Path]):
+    """(boxes K x 4, labels K) of the exemplar / counter boxes, or (None, None)."""
+    boxes = [*args.exemplar_box, *args.counter_box]
+    if not boxes:
+        return None, None
+    if len(images) != 1:
+        raise ConceptInputError(
+            "--exemplar-box / --counter-box are pixels of one image: give a single --image"
+        )
+    labels = [1] * len(args.exemplar_box) + [0] * len(args.counter_box)
+    return np.array(boxes, dtype=np.float64), np.array(labels)
+
+
+def write_result(out: Path, path: Path, image: np.ndarray, prompt: dict, found) -> int:
+    stem = path.stem
+    masks_dir = out / f"{stem}_masks"
+    masks_dir.mkdir(exist_ok=True)
+    instances = []
+    for i in range(len(found)):
+        name = f"{stem}_masks/{i:04d}.png"
+        write_png(out / name, found.masks[i].astype(np.uint8) * np.uint8(255))
+        instances.append(
+            {
+                "score": round(float(found.scores[i]), 6),
+                "box": [round(float(v), 3) for v in found.boxes[i]],
+                "mask_score": None
+                if found.mask_scores is None
+                else round(float(found.mask_scores[i]), 6),
+                "mask": name,
+            }
+        )
+    h, w = image.shape[:2]
+    record = {"image": str(path), "height": h, "width": w, **prompt, "instances": instances}
+    (out / f"{stem}.json").write_text(json.dumps(record, indent=1))
+    picture = draw_overlay(image, found.masks, boxes=found.boxes if len(found) else None)
+    write_png(out / f"{stem}_overlay.png", picture)
+    return len(found)
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        images = list_images(args.image, args.images)
+    except AmgInputError as err:
+        raise ConceptInputError(str(err)) from None
+    boxes, labels = exemplars(args, images)
+    out = Path(args.out)
+    targets = [out / f"{p.stem}{suffix}" for p in images for suffix in (".json", "_overlay.png")]
+    folders = [out / f"{p.stem}_masks" for p in images]
+    try:
+        check_output_dir(
+            out,
+            [*targets, *folders],
+            overwrite=args.overwrite,
+            folder_targets=folders,
+            taken_hint="pass --overwrite to replace it, or give another --out",
+            elsewhere="give another --out",
+        )
+    except OutputError as err:
+        raise ConceptInputError(str(err)) from None
+    tokenizer = Tokenizer(args.bpe)  # a bad --bpe file: one line before the weights are read
+    try:
+        model = load_model(args).to(args.device)
+    except AmgInputError as err:
+        raise ConceptInputError(str(err)) from None
+    use_hq, note = hq_choice(model, args.hq)
+    predictor = ConceptPredictor(
+        model,
+        tokenizer,
+        threshold=args.threshold,
+        amp_dtype=torch.bfloat16 if args.bf16 else None,
+    )
+    prompt = {
+        "text": args.text,
+        "exemplar_boxes": None if boxes is None else boxes.tolist(),
+        "exemplar_labels": None if labels is None else labels.tolist(),
+    }
+    out.mkdir(exist_ok=True)
+    for path in track(images, "concept", bar=False, leave=False):  # piped: a line now and then
+        try:
+            image = load_image(path)
+        except ImageReadError as err:
+            raise ConceptInputError(str(err)) from None
+        if note is not None and not args.detector_masks:
+            print(note, file=sys.stderr)
+            note = None
+        predictor.set_image(image)
+        found = predictor.predict(
+            args.text,
+            exemplar_boxes=boxes,
+            exemplar_labels=labels,
+            refine=not args.detector_masks,
+            use_hq=use_hq,
+        )
+        count = write_result(out, path, image, prompt, found)
+        print(f"{path}: {count} instances -> {out / (path.stem + '.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+"""Meta's SAM 3 image model (Sam3Image: the concept detector with its text encoder, and the
+interactive predictor) at the sam3_hq_demo miniature's vision shapes, with a small text encoder
+on a synthetic BPE vocabulary; every tensor drawn so no init value hides a wrong wire. Imports
+sam3: use only where it is installed."""
+
+import contextlib
+import gzip
+from collections import Counter
+from pathlib import Path
+
+import torch
+from sam3.model.decoder import TransformerDecoder, TransformerDecoderLayer
+from sam3.model.encoder import TransformerEncoderFusion, TransformerEncoderLayer
+from sam3.model.geometry_encoders import SequenceGeometryEncoder
+from sam3.model.maskformer_segmentation import PixelDecoder, UniversalSegmentationHead
+from sam3.model.memory import CXBlock  # noqa: F401  (model_builder imports it for the geometry)
+from sam3.model.model_misc import MLP, DotProductScoring, MultiheadAttentionWrapper
+from sam3.model.model_misc import TransformerWrapper
+from sam3.model.position_encoding import PositionEmbeddingSine
+from sam3.model.sam1_task_predictor import SAM3InteractiveImagePredictor
+from sam3.model.sam3_image import Sam3Image
+from sam3.model.sam3_image_processor import Sam3Processor
+from sam3.model.text_encoder_ve import VETextEncoder
+from sam3.model.tokenizer_ve import SimpleTokenizer
+from sam3.model.vl_combiner import SAM3VLBackbone
+
+from ..meta_reference import VARIANT, build_meta_mini, vision_neck
+from samhq_train.model.sam3 import VARIANTS
+
+# the miniature's detector sizes (Meta's full-size values in model_builder: 256 wide, 8 heads,
+# 2048-wide FFNs, 6 encoder / decoder layers, 3 geometry layers, 200 queries, text 1024 x 24)
+D_FFN = 128
+HEADS = 4
+LAYERS = 2
+QUERIES = 12
+TEXT_WIDTH = 64
+TEXT_HEADS = 2
+TEXT_LAYERS = 2
+CONTEXT_LENGTH = 32
+
+CORPUS = """a cat sits on the mat next to a dog and a red ball while the striped cat watches
+two dogs chase the yellow bird around the garden tree; people ride bicycles near the river bank
+and a small boat floats beside the wooden bridge under the bright blue sky with white clouds"""
+
+
+def write_bpe(path: Path, merges: int = 120) -> Path:
+    """A merges file in the format of Meta's bpe_simple_vocab_16e6.txt.gz (a header line, then
+    one merge per line), learnt greedily from CORPUS so common words become single tokens."""
+    words = Counter(CORPUS.split())
+    split = {w: tuple(w[:-1]) + (w[-1] + "</w>",) for w in words}
+    learnt = []
+    for _ in range(merges):
+        pairs = Counter()
+        for w, parts in split.items():
+            for a, b in zip(parts, parts[1:]):
+                pairs[(a, b)] += words[w]
+        if not pairs:
+            break
+        best = max(pairs, key=lambda p: (pairs[p], p))
+        learnt.append(best)
+        for w, parts in split.items():
+            out, i = [], 0
+            while i < len(parts):
+                if i + 1 < len(parts) and (parts[i], parts[i + 1]) == best:
+                    out.append(parts[i] + parts[i + 1])
+                    i += 2
+                else:
+                    out.append(parts[i])
+                    i += 1
+            split[w] = tuple(out)
+    text = "#version: test\n" + "\n".join(f"{a} {b}" for a, b in learnt) + "\n"
+    with gzip.open(path, "wb") as f:
+        f.write(text.encode("utf-8"))
+    return path
+
+
+def _attention(d: int, batch_first: bool, dropout: float = 0.0) -> MultiheadAttentionWrapper:
+    return MultiheadAttentionWrapper(
+        num_heads=HEADS, dropout=dropout, embed_dim=d, batch_first=batch_first
+    )
+
+
+def _encoder_layer(d: int, batch_first: bool, geometry: bool) -> TransformerEncoderLayer:
+    return TransformerEncoderLayer(
+        activation="relu",
+        d_model=d,
+        dim_feedforward=D_FFN,
+        dropout=0.0,
+        pos_enc_at_attn=not geometry,
+        pos_enc_at_cross_attn_keys=geometry,
+        pos_enc_at_cross_attn_queries=False,
+        pre_norm=True,
+        self_attention=_attention(d, batch_first),
+        cross_attention=_attention(d, batch_first),
+    )
+
+
+def _transformer(d: int) -> TransformerWrapper:
+    encoder = TransformerEncoderFusion(
+        layer=_encoder_layer(d, batch_first=True, geometry=False),
+        num_layers=LAYERS,
+        d_model=d,
+        num_feature_levels=1,
+        frozen=False,
+        use_act_checkpoint=False,
+        add_pooled_text_to_img_feat=False,
+        pool_text_with_mask=True,
+    )
+    decoder_layer = TransformerDecoderLayer(
+        activation="relu",
+        d_model=d,
+        dim_feedforward=D_FFN,
+        dropout=0.0,
+        cross_attention=_attention(d, batch_first=False),
+        n_heads=HEADS,
+        use_text_cross_attention=True,
+    )
+    decoder = TransformerDecoder(
+        layer=decoder_layer,
+        num_layers=LAYERS,
+        num_queries=QUERIES,
+        return_intermediate=True,
+        box_refine=True,
+        num_o2m_queries=0,
+        dac=True,
+        boxRPB="log",
+        d_model=d,
+        frozen=False,
+        interaction_layer=None,
+        dac_use_selfatt_ln=True,
+        resolution=None,  # Meta precomputes the box-bias grid on cuda when given; same values
+        stride=None,
+        use_act_checkpoint=False,
+        presence_token=True,
+    )
+    return TransformerWrapper(encoder=encoder, decoder=decoder, d_model=d)
+
+
+def _geometry_encoder(d: int) -> SequenceGeometryEncoder:
+    return SequenceGeometryEncoder(
+        pos_enc=PositionEmbeddingSine(num_pos_feats=d, normalize=True),
+        encode_boxes_as_points=False,
+        points_direct_project=True,
+        points_pool=True,
+        points_pos_enc=True,
+        boxes_direct_project=True,
+        boxes_pool=True,
+        boxes_pos_enc=True,
+        d_model=d,
+        num_layers=LAYERS,
+        layer=_encoder_layer(d, batch_first=False, geometry=True),
+        use_act_ckpt=False,
+        add_cls=True,
+        add_post_encode_proj=True,
+    )
+
+
+def _segmentation_head(d: int) -> UniversalSegmentationHead:
+    return UniversalSegmentationHead(
+        hidden_dim=d,
+        upsampling_stages=3,
+        aux_masks=False,
+        presence_head=False,
+        dot_product_scorer=None,
+        act_ckpt=False,
+        cross_attend_prompt=MultiheadAttentionWrapper(num_heads=HEADS, dropout=0, embed_dim=d),
+        pixel_decoder=PixelDecoder(num_upsampling_stages=3, interpolation_mode="nearest",
+                                   hidden_dim=d),
+    )
+
+
+def _scoring(d: int) -> DotProductScoring:
+    prompt_mlp = MLP(
+        input_dim=d,
+        hidden_dim=D_FFN,
+        output_dim=d,
+        num_layers=2,
+        dropout=0.0,
+        residual=True,
+        out_norm=torch.nn.LayerNorm(d),
+    )
+    return DotProductScoring(d_model=d, d_proj=d, prompt_mlp=prompt_mlp)
+
+
+@torch.no_grad()
+def draw_detector(model: Sam3Image, std: float = 0.1) -> None:
+    """Every detector / text tensor drawn afresh (Meta leaves some as torch.empty until a
+    checkpoint fills them): N(0, std^2), norm weights N(1, std^2)."""
+    skip = ("backbone.vision_backbone.", "inst_interactive_predictor.")
+    for name, module in model.named_modules():
+        if name.startswith(skip):
+            continue
+        norm = isinstance(module, (torch.nn.LayerNorm, torch.nn.GroupNorm))
+        for pname, tensor in module.named_parameters(recurse=False):
+            tensor.normal_(1.0 if norm and pname == "weight" else 0.0, std)
+
+
+def build_meta_image_model(bpe_path: Path, seed: int = 0):
+    """(Sam3Image with its interactive predictor, sam3.pt-layout state dict). The detector and
+    text encoder are drawn afresh (draw_detector), the vision backbone and tracker are build_meta_mini's (the interactive parity's)."""
+    cfg = VARIANTS[VARIANT]
+    d = cfg.d_model
+    tracker, predictor, tracker_state = build_meta_mini(seed)
+    tokenizer = SimpleTokenizer(bpe_path=str(bpe_path))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed + 1)
+        text = VETextEncoder(
+            d_model=d,
+            tokenizer=tokenizer,
+            width=TEXT_WIDTH,
+            heads=TEXT_HEADS,
+            layers=TEXT_LAYERS,
+            context_length=CONTEXT_LENGTH,
+            vocab_size=tokenizer.vocab_size,
+            use_act_checkpoint=False,
+        )
+        model = Sam3Image(
+            backbone=SAM3VLBackbone(visual=tracker.backbone.vision_backbone, text=text, scalp=1),
+            transformer=_transformer(d),
+            input_geometry_encoder=_geometry_encoder(d),
+            segmentation_head=_segmentation_head(d),
+            num_feature_levels=1,
+            o2m_mask_predict=True,
+            dot_prod_scoring=_scoring(d),
+            use_instance_query=False,
+            multimask_output=True,
+            inst_interactive_predictor=predictor,
+            matcher=None,
+        )
+        draw_detector(model)
+    model.eval()
+    state = dict(tracker_state)
+    for key, value in model.state_dict().items():
+        if not key.startswith("inst_interactive_predictor."):
+            state["detector." + key] = value.clone()
+    return model, state
+
+
+@contextlib.contextmanager
+def without_pinned_memory():
+    """Meta's geometry encoder pins a host tensor before moving it (fails with no CUDA driver):
+    pinning is a transfer detail, so it is skipped for the CPU reference run."""
+    pin = torch.Tensor.pin_memory
+    torch.Tensor.pin_memory = lambda self, *args, **kwargs: self
+    try:
+        yield
+    finally:
+        torch.Tensor.pin_memory = pin
+
+
+def meta_processor(model: Sam3Image, threshold: float = 0.5) -> Sam3Processor:
+    return Sam3Processor(
+        model, resolution=VARIANTS[VARIANT].image_size, device="cpu",
+        confidence_threshold=threshold,
+    )
+
+
+__all__ = [
+    "build_meta_image_model", "meta_processor", "vision_neck", "without_pinned_memory", "write_bpe"
+]
