@@ -156,3 +156,27 @@ def test_left_padded_prompt_is_refused():
     boxes = torch.rand(1, 2, 4)
     with pytest.raises(ValueError, match="right-padded"):
         ExemplarPrompt.of(1, boxes=boxes, box_padding=torch.tensor([[True, False]]))
+
+
+def test_full_size_tokens_equal_metas_on_a_72_by_72_map():
+    """Meta's builder (d 256, 3 layers, 7 x 7 ROI) at the 1008-pixel image's 72 x 72 feature map,
+    randomised weights, a padded box + point prompt."""
+    from sam3.model_builder import _create_geometry_encoder
+
+    meta = randomize_(_create_geometry_encoder(), seed=11, scale=0.05).eval()
+    ours = GeometryEncoder().eval()
+    ours.load_state_dict(meta.state_dict(), strict=True)
+    gen = torch.Generator().manual_seed(4)
+    prompt = exemplars(gen, [1, 3, 2], [2, 0, 1])
+    feats = torch.randn(BATCH, 256, 72, 72, generator=gen)
+    pos = torch.randn(BATCH, 256, 72, 72, generator=gen)
+    with torch.no_grad():
+        want, want_pad = meta(
+            geo_prompt=meta_prompt(prompt), img_feats=[feats.flatten(2).permute(2, 0, 1)],
+            img_sizes=[(72, 72)], img_pos_embeds=[pos.flatten(2).permute(2, 0, 1)],
+        )
+        got, got_pad = ours(prompt, feats, pos)
+    want = want.transpose(0, 1)
+    err = ((got - want).abs().max() / want.abs().max()).item()
+    print(f"full size, 72 x 72: max rel diff {err:.2e}")
+    assert torch.equal(got_pad, want_pad) and err <= 1e-5
