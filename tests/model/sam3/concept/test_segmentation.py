@@ -115,6 +115,9 @@ def test_padded_prompt_tokens_do_not_reach_the_masks():
 def test_full_size_keys_and_shapes_equal_metas():
     from sam3.model_builder import _create_segmentation_head
 
-    meta = {k: tuple(v.shape) for k, v in _create_segmentation_head().state_dict().items()}
-    ours = {k: tuple(v.shape) for k, v in SegmentationHead().state_dict().items()}
-    assert ours == meta
+    meta_state = _create_segmentation_head().state_dict()
+    ours = SegmentationHead()
+    assert [(k, tuple(v.shape)) for k, v in ours.state_dict().items()] == [
+        (k, tuple(v.shape)) for k, v in meta_state.items()
+    ]
+    ours.load_state_dict(meta_state, strict=True)
