@@ -42,6 +42,10 @@ class TextEncoderConfig:
     mlp_ratio: float = 4.0
     projection_dim: int = 512  # encoder.text_projection's columns (held, unused)
 
+    def __post_init__(self) -> None:
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} is not a multiple of heads {self.heads}")
+
 
 class TextFeatures(NamedTuple):
     """Batch-first: B texts, L = context_length tokens."""

@@ -130,7 +130,7 @@ class ClipTokenizer:
         context_length: int = CONTEXT_LENGTH,
         vocab_size: int = CLIP_VOCAB_SIZE,
     ) -> None:
-        merges = _read_merges(Path(merges_path), vocab_size)
+        merges = _read_merges(Path(merges_path).expanduser(), vocab_size)
         symbols = list(byte_symbols().values())
         vocab = symbols + [s + WORD_END for s in symbols] + ["".join(m) for m in merges]
         vocab += [START_TOKEN, END_TOKEN]

@@ -54,10 +54,12 @@ def learn_merges(text: str, count: int) -> list[tuple[str, str]]:
     return merges
 
 
-def write_merges_file(path: Path, count: int = 250) -> int:
+def write_merges_file(path: Path, count: int = 250, pad_to: int = 0, tail: str = "") -> int:
     """Write the file (no trailing newline: Meta would read an empty line as a merge); returns
-    the vocabulary size it gives (both byte tables, the merges, start and end)."""
+    the vocabulary size it gives (both byte tables, the merges, start and end). pad_to: filler
+    merges of symbols no text spells, up to that many merges; tail: lines after them."""
     merges = learn_merges(CORPUS, count)
-    lines = ["#version: 0.2"] + [f"{a} {b}" for a, b in merges]
+    merges += [(f"q{i}", "zz") for i in range(pad_to - len(merges))]
+    lines = ["#version: 0.2"] + [f"{a} {b}" for a, b in merges] + tail.splitlines()
     path.write_bytes(gzip.compress("\n".join(lines).encode("utf-8")))
     return 2 * 256 + len(merges) + 2

@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from samhq_train.errors import UserError
-from samhq_train.model.sam3.concept.tokenizer import ClipTokenizer, TokenizerFileError
+from samhq_train.model.sam3.concept.tokenizer import (
+    CLIP_VOCAB_SIZE,
+    MERGES_READ,
+    ClipTokenizer,
+    TokenizerFileError,
+)
 
 from .synthetic_bpe import CORPUS, write_merges_file
 
@@ -109,6 +114,17 @@ def test_single_text_and_default_context(merges):
     ours = ClipTokenizer(path, vocab_size=vocab_size)
     meta = tokenizer_ve.SimpleTokenizer(bpe_path=str(path))
     assert torch.equal(ours("a striped cat"), meta("a striped cat", context_length=CONTEXT))
+
+
+def test_a_full_size_file_reads_the_merges_clip_uses(tmp_path):
+    """CLIP's file holds more merges than its 49408 ids take: both read the same first ones."""
+    path = tmp_path / "full.txt.gz"
+    write_merges_file(path, pad_to=MERGES_READ, tail="a b\nnot a merge line at all\n")
+    meta = tokenizer_ve.SimpleTokenizer(bpe_path=str(path))
+    ours = ClipTokenizer(path)
+    assert ours.end_id == meta.eot_token_id == CLIP_VOCAB_SIZE - 1
+    texts = HAND_PICKED + random_texts(50, seed=1)
+    assert torch.equal(ours(texts), meta(texts, context_length=CONTEXT))
 
 
 def _gz(path, text: str | bytes):
