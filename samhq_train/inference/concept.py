@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from samhq_train.model.sam3.concept.detector import ConceptDetector, concept_detector
-from samhq_train.model.sam3.concept.tokenizer import Tokenizer
+from samhq_train.model.sam3.concept.tokenizer import ClipTokenizer
 from samhq_train.model.sam3.model import Sam3HQ
 
 from .predictor import PromptError, SamHQPredictor, checked_boxes
@@ -51,22 +51,23 @@ class ConceptPredictor:
     """Set an image once, then ask for concepts: predict("a striped cat").
 
     model: an HQ-SAM 3 / SAM 3 model loaded from a file with the detector (Meta's sam3.pt, or a
-    full export of a model trained from it); tokenizer: the text tokenizer, or the path of its BPE
-    merges file (Meta's bpe_simple_vocab_16e6.txt.gz, which sam3.pt does not contain). threshold: the
-    detection confidence an instance needs (Meta's default 0.5). amp_dtype runs the model under
+    full export of a model trained from it); tokenizer: the text tokenizer, or the path of its
+    BPE merges file (Meta's bpe_simple_vocab_16e6.txt.gz, which sam3.pt does not contain).
+    threshold: the detection confidence an instance needs (Meta's default 0.5). amp_dtype runs the model under
     autocast (outputs float32)."""
 
     def __init__(
         self,
         model: Sam3HQ,
-        tokenizer: Tokenizer | str | os.PathLike,
+        tokenizer: ClipTokenizer | str | os.PathLike,
         *,
         threshold: float = 0.5,
         amp_dtype: torch.dtype | None = None,
     ) -> None:
         self.detector: ConceptDetector = concept_detector(model)
-        if not isinstance(tokenizer, Tokenizer):
-            tokenizer = Tokenizer(tokenizer)
+        if not isinstance(tokenizer, ClipTokenizer):
+            cfg = self.detector.cfg
+            tokenizer = ClipTokenizer(tokenizer, cfg.context_length, cfg.vocab_size)
         self.tokenizer = tokenizer
         if not 0.0 <= threshold < 1.0:
             raise PromptError(f"threshold must be in [0, 1), got {threshold}")

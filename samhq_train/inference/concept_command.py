@@ -34,7 +34,7 @@ import torch
 
 from samhq_train.drawing import draw_overlay
 from samhq_train.errors import UserError, exit_on_user_error
-from samhq_train.model.sam3.concept.tokenizer import Tokenizer
+from samhq_train.model.sam3.concept.tokenizer import ClipTokenizer
 from samhq_train.progress import track
 
 from .amg_command import AmgInputError, list_images, load_model
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except OutputError as err:
         raise ConceptInputError(str(err)) from None
-    tokenizer = Tokenizer(args.bpe)  # a bad --bpe file: one line before the weights are read
+    tokenizer = ClipTokenizer(args.bpe)  # a bad --bpe file: one line before the weights are read
     try:
         model = load_model(args).to(args.device)
     except AmgInputError as err:

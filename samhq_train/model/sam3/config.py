@@ -1,14 +1,15 @@
 """SAM 3 interactive-path shapes: the ViT trunk, the SAM 2-style neck and heads, the tracker's
 memory parts and tracking settings, and the variants.
 
-What the point / box ("SAM 1 task") path and the tracker compute is configured here; the detector
-(text and exemplar queries) is carried as tensors (see carried.py), so its shapes come from the
-file it is read from.
+What the point / box ("SAM 1 task") path and the tracker compute is configured here, and the
+concept detector's sizes (text and exemplar prompts): its tensors are carried by the model
+(carried.py) and computed on demand (concept/detector.py).
 """
 
 from dataclasses import dataclass, field, replace
 
 from ..sam2.config import DecoderConfig, MemoryConfig, TrackingConfig
+from .concept.config import ConceptConfig
 
 # model_builder.build_tracker's settings where they differ from SAM 2.1's (the rest are equal)
 SAM3_TRACKING = TrackingConfig(max_cond_frames_in_attn=4)
@@ -56,6 +57,9 @@ class Sam3Config:
     # _create_tracker_transformer / _create_tracker_maskmem_backbone: SAM 2.1's shapes)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     tracking: TrackingConfig = SAM3_TRACKING
+    # the concept detector (text / exemplar prompts), built on demand from a file's detector
+    # tensors (concept/detector.py: concept_detector)
+    concept: ConceptConfig = field(default_factory=ConceptConfig)
 
     @property
     def image_size(self) -> int:
@@ -101,6 +105,21 @@ VARIANTS: dict[str, Sam3Config] = {
             downsampler_embed_dim=64,
             fuser_layers=1,
             fuser_dim=64,
+        ),
+        # 4 heads of 16, 2 layers each, 12 queries, a 64-wide 2-layer text encoder on a small
+        # vocabulary (tests build Meta's detector at these sizes)
+        concept=ConceptConfig(
+            d_model=64,
+            num_heads=4,
+            dim_feedforward=128,
+            encoder_layers=2,
+            decoder_layers=2,
+            geometry_layers=2,
+            num_queries=12,
+            text_width=64,
+            text_heads=2,
+            text_layers=2,
+            vocab_size=764,  # tests: the synthetic merges file of 250 merges
         ),
     ),
 }

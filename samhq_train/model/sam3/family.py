@@ -97,6 +97,7 @@ def build(cfg: Sam3Config) -> Sam3HQ:
         mask_decoder=decoder,
         video=video,
         tracking=cfg.tracking,
+        concept=cfg.concept,
     )
 
 

@@ -46,6 +46,7 @@ class VisionBackbone(TrunkSwitches, nn.Module):
         self.trunk = trunk
         dim = trunk.pos_embed.shape[-1]
         self.sam2_convs = nn.ModuleList(simple_fpn_level(dim, d_model, s) for s in scale_factors)
+        self.scale_factors = tuple(scale_factors)
         self.levels = len(scale_factors) - scalp
 
     def forward(self, images: torch.Tensor, early_block: int | None = None):

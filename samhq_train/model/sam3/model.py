@@ -20,6 +20,7 @@ from ..sam2.layers import MLP
 from ..sam2.mask_decoder import MaskDecoderHQ
 from ..sam2.memory import MemoryAttention, MemoryEncoder
 from ..sam2.model import Sam2Features, Sam2PromptSide
+from .concept.config import ConceptConfig
 from .image_encoder import VisionBackbone
 from .mask_decoder import MaskDecoderHQFusion
 from .processing import Sam3Processing
@@ -97,6 +98,7 @@ class Sam3HQ(Sam2PromptSide):
         mask_decoder: MaskDecoderHQ,
         video: VideoParts,
         tracking: TrackingConfig | None = None,
+        concept: ConceptConfig | None = None,
         pixel_mean: tuple[float, ...] = Sam3Processing.pixel_mean,
         pixel_std: tuple[float, ...] = Sam3Processing.pixel_std,
     ) -> None:
@@ -123,6 +125,7 @@ class Sam3HQ(Sam2PromptSide):
         t.obj_ptr_tpos_proj = video.obj_ptr_tpos_proj
         self.num_maskmem, self.mem_dim = video.num_maskmem, mem_dim
         self.tracking = TrackingConfig() if tracking is None else tracking
+        self.concept_config = concept  # the detector's sizes (concept.detector.concept_detector)
         self.early_fusion = isinstance(mask_decoder, MaskDecoderHQFusion)
         if self.early_fusion:
             self.features_type = Sam3EarlyFeatures

@@ -4,8 +4,6 @@ on a synthetic BPE vocabulary; every tensor drawn so no init value hides a wrong
 sam3: use only where it is installed."""
 
 import contextlib
-import gzip
-from collections import Counter
 from pathlib import Path
 
 import torch
@@ -14,69 +12,30 @@ from sam3.model.encoder import TransformerEncoderFusion, TransformerEncoderLayer
 from sam3.model.geometry_encoders import SequenceGeometryEncoder
 from sam3.model.maskformer_segmentation import PixelDecoder, UniversalSegmentationHead
 from sam3.model.memory import CXBlock  # noqa: F401  (model_builder imports it for the geometry)
-from sam3.model.model_misc import MLP, DotProductScoring, MultiheadAttentionWrapper
-from sam3.model.model_misc import TransformerWrapper
+from sam3.model.model_misc import (
+    MLP,
+    DotProductScoring,
+    MultiheadAttentionWrapper,
+    TransformerWrapper,
+)
 from sam3.model.position_encoding import PositionEmbeddingSine
-from sam3.model.sam1_task_predictor import SAM3InteractiveImagePredictor
 from sam3.model.sam3_image import Sam3Image
 from sam3.model.sam3_image_processor import Sam3Processor
 from sam3.model.text_encoder_ve import VETextEncoder
 from sam3.model.tokenizer_ve import SimpleTokenizer
 from sam3.model.vl_combiner import SAM3VLBackbone
 
-from ..meta_reference import VARIANT, build_meta_mini, vision_neck
 from samhq_train.model.sam3 import VARIANTS
 
-# the miniature's detector sizes (Meta's full-size values in model_builder: 256 wide, 8 heads,
-# 2048-wide FFNs, 6 encoder / decoder layers, 3 geometry layers, 200 queries, text 1024 x 24)
-D_FFN = 128
-HEADS = 4
-LAYERS = 2
-QUERIES = 12
-TEXT_WIDTH = 64
-TEXT_HEADS = 2
-TEXT_LAYERS = 2
-CONTEXT_LENGTH = 32
+from ..meta_reference import VARIANT, build_meta_mini, vision_neck
+from .synthetic_bpe import write_merges_file
 
-CORPUS = """a cat sits on the mat next to a dog and a red ball while the striped cat watches
-two dogs chase the yellow bird around the garden tree; people ride bicycles near the river bank
-and a small boat floats beside the wooden bridge under the bright blue sky with white clouds"""
-
-
-def write_bpe(path: Path, merges: int = 120) -> Path:
-    """A merges file in the format of Meta's bpe_simple_vocab_16e6.txt.gz (a header line, then
-    one merge per line), learnt greedily from CORPUS so common words become single tokens."""
-    words = Counter(CORPUS.split())
-    split = {w: tuple(w[:-1]) + (w[-1] + "</w>",) for w in words}
-    learnt = []
-    for _ in range(merges):
-        pairs = Counter()
-        for w, parts in split.items():
-            for a, b in zip(parts, parts[1:]):
-                pairs[(a, b)] += words[w]
-        if not pairs:
-            break
-        best = max(pairs, key=lambda p: (pairs[p], p))
-        learnt.append(best)
-        for w, parts in split.items():
-            out, i = [], 0
-            while i < len(parts):
-                if i + 1 < len(parts) and (parts[i], parts[i + 1]) == best:
-                    out.append(parts[i] + parts[i + 1])
-                    i += 2
-                else:
-                    out.append(parts[i])
-                    i += 1
-            split[w] = tuple(out)
-    text = "#version: test\n" + "\n".join(f"{a} {b}" for a, b in learnt) + "\n"
-    with gzip.open(path, "wb") as f:
-        f.write(text.encode("utf-8"))
-    return path
+CFG = VARIANTS[VARIANT].concept  # the miniature's detector sizes (Meta's: ConceptConfig())
 
 
 def _attention(d: int, batch_first: bool, dropout: float = 0.0) -> MultiheadAttentionWrapper:
     return MultiheadAttentionWrapper(
-        num_heads=HEADS, dropout=dropout, embed_dim=d, batch_first=batch_first
+        num_heads=CFG.num_heads, dropout=dropout, embed_dim=d, batch_first=batch_first
     )
 
 
@@ -84,7 +43,7 @@ def _encoder_layer(d: int, batch_first: bool, geometry: bool) -> TransformerEnco
     return TransformerEncoderLayer(
         activation="relu",
         d_model=d,
-        dim_feedforward=D_FFN,
+        dim_feedforward=CFG.dim_feedforward,
         dropout=0.0,
         pos_enc_at_attn=not geometry,
         pos_enc_at_cross_attn_keys=geometry,
@@ -98,7 +57,7 @@ def _encoder_layer(d: int, batch_first: bool, geometry: bool) -> TransformerEnco
 def _transformer(d: int) -> TransformerWrapper:
     encoder = TransformerEncoderFusion(
         layer=_encoder_layer(d, batch_first=True, geometry=False),
-        num_layers=LAYERS,
+        num_layers=CFG.encoder_layers,
         d_model=d,
         num_feature_levels=1,
         frozen=False,
@@ -109,16 +68,16 @@ def _transformer(d: int) -> TransformerWrapper:
     decoder_layer = TransformerDecoderLayer(
         activation="relu",
         d_model=d,
-        dim_feedforward=D_FFN,
+        dim_feedforward=CFG.dim_feedforward,
         dropout=0.0,
         cross_attention=_attention(d, batch_first=False),
-        n_heads=HEADS,
+        n_heads=CFG.num_heads,
         use_text_cross_attention=True,
     )
     decoder = TransformerDecoder(
         layer=decoder_layer,
-        num_layers=LAYERS,
-        num_queries=QUERIES,
+        num_layers=CFG.decoder_layers,
+        num_queries=CFG.num_queries,
         return_intermediate=True,
         box_refine=True,
         num_o2m_queries=0,
@@ -147,7 +106,7 @@ def _geometry_encoder(d: int) -> SequenceGeometryEncoder:
         boxes_pool=True,
         boxes_pos_enc=True,
         d_model=d,
-        num_layers=LAYERS,
+        num_layers=CFG.geometry_layers,
         layer=_encoder_layer(d, batch_first=False, geometry=True),
         use_act_ckpt=False,
         add_cls=True,
@@ -163,16 +122,19 @@ def _segmentation_head(d: int) -> UniversalSegmentationHead:
         presence_head=False,
         dot_product_scorer=None,
         act_ckpt=False,
-        cross_attend_prompt=MultiheadAttentionWrapper(num_heads=HEADS, dropout=0, embed_dim=d),
-        pixel_decoder=PixelDecoder(num_upsampling_stages=3, interpolation_mode="nearest",
-                                   hidden_dim=d),
+        cross_attend_prompt=MultiheadAttentionWrapper(
+            num_heads=CFG.num_heads, dropout=0, embed_dim=d
+        ),
+        pixel_decoder=PixelDecoder(
+            num_upsampling_stages=3, interpolation_mode="nearest", hidden_dim=d
+        ),
     )
 
 
 def _scoring(d: int) -> DotProductScoring:
     prompt_mlp = MLP(
         input_dim=d,
-        hidden_dim=D_FFN,
+        hidden_dim=CFG.dim_feedforward,
         output_dim=d,
         num_layers=2,
         dropout=0.0,
@@ -197,7 +159,8 @@ def draw_detector(model: Sam3Image, std: float = 0.1) -> None:
 
 def build_meta_image_model(bpe_path: Path, seed: int = 0):
     """(Sam3Image with its interactive predictor, sam3.pt-layout state dict). The detector and
-    text encoder are drawn afresh (draw_detector), the vision backbone and tracker are build_meta_mini's (the interactive parity's)."""
+    text encoder are drawn afresh (draw_detector), the vision backbone and tracker are
+    build_meta_mini's (the interactive parity's)."""
     cfg = VARIANTS[VARIANT]
     d = cfg.d_model
     tracker, predictor, tracker_state = build_meta_mini(seed)
@@ -207,11 +170,11 @@ def build_meta_image_model(bpe_path: Path, seed: int = 0):
         text = VETextEncoder(
             d_model=d,
             tokenizer=tokenizer,
-            width=TEXT_WIDTH,
-            heads=TEXT_HEADS,
-            layers=TEXT_LAYERS,
-            context_length=CONTEXT_LENGTH,
-            vocab_size=tokenizer.vocab_size,
+            width=CFG.text_width,
+            heads=CFG.text_heads,
+            layers=CFG.text_layers,
+            context_length=CFG.context_length,
+            vocab_size=CFG.vocab_size,
             use_act_checkpoint=False,
         )
         model = Sam3Image(
@@ -250,11 +213,17 @@ def without_pinned_memory():
 
 def meta_processor(model: Sam3Image, threshold: float = 0.5) -> Sam3Processor:
     return Sam3Processor(
-        model, resolution=VARIANTS[VARIANT].image_size, device="cpu",
+        model,
+        resolution=VARIANTS[VARIANT].image_size,
+        device="cpu",
         confidence_threshold=threshold,
     )
 
 
 __all__ = [
-    "build_meta_image_model", "meta_processor", "vision_neck", "without_pinned_memory", "write_bpe"
+    "build_meta_image_model",
+    "meta_processor",
+    "vision_neck",
+    "without_pinned_memory",
+    "write_merges_file",
 ]

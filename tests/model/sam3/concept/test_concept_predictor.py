@@ -15,17 +15,17 @@ from .meta_detector import (  # noqa: E402
     build_meta_image_model,
     meta_processor,
     without_pinned_memory,
-    write_bpe,
+    write_merges_file,
 )
 
-THRESHOLD = 0.15  # the random miniature's confidences spread around 0.2: some kept, some not
 TEXTS = ("a striped cat", "two dogs", "the bright blue sky with white clouds and a boat")
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     folder = tmp_path_factory.mktemp("concept")
-    bpe = write_bpe(folder / "bpe.txt.gz")
+    bpe = folder / "bpe.txt.gz"
+    write_merges_file(bpe)
     meta, state = build_meta_image_model(bpe)
     path = folder / "sam3.pt"
     torch.save(state, path)
@@ -34,15 +34,21 @@ def setup(tmp_path_factory):
     return meta, model, bpe, image
 
 
-def meta_answer(meta, image, text=None, boxes=(), labels=()):
-    processor = meta_processor(meta, threshold=THRESHOLD)
+def meta_answer(meta, image, text=None, boxes=(), labels=(), threshold=None):
+    """Meta's processor state for the prompt; with no threshold, midway between its two middle
+    confidences (half the queries pass, none close to the cut): (processor, state, threshold)."""
+    if threshold is None:
+        _, everything, _ = meta_answer(meta, image, text, boxes, labels, threshold=0.0)
+        ranked = everything["scores"].sort().values
+        threshold = float(ranked[len(ranked) // 2 - 1 : len(ranked) // 2 + 1].mean())
+    processor = meta_processor(meta, threshold=threshold)
     with torch.no_grad(), without_pinned_memory():
         state = processor.set_image(torch.from_numpy(image).permute(2, 0, 1))
         if text is not None:
             state = processor.set_text_prompt(text, state)
         for box, label in zip(boxes, labels):
             state = processor.add_geometric_prompt(box, bool(label), state)
-    return processor, state
+    return processor, state, threshold
 
 
 def assert_masks_match(ours: np.ndarray, probs: torch.Tensor) -> None:
@@ -56,11 +62,11 @@ def assert_masks_match(ours: np.ndarray, probs: torch.Tensor) -> None:
 @pytest.mark.parametrize("text", TEXTS)
 def test_text_prompt_equals_meta_processor(setup, text):
     meta, model, bpe, image = setup
-    _, state = meta_answer(meta, image, text)
-    predictor = ConceptPredictor(model, bpe, threshold=THRESHOLD)
+    _, state, threshold = meta_answer(meta, image, text)
+    predictor = ConceptPredictor(model, bpe, threshold=threshold)
     predictor.set_image(image)
     found = predictor.predict(text, refine=False)
-    assert 0 < len(found) < 12, "the threshold should keep some queries and drop others"
+    assert len(found) == 6  # half of the 12 queries
     np.testing.assert_allclose(found.scores, state["scores"].numpy(), rtol=0, atol=2e-6)
     np.testing.assert_allclose(found.boxes, state["boxes"].numpy(), rtol=0, atol=2e-4)
     assert_masks_match(found.detector_masks, state["masks_logits"][:, 0])
@@ -75,8 +81,8 @@ def test_exemplar_boxes_equal_meta_processor(setup):
     xyxy = torch.tensor(boxes_px, dtype=torch.float32) / torch.tensor([w, h, w, h])
     cxcywh = torch.cat(((xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2]), dim=1)
     for text in ("a striped cat", None):
-        _, state = meta_answer(meta, image, text, cxcywh.tolist(), labels.tolist())
-        predictor = ConceptPredictor(model, bpe, threshold=THRESHOLD)
+        _, state, threshold = meta_answer(meta, image, text, cxcywh.tolist(), labels.tolist())
+        predictor = ConceptPredictor(model, bpe, threshold=threshold)
         predictor.set_image(image)
         found = predictor.predict(
             text, exemplar_boxes=boxes_px, exemplar_labels=labels, refine=False
@@ -90,8 +96,8 @@ def test_refined_masks_equal_meta_predict_inst(setup):
     """Without the HQ token the refined masks are SAM 3's interactive decoder on each (clipped)
     box: Meta's predict_inst on the Sam3Processor's image state."""
     meta, model, bpe, image = setup
-    processor, state = meta_answer(meta, image, TEXTS[0])
-    predictor = ConceptPredictor(model, bpe, threshold=THRESHOLD)
+    _, state, threshold = meta_answer(meta, image, TEXTS[0])
+    predictor = ConceptPredictor(model, bpe, threshold=threshold)
     predictor.set_image(image)
     found = predictor.predict(TEXTS[0], use_hq=False)
     h, w = image.shape[:2]
