@@ -53,8 +53,8 @@ class ConceptPredictor:
     model: an HQ-SAM 3 / SAM 3 model loaded from a file with the detector (Meta's sam3.pt, or a
     full export of a model trained from it); tokenizer: the text tokenizer, or the path of its
     BPE merges file (Meta's bpe_simple_vocab_16e6.txt.gz, which sam3.pt does not contain).
-    threshold: the detection confidence an instance needs (Meta's default 0.5). amp_dtype runs the model under
-    autocast (outputs float32)."""
+    threshold: the detection confidence an instance needs (Meta's default 0.5). amp_dtype runs
+    the model under autocast (outputs float32)."""
 
     def __init__(
         self,
