@@ -5,7 +5,7 @@ the prompted concept is in the image at all.
 
 Each layer (post-norm): self-attention over [presence token, queries] with the queries' box
 position, cross-attention to the prompt tokens under their padding mask, cross-attention to the
-encoded image with the box log relative-position bias (decoder_boxes.box_log_bias), FFN.
+encoded image with the box log relative-position bias (boxes.box_log_bias), FFN.
 
 Inference only: Meta's DAC (one-to-many query copies) is a training branch and its dropouts are
 left out (they hold no tensors, so the keys still equal Meta's). Batch-first throughout."""
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...sam2.layers import MLP
-from .decoder_boxes import box_cxcywh_to_xyxy, box_log_bias, inverse_sigmoid, sine_embed_boxes
+from .boxes import box_cxcywh_to_xyxy, box_log_bias, inverse_sigmoid, sine_embed_boxes
 from .encoder_layer import attend
 
 

@@ -12,7 +12,6 @@ text-only prompt) the sequence is the CLS token alone, still refined against the
 Inference only: Meta's dropouts hold no tensors and are left out; no mask encoder (the builder
 makes none)."""
 
-import math
 from dataclasses import dataclass, replace
 
 import torch
@@ -20,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import roi_align
 
+from .boxes import box_cxcywh_to_xyxy, sine_coordinates
 from .encoder_layer import GEOMETRY_LAYER, EncoderLayer, EncoderLayerConfig
 
 
@@ -129,21 +129,6 @@ def concat_right_padded(
     return out, padding
 
 
-def sine_coordinates(v: torch.Tensor, num_feats: int, temperature: float) -> torch.Tensor:
-    """Meta's PositionEmbeddingSine._encode_xy for one axis: normalised coordinates (any shape)
-    times 2 pi, over temperature^(2 floor(i / 2) / num_feats), sin on even and cos on odd
-    features: shape + (num_feats,)."""
-    dim_t = torch.arange(num_feats, dtype=torch.float32, device=v.device)
-    dim_t = temperature ** (2 * (dim_t // 2) / num_feats)
-    scaled = (v * (2 * math.pi))[..., None] / dim_t
-    return torch.stack((scaled[..., 0::2].sin(), scaled[..., 1::2].cos()), dim=-1).flatten(-2)
-
-
-def cxcywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
-    cx, cy, w, h = boxes.unbind(-1)
-    return torch.stack((cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h), dim=-1)
-
-
 class GeometryEncoder(nn.Module):
     """Exemplar boxes and points -> prompt tokens (see the module docstring)."""
 
@@ -191,7 +176,7 @@ class GeometryEncoder(nn.Module):
         embed = self.boxes_direct_project(boxes)
         height, width = pool_map.shape[-2:]
         scale = torch.tensor([width, height, width, height], dtype=boxes.dtype, device=boxes.device)
-        xyxy = (cxcywh_to_xyxy(boxes) * scale).float()  # in feature-map cells
+        xyxy = (box_cxcywh_to_xyxy(boxes) * scale).float()  # in feature-map cells
         pooled = roi_align(pool_map, list(xyxy.unbind(0)), self.cfg.roi_size)
         pooled = self.boxes_pool_project(pooled)  # (B * Nb) x d x 1 x 1
         embed = embed + pooled.view(batch, n_boxes, self.cfg.d_model)

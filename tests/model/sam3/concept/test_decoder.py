@@ -6,8 +6,8 @@ logits, the presence features and the final boxes out."""
 import pytest
 import torch
 
+from samhq_train.model.sam3.concept.boxes import sine_embed_boxes
 from samhq_train.model.sam3.concept.decoder import Decoder, DecoderConfig
-from samhq_train.model.sam3.concept.decoder_boxes import sine_embed_boxes
 from tests.reference import randomize_
 
 meta_decoder = pytest.importorskip("sam3.model.decoder")

@@ -1,7 +1,8 @@
-"""The box arithmetic of SAM 3's detector decoder (Meta's sam3 model_misc / box_ops / decoder
-helpers, same formulas): boxes are normalised cx, cy, w, h in [0, 1]; the decoder refines them in
-logit space, embeds them as sines for the query position, and turns them into a per-head bias on
-the image cross-attention ("boxRPB" log mode)."""
+"""The box arithmetic of SAM 3's detector (Meta's sam3 model_misc / box_ops / position-encoding /
+decoder helpers, same formulas): boxes are normalised cx, cy, w, h in [0, 1]; the geometry
+encoder embeds exemplar coordinates as sines; the decoder refines boxes in logit space, embeds them
+as sines for the query position, and turns them into a per-head bias on the image cross-attention
+("boxRPB" log mode)."""
 
 import math
 
@@ -21,20 +22,21 @@ def box_cxcywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
     return torch.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], dim=-1)
 
 
-def _sine(coord: torch.Tensor, dim_t: torch.Tensor) -> torch.Tensor:
-    """... -> ... x len(dim_t): sin of the even frequencies interleaved with cos of the odd."""
-    angles = coord[..., None] * (2 * math.pi) / dim_t
-    return torch.stack((angles[..., 0::2].sin(), angles[..., 1::2].cos()), dim=-1).flatten(-2)
+def sine_coordinates(v: torch.Tensor, num_feats: int, temperature: float = 10000.0) -> torch.Tensor:
+    """Meta's sine encoding of normalised coordinates (any shape): times 2 pi, over
+    temperature^(2 floor(i / 2) / num_feats), sin on even and cos on odd features:
+    shape + (num_feats,)."""
+    dim_t = torch.arange(num_feats, dtype=torch.float32, device=v.device)
+    dim_t = temperature ** (2 * (dim_t // 2) / num_feats)
+    scaled = (v * (2 * math.pi))[..., None] / dim_t
+    return torch.stack((scaled[..., 0::2].sin(), scaled[..., 1::2].cos()), dim=-1).flatten(-2)
 
 
 def sine_embed_boxes(boxes: torch.Tensor, d_model: int) -> torch.Tensor:
     """... x 4 boxes (cx, cy, w, h) -> ... x 2*d_model: each coordinate's d_model/2 sine
     features (temperature 10000), in the order y, x, w, h (Meta's gen_sineembed_for_position)."""
-    num_feats = d_model // 2
-    dim_t = torch.arange(num_feats, dtype=torch.float32, device=boxes.device)
-    dim_t = 10000 ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / num_feats)
     cx, cy, w, h = boxes.unbind(-1)
-    return torch.cat([_sine(c, dim_t) for c in (cy, cx, w, h)], dim=-1)
+    return torch.cat([sine_coordinates(c, d_model // 2) for c in (cy, cx, w, h)], dim=-1)
 
 
 def _log_scaled(deltas: torch.Tensor) -> torch.Tensor:
