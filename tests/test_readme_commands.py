@@ -63,6 +63,8 @@ PARSE_ONLY = {
     "app": "serves a page until stopped",
     "benchmark": "a benchmark: minutes",
     "check_parity": "needs an official checkpoint and the reference packages",
+    "concept": "needs Meta's sam3.pt and its merges file (tests/inference/test_concept_command.py"
+    " runs it on stand-ins)",
     "make_demo_base": "trains the demo base: minutes",
     "video": "run for real in tests/inference/video/test_readme_video.py (its own stand-ins)",
 }
@@ -80,6 +82,7 @@ PROGRAMS = {
     "samhq-predict": ("argparse", "predict"),
     "python scripts/predict.py": ("argparse", "predict"),
     "samhq-amg": ("argparse", "amg"),
+    "samhq-concept": ("argparse", "concept"),
     "python scripts/amg.py": ("argparse", "amg"),
     "samhq-app": ("argparse", "app"),
     "python scripts/app.py": ("argparse", "app"),
@@ -92,6 +95,7 @@ ENTRY_POINTS = {  # argparse command -> its main
     "export": "samhq_train.cli.export:main",
     "predict": "samhq_train.cli.predict:main",
     "amg": "samhq_train.inference.amg_command:main",
+    "concept": "samhq_train.inference.concept_command:main",
     "app": "samhq_train.app.command:main",
     "make_demo_base": "samhq_train.cli.make_demo_base:main",
     "video_eval": "samhq_train.cli.video_eval:main",

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from samhq_train.model.sam3.concept.detector import ConceptDetector, concept_detector
-from samhq_train.model.sam3.concept.tokenizer import ClipTokenizer
+from samhq_train.model.sam3.concept.tokenizer import ClipTokenizer, TokenizerFileError
 from samhq_train.model.sam3.model import Sam3HQ
 
 from .predictor import PromptError, SamHQPredictor, checked_boxes
@@ -65,9 +65,15 @@ class ConceptPredictor:
         amp_dtype: torch.dtype | None = None,
     ) -> None:
         self.detector: ConceptDetector = concept_detector(model)
+        cfg = self.detector.cfg
         if not isinstance(tokenizer, ClipTokenizer):
-            cfg = self.detector.cfg
             tokenizer = ClipTokenizer(tokenizer, cfg.context_length, cfg.vocab_size)
+        elif (len(tokenizer.ids), tokenizer.context_length) != (cfg.vocab_size, cfg.context_length):
+            raise TokenizerFileError(
+                f"the tokenizer gives {len(tokenizer.ids)} ids in {tokenizer.context_length}, "
+                f"the detector's text encoder takes {cfg.vocab_size} in {cfg.context_length}: "
+                "make it from the merges file this model was trained with"
+            )
         self.tokenizer = tokenizer
         if not 0.0 <= threshold < 1.0:
             raise PromptError(f"threshold must be in [0, 1), got {threshold}")

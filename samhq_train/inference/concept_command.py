@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except OutputError as err:
         raise ConceptInputError(str(err)) from None
-    tokenizer = ClipTokenizer(args.bpe)  # a bad --bpe file: one line before the weights are read
+    ClipTokenizer(args.bpe, vocab_size=None)  # a bad --bpe file: one line before the weights
     try:
         model = load_model(args).to(args.device)
     except AmgInputError as err:
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     use_hq, note = hq_choice(model, args.hq)
     predictor = ConceptPredictor(
         model,
-        tokenizer,
+        args.bpe,
         threshold=args.threshold,
         amp_dtype=torch.bfloat16 if args.bf16 else None,
     )

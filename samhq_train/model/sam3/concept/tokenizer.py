@@ -63,8 +63,9 @@ def clean_text(text: str) -> str:
     return _WHITESPACE_RUN.sub(" ", text).strip().lower()
 
 
-def _read_merges(path: Path, vocab_size: int) -> list[tuple[str, str]]:
-    """The merge pairs of a gzipped CLIP merges file, checked to give `vocab_size` ids."""
+def _read_merges(path: Path, vocab_size: int | None) -> list[tuple[str, str]]:
+    """The merge pairs of a gzipped CLIP merges file, checked to give `vocab_size` ids (None:
+    any count, for checking a file before the model that reads it is loaded)."""
     what = f"give the path of CLIP's {MERGES_FILE_NAME} (from Meta's sam3 repository, assets/)"
     if not path.is_file():
         problem = "is not a file" if path.exists() else "does not exist"
@@ -90,7 +91,7 @@ def _read_merges(path: Path, vocab_size: int) -> list[tuple[str, str]]:
             )
         merges.append(pair)
     found = 2 * 256 + len(merges) + 2
-    if found != vocab_size:
+    if vocab_size is not None and found != vocab_size:
         raise TokenizerFileError(
             f"BPE merges file {path} gives {found} token ids, the text encoder has {vocab_size}; "
             f"{what}"
@@ -128,7 +129,7 @@ class ClipTokenizer:
         self,
         merges_path: str | os.PathLike,
         context_length: int = CONTEXT_LENGTH,
-        vocab_size: int = CLIP_VOCAB_SIZE,
+        vocab_size: int | None = CLIP_VOCAB_SIZE,
     ) -> None:
         merges = _read_merges(Path(merges_path).expanduser(), vocab_size)
         symbols = list(byte_symbols().values())
