@@ -18,6 +18,7 @@ The other suites run through this entry too, each with its own flags (--help):
     python scripts/benchmark.py data ...       loader vs training-step samples/s, bytes per batch
     python scripts/benchmark.py policies ...   step time and peak memory per trainable policy
     python scripts/benchmark.py metrics ...    mask / boundary IoU throughput
+    python scripts/benchmark.py concept ...    SAM 3 text prompts: image, detector, refinement
     python scripts/benchmark.py profile ...    our ViT encoder vs its pre-optimisation version, op profile
     python scripts/benchmark.py --cpu-table    the CPU inference table: encoders (ours bf16 / fp32 /
                                                onnxruntime, transformers, official), the matmul
@@ -61,6 +62,7 @@ SUITES = {  # subcommand -> the script that implements it
     "data": SCRIPTS / "benchmark_data.py",
     "policies": SCRIPTS / "benchmark_policies.py",
     "metrics": SCRIPTS / "benchmark_metrics.py",
+    "concept": SCRIPTS / "benchmark_concept.py",
     "profile": SCRIPTS / "profiling" / "profile_encoder.py",
     "cpu-table": SCRIPTS / "benchmark_cpu.py",
 }

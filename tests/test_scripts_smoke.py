@@ -1,6 +1,7 @@
 """The installed commands answer --help, and the helper scripts (benchmarks, parity check, demo
 data) run end to end at tiny sizes."""
 
+import json
 import os
 import re
 import subprocess
@@ -119,6 +120,26 @@ def test_benchmark_metrics():
         "cpu",
     )
     assert "images/s" in out
+
+
+def test_benchmark_concept(tmp_path):
+    out = run_script(
+        "scripts/benchmark.py",
+        "concept",
+        "--variant",
+        "sam3_hq_demo",
+        "--size",
+        "60",
+        "80",
+        "--iters",
+        "1",
+        "--boxes",
+        "2",
+        "--json",
+        str(tmp_path / "concept.json"),
+    )
+    assert "2 boxes refined" in out
+    assert len(json.loads((tmp_path / "concept.json").read_text())["results"]) == 3
 
 
 def test_benchmark_models():

@@ -1,0 +1,121 @@
+"""Speed of SAM 3's text prompts (ConceptPredictor): the image encoding (one ViT pass, both necks),
+the detector on a text prompt, and the refinement of every kept box by the HQ decoder.
+
+    python scripts/benchmark.py concept                      # full size (sam3_hq), CPU, fp32
+    python scripts/benchmark.py concept --dtype bf16 --iters 3 --json concept.json
+    python scripts/benchmark.py concept --variant sam3_hq_demo --device cuda
+
+Random weights (the shapes are what count) and a merges file of the full vocabulary's size whose
+merges spell nothing (the text's ids are bytes); the threshold keeps --boxes instances, so the
+refinement decodes that many boxes. Times are the best of --iters calls after one warm-up call
+(the mean is in the JSON). Prints a Markdown table; no assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from samhq_train.inference.concept import ConceptPredictor
+from samhq_train.model.sam3 import VARIANTS, build
+from samhq_train.model.sam3.concept.detector import ConceptDetector
+from samhq_train.model.sam3.concept.tokenizer import ClipTokenizer
+from samhq_train.model.sam3.family import adopt_carried
+
+DTYPES = {"fp32": None, "bf16": torch.bfloat16}
+
+
+def random_model(variant: str, device: str):
+    """The variant with a detector of its sizes, PyTorch's default init, detector tensors carried
+    as a loaded file's would be."""
+    cfg = VARIANTS[variant]
+    model = build(cfg)
+    detector = ConceptDetector(
+        cfg.concept, vit_dim=cfg.vit.embed_dim, scale_factors=cfg.neck_scale_factors
+    )
+    state = model.state_dict()
+    state.update({"detector." + k: v for k, v in detector.state_dict().items()})
+    adopt_carried(model, state)
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def merges_file(folder: Path, vocab_size: int) -> Path:
+    """A file in CLIP's merges format giving vocab_size ids (merges of symbols no text spells)."""
+    count = vocab_size - 2 * 256 - 2
+    lines = ["#version: benchmark"] + [f"q{i} zz" for i in range(count)]
+    path = folder / "bpe_simple_vocab_16e6.txt.gz"
+    path.write_bytes(gzip.compress("\n".join(lines).encode("utf-8")))
+    return path
+
+
+def timed(fn, iters: int, device: str) -> tuple[float, float]:
+    def sync():
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    fn()
+    sync()
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return min(times), sum(times) / len(times)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--variant", default="sam3_hq", choices=sorted(VARIANTS))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp32")
+    parser.add_argument("--iters", type=int, default=2)
+    parser.add_argument("--boxes", type=int, default=8, help="instances refined per prompt")
+    parser.add_argument("--size", type=int, nargs=2, default=(768, 1024), metavar=("H", "W"))
+    parser.add_argument("--json", help="write the figures here")
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    model = random_model(args.variant, args.device)
+    cfg = VARIANTS[args.variant].concept
+    image = (np.random.RandomState(0).rand(*args.size, 3) * 255).astype(np.uint8)
+    with tempfile.TemporaryDirectory() as folder:
+        tokenizer = ClipTokenizer(merges_file(Path(folder), cfg.vocab_size), vocab_size=None)
+    predictor = ConceptPredictor(model, tokenizer, amp_dtype=DTYPES[args.dtype])
+    predictor.set_image(image)
+    text = "a striped cat"
+    # the threshold that keeps the --boxes best-scored instances
+    scores = np.sort(predictor.predict(text, refine=False, threshold=0.0).scores)[::-1]
+    predictor.threshold = float(scores[min(args.boxes, len(scores)) - 1]) - 1e-6
+    rows = {
+        "set_image (ViT + both necks)": lambda: predictor.set_image(image),
+        "text prompt, detector masks": lambda: predictor.predict(text, refine=False),
+        f"text prompt + {args.boxes} boxes refined (HQ)": lambda: predictor.predict(
+            text, use_hq=True
+        ),
+    }
+    results = {}
+    print(f"| {args.variant} {args.dtype} on {args.device}, image {args.size[1]} x "
+          f"{args.size[0]} | best s | mean s |")
+    print("|---|---:|---:|")
+    for name, fn in rows.items():
+        with torch.no_grad():
+            best, mean = timed(fn, args.iters, args.device)
+        results[name] = {"best_s": best, "mean_s": mean}
+        print(f"| {name} | {best:.3f} | {mean:.3f} |")
+    if args.json:
+        record = {"args": vars(args), "torch": torch.__version__, "results": results}
+        Path(args.json).write_text(json.dumps(record, indent=1))
+
+
+if __name__ == "__main__":
+    main()
