@@ -123,3 +123,25 @@ def test_refined_masks_follow_use_hq(model, files, image):
     assert not np.array_equal(plain.masks, hq.masks)
     np.testing.assert_array_equal(raw.masks, raw.detector_masks)
     assert raw.mask_scores is None and plain.mask_scores.shape == (len(plain),)
+
+
+def test_an_hq_only_file_with_its_base_answers_text_prompts(model, files, image, tmp_path):
+    """What an HQ run on sam3.pt ships (its HQ parts, or a training checkpoint naming the base):
+    loaded with the base, the detector comes from the base and the masks from the trained HQ
+    parts, with the HQ token by default (no untrained-HQ note)."""
+    from samhq_train.inference.command_options import hq_choice
+    from samhq_train.model import save_checkpoint
+
+    trained = load_checkpoint(files[0]).eval()
+    with torch.no_grad():
+        trained.sam_mask_decoder.hf_token.weight.add_(0.5)
+    path = save_checkpoint(trained, tmp_path / "hq.safetensors", "hq_only")
+    shipped = load_checkpoint(path, base_checkpoint=files[0]).eval()
+    assert hq_choice(shipped) == (True, None)
+    answers = []
+    for m in (trained, shipped):
+        predictor = ConceptPredictor(m, files[1], threshold=0.0)
+        predictor.set_image(image)
+        answers.append(predictor.predict("a cat", use_hq=True))
+    np.testing.assert_array_equal(answers[0].masks, answers[1].masks)
+    np.testing.assert_array_equal(answers[0].scores, answers[1].scores)
