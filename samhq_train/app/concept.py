@@ -29,6 +29,7 @@ from samhq_train.model.sam3.concept.tokenizer import TokenizerFileError
 from .engine import KEPT_IMAGES, AppError, safe_stem
 
 KEPT_ANSWERS = 64  # concept answers kept (per request: image, text, exemplars, threshold)
+KEPT_MASK_BYTES = 2**30  # and their masks at most this much (the newest answer is always kept)
 MAX_TEXT = 500  # characters of a text prompt (the tokenizer keeps the first 32 tokens anyway)
 MAX_EXEMPLARS = 20
 DEFAULT_THRESHOLD = 0.5  # Meta's Sam3Processor default
@@ -126,7 +127,11 @@ class ConceptSession:
             threshold=request["threshold"],
         )
         self.answers[key] = found
-        while len(self.answers) > KEPT_ANSWERS:
+        while len(self.answers) > 1 and (
+            len(self.answers) > KEPT_ANSWERS
+            or sum(a.masks.nbytes + a.detector_masks.nbytes for a in self.answers.values())
+            > KEPT_MASK_BYTES
+        ):
             self.answers.popitem(last=False)
         return request, found, time.perf_counter() - start
 

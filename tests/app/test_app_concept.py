@@ -9,6 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
+from samhq_train.app import command as app_command
+from samhq_train.app import concept as app_concept
 from samhq_train.app.command import main as app_main
 from samhq_train.constants import DEMO_BASE_DIR
 
@@ -153,3 +155,30 @@ def test_bpe_a_model_cannot_use_stops_at_startup(files, tiny_checkpoint, tmp_pat
         assert exit_info.value.code == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and expected in err and "\n" not in err, err
+
+
+def test_kept_answers_stay_under_the_mask_budget(concept_app, reference, monkeypatch):
+    base, _, image_id = concept_app
+    monkeypatch.setattr(app_concept, "KEPT_MASK_BYTES", 1)  # only the newest answer is kept
+    threshold = reference.middle_threshold(TEXT)
+    bodies = [{"image_id": image_id, "text": TEXT, "threshold": t}
+              for t in (threshold, threshold + 0.001)]
+    times = [call(f"{base}/api/concept", body)[1]["find_ms"] for body in [*bodies, *bodies[1:]]]
+    assert times[0] > 0 and times[1] > 0 and times[2] == 0
+    assert call(f"{base}/api/concept", bodies[0])[1]["find_ms"] > 0  # dropped, found again
+
+
+def test_a_missing_bpe_file_is_refused_before_the_model_is_read(tmp_path, monkeypatch, capsys):
+    def not_reached(*args, **kwargs):
+        raise AssertionError("the model was read before the --bpe check")
+
+    monkeypatch.setattr(app_command, "load_segmenter", not_reached)
+    with pytest.raises(SystemExit) as exit_info:
+        app_main(["sam3.pt", "--bpe", str(tmp_path / "bpe.txt.gz"), "--port", "0"], serve=False)
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == (
+        f"error: --bpe {tmp_path / 'bpe.txt.gz'} does not exist; give the path of the SAM 3 text "
+        "tokenizer's merges file (Meta's bpe_simple_vocab_16e6.txt.gz, in its sam3 repository's "
+        "assets/)"
+    )
