@@ -2,6 +2,7 @@
 
     python scripts/app.py [CHECKPOINT] [--base BASE] [--port 7860] [--out app_output]
     python scripts/app.py CHECKPOINT --video VIDEO [--max-frames N]
+    python scripts/app.py SAM3_CHECKPOINT --bpe bpe_simple_vocab_16e6.txt.gz   (text prompts)
 
 CHECKPOINT is anything load_checkpoint reads (official .pth, transformers folder, safetensors, a
 training .ckpt; an HQ-only file or delta with --base); without it, the shipped demo base
@@ -22,10 +23,19 @@ or remove an object, and download every frame's masks as a zip of the indexed PN
 writes. The masks are the video predictor's (samhq_train/inference/video), batched objects (new
 objects only before the first propagation, the official rule), HQ as for the image page.
 
+--bpe FILE (the SAM 3 text tokenizer's merges file, Meta's bpe_simple_vocab_16e6.txt.gz) with a
+SAM 3 checkpoint that holds the concept detector (Meta's sam3.pt, or a full export of it) adds a
+text box to the image page: type a noun phrase and see every instance found (each its own colour,
+box and confidence; the masks are the HQ decoder's for each found box, as samhq-concept draws),
+with a confidence slider and optional example / counter-example boxes. "Save instances" writes
+samhq-concept's files (<stem>_concept.json, <stem>_concept_masks/NNNN.png, an overlay) under a
+stem no earlier save took.
+
 The server binds to 127.0.0.1 unless --host says otherwise. Exit status 2 with one error line: a
 checkpoint that does not load, a port that is taken, an --out that is not a folder; with --video, a
 video that cannot be read or a checkpoint without video parts (SAM 1, the shipped SAM 3 demo
-base), before the frames are resized for the model.
+base), before the frames are resized for the model; with --bpe, a merges file that cannot be read,
+or a checkpoint that is not SAM 3 or has no concept detector.
 """
 
 from __future__ import annotations
@@ -47,8 +57,9 @@ from samhq_train.inference.command_options import (
 )
 from samhq_train.model import CheckpointError, load_checkpoint
 
+from .concept import ConceptSession, add_concept_options, check_bpe, concept_predictor
 from .engine import AppError, Segmenter
-from .server import PAGE, VIDEO_PAGE, App, make_server
+from .server import CONCEPT_SCRIPT, PAGE, VIDEO_PAGE, App, make_server
 from .video_open import add_video_options, check_video_args, open_video_session
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -71,14 +82,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add_device_options(parser, bf16=False)
     add_video_options(parser)
+    add_concept_options(parser)
     args = parser.parse_args(argv)
     check_device_options(parser, args)
     return args
 
 
-def load_segmenter(args: argparse.Namespace) -> Segmenter:
-    """The model of --checkpoint (or the demo base) on --device; AppError when it does not load."""
+def load_segmenter(args: argparse.Namespace, check_model=None) -> Segmenter:
+    """The model of --checkpoint (or the demo base) on --device; AppError when it does not load.
+    check_model(model, path), when given, runs first (its error is the only line printed)."""
     model, path = load_model(args)
+    if check_model is not None:
+        check_model(model, path)
     family = getattr(model, "family", "?")
     description = f"{path.name} ({family}, {model.image_size} px input, {args.device})"
     use_hq = decode_with_hq(model)
@@ -127,7 +142,7 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
     out_dir = check_out_dir(args.out)
     if not 0 <= args.port <= 65535:  # before the model is read (bind would raise OverflowError)
         raise AppError(f"--port {args.port}: expected a port number 0-65535 (0: any free one)")
-    for page in (PAGE, VIDEO_PAGE):
+    for page in (PAGE, VIDEO_PAGE, CONCEPT_SCRIPT):
         if not page.is_file():
             raise AppError(f"the app's page {page} is missing; install samhq-train from a clone "
                            "(pip install -e .)")
@@ -138,10 +153,18 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
             f"warning: --host {args.host} makes the app reachable from other machines",
             file=sys.stderr,
         )
-    segmenter = load_segmenter(args)
+    bpe = check_bpe(args.bpe)  # a missing --bpe file: one line before the model is read
+    predictor = None
+
+    def text_mode(model, path):
+        nonlocal predictor
+        predictor = None if bpe is None else concept_predictor(model, bpe, path)
+
+    segmenter = load_segmenter(args, text_mode)
+    concept = None if predictor is None else ConceptSession(predictor, segmenter.use_hq)
     session = None if video is None else open_video_session(video, segmenter)
     try:
-        app = App(segmenter, out_dir, video=session)
+        app = App(segmenter, out_dir, video=session, concept=concept)
         server = make_server(app, args.host, args.port)
     except OSError as err:
         fix = (
@@ -152,6 +175,8 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
         raise AppError(f"cannot serve on {args.host}:{args.port}: {err.strerror}; {fix}") from None
     host, port = server.server_address[:2]
     print(f"model: {segmenter.description}")
+    if concept is not None:
+        print(f"text prompts: on (--bpe {args.bpe}); the image page has a text box")
     if session is not None:
         print(f"video: {session.description}")
     print(

@@ -11,9 +11,11 @@ nothing.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -94,6 +96,12 @@ def check_steps(steps, size: tuple[int, int]) -> list[tuple[str, tuple[float, ..
                 )
         out.append((kind, values))
     return out
+
+
+def safe_stem(name: str) -> str:
+    """A file stem made of [A-Za-z0-9_.-] from an image's name (never a path)."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem).strip("._")[:80]
+    return stem or "image"
 
 
 def prompt_of(steps) -> dict:

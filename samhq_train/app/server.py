@@ -8,6 +8,12 @@
     POST /api/save          same body: write <stem>_mask.png, <stem>_sam_mask.png, <stem>.json
                             (predict's prompt file) into the output folder, nothing elsewhere
 
+With --bpe (the text mode, concept.py; /api/info says "concept": true):
+
+    POST /api/concept       {image_id, text, exemplars: [{box, label}], threshold} -> instances
+                            (score, box, mask_score, mask PNG), in the detector's order
+    POST /api/concept/save  same body: samhq-concept's files under a new stem in the output folder
+
 With a video (samhq-app --video; the page is then video.html, the image page /image):
 
     GET  /api/video                  the video: frames, size, names, objects, tracked frames
@@ -28,7 +34,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import sys
 import threading
 import time
@@ -44,12 +49,14 @@ from samhq_train.data.demo import make_demo_sample
 from samhq_train.errors import UserError
 from samhq_train.model import atomic_write
 
-from .engine import AppError, Options, Segmenter, prompt_of
+from .concept import ConceptSession
+from .engine import AppError, Options, Segmenter, prompt_of, safe_stem
 from .video import VideoSession
 
 PAGE = Path(__file__).with_name("page.html")
 VIDEO_PAGE = Path(__file__).with_name("video.html")
 COMMON_SCRIPT = Path(__file__).with_name("common.js")  # both pages' shared functions
+CONCEPT_SCRIPT = Path(__file__).with_name("concept.js")  # the image page's text mode
 DEMO_IMAGES = 8  # val samples of the demo data (seed 0), made in memory
 DEMO_SIZE = (256, 320)  # the demo data's H, W
 MAX_UPLOAD = 64 * 2**20
@@ -88,20 +95,20 @@ def decode_upload(data: bytes, name: str) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def safe_stem(name: str) -> str:
-    """A file stem made of [A-Za-z0-9_.-] from an image's name (never a path)."""
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem).strip("._")[:80]
-    return stem or "image"
-
-
 class App:
     """The state behind the handler: the segmenter (one at a time), the output folder."""
 
     def __init__(
-        self, segmenter: Segmenter, out_dir: Path, log=print, video: VideoSession | None = None
+        self,
+        segmenter: Segmenter,
+        out_dir: Path,
+        log=print,
+        video: VideoSession | None = None,
+        concept: ConceptSession | None = None,
     ) -> None:
         self.segmenter = segmenter
         self.video = video
+        self.concept = concept
         self.out_dir = Path(out_dir)
         self.lock = threading.Lock()
         self.log = log
@@ -113,6 +120,7 @@ class App:
             "demos": [f"demo-val-{i:04d}" for i in range(DEMO_IMAGES)],
             "out_dir": str(self.out_dir),
             "video": self.video is not None,
+            "concept": self.concept is not None,
         }
 
     def session(self) -> VideoSession:
@@ -149,6 +157,8 @@ class App:
     def open_image(self, image: np.ndarray, name: str) -> dict:
         with self.lock:
             record = self.segmenter.set_image(image, name)
+            if self.concept is not None:
+                self.concept.remember(record["image_id"], image, name)
         h, w = image.shape[:2]
         how = "already embedded" if record["cached"] else f"embedded in {record['encode_s']:.3f} s"
         self.log(f"image {name} ({w} x {h}): {how}")
@@ -216,6 +226,38 @@ class App:
         return {"saved": saved}
 
 
+    def text_mode(self) -> ConceptSession:
+        if self.concept is None:
+            raise AppError("no text mode: start the app with a SAM 3 checkpoint that holds the "
+                           "concept detector and --bpe MERGES_FILE")
+        return self.concept
+
+    def find_concept(self, body) -> dict:
+        """Every instance of the request's concept: score, box, the decoder's IoU, mask PNG."""
+        start = time.perf_counter()
+        with self.lock:
+            request, found, spent = self.text_mode().predict(body)
+        scores = found.mask_scores
+        instances = [
+            {"score": float(found.scores[i]), "box": found.boxes[i].tolist(),
+             "mask_score": None if scores is None else float(scores[i]),
+             "mask": data_url(found.masks[i].astype(np.uint8) * 255)}
+            for i in range(len(found))
+        ]
+        total = time.perf_counter() - start
+        self.log(f"concept {request['text']!r} ({len(request['exemplar_boxes'] or [])} "
+                 f"exemplar(s), threshold {request['threshold']}): {len(found)} instance(s), "
+                 f"found in {spent:.3f} s, answered in {total:.3f} s")
+        return {"instances": instances, "find_ms": spent * 1000, "answer_ms": total * 1000}
+
+    def save_concept(self, body) -> dict:
+        with self.lock:
+            saved = [str(p) for p in self.text_mode().save(body, self.out_dir)]
+        self.saves += 1
+        self.log(f"saved {', '.join(saved)}")
+        return {"saved": saved}
+
+
 def query_frame(query: dict) -> int | str:
     """?index=i as an int (a bad one is passed on as text for the session to name)."""
     text = query.get("index", [""])[0]
@@ -240,6 +282,8 @@ class Handler(BaseHTTPRequestHandler):
             "/image": lambda: self._send(200, PAGE.read_bytes(), "text/html; charset=utf-8"),
             "/common.js": lambda: self._send(200, COMMON_SCRIPT.read_bytes(),
                                              "text/javascript; charset=utf-8"),
+            "/concept.js": lambda: self._send(200, CONCEPT_SCRIPT.read_bytes(),
+                                              "text/javascript; charset=utf-8"),
             "/api/info": lambda: self._json(200, self.app.info()),
             "/api/demo": lambda: self._json(200, self.app.demo(query)),
             "/api/video": lambda: self._json(200, self.app.session().info()),
@@ -264,6 +308,9 @@ class Handler(BaseHTTPRequestHandler):
             "/api/image": self._upload,
             "/api/segment": lambda: self._json(200, self.app.segment(self._body_json())),
             "/api/save": lambda: self._json(200, self.app.save(self._body_json())),
+            "/api/concept": lambda: self._json(200, self.app.find_concept(self._body_json())),
+            "/api/concept/save": lambda: self._json(
+                200, self.app.save_concept(self._body_json())),
         }
         for what in ("click", "propagate", "undo", "remove", "reset"):
             routes[f"/api/video/{what}"] = lambda what=what: self._json(
