@@ -46,6 +46,7 @@ from samhq_train.drawing import draw_overlay
 from samhq_train.errors import UserError, exit_on_user_error
 from samhq_train.model import CheckpointError, family_of_variant, load_checkpoint
 from samhq_train.model.sam3.concept.detector import NoDetectorError
+from samhq_train.model.sam3.tracking import VideoPartsMissing
 from samhq_train.output_check import OutputError, check_output_dir
 from samhq_train.progress import Progress
 
@@ -292,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.text is None:
         prompts = read_prompts(args.prompts, len(video), video.size, args.objects, limit, sam3=None)
     else:
-        check_concept_frame(args.text_frame, len(video), limit)
+        check_concept_frame(args.text_frame, len(video), limit, what="--text-frame")
     out = Path(args.out)
     targets = [out / f"{n}.png" for n in video.names] + ([out / "overlay"] if args.overlay else [])
     check_out(out, targets + ([out / CONCEPT_JSON] if args.text else []), args.overwrite)
@@ -302,9 +303,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         concept = concept_predictor(args, model)
     use_hq = decode_with_hq(model, args.hq)
-    predictor = VideoPredictor(
-        model, use_hq=use_hq, objects=args.objects, fill_hole_area=args.fill_hole_area
-    )
+    try:
+        predictor = VideoPredictor(
+            model, use_hq=use_hq, objects=args.objects, fill_hole_area=args.fill_hole_area
+        )
+    except VideoPartsMissing as err:
+        raise VideoInputError(f"--checkpoint {args.checkpoint}: {err}") from None
     device = torch.device(args.device).type
     with torch.autocast(device, dtype=torch.bfloat16, enabled=args.bf16):
         if args.text is None:

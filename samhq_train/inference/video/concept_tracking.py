@@ -51,11 +51,14 @@ class ConceptObjects:
         ]
 
 
-def check_concept_frame(frame: int, num_frames: int, limit: str = "") -> None:
-    """VideoPromptError for a frame the video does not have (limit: why it has so few)."""
+def check_concept_frame(
+    frame: int, num_frames: int, limit: str = "", what: str = "text frame"
+) -> None:
+    """VideoPromptError for a frame the video does not have (limit: why it has so few; what:
+    how the message names the frame)."""
     if not 0 <= frame < num_frames:
         raise VideoPromptError(
-            f"text frame {frame} does not exist: the video has frames 0 to {num_frames - 1}"
+            f"{what} {frame} does not exist: the video has frames 0 to {num_frames - 1}"
             + (f" {limit}" if limit else "")
         )
 
