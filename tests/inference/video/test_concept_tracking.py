@@ -6,6 +6,7 @@ forward and in reverse. add_concept_objects (the Python entry) and samhq-video -
 PNGs and concept.json) are both compared with that."""
 
 import json
+import shlex
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from samhq_train.model import load_checkpoint  # noqa: E402
 
 from .concept_video_files import write_concept_video_files  # noqa: E402
 from .conftest import NUM_FRAMES, VIDEO_HW, write_video  # noqa: E402
+from .test_readme_video import TEXT_COMMANDS  # noqa: E402
 from .test_video_file import decoded_as_pngs, write_video_file  # noqa: E402
 
 TEXT = "a red car"
@@ -156,3 +158,19 @@ def test_no_instance_found_writes_background_and_says_so(setup, tmp_path, capsys
         assert not np.array(Image.open(out / f"{i:05d}.png")).any()
         assert (out / "overlay" / f"{i:05d}.jpg").is_file()
     assert json.loads((out / "concept.json").read_text())["objects"] == []
+
+
+@pytest.mark.parametrize("text", [c.text for c in TEXT_COMMANDS])
+def test_readme_text_command_runs(text, setup, tmp_path):
+    """As written, on stand-ins (the miniature's scores are near 0.2: no instance passes the
+    README's thresholds, so every frame is background)."""
+    files, _, frames, _ = setup
+    stand_ins = {"video/": str(frames), "sam3.pt": str(files.sam3),
+                 "bpe_simple_vocab_16e6.txt.gz": str(files.bpe), "masks/": str(tmp_path / "masks"),
+                 "video.mp4": str(write_video_file(tmp_path / "v.mp4", frames, "mp4v"))}
+    args = [stand_ins.get(a, a) for a in shlex.split(text)[1:]]
+    assert command.main([*args, "--device", "cpu"]) == 0
+    assert sorted(p.name for p in (tmp_path / "masks").glob("*.png")) == [
+        f"{i:05d}.png" for i in range(NUM_FRAMES)
+    ]
+    assert json.loads((tmp_path / "masks" / "concept.json").read_text())["objects"] == []
