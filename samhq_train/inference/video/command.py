@@ -88,7 +88,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="with --text: the detection confidence an instance needs (default 0.5)",
     )
     parser.add_argument("--out", required=True, help="output folder for the mask PNGs")
-    parser.add_argument("--checkpoint", required=True, help="HQ-SAM 2 / SAM 2.1 weights")
+    parser.add_argument(
+        "--checkpoint", required=True, help="HQ-SAM 2 / SAM 2.1 / HQ-SAM 3 / SAM 3 weights"
+    )
     parser.add_argument("--base", help="base SAM 2.1 checkpoint for an HQ-only --checkpoint")
     add_weights_options(parser)
     add_device_options(parser)
