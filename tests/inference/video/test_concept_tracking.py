@@ -7,6 +7,7 @@ PNGs and concept.json) are both compared with that."""
 
 import json
 import shlex
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -174,3 +175,31 @@ def test_readme_text_command_runs(text, setup, tmp_path):
         f"{i:05d}.png" for i in range(NUM_FRAMES)
     ]
     assert json.loads((tmp_path / "masks" / "concept.json").read_text())["objects"] == []
+
+
+def test_boxes_past_the_frame_are_clipped_to_it(setup, monkeypatch):
+    """The detector's boxes may reach past the image (here moved 30 px right): the prompt is the
+    box clipped to the frame, as ConceptPredictor clips the boxes it refines."""
+    files, model, frames, threshold = setup
+    concept = ConceptPredictor(model, files.bpe, threshold=threshold)
+    predict = concept.predict
+
+    def moved(*args, **kwargs):
+        found = predict(*args, **kwargs)
+        return replace(found, boxes=found.boxes + np.float32([30, 0, 30, 0]))
+
+    monkeypatch.setattr(concept, "predict", moved)
+    w = VIDEO_HW[1]
+    with torch.inference_mode():
+        predictor = VideoPredictor(model, use_hq=False)
+        objects = add_concept_objects(predictor, concept, frames, TEXT, frame=TEXT_FRAME)
+        ours = next(predictor.propagate(max_frames=1))
+        by_hand = VideoPredictor(model, use_hq=False)
+        by_hand.set_video(frames)
+        for obj_id, box in zip(objects.obj_ids, objects.boxes):
+            by_hand.add_points_or_box(TEXT_FRAME, obj_id, box=box)
+        theirs = next(by_hand.propagate(max_frames=1))
+    assert len(objects) == INSTANCES and (objects.boxes[:, 2] == w).all()
+    assert (objects.boxes[:, 0] < w).all() and (objects.boxes[:, 0] > 30).all()
+    assert ours[:2] == theirs[:2] == (TEXT_FRAME, [1, 2, 3])
+    assert torch.equal(ours[2], theirs[2])
