@@ -15,14 +15,27 @@ Writes <out>/<frame name>.png per frame: an indexed (palette) PNG, 0 = backgroun
 value = object id (DAVIS style; where objects overlap the smaller id is written); with --overlay
 also <out>/overlay/<frame name>.jpg. --no-hq: plain SAM 2.1 from the same weights (a file
 without trained HQ parts, as Meta's SAM 2.1 files, decodes so by itself, with a note line).
+--text "a car" --bpe FILE (instead of --prompts; HQ-SAM 3 / SAM 3 files with the concept
+detector, e.g. Meta's sam3.pt): SAM 3's concept detector finds every instance of the text on frame
+--text-frame N (default 0) with confidence above --threshold (default 0.5); each becomes an object
+(ids 1..K, highest score first) with its box as the prompt there, and all are tracked as above.
+Detect once, then track: not Meta's SAM 3 video model, which runs the detector on every frame and
+matches its detections to the tracks (an instance not visible on frame N is not tracked). Also
+writes <out>/concept.json: the text, the frame, and per object its id, detector score and box.
+No instance found: a line says so, every frame's PNG is background, concept.json lists no
+objects, exit status 0. --bpe: CLIP's merges file bpe_simple_vocab_16e6.txt.gz (from Meta's sam3
+repository, assets/; sam3.pt does not contain it).
 Exit status 0, or 2 with one error line for bad input (frames, prompts, a checkpoint that is not
-an HQ-SAM 2 / SAM 2.1 model, an output folder that holds files without --overwrite).
+an HQ-SAM 2 / SAM 2.1 model, an output folder that holds files without --overwrite; with --text:
+no --bpe or a bad one, a checkpoint without the detector or the video parts, a SAM 2.1 one,
+a --text-frame the video does not have), before the frames are resized for the model.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +45,8 @@ from PIL import Image
 from samhq_train.drawing import draw_overlay
 from samhq_train.errors import UserError, exit_on_user_error
 from samhq_train.model import CheckpointError, family_of_variant, load_checkpoint
+from samhq_train.model.sam3.concept.detector import NoDetectorError
+from samhq_train.model.sam3.tracking import VideoPartsMissing
 from samhq_train.output_check import OutputError, check_output_dir
 from samhq_train.progress import Progress
 
@@ -43,6 +58,8 @@ from ..command_options import (
     decode_with_hq,
     flag_hints,
 )
+from ..concept import ConceptPredictor
+from .concept_tracking import NEEDS_SAM3, ConceptObjects, add_concept_objects, check_concept_frame
 from .frames import open_video
 from .predictor import OBJECT_MODES, VideoPredictor
 from .prompts import VideoPrompt, check_rounds, read_prompts
@@ -57,9 +74,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--frames", required=True, help="folder of JPEG/PNG frames or a video file")
-    parser.add_argument("--prompts", required=True, help="prompts JSON file")
+    parser.add_argument("--prompts", help="prompts JSON file (or --text)")
+    parser.add_argument(
+        "--text", help="track every instance of this concept (HQ-SAM 3 / SAM 3; detect once, on "
+        "--text-frame, then track: not Meta's SAM 3 video model)",
+    )
+    parser.add_argument("--bpe", help="with --text: the BPE merges file (.txt.gz)")
+    parser.add_argument(
+        "--text-frame", type=int, default=0, help="with --text: the frame to detect on (default 0)"
+    )
+    parser.add_argument(
+        "--threshold", type=float, default=0.5,
+        help="with --text: the detection confidence an instance needs (default 0.5)",
+    )
     parser.add_argument("--out", required=True, help="output folder for the mask PNGs")
-    parser.add_argument("--checkpoint", required=True, help="HQ-SAM 2 / SAM 2.1 weights")
+    parser.add_argument(
+        "--checkpoint", required=True, help="HQ-SAM 2 / SAM 2.1 / HQ-SAM 3 / SAM 3 weights"
+    )
     parser.add_argument("--base", help="base SAM 2.1 checkpoint for an HQ-only --checkpoint")
     add_weights_options(parser)
     add_device_options(parser)
@@ -84,8 +115,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--fill-hole-area {args.fill_hole_area}: give 0 (off) or more")
     if args.max_frames is not None and args.max_frames < 1:
         parser.error(f"--max-frames {args.max_frames}: give 1 or more (or leave it out: all)")
+    check_text_options(parser, args)
     check_device_options(parser, args)
     return args
+
+
+def check_text_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--prompts or --text (with --bpe), and the text options only with --text."""
+    if (args.prompts is None) == (args.text is None):
+        parser.error("give --prompts FILE or --text 'a noun phrase' (one of them)")
+    if args.text is None:
+        given = [f for f, v in (("--bpe", args.bpe), ("--text-frame", args.text_frame != 0),
+                                ("--threshold", args.threshold != 0.5)) if v]
+        if given:
+            parser.error(f"{given[0]} goes with --text")
+        return
+    if not args.text.strip():
+        parser.error("--text is empty: give a noun phrase such as 'a red car'")
+    if args.bpe is None:
+        parser.error("--text needs --bpe FILE: CLIP's merges file bpe_simple_vocab_16e6.txt.gz "
+                     "(from Meta's sam3 repository, assets/)")
+    if args.text_frame < 0:
+        parser.error(f"--text-frame {args.text_frame}: give a frame index, 0 or more")
+    if not 0.0 <= args.threshold < 1.0:
+        parser.error(f"--threshold must be in [0, 1), got {args.threshold}")
 
 
 def davis_palette() -> list[int]:
@@ -125,13 +178,19 @@ def check_out(out: Path, targets: list[Path], overwrite: bool) -> None:
 
 NOT_SAM2 = "video tracking needs an HQ-SAM 2 / SAM 2.1 model or an HQ-SAM 3 / SAM 3 model"
 VIDEO_FAMILIES = ("sam2", "sam3")
+CONCEPT_JSON = "concept.json"  # with --text: the objects the detector made
 
 
-def check_variant(variant: str | None) -> None:
-    """A --variant of another family is refused before anything is read."""
-    if variant is not None and family_of_variant(variant).name not in VIDEO_FAMILIES:
-        raise VideoInputError(f"--variant {variant} is a {family_of_variant(variant).name} "
-                              f"model: {NOT_SAM2}")
+def check_variant(variant: str | None, text: bool = False) -> None:
+    """A --variant of another family (with --text: not SAM 3) is refused before anything is
+    read."""
+    if variant is None:
+        return
+    family = family_of_variant(variant).name
+    if family not in VIDEO_FAMILIES:
+        raise VideoInputError(f"--variant {variant} is a {family} model: {NOT_SAM2}")
+    if text and family != "sam3":
+        raise VideoInputError(f"--text: --variant {variant} is a {family} model; {NEEDS_SAM3}")
 
 
 def load_model(args: argparse.Namespace):
@@ -196,32 +255,87 @@ def tracked_frames(predictor: VideoPredictor, rounds: list[list[VideoPrompt]]):
                     progress.update()
 
 
+def concept_predictor(args: argparse.Namespace, model) -> ConceptPredictor:
+    """--text's detector on the loaded model: an HQ-SAM 3 / SAM 3 file with the detector, a
+    readable --bpe (each refused in one line before any frame is resized)."""
+    if model.family != "sam3":
+        raise VideoInputError(
+            f"--text: --checkpoint {args.checkpoint} is a {model.family} model; {NEEDS_SAM3} "
+            "(Meta's sam3.pt, or a full export of a model trained from it)"
+        )
+    try:
+        return ConceptPredictor(
+            model, args.bpe, threshold=args.threshold,
+            amp_dtype=torch.bfloat16 if args.bf16 else None,
+        )
+    except NoDetectorError as err:
+        raise VideoInputError(f"--checkpoint {args.checkpoint}: {err}") from None
+
+
+def background_frames(video_size: tuple[int, int], num_frames: int):
+    """(frame, no objects, 0 x 1 x H x W logits) per frame: what a video without objects gives."""
+    empty = torch.zeros(0, 1, *video_size)
+    return ((frame, [], empty) for frame in range(num_frames))
+
+
+def write_concept(out: Path, args: argparse.Namespace, video, objects: ConceptObjects) -> None:
+    record = {
+        "text": args.text, "frame": objects.frame, "frame_name": video.names[objects.frame],
+        "threshold": args.threshold, "objects": objects.records(),
+    }
+    (out / CONCEPT_JSON).write_text(json.dumps(record, indent=1))
+
+
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    check_variant(args.variant)
+    check_variant(args.variant, text=args.text is not None)
     video = open_video(args.frames, keep_decoded=args.overlay, max_frames=args.max_frames)
     limit = "" if args.max_frames is None else f"with --max-frames {args.max_frames}"
-    prompts = read_prompts(args.prompts, len(video), video.size, args.objects, limit, sam3=None)
+    if args.text is None:
+        prompts = read_prompts(args.prompts, len(video), video.size, args.objects, limit, sam3=None)
+    else:
+        check_concept_frame(args.text_frame, len(video), limit, what="--text-frame")
     out = Path(args.out)
     targets = [out / f"{n}.png" for n in video.names] + ([out / "overlay"] if args.overlay else [])
-    check_out(out, targets, args.overwrite)
+    check_out(out, targets + ([out / CONCEPT_JSON] if args.text else []), args.overwrite)
     model = load_model(args).to(args.device)
-    check_prompt_rounds(args, model, prompts)
+    if args.text is None:
+        check_prompt_rounds(args, model, prompts)
+    else:
+        concept = concept_predictor(args, model)
     use_hq = decode_with_hq(model, args.hq)
-    predictor = VideoPredictor(
-        model, use_hq=use_hq, objects=args.objects, fill_hole_area=args.fill_hole_area
-    )
-    predictor.set_video(video)
-    (out / "overlay" if args.overlay else out).mkdir(parents=True, exist_ok=True)
-    rounds = [[p for p in prompts if p.round == r] for r in range(1, prompts[-1].round + 1)]
+    try:
+        predictor = VideoPredictor(
+            model, use_hq=use_hq, objects=args.objects, fill_hole_area=args.fill_hole_area
+        )
+    except VideoPartsMissing as err:
+        raise VideoInputError(f"--checkpoint {args.checkpoint}: {err}") from None
     device = torch.device(args.device).type
     with torch.autocast(device, dtype=torch.bfloat16, enabled=args.bf16):
-        for frame, obj_ids, logits in tracked_frames(predictor, rounds):
+        if args.text is None:
+            predictor.set_video(video)
+            rounds = [[p for p in prompts if p.round == r] for r in range(1, prompts[-1].round + 1)]
+            results = tracked_frames(predictor, rounds)
+        else:
+            objects = add_concept_objects(
+                predictor, concept, video, args.text, frame=args.text_frame
+            )
+            rounds = [[]]  # the objects' boxes are prompted: track both ways
+            results = tracked_frames(predictor, rounds) if len(objects) else (
+                background_frames(video.size, len(video))
+            )
+        (out / "overlay" if args.overlay else out).mkdir(parents=True, exist_ok=True)
+        for frame, obj_ids, logits in results:
             write_mask(out, video.names[frame], obj_ids, logits)
             if args.overlay:
                 masks = (logits[:, 0] > 0).cpu().numpy()
                 write_overlay(out, video.names[frame], video.image(frame), obj_ids, masks)
+    if args.text is not None:
+        write_concept(out, args, video, objects)
+        if not len(objects):
+            print(f"no instance of {args.text!r} on frame {args.text_frame} passed --threshold "
+                  f"{args.threshold}: nothing tracked, every frame written as background")
     rounds_text = f" ({len(rounds)} rounds)" if len(rounds) > 1 else ""
     print(f"{len(video)} frames, objects {predictor.obj_ids}{rounds_text} -> {out}")
     return 0
