@@ -54,12 +54,6 @@ def concept_predictor(model, bpe: Path, checkpoint: Path) -> ConceptPredictor:
     """The text mode's predictor on the app's model; AppError when --bpe was given for a
     checkpoint that cannot use it (not SAM 3, or a SAM 3 file without the detector) or the
     merges file does not fit its text encoder."""
-    family = getattr(model, "family", "?")
-    if family != "sam3":
-        raise AppError(
-            f"--bpe: text prompts need a SAM 3 checkpoint with the concept detector (Meta's "
-            f"sam3.pt or a full export of it); {checkpoint.name} is a {family} model: drop --bpe"
-        )
     try:
         return ConceptPredictor(model, bpe, threshold=DEFAULT_THRESHOLD)
     except NoDetectorError as err:

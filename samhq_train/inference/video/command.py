@@ -258,11 +258,6 @@ def tracked_frames(predictor: VideoPredictor, rounds: list[list[VideoPrompt]]):
 def concept_predictor(args: argparse.Namespace, model) -> ConceptPredictor:
     """--text's detector on the loaded model: an HQ-SAM 3 / SAM 3 file with the detector, a
     readable --bpe (each refused in one line before any frame is resized)."""
-    if model.family != "sam3":
-        raise VideoInputError(
-            f"--text: --checkpoint {args.checkpoint} is a {model.family} model; {NEEDS_SAM3} "
-            "(Meta's sam3.pt, or a full export of a model trained from it)"
-        )
     try:
         return ConceptPredictor(
             model, args.bpe, threshold=args.threshold,

@@ -50,7 +50,7 @@ CASES = {
     "no video parts": (
         {"--checkpoint": "no_video_parts"}, "no_video_parts.pt: this SAM 3 model has no video parts"
     ),
-    "sam 2.1 checkpoint": ({"--checkpoint": "sam2"}, "is a sam2 model; text prompts need"),
+    "sam 2.1 checkpoint": ({"--checkpoint": "sam2"}, "is a sam2 model; text and exemplar"),
     "sam 2.1 variant": ({"--variant": "sam2.1_hq_hiera_t"}, "--variant sam2.1_hq_hiera_t is a"),
     "independent objects": ({"--objects": "independent"}, "batched only"),
 }

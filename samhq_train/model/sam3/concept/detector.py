@@ -133,15 +133,21 @@ class NoDetectorError(UserError, ValueError):
 
 def concept_detector(model) -> ConceptDetector:
     """The detector of a loaded SAM 3 model, on the tensors it carries (shared, not copied).
-    NoDetectorError when the file it was loaded from had no detector (an image-only export, the
-    SAM 3 demo base) or when its shapes are not the variant's."""
-    cfg = getattr(model, "concept_config", None)
+    NoDetectorError for another family's model, when the file it was loaded from had no detector
+    (an image-only export, the SAM 3 demo base) or when its shapes are not the variant's."""
+    family = getattr(model, "family", type(model).__name__)
+    if family != "sam3":
+        raise NoDetectorError(
+            f"this is a {family} model; text and exemplar prompts need a SAM 3 checkpoint with "
+            "its concept detector (Meta's sam3.pt, or a full export of a model trained from it)"
+        )
+    cfg = model.concept_config
     state = {
         key[len(PREFIX) :]: tensor
         for key, tensor in model.state_dict(keep_vars=True).items()
         if key.startswith(PREFIX) and not key.startswith(INTERACTIVE_PREFIXES)
     }
-    if cfg is None or not any(k.startswith("transformer.decoder.") for k in state):
+    if not any(k.startswith("transformer.decoder.") for k in state):
         raise NoDetectorError(
             "this SAM 3 model has no concept detector (its file holds only the interactive path): "
             "text and exemplar prompts need Meta's sam3.pt, or a full export of a model trained "

@@ -145,3 +145,10 @@ def test_an_hq_only_file_with_its_base_answers_text_prompts(model, files, image,
         answers.append(predictor.predict("a cat", use_hq=True))
     np.testing.assert_array_equal(answers[0].masks, answers[1].masks)
     np.testing.assert_array_equal(answers[0].scores, answers[1].scores)
+
+
+def test_another_familys_model_is_refused_in_one_line():
+    from tests.reference import random_tiny_model
+
+    with pytest.raises(NoDetectorError, match="is a sam1 model; text and exemplar prompts need"):
+        concept_detector(random_tiny_model())
