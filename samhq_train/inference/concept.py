@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from samhq_train.model.sam3.concept.detector import ConceptDetector, concept_detector
+from samhq_train.model.sam3.concept.detector import ConceptDetector, Detections, concept_detector
 from samhq_train.model.sam3.concept.tokenizer import ClipTokenizer, TokenizerFileError
 from samhq_train.model.sam3.model import Sam3HQ
 
@@ -81,6 +81,7 @@ class ConceptPredictor:
         self.interactive = SamHQPredictor(model, amp_dtype=amp_dtype)
         self.model = model
         self.image = None
+        self.last_detection = None  # (prompt, Detections) on the set image
 
     @property
     def device(self) -> torch.device:
@@ -109,6 +110,7 @@ class ConceptPredictor:
                 trunk_map, early = backbone.trunk(x), None
             features = self.model.features_from_neck(backbone.neck(trunk_map), early)
             self.image = self.detector.encode_image(trunk_map)
+        self.last_detection = None
         self.interactive.set_features(features, image.shape[:2], (size, size))
 
     @torch.no_grad()
@@ -134,9 +136,7 @@ class ConceptPredictor:
         if text is not None and not text.strip():
             raise PromptError("the text prompt is empty: give a noun phrase such as 'a red car'")
         exemplars = self._exemplars(exemplar_boxes, exemplar_labels, (h, w))
-        tokens = self.tokenizer([EXEMPLAR_ONLY_TEXT if text is None else text]).to(self.device)
-        with self.interactive._autocast():
-            found = self.detector(self.image, tokens, exemplars)
+        found = self._detect(EXEMPLAR_ONLY_TEXT if text is None else text, exemplars)
         threshold = self.threshold if threshold is None else threshold
         scores = (found.logits.sigmoid() * found.presence_logit.sigmoid()[:, None])[0].float()
         keep = scores > threshold
@@ -162,6 +162,16 @@ class ConceptPredictor:
             masks=masks,
             mask_scores=mask_scores,
         )
+
+    def _detect(self, text: str, exemplars) -> Detections:
+        """The detector's answer for this prompt on the set image; the last one is kept, so the
+        same prompt with another threshold or refinement does not run the detector again."""
+        key = (text, None if exemplars is None else tuple(t.tolist() for t in exemplars))
+        if self.last_detection is None or self.last_detection[0] != key:
+            tokens = self.tokenizer([text]).to(self.device)
+            with self.interactive._autocast():
+                self.last_detection = (key, self.detector(self.image, tokens, exemplars))
+        return self.last_detection[1]
 
     def _exemplars(self, boxes, labels, image_hw):
         """Exemplar boxes as the detector takes them: 1 x K x 4 (cx, cy, w, h) normalised and

@@ -152,3 +152,22 @@ def test_another_familys_model_is_refused_in_one_line():
 
     with pytest.raises(NoDetectorError, match="is a sam1 model; text and exemplar prompts need"):
         concept_detector(random_tiny_model())
+
+
+def test_the_same_prompt_runs_the_detector_once_per_image(model, files, image):
+    """Another threshold or refinement for the same prompt re-selects from the kept detection;
+    another prompt or image runs the detector again."""
+    predictor = ConceptPredictor(model, files[1], threshold=0.0)
+    calls = []
+    predictor.detector.register_forward_hook(lambda *_: calls.append(1))
+    predictor.set_image(image)
+    everything = predictor.predict("a cat", refine=False)
+    threshold = float(np.median(everything.scores))
+    fewer = predictor.predict("a cat", refine=False, threshold=threshold)
+    assert len(calls) == 1 and 0 < len(fewer) < len(everything)
+    np.testing.assert_array_equal(fewer.scores, everything.scores[everything.scores > threshold])
+    predictor.predict("two dogs", refine=False)
+    predictor.predict("two dogs", exemplar_boxes=[10, 10, 50, 50], refine=False)
+    predictor.set_image(image)
+    predictor.predict("two dogs", refine=False)
+    assert len(calls) == 4
