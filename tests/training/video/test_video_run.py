@@ -91,6 +91,10 @@ def test_bad_settings_are_one_line(tmp_path, shapes):
         train(video_cfg(tmp_path, shapes, "model=vit_demo"))
     with pytest.raises(UserError, match="data.augmentation: degrees=-1"):
         train(video_cfg(tmp_path, shapes, "data.augmentation.degrees=-1"))
+    with pytest.raises(UserError, match="trainer.precision=bf16-true: .* use 32, bf16-mixed"):
+        train(video_cfg(tmp_path, shapes, "trainer.precision=bf16-true"))
+    with pytest.raises(UserError, match=r"trainer.precision=16-mixed: .*\(16-mixed needs a GPU\)"):
+        train(video_cfg(tmp_path, shapes, "trainer.precision=16-mixed"))
     with pytest.raises(UserError, match="video.dropout=1.5"):
         train(video_cfg(tmp_path, shapes, "video.dropout=1.5"))
     with pytest.raises(UserError, match="data.root=.*folder not found"):
