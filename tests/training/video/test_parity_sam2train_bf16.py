@@ -54,7 +54,7 @@ TERMS = ("loss_mask", "loss_dice", "loss_iou", "loss_class")
 PAIRS = [("mask", False), ("clicks", False), ("box", True), ("mose", True)]
 # about twice the largest measured, ours and Meta's own bf16-against-fp32 alike
 RTOL_LOSS = 1e-2  # each term, relative
-MAX_SIGN_FLIPS = 5e-3  # fraction of the supervised mask pixels whose sign differs
+MAX_SIGN_FLIPS = 1e-2  # fraction of the supervised mask logits of another sign (SAM 3: 6.3e-3)
 RTOL_GRAD = 0.15  # |our gradient - Meta's| / |Meta's| over all parameters together
 
 
