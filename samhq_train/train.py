@@ -214,6 +214,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     (training/interrupt.py, training/resume.py). train=false writes no exports.
     """
     if cfg.get("video") is not None:  # experiment=video_finetune: training/video/run.py
+        check_config(cfg)  # the keys it shares with image training (trainer.*: precision, ...)
         return train_video(cfg, build_loggers)
     started = time.time()
     check_inputs(cfg)

@@ -232,7 +232,9 @@ class Sam2Tracker:
         memory, pos = model.memory_encoder(features.embedding, mask)
         if getattr(model, "no_obj_embed_spatial", None) is not None:
             absent = 1 - (object_score_logits > 0).float()
-            memory = memory + absent[..., None, None] * model.no_obj_embed_spatial[..., None, None]
+            # in the encoder's dtype (bf16 under autocast), as SAM 2 adds it in place
+            memory = (memory + absent[..., None, None] * model.no_obj_embed_spatial[..., None, None]
+                      ).to(memory.dtype)
         return memory, pos
 
     def conditioned_features(self, frame, is_init_cond_frame, features, memory, num_frames,

@@ -11,6 +11,16 @@ Hiera trunk, weight decay 0.1 except biases and LayerNorms), each learning rate 
 to a tenth over the run (per step); gradient clipping is the trainer's (gradient_clip_val 0.1,
 by norm).
 
+Mixed precision (trainer.precision=bf16-mixed, the MOSE config's amp: enabled, bfloat16): the
+trainer's autocast covers training_step (the clip forward and the loss, as SAM 2's trainer puts
+both under autocast; the loss terms come out fp32 as its do, from fp32 mask logits) and
+validation_step (the tracking J&F is scored under the same precision); the backward and the
+optimiser run outside it on fp32 weights. SAM 2's trainer also keeps a gradient scaler at bf16,
+whose power-of-two scale changes no value (short of an overflow); what it adds, skipping a step
+with inf gradients, is here the one-line stop of a diverging run (training/divergence.py, as
+image training). 16-mixed: fp16 autocast with Lightning's gradient scaler, on a GPU (the config
+check refuses it on the CPU, where Lightning would run bf16 instead).
+
 Checkpoints hold the whole model (the "model." prefix), Lightning's loop and optimiser state,
 the prompt sampler's random state and every process's torch / numpy / Python random states (clip
 order, clip sampling, augmentations, box noise, clicks, dropout), so a run resumed from an
@@ -26,6 +36,7 @@ import torch
 from samhq_train.evaluation.video import overall_score
 from samhq_train.model.sam2 import Sam2HQ
 from samhq_train.training.checkpointing import gather_rng_states, restore_own_rng_states
+from samhq_train.training.divergence import check_gradients, check_loss
 
 from .clip_forward import ClipForward
 from .loss import TERMS, MultiStepMaskLoss
@@ -89,6 +100,12 @@ class VideoTrainModule(L.LightningModule):
             self.log(f"train/{name}", losses[name].detach(), prog_bar=name == "loss",
                      batch_size=masks.shape[1])
         return losses["loss"]
+
+    def on_before_backward(self, loss: torch.Tensor) -> None:
+        check_loss(self.trainer, loss)  # a diverged run stops here, in one line
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        check_gradients(self.trainer, self.model, optimizer)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self.val_scores.append(score_tracking(self.model, batch, use_hq=self.use_hq))

@@ -48,6 +48,8 @@ from .validation import VideoSequenceDataset, first_item
 
 log = logging.getLogger(__name__)
 VIDEO_FAMILIES = ("sam2", "sam3")  # the families with a tracker (SAM 2.1, SAM 3)
+# fp32 weights: full precision or mixed (autocast); Lightning's aliases included
+VIDEO_PRECISIONS = ("32", "32-true", "bf16-mixed", "bf16", "16-mixed", "16")
 
 
 class VideoConfigError(UserError):
@@ -73,6 +75,11 @@ def check_video_config(cfg) -> None:
     if cfg.video.get("teacher_force_object_scores") and family != "sam3":
         raise VideoConfigError("video.teacher_force_object_scores=true is SAM 3's option (Meta's "
                                "teacher_force_obj_scores_for_mem): set it false for SAM 2.1")
+    precision = str(cfg.trainer.get("precision", "32"))
+    if precision not in VIDEO_PRECISIONS:
+        raise VideoConfigError(f"trainer.precision={precision}: video fine-tuning trains fp32 "
+                               "weights, as SAM 2 does; use 32, bf16-mixed (SAM 2's amp) or "
+                               "16-mixed")
     for key in ("drop_path_rate", "dropout"):
         if not 0.0 <= float(cfg.video.get(key, 0.0)) < 1.0:
             raise VideoConfigError(f"video.{key}={cfg.video[key]}: must be in [0, 1) (0: off)")

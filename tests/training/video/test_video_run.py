@@ -91,6 +91,10 @@ def test_bad_settings_are_one_line(tmp_path, shapes):
         train(video_cfg(tmp_path, shapes, "model=vit_demo"))
     with pytest.raises(UserError, match="data.augmentation: degrees=-1"):
         train(video_cfg(tmp_path, shapes, "data.augmentation.degrees=-1"))
+    with pytest.raises(UserError, match="trainer.precision=bf16-true: .* use 32, bf16-mixed"):
+        train(video_cfg(tmp_path, shapes, "trainer.precision=bf16-true"))
+    with pytest.raises(UserError, match=r"trainer.precision=16-mixed: .*\(16-mixed needs a GPU\)"):
+        train(video_cfg(tmp_path, shapes, "trainer.precision=16-mixed"))
     with pytest.raises(UserError, match="video.dropout=1.5"):
         train(video_cfg(tmp_path, shapes, "video.dropout=1.5"))
     with pytest.raises(UserError, match="data.root=.*folder not found"):
@@ -167,3 +171,19 @@ def test_use_hq_follows_the_checkpoint_when_unset(tmp_path, caplog):
     assert chosen_use_hq(cfg)
     cfg.model.checkpoint, cfg.video.use_hq = str(base), True  # an explicit choice stays
     assert chosen_use_hq(cfg)
+
+
+def test_a_diverging_run_stops_in_one_line(tmp_path, shapes, monkeypatch):
+    # as image training (training/divergence.py): the first NaN loss stops the run before its
+    # backward, nothing written at that step
+    loss_call = MultiStepMaskLoss.__call__
+
+    def nan_loss(self, frames, gt_masks):
+        losses = loss_call(self, frames, gt_masks)
+        losses["loss"] = losses["loss"] * float("nan")
+        return losses
+
+    monkeypatch.setattr(MultiStepMaskLoss, "__call__", nan_loss)
+    with pytest.raises(UserError, match="training diverged at epoch 0, step 0: the loss is nan"):
+        train(video_cfg(tmp_path, shapes, "validate_before_training=false", "logger=csv"))
+    assert not (tmp_path / "checkpoints" / "last.ckpt").exists()

@@ -64,7 +64,7 @@ def test_export_tracks_in_the_video_predictor(sam3_run, shapes):  # noqa: F811
 
 def test_fresh_tracker_parts_are_said_in_the_log(tmp_path, shapes, caplog):  # noqa: F811
     cfg = video_cfg(tmp_path, shapes, *SAM3, "video.init_missing_video_parts=true",
-                    "trainer.limit_train_batches=0", "trainer.max_epochs=0",
+                    "trainer.limit_train_batches=0", "trainer.max_epochs=1",
                     "validate_before_training=false", "export=false")
     with caplog.at_level(logging.INFO):
         train(cfg)
