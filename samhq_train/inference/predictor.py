@@ -20,6 +20,8 @@ from samhq_train.errors import UserError
 from samhq_train.model import cpu_int8
 from samhq_train.model.promptable import PromptableModel
 
+from .holes import SAM3_IMAGE_FILL, fill_holes
+
 POINT_LABELS = (0, 1)  # background, foreground
 
 
@@ -144,6 +146,7 @@ class SamHQPredictor:
         hq_token_only: bool = False,
         return_logits: bool = False,
         use_hq: bool | None = None,
+        fill_hole_area: int = 0,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Masks for prompts in original image pixels (defaults as the official SamPredictor).
 
@@ -154,6 +157,9 @@ class SamHQPredictor:
         low-res logits M x S/4 x S/4; with a box batch each gets a leading B. M is 1 for SAM-HQ.
         use_hq=False gives the family's plain SAM from the same embedding (the decoder without
         its HQ token; hq_token_only then does nothing), M 3 with multimask_output, else 1.
+        fill_hole_area: background regions of the low-res logits of at most this many pixels are
+        made foreground before the masks are upsampled (SAM 3's image predictor: 256 by default
+        in Meta's code); the low-res logits returned are not filled.
         """
         if not self.is_image_set:
             raise RuntimeError("set an image with set_image(...) before predict(...)")
@@ -172,7 +178,11 @@ class SamHQPredictor:
                 use_hq=use_hq,
             )
         low_res, iou = low_res[0].float(), iou[0].float()  # P x M x ..., P x M
-        full = self.model.processing.postprocess_masks(low_res, self.input_size, self.original_size)
+        shown = low_res
+        if fill_hole_area > 0:
+            filled = fill_holes(low_res.flatten(0, 1)[:, None], fill_hole_area, SAM3_IMAGE_FILL)
+            shown = filled.view_as(low_res)
+        full = self.model.processing.postprocess_masks(shown, self.input_size, self.original_size)
         if not return_logits:
             full = full > self.model.mask_threshold
         out = [t.cpu().numpy() for t in (full, iou, low_res)]

@@ -1,28 +1,13 @@
 """What the video predictor keeps per group of objects tracked as one batch (and how a prompt or
-an object is taken out of it again), and the official hole filling of mask logits."""
+an object is taken out of it again)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
-import numpy as np
 import torch
 
 from samhq_train.model.sam2.tracking_state import NO_OBJ_SCORE, Memory, TrackOutput
-
-
-def fill_holes(logits: torch.Tensor, max_area: int) -> torch.Tensor:
-    """B x 1 x H x W logits: background (<= 0) regions of at most max_area pixels (8-connected)
-    set to 0.1, as the official fill_holes_in_mask_scores."""
-    background = (logits <= 0).cpu().numpy().astype(np.uint8)
-    holes = np.zeros(background.shape, dtype=bool)
-    for i, mask in enumerate(background[:, 0]):
-        _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        small = stats[:, cv2.CC_STAT_AREA] <= max_area
-        small[0] = False  # label 0: the foreground
-        holes[i, 0] = small[labels]
-    return torch.where(torch.from_numpy(holes).to(logits.device), 0.1, logits)
 
 
 @dataclass

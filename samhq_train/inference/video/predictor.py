@@ -48,9 +48,10 @@ from samhq_train.model.sam2.tracking_state import (
 )
 from samhq_train.model.sam3.tracking import Sam3Tracker
 
+from ..holes import fill_holes
 from .editing import PromptEditing
 from .frames import VideoFrames, load_video, open_video
-from .objects import ObjectGroup, fill_holes
+from .objects import ObjectGroup
 from .point_prompts import SAM3_MAX_POINTS, VideoPromptError, model_points
 
 OBJECT_MODES = ("batched", "independent")

@@ -19,6 +19,7 @@ from sam3.model.model_misc import (
     TransformerWrapper,
 )
 from sam3.model.position_encoding import PositionEmbeddingSine
+from sam3.model.sam1_task_predictor import SAM3InteractiveImagePredictor
 from sam3.model.sam3_image import Sam3Image
 from sam3.model.sam3_image_processor import Sam3Processor
 from sam3.model.text_encoder_ve import VETextEncoder
@@ -163,7 +164,11 @@ def build_meta_image_model(bpe_path: Path, seed: int = 0):
     build_meta_mini's (the interactive parity's)."""
     cfg = VARIANTS[VARIANT]
     d = cfg.d_model
-    tracker, predictor, tracker_state = build_meta_mini(seed)
+    tracker, mini_predictor, tracker_state = build_meta_mini(seed)
+    # the image model's interactive predictor as build_sam3_image_model makes it: Meta's
+    # defaults, so small holes (max_hole_area 256) are filled in what predict_inst returns
+    predictor = SAM3InteractiveImagePredictor(tracker)
+    predictor._bb_feat_sizes = mini_predictor._bb_feat_sizes
     tokenizer = SimpleTokenizer(bpe_path=str(bpe_path))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
