@@ -5,8 +5,9 @@ The detector is Meta's Sam3Processor step by step (the image resized to S x S as
 (x - 127.5) / 127.5; one instance per query whose score sigmoid(logit) * sigmoid(presence)
 passes the threshold; boxes scaled to the image; the detector's stride-4 masks resized bilinearly
 and thresholded at 0.5). Its masks are the detector's own, at a quarter of the model input;
-refining each box with the interactive decoder (Sam3Image.predict_inst on the same image state,
-here with the HQ token) gives masks at full resolution with the HQ boundary.
+refining each box with the interactive decoder (Sam3Image.predict_inst on the same image state:
+single-mask, small holes filled; here with the HQ token) gives masks at full resolution with the
+HQ boundary.
 """
 
 from __future__ import annotations
