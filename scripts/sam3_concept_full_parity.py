@@ -13,6 +13,11 @@ synthetic at the full vocabulary's size (its merges spell nothing: the ids are b
 a CPU.
 
     python scripts/sam3_concept_full_parity.py [--seed 0]
+
+Measured (CPU, fp32, seed 0, 720 x 540 image, every one of the 200 queries kept): scores within
+6.0e-08, boxes within 1.8e-04 pixels, 38 to 53 of the detector's 77,760,000 mask pixels on the
+other side of 0.5; refined logits (Meta's boxes through both decoders, holes filled) within
+7.5e-06, 24 to 33 pixels flipped (logits within 1e-5 of 0); text, exemplars, and both; 7.5 min.
 """
 
 import argparse
