@@ -152,5 +152,5 @@ def test_full_size_scoring_clamps_where_metas_does():
 
 def test_inverse_sigmoid_equals_metas_at_the_ends():
     model_misc = pytest.importorskip("sam3.model.model_misc")
-    x = torch.tensor([0.0, 1e-6, 1e-4, 9e-4, 1e-3, 0.2, 0.5, 0.9991, 1 - 1e-5, 1.0])
+    x = torch.tensor([-0.5, 0.0, 1e-6, 1e-4, 9e-4, 1e-3, 0.2, 0.5, 0.9991, 1 - 1e-5, 1.0, 1.5])
     torch.testing.assert_close(inverse_sigmoid(x), model_misc.inverse_sigmoid(x), rtol=0, atol=0)
