@@ -154,3 +154,18 @@ def test_inverse_sigmoid_equals_metas_at_the_ends():
     model_misc = pytest.importorskip("sam3.model.model_misc")
     x = torch.tensor([-0.5, 0.0, 1e-6, 1e-4, 9e-4, 1e-3, 0.2, 0.5, 0.9991, 1 - 1e-5, 1.0, 1.5])
     torch.testing.assert_close(inverse_sigmoid(x), model_misc.inverse_sigmoid(x), rtol=0, atol=0)
+
+
+def test_boxes_past_the_image_edge_are_clipped_before_refinement(predictor):
+    """Meta's predict_inst takes the detector's boxes clipped to the image (as
+    test_concept_predictor compares); here one box ends past the right edge."""
+    h, w = predictor.interactive.original_size
+    raw = predictor.predict("two dogs", refine=False)
+    outside = (raw.boxes[:, :2] < 0).any(1) | (raw.boxes[:, 2] > w) | (raw.boxes[:, 3] > h)
+    assert outside.any()
+    refined = predictor.predict("two dogs", use_hq=False)
+    masks, scores, _ = predictor.interactive.predict(
+        box=np.clip(raw.boxes, 0, [w, h, w, h]), multimask_output=False, use_hq=False
+    )
+    np.testing.assert_array_equal(refined.masks, masks[:, 0])
+    np.testing.assert_array_equal(refined.mask_scores, scores[:, 0])
