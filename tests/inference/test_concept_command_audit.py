@@ -1,6 +1,8 @@
 """samhq-concept cases the mutation audit found unchecked: --counter-box boxes reach the predictor
-as counter-examples (label 0), --bf16 runs the predictor under bf16 autocast, and the untrained-HQ
-note is printed once when the HQ decoder's masks are asked for (not with --detector-masks)."""
+as counter-examples (label 0), --detector-masks writes the detector's masks (with instances to
+check: the old test's threshold kept none), --bf16 runs the predictor under bf16 autocast, and
+the untrained-HQ note is printed once when the HQ decoder's masks are asked for (not with
+--detector-masks)."""
 
 import json
 
@@ -60,6 +62,10 @@ def test_counter_boxes_are_counter_examples(files, model, tmp_path):
     both = predictor.predict(None, exemplar_boxes=boxes, exemplar_labels=[1, 1], refine=False)
     assert len(found) > 0 and not np.array_equal(found.scores, both.scores[: len(found)])
     assert_record_is(record, found)
+    for i, instance in enumerate(record["instances"]):  # --detector-masks: not refined
+        assert instance["mask_score"] is None
+        mask = cv2.imread(str(out / instance["mask"]), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(mask > 0, found.detector_masks[i])
 
 
 def test_bf16_is_the_predictors_autocast(files, model, tmp_path):
