@@ -111,8 +111,8 @@ def test_prompts_are_checked(model, files, image):
 
 
 def test_refined_masks_follow_use_hq(model, files, image):
-    """The HQ token changes the refined masks (not the detection); refine=False keeps the
-    detector's own masks."""
+    """The refined masks are refine()'s for the kept boxes, with or without the HQ token (which
+    changes the logits, not the detection); refine=False keeps the detector's own masks."""
     predictor = ConceptPredictor(model, files[1], threshold=0.0)
     predictor.set_image(image)
     plain = predictor.predict("a cat", use_hq=False)
@@ -120,7 +120,13 @@ def test_refined_masks_follow_use_hq(model, files, image):
     raw = predictor.predict("a cat", refine=False)
     np.testing.assert_array_equal(plain.scores, hq.scores)
     np.testing.assert_array_equal(plain.boxes, raw.boxes)
-    assert not np.array_equal(plain.masks, hq.masks)
+    for answer, use_hq in ((plain, False), (hq, True)):
+        logits, scores = predictor.refine(answer.boxes, use_hq=use_hq, return_logits=True)
+        np.testing.assert_array_equal(answer.masks, logits > 0)
+        np.testing.assert_array_equal(answer.mask_scores, scores)
+    plain_logits = predictor.refine(plain.boxes, use_hq=False, return_logits=True)[0]
+    hq_logits = predictor.refine(plain.boxes, use_hq=True, return_logits=True)[0]
+    assert np.abs(plain_logits - hq_logits).max() > 0.1
     np.testing.assert_array_equal(raw.masks, raw.detector_masks)
     assert raw.mask_scores is None and plain.mask_scores.shape == (len(plain),)
 
