@@ -18,7 +18,7 @@ The other suites run through this entry too, each with its own flags (--help):
     python scripts/benchmark.py data ...       loader vs training-step samples/s, bytes per batch
     python scripts/benchmark.py policies ...   step time and peak memory per trainable policy
     python scripts/benchmark.py metrics ...    mask / boundary IoU throughput
-    python scripts/benchmark.py concept ...    SAM 3 text prompts: image, detector, refinement
+    python scripts/benchmark.py concept ...    text prompts on SAM 3: image, detector, refinement
     python scripts/benchmark.py profile ...    our ViT encoder vs its pre-optimisation version, op profile
     python scripts/benchmark.py --cpu-table    the CPU inference table: encoders (ours bf16 / fp32 /
                                                onnxruntime, transformers, official), the matmul

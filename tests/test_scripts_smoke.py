@@ -32,6 +32,7 @@ def test_the_user_facing_commands_are_installed():
         "samhq-make-demo-data",
         "samhq-make-demo-base",
         "samhq-amg",
+        "samhq-concept",
         "samhq-app",
         "samhq-video-eval",
         "samhq-video",

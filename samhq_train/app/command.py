@@ -28,8 +28,8 @@ SAM 3 checkpoint that holds the concept detector (Meta's sam3.pt, or a full expo
 text box to the image page: type a noun phrase and see every instance found (each its own colour,
 box and confidence; the masks are the HQ decoder's for each found box, as samhq-concept draws),
 with a confidence slider and optional example / counter-example boxes. "Save instances" writes
-samhq-concept's files (<stem>_concept.json, <stem>_concept_masks/NNNN.png, an overlay) under a
-stem no earlier save took.
+the files samhq-concept writes (<stem>_concept.json, <stem>_concept_masks/NNNN.png, an overlay)
+under a stem no earlier save took.
 
 The server binds to 127.0.0.1 unless --host says otherwise. Exit status 2 with one error line: a
 checkpoint that does not load, a port that is taken, an --out that is not a folder; with --video, a

@@ -13,7 +13,6 @@ stem that no earlier save took: <stem>_concept[_N].json, <stem>_concept[_N]_mask
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from collections import OrderedDict
@@ -136,12 +135,8 @@ class ConceptSession:
         out = out_dir.resolve()
         out.mkdir(parents=True, exist_ok=True)
         stem = free_stem(out, f"{safe_stem(name)}_concept")
-        write_result(out, Path(stem), image, prompt_record(request), found)
-        record_path = out / f"{stem}.json"
-        record = json.loads(record_path.read_text())
-        record["image"] = name  # the page's image name, not the stem the files were given
-        record_path.write_text(json.dumps(record, indent=1))
-        return [record_path, out / f"{stem}_masks", out / f"{stem}_overlay.png"]
+        write_result(out, stem, name, image, prompt_record(request), found)
+        return [out / f"{stem}.json", out / f"{stem}_masks", out / f"{stem}_overlay.png"]
 
 
 def free_stem(out: Path, stem: str) -> str:

@@ -103,8 +103,11 @@ def exemplars(args: argparse.Namespace, images: list[Path]):
     return np.array(boxes, dtype=np.float64), np.array(labels)
 
 
-def write_result(out: Path, path: Path, image: np.ndarray, prompt: dict, found) -> int:
-    stem = path.stem
+def write_result(
+    out: Path, stem: str, image_name: str, image: np.ndarray, prompt: dict, found
+) -> int:
+    """<out>/<stem>.json, <stem>_masks/NNNN.png and <stem>_overlay.png for `found` on the image
+    named image_name; returns the number of instances."""
     masks_dir = out / f"{stem}_masks"
     masks_dir.mkdir(exist_ok=True)
     instances = []
@@ -122,7 +125,7 @@ def write_result(out: Path, path: Path, image: np.ndarray, prompt: dict, found) 
             }
         )
     h, w = image.shape[:2]
-    record = {"image": str(path), "height": h, "width": w, **prompt, "instances": instances}
+    record = {"image": image_name, "height": h, "width": w, **prompt, "instances": instances}
     (out / f"{stem}.json").write_text(json.dumps(record, indent=1))
     picture = draw_overlay(image, found.masks, boxes=found.boxes if len(found) else None)
     write_png(out / f"{stem}_overlay.png", picture)
@@ -185,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             refine=not args.detector_masks,
             use_hq=use_hq,
         )
-        count = write_result(out, path, image, prompt, found)
+        count = write_result(out, path.stem, str(path), image, prompt, found)
         print(f"{path}: {count} instances -> {out / (path.stem + '.json')}")
     return 0
 
