@@ -96,12 +96,14 @@ def main(argv=None) -> None:
     # the threshold that keeps the --boxes best-scored instances
     scores = np.sort(predictor.predict(text, refine=False, threshold=0.0).scores)[::-1]
     predictor.threshold = float(scores[min(args.boxes, len(scores)) - 1]) - 1e-6
+    def detect_afresh():
+        predictor.last_detection = None  # the predictor keeps its last detection
+        return predictor.predict(text, refine=False)
+
     rows = {
         "set_image (ViT + both necks)": lambda: predictor.set_image(image),
-        "text prompt, detector masks": lambda: predictor.predict(text, refine=False),
-        f"text prompt + {args.boxes} boxes refined (HQ)": lambda: predictor.predict(
-            text, use_hq=True
-        ),
+        "text prompt: text encoder + detector": detect_afresh,
+        f"{args.boxes} boxes refined (HQ decoder)": lambda: predictor.predict(text, use_hq=True),
     }
     results = {}
     print(f"| {args.variant} {args.dtype} on {args.device}, image {args.size[1]} x "

@@ -139,7 +139,7 @@ def test_benchmark_concept(tmp_path):
         "--json",
         str(tmp_path / "concept.json"),
     )
-    assert "2 boxes refined" in out
+    assert "2 boxes refined" in out and "text encoder + detector" in out
     assert len(json.loads((tmp_path / "concept.json").read_text())["results"]) == 3
 
 
