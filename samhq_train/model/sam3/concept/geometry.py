@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import roi_align
 
 from .boxes import box_cxcywh_to_xyxy, sine_coordinates
 from .encoder_layer import GEOMETRY_LAYER, EncoderLayer, EncoderLayerConfig
@@ -177,6 +176,8 @@ class GeometryEncoder(nn.Module):
         height, width = pool_map.shape[-2:]
         scale = torch.tensor([width, height, width, height], dtype=boxes.dtype, device=boxes.device)
         xyxy = (box_cxcywh_to_xyxy(boxes) * scale).float()  # in feature-map cells
+        from torchvision.ops import roi_align  # here: importing torchvision takes ~0.9 s
+
         pooled = roi_align(pool_map, list(xyxy.unbind(0)), self.cfg.roi_size)
         pooled = self.boxes_pool_project(pooled)  # (B * Nb) x d x 1 x 1
         embed = embed + pooled.view(batch, n_boxes, self.cfg.d_model)
