@@ -17,6 +17,9 @@ Writes <out>/<stem>_mask.png (<stem>_mask<i>.png for several boxes), <stem>_over
 mask i, its box and its number share one colour of a colour-blind-safe palette, foreground
 points are discs and background points X marks. The printed and listed score is SAM's predicted
 IoU (the IoU head scores SAM's mask; the HQ token has none), also with --hq-token-only.
+Small holes are filled as the family's official image predictor fills them (SAM 3's
+SAM3InteractiveImagePredictor: up to 256 pixels of the low-res mask; SAM 1 and SAM 2.1: none);
+--fill-hole-area N sets the area (0: off).
 A checkpoint without trained HQ parts (an official SAM / SAM 2.1 / SAM 3 file, a shipped demo
 base) decodes as that plain model, after a note line saying so; --no-hq does so for any
 checkpoint (--multimask then writes SAM's best-scored of its 3 masks).
@@ -120,8 +123,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="pick SAM's best of 3 masks to add to the HQ mask (official multimask_output; "
         "without the HQ token: SAM's best of 3 alone)",
     )
+    parser.add_argument(
+        "--fill-hole-area",
+        type=int,
+        metavar="N",
+        help="fill background holes of up to N pixels of the low-res mask before it is upsampled "
+        "(default: the official image predictor's, 256 for SAM 3, 0 for SAM 1 and SAM 2.1; "
+        "0: off)",
+    )
     args = parser.parse_args(argv)
     check_device_options(parser, args)
+    if args.fill_hole_area is not None and args.fill_hole_area < 0:
+        parser.error(f"--fill-hole-area {args.fill_hole_area}: give 0 (off) or more")
     if args.prompts and (args.box or args.point):
         parser.error("give prompts either with --box/--point or with --prompts, not both")
     if not (args.prompts or args.box or args.point):
@@ -139,6 +152,7 @@ def options_of(args: argparse.Namespace) -> BatchOptions:
         prompts=args.prompts,
         multimask=args.multimask,
         hq_token_only=args.hq_token_only,
+        fill_hole_area=args.fill_hole_area,
         overwrite=args.overwrite,
         strict=args.strict,
         max_pixels=args.max_pixels,

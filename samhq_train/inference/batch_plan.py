@@ -37,6 +37,9 @@ class BatchOptions:
     multimask: bool = False
     hq_token_only: bool = False
     use_hq: bool = True  # False: plain SAM
+    # holes of the low-res masks filled up to this many pixels (0: none; None: the family's
+    # default, as its official predictor: 256 for SAM 3, 0 for SAM 1 and SAM 2.1)
+    fill_hole_area: int | None = None
     overwrite: bool = False
     strict: bool = False  # stop at the first unreadable image
     max_pixels: int | None = None  # the pixel limit (0: none; None: imaging.max_image_pixels())

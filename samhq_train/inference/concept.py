@@ -27,8 +27,6 @@ from .predictor import PromptError, SamHQPredictor, checked_boxes
 
 # Meta's Sam3Processor: the text an exemplar-only prompt is encoded with
 EXEMPLAR_ONLY_TEXT = "visual"
-# Meta's build_sam3_image_model: its interactive predictor's max_hole_area (low-res pixels)
-REFINE_FILL_HOLE_AREA = 256
 
 
 @dataclass(frozen=True)
@@ -164,14 +162,14 @@ class ConceptPredictor:
     def refine(self, boxes: np.ndarray, *, use_hq: bool | None = None, return_logits=False):
         """(masks N x H x W, predicted IoUs N) of the interactive decoder for N x 4 boxes (x0, y0,
         x1, y1 pixels, clipped to the image), single-mask, with the small holes filled as Meta's
-        Sam3Image.predict_inst fills them (REFINE_FILL_HOLE_AREA)."""
+        Sam3Image.predict_inst fills them (the interactive predictor's default: the family's
+        image_fill_hole_area)."""
         h, w = self.interactive.original_size
         masks, scores, _ = self.interactive.predict(
             box=np.clip(boxes, 0, [w, h, w, h]),
             multimask_output=False,
             return_logits=return_logits,
             use_hq=use_hq,
-            fill_hole_area=REFINE_FILL_HOLE_AREA,
         )
         return masks[:, 0], scores[:, 0]
 

@@ -19,6 +19,7 @@ from samhq_train import imaging
 from samhq_train.errors import UserError
 from samhq_train.model import cpu_int8
 from samhq_train.model.promptable import PromptableModel
+from samhq_train.model.registry import family_of_model
 
 from .holes import SAM3_IMAGE_FILL, fill_holes
 
@@ -62,6 +63,9 @@ class SamHQPredictor:
     leaves use_hq out (default: with the HQ token) warns (UserWarning) that the HQ logits are
     untrained; use_hq=False gives the plain model (what the samhq-* commands choose by
     themselves), use_hq=True the untrained HQ parts without a warning.
+
+    Small holes of the masks are filled as the family's official image predictor fills them by
+    default (fill_hole_area: SAM 3's 256 low-res pixels; none for SAM 1 and SAM 2.1).
     """
 
     def __init__(
@@ -77,6 +81,8 @@ class SamHQPredictor:
             check_int8(model, amp_dtype)
             amp_dtype = torch.bfloat16
         self.amp_dtype = amp_dtype
+        # predict's fill_hole_area when the caller leaves it out
+        self.fill_hole_area = family_of_model(model).image_fill_hole_area
         self.warned_untrained_hq = False
         self.reset_image()
 
@@ -146,7 +152,7 @@ class SamHQPredictor:
         hq_token_only: bool = False,
         return_logits: bool = False,
         use_hq: bool | None = None,
-        fill_hole_area: int = 0,
+        fill_hole_area: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Masks for prompts in original image pixels (defaults as the official SamPredictor).
 
@@ -158,11 +164,13 @@ class SamHQPredictor:
         use_hq=False gives the family's plain SAM from the same embedding (the decoder without
         its HQ token; hq_token_only then does nothing), M 3 with multimask_output, else 1.
         fill_hole_area: background regions of the low-res logits of at most this many pixels are
-        made foreground before the masks are upsampled (SAM 3's image predictor: 256 by default
-        in Meta's code); the low-res logits returned are not filled.
+        made foreground before the masks are upsampled, as the official predictor's
+        max_hole_area (0: none; None: the family's default, self.fill_hole_area: 256 for SAM 3,
+        0 for SAM 1 and SAM 2.1); the low-res logits returned are not filled.
         """
         if not self.is_image_set:
             raise RuntimeError("set an image with set_image(...) before predict(...)")
+        fill_hole_area = checked_fill_hole_area(fill_hole_area, self.fill_hole_area)
         if use_hq is None:  # the default: the HQ token, with a warning if it is untrained
             self.warn_untrained_hq(stacklevel=4)  # the caller of predict (under no_grad's wrapper)
             use_hq = True
@@ -264,6 +272,15 @@ def check_int8(model: PromptableModel, amp_dtype: torch.dtype | None) -> None:
             f"int8: this torch {torch.__version__} build has no oneDNN int8 linear "
             "(onednn.qlinear_pointwise); leave int8 out"
         )
+
+
+def checked_fill_hole_area(area, default: int) -> int:
+    """predict's fill_hole_area as an int >= 0 (None: the default), or PromptError."""
+    if area is None:
+        return default
+    if isinstance(area, bool) or not isinstance(area, (int, np.integer)) or area < 0:
+        raise PromptError(f"fill_hole_area must be a whole number of pixels >= 0, got {area!r}")
+    return int(area)
 
 
 def checked_boxes(box, image_hw: tuple[int, int]) -> np.ndarray:

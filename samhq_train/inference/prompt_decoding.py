@@ -35,6 +35,7 @@ def decode_in_chunks(
             multimask_output=options.multimask,
             hq_token_only=options.hq_token_only,
             use_hq=options.use_hq,
+            fill_hole_area=options.fill_hole_area,
         )
         if options.multimask and m.shape[-3] > 1:  # SAM 1's HQ decoder picks one itself
             m, score = best_scored(m, score)

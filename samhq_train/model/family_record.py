@@ -71,6 +71,10 @@ class Family:
     # each other's files (a Meta SAM 3 file loads into either HQ design); identity by default
     base_config: Callable[[object], object] = lambda cfg: cfg
     amg: AmgDefaults = AmgDefaults()  # "segment everything" defaults (inference/amg)
+    # the official image predictor's max_hole_area: background regions of a prompt's low-res
+    # mask of at most this many pixels made foreground before upsampling (SAM 3's
+    # SAM3InteractiveImagePredictor: 256; SamPredictor and SAM2ImagePredictor: 0, none)
+    image_fill_hole_area: int = 0
 
     def is_hq_key(self, key: str) -> bool:
         """True for state-dict keys of the HQ parts (official names, any prefix)."""

@@ -186,6 +186,7 @@ FAMILY = Family(
     onnx_decoder=Sam3OnnxDecoder,
     onnx_encoder=Sam3OnnxEncoder,
     amg=SAM2_AMG,
+    image_fill_hole_area=256,  # Meta's SAM3InteractiveImagePredictor (predict_inst) default
     adopt_state=adopt_carried,
     base_config=base_config,
 )

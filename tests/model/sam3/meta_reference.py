@@ -146,9 +146,17 @@ def build_meta_mini(seed: int = 0):
                 if tensor.is_floating_point():
                     tensor.add_(torch.randn_like(tensor) * 0.02)
     tracker.eval()
-    predictor = SAM3InteractiveImagePredictor(tracker, max_hole_area=0.0)
-    predictor._bb_feat_sizes = [(4 * grid, 4 * grid), (2 * grid, 2 * grid), (grid, grid)]
+    predictor = meta_predictor(tracker, max_hole_area=0.0)
     return tracker, predictor, meta_layout(tracker)
+
+
+def meta_predictor(tracker: Sam3TrackerBase, **kwargs) -> SAM3InteractiveImagePredictor:
+    """Meta's interactive predictor on the miniature tracker: its defaults unless kwargs say
+    (max_hole_area 256, max_sprinkle_area 0)."""
+    grid = VARIANTS[VARIANT].vit.grid
+    predictor = SAM3InteractiveImagePredictor(tracker, **kwargs)
+    predictor._bb_feat_sizes = [(4 * grid, 4 * grid), (2 * grid, 2 * grid), (grid, grid)]
+    return predictor
 
 
 def meta_layout(tracker: Sam3TrackerBase) -> dict[str, torch.Tensor]:

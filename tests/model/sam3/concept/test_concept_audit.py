@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from samhq_train.inference.concept import REFINE_FILL_HOLE_AREA, ConceptPredictor
+from samhq_train.inference.concept import ConceptPredictor
 from samhq_train.inference.predictor import PromptError
 from samhq_train.model import load_checkpoint
 from samhq_train.model.sam3.concept import tokenizer as tokenizer_module
@@ -168,7 +168,7 @@ def test_boxes_past_the_image_edge_are_clipped_before_refinement(predictor):
         box=np.clip(raw.boxes, 0, [w, h, w, h]),
         multimask_output=False,
         use_hq=False,
-        fill_hole_area=REFINE_FILL_HOLE_AREA,
+        fill_hole_area=256,  # Meta's predict_inst: its interactive predictor's max_hole_area
     )
     np.testing.assert_array_equal(refined.masks, masks[:, 0])
     np.testing.assert_array_equal(refined.mask_scores, scores[:, 0])
