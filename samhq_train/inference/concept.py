@@ -48,6 +48,17 @@ class ConceptInstances:
         return len(self.scores)
 
 
+def checked_threshold(threshold) -> float:
+    """The detection confidence threshold as a float in [0, 1), or PromptError (NaN and non-numbers
+    included). An instance needs a score above it: 1 would keep nothing."""
+    number = isinstance(threshold, (int, float, np.integer, np.floating))
+    if isinstance(threshold, bool) or not number or not 0.0 <= threshold < 1.0:
+        raise PromptError(
+            f"threshold must be a number in [0, 1) (Meta's default 0.5), got {threshold!r}"
+        )
+    return float(threshold)
+
+
 class ConceptPredictor:
     """Set an image once, then ask for concepts: predict("a striped cat").
 
@@ -65,6 +76,7 @@ class ConceptPredictor:
         threshold: float = 0.5,
         amp_dtype: torch.dtype | None = None,
     ) -> None:
+        self.threshold = checked_threshold(threshold)  # before the detector and tokenizer
         self.detector: ConceptDetector = concept_detector(model)
         cfg = self.detector.cfg
         if not isinstance(tokenizer, ClipTokenizer):
@@ -76,9 +88,6 @@ class ConceptPredictor:
                 "make it from the merges file this model was trained with"
             )
         self.tokenizer = tokenizer
-        if not 0.0 <= threshold < 1.0:
-            raise PromptError(f"threshold must be in [0, 1), got {threshold}")
-        self.threshold = threshold
         self.interactive = SamHQPredictor(model, amp_dtype=amp_dtype)
         self.model = model
         self.image = None
@@ -128,9 +137,11 @@ class ConceptPredictor:
         """Every instance of `text` (a noun phrase) and / or of the exemplar boxes (K x 4, x0 y0
         x1 y1 in pixels; labels K: 1 an example of the concept, 0 a counter-example; default
         all 1). refine=False keeps the detector's masks; use_hq as SamHQPredictor.predict
-        (None: the HQ token, with its warning when the HQ parts are untrained)."""
+        (None: the HQ token, with its warning when the HQ parts are untrained); threshold: this
+        call's (None: the predictor's)."""
         if self.image is None:
             raise RuntimeError("set an image with set_image(...) before predict(...)")
+        threshold = self.threshold if threshold is None else checked_threshold(threshold)
         h, w = self.interactive.original_size
         if text is None and exemplar_boxes is None:
             raise PromptError("give a text prompt, exemplar boxes, or both")
@@ -138,7 +149,6 @@ class ConceptPredictor:
             raise PromptError("the text prompt is empty: give a noun phrase such as 'a red car'")
         exemplars = self._exemplars(exemplar_boxes, exemplar_labels, (h, w))
         found = self._detect(EXEMPLAR_ONLY_TEXT if text is None else text, exemplars)
-        threshold = self.threshold if threshold is None else threshold
         scores = (found.logits.sigmoid() * found.presence_logit.sigmoid()[:, None])[0].float()
         keep = scores > threshold
         boxes = found.boxes_xyxy[0][keep].float() * torch.tensor([w, h, w, h], device=self.device)

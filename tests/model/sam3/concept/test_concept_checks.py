@@ -1,0 +1,53 @@
+"""ConceptPredictor checks its confidence threshold first: at construction before the detector is
+built or the merges file read, and a per-call predict(threshold=) before the detector runs. A bad
+value (outside [0, 1), NaN, not a number) is one PromptError line (a UserError)."""
+
+import numpy as np
+import pytest
+
+from samhq_train.errors import UserError
+from samhq_train.inference import concept as concept_module
+from samhq_train.inference.concept import ConceptPredictor
+from samhq_train.inference.predictor import PromptError
+from samhq_train.model import load_checkpoint
+
+from .ours_file import write_sam3_with_detector
+
+BAD = [-0.1, 1.0, 1.5, float("nan"), float("inf"), "0.5", None, True, [0.5]]
+
+
+@pytest.fixture(scope="module")
+def predictor(tmp_path_factory):
+    checkpoint, merges = write_sam3_with_detector(tmp_path_factory.mktemp("concept_checks"))
+    found = ConceptPredictor(load_checkpoint(checkpoint).eval(), merges)
+    found.set_image((np.random.RandomState(3).rand(60, 80, 3) * 255).astype(np.uint8))
+    return found
+
+
+@pytest.mark.parametrize("bad", BAD)
+def test_a_bad_threshold_is_refused_before_the_detector_is_built(bad, monkeypatch, tmp_path):
+    def must_not_run(model):
+        raise AssertionError("the detector was built before the threshold was checked")
+
+    monkeypatch.setattr(concept_module, "concept_detector", must_not_run)
+    with pytest.raises(PromptError, match=r"threshold must be a number in \[0, 1\)") as err:
+        ConceptPredictor(object(), tmp_path / "missing_merges.txt.gz", threshold=bad)
+    assert isinstance(err.value, UserError) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("bad", [b for b in BAD if b is not None])
+def test_a_bad_per_call_threshold_is_refused_before_the_detector_runs(predictor, bad, monkeypatch):
+    def must_not_run(*args):
+        raise AssertionError("the detector ran before the threshold was checked")
+
+    monkeypatch.setattr(predictor, "_detect", must_not_run)
+    with pytest.raises(PromptError, match=r"threshold must be a number in \[0, 1\)") as err:
+        predictor.predict("a cat", threshold=bad)
+    assert isinstance(err.value, UserError) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("good", [0, 0.0, 0.5, np.float32(0.25), 0.999])
+def test_good_thresholds_are_taken(predictor, good):
+    everything = predictor.predict("a cat", refine=False, threshold=0.0)
+    found = predictor.predict("a cat", refine=False, threshold=good)
+    assert len(found) == int((everything.scores > float(good)).sum())
