@@ -48,6 +48,26 @@ class ConceptInstances:
         return len(self.scores)
 
 
+def joined(parts: list[ConceptInstances]) -> ConceptInstances:
+    """The instances of several prompts on one image, each prompt's after the previous one's."""
+    if len(parts) == 1:
+        return parts[0]
+    refined = any(p.mask_scores is not None for p in parts)
+    if refined and any(len(p) and p.mask_scores is None for p in parts):
+        raise ValueError("joined: refined and detector-only instances cannot be mixed")
+    return ConceptInstances(
+        scores=np.concatenate([p.scores for p in parts]),
+        boxes=np.concatenate([p.boxes for p in parts]),
+        detector_masks=np.concatenate([p.detector_masks for p in parts]),
+        masks=np.concatenate([p.masks for p in parts]),
+        mask_scores=np.concatenate(
+            [np.zeros(0, np.float32) if p.mask_scores is None else p.mask_scores for p in parts]
+        )
+        if refined
+        else None,
+    )
+
+
 def checked_threshold(threshold) -> float:
     """The detection confidence threshold as a float in [0, 1), or PromptError (NaN and non-numbers
     included). An instance needs a score above it: 1 would keep nothing."""

@@ -6,17 +6,23 @@ masks: SAM 3's concept detector finds the instances, the HQ decoder draws each o
     samhq-concept --images photos/ --text "car" --checkpoint sam3.pt --bpe bpe.txt.gz --no-hq
     samhq-concept --image photo.jpg --exemplar-box 10 20 80 90 --checkpoint sam3.pt \\
         --bpe bpe.txt.gz     # instances like the one in that box (no text)
+    samhq-concept --image photo.jpg --text "a cat" --text "a dog" --checkpoint sam3.pt \\
+        --bpe bpe.txt.gz     # several concepts: the image is encoded once
 
 --checkpoint: a SAM 3 file holding the detector (Meta's sam3.pt, or a full export of a model
 trained from it: `samhq-export --to sam_hq`); --bpe: the text tokenizer's BPE merges file, Meta's
 bpe_simple_vocab_16e6.txt.gz (sam3.pt does not contain it). --exemplar-box X0 Y0 X1 Y1 (pixels,
 repeatable) shows an example of the concept, --counter-box one that is not; with one --image
-only. An instance is kept when its confidence (the detector's score times its presence score)
+only, and with one --text (they show examples of that one concept). --text is repeatable: each
+concept is detected in turn on the one image encoding, and its instances follow the previous
+concept's. An instance is kept when its confidence (the detector's score times its presence score)
 passes --threshold (Meta's default 0.5). Its mask is the HQ decoder's for its box (on when the
 checkpoint has trained HQ parts; --no-hq: SAM 3's own decoder; --detector-masks: the detector's
 masks, as Meta's Sam3Processor gives them).
 Writes <out>/<stem>.json (image size, prompt, and per instance: score, box x0 y0 x1 y1, the
-decoder's predicted IoU, mask file), <out>/<stem>_masks/NNNN.png and <out>/<stem>_overlay.png.
+decoder's predicted IoU, mask file), <out>/<stem>_masks/NNNN.png and <out>/<stem>_overlay.png
+(each instance in its own colour, numbered as its mask file). With several --text the json's
+"text" is their list and each instance has its "text".
 Existing outputs are kept unless --overwrite.
 Exit status 0, or 2 with one error line for bad input (a missing image, BPE file or checkpoint,
 a checkpoint without the detector, an empty prompt, a box outside the image, existing outputs).
@@ -45,7 +51,7 @@ from .command_options import (
     check_device_options,
     hq_choice,
 )
-from .concept import ConceptPredictor
+from .concept import ConceptPredictor, joined
 from .export import OutputError, check_output_dir
 from .predict_files import write_png
 from .predictor import ImageReadError, load_image
@@ -61,7 +67,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--image", action="append", default=[], help="an image file (repeatable)")
     parser.add_argument("--images", help="a folder of images")
-    parser.add_argument("--text", help="the concept, a noun phrase (e.g. 'a red car')")
+    parser.add_argument(
+        "--text",
+        action="append",
+        help="the concept, a noun phrase (e.g. 'a red car'); repeatable: several concepts",
+    )
     box = dict(nargs=4, type=float, action="append", default=[], metavar=("X0", "Y0", "X1", "Y1"))
     parser.add_argument("--exemplar-box", **box, help="an example of the concept (repeatable)")
     parser.add_argument("--counter-box", **box, help="a counter-example (repeatable)")
@@ -82,12 +92,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("give --image FILE (repeatable) and/or --images FOLDER")
     if args.text is None and not args.exemplar_box:
         parser.error("give --text and / or --exemplar-box")
-    if args.text is not None and not args.text.strip():
-        parser.error("--text is empty: give a noun phrase such as 'a red car'")
+    check_texts(parser, args)
     if not 0.0 <= args.threshold < 1.0:
         parser.error(f"--threshold must be in [0, 1), got {args.threshold}")
     check_device_options(parser, args)
     return args
+
+
+def check_texts(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Each --text a noun phrase, none twice; exemplar boxes with one --text only."""
+    texts = args.text or []
+    for text in texts:
+        if not text.strip():
+            parser.error("--text is empty: give a noun phrase such as 'a red car'")
+        if [t.strip() for t in texts].count(text.strip()) > 1:
+            parser.error(f"--text {text!r} is given twice: give each concept once")
+    if len(texts) > 1 and (args.exemplar_box or args.counter_box):
+        parser.error(
+            "--exemplar-box / --counter-box show examples of one concept: give one --text with "
+            "them (or none), and run the other texts apart"
+        )
 
 
 def exemplars(args: argparse.Namespace, images: list[Path]):
@@ -104,10 +128,17 @@ def exemplars(args: argparse.Namespace, images: list[Path]):
 
 
 def write_result(
-    out: Path, stem: str, image_name: str, image: np.ndarray, prompt: dict, found
+    out: Path,
+    stem: str,
+    image_name: str,
+    image: np.ndarray,
+    prompt: dict,
+    found,
+    instance_texts: list[str] | None = None,
 ) -> int:
     """<out>/<stem>.json, <stem>_masks/NNNN.png and <stem>_overlay.png for `found` on the image
-    named image_name; returns the number of instances."""
+    named image_name; instance_texts: each instance's text, recorded with it (several texts);
+    returns the number of instances."""
     masks_dir = out / f"{stem}_masks"
     masks_dir.mkdir(exist_ok=True)
     instances = []
@@ -124,12 +155,26 @@ def write_result(
                 "mask": name,
             }
         )
+        if instance_texts is not None:
+            instances[-1]["text"] = instance_texts[i]
     h, w = image.shape[:2]
     record = {"image": image_name, "height": h, "width": w, **prompt, "instances": instances}
     (out / f"{stem}.json").write_text(json.dumps(record, indent=1))
     picture = draw_overlay(image, found.masks, boxes=found.boxes if len(found) else None)
     write_png(out / f"{stem}_overlay.png", picture)
     return len(found)
+
+
+def instance_texts(texts: list, answers: list) -> list[str] | None:
+    """Each instance's text, in the order joined() gives them; None for a single text."""
+    if len(texts) == 1:
+        return None
+    return [text for text, found in zip(texts, answers) for _ in range(len(found))]
+
+
+def per_text(texts: list, answers: list) -> str:
+    """'a cat': 2, 'a dog': 1 (the printed line of several texts)."""
+    return ", ".join(f"{text!r}: {len(found)}" for text, found in zip(texts, answers))
 
 
 @exit_on_user_error
@@ -166,8 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         threshold=args.threshold,
         amp_dtype=torch.bfloat16 if args.bf16 else None,
     )
+    texts = args.text or [None]
     prompt = {
-        "text": args.text,
+        "text": texts[0] if len(texts) == 1 else texts,
         "exemplar_boxes": None if boxes is None else boxes.tolist(),
         "exemplar_labels": None if labels is None else labels.tolist(),
     }
@@ -180,16 +226,21 @@ def main(argv: list[str] | None = None) -> int:
         if note is not None and not args.detector_masks:
             print(note, file=sys.stderr)
             note = None
-        predictor.set_image(image)
-        found = predictor.predict(
-            args.text,
-            exemplar_boxes=boxes,
-            exemplar_labels=labels,
-            refine=not args.detector_masks,
-            use_hq=use_hq,
-        )
-        count = write_result(out, path.stem, str(path), image, prompt, found)
-        print(f"{path}: {count} instances -> {out / (path.stem + '.json')}")
+        predictor.set_image(image)  # once: every text is detected on this encoding
+        answers = [
+            predictor.predict(
+                text,
+                exemplar_boxes=boxes,
+                exemplar_labels=labels,
+                refine=not args.detector_masks,
+                use_hq=use_hq,
+            )
+            for text in texts
+        ]
+        tags = instance_texts(texts, answers)
+        count = write_result(out, path.stem, str(path), image, prompt, joined(answers), tags)
+        counts = "" if tags is None else f" ({per_text(texts, answers)})"
+        print(f"{path}: {count} instances{counts} -> {out / (path.stem + '.json')}")
     return 0
 
 
