@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from samhq_train.drawing import draw_overlay
-from samhq_train.inference.concept import ConceptPredictor, joined
+from samhq_train.inference.concept import ConceptInstances, ConceptPredictor, joined
 from samhq_train.model import load_checkpoint
 
 from .test_concept_command import files, run  # noqa: F401  (files: the module's fixture)
@@ -95,3 +95,29 @@ def test_bad_text_combinations_are_usage_errors(files, tmp_path, capsys, extra, 
     assert run(files, tmp_path / "out", *extra) == 2
     err = capsys.readouterr().err
     assert words in err and not (tmp_path / "out").exists()
+
+
+def instances(n: int, refined: bool, seed: int) -> ConceptInstances:
+    rng = np.random.default_rng(seed)
+    masks = rng.random((n, 4, 5)) > 0.5
+    return ConceptInstances(
+        scores=rng.random(n),
+        boxes=rng.random((n, 4)),
+        detector_masks=~masks,
+        masks=masks,
+        mask_scores=rng.random(n) if refined and n else None,
+    )
+
+
+def test_joined_keeps_the_order_and_a_text_that_found_nothing():
+    """A text with no instance has no refined scores (nothing was refined); joined with refined
+    ones it adds nothing, and every field follows the texts' order."""
+    parts = [instances(2, True, 0), instances(0, True, 1), instances(3, True, 2)]
+    found = joined(parts)
+    assert len(found) == 5 and found.masks.shape == (5, 4, 5)
+    for field in ("scores", "boxes", "detector_masks", "masks", "mask_scores"):
+        want = np.concatenate([getattr(p, field) for p in parts if len(p)])
+        np.testing.assert_array_equal(getattr(found, field), want)
+    assert joined([instances(2, False, 0), instances(1, False, 1)]).mask_scores is None
+    with pytest.raises(ValueError, match="cannot be mixed"):
+        joined([instances(2, True, 0), instances(1, False, 1)])
