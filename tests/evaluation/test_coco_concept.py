@@ -1,0 +1,249 @@
+"""COCO AP of SAM 3 text prompts (samhq-evaluate coco.prompts=concept) on a tiny COCO set and the
+SAM 3 miniature with its detector (random weights): each of the three mask sources (the
+detector's masks, SAM 3's decoder, the HQ decoder) scores what ConceptPredictor gives when called
+directly per image x category, scored here with pycocotools by hand; bad input is refused in one
+line before the model is read."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from pycocotools.cocoeval import COCOeval
+
+from samhq_train.config_check import ConfigError
+from samhq_train.config_defaults import CONFIG_DIR
+from samhq_train.evaluation import entry
+from samhq_train.evaluation.coco import BoundaryCOCOeval, encode_mask, load_coco
+from samhq_train.evaluation.coco_concept import (
+    concept_predictor,
+    evaluate_concept_model,
+    read_concept_inputs,
+)
+from samhq_train.evaluation.entry import evaluate
+from samhq_train.evaluation.errors import EvaluationError
+from samhq_train.inference.concept import ConceptPredictor
+from samhq_train.model import load_checkpoint, save_checkpoint
+from samhq_train.model.sam3.concept.detector import NoDetectorError
+from samhq_train.model.sam3.concept.tokenizer import TokenizerFileError
+from tests.model.sam3.concept.ours_file import write_sam3_with_detector
+
+CATEGORIES = [{"id": 1, "name": "cat"}, {"id": 3, "name": "dog"}, {"id": 7, "name": "red car"}]
+NAMES = {c["id"]: c["name"] for c in CATEGORIES}
+SIZES = {1: (48, 64), 2: (56, 40), 5: (40, 40)}  # image id: (height, width)
+SOURCES = ("detector", "sam", "hq")
+# The GT: (image id, category id, the source and score rank of the predictor's mask taken as its
+# mask), so that each source finds some of its own masks among the GT (random weights find none)
+GT_FROM = [(1, 1, "detector", 0), (1, 3, "hq", 1), (2, 7, "sam", 0), (2, 1, "detector", 2),
+           (5, 3, "hq", 0), (5, 7, "detector", 1)]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """(the miniature's file with the detector and HQ parts, its merges file): the HQ parts
+    scaled so that HQ masks differ from SAM 3's (on random weights both fill the image)."""
+    folder = tmp_path_factory.mktemp("sam3_file")
+    plain, bpe = write_sam3_with_detector(folder)
+    with torch.random.fork_rng():
+        torch.manual_seed(1)  # the HQ parts a file without them gets are drawn
+        model = load_checkpoint(plain)
+    with torch.no_grad():
+        model.sam_mask_decoder.hf_mlp.layers[2].weight.mul_(30)
+        model.sam_mask_decoder.hf_mlp.layers[2].bias.mul_(30)
+    return save_checkpoint(model, folder / "sam3_hq.pt", "sam_hq"), bpe
+
+
+@pytest.fixture(scope="module")
+def model(files):
+    return load_checkpoint(files[0]).eval()
+
+
+@pytest.fixture(scope="module")
+def coco_set(tmp_path_factory, files, model):
+    """(GT json path, image folder): random-noise images, GT masks taken from the predictor's."""
+    root = tmp_path_factory.mktemp("coco_concept")
+    (root / "images").mkdir()
+    rng = np.random.RandomState(0)
+    predictor = ConceptPredictor(model, files[1], threshold=0.0)
+    images, annotations = [], []
+    for image_id, (h, w) in SIZES.items():
+        picture = (rng.rand(h, w, 3) * 255).astype(np.uint8)
+        cv2.imwrite(str(root / "images" / f"{image_id}.png"), picture[..., ::-1])
+        images.append({"id": image_id, "file_name": f"{image_id}.png", "height": h, "width": w})
+        predictor.set_image(picture)
+        for _, category_id, source, rank in [g for g in GT_FROM if g[0] == image_id]:
+            found = predictor.predict(NAMES[category_id], use_hq=source == "hq")
+            mask = (found.detector_masks if source == "detector" else found.masks)[rank]
+            ys, xs = np.nonzero(mask)
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": image_id, "category_id": category_id,
+                "segmentation": encode_mask(mask), "area": int(mask.sum()), "iscrowd": 0,
+                "bbox": [int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1],
+            })
+    gt = root / "gt.json"
+    gt.write_text(json.dumps({"images": images, "annotations": annotations,
+                              "categories": CATEGORIES}))
+    return gt, root / "images"
+
+
+def eval_cfg(out, *overrides):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose("eval", overrides=[f"output_dir={out}", "progress=false", *overrides])
+
+
+def concept_cfg(out, coco_set, files, *overrides, model="sam3_hq_demo", checkpoint=None):
+    gt, image_dir = coco_set
+    checkpoint = files[0] if checkpoint is None else checkpoint
+    return eval_cfg(
+        out, f"model={model}", f"model.checkpoint={checkpoint}", "benchmark=false",
+        "coco.prompts=concept", f"coco.annotation_file={gt}", f"coco.image_dir={image_dir}",
+        f"coco.concept.bpe={files[1]}", "device=cpu", *overrides,
+    )
+
+
+def by_hand(model, bpe, gt, image_dir, prompts_of, max_detections=100):
+    """Each source's COCO results from ConceptPredictor.predict per image x category (threshold
+    0: every query), the image's max_detections highest scores over its prompts kept."""
+    predictor = ConceptPredictor(model, bpe, threshold=0.0)
+    coco = load_coco(gt)
+    out = {s: [] for s in SOURCES}
+    for image_id, info in coco.imgs.items():
+        image = cv2.imread(str(image_dir / info["file_name"]))[..., ::-1].copy()
+        predictor.set_image(image)
+        found = []
+        for category_id in prompts_of(image_id):
+            plain = predictor.predict(NAMES[category_id], use_hq=False)
+            hq = predictor.predict(NAMES[category_id], use_hq=True)
+            for k in range(len(plain)):
+                masks = (plain.detector_masks[k], plain.masks[k], hq.masks[k])
+                found.append((float(plain.scores[k]), category_id, masks))
+        order = np.argsort([-f[0] for f in found], kind="stable")[:max_detections]
+        for i in order:
+            score, category_id, masks = found[i]
+            for source, mask in zip(SOURCES, masks):
+                out[source].append({"image_id": image_id, "category_id": category_id,
+                                    "score": score, "segmentation": encode_mask(mask)})
+    return out
+
+
+def cocoeval_stats(gt, results, evaluator, category_ids=None) -> dict:
+    coco_gt = load_coco(gt)
+    e = evaluator(coco_gt, coco_gt.loadRes([dict(r) for r in results]))
+    if category_ids is not None:
+        e.params.catIds = category_ids
+    e.evaluate()
+    e.accumulate()
+    e.summarize()
+    return dict(zip(("AP", "AP50", "AP75"), e.stats[:3]))
+
+
+def assert_scores_match(metrics, expected, gt, category_ids=None):
+    for source in SOURCES:
+        masks = cocoeval_stats(gt, expected[source], lambda g, d: COCOeval(g, d, "segm"),
+                               category_ids)
+        bounds = cocoeval_stats(gt, expected[source], BoundaryCOCOeval, category_ids)
+        for name in ("AP", "AP50", "AP75"):
+            assert metrics[source][f"mask_{name}"] == pytest.approx(masks[name], abs=1e-12)
+            assert metrics[source][f"boundary_{name}"] == pytest.approx(bounds[name], abs=1e-12)
+
+
+def test_every_category_on_every_image_scores_what_the_predictor_gives(
+    tmp_path, coco_set, files, model
+):
+    gt, image_dir = coco_set
+    result = evaluate(concept_cfg(tmp_path, coco_set, files))["coco"]
+    expected = by_hand(model, files[1], gt, image_dir, lambda image_id: list(NAMES))
+    for source in SOURCES:  # the same detections in every row, 3 categories x 12 queries
+        got = result["predictions"][source]
+        assert len(got) == len(expected[source]) == 3 * 3 * 12
+        assert [(p["image_id"], p["category_id"], p["score"]) for p in got] == [
+            (p["image_id"], p["category_id"], p["score"]) for p in expected[source]
+        ]
+        assert [p["segmentation"] for p in got] == [p["segmentation"] for p in expected[source]]
+    assert_scores_match(result["metrics"], expected, gt)
+    aps = {s: result["metrics"][s]["mask_AP"] for s in SOURCES}
+    assert len(set(aps.values())) == 3 and min(aps.values()) > 0, aps  # three different rows
+    table = (tmp_path / "coco.md").read_text()
+    assert "3 categories prompted by name (all per image), 108 detections on 3 images" in table
+    for row in ("| SAM 3 detector masks |", "| SAM |", "| SAM-HQ |"):
+        assert row in table
+    for source in SOURCES:
+        written = json.loads((tmp_path / f"coco_results_{source}.json").read_text())
+        assert written == result["predictions"][source]
+
+
+def test_top_detections_per_image_subset_and_annotated_categories(coco_set, files, model):
+    """max_detections cuts each image's pool over its prompts; per_image=annotated prompts only
+    the image's GT categories; a category subset is prompted and scored alone."""
+    gt, image_dir = coco_set
+    coco_gt, categories = read_concept_inputs(gt, image_dir, files[1], ["cat", "dog"])
+    assert categories == {1: "cat", 3: "dog"}
+    predictor = concept_predictor(model, files[1])
+    result = evaluate_concept_model(
+        predictor, coco_gt=coco_gt, image_dir=image_dir, categories=categories,
+        per_image="annotated", max_detections=10, progress=False,
+    )
+
+    def annotated(image_id):
+        present = {a["category_id"] for a in coco_gt.imgToAnns[image_id]}
+        return [c for c in categories if c in present]
+
+    expected = by_hand(model, files[1], gt, image_dir, annotated, max_detections=10)
+    # images 1 (cat, dog: 24 cut to 10), 2 (cat: 12 cut to 10), 5 (dog: 12 cut to 10)
+    assert len(result["predictions"]["detector"]) == 30
+    for source in SOURCES:
+        got = result["predictions"][source]
+        assert [(p["image_id"], p["category_id"], p["score"]) for p in got] == [
+            (p["image_id"], p["category_id"], p["score"]) for p in expected[source]
+        ]
+        assert [p["segmentation"] for p in got] == [p["segmentation"] for p in expected[source]]
+    assert_scores_match(result["metrics"], expected, gt, category_ids=[1, 3])
+
+
+def no_model(*args, **kwargs):
+    raise AssertionError("the model was read before the settings were checked")
+
+
+def test_bad_input_is_refused_before_the_model_is_read(tmp_path, coco_set, files, monkeypatch):
+    gt, image_dir = coco_set
+    monkeypatch.setattr(entry, "build_model_from_config", no_model)
+
+    def refused(error, *overrides, **model) -> str:
+        with pytest.raises(error) as info:
+            evaluate(concept_cfg(tmp_path, coco_set, files, *overrides, **model))
+        assert "\n" not in str(info.value)
+        return str(info.value)
+
+    assert "model.variant=vit_demo is a sam1 model; text prompts need a SAM 3" in refused(
+        EvaluationError, model="vit_demo", checkpoint="null"
+    )
+    missing = tmp_path / "missing.txt.gz"
+    assert str(missing) in refused(TokenizerFileError, f"coco.concept.bpe={missing}")
+    assert "needs coco.concept.bpe" in refused(EvaluationError, "coco.concept.bpe=null")
+    assert "coco.detections is for coco.prompts=boxes" in refused(
+        EvaluationError, f"coco.detections={gt}"
+    )
+    assert "['bird'] are not category names" in refused(
+        EvaluationError, "coco.concept.categories=[cat,bird]"
+    )
+    nameless = tmp_path / "nameless.json"
+    data = json.loads(gt.read_text())
+    data["categories"][1] = {"id": 3}
+    nameless.write_text(json.dumps(data))
+    assert refused(EvaluationError, f"coco.annotation_file={nameless}") == (
+        f"{nameless}: category {{'id': 3}} has no name; text prompts need each category's name "
+        '("name": "cat")'
+    )
+    assert "coco.concept.per_image=some" in refused(ConfigError, "coco.concept.per_image=some")
+    assert "coco.concept.threshold=1.0" in refused(ConfigError, "coco.concept.threshold=1.0")
+
+
+def test_a_sam3_file_without_the_detector_is_refused_before_any_image(tmp_path, coco_set, files):
+    interactive, _ = write_sam3_with_detector(tmp_path, with_detector=False)
+    gt, _ = coco_set
+    with pytest.raises(NoDetectorError, match="has no concept detector") as info:
+        # an image folder without the images: refused before any image is read
+        evaluate(concept_cfg(tmp_path, (gt, tmp_path), files, checkpoint=interactive))
+    assert "\n" not in str(info.value)
