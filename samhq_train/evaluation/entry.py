@@ -5,7 +5,9 @@ One key per setting, shared with training: the model is ``model.checkpoint`` / `
 each batch's prompt types, as validation), the boundary width ``metrics.dilation_ratio``, the
 precision in the trainer's names (``32 | bf16-mixed | 16-mixed``). ``clicks.*`` (ClickProtocol,
 samhq_train/data/clicks.py) adds the click-based protocol (evaluation/clicks.py) on the same
-sets: ``clicks.enabled=true clicks.max=20``. With ``data.cache.enabled``
+sets: ``clicks.enabled=true clicks.max=20``. ``coco.*`` adds COCO mask / boundary AP, prompted
+with a detector's boxes (coco_runner.py) or, ``coco.prompts=concept``, with each category's name
+through SAM 3's detector (coco_concept.py). With ``data.cache.enabled``
 the benchmark sets are encoded once into the embedding cache (samhq_train/cache) and evaluated
 from it; a training run's cache of the same sets is reused when the checkpoint kept its base's
 encoder.
@@ -181,7 +183,7 @@ def _check_tasks(cfg, protocol: ClickProtocol) -> None:
 
 def evaluate(cfg) -> dict:
     """Load the model, run the benchmark sets, the click protocol (``clicks.enabled``) and COCO
-    (when ``coco.detections`` is set), write the reports.
+    (when ``coco.detections`` is set, or ``coco.prompts=concept``), write the reports.
 
     Returns ``{"benchmark": run_benchmark's result or None, "clicks": run_click_benchmark's or
     None, "coco": {...} or None, "paths": {...}, "model": the model}``. Raises a UserError

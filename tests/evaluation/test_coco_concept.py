@@ -5,6 +5,10 @@ directly per image x category, scored here with pycocotools by hand; bad input i
 line before the model is read."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -30,6 +34,7 @@ from samhq_train.model.sam3.concept.detector import NoDetectorError
 from samhq_train.model.sam3.concept.tokenizer import TokenizerFileError
 from tests.model.sam3.concept.ours_file import write_sam3_with_detector
 
+ROOT = Path(__file__).resolve().parents[2]
 CATEGORIES = [{"id": 1, "name": "cat"}, {"id": 3, "name": "dog"}, {"id": 7, "name": "red car"}]
 NAMES = {c["id"]: c["name"] for c in CATEGORIES}
 SIZES = {1: (48, 64), 2: (56, 40), 5: (40, 40)}  # image id: (height, width)
@@ -247,3 +252,19 @@ def test_a_sam3_file_without_the_detector_is_refused_before_any_image(tmp_path, 
         # an image folder without the images: refused before any image is read
         evaluate(concept_cfg(tmp_path, (gt, tmp_path), files, checkpoint=interactive))
     assert "\n" not in str(info.value)
+
+
+def test_the_command_refuses_a_missing_merges_file_in_one_line(tmp_path, coco_set, files):
+    gt, image_dir = coco_set
+    missing = tmp_path / "bpe.txt.gz"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "evaluate.py"), f"output_dir={tmp_path}",
+         "model=sam3_hq_demo", f"model.checkpoint={files[0]}", "benchmark=false",
+         "coco.prompts=concept", f"coco.annotation_file={gt}", f"coco.image_dir={image_dir}",
+         f"coco.concept.bpe={missing}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(missing) in lines[0], lines
