@@ -39,8 +39,8 @@ CATEGORIES = [{"id": 1, "name": "cat"}, {"id": 3, "name": "dog"}, {"id": 7, "nam
 NAMES = {c["id"]: c["name"] for c in CATEGORIES}
 SIZES = {1: (48, 64), 2: (56, 40), 5: (40, 40)}  # image id: (height, width)
 SOURCES = ("detector", "sam", "hq")
-# The GT: (image id, category id, the source and score rank of the predictor's mask taken as its
-# mask), so that each source finds some of its own masks among the GT (random weights find none)
+# The GT: (image id, category id, the source and query index of the predictor's mask taken as
+# its mask), so that each source finds some of its own masks in the GT (random weights find none)
 GT_FROM = [(1, 1, "detector", 0), (1, 3, "hq", 1), (2, 7, "sam", 0), (2, 1, "detector", 2),
            (5, 3, "hq", 0), (5, 7, "detector", 1)]
 
@@ -66,27 +66,47 @@ def model(files):
 
 
 @pytest.fixture(scope="module")
-def coco_set(tmp_path_factory, files, model):
+def pictures():
+    rng = np.random.RandomState(0)
+    return {i: (rng.rand(h, w, 3) * 255).astype(np.uint8) for i, (h, w) in SIZES.items()}
+
+
+@pytest.fixture(scope="module")
+def found(files, model, pictures):
+    """{(image id, category id): [(score, (detector mask, SAM mask, HQ mask))] in query order}:
+    ConceptPredictor.predict called directly per image x category (threshold 0: every query)."""
+    predictor = ConceptPredictor(model, files[1], threshold=0.0)
+    out = {}
+    for image_id, picture in pictures.items():
+        predictor.set_image(picture)
+        for category_id, name in NAMES.items():
+            plain = predictor.predict(name, use_hq=False)
+            hq = predictor.predict(name, use_hq=True)
+            out[image_id, category_id] = [
+                (float(plain.scores[k]), (plain.detector_masks[k], plain.masks[k], hq.masks[k]))
+                for k in range(len(plain))
+            ]
+    return out
+
+
+@pytest.fixture(scope="module")
+def coco_set(tmp_path_factory, pictures, found):
     """(GT json path, image folder): random-noise images, GT masks taken from the predictor's."""
     root = tmp_path_factory.mktemp("coco_concept")
     (root / "images").mkdir()
-    rng = np.random.RandomState(0)
-    predictor = ConceptPredictor(model, files[1], threshold=0.0)
     images, annotations = [], []
-    for image_id, (h, w) in SIZES.items():
-        picture = (rng.rand(h, w, 3) * 255).astype(np.uint8)
+    for image_id, picture in pictures.items():
         cv2.imwrite(str(root / "images" / f"{image_id}.png"), picture[..., ::-1])
+        h, w = picture.shape[:2]
         images.append({"id": image_id, "file_name": f"{image_id}.png", "height": h, "width": w})
-        predictor.set_image(picture)
-        for _, category_id, source, rank in [g for g in GT_FROM if g[0] == image_id]:
-            found = predictor.predict(NAMES[category_id], use_hq=source == "hq")
-            mask = (found.detector_masks if source == "detector" else found.masks)[rank]
-            ys, xs = np.nonzero(mask)
-            annotations.append({
-                "id": len(annotations) + 1, "image_id": image_id, "category_id": category_id,
-                "segmentation": encode_mask(mask), "area": int(mask.sum()), "iscrowd": 0,
-                "bbox": [int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1],
-            })
+    for image_id, category_id, source, query in GT_FROM:
+        mask = found[image_id, category_id][query][1][SOURCES.index(source)]
+        ys, xs = np.nonzero(mask)
+        annotations.append({
+            "id": len(annotations) + 1, "image_id": image_id, "category_id": category_id,
+            "segmentation": encode_mask(mask), "area": int(mask.sum()), "iscrowd": 0,
+            "bbox": [int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1],
+        })
     gt = root / "gt.json"
     gt.write_text(json.dumps({"images": images, "annotations": annotations,
                               "categories": CATEGORIES}))
@@ -108,25 +128,16 @@ def concept_cfg(out, coco_set, files, *overrides, model="sam3_hq_demo", checkpoi
     )
 
 
-def by_hand(model, bpe, gt, image_dir, prompts_of, max_detections=100):
-    """Each source's COCO results from ConceptPredictor.predict per image x category (threshold
-    0: every query), the image's max_detections highest scores over its prompts kept."""
-    predictor = ConceptPredictor(model, bpe, threshold=0.0)
-    coco = load_coco(gt)
+def by_hand(found, prompts_of, max_detections=100):
+    """Each source's COCO results from the predictor's answers (found), the image's
+    max_detections highest scores over its prompts kept (a stable sort: prompt, query order)."""
     out = {s: [] for s in SOURCES}
-    for image_id, info in coco.imgs.items():
-        image = cv2.imread(str(image_dir / info["file_name"]))[..., ::-1].copy()
-        predictor.set_image(image)
-        found = []
-        for category_id in prompts_of(image_id):
-            plain = predictor.predict(NAMES[category_id], use_hq=False)
-            hq = predictor.predict(NAMES[category_id], use_hq=True)
-            for k in range(len(plain)):
-                masks = (plain.detector_masks[k], plain.masks[k], hq.masks[k])
-                found.append((float(plain.scores[k]), category_id, masks))
-        order = np.argsort([-f[0] for f in found], kind="stable")[:max_detections]
+    for image_id in SIZES:
+        pool = [(score, category_id, masks) for category_id in prompts_of(image_id)
+                for score, masks in found[image_id, category_id]]
+        order = np.argsort([-score for score, _, _ in pool], kind="stable")[:max_detections]
         for i in order:
-            score, category_id, masks = found[i]
+            score, category_id, masks = pool[i]
             for source, mask in zip(SOURCES, masks):
                 out[source].append({"image_id": image_id, "category_id": category_id,
                                     "score": score, "segmentation": encode_mask(mask)})
@@ -155,11 +166,11 @@ def assert_scores_match(metrics, expected, gt, category_ids=None):
 
 
 def test_every_category_on_every_image_scores_what_the_predictor_gives(
-    tmp_path, coco_set, files, model
+    tmp_path, coco_set, files, found
 ):
-    gt, image_dir = coco_set
+    gt, _ = coco_set
     result = evaluate(concept_cfg(tmp_path, coco_set, files))["coco"]
-    expected = by_hand(model, files[1], gt, image_dir, lambda image_id: list(NAMES))
+    expected = by_hand(found, lambda image_id: list(NAMES))
     for source in SOURCES:  # the same detections in every row, 3 categories x 12 queries
         got = result["predictions"][source]
         assert len(got) == len(expected[source]) == 3 * 3 * 12
@@ -179,7 +190,7 @@ def test_every_category_on_every_image_scores_what_the_predictor_gives(
         assert written == result["predictions"][source]
 
 
-def test_top_detections_per_image_subset_and_annotated_categories(coco_set, files, model):
+def test_top_detections_per_image_subset_and_annotated_categories(coco_set, files, model, found):
     """max_detections cuts each image's pool over its prompts; per_image=annotated prompts only
     the image's GT categories; a category subset is prompted and scored alone."""
     gt, image_dir = coco_set
@@ -195,7 +206,7 @@ def test_top_detections_per_image_subset_and_annotated_categories(coco_set, file
         present = {a["category_id"] for a in coco_gt.imgToAnns[image_id]}
         return [c for c in categories if c in present]
 
-    expected = by_hand(model, files[1], gt, image_dir, annotated, max_detections=10)
+    expected = by_hand(found, annotated, max_detections=10)
     # images 1 (cat, dog: 24 cut to 10), 2 (cat: 12 cut to 10), 5 (dog: 12 cut to 10)
     assert len(result["predictions"]["detector"]) == 30
     for source in SOURCES:
@@ -205,6 +216,19 @@ def test_top_detections_per_image_subset_and_annotated_categories(coco_set, file
         ]
         assert [p["segmentation"] for p in got] == [p["segmentation"] for p in expected[source]]
     assert_scores_match(result["metrics"], expected, gt, category_ids=[1, 3])
+
+
+def test_without_the_sam_baseline_the_sam_row_is_left_out(coco_set, files, model, found):
+    gt, image_dir = coco_set
+    result = evaluate_concept_model(
+        concept_predictor(model, files[1]), coco_gt=load_coco(gt), image_dir=image_dir,
+        categories={7: "red car"}, max_detections=3, sam_baseline=False, progress=False,
+    )
+    assert set(result["predictions"]) == set(result["metrics"]) == {"detector", "hq"}
+    assert "| SAM |" not in result["table"] and "| SAM-HQ |" in result["table"]
+    expected = by_hand(found, lambda image_id: [7], max_detections=3)
+    for source in ("detector", "hq"):
+        assert result["predictions"][source] == expected[source]
 
 
 def no_model(*args, **kwargs):
