@@ -161,12 +161,13 @@ def predict_concepts(
         masks = {"detector": list(kept["masks"])}
         for source in sources[1:]:
             masks[source] = _refined(predictor, kept, source == "hq", hq_token_only)
+        category_ids, scores = kept["category_ids"].tolist(), kept["scores"].tolist()
         for source in sources:
             for k, mask in enumerate(masks[source]):
                 predictions[source].append({
                     "image_id": image_id,
-                    "category_id": int(kept["category_ids"][k]),
-                    "score": float(kept["scores"][k]),
+                    "category_id": category_ids[k],  # the json's own (int or str)
+                    "score": scores[k],
                     "segmentation": encode_mask(mask),
                 })
     return predictions
