@@ -98,30 +98,28 @@ def detect_image(
     max_detections highest-scoring instances over all prompts (a stable sort: ties keep the
     prompt order). Returns {"category_ids", "scores", "boxes" (K x 4 pixels), "masks" (K x H x W,
     the detector's)}, K <= max_detections."""
-    kept = {"category_ids": np.zeros(0, np.int64), "scores": np.zeros(0, np.float32),
+    kept = {"prompt": np.zeros(0, np.int64), "scores": np.zeros(0, np.float32),
             "boxes": np.zeros((0, 4), np.float32), "masks": None}
-    category_ids = []
-    for index, (category_id, name) in enumerate(prompts):
+    for index, (_, name) in enumerate(prompts):
         found = predictor.predict(name, refine=False, threshold=threshold)
-        category_ids.append(category_id)
         masks = found.detector_masks if kept["masks"] is None else np.concatenate(
             (kept["masks"], found.detector_masks)
         )
         pooled = {
-            "category_ids": np.concatenate((kept["category_ids"], np.full(len(found), index))),
+            "prompt": np.concatenate((kept["prompt"], np.full(len(found), index))),
             "scores": np.concatenate((kept["scores"], found.scores)),
             "boxes": np.concatenate((kept["boxes"], found.boxes)),
             "masks": masks,
         }
         order = np.argsort(-pooled["scores"], kind="stable")[:max_detections]
         kept = {k: v[order] for k, v in pooled.items()}  # the running top: bounded memory
-    kept["category_ids"] = np.array(category_ids)[kept["category_ids"]]
+    kept["category_ids"] = np.array([category_id for category_id, _ in prompts])[kept.pop("prompt")]
     return kept
 
 
 def _refined(predictor, kept: Mapping, use_hq: bool, hq_token_only: bool) -> list[np.ndarray]:
-    """The decoder's masks of the kept boxes, one refine call per category (its boxes in score
-    order, as ConceptPredictor.predict decodes them)."""
+    """The decoder's masks of the kept boxes, one refine call per category (a prompt's boxes
+    decoded together, as ConceptPredictor.predict decodes them)."""
     masks: list = [None] * len(kept["scores"])
     for category_id in dict.fromkeys(kept["category_ids"].tolist()):
         rows = np.flatnonzero(kept["category_ids"] == category_id)
