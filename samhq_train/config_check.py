@@ -190,6 +190,19 @@ def _check_evaluation_run(c: ConfigReader) -> None:
         c.int_at_least(key, 1)
     c.int_at_least("coco.num_workers", 0)
     c.choice("coco.transform", ("auto", *EVAL_MODES))
+    c.choice("coco.prompts", ("boxes", "concept"))
+    c.number("coco.concept.threshold", "a confidence in [0, 1)", lambda v: 0 <= v < 1)
+    c.choice("coco.concept.per_image", ("all", "annotated"))
+    c.check(
+        "coco.concept.bpe",
+        lambda v: isinstance(v, str) and v != "",
+        "the text tokenizer's BPE merges file (bpe_simple_vocab_16e6.txt.gz)",
+    )
+    c.check(
+        "coco.concept.categories",
+        lambda v: isinstance(v, ListConfig) and len(v) > 0 and all(isinstance(s, str) for s in v),
+        "null (every category of the json) or a list of category names",
+    )
 
 
 def check_config(cfg: DictConfig | Mapping) -> None:

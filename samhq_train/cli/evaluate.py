@@ -14,7 +14,8 @@ row is the fine-tuned SAM and is labelled so (evaluate the base file for the unt
 Writes results.md (tables), scores.json (per-image scores) and overlays/ under output_dir
 (default: the run folder, outputs/eval/<date>_<time>; Hydra's log goes where output_dir is).
 COCO AP: add coco.detections=... coco.annotation_file=... coco.image_dir=... (benchmark=false for
-COCO alone).
+COCO alone). SAM 3 text prompts (each category's name; the detector's masks vs SAM vs SAM-HQ):
+coco.prompts=concept coco.concept.bpe=... coco.annotation_file=... coco.image_dir=...
 """
 
 import hydra

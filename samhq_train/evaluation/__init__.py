@@ -14,6 +14,7 @@ Modules, by job (arrows only point down the list; no module imports one that imp
     clicks        run_click_benchmark: the click protocol (NoC@k, mIoU / mBIoU after n clicks)
     report        results_tables (also training's summary), click_tables, overlay PNGs, writers
     coco_runner   detector boxes as prompts -> COCO AP
+    coco_concept  SAM 3 text prompts (category names) -> COCO AP: detector / SAM / SAM-HQ masks
     entry         evaluate(cfg): the conf/eval.yaml entry (benchmark + clicks + COCO + reports)
     video/        J, F, J&F of video object segmentation (samhq-video-eval; a layer of its own)
 """

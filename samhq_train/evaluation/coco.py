@@ -293,6 +293,7 @@ def evaluate_coco(
     predictions: Sequence[Mapping[str, Any]],
     *,
     dilation_ratio: float = BOUNDARY_DILATION_RATIO,
+    category_ids: Sequence | None = None,
     verbose: bool = False,
 ) -> dict[str, float]:
     """Mask AP and boundary AP of instance predictions against a COCO GT.
@@ -302,6 +303,8 @@ def evaluate_coco(
         predictions: dicts ``{"image_id", "category_id", "segmentation", "score"}``, the
             segmentation being a COCO RLE or a binary mask H x W at the GT image size.
         dilation_ratio: boundary width as a fraction of the image diagonal (boundary AP).
+        category_ids: the categories averaged over (COCOeval's params.catIds); None: all of the
+            GT (a subset leaves the others' GT and predictions out of every figure).
         verbose: print pycocotools' summaries.
 
     Returns:
@@ -318,6 +321,9 @@ def evaluate_coco(
     ):
         # loadRes annotates the result dicts in place: give each evaluation its own copies.
         coco_dt = _load_results(coco_gt, [dict(r) for r in results])
-        for name, value in _run(make(coco_dt), verbose).items():
+        evaluator = make(coco_dt)
+        if category_ids is not None:
+            evaluator.params.catIds = sorted(category_ids)
+        for name, value in _run(evaluator, verbose).items():
             metrics[f"{prefix}_{name}"] = value
     return metrics

@@ -39,7 +39,8 @@ from samhq_train.imaging import ImageFileError, read_image
 from samhq_train.progress import track
 
 __all__ = [
-    "CocoPromptImages", "coco_markdown", "evaluate_coco_model", "predict_coco", "read_coco_inputs",
+    "CocoPromptImages", "coco_markdown", "evaluate_coco_model", "predict_coco", "read_coco_gt",
+    "read_coco_inputs", "read_gt_image", "write_coco_outputs",
 ]
 
 
@@ -61,16 +62,11 @@ class CocoPromptImages(Dataset):
 
     def __getitem__(self, idx: int) -> dict:
         image_id = self.image_ids[idx]
-        info = self.coco.imgs[image_id]
-        path = self.image_dir / info["file_name"]
         try:
-            image = read_image(path)
-        except ImageFileError as err:  # travels as data: raised in the main process, not a worker
+            image = read_gt_image(self.image_dir, self.coco.imgs[image_id])
+        except EvaluationError as err:  # travels as data: raised in the main process, not a worker
             return {"error": str(err)}
         h, w = image.shape[:2]
-        if (info.get("height"), info.get("width")) != (h, w):
-            return {"error": f"{path}: the GT json says {info.get('width')}x{info.get('height')} "
-                             f"but the image is {w}x{h} (WxH); fix the json or the image"}
         out = self.transform(image, np.zeros((h, w), np.float32))
         ih, iw = out.input_size
         boxes = np.array([d["box_xyxy"] for d in self.detections[image_id]], np.float32)
@@ -86,23 +82,28 @@ class CocoPromptImages(Dataset):
         }
 
 
+def read_gt_image(image_dir: str | Path, info: Mapping) -> np.ndarray:
+    """The H x W x 3 uint8 RGB image of a GT json's image entry; EvaluationError naming the file
+    when it cannot be read or its size is not the json's."""
+    path = Path(image_dir) / info["file_name"]
+    try:
+        image = read_image(path)
+    except ImageFileError as err:
+        raise EvaluationError(str(err)) from None
+    h, w = image.shape[:2]
+    if (info.get("height"), info.get("width")) != (h, w):
+        raise EvaluationError(
+            f"{path}: the GT json says {info.get('width')}x{info.get('height')} but the image is "
+            f"{w}x{h} (WxH); fix the json or the image"
+        )
+    return image
+
+
 def read_coco_inputs(annotation_file, image_dir, detections) -> tuple[COCO, list]:
     """(the GT, the detections list) of evaluate_coco_model, read and checked before any model
     work: EvaluationError naming the file (missing, not json, not COCO, ids the GT lacks, no
     detection) or the image folder that is not one."""
-    path = Path(annotation_file)
-    try:
-        coco_gt = load_coco(path)
-    except (OSError, ValueError) as err:  # json.JSONDecodeError is a ValueError
-        raise EvaluationError(
-            f"cannot read the COCO GT json {path}: {_reason(err)}; give the annotation file "
-            "(e.g. annotations/instances_val2017.json)"
-        ) from None
-    except (KeyError, TypeError, AttributeError) as err:
-        raise EvaluationError(
-            f"{path} is not a COCO GT json (missing or bad {err}); it needs 'images', "
-            "'annotations' and 'categories'"
-        ) from None
+    coco_gt = read_coco_gt(annotation_file)
     try:
         with open(detections) as f:
             found = json.load(f)
@@ -120,6 +121,24 @@ def read_coco_inputs(annotation_file, image_dir, detections) -> tuple[COCO, list
     if not Path(image_dir).is_dir():
         raise EvaluationError(f"COCO image folder not found: {image_dir}")
     return coco_gt, found
+
+
+def read_coco_gt(annotation_file) -> COCO:
+    """The GT json read and indexed; EvaluationError naming the file when it cannot be read or
+    is not a COCO GT json."""
+    path = Path(annotation_file)
+    try:
+        return load_coco(path)
+    except (OSError, ValueError) as err:  # json.JSONDecodeError is a ValueError
+        raise EvaluationError(
+            f"cannot read the COCO GT json {path}: {_reason(err)}; give the annotation file "
+            "(e.g. annotations/instances_val2017.json)"
+        ) from None
+    except (KeyError, TypeError, AttributeError) as err:
+        raise EvaluationError(
+            f"{path} is not a COCO GT json (missing or bad {err}); it needs 'images', "
+            "'annotations' and 'categories'"
+        ) from None
 
 
 def _reason(err: Exception) -> str:
@@ -199,11 +218,15 @@ def predict_coco(
     return predictions
 
 
-def coco_markdown(metrics: Mapping[str, Mapping[str, float]], images: int, detections: int) -> str:
-    """Markdown table: mask AP and boundary AP (percent) per model."""
+def coco_markdown(
+    metrics: Mapping[str, Mapping[str, float]],
+    caption: str,
+    labels: Mapping[str, str] = MODEL_LABELS,
+) -> str:
+    """Markdown table: mask AP and boundary AP (percent), one row per entry of labels that
+    metrics has, under a caption line (what prompted the masks)."""
     lines = [
-        "### COCO", "",
-        f"{images} images with {detections} detection boxes as prompts", "",
+        "### COCO", "", caption, "",
         "| model | AP_B | AP | " + " | ".join(AP_NAMES[1:]) + " |",
         "|---|" + "---:|" * (len(AP_NAMES) + 1),
     ]
@@ -211,12 +234,12 @@ def coco_markdown(metrics: Mapping[str, Mapping[str, float]], images: int, detec
     def pct(v: float) -> str:
         return "n/a" if v != v else f"{100 * v:.1f}"
 
-    for out in MODEL_LABELS:
+    for out in labels:
         if out in metrics:
             m = metrics[out]
             cells = [pct(m["boundary_AP"]), pct(m["mask_AP"])]
             cells += [pct(m[f"mask_{n}"]) for n in AP_NAMES[1:]]
-            lines.append(f"| {MODEL_LABELS[out]} | " + " | ".join(cells) + " |")
+            lines.append(f"| {labels[out]} | " + " | ".join(cells) + " |")
     lines.append("")
     return "\n".join(lines)
 
@@ -243,17 +266,27 @@ def evaluate_coco_model(
     metrics = {out: evaluate_coco(coco_gt, preds, dilation_ratio=dilation_ratio)
                for out, preds in predictions.items()}
     n_images = len({p["image_id"] for p in predictions["hq"]})
-    table = coco_markdown(metrics, n_images, len(predictions["hq"]))
-    paths: dict[str, Path] = {}
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for out, preds in predictions.items():
-            paths[f"coco_results_{out}"] = out_dir / f"coco_results_{out}.json"
-            write_results_json(preds, paths[f"coco_results_{out}"])
-        paths["coco_metrics"] = out_dir / "coco_metrics.json"
-        finite = {out: {k: None if v != v else v for k, v in m.items()} for out, m in metrics.items()}
-        paths["coco_metrics"].write_text(json.dumps(finite, indent=1) + "\n")  # NaN -> null
-        paths["coco_table"] = out_dir / "coco.md"
-        paths["coco_table"].write_text(table)
+    caption = f"{n_images} images with {len(predictions['hq'])} detection boxes as prompts"
+    table = coco_markdown(metrics, caption)
+    paths = write_coco_outputs(out_dir, predictions, metrics, table)
     return {"metrics": metrics, "table": table, "paths": paths, "predictions": predictions}
+
+
+def write_coco_outputs(out_dir, predictions: Mapping[str, list], metrics: Mapping, table: str):
+    """With an out_dir, ``coco_results_<model>.json`` (COCO results) per model,
+    ``coco_metrics.json`` (NaN written as null) and ``coco.md``; returns their paths by name
+    (none without an out_dir)."""
+    paths: dict[str, Path] = {}
+    if out_dir is None:
+        return paths
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for out, preds in predictions.items():
+        paths[f"coco_results_{out}"] = out_dir / f"coco_results_{out}.json"
+        write_results_json(preds, paths[f"coco_results_{out}"])
+    paths["coco_metrics"] = out_dir / "coco_metrics.json"
+    finite = {out: {k: None if v != v else v for k, v in m.items()} for out, m in metrics.items()}
+    paths["coco_metrics"].write_text(json.dumps(finite, indent=1) + "\n")
+    paths["coco_table"] = out_dir / "coco.md"
+    paths["coco_table"].write_text(table)
+    return paths

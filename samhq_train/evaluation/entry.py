@@ -5,7 +5,9 @@ One key per setting, shared with training: the model is ``model.checkpoint`` / `
 each batch's prompt types, as validation), the boundary width ``metrics.dilation_ratio``, the
 precision in the trainer's names (``32 | bf16-mixed | 16-mixed``). ``clicks.*`` (ClickProtocol,
 samhq_train/data/clicks.py) adds the click-based protocol (evaluation/clicks.py) on the same
-sets: ``clicks.enabled=true clicks.max=20``. With ``data.cache.enabled``
+sets: ``clicks.enabled=true clicks.max=20``. ``coco.*`` adds COCO mask / boundary AP, prompted
+with a detector's boxes (coco_runner.py) or, ``coco.prompts=concept``, with each category's name
+through SAM 3's detector (coco_concept.py). With ``data.cache.enabled``
 the benchmark sets are encoded once into the embedding cache (samhq_train/cache) and evaluated
 from it; a training run's cache of the same sets is reused when the checkpoint kept its base's
 encoder.
@@ -26,6 +28,11 @@ from samhq_train.data import ClickProtocol, build_datamodule
 from samhq_train.data.sets import check_set_files
 from samhq_train.evaluation.benchmark import run_benchmark
 from samhq_train.evaluation.clicks import run_click_benchmark
+from samhq_train.evaluation.coco_concept import (
+    concept_predictor,
+    evaluate_concept_model,
+    read_concept_inputs,
+)
 from samhq_train.evaluation.coco_runner import evaluate_coco_model, read_coco_inputs
 from samhq_train.evaluation.device import canonical_precision, resolve_device
 from samhq_train.evaluation.errors import EvaluationError
@@ -37,10 +44,12 @@ from samhq_train.evaluation.report import (
     write_report,
 )
 from samhq_train.model import (
+    VARIANTS,
     LoadedCheckpoint,
     Provenance,
     Use,
     encoder_needs_grad,
+    family_of_variant,
     file_sha256,
     policy_of,
 )
@@ -117,10 +126,48 @@ def _test_loaders(cfg, model, loaded: LoadedCheckpoint, device) -> list[tuple[st
     return list(zip(datamodule.test_names, datamodule.test_dataloader()))
 
 
+def _coco_task(cfg) -> str | None:
+    """Which COCO evaluation runs: "boxes" (coco.detections given), "concept"
+    (coco.prompts=concept) or None."""
+    coco_cfg = cfg.get("coco") or {}
+    if coco_cfg.get("prompts") == "concept":
+        return "concept"
+    return "boxes" if coco_cfg.get("detections") else None
+
+
+def _check_concept_task(cfg) -> None:
+    """coco.prompts=concept: its files named, no box detections, a SAM 3 model where the config
+    names the variant (a file's family is known once it is read: NoDetectorError then)."""
+    coco_cfg = cfg.coco
+    missing = [k for k in ("annotation_file", "image_dir", "concept.bpe")
+               if not OmegaConf.select(coco_cfg, k)]
+    if missing:
+        raise EvaluationError(
+            f"coco.prompts=concept needs coco.{missing[0]}: give the GT json with category names "
+            "(coco.annotation_file=...), its images (coco.image_dir=...) and CLIP's BPE merges "
+            "file (coco.concept.bpe=/path/bpe_simple_vocab_16e6.txt.gz)"
+        )
+    if coco_cfg.get("detections"):
+        raise EvaluationError(
+            "coco.detections is for coco.prompts=boxes; with coco.prompts=concept SAM 3's "
+            "detector finds the boxes: leave coco.detections out"
+        )
+    variant = cfg.model.get("variant")
+    family = family_of_variant(variant).name if variant in VARIANTS else None
+    if family not in (None, "sam3"):
+        raise EvaluationError(
+            f"coco.prompts=concept: model.variant={variant} is a {family} model; text prompts "
+            "need a SAM 3 checkpoint with its concept detector (model=sam3_hq "
+            "model.checkpoint=/path/sam3.pt, or a full export of a model trained from it)"
+        )
+
+
 def _check_tasks(cfg, protocol: ClickProtocol) -> None:
     """EvaluationError, before any work, when nothing is to be evaluated or COCO lacks a file."""
     coco_cfg = cfg.get("coco") or {}
-    if coco_cfg.get("detections"):
+    if _coco_task(cfg) == "concept":
+        _check_concept_task(cfg)
+    elif coco_cfg.get("detections"):
         missing = [k for k in ("annotation_file", "image_dir") if not coco_cfg.get(k)]
         if missing:
             raise EvaluationError(
@@ -129,13 +176,14 @@ def _check_tasks(cfg, protocol: ClickProtocol) -> None:
             )
     elif not cfg.benchmark and not protocol.enabled:
         raise EvaluationError(
-            "nothing to evaluate: benchmark=false, clicks.enabled=false and no coco.detections given"
+            "nothing to evaluate: benchmark=false, clicks.enabled=false, no coco.detections given "
+            "and coco.prompts is not concept"
         )
 
 
 def evaluate(cfg) -> dict:
     """Load the model, run the benchmark sets, the click protocol (``clicks.enabled``) and COCO
-    (when ``coco.detections`` is set), write the reports.
+    (when ``coco.detections`` is set, or ``coco.prompts=concept``), write the reports.
 
     Returns ``{"benchmark": run_benchmark's result or None, "clicks": run_click_benchmark's or
     None, "coco": {...} or None, "paths": {...}, "model": the model}``. Raises a UserError
@@ -147,12 +195,9 @@ def evaluate(cfg) -> dict:
     protocol = ClickProtocol.from_mapping(_plain(cfg.get("clicks")))  # clicks.*: its record
     _check_tasks(cfg, protocol)
     coco_cfg = cfg.get("coco") or {}
-    if coco_cfg.get("detections"):  # the jsons read and checked before the model and benchmark
-        coco_gt, detections = read_coco_inputs(
-            to_absolute_path(str(coco_cfg.annotation_file)),
-            to_absolute_path(str(coco_cfg.image_dir)),
-            to_absolute_path(str(coco_cfg.detections)),
-        )
+    coco_task = _coco_task(cfg)
+    if coco_task is not None:  # the jsons (and BPE file) read before the model and benchmark
+        coco_gt, coco_prompts = _read_coco_inputs(coco_cfg, coco_task)
     device = resolve_device(cfg.device)
     precision = canonical_precision(cfg.precision)
     dilation_ratio = float(cfg.metrics.dilation_ratio)
@@ -164,8 +209,13 @@ def evaluate(cfg) -> dict:
     model = loaded.model
     # after hq+decoder / hq+lora, "SAM" (HQ token off) is the fine-tuned SAM: say so in the rows
     labels = model_labels(policy_of(loaded.provenance).name)
+    if coco_task == "concept":  # NoDetectorError for a file without the detector, before work
+        predictor = concept_predictor(
+            model, to_absolute_path(str(coco_cfg.concept.bpe)),
+            threshold=float(coco_cfg.concept.threshold), device=device, precision=precision,
+        )
     untrained = getattr(model, "untrained_hq", None)  # load_checkpoint's rule
-    if untrained is not None and (cfg.benchmark or protocol.enabled):
+    if untrained is not None and (cfg.benchmark or protocol.enabled or coco_task == "concept"):
         print(f"note: {untrained}: its SAM-HQ rows are the untrained HQ parts (the figure "
               "before training)", file=sys.stderr)
     settings = _report_settings(cfg, model, checkpoint, precision, device)
@@ -190,13 +240,29 @@ def evaluate(cfg) -> dict:
         out["clicks"] = clicks
         out["paths"].update(write_click_report(clicks, out_dir, settings=settings, labels=labels))
         print(click_tables(clicks, labels))
-    if coco_cfg.get("detections"):
-        coco = _run_coco(cfg, model, coco_gt, detections, device, precision, out_dir)
+    if coco_task is not None:
+        if coco_task == "boxes":
+            coco = _run_coco(cfg, model, coco_gt, coco_prompts, device, precision, out_dir)
+        else:
+            coco = _run_concept_coco(cfg, predictor, coco_gt, coco_prompts, labels, out_dir)
         out["coco"] = coco
         out["paths"].update(coco["paths"])
         print(coco["table"])
     log.info("evaluation written to %s", out_dir)
     return out
+
+
+def _read_coco_inputs(coco_cfg, task: str) -> tuple:
+    """(the GT, its prompts: the detections list for "boxes", {category id: name} for
+    "concept"), every file read and checked."""
+    annotation_file = to_absolute_path(str(coco_cfg.annotation_file))
+    image_dir = to_absolute_path(str(coco_cfg.image_dir))
+    if task == "boxes":
+        detections = to_absolute_path(str(coco_cfg.detections))
+        return read_coco_inputs(annotation_file, image_dir, detections)
+    bpe = to_absolute_path(str(coco_cfg.concept.bpe))
+    names = _plain(coco_cfg.concept.get("categories"))
+    return read_concept_inputs(annotation_file, image_dir, bpe, names)
 
 
 def _report_settings(cfg, model, checkpoint, precision: str, device) -> dict:
@@ -231,6 +297,26 @@ def _run_coco(cfg, model, coco_gt, detections, device, precision: str, out_dir) 
         device=device,
         precision=precision,
         dilation_ratio=float(cfg.metrics.dilation_ratio),
+        progress=cfg.progress,
+        out_dir=out_dir,
+    )
+
+
+def _run_concept_coco(cfg, predictor, coco_gt, categories, labels, out_dir) -> dict:
+    """COCO's text-prompted evaluation (coco.prompts=concept) of the read and checked GT."""
+    coco_cfg = cfg.coco
+    return evaluate_concept_model(
+        predictor,
+        coco_gt=coco_gt,
+        image_dir=to_absolute_path(str(coco_cfg.image_dir)),
+        categories=categories,
+        per_image=coco_cfg.concept.per_image,
+        threshold=float(coco_cfg.concept.threshold),
+        max_detections=coco_cfg.max_detections,
+        hq_token_only=coco_cfg.hq_token_only,
+        sam_baseline=cfg.sam_baseline,
+        dilation_ratio=float(cfg.metrics.dilation_ratio),
+        labels=labels,
         progress=cfg.progress,
         out_dir=out_dir,
     )

@@ -189,15 +189,24 @@ class ConceptPredictor:
             mask_scores=mask_scores,
         )
 
-    def refine(self, boxes: np.ndarray, *, use_hq: bool | None = None, return_logits=False):
+    def refine(
+        self,
+        boxes: np.ndarray,
+        *,
+        use_hq: bool | None = None,
+        return_logits=False,
+        hq_token_only: bool = False,
+    ):
         """(masks N x H x W, predicted IoUs N) of the interactive decoder for N x 4 boxes (x0, y0,
         x1, y1 pixels, clipped to the image), single-mask, with the small holes filled as Meta's
         Sam3Image.predict_inst fills them (the interactive predictor's default: the family's
-        image_fill_hole_area)."""
+        image_fill_hole_area). hq_token_only as SamHQPredictor.predict (with the HQ token: its
+        mask alone, not added to SAM's)."""
         h, w = self.interactive.original_size
         masks, scores, _ = self.interactive.predict(
             box=np.clip(boxes, 0, [w, h, w, h]),
             multimask_output=False,
+            hq_token_only=hq_token_only,
             return_logits=return_logits,
             use_hq=use_hq,
         )

@@ -1,0 +1,226 @@
+"""COCO instance evaluation of text prompts on HQ-SAM 3 (``coco.prompts=concept``): each
+category's name prompts SAM 3's concept detector on each image, and the same detections (boxes
+and scores, one detector run per image x category) are scored with three masks: the detector's
+own (stride-4 head), the interactive decoder's without the HQ token (SAM 3's) and with it
+(HQ-SAM 3's), so only the masks differ between the rows.
+
+The protocol is Meta's SAM 3 COCO evaluation (sam3 0.1.4): every category of the GT json is
+prompted on every image, including the categories the image has no instance of
+(``COCO_FROM_JSON(include_negatives=True)``), with the category's ``name`` as the text;
+``PostProcessImage`` keeps every query (``detection_threshold=-1``) and the image's
+``max_dets_per_img`` highest scores over all its prompts. Here ``coco.concept.threshold`` (0: every
+query) and ``coco.max_detections`` (100, COCO's own limit) play those parts; the kept boxes are
+refined by ConceptPredictor.refine, grouped per category as ConceptPredictor.predict groups them.
+``coco.concept.per_image=annotated`` prompts only the categories an image has GT of (cheaper; an
+absent category then costs no false positives, so AP is higher than the open-vocabulary figure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from pycocotools.coco import COCO
+
+from samhq_train.constants import BOUNDARY_DILATION_RATIO
+from samhq_train.evaluation.coco import encode_mask, evaluate_coco
+from samhq_train.evaluation.coco_runner import (
+    coco_markdown,
+    read_coco_gt,
+    read_gt_image,
+    write_coco_outputs,
+)
+from samhq_train.evaluation.device import canonical_precision, resolve_device
+from samhq_train.evaluation.errors import EvaluationError
+from samhq_train.evaluation.report import MODEL_LABELS
+from samhq_train.inference.concept import ConceptPredictor
+from samhq_train.model.sam3.concept.tokenizer import ClipTokenizer
+from samhq_train.progress import track
+
+__all__ = [
+    "CONCEPT_SOURCES", "PER_IMAGE", "concept_predictor", "detect_image", "evaluate_concept_model",
+    "predict_concepts", "prompted_categories", "read_concept_inputs",
+]
+
+# the mask sources, in table order: the detector's own masks, then its boxes decoded
+CONCEPT_SOURCES = ("detector", "sam", "hq")
+PER_IMAGE = ("all", "annotated")  # which categories prompt an image
+AMP_DTYPES = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+
+
+def read_concept_inputs(
+    annotation_file, image_dir, bpe, names: Sequence[str] | None = None
+) -> tuple[COCO, dict]:
+    """(the GT, {category id: name} of the categories prompted), read and checked before the
+    model: EvaluationError naming the file for a GT that cannot be read, a category without a
+    name, a name of `names` the GT lacks, a missing image folder; TokenizerFileError for a BPE
+    merges file that is missing or not one."""
+    coco_gt = read_coco_gt(annotation_file)
+    categories = {}
+    for cat in coco_gt.dataset["categories"]:
+        name = cat.get("name") if isinstance(cat, Mapping) else None
+        if not isinstance(name, str) or not name.strip():
+            raise EvaluationError(
+                f"{annotation_file}: category {str(cat)[:60]} has no name; text prompts need "
+                "each category's name (\"name\": \"cat\")"
+            )
+        categories[cat["id"]] = name
+    if not categories:
+        raise EvaluationError(f"{annotation_file}: no categories, nothing to prompt with")
+    if names is not None:
+        unknown = sorted(set(names) - set(categories.values()))
+        if unknown:
+            raise EvaluationError(
+                f"coco.concept.categories: {unknown[:5]} are not category names of "
+                f"{annotation_file} (it has e.g. {sorted(categories.values())[:5]})"
+            )
+        categories = {i: n for i, n in categories.items() if n in set(names)}
+    if not Path(image_dir).is_dir():
+        raise EvaluationError(f"COCO image folder not found: {image_dir}")
+    ClipTokenizer(bpe, vocab_size=None)  # a bad merges file: one line before the weights
+    return coco_gt, categories
+
+
+def prompted_categories(coco_gt: COCO, image_id, categories: Mapping, per_image: str) -> list:
+    """[(category id, name)] that prompt this image, in category-id order of the json."""
+    if per_image == "all":
+        return list(categories.items())
+    present = {a["category_id"] for a in coco_gt.imgToAnns.get(image_id, [])}
+    return [(i, n) for i, n in categories.items() if i in present]
+
+
+def detect_image(
+    predictor: ConceptPredictor, prompts: Sequence, threshold: float, max_detections: int
+) -> dict:
+    """The detector on the set image, one text prompt per (category id, name): the image's
+    max_detections highest-scoring instances over all prompts (a stable sort: ties keep the
+    prompt order). Returns {"category_ids", "scores", "boxes" (K x 4 pixels), "masks" (K x H x W,
+    the detector's)}, K <= max_detections."""
+    kept = {"prompt": np.zeros(0, np.int64), "scores": np.zeros(0, np.float32),
+            "boxes": np.zeros((0, 4), np.float32), "masks": None}
+    for index, (_, name) in enumerate(prompts):
+        found = predictor.predict(name, refine=False, threshold=threshold)
+        masks = found.detector_masks if kept["masks"] is None else np.concatenate(
+            (kept["masks"], found.detector_masks)
+        )
+        pooled = {
+            "prompt": np.concatenate((kept["prompt"], np.full(len(found), index))),
+            "scores": np.concatenate((kept["scores"], found.scores)),
+            "boxes": np.concatenate((kept["boxes"], found.boxes)),
+            "masks": masks,
+        }
+        order = np.argsort(-pooled["scores"], kind="stable")[:max_detections]
+        kept = {k: v[order] for k, v in pooled.items()}  # the running top: bounded memory
+    kept["category_ids"] = np.array([category_id for category_id, _ in prompts])[kept.pop("prompt")]
+    return kept
+
+
+def _refined(predictor, kept: Mapping, use_hq: bool, hq_token_only: bool) -> list[np.ndarray]:
+    """The decoder's masks of the kept boxes, one refine call per category (a prompt's boxes
+    decoded together, as ConceptPredictor.predict decodes them)."""
+    masks: list = [None] * len(kept["scores"])
+    for category_id in dict.fromkeys(kept["category_ids"].tolist()):
+        rows = np.flatnonzero(kept["category_ids"] == category_id)
+        decoded, _ = predictor.refine(kept["boxes"][rows], use_hq=use_hq,
+                                      hq_token_only=hq_token_only)
+        for row, mask in zip(rows, decoded):
+            masks[row] = mask
+    return masks
+
+
+@torch.no_grad()
+def predict_concepts(
+    predictor: ConceptPredictor,
+    coco_gt: COCO,
+    image_dir: str | Path,
+    categories: Mapping,
+    *,
+    per_image: str = "all",
+    threshold: float = 0.0,
+    max_detections: int = 100,
+    hq_token_only: bool = False,
+    sam_baseline: bool = True,
+    progress: bool = True,
+) -> dict[str, list[dict]]:
+    """COCO results per mask source, ``{"detector": [...], "sam": [...], "hq": [...]}`` ("sam"
+    only with sam_baseline), each a list of ``{"image_id", "category_id", "score",
+    "segmentation": RLE}`` over the same detections."""
+    sources = [s for s in CONCEPT_SOURCES if sam_baseline or s != "sam"]
+    predictions: dict[str, list[dict]] = {s: [] for s in sources}
+    image_ids = sorted(coco_gt.imgs, key=lambda i: (isinstance(i, str), i))
+    for image_id in track(image_ids, "COCO concepts", enabled=progress):
+        prompts = prompted_categories(coco_gt, image_id, categories, per_image)
+        if not prompts:
+            continue
+        predictor.set_image(read_gt_image(image_dir, coco_gt.imgs[image_id]))
+        kept = detect_image(predictor, prompts, threshold, max_detections)
+        masks = {"detector": list(kept["masks"])}
+        for source in sources[1:]:
+            masks[source] = _refined(predictor, kept, source == "hq", hq_token_only)
+        category_ids, scores = kept["category_ids"].tolist(), kept["scores"].tolist()
+        for source in sources:
+            for k, mask in enumerate(masks[source]):
+                predictions[source].append({
+                    "image_id": image_id,
+                    "category_id": category_ids[k],  # the json's own (int or str)
+                    "score": scores[k],
+                    "segmentation": encode_mask(mask),
+                })
+    return predictions
+
+
+def concept_predictor(
+    model: torch.nn.Module, bpe, *, threshold: float = 0.0, device="cpu", precision: str = "32"
+) -> ConceptPredictor:
+    """The model on the device with its ConceptPredictor (autocast for the mixed precisions);
+    NoDetectorError, before any image is read, for a model without SAM 3's concept detector."""
+    model = model.to(resolve_device(device)).eval()
+    amp_dtype = AMP_DTYPES[canonical_precision(precision)]
+    return ConceptPredictor(model, bpe, threshold=threshold, amp_dtype=amp_dtype)
+
+
+def evaluate_concept_model(
+    predictor: ConceptPredictor,
+    *,
+    coco_gt: COCO,
+    image_dir: str | Path,
+    categories: Mapping,
+    per_image: str = "all",
+    threshold: float = 0.0,
+    max_detections: int = 100,
+    hq_token_only: bool = False,
+    sam_baseline: bool = True,
+    dilation_ratio: float = BOUNDARY_DILATION_RATIO,
+    labels: Mapping[str, str] = MODEL_LABELS,
+    progress: bool = True,
+    out_dir: str | Path | None = None,
+) -> dict:
+    """predict_concepts + coco.evaluate_coco over the prompted categories, per mask source
+    (coco_gt and categories as read_concept_inputs gives them; labels: the SAM and SAM-HQ rows'
+    names, report.model_labels).
+
+    Returns ``{"metrics": {"detector"|"sam"|"hq": {"mask_AP", ..., "boundary_AP", ...}},
+    "table": Markdown, "paths": {...}, "predictions": {...}}``; with ``out_dir`` writes
+    ``coco_results_<source>.json``, ``coco_metrics.json`` and ``coco.md``."""
+    predictions = predict_concepts(
+        predictor, coco_gt, image_dir, categories, per_image=per_image, threshold=threshold,
+        max_detections=max_detections, hq_token_only=hq_token_only, sam_baseline=sam_baseline,
+        progress=progress,
+    )
+    metrics = {
+        source: evaluate_coco(coco_gt, preds, dilation_ratio=dilation_ratio,
+                              category_ids=list(categories))
+        for source, preds in predictions.items()
+    }
+    n_images = len({p["image_id"] for p in predictions["detector"]})
+    caption = (
+        f"{len(categories)} categories prompted by name ({per_image} per image), "
+        f"{len(predictions['detector'])} detections on {n_images} images; the same boxes and "
+        "scores in every row, only the masks differ"
+    )
+    rows = {"detector": "SAM 3 detector masks", "sam": labels["sam"], "hq": labels["hq"]}
+    table = coco_markdown(metrics, caption, rows)
+    paths = write_coco_outputs(out_dir, predictions, metrics, table)
+    return {"metrics": metrics, "table": table, "paths": paths, "predictions": predictions}
