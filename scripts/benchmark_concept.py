@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.inference.concept import ConceptPredictor
 from samhq_train.model.sam3 import VARIANTS, build
 from samhq_train.model.sam3.concept.detector import ConceptDetector
-from samhq_train.model.sam3.concept.tokenizer import ClipTokenizer
 from samhq_train.model.sam3.family import adopt_carried
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16}
