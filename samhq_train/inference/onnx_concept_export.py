@@ -62,8 +62,14 @@ def concept_graphs(model) -> tuple[ConceptOnnxEncoder, ConceptOnnxText, ConceptO
     )
 
 
-def export_onnx_concept(model, folder: str | os.PathLike, *, opset: int = 17) -> Path:
-    """Write encoder.onnx, text_encoder.onnx and detector.onnx of `model` into `folder`."""
+GRAPH_FILES = (ENCODER_FILE, TEXT_FILE, DETECTOR_FILE)
+
+
+def export_onnx_concept(
+    model, folder: str | os.PathLike, *, opset: int = 17, graphs: tuple[str, ...] = GRAPH_FILES
+) -> Path:
+    """Write encoder.onnx, text_encoder.onnx and detector.onnx of `model` (those of them named
+    in `graphs`) into `folder`."""
     # imported before tracing (the geometry encoder imports it lazily, which a trace cannot)
     import torchvision.ops  # noqa: F401
 
@@ -75,14 +81,17 @@ def export_onnx_concept(model, folder: str | os.PathLike, *, opset: int = 17) ->
         levels = encoder(image)[-detector.detector.levels :]
         features, padding = text(tokens[:1])
     meta = concept_metadata(encoder.model, detector.detector)
-    _write(encoder, (image,), folder / ENCODER_FILE, opset, [ONNX_IMAGE_INPUT],
-           encoder.output_names, encoder.dynamic_axes, encoder_metadata(encoder.model, "fp32"))
-    _write(text, (tokens,), folder / TEXT_FILE, opset, TEXT_INPUTS, TEXT_OUTPUTS,
-           {name: {0: "texts"} for name in (*TEXT_INPUTS, *TEXT_OUTPUTS)}, meta)
-    boxes, labels = detector.example_exemplars(2)
-    _write(detector, (*levels, features, padding, boxes, labels), folder / DETECTOR_FILE, opset,
-           detector.input_names, DETECTOR_OUTPUTS,
-           {"exemplar_boxes": {1: "exemplars"}, "exemplar_labels": {1: "exemplars"}}, meta)
+    if ENCODER_FILE in graphs:
+        _write(encoder, (image,), folder / ENCODER_FILE, opset, [ONNX_IMAGE_INPUT],
+               encoder.output_names, encoder.dynamic_axes, encoder_metadata(encoder.model, "fp32"))
+    if TEXT_FILE in graphs:
+        _write(text, (tokens,), folder / TEXT_FILE, opset, TEXT_INPUTS, TEXT_OUTPUTS,
+               {name: {0: "texts"} for name in (*TEXT_INPUTS, *TEXT_OUTPUTS)}, meta)
+    if DETECTOR_FILE in graphs:
+        boxes, labels = detector.example_exemplars(2)
+        _write(detector, (*levels, features, padding, boxes, labels), folder / DETECTOR_FILE,
+               opset, detector.input_names, DETECTOR_OUTPUTS,
+               {"exemplar_boxes": {1: "exemplars"}, "exemplar_labels": {1: "exemplars"}}, meta)
     return folder
 
 
