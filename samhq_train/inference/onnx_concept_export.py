@@ -50,11 +50,11 @@ DEFAULT_THRESHOLD = 0.5  # ConceptPredictor's (Meta's)
 def concept_graphs(model) -> tuple[ConceptOnnxEncoder, ConceptOnnxText, ConceptOnnxDetector]:
     """The three wrappers on an fp32 CPU model (a copy if it is not one), in eval mode;
     NoDetectorError (one line) for a model without the concept detector."""
-    concept_detector(model)  # refused before any copy
+    detector = concept_detector(model)  # refused before any copy
     param = next(model.parameters())
     if param.device.type != "cpu" or param.dtype != torch.float32:
         model = copy.deepcopy(model).to("cpu", torch.float32)
-    detector = concept_detector(model)
+        detector = concept_detector(model)
     return (
         ConceptOnnxEncoder(model, detector).eval(),
         ConceptOnnxText(detector).eval(),
