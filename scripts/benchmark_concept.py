@@ -4,11 +4,14 @@ the detector on a text prompt, and the refinement of every kept box by the HQ de
     python scripts/benchmark.py concept                      # full size (sam3_hq), CPU, fp32
     python scripts/benchmark.py concept --dtype bf16 --iters 3 --json concept.json
     python scripts/benchmark.py concept --variant sam3_hq_demo --device cuda
+    python scripts/benchmark.py concept --onnx       # + the text prompt in onnxruntime (CPU)
 
 Random weights (the shapes are what count) and a merges file of the full vocabulary's size whose
 merges spell nothing (the text's ids are bytes); the threshold keeps --boxes instances, so the
 refinement decodes that many boxes. Times are the best of --iters calls after one warm-up call
-(the mean is in the JSON). Prints a Markdown table; no assertions.
+(the mean is in the JSON). Prints a Markdown table; no assertions. --onnx exports the text
+encoder and detector graphs of `--to onnx_concept` (fp32; the time and file sizes are printed)
+and times the same text prompt in onnxruntime's CPU provider on the image's detector levels.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.inference.concept import ConceptPredictor
+from samhq_train.inference.onnx_concept_export import DETECTOR_FILE, TEXT_FILE, export_onnx_concept
+from samhq_train.inference.onnx_encoder_export import graph_bytes, onnx_session
 from samhq_train.model.sam3 import VARIANTS, build
 from samhq_train.model.sam3.concept.detector import ConceptDetector
-from samhq_train.model.sam3.concept.tokenizer import ClipTokenizer
 from samhq_train.model.sam3.family import adopt_carried
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16}
@@ -72,6 +77,34 @@ def timed(fn, iters: int, device: str) -> tuple[float, float]:
     return min(times), sum(times) / len(times)
 
 
+def onnx_prompt(predictor: ConceptPredictor, text: str, folder: Path):
+    """Export the text encoder and detector graphs into folder (printing the time and sizes);
+    returns a call running the text prompt through them in onnxruntime on the set image."""
+    start = time.perf_counter()
+    export_onnx_concept(predictor.model, folder, graphs=(TEXT_FILE, DETECTOR_FILE))
+    sizes = ", ".join(
+        f"{name} {graph_bytes(folder / name) / 2**20:.0f} MB" for name in (TEXT_FILE, DETECTOR_FILE)
+    )
+    print(f"ONNX export (text encoder + detector): {time.perf_counter() - start:.1f} s; {sizes}")
+    text_graph, detector = onnx_session(folder / TEXT_FILE), onnx_session(folder / DETECTOR_FILE)
+    tokens = predictor.tokenizer.token_array(text)
+    levels = {
+        f"detector_level_{i}": level.float().cpu().numpy()
+        for i, level in enumerate(predictor.image.levels)
+    }
+    no_exemplars = {
+        "exemplar_boxes": np.zeros((1, 0, 4), np.float32),
+        "exemplar_labels": np.zeros((1, 0), np.int64),
+    }
+
+    def run():
+        features, padding = text_graph.run(None, {"token_ids": tokens})
+        feed = {**levels, "text_features": features, "text_padding": padding, **no_exemplars}
+        return detector.run(None, feed)
+
+    return run
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -83,6 +116,7 @@ def main(argv=None) -> None:
     parser.add_argument("--boxes", type=int, default=8, help="instances refined per prompt")
     parser.add_argument("--size", type=int, nargs=2, default=(768, 1024), metavar=("H", "W"))
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--onnx", action="store_true", help="+ the text prompt in onnxruntime")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     model = random_model(args.variant, args.device)
@@ -105,6 +139,10 @@ def main(argv=None) -> None:
         "text prompt: text encoder + detector": detect_afresh,
         f"{args.boxes} boxes refined (HQ decoder)": lambda: predictor.predict(text, use_hq=True),
     }
+    onnx_folder = tempfile.TemporaryDirectory() if args.onnx else None
+    if onnx_folder is not None:
+        onnx_run = onnx_prompt(predictor, text, Path(onnx_folder.name))
+        rows["text prompt in onnxruntime (CPU): text encoder + detector"] = onnx_run
     results = {}
     print(f"| {args.variant} {args.dtype} on {args.device}, image {args.size[1]} x "
           f"{args.size[0]} | best s | mean s |")
@@ -114,6 +152,8 @@ def main(argv=None) -> None:
             best, mean = timed(fn, args.iters, args.device)
         results[name] = {"best_s": best, "mean_s": mean}
         print(f"| {name} | {best:.3f} | {mean:.3f} |")
+    if onnx_folder is not None:
+        onnx_folder.cleanup()
     if args.json:
         record = {"args": vars(args), "torch": torch.__version__, "results": results}
         Path(args.json).write_text(json.dumps(record, indent=1))

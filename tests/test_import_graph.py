@@ -24,8 +24,10 @@ ALLOWED = {
     "settings": {"errors"},
     "imaging": {"constants"},
     "drawing": set(),  # the overlay picture, beside imaging
+    # SAM 3's text tokenizer: pure Python, so the ONNX concept graphs run without torch
+    "clip_tokenizer": set(),
     # a family's input rule (model/<family>/processing.py) resizes with imaging's one resize
-    "model": {"constants", "imaging", "settings"},
+    "model": {"constants", "imaging", "settings", "clip_tokenizer"},
     "data": {"constants", "imaging", "settings", "distributed"},
     "batch_forward": {"data", "model"},
     "model_from_config": {"model"},
@@ -42,7 +44,8 @@ ALLOWED = {
         "constants", "data", "model", "evaluation", "evaluation.video", "training",
         "model_from_config", "distributed",  # the loss's object count over processes
     },
-    "inference": {"constants", "imaging", "drawing", "model"},  # with inference.video (samhq-video)
+    # with inference.video (samhq-video)
+    "inference": {"constants", "imaging", "drawing", "model", "clip_tokenizer"},
     "reference": {"model"},
     "cache": {"constants", "imaging", "data", "model", "distributed"},
     "config_defaults": {"constants", "data", "model"},
@@ -51,7 +54,7 @@ ALLOWED = {
         "cache", "config_defaults", "config_training", "data", "model", "model_from_config",
         "settings",
     },
-    "app": {"constants", "imaging", "data", "model", "inference"},
+    "app": {"constants", "imaging", "data", "model", "inference", "clip_tokenizer"},
     # the pieces of a training run around the LightningModule (loggers, callbacks, outputs)
     "run": {"config_check", "data", "model", "evaluation", "training", "inference"},
     "train": {

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from samhq_train.clip_tokenizer import TokenizerFileError
 from samhq_train.inference.concept import ConceptInstances, ConceptPredictor
 from samhq_train.inference.concept_command import write_result
 from samhq_train.model.sam3.concept.detector import NoDetectorError
-from samhq_train.model.sam3.concept.tokenizer import TokenizerFileError
 
 from .engine import KEPT_IMAGES, AppError, safe_stem
 

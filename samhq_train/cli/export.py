@@ -32,7 +32,7 @@ import torch
 from samhq_train.errors import UserError, exit_on_user_error
 from samhq_train.inference import EXPORT_TARGETS, export_model
 from samhq_train.inference.command_options import add_weights_options, flag_hints
-from samhq_train.inference.export import check_output_dir, export_paths
+from samhq_train.inference.export import FOLDER_TARGETS, check_output_dir, export_paths
 from samhq_train.inference.onnx_encoder_export import onnx_quantization
 from samhq_train.model import (
     FORMAT_ALIASES,
@@ -54,6 +54,8 @@ ONNX_TARGETS = {
     "onnx_encoder_fp16": "the image encoder in fp16 (float32 inputs and outputs)",
     "onnx_encoder_int8": "the image encoder with int8 linear layers (onnxruntime dynamic "
     "quantization: 1.7x faster than fp32 on CPUs, masks slightly less exact)",
+    "onnx_concept": "SAM 3 text / exemplar prompts without torch: image encoder (both paths), "
+    "text encoder, detector and prompt decoder graphs (needs a file with the detector)",
 }
 
 
@@ -70,7 +72,7 @@ def target_lines() -> list[tuple[str, str, str]]:
             what = record.summary.replace(", applied onto a base", "")
             what += "; needs a base to load" if record.needs_base else ""
             what += "".join(f'; the earlier name "{a}" is still accepted' for a in record.aliases)
-        name = paths[target].name + ("/" if record is not None and record.folder else "")
+        name = paths[target].name + ("/" if target in FOLDER_TARGETS else "")
         rows.append((target, name, what))
     return rows
 

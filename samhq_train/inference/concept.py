@@ -19,8 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from samhq_train.clip_tokenizer import ClipTokenizer, TokenizerFileError
 from samhq_train.model.sam3.concept.detector import ConceptDetector, Detections, concept_detector
-from samhq_train.model.sam3.concept.tokenizer import ClipTokenizer, TokenizerFileError
 from samhq_train.model.sam3.model import Sam3HQ
 
 from .predictor import PromptError, SamHQPredictor, checked_boxes

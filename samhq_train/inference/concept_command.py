@@ -38,9 +38,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.drawing import draw_overlay
 from samhq_train.errors import UserError, exit_on_user_error
-from samhq_train.model.sam3.concept.tokenizer import ClipTokenizer
 from samhq_train.progress import track
 
 from .amg_command import AmgInputError, list_images, load_model

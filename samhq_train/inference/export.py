@@ -1,6 +1,7 @@
 """Write a model for other runtimes: the official .pth, a transformers directory, safetensors (full
 or HQ-only), ONNX of the prompt encoder + HQ mask decoder and ONNX of the image encoder (fp32 and
-fp16; SAM 1 and SAM 2.1 families, checked with onnxruntime).
+fp16; SAM 1 and SAM 2.1 families, checked with onnxruntime), and SAM 3's concept path as a folder
+of ONNX graphs (onnx_concept_export.py; its decoder.onnx is this module's prompt decoder).
 
 The ONNX prompt decoder of each family is its record's `onnx_decoder` (model/<family>/onnx.py);
 this module traces, writes and checks it. The image encoder (the record's `onnx_encoder`) is
@@ -40,8 +41,10 @@ from samhq_train.model import (
 from samhq_train.model.formats import expected_state, inspect
 from samhq_train.model.onnx_decoder import ONNX_OUTPUTS, OnnxPromptDecoder
 from samhq_train.model.promptable import PromptableModel
+from samhq_train.model.sam3.concept.detector import concept_detector
 from samhq_train.output_check import OutputError, check_output_dir  # noqa: F401 - re-exported
 
+from .onnx_concept_export import DECODER_FILE, check_onnx_concept, export_onnx_concept
 from .onnx_encoder_export import (
     check_onnx_encoder,
     export_onnx_encoder,
@@ -60,7 +63,10 @@ EXPORT_TARGETS = (
     "onnx_encoder",
     "onnx_encoder_fp16",
     "onnx_encoder_int8",
+    "onnx_concept",
 )
+# targets written as a folder
+FOLDER_TARGETS = ("transformers", "onnx_concept")
 # target -> export_onnx_encoder's precision options
 ONNX_ENCODER_TARGETS = {
     "onnx_encoder": {},
@@ -73,7 +79,8 @@ def export_paths(out_dir: str | os.PathLike, name: str) -> dict[str, Path]:
     """Where each target is written (the one home of these names): <out_dir>/<name>.pth,
     <name>_transformers/, <name>.safetensors, <name>_hq.safetensors, <name>_delta.safetensors,
     <name>_decoder.onnx, <name>_encoder.onnx, <name>_encoder_fp16.onnx, <name>_encoder_int8.onnx
-    (an encoder over 2 GB keeps its weights in <file>.data beside it)."""
+    (an encoder over 2 GB keeps its weights in <file>.data beside it), <name>_concept/ (SAM 3's
+    text prompts: encoder, text encoder, detector and prompt decoder graphs)."""
     out_dir = Path(out_dir)
     return {
         "sam_hq": out_dir / f"{name}.pth",
@@ -85,6 +92,7 @@ def export_paths(out_dir: str | os.PathLike, name: str) -> dict[str, Path]:
         "onnx_encoder": out_dir / f"{name}_encoder.onnx",
         "onnx_encoder_fp16": out_dir / f"{name}_encoder_fp16.onnx",
         "onnx_encoder_int8": out_dir / f"{name}_encoder_int8.onnx",
+        "onnx_concept": out_dir / f"{name}_concept",
     }
 
 
@@ -119,6 +127,8 @@ def export_model(
     if "onnx_encoder_int8" in targets:
         onnx_quantization()  # one line (QuantizationUnavailableError) before any work
     plain = plain_model(model)  # once, for every target written from merged weights
+    if "onnx_concept" in targets:
+        concept_detector(plain)  # a model without the detector: one line, before any work
     check_finite_model(plain, model if model is not plain and "delta" in targets else None)
     variant = detect_variant(plain.state_dict())
     paths = export_paths(out_dir, name or f"sam_hq_{variant or 'custom'}")
@@ -129,7 +139,7 @@ def export_model(
         [paths[t] for t in targets],
         overwrite=overwrite,
         create_parents=create_parents,
-        folder_targets=[paths["transformers"]],  # the one target written as a folder
+        folder_targets=[paths[t] for t in FOLDER_TARGETS],
     )
     made = [p for p in [Path(out_dir), *Path(out_dir).parents] if not p.exists()]
     new = [paths[t] for t in targets if not paths[t].exists()]  # removed again on failure
@@ -173,6 +183,12 @@ def _export_one(model, path: Path, target: str, variant, verify: bool, onnx: dic
                 hq_token_only=onnx["hq_token_only"],
                 multimask_output=onnx["multimask_output"],
             )
+    elif target == "onnx_concept":
+        export_onnx_concept(model, path, opset=onnx["opset"])
+        export_onnx(model, path / DECODER_FILE, opset=onnx["opset"])  # the refinement's settings
+        if verify:
+            check_onnx_concept(model, path)
+            check_onnx(model, path / DECODER_FILE)
     elif target in ONNX_ENCODER_TARGETS:
         precision = ONNX_ENCODER_TARGETS[target]
         export_onnx_encoder(model, path, opset=onnx["opset"], **precision)

@@ -121,7 +121,7 @@ def export_onnx_encoder(
         _trace(wrapper, traced, opset)
         if int8:
             traced = quantize_int8(traced, Path(tmp) / "int8" / "encoder.onnx")
-        _save_with_metadata(traced, path, encoder_metadata(wrapper.model, precision))
+        save_with_metadata(traced, path, encoder_metadata(wrapper.model, precision))
     return path
 
 
@@ -206,11 +206,11 @@ def quantize_onnx_encoder(source: str | os.PathLike, path: str | os.PathLike) ->
     metadata = {entry.key: entry.value for entry in props} | {"precision": "int8"}
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
         quantized = quantize_int8(source, Path(tmp) / "int8" / "encoder.onnx")
-        _save_with_metadata(quantized, path, metadata)
+        save_with_metadata(quantized, path, metadata)
     return path
 
 
-def _save_with_metadata(traced: Path, path: Path, metadata: dict[str, str]) -> None:
+def save_with_metadata(traced: Path, path: Path, metadata: dict[str, str]) -> None:
     """Set the metadata and write the model to `path`: one file, or, over the protobuf limit, the
     graph plus one `<name>.data` file of weights (moved in place first, then the graph, each by
     rename; a full disk is DiskFullError)."""

@@ -29,7 +29,9 @@ def sine_coordinates(v: torch.Tensor, num_feats: int, temperature: float = 10000
     dim_t = torch.arange(num_feats, dtype=torch.float32, device=v.device)
     dim_t = temperature ** (2 * (dim_t // 2) / num_feats)
     scaled = (v * (2 * math.pi))[..., None] / dim_t
-    return torch.stack((scaled[..., 0::2].sin(), scaled[..., 1::2].cos()), dim=-1).flatten(-2)
+    pairs = torch.stack((scaled[..., 0::2].sin(), scaled[..., 1::2].cos()), dim=-1)
+    # the shape spelt out, not flatten's -1, which ONNX Reshape cannot infer for 0 boxes
+    return pairs.reshape(*v.shape, num_feats)
 
 
 def sine_embed_boxes(boxes: torch.Tensor, d_model: int) -> torch.Tensor:

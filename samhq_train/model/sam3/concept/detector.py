@@ -88,6 +88,10 @@ class ConceptDetector(nn.Module):
         """The detector neck on the ViT's 1 x C x g x g map (Sam3DualViTDetNeck's `convs` half,
         the coarsest level dropped as SAM3VLBackbone's scalp does)."""
         levels = [conv(trunk_map) for conv in self.backbone.vision_backbone.convs[: self.levels]]
+        return self.image_of_levels(levels)
+
+    def image_of_levels(self, levels: list[torch.Tensor]) -> DetectorImage:
+        """The DetectorImage of neck levels computed elsewhere (the ONNX concept encoder's)."""
         positions = [sine_position_encoding(x, self.cfg.d_model).to(x.dtype) for x in levels]
         return DetectorImage(levels, positions)
 
@@ -99,8 +103,19 @@ class ConceptDetector(nn.Module):
     ) -> Detections:
         """token_ids B x L (the tokenizer's, 0 = padding); exemplars: boxes B x K x 4 (cx, cy, w,
         h normalised) and labels B x K (1 example, 0 counter-example), or None (text only)."""
-        batch = token_ids.shape[0]
         text = self.backbone.language_backbone(token_ids)
+        return self.detect(image, text.features, text.padding_mask, exemplars)
+
+    def detect(
+        self,
+        image: DetectorImage,
+        text_features: torch.Tensor,
+        text_padding: torch.Tensor,
+        exemplars: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> Detections:
+        """forward's detection from encoded text (B x L x d features, B x L padding, True =
+        padding): the text encoder's part depends on no image (the ONNX export splits here)."""
+        batch = text_features.shape[0]
         coarse = image.levels[-1].expand(batch, -1, -1, -1)
         coarse_pos = image.positions[-1].expand(batch, -1, -1, -1)
         if exemplars is None:
@@ -109,8 +124,8 @@ class ConceptDetector(nn.Module):
             boxes, labels = exemplars
             geometry = ExemplarPrompt.of(batch, boxes=boxes, box_labels=labels)
         geo_tokens, geo_padding = self.geometry_encoder(geometry, coarse, coarse_pos)
-        prompt = torch.cat((text.features, geo_tokens), dim=1)
-        padding = torch.cat((text.padding_mask, geo_padding), dim=1)
+        prompt = torch.cat((text_features, geo_tokens), dim=1)
+        padding = torch.cat((text_padding, geo_padding), dim=1)
         encoded = self.transformer.encoder(coarse, coarse_pos, prompt, padding)
         decoded = self.transformer.decoder(
             encoded.memory, encoded.pos_embed, encoded.spatial_shape, encoded.prompt, padding

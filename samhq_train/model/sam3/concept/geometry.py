@@ -179,8 +179,11 @@ class GeometryEncoder(nn.Module):
         from torchvision.ops import roi_align  # here: importing torchvision takes ~0.9 s
 
         pooled = roi_align(pool_map, list(xyxy.unbind(0)), self.cfg.roi_size)
-        pooled = self.boxes_pool_project(pooled)  # (B * Nb) x d x 1 x 1
-        embed = embed + pooled.view(batch, n_boxes, self.cfg.d_model)
+        pooled = self.boxes_pool_project(pooled)[:, :, 0, 0]  # (B * Nb) x d
+        # one prompt (the ONNX detector's): unsqueezed, not viewed, as ONNX's Reshape would read
+        # Nb = 0 (a text-only prompt) as "keep the input's size"
+        d = self.cfg.d_model
+        embed = embed + (pooled[None] if batch == 1 else pooled.view(batch, n_boxes, d))
         half = self.cfg.d_model // 2
         cx, cy, w, h = boxes.unbind(-1)
         enc = torch.cat(
@@ -203,11 +206,11 @@ class GeometryEncoder(nn.Module):
         memory_pos = image_pos.flatten(2).transpose(1, 2)
         pool_map = self.img_pre_norm(memory).transpose(1, 2).reshape(batch, d, height, width)
 
-        points = self._encode_points(prompt.points, prompt.point_labels, pool_map)
-        boxes = self._encode_boxes(prompt.boxes, prompt.box_labels, pool_map)
-        tokens, padding = concat_right_padded(
-            points, prompt.point_padding, boxes, prompt.box_padding
-        )
+        tokens = self._encode_boxes(prompt.boxes, prompt.box_labels, pool_map)
+        padding = prompt.box_padding
+        if prompt.points.shape[1]:  # else the boxes alone are the same tokens (and trace to ONNX)
+            points = self._encode_points(prompt.points, prompt.point_labels, pool_map)
+            tokens, padding = concat_right_padded(points, prompt.point_padding, tokens, padding)
         cls = self.cls_embed.weight.view(1, 1, d).expand(batch, 1, d)
         tokens, padding = concat_right_padded(
             tokens, padding, cls, _no_padding(batch, 1, tokens.device)

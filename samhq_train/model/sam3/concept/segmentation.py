@@ -111,8 +111,11 @@ class SegmentationHead(nn.Module):
             image is broadcast, as Meta does.
         Returns masks B x Q x 4g x 4g and semantic B x 1 x 4g x 4g (logits)."""
         normed = self.cross_attn_norm(encoder_tokens)
+        # the value a distinct tensor: PyTorch's packed key-value projection (key is value)
+        # traces to ONNX with the prompt length fixed; the separate one gives the same numbers
         attended = self.cross_attend_prompt(
-            normed, prompt, prompt, key_padding_mask=prompt_padding, need_weights=False
+            normed, prompt, prompt.view_as(prompt), key_padding_mask=prompt_padding,
+            need_weights=False,
         )[0]
         encoder_tokens = encoder_tokens + attended
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .tokenizer import (
+from ....clip_tokenizer import (
     CLIP_VOCAB_SIZE,
     CONTEXT_LENGTH,
     MERGES_FILE_NAME,

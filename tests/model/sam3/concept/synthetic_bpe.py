@@ -8,7 +8,7 @@ from pathlib import Path
 
 import regex
 
-from samhq_train.model.sam3.concept.tokenizer import WORD_END, byte_symbols
+from samhq_train.clip_tokenizer import WORD_END, byte_symbols
 
 CORPUS = """
 A cat sits on the mat beside the window, and the dog sleeps under the table in the kitchen.

@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 import torch
 
+from samhq_train import clip_tokenizer as tokenizer_module
+from samhq_train.clip_tokenizer import ClipTokenizer, TokenizerFileError
 from samhq_train.inference.concept import ConceptPredictor
 from samhq_train.inference.predictor import PromptError
 from samhq_train.model import load_checkpoint
-from samhq_train.model.sam3.concept import tokenizer as tokenizer_module
 from samhq_train.model.sam3.concept.boxes import inverse_sigmoid
 from samhq_train.model.sam3.concept.config import ConceptConfig
 from samhq_train.model.sam3.concept.detector import NoDetectorError, concept_detector
 from samhq_train.model.sam3.concept.scoring import DotProductScoring
 from samhq_train.model.sam3.concept.segmentation import PixelDecoder
 from samhq_train.model.sam3.concept.text_encoder import TextEncoder, TextEncoderConfig
-from samhq_train.model.sam3.concept.tokenizer import ClipTokenizer, TokenizerFileError
 from tests.reference import randomize_
 
 from .ours_file import write_sam3_with_detector

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from samhq_train.clip_tokenizer import ClipTokenizer, TokenizerFileError
 from samhq_train.errors import UserError
 from samhq_train.inference.concept import ConceptPredictor
 from samhq_train.inference.predictor import PromptError
@@ -16,7 +17,6 @@ from samhq_train.model.sam3.concept.detector import (
     NoDetectorError,
     concept_detector,
 )
-from samhq_train.model.sam3.concept.tokenizer import ClipTokenizer, TokenizerFileError
 from samhq_train.model.sam3.model import is_carried_key
 
 from .ours_file import write_sam3_with_detector

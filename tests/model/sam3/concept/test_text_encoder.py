@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch import nn
 
+from samhq_train.clip_tokenizer import ClipTokenizer, TokenizerFileError
 from samhq_train.model.sam3.concept.text_encoder import (
     STATE_PREFIX,
     TextEncoder,
     TextEncoderConfig,
 )
-from samhq_train.model.sam3.concept.tokenizer import ClipTokenizer, TokenizerFileError
 
 from .synthetic_bpe import write_merges_file
 

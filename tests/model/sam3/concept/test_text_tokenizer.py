@@ -7,13 +7,13 @@ import random
 import pytest
 import torch
 
-from samhq_train.errors import UserError
-from samhq_train.model.sam3.concept.tokenizer import (
+from samhq_train.clip_tokenizer import (
     CLIP_VOCAB_SIZE,
     MERGES_READ,
     ClipTokenizer,
     TokenizerFileError,
 )
+from samhq_train.errors import UserError
 
 from .synthetic_bpe import CORPUS, write_merges_file
 

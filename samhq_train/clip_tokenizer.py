@@ -1,5 +1,7 @@
 """SAM 3's text tokenizer: CLIP's byte-level BPE, as Meta's sam3 tokenizer_ve.SimpleTokenizer
-applies it (lower-case cleaning, start / end tokens, a fixed context with zero padding).
+applies it (lower-case cleaning, start / end tokens, a fixed context with zero padding). Pure
+Python (numpy, regex, ftfy): it imports neither torch nor the model package, so it serves the ONNX
+concept graphs in onnxruntime alone (token_array).
 
 The merges come from CLIP's bpe_simple_vocab_16e6.txt.gz, a file the user gives (it is not part
 of the sam3 pip package). The ids are Meta's exactly: the same cleaning (ftfy, twice-applied HTML
@@ -16,10 +18,10 @@ import zlib
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import regex
-import torch
 
-from ....errors import UserError
+from .errors import UserError
 
 MERGES_FILE_NAME = "bpe_simple_vocab_16e6.txt.gz"
 CLIP_VOCAB_SIZE = 49408  # 256 bytes, 256 word-final bytes, 48894 merges, start and end
@@ -169,14 +171,21 @@ class ClipTokenizer:
             ids.extend(self.word_ids(word))
         return ids
 
-    def __call__(self, texts: str | list[str]) -> torch.Tensor:
-        """Token ids, int64 (len(texts), context_length), zero-padded."""
+    def token_array(self, texts: str | list[str]) -> np.ndarray:
+        """Token ids, int64 numpy (len(texts), context_length), zero-padded: what the ONNX text
+        encoder takes (no torch needed)."""
         if isinstance(texts, str):
             texts = [texts]
-        out = torch.full((len(texts), self.context_length), PADDING_ID, dtype=torch.long)
+        out = np.full((len(texts), self.context_length), PADDING_ID, dtype=np.int64)
         for row, text in enumerate(texts):
             ids = [self.start_id, *self.encode(text), self.end_id]
             if len(ids) > self.context_length:
                 ids = ids[: self.context_length - 1] + [self.end_id]
-            out[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            out[row, : len(ids)] = ids
         return out
+
+    def __call__(self, texts: str | list[str]):
+        """Token ids, a torch int64 tensor (len(texts), context_length), zero-padded."""
+        import torch  # here: the tokenizer itself runs without torch (token_array)
+
+        return torch.from_numpy(self.token_array(texts))

@@ -1,0 +1,152 @@
+"""`--to onnx_concept`: SAM 3's concept path as ONNX graphs. Exported once from the SAM 3
+miniature with the detector (checked on export against torch), the README's onnxruntime code, run
+with torch unimportable, finds ConceptPredictor's instances (scores, boxes, detector and refined
+masks) for several prompts on one image encoding; a model without the detector is refused in one
+line; the export check fails for another model's weights."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from samhq_train.cli.export import main as export_main
+from samhq_train.imaging import resize_antialiased_uint8
+from samhq_train.inference.concept import ConceptPredictor
+from samhq_train.inference.export import export_model
+from samhq_train.inference.onnx_concept_export import DETECTOR_FILE, check_onnx_concept
+from samhq_train.model import load_checkpoint
+from samhq_train.model.sam3.concept.detector import NoDetectorError
+from tests.model.sam3.concept.ours_file import write_sam3_with_detector
+
+pytest.importorskip("onnxruntime")
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+IMAGE_SHAPE = (240, 320, 3)
+# (text, exemplar boxes in pixels, their labels)
+PROMPTS = [
+    ("a cat", None, None),
+    ("the dog sleeps under the table", None, None),
+    ("a cat", [[40, 60, 180, 220], [200, 20, 300, 120]], [1, 0]),
+    (None, [[40, 60, 180, 220]], None),
+]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("onnx_concept")
+    checkpoint, merges = write_sam3_with_detector(folder)
+    model = load_checkpoint(checkpoint).eval()
+    paths = export_model(model, folder / "out", ["onnx_concept"])  # checked against torch
+    return model, merges, paths["onnx_concept"]
+
+
+def readme_example() -> tuple[str, str]:
+    """(the class and its helpers, the usage) of the README's concept example."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    (code,) = [b for b in blocks if "class OnnxConcept" in b]
+    (usage,) = [b for b in blocks if "OnnxConcept(" in b and "class OnnxConcept" not in b]
+    return code, usage
+
+
+def run_readme_example(folder: Path, merges: Path, image: np.ndarray, tmp_path: Path, thresholds):
+    """The README's code in a process where torch cannot be imported: its usage as written (on
+    our files), then PROMPTS at `thresholds`; returns each prompt's four arrays."""
+    code, usage = readme_example()
+    Image.fromarray(image).save(tmp_path / "photo.png")
+    usage = usage.replace('"exported/sam_hq_sam3_hq_concept"', repr(str(folder)))
+    usage = usage.replace('"bpe_simple_vocab_16e6.txt.gz"', repr(str(merges)))
+    usage = usage.replace('"photo.jpg"', repr(str(tmp_path / "photo.png")))
+    calls = [
+        f"found.append(concept.predict({text!r}, {boxes or ()!r}, {labels!r}, {threshold!r}))"
+        for (text, boxes, labels), threshold in zip(PROMPTS, thresholds)
+    ]
+    script = "\n".join([
+        "import sys",
+        "sys.modules['torch'] = None  # unimportable",
+        code,
+        usage,
+        "found = []",
+        *calls,
+        "np.savez(sys.argv[1], **{f'{i}_{j}': a for i, f in enumerate(found) for j, a in "
+        "enumerate(f)})",
+    ])
+    (tmp_path / "example.py").write_text(script)
+    result = tmp_path / "result.npz"
+    run = subprocess.run(
+        [sys.executable, str(tmp_path / "example.py"), str(result)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = np.load(result)
+    return [[got[f"{i}_{j}"] for j in range(4)] for i in range(len(PROMPTS))]
+
+
+def test_readme_example_finds_concept_predictors_instances(exported, tmp_path):
+    model, merges, folder = exported
+    image = np.random.default_rng(5).integers(0, 256, IMAGE_SHAPE, dtype=np.uint8)
+    predictor = ConceptPredictor(model, merges, threshold=0.0)
+    predictor.set_image(image)
+    wanted, thresholds = [], []
+    for text, boxes, labels in PROMPTS:
+        every = predictor.predict(text, exemplar_boxes=boxes, exemplar_labels=labels, refine=False)
+        threshold = float(np.median(every.scores))  # about half the queries kept
+        thresholds.append(threshold)
+        wanted.append(predictor.predict(
+            text, exemplar_boxes=boxes, exemplar_labels=labels, threshold=threshold, use_hq=True
+        ))
+    got = run_readme_example(folder, merges, image, tmp_path, thresholds)
+    diffs = []  # per prompt: scores, boxes (pixels), detector / refined mask pixels that differ
+    for want, (scores, boxes, detector_masks, masks) in zip(wanted, got):
+        assert len(want) == len(scores) >= 3
+        assert detector_masks.shape == masks.shape == want.masks.shape
+        assert want.masks.any() and want.detector_masks.any()
+        diffs.append((
+            float(np.abs(scores - want.scores).max()),
+            float(np.abs(boxes - want.boxes).max()),
+            int((detector_masks != want.detector_masks).sum()),
+            int((masks != want.masks).sum()),
+        ))
+    worst = np.max(diffs, axis=0)
+    print(f"onnxruntime vs ConceptPredictor, worst of {len(PROMPTS)} prompts: scores "
+          f"{worst[0]:.2e}, boxes {worst[1]:.2e} px, mask pixels {worst[2]:.0f} / {worst[3]:.0f}")
+    pixels = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
+    assert worst[0] <= 2e-6 and worst[1] <= 2e-4
+    assert worst[2] <= 1e-4 * pixels and worst[3] <= 1e-4 * pixels
+
+
+def test_model_without_detector_is_refused_in_one_line(exported, tmp_path, capsys):
+    checkpoint, _ = write_sam3_with_detector(tmp_path, with_detector=False)
+    with pytest.raises(NoDetectorError, match="no concept detector"):
+        export_model(load_checkpoint(checkpoint), tmp_path / "out", ["onnx_concept"])
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(SystemExit) as stop:
+        export_main(["--checkpoint", str(checkpoint), "--to", "onnx_concept", "--out",
+                     str(tmp_path)])
+    assert stop.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "no concept detector" in errors[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bpe_simple_vocab_16e6.txt.gz",
+                                                          "sam3_interactive.pt"]
+
+
+def test_the_check_fails_for_another_models_weights(exported, tmp_path):
+    _, _, folder = exported
+    other, _ = write_sam3_with_detector(tmp_path, seed=7)
+    with pytest.raises(RuntimeError, match="differs from torch"):
+        check_onnx_concept(load_checkpoint(other).eval(), folder)
+    assert (folder / DETECTOR_FILE).is_file()
+
+
+@pytest.mark.parametrize("shape, size", [((150, 200), 224), ((768, 1024), 1008), ((100, 60), 224)])
+def test_numpy_uint8_resize_is_torchs_bit_for_bit(shape, size):
+    """The README code's resize (no torch) gives the pixels ConceptPredictor.set_image feeds."""
+    image = np.random.default_rng(size).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    pixels = torch.from_numpy(image).permute(2, 0, 1)[None]
+    want = F.interpolate(pixels, (size, size), mode="bilinear", antialias=True)[0].permute(1, 2, 0)
+    assert np.array_equal(resize_antialiased_uint8(image, (size, size)), want.numpy())
