@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from pycocotools.coco import COCO
 
+from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.evaluation.coco import encode_mask, evaluate_coco
 from samhq_train.evaluation.coco_runner import (
@@ -36,7 +37,6 @@ from samhq_train.evaluation.device import canonical_precision, resolve_device
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.report import MODEL_LABELS
 from samhq_train.inference.concept import ConceptPredictor
-from samhq_train.model.sam3.concept.tokenizer import ClipTokenizer
 from samhq_train.progress import track
 
 __all__ = [

@@ -17,6 +17,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from pycocotools.cocoeval import COCOeval
 
+from samhq_train.clip_tokenizer import TokenizerFileError
 from samhq_train.config_check import ConfigError
 from samhq_train.config_defaults import CONFIG_DIR
 from samhq_train.evaluation import entry
@@ -31,7 +32,6 @@ from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.inference.concept import ConceptPredictor
 from samhq_train.model import load_checkpoint, save_checkpoint
 from samhq_train.model.sam3.concept.detector import NoDetectorError
-from samhq_train.model.sam3.concept.tokenizer import TokenizerFileError
 from tests.model.sam3.concept.ours_file import write_sam3_with_detector
 
 ROOT = Path(__file__).resolve().parents[2]
