@@ -34,7 +34,8 @@ ALLOWED = {
     "evaluation": {
         "constants", "imaging", "drawing", "data", "model", "cache", "config_check",
         "batch_forward", "model_from_config", "evaluation.video",
-        "inference",  # ConceptPredictor: COCO AP of SAM 3 text prompts (coco_concept)
+        # ConceptPredictor and its tokenizer: COCO AP of SAM 3 text prompts (coco_concept)
+        "inference", "clip_tokenizer",
     },
     # video object segmentation metrics (J, F, J&F): a layer of its own inside evaluation
     "evaluation.video": {"constants", "imaging", "data", "model"},

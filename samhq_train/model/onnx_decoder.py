@@ -6,9 +6,10 @@ One image, one prompt of N points (N dynamic). As in SAM's ONNX export, a box is
 labels 2 (top-left) and 3 (bottom-right). Coordinates are in the S x S model frame (scale them
 like the predictor: model.processing.scale_coords). Inputs: the image features' tensors (the
 family's `feature_inputs`), then
-  point_coords 1 x N x 2, point_labels 1 x N, mask_input 1 x 1 x S/4 x S/4,
+  point_coords 1 x N x 2, point_labels 1 x N, mask_input 1 x 1 x L x L,
   has_mask_input 1 (1.0 uses mask_input), orig_im_size 2 (H, W as float)
--> masks 1 x M x H x W logits, iou_predictions 1 x M_iou, low_res_masks 1 x M x S/4 x S/4
+-> masks 1 x M x H x W logits, iou_predictions 1 x M_iou, low_res_masks 1 x M x L x L
+(L: the model's mask_input_size, S/4 but for SAM 3: 288 at S = 1008)
 (M, M_iou: 1 each, or as the model's decode gives them with multimask_output / hq_token_only).
 """
 

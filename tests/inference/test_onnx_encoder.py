@@ -58,11 +58,16 @@ def sam2_model():
     return randomize_(build_sam_hq("sam2.1_hq_hiera_demo", seed=4), seed=4)
 
 
-@pytest.fixture(scope="module", params=["sam1", "sam2"])
-def exported(request, sam1_model, sam2_model, tmp_path_factory):
+@pytest.fixture(scope="module")
+def sam3_model():
+    return randomize_(build_sam_hq("sam3_hq_demo", seed=4), seed=4)
+
+
+@pytest.fixture(scope="module", params=["sam1", "sam2", "sam3"])
+def exported(request, sam1_model, sam2_model, sam3_model, tmp_path_factory):
     """(model, {target: path}) for each family; the tests below check the files (the export's
-    own check is check_onnx_encoder, exercised there)."""
-    model = sam1_model if request.param == "sam1" else sam2_model
+    own check is check_onnx_encoder, exercised there). SAM 3's mask prompt is not S / 4."""
+    model = {"sam1": sam1_model, "sam2": sam2_model, "sam3": sam3_model}[request.param]
     out = tmp_path_factory.mktemp(f"onnx_{request.param}")
     return model, export_model(model, out, TARGETS, name="sam_hq_vit_b", verify=False)
 
@@ -170,8 +175,8 @@ def test_readme_example_runs_the_prediction_without_torch(exported, tmp_path):
 
     predictor = SamHQPredictor(model)
     predictor.set_image(image)
-    logits, iou, low_res = predictor.predict(
-        box=np.array(BOX), multimask_output=False, return_logits=True
+    logits, iou, low_res = predictor.predict(  # the example fills no holes (SAM 3's default does)
+        box=np.array(BOX), multimask_output=False, return_logits=True, fill_hole_area=0
     )
     scale = np.abs(logits).max()
     assert got["logits"].shape == logits[0].shape == image.shape[:2]
@@ -209,7 +214,9 @@ def test_the_check_fails_for_another_model(exported):
 
 
 def detect_variant_name(model) -> str:
-    return "vit_demo" if model.family == "sam1" else "sam2.1_hq_hiera_demo"
+    return {"sam1": "vit_demo", "sam2": "sam2.1_hq_hiera_demo", "sam3": "sam3_hq_demo"}[
+        model.family
+    ]
 
 
 def test_lora_model_exports_merged_and_stays_unchanged(tmp_path):
