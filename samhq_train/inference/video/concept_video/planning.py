@@ -7,7 +7,8 @@ The driver runs per frame: detector -> filter_detections; tracker propagation (n
 encoding) -> fill_holes_and_sprinkles on its masks; plan_frame; then executes the plan in Meta's
 order: recondition (plan.recondition.obj_to_det), memory encoding of plan.masks_to_encode
 (only with tracked objects), add plan.new_obj_ids from the detections' masks
-(plan.new_det_inds), remove plan.removed_obj_ids; then frame_masks / postprocess_frame."""
+(plan.new_det_inds), remove plan.removed_obj_ids; then frame_masks -> PlannedFrame.of ->
+HotstartBuffer.push gives the frames to show (PlannedFrame.output alone for add_prompt's frame)."""
 
 from __future__ import annotations
 
