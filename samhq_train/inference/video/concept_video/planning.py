@@ -75,7 +75,7 @@ def plan_frame(
     state.obj_ids (in that order), hole-filled (fill_holes_and_sprinkles), not binarised;
     tracker_scores: float (N,) the tracker's object score logits (sigmoid -> the probabilities
     kept in state.tracker_scores[frame_idx]). N = 0 on the first frame. is_image_only: a single
-    image (no object limit)."""
+    image (no object limit). num_frames is not used (Meta's planning takes it too)."""
     new_state = state.copy()
     prev_obj_ids = state.obj_ids
     association = associate(

@@ -81,7 +81,7 @@ def assert_plan_equal(plan, meta_plan: dict, encoded, stats, seen: Counter):
     seen["bbox"] += len(plan.recondition.bbox_obj_ids)
 
 
-def run_sequence(settings, seed, reverse, num_frames=18):
+def run_sequence(settings, seed, reverse, num_frames=18, is_image_only=False):
     world = World(np.random.default_rng(seed), num_frames)
     meta = MetaFrameRunner(settings)
     state = MaskletState.initial(settings)
@@ -93,11 +93,14 @@ def run_sequence(settings, seed, reverse, num_frames=18):
         det_out = {"bbox": detections.boxes_xyxy, "mask": detections.mask_logits,
                    "scores": detections.scores}
         meta_masks, _, metadata, stats, meta_plan, encoded = meta.step(
-            frame, num_frames, reverse, det_out, trk_masks, trk_scores
+            frame, num_frames, reverse, det_out, trk_masks, trk_scores, is_image_only
         )
+        before = repr(state)
         plan, new_state = plan_frame(
-            settings, state, frame, num_frames, reverse, detections, trk_masks, trk_scores
+            settings, state, frame, num_frames, reverse, detections, trk_masks, trk_scores,
+            is_image_only,
         )
+        assert repr(state) == before  # the given state is left as it was
         assert_plan_equal(plan, meta_plan, encoded, stats, seen)
         assert_recondition_equal(plan, detections, meta, frame)
         assert_state_equal(new_state, metadata)
@@ -142,3 +145,9 @@ def test_plan_frame_equals_metas_over_sequences(name, reverse):
     if name == "limits":
         assert seen["dropped"] > 0 and seen["bbox"] > 0 and seen["unconfirmed"] > 0
         assert seen["by_boundary"] > 0
+
+
+def test_single_image_has_no_object_limit():
+    settings = SETTINGS["limits"]
+    seen = run_sequence(settings, 0, False, num_frames=6, is_image_only=True)
+    assert seen["dropped"] == 0 and seen["new"] > settings.max_num_objects
