@@ -9,9 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .planning import FramePlan
 from .planning_detections import FrameDetections
+from .planning_masks import fill_holes_and_sprinkles, masks_to_boxes, object_wise_non_overlapping
 from .settings import ConceptVideoSettings
 
 
@@ -40,7 +42,24 @@ def frame_masks(
     """obj id -> bool (1, height, width) (Meta's build_outputs): tracked objects from
     plan.masks_to_encode (bilinear to video size, > 0), new objects from their detection masks
     (hole-filled first), box-reconditioned ones from their detection mask."""
-    raise NotImplementedError
+    size = (height, width)
+    tracked = _resize(plan.masks_to_encode.unsqueeze(1), size) > 0
+    obj_id_to_mask = {obj_id: mask for obj_id, mask in zip(map(int, plan.prev_obj_ids), tracked)}
+    new_inds = torch.from_numpy(plan.new_det_inds)
+    new_logits = detections.mask_logits[new_inds].unsqueeze(1)
+    new_logits = fill_holes_and_sprinkles(new_logits, settings.fill_hole_area)
+    for obj_id, mask in zip(map(int, plan.new_obj_ids), _resize(new_logits, size) > 0):
+        obj_id_to_mask[obj_id] = mask
+    high_conf = plan.association.trk_to_high_conf_det
+    for obj_id in plan.recondition.bbox_obj_ids:
+        if obj_id in high_conf:
+            det_logits = detections.mask_logits[high_conf[obj_id]][None, None].float()
+            obj_id_to_mask[obj_id] = (_resize(det_logits, size) > 0).squeeze(0)
+    return obj_id_to_mask
+
+
+def _resize(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
 
 def hidden_obj_ids(
@@ -64,4 +83,32 @@ def postprocess_frame(
     """Meta's _postprocess_output: objects sorted by id, those with an empty mask or in `hidden`
     left out; probs from obj_id_to_score (state.obj_id_to_score), the non-overlap rule by
     obj_id_to_tracker_score (state.tracker_scores[frame], 0 for a missing id)."""
-    raise NotImplementedError
+    ids = sorted(obj_id_to_mask)
+    if not ids:
+        return FrameOutput(
+            obj_ids=np.zeros(0, np.int64),
+            probs=np.zeros(0, np.float32),
+            boxes_xywh=np.zeros((0, 4), np.float32),
+            masks=np.zeros((0, height, width), bool),
+        )
+    obj_ids = torch.tensor(ids, dtype=torch.int64)
+    probs = torch.tensor([obj_id_to_score[obj_id] for obj_id in ids])
+    tracker_probs = torch.tensor([obj_id_to_tracker_score.get(obj_id, 0.0) for obj_id in ids])
+    masks = torch.cat([obj_id_to_mask[obj_id] for obj_id in ids], dim=0)
+    keep = masks.any(dim=(1, 2)).cpu()
+    hidden = list(hidden)
+    if hidden:
+        keep &= ~torch.isin(obj_ids, torch.tensor(hidden, dtype=torch.int64))
+    kept = torch.nonzero(keep, as_tuple=True)[0]
+    obj_ids, probs, tracker_probs = obj_ids[kept], probs[kept], tracker_probs[kept]
+    masks = masks[kept.to(masks.device)]
+    x0, y0, x1, y1 = masks_to_boxes(masks).unbind(-1)
+    boxes = torch.stack([x0 / width, y0 / height, (x1 - x0) / width, (y1 - y0) / height], -1)
+    if masks.shape[0] > 1:
+        masks = object_wise_non_overlapping(masks, tracker_probs.to(masks.device))
+    return FrameOutput(
+        obj_ids=obj_ids.numpy(),
+        probs=probs.numpy(),
+        boxes_xywh=boxes.cpu().numpy(),
+        masks=masks.cpu().numpy(),
+    )

@@ -1,6 +1,7 @@
 """Meta's Sam3VideoBase (sam3 0.1.4) with dummy detector / tracker, for calling its planning
 methods on the inputs our planning functions get; and structured random masks for both."""
 
+import contextlib
 from types import SimpleNamespace
 
 import numpy as np
@@ -127,3 +128,88 @@ def meta_detections(settings, raw: dict, mask_logits, allow_new_detections=True)
         frame_idx=0, num_frames=1, input_batch=batch, geometric_prompt=None,
         feature_cache={}, reverse=False, allow_new_detections=allow_new_detections,
     )
+
+
+class RecordingTracker(nn.Module):
+    """The tracker calls Meta's planning makes: re-prompting masks are recorded."""
+
+    input_mask_size = 16
+
+    def __init__(self):
+        super().__init__()
+        self.new_masks = []  # (frame_idx, obj_id, bool mask input_mask_size^2)
+
+    def add_new_mask(self, inference_state, frame_idx, obj_id, mask, add_mask_to_memory=False):
+        self.new_masks.append((frame_idx, int(obj_id), mask.clone()))
+
+    def propagate_in_video_preflight(self, inference_state, run_mem_encoder=True):
+        pass
+
+    def _apply_object_wise_non_overlapping_constraints(self, *args, **kwargs):
+        predictor = pytest.importorskip("sam3.model.sam3_tracking_predictor")
+        cls = predictor.Sam3TrackerPredictor
+        return cls._apply_object_wise_non_overlapping_constraints(cls.__new__(cls), *args, **kwargs)
+
+
+@contextlib.contextmanager
+def empty_batch_hole_fill():
+    """Meta's CPU connected components fail on an empty batch (torch.stack of nothing; the GPU
+    path returns it): while inside, its hole fill returns an empty batch unchanged."""
+    fill = video_base.fill_holes_in_mask_scores
+
+    def fill_or_pass(mask, *args, **kwargs):
+        return mask if mask.shape[0] == 0 else fill(mask, *args, **kwargs)
+
+    video_base.fill_holes_in_mask_scores = fill_or_pass
+    try:
+        yield
+    finally:
+        video_base.fill_holes_in_mask_scores = fill
+
+
+class MetaFrameRunner:
+    """Meta's _det_track_one_frame on given detections and tracker outputs: detection and
+    tracker propagation replaced by the inputs, memory encoding and object add / remove by
+    recorders; planning, metadata and build_outputs are Meta's own."""
+
+    def __init__(self, settings, video_hw=(40, 48)):
+        inference = pytest.importorskip("sam3.model.sam3_video_inference")
+        self.model = inference.Sam3VideoInference(
+            detector=nn.Module(), tracker=RecordingTracker(), **settings.meta_kwargs()
+        )
+        self.model._device = torch.device("cpu")
+        self.metadata = {}
+        self.video_hw = video_hw
+        self.captured = {}
+        plan_phase = self.model.run_tracker_update_planning_phase
+
+        def planning(**kwargs):
+            self.captured["plan"], new = plan_phase(**kwargs)
+            return self.captured["plan"], new
+
+        self.model.run_tracker_update_planning_phase = planning
+        self.model._tracker_update_memories = (
+            lambda states, frame_idx, tracker_metadata, low_res_masks:
+            self.captured.__setitem__("encoded", low_res_masks.clone())
+        )
+        self.model.run_tracker_update_execution_phase = lambda **kw: kw["tracker_states_local"]
+
+    def step(self, frame_idx, num_frames, reverse, det_out, trk_masks, trk_scores,
+             is_image_only=False):
+        """(obj_id_to_mask, obj_id_to_score, metadata, frame_stats, plan, encoded masks or
+        None); the masks given are not changed."""
+        self.captured = {"encoded": None}
+        self.model.run_backbone_and_detection = lambda **kw: det_out
+        self.model.run_tracker_propagation = lambda **kw: (trk_masks.clone(), trk_scores.clone())
+        prev_ids = self.metadata.get("obj_ids_all_gpu", [])
+        states = [{"obj_ids": list(prev_ids)}] if len(prev_ids) else []
+        with empty_batch_hole_fill():
+            masks, scores, _, metadata, stats, _ = self.model._det_track_one_frame(
+                frame_idx=frame_idx, num_frames=num_frames, reverse=reverse, input_batch=None,
+                geometric_prompt=None, tracker_states_local=states,
+                tracker_metadata_prev=self.metadata, feature_cache={},
+                orig_vid_height=self.video_hw[0], orig_vid_width=self.video_hw[1],
+                is_image_only=is_image_only,
+            )
+        self.metadata = metadata
+        return masks, scores, metadata, stats, self.captured["plan"], self.captured["encoded"]
