@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import torch
 
@@ -25,25 +24,12 @@ from ..frames import VideoFrames
 from ..point_prompts import VideoPromptError
 from .masklets import MaskletState
 from .planning import plan_frame
+from .planning_buffer import HotstartBuffer, PlannedFrame
 from .planning_detections import filter_detections
 from .planning_masks import fill_holes_and_sprinkles
-from .planning_outputs import FrameOutput, frame_masks, hidden_obj_ids, postprocess_frame
+from .planning_outputs import FrameOutput, frame_masks
 from .settings import ConceptVideoSettings
 from .tracker_ops import ConceptVideoTracker
-
-
-@dataclass
-class FrameResult:
-    """One processed frame before it is shown (Meta's per-frame `out`): obj id -> bool
-    1 x H x W mask, the objects' starting scores and tracker scores on the frame, the objects
-    hidden on it and the ones removed by hotstart so far (copies as of this frame)."""
-
-    masks: dict[int, torch.Tensor]
-    scores: dict[int, float]
-    tracker_scores: dict[int, float]
-    suppressed: set[int]
-    removed: set[int]
-    unconfirmed: list[int] = field(default_factory=list)
 
 
 class ConceptVideoSession:
@@ -97,8 +83,7 @@ class ConceptVideoSession:
         self._reset()
         self.text, self.prompt_frame = text, frame
         self._tokens = self.tokenizer([text]).to(self.tracker.device)
-        result = self._step(frame, reverse=False)
-        return self._show(result)
+        return self._step(frame, reverse=False).output(*self.tracker.video_size)
 
     @torch.inference_mode()
     def propagate(self, reverse: bool = False) -> Iterator[tuple[int, FrameOutput]]:
@@ -108,37 +93,13 @@ class ConceptVideoSession:
             raise VideoPromptError("add a text prompt with add_prompt(...) first")
         start, n = self.prompt_frame, self.num_frames
         order = range(start - 1, -1, -1) if reverse else range(start, n)
-        last = 0 if reverse else n - 1
-        delay = self.settings.hotstart_delay
-        confirm_delay = self.settings.masklet_confirmation_consecutive_det_thresh - 1
-        buffer, removed, unconfirmed = [], set(), {}
-        for frame in order:
-            result = self._step(frame, reverse)
-            if delay <= 0:
-                ready = [(frame, result)]
-            else:
-                buffer.append((frame, result))
-                removed |= result.removed
-                unconfirmed[frame] = result.unconfirmed
-                if frame == last:
-                    ready, buffer = buffer, []
-                elif len(buffer) >= delay:
-                    ready, buffer = buffer[:1], buffer[1:]
-                else:
-                    ready = []
-            for shown, out in ready:
-                ahead = shown - confirm_delay if reverse else shown + confirm_delay
-                ahead = max(0, min(ahead, n - 1))
-                hidden = hidden_obj_ids(out.suppressed, removed, unconfirmed.get(ahead, []))
-                yield shown, self._show(out, hidden)
-
-    def _show(self, result: FrameResult, hidden=()) -> FrameOutput:
-        h, w = self.tracker.video_size
-        return postprocess_frame(
-            result.masks, result.scores, result.tracker_scores, h, w, hidden
+        buffer = HotstartBuffer(
+            self.settings, n, 0 if reverse else n - 1, reverse, *self.tracker.video_size
         )
+        for frame in order:
+            yield from buffer.push(self._step(frame, reverse))
 
-    def _step(self, frame: int, reverse: bool) -> FrameResult:
+    def _step(self, frame: int, reverse: bool) -> PlannedFrame:
         """Meta's _det_track_one_frame: detect, propagate, plan, execute, build the masks."""
         settings, tracker = self.settings, self.tracker
         found = tracker.detector(tracker.encode_frame(frame), self._tokens)
@@ -152,10 +113,6 @@ class ConceptVideoSession:
         plan, self.state = plan_frame(
             settings, self.state, frame, self.num_frames, reverse, detections, masks, scores
         )
-        # Meta records the tracked objects' probabilities last (over a removed one's -1e4)
-        self.state.tracker_scores.setdefault(frame, {}).update(
-            zip(plan.prev_obj_ids.tolist(), scores.sigmoid().tolist())
-        )
         if plan.recondition.obj_to_det:
             tracker.recondition(frame, plan.recondition.obj_to_det, detections.mask_logits)
         if len(plan.prev_obj_ids):
@@ -163,13 +120,5 @@ class ConceptVideoSession:
         new_inds = torch.as_tensor(plan.new_det_inds, dtype=torch.long)
         tracker.add_objects(frame, plan.new_obj_ids, detections.mask_logits[new_inds])
         tracker.remove_objects(sorted(plan.removed_obj_ids))
-        h, w = tracker.video_size
-        state = self.state
-        return FrameResult(
-            masks=frame_masks(settings, plan, detections, h, w),
-            scores=dict(state.obj_id_to_score),
-            tracker_scores=dict(state.frame_tracker_scores(frame)),
-            suppressed=set(state.suppressed_ids.get(frame, ())),
-            removed=set(state.removed_ids),
-            unconfirmed=state.unconfirmed_obj_ids(),
-        )
+        masks = frame_masks(settings, plan, detections, *tracker.video_size)
+        return PlannedFrame.of(frame, masks, self.state)

@@ -64,7 +64,7 @@ def run_ours(session: ConceptVideoSession):
 
     def spy(frame, reverse):
         result = step(frame, reverse)
-        steps.append((frame, {int(k): v[0].clone() for k, v in result.masks.items()}))
+        steps.append((frame, {int(k): v[0].clone() for k, v in result.obj_id_to_mask.items()}))
         return result
 
     session._step = spy
