@@ -29,6 +29,25 @@ from tests.model.sam3.meta_reference import VARIANT, _memory_transformer
 from tests.model.sam3.meta_tracker import _mask_encoder, cpu_only
 
 SCORE_BIAS = "tracker.sam_mask_decoder.pred_obj_score_head.layers.2.bias"
+PROMPT_PROJ = "detector.dot_prod_scoring.prompt_proj."
+PRESENCE_BIAS = "detector.transformer.decoder.presence_token_head.layers.2.bias"
+PROMPT_SCALE = -4.0  # the random detector's query logits (-0.5..-0.2) -> about 0.8..2
+PRESENCE_SHIFT = 6.0  # its presence probability 0.5 -> 0.998
+
+
+@torch.no_grad()
+def confident_detector(image_model, state: dict) -> None:
+    """Detection scores of the random miniature from about 0.2 to 0.7..0.9, so that some pass
+    Meta's fixed high-confidence cut (0.8) of association and reconditioning; in the model and
+    its state dict alike."""
+    scoring = image_model.dot_prod_scoring.prompt_proj
+    presence = image_model.transformer.decoder.presence_token_head.layers[2]
+    for tensor in (scoring.weight, scoring.bias):
+        tensor.mul_(PROMPT_SCALE)
+    presence.bias.add_(PRESENCE_SHIFT)
+    for name in ("weight", "bias"):
+        state[PROMPT_PROJ + name] = state[PROMPT_PROJ + name] * PROMPT_SCALE
+    state[PRESENCE_BIAS] = state[PRESENCE_BIAS] + PRESENCE_SHIFT
 
 
 def cpu_patches(monkeypatch) -> None:
@@ -98,6 +117,7 @@ def build_meta_video_model(bpe_path, settings: dict, seed: int = 0):
     keyword arguments), the sam3.pt-layout state dict our loader reads)."""
     image_model, state = build_meta_image_model(bpe_path, seed=seed)
     state[SCORE_BIAS] = state[SCORE_BIAS] + 4.0  # objects present while tracked
+    confident_detector(image_model, state)
     detector = CpuVideoDetector(
         num_feature_levels=1,
         backbone=image_model.backbone,

@@ -1,15 +1,15 @@
 """The video concept model end to end (ConceptVideoSession) against Meta's Sam3VideoInference on
 the CPU miniature: the same sam3.pt-layout weights, frames and text prompt; add_prompt on frame 0,
 propagate_in_video forward, then a second prompt on frame 4 and propagation in reverse. Meta's
-settings scaled to the short video (hotstart delay 3, detection thresholds among the random
-detector's scores, reconditioning every 3rd frame, keep-alive 2) so objects start every frame,
-are removed by the hotstart rules (duplicates) and hidden, and tracks are re-prompted.
+settings scaled to the short video (hotstart delay 3, detection thresholds among the detector's
+scores (meta_video.confident_detector), reconditioning every 3rd frame, keep-alive 2) so objects
+start on most frames and are removed by the hotstart rules and hidden (no track is re-prompted:
+see the assertion).
 Compared on every processed frame (before the hotstart delay hides anything): the objects
 tracked and each one's mask (bool at the video's size); on every shown frame: object ids,
 scores (1e-5) and masks. Masks bit for bit (at most 2 pixels may flip: the tracker's features
 are bf16-rounded, where a last-bit flip can move a logit across the cut). Plain SAM 3 and
-HQ-SAM 3 (Meta's tracker with our HQ
-decoder)."""
+HQ-SAM 3 (Meta's tracker with our HQ decoder)."""
 
 import numpy as np
 import pytest
@@ -23,8 +23,8 @@ from .meta_video import cpu_patches, meta_video_state
 
 TEXT = "a striped cat"
 SETTINGS = ConceptVideoSettings(
-    score_threshold_detection=0.205,
-    new_det_thresh=0.215,
+    score_threshold_detection=0.72,
+    new_det_thresh=0.8,
     hotstart_delay=3,
     hotstart_unmatch_thresh=2,
     hotstart_dup_thresh=2,
@@ -58,9 +58,24 @@ def run_meta(meta, frames, video_hw):
     return steps, shown
 
 
-def run_ours(session: ConceptVideoSession):
+def count_operations(session: ConceptVideoSession, counts: dict) -> None:
+    """Count the objects each tracker operation gets (so the test knows every rule fired)."""
+    tracker = session.tracker
+    for name in ("add_objects", "recondition", "remove_objects"):
+        operation = getattr(tracker, name)
+
+        def counted(*args, _operation=operation, _name=name):
+            counts[_name] = counts.get(_name, 0) + len(args[-1] if _name == "remove_objects"
+                                                       else args[1])
+            return _operation(*args)
+
+        setattr(tracker, name, counted)
+
+
+def run_ours(session: ConceptVideoSession, counts: dict):
     steps = []
     step = session._step
+    count_operations(session, counts)
 
     def spy(frame, reverse):
         result = step(frame, reverse)
@@ -88,7 +103,8 @@ def test_session_equals_meta_video_inference(concept_video, use_hq, monkeypatch)
     with torch.inference_mode():
         tracker = session.tracker
         their_steps, their_shown = run_meta(meta, tracker.frames, tracker.video_size)
-        my_steps, my_shown = run_ours(session)
+        counts = {}
+        my_steps, my_shown = run_ours(session, counts)
     assert [f for f, _ in my_steps] == [f for f, _ in their_steps]
     flips, objects = 0, 0
     for (frame, theirs), (_, mine) in zip(their_steps, my_steps):
@@ -105,7 +121,10 @@ def test_session_equals_meta_video_inference(concept_video, use_hq, monkeypatch)
         shown_objects += len(mine.obj_ids)
     print(f"session ({'hq' if use_hq else 'sam3'}): {len(my_steps)} frames processed, "
           f"{objects} object masks, {shown_objects} objects shown, {flips} flipped pixels, "
-          f"max |score diff| {worst_score:.1e}")
+          f"max |score diff| {worst_score:.1e}, objects added / re-prompted / removed {counts}")
     assert objects >= len(my_steps) and shown_objects >= 4, "a trivial comparison"
+    # the random detector's masks are small blobs the tracker does not reproduce (IoU < 0.8): no
+    # track is re-prompted here; test_tracker_ops_meta.py compares reconditioning itself
+    assert counts.get("add_objects", 0) >= 10 and counts.get("remove_objects", 0) >= 10
     assert worst_score <= 1e-5
     assert flips <= 2
