@@ -3,9 +3,10 @@ instead of detect-once-then-track. The text prompt goes on --text-frame; the vid
 forward from there to the last frame, then in reverse from the frame before it to frame 0.
 --threshold is the detection score threshold (Meta's score_threshold_detection); --concept-settings
 FILE: a JSON object of further ConceptVideoSettings fields (Meta's Sam3VideoBase settings, e.g.
-{"hotstart_delay": 15, "new_det_thresh": 0.7}). Writes a PNG per frame (pixel value = object id
-+ 1, as ids start at 0) and concept.json: the text, the frame, and each object shown with its id,
-its PNG value, the first frame it was shown on and its detection score."""
+{"hotstart_delay": 15, "new_det_thresh": 0.7}). Writes a PNG per frame (pixel value: 1 for the
+first object shown, 2 for the next, ...; object ids keep growing as objects come and go) and
+concept.json: the text, the frame, and each object shown with its id, its PNG value, the first
+frame it was shown on and its detection score."""
 
 from __future__ import annotations
 
@@ -130,31 +131,37 @@ def detect_every_frame(args, video, model, settings, out: Path, palette) -> int:
     return 0
 
 
-def id_picture(output: FrameOutput, size: tuple[int, int]) -> np.ndarray:
-    """H x W uint8: 0 background, object id + 1 where its mask is (masks do not overlap)."""
+def id_picture(output: FrameOutput, size: tuple[int, int], values: dict[int, int]) -> np.ndarray:
+    """H x W uint8: 0 background, each object's PNG value where its mask is (masks do not
+    overlap). An object shown for the first time gets the next value (`values` grows)."""
     picture = np.zeros(size, dtype=np.uint8)
     for obj_id, mask in zip(output.obj_ids.tolist(), output.masks):
-        if obj_id + 1 > MAX_PNG_ID:
-            raise ConceptSettingsError(
-                f"object id {obj_id} does not fit an 8-bit PNG: limit the objects with "
-                '--concept-settings {"max_num_objects": ...}'
-            )
-        picture[mask] = obj_id + 1
+        if obj_id not in values:
+            if len(values) == MAX_PNG_ID:
+                raise ConceptSettingsError(
+                    f"more than {MAX_PNG_ID} objects shown: an 8-bit PNG cannot tell them apart; "
+                    'limit them with --concept-settings {"max_num_objects": ...}'
+                )
+            values[obj_id] = len(values) + 1
+        picture[mask] = values[obj_id]
     return picture
 
 
 def write_outputs(out: Path, video, results, palette, record: dict) -> dict:
-    """Each frame's PNG; returns {obj id: {"first_frame", "score"}} of the objects shown."""
+    """Each frame's PNG; returns {obj id: {"first_frame", "score", "png_value"}} of the objects
+    shown, also written to concept.json."""
     shown: dict[int, dict] = {}
+    values: dict[int, int] = {}
     for frame, output in results:
-        picture = Image.fromarray(id_picture(output, video.size), mode="P")
+        picture = Image.fromarray(id_picture(output, video.size, values), mode="P")
         picture.putpalette(palette)
         picture.save(out / f"{video.names[frame]}.png")
         for obj_id, prob in zip(output.obj_ids.tolist(), output.probs.tolist()):
             entry = shown.setdefault(obj_id, {"first_frame": frame, "score": prob})
             entry["first_frame"] = min(entry["first_frame"], frame)
+            entry["png_value"] = values[obj_id]
     objects = [
-        {"id": obj_id, "png_value": obj_id + 1, "first_frame": v["first_frame"],
+        {"id": obj_id, "png_value": v["png_value"], "first_frame": v["first_frame"],
          "score": round(float(v["score"]), 6)}
         for obj_id, v in sorted(shown.items())
     ]

@@ -98,7 +98,8 @@ class ConceptVideoTracker(VideoPredictor):
             scores.append(out.object_score_logits[:, 0])
         size = self.tracker.model.mask_input_size
         if not ids:
-            return np.zeros(0, np.int64), torch.zeros(0, size, size), torch.zeros(0)
+            empty = torch.zeros(0, size, size, device=self.device)
+            return np.zeros(0, np.int64), empty, torch.zeros(0, device=self.device)
         return np.array(ids, np.int64), torch.cat(masks), torch.cat(scores)
 
     @torch.inference_mode()

@@ -35,20 +35,22 @@ def command_args(concept_video, out, *extra):
 
 
 def session_pictures(concept_video):
-    """frame -> H x W uint8 (object id + 1) and {obj id: first frame} from the session."""
+    """frame -> H x W uint8 (the objects numbered 1, 2, ... as first shown) and {obj id: (first
+    frame, number)} from the session."""
     _, bpe, path, video = concept_video
     # Meta's layout has no HQ parts: the command decodes with plain SAM 3 (and says so)
     session = ConceptVideoSession(load_checkpoint(path).eval(), bpe, SETTINGS, use_hq=False)
     session.set_video(video)
-    pictures, first = {}, {}
+    pictures, first, values = {}, {}, {}
     with torch.inference_mode():
         session.add_prompt(TEXT_FRAME, TEXT)
         for reverse in (False, True):
             for frame, out in session.propagate(reverse=reverse):
                 picture = np.zeros(session.tracker.video_size, dtype=np.uint8)
                 for obj_id, mask in zip(out.obj_ids.tolist(), out.masks):
-                    picture[mask] = obj_id + 1
-                    first[obj_id] = min(first.get(obj_id, frame), frame)
+                    values.setdefault(obj_id, len(values) + 1)
+                    picture[mask] = values[obj_id]
+                    first[obj_id] = (min(first.get(obj_id, (frame,))[0], frame), values[obj_id])
                 pictures[frame] = picture
     return pictures, first
 
@@ -65,8 +67,7 @@ def test_command_writes_the_session_outputs(concept_video, tmp_path, capsys):
     assert sum(int(p.any()) for p in pictures.values()) >= 2, "nothing shown: a trivial check"
     record = json.loads((out / "concept.json").read_text())
     assert (record["text"], record["frame"], record["frame_name"]) == (TEXT, TEXT_FRAME, "00002")
-    assert {o["id"]: o["first_frame"] for o in record["objects"]} == first
-    assert all(o["png_value"] == o["id"] + 1 for o in record["objects"])
+    assert {o["id"]: (o["first_frame"], o["png_value"]) for o in record["objects"]} == first
     assert f"{len(first)} objects of {TEXT!r} shown" in said
 
 
