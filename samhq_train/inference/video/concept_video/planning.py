@@ -41,8 +41,8 @@ class FramePlan:
     recondition: which tracks are re-prompted with which detection before memory encoding,
       and those whose output mask is their detection's.
     masks_to_encode: float (N, H, W) the tracker's logits after occlusion suppression
-      (suppressed ones -10), what the memory encoder gets; the tracker's masks themselves
-      when nothing is suppressed.
+      (suppressed ones -10), what the memory encoder gets and frame_masks shows; a copy, or
+      the given tensor itself when occlusion suppression is off or nothing is tracked.
     suppressed: bool (N,) the tracks occlusion suppression set to -10.
     """
 

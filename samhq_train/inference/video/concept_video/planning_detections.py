@@ -69,7 +69,7 @@ def nms_keep(
         kept.append(best)
         order = order[1:][ious[best, order[1:]] <= iou_threshold]
     valid_index = torch.where(is_valid, is_valid.cumsum(dim=0) - 1, -1)
-    return torch.isin(valid_index, torch.tensor(kept, dtype=torch.int64))
+    return torch.isin(valid_index, torch.tensor(kept, dtype=torch.int64, device=probs.device))
 
 
 def filter_detections(

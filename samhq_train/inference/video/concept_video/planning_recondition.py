@@ -40,8 +40,9 @@ def recondition_decision(
     when either fires, every track of trk_to_high_conf_det whose tracker object score logit
     exceeds 0.8 is re-prompted. obj_ids int64 (N,), trk_mask_logits float (N, H, W) before
     occlusion suppression, trk_score_logits float (N,) the tracker's object score logits."""
-    bbox_obj_ids = _box_mismatches(settings, detections, trk_to_high_conf_det, obj_ids,
-                                   trk_mask_logits)
+    bbox_obj_ids = _box_mismatches(
+        settings, detections, trk_to_high_conf_det, obj_ids, trk_mask_logits
+    )
     periodic = (
         settings.recondition_every_nth_frame > 0
         and frame_idx % settings.recondition_every_nth_frame == 0
