@@ -60,6 +60,11 @@ from ..command_options import (
 )
 from ..concept import ConceptPredictor
 from .concept_tracking import NEEDS_SAM3, ConceptObjects, add_concept_objects, check_concept_frame
+from .concept_video.command_run import (
+    check_concept_video_options,
+    detect_every_frame,
+    read_settings,
+)
 from .frames import open_video
 from .predictor import OBJECT_MODES, VideoPredictor
 from .prompts import VideoPrompt, check_rounds, read_prompts
@@ -86,6 +91,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--threshold", type=float, default=0.5,
         help="with --text: the detection confidence an instance needs (default 0.5)",
+    )
+    parser.add_argument(
+        "--detect-every-frame", action="store_true",
+        help="with --text: SAM 3's video concept model (detect on every frame, associate, add "
+        "and remove objects) instead of detect once, then track",
+    )
+    parser.add_argument(
+        "--concept-settings", help="with --detect-every-frame: JSON file of the video model's "
+        "settings (e.g. hotstart_delay)",
     )
     parser.add_argument("--out", required=True, help="output folder for the mask PNGs")
     parser.add_argument(
@@ -116,6 +130,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.max_frames is not None and args.max_frames < 1:
         parser.error(f"--max-frames {args.max_frames}: give 1 or more (or leave it out: all)")
     check_text_options(parser, args)
+    check_concept_video_options(parser, args)
     check_device_options(parser, args)
     return args
 
@@ -294,7 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     targets = [out / f"{n}.png" for n in video.names] + ([out / "overlay"] if args.overlay else [])
     check_out(out, targets + ([out / CONCEPT_JSON] if args.text else []), args.overwrite)
+    settings = read_settings(args.concept_settings, args.threshold, args.detect_every_frame)
     model = load_model(args).to(args.device)
+    if args.detect_every_frame:
+        return detect_every_frame(args, video, model, settings, out, davis_palette())
     if args.text is None:
         check_prompt_rounds(args, model, prompts)
     else:

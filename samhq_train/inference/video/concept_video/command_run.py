@@ -1,0 +1,169 @@
+"""samhq-video --text ... --detect-every-frame: SAM 3's video concept model (ConceptVideoSession)
+instead of detect-once-then-track. The text prompt goes on --text-frame; the video is processed
+forward from there to the last frame, then in reverse from the frame before it to frame 0.
+--threshold is the detection score threshold (Meta's score_threshold_detection); --concept-settings
+FILE: a JSON object of further ConceptVideoSettings fields (Meta's Sam3VideoBase settings, e.g.
+{"hotstart_delay": 15, "new_det_thresh": 0.7}). Writes a PNG per frame (pixel value: 1 for the
+first object shown, 2 for the next, ...; object ids keep growing as objects come and go) and
+concept.json: the text, the frame, and each object shown with its id, its PNG value, the first
+frame it was shown on and its detection score."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from samhq_train.errors import UserError
+from samhq_train.inference.command_options import decode_with_hq
+from samhq_train.model.sam3.concept.detector import NoDetectorError, concept_detector
+from samhq_train.model.sam3.concept.tokenizer import TokenizerFileError
+from samhq_train.model.sam3.tracking import VideoPartsMissing
+from samhq_train.progress import Progress
+
+from .planning_outputs import FrameOutput
+from .session import ConceptVideoSession
+from .settings import ConceptVideoSettings
+
+SETTING_KINDS = {
+    "int": (int, "an integer"), "float": ((int, float), "a number"), "bool": (bool, "true or false")
+}
+MAX_PNG_ID = 255  # an 8-bit PNG holds ids 1..255
+
+
+class ConceptSettingsError(UserError):
+    """A --concept-settings file that cannot be used; the message names it."""
+
+
+def read_settings(path: str | None, threshold: float, used: bool = True):
+    """Meta's settings with --threshold as the detection threshold and the file's fields (None
+    when not `used`)."""
+    if not used:
+        return None
+    settings = ConceptVideoSettings(score_threshold_detection=threshold)
+    if path is None:
+        return settings
+    try:
+        given = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConceptSettingsError(
+            f"--concept-settings {path}: not a readable JSON file ({err})"
+        ) from None
+    if not isinstance(given, dict):
+        raise ConceptSettingsError(f"--concept-settings {path}: expected a JSON object of settings")
+    known = {f.name: f.type for f in fields(ConceptVideoSettings)}
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ConceptSettingsError(
+            f"--concept-settings {path}: unknown setting {unknown[0]!r}; known: "
+            + ", ".join(sorted(known))
+        )
+    for key, value in given.items():
+        kind, name = SETTING_KINDS[str(known[key])]
+        if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+            raise ConceptSettingsError(
+                f"--concept-settings {path}: {key} must be {name}, got {value!r}"
+            )
+    return replace(settings, **given)
+
+
+def check_concept_video_options(parser: argparse.ArgumentParser, args) -> None:
+    """--detect-every-frame only with --text; options of the detect-once path refused."""
+    if not args.detect_every_frame:
+        if args.concept_settings is not None:
+            parser.error("--concept-settings goes with --text ... --detect-every-frame")
+        return
+    if args.text is None:
+        parser.error("--detect-every-frame goes with --text")
+    if args.objects != "batched" or args.fill_hole_area is not None:
+        parser.error(
+            "--detect-every-frame tracks as SAM 3's video model does: leave out --objects and "
+            "--fill-hole-area (set fill_hole_area in --concept-settings)"
+        )
+
+
+def make_session(args, model, settings) -> ConceptVideoSession:
+    """The session on the loaded model (a model without the detector or the video parts, or a
+    bad --bpe, refused in one line before the HQ note)."""
+    try:
+        concept_detector(model)
+        return ConceptVideoSession(model, args.bpe, settings, use_hq=decode_with_hq(model, args.hq))
+    except (NoDetectorError, VideoPartsMissing) as err:
+        raise ConceptSettingsError(f"--checkpoint {args.checkpoint}: {err}") from None
+    except TokenizerFileError as err:
+        raise ConceptSettingsError(f"--bpe {args.bpe}: {err}") from None
+
+
+def run_concept_video(session: ConceptVideoSession, video, frame: int, text: str):
+    """The session over the whole video: (frame, FrameOutput) forward from `frame`, then in
+    reverse before it, with a progress line per pass."""
+    session.set_video(video)
+    session.add_prompt(frame, text)
+    n = session.num_frames
+    for reverse, total in ((False, n - frame), (True, frame)):
+        if not total:
+            continue
+        what = "tracking in reverse" if reverse else "tracking forward"
+        with Progress(total, what, "frame") as bar:
+            for result in session.propagate(reverse=reverse):
+                yield result
+                bar.update()
+
+
+def detect_every_frame(args, video, model, settings, out: Path, palette) -> int:
+    """samhq-video's --detect-every-frame run: the session made (refusals in one line), every
+    frame written, a summary line."""
+    session = make_session(args, model, settings)
+    device = torch.device(args.device).type
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"text": args.text, "frame": args.text_frame,
+              "frame_name": video.names[args.text_frame], "settings": asdict(settings)}
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=args.bf16):
+        results = run_concept_video(session, video, args.text_frame, args.text)
+        shown = write_outputs(out, video, results, palette, record)
+    print(f"{len(video)} frames, {len(shown)} objects of {args.text!r} shown "
+          f"(ids {sorted(shown)}) -> {out}")
+    return 0
+
+
+def id_picture(output: FrameOutput, size: tuple[int, int], values: dict[int, int]) -> np.ndarray:
+    """H x W uint8: 0 background, each object's PNG value where its mask is (masks do not
+    overlap). An object shown for the first time gets the next value (`values` grows)."""
+    picture = np.zeros(size, dtype=np.uint8)
+    for obj_id, mask in zip(output.obj_ids.tolist(), output.masks):
+        if obj_id not in values:
+            if len(values) == MAX_PNG_ID:
+                raise ConceptSettingsError(
+                    f"more than {MAX_PNG_ID} objects shown: an 8-bit PNG cannot tell them apart; "
+                    'limit them with --concept-settings {"max_num_objects": ...}'
+                )
+            values[obj_id] = len(values) + 1
+        picture[mask] = values[obj_id]
+    return picture
+
+
+def write_outputs(out: Path, video, results, palette, record: dict) -> dict:
+    """Each frame's PNG; returns {obj id: {"first_frame", "score", "png_value"}} of the objects
+    shown, also written to concept.json."""
+    shown: dict[int, dict] = {}
+    values: dict[int, int] = {}
+    for frame, output in results:
+        picture = Image.fromarray(id_picture(output, video.size, values), mode="P")
+        picture.putpalette(palette)
+        picture.save(out / f"{video.names[frame]}.png")
+        for obj_id, prob in zip(output.obj_ids.tolist(), output.probs.tolist()):
+            entry = shown.setdefault(obj_id, {"first_frame": frame, "score": prob})
+            entry["first_frame"] = min(entry["first_frame"], frame)
+            entry["png_value"] = values[obj_id]
+    objects = [
+        {"id": obj_id, "png_value": v["png_value"], "first_frame": v["first_frame"],
+         "score": round(float(v["score"]), 6)}
+        for obj_id, v in sorted(shown.items())
+    ]
+    (out / "concept.json").write_text(json.dumps({**record, "objects": objects}, indent=1))
+    return shown

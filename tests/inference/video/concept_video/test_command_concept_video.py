@@ -1,0 +1,123 @@
+"""samhq-video --text ... --detect-every-frame: the PNGs and concept.json are the session's outputs
+(ConceptVideoSession, Meta-parity tested in test_session_meta.py) on the same file, video and
+settings; bad input is one error line and exit status 2 before the model runs."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from samhq_train.inference.video import command
+from samhq_train.inference.video.concept_video.session import ConceptVideoSession
+from samhq_train.model import load_checkpoint
+
+from .conftest import NUM_FRAMES
+from .test_session_meta import SETTINGS, TEXT
+
+TEXT_FRAME = 2
+FILE_SETTINGS = {  # SETTINGS but the threshold (given as --threshold)
+    k: v for k, v in SETTINGS.meta_kwargs().items() if k != "score_threshold_detection"
+}
+
+
+def command_args(concept_video, out, *extra):
+    folder, bpe, path, video = concept_video
+    settings = folder / "settings.json"
+    settings.write_text(json.dumps(FILE_SETTINGS))
+    return [
+        "--frames", str(video), "--text", TEXT, "--bpe", str(bpe), "--checkpoint", str(path),
+        "--out", str(out), "--device", "cpu", "--detect-every-frame",
+        "--threshold", str(SETTINGS.score_threshold_detection),
+        "--concept-settings", str(settings), "--text-frame", str(TEXT_FRAME), *extra,
+    ]
+
+
+def session_pictures(concept_video):
+    """frame -> H x W uint8 (the objects numbered 1, 2, ... as first shown) and {obj id: (first
+    frame, number)} from the session."""
+    _, bpe, path, video = concept_video
+    # Meta's layout has no HQ parts: the command decodes with plain SAM 3 (and says so)
+    session = ConceptVideoSession(load_checkpoint(path).eval(), bpe, SETTINGS, use_hq=False)
+    session.set_video(video)
+    pictures, first, values = {}, {}, {}
+    with torch.inference_mode():
+        session.add_prompt(TEXT_FRAME, TEXT)
+        for reverse in (False, True):
+            for frame, out in session.propagate(reverse=reverse):
+                picture = np.zeros(session.tracker.video_size, dtype=np.uint8)
+                for obj_id, mask in zip(out.obj_ids.tolist(), out.masks):
+                    values.setdefault(obj_id, len(values) + 1)
+                    picture[mask] = values[obj_id]
+                    first[obj_id] = (min(first.get(obj_id, (frame,))[0], frame), values[obj_id])
+                pictures[frame] = picture
+    return pictures, first
+
+
+def test_command_writes_the_session_outputs(concept_video, tmp_path, capsys):
+    out = tmp_path / "masks"
+    assert command.main(command_args(concept_video, out)) == 0
+    said = capsys.readouterr().out
+    pictures, first = session_pictures(concept_video)
+    assert sorted(pictures) == list(range(NUM_FRAMES))
+    for frame, picture in pictures.items():
+        written = np.array(Image.open(out / f"{frame:05d}.png"))
+        assert np.array_equal(written, picture), frame
+    assert sum(int(p.any()) for p in pictures.values()) >= 2, "nothing shown: a trivial check"
+    record = json.loads((out / "concept.json").read_text())
+    assert (record["text"], record["frame"], record["frame_name"]) == (TEXT, TEXT_FRAME, "00002")
+    assert {o["id"]: (o["first_frame"], o["png_value"]) for o in record["objects"]} == first
+    assert f"{len(first)} objects of {TEXT!r} shown" in said
+
+
+@pytest.mark.parametrize(
+    "extra, settings, message",
+    [
+        ((), {"hotstart_delay": 2, "hotstart_unmatch_thresh": 3}, "hotstart_unmatch_thresh"),
+        ((), {"hotstart_dely": 2}, "unknown setting 'hotstart_dely'"),
+        ((), {"hotstart_delay": 2.5}, "hotstart_delay must be an integer"),
+        ((), [1, 2], "expected a JSON object"),
+        (("--objects", "independent"), None, "leave out --objects"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(concept_video, tmp_path, capsys, extra, settings,
+                                         message):
+    args = command_args(concept_video, tmp_path / "masks", *extra)
+    if settings is not None:
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps(settings))
+        args[args.index("--concept-settings") + 1] = str(bad)
+    with pytest.raises(SystemExit) as exit_:
+        command.main(args)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    # a UserError: one line; argparse's: its usage, then one error line
+    assert len(err) == 1 or ": error: " in err[-1], err
+    assert message in err[-1]
+
+
+def test_detect_every_frame_needs_text_and_a_detector(concept_video, tmp_path, capsys):
+    folder, _, path, video = concept_video
+    args = command_args(concept_video, tmp_path / "masks")
+    no_text = [
+        "--frames", str(video), "--prompts", str(folder / "settings.json"), "--checkpoint",
+        str(path), "--out", str(tmp_path / "masks"), "--detect-every-frame",
+    ]
+    with pytest.raises(SystemExit) as exit_:
+        command.main(no_text)
+    assert exit_.value.code == 2
+    assert "--detect-every-frame goes with --text" in capsys.readouterr().err
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    keep = "detector.backbone.vision_backbone."
+    no_detector = tmp_path / "no_detector.pt"
+    torch.save(
+        {k: v for k, v in state.items() if not k.startswith("detector.") or k.startswith(keep)},
+        no_detector,
+    )
+    args[args.index("--checkpoint") + 1] = str(no_detector)
+    with pytest.raises(SystemExit) as exit_:
+        command.main(args)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no concept detector" in err[0], err
