@@ -13,7 +13,7 @@ from samhq_train.model import load_checkpoint
 
 from .ours_file import write_sam3_with_detector
 
-BAD = [-0.1, 1.0, 1.5, float("nan"), float("inf"), "0.5", None, True, [0.5]]
+BAD = [-0.1, 1.0, 1.5, float("nan"), float("inf"), "0.5", None, True, False, [0.5]]
 
 
 @pytest.fixture(scope="module")
