@@ -24,12 +24,13 @@ from samhq_train.evaluation import entry
 from samhq_train.evaluation.coco import BoundaryCOCOeval, encode_mask, load_coco
 from samhq_train.evaluation.coco_concept import (
     concept_predictor,
+    detect_image,
     evaluate_concept_model,
     read_concept_inputs,
 )
 from samhq_train.evaluation.entry import evaluate
 from samhq_train.evaluation.errors import EvaluationError
-from samhq_train.inference.concept import ConceptPredictor
+from samhq_train.inference.concept import ConceptInstances, ConceptPredictor
 from samhq_train.model import load_checkpoint, save_checkpoint
 from samhq_train.model.sam3.concept.detector import NoDetectorError
 from tests.model.sam3.concept.ours_file import write_sam3_with_detector
@@ -292,3 +293,24 @@ def test_the_command_refuses_a_missing_merges_file_in_one_line(tmp_path, coco_se
     assert done.returncode == 2, done.stderr[-2000:]
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(missing) in lines[0], lines
+
+
+def test_tied_scores_keep_the_prompt_then_query_order():
+    """Two prompts, each 10 queries at 0.5 then 10 at 0.3: the top 30 are the first prompt's 0.5s,
+    the second's, then the first's 0.3s (a stable sort, as by_hand and the docstring say)."""
+
+    class Answers:
+        def predict(self, name, refine, threshold):
+            prompt = {"cat": 0, "dog": 1}[name]
+            return ConceptInstances(
+                scores=np.repeat(np.float32([0.5, 0.3]), 10),
+                boxes=np.stack([np.arange(20) + 100 * prompt] * 4, 1).astype(np.float32),
+                detector_masks=np.zeros((20, 2, 2), bool),
+                masks=np.zeros((20, 2, 2), bool),
+                mask_scores=None,
+            )
+
+    kept = detect_image(Answers(), [(1, "cat"), (3, "dog")], threshold=0.0, max_detections=30)
+    want = [*range(10), *range(100, 110), *range(10, 20)]
+    np.testing.assert_array_equal(kept["boxes"][:, 0], want)
+    np.testing.assert_array_equal(kept["category_ids"], [1] * 10 + [3] * 10 + [1] * 10)
