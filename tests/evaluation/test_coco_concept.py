@@ -26,6 +26,7 @@ from samhq_train.evaluation.coco_concept import (
     concept_predictor,
     detect_image,
     evaluate_concept_model,
+    predict_concepts,
     read_concept_inputs,
 )
 from samhq_train.evaluation.entry import evaluate
@@ -230,6 +231,21 @@ def test_without_the_sam_baseline_the_sam_row_is_left_out(coco_set, files, model
     expected = by_hand(found, lambda image_id: [7], max_detections=3)
     for source in ("detector", "hq"):
         assert result["predictions"][source] == expected[source]
+
+
+def test_an_image_without_an_annotated_prompted_category_is_skipped(coco_set, files, model, found):
+    """per_image=annotated with "red car" alone: image 1 has none, so nothing prompts it."""
+    gt, image_dir = coco_set
+    predictions = predict_concepts(
+        concept_predictor(model, files[1]), load_coco(gt), image_dir, {7: "red car"},
+        per_image="annotated", sam_baseline=False, progress=False,
+    )
+    expected = by_hand(found, lambda image_id: [] if image_id == 1 else [7])
+    assert {p["image_id"] for p in expected["detector"]} == {2, 5}
+    for source in ("detector", "hq"):
+        assert [(p["image_id"], p["score"], p["segmentation"]) for p in predictions[source]] == [
+            (p["image_id"], p["score"], p["segmentation"]) for p in expected[source]
+        ]
 
 
 def no_model(*args, **kwargs):
