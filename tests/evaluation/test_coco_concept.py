@@ -282,6 +282,11 @@ def test_bad_input_is_refused_before_the_model_is_read(tmp_path, coco_set, files
         f"{nameless}: category {{'id': 3}} has no name; text prompts need each category's name "
         '("name": "cat")'
     )
+    data["categories"][1] = {"id": 3, "name": "  "}  # blank: no text to prompt with
+    nameless.write_text(json.dumps(data))
+    assert "category {'id': 3, 'name': '  '} has no name" in refused(
+        EvaluationError, f"coco.annotation_file={nameless}"
+    )
     assert "coco.concept.per_image=some" in refused(ConfigError, "coco.concept.per_image=some")
     assert "coco.concept.threshold=1.0" in refused(ConfigError, "coco.concept.threshold=1.0")
 
