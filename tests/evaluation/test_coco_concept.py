@@ -289,6 +289,8 @@ def test_bad_input_is_refused_before_the_model_is_read(tmp_path, coco_set, files
     )
     assert "coco.concept.per_image=some" in refused(ConfigError, "coco.concept.per_image=some")
     assert "coco.concept.threshold=1.0" in refused(ConfigError, "coco.concept.threshold=1.0")
+    assert "a list of category names" in refused(ConfigError, "coco.concept.categories=[]")
+    assert "coco.prompts=points" in refused(ConfigError, "coco.prompts=points")
 
 
 def test_a_sam3_file_without_the_detector_is_refused_before_any_image(tmp_path, coco_set, files):
