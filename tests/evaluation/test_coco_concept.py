@@ -24,12 +24,14 @@ from samhq_train.evaluation import entry
 from samhq_train.evaluation.coco import BoundaryCOCOeval, encode_mask, load_coco
 from samhq_train.evaluation.coco_concept import (
     concept_predictor,
+    detect_image,
     evaluate_concept_model,
+    predict_concepts,
     read_concept_inputs,
 )
 from samhq_train.evaluation.entry import evaluate
 from samhq_train.evaluation.errors import EvaluationError
-from samhq_train.inference.concept import ConceptPredictor
+from samhq_train.inference.concept import ConceptInstances, ConceptPredictor
 from samhq_train.model import load_checkpoint, save_checkpoint
 from samhq_train.model.sam3.concept.detector import NoDetectorError
 from tests.model.sam3.concept.ours_file import write_sam3_with_detector
@@ -231,6 +233,21 @@ def test_without_the_sam_baseline_the_sam_row_is_left_out(coco_set, files, model
         assert result["predictions"][source] == expected[source]
 
 
+def test_an_image_without_an_annotated_prompted_category_is_skipped(coco_set, files, model, found):
+    """per_image=annotated with "red car" alone: image 1 has none, so nothing prompts it."""
+    gt, image_dir = coco_set
+    predictions = predict_concepts(
+        concept_predictor(model, files[1]), load_coco(gt), image_dir, {7: "red car"},
+        per_image="annotated", sam_baseline=False, progress=False,
+    )
+    expected = by_hand(found, lambda image_id: [] if image_id == 1 else [7])
+    assert {p["image_id"] for p in expected["detector"]} == {2, 5}
+    for source in ("detector", "hq"):
+        assert [(p["image_id"], p["score"], p["segmentation"]) for p in predictions[source]] == [
+            (p["image_id"], p["score"], p["segmentation"]) for p in expected[source]
+        ]
+
+
 def no_model(*args, **kwargs):
     raise AssertionError("the model was read before the settings were checked")
 
@@ -265,8 +282,15 @@ def test_bad_input_is_refused_before_the_model_is_read(tmp_path, coco_set, files
         f"{nameless}: category {{'id': 3}} has no name; text prompts need each category's name "
         '("name": "cat")'
     )
+    data["categories"][1] = {"id": 3, "name": "  "}  # blank: no text to prompt with
+    nameless.write_text(json.dumps(data))
+    assert "category {'id': 3, 'name': '  '} has no name" in refused(
+        EvaluationError, f"coco.annotation_file={nameless}"
+    )
     assert "coco.concept.per_image=some" in refused(ConfigError, "coco.concept.per_image=some")
     assert "coco.concept.threshold=1.0" in refused(ConfigError, "coco.concept.threshold=1.0")
+    assert "a list of category names" in refused(ConfigError, "coco.concept.categories=[]")
+    assert "coco.prompts=points" in refused(ConfigError, "coco.prompts=points")
 
 
 def test_a_sam3_file_without_the_detector_is_refused_before_any_image(tmp_path, coco_set, files):
@@ -292,3 +316,24 @@ def test_the_command_refuses_a_missing_merges_file_in_one_line(tmp_path, coco_se
     assert done.returncode == 2, done.stderr[-2000:]
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(missing) in lines[0], lines
+
+
+def test_tied_scores_keep_the_prompt_then_query_order():
+    """Two prompts, each 10 queries at 0.5 then 10 at 0.3: the top 30 are the first prompt's 0.5s,
+    the second's, then the first's 0.3s (a stable sort, as by_hand and the docstring say)."""
+
+    class Answers:
+        def predict(self, name, refine, threshold):
+            prompt = {"cat": 0, "dog": 1}[name]
+            return ConceptInstances(
+                scores=np.repeat(np.float32([0.5, 0.3]), 10),
+                boxes=np.stack([np.arange(20) + 100 * prompt] * 4, 1).astype(np.float32),
+                detector_masks=np.zeros((20, 2, 2), bool),
+                masks=np.zeros((20, 2, 2), bool),
+                mask_scores=None,
+            )
+
+    kept = detect_image(Answers(), [(1, "cat"), (3, "dog")], threshold=0.0, max_detections=30)
+    want = [*range(10), *range(100, 110), *range(10, 20)]
+    np.testing.assert_array_equal(kept["boxes"][:, 0], want)
+    np.testing.assert_array_equal(kept["category_ids"], [1] * 10 + [3] * 10 + [1] * 10)

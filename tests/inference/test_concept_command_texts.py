@@ -10,6 +10,7 @@ import pytest
 
 from samhq_train.drawing import draw_overlay
 from samhq_train.inference.concept import ConceptInstances, ConceptPredictor, joined
+from samhq_train.inference.concept_command import instance_texts, per_text
 from samhq_train.model import load_checkpoint
 
 from .test_concept_command import files, run  # noqa: F401  (files: the module's fixture)
@@ -66,6 +67,7 @@ def test_two_texts_equal_two_single_text_runs(files, tmp_path, monkeypatch, caps
     for got, want in zip(masks, single_masks):
         np.testing.assert_array_equal(got, want)
     assert all("text" not in i for single, _, _ in singles for i in single["instances"])
+    assert [single["text"] for single, _, _ in singles] == list(TEXTS)  # one text: a string
 
     # the overlay: every instance in its own colour and number, as drawn from the joined answers
     checkpoint, merges, _, image = files
@@ -121,3 +123,12 @@ def test_joined_keeps_the_order_and_a_text_that_found_nothing():
     assert joined([instances(2, False, 0), instances(1, False, 1)]).mask_scores is None
     with pytest.raises(ValueError, match="cannot be mixed"):
         joined([instances(2, True, 0), instances(1, False, 1)])
+
+
+def test_each_instance_is_tagged_with_its_own_texts_count():
+    """Uneven counts (2, 0, 1): the tags and the printed counts follow each text's instances."""
+    texts = ["a cat", "a dog", "a bus"]
+    answers = [instances(2, True, 0), instances(0, True, 1), instances(1, True, 2)]
+    assert instance_texts(texts, answers) == ["a cat", "a cat", "a bus"]
+    assert instance_texts(texts[:1], answers[:1]) is None
+    assert per_text(texts, answers) == "'a cat': 2, 'a dog': 0, 'a bus': 1"

@@ -4,6 +4,7 @@ with torch unimportable, finds ConceptPredictor's instances (scores, boxes, dete
 masks) for several prompts on one image encoding; a model without the detector is refused in one
 line; the export check fails for another model's weights."""
 
+import inspect
 import re
 import subprocess
 import sys
@@ -17,9 +18,11 @@ from PIL import Image
 
 from samhq_train.cli.export import main as export_main
 from samhq_train.imaging import resize_antialiased_uint8
-from samhq_train.inference.concept import ConceptPredictor
+from samhq_train.inference import SamHQPredictor
+from samhq_train.inference.concept import EXEMPLAR_ONLY_TEXT, ConceptPredictor
 from samhq_train.inference.export import export_model
-from samhq_train.inference.onnx_concept_export import DETECTOR_FILE, check_onnx_concept
+from samhq_train.inference.onnx_concept_export import DETECTOR_FILE, TEXT_FILE, check_onnx_concept
+from samhq_train.inference.onnx_encoder_export import onnx_session
 from samhq_train.model import load_checkpoint
 from samhq_train.model.sam3.concept.detector import NoDetectorError
 from tests.model.sam3.concept.ours_file import write_sam3_with_detector
@@ -118,6 +121,21 @@ def test_readme_example_finds_concept_predictors_instances(exported, tmp_path):
     pixels = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
     assert worst[0] <= 2e-6 and worst[1] <= 2e-4
     assert worst[2] <= 1e-4 * pixels and worst[3] <= 1e-4 * pixels
+
+
+def test_the_metadata_hold_concept_predictors_defaults(exported):
+    """What the README runtime reads when a call leaves them out: the threshold and hole area
+    ConceptPredictor uses by default (Meta's 0.5; SAM 3's image predictor's 256)."""
+    model, _, folder = exported
+    want = {
+        "threshold": inspect.signature(ConceptPredictor).parameters["threshold"].default,
+        "fill_hole_area": SamHQPredictor(model).fill_hole_area,
+        "exemplar_only_text": EXEMPLAR_ONLY_TEXT,
+    }
+    for name in (TEXT_FILE, DETECTOR_FILE):
+        meta = onnx_session(folder / name).get_modelmeta().custom_metadata_map
+        assert {key: type(value)(meta[key]) for key, value in want.items()} == want
+    assert want["fill_hole_area"] == 256
 
 
 def test_model_without_detector_is_refused_in_one_line(exported, tmp_path, capsys):

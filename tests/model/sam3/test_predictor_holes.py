@@ -119,6 +119,22 @@ def test_our_predictor_equals_metas_at_its_default_and_with_no_filling(meta):
     assert assert_answers_match(answers(ours, use_hq=False, fill_hole_area=0), meta_unfilled) < ATOL
 
 
+@needs_sam3
+def test_the_smallest_areas_fill_as_metas_predictor(meta):
+    """Areas 1 and 5: holes of exactly that many low-res pixels are filled too (areas <= max)."""
+    from .meta_reference import meta_predictor
+
+    ours = SamHQPredictor(load_checkpoint(meta.file))
+    ours.set_image(meta.image)
+    unfilled = answers(meta.unfilled)
+    for area in (1, 5):
+        theirs = meta_predictor(meta.default.model, max_hole_area=area)
+        theirs.set_image(meta.image)
+        want = answers(theirs)
+        assert any(not np.array_equal(want[c][0], unfilled[c][0]) for c in want), area
+        assert assert_answers_match(answers(ours, use_hq=False, fill_hole_area=area), want) < ATOL
+
+
 def test_a_bad_fill_hole_area_is_refused():
     from tests.reference import random_tiny_model
 

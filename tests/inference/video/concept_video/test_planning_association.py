@@ -88,3 +88,29 @@ def test_no_tracks_or_no_detections():
     assert_same(associate(settings, no_det, scores[:0], trk, ids),
                 meta._associate_det_trk(no_det, scores[:0], trk, ids), seen)
     assert seen["new"] == len(scores) and seen["unmatched"] == len(ids) - 1
+
+
+@pytest.mark.parametrize("o2o", [False, True])
+def test_a_score_and_an_iou_exactly_at_their_thresholds_equal_metas(o2o):
+    """Detection 0 covers half of track 7 (IoU exactly 0.5), detection 1 overlaps no track with
+    a score exactly new_det_thresh, detection 2 scores just under it: at the thresholds count."""
+    settings = ConceptVideoSettings(
+        o2o_matching_masklets_enable=o2o, assoc_iou_thresh=0.5, trk_assoc_iou_thresh=0.5,
+        new_det_thresh=0.5,
+    )
+
+    def logits(*boxes):
+        out = torch.full((len(boxes), 16, 16), -2.0)
+        for k, (y0, x0, y1, x1) in enumerate(boxes):
+            out[k, y0:y1, x0:x1] = 2.0
+        return out
+
+    trk, ids = logits((0, 0, 4, 4), (8, 8, 12, 12)), np.array([7, 9], np.int64)
+    det = logits((0, 0, 4, 2), (8, 12, 12, 16), (12, 0, 16, 4))
+    scores = np.array([0.9, 0.5, 0.49], np.float32)
+    ours = associate(settings, det, scores, trk, ids)
+    assert_same(ours, meta_video_base(settings)._associate_det_trk(det, scores, trk, ids),
+                Counter())
+    np.testing.assert_array_equal(ours.new_det_inds, [1])
+    np.testing.assert_array_equal(ours.unmatched_obj_ids, [9])
+    np.testing.assert_array_equal(ours.det_to_matched_obj_ids[0], [7])

@@ -75,9 +75,11 @@ def test_new_detection_filters_equal_metas(seed):
     boxes = torch.from_numpy(rng.random((20, 4)).astype(np.float32))
     boxes[:, 2:] = boxes[:, :2] + boxes[:, 2:] * (1 - boxes[:, :2])
     boxes[0] = torch.tensor([0.0, 0.0, 0.04, 0.04])  # centre within the margin
+    boxes[1] = torch.tensor([0.0, 0.3, 0.05, 0.5])  # centre x exactly on the margin
+    boxes[2] = torch.tensor([0.3, 0.0, 0.5, 0.05])  # centre y exactly on the margin
     ours = near_boundary_keep(boxes)
     assert torch.equal(ours, meta._suppress_detections_close_to_boundary(boxes))
-    assert not ours[0]
+    assert not ours[:3].any()
     scores = rng.random(20).astype(np.float32)
     new = np.sort(rng.choice(20, size=9, replace=False)).astype(np.int64)
     for keep in (0, 4, 9):

@@ -12,8 +12,12 @@ import torch
 import torch.nn.functional as F
 
 from samhq_train.inference.video.concept_video import ConceptVideoSettings, MaskletState, plan_frame
-from samhq_train.inference.video.concept_video.planning_detections import near_boundary_keep
+from samhq_train.inference.video.concept_video.planning_detections import (
+    FrameDetections,
+    near_boundary_keep,
+)
 from samhq_train.inference.video.concept_video.planning_outputs import frame_masks
+from samhq_train.inference.video.concept_video.planning_recondition import recondition_decision
 from tests.inference.video.concept_video.meta_planning import MetaFrameRunner
 from tests.inference.video.concept_video.planning_world import World
 
@@ -151,3 +155,22 @@ def test_single_image_has_no_object_limit():
     settings = SETTINGS["limits"]
     seen = run_sequence(settings, 0, False, num_frames=6, is_image_only=True)
     assert seen["dropped"] == 0 and seen["new"] > settings.max_num_objects
+
+
+@pytest.mark.parametrize("score, reconditioned", [(0.875, True), (0.87, False)])
+def test_a_box_mismatch_scoring_exactly_the_det_score_reconditions(score, reconditioned):
+    """Meta's rule is det_score >= reconstruction_bbox_det_score: a tie re-prompts the track."""
+    settings = ConceptVideoSettings(
+        reconstruction_bbox_iou_thresh=0.5, reconstruction_bbox_det_score=0.875,
+        recondition_every_nth_frame=0,
+    )
+    track = torch.full((1, 16, 16), -2.0)
+    track[0, :4, :4] = 2.0  # its box: the top-left corner, far from the detection's
+    detections = FrameDetections(
+        torch.tensor([[0.5, 0.5, 1.0, 1.0]]), torch.zeros(1, 16, 16), torch.tensor([score])
+    )
+    decision = recondition_decision(
+        settings, 5, detections, {3: 0}, np.array([3]), track, torch.tensor([1.0])
+    )
+    assert decision.bbox_obj_ids == ({3} if reconditioned else set())
+    assert decision.obj_to_det == ({3: 0} if reconditioned else {})

@@ -71,3 +71,11 @@ def test_no_hotstart_takes_any_thresholds_and_limits():
     settings = ConceptVideoSettings(hotstart_delay=0, hotstart_unmatch_thresh=99, max_num_objects=3)
     assert settings.object_limit == 3
     assert ConceptVideoSettings().object_limit == 10000
+
+
+def test_the_ends_of_the_unit_interval_and_the_no_limit_count_are_taken():
+    """[0, 1] is closed (1.0: e.g. no NMS overlap ever suppresses); -1 objects: no limit."""
+    settings = ConceptVideoSettings(
+        assoc_iou_thresh=1.0, det_nms_thresh=0.0, new_det_thresh=1, max_num_objects=-1
+    )
+    assert settings.assoc_iou_thresh == 1.0 and settings.object_limit == 10000

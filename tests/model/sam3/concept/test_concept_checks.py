@@ -13,7 +13,7 @@ from samhq_train.model import load_checkpoint
 
 from .ours_file import write_sam3_with_detector
 
-BAD = [-0.1, 1.0, 1.5, float("nan"), float("inf"), "0.5", None, True, [0.5]]
+BAD = [-0.1, 1.0, 1.5, float("nan"), float("inf"), "0.5", None, True, False, [0.5]]
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +51,18 @@ def test_good_thresholds_are_taken(predictor, good):
     everything = predictor.predict("a cat", refine=False, threshold=0.0)
     found = predictor.predict("a cat", refine=False, threshold=good)
     assert len(found) == int((everything.scores > float(good)).sum())
+
+
+def test_refine_passes_hq_token_only_to_the_interactive_predictor(predictor):
+    """refine(hq_token_only=True) is the interactive predictor's HQ-token-only single mask for
+    the same boxes (what coco.hq_token_only scores), not the HQ mask added to SAM's."""
+    boxes = np.array([[5.0, 8.0, 50.0, 40.0], [30.0, 10.0, 75.0, 55.0]])
+    for only in (False, True):
+        masks, scores = predictor.refine(boxes, use_hq=True, hq_token_only=only, return_logits=True)
+        want, want_scores, _ = predictor.interactive.predict(
+            box=boxes, multimask_output=False, hq_token_only=only, use_hq=True, return_logits=True
+        )
+        np.testing.assert_array_equal(masks, want[:, 0])
+        np.testing.assert_array_equal(scores, want_scores[:, 0])
+    summed = predictor.refine(boxes, use_hq=True, return_logits=True)[0]
+    assert np.abs(masks - summed).max() > 1e-3  # the two modes differ on this model
