@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from samhq_train.clip_tokenizer import TokenizerFileError
 from samhq_train.errors import UserError
 from samhq_train.inference.command_options import decode_with_hq
 from samhq_train.model.sam3.concept.detector import NoDetectorError, concept_detector
-from samhq_train.model.sam3.concept.tokenizer import TokenizerFileError
 from samhq_train.model.sam3.tracking import VideoPartsMissing
 from samhq_train.progress import Progress
 

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 
 import torch
 
+from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.model.sam3.concept.detector import concept_detector
-from samhq_train.model.sam3.concept.tokenizer import ClipTokenizer
 
 from ..frames import VideoFrames
 from ..point_prompts import VideoPromptError
