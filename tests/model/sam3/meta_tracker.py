@@ -41,42 +41,49 @@ def _mask_encoder(cfg) -> SimpleMaskEncoder:
     )
 
 
+def meta_tracker_module(backbone, *, use_memory_selection: bool) -> Sam3TrackerPredictor:
+    """Sam3TrackerPredictor with model_builder.build_tracker's arguments at the miniature's sizes
+    (use_memory_selection: build_tracker's apply_temporal_disambiguation), autocast left."""
+    cfg = VARIANTS[VARIANT]
+    tracker = Sam3TrackerPredictor(
+        image_size=cfg.image_size,
+        num_maskmem=7,
+        backbone=backbone,
+        backbone_stride=cfg.vit.patch_size,
+        transformer=_memory_transformer(cfg.d_model, cfg.vit.grid),
+        maskmem_backbone=_mask_encoder(cfg),
+        multimask_output_in_sam=True,
+        forward_backbone_per_frame_for_eval=True,
+        trim_past_non_cond_mem_for_eval=False,
+        multimask_output_for_tracking=True,
+        multimask_min_pt_num=0,
+        multimask_max_pt_num=1,
+        always_start_from_first_ann_frame=False,
+        non_overlap_masks_for_mem_enc=False,
+        non_overlap_masks_for_output=False,
+        max_cond_frames_in_attn=4,
+        offload_output_to_cpu_for_eval=False,
+        sam_mask_decoder_extra_args={
+            "dynamic_multimask_via_stability": True,
+            "dynamic_multimask_stability_delta": 0.05,
+            "dynamic_multimask_stability_thresh": 0.98,
+        },
+        clear_non_cond_mem_around_input=True,
+        fill_hole_area=0,
+        use_memory_selection=use_memory_selection,
+    )
+    tracker.bf16_context.__exit__(None, None, None)
+    return tracker
+
+
 def build_meta_tracker(seed: int = 0) -> tuple[Sam3TrackerPredictor, dict]:
     """(the predictor in eval mode, its sam3.pt-layout state dict)."""
-    cfg = VARIANTS[VARIANT]
-    d, grid = cfg.d_model, cfg.vit.grid
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        neck = vision_neck(cfg)
-        # model_builder.build_tracker's arguments
-        tracker = Sam3TrackerPredictor(
-            image_size=cfg.image_size,
-            num_maskmem=7,
-            backbone=SAM3VLBackbone(visual=neck, text=None, scalp=1),
-            backbone_stride=cfg.vit.patch_size,
-            transformer=_memory_transformer(d, grid),
-            maskmem_backbone=_mask_encoder(cfg),
-            multimask_output_in_sam=True,
-            forward_backbone_per_frame_for_eval=True,
-            trim_past_non_cond_mem_for_eval=False,
-            multimask_output_for_tracking=True,
-            multimask_min_pt_num=0,
-            multimask_max_pt_num=1,
-            always_start_from_first_ann_frame=False,
-            non_overlap_masks_for_mem_enc=False,
-            non_overlap_masks_for_output=False,
-            max_cond_frames_in_attn=4,
-            offload_output_to_cpu_for_eval=False,
-            sam_mask_decoder_extra_args={
-                "dynamic_multimask_via_stability": True,
-                "dynamic_multimask_stability_delta": 0.05,
-                "dynamic_multimask_stability_thresh": 0.98,
-            },
-            clear_non_cond_mem_around_input=True,
-            fill_hole_area=0,
-            use_memory_selection=False,
+        neck = vision_neck(VARIANTS[VARIANT])
+        tracker = meta_tracker_module(
+            SAM3VLBackbone(visual=neck, text=None, scalp=1), use_memory_selection=False
         )
-        tracker.bf16_context.__exit__(None, None, None)
         with torch.no_grad():
             for tensor in tracker.state_dict().values():
                 if tensor.is_floating_point():

@@ -25,8 +25,8 @@ from sam3.model.sam3_video_inference import Sam3VideoInference
 
 from samhq_train.model.sam3 import VARIANTS
 from tests.model.sam3.concept.meta_detector import build_meta_image_model
-from tests.model.sam3.meta_reference import VARIANT, _memory_transformer
-from tests.model.sam3.meta_tracker import _mask_encoder, cpu_only
+from tests.model.sam3.meta_reference import VARIANT
+from tests.model.sam3.meta_tracker import cpu_only, meta_tracker_module
 
 SCORE_BIAS = "tracker.sam_mask_decoder.pred_obj_score_head.layers.2.bias"
 PROMPT_PROJ = "detector.dot_prod_scoring.prompt_proj."
@@ -70,35 +70,7 @@ class CpuVideoDetector(Sam3ImageOnVideoMultiGPU):
 def _video_tracker(state: dict) -> Sam3TrackerPredictor:
     """build_tracker(apply_temporal_disambiguation=True) at the miniature's shapes, no backbone
     (the detector's is shared), the tracker.* tensors of `state`."""
-    cfg = VARIANTS[VARIANT]
-    tracker = Sam3TrackerPredictor(
-        image_size=cfg.image_size,
-        num_maskmem=7,
-        backbone=None,
-        backbone_stride=cfg.vit.patch_size,
-        transformer=_memory_transformer(cfg.d_model, cfg.vit.grid),
-        maskmem_backbone=_mask_encoder(cfg),
-        multimask_output_in_sam=True,
-        forward_backbone_per_frame_for_eval=True,
-        trim_past_non_cond_mem_for_eval=False,
-        multimask_output_for_tracking=True,
-        multimask_min_pt_num=0,
-        multimask_max_pt_num=1,
-        always_start_from_first_ann_frame=False,
-        non_overlap_masks_for_mem_enc=False,
-        non_overlap_masks_for_output=False,
-        max_cond_frames_in_attn=4,
-        offload_output_to_cpu_for_eval=False,
-        sam_mask_decoder_extra_args={
-            "dynamic_multimask_via_stability": True,
-            "dynamic_multimask_stability_delta": 0.05,
-            "dynamic_multimask_stability_thresh": 0.98,
-        },
-        clear_non_cond_mem_around_input=True,
-        fill_hole_area=0,
-        use_memory_selection=True,
-    )
-    tracker.bf16_context.__exit__(None, None, None)
+    tracker = meta_tracker_module(None, use_memory_selection=True)
     own = {k[len("tracker."):]: v for k, v in state.items() if k.startswith("tracker.")}
     tracker.load_state_dict(own, strict=True)
     init_state = tracker.init_state
