@@ -381,6 +381,13 @@ class VideoPredictor(PromptEditing):
             return group.memory.cond[frame].pred_masks
         if self.objects == "batched" and frame in group.kept:
             return group.memory.non_cond[frame].pred_masks
+        out = self._track_unprompted(group, frame, reverse)
+        group.cleared.discard(frame)
+        return out.pred_masks
+
+    def _track_unprompted(self, group: ObjectGroup, frame: int, reverse: bool, **options):
+        """The group tracked onto a frame without its prompts, kept as non-conditioning memory
+        (options: track_step's, e.g. run_memory_encoder=False)."""
         out = self.tracker.track_step(
             frame,
             is_init_cond_frame=False,
@@ -390,11 +397,11 @@ class VideoPredictor(PromptEditing):
             memory=group.memory,
             num_frames=self.num_frames,
             reverse=reverse,
+            **options,
         )
         out = self._stored(out)
         group.memory.non_cond[frame] = out
-        group.cleared.discard(frame)
-        return out.pred_masks
+        return out
 
     def _clear_around(self, group: ObjectGroup, frame: int) -> None:
         """SAM 3 with one object: Meta's predictor forgets the object's own outputs of the frames

@@ -80,19 +80,7 @@ class ConceptVideoTracker(VideoPredictor):
             if frame in group.memory.cond:
                 out = group.memory.cond[frame]
             else:
-                out = self.tracker.track_step(
-                    frame,
-                    is_init_cond_frame=False,
-                    features=self._features(frame, len(group.obj_ids)),
-                    points=None,
-                    mask=None,
-                    memory=group.memory,
-                    num_frames=self.num_frames,
-                    reverse=reverse,
-                    run_memory_encoder=False,
-                )
-                out = self._stored(out)
-                group.memory.non_cond[frame] = out
+                out = self._track_unprompted(group, frame, reverse, run_memory_encoder=False)
             ids += group.obj_ids
             masks.append(out.pred_masks[:, 0])
             scores.append(out.object_score_logits[:, 0])

@@ -9,25 +9,12 @@ pytest.importorskip("sam3")
 from samhq_train.model import load_checkpoint  # noqa: E402
 from samhq_train.model.sam3.concept.detector import concept_detector  # noqa: E402
 from tests.inference.video.conftest import write_video  # noqa: E402
+from tests.inference.video.test_parity_sam3_meta import DecoderAdapter  # noqa: E402
 from tests.model.sam3.concept.synthetic_bpe import write_merges_file  # noqa: E402
 
 from .meta_video import build_meta_video_model  # noqa: E402
 
 NUM_FRAMES = 8
-
-
-class DecoderAdapter(torch.nn.Module):
-    """Meta's MaskDecoder call on our MaskDecoderHQ with the HQ token (hq_token_only=False), as
-    tests/inference/video/test_parity_sam3_meta.py makes HQ-SAM 3's video reference."""
-
-    def __init__(self, decoder) -> None:
-        super().__init__()
-        self.decoder = decoder
-        self.conv_s0, self.conv_s1 = decoder.conv_s0, decoder.conv_s1
-
-    def forward(self, *, repeat_image, **kwargs):
-        assert not repeat_image
-        return tuple(self.decoder(**kwargs, hq_token_only=False, use_hq=True))
 
 
 def load_ours(path):
