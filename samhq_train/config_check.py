@@ -191,7 +191,12 @@ def _check_evaluation_run(c: ConfigReader) -> None:
     c.int_at_least("coco.num_workers", 0)
     c.choice("coco.transform", ("auto", *EVAL_MODES))
     c.choice("coco.prompts", ("boxes", "concept"))
-    c.number("coco.concept.threshold", "a confidence in [0, 1)", lambda v: 0 <= v < 1)
+    c.choice("coco.concept.metric", ("ap", "cgf1"))
+    c.number(
+        "coco.concept.threshold",
+        "null (the metric's protocol) or a confidence in [0, 1)",
+        lambda v: 0 <= v < 1,
+    )
     c.choice("coco.concept.per_image", ("all", "annotated"))
     c.check(
         "coco.concept.bpe",

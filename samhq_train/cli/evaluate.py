@@ -16,6 +16,8 @@ Writes results.md (tables), scores.json (per-image scores) and overlays/ under o
 COCO AP: add coco.detections=... coco.annotation_file=... coco.image_dir=... (benchmark=false for
 COCO alone). SAM 3 text prompts (each category's name; the detector's masks vs SAM vs SAM-HQ):
 coco.prompts=concept coco.concept.bpe=... coco.annotation_file=... coco.image_dir=...
+(coco.concept.metric=cgf1: SA-Co's cgF1 of an SA-Co json's pairs, annotation_file=[a,b,c] for
+its annotator files)
 """
 
 import hydra

@@ -15,6 +15,8 @@ Modules, by job (arrows only point down the list; no module imports one that imp
     report        results_tables (also training's summary), click_tables, overlay PNGs, writers
     coco_runner   detector boxes as prompts -> COCO AP
     coco_concept  SAM 3 text prompts (category names) -> COCO AP: detector / SAM / SAM-HQ masks
+    saco_metrics  SA-Co's cgF1, IL_MCC, pmF1 of (image, noun phrase) pairs (Meta's CGF1Evaluator's)
+    saco_concept  SAM 3 text prompts (SA-Co pairs) -> cgF1: detector / SAM / SAM-HQ masks
     entry         evaluate(cfg): the conf/eval.yaml entry (benchmark + clicks + COCO + reports)
     video/        J, F, J&F of video object segmentation (samhq-video-eval; a layer of its own)
 """

@@ -8,9 +8,10 @@ The protocol is Meta's SAM 3 COCO evaluation (sam3 0.1.4): every category of the
 prompted on every image, including the categories the image has no instance of
 (``COCO_FROM_JSON(include_negatives=True)``), with the category's ``name`` as the text;
 ``PostProcessImage`` keeps every query (``detection_threshold=-1``) and the image's
-``max_dets_per_img`` highest scores over all its prompts. Here ``coco.concept.threshold`` (0: every
-query) and ``coco.max_detections`` (100, COCO's own limit) play those parts; the kept boxes are
-refined by ConceptPredictor.refine, grouped per category as ConceptPredictor.predict groups them.
+``max_dets_per_img`` highest scores over all its prompts. Here ``coco.concept.threshold`` (null
+or 0: every query) and ``coco.max_detections`` (100, COCO's own limit) play those parts; the
+kept boxes are refined by ConceptPredictor.refine, grouped per category as
+ConceptPredictor.predict groups them.
 ``coco.concept.per_image=annotated`` prompts only the categories an image has GT of (cheaper; an
 absent category then costs no false positives, so AP is higher than the open-vocabulary figure).
 """
@@ -40,7 +41,8 @@ from samhq_train.inference.concept import ConceptPredictor
 from samhq_train.progress import track
 
 __all__ = [
-    "CONCEPT_SOURCES", "PER_IMAGE", "concept_predictor", "detect_image", "evaluate_concept_model",
+    "CONCEPT_SOURCES", "PER_IMAGE", "concept_predictor", "concept_row_labels", "detect_image",
+    "evaluate_concept_model",
     "predict_concepts", "prompted_categories", "read_concept_inputs",
 ]
 
@@ -181,6 +183,11 @@ def concept_predictor(
     return ConceptPredictor(model, bpe, threshold=threshold, amp_dtype=amp_dtype)
 
 
+def concept_row_labels(labels: Mapping[str, str] = MODEL_LABELS) -> dict[str, str]:
+    """The tables' row names of the mask sources (labels: the SAM and SAM-HQ rows')."""
+    return {"detector": "SAM 3 detector masks", "sam": labels["sam"], "hq": labels["hq"]}
+
+
 def evaluate_concept_model(
     predictor: ConceptPredictor,
     *,
@@ -220,7 +227,6 @@ def evaluate_concept_model(
         f"{len(predictions['detector'])} detections on {n_images} images; the same boxes and "
         "scores in every row, only the masks differ"
     )
-    rows = {"detector": "SAM 3 detector masks", "sam": labels["sam"], "hq": labels["hq"]}
-    table = coco_markdown(metrics, caption, rows)
+    table = coco_markdown(metrics, caption, concept_row_labels(labels))
     paths = write_coco_outputs(out_dir, predictions, metrics, table)
     return {"metrics": metrics, "table": table, "paths": paths, "predictions": predictions}

@@ -272,9 +272,11 @@ def evaluate_coco_model(
     return {"metrics": metrics, "table": table, "paths": paths, "predictions": predictions}
 
 
-def write_coco_outputs(out_dir, predictions: Mapping[str, list], metrics: Mapping, table: str):
-    """With an out_dir, ``coco_results_<model>.json`` (COCO results) per model,
-    ``coco_metrics.json`` (NaN written as null) and ``coco.md``; returns their paths by name
+def write_coco_outputs(
+    out_dir, predictions: Mapping[str, list], metrics: Mapping, table: str, name: str = "coco"
+):
+    """With an out_dir, ``<name>_results_<model>.json`` (COCO results) per model,
+    ``<name>_metrics.json`` (NaN written as null) and ``<name>.md``; returns their paths by name
     (none without an out_dir)."""
     paths: dict[str, Path] = {}
     if out_dir is None:
@@ -282,11 +284,11 @@ def write_coco_outputs(out_dir, predictions: Mapping[str, list], metrics: Mappin
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for out, preds in predictions.items():
-        paths[f"coco_results_{out}"] = out_dir / f"coco_results_{out}.json"
-        write_results_json(preds, paths[f"coco_results_{out}"])
-    paths["coco_metrics"] = out_dir / "coco_metrics.json"
+        paths[f"{name}_results_{out}"] = out_dir / f"{name}_results_{out}.json"
+        write_results_json(preds, paths[f"{name}_results_{out}"])
+    paths[f"{name}_metrics"] = out_dir / f"{name}_metrics.json"
     finite = {out: {k: None if v != v else v for k, v in m.items()} for out, m in metrics.items()}
-    paths["coco_metrics"].write_text(json.dumps(finite, indent=1) + "\n")
-    paths["coco_table"] = out_dir / "coco.md"
-    paths["coco_table"].write_text(table)
+    paths[f"{name}_metrics"].write_text(json.dumps(finite, indent=1) + "\n")
+    paths[f"{name}_table"] = out_dir / f"{name}.md"
+    paths[f"{name}_table"].write_text(table)
     return paths

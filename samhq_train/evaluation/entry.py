@@ -7,7 +7,9 @@ precision in the trainer's names (``32 | bf16-mixed | 16-mixed``). ``clicks.*`` 
 samhq_train/data/clicks.py) adds the click-based protocol (evaluation/clicks.py) on the same
 sets: ``clicks.enabled=true clicks.max=20``. ``coco.*`` adds COCO mask / boundary AP, prompted
 with a detector's boxes (coco_runner.py) or, ``coco.prompts=concept``, with each category's name
-through SAM 3's detector (coco_concept.py). With ``data.cache.enabled``
+through SAM 3's detector (coco_concept.py), or ``coco.concept.metric=cgf1``, with each
+(image, noun phrase) pair of an SA-Co json, scored with cgF1 (saco_concept.py). With
+``data.cache.enabled``
 the benchmark sets are encoded once into the embedding cache (samhq_train/cache) and evaluated
 from it; a training run's cache of the same sets is reused when the checkpoint kept its base's
 encoder.
@@ -43,6 +45,8 @@ from samhq_train.evaluation.report import (
     write_click_report,
     write_report,
 )
+from samhq_train.evaluation.saco_concept import evaluate_saco_model, read_saco_inputs
+from samhq_train.evaluation.saco_metrics import CGF1_THRESHOLD
 from samhq_train.model import (
     VARIANTS,
     LoadedCheckpoint,
@@ -128,11 +132,21 @@ def _test_loaders(cfg, model, loaded: LoadedCheckpoint, device) -> list[tuple[st
 
 def _coco_task(cfg) -> str | None:
     """Which COCO evaluation runs: "boxes" (coco.detections given), "concept"
-    (coco.prompts=concept) or None."""
+    (coco.prompts=concept: AP), "saco" (coco.prompts=concept coco.concept.metric=cgf1) or
+    None."""
     coco_cfg = cfg.get("coco") or {}
     if coco_cfg.get("prompts") == "concept":
-        return "concept"
+        return "saco" if OmegaConf.select(coco_cfg, "concept.metric") == "cgf1" else "concept"
     return "boxes" if coco_cfg.get("detections") else None
+
+
+def concept_threshold(coco_cfg) -> float:
+    """coco.concept.threshold, null resolved to its metric's protocol: every query for AP (0),
+    CGF1Eval's operating point for cgF1 (0.5)."""
+    threshold = OmegaConf.select(coco_cfg, "concept.threshold")
+    if threshold is None:
+        return CGF1_THRESHOLD if coco_cfg.concept.get("metric") == "cgf1" else 0.0
+    return float(threshold)
 
 
 def _check_concept_task(cfg) -> None:
@@ -152,6 +166,14 @@ def _check_concept_task(cfg) -> None:
             "coco.detections is for coco.prompts=boxes; with coco.prompts=concept SAM 3's "
             "detector finds the boxes: leave coco.detections out"
         )
+    files = _plain(coco_cfg.annotation_file)
+    if _coco_task(cfg) == "saco":
+        _check_saco_keys(coco_cfg)
+    elif not isinstance(files, str):
+        raise EvaluationError(
+            f"coco.annotation_file={files}: COCO AP reads one GT json; a list (an SA-Co subset's "
+            "annotator files) is for coco.concept.metric=cgf1"
+        )
     variant = cfg.model.get("variant")
     family = family_of_variant(variant).name if variant in VARIANTS else None
     if family not in (None, "sam3"):
@@ -162,10 +184,34 @@ def _check_concept_task(cfg) -> None:
         )
 
 
+def _check_saco_keys(coco_cfg) -> None:
+    """coco.concept.metric=cgf1: the SA-Co json's pairs are the prompts, so the keys that choose
+    COCO categories are refused rather than ignored."""
+    files = _plain(coco_cfg.annotation_file)
+    if not isinstance(files, str) and not (
+        isinstance(files, list) and files and all(isinstance(f, str) and f for f in files)
+    ):
+        raise EvaluationError(
+            f"coco.annotation_file={files}: give an SA-Co json, or a subset's annotator files "
+            "as a list (coco.annotation_file=[gold_x_a.json,gold_x_b.json,gold_x_c.json])"
+        )
+    if coco_cfg.concept.get("categories") is not None:
+        raise EvaluationError(
+            "coco.concept.categories chooses COCO categories; with coco.concept.metric=cgf1 "
+            "each (image, noun phrase) pair of the SA-Co json is prompted: leave it out"
+        )
+    if coco_cfg.concept.get("per_image") != "all":
+        raise EvaluationError(
+            f"coco.concept.per_image={coco_cfg.concept.per_image} chooses COCO categories per "
+            "image; with coco.concept.metric=cgf1 each pair of the SA-Co json is prompted: "
+            "leave it out"
+        )
+
+
 def _check_tasks(cfg, protocol: ClickProtocol) -> None:
     """EvaluationError, before any work, when nothing is to be evaluated or COCO lacks a file."""
     coco_cfg = cfg.get("coco") or {}
-    if _coco_task(cfg) == "concept":
+    if _coco_task(cfg) in ("concept", "saco"):
         _check_concept_task(cfg)
     elif coco_cfg.get("detections"):
         missing = [k for k in ("annotation_file", "image_dir") if not coco_cfg.get(k)]
@@ -209,13 +255,14 @@ def evaluate(cfg) -> dict:
     model = loaded.model
     # after hq+decoder / hq+lora, "SAM" (HQ token off) is the fine-tuned SAM: say so in the rows
     labels = model_labels(policy_of(loaded.provenance).name)
-    if coco_task == "concept":  # NoDetectorError for a file without the detector, before work
+    text_prompts = coco_task in ("concept", "saco")
+    if text_prompts:  # NoDetectorError for a file without the detector, before work
         predictor = concept_predictor(
             model, to_absolute_path(str(coco_cfg.concept.bpe)),
-            threshold=float(coco_cfg.concept.threshold), device=device, precision=precision,
+            threshold=concept_threshold(coco_cfg), device=device, precision=precision,
         )
     untrained = getattr(model, "untrained_hq", None)  # load_checkpoint's rule
-    if untrained is not None and (cfg.benchmark or protocol.enabled or coco_task == "concept"):
+    if untrained is not None and (cfg.benchmark or protocol.enabled or text_prompts):
         print(f"note: {untrained}: its SAM-HQ rows are the untrained HQ parts (the figure "
               "before training)", file=sys.stderr)
     settings = _report_settings(cfg, model, checkpoint, precision, device)
@@ -243,6 +290,8 @@ def evaluate(cfg) -> dict:
     if coco_task is not None:
         if coco_task == "boxes":
             coco = _run_coco(cfg, model, coco_gt, coco_prompts, device, precision, out_dir)
+        elif coco_task == "saco":
+            coco = _run_saco(cfg, predictor, coco_gt, labels, out_dir)
         else:
             coco = _run_concept_coco(cfg, predictor, coco_gt, coco_prompts, labels, out_dir)
         out["coco"] = coco
@@ -254,9 +303,14 @@ def evaluate(cfg) -> dict:
 
 def _read_coco_inputs(coco_cfg, task: str) -> tuple:
     """(the GT, its prompts: the detections list for "boxes", {category id: name} for
-    "concept"), every file read and checked."""
-    annotation_file = to_absolute_path(str(coco_cfg.annotation_file))
+    "concept", None for "saco": its pairs are in the GT), every file read and checked."""
     image_dir = to_absolute_path(str(coco_cfg.image_dir))
+    if task == "saco":
+        files = _plain(coco_cfg.annotation_file)
+        files = [files] if isinstance(files, str) else files
+        bpe = to_absolute_path(str(coco_cfg.concept.bpe))
+        return read_saco_inputs([to_absolute_path(f) for f in files], image_dir, bpe), None
+    annotation_file = to_absolute_path(str(coco_cfg.annotation_file))
     if task == "boxes":
         detections = to_absolute_path(str(coco_cfg.detections))
         return read_coco_inputs(annotation_file, image_dir, detections)
@@ -311,11 +365,27 @@ def _run_concept_coco(cfg, predictor, coco_gt, categories, labels, out_dir) -> d
         image_dir=to_absolute_path(str(coco_cfg.image_dir)),
         categories=categories,
         per_image=coco_cfg.concept.per_image,
-        threshold=float(coco_cfg.concept.threshold),
+        threshold=concept_threshold(coco_cfg),
         max_detections=coco_cfg.max_detections,
         hq_token_only=coco_cfg.hq_token_only,
         sam_baseline=cfg.sam_baseline,
         dilation_ratio=float(cfg.metrics.dilation_ratio),
+        labels=labels,
+        progress=cfg.progress,
+        out_dir=out_dir,
+    )
+
+
+def _run_saco(cfg, predictor, gt, labels, out_dir) -> dict:
+    """SA-Co's text-prompted evaluation (coco.concept.metric=cgf1) of the read and checked GT."""
+    coco_cfg = cfg.coco
+    return evaluate_saco_model(
+        predictor,
+        gt=gt,
+        image_dir=to_absolute_path(str(coco_cfg.image_dir)),
+        threshold=concept_threshold(coco_cfg),
+        hq_token_only=coco_cfg.hq_token_only,
+        sam_baseline=cfg.sam_baseline,
         labels=labels,
         progress=cfg.progress,
         out_dir=out_dir,
