@@ -10,8 +10,8 @@ with a detector's boxes (coco_runner.py) or, ``coco.prompts=concept``, with each
 through SAM 3's detector (coco_concept.py), or ``coco.concept.metric=cgf1``, with each
 (image, noun phrase) pair of an SA-Co json, scored with cgF1 (saco_concept.py). With
 ``data.cache.enabled`` the benchmark sets are encoded once into the embedding cache
-(samhq_train/cache) and evaluated from it; a training run's cache of the same sets is reused when the checkpoint kept its base's
-encoder.
+(samhq_train/cache) and evaluated from it; a training run's cache of the same sets is reused
+when the checkpoint kept its base's encoder.
 """
 
 from __future__ import annotations
