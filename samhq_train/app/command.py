@@ -60,7 +60,12 @@ from samhq_train.model import CheckpointError, load_checkpoint
 from .concept import ConceptSession, add_concept_options, check_bpe, concept_predictor
 from .engine import AppError, Segmenter
 from .server import CONCEPT_SCRIPT, PAGE, VIDEO_PAGE, App, make_server
-from .video_open import add_video_options, check_video_args, open_video_session
+from .video_open import (
+    add_video_options,
+    check_text_settings,
+    check_video_args,
+    open_video_session,
+)
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 DEMO_CHECKPOINT = DEMO_BASE_DIR / "vit_demo_base.safetensors"
@@ -154,6 +159,7 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
             file=sys.stderr,
         )
     bpe = check_bpe(args.bpe)  # a missing --bpe file: one line before the model is read
+    text_settings = check_text_settings(args)
     predictor = None
 
     def text_mode(model, path):
@@ -162,7 +168,8 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
 
     segmenter = load_segmenter(args, text_mode)
     concept = None if predictor is None else ConceptSession(predictor, segmenter.use_hq)
-    session = None if video is None else open_video_session(video, segmenter)
+    session = None if video is None else open_video_session(
+        video, segmenter, predictor, text_settings)
     try:
         app = App(segmenter, out_dir, video=session, concept=concept)
         server = make_server(app, args.host, args.port)
@@ -176,7 +183,8 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
     host, port = server.server_address[:2]
     print(f"model: {segmenter.description}")
     if concept is not None:
-        print(f"text prompts: on (--bpe {args.bpe}); the image page has a text box")
+        page = "the image and video pages have" if session is not None else "the image page has"
+        print(f"text prompts: on (--bpe {args.bpe}); {page} a text box")
     if session is not None:
         print(f"video: {session.description}")
     print(
