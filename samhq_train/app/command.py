@@ -21,7 +21,10 @@ for one or more objects on any frame and see that frame's masks, propagate (forw
 both, with progress), correct tracked frames with further clicks and propagate again, undo a click
 or remove an object, and download every frame's masks as a zip of the indexed PNGs samhq-video
 writes. The masks are the video predictor's (samhq_train/inference/video), batched objects (new
-objects only before the first propagation, the official rule), HQ as for the image page.
+objects only before the first propagation, the official rule), HQ as for the image page. With
+--bpe too (a SAM 3 file with the detector), the video page takes text prompts: SAM 3's video
+concept model (ConceptVideoSession, as samhq-video --detect-every-frame) finds and tracks every
+instance, replacing the clicked objects until Reset; --concept-settings FILE takes its settings.
 
 --bpe FILE (the SAM 3 text tokenizer's merges file, Meta's bpe_simple_vocab_16e6.txt.gz) with a
 SAM 3 checkpoint that holds the concept detector (Meta's sam3.pt, or a full export of it) adds a
@@ -35,7 +38,7 @@ The server binds to 127.0.0.1 unless --host says otherwise. Exit status 2 with o
 checkpoint that does not load, a port that is taken, an --out that is not a folder; with --video, a
 video that cannot be read or a checkpoint without video parts (SAM 1, the shipped SAM 3 demo
 base), before the frames are resized for the model; with --bpe, a merges file that cannot be read,
-or a checkpoint that is not SAM 3 or has no concept detector.
+or a checkpoint that is not SAM 3 or has no concept detector; a bad --concept-settings file.
 """
 
 from __future__ import annotations

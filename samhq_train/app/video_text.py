@@ -139,7 +139,7 @@ class VideoText:
 
     def info(self) -> dict:
         return {"text": self.text, "text_frame": self.frame, "text_objects": self.objects(),
-                "text_passes": sorted(PASS_NAMES[r] for r in self.passes)}
+                "text_passes": [PASS_NAMES[r] for r in sorted(self.passes)]}
 
     def zip_bytes(self) -> bytes:
         """samhq-video --detect-every-frame's files (a PNG per frame given, concept.json),

@@ -2,9 +2,11 @@
 every mask it shows is ConceptVideoSession's for the same calls, bit for bit (the preview of the
 prompt frame, then every frame after propagating both ways), numbered as samhq-video
 --detect-every-frame numbers them (the zip is its files, byte for byte); a text prompt replaces
-the click objects until Reset; bad input and a file without text prompts are one line."""
+the click objects until Reset; bad input and a file without text prompts are one line. In
+chromium too (one module: the miniature and the reference run are made once)."""
 
 import io
+import urllib.request
 import zipfile
 
 import numpy as np
@@ -12,9 +14,16 @@ import pytest
 
 from samhq_train.app import command
 from samhq_train.app.command import main as app_main
+from samhq_train.inference.video import ConceptVideoSession
+from samhq_train.model import load_checkpoint
+from tests.inference.video.test_video_file import write_video_file
+from tests.test_readme_commands import readme_commands
 
+from .browser import chromium, missing
+from .conftest import serving
 from .test_app_server import call
 from .test_app_video import png_ids
+from .test_app_video_browser import shown_ids, wait_idle
 
 pytest.importorskip("sam3")
 
@@ -26,6 +35,10 @@ from .video_text_model import (  # noqa: E402
     assert_shows_output,
     write_text_video_files,
 )
+
+COMMANDS = [c for c in readme_commands()
+            if c.program in ("samhq-app", "python scripts/app.py") and "--video" in c.args
+            and "--bpe" in c.args]
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +142,72 @@ def test_text_refused_without_the_detector_and_bad_settings_before_the_model(
         assert exit_.value.code == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ") and named in err[0], err
+
+
+def scrub(driver, frame: int) -> None:
+    driver.execute_script(
+        "const s = document.getElementById('frame'); s.value = arguments[0];"
+        "s.dispatchEvent(new Event('input'));", str(frame))
+    wait_idle(driver, f"frame {frame}", frame=str(frame))
+
+
+@pytest.mark.skipif(missing() is not None, reason=str(missing()))
+def test_text_prompt_in_the_browser(files, reference, tmp_path):
+    from selenium.webdriver.common.keys import Keys
+
+    with serving(app_args(files, tmp_path / "out")) as base, chromium() as driver:
+        driver.get(base + "/")
+        wait_idle(driver, "the first frame", frame="0")
+        assert driver.find_element("id", "text-row").is_displayed()
+        scrub(driver, TEXT_FRAME)
+        driver.find_element("id", "text").send_keys(TEXT, Keys.ENTER)
+        wait_idle(driver, "the text prompt's preview", texts="1")
+        preview = shown_ids(driver)
+        assert f"text mode: '{TEXT}' on frame {TEXT_FRAME}" in driver.find_element(
+            "id", "text-mode").text
+        driver.find_element("id", "propagate-both").click()
+        wait_idle(driver, "the propagation", propagated="1")
+        assert f"{NUM_FRAMES} frames tracked" in driver.find_element("id", "progress-text").text
+        listed = driver.find_element("id", "text-objects").text
+        scrub(driver, 4)
+        on_4 = shown_ids(driver)
+        driver.save_screenshot(str(tmp_path / "video_text.png"))
+        with urllib.request.urlopen(f"{base}/api/video/masks.zip") as response:
+            archive = zipfile.ZipFile(io.BytesIO(response.read()))
+
+    ids = reference.preview.obj_ids.tolist()
+    expected = np.zeros_like(preview)
+    for value, mask in enumerate(reference.preview.masks, 1):  # a preview numbers by id
+        expected[mask] = value
+    np.testing.assert_array_equal(preview, expected)
+    assert len(ids) > 0
+    np.testing.assert_array_equal(on_4, reference.picture(4))
+    assert len(np.unique(on_4)) >= 4  # several objects shown
+    first = min(reference.objects, key=lambda o: o["png_value"])
+    assert f"1: {first['id']}, {first['score']:.3f}" in listed, listed
+    for name, data in reference.files.items():
+        assert archive.read(name) == data, name
+
+
+def test_the_readme_text_command_runs(files, tmp_path):
+    """As written (Meta's default settings), with stand-ins for sam3.pt, the merges file and
+    clip.mp4: the video page takes a text and its preview is the session's."""
+    assert len(COMMANDS) == 1
+    clip = write_video_file(tmp_path / "clip.mp4", files["video"], "mp4v")
+    stand_ins = {"sam3.pt": files["checkpoint"], "bpe_simple_vocab_16e6.txt.gz": files["bpe"],
+                 "clip.mp4": clip}
+    args = [str(stand_ins.get(a, a)) for a in COMMANDS[0].args]
+    server = app_main([*args, "--port", "0", "--device", "cpu", "--out", str(tmp_path / "out")],
+                      serve=False)
+    server.server_close()
+    session = server.RequestHandlerClass.app.video
+    record = session.prompt_text(1, TEXT)
+    direct = ConceptVideoSession(load_checkpoint(files["checkpoint"]).eval(), files["bpe"],
+                                 use_hq=False)
+    direct.set_video(clip)
+    output = direct.add_prompt(1, TEXT)
+    expected = np.zeros(session.video.size, np.uint8)
+    for value, mask in enumerate(output.masks, 1):
+        expected[mask] = value
+    np.testing.assert_array_equal(record_values(record), expected)
+    assert record["objects"] == output.obj_ids.tolist()
