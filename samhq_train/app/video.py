@@ -124,11 +124,11 @@ class VideoSession:
 
     def info(self) -> dict:
         h, w = self.video.size
+        tracked = self.text.answers if self.text_active else self.results
         return {
             "video": self.video.source.name, "frames": self.num_frames, "width": w, "height": h,
             "names": self.video.names, "objects": self.predictor.obj_ids,
-            "tracked": sorted(self.results), "clicks": sum(isinstance(a, Click) for a in
-                                                           self.actions),
+            "tracked": sorted(tracked), "clicks": sum(isinstance(a, Click) for a in self.actions),
             "propagations": sum(isinstance(a, str) for a in self.actions),
             "description": self.description, "text_prompts": self.text is not None,
             **(self.text.info() if self.text is not None else {}),
@@ -269,14 +269,15 @@ class VideoSession:
         detection score and area."""
         record = {"frame": frame, "objects": [], "mask": None, "areas": {}, "prompts": [],
                   "values": {}, "scores": {}}
-        picture = self.text.picture(frame)
-        if picture is not None:
-            ids = self.text.answers[frame][0].tolist()
-            values = {str(i): self.text.values[i] for i in ids}
+        view = self.text.view(frame)
+        if view is not None:
+            output, picture, numbering = view
+            ids = output.obj_ids.tolist()
             record.update(
-                objects=ids, mask=indexed_png_url(picture), values=values,
-                scores={str(i): self.text.scores[i] for i in ids},
-                areas={k: int((picture == v).sum()) for k, v in values.items()},
+                objects=ids, mask=indexed_png_url(picture),
+                values={str(i): numbering[i] for i in ids},
+                scores={str(i): p for i, p in zip(ids, output.probs.tolist())},
+                areas={str(i): int(m.sum()) for i, m in zip(ids, output.masks)},
             )
         return record
 

@@ -59,8 +59,10 @@ class VideoText:
         self.frame: int | None = None
         self.answers: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
         self.order: list[int] = []  # frames in the order the session first gave them
-        self.values: dict[int, int] = {}  # object id -> PNG value (samhq-video's rule)
-        self.scores: dict[int, float] = {}  # object id -> its detection score
+        self._values: dict[int, int] = {}  # object id -> PNG value (samhq-video's rule)
+        self._scores: dict[int, float] = {}  # object id -> its detection score
+        # a copy of both, replaced whole: the page reads frames while a propagation runs
+        self.numbering: tuple[dict[int, int], dict[int, float]] = ({}, {})
         self.passes: set[bool] = set()  # the propagations run (reverse flags)
 
     @property
@@ -102,40 +104,43 @@ class VideoText:
         return len(self.video)
 
     def _keep(self, frame: int, output: FrameOutput) -> None:
-        """The frame's answer kept; the PNG values renumbered over every frame when a frame
+        """The frame's answer kept, its objects numbered; all frames renumbered when a frame
         given before changed (the prompt frame, given again by the forward pass)."""
-        again = frame in self.answers
+        if frame in self.answers:
+            self._values, self._scores = {}, {}
+            for earlier in self.order:
+                self._number(output if earlier == frame else self.output(earlier))
+        else:
+            self._number(output)
+            self.order.append(frame)
+        self.numbering = (dict(self._values), dict(self._scores))
         self.answers[frame] = (output.obj_ids, output.probs, output.boxes_xywh,
                                np.packbits(output.masks, axis=-1))
-        if again:
-            self.values, self.scores = {}, {}
-            for earlier in self.order:
-                self._number(self.output(earlier))
-        else:
-            self.order.append(frame)
-            self._number(output)
 
-    def _number(self, output: FrameOutput) -> np.ndarray:
-        picture = id_picture(output, self.video.size, self.values)
+    def _number(self, output: FrameOutput) -> None:
+        id_picture(output, self.video.size, self._values)  # numbers the objects new to it
         for obj_id, prob in zip(output.obj_ids.tolist(), output.probs.tolist()):
-            self.scores.setdefault(obj_id, prob)
-        return picture
+            self._scores.setdefault(obj_id, prob)
 
     def output(self, frame: int) -> FrameOutput:
         ids, probs, boxes, bits = self.answers[frame]
         masks = np.unpackbits(bits, axis=-1, count=self.video.size[1]).astype(bool)
         return FrameOutput(ids, probs, boxes, masks)
 
-    def picture(self, frame: int) -> np.ndarray | None:
-        """The frame's H x W PNG values (samhq-video --detect-every-frame's PNG), or None."""
+    def view(self, frame: int) -> tuple[FrameOutput, np.ndarray, dict[int, int]] | None:
+        """(the frame's answer, its H x W PNG values as samhq-video --detect-every-frame writes
+        them, the numbering used), or None. While a propagation renumbers, an object it has not
+        numbered yet gets the next free value here."""
         if frame not in self.answers:
             return None
-        return id_picture(self.output(frame), self.video.size, dict(self.values))
+        output, values = self.output(frame), dict(self.numbering[0])
+        return output, id_picture(output, self.video.size, values), values
 
     def objects(self) -> list[dict]:
         """Every object shown so far: id, PNG value, detection score."""
-        return [{"id": i, "value": v, "score": self.scores[i]}
-                for i, v in sorted(self.values.items(), key=lambda item: item[1])]
+        values, scores = self.numbering
+        return [{"id": i, "value": v, "score": scores[i]}
+                for i, v in sorted(values.items(), key=lambda item: item[1])]
 
     def info(self) -> dict:
         return {"text": self.text, "text_frame": self.frame, "text_objects": self.objects(),
