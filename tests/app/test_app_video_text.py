@@ -166,6 +166,7 @@ def test_text_prompt_in_the_browser(files, reference, tmp_path):
         preview = shown_ids(driver)
         assert f"text mode: '{TEXT}' on frame {TEXT_FRAME}" in driver.find_element(
             "id", "text-mode").text
+        assert not driver.find_element("id", "undo").is_enabled()  # clicks off in text mode
         driver.find_element("id", "propagate-both").click()
         wait_idle(driver, "the propagation", propagated="1")
         assert f"{NUM_FRAMES} frames tracked" in driver.find_element("id", "progress-text").text
