@@ -21,7 +21,10 @@ for one or more objects on any frame and see that frame's masks, propagate (forw
 both, with progress), correct tracked frames with further clicks and propagate again, undo a click
 or remove an object, and download every frame's masks as a zip of the indexed PNGs samhq-video
 writes. The masks are the video predictor's (samhq_train/inference/video), batched objects (new
-objects only before the first propagation, the official rule), HQ as for the image page.
+objects only before the first propagation, the official rule), HQ as for the image page. With
+--bpe too (a SAM 3 file with the detector), the video page takes text prompts: SAM 3's video
+concept model (ConceptVideoSession, as samhq-video --detect-every-frame) finds and tracks every
+instance, replacing the clicked objects until Reset; --concept-settings FILE takes its settings.
 
 --bpe FILE (the SAM 3 text tokenizer's merges file, Meta's bpe_simple_vocab_16e6.txt.gz) with a
 SAM 3 checkpoint that holds the concept detector (Meta's sam3.pt, or a full export of it) adds a
@@ -35,7 +38,7 @@ The server binds to 127.0.0.1 unless --host says otherwise. Exit status 2 with o
 checkpoint that does not load, a port that is taken, an --out that is not a folder; with --video, a
 video that cannot be read or a checkpoint without video parts (SAM 1, the shipped SAM 3 demo
 base), before the frames are resized for the model; with --bpe, a merges file that cannot be read,
-or a checkpoint that is not SAM 3 or has no concept detector.
+or a checkpoint that is not SAM 3 or has no concept detector; a bad --concept-settings file.
 """
 
 from __future__ import annotations
@@ -60,7 +63,12 @@ from samhq_train.model import CheckpointError, load_checkpoint
 from .concept import ConceptSession, add_concept_options, check_bpe, concept_predictor
 from .engine import AppError, Segmenter
 from .server import CONCEPT_SCRIPT, PAGE, VIDEO_PAGE, App, make_server
-from .video_open import add_video_options, check_video_args, open_video_session
+from .video_open import (
+    add_video_options,
+    check_text_settings,
+    check_video_args,
+    open_video_session,
+)
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 DEMO_CHECKPOINT = DEMO_BASE_DIR / "vit_demo_base.safetensors"
@@ -154,6 +162,7 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
             file=sys.stderr,
         )
     bpe = check_bpe(args.bpe)  # a missing --bpe file: one line before the model is read
+    text_settings = check_text_settings(args)
     predictor = None
 
     def text_mode(model, path):
@@ -162,7 +171,8 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
 
     segmenter = load_segmenter(args, text_mode)
     concept = None if predictor is None else ConceptSession(predictor, segmenter.use_hq)
-    session = None if video is None else open_video_session(video, segmenter)
+    session = None if video is None else open_video_session(
+        video, segmenter, predictor, text_settings)
     try:
         app = App(segmenter, out_dir, video=session, concept=concept)
         server = make_server(app, args.host, args.port)
@@ -176,7 +186,8 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
     host, port = server.server_address[:2]
     print(f"model: {segmenter.description}")
     if concept is not None:
-        print(f"text prompts: on (--bpe {args.bpe}); the image page has a text box")
+        page = "the image and video pages have" if session is not None else "the image page has"
+        print(f"text prompts: on (--bpe {args.bpe}); {page} a text box")
     if session is not None:
         print(f"video: {session.description}")
     print(

@@ -24,6 +24,9 @@ With a video (samhq-app --video; the page is then video.html, the image page /im
     POST /api/video/click            {frame, object, point: [x, y, label] | box: [x0, y0, x1, y1]}
     POST /api/video/propagate        {direction: forward | backward | both}
     POST /api/video/undo | /remove {object} | /reset
+    POST /api/video/text             {frame, text}: SAM 3's video concept model on the text
+                                     (with --bpe and the detector); its objects replace the
+                                     clicked ones until /reset
 
 A problem the user can fix (a UserError) is a 400 with {"error": one line}, printed on the console
 too; any other exception is a 500 with a one-line pointer to the console, which gets the
@@ -140,6 +143,7 @@ class App:
                 {k: body[k] for k in ("point", "box") if k in body},
             ),
             "propagate": lambda: session.propagate(body.get("direction", "both")),
+            "text": lambda: session.prompt_text(body.get("frame"), body.get("text")),
             "undo": session.undo,
             "remove": lambda: session.remove_object(body.get("object")),
             "reset": session.reset,
@@ -312,7 +316,7 @@ class Handler(BaseHTTPRequestHandler):
             "/api/concept/save": lambda: self._json(
                 200, self.app.save_concept(self._body_json())),
         }
-        for what in ("click", "propagate", "undo", "remove", "reset"):
+        for what in ("click", "text", "propagate", "undo", "remove", "reset"):
             routes[f"/api/video/{what}"] = lambda what=what: self._json(
                 200, self.app.video_call(what, self._body_json()))
         self._reply(routes.get(url.path))

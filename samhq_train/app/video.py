@@ -36,11 +36,13 @@ from samhq_train.inference.video.command import davis_palette, id_mask, write_ma
 from samhq_train.inference.video.frames import VideoFrames
 
 from .engine import AppError, check_steps
+from .video_text import VideoText, check_text, text_refusal
 
 DIRECTIONS = {"forward": (False,), "backward": (True,), "both": (False, True)}
 MAX_OBJECT_ID = 255  # the indexed PNG's values
 MAX_CLICKS = 200  # per object and frame
 NEW_OBJECT_FIX = "Reset and click every object before propagating"
+IN_TEXT_MODE = "the masks are the text prompt's now: Reset returns to clicks"
 
 
 @dataclass(frozen=True)
@@ -95,12 +97,16 @@ def check_object(obj_id) -> int:
 
 
 class VideoSession:
-    """A video set on a VideoPredictor, the actions taken on it and each frame's latest masks."""
+    """A video set on a VideoPredictor, the actions taken on it and each frame's latest masks;
+    with `text` (SAM 3 with the detector), text prompts too: a text prompt replaces the click
+    objects by SAM 3's video concept model's until reset()."""
 
-    def __init__(self, predictor: VideoPredictor, video: VideoFrames, description: str = ""):
+    def __init__(self, predictor: VideoPredictor, video: VideoFrames, description: str = "",
+                 text: VideoText | None = None):
         self.predictor = predictor
         self.video = video
         self.description = description
+        self.text = text
         predictor.set_video(video)
         self.actions: list[Click | str] = []  # clicks and propagation directions, in order
         self.progress = Progress()  # replaced whole: read without a lock while it runs
@@ -118,14 +124,19 @@ class VideoSession:
 
     def info(self) -> dict:
         h, w = self.video.size
+        tracked = self.text.answers if self.text_active else self.results
         return {
             "video": self.video.source.name, "frames": self.num_frames, "width": w, "height": h,
             "names": self.video.names, "objects": self.predictor.obj_ids,
-            "tracked": sorted(self.results), "clicks": sum(isinstance(a, Click) for a in
-                                                           self.actions),
+            "tracked": sorted(tracked), "clicks": sum(isinstance(a, Click) for a in self.actions),
             "propagations": sum(isinstance(a, str) for a in self.actions),
-            "description": self.description,
+            "description": self.description, "text_prompts": self.text is not None,
+            **(self.text.info() if self.text is not None else {}),
         }
+
+    @property
+    def text_active(self) -> bool:
+        return self.text is not None and self.text.active
 
     def frame_jpeg(self, frame) -> bytes:
         """Frame `frame` at the video's size as a JPEG (what the page shows)."""
@@ -141,6 +152,7 @@ class VideoSession:
         """One point ({"point": [x, y, label]}) or box ({"box": [x0, y0, x1, y1]}) for an object
         on a frame, in video pixels; the frame's masks after it."""
         frame, obj_id = check_frame(frame, self.num_frames), check_object(obj_id)
+        self._refuse_in_text_mode("a click")
         try:
             (kind, values), = check_steps([step], self.video.size)
         except AppError as err:  # check_steps numbers the steps and speaks of an image
@@ -175,16 +187,34 @@ class VideoSession:
         self.actions.append(click)
         self._keep(frame, ids, logits)
 
+    def prompt_text(self, frame, text) -> dict:
+        """SAM 3's video concept model on `text` at `frame` (the click objects dropped); the
+        frame's masks."""
+        frame, concept = check_frame(frame, self.num_frames), text_refusal(self.text)
+        text = check_text(text)  # before the click objects go
+        self._reset()
+        concept.prompt(frame, text)
+        return self.frame_masks(frame)
+
+    def _refuse_in_text_mode(self, what: str) -> None:
+        if self.text_active:
+            raise AppError(f"{what} needs the click objects: {IN_TEXT_MODE}")
+
     def propagate(self, direction: str) -> dict:
         """Track every object through the video (see DIRECTIONS); the frames tracked."""
         if direction not in DIRECTIONS:
             raise AppError(f"direction {direction!r}: use one of {', '.join(DIRECTIONS)}")
+        if self.text_active:
+            return self._timed(direction, lambda: self.text.propagate(direction, self.progress))
         if not self.prompts:
             raise AppError("no clicks yet: click on an object first, then propagate")
+        return self._timed(direction, lambda: self._propagate(direction))
+
+    def _timed(self, direction: str, run) -> dict:
         start = time.perf_counter()
         self.progress = Progress(running=True, direction=direction)
         try:
-            frames = self._propagate(direction)
+            frames = run()
         finally:
             self.progress.running = False
         return {"frames": frames, "seconds": time.perf_counter() - start}
@@ -221,6 +251,8 @@ class VideoSession:
         """The page's record of a frame: its indexed mask PNG (samhq-video's id mask) as a data
         URL, each object's area, and the clicks on it."""
         frame = check_frame(frame, self.num_frames)
+        if self.text_active:
+            return self._text_masks(frame)
         found = self.masks(frame)
         record = {"frame": frame, "objects": [], "mask": None, "areas": {},
                   "prompts": [p.as_dict(o) for (f, o), p in sorted(self.prompts.items())
@@ -231,8 +263,29 @@ class VideoSession:
                           areas={str(i): int(m.sum()) for i, m in zip(ids, masks)})
         return record
 
+    def _text_masks(self, frame: int) -> dict:
+        """A frame's record in text mode: its PNG as samhq-video --detect-every-frame writes it
+        (pixel value: the object's number in order of first showing), each object's number,
+        detection score and area."""
+        record = {"frame": frame, "objects": [], "mask": None, "areas": {}, "prompts": [],
+                  "values": {}, "scores": {}}
+        view = self.text.view(frame)
+        if view is not None:
+            output, picture, numbering = view
+            ids = output.obj_ids.tolist()
+            record.update(
+                objects=ids, mask=indexed_png_url(picture),
+                values={str(i): numbering[i] for i in ids},
+                scores={str(i): p for i, p in zip(ids, output.probs.tolist())},
+                areas={str(i): int(m.sum()) for i, m in zip(ids, output.masks)},
+            )
+        return record
+
     def zip_bytes(self) -> bytes:
-        """Every frame with masks as samhq-video writes it (<frame name>.png, indexed), zipped."""
+        """Every frame with masks as samhq-video writes it (<frame name>.png, indexed), zipped;
+        in text mode as samhq-video --detect-every-frame writes them (with concept.json)."""
+        if self.text_active:
+            return self.text.zip_bytes()
         if not self.results:
             raise AppError("no masks yet: click on an object (and propagate) first")
         buffer = io.BytesIO()
@@ -247,8 +300,10 @@ class VideoSession:
 
     # ---- undo, removal, reset -------------------------------------------------------------
     def reset(self) -> dict:
-        """Forget every click and mask; the video's info."""
+        """Forget every click, text prompt and mask (back to clicks); the video's info."""
         self._reset()
+        if self.text is not None:
+            self.text.clear()
         return self.info()
 
     def _reset(self) -> None:
@@ -258,6 +313,7 @@ class VideoSession:
 
     def undo(self) -> dict:
         """Drop the last click (and the propagations after it) by replaying the actions before."""
+        self._refuse_in_text_mode("undo")
         last = max((i for i, a in enumerate(self.actions) if isinstance(a, Click)), default=None)
         if last is None:
             raise AppError("nothing to undo: no clicks")
@@ -266,6 +322,7 @@ class VideoSession:
     def remove_object(self, obj_id) -> dict:
         """Drop an object's clicks by replaying the other actions."""
         obj_id = check_object(obj_id)
+        self._refuse_in_text_mode("removing an object")
         if obj_id not in self.predictor.obj_ids:
             raise AppError(f"object {obj_id} has no clicks; objects: {self.predictor.obj_ids}")
         kept = [a for a in self.actions if not (isinstance(a, Click) and a.obj_id == obj_id)]

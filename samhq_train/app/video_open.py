@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import argparse
 
-from samhq_train.inference.video import VideoPredictor
+from samhq_train.inference.concept import ConceptPredictor
+from samhq_train.inference.video import ConceptVideoSession, ConceptVideoSettings, VideoPredictor
 from samhq_train.inference.video.command import NOT_SAM2, VIDEO_FAMILIES, check_variant
+from samhq_train.inference.video.concept_video.command_run import read_settings
 from samhq_train.inference.video.frames import VideoFrames, open_video
 
+from .concept import DEFAULT_THRESHOLD
 from .engine import AppError, Segmenter
 from .video import VideoSession
+from .video_text import VideoText
 
 VIDEO_DEMO = "data/demo_base/sam2.1_hq_hiera_demo_base.pt"
 
@@ -23,6 +27,12 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-frames", type=int,
         help="with --video: only its first N frames (a video file is decoded no further)",
+    )
+    parser.add_argument(
+        "--concept-settings", metavar="FILE",
+        help="with --video and --bpe: the video concept model's settings as a JSON object, as "
+        "samhq-video --concept-settings takes them (default: Meta's; score_threshold_detection "
+        f"{DEFAULT_THRESHOLD})",
     )
 
 
@@ -42,9 +52,26 @@ def check_video_args(args: argparse.Namespace) -> VideoFrames | None:
     return open_video(args.video, keep_decoded=True, max_frames=args.max_frames)
 
 
-def open_video_session(video: VideoFrames, segmenter: Segmenter) -> VideoSession:
-    """The video set on a VideoPredictor of the segmenter's model (HQ as its SAM-HQ side);
-    AppError for a model that cannot track, before the frames are resized."""
+def check_text_settings(args: argparse.Namespace) -> ConceptVideoSettings | None:
+    """The video page's text mode settings (with --video and --bpe; None otherwise), read
+    before the model (one error line naming a bad --concept-settings file)."""
+    if args.video is None or args.bpe is None:
+        if args.concept_settings is not None:
+            raise AppError("--concept-settings is for the video page's text prompts: give "
+                           "--video and --bpe too, or leave it out")
+        return None
+    return read_settings(args.concept_settings, DEFAULT_THRESHOLD)
+
+
+def open_video_session(
+    video: VideoFrames,
+    segmenter: Segmenter,
+    concept: ConceptPredictor | None = None,
+    settings: ConceptVideoSettings | None = None,
+) -> VideoSession:
+    """The video set on a VideoPredictor of the segmenter's model (HQ as its SAM-HQ side), with
+    text prompts when `concept` (the image page's, on the same model) is given; AppError for a
+    model that cannot track, before the frames are resized."""
     model = segmenter.predictor.model
     family = getattr(model, "family", "?")
     if family not in VIDEO_FAMILIES:
@@ -54,4 +81,10 @@ def open_video_session(video: VideoFrames, segmenter: Segmenter) -> VideoSession
     plain = "" if segmenter.use_hq else " (HQ parts untrained: plain SAM)"
     description = (f"{video.source.name}: {len(video)} frames, {w} x {h}, tracked by the "
                    f"{family} video predictor{plain}")
-    return VideoSession(predictor, video, description)
+    text = None
+    if concept is not None:
+        session = ConceptVideoSession(model, concept.tokenizer, settings,
+                                      use_hq=segmenter.use_hq)
+        text = VideoText(session, video)
+        description += "; text prompts by SAM 3's video concept model"
+    return VideoSession(predictor, video, description, text)

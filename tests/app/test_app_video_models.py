@@ -20,7 +20,8 @@ from .video_reference import Direct, assert_same_masks
 
 SAM3_DEMO_BASE = ROOT / "data" / "demo_base" / "sam3_hq_demo_base.pt"
 COMMANDS = [c for c in readme_commands()
-            if c.program in ("samhq-app", "python scripts/app.py") and "--video" in c.args]
+            if c.program in ("samhq-app", "python scripts/app.py") and "--video" in c.args
+            and "--bpe" not in c.args]  # the text prompts' command: test_app_video_text.py
 
 
 @pytest.fixture(scope="module")

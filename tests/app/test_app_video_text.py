@@ -1,0 +1,215 @@
+"""The video page's text mode (--video with --bpe and a SAM 3 file that holds the detector):
+every mask it shows is ConceptVideoSession's for the same calls, bit for bit (the preview of the
+prompt frame, then every frame after propagating both ways), numbered as samhq-video
+--detect-every-frame numbers them (the zip is its files, byte for byte); a text prompt replaces
+the click objects until Reset; bad input and a file without text prompts are one line. In
+chromium too (one module: the miniature and the reference run are made once)."""
+
+import io
+import urllib.request
+import zipfile
+
+import numpy as np
+import pytest
+
+from samhq_train.app import command
+from samhq_train.app.command import main as app_main
+from samhq_train.inference.video import ConceptVideoSession
+from samhq_train.model import load_checkpoint
+from tests.inference.video.test_video_file import write_video_file
+from tests.test_readme_commands import readme_commands
+
+from .browser import chromium, missing
+from .conftest import serving
+from .test_app_server import call
+from .test_app_video import png_ids
+from .test_app_video_browser import shown_ids, wait_idle
+
+pytest.importorskip("sam3")
+
+from .video_text_model import (  # noqa: E402
+    NUM_FRAMES,
+    TEXT,
+    TEXT_FRAME,
+    TextReference,
+    assert_shows_output,
+    write_text_video_files,
+)
+
+COMMANDS = [c for c in readme_commands()
+            if c.program in ("samhq-app", "python scripts/app.py") and "--video" in c.args
+            and "--bpe" in c.args]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return write_text_video_files(tmp_path_factory.mktemp("video_text"))
+
+
+@pytest.fixture(scope="module")
+def reference(files):
+    return TextReference(files)
+
+
+def app_args(files, out) -> list[str]:
+    return [str(files["checkpoint"]), "--video", str(files["video"]), "--bpe", str(files["bpe"]),
+            "--concept-settings", str(files["settings"]), "--out", str(out)]
+
+
+def record_values(record: dict) -> np.ndarray:
+    import base64
+
+    return png_ids(base64.b64decode(record["mask"].split(",", 1)[1]))
+
+
+def one_line_error(run, named: str) -> None:
+    with pytest.raises(Exception, match="^") as err:
+        run()
+    assert named in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def test_text_prompts_give_the_sessions_masks_and_samhq_videos_files(files, reference, tmp_path):
+    server = app_main([*app_args(files, tmp_path / "out"), "--port", "0", "--device", "cpu"],
+                      serve=False)
+    server.server_close()
+    session = server.RequestHandlerClass.app.video
+    assert session.info()["text_prompts"] is True and session.info()["text"] is None
+    session.click(0, 1, {"point": [25.0, 35.0, 1]})  # click mode first
+    one_line_error(lambda: session.prompt_text(TEXT_FRAME, "  "), "the text prompt is empty")
+    assert session.info()["clicks"] == 1  # a refused text keeps the clicks
+
+    preview = session.prompt_text(TEXT_FRAME, TEXT)
+    assert session.info()["objects"] == [] and session.info()["clicks"] == 0  # clicks replaced
+    # the forward pass gives the prompt frame again with other objects: the numbering restarts
+    assert 0 < len(reference.preview.obj_ids)
+    assert reference.preview.obj_ids.tolist() != reference.outputs[TEXT_FRAME].obj_ids.tolist()
+    assert_shows_output(record_values(preview), preview, reference.preview, "preview")
+    for run, named in [
+        (lambda: session.click(0, 1, {"point": [25.0, 35.0, 1]}), "a click needs the click"),
+        (session.undo, "undo needs the click objects: the masks are the text prompt's now: "
+                       "Reset returns to clicks"),
+        (lambda: session.remove_object(1), "removing an object needs the click objects"),
+    ]:
+        one_line_error(run, named)
+
+    assert session.propagate("both")["frames"] == NUM_FRAMES
+    assert session.info()["tracked"] == list(range(NUM_FRAMES))
+    shown = 0
+    for frame in range(NUM_FRAMES):
+        record = session.frame_masks(frame)
+        values = record_values(record)
+        np.testing.assert_array_equal(values, reference.picture(frame), err_msg=str(frame))
+        assert_shows_output(values, record, reference.outputs[frame], f"frame {frame}")
+        shown += len(record["objects"])
+    assert shown >= 10 and len(reference.objects) >= 8  # objects come and go
+    objects = session.info()["text_objects"]
+    assert [(o["id"], o["value"], round(o["score"], 6)) for o in objects] == [
+        (o["id"], o["png_value"], o["score"]) for o in sorted(reference.objects,
+                                                              key=lambda o: o["png_value"])]
+    archive = zipfile.ZipFile(io.BytesIO(session.zip_bytes()))
+    assert sorted(archive.namelist()) == sorted(reference.files)
+    for name, data in reference.files.items():
+        assert archive.read(name) == data, name
+    one_line_error(lambda: session.propagate("forward"), f"the text {TEXT!r} is tracked forward")
+
+    info = session.reset()  # back to clicks
+    assert info["text"] is None and info["tracked"] == []
+    assert session.click(0, 1, {"point": [25.0, 35.0, 1]})["objects"] == [1]
+
+
+def test_text_refused_without_the_detector_and_bad_settings_before_the_model(
+    video_server, files, tmp_path, capsys, monkeypatch
+):
+    status, answer = call(f"{video_server}/api/video/text", {"frame": 0, "text": "a cat"},
+                          {"Content-Type": "application/json"})
+    assert status == 400 and answer["error"].startswith("no text prompts: start the app with")
+    _, info = call(f"{video_server}/api/video")
+    assert info["text_prompts"] is False
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(command, "load_checkpoint", refuse)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"hotstart_dely": 2}')
+    args = app_args(files, tmp_path / "out")
+    no_bpe = [a for a in args if a not in ("--bpe", str(files["bpe"]))]
+    for argv, named in [
+        ([*args[:-4], "--concept-settings", str(bad)], "unknown setting 'hotstart_dely'"),
+        (no_bpe, "--concept-settings is for the video page's text prompts"),
+    ]:
+        with pytest.raises(SystemExit) as exit_:
+            command.main([*argv, "--port", "0", "--device", "cpu"], serve=False)
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and named in err[0], err
+
+
+def scrub(driver, frame: int) -> None:
+    driver.execute_script(
+        "const s = document.getElementById('frame'); s.value = arguments[0];"
+        "s.dispatchEvent(new Event('input'));", str(frame))
+    wait_idle(driver, f"frame {frame}", frame=str(frame))
+
+
+@pytest.mark.skipif(missing() is not None, reason=str(missing()))
+def test_text_prompt_in_the_browser(files, reference, tmp_path):
+    from selenium.webdriver.common.keys import Keys
+
+    with serving(app_args(files, tmp_path / "out")) as base, chromium() as driver:
+        driver.get(base + "/")
+        wait_idle(driver, "the first frame", frame="0")
+        assert driver.find_element("id", "text-row").is_displayed()
+        scrub(driver, TEXT_FRAME)
+        driver.find_element("id", "text").send_keys(TEXT, Keys.ENTER)
+        wait_idle(driver, "the text prompt's preview", texts="1")
+        preview = shown_ids(driver)
+        assert f"text mode: '{TEXT}' on frame {TEXT_FRAME}" in driver.find_element(
+            "id", "text-mode").text
+        assert not driver.find_element("id", "undo").is_enabled()  # clicks off in text mode
+        driver.find_element("id", "propagate-both").click()
+        wait_idle(driver, "the propagation", propagated="1")
+        assert f"{NUM_FRAMES} frames tracked" in driver.find_element("id", "progress-text").text
+        listed = driver.find_element("id", "text-objects").text
+        scrub(driver, 4)
+        on_4 = shown_ids(driver)
+        driver.save_screenshot(str(tmp_path / "video_text.png"))
+        with urllib.request.urlopen(f"{base}/api/video/masks.zip") as response:
+            archive = zipfile.ZipFile(io.BytesIO(response.read()))
+
+    ids = reference.preview.obj_ids.tolist()
+    expected = np.zeros_like(preview)
+    for value, mask in enumerate(reference.preview.masks, 1):  # a preview numbers by id
+        expected[mask] = value
+    np.testing.assert_array_equal(preview, expected)
+    assert len(ids) > 0
+    np.testing.assert_array_equal(on_4, reference.picture(4))
+    assert len(np.unique(on_4)) >= 4  # several objects shown
+    first = min(reference.objects, key=lambda o: o["png_value"])
+    assert f"1: {first['id']}, {first['score']:.3f}" in listed, listed
+    for name, data in reference.files.items():
+        assert archive.read(name) == data, name
+
+
+def test_the_readme_text_command_runs(files, tmp_path):
+    """As written (Meta's default settings), with stand-ins for sam3.pt, the merges file and
+    clip.mp4: the video page takes a text and its preview is the session's."""
+    assert len(COMMANDS) == 1
+    clip = write_video_file(tmp_path / "clip.mp4", files["video"], "mp4v")
+    stand_ins = {"sam3.pt": files["checkpoint"], "bpe_simple_vocab_16e6.txt.gz": files["bpe"],
+                 "clip.mp4": clip}
+    args = [str(stand_ins.get(a, a)) for a in COMMANDS[0].args]
+    server = app_main([*args, "--port", "0", "--device", "cpu", "--out", str(tmp_path / "out")],
+                      serve=False)
+    server.server_close()
+    session = server.RequestHandlerClass.app.video
+    record = session.prompt_text(4, TEXT)  # where Meta's settings find one on the clip
+    direct = ConceptVideoSession(load_checkpoint(files["checkpoint"]).eval(), files["bpe"],
+                                 use_hq=False)
+    direct.set_video(clip)
+    output = direct.add_prompt(4, TEXT)
+    expected = np.zeros(session.video.size, np.uint8)
+    for value, mask in enumerate(output.masks, 1):
+        expected[mask] = value
+    np.testing.assert_array_equal(record_values(record), expected)
+    assert record["objects"] == output.obj_ids.tolist() and len(output.obj_ids) > 0
