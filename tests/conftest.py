@@ -2,9 +2,20 @@ import logging
 
 import pytest
 import torch
+from hydra.core.global_hydra import GlobalHydra
 
 from samhq_train import imaging
 from tests.reference import random_tiny_model
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Every test, before any of its fixtures (module-scoped ones included), starts with no
+    global Hydra: importing Meta's sam2 (at collection or inside a test) initialises Hydra
+    globally with sam2's configs, and Hydra's initialize_config_dir / initialize_config_module
+    then refuse with 'GlobalHydra is already initialized'. Tests that build Meta's models
+    initialise its configs in a context (initialize_config_module("sam2", ...))."""
+    GlobalHydra.instance().clear()
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,8 @@ fp16; SAM 1 and SAM 2.1 families, checked with onnxruntime), and SAM 3's concept
 of ONNX graphs (onnx_concept_export.py; its decoder.onnx is this module's prompt decoder).
 
 The ONNX prompt decoder of each family is its record's `onnx_decoder` (model/<family>/onnx.py);
-this module traces, writes and checks it. The image encoder (the record's `onnx_encoder`) is
+this module traces, writes and checks it, with the family's default hole filling in its
+metadata (decoder_metadata). The image encoder (the record's `onnx_encoder`) is
 written and checked by onnx_encoder_export.py. The weight formats are written by
 `samhq_train.model.save_checkpoint` and read back here to check that each file holds exactly the
 model's tensors.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -28,7 +30,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from samhq_train.files import atomic_write
 from samhq_train.finite import NonFiniteError, describe_non_finite, non_finite_names
 from samhq_train.model import (
     SamHQ,
@@ -50,6 +51,7 @@ from .onnx_encoder_export import (
     export_onnx_encoder,
     onnx_quantization,
     onnx_session,
+    save_with_metadata,
 )
 
 # onnx: the prompt decoder; onnx_encoder(_fp16, _int8): the image encoder that feeds it
@@ -238,12 +240,12 @@ def export_onnx(
     multimask_output: bool = False,
 ) -> Path:
     """Write the family's OnnxPromptDecoder of `model` (fp32, CPU) to `path`, the number of
-    points dynamic."""
+    points dynamic, with decoder_metadata."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wrapper = onnx_decoder(model, hq_token_only=hq_token_only, multimask_output=multimask_output)
-
-    def write(tmp: str) -> None:
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
+        traced = Path(tmp) / "decoder.onnx"
         with torch.no_grad(), warnings.catch_warnings():
             # SAM 2.1's dynamic single-mask choice indexes with argmax / arange, never negative
             # indices, which the warning is about (check_onnx compares the graph with torch)
@@ -256,7 +258,7 @@ def export_onnx(
             torch.onnx.export(
                 wrapper,
                 wrapper.example_inputs(),
-                tmp,
+                str(traced),
                 dynamo=False,  # the TorchScript exporter: the dynamo one needs onnxscript
                 input_names=list(wrapper.input_names),
                 output_names=list(ONNX_OUTPUTS),
@@ -268,9 +270,16 @@ def export_onnx(
                 opset_version=opset,
                 do_constant_folding=True,
             )
-
-    atomic_write(path, write)
+        save_with_metadata(traced, path, decoder_metadata(model))
     return path
+
+
+def decoder_metadata(model: PromptableModel) -> dict[str, str]:
+    """What a runtime needs beyond the decoder graph (metadata_props): the family, and the area of
+    the background holes that SamHQPredictor.predict fills in the low-res logits by default before
+    upsampling (fill_hole_area: 256 for SAM 3, 0 for none)."""
+    family = family_of_model(model)
+    return {"family": family.name, "fill_hole_area": str(family.image_fill_hole_area)}
 
 
 def run_onnx(session, inputs: tuple[torch.Tensor, ...]) -> list[np.ndarray]:

@@ -2,10 +2,12 @@
 miniature with the detector (checked on export against torch), the README's onnxruntime code, run
 with torch unimportable, finds ConceptPredictor's instances (scores, boxes, detector and refined
 masks) for several prompts on one image encoding; a model without the detector is refused in one
-line; the export check fails for another model's weights."""
+line; the export check fails for another model's weights, and for a graph three tolerances off
+on any one of its example inputs."""
 
 import inspect
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,12 +19,14 @@ import torch.nn.functional as F
 from PIL import Image
 
 from samhq_train.cli.export import main as export_main
+from samhq_train.clip_tokenizer import PADDING_ID
 from samhq_train.imaging import resize_antialiased_uint8
-from samhq_train.inference import SamHQPredictor
+from samhq_train.inference import SamHQPredictor, onnx_concept_export
+from samhq_train.inference import export as export_module
 from samhq_train.inference.concept import EXEMPLAR_ONLY_TEXT, ConceptPredictor
 from samhq_train.inference.export import export_model
 from samhq_train.inference.onnx_concept_export import DETECTOR_FILE, TEXT_FILE, check_onnx_concept
-from samhq_train.inference.onnx_encoder_export import onnx_session
+from samhq_train.inference.onnx_encoder_export import FP32_TOLERANCE, onnx_session
 from samhq_train.model import load_checkpoint
 from samhq_train.model.sam3.concept.detector import NoDetectorError
 from tests.model.sam3.concept.ours_file import write_sam3_with_detector
@@ -168,3 +172,72 @@ def test_numpy_uint8_resize_is_torchs_bit_for_bit(shape, size):
     pixels = torch.from_numpy(image).permute(2, 0, 1)[None]
     want = F.interpolate(pixels, (size, size), mode="bilinear", antialias=True)[0].permute(1, 2, 0)
     assert np.array_equal(resize_antialiased_uint8(image, (size, size)), want.numpy())
+
+
+class SkewedSession:
+    """An exported graph's session whose float outputs, for the batch rows that `rows(feed)`
+    picks, are moved by `skew` times the output's largest |value|: a graph that differs from
+    torch by that much, on those inputs only."""
+
+    def __init__(self, path, graph: str, skew: float, rows):
+        self.session, self.skewed = onnx_session(path), Path(path).name == graph
+        self.skew, self.rows = skew, rows
+
+    def run(self, names, feed):
+        out = self.session.run(names, feed)
+        if not self.skewed:
+            return out
+        picked = self.rows(feed)
+        for value in out:
+            if value.dtype == np.float32:
+                value[picked] += self.skew * np.abs(value).max()
+        return out
+
+
+def skew_graph(monkeypatch, graph: str, skew: float, rows=lambda feed: slice(None)):
+    monkeypatch.setattr(
+        onnx_concept_export, "onnx_session", lambda path: SkewedSession(path, graph, skew, rows)
+    )
+
+
+# what the check must exercise: each example input of the text encoder and the detector
+SKEWED_INPUTS = {
+    "text filling the context": (TEXT_FILE, lambda feed: (feed["token_ids"] != PADDING_ID).all(1)),
+    "short text": (TEXT_FILE, lambda feed: (feed["token_ids"] == PADDING_ID).any(1)),
+    "text prompt alone": (DETECTOR_FILE, lambda feed: [feed["exemplar_boxes"].shape[1] == 0]),
+    "exemplar boxes": (DETECTOR_FILE, lambda feed: [feed["exemplar_boxes"].shape[1] > 0]),
+}
+
+
+@pytest.mark.parametrize("inputs", SKEWED_INPUTS)
+def test_the_check_refuses_a_graph_three_tolerances_off_on_one_example(
+    exported, inputs, monkeypatch
+):
+    """The export's check compares within 1e-4 of each output's largest |value| (refusing 3e-4),
+    on texts of both kinds and with and without exemplar boxes."""
+    model, _, folder = exported
+    graph, rows = SKEWED_INPUTS[inputs]
+    skew_graph(monkeypatch, graph, 3 * FP32_TOLERANCE, rows)
+    with pytest.raises(RuntimeError) as err:
+        check_onnx_concept(model, folder)
+    message = str(err.value)
+    assert "\n" not in message and f"{graph}: onnxruntime " in message
+    assert re.search(r"differs from torch by 0\.000[23]\d* of its largest value \(tolerance "
+                     r"0\.0001\)", message), message
+
+
+def test_the_export_is_checked_and_removed_when_the_check_fails(exported, tmp_path, monkeypatch):
+    """export_model checks what it wrote (here the fixture's graphs, copied, read with the
+    detector off by a part of its tolerance: written; by three tolerances: refused, no folder)."""
+    model, _, folder = exported
+    monkeypatch.setattr(export_module, "export_onnx_concept",
+                        lambda model, path, opset: shutil.copytree(folder, path))
+    monkeypatch.setattr(export_module, "export_onnx", lambda model, path, opset: path)
+    assert FP32_TOLERANCE == 1e-4  # the README's figure
+    skew_graph(monkeypatch, DETECTOR_FILE, 0.3 * FP32_TOLERANCE)
+    written = export_model(model, tmp_path / "within", ["onnx_concept"])
+    assert (written["onnx_concept"] / DETECTOR_FILE).is_file()
+    skew_graph(monkeypatch, DETECTOR_FILE, 3 * FP32_TOLERANCE)
+    with pytest.raises(RuntimeError, match="detector.onnx: onnxruntime scores differs"):
+        export_model(model, tmp_path / "off", ["onnx_concept"])
+    assert not (tmp_path / "off").exists()

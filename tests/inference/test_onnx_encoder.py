@@ -16,6 +16,7 @@ from PIL import Image
 
 from samhq_train.inference import SamHQPredictor, export_model
 from samhq_train.inference import onnx_encoder_export as encoder_export
+from samhq_train.inference.holes import SAM3_IMAGE_FILL, fill_holes
 from samhq_train.inference.onnx_encoder_export import (
     FP16_TOLERANCE,
     FP32_TOLERANCE,
@@ -24,7 +25,7 @@ from samhq_train.inference.onnx_encoder_export import (
     export_onnx_encoder,
     onnx_session,
 )
-from samhq_train.model import FAMILIES, add_lora, build_sam_hq
+from samhq_train.model import FAMILIES, add_lora, build_sam_hq, family_of_model
 from samhq_train.model.onnx_encoder import OnnxImageEncoder
 from samhq_train.model.sam1.config import TinyViTConfig
 from tests.reference import random_tiny_model, randomize_
@@ -134,10 +135,51 @@ def readme_example() -> tuple[str, str]:
     return functions, "image = " + usage
 
 
+def test_readme_hole_filling_equals_the_predictors():
+    """The example's numpy fill (runs joined into 8-connected regions) and resize against
+    holes.fill_holes (OpenCV's connected components) and torch's bilinear resize: blurred noise
+    of several scales and areas, so regions of every size, diagonal contacts and border holes."""
+    namespace = {}
+    exec(readme_example()[0], namespace)
+    assert namespace["FILL"] == SAM3_IMAGE_FILL
+    rng, filled = np.random.default_rng(0), 0
+    for seed in range(12):
+        noise = torch.from_numpy(rng.standard_normal((1, 1, 16, 20), dtype=np.float32))
+        size = (48, 40) if seed % 2 else (61, 70)
+        logits = torch.nn.functional.interpolate(noise, size, mode="bilinear") - 0.2 * (seed % 3)
+        area = (0, 1, 5, 30, 256)[seed % 5]
+        want = fill_holes(logits, area, SAM3_IMAGE_FILL)[0, 0].numpy()
+        got = namespace["fill_holes"](logits[0, 0].numpy(), area)
+        assert np.array_equal(got, want), (seed, area)
+        filled += int(not np.array_equal(want, logits[0, 0].numpy()))
+        for h, w in ((97, 123), (20, 31)):  # up and down
+            resized = torch.nn.functional.interpolate(
+                torch.from_numpy(want)[None, None], (h, w), mode="bilinear"
+            )[0, 0].numpy()
+            got = namespace["upsample"](want, h, w)
+            assert got.dtype == np.float32
+            assert np.abs(got - resized).max() <= 1e-5 * np.abs(want).max()
+    assert filled >= 5  # maps with holes filled (6 of the 9 with an area > 0)
+
+
+def without_metadata(decoder: Path, path: Path) -> Path:
+    """A copy of an exported decoder as files were written before they had metadata."""
+    proto = onnx.load(str(decoder))
+    del proto.metadata_props[:]
+    onnx.save(proto, str(path))
+    return path
+
+
 def test_readme_example_runs_the_prediction_without_torch(exported, tmp_path):
     """The README's code, verbatim (torch and samhq_train unimportable), for the fp32 and fp16
-    encoders, against SamHQPredictor on the same image and box."""
+    encoders, against SamHQPredictor's defaults on the same image and box (for SAM 3 its holes
+    filled); a decoder file without the hole area against predict(fill_hole_area=0)."""
     model, paths = exported
+    area = family_of_model(model).image_fill_hole_area
+    meta = onnx_session(paths["onnx"]).get_modelmeta().custom_metadata_map
+    assert meta == {"family": model.family, "fill_hole_area": str(area)}
+    assert area == (256 if model.family == "sam3" else 0)
+    old_decoder = without_metadata(paths["onnx"], tmp_path / "old_decoder.onnx")
     functions, usage = readme_example()
     image = np.random.default_rng(1).integers(0, 256, (360, 270, 3), dtype=np.uint8)
     Image.fromarray(image).save(tmp_path / "photo.png")
@@ -152,8 +194,9 @@ def test_readme_example_runs_the_prediction_without_torch(exported, tmp_path):
             functions,
             usage,
             "half = segment_box(sys.argv[1], sys.argv[2], image, " + repr(BOX) + ")",
+            f"old = segment_box(sys.argv[1].replace('_fp16', ''), sys.argv[4], image, {BOX!r})",
             "np.savez(sys.argv[3], logits=logits, iou=iou, low_res=low_res, mask=mask, "
-            "half_logits=half[0], half_iou=half[1])",
+            "half_logits=half[0], half_iou=half[1], half_low_res=half[2], old_logits=old[0])",
         ]
     )
     (tmp_path / "example.py").write_text(script)
@@ -165,6 +208,7 @@ def test_readme_example_runs_the_prediction_without_torch(exported, tmp_path):
             str(paths["onnx_encoder_fp16"]),
             str(paths["onnx"]),
             str(result),
+            str(old_decoder),
         ],
         capture_output=True,
         text=True,
@@ -175,17 +219,23 @@ def test_readme_example_runs_the_prediction_without_torch(exported, tmp_path):
 
     predictor = SamHQPredictor(model)
     predictor.set_image(image)
-    logits, iou, low_res = predictor.predict(  # the example fills no holes (SAM 3's default does)
-        box=np.array(BOX), multimask_output=False, return_logits=True, fill_hole_area=0
-    )
-    scale = np.abs(logits).max()
+    prompt = dict(box=np.array(BOX), multimask_output=False, return_logits=True)
+    logits, iou, low_res = predictor.predict(**prompt)  # the defaults: SAM 3 fills holes
+    unfilled = predictor.predict(**prompt, fill_hole_area=0)[0][0]
+    if area:  # the fixture has holes to fill: without them the masks differ
+        assert ((unfilled > 0) != (logits[0] > 0)).sum() > 1000
+    scale = np.abs(unfilled).max()  # of the decoder's logits (a filled hole's are FILL)
     assert got["logits"].shape == logits[0].shape == image.shape[:2]
     assert np.abs(got["logits"] - logits[0]).max() <= 1e-4 * scale
     assert np.abs(got["low_res"] - low_res[0]).max() <= 1e-4 * scale
     assert abs(got["iou"] - iou[0]) <= 1e-4
-    assert (got["mask"] == (logits[0] > 0)).mean() > 0.999
-    # fp16 encoder: the same prediction within the fp16 tolerance, masks nearly equal
-    assert np.abs(got["half_logits"] - logits[0]).max() <= FP16_TOLERANCE * scale
+    # masks equal but where torch's logit is within the tolerance of 0
+    assert np.all((got["mask"] == (logits[0] > 0)) | (np.abs(logits[0]) <= 1e-4 * scale))
+    # a decoder exported before the hole area was written: no fill, as fill_hole_area=0
+    assert np.abs(got["old_logits"] - unfilled).max() <= 1e-4 * scale
+    # fp16 encoder: the same prediction within the fp16 tolerance, masks nearly equal (a hole
+    # near the area limit may be filled in one and not the other)
+    assert np.abs(got["half_low_res"] - low_res[0]).max() <= FP16_TOLERANCE * scale
     assert abs(got["half_iou"] - iou[0]) <= FP16_TOLERANCE
     assert ((got["half_logits"] > 0) == (logits[0] > 0)).mean() > 0.99
 

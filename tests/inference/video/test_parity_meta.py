@@ -46,7 +46,7 @@ from tests.reference import randomize_
 from .conftest import VIDEO_HW
 
 pytest.importorskip("sam2")
-# (test_meta_load undoes the Hydra set-up that importing sam2 makes)
+# (tests/conftest.py undoes the Hydra set-up that importing sam2 makes)
 import sam2.sam2_video_predictor  # noqa: E402
 from hydra import initialize_config_module  # noqa: E402
 from sam2.build_sam import build_sam2_video_predictor  # noqa: E402

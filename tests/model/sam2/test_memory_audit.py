@@ -10,10 +10,6 @@ from samhq_train.model.sam2.memory import CXBlock, Fuser, MaskDownSampler, Memor
 from tests.reference import randomize_
 
 pytest.importorskip("sam2")
-# importing sam2 initialises Hydra globally (see test_meta_load.py): undo it for later tests
-from hydra.core.global_hydra import GlobalHydra  # noqa: E402
-
-GlobalHydra.instance().clear()
 from sam2.modeling import memory_encoder as meta  # noqa: E402
 from sam2.modeling.position_encoding import PositionEmbeddingSine  # noqa: E402
 

@@ -13,7 +13,6 @@ torch alone), then its two small import-time dependencies:
 import numpy as np
 import pytest
 import torch
-from hydra.core.global_hydra import GlobalHydra
 
 from samhq_train.inference import SamHQPredictor
 from samhq_train.model import build_sam_hq, load_checkpoint, save_checkpoint, without_hq
@@ -21,11 +20,7 @@ from tests.reference import randomize_
 
 from .conftest import predictor_prompts
 
-pytest.importorskip("sam2")
-# importing sam2 initialises Hydra globally with its own configs, which the project's
-# initialize_config_dir calls (and later tests) would then refuse: undo it, use it in a context
-GlobalHydra.instance().clear()
-
+pytest.importorskip("sam2")  # its import initialises Hydra globally: tests/conftest.py undoes it
 from hydra import initialize_config_module  # noqa: E402
 from sam2.build_sam import build_sam2  # noqa: E402
 from sam2.sam2_image_predictor import SAM2ImagePredictor  # noqa: E402

@@ -33,14 +33,12 @@ if "tensordict" not in sys.modules:
     except ImportError:
         sys.modules["tensordict"] = types.SimpleNamespace(tensorclass=lambda cls: cls)
 from hydra import initialize_config_module  # noqa: E402
-from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 from training.loss_fns import MultiStepMultiMasksAndIous  # noqa: E402
 
 from tests.inference.video.test_parity_meta import DecoderAdapter  # noqa: E402
 from tests.model.sam2.test_meta_load import META_CONFIG, MINIATURE, VARIANT  # noqa: E402
 
-GlobalHydra.instance().clear()
 ATOL_LOSS = 1e-5
 ATOL_GRAD = 1e-5  # relative to the largest gradient of each parameter (and at least this)
 NUM_FRAMES, NUM_OBJECTS, SIZE = 4, 2, 256
