@@ -149,19 +149,28 @@ def read_ground_truth(path: str | Path) -> ConceptGroundTruth:
             if video_id not in frames:
                 raise ConceptInputError(f"{at}: video_id {video_id} is not in 'videos'")
             pairs.append((video_id, _field(pair, "category_id", int, at)))
-    for i, masklet in enumerate(masklets):
-        if masklet.category_id not in phrases:
-            raise ConceptInputError(
-                f"{where}: annotations[{i}]: category_id {masklet.category_id} is not in "
-                "'categories'"
-            )
+    named = [(f"annotations[{i}]", m.category_id) for i, m in enumerate(masklets)]
+    named += [(f"video_np_pairs[{i}]", category) for i, (_, category) in enumerate(pairs or ())]
+    for at, category in named:
+        if category not in phrases:
+            raise ConceptInputError(f"{where}: {at}: category_id {category} is not in 'categories'")
     return ConceptGroundTruth(Path(path), frames, sizes, file_names, phrases, masklets, pairs)
+
+
+def asked_pairs(gt: ConceptGroundTruth) -> list[tuple[int, int]]:
+    """The (video_id, category_id) pairs to predict: video_np_pairs (negatives included), else
+    the pairs with GT masklets."""
+    pairs = gt.pairs if gt.pairs is not None else [(m.video_id, m.category_id) for m in gt.masklets]
+    return list(dict.fromkeys(pairs))
 
 
 def read_predictions(path: str | Path, gt: ConceptGroundTruth) -> list[Masklet]:
     """The YT-VIS result list of `path`, each entry checked against the ground truth."""
-    where = f"--pred {path}"
-    data = read_json(path, "--pred")
+    return predicted_masklets(read_json(path, "--pred"), gt, f"--pred {path}")
+
+
+def predicted_masklets(data, gt: ConceptGroundTruth, where: str) -> list[Masklet]:
+    """A YT-VIS result list (`where` names it), each entry checked against the ground truth."""
     if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
         raise ConceptInputError(
             f"{where}: expected a list of predicted masklets (YT-VIS result format: video_id, "
