@@ -9,10 +9,11 @@ import pytest
 
 from samhq_train.evaluation.video.concept_inputs import (
     ConceptInputError,
+    Masklet,
     read_ground_truth,
     read_predictions,
 )
-from samhq_train.evaluation.video.concept_metrics import masklet_iou, video_cgf1
+from samhq_train.evaluation.video.concept_metrics import box_track_ious, masklet_iou, video_cgf1
 from tests.evaluation.concept_video_data import masklet_entry, synthetic_veval
 from tests.evaluation.meta_concept_eval import meta_video_cgf1, write_inputs
 
@@ -120,3 +121,6 @@ def test_box_iou_in_float32_as_meta(tmp_path):
 
 def test_masklets_empty_on_every_frame_have_iou_one():
     assert masklet_iou([None, None], [None, None]) == 1.0
+    empty = Masklet(1, 1, [None, None], [None, [0.0, 0.0, 0.0, 0.0]])
+    box = Masklet(1, 1, [None, None], [None, [1.0, 2.0, 3.0, 4.0]])
+    assert box_track_ious([empty, box], [empty, box]).tolist() == [[1.0, 0.0], [0.0, 1.0]]

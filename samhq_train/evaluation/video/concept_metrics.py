@@ -50,7 +50,8 @@ def _corners(boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def box_track_ious(preds: list[Masklet], gts: list[Masklet]) -> np.ndarray:
     """P x G IoU of the per-frame boxes (a missing box: all zeros), intersections and unions
-    summed over the frames. The tensors are made from the JSON numbers as Meta makes them
+    summed over the frames (1 where both have no box on any frame). The tensors are made from
+    the JSON numbers as Meta makes them
     (integers stay int64, floats become float32), so the float32 sums round the same way."""
     def tensor(masklets):
         return torch.tensor([[b if b is not None else [0, 0, 0, 0] for b in m.bboxes]
@@ -60,7 +61,9 @@ def box_track_ious(preds: list[Masklet], gts: list[Masklet]) -> np.ndarray:
     g_lo, g_hi = _corners(tensor(gts).unsqueeze(0))
     inter = (torch.min(p_hi, g_hi) - torch.max(p_lo, g_lo)).clamp(min=0).prod(-1)
     union = (p_hi - p_lo).prod(-1) + (g_hi - g_lo).prod(-1) - inter
-    return (inter.sum(-1) / union.sum(-1)).numpy()
+    inter, union = inter.sum(-1), union.sum(-1)
+    # no box on any frame of either: IoU 1 as for masks (Meta's code stops on an assertion)
+    return torch.where(union > 0, inter / union, torch.ones_like(inter / union)).numpy()
 
 
 def pair_ious(preds: list[Masklet], gts: list[Masklet], iou_type: str) -> np.ndarray:
