@@ -2,10 +2,10 @@
 of videos, masklets and video x noun-phrase pairs, negatives included): cgF1, IL_MCC and positive
 micro F1, masks and boxes, equal to Meta's sam3 VideoCGF1Evaluator (saco_veval_eval.py).
 
-    samhq-video-concept-eval --gt saco_veval_sav_val.json --pred predictions.json
-    samhq-video-concept-eval --gt saco_veval_sav_val.json --masks masks/ --write-pred preds.json
-    samhq-video-concept-eval --gt saco_veval_sav_val.json --frames JPEGImages/ \\
-        --checkpoint sam3.pt --bpe bpe_simple_vocab_16e6.txt.gz --out masks/ --json scores.json
+    samhq-video-concept-eval --gt saco_veval_sav_val.json --pred veval_preds.json --json scores.json
+    samhq-video-concept-eval --gt saco_veval_sav_val.json --masks veval_masks/ --write-pred p.json
+    samhq-video-concept-eval --gt /path/to/saco_veval_sav_val.json --frames /path/to/JPEGImages/ \\
+        --checkpoint /path/to/sam3.pt --bpe /path/to/bpe_simple_vocab_16e6.txt.gz --out veval_masks/
 
 --pred: a YT-VIS result list (Meta's YTVISResultsWriter format: video_id, category_id, score and
 per-frame segmentations and bboxes). --masks: samhq-video --text ... --detect-every-frame output

@@ -1,8 +1,8 @@
-"""samhq-video-concept-eval --checkpoint: SAM 3's video concept model (ConceptVideoSession, as
-samhq-video --text ... --detect-every-frame) on every video x phrase pair the GT asks, the text
-prompt on the first frame, tracked forward. The frames of a video are exactly its GT file names,
-<frames>/<file name>; each pair's masks and concept.json go to <out>/<video folder>/<category id>/,
-the layout --masks reads."""
+"""The --checkpoint run of samhq-video-concept-eval: SAM 3's video concept model
+(ConceptVideoSession, as samhq-video --text ... --detect-every-frame) on every video x phrase
+pair the GT asks, the text prompt on the first frame, tracked forward. A video's frames are
+exactly its GT file names, <frames>/<file name>; each pair's masks and concept.json go to
+<out>/<video folder>/<category id>/, the layout --masks reads."""
 
 from __future__ import annotations
 

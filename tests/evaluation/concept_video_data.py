@@ -4,8 +4,12 @@ and YT-VIS result lists (near and far matches, low scores, false positives, empt
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pycocotools.mask as mask_utils
+from PIL import Image
 
 HEIGHT, WIDTH = 20, 28
 
@@ -101,3 +105,42 @@ def _pred(video: dict, cat: dict, frames: list[np.ndarray], score: float) -> dic
     entry["bboxes"] = [b if b is not None else [0.0, 0.0, 0.0, 0.0] for b in entry["bboxes"]]
     entry["areas"] = [int(m.sum()) for m in frames]
     return {"video_id": video["id"], "category_id": cat["id"], "score": score, **entry}
+
+
+def write_masks_folders(root: Path, gt: dict, preds: list[dict]) -> Path:
+    """samhq-video --detect-every-frame outputs of the predictions: <root>/<video folder>/
+    <category id>/ with a PNG per GT frame (objects 1, 2, ... in order; a later one drawn over an
+    earlier one) and concept.json, for every video x phrase pair of the GT."""
+    names = {c["id"]: c["name"] for c in gt["categories"]}
+    for video in gt["videos"]:
+        stems = [Path(n).stem for n in video["file_names"]]
+        for pair in gt["video_np_pairs"]:
+            if pair["video_id"] != video["id"]:
+                continue
+            folder = root / Path(video["file_names"][0]).parent / str(pair["category_id"])
+            folder.mkdir(parents=True)
+            mine = [p for p in preds
+                    if (p["video_id"], p["category_id"]) == (video["id"], pair["category_id"])]
+            objects = [{"id": i + 1, "png_value": i + 1, "first_frame": 0, "score": p["score"]}
+                       for i, p in enumerate(mine)]
+            for t, stem in enumerate(stems):
+                picture = np.zeros((video["height"], video["width"]), np.uint8)
+                for i, p in enumerate(mine):
+                    picture[mask_utils.decode(p["segmentations"][t]).astype(bool)] = i + 1
+                image = Image.fromarray(picture, mode="P")
+                image.putpalette([v for i in range(256) for v in (i, i, i)])
+                image.save(folder / f"{stem}.png")
+            record = {"text": names[pair["category_id"]], "frame": 0, "objects": objects}
+            (folder / "concept.json").write_text(json.dumps(record))
+    return root
+
+
+def write_veval_files(root: Path, seed: int = 0) -> dict[str, Path]:
+    """A synthetic SA-Co/VEval GT file, its predictions (YT-VIS results) and the same
+    predictions as samhq-video output folders (the README commands' stand-ins)."""
+    gt, preds = synthetic_veval(seed, num_videos=2, num_phrases=3)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "gt.json").write_text(json.dumps(gt))
+    (root / "preds.json").write_text(json.dumps(preds))
+    masks = write_masks_folders(root / "masks", gt, preds)
+    return {"gt": root / "gt.json", "pred": root / "preds.json", "masks": masks}
