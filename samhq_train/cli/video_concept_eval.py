@@ -1,6 +1,7 @@
 """samhq-video-concept-eval: SAM 3's video concept segmentation metrics on SA-Co/VEval (a GT JSON
-of videos, masklets and video x noun-phrase pairs, negatives included): cgF1, IL_MCC and positive
-micro F1, masks and boxes, equal to Meta's sam3 VideoCGF1Evaluator (saco_veval_eval.py).
+of videos, masklets and video x noun-phrase pairs, negatives included): cgF1, IL_MCC, positive
+micro F1 and phrase AP, masks and boxes, equal to Meta's sam3 VideoCGF1Evaluator and
+VideoPhraseApEvaluator (saco_veval_eval.py).
 
     samhq-video-concept-eval --gt saco_veval_sav_val.json --pred veval_preds.json --json scores.json
     samhq-video-concept-eval --gt saco_veval_sav_val.json --masks veval_masks/ --write-pred p.json
@@ -13,11 +14,12 @@ folders, <masks>/<video folder>/<category id>/ (PNGs named as the GT frames, con
 per pair the GT asks; each object shown is a masklet with concept.json's score. --checkpoint:
 first runs the video concept model (HQ-SAM 3 / SAM 3 with its detector) on each pair, the text on
 the first of the GT's frames (<frames>/<file name>), into that layout under --out, then scores it.
-A predicted masklet counts when its score is at least 0.5. The table: cgF1 and positive micro F1
-(percent) and IL_MCC over IoU 0.50:0.95, at 0.50 and at 0.75. --json: Meta's eval_res layout
-(dataset_results under Meta's key names, video_np_results per pair); --write-pred: the YT-VIS
-result list scored (Meta's evaluator takes it as --pred_file). Exit status 0, or 2 with one error
-line naming the file and entry before anything is scored or the model loads.
+A predicted masklet counts for cgF1 when its score is at least 0.5; phrase AP ranks them all by
+score. The table: cgF1, positive micro F1, phrase AP (percent) and IL_MCC over IoU 0.50:0.95, at
+0.50 and at 0.75. --json: Meta's eval_res layout (dataset_results under Meta's key names,
+video_np_results per pair); --write-pred: the YT-VIS result list scored (Meta's evaluator takes
+it as --pred_file). Exit status 0, or 2 with one error line naming the file and entry before
+anything is scored or the model loads.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import json
 from pathlib import Path
 
 from samhq_train.errors import exit_on_user_error
+from samhq_train.evaluation.video.concept_ap import video_phrase_ap
 from samhq_train.evaluation.video.concept_inputs import (
     asked_pairs,
     predicted_masklets,
@@ -47,8 +50,8 @@ from samhq_train.output_check import OutputError, check_writable_folder
 from .video_concept_run import run_pairs
 
 RUN_ONLY = ("frames", "out", "bpe", "concept_settings", "base", "variant", "format", "hq")
-ROWS = [("cgF1", "cgf1_micro", 100), ("positive micro F1", "positive_micro_f1", 100),
-        ("IL_MCC", "ilmcc", 1)]
+ROWS = [("cgF1", "demo_cgf1_micro", 100), ("positive micro F1", "demo_positive_micro_f1", 100),
+        ("IL_MCC", "demo_ilmcc", 1), ("phrase AP", "phrase_ap", 100)]
 IOUS = ("50_95", "50", "75")  # Meta's key suffixes: over IoU 0.50:0.95, at 0.50, at 0.75
 
 
@@ -107,11 +110,13 @@ def check_json_out(path: str | None, flag: str, overwrite: bool) -> None:
 
 
 def results_table(dataset: dict[str, float]) -> str:
-    """cgF1 and positive micro F1 in percent, IL_MCC as is; masks, then boxes."""
+    """cgF1, positive micro F1 and phrase AP in percent, IL_MCC as is; masks, then boxes."""
     lines = [f"{'':24}{'IoU 0.50:0.95':>14}{'0.50':>9}{'0.75':>9}"]
     for kind in ("mask", "bbox"):
         for label, key, scale in ROWS:
-            values = [dataset[f"video_{kind}_demo_{key}_{at}"] * scale for at in IOUS]
+            if f"video_{kind}_{key}_50" not in dataset:
+                continue  # cgF1 and IL_MCC without video_np_pairs
+            values = [dataset[f"video_{kind}_{key}_{at}"] * scale for at in IOUS]
             digits = 2 if scale == 100 else 4
             cells = [f"{values[0]:14.{digits}f}"] + [f"{v:9.{digits}f}" for v in values[1:]]
             lines.append(f"{kind} {label:19}" + "".join(cells))
@@ -127,11 +132,10 @@ def score(gt, entries: list[dict], where: str) -> dict:
     print(f"{len(pairs)} video x phrase pairs ({sum(p in positive for p in pairs)} with GT), "
           f"{len(preds)} predicted masklets ({kept} of score >= {SCORE_THRESHOLD})")
     dataset, per_pair = video_cgf1(gt, preds)
-    if dataset:
-        print(results_table(dataset))
-    else:
-        print(f"--gt {gt.path} has no video_np_pairs: IL_MCC and cgF1 are not defined; the "
-              "per-pair numbers only (--json)")
+    if not dataset:
+        print(f"--gt {gt.path} has no video_np_pairs: IL_MCC and cgF1 are not defined")
+    dataset.update(video_phrase_ap(gt, preds))
+    print(results_table(dataset))
     return {
         "dataset_results": dataset,
         "video_np_results": [{"video_id": v, "category_id": c, **numbers}

@@ -44,3 +44,10 @@ def meta_video_cgf1(gt_path: Path, pred_path: Path):
     """VideoCGF1Evaluator's (dataset numbers, per video x phrase numbers); its prints dropped."""
     with contextlib.redirect_stdout(io.StringIO()):
         return meta_evaluators.VideoCGF1Evaluator(str(gt_path)).evaluate(str(pred_path))
+
+
+def meta_video_phrase_ap(gt_path: Path, pred_path: Path) -> dict:
+    """VideoPhraseApEvaluator's dataset numbers; its prints dropped."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        results, _ = meta_evaluators.VideoPhraseApEvaluator(str(gt_path)).evaluate(str(pred_path))
+    return results
