@@ -1,7 +1,7 @@
 """samhq-video-concept-eval: SAM 3's video concept segmentation metrics on SA-Co/VEval (a GT JSON
 of videos, masklets and video x noun-phrase pairs, negatives included): cgF1, IL_MCC, positive
-micro F1 and phrase AP, masks and boxes, equal to Meta's sam3 VideoCGF1Evaluator and
-VideoPhraseApEvaluator (saco_veval_eval.py).
+micro F1, phrase AP and pHOTA, masks and boxes, equal to Meta's sam3 VideoCGF1Evaluator,
+VideoPhraseApEvaluator and VideoPhraseHotaEvaluator (saco_veval_eval.py).
 
     samhq-video-concept-eval --gt saco_veval_sav_val.json --pred veval_preds.json --json scores.json
     samhq-video-concept-eval --gt saco_veval_sav_val.json --masks veval_masks/ --write-pred p.json
@@ -14,12 +14,13 @@ folders, <masks>/<video folder>/<category id>/ (PNGs named as the GT frames, con
 per pair the GT asks; each object shown is a masklet with concept.json's score. --checkpoint:
 first runs the video concept model (HQ-SAM 3 / SAM 3 with its detector) on each pair, the text on
 the first of the GT's frames (<frames>/<file name>), into that layout under --out, then scores it.
-A predicted masklet counts for cgF1 when its score is at least 0.5; phrase AP ranks them all by
-score. The table: cgF1, positive micro F1, phrase AP (percent) and IL_MCC over IoU 0.50:0.95, at
-0.50 and at 0.75. --json: Meta's eval_res layout (dataset_results under Meta's key names,
-video_np_results per pair); --write-pred: the YT-VIS result list scored (Meta's evaluator takes
-it as --pred_file). Exit status 0, or 2 with one error line naming the file and entry before
-anything is scored or the model loads.
+A predicted masklet counts for cgF1 when its score is at least 0.5 (for pHOTA: above 0.5);
+phrase AP ranks them all by score. The table: cgF1, positive micro F1, phrase AP (percent) and
+IL_MCC over IoU 0.50:0.95, at 0.50 and at 0.75; pHOTA with DetA, AssA, LocA (percent). --json:
+Meta's eval_res layout (dataset_results under Meta's key names, video_np_results per pair);
+--write-pred: the YT-VIS result list scored (Meta's evaluator takes it as --pred_file). Exit
+status 0, or 2 with one error line naming the file and entry before anything is scored or the
+model loads.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 
 from samhq_train.errors import exit_on_user_error
 from samhq_train.evaluation.video.concept_ap import video_phrase_ap
+from samhq_train.evaluation.video.concept_hota import video_phrase_hota
 from samhq_train.evaluation.video.concept_inputs import (
     asked_pairs,
     predicted_masklets,
@@ -52,6 +54,7 @@ from .video_concept_run import run_pairs
 RUN_ONLY = ("frames", "out", "bpe", "concept_settings", "base", "variant", "format", "hq")
 ROWS = [("cgF1", "demo_cgf1_micro", 100), ("positive micro F1", "demo_positive_micro_f1", 100),
         ("IL_MCC", "demo_ilmcc", 1), ("phrase AP", "phrase_ap", 100)]
+HOTA_SHOWN = ("HOTA", "DetA", "AssA", "LocA")
 IOUS = ("50_95", "50", "75")  # Meta's key suffixes: over IoU 0.50:0.95, at 0.50, at 0.75
 
 
@@ -120,6 +123,12 @@ def results_table(dataset: dict[str, float]) -> str:
             digits = 2 if scale == 100 else 4
             cells = [f"{values[0]:14.{digits}f}"] + [f"{v:9.{digits}f}" for v in values[1:]]
             lines.append(f"{kind} {label:19}" + "".join(cells))
+    for kind in ("mask", "bbox"):
+        if f"video_{kind}_all_phrase_HOTA" not in dataset:
+            continue  # neither GT nor predictions: no sequence
+        hota = {f: dataset[f"video_{kind}_all_phrase_{f}"] * 100 for f in HOTA_SHOWN}
+        lines.append(f"{kind} pHOTA {hota['HOTA']:6.2f} (" + ", ".join(
+            f"{f} {v:.2f}" for f, v in hota.items() if f != "HOTA") + "; mean over alpha)")
     return "\n".join(lines)
 
 
@@ -135,6 +144,10 @@ def score(gt, entries: list[dict], where: str) -> dict:
     if not dataset:
         print(f"--gt {gt.path} has no video_np_pairs: IL_MCC and cgF1 are not defined")
     dataset.update(video_phrase_ap(gt, preds))
+    hota, hota_per_pair = video_phrase_hota(gt, preds)
+    dataset.update(hota)
+    for pair, numbers in hota_per_pair.items():
+        per_pair.setdefault(pair, {}).update(numbers)
     print(results_table(dataset))
     return {
         "dataset_results": dataset,

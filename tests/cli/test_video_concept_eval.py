@@ -1,7 +1,7 @@
 """samhq-video-concept-eval end to end: the video concept model miniature (the sam3.pt-layout file
 of tests/inference/video/concept_video) run over a SA-Co/VEval-style GT's video x phrase pairs,
-scored, and the numbers equal to Meta's VideoCGF1Evaluator and VideoPhraseApEvaluator on the
-predictions the command wrote;
+scored, and the numbers equal to Meta's VideoCGF1Evaluator, VideoPhraseApEvaluator and
+VideoPhraseHotaEvaluator on the predictions the command wrote;
 the --masks converter on hand-made samhq-video outputs; bad input one error line, exit 2, before
 the model loads."""
 
@@ -23,7 +23,11 @@ from samhq_train.evaluation.video.concept_inputs import (  # noqa: E402
 from samhq_train.evaluation.video.concept_masks import predictions_from_masks  # noqa: E402
 from samhq_train.inference.video.command import davis_palette  # noqa: E402
 from tests.evaluation.concept_video_data import masklet_entry  # noqa: E402
-from tests.evaluation.meta_concept_eval import meta_video_cgf1, meta_video_phrase_ap  # noqa: E402
+from tests.evaluation.meta_concept_eval import (  # noqa: E402
+    meta_video_cgf1,
+    meta_video_phrase_ap,
+    meta_video_phrase_hota,
+)
 from tests.inference.video.concept_video.meta_video import build_meta_video_model  # noqa: E402
 from tests.inference.video.concept_video.test_session_meta import SETTINGS, TEXT  # noqa: E402
 from tests.inference.video.conftest import VIDEO_HW, write_video  # noqa: E402
@@ -76,7 +80,10 @@ def veval_run(tmp_path_factory):
 
 def assert_as_meta(record, gt_path, pred_path):
     meta_dataset, meta_pairs = meta_video_cgf1(gt_path, pred_path)
-    meta_dataset = {**meta_dataset, **meta_video_phrase_ap(gt_path, pred_path)}
+    hota, hota_pairs = meta_video_phrase_hota(gt_path, pred_path)
+    meta_dataset = {**meta_dataset, **meta_video_phrase_ap(gt_path, pred_path), **hota}
+    for pair, numbers in hota_pairs.items():
+        meta_pairs.setdefault(pair, {}).update(numbers)
     assert record["dataset_results"] == pytest.approx(
         {k: float(v) for k, v in meta_dataset.items()}, abs=1e-12, rel=0, nan_ok=True
     )

@@ -51,3 +51,20 @@ def meta_video_phrase_ap(gt_path: Path, pred_path: Path) -> dict:
     with contextlib.redirect_stdout(io.StringIO()):
         results, _ = meta_evaluators.VideoPhraseApEvaluator(str(gt_path)).evaluate(str(pred_path))
     return results
+
+
+def _serial(run_ytvis_eval):
+    """Meta's HOTA call asks for 8 worker processes; the same evaluation in this one."""
+    def run(args, **kwargs):
+        at = args.index("--USE_PARALLEL") + 1
+        return run_ytvis_eval(args=[*args[:at], "False", *args[at + 1:]], **kwargs)
+    return run
+
+
+meta_evaluators.run_ytvis_eval = _serial(meta_evaluators.run_ytvis_eval)
+
+
+def meta_video_phrase_hota(gt_path: Path, pred_path: Path):
+    """VideoPhraseHotaEvaluator's (dataset numbers, per video x phrase numbers); prints dropped."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        return meta_evaluators.VideoPhraseHotaEvaluator(str(gt_path)).evaluate(str(pred_path))

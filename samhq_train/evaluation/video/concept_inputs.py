@@ -34,6 +34,7 @@ class Masklet:
     bboxes: list[list[float] | None]
     score: float = 1.0
     crowd: bool = False
+    track_id: int = 0  # a GT annotation's id (pHOTA numbers the tracks by it)
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,9 @@ def read_masklet(entry: dict, gt_frames, gt_sizes, where: str, *, score: bool) -
     rles = [compressed_rle(rle, size, where) for rle in segms]
     value = float(_field(entry, "score", (int, float), where)) if score else 1.0
     crowd = bool(entry.get("iscrowd", 0))
-    return Masklet(video_id, category_id, rles, _boxes(entry, frames, where), value, crowd)
+    track_id = entry.get("id", 0) if isinstance(entry.get("id", 0), int) else 0
+    boxes = _boxes(entry, frames, where)
+    return Masklet(video_id, category_id, rles, boxes, value, crowd, track_id)
 
 
 def read_ground_truth(path: str | Path) -> ConceptGroundTruth:
