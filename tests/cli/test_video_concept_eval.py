@@ -21,6 +21,7 @@ from samhq_train.evaluation.video.concept_inputs import (  # noqa: E402
     read_ground_truth,
 )
 from samhq_train.evaluation.video.concept_masks import predictions_from_masks  # noqa: E402
+from samhq_train.inference.video import command  # noqa: E402
 from samhq_train.inference.video.command import davis_palette  # noqa: E402
 from tests.evaluation.concept_video_data import masklet_entry  # noqa: E402
 from tests.evaluation.meta_concept_eval import (  # noqa: E402
@@ -33,7 +34,7 @@ from tests.inference.video.concept_video.test_session_meta import SETTINGS, TEXT
 from tests.inference.video.conftest import VIDEO_HW, write_video  # noqa: E402
 from tests.model.sam3.concept.synthetic_bpe import write_merges_file  # noqa: E402
 
-NUM_FRAMES = 3
+NUM_FRAMES = 2
 PHRASES = {1: TEXT, 2: "a purple giraffe"}
 
 
@@ -122,6 +123,15 @@ def test_checkpoint_run_scores_as_meta_on_its_predictions(veval_run, capsys):
     assert json.loads(scores.read_text())["dataset_results"] == pytest.approx(
         record["dataset_results"], nan_ok=True
     )
+    # each pair's folder is what samhq-video --detect-every-frame writes for it
+    alone = folder / "alone"
+    command.main(["--frames", str(folder / "frames" / "clip"), "--text", TEXT, "--out", str(alone),
+                  *args[args.index("--checkpoint"):], "--detect-every-frame"])
+    for t in range(NUM_FRAMES):
+        assert np.array_equal(np.array(Image.open(out / "clip" / "1" / f"{t:05d}.png")),
+                              np.array(Image.open(alone / f"{t:05d}.png"))), t
+    objects = json.loads((out / "clip" / "1" / "concept.json").read_text())["objects"]
+    assert objects == json.loads((alone / "concept.json").read_text())["objects"]
     # the folders it wrote are what --masks reads, here against a GT the model partly matches
     gt2 = folder / "gt2.json"
     gt2.write_text(json.dumps(gt_from_predictions(json.loads(gt_path.read_text()), written)))
@@ -150,7 +160,7 @@ def test_masks_become_yt_vis_masklets(tmp_path):
     gt["video_np_pairs"] = gt["video_np_pairs"][:1]
     gt_path.write_text(json.dumps(gt))
     pictures = [np.where(square(t), 2, 0) for t in range(NUM_FRAMES)]
-    pictures[2][90:, :5] = 1  # the first object shown only on the last frame
+    pictures[1][90:, :5] = 1  # the first object shown only on the last frame
     write_pair(tmp_path / "masks" / "clip" / "1", pictures,
                [{"png_value": 1, "score": 0.75}, {"png_value": 2, "score": 0.5}])
     entries = predictions_from_masks(tmp_path / "masks", read_ground_truth(gt_path))
@@ -160,18 +170,18 @@ def test_masks_become_yt_vis_masklets(tmp_path):
     for entry, value in zip(entries, (1, 2)):
         for t, rle in enumerate(entry["segmentations"]):
             assert np.array_equal(mask_utils.decode(rle).astype(bool), pictures[t] == value)
-    assert entries[0]["bboxes"][:2] == [[0.0, 0.0, 0.0, 0.0]] * 2
-    assert entries[0]["bboxes"][2] == [0.0, 90.0, 5.0, 6.0] and entries[0]["areas"][2] == 30
+    assert entries[0]["bboxes"][0] == [0.0, 0.0, 0.0, 0.0]
+    assert entries[0]["bboxes"][1] == [0.0, 90.0, 5.0, 6.0] and entries[0]["areas"][1] == 30
     assert entries[1]["bboxes"][1] == [18.0, 20.0, 30.0, 30.0]
 
 
 @pytest.mark.parametrize("spoil, message", [
     (lambda root: None, "no masks for video 1, phrase 'a striped cat'"),
-    (lambda root: write_pair(root / "clip" / "1", [np.zeros(VIDEO_HW)] * 3, [], "a dog"),
+    (lambda root: write_pair(root / "clip" / "1", [np.zeros(VIDEO_HW)] * 2, [], "a dog"),
      "masks of 'a dog', but this folder's phrase is 'a striped cat'"),
-    (lambda root: write_pair(root / "clip" / "1", [np.zeros(VIDEO_HW)] * 2, []),
-     "00002.png: missing"),
-    (lambda root: write_pair(root / "clip" / "1", [np.zeros((5, 5))] * 3, []),
+    (lambda root: write_pair(root / "clip" / "1", [np.zeros(VIDEO_HW)], []),
+     "00001.png: missing"),
+    (lambda root: write_pair(root / "clip" / "1", [np.zeros((5, 5))] * 2, []),
      "00000.png: 5x5, but the video is 128x96"),
 ])
 def test_bad_masks_refused(tmp_path, spoil, message):
