@@ -89,6 +89,7 @@ PROGRAMS = {
     "samhq-make-demo-base": ("argparse", "make_demo_base"),
     "python scripts/make_demo_base.py": ("argparse", "make_demo_base"),
     "samhq-video-eval": ("argparse", "video_eval"),
+    "samhq-video-concept-eval": ("argparse", "video_concept_eval"),
     "samhq-video": ("argparse", "video"),
 }
 ENTRY_POINTS = {  # argparse command -> its main
@@ -99,12 +100,15 @@ ENTRY_POINTS = {  # argparse command -> its main
     "app": "samhq_train.app.command:main",
     "make_demo_base": "samhq_train.cli.make_demo_base:main",
     "video_eval": "samhq_train.cli.video_eval:main",
+    "video_concept_eval": "samhq_train.cli.video_concept_eval:main",
     "video": "samhq_train.inference.video.command:main",
 }
-RUN = {"export", "predict", "video_eval"}  # argparse commands run for real on the stand-in files
+# argparse commands run for real on the stand-in files
+RUN = {"export", "predict", "video_eval", "video_concept_eval"}
 # commands that run for real elsewhere, on their own stand-ins: (program, a flag it has) -> where
 RUN_ELSEWHERE = {
     ("samhq-video-eval", "--checkpoint"): "tests/inference/video/test_vos_benchmark.py",
+    ("samhq-video-concept-eval", "--checkpoint"): "tests/cli/test_video_concept_eval.py",
 }
 
 
@@ -248,6 +252,9 @@ STAND_INS = {  # placeholder as written -> stand-in file key (longest first when
     "masks/bmx-trees": "video_sequence_pred",
     "DAVIS/": "video_gt",
     "predictions/": "video_pred",
+    "saco_veval_sav_val.json": "veval_gt",
+    "veval_preds.json": "veval_pred",
+    "veval_masks/": "veval_masks",
 }
 OUTPUT_ARGS = ("--out", "--json")
 
@@ -268,11 +275,13 @@ def substituted(text: str, files: dict[str, str]) -> str:
 @pytest.fixture(scope="module")
 def stand_ins(tmp_path_factory) -> dict[str, str]:
     """A demo-base training checkpoint (what a demo run's last.ckpt holds), its exports, the base,
-    an image, a folder of images and a folder of prompt files."""
+    an image, a folder of images and a folder of prompt files, DAVIS folders, and a synthetic
+    SA-Co/VEval GT with its predictions (a YT-VIS file and samhq-video output folders)."""
     from samhq_train.files import file_sha256
     from samhq_train.inference import export_model
     from samhq_train.model import Provenance, build_sam_hq, trained_state_dict
     from samhq_train.model.formats.lightning import MODEL_PREFIX, PROVENANCE_KEY, STATE_KEY
+    from tests.evaluation.concept_video_data import write_veval_files
     from tests.evaluation.video_data import write_davis_root
 
     root = tmp_path_factory.mktemp("stand_ins")
@@ -296,7 +305,10 @@ def stand_ins(tmp_path_factory) -> dict[str, str]:
     Image.fromarray(pixels).save(images / "photo.jpg")
     (prompts / "photo.json").write_text(json.dumps({"boxes": [[10, 20, 90, 80]]}))
     davis, masks = write_davis_root(root / "video", {"bmx-trees": (40, 52, 4), "dogs": (30, 64, 3)})
+    veval = write_veval_files(root / "veval")
     return {
+        "veval_gt": str(veval["gt"]), "veval_pred": str(veval["pred"]),
+        "veval_masks": str(veval["masks"]),
         "video_gt": str(davis), "video_pred": str(masks),
         "video_sequence": str(davis / "Annotations" / "480p" / "bmx-trees"),
         "video_sequence_pred": str(masks / "bmx-trees"),

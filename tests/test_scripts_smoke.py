@@ -35,6 +35,7 @@ def test_the_user_facing_commands_are_installed():
         "samhq-concept",
         "samhq-app",
         "samhq-video-eval",
+        "samhq-video-concept-eval",
         "samhq-video",
     }
 

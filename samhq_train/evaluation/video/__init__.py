@@ -9,6 +9,15 @@ and, on SA-V's per-object layout, to SAM 2's sav_dataset/sav_evaluator.py.
     plan        which layout a root holds (DAVIS or SA-V), every sequence planned
     benchmark   scoring the checked folders; the table and the JSON record
     comparison  two decoders side by side (SAM 2.1 vs HQ-SAM 2): the table and the JSON record
+
+SAM 3's video concept benchmark (SA-Co/VEval), equal to Meta's sam3 VideoCGF1Evaluator,
+VideoPhraseApEvaluator and VideoPhraseHotaEvaluator:
+
+    concept_inputs   the GT JSON and the YT-VIS predictions, checked (ConceptInputError lines)
+    concept_metrics  cgF1, IL_MCC, positive micro F1; TP / FP / FN / F1 per video x phrase
+    concept_ap       video phrase AP
+    concept_hota     video phrase HOTA (pHOTA, TrackEval's HOTA per video x phrase)
+    concept_masks    samhq-video --detect-every-frame output folders as YT-VIS predictions
 """
 
 from .benchmark import results_record, results_table, score_sequence, score_sequences
