@@ -33,12 +33,14 @@ ALLOWED = {
     "model_from_config": {"model"},
     "evaluation": {
         "constants", "imaging", "drawing", "data", "model", "cache", "config_check",
-        "batch_forward", "model_from_config", "evaluation.video",
+        "batch_forward", "model_from_config", "evaluation.video", "evaluation.cgf1",
         # ConceptPredictor and its tokenizer: COCO AP of SAM 3 text prompts (coco_concept)
         "inference", "clip_tokenizer",
     },
     # video object segmentation metrics (J, F, J&F): a layer of its own inside evaluation
-    "evaluation.video": {"constants", "imaging", "data", "model"},
+    "evaluation.video": {"constants", "imaging", "data", "model", "evaluation.cgf1"},
+    # cgF1 from match counts (SAM 3's metric): images (saco_metrics) and videos alike
+    "evaluation.cgf1": set(),
     "training": {"constants", "data", "model", "evaluation", "batch_forward", "distributed"},
     # video fine-tuning (SAM2Train's clip forward and loss, its LightningModule and run)
     "training.video": {

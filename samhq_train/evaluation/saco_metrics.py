@@ -35,6 +35,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from scipy.optimize import linear_sum_assignment
 
+from samhq_train.evaluation.cgf1 import IOU_THRESHOLDS, cgf1_from_counts, mean_of_defined
 from samhq_train.evaluation.coco_runner import read_coco_gt
 from samhq_train.evaluation.errors import EvaluationError
 
@@ -44,7 +45,6 @@ __all__ = [
 ]
 
 CGF1_THRESHOLD = 0.5  # the score a prediction needs to count (CGF1Eval's default)
-IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)  # pycocotools' Params.iouThrs, the same floats
 # the figures given per IoU threshold (their mean, @0.5, @0.75); the IL_* ones are single
 PER_THRESHOLD = (
     "cgF1", "precision", "recall", "F1", "positive_macro_F1", "positive_micro_F1",
@@ -206,38 +206,15 @@ def _summary(chosen: Sequence[PairScore]) -> dict[str, float]:
         if s.n_gt and s.n_dt:
             f1_sum, n_positive = f1_sum + s.local_f1, n_positive + 1
             positive_fp = positive_fp + (s.n_dt - s.tp)
-    precision = tp / (tp + fp + 1e-4)
-    positive_precision = tp / (tp + positive_fp + 1e-4)
-    recall = tp / (tp + fn + 1e-4)
-    positive_f1 = 2 * positive_precision * recall / (positive_precision + recall + 1e-4)
     with np.errstate(invalid="ignore"):  # no positive pair predicted positive: -1 below
         macro_f1 = f1_sum / n_positive
-    il_recall = il["tp"] / (il["tp"] + il["fn"] + 1e-6)
-    il_precision = il["tp"] / (il["tp"] + il["fp"] + 1e-6)
-    mcc_denominator = float(il["tp"] + il["fp"]) * float(il["tp"] + il["fn"]) * float(
-        il["tn"] + il["fp"]) * float(il["tn"] + il["fn"])
-    il_mcc = float(il["tp"] * il["tn"] - il["fp"] * il["fn"]) / (mcc_denominator**0.5 + 1e-6)
-    per_threshold = {
-        "precision": precision, "recall": recall,
-        "F1": 2 * precision * recall / (precision + recall + 1e-4),
-        "positive_macro_F1": macro_f1, "positive_micro_F1": positive_f1,
-        "positive_micro_precision": positive_precision, "cgF1": positive_f1 * il_mcc,
-    }
+    figures = cgf1_from_counts(tp, fp, fn, positive_fp, il["tp"], il["fp"], il["tn"], il["fn"])
+    figures["positive_macro_F1"] = macro_f1
     out: dict[str, float] = {}
     for name in PER_THRESHOLD:
-        values = per_threshold[name]
-        out[name] = _mean_of_defined(values)
+        values = figures[name]
+        out[name] = mean_of_defined(values)
         for t in (0.5, 0.75):
-            out[f"{name}@{t}"] = _mean_of_defined(values[np.where(t == IOU_THRESHOLDS)[0]])
-    out.update({
-        "IL_precision": il_precision, "IL_recall": il_recall,
-        "IL_F1": 2 * il_precision * il_recall / (il_precision + il_recall + 1e-6),
-        "IL_FPR": il["fp"] / (il["fp"] + il["tn"] + 1e-6), "IL_MCC": il_mcc,
-    })
+            out[f"{name}@{t}"] = mean_of_defined(values[np.where(t == IOU_THRESHOLDS)[0]])
+    out.update({name: figures[name] for name in IMAGE_LEVEL})
     return {k: float(v) for k, v in out.items()}
-
-
-def _mean_of_defined(values: np.ndarray) -> float:
-    """The mean of the values above -1 (NaN is not), -1 when none is (COCOeval's summary)."""
-    defined = values[values > -1]
-    return float(np.mean(defined)) if len(defined) else -1.0

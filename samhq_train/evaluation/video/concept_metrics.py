@@ -23,9 +23,9 @@ import pycocotools.mask as mask_utils
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from ..cgf1 import IOU_THRESHOLDS, cgf1_from_counts, mean_of_defined
 from .concept_inputs import ConceptGroundTruth, Masklet
 
-IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 AT_50, AT_75 = 0, 5  # positions of IoU 0.50 and 0.75 in IOU_THRESHOLDS
 SCORE_THRESHOLD = 0.5  # a predicted masklet counts when its score is at least this
 IOU_TYPES = {"segm": "mask", "bbox": "bbox"}  # iou type -> the name in Meta's result keys
@@ -132,8 +132,8 @@ def pair_record(counts: PairCounts, prefix: str) -> dict[str, float]:
 
 
 def dataset_metrics(all_counts: list[PairCounts]) -> dict[str, np.ndarray | float]:
-    """The summed counts' precision, recall, F1, positive micro F1, IL_MCC and cgF1 (arrays over
-    the thresholds; IL_MCC one number)."""
+    """cgf1.cgf1_from_counts of the pairs' summed counts (arrays over the thresholds; the IL_
+    figures one number each)."""
     zero = np.zeros(len(IOU_THRESHOLDS), dtype=np.int64)
     tp, fp, fn, positive_fp = zero.copy(), zero.copy(), zero.copy(), zero.copy()
     for c in all_counts:
@@ -141,23 +141,8 @@ def dataset_metrics(all_counts: list[PairCounts]) -> dict[str, np.ndarray | floa
             tp, fp, fn = tp + c.tp, fp + c.fp, fn + c.fn
             if c.num_gt > 0:
                 positive_fp = positive_fp + c.fp
-    precision = tp / (tp + fp + 1e-4)
-    positive_precision = tp / (tp + positive_fp + 1e-4)
-    recall = tp / (tp + fn + 1e-4)
-    f1 = 2 * precision * recall / (precision + recall + 1e-4)
-    positive_f1 = 2 * positive_precision * recall / (positive_precision + recall + 1e-4)
     il = Counter(c.image_level for c in all_counts)
-    il_tp, il_fp, il_tn, il_fn = (float(il[k]) for k in ("TP", "FP", "TN", "FN"))
-    il_mcc = (il_tp * il_tn - il_fp * il_fn) / (
-        ((il_tp + il_fp) * (il_tp + il_fn) * (il_tn + il_fp) * (il_tn + il_fn)) ** 0.5 + 1e-6
-    )
-    return {"precision": precision, "recall": recall, "F1": f1, "positive_micro_F1": positive_f1,
-            "IL_MCC": il_mcc, "cgF1": positive_f1 * il_mcc}
-
-
-def _mean_over_thresholds(values: np.ndarray) -> float:
-    kept = values[values > -1]  # Meta's summary skips -1 (undefined) entries
-    return float(np.mean(kept)) if len(kept) else -1.0
+    return cgf1_from_counts(tp, fp, fn, positive_fp, *(il[k] for k in ("TP", "FP", "TN", "FN")))
 
 
 def summary_record(metrics: dict, prefix: str) -> dict[str, float]:
@@ -165,9 +150,9 @@ def summary_record(metrics: dict, prefix: str) -> dict[str, float]:
     at 0.75 (there IL_MCC is cgF1 / positive micro F1, NaN where the latter is 0)."""
     cgf1, pmf1 = metrics["cgF1"], metrics["positive_micro_F1"]
     record = {
-        f"{prefix}_cgf1_micro_50_95": _mean_over_thresholds(cgf1),
+        f"{prefix}_cgf1_micro_50_95": mean_of_defined(cgf1),
         f"{prefix}_ilmcc_50_95": float(metrics["IL_MCC"]),
-        f"{prefix}_positive_micro_f1_50_95": _mean_over_thresholds(pmf1),
+        f"{prefix}_positive_micro_f1_50_95": mean_of_defined(pmf1),
     }
     for suffix, at in (("50", AT_50), ("75", AT_75)):
         with np.errstate(divide="ignore", invalid="ignore"):
