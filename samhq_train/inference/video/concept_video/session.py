@@ -100,6 +100,7 @@ class ConceptVideoSession:
         self.text, self.prompt_frame = None, None
         self.history: list[Action] = []
         self.shown = ShownMasks()
+        self.processed: set[int] = set()  # frames the detector ran on (Meta's previous_stages_out)
 
     @torch.inference_mode()
     def add_prompt(self, frame: int, text: str) -> FrameOutput:
@@ -161,13 +162,14 @@ class ConceptVideoSession:
     def propagate(
         self, reverse: bool = False, start_frame: int | None = None
     ) -> Iterator[tuple[int, FrameOutput]]:
-        """Process the frames from start_frame (default: the text prompt's frame; Meta's
-        propagate_in_video), forward from it or in reverse from the frame before it; yields
-        (frame, FrameOutput) in the order shown. After clicks only the clicked objects are
-        tracked (see interaction.py)."""
+        """Process the frames from start_frame (Meta's propagate_in_video), forward from it or
+        in reverse from the frame before it; yields (frame, FrameOutput) in the order shown.
+        start_frame None: Meta's default, the first frame processed so far (the text prompt's
+        frame until a reverse pass ran). After clicks only the clicked objects are tracked
+        (see interaction.py)."""
         if self.text is None:
             raise VideoPromptError("add a text prompt with add_prompt(...) first")
-        start = self.prompt_frame if start_frame is None else start_frame
+        start = min(self.processed) if start_frame is None else start_frame
         self._check_frame(start, "start frame")
         order = range(start - 1, -1, -1) if reverse else range(start, self.num_frames)
         kind, obj_ids = next_propagation(self.history, self.num_frames)
@@ -177,7 +179,7 @@ class ConceptVideoSession:
                 f"frame {unshown[0]} has no output yet to track the clicked objects on: "
                 "propagate() the text prompt over the video before clicking"
             )
-        self.history.append(Action(kind, start, obj_ids))
+        self.history.append(Action(kind, start_frame, obj_ids))
         if kind == FULL:
             yield from self._propagate_full(order, reverse)
             return
@@ -256,4 +258,5 @@ class ConceptVideoSession:
         tracker.remove_objects(sorted(plan.removed_obj_ids))
         masks = frame_masks(settings, plan, detections, *tracker.video_size)
         self.shown.store(frame, masks)  # as processed; again without hidden ones when shown
+        self.processed.add(frame)
         return PlannedFrame.of(frame, masks, self.state)

@@ -77,8 +77,8 @@ def run_meta(meta, frames, video_hw):
     meta.run_backbone_and_detection = features_spy
     state = meta_video_state(meta, frames, video_hw)
     shown = [meta.add_prompt(state, frame_idx=PROMPT_FRAME, text_str=TEXT)]
-    for reverse in (False, True):
-        shown += list(meta.propagate_in_video(state, PROMPT_FRAME, None, reverse))
+    for reverse in (False, True):  # no start frame: Meta's default, as ours
+        shown += list(meta.propagate_in_video(state, None, None, reverse))
     refined, points, labels = refine_clicks(dict(shown)[REFINE_FRAME])
     new_id = state["tracker_metadata"]["max_obj_id"] + 1
     tracked_ids = state["tracker_metadata"]["obj_ids_all_gpu"].tolist()
