@@ -77,8 +77,7 @@ class ConceptVideoSession:
         self.settings = settings or ConceptVideoSettings()
         self.refinement_window = refinement_window
         self.tracker = ConceptVideoTracker(model, detector, use_hq=use_hq)
-        self.text: str | None = None
-        self.prompt_frame: int | None = None
+        self._reset()
 
     @property
     def num_frames(self) -> int:
@@ -97,7 +96,8 @@ class ConceptVideoSession:
     def _reset(self) -> None:
         self.tracker.reset()
         self.state = MaskletState.initial(self.settings)
-        self.text, self.prompt_frame = None, None
+        self.text: str | None = None
+        self.prompt_frame: int | None = None
         self.history: list[Action] = []
         self.shown = ShownMasks()
         self.processed: set[int] = set()  # frames the detector ran on (Meta's previous_stages_out)
