@@ -62,6 +62,16 @@ class ObjectGroup:
                 self.video_masks[key] = torch.where(mask, NO_OBJ_SCORE, other)
         self.video_masks[(obj, frame)] = torch.where(mask, -NO_OBJ_SCORE, NO_OBJ_SCORE)
 
+    def add_input(self, obj: int, frame: int, is_points: bool) -> None:
+        """The object holds a prompt on the frame: points / a box, or a mask (either replaces
+        the other there)."""
+        self.inputs.setdefault(obj, set()).add(frame)
+        point_frames = self.point_inputs.setdefault(obj, set())
+        if is_points:
+            point_frames.add(frame)
+        else:
+            point_frames.discard(frame)
+
     def has_input(self, frame: int) -> bool:
         return any(frame in frames for frames in self.inputs.values())
 

@@ -222,12 +222,7 @@ class VideoPredictor(PromptEditing):
         )
         is_cond = is_init or self.sam3  # SAM 3: every prompted frame conditions
         group.prompted.setdefault(obj, {})[frame] = (self._stored(out), is_cond)
-        group.inputs.setdefault(obj, set()).add(frame)
-        point_frames = group.point_inputs.setdefault(obj, set())
-        if points is None:  # a mask prompt replaces the object's points there, and vice versa
-            point_frames.discard(frame)
-        else:
-            point_frames.add(frame)
+        group.add_input(obj, frame, is_points=points is not None)
         return frame, self.obj_ids, self._prompted_masks(frame, is_cond)
 
     def _prompted_masks(self, frame: int, is_cond: bool) -> torch.Tensor:
