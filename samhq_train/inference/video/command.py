@@ -63,6 +63,7 @@ from .concept_tracking import NEEDS_SAM3, ConceptObjects, add_concept_objects, c
 from .concept_video.command_run import (
     check_concept_video_options,
     detect_every_frame,
+    read_clicks,
     read_settings,
 )
 from .frames import open_video
@@ -79,7 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--frames", required=True, help="folder of JPEG/PNG frames or a video file")
-    parser.add_argument("--prompts", help="prompts JSON file (or --text)")
+    parser.add_argument(
+        "--prompts", help="prompts JSON file (or --text; with --detect-every-frame: clicks)"
+    )
     parser.add_argument(
         "--text", help="track every instance of this concept (HQ-SAM 3 / SAM 3; detect once, on "
         "--text-frame, then track: not Meta's SAM 3 video model)",
@@ -136,9 +139,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def check_text_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """--prompts or --text (with --bpe), and the text options only with --text."""
-    if (args.prompts is None) == (args.text is None):
-        parser.error("give --prompts FILE or --text 'a noun phrase' (one of them)")
+    """--prompts or --text (with --bpe; both with --detect-every-frame: the prompts are clicks
+    on its objects), and the text options only with --text."""
+    both = args.prompts is not None and args.text is not None
+    if (args.prompts is None and args.text is None) or (both and not args.detect_every_frame):
+        parser.error("give --prompts FILE or --text 'a noun phrase' (one of them; both with "
+                     "--detect-every-frame, the prompts then clicks on its objects)")
     if args.text is None:
         given = [f for f, v in (("--bpe", args.bpe), ("--text-frame", args.text_frame != 0),
                                 ("--threshold", args.threshold != 0.5)) if v]
@@ -306,13 +312,14 @@ def main(argv: list[str] | None = None) -> int:
         prompts = read_prompts(args.prompts, len(video), video.size, args.objects, limit, sam3=None)
     else:
         check_concept_frame(args.text_frame, len(video), limit, what="--text-frame")
+        clicks = read_clicks(args.prompts, len(video), video.size, limit)
     out = Path(args.out)
     targets = [out / f"{n}.png" for n in video.names] + ([out / "overlay"] if args.overlay else [])
     check_out(out, targets + ([out / CONCEPT_JSON] if args.text else []), args.overwrite)
     settings = read_settings(args.concept_settings, args.threshold, args.detect_every_frame)
     model = load_model(args).to(args.device)
     if args.detect_every_frame:
-        return detect_every_frame(args, video, model, settings, out, davis_palette())
+        return detect_every_frame(args, video, model, settings, out, davis_palette(), clicks)
     if args.text is None:
         check_prompt_rounds(args, model, prompts)
     else:

@@ -29,6 +29,8 @@ class ObjectGroup:
     # obj -> the frames it holds prompts on (the official point_inputs / mask_inputs: kept after
     # propagation, until the prompt is cleared)
     inputs: dict[int, set[int]] = field(default_factory=dict)
+    # obj -> the frames of `inputs` whose prompt is points or a box (the others hold a mask)
+    point_inputs: dict[int, set[int]] = field(default_factory=dict)
 
     def stored(self, obj: int, frame: int) -> TrackOutput | None:
         """The object's row of the frame's output in memory (a conditioning one first)."""
@@ -60,12 +62,23 @@ class ObjectGroup:
                 self.video_masks[key] = torch.where(mask, NO_OBJ_SCORE, other)
         self.video_masks[(obj, frame)] = torch.where(mask, -NO_OBJ_SCORE, NO_OBJ_SCORE)
 
+    def add_input(self, obj: int, frame: int, is_points: bool) -> None:
+        """The object holds a prompt on the frame: points / a box, or a mask (either replaces
+        the other there)."""
+        self.inputs.setdefault(obj, set()).add(frame)
+        point_frames = self.point_inputs.setdefault(obj, set())
+        if is_points:
+            point_frames.add(frame)
+        else:
+            point_frames.discard(frame)
+
     def has_input(self, frame: int) -> bool:
         return any(frame in frames for frames in self.inputs.values())
 
     def clear_input(self, obj: int, frame: int) -> None:
         """The object's prompt on the frame and its output not yet in memory forgotten."""
         self.inputs.get(obj, set()).discard(frame)
+        self.point_inputs.get(obj, set()).discard(frame)
         self.prompted.get(obj, {}).pop(frame, None)
         self.video_masks.pop((obj, frame), None)
 
@@ -90,6 +103,11 @@ class ObjectGroup:
         self.video_masks.clear()
         self.cleared.clear()
         self.inputs.clear()
+        self.point_inputs.clear()
+
+    def mask_input_frames(self, obj: int) -> set[int]:
+        """The frames where the object's prompt is a mask (Meta's mask_inputs_per_obj)."""
+        return self.inputs.get(obj, set()) - self.point_inputs.get(obj, set())
 
     def drop(self, obj: int) -> None:
         """The object taken out: its rows of every output in memory, its prompts; the later
@@ -103,6 +121,7 @@ class ObjectGroup:
 
         self.prompted = {moved(i): v for i, v in self.prompted.items() if i != obj}
         self.inputs = {moved(i): v for i, v in self.inputs.items() if i != obj}
+        self.point_inputs = {moved(i): v for i, v in self.point_inputs.items() if i != obj}
         self.video_masks = {
             (moved(i), f): v for (i, f), v in self.video_masks.items() if i != obj
         }

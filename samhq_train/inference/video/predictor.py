@@ -222,7 +222,7 @@ class VideoPredictor(PromptEditing):
         )
         is_cond = is_init or self.sam3  # SAM 3: every prompted frame conditions
         group.prompted.setdefault(obj, {})[frame] = (self._stored(out), is_cond)
-        group.inputs.setdefault(obj, set()).add(frame)
+        group.add_input(obj, frame, is_points=points is not None)
         return frame, self.obj_ids, self._prompted_masks(frame, is_cond)
 
     def _prompted_masks(self, frame: int, is_cond: bool) -> torch.Tensor:
@@ -372,16 +372,16 @@ class VideoPredictor(PromptEditing):
             masks = [self._track_group(group, frame, reverse) for group in self.groups]
             yield frame, self.obj_ids, self._output(self._video_size(torch.cat(masks)))
 
-    def _track_group(self, group: ObjectGroup, frame: int, reverse: bool) -> torch.Tensor:
+    def _track_group(self, group: ObjectGroup, frame: int, reverse: bool, **options):
         """The group's low-res logits on a frame: stored for a prompted frame (in batched mode
-        also for a corrected one), else tracked (and kept as memory)."""
+        also for a corrected one), else tracked (and kept as memory; options: track_step's)."""
         group.tracked[frame] = reverse
         if frame in group.memory.cond:
             self._clear_around(group, frame)
             return group.memory.cond[frame].pred_masks
         if self.objects == "batched" and frame in group.kept:
             return group.memory.non_cond[frame].pred_masks
-        out = self._track_unprompted(group, frame, reverse)
+        out = self._track_unprompted(group, frame, reverse, **options)
         group.cleared.discard(frame)
         return out.pred_masks
 
@@ -404,8 +404,8 @@ class VideoPredictor(PromptEditing):
         return out
 
     def _clear_around(self, group: ObjectGroup, frame: int) -> None:
-        """SAM 3 with one object: Meta's predictor forgets the object's own outputs of the frames
-        within num_maskmem of a prompted one (its tracking memory keeps them)."""
-        if self.sam3 and len(self.obj_ids) == 1:
+        """SAM 3, a group of one object: Meta's predictor forgets the object's own outputs of
+        the frames within num_maskmem of a prompted one (its tracking memory keeps them)."""
+        if self.sam3 and len(group.obj_ids) == 1:
             n = self.tracker.model.num_maskmem * self.tracker.cfg.memory_temporal_stride_for_eval
             group.cleared.update(range(frame - n, frame + n + 1))

@@ -41,6 +41,7 @@ from PIL import Image, UnidentifiedImageError
 from samhq_train.errors import UserError
 
 KEYS = ("round", "frame", "object", "points", "labels", "box", "mask")
+OBJECT_IDS = (1, 255)  # the ids an 8-bit PNG can hold
 
 
 class PromptsFileError(UserError):
@@ -68,7 +69,7 @@ def _integer(entry: dict, key: str, where: str, low: int, high: int, limit: str 
         raise PromptsFileError(f"{where}: {key!r} must be a whole number, not {value!r}")
     if not low <= value <= high:
         what = "frame" if key == "frame" else "object id"
-        hint = "use 1 to 255"
+        hint = f"use {low} to {high}"
         if key == "frame":
             hint = f"frames {low} to {high} are read {limit}" if limit else (
                 f"the video has frames {low} to {high}")
@@ -84,7 +85,9 @@ def _round(entry: dict, where: str) -> int:
     return value
 
 
-def _prompt(entry, where: str, folder: Path, num_frames: int, video_hw, limit) -> VideoPrompt:
+def _prompt(
+    entry, where: str, folder: Path, num_frames: int, video_hw, limit, obj_ids=OBJECT_IDS
+) -> VideoPrompt:
     if not isinstance(entry, dict):
         raise PromptsFileError(f"{where} must be an object with keys {', '.join(KEYS)}")
     unknown = sorted(set(entry) - set(KEYS))
@@ -94,7 +97,7 @@ def _prompt(entry, where: str, folder: Path, num_frames: int, video_hw, limit) -
         if key not in entry:
             raise PromptsFileError(f"{where}: {key!r} is missing")
     frame = _integer(entry, "frame", where, 0, num_frames - 1, limit)
-    obj_id = _integer(entry, "object", where, 1, 255)
+    obj_id = _integer(entry, "object", where, *obj_ids)
     round_ = _round(entry, where)
     if "mask" in entry:
         if {"points", "labels", "box"} & set(entry):
@@ -149,13 +152,15 @@ def read_prompts(
     objects: str = "batched",
     limit: str = "",
     sam3: bool | None = False,
+    obj_ids: tuple[int, int] = OBJECT_IDS,
 ) -> list[VideoPrompt]:
     """The prompts of a file, checked against the video (frames, size), in the order they are
     added (by round, then as in the file): PromptsFileError with one line naming the file, the
     entry and the key otherwise. objects: the predictor's mode (batched or independent), which
     decides which rounds' entries are possible (see the module's docstring), with sam3 whether
     the model is SAM 3's (None: not known yet; check_rounds again once it is); limit: what made
-    num_frames less than the video's frames (e.g. "with --max-frames 10"), for the messages."""
+    num_frames less than the video's frames (e.g. "with --max-frames 10"), for the messages;
+    obj_ids: the lowest and highest object id taken."""
     path = Path(path)
     try:
         entries = json.loads(path.read_text())
@@ -167,7 +172,8 @@ def read_prompts(
         raise PromptsFileError(f"{path}: must be a non-empty JSON list of prompts")
     prompts, seen = [], set()
     for i, entry in enumerate(entries):
-        prompt = _prompt(entry, f"{path} entry {i}", path.parent, num_frames, video_hw, limit)
+        where = f"{path} entry {i}"
+        prompt = _prompt(entry, where, path.parent, num_frames, video_hw, limit, obj_ids)
         if (prompt.round, prompt.frame, prompt.obj_id) in seen:
             in_round = f" in round {prompt.round}" if prompt.round > 1 else ""
             raise PromptsFileError(

@@ -6,7 +6,14 @@ FILE: a JSON object of further ConceptVideoSettings fields (Meta's Sam3VideoBase
 {"hotstart_delay": 15, "new_det_thresh": 0.7}). Writes a PNG per frame (pixel value: 1 for the
 first object shown, 2 for the next, ...; object ids keep growing as objects come and go) and
 concept.json: the text, the frame, and each object shown with its id, its PNG value, the first
-frame it was shown on and its detection score."""
+frame it was shown on and its detection score.
+
+--prompts FILE with it: clicks on the video model's objects (Meta's playground refining a tracked
+object, or adding one), in samhq-video's prompts format (prompts.py) with points only; "object"
+is an id of concept.json (any other id starts a new object), "round" 2, 3, ... as there. After
+the text's two passes each round's clicks are added, then the clicked objects alone are tracked
+again (ConceptVideoSession.add_points, propagate); the files show the last round's outputs
+(object scores: 1.0 for a clicked object)."""
 
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ from samhq_train.model.sam3.concept.detector import NoDetectorError, concept_det
 from samhq_train.model.sam3.tracking import VideoPartsMissing
 from samhq_train.progress import Progress
 
+from ..prompts import PromptsFileError, VideoPrompt, read_prompts
 from .planning_outputs import FrameOutput
 from .session import ConceptVideoSession
 from .settings import ConceptVideoSettings
@@ -34,6 +42,7 @@ SETTING_KINDS = {
     "int": (int, "an integer"), "float": ((int, float), "a number"), "bool": (bool, "true or false")
 }
 MAX_PNG_ID = 255  # an 8-bit PNG holds ids 1..255
+MAX_OBJECT_ID = 10**6  # the highest object id a click may give
 
 
 class ConceptSettingsError(UserError):
@@ -99,32 +108,63 @@ def make_session(args, model, settings) -> ConceptVideoSession:
         raise ConceptSettingsError(f"--bpe {args.bpe}: {err}") from None
 
 
-def run_concept_video(session: ConceptVideoSession, video, frame: int, text: str):
-    """The session over the whole video: (frame, FrameOutput) forward from `frame`, then in
-    reverse before it, with a progress line per pass."""
+def read_clicks(path, num_frames: int, video_hw, limit: str) -> list[list[VideoPrompt]]:
+    """The clicks file's entries by round (none without a file): points only, any object id."""
+    if path is None:
+        return []
+    prompts = read_prompts(
+        path, num_frames, video_hw, "independent", limit, sam3=True, obj_ids=(0, MAX_OBJECT_ID)
+    )
+    for prompt in prompts:
+        if prompt.box is not None or prompt.mask is not None:
+            raise PromptsFileError(
+                f"{path}: object {prompt.obj_id} on frame {prompt.frame}: with "
+                "--detect-every-frame give points only (clicks on the video model's objects)"
+            )
+    return [[p for p in prompts if p.round == r] for r in range(1, prompts[-1].round + 1)]
+
+
+def run_concept_video(session: ConceptVideoSession, video, frame: int, text: str, rounds=()):
+    """The session over the whole video: forward from `frame`, then in reverse before it; then
+    each round of clicks added and the video propagated both ways again. Yields the last
+    round's (frame, FrameOutput), with a progress line per pass."""
     session.set_video(video)
     session.add_prompt(frame, text)
     n = session.num_frames
-    for reverse, total in ((False, n - frame), (True, frame)):
-        if not total:
-            continue
-        what = "tracking in reverse" if reverse else "tracking forward"
-        with Progress(total, what, "frame") as bar:
-            for result in session.propagate(reverse=reverse):
-                yield result
-                bar.update()
+    for number in range(len(rounds) + 1):
+        if number:
+            add_clicks(session, rounds[number - 1])
+        totals = (n - frame, frame) if number == 0 else (n, 0)  # clicks: forward from frame 0
+        last = number == len(rounds)
+        for reverse, total in zip((False, True), totals):
+            what = "tracking in reverse" if reverse else "tracking forward"
+            what += f" after click round {number}" if number else ""
+            with Progress(total, what, "frame") as bar:
+                for result in session.propagate(reverse=reverse):
+                    if last:
+                        yield result
+                    bar.update()
 
 
-def detect_every_frame(args, video, model, settings, out: Path, palette) -> int:
+def add_clicks(session: ConceptVideoSession, clicks: list[VideoPrompt]) -> None:
+    for click in clicks:
+        if click.obj_id not in session.obj_ids:
+            print(f"object {click.obj_id} is not tracked: the clicks on frame {click.frame} "
+                  "start it as a new object")
+        session.add_points(click.frame, click.obj_id, click.points, click.labels)
+
+
+def detect_every_frame(args, video, model, settings, out: Path, palette, clicks=()) -> int:
     """samhq-video's --detect-every-frame run: the session made (refusals in one line), every
-    frame written, a summary line."""
+    frame written, a summary line. clicks: read_clicks' rounds."""
     session = make_session(args, model, settings)
     device = torch.device(args.device).type
     out.mkdir(parents=True, exist_ok=True)
     record = {"text": args.text, "frame": args.text_frame,
-              "frame_name": video.names[args.text_frame], "settings": asdict(settings)}
+              "frame_name": video.names[args.text_frame], "settings": asdict(settings),
+              "click_rounds": len(clicks)}
     with torch.autocast(device, dtype=torch.bfloat16, enabled=args.bf16):
-        results = run_concept_video(session, video, args.text_frame, args.text)
+        results = run_concept_video(session, video, args.text_frame, args.text, clicks)
         shown = write_outputs(out, video, results, palette, record)
     print(f"{len(video)} frames, {len(shown)} objects of {args.text!r} shown "
           f"(ids {sorted(shown)}) -> {out}")

@@ -76,6 +76,13 @@ class HotstartBuffer:
 
     def push(self, frame: PlannedFrame) -> list[tuple[int, FrameOutput]]:
         """(frame index, output) of the frames released by `frame`, oldest first."""
+        return [
+            (held.frame_idx, held.output(*self.size, hidden))
+            for held, hidden in self.release(frame)
+        ]
+
+    def release(self, frame: PlannedFrame) -> list[tuple[PlannedFrame, list[int]]]:
+        """push()'s frames before post-processing: (the frame, the ids hidden on it)."""
         delay = self.settings.hotstart_delay
         if delay <= 0:  # no buffer; Meta then hides neither removed nor unconfirmed objects
             released = [frame]
@@ -89,12 +96,11 @@ class HotstartBuffer:
                 released, self.held = self.held[:1], self.held[1:]
             else:
                 released = []
-        return [(held.frame_idx, self._output(held)) for held in released]
+        return [(held, self._hidden(held)) for held in released]
 
-    def _output(self, frame: PlannedFrame) -> FrameOutput:
+    def _hidden(self, frame: PlannedFrame) -> list[int]:
         ahead = self.settings.masklet_confirmation_consecutive_det_thresh - 1
         status_frame = frame.frame_idx - ahead if self.reverse else frame.frame_idx + ahead
         status_frame = max(0, min(status_frame, self.num_frames - 1))
         unconfirmed = self.unconfirmed.get(status_frame, ())
-        hidden = hidden_obj_ids(frame.suppressed_ids, self.removed, unconfirmed)
-        return frame.output(*self.size, hidden)
+        return hidden_obj_ids(frame.suppressed_ids, self.removed, unconfirmed)

@@ -62,6 +62,11 @@ def _resize(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
 
+def video_masks(logits: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """B x 1 x h x w mask logits -> bool B x 1 x height x width (bilinear, > 0)."""
+    return _resize(logits.float(), (height, width)) > 0
+
+
 def hidden_obj_ids(
     suppressed: Iterable[int], removed: Iterable[int], unconfirmed: Iterable[int]
 ) -> list[int]:

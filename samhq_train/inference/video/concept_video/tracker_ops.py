@@ -25,6 +25,7 @@ from samhq_train.model.sam2.tracking_state import FrameFeatures
 from samhq_train.model.sam3.concept.detector import ConceptDetector, DetectorImage
 
 from ..objects import ObjectGroup
+from ..point_prompts import model_points
 from ..predictor import VideoPredictor
 
 SHRINK_THRESHOLD = 0.3  # Sam3TrackerPredictor._suppress_shrinked_masks
@@ -54,6 +55,11 @@ class ConceptVideoTracker(VideoPredictor):
     def encode_frame(self, frame: int) -> DetectorImage:
         """One trunk pass for the frame: the tracker's features cached for the operations on
         it, the detector's image returned."""
+        return self.detector.encode_image(self._encode_tracker_features(frame))
+
+    def _encode_tracker_features(self, frame: int) -> torch.Tensor:
+        """The frame's tracker features (bf16-rounded, see above) cached; returns the trunk's
+        map for the detector."""
         model = self.tracker.model
         image = self.frames[frame].permute(2, 0, 1)[None].float().to(self.device)
         trunk_map = model.image_encoder.trunk(model.preprocess(image))
@@ -66,21 +72,28 @@ class ConceptVideoTracker(VideoPredictor):
             embedding, pos, (decoder.conv_s0(levels[0]), decoder.conv_s1(levels[1]))
         )
         self._cached = (frame, features)
-        return self.detector.encode_image(trunk_map)
+        return trunk_map
+
+    def _features(self, frame: int, batch: int = 1) -> FrameFeatures:
+        """As the video predictor's, from the features the detector's backbone hands over."""
+        if self._cached is None or self._cached[0] != frame:
+            self._encode_tracker_features(frame)
+        return self._cached[1].expand(batch)
 
     @torch.inference_mode()
-    def propagate_one(self, frame: int, reverse: bool):
-        """Every group tracked onto the frame (Meta's _propogate_tracker_one_frame_local_gpu
-        without hole filling): a conditioning frame gives its stored output, another frame is
-        tracked and kept without memory (update_memories encodes it). Returns (obj ids int64
-        (N,), mask logits N x h x w at the low-res size, object score logits (N,))."""
+    def propagate_one(self, frame: int, reverse: bool, obj_ids=None, encode_memory=False):
+        """Every group (with obj_ids: those holding any of them) tracked onto the frame (Meta's
+        _propogate_tracker_one_frame_local_gpu without hole filling): a conditioning frame gives
+        its stored output, another frame is tracked and kept, its memory encoded only with
+        encode_memory (else update_memories encodes it). Returns (obj ids int64 (N,), mask
+        logits N x h x w at the low-res size, object score logits (N,))."""
         ids, masks, scores = [], [], []
         for group in self.groups:
-            group.tracked[frame] = reverse
-            if frame in group.memory.cond:
-                out = group.memory.cond[frame]
-            else:
-                out = self._track_unprompted(group, frame, reverse, run_memory_encoder=False)
+            if obj_ids is not None and not set(obj_ids) & set(group.obj_ids):
+                continue
+            self._track_group(group, frame, reverse, run_memory_encoder=encode_memory)
+            outputs = group.memory.cond if frame in group.memory.cond else group.memory.non_cond
+            out = outputs[frame]
             ids += group.obj_ids
             masks.append(out.pred_masks[:, 0])
             scores.append(out.object_score_logits[:, 0])
@@ -149,6 +162,29 @@ class ConceptVideoTracker(VideoPredictor):
         its last object; memory-selection scores of the others recomputed)."""
         for obj_id in obj_ids:
             self.remove_object(int(obj_id))
+
+    @torch.inference_mode()
+    def add_points(self, frame: int, obj_id: int, points, labels, window: int) -> torch.Tensor:
+        """Meta's add_tracker_new_points on the tracker (a click on a tracked object refines it
+        in its group; an unknown id starts a group of its own): the points (K x 2, x y in video
+        pixels; labels 1 / 0) replace the object's prompt on the frame, the group's prompts go
+        into memory, and the detector's mask prompts of the object within `window` frames are
+        taken back (for every object of the group: Meta's
+        clear_detector_added_cond_frame_in_tracker). Returns the object's mask logits on the
+        frame, 1 x H x W at the video's size, before the memory update."""
+        model_points(frame, obj_id, points, labels, None, self.video_size, 1)  # checked first
+        group = self._group_of(obj_id)
+        if group is None:
+            group = ObjectGroup([obj_id])
+            self.groups.append(group)
+        _, ids, masks = self.add_points_or_box(frame, obj_id, points, labels)
+        self._consolidate(group)
+        obj = group.obj_ids.index(obj_id)
+        near = sorted(f for f in group.mask_input_frames(obj) if abs(f - frame) <= window)
+        for mask_frame in near:
+            for other in range(len(group.obj_ids)):
+                self._clear_input(group, other, mask_frame)
+        return masks[ids.index(obj_id)]
 
     def _binary_prompts(self, mask_logits: torch.Tensor) -> torch.Tensor:
         """K x h x w logits -> K x s x s bool at the mask-prompt size (bilinear, > 0)."""

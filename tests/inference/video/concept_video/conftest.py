@@ -45,11 +45,11 @@ def concept_video(tmp_path_factory):
     return folder, bpe, path, video
 
 
-def build_pair(concept_video, settings: dict, use_hq: bool):
-    """(Meta's model with these settings, HQ through the adapter when use_hq; our model and its
-    detector)."""
+def build_pair(concept_video, settings: dict, use_hq: bool, interactive: bool = False):
+    """(Meta's model with these settings (interactive: the subclass with clicks), HQ through
+    the adapter when use_hq; our model and its detector)."""
     _, bpe, path, _ = concept_video
-    meta, _ = build_meta_video_model(bpe, settings)
+    meta, _ = build_meta_video_model(bpe, settings, interactive=interactive)
     ours = load_ours(path)
     if use_hq:
         meta.tracker.sam_mask_decoder = DecoderAdapter(ours.sam_mask_decoder)

@@ -21,7 +21,10 @@ import torch
 from sam3.model import sam3_video_base
 from sam3.model.sam3_image import Sam3ImageOnVideoMultiGPU
 from sam3.model.sam3_tracking_predictor import Sam3TrackerPredictor
-from sam3.model.sam3_video_inference import Sam3VideoInference
+from sam3.model.sam3_video_inference import (
+    Sam3VideoInference,
+    Sam3VideoInferenceWithInstanceInteractivity,
+)
 
 from samhq_train.model.sam3 import VARIANTS
 from tests.model.sam3.concept.meta_detector import build_meta_image_model
@@ -84,9 +87,11 @@ def _video_tracker(state: dict) -> Sam3TrackerPredictor:
     return tracker.eval()
 
 
-def build_meta_video_model(bpe_path, settings: dict, seed: int = 0):
+def build_meta_video_model(bpe_path, settings: dict, seed: int = 0, interactive: bool = False):
     """(Sam3VideoInference with Meta's settings overridden by `settings` (its __init__'s
-    keyword arguments), the sam3.pt-layout state dict our loader reads)."""
+    keyword arguments), the sam3.pt-layout state dict our loader reads). interactive: its
+    subclass with clicks, Sam3VideoInferenceWithInstanceInteractivity, with the defaults
+    build_sam3_video_model gives it (what the playground runs)."""
     image_model, state = build_meta_image_model(bpe_path, seed=seed)
     state[SCORE_BIAS] = state[SCORE_BIAS] + 4.0  # objects present while tracked
     confident_detector(image_model, state)
@@ -123,7 +128,10 @@ def build_meta_video_model(bpe_path, settings: dict, seed: int = 0):
         decrease_trk_keep_alive_for_empty_masklets=False,
     )
     meta_settings.update(settings)
-    model = Sam3VideoInference(
+    model_class = (
+        Sam3VideoInferenceWithInstanceInteractivity if interactive else Sam3VideoInference
+    )
+    model = model_class(
         detector=detector,
         tracker=tracker,
         image_size=VARIANTS[VARIANT].image_size,

@@ -34,25 +34,46 @@ def command_args(concept_video, out, *extra):
     ]
 
 
-def session_pictures(concept_video):
+# clicks (the prompts file's entries): refining objects 15 (frame 1) and 13 (round 2, frame 7),
+# adding object 30 on frame 5 (the text's run tracks 13..21)
+CLICKS = [
+    {"frame": 1, "object": 15, "points": [[44, 54]]},
+    {"frame": 5, "object": 30, "points": [[65, 35]], "labels": [1]},
+    {"round": 2, "frame": 7, "object": 13, "points": [[49, 41], [5, 5]], "labels": [1, 0]},
+]
+
+
+def session_pictures(concept_video, clicks=()):
     """frame -> H x W uint8 (the objects numbered 1, 2, ... as first shown) and {obj id: (first
-    frame, number)} from the session."""
+    frame, number)} from the session: the text's two passes, then each round of clicks and two
+    passes again (the last two passes' outputs)."""
     _, bpe, path, video = concept_video
     # Meta's layout has no HQ parts: the command decodes with plain SAM 3 (and says so)
     session = ConceptVideoSession(load_checkpoint(path).eval(), bpe, SETTINGS, use_hq=False)
     session.set_video(video)
-    pictures, first, values = {}, {}, {}
+    rounds = sorted({c.get("round", 1) for c in clicks})
     with torch.inference_mode():
         session.add_prompt(TEXT_FRAME, TEXT)
-        for reverse in (False, True):
-            for frame, out in session.propagate(reverse=reverse):
-                picture = np.zeros(session.tracker.video_size, dtype=np.uint8)
-                for obj_id, mask in zip(out.obj_ids.tolist(), out.masks):
-                    values.setdefault(obj_id, len(values) + 1)
-                    picture[mask] = values[obj_id]
-                    first[obj_id] = (min(first.get(obj_id, (frame,))[0], frame), values[obj_id])
-                pictures[frame] = picture
+        shown = passes(session)
+        for number in rounds:
+            for click in (c for c in clicks if c.get("round", 1) == number):
+                assert click["object"] in session.obj_ids or click["object"] == 30, click
+                labels = click.get("labels", [1] * len(click["points"]))
+                session.add_points(click["frame"], click["object"], click["points"], labels)
+            shown = passes(session)
+    pictures, first, values = {}, {}, {}
+    for frame, out in shown:
+        picture = np.zeros(session.tracker.video_size, dtype=np.uint8)
+        for obj_id, mask in zip(out.obj_ids.tolist(), out.masks):
+            values.setdefault(obj_id, len(values) + 1)
+            picture[mask] = values[obj_id]
+            first[obj_id] = (min(first.get(obj_id, (frame,))[0], frame), values[obj_id])
+        pictures[frame] = picture
     return pictures, first
+
+
+def passes(session: ConceptVideoSession) -> list:
+    return [result for reverse in (False, True) for result in session.propagate(reverse)]
 
 
 def test_command_writes_the_session_outputs(concept_video, tmp_path, capsys):
@@ -69,6 +90,53 @@ def test_command_writes_the_session_outputs(concept_video, tmp_path, capsys):
     assert (record["text"], record["frame"], record["frame_name"]) == (TEXT, TEXT_FRAME, "00002")
     assert {o["id"]: (o["first_frame"], o["png_value"]) for o in record["objects"]} == first
     assert f"{len(first)} objects of {TEXT!r} shown" in said
+
+
+def test_command_clicks_are_the_session_clicks(concept_video, tmp_path, capsys):
+    clicks = tmp_path / "clicks.json"
+    clicks.write_text(json.dumps(CLICKS))
+    out = tmp_path / "masks"
+    assert command.main(command_args(concept_video, out, "--prompts", str(clicks))) == 0
+    said = capsys.readouterr().out
+    assert "object 30 is not tracked: the clicks on frame 5 start it as a new object" in said
+    pictures, first = session_pictures(concept_video, CLICKS)
+    assert sorted(pictures) == list(range(NUM_FRAMES))
+    for frame, picture in pictures.items():
+        written = np.array(Image.open(out / f"{frame:05d}.png"))
+        assert np.array_equal(written, picture), frame
+    record = json.loads((out / "concept.json").read_text())
+    assert {o["id"]: (o["first_frame"], o["png_value"]) for o in record["objects"]} == first
+    assert {13, 15, 30} <= set(first) and record["click_rounds"] == 2
+    scores = {o["id"]: o["score"] for o in record["objects"]}
+    assert scores[13] == scores[15] == scores[30] == 1.0
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"frame": 1, "object": 15, "box": [1, 2, 30, 40]}, "give points only"),
+        ({"frame": 1, "object": -1, "points": [[1, 2]]}, "object id -1 does not exist"),
+        ({"frame": 9, "object": 15, "points": [[1, 2]]}, "frame 9 does not exist"),
+    ],
+)
+def test_bad_clicks_are_one_line_and_exit_2(concept_video, tmp_path, capsys, entry, message):
+    clicks = tmp_path / "clicks.json"
+    clicks.write_text(json.dumps([entry]))
+    with pytest.raises(SystemExit) as exit_:
+        command.main(command_args(concept_video, tmp_path / "masks", "--prompts", str(clicks)))
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_prompts_with_text_need_detect_every_frame(concept_video, tmp_path, capsys):
+    args = command_args(concept_video, tmp_path / "masks", "--prompts", "clicks.json")
+    args.remove("--detect-every-frame")
+    args = args[: args.index("--concept-settings")] + args[args.index("--text-frame"):]
+    with pytest.raises(SystemExit) as exit_:
+        command.main(args)
+    assert exit_.value.code == 2
+    assert "both with --detect-every-frame" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
