@@ -19,8 +19,12 @@ from .conftest import write_video
 from .test_video_file import write_video_file
 
 COMMANDS = [c for c in readme_commands() if c.program == "samhq-video" and "--text" not in c.text]
-# --text (a SAM 3 file with the detector): run in test_concept_tracking.py on its stand-ins
-TEXT_COMMANDS = [c for c in readme_commands() if c.program == "samhq-video" and "--text" in c.text]
+# --text (a SAM 3 file with the detector): run in test_concept_tracking.py on its stand-ins; with
+# --prompts (clicks after the text's run) in concept_video/test_command_concept_video.py
+TEXT_COMMANDS = [
+    c for c in readme_commands()
+    if c.program == "samhq-video" and "--text" in c.text and "--prompts" not in c.text
+]
 
 
 @pytest.fixture(scope="module")

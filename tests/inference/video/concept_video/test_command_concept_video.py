@@ -3,6 +3,7 @@
 settings; bad input is one error line and exit status 2 before the model runs."""
 
 import json
+import shlex
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from PIL import Image
 from samhq_train.inference.video import command
 from samhq_train.inference.video.concept_video.session import ConceptVideoSession
 from samhq_train.model import load_checkpoint
+from tests.test_readme_commands import readme_commands
 
 from .conftest import NUM_FRAMES
 from .test_session_meta import SETTINGS, TEXT
@@ -70,6 +72,28 @@ def session_pictures(concept_video, clicks=()):
             first[obj_id] = (min(first.get(obj_id, (frame,))[0], frame), values[obj_id])
         pictures[frame] = picture
     return pictures, first
+
+
+README_CLICK_COMMANDS = [
+    c for c in readme_commands()
+    if c.program == "samhq-video" and "--text" in c.text and "--prompts" in c.text
+]
+
+
+def test_the_readme_click_command_runs(concept_video, tmp_path):
+    """As written (Meta's default settings), with stand-ins for the video, sam3.pt, the merges
+    file and clicks.json (a new object clicked on frame 0, which the text's run has shown)."""
+    folder, bpe, path, video = concept_video
+    clicks = tmp_path / "clicks.json"
+    clicks.write_text(json.dumps([{"frame": 0, "object": 200, "points": [[10, 10]]}]))
+    stand_ins = {"video/": str(video), "sam3.pt": str(path), "clicks.json": str(clicks),
+                 "bpe_simple_vocab_16e6.txt.gz": str(bpe), "masks/": str(tmp_path / "masks")}
+    assert len(README_CLICK_COMMANDS) == 1
+    args = [stand_ins.get(a, a) for a in shlex.split(README_CLICK_COMMANDS[0].text)[1:]]
+    assert command.main([*args, "--device", "cpu"]) == 0
+    record = json.loads((tmp_path / "masks" / "concept.json").read_text())
+    assert 200 in {o["id"] for o in record["objects"]}
+    assert len(list((tmp_path / "masks").glob("*.png"))) == NUM_FRAMES
 
 
 def passes(session: ConceptVideoSession) -> list:
