@@ -28,7 +28,10 @@ from .test_app_video_browser import shown_ids, wait_idle
 pytest.importorskip("sam3")
 
 from .video_text_model import (  # noqa: E402
+    CLICK_FRAME,
+    CLICKS,
     NUM_FRAMES,
+    REMOVED,
     TEXT,
     TEXT_FRAME,
     TextReference,
@@ -85,14 +88,18 @@ def test_text_prompts_give_the_sessions_masks_and_samhq_videos_files(files, refe
     assert reference.preview.obj_ids.tolist() != reference.outputs[TEXT_FRAME].obj_ids.tolist()
     assert_shows_output(record_values(preview), preview, reference.preview, "preview")
     for run, named in [
-        (lambda: session.click(0, 1, {"point": [25.0, 35.0, 1]}), "a click needs the click"),
+        (lambda: session.click(0, 1, {"point": [25.0, 35.0, 1]}), "frame 0 has no masks of the"),
         (session.undo, "undo needs the click objects: the masks are the text prompt's now: "
                        "Reset returns to clicks"),
-        (lambda: session.remove_object(1), "removing an object needs the click objects"),
+        (lambda: session.remove_object(99), "object 99 is not tracked"),
     ]:
         one_line_error(run, named)
 
-    assert session.propagate("both")["frames"] == NUM_FRAMES
+    assert session.propagate("forward")["frames"] == NUM_FRAMES - TEXT_FRAME
+    assert session.progress.total == NUM_FRAMES - TEXT_FRAME
+    one_line_error(lambda: session.propagate("both"), f"the text {TEXT!r} is tracked forward")
+    assert session.propagate("backward")["frames"] == TEXT_FRAME
+    assert session.progress.total == TEXT_FRAME
     assert session.info()["tracked"] == list(range(NUM_FRAMES))
     shown = 0
     for frame in range(NUM_FRAMES):
@@ -110,11 +117,51 @@ def test_text_prompts_give_the_sessions_masks_and_samhq_videos_files(files, refe
     assert sorted(archive.namelist()) == sorted(reference.files)
     for name, data in reference.files.items():
         assert archive.read(name) == data, name
-    one_line_error(lambda: session.propagate("forward"), f"the text {TEXT!r} is tracked forward")
+    assert session.info()["text_next"] == "serve the shown masks again"
+    check_clicks(session, reference)
 
     info = session.reset()  # back to clicks
     assert info["text"] is None and info["tracked"] == []
     assert session.click(0, 1, {"point": [25.0, 35.0, 1]})["objects"] == [1]
+
+
+def assert_files(session, files: dict[str, bytes]) -> None:
+    archive = zipfile.ZipFile(io.BytesIO(session.zip_bytes()))
+    assert sorted(archive.namelist()) == sorted(files)
+    for name, data in files.items():
+        assert archive.read(name) == data, name
+
+
+def assert_frames(session, outputs: dict, files: dict[str, bytes], reference) -> None:
+    for frame in range(NUM_FRAMES):
+        record = session.frame_masks(frame)
+        values = record_values(record)
+        np.testing.assert_array_equal(values, reference.picture(frame, files), err_msg=str(frame))
+        assert_shows_output(values, record, outputs[frame], f"frame {frame}")
+    assert_files(session, files)
+
+
+def check_clicks(session, reference) -> None:
+    """The reference's clicks, propagation, removal and propagation on the page's session: each
+    click's answer at once, every frame after each propagation, the zips (samhq-video --prompts'
+    files of the last round)."""
+    one_line_error(lambda: session.click(CLICK_FRAME, 3, {"box": [1, 1, 9, 9]}), "not boxes")
+    for (obj_id, point), expected in zip(CLICKS, reference.clicked):
+        record = session.click(CLICK_FRAME, obj_id, {"point": list(point)})
+        assert_shows_output(record_values(record), record, expected, f"click on {obj_id}")
+    assert session.info()["text_tracked"] == reference.tracked_ids
+    assert session.info()["text_next"] == "track the clicked objects 3, 15"
+    answer = session.propagate("both")
+    assert answer["frames"] == NUM_FRAMES and session.progress.total == 0  # backward: none left
+    assert_frames(session, reference.round_outputs, reference.round_files, reference)
+    assert session.propagate("forward")["frames"] == NUM_FRAMES  # twice in a row: served again
+    assert_frames(session, reference.round_outputs, reference.round_files, reference)
+
+    session.remove_object(REMOVED)
+    assert REMOVED not in session.frame_masks(0)["objects"]  # at once
+    assert session.info()["text_next"] == "serve the shown masks again"
+    assert session.propagate("forward")["frames"] == NUM_FRAMES
+    assert_frames(session, reference.removed_outputs, reference.removed_files, reference)
 
 
 def test_text_refused_without_the_detector_and_bad_settings_before_the_model(
