@@ -275,9 +275,10 @@ class VideoSession:
     def _text_masks(self, frame: int) -> dict:
         """A frame's record in text mode: its PNG as samhq-video --detect-every-frame writes it
         (pixel value: the object's number in order of first showing), each object's number,
-        detection score and area."""
-        record = {"frame": frame, "objects": [], "mask": None, "areas": {}, "prompts": [],
-                  "values": {}, "scores": {}}
+        detection score and area, the points clicked on it."""
+        clicks = sorted((o, p) for (f, o), p in self.text.clicks.items() if f == frame)
+        record = {"frame": frame, "objects": [], "mask": None, "areas": {}, "values": {},
+                  "prompts": [FramePrompt(*p).as_dict(o) for o, p in clicks], "scores": {}}
         view = self.text.view(frame)
         if view is not None:
             output, picture, numbering = view

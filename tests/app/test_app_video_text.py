@@ -6,6 +6,7 @@ the click objects until Reset; bad input and a file without text prompts are one
 chromium too (one module: the miniature and the reference run are made once)."""
 
 import io
+import json
 import urllib.request
 import zipfile
 
@@ -21,6 +22,7 @@ from tests.test_readme_commands import readme_commands
 
 from .browser import chromium, missing
 from .conftest import serving
+from .test_app_browser import act
 from .test_app_server import call
 from .test_app_video import png_ids
 from .test_app_video_browser import shown_ids, wait_idle
@@ -218,8 +220,12 @@ def test_text_prompt_in_the_browser(files, reference, tmp_path):
         wait_idle(driver, "the propagation", propagated="1")
         assert f"{NUM_FRAMES} frames tracked" in driver.find_element("id", "progress-text").text
         listed = driver.find_element("id", "text-objects").text
-        scrub(driver, 4)
+        scrub(driver, CLICK_FRAME)
         on_4 = shown_ids(driver)
+        clicked = click_in_text_mode(driver, base)
+        driver.find_element("id", "propagate-both").click()
+        wait_idle(driver, "the propagation after the clicks", propagated="2")
+        after_clicks = shown_ids(driver)
         driver.save_screenshot(str(tmp_path / "video_text.png"))
         with urllib.request.urlopen(f"{base}/api/video/masks.zip") as response:
             archive = zipfile.ZipFile(io.BytesIO(response.read()))
@@ -230,12 +236,47 @@ def test_text_prompt_in_the_browser(files, reference, tmp_path):
         expected[mask] = value
     np.testing.assert_array_equal(preview, expected)
     assert len(ids) > 0
-    np.testing.assert_array_equal(on_4, reference.picture(4))
+    np.testing.assert_array_equal(on_4, reference.picture(CLICK_FRAME))
     assert len(np.unique(on_4)) >= 4  # several objects shown
     first = min(reference.objects, key=lambda o: o["png_value"])
     assert f"1: {first['id']}, {first['score']:.3f}" in listed, listed
-    for name, data in reference.files.items():
+    for (shown, record), expected, (obj_id, _) in zip(clicked, reference.clicked, CLICKS):
+        np.testing.assert_array_equal(shown, record_values(record))
+        assert_shows_output(shown, record, expected, f"the click on object {obj_id}")
+    np.testing.assert_array_equal(after_clicks,
+                                  reference.picture(CLICK_FRAME, reference.round_files))
+    assert sorted(archive.namelist()) == sorted(reference.round_files)
+    for name, data in reference.round_files.items():
         assert archive.read(name) == data, name
+
+
+def click_in_text_mode(driver, base) -> list[tuple[np.ndarray, dict]]:
+    """CLICKS on the page (object 3 chosen in the list, then New object): after each, the PNG
+    shown and the server's record of the frame."""
+    from selenium.webdriver.support.ui import Select
+
+    canvas = driver.find_element("id", "video-canvas")
+    # at whole viewport pixels (the layout above may place it at a fraction of one): the page's
+    # points are then the reference's, exactly
+    driver.execute_script("Object.assign(arguments[0].style, {position: 'fixed', left: '1090px',"
+                          " top: '200px'})", canvas)
+    shown = []
+    for answered, (obj_id, (x, y, label)) in enumerate(CLICKS, 1):
+        if obj_id in [int(o.get_attribute("value")) for o in
+                      Select(driver.find_element("id", "object")).options]:
+            Select(driver.find_element("id", "object")).select_by_value(str(obj_id))
+        else:
+            driver.find_element("id", "new-object").click()
+            assert driver.find_element("id", "object").get_attribute("value") == str(obj_id)
+        act(driver, canvas, (str(label), x, y))
+        wait_idle(driver, f"the click on object {obj_id}", answered=str(answered))
+        with urllib.request.urlopen(f"{base}/api/video/masks?index={CLICK_FRAME}") as response:
+            record = json.loads(response.read())
+        assert [p["points"] for p in record["prompts"] if p["object"] == obj_id] == [[[x, y]]]
+        shown.append((shown_ids(driver), record))
+    assert "next propagation: track the clicked objects 3, 15" in driver.find_element(
+        "id", "text-mode").text
+    return shown
 
 
 def test_the_readme_text_command_runs(files, tmp_path):
