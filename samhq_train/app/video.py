@@ -150,7 +150,8 @@ class VideoSession:
     # ---- the predictor's calls ------------------------------------------------------------
     def click(self, frame, obj_id, step) -> dict:
         """One point ({"point": [x, y, label]}) or box ({"box": [x0, y0, x1, y1]}) for an object
-        on a frame, in video pixels; the frame's masks after it."""
+        on a frame, in video pixels; the frame's masks after it. In text mode points only, on
+        the concept objects (VideoText.click)."""
         frame = check_frame(frame, self.num_frames)
         obj_id = check_text_object(obj_id) if self.text_active else check_object(obj_id)
         try:
@@ -330,7 +331,8 @@ class VideoSession:
         return self._replay(self.actions[:last])
 
     def remove_object(self, obj_id) -> dict:
-        """Drop an object's clicks by replaying the other actions."""
+        """Drop an object's clicks by replaying the other actions (text mode: the session's
+        remove_object)."""
         if self.text_active:
             self.text.remove(obj_id)
             return self.info()

@@ -205,8 +205,6 @@ class VideoText:
             self._round.append(frame)
             chosen = set(self._round)
             self.order = self._round + [f for f in self._before if f not in chosen]
-            if frame not in self.order:
-                self.order.append(frame)
             self._renumber()
         elif known:
             self._renumber()
@@ -222,9 +220,11 @@ class VideoText:
         self.numbering = (dict(self._values), dict(self._scores))
 
     def _number(self, frame: int) -> None:
-        ids, probs = self.answers[frame][:2]
+        ids, probs, boxes, _ = self.answers[frame]
         if any(obj_id not in self._values for obj_id in ids.tolist()):
-            id_picture(self.output(frame), self.video.size, self._values)  # numbers new ones
+            # the writer's numbering needs the ids alone: 1 x 1 blank masks spare the unpacking
+            blank = FrameOutput(ids, probs, boxes, np.zeros((len(ids), 1, 1), bool))
+            id_picture(blank, (1, 1), self._values)
         for obj_id, prob in zip(ids.tolist(), probs.tolist()):
             self._scores.setdefault(obj_id, prob)
 
