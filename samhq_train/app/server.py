@@ -22,6 +22,7 @@ With a video (samhq-app --video; the page is then video.html, the image page /im
     GET  /api/video/progress         the running propagation's pass and frames done
     GET  /api/video/masks.zip        every frame's masks as samhq-video writes them, zipped
     POST /api/video/click            {frame, object, point: [x, y, label] | box: [x0, y0, x1, y1]}
+                                     (text mode: points on the text's objects, any unused id new)
     POST /api/video/propagate        {direction: forward | backward | both}
     POST /api/video/undo | /remove {object} | /reset
     POST /api/video/text             {frame, text}: SAM 3's video concept model on the text

@@ -36,7 +36,7 @@ from samhq_train.inference.video.command import davis_palette, id_mask, write_ma
 from samhq_train.inference.video.frames import VideoFrames
 
 from .engine import AppError, check_steps
-from .video_text import VideoText, check_text, text_refusal
+from .video_text import VideoText, check_text, check_text_object, text_refusal
 
 DIRECTIONS = {"forward": (False,), "backward": (True,), "both": (False, True)}
 MAX_OBJECT_ID = 255  # the indexed PNG's values
@@ -150,14 +150,17 @@ class VideoSession:
     # ---- the predictor's calls ------------------------------------------------------------
     def click(self, frame, obj_id, step) -> dict:
         """One point ({"point": [x, y, label]}) or box ({"box": [x0, y0, x1, y1]}) for an object
-        on a frame, in video pixels; the frame's masks after it."""
-        frame, obj_id = check_frame(frame, self.num_frames), check_object(obj_id)
-        self._refuse_in_text_mode("a click")
+        on a frame, in video pixels; the frame's masks after it. In text mode points only, on
+        the concept objects (VideoText.click)."""
+        frame = check_frame(frame, self.num_frames)
+        obj_id = check_text_object(obj_id) if self.text_active else check_object(obj_id)
         try:
             (kind, values), = check_steps([step], self.video.size)
         except AppError as err:  # check_steps numbers the steps and speaks of an image
             text = re.sub(r"^(point|box|prompt) 0 ", r"\1 ", str(err)).replace("image", "frame")
             raise AppError(f"frame {frame}, object {obj_id}: {text}") from None
+        if self.text_active:
+            return self._text_click(frame, obj_id, kind, values)
         prompt = self.prompts.get((frame, obj_id), FramePrompt())
         if len(prompt.points) >= MAX_CLICKS:
             raise AppError(f"frame {frame}, object {obj_id}: at most {MAX_CLICKS} clicks")
@@ -186,6 +189,13 @@ class VideoSession:
             self.conditioning.add(click.frame)
         self.actions.append(click)
         self._keep(frame, ids, logits)
+
+    def _text_click(self, frame: int, obj_id: int, kind: str, values) -> dict:
+        if kind != "point":
+            raise AppError(f"frame {frame}, object {obj_id}: in text mode clicks are points "
+                           "(positive or negative), not boxes")
+        self.text.click(frame, obj_id, values)
+        return self.frame_masks(frame)
 
     def prompt_text(self, frame, text) -> dict:
         """SAM 3's video concept model on `text` at `frame` (the click objects dropped); the
@@ -266,9 +276,10 @@ class VideoSession:
     def _text_masks(self, frame: int) -> dict:
         """A frame's record in text mode: its PNG as samhq-video --detect-every-frame writes it
         (pixel value: the object's number in order of first showing), each object's number,
-        detection score and area."""
-        record = {"frame": frame, "objects": [], "mask": None, "areas": {}, "prompts": [],
-                  "values": {}, "scores": {}}
+        detection score and area, the points clicked on it."""
+        clicks = sorted((o, p) for (f, o), p in self.text.clicks.items() if f == frame)
+        record = {"frame": frame, "objects": [], "mask": None, "areas": {}, "values": {},
+                  "prompts": [FramePrompt(*p).as_dict(o) for o, p in clicks], "scores": {}}
         view = self.text.view(frame)
         if view is not None:
             output, picture, numbering = view
@@ -320,9 +331,12 @@ class VideoSession:
         return self._replay(self.actions[:last])
 
     def remove_object(self, obj_id) -> dict:
-        """Drop an object's clicks by replaying the other actions."""
+        """Drop an object's clicks by replaying the other actions (text mode: the session's
+        remove_object)."""
+        if self.text_active:
+            self.text.remove(obj_id)
+            return self.info()
         obj_id = check_object(obj_id)
-        self._refuse_in_text_mode("removing an object")
         if obj_id not in self.predictor.obj_ids:
             raise AppError(f"object {obj_id} has no clicks; objects: {self.predictor.obj_ids}")
         kept = [a for a in self.actions if not (isinstance(a, Click) and a.obj_id == obj_id)]

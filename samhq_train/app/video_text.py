@@ -2,13 +2,23 @@
 detector): SAM 3's video concept model, ConceptVideoSession, on the page's video.
 
 A text prompt on a frame is session.add_prompt(frame, text); its answer is that frame's preview.
-"forward" is session.propagate() (from the prompt frame, which it gives again, to the last),
-"backward" session.propagate(reverse=True) (the frames before it, back to 0), "both" forward then
-backward, as samhq-video --detect-every-frame runs them; each pass once per text (nothing was
-added since: it would give the same frames again). Objects come and go and their ids keep
-growing, so the frames' PNGs number the objects shown 1, 2, ... in the order they first show, by
-samhq-video's own code (id_picture, write_outputs) over the frames in the order the session first
-gave them, each with its latest answer: after "both" the PNGs are the command's, file for file.
+"forward" is session.propagate(), "backward" session.propagate(reverse=True), "both" forward then
+backward, as samhq-video --detect-every-frame runs them; the session decides what each pass does
+(interaction.next_propagation, Meta's rules): the first two are the detect-and-track passes
+(forward from the first frame processed so far, which it gives again; backward from the frame
+before it to 0), and one of them is refused in a direction it ran already (it would track the
+same frames again). Clicks on the shown objects are session.add_points (positive / negative
+points, a new object under an unused id; their frame's answer at once), Remove object
+session.remove_object; the next propagation then tracks the clicked objects only, and with
+nothing new it serves the shown masks again (from frame 0 once the backward pass ran).
+
+Objects come and go and their ids keep growing, so the frames' PNGs number the objects shown 1,
+2, ... in the order they first show, by samhq-video's own code (id_picture, write_outputs) over
+the frames in the order given, each with its latest answer: the order the session first gave
+them, and after clicks the order the propagations after them give them (samhq-video --prompts
+writes the last round's outputs). After "both", and after clicks then "both", the PNGs are the
+command's, file for file. A removed object leaves the frames' answers at once (the others' masks
+as they were until the next propagation serves them).
 
 Memory: the session holds its own copy of the video at the model's size (3 S S bytes a frame),
 made at the first text prompt; each frame's answer is kept bit-packed (objects x H x W / 8 bytes).
@@ -27,7 +37,20 @@ import numpy as np
 from samhq_train.inference.video import ConceptVideoSession
 from samhq_train.inference.video.command import davis_palette
 from samhq_train.inference.video.concept_video import FrameOutput
-from samhq_train.inference.video.concept_video.command_run import id_picture, write_outputs
+from samhq_train.inference.video.concept_video.command_run import (
+    MAX_OBJECT_ID,
+    id_picture,
+    write_outputs,
+)
+from samhq_train.inference.video.concept_video.interaction import (
+    ADD,
+    FULL,
+    PARTIAL,
+    REFINE,
+    REMOVE,
+    Action,
+    next_propagation,
+)
 from samhq_train.inference.video.frames import VideoFrames
 
 from .concept import MAX_TEXT
@@ -35,6 +58,7 @@ from .engine import AppError
 
 PASSES = {"forward": (False,), "backward": (True,), "both": (False, True)}
 PASS_NAMES = {False: "forward", True: "backward"}
+MAX_TEXT_CLICKS = 200  # per object and frame
 
 
 def check_text(text) -> str:
@@ -43,6 +67,12 @@ def check_text(text) -> str:
     if len(text) > MAX_TEXT:
         raise AppError(f"the text has {len(text)} characters; at most {MAX_TEXT} are taken")
     return text.strip()
+
+
+def check_text_object(obj_id) -> int:
+    if isinstance(obj_id, bool) or not isinstance(obj_id, int) or not 0 <= obj_id <= MAX_OBJECT_ID:
+        raise AppError(f"object {obj_id!r}: the text mode's object ids are 0 to {MAX_OBJECT_ID}")
+    return obj_id
 
 
 class VideoText:
@@ -58,12 +88,16 @@ class VideoText:
         self.text: str | None = None
         self.frame: int | None = None
         self.answers: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
-        self.order: list[int] = []  # frames in the order the session first gave them
+        self.order: list[int] = []  # the frames in the order samhq-video's writer takes them
+        self._before: list[int] = []  # the order when the propagations after clicks began
+        self._round: list[int] | None = None  # the frames given since then (None: no clicks)
         self._values: dict[int, int] = {}  # object id -> PNG value (samhq-video's rule)
         self._scores: dict[int, float] = {}  # object id -> its detection score
         # a copy of both, replaced whole: the page reads frames while a propagation runs
         self.numbering: tuple[dict[int, int], dict[int, float]] = ({}, {})
-        self.passes: set[bool] = set()  # the propagations run (reverse flags)
+        self.passes: set[bool] = set()  # the detect-and-track passes run (reverse flags)
+        self.clicks: dict[tuple[int, int], tuple[list[list[float]], list[int]]] = {}
+        self.rounds = 0  # propagations begun after clicks (samhq-video's click_rounds)
 
     @property
     def active(self) -> bool:
@@ -80,46 +114,118 @@ class VideoText:
         self.text, self.frame = text, frame
         self._keep(frame, output)
 
+    def click(self, frame: int, obj_id, point) -> None:
+        """A positive (label 1) or negative (0) point for `obj_id` on `frame`: session.add_points
+        with all of that object's points there so far; the frame's answer is its output."""
+        obj_id = check_text_object(obj_id)
+        if frame not in self.answers:
+            raise AppError(f"frame {frame} has no masks of the text yet: propagate to it first, "
+                           "then click on its objects")
+        points, labels = self.clicks.get((frame, obj_id), ([], []))
+        if len(points) >= MAX_TEXT_CLICKS:
+            raise AppError(f"frame {frame}, object {obj_id}: at most {MAX_TEXT_CLICKS} clicks")
+        points, labels = [*points, list(point[:2])], [*labels, int(point[2])]
+        output = self.session.add_points(frame, obj_id, np.array(points, np.float32), labels)
+        self.clicks[(frame, obj_id)] = (points, labels)  # once the session took them
+        self._keep(frame, output, given=False)
+
+    def remove(self, obj_id) -> None:
+        """session.remove_object; the object leaves every frame's answer."""
+        obj_id = check_text_object(obj_id)
+        if obj_id not in self.session.obj_ids:
+            raise AppError(f"object {obj_id} is not tracked; the objects tracked are "
+                           f"{self.session.obj_ids}")
+        self.session.remove_object(obj_id)
+        self.clicks = {k: v for k, v in self.clicks.items() if k[1] != obj_id}
+        for frame, (ids, probs, boxes, bits) in list(self.answers.items()):
+            keep = ids != obj_id
+            self.answers[frame] = (ids[keep], probs[keep], boxes[keep], bits[keep])
+        self._renumber()
+
     def propagate(self, direction: str, progress) -> int:
-        """The direction's passes (none run before for this text); the frames given. `progress`
+        """The direction's passes as the session decides them; the frames given. `progress`
         (video.Progress) is updated as they come."""
-        done = [PASS_NAMES[r] for r in PASSES[direction] if r in self.passes]
-        if done:
-            raise AppError(f"the text {self.text!r} is tracked {done[0]} already; type it again "
-                           "to start afresh")
+        self._check_passes(direction)
         given = 0
         for reverse in PASSES[direction]:
+            kind, _ = next_propagation(self.session.history, self.session.num_frames)
+            if self.session.history and self.session.history[-1].kind in (ADD, REFINE, REMOVE):
+                self._before, self._round = list(self.order), []  # a new round of outputs
+                self.rounds += 1
+            start = min(self.session.processed)  # the session's start frame (start_frame None)
             progress.passes, progress.done = progress.passes + 1, 0
-            progress.total = self.frame if reverse else self.video_frames - self.frame
+            progress.total = start if reverse else self.video_frames - start
             for frame, output in self.session.propagate(reverse=reverse):
                 self._keep(frame, output)
                 progress.done += 1
                 progress.frames_done += 1
                 given += 1
-            self.passes.add(reverse)
+            if kind == FULL:
+                self.passes.add(reverse)
         return given
+
+    def _check_passes(self, direction: str) -> None:
+        """One line before anything runs: a detect-and-track pass again in a direction it ran,
+        or the clicked objects to be tracked over frames without masks yet."""
+        history, n = list(self.session.history), self.session.num_frames
+        start = min(self.session.processed)
+        for reverse in PASSES[direction]:
+            kind, obj_ids = next_propagation(history, n)
+            if kind == FULL and reverse in self.passes:
+                raise AppError(f"the text {self.text!r} is tracked {PASS_NAMES[reverse]} "
+                               "already; type it again to start afresh")
+            frames = range(start - 1, -1, -1) if reverse else range(start, n)
+            unshown = [f for f in frames if f not in self.answers]
+            if kind == PARTIAL and unshown:
+                raise AppError(f"frame {unshown[0]} has no masks of the text yet to track the "
+                               "clicked objects on: propagate the text both ways before clicking")
+            history.append(Action(kind, None, obj_ids))
+
+    def next_pass(self) -> str:
+        """What the next propagation does, in words (the session's rule)."""
+        kind, obj_ids = next_propagation(self.session.history, self.session.num_frames)
+        if kind == FULL:
+            return "detect and track"
+        if kind == PARTIAL:
+            return "track the clicked objects " + ", ".join(map(str, obj_ids))
+        return "serve the shown masks again"
 
     @property
     def video_frames(self) -> int:
         return len(self.video)
 
-    def _keep(self, frame: int, output: FrameOutput) -> None:
-        """The frame's answer kept, its objects numbered; all frames renumbered when a frame
-        given before changed (the prompt frame, given again by the forward pass)."""
-        if frame in self.answers:
-            self._values, self._scores = {}, {}
-            for earlier in self.order:
-                self._number(output if earlier == frame else self.output(earlier))
-        else:
-            self._number(output)
-            self.order.append(frame)
-        self.numbering = (dict(self._values), dict(self._scores))
+    def _keep(self, frame: int, output: FrameOutput, given: bool = True) -> None:
+        """The frame's answer kept, its objects numbered: all frames renumbered when the order
+        or a frame given before changed (the prompt frame given again, a click's answer, the
+        frames given after clicks)."""
+        known = frame in self.answers
         self.answers[frame] = (output.obj_ids, output.probs, output.boxes_xywh,
                                np.packbits(output.masks, axis=-1))
+        if given and self._round is not None and frame not in self._round:
+            self._round.append(frame)
+            chosen = set(self._round)
+            self.order = self._round + [f for f in self._before if f not in chosen]
+            self._renumber()
+        elif known:
+            self._renumber()
+        else:
+            self.order.append(frame)
+            self._number(frame)
+            self.numbering = (dict(self._values), dict(self._scores))
 
-    def _number(self, output: FrameOutput) -> None:
-        id_picture(output, self.video.size, self._values)  # numbers the objects new to it
-        for obj_id, prob in zip(output.obj_ids.tolist(), output.probs.tolist()):
+    def _renumber(self) -> None:
+        self._values, self._scores = {}, {}
+        for frame in self.order:
+            self._number(frame)
+        self.numbering = (dict(self._values), dict(self._scores))
+
+    def _number(self, frame: int) -> None:
+        ids, probs, boxes, _ = self.answers[frame]
+        if any(obj_id not in self._values for obj_id in ids.tolist()):
+            # the writer's numbering needs the ids alone: 1 x 1 blank masks spare the unpacking
+            blank = FrameOutput(ids, probs, boxes, np.zeros((len(ids), 1, 1), bool))
+            id_picture(blank, (1, 1), self._values)
+        for obj_id, prob in zip(ids.tolist(), probs.tolist()):
             self._scores.setdefault(obj_id, prob)
 
     def output(self, frame: int) -> FrameOutput:
@@ -143,15 +249,19 @@ class VideoText:
                 for i, v in sorted(values.items(), key=lambda item: item[1])]
 
     def info(self) -> dict:
+        active = self.active
         return {"text": self.text, "text_frame": self.frame, "text_objects": self.objects(),
-                "text_passes": [PASS_NAMES[r] for r in sorted(self.passes)]}
+                "text_passes": [PASS_NAMES[r] for r in sorted(self.passes)],
+                "text_tracked": self.session.obj_ids if active else [],
+                "text_new_id": self.session.state.max_obj_id + 1 if active else None,
+                "text_next": self.next_pass() if active else None}
 
     def zip_bytes(self) -> bytes:
         """samhq-video --detect-every-frame's files (a PNG per frame given, concept.json),
         written by its write_outputs over the frames in the order given, zipped."""
         record = {"text": self.text, "frame": self.frame,
                   "frame_name": self.video.names[self.frame],
-                  "settings": asdict(self.session.settings)}
+                  "settings": asdict(self.session.settings), "click_rounds": self.rounds}
         buffer = io.BytesIO()
         with tempfile.TemporaryDirectory(prefix="samhq-app-") as tmp, \
                 zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -6,6 +6,7 @@ the click objects until Reset; bad input and a file without text prompts are one
 chromium too (one module: the miniature and the reference run are made once)."""
 
 import io
+import json
 import urllib.request
 import zipfile
 
@@ -21,6 +22,7 @@ from tests.test_readme_commands import readme_commands
 
 from .browser import chromium, missing
 from .conftest import serving
+from .test_app_browser import act
 from .test_app_server import call
 from .test_app_video import png_ids
 from .test_app_video_browser import shown_ids, wait_idle
@@ -28,7 +30,10 @@ from .test_app_video_browser import shown_ids, wait_idle
 pytest.importorskip("sam3")
 
 from .video_text_model import (  # noqa: E402
+    CLICK_FRAME,
+    CLICKS,
     NUM_FRAMES,
+    REMOVED,
     TEXT,
     TEXT_FRAME,
     TextReference,
@@ -85,14 +90,18 @@ def test_text_prompts_give_the_sessions_masks_and_samhq_videos_files(files, refe
     assert reference.preview.obj_ids.tolist() != reference.outputs[TEXT_FRAME].obj_ids.tolist()
     assert_shows_output(record_values(preview), preview, reference.preview, "preview")
     for run, named in [
-        (lambda: session.click(0, 1, {"point": [25.0, 35.0, 1]}), "a click needs the click"),
+        (lambda: session.click(0, 1, {"point": [25.0, 35.0, 1]}), "frame 0 has no masks of the"),
         (session.undo, "undo needs the click objects: the masks are the text prompt's now: "
                        "Reset returns to clicks"),
-        (lambda: session.remove_object(1), "removing an object needs the click objects"),
+        (lambda: session.remove_object(99), "object 99 is not tracked"),
     ]:
         one_line_error(run, named)
 
-    assert session.propagate("both")["frames"] == NUM_FRAMES
+    assert session.propagate("forward")["frames"] == NUM_FRAMES - TEXT_FRAME
+    assert session.progress.total == NUM_FRAMES - TEXT_FRAME
+    one_line_error(lambda: session.propagate("both"), f"the text {TEXT!r} is tracked forward")
+    assert session.propagate("backward")["frames"] == TEXT_FRAME
+    assert session.progress.total == TEXT_FRAME
     assert session.info()["tracked"] == list(range(NUM_FRAMES))
     shown = 0
     for frame in range(NUM_FRAMES):
@@ -110,11 +119,51 @@ def test_text_prompts_give_the_sessions_masks_and_samhq_videos_files(files, refe
     assert sorted(archive.namelist()) == sorted(reference.files)
     for name, data in reference.files.items():
         assert archive.read(name) == data, name
-    one_line_error(lambda: session.propagate("forward"), f"the text {TEXT!r} is tracked forward")
+    assert session.info()["text_next"] == "serve the shown masks again"
+    check_clicks(session, reference)
 
     info = session.reset()  # back to clicks
     assert info["text"] is None and info["tracked"] == []
     assert session.click(0, 1, {"point": [25.0, 35.0, 1]})["objects"] == [1]
+
+
+def assert_files(session, files: dict[str, bytes]) -> None:
+    archive = zipfile.ZipFile(io.BytesIO(session.zip_bytes()))
+    assert sorted(archive.namelist()) == sorted(files)
+    for name, data in files.items():
+        assert archive.read(name) == data, name
+
+
+def assert_frames(session, outputs: dict, files: dict[str, bytes], reference) -> None:
+    for frame in range(NUM_FRAMES):
+        record = session.frame_masks(frame)
+        values = record_values(record)
+        np.testing.assert_array_equal(values, reference.picture(frame, files), err_msg=str(frame))
+        assert_shows_output(values, record, outputs[frame], f"frame {frame}")
+    assert_files(session, files)
+
+
+def check_clicks(session, reference) -> None:
+    """The reference's clicks, propagation, removal and propagation on the page's session: each
+    click's answer at once, every frame after each propagation, the zips (samhq-video --prompts'
+    files of the last round)."""
+    one_line_error(lambda: session.click(CLICK_FRAME, 3, {"box": [1, 1, 9, 9]}), "not boxes")
+    for (obj_id, point), expected in zip(CLICKS, reference.clicked):
+        record = session.click(CLICK_FRAME, obj_id, {"point": list(point)})
+        assert_shows_output(record_values(record), record, expected, f"click on {obj_id}")
+    assert session.info()["text_tracked"] == reference.tracked_ids
+    assert session.info()["text_next"] == "track the clicked objects 3, 15"
+    answer = session.propagate("both")
+    assert answer["frames"] == NUM_FRAMES and session.progress.total == 0  # backward: none left
+    assert_frames(session, reference.round_outputs, reference.round_files, reference)
+    assert session.propagate("forward")["frames"] == NUM_FRAMES  # twice in a row: served again
+    assert_frames(session, reference.round_outputs, reference.round_files, reference)
+
+    session.remove_object(REMOVED)
+    assert REMOVED not in session.frame_masks(0)["objects"]  # at once
+    assert session.info()["text_next"] == "serve the shown masks again"
+    assert session.propagate("forward")["frames"] == NUM_FRAMES
+    assert_frames(session, reference.removed_outputs, reference.removed_files, reference)
 
 
 def test_text_refused_without_the_detector_and_bad_settings_before_the_model(
@@ -171,8 +220,12 @@ def test_text_prompt_in_the_browser(files, reference, tmp_path):
         wait_idle(driver, "the propagation", propagated="1")
         assert f"{NUM_FRAMES} frames tracked" in driver.find_element("id", "progress-text").text
         listed = driver.find_element("id", "text-objects").text
-        scrub(driver, 4)
+        scrub(driver, CLICK_FRAME)
         on_4 = shown_ids(driver)
+        clicked = click_in_text_mode(driver, base)
+        driver.find_element("id", "propagate-both").click()
+        wait_idle(driver, "the propagation after the clicks", propagated="2")
+        after_clicks = shown_ids(driver)
         driver.save_screenshot(str(tmp_path / "video_text.png"))
         with urllib.request.urlopen(f"{base}/api/video/masks.zip") as response:
             archive = zipfile.ZipFile(io.BytesIO(response.read()))
@@ -183,12 +236,47 @@ def test_text_prompt_in_the_browser(files, reference, tmp_path):
         expected[mask] = value
     np.testing.assert_array_equal(preview, expected)
     assert len(ids) > 0
-    np.testing.assert_array_equal(on_4, reference.picture(4))
+    np.testing.assert_array_equal(on_4, reference.picture(CLICK_FRAME))
     assert len(np.unique(on_4)) >= 4  # several objects shown
     first = min(reference.objects, key=lambda o: o["png_value"])
     assert f"1: {first['id']}, {first['score']:.3f}" in listed, listed
-    for name, data in reference.files.items():
+    for (shown, record), expected, (obj_id, _) in zip(clicked, reference.clicked, CLICKS):
+        np.testing.assert_array_equal(shown, record_values(record))
+        assert_shows_output(shown, record, expected, f"the click on object {obj_id}")
+    np.testing.assert_array_equal(after_clicks,
+                                  reference.picture(CLICK_FRAME, reference.round_files))
+    assert sorted(archive.namelist()) == sorted(reference.round_files)
+    for name, data in reference.round_files.items():
         assert archive.read(name) == data, name
+
+
+def click_in_text_mode(driver, base) -> list[tuple[np.ndarray, dict]]:
+    """CLICKS on the page (object 3 chosen in the list, then New object): after each, the PNG
+    shown and the server's record of the frame."""
+    from selenium.webdriver.support.ui import Select
+
+    canvas = driver.find_element("id", "video-canvas")
+    # at whole viewport pixels (the layout above may place it at a fraction of one): the page's
+    # points are then the reference's, exactly
+    driver.execute_script("Object.assign(arguments[0].style, {position: 'fixed', left: '1090px',"
+                          " top: '200px'})", canvas)
+    shown = []
+    for answered, (obj_id, (x, y, label)) in enumerate(CLICKS, 1):
+        if obj_id in [int(o.get_attribute("value")) for o in
+                      Select(driver.find_element("id", "object")).options]:
+            Select(driver.find_element("id", "object")).select_by_value(str(obj_id))
+        else:
+            driver.find_element("id", "new-object").click()
+            assert driver.find_element("id", "object").get_attribute("value") == str(obj_id)
+        act(driver, canvas, (str(label), x, y))
+        wait_idle(driver, f"the click on object {obj_id}", answered=str(answered))
+        with urllib.request.urlopen(f"{base}/api/video/masks?index={CLICK_FRAME}") as response:
+            record = json.loads(response.read())
+        assert [p["points"] for p in record["prompts"] if p["object"] == obj_id] == [[[x, y]]]
+        shown.append((shown_ids(driver), record))
+    assert "next propagation: track the clicked objects 3, 15" in driver.find_element(
+        "id", "text-mode").text
+    return shown
 
 
 def test_the_readme_text_command_runs(files, tmp_path):

@@ -6,7 +6,10 @@ reverse) with its frames written by samhq-video --detect-every-frame's own write
 
 With these, the prompt frame's preview shows object 1 and the forward pass gives that frame
 again with object 4 instead (the numbering must restart from it), then up to 7 objects come and
-go with ids growing to 14."""
+go with ids growing to 14. Then the clicks (CLICKS: object 3 refined with a negative point on frame
+4, a new object 15 added there), a propagation both ways (the clicked objects tracked from frame
+0), object 6 removed and a forward propagation (the shown masks served again), each round's
+files written as samhq-video --prompts writes the last round's."""
 
 import io
 import json
@@ -31,6 +34,9 @@ from tests.model.sam3.concept.synthetic_bpe import write_merges_file
 
 NUM_FRAMES = 5
 TEXT_FRAME = 3
+CLICK_FRAME = 4
+CLICKS = [(3, (39.0, 52.0, 0)), (15, (100.0, 70.0, 1))]  # (object, (x, y, label)) on CLICK_FRAME
+REMOVED = 6
 
 
 def write_text_video_files(folder: Path) -> dict[str, Path]:
@@ -54,30 +60,36 @@ def png_values(data: bytes) -> np.ndarray:
 
 class TextReference:
     """The session's answers: the prompt frame's preview (add_prompt's output), every frame's
-    propagated output, and samhq-video's files for them ({name: bytes}, concept.json too)."""
+    propagated output, and samhq-video's files for them ({name: bytes}, concept.json too); then
+    each click's output, and the files of the rounds after the clicks and after the removal."""
 
     def __init__(self, files: dict[str, Path]) -> None:
         model = load_checkpoint(files["checkpoint"]).eval()
         session = ConceptVideoSession(model, files["bpe"], SETTINGS, use_hq=decode_with_hq(model))
-        video = open_video(files["video"])
-        session.set_video(video)
+        self.video = open_video(files["video"])
+        session.set_video(self.video)
         self.preview = session.add_prompt(TEXT_FRAME, TEXT)
-        self.outputs = {}
-        results = []
-        for reverse in (False, True):
-            for frame, output in session.propagate(reverse=reverse):
-                results.append((frame, output))
-                self.outputs[frame] = output
-        record = {"text": TEXT, "frame": TEXT_FRAME, "frame_name": video.names[TEXT_FRAME],
-                  "settings": asdict(SETTINGS)}
-        with tempfile.TemporaryDirectory() as tmp:
-            write_outputs(Path(tmp), video, results, davis_palette(), record)
-            self.files = {p.name: p.read_bytes() for p in Path(tmp).iterdir()}
-        self.names = video.names
+        self.outputs, self.files = self._round(session, (False, True), 0)
         self.objects = json.loads(self.files["concept.json"])["objects"]
+        self.clicked = [session.add_points(CLICK_FRAME, obj_id, [point[:2]], [point[2]])
+                        for obj_id, point in CLICKS]
+        self.tracked_ids = list(session.obj_ids)
+        self.round_outputs, self.round_files = self._round(session, (False, True), 1)
+        session.remove_object(REMOVED)
+        self.removed_outputs, self.removed_files = self._round(session, (False,), 2)
+        self.names = self.video.names
 
-    def picture(self, frame: int) -> np.ndarray:
-        return png_values(self.files[f"{self.names[frame]}.png"])
+    def _round(self, session, passes, rounds) -> tuple[dict, dict[str, bytes]]:
+        results = [r for reverse in passes for r in session.propagate(reverse=reverse)]
+        record = {"text": TEXT, "frame": TEXT_FRAME, "frame_name": self.video.names[TEXT_FRAME],
+                  "settings": asdict(SETTINGS), "click_rounds": rounds}
+        with tempfile.TemporaryDirectory() as tmp:
+            write_outputs(Path(tmp), self.video, results, davis_palette(), record)
+            written = {p.name: p.read_bytes() for p in Path(tmp).iterdir()}
+        return dict(results), written
+
+    def picture(self, frame: int, files: dict[str, bytes] | None = None) -> np.ndarray:
+        return png_values((files or self.files)[f"{self.names[frame]}.png"])
 
 
 def assert_shows_output(values: np.ndarray, record: dict, output, what: str) -> None:
