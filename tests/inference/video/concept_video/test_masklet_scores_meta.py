@@ -1,10 +1,10 @@
 """concept.json's masklet scores are the scores of Meta's SA-Co/VEval predictions: Meta's own
 benchmark path (Sam3VideoInference.forward: the phrase on frame 0, propagated forward, each object
 shown scored by prep_for_evaluator; YTVISResultsWriter.prepare, as the saco_veval configs write
-them through PostProcessNullOp) on the CPU miniature, against samhq-video --detect-every-frame on
-the same file, frames and settings. Each of Meta's masklets is one of ours with its score; and
-samhq-video-concept-eval --masks on our folder gives every number --pred gives on Meta's file,
-against a GT that makes phrase AP depend on the ranking."""
+them through PostProcessNullOp) on the CPU miniature's first 4 frames, against samhq-video
+--detect-every-frame on the same file, frames and settings. Each of Meta's masklets is one of
+ours with its score; and samhq-video-concept-eval --masks on our folder gives every number --pred
+gives on Meta's file, against a GT that makes phrase AP depend on the ranking."""
 
 import json
 from types import SimpleNamespace
@@ -21,12 +21,13 @@ from samhq_train.inference.video import command
 from samhq_train.inference.video.concept_video.session import ConceptVideoSession
 from samhq_train.model import load_checkpoint
 
-from .conftest import NUM_FRAMES, build_pair
+from .conftest import build_pair
 from .meta_video import cpu_patches, meta_video_state
 from .test_command_concept_video import command_args
 from .test_session_meta import SETTINGS, TEXT
 
 VIDEO_ID, CATEGORY_ID = 7, 1
+FRAMES = 4  # the miniature video's first frames
 
 
 def meta_predictions(concept_video, monkeypatch) -> list[dict]:
@@ -36,13 +37,13 @@ def meta_predictions(concept_video, monkeypatch) -> list[dict]:
     _, bpe, path, video = concept_video
     session = ConceptVideoSession(load_checkpoint(path).eval(), bpe, SETTINGS, use_hq=False)
     session.set_video(video)  # the frames as our loader gives them, for both
-    frames, (height, width) = session.tracker.frames, session.tracker.video_size
+    frames, (height, width) = session.tracker.frames[:FRAMES], session.tracker.video_size
     monkeypatch.setattr(meta, "init_state",
                         lambda resource_path: meta_video_state(meta, frames, (height, width)))
     batch = SimpleNamespace(
         find_metadatas=[SimpleNamespace(original_category_id=[CATEGORY_ID],
                                         original_image_id=torch.tensor([VIDEO_ID]))],
-        find_text_batch=[TEXT], raw_images=[Image.new("RGB", (width, height))] * NUM_FRAMES,
+        find_text_batch=[TEXT], raw_images=[Image.new("RGB", (width, height))] * FRAMES,
     )
     with torch.inference_mode():
         predictions = meta.forward(batch)
@@ -56,7 +57,7 @@ def our_folder(concept_video, root) -> list[dict]:
     folder = root / "clip" / str(CATEGORY_ID)
     args = command_args(concept_video, folder)
     args[args.index("--text-frame") + 1] = "0"
-    assert command.main(args) == 0
+    assert command.main([*args, "--max-frames", str(FRAMES)]) == 0
     return json.loads((folder / "concept.json").read_text())["objects"]
 
 
@@ -71,7 +72,7 @@ def ground_truth(entries: list[dict], height: int, width: int) -> dict:
     gt = shown[0]
     return {
         "videos": [{"id": VIDEO_ID, "height": height, "width": width,
-                    "file_names": [f"clip/{t:05d}.jpg" for t in range(NUM_FRAMES)]}],
+                    "file_names": [f"clip/{t:05d}.jpg" for t in range(FRAMES)]}],
         "annotations": [{"id": 1, "video_id": VIDEO_ID, "category_id": CATEGORY_ID,
                          "iscrowd": 0, "segmentations": gt["segmentations"],
                          "bboxes": gt["bboxes"], "areas": gt["areas"]}],
@@ -85,7 +86,7 @@ def test_masklet_scores_are_meta_benchmark_scores(concept_video, tmp_path, monke
     masks = tmp_path / "masks"
     objects = our_folder(concept_video, masks)
     pictures = np.stack([np.array(Image.open(masks / "clip" / "1" / f"{t:05d}.png"))
-                         for t in range(NUM_FRAMES)])
+                         for t in range(FRAMES)])
     assert len(theirs) == len(objects) >= 3, "a trivial comparison"
     by_value = {o["png_value"]: o for o in objects}
     pairs, flips = [], 0
