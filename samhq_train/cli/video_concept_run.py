@@ -90,5 +90,5 @@ def run_pairs(args: argparse.Namespace, gt: ConceptGroundTruth) -> Path:
                   "settings": asdict(settings)}
         with torch.autocast(device, dtype=torch.bfloat16, enabled=args.bf16):
             results = run_concept_video(session, video, PROMPT_FRAME, text)
-            write_outputs(folder, video, results, palette, record)
+            write_outputs(folder, video, results, palette, record, session)
     return out

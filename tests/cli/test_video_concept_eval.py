@@ -162,7 +162,8 @@ def test_masks_become_yt_vis_masklets(tmp_path):
     pictures = [np.where(square(t), 2, 0) for t in range(NUM_FRAMES)]
     pictures[1][90:, :5] = 1  # the first object shown only on the last frame
     write_pair(tmp_path / "masks" / "clip" / "1", pictures,
-               [{"png_value": 1, "score": 0.75}, {"png_value": 2, "score": 0.5}])
+               [{"png_value": 1, "score": 0.75},  # a file from before masklet scores
+                {"png_value": 2, "score": 0.9, "masklet_score": 0.5}])
     entries = predictions_from_masks(tmp_path / "masks", read_ground_truth(gt_path))
     assert [(e["video_id"], e["category_id"], e["score"]) for e in entries] == [
         (1, 1, 0.75), (1, 1, 0.5)
@@ -171,8 +172,8 @@ def test_masks_become_yt_vis_masklets(tmp_path):
         for t, rle in enumerate(entry["segmentations"]):
             assert np.array_equal(mask_utils.decode(rle).astype(bool), pictures[t] == value)
     assert entries[0]["bboxes"][0] == [0.0, 0.0, 0.0, 0.0]
-    assert entries[0]["bboxes"][1] == [0.0, 90.0, 5.0, 6.0] and entries[0]["areas"][1] == 30
-    assert entries[1]["bboxes"][1] == [18.0, 20.0, 30.0, 30.0]
+    assert entries[0]["bboxes"][1] == [0.0, 90.0, 4.0, 5.0] and entries[0]["areas"][1] == 30
+    assert entries[1]["bboxes"][1] == [18.0, 20.0, 29.0, 29.0]  # Meta's: last - first pixel
 
 
 @pytest.mark.parametrize("spoil, message", [

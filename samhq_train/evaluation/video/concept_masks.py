@@ -4,7 +4,8 @@ where the video folder is the folder part of the GT's file names (SA-Co/VEval: s
 and each GT frame <name>.jpg has its mask <name>.png (an indexed PNG of the video's size, 0
 background) beside concept.json (the phrase and each object shown: its PNG value and score).
 Each object becomes one predicted masklet: its mask on every frame (an empty one where it is not
-shown), the box of each mask ([0, 0, 0, 0] when empty) and concept.json's score, as Meta's
+shown), the box of each mask (mask_box) and concept.json's masklet score (the
+score Meta's Sam3VideoInference.forward gives it; its "score" in files without one), as Meta's
 YTVISResultsWriter writes them."""
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def pair_folder(root: Path, gt: ConceptGroundTruth, video_id: int, category_id: 
 
 
 def read_objects(folder: Path, phrase: str) -> list[tuple[int, float]]:
-    """(PNG value, score) of each object concept.json lists, checked to be for `phrase`."""
+    """(PNG value, score) of each object concept.json lists, checked to be for `phrase`: its
+    "masklet_score", else (files written before it) its "score"."""
     path = folder / CONCEPT_JSON
     record = read_json(path, "--masks")
     objects = record.get("objects") if isinstance(record, dict) else None
@@ -53,13 +55,24 @@ def read_objects(folder: Path, phrase: str) -> list[tuple[int, float]]:
         )
     found = []
     for i, entry in enumerate(objects):
-        value, score = entry.get("png_value"), entry.get("score")
+        key = "masklet_score" if "masklet_score" in entry else "score"
+        value, score = entry.get("png_value"), entry.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 255:
             raise ConceptInputError(f"--masks {path}: objects[{i}]: png_value must be 1..255")
         if not isinstance(score, (int, float)) or isinstance(score, bool):
-            raise ConceptInputError(f"--masks {path}: objects[{i}]: score must be a number")
+            raise ConceptInputError(f"--masks {path}: objects[{i}]: {key} must be a number")
         found.append((value, float(score)))
     return found
+
+
+def mask_box(mask: np.ndarray) -> list[float]:
+    """[x, y, w, h] as Meta's benchmark writes a masklet's box (prep_for_evaluator's mask_to_box,
+    then xywh): w = last column - first column (one less than COCO's toBbox), zeros when empty."""
+    ys, xs = np.nonzero(mask)
+    if not len(xs):
+        return [0.0, 0.0, 0.0, 0.0]
+    x0, y0 = int(xs.min()), int(ys.min())
+    return [float(x0), float(y0), float(xs.max() - x0), float(ys.max() - y0)]
 
 
 def _masklet_entry(masks: list[np.ndarray]) -> dict:
@@ -69,7 +82,7 @@ def _masklet_entry(masks: list[np.ndarray]) -> dict:
         rles.append({"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode()})
     return {
         "segmentations": rles,
-        "bboxes": [[float(v) for v in mask_utils.toBbox(rle)] for rle in rles],
+        "bboxes": [mask_box(mask) for mask in masks],
         "areas": [int(mask.sum()) for mask in masks],
     }
 

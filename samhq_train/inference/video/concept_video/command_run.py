@@ -6,7 +6,8 @@ FILE: a JSON object of further ConceptVideoSettings fields (Meta's Sam3VideoBase
 {"hotstart_delay": 15, "new_det_thresh": 0.7}). Writes a PNG per frame (pixel value: 1 for the
 first object shown, 2 for the next, ...; object ids keep growing as objects come and go) and
 concept.json: the text, the frame, and each object shown with its id, its PNG value, the first
-frame it was shown on and its detection score.
+frame it was shown on, its detection score and its masklet score (the score Meta's SA-Co/VEval
+predictions give it, masklet_scores).
 
 --prompts FILE with it: clicks on the video model's objects (Meta's playground refining a tracked
 object, or adding one), in samhq-video's prompts format (prompts.py) with points only; "object"
@@ -165,7 +166,7 @@ def detect_every_frame(args, video, model, settings, out: Path, palette, clicks=
               "click_rounds": len(clicks)}
     with torch.autocast(device, dtype=torch.bfloat16, enabled=args.bf16):
         results = run_concept_video(session, video, args.text_frame, args.text, clicks)
-        shown = write_outputs(out, video, results, palette, record)
+        shown = write_outputs(out, video, results, palette, record, session)
     print(f"{len(video)} frames, {len(shown)} objects of {args.text!r} shown "
           f"(ids {sorted(shown)}) -> {out}")
     return 0
@@ -187,9 +188,10 @@ def id_picture(output: FrameOutput, size: tuple[int, int], values: dict[int, int
     return picture
 
 
-def write_outputs(out: Path, video, results, palette, record: dict) -> dict:
+def write_outputs(out: Path, video, results, palette, record: dict, session=None) -> dict:
     """Each frame's PNG; returns {obj id: {"first_frame", "score", "png_value"}} of the objects
-    shown, also written to concept.json."""
+    shown, also written to concept.json. With the `session` that made `results`, each object
+    also gets its "masklet_score" (masklet_scores)."""
     shown: dict[int, dict] = {}
     values: dict[int, int] = {}
     for frame, output in results:
@@ -200,10 +202,22 @@ def write_outputs(out: Path, video, results, palette, record: dict) -> dict:
             entry = shown.setdefault(obj_id, {"first_frame": frame, "score": prob})
             entry["first_frame"] = min(entry["first_frame"], frame)
             entry["png_value"] = values[obj_id]
+    final = masklet_scores(session, shown) if session is not None else {}
     objects = [
         {"id": obj_id, "png_value": v["png_value"], "first_frame": v["first_frame"],
-         "score": round(float(v["score"]), 6)}
+         "score": round(float(v["score"]), 6),
+         **({"masklet_score": round(final[obj_id], 6)} if obj_id in final else {})}
         for obj_id, v in sorted(shown.items())
     ]
     (out / "concept.json").write_text(json.dumps({**record, "objects": objects}, indent=1))
     return shown
+
+
+def masklet_scores(session: ConceptVideoSession, obj_ids) -> dict[int, float]:
+    """{obj id: the score Meta's SA-Co/VEval predictions give its masklet}, read after the run:
+    Sam3VideoInference.forward scores each object shown with its obj_id_to_score once
+    propagation ends (prep_for_evaluator; the configs write them through PostProcessNullOp, not
+    PostProcessAPIVideo's mean over frames): the detection probability it started with, 1.0
+    once clicked, -1e4 if the hotstart rules removed it after it was shown (a reverse pass)."""
+    return {obj_id: float(session.state.obj_id_to_score[obj_id])
+            for obj_id in obj_ids if obj_id in session.state.obj_id_to_score}

@@ -46,9 +46,10 @@ CLICKS = [
 
 
 def session_pictures(concept_video, clicks=()):
-    """frame -> H x W uint8 (the objects numbered 1, 2, ... as first shown) and {obj id: (first
-    frame, number)} from the session: the text's two passes, then each round of clicks and two
-    passes again (the last two passes' outputs)."""
+    """frame -> H x W uint8 (the objects numbered 1, 2, ... as first shown), {obj id: (first
+    frame, number)} and {obj id: its score at the end} (Meta's benchmark score of the masklet)
+    from the session: the text's two passes, then each round of clicks and two passes again (the
+    last two passes' outputs)."""
     _, bpe, path, video = concept_video
     # Meta's layout has no HQ parts: the command decodes with plain SAM 3 (and says so)
     session = ConceptVideoSession(load_checkpoint(path).eval(), bpe, SETTINGS, use_hq=False)
@@ -71,7 +72,7 @@ def session_pictures(concept_video, clicks=()):
             picture[mask] = values[obj_id]
             first[obj_id] = (min(first.get(obj_id, (frame,))[0], frame), values[obj_id])
         pictures[frame] = picture
-    return pictures, first
+    return pictures, first, {i: session.state.obj_id_to_score[i] for i in first}
 
 
 README_CLICK_COMMANDS = [
@@ -104,7 +105,7 @@ def test_command_writes_the_session_outputs(concept_video, tmp_path, capsys):
     out = tmp_path / "masks"
     assert command.main(command_args(concept_video, out)) == 0
     said = capsys.readouterr().out
-    pictures, first = session_pictures(concept_video)
+    pictures, first, final = session_pictures(concept_video)
     assert sorted(pictures) == list(range(NUM_FRAMES))
     for frame, picture in pictures.items():
         written = np.array(Image.open(out / f"{frame:05d}.png"))
@@ -113,6 +114,8 @@ def test_command_writes_the_session_outputs(concept_video, tmp_path, capsys):
     record = json.loads((out / "concept.json").read_text())
     assert (record["text"], record["frame"], record["frame_name"]) == (TEXT, TEXT_FRAME, "00002")
     assert {o["id"]: (o["first_frame"], o["png_value"]) for o in record["objects"]} == first
+    assert {o["id"]: o["masklet_score"] for o in record["objects"]} == pytest.approx(
+        final, abs=1e-6)
     assert f"{len(first)} objects of {TEXT!r} shown" in said
 
 
@@ -123,7 +126,7 @@ def test_command_clicks_are_the_session_clicks(concept_video, tmp_path, capsys):
     assert command.main(command_args(concept_video, out, "--prompts", str(clicks))) == 0
     said = capsys.readouterr().out
     assert "object 30 is not tracked: the clicks on frame 5 start it as a new object" in said
-    pictures, first = session_pictures(concept_video, CLICKS)
+    pictures, first, final = session_pictures(concept_video, CLICKS)
     assert sorted(pictures) == list(range(NUM_FRAMES))
     for frame, picture in pictures.items():
         written = np.array(Image.open(out / f"{frame:05d}.png"))
@@ -133,6 +136,9 @@ def test_command_clicks_are_the_session_clicks(concept_video, tmp_path, capsys):
     assert {13, 15, 30} <= set(first) and record["click_rounds"] == 2
     scores = {o["id"]: o["score"] for o in record["objects"]}
     assert scores[13] == scores[15] == scores[30] == 1.0
+    masklet_scores = {o["id"]: o["masklet_score"] for o in record["objects"]}
+    assert masklet_scores == pytest.approx(final, abs=1e-6)
+    assert masklet_scores[13] == masklet_scores[15] == masklet_scores[30] == 1.0
 
 
 @pytest.mark.parametrize(
