@@ -266,7 +266,8 @@ class VideoText:
         with tempfile.TemporaryDirectory(prefix="samhq-app-") as tmp, \
                 zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             results = ((frame, self.output(frame)) for frame in self.order)
-            write_outputs(Path(tmp), self.video, results, davis_palette(), record)
+            write_outputs(Path(tmp), self.video, results, davis_palette(), record,
+                          session=self.session)
             for path in sorted(Path(tmp).iterdir()):
                 archive.write(path, path.name)
         return buffer.getvalue()

@@ -84,7 +84,7 @@ class TextReference:
         record = {"text": TEXT, "frame": TEXT_FRAME, "frame_name": self.video.names[TEXT_FRAME],
                   "settings": asdict(SETTINGS), "click_rounds": rounds}
         with tempfile.TemporaryDirectory() as tmp:
-            write_outputs(Path(tmp), self.video, results, davis_palette(), record)
+            write_outputs(Path(tmp), self.video, results, davis_palette(), record, session)
             written = {p.name: p.read_bytes() for p in Path(tmp).iterdir()}
         return dict(results), written
 
