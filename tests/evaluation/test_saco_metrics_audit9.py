@@ -3,6 +3,7 @@ reach (a file without categories, a blank phrase, no pair to score, no file_name
 
 import json
 
+import numpy as np
 import pytest
 
 from samhq_train.evaluation.errors import EvaluationError
@@ -34,3 +35,26 @@ def test_gt_refused_in_one_line_naming_the_file(tmp_path, spoil, message):
     assert bad in str(info.value) and "\n" not in str(info.value)
     with pytest.raises(EvaluationError, match="no SA-Co GT file given"):
         read_saco_gt([])
+
+
+def test_every_gt_category_counts_and_others_are_left_out(tmp_path):
+    """A json with two categories (SA-Co has one): an instance and a prediction of the second
+    are matched; a prediction of a category the GT lacks is left out (CGF1Eval's rule)."""
+    from samhq_train.evaluation.coco import encode_mask
+    from samhq_train.evaluation.saco_metrics import score_pair
+
+    from .test_saco_metrics import H, W, annotation, box_mask
+
+    rng = np.random.RandomState(3)
+    mask = box_mask(rng)
+    image = {"id": 5, "file_name": "0.jpg", "height": H, "width": W, "text_input": "a cat",
+             "is_instance_exhaustive": True}
+    instance = {**annotation(rng, mask, 5, 1), "category_id": 2, "segmentation": encode_mask(mask)}
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps({"images": [image], "annotations": [instance], "categories": [
+        {"id": 1, "name": "object"}, {"id": 2, "name": "thing"}]}))
+    gt = read_saco_gt(path)
+    found = {"image_id": 5, "score": 0.9, "segmentation": encode_mask(mask)}
+    score = score_pair(gt.files[0], 5, [{**found, "category_id": 2},
+                                        {**found, "category_id": 3}], 0.5)
+    assert (score.n_gt, score.n_dt) == (1, 1) and score.tp.tolist() == [1] * 10
