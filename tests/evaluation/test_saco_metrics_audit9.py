@@ -6,10 +6,11 @@ import json
 import numpy as np
 import pytest
 
+from samhq_train.evaluation.coco import encode_mask
 from samhq_train.evaluation.errors import EvaluationError
-from samhq_train.evaluation.saco_metrics import read_saco_gt
+from samhq_train.evaluation.saco_metrics import read_saco_gt, score_pair
 
-from .test_saco_metrics import synthetic_saco
+from .test_saco_metrics import H, W, annotation, box_mask, synthetic_saco
 
 
 def spoiled(tmp_path, path, spoil) -> str:
@@ -40,11 +41,6 @@ def test_gt_refused_in_one_line_naming_the_file(tmp_path, spoil, message):
 def test_every_gt_category_counts_and_others_are_left_out(tmp_path):
     """A json with two categories (SA-Co has one): an instance and a prediction of the second
     are matched; a prediction of a category the GT lacks is left out (CGF1Eval's rule)."""
-    from samhq_train.evaluation.coco import encode_mask
-    from samhq_train.evaluation.saco_metrics import score_pair
-
-    from .test_saco_metrics import H, W, annotation, box_mask
-
     rng = np.random.RandomState(3)
     mask = box_mask(rng)
     image = {"id": 5, "file_name": "0.jpg", "height": H, "width": W, "text_input": "a cat",
