@@ -60,7 +60,7 @@ def detector_threshold(threshold: float) -> float:
     """ConceptPredictor keeps the (float32) scores above its threshold, SA-Co counts those at or
     above it: the float32 just under the least float32 that is >= threshold."""
     least = np.float32(threshold)
-    if least < threshold:
+    if float(least) < threshold:  # float64: numpy 2 would compare in float32
         least = np.nextafter(least, np.float32(1))
     return max(float(np.nextafter(least, np.float32(0))), 0.0)
 
