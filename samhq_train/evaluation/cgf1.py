@@ -38,7 +38,7 @@ def cgf1_from_counts(tp, fp, fn, positive_fp, il_tp, il_fp, il_tn, il_fn) -> dic
 
 
 def mean_of_defined(values: np.ndarray) -> float:
-    """The mean of the values above -1 (undefined; NaN is kept), -1 when none is (COCOeval's
-    summary, as Meta's evaluators average over the thresholds)."""
+    """The mean of the values above -1 (-1 is undefined; NaN is left out too), -1 when none is
+    (COCOeval's summary, as Meta's evaluators average over the thresholds)."""
     defined = values[values > -1]
     return float(np.mean(defined)) if len(defined) else -1.0
