@@ -3,6 +3,7 @@
 refused in one line where Meta's class would fail."""
 
 import random
+from dataclasses import replace
 
 import pytest
 import torch
@@ -75,5 +76,17 @@ def test_clicks_refused_in_one_line(concept_video):
     with pytest.raises(VideoPromptError, match="object 99 is not tracked"):
         session.remove_object(99)
     assert session.history == []  # nothing refused was recorded
+    with pytest.raises(VideoPromptError, match="object id -1: ids are integers >= 0"):
+        session.add_points(2, -1, [[10, 10]], [1])
+    assert session.history == []  # nothing refused was recorded
     session.add_points(2, 50, [[10, 10]], [1])
     assert session.obj_ids[-1] == 50 and session.history[-1] == Action(ADD, 2, (50,))
+    # the click's object is tracked on from frame 2, which is all the text's run has shown
+    with pytest.raises(VideoPromptError, match="frame 3 has no output yet to track the clicked"):
+        next(session.propagate())
+    history = list(session.history)
+    session.settings = replace(SETTINGS, max_num_objects=len(session.obj_ids))
+    with pytest.raises(VideoPromptError, match=r"object 51 is new, but \d+ objects are tracked"):
+        session.add_points(2, 51, [[20, 20]], [1])
+    session.add_points(2, 50, [[20, 20]], [1])  # refining one is not limited
+    assert session.history == history + [Action(REFINE, 2, (50,))]
