@@ -34,13 +34,18 @@ ALLOWED = {
     "evaluation": {
         "constants", "imaging", "drawing", "data", "model", "cache", "config_check",
         "batch_forward", "model_from_config", "evaluation.video", "evaluation.cgf1",
+        "evaluation.rle",
         # ConceptPredictor and its tokenizer: COCO AP of SAM 3 text prompts (coco_concept)
         "inference", "clip_tokenizer",
     },
     # video object segmentation metrics (J, F, J&F): a layer of its own inside evaluation
-    "evaluation.video": {"constants", "imaging", "data", "model", "evaluation.cgf1"},
+    "evaluation.video": {
+        "constants", "imaging", "data", "model", "evaluation.cgf1", "evaluation.rle",
+    },
     # cgF1 from match counts (SAM 3's metric): images (saco_metrics) and videos alike
     "evaluation.cgf1": set(),
+    # COCO run-length encoding of masks: image and video results alike
+    "evaluation.rle": set(),
     "training": {"constants", "data", "model", "evaluation", "batch_forward", "distributed"},
     # video fine-tuning (SAM2Train's clip forward and loss, its LightningModule and run)
     "training.video": {

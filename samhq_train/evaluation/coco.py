@@ -25,6 +25,7 @@ from pycocotools.cocoeval import COCOeval
 
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.evaluation.metrics import mask_to_boundary
+from samhq_train.evaluation.rle import decode_mask, encode_mask
 
 __all__ = [
     "BoundaryCOCOeval",
@@ -39,25 +40,6 @@ __all__ = [
 
 # Names of COCOeval.stats[0:6], the AP part of its summary.
 AP_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
-
-
-def encode_mask(mask: np.ndarray | torch.Tensor) -> dict:
-    """Binary mask H x W (bool or 0/1) -> COCO compressed RLE, json-serialisable."""
-    if isinstance(mask, torch.Tensor):
-        mask = mask.detach().cpu().numpy()
-    if mask.ndim != 2:
-        raise ValueError(f"expected an H x W mask, got shape {mask.shape}")
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
-
-
-def decode_mask(rle: Mapping) -> np.ndarray:
-    """COCO RLE (compressed or uncompressed) -> bool mask H x W."""
-    if isinstance(rle["counts"], list):
-        rle = mask_utils.frPyObjects(dict(rle), *rle["size"])
-    elif isinstance(rle["counts"], str):
-        rle = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
-    return mask_utils.decode(rle).astype(bool)
 
 
 def load_coco(gt: str | os.PathLike | Mapping | COCO) -> COCO:

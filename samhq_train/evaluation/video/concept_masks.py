@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-import pycocotools.mask as mask_utils
 
+from ..rle import encode_mask
 from .concept_inputs import ConceptGroundTruth, ConceptInputError, asked_pairs, read_json
 from .folders import read_indexed
 
@@ -76,12 +76,8 @@ def mask_box(mask: np.ndarray) -> list[float]:
 
 
 def _masklet_entry(masks: list[np.ndarray]) -> dict:
-    rles = []
-    for mask in masks:
-        rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-        rles.append({"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode()})
     return {
-        "segmentations": rles,
+        "segmentations": [encode_mask(mask) for mask in masks],
         "bboxes": [mask_box(mask) for mask in masks],
         "areas": [int(mask.sum()) for mask in masks],
     }
