@@ -77,6 +77,24 @@ def check_writable_folder(
     return folder
 
 
+def check_output_file(
+    path: str | os.PathLike, flag: str, *, overwrite: bool, example: str | None = None
+) -> Path:
+    """A file a command writes (`flag`, e.g. "--json"): not a folder (`example`: a file name to
+    suggest), in a writable folder (created if missing), an existing one replaced only with
+    `overwrite`; else OutputError naming the flag. Writes nothing."""
+    path = Path(path)
+    if path.is_dir():
+        hint = f", e.g. {example}" if example else ""
+        raise OutputError(f"{flag} {path} is a folder; give the file to write{hint}")
+    check_writable_folder(path.parent, f"{flag}'s folder")
+    if path.exists() and not overwrite:
+        raise OutputError(
+            f"{flag} {path} already exists: pass --overwrite to replace it, or give another {flag}"
+        )
+    return path
+
+
 def _taken(path: Path) -> bool:
     return path.is_file() or (path.is_dir() and any(path.iterdir()))
 

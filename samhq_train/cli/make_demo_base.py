@@ -10,7 +10,7 @@ import torch
 
 from samhq_train.errors import UserError, exit_on_user_error
 from samhq_train.model import VARIANTS
-from samhq_train.output_check import OutputError, check_writable_folder
+from samhq_train.output_check import check_output_file
 from samhq_train.training.demo_base import DemoBaseSettings, default_out, train_demo_base
 
 # each numeric option's valid values: (test, what to give); checked before the model is built
@@ -127,16 +127,9 @@ def check_settings(s: DemoBaseSettings, threads: int, overwrite: bool) -> None:
 def check_out(out: Path, variant: str, overwrite: bool) -> None:
     """--out must be a file path in a writable folder; a file there is replaced only with
     --overwrite, or when it is the variant's default file (what this command remakes)."""
-    if out.is_dir():
-        raise OutputError(
-            f"--out {out} is a folder; give the file to write, e.g. {out / 'base.safetensors'}"
-        )
-    check_writable_folder(out.parent, "--out's folder")
     remade = out.resolve() == default_out(variant).resolve()
-    if out.exists() and not (overwrite or remade):
-        raise OutputError(
-            f"--out {out} already exists: pass --overwrite to replace it, or give another --out"
-        )
+    check_output_file(out, "--out", overwrite=overwrite or remade,
+                      example=str(out / "base.safetensors"))
 
 
 @exit_on_user_error

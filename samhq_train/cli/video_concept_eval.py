@@ -47,7 +47,7 @@ from samhq_train.inference.command_options import (
     add_weights_options,
     check_device_options,
 )
-from samhq_train.output_check import OutputError, check_writable_folder
+from samhq_train.output_check import check_output_file
 
 from .video_concept_run import run_pairs
 
@@ -99,17 +99,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--threshold must be in [0, 1), got {args.threshold}")
     check_device_options(parser, args)
     return args
-
-
-def check_json_out(path: str | None, flag: str, overwrite: bool) -> None:
-    if path is None:
-        return
-    path = Path(path)
-    if path.is_dir():
-        raise OutputError(f"{flag} {path} is a folder; give the file to write")
-    check_writable_folder(path.parent, f"{flag}'s folder", create_parents=True)
-    if path.exists() and not overwrite:
-        raise OutputError(f"{flag} {path} already exists: pass --overwrite, or give another")
 
 
 def results_table(dataset: dict[str, float]) -> str:
@@ -166,8 +155,9 @@ def write_json(path: str | None, data, what: str) -> None:
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    check_json_out(args.json, "--json", args.overwrite)
-    check_json_out(args.write_pred, "--write-pred", args.overwrite)
+    for flag, path in (("--json", args.json), ("--write-pred", args.write_pred)):
+        if path is not None:
+            check_output_file(path, flag, overwrite=args.overwrite)
     gt = read_ground_truth(args.gt)
     if args.pred is not None:
         entries, where = read_json(args.pred, "--pred"), f"--pred {args.pred}"

@@ -77,7 +77,11 @@ from samhq_train.inference.command_options import (
 from samhq_train.inference.video.benchmark import benchmark_predictor, plan_benchmark, run_sequence
 from samhq_train.inference.video.command import check_variant
 from samhq_train.inference.video.command import load_model as load_video_model
-from samhq_train.output_check import OutputError, check_output_dir, check_writable_folder
+from samhq_train.output_check import (
+    OutputError,
+    check_output_dir,
+    check_output_file,
+)
 from samhq_train.progress import track
 
 # what the lines count, per layout: DAVIS frames hold every object, SA-V ones one object each
@@ -149,18 +153,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--checkpoint needs --out: the folder the tracked masks are written to")
     check_device_options(parser, args)
     return args
-
-
-def check_json_out(path: Path, overwrite: bool) -> None:
-    """--json names a file in a writable folder; an existing one is replaced only with
-    --overwrite."""
-    if path.is_dir():
-        raise OutputError(f"--json {path} is a folder; give the file to write, e.g. {path}.json")
-    check_writable_folder(path.parent, "--json's folder")
-    if path.exists() and not overwrite:
-        raise OutputError(
-            f"--json {path} already exists: pass --overwrite to replace it, or give another --json"
-        )
 
 
 def load_model(args: argparse.Namespace):
@@ -248,7 +240,9 @@ def score_folders(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     if args.json is not None:
-        check_json_out(Path(args.json), args.overwrite)
+        check_output_file(
+            args.json, "--json", overwrite=args.overwrite, example=f"{args.json}.json"
+        )
     record = score_folders(args) if args.checkpoint is None else run_benchmark(args)
     if args.json is not None:
         path = Path(args.json)
