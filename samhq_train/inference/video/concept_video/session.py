@@ -28,6 +28,7 @@ import torch
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.model.sam3.concept.detector import concept_detector
 
+from ..concept_tracking import check_concept_frame
 from ..frames import VideoFrames
 from ..point_prompts import VideoPromptError
 from .interaction import (
@@ -107,7 +108,7 @@ class ConceptVideoSession:
         """Start afresh with the text prompt and process `frame` (every object on it shown)."""
         if self.tracker.frames is None:
             raise VideoPromptError("set a video with set_video(...) before add_prompt(...)")
-        self._check_frame(frame, "text frame")
+        check_concept_frame(frame, self.num_frames, what="text frame")
         if not text or not text.strip():
             raise VideoPromptError("the text prompt is empty: give a noun phrase such as 'a car'")
         self._reset()
@@ -121,7 +122,7 @@ class ConceptVideoSession:
         points K x 2 (x y in video pixels), labels K (1 foreground, 0 background), replacing the
         object's earlier clicks there; a tracked obj_id is refined, another id starts a new
         object. Returns the frame's output with the object's new mask."""
-        self._check_frame(frame, "click frame")
+        check_concept_frame(frame, self.num_frames, what="click frame")
         if self.text is None or frame not in self.shown:
             raise VideoPromptError(
                 f"frame {frame} has no output to click on yet: add_prompt(...) a text and "
@@ -170,7 +171,7 @@ class ConceptVideoSession:
         if self.text is None:
             raise VideoPromptError("add a text prompt with add_prompt(...) first")
         start = min(self.processed) if start_frame is None else start_frame
-        self._check_frame(start, "start frame")
+        check_concept_frame(start, self.num_frames, what="start frame")
         order = range(start - 1, -1, -1) if reverse else range(start, self.num_frames)
         kind, obj_ids = next_propagation(self.history, self.num_frames)
         unshown = [frame for frame in order if frame not in self.shown]
@@ -228,12 +229,6 @@ class ConceptVideoSession:
             obj_id_to_mask, self.state.obj_id_to_score, self.state.frame_tracker_scores(frame),
             *self.tracker.video_size, self.state.suppressed_ids.get(frame, ()),
         )
-
-    def _check_frame(self, frame: int, name: str) -> None:
-        if not 0 <= frame < self.num_frames:
-            raise VideoPromptError(
-                f"{name} {frame} does not exist: the video has frames 0 to {self.num_frames - 1}"
-            )
 
     def _step(self, frame: int, reverse: bool) -> PlannedFrame:
         """Meta's _det_track_one_frame: detect, propagate, plan, execute, build the masks."""
