@@ -52,6 +52,8 @@ ALLOWED = {
         "constants", "data", "model", "evaluation", "evaluation.video", "training",
         "model_from_config", "distributed",  # the loss's object count over processes
     },
+    # SAM 3 concept fine-tuning (Meta's detection loss, matchers, optimiser groups)
+    "training.concept": {"constants", "data", "model", "training", "distributed"},
     # with inference.video (samhq-video)
     "inference": {"constants", "imaging", "drawing", "model", "clip_tokenizer"},
     "reference": {"model"},
