@@ -11,11 +11,7 @@ textured background with distractors. The same parameters always give the same f
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -24,16 +20,16 @@ from torch.utils.data import Dataset
 
 from .coarsen import coarsen_mask
 from .image_files import DataError
+from .write_once import write_once
 
 log = logging.getLogger(__name__)
 
-MARKER = ".demo.json"
 VERSION = 1
 SPLITS = {"train": 0, "val": 1}
 SHAPES = ("rings", "branches", "holes", "wheel")
 
 
-def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+def textured_background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     c0, c1 = rng.uniform(40, 215, 3), rng.uniform(40, 215, 3)
     t = (xx * rng.uniform(-1, 1) + yy * rng.uniform(-1, 1)) / (h + w) + 0.5
@@ -65,7 +61,7 @@ def _branch(mask, rng, start, angle, length, width, depth):
             )
 
 
-def _object_mask(rng: np.random.Generator, shape: str, h: int, w: int) -> np.ndarray:
+def shape_mask(rng: np.random.Generator, shape: str, h: int, w: int) -> np.ndarray:
     mask = np.zeros((h, w), np.uint8)
     cx, cy = int(rng.uniform(0.35, 0.65) * w), int(rng.uniform(0.35, 0.65) * h)
     r = int(rng.uniform(0.22, 0.38) * min(h, w))
@@ -102,14 +98,25 @@ def _object_mask(rng: np.random.Generator, shape: str, h: int, w: int) -> np.nda
 def make_demo_sample(seed: int, split: str, index: int, height: int, width: int):
     """(image H x W x 3 uint8 RGB, mask H x W uint8 0/255) of one demo sample."""
     rng = np.random.default_rng([seed, SPLITS[split], index])
-    img = _background(rng, height, width)
-    mask = _object_mask(rng, SHAPES[index % len(SHAPES)], height, width)
+    img = textured_background(rng, height, width)
+    mask = shape_mask(rng, SHAPES[index % len(SHAPES)], height, width)
+    img = paint_object(rng, img, mask)
+    return noisy_uint8(rng, img), mask
+
+
+def paint_object(rng: np.random.Generator, img: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """img (H x W x 3 float32) with the object of `mask` (0/255) painted in a random textured
+    colour, its edge softened."""
     colour = rng.uniform(0, 255, 3).astype(np.float32)
-    texture = rng.normal(0, 12, (height, width, 1)).astype(np.float32)
+    texture = rng.normal(0, 12, (*mask.shape, 1)).astype(np.float32)
     alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255, (3, 3), 0.6)[..., None]
-    img = img * (1 - alpha) + (colour + texture) * alpha
-    img += rng.normal(0, 4, img.shape).astype(np.float32)
-    return np.clip(img, 0, 255).round().astype(np.uint8), mask
+    return img * (1 - alpha) + (colour + texture) * alpha
+
+
+def noisy_uint8(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """The painted float image with sensor noise, as uint8 RGB."""
+    img = img + rng.normal(0, 4, img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).round().astype(np.uint8)
 
 
 class DemoSource(Dataset):
@@ -154,9 +161,9 @@ class DemoSource(Dataset):
 DEMO_LEAST = {"num_train": 1, "num_val": 0, "height": 32, "width": 32}  # the generator's limits
 
 
-def _check_settings(**settings) -> None:
+def check_generator_settings(settings: dict, least_values: dict) -> None:
     """DataError naming data.demo.<key> for a count or size the generator cannot make."""
-    for key, least in DEMO_LEAST.items():
+    for key, least in least_values.items():
         value = settings[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise DataError(f"data.demo.{key}={value}: expected an integer >= {least}")
@@ -173,13 +180,6 @@ def _params(num_train, num_val, height, width, seed) -> dict:
     }
 
 
-def _marker_params(root: Path) -> dict | None:
-    try:
-        return json.loads((root / MARKER).read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def ensure_demo_data(
     root: str | Path,
     *,
@@ -194,42 +194,25 @@ def ensure_demo_data(
     Written to a temporary folder and renamed into place, so concurrent callers (DDP ranks)
     are safe. A non-empty ``root`` that the generator did not write is never touched.
     """
-    _check_settings(num_train=num_train, num_val=num_val, height=height, width=width)
+    check_generator_settings(
+        dict(num_train=num_train, num_val=num_val, height=height, width=width), DEMO_LEAST
+    )
     root = Path(root).expanduser().resolve()
     params = _params(num_train, num_val, height, width, seed)
-    if _marker_params(root) == params:
-        return root
-    if root.exists() and any(root.iterdir()) and _marker_params(root) is None:
-        raise DataError(
-            f"{root} exists and is not demo data made by samhq_train; move it away or point "
-            "data.root at another folder"
-        )
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-    try:
-        counts = {"train": params["num_train"], "val": params["num_val"]}
-        for split, count in counts.items():
-            (tmp / split / "images").mkdir(parents=True)
-            (tmp / split / "masks").mkdir(parents=True)
+
+    def write(folder: Path) -> None:
+        for split, count in {"train": num_train, "val": num_val}.items():
+            (folder / split / "images").mkdir(parents=True)
+            (folder / split / "masks").mkdir(parents=True)
             for i in range(count):
                 image, mask = make_demo_sample(seed, split, i, height, width)
                 cv2.imwrite(
-                    str(tmp / split / "images" / f"{i:04d}.jpg"),
+                    str(folder / split / "images" / f"{i:04d}.jpg"),
                     cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
                     [cv2.IMWRITE_JPEG_QUALITY, 95],
                 )
-                cv2.imwrite(str(tmp / split / "masks" / f"{i:04d}.png"), mask)
-        (tmp / MARKER).write_text(json.dumps(params, indent=1))
-        if _marker_params(root) == params:  # another process finished first
-            return root
-        if root.exists():  # stale demo data (other parameters)
-            shutil.rmtree(root)
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            if _marker_params(root) != params:
-                raise
+                cv2.imwrite(str(folder / split / "masks" / f"{i:04d}.png"), mask)
+
+    if write_once(root, params, write):
         log.info("wrote demo data (%d train + %d val images) to %s", num_train, num_val, root)
-        return root
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return root

@@ -15,7 +15,7 @@ from samhq_train.data import (
     ensure_demo_data,
     make_demo_sample,
 )
-from samhq_train.data.demo import MARKER
+from samhq_train.data.write_once import MARKER
 
 S = 32
 

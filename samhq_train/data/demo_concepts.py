@@ -1,0 +1,118 @@
+"""The concept demo: images holding several of the demo's shapes, annotated as a COCO (Roboflow)
+export whose categories are the shapes' names, for fine-tuning SAM 3's concept detector on the
+CPU (a noun phrase per category: "ring", "tree", "blob with holes", "wheel").
+
+``ensure_concept_demo(root)`` writes, once, ``root/{train,val}/NNNN.jpg`` and
+``root/{train,val}/_annotations.coco.json``: each image is split into 2 x 2 cells, one to three
+of them hold a shape (so a category has zero, one or several instances in an image); every
+instance's mask is an uncompressed COCO RLE (the rings and wheels have holes a polygon cannot
+draw), its box the mask's tight box. The same parameters always give the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .demo import (
+    SHAPES,
+    SPLITS,
+    check_generator_settings,
+    noisy_uint8,
+    paint_object,
+    shape_mask,
+    textured_background,
+)
+from .write_once import write_once
+
+log = logging.getLogger(__name__)
+
+VERSION = 1
+ANNOTATIONS = "_annotations.coco.json"
+PHRASES = {"rings": "ring", "branches": "tree", "holes": "blob with holes", "wheel": "wheel"}
+CATEGORY_IDS = {shape: k + 1 for k, shape in enumerate(SHAPES)}
+CONCEPT_DEMO_LEAST = {"num_train": 1, "num_val": 0, "size": 64}
+GRID = 2  # cells per side
+
+
+def concept_demo_sample(seed: int, split: str, index: int, size: int):
+    """(image size x size x 3 uint8 RGB, [(shape, mask size x size uint8 0/255), ...])."""
+    rng = np.random.default_rng([seed, SPLITS[split], index, len(PHRASES)])
+    img = textured_background(rng, size, size)
+    cell = size // GRID
+    objects = []
+    for k in rng.permutation(GRID * GRID)[: int(rng.integers(1, GRID * GRID))]:
+        row, col = divmod(int(k), GRID)
+        shape = SHAPES[int(rng.integers(len(SHAPES)))]
+        mask = np.zeros((size, size), np.uint8)
+        mask[row * cell:(row + 1) * cell, col * cell:(col + 1) * cell] = shape_mask(
+            rng, shape, cell, cell
+        )
+        img = paint_object(rng, img, mask)
+        objects.append((shape, mask))
+    return noisy_uint8(rng, img), objects
+
+
+def uncompressed_rle(mask: np.ndarray) -> dict:
+    """COCO's uncompressed RLE of a mask: run lengths over the column-major pixels, starting
+    with a (possibly empty) run of background."""
+    flat = (mask > 0).flatten(order="F")
+    edges = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    runs = np.diff(np.concatenate(([0], edges, [flat.size]))).tolist()
+    if flat.size and flat[0]:
+        runs = [0, *runs]
+    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": runs}
+
+
+def tight_box(mask: np.ndarray) -> list[float]:
+    """COCO's [x, y, width, height] of the mask's pixels."""
+    ys, xs = np.nonzero(mask)
+    x0, y0 = int(xs.min()), int(ys.min())
+    return [float(x0), float(y0), float(xs.max() - x0 + 1), float(ys.max() - y0 + 1)]
+
+
+def write_concept_split(folder: Path, seed: int, split: str, count: int, size: int) -> None:
+    """count images and their _annotations.coco.json into folder."""
+    folder.mkdir(parents=True)
+    images, annotations = [], []
+    for i in range(count):
+        image, objects = concept_demo_sample(seed, split, i, size)
+        name = f"{i:04d}.jpg"
+        cv2.imwrite(str(folder / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_JPEG_QUALITY, 95])
+        images.append({"id": i + 1, "file_name": name, "width": size, "height": size})
+        for shape, mask in objects:
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": i + 1,
+                "category_id": CATEGORY_IDS[shape], "bbox": tight_box(mask),
+                "area": int((mask > 0).sum()), "segmentation": uncompressed_rle(mask),
+                "iscrowd": 0,
+            })
+    categories = [{"id": CATEGORY_IDS[s], "name": PHRASES[s], "supercategory": "shapes"}
+                  for s in SHAPES]
+    coco = {"images": images, "annotations": annotations, "categories": categories}
+    (folder / ANNOTATIONS).write_text(json.dumps(coco))
+
+
+def ensure_concept_demo(
+    root: str | Path, *, num_train: int = 48, num_val: int = 16, size: int = 256, seed: int = 0
+) -> Path:
+    """Create the concept demo under root unless it is there with these parameters (written
+    atomically, never over a folder the generator did not write: data.write_once)."""
+    settings = dict(num_train=num_train, num_val=num_val, size=size)
+    check_generator_settings(settings, CONCEPT_DEMO_LEAST)
+    root = Path(root).expanduser().resolve()
+    params = {"version": VERSION, "kind": "concepts", **settings, "seed": int(seed)}
+
+    def write(folder: Path) -> None:
+        for split, count in {"train": num_train, "val": num_val}.items():
+            write_concept_split(folder / split, seed, split, count, size)
+
+    if write_once(root, params, write):
+        log.info("wrote the concept demo (%d train + %d val images) to %s",
+                 num_train, num_val, root)
+    return root
