@@ -98,7 +98,7 @@ class OneToOneMatcher:
         keep_index = torch.tensor(keep, device=device)
         costs = self.cost_matrix(
             pred_logits[keep_index], pred_boxes[keep_index], boxes_padded[keep_index]
-        ).cpu().numpy()
+        ).float().cpu().numpy()
         batch, query, target = [], [], []
         for cost, b in zip(costs, keep, strict=True):
             rows, cols = linear_sum_assignment(cost[:, : counts[b]])
