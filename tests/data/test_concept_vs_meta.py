@@ -161,3 +161,17 @@ def test_positives_only_and_too_many_instances_equal_meta(tmp_path, capsys):
     assert_same_batch(meta, ours, masks=True)
     # image 1's two red squares (the crowd one gone) dropped; image 2's zero-width bar too
     assert ours.category_ids.tolist() == [2, 1, 2, 3, 1, 2]
+
+
+def test_num_images_keeps_metas_limit_ids(tmp_path, capsys):
+    """The recipe trains on 100 images: Meta's limit_ids shuffle by random.Random(count)."""
+    ann, images = write_concept_set(tmp_path)
+    meta_ds = meta_dataset(ann, images, training=False, masks=False, chunk=2)
+    meta_ds.limit_ids = 4
+    meta_ds.coco = None
+    meta_ds.set_sharded_annotation_file(0)
+    ours_ds = ConceptDataset(ann, images, training=False, resolution=RESOLUTION,
+                             categories_per_datapoint=2, num_images=4)
+    chunks = [(1, 2), (3,)]
+    ours = [image * 2 + chunks.index(cats) for image, cats in ours_ds.datapoints]
+    assert ours == meta_ds.ids.tolist() and sorted(ours) != ours
