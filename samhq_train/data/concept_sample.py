@@ -11,7 +11,7 @@ and ``has_mask`` False (no mask loss for it)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pycocotools.mask as mask_utils
@@ -20,7 +20,9 @@ import torch
 from .concept_coco import ConceptCoco, ConceptInstance
 from .image_files import read_image
 
-__all__ = ["ConceptQuery", "ConceptSample", "decode_segmentation", "load_sample"]
+__all__ = [
+    "ConceptQuery", "ConceptSample", "decode_masks", "decode_segmentation", "load_sample",
+]
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class ConceptSample:
     image_id: int
     original_size: tuple[int, int]
     masks: torch.Tensor | None = None
-    has_mask: torch.Tensor | None = field(default=None)
+    has_mask: torch.Tensor | None = None
 
     def kept(self, rows: list[int]) -> ConceptSample:
         """The sample with only the instances `rows` (in that order); queries not remapped."""

@@ -14,8 +14,9 @@ Meta's FlexibleFilterFindGetQueries does, so an instance's index is its rank amo
 Randomness: ``rng`` is a ``random.Random`` drawn exactly as Meta draws the module ``random``:
 ``choice(scales)``, ``randint(0, S - s)`` (left), ``randint(0, S - s)`` (top).
 
-Validation: the image stretched to S x S, masks likewise when wanted; nothing dropped (Meta's
-validation transforms keep crowds and every query)."""
+Validation: the image stretched to S x S, masks likewise when wanted (Meta's validation
+transforms decode no mask: its recipe validates boxes); nothing dropped (Meta's keep crowds and
+every query)."""
 
 from __future__ import annotations
 
