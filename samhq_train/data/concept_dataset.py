@@ -16,6 +16,8 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
+from samhq_train.settings import int_at_least, is_int, require
+
 from .concept_coco import ConceptDataError, concept_datapoints, read_concept_coco
 from .concept_sample import ConceptSample, load_sample
 from .concept_transforms import (
@@ -32,6 +34,24 @@ __all__ = ["ConceptDataset", "VAL_CATEGORIES_PER_DATAPOINT"]
 
 VAL_CATEGORIES_PER_DATAPOINT = 2  # the recipe's validation category_chunk_size
 MAX_RETRIES = 100  # Meta's: datapoints tried after one is left without queries
+
+
+def _check_settings(resolution, min_scale, categories_per_datapoint, max_instances, num_images,
+                    seed) -> None:
+    """SettingError (key data.<argument>) for a setting out of range (min_scale None: not
+    used, in validation)."""
+    int_at_least("data.resolution", resolution, 32)
+    largest = 32 * (resolution // 32)  # the largest random square side
+    if min_scale is not None:
+        require("data.min_scale", min_scale, lambda v: is_int(v) and 1 <= v <= largest,
+                f"an integer from 1 to {largest} (the random square sides are the multiples of "
+                "32 from it to data.resolution)")
+    for key, value, low in (("categories_per_datapoint", categories_per_datapoint, 1),
+                            ("num_images", num_images, 1)):
+        if value is not None:
+            int_at_least(f"data.{key}", value, low, note="or null: all")
+    int_at_least("data.max_instances", max_instances, 0)
+    require("data.seed", seed, is_int, "an integer")
 
 
 class ConceptDataset(Dataset):
@@ -65,6 +85,8 @@ class ConceptDataset(Dataset):
         num_images: int | None = None,
         seed: int = 0,
     ):
+        _check_settings(resolution, min_scale if training else None, categories_per_datapoint,
+                        max_instances, num_images, seed)
         self.coco = read_concept_coco(annotation_file, image_dir)
         self.datapoints = concept_datapoints(
             self.coco, categories_per_datapoint=categories_per_datapoint,
@@ -72,7 +94,7 @@ class ConceptDataset(Dataset):
         )
         self.training, self.resolution, self.with_masks = training, resolution, with_masks
         self.include_negatives, self.max_instances = include_negatives, max_instances
-        self.scales = resize_scales(resolution, min_scale)
+        self.scales = resize_scales(resolution, min_scale) if training else []
         self.seed, self.epoch = int(seed), 0
 
     def __len__(self) -> int:

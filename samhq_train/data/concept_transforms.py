@@ -50,7 +50,8 @@ class NoQueryLeft(Exception):
 
 def resize_scales(resolution: int, min_size: int = MIN_SCALE) -> list[int]:
     """The random square sides: multiples of 32 from min_size (rounded up) to resolution
-    (get_random_resize_scales with rounded=False)."""
+    (get_random_resize_scales with rounded=False): at 1008, 480 ... 992, so a training image is
+    always padded."""
     start = 32 * math.ceil(min_size / 32)
     return list(range(start, resolution + 1, 32))
 

@@ -11,6 +11,7 @@ from samhq_train.data import concept_sample
 from samhq_train.data.concept_coco import ConceptDataError, read_concept_coco
 from samhq_train.data.concept_dataset import ConceptDataset
 from samhq_train.errors import UserError
+from samhq_train.settings import SettingError
 from tests.data.concept_helpers import edit_json, write_concept_set
 
 
@@ -103,3 +104,18 @@ def test_every_query_over_the_limit_is_refused_at_reading(tmp_path):
                              include_negatives=False, max_instances=0)
     with pytest.raises(ConceptDataError, match="raise max_instances"):
         dataset[0]
+
+
+@pytest.mark.parametrize("setting, value, expected", [
+    ("resolution", 16, "data.resolution=16: expected an integer >= 32"),
+    ("min_scale", 200, "data.min_scale=200: expected an integer from 1 to 128"),
+    ("categories_per_datapoint", 0, "data.categories_per_datapoint=0: expected an integer >= 1"),
+    ("num_images", 2.5, "data.num_images=2.5: expected an integer >= 1"),
+    ("max_instances", -1, "data.max_instances=-1: expected an integer >= 0"),
+    ("seed", "x", "data.seed=x: expected an integer"),
+])
+def test_settings_out_of_range_are_refused_before_reading(tmp_path, setting, value, expected):
+    kwargs = {"resolution": 128, "min_scale": 64, setting: value}
+    with pytest.raises(SettingError) as err:
+        ConceptDataset(tmp_path / "never read.json", tmp_path, training=True, **kwargs)
+    assert str(err.value).startswith(expected)
