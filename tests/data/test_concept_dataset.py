@@ -50,3 +50,19 @@ def test_a_datapoint_without_instances_batches_empty_targets(tmp_path):
     assert targets.boxes.shape == (0, 4) and targets.boxes_padded.shape == (3, 0, 4)
     assert targets.masks.shape == (0, 64, 64) and targets.object_ids.shape == (0,)
     assert batch.images.shape == (1, 3, 64, 64) and batch.image_index.tolist() == [0, 0, 0]
+
+
+def test_batches_cross_to_the_main_process_and_devices(tmp_path):
+    """A batch pickles (loader workers send it back) and .to() keeps its form."""
+    ann, images = write_concept_set(tmp_path)
+    dataset = ConceptDataset(ann, images, training=True, resolution=64, min_scale=32,
+                             with_masks=True)
+    batch = collate_concepts([dataset[0], dataset[2]])
+    for copy in (pickle.loads(pickle.dumps(batch)), batch.to("cpu")):
+        assert type(copy) is type(batch) and type(copy.targets) is type(batch.targets)
+        assert copy.phrases == batch.phrases and copy.texts == batch.texts
+        assert all(torch.equal(a, b) for a, b in zip(copy.targets, batch.targets))
+        assert torch.equal(copy.images, batch.images)
+    assert batch.texts == ("red square", "blue disc", "green bar")
+    assert batch.text_index.tolist() == [0, 1, 2, 0, 1, 2]
+    assert batch.image_index.tolist() == [0, 0, 0, 1, 1, 1]
