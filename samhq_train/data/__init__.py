@@ -12,6 +12,9 @@ the LightningDataModule.
     loaders     SampleLoader, the resumable TrainLoader
     datamodule  SegmentationDataModule, build_datamodule
     demo        the generated demo set
+    concept_*   SAM 3 concept fine-tuning: a COCO detection json checked (concept_coco), its
+                image x category queries (concept_sample), Meta's recipe transforms
+                (concept_transforms), batches (concept_batch, concept_targets), ConceptDataset
 
 Build the datamodule from the ``data`` config group and the model's image size S::
 

@@ -15,7 +15,9 @@ class ConceptTargets(NamedTuple):
     masks N x H x W (bool, the instances' masks at the input's size) or None when the batch has
     no masks (box-only training); is_valid_mask N (bool: an instance whose mask may be scored) or
     None with masks; is_exhaustive B (bool: every instance of the phrase annotated, so unmatched
-    queries are true negatives); object_ids N (long, the instance's annotation id, -1 unknown)."""
+    queries are true negatives); object_ids N (long, as Meta's collate_fn_api fills them: the
+    instance's index among its image's kept instances, so >= 0; -1 would mark an instance that
+    is not visible, which Meta's presence loss skips)."""
 
     num_boxes: torch.Tensor
     boxes: torch.Tensor
