@@ -18,6 +18,12 @@ returns that detector, whose modules are the model's.
   detector+lora  as detector, plus LoRA adapters (model/lora.py) on the trunk's blocks (the
                  family's presets attn / attn+mlp): the trunk runs with autograd (no trunk-map
                  cache), the text features may still be cached.
+
+No policy's parameters all get a gradient every step (Meta's detector has parts its forward
+never reads: the neck's dropped coarsest level, the text encoder's pooled projection, the pixel
+decoder's last stage; and parts a batch may not reach: the exemplar box / point projections on
+text-only queries, the mask head without a mask loss): DDP needs find_unused_parameters, as
+Meta's recipe sets it.
 """
 
 from __future__ import annotations

@@ -6,7 +6,11 @@ import pytest
 import torch
 
 from samhq_train.model.policy import LoraSettings
-from samhq_train.training.concept.optimizer import ConceptOptimSettings, ConceptSettingError
+from samhq_train.training.concept.optimizer import (
+    ConceptOptimSettings,
+    ConceptSettingError,
+    concept_param_groups,
+)
 from samhq_train.training.concept.trainable import (
     ConceptPolicy,
     apply_concept_policy,
@@ -90,6 +94,9 @@ def test_full_freezes_only_what_meta_detection_leaves_without_gradient():
     hq = {"hf_token", "hf_mlp", "embedding_maskfeature"}
     assert {n for n in frozen if not any(h in n for h in hq)} <= without_gradient
     assert with_gradient <= {n for n, p in model.named_parameters() if p.requires_grad}
+    # and some of what it trains gets none either (DDP: find_unused_parameters)
+    unreached = {n for n, p in model.named_parameters() if p.requires_grad} - with_gradient
+    assert "detector.backbone.language_backbone.encoder.text_projection" in unreached
 
 
 def test_attach_keeps_state_and_function():
@@ -132,3 +139,23 @@ def test_refusals():
         ConceptOptimSettings(layer_decay=0)
     with pytest.raises(ValueError, match="attach the detector first"):
         apply_concept_policy(ours_loaded(), "full")
+
+
+@pytest.mark.parametrize("policy", ["detector", "detector+lora"])
+def test_param_groups_hold_exactly_the_policy_parameters(policy):
+    """The groups of a frozen-trunk policy: its parameters only; LoRA adapters at the vision lr
+    times their block's decay (adapters have no bias: weight decay)."""
+    model, _ = ours_attached()
+    prepare_concept_model(model, policy)
+    s = ConceptOptimSettings()
+    groups = concept_param_groups(model, s)
+    names = [n for g in groups for n in g["param_names"]]
+    assert sorted(names) == sorted(n for n, p in model.named_parameters() if p.requires_grad)
+    lrs = {n: (g["lr"], g["weight_decay"]) for g in groups for n in g["param_names"]}
+    blocks = len(model.image_encoder.trunk.blocks)
+    for name in names:
+        if name.endswith(("lora_A", "lora_B")):
+            block = int(name.split("blocks.")[1].split(".")[0])
+            assert lrs[name] == (pytest.approx(s.lr_vision_backbone * 0.9 ** (blocks - block),
+                                               rel=1e-12), s.weight_decay)
+    assert any(n.endswith("lora_A") for n in names) == (policy == "detector+lora")
