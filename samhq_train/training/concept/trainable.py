@@ -37,7 +37,7 @@ from samhq_train.model.policy import LoraSettings
 from samhq_train.model.sam3.concept.decoder import Decoder
 from samhq_train.model.sam3.concept.detector import ConceptDetector, concept_detector
 
-from .optimizer import check_setting
+from .optimizer import ConceptSettingError, check_setting
 
 CONCEPT_POLICIES = ("full", "detector", "detector+lora")
 DETECTOR = "detector."
@@ -68,6 +68,18 @@ class ConceptPolicy:
             f"one of {', '.join(TRUNK_LORA_PRESETS)} or module-name patterns (policy "
             "detector+lora adapts the ViT trunk; the interactive decoder gets no gradient from "
             "the concept loss)")
+
+    @classmethod
+    def from_config(cls, name: str = "full", lora=None) -> ConceptPolicy:
+        """From plain config values (model.policy, a model.lora mapping); one line naming the
+        key for a bad one."""
+        lora = dict(lora or {})
+        known = list(LoraSettings.__dataclass_fields__)
+        for key in lora:
+            if key not in known:
+                raise ConceptSettingError(f"model.lora.{key} is not a setting here: use "
+                                          f"{', '.join(known)}")
+        return cls(name=name, lora=LoraSettings(**lora))
 
     def trains(self, name: str) -> bool:
         """Whether the parameter of this name (a Sam3HQ's, detector attached) trains."""

@@ -137,6 +137,9 @@ def test_refusals():
         ConceptOptimSettings.from_config(lr_transformr=1e-4)
     with pytest.raises(ConceptSettingError, match="concept.layer_decay=0: expected"):
         ConceptOptimSettings(layer_decay=0)
+    with pytest.raises(ConceptSettingError, match="model.lora.rnk is not a setting here"):
+        ConceptPolicy.from_config("detector+lora", {"rnk": 4})
+    assert ConceptPolicy.from_config("detector+lora", {"rank": 4}).lora.rank == 4
     with pytest.raises(ValueError, match="attach the detector first"):
         apply_concept_policy(ours_loaded(), "full")
 
