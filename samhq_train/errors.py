@@ -2,7 +2,9 @@
 
 Every error a user can fix (a config value, a file, a data root, a prompt, an output folder)
 derives from UserError and carries a message that names the key or file and says what to do.
-Anything else is a bug and keeps its traceback.
+A result that fails the check its command makes of it (an exported ONNX graph that onnxruntime
+runs differently from torch: CheckFailedError) is also one line, with exit status 3, so that a
+script tells it from a setup error. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 SETUP_ERROR_EXIT = 2
+CHECK_FAILED_EXIT = 3
 
 T = TypeVar("T")
 
@@ -21,6 +24,14 @@ class UserError(Exception):
     """A problem with what the user gave; the message says what to fix."""
 
     label = "error"
+    exit_status = SETUP_ERROR_EXIT
+
+
+class CheckFailedError(UserError):
+    """What a command made failed its own check after the work; the message names the file, what
+    differs and what became of the file."""
+
+    exit_status = CHECK_FAILED_EXIT
 
 
 def report(err: UserError) -> None:
@@ -34,7 +45,8 @@ def exit_on_user_error(
     main: Callable[..., T], reporter: Callable[[UserError], None] = report
 ) -> Callable[..., T]:
     """Wrap a command's main: a UserError becomes one stderr line (`reporter`; the commands that
-    run as DDP processes pass distributed.report_once) and exit status 2."""
+    run as DDP processes pass distributed.report_once) and its exit status (2; a failed check
+    of the result 3)."""
 
     @functools.wraps(main)
     def wrapped(*args, **kwargs):
@@ -42,6 +54,6 @@ def exit_on_user_error(
             return main(*args, **kwargs)
         except UserError as err:
             reporter(err)
-            sys.exit(SETUP_ERROR_EXIT)
+            sys.exit(err.exit_status)
 
     return wrapped

@@ -17,7 +17,9 @@ base) exports too (converting a base is a use), but the HQ parts the targets oth
 onnx_encoder ones write are then untrained: a note line says so.
 Nothing existing is replaced unless --overwrite; the parent of --out must exist. Any problem (a
 bad checkpoint, an output that cannot be written) is one line on stderr and exit status 2; a
-failed export leaves none of its files behind.
+failed export leaves none of its files behind. An ONNX file that onnxruntime runs differently
+from torch (beyond the check's tolerance) is one line naming the graph, the output and the
+difference, and exit status 3; the file is removed (--no-verify keeps a file unchecked).
 """
 
 from __future__ import annotations

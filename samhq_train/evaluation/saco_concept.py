@@ -10,6 +10,11 @@ prediction of a pair whose score sigmoid(logit) x presence reaches 0.5 counts (C
 threshold; Meta's dump keeps > 0.3 and no top-k, and the evaluator drops those under 0.5), with
 the detector's box as its "bbox"; the three annotator files of a subset are scored as one
 (the oracle). cgF1 is no ranking metric: ``coco.concept.threshold`` moves its operating point.
+
+Meta's evaluation also scores boxes (CGF1Evaluator(iou_type="bbox") on the same dump): its
+"bbox" is the detector's box (its postprocessor's pred_boxes, not a box of the mask), so the box
+figures are those of the detections and the same for every mask row: one "boxes" entry, matched
+by box IoU, beside the three mask rows.
 """
 
 from __future__ import annotations
@@ -107,6 +112,10 @@ def predict_saco(
     return predictions
 
 
+BOXES = "boxes"  # the metrics' entry of the box figures (the detections', every row's)
+BOXES_LABEL = "SAM 3 detector boxes (box IoU)"
+
+
 def saco_markdown(metrics: Mapping[str, Mapping[str, float]], caption: str,
                   labels: Mapping[str, str]) -> str:
     """Markdown table: cgF1 and pmF1 in percent, IL_MCC as a fraction (as Meta's tables), one
@@ -143,22 +152,25 @@ def evaluate_saco_model(
     """predict_saco + saco_metrics.cgf1_metrics per mask source (gt as read_saco_inputs gives
     it; labels: the SAM and SAM-HQ rows' names, report.model_labels).
 
-    Returns ``{"metrics": {"detector"|"sam"|"hq": {"cgF1", "cgF1@0.5", ..., "IL_MCC", ...}},
-    "table": Markdown, "paths": {...}, "predictions": {...}}``; with ``out_dir`` writes
-    ``saco_results_<source>.json``, ``saco_metrics.json`` and ``saco.md``."""
+    Returns ``{"metrics": {"detector"|"sam"|"hq"|"boxes": {"cgF1", "cgF1@0.5", ...,
+    "IL_MCC", ...}}, "table": Markdown, "paths": {...}, "predictions": {...}}`` ("boxes": the
+    detections' box figures); with ``out_dir`` writes ``saco_results_<source>.json``,
+    ``saco_metrics.json`` and ``saco.md``."""
     predictions = predict_saco(
         predictor, gt, image_dir, threshold=threshold, hq_token_only=hq_token_only,
         sam_baseline=sam_baseline, progress=progress,
     )
     metrics = {source: cgf1_metrics(gt, preds, threshold)
                for source, preds in predictions.items()}
+    metrics[BOXES] = cgf1_metrics(gt, predictions["detector"], threshold, iou_type="bbox")
     n_images = len({gt.pair(i)["file_name"] for i in gt.pair_ids})
     caption = (
         f"{len(gt.pair_ids)} (image, noun phrase) pairs on {n_images} images, "
         f"{len(gt.files)} GT file(s) (the most favourable per pair), "
         f"{len(predictions['detector'])} detections with score >= {threshold}; the same "
-        "detections in every row, only the masks differ"
+        "detections in every row, only the masks differ; the boxes row: the detections' boxes "
+        "by box IoU, the same for every mask row"
     )
-    table = saco_markdown(metrics, caption, concept_row_labels(labels))
+    table = saco_markdown(metrics, caption, {**concept_row_labels(labels), BOXES: BOXES_LABEL})
     paths = write_coco_outputs(out_dir, predictions, metrics, table, name="saco")
     return {"metrics": metrics, "table": table, "paths": paths, "predictions": predictions}

@@ -20,6 +20,10 @@ which the tests compare with, every figure within 1e-12):
   most favourable is kept (the oracle): a higher mean F1 over the IoU thresholds, or a true
   negative (no instance, no prediction), which beats any; ties keep the earlier file;
 - only pairs that every file marks ``is_instance_exhaustive`` are scored;
+- iou_type "bbox" (Meta's CGF1Evaluator(iou_type="bbox") on the same files) matches by the box
+  IoU of the predictions' "bbox" and the instances' "bbox" instead (an entry without one: the
+  box of its mask, as pycocotools' loadRes derives a result's; Meta's stops on an instance
+  without one);
 - the epsilons of Meta's ratios (1e-4 for the box-level ones, 1e-6 for the image-level ones) are
   kept: with them a ratio of nothing is 0, and figures equal Meta's to the last digit.
 """
@@ -40,11 +44,12 @@ from samhq_train.evaluation.coco_runner import read_coco_gt
 from samhq_train.evaluation.errors import EvaluationError
 
 __all__ = [
-    "CGF1_THRESHOLD", "IOU_THRESHOLDS", "PER_THRESHOLD", "SacoGT", "cgf1_metrics",
+    "CGF1_THRESHOLD", "IOU_THRESHOLDS", "IOU_TYPES", "PER_THRESHOLD", "SacoGT", "cgf1_metrics",
     "read_saco_gt", "score_pair",
 ]
 
 CGF1_THRESHOLD = 0.5  # the score a prediction needs to count (CGF1Eval's default)
+IOU_TYPES = ("segm", "bbox")  # what a match's IoU is of: masks, boxes (Meta's iou_type)
 # the figures given per IoU threshold (their mean, @0.5, @0.75); the IL_* ones are single
 PER_THRESHOLD = (
     "cgF1", "precision", "recall", "F1", "positive_macro_F1", "positive_micro_F1",
@@ -103,16 +108,32 @@ def _check_pairs(coco: COCO, path) -> None:
             )
 
 
+def _check_boxes(coco: COCO, path) -> None:
+    """An instance's "bbox" (the box figures') is [x, y, w, h] of finite numbers, w, h >= 0."""
+    for entry in coco.dataset["annotations"]:
+        box = entry.get("bbox")
+        if box is None:
+            continue  # the box of its mask
+        if not (isinstance(box, list) and len(box) == 4
+                and all(isinstance(v, int | float) and np.isfinite(v) for v in box)
+                and min(box[2:]) >= 0):
+            raise EvaluationError(
+                f"{path}: annotation {entry.get('id')!r} has bbox {box!r}; give [x, y, w, h] "
+                "(numbers, w and h >= 0) or leave it out (then the box of its mask is used)"
+            )
+
+
 def read_saco_gt(paths: str | Path | Sequence) -> SacoGT:
     """The SA-Co GT files read and checked: EvaluationError naming the file for one that cannot
-    be read, a pair without text_input or is_instance_exhaustive, files whose pairs differ, or
-    no pair to score."""
+    be read, a pair without text_input or is_instance_exhaustive, an instance's bbox that is no
+    [x, y, w, h], files whose pairs differ, or no pair to score."""
     paths = [str(paths)] if isinstance(paths, str | Path) else [str(p) for p in paths]
     if not paths:
         raise EvaluationError("no SA-Co GT file given")
     files = tuple(read_coco_gt(path) for path in paths)
     for coco, path in zip(files, paths):
         _check_pairs(coco, path)
+        _check_boxes(coco, path)
         if not coco.getCatIds():
             raise EvaluationError(
                 f"{path}: no categories; an SA-Co json has one ({{\"id\": 1, \"name\": "
@@ -142,8 +163,11 @@ def _in_category_order(entries: Sequence[Mapping], category_ids: Sequence) -> li
     return [e for c in category_ids for e in entries if e["category_id"] == c]
 
 
-def score_pair(coco: COCO, pair_id, predictions: Sequence[Mapping], threshold: float) -> PairScore:
-    """One pair's predictions (COCO results of this pair) against one GT file's instances."""
+def score_pair(
+    coco: COCO, pair_id, predictions: Sequence[Mapping], threshold: float, iou_type: str = "segm"
+) -> PairScore:
+    """One pair's predictions (COCO results of this pair) against one GT file's instances, by
+    mask or box IoU (iou_type "segm" or "bbox")."""
     category_ids = sorted(coco.getCatIds())
     gts = [g for g in _in_category_order(coco.imgToAnns.get(pair_id, []), category_ids)
            if not g.get("iscrowd")]
@@ -152,15 +176,26 @@ def score_pair(coco: COCO, pair_id, predictions: Sequence[Mapping], threshold: f
         return PairScore(0, 0, None)
     tp = np.zeros(len(IOU_THRESHOLDS), dtype=np.int64)
     if gts and dts:
+        region = _box if iou_type == "bbox" else _mask
         ious = mask_utils.iou(
-            [coco.annToRLE({**d, "image_id": pair_id}) for d in dts],
-            [coco.annToRLE(g) for g in gts],
+            [region(coco, {**d, "image_id": pair_id}) for d in dts],
+            [region(coco, g) for g in gts],
             [0] * len(gts),
         )
         rows, cols = linear_sum_assignment(-ious)
         matched = ious[rows, cols]
         tp = np.array([(matched >= t).sum() for t in IOU_THRESHOLDS], dtype=np.int64)
     return PairScore(len(gts), len(dts), tp)
+
+
+def _mask(coco: COCO, entry: Mapping):
+    return coco.annToRLE(entry)
+
+
+def _box(coco: COCO, entry: Mapping) -> list[float]:
+    """An entry's [x, y, w, h]: its "bbox", else the box of its mask."""
+    box = entry.get("bbox")
+    return [float(v) for v in box] if box else mask_utils.toBbox(coco.annToRLE(entry)).tolist()
 
 
 def _oracle(scores: Sequence[PairScore]) -> PairScore:
@@ -176,18 +211,25 @@ def _oracle(scores: Sequence[PairScore]) -> PairScore:
 
 
 def cgf1_metrics(
-    gt: SacoGT, predictions: Sequence[Mapping], threshold: float = CGF1_THRESHOLD
+    gt: SacoGT,
+    predictions: Sequence[Mapping],
+    threshold: float = CGF1_THRESHOLD,
+    iou_type: str = "segm",
 ) -> dict[str, float]:
-    """Every figure of Meta's CGF1Evaluator (segm) for COCO results ``[{image_id (the pair's
-    id), category_id, score, segmentation: RLE}]``: the PER_THRESHOLD ones as their mean over
-    the IoU thresholds and at 0.5 and 0.75 (``"cgF1"``, ``"cgF1@0.5"``, ``"cgF1@0.75"``, ...),
-    and the IL_* ones; fractions (cgF1 0.42, not 42). A figure without any pair to average is -1
-    (Meta's convention). Predictions of pairs not scored are ignored."""
+    """Every figure of Meta's CGF1Evaluator (its iou_type: "segm" masks, "bbox" boxes) for COCO
+    results ``[{image_id (the pair's id), category_id, score, segmentation: RLE, bbox}]``: the
+    PER_THRESHOLD ones as their mean over the IoU thresholds and at 0.5 and 0.75 (``"cgF1"``,
+    ``"cgF1@0.5"``, ``"cgF1@0.75"``, ...), and the IL_* ones; fractions (cgF1 0.42, not 42). A
+    figure without any pair to average is -1 (Meta's convention). Predictions of pairs not
+    scored are ignored."""
+    if iou_type not in IOU_TYPES:
+        raise ValueError(f"iou_type={iou_type!r}: use one of {IOU_TYPES}")
     by_pair: dict = {}
     for prediction in predictions:
         by_pair.setdefault(prediction["image_id"], []).append(prediction)
     chosen = [
-        _oracle([score_pair(coco, i, by_pair.get(i, []), threshold) for coco in gt.files])
+        _oracle([score_pair(coco, i, by_pair.get(i, []), threshold, iou_type)
+                 for coco in gt.files])
         for i in gt.pair_ids
     ]
     return _summary(chosen)

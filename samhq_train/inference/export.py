@@ -12,9 +12,11 @@ model's tensors.
 
 Outputs are checked before anything is written (check_output_dir): an --out that is a file, not
 writable or under a missing folder, or a target file that exists (unless overwrite), is one
-OutputError line; a failed export removes what it wrote. Weights with a NaN or an inf are
-refused before anything is written (NonFiniteError, naming the tensor), and a full disk is one
-line (DiskFullError, from atomic_write).
+OutputError line; a failed export removes what it wrote. An ONNX graph that onnxruntime runs
+differently from torch fails its check in one line (onnx_check.OnnxCheckError, exit status 3)
+and is removed. Weights with a NaN or an inf are refused before anything is written
+(NonFiniteError, naming the tensor), and a full disk is one line (DiskFullError, from
+atomic_write).
 """
 
 from __future__ import annotations
@@ -45,7 +47,13 @@ from samhq_train.model.promptable import PromptableModel
 from samhq_train.model.sam3.concept.detector import concept_detector
 from samhq_train.output_check import OutputError, check_output_dir  # noqa: F401 - re-exported
 
-from .onnx_concept_export import DECODER_FILE, check_onnx_concept, export_onnx_concept
+from .onnx_check import OnnxCheckError, shape_finding
+from .onnx_concept_export import (
+    DECODER_FILE,
+    GRAPH_FILES,
+    check_onnx_concept,
+    export_onnx_concept,
+)
 from .onnx_encoder_export import (
     check_onnx_encoder,
     export_onnx_encoder,
@@ -120,7 +128,9 @@ def export_model(
     name defaults to sam_hq_<variant> (the official file name). hq_token_only / multimask_output
     are baked into the ONNX decoder graph (the official ONNX export does the same). Existing
     target files are refused unless `overwrite` (OutputError); when a target fails, the files
-    this call wrote (and the folder, if it made it) are removed before the error propagates.
+    this call wrote (and the folder, if it made it) are removed before the error propagates. An
+    ONNX file that fails its check (OnnxCheckError: one line, exit status 3) is removed even where
+    it replaced an earlier file, and the error says so.
     """
     targets = [canonical_format(t) for t in targets]
     unknown = [t for t in targets if t not in EXPORT_TARGETS]
@@ -145,21 +155,45 @@ def export_model(
     )
     made = [p for p in [Path(out_dir), *Path(out_dir).parents] if not p.exists()]
     new = [paths[t] for t in targets if not paths[t].exists()]  # removed again on failure
+    written = {}
     try:
-        return {
-            t: _export_one(model if t == "delta" else plain, paths[t], t, variant, verify, opts, policy)
-            for t in targets
-        }
-    except BaseException:
-        for path in new:
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
-        for folder in made:  # deepest first; only folders this call created and left empty
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
+        for t in targets:
+            source = model if t == "delta" else plain
+            written[t] = _export_one(source, paths[t], t, variant, verify, opts, policy)
+    except BaseException as err:
+        if isinstance(err, OnnxCheckError):  # removed even where it replaced a file (overwrite)
+            remove_export(paths[t], t)
+            err.outcome = (
+                f"{paths[t]} removed (a failed export keeps none of its new files): export "
+                "with --no-verify (verify=False) to keep it for inspection, or try another "
+                "--onnx-opset"
+            )
+        _remove_unfinished(new, made)
         raise
+    return written
+
+
+def remove_export(path: Path, target: str) -> None:
+    """Remove a target's file (and its .data file) or, for onnx_concept, the graphs the export
+    writes in its folder (and the folder, if that leaves it empty)."""
+    folder = target in FOLDER_TARGETS
+    for file in [path / f for f in (*GRAPH_FILES, DECODER_FILE)] if folder else [path]:
+        file.unlink(missing_ok=True)
+        file.with_name(f"{file.name}.data").unlink(missing_ok=True)
+    if folder and path.is_dir() and not any(path.iterdir()):
+        path.rmdir()
+
+
+def _remove_unfinished(new: list[Path], made: list[Path]) -> None:
+    """After a failed export: the target files it created and the folders it made, if empty."""
+    for path in new:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    for folder in made:  # deepest first; only folders this call created and left empty
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def check_finite_model(*models: nn.Module | None) -> None:
@@ -301,26 +335,32 @@ def check_onnx(
     rtol: float = 1e-4,
 ) -> float:
     """Compare onnxruntime with torch on random inputs (1 to 5 points, with and without a mask
-    prompt); raise if they differ beyond atol + rtol * |torch|. Returns the largest difference."""
+    prompt); OnnxCheckError (one line, the output furthest off) if they differ beyond atol +
+    rtol * |torch|. Returns the largest difference."""
     wrapper = onnx_decoder(model, hq_token_only=hq_token_only, multimask_output=multimask_output)
     session = onnx_session(path)
     worst = 0.0
     for seed, n_points in enumerate((1, 2, 5)):
         inputs = wrapper.example_inputs(n_points, seed + 1, has_mask=seed % 2 == 1)
+        example = f"{n_points} point{'s' * (n_points > 1)}, " + (
+            "with a mask input" if seed % 2 else "without a mask input"
+        )
         with torch.no_grad():
             expected = [t.numpy() for t in wrapper(*inputs)]
+        failures = []
         for name, got, want in zip(ONNX_OUTPUTS, run_onnx(session, inputs), expected):
-            if got.shape != want.shape:
-                raise RuntimeError(
-                    f"{path}: onnxruntime {name} has shape {got.shape}, torch {want.shape}"
-                )
+            shape = shape_finding(name, got, want, example)
+            if shape is not None:
+                raise OnnxCheckError(path, "the prompt decoder", shape)
             diff = np.abs(got - want)
             worst = max(worst, float(diff.max()))
-            if (diff > atol + rtol * np.abs(want)).any():
-                raise RuntimeError(
-                    f"{path}: onnxruntime {name} differs from torch by up to {diff.max():.3g} "
-                    f"({n_points} points)"
-                )
+            beyond = float((diff / (atol + rtol * np.abs(want))).max())
+            if not beyond <= 1:  # a NaN fails too
+                failures.append((beyond, f"onnxruntime's {name} differs from torch by up to "
+                                         f"{diff.max():.3g} (tolerance {atol:g} + {rtol:g} x "
+                                         f"|torch|; {example})"))
+        if failures:
+            raise OnnxCheckError(path, "the prompt decoder", max(failures)[1])
     return worst
 
 

@@ -16,7 +16,6 @@ import tempfile
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from samhq_train.clip_tokenizer import PADDING_ID
@@ -33,6 +32,7 @@ from samhq_train.model.sam3.concept.onnx import (
 )
 
 from .concept import EXEMPLAR_ONLY_TEXT
+from .onnx_check import compare_relative
 from .onnx_encoder_export import (
     FP32_TOLERANCE,
     encoder_metadata,
@@ -147,45 +147,32 @@ def example_tokens(detector: ConceptDetector, seed: int = 0) -> torch.Tensor:
 def check_onnx_concept(model, folder: str | os.PathLike, tolerance: float = FP32_TOLERANCE):
     """Run the three graphs in onnxruntime (CPU) against torch: the encoder on a random image, the
     text encoder on two texts of different lengths, the detector on torch's levels and text
-    features with 0 and 2 exemplar boxes. Raise unless every output is within tolerance of its
-    largest |value| (padding equal). Returns the largest relative difference."""
+    features with 0 and 2 exemplar boxes. OnnxCheckError (one line) unless every output is within
+    tolerance of its largest |value| (padding equal). Returns the largest relative difference."""
     encoder, text, detector = concept_graphs(model)
     folder = Path(folder)
     image, tokens = encoder.example_image(seed=1), example_tokens(detector.detector, seed=1)
     with torch.no_grad():
         image_out = encoder(image)
         text_out = text(tokens)
-    worst = _compare(folder / ENCODER_FILE, encoder.output_names, {ONNX_IMAGE_INPUT: image},
-                     image_out, tolerance)
-    worst = max(worst, _compare(folder / TEXT_FILE, TEXT_OUTPUTS, {"token_ids": tokens}, text_out,
-                                tolerance))
+    worst = _compare(folder / ENCODER_FILE, "the concept image encoder", encoder.output_names,
+                     {ONNX_IMAGE_INPUT: image}, image_out, tolerance, "a random image")
+    worst = max(worst, _compare(folder / TEXT_FILE, "the text encoder", TEXT_OUTPUTS,
+                                {"token_ids": tokens}, text_out, tolerance, "two texts"))
     levels = image_out[-detector.detector.levels :]
     for count in (0, 2):
         inputs = (*levels, text_out[0][1:], text_out[1][1:], *detector.example_exemplars(count, 1))
         with torch.no_grad():
             expected = detector(*inputs)
         feed = dict(zip(detector.input_names, inputs))
-        worst = max(worst, _compare(folder / DETECTOR_FILE, DETECTOR_OUTPUTS, feed, expected,
-                                    tolerance))
+        worst = max(worst, _compare(folder / DETECTOR_FILE, "the concept detector",
+                                    DETECTOR_OUTPUTS, feed, expected, tolerance,
+                                    f"a text and {count} exemplar boxes"))
     return worst
 
 
-def _compare(path: Path, names, feed: dict, expected, tolerance: float) -> float:
+def _compare(path: Path, graph: str, names, feed: dict, expected, tolerance: float,
+             example: str) -> float:
     got = onnx_session(path).run(list(names), {k: v.numpy() for k, v in feed.items()})
-    worst = 0.0
-    for name, have, want in zip(names, got, expected):
-        want = want.numpy()
-        if have.shape != want.shape:
-            raise RuntimeError(f"{path}: {name} has shape {have.shape}, torch {want.shape}")
-        if want.dtype == np.bool_:
-            if not np.array_equal(have, want):
-                raise RuntimeError(f"{path}: onnxruntime {name} differs from torch")
-            continue
-        diff = float(np.abs(have - want).max()) / max(float(np.abs(want).max()), 1e-12)
-        worst = max(worst, diff)
-        if diff > tolerance:
-            raise RuntimeError(
-                f"{path}: onnxruntime {name} differs from torch by {diff:.3g} of its largest "
-                f"value (tolerance {tolerance:g})"
-            )
-    return worst
+    want = [value.numpy() for value in expected]
+    return compare_relative(path, graph, names, got, want, tolerance, example)

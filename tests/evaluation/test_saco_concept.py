@@ -2,7 +2,8 @@
 coco.concept.metric=cgf1) on a tiny SA-Co subset (3 annotator files, 3 images x 2-3 noun phrases)
 and the SAM 3 miniature with its detector (random weights): each mask source's predictions are
 ConceptPredictor's, called by hand per pair, and its figures those of Meta's CGF1Evaluator on
-them; the SA-Co keys that would be ignored are refused before the model is read."""
+them (the box figures: its iou_type="bbox" on the detections' boxes); the SA-Co keys that
+would be ignored are refused before the model is read."""
 
 import contextlib
 import io
@@ -70,13 +71,16 @@ def saco_set(tmp_path_factory, pictures, by_hand):
                            "text_input": phrase, "queried_category": "1",
                            "is_instance_exhaustive": not (pair_id == 22 and f == 2)})
             for source, query in gt_from.get(pair_id, []):
-                mask = by_hand[pair_id][query][2][SOURCES.index(source)]
+                _, (x0, y0, x1, y1), masks = by_hand[pair_id][query]
+                mask = masks[SOURCES.index(source)]
                 ys, xs = np.nonzero(mask)
+                box = [int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1]
+                if f == 1:  # file b: the detection's own box (the random detector's boxes do not
+                    box = [x0, y0, x1 - x0, y1 - y0]  # fit its masks): box matches there
                 annotations.append({
                     "id": len(annotations) + 1, "image_id": pair_id, "category_id": 1,
                     "segmentation": encode_mask(mask), "area": int(mask.sum()), "iscrowd": 0,
-                    "bbox": [int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1,
-                             int(np.ptp(ys)) + 1],
+                    "bbox": box,
                 })
         path = root / f"gold_tiny_merged_{'abc'[f]}_release_test.json"
         path.write_text(json.dumps({"images": images, "annotations": annotations,
@@ -109,15 +113,15 @@ def expected_results(by_hand) -> dict:
     return out
 
 
-def meta_figures(gt_paths, results, tmp_path) -> dict:
+def meta_figures(gt_paths, results, tmp_path, iou_type="segm") -> dict:
     pred = tmp_path / "pred.json"
     pred.write_text(json.dumps(results))
     with contextlib.redirect_stdout(io.StringIO()):
-        evaluator = CGF1Evaluator([str(p) for p in gt_paths], iou_type="segm")
+        evaluator = CGF1Evaluator([str(p) for p in gt_paths], iou_type=iou_type)
         for coco_eval in evaluator.coco_evals:
             coco_eval.threshold = THRESHOLD  # what counts, as in the run
         out = evaluator.evaluate(str(pred))
-    return {k.removeprefix("cgF1_eval_segm_"): v for k, v in out.items()}
+    return {k.removeprefix(f"cgF1_eval_{iou_type}_"): v for k, v in out.items()}
 
 
 def test_each_pair_is_prompted_once_and_scored_as_metas_evaluator_scores_it(
@@ -140,6 +144,13 @@ def test_each_pair_is_prompted_once_and_scored_as_metas_evaluator_scores_it(
         assert set(result["metrics"][source]) == set(meta) and len(meta) == 26
         for name, value in meta.items():
             assert result["metrics"][source][name] == pytest.approx(value, abs=1e-12), name
+    # the box figures: Meta's (box IoU) on the run's results (every row's hold the same boxes)
+    meta = meta_figures(saco_set[0], result["predictions"]["detector"], tmp_path, "bbox")
+    assert set(result["metrics"]["boxes"]) == set(meta)
+    for name, value in meta.items():
+        assert result["metrics"]["boxes"][name] == pytest.approx(value, abs=1e-12), name
+    assert result["metrics"]["boxes"] != result["metrics"]["detector"]
+    assert result["metrics"]["boxes"]["positive_micro_F1"] > 0  # file b's boxes match
     metrics = result["metrics"]
     # the same detections, but the oracle's choice of annotator per pair follows the masks:
     # pair 21 is a false positive against file a, a true positive against b or c if they match
@@ -149,7 +160,8 @@ def test_each_pair_is_prompted_once_and_scored_as_metas_evaluator_scores_it(
     table = (tmp_path / "saco.md").read_text()
     assert "6 (image, noun phrase) pairs on 3 images, 3 GT file(s)" in table
     assert f"{len(expected['hq'])} detections with score >= 0.2" in table
-    for row in ("| SAM 3 detector masks |", "| SAM |", "| SAM-HQ |"):
+    for row in ("| SAM 3 detector masks |", "| SAM |", "| SAM-HQ |",
+                "| SAM 3 detector boxes (box IoU) |"):
         assert row in table
     written = json.loads((tmp_path / "saco_metrics.json").read_text())
     assert written == metrics
@@ -162,7 +174,7 @@ def test_the_default_threshold_is_metas_and_one_file_is_enough(tmp_path, saco_se
     paths, image_dir = saco_set
     result = evaluate(saco_cfg(tmp_path, ([paths[0]], image_dir), files, "sam_baseline=false"))
     coco = result["coco"]
-    assert set(coco["metrics"]) == {"detector", "hq"} and not coco["predictions"]["hq"]
+    assert set(coco["metrics"]) == {"detector", "hq", "boxes"} and not coco["predictions"]["hq"]
     assert coco["metrics"]["hq"]["cgF1"] == 0 and coco["metrics"]["hq"]["IL_recall"] == 0
     assert coco["metrics"]["hq"]["positive_macro_F1"] == -1  # no pair to average: Meta's -1
     assert coco["metrics"]["hq"] == coco["metrics"]["detector"]

@@ -1,7 +1,8 @@
 """SA-Co's cgF1 / IL_MCC / pmF1 (evaluation/saco_metrics.py) against Meta's CGF1Evaluator
 (sam3 0.1.4) on synthetic SA-Co jsons: (image, noun phrase) pairs sharing images, negatives,
 crowd and polygon instances, pairs left out as not exhaustive, one or three annotator files,
-predictions below the threshold, none at all; every figure Meta reports, within 1e-12."""
+predictions below the threshold, none at all; every figure Meta reports, within 1e-12, by mask
+IoU and by box IoU (iou_type "bbox": the predictions' boxes, not their masks' boxes)."""
 
 import contextlib
 import io
@@ -10,6 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
+from pycocotools import mask as mask_utils
 from sam3.eval.cgf1_eval import CGF1Evaluator
 
 from samhq_train.evaluation.coco import encode_mask
@@ -79,6 +81,7 @@ def synthetic_saco(tmp_path, seed, n_files=3, n_pairs=14, predict=True):
                                     "categories": [{"id": 1, "name": "object"}]}))
         paths.append(path)
     predictions = []
+    jitter = np.random.RandomState(seed + 1000)  # the boxes' own draws: the masks stay as they were
     for entry in pairs if predict else []:
         if rng.rand() < 0.15:
             continue  # a pair without any prediction
@@ -87,6 +90,8 @@ def synthetic_saco(tmp_path, seed, n_files=3, n_pairs=14, predict=True):
         for m in wanted:  # with a box, as Meta's dump (its evaluator needs one with 3 files)
             ys, xs = np.nonzero(m)
             box = [int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1]
+            # a box (the detector's) not the mask's: box IoU differs from mask IoU
+            box = [float(v) for v in np.add(box, jitter.uniform(-1.5, 1.5, 4)).clip(0.5)]
             predictions.append({"image_id": entry["id"], "category_id": 1, "bbox": box,
                                 "score": float(rng.choice([rng.rand(), 0.5])),  # = threshold
                                 "segmentation": encode_mask(m)})
@@ -95,12 +100,12 @@ def synthetic_saco(tmp_path, seed, n_files=3, n_pairs=14, predict=True):
     return paths, pred_path
 
 
-def meta_figures(gt_paths, pred_path) -> dict:
+def meta_figures(gt_paths, pred_path, iou_type="segm") -> dict:
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # Meta's 0/0 without positive pairs
-        evaluator = CGF1Evaluator([str(p) for p in gt_paths], iou_type="segm")
+        evaluator = CGF1Evaluator([str(p) for p in gt_paths], iou_type=iou_type)
         out = evaluator.evaluate(str(pred_path))
-    return {k.removeprefix("cgF1_eval_segm_"): v for k, v in out.items()}
+    return {k.removeprefix(f"cgF1_eval_{iou_type}_"): v for k, v in out.items()}
 
 
 def assert_same_figures(ours: dict, meta: dict):
@@ -109,14 +114,34 @@ def assert_same_figures(ours: dict, meta: dict):
         assert ours[name] == pytest.approx(value, abs=1e-12, rel=0), name
 
 
+@pytest.mark.parametrize("iou_type", ["segm", "bbox"])
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("n_files", [1, 3])
-def test_every_figure_equals_metas_cgf1_evaluator(tmp_path, seed, n_files):
+def test_every_figure_equals_metas_cgf1_evaluator(tmp_path, seed, n_files, iou_type):
     gt_paths, pred_path = synthetic_saco(tmp_path, seed, n_files)
-    meta = meta_figures(gt_paths, pred_path)
-    ours = cgf1_metrics(read_saco_gt(gt_paths), json.loads(pred_path.read_text()))
+    meta = meta_figures(gt_paths, pred_path, iou_type)
+    predictions = json.loads(pred_path.read_text())
+    ours = cgf1_metrics(read_saco_gt(gt_paths), predictions, iou_type=iou_type)
     assert_same_figures(ours, meta)
     assert -1 < ours["IL_MCC"] < 1 and 0 < ours["positive_micro_F1"] < 1, ours  # not trivial
+
+
+def test_box_figures_match_by_the_predictions_boxes(tmp_path):
+    """The boxes are not the masks' (jittered): the box figures differ from the mask figures, and
+    each prediction's box moved onto its mask's box changes them (Meta's evaluator agreeing); a
+    prediction without a box is scored with its mask's box (pycocotools' loadRes rule)."""
+    gt_paths, pred_path = synthetic_saco(tmp_path, 3, 3)
+    gt, predictions = read_saco_gt(gt_paths), json.loads(pred_path.read_text())
+    boxes = cgf1_metrics(gt, predictions, iou_type="bbox")
+    assert boxes["positive_micro_F1"] != cgf1_metrics(gt, predictions)["positive_micro_F1"]
+    for p in predictions:
+        p["bbox"] = mask_utils.toBbox(p["segmentation"]).tolist()
+    pred_path.write_text(json.dumps(predictions))
+    of_masks = cgf1_metrics(gt, predictions, iou_type="bbox")
+    assert_same_figures(of_masks, meta_figures(gt_paths, pred_path, "bbox"))
+    assert of_masks["positive_micro_F1"] != boxes["positive_micro_F1"]
+    without = [{k: v for k, v in p.items() if k != "bbox"} for p in predictions]
+    assert cgf1_metrics(gt, without, iou_type="bbox") == of_masks
 
 
 def test_pairs_not_exhaustive_in_any_file_are_left_out(tmp_path):
@@ -137,7 +162,7 @@ def test_without_predictions_and_with_everything_right(tmp_path):
     assert ours["positive_macro_F1"] == ours["positive_macro_F1@0.5"] == -1.0
     assert ours["cgF1"] == 0.0 and ours["IL_recall"] == 0.0
     gt = read_saco_gt(gt_paths)  # the GT itself as predictions, score 1: every figure ~1
-    perfect = [{"image_id": a["image_id"], "category_id": 1, "score": 1.0,
+    perfect = [{"image_id": a["image_id"], "category_id": 1, "score": 1.0, "bbox": a["bbox"],
                 "segmentation": gt.files[0].annToRLE(a)}
                for a in gt.files[0].dataset["annotations"] if not a["iscrowd"]]
     for p in perfect:
@@ -148,6 +173,9 @@ def test_without_predictions_and_with_everything_right(tmp_path):
     ours = cgf1_metrics(gt, perfect)
     assert_same_figures(ours, meta_figures(gt_paths, pred_path))
     assert ours["cgF1"] == pytest.approx(1, abs=1e-3) and ours["IL_MCC"] == pytest.approx(1, 1e-5)
+    boxes = cgf1_metrics(gt, perfect, iou_type="bbox")
+    assert_same_figures(boxes, meta_figures(gt_paths, pred_path, "bbox"))
+    assert boxes["cgF1"] == pytest.approx(1, abs=1e-3)
 
 
 def test_bad_gt_files_are_refused_in_one_line(tmp_path):
@@ -169,3 +197,13 @@ def test_bad_gt_files_are_refused_in_one_line(tmp_path):
         read_saco_gt([other])
     with pytest.raises(EvaluationError, match="cannot read the COCO GT json"):
         read_saco_gt([tmp_path / "missing.json"])
+    for box in ([1, 2, 3], [1, 2, -3, 4], [1, "2", 3, 4], [1, 2, float("nan"), 4]):
+        data = json.loads(gt_paths[0].read_text())
+        data["annotations"][0]["bbox"] = box
+        other.write_text(json.dumps(data))
+        with pytest.raises(EvaluationError) as err:
+            read_saco_gt([other])
+        assert str(err.value) == (
+            f"{other}: annotation 1 has bbox {box!r}; give [x, y, w, h] (numbers, w and h >= 0) "
+            "or leave it out (then the box of its mask is used)"
+        )

@@ -3,7 +3,8 @@ miniature with the detector (checked on export against torch), the README's onnx
 with torch unimportable, finds ConceptPredictor's instances (scores, boxes, detector and refined
 masks) for several prompts on one image encoding; a model without the detector is refused in one
 line; the export check fails for another model's weights, and for a graph three tolerances off
-on any one of its example inputs."""
+on any one of its example inputs (one line from samhq-export, exit status 3, the graphs
+removed)."""
 
 import inspect
 import re
@@ -20,11 +21,13 @@ from PIL import Image
 
 from samhq_train.cli.export import main as export_main
 from samhq_train.clip_tokenizer import PADDING_ID
+from samhq_train.errors import CHECK_FAILED_EXIT
 from samhq_train.imaging import resize_antialiased_uint8
 from samhq_train.inference import SamHQPredictor, onnx_concept_export
 from samhq_train.inference import export as export_module
 from samhq_train.inference.concept import EXEMPLAR_ONLY_TEXT, ConceptPredictor
 from samhq_train.inference.export import export_model
+from samhq_train.inference.onnx_check import OnnxCheckError
 from samhq_train.inference.onnx_concept_export import DETECTOR_FILE, TEXT_FILE, check_onnx_concept
 from samhq_train.inference.onnx_encoder_export import FP32_TOLERANCE, onnx_session
 from samhq_train.model import load_checkpoint
@@ -221,23 +224,62 @@ def test_the_check_refuses_a_graph_three_tolerances_off_on_one_example(
     with pytest.raises(RuntimeError) as err:
         check_onnx_concept(model, folder)
     message = str(err.value)
-    assert "\n" not in message and f"{graph}: onnxruntime " in message
-    assert re.search(r"differs from torch by 0\.000[23]\d* of its largest value \(tolerance "
-                     r"0\.0001\)", message), message
+    assert "\n" not in message and f"{graph} (the " in message
+    assert re.search(r"onnxruntime's \w+ differs from torch by 0\.000[23]\d* of its largest "
+                     r"\|value\| \(tolerance 0\.0001; ", message), message
+
+
+def copy_exported_graphs(monkeypatch, folder: Path) -> None:
+    """export_model writes the fixture's graphs (copied) instead of tracing them again."""
+    def copy(model, path, opset):
+        return shutil.copytree(folder, path, dirs_exist_ok=True)
+
+    monkeypatch.setattr(export_module, "export_onnx_concept", copy)
+    monkeypatch.setattr(export_module, "export_onnx", lambda model, path, opset: path)
 
 
 def test_the_export_is_checked_and_removed_when_the_check_fails(exported, tmp_path, monkeypatch):
     """export_model checks what it wrote (here the fixture's graphs, copied, read with the
     detector off by a part of its tolerance: written; by three tolerances: refused, no folder)."""
     model, _, folder = exported
-    monkeypatch.setattr(export_module, "export_onnx_concept",
-                        lambda model, path, opset: shutil.copytree(folder, path))
-    monkeypatch.setattr(export_module, "export_onnx", lambda model, path, opset: path)
+    copy_exported_graphs(monkeypatch, folder)
     assert FP32_TOLERANCE == 1e-4  # the README's figure
     skew_graph(monkeypatch, DETECTOR_FILE, 0.3 * FP32_TOLERANCE)
     written = export_model(model, tmp_path / "within", ["onnx_concept"])
     assert (written["onnx_concept"] / DETECTOR_FILE).is_file()
     skew_graph(monkeypatch, DETECTOR_FILE, 3 * FP32_TOLERANCE)
-    with pytest.raises(RuntimeError, match="detector.onnx: onnxruntime scores differs"):
+    with pytest.raises(OnnxCheckError, match="detector.onnx \\(the concept detector\\): "
+                                             r"onnxruntime's \w+ differs"):
         export_model(model, tmp_path / "off", ["onnx_concept"])
     assert not (tmp_path / "off").exists()
+
+
+def test_a_failed_check_is_one_line_from_samhq_export(exported, tmp_path, monkeypatch, capsys):
+    """samhq-export --overwrite into a folder that holds an earlier export and a file of the
+    user's: a detector three tolerances off is one line (graph, output, difference, tolerance,
+    example input, what became of the files), exit status 3; the export's graphs are removed,
+    the user's file stays."""
+    model, _, folder = exported
+    copy_exported_graphs(monkeypatch, folder)
+    skew_graph(monkeypatch, DETECTOR_FILE, 3 * FP32_TOLERANCE)
+    out = tmp_path / "out"
+    target = out / "sam_hq_sam3_hq_demo_concept"
+    shutil.copytree(folder, target)
+    (target / "notes.txt").write_text("mine")
+    checkpoint = folder.parents[1] / "sam3.pt"  # the fixture's
+    with pytest.raises(SystemExit) as stop:
+        export_main(["--checkpoint", str(checkpoint), "--to", "onnx_concept", "--out", str(out),
+                     "--overwrite"])
+    assert stop.value.code == CHECK_FAILED_EXIT == 3
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("note: "), lines  # Meta's SAM 3: no HQ parts
+    assert re.fullmatch(
+        re.escape(f"error: ONNX check failed: {target / DETECTOR_FILE} (the concept detector): "
+                  "onnxruntime's ") + r"\w+ differs from torch by 0\.000[23]\d* of its largest "
+        r"\|value\| \(tolerance 0\.0001; a text and 0 exemplar boxes\); "
+        + re.escape(f"{target} removed (a failed export keeps none of its new files): export "
+                    "with --no-verify (verify=False) to keep it for inspection, or try another "
+                    "--onnx-opset"),
+        lines[1],
+    ), lines[1]
+    assert [p.name for p in target.iterdir()] == ["notes.txt"]
