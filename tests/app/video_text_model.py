@@ -10,7 +10,7 @@ go with ids growing to 14. Then the clicks (CLICKS: object 3 refined with a nega
 4, a new object 15 added there), a propagation both ways (the clicked objects tracked from frame
 0), object 6 removed and a forward propagation (the shown masks served again), each round's
 files written as samhq-video --prompts writes the last round's. Last, the text again on its frame
-with the page's thresholds raised (PAGE_CHANGE): one object fewer is found there (a new id)."""
+with the page's thresholds raised (PAGE_CHANGE): fewer objects there (the one shown, another id)."""
 
 import io
 import json
