@@ -37,9 +37,9 @@ function imagePoint(canvas, event) {  // the event's position in the canvas's pi
 
 function mode() { return document.querySelector("input[name=mode]:checked").value; }
 
-// A click (a point: [x, y, label] from the "mode" radio) or a drag (mode "box": [x0, y0, x1, y1])
-// on `canvas` goes to onPrompt({point} or {box}); state.drag holds the box being drawn (redraw
-// shows it); ready() says whether the page takes prompts now.
+// A click (a point: [x, y, label] from the "mode" radio; mode "pick": {pick: [x, y]}) or a drag
+// (mode "box": [x0, y0, x1, y1]) on `canvas` goes to onPrompt({point}, {pick} or {box}); state.drag
+// holds the box being drawn (redraw shows it); ready() says whether the page takes prompts now.
 function listenForPrompts(canvas, state, ready, redraw, onPrompt) {
   const corners = (a, b) => [Math.min(a[0], b[0]), Math.min(a[1], b[1]),
                              Math.max(a[0], b[0]), Math.max(a[1], b[1])];
@@ -57,6 +57,7 @@ function listenForPrompts(canvas, state, ready, redraw, onPrompt) {
     if (!state.drag) return;
     const drag = state.drag;
     state.drag = null;
+    if (mode() === "pick") return onPrompt({ pick: drag.start });
     if (mode() !== "box") return onPrompt({ point: [...drag.start, Number(mode())] });
     const box = corners(drag.start, imagePoint(canvas, e));
     if (box[2] - box[0] < 2 || box[3] - box[1] < 2) { redraw(); message("drag to draw a box", false); return; }

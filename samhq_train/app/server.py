@@ -25,9 +25,11 @@ With a video (samhq-app --video; the page is then video.html, the image page /im
                                      (text mode: points on the text's objects, any unused id new)
     POST /api/video/propagate        {direction: forward | backward | both}
     POST /api/video/undo | /remove {object} | /reset
-    POST /api/video/text             {frame, text}: SAM 3's video concept model on the text
-                                     (with --bpe and the detector); its objects replace the
-                                     clicked ones until /reset
+    POST /api/video/pick             {frame, point: [x, y]} -> {object}: the object drawn there
+    POST /api/video/text             {frame, text, settings}: SAM 3's video concept model on the
+                                     text (with --bpe and the detector); its objects replace the
+                                     clicked ones until /reset; settings (optional): the page's
+                                     thresholds, {score_threshold_detection, new_det_thresh}
 
 A problem the user can fix (a UserError) is a 400 with {"error": one line}, printed on the console
 too; any other exception is a 500 with a one-line pointer to the console, which gets the
@@ -144,13 +146,15 @@ class App:
                 {k: body[k] for k in ("point", "box") if k in body},
             ),
             "propagate": lambda: session.propagate(body.get("direction", "both")),
-            "text": lambda: session.prompt_text(body.get("frame"), body.get("text")),
+            "text": lambda: session.prompt_text(
+                body.get("frame"), body.get("text"), body.get("settings")),
+            "pick": lambda: session.pick(body.get("frame"), body.get("point")),
             "undo": session.undo,
             "remove": lambda: session.remove_object(body.get("object")),
             "reset": session.reset,
             "masks": lambda: session.frame_masks(query_frame(body)),
         }
-        if what == "masks" and session.progress.running:
+        if what in ("masks", "pick") and session.progress.running:
             return calls[what]()  # propagation only adds frames' masks
         start = time.perf_counter()
         with self.lock:
@@ -317,7 +321,7 @@ class Handler(BaseHTTPRequestHandler):
             "/api/concept/save": lambda: self._json(
                 200, self.app.save_concept(self._body_json())),
         }
-        for what in ("click", "text", "propagate", "undo", "remove", "reset"):
+        for what in ("click", "pick", "text", "propagate", "undo", "remove", "reset"):
             routes[f"/api/video/{what}"] = lambda what=what: self._json(
                 200, self.app.video_call(what, self._body_json()))
         self._reply(routes.get(url.path))

@@ -197,14 +197,30 @@ class VideoSession:
         self.text.click(frame, obj_id, values)
         return self.frame_masks(frame)
 
-    def prompt_text(self, frame, text) -> dict:
-        """SAM 3's video concept model on `text` at `frame` (the click objects dropped); the
-        frame's masks."""
+    def prompt_text(self, frame, text, settings=None) -> dict:
+        """SAM 3's video concept model on `text` at `frame` (the click objects dropped), with
+        the page's settings ({name: value} of video_text.PAGE_SETTINGS) from now on; the frame's
+        masks."""
         frame, concept = check_frame(frame, self.num_frames), text_refusal(self.text)
-        text = check_text(text)  # before the click objects go
+        text, settings = check_text(text), concept.settings_with(settings)  # before the clicks go
         self._reset()
-        concept.prompt(frame, text)
+        concept.prompt(frame, text, settings)
         return self.frame_masks(frame)
+
+    def pick(self, frame, point) -> dict:
+        """The object drawn at `point` ([x, y], video pixels) on a frame: the one whose value
+        the frame's PNG holds there (where masks overlap, the one on top), or None."""
+        frame, (h, w) = check_frame(frame, self.num_frames), self.video.size
+        if not (isinstance(point, list) and len(point) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point)
+                and 0 <= point[0] <= w and 0 <= point[1] <= h):
+            raise AppError(f"pick at {point!r}: give a point [x, y] inside the {w} x {h} frame")
+        column, row = min(int(point[0]), w - 1), min(int(point[1]), h - 1)
+        if self.text_active:
+            return {"frame": frame, "object": self.text.object_at(frame, column, row)}
+        found = self.masks(frame)
+        value = 0 if found is None else int(id_mask(found[0], as_logits(found[1]))[row, column])
+        return {"frame": frame, "object": value or None}
 
     def _refuse_in_text_mode(self, what: str) -> None:
         if self.text_active:

@@ -32,7 +32,7 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
         "--concept-settings", metavar="FILE",
         help="with --video and --bpe: the video concept model's settings as a JSON object, as "
         "samhq-video --concept-settings takes them (default: Meta's; score_threshold_detection "
-        f"{DEFAULT_THRESHOLD})",
+        f"{DEFAULT_THRESHOLD}); the page's threshold controls start from them",
     )
 
 

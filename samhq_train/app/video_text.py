@@ -17,8 +17,11 @@ Objects come and go and their ids keep growing, so the frames' PNGs number the o
 the frames in the order given, each with its latest answer: the order the session first gave
 them, and after clicks the order the propagations after them give them (samhq-video --prompts
 writes the last round's outputs). After "both", and after clicks then "both", the PNGs are the
-command's, file for file. A removed object leaves the frames' answers at once (the others' masks
-as they were until the next propagation serves them).
+command's, file for file. A removed object leaves the frames at once: each frame that showed it
+gets the session's output as it stands then (session.shown_output, Meta's fetch of that frame),
+where the others' masks take the pixels it held. The page's two threshold controls are the
+session's own settings (PAGE_SETTINGS), which a text prompt may change: they apply from that
+prompt on (its preview and detect-and-track passes; concept.json records them).
 
 Memory: the session holds its own copy of the video at the model's size (3 S S bytes a frame),
 made at the first text prompt; each frame's answer is kept bit-packed (objects x H x W / 8 bytes).
@@ -29,14 +32,14 @@ from __future__ import annotations
 import io
 import tempfile
 import zipfile
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
 from samhq_train.inference.video import ConceptVideoSession
 from samhq_train.inference.video.command import davis_palette
-from samhq_train.inference.video.concept_video import FrameOutput
+from samhq_train.inference.video.concept_video import ConceptVideoSettings, FrameOutput
 from samhq_train.inference.video.concept_video.command_run import (
     MAX_OBJECT_ID,
     id_picture,
@@ -59,6 +62,7 @@ from .engine import AppError
 PASSES = {"forward": (False,), "backward": (True,), "both": (False, True)}
 PASS_NAMES = {False: "forward", True: "backward"}
 MAX_TEXT_CLICKS = 200  # per object and frame
+PAGE_SETTINGS = ("score_threshold_detection", "new_det_thresh")  # the page's controls
 
 
 def check_text(text) -> str:
@@ -103,13 +107,26 @@ class VideoText:
     def active(self) -> bool:
         return self.text is not None
 
-    def prompt(self, frame: int, text) -> None:
-        """Start afresh with `text` on `frame` (the session's add_prompt)."""
+    def settings_with(self, changes) -> ConceptVideoSettings:
+        """The session's settings with the page's changes ({name: value} of PAGE_SETTINGS, or
+        None), checked: one line naming a bad one."""
+        if changes is None:
+            return self.session.settings
+        if not isinstance(changes, dict) or not set(changes) <= set(PAGE_SETTINGS):
+            raise AppError(f"settings {changes!r}: the page sets {' and '.join(PAGE_SETTINGS)}; "
+                           "the others come from --concept-settings")
+        return replace(self.session.settings, **changes)  # ConceptVideoSettingError if bad
+
+    def prompt(self, frame: int, text, settings: ConceptVideoSettings | None = None) -> None:
+        """Start afresh with `text` on `frame` (the session's add_prompt), under `settings`
+        (settings_with's) from now on when given."""
         text = check_text(text)
         if not self.video_set:
             self.session.set_video(self.video)
             self.video_set = True
         self.clear()
+        if settings is not None:
+            self.session.settings = settings  # add_prompt starts the state afresh with them
         output = self.session.add_prompt(frame, text)
         self.text, self.frame = text, frame
         self._keep(frame, output)
@@ -130,16 +147,17 @@ class VideoText:
         self._keep(frame, output, given=False)
 
     def remove(self, obj_id) -> None:
-        """session.remove_object; the object leaves every frame's answer."""
+        """session.remove_object; each frame whose answer showed the object gets the session's
+        output as it stands now (the others' masks where it was)."""
         obj_id = check_text_object(obj_id)
         if obj_id not in self.session.obj_ids:
             raise AppError(f"object {obj_id} is not tracked; the objects tracked are "
                            f"{self.session.obj_ids}")
         self.session.remove_object(obj_id)
         self.clicks = {k: v for k, v in self.clicks.items() if k[1] != obj_id}
-        for frame, (ids, probs, boxes, bits) in list(self.answers.items()):
-            keep = ids != obj_id
-            self.answers[frame] = (ids[keep], probs[keep], boxes[keep], bits[keep])
+        for frame, (ids, *_) in list(self.answers.items()):
+            if obj_id in ids:
+                self._store(frame, self.session.shown_output(frame))
         self._renumber()
 
     def propagate(self, direction: str, progress) -> int:
@@ -199,8 +217,7 @@ class VideoText:
         or a frame given before changed (the prompt frame given again, a click's answer, the
         frames given after clicks)."""
         known = frame in self.answers
-        self.answers[frame] = (output.obj_ids, output.probs, output.boxes_xywh,
-                               np.packbits(output.masks, axis=-1))
+        self._store(frame, output)
         if given and self._round is not None and frame not in self._round:
             self._round.append(frame)
             chosen = set(self._round)
@@ -212,6 +229,10 @@ class VideoText:
             self.order.append(frame)
             self._number(frame)
             self.numbering = (dict(self._values), dict(self._scores))
+
+    def _store(self, frame: int, output: FrameOutput) -> None:
+        self.answers[frame] = (output.obj_ids, output.probs, output.boxes_xywh,
+                               np.packbits(output.masks, axis=-1))
 
     def _renumber(self) -> None:
         self._values, self._scores = {}, {}
@@ -242,6 +263,13 @@ class VideoText:
         output, values = self.output(frame), dict(self.numbering[0])
         return output, id_picture(output, self.video.size, values), values
 
+    def object_at(self, frame: int, column: int, row: int) -> int | None:
+        """The object whose value the frame's PNG holds at the pixel (masks do not overlap
+        there), or None."""
+        view = self.view(frame)
+        value = 0 if view is None else int(view[1][row, column])
+        return next((i for i, v in view[2].items() if v == value), None) if value else None
+
     def objects(self) -> list[dict]:
         """Every object shown so far: id, PNG value, detection score."""
         values, scores = self.numbering
@@ -254,7 +282,8 @@ class VideoText:
                 "text_passes": [PASS_NAMES[r] for r in sorted(self.passes)],
                 "text_tracked": self.session.obj_ids if active else [],
                 "text_new_id": self.session.state.max_obj_id + 1 if active else None,
-                "text_next": self.next_pass() if active else None}
+                "text_next": self.next_pass() if active else None,
+                "text_settings": {k: getattr(self.session.settings, k) for k in PAGE_SETTINGS}}
 
     def zip_bytes(self) -> bytes:
         """samhq-video --detect-every-frame's files (a PNG per frame given, concept.json),

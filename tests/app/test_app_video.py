@@ -1,7 +1,8 @@
 """The video page's engine and json API: every mask equals VideoPredictor's for the same calls
 (the HQ-SAM 2 miniature of the video tests, bit for bit), through clicks, propagation, a
-correction, undo and removing an object; the zip holds samhq-video's PNGs for the same prompts;
-bad input is one line (exit 2 at the command, a json error in the server)."""
+correction, undo and removing an object; a pick on a pixel names the object drawn there; the zip
+holds samhq-video's PNGs for the same prompts; bad input is one line (exit 2 at the command, a
+json error in the server)."""
 
 import base64
 import io
@@ -51,6 +52,7 @@ def test_the_engine_gives_the_predictors_masks(model, video_frames):
     session.propagate("both")
     direct.propagate("both")
     assert_same_masks(session, direct, "propagated")
+    assert_picks(session, 5, *direct.masks[5])
     tracked = {f: direct.masks[f][1].copy() for f in range(6)}
     assert len({m.tobytes() for m in tracked.values()}) == 6  # six different frames
     areas = [int(m.sum()) for m in tracked[5]]
@@ -98,6 +100,29 @@ def test_new_objects_after_propagation_and_bad_clicks_are_one_line(model, video_
     with pytest.raises(Exception, match="direction 'sideways'"):
         session.propagate("sideways")
     assert session.info()["clicks"] == 5  # refused clicks are not kept
+
+
+def assert_picks(session, frame: int, ids: list[int], masks: np.ndarray) -> None:
+    """A pick on a pixel of each object drawn, on one where masks overlap (if any) and on the
+    background names the object on top there: the smallest id whose mask holds the pixel
+    (samhq-video's PNG), None on the background."""
+    on_top = np.where(masks, np.array(ids)[:, None, None], 256).min(axis=0)
+    kinds = [on_top == value for value in np.unique(on_top)] + [masks.sum(axis=0) > 1]
+    picked = 0
+    for pixels in kinds:
+        if pixels.any():
+            y, x = np.argwhere(pixels)[pixels.sum() // 2]
+            answer = session.pick(frame, [x + 0.5, y + 0.5])
+            assert answer == {"frame": frame, "object": (int(on_top[y, x]) if on_top[y, x] < 256
+                                                         else None)}, (x, y, answer)
+            picked += 1
+    assert picked >= 2 and (on_top < 256).any() and (on_top == 256).any()
+    h, w = masks.shape[1:]
+    corner = on_top[h - 1, w - 1]
+    assert session.pick(frame, [w, h])["object"] == (int(corner) if corner < 256 else None)
+    for point in ([w + 1, 0], [0, -1], [1], "1 2", [float("nan"), 1], [True, 1]):
+        with pytest.raises(Exception, match=rf"^pick at .*inside the {w} x {h} frame$"):
+            session.pick(frame, point)
 
 
 def png_ids(data: bytes) -> np.ndarray:
@@ -175,6 +200,7 @@ def test_server_errors_are_one_json_line(video_server):
         ("/api/video/undo", {}, "nothing to undo"),
         ("/api/video/remove", {"object": 3}, "object 3 has no clicks"),
         ("/api/video/click", [1], "must be a json object"),
+        ("/api/video/pick", {"frame": 0, "point": [500, 1]}, "pick at [500, 1]: give a point"),
     ]:
         headers = None if body is None else {"Content-Type": "application/json"}
         status, answer = call(f"{base}{path}", body, headers)

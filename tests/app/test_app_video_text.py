@@ -1,20 +1,24 @@
 """The video page's text mode (--video with --bpe and a SAM 3 file that holds the detector):
 every mask it shows is ConceptVideoSession's for the same calls, bit for bit (the preview of the
 prompt frame, then every frame after propagating both ways), numbered as samhq-video
---detect-every-frame numbers them (the zip is its files, byte for byte); a text prompt replaces
-the click objects until Reset; bad input and a file without text prompts are one line. In
-chromium too (one module: the miniature and the reference run are made once)."""
+--detect-every-frame numbers them (the zip is its files, byte for byte); a pick names the object
+drawn at a pixel; right after a removal each frame is the session's output without the object;
+the page's thresholds reach the session at the next text prompt; a text prompt replaces the click
+objects until Reset; bad input and a file without text prompts are one line. In chromium too (one
+module: the miniature and the reference run are made once)."""
 
 import io
 import json
 import urllib.request
 import zipfile
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
 
 from samhq_train.app import command
 from samhq_train.app.command import main as app_main
+from samhq_train.app.video_text import PAGE_SETTINGS
 from samhq_train.inference.video import ConceptVideoSession
 from samhq_train.model import load_checkpoint
 from tests.inference.video.test_video_file import write_video_file
@@ -24,7 +28,7 @@ from .browser import chromium, missing
 from .conftest import serving
 from .test_app_browser import act
 from .test_app_server import call
-from .test_app_video import png_ids
+from .test_app_video import assert_picks, png_ids
 from .test_app_video_browser import shown_ids, wait_idle
 
 pytest.importorskip("sam3")
@@ -33,7 +37,9 @@ from .video_text_model import (  # noqa: E402
     CLICK_FRAME,
     CLICKS,
     NUM_FRAMES,
+    PAGE_CHANGE,
     REMOVED,
+    SETTINGS,
     TEXT,
     TEXT_FRAME,
     TextReference,
@@ -121,6 +127,7 @@ def test_text_prompts_give_the_sessions_masks_and_samhq_videos_files(files, refe
         assert archive.read(name) == data, name
     assert session.info()["text_next"] == "serve the shown masks again"
     check_clicks(session, reference)
+    check_page_settings(session, reference)
 
     info = session.reset()  # back to clicks
     assert info["text"] is None and info["tracked"] == []
@@ -156,14 +163,49 @@ def check_clicks(session, reference) -> None:
     answer = session.propagate("both")
     assert answer["frames"] == NUM_FRAMES and session.progress.total == 0  # backward: none left
     assert_frames(session, reference.round_outputs, reference.round_files, reference)
+    for frame, output in reference.round_outputs.items():
+        assert_picks(session, frame, output.obj_ids.tolist(), output.masks)
     assert session.propagate("forward")["frames"] == NUM_FRAMES  # twice in a row: served again
     assert_frames(session, reference.round_outputs, reference.round_files, reference)
 
     session.remove_object(REMOVED)
-    assert REMOVED not in session.frame_masks(0)["objects"]  # at once
+    for frame in range(NUM_FRAMES):  # at once: the session's output without it (served next)
+        record = session.frame_masks(frame)
+        assert_shows_output(record_values(record), record, reference.removed_outputs[frame],
+                            f"frame {frame} right after the removal")
+    assert any(others(reference.round_outputs[f]) != others(reference.removed_outputs[f])
+               for f in range(NUM_FRAMES))  # it gave its pixels to another object somewhere
     assert session.info()["text_next"] == "serve the shown masks again"
     assert session.propagate("forward")["frames"] == NUM_FRAMES
     assert_frames(session, reference.removed_outputs, reference.removed_files, reference)
+
+
+def others(output) -> dict[int, int]:
+    """The areas of the objects other than REMOVED."""
+    return {i: int(m.sum()) for i, m in zip(output.obj_ids.tolist(), output.masks) if i != REMOVED}
+
+
+def check_page_settings(session, reference) -> None:
+    """The page's thresholds are the file's until a text prompt sets them; then the session
+    runs with them (its preview is the reference's under them) and concept.json records them;
+    a bad one is one line and changes nothing."""
+    assert session.info()["text_settings"] == {k: getattr(SETTINGS, k) for k in PAGE_SETTINGS}
+    for settings, named in [
+        ({"score_threshold_detection": 2}, "score_threshold_detection=2: expected a number in"),
+        ({"new_det_thresh": None}, "new_det_thresh=None: expected a number in [0, 1]"),
+        ({"hotstart_delay": 1}, "the page sets score_threshold_detection and new_det_thresh"),
+        ([0.5], "settings [0.5]: the page sets"),
+    ]:
+        one_line_error(lambda s=settings: session.prompt_text(TEXT_FRAME, TEXT, s), named)
+    assert session.info()["text_next"] == "serve the shown masks again"  # nothing changed
+    record = session.prompt_text(TEXT_FRAME, TEXT, PAGE_CHANGE)
+    assert_shows_output(record_values(record), record, reference.changed_preview, "thresholds")
+    assert record["objects"] != reference.preview.obj_ids.tolist()
+    info = session.info()
+    assert info["text_settings"] == PAGE_CHANGE
+    assert info["text_tracked"] == reference.changed_tracked
+    concept = json.loads(zipfile.ZipFile(io.BytesIO(session.zip_bytes())).read("concept.json"))
+    assert concept["settings"] == asdict(replace(SETTINGS, **PAGE_CHANGE))
 
 
 def test_text_refused_without_the_detector_and_bad_settings_before_the_model(
@@ -226,9 +268,12 @@ def test_text_prompt_in_the_browser(files, reference, tmp_path):
         driver.find_element("id", "propagate-both").click()
         wait_idle(driver, "the propagation after the clicks", propagated="2")
         after_clicks = shown_ids(driver)
-        driver.save_screenshot(str(tmp_path / "video_text.png"))
         with urllib.request.urlopen(f"{base}/api/video/masks.zip") as response:
             archive = zipfile.ZipFile(io.BytesIO(response.read()))
+        before, removed, removed_record = pick_and_remove(driver, base, reference)
+        changed = prompt_with_thresholds(driver)
+        _, info = call(f"{base}/api/video")
+        driver.save_screenshot(str(tmp_path / "video_text.png"))
 
     ids = reference.preview.obj_ids.tolist()
     expected = np.zeros_like(preview)
@@ -248,6 +293,52 @@ def test_text_prompt_in_the_browser(files, reference, tmp_path):
     assert sorted(archive.namelist()) == sorted(reference.round_files)
     for name, data in reference.round_files.items():
         assert archive.read(name) == data, name
+    # the removal redrew the frame at once: the session's output without the object
+    np.testing.assert_array_equal(removed, record_values(removed_record))
+    assert_shows_output(removed, removed_record, reference.removed_outputs[1], "removed")
+    assert not np.array_equal(before, removed)
+    expected = np.zeros_like(changed)
+    for value, mask in enumerate(reference.changed_preview.masks, 1):
+        expected[mask] = value
+    np.testing.assert_array_equal(changed, expected)
+    assert info["text_settings"] == PAGE_CHANGE
+    assert info["text_tracked"] == reference.changed_tracked
+
+
+def pick_and_remove(driver, base, reference) -> tuple[np.ndarray, np.ndarray, dict]:
+    """On frame 1: a click in "pick object" mode on REMOVED's mask chooses it, "Remove object"
+    drops it; (the PNG shown before, after, the server's record of the frame)."""
+    scrub(driver, 1)
+    before = shown_ids(driver)
+    output = reference.round_outputs[1]
+    mask = output.masks[output.obj_ids.tolist().index(REMOVED)]
+    y, x = np.argwhere(mask)[mask.sum() // 2]
+    act(driver, driver.find_element("id", "video-canvas"), ("pick", x + 0.5, y + 0.5))
+    wait_idle(driver, "the pick", picked="1")
+    assert driver.find_element("id", "object").get_attribute("value") == str(REMOVED)
+    driver.find_element("id", "remove-object").click()
+    wait_idle(driver, "the removal", removed="1")
+    _, record = call(f"{base}/api/video/masks?index=1")
+    return before, shown_ids(driver), record
+
+
+def prompt_with_thresholds(driver) -> np.ndarray:
+    """The thresholds shown (the settings file's) set to PAGE_CHANGE, then the text again on
+    its frame; the PNG shown."""
+    from selenium.webdriver.common.keys import Keys
+
+    for element, name in [("text-threshold", "score_threshold_detection"),
+                          ("text-new-threshold", "new_det_thresh")]:
+        field = driver.find_element("id", element)
+        assert float(field.get_attribute("value")) == getattr(SETTINGS, name)
+        field.clear()
+        field.send_keys(str(PAGE_CHANGE[name]))
+    scrub(driver, TEXT_FRAME)
+    text = driver.find_element("id", "text")
+    text.clear()
+    text.send_keys(TEXT, Keys.ENTER)
+    wait_idle(driver, "the text with the thresholds changed", texts="2")
+    return shown_ids(driver)
 
 
 def click_in_text_mode(driver, base) -> list[tuple[np.ndarray, dict]]:
@@ -274,8 +365,9 @@ def click_in_text_mode(driver, base) -> list[tuple[np.ndarray, dict]]:
             record = json.loads(response.read())
         assert [p["points"] for p in record["prompts"] if p["object"] == obj_id] == [[[x, y]]]
         shown.append((shown_ids(driver), record))
-    assert "next propagation: track the clicked objects 3, 15" in driver.find_element(
-        "id", "text-mode").text
+    line = driver.find_element("id", "text-mode").text
+    assert "next propagation: track the clicked objects 3, 15" in line
+    assert "with 'pick object' click its mask" in line
     return shown
 
 

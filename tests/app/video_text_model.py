@@ -9,12 +9,13 @@ again with object 4 instead (the numbering must restart from it), then up to 7 o
 go with ids growing to 14. Then the clicks (CLICKS: object 3 refined with a negative point on frame
 4, a new object 15 added there), a propagation both ways (the clicked objects tracked from frame
 0), object 6 removed and a forward propagation (the shown masks served again), each round's
-files written as samhq-video --prompts writes the last round's."""
+files written as samhq-video --prompts writes the last round's. Last, the text again on its frame
+with the page's thresholds raised (PAGE_CHANGE): fewer objects there (the one shown, another id)."""
 
 import io
 import json
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ TEXT_FRAME = 3
 CLICK_FRAME = 4
 CLICKS = [(3, (39.0, 52.0, 0)), (15, (100.0, 70.0, 1))]  # (object, (x, y, label)) on CLICK_FRAME
 REMOVED = 6
+PAGE_CHANGE = {"score_threshold_detection": 0.88, "new_det_thresh": 0.9}
 
 
 def write_text_video_files(folder: Path) -> dict[str, Path]:
@@ -77,6 +79,9 @@ class TextReference:
         self.round_outputs, self.round_files = self._round(session, (False, True), 1)
         session.remove_object(REMOVED)
         self.removed_outputs, self.removed_files = self._round(session, (False,), 2)
+        session.settings = replace(SETTINGS, **PAGE_CHANGE)
+        self.changed_preview = session.add_prompt(TEXT_FRAME, TEXT)
+        self.changed_tracked = list(session.obj_ids)
         self.names = self.video.names
 
     def _round(self, session, passes, rounds) -> tuple[dict, dict[str, bytes]]:

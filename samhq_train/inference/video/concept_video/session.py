@@ -12,10 +12,11 @@ late (the last ones all at the end), without the objects the hotstart rules remo
 
 Then, as in Meta's playground: session.add_points(frame, obj_id, points, labels) refines a
 tracked object (or adds one under a new id) with clicks on a frame that has an output, and
-gives that frame's output; session.remove_object(obj_id) drops one. The next propagate() tracks
-only the clicked objects' groups, with memory, and shows their new masks over the others' (the
-detector no longer runs; no hotstart, suppression or removal rule touches them); interaction.py
-says which propagation runs when.
+gives that frame's output; session.remove_object(obj_id) drops one, and
+session.shown_output(frame) gives a frame's output as it stands then. The next propagate()
+tracks only the clicked objects' groups, with memory, and shows their new masks over the
+others' (the detector no longer runs; no hotstart, suppression or removal rule touches them);
+interaction.py says which propagation runs when.
 """
 
 from __future__ import annotations
@@ -158,6 +159,19 @@ class ConceptVideoSession:
         self.history.append(Action(REMOVE, None, (int(obj_id),)))
         forget_object(self.state, int(obj_id))
         self.shown.drop(int(obj_id))
+
+    @torch.inference_mode()
+    def shown_output(self, frame: int) -> FrameOutput:
+        """What the session outputs for a frame it has output before, as it stands now, with
+        nothing run (Meta's propagation_fetch of that one frame): after remove_object the frame
+        without the object (the others' masks then take the pixels it held)."""
+        check_concept_frame(frame, self.num_frames, what="frame")
+        if self.text is None or frame not in self.shown:
+            raise VideoPromptError(
+                f"frame {frame} has no output yet: add_prompt(...) a text and propagate() to "
+                "the frame first"
+            )
+        return self._output(frame, self.shown.get(frame))
 
     @torch.inference_mode()
     def propagate(

@@ -65,10 +65,14 @@ def test_clicks_refused_in_one_line(concept_video):
     session.set_video(concept_video[3])
     with pytest.raises(VideoPromptError, match="has no output to click on yet"):
         session.add_points(1, 0, [[10, 10]], [1])
+    with pytest.raises(VideoPromptError, match="frame 1 has no output yet: add_prompt"):
+        session.shown_output(1)
     with torch.inference_mode():
         session.add_prompt(2, TEXT)
     with pytest.raises(VideoPromptError, match="frame 3 has no output to click on yet"):
         session.add_points(3, 0, [[10, 10]], [1])
+    with pytest.raises(VideoPromptError, match="frame 3 has no output yet: add_prompt"):
+        session.shown_output(3)
     with pytest.raises(VideoPromptError, match=r"points are K x 2"):
         session.add_points(2, 0, [10, 10], [1])
     with pytest.raises(VideoPromptError, match="one label per point"):

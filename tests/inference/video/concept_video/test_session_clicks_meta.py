@@ -5,7 +5,8 @@ and in reverse (detect and track); then a click refining the largest object show
 (one point in it, one outside), a click adding an object on frame 6, the removal of another
 tracked object; propagation forward and in reverse from frame 3 (only the clicked objects'
 groups tracked) and once more forward (the masks shown are served again).
-Compared: every output (object ids, scores, masks at video size), the tracker's mask logits of
+Compared: every output (object ids, scores, masks at video size), every frame's output right
+after the removal (ours: shown_output; Meta's: its fetch of that frame), the tracker's logits of
 each click (video size) and of the clicked objects on every frame tracked after the clicks
 (low-res, hole-filled), the tracker scores per frame at the end. Plain SAM 3 and HQ-SAM 3 (Meta's
 tracker with our HQ decoder), the settings of test_session_meta.py."""
@@ -93,10 +94,23 @@ def run_meta(meta, frames, video_hw):
             state, frame_idx=frame, points=rel, point_labels=lbls, obj_id=obj_id
         ))
     meta.remove_object(state, others[-1], is_user_action=True)
+    now = {f: meta_fetch(meta, state, f) for f in sorted(state["cached_frame_outputs"])}
     for reverse in (False, True, False):
         shown += list(meta.propagate_in_video(state, REFINE_FRAME, None, reverse))
     scores = state["tracker_metadata"]["obj_id_to_tracker_score_frame_wise"]
-    return shown, clicks, tracked, (actions, others[-1]), scores, features
+    return shown + sorted(now.items()), clicks, tracked, (actions, others[-1]), scores, features
+
+
+def meta_fetch(meta, state, frame: int) -> dict:
+    """Meta's output of one frame in a propagation_fetch (propagate_in_video's fetch branch)."""
+    metadata = state["tracker_metadata"]
+    out = {
+        "obj_id_to_mask": state["cached_frame_outputs"].get(frame, {}),
+        "obj_id_to_score": metadata["obj_id_to_score"],
+        "obj_id_to_tracker_score": metadata["obj_id_to_tracker_score_frame_wise"][frame],
+    }
+    suppressed = metadata["rank0_metadata"]["suppressed_obj_ids"][frame]
+    return meta._postprocess_output(state, out, suppressed_obj_ids=suppressed)
 
 
 def run_ours(session: ConceptVideoSession, actions, removed, features):
@@ -132,9 +146,10 @@ def run_ours(session: ConceptVideoSession, actions, removed, features):
     for frame, obj_id, points, labels in actions:
         shown.append((frame, session.add_points(frame, obj_id, points, labels)))
     session.remove_object(removed)
+    now = [(f, session.shown_output(f)) for f in sorted(session.shown.frames)]
     for reverse in (False, True, False):
         shown += list(session.propagate(reverse, start_frame=REFINE_FRAME))
-    return shown, clicks, tracked
+    return shown + now, clicks, tracked
 
 
 def max_diff(theirs: dict, mine: dict) -> float:
