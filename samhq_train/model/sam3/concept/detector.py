@@ -21,13 +21,13 @@ from ....errors import UserError
 from ...sam2.image_encoder import sine_position_encoding
 from ..image_encoder import simple_fpn_level
 from .config import ConceptConfig
-from .decoder import Decoder, DecoderOutput
+from .decoder import Decoder
 from .fusion_encoder import FusionEncoder
 from .geometry import ExemplarPrompt, GeometryEncoder
 from .scoring import DotProductScoring
 from .segmentation import SegmentationHead
 from .text_encoder import TextEncoder
-from .training_forward import forward_train
+from .training_forward import Grounding, forward_train
 
 PREFIX = "detector."
 # the vision backbone's parts the interactive path computes (not the detector's)
@@ -55,17 +55,6 @@ class Detections(NamedTuple):
     boxes: torch.Tensor
     boxes_xyxy: torch.Tensor
     mask_logits: torch.Tensor
-
-
-class Grounding(NamedTuple):
-    """B prompts through the encoder and decoder: prompt B x P x d (text, then geometry tokens)
-    and its padding B x P (True = padding); memory B x g*g x d (the fusion encoder's image
-    tokens); decoded (every decoder layer's)."""
-
-    prompt: torch.Tensor
-    padding: torch.Tensor
-    memory: torch.Tensor
-    decoded: DecoderOutput
 
 
 class ConceptDetector(nn.Module):

@@ -18,16 +18,26 @@ pred_boxes, pred_boxes_xyxy, presence_logit_dec and their _o2m twins, first laye
 Not Meta's (the loss helper's job): the Hungarian matching Sam3Image._compute_matching adds
 ("indices"). Activation checkpointing (Meta's in training) changes memory, not values: left out."""
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
 import torch
+from torch import nn
 
+from .decoder import DecoderOutput
 from .geometry import ExemplarPrompt
 
-if TYPE_CHECKING:
-    from .detector import ConceptDetector, Grounding
-
 PER_LAYER_KEYS = ("pred_logits", "pred_boxes", "pred_boxes_xyxy")
+
+
+class Grounding(NamedTuple):
+    """B prompts through the encoder and decoder: prompt B x P x d (text, then geometry tokens)
+    and its padding B x P (True = padding); memory B x g*g x d (the fusion encoder's image
+    tokens); decoded (every decoder layer's)."""
+
+    prompt: torch.Tensor
+    padding: torch.Tensor
+    memory: torch.Tensor
+    decoded: DecoderOutput
 
 
 def check_batch(
@@ -51,13 +61,14 @@ def check_batch(
 
 
 def forward_train(
-    detector: "ConceptDetector",
+    detector: nn.Module,
     trunk_maps: torch.Tensor,
     image_index: torch.Tensor,
     token_ids: torch.Tensor,
     exemplars: ExemplarPrompt | None = None,
 ) -> dict[str, Any]:
-    """The outputs dict (see the module docstring) of B queries over N images.
+    """The outputs dict (see the module docstring) of B queries over N images; detector: a
+    ConceptDetector (ConceptDetector.forward_train calls this).
 
     trunk_maps N x C x g x g: the ViT trunk's map of each image (gradients reach it when it
     requires grad); image_index B (int64): each query's image; token_ids B x L: each query's
@@ -88,8 +99,8 @@ def forward_train(
 
 
 def outputs_of(
-    detector: "ConceptDetector",
-    grounded: "Grounding",
+    detector: nn.Module,
+    grounded: Grounding,
     levels: list[torch.Tensor],
     image_index: torch.Tensor,
     dac: bool,
