@@ -225,13 +225,6 @@ def meta_processor(model: Sam3Image, threshold: float = 0.5) -> Sam3Processor:
     )
 
 
-__all__ = [
-    "build_meta_image_model",
-    "meta_processor",
-    "vision_neck",
-    "without_pinned_memory",
-    "write_merges_file",
-]
 
 
 class FixedTrunk(torch.nn.Module):
@@ -260,3 +253,14 @@ def meta_for_training(model: Sam3Image) -> Sam3Image:
     model._compute_matching = lambda out, targets: None
     model.back_convert = lambda targets: None
     return model.train()
+
+
+__all__ = [
+    "FixedTrunk",
+    "build_meta_image_model",
+    "meta_for_training",
+    "meta_processor",
+    "vision_neck",
+    "without_pinned_memory",
+    "write_merges_file",
+]

@@ -16,8 +16,9 @@ CFG = VARIANTS["sam3_hq_demo"]
 IMAGE_IDS = torch.tensor([1, 0, 1])
 
 
-def detector(dropout: float | None = None) -> ConceptDetector:
-    concept = CFG.concept if dropout is None else dataclasses.replace(CFG.concept, dropout=dropout)
+def detector(dropout: float | None = None, dac: bool = True) -> ConceptDetector:
+    concept = dataclasses.replace(CFG.concept, dac=dac)
+    concept = concept if dropout is None else dataclasses.replace(concept, dropout=dropout)
     model = ConceptDetector(
         concept, vit_dim=CFG.vit.embed_dim, scale_factors=CFG.neck_scale_factors
     )
@@ -71,6 +72,9 @@ def test_without_dropout_training_is_deterministic_and_eval_is_the_inference_pat
         assert torch.equal(predictions(first), predictions(second))
         assert first["pred_logits_o2m"].shape == first["pred_logits"].shape == (3, 12, 1)
         assert len(first["aux_outputs"]) == CFG.concept.decoder_layers - 1
+        assert "pred_logits_o2m" in first["aux_outputs"][0]
+        without_dac = detector(dropout=0.0, dac=False).train().forward_train(*batch())
+        assert not any("o2m" in key for key in [*without_dac, *without_dac["aux_outputs"][0]])
         # eval: the inference path's answer (one image: the neck's convs batch alike)
         trunk, _, ids = batch()
         evaluated = model.eval().forward_train(trunk[:1], torch.tensor([0]), ids[1:2])
