@@ -91,7 +91,10 @@ class DecoderLayer(nn.Module):
         bias = torch.cat([torch.zeros_like(image_bias[:, :1]), image_bias], dim=1)
         attended = attend(self.cross_attn, x + pos, memory + memory_pos, memory, attn_mask=bias)
         x = self.norm1(x + self.dropout1(attended))
-        x = self.norm3(x + self.dropout4(self.linear2(self.dropout3(F.relu(self.linear1(x))))))
+        # Meta runs the FFN outside CUDA autocast (fp32 under bf16 training and inference)
+        with torch.autocast(device_type="cuda", enabled=False):
+            hidden = self.linear2(self.dropout3(F.relu(self.linear1(x))))
+        x = self.norm3(x + self.dropout4(hidden))
         return x[:, 1:], x[:, :1]
 
 

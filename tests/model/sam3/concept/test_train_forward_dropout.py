@@ -115,3 +115,17 @@ def test_gradients_reach_every_trainable_part_and_the_trunk_map():
 def test_batch_shapes_are_checked(change, message):
     with pytest.raises(ValueError, match=message):
         detector().forward_train(*change(*batch()))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA autocast needs a GPU")
+def test_decoder_ffn_runs_in_fp32_under_cuda_autocast():
+    """Meta's decoder layer leaves CUDA autocast for its FFN (bf16 training keeps it fp32)."""
+    model = detector().cuda().train()
+    seen = []
+    layer = model.transformer.decoder.layers[0]
+    layer.linear2.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    layer.self_attn.register_forward_hook(lambda module, args, out: seen.append(out[0].dtype))
+    trunk, image_ids, ids = batch()
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        model.forward_train(trunk.cuda(), image_ids.cuda(), ids.cuda())
+    assert seen == [torch.bfloat16, torch.float32]
