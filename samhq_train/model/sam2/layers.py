@@ -12,7 +12,7 @@ from .. import cpu_int8
 class MLP(nn.Module):
     """`num_layers` linear layers with `activation` between them (sam2_utils.MLP: keys layers.N).
     `residual` adds the input to the last layer's output and `out_norm` (key out_norm.*) follows,
-    as SAM 3's model_misc.MLP (its dropout between layers is a training-time identity here)."""
+    as SAM 3's model_misc.MLP; `dropout` (SAM 3's) follows each hidden activation in train mode."""
 
     def __init__(
         self,
@@ -25,6 +25,7 @@ class MLP(nn.Module):
         sigmoid_output: bool = False,
         residual: bool = False,
         out_norm: nn.Module | None = None,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         dims_in = [input_dim] + [hidden_dim] * (num_layers - 1)
@@ -36,12 +37,15 @@ class MLP(nn.Module):
             raise ValueError("a residual MLP needs input_dim == output_dim")
         self.residual = residual
         self.out_norm = out_norm
+        self.drop = nn.Dropout(dropout) if dropout > 0 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         residual = x
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):  # int8 GEMMs in Hiera's int8 scope (cpu_int8)
             x = cpu_int8.call(layer, x, self.act if i < last else None)
+            if self.drop is not None and i < last:
+                x = self.drop(x)
         if self.residual:
             x = x + residual
         if self.out_norm is not None:

@@ -21,6 +21,10 @@ class ConceptConfig:
     decoder_layers: int = 6
     geometry_layers: int = 3
     num_queries: int = 200
+    # training (model_builder's): dropout in the fusion encoder, geometry encoder and decoder
+    # layers and the scoring MLP, active in train mode only; DAC's one-to-many query copies
+    dropout: float = 0.1
+    dac: bool = True
     # the text encoder (VETextEncoder): its own width, heads and layers, then resized to d_model
     text_width: int = TextEncoderConfig.width
     text_heads: int = TextEncoderConfig.heads
@@ -46,6 +50,7 @@ class ConceptConfig:
             num_heads=self.num_heads,
             dim_feedforward=self.dim_feedforward,
             num_layers=self.encoder_layers,
+            dropout=self.dropout,
         )
 
     @property
@@ -56,6 +61,7 @@ class ConceptConfig:
             dim_feedforward=self.dim_feedforward,
             num_layers=self.decoder_layers,
             num_queries=self.num_queries,
+            dropout=self.dropout,
         )
 
     @property
@@ -65,12 +71,16 @@ class ConceptConfig:
             num_heads=self.num_heads,
             dim_feedforward=self.dim_feedforward,
             num_layers=self.geometry_layers,
+            dropout=self.dropout,
         )
 
     @property
     def scoring(self) -> DotProductScoringConfig:
         return DotProductScoringConfig(
-            d_model=self.d_model, d_proj=self.d_model, mlp_hidden_dim=self.dim_feedforward
+            d_model=self.d_model,
+            d_proj=self.d_model,
+            mlp_hidden_dim=self.dim_feedforward,
+            dropout=self.dropout,
         )
 
     @property

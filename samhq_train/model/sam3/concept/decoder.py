@@ -7,8 +7,11 @@ Each layer (post-norm): self-attention over [presence token, queries] with the q
 position, cross-attention to the prompt tokens under their padding mask, cross-attention to the
 encoded image with the box log relative-position bias (boxes.box_log_bias), FFN.
 
-Inference only: Meta's DAC (one-to-many query copies) is a training branch and its dropouts are
-left out (they hold no tensors, so the keys still equal Meta's). Batch-first throughout."""
+Training (Meta's apply_dac, which Sam3Image turns on in train mode): DAC runs a second copy of the
+queries (same embeddings, same reference boxes) behind the first: the one-to-many half, which skips
+self-attention (so neither it nor the presence token sees the other half) and is otherwise refined
+as the one-to-one half is. Meta's dropouts (0.1) act in train mode only and hold no tensors, so the
+keys equal Meta's. Batch-first throughout."""
 
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -31,6 +34,7 @@ class DecoderConfig:
     dim_feedforward: int = 2048
     num_layers: int = 6
     num_queries: int = 200
+    dropout: float = 0.1  # each layer's (train mode only)
 
 
 class DecoderLayer(nn.Module):
@@ -39,15 +43,20 @@ class DecoderLayer(nn.Module):
 
     def __init__(self, cfg: DecoderConfig) -> None:
         super().__init__()
-        d, heads = cfg.d_model, cfg.num_heads
-        self.cross_attn = nn.MultiheadAttention(d, heads)
+        d, heads, p = cfg.d_model, cfg.num_heads, cfg.dropout
+        self.cross_attn = nn.MultiheadAttention(d, heads, dropout=p)
+        self.dropout1 = nn.Dropout(p)
         self.norm1 = nn.LayerNorm(d)
-        self.ca_text = nn.MultiheadAttention(d, heads)
+        self.ca_text = nn.MultiheadAttention(d, heads, dropout=p)
+        self.catext_dropout = nn.Dropout(p)
         self.catext_norm = nn.LayerNorm(d)
-        self.self_attn = nn.MultiheadAttention(d, heads)
+        self.self_attn = nn.MultiheadAttention(d, heads, dropout=p)
+        self.dropout2 = nn.Dropout(p)
         self.norm2 = nn.LayerNorm(d)
         self.linear1 = nn.Linear(d, cfg.dim_feedforward)
+        self.dropout3 = nn.Dropout(p)  # the FFN's hidden layer
         self.linear2 = nn.Linear(cfg.dim_feedforward, d)
+        self.dropout4 = nn.Dropout(p)
         self.norm3 = nn.LayerNorm(d)
 
     def forward(
@@ -60,24 +69,32 @@ class DecoderLayer(nn.Module):
         memory: torch.Tensor,
         memory_pos: torch.Tensor,
         image_bias: torch.Tensor,
+        *,
+        dac: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """queries / query_pos B x Q x d, presence B x 1 x d, prompt B x N x d with its padding
         mask B x N (True = padding), memory / memory_pos B x HW x d, image_bias
         (B*heads) x Q x HW. Returns (queries B x Q x d, presence B x 1 x d).
 
-        The presence token rides in front of the queries with a zero position and a zero bias."""
+        The presence token rides in front of the queries with a zero position and a zero bias.
+        dac: the second half of the queries (the one-to-many copies) skips self-attention."""
         x = torch.cat([presence, queries], dim=1)
         pos = torch.cat([torch.zeros_like(presence), query_pos], dim=1)
-        qk = x + pos
-        x = self.norm2(x + attend(self.self_attn, qk, qk, x))
-        x = self.catext_norm(
-            x + attend(self.ca_text, x + pos, prompt, prompt, key_padding_mask=prompt_padding_mask)
+        attending = 1 + queries.shape[1] // 2 if dac else x.shape[1]
+        qk = (x + pos)[:, :attending]
+        attended = self.dropout2(attend(self.self_attn, qk, qk, x[:, :attending]))
+        x = self.norm2(torch.cat([x[:, :attending] + attended, x[:, attending:]], dim=1))
+        attended = attend(
+            self.ca_text, x + pos, prompt, prompt, key_padding_mask=prompt_padding_mask
         )
+        x = self.catext_norm(x + self.catext_dropout(attended))
         bias = torch.cat([torch.zeros_like(image_bias[:, :1]), image_bias], dim=1)
-        x = self.norm1(
-            x + attend(self.cross_attn, x + pos, memory + memory_pos, memory, attn_mask=bias)
-        )
-        x = self.norm3(x + self.linear2(F.relu(self.linear1(x))))
+        attended = attend(self.cross_attn, x + pos, memory + memory_pos, memory, attn_mask=bias)
+        x = self.norm1(x + self.dropout1(attended))
+        # Meta runs the FFN outside CUDA autocast (fp32 under bf16 training and inference)
+        with torch.autocast(device_type="cuda", enabled=False):
+            hidden = self.linear2(self.dropout3(F.relu(self.linear1(x))))
+        x = self.norm3(x + self.dropout4(hidden))
         return x[:, 1:], x[:, :1]
 
 
@@ -85,8 +102,10 @@ class DecoderOutput(NamedTuple):
     """Per layer, batch-first (Meta's TransformerDecoder outputs after Sam3Image._run_decoder's
     transposes): hs L x B x Q x d (the queries after the output norm); reference_boxes
     L x B x Q x 4 (cx, cy, w, h in [0, 1], the boxes each layer started from: the learned ones, then
-    each layer's refinement); presence_logits L x B x 1 (not clamped: Meta's clamp there discards
-    its result); presence_feats B x 1 x d (the last layer's presence token, before its norm)."""
+    each layer's refinement, not detached: a layer's box loss reaches the layer before, as in
+    Meta's; the next layer's input is detached); presence_logits L x B x 1 (not clamped: Meta's
+    clamp there discards its result); presence_feats B x 1 x d (the last layer's presence token,
+    before its norm). With DAC, Q is twice the learned queries: the one-to-one half first."""
 
     hs: torch.Tensor
     reference_boxes: torch.Tensor
@@ -122,6 +141,8 @@ class Decoder(nn.Module):
         spatial_shape: tuple[int, int],
         prompt: torch.Tensor,
         prompt_padding_mask: torch.Tensor | None,
+        *,
+        dac: bool = False,
     ) -> DecoderOutput:
         """memory / memory_pos B x HW x d (FusionEncoderOutput.memory / pos_embed), spatial_shape
         (H, W), prompt B x N x d (the prompt as encoded by the fusion encoder, i.e. as given to it)
@@ -129,11 +150,15 @@ class Decoder(nn.Module):
 
         Meta's call (Sam3Image._run_decoder, eval): transformer.decoder(tgt=query_embed repeated,
         memory=, memory_key_padding_mask=None, pos=, reference_boxes=None, spatial_shapes=,
-        valid_ratios=ones, memory_text=prompt, text_attention_mask=prompt_mask, apply_dac=False)."""
+        valid_ratios=ones, memory_text=prompt, text_attention_mask=prompt_mask, apply_dac=False);
+        dac=True is its apply_dac=True (Sam3Image in train mode): the queries and reference boxes
+        repeated, the copies after the originals."""
         batch = memory.shape[0]
         height, width = spatial_shape
-        queries = self.query_embed.weight[None].expand(batch, -1, -1)
-        boxes = self.reference_points.weight.sigmoid()[None].expand(batch, -1, -1)
+        copies = 2 if dac else 1
+        queries = self.query_embed.weight.repeat(copies, 1)[None].expand(batch, -1, -1)
+        boxes = self.reference_points.weight.repeat(copies, 1).sigmoid()[None].expand(batch, -1, -1)
+        reference = boxes  # what the layer's boxes are predicted from: kept in the graph
         presence = self.presence_token.weight[None].expand(batch, -1, -1)
         hs, refs, presence_logits = [], [], []
         for layer in self.layers:
@@ -141,12 +166,13 @@ class Decoder(nn.Module):
             bias = box_log_bias(self.boxRPB_embed_x, self.boxRPB_embed_y, boxes, height, width)
             queries, presence = layer(
                 queries, query_pos, presence, prompt, prompt_padding_mask,
-                memory, memory_pos, bias.flatten(0, 1),
+                memory, memory_pos, bias.flatten(0, 1), dac=dac,
             )
             normed = self.norm(queries)
-            refs.append(boxes)
+            refs.append(reference)
             hs.append(normed)
-            boxes = (inverse_sigmoid(boxes) + self.bbox_embed(normed)).sigmoid().detach()
+            reference = (inverse_sigmoid(boxes) + self.bbox_embed(normed)).sigmoid()
+            boxes = reference.detach()
             logits = self.presence_token_head(self.presence_token_out_norm(presence))
             presence_logits.append(logits.squeeze(-1))
         return DecoderOutput(

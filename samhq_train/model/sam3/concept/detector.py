@@ -5,13 +5,14 @@ The detector's own simple-FPN neck (`convs`, the sam2 neck's twin with other wei
 levels and their sine position encodings; the text encoder and the geometry encoder give the
 prompt tokens (text first, then exemplars and the CLS token); the fusion encoder lets the coarsest
 level attend to them; the decoder's queries find boxes and a presence score; dot-product scoring
-gives each query's logit, the segmentation head its mask at 4x the token grid.
+gives each query's logit, the segmentation head its mask at 4x the token grid. forward_train
+(training_forward.py) runs the same parts for queries over several images, as Meta's train mode.
 
 The module's state_dict keys are Meta's under `detector.` (minus the trunk and the sam2 neck,
 which Sam3HQ computes). A loaded Sam3HQ carries these tensors (carried.py); concept_detector
 builds the modules on them without copying (load_state_dict(assign=True))."""
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -26,6 +27,7 @@ from .geometry import ExemplarPrompt, GeometryEncoder
 from .scoring import DotProductScoring
 from .segmentation import SegmentationHead
 from .text_encoder import TextEncoder
+from .training_forward import Grounding, forward_train
 
 PREFIX = "detector."
 # the vision backbone's parts the interactive path computes (not the detector's)
@@ -56,9 +58,9 @@ class Detections(NamedTuple):
 
 
 class ConceptDetector(nn.Module):
-    """For inference. Keys as Meta's detector.* (backbone.vision_backbone.convs,
-    backbone.language_backbone, geometry_encoder, transformer.encoder / decoder,
-    segmentation_head, dot_prod_scoring)."""
+    """forward / detect for inference, forward_train for training. Keys as Meta's detector.*
+    (backbone.vision_backbone.convs, backbone.language_backbone, geometry_encoder,
+    transformer.encoder / decoder, segmentation_head, dot_prod_scoring)."""
 
     def __init__(
         self, cfg: ConceptConfig, *, vit_dim: int, scale_factors: tuple[float, ...], scalp: int = 1
@@ -123,13 +125,8 @@ class ConceptDetector(nn.Module):
         else:
             boxes, labels = exemplars
             geometry = ExemplarPrompt.of(batch, boxes=boxes, box_labels=labels)
-        geo_tokens, geo_padding = self.geometry_encoder(geometry, coarse, coarse_pos)
-        prompt = torch.cat((text_features, geo_tokens), dim=1)
-        padding = torch.cat((text_padding, geo_padding), dim=1)
-        encoded = self.transformer.encoder(coarse, coarse_pos, prompt, padding)
-        decoded = self.transformer.decoder(
-            encoded.memory, encoded.pos_embed, encoded.spatial_shape, encoded.prompt, padding
-        )
+        grounded = self.ground(coarse, coarse_pos, text_features, text_padding, geometry)
+        prompt, padding, decoded = grounded.prompt, grounded.padding, grounded.decoded
         hs = decoded.hs[-1:]
         logits = self.dot_prod_scoring(hs, prompt, padding)[0, ..., 0]
         boxes, boxes_xyxy = self.transformer.decoder.predict_boxes(
@@ -137,9 +134,44 @@ class ConceptDetector(nn.Module):
         )
         image_ids = torch.zeros(batch, dtype=torch.long, device=coarse.device)
         masks = self.segmentation_head(
-            image.levels, encoded.memory, hs[0], prompt, padding, image_ids
+            image.levels, grounded.memory, hs[0], prompt, padding, image_ids
         ).masks
         return Detections(logits, decoded.presence_logits[-1, :, 0], boxes, boxes_xyxy, masks)
+
+    def ground(
+        self,
+        coarse: torch.Tensor,
+        coarse_pos: torch.Tensor,
+        text_features: torch.Tensor,
+        text_padding: torch.Tensor,
+        geometry: ExemplarPrompt,
+        *,
+        dac: bool = False,
+    ) -> Grounding:
+        """The prompt (text, then the geometry encoder's tokens), the fusion encoder and the
+        decoder for B prompts (Sam3Image._encode_prompt, _run_encoder, _run_decoder): coarse /
+        coarse_pos B x d x g x g (each prompt's image's coarsest level and its position), text
+        B x L x d with its padding B x L; dac as Decoder.forward's."""
+        geo_tokens, geo_padding = self.geometry_encoder(geometry, coarse, coarse_pos)
+        prompt = torch.cat((text_features, geo_tokens), dim=1)
+        padding = torch.cat((text_padding, geo_padding), dim=1)
+        encoded = self.transformer.encoder(coarse, coarse_pos, prompt, padding)
+        decoded = self.transformer.decoder(
+            encoded.memory, encoded.pos_embed, encoded.spatial_shape, encoded.prompt, padding,
+            dac=dac,
+        )
+        return Grounding(prompt, padding, encoded.memory, decoded)
+
+    def forward_train(
+        self,
+        trunk_maps: torch.Tensor,
+        image_index: torch.Tensor,
+        token_ids: torch.Tensor,
+        exemplars: ExemplarPrompt | None = None,
+    ) -> dict[str, Any]:
+        """Meta's Sam3Image.forward_grounding outputs (train mode: DAC, aux_outputs, the _o2m
+        copies) for B queries over N images; see training_forward.forward_train."""
+        return forward_train(self, trunk_maps, image_index, token_ids, exemplars)
 
 
 class NoDetectorError(UserError, ValueError):

@@ -8,9 +8,11 @@ Two users, told apart by where the position encodings go (EncoderLayerConfig's s
 - the geometry encoder (detector.geometry_encoder.encode.N): prompt tokens attend to themselves
   without positions, then to the image tokens with the image position added to the keys.
 
-Inference only: Meta's dropouts (0.1 in both builders) are left out; they hold no tensors, so the
-state_dict keys still equal Meta's. Tensors are batch-first here (Meta's geometry layer runs
-sequence-first, its fusion layer batch-first; the attention weights are the same either way)."""
+Meta's dropouts (0.1 in both builders) are here at its places: on the attention weights, on each
+residual branch and inside the FFN; they act only in train mode (eval mode is dropout-free) and
+hold no tensors, so the state_dict keys equal Meta's. Tensors are batch-first here (Meta's
+geometry layer runs sequence-first, its fusion layer batch-first; the attention weights are the
+same either way)."""
 
 from dataclasses import dataclass
 
@@ -30,6 +32,7 @@ class EncoderLayerConfig:
     pos_enc_at_attn: bool = True  # image / query position on self-attention's queries and keys
     pos_enc_at_cross_attn_queries: bool = False
     pos_enc_at_cross_attn_keys: bool = False  # memory position on cross-attention's keys
+    dropout: float = 0.1  # train mode only: attention weights, residual branches, FFN hidden
 
 
 FUSION_LAYER = EncoderLayerConfig()
@@ -74,13 +77,17 @@ class EncoderLayer(nn.Module):
         super().__init__()
         self.cfg = cfg
         d = cfg.d_model
-        self.self_attn = nn.MultiheadAttention(d, cfg.num_heads)
-        self.cross_attn_image = nn.MultiheadAttention(d, cfg.num_heads)
+        self.self_attn = nn.MultiheadAttention(d, cfg.num_heads, dropout=cfg.dropout)
+        self.cross_attn_image = nn.MultiheadAttention(d, cfg.num_heads, dropout=cfg.dropout)
         self.linear1 = nn.Linear(d, cfg.dim_feedforward)
         self.linear2 = nn.Linear(cfg.dim_feedforward, d)
         self.norm1 = nn.LayerNorm(d)
         self.norm2 = nn.LayerNorm(d)
         self.norm3 = nn.LayerNorm(d)
+        self.dropout = nn.Dropout(cfg.dropout)  # the FFN's hidden layer
+        self.dropout1 = nn.Dropout(cfg.dropout)  # the self-attention branch
+        self.dropout2 = nn.Dropout(cfg.dropout)  # the cross-attention branch
+        self.dropout3 = nn.Dropout(cfg.dropout)  # the FFN branch
 
     def forward(
         self,
@@ -101,12 +108,14 @@ class EncoderLayer(nn.Module):
         cfg = self.cfg
         x = self.norm1(tgt)
         qk = with_pos(x, query_pos) if cfg.pos_enc_at_attn else x
-        tgt = tgt + attend(self.self_attn, qk, qk, x, key_padding_mask=tgt_key_padding_mask)
+        attended = attend(self.self_attn, qk, qk, x, key_padding_mask=tgt_key_padding_mask)
+        tgt = tgt + self.dropout1(attended)
         x = self.norm2(tgt)
         query = with_pos(x, query_pos) if cfg.pos_enc_at_cross_attn_queries else x
         key = with_pos(memory, memory_pos) if cfg.pos_enc_at_cross_attn_keys else memory
-        tgt = tgt + attend(
+        attended = attend(
             self.cross_attn_image, query, key, memory, key_padding_mask=memory_key_padding_mask
         )
+        tgt = tgt + self.dropout2(attended)
         x = self.norm3(tgt)
-        return tgt + self.linear2(F.relu(self.linear1(x)))
+        return tgt + self.dropout3(self.linear2(self.dropout(F.relu(self.linear1(x)))))

@@ -5,8 +5,8 @@ the prompt tokens (text + geometry) under the prompt's padding mask.
 
 That builder turns pooled-text addition off (no text_pooling_proj), uses one feature level (no
 level_embed) and Sam3Image passes no image padding mask, so the encoder is the layer stack alone;
-the prompt leaves it unchanged (Meta's "memory_text" is the prompt it was given). Inference only
-(see encoder_layer.py)."""
+the prompt leaves it unchanged (Meta's "memory_text" is the prompt it was given). Dropout as
+encoder_layer.py says."""
 
 import dataclasses
 from dataclasses import dataclass
@@ -26,6 +26,7 @@ class FusionEncoderConfig:
     num_heads: int = 8
     dim_feedforward: int = 2048
     num_layers: int = 6
+    dropout: float = 0.1  # each layer's (train mode only)
 
     @property
     def layer(self) -> EncoderLayerConfig:
@@ -34,6 +35,7 @@ class FusionEncoderConfig:
             d_model=self.d_model,
             num_heads=self.num_heads,
             dim_feedforward=self.dim_feedforward,
+            dropout=self.dropout,
         )
 
 

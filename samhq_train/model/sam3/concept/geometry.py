@@ -9,8 +9,8 @@ CLS token, each group right-packed per prompt; the sequence is projected and nor
 pre-norm layers that attend to the image tokens, and normed again. With no point and no box (a
 text-only prompt) the sequence is the CLS token alone, still refined against the image.
 
-Inference only: Meta's dropouts hold no tensors and are left out; no mask encoder (the builder
-makes none)."""
+The layers' dropout acts in train mode only (encoder_layer.py); no mask encoder (the builder makes
+none)."""
 
 from dataclasses import dataclass, replace
 
@@ -32,6 +32,7 @@ class GeometryEncoderConfig:
     num_layers: int = 3
     roi_size: int = 7  # ROI-align output side, also the box-pool conv's kernel
     temperature: float = 10000.0  # of the coordinates' sine encoding
+    dropout: float = 0.1  # each layer's (train mode only)
 
     def layer_config(self) -> EncoderLayerConfig:
         return replace(
@@ -39,6 +40,7 @@ class GeometryEncoderConfig:
             d_model=self.d_model,
             num_heads=self.num_heads,
             dim_feedforward=self.dim_feedforward,
+            dropout=self.dropout,
         )
 
 

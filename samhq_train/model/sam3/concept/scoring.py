@@ -20,6 +20,7 @@ class DotProductScoringConfig:
     mlp_hidden_dim: int = 2048
     mlp_num_layers: int = 2
     clamp_max: float = 12.0  # logits are clamped to [-clamp_max, clamp_max]
+    dropout: float = 0.1  # the prompt MLP's, after its hidden layer (train mode only)
 
 
 def mean_pool_prompt(prompt: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
@@ -31,14 +32,19 @@ def mean_pool_prompt(prompt: torch.Tensor, padding: torch.Tensor) -> torch.Tenso
 
 
 class DotProductScoring(nn.Module):
-    """Query logits against the prompt, for inference (Meta's MLP dropout is left out: it has no
-    weights and is the identity in eval mode)."""
+    """Query logits against the prompt (the prompt MLP's dropout acts in train mode only)."""
 
     def __init__(self, cfg: DotProductScoringConfig = DotProductScoringConfig()) -> None:
         super().__init__()
         d = cfg.d_model
         self.prompt_mlp = MLP(
-            d, cfg.mlp_hidden_dim, d, cfg.mlp_num_layers, residual=True, out_norm=nn.LayerNorm(d)
+            d,
+            cfg.mlp_hidden_dim,
+            d,
+            cfg.mlp_num_layers,
+            residual=True,
+            out_norm=nn.LayerNorm(d),
+            dropout=cfg.dropout,
         )
         self.prompt_proj = nn.Linear(d, cfg.d_proj)
         self.hs_proj = nn.Linear(d, cfg.d_proj)

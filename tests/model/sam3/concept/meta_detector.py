@@ -225,8 +225,40 @@ def meta_processor(model: Sam3Image, threshold: float = 0.5) -> Sam3Processor:
     )
 
 
+
+
+class FixedTrunk(torch.nn.Module):
+    """Stands in for Meta's ViT trunk: returns the map it is given (`trunk_map`, N x C x g x g),
+    so Meta's neck and detector run on the same trunk map as ours (and its gradient shows)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trunk_map: torch.Tensor | None = None
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        assert self.trunk_map is not None and images.shape[0] == self.trunk_map.shape[0]
+        return [self.trunk_map]
+
+
+def meta_for_training(model: Sam3Image) -> Sam3Image:
+    """The model in train mode as Meta's trainer runs it, with its trunk a FixedTrunk: activation
+    checkpointing on where Meta asserts it in training (values unchanged), the matching (the
+    loss's job here) skipped, and every dropout of the build checked to be 0."""
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Dropout, torch.nn.MultiheadAttention)):
+            assert getattr(module, "p", 0.0) == 0.0 and getattr(module, "dropout", 0.0) == 0.0
+    model.backbone.vision_backbone.trunk = FixedTrunk()
+    model.transformer.encoder.use_act_checkpoint = True
+    model.transformer.decoder.use_act_checkpoint = True
+    model._compute_matching = lambda out, targets: None
+    model.back_convert = lambda targets: None
+    return model.train()
+
+
 __all__ = [
+    "FixedTrunk",
     "build_meta_image_model",
+    "meta_for_training",
     "meta_processor",
     "vision_neck",
     "without_pinned_memory",
