@@ -1,0 +1,69 @@
+"""Mutation audit (round 10) of concept fine-tuning's optimiser settings and schedule
+(training/concept/optimizer.py, schedule.py): each setting's range refused in one line naming
+its key (and its edge accepted), an optimiser over no trainable parameter refused, the
+clipping handed to Lightning, a schedule of no step refused."""
+
+import math
+
+import pytest
+from torch import nn
+
+from samhq_train.training.concept.optimizer import (
+    ConceptOptimSettings,
+    ConceptSettingError,
+    concept_optimizer,
+    lightning_clipping,
+)
+from samhq_train.training.concept.schedule import concept_lr_lambda
+
+
+@pytest.mark.parametrize("key, value, accepted", [
+    ("layer_decay", 1.5, "a number in (0, 1]"),
+    ("weight_decay", -0.1, "a number >= 0"),
+    ("scheduler_timescale", 0, "an integer >= 1"),
+    ("scheduler_warmup", -1, "an integer >= 0"),
+    ("scheduler_cooldown", 2.0, "an integer >= 0"),
+    ("scheduler_warmup", True, "an integer >= 0"),
+    ("lr_transformer", math.nan, "a number > 0"),
+    ("lr_language_backbone", math.inf, "a number > 0"),
+    ("lr_vision_backbone", 0.0, "a number > 0"),
+    ("gradient_clip", True, "a number > 0"),
+])
+def test_settings_out_of_range_are_one_line_naming_the_key(key, value, accepted):
+    with pytest.raises(ConceptSettingError) as err:
+        ConceptOptimSettings.from_config(**{key: value})
+    assert str(err.value) == f"concept.{key}={value}: expected {accepted}"
+
+
+def test_the_edges_of_the_ranges_are_accepted():
+    s = ConceptOptimSettings(layer_decay=1, weight_decay=0, scheduler_timescale=1,
+                             scheduler_warmup=0, scheduler_cooldown=0)
+    assert (s.layer_decay, s.weight_decay, s.scheduler_warmup) == (1, 0, 0)
+
+
+def _frozen_trunk_model() -> nn.Module:
+    trunk = nn.Module()
+    trunk.blocks = nn.ModuleList([nn.Linear(2, 2)])
+    vision = nn.ModuleDict({"trunk": trunk})
+    return nn.ModuleDict({"detector": nn.ModuleDict({
+        "backbone": nn.ModuleDict({"vision_backbone": vision})})}).requires_grad_(False)
+
+
+def test_an_optimiser_of_nothing_is_refused():
+    model = _frozen_trunk_model()
+    with pytest.raises(ValueError, match="no trainable parameters: apply a concept policy"):
+        concept_optimizer(model, steps_per_epoch=2, epochs=1)
+    model.requires_grad_(True)
+    optimizer, _ = concept_optimizer(model, steps_per_epoch=2, epochs=1)
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == 2
+
+
+def test_lightning_clips_by_the_norm():
+    assert lightning_clipping(ConceptOptimSettings(gradient_clip=0.5)) == {
+        "gradient_clip_val": 0.5, "gradient_clip_algorithm": "norm"}
+
+
+@pytest.mark.parametrize("steps_per_epoch, epochs", [(0, 3), (4, 0)])
+def test_a_schedule_without_steps_is_refused(steps_per_epoch, epochs):
+    with pytest.raises(ValueError, match="a schedule needs steps_per_epoch >= 1 and epochs >= 1"):
+        concept_lr_lambda(steps_per_epoch, epochs)
