@@ -67,3 +67,19 @@ def test_lightning_clips_by_the_norm():
 def test_a_schedule_without_steps_is_refused(steps_per_epoch, epochs):
     with pytest.raises(ValueError, match="a schedule needs steps_per_epoch >= 1 and epochs >= 1"):
         concept_lr_lambda(steps_per_epoch, epochs)
+
+
+def test_a_schedule_without_warmup_equals_metas():
+    """warmup 0 (the recipe's is 20): the first step's lr is not 0 but the cooldown's share of
+    Meta's total of 1 step at where 0; every step as Meta's scheduler at its trainer's (step,
+    where)."""
+    schedulers = pytest.importorskip("sam3.train.optim.schedulers")
+    meta = schedulers.InverseSquareRootParamScheduler(
+        base_lr=1.0, warmup_steps=0, cooldown_steps=3, timescale=7)
+    steps_per_epoch, epochs = 7, 3
+    ours = concept_lr_lambda(steps_per_epoch, epochs, timescale=7, warmup=0, cooldown=3)
+    for step in range(steps_per_epoch * epochs):
+        exact_epoch = step // steps_per_epoch + (step % steps_per_epoch) / steps_per_epoch
+        expected = meta(int(exact_epoch * steps_per_epoch), exact_epoch / epochs)
+        assert ours(step) == pytest.approx(expected, rel=1e-12), step
+    assert ours(0) == pytest.approx(1 / 3)
