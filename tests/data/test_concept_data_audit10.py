@@ -6,6 +6,8 @@ validation, a batch mixing masks, and min_scale against a resolution that is no 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -102,3 +104,14 @@ def test_a_batch_moves_every_tensor(tmp_path):
     moved = collate_concepts([dataset[0], dataset[1]]).to("meta")
     tensors = [v for v in moved if torch.is_tensor(v)] + list(moved.targets)
     assert len(tensors) == 6 + 7 and all(t.device.type == "meta" for t in tensors)
+
+
+def test_a_query_not_exhaustive_stays_so_in_the_batch(tmp_path):
+    """A COCO json marks every query exhaustive; a sample whose query is not (Meta's
+    is_exhaustive False) keeps that flag in its batch's targets."""
+    ann, images = write_concept_set(tmp_path)
+    sample = ConceptDataset(ann, images, training=False, resolution=64)[0]
+    queries = list(sample.queries)
+    queries[1] = replace(queries[1], is_exhaustive=False)
+    batch = collate_concepts([replace(sample, queries=queries)])
+    assert batch.targets.is_exhaustive.tolist() == [True, False, True]
