@@ -2,7 +2,8 @@
 concept_transforms, concept_batch, concept_dataset): the json refusals the first cases do not
 reach (a box past the bottom or top, a negative height, negative RLE runs, a zero height, an
 empty RLE string), an empty mask under a box thinner than a pixel (Meta's DecodeRle), masks in
-validation, a batch mixing masks, and min_scale against a resolution that is no multiple of 32."""
+validation, a batch mixing masks, a query not exhaustive, a batch's .to() moving every tensor,
+and min_scale against a resolution that is no multiple of 32."""
 
 from __future__ import annotations
 
