@@ -1,7 +1,8 @@
 """Mutation audit (round 10) of concept fine-tuning's optimiser settings and schedule
 (training/concept/optimizer.py, schedule.py): each setting's range refused in one line naming
 its key (and its edge accepted), an optimiser over no trainable parameter refused, the
-clipping handed to Lightning, a schedule of no step refused."""
+clipping handed to Lightning, a schedule of no step refused, one without warmup as Meta's, and
+no weight decay for exact LayerNorms only."""
 
 import math
 
@@ -12,6 +13,7 @@ from samhq_train.training.concept.optimizer import (
     ConceptOptimSettings,
     ConceptSettingError,
     concept_optimizer,
+    concept_param_groups,
     lightning_clipping,
 )
 from samhq_train.training.concept.schedule import concept_lr_lambda
@@ -83,3 +85,19 @@ def test_a_schedule_without_warmup_equals_metas():
         expected = meta(int(exact_epoch * steps_per_epoch), exact_epoch / epochs)
         assert ours(step) == pytest.approx(expected, rel=1e-12), step
     assert ours(0) == pytest.approx(1 / 3)
+
+
+class SubclassedLayerNorm(nn.LayerNorm):
+    pass
+
+
+def test_only_exact_layer_norms_lose_weight_decay():
+    """Meta matches module_cls_names by type(module): a LayerNorm subclass keeps its decay (its
+    bias, by name, does not)."""
+    model = _frozen_trunk_model().requires_grad_(True)
+    model["detector"]["head"] = nn.ModuleDict(
+        {"norm": nn.LayerNorm(2), "other": SubclassedLayerNorm(2)})
+    groups = concept_param_groups(model, ConceptOptimSettings(weight_decay=0.1))
+    decay = {n: g["weight_decay"] for g in groups for n in g["param_names"]}
+    assert decay["detector.head.norm.weight"] == decay["detector.head.other.bias"] == 0.0
+    assert decay["detector.head.other.weight"] == 0.1
