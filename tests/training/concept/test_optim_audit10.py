@@ -93,7 +93,7 @@ class SubclassedLayerNorm(nn.LayerNorm):
 
 def test_only_exact_layer_norms_lose_weight_decay():
     """Meta matches module_cls_names by type(module): a LayerNorm subclass keeps its decay (its
-    bias, by name, does not)."""
+    bias, by name, does not). The groups come in ascending (lr, weight decay) order."""
     model = _frozen_trunk_model().requires_grad_(True)
     model["detector"]["head"] = nn.ModuleDict(
         {"norm": nn.LayerNorm(2), "other": SubclassedLayerNorm(2)})
@@ -101,3 +101,5 @@ def test_only_exact_layer_norms_lose_weight_decay():
     decay = {n: g["weight_decay"] for g in groups for n in g["param_names"]}
     assert decay["detector.head.norm.weight"] == decay["detector.head.other.bias"] == 0.0
     assert decay["detector.head.other.weight"] == 0.1
+    keys = [(g["lr"], g["weight_decay"]) for g in groups]
+    assert keys == sorted(keys) and len(keys) == 4  # one group a pair, ascending
