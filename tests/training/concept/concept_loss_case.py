@@ -132,9 +132,9 @@ def meta_matchers():
     return one_to_one, BinaryOneToManyMatcher(alpha=0.3, threshold=0.4, topk=4)
 
 
-def meta_loss_wrapper(with_masks: bool, pad_n_queries: int = 200):
+def meta_loss_wrapper(with_masks: bool, pad_n_queries: int = 200, pad_scale_pos: float = 1.0):
     """Meta's Sam3LossWrapper as the recipe's yaml builds it (with the segmentation variant's
-    Masks when with_masks)."""
+    Masks when with_masks; pad_scale_pos the recipe's 1 unless given)."""
     from sam3.train.loss.loss_fns import Boxes, IABCEMdetr, Masks
     from sam3.train.loss.sam3_loss import Sam3LossWrapper
 
@@ -144,7 +144,7 @@ def meta_loss_wrapper(with_masks: bool, pad_n_queries: int = 200):
         IABCEMdetr(
             weak_loss=False, weight_dict={"loss_ce": 20.0, "presence_loss": 20.0},
             pos_weight=10.0, alpha=0.25, gamma=2, use_presence=True, pos_focal=False,
-            pad_n_queries=pad_n_queries, pad_scale_pos=1.0,
+            pad_n_queries=pad_n_queries, pad_scale_pos=pad_scale_pos,
         ),
     ]
     if with_masks:
