@@ -59,7 +59,8 @@ class ConceptTrainModule(L.LightningModule):
     def __init__(self, model, *, policy: ConceptPolicy, tokenizer: ClipTokenizer,
                  loss: ConceptLossSettings | None = None,
                  optim: ConceptOptimSettings | None = None,
-                 val_annotation_file: str | Path | None = None) -> None:
+                 val_annotation_file: str | Path | None = None,
+                 steps_per_epoch: int | None = None) -> None:
         super().__init__()
         self.model = model
         detector = prepare_concept_model(model, policy)
@@ -68,6 +69,7 @@ class ConceptTrainModule(L.LightningModule):
         self.loss_settings = loss or ConceptLossSettings()
         self.optim_settings = optim or ConceptOptimSettings()
         self.val_annotation_file = val_annotation_file
+        self.steps_per_epoch = steps_per_epoch
         self.val_detections = BoxDetections()
         self.val_losses: dict[str, list[float]] = {}
         self.val_results: dict[str, float] = {}
@@ -134,9 +136,12 @@ class ConceptTrainModule(L.LightningModule):
             self.log(f"val/{name}", value, sync_dist=name not in VAL_AP_KEYS)
 
     def configure_optimizers(self):
-        trainer = self.trainer
-        epochs = max(int(trainer.max_epochs or 1), 1)
-        steps_per_epoch = max(int(trainer.estimated_stepping_batches) // epochs, 1)
+        # the run passes steps_per_epoch: Lightning's estimated_stepping_batches would make the
+        # epoch's loader iterator before a resumed run's epoch is restored (the data would then
+        # draw epoch 0's augmentations and order)
+        epochs = max(int(self.trainer.max_epochs or 1), 1)
+        steps_per_epoch = self.steps_per_epoch or max(
+            int(self.trainer.estimated_stepping_batches) // epochs, 1)
         optimizer, scheduler = concept_optimizer(self.model, steps_per_epoch, epochs,
                                                  self.optim_settings)
         return {"optimizer": optimizer,

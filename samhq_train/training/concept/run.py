@@ -16,6 +16,7 @@ refused, or with concept.init_missing_detector=true gets a fresh detector (said 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -129,6 +130,19 @@ def ensure_detector(model, cfg) -> None:
     log.info("model: %s has no concept detector; a fresh one starts (seed %s)", source, cfg.seed)
 
 
+def optimizer_steps_per_epoch(trainer_cfg, train_loader, world_size: int) -> int:
+    """Optimiser steps in one epoch of this process (the schedule's unit), as Lightning counts
+    them: the loader's batches per process, limit_train_batches, gradient accumulation."""
+    per_process = math.ceil(len(train_loader.dataset) / world_size)  # DistributedSampler's
+    batches = per_process // train_loader.batch_size  # drop_last
+    limit = trainer_cfg.get("limit_train_batches")
+    if isinstance(limit, float):
+        batches = int(batches * limit)
+    elif isinstance(limit, int) and not isinstance(limit, bool):
+        batches = min(batches, limit)
+    return max(math.ceil(batches / int(trainer_cfg.get("accumulate_grad_batches") or 1)), 1)
+
+
 def checkpoint_callbacks(folder: Path, validates: bool) -> list:
     callbacks = [ModelCheckpoint(dirpath=folder, filename="last", save_top_k=1,
                                  enable_version_counter=False, save_on_train_epoch_end=True)]
@@ -155,12 +169,16 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
     val_json = data_files(cfg.data).val_annotation_file if val_loader is not None else None
     module = ConceptTrainModule(loaded.model, policy=policy, tokenizer=tokenizer, loss=loss,
                                 optim=optim, val_annotation_file=val_json)
-    train_loader.epoch_of = lambda: module.trainer.current_epoch
+    # the epoch about to run, also while a resumed run restores its loops (current_epoch then
+    # still counts the checkpoint's epoch as running; Lightning's sampler epoch is this one)
+    train_loader.epoch_of = lambda: module.trainer.fit_loop.epoch_progress.current.processed
     trainer: L.Trainer = hydra.utils.instantiate(
         ddp_settings_for(cfg.trainer, "full"),  # no policy reaches every parameter each step
         callbacks=checkpoint_callbacks(output_dir / "checkpoints", val_loader is not None),
         logger=loggers or False, **lightning_clipping(optim),
     )
+    module.steps_per_epoch = optimizer_steps_per_epoch(cfg.trainer, train_loader,
+                                                       trainer.world_size)
     metrics: dict = {}
     if val_loader is not None and cfg.get("validate_before_training") and not cfg.get("ckpt_path"):
         trainer.validate(module, val_loader, verbose=False)
