@@ -32,7 +32,6 @@ __all__ = [
     "decode_mask",
     "encode_mask",
     "evaluate_coco",
-    "evaluate_coco_boxes",
     "load_coco",
     "load_detections",
     "to_coco_results",
@@ -310,23 +309,3 @@ def evaluate_coco(
         for name, value in _run(evaluator, verbose).items():
             metrics[f"{prefix}_{name}"] = value
     return metrics
-
-
-def evaluate_coco_boxes(
-    gt: str | os.PathLike | Mapping | COCO,
-    detections: Sequence[Mapping[str, Any]],
-    *,
-    category_ids: Sequence | None = None,
-) -> dict[str, float]:
-    """Box AP of detections ``{"image_id", "category_id", "bbox": [x, y, w, h] pixels, "score"}``
-    against a COCO GT: COCOeval(iouType="bbox")'s ``box_AP, box_AP50, ...`` (fractions; NaN where
-    the GT has no object of that size; 0 with no detections). category_ids as evaluate_coco's."""
-    coco_gt = load_coco(gt)
-    _check_ids(detections, coco_gt, "detections")
-    results = [{"image_id": d["image_id"], "category_id": d["category_id"],
-                "bbox": [float(v) for v in d["bbox"]], "score": float(d["score"])}
-               for d in detections]
-    evaluator = COCOeval(coco_gt, _load_results(coco_gt, results), iouType="bbox")
-    if category_ids is not None:
-        evaluator.params.catIds = sorted(category_ids)
-    return {f"box_{name}": value for name, value in _run(evaluator, False).items()}

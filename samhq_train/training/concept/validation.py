@@ -15,7 +15,7 @@ import torch
 
 from samhq_train.data.concept_batch import ConceptBatch
 from samhq_train.distributed import gather_from_ranks
-from samhq_train.evaluation.coco import evaluate_coco_boxes
+from samhq_train.evaluation.coco import evaluate_boxes
 
 MAX_PER_IMAGE = 100  # Meta's PostProcessImage max_dets_per_img, COCO's own limit
 
@@ -72,5 +72,5 @@ class BoxDetections:
 
     def box_ap(self, annotation_file, category_ids: Sequence | None = None) -> dict[str, float]:
         """COCO box AP (box_AP, box_AP50, ...) against the set's json."""
-        return evaluate_coco_boxes(str(annotation_file), self.coco_results(),
+        return evaluate_boxes(str(annotation_file), self.coco_results(),
                                    category_ids=category_ids)
