@@ -15,6 +15,8 @@ import gzip
 import html
 import os
 import zlib
+from collections import Counter
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,6 +36,7 @@ PADDING_ID = 0
 # skipped and only the merges that fit a 49152-entry BPE table are read
 MERGES_READ = 49152 - 256 - 2
 MAX_MERGES_FILE_BYTES = 64 * 2**20  # decompressed; CLIP's file is about 1.7 MB
+MERGES_HEADER = "#version: 0.2"  # CLIP's first line (skipped when read)
 
 _WHITESPACE_RUN = regex.compile(r"\s+")
 
@@ -93,13 +96,57 @@ def _read_merges(path: Path, vocab_size: int | None) -> list[tuple[str, str]]:
                 f"BPE merges file {path} line {number} is not two symbols ({line[:40]!r}); {what}"
             )
         merges.append(pair)
-    found = 2 * 256 + len(merges) + 2
+    found = vocab_size_of(len(merges))
     if vocab_size is not None and found != vocab_size:
         raise TokenizerFileError(
             f"BPE merges file {path} gives {found} token ids, the text encoder has {vocab_size}; "
             f"{what}"
         )
     return merges
+
+
+def vocab_size_of(merge_count: int) -> int:
+    """The token ids a merges file of this many merges gives: both byte tables, the merges, the
+    start and end tokens."""
+    return 2 * 256 + merge_count + 2
+
+
+def learn_merges(text: str, count: int) -> list[tuple[str, str]]:
+    """A merges list learnt from a text (for a small model's own vocabulary, CLIP's file being
+    too big for it): up to `count` times, the adjacent symbol pair most frequent over the text's
+    lower-cased words (letter runs, digits, other runs, split as the tokenizer splits them) is
+    joined everywhere; ties go to the larger pair. Fewer when nothing is left to join."""
+    words = Counter(regex.findall(r"[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+", text.lower()))
+    spelled = {}
+    for word in words:
+        symbols = [byte_symbols()[b] for b in word.encode("utf-8")]
+        symbols[-1] += WORD_END
+        spelled[word] = symbols
+    merges: list[tuple[str, str]] = []
+    while len(merges) < count:
+        pairs = Counter()
+        for word, symbols in spelled.items():
+            for pair in zip(symbols, symbols[1:]):
+                pairs[pair] += words[word]
+        if not pairs:
+            break
+        best = max(pairs, key=lambda p: (pairs[p], p))
+        merges.append(best)
+        spelled = {word: _merge(symbols, {best: 0}) for word, symbols in spelled.items()}
+    return merges
+
+
+def merges_text(merges: Sequence[tuple[str, str]]) -> str:
+    """A merges file's text: CLIP's header line, then one "left right" merge a line (no newline
+    at the end: Meta's reader would take an empty last line for a merge)."""
+    return "\n".join([MERGES_HEADER, *(f"{a} {b}" for a, b in merges)])
+
+
+def write_merges_file(path: str | os.PathLike, merges: Sequence[tuple[str, str]]) -> int:
+    """Write a gzipped merges file in CLIP's layout, the same bytes for the same merges (gzip's
+    time stamp 0); returns the vocabulary size it gives."""
+    Path(path).write_bytes(gzip.compress(merges_text(merges).encode("utf-8"), mtime=0))
+    return vocab_size_of(len(merges))
 
 
 def _merge(symbols: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:

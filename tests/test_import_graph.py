@@ -28,7 +28,8 @@ ALLOWED = {
     "clip_tokenizer": set(),
     # a family's input rule (model/<family>/processing.py) resizes with imaging's one resize
     "model": {"constants", "imaging", "settings", "clip_tokenizer"},
-    "data": {"constants", "imaging", "settings", "distributed"},
+    # clip_tokenizer: the concept demo's merges file, learnt by its pure-Python BPE learner
+    "data": {"constants", "imaging", "settings", "distributed", "clip_tokenizer"},
     "batch_forward": {"data", "model"},
     "model_from_config": {"model"},
     "evaluation": {

@@ -2,8 +2,11 @@
 export whose categories are the shapes' names, for fine-tuning SAM 3's concept detector on the
 CPU (a noun phrase per category: "ring", "tree", "blob with holes", "wheel").
 
-``ensure_concept_demo(root)`` writes, once, ``root/{train,val}/NNNN.jpg`` and
-``root/{train,val}/_annotations.coco.json``: each image is split into 2 x 2 cells, one to three
+``ensure_concept_demo(root)`` writes, once, ``root/{train,val}/NNNN.jpg``,
+``root/{train,val}/_annotations.coco.json`` and ``root/bpe_merges.txt.gz``, the BPE merges file
+of the sam3_hq_demo miniature's text encoder (CLIP's own file is neither shipped nor fetched;
+this one is learnt from a short text about the shapes, so each word of the phrases is one
+token). Each image is split into 2 x 2 cells, one to three
 of them hold a shape (so a category has zero, one or several instances in an image); every
 instance's mask is an uncompressed COCO RLE (the rings and wheels have holes a polygon cannot
 draw), its box the mask's tight box. The same parameters always give the same files.
@@ -18,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..clip_tokenizer import learn_merges, write_merges_file
 from .demo import (
     SHAPES,
     SPLITS,
@@ -31,9 +35,28 @@ from .write_once import write_once
 
 log = logging.getLogger(__name__)
 
-VERSION = 1
+VERSION = 2  # 2: the merges file
 ANNOTATIONS = "_annotations.coco.json"
 PHRASES = {"rings": "ring", "branches": "tree", "holes": "blob with holes", "wheel": "wheel"}
+DEMO_MERGES_FILE = "bpe_merges.txt.gz"
+# the sam3_hq_demo text encoder's 764 ids: 512 byte symbols, these merges, start and end
+DEMO_MERGE_COUNT = 250
+# the text the demo's merges are learnt from (it holds over DEMO_MERGE_COUNT merges)
+MERGES_CORPUS = """
+A ring is a round band with a hole in the middle; a wheel is a ring with spokes and a hub.
+The tree has a trunk and branches, and every branch of the tree splits into smaller branches.
+A blob with holes is a soft round shape with small holes in it, like a slice of cheese.
+Rings, trees, wheels and blobs with holes lie on a textured background in each picture.
+Find every ring, every tree, every wheel and every blob with holes; draw a box around each.
+The wheel turns, the ring shines, the tree grows, the blob with holes floats in the water.
+A red ring beside a green tree, a blue wheel under a yellow blob with holes near the edge.
+Squares, circles, triangles and stars: simple figures painted over noisy stripes and spots.
+Two bicycles lean against a fence; their wheels have thin metal spokes and rubber tyres.
+Golden wedding rings glitter on velvet cushions inside the jeweller's quiet window display.
+Old oak trees and young birch trees throw long shadows across the meadow every afternoon.
+Sponges, coral and lava stones are porous objects full of tiny openings and deep cavities.
+The camera photographs each image; annotators outline every object and name its category.
+"""
 CATEGORY_IDS = {shape: k + 1 for k, shape in enumerate(SHAPES)}
 CONCEPT_DEMO_LEAST = {"num_train": 1, "num_val": 0, "size": 64}
 GRID = 2  # cells per side
@@ -98,6 +121,11 @@ def write_concept_split(folder: Path, seed: int, split: str, count: int, size: i
     (folder / ANNOTATIONS).write_text(json.dumps(coco))
 
 
+def write_demo_merges(path: Path) -> int:
+    """The demo's merges file (the same bytes every time); returns its vocabulary size."""
+    return write_merges_file(path, learn_merges(MERGES_CORPUS, DEMO_MERGE_COUNT))
+
+
 def ensure_concept_demo(
     root: str | Path, *, num_train: int = 48, num_val: int = 16, size: int = 256, seed: int = 0
 ) -> Path:
@@ -111,6 +139,7 @@ def ensure_concept_demo(
     def write(folder: Path) -> None:
         for split, count in {"train": num_train, "val": num_val}.items():
             write_concept_split(folder / split, seed, split, count, size)
+        write_demo_merges(folder / DEMO_MERGES_FILE)
 
     if write_once(root, params, write):
         log.info("wrote the concept demo (%d train + %d val images) to %s",

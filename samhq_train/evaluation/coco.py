@@ -31,6 +31,7 @@ __all__ = [
     "BoundaryCOCOeval",
     "decode_mask",
     "encode_mask",
+    "evaluate_boxes",
     "evaluate_coco",
     "load_coco",
     "load_detections",
@@ -309,3 +310,29 @@ def evaluate_coco(
         for name, value in _run(evaluator, verbose).items():
             metrics[f"{prefix}_{name}"] = value
     return metrics
+
+
+def evaluate_boxes(
+    gt: str | os.PathLike | Mapping | COCO,
+    predictions: Sequence[Mapping[str, Any]],
+    *,
+    category_ids: Sequence | None = None,
+    verbose: bool = False,
+) -> dict[str, float]:
+    """Box AP of detections against a COCO GT (COCOeval's 'bbox' evaluation, as Meta's SAM 3
+    detection evaluators run it). predictions: dicts ``{"image_id", "category_id", "score",
+    "bbox": [x, y, width, height]}`` in GT image pixels; category_ids as evaluate_coco's.
+    Returns ``box_AP, box_AP50, box_AP75, box_APs, box_APm, box_APl`` (fractions; NaN where the
+    GT has no object of that size). With no predictions every AP is 0."""
+    coco_gt = load_coco(gt)
+    predictions = list(predictions)
+    _check_ids(predictions, coco_gt, "predictions")
+    results = [
+        {"image_id": p["image_id"], "category_id": p["category_id"], "score": float(p["score"]),
+         "bbox": [float(v) for v in p["bbox"]]}
+        for p in predictions
+    ]
+    evaluator = COCOeval(coco_gt, _load_results(coco_gt, results), iouType="bbox")
+    if category_ids is not None:
+        evaluator.params.catIds = sorted(category_ids)
+    return {f"box_{name}": value for name, value in _run(evaluator, verbose).items()}

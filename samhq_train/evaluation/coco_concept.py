@@ -2,7 +2,9 @@
 category's name prompts SAM 3's concept detector on each image, and the same detections (boxes
 and scores, one detector run per image x category) are scored with three masks: the detector's
 own (stride-4 head), the interactive decoder's without the HQ token (SAM 3's) and with it
-(HQ-SAM 3's), so only the masks differ between the rows.
+(HQ-SAM 3's), so only the masks differ between the rows; the detections' boxes get box AP
+(COCOeval 'bbox', the figure Meta's SAM 3 fine-tuning recipe validates with) in a row of their
+own.
 
 The protocol is Meta's SAM 3 COCO evaluation (sam3 0.1.4): every category of the GT json is
 prompted on every image, including the categories the image has no instance of
@@ -27,7 +29,7 @@ from pycocotools.coco import COCO
 
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
-from samhq_train.evaluation.coco import encode_mask, evaluate_coco
+from samhq_train.evaluation.coco import encode_mask, evaluate_boxes, evaluate_coco
 from samhq_train.evaluation.coco_runner import (
     coco_markdown,
     read_coco_gt,
@@ -41,13 +43,15 @@ from samhq_train.inference.concept import ConceptPredictor
 from samhq_train.progress import track
 
 __all__ = [
-    "CONCEPT_SOURCES", "PER_IMAGE", "concept_predictor", "concept_row_labels", "detect_image",
-    "evaluate_concept_model",
+    "BOXES", "CONCEPT_SOURCES", "PER_IMAGE", "coco_concept_row_labels", "concept_predictor",
+    "concept_row_labels", "detect_image", "evaluate_concept_model",
     "predict_concepts", "prompted_categories", "read_concept_inputs",
 ]
 
 # the mask sources, in table order: the detector's own masks, then its boxes decoded
 CONCEPT_SOURCES = ("detector", "sam", "hq")
+BOXES = "boxes"  # the detections' boxes: their results, metrics (box AP) and table row
+BOXES_LABEL = "SAM 3 detector boxes (box AP)"
 PER_IMAGE = ("all", "annotated")  # which categories prompt an image
 AMP_DTYPES = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
@@ -146,11 +150,13 @@ def predict_concepts(
     sam_baseline: bool = True,
     progress: bool = True,
 ) -> dict[str, list[dict]]:
-    """COCO results per mask source, ``{"detector": [...], "sam": [...], "hq": [...]}`` ("sam"
-    only with sam_baseline), each a list of ``{"image_id", "category_id", "score",
-    "segmentation": RLE}`` over the same detections."""
+    """COCO results of the detections' boxes and per mask source, ``{"boxes": [...],
+    "detector": [...], "sam": [...], "hq": [...]}`` ("sam" only with sam_baseline), each a list
+    over the same detections of ``{"image_id", "category_id", "score"}`` with ``"bbox"`` ([x, y,
+    width, height] pixels, as the detector gives them: not clipped, as Meta's PostProcessImage)
+    or ``"segmentation"`` (RLE)."""
     sources = [s for s in CONCEPT_SOURCES if sam_baseline or s != "sam"]
-    predictions: dict[str, list[dict]] = {s: [] for s in sources}
+    predictions: dict[str, list[dict]] = {BOXES: [], **{s: [] for s in sources}}
     image_ids = sorted(coco_gt.imgs, key=lambda i: (isinstance(i, str), i))
     for image_id in track(image_ids, "COCO concepts", enabled=progress):
         prompts = prompted_categories(coco_gt, image_id, categories, per_image)
@@ -162,6 +168,9 @@ def predict_concepts(
         for source in sources[1:]:
             masks[source] = _refined(predictor, kept, source == "hq", hq_token_only)
         category_ids, scores = kept["category_ids"].tolist(), kept["scores"].tolist()
+        for k, (x0, y0, x1, y1) in enumerate(kept["boxes"].tolist()):
+            predictions[BOXES].append({"image_id": image_id, "category_id": category_ids[k],
+                                       "score": scores[k], "bbox": [x0, y0, x1 - x0, y1 - y0]})
         for source in sources:
             for k, mask in enumerate(masks[source]):
                 predictions[source].append({
@@ -188,6 +197,11 @@ def concept_row_labels(labels: Mapping[str, str] = MODEL_LABELS) -> dict[str, st
     return {"detector": "SAM 3 detector masks", "sam": labels["sam"], "hq": labels["hq"]}
 
 
+def coco_concept_row_labels(labels: Mapping[str, str] = MODEL_LABELS) -> dict[str, str]:
+    """The COCO table's rows: the detections' boxes, then the mask sources."""
+    return {BOXES: BOXES_LABEL, **concept_row_labels(labels)}
+
+
 def evaluate_concept_model(
     predictor: ConceptPredictor,
     *,
@@ -204,29 +218,31 @@ def evaluate_concept_model(
     progress: bool = True,
     out_dir: str | Path | None = None,
 ) -> dict:
-    """predict_concepts + coco.evaluate_coco over the prompted categories, per mask source
-    (coco_gt and categories as read_concept_inputs gives them; labels: the SAM and SAM-HQ rows'
-    names, report.model_labels).
+    """predict_concepts + coco.evaluate_boxes of the boxes and coco.evaluate_coco per mask
+    source, over the prompted categories (coco_gt and categories as read_concept_inputs gives
+    them; labels: the SAM and SAM-HQ rows' names, report.model_labels).
 
-    Returns ``{"metrics": {"detector"|"sam"|"hq": {"mask_AP", ..., "boundary_AP", ...}},
-    "table": Markdown, "paths": {...}, "predictions": {...}}``; with ``out_dir`` writes
-    ``coco_results_<source>.json``, ``coco_metrics.json`` and ``coco.md``."""
+    Returns ``{"metrics": {"boxes": {"box_AP", ...}, "detector"|"sam"|"hq": {"mask_AP", ...,
+    "boundary_AP", ...}}, "table": Markdown, "paths": {...}, "predictions": {...}}``; with
+    ``out_dir`` writes ``coco_results_<boxes|detector|sam|hq>.json``, ``coco_metrics.json`` and
+    ``coco.md``."""
     predictions = predict_concepts(
         predictor, coco_gt, image_dir, categories, per_image=per_image, threshold=threshold,
         max_detections=max_detections, hq_token_only=hq_token_only, sam_baseline=sam_baseline,
         progress=progress,
     )
-    metrics = {
+    metrics = {BOXES: evaluate_boxes(coco_gt, predictions[BOXES], category_ids=list(categories))}
+    metrics.update({
         source: evaluate_coco(coco_gt, preds, dilation_ratio=dilation_ratio,
                               category_ids=list(categories))
-        for source, preds in predictions.items()
-    }
+        for source, preds in predictions.items() if source != BOXES
+    })
     n_images = len({p["image_id"] for p in predictions["detector"]})
     caption = (
         f"{len(categories)} categories prompted by name ({per_image} per image), "
         f"{len(predictions['detector'])} detections on {n_images} images; the same boxes and "
         "scores in every row, only the masks differ"
     )
-    table = coco_markdown(metrics, caption, concept_row_labels(labels))
+    table = coco_markdown(metrics, caption, coco_concept_row_labels(labels))
     paths = write_coco_outputs(out_dir, predictions, metrics, table)
     return {"metrics": metrics, "table": table, "paths": paths, "predictions": predictions}

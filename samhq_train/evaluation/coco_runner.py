@@ -224,7 +224,8 @@ def coco_markdown(
     labels: Mapping[str, str] = MODEL_LABELS,
 ) -> str:
     """Markdown table: mask AP and boundary AP (percent), one row per entry of labels that
-    metrics has, under a caption line (what prompted the masks)."""
+    metrics has, under a caption line (what prompted the masks). A row of box figures (box_*,
+    coco.evaluate_boxes) shows box AP in the AP columns and no boundary AP (n/a)."""
     lines = [
         "### COCO", "", caption, "",
         "| model | AP_B | AP | " + " | ".join(AP_NAMES[1:]) + " |",
@@ -237,8 +238,9 @@ def coco_markdown(
     for out in labels:
         if out in metrics:
             m = metrics[out]
-            cells = [pct(m["boundary_AP"]), pct(m["mask_AP"])]
-            cells += [pct(m[f"mask_{n}"]) for n in AP_NAMES[1:]]
+            kind = "mask" if "mask_AP" in m else "box"
+            cells = [pct(m.get("boundary_AP", float("nan")))]
+            cells += [pct(m[f"{kind}_{n}"]) for n in AP_NAMES]
             lines.append(f"| {labels[out]} | " + " | ".join(cells) + " |")
     lines.append("")
     return "\n".join(lines)

@@ -1,13 +1,19 @@
 """The concept demo's generator: deterministic COCO files whose RLEs and boxes are the painted
-shapes', written once, never over a foreign folder."""
+shapes', and the merges file of the miniature's text encoder, written once, never over a foreign
+folder."""
 
 import json
 
 import numpy as np
 import pytest
+import torch
 
+from samhq_train.clip_tokenizer import WORD_END, ClipTokenizer, learn_merges
 from samhq_train.data.demo_concepts import (
     ANNOTATIONS,
+    DEMO_MERGE_COUNT,
+    DEMO_MERGES_FILE,
+    MERGES_CORPUS,
     PHRASES,
     concept_demo_sample,
     ensure_concept_demo,
@@ -15,6 +21,7 @@ from samhq_train.data.demo_concepts import (
     uncompressed_rle,
 )
 from samhq_train.data.image_files import DataError
+from samhq_train.model.sam3 import VARIANTS
 
 
 def decode(rle: dict) -> np.ndarray:
@@ -69,3 +76,27 @@ def test_never_writes_over_a_foreign_folder(tmp_path):
 def test_a_size_too_small_is_one_line(tmp_path):
     with pytest.raises(DataError, match=r"data.demo.size=32: expected an integer >= 64"):
         ensure_concept_demo(tmp_path / "d", size=32)
+
+
+def test_merges_file_fits_the_miniature_and_is_the_same_bytes(tmp_path):
+    """The demo's merges file gives the sam3_hq_demo text encoder's 764 ids, each word of every
+    phrase is one token, and two writes give the same bytes."""
+    cfg = VARIANTS["sam3_hq_demo"].concept
+    roots = [ensure_concept_demo(tmp_path / name, num_train=1, num_val=0, size=64)
+             for name in ("a", "b")]
+    first, second = (root / DEMO_MERGES_FILE for root in roots)
+    assert first.read_bytes() == second.read_bytes()
+    assert first.read_bytes()[4:8] == bytes(4)  # gzip's time stamp 0: the same bytes any day
+    assert len(learn_merges(MERGES_CORPUS, 10**4)) > DEMO_MERGE_COUNT  # the text holds enough
+    tokenizer = ClipTokenizer(first, cfg.context_length, cfg.vocab_size)
+    assert len(tokenizer.ids) == cfg.vocab_size == 764
+    for phrase in PHRASES.values():
+        words = phrase.split()
+        assert tokenizer.encode(phrase) == [tokenizer.ids[w + WORD_END] for w in words], phrase
+        row = tokenizer(phrase)[0]
+        assert row[: len(words) + 2].tolist() == [
+            tokenizer.start_id, *tokenizer.encode(phrase), tokenizer.end_id
+        ]
+    meta = pytest.importorskip("sam3.model.tokenizer_ve").SimpleTokenizer(bpe_path=str(first))
+    texts = list(PHRASES.values()) + ["a ring beside two wheels", "Trees!"]
+    assert torch.equal(meta(texts, context_length=cfg.context_length), tokenizer(texts))

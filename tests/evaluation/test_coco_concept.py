@@ -1,8 +1,8 @@
 """COCO AP of SAM 3 text prompts (samhq-evaluate coco.prompts=concept) on a tiny COCO set and the
-SAM 3 miniature with its detector (random weights): each of the three mask sources (the
-detector's masks, SAM 3's decoder, the HQ decoder) scores what ConceptPredictor gives when called
-directly per image x category, scored here with pycocotools by hand; bad input is refused in one
-line before the model is read."""
+SAM 3 miniature with its detector (random weights): the detections' boxes (box AP) and each of the
+three mask sources (the detector's masks, SAM 3's decoder, the HQ decoder) score what
+ConceptPredictor gives when called directly per image x category, scored here with pycocotools by
+hand; bad input is refused in one line before the model is read."""
 
 import json
 import os
@@ -42,7 +42,8 @@ NAMES = {c["id"]: c["name"] for c in CATEGORIES}
 SIZES = {1: (48, 64), 2: (56, 40), 5: (40, 40)}  # image id: (height, width)
 SOURCES = ("detector", "sam", "hq")
 # The GT: (image id, category id, the source and query index of the predictor's mask taken as
-# its mask), so that each source finds some of its own masks in the GT (random weights find none)
+# its mask), so that each source finds some of its own masks in the GT (random weights find none);
+# the detector-mask ones take that query's detected box as their box, so box AP finds some too
 GT_FROM = [(1, 1, "detector", 0), (1, 3, "hq", 1), (2, 7, "sam", 0), (2, 1, "detector", 2),
            (5, 3, "hq", 0), (5, 7, "detector", 1)]
 
@@ -75,8 +76,9 @@ def pictures():
 
 @pytest.fixture(scope="module")
 def found(files, model, pictures):
-    """{(image id, category id): [(score, (detector mask, SAM mask, HQ mask))] in query order}:
-    ConceptPredictor.predict called directly per image x category (threshold 0: every query)."""
+    """{(image id, category id): [(score, (detector mask, SAM mask, HQ mask), box x0 y0 x1 y1)]
+    in query order}: ConceptPredictor.predict called directly per image x category (threshold 0:
+    every query)."""
     predictor = ConceptPredictor(model, files[1], threshold=0.0)
     out = {}
     for image_id, picture in pictures.items():
@@ -85,7 +87,8 @@ def found(files, model, pictures):
             plain = predictor.predict(name, use_hq=False)
             hq = predictor.predict(name, use_hq=True)
             out[image_id, category_id] = [
-                (float(plain.scores[k]), (plain.detector_masks[k], plain.masks[k], hq.masks[k]))
+                (float(plain.scores[k]), (plain.detector_masks[k], plain.masks[k], hq.masks[k]),
+                 plain.boxes[k].tolist())
                 for k in range(len(plain))
             ]
     return out
@@ -102,12 +105,14 @@ def coco_set(tmp_path_factory, pictures, found):
         h, w = picture.shape[:2]
         images.append({"id": image_id, "file_name": f"{image_id}.png", "height": h, "width": w})
     for image_id, category_id, source, query in GT_FROM:
-        mask = found[image_id, category_id][query][1][SOURCES.index(source)]
+        _, masks, (x0, y0, x1, y1) = found[image_id, category_id][query]
+        mask = masks[SOURCES.index(source)]
         ys, xs = np.nonzero(mask)
+        box = [int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1]
         annotations.append({
             "id": len(annotations) + 1, "image_id": image_id, "category_id": category_id,
             "segmentation": encode_mask(mask), "area": int(mask.sum()), "iscrowd": 0,
-            "bbox": [int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1],
+            "bbox": [x0, y0, x1 - x0, y1 - y0] if source == "detector" else box,
         })
     gt = root / "gt.json"
     gt.write_text(json.dumps({"images": images, "annotations": annotations,
@@ -131,15 +136,18 @@ def concept_cfg(out, coco_set, files, *overrides, model="sam3_hq_demo", checkpoi
 
 
 def by_hand(found, prompts_of, max_detections=100):
-    """Each source's COCO results from the predictor's answers (found), the image's
-    max_detections highest scores over its prompts kept (a stable sort: prompt, query order)."""
-    out = {s: [] for s in SOURCES}
+    """Each source's COCO results (and the boxes') from the predictor's answers (found), the
+    image's max_detections highest scores over its prompts kept (a stable sort: prompt, query
+    order)."""
+    out = {s: [] for s in ("boxes", *SOURCES)}
     for image_id in SIZES:
-        pool = [(score, category_id, masks) for category_id in prompts_of(image_id)
-                for score, masks in found[image_id, category_id]]
-        order = np.argsort([-score for score, _, _ in pool], kind="stable")[:max_detections]
+        pool = [(score, category_id, masks, box) for category_id in prompts_of(image_id)
+                for score, masks, box in found[image_id, category_id]]
+        order = np.argsort([-entry[0] for entry in pool], kind="stable")[:max_detections]
         for i in order:
-            score, category_id, masks = pool[i]
+            score, category_id, masks, (x0, y0, x1, y1) = pool[i]
+            out["boxes"].append({"image_id": image_id, "category_id": category_id,
+                                 "score": score, "bbox": [x0, y0, x1 - x0, y1 - y0]})
             for source, mask in zip(SOURCES, masks):
                 out[source].append({"image_id": image_id, "category_id": category_id,
                                     "score": score, "segmentation": encode_mask(mask)})
@@ -158,6 +166,10 @@ def cocoeval_stats(gt, results, evaluator, category_ids=None) -> dict:
 
 
 def assert_scores_match(metrics, expected, gt, category_ids=None):
+    boxes = cocoeval_stats(gt, expected["boxes"], lambda g, d: COCOeval(g, d, "bbox"),
+                           category_ids)
+    for name in ("AP", "AP50", "AP75"):
+        assert metrics["boxes"][f"box_{name}"] == pytest.approx(boxes[name], abs=1e-12)
     for source in SOURCES:
         masks = cocoeval_stats(gt, expected[source], lambda g, d: COCOeval(g, d, "segm"),
                                category_ids)
@@ -180,14 +192,18 @@ def test_every_category_on_every_image_scores_what_the_predictor_gives(
             (p["image_id"], p["category_id"], p["score"]) for p in expected[source]
         ]
         assert [p["segmentation"] for p in got] == [p["segmentation"] for p in expected[source]]
+    assert result["predictions"]["boxes"] == expected["boxes"]
     assert_scores_match(result["metrics"], expected, gt)
     aps = {s: result["metrics"][s]["mask_AP"] for s in SOURCES}
     assert len(set(aps.values())) == 3 and min(aps.values()) > 0, aps  # three different rows
+    assert result["metrics"]["boxes"]["box_AP"] > 0
     table = (tmp_path / "coco.md").read_text()
     assert "3 categories prompted by name (all per image), 108 detections on 3 images" in table
-    for row in ("| SAM 3 detector masks |", "| SAM |", "| SAM-HQ |"):
+    box_ap = 100 * result["metrics"]["boxes"]["box_AP"]
+    for row in (f"| SAM 3 detector boxes (box AP) | n/a | {box_ap:.1f} |",
+                "| SAM 3 detector masks |", "| SAM |", "| SAM-HQ |"):
         assert row in table
-    for source in SOURCES:
+    for source in ("boxes", *SOURCES):
         written = json.loads((tmp_path / f"coco_results_{source}.json").read_text())
         assert written == result["predictions"][source]
 
@@ -226,10 +242,10 @@ def test_without_the_sam_baseline_the_sam_row_is_left_out(coco_set, files, model
         concept_predictor(model, files[1]), coco_gt=load_coco(gt), image_dir=image_dir,
         categories={7: "red car"}, max_detections=3, sam_baseline=False, progress=False,
     )
-    assert set(result["predictions"]) == set(result["metrics"]) == {"detector", "hq"}
+    assert set(result["predictions"]) == set(result["metrics"]) == {"boxes", "detector", "hq"}
     assert "| SAM |" not in result["table"] and "| SAM-HQ |" in result["table"]
     expected = by_hand(found, lambda image_id: [7], max_detections=3)
-    for source in ("detector", "hq"):
+    for source in ("boxes", "detector", "hq"):
         assert result["predictions"][source] == expected[source]
 
 

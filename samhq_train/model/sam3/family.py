@@ -20,6 +20,7 @@ from ..sam2.layers import MLP
 from ..sam2.mask_decoder import MaskDecoderHQ
 from ..two_way_transformer import TwoWayTransformer
 from . import carried
+from .concept.detector import INTERACTIVE_PREFIXES, PREFIX, ConceptDetector
 from .config import META_VARIANTS, VARIANTS, Sam3Config
 from .image_encoder import VisionBackbone
 from .mask_decoder import MaskDecoderHQFusion
@@ -120,6 +121,61 @@ def add_fresh_video_parts(model: Sam3HQ, cfg: Sam3Config) -> None:
     Meta's Sam3TrackerBase starts them: the modules with their constructors' init (PyTorch's
     defaults, the fuser's layer scale 1e-6), the learned embeddings truncated normal (0.02)."""
     model.attach_video_parts(build_video_parts(cfg))
+
+
+def add_fresh_detector(model: Sam3HQ, seed: int) -> None:
+    """Give a SAM 3 model loaded without the concept detector's tensors (the seeded random demo
+    backbone, an image-only file) a fresh ConceptDetector of its variant's sizes, drawn under
+    torch's RNG seeded with `seed` (the caller's RNG state is left as it was) and started as
+    Meta's builder starts it (init_detector_as_meta). Its tensors are carried at sam3.pt's
+    detector.* paths, as a loaded file's are: concept_detector, attach_detector and a full export
+    then see what they see with Meta's file. ValueError for a model that has detector tensors."""
+    if getattr(model, "family", None) != "sam3" or model.concept_config is None:
+        raise ValueError("a fresh concept detector needs a SAM 3 model of a variant with one")
+    own = [k for k in model.state_dict() if k.startswith(PREFIX)]
+    held = [k for k in own if not k.startswith(INTERACTIVE_PREFIXES)]
+    if held:
+        raise ValueError(
+            f"this SAM 3 model already has concept detector tensors ({held[0]}, ...): it keeps "
+            "them; a fresh detector is for a model loaded without one"
+        )
+    backbone = model.image_encoder
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        detector = ConceptDetector(
+            model.concept_config,
+            vit_dim=backbone.trunk.pos_embed.shape[-1],
+            scale_factors=tuple(backbone.scale_factors),
+        )
+        init_detector_as_meta(detector, backbone.sam2_convs)
+    like = backbone.trunk.pos_embed
+    for key, tensor in detector.state_dict().items():
+        value = tensor.to(device=like.device, dtype=like.dtype if tensor.is_floating_point()
+                          else tensor.dtype)
+        carried.carry(model, PREFIX + key, value.detach().clone())
+
+
+@torch.no_grad()
+def init_detector_as_meta(detector: ConceptDetector, interactive_neck: nn.ModuleList) -> None:
+    """What Meta's SAM 3 builder does to a new detector beyond its modules' own init:
+    TransformerWrapper draws every matrix of the fusion encoder and the decoder Xavier-uniform
+    (not the box head, query embeddings or reference points), the decoder's box head ends in
+    zeros (box refinement starts at the reference boxes), and Sam3DualViTDetNeck's two necks
+    start equal (its sam2_convs are a deep copy of convs): here the detector's neck starts as a
+    copy of the model's interactive neck where the shapes agree."""
+    for name, param in detector.transformer.named_parameters():
+        if param.dim() > 1 and not any(
+            part in name for part in ("box_embed", "query_embed", "reference_points")
+        ):
+            nn.init.xavier_uniform_(param)
+    last = detector.transformer.decoder.bbox_embed.layers[-1]
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+    neck = detector.backbone.vision_backbone.convs
+    theirs = interactive_neck.state_dict()
+    ours = neck.state_dict()
+    if ours.keys() == theirs.keys() and all(ours[k].shape == theirs[k].shape for k in ours):
+        neck.load_state_dict(theirs)
 
 
 def owns_state(state: dict) -> bool:
