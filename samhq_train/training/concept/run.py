@@ -30,7 +30,7 @@ from omegaconf import OmegaConf
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.errors import UserError
 from samhq_train.model import TrainablePolicy, family_of_variant, save_checkpoint, variant_config
-from samhq_train.model.sam3 import family as sam3_family
+from samhq_train.model.sam3.family import add_fresh_detector
 from samhq_train.model_from_config import absolute_path, build_model_from_config
 from samhq_train.training.ddp_settings import ddp_settings_for
 
@@ -126,7 +126,7 @@ def ensure_detector(model, cfg) -> None:
             f"model.checkpoint={source}: this SAM 3 model has no concept detector: use Meta's "
             "sam3.pt or a full export made from it, or start a fresh detector with "
             "concept.init_missing_detector=true")
-    sam3_family.add_fresh_detector(model, int(cfg.seed))
+    add_fresh_detector(model, int(cfg.seed))
     log.info("model: %s has no concept detector; a fresh one starts (seed %s)", source, cfg.seed)
 
 

@@ -36,7 +36,7 @@ class BoxDetections:
     def add_batch(self, outputs: dict, batch: ConceptBatch) -> None:
         """The eval-mode outputs of a batch's queries."""
         scores = query_scores(outputs).cpu().numpy()
-        boxes = outputs["pred_boxes_xyxy"].float().clamp(0, 1).cpu().numpy()
+        boxes = outputs["pred_boxes_xyxy"].float().cpu().numpy()  # unclipped, as Meta's
         sizes = batch.original_sizes.cpu().numpy()
         for q, image in enumerate(batch.image_index.tolist()):
             h, w = sizes[image]

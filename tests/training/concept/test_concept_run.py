@@ -3,17 +3,23 @@ miniature file with its detector): it trains what the policy trains and nothing 
 (loss, COCO box AP), writes last / best checkpoints, and exports a file whose detector is the
 trained one and loads where text prompts load models."""
 
+import logging
 import math
 
+import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 
+from samhq_train.data.demo_concepts import DEMO_MERGES_FILE
+from samhq_train.inference.concept import ConceptPredictor
 from samhq_train.model import load_checkpoint
 from samhq_train.model.sam3.concept.detector import concept_detector
 from samhq_train.train import train
 from samhq_train.training.concept.trainable import TEXT, TRUNK
+from tests.training.helpers import CONF
 
-from .concept_run import concept_cfg, concept_files  # noqa: F401 (fixture)
+from .concept_run import SHORT, concept_cfg, concept_files  # noqa: F401 (fixture)
 
 DECODER = "detector.transformer.decoder."
 
@@ -67,3 +73,22 @@ def test_frozen_parts_of_the_policy_stay(detector_run):
     assert frozen and all(torch.equal(trained[k], start[k]) for k in frozen)
     tracker = [k for k in start if k.startswith("tracker.")]
     assert all(torch.equal(trained[k], start[k]) for k in tracker)
+
+
+def test_demo_config_as_shipped_starts_a_fresh_detector(tmp_path, caplog):
+    """experiment=concept_demo unchanged but for sizes: the miniature's random backbone gets a
+    fresh detector (said in the log), the demo's merges file comes with its data, and the
+    export holds the detector where text prompts find it."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[
+            "experiment=concept_demo", f"paths.output_dir={tmp_path / 'run'}",
+            f"data.root={tmp_path / 'data'}", *SHORT, "validate_before_training=false",
+            "trainer.limit_train_batches=1", "trainer.limit_val_batches=1"])
+    with caplog.at_level(logging.INFO, logger="samhq_train.training.concept.run"):
+        metrics, objects = train(cfg)
+    assert "has no concept detector; a fresh one starts" in caplog.text
+    assert objects["trainer"].global_step == 1 and "box_AP" in metrics["after"]
+    predictor = ConceptPredictor(load_checkpoint(objects["exports"]["model"]),
+                                 tmp_path / "data" / DEMO_MERGES_FILE, threshold=0.0)
+    predictor.set_image(np.zeros((64, 64, 3), np.uint8))
+    assert len(predictor.predict("ring", refine=False)) > 0
