@@ -163,6 +163,10 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
     torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
     image_size = variant_config(cfg.model.variant).image_size
     train_loader, val_loader = concept_loaders(cfg.data, image_size, loss.with_masks)
+    if val_loader is None:
+        log.warning("no validation set (no %s/%s/ and no data.val_annotation_file): no val "
+                    "metrics and no best checkpoint, only last.ckpt",
+                    cfg.data.get("root"), cfg.data.get("val_split"))
     loaded = build_model_from_config(cfg.model, TrainablePolicy(name="full"))
     ensure_detector(loaded.model, cfg)
     loggers = build_loggers(cfg) if build_loggers else [CSVLogger(output_dir, name="logs")]
