@@ -29,7 +29,15 @@ from omegaconf import OmegaConf
 
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.errors import UserError
-from samhq_train.model import TrainablePolicy, family_of_variant, save_checkpoint, variant_config
+from samhq_train.model import (
+    TrainablePolicy,
+    atomic_write,
+    family_of_model,
+    family_of_variant,
+    inspect,
+    save_checkpoint,
+    variant_config,
+)
 from samhq_train.model.sam3.family import add_fresh_detector
 from samhq_train.model_from_config import absolute_path, build_model_from_config
 from samhq_train.training.ddp_settings import ddp_settings_for
@@ -143,6 +151,25 @@ def optimizer_steps_per_epoch(trainer_cfg, train_loader, world_size: int) -> int
     return max(math.ceil(batches / int(trainer_cfg.get("accumulate_grad_batches") or 1)), 1)
 
 
+def starts_with_trained_hq(cfg) -> bool:
+    """Whether model.checkpoint holds HQ parts (an HQ-SAM 3 file); Meta's sam3.pt and the random
+    miniature leave them at their fresh init, which concept training does not train."""
+    checkpoint = absolute_path(cfg.model.get("checkpoint"))
+    return checkpoint is not None and inspect(checkpoint).format != "sam"
+
+
+def export_model(model, path: Path, trained_hq: bool) -> Path:
+    """The whole model in Meta's layout; without HQ parts when they were never trained, so that
+    whatever loads the file knows it as plain SAM 3 (load_checkpoint's untrained_hq)."""
+    save_checkpoint(model, path, "sam_hq")
+    if not trained_hq:
+        family = family_of_model(model)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        plain = {k: v for k, v in state.items() if not family.is_hq_key(k)}
+        atomic_write(path, lambda tmp: torch.save(plain, tmp))
+    return path
+
+
 def checkpoint_callbacks(folder: Path, validates: bool) -> list:
     callbacks = [ModelCheckpoint(dirpath=folder, filename="last", save_top_k=1,
                                  enable_version_counter=False, save_on_train_epoch_end=True)]
@@ -192,8 +219,8 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
         metrics["after"] = dict(module.val_results)
     exported = None
     if cfg.get("export") and trainer.is_global_zero:
-        exported = save_checkpoint(module.model, output_dir / "export" /
-                                   f"{cfg.model.variant}_concept.pt", "sam_hq")
+        exported = export_model(module.model, output_dir / "export" /
+                                f"{cfg.model.variant}_concept.pt", starts_with_trained_hq(cfg))
         log.info("exported %s", exported)
     for when, values in metrics.items():
         log.info("val %s: %s", when, ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
