@@ -73,6 +73,7 @@ class ConceptTrainModule(L.LightningModule):
         self.val_detections = BoxDetections()
         self.val_losses: dict[str, list[float]] = {}
         self.val_results: dict[str, float] = {}
+        self.val_results_step = -1  # the global step val_results were measured at
 
     def on_train_epoch_start(self) -> None:
         # a loaded model comes in eval mode and Lightning keeps modes: Meta trains in train mode
@@ -131,7 +132,7 @@ class ConceptTrainModule(L.LightningModule):
         if self.val_annotation_file is not None:
             ap = detections.box_ap(self.val_annotation_file)
             results.update({k: ap[k] for k in VAL_AP_KEYS})
-        self.val_results = results
+        self.val_results, self.val_results_step = results, self.global_step
         for name, value in results.items():
             self.log(f"val/{name}", value, sync_dist=name not in VAL_AP_KEYS)
 

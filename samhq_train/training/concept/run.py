@@ -215,6 +215,8 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
         trainer.validate(module, val_loader, verbose=False)
         metrics["before"] = dict(module.val_results)
     trainer.fit(module, train_loader, val_loader, ckpt_path=absolute_path(cfg.get("ckpt_path")))
+    if val_loader is not None and module.val_results_step != trainer.global_step:
+        trainer.validate(module, val_loader, verbose=False)  # the final weights, not yet scored
     if module.val_results:
         metrics["after"] = dict(module.val_results)
     exported = None

@@ -15,6 +15,7 @@ DEMO = {"num_train": 2, "num_val": 2, "size": 64, "seed": 0}
 # a few seconds per run on 2 CPU cores: two training images, two validation images
 SHORT = [f"data.concept_demo.{k}={v}" for k, v in DEMO.items()] + [
     "trainer.max_epochs=1",
+    "trainer.check_val_every_n_epoch=1",
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
     "trainer.log_every_n_steps=1",
