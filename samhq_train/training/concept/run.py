@@ -6,7 +6,7 @@ sam3.pt or a full export made from it), `data` (data=coco_concept) the COCO-form
 default). Every key is checked in one line before the model is read. The run writes
 checkpoints/last.ckpt every epoch (trainer.fit resumes from ckpt_path) and, with a validation
 set, checkpoints/best.ckpt by val/box_AP; at the end export/<variant>_concept.pt, the whole model
-in Meta's layout, which samhq-predict --text, samhq-concept and samhq-evaluate
+in Meta's layout, which samhq-video --text, samhq-concept and samhq-evaluate
 coco.prompts=concept load.
 
 A SAM 3 file without the detector (an image-only HQ-SAM 3 export, the demo miniature) is

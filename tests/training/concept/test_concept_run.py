@@ -59,7 +59,7 @@ def test_export_holds_the_trained_detector(detector_run):
     ours = dict(module.detector.named_parameters())
     assert ours["transformer.decoder.bbox_embed.layers.0.weight"] is dict(
         module.model.named_parameters())[DECODER + "bbox_embed.layers.0.weight"]
-    # what samhq-predict --text / samhq-concept load: the detector of the exported file; the
+    # what samhq-video --text / samhq-concept load: the detector of the exported file; the
     # HQ parts, never trained (the start file had none), are left out, so the file reads as
     # plain SAM 3 (load_checkpoint's untrained_hq) and not as trained HQ-SAM 3
     assert not any(k in exported for k in trained if "hf_token" in k or "hf_mlp" in k)
