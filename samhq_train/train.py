@@ -53,6 +53,7 @@ from samhq_train.training.checkpointing import (
     check_resume_checkpoint,
     stop_together_on_failed_writes,
 )
+from samhq_train.training.concept.run import train_concept
 from samhq_train.training.ddp_settings import ddp_settings_for
 from samhq_train.training.interrupt import INTERRUPT_CHECKPOINT, CheckpointOnInterrupt
 from samhq_train.training.losses import PointSampledMaskLoss
@@ -216,6 +217,9 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     if cfg.get("video") is not None:  # experiment=video_finetune: training/video/run.py
         check_config(cfg)  # the keys it shares with image training (trainer.*: precision, ...)
         return train_video(cfg, build_loggers)
+    if cfg.get("concept") is not None:  # experiment=concept_finetune: training/concept/run.py
+        check_config(cfg)  # the keys it shares with image training (trainer.*: precision, ...)
+        return train_concept(cfg, build_loggers)
     started = time.time()
     check_inputs(cfg)
     output_dir = Path(cfg.paths.output_dir)

@@ -54,7 +54,9 @@ ALLOWED = {
         "model_from_config", "distributed",  # the loss's object count over processes
     },
     # SAM 3 concept fine-tuning (Meta's detection loss, matchers, optimiser groups)
-    "training.concept": {"constants", "data", "model", "training", "distributed"},
+    "training.concept": {"constants", "data", "model", "training", "distributed",
+                         # the run: the phrases' tokenizer, the model from the config, box AP
+                         "clip_tokenizer", "model_from_config", "evaluation"},
     # with inference.video (samhq-video)
     "inference": {"constants", "imaging", "drawing", "model", "clip_tokenizer"},
     "reference": {"model"},
@@ -70,7 +72,7 @@ ALLOWED = {
     "run": {"config_check", "data", "model", "evaluation", "training", "inference"},
     "train": {
         "config_check", "data", "model", "model_from_config", "evaluation", "training",
-        "inference", "cache", "imaging", "run", "training.video",
+        "inference", "cache", "imaging", "run", "training.video", "training.concept",
     },
     # the installed commands: argument parsing around the layers below
     "cli": {

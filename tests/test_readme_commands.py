@@ -343,6 +343,10 @@ def check_train(args: list[str], out: Path, complete: bool, monkeypatch) -> None
         monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
         monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
     check_inputs(cfg) if complete else check_config(cfg)
+    if cfg.get("concept") is not None:  # experiment=concept_*: its own keys, read before any file
+        from samhq_train.training.concept.run import concept_settings
+
+        concept_settings(cfg)
 
 
 def check_eval(args: list[str], out: Path, complete: bool) -> None:

@@ -27,7 +27,7 @@ def test_every_group_has_its_options():
     assert options("logger") == ["csv", "tensorboard", "wandb"]
     assert set(options("experiment")) == {
         "demo", "paper", "finetune_decoder", "finetune_lora", "video_finetune", "video_demo",
-        "video_demo_sam3"}
+        "video_demo_sam3", "concept_finetune", "concept_demo"}
     assert "fdr" in options("debug")
 
 
@@ -49,8 +49,10 @@ def test_model_options(tmp_path, variant):
             build_model(cfg.model)
 
 
-# data=video_folder / video_demo (video clips): tests/training/video/test_video_run.py
-@pytest.mark.parametrize("data", [d for d in options("data") if not d.startswith("video_")])
+# data=video_folder / video_demo (video clips): tests/training/video/test_video_run.py;
+# data=coco_concept / concept_demo: tests/training/concept/test_concept_run.py
+@pytest.mark.parametrize("data", [d for d in options("data")
+                                  if not d.startswith("video_") and "concept" not in d])
 def test_data_options(tmp_path, data):
     cfg = compose_cfg(tmp_path, tmp_path, f"data={data}", small=False)
     datamodule = build_datamodule(cfg.data, image_size=256)
@@ -122,9 +124,9 @@ EXPERIMENTS = [
 ]
 
 
-def test_every_experiment_is_tested():  # video_*: tests/training/video/test_video_run*.py
+def test_every_experiment_is_tested():  # video_*, concept_*: tests/training/{video,concept}/
     assert {e for e, _ in EXPERIMENTS} == set(options("experiment")) - {
-        "video_finetune", "video_demo", "video_demo_sam3"}
+        "video_finetune", "video_demo", "video_demo_sam3", "concept_finetune", "concept_demo"}
 
 
 @pytest.mark.parametrize("experiment,variant", EXPERIMENTS)

@@ -1,0 +1,126 @@
+"""The data of a concept fine-tune from the `data` group (conf/data/coco_concept.yaml): where the
+COCO jsons and images are (a Roboflow export's root/train/, root/valid/ or explicit paths; the
+concept demo written first when data.concept_demo is set) and the train / validation loaders.
+
+The training loader sets its dataset's epoch and reseeds its shuffle from (data.seed, epoch) each
+time an epoch's iterator is made, before any worker copies the dataset (Meta's trainer calls
+set_epoch before it builds the epoch's loader): an epoch's batches depend on the seed and the
+epoch only, so a resumed run draws what the uninterrupted one drew."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch.utils.data import DataLoader
+
+from samhq_train.data.concept_batch import collate_concepts
+from samhq_train.data.concept_dataset import VAL_CATEGORIES_PER_DATAPOINT, ConceptDataset
+from samhq_train.data.demo_concepts import ANNOTATIONS, ensure_concept_demo
+from samhq_train.errors import UserError
+from samhq_train.model_from_config import absolute_path
+
+
+class ConceptDataConfigError(UserError):
+    """A data setting of a concept fine-tune that cannot work; names the key."""
+
+    label = "config error"
+
+
+class DataFiles(NamedTuple):
+    train_annotation_file: Path
+    train_image_dir: Path
+    val_annotation_file: Path | None
+    val_image_dir: Path | None
+
+
+def _split_files(data, split: str, required: bool) -> tuple[Path | None, Path | None]:
+    """(json, image folder) of the train or val split: data.<split>_annotation_file /
+    data.<split>_image_dir, else <data.root>/<data.<split>_split>/_annotations.coco.json."""
+    annotation, images = data.get(f"{split}_annotation_file"), data.get(f"{split}_image_dir")
+    root, folder = data.get("root"), data.get(f"{split}_split")
+    if annotation:
+        annotation = Path(absolute_path(annotation))
+        images = Path(absolute_path(images)) if images else annotation.parent
+    elif root and folder:
+        images = Path(absolute_path(root)) / folder
+        annotation = images / ANNOTATIONS
+        if not annotation.is_file() and not required:
+            return None, None  # a Roboflow export without a validation split
+    elif required:
+        raise ConceptDataConfigError(
+            "data.root is not set: pass data.root=/path/to/export (a Roboflow COCO export: "
+            "train/ and valid/ with _annotations.coco.json) or data.train_annotation_file=...")
+    else:
+        return None, None
+    key = f"data.{split}_annotation_file" if data.get(f"{split}_annotation_file") else "data.root"
+    if not annotation.is_file():
+        raise ConceptDataConfigError(f"{key}: {annotation} does not exist (a COCO json)")
+    if not images.is_dir():
+        raise ConceptDataConfigError(f"data.{split}_image_dir: {images} is not a folder")
+    return annotation, images
+
+
+def data_files(data) -> DataFiles:
+    """The data's files, checked to exist (the concept demo's written first)."""
+    demo = data.get("concept_demo")
+    if demo:
+        ensure_concept_demo(absolute_path(data.root), **demo)
+    return DataFiles(*_split_files(data, "train", True), *_split_files(data, "val", False))
+
+
+class EpochLoader(DataLoader):
+    """A DataLoader that, when an epoch's iterator is made, sets its dataset's epoch to
+    epoch_of() and seeds its shuffle from (seed, epoch)."""
+
+    def __init__(self, *args, seed: int = 0, epoch_of: Callable[[], int] | None = None,
+                 **kwargs) -> None:
+        kwargs.setdefault("generator", torch.Generator())
+        super().__init__(*args, **kwargs)
+        self.seed, self.epoch_of = int(seed), epoch_of
+
+    def __iter__(self):
+        epoch = self.epoch_of() if self.epoch_of is not None else 0
+        self.dataset.set_epoch(epoch)
+        self.generator.manual_seed(self.seed * 1_000_003 + epoch)
+        return super().__iter__()
+
+
+def _int_or_none(data, key: str, default=None):
+    value = data.get(key, default)
+    return None if value is None else int(value)
+
+
+def concept_loaders(data, image_size: int, with_masks: bool
+                    ) -> tuple[EpochLoader, DataLoader | None]:
+    """(train loader, val loader or None); the jsons are read and checked here (one line for a
+    bad file or setting), before the model."""
+    files = data_files(data)
+    resolution = _int_or_none(data, "resolution") or image_size
+    if resolution != image_size:
+        raise ConceptDataConfigError(f"data.resolution={resolution}: the model takes "
+                                     f"{image_size} x {image_size} images (null: the model's)")
+    seed, workers = int(data.get("seed", 0)), int(data.get("num_workers", 0))
+    common = dict(resolution=resolution, with_masks=with_masks,
+                  include_negatives=bool(data.get("include_negatives", True)), seed=seed)
+    train_set = ConceptDataset(
+        files.train_annotation_file, files.train_image_dir, training=True,
+        min_scale=int(data.get("min_scale", 480)),
+        max_instances=int(data.get("max_instances", 200)),
+        categories_per_datapoint=_int_or_none(data, "categories_per_datapoint"),
+        num_images=_int_or_none(data, "num_images"), **common)
+    train = EpochLoader(train_set, batch_size=int(data.get("batch_size", 1)), shuffle=True,
+                        num_workers=workers, collate_fn=collate_concepts, drop_last=True,
+                        seed=seed)
+    if files.val_annotation_file is None:
+        return train, None
+    val_set = ConceptDataset(
+        files.val_annotation_file, files.val_image_dir, training=False,
+        categories_per_datapoint=_int_or_none(
+            data, "val_categories_per_datapoint", VAL_CATEGORIES_PER_DATAPOINT),
+        num_images=_int_or_none(data, "val_num_images"), **common)
+    val = DataLoader(val_set, batch_size=int(data.get("val_batch_size", 1)),
+                     num_workers=workers, collate_fn=collate_concepts)
+    return train, val

@@ -1,0 +1,159 @@
+"""LightningModule of concept fine-tuning: SAM 3's detector trained as Meta's recipe trains it
+(roboflow_v100 full fine-tune): each step, the batch's phrases tokenised, the ViT trunk's map of
+each image, the detector's train-mode forward (DAC copies, every decoder layer, the _o2m outputs)
+and the detection loss (loss.py); AdamW with the recipe's param groups and inverse-square-root
+schedule stepped per optimiser step (optimizer.py); gradient clipping is the trainer's
+(lightning_clipping).
+
+What trains is the policy's (trainable.py: full = Meta's recipe, detector, detector+lora). The
+trunk runs without autograd when the policy freezes it (detector).
+
+Validation (eval mode, no DAC, the last layer): the loss as in training ("val/core_loss" and its
+main terms) and COCO box AP of the detections over the validation json ("val/box_AP", AP50,
+AP75: validation.py), which picks the best checkpoint.
+
+The detector's modules are the model's (attach_detector), so the model's state_dict, the
+checkpoints and the export hold the trained tensors; the ConceptDetector object that runs them
+is kept outside the module tree (not registered twice) and is switched with the model's
+train / eval mode each step (its own flag decides DAC). Checkpoints carry every process's random
+states, and the data draws per (seed, epoch, index) (ConceptDataset): a run resumed from an
+epoch's last.ckpt continues as the uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from samhq_train.clip_tokenizer import ClipTokenizer
+from samhq_train.data.concept_batch import ConceptBatch
+from samhq_train.training.checkpointing import gather_rng_states, restore_own_rng_states
+from samhq_train.training.divergence import check_gradients, check_loss
+
+from .loss import CORE_LOSS, ConceptLossSettings, concept_detection_loss
+from .optimizer import ConceptOptimSettings, concept_optimizer
+from .trainable import ConceptPolicy, prepare_concept_model
+from .validation import BoxDetections
+
+MAIN_TERMS = ("loss_bbox", "loss_giou", "loss_ce", "presence_loss", "loss_mask", "loss_dice")
+VAL_AP_KEYS = ("box_AP", "box_AP50", "box_AP75")
+GLOBAL_RNG_KEY = "rng_states"  # as image and video training's checkpoints
+
+
+def trunk_maps(model, images: torch.Tensor) -> torch.Tensor:
+    """The ViT trunk's N x C x g x g maps of normalised images (the interactive path's trunk,
+    which the detector shares; early fusion's extra output left aside)."""
+    trunk = model.image_encoder.trunk
+    if getattr(model, "early_fusion", False):
+        return trunk(images, model.early_block)[0]
+    return trunk(images)
+
+
+class ConceptTrainModule(L.LightningModule):
+    """model: a SAM 3 / HQ-SAM 3 (Sam3HQ) carrying the detector's tensors; the policy is applied
+    here. tokenizer: the BPE tokenizer of the detector's text encoder. val_annotation_file: the
+    validation json whose box AP is reported (None: loss only)."""
+
+    def __init__(self, model, *, policy: ConceptPolicy, tokenizer: ClipTokenizer,
+                 loss: ConceptLossSettings | None = None,
+                 optim: ConceptOptimSettings | None = None,
+                 val_annotation_file: str | Path | None = None,
+                 steps_per_epoch: int | None = None) -> None:
+        super().__init__()
+        self.model = model
+        detector = prepare_concept_model(model, policy)
+        object.__setattr__(self, "detector", detector)  # its modules are registered in model
+        self.policy, self.tokenizer = policy, tokenizer
+        self.loss_settings = loss or ConceptLossSettings()
+        self.optim_settings = optim or ConceptOptimSettings()
+        self.val_annotation_file = val_annotation_file
+        self.steps_per_epoch = steps_per_epoch
+        self.val_detections = BoxDetections()
+        self.val_losses: dict[str, list[float]] = {}
+        self.val_results: dict[str, float] = {}
+        self.val_results_step = -1  # the global step val_results were measured at
+
+    def on_train_epoch_start(self) -> None:
+        # a loaded model comes in eval mode and Lightning keeps modes: Meta trains in train mode
+        self.model.train()
+
+    def transfer_batch_to_device(self, batch, device, dataloader_idx: int):
+        return batch.to(device) if isinstance(batch, ConceptBatch) else super(
+        ).transfer_batch_to_device(batch, device, dataloader_idx)
+
+    def outputs(self, batch: ConceptBatch) -> dict:
+        """forward_train of the batch's queries (train or eval mode: the model's)."""
+        self.detector.train(self.model.training)
+        tokens = self.tokenizer(list(batch.texts)).to(batch.images.device)
+        if self.policy.trunk_needs_grad and torch.is_grad_enabled():
+            maps = trunk_maps(self.model, batch.images)
+        else:
+            with torch.no_grad():
+                maps = trunk_maps(self.model, batch.images)
+        return self.detector.forward_train(maps, batch.image_index, tokens[batch.text_index])
+
+    def losses(self, outputs: dict, batch: ConceptBatch) -> dict:
+        return concept_detection_loss(outputs, batch.targets, self.loss_settings)
+
+    def training_step(self, batch: ConceptBatch, batch_idx: int) -> torch.Tensor:
+        losses = self.losses(self.outputs(batch), batch)
+        size = len(batch.phrases)
+        self.log("train/core_loss", losses[CORE_LOSS].detach(), prog_bar=True, batch_size=size)
+        for name in MAIN_TERMS:
+            if name in losses:
+                self.log(f"train/{name}", losses[name].detach(), batch_size=size)
+        return losses[CORE_LOSS]
+
+    def on_before_backward(self, loss: torch.Tensor) -> None:
+        check_loss(self.trainer, loss)  # a diverged run stops here, in one line
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        check_gradients(self.trainer, self.model, optimizer)
+
+    def on_validation_epoch_start(self) -> None:
+        self.val_detections = BoxDetections()
+        self.val_losses = {}
+
+    def validation_step(self, batch: ConceptBatch, batch_idx: int) -> None:
+        outputs = self.outputs(batch)
+        losses = self.losses(outputs, batch)
+        for name in (CORE_LOSS, *MAIN_TERMS):
+            if name in losses:
+                self.val_losses.setdefault(name, []).append(float(losses[name]))
+        self.val_detections.add_batch(outputs, batch)
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.val_losses:
+            return
+        results = {name: sum(v) / len(v) for name, v in self.val_losses.items()}
+        detections = self.val_detections.gathered()  # every process: one COCO evaluation
+        if self.val_annotation_file is not None:
+            ap = detections.box_ap(self.val_annotation_file)
+            results.update({k: ap[k] for k in VAL_AP_KEYS})
+        self.val_results, self.val_results_step = results, self.global_step
+        for name, value in results.items():
+            self.log(f"val/{name}", value, sync_dist=name not in VAL_AP_KEYS)
+
+    def configure_optimizers(self):
+        # the run passes steps_per_epoch: Lightning's estimated_stepping_batches would make the
+        # epoch's loader iterator before a resumed run's epoch is restored (the data would then
+        # draw epoch 0's augmentations and order)
+        epochs = max(int(self.trainer.max_epochs or 1), 1)
+        steps_per_epoch = self.steps_per_epoch or max(
+            int(self.trainer.estimated_stepping_batches) // epochs, 1)
+        optimizer, scheduler = concept_optimizer(self.model, steps_per_epoch, epochs,
+                                                 self.optim_settings)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint[GLOBAL_RNG_KEY] = gather_rng_states()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        states = checkpoint.get(GLOBAL_RNG_KEY)
+        if states:  # every process's torch / numpy / Python states; this rank's restored
+            attached = self._trainer is not None
+            restore_own_rng_states(states, self.global_rank if attached else 0,
+                                   self.trainer.world_size if attached else 1)

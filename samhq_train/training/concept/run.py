@@ -1,0 +1,232 @@
+"""train_concept(cfg): fine-tune SAM 3's concept detector (experiment=concept_finetune); wiring.
+
+The config's `model` group gives the SAM 3 / HQ-SAM 3 weights (a file with the detector: Meta's
+sam3.pt or a full export made from it), `data` (data=coco_concept) the COCO-format sets,
+`concept` the policy, the BPE merges file, the loss and the optimiser settings (the recipe's by
+default). Every key is checked in one line before the model is read. The run writes
+checkpoints/last.ckpt every epoch (trainer.fit resumes from ckpt_path) and, with a validation
+set, checkpoints/best.ckpt by val/box_AP; at the end export/<variant>_concept.pt, the whole model
+in Meta's layout, which samhq-video --text, samhq-concept and samhq-evaluate
+coco.prompts=concept load.
+
+A SAM 3 file without the detector (an image-only HQ-SAM 3 export, the demo miniature) is
+refused, or with concept.init_missing_detector=true gets a fresh detector (said in the log).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from omegaconf import OmegaConf
+
+from samhq_train.clip_tokenizer import ClipTokenizer
+from samhq_train.errors import UserError
+from samhq_train.model import (
+    TrainablePolicy,
+    atomic_write,
+    family_of_model,
+    family_of_variant,
+    inspect,
+    save_checkpoint,
+    variant_config,
+)
+from samhq_train.model.sam3.family import add_fresh_detector
+from samhq_train.model_from_config import absolute_path, build_model_from_config
+from samhq_train.training.ddp_settings import ddp_settings_for
+
+from .loaders import concept_loaders, data_files
+from .loss import ConceptLossSettings
+from .module import ConceptTrainModule
+from .optimizer import ConceptOptimSettings, lightning_clipping
+from .trainable import ConceptPolicy
+
+log = logging.getLogger(__name__)
+# fp32 weights: full precision or mixed (autocast); Lightning's aliases included
+CONCEPT_PRECISIONS = ("32", "32-true", "bf16-mixed", "16-mixed")
+RUN_KEYS = ("policy", "lora", "bpe", "with_masks", "init_missing_detector")
+OPTIM_KEYS = tuple(ConceptOptimSettings.__dataclass_fields__)
+
+
+class ConceptConfigError(UserError):
+    """A concept fine-tuning setting that cannot work; names the key."""
+
+    label = "config error"
+
+
+def concept_settings(cfg) -> tuple[ConceptPolicy, ConceptOptimSettings, ConceptLossSettings]:
+    """The `concept` group's policy, optimiser and loss settings; one line for a bad key."""
+    values = OmegaConf.to_container(cfg.concept, resolve=True)
+    for key in values:
+        if key not in RUN_KEYS + OPTIM_KEYS:
+            raise ConceptConfigError(f"concept.{key} is not a setting: use one of "
+                                     f"{', '.join(RUN_KEYS + OPTIM_KEYS)}")
+    if not isinstance(values.get("with_masks", False), bool):
+        raise ConceptConfigError(f"concept.with_masks={values['with_masks']}: expected true "
+                                 "(the mask terms too) or false (the recipe's boxes only)")
+    try:
+        policy = ConceptPolicy.from_config(values.get("policy", "full"), values.get("lora"))
+    except (UserError, ValueError) as err:  # named model.*; here they live in concept.*
+        message = str(err).replace("model.policy", "concept.policy")
+        raise ConceptConfigError(message.replace("model.lora", "concept.lora")) from None
+    optim = ConceptOptimSettings.from_config(**{k: v for k, v in values.items()
+                                                if k in OPTIM_KEYS})
+    return policy, optim, ConceptLossSettings(with_masks=bool(values.get("with_masks", False)))
+
+
+def check_concept_config(cfg):
+    """The keys a concept run reads, before anything heavy: (policy, optim, loss, tokenizer)."""
+    try:
+        family = family_of_variant(cfg.model.variant).name
+    except (KeyError, ValueError):
+        raise ConceptConfigError(f"model.variant={cfg.model.variant}: not a known variant"
+                                 ) from None
+    if family != "sam3":
+        raise ConceptConfigError(f"model.variant={cfg.model.variant}: concept fine-tuning trains "
+                                 "SAM 3's text detector: use model=sam3_hq (model.checkpoint="
+                                 "/path/sam3.pt)")
+    precision = str(cfg.trainer.get("precision", "32"))
+    if precision not in CONCEPT_PRECISIONS:
+        raise ConceptConfigError(f"trainer.precision={precision}: concept fine-tuning trains fp32 "
+                                 "weights; use 32, bf16-mixed (the recipe's, on a GPU) or "
+                                 "16-mixed")
+    if cfg.model.get("checkpoint") is None and cfg.model.get("seed") is None:
+        raise ConceptConfigError(f"model={cfg.model.variant} needs SAM 3's weights: pass "
+                                 "model.checkpoint=/path/to/sam3.pt")
+    checkpoint = absolute_path(cfg.model.get("checkpoint"))
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        raise ConceptConfigError(f"model.checkpoint={checkpoint}: no such file")
+    resume = absolute_path(cfg.get("ckpt_path"))
+    if resume is not None and not Path(resume).is_file():
+        raise ConceptConfigError(f"ckpt_path={resume}: no such file (give a run's "
+                                 "checkpoints/last.ckpt)")
+    policy, optim, loss = concept_settings(cfg)
+    data_files(cfg.data)  # the data root / annotation files (the demo data written first)
+    bpe = cfg.concept.get("bpe")
+    if not bpe:
+        raise ConceptConfigError("concept.bpe is not set: pass concept.bpe=/path/to/"
+                                 "bpe_simple_vocab_16e6.txt.gz (CLIP's merges file, which "
+                                 "sam3.pt does not contain)")
+    concept = variant_config(cfg.model.variant).concept
+    tokenizer = ClipTokenizer(absolute_path(bpe), concept.context_length, concept.vocab_size)
+    return policy, optim, loss, tokenizer
+
+
+def has_detector(model) -> bool:
+    return any(k.startswith("detector.transformer.decoder.") for k in model.state_dict())
+
+
+def ensure_detector(model, cfg) -> None:
+    """A SAM 3 model without the detector's tensors: refused, or with
+    concept.init_missing_detector a fresh detector (said in the log)."""
+    if has_detector(model):
+        return
+    source = cfg.model.get("checkpoint") or f"the random model (model.seed={cfg.model.seed})"
+    if not cfg.concept.get("init_missing_detector"):
+        raise ConceptConfigError(
+            f"model.checkpoint={source}: this SAM 3 model has no concept detector: use Meta's "
+            "sam3.pt or a full export made from it, or start a fresh detector with "
+            "concept.init_missing_detector=true")
+    add_fresh_detector(model, int(cfg.seed))
+    log.info("model: %s has no concept detector; a fresh one starts (seed %s)", source, cfg.seed)
+
+
+def optimizer_steps_per_epoch(trainer_cfg, train_loader, world_size: int) -> int:
+    """Optimiser steps in one epoch of this process (the schedule's unit), as Lightning counts
+    them: the loader's batches per process, limit_train_batches, gradient accumulation."""
+    per_process = math.ceil(len(train_loader.dataset) / world_size)  # DistributedSampler's
+    batches = per_process // train_loader.batch_size  # drop_last
+    limit = trainer_cfg.get("limit_train_batches")
+    if isinstance(limit, float):
+        batches = int(batches * limit)
+    elif isinstance(limit, int) and not isinstance(limit, bool):
+        batches = min(batches, limit)
+    return max(math.ceil(batches / int(trainer_cfg.get("accumulate_grad_batches") or 1)), 1)
+
+
+def starts_with_trained_hq(cfg) -> bool:
+    """Whether model.checkpoint holds HQ parts (an HQ-SAM 3 file); Meta's sam3.pt and the random
+    miniature leave them at their fresh init, which concept training does not train."""
+    checkpoint = absolute_path(cfg.model.get("checkpoint"))
+    return checkpoint is not None and inspect(checkpoint).format != "sam"
+
+
+def export_model(model, path: Path, trained_hq: bool) -> Path:
+    """The whole model in Meta's layout; without HQ parts when they were never trained, so that
+    whatever loads the file knows it as plain SAM 3 (load_checkpoint's untrained_hq)."""
+    save_checkpoint(model, path, "sam_hq")
+    if not trained_hq:
+        family = family_of_model(model)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        plain = {k: v for k, v in state.items() if not family.is_hq_key(k)}
+        atomic_write(path, lambda tmp: torch.save(plain, tmp))
+    return path
+
+
+def checkpoint_callbacks(folder: Path, validates: bool) -> list:
+    callbacks = [ModelCheckpoint(dirpath=folder, filename="last", save_top_k=1,
+                                 enable_version_counter=False, save_on_train_epoch_end=True)]
+    if validates:
+        callbacks.append(ModelCheckpoint(dirpath=folder, filename="best", monitor="val/box_AP",
+                                         mode="max", save_top_k=1, enable_version_counter=False))
+    return callbacks
+
+
+def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
+                  ) -> tuple[dict, dict]:
+    """Train per cfg (experiment=concept_finetune); (metrics, objects) as train() returns.
+    build_loggers: the run's loggers from cfg (train() passes the `logger` group's builder);
+    without it a CSV log under logs/."""
+    policy, optim, loss, tokenizer = check_concept_config(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
+    image_size = variant_config(cfg.model.variant).image_size
+    train_loader, val_loader = concept_loaders(cfg.data, image_size, loss.with_masks)
+    if val_loader is None:
+        log.warning("no validation set (no %s/%s/ and no data.val_annotation_file): no val "
+                    "metrics and no best checkpoint, only last.ckpt",
+                    cfg.data.get("root"), cfg.data.get("val_split"))
+    loaded = build_model_from_config(cfg.model, TrainablePolicy(name="full"))
+    ensure_detector(loaded.model, cfg)
+    loggers = build_loggers(cfg) if build_loggers else [CSVLogger(output_dir, name="logs")]
+    val_json = data_files(cfg.data).val_annotation_file if val_loader is not None else None
+    module = ConceptTrainModule(loaded.model, policy=policy, tokenizer=tokenizer, loss=loss,
+                                optim=optim, val_annotation_file=val_json)
+    # the epoch about to run, also while a resumed run restores its loops (current_epoch then
+    # still counts the checkpoint's epoch as running; Lightning's sampler epoch is this one)
+    train_loader.epoch_of = lambda: module.trainer.fit_loop.epoch_progress.current.processed
+    trainer: L.Trainer = hydra.utils.instantiate(
+        ddp_settings_for(cfg.trainer, "full"),  # no policy reaches every parameter each step
+        callbacks=checkpoint_callbacks(output_dir / "checkpoints", val_loader is not None),
+        logger=loggers or False, **lightning_clipping(optim),
+    )
+    module.steps_per_epoch = optimizer_steps_per_epoch(cfg.trainer, train_loader,
+                                                       trainer.world_size)
+    metrics: dict = {}
+    if val_loader is not None and cfg.get("validate_before_training") and not cfg.get("ckpt_path"):
+        trainer.validate(module, val_loader, verbose=False)
+        metrics["before"] = dict(module.val_results)
+    trainer.fit(module, train_loader, val_loader, ckpt_path=absolute_path(cfg.get("ckpt_path")))
+    if val_loader is not None and module.val_results_step != trainer.global_step:
+        trainer.validate(module, val_loader, verbose=False)  # the final weights, not yet scored
+    if module.val_results:
+        metrics["after"] = dict(module.val_results)
+    exported = None
+    if cfg.get("export") and trainer.is_global_zero:
+        exported = export_model(module.model, output_dir / "export" /
+                                f"{cfg.model.variant}_concept.pt", starts_with_trained_hq(cfg))
+        log.info("exported %s", exported)
+    for when, values in metrics.items():
+        log.info("val %s: %s", when, ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
+    objects = {"cfg": cfg, "model": module.model, "module": module, "trainer": trainer,
+               "exports": {"model": exported} if exported else {},
+               "config": OmegaConf.to_container(cfg, resolve=True)}
+    return metrics, objects
