@@ -44,8 +44,8 @@ def config_dir(tmp_path):
          "syntax: "),
         (["--config-dir", "{conf}", "optimizer.lrr=1"], NOT_IN_STRUCT),
         (["--config-dir", "{conf}", "experiment=theirs"], "In 'train': Could not find "
-         "'experiment/theirs'; Available options in 'experiment': demo, finetune_decoder, "
-         "finetune_lora, mine, paper"),
+         "'experiment/theirs'; Available options in 'experiment': concept_demo, "
+         "concept_finetune, demo, finetune_decoder, finetune_lora, mine, paper"),
         (["--config-dir", "{conf}/none", "experiment=mine"], "--config-dir {conf}/none: no such "
          "folder ({conf}/none); give the folder that holds your config files"),
     ],
