@@ -60,7 +60,7 @@ def not_reached(*args, **kwargs):
         ("train", "model.policy=[", "the override 'model.policy=[' is not valid Hydra syntax: "
          "no viable alternative at input '['"),
         ("eval", "data=demoo", "In 'eval': Could not find 'data/demoo'; Available options in "
-         "'data': coco, demo, folder, hqseg44k"),
+         "'data': coco, coco_concept, concept_demo, demo, folder, hqseg44k"),
     ],
 )
 def test_hydra_errors_are_one_config_error_line(config, override, message):
