@@ -47,6 +47,19 @@ def sample_uncertain_points(
     return torch.cat([chosen, uniform], dim=1)
 
 
+def sigmoid_focal_loss(logits, targets, alpha: float, gamma: float) -> torch.Tensor:
+    """Element-wise sigmoid focal loss of logits against targets in [0, 1] (Lin et al. 2017, as
+    SAM 2's and SAM 3's training code): alpha weighs the positives, alpha < 0 leaves the classes
+    unweighted."""
+    ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    prob = logits.sigmoid()
+    p_t = prob * targets + (1 - prob) * (1 - targets)
+    loss = ce * (1 - p_t) ** gamma
+    if alpha >= 0:
+        loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
+    return loss
+
+
 def sigmoid_bce_loss(
     point_logits: torch.Tensor, point_targets: torch.Tensor, num_masks: float
 ) -> torch.Tensor:

@@ -7,19 +7,10 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.functional import f1_score
 
-from samhq_train.training.losses import dice_loss
+from samhq_train.training.losses import dice_loss, sigmoid_focal_loss
 
 from .box_overlap import matched_box_iou, matched_generalized_box_iou
 from .matcher import Matches
-
-
-def sigmoid_focal_loss(logits, targets, alpha: float, gamma: float) -> torch.Tensor:
-    """Element-wise focal loss of logits against targets in [0, 1] (alpha weighs positives)."""
-    prob = logits.sigmoid()
-    ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
-    p_t = prob * targets + (1 - prob) * (1 - targets)
-    loss = ce * (1 - p_t) ** gamma
-    return (alpha * targets + (1 - alpha) * (1 - targets)) * loss
 
 
 def box_terms(outputs, target_boxes, target_boxes_xyxy, matches: Matches, num_boxes):

@@ -18,24 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from samhq_train.distributed import mean_over_ranks
+from samhq_train.training.losses import sigmoid_focal_loss
 
 from .clip_forward import FrameSteps
 
 TERMS = ("loss_mask", "loss_dice", "loss_iou", "loss_class")
-
-
-def sigmoid_focal(logits, targets, alpha: float, gamma: float) -> torch.Tensor:
-    """Element-wise focal loss; alpha < 0 leaves the classes unweighted."""
-    ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
-    prob = logits.sigmoid()
-    p_t = prob * targets + (1 - prob) * (1 - targets)
-    loss = ce * (1 - p_t) ** gamma
-    if alpha >= 0:
-        loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
-    return loss
 
 
 def soft_dice(logits, targets) -> torch.Tensor:
@@ -93,7 +82,8 @@ class MultiStepMaskLoss:
     def step_terms(self, masks, gt, ious, scores) -> dict[str, torch.Tensor]:
         """One step's four terms summed over the B objects (not yet divided by B)."""
         target = gt.expand_as(masks)
-        focal = sigmoid_focal(masks, target, self.focal_alpha, self.focal_gamma).flatten(2).mean(-1)
+        focal = sigmoid_focal_loss(masks, target, self.focal_alpha, self.focal_gamma)
+        focal = focal.flatten(2).mean(-1)
         dice = soft_dice(masks, target)
         iou_error = ious - actual_iou(masks, target)
         iou = iou_error.abs() if self.iou_use_l1_loss else iou_error**2
@@ -102,7 +92,7 @@ class MultiStepMaskLoss:
             present = torch.ones_like(present)
             cls = masks.new_zeros(())
         else:
-            cls = sigmoid_focal(scores, present, self.focal_alpha_obj_score,
+            cls = sigmoid_focal_loss(scores, present, self.focal_alpha_obj_score,
                                 self.focal_gamma_obj_score).mean(1).sum()
         if masks.shape[1] > 1:
             best = (focal * self.weight_mask + dice * self.weight_dice).argmin(dim=-1, keepdim=True)
