@@ -73,9 +73,8 @@ def concept_settings(cfg) -> tuple[ConceptPolicy, ConceptOptimSettings, ConceptL
                                  "(the mask terms too) or false (the recipe's boxes only)")
     try:
         policy = ConceptPolicy.from_config(values.get("policy", "full"), values.get("lora"))
-    except (UserError, ValueError) as err:  # named model.*; here they live in concept.*
-        message = str(err).replace("model.policy", "concept.policy")
-        raise ConceptConfigError(message.replace("model.lora", "concept.lora")) from None
+    except (UserError, ValueError) as err:
+        raise ConceptConfigError(str(err)) from None
     optim = ConceptOptimSettings.from_config(**{k: v for k, v in values.items()
                                                 if k in OPTIM_KEYS})
     return policy, optim, ConceptLossSettings(with_masks=bool(values.get("with_masks", False)))

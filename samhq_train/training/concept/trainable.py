@@ -50,19 +50,19 @@ TRUNK_LORA_PRESETS = ("attn", "attn+mlp")  # the sam3 family's presets on the tr
 
 @dataclass(frozen=True)
 class ConceptPolicy:
-    """model.policy of a concept fine-tune and its LoRA settings (detector+lora)."""
+    """concept.policy of a concept fine-tune and its LoRA settings (detector+lora)."""
 
     name: str = "full"
     lora: LoraSettings = LoraSettings()
 
     def __post_init__(self):
-        check_setting("model.policy", self.name, lambda v: v in CONCEPT_POLICIES,
+        check_setting("concept.policy", self.name, lambda v: v in CONCEPT_POLICIES,
                       f"one of {', '.join(CONCEPT_POLICIES)}")
-        check_setting("model.lora", self.lora, lambda v: isinstance(v, LoraSettings),
+        check_setting("concept.lora", self.lora, lambda v: isinstance(v, LoraSettings),
                       "LoRA settings")
         targets = self.lora.targets
         check_setting(
-            "model.lora.targets", targets,
+            "concept.lora.targets", targets,
             lambda v: self.name != "detector+lora" or not isinstance(v, str)
             or "*" in v or "." in v or v in TRUNK_LORA_PRESETS,
             f"one of {', '.join(TRUNK_LORA_PRESETS)} or module-name patterns (policy "
@@ -71,15 +71,19 @@ class ConceptPolicy:
 
     @classmethod
     def from_config(cls, name: str = "full", lora=None) -> ConceptPolicy:
-        """From plain config values (model.policy, a model.lora mapping); one line naming the
+        """From plain config values (concept.policy, a concept.lora mapping); one line naming the
         key for a bad one."""
         lora = dict(lora or {})
         known = list(LoraSettings.__dataclass_fields__)
         for key in lora:
             if key not in known:
-                raise ConceptSettingError(f"model.lora.{key} is not a setting here: use "
+                raise ConceptSettingError(f"concept.lora.{key} is not a setting here: use "
                                           f"{', '.join(known)}")
-        return cls(name=name, lora=LoraSettings(**lora))
+        try:
+            settings = LoraSettings(**lora)
+        except ValueError as err:  # LoraSettings names image training's keys, model.lora.*
+            raise ConceptSettingError(str(err).replace("model.lora", "concept.lora")) from None
+        return cls(name=name, lora=settings)
 
     def trains(self, name: str) -> bool:
         """Whether the parameter of this name (a Sam3HQ's, detector attached) trains."""
@@ -146,7 +150,7 @@ def apply_concept_policy(model: nn.Module, policy: str | ConceptPolicy) -> nn.Mo
 
 def prepare_concept_model(model: nn.Module, policy: str | ConceptPolicy) -> ConceptDetector:
     """Attach the detector, add the trunk's LoRA adapters for detector+lora (once), set
-    requires_grad; returns the attached ConceptDetector. A ValueError naming model.lora.* when
+    requires_grad; returns the attached ConceptDetector. A ValueError naming concept.lora.* when
     the LoRA settings do not fit the model."""
     policy = as_concept_policy(policy)
     detector = attach_detector(model)
@@ -156,7 +160,7 @@ def prepare_concept_model(model: nn.Module, policy: str | ConceptPolicy) -> Conc
         try:
             add_lora(model, s.targets, s.rank, s.alpha, s.dropout)
         except ValueError as err:
-            raise ValueError(f"model.lora: {err}") from None
+            raise ValueError(f"concept.lora: {err}") from None
     apply_concept_policy(model, policy)
     return detector
 

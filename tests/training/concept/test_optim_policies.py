@@ -129,15 +129,15 @@ def test_attach_keeps_state_and_function():
 
 
 def test_refusals():
-    with pytest.raises(ConceptSettingError, match="model.policy"):
+    with pytest.raises(ConceptSettingError, match="concept.policy"):
         ConceptPolicy("hq")
-    with pytest.raises(ConceptSettingError, match="model.lora.targets"):
+    with pytest.raises(ConceptSettingError, match="concept.lora.targets"):
         ConceptPolicy("detector+lora", lora=LoraSettings(targets="attn+mlp+decoder"))
     with pytest.raises(ConceptSettingError, match="concept.lr_transformr is not a setting here"):
         ConceptOptimSettings.from_config(lr_transformr=1e-4)
     with pytest.raises(ConceptSettingError, match="concept.layer_decay=0: expected"):
         ConceptOptimSettings(layer_decay=0)
-    with pytest.raises(ConceptSettingError, match="model.lora.rnk is not a setting here"):
+    with pytest.raises(ConceptSettingError, match="concept.lora.rnk is not a setting here"):
         ConceptPolicy.from_config("detector+lora", {"rnk": 4})
     assert ConceptPolicy.from_config("detector+lora", {"rank": 4}).lora.rank == 4
     with pytest.raises(ValueError, match="attach the detector first"):

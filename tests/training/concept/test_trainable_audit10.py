@@ -1,5 +1,5 @@
 """Mutation audit (round 10) of training/concept/trainable.py: LoRA settings that do not fit the
-model are one ValueError line naming model.lora."""
+model are one ValueError line naming concept.lora."""
 
 import pytest
 
@@ -14,6 +14,6 @@ from .optim_models import ours_attached  # noqa: E402
 def test_lora_settings_that_do_not_fit_name_the_key():
     model, _ = ours_attached()
     policy = ConceptPolicy("detector+lora", LoraSettings(targets="detector.nothing.*"))
-    with pytest.raises(ValueError, match=r"^model\.lora: .*detector\.nothing") as err:
+    with pytest.raises(ValueError, match=r"^concept\.lora: .*detector\.nothing") as err:
         prepare_concept_model(model, policy)
     assert "\n" not in str(err.value)
