@@ -24,29 +24,29 @@ ALLOWED = {
     "settings": {"errors"},
     "imaging": {"constants"},
     "drawing": set(),  # the overlay picture, beside imaging
+    # COCO segmentations <-> masks: the training data, the evaluations and the AMG's output
+    "coco_masks": set(),
     # SAM 3's text tokenizer: pure Python, so the ONNX concept graphs run without torch
     "clip_tokenizer": set(),
     # a family's input rule (model/<family>/processing.py) resizes with imaging's one resize
     "model": {"constants", "imaging", "settings", "clip_tokenizer"},
     # clip_tokenizer: the concept demo's merges file, learnt by its pure-Python BPE learner
-    "data": {"constants", "imaging", "settings", "distributed", "clip_tokenizer"},
+    "data": {"constants", "imaging", "settings", "distributed", "clip_tokenizer", "coco_masks"},
     "batch_forward": {"data", "model"},
     "model_from_config": {"model"},
     "evaluation": {
         "constants", "imaging", "drawing", "data", "model", "cache", "config_check",
         "batch_forward", "model_from_config", "evaluation.video", "evaluation.cgf1",
-        "evaluation.rle",
+        "coco_masks",
         # ConceptPredictor and its tokenizer: COCO AP of SAM 3 text prompts (coco_concept)
         "inference", "clip_tokenizer",
     },
     # video object segmentation metrics (J, F, J&F): a layer of its own inside evaluation
     "evaluation.video": {
-        "constants", "imaging", "data", "model", "evaluation.cgf1", "evaluation.rle",
+        "constants", "imaging", "data", "model", "evaluation.cgf1", "coco_masks",
     },
     # cgF1 from match counts (SAM 3's metric): images (saco_metrics) and videos alike
     "evaluation.cgf1": set(),
-    # COCO run-length encoding of masks: image and video results alike
-    "evaluation.rle": set(),
     "training": {"constants", "data", "model", "evaluation", "batch_forward", "distributed"},
     # video fine-tuning (SAM2Train's clip forward and loss, its LightningModule and run)
     "training.video": {
@@ -58,7 +58,7 @@ ALLOWED = {
                          # the run: the phrases' tokenizer, the model from the config, box AP
                          "clip_tokenizer", "model_from_config", "evaluation"},
     # with inference.video (samhq-video)
-    "inference": {"constants", "imaging", "drawing", "model", "clip_tokenizer"},
+    "inference": {"constants", "imaging", "drawing", "model", "clip_tokenizer", "coco_masks"},
     "reference": {"model"},
     "cache": {"constants", "imaging", "data", "model", "distributed"},
     "config_defaults": {"constants", "data", "model"},

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..coco_masks import segmentation_problem
 from .image_files import DataError, stored_size
 
 __all__ = [
@@ -134,30 +135,12 @@ def _read_image(path: Path, image_dir: Path, i: int, entry) -> ConceptImage:
 
 def _check_segmentation(where: str, segmentation, image: ConceptImage) -> object:
     """The segmentation as stored (None for none); ConceptDataError for a malformed one."""
+    problem = segmentation_problem(segmentation, image.height, image.width)
+    if problem is not None:
+        raise ConceptDataError(f"{where}: {problem}")
     if segmentation is None or segmentation == []:
         return None
-    if isinstance(segmentation, list):
-        for polygon in segmentation:
-            if not (isinstance(polygon, list) and len(polygon) >= 6 and len(polygon) % 2 == 0
-                    and all(_is_number(v) for v in polygon)):
-                raise ConceptDataError(f"{where}: a segmentation polygon must be a list of at "
-                                       "least 3 (x, y) number pairs; fix the json")
-        return segmentation
-    size = segmentation.get("size") if isinstance(segmentation, Mapping) else None
-    counts = segmentation.get("counts") if isinstance(segmentation, Mapping) else None
-    if size != [image.height, image.width]:
-        raise ConceptDataError(f"{where}: the segmentation must be polygons or an RLE whose "
-                               f"'size' is the image's [{image.height}, {image.width}], got "
-                               f"{str(size)[:40]}; fix the json")
-    if isinstance(counts, list):
-        pixels = image.height * image.width
-        if not all(_is_id(c) and c >= 0 for c in counts) or sum(counts) != pixels:
-            raise ConceptDataError(f"{where}: the RLE 'counts' must be non-negative integers "
-                                   "summing to height x width; fix the json")
-    elif not isinstance(counts, str) or not counts:
-        raise ConceptDataError(f"{where}: the RLE 'counts' must be a string or a list of "
-                               "integers; fix the json")
-    return dict(segmentation)
+    return segmentation if isinstance(segmentation, list) else dict(segmentation)
 
 
 def _read_instance(path: Path, i: int, ann, images: dict, categories: dict) -> tuple:

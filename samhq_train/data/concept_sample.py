@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-import pycocotools.mask as mask_utils
 import torch
 
+from ..coco_masks import decode_segmentation
 from .concept_coco import ConceptCoco, ConceptInstance
 from .image_files import read_image
 
@@ -107,17 +107,6 @@ def load_sample(coco: ConceptCoco, image_index: int, category_ids: tuple[int, ..
         segmentations=[i.segmentation for i in instances], queries=queries,
         image_id=image.id, original_size=(image.height, image.width),
     )
-
-
-def decode_segmentation(segmentation, height: int, width: int) -> np.ndarray:
-    """Polygons (merged) or RLE (compressed or not) -> H x W uint8 0 / 1."""
-    if isinstance(segmentation, list):
-        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
-    elif isinstance(segmentation["counts"], list):
-        rle = mask_utils.frPyObjects(segmentation, height, width)
-    else:
-        rle = {"size": segmentation["size"], "counts": segmentation["counts"].encode("ascii")}
-    return mask_utils.decode(rle)
 
 
 def decode_masks(sample: ConceptSample) -> ConceptSample:

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from ..clip_tokenizer import learn_merges, write_merges_file
+from ..coco_masks import uncompressed_rle
 from .demo import (
     SHAPES,
     SPLITS,
@@ -78,17 +79,6 @@ def concept_demo_sample(seed: int, split: str, index: int, size: int):
         img = paint_object(rng, img, mask)
         objects.append((shape, mask))
     return noisy_uint8(rng, img), objects
-
-
-def uncompressed_rle(mask: np.ndarray) -> dict:
-    """COCO's uncompressed RLE of a mask: run lengths over the column-major pixels, starting
-    with a (possibly empty) run of background."""
-    flat = (mask > 0).flatten(order="F")
-    edges = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    runs = np.diff(np.concatenate(([0], edges, [flat.size]))).tolist()
-    if flat.size and flat[0]:
-        runs = [0, *runs]
-    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": runs}
 
 
 def tight_box(mask: np.ndarray) -> list[float]:

@@ -3,7 +3,7 @@
 Modules, by job (arrows only point down the list; no module imports one that imports it back):
 
     metrics       mask_iou, boundary_iou (batched torch) and their torchmetrics wrappers
-    coco          pycocotools glue: RLE, mask AP and boundary AP
+    coco          pycocotools glue: mask AP and boundary AP (RLE: samhq_train.coco_masks)
     baseline      the untouched base SAM after a run that fine-tuned its decoder (kept values)
     evaluate      the shared evaluation step of validation and the runners; DatasetMetrics
     errors        EvaluationError

@@ -23,9 +23,9 @@ import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from samhq_train.coco_masks import compressed_rle, decode_mask, encode_mask
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.evaluation.metrics import mask_to_boundary
-from samhq_train.evaluation.rle import decode_mask, encode_mask
 
 __all__ = [
     "BoundaryCOCOeval",
@@ -164,13 +164,7 @@ def to_coco_results(predictions: Sequence[Mapping], coco_gt: COCO) -> list[dict]
         size = (img["height"], img["width"])
         seg = pred["segmentation"]
         if isinstance(seg, Mapping):
-            if isinstance(seg["counts"], list):
-                seg = mask_utils.frPyObjects(dict(seg), *seg["size"])
-            counts = seg["counts"]
-            seg = {
-                "size": [int(s) for s in seg["size"]],
-                "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
-            }
+            seg = compressed_rle(seg)
             shape = tuple(seg["size"])
         else:
             shape = tuple(seg.shape)

@@ -15,8 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import pycocotools.mask as mask_utils
-
+from samhq_train.coco_masks import compressed_rle as _compressed
 from samhq_train.errors import UserError
 
 
@@ -85,8 +84,7 @@ def compressed_rle(rle, size: tuple[int, int], where: str) -> dict | None:
     if list(rle.get("size", ())) != list(size):
         raise ConceptInputError(f"{where}: RLE size {rle.get('size')} is not the video's {size}")
     if isinstance(rle["counts"], list):
-        rle = mask_utils.frPyObjects(rle, *size)
-        rle["counts"] = rle["counts"].decode()
+        return _compressed({"size": list(size), "counts": rle["counts"]})
     return rle
 
 

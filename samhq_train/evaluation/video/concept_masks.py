@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from ..rle import encode_mask
+from ...coco_masks import encode_mask
 from .concept_inputs import ConceptGroundTruth, ConceptInputError, asked_pairs, read_json
 from .folders import read_indexed
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
-from pycocotools import mask as coco_mask
+
+from ...coco_masks import compressed_rle
 
 # torchvision.ops.batched_nms (what the official generators call) leaves its one-call path for
 # more boxes than this on the CPU (4 numbers per box), and then orders what it keeps by an
@@ -69,9 +70,7 @@ def rle_area(rle: dict) -> int:
 
 def rle_to_coco(rle: dict) -> dict:
     """Uncompressed RLE -> COCO's compressed RLE with a str "counts" (json-ready)."""
-    h, w = rle["size"]
-    compressed = coco_mask.frPyObjects(rle, h, w)
-    return {"size": [h, w], "counts": compressed["counts"].decode("utf-8")}
+    return compressed_rle(rle)
 
 
 def mask_to_polygons(mask: np.ndarray) -> list[list[float]]:
