@@ -124,3 +124,9 @@ def test_settings_out_of_range_are_refused(field, value, expected):
     with pytest.raises(SettingError) as err:
         ExemplarSettings(**{field: value})
     assert str(err.value).startswith(expected) and "\n" not in str(err.value)
+
+
+def test_the_exemplar_phrase_is_what_the_predictor_sends_with_boxes_alone():
+    from samhq_train.inference.concept import EXEMPLAR_ONLY_TEXT
+
+    assert EXEMPLAR_PHRASE == EXEMPLAR_ONLY_TEXT == "visual"

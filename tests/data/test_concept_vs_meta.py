@@ -2,7 +2,8 @@
 loader and transforms, batched by collate_fn_api, against ConceptDataset + collate_concepts on a
 small synthetic COCO set, with the same random draws (Meta draws from the module `random`,
 seeded per item; ours from a random.Random with the same seed): the same pixels (fp32, exact),
-queries, phrases, boxes, masks and flags (exact)."""
+queries, phrases, boxes, masks, flags and (empty here) input boxes (exact). Exemplar-box
+prompts: test_concept_exemplars.py, on this harness."""
 
 from __future__ import annotations
 
