@@ -12,7 +12,7 @@ import torch
 from .concept_sample import ConceptSample
 from .concept_targets import ConceptTargets
 
-__all__ = ["ConceptBatch", "collate_concepts", "pad_per_query"]
+__all__ = ["ConceptBatch", "collate_concepts", "exemplar_prompts", "pad_per_query"]
 
 
 class ConceptBatch(NamedTuple):
@@ -20,7 +20,11 @@ class ConceptBatch(NamedTuple):
     images; Meta's img_ids), phrases[q], text_index[q] (its row of texts: the distinct phrases in
     first-seen order, Meta's find_text_batch / text_ids), category_ids[q] (the json's);
     image_ids B (the json's), original_sizes B x 2 (H, W of the file); targets: the queries'
-    ground truth."""
+    ground truth; exemplar_boxes Q x E x 4 (normalised cx, cy, w, h; E the most exemplar boxes
+    a query has, 0 for a text-only batch), exemplar_labels Q x E (int64, 1 = positive) and
+    exemplar_padding Q x E (True = no box there): the queries' exemplar prompts, right-padded,
+    batch-first (Meta's input_boxes / input_boxes_label / input_boxes_mask, which are
+    sequence-first but for the mask)."""
 
     images: torch.Tensor
     image_index: torch.Tensor
@@ -31,6 +35,9 @@ class ConceptBatch(NamedTuple):
     image_ids: torch.Tensor
     original_sizes: torch.Tensor
     targets: ConceptTargets
+    exemplar_boxes: torch.Tensor
+    exemplar_labels: torch.Tensor
+    exemplar_padding: torch.Tensor
 
     def to(self, device, non_blocking: bool = False) -> ConceptBatch:
         """The tensors on `device` (the phrases stay)."""
@@ -42,7 +49,9 @@ class ConceptBatch(NamedTuple):
             images=move(self.images), image_index=move(self.image_index),
             text_index=move(self.text_index), category_ids=move(self.category_ids),
             image_ids=move(self.image_ids), original_sizes=move(self.original_sizes),
-            targets=targets,
+            targets=targets, exemplar_boxes=move(self.exemplar_boxes),
+            exemplar_labels=move(self.exemplar_labels),
+            exemplar_padding=move(self.exemplar_padding),
         )
 
 
@@ -56,6 +65,20 @@ def pad_per_query(packed: torch.Tensor, counts: torch.Tensor, fill: float = 0) -
         padded[q, :count] = packed[start:start + count]
         start += count
     return padded
+
+
+def exemplar_prompts(queries) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(boxes Q x E x 4, labels Q x E, padding Q x E) of the queries' exemplar boxes, zero rows,
+    label 0 and padding True beyond a query's own (as Meta's collate pads)."""
+    counts = torch.as_tensor(
+        [0 if q.exemplar_box is None else len(q.exemplar_box) for q in queries], dtype=torch.long
+    )
+    own = [q.exemplar_box for q in queries if q.exemplar_box is not None]
+    packed = torch.cat(own).to(torch.float32) if own else torch.zeros(0, 4)
+    boxes = pad_per_query(packed, counts)
+    slots = torch.arange(boxes.shape[1])
+    padding = slots[None, :] >= counts[:, None]
+    return boxes, (~padding).long(), padding
 
 
 def collate_concepts(samples: Sequence[ConceptSample]) -> ConceptBatch:
@@ -91,6 +114,8 @@ def collate_concepts(samples: Sequence[ConceptSample]) -> ConceptBatch:
         is_exhaustive=torch.as_tensor(exhaustive, dtype=torch.bool),
         object_ids=torch.cat(object_ids),
     )
+    exemplar_boxes, exemplar_labels, exemplar_padding = exemplar_prompts(
+        [query for sample in samples for query in sample.queries])
     return ConceptBatch(
         images=torch.stack([s.image for s in samples]),
         image_index=torch.as_tensor(image_index, dtype=torch.long),
@@ -101,4 +126,6 @@ def collate_concepts(samples: Sequence[ConceptSample]) -> ConceptBatch:
         image_ids=torch.as_tensor([s.image_id for s in samples], dtype=torch.long),
         original_sizes=torch.as_tensor([s.original_size for s in samples], dtype=torch.long),
         targets=targets,
+        exemplar_boxes=exemplar_boxes, exemplar_labels=exemplar_labels,
+        exemplar_padding=exemplar_padding,
     )

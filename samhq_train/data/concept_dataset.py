@@ -6,19 +6,23 @@ model work). An item is a transformed ConceptSample; ``collate_concepts`` batche
 
 Randomness: item i of epoch e draws from its own ``random.Random("<seed>:<e>:<i>")`` (a string
 seed: the same stream in any process, worker or rank, independent of the order items are read),
-so a run repeats under a seed and resumes exactly from (epoch, position). ``set_epoch`` sets e
-(call it before the epoch's loader iterator is created: workers copy the dataset then)."""
+so a run repeats under a seed and resumes exactly from (epoch, position); the exemplar boxes'
+jitter draws from a torch.Generator seeded from the same string (concept_exemplars.noise_seed).
+``set_epoch`` sets e (call it before the epoch's loader iterator is created: workers copy the
+dataset then)."""
 
 from __future__ import annotations
 
 import random
 from pathlib import Path
 
+import torch
 from torch.utils.data import Dataset
 
 from samhq_train.settings import int_at_least, is_int, require
 
 from .concept_coco import ConceptDataError, concept_datapoints, read_concept_coco
+from .concept_exemplars import ExemplarSettings, noise_seed
 from .concept_sample import ConceptSample, load_sample
 from .concept_transforms import (
     MAX_INSTANCES,
@@ -68,7 +72,9 @@ class ConceptDataset(Dataset):
             with VAL_CATEGORIES_PER_DATAPOINT).
         max_instances: in training, a query with more instances is dropped (200).
         num_images: keep only this many datapoints, Meta's limit_ids draw (None: all).
-        seed: the base of the random draws (module docstring)."""
+        seed: the base of the random draws (module docstring).
+        exemplars: in training, exemplar-box prompts drawn for queries (ExemplarSettings;
+            None: text only, the recipe)."""
 
     def __init__(
         self,
@@ -84,6 +90,7 @@ class ConceptDataset(Dataset):
         max_instances: int = MAX_INSTANCES,
         num_images: int | None = None,
         seed: int = 0,
+        exemplars: ExemplarSettings | None = None,
     ):
         _check_settings(resolution, min_scale if training else None, categories_per_datapoint,
                         max_instances, num_images, seed)
@@ -96,6 +103,7 @@ class ConceptDataset(Dataset):
         self.include_negatives, self.max_instances = include_negatives, max_instances
         self.scales = resize_scales(resolution, min_scale) if training else []
         self.seed, self.epoch = int(seed), 0
+        self.exemplars = exemplars if training else None
 
     def __len__(self) -> int:
         return len(self.datapoints)
@@ -104,11 +112,15 @@ class ConceptDataset(Dataset):
         self.epoch = int(epoch)
 
     def __getitem__(self, index: int) -> ConceptSample:
-        return self.sample(index, random.Random(f"{self.seed}:{self.epoch}:{index}"))
+        draws = f"{self.seed}:{self.epoch}:{index}"
+        noise = torch.Generator().manual_seed(noise_seed(draws))
+        return self.sample(index, random.Random(draws), noise)
 
-    def sample(self, index: int, rng: random.Random) -> ConceptSample:
-        """Datapoint `index` transformed with draws from `rng`; in training, a datapoint left
-        without queries gives way to the next one, drawing on (Meta's retry)."""
+    def sample(self, index: int, rng: random.Random,
+               noise: torch.Generator | None = None) -> ConceptSample:
+        """Datapoint `index` transformed with draws from `rng` (and the exemplar boxes' jitter
+        from `noise`); in training, a datapoint left without queries gives way to the next one,
+        drawing on (Meta's retry)."""
         for _ in range(MAX_RETRIES):
             image_index, category_ids = self.datapoints[index]
             raw = load_sample(self.coco, image_index, category_ids, self.include_negatives)
@@ -118,6 +130,7 @@ class ConceptDataset(Dataset):
                 return train_transform(
                     raw, rng, resolution=self.resolution, scales=self.scales,
                     with_masks=self.with_masks, max_instances=self.max_instances,
+                    exemplars=self.exemplars, noise=noise,
                 )
             except NoQueryLeft:
                 index = (index + 1) % len(self)

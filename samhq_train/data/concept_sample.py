@@ -11,7 +11,7 @@ and ``has_mask`` False (no mask loss for it)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -28,12 +28,15 @@ __all__ = [
 @dataclass(frozen=True)
 class ConceptQuery:
     """A phrase asked of the sample's image; ``instances`` index the sample's instances that
-    answer it, in order; ``is_exhaustive``: every instance of the phrase is annotated."""
+    answer it, in order; ``is_exhaustive``: every instance of the phrase is annotated;
+    ``exemplar_box``: 1 x 4 fp32, a positive exemplar box asked with the phrase (Meta's
+    input_bbox; concept_exemplars), in the sample's box coordinates, or None (text only)."""
 
     phrase: str
     category_id: int
     instances: tuple[int, ...]
     is_exhaustive: bool = True
+    exemplar_box: torch.Tensor | None = field(default=None, compare=False)
 
 
 @dataclass

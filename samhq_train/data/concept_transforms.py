@@ -11,6 +11,9 @@ queries with more than ``max_instances`` instances dropped whole
 (FilterFindQueriesWithTooManyOut). Every drop also drops the instances no query keeps, as
 Meta's FlexibleFilterFindGetQueries does, so an instance's index is its rank among the kept.
 
+Exemplar boxes (optional, concept_exemplars): drawn right after FilterCrowds, where the recipe
+runs RandomizeInputBbox; the resize, pad and normalisation move them with the instances' boxes.
+
 Randomness: ``rng`` is a ``random.Random`` drawn exactly as Meta draws the module ``random``:
 ``choice(scales)``, ``randint(0, S - s)`` (left), ``randint(0, S - s)`` (top).
 
@@ -31,6 +34,7 @@ import torchvision.transforms.functional as tvf
 
 from samhq_train.imaging import resize_image
 
+from .concept_exemplars import ExemplarSettings, add_exemplars
 from .concept_sample import ConceptSample, decode_masks
 
 __all__ = [
@@ -77,6 +81,15 @@ def drop_queries(sample: ConceptSample, keep: list[bool]) -> ConceptSample:
     return drop_instances(replace(sample, queries=queries), set())
 
 
+def _move_boxes(sample: ConceptSample, move) -> ConceptSample:
+    """The instances' boxes and the queries' exemplar boxes through the same arithmetic."""
+    queries = [
+        q if q.exemplar_box is None else replace(q, exemplar_box=move(q.exemplar_box))
+        for q in sample.queries
+    ]
+    return replace(sample, boxes=move(sample.boxes), queries=queries)
+
+
 def _resize_square(sample: ConceptSample, side: int) -> ConceptSample:
     height, width = sample.image.shape[:2]
     ratio_w, ratio_h = float(side) / float(width), float(side) / float(height)
@@ -86,10 +99,10 @@ def _resize_square(sample: ConceptSample, side: int) -> ConceptSample:
         masks = tvf.resize(masks[:, None], [side, side])[:, 0]
     elif masks is not None:
         masks = masks.new_zeros(0, side, side)
+    sample = _move_boxes(sample, lambda boxes: boxes * scale)
     return replace(
         sample,
         image=resize_image(sample.image, (side, side)),
-        boxes=sample.boxes * scale,
         areas=[a * (ratio_w * ratio_h) for a in sample.areas],
         masks=masks,
     )
@@ -101,7 +114,7 @@ def _pad(sample: ConceptSample, left: int, top: int, right: int, bottom: int) ->
     masks = sample.masks
     if masks is not None:
         masks = nnf.pad(masks, (left, right, top, bottom))
-    return replace(sample, image=image, boxes=sample.boxes + shift, masks=masks)
+    return replace(_move_boxes(sample, lambda boxes: boxes + shift), image=image, masks=masks)
 
 
 def _to_tensor(sample: ConceptSample) -> ConceptSample:
@@ -112,10 +125,13 @@ def _to_tensor(sample: ConceptSample) -> ConceptSample:
 def _normalise(sample: ConceptSample) -> ConceptSample:
     """Pixels (x - 0.5) / 0.5; boxes (cx, cy, w, h) / the image's (W, H, W, H)."""
     height, width = sample.image.shape[-2:]
-    x0, y0, x1, y1 = sample.boxes.unbind(-1)
-    cxcywh = torch.stack([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], dim=-1)
     size = torch.tensor([width, height, width, height], dtype=torch.float32)
-    return replace(sample, image=(sample.image - 0.5) / 0.5, boxes=cxcywh / size)
+
+    def normalised(boxes: torch.Tensor) -> torch.Tensor:
+        x0, y0, x1, y1 = boxes.unbind(-1)
+        return torch.stack([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], dim=-1) / size
+
+    return replace(_move_boxes(sample, normalised), image=(sample.image - 0.5) / 0.5)
 
 
 def train_transform(
@@ -126,11 +142,17 @@ def train_transform(
     scales: list[int] | None = None,
     with_masks: bool = False,
     max_instances: int = MAX_INSTANCES,
+    exemplars: ExemplarSettings | None = None,
+    noise: torch.Generator | None = None,
 ) -> ConceptSample:
     """Meta's training transforms (module docstring); NoQueryLeft when every query has more
-    than max_instances instances."""
+    than max_instances instances. exemplars: exemplar boxes drawn after the crowd drop
+    (concept_exemplars), their jitter from `noise`; None: text only."""
     scales = resize_scales(resolution) if scales is None else scales
     sample = drop_instances(sample, {r for r, crowd in enumerate(sample.crowd) if crowd})
+    if exemplars is not None and exemplars.probability > 0:
+        sample = add_exemplars(
+            sample, exemplars, rng, noise if noise is not None else torch.Generator())
     if with_masks:
         sample = decode_masks(sample)
     sample = _resize_square(sample, rng.choice(scales))

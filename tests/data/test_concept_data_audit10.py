@@ -104,7 +104,7 @@ def test_a_batch_moves_every_tensor(tmp_path):
     dataset = ConceptDataset(ann, images, training=False, resolution=64, with_masks=True)
     moved = collate_concepts([dataset[0], dataset[1]]).to("meta")
     tensors = [v for v in moved if torch.is_tensor(v)] + list(moved.targets)
-    assert len(tensors) == 6 + 7 and all(t.device.type == "meta" for t in tensors)
+    assert len(tensors) == 9 + 7 and all(t.device.type == "meta" for t in tensors)
 
 
 def test_a_query_not_exhaustive_stays_so_in_the_batch(tmp_path):

@@ -2,7 +2,8 @@
 loader and transforms, batched by collate_fn_api, against ConceptDataset + collate_concepts on a
 small synthetic COCO set, with the same random draws (Meta draws from the module `random`,
 seeded per item; ours from a random.Random with the same seed): the same pixels (fp32, exact),
-queries, phrases, boxes, masks and flags (exact)."""
+queries, phrases, boxes, masks, flags and (empty here) input boxes (exact). Exemplar-box
+prompts: test_concept_exemplars.py, on this harness."""
 
 from __future__ import annotations
 
@@ -32,12 +33,33 @@ def _flex(query_filter):
     return fq.FlexibleFilterFindGetQueries(query_filter=query_filter)
 
 
-def meta_train_transforms(max_instances: int) -> list:
-    """The recipe's train_transforms at RESOLUTION."""
+class CopyInputBoxes:
+    """Between TextQueryToVisual and RandomizeInputBbox: TextQueryToVisual hands a query its
+    instance's own 1-D box tensor, which RandomizeInputBbox cannot index (it writes N x 4 rows in
+    place, IndexError) and would move the target with; a copy as N x 4, values unchanged."""
+
+    def __call__(self, datapoint, **kwargs):
+        for query in datapoint.find_queries:
+            if query.input_bbox is not None:
+                query.input_bbox = query.input_bbox.clone().view(-1, 4)
+        return datapoint
+
+
+def meta_train_transforms(max_instances: int, exemplars=None) -> list:
+    """The recipe's train_transforms at RESOLUTION; with `exemplars` (our ExemplarSettings),
+    TextQueryToVisual right before the recipe's RandomizeInputBbox, which takes its settings."""
+    noise = dict(box_noise_std=0.1, box_noise_max=20)
+    to_visual = []
+    if exemplars is not None:
+        noise = dict(box_noise_std=exemplars.box_noise_std, box_noise_max=exemplars.box_noise_max,
+                     minimum_box_area=exemplars.min_box_area)
+        to_visual = [fq.TextQueryToVisual(exemplars.probability, exemplars.keep_text),
+                     CopyInputBoxes()]
     return [
         api.ComposeAPI(transforms=[
             _flex(fq.FilterCrowds()),
-            point_sampling.RandomizeInputBbox(box_noise_std=0.1, box_noise_max=20),
+            *to_visual,
+            point_sampling.RandomizeInputBbox(**noise),
             segmentation.DecodeRle(),
             api.RandomResizeAPI(
                 sizes=basic.get_random_resize_scales(RESOLUTION, min_size=MIN_SCALE,
@@ -65,10 +87,11 @@ def meta_val_transforms() -> list:
 
 
 def meta_dataset(ann, images, *, training, masks, include_negatives=True, chunk=None,
-                 max_instances=200) -> Sam3ImageDataset:
+                 max_instances=200, exemplars=None) -> Sam3ImageDataset:
     loader = functools.partial(COCO_FROM_JSON, include_negatives=include_negatives,
                                category_chunk_size=chunk)
-    transforms = meta_train_transforms(max_instances) if training else meta_val_transforms()
+    transforms = (meta_train_transforms(max_instances, exemplars) if training
+                  else meta_val_transforms())
     return Sam3ImageDataset(
         img_folder=str(images), ann_file=str(ann), transforms=transforms,
         max_ann_per_img=500000, multiplier=1, training=training, load_segmentation=masks,
@@ -93,6 +116,10 @@ def assert_same_batch(meta, ours, masks: bool) -> None:
     assert torch.equal(got.boxes_padded, target.boxes_padded)
     assert torch.equal(got.is_exhaustive, target.is_exhaustive)
     assert torch.equal(got.object_ids, target.object_ids)
+    stage = meta.find_inputs[0]  # input boxes and labels sequence-first, the mask batch-first
+    assert torch.equal(ours.exemplar_boxes, stage.input_boxes.transpose(0, 1))
+    assert torch.equal(ours.exemplar_labels, stage.input_boxes_label.transpose(0, 1))
+    assert torch.equal(ours.exemplar_padding, stage.input_boxes_mask)
     if masks:
         assert got.masks.dtype == torch.bool
         assert torch.equal(got.masks, target.segments)
@@ -102,9 +129,14 @@ def assert_same_batch(meta, ours, masks: bool) -> None:
 
 
 def _pair(meta_ds, ours_ds, meta_index, ours_index, seed):
+    """Meta's item drawing from the module random and torch's global generator, seeded; ours
+    from its own generators, seeded alike."""
     random.seed(seed)
-    meta = meta_ds[meta_index]
-    return meta, ours_ds.sample(ours_index, random.Random(seed))
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        meta = meta_ds[meta_index]
+    noise = torch.Generator().manual_seed(seed)
+    return meta, ours_ds.sample(ours_index, random.Random(seed), noise)
 
 
 @pytest.mark.parametrize("masks", [True, False])

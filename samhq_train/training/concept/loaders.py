@@ -10,6 +10,7 @@ epoch only, so a resumed run draws what the uninterrupted one drew."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import NamedTuple
 
@@ -18,6 +19,7 @@ from torch.utils.data import DataLoader
 
 from samhq_train.data.concept_batch import collate_concepts
 from samhq_train.data.concept_dataset import VAL_CATEGORIES_PER_DATAPOINT, ConceptDataset
+from samhq_train.data.concept_exemplars import ExemplarSettings
 from samhq_train.data.demo_concepts import ANNOTATIONS, ensure_concept_demo
 from samhq_train.errors import UserError
 from samhq_train.model_from_config import absolute_path
@@ -97,6 +99,9 @@ def concept_loaders(data, image_size: int, with_masks: bool
                     ) -> tuple[EpochLoader, DataLoader | None]:
     """(train loader, val loader or None); the jsons are read and checked here (one line for a
     bad file or setting), before the model."""
+    exemplars = ExemplarSettings(**{  # data.exemplar_*, checked before any file is read
+        name: data.get(f"exemplar_{name}", default)
+        for name, default in asdict(ExemplarSettings()).items()})
     files = data_files(data)
     resolution = _int_or_none(data, "resolution") or image_size
     if resolution != image_size:
@@ -106,7 +111,7 @@ def concept_loaders(data, image_size: int, with_masks: bool
     common = dict(resolution=resolution, with_masks=with_masks,
                   include_negatives=bool(data.get("include_negatives", True)), seed=seed)
     train_set = ConceptDataset(
-        files.train_annotation_file, files.train_image_dir, training=True,
+        files.train_annotation_file, files.train_image_dir, training=True, exemplars=exemplars,
         min_scale=int(data.get("min_scale", 480)),
         max_instances=int(data.get("max_instances", 200)),
         categories_per_datapoint=_int_or_none(data, "categories_per_datapoint"),

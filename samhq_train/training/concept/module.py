@@ -29,6 +29,7 @@ import torch
 
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.data.concept_batch import ConceptBatch
+from samhq_train.model.sam3.concept.geometry import ExemplarPrompt
 from samhq_train.training.checkpointing import gather_rng_states, restore_own_rng_states
 from samhq_train.training.divergence import check_gradients, check_loss
 
@@ -84,7 +85,8 @@ class ConceptTrainModule(L.LightningModule):
         ).transfer_batch_to_device(batch, device, dataloader_idx)
 
     def outputs(self, batch: ConceptBatch) -> dict:
-        """forward_train of the batch's queries (train or eval mode: the model's)."""
+        """forward_train of the batch's queries with their exemplar boxes, if any (train or eval
+        mode: the model's)."""
         self.detector.train(self.model.training)
         tokens = self.tokenizer(list(batch.texts)).to(batch.images.device)
         if self.policy.trunk_needs_grad and torch.is_grad_enabled():
@@ -92,7 +94,11 @@ class ConceptTrainModule(L.LightningModule):
         else:
             with torch.no_grad():
                 maps = trunk_maps(self.model, batch.images)
-        return self.detector.forward_train(maps, batch.image_index, tokens[batch.text_index])
+        exemplars = ExemplarPrompt.of(
+            len(batch.phrases), boxes=batch.exemplar_boxes, box_labels=batch.exemplar_labels,
+            box_padding=batch.exemplar_padding)
+        return self.detector.forward_train(maps, batch.image_index, tokens[batch.text_index],
+                                           exemplars)
 
     def losses(self, outputs: dict, batch: ConceptBatch) -> dict:
         return concept_detection_loss(outputs, batch.targets, self.loss_settings)
