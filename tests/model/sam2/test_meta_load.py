@@ -22,6 +22,7 @@ from .conftest import predictor_prompts
 
 pytest.importorskip("sam2")  # its import initialises Hydra globally: tests/conftest.py undoes it
 from hydra import initialize_config_module  # noqa: E402
+from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from sam2.build_sam import build_sam2  # noqa: E402
 from sam2.sam2_image_predictor import SAM2ImagePredictor  # noqa: E402
 
@@ -55,7 +56,9 @@ BOX = [30.0, 20.0, 250.0, 170.0]
 
 def build_meta_miniature() -> torch.nn.Module:
     """Meta's SAM2Base from its own config and build_sam2 (with its inference post-processing
-    settings), default init, eval mode, CPU."""
+    settings), default init, eval mode, CPU. A caller that imports this module inside a test
+    (tests/inference/amg_reference.py) has just initialised Hydra through sam2's import."""
+    GlobalHydra.instance().clear()
     with initialize_config_module("sam2", version_base="1.2"):
         return build_sam2(META_CONFIG, device="cpu", hydra_overrides_extra=MINIATURE)
 
