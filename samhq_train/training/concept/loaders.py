@@ -143,7 +143,7 @@ class ShareLoader(DataLoader):
 
     def __iter__(self):
         batches = super().__iter__()
-        while True:
+        for _ in range(len(self)):  # bounded: an iterator whose workers died raises every time
             try:
                 batch = next(batches)
             except StopIteration:

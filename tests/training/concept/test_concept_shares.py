@@ -4,7 +4,8 @@ epoch) and takes every N-th item of it, so the shares are disjoint and equal, th
 permutation less its last (len mod N) items, and step k of N processes of batch B sees the items
 of step k of one process with batch N x B; in validation the items in order, each once, the
 shares unequal when they must be. The optimiser steps per epoch (the schedule's length) and the
-refusals of sets too small for the process count."""
+refusals of sets too small for the process count; a batch that fails to load handed on to the
+step (which stops every process with it) rather than raised in one process."""
 
 from types import SimpleNamespace
 
@@ -12,8 +13,14 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from samhq_train.data.image_files import DataError
 from samhq_train.training.concept import loaders
-from samhq_train.training.concept.loaders import ConceptDataConfigError, ProcessShare
+from samhq_train.training.concept.loaders import (
+    ConceptDataConfigError,
+    LoadFailure,
+    ProcessShare,
+    ShareLoader,
+)
 from samhq_train.training.concept.run import check_shares, optimizer_steps_per_epoch
 
 
@@ -71,3 +78,27 @@ def test_sets_smaller_than_the_processes_need_are_refused():
     with pytest.raises(ConceptDataConfigError, match=r"the validation set has 1 datapoints "
                        r"\(image x category chunk\), fewer than the 2 processes"):
         check_shares(loader(2, 1), loader(1, 1), 2)
+
+
+class Items(torch.utils.data.Dataset):
+    """Items 0..n-1; those in `bad` raise as an unreadable image does."""
+
+    def __init__(self, n: int, bad=()):
+        self.n, self.bad = n, set(bad)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> int:
+        if index in self.bad or "all" in self.bad:
+            raise DataError(f"cannot read image file {index}.jpg")
+        return index
+
+
+def test_a_batch_that_fails_to_load_is_handed_on_as_a_load_failure():
+    batches = list(ShareLoader(Items(3, bad=[1]), batch_size=1, collate_fn=lambda b: b[0]))
+    assert batches[0] == 0 and batches[2] == 2
+    assert isinstance(batches[1], LoadFailure)
+    assert str(batches[1].error) == "cannot read image file 1.jpg"
+    failures = list(ShareLoader(Items(4, bad=["all"]), batch_size=2, collate_fn=list))
+    assert len(failures) == 2 and all(isinstance(f, LoadFailure) for f in failures)
