@@ -100,7 +100,8 @@ class ProcessShare(DistributedSampler):
     a repeated image would count twice in the metrics). A DistributedSampler, so that Lightning
     keeps it rather than putting its own in its place."""
 
-    def __init__(self, dataset, seed: int | None = None) -> None:  # noqa: D107 (no group yet)
+    def __init__(self, dataset, seed: int | None = None) -> None:
+        # not DistributedSampler's __init__: it asks for the process group, not there yet
         self.dataset, self.seed, self.epoch = dataset, seed, 0
         self.shuffle = seed is not None
 

@@ -16,12 +16,15 @@ AP75: validation.py), which picks the best checkpoint.
 The detector's modules are the model's (attach_detector), so the model's state_dict, the
 checkpoints and the export hold the trained tensors; the ConceptDetector object that runs them
 is kept outside the module tree (not registered twice) and is switched with the model's
-train / eval mode each step (its own flag decides DAC). Under DDP a batch that one process
-failed to load (loaders.LoadFailure) stops every process at that training step, or at the end of
-that validation, in one line each (distributed.stop_together), rather than leaving the others
-waiting in a collective. Checkpoints carry every process's random
+train / eval mode each step (its own flag decides DAC). Checkpoints carry every process's random
 states, and the data draws per (seed, epoch, index) (ConceptDataset): a run resumed from an
 epoch's last.ckpt continues as the uninterrupted one.
+
+Under DDP each process starts from its own seed (its own dropout, as Meta's processes), validates
+its share of the datapoints (the losses and detections gathered: the one-process figures), and a
+batch that one process failed to load (loaders.LoadFailure) stops every process at that training
+step, or at the end of that validation, in one line each (distributed.stop_together), rather
+than leaving the others waiting in a collective.
 """
 
 from __future__ import annotations
