@@ -5,7 +5,13 @@ concept demo written first when data.concept_demo is set) and the train / valida
 The training loader sets its dataset's epoch and reseeds its shuffle from (data.seed, epoch) each
 time an epoch's iterator is made, before any worker copies the dataset (Meta's trainer calls
 set_epoch before it builds the epoch's loader): an epoch's batches depend on the seed and the
-epoch only, so a resumed run draws what the uninterrupted one drew."""
+epoch only, so a resumed run draws what the uninterrupted one drew.
+
+Under DDP each process reads its own share (ProcessShare): in training disjoint equal shares of
+the epoch's permutation, which is the one-process run's, so that N processes of batch B see in
+each step the images a one-process run of batch N x B sees; in validation, the items in order,
+each once. A batch that fails to load is handed to the step as a LoadFailure instead of being
+raised by this process alone (the module makes every process stop together with it)."""
 
 from __future__ import annotations
 
@@ -15,7 +21,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
-from torch.utils.data import DataLoader
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler
 
 from samhq_train.data.concept_batch import collate_concepts
 from samhq_train.data.concept_dataset import VAL_CATEGORIES_PER_DATAPOINT, ConceptDataset
@@ -73,9 +80,85 @@ def data_files(data) -> DataFiles:
     return DataFiles(*_split_files(data, "train", True), *_split_files(data, "val", False))
 
 
-class EpochLoader(DataLoader):
-    """A DataLoader that, when an epoch's iterator is made, sets its dataset's epoch to
-    epoch_of() and seeds its shuffle from (seed, epoch)."""
+def process_group() -> tuple[int, int]:
+    """(process count, this process's global rank); (1, 0) without DDP."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+def share_size(items: int, processes: int) -> int:
+    """The training items of one process in an epoch (ProcessShare, shuffled)."""
+    return items // processes
+
+
+class ProcessShare(DistributedSampler):
+    """This process's share of a set, the process group read when the share is drawn (Lightning
+    makes it after the loaders): in training (seed given) the permutation torch.randperm draws
+    from (seed, epoch), cut to a multiple of the process count N, rank r taking its items r,
+    r + N, ...: disjoint equal shares (DDP steps together), the permutation's last (len mod N)
+    items sitting out that epoch as a one-process run with N times the batch leaves its last
+    partial batch; in validation (seed None) items r, r + N, ... in order, each once (no padding:
+    a repeated image would count twice in the metrics). A DistributedSampler, so that Lightning
+    keeps it rather than putting its own in its place."""
+
+    def __init__(self, dataset, seed: int | None = None) -> None:
+        # not DistributedSampler's __init__: it asks for the process group, not there yet
+        self.dataset, self.seed, self.epoch = dataset, seed, 0
+        self.shuffle = seed is not None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def order(self) -> list[int]:
+        """The whole set's order this epoch (every process draws the same)."""
+        if self.seed is None:
+            return list(range(len(self.dataset)))
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(len(self.dataset), generator=generator).tolist()
+
+    def indices(self) -> list[int]:
+        processes, rank = process_group()
+        order = self.order()
+        if self.seed is not None:
+            order = order[: processes * share_size(len(order), processes)]
+        return order[rank::processes]
+
+    def __iter__(self):
+        return iter(self.indices())
+
+    def __len__(self) -> int:
+        processes, rank = process_group()
+        if self.seed is not None:
+            return share_size(len(self.dataset), processes)
+        return len(range(rank, len(self.dataset), processes))
+
+
+class LoadFailure(NamedTuple):
+    """What a loader hands the step in place of a batch that failed to load."""
+
+    error: Exception
+
+
+class ShareLoader(DataLoader):
+    """A DataLoader that yields a LoadFailure for a batch that raised while loading (a bad
+    image found by this process only), then goes on with the next one."""
+
+    def __iter__(self):
+        batches = super().__iter__()
+        for _ in range(len(self)):  # bounded: an iterator whose workers died raises every time
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except Exception as err:  # told to every process at the step (module.py)
+                batch = LoadFailure(err)
+            yield batch
+
+
+class EpochLoader(ShareLoader):
+    """A ShareLoader whose ProcessShare and dataset, when an epoch's iterator is made, take the
+    epoch epoch_of() (the worker seeds too draw from (seed, epoch))."""
 
     def __init__(self, *args, seed: int = 0, epoch_of: Callable[[], int] | None = None,
                  **kwargs) -> None:
@@ -86,6 +169,7 @@ class EpochLoader(DataLoader):
     def __iter__(self):
         epoch = self.epoch_of() if self.epoch_of is not None else 0
         self.dataset.set_epoch(epoch)
+        self.sampler.set_epoch(epoch)
         self.generator.manual_seed(self.seed * 1_000_003 + epoch)
         return super().__iter__()
 
@@ -116,9 +200,9 @@ def concept_loaders(data, image_size: int, with_masks: bool
         max_instances=int(data.get("max_instances", 200)),
         categories_per_datapoint=_int_or_none(data, "categories_per_datapoint"),
         num_images=_int_or_none(data, "num_images"), **common)
-    train = EpochLoader(train_set, batch_size=int(data.get("batch_size", 1)), shuffle=True,
-                        num_workers=workers, collate_fn=collate_concepts, drop_last=True,
-                        seed=seed)
+    train = EpochLoader(train_set, batch_size=int(data.get("batch_size", 1)),
+                        sampler=ProcessShare(train_set, seed), num_workers=workers,
+                        collate_fn=collate_concepts, drop_last=True, seed=seed)
     if files.val_annotation_file is None:
         return train, None
     val_set = ConceptDataset(
@@ -126,6 +210,7 @@ def concept_loaders(data, image_size: int, with_masks: bool
         categories_per_datapoint=_int_or_none(
             data, "val_categories_per_datapoint", VAL_CATEGORIES_PER_DATAPOINT),
         num_images=_int_or_none(data, "val_num_images"), **common)
-    val = DataLoader(val_set, batch_size=int(data.get("val_batch_size", 1)),
-                     num_workers=workers, collate_fn=collate_concepts)
+    val = ShareLoader(val_set, batch_size=int(data.get("val_batch_size", 1)),
+                      sampler=ProcessShare(val_set), num_workers=workers,
+                      collate_fn=collate_concepts)
     return train, val

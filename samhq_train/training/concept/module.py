@@ -9,7 +9,8 @@ What trains is the policy's (trainable.py: full = Meta's recipe, detector, detec
 trunk runs without autograd when the policy freezes it (detector).
 
 Validation (eval mode, no DAC, the last layer): the loss as in training ("val/core_loss" and its
-main terms) and COCO box AP of the detections over the validation json ("val/box_AP", AP50,
+main terms; each batch normalised by its own instance count, averaged over every process's
+batches) and COCO box AP of the detections over the validation json ("val/box_AP", AP50,
 AP75: validation.py), which picks the best checkpoint.
 
 The detector's modules are the model's (attach_detector), so the model's state_dict, the
@@ -18,21 +19,33 @@ is kept outside the module tree (not registered twice) and is switched with the 
 train / eval mode each step (its own flag decides DAC). Checkpoints carry every process's random
 states, and the data draws per (seed, epoch, index) (ConceptDataset): a run resumed from an
 epoch's last.ckpt continues as the uninterrupted one.
+
+Under DDP each process starts from its own seed (its own dropout, as Meta's processes), validates
+its share of the datapoints (the losses and detections gathered: the one-process figures), and a
+batch that one process failed to load (loaders.LoadFailure) stops every process at that training
+step, or at the end of that validation, in one line each (distributed.stop_together), rather
+than leaving the others waiting in a collective.
 """
 
 from __future__ import annotations
 
+import os
+import random
+from dataclasses import replace
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.data.concept_batch import ConceptBatch
+from samhq_train.distributed import gather_from_ranks, stop_together
 from samhq_train.model.sam3.concept.geometry import ExemplarPrompt
 from samhq_train.training.checkpointing import gather_rng_states, restore_own_rng_states
 from samhq_train.training.divergence import check_gradients, check_loss
 
+from .loaders import LoadFailure
 from .loss import CORE_LOSS, ConceptLossSettings, concept_detection_loss
 from .optimizer import ConceptOptimSettings, concept_optimizer
 from .trainable import ConceptPolicy, prepare_concept_model
@@ -73,8 +86,19 @@ class ConceptTrainModule(L.LightningModule):
         self.steps_per_epoch = steps_per_epoch
         self.val_detections = BoxDetections()
         self.val_losses: dict[str, list[float]] = {}
+        self.val_failure: Exception | None = None  # a validation batch that failed to load
         self.val_results: dict[str, float] = {}
         self.val_results_step = -1  # the global step val_results were measured at
+        self.restored_rng = False  # each process's random states came from a checkpoint
+
+    def on_fit_start(self) -> None:
+        # under DDP each process draws its own dropout masks, as Meta seeds each process apart
+        # ((seed + rank) x epochs there); a resumed run has its processes' own states back
+        if self.trainer.world_size > 1 and not self.restored_rng:
+            seed = int(os.environ.get("PL_GLOBAL_SEED", 0)) + self.global_rank
+            random.seed(seed)
+            np.random.seed(seed)
+            torch.manual_seed(seed)
 
     def on_train_epoch_start(self) -> None:
         # a loaded model comes in eval mode and Lightning keeps modes: Meta trains in train mode
@@ -101,9 +125,23 @@ class ConceptTrainModule(L.LightningModule):
                                            exemplars)
 
     def losses(self, outputs: dict, batch: ConceptBatch) -> dict:
-        return concept_detection_loss(outputs, batch.targets, self.loss_settings)
+        settings = self.loss_settings
+        if not self.model.training:  # processes validate unequal shares: no collective here
+            settings = replace(settings, normalize_over_processes=False)
+        return concept_detection_loss(outputs, batch.targets, settings)
 
-    def training_step(self, batch: ConceptBatch, batch_idx: int) -> torch.Tensor:
+    def stop_on_load_failure(self, failure: Exception | None) -> None:
+        """Raise `failure` here and RankStopped in the other processes (one collective)."""
+        def step() -> None:
+            if failure is not None:
+                raise failure
+        if self.trainer.world_size > 1:
+            stop_together(step)
+        else:
+            step()
+
+    def training_step(self, batch: ConceptBatch | LoadFailure, batch_idx: int) -> torch.Tensor:
+        self.stop_on_load_failure(batch.error if isinstance(batch, LoadFailure) else None)
         losses = self.losses(self.outputs(batch), batch)
         size = len(batch.phrases)
         self.log("train/core_loss", losses[CORE_LOSS].detach(), prog_bar=True, batch_size=size)
@@ -120,9 +158,14 @@ class ConceptTrainModule(L.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self.val_detections = BoxDetections()
-        self.val_losses = {}
+        self.val_losses, self.val_failure = {}, None
 
-    def validation_step(self, batch: ConceptBatch, batch_idx: int) -> None:
+    def validation_step(self, batch: ConceptBatch | LoadFailure, batch_idx: int) -> None:
+        if isinstance(batch, LoadFailure):  # said at the epoch's end, where all processes meet
+            if self.trainer.world_size == 1:
+                raise batch.error
+            self.val_failure = self.val_failure or batch.error
+            return
         outputs = self.outputs(batch)
         losses = self.losses(outputs, batch)
         for name in (CORE_LOSS, *MAIN_TERMS):
@@ -131,16 +174,23 @@ class ConceptTrainModule(L.LightningModule):
         self.val_detections.add_batch(outputs, batch)
 
     def on_validation_epoch_end(self) -> None:
-        if not self.val_losses:
+        self.stop_on_load_failure(self.val_failure)
+        sums: dict[str, list[float]] = {}  # name -> [sum, count] over every process's batches
+        for part in gather_from_ranks({k: (sum(v), len(v)) for k, v in self.val_losses.items()}):
+            for name, (total, count) in part.items():
+                sums.setdefault(name, [0.0, 0])
+                sums[name][0] += total
+                sums[name][1] += count
+        if not sums:
             return
-        results = {name: sum(v) / len(v) for name, v in self.val_losses.items()}
+        results = {name: total / count for name, (total, count) in sums.items()}
         detections = self.val_detections.gathered()  # every process: one COCO evaluation
         if self.val_annotation_file is not None:
             ap = detections.box_ap(self.val_annotation_file)
             results.update({k: ap[k] for k in VAL_AP_KEYS})
         self.val_results, self.val_results_step = results, self.global_step
         for name, value in results.items():
-            self.log(f"val/{name}", value, sync_dist=name not in VAL_AP_KEYS)
+            self.log(f"val/{name}", value, sync_dist=True)  # the same in every process
 
     def configure_optimizers(self):
         # the run passes steps_per_epoch: Lightning's estimated_stepping_batches would make the
@@ -163,3 +213,4 @@ class ConceptTrainModule(L.LightningModule):
             attached = self._trainer is not None
             restore_own_rng_states(states, self.global_rank if attached else 0,
                                    self.trainer.world_size if attached else 1)
+            self.restored_rng = True

@@ -42,7 +42,7 @@ from samhq_train.model.sam3.family import add_fresh_detector
 from samhq_train.model_from_config import absolute_path, build_model_from_config
 from samhq_train.training.ddp_settings import ddp_settings_for
 
-from .loaders import concept_loaders, data_files
+from .loaders import ConceptDataConfigError, concept_loaders, data_files, share_size
 from .loss import ConceptLossSettings
 from .module import ConceptTrainModule
 from .optimizer import ConceptOptimSettings, lightning_clipping
@@ -140,7 +140,7 @@ def ensure_detector(model, cfg) -> None:
 def optimizer_steps_per_epoch(trainer_cfg, train_loader, world_size: int) -> int:
     """Optimiser steps in one epoch of this process (the schedule's unit), as Lightning counts
     them: the loader's batches per process, limit_train_batches, gradient accumulation."""
-    per_process = math.ceil(len(train_loader.dataset) / world_size)  # DistributedSampler's
+    per_process = share_size(len(train_loader.dataset), world_size)  # loaders.ProcessShare
     batches = per_process // train_loader.batch_size  # drop_last
     limit = trainer_cfg.get("limit_train_batches")
     if isinstance(limit, float):
@@ -148,6 +148,24 @@ def optimizer_steps_per_epoch(trainer_cfg, train_loader, world_size: int) -> int
     elif isinstance(limit, int) and not isinstance(limit, bool):
         batches = min(batches, limit)
     return max(math.ceil(batches / int(trainer_cfg.get("accumulate_grad_batches") or 1)), 1)
+
+
+def check_shares(train_loader, val_loader, processes: int) -> None:
+    """Every process needs a training batch each step and a validation item (a process without
+    one would skip the loop that the others' collectives wait in): one line otherwise."""
+    items, batch = len(train_loader.dataset), train_loader.batch_size
+    if share_size(items, processes) < batch:
+        raise ConceptDataConfigError(
+            f"the training set has {items} datapoints, fewer than data.batch_size={batch} for "
+            f"each of the {processes} processes of this run: add images, lower "
+            "data.batch_size or run fewer processes (trainer.devices x trainer.num_nodes)")
+    if val_loader is not None and len(val_loader.dataset) < processes:
+        items = len(val_loader.dataset)
+        raise ConceptDataConfigError(
+            f"the validation set has {items} datapoints (image x category chunk), fewer than "
+            f"the {processes} processes of this run, each of which validates its own share: "
+            "add validation images, lower data.val_categories_per_datapoint or run at most "
+            f"{items} processes (trainer.devices x trainer.num_nodes)")
 
 
 def starts_with_trained_hq(cfg) -> bool:
@@ -207,6 +225,7 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
         callbacks=checkpoint_callbacks(output_dir / "checkpoints", val_loader is not None),
         logger=loggers or False, **lightning_clipping(optim),
     )
+    check_shares(train_loader, val_loader, trainer.world_size)
     module.steps_per_epoch = optimizer_steps_per_epoch(cfg.trainer, train_loader,
                                                        trainer.world_size)
     metrics: dict = {}

@@ -1,0 +1,114 @@
+"""A concept fine-tune for the DDP tests (test_concept_ddp.py), as a script: Lightning's DDP
+launch runs this file again for each further process, so what a test changes in the run is
+changed here, in every process.
+
+    python tests/training/concept/ddp_driver.py SPEC.json
+
+SPEC: {"out": run folder, "files": {checkpoint, merges, data: a concept demo's root},
+"overrides": [...], "no_dropout": bool, "loss_scale": float (times the training loss)}. The run
+is train(cfg) behind the command line's error handling (exit 2 and one `error:` line per
+process). Each process writes <out>/weights_rank<r>.pt (its final weights),
+<out>/grads_rank<r>.pt (the gradients of the first optimiser step) and appends
+"<rank> <file name>" to <out>/writes.txt for every checkpoint and export it writes; rank 0
+copies the checkpoint written after epoch 1 to checkpoints/epoch1.ckpt (a point to resume from)
+and writes the metrics, the step count and the last validation's detections (every process's)
+to <out>/metrics.json."""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+from lightning.pytorch.plugins.io import TorchCheckpointIO  # noqa: E402
+
+from samhq_train.distributed import exit_on_setup_error, global_rank  # noqa: E402
+from samhq_train.train import train  # noqa: E402
+from samhq_train.training.concept import run  # noqa: E402
+from samhq_train.training.concept.module import ConceptTrainModule  # noqa: E402
+from tests.training.concept.concept_run import SHORT  # noqa: E402
+from tests.training.helpers import CONF  # noqa: E402
+
+
+def record_writes(out: Path) -> None:
+    def note(path) -> None:
+        with open(out / "writes.txt", "a") as f:
+            f.write(f"{global_rank()} {Path(path).name}\n")
+
+    save, export = TorchCheckpointIO.save_checkpoint, run.export_model
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        note(path)
+        return save(self, checkpoint, path, storage_options)
+
+    def export_model(model, path, trained_hq):
+        note(path)
+        return export(model, path, trained_hq)
+
+    TorchCheckpointIO.save_checkpoint, run.export_model = save_checkpoint, export_model
+
+
+def change_the_module(no_dropout: bool, loss_scale: float) -> None:
+    init, step, epoch_start, before_step = (
+        ConceptTrainModule.__init__, ConceptTrainModule.training_step,
+        ConceptTrainModule.on_train_epoch_start, ConceptTrainModule.on_before_optimizer_step)
+
+    def __init__(self, model, **kwargs):
+        init(self, model, **kwargs)
+        if no_dropout:  # dropout draws cannot match between a batch of 2 and 2 processes
+            for module in model.modules():
+                if isinstance(module, torch.nn.Dropout):
+                    module.p = 0.0
+                elif isinstance(module, torch.nn.MultiheadAttention):
+                    module.dropout = 0.0
+
+    def training_step(self, batch, batch_idx):
+        return step(self, batch, batch_idx) * loss_scale
+
+    def on_train_epoch_start(self):
+        last = Path(OUT) / "checkpoints" / "last.ckpt"
+        if self.current_epoch == 1 and self.global_rank == 0 and last.is_file():
+            shutil.copy(last, last.with_name("epoch1.ckpt"))
+        epoch_start(self)
+
+    def on_before_optimizer_step(self, optimizer):
+        if self.global_step == 0:  # the first step's gradients (DDP's average, not clipped)
+            torch.save({n: p.grad.clone() for n, p in self.model.named_parameters()
+                        if p.grad is not None}, Path(OUT) / f"grads_rank{self.global_rank}.pt")
+        before_step(self, optimizer)
+
+    ConceptTrainModule.on_before_optimizer_step = on_before_optimizer_step
+    ConceptTrainModule.__init__ = __init__
+    ConceptTrainModule.training_step = training_step
+    ConceptTrainModule.on_train_epoch_start = on_train_epoch_start
+
+
+def main(spec: dict) -> None:
+    out = Path(spec["out"])
+    record_writes(out)
+    change_the_module(spec.get("no_dropout", False), spec.get("loss_scale", 1.0))
+    files = spec["files"]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[
+            "experiment=concept_demo", f"paths.output_dir={out}",
+            f"model.checkpoint={files['checkpoint']}", f"concept.bpe={files['merges']}",
+            f"data.root={files['data']}", "data.concept_demo=null",
+            *[s for s in SHORT if not s.startswith("data.concept_demo")], *spec["overrides"]])
+    metrics, objects = exit_on_setup_error(train)(cfg)
+    rank = objects["trainer"].global_rank
+    torch.save(objects["model"].state_dict(), out / f"weights_rank{rank}.pt")
+    detections = objects["module"].val_detections.gathered().coco_results()  # all processes
+    if rank == 0:
+        (out / "metrics.json").write_text(json.dumps(
+            {"metrics": metrics, "global_step": objects["trainer"].global_step,
+             "detections": detections}))
+
+
+if __name__ == "__main__":
+    SPEC = json.loads(Path(sys.argv[1]).read_text())
+    OUT = SPEC["out"]
+    main(SPEC)
