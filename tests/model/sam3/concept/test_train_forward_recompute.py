@@ -8,7 +8,10 @@ a loss with and without the masks. Each switched part keeps fewer tensors for ba
 import pytest
 import torch
 
+from samhq_train.errors import UserError
 from samhq_train.model.sam3.concept.geometry import ExemplarPrompt
+from samhq_train.train import train
+from tests.training.concept.concept_run import concept_cfg, concept_files  # noqa: F401 (fixture)
 
 from .test_train_forward_dropout import batch, detector
 
@@ -122,3 +125,14 @@ def test_each_part_keeps_fewer_tensors_for_backward_in_train_mode_only():
     evaluated = saved_bytes(model, train=False)
     model.grad_checkpointing = True
     assert saved_bytes(model, train=False) == evaluated  # Meta's rule: train mode only
+
+
+def test_model_grad_checkpointing_switches_the_trunk_and_the_detector(tmp_path, concept_files):  # noqa: F811
+    _, objects = train(concept_cfg(tmp_path, concept_files, "model.grad_checkpointing=true",
+                                   "concept.policy=full", "trainer.limit_train_batches=1",
+                                   "trainer.limit_val_batches=0"))
+    assert objects["module"].detector.grad_checkpointing
+    assert objects["model"].image_encoder.grad_checkpointing
+    with pytest.raises(UserError, match="model.grad_checkpointing") as err:
+        train(concept_cfg(tmp_path, concept_files, "model.grad_checkpointing=maybe"))
+    assert "\n" not in str(err.value)
