@@ -217,6 +217,8 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
     val_json = data_files(cfg.data).val_annotation_file if val_loader is not None else None
     module = ConceptTrainModule(loaded.model, policy=policy, tokenizer=tokenizer, loss=loss,
                                 optim=optim, val_annotation_file=val_json)
+    # model.grad_checkpointing: the trunk's blocks (configure_encoder) and the detector's parts
+    module.detector.grad_checkpointing = bool(cfg.model.get("grad_checkpointing"))
     # the epoch about to run, also while a resumed run restores its loops (current_epoch then
     # still counts the checkpoint's epoch as running; Lightning's sampler epoch is this one)
     train_loader.epoch_of = lambda: module.trainer.fit_loop.epoch_progress.current.processed

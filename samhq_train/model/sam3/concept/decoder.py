@@ -11,7 +11,9 @@ Training (Meta's apply_dac, which Sam3Image turns on in train mode): DAC runs a 
 queries (same embeddings, same reference boxes) behind the first: the one-to-many half, which skips
 self-attention (so neither it nor the presence token sees the other half) and is otherwise refined
 as the one-to-one half is. Meta's dropouts (0.1) act in train mode only and hold no tensors, so the
-keys equal Meta's. Batch-first throughout."""
+keys equal Meta's. grad_checkpointing recomputes each layer in backward in train mode, its box
+position and image bias included (Meta checkpoints the layer and the bias MLPs; recompute.py).
+Batch-first throughout."""
 
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -23,6 +25,7 @@ from torch import nn
 from ...sam2.layers import MLP
 from .boxes import box_cxcywh_to_xyxy, box_log_bias, inverse_sigmoid, sine_embed_boxes
 from .encoder_layer import attend
+from .recompute import run_part
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class Decoder(nn.Module):
         self.cfg = cfg = cfg or DecoderConfig()
         d = cfg.d_model
         self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.num_layers))
+        self.grad_checkpointing = False  # train mode: recompute each layer in backward
         self.norm = nn.LayerNorm(d)
         self.bbox_embed = MLP(d, d, 4, 3)
         self.query_embed = nn.Embedding(cfg.num_queries, d)
@@ -154,7 +158,6 @@ class Decoder(nn.Module):
         dac=True is its apply_dac=True (Sam3Image in train mode): the queries and reference boxes
         repeated, the copies after the originals."""
         batch = memory.shape[0]
-        height, width = spatial_shape
         copies = 2 if dac else 1
         queries = self.query_embed.weight.repeat(copies, 1)[None].expand(batch, -1, -1)
         boxes = self.reference_points.weight.repeat(copies, 1).sigmoid()[None].expand(batch, -1, -1)
@@ -162,11 +165,9 @@ class Decoder(nn.Module):
         presence = self.presence_token.weight[None].expand(batch, -1, -1)
         hs, refs, presence_logits = [], [], []
         for layer in self.layers:
-            query_pos = self.ref_point_head(sine_embed_boxes(boxes, self.cfg.d_model))
-            bias = box_log_bias(self.boxRPB_embed_x, self.boxRPB_embed_y, boxes, height, width)
-            queries, presence = layer(
-                queries, query_pos, presence, prompt, prompt_padding_mask,
-                memory, memory_pos, bias.flatten(0, 1), dac=dac,
+            queries, presence = run_part(
+                self, self._layer_step, layer, boxes, queries, presence, prompt,
+                prompt_padding_mask, memory, memory_pos, spatial_shape, dac,
             )
             normed = self.norm(queries)
             refs.append(reference)
@@ -177,6 +178,28 @@ class Decoder(nn.Module):
             presence_logits.append(logits.squeeze(-1))
         return DecoderOutput(
             torch.stack(hs), torch.stack(refs), torch.stack(presence_logits), presence
+        )
+
+    def _layer_step(
+        self,
+        layer: DecoderLayer,
+        boxes: torch.Tensor,
+        queries: torch.Tensor,
+        presence: torch.Tensor,
+        prompt: torch.Tensor,
+        prompt_padding_mask: torch.Tensor | None,
+        memory: torch.Tensor,
+        memory_pos: torch.Tensor,
+        spatial_shape: tuple[int, int],
+        dac: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One layer from the boxes B x Q x 4 it starts from: their sine position through
+        ref_point_head, their log relative-position bias over the H x W image, the layer."""
+        query_pos = self.ref_point_head(sine_embed_boxes(boxes, self.cfg.d_model))
+        bias = box_log_bias(self.boxRPB_embed_x, self.boxRPB_embed_y, boxes, *spatial_shape)
+        return layer(
+            queries, query_pos, presence, prompt, prompt_padding_mask,
+            memory, memory_pos, bias.flatten(0, 1), dac=dac,
         )
 
     def predict_boxes(

@@ -86,6 +86,29 @@ class ConceptDetector(nn.Module):
     def context_length(self) -> int:
         return self.cfg.context_length
 
+    def recomputed_parts(self) -> tuple[nn.Module, ...]:
+        """The parts that Meta's recipe checkpoints (recompute.py), each with its own switch."""
+        return (
+            self.backbone.language_backbone.encoder,
+            self.geometry_encoder,
+            self.transformer.encoder,
+            self.transformer.decoder,
+            self.segmentation_head,
+        )
+
+    @property
+    def grad_checkpointing(self) -> bool:
+        """Whether, in train mode, the text encoder's blocks, the geometry and fusion encoders'
+        layers, the decoder's layers and the segmentation head recompute their activations in
+        backward (less memory, a longer step; same values). The ViT trunk has its own switch
+        (the model's image_encoder.grad_checkpointing)."""
+        return all(part.grad_checkpointing for part in self.recomputed_parts())
+
+    @grad_checkpointing.setter
+    def grad_checkpointing(self, value: bool) -> None:
+        for part in self.recomputed_parts():
+            part.grad_checkpointing = bool(value)
+
     def encode_image(self, trunk_map: torch.Tensor) -> DetectorImage:
         """The detector neck on the ViT's 1 x C x g x g map (Sam3DualViTDetNeck's `convs` half,
         the coarsest level dropped as SAM3VLBackbone's scalp does)."""

@@ -6,7 +6,7 @@ the prompt tokens (text + geometry) under the prompt's padding mask.
 That builder turns pooled-text addition off (no text_pooling_proj), uses one feature level (no
 level_embed) and Sam3Image passes no image padding mask, so the encoder is the layer stack alone;
 the prompt leaves it unchanged (Meta's "memory_text" is the prompt it was given). Dropout as
-encoder_layer.py says."""
+encoder_layer.py says; grad_checkpointing recomputes each layer in backward (recompute.py)."""
 
 import dataclasses
 from dataclasses import dataclass
@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .encoder_layer import FUSION_LAYER, EncoderLayer, EncoderLayerConfig
+from .recompute import run_part
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class FusionEncoder(nn.Module):
     def __init__(self, cfg: FusionEncoderConfig | None = None) -> None:
         super().__init__()
         self.cfg = cfg or FusionEncoderConfig()
+        self.grad_checkpointing = False  # train mode: recompute each layer in backward
         self.layers = nn.ModuleList(
             EncoderLayer(self.cfg.layer) for _ in range(self.cfg.num_layers)
         )
@@ -79,7 +81,8 @@ class FusionEncoder(nn.Module):
         tokens = image.flatten(2).transpose(1, 2)
         pos = image_pos.flatten(2).transpose(1, 2)
         for layer in self.layers:
-            tokens = layer(
-                tokens, prompt, query_pos=pos, memory_key_padding_mask=prompt_padding_mask
+            tokens = run_part(
+                self, layer, tokens, prompt, query_pos=pos,
+                memory_key_padding_mask=prompt_padding_mask,
             )
         return FusionEncoderOutput(tokens, pos, prompt, (int(height), int(width)))

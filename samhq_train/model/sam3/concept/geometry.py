@@ -9,8 +9,8 @@ CLS token, each group right-packed per prompt; the sequence is projected and nor
 pre-norm layers that attend to the image tokens, and normed again. With no point and no box (a
 text-only prompt) the sequence is the CLS token alone, still refined against the image.
 
-The layers' dropout acts in train mode only (encoder_layer.py); no mask encoder (the builder makes
-none)."""
+The layers' dropout acts in train mode only (encoder_layer.py); grad_checkpointing recomputes
+each layer in backward in train mode (recompute.py); no mask encoder (the builder makes none)."""
 
 from dataclasses import dataclass, replace
 
@@ -20,6 +20,7 @@ from torch import nn
 
 from .boxes import box_cxcywh_to_xyxy, sine_coordinates
 from .encoder_layer import GEOMETRY_LAYER, EncoderLayer, EncoderLayerConfig
+from .recompute import run_part
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ class GeometryEncoder(nn.Module):
         self.img_pre_norm = nn.LayerNorm(d)
         layer_cfg = cfg.layer_config()
         self.encode = nn.ModuleList(EncoderLayer(layer_cfg) for _ in range(cfg.num_layers))
+        self.grad_checkpointing = False  # train mode: recompute each `encode` layer in backward
         self.encode_norm = nn.LayerNorm(d)
 
     def _encode_points(
@@ -219,5 +221,7 @@ class GeometryEncoder(nn.Module):
         )
         tokens = self.norm(self.final_proj(tokens))
         for layer in self.encode:
-            tokens = layer(tokens, memory, memory_pos=memory_pos, tgt_key_padding_mask=padding)
+            tokens = run_part(
+                self, layer, tokens, memory, memory_pos=memory_pos, tgt_key_padding_mask=padding
+            )
         return self.encode_norm(tokens), padding

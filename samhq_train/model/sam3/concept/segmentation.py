@@ -4,7 +4,9 @@ coarsest level of the detector's FPN, a top-down pixel decoder merges the levels
 resolution, and each decoder query's embedding dotted with the per-pixel embedding gives its mask
 logits; a 1 x 1 conv gives the semantic (one-channel) map. No presence head, no auxiliary masks.
 
-For inference: no activation checkpointing, and the attention has no dropout (Meta builds 0).
+The attention has no dropout (Meta builds 0). grad_checkpointing (train mode) recomputes the head
+in backward and, inside that, the pixel decoder once more, as Meta's use_act_checkpoint_seg_head
+and act_ckpt (recompute.py).
 Tensors are batch-first; a prompt padding mask is True where the token is padding."""
 
 from collections.abc import Sequence
@@ -16,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...sam2.layers import MLP
+from .recompute import run_part
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ class SegmentationHead(nn.Module):
         self.cross_attn_norm = nn.LayerNorm(d)
         self.semantic_seg_head = nn.Conv2d(d, 1, kernel_size=1)
         self.instance_seg_head = nn.Conv2d(d, d, kernel_size=1)
+        self.grad_checkpointing = False  # train mode: recompute in backward
 
     def forward(
         self,
@@ -110,6 +114,19 @@ class SegmentationHead(nn.Module):
         image_ids: B long, the image (index into fpn's N) of each prompt; with N = 1 the one
             image is broadcast, as Meta does.
         Returns masks B x Q x 4g x 4g and semantic B x 1 x 4g x 4g (logits)."""
+        return run_part(
+            self, self._segment, fpn, encoder_tokens, queries, prompt, prompt_padding, image_ids
+        )
+
+    def _segment(
+        self,
+        fpn: Sequence[torch.Tensor],
+        encoder_tokens: torch.Tensor,
+        queries: torch.Tensor,
+        prompt: torch.Tensor,
+        prompt_padding: torch.Tensor,
+        image_ids: torch.Tensor,
+    ) -> SegmentationOutput:
         normed = self.cross_attn_norm(encoder_tokens)
         # the value a distinct tensor: PyTorch's packed key-value projection (key is value)
         # traces to ONNX with the prompt length fixed; the separate one gives the same numbers
@@ -123,7 +140,7 @@ class SegmentationHead(nn.Module):
         grid_tokens = encoder_tokens[:, : coarsest.shape[-2] * coarsest.shape[-1]]
         grid = grid_tokens.transpose(1, 2).reshape(-1, *coarsest.shape[1:])
         finer = list(fpn[:-1]) if fpn[0].shape[0] == 1 else [level[image_ids] for level in fpn[:-1]]
-        pixel_embed = self.pixel_decoder([*finer, grid])
+        pixel_embed = run_part(self, self.pixel_decoder, [*finer, grid])
 
         masks = self.mask_predictor(queries, self.instance_seg_head(pixel_embed))
         return SegmentationOutput(masks, self.semantic_seg_head(pixel_embed))

@@ -1,7 +1,8 @@
 """SAM 3's text encoder (detector.backbone.language_backbone): a CLIP-style causal transformer
 over BPE ids, its tokens brought to the detector's width by a linear resizer. Computes what
 Meta's sam3 VETextEncoder returns inside SAM3VLBackbone.forward_text (language_features,
-language_mask, language_embeds), batch-first. For inference: no activation checkpointing.
+language_mask, language_embeds), batch-first. grad_checkpointing (TextTransformer's) recomputes
+each block in backward in train mode (recompute.py), as Meta's use_act_checkpoint.
 
 State-dict keys equal Meta's module as model_builder._create_text_encoder builds it (including
 the CLIP pooling projection `encoder.text_projection`, which Meta loads but SAM 3 never applies:
@@ -27,6 +28,7 @@ from ....clip_tokenizer import (
     ClipTokenizer,
     TokenizerFileError,
 )
+from .recompute import run_part
 
 STATE_PREFIX = "detector.backbone.language_backbone."
 
@@ -116,6 +118,7 @@ class TextTransformer(nn.Module):
         self.transformer.resblocks = nn.ModuleList(
             TextBlock(cfg.width, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.layers)
         )
+        self.grad_checkpointing = False  # train mode: recompute each block in backward
         self.ln_final = nn.LayerNorm(cfg.width)
         self.text_projection = nn.Parameter(torch.zeros(cfg.width, cfg.projection_dim))
         nn.init.normal_(self.positional_embedding, std=0.01)
@@ -125,7 +128,7 @@ class TextTransformer(nn.Module):
         embedded = self.token_embedding(ids)
         x = embedded + self.positional_embedding[: ids.shape[1]]
         for block in self.transformer.resblocks:
-            x = block(x)
+            x = run_part(self, block, x)
         return embedded, self.ln_final(x)
 
 

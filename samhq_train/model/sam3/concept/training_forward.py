@@ -16,7 +16,8 @@ pred_boxes_xyxy_o2m, pred_masks_o2m and aux_outputs (one dict per earlier layer 
 pred_boxes, pred_boxes_xyxy, presence_logit_dec and their _o2m twins, first layer first).
 
 Not Meta's (the loss helper's job): the Hungarian matching Sam3Image._compute_matching adds
-("indices"). Activation checkpointing (Meta's in training) changes memory, not values: left out."""
+("indices"). Activation checkpointing (Meta's in training; ConceptDetector.grad_checkpointing)
+changes memory, not values."""
 
 from typing import Any, NamedTuple
 
