@@ -6,7 +6,9 @@ schedule stepped per optimiser step (optimizer.py); gradient clipping is the tra
 (lightning_clipping).
 
 What trains is the policy's (trainable.py: full = Meta's recipe, detector, detector+lora). The
-trunk runs without autograd when the policy freezes it (detector).
+trunk runs without autograd when the policy freezes it (detector); a frozen text encoder encodes
+each phrase once per run (phrase_features.py); without the mask terms the segmentation head is
+not run. Neither changes a value.
 
 Validation (eval mode, no DAC, the last layer): the loss as in training ("val/core_loss" and its
 main terms; each batch normalised by its own instance count, averaged over every process's
@@ -48,6 +50,7 @@ from samhq_train.training.divergence import check_gradients, check_loss
 from .loaders import LoadFailure
 from .loss import CORE_LOSS, ConceptLossSettings, concept_detection_loss
 from .optimizer import ConceptOptimSettings, concept_optimizer
+from .phrase_features import PhraseFeatures
 from .trainable import ConceptPolicy, prepare_concept_model
 from .validation import BoxDetections
 
@@ -80,6 +83,7 @@ class ConceptTrainModule(L.LightningModule):
         detector = prepare_concept_model(model, policy)
         object.__setattr__(self, "detector", detector)  # its modules are registered in model
         self.policy, self.tokenizer = policy, tokenizer
+        self.phrase_features = PhraseFeatures(detector.backbone.language_backbone)
         self.loss_settings = loss or ConceptLossSettings()
         self.optim_settings = optim or ConceptOptimSettings()
         self.val_annotation_file = val_annotation_file
@@ -121,8 +125,10 @@ class ConceptTrainModule(L.LightningModule):
         exemplars = ExemplarPrompt.of(
             len(batch.phrases), boxes=batch.exemplar_boxes, box_labels=batch.exemplar_labels,
             box_padding=batch.exemplar_padding)
-        return self.detector.forward_train(maps, batch.image_index, tokens[batch.text_index],
-                                           exemplars)
+        tokens = tokens[batch.text_index]
+        text = self.phrase_features(tokens) if self.phrase_features.frozen else None
+        return self.detector.forward_train(maps, batch.image_index, tokens, exemplars, text=text,
+                                           masks=self.loss_settings.with_masks)
 
     def losses(self, outputs: dict, batch: ConceptBatch) -> dict:
         settings = self.loss_settings
@@ -208,6 +214,7 @@ class ConceptTrainModule(L.LightningModule):
         checkpoint[GLOBAL_RNG_KEY] = gather_rng_states()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.phrase_features.clear()  # the text encoder's weights may be the checkpoint's
         states = checkpoint.get(GLOBAL_RNG_KEY)
         if states:  # every process's torch / numpy / Python states; this rank's restored
             attached = self._trainer is not None

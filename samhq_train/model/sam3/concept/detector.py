@@ -191,10 +191,16 @@ class ConceptDetector(nn.Module):
         image_index: torch.Tensor,
         token_ids: torch.Tensor,
         exemplars: ExemplarPrompt | None = None,
+        *,
+        text: tuple[torch.Tensor, torch.Tensor] | None = None,
+        masks: bool = True,
     ) -> dict[str, Any]:
         """Meta's Sam3Image.forward_grounding outputs (train mode: DAC, aux_outputs, the _o2m
-        copies) for B queries over N images; see training_forward.forward_train."""
-        return forward_train(self, trunk_maps, image_index, token_ids, exemplars)
+        copies) for B queries over N images; see training_forward.forward_train (text: the
+        queries' encoded phrases, masks: whether the segmentation head runs)."""
+        return forward_train(
+            self, trunk_maps, image_index, token_ids, exemplars, text=text, masks=masks
+        )
 
 
 class NoDetectorError(UserError, ValueError):

@@ -67,6 +67,9 @@ def forward_train(
     image_index: torch.Tensor,
     token_ids: torch.Tensor,
     exemplars: ExemplarPrompt | None = None,
+    *,
+    text: tuple[torch.Tensor, torch.Tensor] | None = None,
+    masks: bool = True,
 ) -> dict[str, Any]:
     """The outputs dict (see the module docstring) of B queries over N images; detector: a
     ConceptDetector (ConceptDetector.forward_train calls this).
@@ -74,7 +77,11 @@ def forward_train(
     trunk_maps N x C x g x g: the ViT trunk's map of each image (gradients reach it when it
     requires grad); image_index B (int64): each query's image; token_ids B x L: each query's
     phrase as the tokenizer's ids (0 = padding); exemplars: B prompts' boxes (ExemplarPrompt,
-    right-padded), or None for text only.
+    right-padded), or None for text only; text: the queries' encoded phrases (features B x L x d,
+    padding B x L; a frozen text encoder's, kept per phrase by the caller), or None: token_ids are
+    encoded here; masks false: no segmentation head (no pred_masks, pred_masks_o2m, semantic_seg;
+    a box-only loss reads none of them, and the head draws no random numbers, so every other
+    value is the same).
 
     Meta's inputs map as: find_input.img_ids = image_index, the encoded find_text_batch indexed
     by find_input.text_ids = token_ids (each distinct phrase is encoded once here too),
@@ -82,8 +89,10 @@ def forward_train(
     box_labels (sequence-first there)."""
     check_batch(trunk_maps, image_index, token_ids, exemplars)
     image = detector.encode_image(trunk_maps)
-    phrases, phrase_of_query = torch.unique(token_ids, dim=0, return_inverse=True)
-    text = detector.backbone.language_backbone(phrases)
+    if text is None:
+        phrases, phrase_of_query = torch.unique(token_ids, dim=0, return_inverse=True)
+        encoded = detector.backbone.language_backbone(phrases)
+        text = encoded.features[phrase_of_query], encoded.padding_mask[phrase_of_query]
     batch = image_index.shape[0]
     if exemplars is None:
         exemplars = ExemplarPrompt.of(batch, device=trunk_maps.device)
@@ -91,12 +100,11 @@ def forward_train(
     grounded = detector.ground(
         image.levels[-1][image_index],
         image.positions[-1][image_index],
-        text.features[phrase_of_query],
-        text.padding_mask[phrase_of_query],
+        *text,
         exemplars,
         dac=dac,
     )
-    return outputs_of(detector, grounded, image.levels, image_index, dac)
+    return outputs_of(detector, grounded, image.levels, image_index, dac, masks)
 
 
 def outputs_of(
@@ -105,10 +113,11 @@ def outputs_of(
     levels: list[torch.Tensor],
     image_index: torch.Tensor,
     dac: bool,
+    masks: bool = True,
 ) -> dict[str, Any]:
     """The heads on every decoder layer (Sam3Image._update_scores_and_boxes and
-    _run_segmentation_heads): scores, boxes, presence, the last layer's masks; split into the
-    one-to-one half and, with DAC, the one-to-many half ("_o2m")."""
+    _run_segmentation_heads): scores, boxes, presence, the last layer's masks (unless masks is
+    false); split into the one-to-one half and, with DAC, the one-to-many half ("_o2m")."""
     hs = grounded.decoded.hs  # layers x B x (2)Q x d
     num_o2o = hs.shape[2] // 2 if dac else hs.shape[2]
     logits = detector.dot_prod_scoring(hs, grounded.prompt, grounded.padding)
@@ -125,13 +134,14 @@ def outputs_of(
         out["presence_logit_dec"] = presence
 
     last = layers[-1]
-    segmentation = detector.segmentation_head(
-        levels, grounded.memory, hs[-1], grounded.prompt, grounded.padding, image_index
-    )
-    last["pred_masks"] = segmentation.masks[:, :num_o2o]
-    if dac:
-        last["pred_masks_o2m"] = segmentation.masks[:, num_o2o:]
-    last["semantic_seg"] = segmentation.semantic
+    if masks:
+        segmentation = detector.segmentation_head(
+            levels, grounded.memory, hs[-1], grounded.prompt, grounded.padding, image_index
+        )
+        last["pred_masks"] = segmentation.masks[:, :num_o2o]
+        if dac:
+            last["pred_masks_o2m"] = segmentation.masks[:, num_o2o:]
+        last["semantic_seg"] = segmentation.semantic
     last["queries"] = hs[-1][:, :num_o2o]
     if detector.training:
         last["aux_outputs"] = layers[:-1]
