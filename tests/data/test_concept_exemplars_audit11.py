@@ -149,3 +149,28 @@ def test_an_epochs_item_is_metas_item_seeded_with_its_strings(tmp_path):
     ours = collate_concepts([ours_ds[i] for i in range(len(ours_ds))])
     assert_same_batch(meta, ours, False)
     assert int((~ours.exemplar_padding).sum()) > 0
+
+
+def test_the_probability_test_and_a_zero_probability():
+    """A draw equal to the probability asks with a box (Meta skips only a draw above it); a
+    probability of 0 draws nothing at all from either generator."""
+    queries = [ConceptQuery("cat", 1, (0, 2))]
+    first = random.Random(3).random()
+    got = add_exemplars(_sample(queries), ExemplarSettings(probability=first), random.Random(3),
+                        torch.Generator())
+    assert got.queries[0].exemplar_box is not None
+    rng, noise = random.Random(3), torch.Generator().manual_seed(3)
+    state, noise_state = rng.getstate(), noise.get_state()
+    got = add_exemplars(_sample(queries), ExemplarSettings(probability=0.0), rng, noise)
+    assert got.queries == queries and got.queries[0].exemplar_box is None
+    assert rng.getstate() == state and torch.equal(noise.get_state(), noise_state)
+
+
+@pytest.mark.parametrize("field, value", [("keep_text", 1), ("keep_text", 0),
+                                          ("box_noise_max", -1), ("box_noise_max", True),
+                                          ("probability", -0.1), ("min_box_area", -1)])
+def test_more_settings_are_refused(field, value):
+    from samhq_train.settings import SettingError
+
+    with pytest.raises(SettingError, match=f"data.exemplar_{field}="):
+        ExemplarSettings(**{field: value})
