@@ -174,3 +174,21 @@ def test_more_settings_are_refused(field, value):
 
     with pytest.raises(SettingError, match=f"data.exemplar_{field}="):
         ExemplarSettings(**{field: value})
+
+
+def test_default_settings_are_the_configs_and_the_recipes_jitter():
+    """ExemplarSettings() (a data config without the keys) equals data/coco_concept.yaml's
+    exemplar_* and the recipe's RandomizeInputBbox(box_noise_std=0.1, box_noise_max=20)."""
+    from pathlib import Path
+
+    import yaml
+
+    import samhq_train
+
+    config = yaml.safe_load(
+        (Path(samhq_train.__file__).parent / "conf/data/coco_concept.yaml").read_text())
+    defaults = ExemplarSettings()
+    assert {f"exemplar_{k}": v for k, v in vars(defaults).items()} == {
+        k: v for k, v in config.items() if k.startswith("exemplar_")}
+    assert (defaults.box_noise_std, defaults.box_noise_max) == (0.1, 20)
+    assert defaults.probability == 0 and defaults.min_box_area == 0 and not defaults.keep_text
