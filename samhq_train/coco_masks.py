@@ -30,6 +30,29 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _string_runs(counts: str) -> list[int] | None:
+    """The runs of COCO's compressed "counts" string, read as pycocotools' rleFrString reads
+    them (5 bits a character from '0', 0x20 = more to come, 0x10 of the last = negative, runs
+    from the fourth on relative to the one two before); None when a character is outside '0'..'o'
+    or the string ends inside a run. pycocotools itself reads any string, and decodes one whose
+    runs fall short of the image into uninitialised memory."""
+    runs: list[int] = []
+    value = shift = 0
+    for char in counts:
+        code = ord(char) - 48
+        if not 0 <= code < 64:
+            return None
+        value |= (code & 0x1F) << shift
+        shift += 5
+        if code & 0x20:
+            continue
+        if code & 0x10:
+            value -= 1 << shift
+        runs.append(value + (runs[-2] if len(runs) > 2 else 0))
+        value = shift = 0
+    return None if shift else runs
+
+
 def segmentation_problem(segmentation, height: int, width: int) -> str | None:
     """What is wrong with a segmentation read from a json for a height x width image (one
     sentence ending in what to do), None when it is polygons, an RLE of that size, or none."""
@@ -53,6 +76,11 @@ def segmentation_problem(segmentation, height: int, width: int) -> str | None:
                     "fix the json")
     elif not isinstance(counts, str) or not counts:
         return "the RLE 'counts' must be a string or a list of integers; fix the json"
+    else:
+        runs = _string_runs(counts)
+        if runs is None or min(runs) < 0 or sum(runs) != height * width:
+            return ("the RLE 'counts' string must be COCO's compressed runs covering height x "
+                    "width; fix the json")
     return None
 
 

@@ -2,10 +2,12 @@
 COCO.annToMask, on odd image sizes, merged polygons, uncompressed and compressed RLE."""
 
 import numpy as np
+import pycocotools.mask as mask_utils
 import pytest
 from pycocotools.coco import COCO
 
 from samhq_train.coco_masks import (
+    _string_runs,
     compressed_rle,
     decode_mask,
     decode_segmentation,
@@ -63,3 +65,39 @@ def test_segmentation_problems_are_one_sentence_each():
         problem = segmentation_problem(bad, 5, 4)
         assert problem and problem.endswith("; fix the json") and "\n" not in problem, bad
     assert segmentation_problem(None, 5, 4) is None and segmentation_problem([], 5, 4) is None
+
+
+def _random_runs(rng, height: int, width: int) -> list[int]:
+    """Runs summing to height x width, with empty runs and runs of hundreds of pixels."""
+    cuts = np.sort(rng.integers(0, height * width + 1, rng.integers(0, 12)))
+    return np.diff(np.concatenate(([0], cuts, [height * width]))).tolist()
+
+
+def test_compressed_counts_read_as_pycocotools_encodes_them():
+    """The runs read back from pycocotools' own compressed strings (long runs, empty runs,
+    negative deltas); such a string is a problem only for an image of another pixel count."""
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        height, width = (int(v) for v in rng.integers(1, 60, 2))
+        runs = _random_runs(rng, height, width)
+        string = mask_utils.frPyObjects(
+            {"size": [height, width], "counts": runs}, height, width)["counts"].decode("ascii")
+        assert _string_runs(string) == runs
+        assert segmentation_problem({"size": [height, width], "counts": string},
+                                    height, width) is None
+        assert segmentation_problem({"size": [height + 1, width], "counts": string},
+                                    height + 1, width)
+
+
+@pytest.mark.parametrize("counts", [
+    "x",  # a character pycocotools reads as a run of 8 (and leaves 12 pixels undecoded)
+    "04",  # runs 0, 4: 16 pixels of the 5 x 4 left to uninitialised memory by pycocotools
+    "0" + "\u00e9",
+    "0`h9",  # a 100 x 100 all-ones mask
+    "55?F",  # runs 5, 5, 15, -5: the right sum with a negative run
+    "<8c",  # runs 12, 8 then the string ends inside a run (0x20 set on its last character)
+    "p<8",  # runs 0, 12, 8 but 'p' is past the 64 characters COCO's encoder writes
+])
+def test_compressed_counts_that_do_not_cover_the_image_are_problems(counts):
+    problem = segmentation_problem({"size": [5, 4], "counts": counts}, 5, 4)
+    assert problem and problem.endswith("; fix the json") and "\n" not in problem

@@ -58,6 +58,8 @@ CASES = {
                    "non-negative integers summing to height x width"),
     "rle form": (lambda d: _ann(d, 1)["segmentation"].update(counts=5), "must be a string or a "
                  "list"),
+    "rle string": (lambda d: _ann(d, 1)["segmentation"].update(counts="04"), "the RLE 'counts' "
+                   "string must be COCO's compressed runs covering height x width"),
 }
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from samhq_train.coco_masks import compressed_rle as _compressed
+from samhq_train.coco_masks import segmentation_problem
 from samhq_train.errors import UserError
 
 
@@ -83,6 +84,9 @@ def compressed_rle(rle, size: tuple[int, int], where: str) -> dict | None:
         raise ConceptInputError(f"{where}: a segmentation must be an RLE {{size, counts}} or null")
     if list(rle.get("size", ())) != list(size):
         raise ConceptInputError(f"{where}: RLE size {rle.get('size')} is not the video's {size}")
+    problem = segmentation_problem({"size": list(size), "counts": rle["counts"]}, *size)
+    if problem is not None:  # pycocotools would decode it into uninitialised memory
+        raise ConceptInputError(f"{where}: {problem}")
     if isinstance(rle["counts"], list):
         return _compressed({"size": list(size), "counts": rle["counts"]})
     return rle
