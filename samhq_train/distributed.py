@@ -1,8 +1,8 @@
 """The process group as data loading, checkpoints and the embedding cache see it: this process's
 global rank, one object gathered from every process and a number averaged over them (all plain
-single-process answers without DDP), `stop_together` for a step that every process takes and any
-of them can fail, and `report_once`: a setup error that every process hits is said once, by
-rank 0."""
+single-process answers without DDP), `end_process_group` when a run ends, `stop_together` for a
+step that every process takes and any of them can fail, and `report_once`: a setup error that
+every process hits is said once, by rank 0."""
 
 import os
 from collections.abc import Callable
@@ -37,6 +37,16 @@ def gather_from_ranks(obj) -> list:
     gathered: list = [None] * dist.get_world_size()
     dist.all_gather_object(gathered, obj)
     return gathered
+
+
+def end_process_group() -> None:
+    """At the end of a run that made a process group (Lightning leaves it): wait for every
+    process, then destroy it. A gloo group left to the interpreter's exit can abort a finished
+    run (SIGABRT, 'terminate called without an active exception': its worker threads still hold
+    work objects while Python shuts down)."""
+    if _initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def mean_over_ranks(value: float, device: torch.device | str = "cpu") -> float:

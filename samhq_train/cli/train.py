@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from samhq_train.cli import CONFIG_DIR
 from samhq_train.cli.hydra_command import hydra_command
-from samhq_train.distributed import exit_on_setup_error
+from samhq_train.distributed import end_process_group, exit_on_setup_error
 from samhq_train.train import train
 
 
@@ -24,6 +24,7 @@ from samhq_train.train import train
 @exit_on_setup_error  # under DDP: rank 0 says what every process hit
 def run(cfg: DictConfig) -> None:
     train(cfg)
+    end_process_group()
 
 
 # the run folder is checked before Hydra opens its log file there (train.log)

@@ -26,7 +26,11 @@ import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 from lightning.pytorch.plugins.io import TorchCheckpointIO  # noqa: E402
 
-from samhq_train.distributed import exit_on_setup_error, global_rank  # noqa: E402
+from samhq_train.distributed import (  # noqa: E402
+    end_process_group,
+    exit_on_setup_error,
+    global_rank,
+)
 from samhq_train.train import train  # noqa: E402
 from samhq_train.training.concept import run  # noqa: E402
 from samhq_train.training.concept.module import ConceptTrainModule  # noqa: E402
@@ -87,6 +91,15 @@ def change_the_module(no_dropout: bool, loss_scale: float) -> None:
     ConceptTrainModule.on_train_epoch_start = on_train_epoch_start
 
 
+def train_and_gather(cfg):
+    """train(cfg) as the command runs it, the process group ended as the command ends it, after
+    every process's validation detections are gathered."""
+    metrics, objects = train(cfg)
+    detections = objects["module"].val_detections.gathered().coco_results()
+    end_process_group()
+    return metrics, objects, detections
+
+
 def main(spec: dict) -> None:
     out = Path(spec["out"])
     record_writes(out)
@@ -98,10 +111,9 @@ def main(spec: dict) -> None:
             f"model.checkpoint={files['checkpoint']}", f"concept.bpe={files['merges']}",
             f"data.root={files['data']}", "data.concept_demo=null",
             *[s for s in SHORT if not s.startswith("data.concept_demo")], *spec["overrides"]])
-    metrics, objects = exit_on_setup_error(train)(cfg)
+    metrics, objects, detections = exit_on_setup_error(train_and_gather)(cfg)
     rank = objects["trainer"].global_rank
     torch.save(objects["model"].state_dict(), out / f"weights_rank{rank}.pt")
-    detections = objects["module"].val_detections.gathered().coco_results()  # all processes
     if rank == 0:
         (out / "metrics.json").write_text(json.dumps(
             {"metrics": metrics, "global_step": objects["trainer"].global_step,
