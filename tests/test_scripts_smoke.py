@@ -12,6 +12,7 @@ import pytest
 
 from samhq_train.model import save_checkpoint
 from tests.reference import random_tiny_model
+from tests.side_by_side import SideBySide
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,23 +41,29 @@ def test_the_user_facing_commands_are_installed():
     }
 
 
+@pytest.fixture(scope="module")
+def help_runs(tmp_path_factory):
+    """`<command> --help` of every installed command, side by side (tests/side_by_side.py),
+    each from its own folder outside the clone."""
+    runs = SideBySide()
+    for command, target in sorted(console_scripts().items()):
+        module, function = target.split(":")
+        code = (
+            f"import sys; from {module} import {function} as main; "
+            f"sys.argv = [{command!r}, '--help']; main()"
+        )
+        runs.start(command, [sys.executable, "-c", code], cwd=tmp_path_factory.mktemp("help"),
+                   capture_output=True, text=True, timeout=300,
+                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    yield runs
+    runs.close()
+
+
 @pytest.mark.parametrize("command", sorted(console_scripts()))
-def test_each_command_answers_help_from_any_directory(command, tmp_path):
+def test_each_command_answers_help_from_any_directory(command, help_runs):
     """What `pip install` puts on the PATH: `<command> --help` runs the entry point's function,
     here from a folder outside the clone (Hydra commands read the configs in the package)."""
-    module, function = console_scripts()[command].split(":")
-    code = (
-        f"import sys; from {module} import {function} as main; "
-        f"sys.argv = [{command!r}, '--help']; main()"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-    )
+    result = help_runs.result(command)
     assert result.returncode == 0, result.stderr[-2000:]
     assert command in result.stdout or "Powered by Hydra" in result.stdout, result.stdout[:2000]
 

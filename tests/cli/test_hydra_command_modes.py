@@ -13,6 +13,7 @@ import pytest
 from samhq_train.cli.hydra_command import check_command_line
 from samhq_train.config_check import ConfigError
 from samhq_train.output_check import OutputError
+from tests.side_by_side import SideBySide
 from tests.training.helpers import ROOT
 
 MISSING_MODEL = "In 'train': Could not find 'model/vit_bb'; Available options in 'model': "
@@ -71,27 +72,44 @@ def test_good_sweeps_and_config_dirs_pass(config_dir, tmp_path):
         check_command_line("train", ["-m", f"hydra.sweep.dir={tmp_path / 'f'}"], folders)
 
 
-@pytest.mark.parametrize(
-    ("argv", "line"),
-    [
-        (["model=vit_bb"], "config error: " + MISSING_MODEL),
-        (["optimizer.lrr=1"], "config error: " + NOT_IN_STRUCT),
-        (["-m", "model=vit_demo,vit_bb"], "config error: " + MISSING_MODEL),
-        (["data=folder"], "error: dataset 'train': 'train/images' is relative but data.root is "
-         "not set"),  # refused after the config checks: no "Seed set to" line before it
-    ],
-)
-def test_a_refused_run_prints_only_its_line_on_stdout_and_stderr(tmp_path, argv, line):
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}  # a clean shell
-    result = subprocess.run(
-        [sys.executable, "train.py", *argv, f"hydra.sweep.dir={tmp_path}/sweep",
-         f"hydra.run.dir={tmp_path}/run"], cwd=ROOT,
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300,
-    )
+REFUSED = [
+    (["model=vit_bb"], "config error: " + MISSING_MODEL),
+    (["optimizer.lrr=1"], "config error: " + NOT_IN_STRUCT),
+    (["-m", "model=vit_demo,vit_bb"], "config error: " + MISSING_MODEL),
+    (["data=folder"], "error: dataset 'train': 'train/images' is relative but data.root is "
+     "not set"),  # refused after the config checks: no "Seed set to" line before it
+]
+
+
+ONE_STREAM = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True, "timeout": 300}
+
+
+@pytest.fixture(scope="module")
+def train_runs(tmp_path_factory):
+    """The train.py runs of this module, side by side (tests/side_by_side.py), each in its own
+    folder (runs.folders): the refused command lines of REFUSED by index, and "no config path"."""
+    runs = SideBySide()
+    for index, (argv, _) in enumerate(REFUSED):
+        folder = runs.folders[index] = tmp_path_factory.mktemp("refused")
+        env = {"PATH": os.environ["PATH"], "HOME": str(folder)}  # a clean shell
+        runs.start(index, [sys.executable, "train.py", *argv, f"hydra.sweep.dir={folder}/sweep",
+                           f"hydra.run.dir={folder}/run"], cwd=ROOT, env=env, **ONE_STREAM)
+    folder = runs.folders["no config path"] = tmp_path_factory.mktemp("no_config_path")
+    runs.start("no config path", [sys.executable, "train.py", "--config-path",
+                                  str(folder / "none"), f"hydra.run.dir={folder}/run"],
+               cwd=ROOT, **ONE_STREAM)
+    yield runs
+    runs.close()
+
+
+@pytest.mark.parametrize("index", range(len(REFUSED)),
+                         ids=[f"argv{i}-{line}" for i, (_, line) in enumerate(REFUSED)])
+def test_a_refused_run_prints_only_its_line_on_stdout_and_stderr(train_runs, index):
+    result, line = train_runs.result(index), REFUSED[index][1]
     assert result.returncode == 2, result.stdout
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(line), result.stdout
-    assert not (tmp_path / "sweep").exists()
+    assert not (train_runs.folders[index] / "sweep").exists()
 
 
 def hydra_task():
@@ -140,12 +158,9 @@ def test_a_config_path_replaces_the_package_configs(tmp_path):
         check_command_line("train", ["my_setting=4"], folders, task_function=hydra_task)
 
 
-def test_train_with_a_missing_config_path_is_one_line(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "train.py", "--config-path", str(tmp_path / "none"),
-         f"hydra.run.dir={tmp_path}/run"], cwd=ROOT,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300,
-    )
+def test_train_with_a_missing_config_path_is_one_line(train_runs):
+    result = train_runs.result("no config path")
+    tmp_path = train_runs.folders["no config path"]
     assert result.returncode == 2, result.stdout
     assert result.stdout.strip().splitlines() == [
         f"config error: --config-path {tmp_path / 'none'}: no such folder; give the folder that "
