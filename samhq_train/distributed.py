@@ -40,12 +40,12 @@ def gather_from_ranks(obj) -> list:
 
 
 def end_process_group() -> None:
-    """At the end of a run that made a process group (Lightning leaves it): wait for every
-    process, then destroy it. A gloo group left to the interpreter's exit can abort a finished
-    run (SIGABRT, 'terminate called without an active exception': its worker threads still hold
-    work objects while Python shuts down)."""
+    """At the end of a run that made a process group (Lightning leaves it): destroy it. A gloo
+    group left to the interpreter's exit can abort a finished run (SIGABRT, 'terminate called
+    without an active exception': its worker threads still hold work objects while Python shuts
+    down). No barrier first: another process may have stopped with an error (a failed export)
+    and would never arrive."""
     if _initialized():
-        dist.barrier()
         dist.destroy_process_group()
 
 
