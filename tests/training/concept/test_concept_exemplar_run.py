@@ -28,9 +28,9 @@ def test_exemplar_run_trains_the_box_path_and_validates_text_only(
         seen.append([module.model.training, batch.phrases, None])
         return outputs(module, batch)
 
-    def record_forward(detector, maps, image_index, token_ids, exemplars=None):
+    def record_forward(detector, maps, image_index, token_ids, exemplars=None, **options):
         seen[-1][2] = (~exemplars.box_padding).sum(1).tolist()
-        return forward_train(detector, maps, image_index, token_ids, exemplars)
+        return forward_train(detector, maps, image_index, token_ids, exemplars, **options)
 
     monkeypatch.setattr(ConceptTrainModule, "outputs", record_outputs)
     monkeypatch.setattr(ConceptDetector, "forward_train", record_forward)
