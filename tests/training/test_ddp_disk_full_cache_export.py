@@ -4,12 +4,12 @@ and no traceback (none dies in the barrier), the run exits 2. During the end-of-
 0 alone writes, after every process finished training): rank 0's one line, exit 2."""
 
 import errno
+import subprocess
 import sys
 
 import lightning as L
 import pytest
 
-from tests.side_by_side import SideBySide
 from tests.training.helpers import ROOT, SMALL, TINY
 
 QUICK = [
@@ -38,46 +38,30 @@ class FullDiskForCache(L.Callback):
             store.save_file = no_space
 
 
-CACHE_CALLBACK = "tests.training.test_ddp_disk_full_cache_export.FullDiskForCache"
-EXPORT_CALLBACK = "tests.training.test_ddp_disk_full_cache_export.FullDiskForExport"
-
-
-def overrides(name, folder) -> list[str]:
-    """A run's own overrides: a full disk for the cache on rank 0 or 1, or for the export."""
-    if name == "export":
-        return [f"+callbacks.full._target_={EXPORT_CALLBACK}"]
-    return ["data.cache.enabled=true", f"data.cache.dir={folder / 'cache'}", "export=false",
-            f"+callbacks.full._target_={CACHE_CALLBACK}", f"+callbacks.full.rank={name}"]
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """The module's three DDP runs side by side (tests/side_by_side.py), each in its own folder
-    (runs.folders[name]): the cache's full disk on rank 0 and on rank 1, and the export's."""
-    runs = SideBySide()
-    for name in (0, 1, "export"):
-        folder = runs.folders[name] = tmp_path_factory.mktemp(f"full_disk_{name}")
-        out = folder / "run"
-        command = [
-            sys.executable, "train.py", "trainer=ddp_sim", f"hydra.run.dir={out}",
-            f"paths.output_dir={out}", f"data.root={folder / 'data'}", *SMALL, *TINY, *QUICK,
-            *overrides(name, folder),
-        ]
-        runs.start(name, command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    yield runs
-    runs.close()
+def run(tmp_path, *overrides):
+    out = tmp_path / "run"
+    command = [
+        sys.executable, "train.py", "trainer=ddp_sim", f"hydra.run.dir={out}",
+        f"paths.output_dir={out}", f"data.root={tmp_path / 'data'}", *SMALL, *TINY, *QUICK,
+        *overrides,
+    ]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return out, result
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("rank", [0, 1])
-def test_a_full_disk_while_ddp_processes_build_the_cache(runs, rank):
-    folder, result = runs.folders[rank], runs.result(rank)
-    out = folder / "run"
+def test_a_full_disk_while_ddp_processes_build_the_cache(tmp_path, rank):
+    out, result = run(
+        tmp_path, "data.cache.enabled=true", f"data.cache.dir={tmp_path / 'cache'}", "export=false",
+        "+callbacks.full._target_=tests.training.test_ddp_disk_full_cache_export.FullDiskForCache",
+        f"+callbacks.full.rank={rank}",
+    )
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
     errors = sorted(lines, key=lambda ln: ln.startswith(f"error: rank {rank} stopped: "))
-    assert errors[0].startswith(f"error: no space left on the device writing {folder / 'cache'}")
+    assert errors[0].startswith(f"error: no space left on the device writing {tmp_path / 'cache'}")
     assert errors[0].endswith(": free some space (or write elsewhere) and run again")
     reason = errors[0].removeprefix("error: ")
     assert errors[1:] == [f"error: rank {rank} stopped: {reason}"]  # the other process's one line
@@ -104,8 +88,11 @@ class FullDiskForExport(L.Callback):
 
 
 @pytest.mark.slow
-def test_a_full_disk_during_the_ddp_end_of_run_export(runs):
-    out, result = runs.folders["export"] / "run", runs.result("export")
+def test_a_full_disk_during_the_ddp_end_of_run_export(tmp_path):
+    out, result = run(
+        tmp_path,
+        "+callbacks.full._target_=tests.training.test_ddp_disk_full_cache_export.FullDiskForExport",
+    )
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     last = out / "checkpoints" / "last.ckpt"

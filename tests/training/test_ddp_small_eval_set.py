@@ -4,12 +4,12 @@ those of a one-process run (the validation before training: same weights on both
 
 import csv
 import shutil
+import subprocess
 import sys
 
 import pytest
 
 from samhq_train.data import ensure_demo_data
-from tests.side_by_side import SideBySide
 from tests.training.helpers import ROOT
 
 SETTINGS = [
@@ -38,15 +38,14 @@ def test_a_set_smaller_than_the_process_count_gives_the_one_process_metrics(tmp_
         (data / "one" / sub).mkdir(parents=True)
         shutil.copy(data / "val" / sub / name, data / "one" / sub / name)
     runs = {}
-    with SideBySide() as processes:  # the two runs side by side (tests/side_by_side.py)
-        for label, extra in (("single", []), ("ddp", ["trainer=ddp_sim"])):
-            out = tmp_path / label
-            processes.start(label, [sys.executable, "train.py", *extra, f"hydra.run.dir={out}",
-                                    f"paths.output_dir={out}", f"data.root={data}", *SETTINGS],
-                            cwd=ROOT, capture_output=True, text=True, timeout=400)
-        for label in ("single", "ddp"):
-            result = processes.result(label)
-            assert result.returncode == 0, result.stderr[-3000:]
-            runs[label] = first_validation(tmp_path / label)
+    for label, extra in (("single", []), ("ddp", ["trainer=ddp_sim"])):
+        out = tmp_path / label
+        result = subprocess.run(
+            [sys.executable, "train.py", *extra, f"hydra.run.dir={out}",
+             f"paths.output_dir={out}", f"data.root={data}", *SETTINGS],
+            cwd=ROOT, capture_output=True, text=True, timeout=400,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs[label] = first_validation(out)
     assert runs["single"]["val/one/mIoU"] and runs["single"]["val/demo-val/mIoU"]
     assert runs["ddp"] == runs["single"]

@@ -1,5 +1,6 @@
 """DDP on 2 CPU processes, precision, accumulation / clipping, TensorBoard overlays."""
 
+import subprocess
 import sys
 
 import pytest
@@ -10,7 +11,6 @@ from samhq_train.model import (
     build_sam_hq,
 )
 from samhq_train.train import train
-from tests.side_by_side import SideBySide
 from tests.training.helpers import ROOT, SMALL, TINY, compose_cfg
 
 is_hq_key = FAMILIES["sam1"].is_hq_key
@@ -29,43 +29,26 @@ def data_root(tmp_path_factory):
     return tmp_path_factory.mktemp("demo_data")
 
 
-DDP_RUNS = {  # the overrides of each DDP run (after *SMALL, *TINY, *ONE_EPOCH)
-    "checkpoint": [
-        "callbacks.best_checkpoint=null", "export=true", "validate_before_training=true",
-        "+callbacks.dump._target_=tests.training.helpers.DumpHQWeights",
-    ],
-    "signal": [
-        "trainer.max_epochs=2",
-        "callbacks.best_checkpoint=null",  # 8 images, batch 2, 2 processes: 2 steps an epoch
-        "+callbacks.stop._target_=tests.training.test_train.SignalAt", "+callbacks.stop.step=2",
-        "+callbacks.stop.signal=SIGTERM", "+callbacks.stop.rank=1",
-    ],
-}
-
-
-@pytest.fixture(scope="module")
-def ddp_runs(tmp_path_factory):
-    """The two DDP runs of this module side by side (tests/side_by_side.py), each with its own
-    demo data and run folder (runs.folders[name] / "run")."""
-    runs = SideBySide()
-    for name, overrides in DDP_RUNS.items():
-        folder = runs.folders[name] = tmp_path_factory.mktemp(f"ddp_{name}")
-        out = folder / "run"
-        if name == "checkpoint":
-            overrides = [*overrides, f"+callbacks.dump.out_dir={out}/weights"]
-        command = [
-            sys.executable, "train.py", "trainer=ddp_sim", f"hydra.run.dir={out}",
-            f"paths.output_dir={out}", f"data.root={folder / 'data'}", *SMALL, *TINY, *ONE_EPOCH,
-            *overrides,
-        ]
-        runs.start(name, command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    yield runs
-    runs.close()
-
-
 @pytest.mark.slow
-def test_ddp_two_cpu_processes_keep_identical_weights_and_write_one_checkpoint(ddp_runs):
-    out, result = ddp_runs.folders["checkpoint"] / "run", ddp_runs.result("checkpoint")
+def test_ddp_two_cpu_processes_keep_identical_weights_and_write_one_checkpoint(tmp_path, data_root):
+    out = tmp_path / "run"
+    command = [
+        sys.executable,
+        "train.py",
+        "trainer=ddp_sim",
+        f"hydra.run.dir={out}",
+        f"paths.output_dir={out}",
+        f"data.root={data_root}",
+        *SMALL,
+        *TINY,
+        *ONE_EPOCH,
+        "callbacks.best_checkpoint=null",
+        "export=true",
+        "validate_before_training=true",
+        "+callbacks.dump._target_=tests.training.helpers.DumpHQWeights",
+        f"+callbacks.dump.out_dir={out}/weights",
+    ]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     rank0 = torch.load(out / "weights" / "rank0.pt", weights_only=True)
     rank1 = torch.load(out / "weights" / "rank1.pt", weights_only=True)
@@ -88,10 +71,18 @@ def test_ddp_two_cpu_processes_keep_identical_weights_and_write_one_checkpoint(d
 
 
 @pytest.mark.slow
-def test_a_signal_to_one_ddp_process_stops_both_at_the_same_step(ddp_runs):
+def test_a_signal_to_one_ddp_process_stops_both_at_the_same_step(tmp_path, data_root):
     """SIGTERM reaches rank 1 only (as a scheduler may): both processes finish that step, one
     checkpoint of it is written, the run exits 143 (not a hang in the next all-reduce)."""
-    out, result = ddp_runs.folders["signal"] / "run", ddp_runs.result("signal")
+    out = tmp_path / "run"
+    command = [
+        sys.executable, "train.py", "trainer=ddp_sim", f"hydra.run.dir={out}", f"paths.output_dir={out}",
+        f"data.root={data_root}", *SMALL, *TINY, *ONE_EPOCH, "trainer.max_epochs=2",
+        "callbacks.best_checkpoint=null",  # 8 images, batch 2, 2 processes: 2 steps an epoch
+        "+callbacks.stop._target_=tests.training.test_train.SignalAt", "+callbacks.stop.step=2",
+        "+callbacks.stop.signal=SIGTERM", "+callbacks.stop.rank=1",
+    ]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 143, result.stderr[-3000:]
     ckpt = torch.load(out / "checkpoints" / "interrupted.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 3 and len(ckpt["rng_states"]) == 2

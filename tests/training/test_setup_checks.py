@@ -5,6 +5,7 @@ data root that is a file, and advice for an HQ-only ckpt_path that works when fo
 
 import logging
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -41,7 +42,6 @@ from samhq_train.output_check import OutputError
 from samhq_train.train import check_model_checkpoint, train
 from samhq_train.training.checkpointing import check_resume_checkpoint
 from tests.data.data_helpers import blob, write_pair
-from tests.side_by_side import SideBySide
 from tests.training.helpers import CONF, ROOT, SMALL, TINY, compose_cfg
 
 
@@ -70,28 +70,11 @@ def test_hydra_errors_are_one_config_error_line(config, override, message):
     assert "\n" not in str(err.value) and "Config search path" not in str(err.value)
 
 
-@pytest.fixture(scope="module")
-def command_runs(tmp_path_factory):
-    """The module's two runs of a command side by side (tests/side_by_side.py), each in its own
-    folder (runs.folders[name]): train.py with a Hydra error, and scripts/evaluate.py with a
-    config error inside the run (started from an empty folder, "cwd" in its folder)."""
-    runs = SideBySide()
-    folder = runs.folders["train"] = tmp_path_factory.mktemp("hydra_error")
-    runs.start("train", [sys.executable, "train.py", "model=vit_bb",
-                         f"hydra.run.dir={folder}/run"],
-               cwd=ROOT, capture_output=True, text=True, timeout=300)
-    folder = runs.folders["evaluate"] = tmp_path_factory.mktemp("evaluate_output_dir")
-    (folder / "cwd").mkdir()
-    runs.start("evaluate", [sys.executable, str(ROOT / "scripts" / "evaluate.py"), "data=demo",
-                            f"output_dir={folder / 'out'}", "data.prompts.eval_prompt=scribble"],
-               cwd=folder / "cwd", env=dict(os.environ, PYTHONPATH=str(ROOT)),
-               capture_output=True, text=True, timeout=300)
-    yield runs
-    runs.close()
-
-
-def test_a_hydra_error_exits_2_with_one_line_from_train_py(command_runs):
-    tmp_path, result = command_runs.folders["train"], command_runs.result("train")
+def test_a_hydra_error_exits_2_with_one_line_from_train_py(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "train.py", "model=vit_bb", f"hydra.run.dir={tmp_path}/run"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(
@@ -169,9 +152,15 @@ def test_evaluation_run_folder_follows_output_dir(tmp_path):
         check_command_line("eval", [f"output_dir={tmp_path / 'f'}"], follows, "output_dir")
 
 
-def test_evaluate_writes_nothing_in_the_current_folder_when_output_dir_is_given(command_runs):
+def test_evaluate_writes_nothing_in_the_current_folder_when_output_dir_is_given(tmp_path):
     """A config error inside the run: Hydra has made its run folder, which is output_dir."""
-    tmp_path, result = command_runs.folders["evaluate"], command_runs.result("evaluate")
+    (tmp_path / "cwd").mkdir()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "evaluate.py"), "data=demo",
+         f"output_dir={tmp_path / 'out'}", "data.prompts.eval_prompt=scribble"],
+        cwd=tmp_path / "cwd", env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True, text=True, timeout=300,
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr.strip().splitlines()[-1].startswith(
         "config error: data.prompts.eval_prompt=scribble"

@@ -3,6 +3,7 @@ behind (frozen weights, optimiser, checkpoints, exports), exact and mid-epoch re
 
 import os
 import signal
+import subprocess
 import sys
 
 import lightning as L
@@ -19,7 +20,6 @@ from samhq_train.model import (
 )
 from samhq_train.train import train
 from tests.reference import build_official
-from tests.side_by_side import SideBySide
 from tests.training.helpers import (
     ROOT,
     SMALL,
@@ -261,46 +261,54 @@ def test_missing_logger_package_says_what_to_install(tmp_path, data_root, monkey
         train(compose_cfg(tmp_path, data_root, "logger=wandb"))
 
 
-VIT_H_REFUSAL = (
-    "error: model=vit_h needs its SAM weights: pass model.checkpoint=/path/to/sam_vit_h_4b8939.pth"
-)
-
-
-@pytest.fixture(scope="module")
-def command_runs(tmp_path_factory):
-    """The module's two runs of the command side by side (tests/side_by_side.py), each in its own
-    folder (runs.folders[name]): train.py from the clone, and the installed command's function
-    from a folder that has no conf/."""
-    runs = SideBySide()
-    folder = runs.folders["train.py"] = tmp_path_factory.mktemp("entry_point")
-    runs.start("train.py", [
-        sys.executable, "train.py", "model=vit_h", f"hydra.run.dir={folder}", *SMALL,
-        f"data.root={folder}/data",
-    ], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    folder = runs.folders["samhq-train"] = tmp_path_factory.mktemp("installed_command")
-    runs.start("samhq-train", [
-        sys.executable, "-c",
-        "import sys; from samhq_train.cli.train import main; sys.argv[0] = 'samhq-train'; main()",
-        "model=vit_h", f"hydra.run.dir={folder}/run", *SMALL, f"data.root={folder}/data",
-    ], cwd=folder, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True,
-        timeout=120)
-    yield runs
-    runs.close()
-
-
-def test_entry_point_prints_one_line_for_bad_input(command_runs):
-    result = command_runs.result("train.py")
+def test_entry_point_prints_one_line_for_bad_input(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "model=vit_h",
+            f"hydra.run.dir={tmp_path}",
+            *SMALL,
+            f"data.root={tmp_path}/data",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == VIT_H_REFUSAL
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: model=vit_h needs its SAM weights: pass "
+        "model.checkpoint=/path/to/sam_vit_h_4b8939.pth"
+    )
     assert "Traceback" not in result.stderr
 
 
-def test_installed_command_finds_its_configs_from_any_directory(command_runs):
+def test_installed_command_finds_its_configs_from_any_directory(tmp_path):
     """samhq-train (samhq_train.cli.train:main) reads the configs shipped in the package: run
     from a folder that has no conf/, a bad input is still the one line of the config it read."""
-    result = command_runs.result("samhq-train")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from samhq_train.cli.train import main; "
+            "sys.argv[0] = 'samhq-train'; main()",
+            "model=vit_h",
+            f"hydra.run.dir={tmp_path}/run",
+            *SMALL,
+            f"data.root={tmp_path}/data",
+        ],
+        cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2, result.stderr[-2000:]
-    assert result.stderr.strip().splitlines()[-1] == VIT_H_REFUSAL
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: model=vit_h needs its SAM weights: pass "
+        "model.checkpoint=/path/to/sam_vit_h_4b8939.pth"
+    )
 
 
 def test_wandb_logger_runs_offline(tmp_path, data_root, monkeypatch):
