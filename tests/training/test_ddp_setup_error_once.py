@@ -4,19 +4,20 @@ says it. The ranks compare words through the process group's store or, before Li
 the group, torchrun's agent store."""
 
 import multiprocessing
+import os
 import socket
+import subprocess
 import sys
 from datetime import timedelta
 
 import pytest
 import torch.distributed as dist
 
+from samhq_train import distributed
 from samhq_train.data import ensure_demo_data
 from samhq_train.distributed import report_once, says_setup_error
 from samhq_train.errors import UserError
-from tests.side_by_side import SideBySide
 from tests.training.helpers import ROOT
-from tests.training.report_once_ranks import rank_process
 from tests.training.test_ddp_small_eval_set import SETTINGS as SMALL_SET_SETTINGS
 
 MISSING = "error: data.root=/data/hq not found: pass the folder that holds the data"
@@ -37,6 +38,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _rank(
+    rank: int, world: int, words: str | None, err_file: str, group: str | None, wait_s: float
+) -> None:
+    """One process of a run: joins the process group (`group`: its file store) or, without one,
+    finds torchrun's agent store in its environment, then stops with `words` (None: it does
+    not stop)."""
+    distributed.REPORT_WAIT_S = wait_s
+    sys.stderr = open(err_file, "w")
+    if group is not None:
+        dist.init_process_group("gloo", init_method=f"file://{group}", rank=rank,
+                                world_size=world)
+    else:
+        os.environ.update(RANK=str(rank), WORLD_SIZE=str(world))
+    if words is not None:
+        report_once(UserError(words))
+    sys.stderr.close()
+
+
 def _run(tmp_path, words: list[str | None], with_group: bool, wait_s: float = 60.0) -> list[str]:
     """What each rank printed, when rank r stops with words[r]. Spawned, not forked: a fork of
     this process (its threads, the agent store's server) could hang. `wait_s` is long where
@@ -47,7 +66,7 @@ def _run(tmp_path, words: list[str | None], with_group: bool, wait_s: float = 60
     files = [str(run / f"rank{r}.err") for r in range(len(words))]
     group = str(run / "group") if with_group else None
     procs = [
-        ctx.Process(target=rank_process, args=(r, len(words), w, files[r], group, wait_s))
+        ctx.Process(target=_rank, args=(r, len(words), w, files[r], group, wait_s))
         for r, w in enumerate(words)
     ]
     for p in procs:
@@ -91,36 +110,16 @@ def test_one_process_and_no_store_say_it_as_before(capsys, monkeypatch):
     assert capsys.readouterr().err == "error: model.checkpoint=/x.pth not found\n" * 2
 
 
-@pytest.fixture(scope="module")
-def launches(tmp_path_factory):
-    """The module's two launches of train.py side by side (tests/side_by_side.py), each in its
-    own folder (runs.folders[name]): torchrun's, and Lightning's on a one-image validation set."""
-    runs = SideBySide()
-    folder = runs.folders["torchrun"] = tmp_path_factory.mktemp("torchrun")
-    out = folder / "run"
-    runs.start("torchrun", [
+@pytest.mark.slow
+def test_torchrun_prints_a_bad_checkpoint_once(tmp_path):
+    out = tmp_path / "run"
+    command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
         f"--master-port={_free_port()}", "train.py", "trainer=ddp_sim",
-        f"model.checkpoint={folder / 'missing.pth'}", f"hydra.run.dir={out}",
+        f"model.checkpoint={tmp_path / 'missing.pth'}", f"hydra.run.dir={out}",
         f"paths.output_dir={out}",
-    ], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    folder = runs.folders["lightning"] = tmp_path_factory.mktemp("lightning")
-    data = ensure_demo_data(folder / "data", num_train=8, num_val=1, height=96, width=128, seed=0)
-    out = folder / "run"
-    settings = [
-        "data.demo.num_val=1" if s.startswith("data.demo.num_val") else s
-        for s in SMALL_SET_SETTINGS if not s.startswith("data.val_sets")
     ]
-    runs.start("lightning", [sys.executable, "train.py", "trainer=ddp_sim",
-                             f"hydra.run.dir={out}", f"paths.output_dir={out}", f"data.root={data}",
-                             *settings], cwd=ROOT, capture_output=True, text=True, timeout=400)
-    yield runs
-    runs.close()
-
-
-@pytest.mark.slow
-def test_torchrun_prints_a_bad_checkpoint_once(launches):
-    tmp_path, result = launches.folders["torchrun"], launches.result("torchrun")
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
     assert lines == [f"error: model.checkpoint={tmp_path / 'missing.pth'} not found: "
@@ -129,10 +128,21 @@ def test_torchrun_prints_a_bad_checkpoint_once(launches):
 
 
 @pytest.mark.slow
-def test_a_refusal_every_lightning_process_makes_is_printed_once(launches):
+def test_a_refusal_every_lightning_process_makes_is_printed_once(tmp_path):
     """After Lightning's launch (the process group's store, hosted by rank 0): a validation set
     smaller than the process count is refused by both processes alike, said once."""
-    result = launches.result("lightning")
+    data = ensure_demo_data(tmp_path / "data", num_train=8, num_val=1, height=96, width=128,
+                            seed=0)
+    out = tmp_path / "run"
+    settings = [
+        "data.demo.num_val=1" if s.startswith("data.demo.num_val") else s
+        for s in SMALL_SET_SETTINGS if not s.startswith("data.val_sets")
+    ]
+    result = subprocess.run(
+        [sys.executable, "train.py", "trainer=ddp_sim", f"hydra.run.dir={out}",
+         f"paths.output_dir={out}", f"data.root={data}", *settings],
+        cwd=ROOT, capture_output=True, text=True, timeout=400,
+    )
     assert result.returncode == 2, result.stderr[-3000:]
     lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and "has 1 samples, fewer than the 2 processes" in lines[0], lines
