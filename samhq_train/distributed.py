@@ -30,6 +30,11 @@ def global_rank() -> int:
     return dist.get_rank() if _initialized() else 0
 
 
+def world_size() -> int:
+    """The number of processes of the run; 1 without an initialised process group."""
+    return dist.get_world_size() if _initialized() else 1
+
+
 def gather_from_ranks(obj) -> list:
     """`obj` of every process (index = global rank); a one-element list without DDP."""
     if not _initialized() or dist.get_world_size() == 1:

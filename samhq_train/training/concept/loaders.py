@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
-import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
 from samhq_train.data.concept_batch import collate_concepts
 from samhq_train.data.concept_dataset import VAL_CATEGORIES_PER_DATAPOINT, ConceptDataset
 from samhq_train.data.concept_exemplars import ExemplarSettings
 from samhq_train.data.demo_concepts import ANNOTATIONS, ensure_concept_demo
+from samhq_train.distributed import global_rank, world_size
 from samhq_train.errors import UserError
 from samhq_train.model_from_config import absolute_path
 
@@ -80,13 +80,6 @@ def data_files(data) -> DataFiles:
     return DataFiles(*_split_files(data, "train", True), *_split_files(data, "val", False))
 
 
-def process_group() -> tuple[int, int]:
-    """(process count, this process's global rank); (1, 0) without DDP."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size(), dist.get_rank()
-    return 1, 0
-
-
 def share_size(items: int, processes: int) -> int:
     """The training items of one process in an epoch (ProcessShare, shuffled)."""
     return items // processes
@@ -118,7 +111,7 @@ class ProcessShare(DistributedSampler):
         return torch.randperm(len(self.dataset), generator=generator).tolist()
 
     def indices(self) -> list[int]:
-        processes, rank = process_group()
+        processes, rank = world_size(), global_rank()
         order = self.order()
         if self.seed is not None:
             order = order[: processes * share_size(len(order), processes)]
@@ -128,7 +121,7 @@ class ProcessShare(DistributedSampler):
         return iter(self.indices())
 
     def __len__(self) -> int:
-        processes, rank = process_group()
+        processes, rank = world_size(), global_rank()
         if self.seed is not None:
             return share_size(len(self.dataset), processes)
         return len(range(rank, len(self.dataset), processes))

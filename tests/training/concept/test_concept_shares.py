@@ -27,7 +27,8 @@ from samhq_train.training.concept.run import check_shares, optimizer_steps_per_e
 def shares(monkeypatch, items: int, processes: int, seed: int | None, epoch: int = 0):
     out = []
     for rank in range(processes):
-        monkeypatch.setattr(loaders, "process_group", lambda rank=rank: (processes, rank))
+        monkeypatch.setattr(loaders, "world_size", lambda: processes)
+        monkeypatch.setattr(loaders, "global_rank", lambda rank=rank: rank)
         share = ProcessShare(range(items), seed)
         share.set_epoch(epoch)
         out.append(list(share))
