@@ -257,7 +257,7 @@ class SegmentationDataModule(L.LightningDataModule):
             # the process count, which would count them twice in the per-set means
             sampler = EvaluationShard(dataset, trainer.world_size, trainer.global_rank)
         kwargs = {"batches_done": self._batches_done_this_epoch} if train else {}
-        return (TrainLoader if train else SampleLoader)(
+        loader = (TrainLoader if train else SampleLoader)(
             dataset,
             batch_size=batch_size,
             sampler=sampler,
@@ -269,6 +269,10 @@ class SegmentationDataModule(L.LightningDataModule):
             collate_fn=Collate(self.prompt_cfg, train),
             **kwargs,
         )
+        # under DDP a file one process cannot read stops every process at that step (the
+        # module's LoadFailure handling), not this one alone
+        loader.hands_over_failures = trainer is not None and trainer.world_size > 1
+        return loader
 
     def _batches_done_this_epoch(self) -> int:
         """Training batches of the running epoch the trainer has done (> 0 when resumed

@@ -1,10 +1,16 @@
-"""DataLoaders of the batch contract: SampleLoader (data errors raised in the main process) and
-TrainLoader (resumable mid-epoch)."""
+"""DataLoaders of the batch contract: SampleLoader (data errors raised in the main process, or
+handed on as a LoadFailure) and TrainLoader (resumable mid-epoch).
+
+Under DDP a file that one process alone fails to read must not stop that process alone: the
+others would wait for it in the next collective until the process group breaks. So a loader of a
+DDP run hands the step a LoadFailure in place of the batch (`batches_or_failures`), and the step
+stops every process together (training/step_failures.py; the concept run's module)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import torch
 from torch.utils.data import DataLoader
@@ -16,15 +22,44 @@ from .image_files import DataError
 log = logging.getLogger(__name__)
 
 
+class LoadFailure(NamedTuple):
+    """What a loader hands the step in place of a batch that failed to load."""
+
+    error: Exception
+
+
+def batches_or_failures(batches: Iterator, count: int) -> Iterator:
+    """The batches of a DataLoader iterator, a LoadFailure in place of each that raised while
+    loading (then on with the next one); at most `count` (an iterator whose workers died raises
+    every time)."""
+    for _ in range(count):
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception as err:  # told to every process at the step
+            batch = LoadFailure(err)
+        yield batch
+
+
 class SampleLoader(DataLoader):
-    """A DataLoader that raises data errors in the main process and drops emptied batches."""
+    """A DataLoader that raises data errors in the main process and drops emptied batches; with
+    hands_over_failures (a DDP run's loaders) a batch that failed to load, a data error or any
+    other, comes as a LoadFailure instead."""
+
+    hands_over_failures = False
 
     def __iter__(self):
-        for batch in super().__iter__():
+        batches = super().__iter__()
+        if self.hands_over_failures:
+            batches = batches_or_failures(batches, len(self))
+        for batch in batches:
             if batch is None:
                 continue
-            if "error" in batch:
-                raise DataError(batch["error"])
+            if not isinstance(batch, LoadFailure) and "error" in batch:
+                if not self.hands_over_failures:
+                    raise DataError(batch["error"])
+                batch = LoadFailure(DataError(batch["error"]))
             yield batch
 
 

@@ -2,11 +2,12 @@
 
 The SamHQModule calls these from its hooks: `check_loss` before backward (one isfinite over the
 loss; under DDP the losses of all processes are summed first, so every process stops at the same
-step), `check_gradients` after backward and before the optimiser step (one fused reduction over
-the gradients; gradients are already averaged over the processes there, so every process decides
-alike; with gradient accumulation it runs once per optimiser step). Under fp16 mixed precision a
-non-finite gradient is the gradient scaler's business (it skips the step and lowers the scale),
-so only the loss is checked there.
+step; that all-reduce also tells them of a batch another process failed to load:
+step_failures.py), `check_gradients` after backward and before the optimiser step (one fused
+reduction over the gradients; gradients are already averaged over the processes there, so every
+process decides alike; with gradient accumulation it runs once per optimiser step). Under fp16
+mixed precision a non-finite gradient is the gradient scaler's business (it skips the step and
+lowers the scale), so only the loss is checked there.
 
 Both raise NonFiniteError (a UserError: one `error:` line, exit status 2) naming the epoch, step,
 value (and parameters), and what to try. Checkpoints written before that step are untouched.
@@ -18,13 +19,14 @@ import lightning as L
 import torch
 
 from samhq_train.finite import NonFiniteError, describe_non_finite, kind_of, non_finite_indices
+from samhq_train.training.step_failures import loss_sum_or_stop
 
 
 def check_loss(trainer: L.Trainer, loss: torch.Tensor) -> None:
     """NonFiniteError if the loss of this step is NaN or inf on any process."""
     value = loss.detach()
-    if trainer.world_size > 1:  # all_reduce works in place: on a copy of the loss
-        value = trainer.strategy.reduce(value.clone(), reduce_op="sum")
+    if trainer.world_size > 1:  # the step's all-reduce also says a batch failed to load
+        value = loss_sum_or_stop(trainer, value)
     if bool(torch.isfinite(value).all()):
         return
     own = loss.detach()

@@ -9,6 +9,9 @@ samhq_train/model/formats/lightning.py, defines their keys): state_dict = the tr
 ("model." prefix), optimiser / scheduler / loop state from Lightning, the run's Provenance record,
 ckpt["config"] and the random state of every process ("rng_states", restored on resume so a run
 continues exactly).
+
+Under DDP a batch one process failed to load (data.loaders.LoadFailure) stops every process at
+that training step, or at the end of that validation, one line each (step_failures.py).
 """
 
 from collections.abc import Callable, Iterable, Sequence
@@ -21,6 +24,7 @@ from torch import nn
 from samhq_train.batch_forward import decode_prompts, image_features
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.data import PromptConfig
+from samhq_train.data.loaders import LoadFailure
 from samhq_train.evaluation.baseline import base_decoder_state
 from samhq_train.evaluation.evaluate import (
     DatasetMetrics,
@@ -52,6 +56,7 @@ from samhq_train.training.checkpointing import (
 from samhq_train.training.correction import correction_rounds, mean_losses
 from samhq_train.training.divergence import check_gradients, check_loss
 from samhq_train.training.losses import PointSampledMaskLoss
+from samhq_train.training.step_failures import stop_at_failed_batch, stop_together_on_failure
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
@@ -121,6 +126,7 @@ class SamHQModule(L.LightningModule):
         self.val_results: dict[str, dict[str, float]] = {}
         self.val_results_sam: dict[str, dict[str, float]] = {}
         self.val_results_step: int | None = None
+        self.val_failure: Exception | None = None  # a validation batch that failed to load
         self.strict_loading = False  # checkpoints hold the trained parameters only
         self.save_hyperparameters({PROVENANCE_KEY: self.provenance.to_dict(), "config": config})
         check_policy_applied(self.model, self.policy)
@@ -152,7 +158,9 @@ class SamHQModule(L.LightningModule):
         }
 
     # ---- training ----------------------------------------------------------------------------
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict | LoadFailure, batch_idx: int) -> torch.Tensor:
+        if isinstance(batch, LoadFailure):  # the others learn of it in check_loss
+            stop_at_failed_batch(self.trainer, batch.error, self.device)
         # from the embedding cache when the batch carries features (data.cache), else the encoder
         features = image_features(self.model, batch, grad=encoder_needs_grad(self.policy))
         low_res, _ = decode_prompts(self.model, features, batch, hq_token_only=True)
@@ -177,7 +185,12 @@ class SamHQModule(L.LightningModule):
         check_gradients(self.trainer, self.model, optimizer)
 
     # ---- validation ----------------------------------------------------------------------------
-    def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+    def validation_step(
+        self, batch: dict | LoadFailure, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if isinstance(batch, LoadFailure):  # said at the validation's end, where all meet
+            self.val_failure = self.val_failure or batch.error
+            return
         predicted = predict_batch(
             self.model, batch, prompt=None, hq_token_only=True,
             sam_baseline=self.sam_metrics is not None, base_state=self.base_state,
@@ -192,6 +205,8 @@ class SamHQModule(L.LightningModule):
             self._log_overlays(batch, logits)
 
     def on_validation_epoch_end(self) -> None:
+        failure, self.val_failure = self.val_failure, None
+        stop_together_on_failure(self.trainer, failure)  # before the metrics' collectives
         results = self.val_metrics.compute()
         self.val_metrics.reset()
         sam, base = {}, {}

@@ -10,8 +10,9 @@ epoch only, so a resumed run draws what the uninterrupted one drew.
 Under DDP each process reads its own share (ProcessShare): in training disjoint equal shares of
 the epoch's permutation, which is the one-process run's, so that N processes of batch B see in
 each step the images a one-process run of batch N x B sees; in validation, the items in order,
-each once. A batch that fails to load is handed to the step as a LoadFailure instead of being
-raised by this process alone (the module makes every process stop together with it)."""
+each once. A batch that fails to load is handed to the step as a LoadFailure
+(data.loaders.batches_or_failures) instead of being raised by this process alone (the module
+makes every process stop together with it)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from samhq_train.data.concept_batch import collate_concepts
 from samhq_train.data.concept_dataset import VAL_CATEGORIES_PER_DATAPOINT, ConceptDataset
 from samhq_train.data.concept_exemplars import ExemplarSettings
 from samhq_train.data.demo_concepts import ANNOTATIONS, ensure_concept_demo
+from samhq_train.data.loaders import batches_or_failures
 from samhq_train.distributed import global_rank, world_size
 from samhq_train.errors import UserError
 from samhq_train.model_from_config import absolute_path
@@ -127,26 +129,12 @@ class ProcessShare(DistributedSampler):
         return len(range(rank, len(self.dataset), processes))
 
 
-class LoadFailure(NamedTuple):
-    """What a loader hands the step in place of a batch that failed to load."""
-
-    error: Exception
-
-
 class ShareLoader(DataLoader):
     """A DataLoader that yields a LoadFailure for a batch that raised while loading (a bad
     image found by this process only), then goes on with the next one."""
 
     def __iter__(self):
-        batches = super().__iter__()
-        for _ in range(len(self)):  # bounded: an iterator whose workers died raises every time
-            try:
-                batch = next(batches)
-            except StopIteration:
-                return
-            except Exception as err:  # told to every process at the step (module.py)
-                batch = LoadFailure(err)
-            yield batch
+        return batches_or_failures(super().__iter__(), len(self))  # told to all in module.py
 
 
 class EpochLoader(ShareLoader):

@@ -24,9 +24,10 @@ epoch's last.ckpt continues as the uninterrupted one.
 
 Under DDP each process starts from its own seed (its own dropout, as Meta's processes), validates
 its share of the datapoints (the losses and detections gathered: the one-process figures), and a
-batch that one process failed to load (loaders.LoadFailure) stops every process at that training
-step, or at the end of that validation, in one line each (distributed.stop_together), rather
-than leaving the others waiting in a collective.
+batch that one process failed to load (data.loaders.LoadFailure) stops every process at that
+training step (its start: the loss all-reduces before check_loss), or at the end of that
+validation, in one line each (training/step_failures.py), rather than leaving the others waiting
+in a collective.
 """
 
 from __future__ import annotations
@@ -42,12 +43,13 @@ import torch
 
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.data.concept_batch import ConceptBatch
-from samhq_train.distributed import gather_from_ranks, stop_together
+from samhq_train.data.loaders import LoadFailure
+from samhq_train.distributed import gather_from_ranks
 from samhq_train.model.sam3.concept.geometry import ExemplarPrompt
 from samhq_train.training.checkpointing import gather_rng_states, restore_own_rng_states
 from samhq_train.training.divergence import check_gradients, check_loss
+from samhq_train.training.step_failures import stop_together_on_failure
 
-from .loaders import LoadFailure
 from .loss import CORE_LOSS, ConceptLossSettings, concept_detection_loss
 from .optimizer import ConceptOptimSettings, concept_optimizer
 from .phrase_features import PhraseFeatures
@@ -136,18 +138,9 @@ class ConceptTrainModule(L.LightningModule):
             settings = replace(settings, normalize_over_processes=False)
         return concept_detection_loss(outputs, batch.targets, settings)
 
-    def stop_on_load_failure(self, failure: Exception | None) -> None:
-        """Raise `failure` here and RankStopped in the other processes (one collective)."""
-        def step() -> None:
-            if failure is not None:
-                raise failure
-        if self.trainer.world_size > 1:
-            stop_together(step)
-        else:
-            step()
-
     def training_step(self, batch: ConceptBatch | LoadFailure, batch_idx: int) -> torch.Tensor:
-        self.stop_on_load_failure(batch.error if isinstance(batch, LoadFailure) else None)
+        failure = batch.error if isinstance(batch, LoadFailure) else None
+        stop_together_on_failure(self.trainer, failure)  # before the loss's all-reduce
         losses = self.losses(self.outputs(batch), batch)
         size = len(batch.phrases)
         self.log("train/core_loss", losses[CORE_LOSS].detach(), prog_bar=True, batch_size=size)
@@ -180,7 +173,7 @@ class ConceptTrainModule(L.LightningModule):
         self.val_detections.add_batch(outputs, batch)
 
     def on_validation_epoch_end(self) -> None:
-        self.stop_on_load_failure(self.val_failure)
+        stop_together_on_failure(self.trainer, self.val_failure)
         sums: dict[str, list[float]] = {}  # name -> [sum, count] over every process's batches
         for part in gather_from_ranks({k: (sum(v), len(v)) for k, v in self.val_losses.items()}):
             for name, (total, count) in part.items():

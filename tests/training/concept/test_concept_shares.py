@@ -14,10 +14,10 @@ import torch
 from omegaconf import OmegaConf
 
 from samhq_train.data.image_files import DataError
+from samhq_train.data.loaders import LoadFailure
 from samhq_train.training.concept import loaders
 from samhq_train.training.concept.loaders import (
     ConceptDataConfigError,
-    LoadFailure,
     ProcessShare,
     ShareLoader,
 )
