@@ -4,6 +4,8 @@ that step, in validation at its end), each with one line, the failing one naming
 what to do, the other the failing rank and the same words; exit 2, no traceback, no hang (the
 run's timeout). The two runs go side by side."""
 
+import os
+import signal
 import subprocess
 import sys
 
@@ -29,15 +31,15 @@ def start(out, data, *overrides) -> subprocess.Popen:
         f"paths.output_dir={out}", f"data.root={data}", *SMALL, *TINY, *QUICK, *overrides,
     ]
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, start_new_session=True)
 
 
 def error_lines(process: subprocess.Popen) -> list[str]:
     """The run's `error:` lines, the failing process's first; exit 2 and no traceback checked."""
     try:
         _, err = process.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    except subprocess.TimeoutExpired:  # a process waits in a collective: end both
+        os.killpg(process.pid, signal.SIGKILL)
         raise
     assert process.returncode == 2, err[-3000:]
     assert "Traceback" not in err, err[-3000:]

@@ -5,9 +5,12 @@ sam3.pt or a full export made from it), `data` (data=coco_concept) the COCO-form
 `concept` the policy, the BPE merges file, the loss and the optimiser settings (the recipe's by
 default). Every key is checked in one line before the model is read. The run writes
 checkpoints/last.ckpt every epoch (trainer.fit resumes from ckpt_path) and, with a validation
-set, checkpoints/best.ckpt by val/box_AP; at the end export/<variant>_concept.pt, the whole model
-in Meta's layout, which samhq-video --text, samhq-concept and samhq-evaluate
-coco.prompts=concept load.
+set, checkpoints/best.ckpt by val/box_AP, as image training writes its checkpoints
+(training/checkpointing.py): atomically (a crash or a full disk leaves the previous file whole),
+weights with a NaN or inf refused, and under DDP every process learns how rank 0's write went
+(all stop at that step, one line each; a full disk's line names the resume command). At the end
+export/<variant>_concept.pt, the whole model in Meta's layout, which samhq-video --text,
+samhq-concept and samhq-evaluate coco.prompts=concept load.
 
 A SAM 3 file without the detector (an image-only HQ-SAM 3 export, the demo miniature) is
 refused, or with concept.init_missing_detector=true gets a fresh detector (said in the log).
@@ -40,7 +43,12 @@ from samhq_train.model import (
 )
 from samhq_train.model.sam3.family import add_fresh_detector
 from samhq_train.model_from_config import absolute_path, build_model_from_config
+from samhq_train.training.checkpointing import (
+    AtomicCheckpointIO,
+    stop_together_on_failed_writes,
+)
 from samhq_train.training.ddp_settings import ddp_settings_for
+from samhq_train.training.resume import reporting_full_disk
 
 from .loaders import ConceptDataConfigError, concept_loaders, data_files, share_size
 from .loss import ConceptLossSettings
@@ -225,8 +233,9 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
     trainer: L.Trainer = hydra.utils.instantiate(
         ddp_settings_for(cfg.trainer, "full"),  # no policy reaches every parameter each step
         callbacks=checkpoint_callbacks(output_dir / "checkpoints", val_loader is not None),
-        logger=loggers or False, **lightning_clipping(optim),
+        logger=loggers or False, plugins=[AtomicCheckpointIO()], **lightning_clipping(optim),
     )
+    stop_together_on_failed_writes(trainer.strategy)  # rank 0 writes; all learn how it went
     check_shares(train_loader, val_loader, trainer.world_size)
     module.steps_per_epoch = optimizer_steps_per_epoch(cfg.trainer, train_loader,
                                                        trainer.world_size)
@@ -234,7 +243,9 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
     if val_loader is not None and cfg.get("validate_before_training") and not cfg.get("ckpt_path"):
         trainer.validate(module, val_loader, verbose=False)
         metrics["before"] = dict(module.val_results)
-    trainer.fit(module, train_loader, val_loader, ckpt_path=absolute_path(cfg.get("ckpt_path")))
+    resumed_from = absolute_path(cfg.get("ckpt_path"))
+    with reporting_full_disk(trainer, resumed_from):  # a full disk: the resume command too
+        trainer.fit(module, train_loader, val_loader, ckpt_path=resumed_from)
     if val_loader is not None and module.val_results_step != trainer.global_step:
         trainer.validate(module, val_loader, verbose=False)  # the final weights, not yet scored
     if module.val_results:

@@ -5,7 +5,9 @@ changed here, in every process.
     python tests/training/concept/ddp_driver.py SPEC.json
 
 SPEC: {"out": run folder, "files": {checkpoint, merges, data: a concept demo's root},
-"overrides": [...], "no_dropout": bool, "loss_scale": float (times the training loss)}. The run
+"overrides": [...], "no_dropout": bool, "loss_scale": float (times the training loss),
+"full_disk_rank": a global rank whose disk is full for every write of last.ckpt after the
+first}. The run
 is train(cfg) behind the command line's error handling (exit 2 and one `error:` line per
 process). Each process writes <out>/weights_rank<r>.pt (its final weights),
 <out>/grads_rank<r>.pt (the gradients of the first optimiser step) and appends
@@ -14,7 +16,9 @@ copies the checkpoint written after epoch 1 to checkpoints/epoch1.ckpt (a point 
 and writes the metrics, the step count and the last validation's detections (every process's)
 to <out>/metrics.json."""
 
+import errno
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -24,7 +28,6 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
-from lightning.pytorch.plugins.io import TorchCheckpointIO  # noqa: E402
 
 from samhq_train.distributed import (  # noqa: E402
     end_process_group,
@@ -32,6 +35,7 @@ from samhq_train.distributed import (  # noqa: E402
     global_rank,
 )
 from samhq_train.train import train  # noqa: E402
+from samhq_train.training.checkpointing import AtomicCheckpointIO  # noqa: E402
 from samhq_train.training.concept import run  # noqa: E402
 from samhq_train.training.concept.module import ConceptTrainModule  # noqa: E402
 from tests.training.concept.concept_run import SHORT  # noqa: E402
@@ -43,7 +47,7 @@ def record_writes(out: Path) -> None:
         with open(out / "writes.txt", "a") as f:
             f.write(f"{global_rank()} {Path(path).name}\n")
 
-    save, export = TorchCheckpointIO.save_checkpoint, run.export_model
+    save, export = AtomicCheckpointIO.save_checkpoint, run.export_model
 
     def save_checkpoint(self, checkpoint, path, storage_options=None):
         note(path)
@@ -53,7 +57,24 @@ def record_writes(out: Path) -> None:
         note(path)
         return export(model, path, trained_hq)
 
-    TorchCheckpointIO.save_checkpoint, run.export_model = save_checkpoint, export_model
+    AtomicCheckpointIO.save_checkpoint, run.export_model = save_checkpoint, export_model
+
+
+def full_disk_on_rank(rank: int) -> None:
+    """On global rank `rank`, every write of last.ckpt after the first meets a full disk (its
+    temporary gets a few bytes, then ENOSPC)."""
+    real = torch.save
+
+    def save(obj, f, *args, **kwargs):
+        target = os.path.join(os.path.dirname(str(f)), "last.ckpt")
+        if (global_rank() != rank or not os.path.basename(str(f)).startswith(".last.ckpt.")
+                or not os.path.isfile(target)):
+            return real(obj, f, *args, **kwargs)
+        with open(f, "wb") as handle:
+            handle.write(b"PK" * 100)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    torch.save = save
 
 
 def change_the_module(no_dropout: bool, loss_scale: float) -> None:
@@ -104,6 +125,8 @@ def main(spec: dict) -> None:
     out = Path(spec["out"])
     record_writes(out)
     change_the_module(spec.get("no_dropout", False), spec.get("loss_scale", 1.0))
+    if spec.get("full_disk_rank") is not None:
+        full_disk_on_rank(spec["full_disk_rank"])
     files = spec["files"]
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=[

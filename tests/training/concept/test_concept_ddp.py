@@ -16,9 +16,13 @@ draw the same dropout masks), 2 training images, 3 validation images (3 datapoin
 - A run resumed from the epoch-1 checkpoint under 2 processes ends bit for bit as the
   uninterrupted 2-process run (each process's random states restored).
 - A training image that only one process reads, cut short: both processes stop at that step in
-  one line each (exit 2), neither waits for the other."""
+  one line each (exit 2), neither waits for the other.
+- A full disk on rank 0 when it writes the second last.ckpt: both processes stop at that write
+  in one line each (exit 2), rank 0's naming the command that resumes from the first, which is
+  left whole (atomic writes), with no temporary beside it."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -52,11 +56,13 @@ def files(tmp_path_factory) -> dict:
 
 
 def launch(out: Path, files: dict, overrides: list[str], loss_scale: float = 1.0,
-           dropout: bool = False, check: bool = True) -> subprocess.CompletedProcess:
+           dropout: bool = False, check: bool = True, full_disk_rank: int | None = None
+           ) -> subprocess.CompletedProcess:
     out.mkdir(parents=True)
     spec = out / "spec.json"
     spec.write_text(json.dumps({"out": str(out), "files": files, "no_dropout": not dropout,
-                                "overrides": overrides, "loss_scale": loss_scale}))
+                                "overrides": overrides, "loss_scale": loss_scale,
+                                "full_disk_rank": full_disk_rank}))
     result = subprocess.run([sys.executable, str(DRIVER), str(spec)], cwd=ROOT,
                             capture_output=True, text=True, timeout=400)
     if check:
@@ -167,3 +173,23 @@ def test_an_image_one_process_cannot_read_stops_both_in_a_line(tmp_path, files):
     assert own.startswith(f"error: cannot read image file {data / 'train' / '0001.jpg'}")
     other = next(ln for ln in lines if "stopped" in ln)
     assert other.startswith("error: rank ") and own.removeprefix("error: ") in other
+
+
+@pytest.mark.slow
+def test_a_full_disk_on_rank_0_stops_both_in_a_line_and_keeps_the_last_checkpoint(
+        tmp_path, files):
+    out = tmp_path / "run"
+    result = launch(out, files, [*COMMON, *DDP], check=False, full_disk_rank=0)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    last = out / "checkpoints" / "last.ckpt"
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    lines.sort(key=lambda ln: ln.startswith("error: rank 0 stopped: "))
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(f"error: no space left on the device writing {last}: "), lines
+    reason, resume = lines[0].removeprefix("error: ").split("; resume with: ")
+    assert "the previous last.ckpt is intact" in reason
+    assert resume.endswith(f"ckpt_path={last.resolve()}")
+    assert lines[1] == f"error: rank 0 stopped: {reason}"  # rank 1's one line
+    assert torch.load(last, weights_only=False, map_location="cpu")["epoch"] == 0  # whole
+    assert not [p for p in os.listdir(last.parent) if p.endswith(".tmp")]
