@@ -24,8 +24,9 @@ epoch's last.ckpt continues as the uninterrupted one.
 
 Under DDP each process starts from its own seed (its own dropout, as Meta's processes), validates
 its share of the datapoints (the losses and detections gathered: the one-process figures), and a
-batch that one process failed to load (data.loaders.LoadFailure) stops every process at that
-training step (its start: the loss all-reduces before check_loss), or at the end of that
+batch that one process failed to load (data.loaders.LoadFailure) stops every process at the start
+of that training step (one small all-gather a step: the loss all-reduces the instance count
+before check_loss, which image training's steps tell failures through), or at the end of that
 validation, in one line each (training/step_failures.py), rather than leaving the others waiting
 in a collective.
 """
