@@ -24,9 +24,9 @@ def test_exemplar_run_trains_the_box_path_and_validates_text_only(
     seen = []  # per forward: (train mode?, phrases, the boxes the detector got per query)
     outputs, forward_train = ConceptTrainModule.outputs, ConceptDetector.forward_train
 
-    def record_outputs(module, batch):
+    def record_outputs(module, batch, *args, **kwargs):
         seen.append([module.model.training, batch.phrases, None])
-        return outputs(module, batch)
+        return outputs(module, batch, *args, **kwargs)
 
     def record_forward(detector, maps, image_index, token_ids, exemplars=None, **options):
         seen[-1][2] = (~exemplars.box_padding).sum(1).tolist()
