@@ -11,8 +11,8 @@ process). Each process writes <out>/weights_rank<r>.pt (its final weights),
 <out>/grads_rank<r>.pt (the gradients of the first optimiser step) and appends
 "<rank> <file name>" to <out>/writes.txt for every checkpoint and export it writes; rank 0
 copies the checkpoint written after epoch 1 to checkpoints/epoch1.ckpt (a point to resume from)
-and writes the metrics, the step count and the last validation's detections (every process's)
-to <out>/metrics.json."""
+and writes the metrics, the step count and the last validation's detections (every process's,
+{"text": [...], "exemplar": [...]}) to <out>/metrics.json."""
 
 import json
 import shutil
@@ -95,7 +95,9 @@ def train_and_gather(cfg):
     """train(cfg) as the command runs it, the process group ended as the command ends it, after
     every process's validation detections are gathered."""
     metrics, objects = train(cfg)
-    detections = objects["module"].val_detections.gathered().coco_results()
+    module = objects["module"]
+    detections = {"text": module.val_detections.gathered().coco_results(),
+                  "exemplar": module.val_exemplar_detections.gathered().coco_results()}
     end_process_group()
     return metrics, objects, detections
 
