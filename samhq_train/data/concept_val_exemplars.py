@@ -35,12 +35,16 @@ __all__ = ["ValExemplarSettings", "exemplar_batch", "val_exemplar_row"]
 
 @dataclass(frozen=True)
 class ValExemplarSettings:
-    """seed: the draws' base (data.seed); keep_text: ask phrase + box instead of "visual"."""
+    """enabled: validate exemplar prompts (data.val_exemplars); seed: the draws' base
+    (data.seed); keep_text: ask phrase + box instead of "visual" (data.exemplar_keep_text)."""
 
+    enabled: bool = True
     seed: int = 0
     keep_text: bool = False
 
     def __post_init__(self) -> None:
+        require("data.val_exemplars", self.enabled, lambda v: isinstance(v, bool),
+                "true or false")
         require("data.seed", self.seed, is_int, "an integer")
         require("data.exemplar_keep_text", self.keep_text, lambda v: isinstance(v, bool),
                 "true or false")

@@ -31,7 +31,6 @@ from samhq_train.data.demo_concepts import ANNOTATIONS, ensure_concept_demo
 from samhq_train.distributed import global_rank, world_size
 from samhq_train.errors import UserError
 from samhq_train.model_from_config import absolute_path
-from samhq_train.settings import require
 
 
 class ConceptDataConfigError(UserError):
@@ -177,12 +176,10 @@ def _int_or_none(data, key: str, default=None):
 def val_exemplars(data) -> ValExemplarSettings | None:
     """data.val_exemplars: validate exemplar prompts too (the text kept as data.exemplar_keep_text
     keeps it in training), or None (text queries only, the recipe)."""
-    wanted = data.get("val_exemplars", False)
-    require("data.val_exemplars", wanted, lambda v: isinstance(v, bool), "true or false")
-    if not wanted:
-        return None
-    return ValExemplarSettings(seed=data.get("seed", 0),
-                               keep_text=data.get("exemplar_keep_text", False))
+    settings = ValExemplarSettings(enabled=data.get("val_exemplars", False),
+                                   seed=data.get("seed", 0),
+                                   keep_text=data.get("exemplar_keep_text", False))
+    return settings if settings.enabled else None
 
 
 def concept_loaders(data, image_size: int, with_masks: bool
