@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from samhq_train.data.concept_batch import collate_concepts
 from samhq_train.data.concept_dataset import VAL_CATEGORIES_PER_DATAPOINT, ConceptDataset
 from samhq_train.data.concept_exemplars import ExemplarSettings
+from samhq_train.data.concept_val_exemplars import ValExemplarSettings
 from samhq_train.data.demo_concepts import ANNOTATIONS, ensure_concept_demo
 from samhq_train.data.loaders import batches_or_failures
 from samhq_train.distributed import global_rank, world_size
@@ -160,6 +161,15 @@ def _int_or_none(data, key: str, default=None):
     return None if value is None else int(value)
 
 
+def val_exemplars(data) -> ValExemplarSettings | None:
+    """data.val_exemplars: validate exemplar prompts too (the text kept as data.exemplar_keep_text
+    keeps it in training), or None (text queries only, the recipe)."""
+    settings = ValExemplarSettings(enabled=data.get("val_exemplars", False),
+                                   seed=data.get("seed", 0),
+                                   keep_text=data.get("exemplar_keep_text", False))
+    return settings if settings.enabled else None
+
+
 def concept_loaders(data, image_size: int, with_masks: bool
                     ) -> tuple[EpochLoader, DataLoader | None]:
     """(train loader, val loader or None); the jsons are read and checked here (one line for a
@@ -167,6 +177,7 @@ def concept_loaders(data, image_size: int, with_masks: bool
     exemplars = ExemplarSettings(**{  # data.exemplar_*, checked before any file is read
         name: data.get(f"exemplar_{name}", default)
         for name, default in asdict(ExemplarSettings()).items()})
+    val_exemplars(data)  # checked here too, before any file is read
     files = data_files(data)
     resolution = _int_or_none(data, "resolution") or image_size
     if resolution != image_size:

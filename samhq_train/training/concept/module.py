@@ -13,7 +13,10 @@ not run. Neither changes a value.
 Validation (eval mode, no DAC, the last layer): the loss as in training ("val/core_loss" and its
 main terms; each batch normalised by its own instance count, averaged over every process's
 batches) and COCO box AP of the detections over the validation json ("val/box_AP", AP50,
-AP75: validation.py), which picks the best checkpoint.
+AP75: validation.py), which picks the best checkpoint. With val_exemplars (data.val_exemplars)
+each batch's queries with instances are asked again with one of their own boxes
+(data/concept_val_exemplars.py) on the same trunk maps: "val/exemplar_core_loss" and
+"val/exemplar_box_AP", AP50, AP75 of those detections alone, gathered as the text ones.
 
 The detector's modules are the model's (attach_detector), so the model's state_dict, the
 checkpoints and the export hold the trained tensors; the ConceptDetector object that runs them
@@ -44,6 +47,7 @@ import torch
 
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.data.concept_batch import ConceptBatch
+from samhq_train.data.concept_val_exemplars import ValExemplarSettings, exemplar_batch
 from samhq_train.data.loaders import LoadFailure
 from samhq_train.distributed import gather_from_ranks
 from samhq_train.model.sam3.concept.geometry import ExemplarPrompt
@@ -59,6 +63,7 @@ from .validation import BoxDetections
 
 MAIN_TERMS = ("loss_bbox", "loss_giou", "loss_ce", "presence_loss", "loss_mask", "loss_dice")
 VAL_AP_KEYS = ("box_AP", "box_AP50", "box_AP75")
+EXEMPLAR = "exemplar_"  # the validation's exemplar-prompt figures: val/exemplar_box_AP, ...
 GLOBAL_RNG_KEY = "rng_states"  # as image and video training's checkpoints
 
 
@@ -74,13 +79,15 @@ def trunk_maps(model, images: torch.Tensor) -> torch.Tensor:
 class ConceptTrainModule(L.LightningModule):
     """model: a SAM 3 / HQ-SAM 3 (Sam3HQ) carrying the detector's tensors; the policy is applied
     here. tokenizer: the BPE tokenizer of the detector's text encoder. val_annotation_file: the
-    validation json whose box AP is reported (None: loss only)."""
+    validation json whose box AP is reported (None: loss only). val_exemplars: also validate
+    each query with instances asked with one of its boxes (data.val_exemplars; None: text only)."""
 
     def __init__(self, model, *, policy: ConceptPolicy, tokenizer: ClipTokenizer,
                  loss: ConceptLossSettings | None = None,
                  optim: ConceptOptimSettings | None = None,
                  val_annotation_file: str | Path | None = None,
-                 steps_per_epoch: int | None = None) -> None:
+                 steps_per_epoch: int | None = None,
+                 val_exemplars: ValExemplarSettings | None = None) -> None:
         super().__init__()
         self.model = model
         detector = prepare_concept_model(model, policy)
@@ -91,7 +98,9 @@ class ConceptTrainModule(L.LightningModule):
         self.optim_settings = optim or ConceptOptimSettings()
         self.val_annotation_file = val_annotation_file
         self.steps_per_epoch = steps_per_epoch
+        self.val_exemplars = val_exemplars
         self.val_detections = BoxDetections()
+        self.val_exemplar_detections = BoxDetections()
         self.val_losses: dict[str, list[float]] = {}
         self.val_failure: Exception | None = None  # a validation batch that failed to load
         self.val_results: dict[str, float] = {}
@@ -115,16 +124,20 @@ class ConceptTrainModule(L.LightningModule):
         return batch.to(device) if isinstance(batch, ConceptBatch) else super(
         ).transfer_batch_to_device(batch, device, dataloader_idx)
 
-    def outputs(self, batch: ConceptBatch) -> dict:
+    def image_maps(self, batch: ConceptBatch) -> torch.Tensor:
+        """The trunk's maps of the batch's images (with autograd where the policy trains it)."""
+        if self.policy.trunk_needs_grad and torch.is_grad_enabled():
+            return trunk_maps(self.model, batch.images)
+        with torch.no_grad():
+            return trunk_maps(self.model, batch.images)
+
+    def outputs(self, batch: ConceptBatch, maps: torch.Tensor | None = None) -> dict:
         """forward_train of the batch's queries with their exemplar boxes, if any (train or eval
-        mode: the model's)."""
+        mode: the model's); maps: the images' trunk maps when already made (image_maps)."""
         self.detector.train(self.model.training)
         tokens = self.tokenizer(list(batch.texts)).to(batch.images.device)
-        if self.policy.trunk_needs_grad and torch.is_grad_enabled():
-            maps = trunk_maps(self.model, batch.images)
-        else:
-            with torch.no_grad():
-                maps = trunk_maps(self.model, batch.images)
+        if maps is None:
+            maps = self.image_maps(batch)
         exemplars = ExemplarPrompt.of(
             len(batch.phrases), boxes=batch.exemplar_boxes, box_labels=batch.exemplar_labels,
             box_padding=batch.exemplar_padding)
@@ -158,6 +171,7 @@ class ConceptTrainModule(L.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self.val_detections = BoxDetections()
+        self.val_exemplar_detections = BoxDetections()
         self.val_losses, self.val_failure = {}, None
 
     def validation_step(self, batch: ConceptBatch | LoadFailure, batch_idx: int) -> None:
@@ -166,12 +180,26 @@ class ConceptTrainModule(L.LightningModule):
                 raise batch.error
             self.val_failure = self.val_failure or batch.error
             return
-        outputs = self.outputs(batch)
+        maps = self.image_maps(batch) if self.val_exemplars is not None else None
+        outputs = self.outputs(batch, maps)
         losses = self.losses(outputs, batch)
         for name in (CORE_LOSS, *MAIN_TERMS):
             if name in losses:
                 self.val_losses.setdefault(name, []).append(float(losses[name]))
         self.val_detections.add_batch(outputs, batch)
+        if self.val_exemplars is not None:
+            self.validate_exemplars(batch, maps)
+
+    def validate_exemplars(self, batch: ConceptBatch, maps: torch.Tensor) -> None:
+        """The batch's queries with instances asked again with one of their boxes (the same
+        images' maps): their loss and detections, kept apart from the text queries'."""
+        asked = exemplar_batch(batch, self.val_exemplars)
+        if asked is None:
+            return
+        outputs = self.outputs(asked, maps)
+        loss = self.losses(outputs, asked)[CORE_LOSS]
+        self.val_losses.setdefault(EXEMPLAR + CORE_LOSS, []).append(float(loss))
+        self.val_exemplar_detections.add_batch(outputs, asked)
 
     def on_validation_epoch_end(self) -> None:
         stop_together_on_failure(self.trainer, self.val_failure)
@@ -188,6 +216,11 @@ class ConceptTrainModule(L.LightningModule):
         if self.val_annotation_file is not None:
             ap = detections.box_ap(self.val_annotation_file)
             results.update({k: ap[k] for k in VAL_AP_KEYS})
+        if EXEMPLAR + CORE_LOSS in results:  # some process asked exemplars: every one gathers
+            asked = self.val_exemplar_detections.gathered()
+            if self.val_annotation_file is not None:
+                ap = asked.box_ap(self.val_annotation_file)
+                results.update({EXEMPLAR + k: ap[k] for k in VAL_AP_KEYS})
         self.val_results, self.val_results_step = results, self.global_step
         for name, value in results.items():
             self.log(f"val/{name}", value, sync_dist=True)  # the same in every process

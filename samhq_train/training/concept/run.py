@@ -50,7 +50,7 @@ from samhq_train.training.checkpointing import (
 from samhq_train.training.ddp_settings import ddp_settings_for
 from samhq_train.training.resume import reporting_full_disk
 
-from .loaders import ConceptDataConfigError, concept_loaders, data_files, share_size
+from .loaders import ConceptDataConfigError, concept_loaders, data_files, share_size, val_exemplars
 from .loss import ConceptLossSettings
 from .module import ConceptTrainModule
 from .optimizer import ConceptOptimSettings, lightning_clipping
@@ -224,7 +224,8 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
     loggers = build_loggers(cfg) if build_loggers else [CSVLogger(output_dir, name="logs")]
     val_json = data_files(cfg.data).val_annotation_file if val_loader is not None else None
     module = ConceptTrainModule(loaded.model, policy=policy, tokenizer=tokenizer, loss=loss,
-                                optim=optim, val_annotation_file=val_json)
+                                optim=optim, val_annotation_file=val_json,
+                                val_exemplars=val_exemplars(cfg.data))
     # model.grad_checkpointing: the trunk's blocks (configure_encoder) and the detector's parts
     module.detector.grad_checkpointing = bool(cfg.model.get("grad_checkpointing"))
     # the epoch about to run, also while a resumed run restores its loops (current_epoch then

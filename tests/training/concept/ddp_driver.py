@@ -4,6 +4,8 @@ changed here, in every process.
 
     python tests/training/concept/ddp_driver.py SPEC.json
 
+The validation's detections take the GT boxes (detections_on_the_gt), so that box AP counts.
+
 SPEC: {"out": run folder, "files": {checkpoint, merges, data: a concept demo's root},
 "overrides": [...], "no_dropout": bool, "loss_scale": float (times the training loss),
 "full_disk_rank": a global rank whose disk is full for every write of last.ckpt after the
@@ -13,8 +15,8 @@ process). Each process writes <out>/weights_rank<r>.pt (its final weights),
 <out>/grads_rank<r>.pt (the gradients of the first optimiser step) and appends
 "<rank> <file name>" to <out>/writes.txt for every checkpoint and export it writes; rank 0
 copies the checkpoint written after epoch 1 to checkpoints/epoch1.ckpt (a point to resume from)
-and writes the metrics, the step count and the last validation's detections (every process's)
-to <out>/metrics.json."""
+and writes the metrics, the step count and the last validation's detections (every process's,
+{"text": [...], "exemplar": [...]}) to <out>/metrics.json."""
 
 import errno
 import json
@@ -34,10 +36,12 @@ from samhq_train.distributed import (  # noqa: E402
     exit_on_setup_error,
     global_rank,
 )
+from samhq_train.model.sam3.concept.boxes import box_cxcywh_to_xyxy  # noqa: E402
 from samhq_train.train import train  # noqa: E402
 from samhq_train.training.checkpointing import AtomicCheckpointIO  # noqa: E402
 from samhq_train.training.concept import run  # noqa: E402
 from samhq_train.training.concept.module import ConceptTrainModule  # noqa: E402
+from samhq_train.training.concept.validation import BoxDetections  # noqa: E402
 from tests.training.concept.concept_run import SHORT  # noqa: E402
 from tests.training.helpers import CONF  # noqa: E402
 
@@ -112,11 +116,28 @@ def change_the_module(no_dropout: bool, loss_scale: float) -> None:
     ConceptTrainModule.on_train_epoch_start = on_train_epoch_start
 
 
+def detections_on_the_gt() -> None:
+    """The validation's detections (text and exemplar) take a query's GT boxes in its first
+    slots, the model's scores kept: box AP is then not 0 on random weights, so an AP missing a
+    process's share of the images would differ from the one-process run's."""
+    add_batch = BoxDetections.add_batch
+
+    def on_the_gt(self, outputs, batch):
+        boxes = outputs["pred_boxes_xyxy"].clone()
+        for q, count in enumerate(batch.targets.num_boxes.tolist()):
+            boxes[q, :count] = box_cxcywh_to_xyxy(batch.targets.boxes_padded[q, :count])
+        return add_batch(self, dict(outputs, pred_boxes_xyxy=boxes), batch)
+
+    BoxDetections.add_batch = on_the_gt
+
+
 def train_and_gather(cfg):
     """train(cfg) as the command runs it, the process group ended as the command ends it, after
     every process's validation detections are gathered."""
     metrics, objects = train(cfg)
-    detections = objects["module"].val_detections.gathered().coco_results()
+    module = objects["module"]
+    detections = {"text": module.val_detections.gathered().coco_results(),
+                  "exemplar": module.val_exemplar_detections.gathered().coco_results()}
     end_process_group()
     return metrics, objects, detections
 
@@ -127,6 +148,7 @@ def main(spec: dict) -> None:
     change_the_module(spec.get("no_dropout", False), spec.get("loss_scale", 1.0))
     if spec.get("full_disk_rank") is not None:
         full_disk_on_rank(spec["full_disk_rank"])
+    detections_on_the_gt()
     files = spec["files"]
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=[

@@ -10,8 +10,9 @@ draw the same dropout masks), 2 training images, 3 validation images (3 datapoin
   the batch (test_concept_ddp_loss.py shows it term by term on Meta's loss). The recipe clips
   the gradient's norm to 0.1, so where it clips (every step of a real run) the two are the same
   run; AdamW nearly ignores the factor elsewhere.
-- Validation: the loss and box AP of the 2-process run are the 1-process run's (shares of 2 and
-  1 datapoints, the detections gathered); rank 0 alone writes last.ckpt, best.ckpt and the
+- Validation (text and exemplar prompts, data.val_exemplars): the losses and box APs of the
+  2-process run are the 1-process run's (shares of 2 and 1 datapoints, the detections
+  gathered); rank 0 alone writes last.ckpt, best.ckpt and the
   export, each when the 1-process run does.
 - A run resumed from the epoch-1 checkpoint under 2 processes ends bit for bit as the
   uninterrupted 2-process run (each process's random states restored).
@@ -38,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[3]
 DRIVER = Path(__file__).with_name("ddp_driver.py")
 COMMON = [
     "concept.policy=detector", "trainer.max_epochs=2", "trainer.deterministic=true",
-    "data.num_workers=0", "data.val_categories_per_datapoint=null",
+    "data.num_workers=0", "data.val_categories_per_datapoint=null", "data.val_exemplars=true",
     "trainer.check_val_every_n_epoch=2", "validate_before_training=false",
     # no warm-up: the weights move by ~lr; a cool-down over the run's steps: a wrong step count
     # per epoch would change every lr
@@ -125,14 +126,17 @@ def test_validation_and_writes_are_those_of_one_process(runs):
     assert one["metrics"]["after"].keys() == two["metrics"]["after"].keys()
     for name, value in one["metrics"]["after"].items():
         assert two["metrics"]["after"][name] == pytest.approx(value, rel=1e-5, abs=1e-7), name
+    after = one["metrics"]["after"]  # box AP not 0: the detections take the GT boxes (driver)
+    assert after["box_AP"] > 0.05 and after["exemplar_box_AP"] > 0.05  # data.val_exemplars
     # the last validation's detections, the 2-process run's gathered from both processes
-    detections = [sorted((d["image_id"], d["category_id"], d["score"], *d["bbox"])
-                         for d in run["detections"]) for run in (one, two)]
-    assert len(detections[0]) == len(detections[1]) > 0
-    assert {d[0] for d in detections[0]} == {d[0] for d in detections[1]} == {1, 2, 3}
-    for ours, theirs in zip(*detections):
-        assert ours[:2] == theirs[:2]
-        assert max(abs(a - b) for a, b in zip(ours[2:], theirs[2:])) < 1e-4  # pixels, score
+    for prompts in ("text", "exemplar"):
+        detections = [sorted((d["image_id"], d["category_id"], d["score"], *d["bbox"])
+                             for d in run["detections"][prompts]) for run in (one, two)]
+        assert len(detections[0]) == len(detections[1]) > 0
+        assert {d[0] for d in detections[0]} == {d[0] for d in detections[1]} == {1, 2, 3}
+        for ours, theirs in zip(*detections):
+            assert ours[:2] == theirs[:2]
+            assert max(abs(a - b) for a, b in zip(ours[2:], theirs[2:])) < 1e-4  # px, score
     writes = [(runs[n] / "writes.txt").read_text().splitlines() for n in ("one", "two")]
     assert writes[0] == writes[1]
     assert sorted(writes[1]) == ["0 best.ckpt", "0 last.ckpt", "0 last.ckpt",
