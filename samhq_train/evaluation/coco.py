@@ -311,11 +311,13 @@ def evaluate_boxes(
     predictions: Sequence[Mapping[str, Any]],
     *,
     category_ids: Sequence | None = None,
+    image_ids: Sequence | None = None,
     verbose: bool = False,
 ) -> dict[str, float]:
     """Box AP of detections against a COCO GT (COCOeval's 'bbox' evaluation, as Meta's SAM 3
     detection evaluators run it). predictions: dicts ``{"image_id", "category_id", "score",
-    "bbox": [x, y, width, height]}`` in GT image pixels; category_ids as evaluate_coco's.
+    "bbox": [x, y, width, height]}`` in GT image pixels; category_ids as evaluate_coco's;
+    image_ids: score only these images (None: every image of the GT).
     Returns ``box_AP, box_AP50, box_AP75, box_APs, box_APm, box_APl`` (fractions; NaN where the
     GT has no object of that size). With no predictions every AP is 0."""
     coco_gt = load_coco(gt)
@@ -329,4 +331,6 @@ def evaluate_boxes(
     evaluator = COCOeval(coco_gt, _load_results(coco_gt, results), iouType="bbox")
     if category_ids is not None:
         evaluator.params.catIds = sorted(category_ids)
+    if image_ids is not None:
+        evaluator.params.imgIds = sorted(image_ids)
     return {f"box_{name}": value for name, value in _run(evaluator, verbose).items()}

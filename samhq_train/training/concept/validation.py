@@ -71,6 +71,8 @@ class BoxDetections:
                 for c, s, box in zip(cats, scores, boxes)]
 
     def box_ap(self, annotation_file, category_ids: Sequence | None = None) -> dict[str, float]:
-        """COCO box AP (box_AP, box_AP50, ...) against the set's json."""
+        """COCO box AP (box_AP, box_AP50, ...) against the set's json, over the images that were
+        validated (as Meta's CocoEvaluator scores the images it was given): with
+        data.val_num_images the json's other images are not counted as misses."""
         return evaluate_boxes(str(annotation_file), self.coco_results(),
-                                   category_ids=category_ids)
+                              category_ids=category_ids, image_ids=list(self.per_image))

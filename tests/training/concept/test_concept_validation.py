@@ -10,6 +10,7 @@ import torch
 from samhq_train.data.concept_batch import collate_concepts
 from samhq_train.data.concept_dataset import ConceptDataset
 from samhq_train.data.demo_concepts import ANNOTATIONS, ensure_concept_demo
+from samhq_train.evaluation.coco import evaluate_boxes
 from samhq_train.model.sam3.concept.boxes import box_cxcywh_to_xyxy
 from samhq_train.training.concept.validation import BoxDetections
 
@@ -63,3 +64,21 @@ def test_lower_scored_misses_do_not_lower_ap_and_the_top_k_is_kept(val_batch):
     few.add_batch(outputs_on_the_targets(batch), batch)
     for _, scores, _ in few.per_image.values():
         assert len(scores) == 2 and np.all(scores[:-1] >= scores[1:])
+
+
+def test_only_the_validated_images_are_scored(val_batch):
+    """Detections on the GT of the first image alone (as with data.val_num_images=1) score AP 1:
+    the json's other images are not validated, so their boxes are not misses (Meta's evaluator
+    scores the images it was given); all three images' GT against them would score less."""
+    annotation_file, batch = val_batch
+    first = batch.image_index == 0
+    assert 0 < int(batch.targets.num_boxes[first].sum()) < int(batch.targets.num_boxes.sum())
+    outputs = {k: v[first] for k, v in outputs_on_the_targets(batch).items()}
+    one = batch._replace(image_index=batch.image_index[first],
+                         category_ids=batch.category_ids[first])
+    found = BoxDetections()
+    found.add_batch(outputs, one)
+    assert list(found.per_image) == [int(batch.image_ids[0])]
+    assert found.box_ap(annotation_file)["box_AP"] == pytest.approx(1.0)
+    every_image = evaluate_boxes(str(annotation_file), found.coco_results())
+    assert every_image["box_AP"] < 0.9
