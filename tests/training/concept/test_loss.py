@@ -1,6 +1,7 @@
 """SAM 3's detection loss (training/concept/loss.py) against Meta's Sam3LossWrapper at the
 fine-tuning recipe's settings, fp32: every named term and the total within 1e-6 relative, the
-gradients wrt every output tensor too, and the matches of every decoder output equal.
+gradients wrt every output tensor too, and the matches of every decoder output equal; the same
+under bf16 autocast on bf16 logits (where Meta's trainer computes its loss).
 
 Meta's "global" normalisation all-reduces the instance count: the module runs inside a
 one-process gloo group (ours then averages over that group too). Meta's focal loss is its torch
@@ -142,3 +143,44 @@ def test_the_mask_terms_need_predicted_masks():
     outputs = make_outputs(targets)
     with pytest.raises(ValueError, match="pred_masks"):
         concept_detection_loss(outputs, targets, ConceptLossSettings(with_masks=True))
+
+
+def bf16_logits(outputs: dict) -> dict:
+    """The outputs as a bf16 autocast forward gives them: score, presence and mask logits bf16,
+    boxes fp32 (fresh leaves)."""
+    copy = {k: (v.detach().bfloat16() if k.startswith(("pred_logits", "presence", "pred_masks"))
+                else v.detach().clone()).requires_grad_()
+            for k, v in outputs.items() if k != "aux_outputs"}
+    if "aux_outputs" in outputs:
+        copy["aux_outputs"] = [bf16_logits(aux) for aux in outputs["aux_outputs"]]
+    return copy
+
+
+@pytest.mark.parametrize("case", ["masks", "boxes"])
+def test_loss_under_bf16_autocast_equals_metas(case, monkeypatch):
+    """Meta's trainer computes the loss inside its bf16 autocast, on bf16 logits: ours there
+    gives Meta's terms (fp32 each, the mask logits resized in fp32) and gradients of Meta's
+    dtypes (measured: equal but for 1e-7 in a few box gradients)."""
+    spec = CASES[case]
+    meta_focal_without_triton(monkeypatch)
+    targets = make_targets(spec["counts"], spec["mask_size"], spec.get("unknown_id_query"),
+                           spec.get("zero_width_query"))
+    outputs = bf16_logits(make_outputs(targets, mask_hw=spec["mask_hw"]))
+    meta_outputs = clone_outputs(outputs)
+    pad_n_queries = spec.get("pad_n_queries", 200)
+    settings = ConceptLossSettings(with_masks=spec["with_masks"], pad_n_queries=pad_n_queries)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours = concept_detection_loss(outputs, targets, settings)
+        meta = meta_step_loss(meta_loss_wrapper(spec["with_masks"], pad_n_queries),
+                              meta_outputs, meta_targets(targets))
+    assert set(ours) == set(meta)
+    for name in meta:
+        assert ours[name].dtype == meta[name].dtype == torch.float32, name
+        assert_close_rel(ours[name], meta[name], name)
+    ours[CORE_LOSS].backward()
+    meta[CORE_LOSS].backward()
+    meta_leaves = output_leaves(meta_outputs)
+    for name, leaf in output_leaves(outputs).items():
+        assert leaf.grad.dtype == meta_leaves[name].grad.dtype == leaf.dtype, name
+        assert_close_rel(leaf.grad.float(), meta_leaves[name].grad.float(), f"grad {name}")
+    assert outputs["pred_logits"].grad.dtype == torch.bfloat16

@@ -177,6 +177,9 @@ class ConceptDetector(nn.Module):
         B x L x d with its padding B x L; dac as Decoder.forward's."""
         geo_tokens, geo_padding = self.geometry_encoder(geometry, coarse, coarse_pos)
         prompt = torch.cat((text_features, geo_tokens), dim=1)
+        # Meta's prompt also concatenates an empty fp32 visual prompt: under autocast the
+        # prompt (bf16 tokens) is promoted to fp32, which every consumer of it then reads
+        prompt = prompt.to(torch.promote_types(prompt.dtype, torch.get_default_dtype()))
         padding = torch.cat((text_padding, geo_padding), dim=1)
         encoded = self.transformer.encoder(coarse, coarse_pos, prompt, padding)
         decoded = self.transformer.decoder(

@@ -1,8 +1,9 @@
 """Activation checkpointing of the concept detector (ConceptDetector.grad_checkpointing, Meta's
 use_act_checkpoint in training) changes memory, not values: on the random miniature,
 forward_train's outputs and the gradients of every parameter and of the trunk map with it on equal
-those with it off (fp32), with dropout 0 and 0.1 (same seed), text-only and exemplar-box queries,
-a loss with and without the masks. Each switched part keeps fewer tensors for backward
+those with it off (fp32, and under bf16 autocast: the recompute replays the autocast it ran
+under), with dropout 0 and 0.1 (same seed), text-only and exemplar-box queries, a loss with and
+without the masks. Each switched part keeps fewer tensors for backward
 (autograd's saved tensors), in train mode only; model.grad_checkpointing turns it on in a run."""
 
 import pytest
@@ -49,12 +50,14 @@ def scalar(outputs: dict[str, torch.Tensor], with_masks: bool) -> torch.Tensor:
     return sum((outputs[k] * torch.randn(outputs[k].shape, generator=gen)).sum() for k in keys)
 
 
-def outputs_and_gradients(model, recompute: bool, prompt, with_masks: bool):
+def outputs_and_gradients(model, recompute: bool, prompt, with_masks: bool, bf16: bool = False):
     model.grad_checkpointing = recompute
     model.zero_grad(set_to_none=True)
     trunk, image_ids, ids = batch(requires_grad=True)
     torch.manual_seed(11)  # the dropout masks
-    outputs = flat(model.forward_train(trunk, image_ids, ids, prompt))
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        outputs = flat(model.forward_train(trunk, image_ids, ids, prompt))
+    assert (outputs["pred_logits"].dtype == torch.bfloat16) == bf16
     scalar(outputs, with_masks).backward()
     grads = {name: p.grad for name, p in model.named_parameters()}
     grads["trunk_maps"] = trunk.grad
@@ -66,15 +69,18 @@ def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
 
 
 # each setting's values once, with dropout where it can (a full grid: 2x the time, same result)
-@pytest.mark.parametrize("dropout, with_exemplars, with_masks",
-                         [(0.1, False, True), (0.1, True, False), (0.0, True, True)])
-def test_outputs_and_gradients_equal_without_recomputation(dropout, with_exemplars, with_masks):
+@pytest.mark.parametrize("dropout, with_exemplars, with_masks, bf16",
+                         [(0.1, False, True, False), (0.1, True, False, False),
+                          (0.0, True, True, False), (0.1, True, True, True)])
+def test_outputs_and_gradients_equal_without_recomputation(dropout, with_exemplars, with_masks,
+                                                           bf16):
     model = detector(dropout=dropout).train()
     prompt = exemplars() if with_exemplars else None
-    want, want_grads = outputs_and_gradients(model, False, prompt, with_masks)
-    got, got_grads = outputs_and_gradients(model, True, prompt, with_masks)
+    want, want_grads = outputs_and_gradients(model, False, prompt, with_masks, bf16)
+    got, got_grads = outputs_and_gradients(model, True, prompt, with_masks, bf16)
     assert sorted(got) == sorted(want) and "pred_logits_o2m" in got
-    errors = {k: relative_error(got[k], want[k]) for k in want}
+    assert all(got[k].dtype == want[k].dtype for k in want)
+    errors = {k: relative_error(got[k].float(), want[k].float()) for k in want}
     assert max(errors.values()) <= REL_TOL, errors
     assert sorted(got_grads) == sorted(want_grads)
     unused = {k for k, g in want_grads.items() if g is None}
