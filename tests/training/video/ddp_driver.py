@@ -4,7 +4,7 @@ run here is put into every process.
 
     python tests/training/video/ddp_driver.py SPEC.json
 
-SPEC: {"out": run folder, "overrides": [...] after test_video_run.SHORT, "full_disk_rank": a
+SPEC: {"out": run folder, "overrides": [...] over test_video_run.SHORT, "full_disk_rank": a
 global rank whose disk is full for every write of last.ckpt after the first, or null,
 "scores": {sequence name: [J, F]}: validation scores each sequence so (a stand-in for the
 tracking, to see how the processes' scores are put together), or null}. The run
@@ -50,8 +50,10 @@ def main(spec: dict) -> None:
     if spec.get("full_disk_rank") is not None:
         full_disk_on_rank(spec["full_disk_rank"])
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=[f"paths.output_dir={spec['out']}", *SHORT,
-                                          *spec["overrides"]])
+        given = {o.split("=", 1)[0] for o in spec["overrides"]}  # Hydra refuses a key twice
+        cfg = compose("train", overrides=[
+            f"paths.output_dir={spec['out']}",
+            *[o for o in SHORT if o.split("=", 1)[0] not in given], *spec["overrides"]])
     metrics, objects = exit_on_setup_error(train_and_end)(cfg)
     rank = objects["trainer"].global_rank
     (Path(spec["out"]) / f"metrics_rank{rank}.json").write_text(json.dumps(metrics))

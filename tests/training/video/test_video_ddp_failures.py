@@ -1,12 +1,13 @@
 """Video fine-tuning under DDP (trainer=ddp_sim: 2 CPU processes, gloo; the SAM 2.1 miniature,
 2 clips of 3 frames of 64 px, 1 step an epoch) when one process meets a fault: a frame cut in half
 in its share of the training clips (found when read, at the first step), in its validation
-sequence (before training), or a full disk on rank 0 at the second last.ckpt. Every process stops
-at that point with one line (the failing one its own error, the other `rank N stopped: ` and the
-same words), exit 2, no traceback, and none waits for the other (each run's timeout kills its
-process group). And a validation of 3 sequences by 2 processes (shares of 2 and 2: Lightning's
-DistributedSampler repeats one; stand-in scores, the tracking is tested elsewhere) gives every
-process the J&F of the 3 sequences, each once. The four runs go side by side."""
+sequence (before training; read in a loader worker), or a full disk on rank 0 at the second
+last.ckpt. Every process stops at that point with one line (the failing one its own error, the
+other `rank N stopped: ` and the same words), exit 2, no traceback, and none waits for the other
+(each run's timeout kills its process group). And a validation of 3 sequences by 2 processes
+(shares of 2 and 2: Lightning's DistributedSampler repeats one; stand-in scores, the tracking is
+tested elsewhere) gives every process the J&F of the 3 sequences, each once. The four runs go
+side by side."""
 
 import json
 import os
@@ -78,10 +79,11 @@ def runs(tmp_path_factory) -> dict:
         # each process trains on one of the two clips (shuffled): one of them reads the frame
         "train": (frame, start(folder / "train", [f"data.root={cut}", no_val,
                                                   "trainer.max_epochs=1"])),
-        # the validation shares go by index: sequence 1 is rank 1's
+        # the validation shares go by index: sequence 1 is rank 1's; read by a loader worker
         "val": (frame, start(folder / "val", [f"data.root={clean}", f"data.val_root={cut}",
                                               "validate_before_training=true",
-                                              "data.val_sequences=2"])),
+                                              "data.val_sequences=2",
+                                              "data.num_workers=1"])),
         "disk": (folder / "disk" / "checkpoints" / "last.ckpt",
                  start(folder / "disk", [f"data.root={clean}", no_val, "trainer.max_epochs=2"],
                        full_disk_rank=0)),
