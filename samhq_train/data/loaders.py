@@ -47,7 +47,11 @@ class SampleLoader(DataLoader):
     hands_over_failures (a DDP run's loaders) a batch that failed to load, a data error or any
     other, comes as a LoadFailure instead."""
 
-    hands_over_failures = False
+    def __init__(self, *args, hands_over_failures: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        # an init argument, so that Lightning keeps it when it remakes the loader with a
+        # DistributedSampler
+        self.hands_over_failures = hands_over_failures
 
     def __iter__(self):
         batches = super().__iter__()

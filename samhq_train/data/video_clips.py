@@ -120,8 +120,14 @@ class VideoClipDataset(Dataset):
         return len(self.sequences) * self.multiplier
 
     def __getitem__(self, index: int) -> dict:
+        """A clip, or {"error": one line} for a clip that cannot be read (a frame cut short):
+        said by the loader in the main process (data.loaders.SampleLoader), not as a loader
+        worker's traceback."""
         rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
-        return self.clip(self.sequences[index % len(self.sequences)], rng)
+        try:
+            return self.clip(self.sequences[index % len(self.sequences)], rng)
+        except DataError as err:
+            return {"error": str(err)}
 
     def clip(self, seq: VideoSequence, rng: np.random.Generator) -> dict:
         for _ in range(MAX_STARTS):
@@ -166,7 +172,11 @@ class VideoClipDataset(Dataset):
 
 def collate_clips(items: list[dict]) -> dict:
     """V clips -> {"images": T x V x 3 x S x S uint8, "masks": T x B x 1 x S x S bool (all clips'
-    objects), "object_video": B (each object's clip), "names"}."""
+    objects), "object_video": B (each object's clip), "names"}; {"error": the first clip's} when
+    a clip could not be read."""
+    errors = [item["error"] for item in items if "error" in item]
+    if errors:
+        return {"error": errors[0]}
     images = torch.stack([item["images"] for item in items], dim=1)
     masks = torch.cat([item["masks"] for item in items], dim=1)[:, :, None]
     owner = torch.cat([torch.full((item["masks"].shape[1],), v, dtype=torch.long)

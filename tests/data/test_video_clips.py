@@ -1,11 +1,14 @@
 """Video clips from DAVIS-style folders (VideoClipDataset) and the moving-shapes generator."""
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from samhq_train.data.image_files import DataError
+from samhq_train.data.loaders import SampleLoader
 from samhq_train.data.moving_shapes import write_moving_shapes
 from samhq_train.data.video_clips import VideoClipDataset, collate_clips, find_sequences
 
@@ -83,3 +86,17 @@ def test_bad_folders_are_one_line(shapes_root, tmp_path):
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(png)
     with pytest.raises(DataError, match=r"mode RGB image \(colours, not ids\)"):
         find_sequences(rgb)
+
+
+def test_a_frame_cut_short_is_one_line_from_a_loader_worker_too(shapes_root, tmp_path):
+    """A DataError raised in a loader worker would come back wrapped around the worker's
+    traceback: the clip carries it as data instead, and the loader says it in one line."""
+    root = shutil.copytree(shapes_root, tmp_path / "cut")
+    frame = root / "JPEGImages" / "shapes000" / "00002.jpg"  # in every clip of 6 frames
+    frame.write_bytes(frame.read_bytes()[: frame.stat().st_size // 2])
+    dataset = VideoClipDataset(root, image_size=64, num_frames=6)
+    loader = SampleLoader(dataset, batch_size=2, num_workers=1, collate_fn=collate_clips)
+    with pytest.raises(DataError) as raised:
+        next(iter(loader))
+    assert str(raised.value) == (f"cannot read image file {frame}: {frame.name} is truncated "
+                                 "(JPEG end marker missing); re-download or remove it")

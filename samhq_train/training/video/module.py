@@ -25,6 +25,16 @@ Checkpoints hold the whole model (the "model." prefix), Lightning's loop and opt
 the prompt sampler's random state and every process's torch / numpy / Python random states (clip
 order, clip sampling, augmentations, box noise, clicks, dropout), so a run resumed from an
 epoch's last.ckpt continues bit for bit as the uninterrupted run.
+
+Under DDP a clip that one process failed to load (data.loaders.LoadFailure: a frame found cut
+short when read) stops every process at the start of that training step (one small all-gather a
+step: the loss all-reduces the object count before check_loss, which image training's steps tell
+failures through), and a validation sequence that failed to load at the end of that validation,
+in one line each (training/step_failures.py), rather than leaving the others waiting in a
+collective. Validation gathers every process's sequence scores (each sequence once: Lightning's
+DistributedSampler repeats some to even the shares) into the one-process J&F, so every process
+logs the same figures and takes part in the same collectives, whether it scored a sequence or
+not.
 """
 
 from __future__ import annotations
@@ -33,10 +43,13 @@ import lightning as L
 import numpy as np
 import torch
 
-from samhq_train.evaluation.video import overall_score
+from samhq_train.data.loaders import LoadFailure
+from samhq_train.distributed import gather_from_ranks
+from samhq_train.evaluation.video import SequenceScore, overall_score
 from samhq_train.model.sam2 import Sam2HQ
 from samhq_train.training.checkpointing import gather_rng_states, restore_own_rng_states
 from samhq_train.training.divergence import check_gradients, check_loss
+from samhq_train.training.step_failures import stop_together_on_failure
 
 from .clip_forward import ClipForward
 from .loss import TERMS, MultiStepMaskLoss
@@ -71,7 +84,8 @@ class VideoTrainModule(L.LightningModule):
         model.requires_grad_(True)
         if freeze_image_encoder:
             model.image_encoder.requires_grad_(False)
-        self.val_scores: list = []
+        self.val_scores: list[SequenceScore] = []
+        self.val_failure: Exception | None = None  # a validation sequence that failed to load
         self.val_results: dict[str, float] = {}
 
     def setup(self, stage: str) -> None:
@@ -84,7 +98,9 @@ class VideoTrainModule(L.LightningModule):
         # train mode (the decoder's eval-only dynamic multimask must stay off)
         self.model.train()
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict | LoadFailure, batch_idx: int) -> torch.Tensor:
+        failure = batch.error if isinstance(batch, LoadFailure) else None
+        stop_together_on_failure(self.trainer, failure)  # before the loss's all-reduce
         masks = batch["masks"]
         plan = plan_clip(masks, self.prompts, self.rng)
         images = batch["images"].float()
@@ -107,17 +123,27 @@ class VideoTrainModule(L.LightningModule):
     def on_before_optimizer_step(self, optimizer) -> None:
         check_gradients(self.trainer, self.model, optimizer)
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
+    def on_validation_epoch_start(self) -> None:
+        self.val_scores, self.val_failure = [], None
+
+    def validation_step(self, batch: dict | LoadFailure, batch_idx: int) -> None:
+        if isinstance(batch, LoadFailure):  # said at the epoch's end, where all processes meet
+            if self.trainer.world_size == 1:
+                raise batch.error
+            self.val_failure = self.val_failure or batch.error
+            return
         self.val_scores.append(score_tracking(self.model, batch, use_hq=self.use_hq))
 
     def on_validation_epoch_end(self) -> None:
-        if not self.val_scores:
-            return
-        overall = overall_score(self.val_scores)
+        stop_together_on_failure(self.trainer, self.val_failure)
+        scores = {s.name: s for part in gather_from_ranks(self.val_scores) for s in part}
         self.val_scores = []
+        if not scores:
+            return
+        overall = overall_score([scores[name] for name in sorted(scores)])  # the loader's order
         self.val_results = {"J&F": overall.jf, "J": overall.j, "F": overall.f}
         for name, value in self.val_results.items():
-            self.log(f"val/{name}", value, sync_dist=True)
+            self.log(f"val/{name}", value, sync_dist=True)  # the same in every process
 
     def configure_optimizers(self):
         optimizer, scheduler = video_optimizer(

@@ -23,8 +23,8 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import OmegaConf
-from torch.utils.data import DataLoader
 
+from samhq_train.data.loaders import SampleLoader
 from samhq_train.data.moving_shapes import ensure_moving_shapes
 from samhq_train.data.video_clips import VideoClipDataset, collate_clips, find_sequences
 from samhq_train.data.video_transforms import ClipAugmentation
@@ -39,7 +39,12 @@ from samhq_train.model import (
 from samhq_train.model.sam2 import Sam2HQ
 from samhq_train.model.sam3.family import add_fresh_video_parts
 from samhq_train.model_from_config import absolute_path, build_model_from_config
+from samhq_train.training.checkpointing import (
+    AtomicCheckpointIO,
+    stop_together_on_failed_writes,
+)
 from samhq_train.training.ddp_settings import ddp_settings_for
+from samhq_train.training.resume import reporting_full_disk
 
 from .loss import MultiStepMaskLoss
 from .module import VideoTrainModule
@@ -120,8 +125,10 @@ def ensure_video_parts(model, cfg) -> None:
              cfg.model.checkpoint, cfg.seed)
 
 
-def video_loaders(cfg, image_size: int):
-    """(train loader, val loader or None)."""
+def video_loaders(cfg, image_size: int, processes: int = 1):
+    """(train loader, val loader or None). Under DDP (processes > 1) a clip or sequence that
+    fails to load comes to the step as a LoadFailure (data.loaders), which stops every process
+    together (the module), rather than raising in this process alone."""
     data = cfg.data
     root = absolute_path(data.root)
     shapes = data.get("moving_shapes")  # the demo's videos, written on first use
@@ -133,15 +140,17 @@ def video_loaders(cfg, image_size: int):
         max_num_objects=int(data.max_num_objects), multiplier=int(data.get("multiplier", 1)),
         hflip_prob=float(data.get("hflip_prob", 0.5)), augmentation=clip_augmentation(data),
     )
-    workers = int(data.get("num_workers", 0))
-    train = DataLoader(train_set, batch_size=int(data.batch_size), shuffle=True,
-                       num_workers=workers, collate_fn=collate_clips, drop_last=True)
+    workers, handed = int(data.get("num_workers", 0)), processes > 1
+    train = SampleLoader(train_set, batch_size=int(data.batch_size), shuffle=True,
+                         num_workers=workers, collate_fn=collate_clips, drop_last=True,
+                         hands_over_failures=handed)
     val_root = data.get("val_root")
     if not val_root:
         return train, None
     sequences = find_sequences(absolute_path(val_root), 2)[: data.get("val_sequences")]
     val_set = VideoSequenceDataset(sequences, image_size, data.get("val_max_frames"))
-    return train, DataLoader(val_set, batch_size=1, num_workers=workers, collate_fn=first_item)
+    return train, SampleLoader(val_set, batch_size=1, num_workers=workers,
+                               collate_fn=first_item, hands_over_failures=handed)
 
 
 def chosen_use_hq(cfg) -> bool:
@@ -172,6 +181,16 @@ def build_video_module(cfg, model: Sam2HQ) -> VideoTrainModule:
     )
 
 
+def checkpoint_callbacks(folder: Path, validates: bool) -> list[ModelCheckpoint]:
+    """last.ckpt every epoch; with validation, best.ckpt by val/J&F."""
+    callbacks = [ModelCheckpoint(dirpath=folder, filename="last", save_top_k=1,
+                                 enable_version_counter=False, save_on_train_epoch_end=True)]
+    if validates:
+        callbacks.append(ModelCheckpoint(dirpath=folder, filename="best", monitor="val/J&F",
+                                         mode="max", save_top_k=1, enable_version_counter=False))
+    return callbacks
+
+
 def train_video(cfg, build_loggers: Callable[[object], list] | None = None
                 ) -> tuple[dict, dict]:
     """Train per cfg (experiment=video_finetune); (metrics, objects) as train() returns.
@@ -185,23 +204,21 @@ def train_video(cfg, build_loggers: Callable[[object], list] | None = None
     ensure_video_parts(loaded.model, cfg)
     image_size = variant_config(cfg.model.variant).image_size
     loggers = build_loggers(cfg) if build_loggers else [CSVLogger(output_dir, name="logs")]
-    train_loader, val_loader = video_loaders(cfg, image_size)
     module = build_video_module(cfg, loaded.model)
-    checkpoints = output_dir / "checkpoints"
-    callbacks = [ModelCheckpoint(dirpath=checkpoints, filename="last", save_top_k=1,
-                                 enable_version_counter=False, save_on_train_epoch_end=True)]
-    if val_loader is not None:
-        callbacks.append(ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val/J&F",
-                                         mode="max", save_top_k=1, enable_version_counter=False))
     trainer: L.Trainer = hydra.utils.instantiate(
-        ddp_settings_for(cfg.trainer, "full"), callbacks=callbacks,
-        logger=loggers or False,
+        ddp_settings_for(cfg.trainer, "full"),
+        callbacks=checkpoint_callbacks(output_dir / "checkpoints", bool(cfg.data.get("val_root"))),
+        logger=loggers or False, plugins=[AtomicCheckpointIO()],
     )
+    stop_together_on_failed_writes(trainer.strategy)  # rank 0 writes; all learn how it went
+    train_loader, val_loader = video_loaders(cfg, image_size, trainer.world_size)
     metrics: dict = {}
     if val_loader is not None and cfg.get("validate_before_training") and not cfg.get("ckpt_path"):
         trainer.validate(module, val_loader, verbose=False)
         metrics["before"] = dict(module.val_results)
-    trainer.fit(module, train_loader, val_loader, ckpt_path=cfg.get("ckpt_path"))
+    resumed_from = absolute_path(cfg.get("ckpt_path"))
+    with reporting_full_disk(trainer, resumed_from):  # a full disk: the resume command too
+        trainer.fit(module, train_loader, val_loader, ckpt_path=resumed_from)
     if module.val_results:
         metrics["after"] = dict(module.val_results)
     exported = None

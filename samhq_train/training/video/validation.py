@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from samhq_train.data.image_files import read_image
+from samhq_train.data.image_files import DataError, read_image
 from samhq_train.data.video_clips import VideoSequence, read_ids, square
 from samhq_train.evaluation.video import SequenceScore, SequenceScorer, overall_score
 from samhq_train.model.sam2 import Sam2HQ
@@ -35,7 +35,14 @@ class VideoSequenceDataset(Dataset):
         return len(self.sequences)
 
     def __getitem__(self, index: int) -> dict:
-        seq = self.sequences[index]
+        """The sequence, or {"error": one line} for one that cannot be read (said by the loader
+        in the main process, data.loaders.SampleLoader, not as a loader worker's traceback)."""
+        try:
+            return self._sequence(self.sequences[index])
+        except DataError as err:
+            return {"error": str(err)}
+
+    def _sequence(self, seq: VideoSequence) -> dict:
         count = len(seq.masks) if self.max_frames is None else min(self.max_frames, len(seq.masks))
         s = self.image_size
         images = np.stack([square(read_image(p), s) for p in seq.frames[:count]])

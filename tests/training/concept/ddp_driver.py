@@ -18,9 +18,7 @@ copies the checkpoint written after epoch 1 to checkpoints/epoch1.ckpt (a point 
 and writes the metrics, the step count and the last validation's detections (every process's,
 {"text": [...], "exemplar": [...]}) to <out>/metrics.json."""
 
-import errno
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -43,6 +41,7 @@ from samhq_train.training.concept import run  # noqa: E402
 from samhq_train.training.concept.module import ConceptTrainModule  # noqa: E402
 from samhq_train.training.concept.validation import BoxDetections  # noqa: E402
 from tests.training.concept.concept_run import SHORT  # noqa: E402
+from tests.training.ddp_faults import full_disk_on_rank  # noqa: E402
 from tests.training.helpers import CONF  # noqa: E402
 
 
@@ -62,23 +61,6 @@ def record_writes(out: Path) -> None:
         return export(model, path, trained_hq)
 
     AtomicCheckpointIO.save_checkpoint, run.export_model = save_checkpoint, export_model
-
-
-def full_disk_on_rank(rank: int) -> None:
-    """On global rank `rank`, every write of last.ckpt after the first meets a full disk (its
-    temporary gets a few bytes, then ENOSPC)."""
-    real = torch.save
-
-    def save(obj, f, *args, **kwargs):
-        target = os.path.join(os.path.dirname(str(f)), "last.ckpt")
-        if (global_rank() != rank or not os.path.basename(str(f)).startswith(".last.ckpt.")
-                or not os.path.isfile(target)):
-            return real(obj, f, *args, **kwargs)
-        with open(f, "wb") as handle:
-            handle.write(b"PK" * 100)
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    torch.save = save
 
 
 def change_the_module(no_dropout: bool, loss_scale: float) -> None:
