@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from samhq_train import distributed
+from samhq_train.data.loaders import LoadFailure
 from samhq_train.training.checkpointing import collect_rng_states
 from samhq_train.training.concept import module as concept_module
-from samhq_train.training.concept.loaders import LoadFailure
 from samhq_train.training.concept.loss import ConceptLossSettings
 from samhq_train.training.concept.module import ConceptTrainModule as Module
 from samhq_train.training.concept.phrase_features import PhraseFeatures
@@ -44,7 +44,6 @@ def stand_in(world: int = 1, rank: int = 0, **kwargs) -> SimpleNamespace:
                   restored_rng=False, val_annotation_file=None, logged={},
                   loss_settings=ConceptLossSettings())
     fake = SimpleNamespace(**{**fields, **kwargs})
-    fake.stop_on_load_failure = lambda failure: Module.stop_on_load_failure(fake, failure)
     fake.log = lambda name, value, **kw: fake.logged.__setitem__(name, value)
     Module.on_validation_epoch_start(fake)
     return fake

@@ -12,12 +12,12 @@ import torch
 from omegaconf import OmegaConf
 
 from samhq_train.data.demo_concepts import ensure_concept_demo
+from samhq_train.data.loaders import LoadFailure
 from samhq_train.train import train
 from samhq_train.training.concept import loaders
 from samhq_train.training.concept.loaders import (
     ConceptDataConfigError,
     EpochLoader,
-    LoadFailure,
     ProcessShare,
     concept_loaders,
 )
