@@ -5,7 +5,6 @@ the group, torchrun's agent store."""
 
 import multiprocessing
 import os
-import socket
 import subprocess
 import sys
 from datetime import timedelta
@@ -17,6 +16,7 @@ from samhq_train import distributed
 from samhq_train.data import ensure_demo_data
 from samhq_train.distributed import report_once, says_setup_error
 from samhq_train.errors import UserError
+from tests.ddp_ports import ddp_env, free_port
 from tests.training.helpers import ROOT
 from tests.training.test_ddp_small_eval_set import SETTINGS as SMALL_SET_SETTINGS
 
@@ -30,12 +30,6 @@ def test_rank_0_says_it_and_another_rank_only_what_rank_0_did_not():
     assert not says_setup_error(1, said, said)
     assert says_setup_error(1, said, None)  # rank 0 did not stop: this rank's own problem
     assert says_setup_error(3, "cannot read /data/hq/0001.png", said)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rank(
@@ -81,7 +75,7 @@ def _run(tmp_path, words: list[str | None], with_group: bool, wait_s: float = 60
 def test_the_same_words_everywhere_are_said_once(tmp_path, monkeypatch, with_group):
     agent = None
     if not with_group:  # the store torchrun's agent holds for its workers
-        port = _free_port()
+        port = free_port()
         agent = dist.TCPStore("127.0.0.1", port, is_master=True, wait_for_workers=False,
                               timeout=timedelta(seconds=30))
         monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "True")
@@ -115,7 +109,7 @@ def test_torchrun_prints_a_bad_checkpoint_once(tmp_path):
     out = tmp_path / "run"
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
-        f"--master-port={_free_port()}", "train.py", "trainer=ddp_sim",
+        f"--master-port={free_port()}", "train.py", "trainer=ddp_sim",
         f"model.checkpoint={tmp_path / 'missing.pth'}", f"hydra.run.dir={out}",
         f"paths.output_dir={out}",
     ]
@@ -141,7 +135,7 @@ def test_a_refusal_every_lightning_process_makes_is_printed_once(tmp_path):
     result = subprocess.run(
         [sys.executable, "train.py", "trainer=ddp_sim", f"hydra.run.dir={out}",
          f"paths.output_dir={out}", f"data.root={data}", *settings],
-        cwd=ROOT, capture_output=True, text=True, timeout=400,
+        cwd=ROOT, capture_output=True, text=True, timeout=400, env=ddp_env(),
     )
     assert result.returncode == 2, result.stderr[-3000:]
     lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
