@@ -4,7 +4,6 @@ says it. The ranks compare words through the process group's store or, before Li
 the group, torchrun's agent store."""
 
 import multiprocessing
-import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -12,12 +11,12 @@ from datetime import timedelta
 import pytest
 import torch.distributed as dist
 
-from samhq_train import distributed
 from samhq_train.data import ensure_demo_data
 from samhq_train.distributed import report_once, says_setup_error
 from samhq_train.errors import UserError
 from tests.ddp_ports import ddp_env, free_port
 from tests.training.helpers import ROOT
+from tests.training.report_once_ranks import rank_process
 from tests.training.test_ddp_small_eval_set import SETTINGS as SMALL_SET_SETTINGS
 
 MISSING = "error: data.root=/data/hq not found: pass the folder that holds the data"
@@ -32,24 +31,6 @@ def test_rank_0_says_it_and_another_rank_only_what_rank_0_did_not():
     assert says_setup_error(3, "cannot read /data/hq/0001.png", said)
 
 
-def _rank(
-    rank: int, world: int, words: str | None, err_file: str, group: str | None, wait_s: float
-) -> None:
-    """One process of a run: joins the process group (`group`: its file store) or, without one,
-    finds torchrun's agent store in its environment, then stops with `words` (None: it does
-    not stop)."""
-    distributed.REPORT_WAIT_S = wait_s
-    sys.stderr = open(err_file, "w")
-    if group is not None:
-        dist.init_process_group("gloo", init_method=f"file://{group}", rank=rank,
-                                world_size=world)
-    else:
-        os.environ.update(RANK=str(rank), WORLD_SIZE=str(world))
-    if words is not None:
-        report_once(UserError(words))
-    sys.stderr.close()
-
-
 def _run(tmp_path, words: list[str | None], with_group: bool, wait_s: float = 60.0) -> list[str]:
     """What each rank printed, when rank r stops with words[r]. Spawned, not forked: a fork of
     this process (its threads, the agent store's server) could hang. `wait_s` is long where
@@ -60,7 +41,7 @@ def _run(tmp_path, words: list[str | None], with_group: bool, wait_s: float = 60
     files = [str(run / f"rank{r}.err") for r in range(len(words))]
     group = str(run / "group") if with_group else None
     procs = [
-        ctx.Process(target=_rank, args=(r, len(words), w, files[r], group, wait_s))
+        ctx.Process(target=rank_process, args=(r, len(words), w, files[r], group, wait_s))
         for r, w in enumerate(words)
     ]
     for p in procs:
