@@ -20,7 +20,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from samhq_train.cache import BuildEmbeddingCache, cache_from_config
+from samhq_train.cache.build import BuildEmbeddingCache, cache_from_config
 from samhq_train.config_check import (
     ConfigError,
     SetupError,
@@ -30,7 +30,7 @@ from samhq_train.config_check import (
     check_validation_sets,
     policy_from_config,
 )
-from samhq_train.data import build_datamodule
+from samhq_train.data.datamodule import build_datamodule
 from samhq_train.model import Use, inspect, official_file, variant_config
 from samhq_train.model_from_config import build_model_from_config
 from samhq_train.run.callbacks import (

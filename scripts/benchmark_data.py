@@ -23,9 +23,9 @@ import torch
 from hydra import compose, initialize_config_dir
 from lightning.fabric.utilities.apply_func import move_data_to_device
 
-from samhq_train.cache import EmbeddingCache
+from samhq_train.cache.build import EmbeddingCache
 from samhq_train.cli import CONFIG_DIR
-from samhq_train.data import build_datamodule
+from samhq_train.data.datamodule import build_datamodule
 from samhq_train.evaluation.device import PRECISIONS, autocast
 from samhq_train.model import VARIANTS, Provenance, build_sam_hq, variant_config
 from samhq_train.training.module import SamHQModule

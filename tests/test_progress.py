@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from samhq_train import progress as progress_module
-from samhq_train.cache import EmbeddingCache
+from samhq_train.cache.build import EmbeddingCache
 from samhq_train.cli import predict as predict_command
-from samhq_train.data import SegmentationDataModule, ensure_demo_data
+from samhq_train.data import ensure_demo_data
+from samhq_train.data.datamodule import SegmentationDataModule
 from samhq_train.model import Provenance, build_sam_hq, save_checkpoint
 from samhq_train.progress import INTERVAL_ENV, Progress, duration, interval_s, track
 

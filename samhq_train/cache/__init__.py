@@ -2,7 +2,6 @@
 stored on disk, and served in batches (``batch["features"]``) so that training, validation and
 evaluation skip the encoder. Layout and keys: store.py; planning and building: build.py."""
 
-from .build import BuildEmbeddingCache, EmbeddingCache, cache_from_config, encoder_fingerprint
 from .datasets import CachedEvalDataset, CachedTrainDataset
 from .store import FORMAT_VERSION, STORAGE_DTYPES, CacheError, FeatureStore, check_cache_dir
 

@@ -25,13 +25,18 @@ from omegaconf import DictConfig
 
 from samhq_train.cli import CONFIG_DIR
 from samhq_train.cli.hydra_command import hydra_command
+from samhq_train.config_check import check_config
 from samhq_train.errors import exit_on_user_error
-from samhq_train.evaluation.entry import evaluate
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
 @exit_on_user_error
 def run(cfg: DictConfig) -> None:
+    check_config(cfg)  # evaluate's first check, made before the imports below
+    # deferred: the evaluation stack (torchmetrics, Lightning: seconds of CPU) is imported only
+    # by a run that passed the config check, not by --help or a refused command line
+    from samhq_train.evaluation.entry import evaluate
+
     evaluate(cfg)
 
 

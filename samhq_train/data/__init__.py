@@ -18,15 +18,15 @@ the LightningDataModule.
 
 Build the datamodule from the ``data`` config group and the model's image size S::
 
-    from samhq_train.data import build_datamodule
+    from samhq_train.data.datamodule import build_datamodule
     dm = build_datamodule(cfg.data, image_size=model.image_size)
 
-(``build_datamodule`` is the supported entry; the configs carry no ``_target_``.)
+(``build_datamodule`` is the supported entry; the configs carry no ``_target_``. The package does
+not import datamodule itself, so that what needs no Lightning starts without importing it.)
 """
 
 from .batch import Collate, stack_images
 from .clicks import Click, ClickProtocol, next_click
-from .datamodule import SegmentationDataModule, build_datamodule
 from .datasets import (
     CocoInstanceDataset,
     PairedFolderDataset,
@@ -82,9 +82,7 @@ __all__ = [
     "Prompts",
     "SampleKey",
     "SampleLoader",
-    "SegmentationDataModule",
     "TrainLoader",
-    "build_datamodule",
     "build_eval_transform",
     "build_source",
     "build_train_transform",

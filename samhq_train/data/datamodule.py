@@ -131,7 +131,7 @@ class SegmentationDataModule(L.LightningDataModule):
         self.test_sets: list[PromptedDataset] = []
 
     def use_cache(self, cache) -> None:
-        """Serve features from `cache` (samhq_train.cache.EmbeddingCache): datasets set up from
+        """Serve features from `cache` (samhq_train.cache.build.EmbeddingCache): datasets set up from
         now on, and those already set up, are wrapped by its wrap_train / wrap_eval."""
         if self.feature_cache is not None:
             raise RuntimeError("use_cache: this datamodule already serves an embedding cache")

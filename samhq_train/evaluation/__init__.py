@@ -19,22 +19,7 @@ Modules, by job (arrows only point down the list; no module imports one that imp
     saco_concept  SAM 3 text prompts (SA-Co pairs) -> cgF1: detector / SAM / SAM-HQ masks
     entry         evaluate(cfg): the conf/eval.yaml entry (benchmark + clicks + COCO + reports)
     video/        J, F, J&F of video object segmentation (samhq-video-eval; a layer of its own)
+
+The package imports none of them itself (each from its module: samhq_train.evaluation.metrics
+...), so that a command that needs no torchmetrics (video evaluation, --help) starts without it.
 """
-
-from samhq_train.evaluation.metrics import (
-    BoundaryIoU,
-    MaskIoU,
-    boundary_dilation,
-    boundary_iou,
-    mask_iou,
-    mask_to_boundary,
-)
-
-__all__ = [
-    "BoundaryIoU",
-    "MaskIoU",
-    "boundary_dilation",
-    "boundary_iou",
-    "mask_iou",
-    "mask_to_boundary",
-]

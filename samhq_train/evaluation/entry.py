@@ -23,9 +23,10 @@ from collections.abc import Sequence
 from hydra.utils import to_absolute_path
 from omegaconf import OmegaConf
 
-from samhq_train.cache import cache_from_config
+from samhq_train.cache.build import cache_from_config
 from samhq_train.config_check import check_config
-from samhq_train.data import ClickProtocol, build_datamodule
+from samhq_train.data import ClickProtocol
+from samhq_train.data.datamodule import build_datamodule
 from samhq_train.data.sets import check_set_files
 from samhq_train.evaluation.benchmark import run_benchmark
 from samhq_train.evaluation.clicks import run_click_benchmark

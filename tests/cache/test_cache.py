@@ -12,18 +12,19 @@ import numpy as np
 import pytest
 import torch
 
-from samhq_train.cache import CacheError, EmbeddingCache
+from samhq_train.cache import CacheError
 from samhq_train.cache import sidecar as sidecar_module
+from samhq_train.cache.build import EmbeddingCache
 from samhq_train.cache.datasets import local_reason
 from samhq_train.config_check import ConfigError, check_config
 from samhq_train.data import (
     DataError,
     PromptConfig,
     PromptedDataset,
-    SegmentationDataModule,
     build_eval_transform,
     ensure_demo_data,
 )
+from samhq_train.data.datamodule import SegmentationDataModule
 from samhq_train.data.prompted import skip_hint
 from samhq_train.evaluation.benchmark import run_benchmark
 from samhq_train.evaluation.evaluate import predict_batch

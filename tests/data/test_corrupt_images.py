@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageFile
 
 from samhq_train import imaging
-from samhq_train.data import SegmentationDataModule, build_datamodule
+from samhq_train.data.datamodule import SegmentationDataModule, build_datamodule
 from samhq_train.data.image_files import DataError, read_mask
 from samhq_train.data.sets import check_set_files
 from tests.data.data_helpers import blob, write_pair

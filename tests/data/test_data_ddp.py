@@ -9,7 +9,8 @@ import pytest
 import torch
 from data_helpers import demo_config
 
-from samhq_train.data import DataError, build_datamodule
+from samhq_train.data import DataError
+from samhq_train.data.datamodule import build_datamodule
 
 
 class RecordNames(L.LightningModule):

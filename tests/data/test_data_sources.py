@@ -17,13 +17,12 @@ from samhq_train.data import (
     CocoInstanceDataset,
     DataError,
     PairedFolderDataset,
-    SegmentationDataModule,
-    build_datamodule,
     build_source,
     read_image,
     read_mask,
     sample_key,
 )
+from samhq_train.data.datamodule import SegmentationDataModule, build_datamodule
 
 CONF = CONFIG_DIR  # importing it registers the records' defaults the configs name
 

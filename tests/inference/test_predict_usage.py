@@ -409,8 +409,9 @@ def test_the_evaluation_overlay_draws_the_prompt_in_original_pixels():
 
 
 def test_the_data_config_sets_the_same_limit(tmp_path):
-    from samhq_train.data import DataError, SegmentationDataModule
+    from samhq_train.data import DataError
     from samhq_train.data import read_image as data_read_image
+    from samhq_train.data.datamodule import SegmentationDataModule
 
     SegmentationDataModule(64, max_image_pixels=1000)
     with pytest.raises(DataError, match=r"small.png is 80 x 60 = 4,800 pixels, over the pixel "

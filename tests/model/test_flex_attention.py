@@ -12,7 +12,7 @@ from samhq_train.model.sam1 import flex_attention as fa
 from samhq_train.model.sam1.image_encoder import rel_pos_attention
 from tests.reference import official_twin, random_tiny_model
 
-pytestmark = pytest.mark.skipif(fa.flex_attention is None, reason="torch without FlexAttention")
+pytestmark = pytest.mark.skipif(fa.flex_attention() is None, reason="torch without FlexAttention")
 
 
 def attention_inputs(b=2, heads=3, h=6, w=5, c=8, seed=0):
@@ -30,7 +30,7 @@ def eager_flex(monkeypatch):
 
     def eager(*args, **kwargs):
         calls.append(1)
-        return fa.flex_attention(*args, **kwargs)
+        return fa.flex_attention()(*args, **kwargs)
 
     monkeypatch.setattr(fa, "compiled_flex_attention", lambda: eager)
     return calls

@@ -3,12 +3,14 @@ what is accepted, before any weights or data are read; the CLI exits with SETUP_
 
 import subprocess
 import sys
+import typing
 
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
 from samhq_train.config_check import SETUP_ERROR_EXIT, ConfigError, SetupError, check_config
+from samhq_train.config_training import TRAINER_PRECISIONS
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.data import PromptConfig
 from samhq_train.errors import UserError
@@ -18,6 +20,18 @@ from samhq_train.model.policy import LoraSettings
 from samhq_train.settings import SettingError
 from samhq_train.train import train
 from tests.training.helpers import CONF, ROOT, SMALL, TINY, compose_cfg
+
+
+def test_the_trainer_precisions_are_lightnings():
+    """config_training writes Lightning's precision names out (no Lightning import for a config
+    check); they are the names Lightning's Trainer takes, each once, the common ones first."""
+    from lightning.fabric.connector import _PRECISION_INPUT_STR, _PRECISION_INPUT_STR_ALIAS
+
+    lightnings = {
+        *typing.get_args(_PRECISION_INPUT_STR), *typing.get_args(_PRECISION_INPUT_STR_ALIAS)
+    }
+    assert sorted(TRAINER_PRECISIONS) == sorted(lightnings)
+    assert TRAINER_PRECISIONS[:3] == ["32", "16-mixed", "bf16-mixed"]
 
 
 def eval_cfg(tmp_path, *overrides):

@@ -7,7 +7,7 @@ import lightning as L
 import pytest
 import torch
 
-from samhq_train.data import build_datamodule
+from samhq_train.data.datamodule import build_datamodule
 from samhq_train.model import official_file
 from samhq_train.train import SetupError, build_loggers, build_model
 from tests.training.helpers import CONF, compose_cfg

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from tests.ddp_ports import ddp_env
 from tests.training.helpers import ROOT, SMALL, TINY
 
 
@@ -21,7 +22,8 @@ def test_ddp_processes_build_their_shares_of_one_cache_plan(tmp_path):
         "data.cache.enabled=true", f"data.cache.dir={cache}", "validate_before_training=true",
         "trainer.max_epochs=1", "trainer.limit_train_batches=2", "export=false",
     ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                            timeout=300, env=ddp_env())
     assert result.returncode == 0, result.stderr[-3000:]
     logged = result.stdout + result.stderr
     shares = re.findall(r"this process builds (\d+) of (\d+) entries", logged)

@@ -14,6 +14,7 @@ import torch
 from samhq_train import distributed
 from samhq_train.files import DiskFullError
 from samhq_train.training.checkpointing import RankStopped, stop_together_on_failed_writes
+from tests.ddp_ports import ddp_env
 from tests.training.helpers import ROOT, SMALL, TINY
 
 QUICK = [
@@ -58,7 +59,8 @@ def test_a_full_disk_on_rank_0_stops_every_ddp_process_with_one_line(tmp_path):
         "+callbacks.full._target_=tests.training.test_ddp_disk_full.FullDiskOnRank",
         "+callbacks.full.rank=0",
     ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                            timeout=300, env=ddp_env())
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     last = out / "checkpoints" / "last.ckpt"

@@ -10,6 +10,7 @@ import sys
 import lightning as L
 import pytest
 
+from tests.ddp_ports import ddp_env
 from tests.training.helpers import ROOT, SMALL, TINY
 
 QUICK = [
@@ -45,7 +46,8 @@ def run(tmp_path, *overrides):
         f"paths.output_dir={out}", f"data.root={tmp_path / 'data'}", *SMALL, *TINY, *QUICK,
         *overrides,
     ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                            timeout=300, env=ddp_env())
     return out, result
 
 

@@ -15,6 +15,7 @@ from samhq_train.data.demo import ensure_demo_data
 from samhq_train.model import POLICIES, Provenance, build_sam_hq, reaches_every_parameter
 from samhq_train.training.ddp_settings import ddp_settings_for
 from samhq_train.training.module import SamHQModule
+from tests.ddp_ports import ddp_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,6 +73,6 @@ def test_full_policy_trains_under_ddp(tmp_path):
          "data.cache.enabled=false", "trainer.max_epochs=1", "trainer.limit_train_batches=3",
          "trainer.limit_val_batches=1", "trainer.enable_progress_bar=false", "export=false",
          "num_overlays=0"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env=ddp_env(),
     )
     assert result.returncode == 0, result.stderr[-3000:]

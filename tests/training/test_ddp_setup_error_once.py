@@ -4,8 +4,6 @@ says it. The ranks compare words through the process group's store or, before Li
 the group, torchrun's agent store."""
 
 import multiprocessing
-import os
-import socket
 import subprocess
 import sys
 from datetime import timedelta
@@ -13,11 +11,12 @@ from datetime import timedelta
 import pytest
 import torch.distributed as dist
 
-from samhq_train import distributed
 from samhq_train.data import ensure_demo_data
 from samhq_train.distributed import report_once, says_setup_error
 from samhq_train.errors import UserError
+from tests.ddp_ports import ddp_env, free_port
 from tests.training.helpers import ROOT
+from tests.training.report_once_ranks import rank_process
 from tests.training.test_ddp_small_eval_set import SETTINGS as SMALL_SET_SETTINGS
 
 MISSING = "error: data.root=/data/hq not found: pass the folder that holds the data"
@@ -32,30 +31,6 @@ def test_rank_0_says_it_and_another_rank_only_what_rank_0_did_not():
     assert says_setup_error(3, "cannot read /data/hq/0001.png", said)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _rank(
-    rank: int, world: int, words: str | None, err_file: str, group: str | None, wait_s: float
-) -> None:
-    """One process of a run: joins the process group (`group`: its file store) or, without one,
-    finds torchrun's agent store in its environment, then stops with `words` (None: it does
-    not stop)."""
-    distributed.REPORT_WAIT_S = wait_s
-    sys.stderr = open(err_file, "w")
-    if group is not None:
-        dist.init_process_group("gloo", init_method=f"file://{group}", rank=rank,
-                                world_size=world)
-    else:
-        os.environ.update(RANK=str(rank), WORLD_SIZE=str(world))
-    if words is not None:
-        report_once(UserError(words))
-    sys.stderr.close()
-
-
 def _run(tmp_path, words: list[str | None], with_group: bool, wait_s: float = 60.0) -> list[str]:
     """What each rank printed, when rank r stops with words[r]. Spawned, not forked: a fork of
     this process (its threads, the agent store's server) could hang. `wait_s` is long where
@@ -66,7 +41,7 @@ def _run(tmp_path, words: list[str | None], with_group: bool, wait_s: float = 60
     files = [str(run / f"rank{r}.err") for r in range(len(words))]
     group = str(run / "group") if with_group else None
     procs = [
-        ctx.Process(target=_rank, args=(r, len(words), w, files[r], group, wait_s))
+        ctx.Process(target=rank_process, args=(r, len(words), w, files[r], group, wait_s))
         for r, w in enumerate(words)
     ]
     for p in procs:
@@ -81,7 +56,7 @@ def _run(tmp_path, words: list[str | None], with_group: bool, wait_s: float = 60
 def test_the_same_words_everywhere_are_said_once(tmp_path, monkeypatch, with_group):
     agent = None
     if not with_group:  # the store torchrun's agent holds for its workers
-        port = _free_port()
+        port = free_port()
         agent = dist.TCPStore("127.0.0.1", port, is_master=True, wait_for_workers=False,
                               timeout=timedelta(seconds=30))
         monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "True")
@@ -115,7 +90,7 @@ def test_torchrun_prints_a_bad_checkpoint_once(tmp_path):
     out = tmp_path / "run"
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
-        f"--master-port={_free_port()}", "train.py", "trainer=ddp_sim",
+        f"--master-port={free_port()}", "train.py", "trainer=ddp_sim",
         f"model.checkpoint={tmp_path / 'missing.pth'}", f"hydra.run.dir={out}",
         f"paths.output_dir={out}",
     ]
@@ -141,7 +116,7 @@ def test_a_refusal_every_lightning_process_makes_is_printed_once(tmp_path):
     result = subprocess.run(
         [sys.executable, "train.py", "trainer=ddp_sim", f"hydra.run.dir={out}",
          f"paths.output_dir={out}", f"data.root={data}", *settings],
-        cwd=ROOT, capture_output=True, text=True, timeout=400,
+        cwd=ROOT, capture_output=True, text=True, timeout=400, env=ddp_env(),
     )
     assert result.returncode == 2, result.stderr[-3000:]
     lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]

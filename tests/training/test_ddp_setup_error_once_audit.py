@@ -4,7 +4,6 @@ so a rank that stops a little later still finds them and stays silent (mutation 
 without the wait, rank 0's exit takes the store with it and every rank prints)."""
 
 import multiprocessing
-import socket
 import sys
 import time
 
@@ -12,14 +11,9 @@ import torch.distributed as dist
 
 from samhq_train import distributed
 from samhq_train.errors import UserError
+from tests.ddp_ports import free_port
 
 WORDS = "data.root=/data/hq not found: pass the folder that holds the data"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rank(rank: int, port: int, err_file: str, delay_s: float) -> None:
@@ -34,7 +28,7 @@ def _rank(rank: int, port: int, err_file: str, delay_s: float) -> None:
 
 def test_rank_0_keeps_its_store_until_a_late_rank_has_read(tmp_path):
     ctx = multiprocessing.get_context("spawn")
-    port = _free_port()
+    port = free_port()
     files = [str(tmp_path / f"rank{r}.err") for r in range(2)]
     procs = [ctx.Process(target=_rank, args=(r, port, files[r], 3.0 * r)) for r in range(2)]
     for p in procs:
@@ -51,7 +45,7 @@ def test_without_torchruns_agent_store_no_store_is_looked_for(capsys, monkeypatc
     process says its error, even where a store at that port holds rank 0's same words."""
     from datetime import timedelta
 
-    port = _free_port()
+    port = free_port()
     store = dist.TCPStore("127.0.0.1", port, is_master=True, wait_for_workers=False,
                           timeout=timedelta(seconds=10))
     store.set("samhq_train/setup_error/0", WORDS)

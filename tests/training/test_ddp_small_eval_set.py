@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from samhq_train.data import ensure_demo_data
+from tests.ddp_ports import ddp_env
 from tests.training.helpers import ROOT
 
 SETTINGS = [
@@ -44,6 +45,7 @@ def test_a_set_smaller_than_the_process_count_gives_the_one_process_metrics(tmp_
             [sys.executable, "train.py", *extra, f"hydra.run.dir={out}",
              f"paths.output_dir={out}", f"data.root={data}", *SETTINGS],
             cwd=ROOT, capture_output=True, text=True, timeout=400,
+            env=ddp_env() if extra else None,
         )
         assert result.returncode == 0, result.stderr[-3000:]
         runs[label] = first_validation(out)

@@ -26,7 +26,7 @@ from samhq_train.config_check import (
     check_resume_matches,
     check_validation_sets,
 )
-from samhq_train.data import build_datamodule
+from samhq_train.data.datamodule import build_datamodule
 from samhq_train.data.image_files import DataError
 from samhq_train.evaluation.entry import evaluate
 from samhq_train.model import (

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from samhq_train.train import train
+from tests.ddp_ports import ddp_env
 from tests.training.helpers import assert_same_training_state, compose_cfg
 
 SHORT = [
@@ -314,7 +315,8 @@ def test_a_signal_to_one_ddp_process_in_validation_stops_both(tmp_path, data_roo
         "+callbacks.sig._target_=tests.training.test_stopping.SignalInValidation",
         "+callbacks.sig.epoch=0", "+callbacks.sig.rank=1",
     ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                            timeout=600, env=ddp_env())
     assert result.returncode == 143, result.stderr[-3000:]
     ckpt = out / "checkpoints" / "interrupted.ckpt"
     ckpt = torch.load(ckpt, map_location="cpu", weights_only=True)

@@ -6,7 +6,8 @@ import torch
 from lightning.pytorch.plugins.precision import HalfPrecision, MixedPrecision
 
 from samhq_train.batch_forward import decode_prompts, image_features
-from samhq_train.data import build_datamodule, ensure_demo_data
+from samhq_train.data import ensure_demo_data
+from samhq_train.data.datamodule import build_datamodule
 from samhq_train.evaluation.evaluate import predict_batch
 from samhq_train.model import build_sam_hq
 from samhq_train.training.losses import PointSampledMaskLoss

@@ -24,11 +24,6 @@ import torch
 
 from ..family_record import ATTENTION_KERNELS
 
-try:
-    from torch.nn.attention.flex_attention import flex_attention
-except ImportError:  # torch < 2.5
-    flex_attention = None
-
 log = logging.getLogger(__name__)
 
 KERNELS = ATTENTION_KERNELS
@@ -51,10 +46,22 @@ def set_attention_kernel(encoder, kernel: str) -> None:
         )
 
 
+@functools.cache
+def flex_attention():
+    """torch's flex_attention function, None before torch 2.5. Imported on first use: its module
+    imports torch's symbolic shapes and sympy (half a CPU-second), which a process that never
+    asks for FlexAttention (every CPU run, --help) does without."""
+    try:
+        from torch.nn.attention.flex_attention import flex_attention as function
+    except ImportError:  # torch < 2.5
+        return None
+    return function
+
+
 def compiled_flex_attention():
     global _compiled
     if _compiled is None:
-        _compiled = torch.compile(flex_attention)
+        _compiled = torch.compile(flex_attention())
     return _compiled
 
 
@@ -65,15 +72,15 @@ def triton_available() -> bool:
 
 def flex_serves(kernel: str, *tensors: torch.Tensor) -> bool:
     """Whether `kernel` runs these attention inputs through FlexAttention."""
-    if kernel == "sdpa" or flex_attention is None or _failed:
+    if kernel == "sdpa" or _failed:
         return False
     if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
         return False
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         return False
-    if kernel == "auto":
-        return tensors[0].device.type == "cuda" and triton_available()
-    return True
+    if kernel == "auto" and not (tensors[0].device.type == "cuda" and triton_available()):
+        return False
+    return flex_attention() is not None
 
 
 def rel_pos_flex_attention(
@@ -91,7 +98,7 @@ def rel_pos_flex_attention(
         return score + rel_h[bi, hi, qi, ki // w] + rel_w[bi, hi, qi, ki % w]
 
     if torch.compiler.is_compiling():  # inside a compiled encoder: dynamo lowers it itself
-        return flex_attention(q, k, v, score_mod=add_rel_pos).transpose(1, 2)
+        return flex_attention()(q, k, v, score_mod=add_rel_pos).transpose(1, 2)
     try:
         out = compiled_flex_attention()(q, k, v, score_mod=add_rel_pos)
     except Exception as err:  # noqa: BLE001 - any compile failure: SDPA serves, said once
