@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from samhq_train.data import ensure_demo_data
+from tests.ddp_ports import ddp_env
 from tests.training.helpers import ROOT, SMALL, TINY
 
 QUICK = [
@@ -31,7 +32,7 @@ def start(out, data, *overrides) -> subprocess.Popen:
         f"paths.output_dir={out}", f"data.root={data}", *SMALL, *TINY, *QUICK, *overrides,
     ]
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, env=ddp_env())
 
 
 def error_lines(process: subprocess.Popen) -> list[str]:

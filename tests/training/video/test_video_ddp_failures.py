@@ -22,6 +22,7 @@ import torch
 
 from samhq_train.data.moving_shapes import write_moving_shapes
 from samhq_train.evaluation.video.scores import ObjectScore, SequenceScore, overall_score
+from tests.ddp_ports import ddp_env
 
 ROOT = Path(__file__).resolve().parents[3]
 DRIVER = Path(__file__).with_name("ddp_driver.py")
@@ -48,7 +49,7 @@ def start(out: Path, overrides: list[str], full_disk_rank: int | None = None,
                                 "full_disk_rank": full_disk_rank, "scores": scores}))
     return subprocess.Popen([sys.executable, str(DRIVER), str(spec)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, env=ddp_env())
 
 
 def error_lines(process: subprocess.Popen) -> list[str]:
