@@ -4,12 +4,11 @@ that first validation only the validation sets were planned there, so shares wer
 lists and entries were left to nobody: a missing entry, a gloo traceback)."""
 
 import re
-import subprocess
 import sys
 
 import pytest
 
-from tests.ddp_ports import ddp_env
+from tests.ddp_ports import run_launch
 from tests.training.helpers import ROOT, SMALL, TINY
 
 
@@ -22,8 +21,7 @@ def test_ddp_processes_build_their_shares_of_one_cache_plan(tmp_path):
         "data.cache.enabled=true", f"data.cache.dir={cache}", "validate_before_training=true",
         "trainer.max_epochs=1", "trainer.limit_train_batches=2", "export=false",
     ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                            timeout=300, env=ddp_env())
+    result = run_launch(command, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     logged = result.stdout + result.stderr
     shares = re.findall(r"this process builds (\d+) of (\d+) entries", logged)

@@ -4,7 +4,6 @@ run exits 2 and the previous checkpoint is intact."""
 
 import errno
 import os
-import subprocess
 import sys
 
 import lightning as L
@@ -14,7 +13,7 @@ import torch
 from samhq_train import distributed
 from samhq_train.files import DiskFullError
 from samhq_train.training.checkpointing import RankStopped, stop_together_on_failed_writes
-from tests.ddp_ports import ddp_env
+from tests.ddp_ports import run_launch
 from tests.training.helpers import ROOT, SMALL, TINY
 
 QUICK = [
@@ -59,8 +58,7 @@ def test_a_full_disk_on_rank_0_stops_every_ddp_process_with_one_line(tmp_path):
         "+callbacks.full._target_=tests.training.test_ddp_disk_full.FullDiskOnRank",
         "+callbacks.full.rank=0",
     ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                            timeout=300, env=ddp_env())
+    result = run_launch(command, cwd=ROOT, timeout=300)
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     last = out / "checkpoints" / "last.ckpt"

@@ -4,13 +4,12 @@ and no traceback (none dies in the barrier), the run exits 2. During the end-of-
 0 alone writes, after every process finished training): rank 0's one line, exit 2."""
 
 import errno
-import subprocess
 import sys
 
 import lightning as L
 import pytest
 
-from tests.ddp_ports import ddp_env
+from tests.ddp_ports import run_launch
 from tests.training.helpers import ROOT, SMALL, TINY
 
 QUICK = [
@@ -46,8 +45,7 @@ def run(tmp_path, *overrides):
         f"paths.output_dir={out}", f"data.root={tmp_path / 'data'}", *SMALL, *TINY, *QUICK,
         *overrides,
     ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                            timeout=300, env=ddp_env())
+    result = run_launch(command, cwd=ROOT, timeout=300)
     return out, result
 
 

@@ -3,7 +3,6 @@ HQ loss, the embeddings of prompt kinds a batch lacks, SAM 2.1's / SAM 3's video
 find_unused_parameters=false stopped at their second step ("parameters that were not used in
 producing the loss"). Their runs (image training, video fine-tuning) now turn the search on."""
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from samhq_train.data.demo import ensure_demo_data
 from samhq_train.model import POLICIES, Provenance, build_sam_hq, reaches_every_parameter
 from samhq_train.training.ddp_settings import ddp_settings_for
 from samhq_train.training.module import SamHQModule
-from tests.ddp_ports import ddp_env
+from tests.ddp_ports import run_launch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,13 +65,13 @@ def test_full_policy_trains_under_ddp(tmp_path):
     data = ensure_demo_data(tmp_path / "data", num_train=8, num_val=2, height=96, width=128,
                             seed=0)
     out = tmp_path / "run"
-    result = subprocess.run(
+    result = run_launch(
         [sys.executable, "train.py", "trainer=ddp_sim", f"hydra.run.dir={out}",
          f"paths.output_dir={out}", f"data.root={data}", "model=vit_demo", "model.policy=full",
          "data.batch_size=2", "data.num_workers=0", "loss.num_points=1024",
          "data.cache.enabled=false", "trainer.max_epochs=1", "trainer.limit_train_batches=3",
          "trainer.limit_val_batches=1", "trainer.enable_progress_bar=false", "export=false",
          "num_overlays=0"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, env=ddp_env(),
+        cwd=ROOT, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]

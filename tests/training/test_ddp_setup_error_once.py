@@ -14,7 +14,7 @@ import torch.distributed as dist
 from samhq_train.data import ensure_demo_data
 from samhq_train.distributed import report_once, says_setup_error
 from samhq_train.errors import UserError
-from tests.ddp_ports import ddp_env, free_port
+from tests.ddp_ports import free_port, run_launch
 from tests.training.helpers import ROOT
 from tests.training.report_once_ranks import rank_process
 from tests.training.test_ddp_small_eval_set import SETTINGS as SMALL_SET_SETTINGS
@@ -113,10 +113,10 @@ def test_a_refusal_every_lightning_process_makes_is_printed_once(tmp_path):
         "data.demo.num_val=1" if s.startswith("data.demo.num_val") else s
         for s in SMALL_SET_SETTINGS if not s.startswith("data.val_sets")
     ]
-    result = subprocess.run(
+    result = run_launch(
         [sys.executable, "train.py", "trainer=ddp_sim", f"hydra.run.dir={out}",
          f"paths.output_dir={out}", f"data.root={data}", *settings],
-        cwd=ROOT, capture_output=True, text=True, timeout=400, env=ddp_env(),
+        cwd=ROOT, timeout=400,
     )
     assert result.returncode == 2, result.stderr[-3000:]
     lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]

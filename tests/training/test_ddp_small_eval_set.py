@@ -4,13 +4,12 @@ those of a one-process run (the validation before training: same weights on both
 
 import csv
 import shutil
-import subprocess
 import sys
 
 import pytest
 
 from samhq_train.data import ensure_demo_data
-from tests.ddp_ports import ddp_env
+from tests.ddp_ports import run_launch
 from tests.training.helpers import ROOT
 
 SETTINGS = [
@@ -41,11 +40,11 @@ def test_a_set_smaller_than_the_process_count_gives_the_one_process_metrics(tmp_
     runs = {}
     for label, extra in (("single", []), ("ddp", ["trainer=ddp_sim"])):
         out = tmp_path / label
-        result = subprocess.run(
+        result = run_launch(
             [sys.executable, "train.py", *extra, f"hydra.run.dir={out}",
              f"paths.output_dir={out}", f"data.root={data}", *SETTINGS],
-            cwd=ROOT, capture_output=True, text=True, timeout=400,
-            env=ddp_env() if extra else None,
+            cwd=ROOT, timeout=400,
+            ddp=bool(extra),
         )
         assert result.returncode == 0, result.stderr[-3000:]
         runs[label] = first_validation(out)

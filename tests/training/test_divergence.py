@@ -4,7 +4,6 @@ written is one line with the resume command, the previous checkpoint intact."""
 
 import errno
 import os
-import subprocess
 import sys
 import types
 
@@ -18,7 +17,7 @@ from samhq_train.finite import NonFiniteError, non_finite_names
 from samhq_train.train import train
 from samhq_train.training.checkpointing import AtomicCheckpointIO
 from samhq_train.training.divergence import check_gradients, check_loss
-from tests.ddp_ports import ddp_env
+from tests.ddp_ports import run_launch
 from tests.training.helpers import ROOT, SMALL, TINY, compose_cfg, hq_weights
 
 QUICK = [
@@ -266,8 +265,7 @@ def test_a_nan_loss_on_one_ddp_process_stops_both(tmp_path, data_root):
         "+callbacks.nan._target_=tests.training.test_divergence.NanLossOnRank",
         "+callbacks.nan.rank=1", "+callbacks.nan.step=1",
     ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                            timeout=300, env=ddp_env())
+    result = run_launch(command, cwd=ROOT, timeout=300)
     assert result.returncode == 2, result.stderr[-3000:]
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
     assert errors and set(errors) <= {

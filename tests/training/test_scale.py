@@ -1,6 +1,5 @@
 """DDP on 2 CPU processes, precision, accumulation / clipping, TensorBoard overlays."""
 
-import subprocess
 import sys
 
 import pytest
@@ -11,7 +10,7 @@ from samhq_train.model import (
     build_sam_hq,
 )
 from samhq_train.train import train
-from tests.ddp_ports import ddp_env
+from tests.ddp_ports import run_launch
 from tests.training.helpers import ROOT, SMALL, TINY, compose_cfg
 
 is_hq_key = FAMILIES["sam1"].is_hq_key
@@ -49,8 +48,7 @@ def test_ddp_two_cpu_processes_keep_identical_weights_and_write_one_checkpoint(t
         "+callbacks.dump._target_=tests.training.helpers.DumpHQWeights",
         f"+callbacks.dump.out_dir={out}/weights",
     ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                            timeout=300, env=ddp_env())
+    result = run_launch(command, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     rank0 = torch.load(out / "weights" / "rank0.pt", weights_only=True)
     rank1 = torch.load(out / "weights" / "rank1.pt", weights_only=True)
@@ -84,8 +82,7 @@ def test_a_signal_to_one_ddp_process_stops_both_at_the_same_step(tmp_path, data_
         "+callbacks.stop._target_=tests.training.test_train.SignalAt", "+callbacks.stop.step=2",
         "+callbacks.stop.signal=SIGTERM", "+callbacks.stop.rank=1",
     ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                            timeout=300, env=ddp_env())
+    result = run_launch(command, cwd=ROOT, timeout=300)
     assert result.returncode == 143, result.stderr[-3000:]
     ckpt = torch.load(out / "checkpoints" / "interrupted.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 3 and len(ckpt["rng_states"]) == 2

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from samhq_train.train import train
-from tests.ddp_ports import ddp_env
+from tests.ddp_ports import run_launch
 from tests.training.helpers import assert_same_training_state, compose_cfg
 
 SHORT = [
@@ -303,7 +303,6 @@ def test_a_signal_to_one_ddp_process_in_validation_stops_both(tmp_path, data_roo
     """SIGTERM reaches rank 1 only, in a validation whose shards differ in length (3 images on
     2 processes): both stop after the first validation batch with one checkpoint, exit 143 (no
     hang in a collective only one of them reaches)."""
-    import subprocess
 
     from tests.training.helpers import ROOT, SMALL, TINY
 
@@ -315,8 +314,7 @@ def test_a_signal_to_one_ddp_process_in_validation_stops_both(tmp_path, data_roo
         "+callbacks.sig._target_=tests.training.test_stopping.SignalInValidation",
         "+callbacks.sig.epoch=0", "+callbacks.sig.rank=1",
     ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                            timeout=600, env=ddp_env())
+    result = run_launch(command, cwd=ROOT, timeout=600)
     assert result.returncode == 143, result.stderr[-3000:]
     ckpt = out / "checkpoints" / "interrupted.ckpt"
     ckpt = torch.load(ckpt, map_location="cpu", weights_only=True)

@@ -33,7 +33,7 @@ import pytest
 import torch
 
 from samhq_train.data.demo_concepts import ensure_concept_demo
-from tests.ddp_ports import ddp_env
+from tests.ddp_ports import run_launch
 from tests.model.sam3.concept.ours_file import write_sam3_with_detector
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -65,9 +65,8 @@ def launch(out: Path, files: dict, overrides: list[str], loss_scale: float = 1.0
     spec.write_text(json.dumps({"out": str(out), "files": files, "no_dropout": not dropout,
                                 "overrides": overrides, "loss_scale": loss_scale,
                                 "full_disk_rank": full_disk_rank}))
-    result = subprocess.run([sys.executable, str(DRIVER), str(spec)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=400,
-                            env=ddp_env() if DDP[0] in overrides else None)
+    result = run_launch([sys.executable, str(DRIVER), str(spec)], cwd=ROOT, timeout=400,
+                        ddp=DDP[0] in overrides)
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result
