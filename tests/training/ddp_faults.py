@@ -1,8 +1,9 @@
 """Faults the DDP test drivers (concept/ddp_driver.py, video/ddp_driver.py) put into one process
-of a run."""
+of a run, and what the run must then say."""
 
 import errno
 import os
+from pathlib import Path
 
 import torch
 
@@ -24,3 +25,19 @@ def full_disk_on_rank(rank: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     torch.save = save
+
+
+def check_full_disk_stop(lines: list[str], last: Path) -> None:
+    """The `error:` lines of a 2-process run whose rank 0 met full_disk_on_rank(0) writing `last`:
+    rank 0's names the file, says the previous last.ckpt is intact and gives the resume command,
+    rank 1's is `rank 0 stopped: ` and the same reason; that first last.ckpt is whole and no
+    temporary file is left."""
+    lines = sorted(lines, key=lambda ln: ln.startswith("error: rank 0 stopped: "))
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(f"error: no space left on the device writing {last}: "), lines
+    reason, resume = lines[0].removeprefix("error: ").split("; resume with: ")
+    assert "the previous last.ckpt is intact" in reason
+    assert resume.endswith(f"ckpt_path={last.resolve()}")
+    assert lines[1] == f"error: rank 0 stopped: {reason}"  # rank 1's one line
+    assert torch.load(last, weights_only=False, map_location="cpu")["epoch"] == 0  # whole
+    assert not [p for p in os.listdir(last.parent) if p.endswith(".tmp")]

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.ddp_ports import run_launch
+from tests.ddp_launch import run_launch
 from tests.training.helpers import ROOT, SMALL, TINY
 
 

@@ -13,7 +13,7 @@ import torch
 from samhq_train import distributed
 from samhq_train.files import DiskFullError
 from samhq_train.training.checkpointing import RankStopped, stop_together_on_failed_writes
-from tests.ddp_ports import run_launch
+from tests.ddp_launch import run_launch
 from tests.training.helpers import ROOT, SMALL, TINY
 
 QUICK = [

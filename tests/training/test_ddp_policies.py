@@ -14,7 +14,7 @@ from samhq_train.data.demo import ensure_demo_data
 from samhq_train.model import POLICIES, Provenance, build_sam_hq, reaches_every_parameter
 from samhq_train.training.ddp_settings import ddp_settings_for
 from samhq_train.training.module import SamHQModule
-from tests.ddp_ports import run_launch
+from tests.ddp_launch import run_launch
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ import torch.distributed as dist
 from samhq_train.data import ensure_demo_data
 from samhq_train.distributed import report_once, says_setup_error
 from samhq_train.errors import UserError
-from tests.ddp_ports import free_port, run_launch
+from tests.ddp_launch import free_port, run_launch
 from tests.training.helpers import ROOT
 from tests.training.report_once_ranks import rank_process
 from tests.training.test_ddp_small_eval_set import SETTINGS as SMALL_SET_SETTINGS

@@ -11,7 +11,7 @@ import torch.distributed as dist
 
 from samhq_train import distributed
 from samhq_train.errors import UserError
-from tests.ddp_ports import free_port
+from tests.ddp_launch import free_port
 
 WORDS = "data.root=/data/hq not found: pass the folder that holds the data"
 

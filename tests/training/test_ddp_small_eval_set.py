@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from samhq_train.data import ensure_demo_data
-from tests.ddp_ports import run_launch
+from tests.ddp_launch import run_launch
 from tests.training.helpers import ROOT
 
 SETTINGS = [

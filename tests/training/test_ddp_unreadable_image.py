@@ -4,15 +4,13 @@ that step, in validation at its end), each with one line, the failing one naming
 what to do, the other the failing rank and the same words; exit 2, no traceback, no hang (the
 run's timeout). The two runs go side by side."""
 
-import os
-import signal
 import subprocess
 import sys
 
 import pytest
 
 from samhq_train.data import ensure_demo_data
-from tests.ddp_ports import ddp_env
+from tests.ddp_launch import start_launch, stop_lines
 from tests.training.helpers import ROOT, SMALL, TINY
 
 QUICK = [
@@ -31,21 +29,8 @@ def start(out, data, *overrides) -> subprocess.Popen:
         sys.executable, "train.py", "trainer=ddp_sim", f"hydra.run.dir={out}",
         f"paths.output_dir={out}", f"data.root={data}", *SMALL, *TINY, *QUICK, *overrides,
     ]
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True, env=ddp_env())
+    return start_launch(command, cwd=ROOT)
 
-
-def error_lines(process: subprocess.Popen) -> list[str]:
-    """The run's `error:` lines, the failing process's first; exit 2 and no traceback checked."""
-    try:
-        _, err = process.communicate(timeout=300)
-    except subprocess.TimeoutExpired:  # a process waits in a collective: end both
-        os.killpg(process.pid, signal.SIGKILL)
-        raise
-    assert process.returncode == 2, err[-3000:]
-    assert "Traceback" not in err, err[-3000:]
-    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
-    return sorted(lines, key=lambda ln: ln.startswith("error: rank "))
 
 
 @pytest.mark.slow
@@ -60,7 +45,7 @@ def test_an_image_one_process_cannot_read_stops_every_process_in_one_line_each(t
         extra = "data.strict_train=true" if stage == "train" else "trainer.limit_train_batches=1"
         runs[stage] = image, start(tmp_path / stage / "run", data, extra)
     for stage, (image, process) in runs.items():
-        lines = error_lines(process)
+        lines = stop_lines(process, 300)
         key = "data.strict_train" if stage == "train" else "data.strict_eval"
         reason = (
             f"cannot read image file {image}: {image.name} is truncated (JPEG end marker "

@@ -17,7 +17,7 @@ from samhq_train.finite import NonFiniteError, non_finite_names
 from samhq_train.train import train
 from samhq_train.training.checkpointing import AtomicCheckpointIO
 from samhq_train.training.divergence import check_gradients, check_loss
-from tests.ddp_ports import run_launch
+from tests.ddp_launch import run_launch
 from tests.training.helpers import ROOT, SMALL, TINY, compose_cfg, hq_weights
 
 QUICK = [

@@ -10,7 +10,7 @@ from samhq_train.model import (
     build_sam_hq,
 )
 from samhq_train.train import train
-from tests.ddp_ports import run_launch
+from tests.ddp_launch import run_launch
 from tests.training.helpers import ROOT, SMALL, TINY, compose_cfg
 
 is_hq_key = FAMILIES["sam1"].is_hq_key

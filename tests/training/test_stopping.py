@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from samhq_train.train import train
-from tests.ddp_ports import run_launch
+from tests.ddp_launch import run_launch
 from tests.training.helpers import assert_same_training_state, compose_cfg
 
 SHORT = [

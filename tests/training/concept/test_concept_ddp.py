@@ -23,7 +23,6 @@ draw the same dropout masks), 2 training images, 3 validation images (3 datapoin
   left whole (atomic writes), with no temporary beside it."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -33,8 +32,9 @@ import pytest
 import torch
 
 from samhq_train.data.demo_concepts import ensure_concept_demo
-from tests.ddp_ports import run_launch
+from tests.ddp_launch import run_launch
 from tests.model.sam3.concept.ours_file import write_sam3_with_detector
+from tests.training.ddp_faults import check_full_disk_stop
 
 ROOT = Path(__file__).resolve().parents[3]
 DRIVER = Path(__file__).with_name("ddp_driver.py")
@@ -187,14 +187,5 @@ def test_a_full_disk_on_rank_0_stops_both_in_a_line_and_keeps_the_last_checkpoin
     result = launch(out, files, [*COMMON, *DDP], check=False, full_disk_rank=0)
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
-    last = out / "checkpoints" / "last.ckpt"
     lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
-    lines.sort(key=lambda ln: ln.startswith("error: rank 0 stopped: "))
-    assert len(lines) == 2, lines
-    assert lines[0].startswith(f"error: no space left on the device writing {last}: "), lines
-    reason, resume = lines[0].removeprefix("error: ").split("; resume with: ")
-    assert "the previous last.ckpt is intact" in reason
-    assert resume.endswith(f"ckpt_path={last.resolve()}")
-    assert lines[1] == f"error: rank 0 stopped: {reason}"  # rank 1's one line
-    assert torch.load(last, weights_only=False, map_location="cpu")["epoch"] == 0  # whole
-    assert not [p for p in os.listdir(last.parent) if p.endswith(".tmp")]
+    check_full_disk_stop(lines, out / "checkpoints" / "last.ckpt")

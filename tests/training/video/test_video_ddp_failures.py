@@ -10,19 +10,17 @@ tested elsewhere) gives every process the J&F of the 3 sequences, each once. The
 side by side."""
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from samhq_train.data.moving_shapes import write_moving_shapes
 from samhq_train.evaluation.video.scores import ObjectScore, SequenceScore, overall_score
-from tests.ddp_ports import ddp_env
+from tests.ddp_launch import finish_launch, start_launch, stop_lines
+from tests.training.ddp_faults import check_full_disk_stop
 
 ROOT = Path(__file__).resolve().parents[3]
 DRIVER = Path(__file__).with_name("ddp_driver.py")
@@ -47,22 +45,8 @@ def start(out: Path, overrides: list[str], full_disk_rank: int | None = None,
     spec = out / "spec.json"
     spec.write_text(json.dumps({"out": str(out), "overrides": [*DDP, *overrides],
                                 "full_disk_rank": full_disk_rank, "scores": scores}))
-    return subprocess.Popen([sys.executable, str(DRIVER), str(spec)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, env=ddp_env())
+    return start_launch([sys.executable, str(DRIVER), str(spec)], cwd=ROOT)
 
-
-def error_lines(process: subprocess.Popen) -> list[str]:
-    """The run's `error:` lines, the failing process's first; exit 2 and no traceback checked."""
-    try:
-        _, err = process.communicate(timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:  # a process waits in a collective: end both
-        os.killpg(process.pid, signal.SIGKILL)
-        raise
-    assert process.returncode == 2, err[-3000:]
-    assert "Traceback" not in err, err[-3000:]
-    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
-    return sorted(lines, key=lambda ln: ln.startswith("error: rank "))
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +93,7 @@ def reason_for(frame: Path) -> str:
 @pytest.mark.slow
 def test_a_training_frame_one_process_cannot_read_stops_both_in_a_line(runs):
     frame, process = runs["train"]
-    lines = error_lines(process)
+    lines = stop_lines(process, TIMEOUT_S)
     assert len(lines) == 2, lines
     assert lines[0].startswith(f"error: {reason_for(frame)}"), lines
     reason = lines[0].removeprefix("error: ")
@@ -119,7 +103,7 @@ def test_a_training_frame_one_process_cannot_read_stops_both_in_a_line(runs):
 @pytest.mark.slow
 def test_a_validation_frame_one_process_cannot_read_stops_both_in_a_line(runs):
     frame, process = runs["val"]
-    lines = error_lines(process)
+    lines = stop_lines(process, TIMEOUT_S)
     assert len(lines) == 2, lines
     assert lines[0].startswith(f"error: {reason_for(frame)}"), lines
     assert lines[1] == f"error: rank 1 stopped: {lines[0].removeprefix('error: ')}", lines
@@ -128,21 +112,13 @@ def test_a_validation_frame_one_process_cannot_read_stops_both_in_a_line(runs):
 @pytest.mark.slow
 def test_a_full_disk_on_rank_0_stops_both_in_a_line_and_keeps_the_last_checkpoint(runs):
     last, process = runs["disk"]
-    lines = sorted(error_lines(process), key=lambda ln: ln.startswith("error: rank 0 stopped: "))
-    assert len(lines) == 2, lines
-    assert lines[0].startswith(f"error: no space left on the device writing {last}: "), lines
-    reason, resume = lines[0].removeprefix("error: ").split("; resume with: ")
-    assert "the previous last.ckpt is intact" in reason
-    assert resume.endswith(f"ckpt_path={last.resolve()}")
-    assert lines[1] == f"error: rank 0 stopped: {reason}"  # rank 1's one line
-    assert torch.load(last, weights_only=False, map_location="cpu")["epoch"] == 0  # whole
-    assert not [p for p in os.listdir(last.parent) if p.endswith(".tmp")]
+    check_full_disk_stop(stop_lines(process, TIMEOUT_S), last)
 
 
 @pytest.mark.slow
 def test_every_process_validates_to_the_j_and_f_of_the_whole_set(runs):
     out, process = runs["jf"]
-    _, err = process.communicate(timeout=TIMEOUT_S)
+    _, err = finish_launch(process, TIMEOUT_S)
     assert process.returncode == 0, err[-3000:]
     figures = [json.loads((out / f"metrics_rank{r}.json").read_text())["before"]
                for r in (0, 1)]
