@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_warn
 
@@ -145,6 +146,17 @@ def gather_rng_states() -> list[dict[str, Any]]:
     return gather_from_ranks(collect_rng_states())
 
 
+def last_and_best(folder: Path, monitor: str | None) -> list[ModelCheckpoint]:
+    """The video and concept runs' checkpoints: last.ckpt after every epoch and, when the run
+    validates (`monitor`: its figure, higher is better), best.ckpt by that figure."""
+    callbacks = [ModelCheckpoint(dirpath=folder, filename="last", save_top_k=1,
+                                 enable_version_counter=False, save_on_train_epoch_end=True)]
+    if monitor is not None:
+        callbacks.append(ModelCheckpoint(dirpath=folder, filename="best", monitor=monitor,
+                                         mode="max", save_top_k=1, enable_version_counter=False))
+    return callbacks
+
+
 __all__ = [
     "AtomicCheckpointIO",
     "RankStopped",
@@ -152,6 +164,7 @@ __all__ = [
     "check_resume_checkpoint",
     "collect_rng_states",
     "gather_rng_states",
+    "last_and_best",
     "restore_own_rng_states",
     "set_rng_states",
     "stop_together_on_failed_writes",

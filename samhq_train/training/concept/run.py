@@ -26,7 +26,6 @@ from pathlib import Path
 import hydra
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import OmegaConf
 
@@ -45,6 +44,7 @@ from samhq_train.model.sam3.family import add_fresh_detector
 from samhq_train.model_from_config import absolute_path, build_model_from_config
 from samhq_train.training.checkpointing import (
     AtomicCheckpointIO,
+    last_and_best,
     stop_together_on_failed_writes,
 )
 from samhq_train.training.ddp_settings import ddp_settings_for
@@ -195,15 +195,6 @@ def export_model(model, path: Path, trained_hq: bool) -> Path:
     return path
 
 
-def checkpoint_callbacks(folder: Path, validates: bool) -> list:
-    callbacks = [ModelCheckpoint(dirpath=folder, filename="last", save_top_k=1,
-                                 enable_version_counter=False, save_on_train_epoch_end=True)]
-    if validates:
-        callbacks.append(ModelCheckpoint(dirpath=folder, filename="best", monitor="val/box_AP",
-                                         mode="max", save_top_k=1, enable_version_counter=False))
-    return callbacks
-
-
 def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
                   ) -> tuple[dict, dict]:
     """Train per cfg (experiment=concept_finetune); (metrics, objects) as train() returns.
@@ -233,7 +224,8 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
     train_loader.epoch_of = lambda: module.trainer.fit_loop.epoch_progress.current.processed
     trainer: L.Trainer = hydra.utils.instantiate(
         ddp_settings_for(cfg.trainer, "full"),  # no policy reaches every parameter each step
-        callbacks=checkpoint_callbacks(output_dir / "checkpoints", val_loader is not None),
+        callbacks=last_and_best(output_dir / "checkpoints",
+                                "val/box_AP" if val_loader is not None else None),
         logger=loggers or False, plugins=[AtomicCheckpointIO()], **lightning_clipping(optim),
     )
     stop_together_on_failed_writes(trainer.strategy)  # rank 0 writes; all learn how it went

@@ -20,7 +20,6 @@ from pathlib import Path
 import hydra
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import OmegaConf
 
@@ -41,6 +40,7 @@ from samhq_train.model.sam3.family import add_fresh_video_parts
 from samhq_train.model_from_config import absolute_path, build_model_from_config
 from samhq_train.training.checkpointing import (
     AtomicCheckpointIO,
+    last_and_best,
     stop_together_on_failed_writes,
 )
 from samhq_train.training.ddp_settings import ddp_settings_for
@@ -181,16 +181,6 @@ def build_video_module(cfg, model: Sam2HQ) -> VideoTrainModule:
     )
 
 
-def checkpoint_callbacks(folder: Path, validates: bool) -> list[ModelCheckpoint]:
-    """last.ckpt every epoch; with validation, best.ckpt by val/J&F."""
-    callbacks = [ModelCheckpoint(dirpath=folder, filename="last", save_top_k=1,
-                                 enable_version_counter=False, save_on_train_epoch_end=True)]
-    if validates:
-        callbacks.append(ModelCheckpoint(dirpath=folder, filename="best", monitor="val/J&F",
-                                         mode="max", save_top_k=1, enable_version_counter=False))
-    return callbacks
-
-
 def train_video(cfg, build_loggers: Callable[[object], list] | None = None
                 ) -> tuple[dict, dict]:
     """Train per cfg (experiment=video_finetune); (metrics, objects) as train() returns.
@@ -207,7 +197,8 @@ def train_video(cfg, build_loggers: Callable[[object], list] | None = None
     module = build_video_module(cfg, loaded.model)
     trainer: L.Trainer = hydra.utils.instantiate(
         ddp_settings_for(cfg.trainer, "full"),
-        callbacks=checkpoint_callbacks(output_dir / "checkpoints", bool(cfg.data.get("val_root"))),
+        callbacks=last_and_best(output_dir / "checkpoints",
+                                "val/J&F" if cfg.data.get("val_root") else None),
         logger=loggers or False, plugins=[AtomicCheckpointIO()],
     )
     stop_together_on_failed_writes(trainer.strategy)  # rank 0 writes; all learn how it went
