@@ -198,6 +198,8 @@ def _check_evaluation_run(c: ConfigReader) -> None:
         lambda v: 0 <= v < 1,
     )
     c.choice("coco.concept.per_image", ("all", "annotated"))
+    c.choice("coco.concept.exemplars", ("none", "visual", "text_and_visual"))
+    c.int_at_least("coco.concept.exemplar_seed", 0)
     c.check(
         "coco.concept.bpe",
         lambda v: isinstance(v, str) and v != "",

@@ -16,6 +16,8 @@ kept boxes are refined by ConceptPredictor.refine, grouped per category as
 ConceptPredictor.predict groups them.
 ``coco.concept.per_image=annotated`` prompts only the categories an image has GT of (cheaper; an
 absent category then costs no false positives, so AP is higher than the open-vocabulary figure).
+``coco.concept.exemplars``: each image x category with GT asked with one of its GT boxes instead
+(Meta's visual evaluation on its positive split; coco_concept_exemplars.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pycocotools.coco import COCO
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.evaluation.coco import encode_mask, evaluate_boxes, evaluate_coco
+from samhq_train.evaluation.coco_concept_exemplars import ExemplarPrompts, check_exemplar_settings
 from samhq_train.evaluation.coco_runner import (
     coco_markdown,
     read_coco_gt,
@@ -98,16 +101,22 @@ def prompted_categories(coco_gt: COCO, image_id, categories: Mapping, per_image:
 
 
 def detect_image(
-    predictor: ConceptPredictor, prompts: Sequence, threshold: float, max_detections: int
+    predictor: ConceptPredictor,
+    prompts: Sequence,
+    threshold: float,
+    max_detections: int,
+    exemplar_boxes: Sequence[np.ndarray] | None = None,
 ) -> dict:
-    """The detector on the set image, one text prompt per (category id, name): the image's
+    """The detector on the set image, one prompt per (category id, text): the image's
     max_detections highest-scoring instances over all prompts (a stable sort: ties keep the
-    prompt order). Returns {"category_ids", "scores", "boxes" (K x 4 pixels), "masks" (K x H x W,
-    the detector's)}, K <= max_detections."""
+    prompt order). exemplar_boxes: one box (4, x0 y0 x1 y1 pixels) per prompt, asked with its
+    text as a positive exemplar (text None: the box alone). Returns {"category_ids", "scores",
+    "boxes" (K x 4 pixels), "masks" (K x H x W, the detector's)}, K <= max_detections."""
     kept = {"prompt": np.zeros(0, np.int64), "scores": np.zeros(0, np.float32),
             "boxes": np.zeros((0, 4), np.float32), "masks": None}
-    for index, (_, name) in enumerate(prompts):
-        found = predictor.predict(name, refine=False, threshold=threshold)
+    for index, (_, text) in enumerate(prompts):
+        exemplar = {} if exemplar_boxes is None else {"exemplar_boxes": exemplar_boxes[index][None]}
+        found = predictor.predict(text, refine=False, threshold=threshold, **exemplar)
         masks = found.detector_masks if kept["masks"] is None else np.concatenate(
             (kept["masks"], found.detector_masks)
         )
@@ -148,22 +157,29 @@ def predict_concepts(
     max_detections: int = 100,
     hq_token_only: bool = False,
     sam_baseline: bool = True,
+    exemplars: ExemplarPrompts | None = None,
     progress: bool = True,
 ) -> dict[str, list[dict]]:
     """COCO results of the detections' boxes and per mask source, ``{"boxes": [...],
     "detector": [...], "sam": [...], "hq": [...]}`` ("sam" only with sam_baseline), each a list
     over the same detections of ``{"image_id", "category_id", "score"}`` with ``"bbox"`` ([x, y,
     width, height] pixels, as the detector gives them: not clipped, as Meta's PostProcessImage)
-    or ``"segmentation"`` (RLE)."""
+    or ``"segmentation"`` (RLE). exemplars: the exemplar-box queries (draw_exemplars) asked in
+    place of the category names (None: text prompts, per_image's categories)."""
+    if exemplars is not None:
+        check_exemplar_settings(exemplars.mode, per_image)
     sources = [s for s in CONCEPT_SOURCES if sam_baseline or s != "sam"]
     predictions: dict[str, list[dict]] = {BOXES: [], **{s: [] for s in sources}}
     image_ids = sorted(coco_gt.imgs, key=lambda i: (isinstance(i, str), i))
     for image_id in track(image_ids, "COCO concepts", enabled=progress):
-        prompts = prompted_categories(coco_gt, image_id, categories, per_image)
+        if exemplars is None:
+            prompts, boxes = prompted_categories(coco_gt, image_id, categories, per_image), None
+        else:
+            prompts, boxes = exemplars.queries(image_id, categories)
         if not prompts:
             continue
         predictor.set_image(read_gt_image(image_dir, coco_gt.imgs[image_id]))
-        kept = detect_image(predictor, prompts, threshold, max_detections)
+        kept = detect_image(predictor, prompts, threshold, max_detections, boxes)
         masks = {"detector": list(kept["masks"])}
         for source in sources[1:]:
             masks[source] = _refined(predictor, kept, source == "hq", hq_token_only)
@@ -213,6 +229,7 @@ def evaluate_concept_model(
     max_detections: int = 100,
     hq_token_only: bool = False,
     sam_baseline: bool = True,
+    exemplars: ExemplarPrompts | None = None,
     dilation_ratio: float = BOUNDARY_DILATION_RATIO,
     labels: Mapping[str, str] = MODEL_LABELS,
     progress: bool = True,
@@ -220,7 +237,8 @@ def evaluate_concept_model(
 ) -> dict:
     """predict_concepts + coco.evaluate_boxes of the boxes and coco.evaluate_coco per mask
     source, over the prompted categories (coco_gt and categories as read_concept_inputs gives
-    them; labels: the SAM and SAM-HQ rows' names, report.model_labels).
+    them; labels: the SAM and SAM-HQ rows' names, report.model_labels; exemplars: exemplar-box
+    queries in place of the names, coco_concept_exemplars.draw_exemplars).
 
     Returns ``{"metrics": {"boxes": {"box_AP", ...}, "detector"|"sam"|"hq": {"mask_AP", ...,
     "boundary_AP", ...}}, "table": Markdown, "paths": {...}, "predictions": {...}}``; with
@@ -229,7 +247,7 @@ def evaluate_concept_model(
     predictions = predict_concepts(
         predictor, coco_gt, image_dir, categories, per_image=per_image, threshold=threshold,
         max_detections=max_detections, hq_token_only=hq_token_only, sam_baseline=sam_baseline,
-        progress=progress,
+        exemplars=exemplars, progress=progress,
     )
     metrics = {BOXES: evaluate_boxes(coco_gt, predictions[BOXES], category_ids=list(categories))}
     metrics.update({
@@ -238,10 +256,11 @@ def evaluate_concept_model(
         for source, preds in predictions.items() if source != BOXES
     })
     n_images = len({p["image_id"] for p in predictions["detector"]})
+    prompted = (f"{len(categories)} categories prompted by name ({per_image} per image)"
+                if exemplars is None else exemplars.describe(len(categories)))
     caption = (
-        f"{len(categories)} categories prompted by name ({per_image} per image), "
-        f"{len(predictions['detector'])} detections on {n_images} images; the same boxes and "
-        "scores in every row, only the masks differ"
+        f"{prompted}, {len(predictions['detector'])} detections on {n_images} images; the same "
+        "boxes and scores in every row, only the masks differ"
     )
     table = coco_markdown(metrics, caption, coco_concept_row_labels(labels))
     paths = write_coco_outputs(out_dir, predictions, metrics, table)

@@ -35,6 +35,7 @@ from samhq_train.evaluation.coco_concept import (
     evaluate_concept_model,
     read_concept_inputs,
 )
+from samhq_train.evaluation.coco_concept_exemplars import check_exemplar_settings, draw_exemplars
 from samhq_train.evaluation.coco_runner import evaluate_coco_model, read_coco_inputs
 from samhq_train.evaluation.device import canonical_precision, resolve_device
 from samhq_train.evaluation.errors import EvaluationError
@@ -174,6 +175,8 @@ def _check_concept_task(cfg) -> None:
             f"coco.annotation_file={files}: COCO AP reads one GT json; a list (an SA-Co subset's "
             "annotator files) is for coco.concept.metric=cgf1"
         )
+    else:
+        check_exemplar_settings(coco_cfg.concept.exemplars, coco_cfg.concept.per_image)
     variant = cfg.model.get("variant")
     family = family_of_variant(variant).name if variant in VARIANTS else None
     if family not in (None, "sam3"):
@@ -205,6 +208,12 @@ def _check_saco_keys(coco_cfg) -> None:
             f"coco.concept.per_image={coco_cfg.concept.per_image} chooses COCO categories per "
             "image; with coco.concept.metric=cgf1 each pair of the SA-Co json is prompted: "
             "leave it out"
+        )
+    if coco_cfg.concept.get("exemplars") != "none":
+        raise EvaluationError(
+            f"coco.concept.exemplars={coco_cfg.concept.exemplars} asks COCO categories with GT "
+            "boxes (COCO AP); with coco.concept.metric=cgf1 each pair of the SA-Co json is "
+            "prompted by its phrase: leave it out"
         )
 
 
@@ -302,8 +311,9 @@ def evaluate(cfg) -> dict:
 
 
 def _read_coco_inputs(coco_cfg, task: str) -> tuple:
-    """(the GT, its prompts: the detections list for "boxes", {category id: name} for
-    "concept", None for "saco": its pairs are in the GT), every file read and checked."""
+    """(the GT, its prompts: the detections list for "boxes", ({category id: name}, the
+    exemplar boxes or None) for "concept", None for "saco": its pairs are in the GT), every file
+    read and checked."""
     image_dir = to_absolute_path(str(coco_cfg.image_dir))
     if task == "saco":
         files = _plain(coco_cfg.annotation_file)
@@ -316,7 +326,10 @@ def _read_coco_inputs(coco_cfg, task: str) -> tuple:
         return read_coco_inputs(annotation_file, image_dir, detections)
     bpe = to_absolute_path(str(coco_cfg.concept.bpe))
     names = _plain(coco_cfg.concept.get("categories"))
-    return read_concept_inputs(annotation_file, image_dir, bpe, names)
+    coco_gt, categories = read_concept_inputs(annotation_file, image_dir, bpe, names)
+    concept = coco_cfg.concept
+    return coco_gt, (categories, draw_exemplars(coco_gt, categories, concept.exemplars,
+                                                concept.exemplar_seed))
 
 
 def _report_settings(cfg, model, checkpoint, precision: str, device) -> dict:
@@ -356,9 +369,11 @@ def _run_coco(cfg, model, coco_gt, detections, device, precision: str, out_dir) 
     )
 
 
-def _run_concept_coco(cfg, predictor, coco_gt, categories, labels, out_dir) -> dict:
-    """COCO's text-prompted evaluation (coco.prompts=concept) of the read and checked GT."""
+def _run_concept_coco(cfg, predictor, coco_gt, prompts, labels, out_dir) -> dict:
+    """COCO's text- (or exemplar-) prompted evaluation (coco.prompts=concept) of the read and
+    checked GT; prompts: the categories and exemplars _read_coco_inputs gives."""
     coco_cfg = cfg.coco
+    categories, exemplars = prompts
     return evaluate_concept_model(
         predictor,
         coco_gt=coco_gt,
@@ -369,6 +384,7 @@ def _run_concept_coco(cfg, predictor, coco_gt, categories, labels, out_dir) -> d
         max_detections=coco_cfg.max_detections,
         hq_token_only=coco_cfg.hq_token_only,
         sam_baseline=cfg.sam_baseline,
+        exemplars=exemplars,
         dilation_ratio=float(cfg.metrics.dilation_ratio),
         labels=labels,
         progress=cfg.progress,
