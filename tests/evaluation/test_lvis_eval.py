@@ -18,10 +18,12 @@ SIZES = {1: (40, 50), 2: (60, 44), 4: (50, 50), 9: (120, 130)}  # image id: (hei
 FREQUENCY = {1: "r", 2: "c", 3: "f", 4: "f", 5: "r"}
 NEGATIVES = {1: [3, 5], 2: [1], 4: [2, 4], 9: [5]}
 NOT_EXHAUSTIVE = {1: [1], 2: [], 4: [3], 9: [4]}
-# (image, category, x, y, w, h, as a polygon): the GT rectangles (category 5: negatives only)
+# (image, category, x, y, w, h, as a polygon): the GT rectangles (category 5: negatives only; a
+# small GT inside a medium one of its category, listed first: APm prefers the medium one)
 GT_BOXES = [(1, 1, 3, 4, 20, 15, True), (1, 1, 25, 20, 12, 12, False), (1, 2, 5, 22, 30, 10, False),
             (2, 2, 2, 3, 30, 40, True), (2, 3, 10, 45, 20, 12, False), (4, 1, 0, 0, 49, 49, False),
-            (4, 3, 8, 8, 6, 6, True), (9, 4, 5, 5, 110, 100, False), (9, 3, 60, 70, 40, 30, True),
+            (4, 3, 8, 8, 6, 6, True), (9, 4, 5, 5, 110, 100, False), (9, 3, 62, 72, 30, 25, False),
+            (9, 3, 60, 70, 40, 30, True),
             (9, 1, 3, 90, 25, 25, False)]
 
 
