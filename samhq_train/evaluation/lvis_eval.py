@@ -7,7 +7,7 @@ category is left out. On an image's ``not_exhaustive_category_ids`` (not every i
 labelled) a detection that matches no GT is no false positive. At most ``max_detections`` (300)
 detections count per image, its highest scores. There are no crowd regions (a GT's ``ignore``
 flag is honoured); matching, the 101-point precision and the size ranges are COCO's. The rules
-and the arithmetic follow lvis-api 0.5.3 step by step (tests/evaluation/test_lvis_concept.py
+and the arithmetic follow lvis-api 0.5.3 step by step (tests/evaluation/test_lvis_eval.py
 checks them against it); lvis-api is not needed to run this.
 """
 
