@@ -41,6 +41,8 @@ from samhq_train.evaluation.coco_runner import (
 )
 from samhq_train.evaluation.device import canonical_precision, resolve_device
 from samhq_train.evaluation.errors import EvaluationError
+from samhq_train.evaluation.lvis_concept import score_lvis_concepts
+from samhq_train.evaluation.lvis_gt import check_gt_entries, is_lvis
 from samhq_train.evaluation.report import MODEL_LABELS
 from samhq_train.inference.concept import ConceptPredictor
 from samhq_train.progress import track
@@ -67,6 +69,7 @@ def read_concept_inputs(
     name, a name of `names` the GT lacks, a missing image folder; TokenizerFileError for a BPE
     merges file that is missing or not one."""
     coco_gt = read_coco_gt(annotation_file)
+    check_gt_entries(coco_gt.dataset, annotation_file)  # image paths; an LVIS json's labels
     categories = {}
     for cat in coco_gt.dataset["categories"]:
         name = cat.get("name") if isinstance(cat, Mapping) else None
@@ -93,10 +96,12 @@ def read_concept_inputs(
 
 
 def prompted_categories(coco_gt: COCO, image_id, categories: Mapping, per_image: str) -> list:
-    """[(category id, name)] that prompt this image, in category-id order of the json."""
+    """[(category id, name)] that prompt this image, in category-id order of the json
+    ("annotated": its GT's, and an LVIS image's verified-absent neg_category_ids)."""
     if per_image == "all":
         return list(categories.items())
     present = {a["category_id"] for a in coco_gt.imgToAnns.get(image_id, [])}
+    present |= set(coco_gt.imgs[image_id].get("neg_category_ids", []))
     return [(i, n) for i, n in categories.items() if i in present]
 
 
@@ -243,18 +248,13 @@ def evaluate_concept_model(
     Returns ``{"metrics": {"boxes": {"box_AP", ...}, "detector"|"sam"|"hq": {"mask_AP", ...,
     "boundary_AP", ...}}, "table": Markdown, "paths": {...}, "predictions": {...}}``; with
     ``out_dir`` writes ``coco_results_<boxes|detector|sam|hq>.json``, ``coco_metrics.json`` and
-    ``coco.md``."""
+    ``coco.md``. An LVIS json (lvis_gt.is_lvis) is scored with LVIS's federated AP instead:
+    lvis_concept.score_lvis_concepts (``lvis*`` files, no boundary AP)."""
     predictions = predict_concepts(
         predictor, coco_gt, image_dir, categories, per_image=per_image, threshold=threshold,
         max_detections=max_detections, hq_token_only=hq_token_only, sam_baseline=sam_baseline,
         exemplars=exemplars, progress=progress,
     )
-    metrics = {BOXES: evaluate_boxes(coco_gt, predictions[BOXES], category_ids=list(categories))}
-    metrics.update({
-        source: evaluate_coco(coco_gt, preds, dilation_ratio=dilation_ratio,
-                              category_ids=list(categories))
-        for source, preds in predictions.items() if source != BOXES
-    })
     n_images = len({p["image_id"] for p in predictions["detector"]})
     prompted = (f"{len(categories)} categories prompted by name ({per_image} per image)"
                 if exemplars is None else exemplars.describe(len(categories)))
@@ -262,6 +262,17 @@ def evaluate_concept_model(
         f"{prompted}, {len(predictions['detector'])} detections on {n_images} images; the same "
         "boxes and scores in every row, only the masks differ"
     )
+    if is_lvis(coco_gt.dataset):  # LVIS's federated AP, APr / APc / APf (lvis_concept.py)
+        return score_lvis_concepts(
+            coco_gt, predictions, categories=categories, max_detections=max_detections,
+            caption=caption, labels=coco_concept_row_labels(labels), out_dir=out_dir,
+        )
+    metrics = {BOXES: evaluate_boxes(coco_gt, predictions[BOXES], category_ids=list(categories))}
+    metrics.update({
+        source: evaluate_coco(coco_gt, preds, dilation_ratio=dilation_ratio,
+                              category_ids=list(categories))
+        for source, preds in predictions.items() if source != BOXES
+    })
     table = coco_markdown(metrics, caption, coco_concept_row_labels(labels))
     paths = write_coco_outputs(out_dir, predictions, metrics, table)
     return {"metrics": metrics, "table": table, "paths": paths, "predictions": predictions}

@@ -34,6 +34,7 @@ from samhq_train.evaluation.coco import (
 from samhq_train.evaluation.device import autocast, canonical_precision, resolve_device
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.evaluate import logits_at_original_size
+from samhq_train.evaluation.lvis_gt import image_file, is_lvis
 from samhq_train.evaluation.report import MODEL_LABELS
 from samhq_train.imaging import ImageFileError, read_image
 from samhq_train.progress import track
@@ -85,7 +86,7 @@ class CocoPromptImages(Dataset):
 def read_gt_image(image_dir: str | Path, info: Mapping) -> np.ndarray:
     """The H x W x 3 uint8 RGB image of a GT json's image entry; EvaluationError naming the file
     when it cannot be read or its size is not the json's."""
-    path = Path(image_dir) / info["file_name"]
+    path = Path(image_dir) / image_file(info)
     try:
         image = read_image(path)
     except ImageFileError as err:
@@ -104,6 +105,11 @@ def read_coco_inputs(annotation_file, image_dir, detections) -> tuple[COCO, list
     work: EvaluationError naming the file (missing, not json, not COCO, ids the GT lacks, no
     detection) or the image folder that is not one."""
     coco_gt = read_coco_gt(annotation_file)
+    if is_lvis(coco_gt.dataset):  # COCOeval on LVIS's partial labels would be a wrong figure
+        raise EvaluationError(
+            f"{annotation_file} is an LVIS json: its federated AP is scored for coco.prompts="
+            "concept; box prompts (coco.detections) are scored with COCOeval, which it does not fit"
+        )
     try:
         with open(detections) as f:
             found = json.load(f)

@@ -39,6 +39,7 @@ from samhq_train.evaluation.coco_concept_exemplars import check_exemplar_setting
 from samhq_train.evaluation.coco_runner import evaluate_coco_model, read_coco_inputs
 from samhq_train.evaluation.device import canonical_precision, resolve_device
 from samhq_train.evaluation.errors import EvaluationError
+from samhq_train.evaluation.lvis_gt import max_detections_of
 from samhq_train.evaluation.report import (
     click_tables,
     markdown_tables,
@@ -358,7 +359,7 @@ def _run_coco(cfg, model, coco_gt, detections, device, precision: str, out_dir) 
         transform=coco_transform(coco_cfg.transform, model),
         hq_token_only=coco_cfg.hq_token_only,
         sam_baseline=cfg.sam_baseline,
-        max_detections=coco_cfg.max_detections,
+        max_detections=max_detections_of(coco_cfg.max_detections, coco_gt.dataset),
         prompt_batch=coco_cfg.prompt_batch,
         num_workers=coco_cfg.num_workers,
         device=device,
@@ -381,7 +382,7 @@ def _run_concept_coco(cfg, predictor, coco_gt, prompts, labels, out_dir) -> dict
         categories=categories,
         per_image=coco_cfg.concept.per_image,
         threshold=concept_threshold(coco_cfg),
-        max_detections=coco_cfg.max_detections,
+        max_detections=max_detections_of(coco_cfg.max_detections, coco_gt.dataset),
         hq_token_only=coco_cfg.hq_token_only,
         sam_baseline=cfg.sam_baseline,
         exemplars=exemplars,
