@@ -1,5 +1,5 @@
 """The process group as data loading, checkpoints and the embedding cache see it: this process's
-global rank, one object gathered from every process and a number averaged over them (all plain
+global rank, the process count and one object gathered from every process (all plain
 single-process answers without DDP), `end_process_group` when a run ends, `stop_together` for a
 step that every process takes and any of them can fail, and `report_once`: a setup error that
 every process hits is said once, by rank 0."""
@@ -9,7 +9,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
 
-import torch
 import torch.distributed as dist
 
 from samhq_train.errors import UserError, exit_on_user_error, report
@@ -52,16 +51,6 @@ def end_process_group() -> None:
     and would never arrive."""
     if _initialized():
         dist.destroy_process_group()
-
-
-def mean_over_ranks(value: float, device: torch.device | str = "cpu") -> float:
-    """The mean of `value` over every process (all-reduced on `device`, which the backend must
-    serve: CUDA for NCCL); `value` itself without DDP."""
-    if not _initialized() or dist.get_world_size() == 1:
-        return float(value)
-    total = torch.tensor(float(value), device=device)
-    dist.all_reduce(total)
-    return float(total) / dist.get_world_size()
 
 
 def stop_together(step: Callable[[], T]) -> T:

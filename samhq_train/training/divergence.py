@@ -19,14 +19,14 @@ import lightning as L
 import torch
 
 from samhq_train.finite import NonFiniteError, describe_non_finite, kind_of, non_finite_indices
-from samhq_train.training.step_failures import loss_sum_or_stop
+from samhq_train.training.step_failures import sum_or_stop
 
 
 def check_loss(trainer: L.Trainer, loss: torch.Tensor) -> None:
     """NonFiniteError if the loss of this step is NaN or inf on any process."""
     value = loss.detach()
     if trainer.world_size > 1:  # the step's all-reduce also says a batch failed to load
-        value = loss_sum_or_stop(trainer, value)
+        value = sum_or_stop(value)
     if bool(torch.isfinite(value).all()):
         return
     own = loss.detach()

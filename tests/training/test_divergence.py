@@ -19,6 +19,7 @@ from samhq_train.training.checkpointing import AtomicCheckpointIO
 from samhq_train.training.divergence import check_gradients, check_loss
 from tests.ddp_launch import run_launch
 from tests.training.helpers import ROOT, SMALL, TINY, compose_cfg, hq_weights
+from tests.training.stand_in_group import StandInGroup
 
 QUICK = [
     "trainer.max_epochs=2",
@@ -113,11 +114,10 @@ def train_with(cfg, *callbacks):
         train_module.build_callbacks, train_module.build_module = build, original_module
 
 
-def fake_trainer(*, world_size=1, reduce=None, precision="32-true", scaler=None, clip=None):
+def fake_trainer(*, world_size=1, precision="32-true", scaler=None, clip=None):
     opt = types.SimpleNamespace(param_groups=[{"lr": 1e-3}])
     return types.SimpleNamespace(
         world_size=world_size,
-        strategy=types.SimpleNamespace(reduce=reduce),
         precision_plugin=types.SimpleNamespace(scaler=scaler),
         precision=precision,
         gradient_clip_val=clip,
@@ -127,18 +127,15 @@ def fake_trainer(*, world_size=1, reduce=None, precision="32-true", scaler=None,
     )
 
 
-def test_under_ddp_every_process_stops_when_one_has_a_non_finite_loss():
+def test_under_ddp_every_process_stops_when_one_has_a_non_finite_loss(monkeypatch):
     loss = torch.tensor(0.5)
-
-    def all_reduce_sum(tensor, reduce_op):  # another process had inf; works in place, as DDP
-        assert reduce_op == "sum"
-        tensor[0] += float("inf")  # [loss, processes whose batch failed to load]
-        return tensor
-
+    # another process had inf: [loss, processes whose batch failed to load]
+    StandInGroup(monkeypatch, other=lambda tensor: torch.tensor([float("inf"), 0.0]))
     with pytest.raises(NonFiniteError, match=r"epoch 3, step 41: the loss is inf on another proc"):
-        check_loss(fake_trainer(world_size=2, reduce=all_reduce_sum), loss)
+        check_loss(fake_trainer(world_size=2), loss)
     assert loss.item() == 0.5  # the loss itself is left alone
-    check_loss(fake_trainer(world_size=2, reduce=lambda t, reduce_op: t), loss)  # all finite
+    StandInGroup(monkeypatch)
+    check_loss(fake_trainer(world_size=2), loss)  # all finite
 
 
 def test_gradient_check_under_mixed_precision():

@@ -1,8 +1,10 @@
 """A batch one DDP process fails to load, without processes: the loader of a DDP run hands it on
-as a LoadFailure (a data error or any other), and the step's one all-reduce before backward
-carries [loss, failed], so the process that failed raises its own error and the other stops with
-RankStopped naming it, with no collective beyond that all-reduce while nothing failed (the
-process group stood in for; the 2-process runs are test_ddp_unreadable_image.py)."""
+as a LoadFailure (a data error or any other), and the step's first all-reduce (check_loss's of
+the loss, or a loss's of its normaliser) carries [value, failed], so the process that failed
+raises its own error and the other stops with RankStopped naming it, with no collective beyond
+that all-reduce while nothing failed (the process group stood in for: stand_in_group.py; the
+2-process runs are test_ddp_unreadable_image.py). A failed validation batch is held until the
+validation's end."""
 
 import types
 
@@ -15,7 +17,13 @@ from samhq_train.data.image_files import DataError
 from samhq_train.data.loaders import LoadFailure, SampleLoader
 from samhq_train.distributed import RankStopped
 from samhq_train.training.divergence import check_loss
-from samhq_train.training.step_failures import stop_at_failed_batch, stop_together_on_failure
+from samhq_train.training.step_failures import (
+    held_for_validation_end,
+    mean_over_ranks_or_stop,
+    stop_at_failed_batch,
+    stop_together_on_failure,
+)
+from tests.training.stand_in_group import StandInGroup, other_failed
 
 BAD = DataError("cannot read image file /d/0004.jpg: 0004.jpg is truncated")
 
@@ -52,38 +60,45 @@ def test_a_ddp_runs_loader_hands_on_failed_batches_and_a_single_process_raises()
     assert isinstance(batches[3], LoadFailure) and str(batches[3].error) == "sample 3 broke"
 
 
-def fake_trainer(reduced: list, others_failed: int = 0):
-    """Rank of 2 whose all-reduce (sum) records what it was given and adds the other process's
-    [loss 0.25, failed]."""
-
-    def reduce(tensor, reduce_op):
-        assert reduce_op == "sum" and tensor.shape == (2,)
-        reduced.append(tensor.tolist())
-        return tensor + torch.tensor([0.25, float(others_failed)])
-
-    return types.SimpleNamespace(world_size=2, strategy=types.SimpleNamespace(reduce=reduce),
-                                 current_epoch=0, global_step=3)
+TWO = types.SimpleNamespace(world_size=2, current_epoch=0, global_step=3)
 
 
 def test_the_steps_loss_all_reduce_tells_the_others_of_a_failed_batch(monkeypatch):
-    told = []
-
-    def gather(reason):  # the all-gather (only after a failure): rank 1 failed
-        told.append(reason)
-        return [reason, str(BAD)]
-
-    monkeypatch.setattr(distributed, "gather_from_ranks", gather)
-    reduced: list = []
-    check_loss(fake_trainer(reduced), torch.tensor(0.5))  # nothing failed: no gather
-    assert reduced == [[0.5, 0.0]] and told == []
+    group = StandInGroup(monkeypatch, other=lambda t: torch.tensor([0.25, 0.0]))
+    check_loss(TWO, torch.tensor(0.5))  # nothing failed: no gather
+    assert group.reduced == [[0.5, 0.0]] and dict(group.calls) == {"all_reduce": 1}
+    group = StandInGroup(monkeypatch, other=other_failed, reason=str(BAD))
     with pytest.raises(RankStopped) as info:  # rank 0, rank 1 failed
-        check_loss(fake_trainer(reduced, others_failed=1), torch.tensor(0.5))
-    assert str(info.value) == f"rank 1 stopped: {BAD}" and told == [None]
-    monkeypatch.setattr(distributed, "gather_from_ranks", lambda reason: [None, reason])
-    reduced.clear()
-    with pytest.raises(DataError) as raised:  # rank 1: joins the all-reduce, then raises
-        stop_at_failed_batch(fake_trainer(reduced), BAD, torch.device("cpu"))
-    assert raised.value is BAD and reduced == [[0.0, 1.0]]
+        check_loss(TWO, torch.tensor(0.5))
+    assert str(info.value) == f"rank 1 stopped: {BAD}"
+    assert dict(group.calls) == {"all_reduce": 1, "all_gather_object": 1}
+    group = StandInGroup(monkeypatch)
+    with pytest.raises(DataError) as raised:  # the failing process: joins, then raises
+        stop_at_failed_batch(TWO, BAD, torch.device("cpu"))
+    assert raised.value is BAD and group.reduced == [[0.0, 1.0]]
+
+
+def test_a_loss_normaliser_is_the_mean_over_processes_or_stops(monkeypatch):
+    assert mean_over_ranks_or_stop(3) == 3.0  # one process: no collective
+    group = StandInGroup(monkeypatch, other=lambda t: torch.tensor([2.0, 0.0]))
+    assert mean_over_ranks_or_stop(3) == 2.5
+    assert group.reduced == [[3.0, 0.0]] and dict(group.calls) == {"all_reduce": 1}
+    StandInGroup(monkeypatch, other=other_failed, reason=str(BAD))
+    with pytest.raises(RankStopped, match="^rank 1 stopped: cannot read image file"):
+        mean_over_ranks_or_stop(3)
+
+
+def test_a_failed_validation_batch_is_held_until_the_validation_end():
+    module = types.SimpleNamespace(trainer=TWO, val_failure=None)
+    assert not held_for_validation_end(module, {"i": [0]})
+    second = DataError("cannot read image file /d/0005.jpg")
+    assert held_for_validation_end(module, LoadFailure(BAD))
+    assert held_for_validation_end(module, LoadFailure(second))
+    assert module.val_failure is BAD  # the first one
+    alone = types.SimpleNamespace(trainer=types.SimpleNamespace(world_size=1), val_failure=None)
+    with pytest.raises(DataError) as raised:
+        held_for_validation_end(alone, LoadFailure(BAD))
+    assert raised.value is BAD
 
 
 def test_one_process_raises_at_once_and_a_validation_end_stops_together(monkeypatch):

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import torch
 
 from samhq_train.data.concept_targets import ConceptTargets
-from samhq_train.distributed import mean_over_ranks
 from samhq_train.model.sam3.concept.boxes import box_cxcywh_to_xyxy
+from samhq_train.training.step_failures import mean_over_ranks_or_stop
 
 from .loss_terms import box_terms, classification_terms, mask_terms
 from .matcher import Matches, OneToManyMatcher, OneToOneMatcher
@@ -62,11 +62,12 @@ class ConceptLossSettings:
 
 
 def loss_normaliser(targets: ConceptTargets, device, over_processes: bool = True) -> torch.Tensor:
-    """The instance count of the batch (its mean over processes with over_processes), at least
-    1, as a float32 scalar on `device`."""
+    """The instance count of the batch (its mean over processes with over_processes, an
+    all-reduce that also stops the step when a process failed to load its batch:
+    training/step_failures.py), at least 1, as a float32 scalar on `device`."""
     count = float(targets.num_boxes.sum())
     if over_processes:
-        count = mean_over_ranks(count, device)
+        count = mean_over_ranks_or_stop(count, device)
     return torch.tensor(max(count, 1.0), dtype=torch.float32, device=device)
 
 

@@ -27,11 +27,10 @@ epoch's last.ckpt continues as the uninterrupted one.
 
 Under DDP each process starts from its own seed (its own dropout, as Meta's processes), validates
 its share of the datapoints (the losses and detections gathered: the one-process figures), and a
-batch that one process failed to load (data.loaders.LoadFailure) stops every process at the start
-of that training step (one small all-gather a step: the loss all-reduces the instance count
-before check_loss, which image training's steps tell failures through), or at the end of that
-validation, in one line each (training/step_failures.py), rather than leaving the others waiting
-in a collective.
+batch that one process failed to load (data.loaders.LoadFailure) stops every process at that
+training step, before backward (told through the loss's all-reduce of the instance count, which
+the failing process joins: no extra collective a step), or at the end of that validation, in one
+line each (training/step_failures.py), rather than leaving the others waiting in a collective.
 """
 
 from __future__ import annotations
@@ -53,7 +52,11 @@ from samhq_train.distributed import gather_from_ranks
 from samhq_train.model.sam3.concept.geometry import ExemplarPrompt
 from samhq_train.training.checkpointing import gather_rng_states, restore_own_rng_states
 from samhq_train.training.divergence import check_gradients, check_loss
-from samhq_train.training.step_failures import stop_together_on_failure
+from samhq_train.training.step_failures import (
+    held_for_validation_end,
+    stop_at_failed_batch,
+    stop_together_on_failure,
+)
 
 from .loss import CORE_LOSS, ConceptLossSettings, concept_detection_loss
 from .optimizer import ConceptOptimSettings, concept_optimizer
@@ -153,8 +156,8 @@ class ConceptTrainModule(L.LightningModule):
         return concept_detection_loss(outputs, batch.targets, settings)
 
     def training_step(self, batch: ConceptBatch | LoadFailure, batch_idx: int) -> torch.Tensor:
-        failure = batch.error if isinstance(batch, LoadFailure) else None
-        stop_together_on_failure(self.trainer, failure)  # before the loss's all-reduce
+        if isinstance(batch, LoadFailure):  # the others learn of it in the loss's all-reduce
+            stop_at_failed_batch(self.trainer, batch.error, self.device)
         losses = self.losses(self.outputs(batch), batch)
         size = len(batch.phrases)
         self.log("train/core_loss", losses[CORE_LOSS].detach(), prog_bar=True, batch_size=size)
@@ -175,10 +178,7 @@ class ConceptTrainModule(L.LightningModule):
         self.val_losses, self.val_failure = {}, None
 
     def validation_step(self, batch: ConceptBatch | LoadFailure, batch_idx: int) -> None:
-        if isinstance(batch, LoadFailure):  # said at the epoch's end, where all processes meet
-            if self.trainer.world_size == 1:
-                raise batch.error
-            self.val_failure = self.val_failure or batch.error
+        if held_for_validation_end(self, batch):  # a LoadFailure
             return
         maps = self.image_maps(batch) if self.val_exemplars is not None else None
         outputs = self.outputs(batch, maps)

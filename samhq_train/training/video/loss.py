@@ -9,7 +9,8 @@ for objects present in the GT frame; and the object-score logit against "the obj
 frame" (BCE: focal with gamma 0, no alpha). Every term is divided by the number of objects B and
 summed over steps and frames; under DDP B is the mean object count over the processes (at least
 1), as SAM 2 all-reduces it, so that the averaged gradients are those of one process on all the
-clips; the total weighs them (MOSE fine-tune: focal 20, dice 1, IoU 1,
+clips (that all-reduce also stops every process at a step where one failed to load its clip:
+training/step_failures.py); the total weighs them (MOSE fine-tune: focal 20, dice 1, IoU 1,
 object score 1).
 """
 
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
-from samhq_train.distributed import mean_over_ranks
 from samhq_train.training.losses import sigmoid_focal_loss
+from samhq_train.training.step_failures import mean_over_ranks_or_stop
 
 from .clip_forward import FrameSteps
 
@@ -66,7 +67,7 @@ class MultiStepMaskLoss:
     def __call__(self, frames: list[FrameSteps], gt_masks: torch.Tensor) -> dict[str, torch.Tensor]:
         """frames: the T frames' steps, gt_masks T x B x 1 x S x S -> {each term, "loss": the
         weighted sum}."""
-        num_objects = max(mean_over_ranks(gt_masks.shape[1], gt_masks.device), 1.0)
+        num_objects = max(mean_over_ranks_or_stop(gt_masks.shape[1], gt_masks.device), 1.0)
         totals = dict.fromkeys(TERMS, 0.0)
         for steps, gt in zip(frames, gt_masks, strict=True):
             gt = gt.float()

@@ -27,11 +27,11 @@ order, clip sampling, augmentations, box noise, clicks, dropout), so a run resum
 epoch's last.ckpt continues bit for bit as the uninterrupted run.
 
 Under DDP a clip that one process failed to load (data.loaders.LoadFailure: a frame found cut
-short when read) stops every process at the start of that training step (one small all-gather a
-step: the loss all-reduces the object count before check_loss, which image training's steps tell
-failures through), and a validation sequence that failed to load at the end of that validation,
-in one line each (training/step_failures.py), rather than leaving the others waiting in a
-collective. Validation gathers every process's sequence scores (each sequence once: Lightning's
+short when read) stops every process at that training step, before backward (told through the
+loss's all-reduce of the object count, which the failing process joins: no extra collective a
+step), and a validation sequence that failed to load at the end of that validation, in one line
+each (training/step_failures.py), rather than leaving the others waiting in a collective.
+Validation gathers every process's sequence scores (each sequence once: Lightning's
 DistributedSampler repeats some to even the shares) into the one-process J&F, so every process
 logs the same figures and takes part in the same collectives, whether it scored a sequence or
 not.
@@ -49,7 +49,11 @@ from samhq_train.evaluation.video import SequenceScore, overall_score
 from samhq_train.model.sam2 import Sam2HQ
 from samhq_train.training.checkpointing import gather_rng_states, restore_own_rng_states
 from samhq_train.training.divergence import check_gradients, check_loss
-from samhq_train.training.step_failures import stop_together_on_failure
+from samhq_train.training.step_failures import (
+    held_for_validation_end,
+    stop_at_failed_batch,
+    stop_together_on_failure,
+)
 
 from .clip_forward import ClipForward
 from .loss import TERMS, MultiStepMaskLoss
@@ -99,8 +103,8 @@ class VideoTrainModule(L.LightningModule):
         self.model.train()
 
     def training_step(self, batch: dict | LoadFailure, batch_idx: int) -> torch.Tensor:
-        failure = batch.error if isinstance(batch, LoadFailure) else None
-        stop_together_on_failure(self.trainer, failure)  # before the loss's all-reduce
+        if isinstance(batch, LoadFailure):  # the others learn of it in the loss's all-reduce
+            stop_at_failed_batch(self.trainer, batch.error, self.device)
         masks = batch["masks"]
         plan = plan_clip(masks, self.prompts, self.rng)
         images = batch["images"].float()
@@ -127,10 +131,7 @@ class VideoTrainModule(L.LightningModule):
         self.val_scores, self.val_failure = [], None
 
     def validation_step(self, batch: dict | LoadFailure, batch_idx: int) -> None:
-        if isinstance(batch, LoadFailure):  # said at the epoch's end, where all processes meet
-            if self.trainer.world_size == 1:
-                raise batch.error
-            self.val_failure = self.val_failure or batch.error
+        if held_for_validation_end(self, batch):  # a LoadFailure
             return
         self.val_scores.append(score_tracking(self.model, batch, use_hq=self.use_hq))
 

@@ -12,7 +12,8 @@ SPEC: {"out": run folder, "files": {checkpoint, merges, data: a concept demo's r
 first}. The run
 is train(cfg) behind the command line's error handling (exit 2 and one `error:` line per
 process). Each process writes <out>/weights_rank<r>.pt (its final weights),
-<out>/grads_rank<r>.pt (the gradients of the first optimiser step) and appends
+<out>/grads_rank<r>.pt (the gradients of the first optimiser step),
+<out>/collectives_rank<r>.json (each training step's collectives: collective_counts.py) and appends
 "<rank> <file name>" to <out>/writes.txt for every checkpoint and export it writes; rank 0
 copies the checkpoint written after epoch 1 to checkpoints/epoch1.ckpt (a point to resume from)
 and writes the metrics, the step count and the last validation's detections (every process's,
@@ -40,6 +41,7 @@ from samhq_train.training.checkpointing import AtomicCheckpointIO  # noqa: E402
 from samhq_train.training.concept import run  # noqa: E402
 from samhq_train.training.concept.module import ConceptTrainModule  # noqa: E402
 from samhq_train.training.concept.validation import BoxDetections  # noqa: E402
+from tests.training.collective_counts import count_step_collectives  # noqa: E402
 from tests.training.concept.concept_run import SHORT  # noqa: E402
 from tests.training.ddp_faults import full_disk_on_rank  # noqa: E402
 from tests.training.helpers import CONF  # noqa: E402
@@ -128,6 +130,7 @@ def main(spec: dict) -> None:
     out = Path(spec["out"])
     record_writes(out)
     change_the_module(spec.get("no_dropout", False), spec.get("loss_scale", 1.0))
+    count_step_collectives(ConceptTrainModule, out)
     if spec.get("full_disk_rank") is not None:
         full_disk_on_rank(spec["full_disk_rank"])
     detections_on_the_gt()

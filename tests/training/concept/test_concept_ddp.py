@@ -10,6 +10,9 @@ draw the same dropout masks), 2 training images, 3 validation images (3 datapoin
   the batch (test_concept_ddp_loss.py shows it term by term on Meta's loss). The recipe clips
   the gradient's norm to 0.1, so where it clips (every step of a real run) the two are the same
   run; AdamW nearly ignores the factor elsewhere.
+- Each training step of the 2-process run calls 2 collectives from Python, the loss's
+  all-reduce of the instance count and the divergence check's of the loss (a failed batch is
+  told through them); the 1-process run's steps none.
 - Validation (text and exemplar prompts, data.val_exemplars): the losses and box APs of the
   2-process run are the 1-process run's (shares of 2 and 1 datapoints, the detections
   gathered); rank 0 alone writes last.ckpt, best.ckpt and the
@@ -34,6 +37,7 @@ import torch
 from samhq_train.data.demo_concepts import ensure_concept_demo
 from tests.ddp_launch import run_launch
 from tests.model.sam3.concept.ours_file import write_sam3_with_detector
+from tests.training.collective_counts import step_collectives
 from tests.training.ddp_faults import check_full_disk_stop
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -119,6 +123,13 @@ def test_two_processes_train_what_one_process_with_twice_the_batch_trains(runs, 
     # keys, as of the box-RPB's last layer) into an update of up to ~lr x rounding / eps: such
     # weights move by ~1e-5 in both runs, apart by as much; every other weight within 5e-6
     assert max_difference(weights(one), weights(two)) < 2e-5
+
+
+@pytest.mark.slow
+def test_a_training_step_calls_the_loss_all_reduces_alone(runs):
+    for rank in (0, 1):
+        assert step_collectives(runs["two"], rank) == [{"all_reduce": 2}] * 2
+    assert step_collectives(runs["one"], 0) == [{}] * 2
 
 
 @pytest.mark.slow

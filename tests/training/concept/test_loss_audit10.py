@@ -107,10 +107,10 @@ def test_bf16_mask_logits_equal_metas(monkeypatch):
 
 def test_normaliser_is_the_mean_over_processes_when_asked(monkeypatch):
     targets = make_targets([3, 0, 2])
-    monkeypatch.setattr(loss_module, "mean_over_ranks", lambda count, device: count / 2)
+    monkeypatch.setattr(loss_module, "mean_over_ranks_or_stop", lambda count, device: count / 2)
     assert float(loss_normaliser(targets, "cpu")) == 2.5
     assert float(loss_normaliser(targets, "cpu", over_processes=False)) == 5.0
-    monkeypatch.setattr(loss_module, "mean_over_ranks", lambda count, device: 0.25)
+    monkeypatch.setattr(loss_module, "mean_over_ranks_or_stop", lambda count, device: 0.25)
     assert float(loss_normaliser(targets, "cpu")) == 1.0  # at least 1
 
 

@@ -10,7 +10,9 @@ global rank whose disk is full for every write of last.ckpt after the first, or 
 tracking, to see how the processes' scores are put together), or null}. The run
 is train(cfg) behind the command line's error handling (exit 2 and one `error:` line per
 process), the process group ended as the command ends it; each process of a run that ends
-writes its metrics (train()'s: J&F before / after) to <out>/metrics_rank<r>.json."""
+writes its metrics (train()'s: J&F before / after) to <out>/metrics_rank<r>.json, and each
+process its training steps' collectives to <out>/collectives_rank<r>.json
+(collective_counts.py)."""
 
 import json
 import sys
@@ -25,6 +27,7 @@ from samhq_train.distributed import end_process_group, exit_on_setup_error  # no
 from samhq_train.evaluation.video.scores import ObjectScore, SequenceScore  # noqa: E402
 from samhq_train.train import train  # noqa: E402
 from samhq_train.training.video import module  # noqa: E402
+from tests.training.collective_counts import count_step_collectives  # noqa: E402
 from tests.training.ddp_faults import full_disk_on_rank  # noqa: E402
 from tests.training.helpers import CONF  # noqa: E402
 from tests.training.video.test_video_run import SHORT  # noqa: E402
@@ -47,6 +50,7 @@ def stand_in_scores(scores: dict[str, list[float]]) -> None:
 def main(spec: dict) -> None:
     if spec.get("scores"):
         stand_in_scores(spec["scores"])
+    count_step_collectives(module.VideoTrainModule, Path(spec["out"]))
     if spec.get("full_disk_rank") is not None:
         full_disk_on_rank(spec["full_disk_rank"])
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):

@@ -6,8 +6,10 @@ last.ckpt. Every process stops at that point with one line (the failing one its 
 other `rank N stopped: ` and the same words), exit 2, no traceback, and none waits for the other
 (each run's timeout kills its process group). And a validation of 3 sequences by 2 processes
 (shares of 2 and 2: Lightning's DistributedSampler repeats one; stand-in scores, the tracking is
-tested elsewhere) gives every process the J&F of the 3 sequences, each once. The four runs go
-side by side."""
+tested elsewhere) gives every process the J&F of the 3 sequences, each once; its training step
+calls 2 collectives from Python in each process, the loss's all-reduce of the object count and
+the divergence check's of the loss (a failed clip is told through them). The four runs go side
+by side."""
 
 import json
 import shutil
@@ -20,6 +22,7 @@ import pytest
 from samhq_train.data.moving_shapes import write_moving_shapes
 from samhq_train.evaluation.video.scores import ObjectScore, SequenceScore, overall_score
 from tests.ddp_launch import finish_launch, start_launch, stop_lines
+from tests.training.collective_counts import step_collectives
 from tests.training.ddp_faults import check_full_disk_stop
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -127,3 +130,5 @@ def test_every_process_validates_to_the_j_and_f_of_the_whole_set(runs):
     for figure in figures:  # J 50, F 50 (rank 0's share alone: 55, 50; rank 1's: 30, 40)
         assert figure == pytest.approx({"J&F": whole.jf, "J": whole.j, "F": whole.f}, abs=1e-9)
     assert whole.j == pytest.approx(50.0) and whole.f == pytest.approx(50.0)
+    for rank in (0, 1):  # its one training step
+        assert step_collectives(out, rank) == [{"all_reduce": 2}]
