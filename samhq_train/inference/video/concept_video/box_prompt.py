@@ -11,8 +11,8 @@ Which frames the box reaches is the one-process detector's buffer
 (Sam3ImageOnVideoMultiGPU.forward_video_grounding_multigpu): on each frame it processes, it
 detects that frame if not buffered, drops the previous frame's entry and detects the next frame
 in the processing direction ahead of time, with the geometric prompt of the frame being
-processed. So the frame after the prompt frame (the next one in the direction processed from
-it) is detected with the box too, until the buffer drops it. DetectionBuffer follows that.
+processed. So the frame after the prompt frame is detected with the box too (add_prompt
+processes its frame forward), unless the buffer dropped it before. DetectionBuffer follows that.
 Clicks (Meta's _prepare_backbone_feats) go through the buffer as well, but after a click no
 detection runs again until the next add_prompt (interaction.py), so they are not followed.
 """

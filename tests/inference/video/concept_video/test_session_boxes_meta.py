@@ -10,6 +10,7 @@ Compared as test_session_meta.py compares the text prompt: on every processed fr
 tracked and their masks, on every shown frame the object ids, scores (1e-5) and masks (at most 2
 pixels flipped)."""
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -17,8 +18,9 @@ import pytest
 import torch
 
 from samhq_train.inference.video.concept_video.session import ConceptVideoSession
+from samhq_train.inference.video.point_prompts import VideoPromptError
 
-from .conftest import build_pair
+from .conftest import build_pair, load_ours
 from .meta_video import cpu_patches, meta_video_state
 from .test_session_meta import SETTINGS, TEXT, count_flips
 
@@ -103,3 +105,22 @@ def test_box_prompt_equals_meta_video_inference(concept_video, prompt, monkeypat
     assert shown_objects >= 20, "a trivial comparison"
     assert worst_score <= 1e-5
     assert flips <= 2
+
+
+@pytest.mark.parametrize(
+    "text, boxes, labels, message",
+    [
+        (None, None, None, "give a text prompt, an exemplar box, or both"),
+        (TEXT, [BOX, BOX], [1, 1], "2 boxes: SAM 3's video model takes one box"),
+        (None, [BOX], [0], "a counter-example box alone finds nothing"),
+        (TEXT, [(100, 20, 130, 50)], None, "lies outside the image of width 128"),
+        (TEXT, [(30, 20, 30, 50)], None, "must have x0 < x1"),
+        (TEXT, [BOX], [2], "box_labels must be one 1 (example) or 0"),
+    ],
+)
+def test_bad_box_prompts_are_refused(concept_video, text, boxes, labels, message):
+    session = ConceptVideoSession(load_ours(concept_video[2]), concept_video[1], use_hq=False)
+    session.set_video(concept_video[3])
+    with pytest.raises(VideoPromptError, match=re.escape(message)):
+        session.add_prompt(PROMPT_FRAME, text, boxes, labels)
+    assert session.prompt_frame is None
