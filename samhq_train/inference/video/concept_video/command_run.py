@@ -1,7 +1,7 @@
 """samhq-video --text ... --detect-every-frame: SAM 3's video concept model (ConceptVideoSession)
 instead of detect-once-then-track. The text prompt (and / or the --exemplar-box: one box, see
-box_prompt.py) goes on --text-frame; the video is processed
-forward from there to the last frame, then in reverse from the frame before it to frame 0.
+box_prompt.py) goes on --text-frame; the video is processed forward from there to the last
+frame, then in reverse from the frame before it to frame 0.
 --threshold is the detection score threshold (Meta's score_threshold_detection); --concept-settings
 FILE: a JSON object of further ConceptVideoSettings fields (Meta's Sam3VideoBase settings, e.g.
 {"hotstart_delay": 15, "new_det_thresh": 0.7}). Writes a PNG per frame (pixel value: 1 for the
