@@ -23,8 +23,8 @@ Detect once, then track: not Meta's SAM 3 video model, which runs the detector o
 matches its detections to the tracks (an instance not visible on frame N is not tracked). Also
 writes <out>/concept.json: the text, the frame, and per object its id, detector score and box.
 --exemplar-box X0 Y0 X1 Y1 (video pixels, repeatable) with or without --text: an example of the
-concept on --text-frame, --counter-box one that is not (with --text or an --exemplar-box), as
-samhq-concept takes them; with --detect-every-frame one box (Meta's video model takes one: see
+concept on --text-frame, --counter-box one that is not (with --text or an --exemplar-box), the
+options of samhq-concept; with --detect-every-frame one box (Meta's video model takes one: see
 concept_video/box_prompt.py). concept.json records them (exemplar_boxes, exemplar_labels).
 No instance found: a line says so, every frame's PNG is background, concept.json lists no
 objects, exit status 0. --bpe: CLIP's merges file bpe_simple_vocab_16e6.txt.gz (from Meta's sam3
