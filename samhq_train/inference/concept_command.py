@@ -72,9 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         help="the concept, a noun phrase (e.g. 'a red car'); repeatable: several concepts",
     )
-    box = dict(nargs=4, type=float, action="append", default=[], metavar=("X0", "Y0", "X1", "Y1"))
-    parser.add_argument("--exemplar-box", **box, help="an example of the concept (repeatable)")
-    parser.add_argument("--counter-box", **box, help="a counter-example (repeatable)")
+    add_box_options(parser)
     parser.add_argument("--checkpoint", required=True, help="SAM 3 weights with the detector")
     parser.add_argument("--base", help="base checkpoint for an HQ-only --checkpoint")
     parser.add_argument("--bpe", required=True, help="the BPE merges file (.txt.gz)")
@@ -99,6 +97,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def add_box_options(parser: argparse.ArgumentParser, where: str = "") -> None:
+    """--exemplar-box / --counter-box X0 Y0 X1 Y1 (pixels, repeatable; `where`: the help's
+    note on which picture they are on); box_prompts reads them."""
+    box = dict(nargs=4, type=float, action="append", default=[], metavar=("X0", "Y0", "X1", "Y1"))
+    parser.add_argument(
+        "--exemplar-box", **box, help=f"an example of the concept{where} (repeatable)"
+    )
+    parser.add_argument("--counter-box", **box, help=f"a counter-example{where} (repeatable)")
+
+
+def box_prompts(args: argparse.Namespace):
+    """(boxes K x 4 float64, labels K: 1 an example, 0 a counter-example) of --exemplar-box
+    and --counter-box, the examples first; (None, None) without boxes."""
+    boxes = [*args.exemplar_box, *args.counter_box]
+    if not boxes:
+        return None, None
+    labels = [1] * len(args.exemplar_box) + [0] * len(args.counter_box)
+    return np.array(boxes, dtype=np.float64), np.array(labels)
+
+
 def check_texts(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Each --text a noun phrase, none twice; exemplar boxes with one --text only."""
     texts = args.text or []
@@ -116,15 +134,12 @@ def check_texts(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
 
 def exemplars(args: argparse.Namespace, images: list[Path]):
     """(boxes K x 4, labels K) of the exemplar / counter boxes, or (None, None)."""
-    boxes = [*args.exemplar_box, *args.counter_box]
-    if not boxes:
-        return None, None
-    if len(images) != 1:
+    boxes, labels = box_prompts(args)
+    if boxes is not None and len(images) != 1:
         raise ConceptInputError(
             "--exemplar-box / --counter-box are pixels of one image: give a single --image"
         )
-    labels = [1] * len(args.exemplar_box) + [0] * len(args.counter_box)
-    return np.array(boxes, dtype=np.float64), np.array(labels)
+    return boxes, labels
 
 
 def write_result(

@@ -22,13 +22,18 @@ detector, e.g. Meta's sam3.pt): SAM 3's concept detector finds every instance of
 Detect once, then track: not Meta's SAM 3 video model, which runs the detector on every frame and
 matches its detections to the tracks (an instance not visible on frame N is not tracked). Also
 writes <out>/concept.json: the text, the frame, and per object its id, detector score and box.
+--exemplar-box X0 Y0 X1 Y1 (video pixels, repeatable) with or without --text: an example of the
+concept on --text-frame, --counter-box one that is not (with --text or an --exemplar-box), the
+options of samhq-concept; with --detect-every-frame one box (Meta's video model takes one: see
+concept_video/box_prompt.py). concept.json records them (exemplar_boxes, exemplar_labels).
 No instance found: a line says so, every frame's PNG is background, concept.json lists no
 objects, exit status 0. --bpe: CLIP's merges file bpe_simple_vocab_16e6.txt.gz (from Meta's sam3
 repository, assets/; sam3.pt does not contain it).
 Exit status 0, or 2 with one error line for bad input (frames, prompts, a checkpoint that is not
 an HQ-SAM 2 / SAM 2.1 model, an output folder that holds files without --overwrite; with --text:
 no --bpe or a bad one, a checkpoint without the detector or the video parts, a SAM 2.1 one,
-a --text-frame the video does not have), before the frames are resized for the model.
+a --text-frame the video does not have, a box outside the frame or with x1 <= x0 or y1 <= y0),
+before the frames are resized for the model.
 """
 
 from __future__ import annotations
@@ -59,7 +64,15 @@ from ..command_options import (
     flag_hints,
 )
 from ..concept import ConceptPredictor
-from .concept_tracking import NEEDS_SAM3, ConceptObjects, add_concept_objects, check_concept_frame
+from ..concept_command import add_box_options
+from .concept_options import box_record, check_text_options, checked_box_prompts, concept_prompt
+from .concept_tracking import (
+    NEEDS_SAM3,
+    ConceptObjects,
+    add_concept_objects,
+    check_concept_frame,
+    prompt_words,
+)
 from .concept_video.command_run import (
     check_concept_video_options,
     detect_every_frame,
@@ -87,9 +100,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--text", help="track every instance of this concept (HQ-SAM 3 / SAM 3; detect once, on "
         "--text-frame, then track: not Meta's SAM 3 video model)",
     )
-    parser.add_argument("--bpe", help="with --text: the BPE merges file (.txt.gz)")
+    add_box_options(parser, " on --text-frame, in video pixels")
+    parser.add_argument("--bpe", help="with --text / --exemplar-box: the BPE merges file (.txt.gz)")
     parser.add_argument(
-        "--text-frame", type=int, default=0, help="with --text: the frame to detect on (default 0)"
+        "--text-frame", type=int, default=0,
+        help="with --text / --exemplar-box: the frame to detect on (default 0)",
     )
     parser.add_argument(
         "--threshold", type=float, default=0.5,
@@ -136,30 +151,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     check_concept_video_options(parser, args)
     check_device_options(parser, args)
     return args
-
-
-def check_text_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """--prompts or --text (with --bpe; both with --detect-every-frame: the prompts are clicks
-    on its objects), and the text options only with --text."""
-    both = args.prompts is not None and args.text is not None
-    if (args.prompts is None and args.text is None) or (both and not args.detect_every_frame):
-        parser.error("give --prompts FILE or --text 'a noun phrase' (one of them; both with "
-                     "--detect-every-frame, the prompts then clicks on its objects)")
-    if args.text is None:
-        given = [f for f, v in (("--bpe", args.bpe), ("--text-frame", args.text_frame != 0),
-                                ("--threshold", args.threshold != 0.5)) if v]
-        if given:
-            parser.error(f"{given[0]} goes with --text")
-        return
-    if not args.text.strip():
-        parser.error("--text is empty: give a noun phrase such as 'a red car'")
-    if args.bpe is None:
-        parser.error("--text needs --bpe FILE: CLIP's merges file bpe_simple_vocab_16e6.txt.gz "
-                     "(from Meta's sam3 repository, assets/)")
-    if args.text_frame < 0:
-        parser.error(f"--text-frame {args.text_frame}: give a frame index, 0 or more")
-    if not 0.0 <= args.threshold < 1.0:
-        parser.error(f"--threshold must be in [0, 1), got {args.threshold}")
 
 
 def davis_palette() -> list[int]:
@@ -294,10 +285,13 @@ def background_frames(video_size: tuple[int, int], num_frames: int):
     return ((frame, [], empty) for frame in range(num_frames))
 
 
-def write_concept(out: Path, args: argparse.Namespace, video, objects: ConceptObjects) -> None:
+def write_concept(
+    out: Path, args: argparse.Namespace, video, objects: ConceptObjects, boxes, labels
+) -> None:
     record = {
-        "text": args.text, "frame": objects.frame, "frame_name": video.names[objects.frame],
-        "threshold": args.threshold, "objects": objects.records(),
+        "text": args.text, **box_record(boxes, labels), "frame": objects.frame,
+        "frame_name": video.names[objects.frame], "threshold": args.threshold,
+        "objects": objects.records(),
     }
     (out / CONCEPT_JSON).write_text(json.dumps(record, indent=1))
 
@@ -305,25 +299,29 @@ def write_concept(out: Path, args: argparse.Namespace, video, objects: ConceptOb
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    check_variant(args.variant, text=args.text is not None)
+    concept = concept_prompt(args)
+    check_variant(args.variant, text=concept)
     video = open_video(args.frames, keep_decoded=args.overlay, max_frames=args.max_frames)
     limit = "" if args.max_frames is None else f"with --max-frames {args.max_frames}"
-    if args.text is None:
+    if not concept:
         prompts = read_prompts(args.prompts, len(video), video.size, args.objects, limit, sam3=None)
     else:
         check_concept_frame(args.text_frame, len(video), limit, what="--text-frame")
+        boxes, labels = checked_box_prompts(args, video.size)
         clicks = read_clicks(args.prompts, len(video), video.size, limit)
     out = Path(args.out)
     targets = [out / f"{n}.png" for n in video.names] + ([out / "overlay"] if args.overlay else [])
-    check_out(out, targets + ([out / CONCEPT_JSON] if args.text else []), args.overwrite)
+    check_out(out, targets + ([out / CONCEPT_JSON] if concept else []), args.overwrite)
     settings = read_settings(args.concept_settings, args.threshold, args.detect_every_frame)
     model = load_model(args).to(args.device)
     if args.detect_every_frame:
-        return detect_every_frame(args, video, model, settings, out, davis_palette(), clicks)
-    if args.text is None:
+        return detect_every_frame(
+            args, video, model, settings, out, davis_palette(), clicks, box_record(boxes, labels)
+        )
+    if not concept:
         check_prompt_rounds(args, model, prompts)
     else:
-        concept = concept_predictor(args, model)
+        detector = concept_predictor(args, model)
     use_hq = decode_with_hq(model, args.hq)
     try:
         predictor = VideoPredictor(
@@ -333,13 +331,14 @@ def main(argv: list[str] | None = None) -> int:
         raise VideoInputError(f"--checkpoint {args.checkpoint}: {err}") from None
     device = torch.device(args.device).type
     with torch.autocast(device, dtype=torch.bfloat16, enabled=args.bf16):
-        if args.text is None:
+        if not concept:
             predictor.set_video(video)
             rounds = [[p for p in prompts if p.round == r] for r in range(1, prompts[-1].round + 1)]
             results = tracked_frames(predictor, rounds)
         else:
             objects = add_concept_objects(
-                predictor, concept, video, args.text, frame=args.text_frame
+                predictor, detector, video, args.text, frame=args.text_frame,
+                exemplar_boxes=boxes, exemplar_labels=labels,
             )
             rounds = [[]]  # the objects' boxes are prompted: track both ways
             results = tracked_frames(predictor, rounds) if len(objects) else (
@@ -351,11 +350,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.overlay:
                 masks = (logits[:, 0] > 0).cpu().numpy()
                 write_overlay(out, video.names[frame], video.image(frame), obj_ids, masks)
-    if args.text is not None:
-        write_concept(out, args, video, objects)
+    if concept:
+        write_concept(out, args, video, objects, boxes, labels)
         if not len(objects):
-            print(f"no instance of {args.text!r} on frame {args.text_frame} passed --threshold "
-                  f"{args.threshold}: nothing tracked, every frame written as background")
+            print(f"no instance of {prompt_words(args.text, boxes)} on frame {args.text_frame} "
+                  f"passed --threshold {args.threshold}: nothing tracked, every frame written "
+                  "as background")
     rounds_text = f" ({len(rounds)} rounds)" if len(rounds) > 1 else ""
     print(f"{len(video)} frames, objects {predictor.obj_ids}{rounds_text} -> {out}")
     return 0

@@ -63,6 +63,15 @@ def check_concept_frame(
         )
 
 
+def prompt_words(text: str | None, boxes) -> str:
+    """How a line names a concept prompt: 'a car', 'a car' with the exemplar boxes, or the
+    exemplar boxes."""
+    if boxes is None:
+        return repr(text)
+    what = "the exemplar box" + ("es" if len(boxes) > 1 else "")
+    return what if text is None else f"{text!r} with {what}"
+
+
 def add_concept_objects(
     predictor: VideoPredictor,
     concept: ConceptPredictor,

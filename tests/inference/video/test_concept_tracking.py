@@ -46,12 +46,13 @@ def setup(tmp_path_factory):
     return files, model, frames, threshold
 
 
-def by_hand(model, bpe, frames, threshold, use_hq):
-    """(found instances in score order, {(reverse, frame): (ids, logits)}) of the manual calls."""
+def by_hand(model, bpe, frames, threshold, use_hq, text=TEXT, boxes=None, labels=None):
+    """(found instances in score order, {(reverse, frame): (ids, logits)}) of the manual calls
+    (boxes, labels: exemplar boxes on the text frame)."""
     image = np.array(Image.open(sorted(frames.iterdir())[TEXT_FRAME]).convert("RGB"))
     concept = ConceptPredictor(model, bpe, threshold=threshold)
     concept.set_image(image)
-    found = concept.predict(TEXT, refine=False)
+    found = concept.predict(text, exemplar_boxes=boxes, exemplar_labels=labels, refine=False)
     order = np.argsort(-found.scores, kind="stable")
     h, w = image.shape[:2]
     boxes = np.clip(found.boxes[order], 0, np.array([w, h, w, h], dtype=np.float32))
@@ -134,6 +135,41 @@ def test_command_equals_by_hand(setup, manual, tmp_path, capsys):
     )
     np.testing.assert_allclose([o["box"] for o in record["objects"]], boxes, rtol=0, atol=1e-3)
     assert_objects_found(tracked)
+
+
+EXAMPLE, COUNTER = [26.0, 20.0, 56.0, 50.0], [72.0, 32.0, 108.0, 68.0]  # the square, the disc
+
+
+def test_command_with_boxes_alone_equals_by_hand(setup, tmp_path, capsys):
+    """--exemplar-box and --counter-box without --text: ConceptPredictor with those exemplar boxes
+    on the text frame, its instances tracked as by hand; concept.json records the boxes."""
+    files, model, frames, _ = setup
+    concept = ConceptPredictor(model, files.bpe, threshold=0.0)
+    concept.set_image(np.array(Image.open(frames / f"{TEXT_FRAME:05d}.png").convert("RGB")))
+    boxes, labels = np.array([EXAMPLE, COUNTER]), np.array([1, 0])
+    scores = np.sort(concept.predict(None, exemplar_boxes=boxes, exemplar_labels=labels,
+                                     refine=False).scores)[::-1]
+    threshold = float(scores[1:3].mean())  # two instances
+    with torch.inference_mode():
+        found, order, _, tracked = by_hand(
+            model, files.bpe, frames, threshold, False, None, boxes, labels
+        )
+    args = text_args(files, frames, tmp_path / "masks", threshold, "--exemplar-box",
+                     *map(str, EXAMPLE), "--counter-box", *map(str, COUNTER))
+    del args[2:4]  # no --text
+    assert command.main(args) == 0
+    assert "objects [1, 2]" in capsys.readouterr().out
+    for (reverse, frame), (ids, logits) in tracked.items():
+        written = np.array(Image.open(tmp_path / "masks" / f"{frame:05d}.png"))
+        if not (reverse and frame == TEXT_FRAME):
+            assert np.array_equal(written, command.id_mask(ids, logits)), (reverse, frame)
+    assert sum(int((logits > 0).any()) for _, logits in tracked.values()) >= NUM_FRAMES
+    record = json.loads((tmp_path / "masks" / "concept.json").read_text())
+    assert record["text"] is None and len(found) == 2
+    assert (record["exemplar_boxes"], record["exemplar_labels"]) == ([EXAMPLE, COUNTER], [1, 0])
+    np.testing.assert_allclose(
+        [o["score"] for o in record["objects"]], found.scores[order], rtol=0, atol=1e-6
+    )
 
 
 def test_a_video_file_is_detected_on_its_decoded_frame(setup, tmp_path):

@@ -1,6 +1,8 @@
-"""samhq-video --text refuses bad input in one `error:` line, exit 2, before the frames are
-resized for the model (load_video is never reached) and with nothing written."""
+"""samhq-video --text and / or --exemplar-box refuses bad input in one `error:` line, exit 2,
+before the frames are resized for the model (load_video is never reached) and with nothing
+written."""
 
+import numpy as np
 import pytest
 
 from samhq_train.inference.video import command, concept_tracking
@@ -53,6 +55,22 @@ CASES = {
     "sam 2.1 checkpoint": ({"--checkpoint": "sam2"}, "is a sam2 model; text and exemplar"),
     "sam 2.1 variant": ({"--variant": "sam2.1_hq_hiera_t"}, "--variant sam2.1_hq_hiera_t is a"),
     "independent objects": ({"--objects": "independent"}, "batched only"),
+    "no prompt at all": ({"--text": None}, "give --prompts FILE or --text"),
+    "box outside the frame": (
+        {"--exemplar-box": (90, 10, 130, 50)}, "--exemplar-box 90 10 130 50: box [90.0, 10.0"
+    ),
+    "box with x1 <= x0": ({"--counter-box": (50, 10, 50, 30)}, "must have x0 < x1 and y0 < y1"),
+    "box with y1 <= y0": ({"--exemplar-box": (5, 30, 40, 29)}, "must have x0 < x1 and y0 < y1"),
+    "counter box alone": (
+        {"--text": None, "--counter-box": (5, 5, 40, 40)}, "--counter-box alone finds nothing"
+    ),
+    "box without bpe": (
+        {"--text": None, "--bpe": None, "--exemplar-box": (5, 5, 40, 40)}, "--exemplar-box needs"
+    ),
+    "two boxes for the video model": (
+        {"--exemplar-box": (5, 5, 40, 40), "--counter-box": (50, 5, 90, 40),
+         "--detect-every-frame": True}, "--detect-every-frame takes one box",
+    ),
 }
 
 
@@ -69,7 +87,8 @@ def test_bad_input_is_one_error_line_before_the_frames_are_resized(
     for flag, value in changes.items():
         value = value(tmp_path) if callable(value) else checkpoints.get(value, value)
         args[flag] = value
-    argv = [str(a) for flag, value in args.items() if value is not None for a in (flag, value)]
+    argv = [str(a) for flag, value in args.items() if value is not None
+            for a in ((flag,) if value is True else (flag, *np.atleast_1d(value)))]
 
     def resized(*_):
         raise AssertionError("the frames were resized for the model")

@@ -45,7 +45,7 @@ def stand_ins(official_model, tmp_path_factory):
 
 
 def test_the_readme_shows_video_commands():
-    assert len(COMMANDS) == 4 and len(TEXT_COMMANDS) == 3
+    assert len(COMMANDS) == 4 and len(TEXT_COMMANDS) == 4
 
 
 @pytest.mark.parametrize("text", [c.text for c in COMMANDS])

@@ -1,6 +1,7 @@
 """samhq-video --text ... --detect-every-frame: SAM 3's video concept model (ConceptVideoSession)
-instead of detect-once-then-track. The text prompt goes on --text-frame; the video is processed
-forward from there to the last frame, then in reverse from the frame before it to frame 0.
+instead of detect-once-then-track. The text prompt (and / or the --exemplar-box: one box, see
+box_prompt.py) goes on --text-frame; the video is processed forward from there to the last
+frame, then in reverse from the frame before it to frame 0.
 --threshold is the detection score threshold (Meta's score_threshold_detection); --concept-settings
 FILE: a JSON object of further ConceptVideoSettings fields (Meta's Sam3VideoBase settings, e.g.
 {"hotstart_delay": 15, "new_det_thresh": 0.7}). Writes a PNG per frame (pixel value: 1 for the
@@ -34,6 +35,7 @@ from samhq_train.model.sam3.concept.detector import NoDetectorError, concept_det
 from samhq_train.model.sam3.tracking import VideoPartsMissing
 from samhq_train.progress import Progress
 
+from ..concept_tracking import prompt_words
 from ..prompts import PromptsFileError, VideoPrompt, read_prompts
 from .planning_outputs import FrameOutput
 from .session import ConceptVideoSession
@@ -88,8 +90,13 @@ def check_concept_video_options(parser: argparse.ArgumentParser, args) -> None:
         if args.concept_settings is not None:
             parser.error("--concept-settings goes with --text ... --detect-every-frame")
         return
-    if args.text is None:
-        parser.error("--detect-every-frame goes with --text")
+    if args.text is None and not args.exemplar_box:
+        parser.error("--detect-every-frame goes with --text or --exemplar-box")
+    if len(args.exemplar_box) + len(args.counter_box) > 1:
+        parser.error(
+            "--detect-every-frame takes one box (Meta's video model: the first box on the frame "
+            "is its visual prompt): give one --exemplar-box, or one --counter-box with --text"
+        )
     if args.objects != "batched" or args.fill_hole_area is not None:
         parser.error(
             "--detect-every-frame tracks as SAM 3's video model does: leave out --objects and "
@@ -125,12 +132,15 @@ def read_clicks(path, num_frames: int, video_hw, limit: str) -> list[list[VideoP
     return [[p for p in prompts if p.round == r] for r in range(1, prompts[-1].round + 1)]
 
 
-def run_concept_video(session: ConceptVideoSession, video, frame: int, text: str, rounds=()):
-    """The session over the whole video: forward from `frame`, then in reverse before it; then
-    each round of clicks added and the video propagated both ways again. Yields the last
-    round's (frame, FrameOutput), with a progress line per pass."""
+def run_concept_video(
+    session: ConceptVideoSession, video, frame: int, text: str | None, rounds=(), boxes=None,
+    box_labels=None,
+):
+    """The session over the whole video: the prompt (text and / or box) on `frame`, forward from
+    it, then in reverse before it; then each round of clicks added and the video propagated both
+    ways again. Yields the last round's (frame, FrameOutput), with a progress line per pass."""
     session.set_video(video)
-    session.add_prompt(frame, text)
+    session.add_prompt(frame, text, boxes, box_labels)
     n = session.num_frames
     for number in range(len(rounds) + 1):
         if number:
@@ -155,19 +165,27 @@ def add_clicks(session: ConceptVideoSession, clicks: list[VideoPrompt]) -> None:
         session.add_points(click.frame, click.obj_id, click.points, click.labels)
 
 
-def detect_every_frame(args, video, model, settings, out: Path, palette, clicks=()) -> int:
+def detect_every_frame(
+    args, video, model, settings, out: Path, palette, clicks=(), boxes: dict | None = None
+) -> int:
     """samhq-video's --detect-every-frame run: the session made (refusals in one line), every
-    frame written, a summary line. clicks: read_clicks' rounds."""
+    frame written, a summary line. clicks: read_clicks' rounds; boxes: concept.json's
+    exemplar_boxes and exemplar_labels (the box prompt, or None for both)."""
     session = make_session(args, model, settings)
     device = torch.device(args.device).type
     out.mkdir(parents=True, exist_ok=True)
-    record = {"text": args.text, "frame": args.text_frame,
+    boxes = boxes or {"exemplar_boxes": None, "exemplar_labels": None}
+    record = {"text": args.text, **boxes, "frame": args.text_frame,
               "frame_name": video.names[args.text_frame], "settings": asdict(settings),
               "click_rounds": len(clicks)}
     with torch.autocast(device, dtype=torch.bfloat16, enabled=args.bf16):
-        results = run_concept_video(session, video, args.text_frame, args.text, clicks)
+        results = run_concept_video(
+            session, video, args.text_frame, args.text, clicks, boxes["exemplar_boxes"],
+            boxes["exemplar_labels"],
+        )
         shown = write_outputs(out, video, results, palette, record, session)
-    print(f"{len(video)} frames, {len(shown)} objects of {args.text!r} shown "
+    prompt = prompt_words(args.text, boxes["exemplar_boxes"])
+    print(f"{len(video)} frames, {len(shown)} objects of {prompt} shown "
           f"(ids {sorted(shown)}) -> {out}")
     return 0
 

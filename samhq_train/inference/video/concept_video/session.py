@@ -5,7 +5,8 @@ new objects, hotstart removal, occlusion suppression, reconditioning) is execute
 (tracker_ops.py) and every shown object's mask comes out.
 
 session.set_video(video); session.add_prompt(frame, text) gives the prompt frame's output (Meta's
-add_prompt: the state starts afresh); session.propagate() then yields (frame, FrameOutput) from
+add_prompt: the state starts afresh; with boxes=, an exemplar box on the frame, with or without
+the text: box_prompt.py); session.propagate() then yields (frame, FrameOutput) from
 the prompt frame on (that frame again, as Meta's propagate_in_video does), forward or in reverse
 (from the frame before it back to 0). With a hotstart delay the frames come out that many frames
 late (the last ones all at the end), without the objects the hotstart rules removed meanwhile.
@@ -24,14 +25,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 
 from samhq_train.clip_tokenizer import ClipTokenizer
+from samhq_train.inference.concept import EXEMPLAR_ONLY_TEXT
 from samhq_train.model.sam3.concept.detector import concept_detector
 
 from ..concept_tracking import check_concept_frame
 from ..frames import VideoFrames
 from ..point_prompts import VideoPromptError
+from .box_prompt import DetectionBuffer, video_box_prompt
 from .interaction import (
     ADD,
     FULL,
@@ -99,22 +103,43 @@ class ConceptVideoSession:
         self.tracker.reset()
         self.state = MaskletState.initial(self.settings)
         self.text: str | None = None
+        self.boxes: list[list[float]] | None = None  # the box prompt as given (video pixels)
+        self.box_labels: list[int] | None = None
         self.prompt_frame: int | None = None
+        self._exemplars = None  # the box as the detector takes it
+        self._buffer = DetectionBuffer(0, None)
         self.history: list[Action] = []
         self.shown = ShownMasks()
         self.processed: set[int] = set()  # frames the detector ran on (Meta's previous_stages_out)
 
     @torch.inference_mode()
-    def add_prompt(self, frame: int, text: str) -> FrameOutput:
-        """Start afresh with the text prompt and process `frame` (every object on it shown)."""
+    def add_prompt(
+        self, frame: int, text: str | None = None, boxes=None, box_labels=None
+    ) -> FrameOutput:
+        """Start afresh with the prompt and process `frame` (every object on it shown): a text,
+        and / or an exemplar box on the frame (boxes 1 x 4, x0 y0 x1 y1 in video pixels;
+        box_labels 1: an example, the default; 0: a counter-example, with a text only). Meta's
+        video model takes one box (see box_prompt.py)."""
         if self.tracker.frames is None:
             raise VideoPromptError("set a video with set_video(...) before add_prompt(...)")
-        check_concept_frame(frame, self.num_frames, what="text frame")
-        if not text or not text.strip():
+        check_concept_frame(frame, self.num_frames, what="prompt frame")
+        if text is None and boxes is None:
+            raise VideoPromptError("give a text prompt, an exemplar box, or both")
+        if text is not None and not text.strip():
             raise VideoPromptError("the text prompt is empty: give a noun phrase such as 'a car'")
+        exemplars = None
+        if boxes is not None:
+            video_hw = self.tracker.video_size
+            exemplars = video_box_prompt(boxes, box_labels, video_hw, text is not None)
         self._reset()
         self.text, self.prompt_frame = text, frame
-        self._tokens = self.tokenizer([text]).to(self.tracker.device)
+        if exemplars is not None:
+            self.boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).tolist()
+            self.box_labels = exemplars[1][0].tolist()
+            self._exemplars = tuple(t.to(self.tracker.device) for t in exemplars)
+        self._buffer = DetectionBuffer(self.num_frames, None if exemplars is None else frame)
+        tokens = EXEMPLAR_ONLY_TEXT if text is None else text
+        self._tokens = self.tokenizer([tokens]).to(self.tracker.device)
         return self._step(frame, reverse=False).output(*self.tracker.video_size)
 
     @torch.inference_mode()
@@ -124,7 +149,7 @@ class ConceptVideoSession:
         object's earlier clicks there; a tracked obj_id is refined, another id starts a new
         object. Returns the frame's output with the object's new mask."""
         check_concept_frame(frame, self.num_frames, what="click frame")
-        if self.text is None or frame not in self.shown:
+        if self.prompt_frame is None or frame not in self.shown:
             raise VideoPromptError(
                 f"frame {frame} has no output to click on yet: add_prompt(...) a text and "
                 "propagate() to the frame first"
@@ -166,7 +191,7 @@ class ConceptVideoSession:
         nothing run (Meta's propagation_fetch of that one frame): after remove_object the frame
         without the object (the others' masks then take the pixels it held)."""
         check_concept_frame(frame, self.num_frames, what="frame")
-        if self.text is None or frame not in self.shown:
+        if self.prompt_frame is None or frame not in self.shown:
             raise VideoPromptError(
                 f"frame {frame} has no output yet: add_prompt(...) a text and propagate() to "
                 "the frame first"
@@ -182,8 +207,8 @@ class ConceptVideoSession:
         start_frame None: Meta's default, the first frame processed so far (the text prompt's
         frame until a reverse pass ran). After clicks only the clicked objects are tracked
         (see interaction.py)."""
-        if self.text is None:
-            raise VideoPromptError("add a text prompt with add_prompt(...) first")
+        if self.prompt_frame is None:
+            raise VideoPromptError("add a prompt with add_prompt(...) first")
         start = min(self.processed) if start_frame is None else start_frame
         check_concept_frame(start, self.num_frames, what="start frame")
         order = range(start - 1, -1, -1) if reverse else range(start, self.num_frames)
@@ -247,10 +272,12 @@ class ConceptVideoSession:
     def _step(self, frame: int, reverse: bool) -> PlannedFrame:
         """Meta's _det_track_one_frame: detect, propagate, plan, execute, build the masks."""
         settings, tracker = self.settings, self.tracker
-        found = tracker.detector(tracker.encode_frame(frame), self._tokens)
+        exemplars = self._exemplars if self._buffer.visit(frame, reverse) else None
+        found = tracker.detector(tracker.encode_frame(frame), self._tokens, exemplars)
         detections = filter_detections(
             settings, found.logits[0], found.presence_logit[0], found.boxes_xyxy[0],
             found.mask_logits[0],
+            allow_new_detections=self.text is not None or frame == self._buffer.box_frame,
         )
         _, masks, scores = tracker.propagate_one(frame, reverse)
         if len(masks):

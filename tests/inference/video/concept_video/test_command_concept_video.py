@@ -45,18 +45,18 @@ CLICKS = [
 ]
 
 
-def session_pictures(concept_video, clicks=()):
+def session_pictures(concept_video, clicks=(), boxes=None):
     """frame -> H x W uint8 (the objects numbered 1, 2, ... as first shown), {obj id: (first
     frame, number)} and {obj id: its score at the end} (Meta's benchmark score of the masklet)
     from the session: the text's two passes, then each round of clicks and two passes again (the
-    last two passes' outputs)."""
+    last two passes' outputs). boxes: the prompt's exemplar boxes (with the text)."""
     _, bpe, path, video = concept_video
     # Meta's layout has no HQ parts: the command decodes with plain SAM 3 (and says so)
     session = ConceptVideoSession(load_checkpoint(path).eval(), bpe, SETTINGS, use_hq=False)
     session.set_video(video)
     rounds = sorted({c.get("round", 1) for c in clicks})
     with torch.inference_mode():
-        session.add_prompt(TEXT_FRAME, TEXT)
+        session.add_prompt(TEXT_FRAME, TEXT, boxes)
         shown = passes(session)
         for number in rounds:
             for click in (c for c in clicks if c.get("round", 1) == number):
@@ -117,6 +117,27 @@ def test_command_writes_the_session_outputs(concept_video, tmp_path, capsys):
     assert {o["id"]: o["masklet_score"] for o in record["objects"]} == pytest.approx(
         final, abs=1e-6)
     assert f"{len(first)} objects of {TEXT!r} shown" in said
+
+
+def test_command_box_prompt_is_the_session_box_prompt(concept_video, tmp_path, capsys):
+    """--exemplar-box with --text: the box goes to add_prompt (in video pixels) and into
+    concept.json."""
+    out = tmp_path / "masks"
+    box = [26.0, 20.0, 56.0, 50.0]  # the bright square on frame 2
+    args = command_args(concept_video, out, "--exemplar-box", *map(str, box))
+    assert command.main(args) == 0
+    said = capsys.readouterr().out
+    pictures, first, final = session_pictures(concept_video, boxes=[box])
+    for frame, picture in pictures.items():
+        written = np.array(Image.open(out / f"{frame:05d}.png"))
+        assert np.array_equal(written, picture), frame
+    assert sum(int(p.any()) for p in pictures.values()) >= 2, "nothing shown: a trivial check"
+    record = json.loads((out / "concept.json").read_text())
+    assert (record["exemplar_boxes"], record["exemplar_labels"]) == ([box], [1])
+    assert {o["id"]: (o["first_frame"], o["png_value"]) for o in record["objects"]} == first
+    assert {o["id"]: o["masklet_score"] for o in record["objects"]} == pytest.approx(
+        final, abs=1e-6)
+    assert f"objects of {TEXT!r} with the exemplar box shown" in said
 
 
 def test_command_clicks_are_the_session_clicks(concept_video, tmp_path, capsys):
