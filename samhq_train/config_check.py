@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import torch
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -166,12 +165,11 @@ def policy_from_config(model_cfg) -> TrainablePolicy:
 
 
 def check_model_fits(model_cfg, policy: TrainablePolicy) -> None:
-    """Build the configured model on the meta device (the one builder, without weights): a kernel
-    the encoder lacks or a LoRA rank or target that does not fit fails before any checkpoint is
+    """Build the configured model without weights (the one builder's dry run): a kernel the
+    encoder lacks or a LoRA rank or target that does not fit fails before any checkpoint is
     read."""
     try:
-        with torch.device("meta"):
-            build_model_from_config(model_cfg, policy, weights=False)
+        build_model_from_config(model_cfg, policy, weights=False)
     except UserError as err:
         raise ConfigError(str(err)) from None
 

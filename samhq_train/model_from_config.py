@@ -9,16 +9,24 @@ config check.
 and `policy` decides what trains. `purpose="evaluate"`: the checkpoint is any file
 load_checkpoint reads (an HQ-only or delta file with `base_checkpoint`), and the file says what
 was trained. `weights=False` builds the architecture alone, with the policy and the encoder
-settings applied: under `torch.device("meta")` that is the config check's dry run, which finds a
-LoRA rank or an attention kernel that does not fit before any file is read.
+settings applied: the config check's dry run, which finds a LoRA rank or an attention kernel that
+does not fit before any file is read. Its parameters are allocated on the CPU and never written
+(PyTorch's init skipped: untouched pages, a fraction of a CPU-second even for vit_h), and the
+global random state is left as it was. Not on the meta device: there torch runs every operation
+through its Python decompositions, whose first call imports torch._dynamo (1.5 CPU-s of a refused
+command line).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
+import torch
 from hydra.utils import to_absolute_path
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from samhq_train.errors import UserError
 from samhq_train.model import (
@@ -67,7 +75,8 @@ def build_model_from_config(
     seed = model_cfg.get("seed")
     try:
         if not weights:
-            model = build_sam_hq(variant, policy=policy)
+            with uninitialised_parameters():
+                model = build_sam_hq(variant, policy=policy)
             loaded = LoadedCheckpoint(model, None, _record(variant, policy))
         elif checkpoint is None:
             loaded = _random_backbone(variant, seed, policy, purpose)
@@ -85,6 +94,31 @@ def build_model_from_config(
     except ValueError as err:  # a LoRA setting or attention kernel the model cannot take
         raise UserError(str(err)) from None
     return loaded
+
+
+# PyTorch's parameter init: nn.init's fills, and the random fills a module's own init calls
+INIT_FILLS = frozenset(
+    [getattr(nn.init, name) for name in dir(nn.init) if name.endswith("_") and name[0] != "_"]
+    + [torch.Tensor.normal_, torch.Tensor.uniform_]
+)
+
+
+class _SkipInit(TorchFunctionMode):
+    """Every init fill returns its tensor unwritten."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in INIT_FILLS:
+            return args[0] if args else kwargs["tensor"]
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def uninitialised_parameters() -> Iterator[None]:
+    """Modules built inside hold parameters that were allocated and never written (their values
+    are whatever the memory held), with the global random state restored afterwards."""
+    with torch.random.fork_rng(devices=[]), _SkipInit():
+        yield
 
 
 def configure_encoder(model: nn.Module, model_cfg, *, compile: bool = True) -> None:
@@ -116,4 +150,7 @@ def _random_backbone(variant, seed, policy: TrainablePolicy, purpose: str) -> Lo
     return LoadedCheckpoint(model, None, _record(variant, policy, seed=int(seed)))
 
 
-__all__ = ["PURPOSES", "absolute_path", "build_model_from_config", "configure_encoder"]
+__all__ = [
+    "PURPOSES", "absolute_path", "build_model_from_config", "configure_encoder",
+    "uninitialised_parameters",
+]

@@ -88,12 +88,14 @@ for _layer in ALLOWED:
 
 # The one kind of project import allowed inside a function: a command's entry point imports the
 # layer that does its work only when it runs it, so that --help and a command line refused before
-# any work do not import that layer's dependencies (Lightning, torchmetrics: seconds of CPU in
-# every process). module -> what its functions may import; the layer and cycle tests hold these
-# imports to the same rules as module-level ones.
+# any work do not import that layer's dependencies (Lightning, torchmetrics, albumentations:
+# seconds of CPU in every process; tests/cli/test_startup_imports.py checks). module -> what its
+# functions may import; the layer and cycle tests hold these imports to the same rules as
+# module-level ones.
 DEFERRED = {
     "samhq_train.cli.train": {"samhq_train.train"},
     "samhq_train.cli.evaluate": {"samhq_train.evaluation.entry"},
+    "samhq_train.cli.make_demo_base": {"samhq_train.training.demo_base"},
 }
 
 

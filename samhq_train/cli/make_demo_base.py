@@ -11,7 +11,7 @@ import torch
 from samhq_train.errors import UserError, exit_on_user_error
 from samhq_train.model import VARIANTS
 from samhq_train.output_check import check_output_file
-from samhq_train.training.demo_base import DemoBaseSettings, default_out, train_demo_base
+from samhq_train.training.demo_base_settings import DemoBaseSettings, default_out
 
 # each numeric option's valid values: (test, what to give); checked before the model is built
 RANGES = {
@@ -137,6 +137,10 @@ def main(argv: list[str] | None = None) -> Path:
     settings, threads = parse_args(argv)
     if threads:
         torch.set_num_threads(threads)
+    # deferred: the training (albumentations, torchmetrics: seconds of CPU) is imported only by a
+    # run whose options passed the checks, not by --help or a refused command line
+    from samhq_train.training.demo_base import train_demo_base
+
     return train_demo_base(settings)
 
 

@@ -2,7 +2,8 @@
 the LightningDataModule.
 
     datasets    sources (folders, COCO json) and who their samples are (SampleKey)
-    transforms  image + mask into the model's S x S frame
+    transforms  the pair transform: image + mask into the model's S x S frame
+    transform_builders  its albumentations stages (training jitter, evaluation resizes)
     prompts     box / points / noisy-mask prompts from a mask
     clicks      where a click goes (the largest error's interior); the click protocol's record
     sample      the one sample recipe (empty masks, redraws while the object vanishes)
@@ -22,8 +23,12 @@ Build the datamodule from the ``data`` config group and the model's image size S
     dm = build_datamodule(cfg.data, image_size=model.image_size)
 
 (``build_datamodule`` is the supported entry; the configs carry no ``_target_``. The package does
-not import datamodule itself, so that what needs no Lightning starts without importing it.)
+not import datamodule itself, so that what needs no Lightning starts without importing it, nor
+transform_builders, so that what builds no transform starts without albumentations.)
 """
+
+from samhq_train.constants import PIXEL_MEAN
+from samhq_train.imaging import resize_longest_side_shape
 
 from .batch import Collate, stack_images
 from .clicks import Click, ClickProtocol, next_click
@@ -58,12 +63,6 @@ from .sample import (
     transformed_sample,
 )
 from .sets import set_name
-from .transforms import (
-    PIXEL_MEAN,
-    build_eval_transform,
-    build_train_transform,
-    resize_longest_side_shape,
-)
 
 __all__ = [
     "MASK_THRESHOLD",
@@ -83,9 +82,7 @@ __all__ = [
     "SampleKey",
     "SampleLoader",
     "TrainLoader",
-    "build_eval_transform",
     "build_source",
-    "build_train_transform",
     "choose_prompt_types",
     "ensure_demo_data",
     "has_object",

@@ -35,7 +35,7 @@ from .loaders import SampleLoader, TrainLoader
 from .prompted import PromptedDataset
 from .prompts import PromptConfig
 from .sets import CHECK_IMAGES, evaluation_sets, set_name, training_set
-from .transforms import build_eval_transform, build_train_transform
+from .transform_builders import build_eval_transform, build_train_transform
 
 
 class EvaluationShard(DistributedSampler):

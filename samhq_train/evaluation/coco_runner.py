@@ -22,7 +22,8 @@ from pycocotools.coco import COCO
 from torch.utils.data import DataLoader, Dataset
 
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
-from samhq_train.data import DataError, build_eval_transform
+from samhq_train.data import DataError
+from samhq_train.data.transform_builders import build_eval_transform
 from samhq_train.evaluation.coco import (
     AP_NAMES,
     encode_mask,

@@ -21,11 +21,11 @@ from samhq_train.data import (
     DataError,
     PromptConfig,
     PromptedDataset,
-    build_eval_transform,
     ensure_demo_data,
 )
 from samhq_train.data.datamodule import SegmentationDataModule
 from samhq_train.data.prompted import skip_hint
+from samhq_train.data.transform_builders import build_eval_transform
 from samhq_train.evaluation.benchmark import run_benchmark
 from samhq_train.evaluation.evaluate import predict_batch
 from samhq_train.model import Provenance, build_sam_hq

@@ -16,7 +16,8 @@ def not_reached(*args, **kwargs):
 
 @pytest.fixture(autouse=True)
 def no_training(monkeypatch):
-    monkeypatch.setattr(make_demo_base, "train_demo_base", not_reached)
+    # main() imports it when the options passed (deferred: no albumentations for a refusal)
+    monkeypatch.setattr("samhq_train.training.demo_base.train_demo_base", not_reached)
 
 
 def error_line(argv, capsys) -> str:

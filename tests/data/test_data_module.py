@@ -10,11 +10,11 @@ from samhq_train.data import (
     DataError,
     PromptConfig,
     PromptedDataset,
-    build_train_transform,
     ensure_demo_data,
     make_demo_sample,
 )
 from samhq_train.data.datamodule import build_datamodule
+from samhq_train.data.transform_builders import build_train_transform
 from samhq_train.data.write_once import MARKER
 
 S = 32

@@ -9,12 +9,12 @@ from samhq_train.data import (
     EmptyMaskError,
     PromptConfig,
     PromptedDataset,
-    build_eval_transform,
     object_area_mask,
     object_mask,
     require_object,
     transformed_sample,
 )
+from samhq_train.data.transform_builders import build_eval_transform
 from samhq_train.data.transforms import Transformed
 
 

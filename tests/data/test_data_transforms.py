@@ -1,13 +1,8 @@
 import numpy as np
 import pytest
 
-from samhq_train.data import (
-    PIXEL_MEAN,
-    build_eval_transform,
-    build_train_transform,
-    resize_longest_side_shape,
-    tight_box,
-)
+from samhq_train.data import PIXEL_MEAN, resize_longest_side_shape, tight_box
+from samhq_train.data.transform_builders import build_eval_transform, build_train_transform
 
 
 def rect_mask(h=60, w=90, box=(20, 10, 70, 40)):

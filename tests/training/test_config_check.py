@@ -146,6 +146,16 @@ def test_the_config_takes_its_defaults_from_the_records(tmp_path):
     assert evaluation.model.attention == "auto" and "policy" not in evaluation.model
 
 
+@pytest.mark.parametrize("model", ["vit_tiny", "sam2.1_hq_hiera_demo", "sam3_hq_demo"])
+def test_the_dry_run_model_leaves_the_random_state_alone(tmp_path, model):
+    """The check builds the model on the CPU (its init skipped, model_from_config): a run seeded
+    before the check draws what it would draw without it."""
+    cfg = compose_cfg(tmp_path, tmp_path, f"model={model}", "model.policy=hq+lora")
+    state = torch.get_rng_state()
+    check_config(cfg)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_policy_settings_are_overridden_as_the_readme_shows(tmp_path):
     cfg = compose_cfg(tmp_path, tmp_path, "model.policy=hq+lora", "model.lora.rank=16", "model.lora.targets=attn+mlp")
     check_config(cfg)

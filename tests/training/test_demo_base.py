@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from samhq_train.batch_forward import decode_prompts
-from samhq_train.data import Collate, PromptConfig, PromptedDataset, build_eval_transform
+from samhq_train.data import Collate, PromptConfig, PromptedDataset
 from samhq_train.data.coarsen import coarsen_mask
 from samhq_train.data.demo import DemoSource, make_demo_sample
+from samhq_train.data.transform_builders import build_eval_transform
 from samhq_train.evaluation.evaluate import DatasetMetrics, predict_batch
 from samhq_train.model import (
     FAMILIES,

@@ -50,7 +50,7 @@ def test_a_few_steps_write_a_base_that_loads(tmp_path, capsys):
 def test_default_out_keeps_vit_demo_base_and_names_the_other_families_official_file():
     from pathlib import Path
 
-    from samhq_train.training.demo_base import default_out
+    from samhq_train.training.demo_base_settings import default_out
 
     assert default_out("vit_demo_base") == Path("data/demo_base/vit_demo_base.safetensors")
     assert default_out("sam3_hq_demo") == Path("data/demo_base/sam3_hq_demo_base.pt")

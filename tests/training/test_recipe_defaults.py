@@ -6,7 +6,8 @@ is a distribution (large-scale jitter, the flip), it is checked by drawing from 
 import numpy as np
 import pytest
 
-from samhq_train.data import PromptConfig, build_train_transform
+from samhq_train.data import PromptConfig
+from samhq_train.data.transform_builders import build_train_transform
 from samhq_train.training.losses import PointSampledMaskLoss
 from tests.training.helpers import compose_cfg
 
@@ -145,7 +146,7 @@ def test_the_benchmark_resize_is_the_official_bilinear_squash():
     import torch
     import torch.nn.functional as F
 
-    from samhq_train.data import build_eval_transform
+    from samhq_train.data.transform_builders import build_eval_transform
 
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)

@@ -1,0 +1,87 @@
+"""What a command has imported when it refuses its command line or prints --help: none of the
+libraries only its work needs. Each costs CPU-seconds in every process that imports it (Lightning
+with torchmetrics ~2, torch._dynamo ~1.5, albumentations ~0.8): the config check builds its dry-run
+model without the meta device, whose Python decompositions import torch._dynamo
+(model_from_config.uninitialised_parameters); the data package leaves albumentations to
+data.transform_builders, the training package Lightning to training.module; and samhq-train /
+samhq-evaluate import their run only after the config check (tests/test_import_graph.py's
+DEFERRED)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.training.helpers import ROOT
+
+HEAVY = ("lightning", "torchmetrics", "torch._dynamo", "albumentations")
+
+# the command's main() run on `argv`; on the way out (after its SystemExit), which of HEAVY it
+# had imported
+SCRIPT = """
+import atexit, sys
+atexit.register(lambda: print("imported:", *[m for m in {heavy!r} if m in sys.modules]))
+sys.argv = {argv!r}
+from {module} import main
+main()
+"""
+
+
+def run_command(module: str, argv: list[str], cwd) -> subprocess.CompletedProcess:
+    code = SCRIPT.format(heavy=HEAVY, argv=argv, module=module)
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(cwd)}
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    ("module", "argv", "line"),
+    [
+        # refused after the dry-run model was built (the model is checked first)
+        (
+            "samhq_train.cli.train",
+            ["samhq-train", "trainer.max_epochs=-2"],
+            "config error: trainer.max_epochs=-2: expected an integer >= 1 (or -1 for no limit)",
+        ),
+        # refused by the dry-run build itself: a LoRA rank above a layer's width
+        (
+            "samhq_train.cli.train",
+            ["samhq-train", "model.policy=hq+lora", "model.lora.rank=100000"],
+            "config error: model.lora: LoRA rank 100000 exceeds image_encoder.blocks.0.attn.proj's "
+            "width 96 (96 -> 96): use rank <= 96 or leave the layer out",
+        ),
+        (
+            "samhq_train.cli.evaluate",
+            ["samhq-evaluate", "data=demo", "n_worst=-1"],
+            "config error: n_worst=-1: expected an integer >= 0",
+        ),
+        (
+            "samhq_train.cli.make_demo_base",
+            ["samhq-make-demo-base", "--steps", "0"],
+            "error: --steps 0: give a number of steps >= 1",
+        ),
+    ],
+    ids=["train-config", "train-lora", "evaluate-config", "make-demo-base"],
+)
+def test_a_refused_command_imports_no_heavy_library(tmp_path, module, argv, line):
+    result = run_command(module, argv, tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(line), result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stdout.splitlines()[-1] == "imported:", result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "argv"),
+    [
+        ("samhq_train.cli.train", ["samhq-train", "--help"]),
+        ("samhq_train.cli.make_demo_base", ["samhq-make-demo-base", "--help"]),
+    ],
+    ids=["train", "make-demo-base"],
+)
+def test_help_imports_no_heavy_library(tmp_path, module, argv):
+    result = run_command(module, argv, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "imported:" in result.stdout and result.stdout.splitlines()[-1] == "imported:"
