@@ -16,6 +16,9 @@ runs RandomizeInputBbox; the resize, pad and normalisation move them with the in
 
 Randomness: ``rng`` is a ``random.Random`` drawn exactly as Meta draws the module ``random``:
 ``choice(scales)``, ``randint(0, S - s)`` (left), ``randint(0, S - s)`` (top).
+A sample's view, (s, left, top), is all its pixels depend on besides the image file:
+``view_input`` gives those pixels alone (the trunk-map cache encodes them), and a given view
+replaces the draw (pre-drawn views, ConceptDataset).
 
 Validation: the image stretched to S x S, masks likewise when wanted (Meta's validation
 transforms decode no mask: its recipe validates boxes); nothing dropped (Meta's keep crowds and
