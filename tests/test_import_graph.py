@@ -54,7 +54,7 @@ ALLOWED = {
         "model_from_config", "distributed",  # the loss's object count over processes
     },
     # SAM 3 concept fine-tuning (Meta's detection loss, matchers, optimiser groups)
-    "training.concept": {"constants", "data", "model", "training", "distributed",
+    "training.concept": {"constants", "data", "model", "training", "distributed", "cache",
                          # the run: the phrases' tokenizer, the model from the config, box AP
                          "clip_tokenizer", "model_from_config", "evaluation"},
     # with inference.video (samhq-video)

@@ -85,13 +85,17 @@ def encoder_fingerprint(model, provenance, dtype: str) -> dict:
         "base_sha256": provenance.base_sha256,
     }
     if provenance.base_sha256 is None:  # a seeded random base: the seed and its weights
-        h = hashlib.sha256()
-        for name, t in model.image_encoder.state_dict().items():
-            h.update(
-                name.encode() + t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()
-            )
-        out.update(seed=provenance.seed, encoder_sha256=h.hexdigest())
+        out.update(seed=provenance.seed, encoder_sha256=weights_sha256(model.image_encoder))
     return out
+
+
+def weights_sha256(module: torch.nn.Module) -> str:
+    """sha256 of a module's state: each tensor's name and bytes, in state_dict order."""
+    h = hashlib.sha256()
+    for name, t in module.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
 
 
 class EmbeddingCache:

@@ -24,7 +24,8 @@ class ConceptBatch(NamedTuple):
     a query has, 0 for a text-only batch), exemplar_labels Q x E (int64, 1 = positive) and
     exemplar_padding Q x E (True = no box there): the queries' exemplar prompts, right-padded,
     batch-first (Meta's input_boxes / input_boxes_label / input_boxes_mask, which are
-    sequence-first but for the mask)."""
+    sequence-first but for the mask); maps: the images' trunk maps B x C x g x g from the
+    trunk-map cache, or None (the trunk makes them)."""
 
     images: torch.Tensor
     image_index: torch.Tensor
@@ -38,6 +39,7 @@ class ConceptBatch(NamedTuple):
     exemplar_boxes: torch.Tensor
     exemplar_labels: torch.Tensor
     exemplar_padding: torch.Tensor
+    maps: torch.Tensor | None = None
 
     def to(self, device, non_blocking: bool = False) -> ConceptBatch:
         """The tensors on `device` (the phrases stay)."""
@@ -51,7 +53,7 @@ class ConceptBatch(NamedTuple):
             image_ids=move(self.image_ids), original_sizes=move(self.original_sizes),
             targets=targets, exemplar_boxes=move(self.exemplar_boxes),
             exemplar_labels=move(self.exemplar_labels),
-            exemplar_padding=move(self.exemplar_padding),
+            exemplar_padding=move(self.exemplar_padding), maps=move(self.maps),
         )
 
 
@@ -82,10 +84,13 @@ def exemplar_prompts(queries) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def collate_concepts(samples: Sequence[ConceptSample]) -> ConceptBatch:
-    """A batch of transformed samples (their masks when they carry them: all or none)."""
+    """A batch of transformed samples (their masks, their trunk maps when they carry them: all
+    or none)."""
     with_masks = samples[0].masks is not None
     if any((s.masks is not None) != with_masks for s in samples):
         raise ValueError("a batch mixes samples with and without masks")
+    if any((s.maps is not None) != (samples[0].maps is not None) for s in samples):
+        raise ValueError("a batch mixes samples with and without trunk maps")
     texts: dict[str, int] = {}
     image_index, phrases, text_index, category_ids, exhaustive, counts = [], [], [], [], [], []
     boxes, masks, valid, object_ids = [], [], [], []
@@ -128,4 +133,5 @@ def collate_concepts(samples: Sequence[ConceptSample]) -> ConceptBatch:
         targets=targets,
         exemplar_boxes=exemplar_boxes, exemplar_labels=exemplar_labels,
         exemplar_padding=exemplar_padding,
+        maps=None if samples[0].maps is None else torch.stack([s.maps for s in samples]),
     )

@@ -9,11 +9,19 @@ seed: the same stream in any process, worker or rank, independent of the order i
 so a run repeats under a seed and resumes exactly from (epoch, position); the exemplar boxes'
 jitter draws from a torch.Generator seeded from the same string (concept_exemplars.noise_seed).
 ``set_epoch`` sets e (call it before the epoch's loader iterator is created: workers copy the
-dataset then)."""
+dataset then).
+
+Views (the trunk-map cache, data.cache.views): a training set made with ``views=K`` places each
+image, instead of at a square side and offset drawn per visit, at one of K views (side, left,
+top) drawn once per image from ``random.Random("<seed>:view<v>:<image id>")`` (Meta's draws),
+the visit choosing one with its own random stream; ``views=0`` at the validation stretch. The
+cache then holds one trunk map per image and view, and a run without the cache given the same
+views trains the same batches."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -29,7 +37,10 @@ from .concept_transforms import (
     MIN_SCALE,
     RESOLUTION,
     NoQueryLeft,
+    View,
+    draw_view,
     resize_scales,
+    stretch_view,
     train_transform,
     val_transform,
 )
@@ -74,7 +85,9 @@ class ConceptDataset(Dataset):
         num_images: keep only this many datapoints, Meta's limit_ids draw (None: all).
         seed: the base of the random draws (module docstring).
         exemplars: in training, exemplar-box prompts drawn for queries (ExemplarSettings;
-            None: text only, the recipe)."""
+            None: text only, the recipe).
+        views: in training, None: a view drawn per visit (the recipe); K >= 1: one of K views
+            pre-drawn per image; 0: the validation stretch (module docstring)."""
 
     def __init__(
         self,
@@ -91,9 +104,12 @@ class ConceptDataset(Dataset):
         num_images: int | None = None,
         seed: int = 0,
         exemplars: ExemplarSettings | None = None,
+        views: int | None = None,
     ):
         _check_settings(resolution, min_scale if training else None, categories_per_datapoint,
                         max_instances, num_images, seed)
+        if views is not None:
+            int_at_least("data.cache.views", views, 0, note="0: the validation stretch")
         self.coco = read_concept_coco(annotation_file, image_dir)
         self.datapoints = concept_datapoints(
             self.coco, categories_per_datapoint=categories_per_datapoint,
@@ -104,6 +120,8 @@ class ConceptDataset(Dataset):
         self.scales = resize_scales(resolution, min_scale) if training else []
         self.seed, self.epoch = int(seed), 0
         self.exemplars = exemplars if training else None
+        self.views = views if training else None
+        self.maps_of = None  # (image id, view) -> its trunk map (use_maps)
 
     def __len__(self) -> int:
         return len(self.datapoints)
@@ -114,7 +132,36 @@ class ConceptDataset(Dataset):
     def __getitem__(self, index: int) -> ConceptSample:
         draws = f"{self.seed}:{self.epoch}:{index}"
         noise = torch.Generator().manual_seed(noise_seed(draws))
-        return self.sample(index, random.Random(draws), noise)
+        sample = self.sample(index, random.Random(draws), noise)
+        if self.maps_of is not None:
+            sample = replace(sample, maps=self.maps_of(sample.image_id, sample.view))
+        return sample
+
+    def use_maps(self, maps_of) -> None:
+        """Samples carry maps_of(image id, view), their trunk map (the cache's reader)."""
+        self.maps_of = maps_of
+
+    def image_views(self) -> dict[int, list[View]]:
+        """Each image index the datapoints use -> the views its samples can take: the
+        validation stretch, or in training the pre-drawn views (views set)."""
+        if self.training and self.views is None:
+            raise ValueError("a training set draws its views per visit: make it with views")
+        used = sorted({image_index for image_index, _ in self.datapoints})
+        return {i: self._views_of(i) for i in used}
+
+    def _views_of(self, image_index: int) -> list[View]:
+        if not self.training or self.views == 0:
+            return [stretch_view(self.resolution)]
+        image_id = self.coco.images[image_index].id
+        return [draw_view(random.Random(f"{self.seed}:view{v}:{image_id}"), self.resolution,
+                          self.scales) for v in range(self.views)]
+
+    def _view(self, image_index: int, rng: random.Random) -> View | None:
+        """A training visit's view: None (drawn by the transform), else one of the image's."""
+        if self.views is None:
+            return None
+        views = self._views_of(image_index)
+        return views[rng.randrange(len(views))]
 
     def sample(self, index: int, rng: random.Random,
                noise: torch.Generator | None = None) -> ConceptSample:
@@ -130,7 +177,7 @@ class ConceptDataset(Dataset):
                 return train_transform(
                     raw, rng, resolution=self.resolution, scales=self.scales,
                     with_masks=self.with_masks, max_instances=self.max_instances,
-                    exemplars=self.exemplars, noise=noise,
+                    exemplars=self.exemplars, noise=noise, view=self._view(image_index, rng),
                 )
             except NoQueryLeft:
                 index = (index + 1) % len(self)

@@ -44,7 +44,10 @@ class ConceptSample:
     """image: H x W x 3 uint8 before the transforms, 3 x S x S float after; boxes N x 4 fp32,
     (x0, y0, x1, y1) pixels before the transforms, normalised (cx, cy, w, h) after; areas
     Meta's per-instance area (its empty-target filter reads it); masks N x H x W uint8 (0 / 1)
-    once decoded, else None; has_mask N bool."""
+    once decoded, else None; has_mask N bool. After the transforms, view: the image's geometry in
+    the S x S input, (side, left, top) of its square resize and zero padding (all its pixels
+    depend on besides the file: the trunk-map cache's key); maps: its trunk map from that cache,
+    else None."""
 
     image: np.ndarray | torch.Tensor
     boxes: torch.Tensor
@@ -56,6 +59,8 @@ class ConceptSample:
     original_size: tuple[int, int]
     masks: torch.Tensor | None = None
     has_mask: torch.Tensor | None = None
+    view: tuple[int, int, int] | None = None
+    maps: torch.Tensor | None = None
 
     def kept(self, rows: list[int]) -> ConceptSample:
         """The sample with only the instances `rows` (in that order); queries not remapped."""

@@ -16,6 +16,9 @@ runs RandomizeInputBbox; the resize, pad and normalisation move them with the in
 
 Randomness: ``rng`` is a ``random.Random`` drawn exactly as Meta draws the module ``random``:
 ``choice(scales)``, ``randint(0, S - s)`` (left), ``randint(0, S - s)`` (top).
+A sample's view, (s, left, top), is all its pixels depend on besides the image file:
+``view_input`` gives those pixels alone (the trunk-map cache encodes them), and a given view
+replaces the draw (pre-drawn views, ConceptDataset).
 
 Validation: the image stretched to S x S, masks likewise when wanted (Meta's validation
 transforms decode no mask: its recipe validates boxes); nothing dropped (Meta's keep crowds and
@@ -38,14 +41,16 @@ from .concept_exemplars import ExemplarSettings, add_exemplars
 from .concept_sample import ConceptSample, decode_masks
 
 __all__ = [
-    "EMPTY_AREA", "MAX_INSTANCES", "MIN_SCALE", "RESOLUTION", "NoQueryLeft", "drop_instances",
-    "drop_queries", "resize_scales", "train_transform", "val_transform",
+    "EMPTY_AREA", "MAX_INSTANCES", "MIN_SCALE", "RESOLUTION", "NoQueryLeft", "View", "draw_view",
+    "drop_instances", "drop_queries", "resize_scales", "stretch_view", "train_transform",
+    "val_transform", "view_input",
 ]
 
 RESOLUTION = 1008  # the recipe's scratch.resolution
 MIN_SCALE = 480  # the smallest random square side (get_random_resize_scales' min_size)
 MAX_INSTANCES = 200  # scratch.max_ann_per_img: a query with more is dropped
 EMPTY_AREA = 1e-6  # FilterEmptyTargets: below this (Meta's area unit) an instance is dropped
+View = tuple[int, int, int]  # (side, left, top): an image's square resize and padding offsets
 
 
 class NoQueryLeft(Exception):
@@ -144,10 +149,13 @@ def train_transform(
     max_instances: int = MAX_INSTANCES,
     exemplars: ExemplarSettings | None = None,
     noise: torch.Generator | None = None,
+    view: View | None = None,
 ) -> ConceptSample:
     """Meta's training transforms (module docstring); NoQueryLeft when every query has more
     than max_instances instances. exemplars: exemplar boxes drawn after the crowd drop
-    (concept_exemplars), their jitter from `noise`; None: text only."""
+    (concept_exemplars), their jitter from `noise`; None: text only. view: the (side, left, top)
+    to place the image at instead of drawing it from `rng` (the trunk-map cache's pre-drawn
+    views)."""
     scales = resize_scales(resolution) if scales is None else scales
     sample = drop_instances(sample, {r for r, crowd in enumerate(sample.crowd) if crowd})
     if exemplars is not None and exemplars.probability > 0:
@@ -155,10 +163,8 @@ def train_transform(
             sample, exemplars, rng, noise if noise is not None else torch.Generator())
     if with_masks:
         sample = decode_masks(sample)
-    sample = _resize_square(sample, rng.choice(scales))
-    pad = resolution - sample.image.shape[0]
-    left, top = rng.randint(0, pad), rng.randint(0, pad)
-    sample = _to_tensor(_pad(sample, left, top, pad - left, pad - top))
+    view = draw_view(rng, resolution, scales) if view is None else view
+    sample = _to_tensor(_placed(sample, view, resolution))
     sample = drop_instances(sample, {r for r, a in enumerate(sample.areas) if a < EMPTY_AREA})
     sample = _normalise(sample)
     return drop_queries(sample, [len(q.instances) <= max_instances for q in sample.queries])
@@ -170,4 +176,36 @@ def val_transform(
     """Meta's validation transforms: a resolution x resolution stretch and the normalisation."""
     if with_masks:
         sample = decode_masks(sample)
-    return _normalise(_to_tensor(_resize_square(sample, resolution)))
+    sample = _normalise(_to_tensor(_resize_square(sample, resolution)))
+    return replace(sample, view=stretch_view(resolution))
+
+
+def stretch_view(resolution: int) -> View:
+    """The validation stretch as a view: the whole S x S input, no padding (the same pixels)."""
+    return (resolution, 0, 0)
+
+
+def draw_view(rng: random.Random, resolution: int, scales: list[int]) -> View:
+    """A training view (side, left, top), drawn as Meta's transforms draw it: ``choice(scales)``,
+    then ``randint(0, S - side)`` for the left and the top padding."""
+    side = rng.choice(scales)
+    pad = resolution - side
+    return side, rng.randint(0, pad), rng.randint(0, pad)
+
+
+def _placed(sample: ConceptSample, view: View, resolution: int) -> ConceptSample:
+    """The sample resized to its view's square and zero-padded to S x S at its offset."""
+    side, left, top = view
+    pad = resolution - side
+    sample = _pad(_resize_square(sample, side), left, top, pad - left, pad - top)
+    return replace(sample, view=tuple(view))
+
+
+def view_input(image: np.ndarray, view: View, resolution: int = RESOLUTION) -> torch.Tensor:
+    """The 3 x S x S normalised input of an H x W x 3 uint8 image in `view`: the pixels the
+    transforms above give a sample of this image in that view (the trunk-map cache encodes
+    these)."""
+    height, width = image.shape[:2]
+    bare = ConceptSample(image=image, boxes=torch.zeros(0, 4), areas=[], crowd=[],
+                         segmentations=[], queries=[], image_id=0, original_size=(height, width))
+    return _normalise(_to_tensor(_placed(bare, view, resolution))).image

@@ -170,6 +170,13 @@ def val_exemplars(data) -> ValExemplarSettings | None:
     return settings if settings.enabled else None
 
 
+def trunk_cache_views(data) -> int | None:
+    """The training views with data.cache.enabled (data.cache.views: 0 = the validation stretch,
+    K = K pre-drawn per image; ConceptDataset), else None (drawn per visit, the recipe)."""
+    cache = data.get("cache") or {}
+    return int(cache.get("views", 0)) if cache.get("enabled") else None
+
+
 def concept_loaders(data, image_size: int, with_masks: bool
                     ) -> tuple[EpochLoader, DataLoader | None]:
     """(train loader, val loader or None); the jsons are read and checked here (one line for a
@@ -191,7 +198,7 @@ def concept_loaders(data, image_size: int, with_masks: bool
         min_scale=int(data.get("min_scale", 480)),
         max_instances=int(data.get("max_instances", 200)),
         categories_per_datapoint=_int_or_none(data, "categories_per_datapoint"),
-        num_images=_int_or_none(data, "num_images"), **common)
+        num_images=_int_or_none(data, "num_images"), views=trunk_cache_views(data), **common)
     train = EpochLoader(train_set, batch_size=int(data.get("batch_size", 1)),
                         sampler=ProcessShare(train_set, seed), num_workers=workers,
                         collate_fn=collate_concepts, drop_last=True, seed=seed)

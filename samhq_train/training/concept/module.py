@@ -128,7 +128,11 @@ class ConceptTrainModule(L.LightningModule):
         ).transfer_batch_to_device(batch, device, dataloader_idx)
 
     def image_maps(self, batch: ConceptBatch) -> torch.Tensor:
-        """The trunk's maps of the batch's images (with autograd where the policy trains it)."""
+        """The trunk's maps of the batch's images (with autograd where the policy trains it), or
+        the cached ones the batch carries (data.cache, policy detector: samhq_train/cache/
+        concept.py)."""
+        if batch.maps is not None:  # in the trunk's own layout (B x H x W x C permuted): the
+            return batch.maps.contiguous(memory_format=torch.channels_last)  # neck rounds by it
         if self.policy.trunk_needs_grad and torch.is_grad_enabled():
             return trunk_maps(self.model, batch.images)
         with torch.no_grad():

@@ -29,6 +29,8 @@ import torch
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import OmegaConf
 
+from samhq_train.cache.build import BuildEmbeddingCache
+from samhq_train.cache.concept import ConceptTrunkCache, trunk_cache_from_config
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.errors import UserError
 from samhq_train.model import (
@@ -52,7 +54,7 @@ from samhq_train.training.resume import reporting_full_disk
 
 from .loaders import ConceptDataConfigError, concept_loaders, data_files, share_size, val_exemplars
 from .loss import ConceptLossSettings
-from .module import ConceptTrainModule
+from .module import ConceptTrainModule, trunk_maps
 from .optimizer import ConceptOptimSettings, lightning_clipping
 from .trainable import ConceptPolicy
 
@@ -115,6 +117,11 @@ def check_concept_config(cfg):
         raise ConceptConfigError(f"ckpt_path={resume}: no such file (give a run's "
                                  "checkpoints/last.ckpt)")
     policy, optim, loss = concept_settings(cfg)
+    if (cfg.data.get("cache") or {}).get("enabled") and policy.trunk_needs_grad:
+        raise ConceptConfigError(
+            f"data.cache.enabled=true stores the frozen ViT trunk's maps but concept.policy="
+            f"{policy.name} trains the trunk: use data.cache.enabled=false, or "
+            "concept.policy=detector")
     data_files(cfg.data)  # the data root / annotation files (the demo data written first)
     bpe = cfg.concept.get("bpe")
     if not bpe:
@@ -195,6 +202,18 @@ def export_model(model, path: Path, trained_hq: bool) -> Path:
     return path
 
 
+def use_trunk_cache(cfg, loaded, train_loader, val_loader) -> ConceptTrunkCache:
+    """The trunk-map cache of data.cache for the loaded model, its entries planned for both
+    loaders' images (and views), whose samples now carry their maps; built in setup."""
+    progress = bool(cfg.trainer.get("enable_progress_bar", True))
+    cache = trunk_cache_from_config(cfg.data.cache, loaded.model, loaded.provenance,
+                                    encode=trunk_maps, progress=progress)
+    for loader in (train_loader, val_loader):
+        if loader is not None:
+            cache.plan(loader.dataset)
+    return cache
+
+
 def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
                   ) -> tuple[dict, dict]:
     """Train per cfg (experiment=concept_finetune); (metrics, objects) as train() returns.
@@ -217,6 +236,11 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
     module = ConceptTrainModule(loaded.model, policy=policy, tokenizer=tokenizer, loss=loss,
                                 optim=optim, val_annotation_file=val_json,
                                 val_exemplars=val_exemplars(cfg.data))
+    callbacks = last_and_best(output_dir / "checkpoints",
+                              "val/box_AP" if val_loader is not None else None)
+    if (cfg.data.get("cache") or {}).get("enabled"):  # policy detector (checked): trunk maps
+        callbacks.append(BuildEmbeddingCache(use_trunk_cache(cfg, loaded, train_loader,
+                                                             val_loader)))
     # model.grad_checkpointing: the trunk's blocks (configure_encoder) and the detector's parts
     module.detector.grad_checkpointing = bool(cfg.model.get("grad_checkpointing"))
     # the epoch about to run, also while a resumed run restores its loops (current_epoch then
@@ -224,8 +248,7 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
     train_loader.epoch_of = lambda: module.trainer.fit_loop.epoch_progress.current.processed
     trainer: L.Trainer = hydra.utils.instantiate(
         ddp_settings_for(cfg.trainer, "full"),  # no policy reaches every parameter each step
-        callbacks=last_and_best(output_dir / "checkpoints",
-                                "val/box_AP" if val_loader is not None else None),
+        callbacks=callbacks,
         logger=loggers or False, plugins=[AtomicCheckpointIO()], **lightning_clipping(optim),
     )
     stop_together_on_failed_writes(trainer.strategy)  # rank 0 writes; all learn how it went
