@@ -3,7 +3,7 @@ test_step_failures.py): the step's loss all-reduce still says a loss that diverg
 process; the failing process tells the others its error's own line; a DDP loader hands a
 data error on as that DataError (a user error, told as its line), keeps handing failures on
 when Lightning remakes it with a DistributedSampler, and a loader whose workers died ends after
-its length."""
+its length; a batch emptied by skipped samples is dropped."""
 
 import types
 
@@ -97,3 +97,17 @@ def test_a_loader_whose_workers_died_hands_on_one_failure_per_batch_then_ends(mo
     assert len(batches) == len(loader) == 3
     assert all(isinstance(b, LoadFailure) and "exited unexpectedly" in str(b.error)
                for b in batches)
+
+
+def skip_second(samples: list[dict]) -> dict | None:
+    """As the batch collate: None for a batch of only skipped samples (here the one of 1)."""
+    return None if samples[0]["i"] == 1 else collate(samples)
+
+
+@pytest.mark.parametrize("hands_over", [False, True])
+def test_an_emptied_batch_is_dropped(hands_over):
+    """Mutant: the loader yielding the None of a batch whose samples were all skipped (lenient
+    evaluation) instead of dropping it."""
+    loader = SampleLoader(Samples(3), batch_size=1, collate_fn=skip_second,
+                          hands_over_failures=hands_over)
+    assert list(loader) == [{"i": [0]}, {"i": [2]}]
