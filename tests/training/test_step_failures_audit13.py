@@ -20,27 +20,24 @@ from samhq_train.finite import NonFiniteError
 from samhq_train.training.divergence import check_loss
 from samhq_train.training.step_failures import stop_at_failed_batch
 
+from .stand_in_group import StandInGroup
 from .test_step_failures import BAD, Samples, collate
 
 
-def two_processes(other_loss: float, other_failed: int = 0) -> types.SimpleNamespace:
-    """Rank 0 of 2 whose all-reduce (sum) adds the other process's [loss, failed]."""
-
-    def reduce(tensor, reduce_op):
-        assert reduce_op == "sum"
-        return tensor + torch.tensor([other_loss, float(other_failed)])
-
-    return types.SimpleNamespace(world_size=2, strategy=types.SimpleNamespace(reduce=reduce),
-                                 current_epoch=0, global_step=3, optimizers=[],
+def two_processes() -> types.SimpleNamespace:
+    """The trainer of rank 0 of 2 (its collectives: StandInGroup's)."""
+    return types.SimpleNamespace(world_size=2, current_epoch=0, global_step=3, optimizers=[],
                                  gradient_clip_val=None, precision="32-true")
 
 
-def test_a_loss_that_diverged_on_another_process_still_stops_the_run():
-    """Mutant: loss_sum_or_stop returning this process's loss instead of the all-reduced sum
+def test_a_loss_that_diverged_on_another_process_still_stops_the_run(monkeypatch):
+    """Mutant: sum_or_stop returning this process's loss instead of the all-reduced sum
     (the failed count read, the other process's NaN dropped)."""
-    check_loss(two_processes(0.25), torch.tensor(0.5))
+    StandInGroup(monkeypatch, other=lambda t: torch.tensor([0.25, 0.0]))
+    check_loss(two_processes(), torch.tensor(0.5))
+    StandInGroup(monkeypatch, other=lambda t: torch.tensor([float("nan"), 0.0]))
     with pytest.raises(NonFiniteError, match="the loss is nan on another process"):
-        check_loss(two_processes(float("nan")), torch.tensor(0.5))
+        check_loss(two_processes(), torch.tensor(0.5))
 
 
 @pytest.mark.parametrize("error, line", [
@@ -50,11 +47,12 @@ def test_a_loss_that_diverged_on_another_process_still_stops_the_run():
 def test_the_failing_process_tells_the_others_its_error(monkeypatch, error, line):
     """Mutant: stop_at_failed_batch joining the reasons' all-gather without its error (the
     others would find no reason, go on past the step, and wait in its next collective)."""
+    StandInGroup(monkeypatch)
     told = []
     monkeypatch.setattr(distributed, "gather_from_ranks",
                         lambda reason: told.append(reason) or [None, reason])
     with pytest.raises(type(error)) as raised:
-        stop_at_failed_batch(two_processes(0.25), error, torch.device("cpu"))
+        stop_at_failed_batch(two_processes(), error, torch.device("cpu"))
     assert raised.value is error and told == [line]
 
 
