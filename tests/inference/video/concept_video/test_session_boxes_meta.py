@@ -13,7 +13,6 @@ pixels flipped)."""
 import re
 from dataclasses import replace
 
-import numpy as np
 import pytest
 import torch
 
@@ -22,7 +21,7 @@ from samhq_train.inference.video.point_prompts import VideoPromptError
 
 from .conftest import build_pair, load_ours
 from .meta_video import cpu_patches, meta_video_state
-from .test_session_meta import SETTINGS, TEXT, count_flips
+from .test_session_meta import SETTINGS, TEXT, compare_runs
 
 PROMPT_FRAME = 3
 BOX = (34.0, 20.0, 64.0, 50.0)  # x0 y0 x1 y1: the bright square on frame 3
@@ -85,20 +84,8 @@ def test_box_prompt_equals_meta_video_inference(concept_video, prompt, monkeypat
         tracker = session.tracker
         their_steps, their_shown = run_meta(meta, tracker.frames, tracker.video_size, text, labels)
         my_steps, my_shown = run_ours(session, text, labels)
-    assert [f for f, _ in my_steps] == [f for f, _ in their_steps]
-    flips, objects = 0, 0
-    for (frame, theirs), (_, mine) in zip(their_steps, my_steps):
-        assert sorted(mine) == sorted(theirs), frame
-        for obj_id, mask in theirs.items():
-            flips += count_flips(mask, mine[obj_id])
-            objects += int(mask.any())
-    assert [f for f, _ in my_shown] == [f for f, _ in their_shown]
-    shown_objects, worst_score = 0, 0.0
-    for (frame, theirs), (_, mine) in zip(their_shown, my_shown):
-        assert mine.obj_ids.tolist() == theirs["out_obj_ids"].tolist(), frame
-        worst_score = max([worst_score, *np.abs(mine.probs - theirs["out_probs"]).tolist()])
-        flips += count_flips(theirs["out_binary_masks"], mine.masks)
-        shown_objects += len(mine.obj_ids)
+    flips, objects, shown_objects, worst_score = compare_runs(
+        (their_steps, their_shown), (my_steps, my_shown))
     print(f"{prompt}: {len(my_steps)} frames processed, {objects} object masks, "
           f"{shown_objects} objects shown, {flips} flipped pixels, max |score diff| "
           f"{worst_score:.1e}")

@@ -100,17 +100,12 @@ def count_flips(a: torch.Tensor, b: torch.Tensor) -> int:
     return int((torch.as_tensor(a) != torch.as_tensor(b)).sum())
 
 
-@pytest.mark.parametrize("use_hq", [False, True], ids=["sam3", "hq-sam3"])
-def test_session_equals_meta_video_inference(concept_video, use_hq, monkeypatch):
-    cpu_patches(monkeypatch)
-    meta, model, _ = build_pair(concept_video, SETTINGS.meta_kwargs(), use_hq)
-    session = ConceptVideoSession(model, concept_video[1], SETTINGS, use_hq=use_hq)
-    session.set_video(concept_video[3])
-    with torch.inference_mode():
-        tracker = session.tracker
-        their_steps, their_shown = run_meta(meta, tracker.frames, tracker.video_size)
-        counts = {}
-        my_steps, my_shown = run_ours(session, counts)
+def compare_runs(theirs: tuple, mine: tuple) -> tuple[int, int, int, float]:
+    """Meta's and our (processed steps, shown outputs) of one run: the same frames processed
+    and shown, the same objects on each and the same ids shown (asserted) -> (flipped pixels
+    over every processed and shown mask, non-empty object masks processed, objects shown, the
+    largest score difference)."""
+    (their_steps, their_shown), (my_steps, my_shown) = theirs, mine
     assert [f for f, _ in my_steps] == [f for f, _ in their_steps]
     flips, objects = 0, 0
     for (frame, theirs), (_, mine) in zip(their_steps, my_steps):
@@ -125,6 +120,22 @@ def test_session_equals_meta_video_inference(concept_video, use_hq, monkeypatch)
         worst_score = max([worst_score, *np.abs(mine.probs - theirs["out_probs"]).tolist()])
         flips += count_flips(theirs["out_binary_masks"], mine.masks)
         shown_objects += len(mine.obj_ids)
+    return flips, objects, shown_objects, worst_score
+
+
+@pytest.mark.parametrize("use_hq", [False, True], ids=["sam3", "hq-sam3"])
+def test_session_equals_meta_video_inference(concept_video, use_hq, monkeypatch):
+    cpu_patches(monkeypatch)
+    meta, model, _ = build_pair(concept_video, SETTINGS.meta_kwargs(), use_hq)
+    session = ConceptVideoSession(model, concept_video[1], SETTINGS, use_hq=use_hq)
+    session.set_video(concept_video[3])
+    with torch.inference_mode():
+        tracker = session.tracker
+        their_steps, their_shown = run_meta(meta, tracker.frames, tracker.video_size)
+        counts = {}
+        my_steps, my_shown = run_ours(session, counts)
+    flips, objects, shown_objects, worst_score = compare_runs(
+        (their_steps, their_shown), (my_steps, my_shown))
     print(f"session ({'hq' if use_hq else 'sam3'}): {len(my_steps)} frames processed, "
           f"{objects} object masks, {shown_objects} objects shown, {flips} flipped pixels, "
           f"max |score diff| {worst_score:.1e}, objects added / re-prompted / removed {counts}")
