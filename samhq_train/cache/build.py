@@ -73,17 +73,21 @@ class _Job:
     view_seed: list[int] | None
 
 
-def encoder_fingerprint(model, provenance, dtype: str) -> dict:
-    """What the stored features depend on besides the sample and its transform."""
+def model_fingerprint(model, provenance, dtype: str) -> dict:
+    """The model and storage fields every cache's fingerprint starts with (a bad dtype refused)."""
     if dtype not in STORAGE_DTYPES:
         raise ValueError(f"data.cache.dtype={dtype!r}: expected one of {', '.join(STORAGE_DTYPES)}")
-    out = {
+    return {
         "family": model.family,
         "variant": provenance.variant,
         "image_size": int(model.image_size),
         "dtype": dtype,
-        "base_sha256": provenance.base_sha256,
     }
+
+
+def encoder_fingerprint(model, provenance, dtype: str) -> dict:
+    """What the stored features depend on besides the sample and its transform."""
+    out = {**model_fingerprint(model, provenance, dtype), "base_sha256": provenance.base_sha256}
     if provenance.base_sha256 is None:  # a seeded random base: the seed and its weights
         out.update(seed=provenance.seed, encoder_sha256=weights_sha256(model.image_encoder))
     return out

@@ -34,9 +34,9 @@ from samhq_train.data.datasets import SampleKey
 from samhq_train.data.image_files import read_image
 from samhq_train.progress import track
 
-from .build import EmbeddingCache, weights_sha256
+from .build import EmbeddingCache, model_fingerprint, weights_sha256
 from .datasets import SourceCheck, key_digest
-from .store import STORAGE_DTYPES, digest
+from .store import digest
 
 # the concept transforms' pixel arithmetic (resize, zero padding, (x / 255 - 0.5) / 0.5): bump
 # when it changes, so that no entry of the old arithmetic is found
@@ -54,13 +54,8 @@ class _ViewJob:
 def trunk_fingerprint(model, provenance, dtype: str) -> dict:
     """What a trunk map depends on besides the image and its view: the trunk's weights (hashed
     whatever file they came from) and its early-fusion output choice."""
-    if dtype not in STORAGE_DTYPES:
-        raise ValueError(f"data.cache.dtype={dtype!r}: expected one of {', '.join(STORAGE_DTYPES)}")
     out = {
-        "family": model.family,
-        "variant": provenance.variant,
-        "image_size": int(model.image_size),
-        "dtype": dtype,
+        **model_fingerprint(model, provenance, dtype),
         "maps": "concept trunk",
         "trunk_sha256": weights_sha256(model.image_encoder.trunk),
     }
