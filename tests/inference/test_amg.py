@@ -44,6 +44,16 @@ from .amg_reference import (
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_BASE = ROOT / "data" / "demo_base" / "vit_demo_base.safetensors"
 SCORE_ATOL = 1e-5
+# A stability score is a ratio of pixel counts at logits +-1 off the cut, so a last-bit difference
+# between our logits and the reference's that flips one pixel there moves it by 1 / area, not by
+# a rounding: 4.1e-5 on a 25,000-pixel mask on an AVX2-only EPYC (its kernels round otherwise
+# than the AVX-512 machines the test was written on); the masks themselves stay equal.
+STABILITY_ATOL = 1e-3
+
+
+def assert_scores_close(result: dict) -> None:
+    assert result["max_iou_diff"] < SCORE_ATOL, result
+    assert result["max_stability_diff"] < STABILITY_ATOL, result
 
 
 @pytest.fixture(scope="module")
@@ -272,7 +282,7 @@ def test_sam1_generator_equals_the_official_sam_hq_generator(case, demo_model, i
     assert (
         result["same_boxes"] == result["same_crop_boxes"] == result["same_areas"] == result["masks"]
     )
-    assert result["max_iou_diff"] < SCORE_ATOL and result["max_stability_diff"] < SCORE_ATOL, result
+    assert_scores_close(result)
     assert result["max_point_diff"] == 0, result
 
 
@@ -299,7 +309,7 @@ def test_sam1_multimask_on_random_weights_equals_the_official_generator(image):
     ours = AutomaticMaskGenerator(model, **options).generate(image)
     result = compare_records(ours, theirs)
     assert result["masks"] == 36 and result["equal_rle"] == 36, result
-    assert result["max_iou_diff"] < SCORE_ATOL and result["max_stability_diff"] < SCORE_ATOL, result
+    assert_scores_close(result)
 
 
 def assert_like_meta(result):
@@ -308,7 +318,7 @@ def assert_like_meta(result):
     assert result["equal_rle"] >= result["masks"] - max(1, result["masks"] // 50), result
     assert all(d <= 4 for d in result["pixels_differing"]), result
     assert result["same_crop_boxes"] == result["masks"], result
-    assert result["max_iou_diff"] < SCORE_ATOL and result["max_stability_diff"] < 1e-3, result
+    assert_scores_close(result)
     assert result["max_point_diff"] < 1e-4, result
 
 

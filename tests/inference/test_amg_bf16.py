@@ -114,7 +114,9 @@ def test_predictor_bf16_agrees_with_fp32(model, image):
         assert scores.dtype == np.float32 and low_res.dtype == np.float32
     assert masks[None].any()
     for a, b in zip(masks[None], masks[torch.bfloat16]):
-        assert mask_iou(a, b) > 0.9
+        # 0.98-1.0, but 0.895 for SAM 3 early fusion's first mask on an AVX2-only CPU (bf16
+        # emulated: another rounding than AVX-512's); a wrong decode gives far less
+        assert mask_iou(a, b) > 0.85
 
 
 def test_sam3_amg_decodes_with_the_hq_token(image):
