@@ -191,7 +191,8 @@ def test_a_training_step_of_the_stages_matches_official():
         found[name] = out.detach(), x.grad, grads, stats
     (out, x_grad, grads, stats), (ref, ref_x_grad, ref_grads, ref_stats) = found.values()
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(x_grad, ref_x_grad, atol=1e-5, rtol=1e-4)
+    # 1.5e-5 at 2 of 12,800 values on an AVX2-only CPU (under 1e-5 on AVX-512 ones)
+    torch.testing.assert_close(x_grad, ref_x_grad, atol=5e-5, rtol=1e-4)
     assert set(grads) == set(ref_grads) and len(stats) == len(ref_stats) > 0
     for name, grad in grads.items():
         # relative to the tensor's largest gradient (they reach ~1e3; a bias feeding a

@@ -46,7 +46,8 @@ def test_memory_encoder_equals_metas(stride, use_dwconv):
         memory, pos = ours(features, masks)
         expected = theirs(features, masks, skip_mask_sigmoid=True)
     assert memory.shape == (2, out_dim, 8, 8)
-    torch.testing.assert_close(memory, expected["vision_features"], atol=1e-5, rtol=1e-5)
+    # 1.7e-5 at 2 of 2,048 values on an AVX2-only CPU (0 to 1e-5 elsewhere)
+    torch.testing.assert_close(memory, expected["vision_features"], atol=5e-5, rtol=1e-5)
     torch.testing.assert_close(pos, expected["vision_pos_enc"][0], atol=1e-5, rtol=1e-5)
 
 
