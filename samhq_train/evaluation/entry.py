@@ -35,8 +35,9 @@ from samhq_train.evaluation.coco_concept import (
     evaluate_concept_model,
     read_concept_inputs,
 )
-from samhq_train.evaluation.coco_concept_exemplars import check_exemplar_settings, draw_exemplars
+from samhq_train.evaluation.coco_concept_exemplars import draw_exemplars
 from samhq_train.evaluation.coco_runner import evaluate_coco_model, read_coco_inputs
+from samhq_train.evaluation.coco_tasks import check_coco_task, coco_task, concept_threshold, plain
 from samhq_train.evaluation.device import canonical_precision, resolve_device
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.lvis_gt import max_detections_of
@@ -48,14 +49,11 @@ from samhq_train.evaluation.report import (
     write_report,
 )
 from samhq_train.evaluation.saco_concept import evaluate_saco_model, read_saco_inputs
-from samhq_train.evaluation.saco_metrics import CGF1_THRESHOLD
 from samhq_train.model import (
-    VARIANTS,
     LoadedCheckpoint,
     Provenance,
     Use,
     encoder_needs_grad,
-    family_of_variant,
     file_sha256,
     policy_of,
 )
@@ -64,10 +62,6 @@ from samhq_train.model_from_config import absolute_path, build_model_from_config
 from samhq_train.output_check import check_writable_folder
 
 log = logging.getLogger(__name__)
-
-
-def _plain(node):
-    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
 def _select_sets(datamodule, wanted: Sequence[str] | None):
@@ -132,104 +126,10 @@ def _test_loaders(cfg, model, loaded: LoadedCheckpoint, device) -> list[tuple[st
     return list(zip(datamodule.test_names, datamodule.test_dataloader()))
 
 
-def _coco_task(cfg) -> str | None:
-    """Which COCO evaluation runs: "boxes" (coco.detections given), "concept"
-    (coco.prompts=concept: AP), "saco" (coco.prompts=concept coco.concept.metric=cgf1) or
-    None."""
-    coco_cfg = cfg.get("coco") or {}
-    if coco_cfg.get("prompts") == "concept":
-        return "saco" if OmegaConf.select(coco_cfg, "concept.metric") == "cgf1" else "concept"
-    return "boxes" if coco_cfg.get("detections") else None
-
-
-def concept_threshold(coco_cfg) -> float:
-    """coco.concept.threshold, null resolved to its metric's protocol: every query for AP (0),
-    CGF1Eval's operating point for cgF1 (0.5)."""
-    threshold = OmegaConf.select(coco_cfg, "concept.threshold")
-    if threshold is None:
-        return CGF1_THRESHOLD if coco_cfg.concept.get("metric") == "cgf1" else 0.0
-    return float(threshold)
-
-
-def _check_concept_task(cfg) -> None:
-    """coco.prompts=concept: its files named, no box detections, a SAM 3 model where the config
-    names the variant (a file's family is known once it is read: NoDetectorError then)."""
-    coco_cfg = cfg.coco
-    missing = [k for k in ("annotation_file", "image_dir", "concept.bpe")
-               if not OmegaConf.select(coco_cfg, k)]
-    if missing:
-        raise EvaluationError(
-            f"coco.prompts=concept needs coco.{missing[0]}: give the GT json with category names "
-            "(coco.annotation_file=...), its images (coco.image_dir=...) and CLIP's BPE merges "
-            "file (coco.concept.bpe=/path/bpe_simple_vocab_16e6.txt.gz)"
-        )
-    if coco_cfg.get("detections"):
-        raise EvaluationError(
-            "coco.detections is for coco.prompts=boxes; with coco.prompts=concept SAM 3's "
-            "detector finds the boxes: leave coco.detections out"
-        )
-    files = _plain(coco_cfg.annotation_file)
-    if _coco_task(cfg) == "saco":
-        _check_saco_keys(coco_cfg)
-    elif not isinstance(files, str):
-        raise EvaluationError(
-            f"coco.annotation_file={files}: COCO AP reads one GT json; a list (an SA-Co subset's "
-            "annotator files) is for coco.concept.metric=cgf1"
-        )
-    else:
-        check_exemplar_settings(coco_cfg.concept.exemplars, coco_cfg.concept.per_image)
-    variant = cfg.model.get("variant")
-    family = family_of_variant(variant).name if variant in VARIANTS else None
-    if family not in (None, "sam3"):
-        raise EvaluationError(
-            f"coco.prompts=concept: model.variant={variant} is a {family} model; text prompts "
-            "need a SAM 3 checkpoint with its concept detector (model=sam3_hq "
-            "model.checkpoint=/path/sam3.pt, or a full export of a model trained from it)"
-        )
-
-
-def _check_saco_keys(coco_cfg) -> None:
-    """coco.concept.metric=cgf1: the SA-Co json's pairs are the prompts, so the keys that choose
-    COCO categories are refused rather than ignored."""
-    files = _plain(coco_cfg.annotation_file)
-    if not isinstance(files, str) and not (
-        isinstance(files, list) and files and all(isinstance(f, str) and f for f in files)
-    ):
-        raise EvaluationError(
-            f"coco.annotation_file={files}: give an SA-Co json, or a subset's annotator files "
-            "as a list (coco.annotation_file=[gold_x_a.json,gold_x_b.json,gold_x_c.json])"
-        )
-    if coco_cfg.concept.get("categories") is not None:
-        raise EvaluationError(
-            "coco.concept.categories chooses COCO categories; with coco.concept.metric=cgf1 "
-            "each (image, noun phrase) pair of the SA-Co json is prompted: leave it out"
-        )
-    if coco_cfg.concept.get("per_image") != "all":
-        raise EvaluationError(
-            f"coco.concept.per_image={coco_cfg.concept.per_image} chooses COCO categories per "
-            "image; with coco.concept.metric=cgf1 each pair of the SA-Co json is prompted: "
-            "leave it out"
-        )
-    if coco_cfg.concept.get("exemplars") != "none":
-        raise EvaluationError(
-            f"coco.concept.exemplars={coco_cfg.concept.exemplars} asks COCO categories with GT "
-            "boxes (COCO AP); with coco.concept.metric=cgf1 each pair of the SA-Co json is "
-            "prompted by its phrase: leave it out"
-        )
-
-
 def _check_tasks(cfg, protocol: ClickProtocol) -> None:
     """EvaluationError, before any work, when nothing is to be evaluated or COCO lacks a file."""
-    coco_cfg = cfg.get("coco") or {}
-    if _coco_task(cfg) in ("concept", "saco"):
-        _check_concept_task(cfg)
-    elif coco_cfg.get("detections"):
-        missing = [k for k in ("annotation_file", "image_dir") if not coco_cfg.get(k)]
-        if missing:
-            raise EvaluationError(
-                f"coco.detections is set but coco.{missing[0]} is not: give the GT json "
-                "(coco.annotation_file=...) and the image folder (coco.image_dir=...)"
-            )
+    if coco_task(cfg) is not None:
+        check_coco_task(cfg)
     elif not cfg.benchmark and not protocol.enabled:
         raise EvaluationError(
             "nothing to evaluate: benchmark=false, clicks.enabled=false, no coco.detections given "
@@ -248,12 +148,12 @@ def evaluate(cfg) -> dict:
     check_config(cfg)  # types and ranges of every key first: ConfigError names the key
     # where the reports go, before anything is read: not after every score is computed
     out_dir = check_writable_folder(to_absolute_path(str(cfg.output_dir)), "output_dir")
-    protocol = ClickProtocol.from_mapping(_plain(cfg.get("clicks")))  # clicks.*: its record
+    protocol = ClickProtocol.from_mapping(plain(cfg.get("clicks")))  # clicks.*: its record
     _check_tasks(cfg, protocol)
     coco_cfg = cfg.get("coco") or {}
-    coco_task = _coco_task(cfg)
-    if coco_task is not None:  # the jsons (and BPE file) read before the model and benchmark
-        coco_gt, coco_prompts = _read_coco_inputs(coco_cfg, coco_task)
+    task = coco_task(cfg)
+    if task is not None:  # the jsons (and BPE file) read before the model and benchmark
+        coco_gt, coco_prompts = _read_coco_inputs(coco_cfg, task)
     device = resolve_device(cfg.device)
     precision = canonical_precision(cfg.precision)
     dilation_ratio = float(cfg.metrics.dilation_ratio)
@@ -265,7 +165,7 @@ def evaluate(cfg) -> dict:
     model = loaded.model
     # after hq+decoder / hq+lora, "SAM" (HQ token off) is the fine-tuned SAM: say so in the rows
     labels = model_labels(policy_of(loaded.provenance).name)
-    text_prompts = coco_task in ("concept", "saco")
+    text_prompts = task in ("concept", "saco")
     if text_prompts:  # NoDetectorError for a file without the detector, before work
         predictor = concept_predictor(
             model, to_absolute_path(str(coco_cfg.concept.bpe)),
@@ -297,10 +197,10 @@ def evaluate(cfg) -> dict:
         out["clicks"] = clicks
         out["paths"].update(write_click_report(clicks, out_dir, settings=settings, labels=labels))
         print(click_tables(clicks, labels))
-    if coco_task is not None:
-        if coco_task == "boxes":
+    if task is not None:
+        if task == "boxes":
             coco = _run_coco(cfg, model, coco_gt, coco_prompts, device, precision, out_dir)
-        elif coco_task == "saco":
+        elif task == "saco":
             coco = _run_saco(cfg, predictor, coco_gt, labels, out_dir)
         else:
             coco = _run_concept_coco(cfg, predictor, coco_gt, coco_prompts, labels, out_dir)
@@ -317,7 +217,7 @@ def _read_coco_inputs(coco_cfg, task: str) -> tuple:
     read and checked."""
     image_dir = to_absolute_path(str(coco_cfg.image_dir))
     if task == "saco":
-        files = _plain(coco_cfg.annotation_file)
+        files = plain(coco_cfg.annotation_file)
         files = [files] if isinstance(files, str) else files
         bpe = to_absolute_path(str(coco_cfg.concept.bpe))
         return read_saco_inputs([to_absolute_path(f) for f in files], image_dir, bpe), None
@@ -326,7 +226,7 @@ def _read_coco_inputs(coco_cfg, task: str) -> tuple:
         detections = to_absolute_path(str(coco_cfg.detections))
         return read_coco_inputs(annotation_file, image_dir, detections)
     bpe = to_absolute_path(str(coco_cfg.concept.bpe))
-    names = _plain(coco_cfg.concept.get("categories"))
+    names = plain(coco_cfg.concept.get("categories"))
     coco_gt, categories = read_concept_inputs(annotation_file, image_dir, bpe, names)
     concept = coco_cfg.concept
     return coco_gt, (categories, draw_exemplars(coco_gt, categories, concept.exemplars,
