@@ -132,6 +132,13 @@ def check_texts(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         )
 
 
+def box_record(boxes, labels) -> dict:
+    """concept.json's exemplar_boxes (x0 y0 x1 y1, video pixels) and exemplar_labels (1 an
+    example, 0 a counter-example), null without boxes: samhq-concept's and samhq-video's."""
+    return {"exemplar_boxes": None if boxes is None else np.asarray(boxes).tolist(),
+            "exemplar_labels": None if labels is None else np.asarray(labels).tolist()}
+
+
 def exemplars(args: argparse.Namespace, images: list[Path]):
     """(boxes K x 4, labels K) of the exemplar / counter boxes, or (None, None)."""
     boxes, labels = box_prompts(args)
@@ -229,8 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     texts = args.text or [None]
     prompt = {
         "text": texts[0] if len(texts) == 1 else texts,
-        "exemplar_boxes": None if boxes is None else boxes.tolist(),
-        "exemplar_labels": None if labels is None else labels.tolist(),
+        **box_record(boxes, labels),
     }
     out.mkdir(exist_ok=True)
     for path in track(images, "concept", bar=False, leave=False):  # piped: a line now and then

@@ -64,8 +64,8 @@ from ..command_options import (
     flag_hints,
 )
 from ..concept import ConceptPredictor
-from ..concept_command import add_box_options
-from .concept_options import box_record, check_text_options, checked_box_prompts, concept_prompt
+from ..concept_command import add_box_options, box_record
+from .concept_options import check_text_options, checked_box_prompts, concept_prompt
 from .concept_tracking import (
     NEEDS_SAM3,
     ConceptObjects,

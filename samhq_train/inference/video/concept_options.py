@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from ..concept_command import box_prompts
 from ..predictor import PromptError, checked_boxes
 from .point_prompts import VideoPromptError
@@ -58,10 +56,3 @@ def checked_box_prompts(args: argparse.Namespace, video_hw: tuple[int, int]):
                 given = " ".join(f"{v:g}" for v in box)
                 raise VideoPromptError(f"{flag} {given}: {err}") from None
     return box_prompts(args)
-
-
-def box_record(boxes, labels) -> dict:
-    """concept.json's exemplar_boxes (x0 y0 x1 y1, video pixels) and exemplar_labels (1 an
-    example, 0 a counter-example), null without boxes (samhq-concept's keys)."""
-    return {"exemplar_boxes": None if boxes is None else np.asarray(boxes).tolist(),
-            "exemplar_labels": None if labels is None else np.asarray(labels).tolist()}
