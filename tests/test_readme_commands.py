@@ -1,6 +1,6 @@
-"""Every command the README shows (its ```bash blocks) and every example in the commands'
-docstrings / --help and in the configs' comments still works as written: nothing documented can
-drift from the code unnoticed.
+"""Every command the documentation shows (the ```bash blocks of README.md and docs/*.md) and
+every example in the commands' docstrings / --help and in the configs' comments still works as
+written: nothing documented can drift from the code unnoticed.
 
 Each command is run or checked without training:
 - Hydra commands (samhq-train / python train.py, samhq-evaluate / scripts/evaluate.py,
@@ -39,7 +39,8 @@ import pytest
 import torch
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.documentation import ROOT, code_blocks
+
 CONF = ROOT / "samhq_train" / "conf"
 DEMO_BASE = ROOT / "data" / "demo_base" / "vit_demo_base.safetensors"
 
@@ -158,13 +159,13 @@ def _commands_in(lines: list[str], source: str, starts: tuple[str, ...]) -> list
     return found
 
 
-def readme_commands() -> list[Command]:
-    text = (ROOT / "README.md").read_text()
+def documented_commands() -> list[Command]:
+    """The commands of every ```bash block of README.md and docs/*.md, in page order."""
     out = []
-    for block in re.findall(r"^```bash\n(.*?)^```", text, re.M | re.S):
+    for page, block in code_blocks("bash"):
         lines = [line for line in block.splitlines() if not line.lstrip().startswith("#")]
         starts = tuple(line.split()[0] for line in lines if line.strip())
-        out += _commands_in(lines, "README.md", starts)
+        out += _commands_in(lines, page, starts)
     return out
 
 
@@ -194,7 +195,7 @@ def docstring_commands() -> list[Command]:
 
 def all_commands() -> list[Command]:
     seen, out = set(), []
-    for command in readme_commands() + docstring_commands():
+    for command in documented_commands() + docstring_commands():
         if command.text not in seen:
             seen.add(command.text)
             out.append(command)

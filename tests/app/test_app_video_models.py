@@ -12,14 +12,14 @@ from samhq_train.inference.video import VideoPredictor
 from samhq_train.model import build_sam_hq, load_checkpoint
 from tests.inference.video.test_video_file import write_video_file
 from tests.reference import randomize_
-from tests.test_readme_commands import ROOT, readme_commands
+from tests.test_readme_commands import ROOT, documented_commands
 
 from .conftest import write_video
 from .test_app_video import run_app, session_of
 from .video_reference import Direct, assert_same_masks
 
 SAM3_DEMO_BASE = ROOT / "data" / "demo_base" / "sam3_hq_demo_base.pt"
-COMMANDS = [c for c in readme_commands()
+COMMANDS = [c for c in documented_commands()
             if c.program in ("samhq-app", "python scripts/app.py") and "--video" in c.args
             and "--bpe" not in c.args]  # the text prompts' command: test_app_video_text.py
 

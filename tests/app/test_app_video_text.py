@@ -22,7 +22,7 @@ from samhq_train.app.video_text import PAGE_SETTINGS
 from samhq_train.inference.video import ConceptVideoSession
 from samhq_train.model import load_checkpoint
 from tests.inference.video.test_video_file import write_video_file
-from tests.test_readme_commands import readme_commands
+from tests.test_readme_commands import documented_commands
 
 from .browser import chromium, missing
 from .conftest import serving
@@ -47,7 +47,7 @@ from .video_text_model import (  # noqa: E402
     write_text_video_files,
 )
 
-COMMANDS = [c for c in readme_commands()
+COMMANDS = [c for c in documented_commands()
             if c.program in ("samhq-app", "python scripts/app.py") and "--video" in c.args
             and "--bpe" in c.args]
 

@@ -1,5 +1,5 @@
 """`--to onnx_concept`: SAM 3's concept path as ONNX graphs. Exported once from the SAM 3
-miniature with the detector (checked on export against torch), the README's onnxruntime code, run
+miniature with the detector (checked on export against torch), the documented onnxruntime code, run
 with torch unimportable, finds ConceptPredictor's instances (scores, boxes, detector and refined
 masks) for several prompts on one image encoding; a model without the detector is refused in one
 line; the export check fails for another model's weights, and for a graph three tolerances off
@@ -32,11 +32,11 @@ from samhq_train.inference.onnx_concept_export import DETECTOR_FILE, TEXT_FILE, 
 from samhq_train.inference.onnx_encoder_export import FP32_TOLERANCE, onnx_session
 from samhq_train.model import load_checkpoint
 from samhq_train.model.sam3.concept.detector import NoDetectorError
+from tests.documentation import code_blocks
 from tests.model.sam3.concept.ours_file import write_sam3_with_detector
 
 pytest.importorskip("onnxruntime")
 
-README = Path(__file__).resolve().parents[2] / "README.md"
 IMAGE_SHAPE = (240, 320, 3)
 # (text, exemplar boxes in pixels, their labels)
 PROMPTS = [
@@ -57,15 +57,15 @@ def exported(tmp_path_factory):
 
 
 def readme_example() -> tuple[str, str]:
-    """(the class and its helpers, the usage) of the README's concept example."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    """(the class and its helpers, the usage) of the documentation's concept example."""
+    blocks = [code for _, code in code_blocks("python")]
     (code,) = [b for b in blocks if "class OnnxConcept" in b]
     (usage,) = [b for b in blocks if "OnnxConcept(" in b and "class OnnxConcept" not in b]
     return code, usage
 
 
 def run_readme_example(folder: Path, merges: Path, image: np.ndarray, tmp_path: Path, thresholds):
-    """The README's code in a process where torch cannot be imported: its usage as written (on
+    """The documented code in a process where torch cannot be imported: its usage as written (on
     our files), then PROMPTS at `thresholds`; returns each prompt's four arrays."""
     code, usage = readme_example()
     Image.fromarray(image).save(tmp_path / "photo.png")
@@ -131,7 +131,7 @@ def test_readme_example_finds_concept_predictors_instances(exported, tmp_path):
 
 
 def test_the_metadata_hold_concept_predictors_defaults(exported):
-    """What the README runtime reads when a call leaves them out: the threshold and hole area
+    """What the documented runtime reads when a call leaves them out: the threshold and hole area
     ConceptPredictor uses by default (Meta's 0.5; SAM 3's image predictor's 256)."""
     model, _, folder = exported
     want = {
@@ -170,7 +170,7 @@ def test_the_check_fails_for_another_models_weights(exported, tmp_path):
 
 @pytest.mark.parametrize("shape, size", [((150, 200), 224), ((768, 1024), 1008), ((100, 60), 224)])
 def test_numpy_uint8_resize_is_torchs_bit_for_bit(shape, size):
-    """The README code's resize (no torch) gives the pixels ConceptPredictor.set_image feeds."""
+    """The documented code's resize (no torch) gives the pixels ConceptPredictor.set_image feeds."""
     image = np.random.default_rng(size).integers(0, 256, (*shape, 3), dtype=np.uint8)
     pixels = torch.from_numpy(image).permute(2, 0, 1)[None]
     want = F.interpolate(pixels, (size, size), mode="bilinear", antialias=True)[0].permute(1, 2, 0)
@@ -243,7 +243,7 @@ def test_the_export_is_checked_and_removed_when_the_check_fails(exported, tmp_pa
     detector off by a part of its tolerance: written; by three tolerances: refused, no folder)."""
     model, _, folder = exported
     copy_exported_graphs(monkeypatch, folder)
-    assert FP32_TOLERANCE == 1e-4  # the README's figure
+    assert FP32_TOLERANCE == 1e-4  # the documentation's figure
     skew_graph(monkeypatch, DETECTOR_FILE, 0.3 * FP32_TOLERANCE)
     written = export_model(model, tmp_path / "within", ["onnx_concept"])
     assert (written["onnx_concept"] / DETECTOR_FILE).is_file()

@@ -1,9 +1,8 @@
 """The ONNX image encoders (fp32 and fp16) equal the torch encoder, and with the prompt-decoder
-ONNX they give SamHQPredictor's masks in onnxruntime alone: the README's example is run with torch
+ONNX they give SamHQPredictor's masks in onnxruntime alone: the documented example is run with torch
 unimportable. Tiny random-weight models of each encoder kind: ViT, TinyViT, Hiera."""
 
 import dataclasses
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,9 +27,9 @@ from samhq_train.inference.onnx_encoder_export import (
 from samhq_train.model import FAMILIES, add_lora, build_sam_hq, family_of_model
 from samhq_train.model.onnx_encoder import OnnxImageEncoder
 from samhq_train.model.sam1.config import TinyViTConfig
+from tests.documentation import code_blocks
 from tests.reference import random_tiny_model, randomize_
 
-README = Path(__file__).resolve().parents[2] / "README.md"
 TARGETS = ["onnx", "onnx_encoder", "onnx_encoder_fp16"]
 BOX = [30.0, 40.0, 250.0, 330.0]  # in the 360 x 270 image below
 
@@ -128,8 +127,8 @@ def test_metadata_names_the_input_rule(exported):
 
 
 def readme_example() -> tuple[str, str]:
-    """(functions, usage) of the README's onnxruntime example."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    """(functions, usage) of the documentation's onnxruntime example."""
+    blocks = [code for _, code in code_blocks("python")]
     (code,) = [b for b in blocks if "def segment_box" in b]
     functions, usage = code.split("\nimage = ", 1)
     return functions, "image = " + usage
@@ -171,7 +170,7 @@ def without_metadata(decoder: Path, path: Path) -> Path:
 
 
 def test_readme_example_runs_the_prediction_without_torch(exported, tmp_path):
-    """The README's code, verbatim (torch and samhq_train unimportable), for the fp32 and fp16
+    """The documented code, verbatim (torch and samhq_train unimportable), for the fp32 and fp16
     encoders, against SamHQPredictor's defaults on the same image and box (for SAM 3 its holes
     filled); a decoder file without the hole area against predict(fill_hole_area=0)."""
     model, paths = exported

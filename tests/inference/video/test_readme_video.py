@@ -1,5 +1,5 @@
-"""The README's samhq-video commands run as written (on tiny stand-ins for the video, the prompts
-and the two checkpoints they name), and its prompts example is a valid prompts file."""
+"""The documented samhq-video commands run as written (on tiny stand-ins for the video, the
+prompts and the two checkpoints they name), and its prompts example is a valid prompts file."""
 
 import json
 import re
@@ -13,16 +13,19 @@ from PIL import Image
 from samhq_train.inference.video import command
 from samhq_train.inference.video.prompts import read_prompts
 from samhq_train.model import save_checkpoint, without_hq
-from tests.test_readme_commands import ROOT, readme_commands
+from tests.documentation import section
+from tests.test_readme_commands import documented_commands
 
 from .conftest import write_video
 from .test_video_file import write_video_file
 
-COMMANDS = [c for c in readme_commands() if c.program == "samhq-video" and "--text" not in c.text]
+COMMANDS = [
+    c for c in documented_commands() if c.program == "samhq-video" and "--text" not in c.text
+]
 # --text (a SAM 3 file with the detector): run in test_concept_tracking.py on its stand-ins; with
 # --prompts (clicks after the text's run) in concept_video/test_command_concept_video.py
 TEXT_COMMANDS = [
-    c for c in readme_commands()
+    c for c in documented_commands()
     if c.program == "samhq-video" and "--text" in c.text and "--prompts" not in c.text
 ]
 
@@ -59,9 +62,7 @@ def test_readme_video_command_runs(text, stand_ins, tmp_path):
 
 
 def test_readme_prompts_example_is_valid(tmp_path):
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("### Video (HQ-SAM 2)"):]
-    example = re.search(r"```json\n(.*?)```", section, re.S).group(1)
+    example = re.search(r"```json\n(.*?)```", section("Video (HQ-SAM 2)"), re.S).group(1)
     path = tmp_path / "prompts.json"
     path.write_text(example)
     Image.fromarray(np.zeros((240, 320), np.uint8)).save(tmp_path / "object3.png")

@@ -23,7 +23,7 @@ from samhq_train.inference.video.predictor import VideoPredictor
 from samhq_train.model import build_sam_hq, save_checkpoint, without_hq
 from samhq_train.model.sam2.tracking import non_overlapping
 from tests.reference import random_tiny_model, randomize_
-from tests.test_readme_commands import readme_commands
+from tests.test_readme_commands import documented_commands
 
 from .conftest import VIDEO_HW, write_video
 
@@ -278,7 +278,7 @@ def test_flag_combinations(args, named, capsys):
 
 
 README_COMMANDS = [  # the DAVIS ones (the SA-V one, on /path/ files, is only parsed)
-    c.text for c in readme_commands()
+    c.text for c in documented_commands()
     if c.program == "samhq-video-eval" and "--checkpoint" in c.args and "/path/" not in c.text
     and "<run>" not in c.text  # the video demo's export: a trained run (tests/training/video/)
 ]

@@ -13,7 +13,7 @@ from PIL import Image
 from samhq_train.inference.video import command
 from samhq_train.inference.video.concept_video.session import ConceptVideoSession
 from samhq_train.model import load_checkpoint
-from tests.test_readme_commands import readme_commands
+from tests.test_readme_commands import documented_commands
 
 from .conftest import NUM_FRAMES
 from .test_session_meta import SETTINGS, TEXT
@@ -76,7 +76,7 @@ def session_pictures(concept_video, clicks=(), boxes=None):
 
 
 README_CLICK_COMMANDS = [
-    c for c in readme_commands()
+    c for c in documented_commands()
     if c.program == "samhq-video" and "--text" in c.text and "--prompts" in c.text
 ]
 
