@@ -17,8 +17,8 @@ The matmul floor is the encoder's matrix products alone (scripts/matmul_floor.py
 same thread count.
 onnxruntime runs the fp32 export (samhq-export's onnx_encoder) and its int8 quantization
 (onnx_encoder_int8: int8 linear layers on the CPU's integer dot-product units): its CPU provider
-has no bf16 matrix kernels on x86, and the fp16 file runs slower than fp32 there (README, ONNX
-encoders).
+has no bf16 matrix kernels on x86, and the fp16 file runs slower than fp32 there
+(docs/deployment.md, ONNX encoders).
 
 The training-step rows (--train, --train-only; training_step_paths) time the hq policy's step on
 one image with scripts/benchmark.py's step code: ours in bf16 autocast and fp32, ours from

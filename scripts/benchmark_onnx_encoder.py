@@ -136,7 +136,7 @@ def precision_options(precision: str) -> dict[str, bool]:
 
 
 def onnx_mask(encoder, decoder, model, image: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """H x W bool mask of one box through an encoder and a decoder session (as the README's
+    """H x W bool mask of one box through an encoder and a decoder session (as the documented
     onnxruntime example, with the model's own resize rule)."""
     pixels = model.processing.resize_image(image).transpose(2, 0, 1)[None]
     names = [o.name for o in encoder.get_outputs()]

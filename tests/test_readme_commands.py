@@ -39,7 +39,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.documentation import ROOT, code_blocks
+from tests.documentation import ROOT, code_blocks, page_name, pages
 
 CONF = ROOT / "samhq_train" / "conf"
 DEMO_BASE = ROOT / "data" / "demo_base" / "vit_demo_base.safetensors"
@@ -159,14 +159,15 @@ def _commands_in(lines: list[str], source: str, starts: tuple[str, ...]) -> list
     return found
 
 
+def _block_commands(page: str, block: str) -> list[Command]:
+    lines = [line for line in block.splitlines() if not line.lstrip().startswith("#")]
+    starts = tuple(line.split()[0] for line in lines if line.strip())
+    return _commands_in(lines, page, starts)
+
+
 def documented_commands() -> list[Command]:
     """The commands of every ```bash block of README.md and docs/*.md, in page order."""
-    out = []
-    for page, block in code_blocks("bash"):
-        lines = [line for line in block.splitlines() if not line.lstrip().startswith("#")]
-        starts = tuple(line.split()[0] for line in lines if line.strip())
-        out += _commands_in(lines, page, starts)
-    return out
+    return [c for page, block in code_blocks("bash") for c in _block_commands(page, block)]
 
 
 def _docstring_files() -> list[Path]:
@@ -421,6 +422,20 @@ def test_documented_command(command, stand_ins, tmp_path, monkeypatch):
             _compose("train", ["+data@demo_check=demo", *args])
         else:
             check_argparse(command, args, tmp_path, what.startswith("run"), monkeypatch)
+
+
+# documentation pages that show no command (every other page must: its commands are checked here)
+PAGES_WITHOUT_COMMANDS: set[str] = set()
+
+
+def test_every_page_and_bash_block_has_commands():
+    """Each page of the documentation gives commands unless PAGES_WITHOUT_COMMANDS names it, and
+    each ```bash block gives at least one: a page or block the extraction misses fails here."""
+    shown = {c.source for c in documented_commands()}
+    assert {page_name(p) for p in pages()} - shown == PAGES_WITHOUT_COMMANDS
+    empty = [(page, block[:80]) for page, block in code_blocks("bash")
+             if not _block_commands(page, block)]
+    assert not empty, f"```bash blocks without a command found: {empty}"
 
 
 def test_the_readme_and_docstrings_have_commands():

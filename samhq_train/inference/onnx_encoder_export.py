@@ -151,7 +151,7 @@ def quantize_int8(source: Path, target: Path) -> Path:
     constant weight, i.e. every linear layer; their inputs are quantized to uint8 at run time.
     Kept in float32: the attention's activation x activation products and the convolutions
     (patch embedding, neck), which onnxruntime's integer kernels ran slower (one thread) and less
-    accurately (measured on vit_b at 1024 px: README, ONNX encoders)."""
+    accurately (measured on vit_b at 1024 px: docs/deployment.md, ONNX encoders)."""
     quantization = onnx_quantization()
     target.parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()  # its advice to run onnxruntime's pre-processing first: measured no

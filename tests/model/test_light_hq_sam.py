@@ -19,7 +19,7 @@ from samhq_train.model.sam1 import tiny_vit
 from tests.reference import randomize_
 
 ATOL = 1e-4
-HQ_COUNT = 448_512  # the README's Light HQ-SAM learnable parameters
+HQ_COUNT = 448_512  # docs/training.md's Light HQ-SAM learnable parameters
 IMAGE_HW = (1024, 1024)
 PROMPTS = {
     "box": {"boxes": torch.tensor([[[180.0, 240.0, 760.0, 820.0]]])},

@@ -21,8 +21,8 @@ from samhq_train.model.sam3.model import is_carried_key
 
 from .ours_file import write_sam3_with_detector
 
-# Meta's sam3.pt: 1465 keys (README "HQ-SAM 3"), of which the model computes 719 and the trunk's
-# 32 blocks each carry a precomputed RoPE table (attn.freqs_cis) the model recomputes
+# Meta's sam3.pt: 1465 keys (docs/hq-sam3.md "HQ-SAM 3"), of which the model computes 719 and the
+# trunk's 32 blocks each carry a precomputed RoPE table (attn.freqs_cis) the model recomputes
 SAM3_PT_KEYS = 1465
 TRUNK_ROPE_TABLES = 32
 
