@@ -142,12 +142,24 @@ def test_no_detections_score_zero():
     assert figures["AP"] == figures["APr"] == figures["APf"] == 0.0
 
 
+def outlines(width: int = 2) -> list:
+    """Each GT rectangle's outline (its band of width px) as a detection of its category, the
+    highest scores: boundary IoU near 1, mask IoU far lower (boundary AP takes the min)."""
+    found = []
+    for image_id, category_id, x, y, w, h, _ in GT_BOXES:
+        mask = rectangle(SIZES[image_id], x, y, w, h)
+        mask[y + width : y + h - width, x + width : x + w - width] = False
+        found.append({"image_id": image_id, "category_id": category_id, "score": 0.95,
+                      "segmentation": encode_mask(mask)})
+    return found
+
+
 @needs_lvis
 def test_federated_boundary_ap_is_lvis_apis_with_boundary_iou(tmp_path):
     """Boundary AP: LVISEval with its IoU replaced by min(mask IoU, boundary IoU) (the
     boundary-iou-api's LVIS variant), each federated rule still moving the figure."""
     # near copies of the GT (holes would make every mask all boundary, 3 px miss every band)
-    results = detections(seed=0, holes=0.0, jitter=1)["segm"]
+    results = detections(seed=0, holes=0.0, jitter=1)["segm"] + outlines()
     figures = {}
     for name, gt in variants().items():
         figures[name] = federated_ap(load_coco(gt), results, "boundary", dilation_ratio=0.02)
