@@ -31,6 +31,7 @@ __all__ = ["FREQUENCIES", "LVIS_AP_NAMES", "LVIS_MAX_DETECTIONS", "federated_ap"
 
 LVIS_MAX_DETECTIONS = 300  # per image: LVIS's limit (lvis-api's LVISResults, the challenge's)
 FREQUENCIES = ("r", "c", "f")  # a category's "frequency": rare, common, frequent
+IOU_TYPES = ("segm", "boundary", "bbox")  # mask AP, boundary AP, box AP
 LVIS_AP_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf")
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)
@@ -168,6 +169,8 @@ def federated_ap(
         ``AP, AP50, AP75, APs, APm, APl, APr, APc, APf`` (fractions; NaN where no category has
         GT of that size or frequency: LVISEval's -1).
     """
+    if iou_type not in IOU_TYPES:
+        raise ValueError(f"iou_type {iou_type!r}: one of {', '.join(IOU_TYPES)}")
     categories = sorted(coco_gt.cats if category_ids is None else category_ids)
     wanted = set(categories)
     gts: dict = defaultdict(list)

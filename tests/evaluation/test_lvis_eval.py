@@ -174,3 +174,8 @@ def test_federated_boundary_ap_is_lvis_apis_with_boundary_iou(tmp_path):
     assert_close(wider, lvis_eval(variants()["as is"], results, "segm", tmp_path,
                                   boundary_ratio=0.1))
     assert wider["AP"] != figures["as is"]["AP"]
+
+
+def test_an_unknown_iou_type_is_refused():
+    with pytest.raises(ValueError, match="iou_type 'mask': one of segm, boundary, bbox"):
+        federated_ap(load_coco(lvis_gt()), [], "mask")
