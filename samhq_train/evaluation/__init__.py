@@ -13,9 +13,10 @@ Modules, by job (arrows only point down the list; no module imports one that imp
     benchmark     run_benchmark: the loop over the benchmark sets
     clicks        run_click_benchmark: the click protocol (NoC@k, mIoU / mBIoU after n clicks)
     report        results_tables (also training's summary), click_tables, overlay PNGs, writers
-    coco_runner   detector boxes as prompts -> COCO AP
     lvis_eval     LVIS's federated AP (APr / APc / APf), lvis-api's LVISEval rewritten
     lvis_gt       LVIS jsons told apart and checked; image paths (file_name or coco_url)
+    lvis_boxes    box-prompted masks scored with lvis_eval: mask and boundary AP; LVIS's table
+    coco_runner   detector boxes as prompts -> COCO AP (LVIS AP with an LVIS json)
     lvis_concept  the concept detections scored with lvis_eval (coco_concept's LVIS rows)
     coco_concept  SAM 3 text prompts (category names) -> COCO AP: detector / SAM / SAM-HQ masks
     saco_metrics  SA-Co's cgF1, IL_MCC, pmF1 of (image, noun phrase) pairs (Meta's CGF1Evaluator's)

@@ -29,6 +29,7 @@ from samhq_train.evaluation.metrics import mask_to_boundary
 
 __all__ = [
     "BoundaryCOCOeval",
+    "boundary_rles",
     "decode_mask",
     "encode_mask",
     "evaluate_boxes",
@@ -208,6 +209,16 @@ def _load_results(coco_gt: COCO, results: list[dict]) -> COCO:
     return coco_dt
 
 
+def boundary_rles(rles: Sequence[Mapping], dilation_ratio: float) -> list[dict]:
+    """The boundary bands (metrics.mask_to_boundary) of same-sized masks given as compressed
+    RLEs, as compressed RLEs: boundary AP's regions, COCO's (BoundaryCOCOeval) and LVIS's."""
+    masks = torch.from_numpy(mask_utils.decode(list(rles))).bool()
+    boundaries = mask_to_boundary(masks.permute(2, 0, 1), dilation_ratio)
+    return mask_utils.encode(
+        np.asfortranarray(boundaries.permute(1, 2, 0).numpy().astype(np.uint8))
+    )
+
+
 class BoundaryCOCOeval(COCOeval):
     """COCOeval whose IoU is min(mask IoU, boundary IoU) for non-crowd GT (boundary AP).
 
@@ -230,13 +241,6 @@ class BoundaryCOCOeval(COCOeval):
         order = np.argsort([-d["score"] for d in dt], kind="mergesort")
         return gt, [dt[i] for i in order][: p.maxDets[-1]]
 
-    def _boundary_rles(self, anns: list[dict]) -> list[dict]:
-        masks = torch.from_numpy(mask_utils.decode([a["segmentation"] for a in anns])).bool()
-        boundaries = mask_to_boundary(masks.permute(2, 0, 1), self.dilation_ratio)
-        return mask_utils.encode(
-            np.asfortranarray(boundaries.permute(1, 2, 0).numpy().astype(np.uint8))
-        )
-
     def computeIoU(self, imgId, catId):  # noqa: N802 (pycocotools' name)
         mask_ious = super().computeIoU(imgId, catId)
         if len(mask_ious) == 0:
@@ -245,7 +249,8 @@ class BoundaryCOCOeval(COCOeval):
         crowd = np.array([bool(g["iscrowd"]) for g in gt])
         if crowd.all():
             return mask_ious
-        rles = self._boundary_rles([g for g, c in zip(gt, crowd) if not c] + dt)
+        rles = boundary_rles([g["segmentation"] for g, c in zip(gt, crowd) if not c]
+                             + [d["segmentation"] for d in dt], self.dilation_ratio)
         n_gt = int((~crowd).sum())
         boundary_ious = mask_utils.iou(rles[n_gt:], rles[:n_gt], [0] * n_gt)
         ious = np.array(mask_ious, dtype=np.float64)

@@ -3,7 +3,9 @@
 The paper's protocol: every detection box of an image (FocalNet-DINO's in the paper) prompts
 the model once; the mask takes the detection's category and score; masks are encoded as RLE and
 scored with coco.evaluate_coco (pycocotools' mask AP, and boundary AP). SAM (the frozen decoder
-without the HQ token) and SAM-HQ share each image embedding.
+without the HQ token) and SAM-HQ share each image embedding. An LVIS v1 json (the paper's
+LVIS rows, prompted with ViTDet-H's boxes) is scored with LVIS's federated mask AP and boundary
+AP instead (lvis_boxes.py), 300 detections per image.
 
 Defaults follow the official predictor that produced the published COCO numbers: the image's long
 side resized to S and padded ("longest_side"), and ``hq_token_only=False`` (SAM's mask logits plus
@@ -35,7 +37,8 @@ from samhq_train.evaluation.coco import (
 from samhq_train.evaluation.device import autocast, canonical_precision, resolve_device
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.evaluate import logits_at_original_size
-from samhq_train.evaluation.lvis_gt import image_file, is_lvis
+from samhq_train.evaluation.lvis_boxes import lvis_box_prompt_markdown, score_lvis_masks
+from samhq_train.evaluation.lvis_gt import check_gt_entries, image_file, is_lvis, max_detections_of
 from samhq_train.evaluation.report import MODEL_LABELS
 from samhq_train.imaging import ImageFileError, read_image
 from samhq_train.progress import track
@@ -106,11 +109,7 @@ def read_coco_inputs(annotation_file, image_dir, detections) -> tuple[COCO, list
     work: EvaluationError naming the file (missing, not json, not COCO, ids the GT lacks, no
     detection) or the image folder that is not one."""
     coco_gt = read_coco_gt(annotation_file)
-    if is_lvis(coco_gt.dataset):  # COCOeval on LVIS's partial labels would be a wrong figure
-        raise EvaluationError(
-            f"{annotation_file} is an LVIS json: its federated AP is scored for coco.prompts="
-            "concept; box prompts (coco.detections) are scored with COCOeval, which it does not fit"
-        )
+    check_gt_entries(coco_gt.dataset, annotation_file)  # image paths; an LVIS json's labels
     try:
         with open(detections) as f:
             found = json.load(f)
@@ -260,24 +259,39 @@ def evaluate_coco_model(
     image_dir: str | Path,
     detections,
     dilation_ratio: float = BOUNDARY_DILATION_RATIO,
+    max_detections: int | None = None,
     out_dir: str | Path | None = None,
     **predict_kwargs,
 ) -> dict:
-    """predict_coco + coco.evaluate_coco for SAM-HQ (and SAM).
+    """predict_coco + coco.evaluate_coco for SAM-HQ (and SAM); with an LVIS json
+    (lvis_gt.is_lvis), LVIS's federated mask AP and boundary AP (lvis_boxes.score_lvis_masks).
+
+    max_detections: per image, the highest-scoring boxes prompted and scored; None: the GT's
+    protocol (COCO 100, LVIS 300).
 
     Returns ``{"metrics": {"hq"|"sam": {"mask_AP", ..., "boundary_AP", ...}}, "table": Markdown,
     "paths": {...}}``; with ``out_dir`` writes ``coco_results_<model>.json`` (COCO results),
-    ``coco_metrics.json`` and ``coco.md``.
+    ``coco_metrics.json`` and ``coco.md`` (``lvis_*`` and ``lvis.md`` for an LVIS json, whose
+    figures add APr / APc / APf).
     """
     coco_gt = load_coco(annotation_file)
+    max_detections = max_detections_of(max_detections, coco_gt.dataset)
     predictions = predict_coco(model, annotation_file=coco_gt, image_dir=image_dir,
-                               detections=detections, **predict_kwargs)
-    metrics = {out: evaluate_coco(coco_gt, preds, dilation_ratio=dilation_ratio)
-               for out, preds in predictions.items()}
+                               detections=detections, max_detections=max_detections,
+                               **predict_kwargs)
     n_images = len({p["image_id"] for p in predictions["hq"]})
     caption = f"{n_images} images with {len(predictions['hq'])} detection boxes as prompts"
-    table = coco_markdown(metrics, caption)
-    paths = write_coco_outputs(out_dir, predictions, metrics, table)
+    if is_lvis(coco_gt.dataset):
+        metrics = score_lvis_masks(coco_gt, predictions, max_detections=max_detections,
+                                   dilation_ratio=dilation_ratio)
+        caption += f"; LVIS's federated AP, at most {max_detections} per image"
+        table = lvis_box_prompt_markdown(metrics, caption)
+        paths = write_coco_outputs(out_dir, predictions, metrics, table, name="lvis")
+    else:
+        metrics = {out: evaluate_coco(coco_gt, preds, dilation_ratio=dilation_ratio)
+                   for out, preds in predictions.items()}
+        table = coco_markdown(metrics, caption)
+        paths = write_coco_outputs(out_dir, predictions, metrics, table)
     return {"metrics": metrics, "table": table, "paths": paths, "predictions": predictions}
 
 

@@ -6,9 +6,10 @@ each batch's prompt types, as validation), the boundary width ``metrics.dilation
 precision in the trainer's names (``32 | bf16-mixed | 16-mixed``). ``clicks.*`` (ClickProtocol,
 samhq_train/data/clicks.py) adds the click-based protocol (evaluation/clicks.py) on the same
 sets: ``clicks.enabled=true clicks.max=20``. ``coco.*`` adds COCO mask / boundary AP, prompted
-with a detector's boxes (coco_runner.py) or, ``coco.prompts=concept``, with each category's name
-through SAM 3's detector (coco_concept.py), or ``coco.concept.metric=cgf1``, with each
-(image, noun phrase) pair of an SA-Co json, scored with cgF1 (saco_concept.py). With
+with a detector's boxes (coco_runner.py; LVIS's federated AP with an LVIS json) or,
+``coco.prompts=concept``, with each category's name through SAM 3's detector (coco_concept.py),
+or ``coco.concept.metric=cgf1``, with each (image, noun phrase) pair of an SA-Co json, scored
+with cgF1 (saco_concept.py). With
 ``data.cache.enabled`` the benchmark sets are encoded once into the embedding cache
 (samhq_train/cache) and evaluated from it; a training run's cache of the same sets is reused
 when the checkpoint kept its base's encoder.

@@ -11,6 +11,7 @@ from pathlib import Path
 from pycocotools.coco import COCO
 
 from samhq_train.evaluation.coco_runner import write_coco_outputs
+from samhq_train.evaluation.lvis_boxes import lvis_table
 from samhq_train.evaluation.lvis_eval import LVIS_AP_NAMES, federated_ap
 
 __all__ = ["lvis_markdown", "score_lvis_concepts"]
@@ -21,17 +22,12 @@ BOXES = "boxes"  # the detections' boxes' row (coco_concept.BOXES)
 def lvis_markdown(metrics: Mapping[str, Mapping[str, float]], caption: str,
                   labels: Mapping[str, str]) -> str:
     """Markdown table of LVIS AP (percent), one row per entry of labels that metrics has."""
-    lines = ["### LVIS", "", caption, "",
-             "| model | " + " | ".join(LVIS_AP_NAMES) + " |",
-             "|---|" + "---:|" * len(LVIS_AP_NAMES)]
+    rows = []
     for row, label in labels.items():
         if row in metrics:
             kind = "box" if row == BOXES else "mask"
-            cells = ["n/a" if v != v else f"{100 * v:.1f}"
-                     for v in (metrics[row][f"{kind}_{n}"] for n in LVIS_AP_NAMES)]
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines.append("")
-    return "\n".join(lines)
+            rows.append(((label,), {n: metrics[row][f"{kind}_{n}"] for n in LVIS_AP_NAMES}))
+    return lvis_table(rows, caption)
 
 
 def score_lvis_concepts(

@@ -9,6 +9,10 @@ detections count per image, its highest scores. There are no crowd regions (a GT
 flag is honoured); matching, the 101-point precision and the size ranges are COCO's. The rules
 and the arithmetic follow lvis-api 0.5.3 step by step (tests/evaluation/test_lvis_eval.py
 checks them against it); lvis-api is not needed to run this.
+
+Boundary AP under the same rules (iou_type "boundary") is the boundary-iou-api's LVIS variant:
+each pair's IoU is min(mask IoU, boundary IoU), as COCO's boundary AP (coco.BoundaryCOCOeval),
+everything else as for masks (the mask areas choose the size range).
 """
 
 from __future__ import annotations
@@ -20,10 +24,14 @@ import numpy as np
 import pycocotools.mask as mask_utils
 from pycocotools.coco import COCO
 
+from samhq_train.constants import BOUNDARY_DILATION_RATIO
+from samhq_train.evaluation.coco import boundary_rles
+
 __all__ = ["FREQUENCIES", "LVIS_AP_NAMES", "LVIS_MAX_DETECTIONS", "federated_ap"]
 
 LVIS_MAX_DETECTIONS = 300  # per image: LVIS's limit (lvis-api's LVISResults, the challenge's)
 FREQUENCIES = ("r", "c", "f")  # a category's "frequency": rare, common, frequent
+IOU_TYPES = ("segm", "boundary", "bbox")  # mask AP, boundary AP, box AP
 LVIS_AP_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf")
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)
@@ -56,6 +64,19 @@ def _regions(anns: Sequence[Mapping], iou_type: str, coco_gt: COCO | None = None
     if coco_gt is not None:  # GT polygons / uncompressed RLEs -> RLE at the image's size
         return [coco_gt.annToRLE(a) for a in anns]
     return [a["segmentation"] for a in anns]
+
+
+def _ious(dt: list, gt: list, iou_type: str, coco_gt: COCO, dilation_ratio: float) -> np.ndarray:
+    """D x G IoU of one image x category's detections (in score order) and GT: box IoU, mask
+    IoU, or min(mask IoU, boundary IoU) for "boundary"."""
+    if not gt or not dt:
+        return np.zeros((len(dt), len(gt)))
+    dt_regions, gt_regions = _regions(dt, iou_type), _regions(gt, iou_type, coco_gt)
+    ious = np.asarray(mask_utils.iou(dt_regions, gt_regions, [0] * len(gt)))
+    if iou_type == "boundary":
+        bands = boundary_rles(gt_regions + dt_regions, dilation_ratio)
+        ious = np.minimum(ious, mask_utils.iou(bands[len(gt):], bands[:len(gt)], [0] * len(gt)))
+    return ious
 
 
 def _match(ious: np.ndarray, gt_ignored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -130,6 +151,7 @@ def federated_ap(
     *,
     category_ids: Sequence | None = None,
     max_detections: int = LVIS_MAX_DETECTIONS,
+    dilation_ratio: float = BOUNDARY_DILATION_RATIO,
 ) -> dict[str, float]:
     """LVIS AP of results against an LVIS GT (read as a COCO object; every image with
     ``neg_category_ids`` and ``not_exhaustive_category_ids``, every category with a
@@ -137,13 +159,18 @@ def federated_ap(
 
     Args:
         results: ``{"image_id", "category_id", "score"}`` with ``"segmentation"`` (a compressed
-            RLE at the image's size) for iou_type "segm", or ``"bbox"`` ([x, y, w, h]) for "bbox".
+            RLE at the image's size) for iou_type "segm" or "boundary", or ``"bbox"``
+            ([x, y, w, h]) for "bbox".
+        iou_type: "segm" (mask AP), "boundary" (boundary AP) or "bbox" (box AP).
         category_ids: the categories averaged over; None: all of the GT.
+        dilation_ratio: boundary width as a fraction of the image diagonal ("boundary").
 
     Returns:
         ``AP, AP50, AP75, APs, APm, APl, APr, APc, APf`` (fractions; NaN where no category has
         GT of that size or frequency: LVISEval's -1).
     """
+    if iou_type not in IOU_TYPES:
+        raise ValueError(f"iou_type {iou_type!r}: one of {', '.join(IOU_TYPES)}")
     categories = sorted(coco_gt.cats if category_ids is None else category_ids)
     wanted = set(categories)
     gts: dict = defaultdict(list)
@@ -163,11 +190,7 @@ def federated_ap(
     for image_id, category_id in sorted(set(gts) | set(dts)):
         gt = gts[image_id, category_id]
         dt = sorted(dts[image_id, category_id], key=lambda d: -d["score"])
-        ious = np.zeros((len(dt), len(gt)))
-        if gt and dt:
-            ious = np.asarray(mask_utils.iou(
-                _regions(dt, iou_type), _regions(gt, iou_type, coco_gt), [0] * len(gt)
-            ))
+        ious = _ious(dt, gt, iou_type, coco_gt, dilation_ratio)
         not_exhaustive = category_id in coco_gt.imgs[image_id]["not_exhaustive_category_ids"]
         pairs_of[category_id].append({size: _score_pair(gt, dt, ious, not_exhaustive, bounds)
                                       for size, bounds in AREA_RANGES.items()})

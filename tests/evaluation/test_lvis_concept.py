@@ -174,23 +174,6 @@ def test_bad_lvis_input_is_refused_naming_the_json_and_key(tmp_path, lvis_set, f
         lambda d: d["images"][2].pop("not_exhaustive_category_ids"))
 
 
-def test_box_prompts_refuse_an_lvis_json(tmp_path, lvis_set):
-    gt, root = lvis_set
-    detections = tmp_path / "detections.json"
-    detections.write_text(json.dumps([{"image_id": 3, "category_id": 1, "bbox": [1, 2, 5, 5],
-                                       "score": 0.9}]))
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("eval", overrides=[
-            f"output_dir={tmp_path}", "progress=false", "benchmark=false",
-            f"coco.detections={detections}", f"coco.annotation_file={gt}",
-            f"coco.image_dir={root}",
-        ])
-    with pytest.raises(EvaluationError, match="is an LVIS json: its federated AP is scored for "
-                       "coco.prompts=concept") as info:
-        evaluate(cfg)
-    assert "\n" not in str(info.value)
-
-
 def test_the_command_refuses_a_category_without_frequency_in_one_line(tmp_path, lvis_set, files):
     gt, root = lvis_set
     path = broken(tmp_path, gt, lambda d: d["categories"][0].pop("frequency"))

@@ -49,10 +49,10 @@ def lvis_gt() -> dict:
     return {"images": images, "annotations": annotations, "categories": categories}
 
 
-def detections(seed: int = 0) -> dict[str, list]:
-    """{"segm": [...], "bbox": [...]}: per image and category (verified or not), jittered copies
-    of its GT and of other categories' GT, and random rectangles; scores on a coarse grid
-    (ties)."""
+def detections(seed: int = 0, holes: float = 0.05, jitter: int = 3) -> dict[str, list]:
+    """{"segm": [...], "bbox": [...]}: per image and category (verified or not), copies of its
+    GT and of other categories' GT moved by up to jitter px, and random rectangles (masks with
+    that fraction of pixels left out); scores on a coarse grid (ties)."""
     rng = np.random.RandomState(seed)
     out = {"segm": [], "bbox": []}
     for image_id, (h, w) in SIZES.items():
@@ -61,7 +61,8 @@ def detections(seed: int = 0) -> dict[str, list]:
             for _ in range(rng.randint(2, 7)):
                 if rng.rand() < 0.6:
                     x, y, bw, bh = boxes[rng.randint(len(boxes))]
-                    x, y = x + rng.randint(-3, 4), y + rng.randint(-3, 4)
+                    step = (-jitter, jitter + 1)
+                    x, y = x + rng.randint(*step), y + rng.randint(*step)
                 else:
                     x, y = rng.randint(0, w - 5), rng.randint(0, h - 5)
                     bw, bh = rng.randint(3, w - x + 1), rng.randint(3, h - y + 1)
@@ -70,7 +71,7 @@ def detections(seed: int = 0) -> dict[str, list]:
                 score = round(float(rng.rand()), 1)
                 entry = {"image_id": image_id, "category_id": category_id, "score": score}
                 out["segm"].append({**entry, "segmentation": encode_mask(
-                    rectangle((h, w), x, y, bw, bh) & (rng.rand(h, w) > 0.05))})
+                    rectangle((h, w), x, y, bw, bh) & (rng.rand(h, w) >= holes))})
                 out["bbox"].append({**entry, "bbox": [x + rng.rand(), y, bw, bh - rng.rand()]})
     return out
 
@@ -139,3 +140,42 @@ def test_no_detections_score_zero():
     gt = load_coco(lvis_gt())
     figures = federated_ap(gt, [], "segm")
     assert figures["AP"] == figures["APr"] == figures["APf"] == 0.0
+
+
+def outlines(width: int = 2) -> list:
+    """Each GT rectangle's outline (its band of width px) as a detection of its category, the
+    highest scores: boundary IoU near 1, mask IoU far lower (boundary AP takes the min)."""
+    found = []
+    for image_id, category_id, x, y, w, h, _ in GT_BOXES:
+        mask = rectangle(SIZES[image_id], x, y, w, h)
+        mask[y + width : y + h - width, x + width : x + w - width] = False
+        found.append({"image_id": image_id, "category_id": category_id, "score": 0.95,
+                      "segmentation": encode_mask(mask)})
+    return found
+
+
+@needs_lvis
+def test_federated_boundary_ap_is_lvis_apis_with_boundary_iou(tmp_path):
+    """Boundary AP: LVISEval with its IoU replaced by min(mask IoU, boundary IoU) (the
+    boundary-iou-api's LVIS variant), each federated rule still moving the figure."""
+    # near copies of the GT (holes would make every mask all boundary, 3 px miss every band)
+    results = detections(seed=0, holes=0.0, jitter=1)["segm"] + outlines()
+    figures = {}
+    for name, gt in variants().items():
+        figures[name] = federated_ap(load_coco(gt), results, "boundary", dilation_ratio=0.02)
+        assert_close(figures[name], lvis_eval(gt, results, "segm", tmp_path, boundary_ratio=0.02))
+    mask = federated_ap(load_coco(variants()["as is"]), results, "segm")
+    assert 0 < figures["as is"]["AP"] < mask["AP"] - 1e-3  # the boundary is the stricter IoU
+    for name in ("APr", "APc", "APf"):
+        assert 0 < figures["as is"][name] < 1, name
+    assert figures["as is"]["AP"] > figures["exhaustive"]["AP"] + 1e-3
+    assert figures["as is"]["AP"] > figures["verified"]["AP"] + 1e-3
+    wider = federated_ap(load_coco(variants()["as is"]), results, "boundary", dilation_ratio=0.1)
+    assert_close(wider, lvis_eval(variants()["as is"], results, "segm", tmp_path,
+                                  boundary_ratio=0.1))
+    assert wider["AP"] != figures["as is"]["AP"]
+
+
+def test_an_unknown_iou_type_is_refused():
+    with pytest.raises(ValueError, match="iou_type 'mask': one of segm, boundary, bbox"):
+        federated_ap(load_coco(lvis_gt()), [], "mask")
