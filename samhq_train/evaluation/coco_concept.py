@@ -32,7 +32,7 @@ from pycocotools.coco import COCO
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.evaluation.coco import encode_mask, evaluate_boxes, evaluate_coco
-from samhq_train.evaluation.coco_concept_exemplars import ExemplarPrompts, check_exemplar_settings
+from samhq_train.evaluation.coco_concept_exemplars import ExemplarPrompts
 from samhq_train.evaluation.coco_runner import (
     coco_markdown,
     read_coco_gt,
@@ -157,22 +157,21 @@ def predict_concepts(
     image_dir: str | Path,
     categories: Mapping,
     *,
-    per_image: str = "all",
+    per_image: str | ExemplarPrompts = "all",
     threshold: float = 0.0,
     max_detections: int = 100,
     hq_token_only: bool = False,
     sam_baseline: bool = True,
-    exemplars: ExemplarPrompts | None = None,
     progress: bool = True,
 ) -> dict[str, list[dict]]:
     """COCO results of the detections' boxes and per mask source, ``{"boxes": [...],
     "detector": [...], "sam": [...], "hq": [...]}`` ("sam" only with sam_baseline), each a list
     over the same detections of ``{"image_id", "category_id", "score"}`` with ``"bbox"`` ([x, y,
     width, height] pixels, as the detector gives them: not clipped, as Meta's PostProcessImage)
-    or ``"segmentation"`` (RLE). exemplars: the exemplar-box queries (draw_exemplars) asked in
-    place of the category names (None: text prompts, per_image's categories)."""
-    if exemplars is not None:
-        check_exemplar_settings(exemplars.mode, per_image)
+    or ``"segmentation"`` (RLE). per_image: the queries of an image, its categories by name
+    ("all" or "annotated": prompted_categories) or exemplar boxes (ExemplarPrompts, from
+    draw_exemplars: each category with GT asked with one of its boxes)."""
+    exemplars = per_image if isinstance(per_image, ExemplarPrompts) else None
     sources = [s for s in CONCEPT_SOURCES if sam_baseline or s != "sam"]
     predictions: dict[str, list[dict]] = {BOXES: [], **{s: [] for s in sources}}
     image_ids = sorted(coco_gt.imgs, key=lambda i: (isinstance(i, str), i))
@@ -229,12 +228,11 @@ def evaluate_concept_model(
     coco_gt: COCO,
     image_dir: str | Path,
     categories: Mapping,
-    per_image: str = "all",
+    per_image: str | ExemplarPrompts = "all",
     threshold: float = 0.0,
     max_detections: int = 100,
     hq_token_only: bool = False,
     sam_baseline: bool = True,
-    exemplars: ExemplarPrompts | None = None,
     dilation_ratio: float = BOUNDARY_DILATION_RATIO,
     labels: Mapping[str, str] = MODEL_LABELS,
     progress: bool = True,
@@ -242,8 +240,8 @@ def evaluate_concept_model(
 ) -> dict:
     """predict_concepts + coco.evaluate_boxes of the boxes and coco.evaluate_coco per mask
     source, over the prompted categories (coco_gt and categories as read_concept_inputs gives
-    them; labels: the SAM and SAM-HQ rows' names, report.model_labels; exemplars: exemplar-box
-    queries in place of the names, coco_concept_exemplars.draw_exemplars).
+    them; per_image: the queries of an image, as predict_concepts takes them; labels: the SAM and
+    SAM-HQ rows' names, report.model_labels).
 
     Returns ``{"metrics": {"boxes": {"box_AP", ...}, "detector"|"sam"|"hq": {"mask_AP", ...,
     "boundary_AP", ...}}, "table": Markdown, "paths": {...}, "predictions": {...}}``; with
@@ -253,11 +251,11 @@ def evaluate_concept_model(
     predictions = predict_concepts(
         predictor, coco_gt, image_dir, categories, per_image=per_image, threshold=threshold,
         max_detections=max_detections, hq_token_only=hq_token_only, sam_baseline=sam_baseline,
-        exemplars=exemplars, progress=progress,
+        progress=progress,
     )
     n_images = len({p["image_id"] for p in predictions["detector"]})
     prompted = (f"{len(categories)} categories prompted by name ({per_image} per image)"
-                if exemplars is None else exemplars.describe(len(categories)))
+                if isinstance(per_image, str) else per_image.describe(len(categories)))
     caption = (
         f"{prompted}, {len(predictions['detector'])} detections on {n_images} images; the same "
         "boxes and scores in every row, only the masks differ"
