@@ -11,8 +11,8 @@ prompted on every image, including the categories the image has no instance of
 (``COCO_FROM_JSON(include_negatives=True)``), with the category's ``name`` as the text;
 ``PostProcessImage`` keeps every query (``detection_threshold=-1``) and the image's
 ``max_dets_per_img`` highest scores over all its prompts. Here ``coco.concept.threshold`` (null
-or 0: every query) and ``coco.max_detections`` (100, COCO's own limit) play those parts; the
-kept boxes are refined by ConceptPredictor.refine, grouped per category as
+or 0: every query) and ``coco.max_detections`` (null: the json's protocol, COCO's 100) play
+those parts; the kept boxes are refined by ConceptPredictor.refine, grouped per category as
 ConceptPredictor.predict groups them.
 ``coco.concept.per_image=annotated`` prompts only the categories an image has GT of (cheaper; an
 absent category then costs no false positives, so AP is higher than the open-vocabulary figure).
@@ -42,7 +42,7 @@ from samhq_train.evaluation.coco_runner import (
 from samhq_train.evaluation.device import canonical_precision, resolve_device
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.lvis_concept import score_lvis_concepts
-from samhq_train.evaluation.lvis_gt import check_gt_entries, is_lvis
+from samhq_train.evaluation.lvis_gt import check_gt_entries, is_lvis, max_detections_of
 from samhq_train.evaluation.report import MODEL_LABELS
 from samhq_train.inference.concept import ConceptPredictor
 from samhq_train.progress import track
@@ -159,7 +159,7 @@ def predict_concepts(
     *,
     per_image: str | ExemplarPrompts = "all",
     threshold: float = 0.0,
-    max_detections: int = 100,
+    max_detections: int | None = None,
     hq_token_only: bool = False,
     sam_baseline: bool = True,
     progress: bool = True,
@@ -170,8 +170,10 @@ def predict_concepts(
     width, height] pixels, as the detector gives them: not clipped, as Meta's PostProcessImage)
     or ``"segmentation"`` (RLE). per_image: the queries of an image, its categories by name
     ("all" or "annotated": prompted_categories) or exemplar boxes (ExemplarPrompts, from
-    draw_exemplars: each category with GT asked with one of its boxes)."""
+    draw_exemplars: each category with GT asked with one of its boxes); max_detections: per
+    image (None: the json's protocol, lvis_gt.max_detections_of: COCO 100, LVIS 300)."""
     exemplars = per_image if isinstance(per_image, ExemplarPrompts) else None
+    max_detections = max_detections_of(max_detections, coco_gt.dataset)
     sources = [s for s in CONCEPT_SOURCES if sam_baseline or s != "sam"]
     predictions: dict[str, list[dict]] = {BOXES: [], **{s: [] for s in sources}}
     image_ids = sorted(coco_gt.imgs, key=lambda i: (isinstance(i, str), i))
@@ -230,7 +232,7 @@ def evaluate_concept_model(
     categories: Mapping,
     per_image: str | ExemplarPrompts = "all",
     threshold: float = 0.0,
-    max_detections: int = 100,
+    max_detections: int | None = None,
     hq_token_only: bool = False,
     sam_baseline: bool = True,
     dilation_ratio: float = BOUNDARY_DILATION_RATIO,
@@ -240,7 +242,7 @@ def evaluate_concept_model(
 ) -> dict:
     """predict_concepts + coco.evaluate_boxes of the boxes and coco.evaluate_coco per mask
     source, over the prompted categories (coco_gt and categories as read_concept_inputs gives
-    them; per_image: the queries of an image, as predict_concepts takes them; labels: the SAM and
+    them; per_image and max_detections as predict_concepts takes them; labels: the SAM and
     SAM-HQ rows' names, report.model_labels).
 
     Returns ``{"metrics": {"boxes": {"box_AP", ...}, "detector"|"sam"|"hq": {"mask_AP", ...,
@@ -248,6 +250,7 @@ def evaluate_concept_model(
     ``out_dir`` writes ``coco_results_<boxes|detector|sam|hq>.json``, ``coco_metrics.json`` and
     ``coco.md``. An LVIS json (lvis_gt.is_lvis) is scored with LVIS's federated AP instead:
     lvis_concept.score_lvis_concepts (``lvis*`` files, no boundary AP)."""
+    max_detections = max_detections_of(max_detections, coco_gt.dataset)
     predictions = predict_concepts(
         predictor, coco_gt, image_dir, categories, per_image=per_image, threshold=threshold,
         max_detections=max_detections, hq_token_only=hq_token_only, sam_baseline=sam_baseline,
