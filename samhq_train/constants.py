@@ -1,4 +1,4 @@
-"""Numbers and paths several layers share, each defined once (dependency-free)."""
+"""Numbers, names and paths several layers share, each defined once (dependency-free)."""
 
 from pathlib import Path
 
@@ -15,3 +15,8 @@ GT_THRESHOLD = 128
 
 # boundary IoU / boundary AP: the boundary's width as a fraction of the image diagonal (official)
 BOUNDARY_DILATION_RATIO = 0.02
+
+# coco.concept.exemplars: what a COCO concept evaluation asks each image x category with GT
+# (evaluation/coco_concept_exemplars.py): the text only, one of its GT boxes alone (Meta's
+# odinw_visual_only) or the box with the category's name (odinw_text_and_visual)
+EXEMPLAR_MODES = ("none", "visual", "text_and_visual")

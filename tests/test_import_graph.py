@@ -64,8 +64,8 @@ ALLOWED = {
     "config_defaults": {"constants", "data", "model"},
     "config_training": {"data", "settings"},
     "config_check": {
-        "cache", "config_defaults", "config_training", "data", "model", "model_from_config",
-        "settings",
+        "cache", "config_defaults", "config_training", "constants", "data", "model",
+        "model_from_config", "settings",
     },
     "app": {"constants", "imaging", "data", "model", "inference", "clip_tokenizer"},
     # the pieces of a training run around the LightningModule (loggers, callbacks, outputs)

@@ -54,8 +54,8 @@ class Collate:
                    or original_size
 
     A sample {"error": ...} makes the batch {"error": one line} (batch_error; the loader raises
-    it); samples {"skip": ...} are left out, and a batch of only those is None (the loader drops
-    it).
+    it); samples {"skip": ...} (lenient evaluation only) are left out, and a batch of only those
+    is None (the loader drops it; a DDP run's hands on an EmptiedBatch).
     """
 
     def __init__(self, prompts: PromptConfig, train: bool):

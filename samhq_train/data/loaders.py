@@ -4,7 +4,14 @@ handed on as a LoadFailure) and TrainLoader (resumable mid-epoch).
 Under DDP a file that one process alone fails to read must not stop that process alone: the
 others would wait for it in the next collective until the process group breaks. So a loader of a
 DDP run hands the step a LoadFailure in place of the batch (`batches_or_failures`), and the step
-stops every process together (training/step_failures.py; the concept run's module)."""
+stops every process together (training/step_failures.py; the concept run's module).
+
+Likewise a batch whose samples a lenient evaluation all skipped (the collate's None; training
+never skips a whole batch: it takes the next index) is dropped by one process, but a DDP run's
+loader hands on an EmptiedBatch, a step that scores nothing: every process takes one step per
+batch of its share, and each validation step during fit runs in DDP's forward, whose first one
+after a training step broadcasts the buffers (a process that took no step would leave the others
+waiting in that broadcast)."""
 
 from __future__ import annotations
 
@@ -28,6 +35,16 @@ class LoadFailure(NamedTuple):
     error: Exception
 
 
+class EmptiedBatch:
+    """What a DDP run's loader hands the step in place of a batch whose samples were all skipped
+    (lenient evaluation): nothing to score, a step taken with the other processes."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "EmptiedBatch()"
+
+
 def batches_or_failures(batches: Iterator, count: int) -> Iterator:
     """The batches of a DataLoader iterator, a LoadFailure in place of each that raised while
     loading (then on with the next one); at most `count` (an iterator whose workers died raises
@@ -45,7 +62,8 @@ def batches_or_failures(batches: Iterator, count: int) -> Iterator:
 class SampleLoader(DataLoader):
     """A DataLoader that raises data errors in the main process and drops emptied batches; with
     hands_over_failures (a DDP run's loaders) a batch that failed to load, a data error or any
-    other, comes as a LoadFailure instead."""
+    other, comes as a LoadFailure instead, and an emptied batch as an EmptiedBatch: as many
+    items as batches."""
 
     def __init__(self, *args, hands_over_failures: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -59,6 +77,8 @@ class SampleLoader(DataLoader):
             batches = batches_or_failures(batches, len(self))
         for batch in batches:
             if batch is None:
+                if self.hands_over_failures:
+                    yield EmptiedBatch()
                 continue
             if not isinstance(batch, LoadFailure) and "error" in batch:
                 if not self.hands_over_failures:

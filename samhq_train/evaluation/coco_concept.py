@@ -11,8 +11,8 @@ prompted on every image, including the categories the image has no instance of
 (``COCO_FROM_JSON(include_negatives=True)``), with the category's ``name`` as the text;
 ``PostProcessImage`` keeps every query (``detection_threshold=-1``) and the image's
 ``max_dets_per_img`` highest scores over all its prompts. Here ``coco.concept.threshold`` (null
-or 0: every query) and ``coco.max_detections`` (100, COCO's own limit) play those parts; the
-kept boxes are refined by ConceptPredictor.refine, grouped per category as
+or 0: every query) and ``coco.max_detections`` (null: the json's protocol, COCO's 100) play
+those parts; the kept boxes are refined by ConceptPredictor.refine, grouped per category as
 ConceptPredictor.predict groups them.
 ``coco.concept.per_image=annotated`` prompts only the categories an image has GT of (cheaper; an
 absent category then costs no false positives, so AP is higher than the open-vocabulary figure).
@@ -32,7 +32,7 @@ from pycocotools.coco import COCO
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.evaluation.coco import encode_mask, evaluate_boxes, evaluate_coco
-from samhq_train.evaluation.coco_concept_exemplars import ExemplarPrompts, check_exemplar_settings
+from samhq_train.evaluation.coco_concept_exemplars import ExemplarPrompts
 from samhq_train.evaluation.coco_runner import (
     coco_markdown,
     read_coco_gt,
@@ -42,7 +42,7 @@ from samhq_train.evaluation.coco_runner import (
 from samhq_train.evaluation.device import canonical_precision, resolve_device
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.lvis_concept import score_lvis_concepts
-from samhq_train.evaluation.lvis_gt import check_gt_entries, is_lvis
+from samhq_train.evaluation.lvis_gt import check_gt_entries, is_lvis, max_detections_of
 from samhq_train.evaluation.report import MODEL_LABELS
 from samhq_train.inference.concept import ConceptPredictor
 from samhq_train.progress import track
@@ -157,22 +157,23 @@ def predict_concepts(
     image_dir: str | Path,
     categories: Mapping,
     *,
-    per_image: str = "all",
+    per_image: str | ExemplarPrompts = "all",
     threshold: float = 0.0,
-    max_detections: int = 100,
+    max_detections: int | None = None,
     hq_token_only: bool = False,
     sam_baseline: bool = True,
-    exemplars: ExemplarPrompts | None = None,
     progress: bool = True,
 ) -> dict[str, list[dict]]:
     """COCO results of the detections' boxes and per mask source, ``{"boxes": [...],
     "detector": [...], "sam": [...], "hq": [...]}`` ("sam" only with sam_baseline), each a list
     over the same detections of ``{"image_id", "category_id", "score"}`` with ``"bbox"`` ([x, y,
     width, height] pixels, as the detector gives them: not clipped, as Meta's PostProcessImage)
-    or ``"segmentation"`` (RLE). exemplars: the exemplar-box queries (draw_exemplars) asked in
-    place of the category names (None: text prompts, per_image's categories)."""
-    if exemplars is not None:
-        check_exemplar_settings(exemplars.mode, per_image)
+    or ``"segmentation"`` (RLE). per_image: the queries of an image, its categories by name
+    ("all" or "annotated": prompted_categories) or exemplar boxes (ExemplarPrompts, from
+    draw_exemplars: each category with GT asked with one of its boxes); max_detections: per
+    image (None: the json's protocol, lvis_gt.max_detections_of: COCO 100, LVIS 300)."""
+    exemplars = per_image if isinstance(per_image, ExemplarPrompts) else None
+    max_detections = max_detections_of(max_detections, coco_gt.dataset)
     sources = [s for s in CONCEPT_SOURCES if sam_baseline or s != "sam"]
     predictions: dict[str, list[dict]] = {BOXES: [], **{s: [] for s in sources}}
     image_ids = sorted(coco_gt.imgs, key=lambda i: (isinstance(i, str), i))
@@ -229,12 +230,11 @@ def evaluate_concept_model(
     coco_gt: COCO,
     image_dir: str | Path,
     categories: Mapping,
-    per_image: str = "all",
+    per_image: str | ExemplarPrompts = "all",
     threshold: float = 0.0,
-    max_detections: int = 100,
+    max_detections: int | None = None,
     hq_token_only: bool = False,
     sam_baseline: bool = True,
-    exemplars: ExemplarPrompts | None = None,
     dilation_ratio: float = BOUNDARY_DILATION_RATIO,
     labels: Mapping[str, str] = MODEL_LABELS,
     progress: bool = True,
@@ -242,22 +242,23 @@ def evaluate_concept_model(
 ) -> dict:
     """predict_concepts + coco.evaluate_boxes of the boxes and coco.evaluate_coco per mask
     source, over the prompted categories (coco_gt and categories as read_concept_inputs gives
-    them; labels: the SAM and SAM-HQ rows' names, report.model_labels; exemplars: exemplar-box
-    queries in place of the names, coco_concept_exemplars.draw_exemplars).
+    them; per_image and max_detections as predict_concepts takes them; labels: the SAM and
+    SAM-HQ rows' names, report.model_labels).
 
     Returns ``{"metrics": {"boxes": {"box_AP", ...}, "detector"|"sam"|"hq": {"mask_AP", ...,
     "boundary_AP", ...}}, "table": Markdown, "paths": {...}, "predictions": {...}}``; with
     ``out_dir`` writes ``coco_results_<boxes|detector|sam|hq>.json``, ``coco_metrics.json`` and
     ``coco.md``. An LVIS json (lvis_gt.is_lvis) is scored with LVIS's federated AP instead:
     lvis_concept.score_lvis_concepts (``lvis*`` files, no boundary AP)."""
+    max_detections = max_detections_of(max_detections, coco_gt.dataset)
     predictions = predict_concepts(
         predictor, coco_gt, image_dir, categories, per_image=per_image, threshold=threshold,
         max_detections=max_detections, hq_token_only=hq_token_only, sam_baseline=sam_baseline,
-        exemplars=exemplars, progress=progress,
+        progress=progress,
     )
     n_images = len({p["image_id"] for p in predictions["detector"]})
     prompted = (f"{len(categories)} categories prompted by name ({per_image} per image)"
-                if exemplars is None else exemplars.describe(len(categories)))
+                if isinstance(per_image, str) else per_image.describe(len(categories)))
     caption = (
         f"{prompted}, {len(predictions['detector'])} detections on {n_images} images; the same "
         "boxes and scores in every row, only the masks differ"

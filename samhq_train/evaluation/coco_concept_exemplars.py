@@ -22,13 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 from pycocotools.coco import COCO
 
+from samhq_train.constants import EXEMPLAR_MODES
 from samhq_train.data.concept_val_exemplars import val_exemplar_row
 from samhq_train.evaluation.errors import EvaluationError
 
-__all__ = ["EXEMPLAR_MODES", "ExemplarPrompts", "check_exemplar_settings", "draw_exemplars"]
-
-# coco.concept.exemplars: none (text only) | the box alone | the box with the category's name
-EXEMPLAR_MODES = ("none", "visual", "text_and_visual")
+__all__ = ["ExemplarPrompts", "draw_exemplars"]
 
 
 @dataclass(frozen=True)
@@ -63,27 +61,16 @@ class ExemplarPrompts:
         )
 
 
-def check_exemplar_settings(exemplars: str, per_image: str) -> None:
-    """EvaluationError for an exemplar protocol with per_image=annotated: exemplar prompts ask
-    only the categories an image has instances of (they need a box) whatever per_image says."""
-    if exemplars not in EXEMPLAR_MODES:
-        raise EvaluationError(
-            f"coco.concept.exemplars={exemplars}: expected one of {', '.join(EXEMPLAR_MODES)}")
-    if exemplars != "none" and per_image != "all":
-        raise EvaluationError(
-            f"coco.concept.per_image={per_image} with coco.concept.exemplars={exemplars}: "
-            "exemplar prompts ask only the categories an image has instances of (Meta's positive "
-            "split); leave coco.concept.per_image out"
-        )
-
-
 def draw_exemplars(
     coco_gt: COCO, categories: Mapping, mode: str, seed: int = 0
 ) -> ExemplarPrompts | None:
     """Each (image, prompted category with instances)'s exemplar box (None for mode "none"),
     drawn before the model is read: EvaluationError naming the annotation for a drawn box that
-    is empty inside its image (the predictor takes no empty box)."""
-    check_exemplar_settings(mode, "all")
+    is empty inside its image (the predictor takes no empty box) or for a mode not in
+    EXEMPLAR_MODES."""
+    if mode not in EXEMPLAR_MODES:
+        raise EvaluationError(
+            f"coco.concept.exemplars={mode}: expected one of {', '.join(EXEMPLAR_MODES)}")
     if mode == "none":
         return None
     boxes = {}

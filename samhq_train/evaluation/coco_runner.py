@@ -161,7 +161,7 @@ def predict_coco(
     transform: str = "longest_side",
     hq_token_only: bool = False,
     sam_baseline: bool = True,
-    max_detections: int = 100,
+    max_detections: int | None = None,
     prompt_batch: int = 32,
     num_workers: int = 0,
     device: str | torch.device = "cpu",
@@ -174,7 +174,8 @@ def predict_coco(
     Args:
         annotation_file: the GT json (path, dict or COCO): image sizes, ids and file names.
         detections: detections json path or list (COCO results with "bbox" x, y, w, h).
-        max_detections: per image, the highest-scoring boxes kept (COCO counts at most 100).
+        max_detections: per image, the highest-scoring boxes kept (None: the json's protocol,
+            lvis_gt.max_detections_of: COCO 100, LVIS 300).
         prompt_batch: boxes decoded per call.
 
     Raises:
@@ -182,6 +183,7 @@ def predict_coco(
             image that cannot be read or whose size differs from the json (the file is named).
     """
     coco_gt = load_coco(annotation_file)
+    max_detections = max_detections_of(max_detections, coco_gt.dataset)
     try:
         per_image = load_detections(detections, coco_gt)
     except ValueError as err:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from samhq_train.evaluation.coco_concept_exemplars import check_exemplar_settings
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.saco_metrics import CGF1_THRESHOLD
 from samhq_train.model import VARIANTS, family_of_variant
@@ -61,8 +60,12 @@ def _check_concept_task(cfg) -> None:
             f"coco.annotation_file={files}: COCO AP reads one GT json; a list (an SA-Co subset's "
             "annotator files) is for coco.concept.metric=cgf1"
         )
-    else:
-        check_exemplar_settings(coco_cfg.concept.exemplars, coco_cfg.concept.per_image)
+    elif coco_cfg.concept.exemplars != "none" and coco_cfg.concept.per_image != "all":
+        raise EvaluationError(
+            f"coco.concept.per_image={coco_cfg.concept.per_image} with coco.concept.exemplars="
+            f"{coco_cfg.concept.exemplars}: exemplar prompts ask only the categories an image has "
+            "instances of (Meta's positive split); leave coco.concept.per_image out"
+        )
     variant = cfg.model.get("variant")
     family = family_of_variant(variant).name if variant in VARIANTS else None
     if family not in (None, "sam3"):

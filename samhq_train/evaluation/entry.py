@@ -41,7 +41,6 @@ from samhq_train.evaluation.coco_runner import evaluate_coco_model, read_coco_in
 from samhq_train.evaluation.coco_tasks import check_coco_task, coco_task, concept_threshold, plain
 from samhq_train.evaluation.device import canonical_precision, resolve_device
 from samhq_train.evaluation.errors import EvaluationError
-from samhq_train.evaluation.lvis_gt import max_detections_of
 from samhq_train.evaluation.report import (
     click_tables,
     markdown_tables,
@@ -260,7 +259,7 @@ def _run_coco(cfg, model, coco_gt, detections, device, precision: str, out_dir) 
         transform=coco_transform(coco_cfg.transform, model),
         hq_token_only=coco_cfg.hq_token_only,
         sam_baseline=cfg.sam_baseline,
-        max_detections=max_detections_of(coco_cfg.max_detections, coco_gt.dataset),
+        max_detections=coco_cfg.max_detections,
         prompt_batch=coco_cfg.prompt_batch,
         num_workers=coco_cfg.num_workers,
         device=device,
@@ -281,12 +280,11 @@ def _run_concept_coco(cfg, predictor, coco_gt, prompts, labels, out_dir) -> dict
         coco_gt=coco_gt,
         image_dir=to_absolute_path(str(coco_cfg.image_dir)),
         categories=categories,
-        per_image=coco_cfg.concept.per_image,
+        per_image=coco_cfg.concept.per_image if exemplars is None else exemplars,
         threshold=concept_threshold(coco_cfg),
-        max_detections=max_detections_of(coco_cfg.max_detections, coco_gt.dataset),
+        max_detections=coco_cfg.max_detections,
         hq_token_only=coco_cfg.hq_token_only,
         sam_baseline=cfg.sam_baseline,
-        exemplars=exemplars,
         dilation_ratio=float(cfg.metrics.dilation_ratio),
         labels=labels,
         progress=cfg.progress,

@@ -13,7 +13,14 @@ from collections.abc import Iterator
 
 import torch
 
-from samhq_train.model import FORMAT_ALIASES, FORMATS, VARIANTS, build_sam_hq, cpu_int8
+from samhq_train.model import (
+    FORMAT_ALIASES,
+    FORMATS,
+    VARIANTS,
+    cpu_int8,
+    family_of_variant,
+    variant_config,
+)
 from samhq_train.model.formats import OptionHint
 
 # load_checkpoint's hints (variant=, format=, base_checkpoint=, model.variant=) in the words of
@@ -151,10 +158,9 @@ def check_device_options(parser: argparse.ArgumentParser, args: argparse.Namespa
 
 
 def has_int8_encoder(variant: str) -> bool:
-    """Whether the variant's image encoder has the int8 switch (asked of it, built on the meta
-    device: no memory, no weights)."""
-    with torch.device("meta"):
-        return cpu_int8.int8_encoder(build_sam_hq(variant)) is not None
+    """Whether the variant's image encoder has the int8 switch, as its family record says (no
+    model built: on the meta device that alone imported torch._dynamo, seconds)."""
+    return family_of_variant(variant).has_int8_encoder(variant_config(variant))
 
 
 __all__ = [

@@ -64,6 +64,9 @@ class Family:
     transformers_codec: TransformersCodec | None = None  # None: no transformers model exists
     # (image encoder, kernel) -> None, the family's kernel setter; None: SDPA only
     attention: Callable[[nn.Module, str], None] | None = None
+    # config -> whether the image encoder it builds has the int8 switch (cpu_int8.int8_encoder),
+    # asked of the config so that a command checks --int8 without building the model
+    has_int8_encoder: Callable[[object], bool] = lambda cfg: False
     # (model, state dict about to be loaded) -> None: gives the model the file's tensors it keeps
     # without computing them (SAM 3's detector), so they load and save back; None: all computed
     adopt_state: Callable[[nn.Module, dict], None] | None = None

@@ -21,6 +21,7 @@ conf/model/<variant>.yaml names each variant for Hydra. A family record provides
   onnx_decoder        the ONNX prompt-decoder wrapper class; None: no ONNX export
   transformers_codec  the transformers directory codec; None: no transformers model exists
   attention           the encoder's attention-kernel setter; None: SDPA only (flex refused)
+  has_int8_encoder    config -> whether its image encoder has the int8 switch (default: none)
   adopt_state         (model, state) -> gives the model a file's tensors it keeps but does not
                       compute (SAM 3's detector); None: the model computes all it holds
   base_config         config -> the config without the HQ design; variants with equal bases read

@@ -11,7 +11,9 @@ ckpt["config"] and the random state of every process ("rng_states", restored on 
 continues exactly).
 
 Under DDP a batch one process failed to load (data.loaders.LoadFailure) stops every process at
-that training step, or at the end of that validation, one line each (step_failures.py).
+that training step, or at the end of that validation, one line each (step_failures.py); a
+validation batch whose samples were all skipped (data.loaders.EmptiedBatch) is a step that scores
+nothing.
 """
 
 from collections.abc import Callable, Iterable, Sequence
@@ -24,7 +26,7 @@ from torch import nn
 from samhq_train.batch_forward import decode_prompts, image_features
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.data import PromptConfig
-from samhq_train.data.loaders import LoadFailure
+from samhq_train.data.loaders import EmptiedBatch, LoadFailure
 from samhq_train.evaluation.baseline import base_decoder_state
 from samhq_train.evaluation.evaluate import (
     DatasetMetrics,
@@ -186,10 +188,12 @@ class SamHQModule(L.LightningModule):
 
     # ---- validation ----------------------------------------------------------------------------
     def validation_step(
-        self, batch: dict | LoadFailure, batch_idx: int, dataloader_idx: int = 0
+        self, batch: dict | LoadFailure | EmptiedBatch, batch_idx: int, dataloader_idx: int = 0
     ) -> None:
         if isinstance(batch, LoadFailure):  # said at the validation's end, where all meet
             self.val_failure = self.val_failure or batch.error
+            return
+        if isinstance(batch, EmptiedBatch):  # every sample skipped (DDP): nothing to score
             return
         predicted = predict_batch(
             self.model, batch, prompt=None, hq_token_only=True,

@@ -5,7 +5,8 @@ model without the meta device, whose Python decompositions import torch._dynamo
 (model_from_config.uninitialised_parameters); the data package leaves albumentations to
 data.transform_builders, the training package Lightning to training.module; and samhq-train /
 samhq-evaluate import their run only after the config check (tests/test_import_graph.py's
-DEFERRED)."""
+DEFERRED); samhq-predict asks the variant's family record whether --int8 has a path, building no
+model."""
 
 import subprocess
 import sys
@@ -85,3 +86,18 @@ def test_help_imports_no_heavy_library(tmp_path, module, argv):
     result = run_command(module, argv, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "imported:" in result.stdout and result.stdout.splitlines()[-1] == "imported:"
+
+
+def test_int8_with_a_variant_without_its_path_is_refused_before_any_model(tmp_path):
+    """samhq-predict --int8 --variant vit_tiny (Light HQ-SAM: no int8 path): refused from the
+    family record. Mutant: the check building the model on the meta device (torch._dynamo
+    imported, seconds)."""
+    argv = ["samhq-predict", "x.png", "--checkpoint", "light.pth", "--variant", "vit_tiny",
+            "--int8", "--box", "1", "1", "5", "5", "--device", "cpu"]
+    result = run_command("samhq_train.cli.predict", argv, tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "samhq-predict: error: --int8: the image encoder of vit_tiny has no int8 path (SAM 1 "
+        "ViT-B/L/H, SAM 3 ViT, SAM 2.1 Hiera have one); leave --int8 out"
+    ), result.stderr
+    assert result.stdout.splitlines()[-1] == "imported:", result.stdout

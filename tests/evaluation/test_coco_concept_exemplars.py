@@ -244,7 +244,11 @@ def test_exemplar_settings_are_refused_before_the_model(tmp_path, exemplar_set, 
         assert "\n" not in str(info.value)
         return str(info.value)
 
-    assert "coco.concept.exemplars=box" in refused(ConfigError, "coco.concept.exemplars=box")
+    bad_mode = "coco.concept.exemplars=box: expected one of none, visual, text_and_visual"
+    assert bad_mode in refused(ConfigError, "coco.concept.exemplars=box")
+    with pytest.raises(EvaluationError) as direct:  # a direct caller: the same line
+        draw_exemplars(load_coco(exemplar_set[0]), NAMES, "box")
+    assert str(direct.value) == bad_mode
     assert "coco.concept.exemplar_seed=-1" in refused(
         ConfigError, "coco.concept.exemplars=visual", "coco.concept.exemplar_seed=-1")
     assert "leave coco.concept.per_image out" in refused(

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -17,6 +18,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from samhq_train.config_defaults import CONFIG_DIR
+from samhq_train.evaluation import coco_concept
 from samhq_train.evaluation.coco import load_coco
 from samhq_train.evaluation.coco_concept import concept_predictor, predict_concepts
 from samhq_train.evaluation.entry import evaluate
@@ -172,6 +174,35 @@ def test_bad_lvis_input_is_refused_naming_the_json_and_key(tmp_path, lvis_set, f
         lambda d: d["images"][1].pop("coco_url"))
     assert "image 11 has no \"not_exhaustive_category_ids\" list" in refused(
         lambda d: d["images"][2].pop("not_exhaustive_category_ids"))
+
+
+def test_a_direct_call_keeps_the_jsons_detections_per_image(monkeypatch, tmp_path):
+    """As the command (coco.max_detections=null): 300 per image for an LVIS json, 100 for a
+    COCO one, unless given. Mutant: evaluate_concept_model / predict_concepts keeping COCO's 100
+    for an LVIS json. The detector stood in for: no detection, the limit each image asked with
+    recorded."""
+    asked, scored = [], {}
+    nothing = {"category_ids": np.zeros(0, np.int64), "scores": np.zeros(0),
+               "boxes": np.zeros((0, 4)), "masks": np.zeros((0, 4, 4), bool)}
+    monkeypatch.setattr(coco_concept, "read_gt_image", lambda folder, info: None)
+    monkeypatch.setattr(coco_concept, "detect_image",
+                        lambda predictor, prompts, threshold, limit, boxes: asked.append(limit)
+                        or nothing)
+    monkeypatch.setattr(coco_concept, "score_lvis_concepts",
+                        lambda gt, predictions, **kwargs: scored.update(kwargs))
+    predictor = SimpleNamespace(set_image=lambda image: None)
+    coco_concept.evaluate_concept_model(predictor, coco_gt=load_coco(lvis_json()),
+                                        image_dir=tmp_path, categories=NAMES, progress=False)
+    assert asked == [300] * len(IMAGES) and scored["max_detections"] == 300
+    plain = lvis_json()
+    plain["categories"] = [{"id": c, "name": n} for c, n in NAMES.items()]
+    plain["images"] = [{k: v for k, v in image.items() if "category_ids" not in k}
+                       for image in plain["images"]]
+    asked.clear()
+    predict_concepts(predictor, load_coco(plain), tmp_path, NAMES, progress=False)
+    predict_concepts(predictor, load_coco(lvis_json()), tmp_path, NAMES, max_detections=7,
+                     progress=False)
+    assert asked == [100] * len(IMAGES) + [7] * len(IMAGES)
 
 
 def test_the_command_refuses_a_category_without_frequency_in_one_line(tmp_path, lvis_set, files):

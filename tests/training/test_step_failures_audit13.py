@@ -3,7 +3,7 @@ test_step_failures.py): the step's loss all-reduce still says a loss that diverg
 process; the failing process tells the others its error's own line; a DDP loader hands a
 data error on as that DataError (a user error, told as its line), keeps handing failures on
 when Lightning remakes it with a DistributedSampler, and a loader whose workers died ends after
-its length; a batch emptied by skipped samples is dropped."""
+its length; a batch emptied by skipped samples is dropped by one process, handed on under DDP."""
 
 import types
 
@@ -15,7 +15,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from samhq_train import distributed
 from samhq_train.data.image_files import DataError
-from samhq_train.data.loaders import LoadFailure, SampleLoader
+from samhq_train.data.loaders import EmptiedBatch, LoadFailure, SampleLoader
 from samhq_train.finite import NonFiniteError
 from samhq_train.training.divergence import check_loss
 from samhq_train.training.step_failures import stop_at_failed_batch
@@ -102,10 +102,14 @@ def skip_second(samples: list[dict]) -> dict | None:
     return None if samples[0]["i"] == 1 else collate(samples)
 
 
-@pytest.mark.parametrize("hands_over", [False, True])
-def test_an_emptied_batch_is_dropped(hands_over):
-    """Mutant: the loader yielding the None of a batch whose samples were all skipped (lenient
-    evaluation) instead of dropping it."""
-    loader = SampleLoader(Samples(3), batch_size=1, collate_fn=skip_second,
-                          hands_over_failures=hands_over)
+def test_an_emptied_batch_is_dropped_by_one_process_and_handed_on_under_ddp():
+    """Mutants: the loader yielding the None of a batch whose samples were all skipped (lenient
+    evaluation) instead of dropping it; a DDP run's loader dropping it (one step fewer in that
+    process: test_ddp_emptied_batches.py)."""
+    loader = SampleLoader(Samples(3), batch_size=1, collate_fn=skip_second)
     assert list(loader) == [{"i": [0]}, {"i": [2]}]
+    loader.hands_over_failures = True
+    batches = list(loader)
+    assert len(batches) == len(loader) == 3
+    assert batches[0] == {"i": [0]} and isinstance(batches[1], EmptiedBatch)
+    assert batches[2] == {"i": [2]}

@@ -146,4 +146,5 @@ FAMILY = Family(
     onnx_encoder=Sam1OnnxEncoder,
     transformers_codec=CODEC,
     attention=flex_attention.set_attention_kernel,
+    has_int8_encoder=lambda cfg: cfg.tiny_vit is None,  # ViT: yes; Light HQ-SAM's TinyViT: no
 )

@@ -195,5 +195,6 @@ FAMILY = Family(
     lora_targets=LORA_TARGETS,
     onnx_decoder=Sam2OnnxDecoder,
     onnx_encoder=Sam2OnnxEncoder,
+    has_int8_encoder=lambda cfg: True,  # the trunk's switch (common.TrunkSwitches)
     amg=SAM2_AMG,
 )

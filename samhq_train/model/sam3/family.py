@@ -241,6 +241,7 @@ FAMILY = Family(
     lora_targets=LORA_TARGETS,
     onnx_decoder=Sam3OnnxDecoder,
     onnx_encoder=Sam3OnnxEncoder,
+    has_int8_encoder=lambda cfg: True,  # the trunk's switch (common.TrunkSwitches)
     amg=SAM2_AMG,
     image_fill_hole_area=256,  # Meta's SAM3InteractiveImagePredictor (predict_inst) default
     adopt_state=adopt_carried,
