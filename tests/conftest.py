@@ -1,4 +1,5 @@
 import logging
+import os
 
 import pytest
 import torch
@@ -6,6 +7,41 @@ from hydra.core.global_hydra import GlobalHydra
 
 from samhq_train import imaging
 from tests.reference import random_tiny_model
+
+GIB_PER_WORKER = 3  # a worker's peak (the full-size parity tests) with room for its subprocesses
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pyproject's addopts): a worker per core, as many as the memory holds."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return max(1, min(_cores(), memory // (GIB_PER_WORKER * 2**30)))
+
+
+def _share_the_cores() -> None:
+    """In a worker of a parallel run, torch's threads (and those of the commands the tests start,
+    through OMP_NUM_THREADS) are the worker's share of the cores: more threads than cores make
+    torch's OpenMP threads wait on each other for far longer than the work takes."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = max(1, _cores() // workers)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
+
+
+_share_the_cores()
+
+
+def pytest_collection_modifyitems(config, items):
+    """In a parallel run, the files with a slow test go first (each file runs on one worker,
+    --dist loadfile, in collection order): a long file started last would leave the other
+    workers idle at the end."""
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+        slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+        items.sort(key=lambda item: item.path not in slow_files)
 
 
 @pytest.hookimpl(tryfirst=True)
