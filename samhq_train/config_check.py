@@ -32,7 +32,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from samhq_train.cache import STORAGE_DTYPES, CacheError, check_cache_dir
 from samhq_train.config_training import check_training_keys
-from samhq_train.constants import EXEMPLAR_MODES
+from samhq_train.constants import CONCEPT_PER_IMAGE, EXEMPLAR_MODES
 from samhq_train.data import PromptConfig
 from samhq_train.data.sets import CHECK_IMAGES, check_set_files
 from samhq_train.data.transforms import EVAL_MODES
@@ -196,7 +196,7 @@ def _check_evaluation_run(c: ConfigReader) -> None:
         "null (the metric's protocol) or a confidence in [0, 1)",
         lambda v: 0 <= v < 1,
     )
-    c.choice("coco.concept.per_image", ("all", "annotated"))
+    c.choice("coco.concept.per_image", CONCEPT_PER_IMAGE)
     c.choice("coco.concept.exemplars", EXEMPLAR_MODES)
     c.int_at_least("coco.concept.exemplar_seed", 0)
     c.check(

@@ -20,3 +20,6 @@ BOUNDARY_DILATION_RATIO = 0.02
 # (evaluation/coco_concept_exemplars.py): the text only, one of its GT boxes alone (Meta's
 # odinw_visual_only) or the box with the category's name (odinw_text_and_visual)
 EXEMPLAR_MODES = ("none", "visual", "text_and_visual")
+# coco.concept.per_image: which categories prompt an image (evaluation/coco_concept.py): every
+# category of the json, or only those the image has GT of
+CONCEPT_PER_IMAGE = ("all", "annotated")

@@ -48,7 +48,7 @@ from samhq_train.inference.concept import ConceptPredictor
 from samhq_train.progress import track
 
 __all__ = [
-    "BOXES", "CONCEPT_SOURCES", "PER_IMAGE", "coco_concept_row_labels", "concept_predictor",
+    "BOXES", "CONCEPT_SOURCES", "coco_concept_row_labels", "concept_predictor",
     "concept_row_labels", "detect_image", "evaluate_concept_model",
     "predict_concepts", "prompted_categories", "read_concept_inputs",
 ]
@@ -57,7 +57,6 @@ __all__ = [
 CONCEPT_SOURCES = ("detector", "sam", "hq")
 BOXES = "boxes"  # the detections' boxes: their results, metrics (box AP) and table row
 BOXES_LABEL = "SAM 3 detector boxes (box AP)"
-PER_IMAGE = ("all", "annotated")  # which categories prompt an image
 AMP_DTYPES = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 

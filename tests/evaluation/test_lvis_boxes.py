@@ -18,7 +18,7 @@ from samhq_train.evaluation.entry import evaluate
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.lvis_eval import LVIS_AP_NAMES
 from tests.evaluation.lvis_reference import lvis_eval, needs_lvis
-from tests.evaluation.test_lvis_eval import GT_BOXES, SIZES, assert_close, detections, lvis_gt
+from tests.evaluation.lvis_synthetic import GT_BOXES, SIZES, assert_close, detections, lvis_gt
 
 # the synthetic LVIS set's GT (image, category) pairs, each GT mask one of the model's own masks
 # for a box of that image (alternately SAM's and SAM-HQ's), so that both rows find some
