@@ -9,7 +9,9 @@ so: 0.97-1.0 seen), and the sorted predicted IoUs must agree within 0.02 (seen: 
 being bitwise equal (the bf16 path did run). A decode from the wrong features or a broken upscaling
 fails the IoU check. The demo bases give localized masks; TinyViT has random weights, whose masks
 are specks that small-region removal turns into other specks under any rounding (IoU ~0.8), so it
-runs without that step (bool-mask work after decoding, the same for both dtypes).
+runs without that step (bool-mask work after decoding, the same for both dtypes), and on a 2 x 2
+grid: its bf16 convolutions are emulated on CPUs without AVX-512 (seconds per point's decode), and
+its 4 random masks test the bf16 path as well as 16.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def model(request):
 
 def all_masks(model) -> dict:
     random = model.image_encoder.__class__.__name__ == "TinyViT"
-    return dict(ALL_MASKS, min_mask_region_area=0) if random else ALL_MASKS
+    return dict(ALL_MASKS, min_mask_region_area=0, points_per_side=2) if random else ALL_MASKS
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
