@@ -15,6 +15,7 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest -p no:xdist: no such hook
 def pytest_xdist_auto_num_workers(config):
     """`-n auto` (pyproject's addopts): a worker per core, as many as the memory holds."""
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -33,15 +34,6 @@ def _share_the_cores() -> None:
 
 
 _share_the_cores()
-
-
-def pytest_collection_modifyitems(config, items):
-    """In a parallel run, the files with a slow test go first (each file runs on one worker,
-    --dist loadfile, in collection order): a long file started last would leave the other
-    workers idle at the end."""
-    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
-        slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-        items.sort(key=lambda item: item.path not in slow_files)
 
 
 @pytest.hookimpl(tryfirst=True)
