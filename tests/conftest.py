@@ -15,6 +15,33 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which turns -n auto into a number
+def pytest_cmdline_main(config):
+    """A plain `pytest` runs in parallel: `-n auto --dist loadfile` unless the command line says
+    otherwise (`-n 0`, `-p no:xdist`: one process). Set here, not in pyproject's addopts, so
+    that `-p no:xdist` runs without them. --dist loadfile keeps each file on one worker (its
+    module fixtures built once); xdist would hand the files out largest test count first, which
+    leaves the one- to six-test DDP files to the end: a file's test count says little about its
+    time. They go in collection order instead, the slow files first
+    (pytest_collection_modifyitems)."""
+    if not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput"):
+        return
+    if config.option.numprocesses is None:
+        config.option.numprocesses = "auto"
+    if config.option.dist == "no":
+        config.option.dist = "loadfile"
+    config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config, items):
+    """The files with a slow test (mark `slow`: DDP launches, long subprocesses) go first, so
+    that the parallel run does not end on one worker finishing a long file while the others
+    wait (longest first is the classic makespan heuristic). Stable: the files keep their order
+    otherwise, and their tests theirs."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 @pytest.hookimpl(optionalhook=True)  # pytest -p no:xdist: no such hook
 def pytest_xdist_auto_num_workers(config):
     """`-n auto` (pyproject's addopts): a worker per core, as many as the memory holds."""
