@@ -12,7 +12,6 @@ import pytest
 
 from samhq_train.model import save_checkpoint
 from tests.reference import random_tiny_model
-from tests.side_by_side import SideBySide
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,29 +40,75 @@ def test_the_user_facing_commands_are_installed():
     }
 
 
+# One process imports the third-party stack every command shares (torch alone is most of a
+# command's start-up), then forks a child per command: each child imports its command's modules
+# afresh, from its own folder outside the clone, with stdout and stderr in files there, and exits
+# as `<command> --help` would. .ci/run starts each installed command in a process of its own.
+HELP_RUNNER = """
+import importlib, json, os, sys, traceback
+import cv2, hydra, lightning, numpy, omegaconf, torch  # imported once, before the forks
+
+codes = {}
+for command, target, folder in json.loads(sys.argv[1]):
+    pid = os.fork()
+    if pid == 0:
+        os.chdir(folder)
+        for fd, name in ((1, "stdout"), (2, "stderr")):
+            os.dup2(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+        code = 0
+        try:
+            module, function = target.split(":")
+            sys.argv = [command, "--help"]
+            getattr(importlib.import_module(module), function)()
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+            if isinstance(exit.code, str):
+                print(exit.code, file=sys.stderr)
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    codes[command] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+print(json.dumps(codes))
+"""
+
+
 @pytest.fixture(scope="module")
 def help_runs(tmp_path_factory):
-    """`<command> --help` of every installed command, side by side (tests/side_by_side.py),
-    each from its own folder outside the clone."""
-    runs = SideBySide()
-    for command, target in sorted(console_scripts().items()):
-        module, function = target.split(":")
-        code = (
-            f"import sys; from {module} import {function} as main; "
-            f"sys.argv = [{command!r}, '--help']; main()"
+    """`<command> --help` of every installed command, each from its own folder outside the
+    clone: command -> CompletedProcess."""
+    jobs = [
+        (command, target, str(tmp_path_factory.mktemp("help")))
+        for command, target in sorted(console_scripts().items())
+    ]
+    runner = subprocess.run(
+        [sys.executable, "-c", HELP_RUNNER, json.dumps(jobs)],
+        cwd=tmp_path_factory.mktemp("help_runner"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    assert runner.returncode == 0, runner.stderr[-2000:]
+    codes = json.loads(runner.stdout.splitlines()[-1])
+    return {
+        command: subprocess.CompletedProcess(
+            [command, "--help"],
+            codes[command],
+            (Path(folder) / "stdout").read_text(),
+            (Path(folder) / "stderr").read_text(),
         )
-        runs.start(command, [sys.executable, "-c", code], cwd=tmp_path_factory.mktemp("help"),
-                   capture_output=True, text=True, timeout=300,
-                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    yield runs
-    runs.close()
+        for command, _, folder in jobs
+    }
 
 
 @pytest.mark.parametrize("command", sorted(console_scripts()))
 def test_each_command_answers_help_from_any_directory(command, help_runs):
     """What `pip install` puts on the PATH: `<command> --help` runs the entry point's function,
     here from a folder outside the clone (Hydra commands read the configs in the package)."""
-    result = help_runs.result(command)
+    result = help_runs[command]
     assert result.returncode == 0, result.stderr[-2000:]
     assert command in result.stdout or "Powered by Hydra" in result.stdout, result.stdout[:2000]
 
