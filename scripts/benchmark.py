@@ -26,11 +26,11 @@ The other suites run through this entry too, each with its own flags (--help):
                                                (--train: + the training step's rows, from the
                                                step code here; --train-only: those alone)
 
-Times are the best of --iters calls after two warm-up calls (robust to a busy machine; the mean is
-in the JSON). --profile prints the top ops of one encoder and one decoder call of ours. Prints a
-Markdown table and optionally writes JSON; no assertions. The official package and transformers
-are optional. Loader vs step samples/s and bytes per batch: scripts/benchmark_data.py; training
-step per trainable policy: scripts/benchmark_policies.py.
+Times are the best of --iters calls after --warmup calls (default 2: robust to a busy machine;
+the mean is in the JSON). --profile prints the top ops of one encoder and one decoder call of
+ours. Prints a Markdown table and optionally writes JSON; no assertions. The official package and
+transformers are optional. Loader vs step samples/s and bytes per batch: scripts/benchmark_data.py;
+training step per trainable policy: scripts/benchmark_policies.py.
 """
 
 import argparse
@@ -69,14 +69,14 @@ SUITES = {  # subcommand -> the script that implements it
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def timed(fn: Callable[[], object], iters: int, device: str) -> tuple[float, float]:
-    """(best, mean) seconds per call over `iters` calls, after two warm-up calls."""
+def timed(fn: Callable[[], object], iters: int, device: str, warmup: int = 2) -> tuple[float, float]:
+    """(best, mean) seconds per call over `iters` calls, after `warmup` calls."""
 
     def sync() -> None:
         if device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    for _ in range(2):
+    for _ in range(warmup):
         fn()
     times = []
     for _ in range(iters):
@@ -272,6 +272,7 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--boxes", type=int, default=8, help="box prompts per image for the decoder")
     parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls before the timed ones")
     parser.add_argument("--dtype", default="fp32", choices=sorted(DTYPES))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", help="also write the rows to this file")
@@ -354,16 +355,16 @@ def benchmark_variant(variant: str, args) -> list[dict]:
 
     for name, model in models.items():
         with torch.inference_mode(), autocast():
-            enc = timed(encoder_call(name, model, pixels), args.iters, args.device)
-            dec = timed(decoder_call(name, model, pixels, boxes), args.iters, args.device)
+            enc = timed(encoder_call(name, model, pixels), args.iters, args.device, args.warmup)
+            dec = timed(decoder_call(name, model, pixels, boxes), args.iters, args.device, args.warmup)
         step_fn = train_step_call(name, model, pixels, boxes)
         with autocast():
-            step = timed(step_fn, args.iters, args.device) if step_fn else None
+            step = timed(step_fn, args.iters, args.device, args.warmup) if step_fn else None
         add_row(name, enc, dec, step)
         if name == "samhq_train":
             with tempfile.TemporaryDirectory() as folder, autocast():
                 add_row("samhq_train, cached", step=timed(
-                    cached_step_call(model, pixels, boxes, folder), args.iters, args.device))
+                    cached_step_call(model, pixels, boxes, folder), args.iters, args.device, args.warmup))
         if args.device.startswith("cuda"):
             torch.cuda.empty_cache()
     by_name = {row["implementation"]: row for row in rows}

@@ -8,7 +8,7 @@ the detector on a text prompt, and the refinement of every kept box by the HQ de
 
 Random weights (the shapes are what count) and a merges file of the full vocabulary's size whose
 merges spell nothing (the text's ids are bytes); the threshold keeps --boxes instances, so the
-refinement decodes that many boxes. Times are the best of --iters calls after one warm-up call
+refinement decodes that many boxes. Times are the best of --iters calls after --warmup calls (1)
 (the mean is in the JSON). Prints a Markdown table; no assertions. --onnx exports the text
 encoder and detector graphs of `--to onnx_concept` (fp32; the time and file sizes are printed)
 and times the same text prompt in onnxruntime's CPU provider on the image's detector levels.
@@ -61,12 +61,13 @@ def merges_file(folder: Path, vocab_size: int) -> Path:
     return path
 
 
-def timed(fn, iters: int, device: str) -> tuple[float, float]:
+def timed(fn, iters: int, device: str, warmup: int = 1) -> tuple[float, float]:
     def sync():
         if device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    fn()
+    for _ in range(warmup):
+        fn()
     sync()
     times = []
     for _ in range(iters):
@@ -113,6 +114,7 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp32")
     parser.add_argument("--iters", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed calls before the timed ones")
     parser.add_argument("--boxes", type=int, default=8, help="instances refined per prompt")
     parser.add_argument("--size", type=int, nargs=2, default=(768, 1024), metavar=("H", "W"))
     parser.add_argument("--json", help="write the figures here")
@@ -149,7 +151,7 @@ def main(argv=None) -> None:
     print("|---|---:|---:|")
     for name, fn in rows.items():
         with torch.no_grad():
-            best, mean = timed(fn, args.iters, args.device)
+            best, mean = timed(fn, args.iters, args.device, args.warmup)
         results[name] = {"best_s": best, "mean_s": mean}
         print(f"| {name} | {best:.3f} | {mean:.3f} |")
     if onnx_folder is not None:

@@ -133,24 +133,25 @@ def demo_root(tmp_path_factory):
     out = run_script(
         "scripts/make_demo_data.py",
         f"data.root={root}",
-        "data.demo.num_train=8",
+        "data.demo.num_train=4",
         "data.demo.num_val=2",
     )
     assert f"demo data ready in {root}" in out
-    assert len(list((root / "train" / "images").iterdir())) == 8
+    assert len(list((root / "train" / "images").iterdir())) == 4
     return root
 
 
+@pytest.mark.slow
 def test_benchmark_data(demo_root):
     out = run_script(
         "scripts/benchmark_data.py",
         f"data.root={demo_root}",
-        "data.demo.num_train=8",
+        "data.demo.num_train=4",
         "data.demo.num_val=2",
         "--variant",
         "vit_demo",
         "--steps",
-        "2",
+        "1",
         "--batches",
         "2",
         "--workers",
@@ -160,6 +161,7 @@ def test_benchmark_data(demo_root):
     assert "samples/s" in out and "from the cache" in out
 
 
+@pytest.mark.slow
 def test_benchmark_metrics():
     out = run_script(
         "scripts/benchmark.py",
@@ -176,6 +178,7 @@ def test_benchmark_metrics():
     assert "images/s" in out
 
 
+@pytest.mark.slow
 def test_benchmark_concept(tmp_path):
     out = run_script(
         "scripts/benchmark.py",
@@ -187,6 +190,8 @@ def test_benchmark_concept(tmp_path):
         "80",
         "--iters",
         "1",
+        "--warmup",
+        "0",
         "--boxes",
         "2",
         "--json",
@@ -196,12 +201,17 @@ def test_benchmark_concept(tmp_path):
     assert len(json.loads((tmp_path / "concept.json").read_text())["results"]) == 3
 
 
+@pytest.mark.slow
 def test_benchmark_models():
     out = run_script(
         "scripts/benchmark.py",
         "--variant",
         "vit_demo",
         "--iters",
+        "1",
+        "--warmup",
+        "0",
+        "--boxes",
         "1",
         "--device",
         "cpu",
@@ -214,12 +224,17 @@ def test_benchmark_models():
     assert "training step, samhq_train vs official" in out
 
 
+@pytest.mark.slow
 def test_benchmark_sam2_family():
     out = run_script(
         "scripts/benchmark.py",
         "--variant",
         "sam2.1_hq_hiera_demo",
         "--iters",
+        "1",
+        "--warmup",
+        "0",
+        "--boxes",
         "1",
         "--device",
         "cpu",
@@ -229,6 +244,7 @@ def test_benchmark_sam2_family():
     )
 
 
+@pytest.mark.slow
 def test_check_parity_reports_small_differences(tmp_path):
     checkpoint = save_checkpoint(random_tiny_model(3), tmp_path / "sam_hq_vit_demo.pth", "sam_hq")
     out = run_script(
