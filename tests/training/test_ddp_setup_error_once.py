@@ -4,6 +4,7 @@ says it. The ranks compare words through the process group's store or, before Li
 the group, torchrun's agent store."""
 
 import multiprocessing
+import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -32,16 +33,20 @@ def test_rank_0_says_it_and_another_rank_only_what_rank_0_did_not():
 
 
 def _run(tmp_path, words: list[str | None], with_group: bool, wait_s: float = 60.0) -> list[str]:
-    """What each rank printed, when rank r stops with words[r]. Spawned, not forked: a fork of
-    this process (its threads, the agent store's server) could hang. `wait_s` is long where
-    rank 0 does stop (the ranks start seconds apart on a loaded machine)."""
-    ctx = multiprocessing.get_context("spawn")
+    """What each rank printed, when rank r stops with words[r]. Forked from a fork server (a
+    clean process that imported the ranks' module, torch.distributed with it, once), not from
+    this process (its threads, the agent store's server, could hang a fork); each rank gets
+    this process's environment as a spawned one would. `wait_s` is long where rank 0 does stop
+    (the ranks start seconds apart on a loaded machine)."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([rank_process.__module__])
     run = tmp_path / f"run{len(list(tmp_path.glob('run*')))}"
     run.mkdir()
     files = [str(run / f"rank{r}.err") for r in range(len(words))]
     group = str(run / "group") if with_group else None
+    environ = dict(os.environ)
     procs = [
-        ctx.Process(target=rank_process, args=(r, len(words), w, files[r], group, wait_s))
+        ctx.Process(target=rank_process, args=(r, len(words), w, files[r], group, wait_s, environ))
         for r, w in enumerate(words)
     ]
     for p in procs:
