@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from datetime import timedelta
+from multiprocessing import forkserver
 
 import pytest
 import torch.distributed as dist
@@ -32,14 +33,23 @@ def test_rank_0_says_it_and_another_rank_only_what_rank_0_did_not():
     assert says_setup_error(3, "cannot read /data/hq/0001.png", said)
 
 
-def _run(tmp_path, words: list[str | None], with_group: bool, wait_s: float = 60.0) -> list[str]:
-    """What each rank printed, when rank r stops with words[r]. Forked from a fork server (a
-    clean process that imported the ranks' module, torch.distributed with it, once), not from
-    this process (its threads, the agent store's server, could hang a fork); each rank gets
-    this process's environment as a spawned one would. `wait_s` is long where rank 0 does stop
-    (the ranks start seconds apart on a loaded machine)."""
+@pytest.fixture(scope="module")
+def fork_server():
+    """The fork server the ranks start from: a clean process that imported their module,
+    torch.distributed with it, once (a fork of this process, its threads and the agent store's
+    server, could hang). Started here, before a test patches the environment: it keeps the
+    environment it started with (each rank gets the test's, rank_process's environ)."""
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload([rank_process.__module__])
+    forkserver.ensure_running()
+    return ctx
+
+
+def _run(ctx, tmp_path, words: list[str | None], with_group: bool, wait_s: float = 60.0
+         ) -> list[str]:
+    """What each rank printed, when rank r stops with words[r], each forked from `ctx`'s fork
+    server in this process's environment (as a spawned one would be). `wait_s` is long where
+    rank 0 does stop (the ranks start seconds apart on a loaded machine)."""
     run = tmp_path / f"run{len(list(tmp_path.glob('run*')))}"
     run.mkdir()
     files = [str(run / f"rank{r}.err") for r in range(len(words))]
@@ -58,7 +68,7 @@ def _run(tmp_path, words: list[str | None], with_group: bool, wait_s: float = 60
 
 
 @pytest.mark.parametrize("with_group", [True, False], ids=["process group", "torchrun store"])
-def test_the_same_words_everywhere_are_said_once(tmp_path, monkeypatch, with_group):
+def test_the_same_words_everywhere_are_said_once(fork_server, tmp_path, monkeypatch, with_group):
     agent = None
     if not with_group:  # the store torchrun's agent holds for its workers
         port = free_port()
@@ -68,18 +78,20 @@ def test_the_same_words_everywhere_are_said_once(tmp_path, monkeypatch, with_gro
         monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
         monkeypatch.setenv("MASTER_PORT", str(port))
     words = MISSING.removeprefix("error: ")
-    assert _run(tmp_path, [words, words, words], with_group) == [MISSING + "\n", "", ""]
+    printed = _run(fork_server, tmp_path, [words, words, words], with_group)
+    assert printed == [MISSING + "\n", "", ""]
     if agent is not None:
         for key in ("samhq_train/setup_error/0", "samhq_train/setup_error_heard/1"):
             agent.delete_key(key)
     own = "cannot read /data/hq/0003.png: permission denied"
-    printed = _run(tmp_path, [words, own, words], with_group)
+    printed = _run(fork_server, tmp_path, [words, own, words], with_group)
     assert printed == [MISSING + "\n", f"error: {own}\n", ""]
     if agent is not None:
         for key in ("samhq_train/setup_error/0", "samhq_train/setup_error_heard/2"):
             agent.delete_key(key)
     # rank 0 goes on (it does not stop): rank 1's problem is its own, said after the wait
-    assert _run(tmp_path, [None, own], with_group, wait_s=2.0) == ["", f"error: {own}\n"]
+    printed = _run(fork_server, tmp_path, [None, own], with_group, wait_s=2.0)
+    assert printed == ["", f"error: {own}\n"]
 
 
 def test_one_process_and_no_store_say_it_as_before(capsys, monkeypatch):
