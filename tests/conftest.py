@@ -37,9 +37,10 @@ def pytest_collection_modifyitems(config, items):
     """The files with a slow test (mark `slow`: DDP launches, long subprocesses) go first, so
     that the parallel run does not end on one worker finishing a long file while the others
     wait (longest first is the classic makespan heuristic). Stable: the files keep their order
-    otherwise, and their tests theirs."""
-    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)
+    otherwise, and their tests theirs; a run in one process keeps the collection order."""
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+        slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+        items.sort(key=lambda item: item.path not in slow_files)
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest -p no:xdist: no such hook
