@@ -6,13 +6,17 @@ otherwise asks the system for a free one; a MASTER_PORT left in the test process
 where two launches at once meet: a rank of one joins the other's store and waits forever in
 init_process_group. So each launch gets MASTER_ADDR / MASTER_PORT of its own: a port the system
 calls free (bound to port 0), and never one this test process handed out before. A launch runs in a
-session of its own, so that one that hangs is ended with every process it started."""
+session of its own, so that one that hangs is ended with every process it started. The processes of
+a test that runs them from Python (multiprocessing, torch.multiprocessing) fork from a fork server
+(fork_server)."""
 
+import multiprocessing
 import os
 import signal
 import socket
 import subprocess
 import threading
+from multiprocessing import forkserver
 
 _HANDED_OUT: set[int] = set()
 _LOCK = threading.Lock()  # launches may start from the threads of tests/side_by_side.py
@@ -38,6 +42,18 @@ def ddp_env(env: dict[str, str] | None = None) -> dict[str, str]:
     launch["MASTER_PORT"] = str(free_port())
     return launch
 
+
+def fork_server(module: str):
+    """multiprocessing's forkserver context, its server running: the processes of a test fork
+    from a clean process that imported torch and `module` (the processes' own, preloaded where
+    this call starts the server) once, where each spawned process imports them anew; a fork of
+    the test process itself (its threads) could hang. The server is this process's from then on
+    and keeps the environment it started with: start it before a test patches os.environ (a
+    module fixture), or hand the processes the environment."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["torch", module])
+    forkserver.ensure_running()
+    return ctx
 
 
 def start_launch(command: list[str], *, ddp: bool = True, **kwargs) -> subprocess.Popen:

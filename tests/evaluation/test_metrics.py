@@ -15,6 +15,7 @@ from samhq_train.evaluation.metrics import (
     mask_iou,
     mask_to_boundary,
 )
+from tests.ddp_launch import fork_server
 
 
 def reference_boundary(mask: np.ndarray, dilation_ratio: float) -> np.ndarray:
@@ -246,7 +247,9 @@ def _ddp_worker(rank, world_size, init_file, out_dir):
 
 @pytest.mark.slow
 def test_ddp_two_processes_equal_single_process(tmp_path):
-    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "store"), str(tmp_path)), nprocs=2)
+    fork_server(__name__)
+    mp.start_processes(_ddp_worker, args=(2, str(tmp_path / "store"), str(tmp_path)), nprocs=2,
+                       start_method="forkserver")
     single = [MaskIoU(), BoundaryIoU()]
     for logits, gt in _ddp_data():
         for m in single:

@@ -3,12 +3,10 @@ silently); a rank whose problem is its own (rank 0 did not stop, or with other w
 says it. The ranks compare words through the process group's store or, before Lightning makes
 the group, torchrun's agent store."""
 
-import multiprocessing
 import os
 import subprocess
 import sys
 from datetime import timedelta
-from multiprocessing import forkserver
 
 import pytest
 import torch.distributed as dist
@@ -16,7 +14,7 @@ import torch.distributed as dist
 from samhq_train.data import ensure_demo_data
 from samhq_train.distributed import report_once, says_setup_error
 from samhq_train.errors import UserError
-from tests.ddp_launch import free_port, run_launch
+from tests.ddp_launch import fork_server, free_port, run_launch
 from tests.training.helpers import ROOT
 from tests.training.report_once_ranks import rank_process
 from tests.training.test_ddp_small_eval_set import SETTINGS as SMALL_SET_SETTINGS
@@ -34,15 +32,10 @@ def test_rank_0_says_it_and_another_rank_only_what_rank_0_did_not():
 
 
 @pytest.fixture(scope="module")
-def fork_server():
-    """The fork server the ranks start from: a clean process that imported their module,
-    torch.distributed with it, once (a fork of this process, its threads and the agent store's
-    server, could hang). Started here, before a test patches the environment: it keeps the
-    environment it started with (each rank gets the test's, rank_process's environ)."""
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([rank_process.__module__])
-    forkserver.ensure_running()
-    return ctx
+def ranks():
+    """The fork server the ranks start from (tests/ddp_launch.fork_server), started before a test
+    patches the environment; each rank gets the test's environment (rank_process's environ)."""
+    return fork_server(rank_process.__module__)
 
 
 def _run(ctx, tmp_path, words: list[str | None], with_group: bool, wait_s: float = 60.0
@@ -68,7 +61,7 @@ def _run(ctx, tmp_path, words: list[str | None], with_group: bool, wait_s: float
 
 
 @pytest.mark.parametrize("with_group", [True, False], ids=["process group", "torchrun store"])
-def test_the_same_words_everywhere_are_said_once(fork_server, tmp_path, monkeypatch, with_group):
+def test_the_same_words_everywhere_are_said_once(ranks, tmp_path, monkeypatch, with_group):
     agent = None
     if not with_group:  # the store torchrun's agent holds for its workers
         port = free_port()
@@ -78,19 +71,19 @@ def test_the_same_words_everywhere_are_said_once(fork_server, tmp_path, monkeypa
         monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
         monkeypatch.setenv("MASTER_PORT", str(port))
     words = MISSING.removeprefix("error: ")
-    printed = _run(fork_server, tmp_path, [words, words, words], with_group)
+    printed = _run(ranks, tmp_path, [words, words, words], with_group)
     assert printed == [MISSING + "\n", "", ""]
     if agent is not None:
         for key in ("samhq_train/setup_error/0", "samhq_train/setup_error_heard/1"):
             agent.delete_key(key)
     own = "cannot read /data/hq/0003.png: permission denied"
-    printed = _run(fork_server, tmp_path, [words, own, words], with_group)
+    printed = _run(ranks, tmp_path, [words, own, words], with_group)
     assert printed == [MISSING + "\n", f"error: {own}\n", ""]
     if agent is not None:
         for key in ("samhq_train/setup_error/0", "samhq_train/setup_error_heard/2"):
             agent.delete_key(key)
     # rank 0 goes on (it does not stop): rank 1's problem is its own, said after the wait
-    printed = _run(fork_server, tmp_path, [None, own], with_group, wait_s=2.0)
+    printed = _run(ranks, tmp_path, [None, own], with_group, wait_s=2.0)
     assert printed == ["", f"error: {own}\n"]
 
 

@@ -3,7 +3,6 @@ Lightning's env:// one): rank 0 waits for the other ranks to read its words befo
 so a rank that stops a little later still finds them and stays silent (mutation audit round 5:
 without the wait, rank 0's exit takes the store with it and every rank prints)."""
 
-import multiprocessing
 import sys
 import time
 
@@ -11,7 +10,7 @@ import torch.distributed as dist
 
 from samhq_train import distributed
 from samhq_train.errors import UserError
-from tests.ddp_launch import free_port
+from tests.ddp_launch import fork_server, free_port
 
 WORDS = "data.root=/data/hq not found: pass the folder that holds the data"
 
@@ -27,7 +26,7 @@ def _rank(rank: int, port: int, err_file: str, delay_s: float) -> None:
 
 
 def test_rank_0_keeps_its_store_until_a_late_rank_has_read(tmp_path):
-    ctx = multiprocessing.get_context("spawn")
+    ctx = fork_server(__name__)
     port = free_port()
     files = [str(tmp_path / f"rank{r}.err") for r in range(2)]
     procs = [ctx.Process(target=_rank, args=(r, port, files[r], 3.0 * r)) for r in range(2)]

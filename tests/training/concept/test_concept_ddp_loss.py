@@ -15,7 +15,6 @@ scale_by_find_batch_size):
   max_per_image."""
 
 import json
-import multiprocessing
 import traceback
 
 import numpy as np
@@ -30,6 +29,7 @@ from samhq_train.training.concept.loss import (
     concept_detection_loss,
 )
 from samhq_train.training.concept.validation import BoxDetections
+from tests.ddp_launch import fork_server
 
 from .concept_loss_case import (
     clone_outputs,
@@ -145,7 +145,7 @@ def _rank(rank: int, store: str, out: str) -> None:
 
 @pytest.mark.slow
 def test_two_processes_take_metas_loss_and_gather_the_detections(tmp_path):
-    ctx = multiprocessing.get_context("spawn")  # a fork of pytest (its threads) could hang
+    ctx = fork_server(__name__)
     outs = [str(tmp_path / f"rank{r}.json") for r in range(WORLD)]
     procs = [ctx.Process(target=_rank, args=(r, str(tmp_path / "store"), outs[r]))
              for r in range(WORLD)]

@@ -17,6 +17,7 @@ from samhq_train.model import build_sam_hq
 from samhq_train.training.video import ClipForward, ClipPromptSettings, plan_clip
 from samhq_train.training.video.clip_forward import FrameSteps
 from samhq_train.training.video.loss import MultiStepMaskLoss
+from tests.ddp_launch import fork_server
 from tests.reference import randomize_
 
 NUM_FRAMES, NUM_OBJECTS, SIZE, CANDIDATES = 3, 4, 16, 3
@@ -77,7 +78,9 @@ def _worker(rank: int, init_file: str, out_dir: str) -> None:
 
 @pytest.mark.slow
 def test_two_processes_give_the_gradients_of_one_on_all_objects(tmp_path):
-    mp.spawn(_worker, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=2)
+    fork_server(__name__)
+    mp.start_processes(_worker, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=2,
+                       start_method="forkserver")
     single = loss_and_grads(Head(), slice(0, NUM_OBJECTS))
     for rank in range(2):
         got = torch.load(tmp_path / f"rank{rank}.pt")
@@ -147,7 +150,9 @@ def _clip_worker(rank: int, init_file: str, out_dir: str) -> None:
 
 @pytest.mark.slow
 def test_clip_forward_under_two_processes_equals_one_on_both_clips(tmp_path):
-    mp.spawn(_clip_worker, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=2)
+    fork_server(__name__)
+    mp.start_processes(_clip_worker, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=2,
+                       start_method="forkserver")
     single = clip_grads(ClipStep(), [0, 1])
     assert any(n.startswith("model.memory_attention.") for n in single)
     worst = 0.0
