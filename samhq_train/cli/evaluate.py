@@ -32,7 +32,7 @@ from samhq_train.evaluation.checks import check_inputs
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
 @exit_on_user_error
 def run(cfg: DictConfig) -> None:
-    # the config, output folder, COCO files and checkpoint format, before the imports below
+    # the config, output folder, COCO files and checkpoint file, before the imports below
     inputs = check_inputs(cfg)
     # deferred: the evaluation stack (torchmetrics, Lightning: seconds of CPU) is imported only
     # by a run that passed the checks, not by --help or a refused command line

@@ -1,8 +1,8 @@
 """samhq-evaluate's check stage: everything that can be refused before the evaluation stack
 (the datamodule's albumentations, the embedding cache's Lightning: seconds of CPU) is imported.
 The config's types and ranges, the output folder, the tasks asked for, the COCO / LVIS / SA-Co
-files (GT jsons, detections, image folder, CLIP's BPE merges file: read and checked) and the
-model.checkpoint file's format, in that order; cli/evaluate.py runs it before importing
+files (GT jsons, detections, image folder, CLIP's BPE merges file: read and checked) and that
+the model.checkpoint file is there, in that order; cli/evaluate.py runs it before importing
 entry.py, and evaluate(cfg) runs it when called directly."""
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from samhq_train.evaluation.coco_inputs import read_coco_inputs, read_concept_in
 from samhq_train.evaluation.coco_tasks import check_coco_task, coco_task, plain
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.saco_metrics import SacoGT, read_saco_gt
-from samhq_train.model import Use, inspect
+from samhq_train.model import Use
+from samhq_train.model.formats import setting_named
+from samhq_train.model.formats.errors import not_found
 from samhq_train.model_from_config import absolute_path
 from samhq_train.output_check import check_writable_folder
 
@@ -58,8 +60,9 @@ def check_inputs(cfg) -> EvaluationInputs:
     if task is not None:  # the jsons (and BPE file) read before the model and benchmark
         coco_gt, coco_prompts = _read_coco_inputs(cfg.coco, task)
     checkpoint = absolute_path(cfg.model.get("checkpoint"))
-    if checkpoint is not None:  # its format (memory-mapped), before any weight is read
-        inspect(checkpoint, use=Use.EVALUATE, setting="model.checkpoint")
+    if checkpoint is not None and not Path(checkpoint).exists():  # the file is read once, later
+        with setting_named("model.checkpoint", checkpoint, Use.EVALUATE):
+            raise not_found(checkpoint)
     return EvaluationInputs(out_dir, protocol, task, coco_gt, coco_prompts, checkpoint)
 
 
