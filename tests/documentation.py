@@ -1,4 +1,5 @@
-"""The documentation as the tests read it: README.md and the pages under docs/.
+"""The documentation as the tests read it: README.md and the pages under docs/, and the commands
+its ```bash blocks show (documented_commands).
 
 Tests find what they check by a section's heading or a code block's content, never by the file
 it sits in, so a section can move between pages without breaking them; a missing section still
@@ -8,6 +9,8 @@ fails (section() raises).
 from __future__ import annotations
 
 import re
+import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,3 +90,85 @@ def anchors(path: Path) -> set[str]:
         seen[slug] = count + 1
         out.add(slug if count == 0 else f"{slug}-{count}")
     return out
+
+
+# ---- the commands the pages show ------------------------------------------------------------
+# a program as written -> (kind, what runs it)
+PROGRAMS = {
+    "python train.py": ("train", None),
+    "samhq-train": ("train", None),
+    "python scripts/evaluate.py": ("eval", None),
+    "samhq-evaluate": ("eval", None),
+    "python scripts/make_demo_data.py": ("demo_data", None),
+    "samhq-make-demo-data": ("demo_data", None),
+    "samhq-export": ("argparse", "export"),
+    "python scripts/export.py": ("argparse", "export"),
+    "samhq-predict": ("argparse", "predict"),
+    "python scripts/predict.py": ("argparse", "predict"),
+    "samhq-amg": ("argparse", "amg"),
+    "samhq-concept": ("argparse", "concept"),
+    "python scripts/amg.py": ("argparse", "amg"),
+    "samhq-app": ("argparse", "app"),
+    "python scripts/app.py": ("argparse", "app"),
+    "samhq-make-demo-base": ("argparse", "make_demo_base"),
+    "python scripts/make_demo_base.py": ("argparse", "make_demo_base"),
+    "samhq-video-eval": ("argparse", "video_eval"),
+    "samhq-video-concept-eval": ("argparse", "video_concept_eval"),
+    "samhq-video": ("argparse", "video"),
+}
+
+
+@dataclass(frozen=True)
+class Command:
+    source: str  # where it is written
+    text: str  # the command as written (continuations joined, comment dropped)
+
+    @property
+    def program(self) -> str | None:
+        for prefix in sorted(PROGRAMS, key=len, reverse=True):
+            if self.text == prefix or self.text.startswith(prefix + " "):
+                return prefix
+        match = re.match(r"python (scripts/\w+\.py)\b", self.text)
+        return match and f"python {match.group(1)}"
+
+    @property
+    def args(self) -> list[str]:
+        """The arguments, without a bare "..." (an example's "and so on")."""
+        return [a for a in shlex.split(self.text[len(self.program):]) if a != "..."]
+
+
+def _drop_comment(line: str) -> str:
+    return re.split(r"\s+#\s|\s{3,}(?=[a-z(])", line, maxsplit=1)[0].strip()
+
+
+def commands_in(lines: list[str], source: str, starts: tuple[str, ...]) -> list[Command]:
+    """The commands in `lines` that begin with one of `starts`, continuation lines joined."""
+    found, current = [], None
+    for raw in lines:
+        line = raw.strip()
+        if current is not None:
+            current += " " + line
+        elif line.startswith(starts) and not re.search(r"\s\[", line.split("#")[0]):
+            current = line  # (" [options]": a synopsis, not an example)
+        else:
+            continue
+        if current.endswith("\\"):
+            current = current[:-1].rstrip()
+            continue
+        text = _drop_comment(current)
+        current = None
+        if text.split()[0].endswith(":") or text.endswith(":"):  # "samhq-export: what it does"
+            continue
+        found += [Command(source, part.strip()) for part in text.split(" && ")]
+    return found
+
+
+def block_commands(page: str, block: str) -> list[Command]:
+    lines = [line for line in block.splitlines() if not line.lstrip().startswith("#")]
+    starts = tuple(line.split()[0] for line in lines if line.strip())
+    return commands_in(lines, page, starts)
+
+
+def documented_commands() -> list[Command]:
+    """The commands of every ```bash block of README.md and docs/*.md, in page order."""
+    return [c for page, block in code_blocks("bash") for c in block_commands(page, block)]

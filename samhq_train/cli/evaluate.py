@@ -25,19 +25,20 @@ from omegaconf import DictConfig
 
 from samhq_train.cli import CONFIG_DIR
 from samhq_train.cli.hydra_command import hydra_command
-from samhq_train.config_check import check_config
 from samhq_train.errors import exit_on_user_error
+from samhq_train.evaluation.checks import check_inputs
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
 @exit_on_user_error
 def run(cfg: DictConfig) -> None:
-    check_config(cfg)  # evaluate's first check, made before the imports below
+    # the config, output folder, COCO files and checkpoint file, before the imports below
+    inputs = check_inputs(cfg)
     # deferred: the evaluation stack (torchmetrics, Lightning: seconds of CPU) is imported only
-    # by a run that passed the config check, not by --help or a refused command line
+    # by a run that passed the checks, not by --help or a refused command line
     from samhq_train.evaluation.entry import evaluate
 
-    evaluate(cfg)
+    evaluate(cfg, inputs)
 
 
 # output_dir is checked before anything is written; Hydra's run folder (evaluate.log, .hydra/)

@@ -29,20 +29,17 @@ import numpy as np
 import torch
 from pycocotools.coco import COCO
 
-from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.evaluation.coco import encode_mask, evaluate_boxes, evaluate_coco
 from samhq_train.evaluation.coco_concept_exemplars import ExemplarPrompts
 from samhq_train.evaluation.coco_runner import (
     coco_markdown,
-    read_coco_gt,
     read_gt_image,
     write_coco_outputs,
 )
 from samhq_train.evaluation.device import canonical_precision, resolve_device
-from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.lvis_concept import score_lvis_concepts
-from samhq_train.evaluation.lvis_gt import check_gt_entries, is_lvis, max_detections_of
+from samhq_train.evaluation.lvis_gt import is_lvis, max_detections_of
 from samhq_train.evaluation.report import MODEL_LABELS
 from samhq_train.inference.concept import ConceptPredictor
 from samhq_train.progress import track
@@ -50,7 +47,7 @@ from samhq_train.progress import track
 __all__ = [
     "BOXES", "CONCEPT_SOURCES", "coco_concept_row_labels", "concept_predictor",
     "concept_row_labels", "detect_image", "evaluate_concept_model",
-    "predict_concepts", "prompted_categories", "read_concept_inputs",
+    "predict_concepts", "prompted_categories",
 ]
 
 # the mask sources, in table order: the detector's own masks, then its boxes decoded
@@ -58,40 +55,6 @@ CONCEPT_SOURCES = ("detector", "sam", "hq")
 BOXES = "boxes"  # the detections' boxes: their results, metrics (box AP) and table row
 BOXES_LABEL = "SAM 3 detector boxes (box AP)"
 AMP_DTYPES = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
-
-
-def read_concept_inputs(
-    annotation_file, image_dir, bpe, names: Sequence[str] | None = None
-) -> tuple[COCO, dict]:
-    """(the GT, {category id: name} of the categories prompted), read and checked before the
-    model: EvaluationError naming the file for a GT that cannot be read, a category without a
-    name, a name of `names` the GT lacks, a missing image folder; TokenizerFileError for a BPE
-    merges file that is missing or not one."""
-    coco_gt = read_coco_gt(annotation_file)
-    check_gt_entries(coco_gt.dataset, annotation_file)  # image paths; an LVIS json's labels
-    categories = {}
-    for cat in coco_gt.dataset["categories"]:
-        name = cat.get("name") if isinstance(cat, Mapping) else None
-        if not isinstance(name, str) or not name.strip():
-            raise EvaluationError(
-                f"{annotation_file}: category {str(cat)[:60]} has no name; text prompts need "
-                "each category's name (\"name\": \"cat\")"
-            )
-        categories[cat["id"]] = name
-    if not categories:
-        raise EvaluationError(f"{annotation_file}: no categories, nothing to prompt with")
-    if names is not None:
-        unknown = sorted(set(names) - set(categories.values()))
-        if unknown:
-            raise EvaluationError(
-                f"coco.concept.categories: {unknown[:5]} are not category names of "
-                f"{annotation_file} (it has e.g. {sorted(categories.values())[:5]})"
-            )
-        categories = {i: n for i, n in categories.items() if n in set(names)}
-    if not Path(image_dir).is_dir():
-        raise EvaluationError(f"COCO image folder not found: {image_dir}")
-    ClipTokenizer(bpe, vocab_size=None)  # a bad merges file: one line before the weights
-    return coco_gt, categories
 
 
 def prompted_categories(coco_gt: COCO, image_id, categories: Mapping, per_image: str) -> list:
@@ -240,9 +203,9 @@ def evaluate_concept_model(
     out_dir: str | Path | None = None,
 ) -> dict:
     """predict_concepts + coco.evaluate_boxes of the boxes and coco.evaluate_coco per mask
-    source, over the prompted categories (coco_gt and categories as read_concept_inputs gives
-    them; per_image and max_detections as predict_concepts takes them; labels: the SAM and
-    SAM-HQ rows' names, report.model_labels).
+    source, over the prompted categories (coco_gt and categories as
+    coco_inputs.read_concept_inputs gives them; per_image and max_detections as
+    predict_concepts takes them; labels: the SAM and SAM-HQ rows' names, report.model_labels).
 
     Returns ``{"metrics": {"boxes": {"box_AP", ...}, "detector"|"sam"|"hq": {"mask_AP", ...,
     "boundary_AP", ...}}, "table": Markdown, "paths": {...}, "predictions": {...}}``; with

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pycocotools.coco import COCO
 from torch.utils.data import DataLoader, Dataset
 
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
@@ -38,14 +37,14 @@ from samhq_train.evaluation.device import autocast, canonical_precision, resolve
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.evaluate import logits_at_original_size
 from samhq_train.evaluation.lvis_boxes import lvis_box_prompt_markdown, score_lvis_masks
-from samhq_train.evaluation.lvis_gt import check_gt_entries, image_file, is_lvis, max_detections_of
+from samhq_train.evaluation.lvis_gt import image_file, is_lvis, max_detections_of
 from samhq_train.evaluation.report import MODEL_LABELS
 from samhq_train.imaging import ImageFileError, read_image
 from samhq_train.progress import track
 
 __all__ = [
-    "CocoPromptImages", "coco_markdown", "evaluate_coco_model", "predict_coco", "read_coco_gt",
-    "read_coco_inputs", "read_gt_image", "write_coco_outputs",
+    "CocoPromptImages", "coco_markdown", "evaluate_coco_model", "predict_coco", "read_gt_image",
+    "write_coco_outputs",
 ]
 
 
@@ -102,53 +101,6 @@ def read_gt_image(image_dir: str | Path, info: Mapping) -> np.ndarray:
             f"{w}x{h} (WxH); fix the json or the image"
         )
     return image
-
-
-def read_coco_inputs(annotation_file, image_dir, detections) -> tuple[COCO, list]:
-    """(the GT, the detections list) of evaluate_coco_model, read and checked before any model
-    work: EvaluationError naming the file (missing, not json, not COCO, ids the GT lacks, no
-    detection) or the image folder that is not one."""
-    coco_gt = read_coco_gt(annotation_file)
-    check_gt_entries(coco_gt.dataset, annotation_file)  # image paths; an LVIS json's labels
-    try:
-        with open(detections) as f:
-            found = json.load(f)
-    except (OSError, ValueError) as err:
-        raise EvaluationError(
-            f"cannot read the detections json {detections}: {_reason(err)}; give a COCO results "
-            "json [{image_id, category_id, bbox, score}]"
-        ) from None
-    try:
-        per_image = load_detections(found, coco_gt)
-    except (ValueError, TypeError) as err:
-        raise EvaluationError(f"{detections}: {str(err).removeprefix('detections: ')}") from None
-    if not per_image:
-        raise EvaluationError(f"{detections}: no detections, nothing to prompt the model with")
-    if not Path(image_dir).is_dir():
-        raise EvaluationError(f"COCO image folder not found: {image_dir}")
-    return coco_gt, found
-
-
-def read_coco_gt(annotation_file) -> COCO:
-    """The GT json read and indexed; EvaluationError naming the file when it cannot be read or
-    is not a COCO GT json."""
-    path = Path(annotation_file)
-    try:
-        return load_coco(path)
-    except (OSError, ValueError) as err:  # json.JSONDecodeError is a ValueError
-        raise EvaluationError(
-            f"cannot read the COCO GT json {path}: {_reason(err)}; give the annotation file "
-            "(e.g. annotations/instances_val2017.json)"
-        ) from None
-    except (KeyError, TypeError, AttributeError) as err:
-        raise EvaluationError(
-            f"{path} is not a COCO GT json (missing or bad {err}); it needs 'images', "
-            "'annotations' and 'categories'"
-        ) from None
-
-
-def _reason(err: Exception) -> str:
-    return err.strerror if isinstance(err, OSError) and err.strerror else str(err)
 
 
 @torch.no_grad()

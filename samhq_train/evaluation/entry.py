@@ -25,20 +25,14 @@ from hydra.utils import to_absolute_path
 from omegaconf import OmegaConf
 
 from samhq_train.cache.build import cache_from_config
-from samhq_train.config_check import check_config
-from samhq_train.data import ClickProtocol
 from samhq_train.data.datamodule import build_datamodule
 from samhq_train.data.sets import check_set_files
 from samhq_train.evaluation.benchmark import run_benchmark
+from samhq_train.evaluation.checks import EvaluationInputs, check_inputs
 from samhq_train.evaluation.clicks import run_click_benchmark
-from samhq_train.evaluation.coco_concept import (
-    concept_predictor,
-    evaluate_concept_model,
-    read_concept_inputs,
-)
-from samhq_train.evaluation.coco_concept_exemplars import draw_exemplars
-from samhq_train.evaluation.coco_runner import evaluate_coco_model, read_coco_inputs
-from samhq_train.evaluation.coco_tasks import check_coco_task, coco_task, concept_threshold, plain
+from samhq_train.evaluation.coco_concept import concept_predictor, evaluate_concept_model
+from samhq_train.evaluation.coco_runner import evaluate_coco_model
+from samhq_train.evaluation.coco_tasks import concept_threshold
 from samhq_train.evaluation.device import canonical_precision, resolve_device
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.report import (
@@ -48,7 +42,7 @@ from samhq_train.evaluation.report import (
     write_click_report,
     write_report,
 )
-from samhq_train.evaluation.saco_concept import evaluate_saco_model, read_saco_inputs
+from samhq_train.evaluation.saco_concept import evaluate_saco_model
 from samhq_train.model import (
     LoadedCheckpoint,
     Provenance,
@@ -59,7 +53,6 @@ from samhq_train.model import (
 )
 from samhq_train.model.formats import setting_named
 from samhq_train.model_from_config import absolute_path, build_model_from_config
-from samhq_train.output_check import check_writable_folder
 
 log = logging.getLogger(__name__)
 
@@ -126,38 +119,22 @@ def _test_loaders(cfg, model, loaded: LoadedCheckpoint, device) -> list[tuple[st
     return list(zip(datamodule.test_names, datamodule.test_dataloader()))
 
 
-def _check_tasks(cfg, protocol: ClickProtocol) -> None:
-    """EvaluationError, before any work, when nothing is to be evaluated or COCO lacks a file."""
-    if coco_task(cfg) is not None:
-        check_coco_task(cfg)
-    elif not cfg.benchmark and not protocol.enabled:
-        raise EvaluationError(
-            "nothing to evaluate: benchmark=false, clicks.enabled=false, no coco.detections given "
-            "and coco.prompts is not concept"
-        )
-
-
-def evaluate(cfg) -> dict:
+def evaluate(cfg, inputs: EvaluationInputs | None = None) -> dict:
     """Load the model, run the benchmark sets, the click protocol (``clicks.enabled``) and COCO
     (when ``coco.detections`` is set, or ``coco.prompts=concept``), write the reports.
+    ``inputs``: what checks.check_inputs(cfg) gave (None: it runs first).
 
     Returns ``{"benchmark": run_benchmark's result or None, "clicks": run_click_benchmark's or
     None, "coco": {...} or None, "paths": {...}, "model": the model}``. Raises a UserError
     (CheckpointError, DataError, EvaluationError, ...) whose message says what to fix.
     """
-    check_config(cfg)  # types and ranges of every key first: ConfigError names the key
-    # where the reports go, before anything is read: not after every score is computed
-    out_dir = check_writable_folder(to_absolute_path(str(cfg.output_dir)), "output_dir")
-    protocol = ClickProtocol.from_mapping(plain(cfg.get("clicks")))  # clicks.*: its record
-    _check_tasks(cfg, protocol)
+    inputs = inputs or check_inputs(cfg)  # every refusal before any heavy work
+    out_dir, protocol, task = inputs.out_dir, inputs.protocol, inputs.task
+    coco_gt, coco_prompts, checkpoint = inputs.coco_gt, inputs.coco_prompts, inputs.checkpoint
     coco_cfg = cfg.get("coco") or {}
-    task = coco_task(cfg)
-    if task is not None:  # the jsons (and BPE file) read before the model and benchmark
-        coco_gt, coco_prompts = _read_coco_inputs(coco_cfg, task)
     device = resolve_device(cfg.device)
     precision = canonical_precision(cfg.precision)
     dilation_ratio = float(cfg.metrics.dilation_ratio)
-    checkpoint = absolute_path(cfg.model.get("checkpoint"))
     with setting_named("model.checkpoint", checkpoint, Use.EVALUATE):
         loaded = build_model_from_config(
             cfg.model, purpose="evaluate", base_checkpoint=cfg.get("base_checkpoint")
@@ -209,28 +186,6 @@ def evaluate(cfg) -> dict:
         print(coco["table"])
     log.info("evaluation written to %s", out_dir)
     return out
-
-
-def _read_coco_inputs(coco_cfg, task: str) -> tuple:
-    """(the GT, its prompts: the detections list for "boxes", ({category id: name}, the
-    exemplar boxes or None) for "concept", None for "saco": its pairs are in the GT), every file
-    read and checked."""
-    image_dir = to_absolute_path(str(coco_cfg.image_dir))
-    if task == "saco":
-        files = plain(coco_cfg.annotation_file)
-        files = [files] if isinstance(files, str) else files
-        bpe = to_absolute_path(str(coco_cfg.concept.bpe))
-        return read_saco_inputs([to_absolute_path(f) for f in files], image_dir, bpe), None
-    annotation_file = to_absolute_path(str(coco_cfg.annotation_file))
-    if task == "boxes":
-        detections = to_absolute_path(str(coco_cfg.detections))
-        return read_coco_inputs(annotation_file, image_dir, detections)
-    bpe = to_absolute_path(str(coco_cfg.concept.bpe))
-    names = plain(coco_cfg.concept.get("categories"))
-    coco_gt, categories = read_concept_inputs(annotation_file, image_dir, bpe, names)
-    concept = coco_cfg.concept
-    return coco_gt, (categories, draw_exemplars(coco_gt, categories, concept.exemplars,
-                                                concept.exemplar_seed))
 
 
 def _report_settings(cfg, model, checkpoint, precision: str, device) -> dict:

@@ -25,7 +25,7 @@ from samhq_train.batch_forward import decode_prompts, image_features
 from samhq_train.constants import BOUNDARY_DILATION_RATIO, GT_THRESHOLD
 from samhq_train.drawing import draw_overlay
 from samhq_train.evaluation.baseline import parameters_set_to
-from samhq_train.evaluation.metrics import BoundaryIoU, MaskIoU
+from samhq_train.evaluation.iou_metrics import BoundaryIoU, MaskIoU
 from samhq_train.model import ImageFeatures
 from samhq_train.model.processing import resize_masks
 

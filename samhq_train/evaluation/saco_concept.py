@@ -25,22 +25,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.evaluation.coco import encode_mask
 from samhq_train.evaluation.coco_concept import CONCEPT_SOURCES, concept_row_labels
 from samhq_train.evaluation.coco_runner import read_gt_image, write_coco_outputs
-from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.report import MODEL_LABELS
 from samhq_train.evaluation.saco_metrics import (
     CGF1_THRESHOLD,
     SacoGT,
     cgf1_metrics,
-    read_saco_gt,
 )
 from samhq_train.inference.concept import ConceptPredictor
 from samhq_train.progress import track
 
-__all__ = ["evaluate_saco_model", "predict_saco", "read_saco_inputs", "saco_markdown"]
+__all__ = ["evaluate_saco_model", "predict_saco", "saco_markdown"]
 
 # the table's columns: (figure, header, percent)
 COLUMNS = (
@@ -48,17 +45,6 @@ COLUMNS = (
     ("cgF1@0.5", "cgF1@50", True), ("cgF1@0.75", "cgF1@75", True),
     ("positive_micro_F1@0.5", "pmF1@50", True), ("positive_micro_F1@0.75", "pmF1@75", True),
 )
-
-
-def read_saco_inputs(annotation_files, image_dir, bpe) -> SacoGT:
-    """The SA-Co GT files (one path or a list: a subset's annotator files), read and checked
-    before the model, with the image folder and the BPE merges file (EvaluationError,
-    TokenizerFileError naming the file)."""
-    gt = read_saco_gt(annotation_files)
-    if not Path(image_dir).is_dir():
-        raise EvaluationError(f"SA-Co image folder not found: {image_dir}")
-    ClipTokenizer(bpe, vocab_size=None)  # a bad merges file: one line before the weights
-    return gt
 
 
 def detector_threshold(threshold: float) -> float:
@@ -149,7 +135,7 @@ def evaluate_saco_model(
     progress: bool = True,
     out_dir: str | Path | None = None,
 ) -> dict:
-    """predict_saco + saco_metrics.cgf1_metrics per mask source (gt as read_saco_inputs gives
+    """predict_saco + saco_metrics.cgf1_metrics per mask source (gt as checks.read_saco_inputs gives
     it; labels: the SAM and SAM-HQ rows' names, report.model_labels).
 
     Returns ``{"metrics": {"detector"|"sam"|"hq"|"boxes": {"cgF1", "cgF1@0.5", ...,

@@ -40,7 +40,7 @@ from pycocotools.coco import COCO
 from scipy.optimize import linear_sum_assignment
 
 from samhq_train.evaluation.cgf1 import IOU_THRESHOLDS, cgf1_from_counts, mean_of_defined
-from samhq_train.evaluation.coco_runner import read_coco_gt
+from samhq_train.evaluation.coco_inputs import read_coco_gt
 from samhq_train.evaluation.errors import EvaluationError
 
 __all__ = [

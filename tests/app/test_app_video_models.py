@@ -10,9 +10,9 @@ import torch
 from samhq_train.app import command
 from samhq_train.inference.video import VideoPredictor
 from samhq_train.model import build_sam_hq, load_checkpoint
+from tests.documentation import ROOT, documented_commands
 from tests.inference.video.test_video_file import write_video_file
 from tests.reference import randomize_
-from tests.test_readme_commands import ROOT, documented_commands
 
 from .conftest import write_video
 from .test_app_video import run_app, session_of

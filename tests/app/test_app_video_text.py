@@ -21,8 +21,8 @@ from samhq_train.app.command import main as app_main
 from samhq_train.app.video_text import PAGE_SETTINGS
 from samhq_train.inference.video import ConceptVideoSession
 from samhq_train.model import load_checkpoint
+from tests.documentation import documented_commands
 from tests.inference.video.test_video_file import write_video_file
-from tests.test_readme_commands import documented_commands
 
 from .browser import chromium, missing
 from .conftest import serving

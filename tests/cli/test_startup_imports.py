@@ -8,6 +8,7 @@ samhq-evaluate import their run only after the config check (tests/test_import_g
 DEFERRED); samhq-predict asks the variant's family record whether --int8 has a path, building no
 model."""
 
+import json
 import subprocess
 import sys
 
@@ -100,4 +101,40 @@ def test_int8_with_a_variant_without_its_path_is_refused_before_any_model(tmp_pa
         "samhq-predict: error: --int8: the image encoder of vit_tiny has no int8 path (SAM 1 "
         "ViT-B/L/H, SAM 3 ViT, SAM 2.1 Hiera have one); leave --int8 out"
     ), result.stderr
+    assert result.stdout.splitlines()[-1] == "imported:", result.stdout
+
+
+def _concept_gt(tmp_path, lvis: bool) -> str:
+    """A one-image COCO (or, with LVIS's keys, LVIS) GT json with a named category."""
+    image = {"id": 1, "file_name": "a.png", "width": 4, "height": 4}
+    category = {"id": 1, "name": "cat"}
+    if lvis:
+        image |= {"neg_category_ids": [], "not_exhaustive_category_ids": []}
+        category |= {"frequency": "f"}
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps({"images": [image], "annotations": [], "categories": [category]}))
+    return str(path)
+
+
+@pytest.mark.parametrize("case", ["coco-concept-bpe", "lvis-concept-bpe", "checkpoint"])
+def test_evaluate_refuses_its_files_before_the_evaluation_stack(tmp_path, case):
+    """samhq-evaluate's COCO / LVIS files and model.checkpoint are checked by
+    evaluation/checks.py before entry.py (the datamodule, the cache: Lightning) is imported.
+    Mutant: cli/evaluate.py importing entry before check_inputs (all of HEAVY imported)."""
+    missing = str(tmp_path / "missing")
+    argv = ["samhq-evaluate", f"output_dir={tmp_path / 'out'}"]
+    if case == "checkpoint":
+        argv += ["model=vit_l", f"model.checkpoint={missing}.pth", f"data.root={missing}"]
+        line = (f"error: model.checkpoint={missing}.pth not found: model.checkpoint takes a "
+                "checkpoint in any format load_checkpoint reads")
+    else:
+        gt = _concept_gt(tmp_path, lvis=case == "lvis-concept-bpe")
+        argv += ["model=sam3_hq", f"model.checkpoint={missing}.pt", "benchmark=false",
+                 "coco.prompts=concept", f"coco.concept.bpe={missing}.txt.gz",
+                 f"coco.annotation_file={gt}", f"coco.image_dir={tmp_path}"]
+        line = f"error: BPE merges file {missing}.txt.gz does not exist"
+    result = run_command("samhq_train.cli.evaluate", argv, tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(line), result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stdout.splitlines()[-1] == "imported:", result.stdout

@@ -27,8 +27,8 @@ from samhq_train.evaluation.coco_concept import (
     detect_image,
     evaluate_concept_model,
     predict_concepts,
-    read_concept_inputs,
 )
+from samhq_train.evaluation.coco_inputs import read_concept_inputs
 from samhq_train.evaluation.entry import evaluate
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.inference.concept import ConceptInstances, ConceptPredictor

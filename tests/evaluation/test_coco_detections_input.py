@@ -6,7 +6,7 @@ import json
 import pytest
 
 from samhq_train.evaluation.coco import load_detections
-from samhq_train.evaluation.coco_runner import read_coco_inputs
+from samhq_train.evaluation.coco_inputs import read_coco_inputs
 from samhq_train.evaluation.errors import EvaluationError
 
 GT = {

@@ -7,9 +7,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from samhq_train.evaluation.iou_metrics import BoundaryIoU, MaskIoU
 from samhq_train.evaluation.metrics import (
-    BoundaryIoU,
-    MaskIoU,
     boundary_dilation,
     boundary_iou,
     mask_iou,

@@ -13,8 +13,7 @@ from PIL import Image
 from samhq_train.inference.video import command
 from samhq_train.inference.video.prompts import read_prompts
 from samhq_train.model import save_checkpoint, without_hq
-from tests.documentation import section
-from tests.test_readme_commands import documented_commands
+from tests.documentation import documented_commands, section
 
 from .conftest import write_video
 from .test_video_file import write_video_file

@@ -22,8 +22,8 @@ from samhq_train.inference.video.command import davis_palette, id_mask
 from samhq_train.inference.video.predictor import VideoPredictor
 from samhq_train.model import build_sam_hq, save_checkpoint, without_hq
 from samhq_train.model.sam2.tracking import non_overlapping
+from tests.documentation import documented_commands
 from tests.reference import random_tiny_model, randomize_
-from tests.test_readme_commands import documented_commands
 
 from .conftest import VIDEO_HW, write_video
 

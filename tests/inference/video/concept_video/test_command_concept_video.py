@@ -13,7 +13,7 @@ from PIL import Image
 from samhq_train.inference.video import command
 from samhq_train.inference.video.concept_video.session import ConceptVideoSession
 from samhq_train.model import load_checkpoint
-from tests.test_readme_commands import documented_commands
+from tests.documentation import documented_commands
 
 from .conftest import NUM_FRAMES
 from .test_session_meta import SETTINGS, TEXT
