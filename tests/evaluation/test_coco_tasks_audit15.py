@@ -159,3 +159,23 @@ def test_entry_hands_the_drawn_exemplars_to_the_evaluation(cfg_of, monkeypatch):
     entry._run_concept_coco(cfg_of(**CONCEPT, coco__concept__per_image="annotated"), None,
                             load_coco(one_image_gt()), ({2: "b"}, None), {}, None)
     assert given["per_image"] == "annotated"
+
+
+def test_evaluate_concept_model_hands_on_its_queries_and_the_resolved_limit(monkeypatch):
+    """Mutants: evaluate_concept_model asking every category whatever per_image says, or not
+    resolving the LVIS limit (None) before its predictions and scoring."""
+    given = []
+
+    def predict_concepts(predictor, coco_gt, image_dir, categories, **kwargs):
+        given.append(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(coco_concept, "predict_concepts", predict_concepts)
+    lvis = one_image_gt()
+    lvis["images"][0].update(neg_category_ids=[1], not_exhaustive_category_ids=[])
+    exemplars = ExemplarPrompts("visual", 0, {})
+    for gt, per_image, limit in ((lvis, "annotated", 300), (one_image_gt(), exemplars, 100)):
+        with pytest.raises(Stop):
+            coco_concept.evaluate_concept_model(None, coco_gt=load_coco(gt), image_dir="unused",
+                                                categories={1: "a"}, per_image=per_image)
+        assert given[-1]["per_image"] is per_image and given[-1]["max_detections"] == limit
