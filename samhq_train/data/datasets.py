@@ -24,7 +24,14 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import ConcatDataset, Dataset
 
-from .image_files import DataError, EmptyMaskError, read_image, read_mask, stored_size
+from .image_files import (
+    DataError,
+    EmptyMaskError,
+    exif_turn_hint,
+    read_image,
+    read_mask,
+    stored_size,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +83,7 @@ def _require_same_size(mask_hw, image_hw, mask_path: Path, image_path: Path) -> 
         raise DataError(
             f"{mask_path} is {mask_hw[1]}x{mask_hw[0]} but its image {image_path.name} is "
             f"{image_hw[1]}x{image_hw[0]} (WxH); a mask must have its image's size"
+            + exif_turn_hint(mask_hw, image_hw, image_path)
         )
 
 
