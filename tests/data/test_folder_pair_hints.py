@@ -1,5 +1,6 @@
-"""A phone photo stored landscape with EXIF orientation 6 and its mask drawn on the upright
-picture: the sizes differ only by the turn, and the refusal says so (images are read as stored)."""
+"""What a refusal of a folder pair says beyond the rule: a phone photo stored landscape with EXIF
+orientation 6 and its mask drawn on the upright picture (images are read as stored); masks saved
+as <stem>_mask.png where the set expects <stem>.png."""
 
 import numpy as np
 import pytest
@@ -33,3 +34,20 @@ def test_without_the_flag_the_message_is_the_plain_one(tmp_path):
     with pytest.raises(DataError) as err:
         _pair(tmp_path, 1).checked_files(0)
     assert str(err.value).endswith("a mask must have its image's size"), str(err.value)
+
+
+def test_masks_named_with_a_suffix_name_the_mask_suffix_setting(tmp_path):
+    """Masks saved as <stem>_mask.png where the set expects <stem>.png."""
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    for stem in ("a", "b"):
+        Image.new("RGB", (8, 6)).save(tmp_path / "images" / f"{stem}.jpg")
+        Image.new("L", (8, 6)).save(tmp_path / "masks" / f"{stem}_mask.png")
+    for strict in (True, False):
+        with pytest.raises(DataError) as err:
+            PairedFolderDataset(tmp_path / "images", tmp_path / "masks", name="t", strict=strict)
+        hint = (
+            "; they look like <stem>_mask.png: set this set's mask_suffix to _mask (data=folder: "
+            "data.train_sets.0.mask_suffix=_mask data.val_sets.0.mask_suffix=_mask)"
+        )
+        assert hint in str(err.value), str(err.value)
