@@ -38,6 +38,7 @@ from samhq_train.run.callbacks import (
     build_callbacks,
     build_loggers,
     check_loggers,
+    check_trainer_arguments,
     quiet_lightning_notices,
 )
 from samhq_train.run.outputs import (
@@ -108,6 +109,7 @@ def check_inputs(cfg) -> None:
     the outputs, the checkpoints (a resumed run's record against this config) and the data
     root."""
     check_config(cfg)
+    check_trainer_arguments(cfg)
     check_loggers(cfg)
     check_outputs(cfg)
     if cfg.get("ckpt_path"):
@@ -216,9 +218,11 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     """
     if cfg.get("video") is not None:  # experiment=video_finetune: training/video/run.py
         check_config(cfg)  # the keys it shares with image training (trainer.*: precision, ...)
+        check_trainer_arguments(cfg)
         return train_video(cfg, build_loggers)
     if cfg.get("concept") is not None:  # experiment=concept_finetune: training/concept/run.py
         check_config(cfg)  # the keys it shares with image training (trainer.*: precision, ...)
+        check_trainer_arguments(cfg)
         return train_concept(cfg, build_loggers)
     started = time.time()
     check_inputs(cfg)

@@ -158,6 +158,28 @@ def _sweep_jobs(overrides: Sequence[str]) -> list[list[str]]:
     return BasicSweeper.split_arguments(parser.parse_overrides(list(overrides)), None)[0]
 
 
+def _check_group_choices(config_name: str | None, job: Sequence[str]) -> None:
+    """ConfigError for a `group=option` naming an option its group lacks, worded as Hydra's own
+    refusal: Hydra skips a missing option of an `optional` group (train.yaml's debug) in silence,
+    so a typo there would run without it. `group=null` (a traceback in Hydra) names `~group`."""
+    loader = GlobalHydra.instance().config_loader()
+    for override in OverridesParser.create(config_loader=loader).parse_overrides(list(job)):
+        group, option = override.key_or_group, override.value()
+        if override.is_delete() or not loader.repository.group_exists(group):
+            continue
+        options = loader.get_group_options(group)
+        if option is None:
+            raise ConfigError(
+                f"{group}=null: a config group takes one of its options ({', '.join(options)}); "
+                f"~{group} drops it"
+            )
+        if isinstance(option, str) and option not in options:
+            raise ConfigError(
+                f"In '{config_name}': Could not find '{group}/{option}'; Available options "
+                f"in '{group}': {', '.join(options)}"
+            )
+
+
 def compose_checked(
     config_name: str | None,
     overrides: Sequence[str],
@@ -179,6 +201,8 @@ def compose_checked(
                     "--multirun: the sweep makes no job (a glob(...) that matches no option of "
                     "its config group?); check the swept values"
                 )
+            for job in jobs:
+                _check_group_choices(config_name, job)
             configs = [compose(config_name, job, return_hydra_config=hydra) for job in jobs]
             return configs[0]
     except (HydraException, OmegaConfBaseException) as err:

@@ -2,7 +2,9 @@
 and the Lightning notices a run does not print."""
 
 import contextlib
+import difflib
 import importlib.util
+import inspect
 import logging
 import warnings
 from collections.abc import Iterator
@@ -11,7 +13,7 @@ import hydra
 import lightning as L
 from lightning_utilities.core import rank_zero as lightning_rank_zero
 
-from samhq_train.config_check import SetupError, no_usable_validation_sample
+from samhq_train.config_check import ConfigError, SetupError, no_usable_validation_sample
 from samhq_train.run.progress import progress_callbacks
 from samhq_train.run.wandb_login import check_wandb_login
 
@@ -38,6 +40,23 @@ def check_loggers(cfg) -> None:
         if module and importlib.util.find_spec(module) is None:
             raise SetupError(f"logger={name} needs the {module} package: pip install '.[{extra}]'")
     check_wandb_login(cfg)
+
+
+def check_trainer_arguments(cfg) -> None:
+    """Before the data: one line for a trainer key that Lightning's Trainer does not take (a
+    typo added with `+`, as Hydra's refusal of an unknown key suggests), not a TypeError after
+    the data check."""
+    accepted = [name for name in inspect.signature(L.Trainer.__init__).parameters if name != "self"]
+    for key in cfg.get("trainer") or {}:
+        if key == "_target_" or key in accepted:
+            continue
+        close = difflib.get_close_matches(key, accepted, n=1)
+        fix = (
+            f"did you mean trainer.{close[0]}?"
+            if close
+            else "remove it (python train.py --cfg job shows the trainer's settings)"
+        )
+        raise ConfigError(f"trainer.{key}: Lightning's Trainer has no such argument; {fix}")
 
 
 def build_loggers(cfg) -> list:

@@ -166,3 +166,24 @@ def test_train_with_a_missing_config_path_is_one_line(train_runs):
         f"config error: --config-path {tmp_path / 'none'}: no such folder; give the folder that "
         "holds your config files (--config-dir adds a folder to the package's configs instead)"
     ]
+
+
+@pytest.mark.parametrize(
+    "argv", [["debug=limt"], ["+debug=limt"], ["-m", "debug=limit,limt"]]
+)
+def test_a_misspelt_option_of_an_optional_group_is_refused(argv):
+    """Hydra skips a missing option of an `optional` group (train.yaml's debug) in silence: a
+    typo there would start the full run."""
+    with pytest.raises(ConfigError) as err:
+        check_command_line("train", argv, ("hydra.run.dir",))
+    assert str(err.value) == (
+        "In 'train': Could not find 'debug/limt'; Available options in 'debug': fdr, limit"
+    )
+    assert check_command_line("train", ["debug=limit"], ()) == []
+
+
+def test_a_config_group_set_to_null_names_the_way_to_drop_it():
+    with pytest.raises(ConfigError) as err:  # Hydra's own: a ValueError traceback
+        check_command_line("train", ["debug=null"], ())
+    assert str(err.value) == "debug=null: a config group takes one of its options (fdr, limit); " \
+        "~debug drops it"
