@@ -54,6 +54,7 @@ from samhq_train.training.checkpointing import (
     check_resume_checkpoint,
     stop_together_on_failed_writes,
 )
+from samhq_train.training.concept.run import export_name as concept_export_name
 from samhq_train.training.concept.run import train_concept
 from samhq_train.training.ddp_settings import ddp_settings_for
 from samhq_train.training.interrupt import INTERRUPT_CHECKPOINT, CheckpointOnInterrupt
@@ -64,6 +65,7 @@ from samhq_train.training.resume import (
     reporting_full_disk,
     reporting_interrupts,
 )
+from samhq_train.training.video.run import export_name as video_export_name
 from samhq_train.training.video.run import train_video
 
 log = logging.getLogger(__name__)
@@ -219,10 +221,12 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     if cfg.get("video") is not None:  # experiment=video_finetune: training/video/run.py
         check_config(cfg)  # the keys it shares with image training (trainer.*: precision, ...)
         check_trainer_arguments(cfg)
+        check_outputs(cfg, [video_export_name(cfg)])
         return train_video(cfg, build_loggers)
     if cfg.get("concept") is not None:  # experiment=concept_finetune: training/concept/run.py
         check_config(cfg)  # the keys it shares with image training (trainer.*: precision, ...)
         check_trainer_arguments(cfg)
+        check_outputs(cfg, [concept_export_name(cfg)])
         return train_concept(cfg, build_loggers)
     started = time.time()
     check_inputs(cfg)

@@ -10,8 +10,9 @@ from lightning.pytorch.utilities import rank_zero_only
 from samhq_train.config_check import SetupError
 from samhq_train.errors import UserError
 from samhq_train.evaluation.report import NO_HQ_TOKEN, model_labels, results_tables
-from samhq_train.inference.export import check_output_dir, export_model, export_paths
+from samhq_train.inference.export import export_model, export_paths
 from samhq_train.model import TrainablePolicy
+from samhq_train.output_check import OutputError, check_output_dir
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +30,19 @@ def end_of_run_exports(policy: str) -> tuple[str, ...]:
     return ("hq_only", "sam_hq") if policy == "hq" else ("delta", "sam_hq")
 
 
-def check_outputs(cfg) -> None:
-    """The output folder and, with export=true (and train=true), that the end-of-run export files
-    are free: refused before training rather than after it."""
+def check_outputs(cfg, export_names: list[str] | None = None) -> None:
+    """The output folder, that the end-of-run export files are free (with export=true and
+    train=true; `export_names`: a video or concept run's file, else the image policy's) and that
+    a run that does not resume finds no earlier run's checkpoints: refused before training
+    rather than after it."""
     export_dir = Path(cfg.paths.output_dir) / "export"
     targets = []
     if cfg.get("export") and cfg.get("train", True):  # train=false (validate only) exports nothing
-        names = export_paths(export_dir, f"sam_hq_{cfg.model.variant}")
-        targets = [names[t] for t in end_of_run_exports(str(cfg.model.get("policy", "hq")))]
+        if export_names is None:
+            names = export_paths(export_dir, f"sam_hq_{cfg.model.variant}")
+            targets = [names[t] for t in end_of_run_exports(str(cfg.model.get("policy", "hq")))]
+        else:
+            targets = [export_dir / name for name in export_names]
     check_output_dir(
         export_dir,
         targets,
@@ -44,6 +50,24 @@ def check_outputs(cfg) -> None:
         what="paths.output_dir",
         taken_hint="give another paths.output_dir, or export=false",
     )
+    check_no_earlier_checkpoints(cfg)
+
+
+def check_no_earlier_checkpoints(cfg) -> None:
+    """Lightning writes checkpoints/last.ckpt (and best.ckpt) over an earlier run's: a run that
+    trains without ckpt_path refuses an output folder that holds them."""
+    if not cfg.get("train", True) or cfg.get("ckpt_path"):
+        return
+    folder = Path(cfg.paths.output_dir) / "checkpoints"
+    earlier = sorted(folder.glob("*.ckpt")) if folder.is_dir() else []
+    if earlier:
+        names = [p.name for p in earlier]
+        resume = folder / ("last.ckpt" if "last.ckpt" in names else names[0])
+        raise OutputError(
+            f"{folder} holds an earlier run's checkpoints ({', '.join(names)}), which this run "
+            f"would write over: resume it with ckpt_path={resume}, or give another "
+            "paths.output_dir"
+        )
 
 
 def export_run(model, out_dir: Path, policy: TrainablePolicy) -> dict[str, str]:

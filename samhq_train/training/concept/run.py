@@ -214,6 +214,11 @@ def use_trunk_cache(cfg, loaded, train_loader, val_loader) -> ConceptTrunkCache:
     return cache
 
 
+def export_name(cfg) -> str:
+    """The file a concept run exports into its export/ folder."""
+    return f"{cfg.model.variant}_concept.pt"
+
+
 def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
                   ) -> tuple[dict, dict]:
     """Train per cfg (experiment=concept_finetune); (metrics, objects) as train() returns.
@@ -268,8 +273,8 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
         metrics["after"] = dict(module.val_results)
     exported = None
     if cfg.get("export") and trainer.is_global_zero:
-        exported = export_model(module.model, output_dir / "export" /
-                                f"{cfg.model.variant}_concept.pt", starts_with_trained_hq(cfg))
+        exported = export_model(module.model, output_dir / "export" / export_name(cfg),
+                                starts_with_trained_hq(cfg))
         log.info("exported %s", exported)
     for when, values in metrics.items():
         log.info("val %s: %s", when, ", ".join(f"{k} {v:.4f}" for k, v in values.items()))

@@ -181,6 +181,11 @@ def build_video_module(cfg, model: Sam2HQ) -> VideoTrainModule:
     )
 
 
+def export_name(cfg) -> str:
+    """The file a video run exports into its export/ folder."""
+    return f"{cfg.model.variant}_video.pt"
+
+
 def train_video(cfg, build_loggers: Callable[[object], list] | None = None
                 ) -> tuple[dict, dict]:
     """Train per cfg (experiment=video_finetune); (metrics, objects) as train() returns.
@@ -214,8 +219,8 @@ def train_video(cfg, build_loggers: Callable[[object], list] | None = None
         metrics["after"] = dict(module.val_results)
     exported = None
     if cfg.get("export") and trainer.is_global_zero:
-        exported = save_checkpoint(module.model, output_dir / "export" /
-                                   f"{cfg.model.variant}_video.pt", "sam_hq")
+        exported = save_checkpoint(module.model, output_dir / "export" / export_name(cfg),
+                                   "sam_hq")
     for when, values in metrics.items():
         log.info("val %s: %s", when, ", ".join(f"{k} {v:.2f}" for k, v in values.items()))
     objects = {"cfg": cfg, "model": module.model, "module": module, "trainer": trainer,

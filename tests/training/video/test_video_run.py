@@ -78,8 +78,9 @@ def test_resume_continues_the_run(short_run, shapes):
     last = out / "checkpoints" / "last.ckpt"
     saved = torch.load(last, map_location="cpu", weights_only=False)
     assert "video_prompt_rng" in saved
+    # export=false: the first run's export stays (a run never writes over an export)
     cfg = video_cfg(out, shapes, "video.freeze_image_encoder=true", f"ckpt_path={last}",
-                    "trainer.max_epochs=2")
+                    "trainer.max_epochs=2", "export=false")
     _, resumed = train(cfg)
     assert resumed["trainer"].global_step == 4
 
