@@ -8,6 +8,14 @@ or a new tensor repacks). Activations are quantized per call, per tensor: uint8 
 and scale max|x| / 127 (symmetric, so the zero point costs nothing in range). The GEMM accumulates
 in int32 and writes bf16 with the bias (and GELU) applied inside oneDNN. Attention stays bf16.
 
+Without VNNI (AVX2, AVX-512 before Cascade Lake) oneDNN's int8 GEMM sums pairs of uint8 x int8
+products in int16 (vpmaddubsw), which saturates on 8-bit weights and activations (max abs error 0.4
+where 0.03 is right, 4096 x 768 x 3072), and a bf16 output sends it to its reference kernel (1000x
+slower than its AVX2 one, ~1 s for a 256 x 96 x 96 GEMM). There (`narrow`) weights take 7 bits
+(scale max|w| / 63: 255 * 63 * 2 fits int16; 7-bit activations instead doubled the error of a tiny
+encoder) and the GEMM writes fp32, cast to bf16 after: 4096 x 768 x 3072 in 0.36 CPU s (1 thread;
+fp32 linear 0.35, bf16 linear 2.4 on AVX2, where bf16 is emulated), max abs error 0.044.
+
 Two ways in: the encoders' bf16 CPU blocks (sam1/, sam3/, sam2/cpu_blocks.py) call `linear`;
 where those do not serve (a hook, LoRA), SAM 3's ViT and SAM 2.1's Hiera open `scope` around their
 plain blocks when `serves` says so, and those call their linear layers through `call`, which is
@@ -33,6 +41,8 @@ BF16 = torch.bfloat16
 # the image encoders with the int8 switch, as refusals and --help name them
 ENCODERS = "SAM 1 ViT-B/L/H, SAM 3 ViT, SAM 2.1 Hiera"
 ZERO_POINT = 128
+# the weights' levels without VNNI (see the module's docstring)
+WEIGHT_LEVELS_NARROW = 63
 # layer -> (cache key, prepacked int8 weight, fp32 per-channel scales, zero points, fp32 bias)
 _packed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # the buffers of the int8 scope open in this context (None: no scope, `call` is the plain layer)
@@ -59,6 +69,16 @@ def available() -> bool:
         return _probe()
     except (RuntimeError, NotImplementedError, TypeError):  # missing kernel, older signature
         return False
+
+
+@functools.cache
+def narrow() -> bool:
+    """No VNNI on this CPU: weights take 7 bits and the GEMM writes fp32 (module docstring)."""
+    vnni = getattr(torch.cpu, "_is_vnni_supported", None)
+    try:
+        return not (vnni is not None and vnni())
+    except RuntimeError:
+        return True
 
 
 def _probe() -> bool:
@@ -98,8 +118,9 @@ def packed_weight(layer: nn.Linear) -> tuple[torch.Tensor, ...]:
         return entry[1]
     with torch.no_grad():
         weight = layer.weight.detach().float()
-        scales = (weight.abs().amax(dim=1) / 127).clamp_min(1e-12)
-        quantized = torch.round(weight / scales[:, None]).clamp_(-127, 127).to(torch.int8)
+        levels = WEIGHT_LEVELS_NARROW if narrow() else 127
+        scales = (weight.abs().amax(dim=1) / levels).clamp_min(1e-12)
+        quantized = torch.round(weight / scales[:, None]).clamp_(-levels, levels).to(torch.int8)
         packed = _ops().qlinear_prepack(quantized, None)
         bias = None if layer.bias is None else layer.bias.detach().float().contiguous()
         zero_points = torch.zeros(weight.shape[0], dtype=torch.int64)
@@ -132,11 +153,11 @@ def _linear(
     workspace: Workspace | None = None,
 ) -> torch.Tensor:
     packed, scales, zero_points, bias = packed_weight(layer)
+    out_dtype = torch.float32 if narrow() else BF16
     qx, scale = quantize_activation(x, workspace)
     attr, algorithm = ("gelu", "none") if gelu else ("none", "")
-    return _ops().qlinear_pointwise(
-        qx, scale, ZERO_POINT, packed, scales, zero_points, bias, 1.0, 0, BF16, attr, [], algorithm
-    )
+    args = (scale, ZERO_POINT, packed, scales, zero_points, bias, 1.0, 0, out_dtype, attr, [])
+    return _ops().qlinear_pointwise(qx, *args, algorithm).to(BF16)
 
 
 def linear(
