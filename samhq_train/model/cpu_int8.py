@@ -11,10 +11,11 @@ in int32 and writes bf16 with the bias (and GELU) applied inside oneDNN. Attenti
 Without VNNI (AVX2, AVX-512 before Cascade Lake) oneDNN's int8 GEMM sums pairs of uint8 x int8
 products in int16 (vpmaddubsw), which saturates on 8-bit weights and activations (max abs error 0.4
 where 0.03 is right, 4096 x 768 x 3072), and a bf16 output sends it to its reference kernel (1000x
-slower than its AVX2 one, ~1 s for a 256 x 96 x 96 GEMM). There (`narrow`) weights take 7 bits
-(scale max|w| / 63: 255 * 63 * 2 fits int16; 7-bit activations instead doubled the error of a tiny
-encoder) and the GEMM writes fp32, cast to bf16 after: 4096 x 768 x 3072 in 0.36 CPU s (1 thread;
-fp32 linear 0.35, bf16 linear 2.4 on AVX2, where bf16 is emulated), max abs error 0.044.
+slower than its AVX2 one, ~1 s for a 256 x 96 x 96 GEMM). There (`narrow`) the 8-bit weights q run
+as two GEMMs with fp32 outputs, of q // 2 (255 * 64 * 2 fits int16) and of q % 2, summed: the 8-bit
+result (7-bit weights instead raised a Hiera miniature's mean error by 1.5x). 4096 x 768 x 3072, 1
+thread, CPU s: int8 0.40 (within a bf16 step of the reference kernel's), fp32 linear 0.35, bf16
+linear 2.4 (bf16 is emulated on AVX2).
 
 Two ways in: the encoders' bf16 CPU blocks (sam1/, sam3/, sam2/cpu_blocks.py) call `linear`;
 where those do not serve (a hook, LoRA), SAM 3's ViT and SAM 2.1's Hiera open `scope` around their
@@ -38,11 +39,10 @@ from torch import nn
 from .common import Workspace
 
 BF16 = torch.bfloat16
+F32 = torch.float32
 # the image encoders with the int8 switch, as refusals and --help name them
 ENCODERS = "SAM 1 ViT-B/L/H, SAM 3 ViT, SAM 2.1 Hiera"
 ZERO_POINT = 128
-# the weights' levels without VNNI (see the module's docstring)
-WEIGHT_LEVELS_NARROW = 63
 # layer -> (cache key, prepacked int8 weight, fp32 per-channel scales, zero points, fp32 bias)
 _packed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # the buffers of the int8 scope open in this context (None: no scope, `call` is the plain layer)
@@ -73,7 +73,7 @@ def available() -> bool:
 
 @functools.cache
 def narrow() -> bool:
-    """No VNNI on this CPU: weights take 7 bits and the GEMM writes fp32 (module docstring)."""
+    """No VNNI on this CPU: two GEMMs of the weights' halves, in fp32 (module docstring)."""
     vnni = getattr(torch.cpu, "_is_vnni_supported", None)
     try:
         return not (vnni is not None and vnni())
@@ -109,19 +109,22 @@ def weight_key(layer: nn.Linear) -> tuple:
     return tuple((t.data_ptr(), _version(t), t.dtype) for t in tensors)
 
 
-def packed_weight(layer: nn.Linear) -> tuple[torch.Tensor, ...]:
-    """(prepacked int8 weight, fp32 scales per output channel, int64 zero points, fp32 bias or
-    None) of the layer, quantized on first use and again whenever its weight or bias changes."""
+def packed_weight(layer: nn.Linear) -> tuple:
+    """(prepacked int8 weights, fp32 scales per output channel, int64 zero points, fp32 bias or
+    None) of the layer, quantized on first use and again whenever its weight or bias changes. The
+    weights: one pack of the 8-bit weights q, or without VNNI (`narrow`) two, of q // 2 (in
+    [-64, 63]: no int16 pair sum saturates) and of q % 2 (0 or 1), the scales those of q."""
     key = weight_key(layer)
     entry = _packed.get(layer)
     if entry is not None and entry[0] == key:
         return entry[1]
     with torch.no_grad():
         weight = layer.weight.detach().float()
-        levels = WEIGHT_LEVELS_NARROW if narrow() else 127
-        scales = (weight.abs().amax(dim=1) / levels).clamp_min(1e-12)
-        quantized = torch.round(weight / scales[:, None]).clamp_(-levels, levels).to(torch.int8)
-        packed = _ops().qlinear_prepack(quantized, None)
+        scales = (weight.abs().amax(dim=1) / 127).clamp_min(1e-12)
+        quantized = torch.round(weight / scales[:, None]).clamp_(-127, 127).to(torch.int8)
+        parts = (quantized.div(2, rounding_mode="floor"), quantized.remainder(2))
+        prepack = _ops().qlinear_prepack
+        packed = tuple(prepack(w, None) for w in parts) if narrow() else prepack(quantized, None)
         bias = None if layer.bias is None else layer.bias.detach().float().contiguous()
         zero_points = torch.zeros(weight.shape[0], dtype=torch.int64)
     value = (packed, scales, zero_points, bias)
@@ -153,11 +156,18 @@ def _linear(
     workspace: Workspace | None = None,
 ) -> torch.Tensor:
     packed, scales, zero_points, bias = packed_weight(layer)
-    out_dtype = torch.float32 if narrow() else BF16
     qx, scale = quantize_activation(x, workspace)
-    attr, algorithm = ("gelu", "none") if gelu else ("none", "")
-    args = (scale, ZERO_POINT, packed, scales, zero_points, bias, 1.0, 0, out_dtype, attr, [])
-    return _ops().qlinear_pointwise(qx, *args, algorithm).to(BF16)
+    gemm = _ops().qlinear_pointwise
+    if not narrow():
+        attr, algorithm = ("gelu", "none") if gelu else ("none", "")
+        args = (scale, ZERO_POINT, packed, scales, zero_points, bias, 1.0, 0, BF16, attr, [])
+        return gemm(qx, *args, algorithm)
+    high, low = packed  # q = 2 (q // 2) + q % 2, each GEMM in fp32 (module docstring)
+    out = gemm(
+        qx, scale, ZERO_POINT, high, scales * 2, zero_points, bias, 1.0, 0, F32, "none", [], ""
+    )
+    out += gemm(qx, scale, ZERO_POINT, low, scales, zero_points, None, 1.0, 0, F32, "none", [], "")
+    return (F.gelu(out) if gelu else out).to(BF16)
 
 
 def linear(
