@@ -10,12 +10,13 @@ in int32 and writes bf16 with the bias (and GELU) applied inside oneDNN. Attenti
 
 Without VNNI (AVX2, AVX-512 before Cascade Lake) oneDNN's int8 GEMM sums pairs of uint8 x int8
 products in int16 (vpmaddubsw), which saturates on 8-bit weights and activations (max abs error 0.4
-where 0.03 is right, 4096 x 768 x 3072), and a bf16 output sends it to its reference kernel (1000x
-slower than its AVX2 one, ~1 s for a 256 x 96 x 96 GEMM). There (`narrow`) the 8-bit weights q run
-as two GEMMs with fp32 outputs, of q // 2 (255 * 64 * 2 fits int16) and of q % 2, summed: the 8-bit
-result (7-bit weights instead raised a Hiera miniature's mean error by 1.5x). 4096 x 768 x 3072, 1
-thread, CPU s: int8 0.40 (within a bf16 step of the reference kernel's), fp32 linear 0.35, bf16
-linear 2.4 (bf16 is emulated on AVX2).
+where 0.03 is right, 4096 x 768 x 3072), and a bf16 output sends it to its reference kernel (~10 M
+multiply-adds per CPU s: 2.7 CPU s for a 1024 x 96 x 288 GEMM). There (`narrow`) the 8-bit
+weights q run as two GEMMs with fp32 outputs, of q // 2 (255 * 64 * 2 fits int16) and of q % 2,
+summed: the 8-bit result (7-bit weights instead raised a Hiera miniature's mean error by 1.5x).
+4096 x 768 x 3072, 1 thread, CPU s: int8 0.40 (within a bf16 step of the reference kernel's), fp32
+linear 0.35, bf16 linear 2.4 (bf16 is emulated on AVX2). `check_int8` warns there
+(NO_VNNI_WARNING).
 
 Two ways in: the encoders' bf16 CPU blocks (sam1/, sam3/, sam2/cpu_blocks.py) call `linear`;
 where those do not serve (a hook, LoRA), SAM 3's ViT and SAM 2.1's Hiera open `scope` around their
@@ -43,6 +44,12 @@ F32 = torch.float32
 # the image encoders with the int8 switch, as refusals and --help name them
 ENCODERS = "SAM 1 ViT-B/L/H, SAM 3 ViT, SAM 2.1 Hiera"
 ZERO_POINT = 128
+# the one line int8 users get on a CPU without VNNI (`narrow`): correct, but no faster
+NO_VNNI_WARNING = (
+    "int8: this CPU has no VNNI, so its int8 linear layers run only about as fast as fp32 ones "
+    "(and the rest in emulated bf16): leaving int8 (and bf16) out is likely faster; the results "
+    "are correct either way"
+)
 # layer -> (cache key, prepacked int8 weight, fp32 per-channel scales, zero points, fp32 bias)
 _packed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # the buffers of the int8 scope open in this context (None: no scope, `call` is the plain layer)
