@@ -256,7 +256,7 @@ class SamHQPredictor:
 def check_int8(model: PromptableModel, amp_dtype: torch.dtype | None) -> None:
     """Int8Unsupported unless int8 can run: an image encoder with the int8 switch
     (cpu_int8.int8_encoder) on the CPU, bf16 autocast (or none given), and oneDNN's int8 linear in
-    this build."""
+    this build; a warning where it runs but gains nothing (a CPU without VNNI)."""
     device = next(model.parameters()).device
     if cpu_int8.int8_encoder(model) is None:
         raise Int8Unsupported(
@@ -272,6 +272,8 @@ def check_int8(model: PromptableModel, amp_dtype: torch.dtype | None) -> None:
             f"int8: this torch {torch.__version__} build has no oneDNN int8 linear "
             "(onednn.qlinear_pointwise); leave int8 out"
         )
+    if cpu_int8.narrow():
+        warnings.warn(cpu_int8.NO_VNNI_WARNING, stacklevel=3)
 
 
 def checked_fill_hole_area(area, default: int) -> int:

@@ -8,6 +8,16 @@ or a new tensor repacks). Activations are quantized per call, per tensor: uint8 
 and scale max|x| / 127 (symmetric, so the zero point costs nothing in range). The GEMM accumulates
 in int32 and writes bf16 with the bias (and GELU) applied inside oneDNN. Attention stays bf16.
 
+Without VNNI (AVX2, AVX-512 before Cascade Lake) oneDNN's int8 GEMM sums pairs of uint8 x int8
+products in int16 (vpmaddubsw), which saturates on 8-bit weights and activations (max abs error 0.4
+where 0.03 is right, 4096 x 768 x 3072), and a bf16 output sends it to its reference kernel (~10 M
+multiply-adds per CPU s: 2.7 CPU s for a 1024 x 96 x 288 GEMM). There (`narrow`) the 8-bit
+weights q run as two GEMMs with fp32 outputs, of q // 2 (255 * 64 * 2 fits int16) and of q % 2,
+summed: the 8-bit result (7-bit weights instead raised a Hiera miniature's mean error by 1.5x).
+4096 x 768 x 3072, 1 thread, CPU s: int8 0.40 (within a bf16 step of the reference kernel's), fp32
+linear 0.35, bf16 linear 2.4 (bf16 is emulated on AVX2). `check_int8` warns there
+(NO_VNNI_WARNING).
+
 Two ways in: the encoders' bf16 CPU blocks (sam1/, sam3/, sam2/cpu_blocks.py) call `linear`;
 where those do not serve (a hook, LoRA), SAM 3's ViT and SAM 2.1's Hiera open `scope` around their
 plain blocks when `serves` says so, and those call their linear layers through `call`, which is
@@ -30,9 +40,16 @@ from torch import nn
 from .common import Workspace
 
 BF16 = torch.bfloat16
+F32 = torch.float32
 # the image encoders with the int8 switch, as refusals and --help name them
 ENCODERS = "SAM 1 ViT-B/L/H, SAM 3 ViT, SAM 2.1 Hiera"
 ZERO_POINT = 128
+# the one line int8 users get on a CPU without VNNI (`narrow`): correct, but no faster
+NO_VNNI_WARNING = (
+    "int8: this CPU has no VNNI, so its int8 linear layers run only about as fast as fp32 ones "
+    "(and the rest in emulated bf16): leaving int8 (and bf16) out is likely faster; the results "
+    "are correct either way"
+)
 # layer -> (cache key, prepacked int8 weight, fp32 per-channel scales, zero points, fp32 bias)
 _packed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # the buffers of the int8 scope open in this context (None: no scope, `call` is the plain layer)
@@ -59,6 +76,16 @@ def available() -> bool:
         return _probe()
     except (RuntimeError, NotImplementedError, TypeError):  # missing kernel, older signature
         return False
+
+
+@functools.cache
+def narrow() -> bool:
+    """No VNNI on this CPU: two GEMMs of the weights' halves, in fp32 (module docstring)."""
+    vnni = getattr(torch.cpu, "_is_vnni_supported", None)
+    try:
+        return not (vnni is not None and vnni())
+    except RuntimeError:
+        return True
 
 
 def _probe() -> bool:
@@ -89,9 +116,11 @@ def weight_key(layer: nn.Linear) -> tuple:
     return tuple((t.data_ptr(), _version(t), t.dtype) for t in tensors)
 
 
-def packed_weight(layer: nn.Linear) -> tuple[torch.Tensor, ...]:
-    """(prepacked int8 weight, fp32 scales per output channel, int64 zero points, fp32 bias or
-    None) of the layer, quantized on first use and again whenever its weight or bias changes."""
+def packed_weight(layer: nn.Linear) -> tuple:
+    """(prepacked int8 weights, fp32 scales per output channel, int64 zero points, fp32 bias or
+    None) of the layer, quantized on first use and again whenever its weight or bias changes. The
+    weights: one pack of the 8-bit weights q, or without VNNI (`narrow`) two, of q // 2 (in
+    [-64, 63]: no int16 pair sum saturates) and of q % 2 (0 or 1), the scales those of q."""
     key = weight_key(layer)
     entry = _packed.get(layer)
     if entry is not None and entry[0] == key:
@@ -100,7 +129,9 @@ def packed_weight(layer: nn.Linear) -> tuple[torch.Tensor, ...]:
         weight = layer.weight.detach().float()
         scales = (weight.abs().amax(dim=1) / 127).clamp_min(1e-12)
         quantized = torch.round(weight / scales[:, None]).clamp_(-127, 127).to(torch.int8)
-        packed = _ops().qlinear_prepack(quantized, None)
+        parts = (quantized.div(2, rounding_mode="floor"), quantized.remainder(2))
+        prepack = _ops().qlinear_prepack
+        packed = tuple(prepack(w, None) for w in parts) if narrow() else prepack(quantized, None)
         bias = None if layer.bias is None else layer.bias.detach().float().contiguous()
         zero_points = torch.zeros(weight.shape[0], dtype=torch.int64)
     value = (packed, scales, zero_points, bias)
@@ -133,10 +164,17 @@ def _linear(
 ) -> torch.Tensor:
     packed, scales, zero_points, bias = packed_weight(layer)
     qx, scale = quantize_activation(x, workspace)
-    attr, algorithm = ("gelu", "none") if gelu else ("none", "")
-    return _ops().qlinear_pointwise(
-        qx, scale, ZERO_POINT, packed, scales, zero_points, bias, 1.0, 0, BF16, attr, [], algorithm
+    gemm = _ops().qlinear_pointwise
+    if not narrow():
+        attr, algorithm = ("gelu", "none") if gelu else ("none", "")
+        args = (scale, ZERO_POINT, packed, scales, zero_points, bias, 1.0, 0, BF16, attr, [])
+        return gemm(qx, *args, algorithm)
+    high, low = packed  # q = 2 (q // 2) + q % 2, each GEMM in fp32 (module docstring)
+    out = gemm(
+        qx, scale, ZERO_POINT, high, scales * 2, zero_points, bias, 1.0, 0, F32, "none", [], ""
     )
+    out += gemm(qx, scale, ZERO_POINT, low, scales, zero_points, None, 1.0, 0, F32, "none", [], "")
+    return (F.gelu(out) if gelu else out).to(BF16)
 
 
 def linear(

@@ -3,6 +3,8 @@ layers for set_image only (bf16 autocast implied; SAM 1, SAM 3, SAM 2.1), masks 
 refusals for TinyViT, other devices, dtypes, builds; samhq-predict --int8 writes masks and
 refuses in one line."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -96,6 +98,18 @@ def test_int8_refusals_are_one_line_user_errors(model, monkeypatch):
     with pytest.raises(Int8Unsupported, match="no oneDNN int8 linear"):
         SamHQPredictor(model, int8=True)
     assert SamHQPredictor(model).int8 is False  # off by default, any build
+
+
+@needs_int8
+def test_int8_warns_in_one_line_on_a_cpu_without_vnni_only(model, monkeypatch):
+    monkeypatch.setattr(cpu_int8, "narrow", lambda: True)
+    with pytest.warns(UserWarning, match="no VNNI") as caught:
+        assert SamHQPredictor(model, int8=True).int8 is True
+    assert len(caught) == 1 and "\n" not in str(caught[0].message)
+    monkeypatch.setattr(cpu_int8, "narrow", lambda: False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        SamHQPredictor(model, int8=True)
 
 
 def run(argv, capsys) -> tuple[int, str, str]:
