@@ -215,13 +215,15 @@ def evaluate_coco_model(
     dilation_ratio: float = BOUNDARY_DILATION_RATIO,
     max_detections: int | None = None,
     out_dir: str | Path | None = None,
+    labels: Mapping[str, str] = MODEL_LABELS,
     **predict_kwargs,
 ) -> dict:
     """predict_coco + coco.evaluate_coco for SAM-HQ (and SAM); with an LVIS json
     (lvis_gt.is_lvis), LVIS's federated mask AP and boundary AP (lvis_boxes.score_lvis_masks).
 
     max_detections: per image, the highest-scoring boxes prompted and scored; None: the GT's
-    protocol (COCO 100, LVIS 300).
+    protocol (COCO 100, LVIS 300). labels: the table's SAM and SAM-HQ rows (report.model_labels
+    of the model's policy: after hq+decoder, SAM's row is the fine-tuned decoder).
 
     Returns ``{"metrics": {"hq"|"sam": {"mask_AP", ..., "boundary_AP", ...}}, "table": Markdown,
     "paths": {...}}``; with ``out_dir`` writes ``coco_results_<model>.json`` (COCO results),
@@ -239,12 +241,12 @@ def evaluate_coco_model(
         metrics = score_lvis_masks(coco_gt, predictions, max_detections=max_detections,
                                    dilation_ratio=dilation_ratio)
         caption += f"; LVIS's federated AP, at most {max_detections} per image"
-        table = lvis_box_prompt_markdown(metrics, caption)
+        table = lvis_box_prompt_markdown(metrics, caption, labels)
         paths = write_coco_outputs(out_dir, predictions, metrics, table, name="lvis")
     else:
         metrics = {out: evaluate_coco(coco_gt, preds, dilation_ratio=dilation_ratio)
                    for out, preds in predictions.items()}
-        table = coco_markdown(metrics, caption)
+        table = coco_markdown(metrics, caption, labels)
         paths = write_coco_outputs(out_dir, predictions, metrics, table)
     return {"metrics": metrics, "table": table, "paths": paths, "predictions": predictions}
 

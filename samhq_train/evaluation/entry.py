@@ -176,7 +176,8 @@ def evaluate(cfg, inputs: EvaluationInputs | None = None) -> dict:
         print(click_tables(clicks, labels))
     if task is not None:
         if task == "boxes":
-            coco = _run_coco(cfg, model, coco_gt, coco_prompts, device, precision, out_dir)
+            coco = _run_coco(cfg, model, coco_gt, coco_prompts, labels, device, precision,
+                             out_dir)
         elif task == "saco":
             coco = _run_saco(cfg, predictor, coco_gt, labels, out_dir)
         else:
@@ -203,7 +204,7 @@ def _report_settings(cfg, model, checkpoint, precision: str, device) -> dict:
     }
 
 
-def _run_coco(cfg, model, coco_gt, detections, device, precision: str, out_dir) -> dict:
+def _run_coco(cfg, model, coco_gt, detections, labels, device, precision: str, out_dir) -> dict:
     """COCO's box-prompted evaluation of the (already read and checked) detections."""
     coco_cfg = cfg.coco
     return evaluate_coco_model(
@@ -222,6 +223,7 @@ def _run_coco(cfg, model, coco_gt, detections, device, precision: str, out_dir) 
         dilation_ratio=float(cfg.metrics.dilation_ratio),
         progress=cfg.progress,
         out_dir=out_dir,
+        labels=labels,
     )
 
 
