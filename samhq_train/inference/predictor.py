@@ -272,7 +272,7 @@ def check_int8(model: PromptableModel, amp_dtype: torch.dtype | None) -> None:
             f"int8: this torch {torch.__version__} build has no oneDNN int8 linear "
             "(onednn.qlinear_pointwise); leave int8 out"
         )
-    if cpu_int8.narrow():
+    if cpu_int8.without_vnni():
         warnings.warn(cpu_int8.NO_VNNI_WARNING, stacklevel=3)
 
 

@@ -11,7 +11,7 @@ in int32 and writes bf16 with the bias (and GELU) applied inside oneDNN. Attenti
 Without VNNI (AVX2, AVX-512 before Cascade Lake) oneDNN's int8 GEMM sums pairs of uint8 x int8
 products in int16 (vpmaddubsw), which saturates on 8-bit weights and activations (max abs error 0.4
 where 0.03 is right, 4096 x 768 x 3072), and a bf16 output sends it to its reference kernel (~10 M
-multiply-adds per CPU s: 2.7 CPU s for a 1024 x 96 x 288 GEMM). There (`narrow`) the 8-bit
+multiply-adds per CPU s: 2.7 CPU s for a 1024 x 96 x 288 GEMM). There (`without_vnni`) the 8-bit
 weights q run as two GEMMs with fp32 outputs, of q // 2 (255 * 64 * 2 fits int16) and of q % 2,
 summed: the 8-bit result (7-bit weights instead raised a Hiera miniature's mean error by 1.5x).
 4096 x 768 x 3072, 1 thread, CPU s: int8 0.40 (within a bf16 step of the reference kernel's), fp32
@@ -44,7 +44,7 @@ F32 = torch.float32
 # the image encoders with the int8 switch, as refusals and --help name them
 ENCODERS = "SAM 1 ViT-B/L/H, SAM 3 ViT, SAM 2.1 Hiera"
 ZERO_POINT = 128
-# the one line int8 users get on a CPU without VNNI (`narrow`): correct, but no faster
+# the one line int8 users get on a CPU without VNNI (`without_vnni`): correct, but no faster
 NO_VNNI_WARNING = (
     "int8: this CPU has no VNNI, so its int8 linear layers run only about as fast as fp32 ones "
     "(and the rest in emulated bf16): leaving int8 (and bf16) out is likely faster; the results "
@@ -79,7 +79,7 @@ def available() -> bool:
 
 
 @functools.cache
-def narrow() -> bool:
+def without_vnni() -> bool:
     """No VNNI on this CPU: two GEMMs of the weights' halves, in fp32 (module docstring)."""
     vnni = getattr(torch.cpu, "_is_vnni_supported", None)
     try:
@@ -119,7 +119,7 @@ def weight_key(layer: nn.Linear) -> tuple:
 def packed_weight(layer: nn.Linear) -> tuple:
     """(prepacked int8 weights, fp32 scales per output channel, int64 zero points, fp32 bias or
     None) of the layer, quantized on first use and again whenever its weight or bias changes. The
-    weights: one pack of the 8-bit weights q, or without VNNI (`narrow`) two, of q // 2 (in
+    weights: one pack of the 8-bit weights q, or without VNNI (`without_vnni`) two, of q // 2 (in
     [-64, 63]: no int16 pair sum saturates) and of q % 2 (0 or 1), the scales those of q."""
     key = weight_key(layer)
     entry = _packed.get(layer)
@@ -129,9 +129,12 @@ def packed_weight(layer: nn.Linear) -> tuple:
         weight = layer.weight.detach().float()
         scales = (weight.abs().amax(dim=1) / 127).clamp_min(1e-12)
         quantized = torch.round(weight / scales[:, None]).clamp_(-127, 127).to(torch.int8)
-        parts = (quantized.div(2, rounding_mode="floor"), quantized.remainder(2))
         prepack = _ops().qlinear_prepack
-        packed = tuple(prepack(w, None) for w in parts) if narrow() else prepack(quantized, None)
+        if without_vnni():
+            halves = (quantized.div(2, rounding_mode="floor"), quantized.remainder(2))
+            packed = tuple(prepack(w, None) for w in halves)
+        else:
+            packed = prepack(quantized, None)
         bias = None if layer.bias is None else layer.bias.detach().float().contiguous()
         zero_points = torch.zeros(weight.shape[0], dtype=torch.int64)
     value = (packed, scales, zero_points, bias)
@@ -165,7 +168,7 @@ def _linear(
     packed, scales, zero_points, bias = packed_weight(layer)
     qx, scale = quantize_activation(x, workspace)
     gemm = _ops().qlinear_pointwise
-    if not narrow():
+    if not without_vnni():
         attr, algorithm = ("gelu", "none") if gelu else ("none", "")
         args = (scale, ZERO_POINT, packed, scales, zero_points, bias, 1.0, 0, BF16, attr, [])
         return gemm(qx, *args, algorithm)

@@ -102,11 +102,11 @@ def test_int8_refusals_are_one_line_user_errors(model, monkeypatch):
 
 @needs_int8
 def test_int8_warns_in_one_line_on_a_cpu_without_vnni_only(model, monkeypatch):
-    monkeypatch.setattr(cpu_int8, "narrow", lambda: True)
+    monkeypatch.setattr(cpu_int8, "without_vnni", lambda: True)
     with pytest.warns(UserWarning, match="no VNNI") as caught:
         assert SamHQPredictor(model, int8=True).int8 is True
     assert len(caught) == 1 and "\n" not in str(caught[0].message)
-    monkeypatch.setattr(cpu_int8, "narrow", lambda: False)
+    monkeypatch.setattr(cpu_int8, "without_vnni", lambda: False)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         SamHQPredictor(model, int8=True)

@@ -63,14 +63,14 @@ def test_int8_encoder_close_to_fp32_and_not_the_bf16_path(img_size):
 
 
 @needs_int8
-@pytest.mark.parametrize("narrow", [True, False])
+@pytest.mark.parametrize("without_vnni", [True, False])
 @pytest.mark.parametrize("gelu", [True, False])
-def test_int8_linear_close_to_the_fp32_linear(monkeypatch, gelu, narrow):
+def test_int8_linear_close_to_the_fp32_linear(monkeypatch, gelu, without_vnni):
     """Both ways: one GEMM with a bf16 output (VNNI), two of the weights' halves in fp32 (without
     VNNI, where one is oneDNN's reference kernel: that way is only checked on a VNNI CPU)."""
-    if cpu_int8.narrow() and not narrow:
+    if cpu_int8.without_vnni() and not without_vnni:
         pytest.skip("one int8 GEMM writing bf16 is oneDNN's slow reference kernel without VNNI")
-    monkeypatch.setattr(cpu_int8, "narrow", lambda: narrow)
+    monkeypatch.setattr(cpu_int8, "without_vnni", lambda: without_vnni)
     gen = torch.Generator().manual_seed(0)
     layer = randomize_(torch.nn.Linear(96, 40), scale=0.5)
     x = torch.randn(37, 96, generator=gen).bfloat16()
