@@ -24,14 +24,8 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import ConcatDataset, Dataset
 
-from .image_files import (
-    DataError,
-    EmptyMaskError,
-    exif_turn_hint,
-    read_image,
-    read_mask,
-    stored_size,
-)
+from .image_files import DataError, EmptyMaskError, read_image, read_mask, stored_size
+from .pair_hints import exif_turn_hint, mask_suffix_hint
 
 log = logging.getLogger(__name__)
 
@@ -85,26 +79,6 @@ def _require_same_size(mask_hw, image_hw, mask_path: Path, image_path: Path) -> 
             f"{image_hw[1]}x{image_hw[0]} (WxH); a mask must have its image's size"
             + exif_turn_hint(mask_hw, image_hw, image_path)
         )
-
-
-def _suffix_hint(no_image: Sequence[Path], images: Mapping[str, Path], tail: str) -> str:
-    """"; they look like <stem>_mask.png: ..." when every mask without an image is an image's
-    stem plus one and the same suffix (masks named another way than the set's mask_suffix)."""
-    suffixes = set()
-    for mask in no_image:
-        stem = mask.name[: len(mask.name) - len(tail)]
-        found = {stem[len(s):] for s in images if stem.startswith(s) and len(stem) > len(s)}
-        if not found:
-            return ""
-        suffixes.add(min(found, key=len))
-    if len(suffixes) != 1:
-        return ""
-    suffix = suffixes.pop()
-    return (
-        f"; they look like <stem>{suffix}{tail}: set this set's mask_suffix to {suffix} "
-        f"(data=folder: data.train_sets.0.mask_suffix={suffix} data.val_sets.0.mask_suffix="
-        f"{suffix})"
-    )
 
 
 class PairedFolderDataset(Dataset):
@@ -170,7 +144,7 @@ class PairedFolderDataset(Dataset):
                 f"{len(no_image)} mask(s) without an image in {self.image_dir}: "
                 f"{_list_names(no_image)}"
             )
-        hint = _suffix_hint(no_image, images, mask_suffix + mask_ext)
+        hint = mask_suffix_hint(no_image, images, mask_suffix + mask_ext)
         problems[-1:] = [p + hint for p in problems[-1:]]
         if problems:
             text = f"{self.name}: " + "; ".join(problems)

@@ -63,24 +63,6 @@ def read_mask(path: str | Path) -> np.ndarray:
     return mask
 
 
-def exif_turn_hint(mask_hw, image_hw, image_path: Path) -> str:
-    """Why a mask may have the image's size turned by 90 degrees: an EXIF orientation that
-    viewers apply (the mask was drawn on the upright picture) and the reader does not."""
-    if tuple(mask_hw) != tuple(image_hw)[::-1]:
-        return ""
-    try:
-        header = imaging.read_header(image_path)
-    except imaging.ImageFileError:
-        return ""
-    if header is None or header.orientation not in (5, 6, 7, 8):  # the flags that turn it
-        return ""
-    return (
-        f"; {image_path.name} has EXIF orientation {header.orientation} (viewers show it turned, "
-        f"{mask_hw[1]}x{mask_hw[0]}) but images are read as stored: save it upright (e.g. PIL's "
-        "ImageOps.exif_transpose)"
-    )
-
-
 def stored_size(path: str | Path, what: str = "image") -> tuple[int, int]:
     """(H, W) of an image file as stored (EXIF orientation ignored, as read_image), from its
     header alone (imaging.read_header, with its pixel limit); DataError naming the file when the
@@ -97,6 +79,4 @@ def stored_size(path: str | Path, what: str = "image") -> tuple[int, int]:
     return header.height, header.width
 
 
-__all__ = [
-    "DataError", "EmptyMaskError", "exif_turn_hint", "read_image", "read_mask", "stored_size",
-]
+__all__ = ["DataError", "EmptyMaskError", "read_image", "read_mask", "stored_size"]
