@@ -45,7 +45,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.hookimpl(optionalhook=True)  # pytest -p no:xdist: no such hook
 def pytest_xdist_auto_num_workers(config):
-    """`-n auto` (pyproject's addopts): a worker per core, as many as the memory holds."""
+    """`-n auto` (pytest_cmdline_main): a worker per core, as many as the memory holds."""
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return max(1, min(_cores(), memory // (GIB_PER_WORKER * 2**30)))
 
