@@ -24,25 +24,21 @@ from samhq_train.cache.build import BuildEmbeddingCache, cache_from_config
 from samhq_train.config_check import (
     ConfigError,
     SetupError,
-    check_config,
-    check_resume_matches,
     check_training_images,
     check_validation_sets,
     policy_from_config,
 )
 from samhq_train.data.datamodule import build_datamodule
-from samhq_train.model import Use, inspect, official_file, variant_config
+from samhq_train.model import variant_config
 from samhq_train.model_from_config import build_model_from_config
 from samhq_train.run.callbacks import (
     RequireValidationResults,
     build_callbacks,
     build_loggers,
-    check_loggers,
-    check_trainer_arguments,
     quiet_lightning_notices,
 )
+from samhq_train.run.checks import check_inputs, check_model_source
 from samhq_train.run.outputs import (
-    check_outputs,
     export_hint,
     print_results,
     report_run_end,
@@ -51,10 +47,8 @@ from samhq_train.run.outputs import (
 from samhq_train.run.temporaries import remove_stale_temporaries
 from samhq_train.training.checkpointing import (
     AtomicCheckpointIO,
-    check_resume_checkpoint,
     stop_together_on_failed_writes,
 )
-from samhq_train.training.concept.run import export_name as concept_export_name
 from samhq_train.training.concept.run import train_concept
 from samhq_train.training.ddp_settings import ddp_settings_for
 from samhq_train.training.interrupt import INTERRUPT_CHECKPOINT, CheckpointOnInterrupt
@@ -65,7 +59,6 @@ from samhq_train.training.resume import (
     reporting_full_disk,
     reporting_interrupts,
 )
-from samhq_train.training.video.run import export_name as video_export_name
 from samhq_train.training.video.run import train_video
 
 log = logging.getLogger(__name__)
@@ -73,28 +66,7 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
 
 
-__all__ = ["ConfigError", "SetupError", "build_loggers", "build_model", "train"]
-
-
-def check_model_checkpoint(checkpoint) -> Path:
-    """model.checkpoint as an absolute path, if it is weights that training can start from (a
-    SAM or SAM-HQ file, not a training checkpoint or an HQ-only file): inspect, Use.START."""
-    path = Path(hydra.utils.to_absolute_path(str(checkpoint)))
-    inspect(path, use=Use.START, setting="model.checkpoint")
-    return path
-
-
-def check_model_source(model_cfg) -> None:
-    """Training starts from base weights: model.checkpoint (weights a run may start from, see
-    check_model_checkpoint) or, for the small random backbones, model.seed."""
-    variant, checkpoint = model_cfg.variant, model_cfg.get("checkpoint")
-    if checkpoint is not None:
-        check_model_checkpoint(checkpoint)
-    elif model_cfg.get("seed") is None:
-        wanted = official_file(variant) or "an official SAM checkpoint"
-        raise SetupError(
-            f"model={variant} needs its SAM weights: pass model.checkpoint=/path/to/{wanted}"
-        )
+__all__ = ["ConfigError", "SetupError", "build_loggers", "build_model", "check_inputs", "train"]
 
 
 def build_model(model_cfg) -> tuple:
@@ -103,21 +75,6 @@ def build_model(model_cfg) -> tuple:
     check_model_source(model_cfg)
     loaded = build_model_from_config(model_cfg, policy_from_config(model_cfg))
     return loaded.model, loaded.provenance
-
-
-def check_inputs(cfg) -> None:
-    """Everything that can be checked before anything heavy runs: the config's types and ranges
-    first (nothing is read before the config is right), the loggers (package, W&B login), then
-    the outputs, the checkpoints (a resumed run's record against this config) and the data
-    root."""
-    check_config(cfg)
-    check_trainer_arguments(cfg)
-    check_loggers(cfg)
-    check_outputs(cfg)
-    if cfg.get("ckpt_path"):
-        check_resume_checkpoint(cfg.ckpt_path)
-        check_resume_matches(cfg.ckpt_path, cfg.model)
-    check_model_source(cfg.model)
 
 
 def build_data(cfg):
@@ -206,7 +163,7 @@ def fit_and_validate(
     return results
 
 
-def train(cfg: DictConfig) -> tuple[dict, dict]:
+def train(cfg: DictConfig, checked: bool = False) -> tuple[dict, dict]:
     """Train per `cfg` (conf/train.yaml). Returns (metrics, objects).
 
     metrics: "before" / "after" / "sam" validation results per set, and the trainer's last
@@ -216,20 +173,17 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     checkpoints' folder are printed). SIGINT / SIGTERM stop the run within seconds: in training
     or an in-fit validation with checkpoints/interrupted.ckpt; the report names what stopped,
     what was saved and the command that resumes into the same run folder; exit 130 / 143
-    (training/interrupt.py, training/resume.py). train=false writes no exports.
+    (training/interrupt.py, training/resume.py). train=false writes no exports. checked: the
+    caller ran run/checks.py's check_inputs(cfg) already (samhq-train does, before importing
+    this module); else train runs it first.
     """
+    started = time.time()
+    if not checked:
+        check_inputs(cfg)
     if cfg.get("video") is not None:  # experiment=video_finetune: training/video/run.py
-        check_config(cfg)  # the keys it shares with image training (trainer.*: precision, ...)
-        check_trainer_arguments(cfg)
-        check_outputs(cfg, [video_export_name(cfg)])
         return train_video(cfg, build_loggers)
     if cfg.get("concept") is not None:  # experiment=concept_finetune: training/concept/run.py
-        check_config(cfg)  # the keys it shares with image training (trainer.*: precision, ...)
-        check_trainer_arguments(cfg)
-        check_outputs(cfg, [concept_export_name(cfg)])
         return train_concept(cfg, build_loggers)
-    started = time.time()
-    check_inputs(cfg)
     output_dir = Path(cfg.paths.output_dir)
     remove_stale_temporaries(cfg, started)
     cached = bool((cfg.data.get("cache") or {}).get("enabled"))

@@ -80,6 +80,7 @@ ALLOWED = {
         "config_defaults",
         "config_check",  # hydra_command: Hydra's own errors as ConfigError lines
         "distributed",  # a setup error that every DDP process hits: said once (report_once)
+        "run",  # samhq-train's check stage (run/checks.py), before the training stack
     },
 }
 for _layer in ALLOWED:

@@ -16,19 +16,20 @@ from omegaconf import DictConfig
 
 from samhq_train.cli import CONFIG_DIR
 from samhq_train.cli.hydra_command import hydra_command
-from samhq_train.config_check import check_config
 from samhq_train.distributed import end_process_group, exit_on_setup_error
+from samhq_train.run.checks import check_inputs
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 @exit_on_setup_error  # under DDP: rank 0 says what every process hit
 def run(cfg: DictConfig) -> None:
-    check_config(cfg)  # train's first check, made before the run's imports below
+    # the config, trainer keys, loggers, outputs, checkpoints (run/checks.py), before the imports
+    check_inputs(cfg)
     # deferred: the training stack (Lightning, torchmetrics: seconds of CPU) is imported only by
-    # a run that passed the config check, not by --help or a refused command line
+    # a run that passed the checks, not by --help or a refused command line
     from samhq_train.train import train
 
-    train(cfg)
+    train(cfg, checked=True)
     end_process_group()
 
 

@@ -2,9 +2,6 @@
 and the Lightning notices a run does not print."""
 
 import contextlib
-import difflib
-import importlib.util
-import inspect
 import logging
 import warnings
 from collections.abc import Iterator
@@ -13,56 +10,15 @@ import hydra
 import lightning as L
 from lightning_utilities.core import rank_zero as lightning_rank_zero
 
-from samhq_train.config_check import ConfigError, SetupError, no_usable_validation_sample
+from samhq_train.config_check import SetupError, no_usable_validation_sample
+from samhq_train.run.checks import check_loggers, configured_loggers
 from samhq_train.run.progress import progress_callbacks
-from samhq_train.run.wandb_login import check_wandb_login
-
-LOGGER_PACKAGES = {  # logger class -> (module it needs, the pip extra that installs it)
-    "TensorBoardLogger": ("tensorboard", "tensorboard"),
-    "WandbLogger": ("wandb", "wandb"),
-}
-
-
-def _configured_loggers(cfg) -> dict:
-    return {
-        name: logger_cfg
-        for name, logger_cfg in (cfg.get("logger") or {}).items()
-        if logger_cfg and "_target_" in logger_cfg
-    }
-
-
-def check_loggers(cfg) -> None:
-    """Before the data and the model: one line naming the pip extra when a logger's package is
-    missing, and one naming the ways to log in when logger=wandb has no W&B key (wandb_login)."""
-    for name, logger_cfg in _configured_loggers(cfg).items():
-        cls = logger_cfg._target_.rsplit(".", 1)[-1]
-        module, extra = LOGGER_PACKAGES.get(cls, (None, None))
-        if module and importlib.util.find_spec(module) is None:
-            raise SetupError(f"logger={name} needs the {module} package: pip install '.[{extra}]'")
-    check_wandb_login(cfg)
-
-
-def check_trainer_arguments(cfg) -> None:
-    """Before the data: one line for a trainer key that Lightning's Trainer does not take (a
-    typo added with `+`, as Hydra's refusal of an unknown key suggests), not a TypeError after
-    the data check."""
-    accepted = [name for name in inspect.signature(L.Trainer.__init__).parameters if name != "self"]
-    for key in cfg.get("trainer") or {}:
-        if key == "_target_" or key in accepted:
-            continue
-        close = difflib.get_close_matches(key, accepted, n=1)
-        fix = (
-            f"did you mean trainer.{close[0]}?"
-            if close
-            else "remove it (python train.py --cfg job shows the trainer's settings)"
-        )
-        raise ConfigError(f"trainer.{key}: Lightning's Trainer has no such argument; {fix}")
 
 
 def build_loggers(cfg) -> list:
     """The configured loggers (check_loggers first)."""
     check_loggers(cfg)
-    return [hydra.utils.instantiate(c) for c in _configured_loggers(cfg).values()]
+    return [hydra.utils.instantiate(c) for c in configured_loggers(cfg).values()]
 
 
 def build_callbacks(cfg, has_val: bool) -> list:
@@ -123,7 +79,6 @@ class RequireValidationResults(L.Callback):
 
 
 __all__ = [
-    "LOGGER_PACKAGES",
     "RequireValidationResults",
     "build_callbacks",
     "build_loggers",

@@ -10,11 +10,12 @@ from lightning.pytorch.utilities import rank_zero_only
 from samhq_train.config_check import SetupError
 from samhq_train.errors import UserError
 from samhq_train.evaluation.report import NO_HQ_TOKEN, model_labels, results_tables
-from samhq_train.inference.export import export_model, export_paths
+from samhq_train.inference.export import export_model
 from samhq_train.model import TrainablePolicy
-from samhq_train.output_check import OutputError, check_output_dir
+from samhq_train.run.checks import end_of_run_exports
 
 log = logging.getLogger(__name__)
+
 
 def result_rows(policy: str = "hq") -> dict[str, str]:
     """results key -> the row it gets in the table printed at the end: the untouched base SAM,
@@ -22,52 +23,6 @@ def result_rows(policy: str = "hq") -> dict[str, str]:
     evaluation/baseline.py), before and after training."""
     sam = {k: label + NO_HQ_TOKEN for k, label in model_labels(policy).items() if k != "hq"}
     return {**sam, "before": "before training", "after": "after training"}
-
-
-def end_of_run_exports(policy: str) -> tuple[str, ...]:
-    """What a run exports: the trained tensors alone (HQ-only for policy hq, else the policy's
-    delta) and the merged official-format sam_hq_<variant>.pth."""
-    return ("hq_only", "sam_hq") if policy == "hq" else ("delta", "sam_hq")
-
-
-def check_outputs(cfg, export_names: list[str] | None = None) -> None:
-    """The output folder, that the end-of-run export files are free (with export=true and
-    train=true; `export_names`: a video or concept run's file, else the image policy's) and that
-    a run that does not resume finds no earlier run's checkpoints: refused before training
-    rather than after it."""
-    export_dir = Path(cfg.paths.output_dir) / "export"
-    targets = []
-    if cfg.get("export") and cfg.get("train", True):  # train=false (validate only) exports nothing
-        if export_names is None:
-            names = export_paths(export_dir, f"sam_hq_{cfg.model.variant}")
-            targets = [names[t] for t in end_of_run_exports(str(cfg.model.get("policy", "hq")))]
-        else:
-            targets = [export_dir / name for name in export_names]
-    check_output_dir(
-        export_dir,
-        targets,
-        create_parents=True,
-        what="paths.output_dir",
-        taken_hint="give another paths.output_dir, or export=false",
-    )
-    check_no_earlier_checkpoints(cfg)
-
-
-def check_no_earlier_checkpoints(cfg) -> None:
-    """Lightning writes checkpoints/last.ckpt (and best.ckpt) over an earlier run's: a run that
-    trains without ckpt_path refuses an output folder that holds them."""
-    if not cfg.get("train", True) or cfg.get("ckpt_path"):
-        return
-    folder = Path(cfg.paths.output_dir) / "checkpoints"
-    earlier = sorted(folder.glob("*.ckpt")) if folder.is_dir() else []
-    if earlier:
-        names = [p.name for p in earlier]
-        resume = folder / ("last.ckpt" if "last.ckpt" in names else names[0])
-        raise OutputError(
-            f"{folder} holds an earlier run's checkpoints ({', '.join(names)}), which this run "
-            f"would write over: resume it with ckpt_path={resume}, or give another "
-            "paths.output_dir"
-        )
 
 
 def export_run(model, out_dir: Path, policy: TrainablePolicy) -> dict[str, str]:
@@ -133,8 +88,6 @@ def export_hint(last: Path | None, policy: TrainablePolicy) -> str | None:
 
 
 __all__ = [
-    "check_outputs",
-    "end_of_run_exports",
     "export_hint",
     "export_run",
     "print_results",

@@ -6,9 +6,6 @@ during it leaves a truncated file where a good one was. `AtomicCheckpointIO` wri
 file next to the target and renames it over the target (atomic on POSIX), through the model's
 checkpoint I/O.
 
-`check_resume_checkpoint` asks samhq_train.model.formats.inspect whether a ckpt_path can resume a
-run, before training starts: a file that cannot (missing, damaged, or another kind) is one line.
-
 Nothing bad replaces a good checkpoint: weights with a NaN or inf are refused (NonFiniteError,
 one line naming the tensor) before the file is opened, and a full disk (DiskFullError, from
 atomic_write) leaves the previous file intact; `reporting_full_disk` (resume.py) adds the
@@ -33,7 +30,6 @@ from lightning.pytorch.utilities import rank_zero_warn
 from samhq_train.distributed import RankStopped, gather_from_ranks, stop_together
 from samhq_train.files import atomic_write, tensor_bytes
 from samhq_train.finite import NonFiniteError, describe_non_finite, non_finite_names
-from samhq_train.model.formats import Use, inspect
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -90,13 +86,6 @@ def check_finite_weights(checkpoint: dict[str, Any], path=None, when: str = "") 
         f"{kept}: lower optimizer.lr, set trainer.gradient_clip_val or use trainer.precision=32, "
         "and run again"
     )
-
-
-def check_resume_checkpoint(path: str | Path) -> Path:
-    """`path` if it is a training checkpoint Lightning can resume from (inspect: Use.RESUME);
-    else CheckpointError with one line naming the file, what it is and what to give instead."""
-    inspect(path, use=Use.RESUME, setting="ckpt_path")
-    return Path(path)
 
 
 def collect_rng_states() -> dict[str, Any]:
@@ -161,7 +150,6 @@ __all__ = [
     "AtomicCheckpointIO",
     "RankStopped",
     "check_finite_weights",
-    "check_resume_checkpoint",
     "collect_rng_states",
     "gather_rng_states",
     "last_and_best",

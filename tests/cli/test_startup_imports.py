@@ -138,3 +138,32 @@ def test_evaluate_refuses_its_files_before_the_evaluation_stack(tmp_path, case):
     assert result.stderr.startswith(line), result.stderr
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stdout.splitlines()[-1] == "imported:", result.stdout
+
+
+@pytest.mark.parametrize("case", ["checkpoint", "trainer-key", "video-output"])
+def test_train_refuses_its_inputs_before_the_training_stack(tmp_path, case):
+    """samhq-train's checks (run/checks.py: config, trainer keys, loggers, outputs, checkpoints,
+    model source) run before cli/train.py imports samhq_train.train (Lightning, torchmetrics,
+    albumentations). Mutant: cli/train.py importing train before check_inputs (all of HEAVY)."""
+    out = tmp_path / "out"
+    argv = ["samhq-train", f"paths.output_dir={out}", f"hydra.run.dir={out}"]
+    if case == "checkpoint":
+        missing = tmp_path / "missing.pth"
+        argv += ["model=vit_l", f"model.checkpoint={missing}"]
+        line = (f"error: model.checkpoint={missing} not found: model.checkpoint takes the "
+                "official SAM (or a SAM-HQ) weights file training starts from")
+    elif case == "trainer-key":
+        argv += ["+trainer.max_epoch=1"]
+        line = ("config error: trainer.max_epoch: Lightning's Trainer has no such argument; "
+                "did you mean trainer.max_epochs?")
+    else:
+        taken = out / "export" / "sam2.1_hq_hiera_demo_video.pt"  # an earlier video run's export
+        taken.parent.mkdir(parents=True)
+        taken.write_bytes(b"")
+        argv += ["experiment=video_finetune"]
+        line = f"error: {taken} already exists: give another paths.output_dir, or export=false"
+    result = run_command("samhq_train.cli.train", argv, tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(line), result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stdout.splitlines()[-1] == "imported:", result.stdout

@@ -48,7 +48,7 @@ def check_train(args: list[str], out: Path, complete: bool, monkeypatch) -> None
     """The training command's config, checked as train.py checks it; a GPU command (trainer=gpu,
     ddp) as on a machine with 8 GPUs when this one has none."""
     from samhq_train.config_check import check_config
-    from samhq_train.train import check_inputs
+    from samhq_train.run.checks import check_inputs
 
     cfg = _compose("train", [*_overrides(args), f"paths.output_dir={out}"])
     if cfg.trainer.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():

@@ -5,7 +5,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from samhq_train.output_check import OutputError
-from samhq_train.run.outputs import check_outputs
+from samhq_train.run.checks import check_outputs
 from samhq_train.train import train
 from tests.training.concept.concept_run import concept_cfg
 from tests.training.video.test_video_run import video_cfg

@@ -39,8 +39,8 @@ from samhq_train.model import (
 )
 from samhq_train.model_from_config import build_model_from_config
 from samhq_train.output_check import OutputError
-from samhq_train.train import check_model_checkpoint, train
-from samhq_train.training.checkpointing import check_resume_checkpoint
+from samhq_train.run.checks import check_model_checkpoint, check_resume_checkpoint
+from samhq_train.train import train
 from tests.data.data_helpers import blob, write_pair
 from tests.training.helpers import CONF, ROOT, SMALL, TINY, compose_cfg
 

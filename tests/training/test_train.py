@@ -612,7 +612,7 @@ def test_a_bug_in_the_end_of_run_export_keeps_its_traceback(
 
 def test_the_export_hint_keeps_what_the_policy_trained():
     """A run that trained more than the HQ parts is told to export its delta, not hq_only."""
-    from samhq_train.run.outputs import end_of_run_exports
+    from samhq_train.run.checks import end_of_run_exports
 
     assert end_of_run_exports("hq") == ("hq_only", "sam_hq")
     for policy in ("hq+decoder", "hq+lora", "full"):

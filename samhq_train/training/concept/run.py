@@ -50,6 +50,7 @@ from samhq_train.training.checkpointing import (
     stop_together_on_failed_writes,
 )
 from samhq_train.training.ddp_settings import ddp_settings_for
+from samhq_train.training.export_names import concept_export_name
 from samhq_train.training.resume import reporting_full_disk
 
 from .loaders import ConceptDataConfigError, concept_loaders, data_files, share_size, val_exemplars
@@ -214,11 +215,6 @@ def use_trunk_cache(cfg, loaded, train_loader, val_loader) -> ConceptTrunkCache:
     return cache
 
 
-def export_name(cfg) -> str:
-    """The file a concept run exports into its export/ folder."""
-    return f"{cfg.model.variant}_concept.pt"
-
-
 def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
                   ) -> tuple[dict, dict]:
     """Train per cfg (experiment=concept_finetune); (metrics, objects) as train() returns.
@@ -273,7 +269,7 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
         metrics["after"] = dict(module.val_results)
     exported = None
     if cfg.get("export") and trainer.is_global_zero:
-        exported = export_model(module.model, output_dir / "export" / export_name(cfg),
+        exported = export_model(module.model, output_dir / "export" / concept_export_name(cfg),
                                 starts_with_trained_hq(cfg))
         log.info("exported %s", exported)
     for when, values in metrics.items():

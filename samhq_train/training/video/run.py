@@ -44,6 +44,7 @@ from samhq_train.training.checkpointing import (
     stop_together_on_failed_writes,
 )
 from samhq_train.training.ddp_settings import ddp_settings_for
+from samhq_train.training.export_names import video_export_name
 from samhq_train.training.resume import reporting_full_disk
 
 from .loss import MultiStepMaskLoss
@@ -181,11 +182,6 @@ def build_video_module(cfg, model: Sam2HQ) -> VideoTrainModule:
     )
 
 
-def export_name(cfg) -> str:
-    """The file a video run exports into its export/ folder."""
-    return f"{cfg.model.variant}_video.pt"
-
-
 def train_video(cfg, build_loggers: Callable[[object], list] | None = None
                 ) -> tuple[dict, dict]:
     """Train per cfg (experiment=video_finetune); (metrics, objects) as train() returns.
@@ -219,7 +215,7 @@ def train_video(cfg, build_loggers: Callable[[object], list] | None = None
         metrics["after"] = dict(module.val_results)
     exported = None
     if cfg.get("export") and trainer.is_global_zero:
-        exported = save_checkpoint(module.model, output_dir / "export" / export_name(cfg),
+        exported = save_checkpoint(module.model, output_dir / "export" / video_export_name(cfg),
                                    "sam_hq")
     for when, values in metrics.items():
         log.info("val %s: %s", when, ", ".join(f"{k} {v:.2f}" for k, v in values.items()))

@@ -1,0 +1,183 @@
+"""samhq-train's check stage: everything a training run can refuse before the training stack
+(Lightning, torchmetrics, albumentations: seconds of CPU) is imported. cli/train.py runs
+check_inputs before importing samhq_train.train, and train(cfg) runs it when called directly.
+The order (docs/training.md): the config's types and ranges, the trainer's keys, the loggers
+(package, W&B login), the outputs, a resumed run's checkpoint and its record against this
+config, the model's weights; a video or concept run checks the config, the trainer's keys and
+its outputs. The data root is checked later, by the datamodule (train.build_data)."""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib.util
+import inspect as pyinspect
+from pathlib import Path
+
+import hydra
+
+from samhq_train.config_check import (
+    ConfigError,
+    SetupError,
+    check_config,
+    check_resume_matches,
+)
+from samhq_train.inference.export import export_paths
+from samhq_train.model import Use, inspect, official_file
+from samhq_train.output_check import OutputError, check_output_dir
+from samhq_train.run.wandb_login import check_wandb_login
+from samhq_train.training.export_names import concept_export_name, video_export_name
+
+LOGGER_PACKAGES = {  # logger class -> (module it needs, the pip extra that installs it)
+    "TensorBoardLogger": ("tensorboard", "tensorboard"),
+    "WandbLogger": ("wandb", "wandb"),
+}
+
+
+def check_inputs(cfg) -> None:
+    """Every check made before any heavy work, in the order above; a UserError (ConfigError,
+    SetupError, OutputError, CheckpointError) names the key or file and what to give."""
+    if cfg.get("video") is not None or cfg.get("concept") is not None:
+        check_config(cfg)  # the keys it shares with image training (trainer.*: precision, ...)
+        check_trainer_arguments(cfg)
+        name = video_export_name if cfg.get("video") is not None else concept_export_name
+        check_outputs(cfg, [name(cfg)])
+        return
+    check_config(cfg)
+    check_trainer_arguments(cfg)
+    check_loggers(cfg)
+    check_outputs(cfg)
+    if cfg.get("ckpt_path"):
+        check_resume_checkpoint(cfg.ckpt_path)
+        check_resume_matches(cfg.ckpt_path, cfg.model)
+    check_model_source(cfg.model)
+
+
+def configured_loggers(cfg) -> dict:
+    """logger name -> its config, for each logger the `logger` group sets."""
+    return {
+        name: logger_cfg
+        for name, logger_cfg in (cfg.get("logger") or {}).items()
+        if logger_cfg and "_target_" in logger_cfg
+    }
+
+
+def check_loggers(cfg) -> None:
+    """Before the data and the model: one line naming the pip extra when a logger's package is
+    missing, and one naming the ways to log in when logger=wandb has no W&B key (wandb_login)."""
+    for name, logger_cfg in configured_loggers(cfg).items():
+        cls = logger_cfg._target_.rsplit(".", 1)[-1]
+        module, extra = LOGGER_PACKAGES.get(cls, (None, None))
+        if module and importlib.util.find_spec(module) is None:
+            raise SetupError(f"logger={name} needs the {module} package: pip install '.[{extra}]'")
+    check_wandb_login(cfg)
+
+
+def trainer_arguments() -> list[str]:
+    """The argument names of Lightning's Trainer.__init__, read from its source file with ast:
+    importing Lightning to ask inspect.signature costs seconds of CPU, which a refused command
+    line should not pay. Lightning's own signature when its source cannot be read that way."""
+    spec = importlib.util.find_spec("lightning")  # a top-level package: found, not imported
+    source = Path(spec.origin).parent / "pytorch" / "trainer" / "trainer.py"
+    if source.is_file():
+        for node in ast.parse(source.read_text()).body:
+            if isinstance(node, ast.ClassDef) and node.name == "Trainer":
+                for item in node.body:
+                    if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                        args = item.args
+                        return [a.arg for a in [*args.args, *args.kwonlyargs] if a.arg != "self"]
+    import lightning as L
+
+    return [n for n in pyinspect.signature(L.Trainer.__init__).parameters if n != "self"]
+
+
+def check_trainer_arguments(cfg) -> None:
+    """Before the data: one line for a trainer key that Lightning's Trainer does not take (a
+    typo added with `+`, as Hydra's refusal of an unknown key suggests), not a TypeError after
+    the data check."""
+    keys = [key for key in cfg.get("trainer") or {} if key != "_target_"]
+    accepted = trainer_arguments() if keys else []
+    for key in keys:
+        if key in accepted:
+            continue
+        close = difflib.get_close_matches(key, accepted, n=1)
+        fix = (
+            f"did you mean trainer.{close[0]}?"
+            if close
+            else "remove it (python train.py --cfg job shows the trainer's settings)"
+        )
+        raise ConfigError(f"trainer.{key}: Lightning's Trainer has no such argument; {fix}")
+
+
+def end_of_run_exports(policy: str) -> tuple[str, ...]:
+    """What a run exports: the trained tensors alone (HQ-only for policy hq, else the policy's
+    delta) and the merged official-format sam_hq_<variant>.pth."""
+    return ("hq_only", "sam_hq") if policy == "hq" else ("delta", "sam_hq")
+
+
+def check_outputs(cfg, export_names: list[str] | None = None) -> None:
+    """The output folder, that the end-of-run export files are free (with export=true and
+    train=true; `export_names`: a video or concept run's file, else the image policy's) and that
+    a run that does not resume finds no earlier run's checkpoints: refused before training
+    rather than after it."""
+    export_dir = Path(cfg.paths.output_dir) / "export"
+    targets = []
+    if cfg.get("export") and cfg.get("train", True):  # train=false (validate only) exports nothing
+        if export_names is None:
+            names = export_paths(export_dir, f"sam_hq_{cfg.model.variant}")
+            targets = [names[t] for t in end_of_run_exports(str(cfg.model.get("policy", "hq")))]
+        else:
+            targets = [export_dir / name for name in export_names]
+    check_output_dir(
+        export_dir,
+        targets,
+        create_parents=True,
+        what="paths.output_dir",
+        taken_hint="give another paths.output_dir, or export=false",
+    )
+    check_no_earlier_checkpoints(cfg)
+
+
+def check_no_earlier_checkpoints(cfg) -> None:
+    """Lightning writes checkpoints/last.ckpt (and best.ckpt) over an earlier run's: a run that
+    trains without ckpt_path refuses an output folder that holds them."""
+    if not cfg.get("train", True) or cfg.get("ckpt_path"):
+        return
+    folder = Path(cfg.paths.output_dir) / "checkpoints"
+    earlier = sorted(folder.glob("*.ckpt")) if folder.is_dir() else []
+    if earlier:
+        names = [p.name for p in earlier]
+        resume = folder / ("last.ckpt" if "last.ckpt" in names else names[0])
+        raise OutputError(
+            f"{folder} holds an earlier run's checkpoints ({', '.join(names)}), which this run "
+            f"would write over: resume it with ckpt_path={resume}, or give another "
+            "paths.output_dir"
+        )
+
+
+def check_resume_checkpoint(path: str | Path) -> Path:
+    """`path` if it is a training checkpoint Lightning can resume from (inspect: Use.RESUME);
+    else CheckpointError with one line naming the file, what it is and what to give instead."""
+    inspect(path, use=Use.RESUME, setting="ckpt_path")
+    return Path(path)
+
+
+def check_model_checkpoint(checkpoint) -> Path:
+    """model.checkpoint as an absolute path, if it is weights that training can start from (a
+    SAM or SAM-HQ file, not a training checkpoint or an HQ-only file): inspect, Use.START."""
+    path = Path(hydra.utils.to_absolute_path(str(checkpoint)))
+    inspect(path, use=Use.START, setting="model.checkpoint")
+    return path
+
+
+def check_model_source(model_cfg) -> None:
+    """Training starts from base weights: model.checkpoint (weights a run may start from, see
+    check_model_checkpoint) or, for the small random backbones, model.seed."""
+    variant, checkpoint = model_cfg.variant, model_cfg.get("checkpoint")
+    if checkpoint is not None:
+        check_model_checkpoint(checkpoint)
+    elif model_cfg.get("seed") is None:
+        wanted = official_file(variant) or "an official SAM checkpoint"
+        raise SetupError(
+            f"model={variant} needs its SAM weights: pass model.checkpoint=/path/to/{wanted}"
+        )
