@@ -1,5 +1,5 @@
 """LVIS AP of box-prompted masks (coco_runner's detections with an LVIS json): each model's
-masks scored with LVIS's federated mask AP and boundary AP (lvis_eval.federated_aps), as the
+masks scored with LVIS's federated mask AP and boundary AP (lvis_eval.federated_ap), as the
 SAM-HQ paper reports LVIS v1 val prompted with ViTDet-H's boxes, and the LVIS table that this
 and the concept path (lvis_concept) print."""
 
@@ -9,13 +9,12 @@ from collections.abc import Mapping, Sequence
 
 from pycocotools.coco import COCO
 
-from samhq_train.evaluation.lvis_eval import LVIS_AP_NAMES, federated_aps
+from samhq_train.evaluation.lvis_eval import LVIS_AP_NAMES, federated_ap
 from samhq_train.evaluation.report import MODEL_LABELS
 
 __all__ = ["lvis_box_prompt_markdown", "lvis_table", "score_lvis_masks"]
 
-# the metrics' prefixes (mask AP, boundary AP) and their federated_aps iou types
-IOU_KINDS = {"mask": "segm", "boundary": "boundary"}
+IOU_KINDS = ("mask", "boundary")  # the metrics' prefixes: mask AP, boundary AP
 
 
 def lvis_table(rows: Sequence[tuple[Sequence[str], Mapping[str, float]]], caption: str,
@@ -37,13 +36,14 @@ def score_lvis_masks(coco_gt: COCO, predictions: Mapping[str, list[dict]], *,
                      max_detections: int, dilation_ratio: float) -> dict[str, dict[str, float]]:
     """``{model: {"mask_AP", ..., "mask_APf", "boundary_AP", ..., "boundary_APf"}}``: LVIS's
     federated mask AP and boundary AP of each model's results over every category of the GT,
-    max_detections counted per image (one pass per model: the mask IoUs computed once)."""
+    max_detections counted per image."""
     metrics = {}
     for model, results in predictions.items():
-        by_type = federated_aps(coco_gt, results, tuple(IOU_KINDS.values()),
-                                max_detections=max_detections, dilation_ratio=dilation_ratio)
-        metrics[model] = {f"{kind}_{name}": v for kind, iou_type in IOU_KINDS.items()
-                          for name, v in by_type[iou_type].items()}
+        metrics[model] = {}
+        for kind in IOU_KINDS:
+            figures = federated_ap(coco_gt, results, "segm" if kind == "mask" else kind,
+                                   max_detections=max_detections, dilation_ratio=dilation_ratio)
+            metrics[model].update({f"{kind}_{name}": v for name, v in figures.items()})
     return metrics
 
 

@@ -12,8 +12,7 @@ checks them against it); lvis-api is not needed to run this.
 
 Boundary AP under the same rules (iou_type "boundary") is the boundary-iou-api's LVIS variant:
 each pair's IoU is min(mask IoU, boundary IoU), as COCO's boundary AP (coco.BoundaryCOCOeval),
-everything else as for masks (the mask areas choose the size range). federated_aps scores mask
-and boundary AP in one pass: each image x category's mask IoUs are computed once.
+everything else as for masks (the mask areas choose the size range).
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from pycocotools.coco import COCO
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.evaluation.coco import boundary_rles
 
-__all__ = ["FREQUENCIES", "LVIS_AP_NAMES", "LVIS_MAX_DETECTIONS", "federated_ap", "federated_aps"]
+__all__ = ["FREQUENCIES", "LVIS_AP_NAMES", "LVIS_MAX_DETECTIONS", "federated_ap"]
 
 LVIS_MAX_DETECTIONS = 300  # per image: LVIS's limit (lvis-api's LVISResults, the challenge's)
 FREQUENCIES = ("r", "c", "f")  # a category's "frequency": rare, common, frequent
@@ -59,29 +58,25 @@ def _area(result: Mapping, iou_type: str) -> float:
     return float(mask_utils.area(result["segmentation"]))
 
 
-def _pair_ious(dt: list, gt: list, iou_types: Sequence[str], coco_gt: COCO,
-               dilation_ratio: float) -> dict[str, np.ndarray]:
-    """{iou type: D x G IoU} of one image x category's detections (in score order) and GT: box
-    IoU, mask IoU, or min(mask IoU, boundary IoU) for "boundary" (the mask IoU computed once for
-    "segm" and "boundary")."""
+def _regions(anns: Sequence[Mapping], iou_type: str, coco_gt: COCO | None = None) -> list:
+    if iou_type == "bbox":
+        return [a["bbox"] for a in anns]
+    if coco_gt is not None:  # GT polygons / uncompressed RLEs -> RLE at the image's size
+        return [coco_gt.annToRLE(a) for a in anns]
+    return [a["segmentation"] for a in anns]
+
+
+def _ious(dt: list, gt: list, iou_type: str, coco_gt: COCO, dilation_ratio: float) -> np.ndarray:
+    """D x G IoU of one image x category's detections (in score order) and GT: box IoU, mask
+    IoU, or min(mask IoU, boundary IoU) for "boundary"."""
     if not gt or not dt:
-        return {t: np.zeros((len(dt), len(gt))) for t in iou_types}
-    crowd = [0] * len(gt)
-    out = {}
-    if "bbox" in iou_types:
-        out["bbox"] = np.asarray(mask_utils.iou([d["bbox"] for d in dt], [g["bbox"] for g in gt],
-                                                crowd))
-    if "segm" in iou_types or "boundary" in iou_types:
-        # GT polygons / uncompressed RLEs -> RLE at the image's size
-        dt_rles, gt_rles = [d["segmentation"] for d in dt], [coco_gt.annToRLE(a) for a in gt]
-        ious = np.asarray(mask_utils.iou(dt_rles, gt_rles, crowd))
-        if "segm" in iou_types:
-            out["segm"] = ious
-        if "boundary" in iou_types:
-            bands = boundary_rles(gt_rles + dt_rles, dilation_ratio)
-            out["boundary"] = np.minimum(ious, mask_utils.iou(bands[len(gt):], bands[:len(gt)],
-                                                              crowd))
-    return out
+        return np.zeros((len(dt), len(gt)))
+    dt_regions, gt_regions = _regions(dt, iou_type), _regions(gt, iou_type, coco_gt)
+    ious = np.asarray(mask_utils.iou(dt_regions, gt_regions, [0] * len(gt)))
+    if iou_type == "boundary":
+        bands = boundary_rles(gt_regions + dt_regions, dilation_ratio)
+        ious = np.minimum(ious, mask_utils.iou(bands[len(gt):], bands[:len(gt)], [0] * len(gt)))
+    return ious
 
 
 def _match(ious: np.ndarray, gt_ignored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -111,20 +106,18 @@ def _match(ious: np.ndarray, gt_ignored: np.ndarray) -> tuple[np.ndarray, np.nda
     return matched, on_ignored
 
 
-def _score_pair(gt: list, scores: np.ndarray, areas: np.ndarray, ious: np.ndarray,
-                not_exhaustive: bool, area_range) -> dict:
-    """One image x category at one size range: the detections' scores and areas in score order,
-    ious D x G."""
+def _score_pair(gt: list, dt: list, ious: np.ndarray, not_exhaustive: bool, area_range) -> dict:
+    """One image x category at one size range: dt in score order, ious D x G."""
     lo, hi = area_range
     gt_ignored = np.array([bool(g.get("ignore", 0)) or not lo <= g["area"] <= hi for g in gt],
                           bool)
     order = np.argsort(gt_ignored, kind="mergesort")
     gt_ignored = gt_ignored[order]
     matched, ignored = _match(ious[:, order], gt_ignored)
-    dt_outside = ~((lo <= areas) & (areas <= hi))
+    dt_outside = np.array([not lo <= d["area"] <= hi for d in dt], bool)
     # an unmatched detection outside the range, or of a not exhaustively labelled category
     ignored |= ~matched & (dt_outside | not_exhaustive)[None, :]
-    return {"scores": scores, "matched": matched,
+    return {"scores": np.array([d["score"] for d in dt], float), "matched": matched,
             "ignored": ignored, "n_gt": int((~gt_ignored).sum())}
 
 
@@ -176,24 +169,8 @@ def federated_ap(
         ``AP, AP50, AP75, APs, APm, APl, APr, APc, APf`` (fractions; NaN where no category has
         GT of that size or frequency: LVISEval's -1).
     """
-    return federated_aps(coco_gt, results, (iou_type,), category_ids=category_ids,
-                         max_detections=max_detections, dilation_ratio=dilation_ratio)[iou_type]
-
-
-def federated_aps(
-    coco_gt: COCO,
-    results: Sequence[Mapping],
-    iou_types: Sequence[str],
-    *,
-    category_ids: Sequence | None = None,
-    max_detections: int = LVIS_MAX_DETECTIONS,
-    dilation_ratio: float = BOUNDARY_DILATION_RATIO,
-) -> dict[str, dict[str, float]]:
-    """``{iou type: federated_ap(coco_gt, results, iou type, ...)}`` for each of iou_types, in
-    one pass over the image x category pairs (mask and boundary AP share the mask IoUs)."""
-    unknown = [t for t in iou_types if t not in IOU_TYPES]
-    if unknown or not iou_types:
-        raise ValueError(f"iou_type {(unknown or [None])[0]!r}: one of {', '.join(IOU_TYPES)}")
+    if iou_type not in IOU_TYPES:
+        raise ValueError(f"iou_type {iou_type!r}: one of {', '.join(IOU_TYPES)}")
     categories = sorted(coco_gt.cats if category_ids is None else category_ids)
     wanted = set(categories)
     gts: dict = defaultdict(list)
@@ -208,30 +185,21 @@ def federated_aps(
     for result in top_per_image(results, max_detections):
         key = (result["image_id"], result["category_id"])
         if key[1] in wanted and key[1] in verified[key[0]]:
-            dts[key].append(result)
-    # pairs_of[iou type][category]: [its scored pair per size range, one per image]
-    pairs_of = {t: defaultdict(list) for t in iou_types}
+            dts[key].append({**result, "area": _area(result, iou_type)})
+    pairs_of: dict = defaultdict(list)  # category: [(image, its scored pair per size range)]
     for image_id, category_id in sorted(set(gts) | set(dts)):
         gt = gts[image_id, category_id]
         dt = sorted(dts[image_id, category_id], key=lambda d: -d["score"])
-        scores = np.array([d["score"] for d in dt], float)
+        ious = _ious(dt, gt, iou_type, coco_gt, dilation_ratio)
         not_exhaustive = category_id in coco_gt.imgs[image_id]["not_exhaustive_category_ids"]
-        for iou_type, ious in _pair_ious(dt, gt, iou_types, coco_gt, dilation_ratio).items():
-            areas = np.array([_area(d, iou_type) for d in dt], float)
-            pairs_of[iou_type][category_id].append(
-                {size: _score_pair(gt, scores, areas, ious, not_exhaustive, bounds)
-                 for size, bounds in AREA_RANGES.items()})
-    return {t: _summary(coco_gt, categories, pairs_of[t]) for t in iou_types}
-
-
-def _summary(coco_gt: COCO, categories: Sequence, pairs_of: Mapping) -> dict[str, float]:
-    """The LVIS_AP_NAMES figures from each category's scored pairs (federated_aps')."""
+        pairs_of[category_id].append({size: _score_pair(gt, dt, ious, not_exhaustive, bounds)
+                                      for size, bounds in AREA_RANGES.items()})
     # precision[size]: T x R x K, -1 where a category has no GT of that size
     precision = {size: -np.ones((len(IOU_THRESHOLDS), len(RECALL_THRESHOLDS), len(categories)))
                  for size in AREA_RANGES}
     for k, category_id in enumerate(categories):
         for size in AREA_RANGES:
-            found = _precision([pair[size] for pair in pairs_of.get(category_id, [])])
+            found = _precision([pair[size] for pair in pairs_of[category_id]])
             if found is not None:
                 precision[size][:, :, k] = found
     frequency = [coco_gt.cats[c]["frequency"] for c in categories]
