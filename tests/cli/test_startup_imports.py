@@ -38,6 +38,14 @@ def run_command(module: str, argv: list[str], cwd) -> subprocess.CompletedProces
     )
 
 
+def refused_in_one_line(result: subprocess.CompletedProcess, line: str) -> None:
+    """Exit 2, `line` the only line on stderr, and no heavy library imported."""
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(line), result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stdout.splitlines()[-1] == "imported:", result.stdout
+
+
 @pytest.mark.parametrize(
     ("module", "argv", "line"),
     [
@@ -68,11 +76,7 @@ def run_command(module: str, argv: list[str], cwd) -> subprocess.CompletedProces
     ids=["train-config", "train-lora", "evaluate-config", "make-demo-base"],
 )
 def test_a_refused_command_imports_no_heavy_library(tmp_path, module, argv, line):
-    result = run_command(module, argv, tmp_path)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith(line), result.stderr
-    assert len(result.stderr.splitlines()) == 1, result.stderr
-    assert result.stdout.splitlines()[-1] == "imported:", result.stdout
+    refused_in_one_line(run_command(module, argv, tmp_path), line)
 
 
 @pytest.mark.parametrize(
@@ -133,11 +137,7 @@ def test_evaluate_refuses_its_files_before_the_evaluation_stack(tmp_path, case):
                  "coco.prompts=concept", f"coco.concept.bpe={missing}.txt.gz",
                  f"coco.annotation_file={gt}", f"coco.image_dir={tmp_path}"]
         line = f"error: BPE merges file {missing}.txt.gz does not exist"
-    result = run_command("samhq_train.cli.evaluate", argv, tmp_path)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith(line), result.stderr
-    assert len(result.stderr.splitlines()) == 1, result.stderr
-    assert result.stdout.splitlines()[-1] == "imported:", result.stdout
+    refused_in_one_line(run_command("samhq_train.cli.evaluate", argv, tmp_path), line)
 
 
 @pytest.mark.parametrize("case", ["checkpoint", "trainer-key", "video-output"])
@@ -162,8 +162,4 @@ def test_train_refuses_its_inputs_before_the_training_stack(tmp_path, case):
         taken.write_bytes(b"")
         argv += ["experiment=video_finetune"]
         line = f"error: {taken} already exists: give another paths.output_dir, or export=false"
-    result = run_command("samhq_train.cli.train", argv, tmp_path)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith(line), result.stderr
-    assert len(result.stderr.splitlines()) == 1, result.stderr
-    assert result.stdout.splitlines()[-1] == "imported:", result.stdout
+    refused_in_one_line(run_command("samhq_train.cli.train", argv, tmp_path), line)
