@@ -46,14 +46,20 @@ def exit_on_user_error(
 ) -> Callable[..., T]:
     """Wrap a command's main: a UserError becomes one stderr line (`reporter`; the commands that
     run as DDP processes pass distributed.report_once) and its exit status (2; a failed check
-    of the result 3)."""
+    of the result 3).
+
+    Called with arguments (tests, scripts) it returns main's result; called without any, as the
+    installed command calls it (`sys.exit(main())`), a result that is not an exit status gives
+    None: sys.exit would print a returned record and exit with status 1."""
 
     @functools.wraps(main)
     def wrapped(*args, **kwargs):
         try:
-            return main(*args, **kwargs)
+            result = main(*args, **kwargs)
         except UserError as err:
             reporter(err)
             sys.exit(err.exit_status)
+        as_command = not args and not kwargs
+        return None if as_command and not isinstance(result, int) else result
 
     return wrapped
