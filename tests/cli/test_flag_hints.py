@@ -86,3 +86,17 @@ def test_the_hint_pickles_as_its_message(files):
         load_checkpoint(files / "demo.pth", variant="vit_b")
     again = pickle.loads(pickle.dumps(err.value))
     assert isinstance(again, CheckpointError) and str(again) == str(err.value)
+
+
+def test_missing_base_says_what_the_file_holds_and_names_the_official_base(files, tmp_path):
+    """A delta holds what its run trained (the whole model's tensors under policy full), not
+    only the HQ parameters; the advice names the variant's official SAM file where it has one."""
+    model = build_sam_hq("vit_demo", seed=0, policy="full")
+    delta = save_checkpoint(model, tmp_path / "d.safetensors", "delta", policy="full")
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(delta)
+    assert "holds only the parameters a run trained (a delta export)" in str(info.value)
+    assert str(info.value).endswith("the SAM file or a SAM-HQ file of vit_demo")
+    with pytest.raises(CheckpointError, match=r"the official sam_vit_b_01ec64\.pth or a SAM-HQ "
+                       "file of vit_b$"):
+        load_checkpoint(files / "hq.safetensors", variant="vit_b")

@@ -177,7 +177,7 @@ def test_delta_export_holds_exactly_the_policy_tensors_and_reapplies(tmp_path, p
     kinds = {key_kind(k) for k in state}
     assert kinds == {"hq": {"hq"}, "hq+decoder": {"hq", "mask_decoder"}, "hq+lora": {"hq", "lora"},
                      "full": {"hq", "image_encoder", "prompt_encoder", "mask_decoder"}}[policy]
-    with pytest.raises(Exception, match="holds only the HQ parameters"):
+    with pytest.raises(Exception, match="holds only the parameters a run trained"):
         load_checkpoint(path)
     loaded = load_checkpoint(path, base_checkpoint=base_file)
     assert set(loaded.state_dict()) == set(trained.state_dict())

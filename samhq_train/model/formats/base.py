@@ -88,6 +88,7 @@ class FormatRecord:
     sniff: Callable[[Path], bool] | None = None
     write: Callable[..., None] | None = None
     needs_base: bool = False  # only makes a model on top of a base checkpoint
+    holds: str = ""  # with needs_base: what the file holds, as its refusals word it
     records_base: bool = False  # the file says where its base is (or the seed of a random one)
     writes_merged: bool = True  # written from the LoRA-merged model (consumers need no LoRA)
     optional_keys: Callable[[nn.Module], State] = lambda model: {}

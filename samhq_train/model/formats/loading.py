@@ -20,6 +20,7 @@ from ..registry import (
     canonical_variant,
     family_of_model,
     family_of_variant,
+    official_file,
 )
 from .base import CheckpointError, FormatRecord, State, Use, detect_variant, family_of
 from .demo_bases import is_shipped_demo_base
@@ -213,7 +214,7 @@ def load_checkpoint_with_provenance(
     if record.records_base:
         model = _build_recorded_base(Path(path), provenance, variant, base_checkpoint)
     elif record.needs_base:
-        check_base_given(path, base_checkpoint)
+        check_base_given(path, base_checkpoint, record.holds, variant)
         model = build_sam_hq(variant, checkpoint=str(base_checkpoint), policy=policy)
     else:
         model = build_sam_hq(variant)
@@ -253,14 +254,18 @@ def untrained_hq(path: str | os.PathLike, state: State) -> UntrainedHQ | None:
     return None
 
 
-def check_base_given(path, base_checkpoint) -> None:
-    """The one rule for files that hold part of a model: they make one only with a base."""
+def check_base_given(
+    path, base_checkpoint, holds: str = "the HQ parameters", variant: str | None = None
+) -> None:
+    """The one rule for files that hold part of a model (`holds`: what, in words): they make one
+    only with a base, which the refusal names by the variant's official file where it has one."""
     if base_checkpoint is None:
+        official = official_file(variant) if variant else None
+        base = f"the official {official}" if official else "the SAM file"
         raise OptionHint(
-            "{path} holds only the HQ parameters: also give the base it was trained on "
-            "({base_option}<file>), an official SAM (e.g. sam_vit_b_01ec64.pth) or SAM-HQ file "
-            "of the same variant",
-            path=path,
+            "{path} holds only {holds}: also give the base it was trained on "
+            "({base_option}<file>), {base} or a SAM-HQ file of {variant}",
+            path=path, holds=holds, base=base, variant=variant or "the same variant",
         )
 
 

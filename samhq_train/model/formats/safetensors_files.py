@@ -136,6 +136,7 @@ def _onto_base(*, holds: str, **fields) -> FormatRecord:
         **_OURS,
         uses=frozenset({Use.EVALUATE, Use.EXPORT}),
         needs_base=True,
+        holds=holds,
         refusals={use: refusal for use in (Use.START, Use.RESUME)},
         **fields,
     )
