@@ -216,6 +216,18 @@ def test_bad_or_wrong_kind_of_file_is_one_line_naming_it(tmp_path, tiny_model, n
     assert "\n" not in text and "weights_only" not in text and len(text) < 400, text
 
 
+def test_a_format_given_that_the_file_is_not_names_the_detected_one(tmp_path, tiny_model):
+    """format= (--format) of another kind than the file: the advice is the format, not a rename
+    (the file's name was right: "rename it to .pth" was said of a .pth file)."""
+    path = save_checkpoint(tiny_model, tmp_path / "weights.pth", "sam_hq")
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, format="lightning")
+    assert str(info.value) == (
+        f"{path} is a sam_hq checkpoint, not lightning as the format given says: leave the format "
+        "out (it is detected from the file), or pass format=sam_hq (--format sam_hq)"
+    )
+
+
 def test_a_weights_file_without_extension_is_detected(tmp_path, tiny_model):
     path = tmp_path / "sam_hq_weights"
     path.write_bytes(save_checkpoint(tiny_model, tmp_path / "w.pth", "sam_hq").read_bytes())

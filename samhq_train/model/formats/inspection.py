@@ -102,7 +102,7 @@ def _inspect(path: Path, format: str | None) -> Inspection:
     forced = record_of(format, path) if format is not None else None
     if not path.exists():
         raise not_found(path)
-    found = forced.probe(path) if forced else _detect(path)
+    found = _probe_as(forced, path) if forced else _detect(path)
     record = forced or RECORDS[found.format]
     provenance = found.provenance
     rebuilds_itself = record.records_base and (
@@ -120,6 +120,26 @@ def _inspect(path: Path, format: str | None) -> Inspection:
         refusals=refusals,
         held=found.held,
     )
+
+
+def _probe_as(record: FormatRecord, path: Path) -> Found:
+    """The file read as the format given (format= / --format). A file of another format is
+    refused naming the one detected: the format given, not the file's name, is what to change."""
+    try:
+        return record.probe(path)
+    except FileProblem:
+        try:
+            detected = _detect(path).format
+        except CheckpointError:
+            detected = None
+        if detected is None or detected == record.name:
+            raise
+        raise FileProblem(
+            path,
+            f"is a {detected} checkpoint, not {record.name} as the format given says: leave the "
+            f"format out (it is detected from the file), or pass format={detected} (--format "
+            f"{detected})",
+        ) from None
 
 
 def _detect(path: Path) -> Found:
