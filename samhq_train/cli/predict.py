@@ -69,6 +69,7 @@ from samhq_train.inference.command_options import (
     add_hq_option,
     add_weights_options,
     check_device_options,
+    check_hq_options,
     decode_with_hq,
     flag_hints,
 )
@@ -133,6 +134,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     check_device_options(parser, args)
+    check_hq_options(parser, args)
     if args.fill_hole_area is not None and args.fill_hole_area < 0:
         parser.error(f"--fill-hole-area {args.fill_hole_area}: give 0 (off) or more")
     if args.prompts and (args.box or args.point):

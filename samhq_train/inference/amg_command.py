@@ -48,6 +48,7 @@ from .command_options import (
     add_hq_option,
     add_weights_options,
     check_device_options,
+    check_hq_options,
     flag_hints,
     hq_choice,
 )
@@ -102,6 +103,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not args.image and not args.images:
         parser.error("give --image FILE (repeatable) and/or --images FOLDER")
     check_device_options(parser, args)
+    check_hq_options(parser, args)
     check_generator_options(args)
     return args
 

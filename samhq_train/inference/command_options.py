@@ -70,6 +70,16 @@ def add_hq_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def check_hq_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """One usage line (exit 2) for --hq-token-only with --no-hq: the HQ mask alone asked of a
+    decode without the HQ token (it was ignored: plain SAM's mask came out)."""
+    if args.hq is False and args.hq_token_only:
+        parser.error(
+            "--hq-token-only (the HQ mask alone) and --no-hq (no HQ token) contradict each "
+            "other: give one of them"
+        )
+
+
 def untrained_hq_note(model) -> str | None:
     """The note line of a command that decodes `model` as plain SAM because its HQ parts are
     untrained (load_checkpoint's model.untrained_hq), or None when they are trained."""
@@ -165,5 +175,6 @@ def has_int8_encoder(variant: str) -> bool:
 
 __all__ = [
     "FLAG_WORDS", "HQ_HELP", "add_device_options", "add_hq_option", "add_weights_options",
-    "check_device_options", "decode_with_hq", "flag_hints", "hq_choice", "untrained_hq_note",
+    "check_device_options", "check_hq_options", "decode_with_hq", "flag_hints", "hq_choice",
+    "untrained_hq_note",
 ]
