@@ -17,9 +17,10 @@ from samhq_train.data.demo import make_demo_sample
 from samhq_train.model import atomic_write
 
 from .concept import ConceptSession
-from .engine import AppError, Options, Segmenter, prompt_of, safe_stem
+from .engine import AppError, Options, Segmenter, free_stem, prompt_of, safe_stem
 from .video import VideoSession
 
+IMAGE_SAVE = ("_mask.png", "_sam_mask.png", ".json")  # after the stem: what a save writes
 DEMO_IMAGES = 8  # val samples of the demo data (seed 0), made in memory
 DEMO_SIZE = (256, 320)  # the demo data's H, W
 
@@ -148,8 +149,8 @@ class App:
 
     def save(self, body: dict) -> dict:
         result, _, name = self._segment(body)
-        stem = safe_stem(name)
         out = self.out_dir.resolve()
+        stem = free_stem(out, safe_stem(name), IMAGE_SAVE)
         files = {
             out / f"{stem}_mask.png": result.hq.mask,
             out / f"{stem}_sam_mask.png": result.sam.mask,

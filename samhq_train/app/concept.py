@@ -25,7 +25,9 @@ from samhq_train.inference.concept import ConceptInstances, ConceptPredictor
 from samhq_train.inference.concept_command import write_result
 from samhq_train.model.sam3.concept.detector import NoDetectorError
 
-from .engine import KEPT_IMAGES, AppError, safe_stem
+from .engine import KEPT_IMAGES, AppError, free_stem, safe_stem
+
+CONCEPT_SAVE = (".json", "_masks", "_overlay.png")  # after the stem: what a save writes
 
 KEPT_ANSWERS = 64  # concept answers kept (per request: image, text, exemplars, threshold)
 KEPT_MASK_BYTES = 2**30  # and their masks at most this much (the newest answer is always kept)
@@ -134,20 +136,9 @@ class ConceptSession:
         image, name = self.image(request["image_id"])
         out = out_dir.resolve()
         out.mkdir(parents=True, exist_ok=True)
-        stem = free_stem(out, f"{safe_stem(name)}_concept")
+        stem = free_stem(out, f"{safe_stem(name)}_concept", CONCEPT_SAVE)
         write_result(out, stem, name, image, prompt_record(request), found)
         return [out / f"{stem}.json", out / f"{stem}_masks", out / f"{stem}_overlay.png"]
-
-
-def free_stem(out: Path, stem: str) -> str:
-    """`stem`, or stem_2, stem_3, ... : the first whose json, masks folder and overlay are all
-    new (a save never replaces a file)."""
-    for n in range(1, 10_000):
-        candidate = stem if n == 1 else f"{stem}_{n}"
-        taken = (f"{candidate}.json", f"{candidate}_masks", f"{candidate}_overlay.png")
-        if not any((out / t).exists() for t in taken):
-            return candidate
-    raise AppError(f"{out} holds 9999 saves of {stem}; give another --out")
 
 
 def prompt_record(request: dict) -> dict:

@@ -104,6 +104,16 @@ def safe_stem(name: str) -> str:
     return stem or "image"
 
 
+def free_stem(out: Path, stem: str, suffixes: tuple[str, ...]) -> str:
+    """`stem`, or stem_2, stem_3, ... : the first for which every file a save writes (stem +
+    each of `suffixes`) is new in `out` (a save never replaces a file)."""
+    for n in range(1, 10_000):
+        candidate = stem if n == 1 else f"{stem}_{n}"
+        if not any((out / f"{candidate}{suffix}").exists() for suffix in suffixes):
+            return candidate
+    raise AppError(f"{out} holds 9999 saves of {stem}; give another --out")
+
+
 def prompt_of(steps) -> dict:
     """The prompt after the last of `steps` as a predict prompt file
     ({"box": [...], "points": [...]})."""

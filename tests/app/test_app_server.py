@@ -182,6 +182,12 @@ def test_save_writes_only_into_the_output_folder(app_server, tiny_checkpoint, tm
     sam = cv2.imread(str(out / "escape_me_sam_mask.png"), 0) > 127
     np.testing.assert_array_equal(sam, expected[1])
     assert (expected[0] != expected[1]).any()  # the two files can be told apart
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    status, again = call(f"{base}/api/save", {"image_id": image["image_id"], "steps": STEPS[:1]})
+    assert status == 200  # a second save of the image goes beside the first, replacing nothing
+    assert [Path(f).name for f in again["saved"]] == [
+        "escape_me_2_mask.png", "escape_me_2_sam_mask.png", "escape_me_2.json"]
+    assert all((out / name).read_bytes() == data for name, data in first.items())
 
 
 def test_an_upload_over_the_limit_is_refused_before_it_is_read(app_server, monkeypatch):
