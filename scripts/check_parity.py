@@ -13,6 +13,7 @@ import torch
 
 from samhq_train.inference import load_image
 from samhq_train.model import build_sam_hq
+from samhq_train.model.registry import FAMILIES
 from samhq_train.model.sam1 import LongestSideProcessing
 from samhq_train.reference import official_twin, transformers_twin
 
@@ -51,7 +52,8 @@ def compare_bf16(ours, official, image: torch.Tensor, box: torch.Tensor) -> None
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variant", required=True, choices=["vit_b", "vit_l", "vit_h", "vit_tiny", "vit_demo"])
+    sam1 = sorted(FAMILIES["sam1"].variants)  # the official code builds every SAM 1 size
+    parser.add_argument("--variant", required=True, choices=sam1)
     parser.add_argument("--checkpoint", required=True, help="official sam_hq_vit_*.pth (or sam_vit_*.pth)")
     parser.add_argument("--image", help="an image file; default: random pixels")
     parser.add_argument("--transformers", action="store_true", help="also compare transformers' SamHQModel")
