@@ -138,6 +138,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             f"--onnx-opset {args.onnx_opset}: give an opset from {MIN_OPSET} to {MAX_OPSET} "
             "(default 17)"
         )
+    for flag, given in (("--onnx-hq-token-only", args.onnx_hq_token_only),
+                        ("--onnx-multimask", args.onnx_multimask)):
+        if given and "onnx" not in args.to:  # it would change no file written
+            raise UserError(
+                f"{flag} sets the onnx target's prompt decoder, which --to {' '.join(args.to)} "
+                "does not write: add onnx to --to, or leave the flag out"
+            )
     return args
 
 

@@ -50,3 +50,14 @@ def test_an_opset_the_models_cannot_export_at_is_refused_before_the_checkpoint_i
         f"error: --onnx-opset {opset}: give an opset from 14 to 20 (default 17)"
     ]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("flag", ["--onnx-hq-token-only", "--onnx-multimask"])
+def test_an_onnx_decoder_flag_without_the_onnx_target_is_refused(tmp_path, monkeypatch, capsys,
+                                                                   flag):
+    """It changes no file the other targets write: it had been ignored in silence."""
+    argv = ["--checkpoint", "w.pth", "--to", "sam_hq", "hq_only", "--out", str(tmp_path / "o")]
+    assert refusal_before_reading(monkeypatch, capsys, [*argv, flag]) == [
+        f"error: {flag} sets the onnx target's prompt decoder, which --to sam_hq hq_only does not "
+        "write: add onnx to --to, or leave the flag out"
+    ]
