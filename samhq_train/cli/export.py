@@ -25,8 +25,10 @@ difference, and exit status 3; the file is removed (--no-verify keeps a file unc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -42,6 +44,7 @@ from samhq_train.model import (
     policy_of,
 )
 from samhq_train.model.formats import RECORDS
+from samhq_train.model.sam3.concept.detector import NoDetectorError
 from samhq_train.output_check import OutputError
 
 # the opsets the models export at: attention (scaled_dot_product_attention) needs 14; the top is
@@ -169,6 +172,15 @@ def check_name(name: str | None) -> None:
         )
 
 
+@contextlib.contextmanager
+def checkpoint_named(checkpoint: str) -> Iterator[None]:
+    """A refusal of the loaded model itself (onnx_concept: no concept detector) names the file."""
+    try:
+        yield
+    except NoDetectorError as err:
+        raise UserError(f"--checkpoint {checkpoint}: {err}") from None
+
+
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
@@ -183,7 +195,7 @@ def main(argv: list[str] | None = None) -> dict:
     note = untrained_hq_export_note(loaded.model, args.to)
     if note is not None:
         print(note, file=sys.stderr)
-    with torch.no_grad():
+    with torch.no_grad(), checkpoint_named(args.checkpoint):
         written = export_model(
             loaded.model,
             args.out,

@@ -61,3 +61,14 @@ def test_an_onnx_decoder_flag_without_the_onnx_target_is_refused(tmp_path, monke
         f"error: {flag} sets the onnx target's prompt decoder, which --to sam_hq hq_only does not "
         "write: add onnx to --to, or leave the flag out"
     ]
+
+
+def test_onnx_concept_of_a_model_without_the_detector_names_the_file(tmp_path, capsys):
+    weights = save_checkpoint(build_sam_hq("vit_demo", seed=0), tmp_path / "w.pth", "sam_hq")
+    with pytest.raises(SystemExit) as info:
+        export_command.main(["--checkpoint", str(weights), "--to", "onnx_concept", "--out",
+                             str(tmp_path / "o")])
+    assert info.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: --checkpoint {weights}: this is a sam1 model; text and "), line
+    assert not (tmp_path / "o").exists()
