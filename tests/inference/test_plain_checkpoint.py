@@ -88,8 +88,9 @@ def test_predict_decodes_a_plain_file_as_no_hq_with_one_note(files, tmp_path, ca
         scores, masks, err = predict(files, plain, tmp_path / "a", capsys, *extra, "--overwrite")
         assert len(notes(err, plain)) == 1, err  # once for both images
         assert "decoding as plain SAM (no HQ token)" in notes(err, plain)[0]
+        no_hq = [e for e in extra if e != "--hq-token-only"]  # refused beside --no-hq
         want_scores, want_masks, err = predict(
-            files, plain, tmp_path / "b", capsys, *extra, "--no-hq", "--overwrite"
+            files, plain, tmp_path / "b", capsys, *no_hq, "--no-hq", "--overwrite"
         )
         assert not notes(err, plain)
         assert (scores, masks) == (want_scores, want_masks)
