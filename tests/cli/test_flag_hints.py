@@ -100,3 +100,17 @@ def test_missing_base_says_what_the_file_holds_and_names_the_official_base(files
     with pytest.raises(CheckpointError, match=r"the official sam_vit_b_01ec64\.pth or a SAM-HQ "
                        "file of vit_b$"):
         load_checkpoint(files / "hq.safetensors", variant="vit_b")
+
+
+def test_a_partial_file_as_the_base_is_refused(files, tmp_path, capsys):
+    """An HQ-only file (or a delta, a training .ckpt) given as the base had loaded on the random
+    init of the frozen SAM, and decoded garbage without a word."""
+    hq = str(files / "hq.safetensors")
+    with pytest.raises(CheckpointError, match=r"hq\.safetensors \(the base given\) is a hq_only "
+                       r"file, which holds only the HQ parameters, not a whole model: give "
+                       r"base_checkpoint=the SAM"):
+        load_checkpoint(hq, base_checkpoint=hq)
+    run = commands(files, tmp_path / "out")["samhq-predict"]
+    line = error_line(run, ["--checkpoint", hq, "--base", hq], capsys)
+    assert "not a whole model: give --base the SAM / SAM-HQ weights file" in line, line
+    assert load_checkpoint(hq, base_checkpoint=files / "demo.pth").untrained_hq is None

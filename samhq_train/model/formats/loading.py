@@ -215,7 +215,7 @@ def load_checkpoint_with_provenance(
         model = _build_recorded_base(Path(path), provenance, variant, base_checkpoint)
     elif record.needs_base:
         check_base_given(path, base_checkpoint, record.holds, variant)
-        model = build_sam_hq(variant, checkpoint=str(base_checkpoint), policy=policy)
+        model = build_on_base(variant, base_checkpoint, policy=policy)
     else:
         model = build_sam_hq(variant)
     apply_state(model, state, record, path, variant, policy)
@@ -293,4 +293,22 @@ def _build_recorded_base(path: Path, meta: Provenance, variant: str, base_checkp
             "{base_option}the right file, or that one explicitly to use it anyway",
             path=path, base=base,
         )
-    return build_sam_hq(variant, checkpoint=str(base), seed=meta.seed, policy=policy_of(meta))
+    return build_on_base(variant, base, seed=meta.seed, policy=policy_of(meta))
+
+
+def build_on_base(variant: str, base, *, seed: int | None = None, policy="hq") -> nn.Module:
+    """build_sam_hq from the base file of a checkpoint that holds part of a model. The base must
+    hold a whole SAM / SAM-HQ model: another partial file (HQ-only, delta, a training .ckpt)
+    would leave the frozen SAM at its random init."""
+    info = inspect(base)
+    if info.record.needs_base:
+        official = official_file(variant)
+        raise OptionHint(
+            "{base} (the base given) is a {format} file, which holds only {holds}, not a whole "
+            "model: give {base_option}the SAM / SAM-HQ weights file it was trained on{example}",
+            base=base, format=info.format, holds=info.record.holds or "what its run trained",
+            example=f" (the official {official})" if official else "",
+        )
+    model = build_model(variant, seed=seed)
+    apply_state(model, info.read().state, info.record, base, canonical_variant(variant))
+    return prepare_model(model, policy)
