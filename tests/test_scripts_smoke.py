@@ -4,8 +4,10 @@ data) run end to end at tiny sizes."""
 import json
 import os
 import re
+import runpy
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -127,6 +129,26 @@ def run_script(*args: str) -> str:
     return result.stdout
 
 
+def run_script_here(script: str, *args: str, capsys, monkeypatch) -> str:
+    """`python <script> <args>` in this process: the file run as __main__ with that argv and its
+    folder first on sys.path, stdout returned. A fresh interpreter would add only its start-up
+    (torch's import and the reference packages': most of these small runs' time)."""
+    path = ROOT / script
+    monkeypatch.setattr(sys, "argv", [str(path), *args])
+    monkeypatch.syspath_prepend(str(path.parent))
+    before = set(sys.modules)
+    try:
+        with warnings.catch_warnings():  # a script's warning filters stay its own
+            runpy.run_path(str(path), run_name="__main__")
+    except SystemExit as exit:
+        assert exit.code in (None, 0), (exit.code, capsys.readouterr().err[-2000:])
+    finally:  # the scripts it imported from its folder (benchmark.py: benchmark_data) go too
+        for name in set(sys.modules) - before:
+            if Path(getattr(sys.modules[name], "__file__", None) or "/").parent == path.parent:
+                del sys.modules[name]
+    return capsys.readouterr().out
+
+
 @pytest.fixture(scope="module")
 def demo_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("scripts") / "demo"
@@ -162,8 +184,8 @@ def test_benchmark_data(demo_root):
 
 
 @pytest.mark.slow
-def test_benchmark_metrics():
-    out = run_script(
+def test_benchmark_metrics(capsys, monkeypatch):
+    out = run_script_here(
         "scripts/benchmark.py",
         "metrics",
         "--size",
@@ -174,13 +196,15 @@ def test_benchmark_metrics():
         "1",
         "--device",
         "cpu",
+        capsys=capsys,
+        monkeypatch=monkeypatch,
     )
     assert "images/s" in out
 
 
 @pytest.mark.slow
-def test_benchmark_concept(tmp_path):
-    out = run_script(
+def test_benchmark_concept(tmp_path, capsys, monkeypatch):
+    out = run_script_here(
         "scripts/benchmark.py",
         "concept",
         "--variant",
@@ -196,14 +220,16 @@ def test_benchmark_concept(tmp_path):
         "2",
         "--json",
         str(tmp_path / "concept.json"),
+        capsys=capsys,
+        monkeypatch=monkeypatch,
     )
     assert "2 boxes refined" in out and "text encoder + detector" in out
     assert len(json.loads((tmp_path / "concept.json").read_text())["results"]) == 3
 
 
 @pytest.mark.slow
-def test_benchmark_models():
-    out = run_script(
+def test_benchmark_models(capsys, monkeypatch):
+    out = run_script_here(
         "scripts/benchmark.py",
         "--variant",
         "vit_demo",
@@ -217,6 +243,8 @@ def test_benchmark_models():
         "cpu",
         "--epoch",
         "4",
+        capsys=capsys,
+        monkeypatch=monkeypatch,
     )
     assert "| samhq_train |" in out and "| official |" in out and "| transformers |" in out
     assert "one epoch of 4 demo images" in out and "from the cache" in out
@@ -225,8 +253,8 @@ def test_benchmark_models():
 
 
 @pytest.mark.slow
-def test_benchmark_sam2_family():
-    out = run_script(
+def test_benchmark_sam2_family(capsys, monkeypatch):
+    out = run_script_here(
         "scripts/benchmark.py",
         "--variant",
         "sam2.1_hq_hiera_demo",
@@ -238,6 +266,8 @@ def test_benchmark_sam2_family():
         "1",
         "--device",
         "cpu",
+        capsys=capsys,
+        monkeypatch=monkeypatch,
     )
     assert (
         "| samhq_train |" in out and "| samhq_train, cached |" in out and "| official |" not in out
@@ -245,9 +275,9 @@ def test_benchmark_sam2_family():
 
 
 @pytest.mark.slow
-def test_check_parity_reports_small_differences(tmp_path):
+def test_check_parity_reports_small_differences(tmp_path, capsys, monkeypatch):
     checkpoint = save_checkpoint(random_tiny_model(3), tmp_path / "sam_hq_vit_demo.pth", "sam_hq")
-    out = run_script(
+    out = run_script_here(
         "scripts/check_parity.py",
         "--variant",
         "vit_demo",
@@ -255,6 +285,8 @@ def test_check_parity_reports_small_differences(tmp_path):
         str(checkpoint),
         "--device",
         "cpu",
+        capsys=capsys,
+        monkeypatch=monkeypatch,
     )
     diffs = [
         float(line.split("max|diff|")[1].split(",")[0])
