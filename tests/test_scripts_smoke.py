@@ -4,16 +4,15 @@ data) run end to end at tiny sizes."""
 import json
 import os
 import re
-import runpy
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
 
 from samhq_train.model import save_checkpoint
 from tests.reference import random_tiny_model
+from tests.script_modules import run_script_here
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,26 +128,6 @@ def run_script(*args: str) -> str:
     return result.stdout
 
 
-def run_script_here(script: str, *args: str, capsys, monkeypatch) -> str:
-    """`python <script> <args>` in this process: the file run as __main__ with that argv and its
-    folder first on sys.path, stdout returned. A fresh interpreter would add only its start-up
-    (torch's import and the reference packages': most of these small runs' time)."""
-    path = ROOT / script
-    monkeypatch.setattr(sys, "argv", [str(path), *args])
-    monkeypatch.syspath_prepend(str(path.parent))
-    before = set(sys.modules)
-    try:
-        with warnings.catch_warnings():  # a script's warning filters stay its own
-            runpy.run_path(str(path), run_name="__main__")
-    except SystemExit as exit:
-        assert exit.code in (None, 0), (exit.code, capsys.readouterr().err[-2000:])
-    finally:  # the scripts it imported from its folder (benchmark.py: benchmark_data) go too
-        for name in set(sys.modules) - before:
-            if Path(getattr(sys.modules[name], "__file__", None) or "/").parent == path.parent:
-                del sys.modules[name]
-    return capsys.readouterr().out
-
-
 @pytest.fixture(scope="module")
 def demo_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("scripts") / "demo"
@@ -186,7 +165,7 @@ def test_benchmark_data(demo_root):
 @pytest.mark.slow
 def test_benchmark_metrics(capsys, monkeypatch):
     out = run_script_here(
-        "scripts/benchmark.py",
+        "benchmark",
         "metrics",
         "--size",
         "64",
@@ -205,7 +184,7 @@ def test_benchmark_metrics(capsys, monkeypatch):
 @pytest.mark.slow
 def test_benchmark_concept(tmp_path, capsys, monkeypatch):
     out = run_script_here(
-        "scripts/benchmark.py",
+        "benchmark",
         "concept",
         "--variant",
         "sam3_hq_demo",
@@ -230,7 +209,7 @@ def test_benchmark_concept(tmp_path, capsys, monkeypatch):
 @pytest.mark.slow
 def test_benchmark_models(capsys, monkeypatch):
     out = run_script_here(
-        "scripts/benchmark.py",
+        "benchmark",
         "--variant",
         "vit_demo",
         "--iters",
@@ -255,7 +234,7 @@ def test_benchmark_models(capsys, monkeypatch):
 @pytest.mark.slow
 def test_benchmark_sam2_family(capsys, monkeypatch):
     out = run_script_here(
-        "scripts/benchmark.py",
+        "benchmark",
         "--variant",
         "sam2.1_hq_hiera_demo",
         "--iters",
@@ -278,7 +257,7 @@ def test_benchmark_sam2_family(capsys, monkeypatch):
 def test_check_parity_reports_small_differences(tmp_path, capsys, monkeypatch):
     checkpoint = save_checkpoint(random_tiny_model(3), tmp_path / "sam_hq_vit_demo.pth", "sam_hq")
     out = run_script_here(
-        "scripts/check_parity.py",
+        "check_parity",
         "--variant",
         "vit_demo",
         "--checkpoint",
