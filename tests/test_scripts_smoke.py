@@ -143,9 +143,9 @@ def demo_root(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_benchmark_data(demo_root):
-    out = run_script(
-        "scripts/benchmark_data.py",
+def test_benchmark_data(demo_root, capsys, monkeypatch):
+    out = run_script_here(
+        "benchmark_data",
         f"data.root={demo_root}",
         "data.demo.num_train=4",
         "data.demo.num_val=2",
@@ -158,6 +158,8 @@ def test_benchmark_data(demo_root):
         "--workers",
         "0",
         "--epoch",
+        capsys=capsys,
+        monkeypatch=monkeypatch,
     )
     assert "samples/s" in out and "from the cache" in out
 
