@@ -3,17 +3,11 @@
 holds the encoder's linear and convolution FLOPs as torch counts them, and the table runs end to
 end at a tiny size."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from samhq_train.model import build_sam_hq
-from tests.script_modules import load_script
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.script_modules import load_script, run_script_here
 
 
 def test_floor_gemms_count_the_encoders_matrix_flops():
@@ -32,12 +26,10 @@ def test_floor_gemms_count_the_encoders_matrix_flops():
     assert all(g[0] % heads == 0 for g in gemms if g[0] > 1)
 
 
-def test_cpu_table_runs():
-    out = subprocess.run(
-        [sys.executable, "scripts/benchmark.py", "--cpu-table", "--variant", "vit_demo",
-         "--reps", "1", "--points-per-side", "2", "--threads", "1"],
-        cwd=ROOT, capture_output=True, text=True, check=True, timeout=600,
-    ).stdout
+def test_cpu_table_runs(capsys, monkeypatch):
+    out = run_script_here("benchmark", "--cpu-table", "--variant", "vit_demo", "--reps", "1",
+                          "--points-per-side", "2", "--threads", "1", capsys=capsys,
+                          monkeypatch=monkeypatch)
     for row in ("samhq_train encoder, bf16 eager", "matmul floor", "samhq_train decoder",
                 "samhq_train encoder, onnxruntime int8",
                 "samhq_train AMG", "transformers SamVisionEncoder", "official segment_anything_hq"):

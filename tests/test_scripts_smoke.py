@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.script_modules import run_script_here
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -139,9 +141,9 @@ def demo_root(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_benchmark_data(demo_root):
-    out = run_script(
-        "scripts/benchmark_data.py",
+def test_benchmark_data(demo_root, capsys, monkeypatch):
+    out = run_script_here(
+        "benchmark_data",
         f"data.root={demo_root}",
         "data.demo.num_train=4",
         "data.demo.num_val=2",
@@ -154,14 +156,16 @@ def test_benchmark_data(demo_root):
         "--workers",
         "0",
         "--epoch",
+        capsys=capsys,
+        monkeypatch=monkeypatch,
     )
     assert "samples/s" in out and "from the cache" in out
 
 
 @pytest.mark.slow
-def test_benchmark_metrics():
-    out = run_script(
-        "scripts/benchmark.py",
+def test_benchmark_metrics(capsys, monkeypatch):
+    out = run_script_here(
+        "benchmark",
         "metrics",
         "--size",
         "64",
@@ -171,14 +175,16 @@ def test_benchmark_metrics():
         "1",
         "--device",
         "cpu",
+        capsys=capsys,
+        monkeypatch=monkeypatch,
     )
     assert "images/s" in out
 
 
 @pytest.mark.slow
-def test_benchmark_concept(tmp_path):
-    out = run_script(
-        "scripts/benchmark.py",
+def test_benchmark_concept(tmp_path, capsys, monkeypatch):
+    out = run_script_here(
+        "benchmark",
         "concept",
         "--variant",
         "sam3_hq_demo",
@@ -193,15 +199,17 @@ def test_benchmark_concept(tmp_path):
         "2",
         "--json",
         str(tmp_path / "concept.json"),
+        capsys=capsys,
+        monkeypatch=monkeypatch,
     )
     assert "2 boxes refined" in out and "text encoder + detector" in out
     assert len(json.loads((tmp_path / "concept.json").read_text())["results"]) == 3
 
 
 @pytest.mark.slow
-def test_benchmark_models():
-    out = run_script(
-        "scripts/benchmark.py",
+def test_benchmark_models(capsys, monkeypatch):
+    out = run_script_here(
+        "benchmark",
         "--variant",
         "vit_demo",
         "--iters",
@@ -214,6 +222,8 @@ def test_benchmark_models():
         "cpu",
         "--epoch",
         "4",
+        capsys=capsys,
+        monkeypatch=monkeypatch,
     )
     assert "| samhq_train |" in out and "| official |" in out and "| transformers |" in out
     assert "one epoch of 4 demo images" in out and "from the cache" in out
@@ -222,9 +232,9 @@ def test_benchmark_models():
 
 
 @pytest.mark.slow
-def test_benchmark_sam2_family():
-    out = run_script(
-        "scripts/benchmark.py",
+def test_benchmark_sam2_family(capsys, monkeypatch):
+    out = run_script_here(
+        "benchmark",
         "--variant",
         "sam2.1_hq_hiera_demo",
         "--iters",
@@ -235,6 +245,8 @@ def test_benchmark_sam2_family():
         "1",
         "--device",
         "cpu",
+        capsys=capsys,
+        monkeypatch=monkeypatch,
     )
     assert (
         "| samhq_train |" in out and "| samhq_train, cached |" in out and "| official |" not in out
@@ -242,17 +254,19 @@ def test_benchmark_sam2_family():
 
 
 @pytest.mark.slow
-def test_check_parity_reports_small_differences():
+def test_check_parity_reports_small_differences(capsys, monkeypatch):
     """On the Quickstart's variant (vit_demo_base, its shipped base): the script takes every SAM 1
     size the official code builds (it had refused vit_demo_base)."""
-    out = run_script(
-        "scripts/check_parity.py",
+    out = run_script_here(
+        "check_parity",
         "--variant",
         "vit_demo_base",
         "--checkpoint",
         str(ROOT / "data" / "demo_base" / "vit_demo_base.safetensors"),
         "--device",
         "cpu",
+        capsys=capsys,
+        monkeypatch=monkeypatch,
     )
     diffs = [
         float(line.split("max|diff|")[1].split(",")[0])

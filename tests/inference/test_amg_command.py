@@ -2,8 +2,6 @@
 COCO-style JSON and overlays equal to the generator's masks, one error line for bad input."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -14,6 +12,7 @@ from samhq_train.errors import SETUP_ERROR_EXIT
 from samhq_train.inference import AutomaticMaskGenerator
 from samhq_train.inference.amg_command import main as amg_main
 from samhq_train.model import load_checkpoint
+from tests.script_modules import run_script_here
 
 from .amg_reference import disc_image
 
@@ -107,27 +106,14 @@ def test_amg_command_bad_input_is_one_error_line(tmp_path, image, capsys, args, 
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
 
 
-def test_amg_and_benchmark_scripts_run(tmp_path, image):
+def test_amg_and_benchmark_scripts_run(tmp_path, image, capsys, monkeypatch):
     cv2.imwrite(str(tmp_path / "discs.png"), image)
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-    amg = [sys.executable, str(ROOT / "scripts" / "amg.py"), "--image", str(tmp_path / "discs.png")]
-    done = subprocess.run(
-        amg + ["--out", str(tmp_path / "out"), "--points-per-side", "2", "--device", "cpu"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert done.returncode == 0 and (tmp_path / "out" / "discs_overlay.png").is_file(), done.stderr
-    bench = [sys.executable, str(ROOT / "scripts" / "benchmark_amg.py"), "--points-per-side", "2"]
-    done = subprocess.run(
-        bench + ["--size", "64", "80", "--overlay", str(tmp_path / "bench.png")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert done.returncode == 0 and "masks in" in done.stdout and "peak RSS" in done.stdout, (
-        done.stderr
-    )
+    run_script_here("amg", "--image", str(tmp_path / "discs.png"), "--out", str(tmp_path / "out"),
+                    "--points-per-side", "2", "--device", "cpu", capsys=capsys,
+                    monkeypatch=monkeypatch)
+    assert (tmp_path / "out" / "discs_overlay.png").is_file()
+    out = run_script_here("benchmark_amg", "--points-per-side", "2", "--size", "64", "80",
+                          "--overlay", str(tmp_path / "bench.png"), capsys=capsys,
+                          monkeypatch=monkeypatch)
+    assert "masks in" in out and "peak RSS" in out, out
     assert cv2.imread(str(tmp_path / "bench.png")).shape == (64, 80, 3)

@@ -1,18 +1,12 @@
 """`scripts/benchmark.py --cpu-table --train-only` (scripts/benchmark_cpu.py's training-step rows,
 built from scripts/benchmark.py's step code) runs end to end at a tiny size and prints every row."""
 
-import subprocess
-import sys
-
-from tests.training.helpers import ROOT
+from tests.script_modules import run_script_here
 
 
-def test_cpu_table_training_rows_run():
-    out = subprocess.run(
-        [sys.executable, "scripts/benchmark.py", "--cpu-table", "--train-only",
-         "--variant", "vit_demo", "--reps", "1", "--threads", "1"],
-        cwd=ROOT, capture_output=True, text=True, check=True, timeout=600,
-    ).stdout
+def test_cpu_table_training_rows_run(capsys, monkeypatch):
+    out = run_script_here("benchmark", "--cpu-table", "--train-only", "--variant", "vit_demo",
+                          "--reps", "1", "--threads", "1", capsys=capsys, monkeypatch=monkeypatch)
     for step in ("samhq_train training step", "samhq_train training step, cached",
                  "official training step"):
         for dtype in ("bf16", "fp32"):

@@ -55,9 +55,10 @@ CASES = {  # name: prompt settings
 SEEDS = {"mask": 3, "box": 0, "clicks": 1, "mose": 5}
 
 
-def meta_sam2train(settings: ClipPromptSettings, regularization: float = 0.0):
+def meta_sam2train(settings: ClipPromptSettings, regularization: float = 0.0, size: int = SIZE):
     s = settings
-    overrides = MINIATURE + [
+    overrides = [o for o in MINIATURE if not o.startswith("++model.image_size=")] + [
+        f"++model.image_size={size}",
         "++model._target_=training.model.sam2.SAM2Train",
         f"++model.prob_to_use_pt_input_for_train={s.prob_to_use_pt_input}",
         f"++model.prob_to_use_box_input_for_train={s.prob_to_use_box_input}",
@@ -82,15 +83,21 @@ def meta_sam2train(settings: ClipPromptSettings, regularization: float = 0.0):
     return instantiate(cfg.model, _recursive_=True)
 
 
-def clip(seed: int):
-    """T x 1 x 3 x S x S frames (0-255) and T x B x 1 x S x S GT: two rectangles moving."""
+def clip(seed: int, size: int = SIZE):
+    """T x 1 x 3 x S x S frames (0-255) and T x B x 1 x S x S GT: two rectangles moving (drawn
+    for 256 px, scaled to `size`)."""
     gen = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (NUM_FRAMES, 1, 3, SIZE, SIZE), generator=gen).float()
-    gt = torch.zeros(NUM_FRAMES, NUM_OBJECTS, 1, SIZE, SIZE, dtype=torch.bool)
+    images = torch.randint(0, 256, (NUM_FRAMES, 1, 3, size, size), generator=gen).float()
+    gt = torch.zeros(NUM_FRAMES, NUM_OBJECTS, 1, size, size, dtype=torch.bool)
+
+    def at(*pixels):  # a 256 px box's rows and columns at `size`
+        y0, y1, x0, x1 = (p * size // SIZE for p in pixels)
+        return slice(y0, y1), slice(x0, x1)
+
     for t in range(NUM_FRAMES):
-        gt[t, 0, 0, 40 + 6 * t: 120 + 6 * t, 30 + 8 * t: 140 + 8 * t] = True
+        gt[(t, 0, 0, *at(40 + 6 * t, 120 + 6 * t, 30 + 8 * t, 140 + 8 * t))] = True
         if t != 2:  # the second object leaves on frame 2
-            gt[t, 1, 0, 150:220, 160 - 5 * t: 230 - 5 * t] = True
+            gt[(t, 1, 0, *at(150, 220, 160 - 5 * t, 230 - 5 * t))] = True
     return images, gt
 
 

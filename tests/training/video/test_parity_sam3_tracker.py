@@ -54,13 +54,13 @@ CASES = {  # name: (prompt settings, teacher-forced object scores, seed)
 }
 
 
-def clip(seed: int):
+def clip(seed: int, num_frames: int = NUM_FRAMES):
     """T x 1 x 3 x S x S frames (0-255) and T x B x 1 x S x S GT: two rectangles moving, the
     second absent on frame 2."""
     gen = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (NUM_FRAMES, 1, 3, SIZE, SIZE), generator=gen).float()
-    gt = torch.zeros(NUM_FRAMES, NUM_OBJECTS, 1, SIZE, SIZE, dtype=torch.bool)
-    for t in range(NUM_FRAMES):
+    images = torch.randint(0, 256, (num_frames, 1, 3, SIZE, SIZE), generator=gen).float()
+    gt = torch.zeros(num_frames, NUM_OBJECTS, 1, SIZE, SIZE, dtype=torch.bool)
+    for t in range(num_frames):
         gt[t, 0, 0, 30 + 5 * t: 100 + 5 * t, 25 + 7 * t: 120 + 7 * t] = True
         if t != 2:
             gt[t, 1, 0, 130:190, 140 - 5 * t: 200 - 5 * t] = True
