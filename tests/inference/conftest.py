@@ -1,11 +1,14 @@
 """Fixtures for the inference tests: the samhq-predict and samhq-export commands and the files
-they are run on (the tiny model's checkpoints in every kind, two images)."""
+they are run on (the tiny model's checkpoints in every kind, two images), a tiny checkpoint, the
+pixel limit put back."""
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from samhq_train import imaging
 from samhq_train.cli import export as export_command
 from samhq_train.cli import predict as predict_command
 from samhq_train.model import FAMILIES, build_sam_hq, file_sha256, hq_state_dict, save_checkpoint
@@ -59,3 +62,18 @@ def files(tmp_path_factory):
         "images": images,
         "root": root,
     }
+
+
+@pytest.fixture
+def pixel_limit_restored(monkeypatch):
+    """The pixel limit is process state (environment, PIL, the setting's name): put it back."""
+    monkeypatch.delenv(imaging.MAX_PIXELS_ENV, raising=False)
+    monkeypatch.setattr(imaging, "_limit_setting", imaging._limit_setting)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    root = tmp_path_factory.mktemp("usage")
+    model = build_sam_hq("vit_demo", seed=0)
+    return save_checkpoint(model, root / "tiny.safetensors", "safetensors")
