@@ -10,12 +10,7 @@ import numpy as np
 import pytest
 from data_helpers import blob, write_pair
 
-from samhq_train.data import (
-    DataError,
-    PairedFolderDataset,
-    read_image,
-    read_mask,
-)
+from samhq_train.data import DataError, PairedFolderDataset, read_image, read_mask
 from samhq_train.data.datamodule import SegmentationDataModule
 
 

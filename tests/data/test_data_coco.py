@@ -13,12 +13,7 @@ from data_helpers import blob, coco_json, write_pair
 from pycocotools import mask as mask_utils
 from torch.utils.data import ConcatDataset
 
-from samhq_train.data import (
-    CocoInstanceDataset,
-    DataError,
-    PairedFolderDataset,
-    sample_key,
-)
+from samhq_train.data import CocoInstanceDataset, DataError, PairedFolderDataset, sample_key
 from samhq_train.data.datamodule import SegmentationDataModule
 
 

@@ -10,11 +10,7 @@ from data_helpers import blob, write_pair
 from hydra import compose, initialize_config_dir
 
 from samhq_train.config_defaults import CONFIG_DIR
-from samhq_train.data import (
-    DataError,
-    PairedFolderDataset,
-    build_source,
-)
+from samhq_train.data import DataError, PairedFolderDataset, build_source
 from samhq_train.data.datamodule import build_datamodule
 
 CONF = CONFIG_DIR  # importing it registers the records' defaults the configs name

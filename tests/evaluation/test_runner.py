@@ -16,11 +16,7 @@ from samhq_train.evaluation.device import canonical_precision
 from samhq_train.evaluation.entry import evaluate
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.loading import load_model
-from samhq_train.model import (
-    CheckpointError,
-    build_sam_hq,
-    save_checkpoint,
-)
+from samhq_train.model import CheckpointError, build_sam_hq, save_checkpoint
 from tests.evaluation.eval_configs import NUM_VAL, demo_cfg, eval_cfg
 
 

@@ -15,12 +15,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from samhq_train.evaluation.entry import evaluate
-from samhq_train.model import (
-    Provenance,
-    build_sam_hq,
-    hq_state_dict,
-    save_checkpoint,
-)
+from samhq_train.model import Provenance, build_sam_hq, hq_state_dict, save_checkpoint
 from tests.evaluation.eval_configs import CONF, DEMO, NUM_VAL, demo_cfg
 from tests.script_modules import load_script
 

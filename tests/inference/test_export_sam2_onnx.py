@@ -7,13 +7,9 @@ import torch
 
 from samhq_train.inference import check_onnx, export_model, export_onnx
 from samhq_train.inference.export import onnx_session, run_onnx
-from samhq_train.model import (
-    build_sam_hq,
-)
+from samhq_train.model import build_sam_hq
 from tests.inference.export_prompts import ATOL, BOX, POINTS
-from tests.reference import (
-    randomize_,
-)
+from tests.reference import randomize_
 
 # SAM 2.1 family: the same exporter with the family's features, padding point and resize rule
 SAM2_VARIANT = "sam2.1_hq_hiera_demo"

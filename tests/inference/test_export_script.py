@@ -8,10 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from samhq_train.model import (
-    load_checkpoint,
-    save_checkpoint,
-)
+from samhq_train.model import load_checkpoint, save_checkpoint
 from tests.inference.script_exits import exits_with_one_line
 from tests.reference import build_official
 

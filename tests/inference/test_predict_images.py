@@ -13,11 +13,7 @@ from PIL import Image
 
 from samhq_train import imaging
 from samhq_train.errors import SETUP_ERROR_EXIT
-from samhq_train.inference import (
-    ImageReadError,
-    SamHQPredictor,
-    load_image,
-)
+from samhq_train.inference import ImageReadError, SamHQPredictor, load_image
 from tests.inference.predict_runs import errors, run, three_images, write_image
 
 pytestmark = pytest.mark.usefixtures("pixel_limit_restored")

@@ -9,10 +9,7 @@ import pytest
 
 from samhq_train.errors import SETUP_ERROR_EXIT
 from samhq_train.files import DiskFullError, disk_full_message
-from samhq_train.inference import (
-    batch_predict,
-    predict_files,
-)
+from samhq_train.inference import batch_predict, predict_files
 from tests.inference.predict_runs import errors, run, three_images, write_image
 
 pytestmark = pytest.mark.usefixtures("pixel_limit_restored")

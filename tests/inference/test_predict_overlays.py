@@ -11,10 +11,7 @@ import pytest
 import torch
 
 from samhq_train import drawing
-from samhq_train.inference import (
-    SamHQPredictor,
-    batch_predict,
-)
+from samhq_train.inference import SamHQPredictor, batch_predict
 from samhq_train.model import build_sam_hq
 from tests.inference.predict_runs import run, write_image
 

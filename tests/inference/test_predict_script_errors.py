@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 
 from samhq_train.errors import SETUP_ERROR_EXIT
-from samhq_train.model import (
-    save_checkpoint,
-)
+from samhq_train.model import save_checkpoint
 from tests.inference.script_exits import exits_with_one_line
 
 

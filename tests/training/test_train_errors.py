@@ -9,16 +9,9 @@ import sys
 import pytest
 
 from samhq_train.errors import UserError
-from samhq_train.model import (
-    build_sam_hq,
-    save_checkpoint,
-)
+from samhq_train.model import build_sam_hq, save_checkpoint
 from samhq_train.train import train
-from tests.training.helpers import (
-    ROOT,
-    SMALL,
-    compose_cfg,
-)
+from tests.training.helpers import ROOT, SMALL, compose_cfg
 
 QUICK = [
     "trainer.max_epochs=1",

@@ -7,19 +7,10 @@ import pytest
 import torch
 
 from samhq_train.errors import UserError
-from samhq_train.model import (
-    FAMILIES,
-    Provenance,
-    build_sam_hq,
-    load_checkpoint,
-    save_checkpoint,
-)
+from samhq_train.model import FAMILIES, Provenance, build_sam_hq, load_checkpoint, save_checkpoint
 from samhq_train.train import train
 from tests.reference import build_official
-from tests.training.helpers import (
-    SHORT,
-    compose_cfg,
-)
+from tests.training.helpers import SHORT, compose_cfg
 
 is_hq_key = FAMILIES["sam1"].is_hq_key
 

@@ -9,12 +9,7 @@ import pytest
 import torch
 
 from samhq_train.train import train
-from tests.training.helpers import (
-    SHORT,
-    RecordResume,
-    assert_same_training_state,
-    compose_cfg,
-)
+from tests.training.helpers import SHORT, RecordResume, assert_same_training_state, compose_cfg
 
 
 @pytest.mark.parametrize(
