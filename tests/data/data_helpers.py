@@ -1,5 +1,6 @@
-"""Helpers for the data tests: small on-disk pairs and configs."""
+"""Helpers for the data tests: small on-disk pairs, COCO jsons and configs."""
 
+import json
 from pathlib import Path
 
 import cv2
@@ -48,3 +49,18 @@ def demo_config(root: Path, **overrides) -> dict:
     }
     cfg.update(overrides)
     return cfg
+
+
+def coco_json(path: Path, image_name: str, h: int, w: int, anns: list[dict]) -> Path:
+    for i, a in enumerate(anns, start=1):
+        a.setdefault("id", i)
+        a.setdefault("image_id", 1)
+        a.setdefault("category_id", 1)
+        a.setdefault("iscrowd", 0)
+    data = {
+        "images": [{"id": 1, "file_name": image_name, "height": h, "width": w}],
+        "annotations": anns,
+        "categories": [{"id": 1, "name": "thing"}],
+    }
+    path.write_text(json.dumps(data))
+    return path

@@ -152,7 +152,7 @@ def test_check_images_is_header_or_full(tmp_path):
 def test_check_images_full_decodes_each_coco_image_once(tmp_path, monkeypatch):
     from samhq_train.data import sets
     from samhq_train.data.datasets import CocoInstanceDataset
-    from tests.data.test_data_sources import coco_json
+    from tests.data.data_helpers import coco_json
 
     image, _ = blob(48, 64)
     cv2.imwrite(str(tmp_path / "i.jpg"), image)

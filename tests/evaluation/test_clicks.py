@@ -9,7 +9,7 @@ from samhq_train.data import ClickProtocol, next_click
 from samhq_train.data.clicks import deepest_point
 from samhq_train.evaluation.clicks import click_session, clicks_to_reach, summarize
 from samhq_train.settings import SettingError
-from tests.evaluation.test_runner import NUM_VAL, demo_cfg
+from tests.evaluation.eval_configs import NUM_VAL, demo_cfg
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 
 from samhq_train.evaluation.coco_runner import evaluate_coco_model
 from samhq_train.evaluation.errors import EvaluationError
-from tests.evaluation.test_runner import box_decoder, write_coco
+from tests.evaluation.coco_synthetic import box_decoder, write_coco
 
 
 @pytest.mark.parametrize("num_workers", [0, 1])

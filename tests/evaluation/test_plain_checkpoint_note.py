@@ -5,7 +5,7 @@ import torch
 
 from samhq_train.evaluation.entry import evaluate
 from samhq_train.model import save_checkpoint, without_hq
-from tests.evaluation.test_runner import demo_cfg
+from tests.evaluation.eval_configs import demo_cfg
 from tests.reference import random_tiny_model
 
 

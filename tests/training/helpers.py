@@ -1,5 +1,7 @@
 """Helpers for the training tests: compose the real conf/train.yaml, small demo data, probe callbacks."""
 
+import os
+import signal
 from pathlib import Path
 
 import lightning as L
@@ -26,6 +28,16 @@ SMALL = [
     "trainer.log_every_n_steps=1",
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
+]
+# 2 epochs x 2 steps with a halving learning rate: a run that resumes and exports
+SHORT = [
+    "trainer.max_epochs=2",
+    "trainer.limit_train_batches=2",
+    "trainer.accelerator=cpu",
+    "scheduler.step_size=1",
+    "scheduler.gamma=0.5",
+    "optimizer.lr=1e-3",
+    "trainer.check_val_every_n_epoch=1",
 ]
 # the tests' model: the 256 px random-backbone vit_demo, uncached (the demo itself trains the
 # shipped vit_demo_base from the embedding cache)
@@ -94,3 +106,15 @@ class RecordResume(L.Callback):
                 "lr": trainer.optimizers[0].param_groups[0]["lr"],
             }
         )
+
+
+class SignalAt(L.Callback):
+    """Sends this process `signal` (as Ctrl+C or a job scheduler does) when training starts global
+    step `step`; under DDP only the process of global rank `rank` when given."""
+
+    def __init__(self, step: int, signal: str = "SIGINT", rank: int | None = None) -> None:
+        self.step, self.signal, self.rank = step, signal, rank
+
+    def on_train_batch_start(self, trainer, *args) -> None:
+        if trainer.global_step == self.step and self.rank in (None, trainer.global_rank):
+            os.kill(os.getpid(), signal.Signals[self.signal])

@@ -46,7 +46,7 @@ def piped_run(tmp_path_factory):
         "trainer.limit_train_batches=2",
         "trainer.check_val_every_n_epoch=1",
         "export=false",
-        "+callbacks.stop._target_=tests.training.test_train.SignalAt",
+        "+callbacks.stop._target_=tests.training.helpers.SignalAt",
         "+callbacks.stop.step=2",
     ]
     env = dict(os.environ, **{INTERVAL_ENV: "0"})

@@ -79,7 +79,7 @@ def test_a_signal_to_one_ddp_process_stops_both_at_the_same_step(tmp_path, data_
         sys.executable, "train.py", "trainer=ddp_sim", f"hydra.run.dir={out}", f"paths.output_dir={out}",
         f"data.root={data_root}", *SMALL, *TINY, *ONE_EPOCH, "trainer.max_epochs=2",
         "callbacks.best_checkpoint=null",  # 8 images, batch 2, 2 processes: 2 steps an epoch
-        "+callbacks.stop._target_=tests.training.test_train.SignalAt", "+callbacks.stop.step=2",
+        "+callbacks.stop._target_=tests.training.helpers.SignalAt", "+callbacks.stop.step=2",
         "+callbacks.stop.signal=SIGTERM", "+callbacks.stop.rank=1",
     ]
     result = run_launch(command, cwd=ROOT, timeout=300)

@@ -255,7 +255,7 @@ def test_the_printed_resume_command_continues_in_the_same_run_folder(
         "validate_before_training=false",
         "export=false",
         "hydra.job.chdir=false",
-        "+callbacks.stop._target_=tests.training.test_train.SignalAt",
+        "+callbacks.stop._target_=tests.training.helpers.SignalAt",
         "+callbacks.stop.step=4",
     ]
     monkeypatch.setattr(sys, "argv", ["train.py", *overrides])

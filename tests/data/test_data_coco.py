@@ -1,0 +1,176 @@
+"""COCO instance sets: the folder set's sample from the same mask, who each sample is without
+reading it, polygons, RLE, crowd, area and category filters; bad json and bad annotations
+refused before the run."""
+
+import logging
+import re
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from data_helpers import blob, coco_json, write_pair
+from pycocotools import mask as mask_utils
+from torch.utils.data import ConcatDataset
+
+from samhq_train.data import CocoInstanceDataset, DataError, PairedFolderDataset, sample_key
+from samhq_train.data.datamodule import SegmentationDataModule
+
+
+def rle_of(mask: np.ndarray) -> dict:
+    rle = mask_utils.encode(np.asfortranarray((mask > 128).astype(np.uint8)))
+    return {"size": rle["size"], "counts": rle["counts"].decode()}
+
+
+def test_folder_and_coco_give_the_same_sample(tmp_path):
+    image, mask = blob(seed=3)
+    write_pair(tmp_path / "im", tmp_path / "gt", "img", image, mask, image_ext=".png")
+    ann = coco_json(
+        tmp_path / "ann.json",
+        "img.png",
+        *mask.shape,
+        [{"segmentation": rle_of(mask), "area": float((mask > 0).sum())}],
+    )
+    folder = PairedFolderDataset(tmp_path / "im", tmp_path / "gt", name="same")
+    coco = CocoInstanceDataset(tmp_path / "im", ann, name="same")
+    a, b = folder[0], coco[0]
+    np.testing.assert_array_equal(a["image"], b["image"])
+    np.testing.assert_array_equal(a["mask"], b["mask"])
+    assert b["name"] == "img_1"
+    # and through the whole evaluation pipeline
+    batches = []
+    for spec in (
+        {"name": "same", "image_dir": "im", "mask_dir": "gt"},
+        {"name": "same", "type": "coco", "image_dir": "im", "annotation_file": "ann.json"},
+    ):
+        dm = SegmentationDataModule(32, val_sets=[spec], root=str(tmp_path), val_batch_size=1)
+        dm.setup("validate")
+        batches.append(next(iter(dm.val_dataloader()[0])))
+    for key in ("image", "mask", "boxes", "points", "mask_input"):
+        assert torch.equal(batches[0][key], batches[1][key]), key
+
+
+def test_sources_say_who_their_samples_are_without_reading_them(tmp_path):
+    """sample_key(i): the item's dataset and name, its files (and COCO's annotation record), also
+    through nested ConcatDatasets; None for a source that does not say."""
+    for k in range(2):
+        write_pair(tmp_path / "im", tmp_path / "gt", f"img{k}", *blob(seed=k), image_ext=".png")
+    _, mask = blob(seed=0)
+    ann = coco_json(
+        tmp_path / "ann.json", "img1.png", *mask.shape, [{"segmentation": rle_of(mask), "id": 7}]
+    )
+    folder = PairedFolderDataset(tmp_path / "im", tmp_path / "gt", name="f")
+    coco = CocoInstanceDataset(tmp_path / "im", ann, name="c")
+    key = folder.sample_key(1)
+    assert (key.dataset, key.name, key.annotation) == ("f", "img1", None)
+    assert key.files == (tmp_path / "im" / "img1.png", tmp_path / "gt" / "img1.png")
+    key = coco.sample_key(0)
+    assert (key.dataset, key.name, key.files) == ("c", "img1_7", (tmp_path / "im" / "img1.png",))
+    assert key.annotation == coco.coco.anns[7]
+    nested = ConcatDataset([folder, ConcatDataset([coco, folder])])
+    parts = [(folder, 0), (folder, 1), (coco, 0), (folder, 0), (folder, 1)]
+    for i, (source, j) in enumerate(parts):
+        key, item = source.sample_key(j), source[j]
+        assert sample_key(nested, i) == key
+        assert (item["dataset"], item["name"]) == (key.dataset, key.name)
+    assert sample_key([folder[0]], 0) is None
+
+
+def test_coco_polygons_rle_crowd_and_area_filters(tmp_path):
+    image, _ = blob()
+    cv2.imwrite(str(tmp_path / "i.jpg"), image)
+    square = [[10, 10, 30, 10, 30, 30, 10, 30]]
+    big = np.zeros((48, 64), np.uint8)
+    big[5:40, 5:60] = 255
+    crowd = mask_utils.encode(np.asfortranarray((big > 0).astype(np.uint8)))
+    crowd = {"size": crowd["size"], "counts": crowd["counts"].decode()}
+    anns = [
+        {"segmentation": square, "area": 400.0},
+        {"segmentation": rle_of(big), "area": float((big > 0).sum())},
+        {"segmentation": crowd, "area": 1925.0, "iscrowd": 1},
+        {"segmentation": [[1, 1, 3, 1, 3, 3]], "area": 2.0},
+    ]
+    path = coco_json(tmp_path / "a.json", "i.jpg", 48, 64, anns)
+    ds = CocoInstanceDataset(tmp_path, path, min_area=10)
+    assert ds.annotations == [1, 2]
+    poly = ds[0]["mask"]
+    assert poly.dtype == np.uint8 and set(np.unique(poly)) == {0, 255}
+    assert abs(int((poly > 0).sum()) - 400) <= 45  # rasterised 20 x 20 square
+    np.testing.assert_array_equal(ds[1]["mask"], big)
+    assert len(CocoInstanceDataset(tmp_path, path, min_area=0, include_crowd=True)) == 4
+
+
+def test_coco_bad_input(tmp_path):
+    with pytest.raises(DataError, match="annotation file not found"):
+        CocoInstanceDataset(tmp_path, tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(DataError, match="bad.json is not valid json"):
+        CocoInstanceDataset(tmp_path, tmp_path / "bad.json")
+    path = coco_json(
+        tmp_path / "a.json",
+        "missing.jpg",
+        8,
+        8,
+        [{"segmentation": [[1, 1, 5, 1, 5, 5]], "area": 8}],
+    )
+    with pytest.raises(DataError, match=r"1 image\(s\) listed in a.json are missing .*missing.jpg"):
+        CocoInstanceDataset(tmp_path, path)
+
+
+def test_a_coco_set_is_checked_before_the_run_as_a_folder_set(tmp_path, caplog):
+    """Before the first batch: the json's size against the image header, and the segmentation of
+    each annotation (its RLE's area, no mask decoded): empty or malformed is refused in one line
+    naming the annotation and the image, with the key that skips it; training skips empty ones."""
+    from samhq_train.data.sets import check_set_files
+
+    cv2.imwrite(str(tmp_path / "i.jpg"), blob(48, 64)[0])
+    square = [[5, 10, 15, 10, 15, 20, 5, 20]]
+    outside = [[200, 200, 210, 200, 210, 210, 200, 210]]  # beyond the 64 x 48 image: no pixel
+    anns = [{"segmentation": s, "area": 100.0} for s in (square, outside, outside)]
+    spec = {"type": "coco", "name": "c", "image_dir": ".", "annotation_file": "a.json"}
+
+    def check(what="validation", **kwargs):
+        dm = SegmentationDataModule(32, train_sets=[spec], val_sets=[spec], root=str(tmp_path),
+                                    **kwargs)
+        dm.setup("fit")
+        names, sets = (["train"], [dm.train_set]) if what == "training" else (dm.val_names,
+                                                                            dm.val_sets)
+        return check_set_files(names, sets, what=what)
+
+    coco_json(tmp_path / "a.json", "i.jpg", 48, 64, anns)
+    where = f"{tmp_path / 'a.json'} (annotation 2, image {tmp_path / 'i.jpg'})"
+    with pytest.raises(DataError) as info:
+        check()
+    assert str(info.value) == (
+        f"{where}: empty segmentation (no pixel of it inside the 64x48 image); fix or remove the "
+        "annotation (and 1 more in validation set c); or set data.strict_eval=false to skip bad "
+        "files"
+    )
+    assert check("training").samples == 3  # training skips empty masks
+    with caplog.at_level(logging.WARNING):
+        assert check(strict_eval=False).unusable == []
+    assert "validation set c: 2 of 3 samples are unusable and skipped; first: " in caplog.text
+    anns = [{"segmentation": square, "area": 100.0}, {"segmentation": [[1, 2, 3]], "area": 1.0}]
+    coco_json(tmp_path / "a.json", "i.jpg", 48, 64, anns)
+    with pytest.raises(DataError, match=rf"^{re.escape(where)}: unreadable segmentation \("):
+        check()
+    coco_json(tmp_path / "a.json", "i.jpg", 40, 64, anns[:1])
+    with pytest.raises(DataError, match=r"the json says 64x40 but the image is 64x48 \(WxH\)"):
+        check()
+
+
+def test_coco_min_area_is_inclusive_and_category_ids_keep_only_those(tmp_path):
+    """Dropped are instances with area < min_area (one of exactly min_area stays); category_ids
+    keeps the instances of those categories only."""
+    image, _ = blob()
+    cv2.imwrite(str(tmp_path / "i.jpg"), image)
+    anns = [
+        {"segmentation": [[10, 10, 30, 10, 30, 30, 10, 30]], "area": 400.0, "category_id": 1},
+        {"segmentation": [[5, 5, 20, 5, 20, 20]], "area": 112.5, "category_id": 2},
+        {"segmentation": [[30, 30, 40, 30, 40, 40]], "area": 50.0, "category_id": 2},
+    ]
+    path = coco_json(tmp_path / "a.json", "i.jpg", 48, 64, anns)
+    assert CocoInstanceDataset(tmp_path, path, min_area=112.5).annotations == [1, 2]
+    assert CocoInstanceDataset(tmp_path, path, min_area=112.6).annotations == [1]
+    assert CocoInstanceDataset(tmp_path, path, category_ids=[2]).annotations == [2, 3]
+    assert CocoInstanceDataset(tmp_path, path, category_ids=[1, 3]).annotations == [1]

@@ -1,0 +1,8 @@
+"""Fixtures for the training tests."""
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("demo_data")
