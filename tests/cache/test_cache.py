@@ -21,7 +21,6 @@ from samhq_train.data import (
     DataError,
     PromptConfig,
     PromptedDataset,
-    ensure_demo_data,
 )
 from samhq_train.data.datamodule import SegmentationDataModule
 from samhq_train.data.prompted import skip_hint
@@ -37,13 +36,6 @@ SETS = {
     "train_sets": [{"name": "demo-train", "image_dir": "train/images", "mask_dir": "train/masks"}],
     "val_sets": [{"name": "demo-val", "image_dir": "val/images", "mask_dir": "val/masks"}],
 }
-
-
-@pytest.fixture(scope="module")
-def demo_root(tmp_path_factory) -> Path:
-    return ensure_demo_data(
-        tmp_path_factory.mktemp("demo") / "demo", num_train=4, num_val=3, height=96, width=128, seed=0
-    )
 
 
 def demo_model(seed=0):

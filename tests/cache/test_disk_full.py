@@ -3,22 +3,12 @@ the entry and the space, the entries already written stay whole, and the next bu
 where it stopped."""
 
 import errno
-from pathlib import Path
 
 import pytest
 
 from samhq_train.cache import store as store_module
-from samhq_train.data import ensure_demo_data
 from samhq_train.files import DiskFullError
 from tests.cache.test_cache import cache_for, datamodule, demo_model
-
-
-@pytest.fixture(scope="module")
-def demo_root(tmp_path_factory) -> Path:
-    return ensure_demo_data(
-        tmp_path_factory.mktemp("demo") / "demo", num_train=4, num_val=3, height=96, width=128,
-        seed=0,
-    )
 
 
 def test_a_full_disk_while_the_cache_is_built(demo_root, tmp_path, monkeypatch):

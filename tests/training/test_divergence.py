@@ -30,11 +30,6 @@ QUICK = [
 ]
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("demo_data")
-
-
 def test_a_diverging_run_stops_at_the_first_non_finite_loss(tmp_path, data_root, capsys):
     cfg = compose_cfg(tmp_path, data_root, *QUICK, "optimizer.lr=1e6")
     with pytest.raises(SystemExit) as info:

@@ -77,11 +77,6 @@ def test_optimizer_holds_exactly_the_policy_parameters(policy):
         assert lrs["decoder"] == pytest.approx(1e-4)
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("policy_data")
-
-
 @pytest.mark.parametrize("policy", ["hq+decoder", "hq+lora", "full"])
 def test_training_changes_only_what_the_policy_trains(tmp_path, data_root, policy):
     _, objects = train(compose_cfg(

@@ -49,11 +49,6 @@ class RecordBatches(L.Callback):
         RecordBatches.seen.append(batch["image"].detach().clone())
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("accumulation_data")
-
-
 def test_a_signal_mid_accumulation_resumes_exactly(tmp_path, data_root):
     record = ["+callbacks.record._target_=tests.training.test_resume_accumulation.RecordBatches"]
     RecordBatches.seen = []

@@ -24,11 +24,6 @@ ONE_EPOCH = [
 ]
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("demo_data")
-
-
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_keep_identical_weights_and_write_one_checkpoint(tmp_path, data_root):
     out = tmp_path / "run"

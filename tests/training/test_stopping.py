@@ -32,11 +32,6 @@ SHORT = [
 ]
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("demo_data")
-
-
 @pytest.fixture
 def keep_handlers():
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
