@@ -1,0 +1,63 @@
+"""A weights file that reads but holds damaged values is refused on loading, in one line naming the
+file and the tensor: a NaN or an inf, integers where the model has floats (another float width
+is cast, as a half-precision copy needs)."""
+
+import pytest
+import torch
+
+from samhq_train.model import CheckpointError, load_checkpoint, save_checkpoint
+
+NAME = "mask_decoder.hf_token.weight"
+
+
+def _damaged(tiny_model, how: str) -> dict:
+    state = dict(tiny_model.state_dict())
+    tensor = state[NAME]
+    state[NAME] = {
+        "nan": lambda: tensor.clone().view(-1).index_fill_(0, torch.tensor([3]), float("nan"))
+        .view(tensor.shape),
+        "inf": lambda: torch.full_like(tensor, float("-inf")),
+        "int64": lambda: tensor.to(torch.int64),
+        "float16": lambda: tensor.half(),
+    }[how]()
+    return state
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("nan", f"holds weights that are not finite: {NAME} holds nan; the file is damaged"),
+        ("inf", f"holds weights that are not finite: {NAME} holds -inf; the file is damaged"),
+        ("int64", f"1 tensors of the wrong dtype, first: ['{NAME}: file torch.int64 vs model "
+                  "torch.float32']"),
+    ],
+)
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_damaged_values_are_refused_naming_the_file_and_tensor(
+    tmp_path, tiny_model, how, message, suffix
+):
+    path = tmp_path / f"damaged{suffix}"
+    state = _damaged(tiny_model, how)
+    if suffix == ".pth":
+        torch.save(state, path)
+    else:
+        from safetensors.torch import save_file
+
+        save_file(state, str(path))
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, "vit_demo")
+    text = str(info.value)
+    assert str(path) in text and message in text and "\n" not in text, text
+
+
+def test_a_half_precision_copy_still_loads(tmp_path, tiny_model):
+    path = tmp_path / "half.pth"
+    torch.save(_damaged(tiny_model, "float16"), path)
+    loaded = load_checkpoint(path, "vit_demo").state_dict()[NAME]
+    assert loaded.dtype == torch.float32
+    assert torch.equal(loaded, tiny_model.state_dict()[NAME].half().float())
+
+
+def test_a_finite_checkpoint_loads_unchanged(tmp_path, tiny_model):
+    path = save_checkpoint(tiny_model, tmp_path / "good.pth", "sam_hq")
+    assert torch.equal(load_checkpoint(path).state_dict()[NAME], tiny_model.state_dict()[NAME])
