@@ -1,6 +1,8 @@
 """A weights file that reads but holds damaged values is refused on loading, in one line naming the
 file and the tensor: a NaN or an inf, integers where the model has floats (another float width
-is cast, as a half-precision copy needs)."""
+is cast, as a half-precision copy needs); a pipe given as the file, before anything reads it."""
+
+import os
 
 import pytest
 import torch
@@ -61,3 +63,13 @@ def test_a_half_precision_copy_still_loads(tmp_path, tiny_model):
 def test_a_finite_checkpoint_loads_unchanged(tmp_path, tiny_model):
     path = save_checkpoint(tiny_model, tmp_path / "good.pth", "sam_hq")
     assert torch.equal(load_checkpoint(path).state_dict()[NAME], tiny_model.state_dict()[NAME])
+
+
+@pytest.mark.parametrize("name", ["weights.safetensors", "weights.pth", "weights"])
+def test_a_pipe_given_as_a_checkpoint_is_refused_without_reading_it(tmp_path, name):
+    """Mutant: inspect opening it (safetensors' header read waits for a writer forever)."""
+    path = tmp_path / name
+    os.mkfifo(path)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, "vit_demo")
+    assert str(info.value) == f"{path} is not a file (a pipe or a device): give a checkpoint file"
