@@ -1,9 +1,10 @@
 """samhq-evaluate's check stage: everything that can be refused before the evaluation stack
 (the datamodule's albumentations, the embedding cache's Lightning: seconds of CPU) is imported.
 The config's types and ranges, the output folder, the tasks asked for, the COCO / LVIS / SA-Co
-files (GT jsons, detections, image folder, CLIP's BPE merges file: read and checked) and that
-the model.checkpoint file is there, in that order; cli/evaluate.py runs it before importing
-entry.py, and evaluate(cfg) runs it when called directly."""
+files (GT jsons, detections, image folder, CLIP's BPE merges file: read and checked), that
+the model.checkpoint file is there and, for the image sets, data.root, in that order;
+cli/evaluate.py runs it before importing entry.py, and evaluate(cfg) runs it when called
+directly."""
 
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ from hydra.utils import to_absolute_path
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.config_check import check_config
 from samhq_train.data import ClickProtocol
+from samhq_train.data.datasets import (
+    check_data_root,
+    check_set_paths,
+    data_root_path,
+    plain_data_config,
+)
+from samhq_train.data.sets import set_name
 from samhq_train.evaluation.coco_concept_exemplars import draw_exemplars
 from samhq_train.evaluation.coco_inputs import read_coco_inputs, read_concept_inputs
 from samhq_train.evaluation.coco_tasks import check_coco_task, coco_task, plain
@@ -63,7 +71,25 @@ def check_inputs(cfg) -> EvaluationInputs:
     if checkpoint is not None and not Path(checkpoint).exists():  # the file is read once, later
         with setting_named("model.checkpoint", checkpoint, Use.EVALUATE):
             raise not_found(checkpoint)
+    if cfg.benchmark or protocol.enabled:  # the image sets, before the datamodule's import
+        _check_image_sets(plain_data_config(cfg.data), plain(cfg.get("sets")))
     return EvaluationInputs(out_dir, protocol, task, coco_gt, coco_prompts, checkpoint)
+
+
+def _check_image_sets(data: dict, wanted) -> None:
+    """data.root and the folders of the sets evaluated (data.test_sets, else data.val_sets; with
+    `sets`, those named) are there; the demo data is written on first use."""
+    root = data_root_path(data.get("root"))
+    if data.get("demo") is not None:
+        check_data_root(root, written_on_first_use=True)
+        return
+    check_data_root(root)
+    specs = data.get("test_sets") if data.get("test_sets") is not None else data.get("val_sets")
+    if not isinstance(specs, list) or not all(isinstance(s, dict) for s in specs):
+        return  # the datamodule names the key
+    for spec in specs:
+        if not wanted or set_name(spec) in wanted:
+            check_set_paths(spec, root)
 
 
 def _read_coco_inputs(coco_cfg, task: str) -> tuple:
