@@ -17,6 +17,8 @@ from samhq_train.evaluation.coco import load_coco, load_detections
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.lvis_gt import check_gt_entries
 
+GT_KEYS = ("images", "annotations", "categories")
+
 __all__ = ["read_coco_gt", "read_coco_inputs", "read_concept_inputs"]
 
 
@@ -50,7 +52,7 @@ def read_coco_gt(annotation_file) -> COCO:
     is not a COCO GT json."""
     path = Path(annotation_file)
     try:
-        return load_coco(path)
+        coco = load_coco(path)
     except (OSError, ValueError) as err:  # json.JSONDecodeError is a ValueError
         raise EvaluationError(
             f"cannot read the COCO GT json {path}: {_reason(err)}; give the annotation file "
@@ -61,6 +63,18 @@ def read_coco_gt(annotation_file) -> COCO:
             f"{path} is not a COCO GT json (missing or bad {err}); it needs 'images', "
             "'annotations' and 'categories'"
         ) from None
+    # pycocotools indexes what it finds: a json list or a dict without a key reads without error
+    dataset = coco.dataset
+    for key in GT_KEYS:
+        entries = dataset.get(key) if isinstance(dataset, dict) else None
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            found = f"{key!r} missing or not a list of objects" if isinstance(dataset, dict) else (
+                f"a json {type(dataset).__name__}, not an object")
+            raise EvaluationError(
+                f"{path} is not a COCO GT json ({found}); it needs 'images', 'annotations' and "
+                "'categories'"
+            )
+    return coco
 
 
 def _reason(err: Exception) -> str:
