@@ -9,6 +9,10 @@ file_sha256 is the plain sha256 of a file (checkpoints record their base's, the 
 demo base's); file_digest is what the embedding cache keys samples by (several files, each
 prefixed by its length).
 
+read_text is how a user's text file (a json, a prompt file) is read: a path that is there but is
+not a regular file (a folder, a pipe, a device) is an OSError saying so, before anything opens it
+(opening a pipe waits for a writer forever).
+
 A full disk (ENOSPC / EDQUOT, also as torch's "enforce fail at inline_container.cc ... unexpected
 pos" or safetensors' StorageFull) while atomic_write writes becomes DiskFullError: one line naming
 the file, the space it needed and the space free, and that the previous file is intact.
@@ -116,6 +120,26 @@ def disk_full_message(path: Path, why: str, needed: int, written: int = 0) -> st
         f"{why} writing {path}: {space}; {kept}: free some space (or write elsewhere) and run "
         "again"
     )
+
+
+class NotAFileError(OSError):
+    """A path given as a file that is a folder, a pipe or a device."""
+
+
+def require_regular_file(path: str | os.PathLike) -> None:
+    """NotAFileError when `path` is there but is not a regular file (a missing one is left to the
+    reader's own FileNotFoundError)."""
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        raise NotAFileError(
+            "a folder, not a file" if path.is_dir() else "not a regular file (a pipe or a device)"
+        )
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """A text file's content, after require_regular_file."""
+    require_regular_file(path)
+    return Path(path).read_text()
 
 
 def tensor_bytes(obj: Any) -> int:

@@ -16,6 +16,7 @@ from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.evaluation.coco import load_coco, load_detections
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.lvis_gt import check_gt_entries
+from samhq_train.files import read_text
 
 GT_KEYS = ("images", "annotations", "categories")
 
@@ -29,8 +30,7 @@ def read_coco_inputs(annotation_file, image_dir, detections) -> tuple[COCO, list
     coco_gt = read_coco_gt(annotation_file)
     check_gt_entries(coco_gt.dataset, annotation_file)  # image paths; an LVIS json's labels
     try:
-        with open(detections) as f:
-            found = json.load(f)
+        found = json.loads(read_text(detections))
     except (OSError, ValueError) as err:
         raise EvaluationError(
             f"cannot read the detections json {detections}: {_reason(err)}; give a COCO results "
