@@ -50,6 +50,10 @@ class DiskFullError(UserError, OSError):
     Also an OSError, so handlers of write errors keep catching it."""
 
 
+class FolderInTheWayError(UserError, OSError):
+    """atomic_write's target is a folder: nothing is written; the message names it."""
+
+
 def atomic_write(
     path: str | os.PathLike, write: Callable[[str], None], *, size_hint: int | None = None
 ) -> Path:
@@ -57,8 +61,14 @@ def atomic_write(
     failure the temporary file is removed and `path` is left as it was. Returns `path`.
 
     A full disk raises DiskFullError; size_hint (bytes, e.g. tensor_bytes of what is written) is
-    the space it reports as needed, else the bytes written before the disk filled."""
+    the space it reports as needed, else the bytes written before the disk filled. A folder where
+    the file goes raises FolderInTheWayError before anything is written."""
     path = Path(path)
+    if path.is_dir():
+        raise FolderInTheWayError(
+            f"cannot write {path}: a folder is there, where that file goes; remove the folder "
+            "(or write elsewhere) and run again"
+        )
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as err:
