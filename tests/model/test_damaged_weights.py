@@ -1,13 +1,16 @@
 """A weights file that reads but holds damaged values is refused on loading, in one line naming the
 file and the tensor: a NaN or an inf, integers where the model has floats (another float width
-is cast, as a half-precision copy needs); a pipe given as the file, before anything reads it."""
+is cast, as a half-precision copy needs), a tensor record cut short inside a whole archive; a
+pipe given as the file, before anything reads it."""
 
 import os
+import zipfile
 
 import pytest
 import torch
 
 from samhq_train.model import CheckpointError, load_checkpoint, save_checkpoint
+from samhq_train.model.formats.torch_files import load_torch
 
 NAME = "mask_decoder.hf_token.weight"
 
@@ -73,3 +76,33 @@ def test_a_pipe_given_as_a_checkpoint_is_refused_without_reading_it(tmp_path, na
     with pytest.raises(CheckpointError) as info:
         load_checkpoint(path, "vit_demo")
     assert str(info.value) == f"{path} is not a file (a pipe or a device): give a checkpoint file"
+
+
+def test_a_tensor_record_cut_short_inside_a_whole_archive_is_refused(tmp_path, tiny_model):
+    """A memory-mapped torch.load does not compare a tensor's size with its record (it read the
+    bytes after it: NaN weights, or none found). Mutant: no comparison in load_torch."""
+    good = save_checkpoint(tiny_model, tmp_path / "good.pth", "sam_hq")
+    path = tmp_path / "short.pth"
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(path, "w") as damaged:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if "/data/" in info.filename and len(data) > 64:
+                data = data[: len(data) // 2]
+            damaged.writestr(info, data)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, "vit_demo")
+    assert str(info.value) == (
+        f"could not read {path} as a PyTorch checkpoint: the archive is damaged (a tensor's data "
+        "does not fill its record: copy or download it again)"
+    )
+
+
+def test_nested_and_shared_tensors_of_a_whole_archive_still_load(tmp_path):
+    weight = torch.arange(12.0)
+    content = {"state_dict": {"a": weight, "b": weight[:4]}, "optimizer_states": [
+        {"state": {0: {"exp_avg": torch.ones(3)}}, "param_groups": [{"lr": 0.1}]}],
+        "empty": torch.zeros(0), "loops": {}}
+    path = tmp_path / "nested.ckpt"
+    torch.save(content, path)
+    loaded = load_torch(path)
+    assert torch.equal(loaded["state_dict"]["b"], weight[:4])
