@@ -28,12 +28,12 @@ from torch.utils.data import DistributedSampler
 from samhq_train import imaging
 
 from .batch import Collate
-from .datasets import check_data_root, data_root_path, plain_data_config
 from .demo import ensure_demo_data
 from .image_files import DataError
 from .loaders import SampleLoader, TrainLoader
 from .prompted import PromptedDataset
 from .prompts import PromptConfig
+from .roots import check_data_root, data_root_path, plain_data_config
 from .sets import CHECK_IMAGES, evaluation_sets, set_name, training_set
 from .transform_builders import build_eval_transform, build_train_transform
 

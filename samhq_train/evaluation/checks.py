@@ -17,7 +17,7 @@ from hydra.utils import to_absolute_path
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.config_check import check_config
 from samhq_train.data import ClickProtocol
-from samhq_train.data.datasets import (
+from samhq_train.data.roots import (
     check_data_root,
     check_set_paths,
     data_root_path,
