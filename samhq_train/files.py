@@ -9,6 +9,10 @@ file_sha256 is the plain sha256 of a file (checkpoints record their base's, the 
 demo base's); file_digest is what the embedding cache keys samples by (several files, each
 prefixed by its length).
 
+read_text is how a user's text file (a json, a prompt file) is read: a path that is there but is
+not a regular file (a folder, a pipe, a device) is an OSError saying so, before anything opens it
+(opening a pipe waits for a writer forever).
+
 A full disk (ENOSPC / EDQUOT, also as torch's "enforce fail at inline_container.cc ... unexpected
 pos" or safetensors' StorageFull) while atomic_write writes becomes DiskFullError: one line naming
 the file, the space it needed and the space free, and that the previous file is intact.
@@ -46,6 +50,10 @@ class DiskFullError(UserError, OSError):
     Also an OSError, so handlers of write errors keep catching it."""
 
 
+class FolderInTheWayError(UserError, OSError):
+    """atomic_write's target is a folder: nothing is written; the message names it."""
+
+
 def atomic_write(
     path: str | os.PathLike, write: Callable[[str], None], *, size_hint: int | None = None
 ) -> Path:
@@ -53,8 +61,14 @@ def atomic_write(
     failure the temporary file is removed and `path` is left as it was. Returns `path`.
 
     A full disk raises DiskFullError; size_hint (bytes, e.g. tensor_bytes of what is written) is
-    the space it reports as needed, else the bytes written before the disk filled."""
+    the space it reports as needed, else the bytes written before the disk filled. A folder where
+    the file goes raises FolderInTheWayError before anything is written."""
     path = Path(path)
+    if path.is_dir():
+        raise FolderInTheWayError(
+            f"cannot write {path}: a folder is there, where that file goes; remove the folder "
+            "(or write elsewhere) and run again"
+        )
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as err:
@@ -116,6 +130,26 @@ def disk_full_message(path: Path, why: str, needed: int, written: int = 0) -> st
         f"{why} writing {path}: {space}; {kept}: free some space (or write elsewhere) and run "
         "again"
     )
+
+
+class NotAFileError(OSError):
+    """A path given as a file that is a folder, a pipe or a device."""
+
+
+def require_regular_file(path: str | os.PathLike) -> None:
+    """NotAFileError when `path` is there but is not a regular file (a missing one is left to the
+    reader's own FileNotFoundError)."""
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        raise NotAFileError(
+            "a folder, not a file" if path.is_dir() else "not a regular file (a pipe or a device)"
+        )
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """A text file's content, after require_regular_file."""
+    require_regular_file(path)
+    return Path(path).read_text()
 
 
 def tensor_bytes(obj: Any) -> int:

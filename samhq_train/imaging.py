@@ -39,6 +39,7 @@ import numpy as np
 from PIL import Image
 
 from samhq_train.errors import UserError
+from samhq_train.files import require_regular_file
 
 MAX_PIXELS_ENV = "SAMHQ_MAX_IMAGE_PIXELS"
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: a 10000 x 10000 image, ~0.3 GB as uint8 RGB
@@ -275,6 +276,7 @@ def read_mask_png(path: str | os.PathLike, modes: tuple[str, ...] = ("P",)) -> M
 
 def _open_mask(path: Path, modes: tuple[str, ...]) -> Image.Image:
     try:
+        require_regular_file(path)
         image = Image.open(path)
     except (OSError, ValueError) as err:
         raise ImageFileError(f"{path}: cannot be read as an image ({err})") from None

@@ -11,6 +11,7 @@ import pytest
 from samhq_train.errors import UserError
 from samhq_train.files import (
     DiskFullError,
+    FolderInTheWayError,
     atomic_write,
     atomic_write_text,
     file_digest,
@@ -201,3 +202,18 @@ def test_the_os_error_number_alone_says_a_full_disk(tmp_path, code):
     error = RuntimeError(f"I/O error: Kein Speicherplatz auf dem Gerät (os error {code})")
     with pytest.raises(DiskFullError, match="^no space left on the device writing"):
         atomic_write(tmp_path / "a.bin", _write_then_fail(error))
+
+
+def test_a_folder_where_the_file_goes_is_one_line_and_nothing_is_written(tmp_path):
+    """Mutant: os.replace onto the folder (IsADirectoryError, a traceback, after the write)."""
+    target = tmp_path / "store.json"
+    target.mkdir()
+    written = []
+    with pytest.raises(FolderInTheWayError) as info:
+        atomic_write(target, written.append)
+    assert str(info.value) == (
+        f"cannot write {target}: a folder is there, where that file goes; remove the folder (or "
+        "write elsewhere) and run again"
+    )
+    assert isinstance(info.value, UserError) and isinstance(info.value, OSError)
+    assert not written and os.listdir(tmp_path) == ["store.json"] and target.is_dir()

@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from samhq_train.files import atomic_write_text, file_digest
+from samhq_train.files import atomic_write_text, file_digest, read_text
 
 from .store import digest
 
@@ -39,7 +39,7 @@ class FileDigestMemo:
     def __init__(self, root: str | Path):
         self.path = Path(root) / self.NAME
         try:
-            loaded = json.loads(self.path.read_text())
+            loaded = json.loads(read_text(self.path))
             self.entries = loaded if isinstance(loaded, dict) else {}
         except (OSError, ValueError):  # absent or damaged: everything is hashed again
             self.entries = {}

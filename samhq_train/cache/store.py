@@ -41,7 +41,12 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from samhq_train.errors import UserError
-from samhq_train.files import atomic_write, atomic_write_text, tensor_bytes
+from samhq_train.files import (
+    atomic_write,
+    atomic_write_text,
+    require_regular_file,
+    tensor_bytes,
+)
 from samhq_train.output_check import OutputError, check_writable_folder
 
 # 2: entries carry checksums of their tensor bytes; folders of version 1 are never read again
@@ -96,6 +101,7 @@ def _header_problem(path: Path, key: str) -> str | None:
     """Why the entry file's safetensors header cannot be trusted (None: sound, MISSING: absent).
     Reads the header only: the tensor bytes are checked by `read`."""
     try:
+        require_regular_file(path)  # a pipe would wait for a writer; rebuilt like any damage
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             n = int.from_bytes(fh.read(8), "little")

@@ -24,6 +24,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
+import yaml
 from hydra import compose, version
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra._internal.hydra import Hydra
@@ -207,6 +208,24 @@ def compose_checked(
             return configs[0]
     except (HydraException, OmegaConfBaseException) as err:
         raise ConfigError(one_line(err)) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:  # a config file of the user's, damaged
+        raise ConfigError(_unreadable_config(err)) from None
+
+
+def _unreadable_config(err: yaml.YAMLError | UnicodeDecodeError) -> str:
+    """One line naming a config file that is not YAML text: yaml's mark has its name; Hydra's file
+    source holds it (full_path) in the frame that read it (a UnicodeDecodeError has no file)."""
+    mark = getattr(err, "problem_mark", None)
+    if mark is not None:
+        problem = getattr(err, "problem", None) or "not valid YAML"
+        where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}"
+        return f"config file {where}: {problem}; fix the YAML there (or remove the file)"
+    path, tb = None, err.__traceback__
+    while tb is not None:
+        path = tb.tb_frame.f_locals.get("full_path", path)
+        tb = tb.tb_next
+    what = f"config file {path}" if path else "a config file"
+    return f"{what} is not UTF-8 text ({err.reason} at byte {err.start}); give a YAML file there"
 
 
 def _select(cfg: DictConfig, key: str) -> str | None:

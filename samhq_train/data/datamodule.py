@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import lightning as L
 import torch
@@ -34,6 +33,7 @@ from .image_files import DataError
 from .loaders import SampleLoader, TrainLoader
 from .prompted import PromptedDataset
 from .prompts import PromptConfig
+from .roots import check_data_root, data_root_path, plain_data_config
 from .sets import CHECK_IMAGES, evaluation_sets, set_name, training_set
 from .transform_builders import build_eval_transform, build_train_transform
 
@@ -106,7 +106,7 @@ class SegmentationDataModule(L.LightningDataModule):
         # an evaluation set smaller than the process count gives some processes no batch of it
         self.allow_zero_length_dataloader_with_multiple_devices = True
         self.image_size = int(image_size)
-        self.root = _absolute(root)
+        self.root = data_root_path(root)
         self.train_specs = _set_specs(train_sets, "train_sets")
         self.val_specs = _set_specs(val_sets, "val_sets")
         self.test_specs = self.val_specs if test_sets is None else _set_specs(test_sets, "test_sets")
@@ -176,19 +176,10 @@ class SegmentationDataModule(L.LightningDataModule):
             ensure_demo_data(self.root, **self.demo)
 
     def _refuse_file_root(self) -> None:
-        if self.root is not None and self.root.exists() and not self.root.is_dir():
-            raise DataError(
-                f"data.root={self.root} is a file, not a folder: data.root takes the folder "
-                "that holds the sets (data/README.md shows the layout)"
-            )
+        check_data_root(self.root, written_on_first_use=True)
 
     def _check_root(self) -> None:
-        self._refuse_file_root()
-        if self.root is not None and not self.root.is_dir():
-            raise DataError(
-                f"data root not found: {self.root}; put the data there (data/README.md shows the "
-                "layout) or pass data.root=/path/to/data"
-            )
+        check_data_root(self.root)
 
     def _rank(self) -> int:
         trainer = self.trainer
@@ -317,30 +308,12 @@ def _set_specs(sets, key: str) -> list[dict]:
     return [dict(s) for s in sets]
 
 
-def _absolute(root) -> Path | None:
-    if root is None:
-        return None
-    from hydra.utils import to_absolute_path  # the launch directory, even if Hydra chdir'ed
-
-    return Path(to_absolute_path(str(Path(str(root)).expanduser())))
-
-
 def build_datamodule(cfg: Mapping, image_size: int, **overrides) -> SegmentationDataModule:
     """The datamodule from the ``data`` config group (DictConfig or dict) and the model's S.
 
     ``overrides`` replace config keys (e.g. ``num_workers=0`` in tests).
     """
-    from omegaconf import DictConfig, OmegaConf
-    from omegaconf.errors import MissingMandatoryValue
-
-    if isinstance(cfg, DictConfig):
-        try:
-            cfg = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-        except MissingMandatoryValue as e:
-            raise DataError(
-                f"data config: {e.full_key} must be set (e.g. data.root=/path/to/data)"
-            ) from None
-    kwargs = {**dict(cfg), **overrides}
+    kwargs = {**plain_data_config(cfg), **overrides}
     try:
         return SegmentationDataModule(image_size, **kwargs)
     except TypeError as e:

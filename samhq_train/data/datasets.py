@@ -72,6 +72,11 @@ def _check_dir(path: Path, what: str, dataset: str) -> None:
         raise DataError(f"{dataset}: {what} not found: {path}; {LAYOUT_HINT}")
 
 
+def _check_file(path: Path, what: str, dataset: str) -> None:
+    if not path.is_file():
+        raise DataError(f"{dataset}: {what} not found: {path}; {LAYOUT_HINT}")
+
+
 def _require_same_size(mask_hw, image_hw, mask_path: Path, image_path: Path) -> None:
     if tuple(mask_hw) != tuple(image_hw):
         raise DataError(
@@ -211,10 +216,7 @@ class CocoInstanceDataset(Dataset):
         self.image_dir, self.annotation_file = Path(image_dir), Path(annotation_file)
         self.name = name or self.annotation_file.stem
         _check_dir(self.image_dir, "image folder", self.name)
-        if not self.annotation_file.is_file():
-            raise DataError(
-                f"{self.name}: annotation file not found: {self.annotation_file}; {LAYOUT_HINT}"
-            )
+        _check_file(self.annotation_file, "annotation file", self.name)
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
                 self.coco = COCO(str(self.annotation_file))

@@ -1,9 +1,11 @@
 """samhq-evaluate's check stage: everything that can be refused before the evaluation stack
 (the datamodule's albumentations, the embedding cache's Lightning: seconds of CPU) is imported.
 The config's types and ranges, the output folder, the tasks asked for, the COCO / LVIS / SA-Co
-files (GT jsons, detections, image folder, CLIP's BPE merges file: read and checked) and that
-the model.checkpoint file is there, in that order; cli/evaluate.py runs it before importing
-entry.py, and evaluate(cfg) runs it when called directly."""
+files (GT jsons, detections, image folder, CLIP's BPE merges file: read and checked), the
+model.checkpoint file (inspected: a damaged file or one of the wrong kind) and, for the image
+sets, data.root and their folders, in that order;
+cli/evaluate.py runs it before importing entry.py, and evaluate(cfg) runs it when called
+directly."""
 
 from __future__ import annotations
 
@@ -15,14 +17,19 @@ from hydra.utils import to_absolute_path
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.config_check import check_config
 from samhq_train.data import ClickProtocol
+from samhq_train.data.roots import (
+    check_data_root,
+    check_set_paths,
+    data_root_path,
+    plain_data_config,
+)
+from samhq_train.data.sets import set_name
 from samhq_train.evaluation.coco_concept_exemplars import draw_exemplars
 from samhq_train.evaluation.coco_inputs import read_coco_inputs, read_concept_inputs
 from samhq_train.evaluation.coco_tasks import check_coco_task, coco_task, plain
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.saco_metrics import SacoGT, read_saco_gt
-from samhq_train.model import Use
-from samhq_train.model.formats import setting_named
-from samhq_train.model.formats.errors import not_found
+from samhq_train.model import Use, inspect
 from samhq_train.model_from_config import absolute_path
 from samhq_train.output_check import check_writable_folder
 
@@ -60,10 +67,27 @@ def check_inputs(cfg) -> EvaluationInputs:
     if task is not None:  # the jsons (and BPE file) read before the model and benchmark
         coco_gt, coco_prompts = _read_coco_inputs(cfg.coco, task)
     checkpoint = absolute_path(cfg.model.get("checkpoint"))
-    if checkpoint is not None and not Path(checkpoint).exists():  # the file is read once, later
-        with setting_named("model.checkpoint", checkpoint, Use.EVALUATE):
-            raise not_found(checkpoint)
+    if checkpoint is not None:  # a damaged file before the evaluation stack (as training does)
+        inspect(checkpoint, use=Use.EVALUATE, setting="model.checkpoint")
+    if cfg.benchmark or protocol.enabled:  # the image sets, before the datamodule's import
+        _check_image_sets(plain_data_config(cfg.data), plain(cfg.get("sets")))
     return EvaluationInputs(out_dir, protocol, task, coco_gt, coco_prompts, checkpoint)
+
+
+def _check_image_sets(data: dict, wanted) -> None:
+    """data.root and the folders of the sets evaluated (data.test_sets, else data.val_sets; with
+    `sets`, those named) are there; the demo data is written on first use."""
+    root = data_root_path(data.get("root"))
+    if data.get("demo") is not None:
+        check_data_root(root, written_on_first_use=True)
+        return
+    check_data_root(root)
+    specs = data.get("test_sets") if data.get("test_sets") is not None else data.get("val_sets")
+    if not isinstance(specs, list) or not all(isinstance(s, dict) for s in specs):
+        return  # the datamodule names the key
+    for spec in specs:
+        if not wanted or set_name(spec) in wanted:
+            check_set_paths(spec, root)
 
 
 def _read_coco_inputs(coco_cfg, task: str) -> tuple:

@@ -26,6 +26,7 @@ from pycocotools.cocoeval import COCOeval
 from samhq_train.coco_masks import compressed_rle, decode_mask, encode_mask
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.evaluation.metrics import mask_to_boundary
+from samhq_train.files import read_text
 
 __all__ = [
     "BoundaryCOCOeval",
@@ -52,8 +53,7 @@ def load_coco(gt: str | os.PathLike | Mapping | COCO) -> COCO:
     if isinstance(gt, Mapping):
         coco.dataset = copy.deepcopy(dict(gt))  # COCOeval rewrites GT segmentations in place
     else:
-        with open(gt) as f:
-            coco.dataset = json.load(f)
+        coco.dataset = json.loads(read_text(gt))
     with contextlib.redirect_stdout(io.StringIO()):
         coco.createIndex()
     return coco
@@ -133,8 +133,7 @@ def load_detections(
     """
     name = str(detections) if isinstance(detections, (str, os.PathLike)) else "detections"
     if isinstance(detections, (str, os.PathLike)):
-        with open(detections) as f:
-            detections = json.load(f)
+        detections = json.loads(read_text(detections))
     if not isinstance(detections, list):
         raise ValueError(f"{name}: expected a json list of detections, got {type(detections)}")
     coco_gt = load_coco(coco_gt)

@@ -16,6 +16,9 @@ from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.evaluation.coco import load_coco, load_detections
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.lvis_gt import check_gt_entries
+from samhq_train.files import read_text
+
+GT_KEYS = ("images", "annotations", "categories")
 
 __all__ = ["read_coco_gt", "read_coco_inputs", "read_concept_inputs"]
 
@@ -27,8 +30,7 @@ def read_coco_inputs(annotation_file, image_dir, detections) -> tuple[COCO, list
     coco_gt = read_coco_gt(annotation_file)
     check_gt_entries(coco_gt.dataset, annotation_file)  # image paths; an LVIS json's labels
     try:
-        with open(detections) as f:
-            found = json.load(f)
+        found = json.loads(read_text(detections))
     except (OSError, ValueError) as err:
         raise EvaluationError(
             f"cannot read the detections json {detections}: {_reason(err)}; give a COCO results "
@@ -50,7 +52,7 @@ def read_coco_gt(annotation_file) -> COCO:
     is not a COCO GT json."""
     path = Path(annotation_file)
     try:
-        return load_coco(path)
+        coco = load_coco(path)
     except (OSError, ValueError) as err:  # json.JSONDecodeError is a ValueError
         raise EvaluationError(
             f"cannot read the COCO GT json {path}: {_reason(err)}; give the annotation file "
@@ -61,6 +63,18 @@ def read_coco_gt(annotation_file) -> COCO:
             f"{path} is not a COCO GT json (missing or bad {err}); it needs 'images', "
             "'annotations' and 'categories'"
         ) from None
+    # pycocotools indexes what it finds: a json list or a dict without a key reads without error
+    dataset = coco.dataset
+    for key in GT_KEYS:
+        entries = dataset.get(key) if isinstance(dataset, dict) else None
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            found = f"{key!r} missing or not a list of objects" if isinstance(dataset, dict) else (
+                f"a json {type(dataset).__name__}, not an object")
+            raise EvaluationError(
+                f"{path} is not a COCO GT json ({found}); it needs 'images', 'annotations' and "
+                "'categories'"
+            )
+    return coco
 
 
 def _reason(err: Exception) -> str:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from samhq_train.files import read_text
+
 from .predictor import PromptError
 
 PROMPT_KEYS = ("box", "boxes", "points")
@@ -86,7 +88,7 @@ def read_prompt_file(path: str | os.PathLike) -> ImagePrompts:
     """The prompts of a prompt json; a box entry that is not 4 numbers is left out (in `problems`)."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_text(path))
     except (OSError, ValueError) as err:
         raise PromptError(f"cannot read prompt file {path}: {err}") from None
     if not isinstance(data, dict) or not set(data) <= set(PROMPT_KEYS) or not data:

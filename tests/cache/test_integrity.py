@@ -156,6 +156,21 @@ def test_a_damaged_header_is_rebuilt_at_planning_and_refused_on_reading(built, d
     assert entry_content(path) == good
 
 
+def test_a_pipe_in_place_of_an_entry_is_rebuilt_without_waiting(built):
+    """Mutant: the header check opening it (it waits for a writer forever)."""
+    cache, dm, model = built
+    key = val_key(dm)
+    path = cache.store.path(key)
+    good = entry_content(path)
+    path.unlink()
+    os.mkfifo(path)
+    again = cache_for(cache.store.folder.parent, model, demo_model()[1])
+    datamodule(dm.root, again)
+    assert again.missing() == [key]
+    assert again.build(model) == 1
+    assert path.is_file() and entry_content(path) == good
+
+
 def test_the_format_version_moves_old_folders_aside(built):
     """Format 2 entries carry checksums; a format 1 folder gets another store id and is never
     read."""

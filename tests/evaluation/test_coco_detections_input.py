@@ -1,5 +1,6 @@
 """A bad entry of a COCO detections json (samhq-evaluate's box prompts) is one line naming the
-file and the detection's index, read before any model work (read_coco_inputs)."""
+file and the detection's index, read before any model work (read_coco_inputs); so is a GT json
+of the wrong shape."""
 
 import json
 
@@ -55,3 +56,27 @@ def test_numbers_written_as_strings_still_read():
 def test_not_finite_box_is_refused():
     with pytest.raises(ValueError, match=r"detections: detection 0: bbox must be 4 numbers"):
         load_detections([dict(GOOD, bbox=[1, 1, float("nan"), 2])], GT)
+
+
+@pytest.mark.parametrize(
+    "content, found",
+    [
+        ([GT], "a json list, not an object"),
+        ({k: v for k, v in GT.items() if k != "categories"},
+         "'categories' missing or not a list of objects"),
+        ({k: v for k, v in GT.items() if k != "annotations"},
+         "'annotations' missing or not a list of objects"),
+    ],
+    ids=["list", "no-categories", "no-annotations"],
+)
+def test_a_gt_json_of_the_wrong_shape_is_one_line_naming_it(tmp_path, content, found):
+    """pycocotools indexes these without an error; read_coco_gt (the COCO, LVIS and SA-Co GT
+    reader) refuses them. Mutant: no shape check (a TypeError / KeyError traceback)."""
+    gt, dets = tmp_path / "gt.json", tmp_path / "dets.json"
+    gt.write_text(json.dumps(content))
+    dets.write_text(json.dumps([GOOD]))
+    with pytest.raises(EvaluationError) as info:
+        read_coco_inputs(gt, tmp_path, dets)
+    assert str(info.value) == (
+        f"{gt} is not a COCO GT json ({found}); it needs 'images', 'annotations' and 'categories'"
+    )

@@ -45,10 +45,12 @@ def test_samhq_export_of_non_finite_weights_is_one_line(diverged, tmp_path, caps
         export_main(["--checkpoint", str(path), "--to", "sam_hq", "--out", str(tmp_path / "x")])
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err == (
-        f"error: not exporting: the weight {NAME} holds nan (and 1 more tensor) - the weights "
-        "diverged in training; nothing was written: export an earlier checkpoint"
+    assert err == (  # refused as it is loaded (formats.loading.check_finite), naming the file
+        f"error: {path} holds weights that are not finite: mask_decoder.hf_mlp.layers.0.bias "
+        "holds inf (and 1 more tensor); the file is damaged or its run diverged: copy it again, "
+        "or use an earlier checkpoint"
     )
+    assert not (tmp_path / "x").exists()
 
 
 def test_a_full_disk_during_an_export_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):

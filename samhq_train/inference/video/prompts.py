@@ -39,6 +39,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from samhq_train.errors import UserError
+from samhq_train.files import read_text
 
 KEYS = ("round", "frame", "object", "points", "labels", "box", "mask")
 OBJECT_IDS = (1, 255)  # the ids an 8-bit PNG can hold
@@ -163,7 +164,7 @@ def read_prompts(
     obj_ids: the lowest and highest object id taken."""
     path = Path(path)
     try:
-        entries = json.loads(path.read_text())
+        entries = json.loads(read_text(path))
     except FileNotFoundError:
         raise PromptsFileError(f"{path}: prompts file not found") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:

@@ -8,7 +8,18 @@ import pickle
 import zipfile
 from pathlib import Path
 
+from samhq_train.errors import UserError
+
+from ..policy import as_policy
+from ..provenance import Provenance
+from ..registry import VARIANTS
 from .base import CheckpointError
+
+# the types of a recorded Provenance's fields (None is allowed for all but the policy's name)
+RECORD_TYPES = {
+    "variant": str, "base_checkpoint": str, "base_sha256": str, "seed": int, "policy": str,
+    "policy_settings": dict,
+}
 
 
 class FileProblem(CheckpointError):
@@ -72,3 +83,27 @@ def holds_python_objects(path: str | os.PathLike, err: BaseException) -> bool:
     objects (not because the file is damaged)."""
     objects = isinstance(err, pickle.UnpicklingError) or "weights_only" in str(err).lower()
     return objects and zipfile.is_zipfile(path)
+
+
+def recorded_provenance(path: str | os.PathLike, kind: str, record) -> Provenance:
+    """The Provenance a file records (a training checkpoint's "samhq" mapping, a delta's
+    metadata), checked: a record of the wrong shape, an unknown variant or a policy that cannot
+    be rebuilt is one FileProblem naming the file, not an error about a setting never given."""
+    if record is not None and not isinstance(record, dict):
+        raise unreadable(path, kind, f"its record is a {type(record).__name__}, not a mapping")
+    provenance = Provenance.from_dict(record)
+    for key, kind_of_value in RECORD_TYPES.items():
+        value = getattr(provenance, key)
+        if (value is None and key != "policy") or (
+            isinstance(value, kind_of_value) and not isinstance(value, bool)
+        ):
+            continue
+        expected = kind_of_value.__name__
+        raise unreadable(path, kind, f"its record's {key!r} is {value!r}, not a {expected}")
+    if provenance.variant is not None and provenance.variant not in VARIANTS:
+        raise unreadable(path, kind, f"it records an unknown variant {provenance.variant!r}")
+    try:
+        as_policy(provenance.policy_settings or provenance.policy)
+    except (UserError, TypeError, ValueError) as err:
+        raise unreadable(path, kind, f"its recorded policy cannot be rebuilt ({err})") from None
+    return provenance

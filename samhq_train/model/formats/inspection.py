@@ -102,6 +102,8 @@ def _inspect(path: Path, format: str | None) -> Inspection:
     forced = record_of(format, path) if format is not None else None
     if not path.exists():
         raise not_found(path)
+    if not (path.is_file() or path.is_dir()):  # a pipe or a device: reading it could wait forever
+        raise FileProblem(path, "is not a file (a pipe or a device): give a checkpoint file")
     found = _probe_as(forced, path) if forced else _detect(path)
     record = forced or RECORDS[found.format]
     provenance = found.provenance

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from ..policy import trained_state_dict
 from ..provenance import Provenance
 from ..registry import VARIANTS, family_of_variant
 from .base import FormatRecord, Found, Read, Use
-from .errors import FileProblem
+from .errors import FileProblem, recorded_provenance, unreadable
 from .torch_files import is_tensor_dict, load_torch
 
 SUFFIX = ".ckpt"
@@ -34,8 +35,11 @@ def checkpoint_keys(model: nn.Module, policy) -> set[str]:
     return {MODEL_PREFIX + k for k in LIGHTNING.expected_keys(model, policy)}
 
 
-def provenance_of(checkpoint: dict) -> Provenance:
-    return Provenance.from_dict(checkpoint.get(PROVENANCE_KEY))
+def provenance_of(checkpoint: dict, path: Path | None = None) -> Provenance:
+    """The record of a checkpoint's content; `path`: of a file, checked (recorded_provenance)."""
+    if path is None:
+        return Provenance.from_dict(checkpoint.get(PROVENANCE_KEY))
+    return recorded_provenance(path, KIND, checkpoint.get(PROVENANCE_KEY))
 
 
 def load(path: Path) -> dict:
@@ -50,6 +54,9 @@ def load(path: Path) -> dict:
                 "training checkpoint: rename it to .pth, or pass format=sam_hq (--format sam_hq)",
             )
         raise FileProblem(path, f"is not a training checkpoint (no {STATE_KEY!r} in it)")
+    state = content[STATE_KEY]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise unreadable(path, KIND, f"its {STATE_KEY!r} is not a mapping of tensors")
     return content
 
 
@@ -57,7 +64,7 @@ def probe(path: Path) -> Found:
     """lightning, with the content (read once) and its record; a checkpoint without the loop
     state cannot resume."""
     content = load(path)
-    provenance = provenance_of(content)
+    provenance = provenance_of(content, path)
     variant = provenance.variant if provenance.variant in VARIANTS else None
     family = family_of_variant(variant).name if variant else None
     refusals = {} if LOOP_STATE_KEY in content else {Use.RESUME: NO_TRAINING_STATE}
@@ -68,7 +75,7 @@ def read(path: Path, held: dict | None) -> Read:
     content = held if held is not None else load(path)
     n = len(MODEL_PREFIX)
     state = {k[n:]: v for k, v in content[STATE_KEY].items() if k.startswith(MODEL_PREFIX)}
-    return Read(state, provenance_of(content))
+    return Read(state, provenance_of(content, path))
 
 
 LIGHTNING = FormatRecord(

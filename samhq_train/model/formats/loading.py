@@ -11,6 +11,7 @@ from typing import NamedTuple
 from torch import nn
 
 from samhq_train.files import file_sha256
+from samhq_train.finite import describe_non_finite, non_finite_names
 
 from ..policy import as_policy, prepare_model
 from ..provenance import Provenance
@@ -147,6 +148,7 @@ def apply_state(
         adopt(model, state)
     expected = record.expected_keys(model, policy)
     check_keys(path, record.name, expected, set(record.optional_keys(model)), state)
+    check_finite(path, state)
     model.load_state_dict(state, strict=False)
 
 
@@ -175,11 +177,30 @@ def check_keys(path, format: str, expected: State, optional: set[str], state: St
     ]
     if wrong_shape:
         problems.append(f"{len(wrong_shape)} tensors of the wrong shape, first: {wrong_shape[:3]}")
+    # another float width is cast on loading (a half-precision copy loads); integers or booleans
+    # where the model has floats (or the reverse) are another file's tensors
+    wrong_kind = [
+        f"{k}: file {state[k].dtype} vs model {expected[k].dtype}"
+        for k in sorted(set(state) & set(expected))
+        if state[k].is_floating_point() != expected[k].is_floating_point()
+    ]
+    if wrong_kind:
+        problems.append(f"{len(wrong_kind)} tensors of the wrong dtype, first: {wrong_kind[:3]}")
     if problems:
         raise OptionHint(
             "{path} (read as {read_as}) does not fit the model: {problems}. Check the variant and "
             "the format (pass {format_option}<name> to override detection).",
             path=path, read_as=format, problems="; ".join(problems),
+        )
+
+
+def check_finite(path, state: State) -> None:
+    """Weights with a NaN or an inf are never loaded (nor written: finite.py), naming the first."""
+    bad = non_finite_names(state)
+    if bad:
+        raise CheckpointError(
+            f"{path} holds weights that are not finite: {describe_non_finite(bad, state)}; the "
+            "file is damaged or its run diverged: copy it again, or use an earlier checkpoint"
         )
 
 

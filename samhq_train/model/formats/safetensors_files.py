@@ -29,7 +29,7 @@ from .base import (
     plain_weights_record,
     whole_model,
 )
-from .errors import unreadable
+from .errors import recorded_provenance, unreadable
 
 SUFFIX = ".safetensors"
 DAMAGED = "safetensors (damaged or another format)"
@@ -75,9 +75,10 @@ def delta_provenance(path: Path, metadata: dict) -> Provenance:
         policy = json.loads(metadata.get("policy", '"hq"'))
     except json.JSONDecodeError:
         raise unreadable(path, "a delta file", "its 'policy' metadata is not valid json") from None
-    name = policy["name"] if isinstance(policy, dict) else policy
+    name = policy.get("name") if isinstance(policy, dict) else policy
     settings = policy if isinstance(policy, dict) else None
-    return Provenance(variant=metadata.get("variant"), policy=name, policy_settings=settings)
+    record = {"variant": metadata.get("variant"), "policy": name, "policy_settings": settings}
+    return recorded_provenance(path, "a delta file", record)
 
 
 def _read(path: Path, held) -> Read:

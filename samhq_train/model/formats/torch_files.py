@@ -5,6 +5,8 @@ is, is in its keys: any HQ key makes it SAM-HQ."""
 from __future__ import annotations
 
 import os
+import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +52,48 @@ def load_torch(
     with open(path, "rb") as handle:
         mmap = handle.read(4) == b"PK\x03\x04"
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        content = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:  # torch raises many types for damaged or non-torch files
-        if python_objects and holds_python_objects(path, err):
-            return torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
-        raise unreadable(path, kind, describe_read_error(path, err)) from None
+        if not (python_objects and holds_python_objects(path, err)):
+            raise unreadable(path, kind, describe_read_error(path, err)) from None
+        # Python objects may hold tensors where _storage_sizes does not look: not compared
+        return torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
+    if mmap and sorted(_storage_sizes(content)) != sorted(_record_sizes(path)):
+        # a memory-mapped load takes each tensor's size from the pickle and does not check it
+        # against its record (a plain load does): a short record would read its neighbours
+        raise unreadable(
+            path, kind, "the archive is damaged (a tensor's data does not fill its record: copy "
+            "or download it again)"
+        )
+    return content
+
+
+def _storage_sizes(content: Any) -> list[int]:
+    """The byte sizes of the distinct non-empty tensor storages in a loaded object."""
+    sizes, stack = {}, [content]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, torch.Tensor):
+            storage = item.untyped_storage()
+            if storage.nbytes():
+                sizes[storage.data_ptr()] = storage.nbytes()
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return list(sizes.values())
+
+
+def _record_sizes(path: Path) -> list[int]:
+    """The byte sizes of the non-empty tensor records (<archive>/data/<n>) of a torch zip."""
+    with zipfile.ZipFile(path) as archive:
+        return [
+            info.file_size for info in archive.infolist()
+            if _TENSOR_RECORD.search(info.filename) and info.file_size
+        ]
+
+
+_TENSOR_RECORD = re.compile(r"(^|/)data/\d+$")
 
 
 def is_tensor_dict(content: Any) -> bool:

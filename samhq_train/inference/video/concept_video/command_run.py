@@ -30,6 +30,7 @@ from PIL import Image
 
 from samhq_train.clip_tokenizer import TokenizerFileError
 from samhq_train.errors import UserError
+from samhq_train.files import read_text
 from samhq_train.inference.command_options import decode_with_hq
 from samhq_train.model.sam3.concept.detector import NoDetectorError, concept_detector
 from samhq_train.model.sam3.tracking import VideoPartsMissing
@@ -61,7 +62,7 @@ def read_settings(path: str | None, threshold: float, used: bool = True):
     if path is None:
         return settings
     try:
-        given = json.loads(Path(path).read_text())
+        given = json.loads(read_text(path))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ConceptSettingsError(
             f"--concept-settings {path}: not a readable JSON file ({err})"

@@ -1,0 +1,69 @@
+"""Where the data config points: data.root and the folders and files each set names, checked
+without listing or reading them (the datamodule and samhq-evaluate's check stage share these)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from .datasets import SOURCE_TYPES, _check_dir, _check_file, _resolve
+from .image_files import DataError
+
+
+def data_root_path(root) -> Path | None:
+    """data.root as an absolute path (None: not set), `~` expanded, relative ones from the launch
+    directory even if Hydra changed into its run directory."""
+    if root is None:
+        return None
+    from hydra.utils import to_absolute_path
+
+    return Path(to_absolute_path(str(Path(str(root)).expanduser())))
+
+
+def plain_data_config(cfg: Mapping) -> dict:
+    """The ``data`` config group as a plain dict (a DictConfig resolved): DataError naming a key
+    that must be set (``???``)."""
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import MissingMandatoryValue
+
+    if not isinstance(cfg, DictConfig):
+        return dict(cfg)
+    try:
+        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as e:
+        raise DataError(
+            f"data config: {e.full_key} must be set (e.g. data.root=/path/to/data)"
+        ) from None
+
+
+def check_data_root(root: Path | None, *, written_on_first_use: bool = False) -> None:
+    """DataError unless data.root (None: not set, the sets' folders are absolute) is a folder;
+    written_on_first_use (the demo data): it may not be there yet, but must not be a file."""
+    if root is not None and root.exists() and not root.is_dir():
+        raise DataError(
+            f"data.root={root} is a file, not a folder: data.root takes the folder that holds "
+            "the sets (data/README.md shows the layout)"
+        )
+    if root is not None and not written_on_first_use and not root.is_dir():
+        raise DataError(
+            f"data root not found: {root}; put the data there (data/README.md shows the layout) "
+            "or pass data.root=/path/to/data"
+        )
+
+
+def check_set_paths(spec: Mapping, root: Path | None) -> None:
+    """The folders and the annotation file a set's config entry names are there (nothing listed
+    or read): DataError naming the first that is not, as its source would. An entry that is
+    malformed otherwise is left to build_source."""
+    kind = spec.get("type", "folder")
+    if kind not in SOURCE_TYPES:
+        return
+    keys = ("image_dir", "mask_dir", "annotation_file")
+    paths = {k: _resolve(spec[k], root, spec.get("name")) for k in keys if k in spec}
+    named_by = paths.get("annotation_file") if kind == "coco" else paths.get("image_dir")
+    name = spec.get("name") or (named_by.stem if kind == "coco" else named_by.name)
+    for key, what in (("image_dir", "image folder"), ("mask_dir", "mask folder")):
+        if key in paths:
+            _check_dir(paths[key], what, name)
+    if "annotation_file" in paths:
+        _check_file(paths["annotation_file"], "annotation file", name)
