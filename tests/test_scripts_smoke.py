@@ -112,28 +112,16 @@ def test_each_command_answers_help_from_any_directory(command, help_runs):
     assert command in result.stdout or "Powered by Hydra" in result.stdout, result.stdout[:2000]
 
 
-def run_script(*args: str) -> str:
-    """`python <script> <args>` from the clone, importing this checkout's package."""
-    result = subprocess.run(
-        [sys.executable, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
-
-
-@pytest.fixture(scope="module")
-def demo_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("scripts") / "demo"
-    out = run_script(
-        "scripts/make_demo_data.py",
+@pytest.fixture
+def demo_root(tmp_path, capsys, monkeypatch):
+    root = tmp_path / "demo"
+    out = run_script_here(
+        "make_demo_data",
         f"data.root={root}",
         "data.demo.num_train=4",
         "data.demo.num_val=2",
+        capsys=capsys,
+        monkeypatch=monkeypatch,
     )
     assert f"demo data ready in {root}" in out
     assert len(list((root / "train" / "images").iterdir())) == 4
