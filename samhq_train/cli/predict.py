@@ -143,6 +143,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("no prompt: give --box, --point or --prompts")
     if args.max_pixels is not None and args.max_pixels < 0:
         parser.error(f"--max-pixels {args.max_pixels}: give a number of pixels >= 0 (0: no limit)")
+    for x, y, label in args.point or []:
+        if label not in (0, 1):
+            parser.error(f"--point {x:g} {y:g} {label:g}: LABEL must be 1 (foreground) or 0 "
+                         "(background)")
     return args
 
 

@@ -25,7 +25,6 @@ from tests.inference.script_exits import exits_with_one_line
             ["{images}/a.png", "--box", "0", "0", "500", "50"],
             "a.png: box .* lies outside the image",
         ),
-        (["{images}/a.png", "--point", "10", "10", "7"], "a.png: point_labels must be 1"),
         (
             ["{images}/a.png", "--prompts", "{root}"],
             "no prompt for image .*a.png: expected the file",
@@ -72,6 +71,10 @@ def test_predict_argument_errors(predict_cli, files, capsys):
     with pytest.raises(SystemExit):
         predict_cli.main([str(files["images"]), "--checkpoint", str(files["full"])])
     assert "no prompt: give --box, --point or --prompts" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        predict_cli.main([str(files["images"]), "--checkpoint", str(files["full"]),
+                          "--point", "10", "10", "7"])
+    assert "--point 10 10 7: LABEL must be 1 (foreground) or 0" in capsys.readouterr().err
 
 
 def error_lines_and_exit(main, argv, capsys) -> list[str]:
