@@ -67,12 +67,12 @@ def _list_names(paths: Sequence[Path], limit: int = 10) -> str:
     return names + (f" ... and {len(paths) - limit} more" if len(paths) > limit else "")
 
 
-def _check_dir(path: Path, what: str, dataset: str) -> None:
+def check_set_dir(path: Path, what: str, dataset: str) -> None:
     if not path.is_dir():
         raise DataError(f"{dataset}: {what} not found: {path}; {LAYOUT_HINT}")
 
 
-def _check_file(path: Path, what: str, dataset: str) -> None:
+def check_set_file(path: Path, what: str, dataset: str) -> None:
     if not path.is_file():
         raise DataError(f"{dataset}: {what} not found: {path}; {LAYOUT_HINT}")
 
@@ -108,8 +108,8 @@ class PairedFolderDataset(Dataset):
         self.image_dir, self.mask_dir = Path(image_dir), Path(mask_dir)
         self.name = name or self.image_dir.name
         exts = {image_ext.lower()} if isinstance(image_ext, str) else {e.lower() for e in image_ext}
-        _check_dir(self.image_dir, "image folder", self.name)
-        _check_dir(self.mask_dir, "mask folder", self.name)
+        check_set_dir(self.image_dir, "image folder", self.name)
+        check_set_dir(self.mask_dir, "mask folder", self.name)
 
         mask_tail = (mask_suffix + mask_ext).lower()
         masks = {}
@@ -215,8 +215,8 @@ class CocoInstanceDataset(Dataset):
 
         self.image_dir, self.annotation_file = Path(image_dir), Path(annotation_file)
         self.name = name or self.annotation_file.stem
-        _check_dir(self.image_dir, "image folder", self.name)
-        _check_file(self.annotation_file, "annotation file", self.name)
+        check_set_dir(self.image_dir, "image folder", self.name)
+        check_set_file(self.annotation_file, "annotation file", self.name)
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
                 self.coco = COCO(str(self.annotation_file))
@@ -342,7 +342,7 @@ class CocoInstanceDataset(Dataset):
 SOURCE_TYPES = {"folder": PairedFolderDataset, "coco": CocoInstanceDataset}
 
 
-def _resolve(path: str | Path, root: Path | None, dataset: str) -> Path:
+def resolve_set_path(path: str | Path, root: Path | None, dataset: str) -> Path:
     path = Path(path).expanduser()
     if path.is_absolute():
         return path
@@ -372,7 +372,7 @@ def build_source(spec: Mapping, root: str | Path | None = None, strict: bool = T
     spec.setdefault("strict", strict)
     for key in ("image_dir", "mask_dir", "annotation_file"):
         if key in spec:
-            spec[key] = _resolve(spec[key], root, spec.get("name"))
+            spec[key] = resolve_set_path(spec[key], root, spec.get("name"))
     required = ("image_dir", "mask_dir") if kind == "folder" else ("image_dir", "annotation_file")
     missing = [k for k in required if k not in spec]
     if missing:

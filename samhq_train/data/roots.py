@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from .datasets import SOURCE_TYPES, _check_dir, _check_file, _resolve
+from .datasets import SOURCE_TYPES, check_set_dir, check_set_file, resolve_set_path
 from .image_files import DataError
 
 
@@ -59,11 +59,11 @@ def check_set_paths(spec: Mapping, root: Path | None) -> None:
     if kind not in SOURCE_TYPES:
         return
     keys = ("image_dir", "mask_dir", "annotation_file")
-    paths = {k: _resolve(spec[k], root, spec.get("name")) for k in keys if k in spec}
+    paths = {k: resolve_set_path(spec[k], root, spec.get("name")) for k in keys if k in spec}
     named_by = paths.get("annotation_file") if kind == "coco" else paths.get("image_dir")
     name = spec.get("name") or (named_by.stem if kind == "coco" else named_by.name)
     for key, what in (("image_dir", "image folder"), ("mask_dir", "mask folder")):
         if key in paths:
-            _check_dir(paths[key], what, name)
+            check_set_dir(paths[key], what, name)
     if "annotation_file" in paths:
-        _check_file(paths["annotation_file"], "annotation file", name)
+        check_set_file(paths["annotation_file"], "annotation file", name)
