@@ -47,6 +47,10 @@ from tests.inference.script_exits import exits_with_one_line
             "hq.safetensors holds only the HQ parameters: also give the base it was trained on",
         ),
         (
+            ["{images}/a.png", "--box", "0", "0", "5", "5", "--base", "{root}/hq.safetensors"],
+            "holds a whole model, so the base .*hq.safetensors would be ignored: leave out --base",
+        ),
+        (
             ["{images}/a.png", "--box", "0", "0", "5", "5", "--variant", "vit_b"],
             "holds a vit_demo model .*but variant vit_b was asked",
         ),

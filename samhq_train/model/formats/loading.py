@@ -223,6 +223,13 @@ def load_checkpoint_with_provenance(
     """load_checkpoint, plus the format and the Provenance from the same read (a training
     checkpoint is big: it is read once)."""
     info = inspect(path, format, use=Use.EVALUATE)
+    if base_checkpoint is not None and not (info.record.records_base or info.record.needs_base):
+        raise OptionHint(
+            "{path} holds a whole model, so the base {base} would be ignored: leave out "
+            "{base_option}(a base goes under an HQ-only or delta file, or a training checkpoint "
+            "whose base moved)",
+            path=path, base=base_checkpoint,
+        )
     read = info.read()
     state, provenance, record = read.state, read.provenance, info.record
     variant = variant or provenance.variant or detect_variant(state) or info.variant
