@@ -50,7 +50,7 @@ def read_coco_gt(annotation_file) -> COCO:
     is not a COCO GT json."""
     path = Path(annotation_file)
     try:
-        return load_coco(path)
+        coco_gt = load_coco(path)
     except (OSError, ValueError) as err:  # json.JSONDecodeError is a ValueError
         raise EvaluationError(
             f"cannot read the COCO GT json {path}: {_reason(err)}; give the annotation file "
@@ -61,6 +61,15 @@ def read_coco_gt(annotation_file) -> COCO:
             f"{path} is not a COCO GT json (missing or bad {err}); it needs 'images', "
             "'annotations' and 'categories'"
         ) from None
+    dataset = coco_gt.dataset
+    if not isinstance(dataset, dict) or not {"images", "categories"} <= dataset.keys():
+        held = (f"an object with the keys {sorted(dataset)[:5]}" if isinstance(dataset, dict)
+                else f"a {type(dataset).__name__}")  # e.g. a detections json (a list)
+        raise EvaluationError(
+            f"{path} is not a COCO GT json (it holds {held}); it needs 'images', 'annotations' "
+            "and 'categories'"
+        )
+    return coco_gt
 
 
 def _reason(err: Exception) -> str:

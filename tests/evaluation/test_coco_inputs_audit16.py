@@ -1,0 +1,136 @@
+"""samhq-evaluate's check stage (evaluation/checks.py's check_inputs) and the COCO files it reads
+(evaluation/coco_inputs.py): each refusal names its file and what to give, what it hands on (the
+task, the GT, the raw detections; the prompted categories only), no model involved."""
+
+import json
+
+import pytest
+from hydra import compose, initialize_config_dir
+from pycocotools.coco import COCO
+
+from samhq_train.clip_tokenizer import TokenizerFileError
+from samhq_train.config_defaults import CONFIG_DIR
+from samhq_train.errors import UserError
+from samhq_train.evaluation.checks import check_inputs
+from samhq_train.evaluation.coco_inputs import read_coco_inputs, read_concept_inputs
+from samhq_train.evaluation.errors import EvaluationError
+from samhq_train.output_check import OutputError
+from tests.model.sam3.concept.synthetic_bpe import write_merges_file
+
+GT = {
+    "images": [{"id": 1, "file_name": "1.png", "height": 8, "width": 8}],
+    "annotations": [],
+    "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}, {"id": 3, "name": "bird"}],
+}
+DETECTIONS = [{"image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2], "score": 0.5}]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("coco_inputs")
+    (folder / "gt.json").write_text(json.dumps(GT))
+    (folder / "dets.json").write_text(json.dumps(DETECTIONS))
+    (folder / "images").mkdir()
+    write_merges_file(folder / "bpe.txt.gz")
+    return folder
+
+
+def refused(error, call, *args) -> str:
+    with pytest.raises(error) as info:
+        call(*args)
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+def test_the_box_inputs_read_and_each_refusal(files, tmp_path):
+    gt, found = read_coco_inputs(files / "gt.json", files / "images", files / "dets.json")
+    assert isinstance(gt, COCO) and gt.dataset["images"] == GT["images"] and found == DETECTIONS
+    images, dets = files / "images", files / "dets.json"
+    missing = tmp_path / "missing.json"
+    assert refused(EvaluationError, read_coco_inputs, missing, images, dets) == (
+        f"cannot read the COCO GT json {missing}: No such file or directory; give the annotation "
+        "file (e.g. annotations/instances_val2017.json)")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    assert refused(EvaluationError, read_coco_inputs, broken, images, dets).startswith(
+        f"cannot read the COCO GT json {broken}: ")
+    broken.write_text(json.dumps({"images": 3}))
+    assert f"{broken} is not a COCO GT json (missing or bad " in refused(
+        EvaluationError, read_coco_inputs, broken, images, dets)
+    gt = files / "gt.json"
+    assert refused(EvaluationError, read_coco_inputs, gt, images, missing) == (
+        f"cannot read the detections json {missing}: No such file or directory; give a COCO "
+        "results json [{image_id, category_id, bbox, score}]")
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    assert refused(EvaluationError, read_coco_inputs, gt, images, empty) == (
+        f"{empty}: no detections, nothing to prompt the model with")
+    assert refused(EvaluationError, read_coco_inputs, gt, tmp_path / "no_images", dets) == (
+        f"COCO image folder not found: {tmp_path / 'no_images'}")
+
+
+def test_the_concept_inputs_keep_the_categories_asked_for(files, tmp_path):
+    gt, images, bpe = files / "gt.json", files / "images", files / "bpe.txt.gz"
+    _, categories = read_concept_inputs(gt, images, bpe)
+    assert categories == {1: "cat", 2: "dog", 3: "bird"}
+    assert read_concept_inputs(gt, images, bpe, ["bird", "cat"])[1] == {1: "cat", 3: "bird"}
+    assert refused(EvaluationError, read_concept_inputs, gt, images, bpe, ["cat", "zebra", "ant"]) \
+        == (f"coco.concept.categories: ['ant', 'zebra'] are not category names of {gt} (it has "
+            "e.g. ['bird', 'cat', 'dog'])")
+    none = tmp_path / "none.json"
+    none.write_text(json.dumps(dict(GT, categories=[])))
+    assert refused(EvaluationError, read_concept_inputs, none, images, bpe) == (
+        f"{none}: no categories, nothing to prompt with")
+    no_images, no_bpe = tmp_path / "no_images", tmp_path / "no_bpe.txt.gz"
+    assert refused(EvaluationError, read_concept_inputs, gt, no_images, no_bpe) == (
+        f"COCO image folder not found: {no_images}")  # the folder before the merges file
+    assert str(no_bpe) in refused(TokenizerFileError, read_concept_inputs, gt, images, no_bpe)
+
+
+@pytest.fixture(scope="module")
+def eval_cfg(tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval_out")
+
+    def cfg(*overrides):
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            return compose("eval", overrides=[f"output_dir={out}", *overrides])
+    return cfg
+
+
+def test_the_evaluation_check_stage(files, tmp_path, eval_cfg):
+    inputs = check_inputs(eval_cfg(f"coco.annotation_file={files / 'gt.json'}",
+                                   f"coco.image_dir={files / 'images'}",
+                                   f"coco.detections={files / 'dets.json'}"))
+    assert inputs.task == "boxes" and inputs.coco_prompts == DETECTIONS
+    assert isinstance(inputs.coco_gt, COCO) and inputs.checkpoint is None
+    with pytest.raises(EvaluationError, match="^nothing to evaluate: benchmark=false"):
+        check_inputs(eval_cfg("benchmark=false", "clicks.enabled=false"))
+    taken = tmp_path / "a_file"
+    taken.write_text("")
+    with pytest.raises(OutputError, match=f"^output_dir={taken} is a file"):  # before the above
+        check_inputs(eval_cfg("benchmark=false", "clicks.enabled=false", f"output_dir={taken}"))
+    missing = tmp_path / "missing.pth"
+    with pytest.raises(UserError, match=rf"^model.checkpoint={missing} not found"):
+        check_inputs(eval_cfg(f"model.checkpoint={missing}"))
+    with pytest.raises(EvaluationError, match="^cannot read the detections json"):  # before it
+        check_inputs(eval_cfg(f"model.checkpoint={missing}",
+                              f"coco.annotation_file={files / 'gt.json'}",
+                              f"coco.image_dir={files / 'images'}",
+                              f"coco.detections={tmp_path / 'no_dets.json'}"))
+
+
+@pytest.mark.parametrize("content, held", [
+    (DETECTIONS, "a list"), ({}, "an object with the keys []"), ("gt", "a str"),
+    ({"images": [], "annotations": []}, "an object with the keys ['annotations', 'images']"),
+])
+def test_a_json_that_is_no_coco_gt_is_one_line(files, tmp_path, content, held):
+    """The bug: the detections json given as coco.annotation_file (a list), or an object without
+    images or categories, was a TypeError / KeyError traceback from the GT's entry check."""
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(content))
+    message = (f"{gt} is not a COCO GT json (it holds {held}); it needs 'images', 'annotations' "
+               "and 'categories'")
+    assert refused(EvaluationError, read_coco_inputs, gt, files / "images",
+                   files / "dets.json") == message
+    assert refused(EvaluationError, read_concept_inputs, gt, files / "images",
+                   files / "bpe.txt.gz") == message
