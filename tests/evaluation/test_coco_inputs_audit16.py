@@ -11,7 +11,7 @@ from pycocotools.coco import COCO
 from samhq_train.clip_tokenizer import TokenizerFileError
 from samhq_train.config_defaults import CONFIG_DIR
 from samhq_train.errors import UserError
-from samhq_train.evaluation.checks import check_inputs
+from samhq_train.evaluation.checks import check_inputs, read_saco_inputs
 from samhq_train.evaluation.coco_inputs import read_coco_inputs, read_concept_inputs
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.output_check import OutputError
@@ -134,3 +134,27 @@ def test_a_json_that_is_no_coco_gt_is_one_line(files, tmp_path, content, held):
                    files / "dets.json") == message
     assert refused(EvaluationError, read_concept_inputs, gt, files / "images",
                    files / "bpe.txt.gz") == message
+
+
+SACO_IMAGE = {"id": 5, "file_name": "1.png", "height": 8, "width": 8, "text_input": "a cat",
+              "is_instance_exhaustive": True}
+
+
+def test_the_saco_inputs_one_file_or_several(files, tmp_path, eval_cfg):
+    saco = tmp_path / "saco.json"
+    saco.write_text(json.dumps({"images": [SACO_IMAGE], "annotations": [],
+                                "categories": [{"id": 1, "name": "object"}]}))
+    images, bpe = files / "images", files / "bpe.txt.gz"
+    assert read_saco_inputs(saco, images, bpe).paths == (str(saco),)
+    assert refused(EvaluationError, read_saco_inputs, [saco], tmp_path / "none", bpe) == (
+        f"SA-Co image folder not found: {tmp_path / 'none'}")
+    assert str(tmp_path) in refused(TokenizerFileError, read_saco_inputs, [saco], images,
+                                    tmp_path / "no.txt.gz")
+    settings = ["model=sam3_hq_demo", "model.checkpoint=null", "benchmark=false",
+                "coco.prompts=concept", "coco.concept.metric=cgf1", f"coco.concept.bpe={bpe}",
+                f"coco.image_dir={images}"]
+    inputs = check_inputs(eval_cfg(*settings, f"coco.annotation_file={saco}"))
+    assert inputs.task == "saco" and inputs.coco_prompts is None
+    assert inputs.coco_gt.paths == (str(saco),) and inputs.coco_gt.pair_ids == (5,)
+    inputs = check_inputs(eval_cfg(*settings, f"coco.annotation_file=[{saco},{saco}]"))
+    assert inputs.coco_gt.paths == (str(saco),) * 2
