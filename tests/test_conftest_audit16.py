@@ -18,8 +18,8 @@ class Item:
 
 
 def collected():
-    return [Item("a.py"), Item("b.py"), Item("b.py", slow=True), Item("c.py"), Item("d.py"),
-            Item("d.py", slow=True), Item("d.py")]
+    return [Item("z.py"), Item("b.py"), Item("b.py", slow=True), Item("c.py"), Item("a.py"),
+            Item("a.py", slow=True), Item("a.py")]
 
 
 @pytest.mark.parametrize("count", ["2", "3"])
@@ -28,8 +28,8 @@ def test_a_parallel_run_starts_with_the_slow_files_in_their_order(monkeypatch, c
     items = collected()
     conftest.pytest_collection_modifyitems(None, items)
     order = [(item.path.name, item.slow) for item in items]
-    assert order == [("b.py", False), ("b.py", True), ("d.py", False), ("d.py", True),
-                     ("d.py", False), ("a.py", False), ("c.py", False)]
+    assert order == [("b.py", False), ("b.py", True), ("a.py", False), ("a.py", True),
+                     ("a.py", False), ("z.py", False), ("c.py", False)]
 
 
 @pytest.mark.parametrize("count", [None, "1"])
