@@ -40,8 +40,8 @@ def test_no_exif_hint_when_the_header_cannot_be_read(tmp_path, monkeypatch):
 
 
 def test_the_mask_suffix_hint(tmp_path):
-    images = {stem: tmp_path / f"{stem}.jpg" for stem in ("a", "b", "a_m")}
-    masks = [tmp_path / name for name in ("a_mask.png", "b_mask.png", "a_m_mask.png")]
+    images = {stem: tmp_path / f"{stem}.jpg" for stem in ("a", "b", "a_x")}
+    masks = [tmp_path / name for name in ("a_mask.png", "b_mask.png", "a_x_mask.png")]
     hint = mask_suffix_hint(masks, images, ".png")
     assert hint.startswith("; they look like <stem>_mask.png: set this set's mask_suffix to "
                            "_mask (data=folder: data.train_sets.0.mask_suffix=_mask "
