@@ -61,12 +61,25 @@ def test_the_box_inputs_read_and_each_refusal(files, tmp_path):
     assert refused(EvaluationError, read_coco_inputs, gt, images, missing) == (
         f"cannot read the detections json {missing}: No such file or directory; give a COCO "
         "results json [{image_id, category_id, bbox, score}]")
+    not_json = tmp_path / "not.json"
+    not_json.write_text("{")
+    assert refused(EvaluationError, read_coco_inputs, gt, images, not_json).startswith(
+        f"cannot read the detections json {not_json}: Expecting")
+    bad_entry = tmp_path / "bad_entry.json"  # an annotation without its image id
+    bad_entry.write_text(json.dumps(dict(GT, annotations=[{"id": 1, "category_id": 1}])))
+    assert refused(EvaluationError, read_coco_inputs, bad_entry, images, dets) == (
+        f"{bad_entry} is not a COCO GT json (missing or bad 'image_id'); it needs 'images', "
+        "'annotations' and 'categories'")
     empty = tmp_path / "empty.json"
     empty.write_text("[]")
     assert refused(EvaluationError, read_coco_inputs, gt, images, empty) == (
         f"{empty}: no detections, nothing to prompt the model with")
     assert refused(EvaluationError, read_coco_inputs, gt, tmp_path / "no_images", dets) == (
         f"COCO image folder not found: {tmp_path / 'no_images'}")
+    nameless = tmp_path / "nameless.json"  # an image without its file: refused before any model
+    nameless.write_text(json.dumps(dict(GT, images=[{"id": 1, "height": 8, "width": 8}])))
+    assert refused(EvaluationError, read_coco_inputs, nameless, images, dets).startswith(
+        f"{nameless}: image 1 has neither \"file_name\" nor \"coco_url\"")
 
 
 def test_the_concept_inputs_keep_the_categories_asked_for(files, tmp_path):
@@ -74,9 +87,14 @@ def test_the_concept_inputs_keep_the_categories_asked_for(files, tmp_path):
     _, categories = read_concept_inputs(gt, images, bpe)
     assert categories == {1: "cat", 2: "dog", 3: "bird"}
     assert read_concept_inputs(gt, images, bpe, ["bird", "cat"])[1] == {1: "cat", 3: "bird"}
-    assert refused(EvaluationError, read_concept_inputs, gt, images, bpe, ["cat", "zebra", "ant"]) \
-        == (f"coco.concept.categories: ['ant', 'zebra'] are not category names of {gt} (it has "
-            "e.g. ['bird', 'cat', 'dog'])")
+    names = ["cat", "zebra", "ant", "yak", "emu"]
+    assert refused(EvaluationError, read_concept_inputs, gt, images, bpe, names) == (
+        f"coco.concept.categories: ['ant', 'emu', 'yak', 'zebra'] are not category names of {gt} "
+        "(it has e.g. ['bird', 'cat', 'dog'])")
+    blank = tmp_path / "blank.json"
+    blank.write_text(json.dumps(dict(GT, categories=[{"id": 1, "name": " "}])))
+    assert refused(EvaluationError, read_concept_inputs, blank, images, bpe).startswith(
+        f"{blank}: category {{'id': 1, 'name': ' '}} has no name; text prompts need")
     none = tmp_path / "none.json"
     none.write_text(json.dumps(dict(GT, categories=[])))
     assert refused(EvaluationError, read_concept_inputs, none, images, bpe) == (
@@ -85,6 +103,10 @@ def test_the_concept_inputs_keep_the_categories_asked_for(files, tmp_path):
     assert refused(EvaluationError, read_concept_inputs, gt, no_images, no_bpe) == (
         f"COCO image folder not found: {no_images}")  # the folder before the merges file
     assert str(no_bpe) in refused(TokenizerFileError, read_concept_inputs, gt, images, no_bpe)
+    nameless = tmp_path / "nameless.json"
+    nameless.write_text(json.dumps(dict(GT, images=[{"id": 1, "height": 8, "width": 8}])))
+    assert refused(EvaluationError, read_concept_inputs, nameless, images, bpe).startswith(
+        f"{nameless}: image 1 has neither \"file_name\" nor \"coco_url\"")
 
 
 @pytest.fixture(scope="module")
