@@ -127,6 +127,10 @@ def test_the_evaluation_check_stage(files, tmp_path, eval_cfg):
     assert isinstance(inputs.coco_gt, COCO) and inputs.checkpoint is None
     with pytest.raises(EvaluationError, match="^nothing to evaluate: benchmark=false"):
         check_inputs(eval_cfg("benchmark=false", "clicks.enabled=false"))
+    assert check_inputs(eval_cfg("benchmark=false", "clicks.enabled=true")).task is None
+    with pytest.raises(EvaluationError, match="^coco.detections is set but coco.image_dir is not"):
+        check_inputs(eval_cfg(f"coco.annotation_file={files / 'gt.json'}",
+                              f"coco.detections={files / 'dets.json'}"))
     taken = tmp_path / "a_file"
     taken.write_text("")
     with pytest.raises(OutputError, match=f"^output_dir={taken} is a file"):  # before the above
