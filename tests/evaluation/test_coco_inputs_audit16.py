@@ -184,3 +184,20 @@ def test_the_saco_inputs_one_file_or_several(files, tmp_path, eval_cfg):
     assert inputs.coco_gt.paths == (str(saco),) and inputs.coco_gt.pair_ids == (5,)
     inputs = check_inputs(eval_cfg(*settings, f"coco.annotation_file=[{saco},{saco}]"))
     assert inputs.coco_gt.paths == (str(saco),) * 2
+
+
+def test_the_concept_task_hands_on_the_categories_asked_and_their_exemplars(files, tmp_path,
+                                                                          eval_cfg):
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(dict(GT, annotations=[
+        {"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 3, 3], "area": 9,
+         "iscrowd": 0}])))
+    settings = ["model=sam3_hq_demo", "model.checkpoint=null", "benchmark=false",
+                "coco.prompts=concept", f"coco.concept.bpe={files / 'bpe.txt.gz'}",
+                f"coco.image_dir={files / 'images'}", f"coco.annotation_file={gt}"]
+    inputs = check_inputs(eval_cfg(*settings, "coco.concept.categories=[cat,dog]",
+                                   "coco.concept.exemplars=visual"))
+    categories, exemplars = inputs.coco_prompts
+    assert inputs.task == "concept" and categories == {1: "cat", 2: "dog"}
+    assert exemplars is not None
+    assert check_inputs(eval_cfg(*settings)).coco_prompts[1] is None  # exemplars=none
