@@ -140,19 +140,23 @@ def check_outputs(cfg, export_names: list[str] | None = None) -> None:
 
 def check_no_earlier_checkpoints(cfg) -> None:
     """Lightning writes checkpoints/last.ckpt (and best.ckpt) over an earlier run's: a run that
-    trains without ckpt_path refuses an output folder that holds them."""
-    if not cfg.get("train", True) or cfg.get("ckpt_path"):
+    trains refuses an output folder that holds them, unless it resumes one of them."""
+    if not cfg.get("train", True):
         return
-    folder = Path(cfg.paths.output_dir) / "checkpoints"
+    folder = Path(hydra.utils.to_absolute_path(str(cfg.paths.output_dir))) / "checkpoints"
     earlier = sorted(folder.glob("*.ckpt")) if folder.is_dir() else []
-    if earlier:
-        names = [p.name for p in earlier]
-        resume = folder / ("last.ckpt" if "last.ckpt" in names else names[0])
-        raise OutputError(
-            f"{folder} holds an earlier run's checkpoints ({', '.join(names)}), which this run "
-            f"would write over: resume it with ckpt_path={resume}, or give another "
-            "paths.output_dir"
-        )
+    if not earlier:
+        return
+    resumed = cfg.get("ckpt_path")
+    if resumed and Path(hydra.utils.to_absolute_path(str(resumed))).parent == folder:
+        return
+    names = [p.name for p in earlier]
+    resume = folder / ("last.ckpt" if "last.ckpt" in names else names[0])
+    raise OutputError(
+        f"{folder} holds an earlier run's checkpoints ({', '.join(names)}), which this run "
+        f"would write over: resume it with ckpt_path={resume}, or give another paths.output_dir"
+        + (f" (ckpt_path={resumed} is another folder's)" if resumed else "")
+    )
 
 
 def check_resume_checkpoint(path: str | Path) -> Path:

@@ -30,6 +30,9 @@ def test_a_new_run_refuses_an_earlier_runs_checkpoints_and_names_the_resume(tmp_
             rf"it with ckpt_path={folder / 'last.ckpt'}, or give another paths.output_dir")):
         check_outputs(run_cfg(tmp_path))
     check_outputs(run_cfg(tmp_path, ckpt_path=str(folder / "last.ckpt")))  # resuming it
+    elsewhere = earlier_run(tmp_path / "other") / "last.ckpt"
+    with pytest.raises(OutputError, match=rf"paths.output_dir \(ckpt_path={elsewhere} is another"):
+        check_outputs(run_cfg(tmp_path, ckpt_path=str(elsewhere)))  # would replace this folder's
     check_outputs(run_cfg(tmp_path, train=False))  # validation only writes no checkpoint
     assert (folder / "last.ckpt").read_bytes() == b"an earlier run's weights"
 
