@@ -1,9 +1,8 @@
 """samhq-evaluate's check stage: everything that can be refused before the evaluation stack
 (the datamodule's albumentations, the embedding cache's Lightning: seconds of CPU) is imported.
 The config's types and ranges, the output folder, the tasks asked for, the COCO / LVIS / SA-Co
-files (GT jsons, detections, image folder, CLIP's BPE merges file: read and checked), the
-model.checkpoint file (inspected: a damaged file or one of the wrong kind) and, for the image
-sets, data.root and their folders, in that order;
+files (GT jsons, detections, image folder, CLIP's BPE merges file: read and checked), that
+the model.checkpoint file is there and, for the image sets, data.root, in that order;
 cli/evaluate.py runs it before importing entry.py, and evaluate(cfg) runs it when called
 directly."""
 
@@ -29,7 +28,9 @@ from samhq_train.evaluation.coco_inputs import read_coco_inputs, read_concept_in
 from samhq_train.evaluation.coco_tasks import check_coco_task, coco_task, plain
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.saco_metrics import SacoGT, read_saco_gt
-from samhq_train.model import Use, inspect
+from samhq_train.model import Use
+from samhq_train.model.formats import setting_named
+from samhq_train.model.formats.errors import not_found
 from samhq_train.model_from_config import absolute_path
 from samhq_train.output_check import check_writable_folder
 
@@ -67,8 +68,9 @@ def check_inputs(cfg) -> EvaluationInputs:
     if task is not None:  # the jsons (and BPE file) read before the model and benchmark
         coco_gt, coco_prompts = _read_coco_inputs(cfg.coco, task)
     checkpoint = absolute_path(cfg.model.get("checkpoint"))
-    if checkpoint is not None:  # a damaged file before the evaluation stack (as training does)
-        inspect(checkpoint, use=Use.EVALUATE, setting="model.checkpoint")
+    if checkpoint is not None and not Path(checkpoint).exists():  # the file is read once, later
+        with setting_named("model.checkpoint", checkpoint, Use.EVALUATE):
+            raise not_found(checkpoint)
     if cfg.benchmark or protocol.enabled:  # the image sets, before the datamodule's import
         _check_image_sets(plain_data_config(cfg.data), plain(cfg.get("sets")))
     return EvaluationInputs(out_dir, protocol, task, coco_gt, coco_prompts, checkpoint)

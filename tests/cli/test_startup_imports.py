@@ -121,28 +121,19 @@ def _concept_gt(tmp_path, lvis: bool) -> str:
 
 
 @pytest.mark.parametrize(
-    "case",
-    ["coco-concept-bpe", "lvis-concept-bpe", "checkpoint", "damaged-checkpoint", "data-root",
-     "set-folder"],
+    "case", ["coco-concept-bpe", "lvis-concept-bpe", "checkpoint", "data-root", "set-folder"]
 )
 def test_evaluate_refuses_its_files_before_the_evaluation_stack(tmp_path, case):
-    """samhq-evaluate's COCO / LVIS files, model.checkpoint (inspected), data.root and the image
-    sets' folders are checked by evaluation/checks.py before entry.py (the datamodule, the cache:
+    """samhq-evaluate's COCO / LVIS files, model.checkpoint, data.root and the image sets'
+    folders are checked by evaluation/checks.py before entry.py (the datamodule, the cache:
     Lightning) is imported. Mutant: cli/evaluate.py importing entry before check_inputs (all of
-    HEAVY imported); damaged-checkpoint: only its existence checked; data-root, set-folder: left
-    to the datamodule (Lightning imported)."""
+    HEAVY imported); data-root, set-folder: left to the datamodule (Lightning imported)."""
     missing = str(tmp_path / "missing")
     argv = ["samhq-evaluate", f"output_dir={tmp_path / 'out'}"]
     if case == "checkpoint":
         argv += ["model=vit_l", f"model.checkpoint={missing}.pth", f"data.root={missing}"]
         line = (f"error: model.checkpoint={missing}.pth not found: model.checkpoint takes a "
                 "checkpoint in any format load_checkpoint reads")
-    elif case == "damaged-checkpoint":
-        damaged = tmp_path / "damaged.pth"
-        damaged.write_bytes(bytes(range(7, 256)) * 4)
-        argv += [f"model.checkpoint={damaged}"]
-        line = (f"error: model.checkpoint={damaged} cannot be read as a PyTorch checkpoint: it is "
-                "not a PyTorch file")
     elif case == "data-root":
         argv += ["data=folder", f"data.root={missing}"]
         line = f"error: data root not found: {missing}; put the data there"
