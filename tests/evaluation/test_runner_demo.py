@@ -141,7 +141,7 @@ def test_runner_from_the_embedding_cache_reuses_the_runs_entries(tmp_path, data_
         assert cached["mBIoU"] == pytest.approx(uncached["mBIoU"], abs=1e-7)
 
 
-@pytest.mark.parametrize("kind", ["training_ckpt", "official_pth_with_base"])
+@pytest.mark.parametrize("kind", ["training_ckpt", "official_pth"])
 def test_the_cache_gets_the_checkpoints_record_from_the_one_read(tmp_path, data_root, monkeypatch, kind):
     """With the embedding cache on, the checkpoint file is read once (loading the model), and
     the cache key gets the record that file holds."""
@@ -152,9 +152,9 @@ def test_the_cache_gets_the_checkpoints_record_from_the_one_read(tmp_path, data_
         path, record, extra = tmp_path / "last.ckpt", Provenance(variant="vit_demo", seed=0), []
         torch.save({"state_dict": {f"model.{k}": v for k, v in hq_state_dict(model).items()},
                     "samhq": record.to_dict()}, path)
-    else:  # a whole model; the format decides that base_checkpoint= is not used
+    else:  # a whole model
         path, record = save_checkpoint(model, tmp_path / "m.pth", "sam_hq"), Provenance(variant="vit_demo")
-        extra = [f"base_checkpoint={save_checkpoint(model, tmp_path / 'base.pth', 'sam_hq')}"]
+        extra = []
     reads, keyed = [], []
     real_load, real_cache = torch.load, entry.cache_from_config
 
