@@ -107,10 +107,14 @@ def test_a_partial_file_as_the_base_is_refused(files, tmp_path, capsys):
     init of the frozen SAM, and decoded garbage without a word."""
     hq = str(files / "hq.safetensors")
     with pytest.raises(CheckpointError, match=r"hq\.safetensors \(the base given\) is a hq_only "
-                       r"file, which holds only the HQ parameters, not a whole model: give "
-                       r"base_checkpoint=the SAM"):
+                       r"file, which holds only the HQ parameters, not a whole model: give a "
+                       r"whole one as the base \(base_checkpoint=<file>\), the SAM file or a "
+                       r"SAM-HQ file of vit_demo$"):
         load_checkpoint(hq, base_checkpoint=hq)
+    with pytest.raises(CheckpointError, match=r"as the base \(base_checkpoint=<file>\), the "
+                       r"official sam_vit_b_01ec64\.pth or a SAM-HQ file of vit_b$"):
+        load_checkpoint(hq, variant="vit_b", base_checkpoint=hq)
     run = commands(files, tmp_path / "out")["samhq-predict"]
     line = error_line(run, ["--checkpoint", hq, "--base", hq], capsys)
-    assert "not a whole model: give --base the SAM / SAM-HQ weights file" in line, line
+    assert "not a whole model: give a whole one as the base (--base <file>)" in line, line
     assert load_checkpoint(hq, base_checkpoint=files / "demo.pth").untrained_hq is None

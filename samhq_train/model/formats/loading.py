@@ -286,15 +286,32 @@ def check_base_given(
     path, base_checkpoint, holds: str = "the HQ parameters", variant: str | None = None
 ) -> None:
     """The one rule for files that hold part of a model (`holds`: what, in words): they make one
-    only with a base, which the refusal names by the variant's official file where it has one."""
+    only with a base (refused in partial_file_refusal's words)."""
     if base_checkpoint is None:
-        official = official_file(variant) if variant else None
-        base = f"the official {official}" if official else "the SAM file"
-        raise OptionHint(
-            "{path} holds only {holds}: also give the base it was trained on "
-            "({base_option}<file>), {base} or a SAM-HQ file of {variant}",
-            path=path, holds=holds, base=base, variant=variant or "the same variant",
+        raise partial_file_refusal(path, holds, variant)
+
+
+def partial_file_refusal(
+    path, holds: str, variant: str | None, *, given_as_base: str | None = None
+) -> OptionHint:
+    """The one wording of a model asked of a file that holds only part of one (`holds`: what, in
+    words) with no whole model under it: a checkpoint given without a base, or a partial file
+    given as the base (`given_as_base`: its format). Both name what a base is: the variant's
+    official file where it has one, or a SAM-HQ file of the variant."""
+    official = official_file(variant) if variant else None
+    base = f"the official {official}" if official else "the SAM file"
+    if given_as_base is None:
+        template = "{path} holds only {holds}: also give the base it was trained on"
+    else:
+        template = (
+            "{path} (the base given) is a {format} file, which holds only {holds}, not a whole "
+            "model: give a whole one as the base"
         )
+    return OptionHint(
+        template + " ({base_option}<file>), {base} or a SAM-HQ file of {variant}",
+        path=path, holds=holds, format=given_as_base, base=base,
+        variant=variant or "the same variant",
+    )
 
 
 def _build_recorded_base(path: Path, meta: Provenance, variant: str, base_checkpoint) -> nn.Module:
@@ -330,13 +347,8 @@ def build_on_base(variant: str, base, *, seed: int | None = None, policy="hq") -
     would leave the frozen SAM at its random init."""
     info = inspect(base)
     if info.record.needs_base:
-        official = official_file(variant)
-        raise OptionHint(
-            "{base} (the base given) is a {format} file, which holds only {holds}, not a whole "
-            "model: give {base_option}the SAM / SAM-HQ weights file it was trained on{example}",
-            base=base, format=info.format, holds=info.record.holds or "what its run trained",
-            example=f" (the official {official})" if official else "",
-        )
+        holds = info.record.holds or "what its run trained"
+        raise partial_file_refusal(base, holds, variant, given_as_base=info.format)
     model = build_model(variant, seed=seed)
     apply_state(model, info.read().state, info.record, base, canonical_variant(variant))
     return prepare_model(model, policy)
