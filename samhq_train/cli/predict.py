@@ -77,6 +77,16 @@ from samhq_train.model import load_checkpoint
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_device_options(parser, args)
+    check_hq_options(parser, args)
+    check_limits(parser, args)
+    check_prompt_options(parser, args)
+    return args
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -86,6 +96,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--base", help="base SAM / SAM-HQ checkpoint for an HQ-only --checkpoint")
     add_weights_options(parser)
+    add_prompt_options(parser)
+    add_output_options(parser)
+    add_device_options(parser, int8=True)
+    add_decoding_options(parser)
+    return parser
+
+
+def add_prompt_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--box", nargs=4, type=float, action="append", metavar=("X0", "Y0", "X1", "Y1")
     )
@@ -93,6 +111,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--point", nargs=3, type=float, action="append", metavar=("X", "Y", "LABEL")
     )
     parser.add_argument("--prompts", help="json file (one image) or folder of <image stem>.json")
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """Where the masks go, and which images are refused or stop the run."""
     parser.add_argument("--out", default="predictions", help="output folder (default: predictions)")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace output files that already exist"
@@ -110,7 +132,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="stop at an unreadable image (default: report it, go on, exit status 2 at the end)",
     )
-    add_device_options(parser, int8=True)
+
+
+def add_decoding_options(parser: argparse.ArgumentParser) -> None:
+    """Which masks the decoder gives: with or without the HQ token, and their hole filling."""
     add_hq_option(parser)
     parser.add_argument(
         "--hq-token-only",
@@ -132,22 +157,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(default: the official image predictor's, 256 for SAM 3, 0 for SAM 1 and SAM 2.1; "
         "0: off)",
     )
-    args = parser.parse_args(argv)
-    check_device_options(parser, args)
-    check_hq_options(parser, args)
+
+
+def check_limits(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--fill-hole-area and --max-pixels are counts of pixels (0: off / no limit)."""
     if args.fill_hole_area is not None and args.fill_hole_area < 0:
         parser.error(f"--fill-hole-area {args.fill_hole_area}: give 0 (off) or more")
+    if args.max_pixels is not None and args.max_pixels < 0:
+        parser.error(f"--max-pixels {args.max_pixels}: give a number of pixels >= 0 (0: no limit)")
+
+
+def check_prompt_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Prompts come from --box / --point or from --prompts; a point's label is 0 or 1."""
     if args.prompts and (args.box or args.point):
         parser.error("give prompts either with --box/--point or with --prompts, not both")
     if not (args.prompts or args.box or args.point):
         parser.error("no prompt: give --box, --point or --prompts")
-    if args.max_pixels is not None and args.max_pixels < 0:
-        parser.error(f"--max-pixels {args.max_pixels}: give a number of pixels >= 0 (0: no limit)")
     for x, y, label in args.point or []:
         if label not in (0, 1):
             parser.error(f"--point {x:g} {y:g} {label:g}: LABEL must be 1 (foreground) or 0 "
                          "(background)")
-    return args
 
 
 def options_of(args: argparse.Namespace) -> BatchOptions:
