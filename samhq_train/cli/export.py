@@ -193,8 +193,11 @@ def main(argv: list[str] | None = None) -> dict:
             args.checkpoint, variant=args.variant, format=args.format, base_checkpoint=args.base
         )
     note = untrained_hq_export_note(loaded.model, args.to)
-    if note is not None:
-        print(note, file=sys.stderr)
+
+    def print_note() -> None:  # once every refusal is past: only an export that goes ahead
+        if note is not None:
+            print(note, file=sys.stderr)
+
     with torch.no_grad(), checkpoint_named(args.checkpoint):
         written = export_model(
             loaded.model,
@@ -208,6 +211,7 @@ def main(argv: list[str] | None = None) -> dict:
             overwrite=args.overwrite,
             create_parents=False,
             policy=policy_of(loaded.provenance),  # from the same read of the file
+            on_checked=print_note,
         )
     for target, path in written.items():
         print(f"{target}: {path}")

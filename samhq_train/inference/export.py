@@ -26,6 +26,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ from samhq_train.model import (
     plain_model,
     save_checkpoint,
 )
-from samhq_train.model.formats import expected_state, inspect
+from samhq_train.model.formats import RECORDS, check_writable, expected_state, inspect
 from samhq_train.model.onnx_decoder import ONNX_OUTPUTS, OnnxPromptDecoder
 from samhq_train.model.promptable import PromptableModel
 from samhq_train.model.sam3.concept.detector import concept_detector
@@ -119,6 +120,7 @@ def export_model(
     overwrite: bool = False,
     create_parents: bool = True,
     policy="hq",
+    on_checked: Callable[[], None] | None = None,
 ) -> dict[str, Path]:
     """Write `model` to each target; with verify, read every file back and compare it.
 
@@ -130,7 +132,8 @@ def export_model(
     target files are refused unless `overwrite` (OutputError); when a target fails, the files
     this call wrote (and the folder, if it made it) are removed before the error propagates. An
     ONNX file that fails its check (OnnxCheckError: one line, exit status 3) is removed even where
-    it replaced an earlier file, and the error says so.
+    it replaced an earlier file, and the error says so. Every refusal comes before the first
+    file is written; `on_checked` is called then (samhq-export prints its notes there).
     """
     targets = [canonical_format(t) for t in targets]
     unknown = [t for t in targets if t not in EXPORT_TARGETS]
@@ -153,6 +156,11 @@ def export_model(
         create_parents=create_parents,
         folder_targets=[paths[t] for t in FOLDER_TARGETS],
     )
+    for t in targets:
+        if t in RECORDS:
+            check_writable(model if t == "delta" else plain, paths[t], t, variant)
+    if on_checked is not None:
+        on_checked()
     made = [p for p in [Path(out_dir), *Path(out_dir).parents] if not p.exists()]
     new = [paths[t] for t in targets if not paths[t].exists()]  # removed again on failure
     written = {}

@@ -247,3 +247,27 @@ def test_export_of_a_plain_file_notes_the_untrained_hq_parts(files, tmp_path, ca
     assert "written to onnx are untrained" in export_command.untrained_hq_export_note(
         model, ["onnx_encoder", "onnx"]
     )
+
+
+@pytest.mark.parametrize(
+    ("base", "to", "refusal"),
+    [
+        (DEMO_VIT, "hq_only", "exists"),  # a target file there already (no --overwrite)
+        (DEMO_SAM2, "transformers", "transformers has no sam2 SAM-HQ model"),
+    ],
+)
+def test_an_export_refused_after_loading_a_demo_base_has_no_note(tmp_path, capsys, base, to,
+                                                                 refusal):
+    """The note on untrained HQ parts is for an export that goes ahead: a refusal that comes after
+    the load (the targets' own checks) is the only line."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "demo_hq.safetensors").write_bytes(b"an earlier file")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        export_command.main(["--checkpoint", str(base), "--to", to, "--out", str(out),
+                             "--name", "demo"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.startswith("error: ") and refusal in err, err
+    assert "note:" not in err and len(err.splitlines()) == 1, err
+    assert sorted(p.name for p in out.iterdir()) == ["demo_hq.safetensors"]

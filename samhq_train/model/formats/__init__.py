@@ -46,7 +46,7 @@ from .loading import (
     untrained_hq,
 )
 from .records import FORMAT_ALIASES, FORMATS, RECORDS, SAVE_FORMATS, canonical_format, record_of
-from .saving import expected_state, plain_model, save_checkpoint
+from .saving import check_writable, expected_state, plain_model, save_checkpoint
 
 __all__ = [
     "TORCH_SUFFIXES",
@@ -83,6 +83,7 @@ __all__ = [
     "SAVE_FORMATS",
     "canonical_format",
     "record_of",
+    "check_writable",
     "expected_state",
     "plain_model",
     "save_checkpoint",

@@ -71,6 +71,8 @@ class FormatRecord:
     first bytes (`sniff`).
     read(path, held) -> Read: `held` is what inspecting the file already loaded (or None).
     write(model, path, variant, policy) -> None, or None when the format is read-only.
+    check_writable(model, variant, path): refuses (CheckpointError) a model the format cannot
+    hold, as write would, but before anything is written (export checks every target first).
     expected_keys(model, policy): the model's tensors a file of this format holds.
     optional_keys(model): tensors a file may hold beyond those, ignored when absent.
     refusals: for each use the format is not for, why (after "<file> "), and what to give.
@@ -87,6 +89,7 @@ class FormatRecord:
     folder: bool = False
     sniff: Callable[[Path], bool] | None = None
     write: Callable[..., None] | None = None
+    check_writable: Callable[[nn.Module, str, Path], Any] | None = None
     needs_base: bool = False  # only makes a model on top of a base checkpoint
     holds: str = ""  # with needs_base: what the file holds, as its refusals word it
     records_base: bool = False  # the file says where its base is (or the seed of a random one)

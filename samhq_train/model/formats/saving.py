@@ -38,9 +38,23 @@ def save_checkpoint(
     if name not in SAVE_FORMATS:
         raise CheckpointError(f"cannot save format {format!r}; use one of {SAVE_FORMATS}")
     record = RECORDS[name]
-    variant = variant or detect_variant(without_lora(model.state_dict())) or "custom"
+    variant = _variant_to_write(model, variant)
     if record.writes_merged:
         model = plain_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     record.write(model, path, variant, policy)
     return path
+
+
+def check_writable(
+    model: nn.Module, path: str | os.PathLike, format: str, variant: str | None = None
+) -> None:
+    """Refuse (CheckpointError), before anything is written, a model that `format` cannot hold
+    and save_checkpoint would refuse while writing (transformers: a SAM 1 ViT variant only)."""
+    record = record_of(format)
+    if record.check_writable is not None:
+        record.check_writable(model, _variant_to_write(model, variant), Path(path))
+
+
+def _variant_to_write(model: nn.Module, variant: str | None) -> str:
+    return variant or detect_variant(without_lora(model.state_dict())) or "custom"

@@ -136,5 +136,6 @@ TRANSFORMERS = plain_weights_record(
     read=read,
     expected_keys=whole_model,
     write=write,
+    check_writable=transformers_config,
     aliases=("hf",),
 )
