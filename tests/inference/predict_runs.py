@@ -22,11 +22,11 @@ def three_images(tmp_path: Path) -> Path:
     return folder
 
 
-def run(argv, capsys):
-    """(exit status, stdout, stderr) of samhq-predict."""
+def run(argv, capsys, *, device: str | None = "cpu") -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of samhq-predict on `device` (None: as argv says)."""
     capsys.readouterr()
     try:
-        predict_command.main([*map(str, argv), "--device", "cpu"])
+        predict_command.main([*map(str, argv), *(["--device", device] if device else [])])
         code = 0
     except SystemExit as exit_info:
         code = exit_info.code

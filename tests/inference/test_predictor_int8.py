@@ -10,12 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from samhq_train.cli import predict as predict_command
 from samhq_train.errors import SETUP_ERROR_EXIT, UserError
 from samhq_train.inference import SamHQPredictor
 from samhq_train.inference.predictor import Int8Unsupported
 from samhq_train.model import build_sam_hq, cpu_int8, save_checkpoint
 from samhq_train.model.sam1 import cpu_blocks
+from tests.inference.predict_runs import run
 
 needs_int8 = pytest.mark.skipif(not cpu_int8.available(), reason="no oneDNN int8 linear")
 
@@ -32,8 +32,8 @@ def image(seed: int = 0) -> np.ndarray:
 @needs_int8
 def test_int8_predictor_runs_the_int8_encoder_and_stays_close(model, monkeypatch):
     runs = []
-    run = cpu_blocks.run_blocks
-    monkeypatch.setattr(cpu_blocks, "run_blocks", lambda *a: runs.append(a[-1]) or run(*a))
+    run_blocks = cpu_blocks.run_blocks
+    monkeypatch.setattr(cpu_blocks, "run_blocks", lambda *a: runs.append(a[-1]) or run_blocks(*a))
     box = np.array([10, 8, 60, 50])
     results = {}
     for name, kwargs in {
@@ -112,18 +112,6 @@ def test_int8_warns_in_one_line_on_a_cpu_without_vnni_only(model, monkeypatch):
         SamHQPredictor(model, int8=True)
 
 
-def run(argv, capsys) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        predict_command.main([str(a) for a in argv])
-        code = 0
-    except SystemExit as exit_info:
-        code = exit_info.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err, err
-    return code, out, err
-
-
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -136,7 +124,7 @@ def test_predict_int8_refusals_before_loading(tmp_path, capsys, monkeypatch, ext
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     missing = tmp_path / "never_read.pt"
     argv = [tmp_path / "a.png", "--checkpoint", missing, "--box", 1, 1, 5, 5, "--int8", *extra]
-    code, _, err = run(argv, capsys)
+    code, _, err = run(argv, capsys, device=None)  # --device in `extra`
     errors = [line for line in err.splitlines() if "error:" in line]
     assert code == 2 and len(errors) == 1 and message in errors[0]  # after argparse's usage
 
@@ -146,7 +134,7 @@ def test_predict_int8_writes_masks(tmp_path, model, capsys):
     checkpoint = save_checkpoint(model, tmp_path / "tiny.safetensors", "safetensors")
     Image.fromarray(image()).save(tmp_path / "a.png")
     argv = [tmp_path / "a.png", "--checkpoint", checkpoint, "--box", 10, 8, 60, 50,
-            "--out", tmp_path / "out", "--device", "cpu", "--int8"]
+            "--out", tmp_path / "out", "--int8"]
     code, _, err = run(argv, capsys)
     assert code == 0, err
     assert (tmp_path / "out" / "a_mask.png").is_file()
@@ -159,7 +147,7 @@ def test_predict_int8_on_a_tinyvit_file_is_refused_in_one_line_after_loading(tmp
     )
     Image.fromarray(image()).save(tmp_path / "a.png")
     argv = [tmp_path / "a.png", "--checkpoint", checkpoint, "--box", 10, 8, 60, 50,
-            "--out", tmp_path / "out", "--device", "cpu", "--int8"]  # no --variant: detected
+            "--out", tmp_path / "out", "--int8"]  # no --variant: detected
     code, _, err = run(argv, capsys)
     lines = [line for line in err.splitlines() if "int8" in line]
     assert code == 2 and len(lines) == 1 and "TinyViT has no int8 path" in lines[0], err
@@ -172,7 +160,7 @@ def test_predict_int8_with_a_sam3_variant_passes_the_check_and_writes_masks(tmp_
     checkpoint = save_checkpoint(sam3, tmp_path / "sam3.safetensors", "safetensors")
     Image.fromarray(image()).save(tmp_path / "a.png")
     argv = [tmp_path / "a.png", "--checkpoint", checkpoint, "--variant", "sam3_hq_demo",
-            "--box", 10, 8, 60, 50, "--out", tmp_path / "out", "--device", "cpu", "--int8"]
+            "--box", 10, 8, 60, 50, "--out", tmp_path / "out", "--int8"]
     code, _, err = run(argv, capsys)
     assert code == 0, err
     assert (tmp_path / "out" / "a_mask.png").is_file()
