@@ -1,6 +1,7 @@
-"""Fixtures for the inference tests: the samhq-predict and samhq-export commands and the files
-they are run on (the tiny model's checkpoints in every kind, two images), a tiny checkpoint, the
-pixel limit put back."""
+"""Fixtures for the inference tests: the samhq-predict and samhq-export commands, the files they
+are run on (tiny_files: a trained-like tiny model's checkpoints in every kind, two images;
+tiny_weights: a tiny model's safetensors file), the pixel limit put back. Named apart from the
+files and checkpoint fixtures that test files define for themselves."""
 
 import cv2
 import numpy as np
@@ -28,7 +29,7 @@ def export_cli():
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
+def tiny_files(tmp_path_factory):
     """A trained-like tiny model: a random frozen base (its official SAM file) + random HQ parts,
     saved as a Lightning training checkpoint, a full safetensors file and images."""
     root = tmp_path_factory.mktemp("cli")
@@ -73,7 +74,8 @@ def pixel_limit_restored(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
+def tiny_weights(tmp_path_factory):
+    """The tiny model (vit_demo, seed 0) as a full safetensors file."""
     root = tmp_path_factory.mktemp("usage")
     model = build_sam_hq("vit_demo", seed=0)
     return save_checkpoint(model, root / "tiny.safetensors", "safetensors")

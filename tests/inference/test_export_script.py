@@ -13,11 +13,11 @@ from tests.inference.script_exits import exits_with_one_line
 from tests.reference import build_official
 
 
-def test_export_from_a_training_checkpoint_to_every_target(export_cli, files, tmp_path):
+def test_export_from_a_training_checkpoint_to_every_target(export_cli, tiny_files, tmp_path):
     written = export_cli.main(
         [
             "--checkpoint",
-            str(files["ckpt"]),
+            str(tiny_files["ckpt"]),
             "--to",
             "sam_hq",
             "transformers",
@@ -31,7 +31,7 @@ def test_export_from_a_training_checkpoint_to_every_target(export_cli, files, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written.values())
     official = build_official("vit_demo")
     official.load_state_dict(torch.load(written["sam_hq"], weights_only=True), strict=True)
-    expected = files["model"].state_dict()
+    expected = tiny_files["model"].state_dict()
     for key, value in official.state_dict().items():
         assert torch.equal(value, expected[key]), key
     for target in ("transformers", "safetensors"):
@@ -39,14 +39,14 @@ def test_export_from_a_training_checkpoint_to_every_target(export_cli, files, tm
         assert all(torch.equal(reloaded[k], v) for k, v in expected.items())
 
 
-def test_export_from_hq_only_plus_base(export_cli, files, tmp_path):
-    hq = save_checkpoint(files["model"], tmp_path / "mine_hq.safetensors", "hq_only")
+def test_export_from_hq_only_plus_base(export_cli, tiny_files, tmp_path):
+    hq = save_checkpoint(tiny_files["model"], tmp_path / "mine_hq.safetensors", "hq_only")
     written = export_cli.main(
         [
             "--checkpoint",
             str(hq),
             "--base",
-            str(files["base"]),
+            str(tiny_files["base"]),
             "--to",
             "sam_hq",
             "--out",
@@ -57,7 +57,7 @@ def test_export_from_hq_only_plus_base(export_cli, files, tmp_path):
     )
     assert written["sam_hq"].name == "mine.pth"
     state = torch.load(written["sam_hq"], weights_only=True)
-    assert all(torch.equal(state[k], v) for k, v in files["model"].state_dict().items())
+    assert all(torch.equal(state[k], v) for k, v in tiny_files["model"].state_dict().items())
 
 
 @pytest.mark.parametrize(
@@ -79,10 +79,11 @@ def test_export_from_hq_only_plus_base(export_cli, files, tmp_path):
     ],
 )
 def test_export_bad_checkpoint_exits_with_one_clear_error(
-    export_cli, files, tmp_path, extra, message, capsys
+    export_cli, tiny_files, tmp_path, extra, message, capsys
 ):
-    save_checkpoint(files["model"], files["root"] / "hq.safetensors", "hq_only")
-    argv = [a.format(root=files["root"], full=files["full"], base=files["base"]) for a in extra]
+    save_checkpoint(tiny_files["model"], tiny_files["root"] / "hq.safetensors", "hq_only")
+    names = {k: tiny_files[k] for k in ("root", "full", "base")}
+    argv = [a.format(**names) for a in extra]
     line = exits_with_one_line(
         export_cli.main, argv + ["--to", "sam_hq", "--out", str(tmp_path)], capsys
     )
@@ -91,11 +92,11 @@ def test_export_bad_checkpoint_exits_with_one_clear_error(
 
 
 def test_export_refuses_existing_targets_and_cleans_up_after_a_failure(
-    export_cli, files, tmp_path, capsys, monkeypatch
+    export_cli, tiny_files, tmp_path, capsys, monkeypatch
 ):
     argv = [
         "--checkpoint",
-        str(files["full"]),
+        str(tiny_files["full"]),
         "--to",
         "sam_hq",
         "hq_only",
@@ -121,16 +122,16 @@ def test_export_refuses_existing_targets_and_cleans_up_after_a_failure(
     monkeypatch.setattr(export_module, "check_onnx", broken_check)
     target = tmp_path / "fresh" / "out"
     (tmp_path / "fresh").mkdir()
-    argv = ["--checkpoint", str(files["full"]), "--to", "sam_hq", "onnx", "--out", str(target)]
+    argv = ["--checkpoint", str(tiny_files["full"]), "--to", "sam_hq", "onnx", "--out", str(target)]
     with pytest.raises(RuntimeError, match="simulated"):  # not a user error: its traceback stays
         export_cli.main(argv)
     assert not target.exists()  # the .pth written before the failure was removed, and the folder
 
 
 @pytest.fixture
-def broken_checkpoints(files, tmp_path):
+def broken_checkpoints(tiny_files, tmp_path):
     """Damaged and wrong-kind checkpoint files (named by case)."""
-    good = (files["root"] / "sam_tiny.pth").read_bytes()
+    good = (tiny_files["root"] / "sam_tiny.pth").read_bytes()
     paths = {
         "truncated": tmp_path / "truncated.pth",
         "random": tmp_path / "random.pth",
@@ -139,8 +140,8 @@ def broken_checkpoints(files, tmp_path):
     }
     paths["truncated"].write_bytes(good[: len(good) // 2])
     paths["random"].write_bytes(np.random.default_rng(0).bytes(4096))
-    paths["ckpt_named_pth"].write_bytes(files["ckpt"].read_bytes())
-    paths["no_extension"].write_bytes(files["ckpt"].read_bytes())
+    paths["ckpt_named_pth"].write_bytes(tiny_files["ckpt"].read_bytes())
+    paths["no_extension"].write_bytes(tiny_files["ckpt"].read_bytes())
     return paths
 
 
@@ -157,7 +158,7 @@ def broken_checkpoints(files, tmp_path):
 def test_scripts_name_a_broken_checkpoint_in_one_line(
     predict_cli,
     export_cli,
-    files,
+    tiny_files,
     broken_checkpoints,
     tmp_path,
     capsys,
@@ -169,7 +170,8 @@ def test_scripts_name_a_broken_checkpoint_in_one_line(
     checkpoint = ["--checkpoint", str(broken_checkpoints[case]), *extra]
     out = ["--out", str(tmp_path / "out")]
     if script == "predict":
-        main, argv = predict_cli.main, [str(files["images"] / "a.png"), "--box", "0", "0", "5", "5"]
+        image = str(tiny_files["images"] / "a.png")
+        main, argv = predict_cli.main, [image, "--box", "0", "0", "5", "5"]
         argv += ["--device", "cpu"]
     else:
         main, argv = export_cli.main, ["--to", "sam_hq"]
@@ -180,7 +182,7 @@ def test_scripts_name_a_broken_checkpoint_in_one_line(
 
 @pytest.mark.parametrize("script", ["predict", "export"])
 def test_scripts_take_a_format_override(
-    predict_cli, export_cli, files, broken_checkpoints, tmp_path, script
+    predict_cli, export_cli, tiny_files, broken_checkpoints, tmp_path, script
 ):
     """A training checkpoint without its extension works with --format lightning."""
     argv = ["--checkpoint", str(broken_checkpoints["no_extension"]), "--format", "lightning"]
@@ -188,7 +190,7 @@ def test_scripts_take_a_format_override(
     if script == "predict":
         results = predict_cli.main(
             [
-                str(files["images"] / "a.png"),
+                str(tiny_files["images"] / "a.png"),
                 "--box",
                 "0",
                 "0",
@@ -203,4 +205,4 @@ def test_scripts_take_a_format_override(
     else:
         written = export_cli.main(["--to", "sam_hq", *argv])
         state = torch.load(written["sam_hq"], weights_only=True)
-        assert all(torch.equal(state[k], v) for k, v in files["model"].state_dict().items())
+        assert all(torch.equal(state[k], v) for k, v in tiny_files["model"].state_dict().items())

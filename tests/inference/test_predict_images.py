@@ -52,14 +52,14 @@ def test_pixel_limit_is_read_from_the_header_before_decoding(tmp_path, monkeypat
 
 
 def test_predict_refuses_an_image_over_max_pixels_in_one_line_and_goes_on(
-    tmp_path, checkpoint, capsys
+    tmp_path, tiny_weights, capsys
 ):
     folder = tmp_path / "images"
     folder.mkdir()
     png_header_only(folder / "huge.png", 20000, 20000)
     write_image(folder / "fine.png")
     code, out, err = run(
-        [folder, "--checkpoint", checkpoint, "--box", 5, 5, 50, 40, "--out", tmp_path / "out"],
+        [folder, "--checkpoint", tiny_weights, "--box", 5, 5, 50, 40, "--out", tmp_path / "out"],
         capsys,
     )
     assert code == SETUP_ERROR_EXIT
@@ -68,7 +68,7 @@ def test_predict_refuses_an_image_over_max_pixels_in_one_line_and_goes_on(
     assert "raise --max-pixels" in lines[0] and "not a readable image" not in lines[0]
     assert "fine.png" in out and (tmp_path / "out" / "fine_mask.png").is_file()
     code, out, err = run(
-        [folder / "fine.png", "--checkpoint", checkpoint, "--box", 5, 5, 50, 40,
+        [folder / "fine.png", "--checkpoint", tiny_weights, "--box", 5, 5, 50, 40,
          "--out", tmp_path / "out2", "--max-pixels", 1000],
         capsys,
     )
@@ -76,7 +76,7 @@ def test_predict_refuses_an_image_over_max_pixels_in_one_line_and_goes_on(
     assert "fine.png is 80 x 60 = 4,800 pixels, over the pixel limit of 1,000" in errors(err)[0]
 
 
-def test_running_out_of_memory_is_reported_as_such(tmp_path, checkpoint, capsys, monkeypatch):
+def test_running_out_of_memory_is_reported_as_such(tmp_path, tiny_weights, capsys, monkeypatch):
     image = write_image(tmp_path / "a.png")
 
     def no_memory(*args):
@@ -100,7 +100,7 @@ def test_running_out_of_memory_is_reported_as_such(tmp_path, checkpoint, capsys,
 
     monkeypatch.setattr(SamHQPredictor, "predict", predict_once_out_of_memory)
     code, out, err = run(
-        [image, tmp_path / "b.png", "--checkpoint", checkpoint, "--box", 5, 5, 50, 40,
+        [image, tmp_path / "b.png", "--checkpoint", tiny_weights, "--box", 5, 5, 50, 40,
          "--out", tmp_path / "out"],
         capsys,
     )
@@ -111,14 +111,14 @@ def test_running_out_of_memory_is_reported_as_such(tmp_path, checkpoint, capsys,
     assert "b.png" in out and not (tmp_path / "out" / "a_mask.png").exists()
 
 
-def test_exif_rotated_input_gets_a_note_and_is_used_as_stored(tmp_path, checkpoint, capsys):
+def test_exif_rotated_input_gets_a_note_and_is_used_as_stored(tmp_path, tiny_weights, capsys):
     pixels = np.random.default_rng(0).integers(0, 255, (40, 70, 3), dtype=np.uint8)
     exif = Image.Exif()
     exif[imaging.EXIF_ORIENTATION] = 6
     Image.fromarray(pixels).save(tmp_path / "photo.jpg", exif=exif, quality=95)
     assert imaging.read_header(tmp_path / "photo.jpg").orientation == 6
     code, _, err = run(
-        [tmp_path / "photo.jpg", "--checkpoint", checkpoint, "--box", 5, 5, 60, 30,
+        [tmp_path / "photo.jpg", "--checkpoint", tiny_weights, "--box", 5, 5, 60, 30,
          "--out", tmp_path / "out"],
         capsys,
     )
@@ -128,13 +128,13 @@ def test_exif_rotated_input_gets_a_note_and_is_used_as_stored(tmp_path, checkpoi
     assert cv2.imread(str(tmp_path / "out" / "photo_mask.png")).shape[:2] == (40, 70)
 
 
-def test_subfolders_of_an_input_folder_are_counted_in_a_note(tmp_path, checkpoint, capsys):
+def test_subfolders_of_an_input_folder_are_counted_in_a_note(tmp_path, tiny_weights, capsys):
     folder = three_images(tmp_path)
     (folder / "more").mkdir()
     write_image(folder / "more" / "d.png")
     (folder / "odd.png").mkdir()  # a folder with an image's name is not an image either
     code, out, err = run(
-        [folder, "--checkpoint", checkpoint, "--box", 5, 5, 50, 40, "--out", tmp_path / "out"],
+        [folder, "--checkpoint", tiny_weights, "--box", 5, 5, 50, 40, "--out", tmp_path / "out"],
         capsys,
     )
     assert code == 0
@@ -142,7 +142,7 @@ def test_subfolders_of_an_input_folder_are_counted_in_a_note(tmp_path, checkpoin
     assert "d.png" not in out
 
 
-def test_a_broken_image_under_prompts_is_reported_unreadable(tmp_path, checkpoint, capsys):
+def test_a_broken_image_under_prompts_is_reported_unreadable(tmp_path, tiny_weights, capsys):
     folder, prompts = tmp_path / "images", tmp_path / "prompts"
     folder.mkdir()
     prompts.mkdir()
@@ -150,7 +150,7 @@ def test_a_broken_image_under_prompts_is_reported_unreadable(tmp_path, checkpoin
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
     (prompts / "good.json").write_text(json.dumps({"boxes": [[5, 5, 50, 40]]}))
     code, out, err = run(
-        [folder, "--checkpoint", checkpoint, "--prompts", prompts, "--out", tmp_path / "out"],
+        [folder, "--checkpoint", tiny_weights, "--prompts", prompts, "--out", tmp_path / "out"],
         capsys,
     )
     assert code == SETUP_ERROR_EXIT

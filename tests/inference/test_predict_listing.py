@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("pixel_limit_restored")
 
 @pytest.mark.parametrize("final_write_fails", [False, True])
 def test_a_full_disk_ends_in_one_line_and_keeps_the_listing(
-    tmp_path, checkpoint, capsys, monkeypatch, final_write_fails
+    tmp_path, tiny_weights, capsys, monkeypatch, final_write_fails
 ):
     folder, out = three_images(tmp_path), tmp_path / "out"
     real = predict_files.write_png
@@ -38,7 +38,7 @@ def test_a_full_disk_ends_in_one_line_and_keeps_the_listing(
 
         monkeypatch.setattr(predict_files, "atomic_write", no_space)
     code, _, err = run(
-        [folder, "--checkpoint", checkpoint, "--box", 5, 5, 50, 40, "--out", out], capsys
+        [folder, "--checkpoint", tiny_weights, "--box", 5, 5, 50, 40, "--out", out], capsys
     )
     assert code == SETUP_ERROR_EXIT
     (line,) = errors(err)
@@ -55,7 +55,7 @@ def test_a_full_disk_ends_in_one_line_and_keeps_the_listing(
     assert not any(p.name.startswith("c_") for p in out.iterdir())
 
 
-def test_an_image_that_cannot_be_listed_is_not_kept(tmp_path, checkpoint, capsys, monkeypatch):
+def test_an_image_that_cannot_be_listed_is_not_kept(tmp_path, tiny_weights, capsys, monkeypatch):
     folder, out = three_images(tmp_path), tmp_path / "out"
     real = predict_files.Listing.add
 
@@ -66,26 +66,26 @@ def test_an_image_that_cannot_be_listed_is_not_kept(tmp_path, checkpoint, capsys
 
     monkeypatch.setattr(predict_files.Listing, "add", journal_full_at_b)
     code, _, err = run(
-        [folder, "--checkpoint", checkpoint, "--box", 5, 5, 50, 40, "--out", out], capsys
+        [folder, "--checkpoint", tiny_weights, "--box", 5, 5, 50, 40, "--out", out], capsys
     )
     assert code == SETUP_ERROR_EXIT and "the 1 finished image(s) are listed" in errors(err)[0]
     assert sorted(p.name for p in out.iterdir()) == ["a_mask.png", "a_overlay.png",
                                                       "predictions.json"]
 
 
-def test_the_journal_is_replaced_by_predictions_json_at_the_end(tmp_path, checkpoint, capsys):
+def test_the_journal_is_replaced_by_predictions_json_at_the_end(tmp_path, tiny_weights, capsys):
     folder, out = three_images(tmp_path), tmp_path / "out"
-    code, _, _ = run([folder, "--checkpoint", checkpoint, "--box", 5, 5, 50, 40, "--out", out],
+    code, _, _ = run([folder, "--checkpoint", tiny_weights, "--box", 5, 5, 50, 40, "--out", out],
                      capsys)
     assert code == 0 and not (out / "predictions.jsonl").exists()
     assert len(json.loads((out / "predictions.json").read_text())) == 3
 
 
 def test_a_rerun_says_the_way_out_and_overwrite_refuses_a_folder_target(
-    tmp_path, checkpoint, capsys
+    tmp_path, tiny_weights, capsys
 ):
     image, out = write_image(tmp_path / "a.png"), tmp_path / "out"
-    argv = [image, "--checkpoint", checkpoint, "--box", 5, 5, 50, 40, "--out", out]
+    argv = [image, "--checkpoint", tiny_weights, "--box", 5, 5, 50, 40, "--out", out]
     assert run(argv, capsys)[0] == 0
     code, _, err = run(argv, capsys)
     (line,) = errors(err)
@@ -101,7 +101,7 @@ def test_a_rerun_says_the_way_out_and_overwrite_refuses_a_folder_target(
 
 
 def test_a_full_disk_in_atomic_write_keeps_its_line_and_names_the_listing(
-    tmp_path, checkpoint, capsys, monkeypatch
+    tmp_path, tiny_weights, capsys, monkeypatch
 ):
     folder, out = three_images(tmp_path), tmp_path / "out"
     real = predict_files.write_png
@@ -113,7 +113,7 @@ def test_a_full_disk_in_atomic_write_keeps_its_line_and_names_the_listing(
 
     monkeypatch.setattr(batch_predict, "write_png", disk_fills_at_c)
     code, _, err = run(
-        [folder, "--checkpoint", checkpoint, "--box", 5, 5, 50, 40, "--out", out], capsys
+        [folder, "--checkpoint", tiny_weights, "--box", 5, 5, 50, 40, "--out", out], capsys
     )
     assert code == SETUP_ERROR_EXIT
     (line,) = errors(err)

@@ -33,11 +33,11 @@ def test_overlay_in_bands_equals_the_overlay_in_one_piece(monkeypatch):
     assert not np.array_equal(copy, image)
 
 
-def test_each_box_mask_and_number_takes_its_own_palette_colour(tmp_path, checkpoint, capsys):
+def test_each_box_mask_and_number_takes_its_own_palette_colour(tmp_path, tiny_weights, capsys):
     image = write_image(tmp_path / "a.png", (80, 100))
     boxes = [[4, 4, 40, 40], [50, 30, 95, 75]]
     code, _, _ = run(
-        [image, "--checkpoint", checkpoint, "--box", *boxes[0], "--box", *boxes[1],
+        [image, "--checkpoint", tiny_weights, "--box", *boxes[0], "--box", *boxes[1],
          "--point", 70, 10, 0, "--out", tmp_path / "out"],
         capsys,
     )
@@ -59,9 +59,9 @@ def test_points_differ_by_shape_not_only_colour():
     assert cross[2, 2] and not disc[2, 2]  # an X reaches its corners, a disc does not
 
 
-def test_the_score_is_labelled_and_does_not_depend_on_hq_token_only(tmp_path, checkpoint, capsys):
+def test_the_score_is_labelled_and_does_not_depend_on_hq_token_only(tmp_path, tiny_weights, capsys):
     image = write_image(tmp_path / "a.png")
-    argv = [image, "--checkpoint", checkpoint, "--box", 5, 5, 50, 40]
+    argv = [image, "--checkpoint", tiny_weights, "--box", 5, 5, 50, 40]
     _, out, _ = run([*argv, "--out", tmp_path / "o1"], capsys)
     _, out_hq, _ = run([*argv, "--out", tmp_path / "o2", "--hq-token-only"], capsys)
     assert "(SAM's predicted IoU)" in out and "(SAM's predicted IoU)" in out_hq

@@ -19,13 +19,15 @@ from tests.inference.script_exits import exits_with_one_line
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_predict_writes_masks_and_overlays_equal_to_the_predictor(predict_cli, files, tmp_path):
-    image = files["images"] / "a.png"
+def test_predict_writes_masks_and_overlays_equal_to_the_predictor(
+    predict_cli, tiny_files, tmp_path
+):
+    image = tiny_files["images"] / "a.png"
     results = predict_cli.main(
         [
             str(image),
             "--checkpoint",
-            str(files["full"]),
+            str(tiny_files["full"]),
             "--box",
             "5",
             "10",
@@ -46,7 +48,7 @@ def test_predict_writes_masks_and_overlays_equal_to_the_predictor(predict_cli, f
             "cpu",
         ]
     )
-    predictor = SamHQPredictor(files["model"])
+    predictor = SamHQPredictor(tiny_files["model"])
     predictor.set_image(cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB))
     masks, scores, _ = predictor.predict(
         box=np.array([[5, 10, 80, 100], [0, 0, 40, 40]]),
@@ -66,7 +68,7 @@ def test_predict_writes_masks_and_overlays_equal_to_the_predictor(predict_cli, f
 
 
 def test_predict_folder_with_a_json_per_image_from_a_training_checkpoint(
-    predict_cli, files, tmp_path
+    predict_cli, tiny_files, tmp_path
 ):
     prompts = tmp_path / "prompts"
     prompts.mkdir()
@@ -75,9 +77,9 @@ def test_predict_folder_with_a_json_per_image_from_a_training_checkpoint(
     out = tmp_path / "out"
     results = predict_cli.main(
         [
-            str(files["images"]),
+            str(tiny_files["images"]),
             "--checkpoint",
-            str(files["ckpt"]),
+            str(tiny_files["ckpt"]),
             "--prompts",
             str(prompts),
             "--out",
@@ -98,15 +100,15 @@ def test_predict_folder_with_a_json_per_image_from_a_training_checkpoint(
     assert cv2.imread(str(out / "b_mask.png"), cv2.IMREAD_GRAYSCALE).shape == (64, 100)
 
 
-def test_predict_runs_as_a_command(files, tmp_path):
+def test_predict_runs_as_a_command(tiny_files, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     done = subprocess.run(
         [
             sys.executable,
             str(ROOT / "scripts" / "predict.py"),
-            str(files["images"] / "b.png"),
+            str(tiny_files["images"] / "b.png"),
             "--checkpoint",
-            str(files["full"]),
+            str(tiny_files["full"]),
             "--point",
             "10",
             "20",
@@ -125,12 +127,12 @@ def test_predict_runs_as_a_command(files, tmp_path):
     assert (tmp_path / "b_mask.png").is_file() and (tmp_path / "b_overlay.png").is_file()
 
 
-def test_predict_bf16_on_the_cpu_gives_the_bf16_predictors_masks(predict_cli, files, tmp_path):
-    image = files["images"] / "a.png"
+def test_predict_bf16_on_the_cpu_gives_the_bf16_predictors_masks(predict_cli, tiny_files, tmp_path):
+    image = tiny_files["images"] / "a.png"
     box = ["5", "10", "80", "100"]
-    argv = [str(image), "--checkpoint", str(files["full"]), "--box", *box, "--device", "cpu"]
+    argv = [str(image), "--checkpoint", str(tiny_files["full"]), "--box", *box, "--device", "cpu"]
     results = predict_cli.main([*argv, "--bf16", "--out", str(tmp_path)])
-    predictor = SamHQPredictor(files["model"], amp_dtype=torch.bfloat16)
+    predictor = SamHQPredictor(tiny_files["model"], amp_dtype=torch.bfloat16)
     predictor.set_image(cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB))
     masks, scores, _ = predictor.predict(box=np.array([5, 10, 80, 100]), multimask_output=False)
     written = cv2.imread(results[str(image)]["masks"][0], cv2.IMREAD_GRAYSCALE)
@@ -138,10 +140,12 @@ def test_predict_bf16_on_the_cpu_gives_the_bf16_predictors_masks(predict_cli, fi
     np.testing.assert_allclose(results[str(image)]["scores"], scores[:1], atol=1e-5)
 
 
-def test_predict_gives_inputs_with_one_stem_distinct_names(predict_cli, files, tmp_path, capsys):
+def test_predict_gives_inputs_with_one_stem_distinct_names(
+    predict_cli, tiny_files, tmp_path, capsys
+):
     folder, other = tmp_path / "images", tmp_path / "other"
     folder.mkdir(), other.mkdir()
-    image = cv2.imread(str(files["images"] / "a.png"))
+    image = cv2.imread(str(tiny_files["images"] / "a.png"))
     cv2.imwrite(str(folder / "a.png"), image)
     cv2.imwrite(str(folder / "a.jpg"), image)
     cv2.imwrite(str(other / "a.png"), image)
@@ -150,7 +154,7 @@ def test_predict_gives_inputs_with_one_stem_distinct_names(predict_cli, files, t
         str(folder),
         str(other),
         "--checkpoint",
-        str(files["full"]),
+        str(tiny_files["full"]),
         "--box",
         "0",
         "0",
@@ -166,12 +170,12 @@ def test_predict_gives_inputs_with_one_stem_distinct_names(predict_cli, files, t
 
 
 def test_predict_never_overwrites_and_refuses_bad_output_folders(
-    predict_cli, files, tmp_path, capsys
+    predict_cli, tiny_files, tmp_path, capsys
 ):
     argv = [
-        str(files["images"] / "a.png"),
+        str(tiny_files["images"] / "a.png"),
         "--checkpoint",
-        str(files["full"]),
+        str(tiny_files["full"]),
         "--box",
         "0",
         "0",

@@ -56,14 +56,16 @@ from tests.inference.script_exits import exits_with_one_line
         ),
     ],
 )
-def test_predict_bad_input_exits_with_one_clear_error(predict_cli, files, args, message, capsys):
-    root = files["root"]
+def test_predict_bad_input_exits_with_one_clear_error(
+    predict_cli, tiny_files, args, message, capsys
+):
+    root = tiny_files["root"]
     (root / "broken.png").write_bytes(b"not a png")
     (root / "bad.json").write_text(json.dumps({"boxs": [1, 2, 3, 4]}))
-    save_checkpoint(files["model"], root / "hq.safetensors", "hq_only")
-    argv = [a.format(images=files["images"], root=root) for a in args]
+    save_checkpoint(tiny_files["model"], root / "hq.safetensors", "hq_only")
+    argv = [a.format(images=tiny_files["images"], root=root) for a in args]
     if "--checkpoint" not in argv:
-        argv += ["--checkpoint", str(files["full"])]
+        argv += ["--checkpoint", str(tiny_files["full"])]
     line = exits_with_one_line(
         predict_cli.main, argv + ["--device", "cpu", "--out", str(root / "out")], capsys
     )
@@ -71,12 +73,12 @@ def test_predict_bad_input_exits_with_one_clear_error(predict_cli, files, args, 
     assert not (root / "out").exists()  # nothing written, no folder left behind
 
 
-def test_predict_argument_errors(predict_cli, files, capsys):
+def test_predict_argument_errors(predict_cli, tiny_files, capsys):
     with pytest.raises(SystemExit):
-        predict_cli.main([str(files["images"]), "--checkpoint", str(files["full"])])
+        predict_cli.main([str(tiny_files["images"]), "--checkpoint", str(tiny_files["full"])])
     assert "no prompt: give --box, --point or --prompts" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        predict_cli.main([str(files["images"]), "--checkpoint", str(files["full"]),
+        predict_cli.main([str(tiny_files["images"]), "--checkpoint", str(tiny_files["full"]),
                           "--point", "10", "10", "7"])
     assert "--point 10 10 7: LABEL must be 1 (foreground) or 0" in capsys.readouterr().err
 
@@ -93,15 +95,15 @@ def error_lines_and_exit(main, argv, capsys) -> list[str]:
 
 
 def test_predict_reports_an_unreadable_image_goes_on_and_exits_2(
-    predict_cli, files, tmp_path, capsys
+    predict_cli, tiny_files, tmp_path, capsys
 ):
     folder = tmp_path / "images"
     folder.mkdir()
     for name in ("a.png", "b.png"):
-        (folder / name).write_bytes((files["images"] / name).read_bytes())
+        (folder / name).write_bytes((tiny_files["images"] / name).read_bytes())
     broken = folder / "aa_broken.png"
     broken.write_bytes(b"not a png")
-    argv = [str(folder), "--checkpoint", str(files["full"]), "--box", "0", "0", "40", "40"]
+    argv = [str(folder), "--checkpoint", str(tiny_files["full"]), "--box", "0", "0", "40", "40"]
     argv += ["--device", "cpu"]
     out = tmp_path / "out"
     err = error_lines_and_exit(predict_cli.main, argv + ["--out", str(out)], capsys)
@@ -125,16 +127,16 @@ def test_predict_reports_an_unreadable_image_goes_on_and_exits_2(
 
 
 def test_predict_counts_unreadable_images_and_unusable_prompts_together(
-    predict_cli, files, tmp_path, capsys
+    predict_cli, tiny_files, tmp_path, capsys
 ):
     folder = tmp_path / "images"
     folder.mkdir()
     for name in ("a.png", "b.png"):
-        (folder / name).write_bytes((files["images"] / name).read_bytes())
-    (folder / "c.png").write_bytes((files["images"] / "a.png").read_bytes()[:50])  # cut short
+        (folder / name).write_bytes((tiny_files["images"] / name).read_bytes())
+    (folder / "c.png").write_bytes((tiny_files["images"] / "a.png").read_bytes()[:50])  # cut short
     out = tmp_path / "out"
     # a.png is 90 wide, b.png 100: the box lies outside a.png only
-    argv = [str(folder), "--checkpoint", str(files["full"]), "--box", "0", "0", "95", "40"]
+    argv = [str(folder), "--checkpoint", str(tiny_files["full"]), "--box", "0", "0", "95", "40"]
     err = error_lines_and_exit(
         predict_cli.main, argv + ["--device", "cpu", "--out", str(out)], capsys
     )
@@ -152,12 +154,12 @@ def test_predict_counts_unreadable_images_and_unusable_prompts_together(
 
 
 def test_predict_reports_each_unusable_prompt_goes_on_and_exits_2(
-    predict_cli, files, tmp_path, capsys
+    predict_cli, tiny_files, tmp_path, capsys
 ):
     folder, prompts = tmp_path / "images", tmp_path / "prompts"
     folder.mkdir(), prompts.mkdir()
     for name, source in (("a", "a"), ("b", "b"), ("c", "a"), ("d", "b")):
-        (folder / f"{name}.png").write_bytes((files["images"] / f"{source}.png").read_bytes())
+        (folder / f"{name}.png").write_bytes((tiny_files["images"] / f"{source}.png").read_bytes())
     boxes = [[1, 2, 60, 70], [1, 2, 3], [0, 0, 500, 50], [5, 5, 40, 40]]  # a.png is 90 x 120
     (prompts / "a.json").write_text(json.dumps({"boxes": boxes}))
     (prompts / "b.json").write_text(json.dumps({"points": [[10, 20, 7]]}))
@@ -166,7 +168,7 @@ def test_predict_reports_each_unusable_prompt_goes_on_and_exits_2(
     argv = [
         str(folder),
         "--checkpoint",
-        str(files["full"]),
+        str(tiny_files["full"]),
         "--prompts",
         str(prompts),
         "--device",
