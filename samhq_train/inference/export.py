@@ -135,39 +135,24 @@ def export_model(
     it replaced an earlier file, and the error says so. Every refusal comes before the first
     file is written; `on_checked` is called then (samhq-export prints its notes there).
     """
-    targets = [canonical_format(t) for t in targets]
+    targets = list(dict.fromkeys(canonical_format(t) for t in targets))
     unknown = [t for t in targets if t not in EXPORT_TARGETS]
     if unknown:
         raise ValueError(f"unknown export target(s) {unknown}; choose from {EXPORT_TARGETS}")
-    if "onnx_encoder_int8" in targets:
-        onnx_quantization()  # one line (QuantizationUnavailableError) before any work
     plain = plain_model(model)  # once, for every target written from merged weights
-    if "onnx_concept" in targets:
-        concept_detector(plain)  # a model without the detector: one line, before any work
-    check_finite_model(plain, model if model is not plain and "delta" in targets else None)
     variant = detect_variant(plain.state_dict())
     paths = export_paths(out_dir, name or f"sam_hq_{variant or 'custom'}")
-    targets = list(dict.fromkeys(targets))
-    opts = dict(opset=onnx_opset, hq_token_only=hq_token_only, multimask_output=multimask_output)
-    check_output_dir(
-        out_dir,
-        [paths[t] for t in targets],
-        overwrite=overwrite,
-        create_parents=create_parents,
-        folder_targets=[paths[t] for t in FOLDER_TARGETS],
-    )
-    for t in targets:
-        if t in RECORDS:
-            check_writable(model if t == "delta" else plain, paths[t], t, variant)
+    sources = {t: model if t == "delta" else plain for t in targets}
+    check_before_writing(sources, paths, variant, out_dir, overwrite, create_parents)
     if on_checked is not None:
         on_checked()
+    opts = dict(opset=onnx_opset, hq_token_only=hq_token_only, multimask_output=multimask_output)
     made = [p for p in [Path(out_dir), *Path(out_dir).parents] if not p.exists()]
     new = [paths[t] for t in targets if not paths[t].exists()]  # removed again on failure
     written = {}
     try:
         for t in targets:
-            source = model if t == "delta" else plain
-            written[t] = _export_one(source, paths[t], t, variant, verify, opts, policy)
+            written[t] = _export_one(sources[t], paths[t], t, variant, verify, opts, policy)
     except BaseException as err:
         if isinstance(err, OnnxCheckError):  # removed even where it replaced a file (overwrite)
             remove_export(paths[t], t)
@@ -179,6 +164,36 @@ def export_model(
         _remove_unfinished(new, made)
         raise
     return written
+
+
+def check_before_writing(
+    sources: dict[str, nn.Module],
+    paths: dict[str, Path],
+    variant: str | None,
+    out_dir: str | os.PathLike,
+    overwrite: bool,
+    create_parents: bool,
+) -> None:
+    """Every refusal of an export, in one line each, before its first file: onnxruntime's
+    quantization tools missing (int8), a model without the concept detector (onnx_concept),
+    weights with a NaN or an inf, an output that cannot be written or exists, a model a format
+    cannot hold (`sources`: target -> the model it is written from)."""
+    if "onnx_encoder_int8" in sources:
+        onnx_quantization()
+    if "onnx_concept" in sources:
+        concept_detector(sources["onnx_concept"])
+    merged_first = sorted(sources, key=lambda target: target == "delta")  # as it names tensors
+    check_finite_model(*dict.fromkeys(sources[t] for t in merged_first))
+    check_output_dir(
+        out_dir,
+        [paths[t] for t in sources],
+        overwrite=overwrite,
+        create_parents=create_parents,
+        folder_targets=[paths[t] for t in FOLDER_TARGETS],
+    )
+    for target, source in sources.items():
+        if target in RECORDS:
+            check_writable(source, paths[target], target, variant)
 
 
 def remove_export(path: Path, target: str) -> None:
