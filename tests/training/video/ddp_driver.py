@@ -10,9 +10,10 @@ global rank whose disk is full for every write of last.ckpt after the first, or 
 tracking, to see how the processes' scores are put together), or null}. The run
 is train(cfg) behind the command line's error handling (exit 2 and one `error:` line per
 process), the process group ended as the command ends it; each process of a run that ends
-writes its metrics (train()'s: J&F before / after) to <out>/metrics_rank<r>.json, and each
+writes its metrics (train()'s: J&F before / after) to <out>/metrics_rank<r>.json; each
 process its training steps' collectives to <out>/collectives_rank<r>.json
-(collective_counts.py)."""
+(collective_counts.py) and, as they end, its validations' results (J&F, J, F) to
+<out>/validations_rank<r>.json (also of a run that stops later)."""
 
 import json
 import sys
@@ -47,7 +48,20 @@ def stand_in_scores(scores: dict[str, list[float]]) -> None:
     module.score_tracking = score_tracking
 
 
+def record_validations(out: Path) -> None:
+    results: list[dict] = []
+    epoch_end = module.VideoTrainModule.on_validation_epoch_end
+
+    def on_validation_epoch_end(self):
+        epoch_end(self)
+        results.append(dict(self.val_results))
+        (out / f"validations_rank{self.global_rank}.json").write_text(json.dumps(results))
+
+    module.VideoTrainModule.on_validation_epoch_end = on_validation_epoch_end
+
+
 def main(spec: dict) -> None:
+    record_validations(Path(spec["out"]))
     if spec.get("scores"):
         stand_in_scores(spec["scores"])
     count_step_collectives(module.VideoTrainModule, Path(spec["out"]))

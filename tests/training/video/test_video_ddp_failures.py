@@ -8,8 +8,8 @@ other `rank N stopped: ` and the same words), exit 2, no traceback, and none wai
 (shares of 2 and 2: Lightning's DistributedSampler repeats one; stand-in scores, the tracking is
 tested elsewhere) gives every process the J&F of the 3 sequences, each once; its training step
 calls 2 collectives from Python in each process, the loss's all-reduce of the object count and
-the divergence check's of the loss (a failed clip is told through them). The four runs go side
-by side."""
+the divergence check's of the loss (a failed clip is told through them): the full-disk run
+validates so before training (its steps run on). The three runs go side by side."""
 
 import json
 import shutil
@@ -21,7 +21,7 @@ import pytest
 
 from samhq_train.data.moving_shapes import write_moving_shapes
 from samhq_train.evaluation.video.scores import ObjectScore, SequenceScore, overall_score
-from tests.ddp_launch import finish_launch, start_launch, stop_lines
+from tests.ddp_launch import start_launch, stop_lines
 from tests.training.collective_counts import step_collectives
 from tests.training.ddp_faults import check_full_disk_stop
 
@@ -72,14 +72,12 @@ def runs(tmp_path_factory) -> dict:
                                               "validate_before_training=true",
                                               "data.val_sequences=2",
                                               "data.num_workers=1"])),
-        "disk": (folder / "disk" / "checkpoints" / "last.ckpt",
-                 start(folder / "disk", [f"data.root={clean}", no_val, "trainer.max_epochs=2"],
-                       full_disk_rank=0)),
-        # one validation, before training (none in the 1-epoch fit)
-        "jf": (folder / "jf", start(folder / "jf", [
+        # one validation, before training (none in the fit), then a full disk on rank 0 at the
+        # second last.ckpt
+        "disk": (folder / "disk", start(folder / "disk", [
             f"data.root={clean}", f"data.val_root={three}", "data.val_sequences=null",
-            "validate_before_training=true", "trainer.max_epochs=1",
-            "trainer.check_val_every_n_epoch=2"], scores=STAND_IN_SCORES)),
+            "validate_before_training=true", "trainer.max_epochs=2",
+            "trainer.check_val_every_n_epoch=3"], full_disk_rank=0, scores=STAND_IN_SCORES)),
     }
 
 
@@ -112,23 +110,28 @@ def test_a_validation_frame_one_process_cannot_read_stops_both_in_a_line(runs):
     assert lines[1] == f"error: rank 1 stopped: {lines[0].removeprefix('error: ')}", lines
 
 
-@pytest.mark.slow
-def test_a_full_disk_on_rank_0_stops_both_in_a_line_and_keeps_the_last_checkpoint(runs):
-    last, process = runs["disk"]
-    check_full_disk_stop(stop_lines(process, TIMEOUT_S), last)
+@pytest.fixture(scope="module")
+def disk_run_lines(runs) -> list[str]:
+    """The `error:` lines of the full-disk run (stop_lines: exit 2, no traceback)."""
+    return stop_lines(runs["disk"][1], TIMEOUT_S)
 
 
 @pytest.mark.slow
-def test_every_process_validates_to_the_j_and_f_of_the_whole_set(runs):
-    out, process = runs["jf"]
-    _, err = finish_launch(process, TIMEOUT_S)
-    assert process.returncode == 0, err[-3000:]
-    figures = [json.loads((out / f"metrics_rank{r}.json").read_text())["before"]
+def test_a_full_disk_on_rank_0_stops_both_in_a_line_and_keeps_the_last_checkpoint(
+        runs, disk_run_lines):
+    check_full_disk_stop(disk_run_lines, runs["disk"][0] / "checkpoints" / "last.ckpt")
+
+
+@pytest.mark.slow
+def test_every_process_validates_to_the_j_and_f_of_the_whole_set(runs, disk_run_lines):
+    out = runs["disk"][0]
+    figures = [json.loads((out / f"validations_rank{r}.json").read_text())
                for r in (0, 1)]
     whole = overall_score([SequenceScore(name, {1: ObjectScore(j, f, 1)}, frames=1)
                            for name, (j, f) in STAND_IN_SCORES.items()])
     for figure in figures:  # J 50, F 50 (rank 0's share alone: 55, 50; rank 1's: 30, 40)
-        assert figure == pytest.approx({"J&F": whole.jf, "J": whole.j, "F": whole.f}, abs=1e-9)
+        assert figure == [pytest.approx({"J&F": whole.jf, "J": whole.j, "F": whole.f},
+                                        abs=1e-9)]
     assert whole.j == pytest.approx(50.0) and whole.f == pytest.approx(50.0)
-    for rank in (0, 1):  # its one training step
-        assert step_collectives(out, rank) == [{"all_reduce": 2}]
+    for rank in (0, 1):  # its two training steps (one an epoch)
+        assert step_collectives(out, rank) == [{"all_reduce": 2}] * 2
