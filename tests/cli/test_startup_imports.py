@@ -6,7 +6,8 @@ model without the meta device, whose Python decompositions import torch._dynamo
 data.transform_builders, the training package Lightning to training.module; and samhq-train /
 samhq-evaluate import their run only after the config check (tests/test_import_graph.py's
 DEFERRED); samhq-predict asks the variant's family record whether --int8 has a path, building no
-model."""
+model. Each command runs in a process forked from one that imported only torch, numpy, hydra
+and omegaconf (a fresh process without their import time)."""
 
 import json
 import subprocess
@@ -17,6 +18,11 @@ import pytest
 from tests.training.helpers import ROOT
 
 HEAVY = ("lightning", "torchmetrics", "torch._dynamo", "albumentations")
+# the libraries every command imports first (~3 CPU-s), imported once in a server process that
+# forks a child per command (the fork is the fresh process); the server checks they load none
+# of HEAVY, and each child reports all of HEAVY in its sys.modules. The commands' own modules
+# are left to the child: a heavy import there shows in that command's test alone
+PRELOAD = ("torch", "numpy", "hydra", "omegaconf")
 
 # the command's main() run on `argv`; on the way out (after its SystemExit), which of HEAVY it
 # had imported
@@ -28,14 +34,56 @@ from {module} import main
 main()
 """
 
+# reads one json request a line (script, cwd, out, err): forks a child that runs the script in
+# cwd with stdout / stderr to the files and exits as `python -c script` does (a SystemExit or
+# an exception propagates out of this loop: atexit, traceback, status); replies its exit code
+SERVER = """
+import json, os, signal, sys
+for name in {preload!r}:
+    __import__(name)
+print(json.dumps([m for m in {heavy!r} if m in sys.modules]), flush=True)
+for line in sys.stdin:
+    request = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(300)
+        os.chdir(request["cwd"])
+        os.environ["HOME"] = request["cwd"]
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        sys.stdin = open(0, closefd=False)
+        for fd, path in ((1, request["out"]), (2, request["err"])):
+            os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+        exec(request["script"], {{"__name__": "__main__"}})
+        sys.exit(0)
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+"""
 
-def run_command(module: str, argv: list[str], cwd) -> subprocess.CompletedProcess:
-    code = SCRIPT.format(heavy=HEAVY, argv=argv, module=module)
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(cwd)}
-    return subprocess.run(
-        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
-        timeout=300,
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("startup_server")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(folder)}
+    code = SERVER.format(preload=PRELOAD, heavy=HEAVY)
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=folder, env=env, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
     )
+    preloaded_heavy = json.loads(process.stdout.readline())
+    assert preloaded_heavy == [], f"importing {PRELOAD} imported {preloaded_heavy}"
+    yield process, folder
+    process.stdin.close()
+    process.wait(timeout=60)
+
+
+def run_command(server, module: str, argv: list[str], cwd) -> subprocess.CompletedProcess:
+    process, folder = server
+    out, err = folder / "stdout", folder / "stderr"
+    script = SCRIPT.format(heavy=HEAVY, argv=argv, module=module)
+    request = {"script": script, "cwd": str(cwd), "out": str(out), "err": str(err)}
+    process.stdin.write(json.dumps(request) + "\n")
+    process.stdin.flush()
+    returncode = int(process.stdout.readline())
+    return subprocess.CompletedProcess(argv, returncode, out.read_text(), err.read_text())
 
 
 def refused_in_one_line(result: subprocess.CompletedProcess, line: str) -> None:
@@ -75,8 +123,8 @@ def refused_in_one_line(result: subprocess.CompletedProcess, line: str) -> None:
     ],
     ids=["train-config", "train-lora", "evaluate-config", "make-demo-base"],
 )
-def test_a_refused_command_imports_no_heavy_library(tmp_path, module, argv, line):
-    refused_in_one_line(run_command(module, argv, tmp_path), line)
+def test_a_refused_command_imports_no_heavy_library(server, tmp_path, module, argv, line):
+    refused_in_one_line(run_command(server, module, argv, tmp_path), line)
 
 
 @pytest.mark.parametrize(
@@ -87,19 +135,19 @@ def test_a_refused_command_imports_no_heavy_library(tmp_path, module, argv, line
     ],
     ids=["train", "make-demo-base"],
 )
-def test_help_imports_no_heavy_library(tmp_path, module, argv):
-    result = run_command(module, argv, tmp_path)
+def test_help_imports_no_heavy_library(server, tmp_path, module, argv):
+    result = run_command(server, module, argv, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "imported:" in result.stdout and result.stdout.splitlines()[-1] == "imported:"
 
 
-def test_int8_with_a_variant_without_its_path_is_refused_before_any_model(tmp_path):
+def test_int8_with_a_variant_without_its_path_is_refused_before_any_model(server, tmp_path):
     """samhq-predict --int8 --variant vit_tiny (Light HQ-SAM: no int8 path): refused from the
     family record. Mutant: the check building the model on the meta device (torch._dynamo
     imported, seconds)."""
     argv = ["samhq-predict", "x.png", "--checkpoint", "light.pth", "--variant", "vit_tiny",
             "--int8", "--box", "1", "1", "5", "5", "--device", "cpu"]
-    result = run_command("samhq_train.cli.predict", argv, tmp_path)
+    result = run_command(server, "samhq_train.cli.predict", argv, tmp_path)
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines()[-1] == (
         "samhq-predict: error: --int8: the image encoder of vit_tiny has no int8 path (SAM 1 "
@@ -123,7 +171,7 @@ def _concept_gt(tmp_path, lvis: bool) -> str:
 @pytest.mark.parametrize(
     "case", ["coco-concept-bpe", "lvis-concept-bpe", "checkpoint", "data-root", "set-folder"]
 )
-def test_evaluate_refuses_its_files_before_the_evaluation_stack(tmp_path, case):
+def test_evaluate_refuses_its_files_before_the_evaluation_stack(server, tmp_path, case):
     """samhq-evaluate's COCO / LVIS files, model.checkpoint, data.root and the image sets'
     folders are checked by evaluation/checks.py before entry.py (the datamodule, the cache:
     Lightning) is imported. Mutant: cli/evaluate.py importing entry before check_inputs (all of
@@ -146,11 +194,11 @@ def test_evaluate_refuses_its_files_before_the_evaluation_stack(tmp_path, case):
                  "coco.prompts=concept", f"coco.concept.bpe={missing}.txt.gz",
                  f"coco.annotation_file={gt}", f"coco.image_dir={tmp_path}"]
         line = f"error: BPE merges file {missing}.txt.gz does not exist"
-    refused_in_one_line(run_command("samhq_train.cli.evaluate", argv, tmp_path), line)
+    refused_in_one_line(run_command(server, "samhq_train.cli.evaluate", argv, tmp_path), line)
 
 
 @pytest.mark.parametrize("case", ["checkpoint", "trainer-key", "video-output"])
-def test_train_refuses_its_inputs_before_the_training_stack(tmp_path, case):
+def test_train_refuses_its_inputs_before_the_training_stack(server, tmp_path, case):
     """samhq-train's checks (run/checks.py: config, trainer keys, loggers, outputs, checkpoints,
     model source) run before cli/train.py imports samhq_train.train (Lightning, torchmetrics,
     albumentations). Mutant: cli/train.py importing train before check_inputs (all of HEAVY)."""
@@ -171,4 +219,4 @@ def test_train_refuses_its_inputs_before_the_training_stack(tmp_path, case):
         taken.write_bytes(b"")
         argv += ["experiment=video_finetune"]
         line = f"error: {taken} already exists: give another paths.output_dir, or export=false"
-    refused_in_one_line(run_command("samhq_train.cli.train", argv, tmp_path), line)
+    refused_in_one_line(run_command(server, "samhq_train.cli.train", argv, tmp_path), line)

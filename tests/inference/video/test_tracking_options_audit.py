@@ -137,7 +137,26 @@ def meta_predictor(ours, settings: dict):
     meta.load_state_dict(without_hq(ours.state_dict()), strict=True)
     meta.fill_hole_area = 0
     meta.binarize_mask_from_pts_for_mem_enc = False
+    keep_every_frames_features(meta)
     return meta.eval()
+
+
+def keep_every_frames_features(meta) -> None:
+    """Meta's predictor keeps the backbone features of the last frame only and computes a frame's
+    again on each pass over the video (21 backbone runs for PROMPTS on the 8 frames, three
+    quarters of its CPU time); kept here for every frame of an inference state: the same
+    features (the backbone sees the frame alone), computed once."""
+    get = meta._get_image_feature
+
+    def get_kept(state, frame_idx, batch_size):
+        kept = state.setdefault("every_frames_features", {})
+        if frame_idx in kept:
+            state["cached_features"] = {frame_idx: kept[frame_idx]}
+        features = get(state, frame_idx, batch_size)
+        kept[frame_idx] = state["cached_features"][frame_idx]
+        return features
+
+    meta._get_image_feature = get_kept
 
 
 def box_mask(box):
@@ -211,12 +230,28 @@ def long_video(tmp_path_factory):
     return write_video(tmp_path_factory.mktemp("frames"), num_frames=NUM_FRAMES)
 
 
+@pytest.fixture(scope="module")
+def models():
+    """settings -> (our model, Meta's predictor on its weights), each pair built once here: the
+    tests share settings (COMMON in six, memory-limits in two), and every run starts its own
+    inference state (init_state, set_video) on models left unchanged."""
+    built = {}
+
+    def pair(settings: dict):
+        key = tuple(sorted(settings.items()))
+        if key not in built:
+            model = our_model(settings)
+            built[key] = model, meta_predictor(model, settings)
+        return built[key]
+
+    return pair
+
+
 @pytest.mark.parametrize("name", list(OPTIONS))
-def test_tracking_options_match_meta_predictor(name, long_video, fp32_memory_in_meta):
-    settings = {**COMMON, **OPTIONS[name]}
-    model = our_model(settings)
+def test_tracking_options_match_meta_predictor(name, long_video, models, fp32_memory_in_meta):
+    model, meta = models({**COMMON, **OPTIONS[name]})
     assert model.mem_dim < model.sam_prompt_encoder.embed_dim  # pointers split, out_proj used
-    theirs = run_meta(meta_predictor(model, settings), long_video)
+    theirs = run_meta(meta, long_video)
     ours = run_ours(model, long_video)
     worst, present, absent = compare(theirs, ours)
     print(f"{name}: max |diff| {worst:.2e} ({present} object-frames found, {absent} not)")
@@ -247,12 +282,12 @@ def compare(theirs: dict, ours: dict) -> tuple[float, int, int]:
      dict(start_frame=0, reverse=True), dict(start_frame=1, max_frames=0)],
     ids=["forward-2", "reverse-2", "reverse-from-0", "none-more"],
 )
-def test_start_frame_and_max_frames_match_meta_predictor(window, long_video, fp32_memory_in_meta):
+def test_start_frame_and_max_frames_match_meta_predictor(
+    window, long_video, models, fp32_memory_in_meta
+):
     """propagate(start_frame, max_frames, reverse) tracks the frames Meta's propagate_in_video
     (start_frame_idx, max_frame_num_to_track) does, with the same masks."""
-    settings = dict(COMMON)
-    model = our_model(settings)
-    meta = meta_predictor(model, settings)
+    model, meta = models(COMMON)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         state = meta.init_state(str(long_video))
@@ -275,48 +310,46 @@ def test_start_frame_and_max_frames_match_meta_predictor(window, long_video, fp3
 
 
 @pytest.mark.parametrize("name", ["sam2.1-settings", "memory-limits"])
-def test_a_correction_on_a_conditioning_frame_matches_meta(name, long_video,
+def test_a_correction_on_a_conditioning_frame_matches_meta(name, long_video, models,
                                                           fp32_memory_in_meta):
     """Object 1's frame 2 (a box, a conditioning frame) clicked again after propagation."""
     settings = {"binarize_mask_from_pts_for_mem_enc": False}
     if name == "memory-limits":
         settings = {**COMMON, **OPTIONS[name]}
-    model = our_model(settings)
+    model, meta = models(settings)
     correction = (2, 1, dict(points=[[50.0, 30.0]], labels=[0]))
-    theirs = run_meta(meta_predictor(model, settings), long_video, correction=correction)
+    theirs = run_meta(meta, long_video, correction=correction)
     ours = run_ours(model, long_video, correction=correction)
     worst, present, _ = compare(theirs, ours)
     assert present >= 8
     assert worst < ATOL, f"max |diff| {worst:.2e}"
 
 
-def test_a_new_object_after_propagation_matches_meta(long_video, fp32_memory_in_meta):
+def test_a_new_object_after_propagation_matches_meta(long_video, models, fp32_memory_in_meta):
     """Independent mode takes a new object after propagation, as Meta 1.1.0 does (its
     _obj_id_to_idx always allows one): object 5 clicked on frame 3, then propagated again."""
-    settings = dict(COMMON)
-    model = our_model(settings)
+    model, meta = models(COMMON)
     new_object = (3, 5, dict(points=[[95.0, 70.0]], labels=[1]))
-    theirs = run_meta(meta_predictor(model, settings), long_video, correction=new_object)
+    theirs = run_meta(meta, long_video, correction=new_object)
     ours = run_ours(model, long_video, correction=new_object)
     worst, present, _ = compare(theirs, ours)
     assert ours[("again", 4)][0] == [1, 2, 5] and present >= 8
     assert worst < ATOL, f"max |diff| {worst:.2e}"
 
 
-def test_a_large_mask_prompt_matches_meta(long_video, fp32_memory_in_meta):
+def test_a_large_mask_prompt_matches_meta(long_video, models, fp32_memory_in_meta):
     """Masks larger than the model's 256, resized with antialiasing as Meta's add_new_mask: a
     512 x 512 one halved (a block of odd offset and width gives pixels of exactly 0.5, which are
     object: >= 0.5), a 768 x 768 one of one-pixel lines every third column (a third of each
     output pixel: background, where a resize without antialiasing would sample the lines)."""
-    settings = dict(COMMON)
-    model = our_model(settings)
+    model, meta = models(COMMON)
     large = np.zeros((512, 512), dtype=bool)
     large[101:301, 51:251] = True
     lines = np.zeros((768, 768), dtype=bool)
     lines[150:450, 400:700:3] = True
     lines[150:450, 200:350] = True
     prompts = [(0, 1, dict(large_mask=large)), (2, 2, dict(large_mask=lines)), *PROMPTS[2:]]
-    theirs = run_meta(meta_predictor(model, settings), long_video, prompts)
+    theirs = run_meta(meta, long_video, prompts)
     ours = run_ours(model, long_video, prompts)
     worst, present, _ = compare(theirs, ours)
     assert present >= 8
