@@ -16,7 +16,7 @@ from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.evaluation.coco import load_coco, load_detections
 from samhq_train.evaluation.coco_gt_fields import COCOEVAL_FIELDS, check_gt_fields
 from samhq_train.evaluation.errors import EvaluationError
-from samhq_train.evaluation.lvis_gt import check_gt_entries
+from samhq_train.evaluation.lvis_gt import check_gt_entries, image_file
 from samhq_train.files import read_text
 
 GT_KEYS = ("images", "annotations", "categories")
@@ -43,9 +43,22 @@ def read_coco_inputs(annotation_file, image_dir, detections) -> tuple[COCO, list
         raise EvaluationError(f"{detections}: {str(err).removeprefix('detections: ')}") from None
     if not per_image:
         raise EvaluationError(f"{detections}: no detections, nothing to prompt the model with")
+    check_image_files(coco_gt, image_dir, per_image, annotation_file)  # the images prompted
+    return coco_gt, found
+
+
+def check_image_files(coco_gt: COCO, image_dir, image_ids, annotation_file) -> None:
+    """EvaluationError for an image folder that is not one, or naming the first image of
+    `image_ids` whose file is not in it (found before the model, not when the run reaches it)."""
     if not Path(image_dir).is_dir():
         raise EvaluationError(f"COCO image folder not found: {image_dir}")
-    return coco_gt, found
+    for image_id in image_ids:
+        path = Path(image_dir) / image_file(coco_gt.imgs[image_id])
+        if not path.is_file():
+            raise EvaluationError(
+                f"{path}: image {image_id!r} of {annotation_file} is not there; give the folder "
+                "that holds the json's images (coco.image_dir)"
+            )
 
 
 def read_coco_gt(annotation_file, required: Sequence[str] | None = None) -> COCO:
@@ -115,7 +128,6 @@ def read_concept_inputs(
                 f"{annotation_file} (it has e.g. {sorted(categories.values())[:5]})"
             )
         categories = {i: n for i, n in categories.items() if n in set(names)}
-    if not Path(image_dir).is_dir():
-        raise EvaluationError(f"COCO image folder not found: {image_dir}")
+    check_image_files(coco_gt, image_dir, coco_gt.imgs, annotation_file)  # every image is prompted
     ClipTokenizer(bpe, vocab_size=None)  # a bad merges file: one line before the weights
     return coco_gt, categories

@@ -86,7 +86,23 @@ def test_good_entries_read_and_what_is_required_where(tmp_path):
     (tmp_path / "dets.json").write_text(json.dumps(
         [{"image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2], "score": 0.5}]))
     (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "1.png").write_bytes(b"")
     del lvis["annotations"][0]["segmentation"]  # the box-prompt run scores masks
     path.write_text(json.dumps(lvis))
     with pytest.raises(EvaluationError, match=r'annotation 0 \(id 5\) has no "segmentation"'):
         read_coco_inputs(path, tmp_path / "images", tmp_path / "dets.json")
+
+
+def test_an_image_of_the_json_missing_from_the_folder_is_found_before_the_model(tmp_path):
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(GT))
+    (tmp_path / "dets.json").write_text(json.dumps(
+        [{"image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2], "score": 0.5}]))
+    (tmp_path / "images").mkdir()
+    with pytest.raises(EvaluationError) as info:  # it was found when the run reached it
+        read_coco_inputs(path, tmp_path / "images", tmp_path / "dets.json")
+    assert str(info.value) == (
+        f"{tmp_path / 'images' / '1.png'}: image 1 of {path} is not there; give the folder that "
+        "holds the json's images (coco.image_dir)")
+    (tmp_path / "images" / "1.png").write_bytes(b"")
+    read_coco_inputs(path, tmp_path / "images", tmp_path / "dets.json")

@@ -31,6 +31,7 @@ def files(tmp_path_factory):
     (folder / "gt.json").write_text(json.dumps(GT))
     (folder / "dets.json").write_text(json.dumps(DETECTIONS))
     (folder / "images").mkdir()
+    (folder / "images" / "1.png").write_bytes(b"")  # the check stage looks for it, never reads it
     write_merges_file(folder / "bpe.txt.gz")
     return folder
 
