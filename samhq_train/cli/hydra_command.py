@@ -342,6 +342,8 @@ def check_command_line(
     if args.multirun:  # each job's folders are made under it, by Hydra, as it launches them
         check_run_folders(cfg, ["hydra.sweep.dir"])
     elif args.cfg is None:  # --cfg only prints the config
+        if added:  # the run folder is the one the user gave as `run_dir_follows`: name that
+            folders = [run_dir_follows, *(f for f in folders if f != run_dir_follows)]
         check_run_folders(cfg, folders)
     return added
 
