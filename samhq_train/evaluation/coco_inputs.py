@@ -50,6 +50,11 @@ def read_coco_inputs(annotation_file, image_dir, detections) -> tuple[COCO, list
 def check_image_files(coco_gt: COCO, image_dir, image_ids, annotation_file) -> None:
     """EvaluationError for an image folder that is not one, or naming the first image of
     `image_ids` whose file is not in it (found before the model, not when the run reaches it)."""
+    if Path(image_dir).is_file():
+        raise EvaluationError(
+            f"coco.image_dir={image_dir} is a file, not a folder; give the folder that holds the "
+            "json's images"
+        )
     if not Path(image_dir).is_dir():
         raise EvaluationError(f"COCO image folder not found: {image_dir}")
     for image_id in image_ids:

@@ -106,3 +106,8 @@ def test_an_image_of_the_json_missing_from_the_folder_is_found_before_the_model(
         "holds the json's images (coco.image_dir)")
     (tmp_path / "images" / "1.png").write_bytes(b"")
     read_coco_inputs(path, tmp_path / "images", tmp_path / "dets.json")
+    with pytest.raises(EvaluationError) as info:  # it said "COCO image folder not found"
+        read_coco_inputs(path, tmp_path / "images" / "1.png", tmp_path / "dets.json")
+    assert str(info.value) == (
+        f"coco.image_dir={tmp_path / 'images' / '1.png'} is a file, not a folder; give the folder "
+        "that holds the json's images")
