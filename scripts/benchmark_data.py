@@ -20,12 +20,12 @@ import time
 import warnings
 
 import torch
-from hydra import compose, initialize_config_dir
 from lightning.fabric.utilities.apply_func import move_data_to_device
 
 from samhq_train.cache.build import EmbeddingCache
-from samhq_train.cli import CONFIG_DIR
+from samhq_train.cli.hydra_command import compose_checked
 from samhq_train.data.datamodule import build_datamodule
+from samhq_train.errors import exit_on_user_error
 from samhq_train.evaluation.device import PRECISIONS, autocast
 from samhq_train.model import VARIANTS, Provenance, build_sam_hq, variant_config
 from samhq_train.training.module import SamHQModule
@@ -155,8 +155,11 @@ def main() -> None:
         help="also time one training epoch uncached and from the cache",
     )
     args, overrides = parser.parse_known_args()
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(overrides=["+data=demo", *overrides]).data
+    flags = [o for o in overrides if o.startswith("-")]
+    if flags:  # the rest are data config overrides
+        parser.error(f"unrecognized arguments: {' '.join(flags)} (config overrides such as "
+                     "data.demo.num_train=8 go without dashes)")
+    cfg = compose_checked(None, ["+data=demo", *overrides], hydra=False).data  # one line, exit 2
     torch.manual_seed(0)
     device = torch.device(args.device)
     size = variant_config(args.variant).image_size
@@ -213,4 +216,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    exit_on_user_error(main)()

@@ -11,6 +11,7 @@ import argparse
 
 import torch
 
+from samhq_train.errors import exit_on_user_error
 from samhq_train.inference import load_image
 from samhq_train.model import build_sam_hq
 from samhq_train.model.registry import FAMILIES
@@ -18,11 +19,12 @@ from samhq_train.model.sam1 import LongestSideProcessing
 from samhq_train.reference import official_twin, transformers_twin
 
 
-def model_input(path: str | None, size: int) -> torch.Tensor:
-    """1 x 3 x h x w RGB 0-255: the image resized as the predictor does, or random pixels."""
-    if path is None:
+def model_input(image, size: int) -> torch.Tensor:
+    """1 x 3 x h x w RGB 0-255: the image (H x W x 3 uint8, or None) resized as the predictor
+    does, or random pixels."""
+    if image is None:
         return torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)) * 255
-    image = LongestSideProcessing(size).resize_image(load_image(path))
+    image = LongestSideProcessing(size).resize_image(image)
     return torch.from_numpy(image).permute(2, 0, 1)[None]
 
 
@@ -61,10 +63,11 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
 
+    picture = None if args.image is None else load_image(args.image)  # before the models
     ours = build_sam_hq(args.variant, checkpoint=args.checkpoint).to(args.device)
     official = official_twin(ours, args.variant)
 
-    image = model_input(args.image, ours.image_size).to(args.device)
+    image = model_input(picture, ours.image_size).to(args.device)
     h, w = image.shape[-2:]
     box = torch.tensor([[[w * 0.25, h * 0.25, w * 0.75, h * 0.75]]], device=args.device)
     with torch.no_grad():
@@ -98,4 +101,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    exit_on_user_error(main)()  # a missing or wrong checkpoint: one error line, exit 2

@@ -41,7 +41,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.initialize import get_gh_backup, restore_gh_from_backup
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 from samhq_train.cli import CONFIG_DIR
@@ -179,6 +179,30 @@ def _check_group_choices(config_name: str | None, job: Sequence[str]) -> None:
                 f"In '{config_name}': Could not find '{group}/{option}'; Available options "
                 f"in '{group}': {', '.join(options)}"
             )
+        if isinstance(option, str):  # a list at a group's package merges without a word
+            _refuse_list_config(f"{group}/{option}")
+
+
+def _refuse_list_config(config_path: str) -> None:
+    """ConfigError naming the file when the config at `config_path` (`group/option`, or a
+    primary config's name) is a YAML list, not a mapping of keys."""
+    found = GlobalHydra.instance().config_loader().repository.load_config(config_path)
+    if found is None or not isinstance(found.config, ListConfig):
+        return
+    root = found.path.removeprefix("file://")
+    raise ConfigError(
+        f"config file {os.path.join(root, config_path + '.yaml')}: its top level is a list; "
+        "a config file holds keys and values (a YAML mapping, `key: value` lines)"
+    )
+
+
+def _named_list_config(err: BaseException) -> None:
+    """ConfigError naming the file for Hydra's refusal of a config that is a list (it names
+    the config, not the file)."""
+    found = re.match(r"In '([^']+)': ConfigTypeError.*ListConfig", str(err), re.S) or re.match(
+        r"primary config '([^']+)' must be a DictConfig, got ListConfig", str(err))
+    if found:
+        _refuse_list_config(found.group(1))
 
 
 def compose_checked(
@@ -207,6 +231,8 @@ def compose_checked(
             configs = [compose(config_name, job, return_hydra_config=hydra) for job in jobs]
             return configs[0]
     except (HydraException, OmegaConfBaseException) as err:
+        with _hydra_configs(config_dir, primary):
+            _named_list_config(err)
         raise ConfigError(one_line(err)) from None
     except (yaml.YAMLError, UnicodeDecodeError) as err:  # a config file of the user's, damaged
         raise ConfigError(_unreadable_config(err)) from None
@@ -316,6 +342,8 @@ def check_command_line(
     if args.multirun:  # each job's folders are made under it, by Hydra, as it launches them
         check_run_folders(cfg, ["hydra.sweep.dir"])
     elif args.cfg is None:  # --cfg only prints the config
+        if added:  # the run folder is the one the user gave as `run_dir_follows`: name that
+            folders = [run_dir_follows, *(f for f in folders if f != run_dir_follows)]
         check_run_folders(cfg, folders)
     return added
 

@@ -14,8 +14,9 @@ from pycocotools.coco import COCO
 
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.evaluation.coco import load_coco, load_detections
+from samhq_train.evaluation.coco_gt_fields import COCOEVAL_FIELDS, check_gt_fields
 from samhq_train.evaluation.errors import EvaluationError
-from samhq_train.evaluation.lvis_gt import check_gt_entries
+from samhq_train.evaluation.lvis_gt import check_gt_entries, image_file
 from samhq_train.files import read_text
 
 GT_KEYS = ("images", "annotations", "categories")
@@ -27,7 +28,7 @@ def read_coco_inputs(annotation_file, image_dir, detections) -> tuple[COCO, list
     """(the GT, the detections list) of evaluate_coco_model, read and checked before any model
     work: EvaluationError naming the file (missing, not json, not COCO, ids the GT lacks, no
     detection) or the image folder that is not one."""
-    coco_gt = read_coco_gt(annotation_file)
+    coco_gt = read_coco_gt(annotation_file, required=COCOEVAL_FIELDS)
     check_gt_entries(coco_gt.dataset, annotation_file)  # image paths; an LVIS json's labels
     try:
         found = json.loads(read_text(detections))
@@ -42,14 +43,34 @@ def read_coco_inputs(annotation_file, image_dir, detections) -> tuple[COCO, list
         raise EvaluationError(f"{detections}: {str(err).removeprefix('detections: ')}") from None
     if not per_image:
         raise EvaluationError(f"{detections}: no detections, nothing to prompt the model with")
-    if not Path(image_dir).is_dir():
-        raise EvaluationError(f"COCO image folder not found: {image_dir}")
+    check_image_files(coco_gt, image_dir, per_image, annotation_file)  # the images prompted
     return coco_gt, found
 
 
-def read_coco_gt(annotation_file) -> COCO:
+def check_image_files(coco_gt: COCO, image_dir, image_ids, annotation_file) -> None:
+    """EvaluationError for an image folder that is not one, or naming the first image of
+    `image_ids` whose file is not in it (found before the model, not when the run reaches it)."""
+    if Path(image_dir).is_file():
+        raise EvaluationError(
+            f"coco.image_dir={image_dir} is a file, not a folder; give the folder that holds the "
+            "json's images"
+        )
+    if not Path(image_dir).is_dir():
+        raise EvaluationError(f"COCO image folder not found: {image_dir}")
+    for image_id in image_ids:
+        path = Path(image_dir) / image_file(coco_gt.imgs[image_id])
+        if not path.is_file():
+            raise EvaluationError(
+                f"{path}: image {image_id!r} of {annotation_file} is not there; give the folder "
+                "that holds the json's images (coco.image_dir)"
+            )
+
+
+def read_coco_gt(annotation_file, required: Sequence[str] | None = None) -> COCO:
     """The GT json read and indexed; EvaluationError naming the file when it cannot be read or
-    is not a COCO GT json."""
+    is not a COCO GT json and, unless `required` is None (SA-Co's reader checks its entries
+    itself), naming the entry and the field of one that is bad or lacks a `required` annotation
+    field (coco_gt_fields.check_gt_fields)."""
     path = Path(annotation_file)
     try:
         coco = load_coco(path)
@@ -74,6 +95,8 @@ def read_coco_gt(annotation_file) -> COCO:
                 f"{path} is not a COCO GT json ({found}); it needs 'images', 'annotations' and "
                 "'categories'"
             )
+    if required is not None:
+        check_gt_fields(dataset, path, required)
     return coco
 
 
@@ -88,7 +111,8 @@ def read_concept_inputs(
     model: EvaluationError naming the file for a GT that cannot be read, a category without a
     name, a name of `names` the GT lacks, a missing image folder; TokenizerFileError for a BPE
     merges file that is missing or not one."""
-    coco_gt = read_coco_gt(annotation_file)
+    # the detector's box row and the exemplar prompts read each GT box too
+    coco_gt = read_coco_gt(annotation_file, required=(*COCOEVAL_FIELDS, "bbox"))
     check_gt_entries(coco_gt.dataset, annotation_file)  # image paths; an LVIS json's labels
     categories = {}
     for cat in coco_gt.dataset["categories"]:
@@ -109,7 +133,6 @@ def read_concept_inputs(
                 f"{annotation_file} (it has e.g. {sorted(categories.values())[:5]})"
             )
         categories = {i: n for i, n in categories.items() if n in set(names)}
-    if not Path(image_dir).is_dir():
-        raise EvaluationError(f"COCO image folder not found: {image_dir}")
+    check_image_files(coco_gt, image_dir, coco_gt.imgs, annotation_file)  # every image is prompted
     ClipTokenizer(bpe, vocab_size=None)  # a bad merges file: one line before the weights
     return coco_gt, categories

@@ -31,6 +31,7 @@ def files(tmp_path_factory):
     (folder / "gt.json").write_text(json.dumps(GT))
     (folder / "dets.json").write_text(json.dumps(DETECTIONS))
     (folder / "images").mkdir()
+    (folder / "images" / "1.png").write_bytes(b"")  # the check stage looks for it, never reads it
     write_merges_file(folder / "bpe.txt.gz")
     return folder
 
@@ -175,7 +176,7 @@ def test_the_concept_task_hands_on_the_categories_asked_and_their_exemplars(file
     gt = tmp_path / "gt.json"
     gt.write_text(json.dumps(dict(GT, annotations=[
         {"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 3, 3], "area": 9,
-         "iscrowd": 0}])))
+         "iscrowd": 0, "segmentation": [[1, 1, 4, 1, 4, 4, 1, 4]]}])))
     settings = ["model=sam3_hq_demo", "model.checkpoint=null", "benchmark=false",
                 "coco.prompts=concept", f"coco.concept.bpe={files / 'bpe.txt.gz'}",
                 f"coco.image_dir={files / 'images'}", f"coco.annotation_file={gt}"]
