@@ -54,7 +54,7 @@ from .command_options import (
 from .concept import ConceptPredictor, joined
 from .export import OutputError, check_output_dir
 from .predict_files import write_png
-from .predictor import ImageReadError, load_image
+from .predictor import ImageReadError, PromptError, checked_boxes, load_image
 
 
 class ConceptInputError(UserError):
@@ -130,6 +130,19 @@ def check_texts(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
             "--exemplar-box / --counter-box show examples of one concept: give one --text with "
             "them (or none), and run the other texts apart"
         )
+
+
+def check_boxes_in_image(boxes, image_path: Path) -> None:
+    """--exemplar-box / --counter-box inside their image and well formed, before the weights
+    are read (the image's size from the file itself)."""
+    if boxes is None:
+        return
+    try:
+        checked_boxes(boxes, load_image(image_path).shape[:2])
+    except ImageReadError as err:
+        raise ConceptInputError(str(err)) from None
+    except PromptError as err:
+        raise ConceptInputError(f"--exemplar-box / --counter-box on {image_path}: {err}") from None
 
 
 def box_record(boxes, labels) -> dict:
@@ -221,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     except OutputError as err:
         raise ConceptInputError(str(err)) from None
-    ClipTokenizer(args.bpe, vocab_size=None)  # a bad --bpe file: one line before the weights
+    # a bad --bpe file or a box off its image: one line before the weights
+    ClipTokenizer(args.bpe, vocab_size=None)
+    check_boxes_in_image(boxes, images[0])
     try:
         model = load_model(args).to(args.device)
     except AmgInputError as err:
