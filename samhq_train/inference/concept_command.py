@@ -25,7 +25,8 @@ decoder's predicted IoU, mask file), <out>/<stem>_masks/NNNN.png and <out>/<stem
 "text" is their list and each instance has its "text".
 Existing outputs are kept unless --overwrite.
 Exit status 0, or 2 with one error line for bad input (a missing image, BPE file or checkpoint,
-a checkpoint without the detector, an empty prompt, a box outside the image, existing outputs).
+a checkpoint without the detector, an empty prompt, a --text over the text encoder's 30 tokens,
+a box outside the image, existing outputs).
 """
 
 from __future__ import annotations
@@ -132,6 +133,20 @@ def check_texts(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         )
 
 
+def check_text_lengths(tokenizer: ClipTokenizer, texts: list) -> None:
+    """Each --text within the text encoder's context (start and end tokens included): a longer
+    one would be cut off in silence (Meta's tokenizer keeps the first tokens)."""
+    room = tokenizer.context_length - 2
+    for text in texts:
+        count = 0 if text is None else len(tokenizer.encode(text))
+        if count > room:
+            raise ConceptInputError(
+                f"--text {text[:40]!r}... is {count} tokens but SAM 3's text encoder reads "
+                f"{room} (its context of {tokenizer.context_length} less start and end): "
+                "shorten it, the rest would be cut off"
+            )
+
+
 def check_boxes_in_image(boxes, image_path: Path) -> None:
     """--exemplar-box / --counter-box inside their image and well formed, before the weights
     are read (the image's size from the file itself)."""
@@ -234,8 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     except OutputError as err:
         raise ConceptInputError(str(err)) from None
-    # a bad --bpe file or a box off its image: one line before the weights
-    ClipTokenizer(args.bpe, vocab_size=None)
+    # a bad --bpe file, a text too long or a box off its image: one line before the weights
+    check_text_lengths(ClipTokenizer(args.bpe, vocab_size=None), args.text or [])
     check_boxes_in_image(boxes, images[0])
     try:
         model = load_model(args).to(args.device)

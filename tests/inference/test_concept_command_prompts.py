@@ -1,11 +1,12 @@
-"""samhq-concept: exemplar / counter boxes that do not fit their image are one error line, exit
-status 2, before the weights are read."""
+"""samhq-concept: a --text longer than the text encoder's context and exemplar / counter boxes
+that do not fit their image are one error line, exit status 2, before the weights are read."""
 
 import cv2
 import numpy as np
 import pytest
 
-from samhq_train.inference.concept_command import main
+from samhq_train.clip_tokenizer import ClipTokenizer
+from samhq_train.inference.concept_command import ConceptInputError, check_text_lengths, main
 from tests.model.sam3.concept.synthetic_bpe import write_merges_file
 
 
@@ -38,6 +39,21 @@ def refusal(inputs, tmp_path, capsys, *extra) -> str:
     assert stop.value.code == 2 and len(err) == 1 and err[0].startswith("error:"), err
     assert not (tmp_path / "out").exists()
     return err[0]
+
+
+def test_a_text_longer_than_the_context_is_refused(inputs, tmp_path, capsys, no_weights):
+    line = refusal(inputs, tmp_path, capsys, "--text", " ".join(["a red car"] * 20))
+    assert "--text 'a red car a red car" in line and " tokens but " in line and "reads 30" in line
+
+
+def test_the_longest_text_that_fits_passes(inputs):
+    tokenizer = ClipTokenizer(inputs[2], vocab_size=None)
+    room = tokenizer.context_length - 2
+    words = ["a"] * room  # a lone letter is one token
+    assert len(tokenizer.encode(" ".join(words))) == room
+    check_text_lengths(tokenizer, [" ".join(words), None])
+    with pytest.raises(ConceptInputError, match=f"{room + 1} tokens"):
+        check_text_lengths(tokenizer, [" ".join(words + ["a"])])
 
 
 @pytest.mark.parametrize(
