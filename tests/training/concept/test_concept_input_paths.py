@@ -3,6 +3,8 @@ missing or one split's folder, an annotation file that is a folder. Each is one 
 to give instead, through train(cfg) as `python train.py` runs it, before any checkpoint is
 written."""
 
+import json
+
 import pytest
 
 from samhq_train.errors import UserError
@@ -27,3 +29,28 @@ def test_a_sam2_checkpoint_is_refused_as_not_sam3(tmp_path, concept_files):  # n
     assert f"model.checkpoint={SAM2_FILE} holds a sam2.1_hq_hiera_demo model" in message
     assert "concept fine-tuning trains SAM 3's text detector" in message
     assert "model=sam2" not in message  # not the loader's hint: a SAM 2 run trains no detector
+
+
+def test_data_root_a_file_or_missing(tmp_path, concept_files):  # noqa: F811
+    json_file = concept_files["data"] / "train" / "_annotations.coco.json"
+    message = refusal(tmp_path, concept_files, "data.concept_demo=null", f"data.root={json_file}")
+    assert f"data.root={json_file} is a file" in message
+    assert "data.train_annotation_file" in message
+    missing = tmp_path / "nowhere"
+    message = refusal(tmp_path, concept_files, "data.concept_demo=null", f"data.root={missing}")
+    assert message == (f"data.root={missing} does not exist: give the folder holding train/ and "
+                       "valid/ (each with _annotations.coco.json)")
+
+
+def test_data_root_given_as_a_splits_folder(tmp_path, concept_files):  # noqa: F811
+    split = concept_files["data"] / "train"
+    message = refusal(tmp_path, concept_files, "data.concept_demo=null", f"data.root={split}")
+    assert f"data.train_annotation_file={split / '_annotations.coco.json'}" in message
+
+
+def test_an_annotation_file_that_is_a_folder(tmp_path, concept_files):  # noqa: F811
+    split = concept_files["data"] / "train"
+    assert json.loads((split / "_annotations.coco.json").read_text())["images"]
+    message = refusal(tmp_path, concept_files, "data.concept_demo=null",
+                      f"data.train_annotation_file={split}")
+    assert f"data.train_annotation_file: {split} is a folder" in message
