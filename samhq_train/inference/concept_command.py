@@ -25,7 +25,8 @@ decoder's predicted IoU, mask file), <out>/<stem>_masks/NNNN.png and <out>/<stem
 "text" is their list and each instance has its "text".
 Existing outputs are kept unless --overwrite.
 Exit status 0, or 2 with one error line for bad input (a missing image, BPE file or checkpoint,
-a checkpoint without the detector, an empty prompt, a box outside the image, existing outputs).
+a checkpoint without the detector, an empty prompt, a --text over the text encoder's 30 tokens,
+a box outside the image, existing outputs).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from .command_options import (
 from .concept import ConceptPredictor, joined
 from .export import OutputError, check_output_dir
 from .predict_files import write_png
-from .predictor import ImageReadError, load_image
+from .predictor import ImageReadError, PromptError, checked_boxes, load_image
 
 
 class ConceptInputError(UserError):
@@ -130,6 +131,33 @@ def check_texts(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
             "--exemplar-box / --counter-box show examples of one concept: give one --text with "
             "them (or none), and run the other texts apart"
         )
+
+
+def check_text_lengths(tokenizer: ClipTokenizer, texts: list) -> None:
+    """Each --text within the text encoder's context (start and end tokens included): a longer
+    one would be cut off in silence (Meta's tokenizer keeps the first tokens)."""
+    room = tokenizer.context_length - 2
+    for text in texts:
+        count = 0 if text is None else len(tokenizer.encode(text))
+        if count > room:
+            raise ConceptInputError(
+                f"--text {text[:40]!r}... is {count} tokens but SAM 3's text encoder reads "
+                f"{room} (its context of {tokenizer.context_length} less start and end): "
+                "shorten it, the rest would be cut off"
+            )
+
+
+def check_boxes_in_image(boxes, image_path: Path) -> None:
+    """--exemplar-box / --counter-box inside their image and well formed, before the weights
+    are read (the image's size from the file itself)."""
+    if boxes is None:
+        return
+    try:
+        checked_boxes(boxes, load_image(image_path).shape[:2])
+    except ImageReadError as err:
+        raise ConceptInputError(str(err)) from None
+    except PromptError as err:
+        raise ConceptInputError(f"--exemplar-box / --counter-box on {image_path}: {err}") from None
 
 
 def box_record(boxes, labels) -> dict:
@@ -221,7 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     except OutputError as err:
         raise ConceptInputError(str(err)) from None
-    ClipTokenizer(args.bpe, vocab_size=None)  # a bad --bpe file: one line before the weights
+    # a bad --bpe file, a text too long or a box off its image: one line before the weights
+    check_text_lengths(ClipTokenizer(args.bpe, vocab_size=None), args.text or [])
+    check_boxes_in_image(boxes, images[0])
     try:
         model = load_model(args).to(args.device)
     except AmgInputError as err:

@@ -48,6 +48,18 @@ class DataFiles(NamedTuple):
     val_image_dir: Path | None
 
 
+def check_root(root: Path) -> None:
+    """data.root a folder that is there (a Roboflow COCO export)."""
+    if root.is_file():
+        raise ConceptDataConfigError(
+            f"data.root={root} is a file: give the folder holding train/ and valid/ (each with "
+            f"{ANNOTATIONS}), or the json itself as data.train_annotation_file")
+    if not root.is_dir():
+        raise ConceptDataConfigError(
+            f"data.root={root} does not exist: give the folder holding train/ and valid/ (each "
+            f"with {ANNOTATIONS})")
+
+
 def _split_files(data, split: str, required: bool) -> tuple[Path | None, Path | None]:
     """(json, image folder) of the train or val split: data.<split>_annotation_file /
     data.<split>_image_dir, else <data.root>/<data.<split>_split>/_annotations.coco.json."""
@@ -55,8 +67,13 @@ def _split_files(data, split: str, required: bool) -> tuple[Path | None, Path | 
     root, folder = data.get("root"), data.get(f"{split}_split")
     if annotation:
         annotation = Path(absolute_path(annotation))
+        if annotation.is_dir():
+            raise ConceptDataConfigError(
+                f"data.{split}_annotation_file: {annotation} is a folder: give its COCO json "
+                f"(e.g. {annotation / ANNOTATIONS}), or the folder above it as data.root")
         images = Path(absolute_path(images)) if images else annotation.parent
     elif root and folder:
+        check_root(Path(absolute_path(root)))
         images = Path(absolute_path(root)) / folder
         annotation = images / ANNOTATIONS
         if not annotation.is_file() and not required:
@@ -69,7 +86,12 @@ def _split_files(data, split: str, required: bool) -> tuple[Path | None, Path | 
         return None, None
     key = f"data.{split}_annotation_file" if data.get(f"{split}_annotation_file") else "data.root"
     if not annotation.is_file():
-        raise ConceptDataConfigError(f"{key}: {annotation} does not exist (a COCO json)")
+        inside = annotation.parent.parent / ANNOTATIONS  # data.root given as a split's folder
+        hint = ""
+        if key == "data.root" and inside.is_file():
+            hint = (f"; data.root holds {ANNOTATIONS} itself: give the folder above it, or "
+                    f"data.train_annotation_file={inside}")
+        raise ConceptDataConfigError(f"{key}: {annotation} does not exist (a COCO json){hint}")
     if not images.is_dir():
         raise ConceptDataConfigError(f"data.{split}_image_dir: {images} is not a folder")
     return annotation, images

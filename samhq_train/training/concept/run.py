@@ -42,6 +42,7 @@ from samhq_train.model import (
     save_checkpoint,
     variant_config,
 )
+from samhq_train.model.formats import OptionHint
 from samhq_train.model.sam3.family import add_fresh_detector
 from samhq_train.model_from_config import absolute_path, build_model_from_config
 from samhq_train.training.checkpointing import (
@@ -132,6 +133,21 @@ def check_concept_config(cfg):
     concept = variant_config(cfg.model.variant).concept
     tokenizer = ClipTokenizer(absolute_path(bpe), concept.context_length, concept.vocab_size)
     return policy, optim, loss, tokenizer
+
+
+def build_concept_model(cfg):
+    """The model of model.checkpoint, every part trainable; a SAM / SAM 2 file is refused as
+    what it is (the loader's hint, another model=, would not train a concept detector)."""
+    try:
+        return build_model_from_config(cfg.model, TrainablePolicy(name="full"))
+    except OptionHint as err:
+        family = err.values.get("family")
+        if family in (None, "sam3"):
+            raise
+        raise ConceptConfigError(
+            f"model.checkpoint={err.values['path']} holds a {err.values['found']} model ({family} "
+            "family): concept fine-tuning trains SAM 3's text detector: give Meta's sam3.pt or "
+            "a full export of a model trained from it") from None
 
 
 def has_detector(model) -> bool:
@@ -230,7 +246,7 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
         log.warning("no validation set (no %s/%s/ and no data.val_annotation_file): no val "
                     "metrics and no best checkpoint, only last.ckpt",
                     cfg.data.get("root"), cfg.data.get("val_split"))
-    loaded = build_model_from_config(cfg.model, TrainablePolicy(name="full"))
+    loaded = build_concept_model(cfg)
     ensure_detector(loaded.model, cfg)
     loggers = build_loggers(cfg) if build_loggers else [CSVLogger(output_dir, name="logs")]
     val_json = data_files(cfg.data).val_annotation_file if val_loader is not None else None

@@ -18,7 +18,7 @@ REFUSED = [
     (["concept.with_masks=maybe"], "concept.with_masks=maybe"),
     (["concept.bpe=null"], "concept.bpe is not set"),
     (["concept.bpe=/nonexistent/bpe.txt.gz"], "/nonexistent/bpe.txt.gz"),
-    (["data.concept_demo=null", "data.root=/nonexistent"], "data.root: /nonexistent/train"),
+    (["data.concept_demo=null", "data.root=/nonexistent"], "data.root[=:] ?/nonexistent"),
     (["data.concept_demo=null", "data.root=null"], "data.root is not set"),
     (["data.resolution=512"], "data.resolution=512: the model takes 224 x 224"),
     (["data.min_scale=1000"], "data.min_scale=1000"),
