@@ -32,7 +32,14 @@ from samhq_train.model import Use
 from samhq_train.model.formats import setting_named
 from samhq_train.model.formats.errors import not_found
 from samhq_train.model_from_config import absolute_path
-from samhq_train.output_check import check_writable_folder
+from samhq_train.output_check import OutputError, check_writable_folder
+
+# what an evaluation writes at the top of output_dir (report.py, coco_runner.py): a folder that
+# holds one of them is an earlier evaluation's, whose reports a new one would replace
+REPORT_FILES = (
+    "results.md", "scores.json", "clicks.md", "click_scores.json",
+    *(f"{task}{end}" for task in ("coco", "lvis", "saco") for end in (".md", "_metrics.json")),
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ def check_inputs(cfg) -> EvaluationInputs:
     check_config(cfg)  # types and ranges of every key first: ConfigError names the key
     # where the reports go, before anything is read: not after every score is computed
     out_dir = check_writable_folder(to_absolute_path(str(cfg.output_dir)), "output_dir")
+    check_no_earlier_reports(out_dir)
     protocol = ClickProtocol.from_mapping(plain(cfg.get("clicks")))  # clicks.*: its record
     task = coco_task(cfg)
     if task is not None:
@@ -74,6 +82,18 @@ def check_inputs(cfg) -> EvaluationInputs:
     if cfg.benchmark or protocol.enabled:  # the image sets, before the datamodule's import
         _check_image_sets(plain_data_config(cfg.data), plain(cfg.get("sets")))
     return EvaluationInputs(out_dir, protocol, task, coco_gt, coco_prompts, checkpoint)
+
+
+def check_no_earlier_reports(out_dir: Path) -> None:
+    """An output_dir holding an earlier evaluation's reports is refused: a new evaluation would
+    replace them (the default output_dir is a new timestamped folder per run)."""
+    earlier = [name for name in REPORT_FILES if (out_dir / name).exists()]
+    if earlier:
+        raise OutputError(
+            f"output_dir={out_dir} holds an earlier evaluation's {', '.join(earlier)}: give "
+            "another output_dir (or leave it out: a new folder under outputs/eval), or move "
+            "those files away"
+        )
 
 
 def _check_image_sets(data: dict, wanted) -> None:

@@ -14,8 +14,10 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from samhq_train.evaluation.checks import REPORT_FILES, check_inputs
 from samhq_train.evaluation.entry import evaluate
 from samhq_train.model import Provenance, build_sam_hq, hq_state_dict, save_checkpoint
+from samhq_train.output_check import OutputError
 from tests.evaluation.eval_configs import CONF, DEMO, NUM_VAL, demo_cfg
 from tests.script_modules import load_script
 
@@ -51,6 +53,19 @@ def test_script_writes_table_json_and_overlays(script_run):
     assert len(pngs) == 1
     picture = cv2.imread(str(pngs[0]))
     assert picture is not None and picture.shape[1] > 2 * 128  # SAM and SAM-HQ side by side
+
+
+def test_an_output_dir_with_an_earlier_evaluation_is_refused(script_run, data_root):
+    """A second evaluation into the first one's output_dir is refused in the check stage (it
+    replaced results.md and scores.json in silence); every report the first wrote at the top of
+    the folder is one the check knows."""
+    out, _ = script_run
+    written = {p.name for p in out.iterdir() if p.suffix in (".md", ".json")}
+    assert written and written <= set(REPORT_FILES)
+    before = (out / "results.md").read_text()
+    with pytest.raises(OutputError, match="holds an earlier evaluation's results.md, scores"):
+        check_inputs(demo_cfg(out, data_root))
+    assert (out / "results.md").read_text() == before
 
 
 def test_table_json_and_worst_images_agree(script_run):
