@@ -15,7 +15,9 @@ def test_a_pipe_in_place_of_the_memo_is_read_as_empty_without_waiting(tmp_path):
     thread = threading.Thread(target=lambda: made.append(FileDigestMemo(tmp_path)), daemon=True)
     thread.start()
     thread.join(10)
-    if thread.is_alive():  # let the waiting reader see an end of file, so its thread ends
+    waited = thread.is_alive()
+    if waited:  # let the waiting reader see an end of file, so its thread ends
         os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
         thread.join(10)
-    assert made and made[0].entries == {} and not made[0].changed, "the memo waited on the pipe"
+    assert not waited, "the memo waited on the pipe"
+    assert made[0].entries == {} and not made[0].changed

@@ -19,3 +19,14 @@ def test_an_entry_without_its_naming_key_is_left_to_build_source(tmp_path, spec,
     check_set_paths(spec, tmp_path)
     with pytest.raises(DataError, match=rf"missing key\(s\) {missing}".replace("[", r"\[")):
         build_source(spec, tmp_path)
+
+
+def test_the_demo_root_may_be_absent_but_not_a_file(tmp_path):
+    """written_on_first_use (the demo data): an absent root passes. Mutant: refused as not
+    found like any data.root."""
+    from samhq_train.data.roots import check_data_root
+
+    check_data_root(tmp_path / "absent", written_on_first_use=True)
+    (tmp_path / "f").write_text("")
+    with pytest.raises(DataError, match=r"is a file, not a folder"):
+        check_data_root(tmp_path / "f", written_on_first_use=True)

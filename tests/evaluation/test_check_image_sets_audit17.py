@@ -66,3 +66,8 @@ def test_the_click_protocol_alone_checks_the_data_root(tmp_path):
     checked with benchmark=true only."""
     refused = _refusal(_cfg(tmp_path, "benchmark=false", "clicks.enabled=true"))
     assert refused.startswith(f"data root not found: {tmp_path / 'data'}")
+
+
+def test_the_demo_data_root_is_not_refused_before_it_is_written(tmp_path):
+    """data=demo writes its data on first use. Mutant: the demo root checked like any other."""
+    check_inputs(eval_cfg(tmp_path / "out", "data=demo", f"data.root={tmp_path / 'absent'}"))

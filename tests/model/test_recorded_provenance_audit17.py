@@ -65,3 +65,17 @@ def test_tensors_in_a_tuple_of_a_whole_archive_still_load(tmp_path):
     torch.save({"pair": (torch.arange(6.0), torch.ones(2, 2))}, path)
     loaded = load_torch(path)
     assert torch.equal(loaded["pair"][0], torch.arange(6.0))
+
+
+def test_inspect_alone_checks_a_training_checkpoints_record(tmp_path, model):
+    """inspect (the check stages' reading, before any weights load) refuses the record too.
+    Mutant: lightning.probe taking the record unchecked (only load_checkpoint's read refused)."""
+    from samhq_train.model import inspect
+
+    path = tmp_path / "last.ckpt"
+    state = {f"model.{k}": v for k, v in hq_state_dict(model).items()}
+    torch.save({"state_dict": state, "samhq": {**RECORD, "variant": "vit_zzz"}}, path)
+    with pytest.raises(CheckpointError) as info:
+        inspect(path)
+    assert str(info.value).startswith(
+        f"could not read {path} as a training checkpoint: it records an unknown variant 'vit_zzz'")
