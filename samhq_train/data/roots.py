@@ -61,6 +61,8 @@ def check_set_paths(spec: Mapping, root: Path | None) -> None:
     keys = ("image_dir", "mask_dir", "annotation_file")
     paths = {k: resolve_set_path(spec[k], root, spec.get("name")) for k in keys if k in spec}
     named_by = paths.get("annotation_file") if kind == "coco" else paths.get("image_dir")
+    if named_by is None:  # build_source names the missing key
+        return
     name = spec.get("name") or (named_by.stem if kind == "coco" else named_by.name)
     for key, what in (("image_dir", "image folder"), ("mask_dir", "mask folder")):
         if key in paths:
