@@ -240,12 +240,17 @@ def compose_checked(
 
 def _unreadable_config(err: yaml.YAMLError | UnicodeDecodeError) -> str:
     """One line naming a config file that is not YAML text: yaml's mark has its name; Hydra's file
-    source holds it (full_path) in the frame that read it (a UnicodeDecodeError has no file)."""
+    source holds it (full_path) in the frame that read it (a UnicodeDecodeError has no file); a
+    ReaderError (a control character) has its name and position."""
     mark = getattr(err, "problem_mark", None)
     if mark is not None:
         problem = getattr(err, "problem", None) or "not valid YAML"
         where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}"
         return f"config file {where}: {problem}; fix the YAML there (or remove the file)"
+    if isinstance(err, yaml.reader.ReaderError):  # a character YAML refuses: no mark, a position
+        problem = str(err).splitlines()[0]
+        return (f"config file {err.name}, position {err.position}: {problem}; fix the YAML there "
+                "(or remove the file)")
     path, tb = None, err.__traceback__
     while tb is not None:
         path = tb.tb_frame.f_locals.get("full_path", path)

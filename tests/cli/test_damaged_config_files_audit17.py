@@ -1,8 +1,7 @@
 """A config file of the user's with a character YAML does not accept (a control character: yaml's
 ReaderError, a YAMLError without a problem_mark) is one config error line naming the file.
-Found by mutation audit 17: _unreadable_config takes it for a UnicodeDecodeError (err.start:
-an AttributeError traceback). cli/hydra_command.py is ewalk's this session: the fix is left to
-the lead; remove the xfail with it."""
+Found by mutation audit 17: _unreadable_config took it for a UnicodeDecodeError (err.start:
+an AttributeError traceback)."""
 
 import pytest
 
@@ -10,8 +9,6 @@ from samhq_train.cli.hydra_command import check_command_line
 from samhq_train.config_check import ConfigError
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="hydra_command._unreadable_config reads err.start of a yaml ReaderError")
 def test_a_control_character_in_a_config_file_is_one_line_naming_it(tmp_path):
     path = tmp_path / "mine.yaml"
     path.write_bytes(b"a: 1\x07\n")
