@@ -148,7 +148,7 @@ def check_no_earlier_checkpoints(cfg) -> None:
     if not earlier:
         return
     resumed = cfg.get("ckpt_path")
-    if resumed and Path(hydra.utils.to_absolute_path(str(resumed))).parent == folder:
+    if resumed and _resolved(resumed).parent == folder.resolve():  # `..`, a link: the same one
         return
     names = [p.name for p in earlier]
     resume = folder / ("last.ckpt" if "last.ckpt" in names else names[0])
@@ -157,6 +157,10 @@ def check_no_earlier_checkpoints(cfg) -> None:
         f"would write over: resume it with ckpt_path={resume}, or give another paths.output_dir"
         + (f" (ckpt_path={resumed} is another folder's)" if resumed else "")
     )
+
+
+def _resolved(path) -> Path:
+    return Path(hydra.utils.to_absolute_path(str(path))).resolve()
 
 
 def check_resume_checkpoint(path: str | Path) -> Path:
