@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from samhq_train.errors import UserError
+from samhq_train.files import NotAFileError, require_regular_file
 from samhq_train.imaging import ImageFileError, mask_png_header, read_mask_png
 
 DAVIS_MASKS = Path("Annotations", "480p")
@@ -91,7 +92,24 @@ def subfolders(folder: Path) -> list[str]:
 
 
 def pngs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file())
+    """The PNG files of a folder, sorted; VideoInputError naming an entry called *.png that is
+    no regular file (a folder, a pipe, a broken link), which would else drop a frame unseen."""
+    found = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
+    for path in found:
+        if not path.is_file():
+            raise VideoInputError(
+                f"{path}: {_not_a_file(path)}, among the masks of {folder}: move it out of the "
+                "folder (or replace it with the frame's mask PNG)"
+            )
+    return found
+
+
+def _not_a_file(path: Path) -> str:
+    try:
+        require_regular_file(path)
+    except NotAFileError as err:
+        return str(err)
+    return "a broken link" if path.is_symlink() else "gone"
 
 
 def sequence_root(root: Path) -> Path:

@@ -40,7 +40,7 @@ from samhq_train.imaging import ImageFileError, MaskPng, read_mask_png
 from samhq_train.model.sam2.tracking import non_overlapping
 
 from .command import davis_palette, id_mask
-from .frames import FramesError, frame_size, list_frames
+from .frames import FramesError, frame_size, list_frames, not_a_file
 from .predictor import VideoPredictor
 
 DAVIS_FRAMES = Path("JPEGImages", "480p")
@@ -141,6 +141,12 @@ def _frames(name: str, frames_dir: Path) -> tuple[list[Path], dict[str, int], tu
 def _annotations(masks_dir: Path, frames_dir: Path, index: dict[str, int]) -> list[Path]:
     """The annotation PNGs of a folder in frame order, each with its frame."""
     annotations = sorted(masks_dir.glob("*.png"), key=lambda p: index.get(p.stem, -1))
+    for path in annotations:
+        if not path.is_file():
+            raise VosInputError(
+                f"{path}: {not_a_file(path)}, among the annotations of {masks_dir}: move it out "
+                "of the folder (or replace it with the frame's annotation PNG)"
+            )
     if not annotations:
         raise VosInputError(f"{masks_dir} holds no annotation PNGs: add them or remove it")
     for path in annotations:
