@@ -66,3 +66,17 @@ def test_a_gt_entry_that_is_no_file_is_refused_before_tracking(folders, tmp_path
                     "missing.pt", "--out", str(tmp_path / "out"), "--layout", layout], capsys)
     assert err.startswith(f"error: {odd}: a folder, not a file") and "move it out" in err, err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("layout", ["auto", "davis"])
+@pytest.mark.parametrize("flag", ["--gt", "--pred", "--frames"])
+def test_a_root_given_as_a_file_or_missing_says_which(folders, tmp_path, capsys, flag, layout):
+    gt, pred = folders
+    roots = {"--gt": gt, "--pred": pred} if flag != "--frames" else {
+        "--gt": gt, "--frames": gt.parent, "--checkpoint": "missing.pt", "--out": tmp_path / "o"}
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("")
+    for given, says in ((a_file, "a file, not a folder"), (tmp_path / "gone", "folder not found")):
+        argv = [str(a) for k, v in {**roots, flag: given}.items() for a in (k, v)]
+        err = _refusal([*argv, "--layout", layout], capsys)
+        assert err.startswith(f"error: {flag} {given}: {says}; give the "), err

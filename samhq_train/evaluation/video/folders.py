@@ -104,6 +104,11 @@ def pngs(folder: Path) -> list[Path]:
     return found
 
 
+def not_found(folder: Path) -> str:
+    """Why a folder given on the command line cannot be read: what is true of it."""
+    return "a file, not a folder" if folder.exists() else "folder not found"
+
+
 def _not_a_file(path: Path) -> str:
     try:
         require_regular_file(path)
@@ -126,7 +131,7 @@ def gt_sequences(
     """(folder holding the sequences, their names) of the ground truth: those `videos` lists
     (instead of a DAVIS split file), else every sequence."""
     if not root.is_dir():
-        raise VideoInputError(f"--gt {root}: folder not found; give the ground-truth masks' root")
+        raise VideoInputError(f"--gt {root}: {not_found(root)}; give the ground-truth masks' root")
     folder = sequence_root(root)
     split_file = root / DAVIS_SPLITS / f"{split}.txt"
     if videos is not None:
@@ -216,6 +221,7 @@ def read_indexed(path: Path, modes: tuple[str, ...] = ("P",)) -> np.ndarray:
 
 
 __all__ = [
-    "SequenceFrames", "VideoInputError", "VideoList", "gt_sequences", "plan_sequence", "pngs",
+    "SequenceFrames", "VideoInputError", "VideoList", "gt_sequences", "not_found", "plan_sequence",
+    "pngs",
     "read_indexed", "read_video_list", "sequence_root", "subfolders",
 ]

@@ -82,10 +82,10 @@ def sequence_folders(
     """(name, frames folder, annotation folder) of every sequence (those named, when given: a
     video list's): DAVIS layout when <gt>/Annotations/480p exists (frames:
     <frames>/JPEGImages/480p or <frames>), else <gt>/<seq> beside <frames>/<seq>."""
-    if not gt_root.is_dir():
-        raise VosInputError(f"--gt {gt_root}: folder not found; give the annotations' root")
-    if not frames_root.is_dir():
-        raise VosInputError(f"--frames {frames_root}: folder not found; give the frames' root")
+    for flag, root, what in (("--gt", gt_root, "annotations"), ("--frames", frames_root, "frames")):
+        if not root.is_dir():
+            found = "a file, not a folder" if root.exists() else "folder not found"
+            raise VosInputError(f"{flag} {root}: {found}; give the {what}' root")
     masks, frames = gt_root, frames_root
     for masks_dir, frames_dir in ((DAVIS_MASKS, DAVIS_FRAMES), (SAV_MASKS, SAV_FRAMES)):
         if (gt_root / masks_dir).is_dir():
