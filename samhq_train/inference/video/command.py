@@ -177,10 +177,11 @@ def id_mask(obj_ids: list[int], logits: torch.Tensor) -> np.ndarray:
 
 def check_out(out: Path, targets: list[Path], overwrite: bool) -> None:
     """Refuse an --out that cannot be written, or that holds files (unless --overwrite)."""
-    existing = list(out.iterdir()) if out.is_dir() and not overwrite else []
+    existing = sorted(out.iterdir()) if out.is_dir() and not overwrite else []
     try:
-        check_output_dir(
-            out, [*existing, *targets], overwrite=overwrite, create_parents=True,
+        check_output_dir(  # each path once, the frames' own first: the line counts what is there
+            out, list(dict.fromkeys([*targets, *existing])), overwrite=overwrite,
+            create_parents=True,
             taken_hint="--out holds files: pass --overwrite to write there, or give another --out",
             elsewhere="give another --out",
         )
