@@ -80,3 +80,13 @@ def test_a_root_given_as_a_file_or_missing_says_which(folders, tmp_path, capsys,
         argv = [str(a) for k, v in {**roots, flag: given}.items() for a in (k, v)]
         err = _refusal([*argv, "--layout", layout], capsys)
         assert err.startswith(f"error: {flag} {given}: {says}; give the "), err
+
+
+def test_one_sequence_as_gt_with_a_checkpoint_asks_for_its_parent(folders, tmp_path, capsys):
+    """Scoring takes one sequence's folder as --gt; tracking needs the folder of sequences."""
+    gt, _ = folders
+    err = _refusal(["--gt", str(gt / "short"), "--frames", str(tmp_path), "--checkpoint",
+                    "missing.pt", "--out", str(tmp_path / "out")], capsys)
+    assert err == (
+        f"error: --gt {gt / 'short'} holds one sequence's masks: with --checkpoint give the "
+        f"folder of sequence folders ({gt}), and --frames the one of their frames"), err

@@ -103,6 +103,11 @@ def sequence_folders(
         names = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
     elif names is None:
         names = sorted(p.name for p in masks.iterdir() if p.is_dir() and p.name[0] != ".")
+    if not names and any(masks.glob("*.png")):
+        raise VosInputError(
+            f"--gt {gt_root} holds one sequence's masks: with --checkpoint give the folder of "
+            f"sequence folders ({gt_root.parent}), and --frames the one of their frames"
+        )
     if not names:
         raise VosInputError(f"--gt {gt_root} holds no sequence folders of annotation PNGs")
     for name in names:
