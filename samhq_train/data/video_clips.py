@@ -78,6 +78,10 @@ def find_sequences(
         if not jpegs:
             raise DataError(f"{images / name}: no JPEG frames for the masks of sequence {name}; "
                             f"give {LAYOUT}")
+        for path in [*pngs, *(jpegs[p.stem] for p in pngs)]:
+            if not path.is_file():  # else found only when a clip reads it, mid-training
+                raise DataError(f"{path}: not a file (a folder or a broken link), among the "
+                                f"frames of sequence {name}; move it out of the folder")
         if len(pngs) < min_frames:
             short.append(name)
             continue

@@ -11,7 +11,7 @@ from tests.data.test_video_clip_folders import write_sequence
 
 
 def _loaders(train_root, val_root):
-    data = {"root": str(train_root), "val_root": str(val_root), "num_frames": 2,
+    data = {"root": str(train_root), "val_root": str(val_root or ""), "num_frames": 2,
             "max_num_objects": 1, "batch_size": 1, "augmentation": None}
     return video_loaders(OmegaConf.create({"data": data}), image_size=16)
 
@@ -36,3 +36,14 @@ def test_a_file_as_data_root_says_so(tmp_path):
     (tmp_path / "notes.txt").write_text("")
     with pytest.raises(DataError, match=r"^data.root=\S+notes.txt: a file, not a folder; give "):
         _loaders(tmp_path / "notes.txt", tmp_path)
+
+
+@pytest.mark.parametrize("entry", ["JPEGImages/seq/00001.jpg", "Annotations/seq/00001.png"])
+def test_a_frame_or_mask_that_is_no_file_is_refused_before_training(tmp_path, entry):
+    train = write_sequence(tmp_path / "train", "seq", 3)
+    odd = train / entry
+    odd.unlink()
+    odd.symlink_to(tmp_path / "gone")
+    with pytest.raises(DataError, match=rf"^{odd}: not a file \(a folder or a broken link\), "
+                       "among the frames of sequence seq; move it out of the folder$"):
+        _loaders(train, "")
