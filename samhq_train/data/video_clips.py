@@ -53,16 +53,20 @@ def _check_indexed(path: Path) -> None:
                         "ids") from None
 
 
-def find_sequences(root: str | Path, min_frames: int = 1) -> list[VideoSequence]:
+def find_sequences(
+    root: str | Path, min_frames: int = 1, key: str = "data.root"
+) -> list[VideoSequence]:
     """The sequences of a root with at least min_frames annotated frames (shorter ones are
-    skipped with a warning); DataError when the layout is wrong or none is long enough."""
+    skipped with a warning); DataError naming the config `key` that gave the root when the
+    layout is wrong or none is long enough."""
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"data.root={root}: folder not found; give {LAYOUT}")
+        found = "a file, not a folder" if root.exists() else "folder not found"
+        raise DataError(f"{key}={root}: {found}; give {LAYOUT}")
     images, masks = _inner(root / "JPEGImages"), _inner(root / "Annotations")
     for folder in (images, masks):
         if not folder.is_dir():
-            raise DataError(f"data.root={root}: {folder.name}/ missing; give {LAYOUT}")
+            raise DataError(f"{key}={root}: {folder.name}/ missing; give {LAYOUT}")
     names = sorted(p.name for p in masks.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not names:
         raise DataError(f"{masks}: no sequence folders; give {LAYOUT}")
@@ -74,6 +78,10 @@ def find_sequences(root: str | Path, min_frames: int = 1) -> list[VideoSequence]
         if not jpegs:
             raise DataError(f"{images / name}: no JPEG frames for the masks of sequence {name}; "
                             f"give {LAYOUT}")
+        for path in [*pngs, *(jpegs[p.stem] for p in pngs)]:
+            if not path.is_file():  # else found only when a clip reads it, mid-training
+                raise DataError(f"{path}: not a file (a folder or a broken link), among the "
+                                f"frames of sequence {name}; move it out of the folder")
         if len(pngs) < min_frames:
             short.append(name)
             continue
@@ -83,8 +91,9 @@ def find_sequences(root: str | Path, min_frames: int = 1) -> list[VideoSequence]
         log.warning("%d sequence(s) with fewer than %d annotated frames skipped: %s",
                     len(short), min_frames, ", ".join(short[:5]))
     if not found:
-        raise DataError(f"data.root={root}: no sequence has {min_frames} annotated frames (JPEG "
-                        "and PNG of the same name); lower data.num_frames or add frames")
+        fix = "lower data.num_frames or add frames" if key == "data.root" else "add frames"
+        raise DataError(f"{key}={root}: no sequence has {min_frames} annotated frames (JPEG "
+                        f"and PNG of the same name); {fix}")
     return found
 
 

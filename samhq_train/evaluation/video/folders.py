@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from samhq_train.errors import UserError
+from samhq_train.files import NotAFileError, require_regular_file
 from samhq_train.imaging import ImageFileError, mask_png_header, read_mask_png
 
 DAVIS_MASKS = Path("Annotations", "480p")
@@ -91,7 +92,29 @@ def subfolders(folder: Path) -> list[str]:
 
 
 def pngs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file())
+    """The PNG files of a folder, sorted; VideoInputError naming an entry called *.png that is
+    no regular file (a folder, a pipe, a broken link), which would else drop a frame unseen."""
+    found = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
+    for path in found:
+        if not path.is_file():
+            raise VideoInputError(
+                f"{path}: {_not_a_file(path)}, among the masks of {folder}: move it out of the "
+                "folder (or replace it with the frame's mask PNG)"
+            )
+    return found
+
+
+def not_found(folder: Path) -> str:
+    """Why a folder given on the command line cannot be read: what is true of it."""
+    return "a file, not a folder" if folder.exists() else "folder not found"
+
+
+def _not_a_file(path: Path) -> str:
+    try:
+        require_regular_file(path)
+    except NotAFileError as err:
+        return str(err)
+    return "a broken link" if path.is_symlink() else "gone"
 
 
 def sequence_root(root: Path) -> Path:
@@ -108,7 +131,7 @@ def gt_sequences(
     """(folder holding the sequences, their names) of the ground truth: those `videos` lists
     (instead of a DAVIS split file), else every sequence."""
     if not root.is_dir():
-        raise VideoInputError(f"--gt {root}: folder not found; give the ground-truth masks' root")
+        raise VideoInputError(f"--gt {root}: {not_found(root)}; give the ground-truth masks' root")
     folder = sequence_root(root)
     split_file = root / DAVIS_SPLITS / f"{split}.txt"
     if videos is not None:
@@ -198,6 +221,7 @@ def read_indexed(path: Path, modes: tuple[str, ...] = ("P",)) -> np.ndarray:
 
 
 __all__ = [
-    "SequenceFrames", "VideoInputError", "VideoList", "gt_sequences", "plan_sequence", "pngs",
+    "SequenceFrames", "VideoInputError", "VideoList", "gt_sequences", "not_found", "plan_sequence",
+    "pngs",
     "read_indexed", "read_video_list", "sequence_root", "subfolders",
 ]

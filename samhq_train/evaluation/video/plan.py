@@ -13,6 +13,7 @@ from .folders import (
     VideoInputError,
     VideoList,
     gt_sequences,
+    not_found,
     plan_sequence,
     pngs,
     sequence_root,
@@ -78,7 +79,9 @@ def plan_evaluation(
     one_sequence = layout == "davis" and _one_sequence(gt_root)
     gt_folder, names = (gt_root, []) if one_sequence else gt_sequences(gt_root, split, videos)
     if not pred_root.is_dir():
-        raise VideoInputError(f"--pred {pred_root}: folder not found; give the predictions' root")
+        raise VideoInputError(
+            f"--pred {pred_root}: {not_found(pred_root)}; give the predictions' root"
+        )
     if one_sequence:
         return [plan_sequence(gt_root.name, gt_root, pred_root, skip_first_and_last)]
     plan = plan_sav_sequence if layout == "sav" else plan_sequence

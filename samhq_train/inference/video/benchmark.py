@@ -40,7 +40,7 @@ from samhq_train.imaging import ImageFileError, MaskPng, read_mask_png
 from samhq_train.model.sam2.tracking import non_overlapping
 
 from .command import davis_palette, id_mask
-from .frames import FramesError, frame_size, list_frames
+from .frames import FramesError, frame_size, list_frames, not_a_file
 from .predictor import VideoPredictor
 
 DAVIS_FRAMES = Path("JPEGImages", "480p")
@@ -82,10 +82,10 @@ def sequence_folders(
     """(name, frames folder, annotation folder) of every sequence (those named, when given: a
     video list's): DAVIS layout when <gt>/Annotations/480p exists (frames:
     <frames>/JPEGImages/480p or <frames>), else <gt>/<seq> beside <frames>/<seq>."""
-    if not gt_root.is_dir():
-        raise VosInputError(f"--gt {gt_root}: folder not found; give the annotations' root")
-    if not frames_root.is_dir():
-        raise VosInputError(f"--frames {frames_root}: folder not found; give the frames' root")
+    for flag, root, what in (("--gt", gt_root, "annotations"), ("--frames", frames_root, "frames")):
+        if not root.is_dir():
+            found = "a file, not a folder" if root.exists() else "folder not found"
+            raise VosInputError(f"{flag} {root}: {found}; give the {what}' root")
     masks, frames = gt_root, frames_root
     for masks_dir, frames_dir in ((DAVIS_MASKS, DAVIS_FRAMES), (SAV_MASKS, SAV_FRAMES)):
         if (gt_root / masks_dir).is_dir():
@@ -103,6 +103,11 @@ def sequence_folders(
         names = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
     elif names is None:
         names = sorted(p.name for p in masks.iterdir() if p.is_dir() and p.name[0] != ".")
+    if not names and any(masks.glob("*.png")):
+        raise VosInputError(
+            f"--gt {gt_root} holds one sequence's masks: with --checkpoint give the folder of "
+            f"sequence folders ({gt_root.parent}), and --frames the one of their frames"
+        )
     if not names:
         raise VosInputError(f"--gt {gt_root} holds no sequence folders of annotation PNGs")
     for name in names:
@@ -141,6 +146,12 @@ def _frames(name: str, frames_dir: Path) -> tuple[list[Path], dict[str, int], tu
 def _annotations(masks_dir: Path, frames_dir: Path, index: dict[str, int]) -> list[Path]:
     """The annotation PNGs of a folder in frame order, each with its frame."""
     annotations = sorted(masks_dir.glob("*.png"), key=lambda p: index.get(p.stem, -1))
+    for path in annotations:
+        if not path.is_file():
+            raise VosInputError(
+                f"{path}: {not_a_file(path)}, among the annotations of {masks_dir}: move it out "
+                "of the folder (or replace it with the frame's annotation PNG)"
+            )
     if not annotations:
         raise VosInputError(f"{masks_dir} holds no annotation PNGs: add them or remove it")
     for path in annotations:

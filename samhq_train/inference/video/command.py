@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,7 @@ from PIL import Image
 
 from samhq_train.drawing import draw_overlay
 from samhq_train.errors import UserError, exit_on_user_error
+from samhq_train.files import atomic_write
 from samhq_train.model import CheckpointError, family_of_variant, load_checkpoint
 from samhq_train.model.sam3.concept.detector import NoDetectorError
 from samhq_train.model.sam3.tracking import VideoPartsMissing
@@ -177,10 +179,11 @@ def id_mask(obj_ids: list[int], logits: torch.Tensor) -> np.ndarray:
 
 def check_out(out: Path, targets: list[Path], overwrite: bool) -> None:
     """Refuse an --out that cannot be written, or that holds files (unless --overwrite)."""
-    existing = list(out.iterdir()) if out.is_dir() and not overwrite else []
+    existing = sorted(out.iterdir()) if out.is_dir() and not overwrite else []
     try:
-        check_output_dir(
-            out, [*existing, *targets], overwrite=overwrite, create_parents=True,
+        check_output_dir(  # each path once, the frames' own first: the line counts what is there
+            out, list(dict.fromkeys([*targets, *existing])), overwrite=overwrite,
+            create_parents=True,
             taken_hint="--out holds files: pass --overwrite to write there, or give another --out",
             elsewhere="give another --out",
         )
@@ -229,12 +232,14 @@ def check_prompt_rounds(args: argparse.Namespace, model, prompts: list[VideoProm
 def write_mask(out: Path, name: str, obj_ids, logits) -> None:
     picture = Image.fromarray(id_mask(obj_ids, logits), mode="P")
     picture.putpalette(davis_palette())
-    picture.save(out / f"{name}.png")
+    atomic_write(out / f"{name}.png", lambda tmp: picture.save(tmp, format="PNG"))
 
 
 def write_overlay(out: Path, name: str, image: np.ndarray, obj_ids, masks) -> None:
     drawn = draw_overlay(image, list(masks), labels=[str(i) for i in obj_ids])
-    Image.fromarray(drawn).save(out / "overlay" / f"{name}.jpg", quality=90)
+    picture = Image.fromarray(drawn)
+    atomic_write(out / "overlay" / f"{name}.jpg",
+                 lambda tmp: picture.save(tmp, format="JPEG", quality=90))
 
 
 def add_prompts(predictor: VideoPredictor, prompts: list[VideoPrompt]) -> None:
@@ -296,6 +301,24 @@ def write_concept(
     (out / CONCEPT_JSON).write_text(json.dumps(record, indent=1))
 
 
+def write_results(out: Path, video, results, overlay: bool) -> None:
+    """Each frame's masks (and overlay) as tracking yields them; Ctrl-C (where the tracking
+    spends its time) stops with one line saying how many were written, each whole."""
+    (out / "overlay" if overlay else out).mkdir(parents=True, exist_ok=True)
+    written = 0
+    try:
+        for frame, obj_ids, logits in results:
+            write_mask(out, video.names[frame], obj_ids, logits)
+            if overlay:
+                masks = (logits[:, 0] > 0).cpu().numpy()
+                write_overlay(out, video.names[frame], video.image(frame), obj_ids, masks)
+            written += 1
+    except KeyboardInterrupt:
+        print(f"interrupted: {written} of {len(video)} frames' masks written to {out}; run "
+              "again with --overwrite to replace them", file=sys.stderr)
+        sys.exit(130)
+
+
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
@@ -344,12 +367,7 @@ def main(argv: list[str] | None = None) -> int:
             results = tracked_frames(predictor, rounds) if len(objects) else (
                 background_frames(video.size, len(video))
             )
-        (out / "overlay" if args.overlay else out).mkdir(parents=True, exist_ok=True)
-        for frame, obj_ids, logits in results:
-            write_mask(out, video.names[frame], obj_ids, logits)
-            if args.overlay:
-                masks = (logits[:, 0] > 0).cpu().numpy()
-                write_overlay(out, video.names[frame], video.image(frame), obj_ids, masks)
+        write_results(out, video, results, args.overlay)
     if concept:
         write_concept(out, args, video, objects, boxes, labels)
         if not len(objects):

@@ -26,6 +26,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from samhq_train.errors import UserError
+from samhq_train.files import NotAFileError, require_regular_file
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -51,9 +52,14 @@ def list_frames(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise FramesError(f"{folder}: frames folder not found; {GIVE_FRAMES}")
     frames = sorted(
-        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES),
-        key=frame_order,
+        (p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES), key=frame_order
     )
+    for path in frames:  # skipping one would shift every later frame's index
+        if not path.is_file():
+            raise FramesError(
+                f"{path}: {not_a_file(path)}, among the frames of {folder}: move it out of the "
+                "folder (or replace it with the frame's image file)"
+            )
     if not frames:
         raise FramesError(f"{folder} holds no frames ({', '.join(FRAME_SUFFIXES)} files)")
     stems = [p.stem for p in frames]
@@ -61,6 +67,15 @@ def list_frames(folder: str | Path) -> list[Path]:
     if repeated:
         raise FramesError(f"{folder}: several frames are named {repeated[0]!r}; rename one")
     return frames
+
+
+def not_a_file(path: Path) -> str:
+    """What an entry that is not a regular file is: a folder, a pipe or device, a broken link."""
+    try:
+        require_regular_file(path)
+    except NotAFileError as err:
+        return str(err)
+    return "a broken link" if path.is_symlink() else "gone"
 
 
 def frame_size(paths: list[Path]) -> tuple[int, int]:

@@ -9,10 +9,10 @@
     ]
 
 frame: index into the frames in order (0 = the first); object: the id written into the output
-PNGs (1-255); points: [x, y] in video pixels, labels 1 (object) or 0 (background), all 1 when
-left out; box: [x0, y0, x1, y1] in video pixels; mask: an image file (relative to the prompts
-file), the video's size, nonzero = object, instead of points and box. One entry per (frame,
-object) in a round.
+PNGs (1-255); points: [x, y] in video pixels (on the frame), labels 1 (object) or 0
+(background), all 1 when left out; box: [x0, y0, x1, y1] in video pixels; mask: an image file
+(relative to the prompts file), the video's size, nonzero = object, instead of points and box.
+One entry per (frame, object) in a round.
 
 round (1 when left out; rounds numbered 1, 2, 3, ... without gaps): the official interactive
 workflow. Round 1's entries are added, then every object is tracked through the video; each later
@@ -32,6 +32,7 @@ a conditioning frame, decoded without memory from the object's earlier mask ther
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,7 +125,21 @@ def _prompt(
         isinstance(box, list) and len(box) == 4 and all(map(_is_number, box))
     ):
         raise PromptsFileError(f"{where}: 'box' must be [x0, y0, x1, y1]")
+    for key, corners in (("points", points or []), ("box", [box[:2], box[2:]] if box else [])):
+        _check_inside(where, key, corners, entry[key] if corners else None, video_hw)
     return VideoPrompt(frame, obj_id, points, labels, box, round=round_)
+
+
+def _check_inside(where: str, key: str, corners: list, given, video_hw) -> None:
+    """Every [x, y] of `corners` finite and on the frame (0 to W, 0 to H, as the app's pages
+    check clicks): a point off the video is a mistake (another resolution's coordinates)."""
+    height, width = video_hw
+    for x, y in corners:
+        if not (math.isfinite(x) and math.isfinite(y) and 0 <= x <= width and 0 <= y <= height):
+            raise PromptsFileError(
+                f"{where}: {key} {given}: [{x}, {y}] lies outside the {width} x {height} video; "
+                "give [x, y] in the video's pixels"
+            )
 
 
 def _read_mask(name, where: str, folder: Path, video_hw) -> np.ndarray:

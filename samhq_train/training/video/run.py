@@ -148,7 +148,8 @@ def video_loaders(cfg, image_size: int, processes: int = 1):
     val_root = data.get("val_root")
     if not val_root:
         return train, None
-    sequences = find_sequences(absolute_path(val_root), 2)[: data.get("val_sequences")]
+    sequences = find_sequences(absolute_path(val_root), 2, "data.val_root")
+    sequences = sequences[: data.get("val_sequences")]
     val_set = VideoSequenceDataset(sequences, image_size, data.get("val_max_frames"))
     return train, SampleLoader(val_set, batch_size=1, num_workers=workers,
                                collate_fn=first_item, hands_over_failures=handed)
