@@ -146,6 +146,16 @@ def require_regular_file(path: str | os.PathLike) -> None:
         )
 
 
+def not_a_file(path: str | os.PathLike) -> str:
+    """What an entry that is not a regular file is, in words: a folder, a pipe or device, a
+    broken link (or gone)."""
+    try:
+        require_regular_file(path)
+    except NotAFileError as err:
+        return str(err)
+    return "a broken link" if Path(path).is_symlink() else "gone"
+
+
 def read_text(path: str | os.PathLike) -> str:
     """A text file's content, after require_regular_file."""
     require_regular_file(path)

@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from samhq_train.files import not_a_file
 from samhq_train.imaging import ImageFileError, mask_png_header, read_mask_png
 
 from .image_files import DataError, read_image
@@ -80,8 +81,8 @@ def find_sequences(
                             f"give {LAYOUT}")
         for path in [*pngs, *(jpegs[p.stem] for p in pngs)]:
             if not path.is_file():  # else found only when a clip reads it, mid-training
-                raise DataError(f"{path}: not a file (a folder or a broken link), among the "
-                                f"frames of sequence {name}; move it out of the folder")
+                raise DataError(f"{path}: {not_a_file(path)}, among the frames of sequence "
+                                f"{name}; move it out of the folder")
         if len(pngs) < min_frames:
             short.append(name)
             continue

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from samhq_train.errors import UserError
-from samhq_train.files import NotAFileError, require_regular_file
+from samhq_train.files import not_a_file
 from samhq_train.imaging import ImageFileError, mask_png_header, read_mask_png
 
 DAVIS_MASKS = Path("Annotations", "480p")
@@ -98,7 +98,7 @@ def pngs(folder: Path) -> list[Path]:
     for path in found:
         if not path.is_file():
             raise VideoInputError(
-                f"{path}: {_not_a_file(path)}, among the masks of {folder}: move it out of the "
+                f"{path}: {not_a_file(path)}, among the masks of {folder}: move it out of the "
                 "folder (or replace it with the frame's mask PNG)"
             )
     return found
@@ -107,14 +107,6 @@ def pngs(folder: Path) -> list[Path]:
 def not_found(folder: Path) -> str:
     """Why a folder given on the command line cannot be read: what is true of it."""
     return "a file, not a folder" if folder.exists() else "folder not found"
-
-
-def _not_a_file(path: Path) -> str:
-    try:
-        require_regular_file(path)
-    except NotAFileError as err:
-        return str(err)
-    return "a broken link" if path.is_symlink() else "gone"
 
 
 def sequence_root(root: Path) -> Path:

@@ -36,11 +36,12 @@ import torch
 from PIL import Image
 
 from samhq_train.errors import UserError
+from samhq_train.files import not_a_file
 from samhq_train.imaging import ImageFileError, MaskPng, read_mask_png
 from samhq_train.model.sam2.tracking import non_overlapping
 
 from .command import davis_palette, id_mask
-from .frames import FramesError, frame_size, list_frames, not_a_file
+from .frames import FramesError, frame_size, list_frames
 from .predictor import VideoPredictor
 
 DAVIS_FRAMES = Path("JPEGImages", "480p")

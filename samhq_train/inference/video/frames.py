@@ -26,7 +26,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from samhq_train.errors import UserError
-from samhq_train.files import NotAFileError, require_regular_file
+from samhq_train.files import not_a_file
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -67,15 +67,6 @@ def list_frames(folder: str | Path) -> list[Path]:
     if repeated:
         raise FramesError(f"{folder}: several frames are named {repeated[0]!r}; rename one")
     return frames
-
-
-def not_a_file(path: Path) -> str:
-    """What an entry that is not a regular file is: a folder, a pipe or device, a broken link."""
-    try:
-        require_regular_file(path)
-    except NotAFileError as err:
-        return str(err)
-    return "a broken link" if path.is_symlink() else "gone"
 
 
 def frame_size(paths: list[Path]) -> tuple[int, int]:

@@ -44,6 +44,6 @@ def test_a_frame_or_mask_that_is_no_file_is_refused_before_training(tmp_path, en
     odd = train / entry
     odd.unlink()
     odd.symlink_to(tmp_path / "gone")
-    with pytest.raises(DataError, match=rf"^{odd}: not a file \(a folder or a broken link\), "
+    with pytest.raises(DataError, match=rf"^{odd}: a broken link, "
                        "among the frames of sequence seq; move it out of the folder$"):
         _loaders(train, "")
