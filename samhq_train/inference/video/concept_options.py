@@ -1,12 +1,14 @@
 """samhq-video's concept prompt options (--text, --exemplar-box / --counter-box with --bpe,
---text-frame, --threshold): their checks before any work, and concept.json's record of the boxes.
+--text-frame, --threshold): their checks before any work (the command line's alone, then the
+--text's length and the boxes before the weights are read), and concept.json's record of the boxes.
 The box options are samhq-concept's (concept_command.py)."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..concept_command import box_prompts
+from ...clip_tokenizer import ClipTokenizer
+from ..concept_command import box_prompts, check_text_lengths
 from ..predictor import PromptError, checked_boxes
 from .point_prompts import VideoPromptError
 
@@ -47,7 +49,10 @@ def check_text_options(parser: argparse.ArgumentParser, args: argparse.Namespace
 
 
 def checked_box_prompts(args: argparse.Namespace, video_hw: tuple[int, int]):
-    """box_prompts(args), each box checked on the video's frames (VideoPromptError naming it)."""
+    """box_prompts(args), each box checked on the video's frames (VideoPromptError naming it),
+    after the --text is checked to fit the text encoder (as samhq-concept's; a bad --bpe file
+    also refused here, before the weights)."""
+    check_text_lengths(ClipTokenizer(args.bpe, vocab_size=None), [args.text])
     for flag, boxes in (("--exemplar-box", args.exemplar_box), ("--counter-box", args.counter_box)):
         for box in boxes:
             try:
