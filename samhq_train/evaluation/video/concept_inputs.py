@@ -18,6 +18,7 @@ from pathlib import Path
 from samhq_train.coco_masks import compressed_rle as _compressed
 from samhq_train.coco_masks import segmentation_problem
 from samhq_train.errors import UserError
+from samhq_train.files import not_a_file
 
 
 class ConceptInputError(UserError, ValueError):
@@ -54,7 +55,8 @@ class ConceptGroundTruth:
 def read_json(path: str | Path, what: str):
     path = Path(path)
     if not path.is_file():
-        raise ConceptInputError(f"{what} {path}: no such file")
+        there = path.exists() or path.is_symlink()
+        raise ConceptInputError(f"{what} {path}: {not_a_file(path) if there else 'no such file'}")
     try:
         return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
