@@ -40,6 +40,7 @@ from pycocotools.coco import COCO
 from scipy.optimize import linear_sum_assignment
 
 from samhq_train.evaluation.cgf1 import IOU_THRESHOLDS, cgf1_from_counts, mean_of_defined
+from samhq_train.evaluation.coco_gt_fields import check_gt_fields
 from samhq_train.evaluation.coco_inputs import read_coco_gt
 from samhq_train.evaluation.errors import EvaluationError
 
@@ -123,10 +124,16 @@ def _check_boxes(coco: COCO, path) -> None:
             )
 
 
+# what score_pair reads of every GT instance (its bbox and iscrowd where given)
+SACO_FIELDS = ("segmentation",)
+
+
 def read_saco_gt(paths: str | Path | Sequence) -> SacoGT:
     """The SA-Co GT files read and checked: EvaluationError naming the file for one that cannot
     be read, a pair without text_input or is_instance_exhaustive, an instance's bbox that is no
-    [x, y, w, h], files whose pairs differ, or no pair to score."""
+    [x, y, w, h], an entry as COCO's are checked (coco_gt_fields.check_gt_fields: ids, image
+    sizes, an instance without its segmentation or naming no pair or category, a segmentation,
+    area or iscrowd that is not one), files whose pairs differ, or no pair to score."""
     paths = [str(paths)] if isinstance(paths, str | Path) else [str(p) for p in paths]
     if not paths:
         raise EvaluationError("no SA-Co GT file given")
@@ -139,6 +146,7 @@ def read_saco_gt(paths: str | Path | Sequence) -> SacoGT:
                 f"{path}: no categories; an SA-Co json has one ({{\"id\": 1, \"name\": "
                 "\"object\"}), the category of every instance and prediction"
             )
+        check_gt_fields(coco.dataset, path, SACO_FIELDS)
     first = {i: (e["file_name"], e["text_input"]) for i, e in files[0].imgs.items()}
     for coco, path in zip(files[1:], paths[1:]):
         pairs = {i: (e.get("file_name"), e["text_input"]) for i, e in coco.imgs.items()}
