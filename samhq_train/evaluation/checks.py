@@ -24,7 +24,11 @@ from samhq_train.data.roots import (
 )
 from samhq_train.data.sets import set_name
 from samhq_train.evaluation.coco_concept_exemplars import draw_exemplars
-from samhq_train.evaluation.coco_inputs import read_coco_inputs, read_concept_inputs
+from samhq_train.evaluation.coco_inputs import (
+    check_image_files,
+    read_coco_inputs,
+    read_concept_inputs,
+)
 from samhq_train.evaluation.coco_tasks import check_coco_task, coco_task, plain
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.saco_metrics import SacoGT, read_saco_gt
@@ -139,6 +143,8 @@ def read_saco_inputs(annotation_files, image_dir, bpe) -> SacoGT:
     before the model, with the image folder and the BPE merges file (EvaluationError,
     TokenizerFileError naming the file)."""
     gt = read_saco_gt(annotation_files)
+    if Path(image_dir).is_file():  # refused in COCO's line for it
+        check_image_files(gt.files[0], image_dir, (), gt.paths[0])
     if not Path(image_dir).is_dir():
         raise EvaluationError(f"SA-Co image folder not found: {image_dir}")
     ClipTokenizer(bpe, vocab_size=None)  # a bad merges file: one line before the weights
