@@ -67,7 +67,7 @@ from ..command_options import (
 )
 from ..concept import ConceptPredictor
 from ..concept_command import add_box_options, box_record
-from .concept_options import check_text_options, checked_box_prompts, concept_prompt
+from .concept_options import check_text_options, checked_concept_prompts, concept_prompt
 from .concept_tracking import (
     NEEDS_SAM3,
     ConceptObjects,
@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         prompts = read_prompts(args.prompts, len(video), video.size, args.objects, limit, sam3=None)
     else:
         check_concept_frame(args.text_frame, len(video), limit, what="--text-frame")
-        boxes, labels = checked_box_prompts(args, video.size)
+        boxes, labels = checked_concept_prompts(args, video.size)
         clicks = read_clicks(args.prompts, len(video), video.size, limit)
     out = Path(args.out)
     targets = [out / f"{n}.png" for n in video.names] + ([out / "overlay"] if args.overlay else [])

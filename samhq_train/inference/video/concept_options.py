@@ -48,10 +48,10 @@ def check_text_options(parser: argparse.ArgumentParser, args: argparse.Namespace
         parser.error(f"--threshold must be in [0, 1), got {args.threshold}")
 
 
-def checked_box_prompts(args: argparse.Namespace, video_hw: tuple[int, int]):
-    """box_prompts(args), each box checked on the video's frames (VideoPromptError naming it),
-    after the --text is checked to fit the text encoder (as samhq-concept's; a bad --bpe file
-    also refused here, before the weights)."""
+def checked_concept_prompts(args: argparse.Namespace, video_hw: tuple[int, int]):
+    """The concept prompts checked before the weights are read: the --text fits the text
+    encoder (as samhq-concept's; a bad --bpe file refused too), and box_prompts(args), each box
+    on the video's frames (VideoPromptError naming it)."""
     check_text_lengths(ClipTokenizer(args.bpe, vocab_size=None), [args.text])
     for flag, boxes in (("--exemplar-box", args.exemplar_box), ("--counter-box", args.counter_box)):
         for box in boxes:
