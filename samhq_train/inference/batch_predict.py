@@ -11,7 +11,8 @@ i and box i in the palette's colour i, numbered i), and <out>/predictions.json (
 of every image written). While the run goes, each finished image is appended to
 <out>/predictions.jsonl (one json line each), so that a run stopped by a full disk, a kill or a
 bug keeps the listing of what it wrote; at the end predictions.json is written (atomically) and
-the .jsonl removed. The score is SAM's predicted IoU (the IoU head scores SAM's mask; the HQ
+the .jsonl removed (also on Ctrl-C, which then ends in one line counting the images written,
+each whole, exit 130). The score is SAM's predicted IoU (the IoU head scores SAM's mask; the HQ
 token has none), also with hq_token_only. Inputs that share a stem get distinct names:
 <stem>_<ext>, then <folder>_<stem>_<ext>. Subfolders of an input folder are not read (a note
 counts them).
