@@ -11,7 +11,8 @@ i and box i in the palette's colour i, numbered i), and <out>/predictions.json (
 of every image written). While the run goes, each finished image is appended to
 <out>/predictions.jsonl (one json line each), so that a run stopped by a full disk, a kill or a
 bug keeps the listing of what it wrote; at the end predictions.json is written (atomically) and
-the .jsonl removed. The score is SAM's predicted IoU (the IoU head scores SAM's mask; the HQ
+the .jsonl removed (also on Ctrl-C, which then ends in one line counting the images written,
+each whole, exit 130). The score is SAM's predicted IoU (the IoU head scores SAM's mask; the HQ
 token has none), also with hq_token_only. Inputs that share a stem get distinct names:
 <stem>_<ext>, then <folder>_<stem>_<ext>. Subfolders of an input folder are not read (a note
 counts them).
@@ -37,6 +38,7 @@ from samhq_train.inference.batch_failures import (
 )
 from samhq_train.inference.batch_plan import BatchOptions, BatchResult, plan
 from samhq_train.inference.export import check_output_dir
+from samhq_train.inference.interrupted import exit_interrupted
 from samhq_train.inference.predict_files import (
     DISK_FULL,
     IMAGE_SUFFIXES,
@@ -140,13 +142,13 @@ def predict_images(
 ) -> BatchResult:
     """Every image's masks (plan's images, prompts and stems), reporting what cannot be used;
     predictions.json lists what was written, also when the run stops early (--strict, a bug;
-    a full disk: OutputError after the listing is saved)."""
+    a full disk: OutputError after the listing is saved; Ctrl-C: one line, exit 130)."""
     batch = BatchResult()
     out_dir = options.out
     created = not out_dir.exists()
     out_dir.mkdir(exist_ok=True)
     listing = Listing(out_dir)
-    disk_full = None
+    disk_full, interrupted = None, False
     try:
         # piped: a progress line now and then (in a terminal the per-image lines are enough)
         for image in track(images, "predict", bar=False, leave=False):
@@ -195,12 +197,16 @@ def predict_images(
         if err.errno not in DISK_FULL and not isinstance(err, DiskFullError):
             raise
         disk_full = err
+    except KeyboardInterrupt:  # Ctrl-C: the listing below, then one line (an image is whole)
+        interrupted = True
     finally:
         listed = listing.finish(batch.results)
         if listed is None and created and out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()
     if disk_full is not None:
         raise disk_full_error(disk_full, len(batch.results), listed) from None
+    if interrupted:
+        exit_interrupted(len(batch.results), len(images), "images' masks", out_dir)
     return batch
 
 

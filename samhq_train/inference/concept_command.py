@@ -23,7 +23,8 @@ Writes <out>/<stem>.json (image size, prompt, and per instance: score, box x0 y0
 decoder's predicted IoU, mask file), <out>/<stem>_masks/NNNN.png and <out>/<stem>_overlay.png
 (each instance in its own colour, numbered as its mask file). With several --text the json's
 "text" is their list and each instance has its "text".
-Existing outputs are kept unless --overwrite.
+Existing outputs are kept unless --overwrite. Ctrl-C stops with one line counting the images
+whose outputs were written (each whole), exit 130.
 Exit status 0, or 2 with one error line for bad input (a missing image, BPE file or checkpoint,
 a checkpoint without the detector, an empty prompt, a --text over the text encoder's 30 tokens,
 a box outside the image, existing outputs).
@@ -54,6 +55,7 @@ from .command_options import (
 )
 from .concept import ConceptPredictor, joined
 from .export import OutputError, check_output_dir
+from .interrupted import exit_interrupted
 from .predict_files import write_png
 from .predictor import ImageReadError, PromptError, checked_boxes, load_image
 
@@ -189,11 +191,22 @@ def write_result(
     """<out>/<stem>.json, <stem>_masks/NNNN.png and <stem>_overlay.png for `found` on the image
     named image_name; instance_texts: each instance's text, recorded with it (several texts);
     returns the number of instances."""
+    written: list[Path] = []
+    try:
+        return _write_result(out, stem, image_name, image, prompt, found, instance_texts, written)
+    except BaseException:  # Ctrl-C, a full disk: none of this image's files stays, half-written
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _write_result(out, stem, image_name, image, prompt, found, instance_texts, written) -> int:
     masks_dir = out / f"{stem}_masks"
     masks_dir.mkdir(exist_ok=True)
     instances = []
     for i in range(len(found)):
         name = f"{stem}_masks/{i:04d}.png"
+        written.append(out / name)
         write_png(out / name, found.masks[i].astype(np.uint8) * np.uint8(255))
         instances.append(
             {
@@ -209,8 +222,10 @@ def write_result(
             instances[-1]["text"] = instance_texts[i]
     h, w = image.shape[:2]
     record = {"image": image_name, "height": h, "width": w, **prompt, "instances": instances}
+    written.append(out / f"{stem}.json")
     (out / f"{stem}.json").write_text(json.dumps(record, indent=1))
     picture = draw_overlay(image, found.masks, boxes=found.boxes if len(found) else None)
+    written.append(out / f"{stem}_overlay.png")
     write_png(out / f"{stem}_overlay.png", picture)
     return len(found)
 
@@ -269,29 +284,34 @@ def main(argv: list[str] | None = None) -> int:
         **box_record(boxes, labels),
     }
     out.mkdir(exist_ok=True)
-    for path in track(images, "concept", bar=False, leave=False):  # piped: a line now and then
-        try:
-            image = load_image(path)
-        except ImageReadError as err:
-            raise ConceptInputError(str(err)) from None
-        if note is not None and not args.detector_masks:
-            print(note, file=sys.stderr)
-            note = None
-        predictor.set_image(image)  # once: every text is detected on this encoding
-        answers = [
-            predictor.predict(
-                text,
-                exemplar_boxes=boxes,
-                exemplar_labels=labels,
-                refine=not args.detector_masks,
-                use_hq=use_hq,
-            )
-            for text in texts
-        ]
-        tags = instance_texts(texts, answers)
-        count = write_result(out, path.stem, str(path), image, prompt, joined(answers), tags)
-        counts = "" if tags is None else f" ({per_text(texts, answers)})"
-        print(f"{path}: {count} instances{counts} -> {out / (path.stem + '.json')}")
+    done = 0  # images whose outputs are written, each whole
+    try:
+        for path in track(images, "concept", bar=False, leave=False):  # piped: now and then
+            try:
+                image = load_image(path)
+            except ImageReadError as err:
+                raise ConceptInputError(str(err)) from None
+            if note is not None and not args.detector_masks:
+                print(note, file=sys.stderr)
+                note = None
+            predictor.set_image(image)  # once: every text is detected on this encoding
+            answers = [
+                predictor.predict(
+                    text,
+                    exemplar_boxes=boxes,
+                    exemplar_labels=labels,
+                    refine=not args.detector_masks,
+                    use_hq=use_hq,
+                )
+                for text in texts
+            ]
+            tags = instance_texts(texts, answers)
+            count = write_result(out, path.stem, str(path), image, prompt, joined(answers), tags)
+            counts = "" if tags is None else f" ({per_text(texts, answers)})"
+            print(f"{path}: {count} instances{counts} -> {out / (path.stem + '.json')}")
+            done += 1
+    except KeyboardInterrupt:
+        exit_interrupted(done, len(images), "images' results", out)
     return 0
 
 

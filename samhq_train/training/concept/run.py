@@ -52,7 +52,8 @@ from samhq_train.training.checkpointing import (
 )
 from samhq_train.training.ddp_settings import ddp_settings_for
 from samhq_train.training.export_names import concept_export_name
-from samhq_train.training.resume import reporting_full_disk
+from samhq_train.training.interrupt import INTERRUPT_CHECKPOINT, CheckpointOnInterrupt
+from samhq_train.training.resume import reporting_full_disk, reporting_interrupts
 
 from .loaders import ConceptDataConfigError, concept_loaders, data_files, share_size, val_exemplars
 from .loss import ConceptLossSettings
@@ -235,62 +236,81 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
                   ) -> tuple[dict, dict]:
     """Train per cfg (experiment=concept_finetune); (metrics, objects) as train() returns.
     build_loggers: the run's loggers from cfg (train() passes the `logger` group's builder);
-    without it a CSV log under logs/."""
+    without it a CSV log under logs/. SIGINT / SIGTERM stop the run as they stop image training
+    (checkpoints/interrupted.ckpt, the resume command; training/interrupt.py, resume.py)."""
     policy, optim, loss, tokenizer = check_concept_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
-    image_size = variant_config(cfg.model.variant).image_size
-    train_loader, val_loader = concept_loaders(cfg.data, image_size, loss.with_masks)
-    if val_loader is None:
-        log.warning("no validation set (no %s/%s/ and no data.val_annotation_file): no val "
-                    "metrics and no best checkpoint, only last.ckpt",
-                    cfg.data.get("root"), cfg.data.get("val_split"))
-    loaded = build_concept_model(cfg)
-    ensure_detector(loaded.model, cfg)
-    loggers = build_loggers(cfg) if build_loggers else [CSVLogger(output_dir, name="logs")]
-    val_json = data_files(cfg.data).val_annotation_file if val_loader is not None else None
-    module = ConceptTrainModule(loaded.model, policy=policy, tokenizer=tokenizer, loss=loss,
-                                optim=optim, val_annotation_file=val_json,
-                                val_exemplars=val_exemplars(cfg.data))
-    callbacks = last_and_best(output_dir / "checkpoints",
-                              "val/box_AP" if val_loader is not None else None)
-    if (cfg.data.get("cache") or {}).get("enabled"):  # policy detector (checked): trunk maps
-        callbacks.append(BuildEmbeddingCache(use_trunk_cache(cfg, loaded, train_loader,
-                                                             val_loader)))
-    # model.grad_checkpointing: the trunk's blocks (configure_encoder) and the detector's parts
-    module.detector.grad_checkpointing = bool(cfg.model.get("grad_checkpointing"))
-    # the epoch about to run, also while a resumed run restores its loops (current_epoch then
-    # still counts the checkpoint's epoch as running; Lightning's sampler epoch is this one)
-    train_loader.epoch_of = lambda: module.trainer.fit_loop.epoch_progress.current.processed
-    trainer: L.Trainer = hydra.utils.instantiate(
-        ddp_settings_for(cfg.trainer, "full"),  # no policy reaches every parameter each step
-        callbacks=callbacks,
-        logger=loggers or False, plugins=[AtomicCheckpointIO()], **lightning_clipping(optim),
-    )
-    stop_together_on_failed_writes(trainer.strategy)  # rank 0 writes; all learn how it went
-    check_shares(train_loader, val_loader, trainer.world_size)
-    module.steps_per_epoch = optimizer_steps_per_epoch(cfg.trainer, train_loader,
-                                                       trainer.world_size)
-    metrics: dict = {}
-    if val_loader is not None and cfg.get("validate_before_training") and not cfg.get("ckpt_path"):
-        trainer.validate(module, val_loader, verbose=False)
-        metrics["before"] = dict(module.val_results)
+    cached = bool((cfg.data.get("cache") or {}).get("enabled"))
+    stop = CheckpointOnInterrupt(output_dir / "checkpoints" / INTERRUPT_CHECKPOINT,
+                                 builds_cache=cached)
     resumed_from = absolute_path(cfg.get("ckpt_path"))
-    with reporting_full_disk(trainer, resumed_from):  # a full disk: the resume command too
-        trainer.fit(module, train_loader, val_loader, ckpt_path=resumed_from)
-    if val_loader is not None and module.val_results_step != trainer.global_step:
-        trainer.validate(module, val_loader, verbose=False)  # the final weights, not yet scored
-    if module.val_results:
-        metrics["after"] = dict(module.val_results)
-    exported = None
-    if cfg.get("export") and trainer.is_global_zero:
-        exported = export_model(module.model, output_dir / "export" / concept_export_name(cfg),
-                                starts_with_trained_hq(cfg))
-        log.info("exported %s", exported)
+    with reporting_interrupts(stop, resumed_from):
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
+        image_size = variant_config(cfg.model.variant).image_size
+        train_loader, val_loader = concept_loaders(cfg.data, image_size, loss.with_masks)
+        if val_loader is None:
+            log.warning("no validation set (no %s/%s/ and no data.val_annotation_file): no val "
+                        "metrics and no best checkpoint, only last.ckpt",
+                        cfg.data.get("root"), cfg.data.get("val_split"))
+        loaded = build_concept_model(cfg)
+        ensure_detector(loaded.model, cfg)
+        loggers = build_loggers(cfg) if build_loggers else [CSVLogger(output_dir, name="logs")]
+        val_json = data_files(cfg.data).val_annotation_file if val_loader is not None else None
+        module = ConceptTrainModule(loaded.model, policy=policy, tokenizer=tokenizer, loss=loss,
+                                    optim=optim, val_annotation_file=val_json,
+                                    val_exemplars=val_exemplars(cfg.data))
+        callbacks = [stop, *last_and_best(output_dir / "checkpoints",  # stop first: its doc
+                                          "val/box_AP" if val_loader is not None else None)]
+        if cached:  # policy detector (checked): trunk maps
+            callbacks.append(BuildEmbeddingCache(use_trunk_cache(cfg, loaded, train_loader,
+                                                                 val_loader)))
+        # model.grad_checkpointing: the trunk's blocks (configure_encoder) and the detector's
+        module.detector.grad_checkpointing = bool(cfg.model.get("grad_checkpointing"))
+        # the epoch about to run, also while a resumed run restores its loops (current_epoch
+        # then still counts the checkpoint's epoch as running; Lightning's sampler epoch is this)
+        train_loader.epoch_of = lambda: module.trainer.fit_loop.epoch_progress.current.processed
+        trainer: L.Trainer = hydra.utils.instantiate(
+            ddp_settings_for(cfg.trainer, "full"),  # no policy reaches every parameter each step
+            callbacks=callbacks,
+            logger=loggers or False, plugins=[AtomicCheckpointIO()], **lightning_clipping(optim),
+        )
+        stop_together_on_failed_writes(trainer.strategy)  # rank 0 writes; all learn how it went
+        check_shares(train_loader, val_loader, trainer.world_size)
+        module.steps_per_epoch = optimizer_steps_per_epoch(cfg.trainer, train_loader,
+                                                           trainer.world_size)
+        metrics = fit_concept(cfg, trainer, module, train_loader, val_loader, stop)
+        exported = None
+        if cfg.get("export") and trainer.is_global_zero:
+            stop.phase = "the end-of-run export"
+            exported = export_model(module.model,
+                                    output_dir / "export" / concept_export_name(cfg),
+                                    starts_with_trained_hq(cfg))
+            log.info("exported %s", exported)
     for when, values in metrics.items():
         log.info("val %s: %s", when, ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
     objects = {"cfg": cfg, "model": module.model, "module": module, "trainer": trainer,
                "exports": {"model": exported} if exported else {},
                "config": OmegaConf.to_container(cfg, resolve=True)}
     return metrics, objects
+
+
+def fit_concept(cfg, trainer: L.Trainer, module: ConceptTrainModule, train_loader, val_loader,
+                stop: CheckpointOnInterrupt) -> dict:
+    """Validate before training (validate_before_training, not when resuming), fit, validate the
+    final weights when the last epoch did not; the "before" / "after" results. `stop` is told
+    which validation runs (an interrupted run's report names it)."""
+    metrics: dict = {}
+    if val_loader is not None and cfg.get("validate_before_training") and not cfg.get("ckpt_path"):
+        stop.validation_label = "the validation before training"
+        trainer.validate(module, val_loader, verbose=False)
+        metrics["before"] = dict(module.val_results)
+    resumed_from = absolute_path(cfg.get("ckpt_path"))
+    with reporting_full_disk(trainer, resumed_from):  # a full disk: the resume command too
+        trainer.fit(module, train_loader, val_loader, ckpt_path=resumed_from)
+    if val_loader is not None and module.val_results_step != trainer.global_step:
+        stop.validation_label = "the validation of the final weights"
+        trainer.validate(module, val_loader, verbose=False)  # the final weights, not yet scored
+    if module.val_results:
+        metrics["after"] = dict(module.val_results)
+    return metrics

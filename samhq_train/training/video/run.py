@@ -45,7 +45,8 @@ from samhq_train.training.checkpointing import (
 )
 from samhq_train.training.ddp_settings import ddp_settings_for
 from samhq_train.training.export_names import video_export_name
-from samhq_train.training.resume import reporting_full_disk
+from samhq_train.training.interrupt import INTERRUPT_CHECKPOINT, CheckpointOnInterrupt
+from samhq_train.training.resume import reporting_full_disk, reporting_interrupts
 
 from .loss import MultiStepMaskLoss
 from .module import VideoTrainModule
@@ -187,37 +188,43 @@ def train_video(cfg, build_loggers: Callable[[object], list] | None = None
                 ) -> tuple[dict, dict]:
     """Train per cfg (experiment=video_finetune); (metrics, objects) as train() returns.
     build_loggers: the run's loggers from cfg (train() passes the `logger` group's builder);
-    without it a CSV log under logs/."""
+    without it a CSV log under logs/. SIGINT / SIGTERM stop the run as they stop image training
+    (checkpoints/interrupted.ckpt, the resume command; training/interrupt.py, resume.py)."""
     check_video_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
-    loaded = build_model_from_config(cfg.model, TrainablePolicy(name="full"))
-    ensure_video_parts(loaded.model, cfg)
-    image_size = variant_config(cfg.model.variant).image_size
-    loggers = build_loggers(cfg) if build_loggers else [CSVLogger(output_dir, name="logs")]
-    module = build_video_module(cfg, loaded.model)
-    trainer: L.Trainer = hydra.utils.instantiate(
-        ddp_settings_for(cfg.trainer, "full"),
-        callbacks=last_and_best(output_dir / "checkpoints",
-                                "val/J&F" if cfg.data.get("val_root") else None),
-        logger=loggers or False, plugins=[AtomicCheckpointIO()],
-    )
-    stop_together_on_failed_writes(trainer.strategy)  # rank 0 writes; all learn how it went
-    train_loader, val_loader = video_loaders(cfg, image_size, trainer.world_size)
-    metrics: dict = {}
-    if val_loader is not None and cfg.get("validate_before_training") and not cfg.get("ckpt_path"):
-        trainer.validate(module, val_loader, verbose=False)
-        metrics["before"] = dict(module.val_results)
+    stop = CheckpointOnInterrupt(output_dir / "checkpoints" / INTERRUPT_CHECKPOINT)
     resumed_from = absolute_path(cfg.get("ckpt_path"))
-    with reporting_full_disk(trainer, resumed_from):  # a full disk: the resume command too
-        trainer.fit(module, train_loader, val_loader, ckpt_path=resumed_from)
-    if module.val_results:
-        metrics["after"] = dict(module.val_results)
-    exported = None
-    if cfg.get("export") and trainer.is_global_zero:
-        exported = save_checkpoint(module.model, output_dir / "export" / video_export_name(cfg),
-                                   "sam_hq")
+    with reporting_interrupts(stop, resumed_from):
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
+        loaded = build_model_from_config(cfg.model, TrainablePolicy(name="full"))
+        ensure_video_parts(loaded.model, cfg)
+        image_size = variant_config(cfg.model.variant).image_size
+        loggers = build_loggers(cfg) if build_loggers else [CSVLogger(output_dir, name="logs")]
+        module = build_video_module(cfg, loaded.model)
+        best_by = "val/J&F" if cfg.data.get("val_root") else None
+        trainer: L.Trainer = hydra.utils.instantiate(
+            ddp_settings_for(cfg.trainer, "full"),
+            callbacks=[stop, *last_and_best(output_dir / "checkpoints", best_by)],  # stop first
+            logger=loggers or False, plugins=[AtomicCheckpointIO()],
+        )
+        stop_together_on_failed_writes(trainer.strategy)  # rank 0 writes; all learn how it went
+        train_loader, val_loader = video_loaders(cfg, image_size, trainer.world_size)
+        metrics: dict = {}
+        if (val_loader is not None and cfg.get("validate_before_training")
+                and not cfg.get("ckpt_path")):
+            stop.validation_label = "the validation before training"
+            trainer.validate(module, val_loader, verbose=False)
+            metrics["before"] = dict(module.val_results)
+        with reporting_full_disk(trainer, resumed_from):  # a full disk: the resume command too
+            trainer.fit(module, train_loader, val_loader, ckpt_path=resumed_from)
+        if module.val_results:
+            metrics["after"] = dict(module.val_results)
+        exported = None
+        if cfg.get("export") and trainer.is_global_zero:
+            stop.phase = "the end-of-run export"
+            exported = save_checkpoint(module.model,
+                                       output_dir / "export" / video_export_name(cfg), "sam_hq")
     for when, values in metrics.items():
         log.info("val %s: %s", when, ", ".join(f"{k} {v:.2f}" for k, v in values.items()))
     objects = {"cfg": cfg, "model": module.model, "module": module, "trainer": trainer,
