@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +66,7 @@ from ..command_options import (
 )
 from ..concept import ConceptPredictor
 from ..concept_command import add_box_options, box_record
+from ..interrupted import exit_interrupted
 from .concept_options import check_text_options, checked_concept_prompts, concept_prompt
 from .concept_tracking import (
     NEEDS_SAM3,
@@ -314,9 +314,7 @@ def write_results(out: Path, video, results, overlay: bool) -> None:
                 write_overlay(out, video.names[frame], video.image(frame), obj_ids, masks)
             written += 1
     except KeyboardInterrupt:
-        print(f"interrupted: {written} of {len(video)} frames' masks written to {out}; run "
-              "again with --overwrite to replace them", file=sys.stderr)
-        sys.exit(130)
+        exit_interrupted(written, len(video), "frames' masks", out)
 
 
 @exit_on_user_error
