@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 
 from hydra import compose
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -25,7 +26,9 @@ def key_typo(message: str, config_name: str | None, overrides: Sequence[str]) ->
     parent, _, leaf = key.rpartition(".")
     given = [o for o in overrides if o.split("=", 1)[0] == key]
     others = [o for o in overrides if o.split("=", 1)[0] != key]
-    try:
+    try:  # a sweep's (--multirun) first job would do: its default stands in for it
+        others = [o.input_line for o in OverridesParser.create().parse_overrides(others)
+                  if not o.is_sweep_override()]
         config = compose(config_name, others)
     except (HydraException, OmegaConfBaseException):
         return None
