@@ -3,8 +3,9 @@
 check_inputs before importing samhq_train.train, and train(cfg) runs it when called directly.
 The order (docs/training.md): the config's types and ranges, the trainer's keys, the loggers
 (package, W&B login), the outputs, a resumed run's checkpoint and its record against this
-config, the model's weights; a video or concept run checks the config, the trainer's keys and
-its outputs. The data root is checked later, by the datamodule (train.build_data)."""
+config, the model's weights; a video or concept run checks the config, the trainer's keys, its
+outputs and its model.checkpoint's family (check_model_family). The data root is checked later,
+by the datamodule (train.build_data)."""
 
 from __future__ import annotations
 
