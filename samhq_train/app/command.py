@@ -1,6 +1,7 @@
 """Look at a checkpoint interactively: a local page with SAM (HQ off) and SAM-HQ masks side by side.
 
     python scripts/app.py [CHECKPOINT] [--base BASE] [--port 7860] [--out app_output]
+    (--checkpoint CHECKPOINT, as the other commands spell it, works too)
     python scripts/app.py CHECKPOINT --video VIDEO [--max-frames N]
     python scripts/app.py SAM3_CHECKPOINT --bpe bpe_simple_vocab_16e6.txt.gz   (text prompts)
 
@@ -79,6 +80,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("checkpoint", nargs="?", help=f"weights (default: {DEMO_CHECKPOINT})")
+    parser.add_argument(  # every other command's spelling: folded into args.checkpoint
+        "--checkpoint", dest="checkpoint_flag", metavar="CHECKPOINT",
+        help="the same as the CHECKPOINT argument",
+    )
     parser.add_argument("--base", help="base SAM / SAM-HQ checkpoint for an HQ-only checkpoint")
     add_weights_options(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
@@ -92,8 +97,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_video_options(parser)
     add_concept_options(parser)
     args = parser.parse_args(argv)
+    take_checkpoint_flag(parser, args)
     check_device_options(parser, args)
     return args
+
+
+def take_checkpoint_flag(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--checkpoint X as the CHECKPOINT argument X (one args.checkpoint); both given: a usage
+    line (exit 2)."""
+    flag = args.__dict__.pop("checkpoint_flag")
+    if flag is not None and args.checkpoint is not None:
+        parser.error(f"the checkpoint is given twice ({args.checkpoint} and --checkpoint "
+                     f"{flag}): give one of them")
+    args.checkpoint = args.checkpoint if flag is None else flag
 
 
 def load_segmenter(args: argparse.Namespace, check_model=None) -> Segmenter:

@@ -45,6 +45,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 from samhq_train.cli import CONFIG_DIR
+from samhq_train.cli.key_typo import key_typo
 from samhq_train.config_check import ConfigError
 from samhq_train.distributed import exit_on_setup_error
 from samhq_train.output_check import check_writable_folder
@@ -233,7 +234,8 @@ def compose_checked(
     except (HydraException, OmegaConfBaseException) as err:
         with _hydra_configs(config_dir, primary):
             _named_list_config(err)
-        raise ConfigError(one_line(err)) from None
+            typo = key_typo(str(err), config_name, overrides)
+        raise ConfigError(typo or one_line(err)) from None
     except (yaml.YAMLError, UnicodeDecodeError) as err:  # a config file of the user's, damaged
         raise ConfigError(_unreadable_config(err)) from None
 

@@ -51,10 +51,14 @@ from samhq_train.model import (
     file_sha256,
     policy_of,
 )
-from samhq_train.model.formats import setting_named
+from samhq_train.model.formats import setting_named, taking_families
 from samhq_train.model_from_config import absolute_path, build_model_from_config
 
 log = logging.getLogger(__name__)
+
+# a SAM / SAM 2 file given for text prompts: what to give (the loader would propose its model=)
+TEXT_PROMPTS_NEED = ("coco.prompts=concept prompts SAM 3's text detector: give Meta's sam3.pt "
+                     "or a full export of a model trained from it, with model=sam3_hq*")
 
 
 def _select_sets(datamodule, wanted: Sequence[str] | None):
@@ -135,14 +139,16 @@ def evaluate(cfg, inputs: EvaluationInputs | None = None) -> dict:
     device = resolve_device(cfg.device)
     precision = canonical_precision(cfg.precision)
     dilation_ratio = float(cfg.metrics.dilation_ratio)
-    with setting_named("model.checkpoint", checkpoint, Use.EVALUATE):
+    text_prompts = task in ("concept", "saco")
+    families = ("sam3",) if text_prompts else ("sam1", "sam2", "sam3")
+    with setting_named("model.checkpoint", checkpoint, Use.EVALUATE), \
+            taking_families(families, "model.checkpoint", TEXT_PROMPTS_NEED):
         loaded = build_model_from_config(
             cfg.model, purpose="evaluate", base_checkpoint=cfg.get("base_checkpoint")
         )
     model = loaded.model
     # after hq+decoder / hq+lora, "SAM" (HQ token off) is the fine-tuned SAM: say so in the rows
     labels = model_labels(policy_of(loaded.provenance).name)
-    text_prompts = task in ("concept", "saco")
     if text_prompts:  # NoDetectorError for a file without the detector, before work
         predictor = concept_predictor(
             model, to_absolute_path(str(coco_cfg.concept.bpe)),

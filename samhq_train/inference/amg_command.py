@@ -119,12 +119,20 @@ def check_generator_options(args: argparse.Namespace) -> None:
 
 
 def list_images(files: list[str], folder: str | None) -> list[Path]:
+    """The images of --image (files) and --images (a folder's), refused in one line each: a
+    folder given as --image or a file as --images names the other option."""
     images = []
     for name in files:
+        if Path(name).is_dir():
+            raise AmgInputError(f"--image {name} is a folder: give an image file, or pass the "
+                                f"folder as --images {name}")
         if not Path(name).is_file():
             raise AmgInputError(f"--image {name}: file not found")
         images.append(Path(name))
     if folder is not None:
+        if Path(folder).is_file():
+            raise AmgInputError(f"--images {folder} is a file: give a folder of images, or pass "
+                                f"the file as --image {folder}")
         if not Path(folder).is_dir():
             raise AmgInputError(f"--images {folder}: folder not found")
         found = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)

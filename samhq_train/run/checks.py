@@ -3,8 +3,9 @@
 check_inputs before importing samhq_train.train, and train(cfg) runs it when called directly.
 The order (docs/training.md): the config's types and ranges, the trainer's keys, the loggers
 (package, W&B login), the outputs, a resumed run's checkpoint and its record against this
-config, the model's weights; a video or concept run checks the config, the trainer's keys and
-its outputs. The data root is checked later, by the datamodule (train.build_data)."""
+config, the model's weights; a video or concept run checks the config, the trainer's keys, its
+outputs and its model.checkpoint's family (check_model_family). The data root is checked later,
+by the datamodule (train.build_data)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from samhq_train.config_check import (
 )
 from samhq_train.inference.export import export_paths
 from samhq_train.model import Use, inspect, official_file
+from samhq_train.model.formats import CheckpointError, other_family_refusal
 from samhq_train.output_check import OutputError, check_output_dir
 from samhq_train.run.wandb_login import check_wandb_login
 from samhq_train.training.export_names import concept_export_name, video_export_name
@@ -42,6 +44,7 @@ def check_inputs(cfg) -> None:
         check_trainer_arguments(cfg)
         name = video_export_name if cfg.get("video") is not None else concept_export_name
         check_outputs(cfg, [name(cfg)])
+        check_model_family(cfg)
         return
     check_config(cfg)
     check_trainer_arguments(cfg)
@@ -51,6 +54,34 @@ def check_inputs(cfg) -> None:
         check_resume_checkpoint(cfg.ckpt_path)
         check_resume_matches(cfg.ckpt_path, cfg.model)
     check_model_source(cfg.model)
+
+
+# what video and concept fine-tuning start from: (families, what to give), in one line each
+RUN_FAMILIES = {
+    "video": (("sam2", "sam3"), "video fine-tuning trains SAM 2.1's or SAM 3's tracker: give a "
+              "SAM 2.1 / HQ-SAM 2 or SAM 3 / HQ-SAM 3 file (with model=sam2.1_hq_hiera_* or "
+              "sam3_hq*)"),
+    "concept": (("sam3",), "concept fine-tuning trains SAM 3's text detector: give Meta's "
+                "sam3.pt or a full export of a model trained from it"),
+}
+
+
+def check_model_family(cfg) -> None:
+    """A video or concept run's model.checkpoint of a family it cannot train is refused as what
+    it is (the loader would propose the file's own model=, which the run refuses too). A file
+    that cannot be inspected is left to the loader, which words its problem."""
+    checkpoint = cfg.model.get("checkpoint")
+    if checkpoint is None:
+        return
+    families, needs = RUN_FAMILIES["video" if cfg.get("video") is not None else "concept"]
+    path = Path(hydra.utils.to_absolute_path(str(checkpoint)))
+    try:
+        info = inspect(path)
+    except CheckpointError:
+        return
+    if info.family is not None and info.family not in families:
+        raise other_family_refusal("model.checkpoint", path, info.variant or "SAM", info.family,
+                                   needs)
 
 
 def configured_loggers(cfg) -> dict:

@@ -55,8 +55,14 @@ def not_reached(*args, **kwargs):
     [
         ("train", "model=vit_bb", "In 'train': Could not find 'model/vit_bb'; Available options "
          "in 'model': sam2.1_hq_hiera_b+, "),
-        ("train", "optimizer.lrr=1", "Could not override 'optimizer.lrr'. To append to your config "
-         "use +optimizer.lrr=1 (Key 'lrr' is not in struct)"),
+        # a key close to one of its node's: named first (Hydra's "+key" would add the typo)
+        ("train", "optimizer.lrr=1", "optimizer.lrr: no such key; did you mean optimizer.lr? "
+         "(+optimizer.lrr=1 would add it as a new key)"),
+        ("eval", "metrics.dilaton_ratio=2", "metrics.dilaton_ratio: no such key; did you mean "
+         "metrics.dilation_ratio? (+metrics.dilaton_ratio=2 would add it as a new key)"),
+        # none close: Hydra's message
+        ("train", "optimizer.zzzz=1", "Could not override 'optimizer.zzzz'. To append to your "
+         "config use +optimizer.zzzz=1 (Key 'zzzz' is not in struct)"),
         ("train", "model.policy=[", "the override 'model.policy=[' is not valid Hydra syntax: "
          "no viable alternative at input '['"),
         ("eval", "data=demoo", "In 'eval': Could not find 'data/demoo'; Available options in "
@@ -87,8 +93,8 @@ def test_make_demo_data_reports_a_hydra_error_in_one_line(capsys):
     with pytest.raises(SystemExit) as info:
         make_demo_data_command.main(["data.demo.num_trainn=3"])
     assert info.value.code == 2 and capsys.readouterr().err.strip().splitlines() == [
-        "config error: Could not override 'data.demo.num_trainn'. To append to your config use "
-        "+data.demo.num_trainn=3 (Key 'num_trainn' is not in struct)"
+        "config error: data.demo.num_trainn: no such key; did you mean data.demo.num_train? "
+        "(+data.demo.num_trainn=3 would add it as a new key)"
     ]
 
 

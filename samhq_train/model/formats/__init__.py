@@ -40,9 +40,11 @@ from .loading import (
     load_checkpoint,
     load_checkpoint_with_provenance,
     load_weights_into,
+    other_family_refusal,
     policy_of,
     read_provenance,
     read_state_dict,
+    taking_families,
     untrained_hq,
 )
 from .records import FORMAT_ALIASES, FORMATS, RECORDS, SAVE_FORMATS, canonical_format, record_of
@@ -64,6 +66,8 @@ __all__ = [
     "setting_named",
     "LoadedCheckpoint",
     "OptionHint",
+    "other_family_refusal",
+    "taking_families",
     "UntrainedHQ",
     "apply_state",
     "build_sam_hq",

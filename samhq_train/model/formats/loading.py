@@ -3,7 +3,9 @@ once, and must hold exactly the tensors its format's record says (names and shap
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -71,6 +73,28 @@ class OptionHint(CheckpointError):
     def worded(self, words: dict[str, str]) -> CheckpointError:
         """The same message, `words` naming the options ({"variant_option": "--variant ", ...})."""
         return CheckpointError(self._text(words))
+
+
+def other_family_refusal(setting: str, path, found: str, family: str, needs: str
+                         ) -> CheckpointError:
+    """The one wording of a file whose model family a command does not take (`needs`: what the
+    command takes and what to give), in place of the loader's hint to use the file's own model=,
+    which that command would refuse."""
+    return CheckpointError(f"{setting}={path} holds a {found} model ({family} family): {needs}")
+
+
+@contextlib.contextmanager
+def taking_families(families: Collection[str], setting: str, needs: str) -> Iterator[None]:
+    """Around loading in a command that takes only `families`' models: the loader's hint to use
+    another model (an OptionHint naming a family outside them) is other_family_refusal's line."""
+    try:
+        yield
+    except OptionHint as err:
+        family = err.values.get("family")
+        if family is None or family in families:
+            raise
+        raise other_family_refusal(setting, err.values["path"], err.values["found"], family,
+                                   needs) from None
 
 
 def policy_of(provenance: Provenance):
