@@ -15,8 +15,9 @@ from tests.script_modules import SCRIPTS
     [
         (["--bogus", "3"], "benchmark_data.py: error: unrecognized arguments: --bogus (config "
                            "overrides such as data.demo.num_train=8 go without dashes)"),
-        (["data.demo.num_trian=8"], "config error: Could not override 'data.demo.num_trian'. To "
-                                    "append to your config use +data.demo.num_trian=8"),
+        (["data.demo.num_trian=8"], "config error: data.demo.num_trian: no such key; did you "
+                                    "mean data.demo.num_train? (+data.demo.num_trian=8 would "
+                                    "add it as a new key)"),
     ],
     ids=["flag", "override"],
 )

@@ -17,9 +17,9 @@ from tests.side_by_side import SideBySide
 from tests.training.helpers import ROOT
 
 MISSING_MODEL = "In 'train': Could not find 'model/vit_bb'; Available options in 'model': "
-NOT_IN_STRUCT = (
-    "Could not override 'optimizer.lrr'. To append to your config use +optimizer.lrr=1 (Key "
-    "'lrr' is not in struct)"
+NOT_IN_STRUCT = (  # a key close to one of its node's is named (cli/key_typo.py)
+    "optimizer.lrr: no such key; did you mean optimizer.lr? (+optimizer.lrr=1 would add it as a "
+    "new key)"
 )
 
 

@@ -157,7 +157,9 @@ def test_int8_with_a_variant_without_its_path_is_refused_before_any_model(server
 
 
 def _concept_gt(tmp_path, lvis: bool) -> str:
-    """A one-image COCO (or, with LVIS's keys, LVIS) GT json with a named category."""
+    """A one-image COCO (or, with LVIS's keys, LVIS) GT json with a named category, its image
+    beside it."""
+    (tmp_path / "a.png").write_bytes(b"")  # only its presence is checked before the BPE file
     image = {"id": 1, "file_name": "a.png", "width": 4, "height": 4}
     category = {"id": 1, "name": "cat"}
     if lvis:

@@ -154,7 +154,7 @@ def test_evaluation_run_folder_follows_output_dir(tmp_path):
     assert check_command_line("eval", given, follows, "output_dir") == []
     assert check_command_line("eval", [], follows, "output_dir") == []
     (tmp_path / "f").write_text("x")
-    with pytest.raises(OutputError, match=f"^hydra.run.dir={tmp_path / 'f'} is a file"):
+    with pytest.raises(OutputError, match=f"^output_dir={tmp_path / 'f'} is a file"):
         check_command_line("eval", [f"output_dir={tmp_path / 'f'}"], follows, "output_dir")
 
 
