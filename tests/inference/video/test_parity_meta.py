@@ -44,6 +44,7 @@ from samhq_train.model import build_sam_hq, without_hq
 from tests.reference import randomize_
 
 from .conftest import VIDEO_HW
+from .meta_features import keep_every_frames_features
 
 pytest.importorskip("sam2")
 # (tests/conftest.py undoes the Hydra set-up that importing sam2 makes)
@@ -104,6 +105,7 @@ def meta_predictor(ours, hq: bool):
     meta.binarize_mask_from_pts_for_mem_enc = ours.tracking.binarize_mask_from_pts_for_mem_enc
     if hq:
         meta.sam_mask_decoder = DecoderAdapter(ours.sam_mask_decoder)
+    keep_every_frames_features(meta)
     return meta.eval()
 
 

@@ -29,6 +29,7 @@ from samhq_train.inference.video import VideoPredictor
 from samhq_train.model import load_checkpoint
 
 from .conftest import VIDEO_HW
+from .meta_features import keep_every_frames_features
 
 pytest.importorskip("sam3")
 from tests.model.sam3.meta_tracker import build_meta_tracker, cpu_only  # noqa: E402
@@ -83,6 +84,7 @@ class DecoderAdapter(nn.Module):
 def models(tmp_path_factory):
     """(Meta's tracker, ours loaded from its sam3.pt layout with random HQ parts)."""
     meta, state = build_meta_tracker(seed=2)
+    keep_every_frames_features(meta)
     # objects present (object-score logits well above 0), so the masks are not all NO_OBJ_SCORE
     score_bias = "tracker.sam_mask_decoder.pred_obj_score_head.layers.2.bias"
     with torch.no_grad():

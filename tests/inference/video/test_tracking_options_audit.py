@@ -31,6 +31,7 @@ from samhq_train.model.sam2.family import build
 from tests.reference import randomize_
 
 from .conftest import VIDEO_HW, write_video
+from .meta_features import keep_every_frames_features
 
 pytest.importorskip("sam2")
 import sam2.sam2_video_predictor  # noqa: E402
@@ -139,24 +140,6 @@ def meta_predictor(ours, settings: dict):
     meta.binarize_mask_from_pts_for_mem_enc = False
     keep_every_frames_features(meta)
     return meta.eval()
-
-
-def keep_every_frames_features(meta) -> None:
-    """Meta's predictor keeps the backbone features of the last frame only and computes a frame's
-    again on each pass over the video (21 backbone runs for PROMPTS on the 8 frames, three
-    quarters of its CPU time); kept here for every frame of an inference state: the same
-    features (the backbone sees the frame alone), computed once."""
-    get = meta._get_image_feature
-
-    def get_kept(state, frame_idx, batch_size):
-        kept = state.setdefault("every_frames_features", {})
-        if frame_idx in kept:
-            state["cached_features"] = {frame_idx: kept[frame_idx]}
-        features = get(state, frame_idx, batch_size)
-        kept[frame_idx] = state["cached_features"][frame_idx]
-        return features
-
-    meta._get_image_feature = get_kept
 
 
 def box_mask(box):
