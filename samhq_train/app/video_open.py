@@ -7,9 +7,10 @@ import argparse
 
 from samhq_train.inference.concept import ConceptPredictor
 from samhq_train.inference.video import ConceptVideoSession, ConceptVideoSettings, VideoPredictor
-from samhq_train.inference.video.command import NOT_SAM2, VIDEO_FAMILIES, check_variant
+from samhq_train.inference.video.command import NOT_SAM2, check_variant
 from samhq_train.inference.video.concept_video.command_run import read_settings
 from samhq_train.inference.video.frames import VideoFrames, open_video
+from samhq_train.model import VIDEO_FAMILIES
 
 from .concept import DEFAULT_THRESHOLD
 from .engine import AppError, Segmenter

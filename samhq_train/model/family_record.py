@@ -78,6 +78,7 @@ class Family:
     # mask of at most this many pixels made foreground before upsampling (SAM 3's
     # SAM3InteractiveImagePredictor: 256; SamPredictor and SAM2ImagePredictor: 0, none)
     image_fill_hole_area: int = 0
+    has_video_tracker: bool = False  # a memory tracker for videos (video prediction, training)
 
     def is_hq_key(self, key: str) -> bool:
         """True for state-dict keys of the HQ parts (official names, any prefix)."""

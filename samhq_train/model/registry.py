@@ -40,6 +40,9 @@ from .sam3 import FAMILY as SAM3
 
 FAMILIES: dict[str, Family] = {family.name: family for family in (SAM1, SAM2, SAM3)}
 
+# the families whose models track objects through a video (samhq-video, video fine-tuning)
+VIDEO_FAMILIES: tuple[str, ...] = tuple(n for n, f in FAMILIES.items() if f.has_video_tracker)
+
 VARIANTS: dict[str, object] = {
     v: cfg for fam in FAMILIES.values() for v, cfg in fam.variants.items()
 }
@@ -48,6 +51,7 @@ __all__ = [
     "ATTENTION_KERNELS",
     "FAMILIES",
     "VARIANTS",
+    "VIDEO_FAMILIES",
     "Family",
     "build_model",
     "canonical_variant",

@@ -24,7 +24,7 @@ from samhq_train.config_check import (
     check_resume_matches,
 )
 from samhq_train.inference.export import export_paths
-from samhq_train.model import Use, inspect, official_file
+from samhq_train.model import VIDEO_FAMILIES, Use, inspect, official_file
 from samhq_train.model.formats import CheckpointError, other_family_refusal
 from samhq_train.output_check import OutputError, check_output_dir
 from samhq_train.run.wandb_login import check_wandb_login
@@ -58,7 +58,7 @@ def check_inputs(cfg) -> None:
 
 # what video and concept fine-tuning start from: (families, what to give), in one line each
 RUN_FAMILIES = {
-    "video": (("sam2", "sam3"), "video fine-tuning trains SAM 2.1's or SAM 3's tracker: give a "
+    "video": (VIDEO_FAMILIES, "video fine-tuning trains SAM 2.1's or SAM 3's tracker: give a "
               "SAM 2.1 / HQ-SAM 2 or SAM 3 / HQ-SAM 3 file (with model=sam2.1_hq_hiera_* or "
               "sam3_hq*)"),
     "concept": (("sam3",), "concept fine-tuning trains SAM 3's text detector: give Meta's "

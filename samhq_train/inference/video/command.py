@@ -50,7 +50,12 @@ from PIL import Image
 from samhq_train.drawing import draw_overlay
 from samhq_train.errors import UserError, exit_on_user_error
 from samhq_train.files import atomic_write
-from samhq_train.model import CheckpointError, family_of_variant, load_checkpoint
+from samhq_train.model import (
+    VIDEO_FAMILIES,
+    CheckpointError,
+    family_of_variant,
+    load_checkpoint,
+)
 from samhq_train.model.sam3.concept.detector import NoDetectorError
 from samhq_train.model.sam3.tracking import VideoPartsMissing
 from samhq_train.output_check import OutputError, check_output_dir
@@ -192,7 +197,6 @@ def check_out(out: Path, targets: list[Path], overwrite: bool) -> None:
 
 
 NOT_SAM2 = "video tracking needs an HQ-SAM 2 / SAM 2.1 model or an HQ-SAM 3 / SAM 3 model"
-VIDEO_FAMILIES = ("sam2", "sam3")
 CONCEPT_JSON = "concept.json"  # with --text: the objects the detector made
 
 

@@ -197,4 +197,5 @@ FAMILY = Family(
     onnx_encoder=Sam2OnnxEncoder,
     has_int8_encoder=lambda cfg: True,  # the trunk's switch (common.TrunkSwitches)
     amg=SAM2_AMG,
+    has_video_tracker=True,
 )

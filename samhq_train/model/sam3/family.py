@@ -246,4 +246,5 @@ FAMILY = Family(
     image_fill_hole_area=256,  # Meta's SAM3InteractiveImagePredictor (predict_inst) default
     adopt_state=adopt_carried,
     base_config=base_config,
+    has_video_tracker=True,
 )

@@ -29,6 +29,7 @@ from samhq_train.data.video_clips import VideoClipDataset, collate_clips, find_s
 from samhq_train.data.video_transforms import ClipAugmentation
 from samhq_train.errors import UserError
 from samhq_train.model import (
+    VIDEO_FAMILIES,
     TrainablePolicy,
     family_of_variant,
     inspect,
@@ -54,7 +55,6 @@ from .prompts import ClipPromptSettings
 from .validation import VideoSequenceDataset, first_item
 
 log = logging.getLogger(__name__)
-VIDEO_FAMILIES = ("sam2", "sam3")  # the families with a tracker (SAM 2.1, SAM 3)
 # fp32 weights: full precision or mixed (autocast); Lightning's aliases included
 VIDEO_PRECISIONS = ("32", "32-true", "bf16-mixed", "bf16", "16-mixed", "16")
 
