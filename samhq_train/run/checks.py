@@ -24,11 +24,17 @@ from samhq_train.config_check import (
     check_resume_matches,
 )
 from samhq_train.inference.export import export_paths
-from samhq_train.model import VIDEO_FAMILIES, Use, inspect, official_file
+from samhq_train.model import Use, inspect, official_file
 from samhq_train.model.formats import CheckpointError, other_family_refusal
 from samhq_train.output_check import OutputError, check_output_dir
 from samhq_train.run.wandb_login import check_wandb_login
 from samhq_train.training.export_names import concept_export_name, video_export_name
+from samhq_train.training.run_families import (
+    CONCEPT_RUN_FAMILIES,
+    CONCEPT_RUN_NEEDS,
+    VIDEO_RUN_FAMILIES,
+    VIDEO_RUN_NEEDS,
+)
 
 LOGGER_PACKAGES = {  # logger class -> (module it needs, the pip extra that installs it)
     "TensorBoardLogger": ("tensorboard", "tensorboard"),
@@ -56,16 +62,6 @@ def check_inputs(cfg) -> None:
     check_model_source(cfg.model)
 
 
-# what video and concept fine-tuning start from: (families, what to give), in one line each
-RUN_FAMILIES = {
-    "video": (VIDEO_FAMILIES, "video fine-tuning trains SAM 2.1's or SAM 3's tracker: give a "
-              "SAM 2.1 / HQ-SAM 2 or SAM 3 / HQ-SAM 3 file (with model=sam2.1_hq_hiera_* or "
-              "sam3_hq*)"),
-    "concept": (("sam3",), "concept fine-tuning trains SAM 3's text detector: give Meta's "
-                "sam3.pt or a full export of a model trained from it"),
-}
-
-
 def check_model_family(cfg) -> None:
     """A video or concept run's model.checkpoint of a family it cannot train is refused as what
     it is (the loader would propose the file's own model=, which the run refuses too). A file
@@ -73,7 +69,10 @@ def check_model_family(cfg) -> None:
     checkpoint = cfg.model.get("checkpoint")
     if checkpoint is None:
         return
-    families, needs = RUN_FAMILIES["video" if cfg.get("video") is not None else "concept"]
+    if cfg.get("video") is not None:
+        families, needs = VIDEO_RUN_FAMILIES, VIDEO_RUN_NEEDS
+    else:
+        families, needs = CONCEPT_RUN_FAMILIES, CONCEPT_RUN_NEEDS
     path = Path(hydra.utils.to_absolute_path(str(checkpoint)))
     try:
         info = inspect(path)

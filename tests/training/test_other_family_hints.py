@@ -12,6 +12,7 @@ from samhq_train.data.demo_concepts import write_demo_merges
 from samhq_train.evaluation.entry import evaluate
 from samhq_train.model import CheckpointError
 from samhq_train.run.checks import check_inputs
+from samhq_train.training.concept.run import build_concept_model
 
 DEMO = Path(__file__).resolve().parents[2] / "data" / "demo_base"
 SAM1_FILE = DEMO / "vit_demo_base.safetensors"
@@ -50,3 +51,16 @@ def test_a_sam2_file_for_concept_evaluation_asks_for_a_sam3_file(tmp_path):
     assert message.startswith(f"model.checkpoint={SAM2_FILE} holds a sam2.1_hq_hiera_demo model "
                               "(sam2 family): coco.prompts=concept prompts SAM 3's text detector")
     assert "model=sam2" not in message
+
+
+def test_a_concept_run_called_without_the_check_stage_words_it_alike(tmp_path):
+    """train_concept called directly (no run/checks.py stage): its load says the same line."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[
+            "experiment=concept_demo", f"model.checkpoint={SAM2_FILE}",
+            f"paths.output_dir={tmp_path / 'run'}"])
+    with pytest.raises(CheckpointError) as err:
+        build_concept_model(cfg)
+    assert str(err.value).startswith(
+        f"model.checkpoint={SAM2_FILE} holds a sam2.1_hq_hiera_demo model (sam2 family): concept "
+        "fine-tuning trains SAM 3's text detector")

@@ -42,7 +42,7 @@ from samhq_train.model import (
     save_checkpoint,
     variant_config,
 )
-from samhq_train.model.formats import OptionHint
+from samhq_train.model.formats import taking_families
 from samhq_train.model.sam3.family import add_fresh_detector
 from samhq_train.model_from_config import absolute_path, build_model_from_config
 from samhq_train.training.checkpointing import (
@@ -54,6 +54,7 @@ from samhq_train.training.ddp_settings import ddp_settings_for
 from samhq_train.training.export_names import concept_export_name
 from samhq_train.training.interrupt import INTERRUPT_CHECKPOINT, CheckpointOnInterrupt
 from samhq_train.training.resume import reporting_full_disk, reporting_interrupts
+from samhq_train.training.run_families import CONCEPT_RUN_FAMILIES, CONCEPT_RUN_NEEDS
 
 from .loaders import ConceptDataConfigError, concept_loaders, data_files, share_size, val_exemplars
 from .loss import ConceptLossSettings
@@ -139,16 +140,8 @@ def check_concept_config(cfg):
 def build_concept_model(cfg):
     """The model of model.checkpoint, every part trainable; a SAM / SAM 2 file is refused as
     what it is (the loader's hint, another model=, would not train a concept detector)."""
-    try:
+    with taking_families(CONCEPT_RUN_FAMILIES, "model.checkpoint", CONCEPT_RUN_NEEDS):
         return build_model_from_config(cfg.model, TrainablePolicy(name="full"))
-    except OptionHint as err:
-        family = err.values.get("family")
-        if family in (None, "sam3"):
-            raise
-        raise ConceptConfigError(
-            f"model.checkpoint={err.values['path']} holds a {err.values['found']} model ({family} "
-            "family): concept fine-tuning trains SAM 3's text detector: give Meta's sam3.pt or "
-            "a full export of a model trained from it") from None
 
 
 def has_detector(model) -> bool:

@@ -36,6 +36,7 @@ from samhq_train.model import (
     save_checkpoint,
     variant_config,
 )
+from samhq_train.model.formats import taking_families
 from samhq_train.model.sam2 import Sam2HQ
 from samhq_train.model.sam3.family import add_fresh_video_parts
 from samhq_train.model_from_config import absolute_path, build_model_from_config
@@ -48,6 +49,7 @@ from samhq_train.training.ddp_settings import ddp_settings_for
 from samhq_train.training.export_names import video_export_name
 from samhq_train.training.interrupt import INTERRUPT_CHECKPOINT, CheckpointOnInterrupt
 from samhq_train.training.resume import reporting_full_disk, reporting_interrupts
+from samhq_train.training.run_families import VIDEO_RUN_FAMILIES, VIDEO_RUN_NEEDS
 
 from .loss import MultiStepMaskLoss
 from .module import VideoTrainModule
@@ -197,7 +199,8 @@ def train_video(cfg, build_loggers: Callable[[object], list] | None = None
     with reporting_interrupts(stop, resumed_from):
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
-        loaded = build_model_from_config(cfg.model, TrainablePolicy(name="full"))
+        with taking_families(VIDEO_RUN_FAMILIES, "model.checkpoint", VIDEO_RUN_NEEDS):
+            loaded = build_model_from_config(cfg.model, TrainablePolicy(name="full"))
         ensure_video_parts(loaded.model, cfg)
         image_size = variant_config(cfg.model.variant).image_size
         loggers = build_loggers(cfg) if build_loggers else [CSVLogger(output_dir, name="logs")]
