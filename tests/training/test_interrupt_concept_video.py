@@ -20,13 +20,6 @@ VIDEO = ["data.val_root=null", "export=false", "validate_before_training=false",
          "trainer.limit_train_batches=2", "video.freeze_image_encoder=true"]
 
 
-@pytest.fixture
-def keep_handlers():
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    yield handlers
-    for sig, handler in handlers.items():
-        signal.signal(sig, handler)
-
 
 def _ctrl_c_at(monkeypatch, run_module: str, step: int) -> None:
     """Ctrl+C (SIGINT to this process) when training starts global step `step`: SignalAt after

@@ -32,13 +32,6 @@ SHORT = [
 ]
 
 
-@pytest.fixture
-def keep_handlers():
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    yield handlers
-    for sig, handler in handlers.items():
-        signal.signal(sig, handler)
-
 
 class SignalInValidation(L.Callback):
     """Sends this process `signal` when the in-fit validation of `epoch` starts its first batch
