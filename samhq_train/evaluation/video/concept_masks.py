@@ -15,8 +15,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ...coco_masks import encode_mask
+from ...files import not_a_folder
 from .concept_inputs import ConceptGroundTruth, ConceptInputError, asked_pairs, read_json
-from .folders import not_found, read_indexed
+from .folders import read_indexed
 
 CONCEPT_JSON = "concept.json"
 
@@ -115,6 +116,6 @@ def predictions_from_masks(root: str | Path, gt: ConceptGroundTruth) -> list[dic
     """The YT-VIS result list of every asked pair's output folder under `root`."""
     root = Path(root)
     if not root.is_dir():
-        raise ConceptInputError(f"--masks {root}: {not_found(root)}")
+        raise ConceptInputError(f"--masks {root}: {not_a_folder(root)}")
     return [entry for video_id, category_id in asked_pairs(gt)
             for entry in read_pair(root, gt, video_id, category_id)]

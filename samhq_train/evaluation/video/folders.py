@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from samhq_train.errors import UserError
-from samhq_train.files import not_a_file
+from samhq_train.files import not_a_file, not_a_folder
 from samhq_train.imaging import ImageFileError, mask_png_header, read_mask_png
 
 DAVIS_MASKS = Path("Annotations", "480p")
@@ -104,11 +104,6 @@ def pngs(folder: Path) -> list[Path]:
     return found
 
 
-def not_found(folder: Path) -> str:
-    """Why a folder given on the command line cannot be read: what is true of it."""
-    return "a file, not a folder" if folder.exists() else "folder not found"
-
-
 def sequence_root(root: Path) -> Path:
     """Where the sequence folders of `root` are (DAVIS layouts resolved)."""
     for inner in (root / DAVIS_MASKS, root / "Annotations", root / SAV_MASKS):
@@ -123,7 +118,9 @@ def gt_sequences(
     """(folder holding the sequences, their names) of the ground truth: those `videos` lists
     (instead of a DAVIS split file), else every sequence."""
     if not root.is_dir():
-        raise VideoInputError(f"--gt {root}: {not_found(root)}; give the ground-truth masks' root")
+        raise VideoInputError(
+            f"--gt {root}: {not_a_folder(root)}; give the ground-truth masks' root"
+        )
     folder = sequence_root(root)
     split_file = root / DAVIS_SPLITS / f"{split}.txt"
     if videos is not None:
@@ -213,7 +210,6 @@ def read_indexed(path: Path, modes: tuple[str, ...] = ("P",)) -> np.ndarray:
 
 
 __all__ = [
-    "SequenceFrames", "VideoInputError", "VideoList", "gt_sequences", "not_found", "plan_sequence",
-    "pngs",
+    "SequenceFrames", "VideoInputError", "VideoList", "gt_sequences", "plan_sequence", "pngs",
     "read_indexed", "read_video_list", "sequence_root", "subfolders",
 ]

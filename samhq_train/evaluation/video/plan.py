@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from samhq_train.files import not_a_folder
+
 from .folders import (
     SequenceFrames,
     VideoInputError,
     VideoList,
     gt_sequences,
-    not_found,
     plan_sequence,
     pngs,
     sequence_root,
@@ -80,7 +81,7 @@ def plan_evaluation(
     gt_folder, names = (gt_root, []) if one_sequence else gt_sequences(gt_root, split, videos)
     if not pred_root.is_dir():
         raise VideoInputError(
-            f"--pred {pred_root}: {not_found(pred_root)}; give the predictions' root"
+            f"--pred {pred_root}: {not_a_folder(pred_root)}; give the predictions' root"
         )
     if one_sequence:
         return [plan_sequence(gt_root.name, gt_root, pred_root, skip_first_and_last)]

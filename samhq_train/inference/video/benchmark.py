@@ -36,7 +36,7 @@ import torch
 from PIL import Image
 
 from samhq_train.errors import UserError
-from samhq_train.files import not_a_file
+from samhq_train.files import not_a_file, not_a_folder
 from samhq_train.imaging import ImageFileError, MaskPng, read_mask_png
 from samhq_train.model.sam2.tracking import non_overlapping
 
@@ -85,8 +85,7 @@ def sequence_folders(
     <frames>/JPEGImages/480p or <frames>), else <gt>/<seq> beside <frames>/<seq>."""
     for flag, root, what in (("--gt", gt_root, "annotations"), ("--frames", frames_root, "frames")):
         if not root.is_dir():
-            found = "a file, not a folder" if root.exists() else "folder not found"
-            raise VosInputError(f"{flag} {root}: {found}; give the {what}' root")
+            raise VosInputError(f"{flag} {root}: {not_a_folder(root)}; give the {what}' root")
     masks, frames = gt_root, frames_root
     for masks_dir, frames_dir in ((DAVIS_MASKS, DAVIS_FRAMES), (SAV_MASKS, SAV_FRAMES)):
         if (gt_root / masks_dir).is_dir():
