@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from samhq_train.files import not_a_file
+from samhq_train.files import not_a_file, not_a_folder
 from samhq_train.imaging import ImageFileError, mask_png_header, read_mask_png
 
 from .image_files import DataError, read_image
@@ -62,8 +62,7 @@ def find_sequences(
     layout is wrong or none is long enough."""
     root = Path(root)
     if not root.is_dir():
-        found = "a file, not a folder" if root.exists() else "folder not found"
-        raise DataError(f"{key}={root}: {found}; give {LAYOUT}")
+        raise DataError(f"{key}={root}: {not_a_folder(root)}; give {LAYOUT}")
     images, masks = _inner(root / "JPEGImages"), _inner(root / "Annotations")
     for folder in (images, masks):
         if not folder.is_dir():
