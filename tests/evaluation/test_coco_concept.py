@@ -311,10 +311,13 @@ def test_bad_input_is_refused_before_the_model_is_read(tmp_path, coco_set, files
 
 def test_a_sam3_file_without_the_detector_is_refused_before_any_image(tmp_path, coco_set, files):
     interactive, _ = write_sam3_with_detector(tmp_path, with_detector=False)
-    gt, _ = coco_set
+    gt, images = coco_set
+    unreadable = tmp_path / "unreadable"  # the json's file names, none an image: read, one fails
+    unreadable.mkdir()
+    for image in images.iterdir():
+        (unreadable / image.name).write_bytes(b"")
     with pytest.raises(NoDetectorError, match="has no concept detector") as info:
-        # an image folder without the images: refused before any image is read
-        evaluate(concept_cfg(tmp_path, (gt, tmp_path), files, checkpoint=interactive))
+        evaluate(concept_cfg(tmp_path, (gt, unreadable), files, checkpoint=interactive))
     assert "\n" not in str(info.value)
 
 

@@ -70,12 +70,12 @@ def test_coco_from_config_with_the_tiny_model(tmp_path):
     # detections of an image the GT json does not have
     (tmp_path / "dets.json").write_text(json.dumps([{**dets[0], "image_id": 7}]))
     with pytest.raises(EvaluationError, match=r"not in the GT json, e\.g\. \[7\]"):
-        evaluate(eval_cfg(tmp_path / "out", *coco))
+        evaluate(eval_cfg(tmp_path / "out2", *coco))
     # an image file that is not there is named
     (tmp_path / "dets.json").write_text(json.dumps(dets))
     (tmp_path / "images" / "1.png").unlink()
     with pytest.raises(EvaluationError, match=r"1\.png"):
-        evaluate(eval_cfg(tmp_path / "out", *coco))
+        evaluate(eval_cfg(tmp_path / "out3", *coco))
 
 
 def test_coco_transform_auto_follows_the_family_input_rule():
