@@ -15,6 +15,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from samhq_train.evaluation.checks import REPORT_FILES, check_inputs
+from samhq_train.evaluation.coco_runner import write_coco_outputs
 from samhq_train.evaluation.entry import evaluate
 from samhq_train.model import Provenance, build_sam_hq, hq_state_dict, save_checkpoint
 from samhq_train.output_check import OutputError
@@ -66,6 +67,14 @@ def test_an_output_dir_with_an_earlier_evaluation_is_refused(script_run, data_ro
     with pytest.raises(OutputError, match="holds an earlier evaluation's results.md, scores"):
         check_inputs(demo_cfg(out, data_root))
     assert (out / "results.md").read_text() == before
+
+
+@pytest.mark.parametrize("task", ["coco", "lvis", "saco"])
+def test_the_coco_reports_are_ones_the_earlier_reports_check_knows(tmp_path, task):
+    """The table and metrics a COCO / LVIS / SA-Co evaluation writes are in REPORT_FILES (a
+    renamed report would leave check_no_earlier_reports blind to it)."""
+    paths = write_coco_outputs(tmp_path, {}, {"hq": {}}, "table", name=task)
+    assert {p.name for p in paths.values()} <= set(REPORT_FILES)
 
 
 def test_table_json_and_worst_images_agree(script_run):
