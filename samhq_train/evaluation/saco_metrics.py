@@ -109,38 +109,22 @@ def _check_pairs(coco: COCO, path) -> None:
             )
 
 
-def _check_boxes(coco: COCO, path) -> None:
-    """An instance's "bbox" (the box figures') is [x, y, w, h] of finite numbers, w, h >= 0."""
-    for entry in coco.dataset["annotations"]:
-        box = entry.get("bbox")
-        if box is None:
-            continue  # the box of its mask
-        if not (isinstance(box, list) and len(box) == 4
-                and all(isinstance(v, int | float) and np.isfinite(v) for v in box)
-                and min(box[2:]) >= 0):
-            raise EvaluationError(
-                f"{path}: annotation {entry.get('id')!r} has bbox {box!r}; give [x, y, w, h] "
-                "(numbers, w and h >= 0) or leave it out (then the box of its mask is used)"
-            )
-
-
 # what score_pair reads of every GT instance (its bbox and iscrowd where given)
 SACO_FIELDS = ("segmentation",)
 
 
 def read_saco_gt(paths: str | Path | Sequence) -> SacoGT:
     """The SA-Co GT files read and checked: EvaluationError naming the file for one that cannot
-    be read, a pair without text_input or is_instance_exhaustive, an instance's bbox that is no
-    [x, y, w, h], an entry as COCO's are checked (coco_gt_fields.check_gt_fields: ids, image
-    sizes, an instance without its segmentation or naming no pair or category, a segmentation,
-    area or iscrowd that is not one), files whose pairs differ, or no pair to score."""
+    be read, a pair without text_input or is_instance_exhaustive, an entry as COCO's are checked
+    (coco_gt_fields.check_gt_fields: ids, image sizes, an instance without its segmentation or
+    naming no pair or category, a segmentation, bbox, area or iscrowd that is not one), files
+    whose pairs differ, or no pair to score."""
     paths = [str(paths)] if isinstance(paths, str | Path) else [str(p) for p in paths]
     if not paths:
         raise EvaluationError("no SA-Co GT file given")
     files = tuple(read_coco_gt(path) for path in paths)
     for coco, path in zip(files, paths):
         _check_pairs(coco, path)
-        _check_boxes(coco, path)
         if not coco.getCatIds():
             raise EvaluationError(
                 f"{path}: no categories; an SA-Co json has one ({{\"id\": 1, \"name\": "
