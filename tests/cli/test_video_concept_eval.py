@@ -181,7 +181,12 @@ def test_masks_become_yt_vis_masklets(tmp_path):
     (lambda root: write_pair(root / "clip" / "1", [np.zeros(VIDEO_HW)] * 2, [], "a dog"),
      "masks of 'a dog', but this folder's phrase is 'a striped cat'"),
     (lambda root: write_pair(root / "clip" / "1", [np.zeros(VIDEO_HW)], []),
-     "00001.png: missing"),
+     "00001.png: no such file; every GT frame needs its mask PNG"),
+    (lambda root: [write_pair(root / "clip" / "1", [np.zeros(VIDEO_HW)], []),
+                   (root / "clip" / "1" / "00001.png").mkdir()],
+     "00001.png: a folder, not a file; every GT frame needs its mask PNG"),
+    (lambda root: [(root / "clip").mkdir(), (root / "clip" / "1").write_text("")],
+     "clip/1: a file, not a folder; samhq-video"),
     (lambda root: write_pair(root / "clip" / "1", [np.zeros((5, 5))] * 2, []),
      "00000.png: 5x5, but the video is 128x96"),
 ])

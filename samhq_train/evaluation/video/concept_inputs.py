@@ -52,11 +52,15 @@ class ConceptGroundTruth:
     pairs: list[tuple[int, int]] | None
 
 
+def file_problem(path: Path) -> str:
+    """Why `path`, given as a file and not one, cannot be read, in words."""
+    return not_a_file(path) if path.exists() or path.is_symlink() else "no such file"
+
+
 def read_json(path: str | Path, what: str):
     path = Path(path)
     if not path.is_file():
-        there = path.exists() or path.is_symlink()
-        raise ConceptInputError(f"{what} {path}: {not_a_file(path) if there else 'no such file'}")
+        raise ConceptInputError(f"{what} {path}: {file_problem(path)}")
     try:
         return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:

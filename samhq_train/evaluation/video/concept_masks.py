@@ -16,7 +16,13 @@ import numpy as np
 
 from ...coco_masks import encode_mask
 from ...files import not_a_folder
-from .concept_inputs import ConceptGroundTruth, ConceptInputError, asked_pairs, read_json
+from .concept_inputs import (
+    ConceptGroundTruth,
+    ConceptInputError,
+    asked_pairs,
+    file_problem,
+    read_json,
+)
 from .folders import read_indexed
 
 CONCEPT_JSON = "concept.json"
@@ -87,6 +93,11 @@ def _masklet_entry(masks: list[np.ndarray]) -> dict:
 def read_pair(root: Path, gt: ConceptGroundTruth, video_id: int, category_id: int) -> list[dict]:
     """The predicted masklets of one video x phrase pair from its samhq-video output folder."""
     folder = pair_folder(root, gt, video_id, category_id)
+    if folder.exists() and not folder.is_dir():
+        raise ConceptInputError(
+            f"--masks {folder}: {not_a_folder(folder)}; samhq-video --detect-every-frame writes "
+            "a pair's masks into a folder of this name: move the file away"
+        )
     if not folder.is_dir():
         raise ConceptInputError(
             f"--masks {folder}: no masks for video {video_id}, phrase "
@@ -97,7 +108,9 @@ def read_pair(root: Path, gt: ConceptGroundTruth, video_id: int, category_id: in
     for stem in frame_stems(gt, video_id):
         path = folder / f"{stem}.png"
         if not path.is_file():
-            raise ConceptInputError(f"--masks {path}: missing (a mask for every GT frame)")
+            raise ConceptInputError(
+                f"--masks {path}: {file_problem(path)}; every GT frame needs its mask PNG"
+            )
         picture = read_indexed(path)
         if picture.shape != gt.sizes[video_id]:
             raise ConceptInputError(
