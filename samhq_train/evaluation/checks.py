@@ -24,6 +24,7 @@ from samhq_train.data.roots import (
 )
 from samhq_train.data.sets import set_name
 from samhq_train.evaluation.coco_concept_exemplars import draw_exemplars
+from samhq_train.evaluation.coco_concept_queries import asked_images
 from samhq_train.evaluation.coco_inputs import (
     check_image_files,
     read_coco_inputs,
@@ -134,8 +135,10 @@ def _read_coco_inputs(coco_cfg, task: str) -> tuple:
     names = plain(coco_cfg.concept.get("categories"))
     coco_gt, categories = read_concept_inputs(annotation_file, image_dir, bpe, names)
     concept = coco_cfg.concept
-    return coco_gt, (categories, draw_exemplars(coco_gt, categories, concept.exemplars,
-                                                concept.exemplar_seed))
+    exemplars = draw_exemplars(coco_gt, categories, concept.exemplars, concept.exemplar_seed)
+    asked = asked_images(coco_gt, categories, concept.per_image if exemplars is None else exemplars)
+    check_image_files(coco_gt, image_dir, asked, annotation_file)  # the images the run reads
+    return coco_gt, (categories, exemplars)
 
 
 def read_saco_inputs(annotation_files, image_dir, bpe) -> SacoGT:

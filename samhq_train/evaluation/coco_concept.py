@@ -32,6 +32,7 @@ from pycocotools.coco import COCO
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.evaluation.coco import encode_mask, evaluate_boxes, evaluate_coco
 from samhq_train.evaluation.coco_concept_exemplars import ExemplarPrompts
+from samhq_train.evaluation.coco_concept_queries import asked_images, image_queries
 from samhq_train.evaluation.coco_runner import (
     coco_markdown,
     read_gt_image,
@@ -47,7 +48,7 @@ from samhq_train.progress import track
 __all__ = [
     "BOXES", "CONCEPT_SOURCES", "coco_concept_row_labels", "concept_predictor",
     "concept_row_labels", "detect_image", "evaluate_concept_model",
-    "predict_concepts", "prompted_categories",
+    "predict_concepts",
 ]
 
 # the mask sources, in table order: the detector's own masks, then its boxes decoded
@@ -55,16 +56,6 @@ CONCEPT_SOURCES = ("detector", "sam", "hq")
 BOXES = "boxes"  # the detections' boxes: their results, metrics (box AP) and table row
 BOXES_LABEL = "SAM 3 detector boxes (box AP)"
 AMP_DTYPES = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
-
-
-def prompted_categories(coco_gt: COCO, image_id, categories: Mapping, per_image: str) -> list:
-    """[(category id, name)] that prompt this image, in category-id order of the json
-    ("annotated": its GT's, and an LVIS image's verified-absent neg_category_ids)."""
-    if per_image == "all":
-        return list(categories.items())
-    present = {a["category_id"] for a in coco_gt.imgToAnns.get(image_id, [])}
-    present |= set(coco_gt.imgs[image_id].get("neg_category_ids", []))
-    return [(i, n) for i, n in categories.items() if i in present]
 
 
 def detect_image(
@@ -130,22 +121,17 @@ def predict_concepts(
     "detector": [...], "sam": [...], "hq": [...]}`` ("sam" only with sam_baseline), each a list
     over the same detections of ``{"image_id", "category_id", "score"}`` with ``"bbox"`` ([x, y,
     width, height] pixels, as the detector gives them: not clipped, as Meta's PostProcessImage)
-    or ``"segmentation"`` (RLE). per_image: the queries of an image, its categories by name
-    ("all" or "annotated": prompted_categories) or exemplar boxes (ExemplarPrompts, from
-    draw_exemplars: each category with GT asked with one of its boxes); max_detections: per
-    image (None: the json's protocol, lvis_gt.max_detections_of: COCO 100, LVIS 300)."""
-    exemplars = per_image if isinstance(per_image, ExemplarPrompts) else None
+    or ``"segmentation"`` (RLE); only the images asked anything are read. per_image: the
+    queries of an image (coco_concept_queries.image_queries), its categories by name ("all" or
+    "annotated") or exemplar boxes (ExemplarPrompts, from draw_exemplars: each category with GT
+    asked with one of its boxes); max_detections: per image (None: the json's protocol,
+    lvis_gt.max_detections_of: COCO 100, LVIS 300)."""
     max_detections = max_detections_of(max_detections, coco_gt.dataset)
     sources = [s for s in CONCEPT_SOURCES if sam_baseline or s != "sam"]
     predictions: dict[str, list[dict]] = {BOXES: [], **{s: [] for s in sources}}
-    image_ids = sorted(coco_gt.imgs, key=lambda i: (isinstance(i, str), i))
+    image_ids = asked_images(coco_gt, categories, per_image)
     for image_id in track(image_ids, "COCO concepts", enabled=progress):
-        if exemplars is None:
-            prompts, boxes = prompted_categories(coco_gt, image_id, categories, per_image), None
-        else:
-            prompts, boxes = exemplars.queries(image_id, categories)
-        if not prompts:
-            continue
+        prompts, boxes = image_queries(coco_gt, image_id, categories, per_image)
         predictor.set_image(read_gt_image(image_dir, coco_gt.imgs[image_id]))
         kept = detect_image(predictor, prompts, threshold, max_detections, boxes)
         masks = {"detector": list(kept["masks"])}

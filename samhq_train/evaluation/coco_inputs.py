@@ -109,7 +109,8 @@ def read_concept_inputs(
 ) -> tuple[COCO, dict]:
     """(the GT, {category id: name} of the categories prompted), read and checked before the
     model: EvaluationError naming the file for a GT that cannot be read, a category without a
-    name, a name of `names` the GT lacks, a missing image folder; TokenizerFileError for a BPE
+    name, a name of `names` the GT lacks, a missing image folder (not its files: which images
+    are read depends on coco.concept.per_image and exemplars); TokenizerFileError for a BPE
     merges file that is missing or not one."""
     # the detector's box row and the exemplar prompts read each GT box too
     coco_gt = read_coco_gt(annotation_file, required=(*COCOEVAL_FIELDS, "bbox"))
@@ -133,6 +134,7 @@ def read_concept_inputs(
                 f"{annotation_file} (it has e.g. {sorted(categories.values())[:5]})"
             )
         categories = {i: n for i, n in categories.items() if n in set(names)}
-    check_image_files(coco_gt, image_dir, coco_gt.imgs, annotation_file)  # every image is prompted
+    # the folder; the files of the images a run asks: checks.py (coco_concept_queries.asked_images)
+    check_image_files(coco_gt, image_dir, (), annotation_file)
     ClipTokenizer(bpe, vocab_size=None)  # a bad merges file: one line before the weights
     return coco_gt, categories

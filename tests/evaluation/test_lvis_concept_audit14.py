@@ -7,7 +7,7 @@ verified-absent categories too."""
 import pytest
 
 from samhq_train.evaluation.coco import load_coco
-from samhq_train.evaluation.coco_concept import prompted_categories
+from samhq_train.evaluation.coco_concept_queries import prompted_categories
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.lvis_concept import lvis_markdown, score_lvis_concepts
 from samhq_train.evaluation.lvis_eval import federated_ap
