@@ -26,13 +26,13 @@ def _is_id(value) -> bool:
     return type(value) in (int, str)
 
 
-def _ids(entries: Iterable[Mapping], path, what: str) -> set:
+def _ids(entries: Iterable[Mapping], path, key: str, what: str) -> set:
     ids = set()
     for index, entry in enumerate(entries):
         value = entry.get("id")
         if not _is_id(value):
             raise EvaluationError(
-                f"{path}: {what} {index} has \"id\": {str(value)[:40]}; give each {what} an id "
+                f"{path}: {key}[{index}] has \"id\": {str(value)[:40]}; give each {what} an id "
                 "(a number)"
             )
         if value in ids:
@@ -42,7 +42,7 @@ def _ids(entries: Iterable[Mapping], path, what: str) -> set:
 
 
 def _image_sizes(images: Iterable[Mapping], path) -> dict:
-    _ids(images, path, "image")
+    _ids(images, path, "images", "image")
     sizes = {}
     for image in images:
         size = (image.get("height"), image.get("width"))
@@ -95,11 +95,11 @@ def check_gt_fields(dataset: Mapping, path, required: Iterable[str] = ()) -> Non
     json does not list, a `required` field missing (iscrowd is never required of an LVIS json),
     or a segmentation, bbox, area or iscrowd (where given) that is not one."""
     sizes = _image_sizes(dataset["images"], path)
-    categories = _ids(dataset["categories"], path, "category")
+    categories = _ids(dataset["categories"], path, "categories", "category")
     needed = [k for k in required if not (k == "iscrowd" and is_lvis(dataset))]
-    _ids(dataset["annotations"], path, "annotation")
+    _ids(dataset["annotations"], path, "annotations", "annotation")
     for index, ann in enumerate(dataset["annotations"]):
-        where = f"{path}: annotation {index} (id {ann['id']!r})"
+        where = f"{path}: annotations[{index}] (id {ann['id']!r})"
         if not _is_id(ann.get("image_id")) or ann["image_id"] not in sizes:
             raise EvaluationError(
                 f"{where} has \"image_id\": {str(ann.get('image_id'))[:40]}, which names no "

@@ -93,18 +93,18 @@ def _check_pairs(coco: COCO, path) -> None:
     for entry in coco.dataset["images"]:
         if not isinstance(entry.get("file_name"), str):
             raise EvaluationError(
-                f"{path}: image entry {entry.get('id')!r} has no file_name (its image, under "
+                f"{path}: image {entry['id']!r} has no file_name (its image, under "
                 "coco.image_dir)"
             )
         text = entry.get("text_input")
         if not isinstance(text, str) or not text.strip():
             raise EvaluationError(
-                f"{path}: image entry {entry.get('id')!r} has no text_input; an SA-Co json pairs "
+                f"{path}: image {entry['id']!r} has no text_input; an SA-Co json pairs "
                 "each image with its noun phrase (\"text_input\": \"a red car\")"
             )
         if not isinstance(entry.get("is_instance_exhaustive"), bool):
             raise EvaluationError(
-                f"{path}: image entry {entry.get('id')!r} has no is_instance_exhaustive "
+                f"{path}: image {entry['id']!r} has no is_instance_exhaustive "
                 "(true / false); SA-Co scores only the exhaustively annotated pairs"
             )
 
@@ -124,13 +124,13 @@ def read_saco_gt(paths: str | Path | Sequence) -> SacoGT:
         raise EvaluationError("no SA-Co GT file given")
     files = tuple(read_coco_gt(path) for path in paths)
     for coco, path in zip(files, paths):
-        _check_pairs(coco, path)
         if not coco.getCatIds():
             raise EvaluationError(
                 f"{path}: no categories; an SA-Co json has one ({{\"id\": 1, \"name\": "
                 "\"object\"}), the category of every instance and prediction"
             )
         check_gt_fields(coco.dataset, path, SACO_FIELDS)
+        _check_pairs(coco, path)  # the images' ids checked above
     first = {i: (e["file_name"], e["text_input"]) for i, e in files[0].imgs.items()}
     for coco, path in zip(files[1:], paths[1:]):
         pairs = {i: (e.get("file_name"), e["text_input"]) for i, e in coco.imgs.items()}

@@ -22,7 +22,7 @@ GT = {
     ],
     "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}],
 }
-ANN = "annotation 1 (id 6)"
+ANN = "annotations[1] (id 6)"
 FIX = "; fix it in the json"
 CASES = {
     "bbox-word": ("annotations", 1, "bbox", "x",
@@ -35,9 +35,9 @@ CASES = {
                             '...] (numbers, in x, y pairs) or an RLE {"counts", "size": [height, '
                             "width]}, got 3" + FIX),
     "polygon-odd": ("annotations", 0, "segmentation", [[1, 1, 4, 1, 4]],
-                    'annotation 0 (id 5): "segmentation" must be polygons [[x1, y1, x2, y2, ...], '
-                    '...] (numbers, in x, y pairs) or an RLE {"counts", "size": [height, width]}, '
-                    "got [[1, 1, 4, 1, 4]]" + FIX),
+                    'annotations[0] (id 5): "segmentation" must be polygons [[x1, y1, x2, y2, '
+                    '...], ...] (numbers, in x, y pairs) or an RLE {"counts", "size": [height, '
+                    'width]}, got [[1, 1, 4, 1, 4]]' + FIX),
     "rle-size": ("annotations", 1, "segmentation", {"counts": "0`0", "size": [16, 16]},
                  f'{ANN}: "segmentation" is an RLE of size [16, 16], not its image\'s [height, '
                  "width] [8, 8]" + FIX),
@@ -54,6 +54,8 @@ CASES = {
     "image-size": ("images", 0, "height", "8",
                    'image 1 has "height": 8, "width": 8; give its size in pixels (whole numbers)'),
     "duplicate-id": ("annotations", 1, "id", 5, 'two annotations have "id": 5; ids are unique'),
+    "category-id-float": ("categories", 1, "id", 2.5,
+                          'categories[1] has "id": 2.5; give each category an id (a number)'),
 }
 
 
@@ -89,7 +91,7 @@ def test_good_entries_read_and_what_is_required_where(tmp_path):
     (tmp_path / "images" / "1.png").write_bytes(b"")
     del lvis["annotations"][0]["segmentation"]  # the box-prompt run scores masks
     path.write_text(json.dumps(lvis))
-    with pytest.raises(EvaluationError, match=r'annotation 0 \(id 5\) has no "segmentation"'):
+    with pytest.raises(EvaluationError, match=r'annotations\[0\] \(id 5\) has no "segmentation"'):
         read_coco_inputs(path, tmp_path / "images", tmp_path / "dets.json")
 
 

@@ -204,7 +204,7 @@ def test_keys_that_would_be_ignored_are_refused_before_the_model_is_read(
     data = json.loads(paths[0].read_text())
     del data["images"][3]["text_input"]
     plain.write_text(json.dumps(data))
-    assert f"{plain}: image entry 21 has no text_input" in refused(
+    assert f"{plain}: image 21 has no text_input" in refused(
         EvaluationError, saco=([plain], image_dir))
     assert "SA-Co image folder not found" in refused(
         EvaluationError, saco=(paths, tmp_path / "none"))

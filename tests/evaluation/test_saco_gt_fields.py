@@ -25,7 +25,7 @@ def write(tmp_path, gt) -> str:
     return str(path)
 
 
-# case -> (change to the annotation, what the line says after "annotation 0 (id 7)")
+# case -> (change to the annotation, what the line says after "annotations[0] (id 7)")
 CASES = {
     "no segmentation": ({"segmentation": None}, ' has no "segmentation"; the evaluation reads it'),
     "rle of another size": (
@@ -47,7 +47,7 @@ def test_a_bad_instance_field_is_one_line_naming_it(tmp_path, case):
     path = write(tmp_path, gt)
     with pytest.raises(EvaluationError) as info:
         read_saco_gt(path)
-    assert str(info.value).startswith(f"{path}: annotation 0 (id 7){says}"), info.value
+    assert str(info.value).startswith(f"{path}: annotations[0] (id 7){says}"), info.value
 
 
 def test_good_entries_read(tmp_path):

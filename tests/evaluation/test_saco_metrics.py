@@ -204,6 +204,6 @@ def test_bad_gt_files_are_refused_in_one_line(tmp_path):
         with pytest.raises(EvaluationError) as err:
             read_saco_gt([other])
         assert str(err.value) == (
-            f'{other}: annotation 0 (id 1): "bbox" must be [x, y, w, h] (numbers, w and h >= 0), '
+            f'{other}: annotations[0] (id 1): "bbox" must be [x, y, w, h] (numbers, w and h >= 0), '
             f"got {box!r}; fix it in the json"
         )

@@ -19,7 +19,7 @@ def test_an_infinite_bbox_is_refused(tmp_path):
     gt_paths, _ = synthetic_saco(tmp_path, 0, n_files=1, predict=False)
     bad = spoiled(tmp_path, gt_paths[0],
                   lambda d: d["annotations"][0].update(bbox=[float("inf"), 2, 3, 4]))
-    says = r'annotation 0 \(id 1\): "bbox" must be \[x, y, w, h\] .*, got \[inf, 2, 3, 4\]'
+    says = r'annotations\[0\] \(id 1\): "bbox" must be \[x, y, w, h\] .*, got \[inf, 2, 3, 4\]'
     with pytest.raises(EvaluationError, match=says):
         read_saco_gt(bad)
 

@@ -12,7 +12,8 @@ frame: index into the frames in order (0 = the first); object: the id written in
 PNGs (1-255); points: [x, y] in video pixels (on the frame), labels 1 (object) or 0
 (background), all 1 when left out; box: [x0, y0, x1, y1] in video pixels; mask: an image file
 (relative to the prompts file), the video's size, nonzero = object, instead of points and box.
-One entry per (frame, object) in a round.
+One entry per (frame, object) in a round. Error lines name an entry by its index in the list,
+as the frames are numbered: prompts.json[0] is the first.
 
 round (1 when left out; rounds numbered 1, 2, 3, ... without gaps): the official interactive
 workflow. Round 1's entries are added, then every object is tracked through the video; each later
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,12 @@ class VideoPrompt:
     box: list | None = None
     mask: np.ndarray | None = None  # H x W bool
     round: int = 1
+    entry: int = field(default=0, compare=False)  # its index in the file's list, for messages
+
+
+def entry_at(path: str | Path, index: int) -> str:
+    """An entry of the file, by its index in the list (0: the first): prompts.json[3]."""
+    return f"{path}[{index}]"
 
 
 def _is_number(v) -> bool:
@@ -88,7 +95,8 @@ def _round(entry: dict, where: str) -> int:
 
 
 def _prompt(
-    entry, where: str, folder: Path, num_frames: int, video_hw, limit, obj_ids=OBJECT_IDS
+    entry, index: int, where: str, folder: Path, num_frames: int, video_hw, limit,
+    obj_ids=OBJECT_IDS,
 ) -> VideoPrompt:
     if not isinstance(entry, dict):
         raise PromptsFileError(f"{where} must be an object with keys {', '.join(KEYS)}")
@@ -105,7 +113,7 @@ def _prompt(
         if {"points", "labels", "box"} & set(entry):
             raise PromptsFileError(f"{where}: give 'mask' alone, or points / box without it")
         mask = _read_mask(entry["mask"], where, folder, video_hw)
-        return VideoPrompt(frame, obj_id, mask=mask, round=round_)
+        return VideoPrompt(frame, obj_id, mask=mask, round=round_, entry=index)
     points, labels, box = entry.get("points"), entry.get("labels"), entry.get("box")
     if points is None and box is None:
         raise PromptsFileError(f"{where}: give 'points', 'box' or 'mask'")
@@ -127,7 +135,7 @@ def _prompt(
         raise PromptsFileError(f"{where}: 'box' must be [x0, y0, x1, y1]")
     for key, corners in (("points", points or []), ("box", [box[:2], box[2:]] if box else [])):
         _check_inside(where, key, corners, entry[key] if corners else None, video_hw)
-    return VideoPrompt(frame, obj_id, points, labels, box, round=round_)
+    return VideoPrompt(frame, obj_id, points, labels, box, round=round_, entry=index)
 
 
 def _check_inside(where: str, key: str, corners: list, given, video_hw) -> None:
@@ -188,12 +196,12 @@ def read_prompts(
         raise PromptsFileError(f"{path}: must be a non-empty JSON list of prompts")
     prompts, seen = [], set()
     for i, entry in enumerate(entries):
-        where = f"{path} entry {i}"
-        prompt = _prompt(entry, where, path.parent, num_frames, video_hw, limit, obj_ids)
+        where = entry_at(path, i)
+        prompt = _prompt(entry, i, where, path.parent, num_frames, video_hw, limit, obj_ids)
         if (prompt.round, prompt.frame, prompt.obj_id) in seen:
             in_round = f" in round {prompt.round}" if prompt.round > 1 else ""
             raise PromptsFileError(
-                f"{path} entry {i}: object {prompt.obj_id} already has a prompt on frame "
+                f"{where}: object {prompt.obj_id} already has a prompt on frame "
                 f"{prompt.frame}{in_round}; put all its points and its box in one entry"
             )
         seen.add((prompt.round, prompt.frame, prompt.obj_id))
@@ -205,10 +213,10 @@ def read_prompts(
 
 def _check_gaps(prompts: list[VideoPrompt], path: Path) -> None:
     rounds = {p.round for p in prompts}
-    for i, prompt in enumerate(prompts):
+    for prompt in prompts:
         if prompt.round > 1 and prompt.round - 1 not in rounds:
             raise PromptsFileError(
-                f"{path} entry {i}: round {prompt.round} but no entry has round "
+                f"{entry_at(path, prompt.entry)}: round {prompt.round} but no entry has round "
                 f"{prompt.round - 1}; number the rounds 1, 2, 3, ... without gaps"
             )
 
@@ -219,14 +227,14 @@ def check_rounds(
     """Batched objects all in round 1; no later clicks on a frame that conditions the object (see
     the module's docstring), except with SAM 3 (batched only), whose tracker decodes such a click
     again: with sam3=None (the family not known yet) batched clicks are not checked."""
-    first: dict[int, int] = {}  # object -> its first round
+    in_file_order = sorted(prompts, key=lambda p: p.entry)  # read_prompts sorts them by round
     first: dict[int, int] = {}  # object -> its first round
     for prompt in prompts:
         first[prompt.obj_id] = min(prompt.round, first.get(prompt.obj_id, prompt.round))
-    for i, prompt in enumerate(prompts):
+    for prompt in in_file_order:
         if objects == "batched" and first[prompt.obj_id] > 1:
             raise PromptsFileError(
-                f"{path} entry {i}: object {prompt.obj_id} first appears in round "
+                f"{entry_at(path, prompt.entry)}: object {prompt.obj_id} first appears in round "
                 f"{first[prompt.obj_id]}: batched objects (the official rule) are prompted in "
                 "round 1 first; add it to round 1, or use --objects independent"
             )
@@ -237,11 +245,11 @@ def check_rounds(
         if prompt.round == first[prompt.obj_id]:
             key = (prompt.frame, None if objects == "batched" else prompt.obj_id)
             conditioning[key] = prompt.round
-    for i, prompt in enumerate(prompts):
+    for prompt in in_file_order:
         key = (prompt.frame, None if objects == "batched" else prompt.obj_id)
         if conditioning.get(key, prompt.round) < prompt.round:
             raise PromptsFileError(
-                f"{path} entry {i}: frame {prompt.frame} was prompted in round "
+                f"{entry_at(path, prompt.entry)}: frame {prompt.frame} was prompted in round "
                 f"{conditioning[key]} and keeps those masks (the official rule); put these "
                 f"clicks in round {conditioning[key]}'s prompt there, or click on another frame"
             )

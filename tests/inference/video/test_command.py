@@ -101,27 +101,27 @@ def later(round_: int, **entry):
         ({"--prompts": "nowhere.json"}, "nowhere.json: prompts file not found"),
         ({"prompts": "{not json"}, "not a readable JSON file"),
         ({"prompts": []}, "must be a non-empty JSON list"),
-        ({"prompts": prompts_entry(frame=3)}, "entry 0: frame 3 does not exist (the video has "
+        ({"prompts": prompts_entry(frame=3)}, "json[0]: frame 3 does not exist (the video has "
                                              "frames 0 to 2)"),
-        ({"prompts": prompts_entry(pts=[[1, 2]])}, "entry 0: unknown key 'pts'"),
-        ({"prompts": prompts_entry(object=0)}, "entry 0: object id 0 does not exist"),
+        ({"prompts": prompts_entry(pts=[[1, 2]])}, "json[0]: unknown key 'pts'"),
+        ({"prompts": prompts_entry(object=0)}, "json[0]: object id 0 does not exist"),
         ({"prompts": prompts_entry(labels=[1, 0])}, "'labels' must be one 1 or 0 per point"),
         ({"prompts": prompts_entry(box=[1, 2, 3])}, "'box' must be [x0, y0, x1, y1]"),
         ({"prompts": prompts_entry(mask="m.png")}, "give 'mask' alone"),
         ({"prompts": [{"frame": 0, "object": 1, "mask": "m.png"}]}, "m.png not found"),
         ({"prompts": [{"frame": 0, "object": 1}]}, "give 'points', 'box' or 'mask'"),
-        ({"prompts": prompts_entry() * 2}, "entry 1: object 1 already has a prompt on frame 0"),
+        ({"prompts": prompts_entry() * 2}, "json[1]: object 1 already has a prompt on frame 0"),
         ({"--checkpoint": "missing.pt"}, "--checkpoint"),
-        ({"prompts": prompts_entry(round=0)}, "entry 0: 'round' must be 1, 2, 3, ... (1 when left "
+        ({"prompts": prompts_entry(round=0)}, "json[0]: 'round' must be 1, 2, 3, ... (1 when left "
                                               "out), not 0"),
-        ({"prompts": prompts_entry(round=True)}, "entry 0: 'round' must be 1, 2, 3, ..."),
-        ({"prompts": prompts_entry(round="2")}, "entry 0: 'round' must be 1, 2, 3, ..."),
-        ({"prompts": prompts_entry(round=2)}, "entry 0: round 2 but no entry has round 1; number "
+        ({"prompts": prompts_entry(round=True)}, "json[0]: 'round' must be 1, 2, 3, ..."),
+        ({"prompts": prompts_entry(round="2")}, "json[0]: 'round' must be 1, 2, 3, ..."),
+        ({"prompts": prompts_entry(round=2)}, "json[0]: round 2 but no entry has round 1; number "
                                               "the rounds 1, 2, 3, ... without gaps"),
-        ({"prompts": prompts_entry() + later(3)}, "entry 1: round 3 but no entry has round 2"),
-        ({"prompts": prompts_entry() + later(2, object=2)}, "entry 1: object 2 first appears in "
+        ({"prompts": prompts_entry() + later(3)}, "json[1]: round 3 but no entry has round 2"),
+        ({"prompts": prompts_entry() + later(2, object=2)}, "json[1]: object 2 first appears in "
                                                             "round 2: batched objects"),
-        ({"prompts": prompts_entry() + later(2) * 2}, "entry 2: object 1 already has a prompt on "
+        ({"prompts": prompts_entry() + later(2) * 2}, "json[2]: object 1 already has a prompt on "
                                                       "frame 1 in round 2"),
     ],
 )
@@ -140,9 +140,9 @@ def test_bad_input_is_one_line(inputs, tmp_path, capsys, change, named):
 @pytest.mark.parametrize(
     ("prompts", "named"),
     [
-        (prompts_entry() + later(2, frame=0, object=1), "entry 1: frame 0 was prompted in round 1"),
+        (prompts_entry() + later(2, frame=0, object=1), "json[1]: frame 0 was prompted in round 1"),
         (prompts_entry(object=2) + prompts_entry(frame=2) + later(2, frame=0),
-         "entry 2: frame 0 was prompted in round 1"),  # batched: for another object
+         "json[2]: frame 0 was prompted in round 1"),  # batched: for another object
     ],
 )
 def test_a_later_click_on_a_conditioning_frame_is_refused_for_sam2(inputs, tmp_path, capsys,
@@ -168,7 +168,7 @@ def test_rounds_with_independent_objects(inputs, tmp_path, capsys):
     prompts.write_text(json.dumps(accepted + later(4, object=2, frame=0)))
     assert run_main(independent) == 2
     err = capsys.readouterr().err.strip()
-    assert err.endswith("entry 3: frame 0 was prompted in round 2 and keeps those masks (the "
+    assert err.endswith("json[3]: frame 0 was prompted in round 2 and keeps those masks (the "
                         "official rule); put these clicks in round 2's prompt there, or click on "
                         "another frame"), err
 

@@ -68,4 +68,4 @@ def test_a_prompt_off_the_video_is_refused_naming_it(tmp_path, capsys, prompt, n
         command.main(argv)
     err = capsys.readouterr().err.strip()
     assert exit_.value.code == 2 and err.count("\n") == 0, err
-    assert err.startswith(f"error: {prompts} entry 1: {named} the 128 x 96 video; "), err
+    assert err.startswith(f"error: {prompts}[1]: {named} the 128 x 96 video; "), err

@@ -30,17 +30,17 @@ def refusal(tmp_path, entries, **kwargs) -> str:
     return str(err.value)
 
 
-# (entries, objects, {sam3: None when taken, else the refusal's tail after "<path> entry N: "})
+# (entries, objects, {sam3: None when taken, else the refusal's tail after "<path>" ("[N]: ...")})
 CASES = {
     "batched: a new object in round 2": (
         [entry(0, 1), entry(2, 2, 2)], "batched",
-        dict.fromkeys((False, True, None), "entry 1: object 2 first appears in round 2: batched "
+        dict.fromkeys((False, True, None), "[1]: object 2 first appears in round 2: batched "
                       "objects (the official rule) are prompted in round 1 first; add it to "
                       "round 1, or use --objects independent"),
     ),
     "batched: round 2 clicks another object's round-1 frame": (
         [entry(0, 1), entry(2, 2), entry(2, 1, 2)], "batched",
-        {False: "entry 2: frame 2 was prompted in round 1 and keeps those masks (the official "
+        {False: "[2]: frame 2 was prompted in round 1 and keeps those masks (the official "
                 "rule); put these clicks in round 1's prompt there, or click on another frame",
          True: None, None: None},
     ),
@@ -53,13 +53,13 @@ CASES = {
     ),
     "independent: round 2 clicks the object's own round-1 frame": (
         [entry(0, 1), entry(2, 2), entry(0, 1, 2)], "independent",
-        dict.fromkeys((False, None), "entry 2: frame 0 was prompted in round 1 and keeps those "
+        dict.fromkeys((False, None), "[2]: frame 0 was prompted in round 1 and keeps those "
                       "masks (the official rule); put these clicks in round 1's prompt there, "
                       "or click on another frame"),
     ),
     "independent: round 3 clicks the frame where the object first appeared in round 2": (
         [entry(0, 1), entry(1, 2, 2), entry(1, 2, 3)], "independent",
-        dict.fromkeys((False, None), "entry 2: frame 1 was prompted in round 2 and keeps those "
+        dict.fromkeys((False, None), "[2]: frame 1 was prompted in round 2 and keeps those "
                       "masks (the official rule); put these clicks in round 2's prompt there, "
                       "or click on another frame"),
     ),
@@ -79,7 +79,7 @@ def test_which_later_rounds_are_taken(case, tmp_path):
             assert len(prompts) == len(entries), (sam3, prompts)
         else:
             message = refusal(tmp_path, entries, objects=objects, sam3=sam3)
-            assert message == f"{tmp_path / 'prompts.json'} {expected}", (sam3, message)
+            assert message == f"{tmp_path / 'prompts.json'}{expected}", (sam3, message)
 
 
 def test_check_rounds_again_once_the_family_is_known(tmp_path):
@@ -88,7 +88,7 @@ def test_check_rounds_again_once_the_family_is_known(tmp_path):
     entries = [entry(0, 1), entry(2, 2), entry(2, 1, 2)]
     prompts = read(tmp_path, entries, objects="batched", sam3=None)
     check_rounds(prompts, "p.json", "batched", sam3=True)
-    with pytest.raises(PromptsFileError, match="^p.json entry 2: frame 2 was prompted in round 1"):
+    with pytest.raises(PromptsFileError, match=r"^p\.json\[2\]: frame 2 was prompted in round 1"):
         check_rounds(prompts, "p.json", "batched", sam3=False)
 
 
@@ -126,7 +126,7 @@ def test_round_and_values_are_kept_on_each_kind_of_prompt(tmp_path):
 )
 def test_entries_refused_at_the_limits(fields, message, tmp_path):
     fields = {k: v for k, v in {**entry(0, 1), **fields}.items() if v is not None}
-    assert refusal(tmp_path, [fields]) == f"{tmp_path / 'prompts.json'} entry 0: {message}"
+    assert refusal(tmp_path, [fields]) == f"{tmp_path / 'prompts.json'}[0]: {message}"
 
 
 def test_the_last_frame_and_object_255_exist(tmp_path):
@@ -138,3 +138,13 @@ def test_a_transposed_mask_is_refused(tmp_path):
     Image.fromarray(np.ones(HW[::-1], np.uint8)).save(tmp_path / "m.png")
     message = refusal(tmp_path, [{"frame": 0, "object": 1, "mask": "m.png"}])
     assert message.endswith("m.png is 6x8, the video 8x6: give a mask of the video's size")
+
+
+def test_check_rounds_names_the_files_entry_after_the_sort_by_round(tmp_path):
+    """The command checks the rounds again on read_prompts' list, sorted by round: the line
+    names the entry's index in the file (it named its place in the sorted list)."""
+    entries = [entry(2, 1, 2), entry(0, 1), entry(2, 2)]  # round 2's click first in the file
+    prompts = read(tmp_path, entries, objects="batched", sam3=None)
+    assert [p.round for p in prompts] == [1, 1, 2]
+    with pytest.raises(PromptsFileError, match=r"^p\.json\[0\]: frame 2 was prompted in round 1"):
+        check_rounds(prompts, "p.json", "batched", sam3=False)

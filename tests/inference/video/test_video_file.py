@@ -176,7 +176,7 @@ def test_max_frames_reads_and_tracks_the_first_frames(hq_sam2_file, prompts_file
 
 
 @pytest.mark.parametrize(("limit", "named"), [
-    ("2", "entry 1: frame 2 does not exist (frames 0 to 1 are read with --max-frames 2)"),
+    ("2", "prompts.json[1]: frame 2 does not exist (frames 0 to 1 are read with --max-frames 2)"),
     ("0", "--max-frames 0: give 1 or more"),
 ])
 def test_max_frames_refusals(limit, named, prompts_file, tmp_path, capsys):
