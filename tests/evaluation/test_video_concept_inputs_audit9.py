@@ -56,13 +56,13 @@ def spoil_pred_boxes_length(gt, preds):
     (spoil_gt_pair_video, r"video_np_pairs\[0\]: video_id 77 is not in 'videos'"),
     (spoil_gt_category, r"annotations\[0\]: category_id 99 is not in 'categories'"),
     (spoil_gt_pair_category, r"video_np_pairs\[1\]: category_id 98 is not in 'categories'"),
-    (spoil_pred_rle_size, r"entry 0: RLE size \[3, 3\] is not the video's"),
-    (spoil_pred_rle_string, r"entry 0: the RLE 'counts' string must be COCO's compressed runs"),
+    (spoil_pred_rle_size, r"json\[0\]: RLE size \[3, 3\] is not the video's"),
+    (spoil_pred_rle_string, r"json\[0\]: the RLE 'counts' string must be COCO's compressed runs"),
     (spoil_gt_rle_runs, r"annotations\[0\]: the RLE 'counts' must be non-negative integers "
                         r"summing to height x width"),
-    (spoil_pred_bool_id, r"entry 0: 'video_id' missing or not int"),
-    (spoil_pred_box, r"entry 0: a box must be \[x, y, w, h\] or null, got \[1, 2, 3\]"),
-    (spoil_pred_boxes_length, r"entry 0: 'bboxes' must be a list of 5 boxes"),
+    (spoil_pred_bool_id, r"json\[0\]: 'video_id' missing or not int"),
+    (spoil_pred_box, r"json\[0\]: a box must be \[x, y, w, h\] or null, got \[1, 2, 3\]"),
+    (spoil_pred_boxes_length, r"json\[0\]: 'bboxes' must be a list of 5 boxes"),
 ])
 def test_bad_entries_refused_in_one_line(tmp_path, spoil, message):
     gt, preds = synthetic_veval(0)

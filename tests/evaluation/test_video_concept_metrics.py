@@ -89,7 +89,7 @@ def test_bad_inputs_refused_in_one_line(tmp_path):
     preds[0]["segmentations"] = preds[0]["segmentations"][:-1]
     gt_path, pred_path = write_inputs(tmp_path, gt, preds)
     g = read_ground_truth(gt_path)
-    with pytest.raises(ConceptInputError, match=r"entry 0: 'segmentations' must be a list of 5"):
+    with pytest.raises(ConceptInputError, match=r"json\[0\]: 'segmentations' must be a list of 5"):
         read_predictions(pred_path, g)
     preds[0]["video_id"] = 99
     write_inputs(tmp_path, gt, preds)

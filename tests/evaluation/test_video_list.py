@@ -71,7 +71,7 @@ def run_main(args, capsys) -> str:
         ("sav_000001\n sav_000001 \n", "lists sav_000001 twice"),
         ("../sav_000001\n", "'../sav_000001' is not a video folder's name"),
         ("\n  \n", "lists no video"),
-        (None, "file not found"),
+        (None, "no such file"),
     ],
     ids=["missing", "twice", "path", "empty", "no_file"],
 )

@@ -18,7 +18,8 @@ from pathlib import Path
 from samhq_train.coco_masks import compressed_rle as _compressed
 from samhq_train.coco_masks import segmentation_problem
 from samhq_train.errors import UserError
-from samhq_train.files import not_a_file
+
+from .folders import file_problem
 
 
 class ConceptInputError(UserError, ValueError):
@@ -50,11 +51,6 @@ class ConceptGroundTruth:
     phrases: dict[int, str]
     masklets: list[Masklet]
     pairs: list[tuple[int, int]] | None
-
-
-def file_problem(path: Path) -> str:
-    """Why `path`, given as a file and not one, cannot be read, in words."""
-    return not_a_file(path) if path.exists() or path.is_symlink() else "no such file"
 
 
 def read_json(path: str | Path, what: str):
@@ -188,6 +184,6 @@ def predicted_masklets(data, gt: ConceptGroundTruth, where: str) -> list[Masklet
             "category_id, score, segmentations, bboxes)"
         )
     return [
-        read_masklet(entry, gt.frames, gt.sizes, f"{where}: entry {i}", score=True)
+        read_masklet(entry, gt.frames, gt.sizes, f"{where}[{i}]", score=True)
         for i, entry in enumerate(data)
     ]

@@ -20,10 +20,9 @@ from .concept_inputs import (
     ConceptGroundTruth,
     ConceptInputError,
     asked_pairs,
-    file_problem,
     read_json,
 )
-from .folders import read_indexed
+from .folders import file_problem, read_indexed
 
 CONCEPT_JSON = "concept.json"
 

@@ -58,6 +58,22 @@ class VideoList:
     names: list[str]
 
 
+def file_problem(path: Path) -> str:
+    """Why `path`, given as a file and not one, cannot be read, in words."""
+    return not_a_file(path) if path.exists() or path.is_symlink() else "no such file"
+
+
+def require_pred_folder(pred_dir: Path, gt_dir: Path, what: str, layout: str = "") -> None:
+    """VideoInputError unless the prediction's folder of a GT sequence, object or video (`what`:
+    "video sav_000001") is there; `layout`: what goes in it, for the message."""
+    if not pred_dir.is_dir():
+        why = not_a_folder(pred_dir) if pred_dir.exists() else "missing"
+        raise VideoInputError(
+            f"{pred_dir}: {why}: the GT has {what} ({gt_dir}); write its predicted masks "
+            f"there{layout}"
+        )
+
+
 def read_video_list(path: str | Path) -> VideoList:
     """A list of video names, one a line (surrounding blanks and empty lines ignored, as
     vos_inference.py's --video_list_file); VideoInputError for a missing or unreadable file, a
@@ -65,8 +81,8 @@ def read_video_list(path: str | Path) -> VideoList:
     path = Path(path)
     if not path.is_file():
         raise VideoInputError(
-            f"--video-list {path}: file not found; give a text file of video names, one a line "
-            "(as SA-V's sav_val.txt)"
+            f"--video-list {path}: {file_problem(path)}; give a text file of video names, one a "
+            "line (as SA-V's sav_val.txt)"
         )
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -178,11 +194,7 @@ def plan_sequence(
     """The scored frames of one sequence (or SA-V object: `what`), every file's header checked
     (a PNG of one of `modes`)."""
     gt = _scored_frames(gt_dir, skip_first_and_last)
-    if not pred_dir.is_dir():
-        raise VideoInputError(
-            f"{pred_dir}: missing: the GT has {what} {name} ({gt_dir}); write its predicted "
-            "masks there"
-        )
+    require_pred_folder(pred_dir, gt_dir, f"{what} {name}")
     if not pngs(pred_dir):
         raise VideoInputError(f"{pred_dir} holds no PNG masks: write the sequence's predictions")
     pred = [pred_dir / frame.name for frame in gt]
@@ -210,6 +222,7 @@ def read_indexed(path: Path, modes: tuple[str, ...] = ("P",)) -> np.ndarray:
 
 
 __all__ = [
-    "SequenceFrames", "VideoInputError", "VideoList", "gt_sequences", "plan_sequence", "pngs",
-    "read_indexed", "read_video_list", "sequence_root", "subfolders",
+    "SequenceFrames", "VideoInputError", "VideoList", "file_problem", "gt_sequences",
+    "plan_sequence", "pngs", "read_indexed", "read_video_list", "require_pred_folder",
+    "sequence_root", "subfolders",
 ]

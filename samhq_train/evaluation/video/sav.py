@@ -30,6 +30,7 @@ from .folders import (
     plan_sequence,
     pngs,
     read_indexed,
+    require_pred_folder,
     subfolders,
 )
 from .scores import SequenceScore, SequenceScorer
@@ -61,11 +62,7 @@ def plan_sav_sequence(
             f"{gt_dir} holds no object folders: the SA-V layout is <video>/<object>/<frame>.png "
             "(give --layout davis for <sequence>/<frame>.png masks)"
         )
-    if not pred_dir.is_dir():
-        raise VideoInputError(
-            f"{pred_dir}: missing: the GT has video {name} ({gt_dir}); write its predicted "
-            "masks there, <object>/<frame>.png"
-        )
+    require_pred_folder(pred_dir, gt_dir, f"video {name}", ", <object>/<frame>.png")
     if pngs(pred_dir) and not subfolders(pred_dir):
         raise VideoInputError(
             f"{pred_dir} holds PNG frames (the DAVIS layout) but the GT {gt_dir} is SA-V: write "
