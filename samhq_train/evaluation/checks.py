@@ -143,13 +143,12 @@ def _read_coco_inputs(coco_cfg, task: str) -> tuple:
 
 def read_saco_inputs(annotation_files, image_dir, bpe) -> SacoGT:
     """The SA-Co GT files (one path or a list: a subset's annotator files), read and checked
-    before the model, with the image folder and the BPE merges file (EvaluationError,
-    TokenizerFileError naming the file)."""
+    before the model, with the image folder, the images of the pairs scored and the BPE merges
+    file (EvaluationError, TokenizerFileError naming the file)."""
     gt = read_saco_gt(annotation_files)
-    if Path(image_dir).is_file():  # refused in COCO's line for it
-        check_image_files(gt.files[0], image_dir, (), gt.paths[0])
-    if not Path(image_dir).is_dir():
+    if not Path(image_dir).exists():
         raise EvaluationError(f"SA-Co image folder not found: {image_dir}")
+    check_image_files(gt.files[0], image_dir, gt.pair_ids, gt.paths[0])  # the pairs scored
     ClipTokenizer(bpe, vocab_size=None)  # a bad merges file: one line before the weights
     return gt
 

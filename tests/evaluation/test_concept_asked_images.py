@@ -1,7 +1,8 @@
 """samhq-evaluate coco.prompts=concept: the check stage looks for the files of the images the run
-will read (coco_concept_queries.asked_images: per_image, the category subset, the exemplars) and
-of no other; it refused a run with per_image=annotated over a folder that holds only the
-annotated images, for an image that would never be read."""
+will read (coco_concept_queries.asked_images: per_image, the category subset, the exemplars; with
+coco.concept.metric=cgf1 the SA-Co pairs scored) and of no other; it refused a run with
+per_image=annotated over a folder that holds only the annotated images, for an image that would
+never be read, and let an SA-Co run start without the images of its pairs."""
 
 import json
 
@@ -9,7 +10,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from samhq_train.config_defaults import CONFIG_DIR
-from samhq_train.evaluation.checks import check_inputs
+from samhq_train.evaluation.checks import check_inputs, read_saco_inputs
 from samhq_train.evaluation.errors import EvaluationError
 from tests.model.sam3.concept.synthetic_bpe import write_merges_file
 
@@ -68,3 +69,24 @@ def test_a_missing_image_the_run_reads_is_refused_before_the_model(concept_cfg, 
         f"{folder / 'gt.json'} is not there; give the folder that holds the json's images "
         "(coco.image_dir)"
     )
+
+
+def test_the_saco_check_looks_for_the_images_of_the_pairs_scored(concept_cfg, tmp_path):
+    """Pair 1 (1.png, there) and pair 2 (2.png, missing) scored; pair 3 (3.png, missing) is not
+    exhaustively annotated, so never read."""
+    folder, _ = concept_cfg
+    pairs = [{"id": i, "file_name": f"{i}.png", "height": 8, "width": 8, "text_input": "a cat",
+              "is_instance_exhaustive": i != 3} for i in (1, 2, 3)]
+    saco = tmp_path / "saco.json"
+    saco.write_text(json.dumps({"images": pairs, "annotations": [],
+                                "categories": [{"id": 1, "name": "object"}]}))
+    with pytest.raises(EvaluationError) as info:
+        read_saco_inputs(saco, folder / "images", folder / "bpe.txt.gz")
+    assert str(info.value) == (
+        f"{folder / 'images' / '2.png'}: image 2 of {saco} is not there; give the folder that "
+        "holds the json's images (coco.image_dir)"
+    )
+    pairs[1]["is_instance_exhaustive"] = False
+    saco.write_text(json.dumps({"images": pairs, "annotations": [],
+                                "categories": [{"id": 1, "name": "object"}]}))
+    assert read_saco_inputs(saco, folder / "images", folder / "bpe.txt.gz").pair_ids == (1,)
