@@ -156,6 +156,11 @@ def not_a_file(path: str | os.PathLike) -> str:
     return "a broken link" if Path(path).is_symlink() else "gone"
 
 
+def file_problem(path: str | os.PathLike) -> str:
+    """Why `path`, given as a file and not one, cannot be read, in words."""
+    return not_a_file(path) if os.path.lexists(path) else "no such file"
+
+
 def not_a_folder(path: str | os.PathLike) -> str:
     """Why `path`, given as a folder and not one, cannot be read, in words."""
     return "a file, not a folder" if Path(path).exists() else "folder not found"

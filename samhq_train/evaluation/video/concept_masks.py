@@ -15,14 +15,14 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ...coco_masks import encode_mask
-from ...files import not_a_folder
+from ...files import file_problem, not_a_folder
 from .concept_inputs import (
     ConceptGroundTruth,
     ConceptInputError,
     asked_pairs,
     read_json,
 )
-from .folders import file_problem, read_indexed
+from .folders import read_indexed
 
 CONCEPT_JSON = "concept.json"
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from samhq_train.errors import UserError
-from samhq_train.files import not_a_file, not_a_folder
+from samhq_train.files import file_problem, not_a_file, not_a_folder
 from samhq_train.imaging import ImageFileError, mask_png_header, read_mask_png
 
 DAVIS_MASKS = Path("Annotations", "480p")
@@ -56,11 +56,6 @@ class VideoList:
 
     path: Path
     names: list[str]
-
-
-def file_problem(path: Path) -> str:
-    """Why `path`, given as a file and not one, cannot be read, in words."""
-    return not_a_file(path) if path.exists() or path.is_symlink() else "no such file"
 
 
 def require_pred_folder(pred_dir: Path, gt_dir: Path, what: str, layout: str = "") -> None:
@@ -222,7 +217,7 @@ def read_indexed(path: Path, modes: tuple[str, ...] = ("P",)) -> np.ndarray:
 
 
 __all__ = [
-    "SequenceFrames", "VideoInputError", "VideoList", "file_problem", "gt_sequences",
+    "SequenceFrames", "VideoInputError", "VideoList", "gt_sequences",
     "plan_sequence", "pngs", "read_indexed", "read_video_list", "require_pred_folder",
     "sequence_root", "subfolders",
 ]
