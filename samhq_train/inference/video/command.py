@@ -317,8 +317,8 @@ def write_results(out: Path, video, results, overlay: bool) -> None:
                 masks = (logits[:, 0] > 0).cpu().numpy()
                 write_overlay(out, video.names[frame], video.image(frame), obj_ids, masks)
             written += 1
-    except KeyboardInterrupt:
-        exit_interrupted(written, len(video), "frames' masks", out)
+    except KeyboardInterrupt as stop:
+        exit_interrupted(stop, written, len(video), "frames' masks", out)
 
 
 @exit_on_user_error
