@@ -7,7 +7,7 @@ runs differently from torch: CheckFailedError) is also one line, with exit statu
 script tells it from a setup error. Anything else is a bug and keeps its traceback.
 
 SIGINT (Ctrl-C) and SIGTERM anywhere in a command (loading a model, checking data, the work) are
-one line too, `interrupted (SIGINT): <command> stopped ...`, with the shell's exit status for the
+one line too, `interrupted (SIGINT): <command> stopped`, with the shell's exit status for the
 signal (130 / 143): exit_on_user_error turns SIGTERM into Terminated, a KeyboardInterrupt, so
 that the code that handles Ctrl-C where results are written (counting what is on disk) handles
 both.
@@ -82,16 +82,13 @@ def sigterm_raises() -> Iterator[None]:
 
 
 def report_interrupt(stop: KeyboardInterrupt) -> None:
-    """The one line of a command stopped by a signal no closer handler reported: the files it
-    writes are written whole (files.atomic_write), so none is left half-written. Once per DDP
-    run (rank 0)."""
+    """The one line of a command stopped by a signal no closer handler reported (one that
+    writes results as it goes counts them itself: inference/interrupted.py). Once per DDP run
+    (rank 0)."""
     if os.environ.get("RANK", "0") != "0":
         return
     command = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "the command"
-    sys.stderr.write(
-        f"\ninterrupted ({interrupt_signal(stop)}): {command} stopped; no file was left "
-        "half-written\n"
-    )
+    sys.stderr.write(f"\ninterrupted ({interrupt_signal(stop)}): {command} stopped\n")
     sys.stderr.flush()
 
 
