@@ -81,7 +81,7 @@ def sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
-def report_interrupt(stop: KeyboardInterrupt) -> None:
+def report_command_interrupted(stop: KeyboardInterrupt) -> None:
     """The one line of a command stopped by a signal no closer handler reported (one that
     writes results as it goes counts them itself: inference/interrupted.py). Once per DDP run
     (rank 0)."""
@@ -110,7 +110,7 @@ def exit_on_user_error(
     installed command calls it (`sys.exit(main())`), a result that is not an exit status gives
     None: sys.exit would print a returned record and exit with status 1.
 
-    SIGINT / SIGTERM (Terminated) that reach it: one line (report_interrupt), exit 130 / 143."""
+    SIGINT / SIGTERM (Terminated) that reach it: one line (report_command_interrupted), exit 130 / 143."""
 
     @functools.wraps(main)
     def wrapped(*args, **kwargs):
@@ -121,7 +121,7 @@ def exit_on_user_error(
             reporter(err)
             sys.exit(err.exit_status)
         except KeyboardInterrupt as stop:
-            report_interrupt(stop)
+            report_command_interrupted(stop)
             sys.exit(interrupt_exit_status(stop))
         as_command = not args and not kwargs
         return None if as_command and not isinstance(result, int) else result
