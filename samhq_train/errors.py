@@ -110,7 +110,8 @@ def exit_on_user_error(
     installed command calls it (`sys.exit(main())`), a result that is not an exit status gives
     None: sys.exit would print a returned record and exit with status 1.
 
-    SIGINT / SIGTERM (Terminated) that reach it: one line (report_command_interrupted), exit 130 / 143."""
+    SIGINT / SIGTERM (Terminated) that reach it: one line (report_command_interrupted), exit
+    130 / 143."""
 
     @functools.wraps(main)
     def wrapped(*args, **kwargs):
