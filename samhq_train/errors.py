@@ -5,13 +5,23 @@ derives from UserError and carries a message that names the key or file and says
 A result that fails the check its command makes of it (an exported ONNX graph that onnxruntime
 runs differently from torch: CheckFailedError) is also one line, with exit status 3, so that a
 script tells it from a setup error. Anything else is a bug and keeps its traceback.
+
+SIGINT (Ctrl-C) and SIGTERM anywhere in a command (loading a model, checking data, the work) are
+one line too, `interrupted (SIGINT): <command> stopped`, with the shell's exit status for the
+signal (130 / 143): exit_on_user_error turns SIGTERM into Terminated, a KeyboardInterrupt, so
+that the code that handles Ctrl-C where results are written (counting what is on disk) handles
+both.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 SETUP_ERROR_EXIT = 2
@@ -34,6 +44,54 @@ class CheckFailedError(UserError):
     exit_status = CHECK_FAILED_EXIT
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command runs (exit_on_user_error holds the handler)."""
+
+
+def interrupt_signal(stop: KeyboardInterrupt) -> str:
+    """The name of the signal behind `stop`: SIGTERM for Terminated, else SIGINT."""
+    return "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
+
+
+def interrupt_exit_status(stop: KeyboardInterrupt) -> int:
+    """The shell's exit status for the signal behind `stop` (130 SIGINT, 143 SIGTERM)."""
+    return 128 + signal.Signals[interrupt_signal(stop)].value
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises Terminated in this process while inside (the main thread only, where
+    Python handles signals); a forked child (a DataLoader worker) keeps the default: it ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pid = os.getpid()
+
+    def on_sigterm(signum, frame) -> None:
+        if os.getpid() != pid:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def report_command_interrupted(stop: KeyboardInterrupt) -> None:
+    """The one line of a command stopped by a signal no closer handler reported (one that
+    writes results as it goes counts them itself: inference/interrupted.py). Once per DDP run
+    (rank 0)."""
+    if os.environ.get("RANK", "0") != "0":
+        return
+    command = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "the command"
+    sys.stderr.write(f"\ninterrupted ({interrupt_signal(stop)}): {command} stopped\n")
+    sys.stderr.flush()
+
+
 def report(err: UserError) -> None:
     """Print a user error as one line on stderr, in one write: the lines of DDP processes
     stopping together do not interleave (print writes the text and its newline apart)."""
@@ -50,15 +108,22 @@ def exit_on_user_error(
 
     Called with arguments (tests, scripts) it returns main's result; called without any, as the
     installed command calls it (`sys.exit(main())`), a result that is not an exit status gives
-    None: sys.exit would print a returned record and exit with status 1."""
+    None: sys.exit would print a returned record and exit with status 1.
+
+    SIGINT / SIGTERM (Terminated) that reach it: one line (report_command_interrupted), exit
+    130 / 143."""
 
     @functools.wraps(main)
     def wrapped(*args, **kwargs):
         try:
-            result = main(*args, **kwargs)
+            with sigterm_raises():
+                result = main(*args, **kwargs)
         except UserError as err:
             reporter(err)
             sys.exit(err.exit_status)
+        except KeyboardInterrupt as stop:
+            report_command_interrupted(stop)
+            sys.exit(interrupt_exit_status(stop))
         as_command = not args and not kwargs
         return None if as_command and not isinstance(result, int) else result
 

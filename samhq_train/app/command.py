@@ -51,7 +51,7 @@ import sys
 from pathlib import Path
 
 from samhq_train.constants import DEMO_BASE_DIR
-from samhq_train.errors import exit_on_user_error
+from samhq_train.errors import exit_on_user_error, interrupt_exit_status, interrupt_signal
 from samhq_train.inference.command_options import (
     add_device_options,
     add_weights_options,
@@ -214,17 +214,19 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
         return server
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
-        print(stop_note(app, host, port))
+    except KeyboardInterrupt as stop:  # SIGTERM too (errors.Terminated)
+        print(stop_note(app, host, port, interrupt_signal(stop)))
+        sys.exit(interrupt_exit_status(stop))
     finally:
         server.server_close()
     return None
 
 
-def stop_note(app, host, port) -> str:
-    """What Ctrl-C stopped and what it left: the server, and the saves (each written whole)."""
+def stop_note(app, host, port, signal_name: str = "SIGINT") -> str:
+    """What Ctrl-C (or SIGTERM) stopped and what it left: the server, and the saves (each
+    written whole)."""
     return (
-        f"interrupted (SIGINT): stopped the app server on {host}:{port}; "
+        f"interrupted ({signal_name}): stopped the app server on {host}:{port}; "
         f"{app.saves} mask(s) saved in this session, in {app.out_dir} (a save is written whole or "
         "not at all)"
     )

@@ -21,6 +21,8 @@ area, bbox x y w h, predicted_iou, stability_score, point_coords, crop_box; cate
 and each segmentation names its file. Existing outputs are kept unless --overwrite.
 Exit status 0, or 2 with one error line for bad input (a missing or unreadable image, a folder
 without images, a checkpoint that does not load, an option out of range, outputs that exist).
+Ctrl-C (SIGTERM alike) stops with one line counting the images whose files were written (each
+whole: none of the interrupted image's stays), exit 130 (143).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import torch
 
 from samhq_train.constants import DEMO_BASE_DIR
 from samhq_train.errors import UserError, exit_on_user_error
+from samhq_train.files import atomic_write_text
 from samhq_train.model import CheckpointError, load_checkpoint
 from samhq_train.model.formats import is_shipped_demo_base
 from samhq_train.progress import track
@@ -53,6 +56,8 @@ from .command_options import (
     hq_choice,
 )
 from .export import OutputError, check_output_dir
+from .interrupted import exit_interrupted
+from .predict_files import write_png
 from .predictor import ImageReadError, load_image
 
 DEMO_CHECKPOINT = DEMO_BASE_DIR / "vit_demo_base.safetensors"
@@ -184,13 +189,27 @@ def draw_masks(image: np.ndarray, rles: list[dict]) -> np.ndarray:
 
 
 def write_image_result(out: Path, image_path: Path, image: np.ndarray, generator, found) -> int:
+    """<stem>.json (<stem>_masks/NNNN.png with --output-mode binary_mask) and <stem>_overlay.png,
+    each written whole; a signal or a write error removes the image's files written so far.
+    Returns the number of masks."""
+    written: list[Path] = []
+    try:
+        return _write_image_result(out, image_path, image, generator, found, written)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _write_image_result(out, image_path, image, generator, found, written) -> int:
     records = generator.records(found)
     stem = image_path.stem
     if generator.output_mode == "binary_mask":
         (out / f"{stem}_masks").mkdir(exist_ok=True)
         for i, record in enumerate(records):
             name = f"{stem}_masks/{i:04d}.png"
-            cv2.imwrite(str(out / name), record["segmentation"].astype(np.uint8) * 255)
+            written.append(out / name)
+            write_png(out / name, record["segmentation"].astype(np.uint8) * np.uint8(255))
             record["segmentation"] = name
     annotations = [
         {"id": i + 1, "image_id": 1, "category_id": 1, "iscrowd": 0, **record}
@@ -202,9 +221,10 @@ def write_image_result(out: Path, image_path: Path, image: np.ndarray, generator
         "annotations": annotations,
         "categories": [{"id": 1, "name": "object"}],
     }
-    (out / f"{stem}.json").write_text(json.dumps(coco))
-    overlay = draw_masks(image, found.rles)
-    cv2.imwrite(str(out / f"{stem}_overlay.png"), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
+    written.append(out / f"{stem}.json")
+    atomic_write_text(written[-1], json.dumps(coco))
+    written.append(out / f"{stem}_overlay.png")
+    write_png(written[-1], draw_masks(image, found.rles))
     return len(records)
 
 
@@ -249,18 +269,23 @@ def main(argv: list[str] | None = None) -> int:
         int8=args.int8,
     )
     out.mkdir(exist_ok=True)
-    for path in track(images, "amg", bar=False, leave=False):  # piped: a line now and then
-        try:
-            image = load_image(path)
-        except ImageReadError as err:
-            raise AmgInputError(str(err)) from None
-        if note is not None:
-            print(note, file=sys.stderr)
-            note = None
-        count = write_image_result(
-            out, path, image, generator, generator.generate_candidates(image)
-        )
-        print(f"{path}: {count} masks -> {out / (path.stem + '.json')}")
+    done = 0
+    try:
+        for path in track(images, "amg", bar=False, leave=False):  # piped: a line now and then
+            try:
+                image = load_image(path)
+            except ImageReadError as err:
+                raise AmgInputError(str(err)) from None
+            if note is not None:
+                print(note, file=sys.stderr)
+                note = None
+            count = write_image_result(
+                out, path, image, generator, generator.generate_candidates(image)
+            )
+            print(f"{path}: {count} masks -> {out / (path.stem + '.json')}")
+            done += 1
+    except KeyboardInterrupt as stop:
+        exit_interrupted(stop, done, len(images), "images' masks", out)
     return 0
 
 

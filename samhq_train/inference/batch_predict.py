@@ -148,7 +148,7 @@ def predict_images(
     created = not out_dir.exists()
     out_dir.mkdir(exist_ok=True)
     listing = Listing(out_dir)
-    disk_full, interrupted = None, False
+    disk_full, interrupted = None, None
     try:
         # piped: a progress line now and then (in a terminal the per-image lines are enough)
         for image in track(images, "predict", bar=False, leave=False):
@@ -197,16 +197,16 @@ def predict_images(
         if err.errno not in DISK_FULL and not isinstance(err, DiskFullError):
             raise
         disk_full = err
-    except KeyboardInterrupt:  # Ctrl-C: the listing below, then one line (an image is whole)
-        interrupted = True
+    except KeyboardInterrupt as stop:  # the listing below, then one line (an image is whole)
+        interrupted = stop
     finally:
         listed = listing.finish(batch.results)
         if listed is None and created and out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()
     if disk_full is not None:
         raise disk_full_error(disk_full, len(batch.results), listed) from None
-    if interrupted:
-        exit_interrupted(len(batch.results), len(images), "images' masks", out_dir)
+    if interrupted is not None:
+        exit_interrupted(interrupted, len(batch.results), len(images), "images' masks", out_dir)
     return batch
 
 

@@ -310,8 +310,8 @@ def main(argv: list[str] | None = None) -> int:
             counts = "" if tags is None else f" ({per_text(texts, answers)})"
             print(f"{path}: {count} instances{counts} -> {out / (path.stem + '.json')}")
             done += 1
-    except KeyboardInterrupt:
-        exit_interrupted(done, len(images), "images' results", out)
+    except KeyboardInterrupt as stop:
+        exit_interrupted(stop, done, len(images), "images' results", out)
     return 0
 
 

@@ -1,20 +1,24 @@
-"""Ctrl-C in an inference command that writes its results as it goes (samhq-predict,
-samhq-concept, samhq-video): one line counting what was written, each file whole, and the shell's
-exit status for SIGINT, not a traceback."""
+"""A signal (Ctrl-C, SIGTERM) in an inference command that writes its results as it goes
+(samhq-predict, samhq-concept, samhq-video, samhq-amg): one line counting what was written, each
+file whole, and the shell's exit status for the signal, not a traceback. A signal before the
+work (loading the model) is errors.exit_on_user_error's line."""
 
 import sys
 from pathlib import Path
 from typing import NoReturn
 
-INTERRUPTED_EXIT = 130  # 128 + SIGINT, as the shell reports a Ctrl-C
+from samhq_train.errors import interrupt_exit_status, interrupt_signal
 
 
-def exit_interrupted(written: int, total: int, what: str, out: Path | str) -> NoReturn:
-    """`interrupted: <written> of <total> <what> written to <out>; run again with --overwrite to
-    replace them` on stderr, exit 130. what: the unit, e.g. "frames' masks"."""
-    print(f"interrupted: {written} of {total} {what} written to {out}; run again with "
-          "--overwrite to replace them", file=sys.stderr)
-    sys.exit(INTERRUPTED_EXIT)
+def exit_interrupted(
+    stop: KeyboardInterrupt, written: int, total: int, what: str, out: Path | str
+) -> NoReturn:
+    """`interrupted (SIGINT): <written> of <total> <what> written to <out>; run again with
+    --overwrite to replace them` on stderr, exit 130 (143 for SIGTERM). stop: the
+    KeyboardInterrupt (errors.Terminated for SIGTERM); what: the unit, e.g. "frames' masks"."""
+    print(f"\ninterrupted ({interrupt_signal(stop)}): {written} of {total} {what} written to "
+          f"{out}; run again with --overwrite to replace them", file=sys.stderr)
+    sys.exit(interrupt_exit_status(stop))
 
 
-__all__ = ["INTERRUPTED_EXIT", "exit_interrupted"]
+__all__ = ["exit_interrupted"]

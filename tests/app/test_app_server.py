@@ -259,6 +259,10 @@ def test_the_script_serves_the_page_on_localhost(tiny_checkpoint, tmp_path):
         process.terminate()
         process.wait(timeout=30)
     assert list(tmp_path.iterdir()) == []  # nothing saved, nothing written
+    # SIGTERM stops it as Ctrl-C does: the note line, the shell's status for the signal
+    assert process.returncode == 143
+    assert process.stdout.read().strip().splitlines()[-1].startswith(
+        "interrupted (SIGTERM): stopped the app server on 127.0.0.1:")
 
 
 def test_ctrl_c_names_what_it_stopped_and_what_was_saved(tmp_path):

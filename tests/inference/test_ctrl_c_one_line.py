@@ -1,6 +1,7 @@
-"""Ctrl-C in samhq-predict and samhq-concept is one line, as in samhq-video: how many images'
-outputs were written (each whole: none of the interrupted image's files stays), run again with
---overwrite; exit 130, no traceback. samhq-predict's predictions.json lists the written ones."""
+"""Ctrl-C in samhq-predict, samhq-concept and samhq-amg is one line, as in samhq-video: how many
+images' outputs were written (each whole: none of the interrupted image's files stays), run again
+with --overwrite; exit 130, no traceback.
+samhq-predict's predictions.json lists the written ones."""
 
 import json
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from samhq_train.cli import predict as predict_command
-from samhq_train.inference import batch_predict, concept_command
+from samhq_train.inference import amg_command, batch_predict, concept_command
 from tests.inference.predict_runs import three_images
 from tests.model.sam3.concept.ours_file import write_sam3_with_detector
 
@@ -50,8 +51,8 @@ def test_ctrl_c_in_samhq_predict_is_one_line(tmp_path, tiny_weights, capsys, mon
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == (
-        f"interrupted: 1 of 3 images' masks written to {out}; run again with --overwrite to "
-        "replace them")
+        f"interrupted (SIGINT): 1 of 3 images' masks written to {out}; run again with "
+        "--overwrite to replace them")
     assert sorted(p.name for p in out.iterdir()) == [
         "a_mask.png", "a_overlay.png", "predictions.json"]
     assert [k.rsplit("/", 1)[-1] for k in json.loads((out / "predictions.json").read_text())] == [
@@ -80,7 +81,24 @@ def test_ctrl_c_in_samhq_concept_is_one_line(concept_files, tmp_path, capsys, mo
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == (
-        f"interrupted: 1 of 2 images' results written to {out}; run again with --overwrite to "
-        "replace them")
+        f"interrupted (SIGINT): 1 of 2 images' results written to {out}; run again with "
+        "--overwrite to replace them")
     files = sorted(p.name for p in out.iterdir() if p.is_file())
     assert files == ["a.json", "a_overlay.png"]  # b.json removed with the overlay unwritten
+
+
+def test_ctrl_c_in_samhq_amg_is_one_line(tmp_path, tiny_weights, capsys, monkeypatch):
+    folder, out = three_images(tmp_path), tmp_path / "out"
+    _ctrl_c_at_b_overlay(monkeypatch, amg_command)
+    argv = ["--images", folder, "--checkpoint", tiny_weights, "--out", out, "--device", "cpu",
+            "--points-per-side", 2, "--output-mode", "binary_mask", "--pred-iou-thresh", 0,
+            "--stability-score-thresh", 0]
+    assert _exit_status(amg_command.main, argv) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        f"interrupted (SIGINT): 1 of 3 images' masks written to {out}; run again with "
+        "--overwrite to replace them")
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    masks = [f for f in files if f.startswith("a_masks/")]
+    assert masks and files == ["a.json", *masks, "a_overlay.png"]  # b's masks and json removed

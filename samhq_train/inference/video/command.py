@@ -49,7 +49,7 @@ from PIL import Image
 
 from samhq_train.drawing import draw_overlay
 from samhq_train.errors import UserError, exit_on_user_error
-from samhq_train.files import atomic_write
+from samhq_train.files import atomic_write, atomic_write_text
 from samhq_train.model import (
     VIDEO_FAMILIES,
     CheckpointError,
@@ -302,7 +302,7 @@ def write_concept(
         "frame_name": video.names[objects.frame], "threshold": args.threshold,
         "objects": objects.records(),
     }
-    (out / CONCEPT_JSON).write_text(json.dumps(record, indent=1))
+    atomic_write_text(out / CONCEPT_JSON, json.dumps(record, indent=1))  # whole, or none
 
 
 def write_results(out: Path, video, results, overlay: bool) -> None:
@@ -317,8 +317,8 @@ def write_results(out: Path, video, results, overlay: bool) -> None:
                 masks = (logits[:, 0] > 0).cpu().numpy()
                 write_overlay(out, video.names[frame], video.image(frame), obj_ids, masks)
             written += 1
-    except KeyboardInterrupt:
-        exit_interrupted(written, len(video), "frames' masks", out)
+    except KeyboardInterrupt as stop:
+        exit_interrupted(stop, written, len(video), "frames' masks", out)
 
 
 @exit_on_user_error

@@ -52,7 +52,7 @@ def test_ctrl_c_while_tracking_is_one_line_and_keeps_whole_masks(
         command.main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_.value.code == 130 and err[-1] == (
-        f"interrupted: 1 of 3 frames' masks written to {out}; run again with --overwrite to "
-        "replace them"), err
+        f"interrupted (SIGINT): 1 of 3 frames' masks written to {out}; run again with "
+        "--overwrite to replace them"), err
     assert sorted(p.name for p in out.iterdir()) == ["00000.png"]
     assert np.array(Image.open(out / "00000.png")).tolist() == np.ones((96, 128)).tolist()

@@ -1,0 +1,131 @@
+"""SIGINT (Ctrl-C) or SIGTERM before a command's work (loading the model, checking the config
+and data) is one line naming the command, with the shell's exit status for the signal (130 /
+143), never a traceback (errors.exit_on_user_error, the wrapper every command's main passes
+through). Each command runs as a real process, forked from a server that imported torch once;
+the signal is sent when a marker file shows the command is at the point under test (the function
+there blocks until the signal comes)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from samhq_train.model import build_sam_hq, save_checkpoint
+from tests.training.helpers import ROOT
+
+# reads one json request a line (script, cwd, out, err), forks a child that runs the script;
+# replies the child's pid, then, once it ended, its exit status
+SERVER = """
+import json, os, signal, sys
+import torch, numpy, hydra, omegaconf
+print("ready", flush=True)
+for line in sys.stdin:
+    request = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(120)
+        os.chdir(request["cwd"])
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        sys.stdin = open(0, closefd=False)
+        for fd, path in ((1, request["out"]), (2, request["err"])):
+            os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+        exec(request["script"], {"__name__": "__main__"})
+        sys.exit(0)
+    print(pid, flush=True)
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+"""
+
+# the command's main() run on argv, with `module.name` replaced by a function that writes the
+# marker file and waits for the signal
+SCRIPT = """
+import pathlib, sys, time
+sys.argv = {argv!r}
+import {module} as command
+def at_the_point(*args, **kwargs):
+    pathlib.Path({marker!r}).touch()
+    time.sleep(60)
+setattr(command, {name!r}, at_the_point)
+command.main()
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("interrupt_server")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(folder)}
+    process = subprocess.Popen([sys.executable, "-c", SERVER], cwd=folder, env=env, text=True,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert process.stdout.readline() == "ready\n"
+    yield process
+    process.stdin.close()
+    process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("interrupt_inputs")
+    weights = save_checkpoint(build_sam_hq("vit_demo", seed=0), folder / "tiny.safetensors",
+                              "safetensors")
+    image = folder / "a.png"
+    cv2.imwrite(str(image), np.zeros((40, 50, 3), np.uint8))
+    return weights, image
+
+
+def interrupted_at(server, tmp_path, module, name, argv, signum) -> tuple[int, str]:
+    """Run `module`.main() on argv, send `signum` once it calls `module.name`; (exit status,
+    stderr)."""
+    marker, err = tmp_path / "at_the_point", tmp_path / "stderr"
+    script = SCRIPT.format(argv=[str(a) for a in argv], module=module, name=name,
+                           marker=str(marker))
+    request = {"script": script, "cwd": str(tmp_path), "out": str(tmp_path / "stdout"),
+               "err": str(err)}
+    server.stdin.write(json.dumps(request) + "\n")
+    server.stdin.flush()
+    pid = int(server.stdout.readline())
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert time.monotonic() < deadline, err.read_text()
+        time.sleep(0.05)
+    os.kill(pid, signum)
+    return int(server.stdout.readline()), err.read_text()
+
+
+def one_line(status: int, err: str, expected_status: int, line: str) -> None:
+    assert "Traceback" not in err, err
+    assert status == expected_status, err
+    assert err.strip().splitlines() == [line], err
+
+
+def test_ctrl_c_while_samhq_predict_loads_the_model(server, tmp_path, inputs):
+    weights, image = inputs
+    argv = ["samhq-predict", image, "--checkpoint", weights, "--box", 1, 1, 20, 20,
+            "--out", tmp_path / "out", "--device", "cpu"]
+    status, err = interrupted_at(server, tmp_path, "samhq_train.cli.predict", "load_checkpoint",
+                                 argv, signal.SIGINT)
+    one_line(status, err, 130,
+             "interrupted (SIGINT): samhq-predict stopped")
+    assert not (tmp_path / "out").exists()
+
+
+def test_sigterm_while_samhq_amg_loads_the_model(server, tmp_path, inputs):
+    weights, image = inputs
+    argv = ["samhq-amg", "--image", image, "--checkpoint", weights, "--out", tmp_path / "out"]
+    status, err = interrupted_at(server, tmp_path, "samhq_train.inference.amg_command",
+                                 "load_checkpoint", argv, signal.SIGTERM)
+    one_line(status, err, 143,
+             "interrupted (SIGTERM): samhq-amg stopped")
+
+
+def test_ctrl_c_while_samhq_train_checks_its_inputs(server, tmp_path):
+    """Before the run (its CheckpointOnInterrupt report): the config, data and output checks."""
+    argv = ["samhq-train", f"paths.output_dir={tmp_path / 'run'}", f"data.root={tmp_path}"]
+    status, err = interrupted_at(server, tmp_path, "samhq_train.cli.train", "check_inputs",
+                                 argv, signal.SIGINT)
+    one_line(status, err, 130,
+             "interrupted (SIGINT): samhq-train stopped")
