@@ -192,7 +192,11 @@ def _refuse_list_configs(config_name: str | None, job: Sequence[str]) -> None:
     loader = GlobalHydra.instance().config_loader()
     if config_name is not None:
         _refuse_list_config(config_name)
-    for entry in loader.compute_defaults_list(config_name, list(job), RunMode.RUN).defaults:
+    try:
+        entries = loader.compute_defaults_list(config_name, list(job), RunMode.RUN).defaults
+    except (HydraException, OmegaConfBaseException):
+        return  # composing the job words it (a missing config, a bad override, ...)
+    for entry in entries:
         if entry.config_path is not None and not entry.config_path.startswith("hydra/"):
             _refuse_list_config(entry.config_path)
 
