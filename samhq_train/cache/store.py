@@ -85,7 +85,15 @@ def tensors_checksum(tensors: dict[str, torch.Tensor]) -> str:
 
 def check_cache_dir(folder: str | os.PathLike) -> None:
     """CacheError (one line naming it) unless `folder` is, or can be created as, a writable
-    folder: the cache writes its entries, claims and file digests there (output_check)."""
+    folder: the cache writes its entries, claims and file digests there (output_check). One
+    encoder's store folder given as the cache (any model's: it holds store.json) is refused: the
+    run would build its whole store inside it, next to the entries already there."""
+    if os.path.isfile(os.path.join(folder, "store.json")):
+        parent = os.path.dirname(os.path.abspath(folder))
+        raise CacheError(
+            f"data.cache.dir={folder} is one encoder's folder inside an embedding cache (it holds "
+            f"store.json): give the cache folder that holds it, data.cache.dir={parent}"
+        )
     try:
         check_writable_folder(folder, "data.cache.dir", what="the embedding cache's entries")
     except OutputError as err:

@@ -41,6 +41,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.initialize import get_gh_backup, restore_gh_from_backup
+from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
@@ -180,8 +181,24 @@ def _check_group_choices(config_name: str | None, job: Sequence[str]) -> None:
                 f"In '{config_name}': Could not find '{group}/{option}'; Available options "
                 f"in '{group}': {', '.join(options)}"
             )
-        if isinstance(option, str):  # a list at a group's package merges without a word
-            _refuse_list_config(f"{group}/{option}")
+
+
+def _refuse_list_configs(config_name: str | None, job: Sequence[str]) -> None:
+    """ConfigError naming the first config file of the job's defaults tree (the primary config,
+    every group choice and defaults entry, nested ones too) that is a YAML list: Hydra names the
+    config of a list it cannot merge, and a list at a package that holds nothing else (a group of
+    the user's own, `experiment=mine`, or an entry `- parts: lst` inside it) it merges as
+    `parts: [..]` without a word."""
+    loader = GlobalHydra.instance().config_loader()
+    if config_name is not None:
+        _refuse_list_config(config_name)
+    try:
+        entries = loader.compute_defaults_list(config_name, list(job), RunMode.RUN).defaults
+    except (HydraException, OmegaConfBaseException):
+        return  # composing the job words it (a missing config, a bad override, ...)
+    for entry in entries:
+        if entry.config_path is not None and not entry.config_path.startswith("hydra/"):
+            _refuse_list_config(entry.config_path)
 
 
 def _refuse_list_config(config_path: str) -> None:
@@ -195,15 +212,6 @@ def _refuse_list_config(config_path: str) -> None:
         f"config file {os.path.join(root, config_path + '.yaml')}: its top level is a list; "
         "a config file holds keys and values (a YAML mapping, `key: value` lines)"
     )
-
-
-def _named_list_config(err: BaseException) -> None:
-    """ConfigError naming the file for Hydra's refusal of a config that is a list (it names
-    the config, not the file)."""
-    found = re.match(r"In '([^']+)': ConfigTypeError.*ListConfig", str(err), re.S) or re.match(
-        r"primary config '([^']+)' must be a DictConfig, got ListConfig", str(err))
-    if found:
-        _refuse_list_config(found.group(1))
 
 
 def compose_checked(
@@ -229,11 +237,12 @@ def compose_checked(
                 )
             for job in jobs:
                 _check_group_choices(config_name, job)
+                if config_dir or primary:  # the package's own configs are mappings (tested)
+                    _refuse_list_configs(config_name, job)
             configs = [compose(config_name, job, return_hydra_config=hydra) for job in jobs]
             return configs[0]
     except (HydraException, OmegaConfBaseException) as err:
         with _hydra_configs(config_dir, primary):
-            _named_list_config(err)
             typo = key_typo(str(err), config_name, overrides)
         raise ConfigError(typo or one_line(err)) from None
     except (yaml.YAMLError, UnicodeDecodeError) as err:  # a config file of the user's, damaged

@@ -104,6 +104,7 @@ class PairedFolderDataset(Dataset):
         mask_ext: str = ".png",
         mask_suffix: str = "",
         strict: bool = True,
+        skip_setting: str = "strict: false",
     ):
         self.image_dir, self.mask_dir = Path(image_dir), Path(mask_dir)
         self.name = name or self.image_dir.name
@@ -155,7 +156,7 @@ class PairedFolderDataset(Dataset):
             text = f"{self.name}: " + "; ".join(problems)
             if strict:
                 raise DataError(
-                    text + ". Add or remove those files, or set strict: false to skip them"
+                    text + f". Add or remove those files, or set {skip_setting} to skip them"
                 )
             log.warning("%s. Skipping them (lenient mode)", text)
         self.pairs = [(s, images[s], masks[s]) for s in sorted(images) if s in masks]
@@ -210,6 +211,7 @@ class CocoInstanceDataset(Dataset):
         include_crowd: bool = False,
         category_ids: Sequence[int] | None = None,
         strict: bool = True,
+        skip_setting: str = "strict: false",
     ):
         from pycocotools.coco import COCO
 
@@ -261,7 +263,8 @@ class CocoInstanceDataset(Dataset):
                 f"missing from {self.image_dir}: {_list_names(paths)}"
             )
             if strict:
-                raise DataError(text + ". Add them, or set strict: false to skip their instances")
+                raise DataError(
+                    text + f". Add them, or set {skip_setting} to skip their instances")
             log.warning("%s. Skipping their instances (lenient mode)", text)
         if not self.annotations:
             raise DataError(
@@ -354,9 +357,13 @@ def resolve_set_path(path: str | Path, root: Path | None, dataset: str) -> Path:
     return root / path
 
 
-def build_source(spec: Mapping, root: str | Path | None = None, strict: bool = True) -> Dataset:
+def build_source(
+    spec: Mapping, root: str | Path | None = None, strict: bool = True, strict_setting: str = ""
+) -> Dataset:
     """One dataset from a config entry: ``{name, type: folder|coco, ...}``; relative paths are
-    taken from ``root``. ``spec["strict"]``, when given, overrides ``strict``.
+    taken from ``root``. ``spec["strict"]``, when given, overrides ``strict``; a refusal of
+    unmatched files names `strict_setting` (the config key that gave ``strict``) as the way to
+    skip them, or the entry's own ``strict: false`` where the entry sets it.
 
     folder keys: image_dir, mask_dir, image_ext, mask_ext, mask_suffix.
     coco keys: image_dir, annotation_file, min_area, include_crowd, category_ids.
@@ -369,6 +376,10 @@ def build_source(spec: Mapping, root: str | Path | None = None, strict: bool = T
             f"use one of {sorted(SOURCE_TYPES)}"
         )
     root = None if root is None else Path(root)
+    if "strict" in spec or not strict_setting:
+        spec["skip_setting"] = f"strict: false in the entry of {spec.get('name')!r}"
+    else:
+        spec["skip_setting"] = f"{strict_setting}=false"
     spec.setdefault("strict", strict)
     for key in ("image_dir", "mask_dir", "annotation_file"):
         if key in spec:

@@ -45,7 +45,7 @@ def training_set(
     seed: int,
 ) -> PromptedDataset:
     """The concatenation of the training sets, one random stream (named "train")."""
-    sources = [build_source(s, root, strict) for s in specs]
+    sources = [build_source(s, root, strict, strict_key(True)) for s in specs]
     dataset = PromptedDataset(
         ConcatDataset(sources),
         transform,
@@ -71,7 +71,7 @@ def evaluation_sets(
     """One dataset per validation / test set, in config order; a set's own ``strict`` wins."""
     return [
         PromptedDataset(
-            build_source(spec, root, strict),
+            build_source(spec, root, strict, strict_key(False)),
             transform,
             prompts,
             train=False,

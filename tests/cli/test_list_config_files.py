@@ -14,13 +14,21 @@ from samhq_train.config_check import ConfigError
         (["--config-name", "mine"], "mine.yaml"),  # the primary config
         (["experiment=mine"], "experiment/mine.yaml"),  # was accepted: `experiment: [a]`
         (["--config-name", "uses_list"], "model/mine.yaml"),  # reached through a defaults list
+        # a group of the user's own, its package holding nothing else: merged as `extra: [a]`
+        (["--config-name", "uses_own_group"], "extra/lst.yaml"),
+        (["experiment=nested"], "experiment/parts/lst.yaml"),  # an entry inside a group's file
     ],
-    ids=["primary", "group-choice", "defaults-list"],
+    ids=["primary", "group-choice", "defaults-list", "own-group", "nested-entry"],
 )
 def test_a_list_config_file_is_one_line_naming_it(tmp_path, args, listed):
-    for folder in ("model", "experiment"):
+    for folder in ("model", "experiment", "extra", "experiment/parts"):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "mine.yaml").write_text("- a\n- b\n")
+    (tmp_path / "extra" / "lst.yaml").write_text("- a\n")
+    (tmp_path / "experiment" / "parts" / "lst.yaml").write_text("- a\n")
+    (tmp_path / "experiment" / "nested.yaml").write_text("defaults:\n  - parts: lst\n  - _self_\n")
+    (tmp_path / "uses_own_group.yaml").write_text(
+        "defaults:\n  - train\n  - extra: lst\n  - _self_\n")
     (tmp_path / "mine.yaml").write_text("- a\n")
     (tmp_path / "uses_list.yaml").write_text(
         "defaults:\n  - train\n  - override /model: mine\n  - _self_\n")
