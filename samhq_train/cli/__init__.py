@@ -10,16 +10,8 @@
 A problem the user can fix is one `error:` line and exit status 2 (samhq_train.errors); a bug
 keeps its traceback. The Hydra configs ship inside the package (CONFIG_DIR), so the commands
 work from any directory.
-
-Nothing is downloaded at run time: albumentations asks pypi.org for its latest version on import
-(a 2 s network timeout where there is no network) unless NO_ALBUMENTATIONS_UPDATE is set, so the
-commands set it before anything imports it (a value the user set is kept).
 """
 
-import os
-
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-
-from samhq_train.config_defaults import CONFIG_DIR  # noqa: E402
+from samhq_train.config_defaults import CONFIG_DIR
 
 __all__ = ["CONFIG_DIR"]
