@@ -134,7 +134,7 @@ def video_loaders(cfg, image_size: int, processes: int = 1):
     alone (EpochSeededLoader: resumable mid-epoch). Under DDP (processes > 1) a clip or sequence
     that fails to load comes to the step as a LoadFailure (data.loaders), which stops every process
     together (the module), rather than raising in this process alone."""
-    data = cfg.data
+    data, seed = cfg.data, int(cfg.get("seed", 0))
     root = absolute_path(data.root)
     shapes = data.get("moving_shapes")  # the demo's videos, written on first use
     if shapes:
@@ -144,12 +144,12 @@ def video_loaders(cfg, image_size: int, processes: int = 1):
         root, image_size=image_size, num_frames=int(data.num_frames),
         max_num_objects=int(data.max_num_objects), multiplier=int(data.get("multiplier", 1)),
         hflip_prob=float(data.get("hflip_prob", 0.5)), augmentation=clip_augmentation(data),
-        seed=int(cfg.seed),
+        seed=seed,
     )
     workers, handed = int(data.get("num_workers", 0)), processes > 1
     train = EpochSeededLoader(train_set, batch_size=int(data.batch_size), shuffle=True,
                               num_workers=workers, collate_fn=collate_clips, drop_last=True,
-                              hands_over_failures=handed, seed=int(cfg.seed))
+                              hands_over_failures=handed, seed=seed)
     val_root = data.get("val_root")
     if not val_root:
         return train, None
