@@ -8,6 +8,11 @@ consecutive frames from a uniform start, and up to max_num_objects of the object
 first frame (a start without any is drawn again); frames resized to the model's square input,
 masks by nearest neighbour. Bad folders are refused in one DataError line before any clip is
 read.
+
+Randomness: item i of epoch e draws from its own generator, seeded from (seed, e, i) (the MOSE
+augmentations from Python's and torch's generators seeded from it, as Meta's draw), so a clip
+does not depend on the process, worker or order that reads it and a resumed run draws what the
+uninterrupted one drew; ``set_epoch`` sets e (data.loaders.EpochSeededLoader calls it).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from samhq_train.files import not_a_file, not_a_folder
 from samhq_train.imaging import ImageFileError, mask_png_header, read_mask_png
 
 from .image_files import DataError, read_image
-from .video_transforms import ClipAugmentation, augment_clip
+from .video_transforms import ClipAugmentation, augment_clip, seeded_global_draws
 
 log = logging.getLogger(__name__)
 
@@ -115,15 +120,20 @@ class VideoClipDataset(Dataset):
     T x N x S x S bool (N objects), "name", "object_ids"}. `multiplier` repeats the sequence list
     (SAM 2's dataset multiplier); hflip_prob flips a whole clip (SAM 2's consistent
     RandomHorizontalFlip); with `augmentation` a clip goes through SAM 2's MOSE augmentations
-    (video_transforms.py: flip, affine, resize, colour) instead of the plain resize and flip."""
+    (video_transforms.py: flip, affine, resize, colour) instead of the plain resize and flip;
+    `seed` and the epoch (set_epoch) seed the draws (module docstring)."""
 
     def __init__(self, root, *, image_size: int, num_frames: int = 8, max_num_objects: int = 3,
                  multiplier: int = 1, hflip_prob: float = 0.5,
-                 augmentation: ClipAugmentation | None = None) -> None:
+                 augmentation: ClipAugmentation | None = None, seed: int = 0) -> None:
         self.sequences = find_sequences(root, num_frames)
         self.image_size, self.num_frames = image_size, num_frames
         self.max_num_objects, self.multiplier = max_num_objects, multiplier
         self.hflip_prob, self.augmentation = hflip_prob, augmentation
+        self.seed, self.epoch = int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
 
     def __len__(self) -> int:
         return len(self.sequences) * self.multiplier
@@ -132,7 +142,7 @@ class VideoClipDataset(Dataset):
         """A clip, or {"error": one line} for a clip that cannot be read (a frame cut short):
         said by the loader in the main process (data.loaders.SampleLoader), not as a loader
         worker's traceback."""
-        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
+        rng = np.random.default_rng([self.seed, self.epoch, index])
         try:
             return self.clip(self.sequences[index % len(self.sequences)], rng)
         except DataError as err:
@@ -152,7 +162,8 @@ class VideoClipDataset(Dataset):
         ids = sorted(rng.choice(visible, count, replace=False).tolist())
         frames = range(start, start + self.num_frames)
         if self.augmentation is not None:
-            images, masks = self._augmented(seq, frames, ids)
+            with seeded_global_draws(int(rng.integers(2**63))):
+                images, masks = self._augmented(seq, frames, ids)
         else:
             images, masks = self._resized(seq, frames, ids, rng)
         return {"images": images, "masks": masks, "name": seq.name, "object_ids": ids}

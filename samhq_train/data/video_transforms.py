@@ -14,11 +14,14 @@
 The random draws are Meta's, from the same generators in the same order (Python's `random` for
 the flip, the resize choice and grayscale; torch's global generator for the affine and the
 jitters), so under the same seeds a clip comes out as Meta's pipeline makes it (tests compare).
+VideoClipDataset seeds both per clip inside seeded_global_draws, which gives them back as they
+were: the process's streams are left alone.
 """
 
 from __future__ import annotations
 
 import random
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +56,20 @@ class ClipAugmentation:
                                  "contrast, saturation)")
         if len(self.fill) != 3:
             raise ValueError(f"fill={list(self.fill)}: an RGB colour")
+
+
+@contextmanager
+def seeded_global_draws(seed: int):
+    """Python's `random` and torch's global generator seeded with `seed` inside; both as they
+    were before on leaving."""
+    state = random.getstate()
+    with torch.random.fork_rng(devices=[]):
+        random.seed(seed)
+        torch.manual_seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(state)
 
 
 def _ranges(strengths: tuple[float, float, float]) -> list[list[float]]:

@@ -2,10 +2,11 @@
 COCO jsons and images are (a Roboflow export's root/train/, root/valid/ or explicit paths; the
 concept demo written first when data.concept_demo is set) and the train / validation loaders.
 
-The training loader sets its dataset's epoch and reseeds its shuffle from (data.seed, epoch) each
-time an epoch's iterator is made, before any worker copies the dataset (Meta's trainer calls
-set_epoch before it builds the epoch's loader): an epoch's batches depend on the seed and the
-epoch only, so a resumed run draws what the uninterrupted one drew.
+The training loader (data.loaders.EpochSeededLoader) sets its dataset's epoch and reseeds its
+shuffle from (data.seed, epoch) each time an epoch's iterator is made, before any worker copies
+the dataset (Meta's trainer calls set_epoch before it builds the epoch's loader): an epoch's
+batches depend on the seed and the epoch only, so a resumed run draws what the uninterrupted one
+drew, also from inside an epoch (its batches done dropped).
 
 Under DDP each process reads its own share (ProcessShare): in training disjoint equal shares of
 the epoch's permutation, which is the one-process run's, so that N processes of batch B see in
@@ -16,7 +17,6 @@ makes every process stop together with it)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import NamedTuple
@@ -29,7 +29,7 @@ from samhq_train.data.concept_dataset import VAL_CATEGORIES_PER_DATAPOINT, Conce
 from samhq_train.data.concept_exemplars import ExemplarSettings
 from samhq_train.data.concept_val_exemplars import ValExemplarSettings
 from samhq_train.data.demo_concepts import ANNOTATIONS, ensure_concept_demo
-from samhq_train.data.loaders import batches_or_failures
+from samhq_train.data.loaders import EpochSeededLoader, batches_or_failures, epoch_seed
 from samhq_train.distributed import global_rank, world_size
 from samhq_train.errors import UserError
 from samhq_train.model_from_config import absolute_path
@@ -132,7 +132,7 @@ class ProcessShare(DistributedSampler):
         """The whole set's order this epoch (every process draws the same)."""
         if self.seed is None:
             return list(range(len(self.dataset)))
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
         return torch.randperm(len(self.dataset), generator=generator).tolist()
 
     def indices(self) -> list[int]:
@@ -160,22 +160,13 @@ class ShareLoader(DataLoader):
         return batches_or_failures(super().__iter__(), len(self))  # told to all in module.py
 
 
-class EpochLoader(ShareLoader):
-    """A ShareLoader whose ProcessShare and dataset, when an epoch's iterator is made, take the
-    epoch epoch_of() (the worker seeds too draw from (seed, epoch))."""
+class EpochLoader(EpochSeededLoader):
+    """The concept training loader: an EpochSeededLoader (an epoch's batches from (data.seed,
+    epoch) alone, resumable mid-epoch) that hands a batch that failed to load to the step as a
+    LoadFailure, as ShareLoader does."""
 
-    def __init__(self, *args, seed: int = 0, epoch_of: Callable[[], int] | None = None,
-                 **kwargs) -> None:
-        kwargs.setdefault("generator", torch.Generator())
-        super().__init__(*args, **kwargs)
-        self.seed, self.epoch_of = int(seed), epoch_of
-
-    def __iter__(self):
-        epoch = self.epoch_of() if self.epoch_of is not None else 0
-        self.dataset.set_epoch(epoch)
-        self.sampler.set_epoch(epoch)
-        self.generator.manual_seed(self.seed * 1_000_003 + epoch)
-        return super().__iter__()
+    def __init__(self, *args, hands_over_failures: bool = True, **kwargs) -> None:
+        super().__init__(*args, hands_over_failures=hands_over_failures, **kwargs)
 
 
 def _int_or_none(data, key: str, default=None):

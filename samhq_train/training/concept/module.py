@@ -119,8 +119,9 @@ class ConceptTrainModule(L.LightningModule):
             np.random.seed(seed)
             torch.manual_seed(seed)
 
-    def on_train_epoch_start(self) -> None:
+    def on_train_start(self) -> None:
         # a loaded model comes in eval mode and Lightning keeps modes: Meta trains in train mode
+        # (not on_train_epoch_start: a run resumed inside an epoch starts there without it)
         self.model.train()
 
     def transfer_batch_to_device(self, batch, device, dataloader_idx: int):

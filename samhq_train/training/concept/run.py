@@ -260,15 +260,13 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
                                                                  val_loader)))
         # model.grad_checkpointing: the trunk's blocks (configure_encoder) and the detector's
         module.detector.grad_checkpointing = bool(cfg.model.get("grad_checkpointing"))
-        # the epoch about to run, also while a resumed run restores its loops (current_epoch
-        # then still counts the checkpoint's epoch as running; Lightning's sampler epoch is this)
-        train_loader.epoch_of = lambda: module.trainer.fit_loop.epoch_progress.current.processed
         trainer: L.Trainer = hydra.utils.instantiate(
             ddp_settings_for(cfg.trainer, "full"),  # no policy reaches every parameter each step
             callbacks=callbacks,
             logger=loggers or False, plugins=[AtomicCheckpointIO()], **lightning_clipping(optim),
         )
         stop_together_on_failed_writes(trainer.strategy)  # rank 0 writes; all learn how it went
+        train_loader.follow(trainer)  # its epoch and batches done: a mid-epoch resume is exact
         check_shares(train_loader, val_loader, trainer.world_size)
         module.steps_per_epoch = optimizer_steps_per_epoch(cfg.trainer, train_loader,
                                                            trainer.world_size)

@@ -97,9 +97,10 @@ class VideoTrainModule(L.LightningModule):
         if stage == "fit" and self.global_rank:
             self.rng = np.random.default_rng([self.seed, self.global_rank])
 
-    def on_train_epoch_start(self) -> None:
+    def on_train_start(self) -> None:
         # a loaded model comes in eval mode, and Lightning keeps modes: SAM2Train trains in
-        # train mode (the decoder's eval-only dynamic multimask must stay off)
+        # train mode (the decoder's eval-only dynamic multimask must stay off); not
+        # on_train_epoch_start: a run resumed inside an epoch starts there without it
         self.model.train()
 
     def training_step(self, batch: dict | LoadFailure, batch_idx: int) -> torch.Tensor:

@@ -23,7 +23,7 @@ import torch
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import OmegaConf
 
-from samhq_train.data.loaders import SampleLoader
+from samhq_train.data.loaders import EpochSeededLoader, SampleLoader
 from samhq_train.data.moving_shapes import ensure_moving_shapes
 from samhq_train.data.video_clips import VideoClipDataset, collate_clips, find_sequences
 from samhq_train.data.video_transforms import ClipAugmentation
@@ -130,10 +130,11 @@ def ensure_video_parts(model, cfg) -> None:
 
 
 def video_loaders(cfg, image_size: int, processes: int = 1):
-    """(train loader, val loader or None). Under DDP (processes > 1) a clip or sequence that
-    fails to load comes to the step as a LoadFailure (data.loaders), which stops every process
+    """(train loader, val loader or None); the clips of an epoch draw from (cfg.seed, epoch)
+    alone (EpochSeededLoader: resumable mid-epoch). Under DDP (processes > 1) a clip or sequence
+    that fails to load comes to the step as a LoadFailure (data.loaders), which stops every process
     together (the module), rather than raising in this process alone."""
-    data = cfg.data
+    data, seed = cfg.data, int(cfg.get("seed", 0))
     root = absolute_path(data.root)
     shapes = data.get("moving_shapes")  # the demo's videos, written on first use
     if shapes:
@@ -143,11 +144,12 @@ def video_loaders(cfg, image_size: int, processes: int = 1):
         root, image_size=image_size, num_frames=int(data.num_frames),
         max_num_objects=int(data.max_num_objects), multiplier=int(data.get("multiplier", 1)),
         hflip_prob=float(data.get("hflip_prob", 0.5)), augmentation=clip_augmentation(data),
+        seed=seed,
     )
     workers, handed = int(data.get("num_workers", 0)), processes > 1
-    train = SampleLoader(train_set, batch_size=int(data.batch_size), shuffle=True,
-                         num_workers=workers, collate_fn=collate_clips, drop_last=True,
-                         hands_over_failures=handed)
+    train = EpochSeededLoader(train_set, batch_size=int(data.batch_size), shuffle=True,
+                              num_workers=workers, collate_fn=collate_clips, drop_last=True,
+                              hands_over_failures=handed, seed=seed)
     val_root = data.get("val_root")
     if not val_root:
         return train, None
@@ -213,6 +215,7 @@ def train_video(cfg, build_loggers: Callable[[object], list] | None = None
         )
         stop_together_on_failed_writes(trainer.strategy)  # rank 0 writes; all learn how it went
         train_loader, val_loader = video_loaders(cfg, image_size, trainer.world_size)
+        train_loader.follow(trainer)  # its epoch and batches done: a mid-epoch resume is exact
         metrics: dict = {}
         if (val_loader is not None and cfg.get("validate_before_training")
                 and not cfg.get("ckpt_path")):

@@ -147,7 +147,7 @@ def test_training_runs_the_model_in_train_mode():
     # eval-only dynamic multimask would otherwise be on in training
     model = build_sam_hq("sam2.1_hq_hiera_demo", seed=0).eval()
     module = VideoTrainModule(model, prompts=ClipPromptSettings(), loss=MultiStepMaskLoss())
-    module.on_train_epoch_start()
+    module.on_train_start()
     assert model.training and model.sam_mask_decoder.training
 
 
