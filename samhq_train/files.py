@@ -96,6 +96,13 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data), size_hint=len(data))
 
 
+def atomic_write_bytes(path: str | os.PathLike, data: Any) -> Path:
+    """atomic_write of a file of `data`: bytes, or any buffer (cv2.imencode's array of an encoded
+    picture)."""
+    data = bytes(data)
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data), size_hint=len(data))
+
+
 def disk_full_reason(err: BaseException) -> str | None:
     """What `err` (or an error it was raised from) says about a full disk: "no space left on the
     device" (errno or the writer's words), a hedged reason for torch's short write, else None."""

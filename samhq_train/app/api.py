@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from samhq_train.data.demo import make_demo_sample
-from samhq_train.model import atomic_write
+from samhq_train.files import atomic_write_bytes, atomic_write_text
 
 from .concept import ConceptSession
 from .engine import AppError, Options, Segmenter, free_stem, prompt_of, safe_stem
@@ -160,10 +160,9 @@ class App:
             ok, data = cv2.imencode(".png", mask.astype(np.uint8) * 255)
             if not ok:
                 raise RuntimeError(f"could not encode {path.name} as PNG")
-            atomic_write(path, lambda tmp, data=data: Path(tmp).write_bytes(data.tobytes()))
+            atomic_write_bytes(path, data)
         prompts = out / f"{stem}.json"
-        text = json.dumps(self.prompt_file(body)) + "\n"
-        atomic_write(prompts, lambda tmp: Path(tmp).write_text(text))
+        atomic_write_text(prompts, json.dumps(self.prompt_file(body)) + "\n")
         saved = [str(p) for p in [*files, prompts]]
         self.saves += 1
         self.log(f"saved {', '.join(saved)}")

@@ -26,7 +26,7 @@ from pycocotools.cocoeval import COCOeval
 from samhq_train.coco_masks import compressed_rle, decode_mask, encode_mask
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.evaluation.metrics import mask_to_boundary
-from samhq_train.files import read_text
+from samhq_train.files import atomic_write_text, read_text
 
 __all__ = [
     "BoundaryCOCOeval",
@@ -188,8 +188,7 @@ def to_coco_results(predictions: Sequence[Mapping], coco_gt: COCO) -> list[dict]
 
 def write_results_json(results: Sequence[Mapping], path: str | os.PathLike) -> None:
     """Write :func:`to_coco_results` output as a COCO results json."""
-    with open(path, "w") as f:
-        json.dump(list(results), f)
+    atomic_write_text(path, json.dumps(list(results)))
 
 
 def _load_results(coco_gt: COCO, results: list[dict]) -> COCO:

@@ -39,6 +39,7 @@ from samhq_train.evaluation.evaluate import logits_at_original_size
 from samhq_train.evaluation.lvis_boxes import lvis_box_prompt_markdown, score_lvis_masks
 from samhq_train.evaluation.lvis_gt import image_file, is_lvis, max_detections_of
 from samhq_train.evaluation.report import MODEL_LABELS
+from samhq_train.files import atomic_write_text
 from samhq_train.imaging import ImageFileError, read_image
 from samhq_train.progress import track
 
@@ -267,7 +268,7 @@ def write_coco_outputs(
         write_results_json(preds, paths[f"{name}_results_{out}"])
     paths[f"{name}_metrics"] = out_dir / f"{name}_metrics.json"
     finite = {out: {k: None if v != v else v for k, v in m.items()} for out, m in metrics.items()}
-    paths[f"{name}_metrics"].write_text(json.dumps(finite, indent=1) + "\n")
+    atomic_write_text(paths[f"{name}_metrics"], json.dumps(finite, indent=1) + "\n")
     paths[f"{name}_table"] = out_dir / f"{name}.md"
-    paths[f"{name}_table"].write_text(table)
+    atomic_write_text(paths[f"{name}_table"], table)
     return paths

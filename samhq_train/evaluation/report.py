@@ -26,6 +26,7 @@ from samhq_train.constants import GT_THRESHOLD
 from samhq_train.drawing import draw_overlay
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.evaluate import mean_over_sets
+from samhq_train.files import atomic_write_bytes, atomic_write_text
 
 MODEL_LABELS = {"sam": "SAM", "hq": "SAM-HQ"}  # table rows, in this order
 # what the decoder without the HQ token is after a run of each policy (evaluation/baseline.py)
@@ -140,10 +141,10 @@ def write_report(result: Mapping, out_dir: str | Path, *, settings: Mapping | No
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = dict(settings or {})
     paths = {"table": out_dir / "results.md", "scores": out_dir / "scores.json", "overlays": []}
-    paths["table"].write_text(f"## {title}\n\n{markdown_tables(result, labels)}")
+    atomic_write_text(paths["table"], f"## {title}\n\n{markdown_tables(result, labels)}")
     summary = {out: {"sets": res, "mean_over_sets": mean_over_sets(res)}
                for out, res in result["results"].items()}
-    paths["scores"].write_text(json.dumps(
+    atomic_write_text(paths["scores"], json.dumps(
         {"settings": settings, "results": summary, "prompts": result.get("prompts", {}),
          "images": result["images"]}, indent=1
     ) + "\n")
@@ -153,8 +154,10 @@ def write_report(result: Mapping, out_dir: str | Path, *, settings: Mapping | No
         for rank, item in enumerate(items):
             path = folder / f"{rank:02d}_{_safe(item['name'])}.png"
             picture = overlay_picture(item, labels=labels)
-            if not cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
-                raise EvaluationError(f"could not write {path}")
+            ok, png = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+            if not ok:
+                raise EvaluationError(f"could not encode {path} as PNG")
+            atomic_write_bytes(path, png)
             paths["overlays"].append(path)
     return paths
 
@@ -198,8 +201,8 @@ def write_click_report(result: Mapping, out_dir: str | Path, *, settings: Mappin
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"click_table": out_dir / "clicks.md", "click_scores": out_dir / "click_scores.json"}
     table = click_tables(result, labels)
-    paths["click_table"].write_text(f"## SAM vs SAM-HQ, click-based\n\n{table}")
-    paths["click_scores"].write_text(json.dumps(
+    atomic_write_text(paths["click_table"], f"## SAM vs SAM-HQ, click-based\n\n{table}")
+    atomic_write_text(paths["click_scores"], json.dumps(
         {"settings": dict(settings or {}), "protocol": result.get("protocol", {}),
          "results": result["results"], "images": result["images"]}, indent=1
     ) + "\n")

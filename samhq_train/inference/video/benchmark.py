@@ -36,7 +36,7 @@ import torch
 from PIL import Image
 
 from samhq_train.errors import UserError
-from samhq_train.files import not_a_file, not_a_folder
+from samhq_train.files import atomic_write, not_a_file, not_a_folder
 from samhq_train.imaging import ImageFileError, MaskPng, read_mask_png
 from samhq_train.model.sam2.tracking import non_overlapping
 
@@ -279,14 +279,14 @@ def write_mask(path: Path, obj_ids: list[int], logits: torch.Tensor, palette) ->
     """An indexed PNG of object ids (logits > 0; the smaller id where two remain)."""
     picture = Image.fromarray(id_mask(obj_ids, logits), mode="P")
     picture.putpalette(palette or davis_palette())
-    picture.save(path)
+    atomic_write(path, lambda tmp: picture.save(tmp, format="PNG"))
 
 
 def write_object_mask(path: Path, logits: torch.Tensor, palette) -> None:
     """One object's mask, 1 where its logits (1 x H x W) > 0, as a mode P PNG."""
     picture = Image.fromarray((logits[0] > 0).cpu().numpy().astype(np.uint8), mode="P")
     picture.putpalette(palette or davis_palette())
-    picture.save(path)
+    atomic_write(path, lambda tmp: picture.save(tmp, format="PNG"))
 
 
 def run_sequence(predictor: VideoPredictor, seq: VosSequence, out: Path) -> None:

@@ -30,7 +30,7 @@ from PIL import Image
 
 from samhq_train.clip_tokenizer import TokenizerFileError
 from samhq_train.errors import UserError
-from samhq_train.files import read_text
+from samhq_train.files import atomic_write, atomic_write_text, read_text
 from samhq_train.inference.command_options import decode_with_hq
 from samhq_train.model.sam3.concept.detector import NoDetectorError, concept_detector
 from samhq_train.model.sam3.tracking import VideoPartsMissing
@@ -216,7 +216,8 @@ def write_outputs(out: Path, video, results, palette, record: dict, session=None
     for frame, output in results:
         picture = Image.fromarray(id_picture(output, video.size, values), mode="P")
         picture.putpalette(palette)
-        picture.save(out / f"{video.names[frame]}.png")
+        atomic_write(out / f"{video.names[frame]}.png",
+                     lambda tmp, picture=picture: picture.save(tmp, format="PNG"))
         for obj_id, prob in zip(output.obj_ids.tolist(), output.probs.tolist()):
             entry = shown.setdefault(obj_id, {"first_frame": frame, "score": prob})
             entry["first_frame"] = min(entry["first_frame"], frame)
@@ -228,7 +229,7 @@ def write_outputs(out: Path, video, results, palette, record: dict, session=None
          **({"masklet_score": round(final[obj_id], 6)} if obj_id in final else {})}
         for obj_id, v in sorted(shown.items())
     ]
-    (out / "concept.json").write_text(json.dumps({**record, "objects": objects}, indent=1))
+    atomic_write_text(out / "concept.json", json.dumps({**record, "objects": objects}, indent=1))
     return shown
 
 
