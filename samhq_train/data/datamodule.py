@@ -247,7 +247,6 @@ class SegmentationDataModule(L.LightningDataModule):
             # Lightning's DistributedSampler pads a set with repeated images up to a multiple of
             # the process count, which would count them twice in the per-set means
             sampler = EvaluationShard(dataset, trainer.world_size, trainer.global_rank)
-        kwargs = {"batches_done": self._batches_done_this_epoch} if train else {}
         loader = (TrainLoader if train else SampleLoader)(
             dataset,
             batch_size=batch_size,
@@ -258,18 +257,13 @@ class SegmentationDataModule(L.LightningDataModule):
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
             collate_fn=Collate(self.prompt_cfg, train),
-            **kwargs,
         )
+        if train and trainer is not None:
+            loader.follow(trainer)
         # under DDP a file one process cannot read stops every process at that step (the
         # module's LoadFailure handling), not this one alone
         loader.hands_over_failures = trainer is not None and trainer.world_size > 1
         return loader
-
-    def _batches_done_this_epoch(self) -> int:
-        """Training batches of the running epoch the trainer has done (> 0 when resumed
-        mid-epoch)."""
-        trainer = self.trainer
-        return 0 if trainer is None else trainer.fit_loop.epoch_loop.batch_progress.current.ready
 
     def train_dataloader(self) -> SampleLoader:
         if self.train_set is None:
