@@ -41,16 +41,16 @@ for line in sys.stdin:
     print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
 """
 
-# the command's main() run on argv, with `module.name` replaced by a function that writes the
-# marker file and waits for the signal
+# the main() of the `command` module run on argv, with `module.name` replaced by a function that
+# writes the marker file and waits for the signal
 SCRIPT = """
-import pathlib, sys, time
+import importlib, pathlib, sys, time
 sys.argv = {argv!r}
-import {module} as command
+import {command} as command
 def at_the_point(*args, **kwargs):
     pathlib.Path({marker!r}).touch()
     time.sleep(60)
-setattr(command, {name!r}, at_the_point)
+setattr(importlib.import_module({module!r}), {name!r}, at_the_point)
 command.main()
 """
 
@@ -77,12 +77,19 @@ def inputs(tmp_path_factory):
     return weights, image
 
 
-def interrupted_at(server, tmp_path, module, name, argv, signum) -> tuple[int, str]:
-    """Run `module`.main() on argv, send `signum` once it calls `module.name`; (exit status,
+def interrupted_at(server, tmp_path, module, name, argv, signum, command=None) -> tuple[int, str]:
+    """Run `command`.main() (default: `module`'s) on argv, send `signum` once it calls
+    `module.name`; (exit status, stderr)."""
+    marker = tmp_path / "at_the_point"
+    script = SCRIPT.format(argv=[str(a) for a in argv], command=command or module,
+                           module=module, name=name, marker=str(marker))
+    return signalled(server, tmp_path, script, marker, signum)
+
+
+def signalled(server, tmp_path, script, marker, signum) -> tuple[int, str]:
+    """Run `script` in a child of the server, send `signum` once `marker` exists; (exit status,
     stderr)."""
-    marker, err = tmp_path / "at_the_point", tmp_path / "stderr"
-    script = SCRIPT.format(argv=[str(a) for a in argv], module=module, name=name,
-                           marker=str(marker))
+    err = tmp_path / "stderr"
     request = {"script": script, "cwd": str(tmp_path), "out": str(tmp_path / "stdout"),
                "err": str(err)}
     server.stdin.write(json.dumps(request) + "\n")
@@ -129,3 +136,13 @@ def test_ctrl_c_while_samhq_train_checks_its_inputs(server, tmp_path):
                                  argv, signal.SIGINT)
     one_line(status, err, 130,
              "interrupted (SIGINT): samhq-train stopped")
+
+
+def test_ctrl_c_while_hydra_composes_the_run(server, tmp_path):
+    """After the command line's check, before the run's own wrapper: Hydra composing again and
+    making the run folder (hydra_command's main passes through exit_on_setup_error). Mutant:
+    only check_command_line wrapped (a KeyboardInterrupt traceback, exit 1)."""
+    argv = ["samhq-evaluate", "data=demo", f"output_dir={tmp_path / 'out'}"]
+    status, err = interrupted_at(server, tmp_path, "hydra._internal.utils", "_run_app", argv,
+                                 signal.SIGINT, command="samhq_train.cli.evaluate")
+    one_line(status, err, 130, "interrupted (SIGINT): samhq-evaluate stopped")
