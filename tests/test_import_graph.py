@@ -92,8 +92,10 @@ for _layer in ALLOWED:
 # any work do not import that layer's dependencies (Lightning, torchmetrics, albumentations:
 # seconds of CPU in every process; tests/cli/test_startup_imports.py checks). module -> what its
 # functions may import; the layer and cycle tests hold these imports to the same rules as
-# module-level ones.
+# module-level ones. samhq_train.cli imports its CONFIG_DIR on first use: the installed commands'
+# entry points (cli/commands.py) are imported before their signal handling is set.
 DEFERRED = {
+    "samhq_train.cli": {"samhq_train.config_defaults"},
     "samhq_train.cli.train": {"samhq_train.train"},
     "samhq_train.cli.evaluate": {"samhq_train.evaluation.entry"},
     "samhq_train.cli.make_demo_base": {"samhq_train.training.demo_base"},

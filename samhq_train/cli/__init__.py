@@ -9,9 +9,18 @@
 
 A problem the user can fix is one `error:` line and exit status 2 (samhq_train.errors); a bug
 keeps its traceback. The Hydra configs ship inside the package (CONFIG_DIR), so the commands
-work from any directory.
+work from any directory. The installed commands start in commands.py, which imports a command's
+module only once a signal is one line (errors.exit_on_user_error); so this package imports
+nothing heavy itself: CONFIG_DIR (config_defaults: Hydra, the model and data records) is
+imported on first use.
 """
 
-from samhq_train.config_defaults import CONFIG_DIR
-
 __all__ = ["CONFIG_DIR"]
+
+
+def __getattr__(name: str):
+    if name == "CONFIG_DIR":
+        from samhq_train.config_defaults import CONFIG_DIR
+
+        return CONFIG_DIR
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -371,11 +371,15 @@ def hydra_command(
     run_dir_follows: str | None = None,
 ) -> Callable[[], None]:
     """The command's main(): the command line checked (check_command_line), then `hydra_main`
-    (the @hydra.main function) run on it."""
+    (the @hydra.main function) run on it. The whole of it passes through exit_on_setup_error:
+    a signal while Hydra composes again and makes the run folder, before `hydra_main`'s own
+    wrapper, is the one `interrupted` line too."""
 
+    @exit_on_setup_error
     def main() -> None:
-        check = exit_on_setup_error(check_command_line)
-        sys.argv += check(config_name, sys.argv[1:], folders, run_dir_follows, hydra_main)
+        sys.argv += check_command_line(
+            config_name, sys.argv[1:], folders, run_dir_follows, hydra_main
+        )
         hydra_main()
 
     main.__doc__ = hydra_main.__doc__

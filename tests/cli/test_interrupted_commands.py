@@ -1,9 +1,10 @@
-"""SIGINT (Ctrl-C) or SIGTERM before a command's work (loading the model, checking the config
-and data) is one line naming the command, with the shell's exit status for the signal (130 /
-143), never a traceback (errors.exit_on_user_error, the wrapper every command's main passes
-through). Each command runs as a real process, forked from a server that imported torch once;
-the signal is sent when a marker file shows the command is at the point under test (the function
-there blocks until the signal comes)."""
+"""SIGINT (Ctrl-C) or SIGTERM before a command's work (importing its modules, loading the model,
+checking the config and data) is one line naming the command, with the shell's exit status for
+the signal (130 / 143), never a traceback (errors.exit_on_user_error, the wrapper every command's
+main passes through, and the entry points of cli/commands.py). Each command runs as a real
+process, forked from a server that imported torch once; the signal is sent when a marker file
+shows the command is at the point under test (the function there blocks until the signal
+comes)."""
 
 import json
 import os
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 from samhq_train.model import build_sam_hq, save_checkpoint
+from tests.test_scripts_smoke import console_scripts
 from tests.training.helpers import ROOT
 
 # reads one json request a line (script, cwd, out, err), forks a child that runs the script;
@@ -41,18 +43,38 @@ for line in sys.stdin:
     print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
 """
 
-# the command's main() run on argv, with `module.name` replaced by a function that writes the
-# marker file and waits for the signal
+# the main() of the `command` module run on argv, with `module.name` replaced by a function that
+# writes the marker file and waits for the signal
 SCRIPT = """
-import pathlib, sys, time
+import importlib, pathlib, sys, time
 sys.argv = {argv!r}
-import {module} as command
+import {command} as command
 def at_the_point(*args, **kwargs):
     pathlib.Path({marker!r}).touch()
     time.sleep(60)
-setattr(command, {name!r}, at_the_point)
+setattr(importlib.import_module({module!r}), {name!r}, at_the_point)
 command.main()
 """
+
+# what the installed command runs (pip's script: `from module import function`,
+# `sys.exit(function())`), with every samhq_train module but the entry point's own (and
+# samhq_train, its packages, errors) importing slowly: the first such import writes the marker
+# file and waits for the signal
+IMPORT_SCRIPT = """
+import importlib.abc, pathlib, sys, time
+sys.argv = {argv!r}
+class SlowImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "samhq_train" and name not in {light!r}:
+            pathlib.Path({marker!r}).touch()
+            time.sleep(60)
+        return None
+sys.meta_path.insert(0, SlowImport())
+from {module} import {function}
+sys.exit({function}())
+"""
+
+SCRIPTS = console_scripts()
 
 
 @pytest.fixture(scope="module")
@@ -77,12 +99,19 @@ def inputs(tmp_path_factory):
     return weights, image
 
 
-def interrupted_at(server, tmp_path, module, name, argv, signum) -> tuple[int, str]:
-    """Run `module`.main() on argv, send `signum` once it calls `module.name`; (exit status,
+def interrupted_at(server, tmp_path, module, name, argv, signum, command=None) -> tuple[int, str]:
+    """Run `command`.main() (default: `module`'s) on argv, send `signum` once it calls
+    `module.name`; (exit status, stderr)."""
+    marker = tmp_path / "at_the_point"
+    script = SCRIPT.format(argv=[str(a) for a in argv], command=command or module,
+                           module=module, name=name, marker=str(marker))
+    return signalled(server, tmp_path, script, marker, signum)
+
+
+def signalled(server, tmp_path, script, marker, signum) -> tuple[int, str]:
+    """Run `script` in a child of the server, send `signum` once `marker` exists; (exit status,
     stderr)."""
-    marker, err = tmp_path / "at_the_point", tmp_path / "stderr"
-    script = SCRIPT.format(argv=[str(a) for a in argv], module=module, name=name,
-                           marker=str(marker))
+    err = tmp_path / "stderr"
     request = {"script": script, "cwd": str(tmp_path), "out": str(tmp_path / "stdout"),
                "err": str(err)}
     server.stdin.write(json.dumps(request) + "\n")
@@ -129,3 +158,39 @@ def test_ctrl_c_while_samhq_train_checks_its_inputs(server, tmp_path):
                                  argv, signal.SIGINT)
     one_line(status, err, 130,
              "interrupted (SIGINT): samhq-train stopped")
+
+
+def test_ctrl_c_while_hydra_composes_the_run(server, tmp_path):
+    """After the command line's check, before the run's own wrapper: Hydra composing again and
+    making the run folder (hydra_command's main passes through exit_on_setup_error). Mutant:
+    only check_command_line wrapped (a KeyboardInterrupt traceback, exit 1)."""
+    argv = ["samhq-evaluate", "data=demo", f"output_dir={tmp_path / 'out'}"]
+    status, err = interrupted_at(server, tmp_path, "hydra._internal.utils", "_run_app", argv,
+                                 signal.SIGINT, command="samhq_train.cli.evaluate")
+    one_line(status, err, 130, "interrupted (SIGINT): samhq-evaluate stopped")
+
+
+def interrupted_importing(server, tmp_path, command, signum) -> tuple[int, str]:
+    """Run the installed `command` (no arguments), send `signum` while it imports its modules;
+    (exit status, stderr)."""
+    module, function = SCRIPTS[command].split(":")
+    parts = module.split(".")
+    light = ["samhq_train.errors", *(".".join(parts[:i]) for i in range(1, len(parts) + 1))]
+    marker = tmp_path / "at_the_point"
+    script = IMPORT_SCRIPT.format(argv=[command], light=light, marker=str(marker),
+                                  module=module, function=function)
+    return signalled(server, tmp_path, script, marker, signum)
+
+
+@pytest.mark.parametrize("command", sorted(SCRIPTS))
+def test_ctrl_c_while_a_command_imports_its_modules(server, tmp_path, command):
+    """torch, Hydra, the model code: seconds before main() runs. The entry points
+    (cli/commands.py) import the command's module inside exit_on_user_error. Mutant: an entry
+    point naming the command's module (a KeyboardInterrupt traceback, exit -2)."""
+    status, err = interrupted_importing(server, tmp_path, command, signal.SIGINT)
+    one_line(status, err, 130, f"interrupted (SIGINT): {command} stopped")
+
+
+def test_sigterm_while_samhq_video_imports_its_modules(server, tmp_path):
+    status, err = interrupted_importing(server, tmp_path, "samhq-video", signal.SIGTERM)
+    one_line(status, err, 143, "interrupted (SIGTERM): samhq-video stopped")
