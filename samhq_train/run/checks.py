@@ -243,18 +243,19 @@ def _limits(trainer_cfg) -> tuple[int, int]:
 
 def check_resume_trains(cfg) -> Path:
     """ckpt_path if it is a training checkpoint to resume from (check_resume_checkpoint) whose
-    run still has training to do under this config's trainer.max_epochs / max_steps: the end of
-    a finished run is refused (Lightning would validate and stop, having trained nothing), with
-    the limit to raise and, when that run's exports are in paths.output_dir, a new folder."""
+    run still has training to do under this config's trainer.max_epochs / max_steps, or that
+    train=false validates. The end of a finished run is refused (Lightning would validate and
+    stop, having trained nothing), naming the limit to raise and, when that run's exports are
+    in paths.output_dir, a new folder."""
     path = Path(hydra.utils.to_absolute_path(str(cfg.ckpt_path)))
     held = inspect(path, use=Use.RESUME, setting="ckpt_path").held
     progress = training_progress(held) if isinstance(held, dict) else None
-    if progress is None or progress[2]:  # unknown, or a validation to run again: it resumes
-        return path
+    if progress is None or progress[2] or not cfg.get("train", True):  # train=false validates it
+        return path  # unknown counters, or a validation to run again: it resumes
     epochs, steps, _ = progress
     max_epochs, max_steps = _limits(cfg.get("trainer") or {})
     if max_steps != -1 and steps >= max_steps:
-        done = f"has trained {steps} steps (trainer.max_steps={max_steps})"
+        done = f"has trained {steps} step{'s' * (steps != 1)} (trainer.max_steps={max_steps})"
         fix = f"raise trainer.max_steps above {steps}"
     elif max_epochs != -1 and epochs >= max_epochs:
         done = f"has trained {epochs} epoch{'s' * (epochs != 1)} (trainer.max_epochs={max_epochs})"

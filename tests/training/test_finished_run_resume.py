@@ -49,11 +49,12 @@ def test_a_finished_run_is_refused_naming_the_limit_and_its_exports(finished, da
     with pytest.raises(ConfigError, match=head + r".* above 1 and give a new paths.output_dir or "
                        rf"export=false \({finished / 'export'}/.* is its export\)$"):
         check_inputs(resumed(finished, data_root, last, "trainer.max_epochs=1"))
-    with pytest.raises(ConfigError, match=r"trained 1 steps \(trainer.max_steps=1\), .* raise "
+    with pytest.raises(ConfigError, match=r"trained 1 step \(trainer.max_steps=1\), .* raise "
                        "trainer.max_steps above 1"):
         check_inputs(resumed(tmp_path / "new", data_root, last, "trainer.max_epochs=5",
                              "trainer.max_steps=1"))
     check_inputs(resumed(tmp_path / "new", data_root, last, "trainer.max_epochs=2"))
+    check_inputs(resumed(tmp_path / "new", data_root, last, "trainer.max_epochs=1", "train=false"))
     with pytest.raises(OutputError, match=r"export=false \(the run that ckpt_path resumes "
                        "exported them when it ended\\)"):
         check_inputs(resumed(finished, data_root, last, "trainer.max_epochs=2"))
