@@ -46,7 +46,7 @@ from samhq_train.model import (
     inspect,
     policy_of,
 )
-from samhq_train.model.policy import LR_SCALE_KEYS
+from samhq_train.model.policy import LR_SCALE_KEYS, LoraSettings
 from samhq_train.model_from_config import build_model_from_config
 from samhq_train.settings import ABSENT, ConfigReader, SettingError, is_number, known_keys
 
@@ -133,7 +133,7 @@ def _check_cache(c: ConfigReader) -> None:
         )
 
 
-def _check_model(c: ConfigReader, training: bool) -> None:
+def _check_model(c: ConfigReader, training: bool) -> TrainablePolicy:
     c.group("model", "a model config group (model=vit_b, vit_l, ...)", required=True)
     # evaluation: model.variant=null takes the checkpoint's
     variant = c.choice("model.variant", sorted(VARIANTS), required=training)
@@ -149,6 +149,32 @@ def _check_model(c: ConfigReader, training: bool) -> None:
     policy = policy_from_config(c.get("model"))
     if variant is not None:
         check_model_fits(c.get("model"), policy)
+    return policy
+
+
+# the settings one policy reads and the others ignore: model.<key> -> that policy
+POLICY_OWN_KEYS = {
+    "decoder_lr_scale": "hq+decoder",
+    "lora_lr_scale": "hq+lora",
+    "base_lr_scale": "full",
+    **{f"lora.{key}": "hq+lora" for key in LoraSettings.__dataclass_fields__},
+}
+
+
+def check_policy_settings(policy: TrainablePolicy) -> None:
+    """ConfigError for a setting of another policy than model.policy set away from its default
+    (model.lora.rank=16 with policy hq): the run would ignore it in silence."""
+    default = TrainablePolicy()
+    for key, owner in POLICY_OWN_KEYS.items():
+        ours, theirs = policy, default
+        for part in key.split("."):
+            ours, theirs = getattr(ours, part), getattr(theirs, part)
+        if policy.name != owner and ours != theirs:
+            raise ConfigError(
+                f"model.{key}={_override(ours)} is a setting of model.policy={owner}, which this "
+                f"run does not use (model.policy={policy.name}): add model.policy={owner}, or "
+                f"remove model.{key}"
+            )
 
 
 def policy_from_config(model_cfg) -> TrainablePolicy:
@@ -219,7 +245,9 @@ def check_config(cfg: DictConfig | Mapping) -> None:
     c = ConfigReader(cfg)
     training = "trainer" in cfg
     try:
-        _check_model(c, training)
+        policy = _check_model(c, training)
+        if training and cfg.get("video") is None and cfg.get("concept") is None:
+            check_policy_settings(policy)  # video and concept runs have their own settings
         c.group("data", "a data config group (data=demo, folder, hqseg44k, coco)", required=True)
         _check_data(c)
         _check_cache(c)
@@ -312,6 +340,7 @@ __all__ = [
     "SetupError",
     "check_config",
     "check_model_fits",
+    "check_policy_settings",
     "check_resume_matches",
     "check_validation_sets",
     "no_usable_validation_sample",

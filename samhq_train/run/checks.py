@@ -2,10 +2,11 @@
 (Lightning, torchmetrics, albumentations: seconds of CPU) is imported. cli/train.py runs
 check_inputs before importing samhq_train.train, and train(cfg) runs it when called directly.
 The order (docs/training.md): the config's types and ranges, the trainer's keys, the loggers
-(package, W&B login), the outputs, a resumed run's checkpoint and its record against this
-config, the model's weights; a video or concept run checks the config, the trainer's keys, its
-outputs and its model.checkpoint's family (check_model_family). The data root is checked later,
-by the datamodule (train.build_data)."""
+(package, W&B login), a resumed run's checkpoint (refused when that run has finished:
+check_resume_trains), the outputs, the resumed run's record against this config, the model's
+weights; a video or concept run checks the config, the trainer's keys, its outputs and its
+model.checkpoint's family (check_model_family). The data root is checked later, by the
+datamodule (train.build_data)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ from samhq_train.training.run_families import (
     VIDEO_RUN_NEEDS,
 )
 
+# a Lightning checkpoint's in-fit validation counters, in loops["fit_loop"]
+# (training/interrupt.py's VAL_PROGRESS, which marks an interrupted validation to run again)
+VAL_PROGRESS = "epoch_loop.val_loop.batch_progress"
 LOGGER_PACKAGES = {  # logger class -> (module it needs, the pip extra that installs it)
     "TensorBoardLogger": ("tensorboard", "tensorboard"),
     "WandbLogger": ("wandb", "wandb"),
@@ -55,9 +59,10 @@ def check_inputs(cfg) -> None:
     check_config(cfg)
     check_trainer_arguments(cfg)
     check_loggers(cfg)
+    if cfg.get("ckpt_path"):  # before the outputs: a finished run's exports would block it
+        check_resume_trains(cfg)
     check_outputs(cfg)
     if cfg.get("ckpt_path"):
-        check_resume_checkpoint(cfg.ckpt_path)
         check_resume_matches(cfg.ckpt_path, cfg.model)
     check_model_source(cfg.model)
 
@@ -145,25 +150,30 @@ def end_of_run_exports(policy: str) -> tuple[str, ...]:
     return ("hq_only", "sam_hq") if policy == "hq" else ("delta", "sam_hq")
 
 
+def export_targets(cfg, export_names: list[str] | None = None) -> list[Path]:
+    """The files the end of the run exports into paths.output_dir/export (none with export=false
+    or train=false); `export_names`: a video or concept run's file, else the image policy's."""
+    export_dir = Path(cfg.paths.output_dir) / "export"
+    if not (cfg.get("export") and cfg.get("train", True)):  # train=false exports nothing
+        return []
+    if export_names is not None:
+        return [export_dir / name for name in export_names]
+    names = export_paths(export_dir, f"sam_hq_{cfg.model.variant}")
+    return [names[t] for t in end_of_run_exports(str(cfg.model.get("policy", "hq")))]
+
+
 def check_outputs(cfg, export_names: list[str] | None = None) -> None:
-    """The output folder, that the end-of-run export files are free (with export=true and
-    train=true; `export_names`: a video or concept run's file, else the image policy's) and that
+    """The output folder, that the end-of-run export files are free (export_targets) and that
     a run that does not resume finds no earlier run's checkpoints: refused before training
     rather than after it."""
-    export_dir = Path(cfg.paths.output_dir) / "export"
-    targets = []
-    if cfg.get("export") and cfg.get("train", True):  # train=false (validate only) exports nothing
-        if export_names is None:
-            names = export_paths(export_dir, f"sam_hq_{cfg.model.variant}")
-            targets = [names[t] for t in end_of_run_exports(str(cfg.model.get("policy", "hq")))]
-        else:
-            targets = [export_dir / name for name in export_names]
+    resumed_here = cfg.get("ckpt_path") and _resolved(cfg.ckpt_path).parent == _checkpoints(cfg)
     check_output_dir(
-        export_dir,
-        targets,
+        Path(cfg.paths.output_dir) / "export",
+        export_targets(cfg, export_names),
         create_parents=True,
         what="paths.output_dir",
-        taken_hint="give another paths.output_dir, or export=false",
+        taken_hint="give another paths.output_dir, or export=false"
+        + (" (the run that ckpt_path resumes exported them when it ended)" if resumed_here else ""),
     )
     check_no_earlier_checkpoints(cfg)
 
@@ -173,12 +183,12 @@ def check_no_earlier_checkpoints(cfg) -> None:
     trains refuses an output folder that holds them, unless it resumes one of them."""
     if not cfg.get("train", True):
         return
-    folder = Path(hydra.utils.to_absolute_path(str(cfg.paths.output_dir))) / "checkpoints"
+    folder = _checkpoints(cfg)
     earlier = sorted(folder.glob("*.ckpt")) if folder.is_dir() else []
     if not earlier:
         return
     resumed = cfg.get("ckpt_path")
-    if resumed and _resolved(resumed).parent == folder.resolve():  # `..`, a link: the same one
+    if resumed and _resolved(resumed).parent == folder:  # `..`, a link: the same one
         return
     names = [p.name for p in earlier]
     resume = folder / ("last.ckpt" if "last.ckpt" in names else names[0])
@@ -193,11 +203,72 @@ def _resolved(path) -> Path:
     return Path(hydra.utils.to_absolute_path(str(path))).resolve()
 
 
+def _checkpoints(cfg) -> Path:
+    """This run's checkpoints folder, resolved."""
+    return _resolved(Path(str(cfg.paths.output_dir)) / "checkpoints")
+
+
 def check_resume_checkpoint(path: str | Path) -> Path:
     """`path` if it is a training checkpoint Lightning can resume from (inspect: Use.RESUME);
     else CheckpointError with one line naming the file, what it is and what to give instead."""
     inspect(path, use=Use.RESUME, setting="ckpt_path")
     return Path(path)
+
+
+def training_progress(checkpoint: dict) -> tuple[int, int, bool] | None:
+    """(epochs trained, optimiser steps, whether a validation is to run again) from a Lightning
+    checkpoint's loop counters, as Lightning's fit loop reads them when it decides that training
+    is done; None when the checkpoint lacks them."""
+    try:
+        fit_loop = checkpoint["loops"]["fit_loop"]
+        epochs = int(fit_loop["epoch_progress"]["current"]["processed"])
+        steps = int(checkpoint["global_step"])
+        validation = fit_loop.get(VAL_PROGRESS, {}).get("total", {})
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    # an interrupted.ckpt written inside a validation is marked to run it again (ready > completed)
+    return epochs, steps, validation.get("ready", 0) > validation.get("completed", 0)
+
+
+def _limits(trainer_cfg) -> tuple[int, int]:
+    """(max_epochs, max_steps) as Lightning's Trainer sets them (-1: no limit; max_epochs null:
+    1000 without a step limit)."""
+    max_steps = trainer_cfg.get("max_steps")
+    max_steps = -1 if max_steps is None else int(max_steps)
+    max_epochs = trainer_cfg.get("max_epochs")
+    if max_epochs is None:
+        return (1000 if max_steps == -1 else -1), max_steps
+    return int(max_epochs), max_steps
+
+
+def check_resume_trains(cfg) -> Path:
+    """ckpt_path if it is a training checkpoint to resume from (check_resume_checkpoint) whose
+    run still has training to do under this config's trainer.max_epochs / max_steps, or that
+    train=false validates. The end of a finished run is refused (Lightning would validate and
+    stop, having trained nothing), naming the limit to raise and, when that run's exports are
+    in paths.output_dir, a new folder."""
+    path = Path(hydra.utils.to_absolute_path(str(cfg.ckpt_path)))
+    held = inspect(path, use=Use.RESUME, setting="ckpt_path").held
+    progress = training_progress(held) if isinstance(held, dict) else None
+    if progress is None or progress[2] or not cfg.get("train", True):  # train=false validates it
+        return path  # unknown counters, or a validation to run again: it resumes
+    epochs, steps, _ = progress
+    max_epochs, max_steps = _limits(cfg.get("trainer") or {})
+    if max_steps != -1 and steps >= max_steps:
+        done = f"has trained {steps} step{'s' * (steps != 1)} (trainer.max_steps={max_steps})"
+        fix = f"raise trainer.max_steps above {steps}"
+    elif max_epochs != -1 and epochs >= max_epochs:
+        done = f"has trained {epochs} epoch{'s' * (epochs != 1)} (trainer.max_epochs={max_epochs})"
+        fix = f"raise trainer.max_epochs above {epochs}"
+    else:
+        return path
+    exported = [p for p in export_targets(cfg) if p.exists()]
+    if exported:
+        fix += f" and give a new paths.output_dir or export=false ({exported[0]} is its export)"
+    raise ConfigError(
+        f"ckpt_path={path} is the end of a finished run: it {done}, so resuming it would train "
+        f"nothing; to train on, {fix}"
+    )
 
 
 def check_model_checkpoint(checkpoint) -> Path:
