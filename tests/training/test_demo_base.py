@@ -109,6 +109,8 @@ def test_hq_training_on_the_shipped_base_beats_sam_on_boundaries():
     val = _batch(DemoSource(0, "val", 8), size)
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
     before = _scores(model, val)
+    # read as trained: the untrained HQ token alone is noise (SAM + HQ would read as SAM)
+    assert before["hq"]["mIoU"] < before["sam"]["mIoU"] / 3, before
 
     with torch.no_grad():
         features = model.encode(train["image"])  # the encoder is frozen: encode once
@@ -118,7 +120,7 @@ def test_hq_training_on_the_shipped_base_beats_sam_on_boundaries():
     target = train["mask"] / 255.0
     generator = torch.Generator().manual_seed(0)
     model.train()
-    for _ in range(STEPS):
+    for step in range(STEPS):
         index = torch.randperm(NUM_TRAIN, generator=generator)[:4]
         batch = {
             "image": train["image"][index],
@@ -129,6 +131,11 @@ def test_hq_training_on_the_shipped_base_beats_sam_on_boundaries():
             model, features.select(index), batch, hq_token_only=HQ_TOKEN_ONLY
         )
         loss = loss_fn(low_res, target[index], generator=generator)["loss"]
+        if step == 0:  # trained as read: the untrained HQ token alone is far from SAM's mask
+            with torch.no_grad():
+                sam, _ = decode_prompts(model, features.select(index), batch, use_hq=False)
+                sam_loss = loss_fn(sam, target[index], generator=torch.Generator())["loss"]
+            assert loss > 2 * sam_loss, (float(loss), float(sam_loss))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
