@@ -30,6 +30,7 @@ from samhq_train.model.formats import CheckpointError, other_family_refusal
 from samhq_train.output_check import OutputError, check_output_dir
 from samhq_train.run.wandb_login import check_wandb_login
 from samhq_train.training.export_names import concept_export_name, video_export_name
+from samhq_train.training.loop_progress import training_progress
 from samhq_train.training.run_families import (
     CONCEPT_RUN_FAMILIES,
     CONCEPT_RUN_NEEDS,
@@ -37,9 +38,6 @@ from samhq_train.training.run_families import (
     VIDEO_RUN_NEEDS,
 )
 
-# a Lightning checkpoint's in-fit validation counters, in loops["fit_loop"]
-# (training/interrupt.py's VAL_PROGRESS, which marks an interrupted validation to run again)
-VAL_PROGRESS = "epoch_loop.val_loop.batch_progress"
 LOGGER_PACKAGES = {  # logger class -> (module it needs, the pip extra that installs it)
     "TensorBoardLogger": ("tensorboard", "tensorboard"),
     "WandbLogger": ("wandb", "wandb"),
@@ -213,21 +211,6 @@ def check_resume_checkpoint(path: str | Path) -> Path:
     else CheckpointError with one line naming the file, what it is and what to give instead."""
     inspect(path, use=Use.RESUME, setting="ckpt_path")
     return Path(path)
-
-
-def training_progress(checkpoint: dict) -> tuple[int, int, bool] | None:
-    """(epochs trained, optimiser steps, whether a validation is to run again) from a Lightning
-    checkpoint's loop counters, as Lightning's fit loop reads them when it decides that training
-    is done; None when the checkpoint lacks them."""
-    try:
-        fit_loop = checkpoint["loops"]["fit_loop"]
-        epochs = int(fit_loop["epoch_progress"]["current"]["processed"])
-        steps = int(checkpoint["global_step"])
-        validation = fit_loop.get(VAL_PROGRESS, {}).get("total", {})
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None
-    # an interrupted.ckpt written inside a validation is marked to run it again (ready > completed)
-    return epochs, steps, validation.get("ready", 0) > validation.get("completed", 0)
 
 
 def _limits(trainer_cfg) -> tuple[int, int]:

@@ -28,10 +28,10 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_only
 
 from samhq_train.training.checkpointing import collect_rng_states, set_rng_states
+from samhq_train.training.loop_progress import VAL_PROGRESS
 
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 INTERRUPT_CHECKPOINT = "interrupted.ckpt"  # in checkpoints/, written when a signal stops training
-VAL_PROGRESS = "epoch_loop.val_loop.batch_progress"  # in a checkpoint's loops["fit_loop"]
 
 
 class RunInterrupted(SystemExit):

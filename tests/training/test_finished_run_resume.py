@@ -10,10 +10,10 @@ import torch
 
 from samhq_train.config_check import ConfigError
 from samhq_train.output_check import OutputError
-from samhq_train.run import checks
-from samhq_train.run.checks import check_inputs, training_progress
+from samhq_train.run.checks import check_inputs
 from samhq_train.train import train
 from samhq_train.training import interrupt
+from samhq_train.training.loop_progress import training_progress
 from tests.training.helpers import compose_cfg
 
 # one epoch of one step, validated in fit, exported: the smallest finished run
@@ -32,10 +32,6 @@ def finished(tmp_path_factory, data_root):
 
 def resumed(out, data_root, ckpt, *overrides):
     return compose_cfg(out, data_root, *ONE_STEP, f"ckpt_path={ckpt}", *overrides)
-
-
-def test_the_checks_read_the_counters_where_the_interrupt_marks_them():
-    assert checks.VAL_PROGRESS == interrupt.VAL_PROGRESS
 
 
 def test_a_finished_run_is_refused_naming_the_limit_and_its_exports(finished, data_root,
