@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from samhq_train.files import atomic_write_text
+
 MARKER = ".shapes.json"
 PALETTE = [0, 0, 0, 128, 0, 0, 0, 128, 0, 128, 128, 0, 0, 0, 128, 128, 0, 128, 0, 128, 128]
 SHAPES = ("ellipse", "rectangle", "ring")
@@ -95,10 +97,18 @@ def ensure_moving_shapes(root: str | Path, **settings) -> Path:
     settings, and a root written with others is written again."""
     root = Path(root)
     marker = root / MARKER
-    if marker.is_file() and json.loads(marker.read_text()) == settings:
+    if marker.is_file() and _written_settings(marker) == settings:
         return root
     for folder in ("JPEGImages", "Annotations"):
         shutil.rmtree(root / folder, ignore_errors=True)
     write_moving_shapes(root, **settings)
-    marker.write_text(json.dumps(settings))
+    atomic_write_text(marker, json.dumps(settings))
     return root
+
+
+def _written_settings(marker: Path) -> dict | None:
+    """The settings a marker records; None for one cut short (the videos are written again)."""
+    try:
+        return json.loads(marker.read_text())
+    except ValueError:
+        return None

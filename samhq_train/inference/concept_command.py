@@ -43,6 +43,7 @@ import torch
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.drawing import draw_overlay
 from samhq_train.errors import UserError, exit_on_user_error
+from samhq_train.files import atomic_write_text
 from samhq_train.progress import track
 
 from .amg_command import AmgInputError, list_images, load_model
@@ -223,7 +224,7 @@ def _write_result(out, stem, image_name, image, prompt, found, instance_texts, w
     h, w = image.shape[:2]
     record = {"image": image_name, "height": h, "width": w, **prompt, "instances": instances}
     written.append(out / f"{stem}.json")
-    (out / f"{stem}.json").write_text(json.dumps(record, indent=1))
+    atomic_write_text(out / f"{stem}.json", json.dumps(record, indent=1))
     picture = draw_overlay(image, found.masks, boxes=found.boxes if len(found) else None)
     written.append(out / f"{stem}_overlay.png")
     write_png(out / f"{stem}_overlay.png", picture)

@@ -9,8 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
+from samhq_train import files
 from samhq_train.inference import concept_command
 from samhq_train.inference.video import command
+from tests.signal_mid_write import _SignalAtRenameOf
 
 
 def _save_cut_short(self, fp, format=None, **params):  # a Ctrl-C in the middle of a save
@@ -50,6 +52,16 @@ def test_samhq_concept_removes_the_overlay_written_as_ctrl_c_came(tmp_path, monk
             raise KeyboardInterrupt
 
     monkeypatch.setattr(concept_command, "write_png", ctrl_c_once_the_overlay_is_written)
+    with pytest.raises(KeyboardInterrupt):
+        concept_command.write_result(tmp_path, "a", "a.png", np.zeros((8, 8, 3), np.uint8),
+                                     {"text": "cat"}, _Found(), None)
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_samhq_concept_writes_its_json_through_a_temporary(tmp_path, monkeypatch):
+    # a hard stop while the json is written (SIGKILL, a full disk) cannot tear it: the signal
+    # here comes at the temporary's rename, which a json written in place never reaches
+    monkeypatch.setattr(files, "os", _SignalAtRenameOf("a.json"))
     with pytest.raises(KeyboardInterrupt):
         concept_command.write_result(tmp_path, "a", "a.png", np.zeros((8, 8, 3), np.uint8),
                                      {"text": "cat"}, _Found(), None)

@@ -1,11 +1,13 @@
 """experiment=video_finetune through train(cfg): a short run on moving shapes (train, J&F before /
 after, checkpoints, export, resume), and its one-line refusals."""
 
+import json
+
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from samhq_train.data.moving_shapes import ensure_moving_shapes, write_moving_shapes
+from samhq_train.data.moving_shapes import MARKER, ensure_moving_shapes, write_moving_shapes
 from samhq_train.errors import UserError
 from samhq_train.model import build_sam_hq, load_checkpoint
 from samhq_train.train import train
@@ -140,6 +142,15 @@ def test_demo_videos_are_written_once(tmp_path):
     assert frame.stat().st_mtime_ns == stamp
     ensure_moving_shapes(tmp_path, **{**settings, "num_frames": 2})
     assert not frame.exists()
+
+
+def test_demo_videos_with_a_marker_cut_short_are_written_again(tmp_path):
+    settings = {"num_videos": 1, "num_frames": 2, "size": 32, "num_objects": 1, "seed": 0}
+    ensure_moving_shapes(tmp_path, **settings)
+    marker = tmp_path / MARKER
+    marker.write_text(marker.read_text()[:5])  # a run stopped while writing it (before: atomic)
+    ensure_moving_shapes(tmp_path, **settings)
+    assert json.loads(marker.read_text()) == settings
 
 
 def test_training_runs_the_model_in_train_mode():
