@@ -206,11 +206,11 @@ def _checkpoints(cfg) -> Path:
     return _resolved(Path(str(cfg.paths.output_dir)) / "checkpoints")
 
 
-def check_resume_checkpoint(path: str | Path) -> Path:
-    """`path` if it is a training checkpoint Lightning can resume from (inspect: Use.RESUME);
-    else CheckpointError with one line naming the file, what it is and what to give instead."""
-    inspect(path, use=Use.RESUME, setting="ckpt_path")
-    return Path(path)
+def check_resume_checkpoint(path: str | Path):
+    """`path`'s Inspection if it is a training checkpoint Lightning can resume from (inspect:
+    Use.RESUME); else CheckpointError with one line naming the file, what it is and what to give
+    instead."""
+    return inspect(path, use=Use.RESUME, setting="ckpt_path")
 
 
 def _limits(trainer_cfg) -> tuple[int, int]:
@@ -231,7 +231,7 @@ def check_resume_trains(cfg) -> Path:
     stop, having trained nothing), naming the limit to raise and, when that run's exports are
     in paths.output_dir, a new folder."""
     path = Path(hydra.utils.to_absolute_path(str(cfg.ckpt_path)))
-    held = inspect(path, use=Use.RESUME, setting="ckpt_path").held
+    held = check_resume_checkpoint(path).held
     progress = training_progress(held) if isinstance(held, dict) else None
     if progress is None or progress[2] or not cfg.get("train", True):  # train=false validates it
         return path  # unknown counters, or a validation to run again: it resumes
