@@ -26,7 +26,8 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,19 @@ def not_a_file(path: str | os.PathLike) -> str:
     except NotAFileError as err:
         return str(err)
     return "a broken link" if Path(path).is_symlink() else "gone"
+
+
+@contextmanager
+def all_or_none(written: list[Path]) -> Iterator[list[Path]]:
+    """One result's files (an image's json, masks and overlay), each listed in `written` as its
+    write begins: if the block stops (a signal, a full disk), every one of them is removed, so
+    none of a result stays without the others."""
+    try:
+        yield written
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def file_problem(path: str | os.PathLike) -> str:

@@ -39,7 +39,7 @@ import torch
 
 from samhq_train.constants import DEMO_BASE_DIR
 from samhq_train.errors import UserError, exit_on_user_error
-from samhq_train.files import atomic_write_text
+from samhq_train.files import all_or_none, atomic_write_text
 from samhq_train.model import CheckpointError, load_checkpoint
 from samhq_train.model.formats import is_shipped_demo_base
 from samhq_train.progress import track
@@ -192,13 +192,8 @@ def write_image_result(out: Path, image_path: Path, image: np.ndarray, generator
     """<stem>.json (<stem>_masks/NNNN.png with --output-mode binary_mask) and <stem>_overlay.png,
     each written whole; a signal or a write error removes the image's files written so far.
     Returns the number of masks."""
-    written: list[Path] = []
-    try:
+    with all_or_none([]) as written:
         return _write_image_result(out, image_path, image, generator, found, written)
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
 
 
 def _write_image_result(out, image_path, image, generator, found, written) -> int:

@@ -43,7 +43,7 @@ import torch
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.drawing import draw_overlay
 from samhq_train.errors import UserError, exit_on_user_error
-from samhq_train.files import atomic_write_text
+from samhq_train.files import all_or_none, atomic_write_text
 from samhq_train.progress import track
 
 from .amg_command import AmgInputError, list_images, load_model
@@ -192,13 +192,8 @@ def write_result(
     """<out>/<stem>.json, <stem>_masks/NNNN.png and <stem>_overlay.png for `found` on the image
     named image_name; instance_texts: each instance's text, recorded with it (several texts);
     returns the number of instances."""
-    written: list[Path] = []
-    try:
+    with all_or_none([]) as written:  # Ctrl-C, a full disk: none of this image's files stays
         return _write_result(out, stem, image_name, image, prompt, found, instance_texts, written)
-    except BaseException:  # Ctrl-C, a full disk: none of this image's files stays, half-written
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
 
 
 def _write_result(out, stem, image_name, image, prompt, found, instance_texts, written) -> int:
