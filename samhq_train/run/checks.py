@@ -4,8 +4,9 @@ check_inputs before importing samhq_train.train, and train(cfg) runs it when cal
 The order (docs/training.md): the config's types and ranges, the trainer's keys, the loggers
 (package, W&B login), a resumed run's checkpoint (refused when that run has finished:
 check_resume_trains), the outputs, the resumed run's record against this config, the model's
-weights; a video or concept run checks the config, the trainer's keys, its outputs and its
-model.checkpoint's family (check_model_family). The data root is checked later, by the
+weights; a video or concept run checks the config, the trainer's keys, a resumed run's
+checkpoint (check_resume_trains), its outputs and its model.checkpoint's family
+(check_model_family). The data root is checked later, by the
 datamodule (train.build_data)."""
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def check_inputs(cfg) -> None:
         check_config(cfg)  # the keys it shares with image training (trainer.*: precision, ...)
         check_trainer_arguments(cfg)
         name = video_export_name if cfg.get("video") is not None else concept_export_name
+        if cfg.get("ckpt_path"):
+            check_resume_trains(cfg, [name(cfg)])
         check_outputs(cfg, [name(cfg)])
         check_model_family(cfg)
         return
@@ -224,12 +227,12 @@ def _limits(trainer_cfg) -> tuple[int, int]:
     return int(max_epochs), max_steps
 
 
-def check_resume_trains(cfg) -> Path:
+def check_resume_trains(cfg, export_names: list[str] | None = None) -> Path:
     """ckpt_path if it is a training checkpoint to resume from (check_resume_checkpoint) whose
     run still has training to do under this config's trainer.max_epochs / max_steps, or that
     train=false validates. The end of a finished run is refused (Lightning would validate and
     stop, having trained nothing), naming the limit to raise and, when that run's exports are
-    in paths.output_dir, a new folder."""
+    in paths.output_dir, a new folder; `export_names`: as export_targets takes them."""
     path = Path(hydra.utils.to_absolute_path(str(cfg.ckpt_path)))
     held = check_resume_checkpoint(path).held
     progress = training_progress(held) if isinstance(held, dict) else None
@@ -245,7 +248,7 @@ def check_resume_trains(cfg) -> Path:
         fix = f"raise trainer.max_epochs above {epochs}"
     else:
         return path
-    exported = [p for p in export_targets(cfg) if p.exists()]
+    exported = [p for p in export_targets(cfg, export_names) if p.exists()]
     if exported:
         fix += f" and give a new paths.output_dir or export=false ({exported[0]} is its export)"
     raise ConfigError(

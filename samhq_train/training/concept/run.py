@@ -32,6 +32,7 @@ from omegaconf import OmegaConf
 from samhq_train.cache.build import BuildEmbeddingCache
 from samhq_train.cache.concept import ConceptTrunkCache, trunk_cache_from_config
 from samhq_train.clip_tokenizer import ClipTokenizer
+from samhq_train.config_check import check_own_settings
 from samhq_train.errors import UserError
 from samhq_train.model import (
     TrainablePolicy,
@@ -60,7 +61,7 @@ from .loaders import ConceptDataConfigError, concept_loaders, data_files, share_
 from .loss import ConceptLossSettings
 from .module import ConceptTrainModule, trunk_maps
 from .optimizer import ConceptOptimSettings, lightning_clipping
-from .trainable import ConceptPolicy
+from .trainable import CONCEPT_POLICY_OWN_KEYS, ConceptPolicy
 
 log = logging.getLogger(__name__)
 # fp32 weights: full precision or mixed (autocast); Lightning's aliases included
@@ -89,6 +90,9 @@ def concept_settings(cfg) -> tuple[ConceptPolicy, ConceptOptimSettings, ConceptL
         policy = ConceptPolicy.from_config(values.get("policy", "full"), values.get("lora"))
     except (UserError, ValueError) as err:
         raise ConceptConfigError(str(err)) from None
+    # concept.lora.rank=16 with policy detector: refused, not ignored in silence
+    check_own_settings(policy, ConceptPolicy(), CONCEPT_POLICY_OWN_KEYS, "concept",
+                       ConceptConfigError)
     optim = ConceptOptimSettings.from_config(**{k: v for k, v in values.items()
                                                 if k in OPTIM_KEYS})
     return policy, optim, ConceptLossSettings(with_masks=bool(values.get("with_masks", False)))
@@ -116,10 +120,6 @@ def check_concept_config(cfg):
     checkpoint = absolute_path(cfg.model.get("checkpoint"))
     if checkpoint is not None and not Path(checkpoint).is_file():
         raise ConceptConfigError(f"model.checkpoint={checkpoint}: no such file")
-    resume = absolute_path(cfg.get("ckpt_path"))
-    if resume is not None and not Path(resume).is_file():
-        raise ConceptConfigError(f"ckpt_path={resume}: no such file (give a run's "
-                                 "checkpoints/last.ckpt)")
     policy, optim, loss = concept_settings(cfg)
     if (cfg.data.get("cache") or {}).get("enabled") and policy.trunk_needs_grad:
         raise ConceptConfigError(

@@ -28,7 +28,7 @@ Meta's recipe sets it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from torch import nn
 
@@ -46,6 +46,12 @@ TRUNK = VISION + "trunk."
 TEXT = DETECTOR + "backbone.language_backbone."
 INTERACTIVE_NECK = VISION + "sam2_convs."  # the tracker's neck: no gradient from the detection
 TRUNK_LORA_PRESETS = ("attn", "attn+mlp")  # the sam3 family's presets on the trunk's blocks
+# concept.lora's defaults (conf/experiment/concept_finetune.yaml): alpha 8, not model.lora's 16
+CONCEPT_LORA = LoraSettings(alpha=8.0)
+# the settings one policy reads and the others ignore: concept.<key> -> that policy
+CONCEPT_POLICY_OWN_KEYS = {
+    f"lora.{key}": "detector+lora" for key in LoraSettings.__dataclass_fields__
+}
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,7 @@ class ConceptPolicy:
     """concept.policy of a concept fine-tune and its LoRA settings (detector+lora)."""
 
     name: str = "full"
-    lora: LoraSettings = LoraSettings()
+    lora: LoraSettings = CONCEPT_LORA
 
     def __post_init__(self):
         check_setting("concept.policy", self.name, lambda v: v in CONCEPT_POLICIES,
@@ -80,7 +86,7 @@ class ConceptPolicy:
                 raise ConceptSettingError(f"concept.lora.{key} is not a setting here: use "
                                           f"{', '.join(known)}")
         try:
-            settings = LoraSettings(**lora)
+            settings = replace(CONCEPT_LORA, **lora)
         except ValueError as err:  # LoraSettings names image training's keys, model.lora.*
             raise ConceptSettingError(str(err).replace("model.lora", "concept.lora")) from None
         return cls(name=name, lora=settings)

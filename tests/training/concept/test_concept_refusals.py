@@ -23,7 +23,8 @@ REFUSED = [
     (["data.resolution=512"], "data.resolution=512: the model takes 224 x 224"),
     (["data.min_scale=1000"], "data.min_scale=1000"),
     (["model.checkpoint=/nonexistent/sam3.pt"], "model.checkpoint=/nonexistent/sam3.pt: no such"),
-    (["ckpt_path=/nonexistent/last.ckpt"], "ckpt_path=/nonexistent/last.ckpt: no such file"),
+    (["ckpt_path=/nonexistent/last.ckpt"], "ckpt_path=/nonexistent/last.ckpt not found: "
+     "ckpt_path resumes a run"),
 ]
 
 
