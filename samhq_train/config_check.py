@@ -46,7 +46,7 @@ from samhq_train.model import (
     inspect,
     policy_of,
 )
-from samhq_train.model.policy import LR_SCALE_KEYS, LoraSettings
+from samhq_train.model.policy import LR_SCALE_KEYS, LoraSettings, check_own_settings
 from samhq_train.model_from_config import build_model_from_config
 from samhq_train.settings import ABSENT, ConfigReader, SettingError, is_number, known_keys
 
@@ -164,25 +164,10 @@ POLICY_OWN_KEYS = {
 def check_policy_settings(policy: TrainablePolicy) -> None:
     """ConfigError for a setting of another policy than model.policy set away from its default
     (model.lora.rank=16 with policy hq): the run would ignore it in silence."""
-    check_own_settings(policy, TrainablePolicy(), POLICY_OWN_KEYS, "model")
-
-
-def check_own_settings(policy, default, own_keys: Mapping[str, str], group: str,
-                       error: type[UserError] = ConfigError) -> None:
-    """`error` for a setting <group>.<key> of `own_keys` (key -> the policy that reads it) set
-    away from its value in `default` while <group>.policy is another one; `policy` and `default`
-    are records with that policy's `name` and the keys as (dotted) attributes. Image training's
-    model.* (check_policy_settings) and concept training's concept.* share it."""
-    for key, owner in own_keys.items():
-        ours, theirs = policy, default
-        for part in key.split("."):
-            ours, theirs = getattr(ours, part), getattr(theirs, part)
-        if policy.name != owner and ours != theirs:
-            raise error(
-                f"{group}.{key}={_override(ours)} is a setting of {group}.policy={owner}, which "
-                f"this run does not use ({group}.policy={policy.name}): add "
-                f"{group}.policy={owner}, or remove {group}.{key}"
-            )
+    try:
+        check_own_settings(policy, TrainablePolicy(), POLICY_OWN_KEYS, "model")
+    except SettingError as err:
+        raise ConfigError(str(err)) from None
 
 
 def policy_from_config(model_cfg) -> TrainablePolicy:
@@ -348,7 +333,6 @@ __all__ = [
     "SetupError",
     "check_config",
     "check_model_fits",
-    "check_own_settings",
     "check_policy_settings",
     "check_resume_matches",
     "check_validation_sets",

@@ -19,7 +19,15 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from samhq_train.settings import int_at_least, known_keys, number, one_of, require
+from samhq_train.settings import (
+    SettingError,
+    int_at_least,
+    known_keys,
+    number,
+    one_of,
+    require,
+    show,
+)
 
 from .lora import LORA_TARGETS, add_lora, is_lora_key
 from .registry import family_of_model
@@ -87,6 +95,22 @@ class TrainablePolicy:
             list(self.lora.targets) if not isinstance(self.lora.targets, str) else self.lora.targets
         )
         return out
+
+
+def check_own_settings(policy, default, own_keys: dict[str, str], group: str) -> None:
+    """SettingError for a setting <group>.<key> of `own_keys` (key -> the policy that reads it)
+    set away from its value in `default` while <group>.policy is another one: the run would
+    ignore it in silence. `policy`, `default`: records with the policy's `name` and the keys as
+    (dotted) attributes; image training's model.* and concept training's concept.* use it."""
+    for key, owner in own_keys.items():
+        ours, theirs = policy, default
+        for part in key.split("."):
+            ours, theirs = getattr(ours, part), getattr(theirs, part)
+        if policy.name != owner and ours != theirs:
+            raise SettingError(f"{group}.{key}", message=(
+                f"{group}.{key}={show(ours)} is a setting of {group}.policy={owner}, which this "
+                f"run does not use ({group}.policy={policy.name}): add {group}.policy={owner}, "
+                f"or remove {group}.{key}"))
 
 
 def as_policy(policy: "str | TrainablePolicy | dict") -> TrainablePolicy:

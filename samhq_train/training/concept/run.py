@@ -32,7 +32,6 @@ from omegaconf import OmegaConf
 from samhq_train.cache.build import BuildEmbeddingCache
 from samhq_train.cache.concept import ConceptTrunkCache, trunk_cache_from_config
 from samhq_train.clip_tokenizer import ClipTokenizer
-from samhq_train.config_check import check_own_settings
 from samhq_train.errors import UserError
 from samhq_train.model import (
     TrainablePolicy,
@@ -44,6 +43,7 @@ from samhq_train.model import (
     variant_config,
 )
 from samhq_train.model.formats import taking_families
+from samhq_train.model.policy import check_own_settings
 from samhq_train.model.sam3.family import add_fresh_detector
 from samhq_train.model_from_config import absolute_path, build_model_from_config
 from samhq_train.training.checkpointing import (
@@ -88,11 +88,10 @@ def concept_settings(cfg) -> tuple[ConceptPolicy, ConceptOptimSettings, ConceptL
                                  "(the mask terms too) or false (the recipe's boxes only)")
     try:
         policy = ConceptPolicy.from_config(values.get("policy", "full"), values.get("lora"))
+        # concept.lora.rank=16 with policy detector: refused, not ignored in silence
+        check_own_settings(policy, ConceptPolicy(), CONCEPT_POLICY_OWN_KEYS, "concept")
     except (UserError, ValueError) as err:
         raise ConceptConfigError(str(err)) from None
-    # concept.lora.rank=16 with policy detector: refused, not ignored in silence
-    check_own_settings(policy, ConceptPolicy(), CONCEPT_POLICY_OWN_KEYS, "concept",
-                       ConceptConfigError)
     optim = ConceptOptimSettings.from_config(**{k: v for k, v in values.items()
                                                 if k in OPTIM_KEYS})
     return policy, optim, ConceptLossSettings(with_masks=bool(values.get("with_masks", False)))
