@@ -30,7 +30,7 @@ BAD = {  # (entry kind, field, value, words the one line holds)
     "rle-width-first": ("annotations", "segmentation", {"counts": "0`0", "size": [8, 6]},
                         "is an RLE of size [8, 6], not its image's [height, width] [6, 8]"),
     "image-height-0": ("images", "height", 0, 'image 1 has "height": 0, "width": 8'),
-    "image-id-float": ("images", "id", 1.5, 'image 0 has "id": 1.5; give each image an id'),
+    "image-id-float": ("images", "id", 1.5, 'images[0] has "id": 1.5; give each image an id'),
 }
 
 
