@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from samhq_train import imaging
 from samhq_train.constants import GT_THRESHOLD
@@ -46,6 +47,8 @@ def read_mask(path: str | Path) -> np.ndarray:
     16-bit masks and label masks with values only in 0-1 are refused."""
     path = Path(path)
     mask = _decode(path, cv2.IMREAD_UNCHANGED, "mask")
+    if mask.ndim == 2 and (alpha := _dropped_alpha(path)) is not None:
+        mask = np.dstack([mask, alpha])
     if mask.ndim == 3:
         channels = mask.shape[2]
         colour = mask[..., :3] if channels >= 3 else mask[..., :1]
@@ -66,6 +69,19 @@ def read_mask(path: str | Path) -> np.ndarray:
             f"{path} has values 0-1; masks must be 0-255 (object > 128): save it multiplied by 255"
         )
     return mask
+
+
+def _dropped_alpha(path: Path) -> np.ndarray | None:
+    """The alpha channel of a grey + alpha file that OpenCV decodes as grey alone (a TIFF; it
+    keeps a PNG's), else None."""
+    header = imaging.read_header(path, "mask")
+    if header is None or header.mode not in ("LA", "La"):
+        return None
+    try:
+        with Image.open(path) as image:
+            return np.array(image.getchannel("A"))
+    except (OSError, ValueError) as err:
+        raise DataError(f"cannot read mask file {path}: {err}; re-export or remove it") from None
 
 
 def _over_black(grey: np.ndarray, alpha: np.ndarray, path: Path) -> np.ndarray:

@@ -100,6 +100,8 @@ MASKS = [
     # a white cut-out whose alpha is the object (read before as all object)
     ("rgba_cutout.png", Image.fromarray(np.dstack([OPAQUE] * 3 + [MASK])), {}),
     ("la_cutout.png", Image.fromarray(np.dstack([OPAQUE, MASK])), {}),
+    ("la_cutout.tif", Image.fromarray(np.dstack([OPAQUE, MASK])), {}),  # OpenCV drops its alpha
+    ("rgba_cutout.tif", Image.fromarray(np.dstack([OPAQUE] * 3 + [MASK])), {}),
     ("bits.png", Image.fromarray(MASK > 0), {}),
     ("m.bmp", Image.fromarray(MASK), {}),
     ("m.tif", Image.fromarray(MASK), {}),
