@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -103,6 +103,7 @@ class ImageHeader:
     width: int
     height: int
     orientation: int = 1  # the EXIF orientation flag; 1: display as stored
+    mode: str = field(default="", compare=False)  # PIL's: "RGB", "P", "I;16", "F" ...
 
 
 def _orientation(im: Image.Image) -> int:
@@ -124,7 +125,7 @@ def _orientation(im: Image.Image) -> int:
 def _open_header(path: Path) -> ImageHeader:
     """Width, height and orientation as PIL's Image.open reads them (no pixels decoded)."""
     with Image.open(path) as im:
-        return ImageHeader(*im.size, _orientation(im))
+        return ImageHeader(*im.size, _orientation(im), im.mode)
 
 
 def read_header(
@@ -197,12 +198,22 @@ def decode_image_file(
         if "memory" in str(err).lower() or "allocate" in str(err).lower():
             raise out_of_memory(path, header, what) from None
         out = None
+    if out is None and header is not None and header.mode in _WIDE_SAMPLES:
+        raise ImageFileError(
+            f"cannot read {what} file {path}: {path.name} holds {_WIDE_SAMPLES[header.mode]} "
+            "samples, which are not read; save it as 8-bit (RGB or grayscale)"
+        )
     if out is None:
         raise ImageFileError(
             f"cannot read {what} file {path}: {path.name} is not a readable image (corrupt or "
             "unsupported format); re-export or remove it"
         )
     return out
+
+
+# PIL's modes for the sample kinds OpenCV does not decode (it decodes 1-, 8- and 16-bit ones);
+# a TIFF of them is valid, so "corrupt" would mislead
+_WIDE_SAMPLES = {"F": "32-bit floating-point", "I": "32-bit integer"}
 
 
 # (signature, end mark, what the message calls the end mark); a file cut short (an interrupted

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from samhq_train import imaging
+from samhq_train.constants import GT_THRESHOLD
 from samhq_train.errors import UserError
 from samhq_train.imaging import ImageFileError, decode_image_file
 
@@ -39,18 +41,24 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def read_mask(path: str | Path) -> np.ndarray:
-    """H x W uint8 0-255. A multi-channel mask must have equal colour channels (channel 0 is kept,
-    alpha ignored); 16-bit masks and label masks with values only in 0-1 are refused."""
+    """H x W uint8 0-255. A multi-channel mask must have equal colour channels (their grey is
+    the mask); with an alpha channel, transparent pixels are background (the grey times the
+    alpha: a white cut-out whose alpha is the object reads as that object, not as all object).
+    16-bit masks and label masks with values only in 0-1 are refused."""
     path = Path(path)
     mask = _decode(path, cv2.IMREAD_UNCHANGED, "mask")
+    if mask.ndim == 2 and (alpha := _dropped_alpha(path)) is not None:
+        mask = np.dstack([mask, alpha])
     if mask.ndim == 3:
-        colour = mask[..., :3] if mask.shape[2] >= 3 else mask[..., :1]
+        channels = mask.shape[2]
+        colour = mask[..., :3] if channels >= 3 else mask[..., :1]
         if (colour != colour[..., :1]).any():
             raise DataError(
-                f"{path} has {mask.shape[2]} channels with different values; a mask must be a "
+                f"{path} has {channels} channels with different values; a mask must be a "
                 "single-channel (grayscale) image, 0 = background, 255 = object: convert it"
             )
-        mask = colour[..., 0]
+        grey = colour[..., 0]
+        mask = grey if channels in (1, 3) else _over_black(grey, mask[..., -1], path)
     if mask.dtype != np.uint8:
         raise DataError(
             f"{path} is a {mask.dtype} mask; expected 8-bit values 0-255: "
@@ -59,6 +67,34 @@ def read_mask(path: str | Path) -> np.ndarray:
     if mask.max() == 1:
         raise DataError(
             f"{path} has values 0-1; masks must be 0-255 (object > 128): save it multiplied by 255"
+        )
+    return mask
+
+
+def _dropped_alpha(path: Path) -> np.ndarray | None:
+    """The alpha channel of a grey + alpha file that OpenCV decodes as grey alone (a TIFF; it
+    keeps a PNG's), else None."""
+    header = imaging.read_header(path, "mask")
+    if header is None or header.mode not in ("LA", "La"):
+        return None
+    try:
+        with Image.open(path) as image:
+            return np.array(image.getchannel("A"))
+    except (OSError, ValueError) as err:
+        raise DataError(f"cannot read mask file {path}: {err}; re-export or remove it") from None
+
+
+def _over_black(grey: np.ndarray, alpha: np.ndarray, path: Path) -> np.ndarray:
+    """A grey mask with an alpha channel as it shows over black: round(grey * alpha / 255);
+    DataError when only the alpha outlines an object (drawn in black on transparency)."""
+    if grey.dtype != np.uint8 or (alpha == 255).all():
+        return grey  # a 16-bit mask is refused as such; fully opaque: the grey as stored
+    mask = ((grey.astype(np.uint32) * alpha + 127) // 255).astype(np.uint8)
+    if mask.max() <= GT_THRESHOLD < alpha.max() and alpha.min() <= GT_THRESHOLD:
+        raise DataError(
+            f"{path}: its object is only in the alpha channel (black on transparency; over "
+            "black it is empty); save a grayscale mask, 0 = background, 255 = object (e.g. the "
+            "alpha channel itself)"
         )
     return mask
 

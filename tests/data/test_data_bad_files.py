@@ -133,8 +133,8 @@ def test_lenient_training_skips_unreadable_files(tmp_path, caplog):
 
 
 def test_a_grey_mask_with_an_alpha_channel_reads_its_grey_values(tmp_path):
-    """An RGBA mask: its equal colour channels are the mask, the alpha is ignored
-    (even a partly transparent one)."""
+    """An RGBA mask: its equal colour channels are the mask, transparent pixels background
+    (here over the blob's background: the mask as stored; test_odd_image_files has cut-outs)."""
     _, mask = blob()
     alpha = np.full_like(mask, 255)
     alpha[:10] = 0

@@ -1,0 +1,166 @@
+"""A user's own files as they really come: odd but valid image and mask kinds read as the same
+pixels as the plain file (grey, alpha, palette, 16-bit, 1-bit, CMYK, tiny, very wide, animated,
+other formats, upper-case or wrong extensions), and odd invalid ones refused in one line naming
+the file. Every reader of a user's image (training, evaluation, samhq-predict / -amg / -concept,
+COCO) is imaging.read_image; of a training mask, data.read_mask."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from samhq_train import imaging
+from samhq_train.data import DataError, PairedFolderDataset, read_mask
+
+RNG = np.random.default_rng(0)
+RGB = RNG.integers(0, 256, (12, 16, 3), np.uint8)
+GREY = RNG.integers(0, 256, (12, 16), np.uint8)
+GREY3 = np.repeat(GREY[..., None], 3, axis=2)
+MASK = np.zeros((12, 16), np.uint8)
+MASK[3:9, 4:12] = 255
+OPAQUE = np.full_like(MASK, 255)
+
+
+def saved(folder: Path, name: str, image: Image.Image, **options) -> Path:
+    image.save(folder / name, **options)
+    return folder / name
+
+
+def palette(indices: np.ndarray, colours: list[int]) -> Image.Image:
+    image = Image.frombytes("P", indices.shape[::-1], indices.astype(np.uint8).tobytes())
+    image.putpalette(colours)
+    return image
+
+
+QUANTISED = Image.fromarray(RGB).quantize(16)
+FLIPPED = Image.fromarray(255 - RGB).quantize(16)
+
+# (file name, the image, save options, the pixels a plain RGB file of it gives)
+IMAGES = [
+    ("grey.png", Image.fromarray(GREY), {}, GREY3),
+    ("grey_alpha.png", Image.fromarray(np.dstack([GREY, MASK])), {}, GREY3),  # LA: alpha dropped
+    ("rgba.png", Image.fromarray(np.dstack([RGB, MASK])), {}, RGB),
+    ("palette.png", QUANTISED, {}, np.array(QUANTISED.convert("RGB"))),
+    ("palette_trns.png", QUANTISED, {"transparency": 0}, np.array(QUANTISED.convert("RGB"))),
+    ("deep.png", Image.fromarray(GREY.astype(np.uint16) * 257), {}, GREY3),  # I;16: high byte
+    ("bits.png", Image.fromarray(GREY > 128), {}, np.where(GREY3 > 128, 255, 0)),  # mode 1
+    ("tiny.png", Image.fromarray(RGB[:2, :2]), {}, RGB[:2, :2]),
+    ("x.webp", Image.fromarray(RGB), {"lossless": True}, RGB),
+    ("x.bmp", Image.fromarray(RGB), {}, RGB),
+    ("x.tif", Image.fromarray(RGB), {"compression": "tiff_lzw"}, RGB),
+    ("UPPER.PNG", Image.fromarray(RGB), {}, RGB),
+    ("png_named.jpg", Image.fromarray(RGB), {"format": "PNG"}, RGB),  # content decides
+    # several frames / pages: the first
+    ("pages.tif", Image.fromarray(RGB), {"save_all": True,
+                                         "append_images": [Image.fromarray(255 - RGB)]},
+     RGB),
+    ("frames.gif", QUANTISED, {"save_all": True, "append_images": [FLIPPED]},
+     np.array(QUANTISED.convert("RGB"))),
+]
+
+
+@pytest.mark.parametrize("name,image,options,plain", IMAGES, ids=[i[0] for i in IMAGES])
+def test_odd_valid_images_read_as_their_plain_pixels(tmp_path, name, image, options, plain):
+    np.testing.assert_array_equal(imaging.read_image(saved(tmp_path, name, image, **options)),
+                                  plain)
+
+
+def test_a_cmyk_jpeg_reads_as_pil_converts_it(tmp_path):
+    path = saved(tmp_path, "cmyk.jpg", Image.fromarray(RGB).convert("CMYK"), quality=100)
+    with Image.open(path) as image:
+        assert image.mode == "CMYK"
+        pil = np.array(image.convert("RGB"), np.int16)
+    assert np.abs(imaging.read_image(path).astype(np.int16) - pil).max() <= 1  # rounding
+
+
+def test_a_very_wide_image_keeps_its_pixels(tmp_path):
+    wide = RNG.integers(0, 256, (20, 5000, 3), np.uint8)
+    out = imaging.read_image(saved(tmp_path, "wide.png", Image.fromarray(wide)))
+    np.testing.assert_array_equal(out, wide)
+    assert imaging.resize_longest_side_shape(20, 5000, 1024) == (4, 1024)
+
+
+@pytest.mark.parametrize("mode,kind", [("F", "32-bit floating-point"), ("I", "32-bit integer")])
+def test_32_bit_tiffs_are_refused_as_such_not_as_corrupt(tmp_path, mode, kind):
+    path = saved(tmp_path, "deep.tif", Image.fromarray(GREY.astype(
+        np.float32 if mode == "F" else np.int32)))
+    with pytest.raises(imaging.ImageFileError, match=rf"deep.tif holds {kind} samples, which "
+                       r"are not read; save it as 8-bit \(RGB or grayscale\)$"):
+        imaging.read_image(path)
+
+
+# (file name, the mask, save options): each reads as MASK (0 = background, 255 = object)
+MASKS = [
+    ("palette_grey.png", palette(MASK // 255, [0, 0, 0, 255, 255, 255]), {}),
+    ("palette_trns.png", palette(MASK // 255, [0, 0, 0, 255, 255, 255]), {"transparency": 0}),
+    ("rgb_grey.png", Image.fromarray(np.dstack([MASK] * 3)), {}),
+    ("rgba_opaque.png", Image.fromarray(np.dstack([MASK] * 3 + [OPAQUE])), {}),
+    ("rgba_clear_black.png", Image.fromarray(np.dstack([MASK] * 4)), {}),
+    # a white cut-out whose alpha is the object (read before as all object)
+    ("rgba_cutout.png", Image.fromarray(np.dstack([OPAQUE] * 3 + [MASK])), {}),
+    ("la_cutout.png", Image.fromarray(np.dstack([OPAQUE, MASK])), {}),
+    ("la_cutout.tif", Image.fromarray(np.dstack([OPAQUE, MASK])), {}),  # OpenCV drops its alpha
+    ("rgba_cutout.tif", Image.fromarray(np.dstack([OPAQUE] * 3 + [MASK])), {}),
+    ("bits.png", Image.fromarray(MASK > 0), {}),
+    ("m.bmp", Image.fromarray(MASK), {}),
+    ("m.tif", Image.fromarray(MASK), {}),
+    ("m.webp", Image.fromarray(MASK), {"lossless": True}),
+    ("m.gif", Image.fromarray(MASK), {}),
+    ("UPPER.PNG", Image.fromarray(MASK), {}),
+]
+
+
+@pytest.mark.parametrize("name,mask,options", MASKS, ids=[m[0] for m in MASKS])
+def test_odd_valid_masks_read_as_the_plain_grey_mask(tmp_path, name, mask, options):
+    np.testing.assert_array_equal(read_mask(saved(tmp_path, name, mask, **options)), MASK)
+
+
+def test_soft_edges_are_kept_and_alpha_scales_them(tmp_path):
+    soft = MASK.copy()
+    soft[2, 4:12], soft[9, 4:12] = 100, 200  # antialiased rows: object where > 128
+    np.testing.assert_array_equal(read_mask(saved(tmp_path, "s.png", Image.fromarray(soft))), soft)
+    half = np.where(MASK > 0, 255, 128).astype(np.uint8)  # semi-transparent background
+    translucent = Image.fromarray(np.dstack([soft] * 3 + [half]))
+    over_black = read_mask(saved(tmp_path, "h.png", translucent))
+    np.testing.assert_array_equal(over_black, (soft.astype(int) * half + 127) // 255)
+
+
+MASK_REFUSALS = [
+    ("binary.png", Image.fromarray(MASK // 255), r"has values 0-1; .*multiplied by 255"),
+    ("deep.png", Image.fromarray(MASK.astype(np.uint16) * 257),
+     r"is a uint16 mask; expected 8-bit .*save it as 8-bit grayscale"),
+    ("voc.png", palette(MASK // 255, [0, 0, 0, 128, 0, 0]),
+     r"has 3 channels with different values; .*grayscale"),
+    ("black_on_clear.png", Image.fromarray(np.dstack([MASK * 0] * 3 + [MASK])),
+     r": its object is only in the alpha channel .*save a grayscale mask"),
+]
+
+
+@pytest.mark.parametrize("name,mask,message", MASK_REFUSALS, ids=[m[0] for m in MASK_REFUSALS])
+def test_odd_invalid_masks_are_refused_naming_the_file(tmp_path, name, mask, message):
+    path = saved(tmp_path, name, mask)
+    with pytest.raises(DataError, match=message) as info:
+        read_mask(path)
+    assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+
+
+def test_a_folder_of_odd_kinds_and_upper_case_names_gives_the_plain_samples(tmp_path):
+    """data=folder as a user fills it: .JPG / .PNG names, grey / palette images, cut-out masks."""
+    for folder in ("plain/im", "plain/gt", "odd/im", "odd/gt"):
+        (tmp_path / folder).mkdir(parents=True)
+    cutout = Image.fromarray(np.dstack([OPAQUE] * 3 + [MASK]))
+    for stem, image, odd_name, odd_image, odd_mask in (
+        ("a", GREY3, "a.PNG", Image.fromarray(GREY), cutout),
+        ("b", np.array(QUANTISED.convert("RGB")), "b.Png", QUANTISED, Image.fromarray(MASK > 0)),
+    ):
+        Image.fromarray(image).save(tmp_path / "plain/im" / f"{stem}.png")
+        Image.fromarray(MASK).save(tmp_path / "plain/gt" / f"{stem}.png")
+        odd_image.save(tmp_path / "odd/im" / odd_name)
+        odd_mask.save(tmp_path / "odd/gt" / f"{stem}.PNG")
+    plain = PairedFolderDataset(tmp_path / "plain/im", tmp_path / "plain/gt")
+    odd = PairedFolderDataset(tmp_path / "odd/im", tmp_path / "odd/gt")
+    assert len(odd) == len(plain) == 2
+    for i in range(2):
+        for key in ("image", "mask", "name"):
+            np.testing.assert_array_equal(odd[i][key], plain[i][key])
