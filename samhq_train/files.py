@@ -2,7 +2,9 @@
 
 atomic_write is the one way this project replaces a file: write a temporary file in the same
 folder, then rename it over the target (atomic on POSIX), so a crash never leaves a truncated
-file where a good one was.
+file where a good one was. atomic_write_folder is its counterpart for a folder of files (a
+transformers directory, ONNX graphs): written as a temporary sibling folder, renamed into place
+at the end.
 
 Two digests, kept apart because their values are recorded in files already written:
 file_sha256 is the plain sha256 of a file (checkpoints record their base's, the README prints the
@@ -26,7 +28,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,10 @@ class DiskFullError(UserError, OSError):
 
 class FolderInTheWayError(UserError, OSError):
     """atomic_write's target is a folder: nothing is written; the message names it."""
+
+
+class FileInTheWayError(UserError, OSError):
+    """atomic_write_folder's target is a file: nothing is written; the message names it."""
 
 
 def atomic_write(
@@ -102,6 +108,73 @@ def atomic_write_bytes(path: str | os.PathLike, data: Any) -> Path:
     picture)."""
     data = bytes(data)
     return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data), size_hint=len(data))
+
+
+def atomic_write_folder(
+    path: str | os.PathLike,
+    write: Callable[[Path], None],
+    *,
+    replaces: Collection[str],
+    size_hint: int | None = None,
+) -> Path:
+    """Call write(tmp) with an empty temporary folder beside `path`, then rename it into place:
+    `path` is the whole new folder or, on any failure, as it was (the temporary removed). Returns
+    `path`.
+
+    An earlier folder at `path` is replaced whole: of its entries, those named in `replaces` (all
+    the writer ever writes there) go, any other (the user's) is carried into the new folder. A
+    full disk raises DiskFullError naming the folder (size_hint as for atomic_write); a file
+    where the folder goes raises FileInTheWayError before anything is written."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FileInTheWayError(
+            f"cannot write {path}: a file is there, where that folder goes; remove the file "
+            "(or write elsewhere) and run again"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    except OSError as err:
+        if err.errno not in DISK_FULL_ERRNOS:
+            raise
+        raise DiskFullError(disk_full_message(path, err.strerror, size_hint or 0)) from err
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's folder is private (0700)
+        _move_folder_into_place(tmp, path, replaces)
+    except BaseException as err:
+        written = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
+        shutil.rmtree(tmp, ignore_errors=True)
+        why = disk_full_reason(err)
+        if why is not None:
+            message = disk_full_message(path, why, size_hint or written, written)
+            raise DiskFullError(message) from err
+        raise
+    return path
+
+
+def _move_folder_into_place(tmp: Path, path: Path, replaces: Collection[str]) -> None:
+    """Rename `tmp` to `path`; an earlier non-empty `path` is moved aside first (and back on
+    failure), its entries not named in `replaces` moved into `tmp` (and back on failure)."""
+    if not path.exists() or not any(path.iterdir()):
+        os.replace(tmp, path)  # over an empty folder too
+        return
+    kept = [e.name for e in path.iterdir() if e.name not in replaces]
+    aside = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+    try:
+        for name in kept:
+            os.rename(path / name, tmp / name)
+        os.replace(path, aside)
+        os.replace(tmp, path)
+    except BaseException:
+        if not path.exists():
+            os.replace(aside, path)
+        for name in kept:
+            if (tmp / name).exists():
+                os.rename(tmp / name, path / name)
+        raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def disk_full_reason(err: BaseException) -> str | None:

@@ -1,7 +1,9 @@
 """A signal (Ctrl-C, SIGTERM: both raise in the writing process) while one named output file is
 written, half its bytes on disk: files.atomic_write's rename of that file's temporary raises
 KeyboardInterrupt instead. A file written in place never gets there, so its write is not
-interrupted and the check fails: a write that goes back to being in place is caught."""
+interrupted and the check fails: a write that goes back to being in place is caught. The same
+for a folder written whole (files.atomic_write_folder): the rename of a file in it, or of the
+folder itself, raises."""
 
 import os
 from pathlib import Path
@@ -14,8 +16,9 @@ EARLIER = b"an earlier run's file\n"
 
 
 class _SignalAtRenameOf:
-    """`os` as files.py sees it, but renaming a temporary over `name` truncates the temporary to
-    half and raises KeyboardInterrupt (other files are renamed as usual)."""
+    """`os` as files.py sees it, but the first rename of a temporary over `name` truncates the
+    temporary (a file) to half and raises KeyboardInterrupt (other renames go through as usual,
+    as does any later one over `name`: a signal comes once)."""
 
     def __init__(self, name: str):
         self.name = name
@@ -25,8 +28,9 @@ class _SignalAtRenameOf:
         return getattr(os, attr)
 
     def replace(self, src, dst):
-        if Path(dst).name == self.name:
-            os.truncate(src, os.path.getsize(src) // 2)
+        if Path(dst).name == self.name and not self.signalled:
+            if os.path.isfile(src):
+                os.truncate(src, os.path.getsize(src) // 2)
             self.signalled = True
             raise KeyboardInterrupt
         os.replace(src, dst)
@@ -44,5 +48,29 @@ def check_signal_keeps_earlier_file(monkeypatch, target: Path, write) -> None:
             write()
     assert signal.signalled
     assert target.read_bytes() == EARLIER
+    left = [p.name for p in target.parent.iterdir() if p.name.startswith(".")]
+    assert left == [], f"temporaries left beside {target.name}: {left}"
+
+
+def folder_content(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (its path relative to it) -> its bytes."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def check_signal_keeps_earlier_folder(monkeypatch, target: Path, write, at: str) -> None:
+    """With an earlier folder at `target`, a signal as write() renames `at` (a file written in the
+    folder, or the folder itself) leaves the folder as it was and nothing beside it: no
+    temporary folder, no half-written file."""
+    before = folder_content(target)
+    assert before, f"no earlier folder at {target}"
+    with monkeypatch.context() as patch:
+        signal = _SignalAtRenameOf(at)
+        patch.setattr(files, "os", signal)
+        with pytest.raises(KeyboardInterrupt):
+            write()
+    assert signal.signalled, f"{at} was not renamed into place: written in place?"
+    assert folder_content(target) == before
     left = [p.name for p in target.parent.iterdir() if p.name.startswith(".")]
     assert left == [], f"temporaries left beside {target.name}: {left}"

@@ -12,9 +12,11 @@ model's tensors.
 
 Outputs are checked before anything is written (check_output_dir): an --out that is a file, not
 writable or under a missing folder, or a target file that exists (unless overwrite), is one
-OutputError line; a failed export removes what it wrote. An ONNX graph that onnxruntime runs
-differently from torch fails its check in one line (onnx_check.OnnxCheckError, exit status 3)
-and is removed. Weights with a NaN or an inf are refused before anything is written
+OutputError line; a failed export removes what it wrote. A folder target (transformers,
+onnx_concept) is written whole (files.atomic_write_folder): a temporary sibling folder renamed
+into place, the user's own files in an earlier one carried over. An ONNX graph that onnxruntime
+runs differently from torch fails its check in one line (onnx_check.OnnxCheckError, exit status
+3) and is removed. Weights with a NaN or an inf are refused before anything is written
 (NonFiniteError, naming the tensor), and a full disk is one line (DiskFullError, from
 atomic_write).
 """
@@ -33,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from samhq_train.files import atomic_write_folder
 from samhq_train.finite import NonFiniteError, describe_non_finite, non_finite_names
 from samhq_train.model import (
     SamHQ,
@@ -196,13 +199,20 @@ def check_before_writing(
             check_writable(source, paths[target], target, variant)
 
 
+def concept_files() -> list[str]:
+    """Every file the onnx_concept export may write in its folder: the graphs, and the weights
+    of a graph over 2 GB (<graph>.data); any other file there is the user's."""
+    graphs = (*GRAPH_FILES, DECODER_FILE)
+    return [*graphs, *(f"{graph}.data" for graph in graphs)]
+
+
 def remove_export(path: Path, target: str) -> None:
-    """Remove a target's file (and its .data file) or, for onnx_concept, the graphs the export
+    """Remove a target's file (and its .data file) or, for onnx_concept, the files the export
     writes in its folder (and the folder, if that leaves it empty)."""
     folder = target in FOLDER_TARGETS
-    for file in [path / f for f in (*GRAPH_FILES, DECODER_FILE)] if folder else [path]:
+    graph_files = [path, path.with_name(f"{path.name}.data")]  # the .data of one over 2 GB
+    for file in [path / f for f in concept_files()] if folder else graph_files:
         file.unlink(missing_ok=True)
-        file.with_name(f"{file.name}.data").unlink(missing_ok=True)
     if folder and path.is_dir() and not any(path.iterdir()):
         path.rmdir()
 
@@ -243,8 +253,10 @@ def _export_one(model, path: Path, target: str, variant, verify: bool, onnx: dic
                 multimask_output=onnx["multimask_output"],
             )
     elif target == "onnx_concept":
-        export_onnx_concept(model, path, opset=onnx["opset"])
-        export_onnx(model, path / DECODER_FILE, opset=onnx["opset"])  # the refinement's settings
+        atomic_write_folder(
+            path, lambda folder: _write_concept_graphs(model, folder, onnx["opset"]),
+            replaces=concept_files(),
+        )
         if verify:
             check_onnx_concept(model, path)
             check_onnx(model, path / DECODER_FILE)
@@ -258,6 +270,11 @@ def _export_one(model, path: Path, target: str, variant, verify: bool, onnx: dic
         if verify:
             verify_weights(model, path, target, policy)
     return path
+
+
+def _write_concept_graphs(model, folder: Path, opset: int) -> None:
+    export_onnx_concept(model, folder, opset=opset)
+    export_onnx(model, folder / DECODER_FILE, opset=opset)  # with the refinement's settings
 
 
 def verify_weights(model: nn.Module, path: str | os.PathLike, target: str, policy="hq") -> None:

@@ -2,15 +2,12 @@
 checking the config and data) is one line naming the command, with the shell's exit status for
 the signal (130 / 143), never a traceback (errors.exit_on_user_error, the wrapper every command's
 main passes through, and the entry points of cli/commands.py). Each command runs as a real
-process, forked from a server that imported torch once; the signal is sent when a marker file
-shows the command is at the point under test (the function there blocks until the signal
-comes)."""
+process, forked from a server that imported torch once (tests/fork_server.py); the signal is sent
+when a marker file shows the command is at the point under test (the function there blocks until
+the signal comes)."""
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import cv2
@@ -18,30 +15,8 @@ import numpy as np
 import pytest
 
 from samhq_train.model import build_sam_hq, save_checkpoint
+from tests.fork_server import ForkServer
 from tests.test_scripts_smoke import console_scripts
-from tests.training.helpers import ROOT
-
-# reads one json request a line (script, cwd, out, err), forks a child that runs the script;
-# replies the child's pid, then, once it ended, its exit status
-SERVER = """
-import json, os, signal, sys
-import torch, numpy, hydra, omegaconf
-print("ready", flush=True)
-for line in sys.stdin:
-    request = json.loads(line)
-    pid = os.fork()
-    if pid == 0:
-        signal.alarm(120)
-        os.chdir(request["cwd"])
-        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-        sys.stdin = open(0, closefd=False)
-        for fd, path in ((1, request["out"]), (2, request["err"])):
-            os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
-        exec(request["script"], {"__name__": "__main__"})
-        sys.exit(0)
-    print(pid, flush=True)
-    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
-"""
 
 # the main() of the `command` module run on argv, with `module.name` replaced by a function that
 # writes the marker file and waits for the signal
@@ -75,18 +50,14 @@ sys.exit({function}())
 """
 
 SCRIPTS = console_scripts()
+PRELOAD = ("torch", "numpy", "hydra", "omegaconf")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("interrupt_server")
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(folder)}
-    process = subprocess.Popen([sys.executable, "-c", SERVER], cwd=folder, env=env, text=True,
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert process.stdout.readline() == "ready\n"
-    yield process
-    process.stdin.close()
-    process.wait(timeout=60)
+    server = ForkServer(tmp_path_factory.mktemp("interrupt_server"), PRELOAD)
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="module")
@@ -112,17 +83,13 @@ def signalled(server, tmp_path, script, marker, signum) -> tuple[int, str]:
     """Run `script` in a child of the server, send `signum` once `marker` exists; (exit status,
     stderr)."""
     err = tmp_path / "stderr"
-    request = {"script": script, "cwd": str(tmp_path), "out": str(tmp_path / "stdout"),
-               "err": str(err)}
-    server.stdin.write(json.dumps(request) + "\n")
-    server.stdin.flush()
-    pid = int(server.stdout.readline())
+    pid = server.start(script, tmp_path, tmp_path / "stdout", err)
     deadline = time.monotonic() + 60
     while not marker.exists():
         assert time.monotonic() < deadline, err.read_text()
         time.sleep(0.05)
     os.kill(pid, signum)
-    return int(server.stdout.readline()), err.read_text()
+    return server.wait(), err.read_text()
 
 
 def one_line(status: int, err: str, expected_status: int, line: str) -> None:

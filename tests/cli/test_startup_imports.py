@@ -7,15 +7,14 @@ data.transform_builders, the training package Lightning to training.module; and 
 samhq-evaluate import their run only after the config check (tests/test_import_graph.py's
 DEFERRED); samhq-predict asks the variant's family record whether --int8 has a path, building no
 model. Each command runs in a process forked from one that imported only torch, numpy, hydra
-and omegaconf (a fresh process without their import time)."""
+and omegaconf (tests/fork_server.py: a fresh process without their import time)."""
 
 import json
 import subprocess
-import sys
 
 import pytest
 
-from tests.training.helpers import ROOT
+from tests.fork_server import ForkServer
 
 HEAVY = ("lightning", "torchmetrics", "torch._dynamo", "albumentations")
 # the libraries every command imports first (~3 CPU-s), imported once in a server process that
@@ -34,55 +33,21 @@ from {module} import main
 main()
 """
 
-# reads one json request a line (script, cwd, out, err): forks a child that runs the script in
-# cwd with stdout / stderr to the files and exits as `python -c script` does (a SystemExit or
-# an exception propagates out of this loop: atexit, traceback, status); replies its exit code
-SERVER = """
-import json, os, signal, sys
-for name in {preload!r}:
-    __import__(name)
-print(json.dumps([m for m in {heavy!r} if m in sys.modules]), flush=True)
-for line in sys.stdin:
-    request = json.loads(line)
-    pid = os.fork()
-    if pid == 0:
-        signal.alarm(300)
-        os.chdir(request["cwd"])
-        os.environ["HOME"] = request["cwd"]
-        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-        sys.stdin = open(0, closefd=False)
-        for fd, path in ((1, request["out"]), (2, request["err"])):
-            os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
-        exec(request["script"], {{"__name__": "__main__"}})
-        sys.exit(0)
-    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
-"""
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("startup_server")
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(folder)}
-    code = SERVER.format(preload=PRELOAD, heavy=HEAVY)
-    process = subprocess.Popen(
-        [sys.executable, "-c", code], cwd=folder, env=env, text=True,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-    )
-    preloaded_heavy = json.loads(process.stdout.readline())
-    assert preloaded_heavy == [], f"importing {PRELOAD} imported {preloaded_heavy}"
-    yield process, folder
-    process.stdin.close()
-    process.wait(timeout=60)
+    server = ForkServer(folder, PRELOAD, watch=HEAVY)
+    assert server.preloaded == [], f"importing {PRELOAD} imported {server.preloaded}"
+    yield server, folder
+    server.close()
 
 
 def run_command(server, module: str, argv: list[str], cwd) -> subprocess.CompletedProcess:
-    process, folder = server
+    server, folder = server
     out, err = folder / "stdout", folder / "stderr"
     script = SCRIPT.format(heavy=HEAVY, argv=argv, module=module)
-    request = {"script": script, "cwd": str(cwd), "out": str(out), "err": str(err)}
-    process.stdin.write(json.dumps(request) + "\n")
-    process.stdin.flush()
-    returncode = int(process.stdout.readline())
+    returncode = server.run(script, cwd, out, err)
     return subprocess.CompletedProcess(argv, returncode, out.read_text(), err.read_text())
 
 

@@ -1,5 +1,6 @@
 """A transformers `SamHQModel` directory (config.json + model.safetensors, and the processor's
-config), SAM 1 ViT variants only; the earlier name `hf` is still accepted."""
+config), SAM 1 ViT variants only; the earlier name `hf` is still accepted. The directory is written
+whole (files.atomic_write_folder): from_pretrained never finds half an export."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from samhq_train.files import atomic_write, atomic_write_text
+from samhq_train.files import atomic_write_folder, tensor_bytes
 
 from ..family_record import Family
 from ..registry import FAMILIES, VARIANTS, family_of_model, variant_config, variant_of_config
@@ -27,6 +28,9 @@ from .errors import FileProblem, unreadable
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+PROCESSOR_CONFIG = "processor_config.json"
+# all the directory's files this format writes (any other file in it is the user's)
+FILES = (WEIGHTS, CONFIG, PROCESSOR_CONFIG)
 # the families that have a transformers model (SAM 1 only today: SamHQModel)
 CODEC_FAMILIES = tuple(fam for fam in FAMILIES.values() if fam.transformers_codec is not None)
 
@@ -91,18 +95,19 @@ def write(model: nn.Module, directory: Path, variant: str, policy) -> None:
     cfg = transformers_config(model, variant, directory)
     codec = family_of_model(model).transformers_codec
     state: State = cpu_tensors(model.state_dict())
-    directory.mkdir(parents=True, exist_ok=True)
     renamed = {new: state[key] for key, new in codec.key_map(list(state)).items()}
-    atomic_write(
-        directory / WEIGHTS, lambda tmp: save_file(renamed, tmp, metadata={"format": "pt"})
-    )
     mean, std = model.pixel_mean.flatten().tolist(), model.pixel_std.flatten().tolist()
     configs = {
-        "config.json": codec.config(cfg),
-        "processor_config.json": codec.processor_config(cfg, mean, std),
+        CONFIG: codec.config(cfg),
+        PROCESSOR_CONFIG: codec.processor_config(cfg, mean, std),
     }
-    for name, content in configs.items():
-        atomic_write_text(directory / name, json.dumps(content, indent=2) + "\n")
+
+    def write_files(folder: Path) -> None:
+        save_file(renamed, str(folder / WEIGHTS), metadata={"format": "pt"})
+        for name, content in configs.items():
+            (folder / name).write_text(json.dumps(content, indent=2) + "\n")
+
+    atomic_write_folder(directory, write_files, replaces=FILES, size_hint=tensor_bytes(renamed))
 
 
 def transformers_config(model: nn.Module, variant: str, path: Path):
