@@ -5,7 +5,7 @@ python scripts/amg.py --image photo.jpg --checkpoint sam_hq_vit_b.pth --out mask
 
 import sys
 
-from samhq_train.inference.amg_command import main
+from samhq_train.cli.commands import amg as main  # a signal while it imports is one line
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,7 +5,7 @@
         model.checkpoint=outputs/<run>/checkpoints/last.ckpt
 """
 
-from samhq_train.cli.evaluate import main
+from samhq_train.cli.commands import evaluate as main  # a signal while it imports is one line
 
 if __name__ == "__main__":
     main()
