@@ -39,6 +39,8 @@ not.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import lightning as L
 import numpy as np
 import torch
@@ -57,7 +59,7 @@ from samhq_train.training.step_failures import (
 
 from .clip_forward import ClipForward
 from .loss import TERMS, MultiStepMaskLoss
-from .optimizer import video_optimizer
+from .optimizer import VideoOptimSettings, video_optimizer
 from .prompts import ClipPromptSettings, plan_clip
 from .validation import score_tracking
 
@@ -68,15 +70,13 @@ GLOBAL_RNG_KEY = "rng_states"  # as image training's checkpoints
 class VideoTrainModule(L.LightningModule):
     def __init__(self, model: Sam2HQ, *, prompts: ClipPromptSettings, loss: MultiStepMaskLoss,
                  use_hq: bool = True, teacher_force_object_scores: bool = False,
-                 lr: float = 5e-6, vision_lr: float = 3e-6,
-                 weight_decay: float = 0.1, layer_decay: float = 0.9,
+                 optim: VideoOptimSettings | None = None,
                  drop_path_rate: float = 0.0, dropout: float = 0.0,
                  freeze_image_encoder: bool = False, seed: int = 42) -> None:
         super().__init__()
         self.model = model
         self.prompts, self.loss, self.use_hq = prompts, loss, use_hq
-        self.lr, self.vision_lr, self.weight_decay = lr, vision_lr, weight_decay
-        self.layer_decay = layer_decay
+        self.optim = optim or VideoOptimSettings()  # SAM 2's MOSE fine-tune
         self.freeze_image_encoder = freeze_image_encoder
         self.seed = seed
         self.rng = np.random.default_rng(seed)
@@ -149,9 +149,7 @@ class VideoTrainModule(L.LightningModule):
 
     def configure_optimizers(self):
         optimizer, scheduler = video_optimizer(
-            self.model, self.trainer.estimated_stepping_batches, lr=self.lr,
-            vision_lr=self.vision_lr, weight_decay=self.weight_decay,
-            layer_decay=self.layer_decay)
+            self.model, self.trainer.estimated_stepping_batches, **asdict(self.optim))
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 

@@ -30,7 +30,6 @@ SHORT = [
     "data.val_max_frames=4",
     "video.prompts.num_correction_pt_per_frame=1",
     "video.lr=1e-4",
-    "video.vision_lr=1e-4",
 ]
 
 
