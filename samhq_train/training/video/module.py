@@ -39,6 +39,7 @@ not.
 
 from __future__ import annotations
 
+import random
 from dataclasses import asdict
 
 import lightning as L
@@ -93,9 +94,17 @@ class VideoTrainModule(L.LightningModule):
         self.val_results: dict[str, float] = {}
 
     def setup(self, stage: str) -> None:
-        # one stream per process (SAM2Train seeds all alike; different clips per rank anyway)
+        # one prompt stream per process (SAM2Train seeds all alike; different clips per rank
+        # anyway), and torch's / numpy's / Python's global streams (drop-path, dropout, box
+        # noise, clicks) apart as SAM 2's trainer seeds each process ((seed + rank) x epochs);
+        # process 0 keeps the one-process run's; a resumed run then gets every process's back
         if stage == "fit" and self.global_rank:
             self.rng = np.random.default_rng([self.seed, self.global_rank])
+            process_seed = int(np.random.SeedSequence([self.seed, self.global_rank])
+                               .generate_state(1)[0])
+            random.seed(process_seed)
+            np.random.seed(process_seed)
+            torch.manual_seed(process_seed)
 
     def on_train_start(self) -> None:
         # a loaded model comes in eval mode, and Lightning keeps modes: SAM2Train trains in
