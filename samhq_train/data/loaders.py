@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
 from samhq_train.distributed import gather_from_ranks, global_rank
 
@@ -64,6 +64,19 @@ def batches_or_failures(batches: Iterator, count: int) -> Iterator:
 def epoch_seed(seed: int, epoch: int) -> int:
     """The seed of an epoch's draws (shuffle, worker seeds) of a run seeded with `seed`."""
     return seed * 1_000_003 + epoch
+
+
+def padded_repeats(sampler) -> dict[int, int]:
+    """{index: copy (1, 2, ...)} of the items a DistributedSampler gives this process as padding
+    (it repeats the order's first indices to even the shares: global position k >= n holds copy
+    k // n of an index); empty for any other sampler. A process never holds an index both as
+    itself and as a repeat (their positions differ by a multiple of n, not of the processes)."""
+    if not isinstance(sampler, DistributedSampler) or sampler.drop_last:
+        return {}
+    size, ranks = len(sampler.dataset), sampler.num_replicas
+    positions = (sampler.rank + j * ranks for j in range(sampler.num_samples))
+    return {index: position // size for position, index in zip(positions, sampler)
+            if position >= size}
 
 
 class SampleLoader(DataLoader):
@@ -190,7 +203,10 @@ class EpochSeededLoader(TrainLoader):
     set_epoch) and the dataset (``set_epoch``: its items draw from (seed, epoch, index)) take the
     epoch. So neither torch's global generator nor the worker a batch lands on changes a batch,
     and a mid-epoch resume needs nothing from the checkpoint (an older one resumes exactly too):
-    the epoch is drawn again and its batches done dropped."""
+    the epoch is drawn again and its batches done dropped. A dataset with ``set_repeats`` is told
+    which of this process's items are the DistributedSampler's padding (padded_repeats), so that
+    such a repeat draws another clip than its first reading on another process, as SAM 2's
+    trainer (per-rank seeds) draws one."""
 
     def __init__(self, *args, seed: int = 0, epoch_of: Callable[[], int] | None = None,
                  batches_done: Callable[[], int] | None = None,
@@ -218,6 +234,9 @@ class EpochSeededLoader(TrainLoader):
         set_sampler_epoch = getattr(self.sampler, "set_epoch", None)
         if set_sampler_epoch is not None:
             set_sampler_epoch(epoch)
+        set_repeats = getattr(self.dataset, "set_repeats", None)
+        if set_repeats is not None:
+            set_repeats(padded_repeats(self.sampler))
         self.generator.manual_seed(epoch_seed(self.seed, epoch))
         return {"epoch": epoch}
 

@@ -12,7 +12,9 @@ read.
 Randomness: item i of epoch e draws from its own generator, seeded from (seed, e, i) (the MOSE
 augmentations from Python's and torch's generators seeded from it, as Meta's draw), so a clip
 does not depend on the process, worker or order that reads it and a resumed run draws what the
-uninterrupted one drew; ``set_epoch`` sets e (data.loaders.EpochSeededLoader calls it).
+uninterrupted one drew; ``set_epoch`` sets e (data.loaders.EpochSeededLoader calls it). An item
+that DDP's DistributedSampler repeats to even the processes' shares draws, as its c-th repeat,
+from (seed, e, i, c) (``set_repeats``), not the clip its first reading drew.
 """
 
 from __future__ import annotations
@@ -131,9 +133,14 @@ class VideoClipDataset(Dataset):
         self.max_num_objects, self.multiplier = max_num_objects, multiplier
         self.hflip_prob, self.augmentation = hflip_prob, augmentation
         self.seed, self.epoch = int(seed), 0
+        self.repeats: dict[int, int] = {}
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
+
+    def set_repeats(self, repeats: dict[int, int]) -> None:
+        """{index: c}: this process reads item `index` as its c-th repeat this epoch."""
+        self.repeats = dict(repeats)
 
     def __len__(self) -> int:
         return len(self.sequences) * self.multiplier
@@ -142,7 +149,9 @@ class VideoClipDataset(Dataset):
         """A clip, or {"error": one line} for a clip that cannot be read (a frame cut short):
         said by the loader in the main process (data.loaders.SampleLoader), not as a loader
         worker's traceback."""
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        repeat = self.repeats.get(index)
+        key = [self.seed, self.epoch, index] + ([repeat] if repeat else [])
+        rng = np.random.default_rng(key)
         try:
             return self.clip(self.sequences[index % len(self.sequences)], rng)
         except DataError as err:

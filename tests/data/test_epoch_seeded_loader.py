@@ -60,3 +60,20 @@ def test_lightning_remaking_the_loader_for_ddp_keeps_its_settings(shapes_root):
     assert type(remade) is EpochSeededLoader and remade.seed == 5
     assert remade.epoch_of() == 1 and remade.batches_done() == 2 and remade.hands_over_failures
     assert isinstance(remade.sampler, DistributedSampler) and len(remade) == 3
+
+
+def test_ddp_padding_repeats_draw_other_clips(shapes_root):
+    """6 items over 4 processes: DistributedSampler repeats 2 of them (on ranks 2 and 3) to even
+    the shares; those repeats draw other clips than the first readings on ranks 0 and 1, also
+    with workers and resumed after the batch before (the repeat is each rank's last batch)."""
+    def rank_loader(rank: int, workers: int = 0, done: int = 0):
+        loader = clip_loader(shapes_root, 1, workers=workers, done=done)
+        return _update_dataloader(loader, DistributedSampler(loader.dataset, num_replicas=4,
+                                                             rank=rank, shuffle=True))
+
+    ranks = [drawn(rank_loader(rank)) for rank in range(4)]
+    clips = [clip for rank in ranks for clip in rank]
+    assert len(clips) == 8
+    assert not any(same([a], [b]) for i, a in enumerate(clips) for b in clips[i + 1:])
+    assert same(drawn(rank_loader(3, workers=2)), ranks[3])
+    assert same(drawn(rank_loader(3, done=1)), ranks[3][1:])

@@ -39,6 +39,9 @@ not.
 
 from __future__ import annotations
 
+import random
+from dataclasses import asdict
+
 import lightning as L
 import numpy as np
 import torch
@@ -57,7 +60,7 @@ from samhq_train.training.step_failures import (
 
 from .clip_forward import ClipForward
 from .loss import TERMS, MultiStepMaskLoss
-from .optimizer import video_optimizer
+from .optimizer import VideoOptimSettings, video_optimizer
 from .prompts import ClipPromptSettings, plan_clip
 from .validation import score_tracking
 
@@ -68,15 +71,13 @@ GLOBAL_RNG_KEY = "rng_states"  # as image training's checkpoints
 class VideoTrainModule(L.LightningModule):
     def __init__(self, model: Sam2HQ, *, prompts: ClipPromptSettings, loss: MultiStepMaskLoss,
                  use_hq: bool = True, teacher_force_object_scores: bool = False,
-                 lr: float = 5e-6, vision_lr: float = 3e-6,
-                 weight_decay: float = 0.1, layer_decay: float = 0.9,
+                 optim: VideoOptimSettings | None = None,
                  drop_path_rate: float = 0.0, dropout: float = 0.0,
                  freeze_image_encoder: bool = False, seed: int = 42) -> None:
         super().__init__()
         self.model = model
         self.prompts, self.loss, self.use_hq = prompts, loss, use_hq
-        self.lr, self.vision_lr, self.weight_decay = lr, vision_lr, weight_decay
-        self.layer_decay = layer_decay
+        self.optim = optim or VideoOptimSettings()  # SAM 2's MOSE fine-tune
         self.freeze_image_encoder = freeze_image_encoder
         self.seed = seed
         self.rng = np.random.default_rng(seed)
@@ -93,9 +94,17 @@ class VideoTrainModule(L.LightningModule):
         self.val_results: dict[str, float] = {}
 
     def setup(self, stage: str) -> None:
-        # one stream per process (SAM2Train seeds all alike; different clips per rank anyway)
+        # one prompt stream per process (SAM2Train seeds all alike; different clips per rank
+        # anyway), and torch's / numpy's / Python's global streams (drop-path, dropout, box
+        # noise, clicks) apart as SAM 2's trainer seeds each process ((seed + rank) x epochs);
+        # process 0 keeps the one-process run's; a resumed run then gets every process's back
         if stage == "fit" and self.global_rank:
             self.rng = np.random.default_rng([self.seed, self.global_rank])
+            process_seed = int(np.random.SeedSequence([self.seed, self.global_rank])
+                               .generate_state(1)[0])
+            random.seed(process_seed)
+            np.random.seed(process_seed)
+            torch.manual_seed(process_seed)
 
     def on_train_start(self) -> None:
         # a loaded model comes in eval mode, and Lightning keeps modes: SAM2Train trains in
@@ -149,9 +158,7 @@ class VideoTrainModule(L.LightningModule):
 
     def configure_optimizers(self):
         optimizer, scheduler = video_optimizer(
-            self.model, self.trainer.estimated_stepping_batches, lr=self.lr,
-            vision_lr=self.vision_lr, weight_decay=self.weight_decay,
-            layer_decay=self.layer_decay)
+            self.model, self.trainer.estimated_stepping_batches, **asdict(self.optim))
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 

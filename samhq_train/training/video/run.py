@@ -53,12 +53,23 @@ from samhq_train.training.run_families import VIDEO_RUN_FAMILIES, VIDEO_RUN_NEED
 
 from .loss import MultiStepMaskLoss
 from .module import VideoTrainModule
+from .optimizer import IMAGE_ENCODER_KEYS, VideoOptimSettings
 from .prompts import ClipPromptSettings
 from .validation import VideoSequenceDataset, first_item
 
 log = logging.getLogger(__name__)
 # fp32 weights: full precision or mixed (autocast); Lightning's aliases included
 VIDEO_PRECISIONS = ("32", "32-true", "bf16-mixed", "bf16", "16-mixed", "16")
+
+
+# the keys of the `video` group (conf/experiment/video_finetune.yaml)
+VIDEO_KEYS = ("use_hq", "freeze_image_encoder", *VideoOptimSettings.__dataclass_fields__,
+              "drop_path_rate", "dropout", "teacher_force_object_scores",
+              "init_missing_video_parts", "prompts", "loss")
+SAM3_KEYS = {  # video.<key> -> what it is; SAM 2.1 has no such thing
+    "teacher_force_object_scores": "Meta's teacher_force_obj_scores_for_mem",
+    "init_missing_video_parts": "fresh tracker video parts for a SAM 3 file without them",
+}
 
 
 class VideoConfigError(UserError):
@@ -81,9 +92,7 @@ def check_video_config(cfg) -> None:
         raise VideoConfigError(f"model.variant={cfg.model.variant}: video fine-tuning needs a "
                                "SAM 2.1 / HQ-SAM 2 or SAM 3 / HQ-SAM 3 model "
                                "(model=sam2.1_hq_hiera_* or sam3_hq*)")
-    if cfg.video.get("teacher_force_object_scores") and family != "sam3":
-        raise VideoConfigError("video.teacher_force_object_scores=true is SAM 3's option (Meta's "
-                               "teacher_force_obj_scores_for_mem): set it false for SAM 2.1")
+    check_video_keys(cfg.video, family)
     precision = str(cfg.trainer.get("precision", "32"))
     if precision not in VIDEO_PRECISIONS:
         raise VideoConfigError(f"trainer.precision={precision}: video fine-tuning trains fp32 "
@@ -92,7 +101,7 @@ def check_video_config(cfg) -> None:
     for key in ("drop_path_rate", "dropout"):
         if not 0.0 <= float(cfg.video.get(key, 0.0)) < 1.0:
             raise VideoConfigError(f"video.{key}={cfg.video[key]}: must be in [0, 1) (0: off)")
-    if not 0.0 < float(cfg.video.get("layer_decay", 1.0)) <= 1.0:
+    if not 0.0 < video_optim_settings(cfg.video).layer_decay <= 1.0:
         raise VideoConfigError(f"video.layer_decay={cfg.video.layer_decay}: must be in (0, 1] "
                                "(1: no layer-wise decay)")
     try:
@@ -104,6 +113,41 @@ def check_video_config(cfg) -> None:
         clip_augmentation(cfg.data)
     except (TypeError, ValueError) as err:
         raise VideoConfigError(f"data.augmentation: {err}") from None
+
+
+def check_video_keys(video, family: str) -> None:
+    """A video.* key that this run would ignore in silence: one it does not know, SAM 3's own
+    with a SAM 2.1 model, or an image encoder setting away from its default with
+    video.freeze_image_encoder=true (the demos freeze and leave them at their defaults)."""
+    for key in video:
+        if key not in VIDEO_KEYS:
+            raise VideoConfigError(f"video.{key} is not a setting: use one of "
+                                   f"{', '.join(VIDEO_KEYS)}")
+    for key, what in SAM3_KEYS.items():
+        if video.get(key) and family != "sam3":
+            raise VideoConfigError(f"video.{key}={str(video[key]).lower()} is SAM 3's option "
+                                   f"({what}): remove it or set it false for SAM 2.1")
+    if not video.get("freeze_image_encoder"):
+        return
+    ours, default = video_optim_settings(video), VideoOptimSettings()
+    for key in IMAGE_ENCODER_KEYS:
+        if getattr(ours, key) != getattr(default, key):
+            raise VideoConfigError(
+                f"video.{key}={video[key]} acts on the image encoder, which "
+                f"video.freeze_image_encoder=true freezes: remove video.{key} (default "
+                f"{getattr(default, key)}), or set video.freeze_image_encoder=false")
+
+
+def video_optim_settings(video) -> VideoOptimSettings:
+    """video.lr, vision_lr, weight_decay, layer_decay (VideoOptimSettings' default if unset)."""
+    default, values = VideoOptimSettings(), {}
+    for key in VideoOptimSettings.__dataclass_fields__:
+        try:
+            values[key] = float(video.get(key, getattr(default, key)))
+        except (TypeError, ValueError):
+            raise VideoConfigError(f"video.{key}={video[key]}: expected a number (default "
+                                   f"{getattr(default, key)})") from None
+    return VideoOptimSettings(**values)
 
 
 def clip_augmentation(data) -> ClipAugmentation | None:
@@ -180,9 +224,8 @@ def build_video_module(cfg, model: Sam2HQ) -> VideoTrainModule:
         model, prompts=ClipPromptSettings(**v.prompts), loss=MultiStepMaskLoss(**v.loss),
         use_hq=chosen_use_hq(cfg), teacher_force_object_scores=bool(
             v.get("teacher_force_object_scores", False)),
-        lr=float(v.lr), vision_lr=float(v.vision_lr),
-        weight_decay=float(v.weight_decay), layer_decay=float(v.get("layer_decay", 1.0)),
-        drop_path_rate=float(v.get("drop_path_rate", 0.0)), dropout=float(v.get("dropout", 0.0)),
+        optim=video_optim_settings(v), drop_path_rate=float(v.get("drop_path_rate", 0.0)),
+        dropout=float(v.get("dropout", 0.0)),
         freeze_image_encoder=bool(v.freeze_image_encoder),
         seed=int(cfg.seed),
     )

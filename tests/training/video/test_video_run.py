@@ -2,7 +2,9 @@
 after, checkpoints, export, resume), and its one-line refusals."""
 
 import json
+import random
 
+import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -30,7 +32,6 @@ SHORT = [
     "data.val_max_frames=4",
     "video.prompts.num_correction_pt_per_frame=1",
     "video.lr=1e-4",
-    "video.vision_lr=1e-4",
 ]
 
 
@@ -160,6 +161,27 @@ def test_training_runs_the_model_in_train_mode():
     module = VideoTrainModule(model, prompts=ClipPromptSettings(), loss=MultiStepMaskLoss())
     module.on_train_start()
     assert model.training and model.sam_mask_decoder.training
+
+
+def test_each_process_draws_its_own_dropout_and_prompts():
+    """Under DDP, torch's stream (drop-path, dropout, box noise, clicks) and the prompt plan's
+    differ between processes, as SAM 2 seeds each process apart; process 0 keeps its streams."""
+    model = build_sam_hq("sam2.1_hq_hiera_demo", seed=0)
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    draws = []
+    for rank in (None, 0, 1):  # None: no setup, the one-process stream
+        module = VideoTrainModule(model, prompts=ClipPromptSettings(), loss=MultiStepMaskLoss())
+        module._trainer = type("Trainer", (), {"global_rank": rank or 0})()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(7)
+            if rank is not None:
+                module.setup("fit")
+            draws.append((torch.rand(4), module.rng.random(4)))
+    np.random.set_state(numpy_state)
+    random.setstate(python_state)
+    (alone, plan_alone), (rank_0, plan_0), (rank_1, plan_1) = draws
+    assert torch.equal(rank_0, alone) and (plan_0 == plan_alone).all()
+    assert not torch.equal(rank_1, rank_0) and not (plan_1 == plan_0).any()
 
 
 def test_use_hq_follows_the_checkpoint_when_unset(tmp_path, caplog):

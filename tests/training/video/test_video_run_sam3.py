@@ -95,9 +95,11 @@ def test_sam3_demo_experiment_composes(tmp_path):
 def sam3_groups(model, layer_decay: float):
     from samhq_train.training.video import ClipPromptSettings, MultiStepMaskLoss
     from samhq_train.training.video.module import VideoTrainModule
+    from samhq_train.training.video.optimizer import VideoOptimSettings
 
+    optim = VideoOptimSettings(lr=1e-3, vision_lr=1e-5, layer_decay=layer_decay)
     module = VideoTrainModule(model, prompts=ClipPromptSettings(), loss=MultiStepMaskLoss(),
-                              lr=1e-3, vision_lr=1e-5, layer_decay=layer_decay)
+                              optim=optim)
     module.trainer = type("T", (), {"estimated_stepping_batches": 10})()
     return module.configure_optimizers()["optimizer"].param_groups
 
