@@ -1,14 +1,18 @@
 """The process group as data loading, checkpoints and the embedding cache see it: this process's
 global rank, the process count and one object gathered from every process (all plain
 single-process answers without DDP), `end_process_group` when a run ends, `stop_together` for a
-step that every process takes and any of them can fail, and `report_once`: a setup error that
-every process hits is said once, by rank 0."""
+step that every process takes and any of them can fail, `report_once`: a setup error that
+every process hits is said once, by rank 0, and `seed_this_process` for draws that differ per
+process."""
 
 import os
+import random
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
 
+import numpy as np
+import torch
 import torch.distributed as dist
 
 from samhq_train.errors import UserError, exit_on_user_error, report
@@ -22,6 +26,16 @@ class RankStopped(UserError):
 
 def _initialized() -> bool:
     return dist.is_available() and dist.is_initialized()
+
+
+def seed_this_process(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global streams (dropout, prompt draws) of this process
+    alone. Unlike lightning's seed_everything it leaves PL_GLOBAL_SEED be: Lightning seeds every
+    process's DistributedSampler from it, and the processes' shares are disjoint only while their
+    samplers shuffle alike."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
 def global_rank() -> int:

@@ -27,6 +27,7 @@ from samhq_train.batch_forward import decode_prompts, image_features
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.data import PromptConfig
 from samhq_train.data.loaders import EmptiedBatch, LoadFailure
+from samhq_train.distributed import seed_this_process
 from samhq_train.evaluation.baseline import base_decoder_state
 from samhq_train.evaluation.evaluate import (
     DatasetMetrics,
@@ -146,7 +147,10 @@ class SamHQModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         check_policy_applied(self.model, self.policy)
         if stage == "fit" and self.seed is not None:
-            L.seed_everything(self.seed + self.global_rank, workers=True, verbose=False)
+            # the run's seed (every process's sampler reads it), then each process's own draws
+            L.seed_everything(self.seed, workers=True, verbose=False)
+            if self.global_rank:
+                seed_this_process(self.seed + self.global_rank)
 
     def configure_optimizers(self):
         check_policy_applied(self.model, self.policy)  # requires_grad == the policy

@@ -36,19 +36,17 @@ line each (training/step_failures.py), rather than leaving the others waiting in
 from __future__ import annotations
 
 import os
-import random
 from dataclasses import replace
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.data.concept_batch import ConceptBatch
 from samhq_train.data.concept_val_exemplars import ValExemplarSettings, exemplar_batch
 from samhq_train.data.loaders import LoadFailure
-from samhq_train.distributed import gather_from_ranks
+from samhq_train.distributed import gather_from_ranks, seed_this_process
 from samhq_train.model.sam3.concept.geometry import ExemplarPrompt
 from samhq_train.training.checkpointing import gather_rng_states, restore_own_rng_states
 from samhq_train.training.divergence import check_gradients, check_loss
@@ -115,9 +113,7 @@ class ConceptTrainModule(L.LightningModule):
         # ((seed + rank) x epochs there); a resumed run has its processes' own states back
         if self.trainer.world_size > 1 and not self.restored_rng:
             seed = int(os.environ.get("PL_GLOBAL_SEED", 0)) + self.global_rank
-            random.seed(seed)
-            np.random.seed(seed)
-            torch.manual_seed(seed)
+            seed_this_process(seed)
 
     def on_train_start(self) -> None:
         # a loaded model comes in eval mode and Lightning keeps modes: Meta trains in train mode

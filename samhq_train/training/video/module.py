@@ -39,7 +39,6 @@ not.
 
 from __future__ import annotations
 
-import random
 from dataclasses import asdict
 
 import lightning as L
@@ -47,7 +46,7 @@ import numpy as np
 import torch
 
 from samhq_train.data.loaders import LoadFailure
-from samhq_train.distributed import gather_from_ranks
+from samhq_train.distributed import gather_from_ranks, seed_this_process
 from samhq_train.evaluation.video import SequenceScore, overall_score
 from samhq_train.model.sam2 import Sam2HQ
 from samhq_train.training.checkpointing import gather_rng_states, restore_own_rng_states
@@ -102,9 +101,7 @@ class VideoTrainModule(L.LightningModule):
             self.rng = np.random.default_rng([self.seed, self.global_rank])
             process_seed = int(np.random.SeedSequence([self.seed, self.global_rank])
                                .generate_state(1)[0])
-            random.seed(process_seed)
-            np.random.seed(process_seed)
-            torch.manual_seed(process_seed)
+            seed_this_process(process_seed)
 
     def on_train_start(self) -> None:
         # a loaded model comes in eval mode, and Lightning keeps modes: SAM2Train trains in
