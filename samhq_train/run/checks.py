@@ -79,7 +79,7 @@ def check_model_family(cfg) -> None:
         families, needs = VIDEO_RUN_FAMILIES, VIDEO_RUN_NEEDS
     else:
         families, needs = CONCEPT_RUN_FAMILIES, CONCEPT_RUN_NEEDS
-    path = Path(hydra.utils.to_absolute_path(str(checkpoint)))
+    path = _absolute(checkpoint)
     try:
         info = inspect(path)
     except CheckpointError:
@@ -200,8 +200,15 @@ def check_no_earlier_checkpoints(cfg) -> None:
     )
 
 
+def _absolute(path) -> Path:
+    """A setting's path as given, made absolute (Hydra's original working directory): the path
+    a message names, as the user wrote it, links kept."""
+    return Path(hydra.utils.to_absolute_path(str(path)))
+
+
 def _resolved(path) -> Path:
-    return Path(hydra.utils.to_absolute_path(str(path))).resolve()
+    """_absolute with links and `..` resolved: for telling whether two paths are one folder."""
+    return _absolute(path).resolve()
 
 
 def _checkpoints(cfg) -> Path:
@@ -234,7 +241,7 @@ def check_resume_trains(cfg, export_names: list[str] | None = None) -> Inspectio
     validates. The end of a finished run is refused (Lightning would validate and
     stop, having trained nothing), naming the limit to raise and, when that run's exports are
     in paths.output_dir, a new folder; `export_names`: as export_targets takes them."""
-    path = Path(hydra.utils.to_absolute_path(str(cfg.ckpt_path)))
+    path = _absolute(cfg.ckpt_path)
     resumed = check_resume_checkpoint(path)
     held = resumed.held
     progress = training_progress(held) if isinstance(held, dict) else None
@@ -262,7 +269,7 @@ def check_resume_trains(cfg, export_names: list[str] | None = None) -> Inspectio
 def check_model_checkpoint(checkpoint) -> Path:
     """model.checkpoint as an absolute path, if it is weights that training can start from (a
     SAM or SAM-HQ file, not a training checkpoint or an HQ-only file): inspect, Use.START."""
-    path = Path(hydra.utils.to_absolute_path(str(checkpoint)))
+    path = _absolute(checkpoint)
     inspect(path, use=Use.START, setting="model.checkpoint")
     return path
 
