@@ -18,14 +18,13 @@ line on stderr and exit with SETUP_ERROR_EXIT.
 
 `check_validation_sets(datamodule)` is the data check of the same up-front pass: every file of the
 validation sets (headers, masks, sizes, empty masks), before the model is built, not when
-validation reaches a bad file. `check_resume_matches(ckpt_path, model_cfg)` compares the resumed
+validation reaches a bad file. `check_resume_matches(resumed, model_cfg)` compares the resumed
 run's record (variant, policy, LoRA settings) with the config before anything is built.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -40,10 +39,9 @@ from samhq_train.errors import SETUP_ERROR_EXIT, UserError
 from samhq_train.model import (
     ATTENTION_KERNELS,
     VARIANTS,
+    Inspection,
     TrainablePolicy,
-    Use,
     encoder_needs_grad,
-    inspect,
     policy_of,
 )
 from samhq_train.model.policy import LR_SCALE_KEYS, LoraSettings, check_own_settings
@@ -297,13 +295,13 @@ def _override(value) -> str:
     return str(value)
 
 
-def check_resume_matches(ckpt_path, model_cfg) -> None:
-    """ConfigError when the run that ckpt_path resumes was trained with another variant, policy,
-    LoRA rank / alpha / targets or random-backbone seed than this config sets: compared from the
-    checkpoint's own record (memory-mapped, nothing else read) before data, cache or model are
-    built. The line names each setting with both values and the overrides that resume it."""
-    path = Path(to_absolute_path(str(ckpt_path)))
-    record = inspect(path, use=Use.RESUME, setting="ckpt_path").provenance
+def check_resume_matches(resumed: Inspection, model_cfg) -> None:
+    """ConfigError when the run that ckpt_path resumes (`resumed`: its file as the check of
+    ckpt_path inspected it, run.checks.check_resume_trains; not read again) was trained with
+    another variant, policy, LoRA rank / alpha / targets or random-backbone seed than this config
+    sets: compared from the checkpoint's own record before data, cache or model are built. The
+    line names each setting with both values and the overrides that resume it."""
+    path, record = resumed.path, resumed.provenance
     theirs, ours = policy_of(record), policy_from_config(model_cfg)
     pairs = [
         ("model.variant", record.variant, model_cfg.get("variant")),

@@ -368,7 +368,7 @@ def build_source(
     folder keys: image_dir, mask_dir, image_ext, mask_ext, mask_suffix.
     coco keys: image_dir, annotation_file, min_area, include_crowd, category_ids.
     """
-    spec = dict(spec)
+    spec = dict(spec)  # the caller's entry is left as it is
     kind = spec.pop("type", "folder")
     if kind not in SOURCE_TYPES:
         raise DataError(
@@ -377,10 +377,10 @@ def build_source(
         )
     root = None if root is None else Path(root)
     if "strict" in spec or not strict_setting:
-        spec["skip_setting"] = f"strict: false in the entry of {spec.get('name')!r}"
+        skip_setting = f"strict: false in the entry of {spec.get('name')!r}"
     else:
-        spec["skip_setting"] = f"{strict_setting}=false"
-    spec.setdefault("strict", strict)
+        skip_setting = f"{strict_setting}=false"
+    strict = spec.pop("strict", strict)
     for key in ("image_dir", "mask_dir", "annotation_file"):
         if key in spec:
             spec[key] = resolve_set_path(spec[key], root, spec.get("name"))
@@ -391,6 +391,6 @@ def build_source(
     if "image_ext" in spec and not isinstance(spec["image_ext"], str):
         spec["image_ext"] = tuple(spec["image_ext"])
     try:
-        return SOURCE_TYPES[kind](**spec)
+        return SOURCE_TYPES[kind](**spec, strict=strict, skip_setting=skip_setting)
     except TypeError as e:
         raise DataError(f"dataset {spec.get('name')!r} ({kind}): {e}") from None

@@ -24,7 +24,7 @@ from samhq_train.data.roots import (
 )
 from samhq_train.data.sets import set_name
 from samhq_train.evaluation.coco_concept_exemplars import draw_exemplars
-from samhq_train.evaluation.coco_concept_queries import asked_images
+from samhq_train.evaluation.coco_concept_queries import concept_queries
 from samhq_train.evaluation.coco_inputs import (
     check_image_files,
     read_coco_inputs,
@@ -50,8 +50,9 @@ REPORT_FILES = (
 @dataclass(frozen=True)
 class EvaluationInputs:
     """What the check stage found: where the reports go, the click protocol's record, the COCO
-    task (coco_task) with its read GT and prompts (None without a task), and model.checkpoint
-    as an absolute path (None: the random demo backbone)."""
+    task (coco_task) with its read GT and prompts (None without a task), model.checkpoint as
+    an absolute path (None: the random demo backbone) and, for coco.prompts=concept, each asked
+    image's queries (coco_concept_queries.concept_queries; the run asks them as they are)."""
 
     out_dir: Path
     protocol: ClickProtocol
@@ -59,6 +60,7 @@ class EvaluationInputs:
     coco_gt: object
     coco_prompts: object
     checkpoint: str | None
+    concept_queries: dict | None = None
 
 
 def check_inputs(cfg) -> EvaluationInputs:
@@ -77,16 +79,16 @@ def check_inputs(cfg) -> EvaluationInputs:
             "nothing to evaluate: benchmark=false, clicks.enabled=false, no coco.detections given "
             "and coco.prompts is not concept"
         )
-    coco_gt, coco_prompts = (None, None)
+    coco_gt, coco_prompts, queries = (None, None, None)
     if task is not None:  # the jsons (and BPE file) read before the model and benchmark
-        coco_gt, coco_prompts = _read_coco_inputs(cfg.coco, task)
+        coco_gt, coco_prompts, queries = _read_coco_inputs(cfg.coco, task)
     checkpoint = absolute_path(cfg.model.get("checkpoint"))
     if checkpoint is not None and not Path(checkpoint).exists():  # the file is read once, later
         with setting_named("model.checkpoint", checkpoint, Use.EVALUATE):
             raise not_found(checkpoint)
     if cfg.benchmark or protocol.enabled:  # the image sets, before the datamodule's import
         _check_image_sets(plain_data_config(cfg.data), plain(cfg.get("sets")))
-    return EvaluationInputs(out_dir, protocol, task, coco_gt, coco_prompts, checkpoint)
+    return EvaluationInputs(out_dir, protocol, task, coco_gt, coco_prompts, checkpoint, queries)
 
 
 def check_no_earlier_reports(out_dir: Path) -> None:
@@ -119,26 +121,29 @@ def _check_image_sets(data: dict, wanted) -> None:
 
 def _read_coco_inputs(coco_cfg, task: str) -> tuple:
     """(the GT, its prompts: the detections list for "boxes", ({category id: name}, the
-    exemplar boxes or None) for "concept", None for "saco": its pairs are in the GT), every file
+    exemplar boxes or None) for "concept", None for "saco": its pairs are in the GT; each asked
+    image's queries for "concept", coco_concept_queries.concept_queries, else None), every file
     read and checked."""
     image_dir = to_absolute_path(str(coco_cfg.image_dir))
     if task == "saco":
         files = plain(coco_cfg.annotation_file)
         files = [files] if isinstance(files, str) else files
         bpe = to_absolute_path(str(coco_cfg.concept.bpe))
-        return read_saco_inputs([to_absolute_path(f) for f in files], image_dir, bpe), None
+        return read_saco_inputs([to_absolute_path(f) for f in files], image_dir, bpe), None, None
     annotation_file = to_absolute_path(str(coco_cfg.annotation_file))
     if task == "boxes":
         detections = to_absolute_path(str(coco_cfg.detections))
-        return read_coco_inputs(annotation_file, image_dir, detections)
+        coco_gt, detections = read_coco_inputs(annotation_file, image_dir, detections)
+        return coco_gt, detections, None
     bpe = to_absolute_path(str(coco_cfg.concept.bpe))
     names = plain(coco_cfg.concept.get("categories"))
     coco_gt, categories = read_concept_inputs(annotation_file, image_dir, bpe, names)
     concept = coco_cfg.concept
     exemplars = draw_exemplars(coco_gt, categories, concept.exemplars, concept.exemplar_seed)
-    asked = asked_images(coco_gt, categories, concept.per_image if exemplars is None else exemplars)
-    check_image_files(coco_gt, image_dir, asked, annotation_file)  # the images the run reads
-    return coco_gt, (categories, exemplars)
+    queries = concept_queries(coco_gt, categories,
+                              concept.per_image if exemplars is None else exemplars)
+    check_image_files(coco_gt, image_dir, list(queries), annotation_file)  # the images it reads
+    return coco_gt, (categories, exemplars), queries
 
 
 def read_saco_inputs(annotation_files, image_dir, bpe) -> SacoGT:

@@ -32,7 +32,7 @@ from pycocotools.coco import COCO
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.evaluation.coco import encode_mask, evaluate_boxes, evaluate_coco
 from samhq_train.evaluation.coco_concept_exemplars import ExemplarPrompts
-from samhq_train.evaluation.coco_concept_queries import asked_images, image_queries
+from samhq_train.evaluation.coco_concept_queries import concept_queries
 from samhq_train.evaluation.coco_runner import (
     coco_markdown,
     read_gt_image,
@@ -116,6 +116,7 @@ def predict_concepts(
     hq_token_only: bool = False,
     sam_baseline: bool = True,
     progress: bool = True,
+    queries: Mapping | None = None,
 ) -> dict[str, list[dict]]:
     """COCO results of the detections' boxes and per mask source, ``{"boxes": [...],
     "detector": [...], "sam": [...], "hq": [...]}`` ("sam" only with sam_baseline), each a list
@@ -125,13 +126,15 @@ def predict_concepts(
     queries of an image (coco_concept_queries.image_queries), its categories by name ("all" or
     "annotated") or exemplar boxes (ExemplarPrompts, from draw_exemplars: each category with GT
     asked with one of its boxes); max_detections: per image (None: the json's protocol,
-    lvis_gt.max_detections_of: COCO 100, LVIS 300)."""
+    lvis_gt.max_detections_of: COCO 100, LVIS 300); queries: what the check stage worked out of
+    per_image (coco_concept_queries.concept_queries), else worked out here."""
     max_detections = max_detections_of(max_detections, coco_gt.dataset)
     sources = [s for s in CONCEPT_SOURCES if sam_baseline or s != "sam"]
     predictions: dict[str, list[dict]] = {BOXES: [], **{s: [] for s in sources}}
-    image_ids = asked_images(coco_gt, categories, per_image)
-    for image_id in track(image_ids, "COCO concepts", enabled=progress):
-        prompts, boxes = image_queries(coco_gt, image_id, categories, per_image)
+    if queries is None:
+        queries = concept_queries(coco_gt, categories, per_image)
+    for image_id in track(list(queries), "COCO concepts", enabled=progress):
+        prompts, boxes = queries[image_id]
         predictor.set_image(read_gt_image(image_dir, coco_gt.imgs[image_id]))
         kept = detect_image(predictor, prompts, threshold, max_detections, boxes)
         masks = {"detector": list(kept["masks"])}
@@ -187,10 +190,11 @@ def evaluate_concept_model(
     labels: Mapping[str, str] = MODEL_LABELS,
     progress: bool = True,
     out_dir: str | Path | None = None,
+    queries: Mapping | None = None,
 ) -> dict:
     """predict_concepts + coco.evaluate_boxes of the boxes and coco.evaluate_coco per mask
     source, over the prompted categories (coco_gt and categories as
-    coco_inputs.read_concept_inputs gives them; per_image and max_detections as
+    coco_inputs.read_concept_inputs gives them; per_image, max_detections and queries as
     predict_concepts takes them; labels: the SAM and SAM-HQ rows' names, report.model_labels).
 
     Returns ``{"metrics": {"boxes": {"box_AP", ...}, "detector"|"sam"|"hq": {"mask_AP", ...,
@@ -202,7 +206,7 @@ def evaluate_concept_model(
     predictions = predict_concepts(
         predictor, coco_gt, image_dir, categories, per_image=per_image, threshold=threshold,
         max_detections=max_detections, hq_token_only=hq_token_only, sam_baseline=sam_baseline,
-        progress=progress,
+        progress=progress, queries=queries,
     )
     n_images = len({p["image_id"] for p in predictions["detector"]})
     prompted = (f"{len(categories)} categories prompted by name ({per_image} per image)"

@@ -134,7 +134,7 @@ def read_concept_inputs(
                 f"{annotation_file} (it has e.g. {sorted(categories.values())[:5]})"
             )
         categories = {i: n for i, n in categories.items() if n in set(names)}
-    # the folder; the files of the images a run asks: checks.py (coco_concept_queries.asked_images)
+    # the folder; the files of the images a run asks: checks.py (concept_queries)
     check_image_files(coco_gt, image_dir, (), annotation_file)
     ClipTokenizer(bpe, vocab_size=None)  # a bad merges file: one line before the weights
     return coco_gt, categories

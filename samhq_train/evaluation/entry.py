@@ -187,7 +187,8 @@ def evaluate(cfg, inputs: EvaluationInputs | None = None) -> dict:
         elif task == "saco":
             coco = _run_saco(cfg, predictor, coco_gt, labels, out_dir)
         else:
-            coco = _run_concept_coco(cfg, predictor, coco_gt, coco_prompts, labels, out_dir)
+            coco = _run_concept_coco(cfg, predictor, coco_gt, coco_prompts, labels, out_dir,
+                                     inputs.concept_queries)
         out["coco"] = coco
         out["paths"].update(coco["paths"])
         print(coco["table"])
@@ -233,9 +234,10 @@ def _run_coco(cfg, model, coco_gt, detections, labels, device, precision: str, o
     )
 
 
-def _run_concept_coco(cfg, predictor, coco_gt, prompts, labels, out_dir) -> dict:
+def _run_concept_coco(cfg, predictor, coco_gt, prompts, labels, out_dir, queries=None) -> dict:
     """COCO's text- (or exemplar-) prompted evaluation (coco.prompts=concept) of the read and
-    checked GT; prompts: the categories and exemplars _read_coco_inputs gives."""
+    checked GT; prompts: the categories and exemplars _read_coco_inputs gives, queries: each
+    asked image's, as the check stage worked them out (None: worked out again)."""
     coco_cfg = cfg.coco
     categories, exemplars = prompts
     return evaluate_concept_model(
@@ -252,6 +254,7 @@ def _run_concept_coco(cfg, predictor, coco_gt, prompts, labels, out_dir) -> dict
         labels=labels,
         progress=cfg.progress,
         out_dir=out_dir,
+        queries=queries,
     )
 
 

@@ -26,7 +26,7 @@ from samhq_train.config_check import (
     check_resume_matches,
 )
 from samhq_train.inference.export import export_paths
-from samhq_train.model import Use, inspect, official_file
+from samhq_train.model import Inspection, Use, inspect, official_file
 from samhq_train.model.formats import CheckpointError, other_family_refusal
 from samhq_train.output_check import OutputError, check_output_dir
 from samhq_train.run.wandb_login import check_wandb_login
@@ -60,11 +60,11 @@ def check_inputs(cfg) -> None:
     check_config(cfg)
     check_trainer_arguments(cfg)
     check_loggers(cfg)
-    if cfg.get("ckpt_path"):  # before the outputs: a finished run's exports would block it
-        check_resume_trains(cfg)
+    # before the outputs: a finished run's exports would block it; the file is read once
+    resumed = check_resume_trains(cfg) if cfg.get("ckpt_path") else None
     check_outputs(cfg)
-    if cfg.get("ckpt_path"):
-        check_resume_matches(cfg.ckpt_path, cfg.model)
+    if resumed is not None:
+        check_resume_matches(resumed, cfg.model)
     check_model_source(cfg.model)
 
 
@@ -79,7 +79,7 @@ def check_model_family(cfg) -> None:
         families, needs = VIDEO_RUN_FAMILIES, VIDEO_RUN_NEEDS
     else:
         families, needs = CONCEPT_RUN_FAMILIES, CONCEPT_RUN_NEEDS
-    path = Path(hydra.utils.to_absolute_path(str(checkpoint)))
+    path = _absolute(checkpoint)
     try:
         info = inspect(path)
     except CheckpointError:
@@ -200,8 +200,15 @@ def check_no_earlier_checkpoints(cfg) -> None:
     )
 
 
+def _absolute(path) -> Path:
+    """A setting's path as given, made absolute (Hydra's original working directory): the path
+    a message names, as the user wrote it, links kept."""
+    return Path(hydra.utils.to_absolute_path(str(path)))
+
+
 def _resolved(path) -> Path:
-    return Path(hydra.utils.to_absolute_path(str(path))).resolve()
+    """_absolute with links and `..` resolved: for telling whether two paths are one folder."""
+    return _absolute(path).resolve()
 
 
 def _checkpoints(cfg) -> Path:
@@ -227,17 +234,19 @@ def _limits(trainer_cfg) -> tuple[int, int]:
     return int(max_epochs), max_steps
 
 
-def check_resume_trains(cfg, export_names: list[str] | None = None) -> Path:
-    """ckpt_path if it is a training checkpoint to resume from (check_resume_checkpoint) whose
-    run still has training to do under this config's trainer.max_epochs / max_steps, or that
-    train=false validates. The end of a finished run is refused (Lightning would validate and
+def check_resume_trains(cfg, export_names: list[str] | None = None) -> Inspection:
+    """ckpt_path's Inspection (what check_resume_matches compares: the file is read once) if it
+    is a training checkpoint to resume from (check_resume_checkpoint) whose run still has
+    training to do under this config's trainer.max_epochs / max_steps, or that train=false
+    validates. The end of a finished run is refused (Lightning would validate and
     stop, having trained nothing), naming the limit to raise and, when that run's exports are
     in paths.output_dir, a new folder; `export_names`: as export_targets takes them."""
-    path = Path(hydra.utils.to_absolute_path(str(cfg.ckpt_path)))
-    held = check_resume_checkpoint(path).held
+    path = _absolute(cfg.ckpt_path)
+    resumed = check_resume_checkpoint(path)
+    held = resumed.held
     progress = training_progress(held) if isinstance(held, dict) else None
     if progress is None or progress[2] or not cfg.get("train", True):  # train=false validates it
-        return path  # unknown counters, or a validation to run again: it resumes
+        return resumed  # unknown counters, or a validation to run again: it resumes
     epochs, steps, _ = progress
     max_epochs, max_steps = _limits(cfg.get("trainer") or {})
     if max_steps != -1 and steps >= max_steps:
@@ -247,7 +256,7 @@ def check_resume_trains(cfg, export_names: list[str] | None = None) -> Path:
         done = f"has trained {epochs} epoch{'s' * (epochs != 1)} (trainer.max_epochs={max_epochs})"
         fix = f"raise trainer.max_epochs above {epochs}"
     else:
-        return path
+        return resumed
     exported = [p for p in export_targets(cfg, export_names) if p.exists()]
     if exported:
         fix += f" and give a new paths.output_dir or export=false ({exported[0]} is its export)"
@@ -260,7 +269,7 @@ def check_resume_trains(cfg, export_names: list[str] | None = None) -> Path:
 def check_model_checkpoint(checkpoint) -> Path:
     """model.checkpoint as an absolute path, if it is weights that training can start from (a
     SAM or SAM-HQ file, not a training checkpoint or an HQ-only file): inspect, Use.START."""
-    path = Path(hydra.utils.to_absolute_path(str(checkpoint)))
+    path = _absolute(checkpoint)
     inspect(path, use=Use.START, setting="model.checkpoint")
     return path
 

@@ -1,5 +1,5 @@
 """samhq-evaluate coco.prompts=concept: the check stage looks for the files of the images the run
-will read (coco_concept_queries.asked_images: per_image, the category subset, the exemplars; with
+will read (coco_concept_queries.concept_queries: per_image, the category subset, the exemplars; with
 coco.concept.metric=cgf1 the SA-Co pairs scored) and of no other; it refused a run with
 per_image=annotated over a folder that holds only the annotated images, for an image that would
 never be read, and let an SA-Co run start without the images of its pairs."""

@@ -290,7 +290,7 @@ def lora_ckpt(tmp_path) -> Path:
 def test_resume_with_other_settings_names_both_values(tmp_path, lora_ckpt, overrides, was, now):
     cfg = compose_cfg(tmp_path, tmp_path, *overrides)
     with pytest.raises(ConfigError) as err:
-        check_resume_matches(lora_ckpt, cfg.model)
+        check_resume_matches(check_resume_checkpoint(lora_ckpt), cfg.model)
     fix = " ".join(was.split(", "))
     assert str(err.value) == (
         f"ckpt_path={lora_ckpt} was trained with {was} but this run sets {now}: resume with "
@@ -301,7 +301,8 @@ def test_resume_with_other_settings_names_both_values(tmp_path, lora_ckpt, overr
 def test_resume_with_the_same_settings_passes_and_a_mismatch_stops_train_first(
     tmp_path, lora_ckpt, monkeypatch
 ):
-    check_resume_matches(lora_ckpt, compose_cfg(tmp_path, tmp_path, "model.policy=hq+lora").model)
+    same = compose_cfg(tmp_path, tmp_path, "model.policy=hq+lora").model
+    check_resume_matches(check_resume_checkpoint(lora_ckpt), same)
     monkeypatch.setattr(train_module, "build_data", not_reached)
     cfg = compose_cfg(tmp_path / "run", tmp_path / "no_data", "model.policy=hq+lora",
                       "model.lora.rank=4", f"ckpt_path={lora_ckpt}")

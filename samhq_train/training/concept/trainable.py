@@ -46,7 +46,8 @@ TRUNK = VISION + "trunk."
 TEXT = DETECTOR + "backbone.language_backbone."
 INTERACTIVE_NECK = VISION + "sam2_convs."  # the tracker's neck: no gradient from the detection
 TRUNK_LORA_PRESETS = ("attn", "attn+mlp")  # the sam3 family's presets on the trunk's blocks
-# concept.lora's defaults (conf/experiment/concept_finetune.yaml): alpha 8, not model.lora's 16
+# concept.lora's defaults: alpha 8, not model.lora's 16 (experiment=concept_finetune spells them
+# out for --cfg job; tests/training/concept/test_concept_config_defaults.py keeps them equal)
 CONCEPT_LORA = LoraSettings(alpha=8.0)
 # the settings one policy reads and the others ignore: concept.<key> -> that policy
 CONCEPT_POLICY_OWN_KEYS = {
