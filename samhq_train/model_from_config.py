@@ -35,10 +35,12 @@ from samhq_train.model import (
     Provenance,
     TrainablePolicy,
     build_sam_hq,
+    encoder_needs_grad,
     file_sha256,
     load_checkpoint_with_provenance,
     set_attention_kernel,
 )
+from samhq_train.settings import SettingError
 
 PURPOSES = ("train", "evaluate")
 
@@ -131,6 +133,18 @@ def configure_encoder(model: nn.Module, model_cfg, *, compile: bool = True) -> N
         model.image_encoder.compile()
 
 
+def check_grad_checkpointing(model_cfg, policy: TrainablePolicy) -> None:
+    """SettingError for model.grad_checkpointing=true in an image training run whose policy keeps
+    the encoder frozen (hq, hq+decoder): the encoder runs under no_grad (or not at all, from the
+    embedding cache), there is no backward through it to recompute for, so the switch would be
+    ignored in silence."""
+    if model_cfg.get("grad_checkpointing") and not encoder_needs_grad(policy):
+        raise SettingError("model.grad_checkpointing", message=(
+            f"model.grad_checkpointing=true recomputes the image encoder's blocks in backward, "
+            f"but model.policy={policy.name} keeps the encoder frozen (no backward through it): "
+            "remove model.grad_checkpointing, or use model.policy=hq+lora or full"))
+
+
 def _record(variant: str, policy: TrainablePolicy, **base) -> Provenance:
     return Provenance(variant=variant, policy=policy.name, policy_settings=policy.to_dict(), **base)
 
@@ -151,6 +165,6 @@ def _random_backbone(variant, seed, policy: TrainablePolicy, purpose: str) -> Lo
 
 
 __all__ = [
-    "PURPOSES", "absolute_path", "build_model_from_config", "configure_encoder",
-    "uninitialised_parameters",
+    "PURPOSES", "absolute_path", "build_model_from_config", "check_grad_checkpointing",
+    "configure_encoder", "uninitialised_parameters",
 ]
