@@ -40,7 +40,6 @@ from samhq_train.model import (
     load_checkpoint_with_provenance,
     set_attention_kernel,
 )
-from samhq_train.settings import SettingError
 
 PURPOSES = ("train", "evaluate")
 
@@ -133,16 +132,18 @@ def configure_encoder(model: nn.Module, model_cfg, *, compile: bool = True) -> N
         model.image_encoder.compile()
 
 
-def check_grad_checkpointing(model_cfg, policy: TrainablePolicy) -> None:
-    """SettingError for model.grad_checkpointing=true in an image training run whose policy keeps
-    the encoder frozen (hq, hq+decoder): the encoder runs under no_grad (or not at all, from the
-    embedding cache), there is no backward through it to recompute for, so the switch would be
-    ignored in silence."""
-    if model_cfg.get("grad_checkpointing") and not encoder_needs_grad(policy):
-        raise SettingError("model.grad_checkpointing", message=(
-            f"model.grad_checkpointing=true recomputes the image encoder's blocks in backward, "
-            f"but model.policy={policy.name} keeps the encoder frozen (no backward through it): "
-            "remove model.grad_checkpointing, or use model.policy=hq+lora or full"))
+def ignored_grad_checkpointing(model_cfg, policy: TrainablePolicy) -> str | None:
+    """The config error of model.grad_checkpointing=true in an image training run whose policy
+    keeps the encoder frozen (hq, hq+decoder), else None: the encoder runs under no_grad (or not
+    at all, from the embedding cache), there is no backward through it to recompute for, and the
+    switch would be ignored in silence."""
+    if not model_cfg.get("grad_checkpointing") or encoder_needs_grad(policy):
+        return None
+    return (
+        f"model.grad_checkpointing=true recomputes the image encoder's blocks in backward, but "
+        f"model.policy={policy.name} keeps the encoder frozen (no backward through it): remove "
+        "model.grad_checkpointing, or use model.policy=hq+lora or full"
+    )
 
 
 def _record(variant: str, policy: TrainablePolicy, **base) -> Provenance:
@@ -165,6 +166,6 @@ def _random_backbone(variant, seed, policy: TrainablePolicy, purpose: str) -> Lo
 
 
 __all__ = [
-    "PURPOSES", "absolute_path", "build_model_from_config", "check_grad_checkpointing",
-    "configure_encoder", "uninitialised_parameters",
+    "PURPOSES", "absolute_path", "build_model_from_config", "configure_encoder",
+    "ignored_grad_checkpointing", "uninitialised_parameters",
 ]
