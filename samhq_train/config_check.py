@@ -45,7 +45,7 @@ from samhq_train.model import (
     policy_of,
 )
 from samhq_train.model.policy import LR_SCALE_KEYS, LoraSettings, check_own_settings
-from samhq_train.model_from_config import build_model_from_config
+from samhq_train.model_from_config import build_model_from_config, ignored_grad_checkpointing
 from samhq_train.settings import ABSENT, ConfigReader, SettingError, is_number, known_keys
 
 
@@ -239,6 +239,8 @@ def check_config(cfg: DictConfig | Mapping) -> None:
         policy = _check_model(c, training)
         if training and cfg.get("video") is None and cfg.get("concept") is None:
             check_policy_settings(policy)  # video and concept runs have their own settings
+            if ignored := ignored_grad_checkpointing(c.get("model"), policy):
+                raise ConfigError(ignored)
         c.group("data", "a data config group (data=demo, folder, hqseg44k, coco)", required=True)
         _check_data(c)
         _check_cache(c)

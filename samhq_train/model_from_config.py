@@ -35,6 +35,7 @@ from samhq_train.model import (
     Provenance,
     TrainablePolicy,
     build_sam_hq,
+    encoder_needs_grad,
     file_sha256,
     load_checkpoint_with_provenance,
     set_attention_kernel,
@@ -131,6 +132,20 @@ def configure_encoder(model: nn.Module, model_cfg, *, compile: bool = True) -> N
         model.image_encoder.compile()
 
 
+def ignored_grad_checkpointing(model_cfg, policy: TrainablePolicy) -> str | None:
+    """The config error of model.grad_checkpointing=true in an image training run whose policy
+    keeps the encoder frozen (hq, hq+decoder), else None: the encoder runs under no_grad (or not
+    at all, from the embedding cache), there is no backward through it to recompute for, and the
+    switch would be ignored in silence."""
+    if not model_cfg.get("grad_checkpointing") or encoder_needs_grad(policy):
+        return None
+    return (
+        f"model.grad_checkpointing=true recomputes the image encoder's blocks in backward, but "
+        f"model.policy={policy.name} keeps the encoder frozen (no backward through it): remove "
+        "model.grad_checkpointing, or use model.policy=hq+lora or full"
+    )
+
+
 def _record(variant: str, policy: TrainablePolicy, **base) -> Provenance:
     return Provenance(variant=variant, policy=policy.name, policy_settings=policy.to_dict(), **base)
 
@@ -152,5 +167,5 @@ def _random_backbone(variant, seed, policy: TrainablePolicy, purpose: str) -> Lo
 
 __all__ = [
     "PURPOSES", "absolute_path", "build_model_from_config", "configure_encoder",
-    "uninitialised_parameters",
+    "ignored_grad_checkpointing", "uninitialised_parameters",
 ]

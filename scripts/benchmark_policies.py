@@ -5,9 +5,13 @@ step from the features on is scripts/benchmark.py's hq_decoder_step with the pol
     python scripts/benchmark_policies.py --variants vit_demo vit_tiny vit_b --batch 2
 
 Each measurement runs in a fresh process so that its peak memory is its own: CPU peak RSS
-(resource.getrusage) and, on CUDA, torch.cuda.max_memory_allocated. Step times are the fastest of
---steps, in wall seconds and in CPU seconds of the process (all threads: on shared cores the CPU
-time is the steadier figure). Prints a Markdown table.
+(resource.getrusage) and, on CUDA, torch.cuda.max_memory_allocated. On any device, "saved MB" is
+what autograd keeps for backward during the step (a first, untimed step: the distinct storages of
+the tensors saved for backward, parameters left out; what a checkpointed block keeps is its input
+alone), the part of the peak that gradient checkpointing cuts, free of the process's fixed
+footprint that peak RSS includes. Step times are the fastest of --steps, in wall seconds and in CPU
+seconds of the process (all threads: on shared cores the CPU time is the steadier figure). Prints
+a Markdown table.
 """
 
 import argparse
@@ -37,21 +41,45 @@ def one_step(variant: str, policy: str, checkpointing: bool, batch: int, device:
     images = torch.rand(batch, 3, size, size, device=device) * 255
     boxes = torch.tensor([[[size * 0.2, size * 0.2, size * 0.7, size * 0.8]]], device=device).expand(batch, 1, 4)
     decoder_step = hq_decoder_step(model, boxes, box_targets(images, boxes), policy)
-    times, cpu_times = [], []
-    for _ in range(steps):
-        start, cpu_start = time.perf_counter(), time.process_time()
+
+    def train_step() -> None:
         with torch.set_grad_enabled(encoder_needs_grad(policy)):
             features = model.encode(images)
         decoder_step(features)
+
+    saved_mb = saved_for_backward_mb(model, train_step)
+    times, cpu_times = [], []
+    for _ in range(steps):
+        start, cpu_start = time.perf_counter(), time.process_time()
+        train_step()
         if device == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
         cpu_times.append(time.process_time() - cpu_start)
-    out = {"step_s": min(times), "cpu_s": min(cpu_times),
+    out = {"step_s": min(times), "cpu_s": min(cpu_times), "saved_mb": saved_mb,
            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if device == "cuda":
         out["cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return out
+
+
+def saved_for_backward_mb(model: torch.nn.Module, run) -> float:
+    """MB of the distinct storages autograd saves for backward while `run` runs (forward and
+    backward), the model's parameters left out. Saved tensors live until the backward, so this is
+    the activation memory held at its start; inside a checkpointed block checkpoint's own hooks
+    save nothing but the block's input, which is counted here."""
+    parameters = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in parameters:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        run()
+    return sum(storages.values()) / 2**20
 
 
 def main() -> None:
@@ -69,8 +97,9 @@ def main() -> None:
         print(json.dumps(one_step(variant, policy, ckpt == "1", args.batch, args.device, args.steps)))
         return
     rows = []
-    print(f"| variant | policy | grad ckpt | step s (batch {args.batch}) | CPU s | peak RSS MB | CUDA MB |")
-    print("|---|---|---|---:|---:|---:|---:|")
+    print(f"| variant | policy | grad ckpt | step s (batch {args.batch}) | CPU s | saved MB | peak RSS MB "
+          "| CUDA MB |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
     for variant in args.variants:
         for policy in args.policies:
             for ckpt in ([False, True] if encoder_needs_grad(policy) else [False]):
@@ -80,7 +109,8 @@ def main() -> None:
                 rows.append({"variant": variant, "policy": policy, "grad_checkpointing": ckpt, **result})
                 cuda = f"{result['cuda_mb']:.0f}" if "cuda_mb" in result else "-"
                 print(f"| {variant} | {policy} | {'yes' if ckpt else 'no'} | {result['step_s']:.2f} | "
-                      f"{result['cpu_s']:.2f} | {result['rss_mb']:.0f} | {cuda} |", flush=True)
+                      f"{result['cpu_s']:.2f} | {result['saved_mb']:.1f} | {result['rss_mb']:.0f} | {cuda} |",
+                      flush=True)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(rows, handle, indent=1)
