@@ -78,21 +78,6 @@ def test_lora_presets_reach_the_vit():
     assert any(n.startswith("tracker.sam_mask_decoder.transformer.") for n in wrapped)
 
 
-def test_grad_checkpointing_gives_the_same_gradients():
-    model = build_sam_hq("sam3_hq_demo", seed=0, policy="full").train()
-    images = torch.rand(1, 3, 224, 224) * 255
-    grads = []
-    for flag in (False, True):
-        model.image_encoder.grad_checkpointing = flag
-        model.zero_grad()
-        features = model.encode(images)
-        low, _ = model.decode(features, boxes=torch.tensor([[[20.0, 30.0, 150.0, 160.0]]]))
-        (low.square().mean() + features.embedding.mean()).backward()
-        trunk = model.image_encoder.trunk
-        grads.append(trunk.blocks[0].attn.qkv.weight.grad.clone())
-    assert torch.allclose(grads[0], grads[1], atol=1e-6)
-
-
 def test_predictor_uses_the_square_rule():
     from samhq_train.inference import SamHQPredictor
 
