@@ -43,6 +43,9 @@ from PIL import Image
 from samhq_train.errors import UserError
 from samhq_train.files import require_regular_file
 
+# the suffixes (any case) a folder's images are listed by: training's folder sets,
+# samhq-predict's and samhq-amg's folders; the content, not the suffix, decides the decoding
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MAX_PIXELS_ENV = "SAMHQ_MAX_IMAGE_PIXELS"
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: a 10000 x 10000 image, ~0.3 GB as uint8 RGB
 EXIF_ORIENTATION = 0x0112

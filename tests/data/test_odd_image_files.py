@@ -164,3 +164,12 @@ def test_a_folder_of_odd_kinds_and_upper_case_names_gives_the_plain_samples(tmp_
     for i in range(2):
         for key in ("image", "mask", "name"):
             np.testing.assert_array_equal(odd[i][key], plain[i][key])
+
+
+@pytest.mark.parametrize("suffix", imaging.IMAGE_SUFFIXES)
+def test_every_suffix_a_folder_is_listed_by_is_a_format_the_reader_decodes(tmp_path, suffix):
+    lossless = {".jpg": {"quality": 100, "subsampling": 0}, ".jpeg": {"quality": 100,
+                "subsampling": 0}, ".webp": {"lossless": True}}.get(suffix, {})
+    out = imaging.read_image(saved(tmp_path, f"x{suffix.upper()}", Image.fromarray(RGB),
+                                   **lossless))
+    assert np.abs(out.astype(int) - RGB).max() <= (8 if "jp" in suffix else 0)
