@@ -2,11 +2,17 @@
 image_ext [.jpg, .jpeg, .png]) is reported with that image and the setting to change, not only
 as "mask(s) without an image"."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 from PIL import Image
 
+import samhq_train
+from samhq_train import imaging
 from samhq_train.data import DataError, PairedFolderDataset
+from samhq_train.data.datasets import build_source
 from samhq_train.data.pair_hints import mask_suffix_hint
 
 NARROW = (".jpg", ".jpeg", ".png")
@@ -46,3 +52,16 @@ def test_masks_in_the_image_folder_and_files_of_other_stems_are_not_taken_for_im
     for name in ("a.jpg", "a.png", "b.png", "b_gt.png", "bb.tif"):
         Image.new("L", (6, 4)).save(both / name)
     assert mask_suffix_hint([both / "b.png"], {"a": both / "a.jpg"}, ".png") == ""
+
+
+def test_data_folder_takes_every_suffix_a_folder_of_images_is_listed_by(tmp_path):
+    """data=folder's sets list the images as samhq-predict / samhq-amg list a folder's
+    (imaging.IMAGE_SUFFIXES): a .tif / .bmp / .webp image is paired, not an orphan mask."""
+    config = OmegaConf.load(Path(samhq_train.__file__).parent / "conf/data/folder.yaml")
+    names = [f"x{suffix[1:]}{suffix}" for suffix in imaging.IMAGE_SUFFIXES]
+    folder(tmp_path, names, [f"x{suffix[1:]}.png" for suffix in imaging.IMAGE_SUFFIXES])
+    for spec in (config.train_sets[0], config.val_sets[0]):
+        assert tuple(spec.image_ext) == imaging.IMAGE_SUFFIXES
+        spec = {**OmegaConf.to_container(spec), "image_dir": "im", "mask_dir": "gt"}
+        stems = [stem for stem, _, _ in build_source(spec, tmp_path).pairs]
+        assert stems == sorted(f"x{suffix[1:]}" for suffix in imaging.IMAGE_SUFFIXES)
