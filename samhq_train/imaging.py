@@ -49,6 +49,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MAX_PIXELS_ENV = "SAMHQ_MAX_IMAGE_PIXELS"
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: a 10000 x 10000 image, ~0.3 GB as uint8 RGB
 EXIF_ORIENTATION = 0x0112
+BITS_PER_SAMPLE = 258  # the TIFF tag
+# PIL's modes for the sample kinds OpenCV does not decode to 8 bits (it does 1-, 8- and 16-bit)
+_WIDE_SAMPLES = {"F": "32-bit floating-point", "I": "32-bit integer"}
 # what the refusal of a too large image tells the user to raise (set_max_image_pixels)
 _limit_setting = MAX_PIXELS_ENV
 _PIL_LIMIT_LOCK = threading.Lock()  # read_header lifts PIL's limit for one header read
@@ -109,6 +112,7 @@ class ImageHeader:
     height: int
     orientation: int = 1  # the EXIF orientation flag; 1: display as stored
     mode: str = field(default="", compare=False)  # PIL's: "RGB", "P", "I;16", "F" ...
+    wide_samples: str = field(default="", compare=False)  # "32-bit integer": _wide_samples
 
 
 def _orientation(im: Image.Image) -> int:
@@ -130,7 +134,18 @@ def _orientation(im: Image.Image) -> int:
 def _open_header(source: Path | bytes) -> ImageHeader:
     """Width, height and orientation as PIL's Image.open reads them (no pixels decoded)."""
     with Image.open(source if isinstance(source, Path) else io.BytesIO(source)) as im:
-        return ImageHeader(*im.size, _orientation(im), im.mode)
+        return ImageHeader(*im.size, _orientation(im), im.mode, _wide_samples(im))
+
+
+def _wide_samples(im: Image.Image) -> str:
+    """The kind of a TIFF's 32-bit integer or float samples (which OpenCV does not decode to
+    8 bits), else "". Mode I alone would not do: a 16-bit PGM or signed 16-bit TIFF opens as I
+    too (and a 16-bit PNG in Pillow < 10.3), so the file's BitsPerSample decides."""
+    if im.format != "TIFF" or im.mode not in _WIDE_SAMPLES:
+        return ""
+    bits = im.tag_v2.get(BITS_PER_SAMPLE)
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    return _WIDE_SAMPLES[im.mode] if all(b == 32 for b in bits) else ""
 
 
 @dataclass(frozen=True)
@@ -157,6 +172,12 @@ class _Source:
             f"{self.what} file {self.path} {over}; raise {_limit_setting} (0: no limit) if the "
             "memory allows, or downscale the image"
         )
+
+    def wide(self, kind: str) -> ImageFileError:
+        """Samples OpenCV does not decode (a valid file: "corrupt" would mislead)."""
+        eight_bit = "save it as 8-bit " + ("grayscale" if self.what == "mask" else
+                                           "(RGB or grayscale)")
+        return self.refusal(f"holds {kind} samples, which are not read", eight_bit, eight_bit)
 
     def out_of_memory(self, header: ImageHeader | None) -> ImageMemoryError:
         size = f" ({header.width} x {header.height} pixels)" if header else ""
@@ -198,6 +219,8 @@ def _checked_header(
     if limit and header.width * header.height > limit:
         size = f"{header.width} x {header.height} = {header.width * header.height:,} pixels"
         raise source.too_large(size, limit)
+    if header.wide_samples:
+        raise source.wide(header.wide_samples)
     return header
 
 
@@ -239,20 +262,13 @@ def _decode(data: np.ndarray, flags: int, header: ImageHeader | None, source: _S
         if "memory" in str(err).lower() or "allocate" in str(err).lower():
             raise source.out_of_memory(header) from None
         out = None
-    if out is None and header is not None and header.mode in _WIDE_SAMPLES:
-        eight_bit = "save it as 8-bit (RGB or grayscale)"
-        raise source.refusal(f"holds {_WIDE_SAMPLES[header.mode]} samples, which are not read",
-                             eight_bit, eight_bit)
+    if out is None and header is not None and header.mode in _WIDE_SAMPLES:  # not a TIFF
+        raise source.wide(_WIDE_SAMPLES[header.mode])
     if out is None:
         raise source.refusal("is not a readable image (corrupt or unsupported format)",
                              "re-export or remove it",
                              "choose a JPEG, PNG, BMP, TIFF or WebP file")
     return out
-
-
-# PIL's modes for the sample kinds OpenCV does not decode (it decodes 1-, 8- and 16-bit ones);
-# a TIFF of them is valid, so "corrupt" would mislead
-_WIDE_SAMPLES = {"F": "32-bit floating-point", "I": "32-bit integer"}
 
 
 # (signature, end mark, what the message calls the end mark); a file cut short (an interrupted
