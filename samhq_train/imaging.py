@@ -4,8 +4,9 @@ the pixels out, are drawing.py's).
 Dependency-free within the project (numpy, OpenCV, PIL only), so that data, model, inference
 and evaluation all use it without importing each other.
 
-- ``read_image`` / ``decode_image_file``: the one image reader. EXIF orientation is IGNORED
-  everywhere (training, evaluation, the predictor, COCO): pixels stay in the stored grid, the grid
+- ``read_image`` / ``decode_image_file``: the one image reader (``read_image_bytes``: the same
+  for an upload's bytes, samhq-app's). EXIF orientation is IGNORED everywhere (training,
+  evaluation, the predictor, COCO, the app): pixels stay in the stored grid, the grid
   that masks, boxes and points are given in (and what the official training / evaluation loaders
   do). A photo whose camera wrote a rotation flag is therefore used as stored, not as a viewer
   shows it (``read_header`` tells its orientation, for a note). Problems raise ``ImageFileError``
@@ -28,6 +29,7 @@ and evaluation all use it without importing each other.
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 import warnings
@@ -41,9 +43,15 @@ from PIL import Image
 from samhq_train.errors import UserError
 from samhq_train.files import require_regular_file
 
+# the suffixes (any case) a folder's images are listed by: training's folder sets,
+# samhq-predict's and samhq-amg's folders; the content, not the suffix, decides the decoding
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MAX_PIXELS_ENV = "SAMHQ_MAX_IMAGE_PIXELS"
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: a 10000 x 10000 image, ~0.3 GB as uint8 RGB
 EXIF_ORIENTATION = 0x0112
+BITS_PER_SAMPLE = 258  # the TIFF tag
+# PIL's modes for the sample kinds OpenCV does not decode to 8 bits (it does 1-, 8- and 16-bit)
+_WIDE_SAMPLES = {"F": "32-bit floating-point", "I": "32-bit integer"}
 # what the refusal of a too large image tells the user to raise (set_max_image_pixels)
 _limit_setting = MAX_PIXELS_ENV
 _PIL_LIMIT_LOCK = threading.Lock()  # read_header lifts PIL's limit for one header read
@@ -104,6 +112,7 @@ class ImageHeader:
     height: int
     orientation: int = 1  # the EXIF orientation flag; 1: display as stored
     mode: str = field(default="", compare=False)  # PIL's: "RGB", "P", "I;16", "F" ...
+    wide_samples: str = field(default="", compare=False)  # "32-bit integer": _wide_samples
 
 
 def _orientation(im: Image.Image) -> int:
@@ -122,10 +131,61 @@ def _orientation(im: Image.Image) -> int:
     return int(exif.get(EXIF_ORIENTATION, 1) or 1)
 
 
-def _open_header(path: Path) -> ImageHeader:
+def _open_header(source: Path | bytes) -> ImageHeader:
     """Width, height and orientation as PIL's Image.open reads them (no pixels decoded)."""
-    with Image.open(path) as im:
-        return ImageHeader(*im.size, _orientation(im), im.mode)
+    with Image.open(source if isinstance(source, Path) else io.BytesIO(source)) as im:
+        return ImageHeader(*im.size, _orientation(im), im.mode, _wide_samples(im))
+
+
+def _wide_samples(im: Image.Image) -> str:
+    """The kind of a TIFF's 32-bit integer or float samples (which OpenCV does not decode to
+    8 bits), else "". Mode I alone would not do: a 16-bit PGM or signed 16-bit TIFF opens as I
+    too (and a 16-bit PNG in Pillow < 10.3), so the file's BitsPerSample decides."""
+    if im.format != "TIFF" or im.mode not in _WIDE_SAMPLES:
+        return ""
+    bits = im.tag_v2.get(BITS_PER_SAMPLE)
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    return _WIDE_SAMPLES[im.mode] if all(b == 32 for b in bits) else ""
+
+
+@dataclass(frozen=True)
+class _Source:
+    """How the messages name an image's bytes and say what to do: a file (``path``; fix or
+    remove it) or an upload (``name`` alone: choose another file)."""
+
+    name: str
+    path: Path | None = None
+    what: str = "image"
+
+    def refusal(self, problem: str, fix: str, upload_fix: str = "choose another file"
+                ) -> ImageFileError:
+        if self.path is None:
+            return ImageFileError(f"{self.name} {problem}; {upload_fix}")
+        return ImageFileError(f"cannot read {self.what} file {self.path}: {self.name} {problem}; "
+                              f"{fix}")
+
+    def too_large(self, size: str, limit: int) -> ImageTooLargeError:
+        over = f"is {size}, over the pixel limit of {limit:,} ({limit / 1e6:g} MP)"
+        if self.path is None:
+            return ImageTooLargeError(f"{self.name} {over}; downscale it or choose another file")
+        return ImageTooLargeError(
+            f"{self.what} file {self.path} {over}; raise {_limit_setting} (0: no limit) if the "
+            "memory allows, or downscale the image"
+        )
+
+    def wide(self, kind: str) -> ImageFileError:
+        """Samples OpenCV does not decode (a valid file: "corrupt" would mislead)."""
+        eight_bit = "save it as 8-bit " + ("grayscale" if self.what == "mask" else
+                                           "(RGB or grayscale)")
+        return self.refusal(f"holds {kind} samples, which are not read", eight_bit, eight_bit)
+
+    def out_of_memory(self, header: ImageHeader | None) -> ImageMemoryError:
+        size = f" ({header.width} x {header.height} pixels)" if header else ""
+        where = self.name if self.path is None else f"{self.what} file {self.path}"
+        return ImageMemoryError(
+            f"out of memory on {where}{size}; free memory, or lower the pixel limit "
+            f"({_limit_setting}) to refuse images this large"
+        )
 
 
 def read_header(
@@ -135,28 +195,32 @@ def read_header(
     ImageTooLargeError over the pixel limit (max_pixels, default ``max_image_pixels()``). None
     when PIL does not know the format (OpenCV's decoder then decides)."""
     path = Path(path)
+    return _checked_header(path, _Source(path.name, path, what), max_pixels)
+
+
+def _checked_header(
+    data: Path | bytes, source: _Source, max_pixels: int | None
+) -> ImageHeader | None:
     limit = max_image_pixels() if max_pixels is None else max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             try:
-                header = _open_header(path)
+                header = _open_header(data)
             except Image.DecompressionBombError:  # over twice PIL's limit: read the size anyway
                 with _PIL_LIMIT_LOCK:
                     saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
                     try:
-                        header = _open_header(path)
+                        header = _open_header(data)
                     finally:
                         Image.MAX_IMAGE_PIXELS = saved
     except Exception:  # not an image PIL knows (or damaged): OpenCV's decoder reports it
         return None
     if limit and header.width * header.height > limit:
         size = f"{header.width} x {header.height} = {header.width * header.height:,} pixels"
-        raise ImageTooLargeError(
-            f"{what} file {path} is {size}, over the pixel limit of {limit:,} "
-            f"({limit / 1e6:g} MP); raise {_limit_setting} (0: no limit) if the memory allows, "
-            "or downscale the image"
-        )
+        raise source.too_large(size, limit)
+    if header.wide_samples:
+        raise source.wide(header.wide_samples)
     return header
 
 
@@ -173,47 +237,38 @@ def decode_image_file(
     path = Path(path)
     if not path.is_file():
         raise ImageFileError(f"{what} file not found: {path}")
-    header = read_header(path, what, max_pixels)
+    source = _Source(path.name, path, what)
+    header = _checked_header(path, source, max_pixels)
     try:
         data = np.fromfile(path, np.uint8)
     except OSError as e:
         raise ImageFileError(
             f"cannot read {what} file {path}: {e.strerror}; check that it is readable"
         ) from None
+    return _decode(data, flags, header, source)
+
+
+def _decode(data: np.ndarray, flags: int, header: ImageHeader | None, source: _Source):
+    """The checks and the decoding that a file's and an upload's bytes share."""
     if data.size == 0:
-        raise ImageFileError(
-            f"cannot read {what} file {path}: {path.name} is empty (0 bytes); re-export or "
-            "remove it"
-        )
+        raise source.refusal("is empty (0 bytes)", "re-export or remove it")
     if header is not None and (cut := _truncated(data)) is not None:  # a header, then cut
-        raise ImageFileError(
-            f"cannot read {what} file {path}: {path.name} is truncated ({cut} missing); "
-            "re-download or remove it"
-        )
+        raise source.refusal(f"is truncated ({cut} missing)", "re-download or remove it")
     try:
         out = cv2.imdecode(data, flags)
     except MemoryError:
-        raise out_of_memory(path, header, what) from None
+        raise source.out_of_memory(header) from None
     except cv2.error as err:  # e.g. dimensions over OpenCV's limits, or no memory
         if "memory" in str(err).lower() or "allocate" in str(err).lower():
-            raise out_of_memory(path, header, what) from None
+            raise source.out_of_memory(header) from None
         out = None
-    if out is None and header is not None and header.mode in _WIDE_SAMPLES:
-        raise ImageFileError(
-            f"cannot read {what} file {path}: {path.name} holds {_WIDE_SAMPLES[header.mode]} "
-            "samples, which are not read; save it as 8-bit (RGB or grayscale)"
-        )
+    if out is None and header is not None and header.mode in _WIDE_SAMPLES:  # not a TIFF
+        raise source.wide(_WIDE_SAMPLES[header.mode])
     if out is None:
-        raise ImageFileError(
-            f"cannot read {what} file {path}: {path.name} is not a readable image (corrupt or "
-            "unsupported format); re-export or remove it"
-        )
+        raise source.refusal("is not a readable image (corrupt or unsupported format)",
+                             "re-export or remove it",
+                             "choose a JPEG, PNG, BMP, TIFF or WebP file")
     return out
-
-
-# PIL's modes for the sample kinds OpenCV does not decode (it decodes 1-, 8- and 16-bit ones);
-# a TIFF of them is valid, so "corrupt" would mislead
-_WIDE_SAMPLES = {"F": "32-bit floating-point", "I": "32-bit integer"}
 
 
 # (signature, end mark, what the message calls the end mark); a file cut short (an interrupted
@@ -238,23 +293,34 @@ def _truncated(data: np.ndarray) -> str | None:
 
 def out_of_memory(path: Path, header: ImageHeader | None, what: str = "image") -> ImageMemoryError:
     """The one line for memory running out on an image file (reading or predicting)."""
-    size = f" ({header.width} x {header.height} pixels)" if header else ""
-    return ImageMemoryError(
-        f"out of memory on {what} file {path}{size}; free memory, or lower the pixel limit "
-        f"({_limit_setting}) to refuse images this large"
-    )
+    return _Source(Path(path).name, Path(path), what).out_of_memory(header)
 
 
 def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
     """H x W x 3 uint8 RGB; grey is repeated to 3 channels, alpha dropped, EXIF orientation
     ignored (see the module docstring). Raises ImageFileError (ImageTooLargeError over the pixel
     limit: max_pixels, default ``max_image_pixels()``) or ImageMemoryError."""
-    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
-    bgr = decode_image_file(path, flags, max_pixels=max_pixels)
+    path = Path(path)
+    bgr = decode_image_file(path, _COLOR, max_pixels=max_pixels)
+    return _rgb(bgr, _Source(path.name, path))
+
+
+def read_image_bytes(data: bytes, name: str, max_pixels: int | None = None) -> np.ndarray:
+    """read_image for an uploaded file's bytes: the same pixels, checks and refusals, each
+    message naming the upload (`name`) and ending in what to do (e.g. choose another file)."""
+    source = _Source(name)
+    header = _checked_header(data, source, max_pixels) if data else None
+    return _rgb(_decode(np.frombuffer(data, np.uint8), _COLOR, header, source), source)
+
+
+_COLOR = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+
+
+def _rgb(bgr: np.ndarray, source: _Source) -> np.ndarray:
     try:
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)  # in place: no second copy
     except (MemoryError, cv2.error):
-        raise out_of_memory(Path(path), ImageHeader(bgr.shape[1], bgr.shape[0])) from None
+        raise source.out_of_memory(ImageHeader(bgr.shape[1], bgr.shape[0])) from None
 
 
 # ---- annotation masks -------------------------------------------------------------------------

@@ -46,10 +46,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
-import cv2
 import numpy as np
 
 from samhq_train.errors import UserError
+from samhq_train.imaging import ImageFileError, ImageMemoryError, read_image_bytes
 
 from .api import App, query_frame
 from .engine import AppError, safe_stem
@@ -64,23 +64,13 @@ MAX_PIXELS = 50_000_000
 
 
 def decode_upload(data: bytes, name: str) -> np.ndarray:
-    """H x W x 3 uint8 RGB from an uploaded file's bytes; AppError naming the file otherwise."""
-    if not data:
-        raise AppError(f"{name} is empty (0 bytes); choose another file")
-    buffer = np.frombuffer(data, np.uint8)
-    if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-4096:]:
-        raise AppError(f"{name} is a truncated JPEG (end marker missing); choose another file")
+    """H x W x 3 uint8 RGB from an uploaded file's bytes, read as imaging.read_image reads a
+    file (the same pixels and refusals; at most MAX_PIXELS, checked from the header before
+    decoding); AppError naming the file otherwise."""
     try:
-        bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    except cv2.error:
-        bgr = None
-    if bgr is None:
-        raise AppError(f"{name} is not a readable image (corrupt or unsupported format); "
-                       "choose a JPEG, PNG, BMP, TIFF or WebP file")
-    if bgr.shape[0] * bgr.shape[1] > MAX_PIXELS:
-        raise AppError(f"{name} has {bgr.shape[1]} x {bgr.shape[0]} pixels; at most "
-                       f"{MAX_PIXELS:,} are taken")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return read_image_bytes(data, name, max_pixels=MAX_PIXELS)
+    except (ImageFileError, ImageMemoryError) as err:
+        raise AppError(str(err)) from None
 
 
 class Handler(BaseHTTPRequestHandler):

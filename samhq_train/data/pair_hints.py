@@ -1,9 +1,10 @@
-"""What a folder set's pairing error adds when the likely cause shows: masks named with another
-suffix than the set's mask_suffix, or a mask drawn on the upright view of an EXIF-turned photo."""
+"""What a folder set's pairing error adds when the likely cause shows: images with a suffix the
+set's image_ext does not take, masks named with another suffix than the set's mask_suffix, or a
+mask drawn on the upright view of an EXIF-turned photo."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 from samhq_train import imaging
@@ -27,9 +28,18 @@ def exif_turn_hint(mask_hw, image_hw, image_path: Path) -> str:
     )
 
 
-def mask_suffix_hint(no_image: Sequence[Path], images: Mapping[str, Path], tail: str) -> str:
-    """"; they look like <stem>_mask.png: ..." when every mask without an image is an image's
-    stem plus one and the same suffix (masks named another way than the set's mask_suffix)."""
+def mask_suffix_hint(
+    no_image: Sequence[Path],
+    images: Mapping[str, Path],
+    tail: str,
+    image_ext: Collection[str] | None = None,
+) -> str:
+    """Why masks have no image, when it shows: their images lie in the image folder under a
+    suffix that image_ext (the set's list, when given) does not take (image_ext_hint); or every
+    mask without an image is an image's stem plus one and the same suffix ("; they look like
+    <stem>_mask.png: ...", masks named another way than the set's mask_suffix)."""
+    if hint := image_ext_hint(no_image, images, tail, image_ext):
+        return hint
     suffixes = set()
     for mask in no_image:
         stem = mask.name[: len(mask.name) - len(tail)]
@@ -47,4 +57,42 @@ def mask_suffix_hint(no_image: Sequence[Path], images: Mapping[str, Path], tail:
     )
 
 
-__all__ = ["exif_turn_hint", "mask_suffix_hint"]
+def image_ext_hint(
+    no_image: Sequence[Path],
+    images: Mapping[str, Path],
+    tail: str,
+    image_ext: Collection[str] | None = None,
+    shown: int = 5,
+) -> str:
+    """"; their images have a suffix this set's image_ext does not take (x.tif): add .tif to it
+    ..." when files with the stems of masks without an image lie in the image folder (that of
+    `images`) beside the images taken; the whole setting when image_ext is given."""
+    if not no_image or not images:
+        return ""
+    stems = {mask.name[: len(mask.name) - len(tail)] for mask in no_image}
+    folder = next(iter(images.values())).parent
+    skipped = set(no_image)
+    try:
+        found = sorted(
+            p for p in folder.iterdir()
+            if p.stem in stems and p not in skipped and not p.name.lower().endswith(tail.lower())
+            and p.is_file()
+        )
+    except OSError:  # the folder went away meanwhile: no hint
+        return ""
+    if not found:
+        return ""
+    new = sorted({p.suffix.lower() for p in found})
+    names = ", ".join(p.name for p in found[:shown]) + (", ..." if len(found) > shown else "")
+    if image_ext is None:
+        where = "data.train_sets.0.image_ext / data.val_sets.0.image_ext"
+    else:
+        listed = ",".join(sorted({e.lower() for e in image_ext} | set(new)))
+        where = f"data.train_sets.0.image_ext=[{listed}] data.val_sets.0.image_ext=[{listed}]"
+    return (
+        f"; their images have a suffix this set's image_ext does not take ({names}): add "
+        f"{', '.join(new)} to it (data=folder: {where})"
+    )
+
+
+__all__ = ["exif_turn_hint", "image_ext_hint", "mask_suffix_hint"]

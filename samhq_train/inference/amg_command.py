@@ -40,6 +40,7 @@ import torch
 from samhq_train.constants import DEMO_BASE_DIR
 from samhq_train.errors import UserError, exit_on_user_error
 from samhq_train.files import all_or_none, atomic_write_text
+from samhq_train.imaging import IMAGE_SUFFIXES
 from samhq_train.model import CheckpointError, load_checkpoint
 from samhq_train.model.formats import is_shipped_demo_base
 from samhq_train.progress import track
@@ -61,7 +62,6 @@ from .predict_files import write_png
 from .predictor import ImageReadError, load_image
 
 DEMO_CHECKPOINT = DEMO_BASE_DIR / "vit_demo_base.safetensors"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 TINT = 0.5  # weight of a mask's colour over the image
 
 

@@ -14,11 +14,11 @@ import cv2
 import numpy as np
 
 from samhq_train.files import DiskFullError, atomic_write
+from samhq_train.imaging import IMAGE_SUFFIXES
 from samhq_train.inference.export import OutputError
 from samhq_train.inference.predictor import ImageReadError
 from samhq_train.inference.prompt_file import ImagePrompts
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 RESULTS_FILE = "predictions.json"
 JOURNAL_FILE = "predictions.jsonl"  # the listing while the run goes (one json line per image)
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)

@@ -6,6 +6,7 @@ COCO) is imaging.read_image; of a training mask, data.read_mask."""
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -82,12 +83,30 @@ def test_a_very_wide_image_keeps_its_pixels(tmp_path):
 
 
 @pytest.mark.parametrize("mode,kind", [("F", "32-bit floating-point"), ("I", "32-bit integer")])
-def test_32_bit_tiffs_are_refused_as_such_not_as_corrupt(tmp_path, mode, kind):
+def test_32_bit_tiffs_are_refused_as_such_from_the_header(tmp_path, monkeypatch, mode, kind):
     path = saved(tmp_path, "deep.tif", Image.fromarray(GREY.astype(
         np.float32 if mode == "F" else np.int32)))
-    with pytest.raises(imaging.ImageFileError, match=rf"deep.tif holds {kind} samples, which "
-                       r"are not read; save it as 8-bit \(RGB or grayscale\)$"):
-        imaging.read_image(path)
+    monkeypatch.setattr(imaging.cv2, "imdecode", lambda *a: pytest.fail("decoded"))
+    for read in (imaging.read_image, imaging.read_header):  # read_header: before any decoding
+        with pytest.raises(imaging.ImageFileError, match=rf"deep.tif holds {kind} samples, "
+                           r"which are not read; save it as 8-bit \(RGB or grayscale\)$"):
+            read(path)
+    with pytest.raises(DataError, match=rf"deep.tif holds {kind} samples, which are not read; "
+                       "save it as 8-bit grayscale$"):
+        read_mask(path)
+
+
+def test_16_bit_files_that_pil_opens_as_mode_i_are_read_not_refused(tmp_path):
+    """Mode I alone is no reason to refuse: a 16-bit PGM (and, in older Pillow, a 16-bit PNG)
+    opens as I, and so does a signed 16-bit TIFF; only a TIFF's 32 bits per sample are."""
+    pgm = tmp_path / "deep.pgm"
+    pgm.write_bytes(cv2.imencode(".pgm", GREY.astype(np.uint16) * 257)[1].tobytes())
+    signed = tmp_path / "signed.tif"
+    signed.write_bytes(cv2.imencode(".tiff", GREY.astype(np.int16) * 100)[1].tobytes())
+    for path in (pgm, signed):
+        assert imaging.read_header(path).mode == "I"
+        assert imaging.read_image(path).shape == GREY3.shape
+    np.testing.assert_array_equal(imaging.read_image(pgm), GREY3)
 
 
 # (file name, the mask, save options): each reads as MASK (0 = background, 255 = object)
@@ -164,3 +183,12 @@ def test_a_folder_of_odd_kinds_and_upper_case_names_gives_the_plain_samples(tmp_
     for i in range(2):
         for key in ("image", "mask", "name"):
             np.testing.assert_array_equal(odd[i][key], plain[i][key])
+
+
+@pytest.mark.parametrize("suffix", imaging.IMAGE_SUFFIXES)
+def test_every_suffix_a_folder_is_listed_by_is_a_format_the_reader_decodes(tmp_path, suffix):
+    lossless = {".jpg": {"quality": 100, "subsampling": 0}, ".jpeg": {"quality": 100,
+                "subsampling": 0}, ".webp": {"lossless": True}}.get(suffix, {})
+    out = imaging.read_image(saved(tmp_path, f"x{suffix.upper()}", Image.fromarray(RGB),
+                                   **lossless))
+    assert np.abs(out.astype(int) - RGB).max() <= (8 if "jp" in suffix else 0)
