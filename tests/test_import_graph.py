@@ -23,15 +23,19 @@ ALLOWED = {
     "distributed": set(),
     "settings": {"errors"},
     "imaging": {"constants"},
+    "resizing": set(),  # SAM's long-side rule and the uint8 resizes, beside imaging
     "drawing": set(),  # the overlay picture, beside imaging
     # COCO segmentations <-> masks: the training data, the evaluations and the AMG's output
     "coco_masks": set(),
     # SAM 3's text tokenizer: pure Python, so the ONNX concept graphs run without torch
     "clip_tokenizer": set(),
-    # a family's input rule (model/<family>/processing.py) resizes with imaging's one resize
-    "model": {"constants", "imaging", "settings", "clip_tokenizer"},
+    # a family's input rule (model/<family>/processing.py) resizes with resizing's one resize
+    "model": {"constants", "imaging", "resizing", "settings", "clip_tokenizer"},
     # clip_tokenizer: the concept demo's merges file, learnt by its pure-Python BPE learner
-    "data": {"constants", "imaging", "settings", "distributed", "clip_tokenizer", "coco_masks"},
+    "data": {
+        "constants", "imaging", "resizing", "settings", "distributed", "clip_tokenizer",
+        "coco_masks",
+    },
     "batch_forward": {"data", "model"},
     "model_from_config": {"model"},
     "evaluation": {

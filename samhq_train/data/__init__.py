@@ -28,7 +28,7 @@ transform_builders, so that what builds no transform starts without albumentatio
 """
 
 from samhq_train.constants import PIXEL_MEAN
-from samhq_train.imaging import resize_longest_side_shape
+from samhq_train.resizing import resize_longest_side_shape
 
 from .batch import Collate, stack_images
 from .clicks import Click, ClickProtocol, next_click

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as nnf
 import torchvision.transforms.functional as tvf
 
-from samhq_train.imaging import resize_image
+from samhq_train.resizing import resize_image
 
 from .concept_exemplars import ExemplarSettings, add_exemplars
 from .concept_sample import ConceptSample, decode_masks

@@ -24,12 +24,13 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import ConcatDataset, Dataset
 
+from samhq_train.imaging import IMAGE_SUFFIXES
+
 from .image_files import DataError, EmptyMaskError, read_image, read_mask, stored_size
 from .pair_hints import exif_turn_hint, mask_suffix_hint
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 LAYOUT_HINT = "check data.root and the set's folders (data/README.md shows the expected layout)"
 
 
@@ -100,7 +101,7 @@ class PairedFolderDataset(Dataset):
         mask_dir: str | Path,
         *,
         name: str | None = None,
-        image_ext: str | Sequence[str] = IMAGE_EXTENSIONS,
+        image_ext: str | Sequence[str] = IMAGE_SUFFIXES,
         mask_ext: str = ".png",
         mask_suffix: str = "",
         strict: bool = True,
@@ -150,7 +151,7 @@ class PairedFolderDataset(Dataset):
                 f"{len(no_image)} mask(s) without an image in {self.image_dir}: "
                 f"{_list_names(no_image)}"
             )
-        hint = mask_suffix_hint(no_image, images, mask_suffix + mask_ext)
+        hint = mask_suffix_hint(no_image, images, mask_suffix + mask_ext, image_ext=exts)
         problems[-1:] = [p + hint for p in problems[-1:]]
         if problems:
             text = f"{self.name}: " + "; ".join(problems)

@@ -23,7 +23,7 @@ import albumentations as A
 import cv2
 
 from samhq_train.constants import PIXEL_MEAN
-from samhq_train.imaging import resize_image, resize_longest_side_shape
+from samhq_train.resizing import resize_image, resize_longest_side_shape
 
 from .transforms import EVAL_MODES, PairTransform
 
@@ -33,7 +33,7 @@ class LongestSideResize(A.DualTransform):
 
     Image and mask are both resized bilinearly (the mask is expected as float, 0-255), with
     OpenCV; ``predictor_resize=True`` resizes the image as the official predictor does
-    (imaging.resize_image, PIL bilinear). ``scale_range=(1, 1)`` gives SAM's deterministic
+    (resizing.resize_image, PIL bilinear). ``scale_range=(1, 1)`` gives SAM's deterministic
     long-side resize.
     """
 

@@ -13,6 +13,7 @@ from PIL import Image
 
 from samhq_train import imaging
 from samhq_train.data import DataError, PairedFolderDataset, read_mask
+from samhq_train.resizing import resize_longest_side_shape
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (12, 16, 3), np.uint8)
@@ -79,7 +80,7 @@ def test_a_very_wide_image_keeps_its_pixels(tmp_path):
     wide = RNG.integers(0, 256, (20, 5000, 3), np.uint8)
     out = imaging.read_image(saved(tmp_path, "wide.png", Image.fromarray(wide)))
     np.testing.assert_array_equal(out, wide)
-    assert imaging.resize_longest_side_shape(20, 5000, 1024) == (4, 1024)
+    assert resize_longest_side_shape(20, 5000, 1024) == (4, 1024)
 
 
 @pytest.mark.parametrize("mode,kind", [("F", "32-bit floating-point"), ("I", "32-bit integer")])

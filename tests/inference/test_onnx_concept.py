@@ -22,7 +22,6 @@ from PIL import Image
 from samhq_train.cli.export import main as export_main
 from samhq_train.clip_tokenizer import PADDING_ID
 from samhq_train.errors import CHECK_FAILED_EXIT
-from samhq_train.imaging import resize_antialiased_uint8
 from samhq_train.inference import SamHQPredictor, onnx_concept_export
 from samhq_train.inference import export as export_module
 from samhq_train.inference.concept import EXEMPLAR_ONLY_TEXT, ConceptPredictor
@@ -32,6 +31,7 @@ from samhq_train.inference.onnx_concept_export import DETECTOR_FILE, TEXT_FILE, 
 from samhq_train.inference.onnx_encoder_export import FP32_TOLERANCE, onnx_session
 from samhq_train.model import load_checkpoint
 from samhq_train.model.sam3.concept.detector import NoDetectorError
+from samhq_train.resizing import resize_antialiased_uint8
 from tests.documentation import code_blocks
 from tests.model.sam3.concept.ours_file import write_sam3_with_detector
 

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from samhq_train.imaging import resize_longest_side_shape
 from samhq_train.inference import (
     ImageReadError,
     PromptError,
     SamHQPredictor,
     load_image,
 )
+from samhq_train.resizing import resize_longest_side_shape
 from tests.reference import official_sam_decoder, official_twin, random_tiny_model
 
 # float noise (~2e-6 in the logits) may flip a pixel whose logit is this close to the threshold

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from samhq_train.imaging import resize_image, resize_longest_side_shape
+from samhq_train.resizing import resize_image, resize_longest_side_shape
 
 from ..processing import InputProcessing, resize_masks, zero_padding
 
