@@ -4,8 +4,10 @@ concept.policy's LoRA keys), the defaults and the owner's own settings pass, and
 defaults are alpha 8 (Meta's), not model.lora's 16."""
 
 import pytest
+from hydra import compose, initialize_config_dir
 
-from samhq_train.config_check import ConfigError, check_policy_settings
+from samhq_train.config_check import ConfigError, check_config, check_policy_settings
+from samhq_train.config_defaults import CONFIG_DIR
 from samhq_train.model.policy import POLICIES, LoraSettings, TrainablePolicy, check_own_settings
 from samhq_train.settings import SettingError
 from samhq_train.training.concept.trainable import (
@@ -58,3 +60,12 @@ def test_concept_lora_defaults_to_alpha_8_and_is_refused_off_detector_lora():
                                            r"detector\+lora, which this run does not use"):
         check_own_settings(ConceptPolicy.from_config("detector", {"alpha": 16}), ConceptPolicy(),
                            CONCEPT_POLICY_OWN_KEYS, "concept")
+
+
+def test_an_image_runs_config_check_refuses_another_policys_setting(tmp_path):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=["model.lora.rank=16",
+                                          f"paths.output_dir={tmp_path}"])
+    with pytest.raises(ConfigError, match=r"^model\.lora\.rank=16 is a setting of model\.policy"
+                                          r"=hq\+lora, which this run does not use"):
+        check_config(cfg)
