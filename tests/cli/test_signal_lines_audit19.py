@@ -12,12 +12,27 @@ import pytest
 from samhq_train.errors import Terminated, exit_on_user_error, sigterm_raises
 
 
+class _Escaped(Exception):
+    """SIGTERM reached the handler outside exit_on_user_error."""
+
+
+def _escaped(signum, frame):
+    raise _Escaped
+
+
 def _stopped(raise_it, monkeypatch, capsys, rank="0") -> tuple[int, str]:
     monkeypatch.setattr(sys, "argv", ["/bin/samhq-thing", "x=1"])
     monkeypatch.setenv("RANK", rank)
-    with pytest.raises(SystemExit) as stop:
+    outside = signal.signal(signal.SIGTERM, _escaped)  # not pytest's own end, if it gets out
+    try:
         exit_on_user_error(raise_it)()
-    return stop.value.code, capsys.readouterr().err
+    except SystemExit as stop:
+        return stop.code, capsys.readouterr().err
+    except (KeyboardInterrupt, _Escaped) as escaped:
+        pytest.fail(f"the signal got out of exit_on_user_error: {escaped!r}")
+    finally:
+        signal.signal(signal.SIGTERM, outside)
+    pytest.fail("exit_on_user_error returned")
 
 
 def _sigterm():
