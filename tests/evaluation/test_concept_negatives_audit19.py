@@ -1,10 +1,10 @@
 """Mutation audit 19: the COCO concept evaluation asks an LVIS image its verified-absent
 categories (neg_category_ids) beside its GT's with coco.concept.per_image=annotated, so an image
-whose only query is one of them is asked, and read (coco_concept_queries.asked_images)."""
+whose only query is one of them is asked, and read (coco_concept_queries.concept_queries)."""
 
 from pycocotools.coco import COCO
 
-from samhq_train.evaluation.coco_concept_queries import asked_images, prompted_categories
+from samhq_train.evaluation.coco_concept_queries import concept_queries, prompted_categories
 
 CATEGORIES = {1: "cat", 2: "dog", 3: "bird"}
 
@@ -24,6 +24,6 @@ def lvis_gt() -> COCO:
 def test_an_images_verified_absent_categories_are_asked_too():
     gt = lvis_gt()
     assert prompted_categories(gt, 1, CATEGORIES, "annotated") == [(1, "cat"), (3, "bird")]
-    assert asked_images(gt, CATEGORIES, "annotated") == [1, 2]
-    assert asked_images(gt, CATEGORIES, "all") == [1, 2, 3]
-    assert asked_images(gt, {}, "all") == []
+    assert list(concept_queries(gt, CATEGORIES, "annotated")) == [1, 2]
+    assert list(concept_queries(gt, CATEGORIES, "all")) == [1, 2, 3]
+    assert concept_queries(gt, {}, "all") == {}
