@@ -61,6 +61,11 @@ class FileInTheWayError(UserError, OSError):
     """atomic_write_folder's target is a file: nothing is written; the message names it."""
 
 
+class BrokenLinkError(UserError, OSError):
+    """atomic_write_folder's target is a symbolic link to nothing: nothing is written; the
+    message names the link and where it points."""
+
+
 def atomic_write(
     path: str | os.PathLike, write: Callable[[str], None], *, size_hint: int | None = None
 ) -> Path:
@@ -124,11 +129,22 @@ def atomic_write_folder(
     An earlier folder at `path` is replaced whole: of its entries, those named in `replaces` (all
     the writer ever writes there) go, any other (the user's) is carried into the new folder. A
     full disk raises DiskFullError naming the folder (size_hint as for atomic_write); a file
-    where the folder goes raises FileInTheWayError before anything is written."""
-    path = Path(path)
+    where the folder goes raises FileInTheWayError before anything is written.
+
+    A symbolic link at `path` is written through, as a plain write into it would be: the folder
+    it points to is replaced (the temporary beside that folder, on its disk), the link kept. A
+    link to nothing raises BrokenLinkError (its target is not made: maybe an unmounted disk)."""
+    path = given = Path(path)
+    if path.is_symlink():
+        path = path.resolve()
+        if not path.exists():
+            raise BrokenLinkError(
+                f"cannot write {given}: it is a link to {path}, which is not there; make that "
+                "folder (or mount its disk), or remove the link, and run again"
+            )
     if path.exists() and not path.is_dir():
         raise FileInTheWayError(
-            f"cannot write {path}: a file is there, where that folder goes; remove the file "
+            f"cannot write {given}: a file is there, where that folder goes; remove the file "
             "(or write elsewhere) and run again"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -150,7 +166,7 @@ def atomic_write_folder(
             message = disk_full_message(path, why, size_hint or written, written)
             raise DiskFullError(message) from err
         raise
-    return path
+    return given
 
 
 def _move_folder_into_place(tmp: Path, path: Path, replaces: Collection[str]) -> None:

@@ -9,7 +9,8 @@ file keeps float32 inputs and outputs (the casts are in the graph), so both file
 The int8 file is the fp32 graph dynamically quantized by onnxruntime (quantize_int8): int8 weights
 of the linear layers, activations quantized at run time; same inputs, outputs and metadata.
 A model over protobuf's 2 GB limit (vit_h in fp32) keeps its weights in one `<file>.data` beside
-the .onnx; files are replaced by rename (files.atomic_write), temporary ones removed on failure.
+the .onnx; files are replaced by rename (files.atomic_write), temporary ones removed on failure,
+the graph and the data file it names matching at every instant (place_graph).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -183,15 +185,7 @@ class _DropMessage(logging.Filter):
 
 def graph_bytes(path: Path) -> int:
     """The bytes of an .onnx file and of the external data files its tensors name."""
-    import onnx
-
-    proto = onnx.load(str(path), load_external_data=False)
-    files = {path} | {
-        path.parent / entry.value
-        for tensor in proto.graph.initializer
-        for entry in tensor.external_data
-        if entry.key == "location"
-    }
+    files = {path} | {path.parent / name for name in data_files_named(path)}
     return sum(f.stat().st_size for f in files)
 
 
@@ -213,8 +207,8 @@ def quantize_onnx_encoder(source: str | os.PathLike, path: str | os.PathLike) ->
 
 def save_with_metadata(traced: Path, path: Path, metadata: dict[str, str]) -> None:
     """Set the metadata and write the model to `path`: one file, or, over the protobuf limit, the
-    graph plus one `<name>.data` file of weights (moved in place first, then the graph, each by
-    rename; a full disk is DiskFullError)."""
+    graph plus one `<name>.data` file of weights (place_graph: the graph at `path` and the data
+    it names match at every instant; a full disk is DiskFullError)."""
     import onnx
 
     large = sum(f.stat().st_size for f in traced.parent.iterdir()) > PROTOBUF_LIMIT
@@ -226,26 +220,110 @@ def save_with_metadata(traced: Path, path: Path, metadata: dict[str, str]) -> No
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    data_name = f"{path.name}.data"
     staged = traced.parent / "staged"
     staged.mkdir()
+    graph = staged / path.name
+    data_name = f"{path.name}.data"
+    onnx.save_model(
+        proto,
+        str(graph),
+        save_as_external_data=large,
+        all_tensors_to_one_file=True,
+        location=data_name,
+    )
+    place_graph(graph, path)
 
-    def write(tmp: str) -> None:
-        onnx.save_model(
-            proto,
-            str(staged / path.name),
-            save_as_external_data=large,
-            all_tensors_to_one_file=True,
-            location=data_name,
-        )
-        data = path.parent / data_name
-        if large:
-            os.replace(staged / data_name, data)
-        else:
-            data.unlink(missing_ok=True)  # a stale one of an earlier, larger export
-        os.replace(staged / path.name, tmp)
 
-    atomic_write(path, write)
+def place_graph(staged: Path, path: Path) -> None:
+    """Move the graph `staged` (with its `<name>.data` beside it if it has one) to `path`, so that
+    the graph at `path` and the data file it names match at every instant: a signal or crash
+    leaves the earlier graph or the new one, each with its own weights.
+
+    A data file is only replaced or removed while no graph at `path` names it: the new data goes
+    under a name the earlier graph does not use, `<name>.data` or, when the earlier graph names
+    that, `<name>.new.data` (a graph naming it is renamed in first, then `<name>.data` is made a
+    second name of the new data, the graph naming `<name>.data` renamed in, `<name>.new.data`
+    removed)."""
+    data, spare = path.with_name(f"{path.name}.data"), path.with_name(f"{path.name}.new.data")
+    new_data = staged.with_name(data.name)
+    earlier = data_files_named(path) if data.exists() or spare.exists() else set()
+    if not new_data.exists():  # one self-contained file
+        _replace_graph(staged, path)
+    elif data.name not in earlier:
+        os.replace(new_data, data)
+        _replace_graph(staged, path)
+    else:
+        via_spare = _with_data_file(staged, spare.name)
+        os.replace(new_data, spare)
+        try:
+            _replace_graph(via_spare, path)
+        except BaseException:
+            if spare.name not in data_files_named(path):
+                spare.unlink(missing_ok=True)
+            raise
+        data.unlink(missing_ok=True)  # named by no graph at `path` now
+        _link_or_copy(spare, data)
+        _replace_graph(staged, path)
+    for name in {data.name, spare.name} - data_files_named(path):
+        path.with_name(name).unlink(missing_ok=True)  # stale: named by the graph no more
+
+
+def _replace_graph(graph: Path, path: Path) -> None:
+    atomic_write(path, lambda tmp: os.replace(graph, tmp))
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # a file system without hard links
+        shutil.copyfile(source, target)
+
+
+def data_files_named(path: Path) -> set[str]:
+    """The external data files (relative to the graph's folder) an .onnx file's tensors name;
+    none for a file that is not there or not a graph."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except (OSError, DecodeError):
+        return set()
+    return {
+        entry.value
+        for tensor in _tensors(proto.graph)
+        for entry in tensor.external_data
+        if entry.key == "location"
+    }
+
+
+def _with_data_file(graph: Path, name: str) -> Path:
+    """A copy of the graph file `graph` (written beside it) whose tensors name the data file
+    `name` instead (same offsets)."""
+    import onnx
+
+    proto = onnx.load(str(graph), load_external_data=False)
+    for tensor in _tensors(proto.graph):
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = name
+    copy_path = graph.with_name(f"{name}.onnx")
+    onnx.save_model(proto, str(copy_path))  # no raw data loaded: writes the graph only
+    return copy_path
+
+
+def _tensors(graph):
+    """Every tensor of an ONNX graph: initializers and node attributes, subgraphs included."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("t"):
+                yield attribute.t
+            yield from attribute.tensors
+            if attribute.HasField("g"):
+                yield from _tensors(attribute.g)
+            for subgraph in attribute.graphs:
+                yield from _tensors(subgraph)
 
 
 def onnx_session(path: str | os.PathLike):

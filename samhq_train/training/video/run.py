@@ -70,6 +70,8 @@ SAM3_KEYS = {  # video.<key> -> what it is; SAM 2.1 has no such thing
     "teacher_force_object_scores": "Meta's teacher_force_obj_scores_for_mem",
     "init_missing_video_parts": "fresh tracker video parts for a SAM 3 file without them",
 }
+# data.<key> -> what of data.val_root it keeps the first N of (conf/data/video_folder.yaml)
+VALIDATION_COUNTS = {"val_sequences": "sequences", "val_max_frames": "frames of each"}
 
 
 class VideoConfigError(UserError):
@@ -81,9 +83,10 @@ def check_video_config(cfg) -> None:
     if not cfg.data.get("root"):
         raise VideoConfigError("data.root is not set: pass data.root=/path/to/clips (JPEGImages/ "
                                "and Annotations/ inside)")
-    for key in ("num_frames", "max_num_objects", "batch_size"):
+    for key in ("num_frames", "max_num_objects", "batch_size", "multiplier"):
         if int(cfg.data.get(key, 1)) < 1:
             raise VideoConfigError(f"data.{key}={cfg.data.get(key)}: must be at least 1")
+    check_validation_counts(cfg.data)
     try:
         family = family_of_variant(cfg.model.variant).name
     except (KeyError, ValueError):
@@ -136,6 +139,23 @@ def check_video_keys(video, family: str) -> None:
                 f"video.{key}={video[key]} acts on the image encoder, which "
                 f"video.freeze_image_encoder=true freezes: remove video.{key} (default "
                 f"{getattr(default, key)}), or set video.freeze_image_encoder=false")
+
+
+def check_validation_counts(data) -> None:
+    """data.val_sequences / val_max_frames (null: all) limit what validation reads of
+    data.val_root: refused without one (nothing would read them) or below 1 (a slice would
+    misread: -1 is all but the last)."""
+    for key, what in VALIDATION_COUNTS.items():
+        value = data.get(key)
+        if value is None:
+            continue
+        if not data.get("val_root"):
+            raise VideoConfigError(
+                f"data.{key}={value} keeps the first {value} {what} of data.val_root, which is "
+                f"not set (no validation): set data.val_root=/path/to/val, or data.{key}=null")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise VideoConfigError(f"data.{key}={value}: must be a whole number, at least 1 "
+                                   "(null: all)")
 
 
 def video_optim_settings(video) -> VideoOptimSettings:

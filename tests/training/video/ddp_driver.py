@@ -4,7 +4,7 @@ run here is put into every process.
 
     python tests/training/video/ddp_driver.py SPEC.json
 
-SPEC: {"out": run folder, "overrides": [...] over test_video_run.SHORT, "full_disk_rank": a
+SPEC: {"out": run folder, "overrides": [...] over test_video_run.short_settings, "full_disk_rank": a
 global rank whose disk is full for every write of last.ckpt after the first, or null,
 "scores": {sequence name: [J, F]}: validation scores each sequence so (a stand-in for the
 tracking, to see how the processes' scores are put together), or null}. The run
@@ -31,7 +31,7 @@ from samhq_train.training.video import module  # noqa: E402
 from tests.training.collective_counts import count_step_collectives  # noqa: E402
 from tests.training.ddp_faults import full_disk_on_rank  # noqa: E402
 from tests.training.helpers import CONF  # noqa: E402
-from tests.training.video.test_video_run import SHORT  # noqa: E402
+from tests.training.video.test_video_run import short_settings  # noqa: E402
 
 
 def train_and_end(cfg) -> tuple[dict, dict]:
@@ -71,7 +71,8 @@ def main(spec: dict) -> None:
         given = {o.split("=", 1)[0] for o in spec["overrides"]}  # Hydra refuses a key twice
         cfg = compose("train", overrides=[
             f"paths.output_dir={spec['out']}",
-            *[o for o in SHORT if o.split("=", 1)[0] not in given], *spec["overrides"]])
+            *[o for o in short_settings(spec["overrides"]) if o.split("=", 1)[0] not in given],
+            *spec["overrides"]])
     metrics, objects = exit_on_setup_error(train_and_end)(cfg)
     rank = objects["trainer"].global_rank
     (Path(spec["out"]) / f"metrics_rank{rank}.json").write_text(json.dumps(metrics))

@@ -28,17 +28,23 @@ SHORT = [
     "data.num_frames=3",
     "data.max_num_objects=2",
     "data.num_workers=0",
-    "data.val_sequences=1",
-    "data.val_max_frames=4",
     "video.prompts.num_correction_pt_per_frame=1",
     "video.lr=1e-4",
 ]
+# a short run's validation: one sequence, its first 4 frames (refused without a val_root)
+SHORT_VALIDATION = ["data.val_sequences=1", "data.val_max_frames=4"]
+
+
+def short_settings(overrides) -> list[str]:
+    """SHORT, and SHORT_VALIDATION unless `overrides` turn validation off (data.val_root=null)."""
+    return [*SHORT, *([] if "data.val_root=null" in overrides else SHORT_VALIDATION)]
 
 
 def video_cfg(out, root, *overrides):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose("train", overrides=[f"paths.output_dir={out}", f"data.root={root}",
-                                           f"data.val_root={root}", *SHORT, *overrides])
+                                           f"data.val_root={root}", *short_settings(overrides),
+                                           *overrides])
 
 
 @pytest.fixture(scope="module")
