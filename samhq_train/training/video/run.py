@@ -96,6 +96,11 @@ def check_video_config(cfg) -> None:
                                "SAM 2.1 / HQ-SAM 2 or SAM 3 / HQ-SAM 3 model "
                                "(model=sam2.1_hq_hiera_* or sam3_hq*)")
     check_video_keys(cfg.video, family)
+    if cfg.video.get("freeze_image_encoder") and cfg.model.get("grad_checkpointing"):
+        raise VideoConfigError(
+            "model.grad_checkpointing=true recomputes the image encoder's blocks in backward, "
+            "but video.freeze_image_encoder=true runs the encoder without gradients: remove "
+            "model.grad_checkpointing, or set video.freeze_image_encoder=false")
     precision = str(cfg.trainer.get("precision", "32"))
     if precision not in VIDEO_PRECISIONS:
         raise VideoConfigError(f"trainer.precision={precision}: video fine-tuning trains fp32 "
@@ -203,7 +208,8 @@ def video_loaders(cfg, image_size: int, processes: int = 1):
     shapes = data.get("moving_shapes")  # the demo's videos, written on first use
     if shapes:
         ensure_moving_shapes(root, **shapes.train)
-        ensure_moving_shapes(absolute_path(data.val_root), **shapes.val)
+        if data.get("val_root"):  # the demo run without validation: data.val_root=null
+            ensure_moving_shapes(absolute_path(data.val_root), **shapes.val)
     train_set = VideoClipDataset(
         root, image_size=image_size, num_frames=int(data.num_frames),
         max_num_objects=int(data.max_num_objects), multiplier=int(data.get("multiplier", 1)),
