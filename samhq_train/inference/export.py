@@ -151,7 +151,10 @@ def export_model(
         on_checked()
     opts = dict(opset=onnx_opset, hq_token_only=hq_token_only, multimask_output=multimask_output)
     made = [p for p in [Path(out_dir), *Path(out_dir).parents] if not p.exists()]
-    new = [paths[t] for t in targets if not paths[t].exists()]  # removed again on failure
+    new = [  # removed again on failure
+        f for t in targets if not paths[t].exists()
+        for f in ([paths[t]] if t in FOLDER_TARGETS else target_files(paths[t])) if not f.exists()
+    ]
     written = {}
     try:
         for t in targets:
@@ -206,12 +209,18 @@ def concept_files() -> list[str]:
     return [*graphs, *(f"{graph}.data" for graph in graphs)]
 
 
+def target_files(path: Path) -> list[Path]:
+    """A file target's file, and beside it the weights of a graph over 2 GB: <file>.data, and
+    the <file>.new.data an export stopped while it swapped them may leave
+    (onnx_encoder_export.place_graph)."""
+    return [path, path.with_name(f"{path.name}.data"), path.with_name(f"{path.name}.new.data")]
+
+
 def remove_export(path: Path, target: str) -> None:
-    """Remove a target's file (and its .data file) or, for onnx_concept, the files the export
+    """Remove a target's file (and its .data files) or, for onnx_concept, the files the export
     writes in its folder (and the folder, if that leaves it empty)."""
     folder = target in FOLDER_TARGETS
-    graph_files = [path, path.with_name(f"{path.name}.data")]  # the .data of one over 2 GB
-    for file in [path / f for f in concept_files()] if folder else graph_files:
+    for file in [path / f for f in concept_files()] if folder else target_files(path):
         file.unlink(missing_ok=True)
     if folder and path.is_dir() and not any(path.iterdir()):
         path.rmdir()
