@@ -44,8 +44,9 @@ def ddp_run(tmp_path_factory, data_root) -> tuple[Path, Path, subprocess.Complet
         f"data.root={data_root}",
         *SMALL,
         *[t for t in TINY if not t.startswith("data.cache.enabled")],
-        *[o for o in ONE_EPOCH if not o.startswith("trainer.max_epochs")],
+        *[o for o in ONE_EPOCH if not o.startswith(("trainer.max_epochs", "trainer.check_val"))],
         "trainer.max_epochs=2",
+        "trainer.check_val_every_n_epoch=2",  # the epochs' shares; no validation between them
         "callbacks.best_checkpoint=null",
         "export=true",
         "validate_before_training=true",
