@@ -12,8 +12,9 @@ in order for evaluation), so every rank sees its own shard.
 The jobs live beside it: the sample recipe (sample.py), the prompted datasets and their random
 streams (prompted.py), the sets built from config (sets.py), batches (batch.py) and the loaders,
 the training one resumable mid-epoch (loaders.py). A resumed run continues the random streams:
-the datamodule's state_dict holds the main process's training RNG, the training loader's the
-state its epoch started from, so that a run resumed mid-epoch sees the batches it would have seen.
+the datamodule's state_dict holds every process's main-process training RNG, the training
+loader's the state its epoch started from, so that a run resumed mid-epoch sees the batches it
+would have seen.
 """
 
 from __future__ import annotations
