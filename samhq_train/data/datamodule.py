@@ -12,8 +12,9 @@ in order for evaluation), so every rank sees its own shard.
 The jobs live beside it: the sample recipe (sample.py), the prompted datasets and their random
 streams (prompted.py), the sets built from config (sets.py), batches (batch.py) and the loaders,
 the training one resumable mid-epoch (loaders.py). A resumed run continues the random streams:
-the datamodule's state_dict holds the main process's training RNG, the training loader's the
-state its epoch started from, so that a run resumed mid-epoch sees the batches it would have seen.
+the datamodule's state_dict holds every process's main-process training RNG, the training
+loader's the state its epoch started from, so that a run resumed mid-epoch sees the batches it
+would have seen.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import torch
 from torch.utils.data import DistributedSampler
 
 from samhq_train import imaging
+from samhq_train.distributed import gather_from_ranks, global_rank
 
 from .batch import Collate
 from .demo import ensure_demo_data
@@ -154,12 +156,20 @@ class SegmentationDataModule(L.LightningDataModule):
         return [set_name(s) for s in self.test_specs]
 
     def state_dict(self) -> dict:
-        """The training RNG of the main process (it draws augmentations and prompts when
-        num_workers=0), so that a resumed run continues the same random stream. Worker processes
-        reseed from Lightning's per-epoch seeds and need nothing here."""
-        return (self.train_set.rng_state() if self.train_set is not None else None) or {}
+        """The training RNG of every process's main process (it draws augmentations and prompts
+        when num_workers=0; index = global rank: the checkpoint is rank 0's, and each process
+        draws its own stream), so that a resumed run continues the same random streams. Worker
+        processes reseed from Lightning's per-epoch seeds and need nothing here."""
+        own = self.train_set.rng_state() if self.train_set is not None else None
+        states = gather_from_ranks(own)  # every process saving the checkpoint takes part
+        return {"rng_per_rank": states} if any(s is not None for s in states) else {}
 
     def load_state_dict(self, state: dict) -> None:
+        if "rng_per_rank" in state:
+            states, rank = state["rng_per_rank"], global_rank()
+            state = states[rank] if rank < len(states) else None  # a process the run had not
+        # else: an older checkpoint, rank 0's stream alone (another process, whose stream it is
+        # not, starts its own afresh: PromptedDataset's key tells them apart)
         self._restored_rng = state or None
         self._apply_restored_rng()
 

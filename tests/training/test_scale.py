@@ -15,6 +15,7 @@ from samhq_train.model import (
 from samhq_train.train import train
 from tests.ddp_launch import run_launch
 from tests.training.helpers import ROOT, SMALL, TINY, compose_cfg
+from tests.training.trained_samples import trained_samples
 
 is_hq_key = FAMILIES["sam1"].is_hq_key
 
@@ -29,8 +30,9 @@ ONE_EPOCH = [
 
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory, data_root) -> tuple[Path, Path, subprocess.CompletedProcess]:
-    """One 2-process run (1 epoch of 2 steps, a validation before training, the embedding cache
-    built, the export): (run folder, cache folder, the launch's result)."""
+    """One 2-process run (2 epochs of 2 steps: every process's share of the 8 training images,
+    a validation before training, the embedding cache built, the export): (run folder, cache
+    folder, the launch's result)."""
     folder = tmp_path_factory.mktemp("ddp_run")
     out, cache = folder / "run", folder / "cache"
     command = [
@@ -42,7 +44,9 @@ def ddp_run(tmp_path_factory, data_root) -> tuple[Path, Path, subprocess.Complet
         f"data.root={data_root}",
         *SMALL,
         *[t for t in TINY if not t.startswith("data.cache.enabled")],
-        *ONE_EPOCH,
+        *[o for o in ONE_EPOCH if not o.startswith(("trainer.max_epochs", "trainer.check_val"))],
+        "trainer.max_epochs=2",
+        "trainer.check_val_every_n_epoch=2",  # the epochs' shares; no validation between them
         "callbacks.best_checkpoint=null",
         "export=true",
         "validate_before_training=true",
@@ -50,6 +54,8 @@ def ddp_run(tmp_path_factory, data_root) -> tuple[Path, Path, subprocess.Complet
         f"data.cache.dir={cache}",
         "+callbacks.dump._target_=tests.training.helpers.DumpHQWeights",
         f"+callbacks.dump.out_dir={out}/weights",
+        "+callbacks.trained._target_=tests.training.trained_samples.RecordTrainedSamples",
+        f"+callbacks.trained.out_dir={out}/trained",
     ]
     result = run_launch(command, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -68,7 +74,7 @@ def test_ddp_two_cpu_processes_keep_identical_weights_and_write_one_checkpoint(d
     )  # both ranks trained the same steps
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["last.ckpt"]
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
-    assert ckpt["global_step"] == 2 and len(ckpt["rng_states"]) == 2
+    assert ckpt["global_step"] == 4 and len(ckpt["rng_states"]) == 2
     assert not torch.equal(
         ckpt["rng_states"][0]["torch"], ckpt["rng_states"][1]["torch"]
     )  # seed + rank
@@ -77,6 +83,23 @@ def test_ddp_two_cpu_processes_keep_identical_weights_and_write_one_checkpoint(d
         "sam_hq_vit_demo.pth",
         "sam_hq_vit_demo_hq.safetensors",
     ]
+
+
+@pytest.mark.slow
+def test_ddp_processes_train_disjoint_shares_of_each_epoch_in_a_new_order(ddp_run):
+    """Each epoch, the two processes' shares of the training set are disjoint and cover it, and
+    the second epoch is shuffled anew. Every process's DistributedSampler shuffles with the run's
+    seed (PL_GLOBAL_SEED): a module that reseeded it per process (seed_everything(seed + rank))
+    trained some images twice an epoch and others never."""
+    out, _, _ = ddp_run
+    ranks = trained_samples(out / "trained", world_size=2)
+    assert all(sorted(rank) == [0, 1] for rank in ranks), ranks
+    names = sorted(ranks[0][0] + ranks[1][0])
+    assert names == [f"demo-train/{i:04d}" for i in range(8)]  # the demo's 8 training images
+    for epoch in (0, 1):
+        assert all(len(rank[epoch]) == 4 for rank in ranks), ranks  # 2 steps of 2 each
+        assert sorted(ranks[0][epoch] + ranks[1][epoch]) == names, ranks  # disjoint, all of it
+    assert [rank[0] for rank in ranks] != [rank[1] for rank in ranks]  # epoch 2 reshuffled
 
 
 @pytest.mark.slow
