@@ -40,7 +40,7 @@ from PIL import Image
 
 from samhq_train.data.prompts import tight_box
 from samhq_train.evaluation.metrics import boundary_iou, mask_iou
-from samhq_train.inference.export import export_onnx
+from samhq_train.inference.onnx_decoder_export import export_onnx
 from samhq_train.inference.onnx_encoder_export import (
     FP16_TOLERANCE,
     FP32_TOLERANCE,

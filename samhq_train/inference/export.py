@@ -3,10 +3,9 @@ or HQ-only), ONNX of the prompt encoder + HQ mask decoder and ONNX of the image 
 fp16; SAM 1 and SAM 2.1 families, checked with onnxruntime), and SAM 3's concept path as a folder
 of ONNX graphs (onnx_concept_export.py; its decoder.onnx is this module's prompt decoder).
 
-The ONNX prompt decoder of each family is its record's `onnx_decoder` (model/<family>/onnx.py);
-this module traces, writes and checks it, with the family's default hole filling in its
-metadata (decoder_metadata). The image encoder (the record's `onnx_encoder`) is
-written and checked by onnx_encoder_export.py. The weight formats are written by
+The ONNX prompt decoder of each family is its record's `onnx_decoder` (model/<family>/onnx.py),
+traced, written and checked by onnx_decoder_export.py, with the family's default hole filling in
+its metadata; the image encoder (the record's `onnx_encoder`) by onnx_encoder_export.py. The weight formats are written by
 `samhq_train.model.save_checkpoint` and read back here to check that each file holds exactly the
 model's tensors.
 
@@ -23,15 +22,11 @@ atomic_write).
 
 from __future__ import annotations
 
-import copy
 import os
 import shutil
-import tempfile
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -41,29 +36,25 @@ from samhq_train.model import (
     SamHQ,
     canonical_format,
     detect_variant,
-    family_of_model,
     plain_model,
     save_checkpoint,
 )
 from samhq_train.model.formats import RECORDS, check_writable, expected_state, inspect
-from samhq_train.model.onnx_decoder import ONNX_OUTPUTS, OnnxPromptDecoder
-from samhq_train.model.promptable import PromptableModel
 from samhq_train.model.sam3.concept.detector import concept_detector
 from samhq_train.output_check import OutputError, check_output_dir  # noqa: F401 - re-exported
 
-from .onnx_check import OnnxCheckError, shape_finding
+from .onnx_check import OnnxCheckError
 from .onnx_concept_export import (
     DECODER_FILE,
     GRAPH_FILES,
     check_onnx_concept,
     export_onnx_concept,
 )
+from .onnx_decoder_export import check_onnx, export_onnx
 from .onnx_encoder_export import (
     check_onnx_encoder,
     export_onnx_encoder,
     onnx_quantization,
-    onnx_session,
-    save_with_metadata,
 )
 
 # onnx: the prompt decoder; onnx_encoder(_fp16, _int8): the image encoder that feeds it
@@ -299,123 +290,3 @@ def verify_weights(model: nn.Module, path: str | os.PathLike, target: str, polic
     bad = [k for k, v in expected.items() if not torch.equal(found[k], v.detach().cpu())]
     if bad:
         raise RuntimeError(f"{path}: {len(bad)} tensors differ from the model, first: {bad[:5]}")
-
-
-def onnx_decoder(
-    model: PromptableModel, *, hq_token_only: bool = False, multimask_output: bool = False
-) -> OnnxPromptDecoder:
-    """The family's OnnxPromptDecoder (its record's onnx_decoder) around `model` (an fp32 CPU copy
-    if needed), in eval mode."""
-    family = family_of_model(model)
-    if family.onnx_decoder is None:
-        raise ValueError(f"cannot export ONNX: the {family.name} family has no ONNX prompt decoder")
-    return family.onnx_decoder(
-        _cpu_float32(model), hq_token_only=hq_token_only, multimask_output=multimask_output
-    ).eval()
-
-
-def export_onnx(
-    model: PromptableModel,
-    path: str | os.PathLike,
-    *,
-    opset: int = 17,
-    hq_token_only: bool = False,
-    multimask_output: bool = False,
-) -> Path:
-    """Write the family's OnnxPromptDecoder of `model` (fp32, CPU) to `path`, the number of
-    points dynamic, with decoder_metadata."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wrapper = onnx_decoder(model, hq_token_only=hq_token_only, multimask_output=multimask_output)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
-        traced = Path(tmp) / "decoder.onnx"
-        with torch.no_grad(), warnings.catch_warnings():
-            # SAM 2.1's dynamic single-mask choice indexes with argmax / arange, never negative
-            # indices, which the warning is about (check_onnx compares the graph with torch)
-            warnings.filterwarnings(
-                "ignore",
-                message="Exporting aten::index operator",
-                category=UserWarning,
-                module=r"torch\.onnx\.",
-            )
-            torch.onnx.export(
-                wrapper,
-                wrapper.example_inputs(),
-                str(traced),
-                dynamo=False,  # the TorchScript exporter: the dynamo one needs onnxscript
-                input_names=list(wrapper.input_names),
-                output_names=list(ONNX_OUTPUTS),
-                dynamic_axes={
-                    "point_coords": {1: "num_points"},
-                    "point_labels": {1: "num_points"},
-                    "masks": {2: "height", 3: "width"},
-                },
-                opset_version=opset,
-                do_constant_folding=True,
-            )
-        save_with_metadata(traced, path, decoder_metadata(model))
-    return path
-
-
-def decoder_metadata(model: PromptableModel) -> dict[str, str]:
-    """What a runtime needs beyond the decoder graph (metadata_props): the family, and the area of
-    the background holes that SamHQPredictor.predict fills in the low-res logits by default before
-    upsampling (fill_hole_area: 256 for SAM 3, 0 for none)."""
-    family = family_of_model(model)
-    return {"family": family.name, "fill_hole_area": str(family.image_fill_hole_area)}
-
-
-def run_onnx(session, inputs: tuple[torch.Tensor, ...]) -> list[np.ndarray]:
-    """Run an exported decoder (an onnx_session) on its inputs, in the graph's input order."""
-    names = [i.name for i in session.get_inputs()]
-    if len(names) != len(inputs):
-        raise ValueError(f"the ONNX decoder takes {len(names)} inputs ({names}), got {len(inputs)}")
-    feed = {name: tensor.cpu().numpy() for name, tensor in zip(names, inputs)}
-    return session.run(list(ONNX_OUTPUTS), feed)
-
-
-def check_onnx(
-    model: PromptableModel,
-    path: str | os.PathLike,
-    *,
-    hq_token_only: bool = False,
-    multimask_output: bool = False,
-    atol: float = 1e-4,
-    rtol: float = 1e-4,
-) -> float:
-    """Compare onnxruntime with torch on random inputs (1 to 5 points, with and without a mask
-    prompt); OnnxCheckError (one line, the output furthest off) if they differ beyond atol +
-    rtol * |torch|. Returns the largest difference."""
-    wrapper = onnx_decoder(model, hq_token_only=hq_token_only, multimask_output=multimask_output)
-    session = onnx_session(path)
-    worst = 0.0
-    for seed, n_points in enumerate((1, 2, 5)):
-        inputs = wrapper.example_inputs(n_points, seed + 1, has_mask=seed % 2 == 1)
-        example = f"{n_points} point{'s' * (n_points > 1)}, " + (
-            "with a mask input" if seed % 2 else "without a mask input"
-        )
-        with torch.no_grad():
-            expected = [t.numpy() for t in wrapper(*inputs)]
-        failures = []
-        for name, got, want in zip(ONNX_OUTPUTS, run_onnx(session, inputs), expected):
-            shape = shape_finding(name, got, want, example)
-            if shape is not None:
-                raise OnnxCheckError(path, "the prompt decoder", shape)
-            diff = np.abs(got - want)
-            worst = max(worst, float(diff.max()))
-            beyond = float((diff / (atol + rtol * np.abs(want))).max())
-            if not beyond <= 1:  # a NaN fails too
-                failures.append((beyond, f"onnxruntime's {name} differs from torch by up to "
-                                         f"{diff.max():.3g} (tolerance {atol:g} + {rtol:g} x "
-                                         f"|torch|; {example})"))
-        if failures:
-            raise OnnxCheckError(path, "the prompt decoder", max(failures)[1])
-    return worst
-
-
-def _cpu_float32(model: PromptableModel) -> PromptableModel:
-    """The model itself if it is already fp32 on the CPU, else a copy that is (never moves it)."""
-    param = next(model.parameters())
-    if param.device.type == "cpu" and param.dtype == torch.float32:
-        return model
-    return copy.deepcopy(model).to("cpu", torch.float32)

@@ -1,7 +1,8 @@
 """Write and check the concept path's ONNX graphs (model/sam3/concept/onnx.py) for
-`samhq-export --to onnx_concept`: with the SAM 3 prompt decoder graph (export.export_onnx, written
-beside them by export.py) and the pure-Python tokenizer (samhq_train.clip_tokenizer), onnxruntime
-alone answers text and exemplar prompts as ConceptPredictor does.
+`samhq-export --to onnx_concept`: with the SAM 3 prompt decoder graph
+(onnx_decoder_export.export_onnx, written beside them by export.py) and the pure-Python
+tokenizer (samhq_train.clip_tokenizer), onnxruntime alone answers text and exemplar prompts as
+ConceptPredictor does.
 
 The folder holds encoder.onnx (once per image), text_encoder.onnx (once per text), detector.onnx
 (once per image and prompt) and decoder.onnx (once per kept box); their metadata carry what a
@@ -40,7 +41,7 @@ from .onnx_encoder_export import (
     save_with_metadata,
 )
 
-# the folder's files (export.py writes DECODER_FILE with export_onnx)
+# the folder's files (export.py writes DECODER_FILE with onnx_decoder_export.export_onnx)
 ENCODER_FILE = "encoder.onnx"
 TEXT_FILE = "text_encoder.onnx"
 DETECTOR_FILE = "detector.onnx"

@@ -1,6 +1,6 @@
 """Write and check the ONNX image encoder of a model (its family record's `onnx_encoder`), fp32,
-fp16 or int8, so that with the prompt-decoder ONNX (export.export_onnx) a whole prediction runs in
-onnxruntime without torch.
+fp16 or int8, so that with the prompt-decoder ONNX (onnx_decoder_export.export_onnx) a whole
+prediction runs in onnxruntime without torch.
 
 The graph takes the resized image (B x 3 x h x w float32 RGB 0-255, resized by the family's rule,
 which the file names in its metadata: `resize` = longest_side or resize, `image_size` = S) and

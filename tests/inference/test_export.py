@@ -8,7 +8,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from samhq_train.inference import check_onnx, export_model, export_onnx
-from samhq_train.inference.export import onnx_session, run_onnx
+from samhq_train.inference.onnx_decoder_export import onnx_session, run_onnx
 from samhq_train.model import (
     FAMILIES,
     SamFeatures,

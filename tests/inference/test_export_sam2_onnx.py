@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from samhq_train.inference import check_onnx, export_model, export_onnx
-from samhq_train.inference.export import onnx_session, run_onnx
+from samhq_train.inference.onnx_decoder_export import onnx_session, run_onnx
 from samhq_train.model import build_sam_hq
 from tests.inference.export_prompts import ATOL, BOX, POINTS
 from tests.reference import randomize_

@@ -11,7 +11,7 @@ import pytest
 
 from samhq_train.cli.export import main as export_main
 from samhq_train.errors import CHECK_FAILED_EXIT
-from samhq_train.inference import export as export_module
+from samhq_train.inference import onnx_decoder_export
 from samhq_train.inference import onnx_encoder_export as encoder_export
 from samhq_train.model import save_checkpoint
 from tests.reference import random_tiny_model
@@ -46,16 +46,16 @@ def test_a_decoder_off_beyond_its_tolerance_is_one_line_and_removed(
     """iou_predictions 1e-2 off and low_res_masks 3e-4 off (both beyond 1e-4 + 1e-4 |torch|
     where the logits are below 2): the line names iou_predictions, the furthest beyond; the
     decoder file the export replaced (--overwrite) and the .pth it wrote first are removed."""
-    run_onnx = export_module.run_onnx
+    run_onnx = onnx_decoder_export.run_onnx
 
     def skewed(session, inputs):
         out = run_onnx(session, inputs)
-        names = list(export_module.ONNX_OUTPUTS)
+        names = list(onnx_decoder_export.ONNX_OUTPUTS)
         out[names.index("iou_predictions")] += 1e-2
         out[names.index("low_res_masks")] += 3e-4
         return out
 
-    monkeypatch.setattr(export_module, "run_onnx", skewed)
+    monkeypatch.setattr(onnx_decoder_export, "run_onnx", skewed)
     out = tmp_path / "out"
     out.mkdir()
     decoder = out / "sam_hq_vit_demo_decoder.onnx"

@@ -9,7 +9,7 @@ import copy
 import pytest
 import torch
 
-from samhq_train.inference.export import check_onnx, export_onnx
+from samhq_train.inference.onnx_decoder_export import check_onnx, export_onnx
 from samhq_train.inference.onnx_encoder_export import onnx_session
 from samhq_train.model.sam1.onnx import Sam1OnnxDecoder
 from tests.reference import random_tiny_model

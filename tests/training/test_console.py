@@ -13,7 +13,7 @@ import warnings
 
 import pytest
 
-from samhq_train.inference.export import export_onnx
+from samhq_train.inference.onnx_decoder_export import export_onnx
 from samhq_train.model import build_sam_hq
 from samhq_train.progress import INTERVAL_ENV
 from samhq_train.run.callbacks import quiet_lightning_notices

@@ -103,7 +103,7 @@ def test_cache_size_per_image():
     importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed"
 )
 def test_onnx_prompt_decoder(tmp_path):
-    from samhq_train.inference.export import check_onnx, export_onnx
+    from samhq_train.inference.onnx_decoder_export import check_onnx, export_onnx
 
     model = build_sam_hq("sam3_hq_demo", seed=0)
     path = export_onnx(model, tmp_path / "sam3_decoder.onnx")
@@ -148,7 +148,7 @@ def test_onnx_prompt_decoder_early_fusion(tmp_path):
     mask reads them (onnxruntime equals torch)."""
     import onnxruntime
 
-    from samhq_train.inference.export import check_onnx, export_onnx
+    from samhq_train.inference.onnx_decoder_export import check_onnx, export_onnx
 
     model = build_sam_hq("sam3_hq_ef_demo", seed=0)
     path = export_onnx(model, tmp_path / "sam3_ef_decoder.onnx")

@@ -3,7 +3,7 @@ features included (an input left constant would let a graph that mishandles it p
 
 import torch
 
-from samhq_train.inference.export import onnx_decoder
+from samhq_train.inference.onnx_decoder_export import onnx_decoder
 from samhq_train.model import build_sam_hq
 
 
