@@ -231,6 +231,14 @@ def decode_image_file(
     over the pixel limit (from the header, before decoding; ``read_header``), a JPEG or PNG cut
     short (a readable header, the end mark missing: ``_truncated``), undecodable, out of
     memory."""
+    return decode_with_header(path, flags, what, max_pixels)[0]
+
+
+def decode_with_header(
+    path: str | os.PathLike, flags: int, what: str = "image", max_pixels: int | None = None
+) -> tuple[np.ndarray, ImageHeader | None]:
+    """decode_image_file's pixels and the header it checked them by (None: a format PIL does
+    not read), for a caller that needs the file's mode too without opening it again."""
     path = Path(path)
     if not path.is_file():
         raise ImageFileError(f"{what} file not found: {path}")
@@ -242,7 +250,7 @@ def decode_image_file(
         raise ImageFileError(
             f"cannot read {what} file {path}: {e.strerror}; check that it is readable"
         ) from None
-    return _decode(data, flags, header, source)
+    return _decode(data, flags, header, source), header
 
 
 def _decode(data: np.ndarray, flags: int, header: ImageHeader | None, source: _Source):

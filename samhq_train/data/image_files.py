@@ -12,7 +12,7 @@ from PIL import Image
 from samhq_train import imaging
 from samhq_train.constants import GT_THRESHOLD
 from samhq_train.errors import UserError
-from samhq_train.imaging import ImageFileError, decode_image_file
+from samhq_train.imaging import ImageFileError, ImageHeader, decode_with_header
 
 
 class DataError(UserError):
@@ -21,13 +21,6 @@ class DataError(UserError):
 
 class EmptyMaskError(DataError):
     """A mask without foreground (> 128): skipped in training, an error for strict evaluation."""
-
-
-def _decode(path: Path, flags: int, what: str = "image") -> np.ndarray:
-    try:
-        return decode_image_file(path, flags, what)
-    except ImageFileError as err:
-        raise DataError(str(err)) from None
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -46,8 +39,11 @@ def read_mask(path: str | Path) -> np.ndarray:
     alpha: a white cut-out whose alpha is the object reads as that object, not as all object).
     16-bit masks and label masks with values only in 0-1 are refused."""
     path = Path(path)
-    mask = _decode(path, cv2.IMREAD_UNCHANGED, "mask")
-    if mask.ndim == 2 and (alpha := _dropped_alpha(path)) is not None:
+    try:
+        mask, header = decode_with_header(path, cv2.IMREAD_UNCHANGED, "mask")
+    except ImageFileError as err:
+        raise DataError(str(err)) from None
+    if mask.ndim == 2 and (alpha := _dropped_alpha(path, header)) is not None:
         mask = np.dstack([mask, alpha])
     if mask.ndim == 3:
         channels = mask.shape[2]
@@ -71,10 +67,9 @@ def read_mask(path: str | Path) -> np.ndarray:
     return mask
 
 
-def _dropped_alpha(path: Path) -> np.ndarray | None:
-    """The alpha channel of a grey + alpha file that OpenCV decodes as grey alone (a TIFF; it
-    keeps a PNG's), else None."""
-    header = imaging.read_header(path, "mask")
+def _dropped_alpha(path: Path, header: ImageHeader | None) -> np.ndarray | None:
+    """The alpha channel of a grey + alpha file (its `header` says so) that OpenCV decodes as
+    grey alone (a TIFF; it keeps a PNG's), else None."""
     if header is None or header.mode not in ("LA", "La"):
         return None
     try:
