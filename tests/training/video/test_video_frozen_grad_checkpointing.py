@@ -11,8 +11,7 @@ from samhq_train.training.video import run as video_run
 from .test_video_run import shapes, video_cfg  # noqa: F401 (the fixture)
 
 
-def test_grad_checkpointing_with_a_frozen_encoder_is_refused(tmp_path, shapes, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(video_run, "build_model_from_config", pytest.fail)
+def test_grad_checkpointing_with_a_frozen_encoder_is_refused(tmp_path, shapes, no_model):  # noqa: F811
     cfg = video_cfg(tmp_path, shapes, "video.freeze_image_encoder=true",
                     "model.grad_checkpointing=true")
     with pytest.raises(UserError) as info:

@@ -9,7 +9,6 @@ from hydra import compose, initialize_config_dir
 
 from samhq_train.errors import UserError
 from samhq_train.train import train
-from samhq_train.training.video import run as video_run
 from samhq_train.training.video.optimizer import VideoOptimSettings
 from samhq_train.training.video.run import check_video_config
 from tests.training.helpers import CONF
@@ -27,15 +26,6 @@ def test_the_experiment_holds_the_records_defaults(tmp_path):
     cfg = experiment_cfg(tmp_path, "video_finetune")  # the yaml's keys, not the run's fallback
     assert {key: cfg.video[key] for key in VideoOptimSettings.__dataclass_fields__} == asdict(
         VideoOptimSettings())
-
-
-@pytest.fixture
-def no_model(monkeypatch):
-    """A refusal comes before the model is built."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("the model was built")
-
-    monkeypatch.setattr(video_run, "build_model_from_config", refuse)
 
 
 @pytest.mark.parametrize("setting, shown", [("video.vision_lr=1e-4", "video.vision_lr=0.0001"),

@@ -12,15 +12,6 @@ from samhq_train.training.video import run as video_run
 from .test_video_run import shapes, video_cfg  # noqa: F401 (the fixture)
 
 
-@pytest.fixture
-def no_model(monkeypatch):
-    """A refusal comes before the model is built."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("the model was built")
-
-    monkeypatch.setattr(video_run, "build_model_from_config", refuse)
-
-
 @pytest.mark.parametrize("key, does", [("val_sequences", "keeps the first 2 sequences"),
                                        ("val_max_frames", "keeps the first 2 frames of each")])
 def test_a_val_setting_without_a_val_root_is_refused(tmp_path, shapes, no_model, key, does):  # noqa: F811
