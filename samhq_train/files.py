@@ -4,7 +4,8 @@ atomic_write is the one way this project replaces a file: write a temporary file
 folder, then rename it over the target (atomic on POSIX), so a crash never leaves a truncated
 file where a good one was. atomic_write_folder is its counterpart for a folder of files (a
 transformers directory, ONNX graphs): written as a temporary sibling folder, renamed into place
-at the end.
+at the end; the earlier folder, renamed aside meanwhile, is put back by the next write if a kill
+came between the renames (interrupted_write_note says where it is to a reader meanwhile).
 
 Two digests, kept apart because their values are recorded in files already written:
 file_sha256 is the plain sha256 of a file (checkpoints record their base's, the README prints the
@@ -26,6 +27,7 @@ import errno
 import functools
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -131,6 +133,10 @@ def atomic_write_folder(
     full disk raises DiskFullError naming the folder (size_hint as for atomic_write); a file
     where the folder goes raises FileInTheWayError before anything is written.
 
+    The earlier folder is renamed aside (`.<name>.<id>.old`), the new one in, then the user's
+    entries moved over: what a kill in between (SIGKILL, a power cut) leaves aside, the next
+    write of `path` puts back first; interrupted_write_note tells a reader where it is.
+
     A symbolic link at `path` is written through, as a plain write into it would be: the folder
     it points to is replaced (the temporary beside that folder, on its disk), the link kept. A
     link to nothing raises BrokenLinkError (its target is not made: maybe an unmounted disk)."""
@@ -147,6 +153,7 @@ def atomic_write_folder(
             f"cannot write {given}: a file is there, where that folder goes; remove the file "
             "(or write elsewhere) and run again"
         )
+    _restore_interrupted(path, replaces)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
@@ -157,7 +164,7 @@ def atomic_write_folder(
     try:
         write(tmp)
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's folder is private (0700)
-        _move_folder_into_place(tmp, path, replaces)
+        aside = _move_folder_into_place(tmp, path)
     except BaseException as err:
         written = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
         shutil.rmtree(tmp, ignore_errors=True)
@@ -166,31 +173,72 @@ def atomic_write_folder(
             message = disk_full_message(path, why, size_hint or written, written)
             raise DiskFullError(message) from err
         raise
+    if aside is not None:
+        _carry_users_entries(aside, path, replaces)
     return given
 
 
-def _move_folder_into_place(tmp: Path, path: Path, replaces: Collection[str]) -> None:
-    """Rename `tmp` to `path`; an earlier non-empty `path` is moved aside first (and back on
-    failure), its entries not named in `replaces` moved into `tmp` (and back on failure)."""
+def _move_folder_into_place(tmp: Path, path: Path) -> Path | None:
+    """Rename `tmp` to `path`; an earlier non-empty `path` is renamed aside first (and back on
+    failure): where it is, returned (None: there was none)."""
     if not path.exists() or not any(path.iterdir()):
         os.replace(tmp, path)  # over an empty folder too
-        return
-    kept = [e.name for e in path.iterdir() if e.name not in replaces]
-    aside = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+        return None
+    aside = tmp.with_name(tmp.name.removesuffix(".tmp") + ".old")
+    os.replace(path, aside)
     try:
-        for name in kept:
-            os.rename(path / name, tmp / name)
-        os.replace(path, aside)
         os.replace(tmp, path)
     except BaseException:
-        if not path.exists():
-            os.replace(aside, path)
-        for name in kept:
-            if (tmp / name).exists():
-                os.rename(tmp / name, path / name)
+        os.replace(aside, path)
         raise
-    finally:
+    return aside
+
+
+def _carry_users_entries(aside: Path, path: Path, replaces: Collection[str]) -> None:
+    """Move the entries of the earlier folder `aside` that the writer does not write (not in
+    `replaces`) into the new folder `path`, then remove `aside`. An entry whose name `path`
+    holds already stays, and `aside` with it: nothing the user wrote is removed."""
+    users = [entry for entry in aside.iterdir() if entry.name not in replaces]
+    for entry in users:
+        if not os.path.lexists(path / entry.name):
+            os.rename(entry, path / entry.name)
+    if not any(os.path.lexists(entry) for entry in users):
         shutil.rmtree(aside, ignore_errors=True)
+
+
+def interrupted_writes(path: str | os.PathLike) -> list[Path]:
+    """The earlier folders that interrupted atomic_write_folder calls of `path` left renamed
+    aside beside it (`.<name>.<id>.old`), oldest first."""
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[^.]+\.old")
+    try:
+        found = [e for e in path.parent.iterdir() if pattern.fullmatch(e.name) and e.is_dir()]
+    except OSError:  # no parent folder (or not readable): nothing was left there
+        return []
+    return sorted(found, key=lambda e: e.stat().st_mtime)
+
+
+def _restore_interrupted(path: Path, replaces: Collection[str]) -> None:
+    """Undo what an atomic_write_folder of `path` killed between its renames left: the earlier
+    folder renamed aside goes back to `path` if nothing is there (the half-finished write's
+    temporary removed); if the new folder got there, the user's entries move into it."""
+    for aside in interrupted_writes(path):
+        if not os.path.lexists(path):
+            os.replace(aside, path)
+            shutil.rmtree(aside.with_name(aside.name.removesuffix(".old") + ".tmp"),
+                          ignore_errors=True)
+        elif path.is_dir():
+            _carry_users_entries(aside, path, replaces)
+
+
+def interrupted_write_note(path: str | os.PathLike) -> str:
+    """For a reader that finds `path` missing: where an interrupted atomic_write_folder left
+    the earlier folder (" (an interrupted write left ...: rename it back to ...)"), else ""."""
+    strays, name = interrupted_writes(path), Path(path).name
+    if not strays:
+        return ""
+    return (f" (an interrupted write left the earlier {name} at {strays[-1]}: rename it back "
+            f"to {name}, or write it again)")
 
 
 def disk_full_reason(err: BaseException) -> str | None:
@@ -273,7 +321,9 @@ def file_problem(path: str | os.PathLike) -> str:
 
 def not_a_folder(path: str | os.PathLike) -> str:
     """Why `path`, given as a folder and not one, cannot be read, in words."""
-    return "a file, not a folder" if Path(path).exists() else "folder not found"
+    if Path(path).exists():
+        return "a file, not a folder"
+    return "folder not found" + interrupted_write_note(path)
 
 
 def read_text(path: str | os.PathLike) -> str:

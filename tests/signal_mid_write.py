@@ -3,9 +3,13 @@ written, half its bytes on disk: files.atomic_write's rename of that file's temp
 KeyboardInterrupt instead. A file written in place never gets there, so its write is not
 interrupted and the check fails: a write that goes back to being in place is caught. The same
 for a folder written whole (files.atomic_write_folder): the rename of a file in it, or of the
-folder itself, raises."""
+folder itself, raises. killed_writing_folder: the process writing a folder is killed (SIGKILL:
+nothing runs after it) at one of its renames."""
 
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,3 +78,42 @@ def check_signal_keeps_earlier_folder(monkeypatch, target: Path, write, at: str)
     assert folder_content(target) == before
     left = [p.name for p in target.parent.iterdir() if p.name.startswith(".")]
     assert left == [], f"temporaries left beside {target.name}: {left}"
+
+
+# a child process that writes a folder as test_folder_written_whole's writers do, killed by
+# SIGKILL (no handler, no cleanup) as files.py renames an entry to the name `at`
+KILLED_WRITE = """
+import os, signal, sys
+from pathlib import Path
+from samhq_train import files
+
+class KilledAt:
+    def __getattr__(self, attr):
+        return getattr(os, attr)
+    def replace(self, src, dst):
+        self.kill_at(dst)
+        os.replace(src, dst)
+    def rename(self, src, dst):
+        self.kill_at(dst)
+        os.rename(src, dst)
+    def kill_at(self, dst):
+        if Path(dst).name == {at!r}:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+def write(folder):
+    (folder / "a.json").write_text("new a")
+    (folder / "b.bin").write_bytes(b"new b")
+
+files.os = KilledAt()
+files.atomic_write_folder({target!r}, write, replaces={replaces!r})
+"""
+
+
+def killed_writing_folder(target: Path, at: str, replaces) -> None:
+    """Run files.atomic_write_folder of `target` in a child process killed by SIGKILL as an
+    entry is renamed to `at` (the folder itself, or a file carried into it)."""
+    script = KILLED_WRITE.format(at=at, target=str(target), replaces=tuple(replaces))
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == -signal.SIGKILL, done.stderr

@@ -7,8 +7,18 @@ import os
 
 import pytest
 
-from samhq_train.files import DiskFullError, FileInTheWayError, atomic_write_folder
-from tests.signal_mid_write import check_signal_keeps_earlier_folder, folder_content
+from samhq_train.files import (
+    DiskFullError,
+    FileInTheWayError,
+    atomic_write_folder,
+    interrupted_writes,
+    not_a_folder,
+)
+from tests.signal_mid_write import (
+    check_signal_keeps_earlier_folder,
+    folder_content,
+    killed_writing_folder,
+)
 
 OWN = ("a.json", "b.bin", "b.bin.data")
 
@@ -87,3 +97,39 @@ def test_a_file_where_the_folder_goes_is_refused_before_writing(tmp_path):
     with pytest.raises(FileInTheWayError, match="a file is there, where that folder goes"):
         atomic_write_folder(tmp_path / "out", write_two, replaces=OWN)
     assert os.listdir(tmp_path) == ["out"]
+
+
+def test_a_write_killed_between_its_renames_is_undone_by_the_next(tmp_path):
+    """SIGKILL after the earlier folder was renamed aside, before the new one was renamed in: no
+    folder at `out`; a reader's line says where the earlier one is; the next write puts it back
+    first, so a write that then fails leaves it as it was, the user's file in it. Mutant: no
+    restore (`out` missing after the failed write, notes.txt hidden)."""
+    path = earlier(tmp_path / "out")
+    before = folder_content(path)
+    killed_writing_folder(path, "out", OWN)
+    assert not path.exists()
+    (aside,) = interrupted_writes(path)
+    assert not_a_folder(path) == (
+        f"folder not found (an interrupted write left the earlier out at {aside}: rename it "
+        "back to out, or write it again)"
+    )
+
+    def fail(folder):
+        raise ValueError("broken")
+
+    with pytest.raises(ValueError, match="broken"):
+        atomic_write_folder(path, fail, replaces=OWN)
+    assert folder_content(path) == before
+    assert os.listdir(tmp_path) == ["out"]  # the killed write's temporary folder removed too
+
+
+@pytest.mark.parametrize("at", ["out", "notes.txt"])
+def test_the_users_file_survives_a_killed_write(tmp_path, at):
+    """Killed between the renames, or as the user's file moves into the new folder: the next
+    write ends with the new files and the user's. Mutant: the user's file moved into the
+    temporary folder before the renames (lost in it when the kill comes)."""
+    path = earlier(tmp_path / "out")
+    killed_writing_folder(path, at, OWN)
+    atomic_write_folder(path, write_two, replaces=OWN)
+    assert folder_content(path) == {"a.json": b"new a", "b.bin": b"new b", "notes.txt": b"mine"}
+    assert interrupted_writes(path) == []
