@@ -58,17 +58,18 @@ PAGE = Path(__file__).with_name("page.html")
 VIDEO_PAGE = Path(__file__).with_name("video.html")
 COMMON_SCRIPT = Path(__file__).with_name("common.js")  # both pages' shared functions
 CONCEPT_SCRIPT = Path(__file__).with_name("concept.js")  # the image page's text mode
+# the request body is read into memory before its header can be checked: this bounds that read
+# (the pixel limit, imaging's, bounds the decoded image)
 MAX_UPLOAD = 64 * 2**20
 MAX_JSON = 2**20
-MAX_PIXELS = 50_000_000
 
 
 def decode_upload(data: bytes, name: str) -> np.ndarray:
     """H x W x 3 uint8 RGB from an uploaded file's bytes, read as imaging.read_image reads a
-    file (the same pixels and refusals; at most MAX_PIXELS, checked from the header before
-    decoding); AppError naming the file otherwise."""
+    file (the same pixels and refusals; at most imaging.max_image_pixels(), checked from the
+    header before decoding); AppError naming the file otherwise."""
     try:
-        return read_image_bytes(data, name, max_pixels=MAX_PIXELS)
+        return read_image_bytes(data, name)
     except (ImageFileError, ImageMemoryError) as err:
         raise AppError(str(err)) from None
 

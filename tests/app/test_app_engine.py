@@ -16,6 +16,7 @@ from samhq_train.app.engine import (
     _choose,
     check_steps,
 )
+from samhq_train.imaging import MAX_PIXELS_ENV
 from samhq_train.inference import SamHQPredictor
 from samhq_train.model import load_checkpoint
 
@@ -119,7 +120,7 @@ def test_an_upload_is_decoded_as_rgb_and_bad_uploads_are_named(monkeypatch):
     ok, jpeg = cv2.imencode(".jpg", image)
     with pytest.raises(AppError, match=r"cut.jpg is truncated \(JPEG end marker missing\)"):
         server.decode_upload(jpeg.tobytes()[: len(jpeg) // 2], "cut.jpg")
-    monkeypatch.setattr(server, "MAX_PIXELS", image.shape[0] * image.shape[1] - 1)
+    monkeypatch.setenv(MAX_PIXELS_ENV, str(image.shape[0] * image.shape[1] - 1))
     with pytest.raises(AppError, match="big.png is 320 x 256 = 81,920 pixels, over the pixel"):
         server.decode_upload(png.tobytes(), "big.png")
 

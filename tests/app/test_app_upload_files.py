@@ -52,8 +52,10 @@ def test_bad_uploads_are_refused_as_the_files_are_in_one_line_naming_them():
 
 
 def test_an_upload_over_the_pixel_limit_is_refused_before_decoding(monkeypatch):
+    """The limit is the image reader's (SAMHQ_MAX_IMAGE_PIXELS), not one of the app's own.
+    Mutant: the app passing its own max_pixels (the image decoded)."""
     data = png(Image.fromarray(GREY))  # 16 x 12
-    monkeypatch.setattr(server, "MAX_PIXELS", 16 * 12 - 1)
+    monkeypatch.setenv(imaging.MAX_PIXELS_ENV, str(16 * 12 - 1))
     monkeypatch.setattr(imaging.cv2, "imdecode", lambda *a: pytest.fail("decoded"))
     with pytest.raises(AppError, match=r"^big.png is 16 x 12 = 192 pixels, over the pixel limit "
                        r"of 191 \(0.000191 MP\); downscale it or choose another file$"):
