@@ -17,7 +17,9 @@ and evaluation all use it without importing each other.
   (``ImageTooLargeError``) instead of filling the memory. ``set_max_image_pixels`` sets it
   (samhq-predict ``--max-pixels``, the data config's ``data.max_image_pixels``); it travels in the
   environment variable SAMHQ_MAX_IMAGE_PIXELS, so data-loader workers see it too, and PIL's own
-  ``Image.MAX_IMAGE_PIXELS`` follows it. Running out of memory while decoding is
+  ``Image.MAX_IMAGE_PIXELS`` follows it. A file whose header PIL cannot read (damaged, or a
+  format only OpenCV decodes: Radiance HDR, PFM, PAM) has no size to check: it is refused in one
+  line, and decoded only when there is no limit (0). Running out of memory while decoding is
   ``ImageMemoryError`` (a UserError and MemoryError), never "not a readable image".
 - ``read_mask_png`` / ``mask_png_header``: the one reader of annotation PNGs (video object
   segmentation: DAVIS indexed masks, SA-V per-object masks): the stored pixel values, never the
@@ -190,15 +192,20 @@ def read_header(
 ) -> ImageHeader | None:
     """Width, height and EXIF orientation from the file's header, without decoding the pixels;
     ImageTooLargeError over the pixel limit (max_pixels, default ``max_image_pixels()``). None
-    when PIL does not know the format (OpenCV's decoder then decides)."""
+    when PIL does not know the format (or the file is damaged): the reader refuses such a file
+    unless there is no pixel limit (then OpenCV's decoder decides)."""
     path = Path(path)
     return _checked_header(path, _Source(path.name, path, what), max_pixels)
+
+
+def _limit(max_pixels: int | None) -> int:
+    return max_image_pixels() if max_pixels is None else max_pixels
 
 
 def _checked_header(
     data: Path | bytes, source: _Source, max_pixels: int | None
 ) -> ImageHeader | None:
-    limit = max_image_pixels() if max_pixels is None else max_pixels
+    limit = _limit(max_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -250,13 +257,18 @@ def decode_with_header(
         raise ImageFileError(
             f"cannot read {what} file {path}: {e.strerror}; check that it is readable"
         ) from None
-    return _decode(data, flags, header, source), header
+    return _decode(data, flags, header, source, _limit(max_pixels)), header
 
 
-def _decode(data: np.ndarray, flags: int, header: ImageHeader | None, source: _Source):
-    """The checks and the decoding that a file's and an upload's bytes share."""
+def _decode(
+    data: np.ndarray, flags: int, header: ImageHeader | None, source: _Source, limit: int
+) -> np.ndarray:
+    """The checks and the decoding that a file's and an upload's bytes share; bytes without
+    a header PIL reads (None: no size known) are decoded only when there is no `limit`."""
     if data.size == 0:
         raise source.refusal("is empty (0 bytes)", "re-export or remove it")
+    if header is None and limit:
+        raise _unchecked(data, source)
     if header is not None and (cut := _truncated(data)) is not None:  # a header, then cut
         raise source.refusal(f"is truncated ({cut} missing)", "re-download or remove it")
     try:
@@ -270,10 +282,33 @@ def _decode(data: np.ndarray, flags: int, header: ImageHeader | None, source: _S
     if out is None and header is not None and header.mode in _WIDE_SAMPLES:  # not a TIFF
         raise source.wide(_WIDE_SAMPLES[header.mode])
     if out is None:
-        raise source.refusal("is not a readable image (corrupt or unsupported format)",
-                             "re-export or remove it",
-                             "choose a JPEG, PNG, BMP, TIFF or WebP file")
+        raise _unreadable(source)
     return out
+
+
+def _unreadable(source: _Source) -> ImageFileError:
+    return source.refusal("is not a readable image (corrupt or unsupported format)",
+                          "re-export or remove it", "choose a JPEG, PNG, BMP, TIFF or WebP file")
+
+
+# the formats OpenCV decodes that PIL does not open (by their first bytes), named in their refusal
+_UNCHECKED_FORMATS = (
+    (b"#?RADIANCE", "Radiance HDR"), (b"#?RGBE", "Radiance HDR"), (b"PF\n", "PFM"),
+    (b"Pf\n", "PFM"), (b"P7\n", "PAM"), (b"v/1\x01", "OpenEXR"),
+)
+
+
+def _unchecked(data: np.ndarray, source: _Source) -> ImageFileError:
+    """The refusal of bytes PIL reads no size from: damaged, or a format OpenCV alone reads."""
+    head = data[:16].tobytes()
+    kind = next((kind for start, kind in _UNCHECKED_FORMATS if head.startswith(start)), None)
+    if kind is None:
+        return _unreadable(source)
+    return source.refusal(
+        f"is a {kind} image, whose size cannot be checked against the pixel limit before "
+        "decoding", f"convert it to PNG, JPEG, TIFF or WebP (or set {_limit_setting} to 0: no "
+        "limit)", "convert it to PNG, JPEG, TIFF or WebP",
+    )
 
 
 # (signature, end mark, what the message calls the end mark); a file cut short (an interrupted
@@ -315,7 +350,8 @@ def read_image_bytes(data: bytes, name: str, max_pixels: int | None = None) -> n
     message naming the upload (`name`) and ending in what to do (e.g. choose another file)."""
     source = _Source(name)
     header = _checked_header(data, source, max_pixels) if data else None
-    return _rgb(_decode(np.frombuffer(data, np.uint8), _COLOR, header, source), source)
+    pixels = _decode(np.frombuffer(data, np.uint8), _COLOR, header, source, _limit(max_pixels))
+    return _rgb(pixels, source)
 
 
 _COLOR = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION

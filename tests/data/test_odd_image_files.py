@@ -110,6 +110,50 @@ def test_16_bit_files_that_pil_opens_as_mode_i_are_read_not_refused(tmp_path):
     np.testing.assert_array_equal(imaging.read_image(pgm), GREY3)
 
 
+
+# formats OpenCV decodes whose header PIL cannot read: no size to check before decoding
+OPENCV_ONLY = [(".hdr", "Radiance HDR"), (".pfm", "PFM"), (".pam", "PAM")]
+
+
+@pytest.mark.parametrize("suffix,kind", OPENCV_ONLY)
+def test_formats_without_a_header_pil_reads_are_refused_unless_there_is_no_limit(
+    tmp_path, monkeypatch, suffix, kind
+):
+    """Refused in one line, not decoded (their pixels would escape the limit), also named
+    .png (the content decides); read when the limit is 0. Mutant: OpenCV decodes them as before
+    (no refusal)."""
+    pixels = RGB.astype(np.float32) / 255 if suffix in (".hdr", ".pfm") else RGB
+    data = cv2.imencode(suffix, pixels)[1].tobytes()
+    for name in (f"a{suffix}", "named.png"):
+        path = tmp_path / name
+        path.write_bytes(data)
+        with monkeypatch.context() as patch:
+            patch.setattr(imaging.cv2, "imdecode", lambda *a: pytest.fail("decoded"))
+            with pytest.raises(imaging.ImageFileError, match=(
+                rf"^cannot read image file {path}: {name} is a {kind} image, whose size cannot "
+                r"be checked against the pixel limit before decoding; convert it to PNG, JPEG, "
+                rf"TIFF or WebP \(or set {imaging.MAX_PIXELS_ENV} to 0: no limit\)$"
+            )):
+                imaging.read_image(path)
+            with pytest.raises(imaging.ImageFileError, match=(
+                rf"^{name} is a {kind} image, .* decoding; convert it to PNG, JPEG, TIFF or WebP$"
+            )):
+                imaging.read_image_bytes(data, name)
+        assert imaging.read_image(path, max_pixels=0).shape == RGB.shape
+        monkeypatch.setenv(imaging.MAX_PIXELS_ENV, "0")
+        assert imaging.read_image_bytes(data, name).shape == RGB.shape
+        monkeypatch.delenv(imaging.MAX_PIXELS_ENV)
+
+
+def test_bytes_no_reader_knows_are_refused_before_decoding(tmp_path, monkeypatch):
+    path = tmp_path / "junk.png"
+    path.write_bytes(b"not an image at all")
+    monkeypatch.setattr(imaging.cv2, "imdecode", lambda *a: pytest.fail("decoded"))
+    with pytest.raises(imaging.ImageFileError, match=r"junk.png is not a readable image \(corrupt"
+                       r" or unsupported format\); re-export or remove it$"):
+        imaging.read_image(path)
+
+
 # (file name, the mask, save options): each reads as MASK (0 = background, 255 = object)
 MASKS = [
     ("palette_grey.png", palette(MASK // 255, [0, 0, 0, 255, 255, 255]), {}),
