@@ -4,7 +4,6 @@ an ONNX graph with its metadata, and its check against torch in onnxruntime (`ch
 
 from __future__ import annotations
 
-import copy
 import os
 import tempfile
 import warnings
@@ -18,7 +17,7 @@ from samhq_train.model.onnx_decoder import ONNX_OUTPUTS, OnnxPromptDecoder
 from samhq_train.model.promptable import PromptableModel
 
 from .onnx_check import OnnxCheckError, shape_finding
-from .onnx_encoder_export import onnx_session, save_with_metadata
+from .onnx_encoder_export import on_cpu, onnx_session, save_with_metadata
 
 
 def onnx_decoder(
@@ -30,7 +29,7 @@ def onnx_decoder(
     if family.onnx_decoder is None:
         raise ValueError(f"cannot export ONNX: the {family.name} family has no ONNX prompt decoder")
     return family.onnx_decoder(
-        _cpu_float32(model), hq_token_only=hq_token_only, multimask_output=multimask_output
+        on_cpu(model), hq_token_only=hq_token_only, multimask_output=multimask_output
     ).eval()
 
 
@@ -131,11 +130,3 @@ def check_onnx(
         if failures:
             raise OnnxCheckError(path, "the prompt decoder", max(failures)[1])
     return worst
-
-
-def _cpu_float32(model: PromptableModel) -> PromptableModel:
-    """The model itself if it is already fp32 on the CPU, else a copy that is (never moves it)."""
-    param = next(model.parameters())
-    if param.device.type == "cpu" and param.dtype == torch.float32:
-        return model
-    return copy.deepcopy(model).to("cpu", torch.float32)

@@ -80,11 +80,16 @@ def onnx_encoder(model: PromptableModel, *, fp16: bool = False) -> OnnxImageEnco
             "has no onnx_encoder)"
         )
     model = plain_model(model)  # LoRA adapters merged into plain weights (a copy), as every export
-    dtype = torch.float16 if fp16 else torch.float32
+    return family.onnx_encoder(on_cpu(model, torch.float16 if fp16 else torch.float32)).eval()
+
+
+def on_cpu(model: PromptableModel, dtype: torch.dtype = torch.float32) -> PromptableModel:
+    """`model` itself if its weights are `dtype` on the CPU, else a copy that is: what an ONNX
+    export traces (the model given is never moved or cast)."""
     param = next(model.parameters())
-    if param.device.type != "cpu" or param.dtype != dtype:
-        model = copy.deepcopy(model).to("cpu", dtype)
-    return family.onnx_encoder(model).eval()
+    if param.device.type == "cpu" and param.dtype == dtype:
+        return model
+    return copy.deepcopy(model).to("cpu", dtype)
 
 
 def encoder_metadata(model: PromptableModel, precision: str) -> dict[str, str]:

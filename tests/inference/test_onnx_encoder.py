@@ -16,12 +16,14 @@ from PIL import Image
 from samhq_train.inference import SamHQPredictor, export_model
 from samhq_train.inference import onnx_encoder_export as encoder_export
 from samhq_train.inference.holes import SAM3_IMAGE_FILL, fill_holes
+from samhq_train.inference.onnx_decoder_export import onnx_decoder
 from samhq_train.inference.onnx_encoder_export import (
     FP16_TOLERANCE,
     FP32_TOLERANCE,
     OnnxExportError,
     check_onnx_encoder,
     export_onnx_encoder,
+    on_cpu,
     onnx_session,
 )
 from samhq_train.model import FAMILIES, add_lora, build_sam_hq, family_of_model
@@ -281,6 +283,19 @@ def test_lora_model_exports_merged_and_stays_unchanged(tmp_path):
     assert not any("lora" in t.name for t in onnx.load(str(path)).graph.initializer)
     assert check_onnx_encoder(model, path) <= FP32_TOLERANCE  # the LoRA model's own outputs
 
+
+
+def test_the_exports_trace_an_fp32_cpu_copy_leaving_the_model_as_it_was():
+    """on_cpu, the one CPU copy of the ONNX exports (encoder fp32 / fp16, prompt decoder): the
+    model itself when it is already right, else a copy; the model given is never cast."""
+    model = random_tiny_model(seed=5)
+    assert on_cpu(model) is model
+    half = on_cpu(model, torch.float16)
+    assert half is not model and next(half.parameters()).dtype == torch.float16
+    assert next(model.parameters()).dtype == torch.float32
+    wrapper = onnx_decoder(half)
+    assert next(wrapper.parameters()).dtype == torch.float32
+    assert next(half.parameters()).dtype == torch.float16
 
 def test_family_without_an_encoder_is_refused_in_one_line(sam1_model, tmp_path, monkeypatch):
     family = dataclasses.replace(FAMILIES["sam1"], onnx_encoder=None)
