@@ -20,6 +20,11 @@ coco.prompts=concept coco.concept.bpe=... coco.annotation_file=... coco.image_di
 its annotator files)
 """
 
+from samhq_train.cli.commands import run_as_main
+
+if __name__ == "__main__":  # python -m: started as the installed command (one line on Ctrl-C)
+    run_as_main("samhq_train.cli.evaluate")
+
 import hydra
 from omegaconf import DictConfig
 
@@ -46,7 +51,3 @@ def run(cfg: DictConfig) -> None:
 main = hydra_command(
     run, "eval", folders=("hydra.run.dir", "output_dir"), run_dir_follows="output_dir"
 )
-
-
-if __name__ == "__main__":
-    main()

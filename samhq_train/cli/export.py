@@ -24,6 +24,11 @@ difference, and exit status 3; the file is removed (--no-verify keeps a file unc
 
 from __future__ import annotations
 
+from samhq_train.cli.commands import run_as_main
+
+if __name__ == "__main__":  # python -m: started as the installed command (one line on Ctrl-C)
+    run_as_main("samhq_train.cli.export")
+
 import argparse
 import contextlib
 import sys
@@ -216,7 +221,3 @@ def main(argv: list[str] | None = None) -> dict:
     for target, path in written.items():
         print(f"{target}: {path}")
     return written
-
-
-if __name__ == "__main__":
-    main()

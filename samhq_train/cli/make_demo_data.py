@@ -4,6 +4,11 @@
     samhq-make-demo-data [data.root=data/demo] [data.demo.num_train=64 ...]
 """
 
+from samhq_train.cli.commands import run_as_main
+
+if __name__ == "__main__":  # python -m: started as the installed command (one line on Ctrl-C)
+    run_as_main("samhq_train.cli.make_demo_data")
+
 import sys
 
 from hydra.utils import to_absolute_path
@@ -25,7 +30,3 @@ def main(overrides: list[str] | None = None) -> None:
     check_writable_folder(root, "data.root", what="the demo data")  # a file, read-only: one line
     root = ensure_demo_data(root, **cfg.demo)
     print(f"demo data ready in {root}")
-
-
-if __name__ == "__main__":
-    main()

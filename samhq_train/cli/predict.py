@@ -48,6 +48,11 @@ Exit status:
 
 from __future__ import annotations
 
+from samhq_train.cli.commands import run_as_main
+
+if __name__ == "__main__":  # python -m: started as the installed command (one line on Ctrl-C)
+    run_as_main("samhq_train.cli.predict")
+
 import argparse
 import dataclasses
 import sys
@@ -215,7 +220,3 @@ def main(argv: list[str] | None = None) -> dict:
     if not batch.complete:
         sys.exit(SETUP_ERROR_EXIT)
     return batch.results
-
-
-if __name__ == "__main__":
-    main()

@@ -11,6 +11,11 @@ refuses: an unknown key, config option or override syntax) is one line on stderr
 exits with 130 / 143.
 """
 
+from samhq_train.cli.commands import run_as_main
+
+if __name__ == "__main__":  # python -m: started as the installed command (one line on Ctrl-C)
+    run_as_main("samhq_train.cli.train")
+
 import hydra
 from omegaconf import DictConfig
 
@@ -35,7 +40,3 @@ def run(cfg: DictConfig) -> None:
 
 # the run folder is checked before Hydra opens its log file there (train.log)
 main = hydra_command(run, "train", folders=("hydra.run.dir", "paths.output_dir"))
-
-
-if __name__ == "__main__":
-    main()

@@ -25,6 +25,11 @@ model loads.
 
 from __future__ import annotations
 
+from samhq_train.cli.commands import run_as_main
+
+if __name__ == "__main__":  # python -m: started as the installed command (one line on Ctrl-C)
+    run_as_main("samhq_train.cli.video_concept_eval")
+
 import argparse
 import json
 from pathlib import Path
@@ -168,7 +173,3 @@ def main(argv: list[str] | None = None) -> dict:
     write_json(args.write_pred, entries, "predictions")
     write_json(args.json, {"gt": args.gt, **record}, "scores")
     return record
-
-
-if __name__ == "__main__":
-    main()

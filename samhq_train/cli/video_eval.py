@@ -51,6 +51,11 @@ vos_inference.py --per_obj_png_file: no non-overlap constraint, <out>/<decoder>/
 
 from __future__ import annotations
 
+from samhq_train.cli.commands import run_as_main
+
+if __name__ == "__main__":  # python -m: started as the installed command (one line on Ctrl-C)
+    run_as_main("samhq_train.cli.video_eval")
+
 import argparse
 import json
 import sys
@@ -250,7 +255,3 @@ def main(argv: list[str] | None = None) -> dict:
         atomic_write_text(path, json.dumps(record, indent=1) + "\n")
         print(f"scores -> {path}")
     return record
-
-
-if __name__ == "__main__":
-    main()

@@ -6,9 +6,12 @@ process, forked from a server that imported torch once (tests/fork_server.py); t
 when a marker file shows the command is at the point under test (the function there blocks until
 the signal comes)."""
 
+import ast
 import os
+import re
 import signal
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -49,7 +52,27 @@ from {module} import {function}
 sys.exit({function}())
 """
 
+# `python -m <module>` (runpy, as the interpreter's -m runs it), the imports slowed as above
+MODULE_SCRIPT = """
+import importlib.abc, pathlib, runpy, sys, time
+sys.argv = ["-m"]
+class SlowImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "samhq_train" and name not in {light!r}:
+            pathlib.Path({marker!r}).touch()
+            time.sleep(60)
+        return None
+sys.meta_path.insert(0, SlowImport())
+runpy.run_module({module!r}, run_name="__main__", alter_sys=True)
+"""
+
 SCRIPTS = console_scripts()
+# the command modules `python -m` runs: those with an `if __name__ == "__main__"`
+CLI = Path(__file__).resolve().parents[2] / "samhq_train" / "cli"
+RUNNABLE = sorted(
+    f"samhq_train.cli.{path.stem}" for path in CLI.glob("*.py")
+    if re.search(r'^if __name__ == "__main__":', path.read_text(), re.M)
+)
 PRELOAD = ("torch", "numpy", "hydra", "omegaconf")
 
 
@@ -161,3 +184,30 @@ def test_ctrl_c_while_a_command_imports_its_modules(server, tmp_path, command):
 def test_sigterm_while_samhq_video_imports_its_modules(server, tmp_path):
     status, err = interrupted_importing(server, tmp_path, "samhq-video", signal.SIGTERM)
     one_line(status, err, 143, "interrupted (SIGTERM): samhq-video stopped")
+
+
+
+def test_ctrl_c_while_python_dash_m_imports_the_modules(server, tmp_path):
+    """`python -m samhq_train.cli.train` starts as samhq-train does (commands.run_as_main, at
+    the top of the module, before its imports). Mutant: the module's `if __name__ ==
+    "__main__": main()` at its end (a KeyboardInterrupt traceback)."""
+    module = "samhq_train.cli.train"
+    light = ["samhq_train", "samhq_train.errors", "samhq_train.cli", "samhq_train.cli.commands",
+             module]
+    marker = tmp_path / "at_the_point"
+    script = MODULE_SCRIPT.format(light=light, marker=str(marker), module=module)
+    status, err = signalled(server, tmp_path, script, marker, signal.SIGINT)
+    one_line(status, err, 130, "interrupted (SIGINT): train.py stopped")
+
+
+@pytest.mark.parametrize("module", RUNNABLE)
+def test_every_command_module_run_by_python_dash_m_starts_as_its_command(module):
+    """What the test above checks of samhq-train, for each module: its first statement after
+    the light imports (__future__, cli.commands) is the __main__ guard calling
+    run_as_main(itself). Mutant: a guard left at a module's end, or naming another module."""
+    tree = ast.parse((CLI / f"{module.split('.')[-1]}.py").read_text())
+    light = ("__future__", "samhq_train.cli.commands")
+    body = [node for node in tree.body[1:]
+            if not (isinstance(node, ast.ImportFrom) and node.module in light)]
+    guard = ast.unparse(body[0])
+    assert guard == f"if __name__ == '__main__':\n    run_as_main({module!r})", guard
