@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import ConcatDataset, Dataset
 
+from samhq_train.coco_masks import segmentation_problem
 from samhq_train.imaging import IMAGE_SUFFIXES
 
 from .image_files import DataError, EmptyMaskError, read_image, read_mask, stored_size
@@ -296,7 +297,13 @@ class CocoInstanceDataset(Dataset):
 
     def _segmentation(self, key: SampleKey, decode):
         """decode(annotation) (the COCO object's annToRLE or annToMask); DataError naming the
-        annotation when its segmentation is malformed."""
+        annotation when its segmentation is malformed (coco_masks.segmentation_problem: an odd
+        polygon pycocotools would read short, an RLE of another size than its image)."""
+        info = self.coco.imgs[key.annotation["image_id"]]
+        problem = segmentation_problem(
+            key.annotation["segmentation"], info["height"], info["width"])
+        if problem is not None:
+            raise DataError(f"{self._where(key)}: {problem}")
         try:
             return decode(key.annotation)
         except Exception as e:  # pycocotools raises bare errors on malformed segmentations
