@@ -196,6 +196,20 @@ class PairedFolderDataset(Dataset):
         return {"mask": mask, "name": stem, "dataset": self.name, "where": str(mask_path)}
 
 
+def _require_unique_ids(annotations: list, annotation_file: Path) -> None:
+    """DataError for two annotations with one id: pycocotools indexes them by id and keeps the
+    last, so the first would be left out without a word."""
+    first: dict = {}
+    for index, ann in enumerate(annotations):
+        if ann["id"] in first:
+            raise DataError(
+                f"{annotation_file}: annotations[{first[ann['id']]}] and annotations[{index}] "
+                f"both have the id {ann['id']!r} (one would be dropped); give each annotation "
+                "its own id"
+            )
+        first[ann["id"]] = index
+
+
 class CocoInstanceDataset(Dataset):
     """One sample per instance of a COCO-format json (polygons, RLE and uncompressed RLE).
 
@@ -233,6 +247,7 @@ class CocoInstanceDataset(Dataset):
                 f"{self.annotation_file} is not COCO format (missing or bad {e}); it needs "
                 "'images', 'annotations' and 'categories'"
             ) from None
+        _require_unique_ids(self.coco.dataset["annotations"], self.annotation_file)
         keep_cats = None if category_ids is None else set(category_ids)
         self.annotations = []
         missing: dict[int, Path] = {}

@@ -201,3 +201,17 @@ def test_a_malformed_segmentation_is_a_bad_sample_naming_its_annotation(tmp_path
             where = f"{path} (annotation {index + 1}, image {tmp_path / 'i.jpg'}): "
             assert str(err.value).startswith(where) and text in str(err.value)
             assert "\n" not in str(err.value)
+
+
+def test_two_annotations_with_one_id_are_refused_not_one_dropped(tmp_path):
+    """pycocotools indexes annotations by id: of two with one id (two exports merged) it keeps the
+    last. The set refuses the json in one line naming both entries instead."""
+    cv2.imwrite(str(tmp_path / "i.jpg"), blob(48, 64)[0])
+    square = [[10, 10, 40, 10, 40, 30, 10, 30]]
+    anns = [{"segmentation": square, "id": 5}, {"segmentation": square, "id": 6},
+            {"segmentation": square, "id": 5}]
+    path = coco_json(tmp_path / "a.json", "i.jpg", 48, 64, anns)
+    with pytest.raises(DataError) as err:
+        CocoInstanceDataset(tmp_path, path)
+    assert str(err.value) == (f"{path}: annotations[0] and annotations[2] both have the id 5 (one "
+                              "would be dropped); give each annotation its own id")
