@@ -17,6 +17,7 @@ import contextlib
 import io
 import json
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from torch.utils.data import ConcatDataset, Dataset
 from samhq_train.coco_masks import segmentation_problem
 from samhq_train.imaging import IMAGE_SUFFIXES
 
+from .coco_annotations import left_out_reason, no_instance_error, require_unique_ids
 from .image_files import DataError, EmptyMaskError, read_image, read_mask, stored_size
 from .pair_hints import exif_turn_hint, mask_suffix_hint
 
@@ -196,20 +198,6 @@ class PairedFolderDataset(Dataset):
         return {"mask": mask, "name": stem, "dataset": self.name, "where": str(mask_path)}
 
 
-def _require_unique_ids(annotations: list, annotation_file: Path) -> None:
-    """DataError for two annotations with one id: pycocotools indexes them by id and keeps the
-    last, so the first would be left out without a word."""
-    first: dict = {}
-    for index, ann in enumerate(annotations):
-        if ann["id"] in first:
-            raise DataError(
-                f"{annotation_file}: annotations[{first[ann['id']]}] and annotations[{index}] "
-                f"both have the id {ann['id']!r} (one would be dropped); give each annotation "
-                "its own id"
-            )
-        first[ann["id"]] = index
-
-
 class CocoInstanceDataset(Dataset):
     """One sample per instance of a COCO-format json (polygons, RLE and uncompressed RLE).
 
@@ -247,19 +235,17 @@ class CocoInstanceDataset(Dataset):
                 f"{self.annotation_file} is not COCO format (missing or bad {e}); it needs "
                 "'images', 'annotations' and 'categories'"
             ) from None
-        _require_unique_ids(self.coco.dataset["annotations"], self.annotation_file)
+        require_unique_ids(self.coco.dataset["annotations"], self.annotation_file)
         keep_cats = None if category_ids is None else set(category_ids)
         self.annotations = []
         missing: dict[int, Path] = {}
+        left_out: Counter[str] = Counter()
         for ann_id in sorted(self.coco.anns):
             ann = self.coco.anns[ann_id]
-            if ann.get("iscrowd", 0) and not include_crowd:
-                continue
-            if keep_cats is not None and ann.get("category_id") not in keep_cats:
-                continue
-            if "segmentation" not in ann or not ann["segmentation"]:
-                continue
-            if ann.get("area", float("inf")) < min_area:
+            reason = left_out_reason(ann, self.annotation_file, keep_cats, min_area,
+                                     include_crowd)
+            if reason is not None:
+                left_out[reason] += 1
                 continue
             info = self.coco.imgs.get(ann["image_id"])
             if info is None:
@@ -283,11 +269,13 @@ class CocoInstanceDataset(Dataset):
                 raise DataError(
                     text + f". Add them, or set {skip_setting} to skip their instances")
             log.warning("%s. Skipping their instances (lenient mode)", text)
+        counts = ", ".join(f"{n} {reason}" for reason, n in left_out.items())
         if not self.annotations:
-            raise DataError(
-                f"{self.name}: no usable instance in {self.annotation_file} (after min_area="
-                f"{min_area}, include_crowd={include_crowd}); lower min_area or check the file"
-            )
+            raise no_instance_error(self.name, self.annotation_file, len(self.coco.anns), counts,
+                                    "without a segmentation" in left_out)
+        if left_out:
+            log.info("%s: %d of %d annotations of %s left out: %s", self.name, left_out.total(),
+                     len(self.coco.anns), self.annotation_file.name, counts)
 
     def __len__(self) -> int:
         return len(self.annotations)

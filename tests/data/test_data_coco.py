@@ -215,3 +215,30 @@ def test_two_annotations_with_one_id_are_refused_not_one_dropped(tmp_path):
         CocoInstanceDataset(tmp_path, path)
     assert str(err.value) == (f"{path}: annotations[0] and annotations[2] both have the id 5 (one "
                               "would be dropped); give each annotation its own id")
+
+
+def test_annotations_left_out_are_counted_and_a_box_only_json_is_told_so(tmp_path, caplog):
+    """The annotations that are not samples are counted by why (a log line); a json none of whose
+    annotations has a segmentation (a detection export) is refused saying so, not with advice on
+    min_area; an area that is not a number is one line naming the annotation."""
+    cv2.imwrite(str(tmp_path / "i.jpg"), blob(48, 64)[0])
+    square = [[10, 10, 40, 10, 40, 30, 10, 30]]
+    anns = [{"segmentation": square, "area": 600.0}, {"segmentation": [], "area": 600.0},
+            {"segmentation": square, "area": 600.0, "iscrowd": 1},
+            {"segmentation": square, "area": 5.0}, {"bbox": [1, 2, 3, 4], "area": 12.0}]
+    path = coco_json(tmp_path / "a.json", "i.jpg", 48, 64, anns)
+    with caplog.at_level(logging.INFO, logger="samhq_train.data.datasets"):
+        assert CocoInstanceDataset(tmp_path, path, name="c", min_area=10).annotations == [1]
+    assert ("c: 4 of 5 annotations of a.json left out: 2 without a segmentation, 1 crowd, 1 "
+            "under min_area=10") in caplog.text
+    coco_json(tmp_path / "a.json", "i.jpg", 48, 64, [{"bbox": [1, 2, 3, 4], "area": 12.0}])
+    with pytest.raises(DataError) as err:
+        CocoInstanceDataset(tmp_path, path, name="c", min_area=10)
+    assert str(err.value) == (
+        f"c: no usable instance in {path} (of its 1 annotations: 1 without a segmentation); "
+        "data=coco trains on segmentations (polygons or RLE); a detection export (boxes only) "
+        "has none")
+    coco_json(tmp_path / "a.json", "i.jpg", 48, 64, [{"segmentation": square, "area": "600"}])
+    with pytest.raises(DataError, match=r"a.json: annotation 1: 'area' must be a number of "
+                                        r"pixels, got 600; fix the json$"):
+        CocoInstanceDataset(tmp_path, path, name="c", min_area=10)
