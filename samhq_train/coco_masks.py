@@ -55,15 +55,21 @@ def _string_runs(counts: str) -> list[int] | None:
 
 def segmentation_problem(segmentation, height: int, width: int) -> str | None:
     """What is wrong with a segmentation read from a json for a height x width image (one
-    sentence ending in what to do), None when it is polygons, an RLE of that size, or none."""
+    sentence ending in what to do), None when it is polygons, an RLE of that size, or none.
+
+    Polygons are read as pycocotools reads them: each a list of (x, y) number pairs, the first of
+    at least 3 points; a later one of fewer covers no pixel (pycocotools' area is that of the
+    others)."""
     if segmentation is None or segmentation == []:
         return None
     if isinstance(segmentation, list):
         for polygon in segmentation:
-            if not (isinstance(polygon, list) and len(polygon) >= 6 and len(polygon) % 2 == 0
+            if not (isinstance(polygon, list) and len(polygon) % 2 == 0
                     and all(_is_number(v) for v in polygon)):
-                return ("a segmentation polygon must be a list of at least 3 (x, y) number "
-                        "pairs; fix the json")
+                return "a segmentation polygon must be a list of (x, y) number pairs; fix the json"
+        if len(segmentation[0]) < 6:  # pycocotools reads 4 numbers as a box (and fails), 2 not
+            return ("the first segmentation polygon must have at least 3 (x, y) points "
+                    f"(pycocotools cannot read {str(segmentation[0])[:40]}); fix the json")
         return None
     size = segmentation.get("size") if isinstance(segmentation, Mapping) else None
     counts = segmentation.get("counts") if isinstance(segmentation, Mapping) else None

@@ -152,7 +152,7 @@ def test_a_coco_set_is_checked_before_the_run_as_a_folder_set(tmp_path, caplog):
     assert "validation set c: 2 of 3 samples are unusable and skipped; first: " in caplog.text
     anns = [{"segmentation": square, "area": 100.0}, {"segmentation": [[1, 2, 3]], "area": 1.0}]
     coco_json(tmp_path / "a.json", "i.jpg", 48, 64, anns)
-    with pytest.raises(DataError, match=rf"^{re.escape(where)}: a segmentation polygon must"):
+    with pytest.raises(DataError, match=rf"^{re.escape(where)}: a segmentation polygon must be"):
         check()
     coco_json(tmp_path / "a.json", "i.jpg", 40, 64, anns[:1])
     with pytest.raises(DataError, match=r"the json says 64x40 but the image is 64x48 \(WxH\)"):
@@ -191,9 +191,9 @@ def test_a_malformed_segmentation_is_a_bad_sample_naming_its_annotation(tmp_path
     path = coco_json(tmp_path / "a.json", "i.jpg", 48, 64, anns)
     ds = CocoInstanceDataset(tmp_path, path)
     assert int((ds[0]["mask"] > 0).sum()) == 600
-    expected = {2: "a segmentation polygon must be a list of at least 3 (x, y) number pairs",
+    expected = {2: "a segmentation polygon must be a list of (x, y) number pairs",
                 3: "an RLE whose 'size' is the image's [48, 64], got [48, 65]",
-                4: "a segmentation polygon must be a list of at least 3 (x, y) number pairs"}
+                4: "the first segmentation polygon must have at least 3 (x, y) points"}
     for index, text in zip((1, 2, 3), expected.values()):
         for read in (ds.checked_files, ds.__getitem__):
             with pytest.raises(DataError) as err:
