@@ -92,3 +92,14 @@ def test_moving_shapes_are_written_again_for_other_settings_only(tmp_path):
     assert first.stat().st_mtime_ns == stamp  # the same settings: kept
     ensure_moving_shapes(tmp_path, num_videos=1, num_frames=5, size=32)
     assert len(list((tmp_path / "Annotations" / "shapes000").glob("*.png"))) == 5
+
+
+def test_frames_named_by_unpadded_numbers_are_in_number_order(tmp_path):
+    """0.jpg ... 11.jpg (ffmpeg's %d.jpg): a clip is 2, 3, 4, ..., not 10, 11, 2 as by name."""
+    write_sequence(tmp_path, "seq", 12)
+    for folder in ("JPEGImages", "Annotations"):
+        for path in (tmp_path / folder / "seq").iterdir():
+            path.rename(path.with_name(f"{int(path.stem)}{path.suffix}"))
+    (seq,) = find_sequences(tmp_path)
+    assert [p.stem for p in seq.frames] == [str(t) for t in range(12)]
+    assert [p.stem for p in seq.masks] == [str(t) for t in range(12)]
