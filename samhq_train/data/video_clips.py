@@ -120,6 +120,17 @@ def read_ids(path: Path) -> np.ndarray:
         raise DataError(f"{err}; {LAYOUT}") from None
 
 
+def read_frame(seq: VideoSequence, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame t of a sequence and its object ids; DataError naming a mask of another size than
+    its frame (resized apart, it would be stretched over it)."""
+    image, ids = read_image(seq.frames[t]), read_ids(seq.masks[t])
+    if ids.shape != image.shape[:2]:
+        raise DataError(f"{seq.masks[t]}: a {ids.shape[1]}x{ids.shape[0]} mask for the "
+                        f"{image.shape[1]}x{image.shape[0]} frame {seq.frames[t].name} (WxH); "
+                        "give each mask its frame's size")
+    return image, ids
+
+
 def square(image: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
     interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
     return cv2.resize(image, (size, size), interpolation=interpolation)
@@ -187,8 +198,9 @@ class VideoClipDataset(Dataset):
 
     def _resized(self, seq: VideoSequence, frames: range, ids: list[int], rng):
         s = self.image_size
-        images = np.stack([square(read_image(seq.frames[t]), s) for t in frames])
-        label_maps = np.stack([square(read_ids(seq.masks[t]), s, nearest=True) for t in frames])
+        pairs = [read_frame(seq, t) for t in frames]
+        images = np.stack([square(image, s) for image, _ in pairs])
+        label_maps = np.stack([square(ids, s, nearest=True) for _, ids in pairs])
         masks = label_maps[:, None] == np.array(ids)[None, :, None, None]
         if rng.random() < self.hflip_prob:
             images, masks = images[:, :, ::-1], masks[..., ::-1]
@@ -196,12 +208,9 @@ class VideoClipDataset(Dataset):
                 torch.from_numpy(np.ascontiguousarray(masks)))
 
     def _augmented(self, seq: VideoSequence, frames: range, ids: list[int]):
-        pictures = [Image.fromarray(read_image(seq.frames[t])) for t in frames]
-        label_maps = np.stack([read_ids(seq.masks[t]) for t in frames])
-        if label_maps.shape[1:] != (pictures[0].height, pictures[0].width):
-            raise DataError(f"{seq.masks[frames[0]]}: {label_maps.shape[2]} x "
-                            f"{label_maps.shape[1]} masks for {pictures[0].width} x "
-                            f"{pictures[0].height} frames; give masks of the frames' size")
+        pairs = [read_frame(seq, t) for t in frames]
+        pictures = [Image.fromarray(image) for image, _ in pairs]
+        label_maps = np.stack([ids for _, ids in pairs])
         masks = label_maps[:, None] == np.array(ids)[None, :, None, None]
         return augment_clip(pictures, torch.from_numpy(masks).to(torch.uint8), self.image_size,
                             self.hflip_prob, self.augmentation)

@@ -103,3 +103,18 @@ def test_frames_named_by_unpadded_numbers_are_in_number_order(tmp_path):
     (seq,) = find_sequences(tmp_path)
     assert [p.stem for p in seq.frames] == [str(t) for t in range(12)]
     assert [p.stem for p in seq.masks] == [str(t) for t in range(12)]
+
+
+@pytest.mark.parametrize("augmented", [False, True])
+def test_a_mask_of_another_size_than_its_frame_is_that_clips_error(tmp_path, augmented):
+    """A mask of another size than its frame (here the third's) is said in one line naming it,
+    with and without the MOSE augmentations: resized apart, it was stretched over its frame."""
+    from samhq_train.data.video_transforms import ClipAugmentation
+
+    write_sequence(tmp_path, "seq", 4)
+    mask = tmp_path / "Annotations" / "seq" / "00002.png"
+    Image.fromarray(np.full((8, 10), 3, np.uint8)).convert("P").save(mask)
+    dataset = VideoClipDataset(tmp_path, image_size=16, num_frames=4, hflip_prob=0.0,
+                               augmentation=ClipAugmentation() if augmented else None)
+    assert dataset[0] == {"error": f"{mask}: a 10x8 mask for the 20x16 frame 00002.jpg (WxH); "
+                                   "give each mask its frame's size"}
