@@ -1,5 +1,6 @@
 """The annotations of a data=coco json sorted before any image is read: which are samples, why
-the others are not (a phrase each, counted), and the refusals pycocotools' index would hide."""
+the others are not (a phrase each, counted), and the refusals pycocotools' index would hide; an
+image entry's size against its file's."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from .image_files import DataError
 
-__all__ = ["left_out_reason", "no_instance_error", "require_unique_ids"]
+__all__ = ["json_size_problem", "left_out_reason", "no_instance_error", "require_unique_ids"]
 
 NO_SEGMENTATION_HINT = (
     "data=coco trains on segmentations (polygons or RLE); a detection export (boxes only) has none"
@@ -56,3 +57,16 @@ def no_instance_error(name: str, annotation_file: Path, total: int, counts: str,
     hint = NO_SEGMENTATION_HINT if no_segmentation else "lower min_area or check the file"
     return DataError(f"{name}: no usable instance in {annotation_file} (of its {total} "
                      f"annotations: {counts or 'none'}); {hint}")
+
+
+def json_size_problem(info: Mapping, height: int, width: int) -> str | None:
+    """What is wrong with an 'images' entry's size for a file of height x width (a sentence ending
+    in what to do), None when they agree."""
+    said = (info.get("height"), info.get("width"))
+    if None in said:  # pycocotools draws polygons on the json's size
+        return (f"its image's entry in 'images' has no 'width' and 'height'; add them ({width} "
+                f"and {height} for this file)")
+    if said != (height, width):
+        return (f"the json says {said[1]}x{said[0]} but the image is {width}x{height} (WxH); fix "
+                "the json or the image")
+    return None

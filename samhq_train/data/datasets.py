@@ -28,7 +28,12 @@ from torch.utils.data import ConcatDataset, Dataset
 from samhq_train.coco_masks import segmentation_problem
 from samhq_train.imaging import IMAGE_SUFFIXES
 
-from .coco_annotations import left_out_reason, no_instance_error, require_unique_ids
+from .coco_annotations import (
+    json_size_problem,
+    left_out_reason,
+    no_instance_error,
+    require_unique_ids,
+)
 from .image_files import DataError, EmptyMaskError, read_image, read_mask, stored_size
 from .pair_hints import exif_turn_hint, mask_suffix_hint
 
@@ -291,12 +296,9 @@ class CocoInstanceDataset(Dataset):
         return f"{self.annotation_file} (annotation {key.annotation['id']}, image {key.files[0]})"
 
     def _require_json_size(self, key: SampleKey, height: int, width: int) -> None:
-        info = self.coco.imgs[key.annotation["image_id"]]
-        if (info.get("height"), info.get("width")) != (height, width):
-            raise DataError(
-                f"{self._where(key)}: the json says {info.get('width')}x{info.get('height')} but "
-                f"the image is {width}x{height} (WxH); fix the json or the image"
-            )
+        problem = json_size_problem(self.coco.imgs[key.annotation["image_id"]], height, width)
+        if problem is not None:
+            raise DataError(f"{self._where(key)}: {problem}")
 
     def _segmentation(self, key: SampleKey, decode):
         """decode(annotation) (the COCO object's annToRLE or annToMask); DataError naming the

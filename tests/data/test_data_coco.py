@@ -2,6 +2,7 @@
 reading it, polygons, RLE, crowd, area and category filters; bad json and bad annotations
 refused before the run."""
 
+import json
 import logging
 import re
 
@@ -242,3 +243,21 @@ def test_annotations_left_out_are_counted_and_a_box_only_json_is_told_so(tmp_pat
     with pytest.raises(DataError, match=r"a.json: annotation 1: 'area' must be a number of "
                                         r"pixels, got 600; fix the json$"):
         CocoInstanceDataset(tmp_path, path, name="c", min_area=10)
+
+
+def test_an_image_entry_without_its_size_is_said_so(tmp_path):
+    """pycocotools draws polygons on the json's width x height: an entry without them is the
+    sample's one line saying which keys to add, with the file's size ("None x None" before)."""
+    cv2.imwrite(str(tmp_path / "i.jpg"), blob(48, 64)[0])
+    path = coco_json(tmp_path / "a.json", "i.jpg", 48, 64,
+                     [{"segmentation": [[10, 10, 40, 10, 40, 30, 10, 30]]}])
+    data = json.loads(path.read_text())
+    del data["images"][0]["width"], data["images"][0]["height"]
+    path.write_text(json.dumps(data))
+    ds = CocoInstanceDataset(tmp_path, path)
+    for read in (ds.checked_files, ds.__getitem__):
+        with pytest.raises(DataError) as err:
+            read(0)
+        assert str(err.value) == (
+            f"{path} (annotation 1, image {tmp_path / 'i.jpg'}): its image's entry in 'images' "
+            "has no 'width' and 'height'; add them (64 and 48 for this file)")
