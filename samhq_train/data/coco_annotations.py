@@ -9,11 +9,31 @@ from pathlib import Path
 
 from .image_files import DataError
 
-__all__ = ["json_size_problem", "left_out_reason", "no_instance_error", "require_unique_ids"]
+__all__ = [
+    "json_size_problem", "left_out_reason", "no_instance_error", "require_coco_entries",
+    "require_unique_ids",
+]
 
 NO_SEGMENTATION_HINT = (
     "data=coco trains on segmentations (polygons or RLE); a detection export (boxes only) has none"
 )
+
+
+def require_coco_entries(dataset: Mapping, annotation_file: Path) -> None:
+    """DataError for what pycocotools' index takes without a word and the set would meet as a
+    traceback: 'images', 'annotations' or 'categories' missing or not a list of objects, an
+    image without a 'file_name'."""
+    for key in ("images", "annotations", "categories"):
+        entries = dataset.get(key)
+        if not isinstance(entries, list) or not all(isinstance(e, Mapping) for e in entries):
+            raise DataError(f"{annotation_file}: '{key}' is missing or not a list of objects; a "
+                            "COCO json needs 'images', 'annotations' and 'categories'")
+    for index, image in enumerate(dataset["images"]):
+        name = image.get("file_name")
+        if not isinstance(name, str) or not name:
+            raise DataError(f"{annotation_file}: images[{index}] (id {image.get('id')!r}) has "
+                            f"'file_name': {str(name)[:40]}; give the path of its file in the "
+                            "image folder")
 
 
 def require_unique_ids(annotations: list, annotation_file: Path) -> None:
@@ -35,7 +55,11 @@ def left_out_reason(
 ) -> str | None:
     """Why `ann` is not a sample (a phrase), or None when it is one; DataError for an area
     that is not a number."""
-    if ann.get("iscrowd", 0) and not include_crowd:
+    crowd = ann.get("iscrowd", 0)
+    if crowd not in (0, 1):  # True / False compare equal to 1 / 0
+        raise DataError(f"{annotation_file}: annotation {ann['id']}: 'iscrowd' must be 0 or 1, "
+                        f"got {str(crowd)[:40]!r}; fix the json")
+    if crowd and not include_crowd:
         return "crowd"
     if keep_cats is not None and ann.get("category_id") not in keep_cats:
         return "of other categories"

@@ -32,6 +32,7 @@ from .coco_annotations import (
     json_size_problem,
     left_out_reason,
     no_instance_error,
+    require_coco_entries,
     require_unique_ids,
 )
 from .image_files import DataError, EmptyMaskError, read_image, read_mask, stored_size
@@ -240,6 +241,7 @@ class CocoInstanceDataset(Dataset):
                 f"{self.annotation_file} is not COCO format (missing or bad {e}); it needs "
                 "'images', 'annotations' and 'categories'"
             ) from None
+        require_coco_entries(self.coco.dataset, self.annotation_file)
         require_unique_ids(self.coco.dataset["annotations"], self.annotation_file)
         keep_cats = None if category_ids is None else set(category_ids)
         self.annotations = []

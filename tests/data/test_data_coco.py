@@ -261,3 +261,28 @@ def test_an_image_entry_without_its_size_is_said_so(tmp_path):
         assert str(err.value) == (
             f"{path} (annotation 1, image {tmp_path / 'i.jpg'}): its image's entry in 'images' "
             "has no 'width' and 'height'; add them (64 and 48 for this file)")
+
+
+@pytest.mark.parametrize("edit,says", [
+    (lambda d: d["images"][0].pop("file_name"), "images[0] (id 1) has 'file_name': None; give "
+     "the path of its file in the image folder"),
+    (lambda d: d["images"][0].update(file_name=5), "images[0] (id 1) has 'file_name': 5"),
+    (lambda d: d.update(annotations={}), "'annotations' is missing or not a list of objects"),
+    (lambda d: d.pop("images"), "'images' is missing or not a list of objects"),
+    (lambda d: d["annotations"][0].update(iscrowd="0"), "annotation 1: 'iscrowd' must be 0 or 1, "
+     "got '0'; fix the json"),
+], ids=["no file_name", "file_name a number", "annotations an object", "no images",
+        "iscrowd a string"])
+def test_entries_pycocotools_takes_as_they_come_are_one_line(tmp_path, edit, says):
+    """What pycocotools indexes without a word: an image without a file name (a KeyError /
+    TypeError traceback when the set listed its files), a key that is no list (read as no
+    annotation, or annotations of no image), an iscrowd of "0" (true: left out as a crowd)."""
+    cv2.imwrite(str(tmp_path / "i.jpg"), blob(48, 64)[0])
+    path = coco_json(tmp_path / "a.json", "i.jpg", 48, 64,
+                     [{"segmentation": [[10, 10, 40, 10, 40, 30, 10, 30]]}])
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(DataError) as err:
+        CocoInstanceDataset(tmp_path, path)
+    assert str(err.value).startswith(f"{path}: ") and says in str(err.value)
