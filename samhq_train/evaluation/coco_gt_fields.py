@@ -44,6 +44,8 @@ def _ids(entries: Iterable[Mapping], path, key: str, what: str) -> set:
 
 
 def _image_sizes(images: Iterable[Mapping], path) -> dict:
+    """{image id: (height, width)}; EvaluationError for an image without an id, a size or a
+    file name that is a path."""
     _ids(images, path, "images", "image")
     sizes = {}
     for image in images:
@@ -52,6 +54,12 @@ def _image_sizes(images: Iterable[Mapping], path) -> dict:
             raise EvaluationError(
                 f"{path}: image {image['id']!r} has \"height\": {str(size[0])[:20]}, \"width\": "
                 f"{str(size[1])[:20]}; give its size in pixels (whole numbers)"
+            )
+        name = image.get("file_name", "")  # none: lvis_gt.image_file reads its coco_url
+        if not isinstance(name, str) or "file_name" in image and not name:
+            raise EvaluationError(
+                f"{path}: image {image['id']!r} has \"file_name\": {repr(name)[:40]}; give the "
+                "path of its file under coco.image_dir"
             )
         sizes[image["id"]] = size
     return sizes

@@ -59,6 +59,10 @@ CASES = {
                     f'{ANN} has "category_id": 3, which names no category of "categories"; give '
                     "the id of its category"),
     "no-area": ("annotations", 1, "area", None, f'{ANN} has no "area"; the evaluation reads it'),
+    "file-name-number": ("images", 0, "file_name", 5, 'image 1 has "file_name": 5; give the path '
+                         "of its file under coco.image_dir"),
+    "file-name-empty": ("images", 0, "file_name", "", 'image 1 has "file_name": \'\'; give the '
+                        "path of its file under coco.image_dir"),
     "image-size": ("images", 0, "height", "8",
                    'image 1 has "height": 8, "width": 8; give its size in pixels (whole numbers)'),
     "duplicate-id": ("annotations", 1, "id", 5, 'two annotations have "id": 5; ids are unique'),
