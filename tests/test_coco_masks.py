@@ -97,11 +97,22 @@ def test_compressed_counts_read_as_pycocotools_encodes_them():
         runs = _random_runs(rng, height, width)
         string = mask_utils.frPyObjects(
             {"size": [height, width], "counts": runs}, height, width)["counts"].decode("ascii")
-        assert _string_runs(string) == runs
+        assert _string_runs(string).tolist() == runs
         assert segmentation_problem({"size": [height, width], "counts": string},
                                     height, width) is None
         assert segmentation_problem({"size": [height + 1, width], "counts": string},
                                     height + 1, width)
+
+
+def test_compressed_counts_of_long_runs_read_as_pycocotools_encodes_them():
+    """Runs of millions of pixels (5-6 characters each) and deltas of either sign between them."""
+    for runs in ([0, 25_000_000], [12_345_678, 1, 7_654_321, 5_000_000, 0, 3],
+                 [3, 9_999_990, 7]):
+        total = sum(runs)
+        string = mask_utils.frPyObjects(
+            {"size": [total, 1], "counts": runs}, total, 1)["counts"].decode("ascii")
+        assert _string_runs(string).tolist() == runs
+        assert segmentation_problem({"size": [total, 1], "counts": string}, total, 1) is None
 
 
 @pytest.mark.parametrize("counts", [
