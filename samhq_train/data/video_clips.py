@@ -84,7 +84,7 @@ def find_sequences(
     names = sorted(p.name for p in masks.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not names:
         raise DataError(f"{masks}: no sequence folders; give {LAYOUT}")
-    found, short = [], []
+    found, short, unannotated = [], [], 0
     for name in names:
         jpegs = {p.stem: p for p in (images / name).glob("*") if p.suffix.lower() in
                  (".jpg", ".jpeg")} if (images / name).is_dir() else {}
@@ -102,6 +102,10 @@ def find_sequences(
             continue
         _check_indexed(pngs[0])
         found.append(VideoSequence(name, [jpegs[p.stem] for p in pngs], pngs))
+        unannotated += len(jpegs) - len(pngs)
+    if unannotated:  # YouTube-VOS annotates every 5th frame; a gap is stepped over
+        log.info("%s: %d frames without a mask left out of %d sequences' clips (a clip is %d "
+                 "consecutive annotated frames)", root, unannotated, len(found), min_frames)
     if short:
         log.warning("%d sequence(s) with fewer than %d annotated frames skipped: %s",
                     len(short), min_frames, ", ".join(short[:5]))

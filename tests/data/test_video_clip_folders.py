@@ -118,3 +118,18 @@ def test_a_mask_of_another_size_than_its_frame_is_that_clips_error(tmp_path, aug
                                augmentation=ClipAugmentation() if augmented else None)
     assert dataset[0] == {"error": f"{mask}: a 10x8 mask for the 20x16 frame 00002.jpg (WxH); "
                                    "give each mask its frame's size"}
+
+
+def test_frames_without_a_mask_are_left_out_and_counted(tmp_path, caplog):
+    """A frame without its PNG (YouTube-VOS' every 5th annotated, or a gap) is no frame of a
+    clip, said in one log line with the count."""
+    import logging
+
+    write_sequence(tmp_path, "seq", 8)
+    for t in (2, 3, 5):
+        (tmp_path / "Annotations" / "seq" / f"{t:05d}.png").unlink()
+    with caplog.at_level(logging.INFO, logger="samhq_train.data.video_clips"):
+        (seq,) = find_sequences(tmp_path, 4)
+    assert [p.stem for p in seq.frames] == ["00000", "00001", "00004", "00006", "00007"]
+    assert (f"{tmp_path}: 3 frames without a mask left out of 1 sequences' clips (a clip is 4 "
+            "consecutive annotated frames)") in caplog.text
