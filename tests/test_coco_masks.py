@@ -58,6 +58,21 @@ def test_polygons_merged_as_pycocotools(height, width):
     assert got.dtype == np.uint8 and got.shape == (height, width)
 
 
+def test_a_later_polygon_of_fewer_than_3_points_is_read_as_pycocotools_reads_it():
+    """A later polygon of 0-2 points (an annotation tool's stray click) covers no pixel in
+    pycocotools and is none here; a first one is a problem: pycocotools reads 4 numbers as a box
+    and fails, and fails on 2 or 0."""
+    square = [0.5, 0.5, 3.5, 0.5, 3.5, 3.5, 0.5, 3.5]
+    for stray in ([], [1, 1], [1, 1, 3, 2]):
+        polygons = [square, stray]
+        assert segmentation_problem(polygons, 5, 4) is None
+        np.testing.assert_array_equal(decode_segmentation(polygons, 5, 4),
+                                      _coco_mask([square], 5, 4))
+        problem = segmentation_problem([stray, square], 5, 4)
+        assert problem.startswith("the first segmentation polygon must have at least 3 (x, y) "
+                                  "points") and problem.endswith("; fix the json")
+
+
 def test_segmentation_problems_are_one_sentence_each():
     for bad in ([[1, 2, 3, 4]], [[0, 0, 1, float("nan"), 2, 2]], {"size": [4, 5], "counts": "x"},
                 {"size": [5, 4], "counts": [3, 2, 1]}, {"size": [5, 4], "counts": [21, -1]},
@@ -82,11 +97,22 @@ def test_compressed_counts_read_as_pycocotools_encodes_them():
         runs = _random_runs(rng, height, width)
         string = mask_utils.frPyObjects(
             {"size": [height, width], "counts": runs}, height, width)["counts"].decode("ascii")
-        assert _string_runs(string) == runs
+        assert _string_runs(string).tolist() == runs
         assert segmentation_problem({"size": [height, width], "counts": string},
                                     height, width) is None
         assert segmentation_problem({"size": [height + 1, width], "counts": string},
                                     height + 1, width)
+
+
+def test_compressed_counts_of_long_runs_read_as_pycocotools_encodes_them():
+    """Runs of millions of pixels (5-6 characters each) and deltas of either sign between them."""
+    for runs in ([0, 25_000_000], [12_345_678, 1, 7_654_321, 5_000_000, 0, 3],
+                 [3, 9_999_990, 7]):
+        total = sum(runs)
+        string = mask_utils.frPyObjects(
+            {"size": [total, 1], "counts": runs}, total, 1)["counts"].decode("ascii")
+        assert _string_runs(string).tolist() == runs
+        assert segmentation_problem({"size": [total, 1], "counts": string}, total, 1) is None
 
 
 @pytest.mark.parametrize("counts", [

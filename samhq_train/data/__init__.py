@@ -2,6 +2,7 @@
 the LightningDataModule.
 
     datasets    sources (folders, COCO json) and who their samples are (SampleKey)
+    coco_annotations  which annotations of a data=coco json are samples, and why not the rest
     transforms  the pair transform: image + mask into the model's S x S frame
     transform_builders  its albumentations stages (training jitter, evaluation resizes)
     prompts     box / points / noisy-mask prompts from a mask

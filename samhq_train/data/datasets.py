@@ -17,6 +17,7 @@ import contextlib
 import io
 import json
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +25,16 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import ConcatDataset, Dataset
 
+from samhq_train.coco_masks import segmentation_problem
 from samhq_train.imaging import IMAGE_SUFFIXES
 
+from .coco_annotations import (
+    json_size_problem,
+    left_out_reason,
+    no_instance_error,
+    require_coco_entries,
+    require_unique_ids,
+)
 from .image_files import DataError, EmptyMaskError, read_image, read_mask, stored_size
 from .pair_hints import exif_turn_hint, mask_suffix_hint
 
@@ -232,18 +241,18 @@ class CocoInstanceDataset(Dataset):
                 f"{self.annotation_file} is not COCO format (missing or bad {e}); it needs "
                 "'images', 'annotations' and 'categories'"
             ) from None
+        require_coco_entries(self.coco.dataset, self.annotation_file)
+        require_unique_ids(self.coco.dataset["annotations"], self.annotation_file)
         keep_cats = None if category_ids is None else set(category_ids)
         self.annotations = []
         missing: dict[int, Path] = {}
+        left_out: Counter[str] = Counter()
         for ann_id in sorted(self.coco.anns):
             ann = self.coco.anns[ann_id]
-            if ann.get("iscrowd", 0) and not include_crowd:
-                continue
-            if keep_cats is not None and ann.get("category_id") not in keep_cats:
-                continue
-            if "segmentation" not in ann or not ann["segmentation"]:
-                continue
-            if ann.get("area", float("inf")) < min_area:
+            reason = left_out_reason(ann, self.annotation_file, keep_cats, min_area,
+                                     include_crowd)
+            if reason is not None:
+                left_out[reason] += 1
                 continue
             info = self.coco.imgs.get(ann["image_id"])
             if info is None:
@@ -267,11 +276,13 @@ class CocoInstanceDataset(Dataset):
                 raise DataError(
                     text + f". Add them, or set {skip_setting} to skip their instances")
             log.warning("%s. Skipping their instances (lenient mode)", text)
+        counts = ", ".join(f"{n} {reason}" for reason, n in left_out.items())
         if not self.annotations:
-            raise DataError(
-                f"{self.name}: no usable instance in {self.annotation_file} (after min_area="
-                f"{min_area}, include_crowd={include_crowd}); lower min_area or check the file"
-            )
+            raise no_instance_error(self.name, self.annotation_file, len(self.coco.anns), counts,
+                                    "without a segmentation" in left_out)
+        if left_out:
+            log.info("%s: %d of %d annotations of %s left out: %s", self.name, left_out.total(),
+                     len(self.coco.anns), self.annotation_file.name, counts)
 
     def __len__(self) -> int:
         return len(self.annotations)
@@ -287,16 +298,19 @@ class CocoInstanceDataset(Dataset):
         return f"{self.annotation_file} (annotation {key.annotation['id']}, image {key.files[0]})"
 
     def _require_json_size(self, key: SampleKey, height: int, width: int) -> None:
-        info = self.coco.imgs[key.annotation["image_id"]]
-        if (info.get("height"), info.get("width")) != (height, width):
-            raise DataError(
-                f"{self._where(key)}: the json says {info.get('width')}x{info.get('height')} but "
-                f"the image is {width}x{height} (WxH); fix the json or the image"
-            )
+        problem = json_size_problem(self.coco.imgs[key.annotation["image_id"]], height, width)
+        if problem is not None:
+            raise DataError(f"{self._where(key)}: {problem}")
 
     def _segmentation(self, key: SampleKey, decode):
         """decode(annotation) (the COCO object's annToRLE or annToMask); DataError naming the
-        annotation when its segmentation is malformed."""
+        annotation when its segmentation is malformed (coco_masks.segmentation_problem: an odd
+        polygon pycocotools would read short, an RLE of another size than its image)."""
+        info = self.coco.imgs[key.annotation["image_id"]]
+        problem = segmentation_problem(
+            key.annotation["segmentation"], info["height"], info["width"])
+        if problem is not None:
+            raise DataError(f"{self._where(key)}: {problem}")
         try:
             return decode(key.annotation)
         except Exception as e:  # pycocotools raises bare errors on malformed segmentations

@@ -3,11 +3,11 @@
 A root holds JPEGImages/<sequence>/<frame>.jpg and Annotations/<sequence>/<frame>.png (DAVIS'
 480p/ level inside both is followed); masks are indexed PNGs whose pixel values are object ids
 (0 background). A sequence's frames are the annotated ones (a PNG with a JPEG of the same stem),
-in name order. A clip, as SAM 2's VOS sampler (RandomUniformSampler) draws it: num_frames
-consecutive frames from a uniform start, and up to max_num_objects of the objects visible on its
-first frame (a start without any is drawn again); frames resized to the model's square input,
-masks by nearest neighbour. Bad folders are refused in one DataError line before any clip is
-read.
+in name order, numeric names in number order (frame_order). A clip, as SAM 2's VOS sampler
+(RandomUniformSampler) draws it: num_frames consecutive frames from a uniform start, and up to
+max_num_objects of the objects visible on its first frame (a start without any is drawn again);
+frames resized to the model's square input, masks by nearest neighbour. Bad folders are refused
+in one DataError line before any clip is read.
 
 Randomness: item i of epoch e draws from its own generator, seeded from (seed, e, i) (the MOSE
 augmentations from Python's and torch's generators seeded from it, as Meta's draw), so a clip
@@ -49,6 +49,13 @@ class VideoSequence:
     masks: list[Path]  # indexed PNGs, same stems
 
 
+def frame_order(path: Path):
+    """Frames sort by name, numerically where the name is a number (0.jpg, 1.jpg, ..., 10.jpg as
+    an extractor writes them: 2 before 10; zero-padded DAVIS / MOSE names sort as by name), the
+    rule of samhq-video's frame folders (inference/video/frames.py)."""
+    return (0, int(path.stem), "") if path.stem.isdigit() else (1, 0, path.stem)
+
+
 def _inner(folder: Path) -> Path:
     return folder / "480p" if (folder / "480p").is_dir() else folder
 
@@ -77,11 +84,12 @@ def find_sequences(
     names = sorted(p.name for p in masks.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not names:
         raise DataError(f"{masks}: no sequence folders; give {LAYOUT}")
-    found, short = [], []
+    found, short, unannotated = [], [], 0
     for name in names:
         jpegs = {p.stem: p for p in (images / name).glob("*") if p.suffix.lower() in
                  (".jpg", ".jpeg")} if (images / name).is_dir() else {}
-        pngs = sorted(p for p in (masks / name).glob("*.png") if p.stem in jpegs)
+        pngs = sorted((p for p in (masks / name).glob("*.png") if p.stem in jpegs),
+                      key=frame_order)
         if not jpegs:
             raise DataError(f"{images / name}: no JPEG frames for the masks of sequence {name}; "
                             f"give {LAYOUT}")
@@ -94,6 +102,10 @@ def find_sequences(
             continue
         _check_indexed(pngs[0])
         found.append(VideoSequence(name, [jpegs[p.stem] for p in pngs], pngs))
+        unannotated += len(jpegs) - len(pngs)
+    if unannotated:  # YouTube-VOS annotates every 5th frame; a gap is stepped over
+        log.info("%s: %d frames without a mask left out of %d sequences' clips (a clip is %d "
+                 "consecutive annotated frames)", root, unannotated, len(found), min_frames)
     if short:
         log.warning("%d sequence(s) with fewer than %d annotated frames skipped: %s",
                     len(short), min_frames, ", ".join(short[:5]))
@@ -110,6 +122,17 @@ def read_ids(path: Path) -> np.ndarray:
         return read_mask_png(path, ID_MODES).values
     except ImageFileError as err:
         raise DataError(f"{err}; {LAYOUT}") from None
+
+
+def read_frame(seq: VideoSequence, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame t of a sequence and its object ids; DataError naming a mask of another size than
+    its frame (resized apart, it would be stretched over it)."""
+    image, ids = read_image(seq.frames[t]), read_ids(seq.masks[t])
+    if ids.shape != image.shape[:2]:
+        raise DataError(f"{seq.masks[t]}: a {ids.shape[1]}x{ids.shape[0]} mask for the "
+                        f"{image.shape[1]}x{image.shape[0]} frame {seq.frames[t].name} (WxH); "
+                        "give each mask its frame's size")
+    return image, ids
 
 
 def square(image: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
@@ -179,8 +202,9 @@ class VideoClipDataset(Dataset):
 
     def _resized(self, seq: VideoSequence, frames: range, ids: list[int], rng):
         s = self.image_size
-        images = np.stack([square(read_image(seq.frames[t]), s) for t in frames])
-        label_maps = np.stack([square(read_ids(seq.masks[t]), s, nearest=True) for t in frames])
+        pairs = [read_frame(seq, t) for t in frames]
+        images = np.stack([square(image, s) for image, _ in pairs])
+        label_maps = np.stack([square(ids, s, nearest=True) for _, ids in pairs])
         masks = label_maps[:, None] == np.array(ids)[None, :, None, None]
         if rng.random() < self.hflip_prob:
             images, masks = images[:, :, ::-1], masks[..., ::-1]
@@ -188,12 +212,9 @@ class VideoClipDataset(Dataset):
                 torch.from_numpy(np.ascontiguousarray(masks)))
 
     def _augmented(self, seq: VideoSequence, frames: range, ids: list[int]):
-        pictures = [Image.fromarray(read_image(seq.frames[t])) for t in frames]
-        label_maps = np.stack([read_ids(seq.masks[t]) for t in frames])
-        if label_maps.shape[1:] != (pictures[0].height, pictures[0].width):
-            raise DataError(f"{seq.masks[frames[0]]}: {label_maps.shape[2]} x "
-                            f"{label_maps.shape[1]} masks for {pictures[0].width} x "
-                            f"{pictures[0].height} frames; give masks of the frames' size")
+        pairs = [read_frame(seq, t) for t in frames]
+        pictures = [Image.fromarray(image) for image, _ in pairs]
+        label_maps = np.stack([ids for _, ids in pairs])
         masks = label_maps[:, None] == np.array(ids)[None, :, None, None]
         return augment_clip(pictures, torch.from_numpy(masks).to(torch.uint8), self.image_size,
                             self.hflip_prob, self.augmentation)

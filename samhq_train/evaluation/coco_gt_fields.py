@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
+from samhq_train.coco_masks import segmentation_problem
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.lvis_gt import is_lvis
 
@@ -16,6 +17,7 @@ __all__ = ["COCOEVAL_FIELDS", "check_gt_fields"]
 
 # what COCOeval (and lvis_eval.py, which has no iscrowd) reads of every GT annotation
 COCOEVAL_FIELDS = ("segmentation", "area", "iscrowd")
+FIX = "; fix it in the json"
 
 
 def _is_number(value) -> bool:
@@ -42,6 +44,8 @@ def _ids(entries: Iterable[Mapping], path, key: str, what: str) -> set:
 
 
 def _image_sizes(images: Iterable[Mapping], path) -> dict:
+    """{image id: (height, width)}; EvaluationError for an image without an id, a size or a
+    file name that is a path."""
     _ids(images, path, "images", "image")
     sizes = {}
     for image in images:
@@ -51,41 +55,43 @@ def _image_sizes(images: Iterable[Mapping], path) -> dict:
                 f"{path}: image {image['id']!r} has \"height\": {str(size[0])[:20]}, \"width\": "
                 f"{str(size[1])[:20]}; give its size in pixels (whole numbers)"
             )
+        name = image.get("file_name", "")  # none: lvis_gt.image_file reads its coco_url
+        if not isinstance(name, str) or "file_name" in image and not name:
+            raise EvaluationError(
+                f"{path}: image {image['id']!r} has \"file_name\": {repr(name)[:40]}; give the "
+                "path of its file under coco.image_dir"
+            )
         sizes[image["id"]] = size
     return sizes
 
 
 def _segmentation_problem(seg, size: tuple[int, int]) -> str | None:
-    """Why `seg` is no COCO segmentation of an image of `size` (H, W); None when it is one."""
-    if isinstance(seg, Mapping) and "size" in seg and seg["size"] != list(size):
-        return (f"is an RLE of size {str(seg['size'])[:30]}, not its image's [height, width] "
-                f"{list(size)}")
-    if isinstance(seg, Mapping):
-        counts = seg.get("counts")
-        if "size" in seg and (isinstance(counts, str) or isinstance(counts, list) and all(
-                type(c) is int and c >= 0 for c in counts)):
-            return None
-    elif isinstance(seg, list) and seg and all(
-            isinstance(polygon, list) and polygon and len(polygon) % 2 == 0
-            and all(_is_number(v) for v in polygon) for polygon in seg):
-        return None
-    return ("must be polygons [[x1, y1, x2, y2, ...], ...] (numbers, in x, y pairs) or an "
-            f"RLE {{\"counts\", \"size\": [height, width]}}, got {str(seg)[:40]}")
+    """Why `seg` is no COCO segmentation of an image of `size` (H, W) that pycocotools decodes as
+    meant (coco_masks.segmentation_problem: a short RLE string decodes into uninitialised memory,
+    a first polygon of 2 points is read as a box); None when it is one. None and [] are problems
+    here: COCOeval decodes every GT annotation's segmentation."""
+    if seg is None or seg == []:
+        return ('"segmentation" must be polygons [[x1, y1, x2, y2, ...], ...] (numbers, in x, y '
+                f'pairs) or an RLE {{"counts", "size": [height, width]}}, got {str(seg)[:40]}'
+                + FIX)
+    return segmentation_problem(seg, *size)
 
 
 def _field_problem(ann: Mapping, key: str, size: tuple[int, int]) -> str | None:
+    """Why ann[key] is not what the evaluation reads (a sentence ending in what to do), or None."""
     value = ann[key]
     if key == "segmentation":
         return _segmentation_problem(value, size)
     if key == "bbox":
         if not (isinstance(value, list) and len(value) == 4 and all(map(_is_number, value))
                 and value[2] >= 0 and value[3] >= 0):
-            return f"must be [x, y, w, h] (numbers, w and h >= 0), got {str(value)[:40]}"
+            return (f'"bbox" must be [x, y, w, h] (numbers, w and h >= 0), got '
+                    f"{str(value)[:40]}" + FIX)
     elif key == "area":
         if not (_is_number(value) and value >= 0):
-            return f"must be a number >= 0 (pixels), got {str(value)[:40]}"
+            return f'"area" must be a number >= 0 (pixels), got {str(value)[:40]}' + FIX
     elif key == "iscrowd" and value not in (0, 1):  # True / False are 1 / 0
-        return f"must be 0 or 1, got {str(value)[:40]}"
+        return f'"iscrowd" must be 0 or 1, got {str(value)[:40]}' + FIX
     return None
 
 
@@ -116,4 +122,4 @@ def check_gt_fields(dataset: Mapping, path, required: Iterable[str] = ()) -> Non
         for key in ("segmentation", "bbox", "area", "iscrowd"):
             problem = key in ann and _field_problem(ann, key, sizes[ann["image_id"]])
             if problem:
-                raise EvaluationError(f"{where}: \"{key}\" {problem}; fix it in the json")
+                raise EvaluationError(f"{where}: {problem}")

@@ -48,8 +48,8 @@ CASES = {
     "bbox left": (lambda d: _ann(d).update(bbox=[-1.5, 5, 10, 10]), "is not inside its"),
     "bbox negative": (lambda d: _ann(d).update(bbox=[5, 5, -1, 10]), "is not inside its"),
     "iscrowd": (lambda d: _ann(d).update(iscrowd=2), "'iscrowd' must be 0 or 1, got 2"),
-    "polygon": (lambda d: _ann(d).update(segmentation=[[1, 2, 3, 4]]), "a segmentation polygon "
-                "must be a list of at least 3"),
+    "polygon": (lambda d: _ann(d).update(segmentation=[[1, 2, 3, 4]]), "the first segmentation "
+                "polygon must have at least 3 (x, y) points"),
     "polygon odd": (lambda d: _ann(d).update(segmentation=[[1, 2, 3, 4, 5, 6, 7]]),
                     "a segmentation polygon"),
     "rle size": (lambda d: _ann(d, 1)["segmentation"].update(size=[48, 65]), "an RLE whose "

@@ -2,6 +2,7 @@
 reading it, polygons, RLE, crowd, area and category filters; bad json and bad annotations
 refused before the run."""
 
+import json
 import logging
 import re
 
@@ -152,7 +153,7 @@ def test_a_coco_set_is_checked_before_the_run_as_a_folder_set(tmp_path, caplog):
     assert "validation set c: 2 of 3 samples are unusable and skipped; first: " in caplog.text
     anns = [{"segmentation": square, "area": 100.0}, {"segmentation": [[1, 2, 3]], "area": 1.0}]
     coco_json(tmp_path / "a.json", "i.jpg", 48, 64, anns)
-    with pytest.raises(DataError, match=rf"^{re.escape(where)}: unreadable segmentation \("):
+    with pytest.raises(DataError, match=rf"^{re.escape(where)}: a segmentation polygon must be"):
         check()
     coco_json(tmp_path / "a.json", "i.jpg", 40, 64, anns[:1])
     with pytest.raises(DataError, match=r"the json says 64x40 but the image is 64x48 \(WxH\)"):
@@ -174,3 +175,114 @@ def test_coco_min_area_is_inclusive_and_category_ids_keep_only_those(tmp_path):
     assert CocoInstanceDataset(tmp_path, path, min_area=112.6).annotations == [1]
     assert CocoInstanceDataset(tmp_path, path, category_ids=[2]).annotations == [2, 3]
     assert CocoInstanceDataset(tmp_path, path, category_ids=[1, 3]).annotations == [1]
+
+
+def test_a_malformed_segmentation_is_a_bad_sample_naming_its_annotation(tmp_path):
+    """What pycocotools decodes into a wrong mask without a word (a polygon with an odd count of
+    numbers: read one point short; an RLE of another size than its image: a mask that does not fit
+    it) is that sample's DataError naming the annotation and the key, as the concept reader says
+    it (training skips it with the other bad files, a strict set refuses it)."""
+    cv2.imwrite(str(tmp_path / "i.jpg"), blob(48, 64)[0])
+    disc = np.zeros((48, 65), np.uint8)
+    cv2.circle(disc, (30, 24), 8, 255, -1)
+    anns = [{"segmentation": [[10, 10, 40, 10, 40, 30, 10, 30]]},
+            {"segmentation": [[10, 10, 40, 10, 40, 30, 10]]},
+            {"segmentation": rle_of(disc)},
+            {"segmentation": [[10, 10, 40, 30]]}]
+    path = coco_json(tmp_path / "a.json", "i.jpg", 48, 64, anns)
+    ds = CocoInstanceDataset(tmp_path, path)
+    assert int((ds[0]["mask"] > 0).sum()) == 600
+    expected = {2: "a segmentation polygon must be a list of (x, y) number pairs",
+                3: "an RLE whose 'size' is the image's [48, 64], got [48, 65]",
+                4: "the first segmentation polygon must have at least 3 (x, y) points"}
+    for index, text in zip((1, 2, 3), expected.values()):
+        for read in (ds.checked_files, ds.__getitem__):
+            with pytest.raises(DataError) as err:
+                read(index)
+            where = f"{path} (annotation {index + 1}, image {tmp_path / 'i.jpg'}): "
+            assert str(err.value).startswith(where) and text in str(err.value)
+            assert "\n" not in str(err.value)
+
+
+def test_two_annotations_with_one_id_are_refused_not_one_dropped(tmp_path):
+    """pycocotools indexes annotations by id: of two with one id (two exports merged) it keeps the
+    last. The set refuses the json in one line naming both entries instead."""
+    cv2.imwrite(str(tmp_path / "i.jpg"), blob(48, 64)[0])
+    square = [[10, 10, 40, 10, 40, 30, 10, 30]]
+    anns = [{"segmentation": square, "id": 5}, {"segmentation": square, "id": 6},
+            {"segmentation": square, "id": 5}]
+    path = coco_json(tmp_path / "a.json", "i.jpg", 48, 64, anns)
+    with pytest.raises(DataError) as err:
+        CocoInstanceDataset(tmp_path, path)
+    assert str(err.value) == (f"{path}: annotations[0] and annotations[2] both have the id 5 (one "
+                              "would be dropped); give each annotation its own id")
+
+
+def test_annotations_left_out_are_counted_and_a_box_only_json_is_told_so(tmp_path, caplog):
+    """The annotations that are not samples are counted by why (a log line); a json none of whose
+    annotations has a segmentation (a detection export) is refused saying so, not with advice on
+    min_area; an area that is not a number is one line naming the annotation."""
+    cv2.imwrite(str(tmp_path / "i.jpg"), blob(48, 64)[0])
+    square = [[10, 10, 40, 10, 40, 30, 10, 30]]
+    anns = [{"segmentation": square, "area": 600.0}, {"segmentation": [], "area": 600.0},
+            {"segmentation": square, "area": 600.0, "iscrowd": 1},
+            {"segmentation": square, "area": 5.0}, {"bbox": [1, 2, 3, 4], "area": 12.0}]
+    path = coco_json(tmp_path / "a.json", "i.jpg", 48, 64, anns)
+    with caplog.at_level(logging.INFO, logger="samhq_train.data.datasets"):
+        assert CocoInstanceDataset(tmp_path, path, name="c", min_area=10).annotations == [1]
+    assert ("c: 4 of 5 annotations of a.json left out: 2 without a segmentation, 1 crowd, 1 "
+            "under min_area=10") in caplog.text
+    coco_json(tmp_path / "a.json", "i.jpg", 48, 64, [{"bbox": [1, 2, 3, 4], "area": 12.0}])
+    with pytest.raises(DataError) as err:
+        CocoInstanceDataset(tmp_path, path, name="c", min_area=10)
+    assert str(err.value) == (
+        f"c: no usable instance in {path} (of its 1 annotations: 1 without a segmentation); "
+        "data=coco trains on segmentations (polygons or RLE); a detection export (boxes only) "
+        "has none")
+    coco_json(tmp_path / "a.json", "i.jpg", 48, 64, [{"segmentation": square, "area": "600"}])
+    with pytest.raises(DataError, match=r"a.json: annotation 1: 'area' must be a number of "
+                                        r"pixels, got 600; fix the json$"):
+        CocoInstanceDataset(tmp_path, path, name="c", min_area=10)
+
+
+def test_an_image_entry_without_its_size_is_said_so(tmp_path):
+    """pycocotools draws polygons on the json's width x height: an entry without them is the
+    sample's one line saying which keys to add, with the file's size ("None x None" before)."""
+    cv2.imwrite(str(tmp_path / "i.jpg"), blob(48, 64)[0])
+    path = coco_json(tmp_path / "a.json", "i.jpg", 48, 64,
+                     [{"segmentation": [[10, 10, 40, 10, 40, 30, 10, 30]]}])
+    data = json.loads(path.read_text())
+    del data["images"][0]["width"], data["images"][0]["height"]
+    path.write_text(json.dumps(data))
+    ds = CocoInstanceDataset(tmp_path, path)
+    for read in (ds.checked_files, ds.__getitem__):
+        with pytest.raises(DataError) as err:
+            read(0)
+        assert str(err.value) == (
+            f"{path} (annotation 1, image {tmp_path / 'i.jpg'}): its image's entry in 'images' "
+            "has no 'width' and 'height'; add them (64 and 48 for this file)")
+
+
+@pytest.mark.parametrize("edit,says", [
+    (lambda d: d["images"][0].pop("file_name"), "images[0] (id 1) has 'file_name': None; give "
+     "the path of its file in the image folder"),
+    (lambda d: d["images"][0].update(file_name=5), "images[0] (id 1) has 'file_name': 5"),
+    (lambda d: d.update(annotations={}), "'annotations' is missing or not a list of objects"),
+    (lambda d: d.pop("images"), "'images' is missing or not a list of objects"),
+    (lambda d: d["annotations"][0].update(iscrowd="0"), "annotation 1: 'iscrowd' must be 0 or 1, "
+     "got '0'; fix the json"),
+], ids=["no file_name", "file_name a number", "annotations an object", "no images",
+        "iscrowd a string"])
+def test_entries_pycocotools_takes_as_they_come_are_one_line(tmp_path, edit, says):
+    """What pycocotools indexes without a word: an image without a file name (a KeyError /
+    TypeError traceback when the set listed its files), a key that is no list (read as no
+    annotation, or annotations of no image), an iscrowd of "0" (true: left out as a crowd)."""
+    cv2.imwrite(str(tmp_path / "i.jpg"), blob(48, 64)[0])
+    path = coco_json(tmp_path / "a.json", "i.jpg", 48, 64,
+                     [{"segmentation": [[10, 10, 40, 10, 40, 30, 10, 30]]}])
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(DataError) as err:
+        CocoInstanceDataset(tmp_path, path)
+    assert str(err.value).startswith(f"{path}: ") and says in str(err.value)

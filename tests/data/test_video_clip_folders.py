@@ -92,3 +92,44 @@ def test_moving_shapes_are_written_again_for_other_settings_only(tmp_path):
     assert first.stat().st_mtime_ns == stamp  # the same settings: kept
     ensure_moving_shapes(tmp_path, num_videos=1, num_frames=5, size=32)
     assert len(list((tmp_path / "Annotations" / "shapes000").glob("*.png"))) == 5
+
+
+def test_frames_named_by_unpadded_numbers_are_in_number_order(tmp_path):
+    """0.jpg ... 11.jpg (ffmpeg's %d.jpg): a clip is 2, 3, 4, ..., not 10, 11, 2 as by name."""
+    write_sequence(tmp_path, "seq", 12)
+    for folder in ("JPEGImages", "Annotations"):
+        for path in (tmp_path / folder / "seq").iterdir():
+            path.rename(path.with_name(f"{int(path.stem)}{path.suffix}"))
+    (seq,) = find_sequences(tmp_path)
+    assert [p.stem for p in seq.frames] == [str(t) for t in range(12)]
+    assert [p.stem for p in seq.masks] == [str(t) for t in range(12)]
+
+
+@pytest.mark.parametrize("augmented", [False, True])
+def test_a_mask_of_another_size_than_its_frame_is_that_clips_error(tmp_path, augmented):
+    """A mask of another size than its frame (here the third's) is said in one line naming it,
+    with and without the MOSE augmentations: resized apart, it was stretched over its frame."""
+    from samhq_train.data.video_transforms import ClipAugmentation
+
+    write_sequence(tmp_path, "seq", 4)
+    mask = tmp_path / "Annotations" / "seq" / "00002.png"
+    Image.fromarray(np.full((8, 10), 3, np.uint8)).convert("P").save(mask)
+    dataset = VideoClipDataset(tmp_path, image_size=16, num_frames=4, hflip_prob=0.0,
+                               augmentation=ClipAugmentation() if augmented else None)
+    assert dataset[0] == {"error": f"{mask}: a 10x8 mask for the 20x16 frame 00002.jpg (WxH); "
+                                   "give each mask its frame's size"}
+
+
+def test_frames_without_a_mask_are_left_out_and_counted(tmp_path, caplog):
+    """A frame without its PNG (YouTube-VOS' every 5th annotated, or a gap) is no frame of a
+    clip, said in one log line with the count."""
+    import logging
+
+    write_sequence(tmp_path, "seq", 8)
+    for t in (2, 3, 5):
+        (tmp_path / "Annotations" / "seq" / f"{t:05d}.png").unlink()
+    with caplog.at_level(logging.INFO, logger="samhq_train.data.video_clips"):
+        (seq,) = find_sequences(tmp_path, 4)
+    assert [p.stem for p in seq.frames] == ["00000", "00001", "00004", "00006", "00007"]
+    assert (f"{tmp_path}: 3 frames without a mask left out of 1 sequences' clips (a clip is 4 "
+            "consecutive annotated frames)") in caplog.text

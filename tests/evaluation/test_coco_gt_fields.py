@@ -11,7 +11,7 @@ from samhq_train.evaluation.coco_gt_fields import COCOEVAL_FIELDS
 from samhq_train.evaluation.coco_inputs import read_coco_gt, read_coco_inputs
 from samhq_train.evaluation.errors import EvaluationError
 
-RLE = {"counts": "04", "size": [8, 8]}  # 64 background pixels
+RLE = {"counts": "P2", "size": [8, 8]}  # 64 background pixels
 GT = {
     "images": [{"id": 1, "file_name": "1.png", "height": 8, "width": 8}],
     "annotations": [
@@ -31,16 +31,24 @@ CASES = {
                       f'{ANN}: "bbox" must be [x, y, w, h] (numbers, w and h >= 0), got '
                       "[0, 0, -1, 2]" + FIX),
     "segmentation-number": ("annotations", 1, "segmentation", 3,
-                            f'{ANN}: "segmentation" must be polygons [[x1, y1, x2, y2, ...], '
-                            '...] (numbers, in x, y pairs) or an RLE {"counts", "size": [height, '
-                            "width]}, got 3" + FIX),
+                            f"{ANN}: the segmentation must be polygons or an RLE whose 'size' is "
+                            "the image's [8, 8], got None; fix the json"),
     "polygon-odd": ("annotations", 0, "segmentation", [[1, 1, 4, 1, 4]],
-                    'annotations[0] (id 5): "segmentation" must be polygons [[x1, y1, x2, y2, '
-                    '...], ...] (numbers, in x, y pairs) or an RLE {"counts", "size": [height, '
-                    'width]}, got [[1, 1, 4, 1, 4]]' + FIX),
+                    "annotations[0] (id 5): a segmentation polygon must be a list of (x, y) "
+                    "number pairs; fix the json"),
+    "polygon-first-2-points": ("annotations", 0, "segmentation", [[1, 1, 4, 4], [1, 1, 4, 1, 4, 4]],
+                               "annotations[0] (id 5): the first segmentation polygon must have at "
+                               "least 3 (x, y) points (pycocotools cannot read [1, 1, 4, 4]); fix "
+                               "the json"),
+    "rle-string-short": ("annotations", 1, "segmentation", {"counts": "04", "size": [8, 8]},
+                         f"{ANN}: the RLE 'counts' string must be COCO's compressed runs covering "
+                         "height x width; fix the json"),
+    "rle-runs-short": ("annotations", 1, "segmentation", {"counts": [0, 60], "size": [8, 8]},
+                       f"{ANN}: the RLE 'counts' must be non-negative integers summing to height "
+                       "x width; fix the json"),
     "rle-size": ("annotations", 1, "segmentation", {"counts": "0`0", "size": [16, 16]},
-                 f'{ANN}: "segmentation" is an RLE of size [16, 16], not its image\'s [height, '
-                 "width] [8, 8]" + FIX),
+                 f"{ANN}: the segmentation must be polygons or an RLE whose 'size' is the "
+                 "image's [8, 8], got [16, 16]; fix the json"),
     "area-word": ("annotations", 1, "area", "big",
                   f'{ANN}: "area" must be a number >= 0 (pixels), got big' + FIX),
     "iscrowd-2": ("annotations", 1, "iscrowd", 2, f'{ANN}: "iscrowd" must be 0 or 1, got 2' + FIX),
@@ -51,6 +59,10 @@ CASES = {
                     f'{ANN} has "category_id": 3, which names no category of "categories"; give '
                     "the id of its category"),
     "no-area": ("annotations", 1, "area", None, f'{ANN} has no "area"; the evaluation reads it'),
+    "file-name-number": ("images", 0, "file_name", 5, 'image 1 has "file_name": 5; give the path '
+                         "of its file under coco.image_dir"),
+    "file-name-empty": ("images", 0, "file_name", "", 'image 1 has "file_name": \'\'; give the '
+                        "path of its file under coco.image_dir"),
     "image-size": ("images", 0, "height", "8",
                    'image 1 has "height": 8, "width": 8; give its size in pixels (whole numbers)'),
     "duplicate-id": ("annotations", 1, "id", 5, 'two annotations have "id": 5; ids are unique'),

@@ -26,9 +26,10 @@ BAD = {  # (entry kind, field, value, words the one line holds)
     "bbox-infinity": ("annotations", "bbox", [0, 0, float("inf"), 1], BOX),
     "bbox-negative-h": ("annotations", "bbox", [0, 0, 1, -1], BOX),
     "bbox-five-numbers": ("annotations", "bbox", [0, 0, 1, 1, 1], BOX),
-    "polygon-empty": ("annotations", "segmentation", [[]], '"segmentation" must be polygons'),
+    "polygon-empty": ("annotations", "segmentation", [[]],
+                      "the first segmentation polygon must have at least 3 (x, y) points"),
     "rle-width-first": ("annotations", "segmentation", {"counts": "0`0", "size": [8, 6]},
-                        "is an RLE of size [8, 6], not its image's [height, width] [6, 8]"),
+                        "an RLE whose 'size' is the image's [6, 8], got [8, 6]"),
     "image-height-0": ("images", "height", 0, 'image 1 has "height": 0, "width": 8'),
     "image-id-float": ("images", "id", 1.5, 'images[0] has "id": 1.5; give each image an id'),
 }
@@ -54,7 +55,7 @@ def test_a_bad_value_is_refused_naming_the_field(tmp_path, case):
 
 @pytest.mark.parametrize("segmentation", [
     {"counts": [0, 48], "size": [6, 8]},  # uncompressed, starting on the object: a run of 0
-    {"counts": "0`0", "size": [6, 8]},  # [height, width] of the non-square image
+    {"counts": "`1", "size": [6, 8]},  # [height, width] of the non-square image
 ], ids=["uncompressed-starting-with-0", "compressed-height-first"])
 def test_an_rle_of_the_image_size_is_read(tmp_path, segmentation):
     gt = copy.deepcopy(GT)

@@ -29,7 +29,8 @@ def write(tmp_path, gt) -> str:
 CASES = {
     "no segmentation": ({"segmentation": None}, ' has no "segmentation"; the evaluation reads it'),
     "rle of another size": (
-        {"segmentation": {"size": [5, 6], "counts": "a"}}, ': "segmentation" is an RLE of size'),
+        {"segmentation": {"size": [5, 6], "counts": "a"}}, ": the segmentation must be polygons "
+        "or an RLE whose 'size' is the image's"),
     "iscrowd 2": ({"iscrowd": 2}, ': "iscrowd" must be 0 or 1, got 2'),
     "image_id of no pair": ({"image_id": 3}, ' has "image_id": 3, which names no image'),
     "negative area": ({"area": -1}, ': "area" must be a number >= 0'),
