@@ -22,6 +22,10 @@ ALLOWED = {
     "constants": set(),
     "distributed": set(),
     "settings": {"errors"},
+    # the `concept` / `video` groups' records: below the config layer, which stores their
+    # defaults (config_defaults), and the training runs that read them
+    "concept_settings": {"settings", "model"},
+    "video_settings": set(),
     "imaging": {"constants"},
     "resizing": set(),  # SAM's long-side rule and the uint8 resizes, beside imaging
     "drawing": set(),  # the overlay picture, beside imaging
@@ -56,16 +60,18 @@ ALLOWED = {
     "training.video": {
         "constants", "data", "model", "evaluation", "evaluation.video", "training",
         "model_from_config", "distributed",  # the loss's object count over processes
+        "video_settings",
     },
     # SAM 3 concept fine-tuning (Meta's detection loss, matchers, optimiser groups)
     "training.concept": {"constants", "data", "model", "training", "distributed", "cache",
                          # the run: the phrases' tokenizer, the model from the config, box AP
-                         "clip_tokenizer", "model_from_config", "evaluation"},
+                         "clip_tokenizer", "model_from_config", "evaluation",
+                         "concept_settings"},
     # with inference.video (samhq-video)
     "inference": {"constants", "imaging", "drawing", "model", "clip_tokenizer", "coco_masks"},
     "reference": {"model"},
     "cache": {"constants", "imaging", "data", "model", "distributed"},
-    "config_defaults": {"constants", "data", "model"},
+    "config_defaults": {"constants", "data", "model", "concept_settings", "video_settings"},
     "config_training": {"data", "settings"},
     "config_check": {
         "cache", "config_defaults", "config_training", "constants", "data", "model",

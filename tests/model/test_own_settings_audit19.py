@@ -6,15 +6,15 @@ defaults are alpha 8 (Meta's), not model.lora's 16."""
 import pytest
 from hydra import compose, initialize_config_dir
 
-from samhq_train.config_check import ConfigError, check_config, check_policy_settings
-from samhq_train.config_defaults import CONFIG_DIR
-from samhq_train.model.policy import POLICIES, LoraSettings, TrainablePolicy, check_own_settings
-from samhq_train.settings import SettingError
-from samhq_train.training.concept.trainable import (
+from samhq_train.concept_settings import (
     CONCEPT_POLICIES,
     CONCEPT_POLICY_OWN_KEYS,
     ConceptPolicy,
 )
+from samhq_train.config_check import ConfigError, check_config, check_policy_settings
+from samhq_train.config_defaults import CONFIG_DIR
+from samhq_train.model.policy import POLICIES, LoraSettings, TrainablePolicy, check_own_settings
+from samhq_train.settings import SettingError
 
 OWN = [("decoder_lr_scale", 0.2, "hq+decoder"), ("lora_lr_scale", 2.0, "hq+lora"),
        ("base_lr_scale", 2.0, "full")]

@@ -23,7 +23,7 @@ from samhq_train.training.concept.module import ConceptTrainModule
 from samhq_train.training.video.clip_forward import FrameSteps
 from samhq_train.training.video.loss import MultiStepMaskLoss
 from samhq_train.training.video.module import VideoTrainModule
-from samhq_train.training.video.prompts import ClipPromptSettings
+from samhq_train.video_settings import ClipPromptSettings
 from tests.training.concept.concept_loss_case import make_outputs, make_targets
 from tests.training.stand_in_group import StandInGroup, other_failed
 

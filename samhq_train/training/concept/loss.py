@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from samhq_train.concept_settings import CONCEPT_WITH_MASKS
 from samhq_train.data.concept_targets import ConceptTargets
 from samhq_train.model.sam3.concept.boxes import box_cxcywh_to_xyxy
 from samhq_train.training.step_failures import mean_over_ranks_or_stop
@@ -47,7 +48,7 @@ class ConceptLossSettings:
     pad_scale_pos: float = 1.0
     presence_alpha: float = 0.5
     presence_gamma: float = 0.0
-    with_masks: bool = False
+    with_masks: bool = CONCEPT_WITH_MASKS
     weight_mask: float = 200.0
     weight_dice: float = 10.0
     mask_focal_alpha: float = 0.25

@@ -5,10 +5,10 @@ and the detection loss (loss.py); AdamW with the recipe's param groups and inver
 schedule stepped per optimiser step (optimizer.py); gradient clipping is the trainer's
 (lightning_clipping).
 
-What trains is the policy's (trainable.py: full = Meta's recipe, detector, detector+lora). The
-trunk runs without autograd when the policy freezes it (detector); a frozen text encoder encodes
-each phrase once per run (phrase_features.py); without the mask terms the segmentation head is
-not run. Neither changes a value.
+What trains is the policy's (concept_settings.ConceptPolicy, applied by trainable.py: full =
+Meta's recipe, detector, detector+lora). The trunk runs without autograd when the policy freezes
+it (detector); a frozen text encoder encodes each phrase once per run (phrase_features.py);
+without the mask terms the segmentation head is not run. Neither changes a value.
 
 Validation (eval mode, no DAC, the last layer): the loss as in training ("val/core_loss" and its
 main terms; each batch normalised by its own instance count, averaged over every process's
@@ -43,6 +43,7 @@ import lightning as L
 import torch
 
 from samhq_train.clip_tokenizer import ClipTokenizer
+from samhq_train.concept_settings import ConceptOptimSettings, ConceptPolicy
 from samhq_train.data.concept_batch import ConceptBatch
 from samhq_train.data.concept_val_exemplars import ValExemplarSettings, exemplar_batch
 from samhq_train.data.loaders import LoadFailure
@@ -57,9 +58,9 @@ from samhq_train.training.step_failures import (
 )
 
 from .loss import CORE_LOSS, ConceptLossSettings, concept_detection_loss
-from .optimizer import ConceptOptimSettings, concept_optimizer
+from .optimizer import concept_optimizer
 from .phrase_features import PhraseFeatures
-from .trainable import ConceptPolicy, prepare_concept_model
+from .trainable import prepare_concept_model
 from .validation import BoxDetections
 
 MAIN_TERMS = ("loss_bbox", "loss_giou", "loss_ce", "presence_loss", "loss_mask", "loss_dice")

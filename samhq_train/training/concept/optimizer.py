@@ -22,14 +22,10 @@ model.* is our tracker.*):
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from dataclasses import dataclass, fields
-
 import torch
 from torch import nn
 
-from samhq_train.errors import UserError
+from samhq_train.concept_settings import ConceptOptimSettings
 
 from ..param_rules import (
     groups_by_lr_and_decay,
@@ -39,69 +35,10 @@ from ..param_rules import (
 )
 from .schedule import concept_lr_lambda
 
-KEY_PREFIX = "concept"  # the config group whose keys these settings are
+RECIPE = ConceptOptimSettings()  # the defaults: Meta's recipe
 
 
-class ConceptSettingError(UserError, ValueError):
-    """A concept fine-tuning setting that cannot work; the message names the key."""
-
-    label = "config error"
-
-
-def check_setting(key: str, value, ok: Callable[[object], bool], accepted: str) -> None:
-    """ConceptSettingError `key=value: expected accepted` unless ok(value)."""
-    if not ok(value):
-        raise ConceptSettingError(f"{key}={value}: expected {accepted}")
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-@dataclass(frozen=True)
-class ConceptOptimSettings:
-    """The recipe's optimiser settings (defaults: Meta's roboflow_v100 full fine-tune)."""
-
-    lr_transformer: float = 8e-5
-    lr_vision_backbone: float = 2.5e-5
-    lr_language_backbone: float = 5e-6
-    layer_decay: float = 0.9  # over the ViT trunk's blocks
-    weight_decay: float = 0.1
-    scheduler_timescale: int = 20
-    scheduler_warmup: int = 20
-    scheduler_cooldown: int = 20
-    gradient_clip: float = 0.1  # max gradient norm (L2) over the trained parameters
-
-    def __post_init__(self):
-        rules = {
-            "layer_decay": (lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
-            "weight_decay": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
-            "scheduler_timescale": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-            "scheduler_warmup": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-            "scheduler_cooldown": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-        }
-        for field in fields(self):
-            ok, accepted = rules.get(field.name, (lambda v: _is_number(v) and v > 0,
-                                                  "a number > 0"))
-            check_setting(f"{KEY_PREFIX}.{field.name}", getattr(self, field.name), ok, accepted)
-
-    @classmethod
-    def from_config(cls, **values) -> ConceptOptimSettings:
-        """From plain config values; ConceptSettingError naming the key for an unknown or bad
-        one."""
-        known = [f.name for f in fields(cls)]
-        for key in values:
-            if key not in known:
-                raise ConceptSettingError(f"{KEY_PREFIX}.{key} is not a setting here: use "
-                                          f"{', '.join(known)}")
-        return cls(**values)
-
-
-def concept_param_groups(model: nn.Module, settings: ConceptOptimSettings = ConceptOptimSettings(),
+def concept_param_groups(model: nn.Module, settings: ConceptOptimSettings = RECIPE,
                          *, prefix: str = "detector.") -> list[dict]:
     """AdamW param groups of the model's trainable parameters (requires_grad), one per (lr,
     weight decay) pair, each with "param_names" beside "params". `prefix`: where Meta's
@@ -124,7 +61,7 @@ def concept_param_groups(model: nn.Module, settings: ConceptOptimSettings = Conc
 
 
 def concept_optimizer(model: nn.Module, steps_per_epoch: int, epochs: int,
-                      settings: ConceptOptimSettings = ConceptOptimSettings(),
+                      settings: ConceptOptimSettings = RECIPE,
                       *, prefix: str = "detector."):
     """(AdamW over concept_param_groups, its LambdaLR): step the scheduler once after every
     optimiser step (Lightning: interval "step"); the run has epochs x steps_per_epoch steps."""
@@ -139,6 +76,6 @@ def concept_optimizer(model: nn.Module, steps_per_epoch: int, epochs: int,
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def lightning_clipping(settings: ConceptOptimSettings = ConceptOptimSettings()) -> dict:
+def lightning_clipping(settings: ConceptOptimSettings = RECIPE) -> dict:
     """The Lightning Trainer arguments that clip as Meta's GradientClipper does."""
     return {"gradient_clip_val": settings.gradient_clip, "gradient_clip_algorithm": "norm"}

@@ -32,6 +32,12 @@ from omegaconf import OmegaConf
 from samhq_train.cache.build import BuildEmbeddingCache
 from samhq_train.cache.concept import ConceptTrunkCache, trunk_cache_from_config
 from samhq_train.clip_tokenizer import ClipTokenizer
+from samhq_train.concept_settings import (
+    CONCEPT_POLICY_OWN_KEYS,
+    CONCEPT_WITH_MASKS,
+    ConceptOptimSettings,
+    ConceptPolicy,
+)
 from samhq_train.errors import UserError
 from samhq_train.model import (
     TrainablePolicy,
@@ -60,8 +66,7 @@ from samhq_train.training.run_families import CONCEPT_RUN_FAMILIES, CONCEPT_RUN_
 from .loaders import ConceptDataConfigError, concept_loaders, data_files, share_size, val_exemplars
 from .loss import ConceptLossSettings
 from .module import ConceptTrainModule, trunk_maps
-from .optimizer import ConceptOptimSettings, lightning_clipping
-from .trainable import CONCEPT_POLICY_OWN_KEYS, ConceptPolicy
+from .optimizer import lightning_clipping
 
 log = logging.getLogger(__name__)
 # fp32 weights: full precision or mixed (autocast); Lightning's aliases included
@@ -83,18 +88,20 @@ def concept_settings(cfg) -> tuple[ConceptPolicy, ConceptOptimSettings, ConceptL
         if key not in RUN_KEYS + OPTIM_KEYS:
             raise ConceptConfigError(f"concept.{key} is not a setting: use one of "
                                      f"{', '.join(RUN_KEYS + OPTIM_KEYS)}")
-    if not isinstance(values.get("with_masks", False), bool):
+    with_masks = values.get("with_masks", CONCEPT_WITH_MASKS)
+    if not isinstance(with_masks, bool):
         raise ConceptConfigError(f"concept.with_masks={values['with_masks']}: expected true "
                                  "(the mask terms too) or false (the recipe's boxes only)")
     try:
-        policy = ConceptPolicy.from_config(values.get("policy", "full"), values.get("lora"))
+        policy = ConceptPolicy.from_config(values.get("policy", ConceptPolicy().name),
+                                           values.get("lora"))
         # concept.lora.rank=16 with policy detector: refused, not ignored in silence
         check_own_settings(policy, ConceptPolicy(), CONCEPT_POLICY_OWN_KEYS, "concept")
     except (UserError, ValueError) as err:
         raise ConceptConfigError(str(err)) from None
     optim = ConceptOptimSettings.from_config(**{k: v for k, v in values.items()
                                                 if k in OPTIM_KEYS})
-    return policy, optim, ConceptLossSettings(with_masks=bool(values.get("with_masks", False)))
+    return policy, optim, ConceptLossSettings(with_masks=with_masks)
 
 
 def check_concept_config(cfg):

@@ -3,7 +3,8 @@
 A loaded Sam3HQ only carries the detector's tensors (buffers, model/sam3/carried.py);
 `attach_detector` makes them the parameters of ConceptDetector modules registered at the same
 paths (so the model's names stay sam3.pt's, detector.*, and its state_dict is unchanged) and
-returns that detector, whose modules are the model's.
+returns that detector, whose modules are the model's. The policies (concept.policy; its record
+ConceptPolicy and the `trains` rule live in samhq_train/concept_settings.py):
 
   full           Meta's recipe: the whole detector, the ViT trunk and the text encoder included.
                  Meta's Sam3Image also holds the interactive path (its sam2 neck,
@@ -28,89 +29,12 @@ Meta's recipe sets it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
 from torch import nn
 
+from samhq_train.concept_settings import ConceptPolicy
 from samhq_train.model.lora import add_lora, is_lora_key
-from samhq_train.model.policy import LoraSettings
 from samhq_train.model.sam3.concept.decoder import Decoder
 from samhq_train.model.sam3.concept.detector import ConceptDetector, concept_detector
-
-from .optimizer import ConceptSettingError, check_setting
-
-CONCEPT_POLICIES = ("full", "detector", "detector+lora")
-DETECTOR = "detector."
-VISION = DETECTOR + "backbone.vision_backbone."
-TRUNK = VISION + "trunk."
-TEXT = DETECTOR + "backbone.language_backbone."
-INTERACTIVE_NECK = VISION + "sam2_convs."  # the tracker's neck: no gradient from the detection
-TRUNK_LORA_PRESETS = ("attn", "attn+mlp")  # the sam3 family's presets on the trunk's blocks
-# concept.lora's defaults: alpha 8, not model.lora's 16 (experiment=concept_finetune spells them
-# out for --cfg job; tests/training/concept/test_concept_config_defaults.py keeps them equal)
-CONCEPT_LORA = LoraSettings(alpha=8.0)
-# the settings one policy reads and the others ignore: concept.<key> -> that policy
-CONCEPT_POLICY_OWN_KEYS = {
-    f"lora.{key}": "detector+lora" for key in LoraSettings.__dataclass_fields__
-}
-
-
-@dataclass(frozen=True)
-class ConceptPolicy:
-    """concept.policy of a concept fine-tune and its LoRA settings (detector+lora)."""
-
-    name: str = "full"
-    lora: LoraSettings = CONCEPT_LORA
-
-    def __post_init__(self):
-        check_setting("concept.policy", self.name, lambda v: v in CONCEPT_POLICIES,
-                      f"one of {', '.join(CONCEPT_POLICIES)}")
-        check_setting("concept.lora", self.lora, lambda v: isinstance(v, LoraSettings),
-                      "LoRA settings")
-        targets = self.lora.targets
-        check_setting(
-            "concept.lora.targets", targets,
-            lambda v: self.name != "detector+lora" or not isinstance(v, str)
-            or "*" in v or "." in v or v in TRUNK_LORA_PRESETS,
-            f"one of {', '.join(TRUNK_LORA_PRESETS)} or module-name patterns (policy "
-            "detector+lora adapts the ViT trunk; the interactive decoder gets no gradient from "
-            "the concept loss)")
-
-    @classmethod
-    def from_config(cls, name: str = "full", lora=None) -> ConceptPolicy:
-        """From plain config values (concept.policy, a concept.lora mapping); one line naming the
-        key for a bad one."""
-        lora = dict(lora or {})
-        known = list(LoraSettings.__dataclass_fields__)
-        for key in lora:
-            if key not in known:
-                raise ConceptSettingError(f"concept.lora.{key} is not a setting here: use "
-                                          f"{', '.join(known)}")
-        try:
-            settings = replace(CONCEPT_LORA, **lora)
-        except ValueError as err:  # LoraSettings names image training's keys, model.lora.*
-            raise ConceptSettingError(str(err).replace("model.lora", "concept.lora")) from None
-        return cls(name=name, lora=settings)
-
-    def trains(self, name: str) -> bool:
-        """Whether the parameter of this name (a Sam3HQ's, detector attached) trains."""
-        if self.name == "detector+lora" and is_lora_key(name):
-            return True
-        if not name.startswith(DETECTOR) or name.startswith(INTERACTIVE_NECK):
-            return False
-        if self.name == "full":
-            return True
-        return not name.startswith((TRUNK, TEXT))
-
-    @property
-    def trunk_needs_grad(self) -> bool:
-        """Whether the ViT trunk runs with autograd (else its maps may be cached)."""
-        return self.name != "detector"
-
-    @property
-    def text_needs_grad(self) -> bool:
-        """Whether the text encoder runs with autograd (else its features may be cached)."""
-        return self.name == "full"
 
 
 def as_concept_policy(policy: str | ConceptPolicy) -> ConceptPolicy:

@@ -38,8 +38,9 @@ import torch
 from samhq_train.model.sam2 import Sam2HQ
 from samhq_train.model.sam2.tracking_state import FrameFeatures, Memory, TrackOutput
 from samhq_train.model.sam3.tracking import video_tracker
+from samhq_train.video_settings import ClipPromptSettings
 
-from .prompts import ClipPlan, ClipPromptSettings, add_points, next_click
+from .prompts import ClipPlan, add_points, next_click
 
 
 @dataclass

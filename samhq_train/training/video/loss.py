@@ -22,6 +22,7 @@ import torch
 
 from samhq_train.training.losses import sigmoid_focal_loss
 from samhq_train.training.step_failures import mean_over_ranks_or_stop
+from samhq_train.video_settings import VideoLossSettings
 
 from .clip_forward import FrameSteps
 
@@ -44,17 +45,12 @@ def actual_iou(logits, targets) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class MultiStepMaskLoss:
-    """Weights and options of the loss (defaults: the MOSE fine-tune config)."""
+class MultiStepMaskLoss(VideoLossSettings):
+    """The loss with its weights and options (VideoLossSettings: video.loss.*) and the focal
+    terms' (defaults: the MOSE fine-tune config)."""
 
-    weight_mask: float = 20.0
-    weight_dice: float = 1.0
-    weight_iou: float = 1.0
-    weight_class: float = 1.0
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
-    supervise_all_iou: bool = True
-    iou_use_l1_loss: bool = True
     pred_obj_scores: bool = True
     focal_alpha_obj_score: float = -1.0
     focal_gamma_obj_score: float = 0.0

@@ -56,11 +56,12 @@ from samhq_train.training.step_failures import (
     stop_at_failed_batch,
     stop_together_on_failure,
 )
+from samhq_train.video_settings import ClipPromptSettings, VideoOptimSettings
 
 from .clip_forward import ClipForward
 from .loss import TERMS, MultiStepMaskLoss
-from .optimizer import VideoOptimSettings, video_optimizer
-from .prompts import ClipPromptSettings, plan_clip
+from .optimizer import video_optimizer
+from .prompts import plan_clip
 from .validation import score_tracking
 
 RNG_KEY = "video_prompt_rng"

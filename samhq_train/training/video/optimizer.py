@@ -9,32 +9,17 @@ blocks, block i gets decay^(L - i), the patch embedding decay^(L + 1), the posit
 weight decay is 0 for names containing "bias" and for the parameters of nn.LayerNorm modules
 (exactly that class, as sam2's module_cls_names matching; LayerNorm2d keeps its decay), else
 `weight_decay`. Every learning rate follows the same cosine from its start value to a tenth.
+The settings' defaults: VideoOptimSettings (samhq_train/video_settings.py).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..param_rules import groups_by_lr_and_decay, trunk_lr_scale, without_weight_decay
-
-
-@dataclass(frozen=True)
-class VideoOptimSettings:
-    """video.lr, vision_lr, weight_decay and layer_decay; the defaults are the MOSE fine-tune's
-    (conf/experiment/video_finetune.yaml repeats them with comments; a test keeps them equal)."""
-
-    lr: float = 5e-6
-    vision_lr: float = 3e-6
-    weight_decay: float = 0.1
-    layer_decay: float = 0.9
-
-
-# the settings only the image encoder's parameters read (video.freeze_image_encoder: none train)
-IMAGE_ENCODER_KEYS = ("vision_lr", "layer_decay")
 
 
 def video_param_groups(model: nn.Module, *, lr: float, vision_lr: float, weight_decay: float,

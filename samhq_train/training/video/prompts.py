@@ -18,33 +18,7 @@ import numpy as np
 import torch
 
 from samhq_train.model.sam2.tracking_state import Points
-
-
-@dataclass(frozen=True)
-class ClipPromptSettings:
-    """SAM2Train's prompt arguments (the *_for_train ones); defaults: the MOSE fine-tune config
-    (sam2.1_hiera_b+_MOSE_finetune.yaml). click_sampling "uniform" draws a click uniformly from
-    the error region (training), "center" takes the error region's innermost pixel (SAM2Train's
-    pt_sampling_for_eval, deterministic)."""
-
-    prob_to_use_pt_input: float = 0.5
-    prob_to_use_box_input: float = 0.5
-    num_frames_to_correct: int = 2
-    rand_frames_to_correct: bool = True
-    num_init_cond_frames: int = 2
-    rand_init_cond_frames: bool = True
-    add_all_frames_to_correct_as_cond: bool = True
-    num_correction_pt_per_frame: int = 7
-    prob_to_sample_from_gt: float = 0.1
-    click_sampling: str = "uniform"
-
-    def __post_init__(self) -> None:
-        if self.click_sampling not in ("uniform", "center"):
-            raise ValueError(f"click_sampling must be uniform or center, not {self.click_sampling}")
-        if self.num_init_cond_frames < 1:
-            raise ValueError("num_init_cond_frames must be at least 1")
-        if self.prob_to_use_pt_input > 0 and self.num_frames_to_correct < self.num_init_cond_frames:
-            raise ValueError("num_frames_to_correct must be at least num_init_cond_frames")
+from samhq_train.video_settings import ClipPromptSettings
 
 
 @dataclass

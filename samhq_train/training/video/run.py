@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import hydra
@@ -50,11 +51,15 @@ from samhq_train.training.export_names import video_export_name
 from samhq_train.training.interrupt import INTERRUPT_CHECKPOINT, CheckpointOnInterrupt
 from samhq_train.training.resume import reporting_full_disk, reporting_interrupts
 from samhq_train.training.run_families import VIDEO_RUN_FAMILIES, VIDEO_RUN_NEEDS
+from samhq_train.video_settings import (
+    IMAGE_ENCODER_KEYS,
+    ClipPromptSettings,
+    VideoOptimSettings,
+    VideoRegularisation,
+)
 
 from .loss import MultiStepMaskLoss
 from .module import VideoTrainModule
-from .optimizer import IMAGE_ENCODER_KEYS, VideoOptimSettings
-from .prompts import ClipPromptSettings
 from .validation import VideoSequenceDataset, first_item
 
 log = logging.getLogger(__name__)
@@ -62,9 +67,10 @@ log = logging.getLogger(__name__)
 VIDEO_PRECISIONS = ("32", "32-true", "bf16-mixed", "bf16", "16-mixed", "16")
 
 
-# the keys of the `video` group (conf/experiment/video_finetune.yaml)
+# the keys of the `video` group (conf/experiment/video_finetune.yaml and the records'
+# defaults it names, samhq_train/video_settings.py)
 VIDEO_KEYS = ("use_hq", "freeze_image_encoder", *VideoOptimSettings.__dataclass_fields__,
-              "drop_path_rate", "dropout", "teacher_force_object_scores",
+              *VideoRegularisation.__dataclass_fields__, "teacher_force_object_scores",
               "init_missing_video_parts", "prompts", "loss")
 SAM3_KEYS = {  # video.<key> -> what it is; SAM 2.1 has no such thing
     "teacher_force_object_scores": "Meta's teacher_force_obj_scores_for_mem",
@@ -106,8 +112,9 @@ def check_video_config(cfg) -> None:
         raise VideoConfigError(f"trainer.precision={precision}: video fine-tuning trains fp32 "
                                "weights, as SAM 2 does; use 32, bf16-mixed (SAM 2's amp) or "
                                "16-mixed")
-    for key in ("drop_path_rate", "dropout"):
-        if not 0.0 <= float(cfg.video.get(key, 0.0)) < 1.0:
+    regularisation = video_regularisation(cfg.video)
+    for key in VideoRegularisation.__dataclass_fields__:
+        if not 0.0 <= getattr(regularisation, key) < 1.0:
             raise VideoConfigError(f"video.{key}={cfg.video[key]}: must be in [0, 1) (0: off)")
     if not 0.0 < video_optim_settings(cfg.video).layer_decay <= 1.0:
         raise VideoConfigError(f"video.layer_decay={cfg.video.layer_decay}: must be in (0, 1] "
@@ -163,16 +170,27 @@ def check_validation_counts(data) -> None:
                                    "(null: all)")
 
 
-def video_optim_settings(video) -> VideoOptimSettings:
-    """video.lr, vision_lr, weight_decay, layer_decay (VideoOptimSettings' default if unset)."""
-    default, values = VideoOptimSettings(), {}
-    for key in VideoOptimSettings.__dataclass_fields__:
+def video_numbers(video, record):
+    """A record of numbers (VideoOptimSettings, VideoRegularisation) from the video.* keys of its
+    fields, its default for a key left out; one line naming the key for one not a number."""
+    default, values = record(), {}
+    for key in record.__dataclass_fields__:
         try:
             values[key] = float(video.get(key, getattr(default, key)))
         except (TypeError, ValueError):
             raise VideoConfigError(f"video.{key}={video[key]}: expected a number (default "
                                    f"{getattr(default, key)})") from None
-    return VideoOptimSettings(**values)
+    return record(**values)
+
+
+def video_optim_settings(video) -> VideoOptimSettings:
+    """video.lr, vision_lr, weight_decay, layer_decay."""
+    return video_numbers(video, VideoOptimSettings)
+
+
+def video_regularisation(video) -> VideoRegularisation:
+    """video.drop_path_rate and dropout."""
+    return video_numbers(video, VideoRegularisation)
 
 
 def clip_augmentation(data) -> ClipAugmentation | None:
@@ -250,8 +268,7 @@ def build_video_module(cfg, model: Sam2HQ) -> VideoTrainModule:
         model, prompts=ClipPromptSettings(**v.prompts), loss=MultiStepMaskLoss(**v.loss),
         use_hq=chosen_use_hq(cfg), teacher_force_object_scores=bool(
             v.get("teacher_force_object_scores", False)),
-        optim=video_optim_settings(v), drop_path_rate=float(v.get("drop_path_rate", 0.0)),
-        dropout=float(v.get("dropout", 0.0)),
+        optim=video_optim_settings(v), **asdict(video_regularisation(v)),
         freeze_image_encoder=bool(v.freeze_image_encoder),
         seed=int(cfg.seed),
     )

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from samhq_train.clip_tokenizer import ClipTokenizer
+from samhq_train.concept_settings import ConceptPolicy
 from samhq_train.data.demo_concepts import ANNOTATIONS
 from samhq_train.model import load_checkpoint
 from samhq_train.model.sam3 import VARIANTS
@@ -20,7 +21,6 @@ from samhq_train.train import train
 from samhq_train.training.concept.loaders import concept_loaders
 from samhq_train.training.concept.loss import ConceptLossSettings
 from samhq_train.training.concept.module import VAL_AP_KEYS, ConceptTrainModule
-from samhq_train.training.concept.trainable import ConceptPolicy
 from samhq_train.training.concept.validation import BoxDetections, query_scores
 
 from .concept_run import concept_cfg, concept_files  # noqa: F401 (fixture)

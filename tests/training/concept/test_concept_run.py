@@ -11,12 +11,12 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from samhq_train.concept_settings import TEXT, TRUNK
 from samhq_train.data.demo_concepts import DEMO_MERGES_FILE
 from samhq_train.inference.concept import ConceptPredictor
 from samhq_train.model import load_checkpoint
 from samhq_train.model.sam3.concept.detector import concept_detector
 from samhq_train.train import train
-from samhq_train.training.concept.trainable import TEXT, TRUNK
 from tests.training.helpers import CONF
 
 from .concept_run import SHORT, concept_cfg, concept_files  # noqa: F401 (fixture)

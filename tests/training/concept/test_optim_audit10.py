@@ -9,9 +9,9 @@ import math
 import pytest
 from torch import nn
 
+from samhq_train.concept_settings import ConceptOptimSettings
+from samhq_train.settings import SettingError
 from samhq_train.training.concept.optimizer import (
-    ConceptOptimSettings,
-    ConceptSettingError,
     concept_optimizer,
     concept_param_groups,
     lightning_clipping,
@@ -32,9 +32,10 @@ from samhq_train.training.concept.schedule import concept_lr_lambda
     ("gradient_clip", True, "a number > 0"),
 ])
 def test_settings_out_of_range_are_one_line_naming_the_key(key, value, accepted):
-    with pytest.raises(ConceptSettingError) as err:
+    with pytest.raises(SettingError) as err:
         ConceptOptimSettings.from_config(**{key: value})
-    assert str(err.value) == f"concept.{key}={value}: expected {accepted}"
+    shown = "true" if value is True else value  # as the user wrote it in yaml
+    assert str(err.value) == f"concept.{key}={shown}: expected {accepted}"
 
 
 def test_the_edges_of_the_ranges_are_accepted():

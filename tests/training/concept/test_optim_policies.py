@@ -5,14 +5,11 @@ the model's state and function, and the settings' refusals."""
 import pytest
 import torch
 
+from samhq_train.concept_settings import ConceptOptimSettings, ConceptPolicy
 from samhq_train.model.policy import LoraSettings
-from samhq_train.training.concept.optimizer import (
-    ConceptOptimSettings,
-    ConceptSettingError,
-    concept_param_groups,
-)
+from samhq_train.settings import SettingError
+from samhq_train.training.concept.optimizer import concept_param_groups
 from samhq_train.training.concept.trainable import (
-    ConceptPolicy,
     apply_concept_policy,
     attach_detector,
     prepare_concept_model,
@@ -129,15 +126,15 @@ def test_attach_keeps_state_and_function():
 
 
 def test_refusals():
-    with pytest.raises(ConceptSettingError, match="concept.policy"):
+    with pytest.raises(SettingError, match="concept.policy"):
         ConceptPolicy("hq")
-    with pytest.raises(ConceptSettingError, match="concept.lora.targets"):
+    with pytest.raises(SettingError, match="concept.lora.targets"):
         ConceptPolicy("detector+lora", lora=LoraSettings(targets="attn+mlp+decoder"))
-    with pytest.raises(ConceptSettingError, match="concept.lr_transformr is not a setting here"):
+    with pytest.raises(SettingError, match="concept.lr_transformr is not a setting here"):
         ConceptOptimSettings.from_config(lr_transformr=1e-4)
-    with pytest.raises(ConceptSettingError, match="concept.layer_decay=0: expected"):
+    with pytest.raises(SettingError, match="concept.layer_decay=0: expected"):
         ConceptOptimSettings(layer_decay=0)
-    with pytest.raises(ConceptSettingError, match="concept.lora.rnk is not a setting here"):
+    with pytest.raises(SettingError, match="concept.lora.rnk is not a setting here"):
         ConceptPolicy.from_config("detector+lora", {"rnk": 4})
     assert ConceptPolicy.from_config("detector+lora", {"rank": 4}).lora.rank == 4
     with pytest.raises(ValueError, match="attach the detector first"):

@@ -16,8 +16,8 @@ meta_optim = pytest.importorskip("sam3.train.optim.optimizer")
 
 from lightning.pytorch.plugins.precision import Precision  # noqa: E402
 
+from samhq_train.concept_settings import ConceptOptimSettings  # noqa: E402
 from samhq_train.training.concept.optimizer import (  # noqa: E402
-    ConceptOptimSettings,
     concept_optimizer,
     lightning_clipping,
 )

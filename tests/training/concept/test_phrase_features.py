@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from samhq_train.clip_tokenizer import ClipTokenizer
+from samhq_train.concept_settings import ConceptPolicy
 from samhq_train.model import load_checkpoint
 from samhq_train.model.sam3 import VARIANTS
 from samhq_train.model.sam3.concept.geometry import ExemplarPrompt
@@ -14,7 +15,6 @@ from samhq_train.training.concept.loaders import concept_loaders
 from samhq_train.training.concept.module import ConceptTrainModule, trunk_maps
 from samhq_train.training.concept.optimizer import concept_optimizer
 from samhq_train.training.concept.phrase_features import PhraseFeatures
-from samhq_train.training.concept.trainable import ConceptPolicy
 
 from .concept_run import concept_cfg, concept_files  # noqa: F401 (fixture)
 

@@ -3,8 +3,9 @@ model are one ValueError line naming concept.lora."""
 
 import pytest
 
+from samhq_train.concept_settings import ConceptPolicy
 from samhq_train.model.policy import LoraSettings
-from samhq_train.training.concept.trainable import ConceptPolicy, prepare_concept_model
+from samhq_train.training.concept.trainable import prepare_concept_model
 
 pytest.importorskip("sam3")
 

@@ -28,7 +28,8 @@ from sam3.model.sam3_tracker_base import Sam3TrackerBase
 from sam3.model.sam3_tracking_predictor import Sam3TrackerPredictor
 from training.model.sam2 import SAM2Train
 
-from samhq_train.training.video import ClipPlan, ClipPromptSettings
+from samhq_train.training.video import ClipPlan
+from samhq_train.video_settings import ClipPromptSettings
 
 
 class Sam3TrainReference(Sam3TrackerPredictor):

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from samhq_train.training.video import ClipPromptSettings, plan_clip
+from samhq_train.training.video import plan_clip
 from samhq_train.training.video.prompts import next_click, sample_box_points
+from samhq_train.video_settings import ClipPromptSettings
 
 sam2_utils = pytest.importorskip("sam2.modeling.sam2_utils")
 

@@ -14,9 +14,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from samhq_train.model import build_sam_hq
-from samhq_train.training.video import ClipForward, ClipPromptSettings, plan_clip
+from samhq_train.training.video import ClipForward, plan_clip
 from samhq_train.training.video.clip_forward import FrameSteps
 from samhq_train.training.video.loss import MultiStepMaskLoss
+from samhq_train.video_settings import ClipPromptSettings
 from tests.ddp_launch import fork_server
 from tests.reference import randomize_
 

@@ -23,7 +23,8 @@ import pytest
 import torch
 
 from samhq_train.model import build_sam_hq, without_hq
-from samhq_train.training.video import ClipForward, ClipPromptSettings, MultiStepMaskLoss, plan_clip
+from samhq_train.training.video import ClipForward, MultiStepMaskLoss, plan_clip
+from samhq_train.video_settings import ClipPromptSettings
 from tests.reference import randomize_
 
 pytest.importorskip("sam2")

@@ -19,7 +19,8 @@ import pytest
 import torch
 
 from samhq_train.model import load_checkpoint
-from samhq_train.training.video import ClipForward, ClipPromptSettings, MultiStepMaskLoss, plan_clip
+from samhq_train.training.video import ClipForward, MultiStepMaskLoss, plan_clip
+from samhq_train.video_settings import ClipPromptSettings
 
 pytest.importorskip("sam2")
 pytest.importorskip("sam3")

@@ -11,8 +11,9 @@ import torch
 
 from samhq_train.model import build_sam_hq, load_checkpoint
 from samhq_train.train import train
-from samhq_train.training.video import ClipPromptSettings, MultiStepMaskLoss
+from samhq_train.training.video import MultiStepMaskLoss
 from samhq_train.training.video import module as video_module
+from samhq_train.video_settings import ClipPromptSettings
 
 from .test_video_run import shapes, video_cfg  # noqa: F401 (the fixture)
 

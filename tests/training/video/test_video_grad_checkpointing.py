@@ -10,8 +10,9 @@ from omegaconf import OmegaConf
 from samhq_train.model.policy import TrainablePolicy
 from samhq_train.model.sam2 import hiera
 from samhq_train.model_from_config import build_model_from_config
-from samhq_train.training.video import ClipForward, ClipPromptSettings, plan_clip
+from samhq_train.training.video import ClipForward, plan_clip
 from samhq_train.training.video.loss import MultiStepMaskLoss
+from samhq_train.video_settings import ClipPromptSettings
 from tests.spies import count_calls
 
 FRAMES, SIZE = 2, 256

@@ -13,8 +13,9 @@ from samhq_train.data.moving_shapes import MARKER, ensure_moving_shapes, write_m
 from samhq_train.errors import UserError
 from samhq_train.model import build_sam_hq, load_checkpoint
 from samhq_train.train import train
-from samhq_train.training.video import ClipPromptSettings, MultiStepMaskLoss
+from samhq_train.training.video import MultiStepMaskLoss
 from samhq_train.training.video.module import VideoTrainModule
+from samhq_train.video_settings import ClipPromptSettings
 from tests.training.helpers import CONF
 
 SHORT = [

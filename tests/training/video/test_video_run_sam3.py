@@ -93,9 +93,9 @@ def test_sam3_demo_experiment_composes(tmp_path):
 
 
 def sam3_groups(model, layer_decay: float):
-    from samhq_train.training.video import ClipPromptSettings, MultiStepMaskLoss
+    from samhq_train.training.video import MultiStepMaskLoss
     from samhq_train.training.video.module import VideoTrainModule
-    from samhq_train.training.video.optimizer import VideoOptimSettings
+    from samhq_train.video_settings import ClipPromptSettings, VideoOptimSettings
 
     optim = VideoOptimSettings(lr=1e-3, vision_lr=1e-5, layer_decay=layer_decay)
     module = VideoTrainModule(model, prompts=ClipPromptSettings(), loss=MultiStepMaskLoss(),

@@ -1,16 +1,28 @@
-"""The `video` group's settings: VideoOptimSettings is the one home of the optimiser's defaults
-(the experiment's yaml repeats them), and a video.* key the run would ignore is refused in one
-line before the model is built."""
+"""The `video` group's settings: the records of samhq_train/video_settings.py are the one home of
+their defaults (experiment=video_finetune takes them through the `video_defaults` node, so `--cfg
+job` shows them and the run reads them; an experiment sets a record key only to change it), and a
+video.* key the run would ignore is refused in one line before the model is built."""
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import pytest
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from samhq_train.errors import UserError
 from samhq_train.train import train
-from samhq_train.training.video.optimizer import VideoOptimSettings
-from samhq_train.training.video.run import check_video_config
+from samhq_train.training.video.loss import MultiStepMaskLoss
+from samhq_train.training.video.run import (
+    check_video_config,
+    video_optim_settings,
+    video_regularisation,
+)
+from samhq_train.video_settings import (
+    ClipPromptSettings,
+    VideoLossSettings,
+    VideoOptimSettings,
+    VideoRegularisation,
+)
 from tests.training.helpers import CONF
 
 from .test_video_run import shapes, video_cfg  # noqa: F401 (the fixture)
@@ -22,10 +34,41 @@ def experiment_cfg(tmp_path, experiment, *overrides):
                                            f"paths.output_dir={tmp_path}", *overrides])
 
 
-def test_the_experiment_holds_the_records_defaults(tmp_path):
-    cfg = experiment_cfg(tmp_path, "video_finetune")  # the yaml's keys, not the run's fallback
-    assert {key: cfg.video[key] for key in VideoOptimSettings.__dataclass_fields__} == asdict(
-        VideoOptimSettings())
+RECORDS = (VideoOptimSettings, VideoRegularisation)  # of video.* numbers
+
+
+def test_the_composed_config_shows_the_records_defaults_and_the_run_reads_them(tmp_path):
+    cfg = experiment_cfg(tmp_path, "video_finetune")
+    values = OmegaConf.to_container(cfg.video)
+    for record in RECORDS:  # the config's keys, not the run's fallback for an absent one
+        assert {key: values[key] for key in record.__dataclass_fields__} == asdict(record())
+    assert values["prompts"] == asdict(ClipPromptSettings())
+    assert values["loss"] == asdict(VideoLossSettings())
+    assert video_optim_settings(cfg.video) == VideoOptimSettings()
+    assert video_regularisation(cfg.video) == VideoRegularisation()
+    assert MultiStepMaskLoss(**cfg.video.loss) == MultiStepMaskLoss()
+
+
+def test_the_demo_changes_the_records_values_and_keeps_the_others(tmp_path):
+    video = experiment_cfg(tmp_path, "video_demo").video
+    assert video_optim_settings(video) == VideoOptimSettings(lr=1e-3)
+    assert video_regularisation(video) == VideoRegularisation(drop_path_rate=0.0, dropout=0.0)
+    assert ClipPromptSettings(**video.prompts) == replace(ClipPromptSettings(),
+                                                          num_correction_pt_per_frame=2)
+    assert OmegaConf.to_container(video.loss) == asdict(VideoLossSettings())
+
+
+def test_no_experiment_repeats_a_records_default():
+    defaults = {key: value for record in RECORDS for key, value in asdict(record()).items()}
+    nested = {"prompts": asdict(ClipPromptSettings()), "loss": asdict(VideoLossSettings())}
+    repeats = []
+    for path in sorted((CONF / "experiment").glob("*.yaml")):
+        group = OmegaConf.to_container(OmegaConf.load(path)).get("video") or {}
+        repeats += [f"{path.name}: video.{key}" for key, value in group.items()
+                    if key in defaults and value == defaults[key]]
+        repeats += [f"{path.name}: video.{name}.{key}" for name, own in nested.items()
+                    for key, value in (group.get(name) or {}).items() if value == own.get(key)]
+    assert not repeats, f"the records hold these defaults already: {repeats}"
 
 
 @pytest.mark.parametrize("setting, shown", [("video.vision_lr=1e-4", "video.vision_lr=0.0001"),
