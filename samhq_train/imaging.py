@@ -40,7 +40,7 @@ import numpy as np
 from PIL import Image
 
 from samhq_train.errors import UserError
-from samhq_train.files import require_regular_file
+from samhq_train.user_files import require_regular_file
 
 # the suffixes (any case) a folder's images are listed by: training's folder sets,
 # samhq-predict's and samhq-amg's folders; the content, not the suffix, decides the decoding

@@ -9,13 +9,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "samhq_train"
 
 # subpackage -> the project subpackages / top-level modules it may import
-# errors (the user-facing error base), files (atomic writes, digests), output_check (writable
-# output folders), finite (NaN / inf in tensors) and progress (live bars or plain lines) are
-# neutral: any layer
-NEUTRAL = {"errors", "files", "output_check", "finite", "progress"}
+# errors (the user-facing error base), files (atomic writes, digests), user_files (a user's
+# paths checked and read, frame names' order), output_check (writable output folders), finite
+# (NaN / inf in tensors) and progress (live bars or plain lines) are neutral: any layer
+NEUTRAL = {"errors", "files", "user_files", "output_check", "finite", "progress"}
 ALLOWED = {
     "errors": set(),
     "files": {"errors"},
+    "user_files": {"files"},
     "output_check": {"errors"},  # output folders checked writable before any work
     "finite": {"errors"},
     "progress": set(),  # live bars or plain lines: the one decision and line format, any layer

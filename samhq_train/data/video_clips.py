@@ -29,8 +29,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from samhq_train.files import not_a_file, not_a_folder
 from samhq_train.imaging import ImageFileError, mask_png_header, read_mask_png
+from samhq_train.user_files import not_a_file, not_a_folder
 
 from .image_files import DataError, read_image
 from .video_transforms import ClipAugmentation, augment_clip, seeded_global_draws

@@ -18,7 +18,7 @@ from pathlib import Path
 from samhq_train.coco_masks import compressed_rle as _compressed
 from samhq_train.coco_masks import segmentation_problem
 from samhq_train.errors import UserError
-from samhq_train.files import file_problem
+from samhq_train.user_files import file_problem
 
 
 class ConceptInputError(UserError, ValueError):

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from samhq_train.errors import UserError
-from samhq_train.files import file_problem, not_a_file, not_a_folder
 from samhq_train.imaging import ImageFileError, mask_png_header, read_mask_png
+from samhq_train.user_files import file_problem, not_a_file, not_a_folder
 
 DAVIS_MASKS = Path("Annotations", "480p")
 DAVIS_SPLITS = Path("ImageSets", "2017")

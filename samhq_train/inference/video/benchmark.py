@@ -36,9 +36,10 @@ import torch
 from PIL import Image
 
 from samhq_train.errors import UserError
-from samhq_train.files import atomic_write, not_a_file, not_a_folder
+from samhq_train.files import atomic_write
 from samhq_train.imaging import ImageFileError, MaskPng, read_mask_png
 from samhq_train.model.sam2.tracking import non_overlapping
+from samhq_train.user_files import not_a_file, not_a_folder
 
 from .command import davis_palette, id_mask
 from .frames import FramesError, frame_size, list_frames
