@@ -4,6 +4,9 @@ it is not one, and read.
 read_text is how a user's text file (a json, a prompt file) is read: a path that is there but is
 not a regular file (a folder, a pipe, a device) is an OSError saying so, before anything opens it
 (opening a pipe waits for a writer forever).
+
+frame_order is the order of a video's frame files (training's clips, samhq-video's frames
+folders, samhq-video-eval's GT masks): by name, numerically where the name is a number.
 """
 
 from __future__ import annotations
@@ -54,3 +57,14 @@ def read_text(path: str | os.PathLike) -> str:
     """A text file's content, after require_regular_file."""
     require_regular_file(path)
     return Path(path).read_text()
+
+
+def frame_order(path: Path) -> tuple[int, int, str]:
+    """Sort key of a video's frame files: by name, numerically where the name is a number (0.jpg,
+    1.jpg, ..., 10.jpg as an extractor or SAM 2's "<index>.jpg" writes them: 2 before 10;
+    zero-padded DAVIS / SA-V names sort as by name), numbered frames first; one number written
+    two ways (2, 002) by name."""
+    stem = path.stem
+    if stem.isascii() and stem.isdigit():
+        return (0, int(stem), stem)
+    return (1, 0, stem)

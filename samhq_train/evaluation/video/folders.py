@@ -10,8 +10,9 @@ sequences instead, each checked to be there. Here the DAVIS
 layout (sav.py: SA-V's per-object folders; plan.py: which of the two a root holds); its masks are
 indexed (palette, mode P) PNGs, DAVIS style:
 pixel value = object id, 0 = background; the values are read, never the palette's colours.
-The GT's frames are its sorted PNG names; the prediction needs a PNG of the same name for every
-scored frame (extra predicted frames and sequences are not read). Every problem is one
+The GT's frames are its PNGs in frame order (user_files.frame_order: by name, numbers as numbers,
+2.png before 10.png); the prediction needs a PNG of the same name for every scored frame (extra
+predicted frames and sequences are not read). Every problem is one
 VideoInputError line naming the file or folder.
 """
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from samhq_train.errors import UserError
 from samhq_train.imaging import ImageFileError, mask_png_header, read_mask_png
-from samhq_train.user_files import file_problem, not_a_file, not_a_folder
+from samhq_train.user_files import file_problem, frame_order, not_a_file, not_a_folder
 
 DAVIS_MASKS = Path("Annotations", "480p")
 DAVIS_SPLITS = Path("ImageSets", "2017")
@@ -103,9 +104,10 @@ def subfolders(folder: Path) -> list[str]:
 
 
 def pngs(folder: Path) -> list[Path]:
-    """The PNG files of a folder, sorted; VideoInputError naming an entry called *.png that is
-    no regular file (a folder, a pipe, a broken link), which would else drop a frame unseen."""
-    found = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
+    """The PNG files of a folder in frame order (2.png before 10.png); VideoInputError naming an
+    entry called *.png that is no regular file (a folder, a pipe, a broken link), which would
+    else drop a frame unseen."""
+    found = sorted((p for p in folder.iterdir() if p.suffix.lower() == ".png"), key=frame_order)
     for path in found:
         if not path.is_file():
             raise VideoInputError(
