@@ -3,7 +3,8 @@ it is not one, and read.
 
 read_text is how a user's text file (a json, a prompt file) is read: a path that is there but is
 not a regular file (a folder, a pipe, a device) is an OSError saying so, before anything opens it
-(opening a pipe waits for a writer forever).
+(opening a pipe waits for a writer forever). It reads UTF-8 and drops a byte-order mark at the
+start (Windows tools and editors' "UTF-8 with BOM" write one), which json.loads would refuse.
 
 frame_order is the order of a video's frame files (training's clips, samhq-video's frames
 folders, samhq-video-eval's GT masks): by name, numerically where the name is a number.
@@ -54,9 +55,10 @@ def not_a_folder(path: str | os.PathLike) -> str:
 
 
 def read_text(path: str | os.PathLike) -> str:
-    """A text file's content, after require_regular_file."""
+    """A text file's content (UTF-8, a leading byte-order mark dropped), after
+    require_regular_file."""
     require_regular_file(path)
-    return Path(path).read_text()
+    return Path(path).read_text(encoding="utf-8-sig")
 
 
 def frame_order(path: Path) -> tuple[int, int, str]:

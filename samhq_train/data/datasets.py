@@ -27,6 +27,7 @@ from torch.utils.data import ConcatDataset, Dataset
 
 from samhq_train.coco_masks import segmentation_problem
 from samhq_train.imaging import IMAGE_SUFFIXES
+from samhq_train.user_files import read_text
 
 from .coco_annotations import (
     json_size_problem,
@@ -229,13 +230,22 @@ class CocoInstanceDataset(Dataset):
         self.name = name or self.annotation_file.stem
         check_set_dir(self.image_dir, "image folder", self.name)
         check_set_file(self.annotation_file, "annotation file", self.name)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
-                self.coco = COCO(str(self.annotation_file))
+        try:  # read here, not by COCO(path): user_files.read_text drops a byte-order mark
+            dataset = json.loads(read_text(self.annotation_file))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise DataError(
                 f"{self.annotation_file} is not valid json ({e}); re-export it"
             ) from None
+        if not isinstance(dataset, dict):
+            raise DataError(
+                f"{self.annotation_file} is not COCO format (a json {type(dataset).__name__}, not "
+                "an object); it needs 'images', 'annotations' and 'categories'"
+            )
+        self.coco = COCO()
+        self.coco.dataset = dataset
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+                self.coco.createIndex()
         except (KeyError, TypeError, AssertionError) as e:
             raise DataError(
                 f"{self.annotation_file} is not COCO format (missing or bad {e}); it needs "

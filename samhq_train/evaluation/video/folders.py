@@ -25,7 +25,7 @@ import numpy as np
 
 from samhq_train.errors import UserError
 from samhq_train.imaging import ImageFileError, mask_png_header, read_mask_png
-from samhq_train.user_files import file_problem, frame_order, not_a_file, not_a_folder
+from samhq_train.user_files import file_problem, frame_order, not_a_file, not_a_folder, read_text
 
 DAVIS_MASKS = Path("Annotations", "480p")
 DAVIS_SPLITS = Path("ImageSets", "2017")
@@ -81,7 +81,7 @@ def read_video_list(path: str | Path) -> VideoList:
             "line (as SA-V's sav_val.txt)"
         )
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_text(path).splitlines()
     except (OSError, UnicodeDecodeError) as err:
         raise VideoInputError(f"--video-list {path}: not a readable text file ({err})") from None
     names = [line.strip() for line in lines if line.strip()]
@@ -145,7 +145,7 @@ def gt_sequences(
                     "folder: give the list that matches --gt, or restore the video"
                 )
     elif folder == root / DAVIS_MASKS and split_file.is_file():
-        names = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
+        names = [line.strip() for line in read_text(split_file).splitlines() if line.strip()]
         for name in names:
             if not (folder / name).is_dir():
                 raise VideoInputError(
