@@ -1,6 +1,6 @@
 """The package's import graph: no cycles between modules, no project imports inside functions
 (except an entry point's DEFERRED ones), and the layer arrows (constants, errors, imaging,
-drawing at the bottom, then model and data, entry points on top)."""
+mask_png, drawing at the bottom, then model and data, entry points on top)."""
 
 import ast
 from pathlib import Path
@@ -24,6 +24,7 @@ ALLOWED = {
     "distributed": set(),
     "settings": {"errors"},
     "imaging": {"constants"},
+    "mask_png": {"imaging"},  # annotation PNGs (video masks), beside imaging's image reader
     "resizing": set(),  # SAM's long-side rule and the uint8 resizes, beside imaging
     "drawing": set(),  # the overlay picture, beside imaging
     # COCO segmentations <-> masks: the training data, the evaluations and the AMG's output
@@ -34,7 +35,7 @@ ALLOWED = {
     "model": {"constants", "imaging", "resizing", "settings", "clip_tokenizer"},
     # clip_tokenizer: the concept demo's merges file, learnt by its pure-Python BPE learner
     "data": {
-        "constants", "imaging", "resizing", "settings", "distributed", "clip_tokenizer",
+        "constants", "imaging", "mask_png", "resizing", "settings", "distributed", "clip_tokenizer",
         "coco_masks",
     },
     "batch_forward": {"data", "model"},
@@ -48,7 +49,7 @@ ALLOWED = {
     },
     # video object segmentation metrics (J, F, J&F): a layer of its own inside evaluation
     "evaluation.video": {
-        "constants", "imaging", "data", "model", "evaluation.cgf1", "coco_masks",
+        "constants", "imaging", "mask_png", "data", "model", "evaluation.cgf1", "coco_masks",
     },
     # cgF1 from match counts (SAM 3's metric): images (saco_metrics) and videos alike
     "evaluation.cgf1": set(),
@@ -63,7 +64,9 @@ ALLOWED = {
                          # the run: the phrases' tokenizer, the model from the config, box AP
                          "clip_tokenizer", "model_from_config", "evaluation"},
     # with inference.video (samhq-video)
-    "inference": {"constants", "imaging", "drawing", "model", "clip_tokenizer", "coco_masks"},
+    "inference": {
+        "constants", "imaging", "mask_png", "drawing", "model", "clip_tokenizer", "coco_masks",
+    },
     "reference": {"model"},
     "cache": {"constants", "imaging", "data", "model", "distributed"},
     "config_defaults": {"constants", "data", "model"},

@@ -29,7 +29,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from samhq_train.imaging import ImageFileError, mask_png_header, read_mask_png
+from samhq_train.imaging import ImageFileError
+from samhq_train.mask_png import mask_png_header, read_mask_png
 from samhq_train.user_files import frame_order, not_a_file, not_a_folder
 
 from .image_files import DataError, read_image

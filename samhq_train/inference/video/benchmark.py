@@ -37,7 +37,8 @@ from PIL import Image
 
 from samhq_train.errors import UserError
 from samhq_train.files import atomic_write
-from samhq_train.imaging import ImageFileError, MaskPng, read_mask_png
+from samhq_train.imaging import ImageFileError
+from samhq_train.mask_png import MaskPng, read_mask_png
 from samhq_train.model.sam2.tracking import non_overlapping
 from samhq_train.user_files import not_a_file, not_a_folder, read_text
 
