@@ -12,10 +12,6 @@ file_sha256 is the plain sha256 of a file (checkpoints record their base's, the 
 demo base's); file_digest is what the embedding cache keys samples by (several files, each
 prefixed by its length).
 
-read_text is how a user's text file (a json, a prompt file) is read: a path that is there but is
-not a regular file (a folder, a pipe, a device) is an OSError saying so, before anything opens it
-(opening a pipe waits for a writer forever).
-
 A full disk (ENOSPC / EDQUOT, also as torch's "enforce fail at inline_container.cc ... unexpected
 pos" or safetensors' StorageFull) while atomic_write writes becomes DiskFullError: one line naming
 the file, the space it needed and the space free, and that the previous file is intact.
@@ -277,30 +273,6 @@ def disk_full_message(path: Path, why: str, needed: int, written: int = 0) -> st
     )
 
 
-class NotAFileError(OSError):
-    """A path given as a file that is a folder, a pipe or a device."""
-
-
-def require_regular_file(path: str | os.PathLike) -> None:
-    """NotAFileError when `path` is there but is not a regular file (a missing one is left to the
-    reader's own FileNotFoundError)."""
-    path = Path(path)
-    if path.exists() and not path.is_file():
-        raise NotAFileError(
-            "a folder, not a file" if path.is_dir() else "not a regular file (a pipe or a device)"
-        )
-
-
-def not_a_file(path: str | os.PathLike) -> str:
-    """What an entry that is not a regular file is, in words: a folder, a pipe or device, a
-    broken link (or gone)."""
-    try:
-        require_regular_file(path)
-    except NotAFileError as err:
-        return str(err)
-    return "a broken link" if Path(path).is_symlink() else "gone"
-
-
 @contextmanager
 def all_or_none(written: list[Path]) -> Iterator[list[Path]]:
     """One result's files (an image's json, masks and overlay), each listed in `written` as its
@@ -312,24 +284,6 @@ def all_or_none(written: list[Path]) -> Iterator[list[Path]]:
         for path in written:
             path.unlink(missing_ok=True)
         raise
-
-
-def file_problem(path: str | os.PathLike) -> str:
-    """Why `path`, given as a file and not one, cannot be read, in words."""
-    return not_a_file(path) if os.path.lexists(path) else "no such file"
-
-
-def not_a_folder(path: str | os.PathLike) -> str:
-    """Why `path`, given as a folder and not one, cannot be read, in words."""
-    if Path(path).exists():
-        return "a file, not a folder"
-    return "folder not found" + interrupted_write_note(path)
-
-
-def read_text(path: str | os.PathLike) -> str:
-    """A text file's content, after require_regular_file."""
-    require_regular_file(path)
-    return Path(path).read_text()
 
 
 def tensor_bytes(obj: Any) -> int:

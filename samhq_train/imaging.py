@@ -21,9 +21,7 @@ and evaluation all use it without importing each other.
   format only OpenCV decodes: Radiance HDR, PFM, PAM) has no size to check: it is refused in one
   line, and decoded only when there is no limit (0). Running out of memory while decoding is
   ``ImageMemoryError`` (a UserError and MemoryError), never "not a readable image".
-- ``read_mask_png`` / ``mask_png_header``: the one reader of annotation PNGs (video object
-  segmentation: DAVIS indexed masks, SA-V per-object masks): the stored pixel values, never the
-  palette's colours; the PNG format and the allowed modes checked from the header.
+- Annotation PNGs (video object segmentation masks) are mask_png.py's, beside this reader.
 """
 
 from __future__ import annotations
@@ -40,7 +38,6 @@ import numpy as np
 from PIL import Image
 
 from samhq_train.errors import UserError
-from samhq_train.files import require_regular_file
 
 # the suffixes (any case) a folder's images are listed by: training's folder sets,
 # samhq-predict's and samhq-amg's folders; the content, not the suffix, decides the decoding
@@ -362,49 +359,3 @@ def _rgb(bgr: np.ndarray, source: _Source) -> np.ndarray:
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)  # in place: no second copy
     except (MemoryError, cv2.error):
         raise source.out_of_memory(ImageHeader(bgr.shape[1], bgr.shape[0])) from None
-
-
-# ---- annotation masks -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MaskPng:
-    values: np.ndarray  # H x W: the stored pixel values (object ids, or 0 / nonzero)
-    palette: list[int] | None
-
-
-def mask_png_header(path: str | os.PathLike, modes: tuple[str, ...] = ("P",)) -> tuple[int, int]:
-    """(width, height) of an annotation PNG, from its header; ImageFileError (one line naming
-    the file, without a hint: the caller adds what to do) when it cannot be read, is not a PNG
-    or its mode is not one of `modes`."""
-    with _open_mask(Path(path), modes) as image:
-        return image.size
-
-
-def read_mask_png(path: str | os.PathLike, modes: tuple[str, ...] = ("P",)) -> MaskPng:
-    """The pixel values (as np.array of the PIL image: uint8 for modes P and L, bool for 1) and
-    palette of an annotation PNG, checked as mask_png_header checks it."""
-    path = Path(path)
-    with _open_mask(path, modes) as image:
-        try:
-            return MaskPng(np.array(image), image.getpalette())
-        except (OSError, ValueError) as err:
-            raise ImageFileError(f"{path}: cannot be decoded ({err})") from None
-
-
-def _open_mask(path: Path, modes: tuple[str, ...]) -> Image.Image:
-    try:
-        require_regular_file(path)
-        image = Image.open(path)
-    except (OSError, ValueError) as err:
-        raise ImageFileError(f"{path}: cannot be read as an image ({err})") from None
-    kind, mode = image.format, image.mode
-    if kind != "PNG":
-        image.close()
-        raise ImageFileError(f"{path}: a {kind} file, not a PNG")
-    if mode not in modes:
-        image.close()
-        colours = " (colours, not ids)" if mode in ("RGB", "RGBA") else ""
-        wanted = "indexed" if modes == ("P",) else f"a mode {' / '.join(modes)} mask"
-        raise ImageFileError(f"{path}: a mode {mode} image{colours}, not {wanted}")
-    return image

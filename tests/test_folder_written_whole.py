@@ -12,8 +12,8 @@ from samhq_train.files import (
     FileInTheWayError,
     atomic_write_folder,
     interrupted_writes,
-    not_a_folder,
 )
+from samhq_train.user_files import not_a_folder
 from tests.signal_mid_write import (
     check_signal_keeps_earlier_folder,
     folder_content,

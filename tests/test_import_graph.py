@@ -1,6 +1,6 @@
 """The package's import graph: no cycles between modules, no project imports inside functions
 (except an entry point's DEFERRED ones), and the layer arrows (constants, errors, imaging,
-drawing at the bottom, then model and data, entry points on top)."""
+mask_png, drawing at the bottom, then model and data, entry points on top)."""
 
 import ast
 from pathlib import Path
@@ -9,13 +9,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "samhq_train"
 
 # subpackage -> the project subpackages / top-level modules it may import
-# errors (the user-facing error base), files (atomic writes, digests), output_check (writable
-# output folders), finite (NaN / inf in tensors) and progress (live bars or plain lines) are
-# neutral: any layer
-NEUTRAL = {"errors", "files", "output_check", "finite", "progress"}
+# errors (the user-facing error base), files (atomic writes, digests), user_files (a user's
+# paths checked and read, frame names' order), output_check (writable output folders), finite
+# (NaN / inf in tensors) and progress (live bars or plain lines) are neutral: any layer
+NEUTRAL = {"errors", "files", "user_files", "output_check", "finite", "progress"}
 ALLOWED = {
     "errors": set(),
     "files": {"errors"},
+    "user_files": {"files"},
     "output_check": {"errors"},  # output folders checked writable before any work
     "finite": {"errors"},
     "progress": set(),  # live bars or plain lines: the one decision and line format, any layer
@@ -27,6 +28,7 @@ ALLOWED = {
     "concept_settings": {"settings", "model"},
     "video_settings": set(),
     "imaging": {"constants"},
+    "mask_png": {"imaging"},  # annotation PNGs (video masks), beside imaging's image reader
     "resizing": set(),  # SAM's long-side rule and the uint8 resizes, beside imaging
     "drawing": set(),  # the overlay picture, beside imaging
     # COCO segmentations <-> masks: the training data, the evaluations and the AMG's output
@@ -37,7 +39,7 @@ ALLOWED = {
     "model": {"constants", "imaging", "resizing", "settings", "clip_tokenizer"},
     # clip_tokenizer: the concept demo's merges file, learnt by its pure-Python BPE learner
     "data": {
-        "constants", "imaging", "resizing", "settings", "distributed", "clip_tokenizer",
+        "constants", "imaging", "mask_png", "resizing", "settings", "distributed", "clip_tokenizer",
         "coco_masks",
     },
     "batch_forward": {"data", "model"},
@@ -51,7 +53,7 @@ ALLOWED = {
     },
     # video object segmentation metrics (J, F, J&F): a layer of its own inside evaluation
     "evaluation.video": {
-        "constants", "imaging", "data", "model", "evaluation.cgf1", "coco_masks",
+        "constants", "imaging", "mask_png", "data", "model", "evaluation.cgf1", "coco_masks",
     },
     # cgF1 from match counts (SAM 3's metric): images (saco_metrics) and videos alike
     "evaluation.cgf1": set(),
@@ -68,7 +70,9 @@ ALLOWED = {
                          "clip_tokenizer", "model_from_config", "evaluation",
                          "concept_settings"},
     # with inference.video (samhq-video)
-    "inference": {"constants", "imaging", "drawing", "model", "clip_tokenizer", "coco_masks"},
+    "inference": {
+        "constants", "imaging", "mask_png", "drawing", "model", "clip_tokenizer", "coco_masks",
+    },
     "reference": {"model"},
     "cache": {"constants", "imaging", "data", "model", "distributed"},
     "config_defaults": {"constants", "data", "model", "concept_settings", "video_settings"},

@@ -1,4 +1,4 @@
-"""imaging.read_mask_png / mask_png_header: the one reader of annotation PNGs (samhq-video-eval's
+"""mask_png.read_mask_png / mask_png_header: the one reader of annotation PNGs (samhq-video-eval's
 folders and the VOS benchmark's prompts): the stored values exactly as PIL gives them (never the
 palette's colours), the palette, and one line naming the file for what is not a mask PNG."""
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from samhq_train.imaging import ImageFileError, mask_png_header, read_mask_png
+from samhq_train.imaging import ImageFileError
+from samhq_train.mask_png import mask_png_header, read_mask_png
 
 
 def _values(shape=(5, 7)) -> np.ndarray:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from samhq_train.imaging import ImageFileError, mask_png_header, read_mask_png
+from samhq_train.imaging import ImageFileError
+from samhq_train.mask_png import mask_png_header, read_mask_png
 
 
 def test_rgba_is_colours_not_ids(tmp_path):

@@ -1,6 +1,6 @@
 """A pipe (or a folder) given where a json or an annotation PNG is expected is refused in one
 line naming it, before anything opens it: opening a pipe waits for a writer forever. Each
-reader here reads its file through files.read_text / require_regular_file."""
+reader here reads its file through user_files.read_text / require_regular_file."""
 
 import os
 import threading
@@ -10,11 +10,12 @@ import pytest
 from samhq_train.errors import UserError
 from samhq_train.evaluation.coco_inputs import read_coco_inputs
 from samhq_train.evaluation.saco_metrics import read_saco_gt
-from samhq_train.files import NotAFileError, read_text
-from samhq_train.imaging import ImageFileError, read_mask_png
+from samhq_train.imaging import ImageFileError
 from samhq_train.inference.prompt_file import read_prompt_file
 from samhq_train.inference.video.concept_video.command_run import read_settings
 from samhq_train.inference.video.prompts import read_prompts
+from samhq_train.mask_png import read_mask_png
+from samhq_train.user_files import NotAFileError, read_text
 
 GT = '{"images": [], "annotations": [], "categories": [{"id": 1, "name": "x"}]}'
 

@@ -30,8 +30,8 @@ import torch
 from hydra.utils import to_absolute_path
 
 from samhq_train.data.concept_transforms import View, view_input
-from samhq_train.data.datasets import SampleKey
 from samhq_train.data.image_files import read_image
+from samhq_train.data.sample_keys import SampleKey
 from samhq_train.progress import track
 
 from .build import EmbeddingCache, model_fingerprint, weights_sha256

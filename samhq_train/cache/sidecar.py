@@ -15,7 +15,8 @@ import json
 import os
 from pathlib import Path
 
-from samhq_train.files import atomic_write_text, file_digest, read_text
+from samhq_train.files import atomic_write_text, file_digest
+from samhq_train.user_files import read_text
 
 from .store import digest
 

@@ -41,13 +41,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from samhq_train.errors import UserError
-from samhq_train.files import (
-    atomic_write,
-    atomic_write_text,
-    require_regular_file,
-    tensor_bytes,
-)
+from samhq_train.files import atomic_write, atomic_write_text, tensor_bytes
 from samhq_train.output_check import OutputError, check_writable_folder
+from samhq_train.user_files import require_regular_file
 
 # 2: entries carry checksums of their tensor bytes; folders of version 1 are never read again
 FORMAT_VERSION = 2

@@ -1,8 +1,11 @@
 """Data: image/mask sources, the sample recipe, transforms, prompt sampling, batches, loaders and
 the LightningDataModule.
 
-    datasets    sources (folders, COCO json) and who their samples are (SampleKey)
+    datasets    the sources from config entries: paired folders (and build_source)
+    coco_instances  data=coco's source, one sample per instance of a COCO json
     coco_annotations  which annotations of a data=coco json are samples, and why not the rest
+    sample_keys  who a source's sample is without reading it (SampleKey)
+    set_paths   a source's folders and files resolved from data.root and checked
     transforms  the pair transform: image + mask into the model's S x S frame
     transform_builders  its albumentations stages (training jitter, evaluation resizes)
     prompts     box / points / noisy-mask prompts from a mask
@@ -33,13 +36,8 @@ from samhq_train.resizing import resize_longest_side_shape
 
 from .batch import Collate, stack_images
 from .clicks import Click, ClickProtocol, next_click
-from .datasets import (
-    CocoInstanceDataset,
-    PairedFolderDataset,
-    SampleKey,
-    build_source,
-    sample_key,
-)
+from .coco_instances import CocoInstanceDataset
+from .datasets import PairedFolderDataset, build_source
 from .demo import ensure_demo_data, make_demo_sample
 from .image_files import DataError, EmptyMaskError, read_image, read_mask
 from .loaders import SampleLoader, TrainLoader
@@ -63,6 +61,7 @@ from .sample import (
     require_object,
     transformed_sample,
 )
+from .sample_keys import SampleKey, sample_key
 from .sets import set_name
 
 __all__ = [

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..coco_masks import segmentation_problem
+from ..user_files import read_text
 from .image_files import DataError, stored_size
 
 __all__ = [
@@ -80,7 +81,7 @@ def _load_json(path: Path) -> dict:
     if not path.is_file():
         raise ConceptDataError(f"annotation file not found: {path}; check data.root and the split")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_text(path))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ConceptDataError(f"{path} is not valid json ({err}); re-export it") from None
     if not isinstance(data, Mapping):

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from .datasets import SOURCE_TYPES, check_set_dir, check_set_file, resolve_set_path
+from .datasets import SOURCE_TYPES
 from .image_files import DataError
+from .set_paths import check_set_dir, check_set_file, resolve_set_path
 
 
 def data_root_path(root) -> Path | None:

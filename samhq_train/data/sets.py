@@ -15,11 +15,12 @@ from pathlib import Path
 
 from torch.utils.data import ConcatDataset
 
-from .datasets import build_source, leaf_of, sample_key
+from .datasets import build_source
 from .image_files import DataError, EmptyMaskError, read_image
 from .prompted import PromptedDataset, strict_key
 from .prompts import PromptConfig
 from .sample import require_nonempty_mask
+from .sample_keys import leaf_of, sample_key
 from .transforms import PairTransform
 
 log = logging.getLogger(__name__)

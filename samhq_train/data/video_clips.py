@@ -3,11 +3,11 @@
 A root holds JPEGImages/<sequence>/<frame>.jpg and Annotations/<sequence>/<frame>.png (DAVIS'
 480p/ level inside both is followed); masks are indexed PNGs whose pixel values are object ids
 (0 background). A sequence's frames are the annotated ones (a PNG with a JPEG of the same stem),
-in name order, numeric names in number order (frame_order). A clip, as SAM 2's VOS sampler
-(RandomUniformSampler) draws it: num_frames consecutive frames from a uniform start, and up to
-max_num_objects of the objects visible on its first frame (a start without any is drawn again);
-frames resized to the model's square input, masks by nearest neighbour. Bad folders are refused
-in one DataError line before any clip is read.
+in name order, numeric names in number order (user_files.frame_order). A clip, as SAM 2's VOS
+sampler (RandomUniformSampler) draws it: num_frames consecutive frames from a uniform start, and
+up to max_num_objects of the objects visible on its first frame (a start without any is drawn
+again); frames resized to the model's square input, masks by nearest neighbour. Bad folders are
+refused in one DataError line before any clip is read.
 
 Randomness: item i of epoch e draws from its own generator, seeded from (seed, e, i) (the MOSE
 augmentations from Python's and torch's generators seeded from it, as Meta's draw), so a clip
@@ -29,8 +29,9 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from samhq_train.files import not_a_file, not_a_folder
-from samhq_train.imaging import ImageFileError, mask_png_header, read_mask_png
+from samhq_train.imaging import ImageFileError
+from samhq_train.mask_png import mask_png_header, read_mask_png
+from samhq_train.user_files import frame_order, not_a_file, not_a_folder
 
 from .image_files import DataError, read_image
 from .video_transforms import ClipAugmentation, augment_clip, seeded_global_draws
@@ -47,13 +48,6 @@ class VideoSequence:
     name: str
     frames: list[Path]  # JPEGs
     masks: list[Path]  # indexed PNGs, same stems
-
-
-def frame_order(path: Path):
-    """Frames sort by name, numerically where the name is a number (0.jpg, 1.jpg, ..., 10.jpg as
-    an extractor writes them: 2 before 10; zero-padded DAVIS / MOSE names sort as by name), the
-    rule of samhq-video's frame folders (inference/video/frames.py)."""
-    return (0, int(path.stem), "") if path.stem.isdigit() else (1, 0, path.stem)
 
 
 def _inner(folder: Path) -> Path:

@@ -26,7 +26,8 @@ from pycocotools.cocoeval import COCOeval
 from samhq_train.coco_masks import compressed_rle, decode_mask, encode_mask
 from samhq_train.constants import BOUNDARY_DILATION_RATIO
 from samhq_train.evaluation.metrics import mask_to_boundary
-from samhq_train.files import atomic_write_text, read_text
+from samhq_train.files import atomic_write_text
+from samhq_train.user_files import read_text
 
 __all__ = [
     "BoundaryCOCOeval",

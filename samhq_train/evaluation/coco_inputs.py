@@ -17,7 +17,7 @@ from samhq_train.evaluation.coco import load_coco, load_detections
 from samhq_train.evaluation.coco_gt_fields import COCOEVAL_FIELDS, check_gt_fields
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.lvis_gt import check_gt_entries, image_file
-from samhq_train.files import read_text
+from samhq_train.user_files import read_text
 
 GT_KEYS = ("images", "annotations", "categories")
 

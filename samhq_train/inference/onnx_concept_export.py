@@ -11,7 +11,6 @@ the hole filling of the refinement). Graphs over 2 GB keep their weights in `<fi
 
 from __future__ import annotations
 
-import copy
 import os
 import tempfile
 import warnings
@@ -37,6 +36,7 @@ from .onnx_check import compare_relative
 from .onnx_encoder_export import (
     FP32_TOLERANCE,
     encoder_metadata,
+    on_cpu,
     onnx_session,
     save_with_metadata,
 )
@@ -52,11 +52,9 @@ DEFAULT_THRESHOLD = 0.5  # ConceptPredictor's (Meta's)
 def concept_graphs(model) -> tuple[ConceptOnnxEncoder, ConceptOnnxText, ConceptOnnxDetector]:
     """The three wrappers on an fp32 CPU model (a copy if it is not one), in eval mode;
     NoDetectorError (one line) for a model without the concept detector."""
-    detector = concept_detector(model)  # refused before any copy
-    param = next(model.parameters())
-    if param.device.type != "cpu" or param.dtype != torch.float32:
-        model = copy.deepcopy(model).to("cpu", torch.float32)
-        detector = concept_detector(model)
+    concept_detector(model)  # refused before any copy
+    model = on_cpu(model)
+    detector = concept_detector(model)
     return (
         ConceptOnnxEncoder(model, detector).eval(),
         ConceptOnnxText(detector).eval(),

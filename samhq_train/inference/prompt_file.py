@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from samhq_train.files import read_text
+from samhq_train.user_files import read_text
 
 from .predictor import PromptError
 

@@ -151,7 +151,7 @@ def test_check_images_is_header_or_full(tmp_path):
 
 def test_check_images_full_decodes_each_coco_image_once(tmp_path, monkeypatch):
     from samhq_train.data import sets
-    from samhq_train.data.datasets import CocoInstanceDataset
+    from samhq_train.data.coco_instances import CocoInstanceDataset
     from tests.data.data_helpers import coco_json
 
     image, _ = blob(48, 64)

@@ -228,7 +228,7 @@ def test_annotations_left_out_are_counted_and_a_box_only_json_is_told_so(tmp_pat
             {"segmentation": square, "area": 600.0, "iscrowd": 1},
             {"segmentation": square, "area": 5.0}, {"bbox": [1, 2, 3, 4], "area": 12.0}]
     path = coco_json(tmp_path / "a.json", "i.jpg", 48, 64, anns)
-    with caplog.at_level(logging.INFO, logger="samhq_train.data.datasets"):
+    with caplog.at_level(logging.INFO, logger="samhq_train.data.coco_instances"):
         assert CocoInstanceDataset(tmp_path, path, name="c", min_area=10).annotations == [1]
     assert ("c: 4 of 5 annotations of a.json left out: 2 without a segmentation, 1 crowd, 1 "
             "under min_area=10") in caplog.text

@@ -1,4 +1,4 @@
-"""samhq-video-eval: a path of the wrong kind is named for what it is (files.not_a_file /
+"""samhq-video-eval: a path of the wrong kind is named for what it is (user_files.not_a_file /
 not_a_folder): a --video-list that is a folder said "file not found", a prediction folder that
 is a file said "missing"."""
 

@@ -1,14 +1,15 @@
 """Mutation audit 19: session 25's whole-or-nothing writes. files.all_or_none removes a result's
 files on any stop (a signal too) and keeps them when the block ends; files.atomic_write_bytes,
 the evaluation reports, samhq-amg's json and the video demo's marker go through a temporary; a
-marker cut short writes the videos again; files.file_problem words a missing path and a folder."""
+marker cut short writes the videos again; user_files.file_problem words a missing path and a
+folder."""
 
 import json
 
 import numpy as np
 import pytest
 
-from samhq_train import files
+from samhq_train import files, user_files
 from samhq_train.data import moving_shapes
 from samhq_train.evaluation import report
 from samhq_train.inference import amg_command
@@ -40,11 +41,11 @@ def test_atomic_write_bytes_goes_through_a_temporary(tmp_path, monkeypatch):
 
 
 def test_file_problem_words_a_missing_path_a_folder_and_a_broken_link(tmp_path):
-    assert files.file_problem(tmp_path / "nope.png") == "no such file"
-    assert files.file_problem(tmp_path) == files.not_a_file(tmp_path)
-    assert "folder" in files.file_problem(tmp_path)
+    assert user_files.file_problem(tmp_path / "nope.png") == "no such file"
+    assert user_files.file_problem(tmp_path) == user_files.not_a_file(tmp_path)
+    assert "folder" in user_files.file_problem(tmp_path)
     (tmp_path / "link").symlink_to(tmp_path / "nope.png")
-    assert files.file_problem(tmp_path / "link") == "a broken link"
+    assert user_files.file_problem(tmp_path / "link") == "a broken link"
 
 
 @pytest.mark.parametrize("name", ["clicks.md", "click_scores.json"])

@@ -18,7 +18,7 @@ from pathlib import Path
 from samhq_train.coco_masks import compressed_rle as _compressed
 from samhq_train.coco_masks import segmentation_problem
 from samhq_train.errors import UserError
-from samhq_train.files import file_problem
+from samhq_train.user_files import file_problem, read_text
 
 
 class ConceptInputError(UserError, ValueError):
@@ -57,7 +57,7 @@ def read_json(path: str | Path, what: str):
     if not path.is_file():
         raise ConceptInputError(f"{what} {path}: {file_problem(path)}")
     try:
-        return json.loads(path.read_text())
+        return json.loads(read_text(path))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ConceptInputError(f"{what} {path}: not a readable JSON file ({err})") from None
 

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ...coco_masks import encode_mask
-from ...files import file_problem, not_a_folder
+from ...user_files import file_problem, not_a_folder
 from .concept_inputs import (
     ConceptGroundTruth,
     ConceptInputError,

@@ -10,8 +10,9 @@ sequences instead, each checked to be there. Here the DAVIS
 layout (sav.py: SA-V's per-object folders; plan.py: which of the two a root holds); its masks are
 indexed (palette, mode P) PNGs, DAVIS style:
 pixel value = object id, 0 = background; the values are read, never the palette's colours.
-The GT's frames are its sorted PNG names; the prediction needs a PNG of the same name for every
-scored frame (extra predicted frames and sequences are not read). Every problem is one
+The GT's frames are its PNGs in frame order (user_files.frame_order: by name, numbers as numbers,
+2.png before 10.png); the prediction needs a PNG of the same name for every scored frame (extra
+predicted frames and sequences are not read). Every problem is one
 VideoInputError line naming the file or folder.
 """
 
@@ -23,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from samhq_train.errors import UserError
-from samhq_train.files import file_problem, not_a_file, not_a_folder
-from samhq_train.imaging import ImageFileError, mask_png_header, read_mask_png
+from samhq_train.imaging import ImageFileError
+from samhq_train.mask_png import mask_png_header, read_mask_png
+from samhq_train.user_files import file_problem, frame_order, not_a_file, not_a_folder, read_text
 
 DAVIS_MASKS = Path("Annotations", "480p")
 DAVIS_SPLITS = Path("ImageSets", "2017")
@@ -80,7 +82,7 @@ def read_video_list(path: str | Path) -> VideoList:
             "line (as SA-V's sav_val.txt)"
         )
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_text(path).splitlines()
     except (OSError, UnicodeDecodeError) as err:
         raise VideoInputError(f"--video-list {path}: not a readable text file ({err})") from None
     names = [line.strip() for line in lines if line.strip()]
@@ -103,9 +105,10 @@ def subfolders(folder: Path) -> list[str]:
 
 
 def pngs(folder: Path) -> list[Path]:
-    """The PNG files of a folder, sorted; VideoInputError naming an entry called *.png that is
-    no regular file (a folder, a pipe, a broken link), which would else drop a frame unseen."""
-    found = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
+    """The PNG files of a folder in frame order (2.png before 10.png); VideoInputError naming an
+    entry called *.png that is no regular file (a folder, a pipe, a broken link), which would
+    else drop a frame unseen."""
+    found = sorted((p for p in folder.iterdir() if p.suffix.lower() == ".png"), key=frame_order)
     for path in found:
         if not path.is_file():
             raise VideoInputError(
@@ -143,7 +146,7 @@ def gt_sequences(
                     "folder: give the list that matches --gt, or restore the video"
                 )
     elif folder == root / DAVIS_MASKS and split_file.is_file():
-        names = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
+        names = [line.strip() for line in read_text(split_file).splitlines() if line.strip()]
         for name in names:
             if not (folder / name).is_dir():
                 raise VideoInputError(

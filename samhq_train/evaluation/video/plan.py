@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from samhq_train.files import not_a_folder
+from samhq_train.user_files import not_a_folder
 
 from .folders import (
     SequenceFrames,

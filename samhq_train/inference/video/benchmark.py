@@ -36,9 +36,11 @@ import torch
 from PIL import Image
 
 from samhq_train.errors import UserError
-from samhq_train.files import atomic_write, not_a_file, not_a_folder
-from samhq_train.imaging import ImageFileError, MaskPng, read_mask_png
+from samhq_train.files import atomic_write
+from samhq_train.imaging import ImageFileError
+from samhq_train.mask_png import MaskPng, read_mask_png
 from samhq_train.model.sam2.tracking import non_overlapping
+from samhq_train.user_files import not_a_file, not_a_folder, read_text
 
 from .command import davis_palette, id_mask
 from .frames import FramesError, frame_size, list_frames
@@ -100,7 +102,7 @@ def sequence_folders(
     split_file = gt_root / DAVIS_SPLITS / f"{split}.txt"
     listed_in = "the video list" if names is not None else split_file
     if names is None and masks == gt_root / DAVIS_MASKS and split_file.is_file():
-        names = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
+        names = [line.strip() for line in read_text(split_file).splitlines() if line.strip()]
     elif names is None:
         names = sorted(p.name for p in masks.iterdir() if p.is_dir() and p.name[0] != ".")
     if not names and any(masks.glob("*.png")):

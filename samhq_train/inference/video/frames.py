@@ -26,7 +26,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from samhq_train.errors import UserError
-from samhq_train.files import not_a_file
+from samhq_train.user_files import frame_order, not_a_file
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -38,12 +38,6 @@ GIVE_FRAMES = f"give a folder of JPEG/PNG frames or a video file ({', '.join(VID
 
 class FramesError(UserError):
     """A frames folder that cannot be read as a video; the message names it."""
-
-
-def frame_order(path: Path):
-    """Frames sort by name, numerically where the name is a number (as the official predictor's
-    "<index>.jpg" names): 2.jpg before 10.jpg."""
-    return (0, int(path.stem), "") if path.stem.isdigit() else (1, 0, path.stem)
 
 
 def list_frames(folder: str | Path) -> list[Path]:

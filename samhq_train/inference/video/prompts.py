@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from samhq_train.errors import UserError
-from samhq_train.files import read_text
+from samhq_train.user_files import read_text
 
 KEYS = ("round", "frame", "object", "points", "labels", "box", "mask")
 OBJECT_IDS = (1, 255)  # the ids an 8-bit PNG can hold

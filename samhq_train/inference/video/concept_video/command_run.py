@@ -30,11 +30,12 @@ from PIL import Image
 
 from samhq_train.clip_tokenizer import TokenizerFileError
 from samhq_train.errors import UserError
-from samhq_train.files import atomic_write, atomic_write_text, read_text
+from samhq_train.files import atomic_write, atomic_write_text
 from samhq_train.inference.command_options import decode_with_hq
 from samhq_train.model.sam3.concept.detector import NoDetectorError, concept_detector
 from samhq_train.model.sam3.tracking import VideoPartsMissing
 from samhq_train.progress import Progress
+from samhq_train.user_files import read_text
 
 from ..concept_tracking import prompt_words
 from ..prompts import PromptsFileError, VideoPrompt, read_prompts

@@ -1,0 +1,72 @@
+"""A user's files and folders: how one given as a file or folder is checked, said in words when
+it is not one, and read.
+
+read_text is how a user's text file (a json, a prompt file) is read: a path that is there but is
+not a regular file (a folder, a pipe, a device) is an OSError saying so, before anything opens it
+(opening a pipe waits for a writer forever). It reads UTF-8 and drops a byte-order mark at the
+start (Windows tools and editors' "UTF-8 with BOM" write one), which json.loads would refuse.
+
+frame_order is the order of a video's frame files (training's clips, samhq-video's frames
+folders, samhq-video-eval's GT masks): by name, numerically where the name is a number.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from samhq_train.files import interrupted_write_note
+
+
+class NotAFileError(OSError):
+    """A path given as a file that is a folder, a pipe or a device."""
+
+
+def require_regular_file(path: str | os.PathLike) -> None:
+    """NotAFileError when `path` is there but is not a regular file (a missing one is left to the
+    reader's own FileNotFoundError)."""
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        raise NotAFileError(
+            "a folder, not a file" if path.is_dir() else "not a regular file (a pipe or a device)"
+        )
+
+
+def not_a_file(path: str | os.PathLike) -> str:
+    """What an entry that is not a regular file is, in words: a folder, a pipe or device, a
+    broken link (or gone)."""
+    try:
+        require_regular_file(path)
+    except NotAFileError as err:
+        return str(err)
+    return "a broken link" if Path(path).is_symlink() else "gone"
+
+
+def file_problem(path: str | os.PathLike) -> str:
+    """Why `path`, given as a file and not one, cannot be read, in words."""
+    return not_a_file(path) if os.path.lexists(path) else "no such file"
+
+
+def not_a_folder(path: str | os.PathLike) -> str:
+    """Why `path`, given as a folder and not one, cannot be read, in words."""
+    if Path(path).exists():
+        return "a file, not a folder"
+    return "folder not found" + interrupted_write_note(path)
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """A text file's content (UTF-8, a leading byte-order mark dropped), after
+    require_regular_file."""
+    require_regular_file(path)
+    return Path(path).read_text(encoding="utf-8-sig")
+
+
+def frame_order(path: Path) -> tuple[int, int, str]:
+    """Sort key of a video's frame files: by name, numerically where the name is a number (0.jpg,
+    1.jpg, ..., 10.jpg as an extractor or SAM 2's "<index>.jpg" writes them: 2 before 10;
+    zero-padded DAVIS / SA-V names sort as by name), numbered frames first; one number written
+    two ways (2, 002) by name."""
+    stem = path.stem
+    if stem.isascii() and stem.isdigit():
+        return (0, int(stem), stem)
+    return (1, 0, stem)
