@@ -21,6 +21,17 @@ from ..registry import FAMILIES, Family, family_of_model, family_of_state
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")
 State = dict[str, torch.Tensor]
 
+# a Lightning training checkpoint's entries (ours: lightning.py): the tensors (the model's under
+# MODEL_PREFIX), our record, the loop state, and Lightning's version stamp
+STATE_KEY = "state_dict"
+MODEL_PREFIX = "model."
+PROVENANCE_KEY = "samhq"
+LOOP_STATE_KEY = "loops"
+LIGHTNING_VERSION_KEY = "pytorch-lightning_version"
+# what a wrapper module puts before every key of the model it wraps: DistributedDataParallel and
+# DataParallel ("module."), torch.compile ("_orig_mod.")
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+
 
 class CheckpointError(UserError, ValueError):
     """A checkpoint that cannot be used as asked; the message names the file and the fix."""
@@ -148,6 +159,17 @@ def detect_variant(state: State) -> str | None:
         return family.detect_variant(state)
     except ValueError as err:  # a state dict the family cannot serve; the message names the key
         raise CheckpointError(str(err)) from None
+
+
+def without_wrapper_prefixes(state: dict) -> dict:
+    """A state dict saved from a wrapped model (every key starting with "module." or
+    "_orig_mod.", nested in any order) with the official key names; any other as it is."""
+    while state:
+        prefix = next((p for p in WRAPPER_PREFIXES if all(k.startswith(p) for k in state)), None)
+        if prefix is None:
+            return state
+        state = {k[len(prefix) :]: v for k, v in state.items()}
+    return state
 
 
 def without_lora(state: dict) -> dict:

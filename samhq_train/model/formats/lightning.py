@@ -15,15 +15,20 @@ from torch import nn
 from ..policy import trained_state_dict
 from ..provenance import Provenance
 from ..registry import VARIANTS, family_of_variant
-from .base import FormatRecord, Found, Read, Use
+from .base import (
+    LOOP_STATE_KEY,
+    MODEL_PREFIX,
+    PROVENANCE_KEY,
+    STATE_KEY,
+    FormatRecord,
+    Found,
+    Read,
+    Use,
+)
 from .errors import FileProblem, recorded_provenance, unreadable
 from .torch_files import is_tensor_dict, load_torch
 
 SUFFIX = ".ckpt"
-STATE_KEY = "state_dict"
-MODEL_PREFIX = "model."
-PROVENANCE_KEY = "samhq"
-LOOP_STATE_KEY = "loops"
 KIND = "a training checkpoint"
 NO_TRAINING_STATE = (
     "is a training checkpoint without the training state (no optimizer or loop state)"

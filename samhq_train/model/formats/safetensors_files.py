@@ -28,6 +28,7 @@ from .base import (
     hq_state_dict,
     plain_weights_record,
     whole_model,
+    without_wrapper_prefixes,
 )
 from .errors import recorded_provenance, unreadable
 
@@ -57,6 +58,7 @@ def header(path: Path) -> tuple[list[str], dict]:
 def probe(path: Path) -> Found:
     """safetensors, hq_only or delta, from the header alone (held: the metadata)."""
     keys, metadata = header(path)
+    keys = list(without_wrapper_prefixes(dict.fromkeys(keys)))
     family = family_of(dict.fromkeys(keys))
     if metadata.get("contents") in ("hq_only", "delta"):
         format = metadata["contents"]
@@ -83,7 +85,7 @@ def delta_provenance(path: Path, metadata: dict) -> Provenance:
 
 def _read(path: Path, held) -> Read:
     try:
-        return Read(load_file(str(path)))
+        return Read(without_wrapper_prefixes(load_file(str(path))))
     except Exception as err:
         raise unreadable(path, DAMAGED, str(err).splitlines()[0]) from None
 

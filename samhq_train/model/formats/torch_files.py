@@ -17,6 +17,11 @@ from samhq_train.files import atomic_write
 
 from ..registry import family_of_model
 from .base import (
+    LIGHTNING_VERSION_KEY,
+    LOOP_STATE_KEY,
+    MODEL_PREFIX,
+    PROVENANCE_KEY,
+    STATE_KEY,
     TORCH_SUFFIXES,
     CheckpointError,
     Found,
@@ -29,6 +34,7 @@ from .base import (
     plain_weights_record,
     whole_model,
     without_hq,
+    without_wrapper_prefixes,
 )
 from .errors import (
     FileProblem,
@@ -106,11 +112,11 @@ def is_tensor_dict(content: Any) -> bool:
 
 
 def tensor_state(path: Path, content: Any, *, named_as_weights: bool = True) -> State:
-    """The official state dict in what torch.load gave (SAM 2.1 files keep it under "model");
-    a training checkpoint or anything but tensors is refused, naming the file."""
-    if isinstance(content, dict) and isinstance(content.get("model"), dict):
-        content = content["model"]
-    if isinstance(content, dict) and "state_dict" in content:
+    """The official state dict in what torch.load gave: a plain one, or one that a training script
+    kept beside its own state (under one of WRAPPED_UNDER: SAM 2.1 files under "model"), saved
+    from a wrapped model or not (without_wrapper_prefixes). A training checkpoint or anything but
+    tensors is refused, naming the file."""
+    if is_training_checkpoint(content):
         if named_as_weights:
             problem = (
                 "is a training checkpoint (Lightning), not an official SAM / SAM-HQ weights "
@@ -122,11 +128,38 @@ def tensor_state(path: Path, content: Any, *, named_as_weights: bool = True) -> 
                 f"{path.name}.ckpt, or pass format=lightning (--format lightning)"
             )
         raise FileProblem(path, problem)
+    if isinstance(content, dict) and not is_tensor_dict(content):
+        wrapped = [key for key in WRAPPED_UNDER if is_tensor_dict(content.get(key))]
+        if len(wrapped) > 1:
+            raise FileProblem(
+                path, f"holds several state dicts ({', '.join(repr(k) for k in wrapped)}): "
+                "save the one to use alone (torch.save(checkpoint[<key>], <file>))"
+            )
+        if wrapped:
+            content = content[wrapped[0]]
     if not is_tensor_dict(content):
         raise FileProblem(
             path, "is not a state dict of tensors (official SAM / SAM-HQ layout expected)"
         )
-    return content
+    return without_wrapper_prefixes(content)
+
+
+# where training scripts keep the model's state dict beside their own (optimizer, epoch, ...)
+WRAPPED_UNDER = ("model", "state_dict", "model_state", "model_state_dict")
+
+
+def is_training_checkpoint(content: Any) -> bool:
+    """A Lightning checkpoint: its "state_dict" with Lightning's version stamp, our record or
+    the loop state beside it, or in our layout (every key under "model."); a {"state_dict": ...}
+    of official key names is weights that a script wrapped."""
+    if not (isinstance(content, dict) and STATE_KEY in content):
+        return False
+    state = content[STATE_KEY]
+    ours = isinstance(state, dict) and bool(state) and all(
+        isinstance(k, str) and k.startswith(MODEL_PREFIX) for k in state
+    )
+    marks = (LIGHTNING_VERSION_KEY, PROVENANCE_KEY, LOOP_STATE_KEY)
+    return ours or any(k in content for k in marks)
 
 
 def probe(path: Path) -> Found:
