@@ -55,6 +55,7 @@ def test_the_table_of_records():
         "safetensors",
         "hq_only",
         "delta",
+        "hq_decoder",
         "lightning",
     )
     assert SAVE_FORMATS == ("sam_hq", "transformers", "safetensors", "hq_only", "delta")
@@ -62,7 +63,9 @@ def test_the_table_of_records():
     for record in RECORDS.values():
         # a use the format is not for always says why and what to give instead
         assert set(record.refusals) == set(ALL - record.uses), record.name
-    assert {n for n, r in RECORDS.items() if r.needs_base} == {"hq_only", "delta", "lightning"}
+    assert {n for n, r in RECORDS.items() if r.needs_base} == {
+        "hq_only", "delta", "hq_decoder", "lightning"
+    }
     assert [n for n, r in RECORDS.items() if Use.START in r.uses] == [
         "sam",
         "sam_hq",

@@ -126,6 +126,27 @@ def plain_weights_record(*, what: str, **fields) -> FormatRecord:
     )
 
 
+_BASE_ONLY = (
+    "holds only {what}: it only makes a model together with the base it was trained on; to "
+    "train on from it, merge it into that base first (samhq-export --checkpoint {{path}} --base "
+    "<that base file> --to sam_hq --out {{path.parent}} --name {{path.stem}}_merged) and pass "
+    "model.checkpoint={{path.parent}}/{{path.stem}}_merged.pth"
+)
+
+
+def onto_base_record(*, holds: str, **fields) -> FormatRecord:
+    """The record of a format that makes a model only on top of its base: to evaluate and export
+    with, not to start or resume training from (the refusal says it holds only `holds`)."""
+    refusal = _BASE_ONLY.format(what=holds)
+    return FormatRecord(
+        uses=frozenset({Use.EVALUATE, Use.EXPORT}),
+        needs_base=True,
+        holds=holds,
+        refusals={use: refusal for use in (Use.START, Use.RESUME)},
+        **fields,
+    )
+
+
 def whole_model(model: nn.Module, policy) -> State:
     """Every tensor of the model: the expected keys of a file that holds the whole model."""
     return model.state_dict()

@@ -22,10 +22,10 @@ from .base import (
     FormatRecord,
     Found,
     Read,
-    Use,
     cpu_tensors,
     family_of,
     hq_state_dict,
+    onto_base_record,
     plain_weights_record,
     whole_model,
     without_wrapper_prefixes,
@@ -123,26 +123,9 @@ SAFETENSORS = plain_weights_record(
     write=_writer("full", whole_model),
 )
 
-_BASE_ONLY = (
-    "holds only {what}: it only makes a model together with the base it was trained on; to "
-    "train on from it, merge it into that base first (samhq-export --checkpoint {{path}} --base "
-    "<that base file> --to sam_hq --out {{path.parent}} --name {{path.stem}}_merged) and pass "
-    "model.checkpoint={{path.parent}}/{{path.stem}}_merged.pth"
-)
-
-
 def _onto_base(*, holds: str, **fields) -> FormatRecord:
-    """A file of ours that makes a model only on top of its base: to evaluate and export with,
-    not to start or resume training from (the refusal says it holds only `holds`)."""
-    refusal = _BASE_ONLY.format(what=holds)
-    return FormatRecord(
-        **_OURS,
-        uses=frozenset({Use.EVALUATE, Use.EXPORT}),
-        needs_base=True,
-        holds=holds,
-        refusals={use: refusal for use in (Use.START, Use.RESUME)},
-        **fields,
-    )
+    """A file of ours that makes a model only on top of its base (onto_base_record)."""
+    return onto_base_record(holds=holds, **_OURS, **fields)
 
 
 HQ_ONLY = _onto_base(

@@ -1,6 +1,7 @@
 """Official PyTorch weight files: SAM `sam_vit_*.pth`, SAM-HQ `sam_hq_vit_*.pth`, MobileSAM, and
-Meta SAM 2.1 / HQ-SAM 2 `*.pt` (the state dict under "model"). Which of `sam` / `sam_hq` a file
-is, is in its keys: any HQ key makes it SAM-HQ."""
+Meta SAM 2.1 / HQ-SAM 2 `*.pt` (the state dict under "model"), and SAM-HQ's mask decoder alone as
+SAM-HQ's train.py saves it (`hq_decoder`). Which a file is, is in its keys: any HQ key makes it
+SAM-HQ, the decoder's tokens under no module name the decoder alone."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from torch import nn
 
 from samhq_train.files import atomic_write
 
-from ..registry import family_of_model
+from ..registry import FAMILIES, family_of_model
 from .base import (
     LIGHTNING_VERSION_KEY,
     LOOP_STATE_KEY,
@@ -31,6 +32,7 @@ from .base import (
     detect_variant,
     family_of,
     hq_state_dict,
+    onto_base_record,
     plain_weights_record,
     whole_model,
     without_hq,
@@ -166,13 +168,41 @@ def probe(path: Path) -> Found:
     """sam or sam_hq, with the state dict (read once, memory-mapped) and its variant."""
     named_as_weights = path.suffix in (*TORCH_SUFFIXES, ".ckpt")
     state = tensor_state(path, load_torch(path), named_as_weights=named_as_weights)
+    decoder = is_hq_decoder(state)
+    if decoder:
+        state = as_model_keys(state)
     family = family_of(state)
     try:
         variant = detect_variant(state)
     except CheckpointError:
         variant = None  # loading names the key that does not fit
     format = "sam_hq" if any(family.is_hq_key(k) for k in state) else "sam"
-    return Found(format, state, family.name, variant)
+    return Found("hq_decoder" if decoder else format, state, family.name, variant)
+
+
+# the output tokens of SAM-HQ's mask decoder: a state dict holding them under no module name is
+# that decoder alone, as SAM-HQ's train.py saves it (its MaskDecoderHQ's state_dict)
+HQ_DECODER_TOKENS = ("iou_token.weight", "mask_tokens.weight", "hf_token.weight")
+SAM1_DECODER = FAMILIES["sam1"].decoder_prefix
+
+
+def is_hq_decoder(state: State) -> bool:
+    return all(token in state for token in HQ_DECODER_TOKENS)
+
+
+def as_model_keys(decoder: State) -> State:
+    """SAM-HQ's mask decoder alone, under the model's key names."""
+    return {SAM1_DECODER + k: v for k, v in decoder.items()}
+
+
+def read_hq_decoder(path: Path, held: State | None) -> Read:
+    return Read(held if held is not None else as_model_keys(tensor_state(path, load_torch(path))))
+
+
+def decoder_keys(model: nn.Module, policy) -> State:
+    """The model's mask decoder (SAM's and the HQ parts): what an hq_decoder file holds."""
+    prefix = family_of_model(model).decoder_prefix
+    return {k: v for k, v in model.state_dict().items() if k.startswith(prefix)}
 
 
 def sniff(path: Path) -> bool:
@@ -212,4 +242,13 @@ SAM_HQ = plain_weights_record(
     **_TORCH_FILE,
     expected_keys=whole_model,
     write=write_official,
+)
+
+HQ_DECODER = onto_base_record(
+    holds="SAM-HQ's mask decoder (SAM-HQ's train.py saves it alone as epoch_<n>.pth)",
+    name="hq_decoder",
+    summary="SAM-HQ's mask decoder alone, as SAM-HQ's official train.py saves it (epoch_<n>.pth: "
+    "SAM's decoder and the HQ parts, no image encoder), applied onto the SAM file it trained on",
+    **{**_TORCH_FILE, "read": read_hq_decoder},
+    expected_keys=decoder_keys,
 )
