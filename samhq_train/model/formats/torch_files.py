@@ -59,6 +59,11 @@ def load_torch(
         raise FileProblem(path, "is not a file")
     with open(path, "rb") as handle:
         mmap = handle.read(4) == b"PK\x03\x04"
+    if mmap and is_torchscript(path):  # torch.load would warn, then hand it to torch.jit.load
+        raise FileProblem(
+            path, "is a TorchScript program (torch.jit.save), not a weights file: load it with "
+            "torch.jit.load, save its state_dict() with torch.save and give that file"
+        )
     try:
         content = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:  # torch raises many types for damaged or non-torch files
@@ -74,6 +79,16 @@ def load_torch(
             "or download it again)"
         )
     return content
+
+
+def is_torchscript(path: Path) -> bool:
+    """A TorchScript archive: its records hold constants.pkl (torch.save's never do)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False  # a damaged archive: torch.load's error says so
+    return any(name.split("/", 1)[-1] == "constants.pkl" for name in names)
 
 
 def _storage_sizes(content: Any) -> list[int]:
