@@ -81,3 +81,17 @@ def test_a_lightning_checkpoint_named_as_weights_is_still_refused(tmp_path, plai
     torch.save({"state_dict": _prefixed(official, "model."), marker: {}}, path)
     with pytest.raises(CheckpointError, match="is a training checkpoint .*format=lightning"):
         load_checkpoint(path)
+
+
+def test_weights_under_another_name_are_one_line_naming_the_keys(tmp_path, plain):
+    _, official = plain
+    path = tmp_path / "lit.pth"
+    torch.save({"state_dict": _prefixed(official, "sam.")}, path)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    first = sorted(_prefixed(official, "sam."))[:3]
+    assert str(err.value) == (
+        f"{path} holds no SAM, SAM 2.1 or SAM 3 weights under their official names (its first "
+        f"keys: {first}): save the SAM model's own state_dict, without the name a wrapper "
+        "module kept it under"
+    )

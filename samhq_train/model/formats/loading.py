@@ -22,6 +22,7 @@ from ..registry import (
     build_model,
     canonical_variant,
     family_of_model,
+    family_of_state,
     family_of_variant,
     official_file,
 )
@@ -267,6 +268,12 @@ def load_checkpoint_with_provenance(
     # what the file records (a training checkpoint, a delta file: their tensors alone may not tell)
     check_variant(path, provenance.variant, variant)
     variant = variant or provenance.variant or detect_variant(state) or info.variant
+    if variant is None and family_of_state(state) is None:
+        raise CheckpointError(
+            f"{path} holds no SAM, SAM 2.1 or SAM 3 weights under their official names (its "
+            f"first keys: {sorted(state)[:3]}): save the SAM model's own state_dict, without "
+            "the name a wrapper module kept it under"
+        )
     if variant is None:
         raise OptionHint(
             "cannot tell the model variant of {path}; pass {variant_option}<name>, one of {names}",
