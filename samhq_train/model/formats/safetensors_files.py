@@ -48,6 +48,8 @@ def looks_like_safetensors(path: Path) -> bool:
 
 def header(path: Path) -> tuple[list[str], dict]:
     """(tensor names, metadata) from the header alone."""
+    if path.stat().st_size == 0:  # safetensors' own word for it: "header too small"
+        raise unreadable(path, DAMAGED, "the file is empty (0 bytes)")
     try:
         with safe_open(str(path), "pt") as handle:
             return list(handle.keys()), handle.metadata() or {}
