@@ -66,7 +66,8 @@ def check_inputs(cfg) -> None:
     resumed = check_resume_trains(cfg) if cfg.get("ckpt_path") else None
     check_outputs(cfg)
     if resumed is not None:
-        check_resume_matches(resumed, cfg.model)
+        check_resume_matches(resumed, cfg.model)  # its record, where it has one
+        check_resumed_family(cfg, resumed)
     check_model_source(cfg.model)
 
 
@@ -105,13 +106,19 @@ def check_resumed_run_kind(cfg, resumed: Inspection) -> None:
             f"from what it trained, export it (samhq-export --checkpoint {path} --to sam_hq "
             "--out <folder>) and pass the exported file as model.checkpoint"
         )
+    check_resumed_family(cfg, resumed)
+
+
+def check_resumed_family(cfg, resumed: Inspection) -> None:
+    """A resumed checkpoint whose tensors are another model family's than model= is refused,
+    told by their key names (a concept or video run's checkpoint records no model)."""
     found = family_of_state(resumed.read().state)
     wanted = family_of_variant(cfg.model.variant)
     if found is not None and found is not wanted:
         raise CheckpointError(
-            f"ckpt_path={path} holds a {found.name} model but model={cfg.model.variant} is of "
-            f"the {wanted.name} family: resume with the model= of the run that wrote it, or "
-            "start a new run without ckpt_path"
+            f"ckpt_path={resumed.path} holds a {found.name} model but model={cfg.model.variant} "
+            f"is of the {wanted.name} family: resume with the model= of the run that wrote it, "
+            "or start a new run without ckpt_path"
         )
 
 

@@ -55,3 +55,17 @@ def test_a_checkpoint_of_another_family_is_refused_by_a_concept_run(tmp_path):
         f"ckpt_path={ckpt} holds a sam2 model but model=sam3_hq_demo is of the sam3 family: "
         "resume with the model= of the run that wrote it, or start a new run without ckpt_path"
     )
+
+
+def test_a_concept_runs_checkpoint_is_refused_by_an_image_run(tmp_path):
+    model = build_sam_hq("sam3_hq_demo", seed=0)  # a concept run's: the whole model, no record
+    ckpt = _checkpoint(tmp_path / "last.ckpt", model.state_dict())
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[
+            "experiment=demo", f"paths.output_dir={tmp_path / 'run'}", f"ckpt_path={ckpt}"])
+    with pytest.raises(CheckpointError) as err:
+        check_inputs(cfg)
+    assert str(err.value) == (
+        f"ckpt_path={ckpt} holds a sam3 model but model=vit_demo_base is of the sam1 family: "
+        "resume with the model= of the run that wrote it, or start a new run without ckpt_path"
+    )
