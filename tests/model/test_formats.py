@@ -57,6 +57,7 @@ def test_the_table_of_records():
         "delta",
         "hq_decoder",
         "lightning",
+        "lightning_full",
     )
     assert SAVE_FORMATS == ("sam_hq", "transformers", "safetensors", "hq_only", "delta")
     assert FORMAT_ALIASES == {"hf": "transformers"}
@@ -72,7 +73,9 @@ def test_the_table_of_records():
         "transformers",
         "safetensors",
     ]
-    assert [n for n, r in RECORDS.items() if Use.RESUME in r.uses] == ["lightning"]
+    assert [n for n, r in RECORDS.items() if Use.RESUME in r.uses] == [
+        "lightning", "lightning_full"
+    ]
 
 
 @pytest.mark.parametrize("format", SAVE_FORMATS)
