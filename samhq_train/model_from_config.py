@@ -35,11 +35,15 @@ from samhq_train.model import (
     Provenance,
     TrainablePolicy,
     build_sam_hq,
+    canonical_variant,
     encoder_needs_grad,
     file_sha256,
     load_checkpoint_with_provenance,
+    load_weights_into,
+    prepare_model,
     set_attention_kernel,
 )
+from samhq_train.model.registry import build_model
 
 PURPOSES = ("train", "evaluate")
 
@@ -63,7 +67,9 @@ def build_model_from_config(
     base_checkpoint: str | Path | None = None,
     weights: bool = True,
 ) -> LoadedCheckpoint:
-    """(model, format read or None, Provenance) from the `model` config group.
+    """(model, format read or None, Provenance) from the `model` config group: the format of
+    model.checkpoint as it was read (training from it too: what the file is, asked of nobody
+    else), None without a file.
 
     policy: what a training run trains (default hq); evaluation takes it from the file.
     Raises UserError (CheckpointError for a file that cannot serve) with one line to fix.
@@ -82,9 +88,11 @@ def build_model_from_config(
         elif checkpoint is None:
             loaded = _random_backbone(variant, seed, policy, purpose)
         elif purpose == "train":
-            model = build_sam_hq(variant, checkpoint=checkpoint, policy=policy)
+            model = build_model(variant)
+            read_as = load_weights_into(model, checkpoint, variant=canonical_variant(variant))
+            model = prepare_model(model, policy)
             base = {"base_checkpoint": checkpoint, "base_sha256": file_sha256(checkpoint)}
-            loaded = LoadedCheckpoint(model, None, _record(variant, policy, **base))
+            loaded = LoadedCheckpoint(model, read_as, _record(variant, policy, **base))
         else:
             loaded = load_checkpoint_with_provenance(
                 checkpoint, variant, base_checkpoint=absolute_path(base_checkpoint)

@@ -19,7 +19,8 @@ class Provenance:
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "Provenance":
-        """From a checkpoint's record; keys it does not know are ignored, missing ones default
+        """From a checkpoint's record; keys it does not know are ignored (a file's record is
+        checked first: formats/errors.recorded_provenance refuses them), missing ones default
         (records written before `policy` existed were all `hq`)."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in (data or {}).items() if k in known})

@@ -5,7 +5,8 @@ The order (docs/training.md): the config's types and ranges, the trainer's keys,
 (package, W&B login), a resumed run's checkpoint (refused when that run has finished:
 check_resume_trains), the outputs, the resumed run's record against this config, the model's
 weights; a video or concept run checks the config, the trainer's keys, a resumed run's
-checkpoint (check_resume_trains), its outputs and its model.checkpoint's family
+checkpoint (check_resume_trains; a run of its kind and family: check_resumed_run_kind), its
+outputs and its model.checkpoint's family
 (check_model_family). The data root is checked later, by the
 datamodule (train.build_data)."""
 
@@ -28,6 +29,7 @@ from samhq_train.config_check import (
 from samhq_train.inference.export import export_paths
 from samhq_train.model import Inspection, Use, inspect, official_file
 from samhq_train.model.formats import CheckpointError, other_family_refusal
+from samhq_train.model.registry import family_of_state, family_of_variant
 from samhq_train.output_check import OutputError, check_output_dir
 from samhq_train.run.wandb_login import check_wandb_login
 from samhq_train.training.export_names import concept_export_name, video_export_name
@@ -53,7 +55,7 @@ def check_inputs(cfg) -> None:
         check_trainer_arguments(cfg)
         name = video_export_name if cfg.get("video") is not None else concept_export_name
         if cfg.get("ckpt_path"):
-            check_resume_trains(cfg, [name(cfg)])
+            check_resumed_run_kind(cfg, check_resume_trains(cfg, [name(cfg)]))
         check_outputs(cfg, [name(cfg)])
         check_model_family(cfg)
         return
@@ -64,7 +66,8 @@ def check_inputs(cfg) -> None:
     resumed = check_resume_trains(cfg) if cfg.get("ckpt_path") else None
     check_outputs(cfg)
     if resumed is not None:
-        check_resume_matches(resumed, cfg.model)
+        check_resume_matches(resumed, cfg.model)  # its record, where it has one
+        check_resumed_family(cfg, resumed)
     check_model_source(cfg.model)
 
 
@@ -87,6 +90,36 @@ def check_model_family(cfg) -> None:
     if info.family is not None and info.family not in families:
         raise other_family_refusal("model.checkpoint", path, info.variant or "SAM", info.family,
                                    needs)
+
+
+def check_resumed_run_kind(cfg, resumed: Inspection) -> None:
+    """A video or concept run resumes a checkpoint of its own kind of run: an image run's (the
+    one kind that records its model: lightning.PROVENANCE_KEY) or one of another model family
+    is refused as what it is, not by Lightning's load_state_dict after the data and the model
+    are built."""
+    kind = "video fine-tuning" if cfg.get("video") is not None else "concept fine-tuning"
+    path, recorded = resumed.path, resumed.provenance.variant
+    if recorded is not None:
+        raise CheckpointError(
+            f"ckpt_path={path} is an image training run's checkpoint (model={recorded}): a "
+            f"{kind} run resumes its own run's outputs/<run>/checkpoints/last.ckpt; to start "
+            f"from what it trained, export it (samhq-export --checkpoint {path} --to sam_hq "
+            "--out <folder>) and pass the exported file as model.checkpoint"
+        )
+    check_resumed_family(cfg, resumed)
+
+
+def check_resumed_family(cfg, resumed: Inspection) -> None:
+    """A resumed checkpoint whose tensors are another model family's than model= is refused,
+    told by their key names (a concept or video run's checkpoint records no model)."""
+    found = family_of_state(resumed.read().state)
+    wanted = family_of_variant(cfg.model.variant)
+    if found is not None and found is not wanted:
+        raise CheckpointError(
+            f"ckpt_path={resumed.path} holds a {found.name} model but model={cfg.model.variant} "
+            f"is of the {wanted.name} family: resume with the model= of the run that wrote it, "
+            "or start a new run without ckpt_path"
+        )
 
 
 def configured_loggers(cfg) -> dict:

@@ -183,6 +183,7 @@ def _bad_files(tmp_path, tiny_model) -> dict:
         "truncated.ckpt": good[: len(good) // 3],
         "random.ckpt": bytes(range(255, -1, -1)) * 8,
         "random.safetensors": bytes(range(256)) * 8,
+        "empty.safetensors": b"",
         "weights.ckpt": good,
     }
     for name, data in files.items():
@@ -202,6 +203,8 @@ def _bad_files(tmp_path, tiny_model) -> dict:
         ("truncated.ckpt", "truncated.ckpt as a training checkpoint: the file is truncated"),
         ("random.ckpt", "random.ckpt as a training checkpoint: it is not a PyTorch file"),
         ("random.safetensors", "could not read .*random.safetensors as safetensors"),
+        ("empty.safetensors", "could not read .*empty.safetensors as safetensors .*: the file is "
+         "empty \\(0 bytes\\)$"),
         ("weights.ckpt", "weights.ckpt holds plain model weights .*rename it to .pth"),
         ("training.pth", "training.pth is a training checkpoint .*rename it to .ckpt"),
         ("training_no_extension", "training_no_extension is a training checkpoint without the .ckpt"),

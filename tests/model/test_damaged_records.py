@@ -34,9 +34,13 @@ def trained():
          "it records an unknown variant 'vit_zzz'"),
         (lambda s: {"state_dict": s, "samhq": {**RECORD, "policy": "nonsense"}},
          "its recorded policy cannot be rebuilt (model.policy=nonsense: expected one of"),
+        # a newer samhq-train's record: what it adds may be what rebuilds the model
+        (lambda s: {"state_dict": s, "samhq": {**RECORD, "adapter": "dora", "base_url": "x"}},
+         "its record has fields this samhq-train does not know (adapter, base_url): it was "
+         "written by a newer version; update samhq-train to read it"),
     ],
     ids=["state-list", "state-strings", "record-list", "policy-int", "seed-str",
-         "variant-unknown", "policy-unknown"],
+         "variant-unknown", "policy-unknown", "newer-fields"],
 )
 def test_a_damaged_training_checkpoint_record_is_one_line(tmp_path, trained, content, why):
     path = tmp_path / "last.ckpt"

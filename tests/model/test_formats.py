@@ -55,21 +55,27 @@ def test_the_table_of_records():
         "safetensors",
         "hq_only",
         "delta",
+        "hq_decoder",
         "lightning",
+        "lightning_full",
     )
     assert SAVE_FORMATS == ("sam_hq", "transformers", "safetensors", "hq_only", "delta")
     assert FORMAT_ALIASES == {"hf": "transformers"}
     for record in RECORDS.values():
         # a use the format is not for always says why and what to give instead
         assert set(record.refusals) == set(ALL - record.uses), record.name
-    assert {n for n, r in RECORDS.items() if r.needs_base} == {"hq_only", "delta", "lightning"}
+    assert {n for n, r in RECORDS.items() if r.needs_base} == {
+        "hq_only", "delta", "hq_decoder", "lightning"
+    }
     assert [n for n, r in RECORDS.items() if Use.START in r.uses] == [
         "sam",
         "sam_hq",
         "transformers",
         "safetensors",
     ]
-    assert [n for n, r in RECORDS.items() if Use.RESUME in r.uses] == ["lightning"]
+    assert [n for n, r in RECORDS.items() if Use.RESUME in r.uses] == [
+        "lightning", "lightning_full"
+    ]
 
 
 @pytest.mark.parametrize("format", SAVE_FORMATS)

@@ -2,6 +2,8 @@
 mutation audit round 6): an empty dict or one with a non-tensor value is not one, whether named
 as weights (.pth) or as a training checkpoint (.ckpt, where plain weights get their own line)."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -28,3 +30,19 @@ def test_what_is_a_plain_state_dict(tmp_path, name, content, message):
     with pytest.raises(CheckpointError) as err:
         load_checkpoint(path)
     assert str(err.value).startswith(f"{path} {message}"), str(err.value)
+
+
+@pytest.mark.parametrize("name", ["model.pt", "model.ckpt"])
+def test_a_torchscript_program_is_named_as_one_without_torchs_warning(tmp_path, name):
+    path = tmp_path / name
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated
+        torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch.load's "looks like a TorchScript archive"
+        with pytest.raises(CheckpointError) as err:
+            load_checkpoint(path)
+    assert str(err.value) == (
+        f"{path} is a TorchScript program (torch.jit.save), not a weights file: load it with "
+        "torch.jit.load, save its state_dict() with torch.save and give that file"
+    )

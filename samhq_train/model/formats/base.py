@@ -21,6 +21,17 @@ from ..registry import FAMILIES, Family, family_of_model, family_of_state
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")
 State = dict[str, torch.Tensor]
 
+# a Lightning training checkpoint's entries (ours: lightning.py): the tensors (the model's under
+# MODEL_PREFIX), our record, the loop state, and Lightning's version stamp
+STATE_KEY = "state_dict"
+MODEL_PREFIX = "model."
+PROVENANCE_KEY = "samhq"
+LOOP_STATE_KEY = "loops"
+LIGHTNING_VERSION_KEY = "pytorch-lightning_version"
+# what a wrapper module puts before every key of the model it wraps: DistributedDataParallel and
+# DataParallel ("module."), torch.compile ("_orig_mod.")
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+
 
 class CheckpointError(UserError, ValueError):
     """A checkpoint that cannot be used as asked; the message names the file and the fix."""
@@ -115,6 +126,27 @@ def plain_weights_record(*, what: str, **fields) -> FormatRecord:
     )
 
 
+_BASE_ONLY = (
+    "holds only {what}: it only makes a model together with the base it was trained on; to "
+    "train on from it, merge it into that base first (samhq-export --checkpoint {{path}} --base "
+    "<that base file> --to sam_hq --out {{path.parent}} --name {{path.stem}}_merged) and pass "
+    "model.checkpoint={{path.parent}}/{{path.stem}}_merged.pth"
+)
+
+
+def onto_base_record(*, holds: str, **fields) -> FormatRecord:
+    """The record of a format that makes a model only on top of its base: to evaluate and export
+    with, not to start or resume training from (the refusal says it holds only `holds`)."""
+    refusal = _BASE_ONLY.format(what=holds)
+    return FormatRecord(
+        uses=frozenset({Use.EVALUATE, Use.EXPORT}),
+        needs_base=True,
+        holds=holds,
+        refusals={use: refusal for use in (Use.START, Use.RESUME)},
+        **fields,
+    )
+
+
 def whole_model(model: nn.Module, policy) -> State:
     """Every tensor of the model: the expected keys of a file that holds the whole model."""
     return model.state_dict()
@@ -148,6 +180,17 @@ def detect_variant(state: State) -> str | None:
         return family.detect_variant(state)
     except ValueError as err:  # a state dict the family cannot serve; the message names the key
         raise CheckpointError(str(err)) from None
+
+
+def without_wrapper_prefixes(state: dict) -> dict:
+    """A state dict saved from a wrapped model (every key starting with "module." or
+    "_orig_mod.", nested in any order) with the official key names; any other as it is."""
+    while state:
+        prefix = next((p for p in WRAPPER_PREFIXES if all(k.startswith(p) for k in state)), None)
+        if prefix is None:
+            return state
+        state = {k[len(prefix) :]: v for k, v in state.items()}
+    return state
 
 
 def without_lora(state: dict) -> dict:

@@ -87,10 +87,18 @@ def holds_python_objects(path: str | os.PathLike, err: BaseException) -> bool:
 
 def recorded_provenance(path: str | os.PathLike, kind: str, record) -> Provenance:
     """The Provenance a file records (a training checkpoint's "samhq" mapping, a delta's
-    metadata), checked: a record of the wrong shape, an unknown variant or a policy that cannot
-    be rebuilt is one FileProblem naming the file, not an error about a setting never given."""
+    metadata), checked: a record of the wrong shape, with fields this version does not know (a
+    newer one wrote it), an unknown variant or a policy that cannot be rebuilt is one FileProblem
+    naming the file, not an error about a setting never given."""
     if record is not None and not isinstance(record, dict):
         raise unreadable(path, kind, f"its record is a {type(record).__name__}, not a mapping")
+    unknown = sorted(str(key) for key in record or {} if key not in RECORD_TYPES)
+    if unknown:  # what rebuilds the model may be among them: never dropped in silence
+        fields = ", ".join(unknown)
+        raise unreadable(
+            path, kind, f"its record has fields this samhq-train does not know ({fields}): it "
+            "was written by a newer version; update samhq-train to read it"
+        )
     provenance = Provenance.from_dict(record)
     for key, kind_of_value in RECORD_TYPES.items():
         value = getattr(provenance, key)

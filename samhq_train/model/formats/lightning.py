@@ -15,15 +15,24 @@ from torch import nn
 from ..policy import trained_state_dict
 from ..provenance import Provenance
 from ..registry import VARIANTS, family_of_variant
-from .base import FormatRecord, Found, Read, Use
+from .base import (
+    LOOP_STATE_KEY,
+    MODEL_PREFIX,
+    PROVENANCE_KEY,
+    STATE_KEY,
+    CheckpointError,
+    FormatRecord,
+    Found,
+    Read,
+    Use,
+    detect_variant,
+    family_of,
+    whole_model,
+)
 from .errors import FileProblem, recorded_provenance, unreadable
 from .torch_files import is_tensor_dict, load_torch
 
 SUFFIX = ".ckpt"
-STATE_KEY = "state_dict"
-MODEL_PREFIX = "model."
-PROVENANCE_KEY = "samhq"
-LOOP_STATE_KEY = "loops"
 KIND = "a training checkpoint"
 NO_TRAINING_STATE = (
     "is a training checkpoint without the training state (no optimizer or loop state)"
@@ -61,13 +70,22 @@ def load(path: Path) -> dict:
 
 
 def probe(path: Path) -> Found:
-    """lightning, with the content (read once) and its record; a checkpoint without the loop
-    state cannot resume."""
+    """lightning, with the content (read once) and its record; lightning_full for one without
+    our record (a concept or video run's: the whole model); a checkpoint without the loop state
+    cannot resume."""
     content = load(path)
     provenance = provenance_of(content, path)
+    refusals = {} if LOOP_STATE_KEY in content else {Use.RESUME: NO_TRAINING_STATE}
+    if PROVENANCE_KEY not in content:
+        state = read(path, content).state
+        try:
+            variant = detect_variant(state)
+        except CheckpointError:
+            variant = None  # loading names the key that does not fit
+        return Found("lightning_full", content, family_of(state).name, variant, provenance,
+                     refusals)
     variant = provenance.variant if provenance.variant in VARIANTS else None
     family = family_of_variant(variant).name if variant else None
-    refusals = {} if LOOP_STATE_KEY in content else {Use.RESUME: NO_TRAINING_STATE}
     return Found("lightning", content, family, variant, provenance, refusals)
 
 
@@ -91,4 +109,19 @@ LIGHTNING = FormatRecord(
     needs_base=True,
     records_base=True,
     refusals={Use.START: "is a training checkpoint: to continue that run pass ckpt_path={path}"},
+)
+
+# concept and video runs train every parameter and record no base: their checkpoints hold the
+# whole model (and so does another program's Lightning checkpoint of a SAM model under "model.")
+LIGHTNING_FULL = FormatRecord(
+    name="lightning_full",
+    summary="a training checkpoint of the whole model without our record (*.ckpt of a concept or "
+    "video fine-tuning run): read as the whole model",
+    container="lightning",
+    probe=probe,
+    suffixes=(SUFFIX,),
+    uses=frozenset({Use.RESUME, Use.EVALUATE, Use.EXPORT}),
+    read=read,
+    expected_keys=whole_model,
+    refusals=LIGHTNING.refusals,
 )

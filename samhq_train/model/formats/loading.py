@@ -22,6 +22,7 @@ from ..registry import (
     build_model,
     canonical_variant,
     family_of_model,
+    family_of_state,
     family_of_variant,
     official_file,
 )
@@ -160,13 +161,7 @@ def apply_state(
 ) -> None:
     """Load `state` into `model` after checking it holds exactly what `record` says."""
     variant = canonical_variant(variant) if variant is not None else None
-    found = detect_variant(state)
-    if variant is not None and found is not None and not _same_model(found, variant):
-        raise OptionHint(
-            "{path} holds a {found} model ({family} family) but variant {asked} was asked: use "
-            "{use_variant}, or give a {asked} checkpoint",
-            path=path, found=found, family=family_of_variant(found).name, asked=variant,
-        )
+    check_variant(path, detect_variant(state), variant)
     adopt = family_of_model(model).adopt_state
     if adopt is not None:
         adopt(model, state)
@@ -174,6 +169,20 @@ def apply_state(
     check_keys(path, record.name, expected, set(record.optional_keys(model)), state)
     check_finite(path, state)
     model.load_state_dict(state, strict=False)
+
+
+def check_variant(path, found: str | None, asked: str | None) -> None:
+    """A file of one model (`found`: detected from its tensors, or recorded in it) asked to be
+    another variant is refused, naming both; either unknown (None) passes."""
+    if asked is None or found is None:
+        return
+    asked = canonical_variant(asked)
+    if not _same_model(found, asked):
+        raise OptionHint(
+            "{path} holds a {found} model ({family} family) but variant {asked} was asked: use "
+            "{use_variant}, or give a {asked} checkpoint",
+            path=path, found=found, family=family_of_variant(found).name, asked=asked,
+        )
 
 
 def _same_model(found: str, variant: str) -> bool:
@@ -256,7 +265,15 @@ def load_checkpoint_with_provenance(
         )
     read = info.read()
     state, provenance, record = read.state, read.provenance, info.record
+    # what the file records (a training checkpoint, a delta file: their tensors alone may not tell)
+    check_variant(path, provenance.variant, variant)
     variant = variant or provenance.variant or detect_variant(state) or info.variant
+    if variant is None and family_of_state(state) is None:
+        raise CheckpointError(
+            f"{path} holds no SAM, SAM 2.1 or SAM 3 weights under their official names (its "
+            f"first keys: {sorted(state)[:3]}): save the SAM model's own state_dict, without "
+            "the name a wrapper module kept it under"
+        )
     if variant is None:
         raise OptionHint(
             "cannot tell the model variant of {path}; pass {variant_option}<name>, one of {names}",

@@ -5,13 +5,17 @@ here; detection, inspect, loading, saving and the CLIs' --format / --to choices 
 from __future__ import annotations
 
 from .base import CheckpointError, FormatRecord
-from .lightning import LIGHTNING
+from .lightning import LIGHTNING, LIGHTNING_FULL
 from .safetensors_files import DELTA, HQ_ONLY, SAFETENSORS
-from .torch_files import SAM, SAM_HQ
+from .torch_files import HQ_DECODER, SAM, SAM_HQ
 from .transformers_dir import TRANSFORMERS
 
 RECORDS: dict[str, FormatRecord] = {
-    r.name: r for r in (SAM, SAM_HQ, TRANSFORMERS, SAFETENSORS, HQ_ONLY, DELTA, LIGHTNING)
+    r.name: r
+    for r in (
+        SAM, SAM_HQ, TRANSFORMERS, SAFETENSORS, HQ_ONLY, DELTA, HQ_DECODER, LIGHTNING,
+        LIGHTNING_FULL,
+    )
 }
 FORMATS = tuple(RECORDS)
 SAVE_FORMATS = tuple(name for name, r in RECORDS.items() if r.write is not None)

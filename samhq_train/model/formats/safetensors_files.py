@@ -22,12 +22,13 @@ from .base import (
     FormatRecord,
     Found,
     Read,
-    Use,
     cpu_tensors,
     family_of,
     hq_state_dict,
+    onto_base_record,
     plain_weights_record,
     whole_model,
+    without_wrapper_prefixes,
 )
 from .errors import recorded_provenance, unreadable
 
@@ -47,6 +48,8 @@ def looks_like_safetensors(path: Path) -> bool:
 
 def header(path: Path) -> tuple[list[str], dict]:
     """(tensor names, metadata) from the header alone."""
+    if path.stat().st_size == 0:  # safetensors' own word for it: "header too small"
+        raise unreadable(path, DAMAGED, "the file is empty (0 bytes)")
     try:
         with safe_open(str(path), "pt") as handle:
             return list(handle.keys()), handle.metadata() or {}
@@ -57,6 +60,7 @@ def header(path: Path) -> tuple[list[str], dict]:
 def probe(path: Path) -> Found:
     """safetensors, hq_only or delta, from the header alone (held: the metadata)."""
     keys, metadata = header(path)
+    keys = list(without_wrapper_prefixes(dict.fromkeys(keys)))
     family = family_of(dict.fromkeys(keys))
     if metadata.get("contents") in ("hq_only", "delta"):
         format = metadata["contents"]
@@ -83,7 +87,7 @@ def delta_provenance(path: Path, metadata: dict) -> Provenance:
 
 def _read(path: Path, held) -> Read:
     try:
-        return Read(load_file(str(path)))
+        return Read(without_wrapper_prefixes(load_file(str(path))))
     except Exception as err:
         raise unreadable(path, DAMAGED, str(err).splitlines()[0]) from None
 
@@ -121,26 +125,9 @@ SAFETENSORS = plain_weights_record(
     write=_writer("full", whole_model),
 )
 
-_BASE_ONLY = (
-    "holds only {what}: it only makes a model together with the base it was trained on; to "
-    "train on from it, merge it into that base first (samhq-export --checkpoint {{path}} --base "
-    "<that base file> --to sam_hq --out {{path.parent}} --name {{path.stem}}_merged) and pass "
-    "model.checkpoint={{path.parent}}/{{path.stem}}_merged.pth"
-)
-
-
 def _onto_base(*, holds: str, **fields) -> FormatRecord:
-    """A file of ours that makes a model only on top of its base: to evaluate and export with,
-    not to start or resume training from (the refusal says it holds only `holds`)."""
-    refusal = _BASE_ONLY.format(what=holds)
-    return FormatRecord(
-        **_OURS,
-        uses=frozenset({Use.EVALUATE, Use.EXPORT}),
-        needs_base=True,
-        holds=holds,
-        refusals={use: refusal for use in (Use.START, Use.RESUME)},
-        **fields,
-    )
+    """A file of ours that makes a model only on top of its base (onto_base_record)."""
+    return onto_base_record(holds=holds, **_OURS, **fields)
 
 
 HQ_ONLY = _onto_base(

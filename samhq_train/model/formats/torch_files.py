@@ -1,6 +1,7 @@
 """Official PyTorch weight files: SAM `sam_vit_*.pth`, SAM-HQ `sam_hq_vit_*.pth`, MobileSAM, and
-Meta SAM 2.1 / HQ-SAM 2 `*.pt` (the state dict under "model"). Which of `sam` / `sam_hq` a file
-is, is in its keys: any HQ key makes it SAM-HQ."""
+Meta SAM 2.1 / HQ-SAM 2 `*.pt` (the state dict under "model"), and SAM-HQ's mask decoder alone as
+SAM-HQ's train.py saves it (`hq_decoder`). Which a file is, is in its keys: any HQ key makes it
+SAM-HQ, the decoder's tokens under no module name the decoder alone."""
 
 from __future__ import annotations
 
@@ -15,8 +16,13 @@ from torch import nn
 
 from samhq_train.files import atomic_write
 
-from ..registry import family_of_model
+from ..registry import FAMILIES, family_of_model
 from .base import (
+    LIGHTNING_VERSION_KEY,
+    LOOP_STATE_KEY,
+    MODEL_PREFIX,
+    PROVENANCE_KEY,
+    STATE_KEY,
     TORCH_SUFFIXES,
     CheckpointError,
     Found,
@@ -26,9 +32,11 @@ from .base import (
     detect_variant,
     family_of,
     hq_state_dict,
+    onto_base_record,
     plain_weights_record,
     whole_model,
     without_hq,
+    without_wrapper_prefixes,
 )
 from .errors import (
     FileProblem,
@@ -51,6 +59,11 @@ def load_torch(
         raise FileProblem(path, "is not a file")
     with open(path, "rb") as handle:
         mmap = handle.read(4) == b"PK\x03\x04"
+    if mmap and is_torchscript(path):  # torch.load would warn, then hand it to torch.jit.load
+        raise FileProblem(
+            path, "is a TorchScript program (torch.jit.save), not a weights file: load it with "
+            "torch.jit.load, save its state_dict() with torch.save and give that file"
+        )
     try:
         content = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:  # torch raises many types for damaged or non-torch files
@@ -66,6 +79,16 @@ def load_torch(
             "or download it again)"
         )
     return content
+
+
+def is_torchscript(path: Path) -> bool:
+    """A TorchScript archive: its records hold constants.pkl (torch.save's never do)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False  # a damaged archive: torch.load's error says so
+    return any(name.split("/", 1)[-1] == "constants.pkl" for name in names)
 
 
 def _storage_sizes(content: Any) -> list[int]:
@@ -106,11 +129,11 @@ def is_tensor_dict(content: Any) -> bool:
 
 
 def tensor_state(path: Path, content: Any, *, named_as_weights: bool = True) -> State:
-    """The official state dict in what torch.load gave (SAM 2.1 files keep it under "model");
-    a training checkpoint or anything but tensors is refused, naming the file."""
-    if isinstance(content, dict) and isinstance(content.get("model"), dict):
-        content = content["model"]
-    if isinstance(content, dict) and "state_dict" in content:
+    """The official state dict in what torch.load gave: a plain one, or one that a training script
+    kept beside its own state (under one of WRAPPED_UNDER: SAM 2.1 files under "model"), saved
+    from a wrapped model or not (without_wrapper_prefixes). A training checkpoint or anything but
+    tensors is refused, naming the file."""
+    if is_training_checkpoint(content):
         if named_as_weights:
             problem = (
                 "is a training checkpoint (Lightning), not an official SAM / SAM-HQ weights "
@@ -122,24 +145,79 @@ def tensor_state(path: Path, content: Any, *, named_as_weights: bool = True) -> 
                 f"{path.name}.ckpt, or pass format=lightning (--format lightning)"
             )
         raise FileProblem(path, problem)
+    if isinstance(content, dict) and not is_tensor_dict(content):
+        wrapped = [key for key in WRAPPED_UNDER if is_tensor_dict(content.get(key))]
+        if len(wrapped) > 1:
+            raise FileProblem(
+                path, f"holds several state dicts ({', '.join(repr(k) for k in wrapped)}): "
+                "save the one to use alone (torch.save(checkpoint[<key>], <file>))"
+            )
+        if wrapped:
+            content = content[wrapped[0]]
     if not is_tensor_dict(content):
         raise FileProblem(
             path, "is not a state dict of tensors (official SAM / SAM-HQ layout expected)"
         )
-    return content
+    return without_wrapper_prefixes(content)
+
+
+# where training scripts keep the model's state dict beside their own (optimizer, epoch, ...)
+WRAPPED_UNDER = ("model", "state_dict", "model_state", "model_state_dict")
+
+
+def is_training_checkpoint(content: Any) -> bool:
+    """A Lightning checkpoint: its "state_dict" with Lightning's version stamp, our record or
+    the loop state beside it, or in our layout (every key under "model."); a {"state_dict": ...}
+    of official key names is weights that a script wrapped."""
+    if not (isinstance(content, dict) and STATE_KEY in content):
+        return False
+    state = content[STATE_KEY]
+    ours = isinstance(state, dict) and bool(state) and all(
+        isinstance(k, str) and k.startswith(MODEL_PREFIX) for k in state
+    )
+    marks = (LIGHTNING_VERSION_KEY, PROVENANCE_KEY, LOOP_STATE_KEY)
+    return ours or any(k in content for k in marks)
 
 
 def probe(path: Path) -> Found:
     """sam or sam_hq, with the state dict (read once, memory-mapped) and its variant."""
     named_as_weights = path.suffix in (*TORCH_SUFFIXES, ".ckpt")
     state = tensor_state(path, load_torch(path), named_as_weights=named_as_weights)
+    decoder = is_hq_decoder(state)
+    if decoder:
+        state = as_model_keys(state)
     family = family_of(state)
     try:
         variant = detect_variant(state)
     except CheckpointError:
         variant = None  # loading names the key that does not fit
     format = "sam_hq" if any(family.is_hq_key(k) for k in state) else "sam"
-    return Found(format, state, family.name, variant)
+    return Found("hq_decoder" if decoder else format, state, family.name, variant)
+
+
+# the output tokens of SAM-HQ's mask decoder: a state dict holding them under no module name is
+# that decoder alone, as SAM-HQ's train.py saves it (its MaskDecoderHQ's state_dict)
+HQ_DECODER_TOKENS = ("iou_token.weight", "mask_tokens.weight", "hf_token.weight")
+SAM1_DECODER = FAMILIES["sam1"].decoder_prefix
+
+
+def is_hq_decoder(state: State) -> bool:
+    return all(token in state for token in HQ_DECODER_TOKENS)
+
+
+def as_model_keys(decoder: State) -> State:
+    """SAM-HQ's mask decoder alone, under the model's key names."""
+    return {SAM1_DECODER + k: v for k, v in decoder.items()}
+
+
+def read_hq_decoder(path: Path, held: State | None) -> Read:
+    return Read(held if held is not None else as_model_keys(tensor_state(path, load_torch(path))))
+
+
+def decoder_keys(model: nn.Module, policy) -> State:
+    """The model's mask decoder (SAM's and the HQ parts): what an hq_decoder file holds."""
+    prefix = family_of_model(model).decoder_prefix
+    return {k: v for k, v in model.state_dict().items() if k.startswith(prefix)}
 
 
 def sniff(path: Path) -> bool:
@@ -179,4 +257,13 @@ SAM_HQ = plain_weights_record(
     **_TORCH_FILE,
     expected_keys=whole_model,
     write=write_official,
+)
+
+HQ_DECODER = onto_base_record(
+    holds="SAM-HQ's mask decoder (SAM-HQ's train.py saves it alone as epoch_<n>.pth)",
+    name="hq_decoder",
+    summary="SAM-HQ's mask decoder alone, as SAM-HQ's official train.py saves it (epoch_<n>.pth: "
+    "SAM's decoder and the HQ parts, no image encoder), applied onto the SAM file it trained on",
+    **{**_TORCH_FILE, "read": read_hq_decoder},
+    expected_keys=decoder_keys,
 )
