@@ -36,15 +36,17 @@ def read_image(path: str | Path) -> np.ndarray:
 def read_mask(path: str | Path) -> np.ndarray:
     """H x W uint8 0-255. A multi-channel mask must have equal colour channels (their grey is
     the mask); with an alpha channel, transparent pixels are background (the grey times the
-    alpha: a white cut-out whose alpha is the object reads as that object, not as all object).
+    alpha: a white cut-out whose alpha is the object reads as that object, not as all object;
+    the grey as decoded where it is premultiplied already, _premultiplied).
     16-bit masks and label masks with values only in 0-1 are refused."""
     path = Path(path)
     try:
         mask, header = decode_with_header(path, cv2.IMREAD_UNCHANGED, "mask")
     except ImageFileError as err:
         raise DataError(str(err)) from None
+    premultiplied = None  # not known yet: _over_black asks the file when it needs to
     if mask.ndim == 2 and (alpha := _dropped_alpha(path, header)) is not None:
-        mask = np.dstack([mask, alpha])
+        mask, premultiplied = np.dstack([mask, alpha]), header.mode == "La"
     if mask.ndim == 3:
         channels = mask.shape[2]
         colour = mask[..., :3] if channels >= 3 else mask[..., :1]
@@ -54,7 +56,8 @@ def read_mask(path: str | Path) -> np.ndarray:
                 "single-channel (grayscale) image, 0 = background, 255 = object: convert it"
             )
         grey = colour[..., 0]
-        mask = grey if channels in (1, 3) else _over_black(grey, mask[..., -1], path)
+        mask = grey if channels in (1, 3) else _over_black(
+            grey, mask[..., -1], path, premultiplied)
     if mask.dtype != np.uint8:
         raise DataError(
             f"{path} is a {mask.dtype} mask; expected 8-bit values 0-255: "
@@ -74,17 +77,23 @@ def _dropped_alpha(path: Path, header: ImageHeader | None) -> np.ndarray | None:
         return None
     try:
         with Image.open(path) as image:
-            return np.array(image.getchannel("A"))
+            return np.array(image.getchannel(header.mode[1]))  # La's alpha band is "a"
     except (OSError, ValueError) as err:
         raise DataError(f"cannot read mask file {path}: {err}; re-export or remove it") from None
 
 
-def _over_black(grey: np.ndarray, alpha: np.ndarray, path: Path) -> np.ndarray:
-    """A grey mask with an alpha channel as it shows over black: round(grey * alpha / 255);
-    DataError when only the alpha outlines an object (drawn in black on transparency)."""
+def _over_black(
+    grey: np.ndarray, alpha: np.ndarray, path: Path, premultiplied: bool | None
+) -> np.ndarray:
+    """A grey mask with an alpha channel as it shows over black: round(grey * alpha / 255), or
+    the grey itself when it is `premultiplied` (None: _premultiplied asks the file); DataError
+    when only the alpha outlines an object (drawn in black on transparency)."""
     if grey.dtype != np.uint8 or (alpha == 255).all():
         return grey  # a 16-bit mask is refused as such; fully opaque: the grey as stored
-    mask = ((grey.astype(np.uint32) * alpha + 127) // 255).astype(np.uint8)
+    if premultiplied is None:
+        premultiplied = _premultiplied(path)
+    mask = grey if premultiplied else (
+        (grey.astype(np.uint32) * alpha + 127) // 255).astype(np.uint8)
     if mask.max() <= GT_THRESHOLD < alpha.max() and alpha.min() <= GT_THRESHOLD:
         raise DataError(
             f"{path}: its object is only in the alpha channel (black on transparency; over "
@@ -92,6 +101,20 @@ def _over_black(grey: np.ndarray, alpha: np.ndarray, path: Path) -> np.ndarray:
             "alpha channel itself)"
         )
     return mask
+
+
+TIFF_SIGNATURES = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")  # classic and BigTIFF
+
+
+def _premultiplied(path: Path) -> bool:
+    """Whether the colour OpenCV decoded with its alpha is premultiplied (over black already): a
+    TIFF's, which it decodes through libtiff's RGBA interface (that multiplies by the alpha)."""
+    try:
+        with open(path, "rb") as file:
+            return file.read(4) in TIFF_SIGNATURES
+    except OSError as err:
+        raise DataError(f"cannot read mask file {path}: {err.strerror}; check that it is "
+                        "readable") from None
 
 
 def stored_size(path: str | Path, what: str = "image") -> tuple[int, int]:
