@@ -82,3 +82,11 @@ def test_a_folder_holding_a_checkpoint_file_names_it(tmp_path, tiny_model):
         "pytorch_model.bin) in it; give the path of a checkpoint file in it instead: "
         "sam_hq_vit_demo.pth"
     )
+
+
+def test_json_files_written_with_a_byte_order_mark_load(tmp_path, tiny_model):
+    """config.json and the shard index as a Windows editor saves them ("UTF-8 with BOM")."""
+    folder = _sharded(tmp_path, tiny_model)
+    for name in ("config.json", INDEX):
+        (folder / name).write_bytes(b"\xef\xbb\xbf" + (folder / name).read_bytes())
+    assert_same_weights(load_checkpoint(folder), tiny_model)

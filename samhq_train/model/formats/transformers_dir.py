@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from samhq_train.files import atomic_write_folder, tensor_bytes
+from samhq_train.user_files import read_text
 
 from ..family_record import Family
 from ..registry import FAMILIES, VARIANTS, family_of_model, variant_config, variant_of_config
@@ -59,7 +60,7 @@ def probe(path: Path) -> Found:
             + _files_in(path),
         )
     try:
-        config = json.loads((path / CONFIG).read_text())
+        config = json.loads(read_text(path / CONFIG))
     except ValueError as err:
         raise unreadable(path / CONFIG, "json", str(err)) from None
     if not isinstance(config, dict) or config.get("model_type") != "sam_hq":
@@ -109,7 +110,7 @@ def _load_weights(path: Path) -> State:
 def _weight_map(index: Path) -> dict[str, str]:
     """The index's tensor -> shard file map, checked: each shard a file name in the folder."""
     try:
-        weight_map = json.loads(index.read_text()).get("weight_map")
+        weight_map = json.loads(read_text(index)).get("weight_map")
     except (ValueError, AttributeError) as err:
         raise unreadable(index, "a shard index", f"not a json object ({err})") from None
     if not isinstance(weight_map, dict) or not weight_map:
