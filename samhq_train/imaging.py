@@ -30,6 +30,8 @@ import io
 import os
 import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,6 +111,7 @@ class ImageHeader:
     orientation: int = 1  # the EXIF orientation flag; 1: display as stored
     mode: str = field(default="", compare=False)  # PIL's: "RGB", "P", "I;16", "F" ...
     wide_samples: str = field(default="", compare=False)  # "32-bit integer": _wide_samples
+    format: str = field(default="", compare=False)  # PIL's: "PNG", "TIFF" ...
 
 
 def _orientation(im: Image.Image) -> int:
@@ -127,10 +130,29 @@ def _orientation(im: Image.Image) -> int:
     return int(exif.get(EXIF_ORIENTATION, 1) or 1)
 
 
+@contextmanager
+def _opened(source: Path | bytes) -> Iterator[Image.Image]:
+    """PIL's Image.open (no pixels decoded yet) for an image whose size our own limit checks:
+    PIL's decompression-bomb refusal (over twice its limit) is lifted for the open."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(source if isinstance(source, Path) else io.BytesIO(source))
+        except Image.DecompressionBombError:
+            with _PIL_LIMIT_LOCK:
+                saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+                try:
+                    im = Image.open(source if isinstance(source, Path) else io.BytesIO(source))
+                finally:
+                    Image.MAX_IMAGE_PIXELS = saved
+    with im:
+        yield im
+
+
 def _open_header(source: Path | bytes) -> ImageHeader:
     """Width, height and orientation as PIL's Image.open reads them (no pixels decoded)."""
-    with Image.open(source if isinstance(source, Path) else io.BytesIO(source)) as im:
-        return ImageHeader(*im.size, _orientation(im), im.mode, _wide_samples(im))
+    with _opened(source) as im:
+        return ImageHeader(*im.size, _orientation(im), im.mode, _wide_samples(im), im.format)
 
 
 def _wide_samples(im: Image.Image) -> str:
@@ -204,17 +226,7 @@ def _checked_header(
 ) -> ImageHeader | None:
     limit = _limit(max_pixels)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            try:
-                header = _open_header(data)
-            except Image.DecompressionBombError:  # over twice PIL's limit: read the size anyway
-                with _PIL_LIMIT_LOCK:
-                    saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-                    try:
-                        header = _open_header(data)
-                    finally:
-                        Image.MAX_IMAGE_PIXELS = saved
+        header = _open_header(data)
     except Exception:  # not an image PIL knows (or damaged): OpenCV's decoder reports it
         return None
     if limit and header.width * header.height > limit:
@@ -334,12 +346,13 @@ def out_of_memory(path: Path, header: ImageHeader | None, what: str = "image") -
 
 
 def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
-    """H x W x 3 uint8 RGB; grey is repeated to 3 channels, alpha dropped, EXIF orientation
-    ignored (see the module docstring). Raises ImageFileError (ImageTooLargeError over the pixel
-    limit: max_pixels, default ``max_image_pixels()``) or ImageMemoryError."""
+    """H x W x 3 uint8 RGB; grey is repeated to 3 channels, alpha dropped (the colour as stored,
+    whatever the format: _straight_colour), EXIF orientation ignored (see the module docstring).
+    Raises ImageFileError (ImageTooLargeError over the pixel limit: max_pixels, default
+    ``max_image_pixels()``) or ImageMemoryError."""
     path = Path(path)
-    bgr = decode_image_file(path, _COLOR, max_pixels=max_pixels)
-    return _rgb(bgr, _Source(path.name, path))
+    bgr, header = decode_with_header(path, _COLOR, max_pixels=max_pixels)
+    return _rgb(bgr, header, path, _Source(path.name, path))
 
 
 def read_image_bytes(data: bytes, name: str, max_pixels: int | None = None) -> np.ndarray:
@@ -348,14 +361,37 @@ def read_image_bytes(data: bytes, name: str, max_pixels: int | None = None) -> n
     source = _Source(name)
     header = _checked_header(data, source, max_pixels) if data else None
     pixels = _decode(np.frombuffer(data, np.uint8), _COLOR, header, source, _limit(max_pixels))
-    return _rgb(pixels, source)
+    return _rgb(pixels, header, data, source)
 
 
 _COLOR = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
 
 
-def _rgb(bgr: np.ndarray, source: _Source) -> np.ndarray:
+_ALPHA_MODES = ("RGBA", "LA", "La")  # PIL's for a TIFF with alpha (RGBa opens as RGBA)
+
+
+def _rgb(
+    bgr: np.ndarray, header: ImageHeader | None, data: Path | bytes, source: _Source
+) -> np.ndarray:
+    """The decoded BGR as RGB, in place; a TIFF with alpha gets its colour from PIL."""
     try:
+        if header is not None and header.format == "TIFF" and header.mode in _ALPHA_MODES:
+            return _straight_colour(data, bgr, source)
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)  # in place: no second copy
     except (MemoryError, cv2.error):
         raise source.out_of_memory(ImageHeader(bgr.shape[1], bgr.shape[0])) from None
+
+
+def _straight_colour(data: Path | bytes, out: np.ndarray, source: _Source) -> np.ndarray:
+    """A TIFF's colour with its alpha dropped, as a PNG's reads, into `out` (OpenCV's decoding,
+    whose checks it passed): OpenCV decodes an 8-bit RGBA TIFF through libtiff's RGBA interface,
+    which multiplies the colour by the alpha. Associated alpha (the colour stored premultiplied)
+    is divided back out, so a picture reads alike in every format (PIL's TIFF decoder does it
+    for RGB, convert("LA") for grey: mode La); a fully transparent pixel has none left: black."""
+    try:
+        with _opened(data) as im:
+            straight = im.convert("LA") if im.mode == "La" else im
+            out[...] = np.asarray(straight.convert("RGB"))
+    except (OSError, ValueError):  # PIL fails on a file OpenCV decoded: damaged all the same
+        raise _unreadable(source) from None
+    return out
