@@ -93,8 +93,10 @@ def test_an_object_over_black_at_the_threshold_alone_is_an_alpha_outline(tmp_pat
         read_mask(tmp_path / "mid.png")
 
 
-def test_a_mask_in_a_format_pil_does_not_open_reads_as_opencv_decodes_it(tmp_path):
-    """PAM: no header from PIL (decode_with_header's None), so no alpha is looked for there."""
+def test_a_mask_in_a_format_pil_does_not_open_reads_as_opencv_decodes_it(tmp_path, monkeypatch):
+    """PAM: no header from PIL (decode_with_header's None), so no alpha is looked for there; read
+    only with the pixel limit off (under a limit its size cannot be checked, so it is refused)."""
+    monkeypatch.setenv("SAMHQ_MAX_IMAGE_PIXELS", "0")
     mask = np.where(ALPHA > 0, 255, 0).astype(np.uint8)
     cv2.imwrite(str(tmp_path / "m.pam"), mask)
     np.testing.assert_array_equal(read_mask(tmp_path / "m.pam"), mask)
