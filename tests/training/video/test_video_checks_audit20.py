@@ -9,12 +9,12 @@ from omegaconf import OmegaConf
 
 from samhq_train.errors import UserError
 from samhq_train.model import build_sam_hq
-from samhq_train.training.video.optimizer import VideoOptimSettings
 from samhq_train.training.video.run import (
     build_video_module,
     check_validation_counts,
     check_video_config,
 )
+from samhq_train.video_settings import VideoOptimSettings
 
 from .test_video_run import video_cfg
 from .test_video_settings import experiment_cfg
