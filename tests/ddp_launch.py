@@ -241,7 +241,7 @@ class ScriptLaunch:
                     pass
 
     def __del__(self) -> None:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(Exception):  # also at interpreter exit
             os.unlink(self._pids)
 
 
