@@ -66,6 +66,10 @@ class CocoInstanceDataset(Dataset):
             raise DataError(
                 f"{self.annotation_file} is not valid json ({e}); re-export it"
             ) from None
+        except OSError as e:
+            raise DataError(
+                f"cannot read {self.annotation_file} ({e.strerror or e}); check its permissions"
+            ) from None
         if not isinstance(dataset, dict):
             raise DataError(
                 f"{self.annotation_file} is not COCO format (a json {type(dataset).__name__}, not "

@@ -84,6 +84,9 @@ def _load_json(path: Path) -> dict:
         data = json.loads(read_text(path))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ConceptDataError(f"{path} is not valid json ({err}); re-export it") from None
+    except OSError as err:
+        raise ConceptDataError(f"cannot read {path} ({err.strerror or err}); check its "
+                               "permissions") from None
     if not isinstance(data, Mapping):
         raise ConceptDataError(f"{path}: expected a json object with 'images', 'annotations' "
                                "and 'categories'; re-export it in COCO format")
