@@ -54,37 +54,11 @@ class CocoInstanceDataset(Dataset):
         strict: bool = True,
         skip_setting: str = "strict: false",
     ):
-        from pycocotools.coco import COCO
-
         self.image_dir, self.annotation_file = Path(image_dir), Path(annotation_file)
         self.name = name or self.annotation_file.stem
         check_set_dir(self.image_dir, "image folder", self.name)
         check_set_file(self.annotation_file, "annotation file", self.name)
-        try:  # read here, not by COCO(path): user_files.read_text drops a byte-order mark
-            dataset = json.loads(read_text(self.annotation_file))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise DataError(
-                f"{self.annotation_file} is not valid json ({e}); re-export it"
-            ) from None
-        except OSError as e:
-            raise DataError(
-                f"cannot read {self.annotation_file} ({e.strerror or e}); check its permissions"
-            ) from None
-        if not isinstance(dataset, dict):
-            raise DataError(
-                f"{self.annotation_file} is not COCO format (a json {type(dataset).__name__}, not "
-                "an object); it needs 'images', 'annotations' and 'categories'"
-            )
-        self.coco = COCO()
-        self.coco.dataset = dataset
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
-                self.coco.createIndex()
-        except (KeyError, TypeError, AssertionError) as e:
-            raise DataError(
-                f"{self.annotation_file} is not COCO format (missing or bad {e}); it needs "
-                "'images', 'annotations' and 'categories'"
-            ) from None
+        self.coco = read_coco(self.annotation_file)
         require_coco_entries(self.coco.dataset, self.annotation_file)
         require_unique_ids(self.coco.dataset["annotations"], self.annotation_file)
         keep_cats = None if category_ids is None else set(category_ids)
@@ -199,3 +173,34 @@ class CocoInstanceDataset(Dataset):
             "dataset": self.name,
             "where": where,
         }
+
+
+def read_coco(annotation_file: Path):
+    """The json read (user_files.read_text, not COCO(path): a byte-order mark dropped) and
+    indexed by pycocotools; DataError naming the file where it is no COCO json."""
+    from pycocotools.coco import COCO
+
+    try:
+        dataset = json.loads(read_text(annotation_file))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{annotation_file} is not valid json ({e}); re-export it") from None
+    except OSError as e:
+        raise DataError(
+            f"cannot read {annotation_file} ({e.strerror or e}); check its permissions"
+        ) from None
+    if not isinstance(dataset, dict):
+        raise DataError(
+            f"{annotation_file} is not COCO format (a json {type(dataset).__name__}, not "
+            "an object); it needs 'images', 'annotations' and 'categories'"
+        )
+    coco = COCO()
+    coco.dataset = dataset
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+            coco.createIndex()
+    except (KeyError, TypeError, AssertionError) as e:
+        raise DataError(
+            f"{annotation_file} is not COCO format (missing or bad {e}); it needs "
+            "'images', 'annotations' and 'categories'"
+        ) from None
+    return coco
