@@ -12,8 +12,8 @@ import pytest
 from PIL import Image, ImageFile
 
 from samhq_train import imaging
+from tests.data.test_mask_alpha_audit20 import associated
 
-EXTRA_SAMPLES = 338  # the TIFF tag; 1: associated (premultiplied) alpha, 2: unassociated
 RNG = np.random.default_rng(3)
 RGB = RNG.integers(0, 256, (6, 9, 3), np.uint8)
 RGB[0, 0] = (200, 50, 10)
@@ -23,19 +23,6 @@ ALPHA[0, :3] = (100, 0, 255)  # soft, fully transparent, opaque
 
 def read_both(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return imaging.read_image(path), imaging.read_image_bytes(path.read_bytes(), path.name)
-
-
-def associated(path: Path) -> Path:
-    """The TIFF at `path` (one little-endian IFD, as Pillow writes it) marked premultiplied."""
-    data = bytearray(path.read_bytes())
-    ifd = struct.unpack("<I", data[4:8])[0]
-    for entry in range(struct.unpack("<H", data[ifd : ifd + 2])[0]):
-        at = ifd + 2 + 12 * entry
-        if struct.unpack("<H", data[at : at + 2])[0] == EXTRA_SAMPLES:
-            data[at + 8 : at + 10] = struct.pack("<H", 1)
-            path.write_bytes(bytes(data))
-            return path
-    raise AssertionError("no ExtraSamples tag")
 
 
 @pytest.mark.parametrize("compression", [None, "tiff_lzw"])
