@@ -11,18 +11,24 @@ one line too, `interrupted (SIGINT): <command> stopped`, with the shell's exit s
 signal (130 / 143): exit_on_user_error turns SIGTERM into Terminated, a KeyboardInterrupt, so
 that the code that handles Ctrl-C where results are written (counting what is on disk) handles
 both.
+
+A command's module is imported inside that wrapper too (command_entry: the installed commands,
+cli/commands.py; run_as_main: `python -m <module>`, whose `if __name__ == "__main__"` guard comes
+before its imports), so a signal while torch, Hydra and the model code load is that line as well.
+This module imports nothing heavy (the standard library only).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 SETUP_ERROR_EXIT = 2
 CHECK_FAILED_EXIT = 3
@@ -128,3 +134,22 @@ def exit_on_user_error(
         return None if as_command and not isinstance(result, int) else result
 
     return wrapped
+
+
+def command_entry(module: str) -> Callable[[], int | None]:
+    """The installed command that runs `module`'s main(), `module` imported inside
+    exit_on_user_error."""
+
+    def main() -> int | None:
+        return importlib.import_module(module).main()
+
+    main.__doc__ = f"{module}.main(), imported once a signal is one line."
+    return exit_on_user_error(main)
+
+
+def run_as_main(module: str) -> NoReturn:
+    """`python -m <module>`: called by the module's `if __name__ == "__main__"`, which comes
+    before its imports; the module is imported again under its own name and its main() run as
+    the installed command runs it (a signal while it imports is the one line); exits with its
+    status."""
+    sys.exit(command_entry(module)())

@@ -44,6 +44,11 @@ or a checkpoint that is not SAM 3 or has no concept detector; a bad --concept-se
 
 from __future__ import annotations
 
+from samhq_train.errors import run_as_main
+
+if __name__ == "__main__":  # python -m: started as the installed command (one line on Ctrl-C)
+    run_as_main("samhq_train.app.command")
+
 import argparse
 import errno
 import socket
@@ -231,6 +236,3 @@ def stop_note(app, host, port, signal_name: str = "SIGINT") -> str:
         "not at all)"
     )
 
-
-if __name__ == "__main__":
-    main()

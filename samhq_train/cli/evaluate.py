@@ -20,7 +20,7 @@ coco.prompts=concept coco.concept.bpe=... coco.annotation_file=... coco.image_di
 its annotator files)
 """
 
-from samhq_train.cli.commands import run_as_main
+from samhq_train.errors import run_as_main
 
 if __name__ == "__main__":  # python -m: started as the installed command (one line on Ctrl-C)
     run_as_main("samhq_train.cli.evaluate")

@@ -2,7 +2,7 @@
 (any family's small variant) on coarse demo labels (samhq_train/training/demo_base.py says how;
 data/demo_base/README.md has the commands that made the shipped files)."""
 
-from samhq_train.cli.commands import run_as_main
+from samhq_train.errors import run_as_main
 
 if __name__ == "__main__":  # python -m: started as the installed command (one line on Ctrl-C)
     run_as_main("samhq_train.cli.make_demo_base")

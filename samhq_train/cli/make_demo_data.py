@@ -4,7 +4,7 @@
     samhq-make-demo-data [data.root=data/demo] [data.demo.num_train=64 ...]
 """
 
-from samhq_train.cli.commands import run_as_main
+from samhq_train.errors import run_as_main
 
 if __name__ == "__main__":  # python -m: started as the installed command (one line on Ctrl-C)
     run_as_main("samhq_train.cli.make_demo_data")

@@ -11,7 +11,7 @@ refuses: an unknown key, config option or override syntax) is one line on stderr
 exits with 130 / 143.
 """
 
-from samhq_train.cli.commands import run_as_main
+from samhq_train.errors import run_as_main
 
 if __name__ == "__main__":  # python -m: started as the installed command (one line on Ctrl-C)
     run_as_main("samhq_train.cli.train")

@@ -25,7 +25,7 @@ model loads.
 
 from __future__ import annotations
 
-from samhq_train.cli.commands import run_as_main
+from samhq_train.errors import run_as_main
 
 if __name__ == "__main__":  # python -m: started as the installed command (one line on Ctrl-C)
     run_as_main("samhq_train.cli.video_concept_eval")

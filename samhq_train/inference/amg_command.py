@@ -27,6 +27,11 @@ whole: none of the interrupted image's stays), exit 130 (143).
 
 from __future__ import annotations
 
+from samhq_train.errors import run_as_main
+
+if __name__ == "__main__":  # python -m: started as the installed command (one line on Ctrl-C)
+    run_as_main("samhq_train.inference.amg_command")
+
 import argparse
 import colorsys
 import json
@@ -283,6 +288,3 @@ def main(argv: list[str] | None = None) -> int:
         exit_interrupted(stop, done, len(images), "images' masks", out)
     return 0
 
-
-if __name__ == "__main__":
-    main()

@@ -32,6 +32,11 @@ a box outside the image, existing outputs).
 
 from __future__ import annotations
 
+from samhq_train.errors import run_as_main
+
+if __name__ == "__main__":  # python -m: started as the installed command (one line on Ctrl-C)
+    run_as_main("samhq_train.inference.concept_command")
+
 import argparse
 import json
 import sys
@@ -310,6 +315,3 @@ def main(argv: list[str] | None = None) -> int:
         exit_interrupted(stop, done, len(images), "images' results", out)
     return 0
 
-
-if __name__ == "__main__":
-    main()

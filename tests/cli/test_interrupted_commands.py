@@ -68,9 +68,10 @@ runpy.run_module({module!r}, run_name="__main__", alter_sys=True)
 
 SCRIPTS = console_scripts()
 # the command modules `python -m` runs: those with an `if __name__ == "__main__"`
-CLI = Path(__file__).resolve().parents[2] / "samhq_train" / "cli"
+ROOT = Path(__file__).resolve().parents[2]
 RUNNABLE = sorted(
-    f"samhq_train.cli.{path.stem}" for path in CLI.glob("*.py")
+    ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    for path in (ROOT / "samhq_train").rglob("*.py")
     if re.search(r'^if __name__ == "__main__":', path.read_text(), re.M)
 )
 PRELOAD = ("torch", "numpy", "hydra", "omegaconf")
@@ -164,10 +165,8 @@ def interrupted_importing(server, tmp_path, command, signum) -> tuple[int, str]:
     """Run the installed `command` (no arguments), send `signum` while it imports its modules;
     (exit status, stderr)."""
     module, function = SCRIPTS[command].split(":")
-    parts = module.split(".")
-    light = ["samhq_train.errors", *(".".join(parts[:i]) for i in range(1, len(parts) + 1))]
     marker = tmp_path / "at_the_point"
-    script = IMPORT_SCRIPT.format(argv=[command], light=light, marker=str(marker),
+    script = IMPORT_SCRIPT.format(argv=[command], light=light_imports(module), marker=str(marker),
                                   module=module, function=function)
     return signalled(server, tmp_path, script, marker, signum)
 
@@ -186,28 +185,55 @@ def test_sigterm_while_samhq_video_imports_its_modules(server, tmp_path):
     one_line(status, err, 143, "interrupted (SIGTERM): samhq-video stopped")
 
 
+def light_imports(module: str) -> list[str]:
+    """What `module` may import before a signal is one line: errors, its packages, itself."""
+    parts = module.split(".")
+    return ["samhq_train.errors", *(".".join(parts[:i]) for i in range(1, len(parts) + 1))]
 
-def test_ctrl_c_while_python_dash_m_imports_the_modules(server, tmp_path):
-    """`python -m samhq_train.cli.train` starts as samhq-train does (commands.run_as_main, at
-    the top of the module, before its imports). Mutant: the module's `if __name__ ==
-    "__main__": main()` at its end (a KeyboardInterrupt traceback)."""
-    module = "samhq_train.cli.train"
-    light = ["samhq_train", "samhq_train.errors", "samhq_train.cli", "samhq_train.cli.commands",
-             module]
+
+# runpy imports a module's packages before the module (and its guard) runs: these packages'
+# __init__ import their submodules (torch, the model code), so Ctrl-C there is still a traceback
+# until they import lazily (as samhq_train/cli/__init__.py does); strict: a fixed one XPASSes
+EAGER_PACKAGES = ("samhq_train.app", "samhq_train.inference")
+
+
+def dash_m_case(module: str):
+    package = module.rsplit(".", 1)[0]
+    if not package.startswith(EAGER_PACKAGES):
+        return module
+    reason = f"{package.replace('.', '/')}/__init__.py imports its submodules"
+    return pytest.param(module, marks=pytest.mark.xfail(strict=True, reason=reason))
+
+
+@pytest.mark.parametrize("module", [dash_m_case(module) for module in RUNNABLE])
+def test_ctrl_c_while_python_dash_m_imports_the_modules(server, tmp_path, module):
+    """`python -m samhq_train.cli.train` starts as samhq-train does (errors.run_as_main, at the
+    top of the module, before its imports). Mutant: the module's `if __name__ == "__main__":
+    main()` at its end (a KeyboardInterrupt traceback)."""
     marker = tmp_path / "at_the_point"
-    script = MODULE_SCRIPT.format(light=light, marker=str(marker), module=module)
+    script = MODULE_SCRIPT.format(light=light_imports(module), marker=str(marker), module=module)
     status, err = signalled(server, tmp_path, script, marker, signal.SIGINT)
-    one_line(status, err, 130, "interrupted (SIGINT): train.py stopped")
+    one_line(status, err, 130, f"interrupted (SIGINT): {module.split('.')[-1]}.py stopped")
 
 
 @pytest.mark.parametrize("module", RUNNABLE)
 def test_every_command_module_run_by_python_dash_m_starts_as_its_command(module):
-    """What the test above checks of samhq-train, for each module: its first statement after
-    the light imports (__future__, cli.commands) is the __main__ guard calling
+    """What the test above checks at run time, for each module: its first statement after the
+    light imports (__future__, errors' run_as_main) is the __main__ guard calling
     run_as_main(itself). Mutant: a guard left at a module's end, or naming another module."""
-    tree = ast.parse((CLI / f"{module.split('.')[-1]}.py").read_text())
-    light = ("__future__", "samhq_train.cli.commands")
+    tree = ast.parse((ROOT / f"{module.replace('.', '/')}.py").read_text())
+    light = ("__future__", "samhq_train.errors")
     body = [node for node in tree.body[1:]
             if not (isinstance(node, ast.ImportFrom) and node.module in light)]
     guard = ast.unparse(body[0])
     assert guard == f"if __name__ == '__main__':\n    run_as_main({module!r})", guard
+
+
+def test_every_installed_command_runs_by_python_dash_m():
+    """The console scripts' modules (cli/commands.py's command_entry calls) are RUNNABLE's: a
+    command module without a `__main__` guard escapes the tests above."""
+    tree = ast.parse((ROOT / "samhq_train" / "cli" / "commands.py").read_text())
+    entries = sorted(node.args[0].value for node in ast.walk(tree) if isinstance(node, ast.Call)
+                     and getattr(node.func, "id", "") == "command_entry")
+    assert len(entries) == len(SCRIPTS)
+    assert entries == RUNNABLE

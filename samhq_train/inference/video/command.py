@@ -38,6 +38,11 @@ before the frames are resized for the model.
 
 from __future__ import annotations
 
+from samhq_train.errors import run_as_main
+
+if __name__ == "__main__":  # python -m: started as the installed command (one line on Ctrl-C)
+    run_as_main("samhq_train.inference.video.command")
+
 import argparse
 import itertools
 import json
@@ -380,6 +385,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(video)} frames, objects {predictor.obj_ids}{rounds_text} -> {out}")
     return 0
 
-
-if __name__ == "__main__":
-    main()
