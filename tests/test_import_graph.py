@@ -11,14 +11,16 @@ PACKAGE = ROOT / "samhq_train"
 # subpackage -> the project subpackages / top-level modules it may import
 # errors (the user-facing error base), files (atomic writes, digests), user_files (a user's
 # paths checked and read, frame names' order), output_check (writable output folders), finite
-# (NaN / inf in tensors) and progress (live bars or plain lines) are neutral: any layer
-NEUTRAL = {"errors", "files", "user_files", "output_check", "finite", "progress"}
+# (NaN / inf in tensors), progress (live bars or plain lines) and lazy_exports (a package's names
+# loaded on first use) are neutral: any layer
+NEUTRAL = {"errors", "files", "user_files", "output_check", "finite", "progress", "lazy_exports"}
 ALLOWED = {
     "errors": set(),
     "files": {"errors"},
     "user_files": {"files"},
     "output_check": {"errors"},  # output folders checked writable before any work
     "finite": {"errors"},
+    "lazy_exports": set(),
     "progress": set(),  # live bars or plain lines: the one decision and line format, any layer
     "constants": set(),
     "distributed": set(),

@@ -5,11 +5,14 @@ with the detector and --bpe, to find and track every instance of a text (Concept
 Not used by training; only the standard library's HTTP server and the page, no extra dependency.
 """
 
-from .engine import AppError, Options, Segmenter, StepResult, check_steps, prompt_of
-from .server import App, make_server
-from .video import VideoSession
+from samhq_train.lazy_exports import lazy_exports
 
-__all__ = [
-    "App", "AppError", "Options", "Segmenter", "StepResult", "check_steps",
-    "VideoSession", "make_server", "prompt_of",
-]
+# each name's submodule, imported on first use (lazy_exports says why)
+HOMES = {
+    **dict.fromkeys(
+        ("AppError", "Options", "Segmenter", "StepResult", "check_steps", "prompt_of"), "engine"),
+    **dict.fromkeys(("App", "make_server"), "server"),
+    "VideoSession": "video",
+}
+__all__ = sorted(HOMES)
+__getattr__ = lazy_exports(__name__, HOMES)

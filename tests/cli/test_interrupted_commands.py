@@ -186,26 +186,15 @@ def test_sigterm_while_samhq_video_imports_its_modules(server, tmp_path):
 
 
 def light_imports(module: str) -> list[str]:
-    """What `module` may import before a signal is one line: errors, its packages, itself."""
+    """What `module` may import before a signal is one line: errors, its packages (which runpy
+    imports before the module and its guard: so they load their names lazily, lazy_exports),
+    itself. Mutant: a package's __init__ importing its submodules."""
     parts = module.split(".")
-    return ["samhq_train.errors", *(".".join(parts[:i]) for i in range(1, len(parts) + 1))]
+    return ["samhq_train.errors", "samhq_train.lazy_exports",
+            *(".".join(parts[:i]) for i in range(1, len(parts) + 1))]
 
 
-# runpy imports a module's packages before the module (and its guard) runs: these packages'
-# __init__ import their submodules (torch, the model code), so Ctrl-C there is still a traceback
-# until they import lazily (as samhq_train/cli/__init__.py does); strict: a fixed one XPASSes
-EAGER_PACKAGES = ("samhq_train.app", "samhq_train.inference")
-
-
-def dash_m_case(module: str):
-    package = module.rsplit(".", 1)[0]
-    if not package.startswith(EAGER_PACKAGES):
-        return module
-    reason = f"{package.replace('.', '/')}/__init__.py imports its submodules"
-    return pytest.param(module, marks=pytest.mark.xfail(strict=True, reason=reason))
-
-
-@pytest.mark.parametrize("module", [dash_m_case(module) for module in RUNNABLE])
+@pytest.mark.parametrize("module", RUNNABLE)
 def test_ctrl_c_while_python_dash_m_imports_the_modules(server, tmp_path, module):
     """`python -m samhq_train.cli.train` starts as samhq-train does (errors.run_as_main, at the
     top of the module, before its imports). Mutant: the module's `if __name__ == "__main__":

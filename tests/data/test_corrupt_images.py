@@ -57,8 +57,11 @@ def test_an_image_cut_short_is_refused_even_with_pil_truncated_loading_on(
 
 
 def test_pil_truncated_loading_stays_off():
-    import samhq_train.inference  # noqa: F401  (everything that reads images)
+    import samhq_train.inference
     import samhq_train.train  # noqa: F401
+
+    for name in samhq_train.inference.__all__:  # its names load lazily: everything reading images
+        getattr(samhq_train.inference, name)
 
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
     with pytest.raises(OSError, match="truncated"):  # what PIL does with it off

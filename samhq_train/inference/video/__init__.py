@@ -2,22 +2,16 @@
 HQ-SAM 3 / SAM 3 (Meta's tracker's rules; a concept's instances detected once, then tracked, or
 SAM 3's video concept model: detected on every frame and associated, ConceptVideoSession)."""
 
-from .concept_tracking import ConceptObjects, add_concept_objects
-from .concept_video.session import ConceptVideoSession
-from .concept_video.settings import ConceptVideoSettings
-from .frames import FramesError, list_frames, load_frames
-from .predictor import OBJECT_MODES, VideoPredictor, VideoPromptError, fill_holes
+from samhq_train.lazy_exports import lazy_exports
 
-__all__ = [
-    "OBJECT_MODES",
-    "ConceptObjects",
-    "ConceptVideoSession",
-    "ConceptVideoSettings",
-    "FramesError",
-    "VideoPredictor",
-    "VideoPromptError",
-    "add_concept_objects",
-    "fill_holes",
-    "list_frames",
-    "load_frames",
-]
+# each name's submodule, imported on first use (lazy_exports says why)
+HOMES = {
+    **dict.fromkeys(("ConceptObjects", "add_concept_objects"), "concept_tracking"),
+    "ConceptVideoSession": "concept_video.session",
+    "ConceptVideoSettings": "concept_video.settings",
+    **dict.fromkeys(("FramesError", "list_frames", "load_frames"), "frames"),
+    **dict.fromkeys(("OBJECT_MODES", "VideoPredictor", "VideoPromptError", "fill_holes"),
+                    "predictor"),
+}
+__all__ = sorted(HOMES)
+__getattr__ = lazy_exports(__name__, HOMES)
