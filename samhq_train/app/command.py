@@ -57,6 +57,7 @@ from pathlib import Path
 
 from samhq_train.constants import DEMO_BASE_DIR
 from samhq_train.errors import exit_on_user_error, interrupt_exit_status, interrupt_signal
+from samhq_train.imaging import max_image_pixels
 from samhq_train.inference.command_options import (
     add_device_options,
     add_weights_options,
@@ -176,6 +177,7 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
             raise AppError(f"the app's page {page} is missing; install samhq-train from a clone "
                            "(pip install -e .)")
     check_host(args.host)
+    max_image_pixels()  # a malformed SAMHQ_MAX_IMAGE_PIXELS: refused now, not at every upload
     video = check_video_args(args)  # read and checked before the model
     if args.host not in LOOPBACK:
         print(

@@ -1,5 +1,5 @@
 """samhq-app: a port number out of range is one line before the model is read (bind raised
-OverflowError with a traceback)."""
+OverflowError with a traceback); so are a host that is no address and a malformed pixel limit."""
 
 import pytest
 
@@ -32,3 +32,15 @@ def test_a_host_that_is_no_address_is_one_line_before_the_model(tmp_path, monkey
     assert line.startswith(f"error: --host {host}: not an address (") and line.endswith(
         "give an address of this machine (default 127.0.0.1)"
     ), line
+
+
+def test_a_malformed_pixel_limit_is_one_line_before_the_model(tmp_path, monkeypatch, capsys):
+    """SAMHQ_MAX_IMAGE_PIXELS is read at the start (it was a 400 answer to every upload)."""
+    monkeypatch.setattr(command, "load_segmenter", not_reached)
+    monkeypatch.setenv("SAMHQ_MAX_IMAGE_PIXELS", "50MP")
+    with pytest.raises(SystemExit) as info:
+        command.main(["--port", "0", "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: SAMHQ_MAX_IMAGE_PIXELS=50MP: expected a whole number of pixels (0: no limit)"
+    ]
