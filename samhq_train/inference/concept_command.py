@@ -26,8 +26,9 @@ decoder's predicted IoU, mask file), <out>/<stem>_masks/NNNN.png and <out>/<stem
 Existing outputs are kept unless --overwrite. Ctrl-C stops with one line counting the images
 whose outputs were written (each whole), exit 130.
 Exit status 0, or 2 with one error line for bad input (a missing image, BPE file or checkpoint,
-a checkpoint without the detector, an empty prompt, a --text over the text encoder's 30 tokens,
-a box outside the image, existing outputs).
+a SAM or SAM 2.1 checkpoint (from its header, before a model is built), a checkpoint without
+the detector, an empty prompt, a --text over the text encoder's 30 tokens, a box outside the
+image, existing outputs).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.drawing import draw_overlay
 from samhq_train.errors import UserError, exit_on_user_error
 from samhq_train.files import all_or_none, atomic_write_text
+from samhq_train.model import CheckpointError, inspect
+from samhq_train.model.formats import other_family_refusal
 from samhq_train.progress import track
 
 from .amg_command import AmgInputError, list_images, load_model
@@ -68,6 +71,13 @@ from .predictor import ImageReadError, PromptError, checked_boxes, load_image
 
 class ConceptInputError(UserError):
     """An input of samhq-concept that cannot be used; the message names it."""
+
+
+# what --checkpoint takes, said after a file of another model family
+CONCEPT_NEEDS = (
+    "text and exemplar prompts need SAM 3's concept detector: give a SAM 3 / HQ-SAM 3 file "
+    "with it (Meta's sam3.pt, or a full export of a model trained from it)"
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -153,6 +163,20 @@ def check_text_lengths(tokenizer: ClipTokenizer, texts: list) -> None:
                 f"{room} (its context of {tokenizer.context_length} less start and end): "
                 "shorten it, the rest would be cut off"
             )
+
+
+def check_checkpoint_family(args: argparse.Namespace) -> None:
+    """A --checkpoint of SAM or SAM 2.1 (SAM-HQ's epoch_<n>.pth too) refused from its header,
+    before a model is built. A file that cannot be inspected is left to the loader, which words
+    its problem."""
+    try:
+        info = inspect(args.checkpoint, args.format)
+    except CheckpointError:
+        return
+    if info.family is not None and info.family != "sam3":
+        raise other_family_refusal(
+            "--checkpoint", args.checkpoint, info.variant or "SAM", info.family, CONCEPT_NEEDS
+        )
 
 
 def check_boxes_in_image(boxes, image_path: Path) -> None:
@@ -268,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     # a bad --bpe file, a text too long or a box off its image: one line before the weights
     check_text_lengths(ClipTokenizer(args.bpe, vocab_size=None), args.text or [])
     check_boxes_in_image(boxes, images[0])
+    check_checkpoint_family(args)
     try:
         model = load_model(args).to(args.device)
     except AmgInputError as err:

@@ -44,7 +44,6 @@ from samhq_train.model import (
     atomic_write,
     family_of_model,
     family_of_variant,
-    inspect,
     save_checkpoint,
     variant_config,
 )
@@ -200,11 +199,11 @@ def check_shares(train_loader, val_loader, processes: int) -> None:
             f"{items} processes (trainer.devices x trainer.num_nodes)")
 
 
-def starts_with_trained_hq(cfg) -> bool:
-    """Whether model.checkpoint holds HQ parts (an HQ-SAM 3 file); Meta's sam3.pt and the random
-    miniature leave them at their fresh init, which concept training does not train."""
-    checkpoint = absolute_path(cfg.model.get("checkpoint"))
-    return checkpoint is not None and inspect(checkpoint).format != "sam"
+def starts_with_trained_hq(read_as: str | None) -> bool:
+    """Whether the start file, read as format `read_as` (the build's; None: no file), held HQ
+    parts (an HQ-SAM 3 file); Meta's sam3.pt ("sam") and the random miniature leave them at
+    their fresh init, which concept training does not train."""
+    return read_as is not None and read_as != "sam"
 
 
 def export_model(model, path: Path, trained_hq: bool) -> Path:
@@ -282,7 +281,7 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
             stop.phase = "the end-of-run export"
             exported = export_model(module.model,
                                     output_dir / "export" / concept_export_name(cfg),
-                                    starts_with_trained_hq(cfg))
+                                    starts_with_trained_hq(loaded.format))
             log.info("exported %s", exported)
     for when, values in metrics.items():
         log.info("val %s: %s", when, ", ".join(f"{k} {v:.4f}" for k, v in values.items()))

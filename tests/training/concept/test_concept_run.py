@@ -15,8 +15,10 @@ from samhq_train.concept_settings import TEXT, TRUNK
 from samhq_train.data.demo_concepts import DEMO_MERGES_FILE
 from samhq_train.inference.concept import ConceptPredictor
 from samhq_train.model import load_checkpoint
+from samhq_train.model.formats import inspection
 from samhq_train.model.sam3.concept.detector import concept_detector
 from samhq_train.train import train
+from samhq_train.training.concept import run as concept_run
 from tests.training.helpers import CONF
 
 from .concept_run import SHORT, concept_cfg, concept_files  # noqa: F401 (fixture)
@@ -28,7 +30,28 @@ DECODER = "detector.transformer.decoder."
 def detector_run(tmp_path_factory, concept_files):  # noqa: F811
     out = tmp_path_factory.mktemp("concept_run")
     start = torch.load(concept_files["checkpoint"], weights_only=True)
-    metrics, objects = train(concept_cfg(out, concept_files, "concept.policy=detector"))
+    # every file whose header was looked at (inspect), and how many looks the model's build ended at
+    looks, built = [], []
+    look, build = inspection._inspect, concept_run.build_concept_model
+
+    def looking(path, *rest):
+        looks.append(path)
+        return look(path, *rest)
+
+    def building(cfg):
+        loaded = build(cfg)
+        built.append(len(looks))
+        return loaded
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inspection, "_inspect", looking)
+        patch.setattr(concept_run, "build_concept_model", building)
+        metrics, objects = train(concept_cfg(out, concept_files, "concept.policy=detector"))
+    checkpoint = concept_files["checkpoint"]
+    objects["start_file_looks"] = {
+        "by the build": [p for p in looks[: built[0]] if p == checkpoint],
+        "after the build": [p for p in looks[built[0] :] if p == checkpoint],
+    }
     return out, metrics, objects, start
 
 
@@ -70,6 +93,14 @@ def test_export_holds_the_trained_detector(detector_run):
         assert torch.equal(tensor, trained["detector." + name])
 
 
+def test_the_export_does_not_read_the_start_file_again(detector_run):
+    # whether the start file held HQ parts is the format the build read, not a second inspect
+    _, _, objects, _ = detector_run
+    looks = objects["start_file_looks"]
+    assert looks["by the build"] and looks["after the build"] == []
+    assert objects["exports"]["model"].is_file()
+
+
 def test_frozen_parts_of_the_policy_stay(detector_run):
     _, _, objects, start = detector_run
     trained = objects["module"].model.state_dict()
@@ -96,3 +127,9 @@ def test_demo_config_as_shipped_starts_a_fresh_detector(tmp_path, caplog):
                                  tmp_path / "data" / DEMO_MERGES_FILE, threshold=0.0)
     predictor.set_image(np.zeros((64, 64, 3), np.uint8))
     assert len(predictor.predict("ring", refine=False)) > 0
+
+
+@pytest.mark.parametrize("read_as, trained", [(None, False), ("sam", False), ("sam_hq", True)])
+def test_trained_hq_is_the_format_the_build_read(read_as, trained):
+    # None: no file (the random miniature); "sam": Meta's sam3.pt, its HQ parts fresh
+    assert concept_run.starts_with_trained_hq(read_as) is trained
