@@ -136,10 +136,14 @@ def check_focal(record, alpha: str, gamma: str) -> None:
 
 
 def group_values(video, key: str) -> dict:
-    """video.<key>'s settings (prompts, loss) as plain values."""
-    value = video[key]
+    """video.<key>'s settings (prompts, loss) as plain values. A group left out (or null) is
+    {}: its record's defaults, which experiment=video_finetune composes too (video_defaults), so
+    a hand-written config sets only the keys it changes, as the video.* numbers do."""
+    value = video.get(key)
+    if value is None:
+        return {}
     require(f"video.{key}", value, lambda v: isinstance(v, DictConfig),
-            f"settings (video.{key}.<name>=...)")
+            f"settings (video.{key}.<name>=...; leave it out for the defaults)")
     return OmegaConf.to_container(value, resolve=True)
 
 

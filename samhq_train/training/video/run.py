@@ -277,7 +277,7 @@ def build_video_module(cfg, model: Sam2HQ) -> VideoTrainModule:
         use_hq=chosen_use_hq(cfg), teacher_force_object_scores=bool(
             v.get("teacher_force_object_scores", False)),
         optim=video_optim_settings(v), **asdict(video_regularisation(v)),
-        freeze_image_encoder=bool(v.freeze_image_encoder),
+        freeze_image_encoder=bool(v.get("freeze_image_encoder", False)),
         seed=int(cfg.seed),
     )
 

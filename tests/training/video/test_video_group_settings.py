@@ -1,11 +1,17 @@
 """video.prompts.* and video.loss.* are checked as the other records' keys are: a bad, unknown or
 mistyped value is one SettingError line naming the full key and what it takes, before the model
-is built."""
+is built; a hand-written config without the groups (or without video.freeze_image_encoder)
+runs on the records' defaults, as experiment=video_finetune composes them."""
 
 import pytest
+from omegaconf import open_dict
 
+from samhq_train.model import build_sam_hq
 from samhq_train.settings import SettingError
 from samhq_train.train import train
+from samhq_train.training.video.loss import MultiStepMaskLoss
+from samhq_train.training.video.run import build_video_module, check_video_config
+from samhq_train.video_settings import ClipPromptSettings
 
 from .test_video_run import shapes, video_cfg  # noqa: F401 (the fixture)
 
@@ -36,3 +42,14 @@ def test_a_bad_prompt_or_loss_setting_is_one_line_naming_its_key(
         train(video_cfg(tmp_path, shapes, setting))
     assert "\n" not in str(caught.value)
     assert caught.value.key == setting.lstrip("+").split("=")[0]
+
+
+def test_a_config_without_the_groups_runs_on_the_records_defaults(tmp_path, shapes):  # noqa: F811
+    cfg = video_cfg(tmp_path, shapes)
+    with open_dict(cfg):
+        for key in ("prompts", "loss", "freeze_image_encoder"):
+            del cfg.video[key]
+    check_video_config(cfg)  # passes
+    module = build_video_module(cfg, build_sam_hq("sam2.1_hq_hiera_demo", seed=0))
+    assert module.prompts == ClipPromptSettings() and module.loss == MultiStepMaskLoss()
+    assert not module.freeze_image_encoder
