@@ -1,7 +1,8 @@
 """video.prompts.* and video.loss.* are checked as the other records' keys are: a bad, unknown or
 mistyped value is one SettingError line naming the full key and what it takes, before the model
 is built; a hand-written config without the groups (or without video.freeze_image_encoder)
-runs on the records' defaults, as experiment=video_finetune composes them."""
+runs on the records' defaults, as experiment=video_finetune composes them; VideoTrainModule's
+own drop_path_rate / dropout defaults are VideoRegularisation's."""
 
 import pytest
 from omegaconf import open_dict
@@ -10,8 +11,9 @@ from samhq_train.model import build_sam_hq
 from samhq_train.settings import SettingError
 from samhq_train.train import train
 from samhq_train.training.video.loss import MultiStepMaskLoss
+from samhq_train.training.video.module import VideoTrainModule
 from samhq_train.training.video.run import build_video_module, check_video_config
-from samhq_train.video_settings import ClipPromptSettings
+from samhq_train.video_settings import ClipPromptSettings, VideoRegularisation
 
 from .test_video_run import shapes, video_cfg  # noqa: F401 (the fixture)
 
@@ -53,3 +55,11 @@ def test_a_config_without_the_groups_runs_on_the_records_defaults(tmp_path, shap
     module = build_video_module(cfg, build_sam_hq("sam2.1_hq_hiera_demo", seed=0))
     assert module.prompts == ClipPromptSettings() and module.loss == MultiStepMaskLoss()
     assert not module.freeze_image_encoder
+
+
+def test_the_modules_regularisation_defaults_are_the_records():
+    model = build_sam_hq("sam2.1_hq_hiera_demo", seed=0)
+    VideoTrainModule(model, prompts=ClipPromptSettings(), loss=MultiStepMaskLoss())
+    expected = VideoRegularisation()
+    assert model.image_encoder.trunk.blocks[-1].drop_path == pytest.approx(expected.drop_path_rate)
+    assert all(layer.dropout == expected.dropout for layer in model.memory_attention.layers)
