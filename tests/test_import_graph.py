@@ -28,7 +28,7 @@ ALLOWED = {
     # the `concept` / `video` groups' records: below the config layer, which stores their
     # defaults (config_defaults), and the training runs that read them
     "concept_settings": {"settings", "model"},
-    "video_settings": set(),
+    "video_settings": {"settings"},
     "imaging": {"constants"},
     "mask_png": {"imaging"},  # annotation PNGs (video masks), beside imaging's image reader
     "resizing": set(),  # SAM's long-side rule and the uint8 resizes, beside imaging

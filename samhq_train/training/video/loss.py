@@ -22,7 +22,7 @@ import torch
 
 from samhq_train.training.losses import sigmoid_focal_loss
 from samhq_train.training.step_failures import mean_over_ranks_or_stop
-from samhq_train.video_settings import VideoLossSettings
+from samhq_train.video_settings import LOSS_PREFIX, VideoLossSettings, check_bool, check_focal
 
 from .clip_forward import FrameSteps
 
@@ -54,6 +54,12 @@ class MultiStepMaskLoss(VideoLossSettings):
     pred_obj_scores: bool = True
     focal_alpha_obj_score: float = -1.0
     focal_gamma_obj_score: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_focal(self, "focal_alpha", "focal_gamma")
+        check_focal(self, "focal_alpha_obj_score", "focal_gamma_obj_score")
+        check_bool(f"{LOSS_PREFIX}.pred_obj_scores", self.pred_obj_scores)
 
     @property
     def weights(self) -> dict[str, float]:

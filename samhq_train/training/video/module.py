@@ -56,7 +56,11 @@ from samhq_train.training.step_failures import (
     stop_at_failed_batch,
     stop_together_on_failure,
 )
-from samhq_train.video_settings import ClipPromptSettings, VideoOptimSettings
+from samhq_train.video_settings import (
+    ClipPromptSettings,
+    VideoOptimSettings,
+    VideoRegularisation,
+)
 
 from .clip_forward import ClipForward
 from .loss import TERMS, MultiStepMaskLoss
@@ -72,7 +76,8 @@ class VideoTrainModule(L.LightningModule):
     def __init__(self, model: Sam2HQ, *, prompts: ClipPromptSettings, loss: MultiStepMaskLoss,
                  use_hq: bool = True, teacher_force_object_scores: bool = False,
                  optim: VideoOptimSettings | None = None,
-                 drop_path_rate: float = 0.0, dropout: float = 0.0,
+                 drop_path_rate: float = VideoRegularisation.drop_path_rate,
+                 dropout: float = VideoRegularisation.dropout,
                  freeze_image_encoder: bool = False, seed: int = 42) -> None:
         super().__init__()
         self.model = model

@@ -56,6 +56,7 @@ from samhq_train.video_settings import (
     ClipPromptSettings,
     VideoOptimSettings,
     VideoRegularisation,
+    group_values,
 )
 
 from .loss import MultiStepMaskLoss
@@ -119,11 +120,8 @@ def check_video_config(cfg) -> None:
     if not 0.0 < video_optim_settings(cfg.video).layer_decay <= 1.0:
         raise VideoConfigError(f"video.layer_decay={cfg.video.layer_decay}: must be in (0, 1] "
                                "(1: no layer-wise decay)")
-    try:
-        ClipPromptSettings(**cfg.video.prompts)
-        MultiStepMaskLoss(**cfg.video.loss)
-    except (TypeError, ValueError) as err:
-        raise VideoConfigError(f"video.prompts / video.loss: {err}") from None
+    clip_prompt_settings(cfg.video)
+    video_loss(cfg.video)
     try:
         clip_augmentation(cfg.data)
     except (TypeError, ValueError) as err:
@@ -191,6 +189,16 @@ def video_optim_settings(video) -> VideoOptimSettings:
 def video_regularisation(video) -> VideoRegularisation:
     """video.drop_path_rate and dropout."""
     return video_numbers(video, VideoRegularisation)
+
+
+def clip_prompt_settings(video) -> ClipPromptSettings:
+    """video.prompts.* over ClipPromptSettings' defaults."""
+    return ClipPromptSettings.from_config(**group_values(video, "prompts"))
+
+
+def video_loss(video) -> MultiStepMaskLoss:
+    """video.loss.* over MultiStepMaskLoss' defaults."""
+    return MultiStepMaskLoss.from_config(**group_values(video, "loss"))
 
 
 def clip_augmentation(data) -> ClipAugmentation | None:
@@ -265,11 +273,11 @@ def chosen_use_hq(cfg) -> bool:
 def build_video_module(cfg, model: Sam2HQ) -> VideoTrainModule:
     v = cfg.video
     return VideoTrainModule(
-        model, prompts=ClipPromptSettings(**v.prompts), loss=MultiStepMaskLoss(**v.loss),
+        model, prompts=clip_prompt_settings(v), loss=video_loss(v),
         use_hq=chosen_use_hq(cfg), teacher_force_object_scores=bool(
             v.get("teacher_force_object_scores", False)),
         optim=video_optim_settings(v), **asdict(video_regularisation(v)),
-        freeze_image_encoder=bool(v.freeze_image_encoder),
+        freeze_image_encoder=bool(v.get("freeze_image_encoder", False)),
         seed=int(cfg.seed),
     )
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from samhq_train.settings import SettingError
 from samhq_train.training.video import plan_clip
 from samhq_train.training.video.prompts import next_click, sample_box_points
 from samhq_train.video_settings import ClipPromptSettings
@@ -67,14 +68,18 @@ def test_a_one_frame_clip_is_an_image_with_one_corrected_point_frame():
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"click_sampling": "random"}, "click_sampling must be uniform or center, not random"),
-        ({"num_init_cond_frames": 0}, "num_init_cond_frames must be at least 1"),
+        ({"click_sampling": "random"},
+         "video.prompts.click_sampling=random: expected one of uniform, center"),
+        ({"num_init_cond_frames": 0},
+         "video.prompts.num_init_cond_frames=0: expected an integer >= 1"),
         ({"num_init_cond_frames": 3, "num_frames_to_correct": 2},
-         "num_frames_to_correct must be at least num_init_cond_frames"),
+         r"video.prompts.num_frames_to_correct=2: expected an integer >= "
+         r"video.prompts.num_init_cond_frames=3 \(the initial conditioning frames are among "
+         r"those corrected\)"),
     ],
 )
 def test_settings_refused(settings, message):
-    with pytest.raises(ValueError, match=f"^{message}$"):
+    with pytest.raises(SettingError, match=f"^{message}$"):
         ClipPromptSettings(**settings)
 
 
