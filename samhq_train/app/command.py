@@ -58,6 +58,7 @@ from pathlib import Path
 from samhq_train.constants import DEMO_BASE_DIR
 from samhq_train.errors import exit_on_user_error, interrupt_exit_status, interrupt_signal
 from samhq_train.imaging import max_image_pixels
+from samhq_train.inference.amg_command import checkpoint_refusal
 from samhq_train.inference.command_options import (
     add_device_options,
     add_weights_options,
@@ -143,7 +144,7 @@ def load_model(args: argparse.Namespace):
                 path, variant=args.variant, format=args.format, base_checkpoint=args.base
             )
     except (CheckpointError, OSError) as err:
-        raise AppError(f"cannot load checkpoint {path}: {err}") from None
+        raise AppError(checkpoint_refusal(f"cannot load checkpoint {path}", path, err)) from None
     return model.to(args.device).eval(), path
 
 

@@ -170,7 +170,16 @@ def load_model(args: argparse.Namespace):
                 path, variant=args.variant, format=args.format, base_checkpoint=args.base
             )
     except (CheckpointError, FileNotFoundError) as err:
-        raise AmgInputError(f"--checkpoint {path}: {err}") from None
+        raise AmgInputError(checkpoint_refusal(f"--checkpoint {path}", path, err)) from None
+
+
+def checkpoint_refusal(prefix: str, path, err: BaseException) -> str:
+    """The loader's line as is when it names the file (as samhq-predict / samhq-export print
+    it), else `prefix`: the line; the path is never said twice."""
+    message = str(err)
+    if str(path) in message or str(Path(path)) in message:
+        return message
+    return f"{prefix}: {message}"
 
 
 def mask_colours(n: int) -> np.ndarray:

@@ -207,7 +207,8 @@ def test_a_checkpoint_that_does_not_load_is_one_line_and_exit_2(tmp_path, capsys
             app_main([*argv, "--port", "0"], serve=False)
         assert exit_info.value.code == 2
         err = capsys.readouterr().err.strip()
-        assert err.startswith("error: cannot load checkpoint") and "\n" not in err, err
+        assert err.startswith("error: ") and "\n" not in err, err
+        assert err.count(argv[0]) == 1, err
 
 
 @pytest.mark.parametrize("variant", ["vit_demo", "sam2.1_hq_hiera_demo"])

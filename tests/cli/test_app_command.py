@@ -44,3 +44,13 @@ def test_a_malformed_pixel_limit_is_one_line_before_the_model(tmp_path, monkeypa
     assert capsys.readouterr().err.splitlines() == [
         "error: SAMHQ_MAX_IMAGE_PIXELS=50MP: expected a whole number of pixels (0: no limit)"
     ]
+
+
+def test_an_empty_checkpoint_is_named_once(tmp_path, capsys):
+    empty = tmp_path / "epoch_3.pth"
+    empty.write_bytes(b"")
+    with pytest.raises(SystemExit) as info:
+        command.main([str(empty), "--port", "0", "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.count(str(empty)) == 1 and "empty" in line, line

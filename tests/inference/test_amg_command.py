@@ -91,7 +91,7 @@ def test_amg_command_bf16_on_the_cpu(tmp_path, image):
         (["--image", "missing.png"], "--image missing.png: file not found"),
         (["--images", "nowhere"], "--images nowhere: folder not found"),
         (["--image", "{bad}"], "is not a readable image"),
-        (["--image", "{img}", "--checkpoint", "{bad}"], "--checkpoint"),
+        (["--image", "{img}", "--checkpoint", "{bad}"], "bad.png"),
         (["--image", "{img}", "--points-per-side", "0"], "--points-per-side must be in [1, 256]"),
     ],
 )
@@ -117,3 +117,15 @@ def test_amg_and_benchmark_scripts_run(tmp_path, image, capsys, monkeypatch):
                           monkeypatch=monkeypatch)
     assert "masks in" in out and "peak RSS" in out, out
     assert cv2.imread(str(tmp_path / "bench.png")).shape == (64, 80, 3)
+
+
+def test_an_empty_checkpoint_is_named_once(tmp_path, image, capsys):
+    cv2.imwrite(str(tmp_path / "img.png"), image)
+    empty = tmp_path / "epoch_3.pth"
+    empty.write_bytes(b"")
+    argv = ["--image", str(tmp_path / "img.png"), "--checkpoint", str(empty)]
+    with pytest.raises(SystemExit) as exit_info:
+        amg_main(argv + ["--out", str(tmp_path / "out")])
+    assert exit_info.value.code == SETUP_ERROR_EXIT
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert line.count(str(empty)) == 1 and "empty" in line, line

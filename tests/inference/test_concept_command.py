@@ -154,3 +154,14 @@ def test_exemplars_need_one_image_and_outputs_are_kept(files, tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert (tmp_path / "out" / "street.json").read_bytes() == before
     assert run(files, tmp_path / "out", "--text", "two dogs", "--overwrite") == 0
+
+
+def test_an_empty_checkpoint_is_named_once(files, tmp_path, capsys):
+    _, merges, image_path, _ = files
+    empty = tmp_path / "epoch_3.pth"
+    empty.write_bytes(b"")
+    argv = ["--image", str(image_path), "--text", "car", "--checkpoint", str(empty),
+            "--bpe", str(merges), "--out", str(tmp_path / "out"), "--device", "cpu"]
+    assert exit_code(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.count(str(empty)) == 1 and "empty" in line, line
