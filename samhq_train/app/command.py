@@ -58,11 +58,11 @@ from pathlib import Path
 from samhq_train.constants import DEMO_BASE_DIR
 from samhq_train.errors import exit_on_user_error, interrupt_exit_status, interrupt_signal
 from samhq_train.imaging import max_image_pixels
-from samhq_train.inference.amg_command import checkpoint_refusal
 from samhq_train.inference.command_options import (
     add_device_options,
     add_weights_options,
     check_device_options,
+    checkpoint_refusal,
     decode_with_hq,
     flag_hints,
 )

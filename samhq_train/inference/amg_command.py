@@ -58,6 +58,7 @@ from .command_options import (
     add_weights_options,
     check_device_options,
     check_hq_options,
+    checkpoint_refusal,
     flag_hints,
     hq_choice,
 )
@@ -171,15 +172,6 @@ def load_model(args: argparse.Namespace):
             )
     except (CheckpointError, FileNotFoundError) as err:
         raise AmgInputError(checkpoint_refusal(f"--checkpoint {path}", path, err)) from None
-
-
-def checkpoint_refusal(prefix: str, path, err: BaseException) -> str:
-    """The loader's line as is when it names the file (as samhq-predict / samhq-export print
-    it), else `prefix`: the line; the path is never said twice."""
-    message = str(err)
-    if str(path) in message or str(Path(path)) in message:
-        return message
-    return f"{prefix}: {message}"
 
 
 def mask_colours(n: int) -> np.ndarray:

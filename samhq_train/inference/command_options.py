@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 
@@ -178,3 +179,12 @@ __all__ = [
     "check_device_options", "check_hq_options", "decode_with_hq", "flag_hints", "hq_choice",
     "untrained_hq_note",
 ]
+
+
+def checkpoint_refusal(prefix: str, path, err: BaseException) -> str:
+    """The loader's line as is when it names the file (as samhq-predict / samhq-export print
+    it), else `prefix`: the line; the path is never said twice."""
+    message = str(err)
+    if str(path) in message or str(Path(path)) in message:
+        return message
+    return f"{prefix}: {message}"

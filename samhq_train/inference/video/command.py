@@ -71,6 +71,7 @@ from ..command_options import (
     add_hq_option,
     add_weights_options,
     check_device_options,
+    checkpoint_refusal,
     decode_with_hq,
     flag_hints,
 )
@@ -224,7 +225,8 @@ def load_model(args: argparse.Namespace):
                 args.checkpoint, variant=args.variant, format=args.format, base_checkpoint=args.base
             )
     except (CheckpointError, FileNotFoundError) as err:
-        raise VideoInputError(f"--checkpoint {args.checkpoint}: {err}") from None
+        raise VideoInputError(
+            checkpoint_refusal(f"--checkpoint {args.checkpoint}", args.checkpoint, err)) from None
     if getattr(model, "family", None) not in VIDEO_FAMILIES:
         raise VideoInputError(
             f"--checkpoint {args.checkpoint} is a {getattr(model, 'family', '?')} model: {NOT_SAM2}"

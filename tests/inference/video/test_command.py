@@ -111,7 +111,7 @@ def later(round_: int, **entry):
         ({"prompts": [{"frame": 0, "object": 1, "mask": "m.png"}]}, "m.png not found"),
         ({"prompts": [{"frame": 0, "object": 1}]}, "give 'points', 'box' or 'mask'"),
         ({"prompts": prompts_entry() * 2}, "json[1]: object 1 already has a prompt on frame 0"),
-        ({"--checkpoint": "missing.pt"}, "--checkpoint"),
+        ({"--checkpoint": "missing.pt"}, "checkpoint not found"),
         ({"prompts": prompts_entry(round=0)}, "json[0]: 'round' must be 1, 2, 3, ... (1 when left "
                                               "out), not 0"),
         ({"prompts": prompts_entry(round=True)}, "json[0]: 'round' must be 1, 2, 3, ..."),
@@ -212,6 +212,14 @@ def test_a_sam1_checkpoint_is_refused(inputs, tmp_path, capsys):
     assert run_main(args_of({**inputs, "--checkpoint": str(path)})) == 2
     err = capsys.readouterr().err.strip()
     assert "video tracking needs an HQ-SAM 2 / SAM 2.1 model" in err and str(path) in err
+
+
+def test_an_empty_checkpoint_is_named_once(inputs, tmp_path, capsys):
+    empty = tmp_path / "epoch_3.pth"
+    empty.write_bytes(b"")
+    assert run_main(args_of({**inputs, "--checkpoint": str(empty)})) == 2
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert line.count(str(empty)) == 1 and "empty" in line, line
 
 
 def test_a_sam1_variant_is_refused_before_reading(inputs, capsys):
