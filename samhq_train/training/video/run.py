@@ -22,7 +22,7 @@ import hydra
 import lightning as L
 import torch
 from lightning.pytorch.loggers import CSVLogger
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from samhq_train.data.loaders import EpochSeededLoader, SampleLoader
 from samhq_train.data.moving_shapes import ensure_moving_shapes
@@ -120,10 +120,7 @@ def check_video_config(cfg) -> None:
                                "(1: no layer-wise decay)")
     clip_prompt_settings(cfg.video)
     video_loss(cfg.video)
-    try:
-        clip_augmentation(cfg.data)
-    except (TypeError, ValueError) as err:
-        raise VideoConfigError(f"data.augmentation: {err}") from None
+    clip_augmentation(cfg.data)
 
 
 def check_video_keys(video, family: str) -> None:
@@ -202,7 +199,22 @@ def video_loss(video) -> MultiStepMaskLoss:
 def clip_augmentation(data) -> ClipAugmentation | None:
     """data.augmentation's settings (SAM 2's MOSE augmentations); None when null / false."""
     settings = data.get("augmentation")
-    return ClipAugmentation(**OmegaConf.to_container(settings)) if settings else None
+    if not settings:
+        return None
+    known = tuple(ClipAugmentation.__dataclass_fields__)
+    if not isinstance(settings, DictConfig):
+        raise VideoConfigError(f"data.augmentation={settings}: a mapping of {', '.join(known)} "
+                               "(defaults: SAM 2's MOSE fine-tune), or null for none")
+    unknown = [key for key in settings if key not in known]
+    if unknown:
+        raise VideoConfigError(f"data.augmentation.{unknown[0]}: not an augmentation setting; "
+                               f"known: {', '.join(known)}")
+    try:
+        return ClipAugmentation(**OmegaConf.to_container(settings))
+    except ValueError as err:  # its message starts with the key: "degrees=-1: ..."
+        raise VideoConfigError(f"data.augmentation.{err}") from None
+    except TypeError as err:  # a value of the wrong kind; the message names no key
+        raise VideoConfigError(f"data.augmentation: {err}") from None
 
 
 def ensure_video_parts(model, cfg) -> None:

@@ -105,8 +105,13 @@ def test_bad_settings_are_one_line(tmp_path, shapes):
         train(video_cfg(tmp_path, shapes, "data.root=null"))
     with pytest.raises(UserError, match="needs a SAM 2.1 / HQ-SAM 2 or SAM 3"):
         train(video_cfg(tmp_path, shapes, "model=vit_demo"))
-    with pytest.raises(UserError, match="data.augmentation: degrees=-1"):
+    with pytest.raises(UserError, match=r"^data.augmentation.degrees=-1: must be in \[0, 180\]"):
         train(video_cfg(tmp_path, shapes, "data.augmentation.degrees=-1"))
+    with pytest.raises(UserError, match=r"^data.augmentation.degree: not an augmentation setting; "
+                       "known: degrees, shear"):
+        train(video_cfg(tmp_path, shapes, "+data.augmentation.degree=5"))
+    with pytest.raises(UserError, match=r"^data.augmentation=True: a mapping of degrees, shear"):
+        train(video_cfg(tmp_path, shapes, "data.augmentation=true"))
     with pytest.raises(UserError, match="trainer.precision=bf16-true: .* use 32, bf16-mixed"):
         train(video_cfg(tmp_path, shapes, "trainer.precision=bf16-true"))
     with pytest.raises(UserError, match=r"trainer.precision=16-mixed: .*\(16-mixed needs a GPU\)"):
