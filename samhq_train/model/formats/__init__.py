@@ -49,7 +49,15 @@ from .loading import (
     taking_families,
     untrained_hq,
 )
-from .records import FORMAT_ALIASES, FORMATS, RECORDS, SAVE_FORMATS, canonical_format, record_of
+from .records import (
+    FORMAT_ALIASES,
+    FORMATS,
+    RECORDS,
+    SAVE_FORMATS,
+    canonical_format,
+    holds_trained_hq,
+    record_of,
+)
 from .saving import check_writable, expected_state, plain_model, save_checkpoint
 
 __all__ = [
@@ -88,6 +96,7 @@ __all__ = [
     "RECORDS",
     "SAVE_FORMATS",
     "canonical_format",
+    "holds_trained_hq",
     "record_of",
     "check_writable",
     "expected_state",

@@ -27,6 +27,13 @@ def canonical_format(format: str | None) -> str | None:
     return FORMAT_ALIASES.get(format, format) if format is not None else None
 
 
+def holds_trained_hq(read_as: str | None) -> bool:
+    """Whether a start file read as format `read_as` (None: no file, a random build) held
+    trained HQ parts: every format but Meta's plain weights ("sam"), whose HQ parts load at
+    their fresh init."""
+    return read_as is not None and read_as != SAM.name
+
+
 def record_of(format: str, path=None) -> FormatRecord:
     """The record of a format name (or an alias); an unknown name is one line."""
     name = canonical_format(format)

@@ -47,7 +47,7 @@ from samhq_train.model import (
     save_checkpoint,
     variant_config,
 )
-from samhq_train.model.formats import taking_families
+from samhq_train.model.formats import holds_trained_hq, taking_families
 from samhq_train.model.policy import check_own_settings
 from samhq_train.model.sam3.family import add_fresh_detector
 from samhq_train.model_from_config import absolute_path, build_model_from_config
@@ -199,13 +199,6 @@ def check_shares(train_loader, val_loader, processes: int) -> None:
             f"{items} processes (trainer.devices x trainer.num_nodes)")
 
 
-def starts_with_trained_hq(read_as: str | None) -> bool:
-    """Whether the start file, read as format `read_as` (the build's; None: no file), held HQ
-    parts (an HQ-SAM 3 file); Meta's sam3.pt ("sam") and the random miniature leave them at
-    their fresh init, which concept training does not train."""
-    return read_as is not None and read_as != "sam"
-
-
 def export_model(model, path: Path, trained_hq: bool) -> Path:
     """The whole model in Meta's layout; without HQ parts when they were never trained, so that
     whatever loads the file knows it as plain SAM 3 (load_checkpoint's untrained_hq)."""
@@ -281,7 +274,7 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
             stop.phase = "the end-of-run export"
             exported = export_model(module.model,
                                     output_dir / "export" / concept_export_name(cfg),
-                                    starts_with_trained_hq(loaded.format))
+                                    holds_trained_hq(loaded.format))
             log.info("exported %s", exported)
     for when, values in metrics.items():
         log.info("val %s: %s", when, ", ".join(f"{k} {v:.4f}" for k, v in values.items()))

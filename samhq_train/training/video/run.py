@@ -22,7 +22,7 @@ import hydra
 import lightning as L
 import torch
 from lightning.pytorch.loggers import CSVLogger
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from samhq_train.data.loaders import EpochSeededLoader, SampleLoader
 from samhq_train.data.moving_shapes import ensure_moving_shapes
@@ -33,12 +33,10 @@ from samhq_train.model import (
     VIDEO_FAMILIES,
     TrainablePolicy,
     family_of_variant,
-    inspect,
     save_checkpoint,
     variant_config,
 )
-from samhq_train.model.formats import taking_families
-from samhq_train.model.sam2 import Sam2HQ
+from samhq_train.model.formats import LoadedCheckpoint, holds_trained_hq, taking_families
 from samhq_train.model.sam3.family import add_fresh_video_parts
 from samhq_train.model_from_config import absolute_path, build_model_from_config
 from samhq_train.training.checkpointing import (
@@ -122,10 +120,7 @@ def check_video_config(cfg) -> None:
                                "(1: no layer-wise decay)")
     clip_prompt_settings(cfg.video)
     video_loss(cfg.video)
-    try:
-        clip_augmentation(cfg.data)
-    except (TypeError, ValueError) as err:
-        raise VideoConfigError(f"data.augmentation: {err}") from None
+    clip_augmentation(cfg.data)
 
 
 def check_video_keys(video, family: str) -> None:
@@ -204,7 +199,22 @@ def video_loss(video) -> MultiStepMaskLoss:
 def clip_augmentation(data) -> ClipAugmentation | None:
     """data.augmentation's settings (SAM 2's MOSE augmentations); None when null / false."""
     settings = data.get("augmentation")
-    return ClipAugmentation(**OmegaConf.to_container(settings)) if settings else None
+    if not settings:
+        return None
+    known = tuple(ClipAugmentation.__dataclass_fields__)
+    if not isinstance(settings, DictConfig):
+        raise VideoConfigError(f"data.augmentation={settings}: a mapping of {', '.join(known)} "
+                               "(defaults: SAM 2's MOSE fine-tune), or null for none")
+    unknown = [key for key in settings if key not in known]
+    if unknown:
+        raise VideoConfigError(f"data.augmentation.{unknown[0]}: not an augmentation setting; "
+                               f"known: {', '.join(known)}")
+    try:
+        return ClipAugmentation(**OmegaConf.to_container(settings))
+    except ValueError as err:  # its message starts with the key: "degrees=-1: ..."
+        raise VideoConfigError(f"data.augmentation.{err}") from None
+    except TypeError as err:  # a value of the wrong kind; the message names no key
+        raise VideoConfigError(f"data.augmentation: {err}") from None
 
 
 def ensure_video_parts(model, cfg) -> None:
@@ -256,25 +266,27 @@ def video_loaders(cfg, image_size: int, processes: int = 1):
                                collate_fn=first_item, hands_over_failures=handed)
 
 
-def chosen_use_hq(cfg) -> bool:
-    """video.use_hq, or when unset (null) whether the base checkpoint holds HQ parts: Meta's
-    SAM 2.1 files (format "sam") do not, and fresh HQ parts would add an untrained mask to
-    SAM's from the first step; a random backbone (no checkpoint) trains them along."""
+def chosen_use_hq(cfg, read_as: str | None) -> bool:
+    """video.use_hq, or when unset (null) whether the start file, read as format `read_as` (the
+    build's; None: no file), holds HQ parts: Meta's SAM 2.1 files (format "sam") do not, and
+    fresh HQ parts would add an untrained mask to SAM's from the first step; a random backbone
+    (no checkpoint) trains them along."""
     if cfg.video.get("use_hq") is not None:
         return bool(cfg.video.use_hq)
-    checkpoint = absolute_path(cfg.model.get("checkpoint"))
-    if checkpoint is None or inspect(checkpoint).format != "sam":
+    if read_as is None or holds_trained_hq(read_as):
         return True
     log.info("video.use_hq=false: %s holds no HQ parts (Meta's weights), so plain SAM 2.1 / "
-             "SAM 3 trains; video.use_hq=true trains fresh HQ parts along", checkpoint)
+             "SAM 3 trains; video.use_hq=true trains fresh HQ parts along",
+             cfg.model.get("checkpoint"))
     return False
 
 
-def build_video_module(cfg, model: Sam2HQ) -> VideoTrainModule:
+def build_video_module(cfg, loaded: LoadedCheckpoint) -> VideoTrainModule:
+    """The LightningModule around the model build_model_from_config read (`loaded`)."""
     v = cfg.video
     return VideoTrainModule(
-        model, prompts=clip_prompt_settings(v), loss=video_loss(v),
-        use_hq=chosen_use_hq(cfg), teacher_force_object_scores=bool(
+        loaded.model, prompts=clip_prompt_settings(v), loss=video_loss(v),
+        use_hq=chosen_use_hq(cfg, loaded.format), teacher_force_object_scores=bool(
             v.get("teacher_force_object_scores", False)),
         optim=video_optim_settings(v), **asdict(video_regularisation(v)),
         freeze_image_encoder=bool(v.get("freeze_image_encoder", False)),
@@ -300,7 +312,7 @@ def train_video(cfg, build_loggers: Callable[[object], list] | None = None
         ensure_video_parts(loaded.model, cfg)
         image_size = variant_config(cfg.model.variant).image_size
         loggers = build_loggers(cfg) if build_loggers else [CSVLogger(output_dir, name="logs")]
-        module = build_video_module(cfg, loaded.model)
+        module = build_video_module(cfg, loaded)
         best_by = "val/J&F" if cfg.data.get("val_root") else None
         trainer: L.Trainer = hydra.utils.instantiate(
             ddp_settings_for(cfg.trainer, "full"),

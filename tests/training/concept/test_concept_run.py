@@ -15,7 +15,7 @@ from samhq_train.concept_settings import TEXT, TRUNK
 from samhq_train.data.demo_concepts import DEMO_MERGES_FILE
 from samhq_train.inference.concept import ConceptPredictor
 from samhq_train.model import load_checkpoint
-from samhq_train.model.formats import inspection
+from samhq_train.model.formats import holds_trained_hq, inspection
 from samhq_train.model.sam3.concept.detector import concept_detector
 from samhq_train.train import train
 from samhq_train.training.concept import run as concept_run
@@ -132,4 +132,4 @@ def test_demo_config_as_shipped_starts_a_fresh_detector(tmp_path, caplog):
 @pytest.mark.parametrize("read_as, trained", [(None, False), ("sam", False), ("sam_hq", True)])
 def test_trained_hq_is_the_format_the_build_read(read_as, trained):
     # None: no file (the random miniature); "sam": Meta's sam3.pt, its HQ parts fresh
-    assert concept_run.starts_with_trained_hq(read_as) is trained
+    assert holds_trained_hq(read_as) is trained

@@ -8,7 +8,6 @@ import pytest
 from omegaconf import OmegaConf
 
 from samhq_train.errors import UserError
-from samhq_train.model import build_sam_hq
 from samhq_train.training.video.run import (
     build_video_module,
     check_validation_counts,
@@ -16,7 +15,7 @@ from samhq_train.training.video.run import (
 )
 from samhq_train.video_settings import VideoOptimSettings
 
-from .test_video_run import video_cfg
+from .test_video_run import random_build, video_cfg
 from .test_video_settings import experiment_cfg
 
 
@@ -36,7 +35,7 @@ def test_a_bool_is_no_validation_count():
 def test_the_module_takes_the_configs_optimiser_settings(tmp_path):
     cfg = video_cfg(tmp_path, tmp_path, "video.vision_lr=2e-5", "video.weight_decay=0.05",
                     "video.layer_decay=0.8")
-    module = build_video_module(cfg, build_sam_hq("sam2.1_hq_hiera_demo", seed=0))
+    module = build_video_module(cfg, random_build())
     assert module.optim == VideoOptimSettings(lr=1e-4, vision_lr=2e-5, weight_decay=0.05,
                                               layer_decay=0.8)  # video.lr=1e-4: SHORT's
 

@@ -15,7 +15,7 @@ from samhq_train.training.video.module import VideoTrainModule
 from samhq_train.training.video.run import build_video_module, check_video_config
 from samhq_train.video_settings import ClipPromptSettings, VideoRegularisation
 
-from .test_video_run import shapes, video_cfg  # noqa: F401 (the fixture)
+from .test_video_run import random_build, shapes, video_cfg  # noqa: F401 (the fixture)
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_a_config_without_the_groups_runs_on_the_records_defaults(tmp_path, shap
         for key in ("prompts", "loss", "freeze_image_encoder"):
             del cfg.video[key]
     check_video_config(cfg)  # passes
-    module = build_video_module(cfg, build_sam_hq("sam2.1_hq_hiera_demo", seed=0))
+    module = build_video_module(cfg, random_build())
     assert module.prompts == ClipPromptSettings() and module.loss == MultiStepMaskLoss()
     assert not module.freeze_image_encoder
 

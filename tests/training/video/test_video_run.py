@@ -11,12 +11,17 @@ from hydra import compose, initialize_config_dir
 
 from samhq_train.data.moving_shapes import MARKER, ensure_moving_shapes, write_moving_shapes
 from samhq_train.errors import UserError
-from samhq_train.model import build_sam_hq, load_checkpoint
+from samhq_train.model import TrainablePolicy, build_sam_hq, load_checkpoint
+from samhq_train.model.formats import LoadedCheckpoint
+from samhq_train.model.provenance import Provenance
+from samhq_train.model_from_config import build_model_from_config
 from samhq_train.train import train
 from samhq_train.training.video import MultiStepMaskLoss
 from samhq_train.training.video.module import VideoTrainModule
 from samhq_train.video_settings import ClipPromptSettings
-from tests.training.helpers import CONF
+from tests.training.helpers import CONF, ROOT
+
+DEMO_SAM2_BASE = ROOT / "data" / "demo_base" / "sam2.1_hq_hiera_demo_base.pt"  # no HQ parts
 
 SHORT = [
     "experiment=video_finetune",
@@ -100,8 +105,13 @@ def test_bad_settings_are_one_line(tmp_path, shapes):
         train(video_cfg(tmp_path, shapes, "data.root=null"))
     with pytest.raises(UserError, match="needs a SAM 2.1 / HQ-SAM 2 or SAM 3"):
         train(video_cfg(tmp_path, shapes, "model=vit_demo"))
-    with pytest.raises(UserError, match="data.augmentation: degrees=-1"):
+    with pytest.raises(UserError, match=r"^data.augmentation.degrees=-1: must be in \[0, 180\]"):
         train(video_cfg(tmp_path, shapes, "data.augmentation.degrees=-1"))
+    with pytest.raises(UserError, match=r"^data.augmentation.degree: not an augmentation setting; "
+                       "known: degrees, shear"):
+        train(video_cfg(tmp_path, shapes, "+data.augmentation.degree=5"))
+    with pytest.raises(UserError, match=r"^data.augmentation=True: a mapping of degrees, shear"):
+        train(video_cfg(tmp_path, shapes, "data.augmentation=true"))
     with pytest.raises(UserError, match="trainer.precision=bf16-true: .* use 32, bf16-mixed"):
         train(video_cfg(tmp_path, shapes, "trainer.precision=bf16-true"))
     with pytest.raises(UserError, match=r"trainer.precision=16-mixed: .*\(16-mixed needs a GPU\)"):
@@ -191,27 +201,52 @@ def test_each_process_draws_its_own_dropout_and_prompts():
     assert not torch.equal(rank_1, rank_0) and not (plan_1 == plan_0).any()
 
 
+def random_build(variant: str = "sam2.1_hq_hiera_demo") -> LoadedCheckpoint:
+    """A random demo model as build_model_from_config gives it without a file (format None)."""
+    model = build_sam_hq(variant, seed=0)
+    return LoadedCheckpoint(model, None, Provenance(variant=variant, seed=0))
+
+
+def build_from(cfg) -> LoadedCheckpoint:
+    return build_model_from_config(cfg.model, TrainablePolicy(name="full"))
+
+
 def test_use_hq_follows_the_checkpoint_when_unset(tmp_path, caplog):
     from samhq_train.model import save_checkpoint
     from samhq_train.training.video.run import chosen_use_hq
-    from tests.training.helpers import ROOT
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=["experiment=video_finetune", "model=sam2.1_hq_hiera_demo",
                                           f"paths.output_dir={tmp_path}"])
     assert cfg.video.use_hq is None
-    assert chosen_use_hq(cfg)  # a random backbone: its HQ parts train along
-    base = ROOT / "data" / "demo_base" / "sam2.1_hq_hiera_demo_base.pt"  # no HQ parts
-    cfg.model.checkpoint = str(base)
+    assert chosen_use_hq(cfg, build_from(cfg).format)  # a random backbone: HQ parts train along
+    cfg.model.checkpoint = str(DEMO_SAM2_BASE)  # Meta's layout, no HQ parts: read as "sam"
     with caplog.at_level("INFO"):
-        assert not chosen_use_hq(cfg)
+        assert not chosen_use_hq(cfg, build_from(cfg).format)
     assert "video.use_hq=false" in caplog.text and "holds no HQ parts" in caplog.text
     with_hq = save_checkpoint(build_sam_hq("sam2.1_hq_hiera_demo", seed=0),
                               tmp_path / "hq.pt", "sam_hq")
     cfg.model.checkpoint = str(with_hq)
-    assert chosen_use_hq(cfg)
-    cfg.model.checkpoint, cfg.video.use_hq = str(base), True  # an explicit choice stays
-    assert chosen_use_hq(cfg)
+    assert chosen_use_hq(cfg, build_from(cfg).format)
+    cfg.model.checkpoint, cfg.video.use_hq = str(DEMO_SAM2_BASE), True  # an explicit choice stays
+    assert chosen_use_hq(cfg, build_from(cfg).format)
+
+
+def test_the_module_takes_use_hq_from_the_build_not_a_second_read(tmp_path, monkeypatch):
+    # the build read the file once and said its format; the module does not inspect it again
+    from samhq_train.model.formats import inspection
+    from samhq_train.training.video.run import build_video_module
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=video_finetune", "model=sam2.1_hq_hiera_demo",
+                                          f"paths.output_dir={tmp_path}",
+                                          f"model.checkpoint={DEMO_SAM2_BASE}"])
+    loaded = build_from(cfg)
+    reads = []
+    inspected = inspection._inspect
+    monkeypatch.setattr(inspection, "_inspect", lambda *a: reads.append(a) or inspected(*a))
+    module = build_video_module(cfg, loaded)
+    assert reads == [] and module.use_hq is False
 
 
 def test_a_diverging_run_stops_in_one_line(tmp_path, shapes, monkeypatch):
