@@ -38,9 +38,8 @@ command.main()
 # `sys.exit(function())`), with every samhq_train module but the entry point's own (and
 # samhq_train, its packages, errors) importing slowly: the first such import writes the marker
 # file and waits for the signal
-IMPORT_SCRIPT = """
-import importlib.abc, pathlib, sys, time
-sys.argv = {argv!r}
+SLOW_IMPORTS = """
+import importlib.abc, pathlib, runpy, sys, time
 class SlowImport(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] == "samhq_train" and name not in {light!r}:
@@ -48,21 +47,16 @@ class SlowImport(importlib.abc.MetaPathFinder):
             time.sleep(60)
         return None
 sys.meta_path.insert(0, SlowImport())
+"""
+IMPORT_SCRIPT = SLOW_IMPORTS + """
+sys.argv = {argv!r}
 from {module} import {function}
 sys.exit({function}())
 """
 
 # `python -m <module>` (runpy, as the interpreter's -m runs it), the imports slowed as above
-MODULE_SCRIPT = """
-import importlib.abc, pathlib, runpy, sys, time
+MODULE_SCRIPT = SLOW_IMPORTS + """
 sys.argv = ["-m"]
-class SlowImport(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "samhq_train" and name not in {light!r}:
-            pathlib.Path({marker!r}).touch()
-            time.sleep(60)
-        return None
-sys.meta_path.insert(0, SlowImport())
 runpy.run_module({module!r}, run_name="__main__", alter_sys=True)
 """
 
