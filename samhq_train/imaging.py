@@ -9,7 +9,11 @@ and evaluation all use it without importing each other.
   evaluation, the predictor, COCO, the app): pixels stay in the stored grid, the grid
   that masks, boxes and points are given in (and what the official training / evaluation loaders
   do). A photo whose camera wrote a rotation flag is therefore used as stored, not as a viewer
-  shows it (``read_header`` tells its orientation, for a note). Problems raise ``ImageFileError``
+  shows it (``read_header`` tells its orientation, for a note); the exception is a TIFF's
+  Orientation tag, which libtiff applies in OpenCV and PIL alike (its pixels and its header's
+  size come upright: orientation 1). A file of several frames (an animated GIF, a multi-page
+  TIFF, a phone's MPO JPEG) is read as its first frame, the picture every decoder and viewer
+  starts with. Problems raise ``ImageFileError``
   (a UserError and ValueError) naming the file; data wraps it in DataError, inference in
   ImageReadError.
 - The pixel limit: before decoding, the width and height are read from the file's header and an
@@ -40,6 +44,7 @@ import numpy as np
 from PIL import Image
 
 from samhq_train.errors import UserError
+from samhq_train.image_signatures import not_an_image, truncated, unchecked_format
 
 # the suffixes (any case) a folder's images are listed by: training's folder sets,
 # samhq-predict's and samhq-amg's folders; the content, not the suffix, decides the decoding
@@ -115,10 +120,11 @@ class ImageHeader:
 
 
 def _orientation(im: Image.Image) -> int:
-    """The EXIF orientation flag, from the header only (PIL's getexif may decode a PNG)."""
-    tags = getattr(im, "tag_v2", None)  # TIFF
-    if tags is not None:
-        return int(tags.get(EXIF_ORIENTATION, 1) or 1)
+    """The EXIF orientation flag still to apply to the decoded pixels, from the header only
+    (PIL's getexif may decode a PNG). A TIFF's Orientation tag is applied by libtiff in both
+    decoders (and in PIL's size): its pixels come upright, nothing is left to apply (1)."""
+    if getattr(im, "tag_v2", None) is not None:  # TIFF
+        return 1
     raw = im.info.get("exif")
     if not raw:
         return 1
@@ -245,7 +251,7 @@ def decode_image_file(
 ) -> np.ndarray:
     """``cv2.imdecode(file bytes, flags)`` with clear errors: missing, unreadable or empty file,
     over the pixel limit (from the header, before decoding; ``read_header``), a JPEG or PNG cut
-    short (a readable header, the end mark missing: ``_truncated``), undecodable, out of
+    short (a readable header, the end mark missing: ``image_signatures.truncated``), undecodable, out of
     memory."""
     return decode_with_header(path, flags, what, max_pixels)[0]
 
@@ -278,7 +284,7 @@ def _decode(
         raise source.refusal("is empty (0 bytes)", "re-export or remove it")
     if header is None and limit:
         raise _unchecked(data, source)
-    if header is not None and (cut := _truncated(data)) is not None:  # a header, then cut
+    if header is not None and (cut := truncated(data)) is not None:  # a header, then cut
         raise source.refusal(f"is truncated ({cut} missing)", "re-download or remove it")
     try:
         out = cv2.imdecode(data, flags)
@@ -291,53 +297,31 @@ def _decode(
     if out is None and header is not None and header.mode in _WIDE_SAMPLES:  # not a TIFF
         raise source.wide(_WIDE_SAMPLES[header.mode])
     if out is None:
-        raise _unreadable(source)
+        raise _unreadable(source, data)
     return out
 
 
-def _unreadable(source: _Source) -> ImageFileError:
+def _unreadable(source: _Source, data: np.ndarray | None = None) -> ImageFileError:
+    """The refusal of bytes no decoder read: what they are where their first bytes tell
+    (image_signatures.not_an_image), else corrupt or unsupported."""
+    known = None if data is None else not_an_image(data[:16].tobytes())
+    if known is not None:
+        return source.refusal(*known)
     return source.refusal("is not a readable image (corrupt or unsupported format)",
                           "re-export or remove it", "choose a JPEG, PNG, BMP, TIFF or WebP file")
-
-
-# the formats OpenCV decodes that PIL does not open (by their first bytes), named in their refusal
-_UNCHECKED_FORMATS = (
-    (b"#?RADIANCE", "Radiance HDR"), (b"#?RGBE", "Radiance HDR"), (b"PF\n", "PFM"),
-    (b"Pf\n", "PFM"), (b"P7\n", "PAM"), (b"v/1\x01", "OpenEXR"),
-)
 
 
 def _unchecked(data: np.ndarray, source: _Source) -> ImageFileError:
     """The refusal of bytes PIL reads no size from: damaged, or a format OpenCV alone reads."""
     head = data[:16].tobytes()
-    kind = next((kind for start, kind in _UNCHECKED_FORMATS if head.startswith(start)), None)
+    kind = unchecked_format(head)
     if kind is None:
-        return _unreadable(source)
+        return _unreadable(source, data)
     return source.refusal(
         f"is a {kind} image, whose size cannot be checked against the pixel limit before "
         "decoding", f"convert it to PNG, JPEG, TIFF or WebP (or set {_limit_setting} to 0: no "
         "limit)", "convert it to PNG, JPEG, TIFF or WebP",
     )
-
-
-# (signature, end mark, what the message calls the end mark); a file cut short (an interrupted
-# copy or download) lacks its end mark, which may be followed by up to TAIL bytes of padding.
-# libjpeg would decode a cut JPEG with a grey bottom and only a warning on stderr, and PIL with
-# ImageFile.LOAD_TRUNCATED_IMAGES (which some libraries switch on) a cut PNG too
-_END_MARKS = (
-    (b"\xff\xd8", b"\xff\xd9", "JPEG end marker"),
-    (b"\x89PNG\r\n\x1a\n", b"IEND", "PNG end chunk"),
-)
-_TAIL = 4096
-
-
-def _truncated(data: np.ndarray) -> str | None:
-    """The end mark a JPEG or PNG file's bytes lack (it was cut short), else None."""
-    head, tail = data[:8].tobytes(), data[-_TAIL:].tobytes()
-    for signature, end, name in _END_MARKS:
-        if head.startswith(signature) and end not in tail:
-            return name
-    return None
 
 
 def out_of_memory(path: Path, header: ImageHeader | None, what: str = "image") -> ImageMemoryError:

@@ -6,6 +6,10 @@ not a regular file (a folder, a pipe, a device) is an OSError saying so, before 
 (opening a pipe waits for a writer forever). It reads UTF-8 and drops a byte-order mark at the
 start (Windows tools and editors' "UTF-8 with BOM" write one), which json.loads would refuse.
 
+is_hidden tells the files a folder listing leaves out: a name starting with "." (macOS's
+"._<name>" AppleDouble metadata beside each file copied to a non-Mac disk, .DS_Store, an editor's
+or a copy's temporary file), as ls and shell globs leave them out.
+
 frame_order is the order of a video's frame files (training's clips, samhq-video's frames
 folders, samhq-video-eval's GT masks): by name, numerically where the name is a number.
 """
@@ -59,6 +63,12 @@ def read_text(path: str | os.PathLike) -> str:
     require_regular_file."""
     require_regular_file(path)
     return Path(path).read_text(encoding="utf-8-sig")
+
+
+def is_hidden(path: str | os.PathLike) -> bool:
+    """Whether a folder listing leaves `path` out: its name starts with "." (see the module
+    docstring); "._photo.jpg" is macOS metadata, not a JPEG."""
+    return Path(path).name.startswith(".")
 
 
 def frame_order(path: Path) -> tuple[int, int, str]:

@@ -29,7 +29,8 @@ ALLOWED = {
     # defaults (config_defaults), and the training runs that read them
     "concept_settings": {"settings", "model"},
     "video_settings": {"settings"},
-    "imaging": {"constants"},
+    "imaging": {"constants", "image_signatures"},
+    "image_signatures": set(),  # what a file's bytes tell (cut short, HEIC ...), for imaging
     "mask_png": {"imaging"},  # annotation PNGs (video masks), beside imaging's image reader
     "resizing": set(),  # SAM's long-side rule and the uint8 resizes, beside imaging
     "drawing": set(),  # the overlay picture, beside imaging

@@ -29,6 +29,7 @@ from .coco_annotations import (
     require_unique_ids,
 )
 from .image_files import DataError, EmptyMaskError, read_image, stored_size
+from .pair_hints import exif_turn_hint
 from .sample_keys import SampleKey
 from .set_paths import check_set_dir, check_set_file, list_names
 
@@ -116,9 +117,14 @@ class CocoInstanceDataset(Dataset):
         return f"{self.annotation_file} (annotation {key.annotation['id']}, image {key.files[0]})"
 
     def _require_json_size(self, key: SampleKey, height: int, width: int) -> None:
-        problem = json_size_problem(self.coco.imgs[key.annotation["image_id"]], height, width)
+        """DataError when the json's size is not the file's; where the json has the size turned
+        and the file an EXIF turn, the hint says so (the tool annotated the upright view)."""
+        info = self.coco.imgs[key.annotation["image_id"]]
+        problem = json_size_problem(info, height, width)
         if problem is not None:
-            raise DataError(f"{self._where(key)}: {problem}")
+            said = (info.get("height"), info.get("width"))
+            turned = exif_turn_hint(said, (height, width), key.files[0])
+            raise DataError(f"{self._where(key)}: {problem}{turned}")
 
     def _segmentation(self, key: SampleKey, decode):
         """decode(annotation) (the COCO object's annToRLE or annToMask); DataError naming the

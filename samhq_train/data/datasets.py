@@ -19,6 +19,7 @@ from pathlib import Path
 from torch.utils.data import Dataset
 
 from samhq_train.imaging import IMAGE_SUFFIXES
+from samhq_train.user_files import is_hidden
 
 from .coco_instances import CocoInstanceDataset
 from .image_files import DataError, read_image, read_mask, stored_size
@@ -67,12 +68,12 @@ class PairedFolderDataset(Dataset):
         mask_tail = (mask_suffix + mask_ext).lower()
         masks = {}
         for p in self.mask_dir.iterdir():
-            if p.name.lower().endswith(mask_tail) and p.is_file():
+            if p.name.lower().endswith(mask_tail) and p.is_file() and not is_hidden(p):
                 masks[p.name[: len(p.name) - len(mask_tail)]] = p
         same_dir = self.image_dir.resolve() == self.mask_dir.resolve()
         images: dict[str, Path] = {}
         for p in sorted(self.image_dir.iterdir()):
-            if p.suffix.lower() not in exts or not p.is_file():
+            if p.suffix.lower() not in exts or not p.is_file() or is_hidden(p):
                 continue
             if same_dir and p.name.lower().endswith(mask_tail):
                 continue

@@ -18,6 +18,7 @@ from samhq_train.imaging import IMAGE_SUFFIXES
 from samhq_train.inference.export import OutputError
 from samhq_train.inference.predictor import ImageReadError
 from samhq_train.inference.prompt_file import ImagePrompts
+from samhq_train.user_files import is_hidden
 
 RESULTS_FILE = "predictions.json"
 JOURNAL_FILE = "predictions.jsonl"  # the listing while the run goes (one json line per image)
@@ -25,13 +26,14 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def list_images(inputs: list[str]) -> list[Path]:
-    """The image files of `inputs` (files, and folders' images sorted by name), each once; a
-    note counts the subfolders of a folder, which are not read."""
+    """The image files of `inputs` (files, and folders' images sorted by name, hidden files left
+    out: user_files.is_hidden), each once; a note counts the subfolders of a folder, which are not
+    read."""
     images = []
     for item in map(Path, inputs):
         if item.is_dir():
             found = sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            found = [p for p in found if p.is_file()]
+            found = [p for p in found if p.is_file() and not is_hidden(p)]
             note_subfolders(item)
             if not found:
                 raise ImageReadError(
