@@ -3,6 +3,8 @@ EmptyMaskError) are the data layer's one-line errors; every message names the fi
 
 from __future__ import annotations
 
+import logging
+import threading
 from pathlib import Path
 
 import cv2
@@ -13,6 +15,9 @@ from samhq_train import imaging
 from samhq_train.constants import GT_THRESHOLD
 from samhq_train.errors import UserError
 from samhq_train.imaging import ImageFileError, ImageHeader, decode_with_header
+
+log = logging.getLogger(__name__)
+_TURN_NOTED = threading.Event()  # the note on an EXIF-turned image: once per process
 
 
 class DataError(UserError):
@@ -120,7 +125,8 @@ def _premultiplied(path: Path) -> bool:
 def stored_size(path: str | Path, what: str = "image") -> tuple[int, int]:
     """(H, W) of an image file as stored (EXIF orientation ignored, as read_image), from its
     header alone (imaging.read_header, with its pixel limit); DataError naming the file when the
-    header cannot be read or the image is over the limit."""
+    header cannot be read or the image is over the limit. The first image found with an EXIF
+    orientation flag is named in a warning (the data checks read every header through here)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{what} file not found: {path}")
@@ -130,6 +136,15 @@ def stored_size(path: str | Path, what: str = "image") -> tuple[int, int]:
         raise DataError(str(err)) from None
     if header is None:  # a format PIL does not know: what the reader makes of it decides
         return read_image(path).shape[:2]
+    if header.orientation != 1 and not _TURN_NOTED.is_set():
+        _TURN_NOTED.set()
+        log.warning(
+            "%s has EXIF orientation %d (viewers show it turned or mirrored): images are read as "
+            "stored, so a mask or COCO annotation drawn on the upright view would not line up "
+            "(a 180-degree turn keeps the size: no check sees it); if so, save such photos "
+            "upright (e.g. PIL's ImageOps.exif_transpose). Further such images are not named",
+            path, header.orientation,
+        )
     return header.height, header.width
 
 

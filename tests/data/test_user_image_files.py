@@ -5,6 +5,7 @@ as the first, and a COCO json that has an EXIF-turned photo's size turned."""
 
 import io
 import struct
+import threading
 
 import numpy as np
 import pytest
@@ -122,3 +123,24 @@ def test_a_coco_size_turned_by_exif_says_so(tmp_path):
         dataset[0]
     with pytest.raises(DataError, match=said):
         dataset.checked_files(0)
+
+
+def test_the_first_exif_turned_image_of_a_set_is_noted_once(tmp_path, caplog, monkeypatch):
+    from samhq_train.data import image_files
+
+    monkeypatch.setattr(image_files, "_TURN_NOTED", threading.Event(), raising=False)
+    images, masks = tmp_path / "im", tmp_path / "gt"
+    images.mkdir()
+    masks.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 3  # turned 180 degrees: the size agrees either way
+    for stem in ("a", "b"):
+        Image.fromarray(pixels()).save(images / f"{stem}.jpg", exif=exif)
+        Image.fromarray(np.full((24, 36), 255, np.uint8)).save(masks / f"{stem}.png")
+    dataset = PairedFolderDataset(images, masks)
+    with caplog.at_level("WARNING", logger="samhq_train.data.image_files"):
+        dataset.checked_files(0)
+        dataset.checked_files(1)
+    notes = [r.getMessage() for r in caplog.records if "EXIF orientation" in r.getMessage()]
+    assert len(notes) == 1
+    assert "a.jpg has EXIF orientation 3" in notes[0] and "save such photos upright" in notes[0]
