@@ -214,5 +214,10 @@ def ensure_demo_data(
                 cv2.imwrite(str(folder / split / "masks" / f"{i:04d}.png"), mask)
 
     if write_once(root, params, write):
-        log.info("wrote demo data (%d train + %d val images) to %s", num_train, num_val, root)
+        # a user who meant their own data (data.root without data=folder) learns it here
+        log.info(
+            "wrote the synthetic demo data (%d train + %d val images) to %s; to train on your "
+            "own images give data=folder data.root=/path/to/data (data/README.md)",
+            num_train, num_val, root,
+        )
     return root

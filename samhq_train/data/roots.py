@@ -1,5 +1,6 @@
 """Where the data config points: data.root and the folders and files each set names, checked
-without listing or reading them (the datamodule and samhq-evaluate's check stage share these)."""
+without listing or reading them (the datamodule and the check stages of samhq-train,
+run/checks.py, and samhq-evaluate share these)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from .datasets import SOURCE_TYPES
 from .image_files import DataError
 from .set_paths import check_set_dir, check_set_file, resolve_set_path
+from .write_once import check_generated_root
 
 
 def data_root_path(root) -> Path | None:
@@ -70,3 +72,24 @@ def check_set_paths(spec: Mapping, root: Path | None) -> None:
             check_set_dir(paths[key], what, name)
     if "annotation_file" in paths:
         check_set_file(paths["annotation_file"], "annotation file", name)
+
+
+def check_training_data(data: Mapping) -> None:
+    """What a training run reads of the ``data`` group (a plain dict, plain_data_config) is
+    there: data.root and each set of data.train_sets and data.val_sets (check_set_paths); with
+    data.demo (generated on first use) a root that is not a file and that the generator may
+    write (write_once.check_generated_root). DataError naming the first missing one. Lists
+    that are not lists of sets are left to the datamodule, which names the key."""
+    root = data_root_path(data.get("root"))
+    if data.get("demo") is not None:
+        check_data_root(root, written_on_first_use=True)
+        if root is not None:
+            check_generated_root(root)
+        return
+    check_data_root(root)
+    for key in ("train_sets", "val_sets"):
+        specs = data.get(key)
+        if isinstance(specs, list):
+            for spec in specs:
+                if isinstance(spec, Mapping):
+                    check_set_paths(spec, root)

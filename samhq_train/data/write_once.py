@@ -24,17 +24,25 @@ def marker_params(root: Path) -> dict | None:
         return None
 
 
+def check_generated_root(root: Path) -> None:
+    """DataError for a `root` a generator may not write: a non-empty folder without a marker
+    (most likely the user's own data, given to a data config that generates its set)."""
+    if root.is_dir() and marker_params(root) is None and any(root.iterdir()):
+        raise DataError(
+            f"data.root={root} is not demo data made by samhq_train (it holds other files), "
+            "and a demo data config writes its synthetic set there: to train on these files "
+            "give their data config (data=folder, data=coco or data=coco_concept; "
+            "data/README.md shows the layouts), else point data.root at another folder"
+        )
+
+
 def write_once(root: str | Path, params: dict, write: Callable[[Path], None]) -> bool:
     """Make `root` hold what write(folder) writes for `params` unless it already does; True when
     this call wrote it. DataError for a non-empty root without a marker."""
     root = Path(root).expanduser().resolve()
     if marker_params(root) == params:
         return False
-    if root.exists() and any(root.iterdir()) and marker_params(root) is None:
-        raise DataError(
-            f"{root} exists and is not demo data made by samhq_train; move it away or point "
-            "data.root at another folder"
-        )
+    check_generated_root(root)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     try:

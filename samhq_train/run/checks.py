@@ -2,13 +2,13 @@
 (Lightning, torchmetrics, albumentations: seconds of CPU) is imported. cli/train.py runs
 check_inputs before importing samhq_train.train, and train(cfg) runs it when called directly.
 The order (docs/training.md): the config's types and ranges, the trainer's keys, the loggers
-(package, W&B login), a resumed run's checkpoint (refused when that run has finished:
-check_resume_trains), the outputs, the resumed run's record against this config, the model's
-weights; a video or concept run checks the config, the trainer's keys, a resumed run's
-checkpoint (check_resume_trains; a run of its kind and family: check_resumed_run_kind), its
-outputs and its model.checkpoint's family
-(check_model_family). The data root is checked later, by the
-datamodule (train.build_data)."""
+(package, W&B login), the data's root, set folders and annotation files (data/roots.py:
+check_training_data; nothing listed or decoded), a resumed run's checkpoint (refused when that
+run has finished: check_resume_trains), the outputs, the resumed run's record against this
+config, the model's weights; a video or concept run checks the config, the trainer's keys, a
+resumed run's checkpoint (check_resume_trains; a run of its kind and family:
+check_resumed_run_kind), its outputs and its model.checkpoint's family (check_model_family).
+The images themselves are read later (train.build_data: the validation files)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from samhq_train.config_check import (
     check_config,
     check_resume_matches,
 )
+from samhq_train.data.roots import check_training_data, plain_data_config
 from samhq_train.inference.export import export_paths
 from samhq_train.model import Inspection, Use, inspect, official_file
 from samhq_train.model.formats import CheckpointError, other_family_refusal
@@ -62,6 +63,7 @@ def check_inputs(cfg) -> None:
     check_config(cfg)
     check_trainer_arguments(cfg)
     check_loggers(cfg)
+    check_training_data(plain_data_config(cfg.data))
     # before the outputs: a finished run's exports would block it; the file is read once
     resumed = check_resume_trains(cfg) if cfg.get("ckpt_path") else None
     check_outputs(cfg)

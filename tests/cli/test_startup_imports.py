@@ -164,14 +164,22 @@ def test_evaluate_refuses_its_files_before_the_evaluation_stack(server, tmp_path
     refused_in_one_line(run_command(server, "samhq_train.cli.evaluate", argv, tmp_path), line)
 
 
-@pytest.mark.parametrize("case", ["checkpoint", "trainer-key", "video-output"])
+DATA_CASES = ["data-root", "set-folder", "hqseg44k-set", "coco-json", "demo-foreign-root"]
+
+
+@pytest.mark.parametrize("case", ["checkpoint", "trainer-key", "video-output", *DATA_CASES])
 def test_train_refuses_its_inputs_before_the_training_stack(server, tmp_path, case):
-    """samhq-train's checks (run/checks.py: config, trainer keys, loggers, outputs, checkpoints,
-    model source) run before cli/train.py imports samhq_train.train (Lightning, torchmetrics,
-    albumentations). Mutant: cli/train.py importing train before check_inputs (all of HEAVY)."""
+    """samhq-train's checks (run/checks.py: config, trainer keys, loggers, the data's root, set
+    folders and annotation files, outputs, checkpoints, model source) run before cli/train.py
+    imports samhq_train.train (Lightning, torchmetrics, albumentations). Mutants: cli/train.py
+    importing train before check_inputs (all of HEAVY); DATA_CASES: the data left to the
+    datamodule (Lightning imported)."""
     out = tmp_path / "out"
     argv = ["samhq-train", f"paths.output_dir={out}", f"hydra.run.dir={out}"]
-    if case == "checkpoint":
+    data = tmp_path / "data"
+    if case in DATA_CASES:
+        argv, line = argv + _data_case(case, data), _data_refusal(case, data)
+    elif case == "checkpoint":
         missing = tmp_path / "missing.pth"
         argv += ["model=vit_l", f"model.checkpoint={missing}"]
         line = (f"error: model.checkpoint={missing} not found: model.checkpoint takes the "
@@ -187,3 +195,32 @@ def test_train_refuses_its_inputs_before_the_training_stack(server, tmp_path, ca
         argv += ["experiment=video_finetune"]
         line = f"error: {taken} already exists: give another paths.output_dir, or export=false"
     refused_in_one_line(run_command(server, "samhq_train.cli.train", argv, tmp_path), line)
+
+
+def _data_case(case: str, data) -> list[str]:
+    """The overrides of a data case, its folder under `data` made as the case needs."""
+    if case == "data-root":
+        return ["data=folder", f"data.root={data}"]  # not there
+    data.mkdir()
+    if case == "set-folder":
+        (data / "train" / "images").mkdir(parents=True)  # no train/masks
+        return ["data=folder", f"data.root={data}"]
+    if case == "hqseg44k-set":
+        return ["data=hqseg44k", f"data.root={data}"]
+    if case == "coco-json":
+        for split in ("train2017", "val2017"):
+            (data / split).mkdir()
+        return ["data=coco", f"data.root={data}"]
+    (data / "mine.jpg").write_bytes(b"")  # demo-foreign-root: the user's files, data=demo kept
+    return [f"data.root={data}"]
+
+
+def _data_refusal(case: str, data) -> str:
+    return {
+        "data-root": f"error: data root not found: {data}; put the data there",
+        "set-folder": f"error: train: mask folder not found: {data}/train/masks; check data.root",
+        "hqseg44k-set": f"error: DIS5K-TR: image folder not found: {data}/DIS5K/DIS-TR/im; ",
+        "coco-json": f"error: coco-train: annotation file not found: "
+        f"{data}/annotations/instances_train2017.json; check data.root",
+        "demo-foreign-root": f"error: data.root={data} is not demo data made by samhq_train",
+    }[case]

@@ -37,14 +37,14 @@ def lora_run(tmp_path):
 
 
 def test_a_resumed_run_reads_its_checkpoint_once(tmp_path, lora_run, counted_loads):
-    check_inputs(compose_cfg(tmp_path / "run", tmp_path, "model.policy=hq+lora",
+    check_inputs(compose_cfg(tmp_path / "run", tmp_path / "data", "model.policy=hq+lora",
                              f"ckpt_path={lora_run}"))
     assert counted_loads == [lora_run]
 
 
 def test_the_settings_check_compares_what_was_read(tmp_path, lora_run, counted_loads):
-    cfg = compose_cfg(tmp_path / "run", tmp_path, "model.policy=hq+lora", "model.lora.rank=4",
-                      f"ckpt_path={lora_run}")
+    cfg = compose_cfg(tmp_path / "run", tmp_path / "data", "model.policy=hq+lora",
+                      "model.lora.rank=4", f"ckpt_path={lora_run}")
     with pytest.raises(ConfigError, match=rf"ckpt_path={lora_run} was trained with "
                        "model.lora.rank=8 but this run sets model.lora.rank=4"):
         check_inputs(cfg)

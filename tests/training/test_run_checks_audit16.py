@@ -10,6 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from samhq_train.config_check import ConfigError, SetupError
+from samhq_train.data.image_files import DataError
 from samhq_train.errors import UserError
 from samhq_train.inference.export import export_paths
 from samhq_train.output_check import OutputError
@@ -26,29 +27,32 @@ def earlier_checkpoint(out):
 
 def test_an_image_run_refuses_in_the_documented_order(tmp_path, monkeypatch):
     """Each refusal, then with the next one's cause added: the earlier check still speaks."""
-    out = tmp_path / "out"
+    out, data = tmp_path / "out", tmp_path / "data"  # data: the demo's, written on first use
     typo, weights = "+trainer.max_epoch=1", "model=vit_b"  # vit_b: no seed, no checkpoint
     with pytest.raises(SetupError, match=r"^model=vit_b needs its SAM weights: pass "
                        r"model.checkpoint=/path/to/sam_vit_b_01ec64\.pth$"):
-        check_inputs(compose_cfg(out, tmp_path, weights))
+        check_inputs(compose_cfg(out, data, weights))
     missing = tmp_path / "missing.pth"
     with pytest.raises(UserError, match=rf"^model.checkpoint={missing} not found"):
-        check_inputs(compose_cfg(out, tmp_path, weights, f"model.checkpoint={missing}"))
+        check_inputs(compose_cfg(out, data, weights, f"model.checkpoint={missing}"))
     garbage = tmp_path / "garbage.ckpt"
     garbage.write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match="ckpt_path"):
+        check_inputs(compose_cfg(out, data, weights, f"+ckpt_path={garbage}"))
+    # data=demo at a folder of other files (it holds garbage.ckpt): before ckpt_path is read
+    with pytest.raises(DataError, match=rf"^data.root={tmp_path} is not demo data"):
         check_inputs(compose_cfg(out, tmp_path, weights, f"+ckpt_path={garbage}"))
     earlier_checkpoint(out)
     with pytest.raises(OutputError, match="holds an earlier run's checkpoints"):
-        check_inputs(compose_cfg(out, tmp_path, weights))
+        check_inputs(compose_cfg(out, data, weights))
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "tensorboard" else find_spec(name, *a))
     with pytest.raises(SetupError, match=r"^logger=tensorboard needs the tensorboard package: "
                        r"pip install '\.\[tensorboard\]'$"):
-        check_inputs(compose_cfg(out, tmp_path, weights, "logger=[csv,tensorboard]"))
+        check_inputs(compose_cfg(out, data, weights, "logger=[csv,tensorboard]"))
     with pytest.raises(ConfigError, match="^trainer.max_epoch: .*did you mean trainer.max_epochs"):
-        check_inputs(compose_cfg(out, tmp_path, weights, "logger=[csv,tensorboard]", typo))
+        check_inputs(compose_cfg(out, data, weights, "logger=[csv,tensorboard]", typo))
 
 
 def test_a_seeded_model_needs_no_checkpoint(tmp_path):
