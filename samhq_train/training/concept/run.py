@@ -251,8 +251,11 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
         module = ConceptTrainModule(loaded.model, policy=policy, tokenizer=tokenizer, loss=loss,
                                     optim=optim, val_annotation_file=val_json,
                                     val_exemplars=val_exemplars(cfg.data))
+        # no policy trains the HQ parts: trained ones are the start file's
+        trained_hq = holds_trained_hq(loaded.format, loaded.provenance)
         callbacks = [stop, *last_and_best(output_dir / "checkpoints",  # stop first: its doc
-                                          "val/box_AP" if val_loader is not None else None)]
+                                          "val/box_AP" if val_loader is not None else None,
+                                          trained_hq)]
         if cached:  # policy detector (checked): trunk maps
             callbacks.append(BuildEmbeddingCache(use_trunk_cache(cfg, loaded, train_loader,
                                                                  val_loader)))
@@ -273,8 +276,7 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
         if cfg.get("export") and trainer.is_global_zero:
             stop.phase = "the end-of-run export"
             exported = export_model(module.model,
-                                    output_dir / "export" / concept_export_name(cfg),
-                                    holds_trained_hq(loaded.format))
+                                    output_dir / "export" / concept_export_name(cfg), trained_hq)
             log.info("exported %s", exported)
     for when, values in metrics.items():
         log.info("val %s: %s", when, ", ".join(f"{k} {v:.4f}" for k, v in values.items()))

@@ -314,9 +314,11 @@ def train_video(cfg, build_loggers: Callable[[object], list] | None = None
         loggers = build_loggers(cfg) if build_loggers else [CSVLogger(output_dir, name="logs")]
         module = build_video_module(cfg, loaded)
         best_by = "val/J&F" if cfg.data.get("val_root") else None
+        # the HQ parts are trained when the run trains them or the start file held trained ones
+        trained_hq = module.use_hq or holds_trained_hq(loaded.format, loaded.provenance)
         trainer: L.Trainer = hydra.utils.instantiate(
             ddp_settings_for(cfg.trainer, "full"),
-            callbacks=[stop, *last_and_best(output_dir / "checkpoints", best_by)],  # stop first
+            callbacks=[stop, *last_and_best(output_dir / "checkpoints", best_by, trained_hq)],
             logger=loggers or False, plugins=[AtomicCheckpointIO()],
         )
         stop_together_on_failed_writes(trainer.strategy)  # rank 0 writes; all learn how it went
