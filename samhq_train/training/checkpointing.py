@@ -32,6 +32,8 @@ from samhq_train.files import atomic_write, tensor_bytes
 from samhq_train.finite import NonFiniteError, describe_non_finite, non_finite_names
 from samhq_train.model.formats.base import PROVENANCE_KEY
 from samhq_train.model.formats.lightning import provenance_of
+from samhq_train.model.formats.saving import plain_model, save_checkpoint
+from samhq_train.model.formats.torch_files import write_official
 from samhq_train.model.provenance import whole_model_record
 
 
@@ -138,6 +140,18 @@ def gather_rng_states() -> list[dict[str, Any]]:
     return gather_from_ranks(collect_rng_states())
 
 
+def export_whole_model(model, path: Path, trained_hq: bool) -> Path:
+    """A concept or video run's end-of-run export: the whole model in Meta's layout (LoRA
+    merged); without the HQ parts when they were never trained (`trained_hq`, as the run's
+    checkpoints record it), so that whatever loads the file knows it as plain SAM 2.1 / SAM 3
+    (format sam: load_checkpoint's untrained_hq, a video run's video.use_hq default)."""
+    if trained_hq:
+        return save_checkpoint(model, path, "sam_hq")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_official(plain_model(model), path, with_hq=False)
+    return path
+
+
 class RecordWholeModel(Callback):
     """Writes the record of a concept or video run into each of its checkpoints (last, best,
     interrupted): it holds the whole model, and whether its HQ parts are trained weights
@@ -176,6 +190,7 @@ __all__ = [
     "RecordWholeModel",
     "check_finite_weights",
     "collect_rng_states",
+    "export_whole_model",
     "gather_rng_states",
     "last_and_best",
     "restore_own_rng_states",

@@ -17,7 +17,7 @@ from samhq_train.train import train
 from samhq_train.training.checkpointing import RecordWholeModel
 from tests.training.video.test_video_run import DEMO_SAM2_BASE, shapes, video_cfg  # noqa: F401
 
-ONE_STEP = ["trainer.limit_train_batches=1", "data.val_root=null", "export=false",
+ONE_STEP = ["trainer.limit_train_batches=1", "data.val_root=null",
             "validate_before_training=false"]
 
 
@@ -44,6 +44,11 @@ def test_a_video_run_from_metas_weights_records_whether_it_trained_the_hq_parts(
     assert with_hq is trained and (note is None) is trained
     if not trained:
         assert "HQ parts were never trained" in note and "decoding as plain SAM 2.1" in note
+    # the end-of-run export in Meta's layout: its HQ parts only where they are trained, so
+    # that it too loads as what the run made (and starts a video run with video.use_hq as such)
+    exported = objects["exports"]["model"]
+    assert hq_record(exported)[:3] == (("sam_hq", None, True) if trained else ("sam", None, False))
+    assert (load_checkpoint(exported).untrained_hq is None) is trained
 
 
 def checkpoint_with(record) -> dict:
