@@ -10,11 +10,13 @@ import pytest
 import torch
 
 from samhq_train.inference.command_options import hq_choice
-from samhq_train.model import inspect, load_checkpoint
+from samhq_train.model import build_sam_hq, inspect, load_checkpoint
 from samhq_train.model.formats import holds_trained_hq
 from samhq_train.model.formats.base import PROVENANCE_KEY
+from samhq_train.model.registry import FAMILIES
 from samhq_train.train import train
 from samhq_train.training.checkpointing import RecordWholeModel
+from tests.training.concept.concept_run import concept_cfg, concept_files  # noqa: F401
 from tests.training.video.test_video_run import DEMO_SAM2_BASE, shapes, video_cfg  # noqa: F401
 
 ONE_STEP = ["trainer.limit_train_batches=1", "data.val_root=null",
@@ -82,3 +84,22 @@ def test_a_resumed_checkpoints_record_is_checked(tmp_path):
     with pytest.raises(CheckpointError, match=r"last.ckpt .*'trained_hq' is 'no', not a bool"):
         RecordWholeModel(False).on_load_checkpoint(SimpleNamespace(ckpt_path=str(path)), None,
                                                    bad)
+
+
+def test_a_concept_run_from_trained_hq_parts_keeps_them(tmp_path, concept_files):  # noqa: F811
+    # the start file is a HQ-SAM 3 file (read as sam_hq): its HQ parts are trained weights, which
+    # the concept run carries (no concept policy trains them) into its checkpoints and export
+    start = torch.load(concept_files["checkpoint"], weights_only=True)
+    hq = {k: v for k, v in build_sam_hq("sam3_hq_demo", seed=3).state_dict().items()
+          if FAMILIES["sam3"].is_hq_key(k)}
+    with_hq = tmp_path / "sam3_hq.pt"
+    torch.save({**start, **hq}, with_hq)
+    out = tmp_path / "run"
+    _, objects = train(concept_cfg(out, {**concept_files, "checkpoint": with_hq},
+                                   "concept.policy=detector", "trainer.limit_train_batches=1",
+                                   "trainer.limit_val_batches=0", "validate_before_training=false"))
+    form, recorded, holds, model = hq_record(out / "checkpoints" / "last.ckpt")
+    assert (form, recorded, holds, model.untrained_hq) == ("lightning_full", True, True, None)
+    exported = objects["exports"]["model"]
+    assert hq_record(exported)[:3] == ("sam_hq", None, True)
+    assert all(torch.equal(load_checkpoint(exported).state_dict()[k], v) for k, v in hq.items())
