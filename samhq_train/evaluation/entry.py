@@ -51,7 +51,7 @@ from samhq_train.model import (
     file_sha256,
     policy_of,
 )
-from samhq_train.model.formats import setting_named, taking_families
+from samhq_train.model.formats import record_of, setting_named, taking_families
 from samhq_train.model_from_config import absolute_path, build_model_from_config
 
 log = logging.getLogger(__name__)
@@ -74,22 +74,24 @@ def _select_sets(datamodule, wanted: Sequence[str] | None):
 
 
 def cache_provenance(cfg, loaded: LoadedCheckpoint) -> Provenance:
-    """What identifies the evaluated encoder in the embedding cache's key: a training checkpoint's
-    record when its policy left the base encoder frozen (the run's own cache entries are then
-    reused), the base file's sha256 under an HQ-only or delta file, the seed of the random demo
-    backbone; otherwise nothing, and the key holds a hash of the encoder weights themselves.
-    ``loaded``: what loading ``model.checkpoint`` gave (its record and format, so the file is not
-    read again)."""
-    variant = cfg.model.get("variant")
+    """What identifies the evaluated encoder in the embedding cache's key: when the policy left
+    the base encoder frozen, the base file's sha256 under a file that is made on a base (its
+    format's record says so: HQ-only, delta, hq_decoder, a training checkpoint) with the base
+    given (base_checkpoint: that file is the encoder's, a recorded one is not used), else a
+    training checkpoint's record (its base's sha256, checked when loading, or the random
+    backbone's seed: the run's own cache entries are then reused); otherwise nothing, and the
+    key holds a hash of the encoder weights themselves. ``loaded``: what loading
+    ``model.checkpoint`` gave (its record and format, so the file is not read again)."""
     record = loaded.provenance  # the random demo backbone's: its variant and seed
+    variant = record.variant or cfg.model.get("variant")
     if encoder_needs_grad(policy_of(record)):
-        return Provenance(variant=record.variant or variant)
+        return Provenance(variant=variant)
+    base = absolute_path(cfg.get("base_checkpoint"))
+    if base is not None and loaded.format is not None and record_of(loaded.format).needs_base:
+        return Provenance(variant=variant, base_sha256=file_sha256(base))
     if record.base_sha256 is not None or record.seed is not None:
         return record
-    base = absolute_path(cfg.get("base_checkpoint"))
-    if base is not None and loaded.format in ("hq_only", "delta"):
-        return Provenance(variant=record.variant or variant, base_sha256=file_sha256(base))
-    return Provenance(variant=record.variant or variant)
+    return Provenance(variant=variant)
 
 
 def coco_transform(setting: str, model) -> str:

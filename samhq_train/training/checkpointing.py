@@ -23,13 +23,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_warn
 
 from samhq_train.distributed import RankStopped, gather_from_ranks, stop_together
 from samhq_train.files import atomic_write, tensor_bytes
 from samhq_train.finite import NonFiniteError, describe_non_finite, non_finite_names
+from samhq_train.model.formats.base import PROVENANCE_KEY
+from samhq_train.model.formats.lightning import provenance_of
+from samhq_train.model.formats.saving import plain_model, save_checkpoint
+from samhq_train.model.formats.torch_files import write_official
+from samhq_train.model.provenance import whole_model_record
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -135,10 +140,43 @@ def gather_rng_states() -> list[dict[str, Any]]:
     return gather_from_ranks(collect_rng_states())
 
 
-def last_and_best(folder: Path, monitor: str | None) -> list[ModelCheckpoint]:
+def export_whole_model(model, path: Path, trained_hq: bool) -> Path:
+    """A concept or video run's end-of-run export: the whole model in Meta's layout (LoRA
+    merged); without the HQ parts when they were never trained (`trained_hq`, as the run's
+    checkpoints record it), so that whatever loads the file knows it as plain SAM 2.1 / SAM 3
+    (format sam: load_checkpoint's untrained_hq, a video run's video.use_hq default)."""
+    if trained_hq:
+        return save_checkpoint(model, path, "sam_hq")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_official(plain_model(model), path, with_hq=False)
+    return path
+
+
+class RecordWholeModel(Callback):
+    """Writes the record of a concept or video run into each of its checkpoints (last, best,
+    interrupted): it holds the whole model, and whether its HQ parts are trained weights
+    (`trained_hq`: the start file held trained ones, or the run trains them). A resumed run's
+    HQ parts are trained when the checkpoint it resumes says so too (its record checked, as
+    every record read from a file; one written before the record counts as trained)."""
+
+    def __init__(self, trained_hq: bool) -> None:
+        self.trained_hq = trained_hq
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
+        path = trainer.ckpt_path
+        record = provenance_of(checkpoint, Path(path) if path else None)
+        self.trained_hq = self.trained_hq or record.trained_hq is not False
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
+        checkpoint[PROVENANCE_KEY] = whole_model_record(self.trained_hq).to_dict()
+
+
+def last_and_best(folder: Path, monitor: str | None, trained_hq: bool) -> list[Callback]:
     """The video and concept runs' checkpoints: last.ckpt after every epoch and, when the run
-    validates (`monitor`: its figure, higher is better), best.ckpt by that figure."""
-    callbacks = [ModelCheckpoint(dirpath=folder, filename="last", save_top_k=1,
+    validates (`monitor`: its figure, higher is better), best.ckpt by that figure; each (and an
+    interrupted run's) with the record RecordWholeModel(trained_hq) writes."""
+    callbacks = [RecordWholeModel(trained_hq),
+                 ModelCheckpoint(dirpath=folder, filename="last", save_top_k=1,
                                  enable_version_counter=False, save_on_train_epoch_end=True)]
     if monitor is not None:
         callbacks.append(ModelCheckpoint(dirpath=folder, filename="best", monitor=monitor,
@@ -149,8 +187,10 @@ def last_and_best(folder: Path, monitor: str | None) -> list[ModelCheckpoint]:
 __all__ = [
     "AtomicCheckpointIO",
     "RankStopped",
+    "RecordWholeModel",
     "check_finite_weights",
     "collect_rng_states",
+    "export_whole_model",
     "gather_rng_states",
     "last_and_best",
     "restore_own_rng_states",

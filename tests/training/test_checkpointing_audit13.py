@@ -37,7 +37,7 @@ class OneWeight(L.LightningModule):
 def fit(folder, figures: list[float] | None) -> None:
     trainer = L.Trainer(
         max_epochs=len(figures or [0, 0]), accelerator="cpu", logger=False,
-        callbacks=last_and_best(folder, FIGURE if figures else None),
+        callbacks=last_and_best(folder, FIGURE if figures else None, True),
         plugins=[AtomicCheckpointIO()], enable_progress_bar=False, enable_model_summary=False,
         num_sanity_val_steps=0)
     data = DataLoader(torch.ones(2, 1), batch_size=1)

@@ -11,7 +11,8 @@ Formats (detected from the file, overridable with format=):
   delta        what a run trained and its policy; applied on top of a base model
   hq_decoder   SAM-HQ's mask decoder alone (SAM-HQ's train.py epoch_<n>.pth); on top of a base
   lightning    a training checkpoint (*.ckpt): the trained parameters plus what rebuilds the rest
-  lightning_full  a training checkpoint of the whole model, no record (concept / video runs)
+  lightning_full  a training checkpoint of the whole model (concept / video runs): its record
+                  says whether its HQ parts are trained (none: written before, taken as trained)
 
 Which keys are HQ is the format rule of the model family (registry.Family.is_hq_key), never the
 training policy.

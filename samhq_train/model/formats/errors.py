@@ -15,11 +15,12 @@ from ..provenance import Provenance
 from ..registry import VARIANTS
 from .base import CheckpointError
 
-# the types of a recorded Provenance's fields (None is allowed for all but the policy's name)
+# the types of a recorded Provenance's fields (None is allowed for all but these: REQUIRED)
 RECORD_TYPES = {
     "variant": str, "base_checkpoint": str, "base_sha256": str, "seed": int, "policy": str,
-    "policy_settings": dict,
+    "policy_settings": dict, "whole_model": bool, "trained_hq": bool,
 }
+REQUIRED = ("policy", "whole_model")
 
 
 class FileProblem(CheckpointError):
@@ -102,8 +103,8 @@ def recorded_provenance(path: str | os.PathLike, kind: str, record) -> Provenanc
     provenance = Provenance.from_dict(record)
     for key, kind_of_value in RECORD_TYPES.items():
         value = getattr(provenance, key)
-        if (value is None and key != "policy") or (
-            isinstance(value, kind_of_value) and not isinstance(value, bool)
+        if (value is None and key not in REQUIRED) or (  # a bool is an int, but not a seed
+            isinstance(value, kind_of_value) and isinstance(value, bool) == (kind_of_value is bool)
         ):
             continue
         expected = kind_of_value.__name__

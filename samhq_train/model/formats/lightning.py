@@ -1,7 +1,8 @@
 """Our Lightning training checkpoints (*.ckpt): the trained parameters under "state_dict" with
 the "model." prefix (SamHQModule keeps the model as `self.model`), the run's Provenance record
 under "samhq" (what rebuilds the frozen rest: base file and sha256, or the random base's seed;
-the policy), and Lightning's optimiser and loop state ("loops": what resuming needs).
+the policy; a concept or video run's: that it holds the whole model, and whether its HQ parts
+are trained), and Lightning's optimiser and loop state ("loops": what resuming needs).
 
 SamHQModule writes and checks its checkpoints with the names and keys defined here."""
 
@@ -70,13 +71,13 @@ def load(path: Path) -> dict:
 
 
 def probe(path: Path) -> Found:
-    """lightning, with the content (read once) and its record; lightning_full for one without
-    our record (a concept or video run's: the whole model); a checkpoint without the loop state
-    cannot resume."""
+    """lightning, with the content (read once) and its record; lightning_full for one of the
+    whole model: a concept or video run's (its record says whole_model; written before that
+    record, or by another program: none); a checkpoint without the loop state cannot resume."""
     content = load(path)
     provenance = provenance_of(content, path)
     refusals = {} if LOOP_STATE_KEY in content else {Use.RESUME: NO_TRAINING_STATE}
-    if PROVENANCE_KEY not in content:
+    if PROVENANCE_KEY not in content or provenance.whole_model:
         state = read(path, content).state
         try:
             variant = detect_variant(state)
@@ -111,12 +112,13 @@ LIGHTNING = FormatRecord(
     refusals={Use.START: "is a training checkpoint: to continue that run pass ckpt_path={path}"},
 )
 
-# concept and video runs train every parameter and record no base: their checkpoints hold the
-# whole model (and so does another program's Lightning checkpoint of a SAM model under "model.")
+# concept and video runs record no base: their checkpoints hold the whole model, and their
+# record (Provenance.whole_model) whether its HQ parts are trained (another program's Lightning
+# checkpoint of a SAM model under "model.", and ours written before the record, have none)
 LIGHTNING_FULL = FormatRecord(
     name="lightning_full",
-    summary="a training checkpoint of the whole model without our record (*.ckpt of a concept or "
-    "video fine-tuning run): read as the whole model",
+    summary="a training checkpoint of the whole model (*.ckpt of a concept or video fine-tuning "
+    "run): read as the whole model",
     container="lightning",
     probe=probe,
     suffixes=(SUFFIX,),

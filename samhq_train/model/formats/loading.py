@@ -288,7 +288,7 @@ def load_checkpoint_with_provenance(
     else:
         model = build_sam_hq(variant)
     apply_state(model, state, record, path, variant, policy)
-    model.untrained_hq = untrained_hq(path, state)
+    model.untrained_hq = untrained_hq(path, state, provenance)
     return LoadedCheckpoint(model, info.format, provenance)
 
 
@@ -309,17 +309,27 @@ class UntrainedHQ:
         return f"{self.path} {self.reason}"
 
 
-def untrained_hq(path: str | os.PathLike, state: State) -> UntrainedHQ | None:
+def untrained_hq(
+    path: str | os.PathLike, state: State, record: Provenance | None = None
+) -> UntrainedHQ | None:
     """The one rule for whether a checkpoint's HQ parts are trained: not when the file holds no
     HQ tensors (an official SAM / SAM 2.1 / SAM 3 file: the model keeps the HQ parts' fresh
-    random init), nor in a shipped demo base (its HQ parts are their seeded init). An HQ-only
-    or delta file (with its base), a training checkpoint and a SAM-HQ file hold trained ones."""
+    random init), nor in a shipped demo base (its HQ parts are their seeded init), nor when its
+    `record` says so (a concept or video run from Meta's weights that left them as they were).
+    An HQ-only or delta file (with its base), an image run's checkpoint, a SAM-HQ file and a
+    concept / video run's checkpoint without that record (docs/checkpoints.md) hold trained
+    ones."""
     family = family_of(state)
     plain = PLAIN_NAMES.get(family.name, family.name)
     if not any(family.is_hq_key(k) for k in state):
         return UntrainedHQ(str(path), f"holds no HQ parts (a plain {plain} checkpoint)", plain)
     if is_shipped_demo_base(path):
         return UntrainedHQ(str(path), "is a shipped demo base (its HQ parts are untrained)", plain)
+    if record is not None and record.trained_hq is False:
+        return UntrainedHQ(
+            str(path), "is a run's checkpoint whose HQ parts were never trained (its run "
+            "started from weights without them and did not train them)", plain,
+        )
     return None
 
 

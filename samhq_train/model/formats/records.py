@@ -4,6 +4,7 @@ here; detection, inspect, loading, saving and the CLIs' --format / --to choices 
 
 from __future__ import annotations
 
+from ..provenance import Provenance
 from .base import CheckpointError, FormatRecord
 from .lightning import LIGHTNING, LIGHTNING_FULL
 from .safetensors_files import DELTA, HQ_ONLY, SAFETENSORS
@@ -27,11 +28,15 @@ def canonical_format(format: str | None) -> str | None:
     return FORMAT_ALIASES.get(format, format) if format is not None else None
 
 
-def holds_trained_hq(read_as: str | None) -> bool:
-    """Whether a start file read as format `read_as` (None: no file, a random build) held
-    trained HQ parts: every format but Meta's plain weights ("sam"), whose HQ parts load at
-    their fresh init."""
-    return read_as is not None and read_as != SAM.name
+def holds_trained_hq(read_as: str | None, record: Provenance | None = None) -> bool:
+    """Whether a file read as format `read_as` (None: no file, a random build) with `record`
+    (what the file records, if anything) holds trained HQ parts: every format but Meta's plain
+    weights ("sam"), whose HQ parts load at their fresh init, unless its record says they were
+    never trained (a concept or video run's checkpoint); a record without the fact (an image
+    run's, a whole-model checkpoint written before it) counts as trained."""
+    if read_as is None or read_as == SAM.name:
+        return False
+    return record is None or record.trained_hq is not False
 
 
 def record_of(format: str, path=None) -> FormatRecord:

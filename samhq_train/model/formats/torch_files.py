@@ -230,9 +230,16 @@ def read(path: Path, held: State | None) -> Read:
     return Read(held if held is not None else tensor_state(path, load_torch(path)))
 
 
-def write_official(model: nn.Module, path: str | os.PathLike, variant, policy) -> None:
-    """The official layout of the model's family (SAM 2.1 files keep it under "model")."""
-    official = family_of_model(model).official_layout(cpu_tensors(model.state_dict()))
+def write_official(
+    model: nn.Module, path: str | os.PathLike, variant=None, policy=None, *, with_hq: bool = True
+) -> None:
+    """The official layout of the model's family (SAM 2.1 files keep it under "model");
+    with_hq=False: without the HQ parts, as Meta's own files (read back as format sam)."""
+    family = family_of_model(model)
+    state = cpu_tensors(model.state_dict())
+    if not with_hq:
+        state = {k: v for k, v in state.items() if not family.is_hq_key(k)}
+    official = family.official_layout(state)
     atomic_write(path, lambda tmp: torch.save(official, tmp))
 
 

@@ -41,10 +41,7 @@ from samhq_train.concept_settings import (
 from samhq_train.errors import UserError
 from samhq_train.model import (
     TrainablePolicy,
-    atomic_write,
-    family_of_model,
     family_of_variant,
-    save_checkpoint,
     variant_config,
 )
 from samhq_train.model.formats import holds_trained_hq, taking_families
@@ -53,6 +50,7 @@ from samhq_train.model.sam3.family import add_fresh_detector
 from samhq_train.model_from_config import absolute_path, build_model_from_config
 from samhq_train.training.checkpointing import (
     AtomicCheckpointIO,
+    export_whole_model,
     last_and_best,
     stop_together_on_failed_writes,
 )
@@ -199,18 +197,6 @@ def check_shares(train_loader, val_loader, processes: int) -> None:
             f"{items} processes (trainer.devices x trainer.num_nodes)")
 
 
-def export_model(model, path: Path, trained_hq: bool) -> Path:
-    """The whole model in Meta's layout; without HQ parts when they were never trained, so that
-    whatever loads the file knows it as plain SAM 3 (load_checkpoint's untrained_hq)."""
-    save_checkpoint(model, path, "sam_hq")
-    if not trained_hq:
-        family = family_of_model(model)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        plain = {k: v for k, v in state.items() if not family.is_hq_key(k)}
-        atomic_write(path, lambda tmp: torch.save(plain, tmp))
-    return path
-
-
 def use_trunk_cache(cfg, loaded, train_loader, val_loader) -> ConceptTrunkCache:
     """The trunk-map cache of data.cache for the loaded model, its entries planned for both
     loaders' images (and views), whose samples now carry their maps; built in setup."""
@@ -251,8 +237,11 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
         module = ConceptTrainModule(loaded.model, policy=policy, tokenizer=tokenizer, loss=loss,
                                     optim=optim, val_annotation_file=val_json,
                                     val_exemplars=val_exemplars(cfg.data))
+        # no policy trains the HQ parts: trained ones are the start file's
+        trained_hq = holds_trained_hq(loaded.format, loaded.provenance)
         callbacks = [stop, *last_and_best(output_dir / "checkpoints",  # stop first: its doc
-                                          "val/box_AP" if val_loader is not None else None)]
+                                          "val/box_AP" if val_loader is not None else None,
+                                          trained_hq)]
         if cached:  # policy detector (checked): trunk maps
             callbacks.append(BuildEmbeddingCache(use_trunk_cache(cfg, loaded, train_loader,
                                                                  val_loader)))
@@ -272,9 +261,9 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
         exported = None
         if cfg.get("export") and trainer.is_global_zero:
             stop.phase = "the end-of-run export"
-            exported = export_model(module.model,
-                                    output_dir / "export" / concept_export_name(cfg),
-                                    holds_trained_hq(loaded.format))
+            exported = export_whole_model(module.model,
+                                          output_dir / "export" / concept_export_name(cfg),
+                                          trained_hq)
             log.info("exported %s", exported)
     for when, values in metrics.items():
         log.info("val %s: %s", when, ", ".join(f"{k} {v:.4f}" for k, v in values.items()))

@@ -4,7 +4,8 @@ The config's `model` group gives the SAM 2.1 / HQ-SAM 2 or SAM 3 / HQ-SAM 3 weig
 (data=video_folder) the clips' folder, `video` the prompts, loss, learning rates and which decoder
 output trains. The run writes checkpoints/last.ckpt every epoch (trainer.fit resumes from
 ckpt_path) and, with validation sequences, checkpoints/best.ckpt by val/J&F; at the end
-export/<variant>_video.pt, the whole model in Meta's layout, which samhq-video loads.
+export/<variant>_video.pt, the whole model in Meta's layout, which samhq-video loads (without the HQ
+parts when they were never trained: the start file had none and video.use_hq was false).
 
 A SAM 3 file without the tracker's video parts (an image-only HQ-SAM 3 export, the demo base) is
 refused, or with video.init_missing_video_parts=true starts those parts as Meta's
@@ -33,7 +34,6 @@ from samhq_train.model import (
     VIDEO_FAMILIES,
     TrainablePolicy,
     family_of_variant,
-    save_checkpoint,
     variant_config,
 )
 from samhq_train.model.formats import LoadedCheckpoint, holds_trained_hq, taking_families
@@ -41,6 +41,7 @@ from samhq_train.model.sam3.family import add_fresh_video_parts
 from samhq_train.model_from_config import absolute_path, build_model_from_config
 from samhq_train.training.checkpointing import (
     AtomicCheckpointIO,
+    export_whole_model,
     last_and_best,
     stop_together_on_failed_writes,
 )
@@ -314,9 +315,11 @@ def train_video(cfg, build_loggers: Callable[[object], list] | None = None
         loggers = build_loggers(cfg) if build_loggers else [CSVLogger(output_dir, name="logs")]
         module = build_video_module(cfg, loaded)
         best_by = "val/J&F" if cfg.data.get("val_root") else None
+        # the HQ parts are trained when the run trains them or the start file held trained ones
+        trained_hq = module.use_hq or holds_trained_hq(loaded.format, loaded.provenance)
         trainer: L.Trainer = hydra.utils.instantiate(
             ddp_settings_for(cfg.trainer, "full"),
-            callbacks=[stop, *last_and_best(output_dir / "checkpoints", best_by)],  # stop first
+            callbacks=[stop, *last_and_best(output_dir / "checkpoints", best_by, trained_hq)],
             logger=loggers or False, plugins=[AtomicCheckpointIO()],
         )
         stop_together_on_failed_writes(trainer.strategy)  # rank 0 writes; all learn how it went
@@ -335,8 +338,9 @@ def train_video(cfg, build_loggers: Callable[[object], list] | None = None
         exported = None
         if cfg.get("export") and trainer.is_global_zero:
             stop.phase = "the end-of-run export"
-            exported = save_checkpoint(module.model,
-                                       output_dir / "export" / video_export_name(cfg), "sam_hq")
+            exported = export_whole_model(module.model,
+                                          output_dir / "export" / video_export_name(cfg),
+                                          trained_hq)
     for when, values in metrics.items():
         log.info("val %s: %s", when, ", ".join(f"{k} {v:.2f}" for k, v in values.items()))
     objects = {"cfg": cfg, "model": module.model, "module": module, "trainer": trainer,

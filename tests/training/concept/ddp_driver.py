@@ -52,7 +52,7 @@ def record_writes(out: Path) -> None:
         with open(out / "writes.txt", "a") as f:
             f.write(f"{global_rank()} {Path(path).name}\n")
 
-    save, export = AtomicCheckpointIO.save_checkpoint, run.export_model
+    save, export = AtomicCheckpointIO.save_checkpoint, run.export_whole_model
 
     def save_checkpoint(self, checkpoint, path, storage_options=None):
         note(path)
@@ -62,7 +62,7 @@ def record_writes(out: Path) -> None:
         note(path)
         return export(model, path, trained_hq)
 
-    AtomicCheckpointIO.save_checkpoint, run.export_model = save_checkpoint, export_model
+    AtomicCheckpointIO.save_checkpoint, run.export_whole_model = save_checkpoint, export_model
 
 
 def change_the_module(no_dropout: bool, loss_scale: float) -> None:

@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from samhq_train.concept_settings import TEXT, TRUNK
 from samhq_train.data.demo_concepts import DEMO_MERGES_FILE
 from samhq_train.inference.concept import ConceptPredictor
-from samhq_train.model import load_checkpoint
+from samhq_train.model import inspect, load_checkpoint
 from samhq_train.model.formats import holds_trained_hq, inspection
 from samhq_train.model.sam3.concept.detector import concept_detector
 from samhq_train.train import train
@@ -91,6 +91,18 @@ def test_export_holds_the_trained_detector(detector_run):
     detector = concept_detector(loaded)
     for name, tensor in detector.state_dict().items():
         assert torch.equal(tensor, trained["detector." + name])
+
+
+def test_checkpoints_record_the_hq_parts_were_never_trained(detector_run):
+    # the start file (Meta's layout) had no HQ parts and no concept policy trains them: the
+    # run's checkpoints load as plain SAM 3 (untrained_hq), not as trained HQ-SAM 3
+    out = detector_run[0]
+    for name in ("last.ckpt", "best.ckpt"):
+        info = inspect(out / "checkpoints" / name)
+        assert (info.format, info.provenance.trained_hq) == ("lightning_full", False)
+        assert not holds_trained_hq(info.format, info.provenance)
+        untrained = load_checkpoint(info.path).untrained_hq
+        assert untrained is not None and untrained.plain == "SAM 3"
 
 
 def test_the_export_does_not_read_the_start_file_again(detector_run):

@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 
 from samhq_train.data.moving_shapes import MARKER, ensure_moving_shapes, write_moving_shapes
 from samhq_train.errors import UserError
-from samhq_train.model import TrainablePolicy, build_sam_hq, load_checkpoint
+from samhq_train.model import TrainablePolicy, build_sam_hq, inspect, load_checkpoint
 from samhq_train.model.formats import LoadedCheckpoint
 from samhq_train.model.provenance import Provenance
 from samhq_train.model_from_config import build_model_from_config
@@ -86,6 +86,10 @@ def test_short_run_trains_the_memory_path_and_scores_jf(short_run):
     assert (out / "checkpoints" / "best.ckpt").is_file()
     exported = load_checkpoint(objects["exports"]["model"])
     assert all(torch.equal(exported.state_dict()[k], v) for k, v in trained.items())
+    # a random backbone's run trains the HQ parts (video.use_hq unset): its checkpoints say so
+    last = inspect(out / "checkpoints" / "last.ckpt")
+    assert (last.format, last.provenance.trained_hq) == ("lightning_full", True)
+    assert load_checkpoint(last.path).untrained_hq is None
 
 
 def test_resume_continues_the_run(short_run, shapes):
