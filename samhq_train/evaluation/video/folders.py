@@ -105,10 +105,14 @@ def subfolders(folder: Path) -> list[str]:
 
 
 def pngs(folder: Path) -> list[Path]:
-    """The PNG files of a folder in frame order (2.png before 10.png); VideoInputError naming an
+    """The PNG files of a folder in frame order (2.png before 10.png), hidden names left out (as
+    subfolders: macOS's ._<frame>.png resource files are no frames); VideoInputError naming an
     entry called *.png that is no regular file (a folder, a pipe, a broken link), which would
     else drop a frame unseen."""
-    found = sorted((p for p in folder.iterdir() if p.suffix.lower() == ".png"), key=frame_order)
+    found = sorted(
+        (p for p in folder.iterdir() if p.suffix.lower() == ".png" and not p.name.startswith(".")),
+        key=frame_order,
+    )
     for path in found:
         if not path.is_file():
             raise VideoInputError(
