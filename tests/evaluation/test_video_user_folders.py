@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from samhq_train.cli import video_eval
 from samhq_train.evaluation.video.folders import plan_sequence
@@ -56,3 +57,77 @@ def test_hidden_files_are_no_frames(tmp_path):
                                 "--score-all-frames"])
     assert record["J"] == expected["J"] and record["F"] == expected["F"]
 
+
+def _folders(tmp_path):
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    _sequence(gt / "a")
+    _sequence(pred / "a")
+    return gt, pred
+
+
+def _jpeg_predictions(pred):
+    for name in NAMES:
+        path = pred / "a" / name
+        Image.open(path).convert("L").save(path.with_suffix(".jpg"), quality=95)
+        path.unlink()
+
+
+def _one_jpeg(pred):
+    path = pred / "a" / NAMES[2]
+    Image.open(path).convert("L").save(path.with_suffix(".jpg"))
+    path.unlink()
+
+
+def _unpadded(pred):
+    for t, name in enumerate(NAMES):
+        (pred / "a" / name).rename(pred / "a" / f"{t}.png")
+
+
+def _upper_case(pred):
+    for name in NAMES:
+        (pred / "a" / name).rename(pred / "a" / name.replace(".png", ".PNG"))
+
+
+def _sav_style(pred):
+    (pred / "a" / "1").mkdir()
+    for name in NAMES:
+        (pred / "a" / name).rename(pred / "a" / "1" / name)
+
+
+CASES = {  # what the user did -> what the line says (besides the file it names)
+    "JPEG predictions": (_jpeg_predictions, "a holds JPEG files (00000.jpg, ...), no PNG masks: "
+                         "JPEG compression changes pixel values"),
+    "one frame saved as JPEG": (_one_jpeg, "00002.png: missing; the folder has 00002.jpg: JPEG"),
+    "names without zero padding": (_unpadded, "00001.png: missing; the folder has 1.png: name "
+                                   "each predicted mask exactly as its GT frame"),
+    "upper-case suffix": (_upper_case, "00001.png: missing; the folder has 00001.PNG: name each"),
+    "object folders, not frames": (_sav_style, "a holds folders (1/, ...), no PNG masks, but its "
+                                   "GT"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_predictions_saved_another_way_are_one_line_naming_them(tmp_path, case, capsys):
+    gt, pred = _folders(tmp_path)
+    change, expected = CASES[case]
+    change(pred)
+    line = _run(["--gt", str(gt), "--pred", str(pred)], capsys)
+    assert expected in line
+
+
+def test_pred_one_level_off_is_one_line(tmp_path, capsys):
+    gt, pred = _folders(tmp_path)
+    line = _run(["--gt", str(gt), "--pred", str(pred / "a")], capsys)
+    assert f"--pred {pred / 'a'} holds PNG masks (one sequence's), but --gt {gt} holds " in line
+    line = _run(["--gt", str(gt / "a"), "--pred", str(pred)], capsys)
+    assert f"--gt {gt / 'a'} is one sequence's masks: give --pred that sequence's folder" in line
+
+
+def test_other_user_folders_score_or_say_what_to_do(tmp_path, capsys):
+    gt, pred = _folders(tmp_path)
+    _sequence(pred / "b")  # a predicted video the GT lacks: not read
+    _sequence(pred / "a", names=[f"{t:05d}.png" for t in range(5, 9)])  # extra frames: not read
+    assert video_eval.main(["--gt", str(gt), "--pred", str(pred)])["J"] == pytest.approx(100.0)
+    _sequence(gt / "c")  # a GT video without predictions
+    line = _run(["--gt", str(gt), "--pred", str(pred)], capsys)
+    assert f"{pred / 'c'}: missing: the GT has sequence c" in line

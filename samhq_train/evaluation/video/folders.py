@@ -32,6 +32,8 @@ DAVIS_MASKS = Path("Annotations", "480p")
 DAVIS_SPLITS = Path("ImageSets", "2017")
 SAV_MASKS = Path("Annotations_6fps")  # SA-V val / test
 MASK_HINT = "save masks as indexed (palette, mode P) PNGs whose pixel values are object ids"
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+JPEG_WHY = "JPEG compression changes pixel values, so the object ids cannot be read back"
 BINARY_HINT = "save each object's mask as a one-channel PNG (mode P, L or 1), 0 background"
 
 
@@ -189,6 +191,50 @@ def _scored_frames(gt_dir: Path, skip_first_and_last: bool) -> list[Path]:
     return frames[1:-1]
 
 
+def _without_pngs(pred_dir: Path, gt_dir: Path) -> str:
+    """Why a prediction folder without PNGs cannot be scored, from what it holds instead."""
+    names = sorted(p.name for p in pred_dir.iterdir() if not p.name.startswith("."))
+    jpegs = [n for n in names if Path(n).suffix.lower() in JPEG_SUFFIXES]
+    if jpegs:
+        return (
+            f"{pred_dir} holds JPEG files ({jpegs[0]}, ...), no PNG masks: {JPEG_WHY}; save the "
+            "predicted masks as PNGs named as the GT's frames"
+        )
+    folders = subfolders(pred_dir)
+    if folders:
+        return (
+            f"{pred_dir} holds folders ({folders[0]}/, ...), no PNG masks, but its GT {gt_dir} "
+            "holds PNG frames: give the folder that holds the predicted <frame>.png masks"
+        )
+    return f"{pred_dir} holds no PNG masks: write the predicted masks there, named as in {gt_dir}"
+
+
+def _missing_frame(pred_file: Path, gt_file: Path) -> str:
+    """The line for a scored GT frame without its predicted PNG, naming a file of the folder
+    meant as that frame (another case or padding, 1.png for 00001.png, or a JPEG)."""
+    stem = gt_file.stem
+    number = int(stem) if stem.isascii() and stem.isdigit() else None
+    for other in sorted(pred_file.parent.iterdir()):
+        alike = other.stem.lower() == stem.lower() or (
+            number is not None and other.stem.isascii() and other.stem.isdigit()
+            and int(other.stem) == number
+        )
+        if alike and not other.name.startswith(".") and other.name != pred_file.name:
+            if other.suffix.lower() in JPEG_SUFFIXES:
+                return (
+                    f"{pred_file}: missing; the folder has {other.name}: {JPEG_WHY}; save each "
+                    f"predicted mask as a PNG named as its GT frame ({gt_file.name})"
+                )
+            return (
+                f"{pred_file}: missing; the folder has {other.name}: name each predicted mask "
+                f"exactly as its GT frame ({gt_file}), zero padding and .png alike"
+            )
+    return (
+        f"{pred_file}: missing: every scored GT frame ({gt_file}) needs a predicted mask of the "
+        "same name"
+    )
+
+
 def plan_sequence(
     name: str, gt_dir: Path, pred_dir: Path, skip_first_and_last: bool,
     modes: tuple[str, ...] = ("P",), what: str = "sequence",
@@ -198,14 +244,11 @@ def plan_sequence(
     gt = _scored_frames(gt_dir, skip_first_and_last)
     require_pred_folder(pred_dir, gt_dir, f"{what} {name}")
     if not pngs(pred_dir):
-        raise VideoInputError(f"{pred_dir} holds no PNG masks: write the sequence's predictions")
+        raise VideoInputError(_without_pngs(pred_dir, gt_dir))
     pred = [pred_dir / frame.name for frame in gt]
     for gt_file, pred_file in zip(gt, pred):
         if not pred_file.is_file():
-            raise VideoInputError(
-                f"{pred_file}: missing: every scored GT frame ({gt_file}) needs a predicted mask "
-                "of the same name"
-            )
+            raise VideoInputError(_missing_frame(pred_file, gt_file))
         gt_size, pred_size = _header(gt_file, modes), _header(pred_file, modes)
         if gt_size != pred_size:
             raise VideoInputError(
