@@ -131,3 +131,20 @@ def test_other_user_folders_score_or_say_what_to_do(tmp_path, capsys):
     _sequence(gt / "c")  # a GT video without predictions
     line = _run(["--gt", str(gt), "--pred", str(pred)], capsys)
     assert f"{pred / 'c'}: missing: the GT has sequence c" in line
+
+
+def test_a_soft_sav_mask_is_refused_with_the_likely_cause(tmp_path):
+    from PIL import ImageFilter
+
+    from samhq_train.evaluation.video import VideoInputError
+    from samhq_train.evaluation.video.sav import read_object_mask
+
+    hard = np.zeros((24, 32), np.uint8)
+    hard[6:18, 8:24] = 255
+    path = tmp_path / "00000.png"
+    Image.fromarray(hard, "L").filter(ImageFilter.GaussianBlur(2)).save(path)
+    with pytest.raises(VideoInputError, match=r"00000.png: \d+ different values, more than one "
+                       r"object \(or soft, anti-aliased edges: threshold such a mask to 0 / 1\)"):
+        read_object_mask(path)
+    Image.fromarray(hard, "L").save(path)  # a hard 0 / 255 mask is one object
+    assert read_object_mask(path).sum() == 12 * 16
