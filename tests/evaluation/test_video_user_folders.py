@@ -99,7 +99,7 @@ CASES = {  # what the user did -> what the line says (besides the file it names)
                          "JPEG compression changes pixel values"),
     "one frame saved as JPEG": (_one_jpeg, "00002.png: missing; the folder has 00002.jpg: JPEG"),
     "names without zero padding": (_unpadded, "00001.png: missing; the folder has 1.png: name "
-                                   "each predicted mask exactly as its GT frame"),
+                                   "each mask exactly as its GT frame"),
     "upper-case suffix": (_upper_case, "00001.png: missing; the folder has 00001.PNG: name each"),
     "object folders, not frames": (_sav_style, "a holds folders (1/, ...), no PNG masks, but its "
                                    "GT"),

@@ -209,26 +209,37 @@ def _without_pngs(pred_dir: Path, gt_dir: Path) -> str:
     return f"{pred_dir} holds no PNG masks: write the predicted masks there, named as in {gt_dir}"
 
 
-def _missing_frame(pred_file: Path, gt_file: Path) -> str:
-    """The line for a scored GT frame without its predicted PNG, naming a file of the folder
-    meant as that frame (another case or padding, 1.png for 00001.png, or a JPEG)."""
-    stem = gt_file.stem
+def named_otherwise(path: Path) -> Path | None:
+    """A file beside the missing frame `path` that is likely meant as it: its name in another
+    case or suffix (00001.PNG, 00001.jpg) or its number written another way (1.png)."""
+    stem = path.stem
     number = int(stem) if stem.isascii() and stem.isdigit() else None
-    for other in sorted(pred_file.parent.iterdir()):
+    for other in sorted(path.parent.iterdir()):
         alike = other.stem.lower() == stem.lower() or (
             number is not None and other.stem.isascii() and other.stem.isdigit()
             and int(other.stem) == number
         )
-        if alike and not other.name.startswith(".") and other.name != pred_file.name:
-            if other.suffix.lower() in JPEG_SUFFIXES:
-                return (
-                    f"{pred_file}: missing; the folder has {other.name}: {JPEG_WHY}; save each "
-                    f"predicted mask as a PNG named as its GT frame ({gt_file.name})"
-                )
-            return (
-                f"{pred_file}: missing; the folder has {other.name}: name each predicted mask "
-                f"exactly as its GT frame ({gt_file}), zero padding and .png alike"
-            )
+        if alike and not other.name.startswith(".") and other.name != path.name:
+            return other
+    return None
+
+
+def other_name_hint(path: Path, frame: str) -> str | None:
+    """What to do when the missing mask `path` is in its folder under another name (named_
+    otherwise): the clause after the path; `frame` names the file it should be called after."""
+    other = named_otherwise(path)
+    if other is None:
+        return None
+    if other.suffix.lower() in JPEG_SUFFIXES:
+        return f"missing; the folder has {other.name}: {JPEG_WHY}; save it as {path.name}"
+    return f"missing; the folder has {other.name}: name each mask exactly as {frame}"
+
+
+def _missing_frame(pred_file: Path, gt_file: Path) -> str:
+    """The line for a scored GT frame without its predicted PNG."""
+    hint = other_name_hint(pred_file, f"its GT frame ({gt_file}), zero padding and .png alike")
+    if hint is not None:
+        return f"{pred_file}: {hint}"
     return (
         f"{pred_file}: missing: every scored GT frame ({gt_file}) needs a predicted mask of the "
         "same name"
