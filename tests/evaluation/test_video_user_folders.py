@@ -148,3 +148,13 @@ def test_a_soft_sav_mask_is_refused_with_the_likely_cause(tmp_path):
         read_object_mask(path)
     Image.fromarray(hard, "L").save(path)  # a hard 0 / 255 mask is one object
     assert read_object_mask(path).sum() == 12 * 16
+
+
+def test_gt_pointing_at_the_frames_is_one_line(tmp_path, capsys):
+    gt, pred = _folders(tmp_path)
+    frames = tmp_path / "JPEGImages" / "a"
+    frames.mkdir(parents=True)
+    for t in range(5):
+        Image.new("RGB", (16, 12)).save(frames / f"{t:05d}.jpg")
+    line = _run(["--gt", str(tmp_path / "JPEGImages"), "--pred", str(pred)], capsys)
+    assert f"{frames} holds JPEG images, no PNG masks: --gt is the annotations' root" in line

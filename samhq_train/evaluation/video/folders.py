@@ -179,6 +179,11 @@ def _header(path: Path, modes: tuple[str, ...] = ("P",)) -> tuple[int, int]:
 
 def _scored_frames(gt_dir: Path, skip_first_and_last: bool) -> list[Path]:
     frames = pngs(gt_dir)
+    if not frames and any(p.suffix.lower() in JPEG_SUFFIXES for p in gt_dir.iterdir()):
+        raise VideoInputError(
+            f"{gt_dir} holds JPEG images, no PNG masks: --gt is the annotations' root (DAVIS: "
+            f"{DAVIS_MASKS}/, or the DAVIS root itself), not the frames'"
+        )
     if not frames:
         raise VideoInputError(f"{gt_dir} holds no PNG masks: add the sequence's masks or remove it")
     if not skip_first_and_last:
