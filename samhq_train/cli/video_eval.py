@@ -11,7 +11,8 @@ segmentation masks against the ground truth, equal to vos-benchmark 0.1.0 (DAVIS
 --gt: a folder of <sequence>/<frame>.png masks, a DAVIS root (Annotations/480p/<sequence>/, the
 sequences of ImageSets/2017/<--split>.txt), or one sequence's folder of PNGs. --pred: the same
 shape (one sequence: the folder samhq-video wrote for it), a PNG of the same name for every
-scored GT frame. Masks are indexed (palette) PNGs, pixel value = object id, 0 = background.
+scored GT frame. Masks are indexed (palette) PNGs, pixel value = object id, 0 = background,
+255 in the GT = void (DAVIS: no object, its pixels not scored; a note line counts them).
 The SA-V layout (--layout sav; auto tells it apart, or asks for --layout in one line): one
 binary mask per object, <video>/<object>/<frame>.png (an SA-V root: Annotations_6fps/), scored as
 SAM 2's sav_dataset/sav_evaluator.py: each object on its own annotated frames, the first and last
@@ -70,6 +71,7 @@ from samhq_train.evaluation.video import (
     results_record,
     results_table,
     score_sequences,
+    void_note,
 )
 from samhq_train.evaluation.video.comparison import comparison_record, comparison_table
 from samhq_train.files import atomic_write_text
@@ -207,6 +209,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             layout=layout, videos=videos,
         )
         results[label] = score_sequences(plans)
+    _print_void_note(next(iter(results.values()))[0])
     print(f"{len(sequences)} {UNITS[layout][0]} tracked -> {out}")
     print(comparison_table(results))
     record = comparison_record(
@@ -216,6 +219,12 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     for label in results if videos is not None else ():
         record[label]["video_list"] = str(videos.path)  # as score_folders' record
     return record
+
+
+def _print_void_note(sequences) -> None:
+    note = void_note(sequences)
+    if note is not None:
+        print(note, file=sys.stderr)
 
 
 def _video_list(args: argparse.Namespace):
@@ -233,6 +242,7 @@ def score_folders(args: argparse.Namespace) -> dict:
     units, frames = UNITS[layout]
     print(f"{len(plans)} {units}, {sum(len(p.gt) for p in plans)} {frames} scored ({which})")
     sequences, overall = score_sequences(plans)
+    _print_void_note(sequences)
     print(results_table(sequences, overall))
     record = results_record(
         sequences, overall, skip_first_and_last=args.skip_first_and_last, gt=args.gt,

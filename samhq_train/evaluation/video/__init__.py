@@ -20,12 +20,19 @@ VideoPhraseApEvaluator and VideoPhraseHotaEvaluator:
     concept_masks    samhq-video --detect-every-frame output folders as YT-VIS predictions
 """
 
-from .benchmark import results_record, results_table, score_sequence, score_sequences
+from .benchmark import (
+    results_record,
+    results_table,
+    score_sequence,
+    score_sequences,
+    void_note,
+)
 from .contours import BOUNDARY_TOLERANCE, boundary_map, boundary_radius, dilate, disk
 from .folders import SequenceFrames, VideoInputError, VideoList, read_indexed, read_video_list
 from .plan import LAYOUTS, detect_layout, gt_layout, plan_evaluation
 from .sav import SavSequence, plan_sav_sequence, score_sav_sequence
 from .scores import (
+    DAVIS_VOID_ID,
     ObjectScore,
     OverallScore,
     SequenceScore,
@@ -36,11 +43,12 @@ from .scores import (
 )
 
 __all__ = [
-    "BOUNDARY_TOLERANCE", "LAYOUTS", "ObjectScore", "OverallScore", "SavSequence",
+    "BOUNDARY_TOLERANCE", "DAVIS_VOID_ID", "LAYOUTS", "ObjectScore", "OverallScore", "SavSequence",
     "SequenceFrames", "SequenceScore", "SequenceScorer", "VideoInputError", "VideoList",
     "boundary_map",
     "boundary_radius", "contour_accuracy", "detect_layout", "dilate", "disk", "gt_layout",
     "overall_score", "plan_evaluation", "plan_sav_sequence", "read_indexed", "read_video_list",
     "region_similarity",
     "results_record", "results_table", "score_sav_sequence", "score_sequence", "score_sequences",
+    "void_note",
 ]

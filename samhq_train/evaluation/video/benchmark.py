@@ -7,12 +7,13 @@ from samhq_train.progress import Progress
 
 from .folders import SequenceFrames, VideoInputError, read_indexed
 from .sav import SavSequence, score_sav_sequence
-from .scores import OverallScore, SequenceScore, SequenceScorer, overall_score
+from .scores import DAVIS_VOID_ID, OverallScore, SequenceScore, SequenceScorer, overall_score
 
 
 def score_sequence(frames: SequenceFrames, progress: Progress | None = None) -> SequenceScore:
-    """J and F of every GT object of one sequence, over its scored frames."""
-    scorer = SequenceScorer(frames.name)
+    """J and F of every GT object of one sequence, over its scored frames (GT value 255: void,
+    as DAVIS)."""
+    scorer = SequenceScorer(frames.name, void_id=DAVIS_VOID_ID)
     for gt_file, pred_file in zip(frames.gt, frames.pred):
         scorer.add_frame(read_indexed(pred_file), read_indexed(gt_file))
         if progress is not None:
@@ -37,6 +38,19 @@ def score_sequences(
             f"(first: {plans[0].gt[0]}): masks with nonzero object ids are needed"
         )
     return sequences, overall_score(sequences)
+
+
+def void_note(sequences: list[SequenceScore]) -> str | None:
+    """A note line when GT frames hold the DAVIS void value (255): those pixels were not scored."""
+    voided = [s for s in sequences if s.void_frames]
+    if not voided:
+        return None
+    frames = sum(s.void_frames for s in voided)
+    return (
+        f"note: {frames} scored GT frame(s) of {len(voided)} sequence(s) (first: {voided[0].name}) "
+        f"hold value {DAVIS_VOID_ID}: void, as DAVIS scores it (no object; those pixels are not "
+        "scored in the GT or the prediction)"
+    )
 
 
 def results_table(sequences: list[SequenceScore], overall: OverallScore) -> str:
@@ -85,4 +99,4 @@ def results_record(
     }
 
 
-__all__ = ["results_record", "results_table", "score_sequence", "score_sequences"]
+__all__ = ["results_record", "results_table", "score_sequence", "score_sequences", "void_note"]

@@ -22,7 +22,7 @@ from .concept_inputs import (
     asked_pairs,
     read_json,
 )
-from .folders import read_indexed
+from .folders import other_name_hint, read_indexed
 
 CONCEPT_JSON = "concept.json"
 
@@ -50,6 +50,12 @@ def read_objects(folder: Path, phrase: str) -> list[tuple[int, float]]:
     """(PNG value, score) of each object concept.json lists, checked to be for `phrase`: its
     "masklet_score", else (files written before it) its "score"."""
     path = folder / CONCEPT_JSON
+    if not path.is_file():
+        raise ConceptInputError(
+            f"--masks {path}: {file_problem(path)}; samhq-video --text {phrase!r} "
+            "--detect-every-frame writes it beside the masks (the phrase, each object's "
+            "png_value and score)"
+        )
     record = read_json(path, "--masks")
     objects = record.get("objects") if isinstance(record, dict) else None
     if not isinstance(objects, list) or not all(isinstance(o, dict) for o in objects):
@@ -89,6 +95,19 @@ def _masklet_entry(masks: list[np.ndarray]) -> dict:
     }
 
 
+def _check_listed(path: Path, picture: np.ndarray, objects: list[tuple[int, float]]) -> None:
+    """ConceptInputError for a PNG value concept.json does not list (samhq-video lists every
+    value it writes): its pixels would else be dropped unseen."""
+    listed = {value for value, _ in objects}
+    unlisted = sorted(set(np.unique(picture).tolist()) - listed - {0})
+    if unlisted:
+        raise ConceptInputError(
+            f"--masks {path}: value {unlisted[0]} is no object of {path.parent / CONCEPT_JSON} "
+            f"(png_value {sorted(listed) or 'none'}): list the object there with its score, or "
+            "give masks and concept.json of one samhq-video run"
+        )
+
+
 def read_pair(root: Path, gt: ConceptGroundTruth, video_id: int, category_id: int) -> list[dict]:
     """The predicted masklets of one video x phrase pair from its samhq-video output folder."""
     folder = pair_folder(root, gt, video_id, category_id)
@@ -107,7 +126,9 @@ def read_pair(root: Path, gt: ConceptGroundTruth, video_id: int, category_id: in
     for stem in frame_stems(gt, video_id):
         path = folder / f"{stem}.png"
         if not path.is_file():
+            hint = other_name_hint(path, "its GT frame, <frame>.png") if folder.is_dir() else None
             raise ConceptInputError(
+                f"--masks {path}: {hint}" if hint is not None else
                 f"--masks {path}: {file_problem(path)}; every GT frame needs its mask PNG"
             )
         picture = read_indexed(path)
@@ -116,6 +137,7 @@ def read_pair(root: Path, gt: ConceptGroundTruth, video_id: int, category_id: in
                 f"--masks {path}: {picture.shape[1]}x{picture.shape[0]}, but the video is "
                 f"{gt.sizes[video_id][1]}x{gt.sizes[video_id][0]}"
             )
+        _check_listed(path, picture, objects)
         pictures.append(picture)
     return [
         {"video_id": video_id, "category_id": category_id, "score": score,

@@ -32,6 +32,8 @@ DAVIS_MASKS = Path("Annotations", "480p")
 DAVIS_SPLITS = Path("ImageSets", "2017")
 SAV_MASKS = Path("Annotations_6fps")  # SA-V val / test
 MASK_HINT = "save masks as indexed (palette, mode P) PNGs whose pixel values are object ids"
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+JPEG_WHY = "JPEG compression changes pixel values, so the object ids cannot be read back"
 BINARY_HINT = "save each object's mask as a one-channel PNG (mode P, L or 1), 0 background"
 
 
@@ -105,10 +107,14 @@ def subfolders(folder: Path) -> list[str]:
 
 
 def pngs(folder: Path) -> list[Path]:
-    """The PNG files of a folder in frame order (2.png before 10.png); VideoInputError naming an
+    """The PNG files of a folder in frame order (2.png before 10.png), hidden names left out (as
+    subfolders: macOS's ._<frame>.png resource files are no frames); VideoInputError naming an
     entry called *.png that is no regular file (a folder, a pipe, a broken link), which would
     else drop a frame unseen."""
-    found = sorted((p for p in folder.iterdir() if p.suffix.lower() == ".png"), key=frame_order)
+    found = sorted(
+        (p for p in folder.iterdir() if p.suffix.lower() == ".png" and not p.name.startswith(".")),
+        key=frame_order,
+    )
     for path in found:
         if not path.is_file():
             raise VideoInputError(
@@ -173,6 +179,11 @@ def _header(path: Path, modes: tuple[str, ...] = ("P",)) -> tuple[int, int]:
 
 def _scored_frames(gt_dir: Path, skip_first_and_last: bool) -> list[Path]:
     frames = pngs(gt_dir)
+    if not frames and any(p.suffix.lower() in JPEG_SUFFIXES for p in gt_dir.iterdir()):
+        raise VideoInputError(
+            f"{gt_dir} holds JPEG images, no PNG masks: --gt is the annotations' root (DAVIS: "
+            f"{DAVIS_MASKS}/, or the DAVIS root itself), not the frames'"
+        )
     if not frames:
         raise VideoInputError(f"{gt_dir} holds no PNG masks: add the sequence's masks or remove it")
     if not skip_first_and_last:
@@ -185,6 +196,61 @@ def _scored_frames(gt_dir: Path, skip_first_and_last: bool) -> list[Path]:
     return frames[1:-1]
 
 
+def _without_pngs(pred_dir: Path, gt_dir: Path) -> str:
+    """Why a prediction folder without PNGs cannot be scored, from what it holds instead."""
+    names = sorted(p.name for p in pred_dir.iterdir() if not p.name.startswith("."))
+    jpegs = [n for n in names if Path(n).suffix.lower() in JPEG_SUFFIXES]
+    if jpegs:
+        return (
+            f"{pred_dir} holds JPEG files ({jpegs[0]}, ...), no PNG masks: {JPEG_WHY}; save the "
+            "predicted masks as PNGs named as the GT's frames"
+        )
+    folders = subfolders(pred_dir)
+    if folders:
+        return (
+            f"{pred_dir} holds folders ({folders[0]}/, ...), no PNG masks, but its GT {gt_dir} "
+            "holds PNG frames: give the folder that holds the predicted <frame>.png masks"
+        )
+    return f"{pred_dir} holds no PNG masks: write the predicted masks there, named as in {gt_dir}"
+
+
+def named_otherwise(path: Path) -> Path | None:
+    """A file beside the missing frame `path` that is likely meant as it: its name in another
+    case or suffix (00001.PNG, 00001.jpg) or its number written another way (1.png)."""
+    stem = path.stem
+    number = int(stem) if stem.isascii() and stem.isdigit() else None
+    for other in sorted(path.parent.iterdir()):
+        alike = other.stem.lower() == stem.lower() or (
+            number is not None and other.stem.isascii() and other.stem.isdigit()
+            and int(other.stem) == number
+        )
+        if alike and not other.name.startswith(".") and other.name != path.name:
+            return other
+    return None
+
+
+def other_name_hint(path: Path, frame: str) -> str | None:
+    """What to do when the missing mask `path` is in its folder under another name (named_
+    otherwise): the clause after the path; `frame` names the file it should be called after."""
+    other = named_otherwise(path)
+    if other is None:
+        return None
+    if other.suffix.lower() in JPEG_SUFFIXES:
+        return f"missing; the folder has {other.name}: {JPEG_WHY}; save it as {path.name}"
+    return f"missing; the folder has {other.name}: name each mask exactly as {frame}"
+
+
+def _missing_frame(pred_file: Path, gt_file: Path) -> str:
+    """The line for a scored GT frame without its predicted PNG."""
+    hint = other_name_hint(pred_file, f"its GT frame ({gt_file}), zero padding and .png alike")
+    if hint is not None:
+        return f"{pred_file}: {hint}"
+    return (
+        f"{pred_file}: missing: every scored GT frame ({gt_file}) needs a predicted mask of the "
+        "same name"
+    )
+
+
 def plan_sequence(
     name: str, gt_dir: Path, pred_dir: Path, skip_first_and_last: bool,
     modes: tuple[str, ...] = ("P",), what: str = "sequence",
@@ -194,14 +260,11 @@ def plan_sequence(
     gt = _scored_frames(gt_dir, skip_first_and_last)
     require_pred_folder(pred_dir, gt_dir, f"{what} {name}")
     if not pngs(pred_dir):
-        raise VideoInputError(f"{pred_dir} holds no PNG masks: write the sequence's predictions")
+        raise VideoInputError(_without_pngs(pred_dir, gt_dir))
     pred = [pred_dir / frame.name for frame in gt]
     for gt_file, pred_file in zip(gt, pred):
         if not pred_file.is_file():
-            raise VideoInputError(
-                f"{pred_file}: missing: every scored GT frame ({gt_file}) needs a predicted mask "
-                "of the same name"
-            )
+            raise VideoInputError(_missing_frame(pred_file, gt_file))
         gt_size, pred_size = _header(gt_file, modes), _header(pred_file, modes)
         if gt_size != pred_size:
             raise VideoInputError(

@@ -84,9 +84,21 @@ def plan_evaluation(
             f"--pred {pred_root}: {not_a_folder(pred_root)}; give the predictions' root"
         )
     if one_sequence:
+        if not pngs(pred_root) and subfolders(pred_root):
+            raise VideoInputError(
+                f"--pred {pred_root} holds folders ({subfolders(pred_root)[0]}/, ...), no PNG "
+                f"masks, but --gt {gt_root} is one sequence's masks: give --pred that "
+                f"sequence's folder (e.g. {pred_root / subfolders(pred_root)[0]})"
+            )
         return [plan_sequence(gt_root.name, gt_root, pred_root, skip_first_and_last)]
     plan = plan_sav_sequence if layout == "sav" else plan_sequence
     pred_folder = sequence_root(pred_root)
+    if pngs(pred_folder) and not subfolders(pred_folder):
+        raise VideoInputError(
+            f"--pred {pred_root} holds PNG masks (one sequence's), but --gt {gt_root} holds "
+            f"sequence folders ({names[0]}/, ...): give --pred the folder holding "
+            "<sequence>/ folders, or --gt that one sequence's folder"
+        )
     return [
         plan(name, gt_folder / name, pred_folder / name, skip_first_and_last) for name in names
     ]

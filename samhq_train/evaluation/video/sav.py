@@ -83,7 +83,8 @@ def read_object_mask(path: Path) -> np.ndarray:
     found = np.unique(values)
     if found.size > 2:
         raise VideoInputError(
-            f"{path}: {found.size} different values, more than one object; {OBJECT_HINT}"
+            f"{path}: {found.size} different values, more than one object (or soft, "
+            f"anti-aliased edges: threshold such a mask to 0 / 1); {OBJECT_HINT}"
         )
     return (values > 0).astype(np.uint8)
 

@@ -14,6 +14,10 @@ id only in the prediction is ignored and an object missing from a predicted fram
 mask. Means (in percent): per object over its frames; a sequence's J, F are the means over its
 objects; the overall J, F pool every object of every sequence (not a mean of sequence means);
 J&F = (J + F) / 2 at each level.
+Void (DAVIS, SequenceScorer(void_id=255)): GT pixels of the void id are no object and are not
+scored: they are set to background in the GT and in the prediction before anything else, so J is
+the IoU over the non-void pixels and F takes the boundaries of both masks with the void pixels
+removed, as the DAVIS 2017 toolkit's db_eval_iou / f_measure do (vos-benchmark has no void).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .contours import boundary_map, boundary_radius, dilate
+
+DAVIS_VOID_ID = 255  # DAVIS annotations: palette index 255 marks pixels that are not scored
 
 
 def region_similarity(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -68,6 +74,7 @@ class SequenceScore:
     name: str
     objects: dict[int | str, ObjectScore]  # object id (DAVIS) or object folder (SA-V)
     frames: int  # frames scored
+    void_frames: int = 0  # scored frames whose GT holds void pixels (DAVIS)
 
     @property
     def j(self) -> float:
@@ -85,8 +92,10 @@ class SequenceScore:
 class SequenceScorer:
     """Feeds the scored frames of one sequence in order; `result` gives the object means."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, void_id: int | None = None):
         self.name = name
+        self.void_id = void_id
+        self.void_frames = 0  # frames whose GT holds void pixels
         self.gt_objects: set[int] = set()
         self.tracked: set[int] = set()  # in the GT or the prediction of a frame so far
         self.j: dict[int, list[float]] = {}
@@ -97,6 +106,11 @@ class SequenceScorer:
         """pred, gt: indexed masks (H, W) of one frame, pixel value = object id."""
         if pred.shape != gt.shape:
             raise ValueError(f"{self.name}: prediction {pred.shape} and GT {gt.shape} differ")
+        if self.void_id is not None:
+            void = gt == self.void_id
+            if void.any():
+                self.void_frames += 1
+                pred, gt = np.where(void, 0, pred), np.where(void, 0, gt)
         in_gt = object_ids(gt)
         self.gt_objects |= in_gt
         self.tracked |= in_gt | object_ids(pred)
@@ -116,7 +130,7 @@ class SequenceScorer:
             )
             for obj in sorted(self.gt_objects)
         }
-        return SequenceScore(self.name, objects, self.frames)
+        return SequenceScore(self.name, objects, self.frames, self.void_frames)
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,6 @@ def overall_score(sequences: list[SequenceScore]) -> OverallScore:
 
 
 __all__ = [
-    "ObjectScore", "OverallScore", "SequenceScore", "SequenceScorer", "contour_accuracy",
-    "object_ids", "overall_score", "region_similarity",
+    "DAVIS_VOID_ID", "ObjectScore", "OverallScore", "SequenceScore", "SequenceScorer",
+    "contour_accuracy", "object_ids", "overall_score", "region_similarity",
 ]
