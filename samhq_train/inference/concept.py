@@ -49,10 +49,20 @@ NO_DETECTOR = (
 
 def file_without_detector(info: Inspection, base=None) -> Path | None:
     """The SAM 3 weights file (the inspected one, or `base` when it needs one) whose key names
-    show it holds no concept detector, told from a torch file's memory-mapped keys or a
-    safetensors header before a model is built; None when it holds one or the names do not tell
-    (another family, a training checkpoint, a transformers folder, a base that cannot be
-    inspected: the family check, the loader and concept_detector word those)."""
+    show it holds no concept detector, told before a model is built; None when it holds one or
+    the names do not tell (sam3_file_keys)."""
+    found = sam3_file_keys(info, base)
+    if found is None or any(key.startswith(DETECTOR_KEYS) for key in found[1]):
+        return None
+    return found[0]
+
+
+def sam3_file_keys(info: Inspection, base=None):
+    """(the file, its official key names) of a full SAM 3 weights file, the inspected one or
+    `base` when it needs one: a torch file's memory-mapped keys or a safetensors header, read
+    before a model is built. None where the names are not read here (another family, a training
+    checkpoint, a transformers folder, a base that cannot be inspected: the family check, the
+    loader and the model's own checks word those)."""
     if info.needs_base and base is not None:
         try:
             info = inspect(base)
@@ -60,19 +70,10 @@ def file_without_detector(info: Inspection, base=None) -> Path | None:
             return None
     if info.family != "sam3" or info.needs_base:
         return None
-    keys = _key_names(info)
-    if keys is None or any(key.startswith(DETECTOR_KEYS) for key in keys):
-        return None
-    return info.path
-
-
-def _key_names(info: Inspection):
-    """The official key names of a full weights file, or None for a format they are not read
-    from here."""
     if info.format in ("sam", "sam_hq") and isinstance(info.held, dict):
-        return info.held.keys()  # the state dict inspecting held (memory-mapped)
+        return info.path, info.held.keys()  # the state dict inspecting held (memory-mapped)
     if info.format == "safetensors":
-        return without_wrapper_prefixes(dict.fromkeys(header(info.path)[0])).keys()
+        return info.path, without_wrapper_prefixes(dict.fromkeys(header(info.path)[0])).keys()
     return None
 
 
