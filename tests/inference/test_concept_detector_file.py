@@ -9,6 +9,7 @@ import pytest
 
 from samhq_train.app import command as app_command
 from samhq_train.app.command import main as app_main
+from samhq_train.cli import export
 from samhq_train.constants import DEMO_BASE_DIR
 from samhq_train.inference import concept_command
 from samhq_train.inference.concept import file_without_detector
@@ -120,3 +121,19 @@ def test_app_refuses_bpe_for_a_file_without_the_detector_before_loading(
     }[name]
     err = app_error([str(checkpoint), "--bpe", str(merges), "--out", str(tmp_path / "o")], capsys)
     assert err == [f"error: --bpe with {checkpoint.name}: {words}; {APP_NEEDS}"]
+
+
+def test_export_onnx_concept_refuses_an_interactive_only_file_before_loading(
+    files, tmp_path, capsys, monkeypatch
+):
+    _, _, interactive, _, _ = files
+    monkeypatch.setattr(export, "load_checkpoint_with_provenance",
+                        lambda *args, **kwargs: pytest.fail("the weights were read first"))
+    with pytest.raises(SystemExit) as stop:
+        export.main(["--checkpoint", str(interactive), "--to", "onnx_concept", "--out",
+                     str(tmp_path / "out")])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: --checkpoint {interactive} {NO_DETECTOR}: --to onnx_concept exports SAM 3's "
+        "concept detector; give Meta's sam3.pt, or a full export of a model trained from it"
+    ]
