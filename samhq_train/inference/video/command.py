@@ -79,7 +79,7 @@ from ..command_options import (
 from ..concept import ConceptPredictor
 from ..concept_command import add_box_options, box_record
 from ..interrupted import exit_interrupted
-from .checkpoint_parts import missing_parts
+from .checkpoint_parts import NOT_SAM2, checkpoint_info, tracking_refusal
 from .concept_options import check_text_options, checked_concept_prompts, concept_prompt
 from .concept_tracking import (
     NEEDS_SAM3,
@@ -204,7 +204,6 @@ def check_out(out: Path, targets: list[Path], overwrite: bool) -> None:
         raise VideoInputError(str(err)) from None
 
 
-NOT_SAM2 = "video tracking needs an HQ-SAM 2 / SAM 2.1 model or an HQ-SAM 3 / SAM 3 model"
 CONCEPT_JSON = "concept.json"  # with --text: the objects the detector made
 
 
@@ -347,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     targets = [out / f"{n}.png" for n in video.names] + ([out / "overlay"] if args.overlay else [])
     check_out(out, targets + ([out / CONCEPT_JSON] if concept else []), args.overwrite)
     settings = read_settings(args.concept_settings, args.threshold, args.detect_every_frame)
-    lacking = missing_parts(args.checkpoint, args.format, args.base, detector=concept)
+    info = checkpoint_info(args.checkpoint, args.format)
+    lacking = None if info is None else tracking_refusal(info, args.base, text=concept)
     if lacking is not None:  # from the file's key names, before a model is built
         raise VideoInputError(lacking)
     model = load_model(args).to(args.device)

@@ -1,7 +1,8 @@
-"""samhq-video: a SAM 3 file without the concept detector (with --text) or without the tracker's
-video parts (an image-only file, the shipped SAM 3 demo base) is refused in one line, the file
-named once, from its key names before a model is built (it was built and loaded first, after a
-note line on its HQ parts)."""
+"""samhq-video and samhq-app --video: a SAM 3 file without the concept detector (with --text) or
+without the tracker's video parts (an image-only file, the shipped SAM 3 demo base), and for the
+app a file of another family, are refused in one line, the file named once, from the file's
+header and key names before a model is built (it was built and loaded first, after a note line
+on its HQ parts)."""
 
 import json
 
@@ -10,6 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
+from samhq_train.app import command as app_command
+from samhq_train.app.command import main as app_main
 from samhq_train.constants import DEMO_BASE_DIR
 from samhq_train.inference.video import command
 from samhq_train.model.sam3.model import VIDEO_PREFIXES
@@ -54,6 +57,12 @@ CASES = {
     "prompts, image-only": ("image_only", ["--prompts"], NO_VIDEO_PARTS),
     "prompts, the demo base": (DEMO_BASE_DIR / "sam3_hq_demo_base.pt", ["--prompts"],
                                NO_VIDEO_PARTS),
+    "prompts, SAM 1": (DEMO_BASE_DIR / "vit_demo_base.safetensors", ["--prompts"],
+                       "is a sam1 model: video tracking needs an HQ-SAM 2 / SAM 2.1 model or an "
+                       "HQ-SAM 3 / SAM 3 model"),
+    "text, SAM 2.1": (DEMO_BASE_DIR / "sam2.1_hq_hiera_demo_base.pt", ["--text", "car"],
+                      "is a sam2 model; text and exemplar prompts need Meta's sam3.pt, or a full "
+                      "export of a model trained from it"),
 }
 
 
@@ -82,7 +91,7 @@ def test_the_models_own_refusal_is_one_line_without_the_hq_note(every_frame, fil
                                                                  capsys, monkeypatch):
     """Where the key names do not tell (here: made not to), the loaded model's refusal is the one
     line: the note on its untrained HQ parts is not printed before it."""
-    monkeypatch.setattr(command, "missing_parts", lambda *args, **kwargs: None)
+    monkeypatch.setattr(command, "tracking_refusal", lambda *args, **kwargs: None)
     checkpoint = files["image_only"]
     extra = ["--text", "car", "--bpe", str(files["bpe"])]
     argv = ["--frames", str(files["frames"]), "--checkpoint", str(checkpoint), *extra,
@@ -93,3 +102,24 @@ def test_the_models_own_refusal_is_one_line_without_the_hq_note(every_frame, fil
     assert stop.value.code == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"error: --checkpoint {checkpoint}: this SAM 3 model has no video parts")
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "says"),
+    [
+        (DEMO_BASE_DIR / "sam3_hq_demo_base.pt",
+         f"--checkpoint {DEMO_BASE_DIR / 'sam3_hq_demo_base.pt'} {NO_VIDEO_PARTS}"),
+        (DEMO_BASE_DIR / "vit_demo_base.safetensors",
+         "the checkpoint vit_demo_base.safetensors is a sam1 model: video tracking needs"),
+    ],
+)
+def test_app_video_refuses_a_file_that_cannot_track_before_loading(checkpoint, says, files,
+                                                                   tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(app_command, "load_checkpoint",
+                        lambda *args, **kwargs: pytest.fail("the model was loaded first"))
+    with pytest.raises(SystemExit) as stop:
+        app_main([str(checkpoint), "--video", str(files["frames"]), "--port", "0", "--out",
+                  str(tmp_path / "out"), "--device", "cpu"], serve=False)
+    assert stop.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: --video: {says}"), line
