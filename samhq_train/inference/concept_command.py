@@ -52,6 +52,7 @@ from samhq_train.errors import UserError, exit_on_user_error
 from samhq_train.files import all_or_none, atomic_write_text
 from samhq_train.model import CheckpointError, inspect
 from samhq_train.model.formats import other_family_refusal
+from samhq_train.model.sam3.concept.detector import NoDetectorError
 from samhq_train.progress import track
 
 from .amg_command import AmgInputError, list_images, load_model
@@ -303,12 +304,15 @@ def main(argv: list[str] | None = None) -> int:
     except AmgInputError as err:
         raise ConceptInputError(str(err)) from None
     use_hq, note = hq_choice(model, args.hq)
-    predictor = ConceptPredictor(
-        model,
-        args.bpe,
-        threshold=args.threshold,
-        amp_dtype=torch.bfloat16 if args.bf16 else None,
-    )
+    try:
+        predictor = ConceptPredictor(
+            model,
+            args.bpe,
+            threshold=args.threshold,
+            amp_dtype=torch.bfloat16 if args.bf16 else None,
+        )
+    except NoDetectorError as err:  # what the file's key names did not tell: the model's line
+        raise ConceptInputError(f"--checkpoint {args.checkpoint}: {err}") from None
     texts = args.text or [None]
     prompt = {
         "text": texts[0] if len(texts) == 1 else texts,

@@ -137,3 +137,16 @@ def test_export_onnx_concept_refuses_an_interactive_only_file_before_loading(
         f"error: --checkpoint {interactive} {NO_DETECTOR}: --to onnx_concept exports SAM 3's "
         "concept detector; give Meta's sam3.pt, or a full export of a model trained from it"
     ]
+
+
+def test_the_models_own_refusal_names_the_file(files, tmp_path, capsys, monkeypatch):
+    """Where the key names do not tell (here: made not to), the loaded model's refusal is the one
+    line, naming --checkpoint (it named no file)."""
+    _, _, interactive, merges, image = files
+    monkeypatch.setattr(concept_command, "file_without_detector", lambda *args: None)
+    err = concept_error(concept_argv(interactive, merges, image, tmp_path / "out"), capsys)
+    assert err == [
+        f"error: --checkpoint {interactive}: this SAM 3 model has no concept detector (its file "
+        "holds only the interactive path): text and exemplar prompts need Meta's sam3.pt, or a "
+        "full export of a model trained from it"
+    ]
