@@ -68,7 +68,13 @@ from samhq_train.inference.command_options import (
 )
 from samhq_train.model import CheckpointError, load_checkpoint
 
-from .concept import ConceptSession, add_concept_options, check_bpe, concept_predictor
+from .concept import (
+    ConceptSession,
+    add_concept_options,
+    check_bpe,
+    check_detector_file,
+    concept_predictor,
+)
 from .engine import AppError, Segmenter
 from .server import CONCEPT_SCRIPT, PAGE, VIDEO_PAGE, App, make_server
 from .video_open import (
@@ -186,6 +192,8 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
             file=sys.stderr,
         )
     bpe = check_bpe(args.bpe)  # a missing --bpe file: one line before the model is read
+    if bpe is not None and args.checkpoint:
+        check_detector_file(Path(args.checkpoint), args.format, args.base)
     text_settings = check_text_settings(args)
     predictor = None
 

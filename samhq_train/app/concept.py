@@ -21,8 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from samhq_train.clip_tokenizer import TokenizerFileError
-from samhq_train.inference.concept import ConceptInstances, ConceptPredictor
+from samhq_train.inference.concept import (
+    NO_DETECTOR,
+    ConceptInstances,
+    ConceptPredictor,
+    file_without_detector,
+)
 from samhq_train.inference.concept_command import write_result
+from samhq_train.model import CheckpointError, inspect
 from samhq_train.model.sam3.concept.detector import NoDetectorError
 
 from .engine import KEPT_IMAGES, AppError, free_stem, safe_stem
@@ -34,6 +40,10 @@ KEPT_MASK_BYTES = 2**30  # and their masks at most this much (the newest answer 
 MAX_TEXT = 500  # characters of a text prompt (the tokenizer keeps the first 32 tokens anyway)
 MAX_EXEMPLARS = 20
 DEFAULT_THRESHOLD = 0.5  # Meta's Sam3Processor default
+NEEDS_DETECTOR = (
+    "text prompts need a SAM 3 checkpoint with its concept detector (Meta's sam3.pt, or a full "
+    "export of a model trained from it)"
+)
 
 
 def check_bpe(path: str | None) -> Path | None:
@@ -49,6 +59,27 @@ def check_bpe(path: str | None) -> Path | None:
             "(Meta's bpe_simple_vocab_16e6.txt.gz, in its sam3 repository's assets/)"
         )
     return bpe
+
+
+def check_detector_file(checkpoint: Path, format: str | None, base: str | None) -> None:
+    """With --bpe: a checkpoint of another family than SAM 3, or a SAM 3 one (or the --base of an
+    HQ-only one) whose key names show no concept detector, is one AppError line from the file's
+    header, before a model is built; what the header does not tell, concept_predictor words after
+    loading (a file that cannot be inspected: the loader)."""
+    try:
+        info = inspect(checkpoint, format)
+    except CheckpointError:
+        return
+    if info.family is not None and info.family != "sam3":
+        raise AppError(
+            f"--bpe with {checkpoint.name}: it holds a {info.variant or info.family} model "
+            f"({info.family} family); {NEEDS_DETECTOR}; or drop --bpe"
+        )
+    lacking = file_without_detector(info, base)
+    if lacking is not None:
+        raise AppError(
+            f"--bpe with {lacking.name}: it {NO_DETECTOR}; {NEEDS_DETECTOR}; or drop --bpe"
+        )
 
 
 def concept_predictor(model, bpe: Path, checkpoint: Path) -> ConceptPredictor:

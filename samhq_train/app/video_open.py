@@ -7,7 +7,8 @@ import argparse
 
 from samhq_train.inference.concept import ConceptPredictor
 from samhq_train.inference.video import ConceptVideoSession, ConceptVideoSettings, VideoPredictor
-from samhq_train.inference.video.command import NOT_SAM2, check_variant
+from samhq_train.inference.video.checkpoint_parts import NOT_SAM2, checkpoint_info, missing_parts
+from samhq_train.inference.video.command import check_variant
 from samhq_train.inference.video.concept_video.command_run import read_settings
 from samhq_train.inference.video.frames import VideoFrames, open_video
 from samhq_train.model import VIDEO_FAMILIES
@@ -50,7 +51,24 @@ def check_video_args(args: argparse.Namespace) -> VideoFrames | None:
         raise AppError(f"--video needs a checkpoint that tracks: {NOT_SAM2} (the default demo "
                        f"base is SAM 1), e.g. {VIDEO_DEMO}")
     check_variant(args.variant)
+    check_tracking_file(args)
     return open_video(args.video, keep_decoded=True, max_frames=args.max_frames)
+
+
+def check_tracking_file(args: argparse.Namespace) -> None:
+    """A checkpoint that cannot track, told from its header and key names before a model is
+    built: another family than SAM 2.1 / SAM 3, or a SAM 3 file without the video parts (with
+    --bpe, check_detector_file refuses one without the detector); open_video_session words what
+    they do not tell."""
+    info = checkpoint_info(args.checkpoint, args.format)
+    if info is None:
+        return
+    if info.family is not None and info.family not in VIDEO_FAMILIES:
+        raise AppError(f"--video: the checkpoint {info.path.name} is a {info.family} model: "
+                       f"{NOT_SAM2}")
+    lacking = missing_parts(info, args.base, detector=False)  # --bpe: check_detector_file
+    if lacking is not None:
+        raise AppError(f"--video: {lacking}")
 
 
 def check_text_settings(args: argparse.Namespace) -> ConceptVideoSettings | None:

@@ -41,10 +41,13 @@ import torch
 from samhq_train.errors import UserError, exit_on_user_error
 from samhq_train.inference import EXPORT_TARGETS, export_model
 from samhq_train.inference.command_options import add_weights_options, flag_hints
+from samhq_train.inference.concept import NO_DETECTOR, file_without_detector
 from samhq_train.inference.export import FOLDER_TARGETS, check_output_dir, export_paths
 from samhq_train.inference.onnx_encoder_export import onnx_quantization
 from samhq_train.model import (
     FORMAT_ALIASES,
+    CheckpointError,
+    inspect,
     load_checkpoint_with_provenance,
     policy_of,
 )
@@ -177,6 +180,23 @@ def check_name(name: str | None) -> None:
         )
 
 
+def check_concept_file(args: argparse.Namespace) -> None:
+    """--to onnx_concept: a SAM 3 file (or the --base of an HQ-only one) whose key names show no
+    concept detector is one line before the weights are read (checkpoint_named words what the
+    names do not tell, after loading; a file that cannot be inspected: the loader)."""
+    try:
+        info = inspect(args.checkpoint, args.format)
+    except CheckpointError:
+        return
+    lacking = file_without_detector(info, args.base)
+    if lacking is not None:
+        flag = "--checkpoint" if lacking == Path(args.checkpoint) else "--base"
+        raise UserError(
+            f"{flag} {lacking} {NO_DETECTOR}: --to onnx_concept exports SAM 3's concept "
+            "detector; give Meta's sam3.pt, or a full export of a model trained from it"
+        )
+
+
 @contextlib.contextmanager
 def checkpoint_named(checkpoint: str) -> Iterator[None]:
     """A refusal of the loaded model itself (onnx_concept: no concept detector) names the file."""
@@ -193,6 +213,8 @@ def main(argv: list[str] | None = None) -> dict:
     check_output_dir(args.out)  # before the weights are read: a file, no parent, read-only
     if "onnx_encoder_int8" in args.to:
         onnx_quantization()  # onnxruntime's quantization tools missing: one line, before loading
+    if "onnx_concept" in args.to:
+        check_concept_file(args)
     with flag_hints():
         loaded = load_checkpoint_with_provenance(
             args.checkpoint, variant=args.variant, format=args.format, base_checkpoint=args.base

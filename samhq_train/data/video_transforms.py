@@ -20,6 +20,7 @@ were: the process's streams are left alone.
 
 from __future__ import annotations
 
+import math
 import random
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ import torchvision.transforms as T
 import torchvision.transforms.functional as F
 from PIL import Image
 from torchvision.transforms import InterpolationMode
+
+from samhq_train.settings import is_number, number, require
 
 
 @dataclass(frozen=True)
@@ -44,18 +47,22 @@ class ClipAugmentation:
     frame_jitter: tuple[float, float, float] = (0.1, 0.05, 0.05)
 
     def __post_init__(self) -> None:
+        """Each field checked for its type and range; the SettingError names the field alone
+        ("degrees=abc: expected ..."): the video run puts its config group in front."""
         for name in ("degrees", "shear"):
-            if not 0 <= getattr(self, name) <= 180:
-                raise ValueError(f"{name}={getattr(self, name)}: must be in [0, 180]")
-        if not 0 <= self.grayscale_prob <= 1:
-            raise ValueError(f"grayscale_prob={self.grayscale_prob}: must be in [0, 1]")
+            number(name, getattr(self, name), lambda v: 0 <= v <= 180, "a number in [0, 180]")
+        number("grayscale_prob", self.grayscale_prob, lambda v: 0 <= v <= 1, "a number in [0, 1]")
         for name in ("clip_jitter", "frame_jitter"):
-            values = getattr(self, name)
-            if len(values) != 3 or any(v < 0 for v in values):
-                raise ValueError(f"{name}={list(values)}: three strengths >= 0 (brightness, "
-                                 "contrast, saturation)")
-        if len(self.fill) != 3:
-            raise ValueError(f"fill={list(self.fill)}: an RGB colour")
+            require(name, getattr(self, name), lambda v: _three(v, is_number, 0, math.inf),
+                    "three numbers >= 0 (brightness, contrast, saturation strengths)")
+        require("fill", self.fill, lambda v: _three(v, is_number, 0, 255),
+                "three numbers in [0, 255] (the affine's RGB fill colour)")
+
+
+def _three(values, kind, low, high) -> bool:
+    """Whether `values` is a list / tuple of three values of `kind` within [low, high]."""
+    return (isinstance(values, list | tuple) and len(values) == 3
+            and all(kind(v) and low <= v <= high for v in values))
 
 
 @contextmanager

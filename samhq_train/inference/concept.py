@@ -14,19 +14,67 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from samhq_train.clip_tokenizer import ClipTokenizer, TokenizerFileError
-from samhq_train.model.sam3.concept.detector import ConceptDetector, Detections, concept_detector
+from samhq_train.model import CheckpointError, inspect
+from samhq_train.model.formats.base import without_wrapper_prefixes
+from samhq_train.model.formats.inspection import Inspection
+from samhq_train.model.formats.safetensors_files import header
+from samhq_train.model.sam3.concept.detector import (
+    PREFIX,
+    ConceptDetector,
+    Detections,
+    concept_detector,
+)
 from samhq_train.model.sam3.model import Sam3HQ
 
 from .predictor import PromptError, SamHQPredictor, checked_boxes
 
 # Meta's Sam3Processor: the text an exemplar-only prompt is encoded with
 EXEMPLAR_ONLY_TEXT = "visual"
+
+# the keys concept_detector looks for (the detector's decoder), in a file's official names
+DETECTOR_KEYS = PREFIX + "transformer.decoder."
+# said of a SAM 3 file found without them, after its name
+NO_DETECTOR = (
+    f"has no concept detector (no {DETECTOR_KEYS}* keys: a SAM 3 file of the interactive path "
+    "only)"
+)
+
+
+def file_without_detector(info: Inspection, base=None) -> Path | None:
+    """The SAM 3 weights file (the inspected one, or `base` when it needs one) whose key names
+    show it holds no concept detector, told before a model is built; None when it holds one or
+    the names do not tell (sam3_file_keys)."""
+    found = sam3_file_keys(info, base)
+    if found is None or any(key.startswith(DETECTOR_KEYS) for key in found[1]):
+        return None
+    return found[0]
+
+
+def sam3_file_keys(info: Inspection, base=None):
+    """(the file, its official key names) of a full SAM 3 weights file, the inspected one or
+    `base` when it needs one: a torch file's memory-mapped keys or a safetensors header, read
+    before a model is built. None where the names are not read here (another family, a training
+    checkpoint, a transformers folder, a base that cannot be inspected: the family check, the
+    loader and the model's own checks word those)."""
+    if info.needs_base and base is not None:
+        try:
+            info = inspect(base)
+        except CheckpointError:
+            return None
+    if info.family != "sam3" or info.needs_base:
+        return None
+    if info.format in ("sam", "sam_hq") and isinstance(info.held, dict):
+        return info.path, info.held.keys()  # the state dict inspecting held (memory-mapped)
+    if info.format == "safetensors":
+        return info.path, without_wrapper_prefixes(dict.fromkeys(header(info.path)[0])).keys()
+    return None
 
 
 @dataclass(frozen=True)

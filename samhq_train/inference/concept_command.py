@@ -26,9 +26,9 @@ decoder's predicted IoU, mask file), <out>/<stem>_masks/NNNN.png and <out>/<stem
 Existing outputs are kept unless --overwrite. Ctrl-C stops with one line counting the images
 whose outputs were written (each whole), exit 130.
 Exit status 0, or 2 with one error line for bad input (a missing image, BPE file or checkpoint,
-a SAM or SAM 2.1 checkpoint (from its header, before a model is built), a checkpoint without
-the detector, an empty prompt, a --text over the text encoder's 30 tokens, a box outside the
-image, existing outputs).
+a SAM or SAM 2.1 checkpoint, or a SAM 3 one without the detector (both from the file's header
+and key names, before a model is built), an empty prompt, a --text over the text encoder's 30
+tokens, a box outside the image, existing outputs).
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from samhq_train.errors import UserError, exit_on_user_error
 from samhq_train.files import all_or_none, atomic_write_text
 from samhq_train.model import CheckpointError, inspect
 from samhq_train.model.formats import other_family_refusal
+from samhq_train.model.sam3.concept.detector import NoDetectorError
 from samhq_train.progress import track
 
 from .amg_command import AmgInputError, list_images, load_model
@@ -62,7 +63,7 @@ from .command_options import (
     check_device_options,
     hq_choice,
 )
-from .concept import ConceptPredictor, joined
+from .concept import NO_DETECTOR, ConceptPredictor, file_without_detector, joined
 from .export import OutputError, check_output_dir
 from .interrupted import exit_interrupted
 from .predict_files import write_png
@@ -165,10 +166,11 @@ def check_text_lengths(tokenizer: ClipTokenizer, texts: list) -> None:
             )
 
 
-def check_checkpoint_family(args: argparse.Namespace) -> None:
-    """A --checkpoint of SAM or SAM 2.1 (SAM-HQ's epoch_<n>.pth too) refused from its header,
-    before a model is built. A file that cannot be inspected is left to the loader, which words
-    its problem."""
+def check_checkpoint_file(args: argparse.Namespace) -> None:
+    """A --checkpoint of SAM or SAM 2.1 (SAM-HQ's epoch_<n>.pth too), or a SAM 3 file (or the
+    --base of an HQ-only one) without the concept detector, refused from its header and key
+    names, before a model is built. A file that cannot be inspected is left to the loader, which
+    words its problem."""
     try:
         info = inspect(args.checkpoint, args.format)
     except CheckpointError:
@@ -177,6 +179,10 @@ def check_checkpoint_family(args: argparse.Namespace) -> None:
         raise other_family_refusal(
             "--checkpoint", args.checkpoint, info.variant or "SAM", info.family, CONCEPT_NEEDS
         )
+    lacking = file_without_detector(info, args.base)
+    if lacking is not None:
+        flag = "--checkpoint" if lacking == Path(args.checkpoint) else "--base"
+        raise ConceptInputError(f"{flag} {lacking} {NO_DETECTOR}: {CONCEPT_NEEDS}")
 
 
 def check_boxes_in_image(boxes, image_path: Path) -> None:
@@ -292,18 +298,21 @@ def main(argv: list[str] | None = None) -> int:
     # a bad --bpe file, a text too long or a box off its image: one line before the weights
     check_text_lengths(ClipTokenizer(args.bpe, vocab_size=None), args.text or [])
     check_boxes_in_image(boxes, images[0])
-    check_checkpoint_family(args)
+    check_checkpoint_file(args)
     try:
         model = load_model(args).to(args.device)
     except AmgInputError as err:
         raise ConceptInputError(str(err)) from None
     use_hq, note = hq_choice(model, args.hq)
-    predictor = ConceptPredictor(
-        model,
-        args.bpe,
-        threshold=args.threshold,
-        amp_dtype=torch.bfloat16 if args.bf16 else None,
-    )
+    try:
+        predictor = ConceptPredictor(
+            model,
+            args.bpe,
+            threshold=args.threshold,
+            amp_dtype=torch.bfloat16 if args.bf16 else None,
+        )
+    except NoDetectorError as err:  # what the file's key names did not tell: the model's line
+        raise ConceptInputError(f"--checkpoint {args.checkpoint}: {err}") from None
     texts = args.text or [None]
     prompt = {
         "text": texts[0] if len(texts) == 1 else texts,

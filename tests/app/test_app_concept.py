@@ -146,7 +146,7 @@ def test_bpe_a_model_cannot_use_stops_at_startup(files, tiny_checkpoint, tmp_pat
     cases = [
         ([str(checkpoint), "--bpe", str(tmp_path / "missing.txt.gz")], "error: --bpe "),
         ([str(checkpoint), "--bpe", str(tiny_checkpoint)], "is not a readable gzipped"),
-        ([str(tiny_checkpoint), "--bpe", str(bpe)], "is a sam1 model; text and exemplar"),
+        ([str(tiny_checkpoint), "--bpe", str(bpe)], "holds a vit_demo model (sam1 family); text"),
         ([str(no_detector), "--bpe", str(bpe)], "has no concept detector"),
     ]
     for argv, expected in cases:

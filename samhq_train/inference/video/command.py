@@ -46,6 +46,7 @@ if __name__ == "__main__":  # python -m: started as the installed command (one l
 import argparse
 import itertools
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -72,12 +73,13 @@ from ..command_options import (
     add_weights_options,
     check_device_options,
     checkpoint_refusal,
-    decode_with_hq,
     flag_hints,
+    hq_choice,
 )
 from ..concept import ConceptPredictor
 from ..concept_command import add_box_options, box_record
 from ..interrupted import exit_interrupted
+from .checkpoint_parts import NOT_SAM2, checkpoint_info, tracking_refusal
 from .concept_options import check_text_options, checked_concept_prompts, concept_prompt
 from .concept_tracking import (
     NEEDS_SAM3,
@@ -202,7 +204,6 @@ def check_out(out: Path, targets: list[Path], overwrite: bool) -> None:
         raise VideoInputError(str(err)) from None
 
 
-NOT_SAM2 = "video tracking needs an HQ-SAM 2 / SAM 2.1 model or an HQ-SAM 3 / SAM 3 model"
 CONCEPT_JSON = "concept.json"  # with --text: the objects the detector made
 
 
@@ -345,6 +346,10 @@ def main(argv: list[str] | None = None) -> int:
     targets = [out / f"{n}.png" for n in video.names] + ([out / "overlay"] if args.overlay else [])
     check_out(out, targets + ([out / CONCEPT_JSON] if concept else []), args.overwrite)
     settings = read_settings(args.concept_settings, args.threshold, args.detect_every_frame)
+    info = checkpoint_info(args.checkpoint, args.format)
+    lacking = None if info is None else tracking_refusal(info, args.base, text=concept)
+    if lacking is not None:  # from the file's key names, before a model is built
+        raise VideoInputError(lacking)
     model = load_model(args).to(args.device)
     if args.detect_every_frame:
         return detect_every_frame(
@@ -354,13 +359,15 @@ def main(argv: list[str] | None = None) -> int:
         check_prompt_rounds(args, model, prompts)
     else:
         detector = concept_predictor(args, model)
-    use_hq = decode_with_hq(model, args.hq)
+    use_hq, note = hq_choice(model, args.hq)
     try:
         predictor = VideoPredictor(
             model, use_hq=use_hq, objects=args.objects, fill_hole_area=args.fill_hole_area
         )
     except VideoPartsMissing as err:
         raise VideoInputError(f"--checkpoint {args.checkpoint}: {err}") from None
+    if note is not None:  # after the refusals: an error is the one line printed
+        print(note, file=sys.stderr)
     device = torch.device(args.device).type
     with torch.autocast(device, dtype=torch.bfloat16, enabled=args.bf16):
         if not concept:

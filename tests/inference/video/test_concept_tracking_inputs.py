@@ -50,7 +50,7 @@ CASES = {
     "bpe of another vocabulary": ({"--bpe": short_bpe}, "short.txt.gz gives 614 token ids"),
     "no detector": ({"--checkpoint": "no_detector"}, "has no concept detector"),
     "no video parts": (
-        {"--checkpoint": "no_video_parts"}, "no_video_parts.pt: this SAM 3 model has no video parts"
+        {"--checkpoint": "no_video_parts"}, "no_video_parts.pt has no video parts (no tracker."
     ),
     "sam 2.1 checkpoint": ({"--checkpoint": "sam2"}, "is a sam2 model; text and exemplar"),
     "sam 2.1 variant": ({"--variant": "sam2.1_hq_hiera_t"}, "--variant sam2.1_hq_hiera_t is a"),

@@ -109,7 +109,8 @@ def test_bad_settings_are_one_line(tmp_path, shapes):
         train(video_cfg(tmp_path, shapes, "data.root=null"))
     with pytest.raises(UserError, match="needs a SAM 2.1 / HQ-SAM 2 or SAM 3"):
         train(video_cfg(tmp_path, shapes, "model=vit_demo"))
-    with pytest.raises(UserError, match=r"^data.augmentation.degrees=-1: must be in \[0, 180\]"):
+    with pytest.raises(UserError,
+                       match=r"^data.augmentation.degrees=-1: expected a number in \[0, 180\]"):
         train(video_cfg(tmp_path, shapes, "data.augmentation.degrees=-1"))
     with pytest.raises(UserError, match=r"^data.augmentation.degree: not an augmentation setting; "
                        "known: degrees, shear"):

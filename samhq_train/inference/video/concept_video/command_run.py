@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from PIL import Image
 from samhq_train.clip_tokenizer import TokenizerFileError
 from samhq_train.errors import UserError
 from samhq_train.files import atomic_write, atomic_write_text
-from samhq_train.inference.command_options import decode_with_hq
+from samhq_train.inference.command_options import hq_choice
 from samhq_train.model.sam3.concept.detector import NoDetectorError, concept_detector
 from samhq_train.model.sam3.tracking import VideoPartsMissing
 from samhq_train.progress import Progress
@@ -111,11 +112,15 @@ def make_session(args, model, settings) -> ConceptVideoSession:
     bad --bpe, refused in one line before the HQ note)."""
     try:
         concept_detector(model)
-        return ConceptVideoSession(model, args.bpe, settings, use_hq=decode_with_hq(model, args.hq))
+        use_hq, note = hq_choice(model, args.hq)
+        session = ConceptVideoSession(model, args.bpe, settings, use_hq=use_hq)
     except (NoDetectorError, VideoPartsMissing) as err:
         raise ConceptSettingsError(f"--checkpoint {args.checkpoint}: {err}") from None
     except TokenizerFileError as err:
         raise ConceptSettingsError(f"--bpe {args.bpe}: {err}") from None
+    if note is not None:  # after the refusals: an error is the one line printed
+        print(note, file=sys.stderr)
+    return session
 
 
 def read_clicks(path, num_frames: int, video_hw, limit: str) -> list[list[VideoPrompt]]:
