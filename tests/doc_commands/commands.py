@@ -15,6 +15,8 @@ files; the checks are by command kind:
   generated files.
 - test_command_extraction.py: every page and ```bash block gives commands, the extraction finds
   what it should.
+- test_documented_flags.py: every --flag the pages name, in prose too, is an option of a
+  project command or script (or of another tool the pages show).
 
 Placeholders that name a small file (a run's last.ckpt, an HQ-only file and its base, an exported
 .pth, a photo, a prompt folder, video mask folders, an output folder) are replaced by tiny
