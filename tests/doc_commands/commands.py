@@ -17,6 +17,8 @@ files; the checks are by command kind:
   what it should.
 - test_documented_flags.py: every --flag the pages name, in prose too, is an option of a
   project command or script (or of another tool the pages show).
+- test_documented_keys.py: every `a.b=...` override the pages write, in prose too, is a key of
+  a shipped config.
 
 Placeholders that name a small file (a run's last.ckpt, an HQ-only file and its base, an exported
 .pth, a photo, a prompt folder, video mask folders, an output folder) are replaced by tiny
