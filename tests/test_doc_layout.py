@@ -20,8 +20,10 @@ def named_paths(block: str) -> set[str]:
 
 
 def exists(name: str) -> bool:
-    """A path from the repository root, or a module / folder anywhere under samhq_train/."""
-    return (ROOT / name).exists() or any(PACKAGE.rglob(name))
+    """A path from the repository root, or a module / folder anywhere under samhq_train/ or
+    scripts/."""
+    return (ROOT / name).exists() or any(PACKAGE.rglob(name)) or any(
+        (ROOT / "scripts").rglob(name))
 
 
 def test_every_named_module_exists():
