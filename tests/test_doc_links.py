@@ -1,5 +1,6 @@
-"""Every relative link of README.md and docs/*.md (a file, a file's heading, a heading of the same
-page) points at something that exists, with GitHub's heading anchors."""
+"""Every relative link of README.md, docs/*.md and the data pages (data/README.md,
+data/demo_base/README.md) (a file, a file's heading, a heading of the same page) points at
+something that exists, with GitHub's heading anchors."""
 
 import re
 from pathlib import Path
@@ -8,6 +9,7 @@ import pytest
 
 from tests.documentation import ROOT, anchor, anchors, page_name, pages
 
+DATA_PAGES = [ROOT / "data" / "README.md", ROOT / "data" / "demo_base" / "README.md"]
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 
 
@@ -35,7 +37,7 @@ def broken(path: Path, target: str) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("path", pages(), ids=page_name)
+@pytest.mark.parametrize("path", pages() + DATA_PAGES, ids=page_name)
 def test_links_resolve(path):
     problems = [f"{target}: {why}" for target in local_links(path)
                 if (why := broken(path, target))]

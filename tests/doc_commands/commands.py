@@ -1,5 +1,6 @@
 """Every command the documentation shows (the ```bash blocks of README.md and docs/*.md:
-tests.documentation.documented_commands) and every example in the commands' docstrings / --help
+tests.documentation.documented_commands; the code blocks of the data pages: data_page_commands)
+and every example in the commands' docstrings / --help
 and in the configs' comments still works as written: nothing documented can drift from the code
 unnoticed. This module finds them, says what is done with each (action) and makes the stand-in
 files; the checks are by command kind:
@@ -14,6 +15,10 @@ files; the checks are by command kind:
   generated files.
 - test_command_extraction.py: every page and ```bash block gives commands, the extraction finds
   what it should.
+- test_documented_flags.py: every --flag the pages name, in prose too, is an option of a
+  project command or script (or of another tool the pages show).
+- test_documented_keys.py: every `a.b=...` override the pages write, in prose too, is a key of
+  a shipped config.
 
 Placeholders that name a small file (a run's last.ckpt, an HQ-only file and its base, an exported
 .pth, a photo, a prompt folder, video mask folders, an output folder) are replaced by tiny
@@ -35,7 +40,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from tests.documentation import PROGRAMS, ROOT, Command, commands_in, documented_commands
+from tests.documentation import FENCE, PROGRAMS, ROOT, Command, commands_in, documented_commands
+from tests.test_doc_links import DATA_PAGES
 
 CONF = ROOT / "samhq_train" / "conf"
 DEMO_BASE = ROOT / "data" / "demo_base" / "vit_demo_base.safetensors"
@@ -101,9 +107,21 @@ def docstring_commands() -> list[Command]:
     return out
 
 
+def data_page_commands() -> list[Command]:
+    """The commands of the data pages' code blocks (data/demo_base/README.md's regenerate
+    commands), an environment prefix (`PYTHONPATH=. `) dropped."""
+    starts = (*PROGRAMS, "python scripts/")
+    out = []
+    for path in DATA_PAGES:
+        for _, code in FENCE.findall(path.read_text()):
+            lines = [re.sub(r"^\s*[A-Z_]+=\S*\s+", "", line) for line in code.splitlines()]
+            out += commands_in(lines, str(path.relative_to(ROOT)), starts)
+    return out
+
+
 def all_commands() -> list[Command]:
     seen, out = set(), []
-    for command in documented_commands() + docstring_commands():
+    for command in documented_commands() + data_page_commands() + docstring_commands():
         if command.text not in seen:
             seen.add(command.text)
             out.append(command)

@@ -28,6 +28,9 @@ def test_the_readme_and_docstrings_have_commands():
     assert any(t.startswith("samhq-export --checkpoint") for t in texts)
     assert any(c.source.startswith("samhq_train/conf/") for c in COMMANDS)
     assert any(c.source == "samhq_train/cli/evaluate.py" for c in COMMANDS)
+    regenerate = [c for c in COMMANDS if c.source == "data/demo_base/README.md"]
+    assert len(regenerate) == 7 and all(
+        c.program == "python scripts/make_demo_base.py" for c in regenerate), regenerate
     assert all(c.program or c.text.split()[0] in NOT_CHECKED for c in COMMANDS), [
         c.text for c in COMMANDS if not (c.program or c.text.split()[0] in NOT_CHECKED)
     ]
