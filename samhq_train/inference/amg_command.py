@@ -100,7 +100,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--points-per-side", type=int, default=32)
     parser.add_argument("--points-per-batch", type=int, default=64)
     parser.add_argument(
-        "--pred-iou-thresh", type=float, help="default: the family's (SAM 0.88, SAM 2 0.8)"
+        "--pred-iou-thresh",
+        type=float,
+        help="default: the family's (SAM 0.88, SAM 2.1 and SAM 3 0.8)",
     )
     parser.add_argument("--stability-score-thresh", type=float, default=0.95)
     parser.add_argument("--stability-score-offset", type=float, default=1.0)
