@@ -144,6 +144,19 @@ def read_frame(seq: VideoSequence, t: int) -> tuple[np.ndarray, np.ndarray]:
     return image, ids
 
 
+def read_clip_frames(seq: VideoSequence, frames: range) -> list[tuple[np.ndarray, np.ndarray]]:
+    """read_frame of each frame of a clip; DataError naming the first frame of another size than
+    the clip's first (a video's frames share one size, as samhq-video requires)."""
+    pairs = [read_frame(seq, t) for t in frames]
+    first = pairs[0][0].shape[:2]
+    for t, (image, _) in zip(frames, pairs, strict=True):
+        if image.shape[:2] != first:
+            raise DataError(f"{seq.frames[t]} is {image.shape[1]}x{image.shape[0]} but "
+                            f"{seq.frames[frames[0]].name} is {first[1]}x{first[0]} (WxH): the "
+                            f"frames of sequence {seq.name} must have one size")
+    return pairs
+
+
 def square(image: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
     interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
     return cv2.resize(image, (size, size), interpolation=interpolation)
@@ -211,7 +224,7 @@ class VideoClipDataset(Dataset):
 
     def _resized(self, seq: VideoSequence, frames: range, ids: list[int], rng):
         s = self.image_size
-        pairs = [read_frame(seq, t) for t in frames]
+        pairs = read_clip_frames(seq, frames)
         images = np.stack([square(image, s) for image, _ in pairs])
         label_maps = np.stack([square(ids, s, nearest=True) for _, ids in pairs])
         masks = label_maps[:, None] == np.array(ids)[None, :, None, None]
@@ -221,7 +234,7 @@ class VideoClipDataset(Dataset):
                 torch.from_numpy(np.ascontiguousarray(masks)))
 
     def _augmented(self, seq: VideoSequence, frames: range, ids: list[int]):
-        pairs = [read_frame(seq, t) for t in frames]
+        pairs = read_clip_frames(seq, frames)
         pictures = [Image.fromarray(image) for image, _ in pairs]
         label_maps = np.stack([ids for _, ids in pairs])
         masks = label_maps[:, None] == np.array(ids)[None, :, None, None]

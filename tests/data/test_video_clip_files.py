@@ -8,6 +8,7 @@ from PIL import Image
 
 from samhq_train.data.image_files import DataError
 from samhq_train.data.video_clips import VideoClipDataset, find_sequences
+from samhq_train.data.video_transforms import ClipAugmentation
 from tests.data.test_video_clip_folders import write_sequence
 
 APPLE_DOUBLE = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(40)
@@ -71,3 +72,19 @@ def test_a_sequence_given_as_a_video_file_says_so(tmp_path):
     (tmp_path / "JPEGImages" / "seq.mp4").write_bytes(b"not read")
     with pytest.raises(DataError, match=r"a video file, seq\.mp4, is not read: extract its"):
         find_sequences(tmp_path)
+
+
+@pytest.mark.parametrize("augmented", [False, True])
+def test_frames_of_two_sizes_in_a_clip_are_its_one_line(tmp_path, augmented):
+    """A worker's bare ValueError from np.stack with the augmentations before."""
+    write_sequence(tmp_path, "seq", 3)
+    ids = np.zeros((30, 40), np.uint8)
+    ids[4:10, 3:9] = 3
+    Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "JPEGImages/seq/00002.jpg")
+    Image.fromarray(ids).convert("P").save(tmp_path / "Annotations/seq/00002.png")
+    augmentation = ClipAugmentation() if augmented else None
+    dataset = VideoClipDataset(tmp_path, image_size=16, num_frames=3, hflip_prob=0.0,
+                               augmentation=augmentation)
+    error = dataset[0]["error"]
+    assert "00002.jpg is 40x30 but 00000.jpg is 20x16 (WxH)" in error, error
+    assert "frames of sequence seq must have one size" in error
