@@ -31,7 +31,7 @@ from torch.utils.data import Dataset
 
 from samhq_train.imaging import ImageFileError
 from samhq_train.mask_png import mask_png_header, read_mask_png
-from samhq_train.user_files import frame_order, not_a_file, not_a_folder
+from samhq_train.user_files import frame_order, is_hidden, not_a_file, not_a_folder
 
 from .image_files import DataError, read_image
 from .video_transforms import ClipAugmentation, augment_clip, seeded_global_draws
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 LAYOUT = "a root of JPEGImages/<sequence>/*.jpg and Annotations/<sequence>/*.png (indexed PNGs)"
 ID_MODES = ("P", "L")  # indexed PNGs (or grayscale ones) of object ids
+MASK_FIX = "save masks as palette (mode P) PNGs whose values are object ids (copy a cut one again)"
 MAX_STARTS = 100  # starts drawn for a clip whose first frame shows an object
 
 
@@ -58,8 +59,23 @@ def _check_indexed(path: Path) -> None:
     try:
         mask_png_header(path, ID_MODES)
     except ImageFileError as err:
-        raise DataError(f"{err}; save masks as palette (mode P) PNGs whose values are object "
-                        "ids") from None
+        raise DataError(f"{err}; {MASK_FIX}") from None
+
+
+def _listed(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    """{stem: path} of a sequence folder's files with these suffixes (any case); hidden files
+    (a Mac's '._<name>' metadata beside each copied file) left out, as user_files.is_hidden."""
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in folder.iterdir() if p.suffix.lower() in suffixes and
+            not is_hidden(p)}
+
+
+def _video_file_hint(images: Path, name: str) -> str:
+    """A note when the sequence is there as a video file (JPEGImages/<name>.mp4)."""
+    videos = sorted(p.name for p in images.glob(f"{name}.*") if p.is_file() and
+                    p.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv", ".webm"))
+    return f" (a video file, {videos[0]}, is not read: extract its frames)" if videos else ""
 
 
 def find_sequences(
@@ -80,13 +96,12 @@ def find_sequences(
         raise DataError(f"{masks}: no sequence folders; give {LAYOUT}")
     found, short, unannotated = [], [], 0
     for name in names:
-        jpegs = {p.stem: p for p in (images / name).glob("*") if p.suffix.lower() in
-                 (".jpg", ".jpeg")} if (images / name).is_dir() else {}
-        pngs = sorted((p for p in (masks / name).glob("*.png") if p.stem in jpegs),
+        jpegs = _listed(images / name, (".jpg", ".jpeg"))
+        pngs = sorted((p for p in _listed(masks / name, (".png",)).values() if p.stem in jpegs),
                       key=frame_order)
         if not jpegs:
-            raise DataError(f"{images / name}: no JPEG frames for the masks of sequence {name}; "
-                            f"give {LAYOUT}")
+            raise DataError(f"{images / name}: no JPEG frames for the masks of sequence {name}"
+                            f"{_video_file_hint(images, name)}; give {LAYOUT}")
         for path in [*pngs, *(jpegs[p.stem] for p in pngs)]:
             if not path.is_file():  # else found only when a clip reads it, mid-training
                 raise DataError(f"{path}: {not_a_file(path)}, among the frames of sequence "
@@ -115,7 +130,7 @@ def read_ids(path: Path) -> np.ndarray:
     try:
         return read_mask_png(path, ID_MODES).values
     except ImageFileError as err:
-        raise DataError(f"{err}; {LAYOUT}") from None
+        raise DataError(f"{err}; {MASK_FIX}") from None
 
 
 def read_frame(seq: VideoSequence, t: int) -> tuple[np.ndarray, np.ndarray]:
@@ -127,6 +142,19 @@ def read_frame(seq: VideoSequence, t: int) -> tuple[np.ndarray, np.ndarray]:
                         f"{image.shape[1]}x{image.shape[0]} frame {seq.frames[t].name} (WxH); "
                         "give each mask its frame's size")
     return image, ids
+
+
+def read_clip_frames(seq: VideoSequence, frames: range) -> list[tuple[np.ndarray, np.ndarray]]:
+    """read_frame of each frame of a clip; DataError naming the first frame of another size than
+    the clip's first (a video's frames share one size, as samhq-video requires)."""
+    pairs = [read_frame(seq, t) for t in frames]
+    first = pairs[0][0].shape[:2]
+    for t, (image, _) in zip(frames, pairs, strict=True):
+        if image.shape[:2] != first:
+            raise DataError(f"{seq.frames[t]} is {image.shape[1]}x{image.shape[0]} but "
+                            f"{seq.frames[frames[0]].name} is {first[1]}x{first[0]} (WxH): the "
+                            f"frames of sequence {seq.name} must have one size")
+    return pairs
 
 
 def square(image: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
@@ -196,7 +224,7 @@ class VideoClipDataset(Dataset):
 
     def _resized(self, seq: VideoSequence, frames: range, ids: list[int], rng):
         s = self.image_size
-        pairs = [read_frame(seq, t) for t in frames]
+        pairs = read_clip_frames(seq, frames)
         images = np.stack([square(image, s) for image, _ in pairs])
         label_maps = np.stack([square(ids, s, nearest=True) for _, ids in pairs])
         masks = label_maps[:, None] == np.array(ids)[None, :, None, None]
@@ -206,7 +234,7 @@ class VideoClipDataset(Dataset):
                 torch.from_numpy(np.ascontiguousarray(masks)))
 
     def _augmented(self, seq: VideoSequence, frames: range, ids: list[int]):
-        pairs = [read_frame(seq, t) for t in frames]
+        pairs = read_clip_frames(seq, frames)
         pictures = [Image.fromarray(image) for image, _ in pairs]
         label_maps = np.stack([ids for _, ids in pairs])
         masks = label_maps[:, None] == np.array(ids)[None, :, None, None]

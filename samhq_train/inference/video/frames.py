@@ -9,6 +9,12 @@ resized them to the model's (and dropped each as it goes unless kept for overlay
 whole video at its size, 3 H W bytes a frame (480p: 1.2 MB, 1080p: 6.2 MB) besides the 3 S S
 bytes a frame (1024: 3.1 MB) that every video is held at for the model; a folder of frames is
 read one file at a time instead, so for a very long video extract its frames to a folder.
+
+A folder's frames are read by imaging.read_image (the same pixels and refusals as every other
+reader of a user's images; for 8-bit JPEG and PNG frames the pixels PIL's convert("RGB") gives).
+open_video checks every frame before a model is loaded: its header (pixel limit, a file that is
+no image) and its end mark (a frame cut short by an interrupted copy), so a bad frame is one
+FramesError line naming it, not an error midway through loading the video.
 """
 
 from __future__ import annotations
@@ -23,10 +29,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from samhq_train.errors import UserError
-from samhq_train.user_files import frame_order, not_a_file
+from samhq_train.imaging import ImageFileError, ImageMemoryError, read_header, read_image, truncated
+from samhq_train.user_files import frame_order, is_hidden, not_a_file
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -41,12 +48,14 @@ class FramesError(UserError):
 
 
 def list_frames(folder: str | Path) -> list[Path]:
-    """The frame files of a folder, in order; FramesError for a missing or empty folder."""
+    """The frame files of a folder, in order (hidden files, such as the '._<name>' files a Mac
+    leaves beside each copied file, left out); FramesError for a missing or empty folder."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FramesError(f"{folder}: frames folder not found; {GIVE_FRAMES}")
     frames = sorted(
-        (p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES), key=frame_order
+        (p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not is_hidden(p)),
+        key=frame_order,
     )
     for path in frames:  # skipping one would shift every later frame's index
         if not path.is_file():
@@ -55,7 +64,9 @@ def list_frames(folder: str | Path) -> list[Path]:
                 "folder (or replace it with the frame's image file)"
             )
     if not frames:
-        raise FramesError(f"{folder} holds no frames ({', '.join(FRAME_SUFFIXES)} files)")
+        raise FramesError(
+            f"{folder} holds no frames ({', '.join(FRAME_SUFFIXES)} files){_not_frames(folder)}"
+        )
     stems = [p.stem for p in frames]
     repeated = sorted({s for s in stems if stems.count(s) > 1})
     if repeated:
@@ -63,16 +74,27 @@ def list_frames(folder: str | Path) -> list[Path]:
     return frames
 
 
+def _not_frames(folder: Path) -> str:
+    """What a folder without frames holds instead, for its refusal: a video file, subfolders
+    (a folder of videos; one is read at a time), hidden files only."""
+    entries = sorted(folder.iterdir())
+    videos = [p.name for p in entries if is_video_file(p) and not is_hidden(p)]
+    if videos:
+        return f"; it holds the video file {videos[0]}: give that file instead"
+    folders = [p.name for p in entries if p.is_dir() and not is_hidden(p)]
+    if folders:
+        return f"; its subfolders are not read: give one video's folder, e.g. {folder / folders[0]}"
+    if entries and all(is_hidden(p) for p in entries):
+        return " (hidden files such as a Mac's '._<name>' files are not frames)"
+    return ""
+
+
 def frame_size(paths: list[Path]) -> tuple[int, int]:
-    """(H, W) shared by every frame, read from the file headers; FramesError naming the first
-    unreadable frame or the first of another size."""
+    """(H, W) shared by every frame, read from the file headers (checked_frame_size);
+    FramesError naming the first unreadable frame or the first of another size."""
     sizes = []
     for path in paths:
-        try:
-            with Image.open(path) as image:
-                sizes.append((image.height, image.width))
-        except (OSError, UnidentifiedImageError) as err:
-            raise FramesError(f"{path}: not a readable image ({err})") from None
+        sizes.append(checked_frame_size(path))
         if sizes[-1] != sizes[0]:
             raise FramesError(
                 f"{path} is {sizes[-1][1]}x{sizes[-1][0]} but {paths[0].name} is "
@@ -81,13 +103,42 @@ def frame_size(paths: list[Path]) -> tuple[int, int]:
     return sizes[0]
 
 
+def checked_frame_size(path: Path) -> tuple[int, int]:
+    """(H, W) of a frame file from its header, without decoding it; FramesError naming it when
+    it is over the pixel limit, no image (read_image's refusal) or cut short (its end mark
+    missing: an interrupted copy)."""
+    try:
+        header = read_header(path, "frame")
+        if header is None:  # PIL cannot open it: read_image says what it is (or reads it)
+            return read_frame(path).shape[:2]
+        cut = truncated(np.fromfile(path, np.uint8))
+    except ImageFileError as err:
+        raise FramesError(str(err)) from None
+    except OSError as err:
+        raise FramesError(f"{path}: cannot read the frame ({err.strerror or err})") from None
+    if cut is not None:
+        raise FramesError(
+            f"{path}: frame cut short ({cut} missing; an interrupted copy?); copy or extract it "
+            "again (removing it would shift every later frame's index)"
+        )
+    return header.height, header.width
+
+
+def read_frame(path: Path) -> np.ndarray:
+    """A frame file as H x W x 3 uint8 RGB (imaging.read_image); FramesError naming it when it
+    cannot be read."""
+    try:
+        return read_image(path)
+    except (ImageFileError, ImageMemoryError) as err:
+        raise FramesError(str(err)) from None
+
+
 def load_frames(paths: list[Path], image_size: int) -> torch.Tensor:
-    """N x S x S x 3 uint8: each frame as RGB, resized to S x S by PIL (the official loader's
-    rule, which differs from the image predictor's antialiased bilinear resize)."""
+    """N x S x S x 3 uint8: each frame as RGB (read_frame), resized to S x S by PIL (the official
+    loader's rule, which differs from the image predictor's antialiased bilinear resize)."""
     frames = torch.empty(len(paths), image_size, image_size, 3, dtype=torch.uint8)
     for i, path in enumerate(paths):
-        with Image.open(path) as image:
-            resized = image.convert("RGB").resize((image_size, image_size))
+        resized = Image.fromarray(read_frame(path)).resize((image_size, image_size))
         frames[i] = torch.from_numpy(np.array(resized))
     return frames
 
@@ -112,8 +163,7 @@ class VideoFrames:
     def image(self, frame: int) -> np.ndarray:
         """Frame `frame` at the video's size, H x W x 3 uint8 RGB."""
         if self.files is not None:
-            with Image.open(self.files[frame]) as image:
-                return np.array(image.convert("RGB"))
+            return read_frame(self.files[frame])
         image = self.decoded[frame]
         if image is None:
             raise RuntimeError(f"{self.source}: frame {frame} was dropped (keep_decoded=False)")
