@@ -108,12 +108,14 @@ class DatasetMetrics(nn.Module):
             {
                 f"set{i}": nn.ModuleDict(
                     {
-                        "mIoU": MaskIoU(),
-                        "mBIoU": BoundaryIoU(dilation_ratio=dilation_ratio),
+                        "mIoU": MaskIoU(label=f"{name} mIoU"),
+                        "mBIoU": BoundaryIoU(
+                            dilation_ratio=dilation_ratio, label=f"{name} mBIoU"
+                        ),
                         "count": SumMetric(),
                     }
                 )
-                for i in range(len(self.names))
+                for i, name in enumerate(self.names)
             }
         )
 
