@@ -54,3 +54,26 @@ def test_the_files_named_are_three_then_a_count_and_folders_are_none(tmp_path):
     )
     (tmp_path / "d.bin").unlink()
     assert _files_in(tmp_path).endswith(": a.pth, b.ckpt, c.safetensors")
+
+
+def test_a_config_json_that_is_not_an_object_is_one_line(tmp_path):
+    """Mutant TR9: probe without its isinstance(config, dict) check (an AttributeError)."""
+    from samhq_train.model.formats.transformers_dir import CONFIG, WEIGHTS, probe
+
+    folder = tmp_path / "f"
+    folder.mkdir()
+    save_file({"a": W}, str(folder / WEIGHTS))
+    (folder / CONFIG).write_text("[1, 2]")
+    with pytest.raises(CheckpointError, match=r"config\.json has model_type None, expected"):
+        probe(folder)
+
+
+def test_a_pytorch_model_bin_of_other_objects_is_refused(tmp_path):
+    """Mutant TR8: pytorch_model.bin taken without checking it holds only tensors."""
+    from samhq_train.model.formats.transformers_dir import TORCH_WEIGHTS
+
+    folder = tmp_path / "f"
+    folder.mkdir()
+    torch.save({"a": W, "step": 3}, folder / TORCH_WEIGHTS)
+    with pytest.raises(CheckpointError, match="pytorch_model.bin is not a state dict of tensors"):
+        _load_weights(folder)
