@@ -80,8 +80,10 @@ def other_family_refusal(setting: str, path, found: str, family: str, needs: str
                          ) -> CheckpointError:
     """The one wording of a file whose model family a command does not take (`needs`: what the
     command takes and what to give), in place of the loader's hint to use the file's own model=,
-    which that command would refuse."""
-    return CheckpointError(f"{setting}={path} holds a {found} model ({family} family): {needs}")
+    which that command would refuse. `setting`: a command's flag (--checkpoint X) or a config
+    key (model.checkpoint=X), each written as the user writes it."""
+    given = f"{setting} {path}" if setting.startswith("-") else f"{setting}={path}"
+    return CheckpointError(f"{given} holds a {found} model ({family} family): {needs}")
 
 
 @contextlib.contextmanager
