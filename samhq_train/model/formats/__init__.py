@@ -31,7 +31,7 @@ from .base import (
 )
 from .demo_bases import is_shipped_demo_base
 from .errors import describe_read_error
-from .inspection import Inspection, inspect, setting_named
+from .inspection import Inspection, inspect, sam3_file_keys, setting_named
 from .loading import (
     LoadedCheckpoint,
     OptionHint,
@@ -74,6 +74,7 @@ __all__ = [
     "describe_read_error",
     "Inspection",
     "inspect",
+    "sam3_file_keys",
     "setting_named",
     "LoadedCheckpoint",
     "OptionHint",
