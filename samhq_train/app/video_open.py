@@ -9,7 +9,7 @@ from pathlib import Path
 from samhq_train.inference.concept import ConceptPredictor
 from samhq_train.inference.video import ConceptVideoSession, ConceptVideoSettings, VideoPredictor
 from samhq_train.inference.video.checkpoint_parts import NOT_SAM2, checkpoint_info, missing_parts
-from samhq_train.inference.video.command import check_variant
+from samhq_train.inference.video.command_model import check_variant
 from samhq_train.inference.video.concept_video.command_run import read_settings
 from samhq_train.inference.video.frames import VideoFrames, open_video
 from samhq_train.model import VIDEO_FAMILIES
