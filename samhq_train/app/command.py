@@ -65,6 +65,7 @@ from samhq_train.inference.command_options import (
     checkpoint_refusal,
     flag_hints,
     hq_choice,
+    untrained_hq_note,
 )
 from samhq_train.model import CheckpointError, load_checkpoint
 
@@ -130,8 +131,8 @@ def load_segmenter(
 ) -> Segmenter:
     """The model of --checkpoint (or the demo base) on --device; AppError when it does not load.
     check_model(model, path), when given, runs first (its error is the only line printed).
-    print_note=False: the note on untrained HQ parts (hq_note) is the caller's to print, once its
-    own refusals are past."""
+    print_note=False: the note on untrained HQ parts (untrained_hq_note) is the caller's to print,
+    once its own refusals are past."""
     model, path = load_model(args)
     if check_model is not None:
         check_model(model, path)
@@ -143,11 +144,6 @@ def load_segmenter(
     if not use_hq:
         description += f"; HQ parts untrained: both sides are plain {model.untrained_hq.plain}"
     return Segmenter(model, description, use_hq=use_hq)
-
-
-def hq_note(segmenter: Segmenter) -> str | None:
-    """The note line on the segmenter's untrained HQ parts (None: they are trained)."""
-    return hq_choice(segmenter.predictor.model)[1]
 
 
 def load_model(args: argparse.Namespace):
@@ -216,7 +212,7 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
     concept = None if predictor is None else ConceptSession(predictor, segmenter.use_hq)
     session = None if video is None else open_video_session(
         video, segmenter, Path(args.checkpoint), predictor, text_settings)
-    note = hq_note(segmenter)
+    note = untrained_hq_note(segmenter.predictor.model)
     if note is not None:  # after the refusals: an error is the one line printed
         print(note, file=sys.stderr)
     try:

@@ -139,3 +139,13 @@ def test_app_video_the_models_own_refusal_is_one_line_naming_the_file(files, tmp
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"error: --video: the checkpoint {checkpoint}: this SAM 3 model has no "
                            "video parts"), line
+
+
+def test_app_video_on_a_file_that_tracks_still_notes_its_untrained_hq_parts_once(files, tmp_path,
+                                                                                  capsys):
+    checkpoint = DEMO_BASE_DIR / "sam2.1_hq_hiera_demo_base.pt"
+    server = app_main([str(checkpoint), "--video", str(files["frames"]), "--port", "0", "--out",
+                       str(tmp_path / "out"), "--device", "cpu"], serve=False)
+    server.server_close()
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "decoding as plain SAM 2.1" in notes[0], notes
