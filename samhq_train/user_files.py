@@ -4,7 +4,9 @@ it is not one, and read.
 read_text is how a user's text file (a json, a prompt file) is read: a path that is there but is
 not a regular file (a folder, a pipe, a device) is an OSError saying so, before anything opens it
 (opening a pipe waits for a writer forever). It reads UTF-8 and drops a byte-order mark at the
-start (Windows tools and editors' "UTF-8 with BOM" write one), which json.loads would refuse.
+start (Windows tools and editors' "UTF-8 with BOM" write one), which json.loads would refuse; a
+file in another encoding (UTF-16 from Notepad's "Unicode" or PowerShell's redirection) is
+NotUtf8Error, saying to save it as UTF-8.
 
 is_hidden tells the files a folder listing leaves out: a name starting with "." (macOS's
 "._<name>" AppleDouble metadata beside each file copied to a non-Mac disk, .DS_Store, an editor's
@@ -58,11 +60,45 @@ def not_a_folder(path: str | os.PathLike) -> str:
     return "folder not found" + interrupted_write_note(path)
 
 
+class NotUtf8Error(UnicodeDecodeError):
+    """A user's text file that is not UTF-8 (UTF-16 / UTF-32 told by its byte-order mark, or
+    bytes UTF-8 cannot decode): says what it is and to save it as UTF-8, where the codec's own
+    words ("can't decode byte 0xff in position 0") tell a user neither. A UnicodeDecodeError, so
+    each reader's handling of one catches it; the reader names the file."""
+
+    def __init__(self, err: UnicodeDecodeError, what: str) -> None:
+        super().__init__(err.encoding, err.object, err.start, err.end, err.reason)
+        self.what = what
+
+    def __str__(self) -> str:
+        return f"{self.what}: save it as UTF-8"
+
+
+# UTF-32's marks first: UTF-32 LE's starts with UTF-16 LE's
+_OTHER_MARKS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+                (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+
+
 def read_text(path: str | os.PathLike) -> str:
     """A text file's content (UTF-8, a leading byte-order mark dropped), after
-    require_regular_file."""
+    require_regular_file; NotUtf8Error for a file in another encoding."""
     require_regular_file(path)
-    return Path(path).read_text(encoding="utf-8-sig")
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        data = Path(path).read_bytes()  # the error's own offsets are a read chunk's
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        for mark, encoding in _OTHER_MARKS:
+            if data.startswith(mark):
+                raise NotUtf8Error(
+                    err, f"{encoding} text (it starts with {encoding}'s byte-order mark)"
+                ) from None
+        raise NotUtf8Error(
+            err, f"not UTF-8 text (byte 0x{data[err.start]:02x} at position {err.start})"
+        ) from None
+    raise AssertionError("utf-8-sig refused what utf-8 decodes")  # not reached
 
 
 def is_hidden(path: str | os.PathLike) -> bool:

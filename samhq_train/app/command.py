@@ -63,8 +63,9 @@ from samhq_train.inference.command_options import (
     add_weights_options,
     check_device_options,
     checkpoint_refusal,
-    decode_with_hq,
     flag_hints,
+    hq_choice,
+    untrained_hq_note,
 )
 from samhq_train.model import CheckpointError, load_checkpoint
 
@@ -125,15 +126,21 @@ def take_checkpoint_flag(parser: argparse.ArgumentParser, args: argparse.Namespa
     args.checkpoint = args.checkpoint if flag is None else flag
 
 
-def load_segmenter(args: argparse.Namespace, check_model=None) -> Segmenter:
+def load_segmenter(
+    args: argparse.Namespace, check_model=None, *, print_note: bool = True
+) -> Segmenter:
     """The model of --checkpoint (or the demo base) on --device; AppError when it does not load.
-    check_model(model, path), when given, runs first (its error is the only line printed)."""
+    check_model(model, path), when given, runs first (its error is the only line printed).
+    print_note=False: the note on untrained HQ parts (untrained_hq_note) is the caller's to print,
+    once its own refusals are past."""
     model, path = load_model(args)
     if check_model is not None:
         check_model(model, path)
     family = getattr(model, "family", "?")
     description = f"{path.name} ({family}, {model.image_size} px input, {args.device})"
-    use_hq = decode_with_hq(model)
+    use_hq, note = hq_choice(model)
+    if note is not None and print_note:
+        print(note, file=sys.stderr)
     if not use_hq:
         description += f"; HQ parts untrained: both sides are plain {model.untrained_hq.plain}"
     return Segmenter(model, description, use_hq=use_hq)
@@ -201,10 +208,13 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
         nonlocal predictor
         predictor = None if bpe is None else concept_predictor(model, bpe, path)
 
-    segmenter = load_segmenter(args, text_mode)
+    segmenter = load_segmenter(args, text_mode, print_note=False)
     concept = None if predictor is None else ConceptSession(predictor, segmenter.use_hq)
     session = None if video is None else open_video_session(
-        video, segmenter, predictor, text_settings)
+        video, segmenter, Path(args.checkpoint), predictor, text_settings)
+    note = untrained_hq_note(segmenter.predictor.model)
+    if note is not None:  # after the refusals: an error is the one line printed
+        print(note, file=sys.stderr)
     try:
         app = App(segmenter, out_dir, video=session, concept=concept)
         server = make_server(app, args.host, args.port)

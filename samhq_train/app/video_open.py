@@ -4,14 +4,16 @@ made once the model is known to track (SAM 2.1 / HQ-SAM 2, SAM 3 / HQ-SAM 3 with
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from samhq_train.inference.concept import ConceptPredictor
 from samhq_train.inference.video import ConceptVideoSession, ConceptVideoSettings, VideoPredictor
 from samhq_train.inference.video.checkpoint_parts import NOT_SAM2, checkpoint_info, missing_parts
-from samhq_train.inference.video.command import check_variant
+from samhq_train.inference.video.command_model import check_variant
 from samhq_train.inference.video.concept_video.command_run import read_settings
 from samhq_train.inference.video.frames import VideoFrames, open_video
 from samhq_train.model import VIDEO_FAMILIES
+from samhq_train.model.sam3.tracking import VideoPartsMissing
 
 from .concept import DEFAULT_THRESHOLD
 from .engine import AppError, Segmenter
@@ -85,17 +87,21 @@ def check_text_settings(args: argparse.Namespace) -> ConceptVideoSettings | None
 def open_video_session(
     video: VideoFrames,
     segmenter: Segmenter,
+    checkpoint: Path,
     concept: ConceptPredictor | None = None,
     settings: ConceptVideoSettings | None = None,
 ) -> VideoSession:
     """The video set on a VideoPredictor of the segmenter's model (HQ as its SAM-HQ side), with
-    text prompts when `concept` (the image page's, on the same model) is given; AppError for a
-    model that cannot track, before the frames are resized."""
+    text prompts when `concept` (the image page's, on the same model) is given; AppError naming
+    `checkpoint` for a model that cannot track, before the frames are resized."""
     model = segmenter.predictor.model
     family = getattr(model, "family", "?")
     if family not in VIDEO_FAMILIES:
-        raise AppError(f"--video: the checkpoint is a {family} model: {NOT_SAM2}")
-    predictor = VideoPredictor(model, use_hq=segmenter.use_hq)  # refuses SAM 3 without video parts
+        raise AppError(f"--video: the checkpoint {checkpoint} is a {family} model: {NOT_SAM2}")
+    try:
+        predictor = VideoPredictor(model, use_hq=segmenter.use_hq)
+    except VideoPartsMissing as err:  # what the key names did not tell (check_tracking_file)
+        raise AppError(f"--video: the checkpoint {checkpoint}: {err}") from None
     h, w = video.size
     plain = "" if segmenter.use_hq else " (HQ parts untrained: plain SAM)"
     description = (f"{video.source.name}: {len(video)} frames, {w} x {h}, tracked by the "

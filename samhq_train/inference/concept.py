@@ -21,10 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from samhq_train.clip_tokenizer import ClipTokenizer, TokenizerFileError
-from samhq_train.model import CheckpointError, inspect
-from samhq_train.model.formats.base import without_wrapper_prefixes
+from samhq_train.model.formats import sam3_file_keys
 from samhq_train.model.formats.inspection import Inspection
-from samhq_train.model.formats.safetensors_files import header
 from samhq_train.model.sam3.concept.detector import (
     PREFIX,
     ConceptDetector,
@@ -55,26 +53,6 @@ def file_without_detector(info: Inspection, base=None) -> Path | None:
     if found is None or any(key.startswith(DETECTOR_KEYS) for key in found[1]):
         return None
     return found[0]
-
-
-def sam3_file_keys(info: Inspection, base=None):
-    """(the file, its official key names) of a full SAM 3 weights file, the inspected one or
-    `base` when it needs one: a torch file's memory-mapped keys or a safetensors header, read
-    before a model is built. None where the names are not read here (another family, a training
-    checkpoint, a transformers folder, a base that cannot be inspected: the family check, the
-    loader and the model's own checks word those)."""
-    if info.needs_base and base is not None:
-        try:
-            info = inspect(base)
-        except CheckpointError:
-            return None
-    if info.family != "sam3" or info.needs_base:
-        return None
-    if info.format in ("sam", "sam_hq") and isinstance(info.held, dict):
-        return info.path, info.held.keys()  # the state dict inspecting held (memory-mapped)
-    if info.format == "safetensors":
-        return info.path, without_wrapper_prefixes(dict.fromkeys(header(info.path)[0])).keys()
-    return None
 
 
 @dataclass(frozen=True)

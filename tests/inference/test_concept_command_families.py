@@ -57,5 +57,5 @@ def test_another_familys_file_is_one_line_before_a_model_is_built(
         concept_command.main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert stop.value.code == 2 and built == []
-    assert err == [f"error: --checkpoint={folder / name} holds a {model}: {NEEDS}"]
+    assert err == [f"error: --checkpoint {folder / name} holds a {model}: {NEEDS}"]
     assert not (tmp_path / "out").exists()

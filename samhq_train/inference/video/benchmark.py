@@ -40,11 +40,15 @@ from samhq_train.files import atomic_write
 from samhq_train.imaging import ImageFileError
 from samhq_train.mask_png import MaskPng, read_mask_png
 from samhq_train.model.sam2.tracking import non_overlapping
-from samhq_train.user_files import not_a_file, not_a_folder, read_text
+from samhq_train.user_files import is_hidden, not_a_file, not_a_folder, read_text
 
 from .command import davis_palette, id_mask
 from .frames import FramesError, frame_size, list_frames
 from .predictor import VideoPredictor
+
+# DAVIS annotations' void value: pixels not scored (samhq-video-eval), never an object to prompt;
+# evaluation/video/scores.py's DAVIS_VOID_ID (inference does not import evaluation)
+DAVIS_VOID_ID = 255
 
 DAVIS_FRAMES = Path("JPEGImages", "480p")
 DAVIS_MASKS = Path("Annotations", "480p")
@@ -104,8 +108,8 @@ def sequence_folders(
     if names is None and masks == gt_root / DAVIS_MASKS and split_file.is_file():
         names = [line.strip() for line in read_text(split_file).splitlines() if line.strip()]
     elif names is None:
-        names = sorted(p.name for p in masks.iterdir() if p.is_dir() and p.name[0] != ".")
-    if not names and any(masks.glob("*.png")):
+        names = sorted(p.name for p in masks.iterdir() if p.is_dir() and not is_hidden(p))
+    if not names and any(annotation_pngs(masks)):
         raise VosInputError(
             f"--gt {gt_root} holds one sequence's masks: with --checkpoint give the folder of "
             f"sequence folders ({gt_root.parent}), and --frames the one of their frames"
@@ -145,9 +149,14 @@ def _frames(name: str, frames_dir: Path) -> tuple[list[Path], dict[str, int], tu
     return frames, {p.stem: i for i, p in enumerate(frames)}, video_hw
 
 
+def annotation_pngs(folder: Path) -> list[Path]:
+    """The folder's *.png, without the hidden ones (macOS's "._<frame>.png" metadata)."""
+    return [p for p in folder.glob("*.png") if not is_hidden(p)]
+
+
 def _annotations(masks_dir: Path, frames_dir: Path, index: dict[str, int]) -> list[Path]:
     """The annotation PNGs of a folder in frame order, each with its frame."""
-    annotations = sorted(masks_dir.glob("*.png"), key=lambda p: index.get(p.stem, -1))
+    annotations = sorted(annotation_pngs(masks_dir), key=lambda p: index.get(p.stem, -1))
     for path in annotations:
         if not path.is_file():
             raise VosInputError(
@@ -172,10 +181,10 @@ def plan_sequence(name: str, frames_dir: Path, masks_dir: Path) -> VosSequence:
     for path in _annotations(masks_dir, frames_dir, index):
         annotation = read_annotation(path, frames[index[path.stem]], video_hw)
         palette = annotation.palette if palette is None else palette
-        ids = annotation.values
+        ids = np.where(annotation.values == DAVIS_VOID_ID, 0, annotation.values)
         if not prompts and not ids.any():
             raise VosInputError(
-                f"{path}: the first annotated frame of {name} holds no object (all 0): its "
+                f"{path}: the first annotated frame of {name} holds no object (all 0 or void): its "
                 "objects are the prompts; give their masks there"
             )
         for obj_id in np.unique(ids[ids > 0]).tolist():
@@ -204,7 +213,7 @@ def plan_object_sequence(name: str, frames_dir: Path, masks_dir: Path) -> VosSeq
     on its first annotated frame where it shows; every annotation needs its frame, those up to
     the prompt are read."""
     frames, index, video_hw = _frames(name, frames_dir)
-    folders = sorted(p for p in masks_dir.iterdir() if p.is_dir() and p.name[0] != ".")
+    folders = sorted(p for p in masks_dir.iterdir() if p.is_dir() and not is_hidden(p))
     if not folders:
         raise VosInputError(
             f"{masks_dir} holds no object folders: per-object annotations are "

@@ -8,10 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from samhq_train.model import VIDEO_FAMILIES, CheckpointError, inspect
+from samhq_train.model.formats import sam3_file_keys
 from samhq_train.model.formats.inspection import Inspection
 from samhq_train.model.sam3.model import VIDEO_PREFIXES
 
-from ..concept import NO_DETECTOR, file_without_detector, sam3_file_keys
+from ..concept import NO_DETECTOR, file_without_detector
 
 NOT_SAM2 = "video tracking needs an HQ-SAM 2 / SAM 2.1 model or an HQ-SAM 3 / SAM 3 model"
 NO_VIDEO_PARTS = (

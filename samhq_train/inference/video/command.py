@@ -46,7 +46,6 @@ if __name__ == "__main__":  # python -m: started as the installed command (one l
 import argparse
 import itertools
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -54,16 +53,8 @@ import torch
 from PIL import Image
 
 from samhq_train.drawing import draw_overlay
-from samhq_train.errors import UserError, exit_on_user_error
+from samhq_train.errors import exit_on_user_error
 from samhq_train.files import atomic_write, atomic_write_text
-from samhq_train.model import (
-    VIDEO_FAMILIES,
-    CheckpointError,
-    family_of_variant,
-    load_checkpoint,
-)
-from samhq_train.model.sam3.concept.detector import NoDetectorError
-from samhq_train.model.sam3.tracking import VideoPartsMissing
 from samhq_train.output_check import OutputError, check_output_dir
 from samhq_train.progress import Progress
 
@@ -72,17 +63,19 @@ from ..command_options import (
     add_hq_option,
     add_weights_options,
     check_device_options,
-    checkpoint_refusal,
-    flag_hints,
-    hq_choice,
 )
-from ..concept import ConceptPredictor
 from ..concept_command import add_box_options, box_record
 from ..interrupted import exit_interrupted
-from .checkpoint_parts import NOT_SAM2, checkpoint_info, tracking_refusal
+from .checkpoint_parts import checkpoint_info, tracking_refusal
+from .command_model import (
+    VideoInputError,
+    check_variant,
+    concept_predictor,
+    load_model,
+    tracking_predictor,
+)
 from .concept_options import check_text_options, checked_concept_prompts, concept_prompt
 from .concept_tracking import (
-    NEEDS_SAM3,
     ConceptObjects,
     add_concept_objects,
     check_concept_frame,
@@ -97,10 +90,6 @@ from .concept_video.command_run import (
 from .frames import open_video
 from .predictor import OBJECT_MODES, VideoPredictor
 from .prompts import VideoPrompt, check_rounds, read_prompts
-
-
-class VideoInputError(UserError):
-    """An input of samhq-video that cannot be used; the message names it."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -207,34 +196,6 @@ def check_out(out: Path, targets: list[Path], overwrite: bool) -> None:
 CONCEPT_JSON = "concept.json"  # with --text: the objects the detector made
 
 
-def check_variant(variant: str | None, text: bool = False) -> None:
-    """A --variant of another family (with --text: not SAM 3) is refused before anything is
-    read."""
-    if variant is None:
-        return
-    family = family_of_variant(variant).name
-    if family not in VIDEO_FAMILIES:
-        raise VideoInputError(f"--variant {variant} is a {family} model: {NOT_SAM2}")
-    if text and family != "sam3":
-        raise VideoInputError(f"--text: --variant {variant} is a {family} model; {NEEDS_SAM3}")
-
-
-def load_model(args: argparse.Namespace):
-    try:
-        with flag_hints():
-            model = load_checkpoint(
-                args.checkpoint, variant=args.variant, format=args.format, base_checkpoint=args.base
-            )
-    except (CheckpointError, FileNotFoundError) as err:
-        raise VideoInputError(
-            checkpoint_refusal(f"--checkpoint {args.checkpoint}", args.checkpoint, err)) from None
-    if getattr(model, "family", None) not in VIDEO_FAMILIES:
-        raise VideoInputError(
-            f"--checkpoint {args.checkpoint} is a {getattr(model, 'family', '?')} model: {NOT_SAM2}"
-        )
-    return model
-
-
 def check_prompt_rounds(args: argparse.Namespace, model, prompts: list[VideoPrompt]) -> None:
     """The prompts file's rounds, checked again once the model's family is known (before any
     frame is encoded; the predictor refuses --objects independent for SAM 3 itself)."""
@@ -282,18 +243,6 @@ def tracked_frames(predictor: VideoPredictor, rounds: list[list[VideoPrompt]]):
                     if number == len(rounds):
                         yield result
                     progress.update()
-
-
-def concept_predictor(args: argparse.Namespace, model) -> ConceptPredictor:
-    """--text's detector on the loaded model: an HQ-SAM 3 / SAM 3 file with the detector, a
-    readable --bpe (each refused in one line before any frame is resized)."""
-    try:
-        return ConceptPredictor(
-            model, args.bpe, threshold=args.threshold,
-            amp_dtype=torch.bfloat16 if args.bf16 else None,
-        )
-    except NoDetectorError as err:
-        raise VideoInputError(f"--checkpoint {args.checkpoint}: {err}") from None
 
 
 def background_frames(video_size: tuple[int, int], num_frames: int):
@@ -359,15 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         check_prompt_rounds(args, model, prompts)
     else:
         detector = concept_predictor(args, model)
-    use_hq, note = hq_choice(model, args.hq)
-    try:
-        predictor = VideoPredictor(
-            model, use_hq=use_hq, objects=args.objects, fill_hole_area=args.fill_hole_area
-        )
-    except VideoPartsMissing as err:
-        raise VideoInputError(f"--checkpoint {args.checkpoint}: {err}") from None
-    if note is not None:  # after the refusals: an error is the one line printed
-        print(note, file=sys.stderr)
+    predictor = tracking_predictor(args, model)
     device = torch.device(args.device).type
     with torch.autocast(device, dtype=torch.bfloat16, enabled=args.bf16):
         if not concept:

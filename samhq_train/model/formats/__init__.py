@@ -31,11 +31,10 @@ from .base import (
 )
 from .demo_bases import is_shipped_demo_base
 from .errors import describe_read_error
-from .inspection import Inspection, inspect, setting_named
+from .inspection import Inspection, inspect, sam3_file_keys, setting_named
 from .loading import (
     LoadedCheckpoint,
     OptionHint,
-    UntrainedHQ,
     apply_state,
     build_sam_hq,
     check_base_given,
@@ -48,7 +47,6 @@ from .loading import (
     read_provenance,
     read_state_dict,
     taking_families,
-    untrained_hq,
 )
 from .records import (
     FORMAT_ALIASES,
@@ -56,10 +54,10 @@ from .records import (
     RECORDS,
     SAVE_FORMATS,
     canonical_format,
-    holds_trained_hq,
     record_of,
 )
 from .saving import check_writable, expected_state, plain_model, save_checkpoint
+from .trained_hq import UntrainedHQ, holds_trained_hq, untrained_hq
 
 __all__ = [
     "TORCH_SUFFIXES",
@@ -74,6 +72,7 @@ __all__ = [
     "describe_read_error",
     "Inspection",
     "inspect",
+    "sam3_file_keys",
     "setting_named",
     "LoadedCheckpoint",
     "OptionHint",

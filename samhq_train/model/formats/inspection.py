@@ -3,7 +3,9 @@
 Every place that takes a checkpoint asks this: the model.checkpoint check (Use.START), the
 ckpt_path check before resuming (Use.RESUME), load_checkpoint (Use.EVALUATE) and export's
 read-back. What was loaded while looking at the file travels in the result, so reading it
-afterwards (Inspection.read) does not read it again."""
+afterwards (Inspection.read) does not read it again. sam3_file_keys reads a full SAM 3 file's key
+names from it, for the commands that tell a missing part (the concept detector, the video parts)
+before a model is built."""
 
 from __future__ import annotations
 
@@ -15,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from ..provenance import Provenance
-from .base import CheckpointError, FormatRecord, Found, Read, Use
+from .base import CheckpointError, FormatRecord, Found, Read, Use, without_wrapper_prefixes
 from .errors import FileProblem, not_found
 from .records import FORMATS, RECORDS, record_of
+from .safetensors_files import header
 
 # what each use takes, said after a setting's refused value
 USE_HINTS = {
@@ -80,6 +83,26 @@ def inspect(
         if setting is None:
             raise
         raise as_setting(err, setting, use) from None
+
+
+def sam3_file_keys(info: Inspection, base=None):
+    """(the file, its official key names) of a full SAM 3 weights file, the inspected one or
+    `base` when it needs one: a torch file's memory-mapped keys or a safetensors header, read
+    before a model is built. None where the names are not read here (another family, a training
+    checkpoint, a transformers folder, a base that cannot be inspected: the family check, the
+    loader and the model's own checks word those)."""
+    if info.needs_base and base is not None:
+        try:
+            info = inspect(base)
+        except CheckpointError:
+            return None
+    if info.family != "sam3" or info.needs_base:
+        return None
+    if info.format in ("sam", "sam_hq") and isinstance(info.held, dict):
+        return info.path, info.held.keys()  # the state dict inspecting held (memory-mapped)
+    if info.format == "safetensors":
+        return info.path, without_wrapper_prefixes(dict.fromkeys(header(info.path)[0])).keys()
+    return None
 
 
 @contextlib.contextmanager

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,9 +25,9 @@ from ..registry import (
     family_of_variant,
     official_file,
 )
-from .base import CheckpointError, FormatRecord, State, Use, detect_variant, family_of
-from .demo_bases import is_shipped_demo_base
+from .base import CheckpointError, FormatRecord, State, Use, detect_variant
 from .inspection import inspect
+from .trained_hq import untrained_hq
 
 
 class LoadedCheckpoint(NamedTuple):
@@ -80,8 +79,10 @@ def other_family_refusal(setting: str, path, found: str, family: str, needs: str
                          ) -> CheckpointError:
     """The one wording of a file whose model family a command does not take (`needs`: what the
     command takes and what to give), in place of the loader's hint to use the file's own model=,
-    which that command would refuse."""
-    return CheckpointError(f"{setting}={path} holds a {found} model ({family} family): {needs}")
+    which that command would refuse. `setting`: a command's flag (--checkpoint X) or a config
+    key (model.checkpoint=X), each written as the user writes it."""
+    given = f"{setting} {path}" if setting.startswith("-") else f"{setting}={path}"
+    return CheckpointError(f"{given} holds a {found} model ({family} family): {needs}")
 
 
 @contextlib.contextmanager
@@ -290,47 +291,6 @@ def load_checkpoint_with_provenance(
     apply_state(model, state, record, path, variant, policy)
     model.untrained_hq = untrained_hq(path, state, provenance)
     return LoadedCheckpoint(model, info.format, provenance)
-
-
-# what a family's model is without its HQ parts, in a note's words
-PLAIN_NAMES = {"sam1": "SAM", "sam2": "SAM 2.1", "sam3": "SAM 3"}
-
-
-@dataclass(frozen=True)
-class UntrainedHQ:
-    """Why the HQ parts of a model loaded from `path` are not trained weights: load_checkpoint
-    sets it as the model's `untrained_hq` (None there: the file held trained HQ parts)."""
-
-    path: str
-    reason: str  # after the file's name: "holds no HQ parts (a plain SAM 2.1 checkpoint)"
-    plain: str  # the model without its HQ parts: "SAM", "SAM 2.1" or "SAM 3"
-
-    def __str__(self) -> str:
-        return f"{self.path} {self.reason}"
-
-
-def untrained_hq(
-    path: str | os.PathLike, state: State, record: Provenance | None = None
-) -> UntrainedHQ | None:
-    """The one rule for whether a checkpoint's HQ parts are trained: not when the file holds no
-    HQ tensors (an official SAM / SAM 2.1 / SAM 3 file: the model keeps the HQ parts' fresh
-    random init), nor in a shipped demo base (its HQ parts are their seeded init), nor when its
-    `record` says so (a concept or video run from Meta's weights that left them as they were).
-    An HQ-only or delta file (with its base), an image run's checkpoint, a SAM-HQ file and a
-    concept / video run's checkpoint without that record (docs/checkpoints.md) hold trained
-    ones."""
-    family = family_of(state)
-    plain = PLAIN_NAMES.get(family.name, family.name)
-    if not any(family.is_hq_key(k) for k in state):
-        return UntrainedHQ(str(path), f"holds no HQ parts (a plain {plain} checkpoint)", plain)
-    if is_shipped_demo_base(path):
-        return UntrainedHQ(str(path), "is a shipped demo base (its HQ parts are untrained)", plain)
-    if record is not None and record.trained_hq is False:
-        return UntrainedHQ(
-            str(path), "is a run's checkpoint whose HQ parts were never trained (its run "
-            "started from weights without them and did not train them)", plain,
-        )
-    return None
 
 
 def check_base_given(

@@ -4,7 +4,6 @@ here; detection, inspect, loading, saving and the CLIs' --format / --to choices 
 
 from __future__ import annotations
 
-from ..provenance import Provenance
 from .base import CheckpointError, FormatRecord
 from .lightning import LIGHTNING, LIGHTNING_FULL
 from .safetensors_files import DELTA, HQ_ONLY, SAFETENSORS
@@ -26,17 +25,6 @@ FORMAT_ALIASES = {alias: r.name for r in RECORDS.values() for alias in r.aliases
 def canonical_format(format: str | None) -> str | None:
     """The current name of a format (earlier names accepted); None stays None (detect)."""
     return FORMAT_ALIASES.get(format, format) if format is not None else None
-
-
-def holds_trained_hq(read_as: str | None, record: Provenance | None = None) -> bool:
-    """Whether a file read as format `read_as` (None: no file, a random build) with `record`
-    (what the file records, if anything) holds trained HQ parts: every format but Meta's plain
-    weights ("sam"), whose HQ parts load at their fresh init, unless its record says they were
-    never trained (a concept or video run's checkpoint); a record without the fact (an image
-    run's, a whole-model checkpoint written before it) counts as trained."""
-    if read_as is None or read_as == SAM.name:
-        return False
-    return record is None or record.trained_hq is not False
 
 
 def record_of(format: str, path=None) -> FormatRecord:

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from samhq_train.app import command as app_command
+from samhq_train.app import video_open
 from samhq_train.app.command import main as app_main
 from samhq_train.constants import DEMO_BASE_DIR
 from samhq_train.inference.video import command
@@ -123,3 +124,28 @@ def test_app_video_refuses_a_file_that_cannot_track_before_loading(checkpoint, s
     assert stop.value.code == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"error: --video: {says}"), line
+
+
+def test_app_video_the_models_own_refusal_is_one_line_naming_the_file(files, tmp_path, capsys,
+                                                                     monkeypatch):
+    """samhq-app --video where the key names do not tell (here: made not to): the loaded model's
+    refusal is one line naming the file, the note on its untrained HQ parts not printed first."""
+    monkeypatch.setattr(video_open, "missing_parts", lambda *args, **kwargs: None)
+    checkpoint = files["image_only"]
+    with pytest.raises(SystemExit) as stop:
+        app_main([str(checkpoint), "--video", str(files["frames"]), "--port", "0", "--out",
+                  str(tmp_path / "out"), "--device", "cpu"], serve=False)
+    assert stop.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: --video: the checkpoint {checkpoint}: this SAM 3 model has no "
+                           "video parts"), line
+
+
+def test_app_video_on_a_file_that_tracks_still_notes_its_untrained_hq_parts_once(files, tmp_path,
+                                                                                  capsys):
+    checkpoint = DEMO_BASE_DIR / "sam2.1_hq_hiera_demo_base.pt"
+    server = app_main([str(checkpoint), "--video", str(files["frames"]), "--port", "0", "--out",
+                       str(tmp_path / "out"), "--device", "cpu"], serve=False)
+    server.server_close()
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "decoding as plain SAM 2.1" in notes[0], notes
