@@ -16,7 +16,7 @@ from samhq_train.errors import UserError
 from samhq_train.evaluation.video.concept_inputs import ConceptGroundTruth, asked_pairs
 from samhq_train.evaluation.video.concept_masks import frame_stems, pair_folder
 from samhq_train.inference.video.command import davis_palette
-from samhq_train.inference.video.command import load_model as load_video_model
+from samhq_train.inference.video.command_model import load_model as load_video_model
 from samhq_train.inference.video.concept_video.command_run import (
     make_session,
     read_settings,

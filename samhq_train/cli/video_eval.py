@@ -82,8 +82,8 @@ from samhq_train.inference.command_options import (
     untrained_hq_note,
 )
 from samhq_train.inference.video.benchmark import benchmark_predictor, plan_benchmark, run_sequence
-from samhq_train.inference.video.command import check_variant
-from samhq_train.inference.video.command import load_model as load_video_model
+from samhq_train.inference.video.command_model import check_variant
+from samhq_train.inference.video.command_model import load_model as load_video_model
 from samhq_train.output_check import (
     OutputError,
     check_output_dir,
