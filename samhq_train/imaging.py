@@ -1,8 +1,9 @@
 """Pixels in: reading image files, one home (the resize rules are resizing.py's, overlay
 pictures, the pixels out, drawing.py's).
 
-Dependency-free within the project (numpy, OpenCV, PIL only), so that data, model, inference
-and evaluation all use it without importing each other.
+Dependency-free within the project (numpy, OpenCV, PIL; image_signatures and the neutral
+user_files), so that data, model, inference and evaluation all use it without importing each
+other.
 
 - ``read_image`` / ``decode_image_file``: the one image reader (``read_image_bytes``: the same
   for an upload's bytes, samhq-app's). EXIF orientation is IGNORED everywhere (training,
@@ -25,7 +26,9 @@ and evaluation all use it without importing each other.
   format only OpenCV decodes: Radiance HDR, PFM, PAM) has no size to check: it is refused in one
   line, and decoded only when there is no limit (0). Running out of memory while decoding is
   ``ImageMemoryError`` (a UserError and MemoryError), never "not a readable image".
-- Annotation PNGs (video object segmentation masks) are mask_png.py's, beside this reader.
+- A video's frame files: ``frame_files`` lists them (video training's and samhq-video's one
+  rule), ``read_image(what="frame")`` words a damaged one's refusal (replace it, not remove it).
+  Annotation PNGs (video object segmentation masks) are mask_png.py's, beside this reader.
 """
 
 from __future__ import annotations
