@@ -1,8 +1,9 @@
 """Pixels in: reading image files, one home (the resize rules are resizing.py's, overlay
 pictures, the pixels out, drawing.py's).
 
-Dependency-free within the project (numpy, OpenCV, PIL only), so that data, model, inference
-and evaluation all use it without importing each other.
+Dependency-free within the project (numpy, OpenCV, PIL; image_signatures and the neutral
+user_files), so that data, model, inference and evaluation all use it without importing each
+other.
 
 - ``read_image`` / ``decode_image_file``: the one image reader (``read_image_bytes``: the same
   for an upload's bytes, samhq-app's). EXIF orientation is IGNORED everywhere (training,
@@ -25,7 +26,9 @@ and evaluation all use it without importing each other.
   format only OpenCV decodes: Radiance HDR, PFM, PAM) has no size to check: it is refused in one
   line, and decoded only when there is no limit (0). Running out of memory while decoding is
   ``ImageMemoryError`` (a UserError and MemoryError), never "not a readable image".
-- Annotation PNGs (video object segmentation masks) are mask_png.py's, beside this reader.
+- A video's frame files: ``frame_files`` lists them (video training's and samhq-video's one
+  rule), ``read_image(what="frame")`` words a damaged one's refusal (replace it, not remove it).
+  Annotation PNGs (video object segmentation masks) are mask_png.py's, beside this reader.
 """
 
 from __future__ import annotations
@@ -45,10 +48,13 @@ from PIL import Image
 
 from samhq_train.errors import UserError
 from samhq_train.image_signatures import not_an_image, truncated, unchecked_format
+from samhq_train.user_files import frame_order, is_hidden
 
 # the suffixes (any case) a folder's images are listed by: training's folder sets,
 # samhq-predict's and samhq-amg's folders; the content, not the suffix, decides the decoding
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# a video's frame files (samhq-video's frames folders, video training's JPEGImages/<sequence>)
+FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 MAX_PIXELS_ENV = "SAMHQ_MAX_IMAGE_PIXELS"
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: a 10000 x 10000 image, ~0.3 GB as uint8 RGB
 EXIF_ORIENTATION = 0x0112
@@ -181,12 +187,23 @@ class _Source:
     path: Path | None = None
     what: str = "image"
 
+    def redo(self, verb: str) -> str:
+        """What to do with a damaged file: `verb` (re-export, re-download) or remove it; a video
+        frame or annotation is replaced instead (a frame removed shifts every later one's index,
+        an annotation removed leaves its frame out of the clips)."""
+        if self.what == "frame":
+            return "copy or extract it again (removing it would shift every later frame's index)"
+        return "copy or export it again" if self.what == "annotation" else f"{verb} or remove it"
+
     def refusal(self, problem: str, fix: str, upload_fix: str = "choose another file"
                 ) -> ImageFileError:
         if self.path is None:
             return ImageFileError(f"{self.name} {problem}; {upload_fix}")
         return ImageFileError(f"cannot read {self.what} file {self.path}: {self.name} {problem}; "
                               f"{fix}")
+
+    def cut_short(self, end_mark: str) -> ImageFileError:
+        return self.refusal(f"is truncated ({end_mark} missing)", self.redo("re-download"))
 
     def too_large(self, size: str, limit: int) -> ImageTooLargeError:
         over = f"is {size}, over the pixel limit of {limit:,} ({limit / 1e6:g} MP)"
@@ -266,13 +283,40 @@ def decode_with_header(
         raise ImageFileError(f"{what} file not found: {path}")
     source = _Source(path.name, path, what)
     header = _checked_header(path, source, max_pixels)
+    return _decode(_file_bytes(path, what), flags, header, source, _limit(max_pixels)), header
+
+
+def _file_bytes(path: Path, what: str) -> np.ndarray:
     try:
-        data = np.fromfile(path, np.uint8)
+        return np.fromfile(path, np.uint8)
     except OSError as e:
         raise ImageFileError(
-            f"cannot read {what} file {path}: {e.strerror}; check that it is readable"
+            f"cannot read {what} file {path}: {e.strerror or e}; check that it is readable"
         ) from None
-    return _decode(data, flags, header, source, _limit(max_pixels)), header
+
+
+def check_complete(path: str | os.PathLike, what: str = "image") -> None:
+    """ImageFileError naming `path` when it is a JPEG or PNG cut short (its end mark missing:
+    an interrupted copy), read_image's refusal, without decoding it (``what``: its wording,
+    _Source.redo)."""
+    path = Path(path)
+    if (cut := truncated(_file_bytes(path, what))) is not None:
+        raise _Source(path.name, path, what).cut_short(cut)
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """A video's frame files in `folder` (FRAME_SUFFIXES, any case), in frame_order; hidden files
+    (a Mac's '._<name>' beside each copied file) left out. ImageFileError when two share a name
+    (00001.jpg and 00001.png: which is the frame?)."""
+    frames = sorted((p for p in folder.iterdir()
+                     if p.suffix.lower() in FRAME_SUFFIXES and not is_hidden(p)), key=frame_order)
+    stems = [p.stem for p in frames]
+    repeated = sorted({s for s in stems if stems.count(s) > 1})
+    if repeated:
+        names = ", ".join(sorted(p.name for p in frames if p.stem == repeated[0]))
+        raise ImageFileError(f"{folder}: several frames are named {repeated[0]!r} ({names}); "
+                             "rename or move out all but one")
+    return frames
 
 
 def _decode(
@@ -281,11 +325,11 @@ def _decode(
     """The checks and the decoding that a file's and an upload's bytes share; bytes without
     a header PIL reads (None: no size known) are decoded only when there is no `limit`."""
     if data.size == 0:
-        raise source.refusal("is empty (0 bytes)", "re-export or remove it")
+        raise source.refusal("is empty (0 bytes)", source.redo("re-export"))
     if header is None and limit:
         raise _unchecked(data, source)
     if header is not None and (cut := truncated(data)) is not None:  # a header, then cut
-        raise source.refusal(f"is truncated ({cut} missing)", "re-download or remove it")
+        raise source.cut_short(cut)
     try:
         out = cv2.imdecode(data, flags)
     except MemoryError:
@@ -308,7 +352,7 @@ def _unreadable(source: _Source, data: np.ndarray | None = None) -> ImageFileErr
     if known is not None:
         return source.refusal(*known)
     return source.refusal("is not a readable image (corrupt or unsupported format)",
-                          "re-export or remove it", "choose a JPEG, PNG, BMP, TIFF or WebP file")
+                          source.redo("re-export"), "choose a JPEG, PNG, BMP, TIFF or WebP file")
 
 
 def _unchecked(data: np.ndarray, source: _Source) -> ImageFileError:
@@ -329,14 +373,16 @@ def out_of_memory(path: Path, header: ImageHeader | None, what: str = "image") -
     return _Source(Path(path).name, Path(path), what).out_of_memory(header)
 
 
-def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
+def read_image(
+    path: str | os.PathLike, max_pixels: int | None = None, what: str = "image"
+) -> np.ndarray:
     """H x W x 3 uint8 RGB; grey is repeated to 3 channels, alpha dropped (the colour as stored,
     whatever the format: _straight_colour), EXIF orientation ignored (see the module docstring).
     Raises ImageFileError (ImageTooLargeError over the pixel limit: max_pixels, default
-    ``max_image_pixels()``) or ImageMemoryError."""
+    ``max_image_pixels()``) or ImageMemoryError; `what` ("frame": a video's) words them."""
     path = Path(path)
-    bgr, header = decode_with_header(path, _COLOR, max_pixels=max_pixels)
-    return _rgb(bgr, header, path, _Source(path.name, path))
+    bgr, header = decode_with_header(path, _COLOR, what, max_pixels)
+    return _rgb(bgr, header, path, _Source(path.name, path, what))
 
 
 def read_image_bytes(data: bytes, name: str, max_pixels: int | None = None) -> np.ndarray:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from samhq_train.imaging import ImageFileError
+from samhq_train.imaging import ImageFileError, check_complete
 from samhq_train.user_files import require_regular_file
 
 
@@ -38,6 +38,7 @@ def read_mask_png(path: str | os.PathLike, modes: tuple[str, ...] = ("P",)) -> M
         try:
             return MaskPng(np.array(image), image.getpalette())
         except (OSError, ValueError) as err:
+            check_complete(path, "annotation")  # cut short: say so, not PIL's words
             raise ImageFileError(f"{path}: cannot be decoded ({err})") from None
 
 
@@ -46,6 +47,8 @@ def _open_mask(path: Path, modes: tuple[str, ...]) -> Image.Image:
         require_regular_file(path)
         image = Image.open(path)
     except (OSError, ValueError) as err:
+        if path.is_file():  # cut short: say so, not PIL's words
+            check_complete(path, "annotation")
         raise ImageFileError(f"{path}: cannot be read as an image ({err})") from None
     kind, mode = image.format, image.mode
     if kind != "PNG":

@@ -1,9 +1,10 @@
 """Video clips for training SAM 2.1 / HQ-SAM 2 on videos, from DAVIS-style folders.
 
-A root holds JPEGImages/<sequence>/<frame>.jpg and Annotations/<sequence>/<frame>.png (DAVIS'
-480p/ level inside both is followed); masks are indexed PNGs whose pixel values are object ids
-(0 background). A sequence's frames are the annotated ones (a PNG with a JPEG of the same stem),
-in name order, numeric names in number order (user_files.frame_order). A clip, as SAM 2's VOS
+A root holds JPEGImages/<sequence>/<frame>.jpg (or .png: the frame files samhq-video reads,
+imaging.frame_files) and Annotations/<sequence>/<frame>.png (DAVIS' 480p/ level inside both is
+followed); masks are indexed PNGs whose pixel values are object ids (0 background). A sequence's
+frames are the annotated ones (a mask with a frame of the same stem), in name order, numeric
+names in number order (user_files.frame_order). A clip, as SAM 2's VOS
 sampler (RandomUniformSampler) draws it: num_frames consecutive frames from a uniform start, and
 up to max_num_objects of the objects visible on its first frame (a start without any is drawn
 again); frames resized to the model's square input, masks by nearest neighbour. Bad folders are
@@ -29,25 +30,27 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from samhq_train.imaging import ImageFileError
+from samhq_train import imaging
+from samhq_train.imaging import FRAME_SUFFIXES, ImageFileError, frame_files
 from samhq_train.mask_png import mask_png_header, read_mask_png
 from samhq_train.user_files import frame_order, is_hidden, not_a_file, not_a_folder
 
-from .image_files import DataError, read_image
+from .image_files import DataError
 from .video_transforms import ClipAugmentation, augment_clip, seeded_global_draws
 
 log = logging.getLogger(__name__)
 
-LAYOUT = "a root of JPEGImages/<sequence>/*.jpg and Annotations/<sequence>/*.png (indexed PNGs)"
+LAYOUT = ("a root of JPEGImages/<sequence>/*.jpg (or .png frames) and "
+          "Annotations/<sequence>/*.png (indexed PNGs)")
 ID_MODES = ("P", "L")  # indexed PNGs (or grayscale ones) of object ids
-MASK_FIX = "save masks as palette (mode P) PNGs whose values are object ids (copy a cut one again)"
+MASK_FIX = "save masks as palette (mode P) PNGs whose values are object ids"
 MAX_STARTS = 100  # starts drawn for a clip whose first frame shows an object
 
 
 @dataclass(frozen=True)
 class VideoSequence:
     name: str
-    frames: list[Path]  # JPEGs
+    frames: list[Path]  # JPEGs or PNGs (FRAME_SUFFIXES)
     masks: list[Path]  # indexed PNGs, same stems
 
 
@@ -62,13 +65,21 @@ def _check_indexed(path: Path) -> None:
         raise DataError(f"{err}; {MASK_FIX}") from None
 
 
-def _listed(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
-    """{stem: path} of a sequence folder's files with these suffixes (any case); hidden files
-    (a Mac's '._<name>' metadata beside each copied file) left out, as user_files.is_hidden."""
+def _masks(folder: Path) -> dict[str, Path]:
+    """{stem: path} of a sequence's mask PNGs (any case); hidden files (a Mac's '._<name>'
+    metadata beside each copied file) left out, as user_files.is_hidden."""
+    return {p.stem: p for p in folder.iterdir() if p.suffix.lower() == ".png" and
+            not is_hidden(p)}
+
+
+def _frames(folder: Path) -> dict[str, Path]:
+    """{stem: path} of a sequence's frame files (imaging.frame_files: those samhq-video reads)."""
     if not folder.is_dir():
         return {}
-    return {p.stem: p for p in folder.iterdir() if p.suffix.lower() in suffixes and
-            not is_hidden(p)}
+    try:
+        return {p.stem: p for p in frame_files(folder)}
+    except ImageFileError as err:
+        raise DataError(str(err)) from None
 
 
 def _video_file_hint(images: Path, name: str) -> str:
@@ -96,13 +107,14 @@ def find_sequences(
         raise DataError(f"{masks}: no sequence folders; give {LAYOUT}")
     found, short, unannotated = [], [], 0
     for name in names:
-        jpegs = _listed(images / name, (".jpg", ".jpeg"))
-        pngs = sorted((p for p in _listed(masks / name, (".png",)).values() if p.stem in jpegs),
+        frames = _frames(images / name)
+        pngs = sorted((p for p in _masks(masks / name).values() if p.stem in frames),
                       key=frame_order)
-        if not jpegs:
-            raise DataError(f"{images / name}: no JPEG frames for the masks of sequence {name}"
-                            f"{_video_file_hint(images, name)}; give {LAYOUT}")
-        for path in [*pngs, *(jpegs[p.stem] for p in pngs)]:
+        if not frames:
+            raise DataError(f"{images / name}: no frames ({', '.join(FRAME_SUFFIXES)} files) "
+                            f"for the masks of sequence {name}{_video_file_hint(images, name)}; "
+                            f"give {LAYOUT}")
+        for path in [*pngs, *(frames[p.stem] for p in pngs)]:
             if not path.is_file():  # else found only when a clip reads it, mid-training
                 raise DataError(f"{path}: {not_a_file(path)}, among the frames of sequence "
                                 f"{name}; move it out of the folder")
@@ -110,8 +122,8 @@ def find_sequences(
             short.append(name)
             continue
         _check_indexed(pngs[0])
-        found.append(VideoSequence(name, [jpegs[p.stem] for p in pngs], pngs))
-        unannotated += len(jpegs) - len(pngs)
+        found.append(VideoSequence(name, [frames[p.stem] for p in pngs], pngs))
+        unannotated += len(frames) - len(pngs)
     if unannotated:  # YouTube-VOS annotates every 5th frame; a gap is stepped over
         log.info("%s: %d frames without a mask left out of %d sequences' clips (a clip is %d "
                  "consecutive annotated frames)", root, unannotated, len(found), min_frames)
@@ -120,8 +132,8 @@ def find_sequences(
                     len(short), min_frames, ", ".join(short[:5]))
     if not found:
         fix = "lower data.num_frames or add frames" if key == "data.root" else "add frames"
-        raise DataError(f"{key}={root}: no sequence has {min_frames} annotated frames (JPEG "
-                        f"and PNG of the same name); {fix}")
+        raise DataError(f"{key}={root}: no sequence has {min_frames} annotated frames (a "
+                        f"frame and a mask PNG of the same name); {fix}")
     return found
 
 
@@ -133,10 +145,19 @@ def read_ids(path: Path) -> np.ndarray:
         raise DataError(f"{err}; {MASK_FIX}") from None
 
 
+def read_frame_image(path: Path) -> np.ndarray:
+    """H x W x 3 uint8 RGB of a frame file (imaging.read_image, its refusals worded for a video
+    frame: replaced, not removed)."""
+    try:
+        return imaging.read_image(path, what="frame")
+    except ImageFileError as err:
+        raise DataError(str(err)) from None
+
+
 def read_frame(seq: VideoSequence, t: int) -> tuple[np.ndarray, np.ndarray]:
     """Frame t of a sequence and its object ids; DataError naming a mask of another size than
     its frame (resized apart, it would be stretched over it)."""
-    image, ids = read_image(seq.frames[t]), read_ids(seq.masks[t])
+    image, ids = read_frame_image(seq.frames[t]), read_ids(seq.masks[t])
     if ids.shape != image.shape[:2]:
         raise DataError(f"{seq.masks[t]}: a {ids.shape[1]}x{ids.shape[0]} mask for the "
                         f"{image.shape[1]}x{image.shape[0]} frame {seq.frames[t].name} (WxH); "

@@ -54,7 +54,8 @@ def big_sequence(root):
 
 @pytest.mark.parametrize(("cut", "said"), [
     ("JPEGImages/seq/00001.jpg", "00001.jpg is truncated (JPEG end marker missing)"),
-    ("Annotations/seq/00001.png", "00001.png: cannot be"),
+    ("Annotations/seq/00001.png", "00001.png is truncated (PNG end chunk missing); copy or "
+     "export it again"),
 ])
 def test_a_frame_or_mask_cut_short_is_the_clips_one_line(tmp_path, cut, said):
     big_sequence(tmp_path)

@@ -49,7 +49,8 @@ def test_hidden_folders_masks_without_frames_and_frame_less_sequences(tmp_path):
     (seq,) = find_sequences(tmp_path)
     assert seq.name == "seq" and len(seq.masks) == 3 and seq.masks[-1].name == "00002.png"
     (tmp_path / "Annotations" / "other").mkdir()
-    with pytest.raises(DataError, match="other: no JPEG frames for the masks of sequence other"):
+    no_frames = r"other: no frames \(\.jpg, \.jpeg, \.png files\) for the masks of sequence other"
+    with pytest.raises(DataError, match=no_frames):
         find_sequences(tmp_path)
 
 

@@ -98,5 +98,6 @@ def test_a_frame_cut_short_is_one_line_from_a_loader_worker_too(shapes_root, tmp
     loader = SampleLoader(dataset, batch_size=2, num_workers=1, collate_fn=collate_clips)
     with pytest.raises(DataError) as raised:
         next(iter(loader))
-    assert str(raised.value) == (f"cannot read image file {frame}: {frame.name} is truncated "
-                                 "(JPEG end marker missing); re-download or remove it")
+    assert str(raised.value) == (f"cannot read frame file {frame}: {frame.name} is truncated "
+                                 "(JPEG end marker missing); copy or extract it again (removing "
+                                 "it would shift every later frame's index)")

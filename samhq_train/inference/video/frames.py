@@ -32,10 +32,17 @@ import torch
 from PIL import Image
 
 from samhq_train.errors import UserError
-from samhq_train.imaging import ImageFileError, ImageMemoryError, read_header, read_image, truncated
-from samhq_train.user_files import frame_order, is_hidden, not_a_file
+from samhq_train.imaging import (
+    FRAME_SUFFIXES,
+    ImageFileError,
+    ImageMemoryError,
+    check_complete,
+    frame_files,
+    read_header,
+    read_image,
+)
+from samhq_train.user_files import is_hidden, not_a_file
 
-FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 # FFmpeg logs its own lines for a file it cannot read ("moov atom not found"); FramesError says it
 # in one line instead. OpenCV reads this when it first uses FFmpeg; a user's own setting is kept.
@@ -48,15 +55,15 @@ class FramesError(UserError):
 
 
 def list_frames(folder: str | Path) -> list[Path]:
-    """The frame files of a folder, in order (hidden files, such as the '._<name>' files a Mac
-    leaves beside each copied file, left out); FramesError for a missing or empty folder."""
+    """The frame files of a folder, in order (imaging.frame_files, as video training lists a
+    sequence's); FramesError for a missing or empty folder or two frames of one name."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FramesError(f"{folder}: frames folder not found; {GIVE_FRAMES}")
-    frames = sorted(
-        (p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not is_hidden(p)),
-        key=frame_order,
-    )
+    try:
+        frames = frame_files(folder)
+    except ImageFileError as err:
+        raise FramesError(str(err)) from None
     for path in frames:  # skipping one would shift every later frame's index
         if not path.is_file():
             raise FramesError(
@@ -67,10 +74,6 @@ def list_frames(folder: str | Path) -> list[Path]:
         raise FramesError(
             f"{folder} holds no frames ({', '.join(FRAME_SUFFIXES)} files){_not_frames(folder)}"
         )
-    stems = [p.stem for p in frames]
-    repeated = sorted({s for s in stems if stems.count(s) > 1})
-    if repeated:
-        raise FramesError(f"{folder}: several frames are named {repeated[0]!r}; rename one")
     return frames
 
 
@@ -111,16 +114,9 @@ def checked_frame_size(path: Path) -> tuple[int, int]:
         header = read_header(path, "frame")
         if header is None:  # PIL cannot open it: read_image says what it is (or reads it)
             return read_frame(path).shape[:2]
-        cut = truncated(np.fromfile(path, np.uint8))
+        check_complete(path, "frame")
     except ImageFileError as err:
         raise FramesError(str(err)) from None
-    except OSError as err:
-        raise FramesError(f"{path}: cannot read the frame ({err.strerror or err})") from None
-    if cut is not None:
-        raise FramesError(
-            f"{path}: frame cut short ({cut} missing; an interrupted copy?); copy or extract it "
-            "again (removing it would shift every later frame's index)"
-        )
     return header.height, header.width
 
 
@@ -128,7 +124,7 @@ def read_frame(path: Path) -> np.ndarray:
     """A frame file as H x W x 3 uint8 RGB (imaging.read_image); FramesError naming it when it
     cannot be read."""
     try:
-        return read_image(path)
+        return read_image(path, what="frame")
     except (ImageFileError, ImageMemoryError) as err:
         raise FramesError(str(err)) from None
 

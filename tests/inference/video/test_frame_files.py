@@ -47,7 +47,9 @@ def test_a_macs_dot_underscore_files_and_hidden_files_are_not_frames(tmp_path):
 def test_a_frame_cut_short_is_refused_when_the_video_is_opened(tmp_path, suffix):
     folder = write_frames(tmp_path / "v", hw=(96, 128), suffix=suffix)
     cut_short(folder / f"00001{suffix}")
-    with pytest.raises(FramesError, match=rf"00001\{suffix}: frame cut short .*extract it again"):
+    said = (rf"^cannot read frame file .*00001\{suffix}: 00001\{suffix} is truncated .*; copy "
+            r"or extract it again \(removing it would shift every later frame's index\)$")
+    with pytest.raises(FramesError, match=said):
         open_video(folder)
 
 
@@ -62,7 +64,7 @@ def test_samhq_video_names_a_cut_frame_in_one_line_before_the_model(tmp_path, ca
         command.main(argv)
     err = capsys.readouterr().err.strip()
     assert stop.value.code == 2 and err.count("\n") == 0, err
-    assert "00002.jpg: frame cut short" in err and "missing.pt" not in err
+    assert "00002.jpg is truncated (JPEG end marker missing)" in err and "missing.pt" not in err
 
 
 def test_a_frame_that_cannot_be_decoded_is_a_frames_error(tmp_path):

@@ -20,8 +20,8 @@ def _loaders(train_root, val_root):
     ("val", "says"),
     [("notes.txt", "a file, not a folder; give a root of JPEGImages"),
      ("gone", "folder not found; give a root of JPEGImages"),
-     ("one_frame", "no sequence has 2 annotated frames (JPEG and PNG of the same name); add "
-                   "frames")],
+     ("one_frame", "no sequence has 2 annotated frames (a frame and a mask PNG of the same "
+                   "name); add frames")],
 )
 def test_a_bad_val_root_is_named_as_data_val_root(tmp_path, val, says):
     train = write_sequence(tmp_path / "train", "seq", 3)
