@@ -14,7 +14,7 @@ from samhq_train.model import load_checkpoint
 
 from .conftest import demo_image
 
-CLICKS = [{"point": [20.0 + 13 * i, 30.0 + 9 * i, 1 - i % 2]} for i in range(12)]
+CLICKS = [{"point": [20.0 + 13 * i, 30.0 + 9 * i, 1 - i % 2]} for i in range(8)]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_kept_results_stay_within_the_byte_budget(model, monkeypatch):
     segmenter, _, _ = session(model, CLICKS, budget_results=3, monkeypatch=monkeypatch)
     gc.collect()
     alive = [ref for ref in decoded if ref() is not None]
-    assert len(decoded) == len(CLICKS) and len(alive) <= 3  # without the budget: all 12
+    assert len(decoded) == len(CLICKS) and len(alive) <= 3  # without the budget: all 8
     assert segmenter.images  # (held to here)
 
 
@@ -62,9 +62,9 @@ def test_a_dropped_prefix_is_decoded_again_to_the_same_masks(model, monkeypatch)
     monkeypatch.setattr(segmenter, "_decode", lambda *a: decoded.append(1) or decode(*a))
     again, spent = segmenter.segment(image_id, CLICKS, Options())  # the newest: kept
     assert spent == 0 and not decoded
-    undo, _ = segmenter.segment(image_id, CLICKS[:5], Options())  # dropped: decoded from scratch
-    np.testing.assert_array_equal(undo.hq.mask, unbounded[4])
-    assert len(decoded) == 5
+    undo, _ = segmenter.segment(image_id, CLICKS[:4], Options())  # dropped: decoded from scratch
+    np.testing.assert_array_equal(undo.hq.mask, unbounded[3])
+    assert len(decoded) == 4
     decoded.clear()
-    segmenter.segment(image_id, CLICKS[:6], Options())  # one click on a kept prefix: one decode
+    segmenter.segment(image_id, CLICKS[:5], Options())  # one click on a kept prefix: one decode
     assert len(decoded) == 1
