@@ -5,7 +5,9 @@ original image pixels. The prompt after step i holds every point of steps 0..i a
 among them. With `refine`, step i > 0 also gets the previous step's low-resolution logits as the
 mask input (each side its own: SAM-HQ refines SAM-HQ's mask, SAM refines SAM's), as the official
 predictors allow. Results of each prefix are kept, so a further click decodes once and undo costs
-nothing.
+nothing; they are kept within a byte budget over all images (KEPT_RESULT_BYTES, the least recently
+used dropped first, masks bit-packed), and a prefix no longer kept is decoded again from the
+longest kept one.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from samhq_train.inference import SamHQPredictor
 MAX_STEPS = 200
 KEPT_IMAGES = 4  # image embeddings kept (a few browser tabs / back-and-forth between images)
 KEPT_RESULTS = 256  # decoded prefixes kept per image
+# the kept prefixes' masks and logits, all images together (the newest result is always kept):
+# a 12 MP photo's result is ~3 MB (two bit-packed masks), so ~80 clicks' worth
+KEPT_RESULT_BYTES = 256 * 2**20
 
 
 class AppError(UserError):
@@ -40,11 +45,26 @@ class Options:
 
 @dataclass
 class Side:
-    """One model's answer to one prompt: the chosen mask and its low-res logits."""
+    """One model's answer to one prompt: the chosen mask (kept bit-packed) and its low-res
+    logits."""
 
-    mask: np.ndarray  # H x W bool
+    bits: np.ndarray  # H x ceil(W / 8) uint8, the mask packed along its rows
+    width: int
     iou: float  # predicted IoU of the chosen mask
     low_res: np.ndarray  # 1 x S/4 x S/4 logits, the next step's mask input
+
+    @classmethod
+    def of(cls, mask: np.ndarray, iou: float, low_res: np.ndarray) -> Side:
+        return cls(np.packbits(mask, axis=-1), mask.shape[-1], iou, low_res)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """H x W bool."""
+        return np.unpackbits(self.bits, axis=-1, count=self.width).astype(bool)
+
+    @property
+    def nbytes(self) -> int:
+        return self.bits.nbytes + self.low_res.nbytes
 
 
 @dataclass
@@ -52,6 +72,10 @@ class StepResult:
     hq: Side
     sam: Side
     multimask: bool
+
+    @property
+    def nbytes(self) -> int:
+        return self.hq.nbytes + self.sam.nbytes
 
 
 def check_steps(steps, size: tuple[int, int]) -> list[tuple[str, tuple[float, ...]]]:
@@ -131,9 +155,9 @@ def _choose(masks, scores, low_res) -> Side:
     """The best-scored of M masks (SAM's multimask output); with one mask, its best score (SAM 2's
     HQ-only mask comes with the three SAM tokens' scores)."""
     if masks.shape[0] == 1:
-        return Side(masks[0], float(scores.max()), low_res[:1])
+        return Side.of(masks[0], float(scores.max()), low_res[:1].copy())
     best = int(np.argmax(scores))
-    return Side(masks[best], float(scores[best]), low_res[best][None])
+    return Side.of(masks[best], float(scores[best]), low_res[best][None].copy())
 
 
 class Segmenter:
@@ -148,6 +172,9 @@ class Segmenter:
         self.description = description
         self.use_hq = use_hq
         self.images: OrderedDict[str, dict] = OrderedDict()
+        # (image id, options, steps) -> the prefix's result, least recently used first
+        self.results: OrderedDict[tuple, StepResult] = OrderedDict()
+        self.result_bytes = 0
 
     def set_image(self, image: np.ndarray, name: str) -> dict:
         """Embed an H x W x 3 uint8 RGB image (once per distinct image); its id and the time."""
@@ -165,10 +192,12 @@ class Segmenter:
             "features": self.predictor.features,
             "sizes": (self.predictor.original_size, self.predictor.input_size),
             "encode_s": encode_s,
-            "results": OrderedDict(),
+            "results": 0,  # its prefixes kept in self.results
         }
         while len(self.images) > KEPT_IMAGES:
-            self.images.popitem(last=False)
+            dropped, _ = self.images.popitem(last=False)
+            for key in [k for k in self.results if k[0] == dropped]:
+                self._drop(key)
         return {"image_id": image_id, "encode_s": encode_s, "cached": False}
 
     def entry(self, image_id: str) -> dict:
@@ -177,27 +206,40 @@ class Segmenter:
         return self.images[image_id]
 
     def segment(self, image_id: str, steps, options: Options) -> tuple[StepResult, float]:
-        """The masks after the last step, and the seconds spent decoding (0 when all were kept)."""
+        """The masks after the last step, and the seconds spent decoding (0 when it was kept):
+        the steps after the longest kept prefix are decoded, each refining the one before."""
         entry = self.entry(image_id)
         steps = check_steps(steps, entry["sizes"][0])
         p = self.predictor  # point the predictor at this image's kept embedding
         p.features, (p.original_size, p.input_size) = entry["features"], entry["sizes"]
-        results = entry["results"]
+        keys = [(image_id, options, tuple(steps[: i + 1])) for i in range(len(steps))]
+        kept = next((i for i in reversed(range(len(keys))) if keys[i] in self.results), -1)
+        previous = self.results[keys[kept]] if kept >= 0 else None
         spent = 0.0
-        previous = None
-        for i in range(len(steps)):
-            key = (options, tuple(steps[: i + 1]))
-            if key not in results:
-                start = time.perf_counter()
-                results[key] = self._decode(
-                    steps[: i + 1], previous if options.refine else None, options
-                )
-                spent += time.perf_counter() - start
-            results.move_to_end(key)
-            previous = results[key]
-        while len(results) > KEPT_RESULTS:
-            results.popitem(last=False)
+        for key in keys[kept + 1 :]:
+            start = time.perf_counter()
+            previous = self._decode(list(key[2]), previous if options.refine else None, options)
+            spent += time.perf_counter() - start
+            self._keep(key, previous)
+        if kept == len(keys) - 1:
+            self.results.move_to_end(keys[kept])
         return previous, spent
+
+    def _keep(self, key: tuple, result: StepResult) -> None:
+        """Keep a prefix's result; drop the least recently used ones past KEPT_RESULTS for its
+        image or KEPT_RESULT_BYTES for all (never the one just kept)."""
+        self.results[key] = result
+        self.result_bytes += result.nbytes
+        self.images[key[0]]["results"] += 1
+        if self.images[key[0]]["results"] > KEPT_RESULTS:
+            self._drop(next(k for k in self.results if k[0] == key[0]))
+        while self.result_bytes > KEPT_RESULT_BYTES and len(self.results) > 1:
+            self._drop(next(iter(self.results)))
+
+    def _drop(self, key: tuple) -> None:
+        self.result_bytes -= self.results.pop(key).nbytes
+        if key[0] in self.images:
+            self.images[key[0]]["results"] -= 1
 
     def _decode(self, steps, previous: StepResult | None, options: Options) -> StepResult:
         prompt = prompt_of(steps)
