@@ -95,15 +95,16 @@ def check_model_family(cfg) -> None:
 
 
 def check_resumed_run_kind(cfg, resumed: Inspection) -> None:
-    """A video or concept run resumes a checkpoint of its own kind of run: an image run's (the
-    one kind that records its model: lightning.PROVENANCE_KEY) or one of another model family
-    is refused as what it is, not by Lightning's load_state_dict after the data and the model
-    are built."""
+    """A video or concept run resumes a checkpoint of its own kind of run: an image run's (format
+    lightning: trained tensors over a recorded base; a video or concept run's is lightning_full,
+    the whole model, whatever its record holds) or one of another model family is refused as
+    what it is, not by Lightning's load_state_dict after the data and the model are built."""
     kind = "video fine-tuning" if cfg.get("video") is not None else "concept fine-tuning"
     path, recorded = resumed.path, resumed.provenance.variant
-    if recorded is not None:
+    if resumed.format == "lightning":
+        model = f" (model={recorded})" if recorded is not None else ""
         raise CheckpointError(
-            f"ckpt_path={path} is an image training run's checkpoint (model={recorded}): a "
+            f"ckpt_path={path} is an image training run's checkpoint{model}: a "
             f"{kind} run resumes its own run's outputs/<run>/checkpoints/last.ckpt; to start "
             f"from what it trained, export it (samhq-export --checkpoint {path} --to sam_hq "
             "--out <folder>) and pass the exported file as model.checkpoint"
