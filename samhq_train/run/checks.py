@@ -3,10 +3,11 @@
 check_inputs before importing samhq_train.train, and train(cfg) runs it when called directly.
 The order (docs/training.md): the config's types and ranges, the trainer's keys, the loggers
 (package, W&B login), the data's root, set folders and annotation files (data/roots.py:
-check_training_data; nothing listed or decoded), a resumed run's checkpoint (refused when that
+check_data_sets; nothing listed or decoded), a resumed run's checkpoint (refused when that
 run has finished: check_resume_trains), the outputs, the resumed run's record against this
-config, the model's weights; a video or concept run checks the config, the trainer's keys, a
-resumed run's checkpoint (check_resume_trains; a run of its kind and family:
+config, the model's weights; a video or concept run checks the config, the trainer's keys, its
+data (check_video_data: the sequences' folders; data/concept_files.py: the COCO jsons and image
+folders), a resumed run's checkpoint (check_resume_trains; a run of its kind and family:
 check_resumed_run_kind), its outputs and its model.checkpoint's family (check_model_family).
 The images themselves are read later (train.build_data: the validation files)."""
 
@@ -26,7 +27,9 @@ from samhq_train.config_check import (
     check_config,
     check_resume_matches,
 )
-from samhq_train.data.roots import check_training_data, plain_data_config
+from samhq_train.data.concept_files import check_concept_data
+from samhq_train.data.roots import check_data_sets, plain_data_config
+from samhq_train.data.video_clips import find_sequences
 from samhq_train.inference.export import export_paths
 from samhq_train.model import Inspection, Use, inspect, official_file
 from samhq_train.model.formats import CheckpointError, other_family_refusal
@@ -54,6 +57,10 @@ def check_inputs(cfg) -> None:
     if cfg.get("video") is not None or cfg.get("concept") is not None:
         check_config(cfg)  # the keys it shares with image training (trainer.*: precision, ...)
         check_trainer_arguments(cfg)
+        if cfg.get("video") is not None:
+            check_video_data(cfg.data)
+        else:
+            check_concept_data(cfg.data)
         name = video_export_name if cfg.get("video") is not None else concept_export_name
         if cfg.get("ckpt_path"):
             check_resumed_run_kind(cfg, check_resume_trains(cfg, [name(cfg)]))
@@ -63,7 +70,7 @@ def check_inputs(cfg) -> None:
     check_config(cfg)
     check_trainer_arguments(cfg)
     check_loggers(cfg)
-    check_training_data(plain_data_config(cfg.data))
+    check_data_sets(plain_data_config(cfg.data), ("train_sets", "val_sets"))
     # before the outputs: a finished run's exports would block it; the file is read once
     resumed = check_resume_trains(cfg) if cfg.get("ckpt_path") else None
     check_outputs(cfg)
@@ -71,6 +78,22 @@ def check_inputs(cfg) -> None:
         check_resume_matches(resumed, cfg.model)  # its record, where it has one
         check_resumed_family(cfg, resumed)
     check_model_source(cfg.model)
+
+
+def check_video_data(data) -> None:
+    """A video run's data.root (and data.val_root) hold sequences long enough for its clips
+    (video_clips.find_sequences: the folders listed, each sequence's first mask's header read),
+    before the model is built; the demo's clips (data.moving_shapes) are written on first use."""
+    if not data.get("root"):
+        raise ConfigError("data.root is not set: pass data.root=/path/to/clips (JPEGImages/ and "
+                          "Annotations/ inside)")
+    if data.get("moving_shapes"):
+        return
+    frames = data.get("num_frames")  # another value than a count: check_video_config's line
+    whole = isinstance(frames, int) and not isinstance(frames, bool) and frames >= 1
+    find_sequences(_absolute(data.root), frames if whole else 1, "data.root")
+    if data.get("val_root"):
+        find_sequences(_absolute(data.val_root), 2, "data.val_root")
 
 
 def check_model_family(cfg) -> None:
