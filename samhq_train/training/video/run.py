@@ -210,10 +210,8 @@ def clip_augmentation(data) -> ClipAugmentation | None:
                                f"known: {', '.join(known)}")
     try:
         return ClipAugmentation(**OmegaConf.to_container(settings))
-    except ValueError as err:  # its message starts with the key: "degrees=-1: ..."
-        raise VideoConfigError(f"data.augmentation.{err}") from None
-    except TypeError as err:  # a value of the wrong kind; the message names no key
-        raise VideoConfigError(f"data.augmentation: {err}") from None
+    except ValueError as err:  # its message starts with the key: "degrees=-1: ..." (a value
+        raise VideoConfigError(f"data.augmentation.{err}") from None  # of the wrong kind too)
 
 
 def ensure_video_parts(model, cfg) -> None:
