@@ -11,6 +11,7 @@ from typing import NamedTuple
 from samhq_train.errors import UserError
 
 from .demo_concepts import ANNOTATIONS
+from .write_once import check_generated_root
 
 
 class ConceptDataConfigError(UserError):
@@ -89,8 +90,10 @@ def data_files(data) -> DataFiles:
 
 def check_concept_data(data) -> None:
     """samhq-train's check stage for a concept run: its files are there (data_files); the
-    concept demo's (data.concept_demo), written under data.root on first use, are left to the
-    run (loaders.write_concept_demo)."""
+    concept demo's (data.concept_demo), written under data.root on first use by the run
+    (loaders.write_concept_demo), need a root the demo may write (not the user's files:
+    write_once.check_generated_root)."""
     if data.get("concept_demo") and data.get("root"):
+        check_generated_root(_absolute(data.root))
         return
     data_files(data)
