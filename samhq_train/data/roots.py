@@ -10,6 +10,7 @@ from pathlib import Path
 from .datasets import SOURCE_TYPES
 from .image_files import DataError
 from .set_paths import check_set_dir, check_set_file, resolve_set_path
+from .sets import set_name
 from .write_once import check_generated_root
 
 
@@ -74,12 +75,14 @@ def check_set_paths(spec: Mapping, root: Path | None) -> None:
         check_set_file(paths["annotation_file"], "annotation file", name)
 
 
-def check_training_data(data: Mapping) -> None:
-    """What a training run reads of the ``data`` group (a plain dict, plain_data_config) is
-    there: data.root and each set of data.train_sets and data.val_sets (check_set_paths); with
-    data.demo (generated on first use) a root that is not a file and that the generator may
-    write (write_once.check_generated_root). DataError naming the first missing one. Lists
-    that are not lists of sets are left to the datamodule, which names the key."""
+def check_data_sets(data: Mapping, keys: tuple[str, ...], wanted=None) -> None:
+    """What a run reads of the ``data`` group (a plain dict, plain_data_config) is there:
+    data.root and each set of the data.<key> lists of `keys` (check_set_paths; with `wanted`,
+    the sets of those names only); with data.demo (generated on first use) a root that is not
+    a file and that the generator may write (write_once.check_generated_root). DataError naming
+    the first missing one. Lists that are not lists of sets are left to the datamodule, which
+    names the key. samhq-train checks its training and validation sets, samhq-evaluate those
+    it evaluates (evaluation/checks.py)."""
     root = data_root_path(data.get("root"))
     if data.get("demo") is not None:
         check_data_root(root, written_on_first_use=True)
@@ -87,9 +90,9 @@ def check_training_data(data: Mapping) -> None:
             check_generated_root(root)
         return
     check_data_root(root)
-    for key in ("train_sets", "val_sets"):
+    for key in keys:
         specs = data.get(key)
         if isinstance(specs, list):
             for spec in specs:
-                if isinstance(spec, Mapping):
+                if isinstance(spec, Mapping) and (not wanted or set_name(spec) in wanted):
                     check_set_paths(spec, root)

@@ -4,8 +4,11 @@ message. Used by every source type (datasets.py, coco_instances.py) and by data.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
+
+from samhq_train.user_files import not_a_file
 
 from .image_files import DataError
 
@@ -23,8 +26,16 @@ def check_set_dir(path: Path, what: str, dataset: str) -> None:
 
 
 def check_set_file(path: Path, what: str, dataset: str) -> None:
-    if not path.is_file():
+    """DataError unless `path` is a regular file this process may read: missing, a folder (a pipe,
+    a broken link) or one without read permission, each said as what it is."""
+    if not os.path.lexists(path):
         raise DataError(f"{dataset}: {what} not found: {path}; {LAYOUT_HINT}")
+    if not path.is_file():
+        raise DataError(f"{dataset}: {what} {path} is {not_a_file(path)}: give the file itself; "
+                        f"{LAYOUT_HINT}")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"{dataset}: {what} {path} cannot be read (no read permission): allow "
+                        "reading it (chmod a+r), or give a copy this user may read")
 
 
 def resolve_set_path(path: str | Path, root: Path | None, dataset: str) -> Path:

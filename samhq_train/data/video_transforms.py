@@ -27,10 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torchvision.transforms as T
-import torchvision.transforms.functional as F
 from PIL import Image
-from torchvision.transforms import InterpolationMode
 
 from samhq_train.settings import is_number, number, require
 
@@ -84,6 +81,8 @@ def _ranges(strengths: tuple[float, float, float]) -> list[list[float]]:
 
 
 def _jitter(image: Image.Image, order, brightness, contrast, saturation) -> Image.Image:
+    import torchvision.transforms.functional as F
+
     adjust = {0: (F.adjust_brightness, brightness), 1: (F.adjust_contrast, contrast),
               2: (F.adjust_saturation, saturation)}
     for fn_id in order.tolist():
@@ -94,6 +93,10 @@ def _jitter(image: Image.Image, order, brightness, contrast, saturation) -> Imag
 
 
 def _random_affine(frames, masks, aug: ClipAugmentation):
+    import torchvision.transforms as T
+    import torchvision.transforms.functional as F
+    from torchvision.transforms import InterpolationMode
+
     width, height = frames[0].size
     params = T.RandomAffine.get_params(degrees=[-aug.degrees, aug.degrees], translate=None,
                                        scale_ranges=None, shears=[-aug.shear, aug.shear] if
@@ -110,6 +113,11 @@ def augment_clip(frames: list[Image.Image], masks: torch.Tensor, size: int, hfli
                  aug: ClipAugmentation) -> tuple[torch.Tensor, torch.Tensor]:
     """RGB frames (PIL, stored size) and T x N x H x W uint8 0 / 1 masks -> (T x 3 x size x size
     uint8 frames, T x N x size x size bool masks)."""
+    # torchvision here, not at the top: it imports torch._dynamo (seconds of CPU), which
+    # samhq-train's check stage (run/checks.py imports video_clips) must not pay
+    import torchvision.transforms as T
+    import torchvision.transforms.functional as F
+
     if random.random() < hflip_prob:
         frames, masks = [F.hflip(f) for f in frames], masks.flip(-1)
     frames, masks = _random_affine(frames, masks, aug)

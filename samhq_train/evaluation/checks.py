@@ -16,13 +16,7 @@ from hydra.utils import to_absolute_path
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.config_check import check_config
 from samhq_train.data import ClickProtocol
-from samhq_train.data.roots import (
-    check_data_root,
-    check_set_paths,
-    data_root_path,
-    plain_data_config,
-)
-from samhq_train.data.sets import set_name
+from samhq_train.data.roots import check_data_sets, plain_data_config
 from samhq_train.evaluation.coco_concept_exemplars import draw_exemplars
 from samhq_train.evaluation.coco_concept_queries import concept_queries
 from samhq_train.evaluation.coco_inputs import (
@@ -105,18 +99,10 @@ def check_no_earlier_reports(out_dir: Path) -> None:
 
 def _check_image_sets(data: dict, wanted) -> None:
     """data.root and the folders of the sets evaluated (data.test_sets, else data.val_sets; with
-    `sets`, those named) are there; the demo data is written on first use."""
-    root = data_root_path(data.get("root"))
-    if data.get("demo") is not None:
-        check_data_root(root, written_on_first_use=True)
-        return
-    check_data_root(root)
-    specs = data.get("test_sets") if data.get("test_sets") is not None else data.get("val_sets")
-    if not isinstance(specs, list) or not all(isinstance(s, dict) for s in specs):
-        return  # the datamodule names the key
-    for spec in specs:
-        if not wanted or set_name(spec) in wanted:
-            check_set_paths(spec, root)
+    `sets`, those named) are there (roots.check_data_sets); the demo data is written on first
+    use."""
+    key = "test_sets" if data.get("test_sets") is not None else "val_sets"
+    check_data_sets(data, (key,), wanted)
 
 
 def _read_coco_inputs(coco_cfg, task: str) -> tuple:

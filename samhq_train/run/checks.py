@@ -3,10 +3,11 @@
 check_inputs before importing samhq_train.train, and train(cfg) runs it when called directly.
 The order (docs/training.md): the config's types and ranges, the trainer's keys, the loggers
 (package, W&B login), the data's root, set folders and annotation files (data/roots.py:
-check_training_data; nothing listed or decoded), a resumed run's checkpoint (refused when that
+check_data_sets; nothing listed or decoded), a resumed run's checkpoint (refused when that
 run has finished: check_resume_trains), the outputs, the resumed run's record against this
-config, the model's weights; a video or concept run checks the config, the trainer's keys, a
-resumed run's checkpoint (check_resume_trains; a run of its kind and family:
+config, the model's weights; a video or concept run checks the config, the trainer's keys, its
+data (check_video_data: the sequences' folders; data/concept_files.py: the COCO jsons and image
+folders), a resumed run's checkpoint (check_resume_trains; a run of its kind and family:
 check_resumed_run_kind), its outputs and its model.checkpoint's family (check_model_family).
 The images themselves are read later (train.build_data: the validation files)."""
 
@@ -26,7 +27,11 @@ from samhq_train.config_check import (
     check_config,
     check_resume_matches,
 )
-from samhq_train.data.roots import check_training_data, plain_data_config
+from samhq_train.data.concept_files import check_concept_data
+from samhq_train.data.image_files import DataError
+from samhq_train.data.moving_shapes import MARKER as SHAPES_MARKER
+from samhq_train.data.roots import check_data_sets, plain_data_config
+from samhq_train.data.video_clips import find_sequences
 from samhq_train.inference.export import export_paths
 from samhq_train.model import Inspection, Use, inspect, official_file
 from samhq_train.model.formats import CheckpointError, other_family_refusal
@@ -54,6 +59,10 @@ def check_inputs(cfg) -> None:
     if cfg.get("video") is not None or cfg.get("concept") is not None:
         check_config(cfg)  # the keys it shares with image training (trainer.*: precision, ...)
         check_trainer_arguments(cfg)
+        if cfg.get("video") is not None:
+            check_video_data(cfg.data)
+        else:
+            check_concept_data(cfg.data)
         name = video_export_name if cfg.get("video") is not None else concept_export_name
         if cfg.get("ckpt_path"):
             check_resumed_run_kind(cfg, check_resume_trains(cfg, [name(cfg)]))
@@ -63,7 +72,7 @@ def check_inputs(cfg) -> None:
     check_config(cfg)
     check_trainer_arguments(cfg)
     check_loggers(cfg)
-    check_training_data(plain_data_config(cfg.data))
+    check_data_sets(plain_data_config(cfg.data), ("train_sets", "val_sets"))
     # before the outputs: a finished run's exports would block it; the file is read once
     resumed = check_resume_trains(cfg) if cfg.get("ckpt_path") else None
     check_outputs(cfg)
@@ -71,6 +80,39 @@ def check_inputs(cfg) -> None:
         check_resume_matches(resumed, cfg.model)  # its record, where it has one
         check_resumed_family(cfg, resumed)
     check_model_source(cfg.model)
+
+
+def check_video_data(data) -> None:
+    """A video run's data.root (and data.val_root) hold sequences long enough for its clips
+    (video_clips.find_sequences: the folders listed, each sequence's first mask's header read),
+    before the model is built; the demo's clips (data.moving_shapes) are written on first use."""
+    if not data.get("root"):
+        raise ConfigError("data.root is not set: pass data.root=/path/to/clips (JPEGImages/ and "
+                          "Annotations/ inside)")
+    if data.get("moving_shapes"):
+        check_video_demo_roots(data)
+        return
+    frames = data.get("num_frames")  # another value than a count: check_video_config's line
+    whole = isinstance(frames, int) and not isinstance(frames, bool) and frames >= 1
+    find_sequences(_absolute(data.root), frames if whole else 1, "data.root")
+    if data.get("val_root"):
+        find_sequences(_absolute(data.val_root), 2, "data.val_root")
+
+
+def check_video_demo_roots(data) -> None:
+    """The video demo (data.moving_shapes) writes its clips under data.root and data.val_root
+    replacing JPEGImages/ and Annotations/ of a root without its marker: a root holding clips it
+    did not write (the user's own) is refused, not emptied."""
+    for key in ("root", "val_root"):
+        root = _absolute(data[key]) if data.get(key) else None
+        if root is None or not root.is_dir() or (root / SHAPES_MARKER).is_file():
+            continue
+        if any((root / folder).exists() for folder in ("JPEGImages", "Annotations")):
+            raise DataError(
+                f"data.{key}={root} holds video clips the demo did not write (no {SHAPES_MARKER} "
+                "in it), and data.moving_shapes (the video demo's data) writes its synthetic "
+                "clips there in place of JPEGImages/ and Annotations/: to train on these clips "
+                f"give data=video_folder, else point data.{key} at another folder")
 
 
 def check_model_family(cfg) -> None:
@@ -95,15 +137,16 @@ def check_model_family(cfg) -> None:
 
 
 def check_resumed_run_kind(cfg, resumed: Inspection) -> None:
-    """A video or concept run resumes a checkpoint of its own kind of run: an image run's (the
-    one kind that records its model: lightning.PROVENANCE_KEY) or one of another model family
-    is refused as what it is, not by Lightning's load_state_dict after the data and the model
-    are built."""
+    """A video or concept run resumes a checkpoint of its own kind of run: an image run's (format
+    lightning: trained tensors over a recorded base; a video or concept run's is lightning_full,
+    the whole model, whatever its record holds) or one of another model family is refused as
+    what it is, not by Lightning's load_state_dict after the data and the model are built."""
     kind = "video fine-tuning" if cfg.get("video") is not None else "concept fine-tuning"
     path, recorded = resumed.path, resumed.provenance.variant
-    if recorded is not None:
+    if resumed.format == "lightning":
+        model = f" (model={recorded})" if recorded is not None else ""
         raise CheckpointError(
-            f"ckpt_path={path} is an image training run's checkpoint (model={recorded}): a "
+            f"ckpt_path={path} is an image training run's checkpoint{model}: a "
             f"{kind} run resumes its own run's outputs/<run>/checkpoints/last.ckpt; to start "
             f"from what it trained, export it (samhq-export --checkpoint {path} --to sam_hq "
             "--out <folder>) and pass the exported file as model.checkpoint"

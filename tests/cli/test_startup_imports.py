@@ -13,6 +13,7 @@ import json
 import subprocess
 
 import pytest
+from PIL import Image
 
 from tests.fork_server import ForkServer
 
@@ -136,13 +137,15 @@ def _concept_gt(tmp_path, lvis: bool) -> str:
 
 
 @pytest.mark.parametrize(
-    "case", ["coco-concept-bpe", "lvis-concept-bpe", "checkpoint", "data-root", "set-folder"]
+    "case", ["coco-concept-bpe", "lvis-concept-bpe", "checkpoint", "data-root", "set-folder",
+             "demo-foreign-root"]
 )
 def test_evaluate_refuses_its_files_before_the_evaluation_stack(server, tmp_path, case):
     """samhq-evaluate's COCO / LVIS files, model.checkpoint, data.root and the image sets'
     folders are checked by evaluation/checks.py before entry.py (the datamodule, the cache:
     Lightning) is imported. Mutant: cli/evaluate.py importing entry before check_inputs (all of
-    HEAVY imported); data-root, set-folder: left to the datamodule (Lightning imported)."""
+    HEAVY imported); data-root, set-folder: left to the datamodule (Lightning imported);
+    demo-foreign-root (the user's files under data=demo's root): left to the demo's writer."""
     missing = str(tmp_path / "missing")
     argv = ["samhq-evaluate", f"output_dir={tmp_path / 'out'}"]
     if case == "checkpoint":
@@ -155,6 +158,10 @@ def test_evaluate_refuses_its_files_before_the_evaluation_stack(server, tmp_path
     elif case == "set-folder":
         argv += ["data=folder", f"data.root={tmp_path}"]
         line = f"error: val: image folder not found: {tmp_path}/val/images; check data.root"
+    elif case == "demo-foreign-root":
+        (tmp_path / "mine.jpg").write_bytes(b"")
+        argv += ["data=demo", f"data.root={tmp_path}"]
+        line = f"error: data.root={tmp_path} is not demo data made by samhq_train"
     else:
         gt = _concept_gt(tmp_path, lvis=case == "lvis-concept-bpe")
         argv += ["model=sam3_hq", f"model.checkpoint={missing}.pt", "benchmark=false",
@@ -164,7 +171,8 @@ def test_evaluate_refuses_its_files_before_the_evaluation_stack(server, tmp_path
     refused_in_one_line(run_command(server, "samhq_train.cli.evaluate", argv, tmp_path), line)
 
 
-DATA_CASES = ["data-root", "set-folder", "hqseg44k-set", "coco-json", "demo-foreign-root"]
+DATA_CASES = ["data-root", "set-folder", "hqseg44k-set", "coco-json", "demo-foreign-root",
+              "video-root", "video-val-root", "concept-root", "concept-val-json"]
 
 
 @pytest.mark.parametrize("case", ["checkpoint", "trainer-key", "video-output", *DATA_CASES])
@@ -173,7 +181,9 @@ def test_train_refuses_its_inputs_before_the_training_stack(server, tmp_path, ca
     folders and annotation files, outputs, checkpoints, model source) run before cli/train.py
     imports samhq_train.train (Lightning, torchmetrics, albumentations). Mutants: cli/train.py
     importing train before check_inputs (all of HEAVY); DATA_CASES: the data left to the
-    datamodule (Lightning imported)."""
+    datamodule (Lightning imported); video-*: left to training/video/run.py, or torchvision
+    imported by data/video_transforms.py (torch._dynamo); concept-*: left to
+    training/concept/run.py (Lightning)."""
     out = tmp_path / "out"
     argv = ["samhq-train", f"paths.output_dir={out}", f"hydra.run.dir={out}"]
     data = tmp_path / "data"
@@ -192,7 +202,7 @@ def test_train_refuses_its_inputs_before_the_training_stack(server, tmp_path, ca
         taken = out / "export" / "sam2.1_hq_hiera_demo_video.pt"  # an earlier video run's export
         taken.parent.mkdir(parents=True)
         taken.write_bytes(b"")
-        argv += ["experiment=video_finetune"]
+        argv += ["experiment=video_finetune", *_video_clips(tmp_path / "clips")]
         line = f"error: {taken} already exists: give another paths.output_dir, or export=false"
     refused_in_one_line(run_command(server, "samhq_train.cli.train", argv, tmp_path), line)
 
@@ -201,7 +211,20 @@ def _data_case(case: str, data) -> list[str]:
     """The overrides of a data case, its folder under `data` made as the case needs."""
     if case == "data-root":
         return ["data=folder", f"data.root={data}"]  # not there
+    if case == "video-root":
+        return ["experiment=video_finetune", f"data.root={data}"]
+    if case == "concept-root":
+        return ["experiment=concept_finetune", "trainer=cpu", f"model.checkpoint={data}.pt",
+                "concept.bpe=bpe.txt.gz", f"data.root={data}"]
     data.mkdir()
+    if case == "video-val-root":
+        return ["experiment=video_finetune", *_video_clips(data), f"data.val_root={data}/val"]
+    if case == "concept-val-json":
+        (data / "train").mkdir()
+        (data / "train" / "_annotations.coco.json").write_text("{}")
+        return ["experiment=concept_finetune", "trainer=cpu", f"model.checkpoint={data}.pt",
+                "concept.bpe=bpe.txt.gz", f"data.root={data}",
+                f"data.val_annotation_file={data}/val.json"]
     if case == "set-folder":
         (data / "train" / "images").mkdir(parents=True)  # no train/masks
         return ["data=folder", f"data.root={data}"]
@@ -223,4 +246,22 @@ def _data_refusal(case: str, data) -> str:
         "coco-json": f"error: coco-train: annotation file not found: "
         f"{data}/annotations/instances_train2017.json; check data.root",
         "demo-foreign-root": f"error: data.root={data} is not demo data made by samhq_train",
+        "video-root": f"error: data.root={data}: folder not found; give a root of "
+        "JPEGImages/",
+        "video-val-root": f"error: data.val_root={data}/val: folder not found; give a root of ",
+        "concept-root": f"config error: data.root={data} does not exist: give the folder "
+        "holding train/ and valid/",
+        "concept-val-json": f"config error: data.val_annotation_file: {data}/val.json does not "
+        "exist (a COCO json)",
     }[case]
+
+
+def _video_clips(root) -> list[str]:
+    """A video root of one sequence of one annotated frame (what the check stage's
+    find_sequences reads: the folders, the first mask's PNG header; not the JPEG), and the
+    overrides that take it."""
+    for folder in ("JPEGImages", "Annotations"):
+        (root / folder / "clip").mkdir(parents=True)
+    (root / "JPEGImages" / "clip" / "0.jpg").write_bytes(b"")
+    Image.new("P", (1, 1)).save(root / "Annotations" / "clip" / "0.png")
+    return [f"data.root={root}", "data.num_frames=1"]

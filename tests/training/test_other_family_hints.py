@@ -9,6 +9,7 @@ from hydra import compose, initialize_config_dir
 
 from samhq_train.config_defaults import CONFIG_DIR
 from samhq_train.data.demo_concepts import write_demo_merges
+from samhq_train.data.moving_shapes import write_moving_shapes
 from samhq_train.evaluation.entry import evaluate
 from samhq_train.model import CheckpointError
 from samhq_train.run.checks import check_inputs
@@ -20,10 +21,11 @@ SAM2_FILE = DEMO / "sam2.1_hq_hiera_demo_base.pt"
 
 
 def test_a_sam1_file_for_video_fine_tuning_asks_for_a_sam2_or_sam3_file(tmp_path):
+    clips = write_moving_shapes(tmp_path / "clips", num_videos=1, num_frames=2, size=32)
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[
             "experiment=video_finetune", f"model.checkpoint={SAM1_FILE}",
-            f"paths.output_dir={tmp_path / 'run'}", f"data.root={tmp_path}"])
+            f"paths.output_dir={tmp_path / 'run'}", f"data.root={clips}", "data.num_frames=2"])
     with pytest.raises(CheckpointError) as err:
         check_inputs(cfg)
     message = str(err.value)

@@ -7,9 +7,9 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from samhq_train.config_defaults import CONFIG_DIR
-from samhq_train.model import CheckpointError, build_sam_hq, hq_state_dict
+from samhq_train.model import CheckpointError, Use, build_sam_hq, hq_state_dict, inspect
 from samhq_train.model.formats import lightning as lightning_format
-from samhq_train.run.checks import check_inputs
+from samhq_train.run.checks import check_inputs, check_resumed_run_kind
 
 
 def _concept_run(tmp_path, ckpt):
@@ -69,3 +69,27 @@ def test_a_concept_runs_checkpoint_is_refused_by_an_image_run(tmp_path):
         f"ckpt_path={ckpt} holds a sam3 model but model=vit_demo_base is of the sam1 family: "
         "resume with the model= of the run that wrote it, or start a new run without ckpt_path"
     )
+
+
+@pytest.mark.parametrize("record", [{"whole_model": True, "variant": "sam3_hq_demo"},
+                                    {"whole_model": True, "trained_hq": False}, None])
+def test_a_concept_runs_checkpoint_resumes_whatever_its_record_names(tmp_path, record):
+    """A concept or video run's checkpoint (the whole model: format lightning_full) is its own
+    kind of run's, whether or not its record names a variant (the new records leave it out; an
+    older or another writer's may hold one). Mutant: the image run's told by a recorded variant
+    (the first case refused as an image run's checkpoint)."""
+    model = build_sam_hq("sam3_hq_demo", seed=0)
+    ckpt = _checkpoint(tmp_path / "last.ckpt", model.state_dict(), record)
+    check_resumed_run_kind(_concept_run(tmp_path, ckpt), inspect(ckpt, use=Use.RESUME))
+
+
+def test_an_image_runs_checkpoint_without_a_variant_is_refused_by_a_concept_run(tmp_path):
+    """An image run's record without its variant (format lightning: tensors over a base) is
+    still an image run's checkpoint. Mutant: told by a recorded variant (let through)."""
+    model = build_sam_hq("vit_demo", seed=0)
+    ckpt = _checkpoint(tmp_path / "last.ckpt", hq_state_dict(model), {"seed": 0})
+    with pytest.raises(CheckpointError) as err:
+        check_resumed_run_kind(_concept_run(tmp_path, ckpt), inspect(ckpt, use=Use.RESUME))
+    assert str(err.value).startswith(
+        f"ckpt_path={ckpt} is an image training run's checkpoint: a concept fine-tuning run "
+        "resumes its own run's outputs/<run>/checkpoints/last.ckpt")

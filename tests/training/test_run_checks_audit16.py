@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 from samhq_train.config_check import ConfigError, SetupError
 from samhq_train.data.image_files import DataError
+from samhq_train.data.moving_shapes import write_moving_shapes
 from samhq_train.errors import UserError
 from samhq_train.inference.export import export_paths
 from samhq_train.output_check import OutputError
@@ -61,9 +62,11 @@ def test_a_seeded_model_needs_no_checkpoint(tmp_path):
 
 def test_a_video_run_checks_its_trainer_keys_and_its_own_export(tmp_path):
     out = tmp_path / "out"
+    # its clips: the check stage lists data.root / data.val_root (check_video_data)
+    clips = write_moving_shapes(tmp_path / "clips", num_videos=1, num_frames=4, size=32)
     with pytest.raises(ConfigError, match="^trainer.max_epoch: "):
-        check_inputs(video_cfg(out, tmp_path, "+trainer.max_epoch=1"))
-    cfg = video_cfg(out, tmp_path)
+        check_inputs(video_cfg(out, clips, "+trainer.max_epoch=1"))
+    cfg = video_cfg(out, clips)
     (out / "export").mkdir(parents=True)
     (out / "export" / f"{cfg.model.variant}_concept.pt").write_bytes(b"")  # not this run's
     check_inputs(cfg)

@@ -1,6 +1,6 @@
-"""The data of a concept fine-tune from the `data` group (conf/data/coco_concept.yaml): where the
-COCO jsons and images are (a Roboflow export's root/train/, root/valid/ or explicit paths; the
-concept demo written first when data.concept_demo is set) and the train / validation loaders.
+"""The data of a concept fine-tune from the `data` group (conf/data/coco_concept.yaml): the
+concept demo written when data.concept_demo is set, and the train / validation loaders of the
+files data/concept_files.py finds (a Roboflow export's root/train/, root/valid/ or explicit paths).
 
 The training loader (data.loaders.EpochSeededLoader) sets its dataset's epoch and reseeds its
 shuffle from (data.seed, epoch) each time an epoch's iterator is made, before any worker copies
@@ -18,8 +18,6 @@ makes every process stop together with it)."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import Path
-from typing import NamedTuple
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
@@ -27,82 +25,20 @@ from torch.utils.data import DataLoader, DistributedSampler
 from samhq_train.data.concept_batch import collate_concepts
 from samhq_train.data.concept_dataset import VAL_CATEGORIES_PER_DATAPOINT, ConceptDataset
 from samhq_train.data.concept_exemplars import ExemplarSettings
+from samhq_train.data.concept_files import ConceptDataConfigError, DataFiles, data_files
 from samhq_train.data.concept_val_exemplars import ValExemplarSettings
-from samhq_train.data.demo_concepts import ANNOTATIONS, ensure_concept_demo
+from samhq_train.data.demo_concepts import ensure_concept_demo
 from samhq_train.data.loaders import EpochSeededLoader, batches_or_failures, epoch_seed
 from samhq_train.distributed import global_rank, world_size
-from samhq_train.errors import UserError
 from samhq_train.model_from_config import absolute_path
 
 
-class ConceptDataConfigError(UserError):
-    """A data setting of a concept fine-tune that cannot work; names the key."""
-
-    label = "config error"
-
-
-class DataFiles(NamedTuple):
-    train_annotation_file: Path
-    train_image_dir: Path
-    val_annotation_file: Path | None
-    val_image_dir: Path | None
-
-
-def check_root(root: Path) -> None:
-    """data.root a folder that is there (a Roboflow COCO export)."""
-    if root.is_file():
-        raise ConceptDataConfigError(
-            f"data.root={root} is a file: give the folder holding train/ and valid/ (each with "
-            f"{ANNOTATIONS}), or the json itself as data.train_annotation_file")
-    if not root.is_dir():
-        raise ConceptDataConfigError(
-            f"data.root={root} does not exist: give the folder holding train/ and valid/ (each "
-            f"with {ANNOTATIONS})")
-
-
-def _split_files(data, split: str, required: bool) -> tuple[Path | None, Path | None]:
-    """(json, image folder) of the train or val split: data.<split>_annotation_file /
-    data.<split>_image_dir, else <data.root>/<data.<split>_split>/_annotations.coco.json."""
-    annotation, images = data.get(f"{split}_annotation_file"), data.get(f"{split}_image_dir")
-    root, folder = data.get("root"), data.get(f"{split}_split")
-    if annotation:
-        annotation = Path(absolute_path(annotation))
-        if annotation.is_dir():
-            raise ConceptDataConfigError(
-                f"data.{split}_annotation_file: {annotation} is a folder: give its COCO json "
-                f"(e.g. {annotation / ANNOTATIONS}), or the folder above it as data.root")
-        images = Path(absolute_path(images)) if images else annotation.parent
-    elif root and folder:
-        check_root(Path(absolute_path(root)))
-        images = Path(absolute_path(root)) / folder
-        annotation = images / ANNOTATIONS
-        if not annotation.is_file() and not required:
-            return None, None  # a Roboflow export without a validation split
-    elif required:
-        raise ConceptDataConfigError(
-            "data.root is not set: pass data.root=/path/to/export (a Roboflow COCO export: "
-            "train/ and valid/ with _annotations.coco.json) or data.train_annotation_file=...")
-    else:
-        return None, None
-    key = f"data.{split}_annotation_file" if data.get(f"{split}_annotation_file") else "data.root"
-    if not annotation.is_file():
-        inside = annotation.parent.parent / ANNOTATIONS  # data.root given as a split's folder
-        hint = ""
-        if key == "data.root" and inside.is_file():
-            hint = (f"; data.root holds {ANNOTATIONS} itself: give the folder above it, or "
-                    f"data.train_annotation_file={inside}")
-        raise ConceptDataConfigError(f"{key}: {annotation} does not exist (a COCO json){hint}")
-    if not images.is_dir():
-        raise ConceptDataConfigError(f"data.{split}_image_dir: {images} is not a folder")
-    return annotation, images
-
-
-def data_files(data) -> DataFiles:
-    """The data's files, checked to exist (the concept demo's written first)."""
+def write_concept_demo(data) -> None:
+    """The concept demo written under data.root when data.concept_demo is set (its merges file
+    is the demo's concept.bpe), unless it is there; its files are then found by data_files."""
     demo = data.get("concept_demo")
     if demo:
         ensure_concept_demo(absolute_path(data.root), **demo)
-    return DataFiles(*_split_files(data, "train", True), *_split_files(data, "val", False))
 
 
 def share_size(items: int, processes: int) -> int:
@@ -190,15 +126,15 @@ def trunk_cache_views(data) -> int | None:
     return int(cache.get("views", 0)) if cache.get("enabled") else None
 
 
-def concept_loaders(data, image_size: int, with_masks: bool
+def concept_loaders(data, image_size: int, with_masks: bool, files: DataFiles | None = None
                     ) -> tuple[EpochLoader, DataLoader | None]:
-    """(train loader, val loader or None); the jsons are read and checked here (one line for a
-    bad file or setting), before the model."""
+    """(train loader, val loader or None) of `files` (None: data_files(data)); the jsons are
+    read and checked here (one line for a bad file or setting), before the model."""
     exemplars = ExemplarSettings(**{  # data.exemplar_*, checked before any file is read
         name: data.get(f"exemplar_{name}", default)
         for name, default in asdict(ExemplarSettings()).items()})
     val_exemplars(data)  # checked here too, before any file is read
-    files = data_files(data)
+    files = files if files is not None else data_files(data)
     resolution = _int_or_none(data, "resolution") or image_size
     if resolution != image_size:
         raise ConceptDataConfigError(f"data.resolution={resolution}: the model takes "

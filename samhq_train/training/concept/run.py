@@ -60,7 +60,14 @@ from samhq_train.training.interrupt import INTERRUPT_CHECKPOINT, CheckpointOnInt
 from samhq_train.training.resume import reporting_full_disk, reporting_interrupts
 from samhq_train.training.run_families import CONCEPT_RUN_FAMILIES, CONCEPT_RUN_NEEDS
 
-from .loaders import ConceptDataConfigError, concept_loaders, data_files, share_size, val_exemplars
+from .loaders import (
+    ConceptDataConfigError,
+    concept_loaders,
+    data_files,
+    share_size,
+    val_exemplars,
+    write_concept_demo,
+)
 from .loss import ConceptLossSettings
 from .module import ConceptTrainModule, trunk_maps
 from .optimizer import lightning_clipping
@@ -129,7 +136,8 @@ def check_concept_config(cfg):
             f"data.cache.enabled=true stores the frozen ViT trunk's maps but concept.policy="
             f"{policy.name} trains the trunk: use data.cache.enabled=false, or "
             "concept.policy=detector")
-    data_files(cfg.data)  # the data root / annotation files (the demo data written first)
+    # the data's files: run/checks.py's check_concept_data; the demo's written here (its bpe)
+    write_concept_demo(cfg.data)
     bpe = cfg.concept.get("bpe")
     if not bpe:
         raise ConceptConfigError("concept.bpe is not set: pass concept.bpe=/path/to/"
@@ -225,7 +233,8 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
         image_size = variant_config(cfg.model.variant).image_size
-        train_loader, val_loader = concept_loaders(cfg.data, image_size, loss.with_masks)
+        files = data_files(cfg.data)
+        train_loader, val_loader = concept_loaders(cfg.data, image_size, loss.with_masks, files)
         if val_loader is None:
             log.warning("no validation set (no %s/%s/ and no data.val_annotation_file): no val "
                         "metrics and no best checkpoint, only last.ckpt",
@@ -233,7 +242,7 @@ def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
         loaded = build_concept_model(cfg)
         ensure_detector(loaded.model, cfg)
         loggers = build_loggers(cfg) if build_loggers else [CSVLogger(output_dir, name="logs")]
-        val_json = data_files(cfg.data).val_annotation_file if val_loader is not None else None
+        val_json = files.val_annotation_file if val_loader is not None else None
         module = ConceptTrainModule(loaded.model, policy=policy, tokenizer=tokenizer, loss=loss,
                                     optim=optim, val_annotation_file=val_json,
                                     val_exemplars=val_exemplars(cfg.data))

@@ -85,10 +85,8 @@ class VideoConfigError(UserError):
 
 
 def check_video_config(cfg) -> None:
-    """The keys a video run reads, before anything heavy."""
-    if not cfg.data.get("root"):
-        raise VideoConfigError("data.root is not set: pass data.root=/path/to/clips (JPEGImages/ "
-                               "and Annotations/ inside)")
+    """The keys a video run reads, before anything heavy (data.root and data.val_root:
+    run/checks.py's check_video_data, before this module is imported)."""
     for key in ("num_frames", "max_num_objects", "batch_size", "multiplier"):
         if int(cfg.data.get(key, 1)) < 1:
             raise VideoConfigError(f"data.{key}={cfg.data.get(key)}: must be at least 1")
@@ -212,10 +210,8 @@ def clip_augmentation(data) -> ClipAugmentation | None:
                                f"known: {', '.join(known)}")
     try:
         return ClipAugmentation(**OmegaConf.to_container(settings))
-    except ValueError as err:  # its message starts with the key: "degrees=-1: ..."
-        raise VideoConfigError(f"data.augmentation.{err}") from None
-    except TypeError as err:  # a value of the wrong kind; the message names no key
-        raise VideoConfigError(f"data.augmentation: {err}") from None
+    except ValueError as err:  # its message starts with the key: "degrees=-1: ..." (a value
+        raise VideoConfigError(f"data.augmentation.{err}") from None  # of the wrong kind too)
 
 
 def ensure_video_parts(model, cfg) -> None:
