@@ -79,8 +79,8 @@ def decode_image_file(
 ) -> np.ndarray:
     """``cv2.imdecode(file bytes, flags)`` with clear errors: missing, unreadable or empty file,
     over the pixel limit (from the header, before decoding; ``read_header``), a JPEG or PNG cut
-    short (a readable header, the end mark missing: ``image_signatures.truncated``), undecodable, out of
-    memory."""
+    short (a readable header, the end mark missing: ``image_signatures.truncated``),
+    undecodable, out of memory."""
     return decode_with_header(path, flags, what, max_pixels)[0]
 
 
