@@ -1,9 +1,10 @@
 """Pixels in: reading image files, one home (the resize rules are resizing.py's, overlay
-pictures, the pixels out, drawing.py's).
+pictures, the pixels out, drawing.py's; the header read before decoding, the pixel limit and the
+errors' wording, image_header.py's, whose names this module re-exports for its callers).
 
-Dependency-free within the project (numpy, OpenCV, PIL; image_signatures and the neutral
-user_files), so that data, model, inference and evaluation all use it without importing each
-other.
+Dependency-free within the project (numpy, OpenCV, PIL; image_header, image_signatures and the
+neutral user_files), so that data, model, inference and evaluation all use it without importing
+each other.
 
 - ``read_image`` / ``decode_image_file``: the one image reader (``read_image_bytes``: the same
   for an upload's bytes, samhq-app's). EXIF orientation is IGNORED everywhere (training,
@@ -17,15 +18,10 @@ other.
   starts with. Problems raise ``ImageFileError``
   (a UserError and ValueError) naming the file; data wraps it in DataError, inference in
   ImageReadError.
-- The pixel limit: before decoding, the width and height are read from the file's header and an
-  image over ``max_image_pixels()`` (default 100 MP; 0: no limit) is refused in one line
-  (``ImageTooLargeError``) instead of filling the memory. ``set_max_image_pixels`` sets it
-  (samhq-predict ``--max-pixels``, the data config's ``data.max_image_pixels``); it travels in the
-  environment variable SAMHQ_MAX_IMAGE_PIXELS, so data-loader workers see it too, and PIL's own
-  ``Image.MAX_IMAGE_PIXELS`` follows it. A file whose header PIL cannot read (damaged, or a
-  format only OpenCV decodes: Radiance HDR, PFM, PAM) has no size to check: it is refused in one
-  line, and decoded only when there is no limit (0). Running out of memory while decoding is
-  ``ImageMemoryError`` (a UserError and MemoryError), never "not a readable image".
+- Before decoding, the header is checked against the pixel limit (image_header.py); a file
+  whose header PIL cannot read has no size to check and is decoded only when there is no limit.
+  Running out of memory while decoding is ``ImageMemoryError`` (a UserError and MemoryError),
+  never "not a readable image".
 - A video's frame files: ``frame_files`` lists them (video training's and samhq-video's one
   rule), ``read_image(what="frame")`` words a damaged one's refusal (replace it, not remove it).
   Annotation PNGs (video object segmentation masks) are mask_png.py's, beside this reader.
@@ -33,231 +29,46 @@ other.
 
 from __future__ import annotations
 
-import io
 import os
-import threading
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
-from samhq_train.errors import UserError
+from samhq_train.image_header import (
+    DEFAULT_MAX_PIXELS,
+    EXIF_ORIENTATION,
+    MAX_PIXELS_ENV,
+    WIDE_SAMPLES,
+    ImageFileError,
+    ImageHeader,
+    ImageMemoryError,
+    ImageSource,
+    ImageTooLargeError,
+    checked_header,
+    max_image_pixels,
+    opened_image,
+    pixel_limit,
+    read_header,
+    set_max_image_pixels,
+)
 from samhq_train.image_signatures import not_an_image, truncated, unchecked_format
 from samhq_train.user_files import frame_order, is_hidden
+
+# image_header's names that callers import from here, the image reader's front
+__all__ = [
+    "DEFAULT_MAX_PIXELS", "EXIF_ORIENTATION", "FRAME_SUFFIXES", "IMAGE_SUFFIXES", "MAX_PIXELS_ENV",
+    "ImageFileError", "ImageHeader", "ImageMemoryError", "ImageTooLargeError", "check_complete",
+    "decode_image_file", "decode_with_header", "frame_files", "max_image_pixels", "out_of_memory",
+    "read_header", "read_image", "read_image_bytes", "set_max_image_pixels",
+]
 
 # the suffixes (any case) a folder's images are listed by: training's folder sets,
 # samhq-predict's and samhq-amg's folders; the content, not the suffix, decides the decoding
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 # a video's frame files (samhq-video's frames folders, video training's JPEGImages/<sequence>)
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
-MAX_PIXELS_ENV = "SAMHQ_MAX_IMAGE_PIXELS"
-DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: a 10000 x 10000 image, ~0.3 GB as uint8 RGB
-EXIF_ORIENTATION = 0x0112
-BITS_PER_SAMPLE = 258  # the TIFF tag
-# PIL's modes for the sample kinds OpenCV does not decode to 8 bits (it does 1-, 8- and 16-bit)
-_WIDE_SAMPLES = {"F": "32-bit floating-point", "I": "32-bit integer"}
-# what the refusal of a too large image tells the user to raise (set_max_image_pixels)
-_limit_setting = MAX_PIXELS_ENV
-_PIL_LIMIT_LOCK = threading.Lock()  # read_header lifts PIL's limit for one header read
 
-
-class ImageFileError(UserError, ValueError):
-    """An image (or mask) file that cannot be read; the message names the file and what to do."""
-
-
-class ImageTooLargeError(ImageFileError):
-    """An image over the pixel limit, refused from its header before decoding."""
-
-
-class ImageMemoryError(UserError, MemoryError):
-    """Memory ran out while reading (or predicting on) an image; the message names the file."""
-
-
-# ---- the pixel limit --------------------------------------------------------------------------
-
-
-def max_image_pixels() -> int:
-    """The pixel limit (width x height) for reading an image; 0: none."""
-    value = os.environ.get(MAX_PIXELS_ENV, "").strip()
-    if not value:
-        return DEFAULT_MAX_PIXELS
-    if not value.isdigit():
-        raise UserError(
-            f"{MAX_PIXELS_ENV}={value}: expected a whole number of pixels (0: no limit)"
-        )
-    return int(value)
-
-
-def set_max_image_pixels(pixels: int, setting: str = MAX_PIXELS_ENV) -> None:
-    """Set the pixel limit (0: none) for this process and the workers it starts; `setting` is
-    what the refusal names (e.g. "--max-pixels")."""
-    global _limit_setting
-    if isinstance(pixels, bool) or not isinstance(pixels, int) or pixels < 0:
-        raise ValueError(f"{setting}: expected a whole number of pixels >= 0, got {pixels!r}")
-    os.environ[MAX_PIXELS_ENV] = str(pixels)
-    _limit_setting = setting
-    _follow_in_pil()
-
-
-def _follow_in_pil() -> None:
-    """PIL's own decompression-bomb limit follows ours (it warns above it, refuses above 2x)."""
-    try:
-        Image.MAX_IMAGE_PIXELS = max_image_pixels() or None
-    except UserError:  # a malformed environment value is reported where an image is read
-        pass
-
-
-_follow_in_pil()
-
-
-@dataclass(frozen=True)
-class ImageHeader:
-    width: int
-    height: int
-    orientation: int = 1  # the EXIF orientation flag; 1: display as stored
-    mode: str = field(default="", compare=False)  # PIL's: "RGB", "P", "I;16", "F" ...
-    wide_samples: str = field(default="", compare=False)  # "32-bit integer": _wide_samples
-    format: str = field(default="", compare=False)  # PIL's: "PNG", "TIFF" ...
-
-
-def _orientation(im: Image.Image) -> int:
-    """The EXIF orientation flag still to apply to the decoded pixels, from the header only
-    (PIL's getexif may decode a PNG). A TIFF's Orientation tag is applied by libtiff in both
-    decoders (and in PIL's size): its pixels come upright, nothing is left to apply (1)."""
-    if getattr(im, "tag_v2", None) is not None:  # TIFF
-        return 1
-    raw = im.info.get("exif")
-    if not raw:
-        return 1
-    exif = Image.Exif()
-    try:
-        exif.load(raw)
-    except Exception:  # a damaged EXIF block says nothing about the pixels
-        return 1
-    return int(exif.get(EXIF_ORIENTATION, 1) or 1)
-
-
-@contextmanager
-def _opened(source: Path | bytes) -> Iterator[Image.Image]:
-    """PIL's Image.open (no pixels decoded yet) for an image whose size our own limit checks:
-    PIL's decompression-bomb refusal (over twice its limit) is lifted for the open."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            im = Image.open(source if isinstance(source, Path) else io.BytesIO(source))
-        except Image.DecompressionBombError:
-            with _PIL_LIMIT_LOCK:
-                saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-                try:
-                    im = Image.open(source if isinstance(source, Path) else io.BytesIO(source))
-                finally:
-                    Image.MAX_IMAGE_PIXELS = saved
-    with im:
-        yield im
-
-
-def _open_header(source: Path | bytes) -> ImageHeader:
-    """Width, height and orientation as PIL's Image.open reads them (no pixels decoded)."""
-    with _opened(source) as im:
-        return ImageHeader(*im.size, _orientation(im), im.mode, _wide_samples(im), im.format)
-
-
-def _wide_samples(im: Image.Image) -> str:
-    """The kind of a TIFF's 32-bit integer or float samples (which OpenCV does not decode to
-    8 bits), else "". Mode I alone would not do: a 16-bit PGM or signed 16-bit TIFF opens as I
-    too (and a 16-bit PNG in Pillow < 10.3), so the file's BitsPerSample decides."""
-    if im.format != "TIFF" or im.mode not in _WIDE_SAMPLES:
-        return ""
-    bits = im.tag_v2.get(BITS_PER_SAMPLE)
-    bits = bits if isinstance(bits, tuple) else (bits,)
-    return _WIDE_SAMPLES[im.mode] if all(b == 32 for b in bits) else ""
-
-
-@dataclass(frozen=True)
-class _Source:
-    """How the messages name an image's bytes and say what to do: a file (``path``; fix or
-    remove it) or an upload (``name`` alone: choose another file)."""
-
-    name: str
-    path: Path | None = None
-    what: str = "image"
-
-    def redo(self, verb: str) -> str:
-        """What to do with a damaged file: `verb` (re-export, re-download) or remove it; a video
-        frame or annotation is replaced instead (a frame removed shifts every later one's index,
-        an annotation removed leaves its frame out of the clips)."""
-        if self.what == "frame":
-            return "copy or extract it again (removing it would shift every later frame's index)"
-        return "copy or export it again" if self.what == "annotation" else f"{verb} or remove it"
-
-    def refusal(self, problem: str, fix: str, upload_fix: str = "choose another file"
-                ) -> ImageFileError:
-        if self.path is None:
-            return ImageFileError(f"{self.name} {problem}; {upload_fix}")
-        return ImageFileError(f"cannot read {self.what} file {self.path}: {self.name} {problem}; "
-                              f"{fix}")
-
-    def cut_short(self, end_mark: str) -> ImageFileError:
-        return self.refusal(f"is truncated ({end_mark} missing)", self.redo("re-download"))
-
-    def too_large(self, size: str, limit: int) -> ImageTooLargeError:
-        over = f"is {size}, over the pixel limit of {limit:,} ({limit / 1e6:g} MP)"
-        if self.path is None:
-            return ImageTooLargeError(f"{self.name} {over}; downscale it or choose another file")
-        return ImageTooLargeError(
-            f"{self.what} file {self.path} {over}; raise {_limit_setting} (0: no limit) if the "
-            "memory allows, or downscale the image"
-        )
-
-    def wide(self, kind: str) -> ImageFileError:
-        """Samples OpenCV does not decode (a valid file: "corrupt" would mislead)."""
-        eight_bit = "save it as 8-bit " + ("grayscale" if self.what == "mask" else
-                                           "(RGB or grayscale)")
-        return self.refusal(f"holds {kind} samples, which are not read", eight_bit, eight_bit)
-
-    def out_of_memory(self, header: ImageHeader | None) -> ImageMemoryError:
-        size = f" ({header.width} x {header.height} pixels)" if header else ""
-        where = self.name if self.path is None else f"{self.what} file {self.path}"
-        return ImageMemoryError(
-            f"out of memory on {where}{size}; free memory, or lower the pixel limit "
-            f"({_limit_setting}) to refuse images this large"
-        )
-
-
-def read_header(
-    path: str | os.PathLike, what: str = "image", max_pixels: int | None = None
-) -> ImageHeader | None:
-    """Width, height and EXIF orientation from the file's header, without decoding the pixels;
-    ImageTooLargeError over the pixel limit (max_pixels, default ``max_image_pixels()``). None
-    when PIL does not know the format (or the file is damaged): the reader refuses such a file
-    unless there is no pixel limit (then OpenCV's decoder decides)."""
-    path = Path(path)
-    return _checked_header(path, _Source(path.name, path, what), max_pixels)
-
-
-def _limit(max_pixels: int | None) -> int:
-    return max_image_pixels() if max_pixels is None else max_pixels
-
-
-def _checked_header(
-    data: Path | bytes, source: _Source, max_pixels: int | None
-) -> ImageHeader | None:
-    limit = _limit(max_pixels)
-    try:
-        header = _open_header(data)
-    except Exception:  # not an image PIL knows (or damaged): OpenCV's decoder reports it
-        return None
-    if limit and header.width * header.height > limit:
-        size = f"{header.width} x {header.height} = {header.width * header.height:,} pixels"
-        raise source.too_large(size, limit)
-    if header.wide_samples:
-        raise source.wide(header.wide_samples)
-    return header
 
 
 # ---- reading ----------------------------------------------------------------------------------
@@ -268,8 +79,8 @@ def decode_image_file(
 ) -> np.ndarray:
     """``cv2.imdecode(file bytes, flags)`` with clear errors: missing, unreadable or empty file,
     over the pixel limit (from the header, before decoding; ``read_header``), a JPEG or PNG cut
-    short (a readable header, the end mark missing: ``image_signatures.truncated``), undecodable, out of
-    memory."""
+    short (a readable header, the end mark missing: ``image_signatures.truncated``),
+    undecodable, out of memory."""
     return decode_with_header(path, flags, what, max_pixels)[0]
 
 
@@ -281,9 +92,9 @@ def decode_with_header(
     path = Path(path)
     if not path.is_file():
         raise ImageFileError(f"{what} file not found: {path}")
-    source = _Source(path.name, path, what)
-    header = _checked_header(path, source, max_pixels)
-    return _decode(_file_bytes(path, what), flags, header, source, _limit(max_pixels)), header
+    source = ImageSource.file(path, what)
+    header = checked_header(path, source, max_pixels)
+    return _decode(_file_bytes(path, what), flags, header, source, pixel_limit(max_pixels)), header
 
 
 def _file_bytes(path: Path, what: str) -> np.ndarray:
@@ -298,10 +109,10 @@ def _file_bytes(path: Path, what: str) -> np.ndarray:
 def check_complete(path: str | os.PathLike, what: str = "image") -> None:
     """ImageFileError naming `path` when it is a JPEG or PNG cut short (its end mark missing:
     an interrupted copy), read_image's refusal, without decoding it (``what``: its wording,
-    _Source.redo)."""
+    ImageSource.redo)."""
     path = Path(path)
     if (cut := truncated(_file_bytes(path, what))) is not None:
-        raise _Source(path.name, path, what).cut_short(cut)
+        raise ImageSource.file(path, what).cut_short(cut)
 
 
 def frame_files(folder: Path) -> list[Path]:
@@ -320,7 +131,7 @@ def frame_files(folder: Path) -> list[Path]:
 
 
 def _decode(
-    data: np.ndarray, flags: int, header: ImageHeader | None, source: _Source, limit: int
+    data: np.ndarray, flags: int, header: ImageHeader | None, source: ImageSource, limit: int
 ) -> np.ndarray:
     """The checks and the decoding that a file's and an upload's bytes share; bytes without
     a header PIL reads (None: no size known) are decoded only when there is no `limit`."""
@@ -338,14 +149,14 @@ def _decode(
         if "memory" in str(err).lower() or "allocate" in str(err).lower():
             raise source.out_of_memory(header) from None
         out = None
-    if out is None and header is not None and header.mode in _WIDE_SAMPLES:  # not a TIFF
-        raise source.wide(_WIDE_SAMPLES[header.mode])
+    if out is None and header is not None and header.mode in WIDE_SAMPLES:  # not a TIFF
+        raise source.wide(WIDE_SAMPLES[header.mode])
     if out is None:
         raise _unreadable(source, data)
     return out
 
 
-def _unreadable(source: _Source, data: np.ndarray | None = None) -> ImageFileError:
+def _unreadable(source: ImageSource, data: np.ndarray | None = None) -> ImageFileError:
     """The refusal of bytes no decoder read: what they are where their first bytes tell
     (image_signatures.not_an_image), else corrupt or unsupported."""
     known = None if data is None else not_an_image(data[:16].tobytes())
@@ -355,22 +166,15 @@ def _unreadable(source: _Source, data: np.ndarray | None = None) -> ImageFileErr
                           source.redo("re-export"), "choose a JPEG, PNG, BMP, TIFF or WebP file")
 
 
-def _unchecked(data: np.ndarray, source: _Source) -> ImageFileError:
+def _unchecked(data: np.ndarray, source: ImageSource) -> ImageFileError:
     """The refusal of bytes PIL reads no size from: damaged, or a format OpenCV alone reads."""
-    head = data[:16].tobytes()
-    kind = unchecked_format(head)
-    if kind is None:
-        return _unreadable(source, data)
-    return source.refusal(
-        f"is a {kind} image, whose size cannot be checked against the pixel limit before "
-        "decoding", f"convert it to PNG, JPEG, TIFF or WebP (or set {_limit_setting} to 0: no "
-        "limit)", "convert it to PNG, JPEG, TIFF or WebP",
-    )
+    kind = unchecked_format(data[:16].tobytes())
+    return _unreadable(source, data) if kind is None else source.unchecked(kind)
 
 
 def out_of_memory(path: Path, header: ImageHeader | None, what: str = "image") -> ImageMemoryError:
     """The one line for memory running out on an image file (reading or predicting)."""
-    return _Source(Path(path).name, Path(path), what).out_of_memory(header)
+    return ImageSource.file(Path(path), what).out_of_memory(header)
 
 
 def read_image(
@@ -382,15 +186,15 @@ def read_image(
     ``max_image_pixels()``) or ImageMemoryError; `what` ("frame": a video's) words them."""
     path = Path(path)
     bgr, header = decode_with_header(path, _COLOR, what, max_pixels)
-    return _rgb(bgr, header, path, _Source(path.name, path, what))
+    return _rgb(bgr, header, path, ImageSource.file(path, what))
 
 
 def read_image_bytes(data: bytes, name: str, max_pixels: int | None = None) -> np.ndarray:
     """read_image for an uploaded file's bytes: the same pixels, checks and refusals, each
     message naming the upload (`name`) and ending in what to do (e.g. choose another file)."""
-    source = _Source(name)
-    header = _checked_header(data, source, max_pixels) if data else None
-    pixels = _decode(np.frombuffer(data, np.uint8), _COLOR, header, source, _limit(max_pixels))
+    source = ImageSource(name)
+    header = checked_header(data, source, max_pixels) if data else None
+    pixels = _decode(np.frombuffer(data, np.uint8), _COLOR, header, source, pixel_limit(max_pixels))
     return _rgb(pixels, header, data, source)
 
 
@@ -401,7 +205,7 @@ _ALPHA_MODES = ("RGBA", "LA", "La")  # PIL's for a TIFF with alpha (RGBa opens a
 
 
 def _rgb(
-    bgr: np.ndarray, header: ImageHeader | None, data: Path | bytes, source: _Source
+    bgr: np.ndarray, header: ImageHeader | None, data: Path | bytes, source: ImageSource
 ) -> np.ndarray:
     """The decoded BGR as RGB, in place; a TIFF with alpha gets its colour from PIL."""
     try:
@@ -412,14 +216,14 @@ def _rgb(
         raise source.out_of_memory(ImageHeader(bgr.shape[1], bgr.shape[0])) from None
 
 
-def _straight_colour(data: Path | bytes, out: np.ndarray, source: _Source) -> np.ndarray:
+def _straight_colour(data: Path | bytes, out: np.ndarray, source: ImageSource) -> np.ndarray:
     """A TIFF's colour with its alpha dropped, as a PNG's reads, into `out` (OpenCV's decoding,
     whose checks it passed): OpenCV decodes an 8-bit RGBA TIFF through libtiff's RGBA interface,
     which multiplies the colour by the alpha. Associated alpha (the colour stored premultiplied)
     is divided back out, so a picture reads alike in every format (PIL's TIFF decoder does it
     for RGB, convert("LA") for grey: mode La); a fully transparent pixel has none left: black."""
     try:
-        with _opened(data) as im:
+        with opened_image(data) as im:
             straight = im.convert("LA") if im.mode == "La" else im
             out[...] = np.asarray(straight.convert("RGB"))
     except (OSError, ValueError):  # PIL fails on a file OpenCV decoded: damaged all the same

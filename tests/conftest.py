@@ -5,7 +5,7 @@ import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
 
-from samhq_train import imaging
+from samhq_train import image_header
 from tests.reference import random_tiny_model
 
 GIB_PER_WORKER = 3  # a worker's peak (the full-size parity tests) with room for its subprocesses
@@ -84,9 +84,9 @@ def _deterministic_torch():
 def _default_pixel_limit(monkeypatch):
     """The image pixel limit is process-wide (a command sets it once, for its loader workers
     too): every test starts from the default and the default wording."""
-    monkeypatch.delenv(imaging.MAX_PIXELS_ENV, raising=False)
-    monkeypatch.setattr(imaging, "_limit_setting", imaging.MAX_PIXELS_ENV)
-    imaging._follow_in_pil()
+    monkeypatch.delenv(image_header.MAX_PIXELS_ENV, raising=False)
+    monkeypatch.setattr(image_header, "_limit_setting", image_header.MAX_PIXELS_ENV)
+    image_header._follow_in_pil()
 
 
 @pytest.fixture(autouse=True)

@@ -29,7 +29,9 @@ ALLOWED = {
     # defaults (config_defaults), and the training runs that read them
     "concept_settings": {"settings", "model"},
     "video_settings": {"settings"},
-    "imaging": {"constants", "image_signatures"},
+    "imaging": {"constants", "image_signatures", "image_header"},
+    # the header read before decoding, the pixel limit, the errors' wording: imaging's lower half
+    "image_header": set(),
     "image_signatures": set(),  # what a file's bytes tell (cut short, HEIC ...), for imaging
     "mask_png": {"imaging"},  # annotation PNGs (video masks), beside imaging's image reader
     "resizing": set(),  # SAM's long-side rule and the uint8 resizes, beside imaging

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from samhq_train import imaging
+from samhq_train import image_header
 from samhq_train.cli import export as export_command
 from samhq_train.cli import predict as predict_command
 from samhq_train.model import FAMILIES, build_sam_hq, file_sha256, hq_state_dict, save_checkpoint
@@ -68,8 +68,8 @@ def tiny_files(tmp_path_factory):
 @pytest.fixture
 def pixel_limit_restored(monkeypatch):
     """The pixel limit is process state (environment, PIL, the setting's name): put it back."""
-    monkeypatch.delenv(imaging.MAX_PIXELS_ENV, raising=False)
-    monkeypatch.setattr(imaging, "_limit_setting", imaging._limit_setting)
+    monkeypatch.delenv(image_header.MAX_PIXELS_ENV, raising=False)
+    monkeypatch.setattr(image_header, "_limit_setting", image_header._limit_setting)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
 
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .contours import boundary_map, boundary_radius, dilate
+from samhq_train.mask_png import DAVIS_VOID_ID
 
-DAVIS_VOID_ID = 255  # DAVIS annotations: palette index 255 marks pixels that are not scored
+from .contours import boundary_map, boundary_radius, dilate
 
 
 def region_similarity(pred: np.ndarray, gt: np.ndarray) -> float:

@@ -38,17 +38,13 @@ from PIL import Image
 from samhq_train.errors import UserError
 from samhq_train.files import atomic_write
 from samhq_train.imaging import ImageFileError
-from samhq_train.mask_png import MaskPng, read_mask_png
+from samhq_train.mask_png import DAVIS_VOID_ID, MaskPng, read_mask_png
 from samhq_train.model.sam2.tracking import non_overlapping
 from samhq_train.user_files import is_hidden, not_a_file, not_a_folder, read_text
 
 from .command import davis_palette, id_mask
 from .frames import FramesError, frame_size, list_frames
 from .predictor import VideoPredictor
-
-# DAVIS annotations' void value: pixels not scored (samhq-video-eval), never an object to prompt;
-# evaluation/video/scores.py's DAVIS_VOID_ID (inference does not import evaluation)
-DAVIS_VOID_ID = 255
 
 DAVIS_FRAMES = Path("JPEGImages", "480p")
 DAVIS_MASKS = Path("Annotations", "480p")

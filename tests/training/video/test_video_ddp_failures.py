@@ -87,10 +87,10 @@ STAND_IN_SCORES = {"shapes000": [20.0, 30.0], "shapes001": [40.0, 50.0],
                    "shapes002": [90.0, 70.0]}
 
 
-def reason_for(frame: Path, what: str) -> str:
-    """A training clip's frame is read as a video frame (replaced, not removed); validation
-    reads its frames as images (training/video/validation.py)."""
-    return f"cannot read {what} file {frame}: {frame.name} is truncated (JPEG end marker missing)"
+def reason_for(frame: Path) -> str:
+    """A training clip's and a validation sequence's frame alike is read as a video frame
+    (replaced, not removed: data.video_clips.read_frame_image)."""
+    return f"cannot read frame file {frame}: {frame.name} is truncated (JPEG end marker missing)"
 
 
 @pytest.mark.slow
@@ -98,7 +98,7 @@ def test_a_training_frame_one_process_cannot_read_stops_both_in_a_line(runs):
     frame, process = runs["train"]
     lines = stop_lines(process, TIMEOUT_S)
     assert len(lines) == 2, lines
-    assert lines[0].startswith(f"error: {reason_for(frame, 'frame')}"), lines
+    assert lines[0].startswith(f"error: {reason_for(frame)}"), lines
     reason = lines[0].removeprefix("error: ")
     assert lines[1] in [f"error: rank {r} stopped: {reason}" for r in (0, 1)], lines
 
@@ -108,7 +108,7 @@ def test_a_validation_frame_one_process_cannot_read_stops_both_in_a_line(runs):
     frame, process = runs["val"]
     lines = stop_lines(process, TIMEOUT_S)
     assert len(lines) == 2, lines
-    assert lines[0].startswith(f"error: {reason_for(frame, 'image')}"), lines
+    assert lines[0].startswith(f"error: {reason_for(frame)}"), lines
     assert lines[1] == f"error: rank 1 stopped: {lines[0].removeprefix('error: ')}", lines
 
 
