@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from samhq_train.model import build_sam_hq, load_checkpoint
+from samhq_train.model import build_sam_hq, family_of_model, load_checkpoint
 from samhq_train.train import train
 from samhq_train.training.video import MultiStepMaskLoss
 from samhq_train.training.video import module as video_module
@@ -71,7 +71,7 @@ def test_training_and_validation_run_under_bf16_autocast(bf16_run):
     assert all(p.dtype == torch.float32 for p in objects["model"].parameters())
 
 
-def test_checkpoint_and_export_load_back_in_fp32(bf16_run):
+def test_checkpoint_and_export_load_back_in_fp32(bf16_run, request):
     out, _, objects, _ = bf16_run
     trained = objects["model"].state_dict()
     saved = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
@@ -82,6 +82,13 @@ def test_checkpoint_and_export_load_back_in_fp32(bf16_run):
                                            loss=MultiStepMaskLoss())
     module.load_state_dict(weights, strict=True)
     assert all(torch.equal(model.state_dict()[k], v) for k, v in trained.items())
-    exported = load_checkpoint(objects["exports"]["model"]).state_dict()
+    loaded = load_checkpoint(objects["exports"]["model"])
+    exported = loaded.state_dict()
+    # hq-sam3 starts from the demo base without HQ parts and video.use_hq unset (false): the
+    # export leaves the untrained HQ parts out (it loads as plain SAM 3, their fresh init)
+    untrained = set()
+    if loaded.untrained_hq is not None:
+        untrained = {k for k in trained if family_of_model(loaded).is_hq_key(k)}
+        assert untrained and request.node.callspec.id == "hq-sam3"
     assert all(exported[k].dtype == v.dtype and torch.equal(exported[k], v)
-               for k, v in trained.items())
+               for k, v in trained.items() if k not in untrained)
