@@ -28,10 +28,10 @@ from samhq_train.config_check import (
     check_resume_matches,
 )
 from samhq_train.data.concept_files import check_concept_data
-from samhq_train.data.image_files import DataError
-from samhq_train.data.moving_shapes import MARKER as SHAPES_MARKER
+from samhq_train.data.moving_shapes import VIDEO_DEMO
 from samhq_train.data.roots import check_data_sets, plain_data_config
 from samhq_train.data.video_clips import find_sequences
+from samhq_train.data.write_once import check_generated_root
 from samhq_train.inference.export import export_paths
 from samhq_train.model import Inspection, Use, inspect, official_file
 from samhq_train.model.formats import CheckpointError, other_family_refusal
@@ -100,19 +100,12 @@ def check_video_data(data) -> None:
 
 
 def check_video_demo_roots(data) -> None:
-    """The video demo (data.moving_shapes) writes its clips under data.root and data.val_root
-    replacing JPEGImages/ and Annotations/ of a root without its marker: a root holding clips it
-    did not write (the user's own) is refused, not emptied."""
+    """The video demo (data.moving_shapes) writes its clips under data.root and data.val_root:
+    a root holding files it did not write (the user's own clips) is refused, not written over
+    (the writer's own rule: write_once.check_generated_root)."""
     for key in ("root", "val_root"):
-        root = _absolute(data[key]) if data.get(key) else None
-        if root is None or not root.is_dir() or (root / SHAPES_MARKER).is_file():
-            continue
-        if any((root / folder).exists() for folder in ("JPEGImages", "Annotations")):
-            raise DataError(
-                f"data.{key}={root} holds video clips the demo did not write (no {SHAPES_MARKER} "
-                "in it), and data.moving_shapes (the video demo's data) writes its synthetic "
-                "clips there in place of JPEGImages/ and Annotations/: to train on these clips "
-                f"give data=video_folder, else point data.{key} at another folder")
+        if data.get(key):
+            check_generated_root(_absolute(data[key]), f"data.{key}", VIDEO_DEMO)
 
 
 def check_model_family(cfg) -> None:
