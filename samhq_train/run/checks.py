@@ -85,7 +85,8 @@ def check_inputs(cfg) -> None:
 def check_video_data(data) -> None:
     """A video run's data.root (and data.val_root) hold sequences long enough for its clips
     (video_clips.find_sequences: the folders listed, each sequence's first mask's header read),
-    before the model is built; the demo's clips (data.moving_shapes) are written on first use."""
+    before the model is built; the demo's clips (data.moving_shapes) are written on first use.
+    The frames left out and the sequences skipped are said by the run's loaders, not here too."""
     if not data.get("root"):
         raise ConfigError("data.root is not set: pass data.root=/path/to/clips (JPEGImages/ and "
                           "Annotations/ inside)")
@@ -94,9 +95,9 @@ def check_video_data(data) -> None:
         return
     frames = data.get("num_frames")  # another value than a count: check_video_config's line
     whole = isinstance(frames, int) and not isinstance(frames, bool) and frames >= 1
-    find_sequences(_absolute(data.root), frames if whole else 1, "data.root")
+    find_sequences(_absolute(data.root), frames if whole else 1, "data.root", say=False)
     if data.get("val_root"):
-        find_sequences(_absolute(data.val_root), 2, "data.val_root")
+        find_sequences(_absolute(data.val_root), 2, "data.val_root", say=False)
 
 
 def check_video_demo_roots(data) -> None:
