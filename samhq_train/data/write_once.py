@@ -47,7 +47,7 @@ def check_generated_root(root: Path, key: str = "data.root", kind: Generated = I
     if root.is_dir() and not (root / kind.marker).is_file() and any(root.iterdir()):
         raise DataError(
             f"{key}={root} is not demo data made by samhq_train (it holds other files), "
-            "and a demo data config writes its synthetic set there: to train on these files "
+            "and a demo data config writes its synthetic set there: to use these files "
             f"give their data config ({kind.own_data}; data/README.md shows the layouts), "
             f"else point {key} at another folder"
         )
