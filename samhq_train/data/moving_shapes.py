@@ -10,17 +10,16 @@ files.
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from samhq_train.files import atomic_write_text
+from .write_once import Generated, write_once
 
 MARKER = ".shapes.json"
+VIDEO_DEMO = Generated(MARKER, "data=video_folder")
 PALETTE = [0, 0, 0, 128, 0, 0, 0, 128, 0, 128, 128, 0, 0, 0, 128, 128, 0, 128, 0, 128, 128]
 SHAPES = ("ellipse", "rectangle", "ring")
 
@@ -92,23 +91,12 @@ def write_moving_shapes(root: str | Path, *, num_videos: int = 4, num_frames: in
     return root
 
 
-def ensure_moving_shapes(root: str | Path, **settings) -> Path:
-    """The videos of write_moving_shapes(root, **settings), written once: a marker records the
-    settings, and a root written with others is written again."""
-    root = Path(root)
-    marker = root / MARKER
-    if marker.is_file() and _written_settings(marker) == settings:
-        return root
-    for folder in ("JPEGImages", "Annotations"):
-        shutil.rmtree(root / folder, ignore_errors=True)
-    write_moving_shapes(root, **settings)
-    atomic_write_text(marker, json.dumps(settings))
+def ensure_moving_shapes(root: str | Path, key: str = "data.root", **settings) -> Path:
+    """The videos of write_moving_shapes(root, **settings), written once (write_once.write_once:
+    a marker records the settings, a root written with others is written again, whole, through
+    a temporary folder) into an empty or new root; DataError naming `key` for a root holding
+    files the demo did not write (the user's own clips)."""
+    root = Path(root).expanduser().resolve()
+    write_once(root, settings, lambda folder: write_moving_shapes(folder, **settings), key,
+               VIDEO_DEMO)
     return root
-
-
-def _written_settings(marker: Path) -> dict | None:
-    """The settings a marker records; None for one cut short (the videos are written again)."""
-    try:
-        return json.loads(marker.read_text())
-    except ValueError:
-        return None

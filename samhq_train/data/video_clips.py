@@ -90,11 +90,13 @@ def _video_file_hint(images: Path, name: str) -> str:
 
 
 def find_sequences(
-    root: str | Path, min_frames: int = 1, key: str = "data.root"
+    root: str | Path, min_frames: int = 1, key: str = "data.root", *, say: bool = True
 ) -> list[VideoSequence]:
     """The sequences of a root with at least min_frames annotated frames (shorter ones are
     skipped with a warning); DataError naming the config `key` that gave the root when the
-    layout is wrong or none is long enough."""
+    layout is wrong or none is long enough. say=False keeps the frames left out and the
+    sequences skipped unsaid: samhq-train's check stage lists the roots for their refusals
+    alone, and the run's loaders, listing them again, say those lines once."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{key}={root}: {not_a_folder(root)}; give {LAYOUT}")
@@ -124,10 +126,10 @@ def find_sequences(
         _check_indexed(pngs[0])
         found.append(VideoSequence(name, [frames[p.stem] for p in pngs], pngs))
         unannotated += len(frames) - len(pngs)
-    if unannotated:  # YouTube-VOS annotates every 5th frame; a gap is stepped over
+    if unannotated and say:  # YouTube-VOS annotates every 5th frame; a gap is stepped over
         log.info("%s: %d frames without a mask left out of %d sequences' clips (a clip is %d "
                  "consecutive annotated frames)", root, unannotated, len(found), min_frames)
-    if short:
+    if short and say:
         log.warning("%d sequence(s) with fewer than %d annotated frames skipped: %s",
                     len(short), min_frames, ", ".join(short[:5]))
     if not found:

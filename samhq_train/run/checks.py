@@ -28,10 +28,10 @@ from samhq_train.config_check import (
     check_resume_matches,
 )
 from samhq_train.data.concept_files import check_concept_data
-from samhq_train.data.image_files import DataError
-from samhq_train.data.moving_shapes import MARKER as SHAPES_MARKER
+from samhq_train.data.moving_shapes import VIDEO_DEMO
 from samhq_train.data.roots import check_data_sets, plain_data_config
 from samhq_train.data.video_clips import find_sequences
+from samhq_train.data.write_once import check_generated_root
 from samhq_train.inference.export import export_paths
 from samhq_train.model import Inspection, Use, inspect, official_file
 from samhq_train.model.formats import CheckpointError, other_family_refusal
@@ -85,7 +85,8 @@ def check_inputs(cfg) -> None:
 def check_video_data(data) -> None:
     """A video run's data.root (and data.val_root) hold sequences long enough for its clips
     (video_clips.find_sequences: the folders listed, each sequence's first mask's header read),
-    before the model is built; the demo's clips (data.moving_shapes) are written on first use."""
+    before the model is built; the demo's clips (data.moving_shapes) are written on first use.
+    The frames left out and the sequences skipped are said by the run's loaders, not here too."""
     if not data.get("root"):
         raise ConfigError("data.root is not set: pass data.root=/path/to/clips (JPEGImages/ and "
                           "Annotations/ inside)")
@@ -94,25 +95,18 @@ def check_video_data(data) -> None:
         return
     frames = data.get("num_frames")  # another value than a count: check_video_config's line
     whole = isinstance(frames, int) and not isinstance(frames, bool) and frames >= 1
-    find_sequences(_absolute(data.root), frames if whole else 1, "data.root")
+    find_sequences(_absolute(data.root), frames if whole else 1, "data.root", say=False)
     if data.get("val_root"):
-        find_sequences(_absolute(data.val_root), 2, "data.val_root")
+        find_sequences(_absolute(data.val_root), 2, "data.val_root", say=False)
 
 
 def check_video_demo_roots(data) -> None:
-    """The video demo (data.moving_shapes) writes its clips under data.root and data.val_root
-    replacing JPEGImages/ and Annotations/ of a root without its marker: a root holding clips it
-    did not write (the user's own) is refused, not emptied."""
+    """The video demo (data.moving_shapes) writes its clips under data.root and data.val_root:
+    a root holding files it did not write (the user's own clips) is refused, not written over
+    (the writer's own rule: write_once.check_generated_root)."""
     for key in ("root", "val_root"):
-        root = _absolute(data[key]) if data.get(key) else None
-        if root is None or not root.is_dir() or (root / SHAPES_MARKER).is_file():
-            continue
-        if any((root / folder).exists() for folder in ("JPEGImages", "Annotations")):
-            raise DataError(
-                f"data.{key}={root} holds video clips the demo did not write (no {SHAPES_MARKER} "
-                "in it), and data.moving_shapes (the video demo's data) writes its synthetic "
-                "clips there in place of JPEGImages/ and Annotations/: to train on these clips "
-                f"give data=video_folder, else point data.{key} at another folder")
+        if data.get(key):
+            check_generated_root(_absolute(data[key]), f"data.{key}", VIDEO_DEMO)
 
 
 def check_model_family(cfg) -> None:

@@ -29,7 +29,7 @@ def test_a_folder_of_other_files_is_refused_naming_the_data_configs(tmp_path):
         ensure_demo_data(root, num_train=1, num_val=1, height=32, width=32)
     assert str(refused.value) == (
         f"data.root={root} is not demo data made by samhq_train (it holds other files), and a "
-        "demo data config writes its synthetic set there: to train on these files give their "
+        "demo data config writes its synthetic set there: to use these files give their "
         "data config (data=folder, data=coco or data=coco_concept; data/README.md shows the "
         "layouts), else point data.root at another folder"
     )

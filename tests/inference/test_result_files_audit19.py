@@ -5,12 +5,13 @@ marker cut short writes the videos again; user_files.file_problem words a missin
 folder."""
 
 import json
+import os
 
 import numpy as np
 import pytest
 
 from samhq_train import files, user_files
-from samhq_train.data import moving_shapes
+from samhq_train.data import moving_shapes, write_once
 from samhq_train.evaluation import report
 from samhq_train.inference import amg_command
 from tests.signal_mid_write import _SignalAtRenameOf, check_signal_keeps_earlier_file
@@ -93,11 +94,23 @@ def test_samhq_amg_writes_its_json_through_a_temporary(tmp_path, monkeypatch):
 SHAPES = {"num_videos": 1, "num_frames": 2, "size": 16, "num_objects": 1}
 
 
-def test_the_video_demos_marker_goes_through_a_temporary(tmp_path, monkeypatch):
-    monkeypatch.setattr(files, "os", _SignalAtRenameOf(moving_shapes.MARKER))
+class _SignalAtFolderRename:
+    """`os` as write_once sees it, but renaming the written folder into place raises
+    KeyboardInterrupt (a signal at the last step)."""
+
+    def __getattr__(self, attr):
+        return getattr(os, attr)
+
+    def rename(self, src, dst):
+        raise KeyboardInterrupt
+
+
+def test_the_video_demos_set_and_marker_go_through_a_temporary(tmp_path, monkeypatch):
+    monkeypatch.setattr(write_once, "os", _SignalAtFolderRename())
+    root = tmp_path / "train"
     with pytest.raises(KeyboardInterrupt):
-        moving_shapes.ensure_moving_shapes(tmp_path, **SHAPES)
-    assert not (tmp_path / moving_shapes.MARKER).exists()
+        moving_shapes.ensure_moving_shapes(root, **SHAPES)
+    assert list(tmp_path.iterdir()) == []  # no root, no marker, no temporary
 
 
 def test_a_marker_cut_short_writes_the_videos_again(tmp_path):

@@ -1,6 +1,6 @@
-"""experiment=video_demo at a data.root (or data.val_root) holding the user's own clips: the demo's
-writer (moving_shapes.ensure_moving_shapes) replaces JPEGImages/ and Annotations/ of a root
-without its marker, so the check stage refuses that root before anything is written."""
+"""experiment=video_demo at a data.root (or data.val_root) holding the user's own clips: the check
+stage refuses that root before anything is written, by the demo's writer's own rule
+(write_once.check_generated_root, which moving_shapes.ensure_moving_shapes applies too)."""
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -29,7 +29,8 @@ def test_the_users_clips_are_refused_not_replaced(tmp_path, key):
     with pytest.raises(DataError) as err:
         check_video_data(_demo_data(tmp_path, roots["root"], roots["val_root"]))
     assert str(err.value).startswith(
-        f"data.{key}={mine} holds video clips the demo did not write (no .shapes.json in it)")
+        f"data.{key}={mine} is not demo data made by samhq_train (it holds other files)")
+    assert "data=video_folder" in str(err.value)
     assert (mine / "JPEGImages" / "clip" / "00000.jpg").read_bytes() == b"the user's frame"
 
 
