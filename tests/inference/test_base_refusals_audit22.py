@@ -1,7 +1,8 @@
 """Mutation audit 22: an HQ-only file given with a SAM 3 --base that lacks the concept detector
 or the video parts is refused naming the base (--base, or its name in the app's line) before a
 model is built, in samhq-app --bpe, samhq-app --video, samhq-export --to onnx_concept and
-samhq-video --text: each passes --base to the key-name check (the checks alone were tested)."""
+samhq-video --text: each passes --base to the key-name check (the checks alone were tested);
+without --bpe the app does not look for the detector."""
 
 
 import numpy as np
@@ -83,3 +84,9 @@ def test_video_text_names_the_base(files, tmp_path, capsys):
         str(files["interactive"]), "--text", "car", "--bpe", str(files["bpe"]),
         "--out", str(tmp_path / "out"), "--device", "cpu"], capsys)
     assert line.startswith(f"error: --base {files['interactive']} {NO_DETECTOR}"), line
+
+
+def test_app_without_bpe_takes_a_file_without_the_detector(files, tmp_path, capsys):
+    # the detector check is for text prompts only: without --bpe the model is loaded
+    with pytest.raises(pytest.fail.Exception, match="a model was loaded"):
+        _app([str(files["interactive"]), "--out", str(tmp_path / "o")])
