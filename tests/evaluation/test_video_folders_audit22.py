@@ -87,3 +87,11 @@ def test_a_stray_png_beside_the_sequence_folders_is_not_read(tmp_path):
     _sequence(pred / "a")
     write_indexed(pred / "preview.png", _ids(0))  # a picture the user kept beside them
     assert video_eval.main(["--gt", str(gt), "--pred", str(pred)])["J"] == pytest.approx(100.0)
+
+
+def test_digits_that_are_no_ascii_numbers_are_not_read_as_frame_numbers(tmp_path):
+    # "²" is a digit to str.isdigit, but int() refuses it: neither name is a frame number
+    (tmp_path / "².png").write_bytes(b"")
+    assert named_otherwise(tmp_path / "00002.png") is None
+    (tmp_path / "00002.png").write_bytes(b"")
+    assert named_otherwise(tmp_path / "³.png") is None
