@@ -25,7 +25,8 @@ def not_an_image(head: bytes) -> tuple[str, str, str] | None:
     kind = "HEIC" if brand in _HEIF_BRANDS else "AVIF" if brand in _AVIF_BRANDS else None
     if kind is None:
         return None
-    return f"is a {kind} image, which is not read", _CONVERT, _CONVERT
+    article = "an" if kind == "AVIF" else "a"
+    return f"is {article} {kind} image, which is not read", _CONVERT, _CONVERT
 
 
 # the formats OpenCV decodes that PIL does not open (by their first bytes), named in their refusal
