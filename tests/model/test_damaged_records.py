@@ -27,9 +27,9 @@ def trained():
          "its 'state_dict' is not a mapping of tensors"),
         (lambda s: {"state_dict": s, "samhq": [1]}, "its record is a list, not a mapping"),
         (lambda s: {"state_dict": s, "samhq": {**RECORD, "policy": 3}},
-         "its record's 'policy' is 3, not a str"),
+         "its record's 'policy' is 3, not a string"),
         (lambda s: {"state_dict": s, "samhq": {**RECORD, "seed": "x"}},
-         "its record's 'seed' is 'x', not a int"),
+         "its record's 'seed' is 'x', not a whole number"),
         (lambda s: {"state_dict": s, "samhq": {**RECORD, "variant": "vit_zzz"}},
          "it records an unknown variant 'vit_zzz'"),
         (lambda s: {"state_dict": s, "samhq": {**RECORD, "policy": "nonsense"}},
@@ -53,7 +53,7 @@ def test_a_damaged_training_checkpoint_record_is_one_line(tmp_path, trained, con
 @pytest.mark.parametrize(
     ("metadata", "why"),
     [
-        ({"policy": "[1, 2]"}, "its record's 'policy' is [1, 2], not a str"),
+        ({"policy": "[1, 2]"}, "its record's 'policy' is [1, 2], not a string"),
         ({"policy": '"nonsense"'}, "its recorded policy cannot be rebuilt (model.policy=nonsense"),
         ({"variant": "vit_zzz"}, "it records an unknown variant 'vit_zzz'"),
     ],

@@ -22,11 +22,11 @@ def model():
 @pytest.mark.parametrize(
     ("change", "why"),
     [
-        ({"policy": None}, "its record's 'policy' is None, not a str"),
-        ({"seed": True}, "its record's 'seed' is True, not a int"),
-        ({"base_checkpoint": 5}, "its record's 'base_checkpoint' is 5, not a str"),
-        ({"base_sha256": ["x"]}, "its record's 'base_sha256' is ['x'], not a str"),
-        ({"policy_settings": [1]}, "its record's 'policy_settings' is [1], not a dict"),
+        ({"policy": None}, "its record's 'policy' is None, not a string"),
+        ({"seed": True}, "its record's 'seed' is True, not a whole number"),
+        ({"base_checkpoint": 5}, "its record's 'base_checkpoint' is 5, not a string"),
+        ({"base_sha256": ["x"]}, "its record's 'base_sha256' is ['x'], not a string"),
+        ({"policy_settings": [1]}, "its record's 'policy_settings' is [1], not a mapping"),
         ({"policy_settings": {"name": "nonsense"}}, "its recorded policy cannot be rebuilt ("),
     ],
     ids=["policy-none", "seed-bool", "base-int", "sha-list", "settings-list", "settings-bad"],
@@ -56,7 +56,7 @@ def test_a_delta_policy_mapping_without_a_name_is_one_line(tmp_path, model):
     with pytest.raises(CheckpointError) as info:
         load_checkpoint(path, base_checkpoint=base)
     assert str(info.value).startswith(
-        f"could not read {path} as a delta file: its record's 'policy' is None, not a str")
+        f"could not read {path} as a delta file: its record's 'policy' is None, not a string")
 
 
 def test_tensors_in_a_tuple_of_a_whole_archive_still_load(tmp_path):

@@ -73,10 +73,10 @@ def test_one_written_before_the_record_counts_as_holding_trained_hq_parts(tmp_pa
 
 
 @pytest.mark.parametrize("record, says", [
-    ({"whole_model": True, "trained_hq": 0}, "'trained_hq' is 0, not a bool"),
-    ({"whole_model": "yes", "trained_hq": True}, "'whole_model' is 'yes', not a bool"),
-    ({"whole_model": None}, "'whole_model' is None, not a bool"),
-    ({"seed": True}, "'seed' is True, not a int"),
+    ({"whole_model": True, "trained_hq": 0}, "'trained_hq' is 0, not true or false"),
+    ({"whole_model": "yes", "trained_hq": True}, "'whole_model' is 'yes', not true or false"),
+    ({"whole_model": None}, "'whole_model' is None, not true or false"),
+    ({"seed": True}, "'seed' is True, not a whole number"),
 ])
 def test_a_record_of_the_wrong_kind_is_one_line_naming_the_file(tmp_path, record, says):
     path = whole_model_checkpoint(tmp_path / "last.ckpt", build_sam_hq("vit_demo", seed=1),

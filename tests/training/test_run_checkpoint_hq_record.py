@@ -81,7 +81,7 @@ def test_a_resumed_checkpoints_record_is_checked(tmp_path):
     path = tmp_path / "last.ckpt"
     bad = {PROVENANCE_KEY: {"whole_model": True, "trained_hq": "no"}}
     torch.save(bad, path)
-    with pytest.raises(CheckpointError, match=r"last.ckpt .*'trained_hq' is 'no', not a bool"):
+    with pytest.raises(CheckpointError, match=r"last.ckpt .*'trained_hq' is 'no', not true or f"):
         RecordWholeModel(False).on_load_checkpoint(SimpleNamespace(ckpt_path=str(path)), None,
                                                    bad)
 

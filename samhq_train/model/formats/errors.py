@@ -21,6 +21,8 @@ RECORD_TYPES = {
     "policy_settings": dict, "whole_model": bool, "trained_hq": bool,
 }
 REQUIRED = ("policy", "whole_model")
+# a record type in a refusal's words
+TYPE_WORDS = {str: "a string", int: "a whole number", dict: "a mapping", bool: "true or false"}
 
 
 class FileProblem(CheckpointError):
@@ -107,8 +109,8 @@ def recorded_provenance(path: str | os.PathLike, kind: str, record) -> Provenanc
             isinstance(value, kind_of_value) and isinstance(value, bool) == (kind_of_value is bool)
         ):
             continue
-        expected = kind_of_value.__name__
-        raise unreadable(path, kind, f"its record's {key!r} is {value!r}, not a {expected}")
+        expected = TYPE_WORDS[kind_of_value]
+        raise unreadable(path, kind, f"its record's {key!r} is {value!r}, not {expected}")
     if provenance.variant is not None and provenance.variant not in VARIANTS:
         raise unreadable(path, kind, f"it records an unknown variant {provenance.variant!r}")
     try:

@@ -242,7 +242,7 @@ def video_loaders(cfg, image_size: int, processes: int = 1):
     if shapes:
         ensure_moving_shapes(root, **shapes.train)
         if data.get("val_root"):  # the demo run without validation: data.val_root=null
-            ensure_moving_shapes(absolute_path(data.val_root), **shapes.val)
+            ensure_moving_shapes(absolute_path(data.val_root), "data.val_root", **shapes.val)
     train_set = VideoClipDataset(
         root, image_size=image_size, num_frames=int(data.num_frames),
         max_num_objects=int(data.max_num_objects), multiplier=int(data.get("multiplier", 1)),

@@ -21,7 +21,7 @@ def test_no_augmentation_and_a_bad_value_named_by_its_full_key():
     assert augmentation(None) is None
     with pytest.raises(VideoConfigError) as err:
         augmentation({"degrees": -1})
-    assert str(err.value).startswith("data.augmentation.degrees=-1: must be in [0, 180]")
+    assert str(err.value).startswith("data.augmentation.degrees=-1: expected a number in [0, 180]")
 
 
 def test_a_value_that_is_no_mapping_is_refused_as_such():
