@@ -4,6 +4,7 @@ that run's checkpoints or exports (Lightning would replace checkpoints/last.ckpt
 import pytest
 from omegaconf import OmegaConf
 
+from samhq_train.data.moving_shapes import write_moving_shapes
 from samhq_train.output_check import OutputError
 from samhq_train.run.checks import check_outputs
 from samhq_train.train import train
@@ -57,8 +58,11 @@ def test_video_and_concept_runs_check_their_outputs_before_building_anything(tmp
     earlier_run(tmp_path)
     for run in ("train_video", "train_concept"):
         monkeypatch.setattr(f"samhq_train.train.{run}", lambda *a: pytest.fail("trained"))
+    # real clips: the data is checked before the outputs
+    clips = write_moving_shapes(tmp_path / "clips", num_videos=1, num_frames=5, size=32,
+                                num_objects=1)
     with pytest.raises(OutputError, match="holds an earlier run's checkpoints"):
-        train(video_cfg(tmp_path, tmp_path / "clips"))
+        train(video_cfg(tmp_path, clips))
     files = {"checkpoint": tmp_path / "sam3.pt", "merges": tmp_path / "bpe.txt.gz",
              "data": tmp_path / "coco"}
     with pytest.raises(OutputError, match="holds an earlier run's checkpoints"):
