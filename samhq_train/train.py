@@ -181,9 +181,9 @@ def train(cfg: DictConfig, checked: bool = False) -> tuple[dict, dict]:
     if not checked:
         check_inputs(cfg)
     if cfg.get("video") is not None:  # experiment=video_finetune: training/video/run.py
-        return train_video(cfg, build_loggers)
+        return train_video(cfg, build_loggers, checked=True)
     if cfg.get("concept") is not None:  # experiment=concept_finetune: training/concept/run.py
-        return train_concept(cfg, build_loggers)
+        return train_concept(cfg, build_loggers, checked=True)
     output_dir = Path(cfg.paths.output_dir)
     remove_stale_temporaries(cfg, started)
     cached = bool((cfg.data.get("cache") or {}).get("enabled"))

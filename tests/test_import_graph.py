@@ -88,7 +88,9 @@ ALLOWED = {
     },
     "app": {"constants", "imaging", "data", "model", "inference", "clip_tokenizer"},
     # the pieces of a training run around the LightningModule (loggers, callbacks, outputs)
-    "run": {"config_check", "data", "model", "evaluation", "training", "inference"},
+    "run": {"config_check", "data", "model", "evaluation", "training", "inference",
+            # the check stage: the video / concept runs' key checks (*/config_checks.py)
+            "training.video", "training.concept"},
     "train": {
         "config_check", "data", "model", "model_from_config", "evaluation", "training",
         "inference", "cache", "imaging", "run", "training.video", "training.concept",

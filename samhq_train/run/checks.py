@@ -7,7 +7,8 @@ check_data_sets; nothing listed or decoded), a resumed run's checkpoint (refused
 run has finished: check_resume_trains), the outputs, the resumed run's record against this
 config, the model's weights; a video or concept run checks the config, the trainer's keys, its
 data (check_video_data: the sequences' folders; data/concept_files.py: the COCO jsons and image
-folders), a resumed run's checkpoint (check_resume_trains; a run of its kind and family:
+folders), its video.* / concept.* keys (training/{video,concept}/config_checks.py), a
+resumed run's checkpoint (check_resume_trains; a run of its kind and family:
 check_resumed_run_kind), its outputs and its model.checkpoint's family (check_model_family).
 The images themselves are read later (train.build_data: the validation files)."""
 
@@ -38,6 +39,7 @@ from samhq_train.model.formats import CheckpointError, other_family_refusal
 from samhq_train.model.registry import family_of_state, family_of_variant
 from samhq_train.output_check import OutputError, check_output_dir
 from samhq_train.run.wandb_login import check_wandb_login
+from samhq_train.training.concept.config_checks import check_concept_config
 from samhq_train.training.export_names import concept_export_name, video_export_name
 from samhq_train.training.loop_progress import training_progress
 from samhq_train.training.run_families import (
@@ -46,6 +48,7 @@ from samhq_train.training.run_families import (
     VIDEO_RUN_FAMILIES,
     VIDEO_RUN_NEEDS,
 )
+from samhq_train.training.video.config_checks import check_video_config
 
 LOGGER_PACKAGES = {  # logger class -> (module it needs, the pip extra that installs it)
     "TensorBoardLogger": ("tensorboard", "tensorboard"),
@@ -61,8 +64,10 @@ def check_inputs(cfg) -> None:
         check_trainer_arguments(cfg)
         if cfg.get("video") is not None:
             check_video_data(cfg.data)
+            check_video_config(cfg)  # the video.* keys and data.* counts
         else:
             check_concept_data(cfg.data)
+            check_concept_config(cfg)  # the concept.* keys, model.checkpoint, concept.bpe
         name = video_export_name if cfg.get("video") is not None else concept_export_name
         if cfg.get("ckpt_path"):
             check_resumed_run_kind(cfg, check_resume_trains(cfg, [name(cfg)]))

@@ -265,3 +265,35 @@ def _video_clips(root) -> list[str]:
     (root / "JPEGImages" / "clip" / "0.jpg").write_bytes(b"")
     Image.new("P", (1, 1)).save(root / "Annotations" / "clip" / "0.png")
     return [f"data.root={root}", "data.num_frames=1"]
+
+
+@pytest.mark.parametrize("case", ["video-prompts", "video-dropout", "concept-policy",
+                                  "concept-bpe"])
+def test_train_refuses_video_and_concept_keys_before_the_training_stack(server, tmp_path, case):
+    """A video run's video.* keys and a concept run's concept.* keys (ranges, policy,
+    concept.bpe's file) are checked by training/{video,concept}/config_checks.py in the check
+    stage, before cli/train.py imports samhq_train.train. Mutant: left to train_video /
+    train_concept (Lightning, torchmetrics imported), or a config_checks module importing the
+    run's loss or loaders (torchmetrics)."""
+    out, missing = tmp_path / "out", tmp_path / "missing.txt.gz"
+    argv = ["samhq-train", f"paths.output_dir={out}", f"hydra.run.dir={out}",
+            f"data.root={tmp_path / 'data'}"]
+    if case.startswith("video"):
+        argv += ["experiment=video_demo", "data.val_root=null"]
+    else:
+        argv += ["experiment=concept_demo"]
+    setting, line = {
+        "video-prompts": ("video.prompts.prob_to_use_pt_input=2",
+                          "config error: video.prompts.prob_to_use_pt_input=2: expected a number "
+                          "in [0, 1]"),
+        "video-dropout": ("video.dropout=1.5",
+                          "error: video.dropout=1.5: must be in [0, 1) (0: off)"),
+        "concept-policy": ("concept.policy=bogus",
+                           "config error: concept.policy=bogus: expected one of full, detector, "
+                           "detector+lora"),
+        "concept-bpe": (f"concept.bpe={missing}",
+                        f"config error: concept.bpe={missing}: no such file: pass the path of "
+                        "CLIP's merges file bpe_simple_vocab_16e6.txt.gz"),
+    }[case]
+    refused_in_one_line(run_command(server, "samhq_train.cli.train", [*argv, setting], tmp_path),
+                        line)

@@ -6,7 +6,7 @@ from omegaconf import OmegaConf
 
 from samhq_train.data.video_transforms import ClipAugmentation
 from samhq_train.errors import UserError
-from samhq_train.training.video.run import clip_augmentation
+from samhq_train.training.video.config_checks import clip_augmentation
 
 
 @pytest.mark.parametrize(

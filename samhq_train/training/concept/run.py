@@ -32,20 +32,9 @@ from omegaconf import OmegaConf
 from samhq_train.cache.build import BuildEmbeddingCache
 from samhq_train.cache.concept import ConceptTrunkCache, trunk_cache_from_config
 from samhq_train.clip_tokenizer import ClipTokenizer
-from samhq_train.concept_settings import (
-    CONCEPT_POLICY_OWN_KEYS,
-    CONCEPT_WITH_MASKS,
-    ConceptOptimSettings,
-    ConceptPolicy,
-)
-from samhq_train.errors import UserError
-from samhq_train.model import (
-    TrainablePolicy,
-    family_of_variant,
-    variant_config,
-)
+from samhq_train.concept_settings import ConceptOptimSettings, ConceptPolicy
+from samhq_train.model import TrainablePolicy, variant_config
 from samhq_train.model.formats import holds_trained_hq, taking_families
-from samhq_train.model.policy import check_own_settings
 from samhq_train.model.sam3.family import add_fresh_detector
 from samhq_train.model_from_config import absolute_path, build_model_from_config
 from samhq_train.training.checkpointing import (
@@ -60,6 +49,7 @@ from samhq_train.training.interrupt import INTERRUPT_CHECKPOINT, CheckpointOnInt
 from samhq_train.training.resume import reporting_full_disk, reporting_interrupts
 from samhq_train.training.run_families import CONCEPT_RUN_FAMILIES, CONCEPT_RUN_NEEDS
 
+from .config_checks import ConceptConfigError, check_concept_config, concept_settings
 from .loaders import (
     ConceptDataConfigError,
     concept_loaders,
@@ -73,79 +63,18 @@ from .module import ConceptTrainModule, trunk_maps
 from .optimizer import lightning_clipping
 
 log = logging.getLogger(__name__)
-# fp32 weights: full precision or mixed (autocast); Lightning's aliases included
-CONCEPT_PRECISIONS = ("32", "32-true", "bf16-mixed", "16-mixed")
-RUN_KEYS = ("policy", "lora", "bpe", "with_masks", "init_missing_detector")
-OPTIM_KEYS = tuple(ConceptOptimSettings.__dataclass_fields__)
 
 
-class ConceptConfigError(UserError):
-    """A concept fine-tuning setting that cannot work; names the key."""
-
-    label = "config error"
-
-
-def concept_settings(cfg) -> tuple[ConceptPolicy, ConceptOptimSettings, ConceptLossSettings]:
-    """The `concept` group's policy, optimiser and loss settings; one line for a bad key."""
-    values = OmegaConf.to_container(cfg.concept, resolve=True)
-    for key in values:
-        if key not in RUN_KEYS + OPTIM_KEYS:
-            raise ConceptConfigError(f"concept.{key} is not a setting: use one of "
-                                     f"{', '.join(RUN_KEYS + OPTIM_KEYS)}")
-    with_masks = values.get("with_masks", CONCEPT_WITH_MASKS)
-    if not isinstance(with_masks, bool):
-        raise ConceptConfigError(f"concept.with_masks={values['with_masks']}: expected true "
-                                 "(the mask terms too) or false (the recipe's boxes only)")
-    try:
-        policy = ConceptPolicy.from_config(values.get("policy", ConceptPolicy().name),
-                                           values.get("lora"))
-        # concept.lora.rank=16 with policy detector: refused, not ignored in silence
-        check_own_settings(policy, ConceptPolicy(), CONCEPT_POLICY_OWN_KEYS, "concept")
-    except (UserError, ValueError) as err:
-        raise ConceptConfigError(str(err)) from None
-    optim = ConceptOptimSettings.from_config(**{k: v for k, v in values.items()
-                                                if k in OPTIM_KEYS})
-    return policy, optim, ConceptLossSettings(with_masks=with_masks)
-
-
-def check_concept_config(cfg):
-    """The keys a concept run reads, before anything heavy: (policy, optim, loss, tokenizer)."""
-    try:
-        family = family_of_variant(cfg.model.variant).name
-    except (KeyError, ValueError):
-        raise ConceptConfigError(f"model.variant={cfg.model.variant}: not a known variant"
-                                 ) from None
-    if family != "sam3":
-        raise ConceptConfigError(f"model.variant={cfg.model.variant}: concept fine-tuning trains "
-                                 "SAM 3's text detector: use model=sam3_hq (model.checkpoint="
-                                 "/path/sam3.pt)")
-    precision = str(cfg.trainer.get("precision", "32"))
-    if precision not in CONCEPT_PRECISIONS:
-        raise ConceptConfigError(f"trainer.precision={precision}: concept fine-tuning trains fp32 "
-                                 "weights; use 32, bf16-mixed (the recipe's, on a GPU) or "
-                                 "16-mixed")
-    if cfg.model.get("checkpoint") is None and cfg.model.get("seed") is None:
-        raise ConceptConfigError(f"model={cfg.model.variant} needs SAM 3's weights: pass "
-                                 "model.checkpoint=/path/to/sam3.pt")
-    checkpoint = absolute_path(cfg.model.get("checkpoint"))
-    if checkpoint is not None and not Path(checkpoint).is_file():
-        raise ConceptConfigError(f"model.checkpoint={checkpoint}: no such file")
-    policy, optim, loss = concept_settings(cfg)
-    if (cfg.data.get("cache") or {}).get("enabled") and policy.trunk_needs_grad:
-        raise ConceptConfigError(
-            f"data.cache.enabled=true stores the frozen ViT trunk's maps but concept.policy="
-            f"{policy.name} trains the trunk: use data.cache.enabled=false, or "
-            "concept.policy=detector")
-    # the data's files: run/checks.py's check_concept_data; the demo's written here (its bpe)
+def concept_run_settings(cfg) -> tuple[ConceptPolicy, ConceptOptimSettings, ConceptLossSettings,
+                                         ClipTokenizer]:
+    """(policy, optim, loss, tokenizer) of the `concept` group, as check_concept_config checked
+    them; the demo is written first (its merges file is the demo's concept.bpe)."""
+    policy, optim, with_masks = concept_settings(cfg)
     write_concept_demo(cfg.data)
-    bpe = cfg.concept.get("bpe")
-    if not bpe:
-        raise ConceptConfigError("concept.bpe is not set: pass concept.bpe=/path/to/"
-                                 "bpe_simple_vocab_16e6.txt.gz (CLIP's merges file, which "
-                                 "sam3.pt does not contain)")
     concept = variant_config(cfg.model.variant).concept
-    tokenizer = ClipTokenizer(absolute_path(bpe), concept.context_length, concept.vocab_size)
-    return policy, optim, loss, tokenizer
+    tokenizer = ClipTokenizer(absolute_path(cfg.concept.bpe), concept.context_length,
+                              concept.vocab_size)
+    return policy, optim, ConceptLossSettings(with_masks=with_masks), tokenizer
 
 
 def build_concept_model(cfg):
@@ -217,13 +146,16 @@ def use_trunk_cache(cfg, loaded, train_loader, val_loader) -> ConceptTrunkCache:
     return cache
 
 
-def train_concept(cfg, build_loggers: Callable[[object], list] | None = None
-                  ) -> tuple[dict, dict]:
+def train_concept(cfg, build_loggers: Callable[[object], list] | None = None,
+                  checked: bool = False) -> tuple[dict, dict]:
     """Train per cfg (experiment=concept_finetune); (metrics, objects) as train() returns.
     build_loggers: the run's loggers from cfg (train() passes the `logger` group's builder);
     without it a CSV log under logs/. SIGINT / SIGTERM stop the run as they stop image training
-    (checkpoints/interrupted.ckpt, the resume command; training/interrupt.py, resume.py)."""
-    policy, optim, loss, tokenizer = check_concept_config(cfg)
+    (checkpoints/interrupted.ckpt, the resume command; training/interrupt.py, resume.py).
+    checked: check_concept_config(cfg) ran already (run/checks.py's check_inputs runs it)."""
+    if not checked:
+        check_concept_config(cfg)
+    policy, optim, loss, tokenizer = concept_run_settings(cfg)
     output_dir = Path(cfg.paths.output_dir)
     cached = bool((cfg.data.get("cache") or {}).get("enabled"))
     stop = CheckpointOnInterrupt(output_dir / "checkpoints" / INTERRUPT_CHECKPOINT,

@@ -34,7 +34,7 @@ def test_the_composed_config_shows_the_records_defaults_and_the_run_reads_them()
     assert values["with_masks"] is CONCEPT_WITH_MASKS is ConceptLossSettings().with_masks
     assert {key: values[key] for key in OPTIM_KEYS} == asdict(ConceptOptimSettings())
     assert concept_settings(cfg) == (ConceptPolicy(), ConceptOptimSettings(),
-                                     ConceptLossSettings())
+                                     ConceptLossSettings().with_masks)
 
 
 def test_the_demo_changes_the_records_values_and_keeps_the_others():

@@ -8,11 +8,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from samhq_train.errors import UserError
-from samhq_train.training.video.run import (
-    build_video_module,
-    check_validation_counts,
-    check_video_config,
-)
+from samhq_train.training.video.config_checks import check_validation_counts, check_video_config
+from samhq_train.training.video.run import build_video_module
 from samhq_train.video_settings import VideoOptimSettings
 
 from .test_video_run import random_build, video_cfg

@@ -10,9 +10,10 @@ from omegaconf import open_dict
 from samhq_train.model import build_sam_hq
 from samhq_train.settings import SettingError
 from samhq_train.train import train
+from samhq_train.training.video.config_checks import check_video_config
 from samhq_train.training.video.loss import MultiStepMaskLoss
 from samhq_train.training.video.module import VideoTrainModule
-from samhq_train.training.video.run import build_video_module, check_video_config
+from samhq_train.training.video.run import build_video_module
 from samhq_train.video_settings import ClipPromptSettings, VideoRegularisation
 
 from .test_video_run import random_build, shapes, video_cfg  # noqa: F401 (the fixture)

@@ -4,7 +4,7 @@ data.augmentation's refusals and the video.* numbers' defaults, without a run.""
 import pytest
 from omegaconf import OmegaConf
 
-from samhq_train.training.video.run import (
+from samhq_train.training.video.config_checks import (
     VideoConfigError,
     clip_augmentation,
     video_numbers,

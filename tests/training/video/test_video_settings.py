@@ -11,12 +11,12 @@ from omegaconf import OmegaConf
 
 from samhq_train.errors import UserError
 from samhq_train.train import train
-from samhq_train.training.video.loss import MultiStepMaskLoss
-from samhq_train.training.video.run import (
+from samhq_train.training.video.config_checks import (
     check_video_config,
     video_optim_settings,
     video_regularisation,
 )
+from samhq_train.training.video.loss import MultiStepMaskLoss
 from samhq_train.video_settings import (
     ClipPromptSettings,
     VideoLossSettings,
