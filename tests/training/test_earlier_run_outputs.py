@@ -8,7 +8,7 @@ from samhq_train.data.moving_shapes import write_moving_shapes
 from samhq_train.output_check import OutputError
 from samhq_train.run.checks import check_outputs
 from samhq_train.train import train
-from tests.training.concept.concept_run import concept_cfg
+from tests.training.concept.concept_run import concept_cfg, concept_files  # noqa: F401
 from tests.training.video.test_video_run import video_cfg
 
 
@@ -54,7 +54,8 @@ def test_a_video_or_concept_export_is_not_written_over(tmp_path):
 
 
 def test_video_and_concept_runs_check_their_outputs_before_building_anything(tmp_path,
-                                                                             monkeypatch):
+                                                                             monkeypatch,
+                                                                             concept_files):  # noqa: F811
     earlier_run(tmp_path)
     for run in ("train_video", "train_concept"):
         monkeypatch.setattr(f"samhq_train.train.{run}", lambda *a: pytest.fail("trained"))
@@ -63,7 +64,6 @@ def test_video_and_concept_runs_check_their_outputs_before_building_anything(tmp
                                 num_objects=1)
     with pytest.raises(OutputError, match="holds an earlier run's checkpoints"):
         train(video_cfg(tmp_path, clips))
-    files = {"checkpoint": tmp_path / "sam3.pt", "merges": tmp_path / "bpe.txt.gz",
-             "data": tmp_path / "coco"}
+    # real files: the config and data are checked before the outputs
     with pytest.raises(OutputError, match="holds an earlier run's checkpoints"):
-        train(concept_cfg(tmp_path, files))
+        train(concept_cfg(tmp_path, concept_files))
