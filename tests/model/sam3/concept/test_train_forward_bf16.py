@@ -16,10 +16,8 @@ import collections
 import dataclasses
 import functools
 
-import numpy as np
 import pytest
 import torch
-from scipy.optimize import linear_sum_assignment
 
 pytest.importorskip("sam3.train.loss.sam3_loss")
 
@@ -38,6 +36,7 @@ from tests.training.concept.concept_loss_case import (  # noqa: E402
     meta_step_loss,
     meta_targets,
 )
+from tests.training.concept.matching_gap import second_best_gap  # noqa: E402
 from tests.training.concept.test_loss import one_process_group  # noqa: E402, F401 (fixture)
 
 from .test_train_forward import (  # noqa: E402, F401 (fixture)
@@ -131,18 +130,6 @@ def step(pair, targets, wrapper, bf16: bool):  # noqa: F811
     return sides
 
 
-def second_best_gap(cost: np.ndarray) -> float:
-    """How much more the cheapest assignment without one of the best's pairs costs."""
-    rows, cols = linear_sum_assignment(cost)
-    best, gap = cost[rows, cols].sum(), np.inf
-    for row, col in zip(rows, cols):
-        without = cost.copy()
-        without[row, col] = 1e9
-        rows2, cols2 = linear_sum_assignment(without)
-        gap = min(gap, without[rows2, cols2].sum() - best)
-    return float(gap)
-
-
 def matching_gap(outputs: dict, targets, bf16: bool) -> float:
     """The least second-best gap over the one-to-one matchings the loss makes of flat outputs
     (every layer's; the last layer's one-to-many copies use the other matcher)."""
@@ -154,7 +141,7 @@ def matching_gap(outputs: dict, targets, bf16: bool) -> float:
                     outputs[key], outputs[key.replace("logits", "boxes")], targets.boxes_padded)
             for b, n in enumerate(targets.num_boxes.tolist()):
                 if n:
-                    gaps.append(second_best_gap(cost[b, :, :n].detach().double().numpy()))
+                    gaps.append(second_best_gap(cost[b, :, :n].detach().numpy()))
     assert len(gaps) > 4
     return min(gaps)
 
