@@ -1,5 +1,5 @@
-"""Mutation audit 22 of data/roots.check_training_data (samhq-train's data check before Lightning
-is imported): every set of val_sets is checked too; data.demo lets a missing root be written,
+"""Mutation audit 22 of data/roots.check_data_sets as samhq-train's check stage calls it (before
+Lightning is imported): every set of val_sets is checked too; data.demo lets a missing root be written,
 refuses a root that is a file or holds other files, and takes its own demo data back; lists
 that are not lists of sets are left to the datamodule."""
 
@@ -7,10 +7,17 @@ import pytest
 
 from samhq_train.data.demo import ensure_demo_data
 from samhq_train.data.image_files import DataError
-from samhq_train.data.roots import check_training_data
+from samhq_train.data.roots import check_data_sets
 
 SET = {"name": "s", "image_dir": "train/images", "mask_dir": "train/masks"}
 VAL = {"name": "v", "image_dir": "val/images", "mask_dir": "val/masks"}
+TRAINING = ("train_sets", "val_sets")  # the lists samhq-train's check stage gives
+
+
+def check_training_data(data):
+    check_data_sets(data, TRAINING)
+
+
 DEMO = {"num_train": 1, "num_val": 1, "height": 32, "width": 32, "seed": 0}
 
 
