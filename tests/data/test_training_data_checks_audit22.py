@@ -1,7 +1,7 @@
 """Mutation audit 22 of data/roots.check_data_sets as samhq-train's check stage calls it (before
-Lightning is imported): every set of val_sets is checked too; data.demo lets a missing root be written,
-refuses a root that is a file or holds other files, and takes its own demo data back; lists
-that are not lists of sets are left to the datamodule."""
+Lightning is imported): every set of val_sets is checked too; data.demo lets a missing root be
+written, refuses a root that is a file or holds other files, and takes its own demo data back;
+lists that are not lists of sets are left to the datamodule."""
 
 import pytest
 
