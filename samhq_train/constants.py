@@ -23,3 +23,7 @@ EXEMPLAR_MODES = ("none", "visual", "text_and_visual")
 # coco.concept.per_image: which categories prompt an image (evaluation/coco_concept.py): every
 # category of the json, or only those the image has GT of
 CONCEPT_PER_IMAGE = ("all", "annotated")
+
+# the SAM 3 files that hold the concept detector (text and exemplar prompts, concept training):
+# every refusal of a file without it names these
+SAM3_DETECTOR_FILES = "Meta's sam3.pt, or a full export of a model trained from it"

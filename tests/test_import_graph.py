@@ -99,6 +99,7 @@ ALLOWED = {
     "cli": {
         "train", "evaluation", "evaluation.video", "training", "inference", "data", "model", "app",
         "config_defaults",
+        "constants",  # the wording of what a file must hold (SAM3_DETECTOR_FILES)
         "config_check",  # hydra_command: Hydra's own errors as ConfigError lines
         "distributed",  # a setup error that every DDP process hits: said once (report_once)
         "run",  # samhq-train's check stage (run/checks.py), before the training stack

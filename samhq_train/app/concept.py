@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from samhq_train.clip_tokenizer import TokenizerFileError
+from samhq_train.constants import SAM3_DETECTOR_FILES
 from samhq_train.inference.concept import (
     NO_DETECTOR,
     ConceptInstances,
@@ -41,8 +42,7 @@ MAX_TEXT = 500  # characters of a text prompt (the tokenizer keeps the first 32 
 MAX_EXEMPLARS = 20
 DEFAULT_THRESHOLD = 0.5  # Meta's Sam3Processor default
 NEEDS_DETECTOR = (
-    "text prompts need a SAM 3 checkpoint with its concept detector (Meta's sam3.pt, or a full "
-    "export of a model trained from it)"
+    f"text prompts need a SAM 3 checkpoint with its concept detector ({SAM3_DETECTOR_FILES})"
 )
 
 

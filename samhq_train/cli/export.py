@@ -38,6 +38,7 @@ from pathlib import Path
 
 import torch
 
+from samhq_train.constants import SAM3_DETECTOR_FILES
 from samhq_train.errors import UserError, exit_on_user_error
 from samhq_train.inference import EXPORT_TARGETS, export_model
 from samhq_train.inference.command_options import add_weights_options, flag_hints
@@ -193,7 +194,7 @@ def check_concept_file(args: argparse.Namespace) -> None:
         flag = "--checkpoint" if lacking == Path(args.checkpoint) else "--base"
         raise UserError(
             f"{flag} {lacking} {NO_DETECTOR}: --to onnx_concept exports SAM 3's concept "
-            "detector; give Meta's sam3.pt, or a full export of a model trained from it"
+            f"detector; give {SAM3_DETECTOR_FILES}"
         )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
+from samhq_train.constants import SAM3_DETECTOR_FILES
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.evaluation.saco_metrics import CGF1_THRESHOLD
 from samhq_train.model import VARIANTS, family_of_variant
@@ -71,8 +72,8 @@ def _check_concept_task(cfg) -> None:
     if family not in (None, "sam3"):
         raise EvaluationError(
             f"coco.prompts=concept: model.variant={variant} is a {family} model; text prompts "
-            "need a SAM 3 checkpoint with its concept detector (model=sam3_hq "
-            "model.checkpoint=/path/sam3.pt, or a full export of a model trained from it)"
+            "need a SAM 3 checkpoint with its concept detector (model=sam3_hq, "
+            f"model.checkpoint: {SAM3_DETECTOR_FILES})"
         )
 
 

@@ -25,6 +25,7 @@ from hydra.utils import to_absolute_path
 from omegaconf import OmegaConf
 
 from samhq_train.cache.build import cache_from_config
+from samhq_train.constants import SAM3_DETECTOR_FILES
 from samhq_train.data.datamodule import build_datamodule
 from samhq_train.data.sets import check_set_files
 from samhq_train.evaluation.benchmark import run_benchmark
@@ -57,8 +58,8 @@ from samhq_train.model_from_config import absolute_path, build_model_from_config
 log = logging.getLogger(__name__)
 
 # a SAM / SAM 2 file given for text prompts: what to give (the loader would propose its model=)
-TEXT_PROMPTS_NEED = ("coco.prompts=concept prompts SAM 3's text detector: give Meta's sam3.pt "
-                     "or a full export of a model trained from it, with model=sam3_hq*")
+TEXT_PROMPTS_NEED = ("coco.prompts=concept prompts SAM 3's text detector: give "
+                     f"{SAM3_DETECTOR_FILES}, with model=sam3_hq*")
 
 
 def _select_sets(datamodule, wanted: Sequence[str] | None):

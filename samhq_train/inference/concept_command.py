@@ -47,6 +47,7 @@ import numpy as np
 import torch
 
 from samhq_train.clip_tokenizer import ClipTokenizer
+from samhq_train.constants import SAM3_DETECTOR_FILES
 from samhq_train.drawing import draw_overlay
 from samhq_train.errors import UserError, exit_on_user_error
 from samhq_train.files import all_or_none, atomic_write_text
@@ -77,7 +78,7 @@ class ConceptInputError(UserError):
 # what --checkpoint takes, said after a file of another model family
 CONCEPT_NEEDS = (
     "text and exemplar prompts need SAM 3's concept detector: give a SAM 3 / HQ-SAM 3 file "
-    "with it (Meta's sam3.pt, or a full export of a model trained from it)"
+    f"with it ({SAM3_DETECTOR_FILES})"
 )
 
 

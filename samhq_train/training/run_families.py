@@ -3,6 +3,7 @@ of another family, what to give instead (the loader's own hint, another model=, 
 run would refuse). One home, read by the check stage (run/checks.py) and by the runs, which
 wrap their load in formats.taking_families when called without the check stage."""
 
+from samhq_train.constants import SAM3_DETECTOR_FILES
 from samhq_train.model import VIDEO_FAMILIES
 
 VIDEO_RUN_FAMILIES = VIDEO_FAMILIES
@@ -12,6 +13,5 @@ VIDEO_RUN_NEEDS = (
 )
 CONCEPT_RUN_FAMILIES = ("sam3",)
 CONCEPT_RUN_NEEDS = (
-    "concept fine-tuning trains SAM 3's text detector: give Meta's sam3.pt or a full export of "
-    "a model trained from it"
+    f"concept fine-tuning trains SAM 3's text detector: give {SAM3_DETECTOR_FILES}"
 )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from samhq_train.constants import SAM3_DETECTOR_FILES
 from samhq_train.model import VIDEO_FAMILIES, CheckpointError, inspect
 from samhq_train.model.formats import sam3_file_keys
 from samhq_train.model.formats.inspection import Inspection
@@ -19,9 +20,7 @@ NO_VIDEO_PARTS = (
     "has no video parts (no tracker.maskmem_backbone.* keys: an image-only SAM 3 file)"
 )
 VIDEO_NEEDS = "tracking needs Meta's sam3.pt or an HQ-SAM 3 checkpoint made from it"
-DETECTOR_NEEDS = (
-    "text and exemplar prompts need Meta's sam3.pt, or a full export of a model trained from it"
-)
+DETECTOR_NEEDS = f"text and exemplar prompts need {SAM3_DETECTOR_FILES}"
 
 
 def tracking_refusal(info: Inspection, base=None, *, text: bool) -> str | None:

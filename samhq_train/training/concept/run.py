@@ -33,6 +33,7 @@ from samhq_train.cache.build import BuildEmbeddingCache
 from samhq_train.cache.concept import ConceptTrunkCache, trunk_cache_from_config
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.concept_settings import ConceptOptimSettings, ConceptPolicy
+from samhq_train.constants import SAM3_DETECTOR_FILES
 from samhq_train.model import TrainablePolicy, variant_config
 from samhq_train.model.formats import holds_trained_hq, taking_families
 from samhq_train.model.sam3.family import add_fresh_detector
@@ -96,8 +97,8 @@ def ensure_detector(model, cfg) -> None:
     source = cfg.model.get("checkpoint") or f"the random model (model.seed={cfg.model.seed})"
     if not cfg.concept.get("init_missing_detector"):
         raise ConceptConfigError(
-            f"model.checkpoint={source}: this SAM 3 model has no concept detector: use Meta's "
-            "sam3.pt or a full export made from it, or start a fresh detector with "
+            f"model.checkpoint={source}: this SAM 3 model has no concept detector: use "
+            f"{SAM3_DETECTOR_FILES}, or start a fresh detector with "
             "concept.init_missing_detector=true")
     add_fresh_detector(model, int(cfg.seed))
     log.info("model: %s has no concept detector; a fresh one starts (seed %s)", source, cfg.seed)

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from ....constants import SAM3_DETECTOR_FILES
 from ....errors import UserError
 from ...sam2.image_encoder import sine_position_encoding
 from ..image_encoder import simple_fpn_level
@@ -218,7 +219,7 @@ def concept_detector(model) -> ConceptDetector:
     if family != "sam3":
         raise NoDetectorError(
             f"this is a {family} model; text and exemplar prompts need a SAM 3 checkpoint with "
-            "its concept detector (Meta's sam3.pt, or a full export of a model trained from it)"
+            f"its concept detector ({SAM3_DETECTOR_FILES})"
         )
     cfg = model.concept_config
     state = {
@@ -229,8 +230,7 @@ def concept_detector(model) -> ConceptDetector:
     if not any(k.startswith("transformer.decoder.") for k in state):
         raise NoDetectorError(
             "this SAM 3 model has no concept detector (its file holds only the interactive path): "
-            "text and exemplar prompts need Meta's sam3.pt, or a full export of a model trained "
-            "from it"
+            f"text and exemplar prompts need {SAM3_DETECTOR_FILES}"
         )
     backbone = model.image_encoder
     detector = ConceptDetector(
