@@ -287,7 +287,7 @@ def test_train_refuses_video_and_concept_keys_before_the_training_stack(server, 
                           "config error: video.prompts.prob_to_use_pt_input=2: expected a number "
                           "in [0, 1]"),
         "video-dropout": ("video.dropout=1.5",
-                          "error: video.dropout=1.5: must be in [0, 1) (0: off)"),
+                          "config error: video.dropout=1.5: must be in [0, 1) (0: off)"),
         "concept-policy": ("concept.policy=bogus",
                            "config error: concept.policy=bogus: expected one of full, detector, "
                            "detector+lora"),

@@ -48,9 +48,10 @@ from samhq_train.training.ddp_settings import ddp_settings_for
 from samhq_train.training.export_names import concept_export_name
 from samhq_train.training.interrupt import INTERRUPT_CHECKPOINT, CheckpointOnInterrupt
 from samhq_train.training.resume import reporting_full_disk, reporting_interrupts
+from samhq_train.training.run_config_checks import RunConfigError
 from samhq_train.training.run_families import CONCEPT_RUN_FAMILIES, CONCEPT_RUN_NEEDS
 
-from .config_checks import ConceptConfigError, check_concept_config, concept_settings
+from .config_checks import check_concept_config, concept_settings
 from .loaders import (
     ConceptDataConfigError,
     concept_loaders,
@@ -96,7 +97,7 @@ def ensure_detector(model, cfg) -> None:
         return
     source = cfg.model.get("checkpoint") or f"the random model (model.seed={cfg.model.seed})"
     if not cfg.concept.get("init_missing_detector"):
-        raise ConceptConfigError(
+        raise RunConfigError(
             f"model.checkpoint={source}: this SAM 3 model has no concept detector: use "
             f"{SAM3_DETECTOR_FILES}, or start a fresh detector with "
             "concept.init_missing_detector=true")

@@ -10,8 +10,13 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 
 from samhq_train.data.video_transforms import ClipAugmentation
-from samhq_train.errors import UserError
-from samhq_train.model import VIDEO_FAMILIES, family_of_variant
+from samhq_train.training.run_config_checks import (
+    FP32_WEIGHT_PRECISIONS,
+    RunConfigError,
+    check_precision,
+    run_family,
+)
+from samhq_train.training.run_families import VIDEO_RUN_FAMILIES
 from samhq_train.video_settings import (
     IMAGE_ENCODER_KEYS,
     ClipPromptSettings,
@@ -22,9 +27,8 @@ from samhq_train.video_settings import (
 
 from .loss import MultiStepMaskLoss
 
-# fp32 weights: full precision or mixed (autocast); Lightning's aliases included
-VIDEO_PRECISIONS = ("32", "32-true", "bf16-mixed", "bf16", "16-mixed", "16")
-
+# Lightning's aliases too (bf16, 16: the mixed precisions)
+VIDEO_PRECISIONS = (*FP32_WEIGHT_PRECISIONS, "bf16", "16")
 
 # the keys of the `video` group (conf/experiment/video_finetune.yaml and the records'
 # defaults it names, samhq_train/video_settings.py)
@@ -39,43 +43,30 @@ SAM3_KEYS = {  # video.<key> -> what it is; SAM 2.1 has no such thing
 VALIDATION_COUNTS = {"val_sequences": "sequences", "val_max_frames": "frames of each"}
 
 
-class VideoConfigError(UserError):
-    """A video fine-tuning setting that cannot work; names the key."""
-
-
 def check_video_config(cfg) -> None:
     """The keys a video run reads, before anything heavy (data.root and data.val_root:
     run/checks.py's check_video_data, before this module is imported)."""
     for key in ("num_frames", "max_num_objects", "batch_size", "multiplier"):
         if int(cfg.data.get(key, 1)) < 1:
-            raise VideoConfigError(f"data.{key}={cfg.data.get(key)}: must be at least 1")
+            raise RunConfigError(f"data.{key}={cfg.data.get(key)}: must be at least 1")
     check_validation_counts(cfg.data)
-    try:
-        family = family_of_variant(cfg.model.variant).name
-    except (KeyError, ValueError):
-        raise VideoConfigError(f"model.variant={cfg.model.variant}: not a known variant") from None
-    if family not in VIDEO_FAMILIES:
-        raise VideoConfigError(f"model.variant={cfg.model.variant}: video fine-tuning needs a "
-                               "SAM 2.1 / HQ-SAM 2 or SAM 3 / HQ-SAM 3 model "
-                               "(model=sam2.1_hq_hiera_* or sam3_hq*)")
+    family = run_family(cfg, VIDEO_RUN_FAMILIES, "video fine-tuning needs a SAM 2.1 / HQ-SAM 2 or "
+                        "SAM 3 / HQ-SAM 3 model (model=sam2.1_hq_hiera_* or sam3_hq*)")
     check_video_keys(cfg.video, family)
     if cfg.video.get("freeze_image_encoder") and cfg.model.get("grad_checkpointing"):
-        raise VideoConfigError(
+        raise RunConfigError(
             "model.grad_checkpointing=true recomputes the image encoder's blocks in backward, "
             "but video.freeze_image_encoder=true runs the encoder without gradients: remove "
             "model.grad_checkpointing, or set video.freeze_image_encoder=false")
-    precision = str(cfg.trainer.get("precision", "32"))
-    if precision not in VIDEO_PRECISIONS:
-        raise VideoConfigError(f"trainer.precision={precision}: video fine-tuning trains fp32 "
-                               "weights, as SAM 2 does; use 32, bf16-mixed (SAM 2's amp) or "
-                               "16-mixed")
+    check_precision(cfg, VIDEO_PRECISIONS, "video fine-tuning trains fp32 weights, as SAM 2 "
+                    "does; use 32, bf16-mixed (SAM 2's amp) or 16-mixed")
     regularisation = video_regularisation(cfg.video)
     for key in VideoRegularisation.__dataclass_fields__:
         if not 0.0 <= getattr(regularisation, key) < 1.0:
-            raise VideoConfigError(f"video.{key}={cfg.video[key]}: must be in [0, 1) (0: off)")
+            raise RunConfigError(f"video.{key}={cfg.video[key]}: must be in [0, 1) (0: off)")
     if not 0.0 < video_optim_settings(cfg.video).layer_decay <= 1.0:
-        raise VideoConfigError(f"video.layer_decay={cfg.video.layer_decay}: must be in (0, 1] "
-                               "(1: no layer-wise decay)")
+        raise RunConfigError(f"video.layer_decay={cfg.video.layer_decay}: must be in (0, 1] "
+                             "(1: no layer-wise decay)")
     clip_prompt_settings(cfg.video)
     video_loss(cfg.video)
     clip_augmentation(cfg.data)
@@ -87,18 +78,18 @@ def check_video_keys(video, family: str) -> None:
     video.freeze_image_encoder=true (the demos freeze and leave them at their defaults)."""
     for key in video:
         if key not in VIDEO_KEYS:
-            raise VideoConfigError(f"video.{key} is not a setting: use one of "
-                                   f"{', '.join(VIDEO_KEYS)}")
+            raise RunConfigError(f"video.{key} is not a setting: use one of "
+                                 f"{', '.join(VIDEO_KEYS)}")
     for key, what in SAM3_KEYS.items():
         if video.get(key) and family != "sam3":
-            raise VideoConfigError(f"video.{key}={str(video[key]).lower()} is SAM 3's option "
-                                   f"({what}): remove it or set it false for SAM 2.1")
+            raise RunConfigError(f"video.{key}={str(video[key]).lower()} is SAM 3's option "
+                                 f"({what}): remove it or set it false for SAM 2.1")
     if not video.get("freeze_image_encoder"):
         return
     ours, default = video_optim_settings(video), VideoOptimSettings()
     for key in IMAGE_ENCODER_KEYS:
         if getattr(ours, key) != getattr(default, key):
-            raise VideoConfigError(
+            raise RunConfigError(
                 f"video.{key}={video[key]} acts on the image encoder, which "
                 f"video.freeze_image_encoder=true freezes: remove video.{key} (default "
                 f"{getattr(default, key)}), or set video.freeze_image_encoder=false")
@@ -113,12 +104,12 @@ def check_validation_counts(data) -> None:
         if value is None:
             continue
         if not data.get("val_root"):
-            raise VideoConfigError(
+            raise RunConfigError(
                 f"data.{key}={value} keeps the first {value} {what} of data.val_root, which is "
                 f"not set (no validation): set data.val_root=/path/to/val, or data.{key}=null")
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise VideoConfigError(f"data.{key}={value}: must be a whole number, at least 1 "
-                                   "(null: all)")
+            raise RunConfigError(f"data.{key}={value}: must be a whole number, at least 1 "
+                                 "(null: all)")
 
 
 def video_numbers(video, record):
@@ -129,8 +120,8 @@ def video_numbers(video, record):
         try:
             values[key] = float(video.get(key, getattr(default, key)))
         except (TypeError, ValueError):
-            raise VideoConfigError(f"video.{key}={video[key]}: expected a number (default "
-                                   f"{getattr(default, key)})") from None
+            raise RunConfigError(f"video.{key}={video[key]}: expected a number (default "
+                                 f"{getattr(default, key)})") from None
     return record(**values)
 
 
@@ -161,15 +152,15 @@ def clip_augmentation(data) -> ClipAugmentation | None:
         return None
     known = tuple(ClipAugmentation.__dataclass_fields__)
     if not isinstance(settings, DictConfig):
-        raise VideoConfigError(f"data.augmentation={settings}: a mapping of {', '.join(known)} "
-                               "(defaults: SAM 2's MOSE fine-tune), or null for none")
+        raise RunConfigError(f"data.augmentation={settings}: a mapping of {', '.join(known)} "
+                             "(defaults: SAM 2's MOSE fine-tune), or null for none")
     unknown = [key for key in settings if key not in known]
     if unknown:
-        raise VideoConfigError(f"data.augmentation.{unknown[0]}: not an augmentation setting; "
-                               f"known: {', '.join(known)}")
+        raise RunConfigError(f"data.augmentation.{unknown[0]}: not an augmentation setting; "
+                             f"known: {', '.join(known)}")
     try:
         return ClipAugmentation(**OmegaConf.to_container(settings))
     except ValueError as err:  # its message starts with the key: "degrees=-1: ..." (a value
-        raise VideoConfigError(f"data.augmentation.{err}") from None  # of the wrong kind too)
+        raise RunConfigError(f"data.augmentation.{err}") from None  # of the wrong kind too)
 
 

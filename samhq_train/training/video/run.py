@@ -42,10 +42,10 @@ from samhq_train.training.ddp_settings import ddp_settings_for
 from samhq_train.training.export_names import video_export_name
 from samhq_train.training.interrupt import INTERRUPT_CHECKPOINT, CheckpointOnInterrupt
 from samhq_train.training.resume import reporting_full_disk, reporting_interrupts
+from samhq_train.training.run_config_checks import RunConfigError
 from samhq_train.training.run_families import VIDEO_RUN_FAMILIES, VIDEO_RUN_NEEDS
 
 from .config_checks import (
-    VideoConfigError,
     check_video_config,
     clip_augmentation,
     clip_prompt_settings,
@@ -63,7 +63,7 @@ def ensure_video_parts(model, cfg) -> None:
     if getattr(model, "has_video_parts", True):
         return
     if not cfg.video.get("init_missing_video_parts"):
-        raise VideoConfigError(
+        raise RunConfigError(
             f"model.checkpoint={cfg.model.checkpoint}: this SAM 3 file has no tracker video parts "
             "(memory attention, memory encoder, object pointers): use Meta's sam3.pt or a model "
             "made from it, or start them fresh with video.init_missing_video_parts=true"
