@@ -1,7 +1,7 @@
 """Image files' headers, read before any pixel is decoded: the pixel limit, and the size,
 orientation and sample kind it is checked by; the image file errors and their wording
-(``ImageSource``), which imaging.py's decoder shares. Callers import these names from imaging,
-the one image reader's front (it re-exports them).
+(``ImageSource``), which imaging.py's decoder shares. Callers import these names from here,
+the reading itself from imaging.
 
 - The pixel limit: the width and height are read from the file's header and an image over
   ``max_image_pixels()`` (default 100 MP; 0: no limit) is refused in one line

@@ -1,6 +1,6 @@
 """Pixels in: reading image files, one home (the resize rules are resizing.py's, overlay
 pictures, the pixels out, drawing.py's; the header read before decoding, the pixel limit and the
-errors' wording, image_header.py's, whose names this module re-exports for its callers).
+errors' wording, image_header.py's, imported from there).
 
 Dependency-free within the project (numpy, OpenCV, PIL; image_header, image_signatures and the
 neutral user_files), so that data, model, inference and evaluation all use it without importing
@@ -36,32 +36,17 @@ import cv2
 import numpy as np
 
 from samhq_train.image_header import (
-    DEFAULT_MAX_PIXELS,
-    EXIF_ORIENTATION,
-    MAX_PIXELS_ENV,
     WIDE_SAMPLES,
     ImageFileError,
     ImageHeader,
     ImageMemoryError,
     ImageSource,
-    ImageTooLargeError,
     checked_header,
-    max_image_pixels,
     opened_image,
     pixel_limit,
-    read_header,
-    set_max_image_pixels,
 )
 from samhq_train.image_signatures import not_an_image, truncated, unchecked_format
 from samhq_train.user_files import frame_order, is_hidden
-
-# image_header's names that callers import from here, the image reader's front
-__all__ = [
-    "DEFAULT_MAX_PIXELS", "EXIF_ORIENTATION", "FRAME_SUFFIXES", "IMAGE_SUFFIXES", "MAX_PIXELS_ENV",
-    "ImageFileError", "ImageHeader", "ImageMemoryError", "ImageTooLargeError", "check_complete",
-    "decode_image_file", "decode_with_header", "frame_files", "max_image_pixels", "out_of_memory",
-    "read_header", "read_image", "read_image_bytes", "set_max_image_pixels",
-]
 
 # the suffixes (any case) a folder's images are listed by: training's folder sets,
 # samhq-predict's and samhq-amg's folders; the content, not the suffix, decides the decoding

@@ -1,7 +1,7 @@
 """Annotation PNGs in: the one reader of video object segmentation masks (DAVIS indexed masks,
 SA-V per-object masks, video training's clips): the stored pixel values, never the palette's
 colours; the PNG format and the allowed modes checked from the header. Problems raise
-imaging.ImageFileError naming the file (the caller adds what to do). DAVIS_VOID_ID: the value
+image_header.ImageFileError naming the file (the caller adds what to do). DAVIS_VOID_ID: the value
 DAVIS annotations mark unscored pixels with, one home for samhq-video-eval's scores and
 samhq-video's benchmark prompts."""
 
@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from samhq_train.imaging import ImageFileError, check_complete
+from samhq_train.image_header import ImageFileError
+from samhq_train.imaging import check_complete
 from samhq_train.user_files import require_regular_file
 
 # DAVIS annotations: palette index 255 marks void pixels, not scored and never an object

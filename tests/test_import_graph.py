@@ -30,10 +30,12 @@ ALLOWED = {
     "concept_settings": {"settings", "model"},
     "video_settings": {"settings"},
     "imaging": {"constants", "image_signatures", "image_header"},
-    # the header read before decoding, the pixel limit, the errors' wording: imaging's lower half
+    # the header read before decoding, the pixel limit, the errors' wording: imaging's lower half,
+    # whose names the layers that read images import from it
     "image_header": set(),
     "image_signatures": set(),  # what a file's bytes tell (cut short, HEIC ...), for imaging
-    "mask_png": {"imaging"},  # annotation PNGs (video masks), beside imaging's image reader
+    # annotation PNGs (video masks), beside imaging's image reader
+    "mask_png": {"imaging", "image_header"},
     "resizing": set(),  # SAM's long-side rule and the uint8 resizes, beside imaging
     "drawing": set(),  # the overlay picture, beside imaging
     # COCO segmentations <-> masks: the training data, the evaluations and the AMG's output
@@ -44,13 +46,13 @@ ALLOWED = {
     "model": {"constants", "imaging", "resizing", "settings", "clip_tokenizer"},
     # clip_tokenizer: the concept demo's merges file, learnt by its pure-Python BPE learner
     "data": {
-        "constants", "imaging", "mask_png", "resizing", "settings", "distributed", "clip_tokenizer",
-        "coco_masks",
+        "constants", "imaging", "image_header", "mask_png", "resizing", "settings", "distributed",
+        "clip_tokenizer", "coco_masks",
     },
     "batch_forward": {"data", "model"},
     "model_from_config": {"model"},
     "evaluation": {
-        "constants", "imaging", "drawing", "data", "model", "cache", "config_check",
+        "constants", "imaging", "image_header", "drawing", "data", "model", "cache", "config_check",
         "batch_forward", "model_from_config", "evaluation.video", "evaluation.cgf1",
         "coco_masks",
         # ConceptPredictor and its tokenizer: COCO AP of SAM 3 text prompts (coco_concept)
@@ -58,7 +60,8 @@ ALLOWED = {
     },
     # video object segmentation metrics (J, F, J&F): a layer of its own inside evaluation
     "evaluation.video": {
-        "constants", "imaging", "mask_png", "data", "model", "evaluation.cgf1", "coco_masks",
+        "constants", "imaging", "image_header", "mask_png", "data", "model", "evaluation.cgf1",
+        "coco_masks",
     },
     # cgF1 from match counts (SAM 3's metric): images (saco_metrics) and videos alike
     "evaluation.cgf1": set(),
@@ -76,7 +79,8 @@ ALLOWED = {
                          "concept_settings"},
     # with inference.video (samhq-video)
     "inference": {
-        "constants", "imaging", "mask_png", "drawing", "model", "clip_tokenizer", "coco_masks",
+        "constants", "imaging", "image_header", "mask_png", "drawing", "model", "clip_tokenizer",
+        "coco_masks",
     },
     "reference": {"model"},
     "cache": {"constants", "imaging", "data", "model", "distributed"},
@@ -86,7 +90,7 @@ ALLOWED = {
         "cache", "config_defaults", "config_training", "constants", "data", "model",
         "model_from_config", "settings",
     },
-    "app": {"constants", "imaging", "data", "model", "inference", "clip_tokenizer"},
+    "app": {"constants", "imaging", "image_header", "data", "model", "inference", "clip_tokenizer"},
     # the pieces of a training run around the LightningModule (loggers, callbacks, outputs)
     "run": {"config_check", "data", "model", "evaluation", "training", "inference",
             # the check stage: the video / concept runs' key checks (*/config_checks.py)

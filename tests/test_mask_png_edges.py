@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from samhq_train.imaging import ImageFileError
+from samhq_train.image_header import ImageFileError
 from samhq_train.mask_png import mask_png_header, read_mask_png
 
 

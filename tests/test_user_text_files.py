@@ -10,7 +10,7 @@ import pytest
 from samhq_train.errors import UserError
 from samhq_train.evaluation.coco_inputs import read_coco_inputs
 from samhq_train.evaluation.saco_metrics import read_saco_gt
-from samhq_train.imaging import ImageFileError
+from samhq_train.image_header import ImageFileError
 from samhq_train.inference.prompt_file import read_prompt_file
 from samhq_train.inference.video.concept_video.command_run import read_settings
 from samhq_train.inference.video.prompts import read_prompts

@@ -57,7 +57,7 @@ from pathlib import Path
 
 from samhq_train.constants import DEMO_BASE_DIR
 from samhq_train.errors import exit_on_user_error, interrupt_exit_status, interrupt_signal
-from samhq_train.imaging import max_image_pixels
+from samhq_train.image_header import max_image_pixels
 from samhq_train.inference.command_options import (
     add_device_options,
     add_weights_options,

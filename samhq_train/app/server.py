@@ -49,7 +49,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 import numpy as np
 
 from samhq_train.errors import UserError
-from samhq_train.imaging import ImageFileError, ImageMemoryError, read_image_bytes
+from samhq_train.image_header import ImageFileError, ImageMemoryError
+from samhq_train.imaging import read_image_bytes
 
 from .api import App, query_frame
 from .engine import AppError, safe_stem
@@ -66,7 +67,7 @@ MAX_JSON = 2**20
 
 def decode_upload(data: bytes, name: str) -> np.ndarray:
     """H x W x 3 uint8 RGB from an uploaded file's bytes, read as imaging.read_image reads a
-    file (the same pixels and refusals; at most imaging.max_image_pixels(), checked from the
+    file (the same pixels and refusals; at most image_header.max_image_pixels(), checked from the
     header before decoding); AppError naming the file otherwise."""
     try:
         return read_image_bytes(data, name)

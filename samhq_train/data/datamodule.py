@@ -26,7 +26,7 @@ import lightning as L
 import torch
 from torch.utils.data import DistributedSampler
 
-from samhq_train import imaging
+from samhq_train import image_header
 from samhq_train.distributed import gather_from_ranks, global_rank
 
 from .batch import Collate
@@ -68,7 +68,7 @@ class SegmentationDataModule(L.LightningDataModule):
         root: folder that relative set paths start from (relative roots start at the launch
             directory, also under Hydra).
         strict_train / strict_eval: error policy for bad files (see the module docstring).
-        max_image_pixels: the pixel limit of the image reader (imaging.set_max_image_pixels, for
+        max_image_pixels: the pixel limit of the image reader (image_header.set_max_image_pixels, for
             this process and its loader workers); None: keep the current one (default 100 MP).
         check_images: what the check before a run reads of each image (sets.check_set_files):
             "header" (the evaluation sets' headers) or "full" (every image of every set decoded).
@@ -118,7 +118,7 @@ class SegmentationDataModule(L.LightningDataModule):
         self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
         self.strict_train, self.strict_eval = bool(strict_train), bool(strict_eval)
         if max_image_pixels is not None:
-            imaging.set_max_image_pixels(int(max_image_pixels), "data.max_image_pixels")
+            image_header.set_max_image_pixels(int(max_image_pixels), "data.max_image_pixels")
         if check_images not in CHECK_IMAGES:
             raise DataError(f"data.check_images={check_images}: expected one of {CHECK_IMAGES}")
         self.check_images = check_images

@@ -11,10 +11,11 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from samhq_train import imaging
+from samhq_train import image_header, imaging
 from samhq_train.constants import GT_THRESHOLD
 from samhq_train.errors import UserError
-from samhq_train.imaging import ImageFileError, ImageHeader, decode_with_header
+from samhq_train.image_header import ImageFileError, ImageHeader
+from samhq_train.imaging import decode_with_header
 
 log = logging.getLogger(__name__)
 _TURN_NOTED = threading.Event()  # the note on an EXIF-turned image: once per process
@@ -124,14 +125,14 @@ def _premultiplied(path: Path) -> bool:
 
 def stored_size(path: str | Path, what: str = "image") -> tuple[int, int]:
     """(H, W) of an image file as stored (EXIF orientation ignored, as read_image), from its
-    header alone (imaging.read_header, with its pixel limit); DataError naming the file when the
-    header cannot be read or the image is over the limit. The first image found with an EXIF
+    header alone (image_header.read_header, with its pixel limit); DataError naming the file when
+    the header cannot be read or the image is over the limit. The first image found with an EXIF
     orientation flag is named in a warning (the data checks read every header through here)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{what} file not found: {path}")
     try:
-        header = imaging.read_header(path, what)
+        header = image_header.read_header(path, what)
     except ImageFileError as err:
         raise DataError(str(err)) from None
     if header is None:  # a format PIL does not know: what the reader makes of it decides

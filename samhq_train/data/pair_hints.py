@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
-from samhq_train import imaging
+from samhq_train import image_header
 
 
 def exif_turn_hint(mask_hw, image_hw, image_path: Path) -> str:
@@ -16,8 +16,8 @@ def exif_turn_hint(mask_hw, image_hw, image_path: Path) -> str:
     if tuple(mask_hw) != tuple(image_hw)[::-1]:
         return ""
     try:
-        header = imaging.read_header(image_path)
-    except imaging.ImageFileError:
+        header = image_header.read_header(image_path)
+    except image_header.ImageFileError:
         return ""
     if header is None or header.orientation not in (5, 6, 7, 8):  # the flags that turn it
         return ""

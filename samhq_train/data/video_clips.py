@@ -31,7 +31,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from samhq_train import imaging
-from samhq_train.imaging import FRAME_SUFFIXES, ImageFileError, frame_files
+from samhq_train.image_header import ImageFileError
+from samhq_train.imaging import FRAME_SUFFIXES, frame_files
 from samhq_train.mask_png import mask_png_header, read_mask_png
 from samhq_train.user_files import frame_order, is_hidden, not_a_file, not_a_folder
 

@@ -40,7 +40,8 @@ from samhq_train.evaluation.lvis_boxes import lvis_box_prompt_markdown, score_lv
 from samhq_train.evaluation.lvis_gt import image_file, is_lvis, max_detections_of
 from samhq_train.evaluation.report import MODEL_LABELS
 from samhq_train.files import atomic_write_text
-from samhq_train.imaging import ImageFileError, read_image
+from samhq_train.image_header import ImageFileError
+from samhq_train.imaging import read_image
 from samhq_train.progress import track
 
 __all__ = [

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from samhq_train import imaging
+from samhq_train import image_header, imaging
 from samhq_train.inference.batch_plan import BatchOptions, BatchResult
 from samhq_train.inference.predict_files import RESULTS_FILE
 from samhq_train.inference.predictor import ImageReadError, load_image
@@ -42,11 +42,11 @@ def is_out_of_memory(err: BaseException) -> bool:
 
 def memory_line(image: Path, err: BaseException) -> str:
     """The one line for an image that ran out of memory (loading or predicting)."""
-    if isinstance(err, imaging.ImageMemoryError):
+    if isinstance(err, image_header.ImageMemoryError):
         return str(err)
     try:
-        header = imaging.read_header(image, max_pixels=0)
-    except imaging.ImageFileError:
+        header = image_header.read_header(image, max_pixels=0)
+    except image_header.ImageFileError:
         header = None
     return str(imaging.out_of_memory(image, header))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from samhq_train import imaging
+from samhq_train import image_header
 from samhq_train.inference.export import check_output_dir
 from samhq_train.inference.predict_files import (
     JOURNAL_FILE,
@@ -42,7 +42,8 @@ class BatchOptions:
     fill_hole_area: int | None = None
     overwrite: bool = False
     strict: bool = False  # stop at the first unreadable image
-    max_pixels: int | None = None  # the pixel limit (0: none; None: imaging.max_image_pixels())
+    # the pixel limit (0: none; None: image_header.max_image_pixels())
+    max_pixels: int | None = None
 
 
 @dataclass
@@ -74,8 +75,8 @@ def prompts_for(image: Path, options: BatchOptions) -> ImagePrompts:
 def plan(inputs: list[str], options: BatchOptions) -> tuple[list[Path], dict, dict]:
     """Images, their prompts and output stems, and the output folder checked, before any
     weights are read. Sets the pixel limit (options.max_pixels, named --max-pixels)."""
-    limit = imaging.max_image_pixels() if options.max_pixels is None else options.max_pixels
-    imaging.set_max_image_pixels(limit, "--max-pixels")  # the refusal names --max-pixels
+    limit = image_header.max_image_pixels() if options.max_pixels is None else options.max_pixels
+    image_header.set_max_image_pixels(limit, "--max-pixels")  # the refusal names --max-pixels
     images = list_images(inputs)
     if options.prompts:
         check_prompt_source(options.prompts, len(images))

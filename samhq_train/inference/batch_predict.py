@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from samhq_train import imaging
+from samhq_train import image_header
 from samhq_train.drawing import draw_overlay
 from samhq_train.files import DiskFullError
-from samhq_train.imaging import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
+from samhq_train.image_header import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from samhq_train.inference.batch_failures import (
     is_out_of_memory,
     memory_line,
@@ -80,8 +80,8 @@ def read_input(image_path: Path, options: BatchOptions) -> np.ndarray:
     """The image (pixel limit checked from its header first); a note when its EXIF orientation
     asks viewers to turn it: the pixels are used as stored, as everywhere in samhq-train."""
     try:
-        header = imaging.read_header(image_path, max_pixels=options.max_pixels)
-    except imaging.ImageFileError as err:
+        header = image_header.read_header(image_path, max_pixels=options.max_pixels)
+    except image_header.ImageFileError as err:
         raise ImageReadError(str(err)) from None
     if header is not None and header.orientation in ORIENTATIONS:
         print(
@@ -174,7 +174,7 @@ def predict_images(
                 if not is_out_of_memory(err):
                     raise
                 if options.strict:
-                    raise imaging.ImageMemoryError(memory_line(image, err)) from None
+                    raise image_header.ImageMemoryError(memory_line(image, err)) from None
                 print(f"error: {memory_line(image, err)}", file=sys.stderr)
                 batch.out_of_memory += 1
                 continue

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import torch
 
-from samhq_train import imaging
+from samhq_train import image_header, imaging
 from samhq_train.errors import UserError
 from samhq_train.model import cpu_int8
 from samhq_train.model.promptable import PromptableModel
@@ -37,12 +37,12 @@ class ImageReadError(UserError, ValueError):
 def load_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
     """H x W x 3 uint8 RGB from an image file (grey is repeated to 3 channels, alpha dropped,
     EXIF orientation ignored: the one reader, samhq_train.imaging.read_image). An image over the
-    pixel limit (max_pixels; default imaging.max_image_pixels(), 100 MP) is refused from its
+    pixel limit (max_pixels; default image_header.max_image_pixels(), 100 MP) is refused from its
     header before decoding; ImageReadError names the file. Memory running out while decoding is
-    imaging.ImageMemoryError (a MemoryError)."""
+    image_header.ImageMemoryError (a MemoryError)."""
     try:
         return imaging.read_image(path, max_pixels)
-    except imaging.ImageFileError as err:
+    except image_header.ImageFileError as err:
         raise ImageReadError(str(err)) from None
 
 

@@ -16,7 +16,7 @@ from samhq_train.app.engine import (
     _choose,
     check_steps,
 )
-from samhq_train.imaging import MAX_PIXELS_ENV
+from samhq_train.image_header import MAX_PIXELS_ENV
 from samhq_train.inference import SamHQPredictor
 from samhq_train.model import load_checkpoint
 

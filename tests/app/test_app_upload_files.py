@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from samhq_train import imaging
+from samhq_train import image_header, imaging
 from samhq_train.app import server
 from samhq_train.app.engine import AppError
 from tests.data.test_odd_image_files import GREY, IMAGES, saved
@@ -55,7 +55,7 @@ def test_an_upload_over_the_pixel_limit_is_refused_before_decoding(monkeypatch):
     """The limit is the image reader's (SAMHQ_MAX_IMAGE_PIXELS), not one of the app's own.
     Mutant: the app passing its own max_pixels (the image decoded)."""
     data = png(Image.fromarray(GREY))  # 16 x 12
-    monkeypatch.setenv(imaging.MAX_PIXELS_ENV, str(16 * 12 - 1))
+    monkeypatch.setenv(image_header.MAX_PIXELS_ENV, str(16 * 12 - 1))
     monkeypatch.setattr(imaging.cv2, "imdecode", lambda *a: pytest.fail("decoded"))
     with pytest.raises(AppError, match=r"^big.png is 16 x 12 = 192 pixels, over the pixel limit "
                        r"of 191 \(0.000191 MP\); downscale it or choose another file$"):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from samhq_train import imaging
+from samhq_train import image_header, imaging
 from samhq_train.data.datamodule import SegmentationDataModule, build_datamodule
 from samhq_train.data.image_files import DataError, read_mask
 from samhq_train.data.sets import check_set_files
@@ -41,11 +41,11 @@ def test_an_image_cut_short_is_refused_even_with_pil_truncated_loading_on(
 ):
     path = tmp_path / f"cut{ext}"
     path.write_bytes(encoded(ext)[: len(encoded(ext)) // 2])
-    assert imaging.read_header(path).width == 128  # the header is fine
+    assert image_header.read_header(path).width == 128  # the header is fine
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # as some libraries do
     with Image.open(path) as im:  # PIL would now load it, its missing rows made up
         assert np.asarray(im.convert("RGB")).shape == (96, 128, 3)
-    with pytest.raises(imaging.ImageFileError) as info:
+    with pytest.raises(image_header.ImageFileError) as info:
         imaging.read_image(path)
     assert str(info.value) == (
         f"cannot read image file {path}: cut{ext} is truncated ({end} missing); re-download or "

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from samhq_train import imaging
+from samhq_train import image_header, imaging
 from tests.data.test_mask_alpha_audit20 import associated
 
 RNG = np.random.default_rng(3)
@@ -64,8 +64,8 @@ def test_an_rgba_tiff_cut_short_is_still_refused(tmp_path, monkeypatch):
     data = path.read_bytes()
     assert struct.unpack("<I", data[4:8])[0] == 8  # the directory first, then the pixels
     path.write_bytes(data[: len(data) // 2])
-    assert imaging.read_header(path) is not None
+    assert image_header.read_header(path) is not None
     for read in (lambda: imaging.read_image(path),
                  lambda: imaging.read_image_bytes(path.read_bytes(), path.name)):
-        with pytest.raises(imaging.ImageFileError, match="cut.tif is not a readable image"):
+        with pytest.raises(image_header.ImageFileError, match="cut.tif is not a readable image"):
             read()

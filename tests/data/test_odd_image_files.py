@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from samhq_train import imaging
+from samhq_train import image_header, imaging
 from samhq_train.data import DataError, PairedFolderDataset, read_mask
 from samhq_train.resizing import resize_longest_side_shape
 
@@ -88,8 +88,8 @@ def test_32_bit_tiffs_are_refused_as_such_from_the_header(tmp_path, monkeypatch,
     path = saved(tmp_path, "deep.tif", Image.fromarray(GREY.astype(
         np.float32 if mode == "F" else np.int32)))
     monkeypatch.setattr(imaging.cv2, "imdecode", lambda *a: pytest.fail("decoded"))
-    for read in (imaging.read_image, imaging.read_header):  # read_header: before any decoding
-        with pytest.raises(imaging.ImageFileError, match=rf"deep.tif holds {kind} samples, "
+    for read in (imaging.read_image, image_header.read_header):  # read_header: before any decoding
+        with pytest.raises(image_header.ImageFileError, match=rf"deep.tif holds {kind} samples, "
                            r"which are not read; save it as 8-bit \(RGB or grayscale\)$"):
             read(path)
     with pytest.raises(DataError, match=rf"deep.tif holds {kind} samples, which are not read; "
@@ -105,7 +105,7 @@ def test_16_bit_files_that_pil_opens_as_mode_i_are_read_not_refused(tmp_path):
     signed = tmp_path / "signed.tif"
     signed.write_bytes(cv2.imencode(".tiff", GREY.astype(np.int16) * 100)[1].tobytes())
     for path in (pgm, signed):
-        assert imaging.read_header(path).mode == "I"
+        assert image_header.read_header(path).mode == "I"
         assert imaging.read_image(path).shape == GREY3.shape
     np.testing.assert_array_equal(imaging.read_image(pgm), GREY3)
 
@@ -129,28 +129,28 @@ def test_formats_without_a_header_pil_reads_are_refused_unless_there_is_no_limit
         path.write_bytes(data)
         with monkeypatch.context() as patch:
             patch.setattr(imaging.cv2, "imdecode", lambda *a: pytest.fail("decoded"))
-            with pytest.raises(imaging.ImageFileError, match=(
+            with pytest.raises(image_header.ImageFileError, match=(
                 rf"^cannot read image file {path}: {name} is a {kind} image, whose size cannot "
                 r"be checked against the pixel limit before decoding; convert it to PNG, JPEG, "
-                rf"TIFF or WebP \(or set {imaging.MAX_PIXELS_ENV} to 0: no limit\)$"
+                rf"TIFF or WebP \(or set {image_header.MAX_PIXELS_ENV} to 0: no limit\)$"
             )):
                 imaging.read_image(path)
-            with pytest.raises(imaging.ImageFileError, match=(
+            with pytest.raises(image_header.ImageFileError, match=(
                 rf"^{name} is a {kind} image, .* decoding; convert it to PNG, JPEG, TIFF or WebP$"
             )):
                 imaging.read_image_bytes(data, name)
         assert imaging.read_image(path, max_pixels=0).shape == RGB.shape
-        monkeypatch.setenv(imaging.MAX_PIXELS_ENV, "0")
+        monkeypatch.setenv(image_header.MAX_PIXELS_ENV, "0")
         assert imaging.read_image_bytes(data, name).shape == RGB.shape
-        monkeypatch.delenv(imaging.MAX_PIXELS_ENV)
+        monkeypatch.delenv(image_header.MAX_PIXELS_ENV)
 
 
 def test_bytes_no_reader_knows_are_refused_before_decoding(tmp_path, monkeypatch):
     path = tmp_path / "junk.png"
     path.write_bytes(b"not an image at all")
     monkeypatch.setattr(imaging.cv2, "imdecode", lambda *a: pytest.fail("decoded"))
-    with pytest.raises(imaging.ImageFileError, match=r"junk.png is not a readable image \(corrupt"
-                       r" or unsupported format\); re-export or remove it$"):
+    with pytest.raises(image_header.ImageFileError, match=r"junk.png is not a readable image "
+                       r"\(corrupt or unsupported format\); re-export or remove it$"):
         imaging.read_image(path)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from samhq_train import imaging
+from samhq_train import image_header
 from samhq_train.data.pair_hints import exif_turn_hint, mask_suffix_hint
 
 
@@ -33,9 +33,9 @@ def test_the_exif_hint_names_only_the_turning_orientations(tmp_path, orientation
 
 def test_no_exif_hint_when_the_header_cannot_be_read(tmp_path, monkeypatch):
     def unreadable(path, *args, **kwargs):
-        raise imaging.ImageFileError(f"{path}: unreadable")
+        raise image_header.ImageFileError(f"{path}: unreadable")
 
-    monkeypatch.setattr(imaging, "read_header", unreadable)
+    monkeypatch.setattr(image_header, "read_header", unreadable)
     assert exif_turn_hint((8, 6), (6, 8), tmp_path / "a.jpg") == ""
 
 

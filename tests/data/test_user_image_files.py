@@ -12,7 +12,7 @@ import pytest
 from data_helpers import coco_json
 from PIL import Image
 
-from samhq_train import imaging
+from samhq_train import image_header, imaging
 from samhq_train.data import CocoInstanceDataset, DataError, PairedFolderDataset
 from samhq_train.inference.predict_files import list_images
 
@@ -51,7 +51,7 @@ def test_a_tiff_orientation_comes_applied_so_none_is_reported(tmp_path):
     path = tmp_path / "turned.tif"
     Image.fromarray(pixels()).save(path, exif=exif)
     read = imaging.read_image(path)
-    header = imaging.read_header(path)
+    header = image_header.read_header(path)
     assert read.shape[:2] == (36, 24)  # libtiff applies the tag, in OpenCV and PIL alike
     assert (header.height, header.width, header.orientation) == (36, 24, 1)
     with Image.open(path) as im:
@@ -73,7 +73,8 @@ def test_a_cut_jpeg_is_refused_though_its_exif_thumbnail_ends(tmp_path):
     whole = picture[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + picture[2:]
     path = tmp_path / "cut.jpg"
     path.write_bytes(whole[: len(whole) - len(picture) // 3])
-    with pytest.raises(imaging.ImageFileError, match=r"cut.jpg is truncated \(JPEG end marker"):
+    with pytest.raises(image_header.ImageFileError,
+                       match=r"cut.jpg is truncated \(JPEG end marker"):
         imaging.read_image(path)
     path.write_bytes(whole)
     assert imaging.read_image(path).shape == (64, 64, 3)
@@ -87,16 +88,16 @@ def test_a_cut_jpeg_is_refused_though_its_exif_thumbnail_ends(tmp_path):
 def test_a_heic_or_apple_double_file_is_named_in_its_refusal(tmp_path, head, said):
     path = tmp_path / "heic.jpg"
     path.write_bytes(head + bytes(200))
-    with pytest.raises(imaging.ImageFileError, match=said):
+    with pytest.raises(image_header.ImageFileError, match=said):
         imaging.read_image(path)
-    with pytest.raises(imaging.ImageFileError, match=said):
+    with pytest.raises(image_header.ImageFileError, match=said):
         imaging.read_image_bytes(path.read_bytes(), "heic.jpg")
-    imaging.set_max_image_pixels(0)  # no limit: OpenCV's decoder tries, the same line
+    image_header.set_max_image_pixels(0)  # no limit: OpenCV's decoder tries, the same line
     try:
-        with pytest.raises(imaging.ImageFileError, match=said):
+        with pytest.raises(image_header.ImageFileError, match=said):
             imaging.read_image(path)
     finally:
-        imaging.set_max_image_pixels(imaging.DEFAULT_MAX_PIXELS)
+        image_header.set_max_image_pixels(image_header.DEFAULT_MAX_PIXELS)
 
 
 @pytest.mark.parametrize("name", ["pages.tif", "moving.gif"])

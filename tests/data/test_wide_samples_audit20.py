@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from samhq_train import imaging
+from samhq_train import image_header, imaging
 
 
 @pytest.mark.parametrize("dtype, kind", [(np.float32, "32-bit floating-point"),
@@ -18,7 +18,7 @@ def test_32_bit_samples_outside_a_tiff_are_refused_as_such(tmp_path, dtype, kind
     Image.fromarray(np.ones((4, 5), dtype)).save(buffer, "IM")
     (tmp_path / "deep.im").write_bytes(buffer.getvalue())
     refusal = rf"deep.im holds {kind} samples, which are not read; save it as 8-bit"
-    with pytest.raises(imaging.ImageFileError, match=refusal):
+    with pytest.raises(image_header.ImageFileError, match=refusal):
         imaging.read_image(tmp_path / "deep.im")
-    with pytest.raises(imaging.ImageFileError, match=refusal):
+    with pytest.raises(image_header.ImageFileError, match=refusal):
         imaging.read_image_bytes(buffer.getvalue(), "deep.im")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from samhq_train import drawing, imaging
+from samhq_train import drawing, image_header, imaging
 from samhq_train.data import DataError
 from samhq_train.data import read_image as data_read_image
 from samhq_train.evaluation.report import markdown_tables, results_tables
@@ -33,7 +33,7 @@ def test_exif_orientation_is_ignored_by_every_reader(tmp_path):
 
 def test_one_message_per_problem_in_each_callers_error_type(tmp_path):
     (tmp_path / "junk.jpg").write_bytes(b"not an image")
-    for read, error in [(imaging.read_image, imaging.ImageFileError),
+    for read, error in [(imaging.read_image, image_header.ImageFileError),
                         (data_read_image, DataError), (load_image, ImageReadError)]:
         with pytest.raises(error, match=r"cannot read image file .*junk.jpg: junk.jpg is not a "
                                         r"readable image"):

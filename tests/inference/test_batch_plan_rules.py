@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from samhq_train import imaging
+from samhq_train import image_header
 from samhq_train.inference import batch_failures
 from samhq_train.inference.batch_failures import (
     is_out_of_memory,
@@ -20,7 +20,7 @@ from samhq_train.inference.batch_plan import BatchOptions, BatchResult, plan, pr
 
 @pytest.fixture
 def images(tmp_path, monkeypatch):
-    monkeypatch.setenv("SAMHQ_MAX_IMAGE_PIXELS", str(imaging.max_image_pixels()))
+    monkeypatch.setenv("SAMHQ_MAX_IMAGE_PIXELS", str(image_header.max_image_pixels()))
     folder = tmp_path / "images"
     folder.mkdir()
     for name in ("a.png", "a.jpg", "b.png"):
@@ -35,12 +35,12 @@ def test_points_alone_are_one_prompt(tmp_path):
 
 
 def test_the_plan_sets_the_pixel_limit_and_notes_shared_stems(images, tmp_path, capsys):
-    before = imaging.max_image_pixels()
+    before = image_header.max_image_pixels()
     try:
         found, _, stems = plan([str(images)], BatchOptions(tmp_path / "out", max_pixels=1234))
-        assert imaging.max_image_pixels() == 1234
+        assert image_header.max_image_pixels() == 1234
     finally:
-        imaging.set_max_image_pixels(before)
+        image_header.set_max_image_pixels(before)
     assert len(found) == 3 and len(set(stems.values())) == 3
     assert "note: 2 inputs share the stem 'a'" in capsys.readouterr().err
 
@@ -81,12 +81,12 @@ def test_what_counts_as_out_of_memory():
 
 def test_the_memory_line_names_the_size_even_over_the_pixel_limit(images, monkeypatch):
     image = images / "b.png"  # 8 x 6 pixels
-    before = imaging.max_image_pixels()
+    before = image_header.max_image_pixels()
     try:
-        imaging.set_max_image_pixels(10)  # the image is over it
+        image_header.set_max_image_pixels(10)  # the image is over it
         line = memory_line(image, RuntimeError("CUDA out of memory"))
     finally:
-        imaging.set_max_image_pixels(before)
+        image_header.set_max_image_pixels(before)
     assert line.startswith(f"out of memory on image file {image} (8 x 6 pixels); free memory")
 
 

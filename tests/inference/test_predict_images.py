@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from samhq_train import imaging
+from samhq_train import image_header, imaging
 from samhq_train.errors import SETUP_ERROR_EXIT
 from samhq_train.inference import ImageReadError, SamHQPredictor, load_image
 from tests.inference.predict_runs import errors, run, three_images, write_image
@@ -33,7 +33,7 @@ def png_header_only(path: Path, width: int, height: int) -> Path:
 
 def test_pixel_limit_is_read_from_the_header_before_decoding(tmp_path, monkeypatch):
     bomb = png_header_only(tmp_path / "bomb.png", 20000, 20000)
-    with pytest.raises(imaging.ImageTooLargeError, match=r"bomb.png is 20000 x 20000 = "
+    with pytest.raises(image_header.ImageTooLargeError, match=r"bomb.png is 20000 x 20000 = "
                        r"400,000,000 pixels, over the pixel limit of 100,000,000 \(100 MP\); "
                        r"raise SAMHQ_MAX_IMAGE_PIXELS"):
         imaging.read_image(bomb)
@@ -42,12 +42,12 @@ def test_pixel_limit_is_read_from_the_header_before_decoding(tmp_path, monkeypat
                        r"pixel limit of 4,000"):
         load_image(small, max_pixels=4000)
     monkeypatch.setattr(cv2, "imdecode", lambda *a: pytest.fail("decoded past the limit"))
-    imaging.set_max_image_pixels(1000, "data.max_image_pixels")
-    with pytest.raises(imaging.ImageTooLargeError, match="raise data.max_image_pixels"):
+    image_header.set_max_image_pixels(1000, "data.max_image_pixels")
+    with pytest.raises(image_header.ImageTooLargeError, match="raise data.max_image_pixels"):
         imaging.read_image(small)
     assert Image.MAX_IMAGE_PIXELS == 1000  # PIL's own limit follows ours
-    imaging.set_max_image_pixels(0)
-    assert imaging.read_header(bomb) == imaging.ImageHeader(20000, 20000, 1)
+    image_header.set_max_image_pixels(0)
+    assert image_header.read_header(bomb) == image_header.ImageHeader(20000, 20000, 1)
     assert Image.MAX_IMAGE_PIXELS is None
 
 
@@ -84,8 +84,8 @@ def test_running_out_of_memory_is_reported_as_such(tmp_path, tiny_weights, capsy
 
     with monkeypatch.context() as patch:
         patch.setattr(cv2, "imdecode", no_memory)
-        with pytest.raises(imaging.ImageMemoryError, match=r"out of memory on image file .*a.png "
-                           r"\(80 x 60 pixels\)"):
+        with pytest.raises(image_header.ImageMemoryError,
+                           match=r"out of memory on image file .*a.png \(80 x 60 pixels\)"):
             load_image(image)
     write_image(tmp_path / "b.png", seed=1)
     real = SamHQPredictor.predict
@@ -114,9 +114,9 @@ def test_running_out_of_memory_is_reported_as_such(tmp_path, tiny_weights, capsy
 def test_exif_rotated_input_gets_a_note_and_is_used_as_stored(tmp_path, tiny_weights, capsys):
     pixels = np.random.default_rng(0).integers(0, 255, (40, 70, 3), dtype=np.uint8)
     exif = Image.Exif()
-    exif[imaging.EXIF_ORIENTATION] = 6
+    exif[image_header.EXIF_ORIENTATION] = 6
     Image.fromarray(pixels).save(tmp_path / "photo.jpg", exif=exif, quality=95)
-    assert imaging.read_header(tmp_path / "photo.jpg").orientation == 6
+    assert image_header.read_header(tmp_path / "photo.jpg").orientation == 6
     code, _, err = run(
         [tmp_path / "photo.jpg", "--checkpoint", tiny_weights, "--box", 5, 5, 60, 30,
          "--out", tmp_path / "out"],
@@ -168,4 +168,4 @@ def test_the_data_config_sets_the_same_limit(tmp_path):
     with pytest.raises(DataError, match=r"small.png is 80 x 60 = 4,800 pixels, over the pixel "
                        r"limit of 1,000 .*raise data.max_image_pixels"):
         data_read_image(write_image(tmp_path / "small.png"))
-    assert imaging.max_image_pixels() == 1000  # in the environment: loader workers see it too
+    assert image_header.max_image_pixels() == 1000  # in the environment: loader workers see it too

@@ -268,7 +268,7 @@ def test_resize_rule_agrees_with_the_official():
 
 def test_image_and_prompt_errors_are_user_errors():
     from samhq_train.errors import UserError
-    from samhq_train.imaging import ImageFileError
+    from samhq_train.image_header import ImageFileError
 
     for error in (PromptError, ImageReadError, ImageFileError):
         assert issubclass(error, UserError) and issubclass(error, ValueError)

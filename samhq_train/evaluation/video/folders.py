@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from samhq_train.errors import UserError
-from samhq_train.imaging import ImageFileError
+from samhq_train.image_header import ImageFileError
 from samhq_train.mask_png import mask_png_header, read_mask_png
 from samhq_train.user_files import file_problem, frame_order, not_a_file, not_a_folder, read_text
 

@@ -37,7 +37,7 @@ from PIL import Image
 
 from samhq_train.errors import UserError
 from samhq_train.files import atomic_write
-from samhq_train.imaging import ImageFileError
+from samhq_train.image_header import ImageFileError
 from samhq_train.mask_png import DAVIS_VOID_ID, MaskPng, read_mask_png
 from samhq_train.model.sam2.tracking import non_overlapping
 from samhq_train.user_files import is_hidden, not_a_file, not_a_folder, read_text

@@ -32,15 +32,8 @@ import torch
 from PIL import Image
 
 from samhq_train.errors import UserError
-from samhq_train.imaging import (
-    FRAME_SUFFIXES,
-    ImageFileError,
-    ImageMemoryError,
-    check_complete,
-    frame_files,
-    read_header,
-    read_image,
-)
+from samhq_train.image_header import ImageFileError, ImageMemoryError, read_header
+from samhq_train.imaging import FRAME_SUFFIXES, check_complete, frame_files, read_image
 from samhq_train.user_files import is_hidden, not_a_file
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
