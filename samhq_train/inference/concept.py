@@ -108,8 +108,8 @@ def checked_threshold(threshold) -> float:
 class ConceptPredictor:
     """Set an image once, then ask for concepts: predict("a striped cat").
 
-    model: an HQ-SAM 3 / SAM 3 model loaded from a file with the detector (constants'
-    SAM3_DETECTOR_FILES); tokenizer: the text tokenizer, or the path of its
+    model: an HQ-SAM 3 / SAM 3 model loaded from a file with the detector (the files
+    constants.SAM3_DETECTOR_FILES names); tokenizer: the text tokenizer, or the path of its
     BPE merges file (Meta's bpe_simple_vocab_16e6.txt.gz, which sam3.pt does not contain).
     threshold: the detection confidence an instance needs (Meta's default 0.5). amp_dtype runs
     the model under autocast (outputs float32)."""
