@@ -1,7 +1,7 @@
 """Video clips for training SAM 2.1 / HQ-SAM 2 on videos, from DAVIS-style folders.
 
 A root holds JPEGImages/<sequence>/<frame>.jpg (or .png: the frame files samhq-video reads,
-imaging.frame_files) and Annotations/<sequence>/<frame>.png (DAVIS' 480p/ level inside both is
+imaging.frame_entries) and Annotations/<sequence>/<frame>.png (DAVIS' 480p/ level inside both is
 followed); masks are indexed PNGs whose pixel values are object ids (0 background). A sequence's
 frames are the annotated ones (a mask with a frame of the same stem), in name order, numeric
 names in number order (user_files.frame_order). A clip, as SAM 2's VOS
@@ -21,7 +21,9 @@ from (seed, e, i, c) (``set_repeats``), not the clip its first reading drew.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import cv2
@@ -31,9 +33,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from samhq_train import imaging
-from samhq_train.imaging import FRAME_SUFFIXES, ImageFileError, frame_files
+from samhq_train.imaging import FRAME_SUFFIXES, ImageFileError, frame_entries, split_name
 from samhq_train.mask_png import mask_png_header, read_mask_png
-from samhq_train.user_files import frame_order, is_hidden, not_a_file, not_a_folder
+from samhq_train.user_files import is_hidden_name, not_a_file, not_a_folder, stem_order
 
 from .image_files import DataError
 from .video_transforms import ClipAugmentation, augment_clip, seeded_global_draws
@@ -49,9 +51,22 @@ MAX_STARTS = 100  # starts drawn for a clip whose first frame shows an object
 
 @dataclass(frozen=True)
 class VideoSequence:
+    """A sequence's annotated frames, in order, as listed: the paths are built when first asked
+    (a root of SA-V's size lists hundreds of thousands of frames, most never read)."""
+
     name: str
-    frames: list[Path]  # JPEGs or PNGs (FRAME_SUFFIXES)
-    masks: list[Path]  # indexed PNGs, same stems
+    frame_folder: Path
+    mask_folder: Path
+    frame_names: tuple[str, ...]  # JPEGs or PNGs (FRAME_SUFFIXES)
+    mask_names: tuple[str, ...]  # indexed PNGs, same stems
+
+    @cached_property
+    def frames(self) -> list[Path]:
+        return [self.frame_folder / name for name in self.frame_names]
+
+    @cached_property
+    def masks(self) -> list[Path]:
+        return [self.mask_folder / name for name in self.mask_names]
 
 
 def _inner(folder: Path) -> Path:
@@ -65,19 +80,20 @@ def _check_indexed(path: Path) -> None:
         raise DataError(f"{err}; {MASK_FIX}") from None
 
 
-def _masks(folder: Path) -> dict[str, Path]:
-    """{stem: path} of a sequence's mask PNGs (any case); hidden files (a Mac's '._<name>'
+def _masks(folder: Path) -> dict[str, os.DirEntry]:
+    """{stem: entry} of a sequence's mask PNGs (any case); hidden files (a Mac's '._<name>'
     metadata beside each copied file) left out, as user_files.is_hidden."""
-    return {p.stem: p for p in folder.iterdir() if p.suffix.lower() == ".png" and
-            not is_hidden(p)}
+    with os.scandir(folder) as listing:
+        named = [(split_name(e.name), e) for e in listing if not is_hidden_name(e.name)]
+    return {stem: e for (stem, suffix), e in named if suffix.lower() == ".png"}
 
 
-def _frames(folder: Path) -> dict[str, Path]:
-    """{stem: path} of a sequence's frame files (imaging.frame_files: those samhq-video reads)."""
+def _frames(folder: Path) -> dict[str, os.DirEntry]:
+    """{stem: entry} of a sequence's frame files (imaging.frame_entries: samhq-video's too)."""
     if not folder.is_dir():
         return {}
     try:
-        return {p.stem: p for p in frame_files(folder)}
+        return dict(frame_entries(folder))
     except ImageFileError as err:
         raise DataError(str(err)) from None
 
@@ -109,23 +125,25 @@ def find_sequences(
         raise DataError(f"{masks}: no sequence folders; give {LAYOUT}")
     found, short, unannotated = [], [], 0
     for name in names:
-        frames = _frames(images / name)
-        pngs = sorted((p for p in _masks(masks / name).values() if p.stem in frames),
-                      key=frame_order)
+        frames, pngs = _frames(images / name), _masks(masks / name)
+        annotated = sorted((stem for stem in pngs if stem in frames), key=stem_order)
         if not frames:
             raise DataError(f"{images / name}: no frames ({', '.join(FRAME_SUFFIXES)} files) "
                             f"for the masks of sequence {name}{_video_file_hint(images, name)}; "
                             f"give {LAYOUT}")
-        for path in [*pngs, *(frames[p.stem] for p in pngs)]:
-            if not path.is_file():  # else found only when a clip reads it, mid-training
+        for entry in [*(pngs[s] for s in annotated), *(frames[s] for s in annotated)]:
+            if not entry.is_file():  # else found only when a clip reads it, mid-training
+                path = Path(entry.path)
                 raise DataError(f"{path}: {not_a_file(path)}, among the frames of sequence "
                                 f"{name}; move it out of the folder")
-        if len(pngs) < min_frames:
+        if len(annotated) < min_frames:
             short.append(name)
             continue
-        _check_indexed(pngs[0])
-        found.append(VideoSequence(name, [frames[p.stem] for p in pngs], pngs))
-        unannotated += len(frames) - len(pngs)
+        _check_indexed(Path(pngs[annotated[0]].path))
+        found.append(VideoSequence(name, images / name, masks / name,
+                                   tuple(frames[s].name for s in annotated),
+                                   tuple(pngs[s].name for s in annotated)))
+        unannotated += len(frames) - len(annotated)
     if unannotated and say:  # YouTube-VOS annotates every 5th frame; a gap is stepped over
         log.info("%s: %d frames without a mask left out of %d sequences' clips (a clip is %d "
                  "consecutive annotated frames)", root, unannotated, len(found), min_frames)

@@ -37,7 +37,7 @@ from samhq_train.imaging import (
     ImageFileError,
     ImageMemoryError,
     check_complete,
-    frame_files,
+    frame_entries,
     read_header,
     read_image,
 )
@@ -55,26 +55,27 @@ class FramesError(UserError):
 
 
 def list_frames(folder: str | Path) -> list[Path]:
-    """The frame files of a folder, in order (imaging.frame_files, as video training lists a
+    """The frame files of a folder, in order (imaging.frame_entries, as video training lists a
     sequence's); FramesError for a missing or empty folder or two frames of one name."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FramesError(f"{folder}: frames folder not found; {GIVE_FRAMES}")
     try:
-        frames = frame_files(folder)
+        entries = frame_entries(folder)
     except ImageFileError as err:
         raise FramesError(str(err)) from None
-    for path in frames:  # skipping one would shift every later frame's index
-        if not path.is_file():
+    for _, entry in entries:  # skipping one would shift every later frame's index
+        if not entry.is_file():  # told by the listing: no stat per frame
+            path = Path(entry.path)
             raise FramesError(
                 f"{path}: {not_a_file(path)}, among the frames of {folder}: move it out of the "
                 "folder (or replace it with the frame's image file)"
             )
-    if not frames:
+    if not entries:
         raise FramesError(
             f"{folder} holds no frames ({', '.join(FRAME_SUFFIXES)} files){_not_frames(folder)}"
         )
-    return frames
+    return [Path(entry.path) for _, entry in entries]
 
 
 def _not_frames(folder: Path) -> str:
