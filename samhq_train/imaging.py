@@ -53,7 +53,14 @@ from samhq_train.image_header import (
     read_header,
     set_max_image_pixels,
 )
-from samhq_train.image_signatures import not_an_image, truncated, unchecked_format
+from samhq_train.image_signatures import (
+    HEAD_BYTES,
+    TAIL_BYTES,
+    complete_by_ends,
+    not_an_image,
+    truncated,
+    unchecked_format,
+)
 from samhq_train.user_files import is_hidden_name, stem_order
 
 # image_header's names that callers import from here, the image reader's front
@@ -113,8 +120,25 @@ def check_complete(path: str | os.PathLike, what: str = "image") -> None:
     an interrupted copy), read_image's refusal, without decoding it (``what``: its wording,
     ImageSource.redo)."""
     path = Path(path)
+    if _complete_by_ends(path):  # its decoding reads it whole, once
+        return
     if (cut := truncated(_file_bytes(path, what))) is not None:
         raise ImageSource.file(path, what).cut_short(cut)
+
+
+def _complete_by_ends(path: Path) -> bool:
+    """image_signatures.complete_by_ends of a file's first and last bytes (False: the whole
+    file is to be read, and an unreadable one is _file_bytes' to word)."""
+    try:
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if size <= HEAD_BYTES + TAIL_BYTES:
+                return False
+            head = file.read(HEAD_BYTES)
+            file.seek(size - TAIL_BYTES)
+            return complete_by_ends(head, file.read(TAIL_BYTES))
+    except OSError:
+        return False
 
 
 def frame_entries(folder: str | os.PathLike) -> list[tuple[str, os.DirEntry]]:
