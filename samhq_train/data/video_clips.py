@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -185,17 +186,45 @@ def read_frame(seq: VideoSequence, t: int) -> tuple[np.ndarray, np.ndarray]:
     return image, ids
 
 
-def read_clip_frames(seq: VideoSequence, frames: range) -> list[tuple[np.ndarray, np.ndarray]]:
-    """read_frame of each frame of a clip; DataError naming the first frame of another size than
-    the clip's first (a video's frames share one size, as samhq-video requires)."""
-    pairs = [read_frame(seq, t) for t in frames]
-    first = pairs[0][0].shape[:2]
-    for t, (image, _) in zip(frames, pairs, strict=True):
-        if image.shape[:2] != first:
+def clip_frames(seq: VideoSequence, frames: range) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """read_frame of each frame of a clip, one at a time; DataError naming the first frame of
+    another size than the clip's first (a video's frames share one size, as samhq-video
+    requires)."""
+    first = None
+    for t in frames:
+        image, ids = read_frame(seq, t)
+        if first is None:
+            first = image.shape[:2]
+        elif image.shape[:2] != first:
             raise DataError(f"{seq.frames[t]} is {image.shape[1]}x{image.shape[0]} but "
                             f"{seq.frames[frames[0]].name} is {first[1]}x{first[0]} (WxH): the "
                             f"frames of sequence {seq.name} must have one size")
-    return pairs
+        yield image, ids
+        del image, ids  # not held while the next frame is read
+
+
+def read_clip_frames(seq: VideoSequence, frames: range) -> list[tuple[np.ndarray, np.ndarray]]:
+    """clip_frames, all at full size (for the augmentations, which work on them)."""
+    return list(clip_frames(seq, frames))
+
+
+def squared_clip(seq: VideoSequence, frames: range, size: int,
+                 squared_labels: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(T x S x S x 3 frames squared, T x H x W label maps; T x S x S by nearest neighbour with
+    squared_labels) of a clip, each frame squared as it is read: one full-size frame held at a
+    time (a 720p frame is 2.7 MB; a validation sequence can have hundreds)."""
+    images = labels = None
+    index = 0
+    for image, ids in clip_frames(seq, frames):  # no enumerate: it would hold the last frame
+        if images is None:
+            images = np.empty((len(frames), size, size, 3), image.dtype)
+            labels = np.empty((len(frames), *((size, size) if squared_labels else ids.shape)),
+                              ids.dtype)
+        images[index] = square(image, size)
+        labels[index] = square(ids, size, nearest=True) if squared_labels else ids
+        index += 1
+        del image, ids
+    return images, labels
 
 
 def square(image: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
@@ -265,9 +294,7 @@ class VideoClipDataset(Dataset):
 
     def _resized(self, seq: VideoSequence, frames: range, ids: list[int], rng):
         s = self.image_size
-        pairs = read_clip_frames(seq, frames)
-        images = np.stack([square(image, s) for image, _ in pairs])
-        label_maps = np.stack([square(ids, s, nearest=True) for _, ids in pairs])
+        images, label_maps = squared_clip(seq, frames, s, squared_labels=True)
         masks = label_maps[:, None] == np.array(ids)[None, :, None, None]
         if rng.random() < self.hflip_prob:
             images, masks = images[:, :, ::-1], masks[..., ::-1]
