@@ -106,14 +106,47 @@ def _video_file_hint(images: Path, name: str) -> str:
     return f" (a video file, {videos[0]}, is not read: extract its frames)" if videos else ""
 
 
-def find_sequences(
-    root: str | Path, min_frames: int = 1, key: str = "data.root", *, say: bool = True
-) -> list[VideoSequence]:
+@dataclass(frozen=True)
+class SequenceListing:
+    """A root's sequences with at least min_frames annotated frames, and what its listing left
+    out, said by say(): the frames without a mask and the sequences too short."""
+
+    root: Path
+    min_frames: int
+    sequences: list[VideoSequence]
+    unannotated: int  # frames without a mask, in the sequences kept
+    short: list[str]  # the sequences skipped
+
+    def say(self) -> None:
+        if self.unannotated:  # YouTube-VOS annotates every 5th frame; a gap is stepped over
+            log.info("%s: %d frames without a mask left out of %d sequences' clips (a clip is "
+                     "%d consecutive annotated frames)", self.root, self.unannotated,
+                     len(self.sequences), self.min_frames)
+        if self.short:
+            log.warning("%d sequence(s) with fewer than %d annotated frames skipped: %s",
+                        len(self.short), self.min_frames, ", ".join(self.short[:5]))
+
+    def takes(self, root: str | Path, min_frames: int) -> bool:
+        """Whether this is the listing of `root` for clips of min_frames frames."""
+        return self.root == Path(root) and self.min_frames == min_frames
+
+
+def find_sequences(root: str | Path, min_frames: int = 1, key: str = "data.root",
+                   listing: SequenceListing | None = None) -> list[VideoSequence]:
+    """list_sequences' sequences, what it left out said (SequenceListing.say); `listing`: the
+    check stage's listing, taken when it is root's for min_frames (a root listed once a run)."""
+    if listing is None or not listing.takes(root, min_frames):
+        listing = list_sequences(root, min_frames, key)
+    listing.say()
+    return listing.sequences
+
+
+def list_sequences(root: str | Path, min_frames: int = 1,
+                   key: str = "data.root") -> SequenceListing:
     """The sequences of a root with at least min_frames annotated frames (shorter ones are
-    skipped with a warning); DataError naming the config `key` that gave the root when the
-    layout is wrong or none is long enough. say=False keeps the frames left out and the
-    sequences skipped unsaid: samhq-train's check stage lists the roots for their refusals
-    alone, and the run's loaders, listing them again, say those lines once."""
+    skipped); DataError naming the config `key` that gave the root when the layout is wrong or
+    none is long enough. Nothing said: samhq-train's check stage lists a run's roots and hands
+    the listings to its loaders, which say what was left out (SequenceListing.say)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{key}={root}: {not_a_folder(root)}; give {LAYOUT}")
@@ -145,17 +178,11 @@ def find_sequences(
                                    tuple(frames[s].name for s in annotated),
                                    tuple(pngs[s].name for s in annotated)))
         unannotated += len(frames) - len(annotated)
-    if unannotated and say:  # YouTube-VOS annotates every 5th frame; a gap is stepped over
-        log.info("%s: %d frames without a mask left out of %d sequences' clips (a clip is %d "
-                 "consecutive annotated frames)", root, unannotated, len(found), min_frames)
-    if short and say:
-        log.warning("%d sequence(s) with fewer than %d annotated frames skipped: %s",
-                    len(short), min_frames, ", ".join(short[:5]))
     if not found:
         fix = "lower data.num_frames or add frames" if key == "data.root" else "add frames"
         raise DataError(f"{key}={root}: no sequence has {min_frames} annotated frames (a "
                         f"frame and a mask PNG of the same name); {fix}")
-    return found
+    return SequenceListing(root, min_frames, found, unannotated, short)
 
 
 def read_ids(path: Path) -> np.ndarray:
@@ -242,8 +269,9 @@ class VideoClipDataset(Dataset):
 
     def __init__(self, root, *, image_size: int, num_frames: int = 8, max_num_objects: int = 3,
                  multiplier: int = 1, hflip_prob: float = 0.5,
-                 augmentation: ClipAugmentation | None = None, seed: int = 0) -> None:
-        self.sequences = find_sequences(root, num_frames)
+                 augmentation: ClipAugmentation | None = None, seed: int = 0,
+                 listing: SequenceListing | None = None) -> None:
+        self.sequences = find_sequences(root, num_frames, listing=listing)
         self.image_size, self.num_frames = image_size, num_frames
         self.max_num_objects, self.multiplier = max_num_objects, multiplier
         self.hflip_prob, self.augmentation = hflip_prob, augmentation
