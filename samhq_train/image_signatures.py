@@ -65,6 +65,23 @@ def truncated(data: np.ndarray) -> str | None:
     return None
 
 
+HEAD_BYTES, TAIL_BYTES = 16384, _TAIL  # a file's ends that complete_by_ends reads
+
+
+def complete_by_ends(head: bytes, tail: bytes) -> bool:
+    """Whether a file's first HEAD_BYTES (`head`) and last TAIL_BYTES (`tail`), apart (the file
+    is longer than both), show what truncated() of its whole bytes would: not cut short. True
+    for a PNG with its end chunk in the tail, a JPEG whose first scan starts in the head and
+    whose end marker is in the tail (after the scan, then), any other format; False when the
+    whole bytes must decide (a JPEG with headers longer than the head or bytes after its end
+    marker, a file cut short), so that a complete frame is checked without reading it whole."""
+    if head.startswith(_PNG_SIGNATURE):
+        return _PNG_END in tail
+    if head.startswith(_JPEG_SIGNATURE):
+        return _jpeg_first_scan(head) is not None and _JPEG_END in tail
+    return True
+
+
 def _jpeg_first_scan(raw: bytes) -> int | None:
     """Where a JPEG's first scan (SOS marker) starts, its header segments (APPn with the EXIF
     thumbnail, tables, frame) stepped over by their lengths; None when the bytes end first."""

@@ -22,7 +22,7 @@ each other.
   whose header PIL cannot read has no size to check and is decoded only when there is no limit.
   Running out of memory while decoding is ``ImageMemoryError`` (a UserError and MemoryError),
   never "not a readable image".
-- A video's frame files: ``frame_files`` lists them (video training's and samhq-video's one
+- A video's frame files: ``frame_entries`` lists them (video training's and samhq-video's one
   rule), ``read_image(what="frame")`` words a damaged one's refusal (replace it, not remove it).
   Annotation PNGs (video object segmentation masks) are mask_png.py's, beside this reader.
 """
@@ -30,6 +30,7 @@ each other.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -45,8 +46,15 @@ from samhq_train.image_header import (
     opened_image,
     pixel_limit,
 )
-from samhq_train.image_signatures import not_an_image, truncated, unchecked_format
-from samhq_train.user_files import frame_order, is_hidden
+from samhq_train.image_signatures import (
+    HEAD_BYTES,
+    TAIL_BYTES,
+    complete_by_ends,
+    not_an_image,
+    truncated,
+    unchecked_format,
+)
+from samhq_train.user_files import is_hidden_name, stem_order
 
 # the suffixes (any case) a folder's images are listed by: training's folder sets,
 # samhq-predict's and samhq-amg's folders; the content, not the suffix, decides the decoding
@@ -96,23 +104,50 @@ def check_complete(path: str | os.PathLike, what: str = "image") -> None:
     an interrupted copy), read_image's refusal, without decoding it (``what``: its wording,
     ImageSource.redo)."""
     path = Path(path)
+    if _complete_by_ends(path):  # its decoding reads it whole, once
+        return
     if (cut := truncated(_file_bytes(path, what))) is not None:
         raise ImageSource.file(path, what).cut_short(cut)
 
 
-def frame_files(folder: Path) -> list[Path]:
-    """A video's frame files in `folder` (FRAME_SUFFIXES, any case), in frame_order; hidden files
-    (a Mac's '._<name>' beside each copied file) left out. ImageFileError when two share a name
-    (00001.jpg and 00001.png: which is the frame?)."""
-    frames = sorted((p for p in folder.iterdir()
-                     if p.suffix.lower() in FRAME_SUFFIXES and not is_hidden(p)), key=frame_order)
-    stems = [p.stem for p in frames]
-    repeated = sorted({s for s in stems if stems.count(s) > 1})
+def _complete_by_ends(path: Path) -> bool:
+    """image_signatures.complete_by_ends of a file's first and last bytes (False: the whole
+    file is to be read, and an unreadable one is _file_bytes' to word)."""
+    try:
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if size <= HEAD_BYTES + TAIL_BYTES:
+                return False
+            head = file.read(HEAD_BYTES)
+            file.seek(size - TAIL_BYTES)
+            return complete_by_ends(head, file.read(TAIL_BYTES))
+    except OSError:
+        return False
+
+
+def frame_entries(folder: str | os.PathLike) -> list[tuple[str, os.DirEntry]]:
+    """A video's frame files in `folder` (FRAME_SUFFIXES, any case) as (stem, the listing's
+    entry), in frame_order; hidden files (a Mac's '._<name>' beside each copied file) left out.
+    ImageFileError when two share a name (00001.jpg and 00001.png: which is the frame?). Entries,
+    not Paths: a long sequence is listed without a Path built, nor a stat made (entry.is_file()
+    answers from the listing, but for a link), per file."""
+    with os.scandir(folder) as listing:
+        named = [(split_name(e.name), e) for e in listing if not is_hidden_name(e.name)]
+    entries = sorted(((stem, e) for (stem, suffix), e in named
+                      if suffix.lower() in FRAME_SUFFIXES), key=lambda item: stem_order(item[0]))
+    counts = Counter(stem for stem, _ in entries)
+    repeated = sorted(stem for stem, count in counts.items() if count > 1)
     if repeated:
-        names = ", ".join(sorted(p.name for p in frames if p.stem == repeated[0]))
+        names = ", ".join(sorted(e.name for stem, e in entries if stem == repeated[0]))
         raise ImageFileError(f"{folder}: several frames are named {repeated[0]!r} ({names}); "
                              "rename or move out all but one")
-    return frames
+    return entries
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """(stem, suffix) of a file name that is not hidden, as Path(name).stem and .suffix."""
+    dot = name.rfind(".")
+    return (name[:dot], name[dot:]) if 0 < dot < len(name) - 1 else (name, "")
 
 
 def _decode(

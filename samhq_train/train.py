@@ -163,7 +163,7 @@ def fit_and_validate(
     return results
 
 
-def train(cfg: DictConfig, checked: bool = False) -> tuple[dict, dict]:
+def train(cfg: DictConfig, checked: bool = False, listed: dict | None = None) -> tuple[dict, dict]:
     """Train per `cfg` (conf/train.yaml). Returns (metrics, objects).
 
     metrics: "before" / "after" / "sam" validation results per set, and the trainer's last
@@ -175,13 +175,14 @@ def train(cfg: DictConfig, checked: bool = False) -> tuple[dict, dict]:
     what was saved and the command that resumes into the same run folder; exit 130 / 143
     (training/interrupt.py, training/resume.py). train=false writes no exports. checked: the
     caller ran run/checks.py's check_inputs(cfg) already (samhq-train does, before importing
-    this module); else train runs it first.
+    this module); else train runs it first. listed: what that check_inputs returned (a video
+    run's listed roots, which its loaders take rather than list them again).
     """
     started = time.time()
     if not checked:
-        check_inputs(cfg)
+        listed = check_inputs(cfg)
     if cfg.get("video") is not None:  # experiment=video_finetune: training/video/run.py
-        return train_video(cfg, build_loggers, checked=True)
+        return train_video(cfg, build_loggers, checked=True, listed=listed)
     if cfg.get("concept") is not None:  # experiment=concept_finetune: training/concept/run.py
         return train_concept(cfg, build_loggers, checked=True)
     output_dir = Path(cfg.paths.output_dir)

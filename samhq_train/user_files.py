@@ -104,7 +104,12 @@ def read_text(path: str | os.PathLike) -> str:
 def is_hidden(path: str | os.PathLike) -> bool:
     """Whether a folder listing leaves `path` out: its name starts with "." (see the module
     docstring); "._photo.jpg" is macOS metadata, not a JPEG."""
-    return Path(path).name.startswith(".")
+    return is_hidden_name(Path(path).name)
+
+
+def is_hidden_name(name: str) -> bool:
+    """is_hidden of a file name as a folder listing gives it (os.scandir's entry.name)."""
+    return name.startswith(".")
 
 
 def frame_order(path: Path) -> tuple[int, int, str]:
@@ -112,7 +117,11 @@ def frame_order(path: Path) -> tuple[int, int, str]:
     1.jpg, ..., 10.jpg as an extractor or SAM 2's "<index>.jpg" writes them: 2 before 10;
     zero-padded DAVIS / SA-V names sort as by name), numbered frames first; one number written
     two ways (2, 002) by name."""
-    stem = path.stem
+    return stem_order(path.stem)
+
+
+def stem_order(stem: str) -> tuple[int, int, str]:
+    """frame_order of a file name's stem (a listing's names, without a Path built for each)."""
     if stem.isascii() and stem.isdigit():
         return (0, int(stem), stem)
     return (1, 0, stem)

@@ -29,12 +29,12 @@ from samhq_train.run.checks import check_inputs
 @exit_on_setup_error  # under DDP: rank 0 says what every process hit
 def run(cfg: DictConfig) -> None:
     # the config, trainer keys, loggers, outputs, checkpoints (run/checks.py), before the imports
-    check_inputs(cfg)
+    listed = check_inputs(cfg)  # a video run's listed roots, which its loaders take
     # deferred: the training stack (Lightning, torchmetrics: seconds of CPU) is imported only by
     # a run that passed the checks, not by --help or a refused command line
     from samhq_train.train import train
 
-    train(cfg, checked=True)
+    train(cfg, checked=True, listed=listed)
     end_process_group()
 
 

@@ -1,7 +1,7 @@
 """Video clips for training SAM 2.1 / HQ-SAM 2 on videos, from DAVIS-style folders.
 
 A root holds JPEGImages/<sequence>/<frame>.jpg (or .png: the frame files samhq-video reads,
-imaging.frame_files) and Annotations/<sequence>/<frame>.png (DAVIS' 480p/ level inside both is
+imaging.frame_entries) and Annotations/<sequence>/<frame>.png (DAVIS' 480p/ level inside both is
 followed); masks are indexed PNGs whose pixel values are object ids (0 background). A sequence's
 frames are the annotated ones (a mask with a frame of the same stem), in name order, numeric
 names in number order (user_files.frame_order). A clip, as SAM 2's VOS
@@ -21,7 +21,10 @@ from (seed, e, i, c) (``set_repeats``), not the clip its first reading drew.
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import cv2
@@ -32,9 +35,9 @@ from torch.utils.data import Dataset
 
 from samhq_train import imaging
 from samhq_train.image_header import ImageFileError
-from samhq_train.imaging import FRAME_SUFFIXES, frame_files
+from samhq_train.imaging import FRAME_SUFFIXES, frame_entries, split_name
 from samhq_train.mask_png import mask_png_header, read_mask_png
-from samhq_train.user_files import frame_order, is_hidden, not_a_file, not_a_folder
+from samhq_train.user_files import is_hidden_name, not_a_file, not_a_folder, stem_order
 
 from .image_files import DataError
 from .video_transforms import ClipAugmentation, augment_clip, seeded_global_draws
@@ -50,9 +53,22 @@ MAX_STARTS = 100  # starts drawn for a clip whose first frame shows an object
 
 @dataclass(frozen=True)
 class VideoSequence:
+    """A sequence's annotated frames, in order, as listed: the paths are built when first asked
+    (a root of SA-V's size lists hundreds of thousands of frames, most never read)."""
+
     name: str
-    frames: list[Path]  # JPEGs or PNGs (FRAME_SUFFIXES)
-    masks: list[Path]  # indexed PNGs, same stems
+    frame_folder: Path
+    mask_folder: Path
+    frame_names: tuple[str, ...]  # JPEGs or PNGs (FRAME_SUFFIXES)
+    mask_names: tuple[str, ...]  # indexed PNGs, same stems
+
+    @cached_property
+    def frames(self) -> list[Path]:
+        return [self.frame_folder / name for name in self.frame_names]
+
+    @cached_property
+    def masks(self) -> list[Path]:
+        return [self.mask_folder / name for name in self.mask_names]
 
 
 def _inner(folder: Path) -> Path:
@@ -66,19 +82,20 @@ def _check_indexed(path: Path) -> None:
         raise DataError(f"{err}; {MASK_FIX}") from None
 
 
-def _masks(folder: Path) -> dict[str, Path]:
-    """{stem: path} of a sequence's mask PNGs (any case); hidden files (a Mac's '._<name>'
+def _masks(folder: Path) -> dict[str, os.DirEntry]:
+    """{stem: entry} of a sequence's mask PNGs (any case); hidden files (a Mac's '._<name>'
     metadata beside each copied file) left out, as user_files.is_hidden."""
-    return {p.stem: p for p in folder.iterdir() if p.suffix.lower() == ".png" and
-            not is_hidden(p)}
+    with os.scandir(folder) as listing:
+        named = [(split_name(e.name), e) for e in listing if not is_hidden_name(e.name)]
+    return {stem: e for (stem, suffix), e in named if suffix.lower() == ".png"}
 
 
-def _frames(folder: Path) -> dict[str, Path]:
-    """{stem: path} of a sequence's frame files (imaging.frame_files: those samhq-video reads)."""
+def _frames(folder: Path) -> dict[str, os.DirEntry]:
+    """{stem: entry} of a sequence's frame files (imaging.frame_entries: samhq-video's too)."""
     if not folder.is_dir():
         return {}
     try:
-        return {p.stem: p for p in frame_files(folder)}
+        return dict(frame_entries(folder))
     except ImageFileError as err:
         raise DataError(str(err)) from None
 
@@ -90,14 +107,47 @@ def _video_file_hint(images: Path, name: str) -> str:
     return f" (a video file, {videos[0]}, is not read: extract its frames)" if videos else ""
 
 
-def find_sequences(
-    root: str | Path, min_frames: int = 1, key: str = "data.root", *, say: bool = True
-) -> list[VideoSequence]:
+@dataclass(frozen=True)
+class SequenceListing:
+    """A root's sequences with at least min_frames annotated frames, and what its listing left
+    out, said by say(): the frames without a mask and the sequences too short."""
+
+    root: Path
+    min_frames: int
+    sequences: list[VideoSequence]
+    unannotated: int  # frames without a mask, in the sequences kept
+    short: list[str]  # the sequences skipped
+
+    def say(self) -> None:
+        if self.unannotated:  # YouTube-VOS annotates every 5th frame; a gap is stepped over
+            log.info("%s: %d frames without a mask left out of %d sequences' clips (a clip is "
+                     "%d consecutive annotated frames)", self.root, self.unannotated,
+                     len(self.sequences), self.min_frames)
+        if self.short:
+            log.warning("%d sequence(s) with fewer than %d annotated frames skipped: %s",
+                        len(self.short), self.min_frames, ", ".join(self.short[:5]))
+
+    def takes(self, root: str | Path, min_frames: int) -> bool:
+        """Whether this is the listing of `root` for clips of min_frames frames."""
+        return self.root == Path(root) and self.min_frames == min_frames
+
+
+def find_sequences(root: str | Path, min_frames: int = 1, key: str = "data.root",
+                   listing: SequenceListing | None = None) -> list[VideoSequence]:
+    """list_sequences' sequences, what it left out said (SequenceListing.say); `listing`: the
+    check stage's listing, taken when it is root's for min_frames (a root listed once a run)."""
+    if listing is None or not listing.takes(root, min_frames):
+        listing = list_sequences(root, min_frames, key)
+    listing.say()
+    return listing.sequences
+
+
+def list_sequences(root: str | Path, min_frames: int = 1,
+                   key: str = "data.root") -> SequenceListing:
     """The sequences of a root with at least min_frames annotated frames (shorter ones are
-    skipped with a warning); DataError naming the config `key` that gave the root when the
-    layout is wrong or none is long enough. say=False keeps the frames left out and the
-    sequences skipped unsaid: samhq-train's check stage lists the roots for their refusals
-    alone, and the run's loaders, listing them again, say those lines once."""
+    skipped); DataError naming the config `key` that gave the root when the layout is wrong or
+    none is long enough. Nothing said: samhq-train's check stage lists a run's roots and hands
+    the listings to its loaders, which say what was left out (SequenceListing.say)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{key}={root}: {not_a_folder(root)}; give {LAYOUT}")
@@ -110,34 +160,30 @@ def find_sequences(
         raise DataError(f"{masks}: no sequence folders; give {LAYOUT}")
     found, short, unannotated = [], [], 0
     for name in names:
-        frames = _frames(images / name)
-        pngs = sorted((p for p in _masks(masks / name).values() if p.stem in frames),
-                      key=frame_order)
+        frames, pngs = _frames(images / name), _masks(masks / name)
+        annotated = sorted((stem for stem in pngs if stem in frames), key=stem_order)
         if not frames:
             raise DataError(f"{images / name}: no frames ({', '.join(FRAME_SUFFIXES)} files) "
                             f"for the masks of sequence {name}{_video_file_hint(images, name)}; "
                             f"give {LAYOUT}")
-        for path in [*pngs, *(frames[p.stem] for p in pngs)]:
-            if not path.is_file():  # else found only when a clip reads it, mid-training
+        for entry in [*(pngs[s] for s in annotated), *(frames[s] for s in annotated)]:
+            if not entry.is_file():  # else found only when a clip reads it, mid-training
+                path = Path(entry.path)
                 raise DataError(f"{path}: {not_a_file(path)}, among the frames of sequence "
                                 f"{name}; move it out of the folder")
-        if len(pngs) < min_frames:
+        if len(annotated) < min_frames:
             short.append(name)
             continue
-        _check_indexed(pngs[0])
-        found.append(VideoSequence(name, [frames[p.stem] for p in pngs], pngs))
-        unannotated += len(frames) - len(pngs)
-    if unannotated and say:  # YouTube-VOS annotates every 5th frame; a gap is stepped over
-        log.info("%s: %d frames without a mask left out of %d sequences' clips (a clip is %d "
-                 "consecutive annotated frames)", root, unannotated, len(found), min_frames)
-    if short and say:
-        log.warning("%d sequence(s) with fewer than %d annotated frames skipped: %s",
-                    len(short), min_frames, ", ".join(short[:5]))
+        _check_indexed(Path(pngs[annotated[0]].path))
+        found.append(VideoSequence(name, images / name, masks / name,
+                                   tuple(frames[s].name for s in annotated),
+                                   tuple(pngs[s].name for s in annotated)))
+        unannotated += len(frames) - len(annotated)
     if not found:
         fix = "lower data.num_frames or add frames" if key == "data.root" else "add frames"
         raise DataError(f"{key}={root}: no sequence has {min_frames} annotated frames (a "
                         f"frame and a mask PNG of the same name); {fix}")
-    return found
+    return SequenceListing(root, min_frames, found, unannotated, short)
 
 
 def read_ids(path: Path) -> np.ndarray:
@@ -168,17 +214,45 @@ def read_frame(seq: VideoSequence, t: int) -> tuple[np.ndarray, np.ndarray]:
     return image, ids
 
 
-def read_clip_frames(seq: VideoSequence, frames: range) -> list[tuple[np.ndarray, np.ndarray]]:
-    """read_frame of each frame of a clip; DataError naming the first frame of another size than
-    the clip's first (a video's frames share one size, as samhq-video requires)."""
-    pairs = [read_frame(seq, t) for t in frames]
-    first = pairs[0][0].shape[:2]
-    for t, (image, _) in zip(frames, pairs, strict=True):
-        if image.shape[:2] != first:
+def clip_frames(seq: VideoSequence, frames: range) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """read_frame of each frame of a clip, one at a time; DataError naming the first frame of
+    another size than the clip's first (a video's frames share one size, as samhq-video
+    requires)."""
+    first = None
+    for t in frames:
+        image, ids = read_frame(seq, t)
+        if first is None:
+            first = image.shape[:2]
+        elif image.shape[:2] != first:
             raise DataError(f"{seq.frames[t]} is {image.shape[1]}x{image.shape[0]} but "
                             f"{seq.frames[frames[0]].name} is {first[1]}x{first[0]} (WxH): the "
                             f"frames of sequence {seq.name} must have one size")
-    return pairs
+        yield image, ids
+        del image, ids  # not held while the next frame is read
+
+
+def read_clip_frames(seq: VideoSequence, frames: range) -> list[tuple[np.ndarray, np.ndarray]]:
+    """clip_frames, all at full size (for the augmentations, which work on them)."""
+    return list(clip_frames(seq, frames))
+
+
+def squared_clip(seq: VideoSequence, frames: range, size: int,
+                 squared_labels: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(T x S x S x 3 frames squared, T x H x W label maps; T x S x S by nearest neighbour with
+    squared_labels) of a clip, each frame squared as it is read: one full-size frame held at a
+    time (a 720p frame is 2.7 MB; a validation sequence can have hundreds)."""
+    images = labels = None
+    index = 0
+    for image, ids in clip_frames(seq, frames):  # no enumerate: it would hold the last frame
+        if images is None:
+            images = np.empty((len(frames), size, size, 3), image.dtype)
+            labels = np.empty((len(frames), *((size, size) if squared_labels else ids.shape)),
+                              ids.dtype)
+        images[index] = square(image, size)
+        labels[index] = square(ids, size, nearest=True) if squared_labels else ids
+        index += 1
+        del image, ids
+    return images, labels
 
 
 def square(image: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
@@ -196,8 +270,9 @@ class VideoClipDataset(Dataset):
 
     def __init__(self, root, *, image_size: int, num_frames: int = 8, max_num_objects: int = 3,
                  multiplier: int = 1, hflip_prob: float = 0.5,
-                 augmentation: ClipAugmentation | None = None, seed: int = 0) -> None:
-        self.sequences = find_sequences(root, num_frames)
+                 augmentation: ClipAugmentation | None = None, seed: int = 0,
+                 listing: SequenceListing | None = None) -> None:
+        self.sequences = find_sequences(root, num_frames, listing=listing)
         self.image_size, self.num_frames = image_size, num_frames
         self.max_num_objects, self.multiplier = max_num_objects, multiplier
         self.hflip_prob, self.augmentation = hflip_prob, augmentation
@@ -248,9 +323,7 @@ class VideoClipDataset(Dataset):
 
     def _resized(self, seq: VideoSequence, frames: range, ids: list[int], rng):
         s = self.image_size
-        pairs = read_clip_frames(seq, frames)
-        images = np.stack([square(image, s) for image, _ in pairs])
-        label_maps = np.stack([square(ids, s, nearest=True) for _, ids in pairs])
+        images, label_maps = squared_clip(seq, frames, s, squared_labels=True)
         masks = label_maps[:, None] == np.array(ids)[None, :, None, None]
         if rng.random() < self.hflip_prob:
             images, masks = images[:, :, ::-1], masks[..., ::-1]

@@ -31,7 +31,7 @@ from samhq_train.config_check import (
 from samhq_train.data.concept_files import check_concept_data
 from samhq_train.data.moving_shapes import VIDEO_DEMO
 from samhq_train.data.roots import check_data_sets, plain_data_config
-from samhq_train.data.video_clips import find_sequences
+from samhq_train.data.video_clips import SequenceListing, list_sequences
 from samhq_train.data.write_once import check_generated_root
 from samhq_train.inference.export import export_paths
 from samhq_train.model import Inspection, Use, inspect, official_file
@@ -56,14 +56,16 @@ LOGGER_PACKAGES = {  # logger class -> (module it needs, the pip extra that inst
 }
 
 
-def check_inputs(cfg) -> None:
+def check_inputs(cfg) -> dict[str, SequenceListing]:
     """Every check made before any heavy work, in the order above; a UserError (ConfigError,
-    SetupError, OutputError, CheckpointError) names the key or file and what to give."""
+    SetupError, OutputError, CheckpointError) names the key or file and what to give. Returns
+    a video run's listed roots (check_video_data), for its loaders; {} for other runs."""
+    listed: dict[str, SequenceListing] = {}
     if cfg.get("video") is not None or cfg.get("concept") is not None:
         check_config(cfg)  # the keys it shares with image training (trainer.*: precision, ...)
         check_trainer_arguments(cfg)
         if cfg.get("video") is not None:
-            check_video_data(cfg.data)
+            listed = check_video_data(cfg.data)
             check_video_config(cfg)  # the video.* keys and data.* counts
         else:
             check_concept_data(cfg.data)
@@ -73,7 +75,7 @@ def check_inputs(cfg) -> None:
             check_resumed_run_kind(cfg, check_resume_trains(cfg, [name(cfg)]))
         check_outputs(cfg, [name(cfg)])
         check_model_family(cfg)
-        return
+        return listed
     check_config(cfg)
     check_trainer_arguments(cfg)
     check_loggers(cfg)
@@ -85,24 +87,29 @@ def check_inputs(cfg) -> None:
         check_resume_matches(resumed, cfg.model)  # its record, where it has one
         check_resumed_family(cfg, resumed)
     check_model_source(cfg.model)
+    return listed
 
 
-def check_video_data(data) -> None:
+def check_video_data(data) -> dict[str, SequenceListing]:
     """A video run's data.root (and data.val_root) hold sequences long enough for its clips
-    (video_clips.find_sequences: the folders listed, each sequence's first mask's header read),
+    (video_clips.list_sequences: the folders listed, each sequence's first mask's header read),
     before the model is built; the demo's clips (data.moving_shapes) are written on first use.
-    The frames left out and the sequences skipped are said by the run's loaders, not here too."""
+    Returns the listings by key (data.root, data.val_root; none for the demo), which the run's
+    loaders take rather than list a root of thousands of sequences again; they say the frames
+    left out and the sequences skipped."""
     if not data.get("root"):
         raise ConfigError("data.root is not set: pass data.root=/path/to/clips (JPEGImages/ and "
                           "Annotations/ inside)")
     if data.get("moving_shapes"):
         check_video_demo_roots(data)
-        return
+        return {}
     frames = data.get("num_frames")  # another value than a count: check_video_config's line
     whole = isinstance(frames, int) and not isinstance(frames, bool) and frames >= 1
-    find_sequences(_absolute(data.root), frames if whole else 1, "data.root", say=False)
+    listed = {"data.root": list_sequences(_absolute(data.root), frames if whole else 1,
+                                          "data.root")}
     if data.get("val_root"):
-        find_sequences(_absolute(data.val_root), 2, "data.val_root", say=False)
+        listed["data.val_root"] = list_sequences(_absolute(data.val_root), 2, "data.val_root")
+    return listed
 
 
 def check_video_demo_roots(data) -> None:

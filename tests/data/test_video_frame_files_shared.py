@@ -1,4 +1,4 @@
-"""A video's frame files are listed by one rule (imaging.frame_files) for video training
+"""A video's frame files are listed by one rule (imaging.frame_entries) for video training
 (data=video_folder) and samhq-video: .jpg and .png frames alike, mixed in one sequence too, two
 frames of one name refused; a damaged frame's refusal says to replace it, not remove it (removing
 it would shift every later frame's index), in both readers."""

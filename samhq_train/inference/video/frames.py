@@ -33,7 +33,7 @@ from PIL import Image
 
 from samhq_train.errors import UserError
 from samhq_train.image_header import ImageFileError, ImageMemoryError, read_header
-from samhq_train.imaging import FRAME_SUFFIXES, check_complete, frame_files, read_image
+from samhq_train.imaging import FRAME_SUFFIXES, check_complete, frame_entries, read_image
 from samhq_train.user_files import is_hidden, not_a_file
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -48,26 +48,27 @@ class FramesError(UserError):
 
 
 def list_frames(folder: str | Path) -> list[Path]:
-    """The frame files of a folder, in order (imaging.frame_files, as video training lists a
+    """The frame files of a folder, in order (imaging.frame_entries, as video training lists a
     sequence's); FramesError for a missing or empty folder or two frames of one name."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FramesError(f"{folder}: frames folder not found; {GIVE_FRAMES}")
     try:
-        frames = frame_files(folder)
+        entries = frame_entries(folder)
     except ImageFileError as err:
         raise FramesError(str(err)) from None
-    for path in frames:  # skipping one would shift every later frame's index
-        if not path.is_file():
+    for _, entry in entries:  # skipping one would shift every later frame's index
+        if not entry.is_file():  # told by the listing: no stat per frame
+            path = Path(entry.path)
             raise FramesError(
                 f"{path}: {not_a_file(path)}, among the frames of {folder}: move it out of the "
                 "folder (or replace it with the frame's image file)"
             )
-    if not frames:
+    if not entries:
         raise FramesError(
             f"{folder} holds no frames ({', '.join(FRAME_SUFFIXES)} files){_not_frames(folder)}"
         )
-    return frames
+    return [Path(entry.path) for _, entry in entries]
 
 
 def _not_frames(folder: Path) -> str:

@@ -27,7 +27,12 @@ from omegaconf import OmegaConf
 
 from samhq_train.data.loaders import EpochSeededLoader, SampleLoader
 from samhq_train.data.moving_shapes import ensure_moving_shapes
-from samhq_train.data.video_clips import VideoClipDataset, collate_clips, find_sequences
+from samhq_train.data.video_clips import (
+    SequenceListing,
+    VideoClipDataset,
+    collate_clips,
+    find_sequences,
+)
 from samhq_train.model import TrainablePolicy, variant_config
 from samhq_train.model.formats import LoadedCheckpoint, holds_trained_hq, taking_families
 from samhq_train.model.sam3.family import add_fresh_video_parts
@@ -74,11 +79,14 @@ def ensure_video_parts(model, cfg) -> None:
              cfg.model.checkpoint, cfg.seed)
 
 
-def video_loaders(cfg, image_size: int, processes: int = 1):
+def video_loaders(cfg, image_size: int, processes: int = 1,
+                  listed: dict[str, SequenceListing] | None = None):
     """(train loader, val loader or None); the clips of an epoch draw from (cfg.seed, epoch)
     alone (EpochSeededLoader: resumable mid-epoch). Under DDP (processes > 1) a clip or sequence
     that fails to load comes to the step as a LoadFailure (data.loaders), which stops every process
-    together (the module), rather than raising in this process alone."""
+    together (the module), rather than raising in this process alone. `listed`: the check stage's
+    listings by key (run/checks.py check_video_data), taken rather than listing the roots again."""
+    listed = listed or {}
     data, seed = cfg.data, int(cfg.get("seed", 0))
     root = absolute_path(data.root)
     shapes = data.get("moving_shapes")  # the demo's videos, written on first use
@@ -90,7 +98,7 @@ def video_loaders(cfg, image_size: int, processes: int = 1):
         root, image_size=image_size, num_frames=int(data.num_frames),
         max_num_objects=int(data.max_num_objects), multiplier=int(data.get("multiplier", 1)),
         hflip_prob=float(data.get("hflip_prob", 0.5)), augmentation=clip_augmentation(data),
-        seed=seed,
+        seed=seed, listing=listed.get("data.root"),
     )
     workers, handed = int(data.get("num_workers", 0)), processes > 1
     train = EpochSeededLoader(train_set, batch_size=int(data.batch_size), shuffle=True,
@@ -99,7 +107,8 @@ def video_loaders(cfg, image_size: int, processes: int = 1):
     val_root = data.get("val_root")
     if not val_root:
         return train, None
-    sequences = find_sequences(absolute_path(val_root), 2, "data.val_root")
+    sequences = find_sequences(absolute_path(val_root), 2, "data.val_root",
+                               listed.get("data.val_root"))
     sequences = sequences[: data.get("val_sequences")]
     val_set = VideoSequenceDataset(sequences, image_size, data.get("val_max_frames"))
     return train, SampleLoader(val_set, batch_size=1, num_workers=workers,
@@ -135,12 +144,14 @@ def build_video_module(cfg, loaded: LoadedCheckpoint) -> VideoTrainModule:
 
 
 def train_video(cfg, build_loggers: Callable[[object], list] | None = None,
-                checked: bool = False) -> tuple[dict, dict]:
+                checked: bool = False,
+                listed: dict[str, SequenceListing] | None = None) -> tuple[dict, dict]:
     """Train per cfg (experiment=video_finetune); (metrics, objects) as train() returns.
     build_loggers: the run's loggers from cfg (train() passes the `logger` group's builder);
     without it a CSV log under logs/. SIGINT / SIGTERM stop the run as they stop image training
     (checkpoints/interrupted.ckpt, the resume command; training/interrupt.py, resume.py).
-    checked: check_video_config(cfg) ran already (run/checks.py's check_inputs runs it)."""
+    checked: check_video_config(cfg) ran already (run/checks.py's check_inputs runs it);
+    listed: the roots check_inputs listed, which the loaders take (video_loaders)."""
     if not checked:
         check_video_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
@@ -164,7 +175,7 @@ def train_video(cfg, build_loggers: Callable[[object], list] | None = None,
             logger=loggers or False, plugins=[AtomicCheckpointIO()],
         )
         stop_together_on_failed_writes(trainer.strategy)  # rank 0 writes; all learn how it went
-        train_loader, val_loader = video_loaders(cfg, image_size, trainer.world_size)
+        train_loader, val_loader = video_loaders(cfg, image_size, trainer.world_size, listed)
         train_loader.follow(trainer)  # its epoch and batches done: a mid-epoch resume is exact
         metrics: dict = {}
         if (val_loader is not None and cfg.get("validate_before_training")

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from samhq_train.data.image_files import DataError
-from samhq_train.data.video_clips import VideoSequence, read_clip_frames, square
+from samhq_train.data.video_clips import VideoSequence, square, squared_clip
 from samhq_train.evaluation.video import SequenceScore, SequenceScorer, overall_score
 from samhq_train.model.sam2 import Sam2HQ
 from samhq_train.model.sam2.tracking_state import Memory
@@ -46,9 +46,7 @@ class VideoSequenceDataset(Dataset):
         count = len(seq.masks) if self.max_frames is None else min(self.max_frames, len(seq.masks))
         s = self.image_size
         # a training clip's checks: each mask its frame's size, the frames one size
-        pairs = read_clip_frames(seq, range(count))
-        images = np.stack([square(image, s) for image, _ in pairs])
-        labels = np.stack([ids for _, ids in pairs])
+        images, labels = squared_clip(seq, range(count), s)
         ids = [int(i) for i in np.unique(labels[0]) if i != 0]
         first = square(labels[0], s, nearest=True)[None, None]  # 1 x 1 x S x S
         return {

@@ -1,5 +1,5 @@
 """Video validation checks a sequence's sizes as a training clip does
-(data.video_clips.read_clip_frames): a mask of another size than its frame, or frames of two
+(data.video_clips.clip_frames): a mask of another size than its frame, or frames of two
 sizes, are the sequence's one DataError line (never a bare np.stack ValueError, never squared
 apart and scored wrong)."""
 
