@@ -146,9 +146,14 @@ def load_segmenter(
     return Segmenter(model, description, use_hq=use_hq)
 
 
+def checkpoint_path(args: argparse.Namespace) -> Path:
+    """The checkpoint given, or the shipped demo base."""
+    return Path(args.checkpoint) if args.checkpoint else DEMO_CHECKPOINT
+
+
 def load_model(args: argparse.Namespace):
     """(the model on --device, its path)."""
-    path = Path(args.checkpoint) if args.checkpoint else DEMO_CHECKPOINT
+    path = checkpoint_path(args)
     if not args.checkpoint and not path.is_file():
         raise AppError(f"the demo model {path} is missing; give a checkpoint path")
     try:
@@ -203,8 +208,8 @@ def make_app(args: argparse.Namespace, out_dir: Path) -> App:
             file=sys.stderr,
         )
     bpe = check_bpe(args.bpe)  # a missing --bpe file: one line before the model is read
-    if bpe is not None and args.checkpoint:
-        check_detector_file(Path(args.checkpoint), args.format, args.base)
+    if bpe is not None:  # the demo base (no checkpoint given) too: refused from its header
+        check_detector_file(checkpoint_path(args), args.format, args.base)
     text_settings = check_text_settings(args)
     predictor = None
 
