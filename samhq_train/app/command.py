@@ -146,9 +146,14 @@ def load_segmenter(
     return Segmenter(model, description, use_hq=use_hq)
 
 
+def checkpoint_path(args: argparse.Namespace) -> Path:
+    """The checkpoint given, or the shipped demo base."""
+    return Path(args.checkpoint) if args.checkpoint else DEMO_CHECKPOINT
+
+
 def load_model(args: argparse.Namespace):
     """(the model on --device, its path)."""
-    path = Path(args.checkpoint) if args.checkpoint else DEMO_CHECKPOINT
+    path = checkpoint_path(args)
     if not args.checkpoint and not path.is_file():
         raise AppError(f"the demo model {path} is missing; give a checkpoint path")
     try:
@@ -179,19 +184,23 @@ def check_host(host: str) -> None:
         ) from None
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None, *, serve: bool = True):
-    """Load the model and serve the page until Ctrl-C; serve=False returns the server unstarted."""
-    args = parse_args(argv)
-    out_dir = check_out_dir(args.out)
-    if not 0 <= args.port <= 65535:  # before the model is read (bind would raise OverflowError)
-        raise AppError(f"--port {args.port}: expected a port number 0-65535 (0: any free one)")
-    for page in (PAGE, VIDEO_PAGE, CONCEPT_SCRIPT):
-        if not page.is_file():
-            raise AppError(f"the app's page {page} is missing; install samhq-train from a clone "
-                           "(pip install -e .)")
-    check_host(args.host)
-    max_image_pixels()  # a malformed SAMHQ_MAX_IMAGE_PIXELS: refused now, not at every upload
+def bind(host: str, port: int):
+    """The app's server socket on host:port (its App set later, as RequestHandlerClass.app),
+    bound before the model is read, so that a taken port is one line at once."""
+    try:
+        return make_server(None, host, port)
+    except OSError as err:
+        fix = (
+            "give an address of this machine with --host (default 127.0.0.1)"
+            if err.errno == errno.EADDRNOTAVAIL
+            else "pass another --port (0: any free one)"
+        )
+        raise AppError(f"cannot serve on {host}:{port}: {err.strerror}; {fix}") from None
+
+
+def make_app(args: argparse.Namespace, out_dir: Path) -> App:
+    """The model (and the video / text mode its flags ask for) behind the page; AppError with
+    one line when a flag's file or the checkpoint is refused."""
     video = check_video_args(args)  # read and checked before the model
     if args.host not in LOOPBACK:
         print(
@@ -199,8 +208,8 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
             file=sys.stderr,
         )
     bpe = check_bpe(args.bpe)  # a missing --bpe file: one line before the model is read
-    if bpe is not None and args.checkpoint:
-        check_detector_file(Path(args.checkpoint), args.format, args.base)
+    if bpe is not None:  # the demo base (no checkpoint given) too: refused from its header
+        check_detector_file(checkpoint_path(args), args.format, args.base)
     text_settings = check_text_settings(args)
     predictor = None
 
@@ -215,23 +224,36 @@ def main(argv: list[str] | None = None, *, serve: bool = True):
     note = untrained_hq_note(segmenter.predictor.model)
     if note is not None:  # after the refusals: an error is the one line printed
         print(note, file=sys.stderr)
+    return App(segmenter, out_dir, video=session, concept=concept)
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None, *, serve: bool = True):
+    """Load the model and serve the page until Ctrl-C; serve=False returns the server unstarted."""
+    args = parse_args(argv)
+    out_dir = check_out_dir(args.out)
+    if not 0 <= args.port <= 65535:  # before the model is read (bind would raise OverflowError)
+        raise AppError(f"--port {args.port}: expected a port number 0-65535 (0: any free one)")
+    for page in (PAGE, VIDEO_PAGE, CONCEPT_SCRIPT):
+        if not page.is_file():
+            raise AppError(f"the app's page {page} is missing; install samhq-train from a clone "
+                           "(pip install -e .)")
+    check_host(args.host)
+    max_image_pixels()  # a malformed SAMHQ_MAX_IMAGE_PIXELS: refused now, not at every upload
+    server = bind(args.host, args.port)
     try:
-        app = App(segmenter, out_dir, video=session, concept=concept)
-        server = make_server(app, args.host, args.port)
-    except OSError as err:
-        fix = (
-            "give an address of this machine with --host (default 127.0.0.1)"
-            if err.errno == errno.EADDRNOTAVAIL
-            else "pass another --port (0: any free one)"
-        )
-        raise AppError(f"cannot serve on {args.host}:{args.port}: {err.strerror}; {fix}") from None
+        app = make_app(args, out_dir)
+    except BaseException:
+        server.server_close()
+        raise
+    server.RequestHandlerClass.app = app
     host, port = server.server_address[:2]
-    print(f"model: {segmenter.description}")
-    if concept is not None:
-        page = "the image and video pages have" if session is not None else "the image page has"
+    print(f"model: {app.segmenter.description}")
+    if app.concept is not None:
+        page = "the image and video pages have" if app.video is not None else "the image page has"
         print(f"text prompts: on (--bpe {args.bpe}); {page} a text box")
-    if session is not None:
-        print(f"video: {session.description}")
+    if app.video is not None:
+        print(f"video: {app.video.description}")
     print(
         f"serving on http://{host}:{port}/  (Ctrl-C stops it; saved files go to {out_dir})",
         flush=True,

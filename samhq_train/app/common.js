@@ -35,6 +35,15 @@ function imagePoint(canvas, event) {  // the event's position in the canvas's pi
   return [clamp(x, canvas.width), clamp(y, canvas.height)];
 }
 
+// The canvas holds the image's w x h pixels, shown with its longer side at `longest` CSS px (at
+// most maxScale times its size; large images shrink to fit) and its height following its width
+// (the pages' CSS says height: auto), so that a max-width never changes its shape.
+function showCanvasAt(canvas, w, h, longest, maxScale) {
+  canvas.width = w; canvas.height = h;
+  canvas.style.width = Math.round(w * Math.min(maxScale, longest / Math.max(w, h))) + "px";
+  canvas.style.height = "";
+}
+
 function mode() { return document.querySelector("input[name=mode]:checked").value; }
 
 // A click (a point: [x, y, label] from the "mode" radio; mode "pick": {pick: [x, y]}) or a drag

@@ -138,7 +138,7 @@ function listenForExemplars(canvas) {
 document.addEventListener("image-opened", () => {
   const canvas = $("concept-canvas"), shown = $("hq-canvas");
   canvas.width = shown.width; canvas.height = shown.height;
-  canvas.style.width = shown.style.width; canvas.style.height = shown.style.height;
+  canvas.style.width = shown.style.width;  // its height follows (height: auto), as the panes'
   concept.asked++;  // an answer still on its way is for the previous image
   Object.assign(concept, { exemplars: [], answer: null, request: null, overlays: [] });
   document.body.dataset.conceptBusy = "0";

@@ -174,8 +174,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-def make_server(app: App, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
-    """A server for `app` on host:port (port 0: a free one; see server.server_address)."""
+def make_server(app: App | None, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    """A server for `app` on host:port (port 0: a free one; see server.server_address); app None:
+    set server.RequestHandlerClass.app before serving."""
     handler = type("AppHandler", (Handler,), {"app": app})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True

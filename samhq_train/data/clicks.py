@@ -87,8 +87,9 @@ class ClickProtocol:
         require(
             "clicks.noc_ious",
             self.noc_ious,
-            lambda v: _non_empty(v) and all(is_number(p) and 0 < p <= 100 for p in v),
-            "a list of IoU targets in percent, in (0, 100], e.g. [85, 90, 95]",
+            # under 1: a fraction (0.85) meant as a percentage, which every click would reach
+            lambda v: _non_empty(v) and all(is_number(p) and 1 <= p <= 100 for p in v),
+            "a list of IoU targets in percent, in [1, 100], e.g. [85, 90, 95] (not 0.85)",
         )
         require(
             "clicks.report_after",

@@ -182,3 +182,21 @@ def test_a_missing_bpe_file_is_refused_before_the_model_is_read(tmp_path, monkey
         "tokenizer's merges file (Meta's bpe_simple_vocab_16e6.txt.gz, in its sam3 repository's "
         "assets/)"
     )
+
+
+def test_bpe_with_the_demo_base_is_refused_from_its_header(files, monkeypatch, capsys):
+    """No checkpoint given: the shipped SAM 1 demo base, refused as a named SAM 1 file is (the
+    same line, before the model is read)."""
+    _, bpe = files
+
+    def not_reached(*args, **kwargs):
+        raise AssertionError("the model was read before the --bpe check")
+
+    monkeypatch.setattr(app_command, "load_segmenter", not_reached)
+    with pytest.raises(SystemExit) as exit_info:
+        app_main(["--bpe", str(bpe), "--port", "0"], serve=False)
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(
+        "error: --bpe with vit_demo_base.safetensors: it holds a vit_demo_base model (sam1 family)"
+    ), line

@@ -211,6 +211,26 @@ def test_a_checkpoint_that_does_not_load_is_one_line_and_exit_2(tmp_path, capsys
         assert err.count(argv[0]) == 1, err
 
 
+def test_a_taken_port_is_one_line_before_the_model_is_read(monkeypatch, capsys):
+    import socket
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was read before the port was tried")
+
+    monkeypatch.setattr("samhq_train.app.command.load_checkpoint", no_model)
+    with socket.socket() as taken:  # another app (or anything) already serving there
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as exit_info:
+            app_main(["--port", str(port)], serve=False)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        f"error: cannot serve on 127.0.0.1:{port}: Address already in use; pass another --port "
+        "(0: any free one)\n"
+    )
+
+
 @pytest.mark.parametrize("variant", ["vit_demo", "sam2.1_hq_hiera_demo"])
 def test_every_family_loads_and_matches_the_predictor(variant, tmp_path):
     path = save_checkpoint(

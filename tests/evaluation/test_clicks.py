@@ -100,6 +100,9 @@ def test_protocol_record_refuses_bad_settings_by_key():
         ClickProtocol(max=0)
     with pytest.raises(SettingError, match=r"clicks\.report_after"):
         ClickProtocol(max=3, report_after=(1, 5))
+    fractions = r"clicks\.noc_ious=\[0\.85, 0\.9\]: .*percent.*not 0\.85"
+    with pytest.raises(SettingError, match=fractions):
+        ClickProtocol.from_mapping({"noc_ious": [0.85, 0.9]})  # fractions: every click reaches them
     with pytest.raises(SettingError, match=r"clicks\.noc is not a setting"):
         ClickProtocol.from_mapping({"noc": [90]})
 
