@@ -25,6 +25,7 @@ import torch
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import OmegaConf
 
+from samhq_train.constants import SAM3_VIDEO_FILES
 from samhq_train.data.loaders import EpochSeededLoader, SampleLoader
 from samhq_train.data.moving_shapes import ensure_moving_shapes
 from samhq_train.data.video_clips import VideoClipDataset, collate_clips, find_sequences
@@ -65,8 +66,8 @@ def ensure_video_parts(model, cfg) -> None:
     if not cfg.video.get("init_missing_video_parts"):
         raise RunConfigError(
             f"model.checkpoint={cfg.model.checkpoint}: this SAM 3 file has no tracker video parts "
-            "(memory attention, memory encoder, object pointers): use Meta's sam3.pt or a model "
-            "made from it, or start them fresh with video.init_missing_video_parts=true"
+            f"(memory attention, memory encoder, object pointers): use {SAM3_VIDEO_FILES}, or "
+            "start them fresh with video.init_missing_video_parts=true"
         )
     add_fresh_video_parts(model, variant_config(cfg.model.variant))
     log.info("model: %s has no tracker video parts; memory attention, memory encoder and object "
