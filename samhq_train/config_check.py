@@ -35,7 +35,7 @@ from samhq_train.constants import CONCEPT_PER_IMAGE, EXEMPLAR_MODES
 from samhq_train.data import PromptConfig
 from samhq_train.data.sets import CHECK_IMAGES, check_set_files
 from samhq_train.data.transforms import EVAL_MODES
-from samhq_train.errors import SETUP_ERROR_EXIT, UserError
+from samhq_train.errors import SETUP_ERROR_EXIT, ConfigValueError, UserError
 from samhq_train.model import (
     ATTENTION_KERNELS,
     VARIANTS,
@@ -55,10 +55,8 @@ class SetupError(UserError, RuntimeError):
     label = "error"
 
 
-class ConfigError(SetupError):
+class ConfigError(ConfigValueError, SetupError):
     """A config value of the wrong type or range; the message names the full key."""
-
-    label = "config error"
 
 
 def _check_data(c: ConfigReader) -> None:

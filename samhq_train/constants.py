@@ -27,3 +27,6 @@ CONCEPT_PER_IMAGE = ("all", "annotated")
 # the SAM 3 files that hold the concept detector (text and exemplar prompts, concept training):
 # every refusal of a file without it names these
 SAM3_DETECTOR_FILES = "Meta's sam3.pt, or a full export of a model trained from it"
+# the SAM 3 files that hold the tracker's video parts (memory attention, memory encoder, object
+# pointers): every refusal of a file without them names these
+SAM3_VIDEO_FILES = "Meta's sam3.pt or an HQ-SAM 3 checkpoint made from it"

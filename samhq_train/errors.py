@@ -43,6 +43,15 @@ class UserError(Exception):
     exit_status = SETUP_ERROR_EXIT
 
 
+class ConfigValueError(UserError):
+    """A config key or value that cannot work (the wrong type or range, not a setting, a path that
+    is not there); the message names the full key. Printed as `config error: ...`; the records'
+    own checks (settings.SettingError), the config check's (config_check.ConfigError) and the
+    fine-tuning runs' refusals are all of it."""
+
+    label = "config error"
+
+
 class CheckFailedError(UserError):
     """What a command made failed its own check after the work; the message names the file, what
     differs and what became of the file."""

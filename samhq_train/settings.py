@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from samhq_train.errors import UserError
+from samhq_train.errors import ConfigValueError
 
 ABSENT = object()  # a key the config does not have
 
@@ -36,11 +36,9 @@ def show(value: Any) -> str:
     return str(value)
 
 
-class SettingError(UserError, ValueError):
+class SettingError(ConfigValueError, ValueError):
     """A setting of the wrong type or range; the message names the full config key:
     ``{key}={value}: expected {accepted}``, or `message` as given."""
-
-    label = "config error"
 
     def __init__(self, key: str, value: Any = None, accepted: str = "", *, message: str = ""):
         super().__init__(message or f"{key}={show(value)}: expected {accepted}")

@@ -8,16 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
-from samhq_train.errors import UserError
+from samhq_train.errors import ConfigValueError
 
 from .demo_concepts import ANNOTATIONS
 from .write_once import check_generated_root
-
-
-class ConceptDataConfigError(UserError):
-    """A data setting of a concept fine-tune that cannot work; names the key."""
-
-    label = "config error"
 
 
 class DataFiles(NamedTuple):
@@ -37,11 +31,11 @@ def _absolute(path) -> Path:
 def check_root(root: Path) -> None:
     """data.root a folder that is there (a Roboflow COCO export)."""
     if root.is_file():
-        raise ConceptDataConfigError(
+        raise ConfigValueError(
             f"data.root={root} is a file: give the folder holding train/ and valid/ (each with "
             f"{ANNOTATIONS}), or the json itself as data.train_annotation_file")
     if not root.is_dir():
-        raise ConceptDataConfigError(
+        raise ConfigValueError(
             f"data.root={root} does not exist: give the folder holding train/ and valid/ (each "
             f"with {ANNOTATIONS})")
 
@@ -54,7 +48,7 @@ def _split_files(data, split: str, required: bool) -> tuple[Path | None, Path | 
     if annotation:
         annotation = _absolute(annotation)
         if annotation.is_dir():
-            raise ConceptDataConfigError(
+            raise ConfigValueError(
                 f"data.{split}_annotation_file: {annotation} is a folder: give its COCO json "
                 f"(e.g. {annotation / ANNOTATIONS}), or the folder above it as data.root")
         images = _absolute(images) if images else annotation.parent
@@ -65,7 +59,7 @@ def _split_files(data, split: str, required: bool) -> tuple[Path | None, Path | 
         if not annotation.is_file() and not required:
             return None, None  # a Roboflow export without a validation split
     elif required:
-        raise ConceptDataConfigError(
+        raise ConfigValueError(
             "data.root is not set: pass data.root=/path/to/export (a Roboflow COCO export: "
             "train/ and valid/ with _annotations.coco.json) or data.train_annotation_file=...")
     else:
@@ -77,9 +71,9 @@ def _split_files(data, split: str, required: bool) -> tuple[Path | None, Path | 
         if key == "data.root" and inside.is_file():
             hint = (f"; data.root holds {ANNOTATIONS} itself: give the folder above it, or "
                     f"data.train_annotation_file={inside}")
-        raise ConceptDataConfigError(f"{key}: {annotation} does not exist (a COCO json){hint}")
+        raise ConfigValueError(f"{key}: {annotation} does not exist (a COCO json){hint}")
     if not images.is_dir():
-        raise ConceptDataConfigError(f"data.{split}_image_dir: {images} is not a folder")
+        raise ConfigValueError(f"data.{split}_image_dir: {images} is not a folder")
     return annotation, images
 
 

@@ -1,23 +1,17 @@
-"""What video and concept fine-tuning check alike in their config before anything heavy: the
-error a refused key is (the `config error:` line of every config refusal), model.variant's
-family and trainer.precision. Light on purpose, as both config_checks modules
+"""What video and concept fine-tuning check alike in their config before anything heavy:
+model.variant's family and trainer.precision, refused as every config key is (ConfigValueError,
+the `config error:` line). Light on purpose, as both config_checks modules
 (tests/cli/test_startup_imports.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 
-from samhq_train.errors import UserError
+from samhq_train.errors import ConfigValueError
 from samhq_train.model import family_of_variant
 
 # fp32 weights: full precision or mixed (autocast)
 FP32_WEIGHT_PRECISIONS = ("32", "32-true", "bf16-mixed", "16-mixed")
-
-
-class RunConfigError(UserError):
-    """A video or concept fine-tuning setting that cannot work; names the key."""
-
-    label = "config error"
 
 
 def run_family(cfg, families: Collection[str], needs: str) -> str:
@@ -26,9 +20,9 @@ def run_family(cfg, families: Collection[str], needs: str) -> str:
     try:
         family = family_of_variant(cfg.model.variant).name
     except (KeyError, ValueError):
-        raise RunConfigError(f"model.variant={cfg.model.variant}: not a known variant") from None
+        raise ConfigValueError(f"model.variant={cfg.model.variant}: not a known variant") from None
     if family not in families:
-        raise RunConfigError(f"model.variant={cfg.model.variant}: {needs}")
+        raise ConfigValueError(f"model.variant={cfg.model.variant}: {needs}")
     return family
 
 
@@ -36,4 +30,4 @@ def check_precision(cfg, accepted: Collection[str], use: str) -> None:
     """trainer.precision (default 32) one of `accepted`; else one line, `use` naming them."""
     precision = str(cfg.trainer.get("precision", "32"))
     if precision not in accepted:
-        raise RunConfigError(f"trainer.precision={precision}: {use}")
+        raise ConfigValueError(f"trainer.precision={precision}: {use}")

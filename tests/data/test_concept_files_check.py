@@ -5,9 +5,10 @@ demo may write: not a folder of the user's own files."""
 import pytest
 from omegaconf import OmegaConf
 
-from samhq_train.data.concept_files import ConceptDataConfigError, check_concept_data
+from samhq_train.data.concept_files import check_concept_data
 from samhq_train.data.demo_concepts import ensure_concept_demo
 from samhq_train.data.image_files import DataError
+from samhq_train.errors import ConfigValueError
 
 DEMO = {"num_train": 2, "num_val": 2, "size": 64, "seed": 0}
 
@@ -32,5 +33,5 @@ def test_the_demo_at_the_users_files_is_refused(tmp_path):
 
 
 def test_a_missing_export_is_refused(tmp_path):
-    with pytest.raises(ConceptDataConfigError, match=rf"^data.root={tmp_path}/x does not exist"):
+    with pytest.raises(ConfigValueError, match=rf"^data.root={tmp_path}/x does not exist"):
         check_concept_data(_data(tmp_path / "x"))

@@ -7,10 +7,10 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from samhq_train.config_check import ConfigError
+from samhq_train.errors import ConfigValueError
 from samhq_train.run.checks import check_inputs
 from samhq_train.training.concept.run import concept_settings
 from samhq_train.training.export_names import concept_export_name, video_export_name
-from samhq_train.training.run_config_checks import RunConfigError
 from tests.training.helpers import CONF
 
 
@@ -48,7 +48,7 @@ def test_resuming_a_finished_concept_or_video_run_is_refused(tmp_path, experimen
      "full"),
 ])
 def test_a_lora_setting_of_a_policy_without_lora_is_refused(tmp_path, overrides, key, policy):
-    with pytest.raises(RunConfigError, match=(
+    with pytest.raises(ConfigValueError, match=(
             rf"^{key} is a setting of concept.policy=detector\+lora, which this run does not use "
             rf"\(concept.policy={policy}\): add concept.policy=detector\+lora, or remove ")):
         concept_settings(cfg(tmp_path, "concept_demo", *overrides))

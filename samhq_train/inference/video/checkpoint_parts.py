@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from samhq_train.constants import SAM3_DETECTOR_FILES
+from samhq_train.constants import SAM3_DETECTOR_FILES, SAM3_VIDEO_FILES
 from samhq_train.model import VIDEO_FAMILIES, CheckpointError, inspect
 from samhq_train.model.formats import sam3_file_keys
 from samhq_train.model.formats.inspection import Inspection
@@ -19,7 +19,7 @@ NOT_SAM2 = "video tracking needs an HQ-SAM 2 / SAM 2.1 model or an HQ-SAM 3 / SA
 NO_VIDEO_PARTS = (
     "has no video parts (no tracker.maskmem_backbone.* keys: an image-only SAM 3 file)"
 )
-VIDEO_NEEDS = "tracking needs Meta's sam3.pt or an HQ-SAM 3 checkpoint made from it"
+VIDEO_NEEDS = f"tracking needs {SAM3_VIDEO_FILES}"
 DETECTOR_NEEDS = f"text and exemplar prompts need {SAM3_DETECTOR_FILES}"
 
 

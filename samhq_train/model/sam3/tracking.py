@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import torch
 
+from ...constants import SAM3_VIDEO_FILES
 from ...errors import UserError
 from ..sam2.image_encoder import sine_position_encoding
 from ..sam2.model import Sam2HQ
@@ -61,8 +62,7 @@ class Sam3Tracker(Sam2Tracker):
         if not model.has_video_parts:
             raise VideoPartsMissing(
                 "this SAM 3 model has no video parts (its checkpoint has no "
-                "tracker.maskmem_backbone.* keys): load Meta's sam3.pt or an HQ-SAM 3 checkpoint "
-                "made from it"
+                f"tracker.maskmem_backbone.* keys): load {SAM3_VIDEO_FILES}"
             )
         super().__init__(model, use_hq=use_hq)
         self.memory_selection = memory_selection

@@ -17,12 +17,11 @@ from samhq_train.concept_settings import (
     ConceptPolicy,
 )
 from samhq_train.data.demo_concepts import DEMO_MERGES_FILE
-from samhq_train.errors import UserError
+from samhq_train.errors import ConfigValueError, UserError
 from samhq_train.model.policy import check_own_settings
 from samhq_train.model_from_config import absolute_path
 from samhq_train.training.run_config_checks import (
     FP32_WEIGHT_PRECISIONS,
-    RunConfigError,
     check_precision,
     run_family,
 )
@@ -38,19 +37,19 @@ def concept_settings(cfg) -> tuple[ConceptPolicy, ConceptOptimSettings, bool]:
     values = OmegaConf.to_container(cfg.concept, resolve=True)
     for key in values:
         if key not in RUN_KEYS + OPTIM_KEYS:
-            raise RunConfigError(f"concept.{key} is not a setting: use one of "
-                                 f"{', '.join(RUN_KEYS + OPTIM_KEYS)}")
+            raise ConfigValueError(f"concept.{key} is not a setting: use one of "
+                                   f"{', '.join(RUN_KEYS + OPTIM_KEYS)}")
     with_masks = values.get("with_masks", CONCEPT_WITH_MASKS)
     if not isinstance(with_masks, bool):
-        raise RunConfigError(f"concept.with_masks={values['with_masks']}: expected true "
-                             "(the mask terms too) or false (the recipe's boxes only)")
+        raise ConfigValueError(f"concept.with_masks={values['with_masks']}: expected true "
+                               "(the mask terms too) or false (the recipe's boxes only)")
     try:
         policy = ConceptPolicy.from_config(values.get("policy", ConceptPolicy().name),
                                            values.get("lora"))
         # concept.lora.rank=16 with policy detector: refused, not ignored in silence
         check_own_settings(policy, ConceptPolicy(), CONCEPT_POLICY_OWN_KEYS, "concept")
     except (UserError, ValueError) as err:
-        raise RunConfigError(str(err)) from None
+        raise ConfigValueError(str(err)) from None
     optim = ConceptOptimSettings.from_config(**{k: v for k, v in values.items()
                                                 if k in OPTIM_KEYS})
     return policy, optim, with_masks
@@ -64,14 +63,14 @@ def check_concept_config(cfg) -> None:
     check_precision(cfg, FP32_WEIGHT_PRECISIONS, "concept fine-tuning trains fp32 weights; use 32, "
                     "bf16-mixed (the recipe's, on a GPU) or 16-mixed")
     if cfg.model.get("checkpoint") is None and cfg.model.get("seed") is None:
-        raise RunConfigError(f"model={cfg.model.variant} needs SAM 3's weights: pass "
-                             "model.checkpoint=/path/to/sam3.pt")
+        raise ConfigValueError(f"model={cfg.model.variant} needs SAM 3's weights: pass "
+                               "model.checkpoint=/path/to/sam3.pt")
     checkpoint = absolute_path(cfg.model.get("checkpoint"))
     if checkpoint is not None and not Path(checkpoint).is_file():
-        raise RunConfigError(f"model.checkpoint={checkpoint}: no such file")
+        raise ConfigValueError(f"model.checkpoint={checkpoint}: no such file")
     policy = concept_settings(cfg)[0]
     if (cfg.data.get("cache") or {}).get("enabled") and policy.trunk_needs_grad:
-        raise RunConfigError(
+        raise ConfigValueError(
             f"data.cache.enabled=true stores the frozen ViT trunk's maps but concept.policy="
             f"{policy.name} trains the trunk: use data.cache.enabled=false, or "
             "concept.policy=detector")
@@ -83,14 +82,14 @@ def check_bpe(cfg) -> None:
     its data (data.concept_demo); the run's tokenizer reads it (clip_tokenizer's own lines)."""
     bpe = cfg.concept.get("bpe")
     if not bpe:
-        raise RunConfigError("concept.bpe is not set: pass concept.bpe=/path/to/"
-                             "bpe_simple_vocab_16e6.txt.gz (CLIP's merges file, which "
-                             "sam3.pt does not contain)")
+        raise ConfigValueError("concept.bpe is not set: pass concept.bpe=/path/to/"
+                               "bpe_simple_vocab_16e6.txt.gz (CLIP's merges file, which "
+                               "sam3.pt does not contain)")
     path = Path(absolute_path(bpe))
     demo_file = (Path(absolute_path(cfg.data.root)) / DEMO_MERGES_FILE
                  if cfg.data.get("concept_demo") and cfg.data.get("root") else None)
     if path != demo_file and not path.is_file():
         problem = "is not a file" if path.exists() else "no such file"
-        raise RunConfigError(f"concept.bpe={bpe}: {problem}: pass the path of CLIP's merges "
-                             "file bpe_simple_vocab_16e6.txt.gz (from Meta's sam3 repository, "
-                             "assets/)")
+        raise ConfigValueError(f"concept.bpe={bpe}: {problem}: pass the path of CLIP's merges "
+                               "file bpe_simple_vocab_16e6.txt.gz (from Meta's sam3 repository, "
+                               "assets/)")

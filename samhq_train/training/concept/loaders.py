@@ -25,11 +25,12 @@ from torch.utils.data import DataLoader, DistributedSampler
 from samhq_train.data.concept_batch import collate_concepts
 from samhq_train.data.concept_dataset import VAL_CATEGORIES_PER_DATAPOINT, ConceptDataset
 from samhq_train.data.concept_exemplars import ExemplarSettings
-from samhq_train.data.concept_files import ConceptDataConfigError, DataFiles, data_files
+from samhq_train.data.concept_files import DataFiles, data_files
 from samhq_train.data.concept_val_exemplars import ValExemplarSettings
 from samhq_train.data.demo_concepts import ensure_concept_demo
 from samhq_train.data.loaders import EpochSeededLoader, batches_or_failures, epoch_seed
 from samhq_train.distributed import global_rank, world_size
+from samhq_train.errors import ConfigValueError
 from samhq_train.model_from_config import absolute_path
 
 
@@ -137,8 +138,8 @@ def concept_loaders(data, image_size: int, with_masks: bool, files: DataFiles | 
     files = files if files is not None else data_files(data)
     resolution = _int_or_none(data, "resolution") or image_size
     if resolution != image_size:
-        raise ConceptDataConfigError(f"data.resolution={resolution}: the model takes "
-                                     f"{image_size} x {image_size} images (null: the model's)")
+        raise ConfigValueError(f"data.resolution={resolution}: the model takes "
+                               f"{image_size} x {image_size} images (null: the model's)")
     seed, workers = int(data.get("seed", 0)), int(data.get("num_workers", 0))
     common = dict(resolution=resolution, with_masks=with_masks,
                   include_negatives=bool(data.get("include_negatives", True)), seed=seed)

@@ -34,6 +34,7 @@ from samhq_train.cache.concept import ConceptTrunkCache, trunk_cache_from_config
 from samhq_train.clip_tokenizer import ClipTokenizer
 from samhq_train.concept_settings import ConceptOptimSettings, ConceptPolicy
 from samhq_train.constants import SAM3_DETECTOR_FILES
+from samhq_train.errors import ConfigValueError
 from samhq_train.model import TrainablePolicy, variant_config
 from samhq_train.model.formats import holds_trained_hq, taking_families
 from samhq_train.model.sam3.family import add_fresh_detector
@@ -48,12 +49,10 @@ from samhq_train.training.ddp_settings import ddp_settings_for
 from samhq_train.training.export_names import concept_export_name
 from samhq_train.training.interrupt import INTERRUPT_CHECKPOINT, CheckpointOnInterrupt
 from samhq_train.training.resume import reporting_full_disk, reporting_interrupts
-from samhq_train.training.run_config_checks import RunConfigError
 from samhq_train.training.run_families import CONCEPT_RUN_FAMILIES, CONCEPT_RUN_NEEDS
 
 from .config_checks import check_concept_config, concept_settings
 from .loaders import (
-    ConceptDataConfigError,
     concept_loaders,
     data_files,
     share_size,
@@ -97,7 +96,7 @@ def ensure_detector(model, cfg) -> None:
         return
     source = cfg.model.get("checkpoint") or f"the random model (model.seed={cfg.model.seed})"
     if not cfg.concept.get("init_missing_detector"):
-        raise RunConfigError(
+        raise ConfigValueError(
             f"model.checkpoint={source}: this SAM 3 model has no concept detector: use "
             f"{SAM3_DETECTOR_FILES}, or start a fresh detector with "
             "concept.init_missing_detector=true")
@@ -123,13 +122,13 @@ def check_shares(train_loader, val_loader, processes: int) -> None:
     one would skip the loop that the others' collectives wait in): one line otherwise."""
     items, batch = len(train_loader.dataset), train_loader.batch_size
     if share_size(items, processes) < batch:
-        raise ConceptDataConfigError(
+        raise ConfigValueError(
             f"the training set has {items} datapoints, fewer than data.batch_size={batch} for "
             f"each of the {processes} processes of this run: add images, lower "
             "data.batch_size or run fewer processes (trainer.devices x trainer.num_nodes)")
     if val_loader is not None and len(val_loader.dataset) < processes:
         items = len(val_loader.dataset)
-        raise ConceptDataConfigError(
+        raise ConfigValueError(
             f"the validation set has {items} datapoints (image x category chunk), fewer than "
             f"the {processes} processes of this run, each of which validates its own share: "
             "add validation images, lower data.val_categories_per_datapoint or run at most "

@@ -10,9 +10,9 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 
 from samhq_train.data.video_transforms import ClipAugmentation
+from samhq_train.errors import ConfigValueError
 from samhq_train.training.run_config_checks import (
     FP32_WEIGHT_PRECISIONS,
-    RunConfigError,
     check_precision,
     run_family,
 )
@@ -48,13 +48,13 @@ def check_video_config(cfg) -> None:
     run/checks.py's check_video_data, before this module is imported)."""
     for key in ("num_frames", "max_num_objects", "batch_size", "multiplier"):
         if int(cfg.data.get(key, 1)) < 1:
-            raise RunConfigError(f"data.{key}={cfg.data.get(key)}: must be at least 1")
+            raise ConfigValueError(f"data.{key}={cfg.data.get(key)}: must be at least 1")
     check_validation_counts(cfg.data)
     family = run_family(cfg, VIDEO_RUN_FAMILIES, "video fine-tuning needs a SAM 2.1 / HQ-SAM 2 or "
                         "SAM 3 / HQ-SAM 3 model (model=sam2.1_hq_hiera_* or sam3_hq*)")
     check_video_keys(cfg.video, family)
     if cfg.video.get("freeze_image_encoder") and cfg.model.get("grad_checkpointing"):
-        raise RunConfigError(
+        raise ConfigValueError(
             "model.grad_checkpointing=true recomputes the image encoder's blocks in backward, "
             "but video.freeze_image_encoder=true runs the encoder without gradients: remove "
             "model.grad_checkpointing, or set video.freeze_image_encoder=false")
@@ -63,10 +63,10 @@ def check_video_config(cfg) -> None:
     regularisation = video_regularisation(cfg.video)
     for key in VideoRegularisation.__dataclass_fields__:
         if not 0.0 <= getattr(regularisation, key) < 1.0:
-            raise RunConfigError(f"video.{key}={cfg.video[key]}: must be in [0, 1) (0: off)")
+            raise ConfigValueError(f"video.{key}={cfg.video[key]}: must be in [0, 1) (0: off)")
     if not 0.0 < video_optim_settings(cfg.video).layer_decay <= 1.0:
-        raise RunConfigError(f"video.layer_decay={cfg.video.layer_decay}: must be in (0, 1] "
-                             "(1: no layer-wise decay)")
+        raise ConfigValueError(f"video.layer_decay={cfg.video.layer_decay}: must be in (0, 1] "
+                               "(1: no layer-wise decay)")
     clip_prompt_settings(cfg.video)
     video_loss(cfg.video)
     clip_augmentation(cfg.data)
@@ -78,18 +78,18 @@ def check_video_keys(video, family: str) -> None:
     video.freeze_image_encoder=true (the demos freeze and leave them at their defaults)."""
     for key in video:
         if key not in VIDEO_KEYS:
-            raise RunConfigError(f"video.{key} is not a setting: use one of "
-                                 f"{', '.join(VIDEO_KEYS)}")
+            raise ConfigValueError(f"video.{key} is not a setting: use one of "
+                                   f"{', '.join(VIDEO_KEYS)}")
     for key, what in SAM3_KEYS.items():
         if video.get(key) and family != "sam3":
-            raise RunConfigError(f"video.{key}={str(video[key]).lower()} is SAM 3's option "
-                                 f"({what}): remove it or set it false for SAM 2.1")
+            raise ConfigValueError(f"video.{key}={str(video[key]).lower()} is SAM 3's option "
+                                   f"({what}): remove it or set it false for SAM 2.1")
     if not video.get("freeze_image_encoder"):
         return
     ours, default = video_optim_settings(video), VideoOptimSettings()
     for key in IMAGE_ENCODER_KEYS:
         if getattr(ours, key) != getattr(default, key):
-            raise RunConfigError(
+            raise ConfigValueError(
                 f"video.{key}={video[key]} acts on the image encoder, which "
                 f"video.freeze_image_encoder=true freezes: remove video.{key} (default "
                 f"{getattr(default, key)}), or set video.freeze_image_encoder=false")
@@ -104,12 +104,12 @@ def check_validation_counts(data) -> None:
         if value is None:
             continue
         if not data.get("val_root"):
-            raise RunConfigError(
+            raise ConfigValueError(
                 f"data.{key}={value} keeps the first {value} {what} of data.val_root, which is "
                 f"not set (no validation): set data.val_root=/path/to/val, or data.{key}=null")
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise RunConfigError(f"data.{key}={value}: must be a whole number, at least 1 "
-                                 "(null: all)")
+            raise ConfigValueError(f"data.{key}={value}: must be a whole number, at least 1 "
+                                   "(null: all)")
 
 
 def video_numbers(video, record):
@@ -120,8 +120,8 @@ def video_numbers(video, record):
         try:
             values[key] = float(video.get(key, getattr(default, key)))
         except (TypeError, ValueError):
-            raise RunConfigError(f"video.{key}={video[key]}: expected a number (default "
-                                 f"{getattr(default, key)})") from None
+            raise ConfigValueError(f"video.{key}={video[key]}: expected a number (default "
+                                   f"{getattr(default, key)})") from None
     return record(**values)
 
 
@@ -152,15 +152,15 @@ def clip_augmentation(data) -> ClipAugmentation | None:
         return None
     known = tuple(ClipAugmentation.__dataclass_fields__)
     if not isinstance(settings, DictConfig):
-        raise RunConfigError(f"data.augmentation={settings}: a mapping of {', '.join(known)} "
-                             "(defaults: SAM 2's MOSE fine-tune), or null for none")
+        raise ConfigValueError(f"data.augmentation={settings}: a mapping of {', '.join(known)} "
+                               "(defaults: SAM 2's MOSE fine-tune), or null for none")
     unknown = [key for key in settings if key not in known]
     if unknown:
-        raise RunConfigError(f"data.augmentation.{unknown[0]}: not an augmentation setting; "
-                             f"known: {', '.join(known)}")
+        raise ConfigValueError(f"data.augmentation.{unknown[0]}: not an augmentation setting; "
+                               f"known: {', '.join(known)}")
     try:
         return ClipAugmentation(**OmegaConf.to_container(settings))
     except ValueError as err:  # its message starts with the key: "degrees=-1: ..." (a value
-        raise RunConfigError(f"data.augmentation.{err}") from None  # of the wrong kind too)
+        raise ConfigValueError(f"data.augmentation.{err}") from None  # of the wrong kind too)
 
 

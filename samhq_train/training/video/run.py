@@ -25,6 +25,7 @@ import torch
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import OmegaConf
 
+from samhq_train.constants import SAM3_VIDEO_FILES
 from samhq_train.data.loaders import EpochSeededLoader, SampleLoader
 from samhq_train.data.moving_shapes import ensure_moving_shapes
 from samhq_train.data.video_clips import (
@@ -33,6 +34,7 @@ from samhq_train.data.video_clips import (
     collate_clips,
     find_sequences,
 )
+from samhq_train.errors import ConfigValueError
 from samhq_train.model import TrainablePolicy, variant_config
 from samhq_train.model.formats import LoadedCheckpoint, holds_trained_hq, taking_families
 from samhq_train.model.sam3.family import add_fresh_video_parts
@@ -47,7 +49,6 @@ from samhq_train.training.ddp_settings import ddp_settings_for
 from samhq_train.training.export_names import video_export_name
 from samhq_train.training.interrupt import INTERRUPT_CHECKPOINT, CheckpointOnInterrupt
 from samhq_train.training.resume import reporting_full_disk, reporting_interrupts
-from samhq_train.training.run_config_checks import RunConfigError
 from samhq_train.training.run_families import VIDEO_RUN_FAMILIES, VIDEO_RUN_NEEDS
 
 from .config_checks import (
@@ -68,10 +69,10 @@ def ensure_video_parts(model, cfg) -> None:
     if getattr(model, "has_video_parts", True):
         return
     if not cfg.video.get("init_missing_video_parts"):
-        raise RunConfigError(
+        raise ConfigValueError(
             f"model.checkpoint={cfg.model.checkpoint}: this SAM 3 file has no tracker video parts "
-            "(memory attention, memory encoder, object pointers): use Meta's sam3.pt or a model "
-            "made from it, or start them fresh with video.init_missing_video_parts=true"
+            f"(memory attention, memory encoder, object pointers): use {SAM3_VIDEO_FILES}, or "
+            "start them fresh with video.init_missing_video_parts=true"
         )
     add_fresh_video_parts(model, variant_config(cfg.model.variant))
     log.info("model: %s has no tracker video parts; memory attention, memory encoder and object "

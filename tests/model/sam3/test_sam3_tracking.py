@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from samhq_train.constants import SAM3_VIDEO_FILES
 from samhq_train.errors import UserError
 from samhq_train.model import load_checkpoint, save_checkpoint
 from samhq_train.model.sam2.tracking import Memory, Points, TrackOutput
@@ -76,7 +77,7 @@ def test_an_image_only_file_loads_saves_back_and_cannot_track(tmp_path):
     assert {k for k in exported if not FAMILY.is_hq_key(k)} == set(state)
     with pytest.raises(VideoPartsMissing, match="maskmem_backbone") as err:
         Sam3Tracker(model)
-    assert isinstance(err.value, UserError)
+    assert isinstance(err.value, UserError) and str(err.value).endswith(f"load {SAM3_VIDEO_FILES}")
 
 
 @pytest.mark.parametrize("reverse", [False, True])

@@ -15,9 +15,9 @@ from omegaconf import OmegaConf
 
 from samhq_train.data.image_files import DataError
 from samhq_train.data.loaders import LoadFailure
+from samhq_train.errors import ConfigValueError
 from samhq_train.training.concept import loaders
 from samhq_train.training.concept.loaders import (
-    ConceptDataConfigError,
     ProcessShare,
     ShareLoader,
 )
@@ -73,10 +73,10 @@ def test_steps_per_epoch_count_a_process_share():
 
 def test_sets_smaller_than_the_processes_need_are_refused():
     check_shares(loader(4, 2), loader(2, 1), 2)
-    with pytest.raises(ConceptDataConfigError, match="the training set has 3 datapoints, fewer "
+    with pytest.raises(ConfigValueError, match="the training set has 3 datapoints, fewer "
                        "than data.batch_size=2 for each of the 2 processes"):
         check_shares(loader(3, 2), None, 2)
-    with pytest.raises(ConceptDataConfigError, match=r"the validation set has 1 datapoints "
+    with pytest.raises(ConfigValueError, match=r"the validation set has 1 datapoints "
                        r"\(image x category chunk\), fewer than the 2 processes"):
         check_shares(loader(2, 1), loader(1, 1), 2)
 

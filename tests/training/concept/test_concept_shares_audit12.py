@@ -13,10 +13,10 @@ from omegaconf import OmegaConf
 
 from samhq_train.data.demo_concepts import ensure_concept_demo
 from samhq_train.data.loaders import LoadFailure
+from samhq_train.errors import ConfigValueError
 from samhq_train.train import train
 from samhq_train.training.concept import loaders
 from samhq_train.training.concept.loaders import (
-    ConceptDataConfigError,
     EpochLoader,
     ProcessShare,
     concept_loaders,
@@ -123,6 +123,6 @@ def test_a_run_refuses_shares_too_small_for_its_processes(tmp_path, monkeypatch,
     monkeypatch.setattr(lightning.Trainer, "fit", launch)
     monkeypatch.setattr(lightning.Trainer, "validate", launch)
     cfg = concept_cfg(tmp_path, concept_files, "trainer=ddp_sim", "data.batch_size=2")
-    with pytest.raises(ConceptDataConfigError, match="the training set has 2 datapoints, fewer "
+    with pytest.raises(ConfigValueError, match="the training set has 2 datapoints, fewer "
                        "than data.batch_size=2 for each of the 2 processes"):
         train(cfg)

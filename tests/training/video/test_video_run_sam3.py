@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from samhq_train.constants import SAM3_VIDEO_FILES
 from samhq_train.errors import UserError
 from samhq_train.inference.video import VideoPredictor
 from samhq_train.model import family_of_model, load_checkpoint
@@ -77,8 +78,10 @@ def test_fresh_tracker_parts_are_said_in_the_log(tmp_path, shapes, caplog):  # n
 
 
 def test_sam3_refusals_are_one_line(tmp_path, shapes):  # noqa: F811
-    with pytest.raises(UserError, match="has no tracker video parts.*init_missing_video_parts"):
+    refusal = "has no tracker video parts.*init_missing_video_parts"
+    with pytest.raises(UserError, match=refusal) as err:
         train(video_cfg(tmp_path, shapes, *SAM3))
+    assert f"use {SAM3_VIDEO_FILES}, or start them fresh" in str(err.value)  # the one wording
     with pytest.raises(UserError, match="teacher_force_object_scores=true is SAM 3's option"):
         train(video_cfg(tmp_path, shapes, "video.teacher_force_object_scores=true"))
 

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from samhq_train.errors import UserError
+from samhq_train.errors import ConfigValueError
 
 # Meta's stand-in for "no limit" when max_num_objects <= 0
 UNLIMITED_OBJECTS = 10000
 
 
-class ConceptVideoSettingError(UserError, ValueError):
-    """A concept-video setting out of range; the message names it and what it accepts."""
-
-    label = "config error"
+class ConceptVideoSettingError(ConfigValueError, ValueError):
+    """A concept-video setting out of range; the message names it and what it accepts (a
+    ValueError, as the records' SettingError)."""
 
 
 @dataclass(frozen=True)
