@@ -237,12 +237,14 @@ def main(argv: list[str] | None = None) -> int:
     images = list_images(args.image, args.images)
     out = Path(args.out)
     targets = [out / f"{p.stem}{suffix}" for p in images for suffix in (".json", "_overlay.png")]
+    mask_folders = [out / f"{p.stem}_masks" for p in images if args.output_mode == "binary_mask"]
     try:
         check_output_dir(
             out,
-            targets,
+            targets + mask_folders,
             overwrite=args.overwrite,
             create_parents=False,
+            folder_targets=mask_folders,
             taken_hint="pass --overwrite to replace it, or give another --out",
             elsewhere="give another --out",
         )

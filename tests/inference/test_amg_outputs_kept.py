@@ -1,0 +1,37 @@
+"""samhq-amg keeps what a user wrote in --out: the masks folder --output-mode binary_mask writes
+(<stem>_masks/) is checked with the other outputs before the model is read."""
+
+import cv2
+import pytest
+
+from samhq_train.errors import SETUP_ERROR_EXIT
+from samhq_train.inference.amg_command import main as amg_main
+
+from .amg_reference import disc_image
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """An image and, beside it, the user's own masks folder named as amg names its masks."""
+    cv2.imwrite(str(tmp_path / "discs.png"), disc_image())
+    (tmp_path / "discs_masks").mkdir()
+    (tmp_path / "discs_masks" / "0000.png").write_bytes(b"the user's own mask")
+    return tmp_path
+
+
+def test_a_users_masks_folder_is_not_written_into(folder, capsys):
+    argv = ["--image", str(folder / "discs.png"), "--out", str(folder), "--points-per-side", "2"]
+    with pytest.raises(SystemExit) as stop:
+        amg_main(argv + ["--output-mode", "binary_mask"])
+    assert stop.value.code == SETUP_ERROR_EXIT
+    err = capsys.readouterr().err
+    assert "discs_masks already exists" in err and "--overwrite" in err
+    assert (folder / "discs_masks" / "0000.png").read_bytes() == b"the user's own mask"
+    assert not (folder / "discs.json").exists()
+
+
+def test_the_masks_folder_is_no_output_of_other_modes(folder):
+    """coco_rle writes no <stem>_masks/: a folder of that name is none of its business."""
+    argv = ["--image", str(folder / "discs.png"), "--out", str(folder), "--points-per-side", "2"]
+    assert amg_main(argv + ["--pred-iou-thresh", "0", "--stability-score-thresh", "0"]) == 0
+    assert (folder / "discs_masks" / "0000.png").read_bytes() == b"the user's own mask"
