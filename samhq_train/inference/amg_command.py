@@ -81,6 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--image", action="append", default=[], help="an image file (repeatable)")
     parser.add_argument("--images", help="a folder of images")
+    parser.add_argument("bare", nargs="*", help=argparse.SUPPRESS)  # samhq-predict's habit
     parser.add_argument("--checkpoint", help="weights in any format (default: the demo base)")
     parser.add_argument("--base", help="base SAM / SAM-HQ checkpoint for an HQ-only --checkpoint")
     add_weights_options(parser)
@@ -113,6 +114,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--crop-n-points-downscale-factor", type=int, default=1)
     parser.add_argument("--min-mask-region-area", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.bare:
+        name = args.bare[0]
+        given = f"--images {name}" if Path(name).is_dir() else f"--image {name}"
+        parser.error(f"give images with their flag: {given} (--image FILE is repeatable, "
+                     "--images FOLDER)")
     if not args.image and not args.images:
         parser.error("give --image FILE (repeatable) and/or --images FOLDER")
     check_device_options(parser, args)

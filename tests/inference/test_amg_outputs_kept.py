@@ -35,3 +35,14 @@ def test_the_masks_folder_is_no_output_of_other_modes(folder):
     argv = ["--image", str(folder / "discs.png"), "--out", str(folder), "--points-per-side", "2"]
     assert amg_main(argv + ["--pred-iou-thresh", "0", "--stability-score-thresh", "0"]) == 0
     assert (folder / "discs_masks" / "0000.png").read_bytes() == b"the user's own mask"
+
+
+@pytest.mark.parametrize("bare, flag", [("discs.png", "--image"), (".", "--images")])
+def test_a_bare_image_names_its_flag(folder, capsys, monkeypatch, bare, flag):
+    """`samhq-amg photo.jpg`, as samhq-predict takes it: the usage error names the flag."""
+    monkeypatch.chdir(folder)
+    with pytest.raises(SystemExit) as stop:
+        amg_main([bare, "--out", "out"])
+    assert stop.value.code == 2
+    assert f"give images with their flag: {flag} {bare}" in capsys.readouterr().err
+    assert not (folder / "out").exists()
