@@ -20,7 +20,8 @@ area, bbox x y w h, predicted_iou, stability_score, point_coords, crop_box; cate
 <out>/<stem>_overlay.png; with --output-mode binary_mask the masks are PNGs in <out>/<stem>_masks/
 and each segmentation names its file. Existing outputs are kept unless --overwrite.
 Exit status 0, or 2 with one error line for bad input (a missing or unreadable image, a folder
-without images, a checkpoint that does not load, an option out of range, outputs that exist).
+without images, a checkpoint that does not load, an option out of range, outputs that exist); an
+unreadable image of several is its error line, the others go on, and a last line counts both.
 Ctrl-C (SIGTERM alike) stops with one line counting the images whose files were written (each
 whole: none of the interrupted image's stays), exit 130 (143).
 """
@@ -280,13 +281,24 @@ def main(argv: list[str] | None = None) -> int:
         int8=args.int8,
     )
     out.mkdir(exist_ok=True)
-    done = 0
+    segment_images(images, out, generator, note)
+    return 0
+
+
+def segment_images(images: list[Path], out: Path, generator, note: str | None) -> None:
+    """Every image's files in `out`. An unreadable image of several is one error line and the
+    others go on (AmgInputError counting them at the end); one image alone stops at once."""
+    done, unreadable = 0, 0
     try:
         for path in track(images, "amg", bar=False, leave=False):  # piped: a line now and then
             try:
                 image = load_image(path)
             except ImageReadError as err:
-                raise AmgInputError(str(err)) from None
+                if len(images) == 1:
+                    raise AmgInputError(str(err)) from None
+                print(f"error: {err}", file=sys.stderr)
+                unreadable += 1
+                continue
             if note is not None:
                 print(note, file=sys.stderr)
                 note = None
@@ -297,5 +309,8 @@ def main(argv: list[str] | None = None) -> int:
             done += 1
     except KeyboardInterrupt as stop:
         exit_interrupted(stop, done, len(images), "images' masks", out)
-    return 0
-
+    if unreadable:
+        raise AmgInputError(
+            f"{unreadable} of {len(images)} images could not be read (listed above); the masks "
+            f"of the other {done} are in {out}"
+        )

@@ -46,3 +46,24 @@ def test_a_bare_image_names_its_flag(folder, capsys, monkeypatch, bare, flag):
     assert stop.value.code == 2
     assert f"give images with their flag: {flag} {bare}" in capsys.readouterr().err
     assert not (folder / "out").exists()
+
+
+def test_an_unreadable_image_of_several_does_not_stop_the_others(tmp_path, capsys):
+    """A damaged file among a folder's images: its error line, the images after it still get
+    their masks, a last line counting both, exit 2."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.png", "c.png"):
+        cv2.imwrite(str(photos / name), disc_image())
+    (photos / "b.png").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    argv = ["--images", str(photos), "--out", str(out), "--points-per-side", "2"]
+    with pytest.raises(SystemExit) as stop:
+        amg_main(argv)
+    assert stop.value.code == SETUP_ERROR_EXIT
+    assert (out / "a.json").is_file() and (out / "c.json").is_file()
+    assert not (out / "b.json").exists()
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and "b.png" in errors[0]
+    counted = "1 of 3 images could not be read (listed above); the masks of the other 2 are in"
+    assert f"{counted} {out}" in errors[1]
