@@ -285,10 +285,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def print_empty_note(generator) -> bool:
+    """After the run's first image without masks: which filters dropped them and how to loosen
+    them (a small or briefly trained model predicts low IoUs). True once said."""
+    iou, stability = generator.pred_iou_thresh, generator.stability_score_thresh
+    if iou <= 0 and stability <= 0:
+        return False
+    print(
+        f"note: no mask passed --pred-iou-thresh {iou:g} and --stability-score-thresh "
+        f"{stability:g}; a small or briefly trained model scores its masks low: try e.g. "
+        "--pred-iou-thresh 0 --stability-score-thresh 0.5",
+        file=sys.stderr,
+    )
+    return True
+
+
 def segment_images(images: list[Path], out: Path, generator, note: str | None) -> None:
     """Every image's files in `out`. An unreadable image of several is one error line and the
     others go on (AmgInputError counting them at the end); one image alone stops at once."""
-    done, unreadable = 0, 0
+    done, unreadable, told_empty = 0, 0, False
     try:
         for path in track(images, "amg", bar=False, leave=False):  # piped: a line now and then
             try:
@@ -307,6 +322,8 @@ def segment_images(images: list[Path], out: Path, generator, note: str | None) -
             )
             print(f"{path}: {count} masks -> {out / (path.stem + '.json')}")
             done += 1
+            if count == 0 and not told_empty:
+                told_empty = print_empty_note(generator)
     except KeyboardInterrupt as stop:
         exit_interrupted(stop, done, len(images), "images' masks", out)
     if unreadable:

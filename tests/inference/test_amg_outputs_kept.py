@@ -67,3 +67,17 @@ def test_an_unreadable_image_of_several_does_not_stop_the_others(tmp_path, capsy
     assert len(errors) == 2 and "b.png" in errors[0]
     counted = "1 of 3 images could not be read (listed above); the masks of the other 2 are in"
     assert f"{counted} {out}" in errors[1]
+
+
+def test_an_image_without_masks_says_which_filters_dropped_them(tmp_path, capsys):
+    """The default filters keep nothing of a briefly trained model: one note, once per run,
+    names the thresholds and the flags that loosen them."""
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), disc_image())
+    argv = ["--image", str(tmp_path / "a.png"), "--image", str(tmp_path / "b.png"),
+            "--points-per-side", "2", "--out", str(tmp_path / "out")]
+    assert amg_main(argv + ["--pred-iou-thresh", "0.99"]) == 0
+    err = capsys.readouterr().err
+    note = "note: no mask passed --pred-iou-thresh 0.99 and --stability-score-thresh 0.95"
+    assert err.count(note) == 1
+    assert "--pred-iou-thresh 0 --stability-score-thresh 0.5" in err
