@@ -144,6 +144,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace target files that already exist"
     )
+    given = sys.argv[1:] if argv is None else argv
+    if given and not given[0].startswith("-"):  # samhq-predict's habit: the input first, bare
+        parser.error(f"give the weights with their flag: --checkpoint {given[0]}")
     args = parser.parse_args(argv)
     if not MIN_OPSET <= args.onnx_opset <= MAX_OPSET:
         raise UserError(

@@ -20,7 +20,8 @@ area, bbox x y w h, predicted_iou, stability_score, point_coords, crop_box; cate
 <out>/<stem>_overlay.png; with --output-mode binary_mask the masks are PNGs in <out>/<stem>_masks/
 and each segmentation names its file. Existing outputs are kept unless --overwrite.
 Exit status 0, or 2 with one error line for bad input (a missing or unreadable image, a folder
-without images, a checkpoint that does not load, an option out of range, outputs that exist).
+without images, a checkpoint that does not load, an option out of range, outputs that exist); an
+unreadable image of several is its error line, the others go on, and a last line counts both.
 Ctrl-C (SIGTERM alike) stops with one line counting the images whose files were written (each
 whole: none of the interrupted image's stays), exit 130 (143).
 """
@@ -81,6 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--image", action="append", default=[], help="an image file (repeatable)")
     parser.add_argument("--images", help="a folder of images")
+    parser.add_argument("bare", nargs="*", help=argparse.SUPPRESS)  # samhq-predict's habit
     parser.add_argument("--checkpoint", help="weights in any format (default: the demo base)")
     parser.add_argument("--base", help="base SAM / SAM-HQ checkpoint for an HQ-only --checkpoint")
     add_weights_options(parser)
@@ -113,6 +115,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--crop-n-points-downscale-factor", type=int, default=1)
     parser.add_argument("--min-mask-region-area", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.bare:
+        name = args.bare[0]
+        given = f"--images {name}" if Path(name).is_dir() else f"--image {name}"
+        parser.error(f"give images with their flag: {given} (--image FILE is repeatable, "
+                     "--images FOLDER)")
     if not args.image and not args.images:
         parser.error("give --image FILE (repeatable) and/or --images FOLDER")
     check_device_options(parser, args)
@@ -237,12 +244,14 @@ def main(argv: list[str] | None = None) -> int:
     images = list_images(args.image, args.images)
     out = Path(args.out)
     targets = [out / f"{p.stem}{suffix}" for p in images for suffix in (".json", "_overlay.png")]
+    mask_folders = [out / f"{p.stem}_masks" for p in images if args.output_mode == "binary_mask"]
     try:
         check_output_dir(
             out,
-            targets,
+            targets + mask_folders,
             overwrite=args.overwrite,
             create_parents=False,
+            folder_targets=mask_folders,
             taken_hint="pass --overwrite to replace it, or give another --out",
             elsewhere="give another --out",
         )
@@ -272,13 +281,39 @@ def main(argv: list[str] | None = None) -> int:
         int8=args.int8,
     )
     out.mkdir(exist_ok=True)
-    done = 0
+    segment_images(images, out, generator, note)
+    return 0
+
+
+def print_empty_note(generator) -> bool:
+    """After the run's first image without masks: which filters dropped them and how to loosen
+    them (a small or briefly trained model predicts low IoUs). True once said."""
+    iou, stability = generator.pred_iou_thresh, generator.stability_score_thresh
+    if iou <= 0 and stability <= 0:
+        return False
+    print(
+        f"note: no mask passed --pred-iou-thresh {iou:g} and --stability-score-thresh "
+        f"{stability:g}; a small or briefly trained model scores its masks low: try e.g. "
+        "--pred-iou-thresh 0 --stability-score-thresh 0.5",
+        file=sys.stderr,
+    )
+    return True
+
+
+def segment_images(images: list[Path], out: Path, generator, note: str | None) -> None:
+    """Every image's files in `out`. An unreadable image of several is one error line and the
+    others go on (AmgInputError counting them at the end); one image alone stops at once."""
+    done, unreadable, told_empty = 0, 0, False
     try:
         for path in track(images, "amg", bar=False, leave=False):  # piped: a line now and then
             try:
                 image = load_image(path)
             except ImageReadError as err:
-                raise AmgInputError(str(err)) from None
+                if len(images) == 1:
+                    raise AmgInputError(str(err)) from None
+                print(f"error: {err}", file=sys.stderr)
+                unreadable += 1
+                continue
             if note is not None:
                 print(note, file=sys.stderr)
                 note = None
@@ -287,7 +322,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"{path}: {count} masks -> {out / (path.stem + '.json')}")
             done += 1
+            if count == 0 and not told_empty:
+                told_empty = print_empty_note(generator)
     except KeyboardInterrupt as stop:
         exit_interrupted(stop, done, len(images), "images' masks", out)
-    return 0
-
+    if unreadable:
+        raise AmgInputError(
+            f"{unreadable} of {len(images)} images could not be read (listed above); the masks "
+            f"of the other {done} are in {out}"
+        )

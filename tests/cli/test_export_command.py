@@ -72,3 +72,12 @@ def test_onnx_concept_of_a_model_without_the_detector_names_the_file(tmp_path, c
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"error: --checkpoint {weights}: this is a sam1 model; text and "), line
     assert not (tmp_path / "o").exists()
+
+
+def test_a_bare_checkpoint_names_its_flag(tmp_path, capsys):
+    """`samhq-export last.ckpt --to ...` (the input first, as samhq-predict takes it): the usage
+    error names --checkpoint, not argparse's 'required: --checkpoint' alone."""
+    with pytest.raises(SystemExit) as stop:
+        export_command.main(["last.ckpt", "--to", "sam_hq", "--out", str(tmp_path / "out")])
+    assert stop.value.code == 2
+    assert "give the weights with their flag: --checkpoint last.ckpt" in capsys.readouterr().err

@@ -178,6 +178,12 @@ def _detect(path: Path) -> Found:
         claims = claims or [r for r in records if r.sniff is not None and r.sniff(path)]
     if claims:
         return claims[0].probe(path)
+    if path.suffix == ".onnx":  # what samhq-export writes for onnxruntime, given back to it
+        raise FileProblem(
+            path,
+            "is an ONNX graph (for onnxruntime), not a checkpoint: give the checkpoint it was "
+            "exported from",
+        )
     raise FileProblem(
         path,
         "is neither a PyTorch file (.pth/.pt/.ckpt) nor safetensors nor a transformers directory",

@@ -38,12 +38,27 @@ def save_checkpoint(
     if name not in SAVE_FORMATS:
         raise CheckpointError(f"cannot save format {format!r}; use one of {SAVE_FORMATS}")
     record = RECORDS[name]
+    _check_name_fits(path, record)
     variant = _variant_to_write(model, variant)
     if record.writes_merged:
         model = plain_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     record.write(model, path, variant, policy)
     return path
+
+
+def _check_name_fits(path: Path, record) -> None:
+    """Refuse a file name that load_checkpoint would read as another container (safetensors
+    named .pth, a SAM file named .ckpt): what was written would not load back by that name."""
+    if record.folder:
+        return
+    readers = {r.container for r in RECORDS.values() if path.suffix in r.suffixes}
+    if readers and record.container not in readers:
+        fitting = path.with_suffix(record.suffixes[0])
+        raise CheckpointError(
+            f"{path}: a {path.suffix} file is read as {' / '.join(sorted(readers))}, but format "
+            f"{record.name!r} writes {record.container}: name it {fitting}"
+        )
 
 
 def check_writable(
