@@ -56,3 +56,20 @@ def onnx_torchscript_exporter() -> dict:
     import torch
 
     return {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+
+
+def autocast_dtype(device_type: str):
+    """The dtype autocast runs in on `device_type` ("cpu", "cuda"), None where it is off (or the
+    device has no autocast). torch 2.4 added the device argument of is_autocast_enabled and
+    get_autocast_dtype; torch 2.3 has one function pair per device (CUDA's without a name)."""
+    import torch
+
+    if hasattr(torch, "get_autocast_dtype"):
+        try:
+            on = torch.is_autocast_enabled(device_type)
+        except RuntimeError:  # a device without autocast
+            return None
+        return torch.get_autocast_dtype(device_type) if on else None
+    if device_type == "cpu":
+        return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else None
+    return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else None

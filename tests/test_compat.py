@@ -9,6 +9,7 @@ import torch
 
 from samhq_train import compat
 from samhq_train.errors import command_entry
+from samhq_train.model.common import early_to_nchw
 
 
 def test_a_release_below_its_floor_is_one_line_naming_it_and_the_fix():
@@ -56,3 +57,20 @@ def test_the_onnx_exporter_keywords_are_ones_this_torch_takes():
     keywords = compat.onnx_torchscript_exporter()
     assert set(keywords) <= set(inspect.signature(torch.onnx.export).parameters)
     assert keywords == ({"dynamo": False} if compat._release(torch.__version__) >= (2, 5) else {})
+
+
+def test_autocast_dtype_is_what_autocast_runs_in_on_the_device():
+    assert compat.autocast_dtype("cpu") is None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert compat.autocast_dtype("cpu") == torch.bfloat16
+        assert compat.autocast_dtype("cuda") is None
+
+
+def test_early_features_to_the_hq_fusion_with_a_weight_gradient():
+    """The fp32 CPU training path (the demo's) asks autocast's state: torch 2.3 takes no device."""
+    conv = torch.nn.ConvTranspose2d(8, 4, 2, 2)
+    early = torch.randn(1, 4, 4, 8)
+    nchw = early_to_nchw(early, conv)
+    assert nchw.is_contiguous() and torch.equal(nchw, early.permute(0, 3, 1, 2))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not early_to_nchw(early, conv).is_contiguous()  # the view: as fast under bf16
