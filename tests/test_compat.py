@@ -3,13 +3,17 @@ exporter keywords on every supported torch (the ONNX export tests run them end t
 
 import importlib.metadata
 import inspect
+from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
+import samhq_train
 from samhq_train import compat
 from samhq_train.errors import command_entry
 from samhq_train.model.common import early_to_nchw
+from samhq_train.train import optimizer_factories
 
 
 def test_a_release_below_its_floor_is_one_line_naming_it_and_the_fix():
@@ -74,3 +78,16 @@ def test_early_features_to_the_hq_fusion_with_a_weight_gradient():
     assert nchw.is_contiguous() and torch.equal(nchw, early.permute(0, 3, 1, 2))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not early_to_nchw(early, conv).is_contiguous()  # the view: as fast under bf16
+
+
+def test_the_shipped_optimizer_and_scheduler_save_loadable_with_weights_only(tmp_path):
+    """torch < 2.6 keeps optimizer.betas as given: an OmegaConf list made last.ckpt unloadable
+    with torch.load(weights_only=True) at the torch 2.3 floor."""
+    cfg = OmegaConf.load(Path(samhq_train.__file__).parent / "conf" / "train.yaml")
+    optimizer_factory, scheduler_factory = optimizer_factories(cfg)
+    optimizer = optimizer_factory([torch.nn.Parameter(torch.zeros(2))])
+    scheduler = scheduler_factory(optimizer)
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
+               tmp_path / "state.pt")
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    assert tuple(state["optimizer"]["param_groups"][0]["betas"]) == (0.9, 0.999)
