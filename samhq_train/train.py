@@ -112,11 +112,24 @@ def use_embedding_cache(cfg, datamodule, model, provenance):
     return cache
 
 
+def optimizer_factories(cfg) -> tuple:
+    """The optimizer's and the scheduler's (None without one) partial constructors from the
+    config, with plain Python values: an OmegaConf list (optimizer.betas) would be kept as is in
+    the optimizer's state by torch < 2.6 and make the checkpoints unloadable with
+    torch.load(weights_only=True)."""
+    scheduler = cfg.get("scheduler")
+    return (
+        hydra.utils.instantiate(cfg.optimizer, _convert_="all"),
+        hydra.utils.instantiate(scheduler, _convert_="all") if scheduler else None,
+    )
+
+
 def build_module(cfg, model, provenance, val_names) -> SamHQModule:
+    optimizer, scheduler = optimizer_factories(cfg)
     return SamHQModule(
         model,
-        optimizer=hydra.utils.instantiate(cfg.optimizer),
-        scheduler=hydra.utils.instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        optimizer=optimizer,
+        scheduler=scheduler,
         scheduler_interval=cfg.get("scheduler_interval", "epoch"),
         loss=PointSampledMaskLoss(**cfg.loss),
         val_names=val_names,

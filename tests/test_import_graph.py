@@ -11,11 +11,15 @@ PACKAGE = ROOT / "samhq_train"
 # subpackage -> the project subpackages / top-level modules it may import
 # errors (the user-facing error base), files (atomic writes, digests), user_files (a user's
 # paths checked and read, frame names' order), output_check (writable output folders), finite
-# (NaN / inf in tensors), progress (live bars or plain lines) and lazy_exports (a package's names
-# loaded on first use) are neutral: any layer
-NEUTRAL = {"errors", "files", "user_files", "output_check", "finite", "progress", "lazy_exports"}
+# (NaN / inf in tensors), progress (live bars or plain lines), lazy_exports (a package's names
+# loaded on first use) and compat (what differs between the supported releases) are neutral:
+# any layer
+NEUTRAL = {
+    "errors", "files", "user_files", "output_check", "finite", "progress", "lazy_exports", "compat",
+}
 ALLOWED = {
-    "errors": set(),
+    "compat": set(),
+    "errors": {"compat"},  # the commands' release check, before their imports
     "files": {"errors"},
     "user_files": {"files"},
     "output_check": {"errors"},  # output folders checked writable before any work

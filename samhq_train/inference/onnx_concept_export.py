@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from samhq_train.clip_tokenizer import PADDING_ID
+from samhq_train.compat import onnx_torchscript_exporter
 from samhq_train.model.onnx_encoder import ONNX_IMAGE_INPUT
 from samhq_train.model.registry import family_of_model
 from samhq_train.model.sam3.concept.detector import ConceptDetector, concept_detector
@@ -121,7 +122,7 @@ def _write(module, args, path: Path, opset, input_names, output_names, axes, met
                 module,
                 tuple(args),
                 str(traced),
-                dynamo=False,  # the TorchScript exporter: the dynamo one needs onnxscript
+                **onnx_torchscript_exporter(),  # the dynamo exporter needs onnxscript
                 input_names=list(input_names),
                 output_names=list(output_names),
                 dynamic_axes=axes,

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from samhq_train.compat import onnx_torchscript_exporter
 from samhq_train.model import family_of_model
 from samhq_train.model.onnx_decoder import ONNX_OUTPUTS, OnnxPromptDecoder
 from samhq_train.model.promptable import PromptableModel
@@ -61,7 +62,7 @@ def export_onnx(
                 wrapper,
                 wrapper.example_inputs(),
                 str(traced),
-                dynamo=False,  # the TorchScript exporter: the dynamo one needs onnxscript
+                **onnx_torchscript_exporter(),  # the dynamo exporter needs onnxscript
                 input_names=list(wrapper.input_names),
                 output_names=list(ONNX_OUTPUTS),
                 dynamic_axes={

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from samhq_train.compat import onnx_torchscript_exporter
 from samhq_train.errors import UserError
 from samhq_train.files import atomic_write
 from samhq_train.model import detect_variant, family_of_model, plain_model
@@ -143,7 +144,7 @@ def _trace(wrapper: OnnxImageEncoder, path: Path, opset: int) -> None:
             wrapper,
             (wrapper.example_image(),),
             str(path),
-            dynamo=False,  # the TorchScript exporter: the dynamo one needs onnxscript
+            **onnx_torchscript_exporter(),  # the dynamo exporter needs onnxscript
             input_names=[ONNX_IMAGE_INPUT],
             output_names=list(wrapper.output_names),
             dynamic_axes=wrapper.dynamic_axes,

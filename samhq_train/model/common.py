@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from samhq_train.compat import autocast_dtype
+
 
 def use_checkpointing(module: nn.Module, x: torch.Tensor) -> bool:
     """Whether `module.grad_checkpointing` applies: on, and a backward pass can follow."""
@@ -101,7 +103,7 @@ def early_to_nchw(early: torch.Tensor, conv: nn.Module) -> torch.Tensor:
         and weight.requires_grad
         and early.device.type == "cpu"
         and weight.dtype == torch.float32
-        and not torch.is_autocast_enabled("cpu")
+        and autocast_dtype("cpu") is None
         and not torch.jit.is_tracing()
     ):
         return nchw.contiguous()

@@ -37,6 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from samhq_train.compat import autocast_dtype
+
 from .common import Workspace
 
 BF16 = torch.bfloat16
@@ -192,10 +194,7 @@ def linear(
 
 
 def cpu_bf16_autocast() -> bool:
-    try:
-        return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == BF16
-    except (TypeError, AttributeError):  # torch < 2.4
-        return torch.is_autocast_cpu_enabled() and torch.get_autocast_cpu_dtype() == BF16
+    return autocast_dtype("cpu") == BF16
 
 
 def compiling() -> bool:

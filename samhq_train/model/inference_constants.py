@@ -17,6 +17,8 @@ from collections.abc import Callable, Hashable
 import torch
 from torch import nn
 
+from samhq_train.compat import autocast_dtype
+
 from .cpu_int8 import compiling
 
 
@@ -40,12 +42,8 @@ def parameters_key(*params: nn.Parameter) -> tuple:
     return tuple((id(p), p.data_ptr(), _version(p), p.dtype, p.device) for p in params)
 
 
-def _autocast_state(device: torch.device) -> tuple:
-    kind = device.type
-    try:
-        return torch.is_autocast_enabled(kind), torch.get_autocast_dtype(kind)
-    except (TypeError, AttributeError, RuntimeError):  # torch < 2.4, or a device without autocast
-        return (torch.is_autocast_enabled(),)
+def _autocast_state(device: torch.device) -> torch.dtype | None:
+    return autocast_dtype(device.type)
 
 
 class ConstantCache:

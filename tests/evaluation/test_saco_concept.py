@@ -12,7 +12,6 @@ import json
 import cv2
 import numpy as np
 import pytest
-from sam3.eval.cgf1_eval import CGF1Evaluator
 
 from samhq_train.config_check import ConfigError
 from samhq_train.evaluation import entry
@@ -21,6 +20,7 @@ from samhq_train.evaluation.entry import evaluate
 from samhq_train.evaluation.errors import EvaluationError
 from samhq_train.inference.concept import ConceptPredictor
 from tests.evaluation.test_coco_concept import eval_cfg, files, model, no_model, pictures
+from tests.evaluation.test_saco_metrics import meta_cgf1_evaluator
 
 __all__ = ["files", "model", "pictures"]  # the COCO concept test's fixtures, shared
 
@@ -117,7 +117,7 @@ def meta_figures(gt_paths, results, tmp_path, iou_type="segm") -> dict:
     pred = tmp_path / "pred.json"
     pred.write_text(json.dumps(results))
     with contextlib.redirect_stdout(io.StringIO()):
-        evaluator = CGF1Evaluator([str(p) for p in gt_paths], iou_type=iou_type)
+        evaluator = meta_cgf1_evaluator()([str(p) for p in gt_paths], iou_type=iou_type)
         for coco_eval in evaluator.coco_evals:
             coco_eval.threshold = THRESHOLD  # what counts, as in the run
         out = evaluator.evaluate(str(pred))

@@ -17,6 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
+from samhq_train.compat import autocast_dtype
 from samhq_train.inference.video import command
 from samhq_train.model import save_checkpoint
 from samhq_train.model.sam2.mask_decoder import MaskDecoderHQ
@@ -64,8 +65,7 @@ def autocast_seen(monkeypatch):
     encode = Sam2Tracker.frame_features
 
     def spy(self, image):
-        seen.append(torch.is_autocast_enabled("cpu")
-                    and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+        seen.append(autocast_dtype("cpu") == torch.bfloat16)
         return encode(self, image)
 
     monkeypatch.setattr(Sam2Tracker, "frame_features", spy)

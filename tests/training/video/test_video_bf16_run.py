@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 
+from samhq_train.compat import autocast_dtype
 from samhq_train.model import build_sam_hq, family_of_model, load_checkpoint
 from samhq_train.train import train
 from samhq_train.training.video import MultiStepMaskLoss
@@ -23,8 +24,8 @@ MODELS = {
 }
 
 
-def autocast_state() -> tuple[bool, torch.dtype]:
-    return torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")
+def autocast_state() -> torch.dtype | None:
+    return autocast_dtype("cpu")
 
 
 @pytest.fixture(scope="module", params=list(MODELS))
@@ -61,11 +62,11 @@ def test_training_and_validation_run_under_bf16_autocast(bf16_run):
     assert objects["trainer"].global_step == 1
     assert len(seen["loss"]) == 1
     for state, dtypes, loss in seen["loss"]:
-        assert state == (True, torch.bfloat16)
+        assert state == torch.bfloat16
         assert set(dtypes.values()) == {torch.float32}  # the loss as SAM 2's: fp32 terms
         assert math.isfinite(loss)
     # J&F before (trainer.validate) and after (inside fit) training, one sequence each
-    assert seen["validation"] == [(True, torch.bfloat16)] * 2
+    assert seen["validation"] == [torch.bfloat16] * 2
     for when in ("before", "after"):
         assert 0.0 <= metrics[when]["J&F"] <= 100.0
     assert all(p.dtype == torch.float32 for p in objects["model"].parameters())

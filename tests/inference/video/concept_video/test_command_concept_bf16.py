@@ -22,6 +22,7 @@ import pytest
 import torch
 from PIL import Image
 
+from samhq_train.compat import autocast_dtype
 from samhq_train.inference.video import command
 from samhq_train.inference.video.concept_video.tracker_ops import ConceptVideoTracker
 from samhq_train.model.sam3.concept.detector import ConceptDetector
@@ -38,7 +39,7 @@ PROMPT = "a dog"
 
 
 def bf16_autocast() -> bool:
-    return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    return autocast_dtype("cpu") == torch.bfloat16
 
 
 @pytest.fixture
