@@ -70,3 +70,31 @@ def test_an_images_results_past_its_count_are_dropped(model, monkeypatch):
     segmenter.segment(image_id, [CLICK], Options())
     segmenter.segment(image_id, [{"point": [40.0, 50.0, 1]}], Options())
     assert len(segmenter.results) == 1 and segmenter.images[image_id]["results"] == 1
+
+
+def test_a_kept_sides_mask_and_bytes():
+    """Unit check of the kept form: the mask unpacked at its own width (13, not a multiple of 8)
+    and the bytes counted of both sides, packed masks and low-res logits."""
+    import numpy as np
+
+    from samhq_train.app.engine import Side, StepResult
+
+    mask = np.random.default_rng(0).random((5, 13)) > 0.5
+    low_res = np.zeros((1, 4, 4), np.float32)
+    side = Side.of(mask, 0.5, low_res)
+    np.testing.assert_array_equal(side.mask, mask)
+    assert side.nbytes == 5 * 2 + low_res.nbytes
+    other = Side.of(mask[:, :8], 0.5, low_res[:, :2])
+    assert StepResult(side, other, False).nbytes == side.nbytes + 5 + 32
+
+
+def test_an_images_count_drops_its_own_oldest_not_another_images(model, monkeypatch):
+    monkeypatch.setattr(engine, "KEPT_RESULTS", 1)
+    segmenter = Segmenter(model)
+    a = segmenter.set_image(demo_image(0), "a")["image_id"]
+    b = segmenter.set_image(demo_image(1), "b")["image_id"]
+    segmenter.segment(a, [CLICK], Options())
+    segmenter.segment(b, [CLICK], Options())
+    segmenter.segment(b, [{"point": [40.0, 50.0, 1]}], Options())
+    assert [key[0] for key in segmenter.results] == [a, b]
+    assert segmenter.images[a]["results"] == segmenter.images[b]["results"] == 1
