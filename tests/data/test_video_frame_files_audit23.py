@@ -21,3 +21,20 @@ def test_an_annotation_that_is_a_folder_or_missing_is_said_as_what_it_is(tmp_pat
         read_mask_png(tmp_path / "00000.png")
     with pytest.raises(ImageFileError, match=r"00001.png: cannot be read as an image \(.*No such"):
         read_mask_png(tmp_path / "00001.png")
+
+
+def test_running_out_of_memory_on_a_frame_names_it_as_a_frame(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from samhq_train import imaging
+
+    path = tmp_path / "00000.png"
+    Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(path)
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(imaging.cv2, "cvtColor", out_of_memory)
+    with pytest.raises(imaging.ImageMemoryError, match=rf"^out of memory on frame file {path} "):
+        imaging.read_image(path, what="frame")
