@@ -5,8 +5,9 @@ given only when it does."""
 import pytest
 from omegaconf import OmegaConf
 
-from samhq_train.data.concept_files import ConceptDataConfigError, data_files
+from samhq_train.data.concept_files import data_files
 from samhq_train.data.demo_concepts import ANNOTATIONS
+from samhq_train.errors import ConfigValueError
 
 
 def _data(root):
@@ -28,11 +29,11 @@ def test_an_export_without_a_validation_split_has_no_validation_files(tmp_path):
 
 def test_the_hint_for_a_split_given_as_root_only_when_it_holds_the_json(tmp_path):
     train = _split(tmp_path / "export" / "train")
-    with pytest.raises(ConceptDataConfigError, match="holds _annotations.coco.json itself: "
+    with pytest.raises(ConfigValueError, match="holds _annotations.coco.json itself: "
                        f"give the folder above it, or data.train_annotation_file={train}"):
         data_files(_data(train))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ConceptDataConfigError) as missing:
+    with pytest.raises(ConfigValueError) as missing:
         data_files(_data(tmp_path / "empty"))
     assert str(missing.value) == (f"data.root: {tmp_path}/empty/train/{ANNOTATIONS} does not "
                                   "exist (a COCO json)")
@@ -42,7 +43,7 @@ def test_an_image_dir_that_is_not_a_folder_is_refused(tmp_path):
     json_file = _split(tmp_path / "train") / ANNOTATIONS
     data = OmegaConf.create({"train_annotation_file": str(json_file),
                              "train_image_dir": str(tmp_path / "nowhere")})
-    with pytest.raises(ConceptDataConfigError,
+    with pytest.raises(ConfigValueError,
                        match=rf"^data.train_image_dir: {tmp_path}/nowhere is not a folder$"):
         data_files(data)
     data.train_image_dir = str(tmp_path / "train")

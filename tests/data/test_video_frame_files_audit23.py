@@ -1,18 +1,19 @@
-"""Mutation audit (round 23) of imaging.frame_files and mask_png's cut-short check: frames are
+"""Mutation audit (round 23) of imaging.frame_entries and mask_png's cut-short check: frames are
 listed in number order (2 before 10), and an annotation path that is a folder or missing is said
 as what it is (the cut-short check reads only a file)."""
 
 import pytest
 
-from samhq_train.imaging import ImageFileError, frame_files
+from samhq_train.image_header import ImageFileError, ImageMemoryError
+from samhq_train.imaging import frame_entries
 from samhq_train.mask_png import read_mask_png
 
 
 def test_frames_are_listed_in_number_order(tmp_path):
     for name in ("10.jpg", "2.png", "1.jpg", "b.jpg", "a.jpeg"):
         (tmp_path / name).write_bytes(b"")
-    assert [p.name for p in frame_files(tmp_path)] == ["1.jpg", "2.png", "10.jpg", "a.jpeg",
-                                                       "b.jpg"]
+    names = [entry.name for _, entry in frame_entries(tmp_path)]
+    assert names == ["1.jpg", "2.png", "10.jpg", "a.jpeg", "b.jpg"]
 
 
 def test_an_annotation_that_is_a_folder_or_missing_is_said_as_what_it_is(tmp_path):
@@ -36,5 +37,5 @@ def test_running_out_of_memory_on_a_frame_names_it_as_a_frame(tmp_path, monkeypa
         raise MemoryError
 
     monkeypatch.setattr(imaging.cv2, "cvtColor", out_of_memory)
-    with pytest.raises(imaging.ImageMemoryError, match=rf"^out of memory on frame file {path} "):
+    with pytest.raises(ImageMemoryError, match=rf"^out of memory on frame file {path} "):
         imaging.read_image(path, what="frame")

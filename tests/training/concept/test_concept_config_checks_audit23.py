@@ -7,7 +7,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from samhq_train.config_defaults import CONFIG_DIR
-from samhq_train.training.concept.config_checks import ConceptConfigError, check_concept_config
+from samhq_train.errors import ConfigValueError
+from samhq_train.training.concept.config_checks import check_concept_config
 
 
 def concept_cfg(tmp_path, *overrides):
@@ -24,24 +25,24 @@ def test_the_demos_merges_file_passes_before_it_is_written(tmp_path):
     assert not (tmp_path / "demo").exists()
     check_concept_config(cfg)  # passes: the run writes the demo with its merges file
     (tmp_path / "other").mkdir()
-    with pytest.raises(ConceptConfigError, match=r"^concept.bpe=.*: no such file"):
+    with pytest.raises(ConfigValueError, match=r"^concept.bpe=.*: no such file"):
         check_concept_config(concept_cfg(tmp_path, "data.concept_demo=null",
                                          f"data.root={tmp_path / 'other'}"))
 
 
 def test_a_bpe_folder_is_refused_as_no_file(tmp_path):
-    with pytest.raises(ConceptConfigError, match=rf"^concept.bpe={tmp_path}: is not a file: "):
+    with pytest.raises(ConfigValueError, match=rf"^concept.bpe={tmp_path}: is not a file: "):
         check_concept_config(concept_cfg(tmp_path, f"concept.bpe={tmp_path}"))
 
 
 def test_a_model_without_weights_is_refused(tmp_path):
-    with pytest.raises(ConceptConfigError, match=r"needs SAM 3's weights: pass model.checkpoint"):
+    with pytest.raises(ConfigValueError, match=r"needs SAM 3's weights: pass model.checkpoint"):
         check_concept_config(concept_cfg(tmp_path, "model.checkpoint=null"))
     check_concept_config(concept_cfg(tmp_path, "model.checkpoint=null", "+model.seed=0"))
 
 
 def test_the_trunk_cache_with_a_policy_training_the_trunk_is_refused(tmp_path):
     check_concept_config(concept_cfg(tmp_path, "data.cache.enabled=true"))  # detector: passes
-    with pytest.raises(ConceptConfigError, match=r"^data.cache.enabled=true stores the frozen"):
+    with pytest.raises(ConfigValueError, match=r"^data.cache.enabled=true stores the frozen"):
         check_concept_config(concept_cfg(tmp_path, "data.cache.enabled=true",
                                          "concept.policy=full"))
