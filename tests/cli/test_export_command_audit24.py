@@ -16,3 +16,10 @@ def test_a_bare_checkpoint_on_the_command_line_names_its_flag(tmp_path, capsys, 
     assert stop.value.code == 2
     assert "give the weights with their flag: --checkpoint last.ckpt" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_short_flag_first_is_a_flag(capsys):
+    with pytest.raises(SystemExit) as stop:
+        export_command.main(["-h"])
+    assert stop.value.code == 0
+    assert "usage:" in capsys.readouterr().out

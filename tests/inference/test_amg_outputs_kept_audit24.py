@@ -34,3 +34,17 @@ def test_the_no_mask_note_is_said_while_either_filter_is_on(capsys, iou, stabili
     err = capsys.readouterr().err
     assert (f"note: no mask passed --pred-iou-thresh {iou:g} and --stability-score-thresh "
             f"{stability:g}" in err) is said
+
+
+def test_every_images_masks_folder_is_checked(tmp_path, capsys):
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), disc_image())
+    (tmp_path / "b_masks").mkdir()
+    (tmp_path / "b_masks" / "0000.png").write_bytes(b"the user's own mask")
+    argv = ["--image", str(tmp_path / "a.png"), "--image", str(tmp_path / "b.png"),
+            "--out", str(tmp_path), "--output-mode", "binary_mask"]
+    with pytest.raises(SystemExit) as stop:
+        amg_main(argv)
+    assert stop.value.code == SETUP_ERROR_EXIT
+    assert "b_masks already exists" in capsys.readouterr().err
+    assert not (tmp_path / "a.json").exists() and not (tmp_path / "a_masks").exists()

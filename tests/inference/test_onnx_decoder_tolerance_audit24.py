@@ -25,8 +25,11 @@ def large_logits(tmp_path_factory):
     return model, path
 
 
-@pytest.mark.parametrize("off, passes", [(0.9, True), (2.0, False)])
-def test_large_logits_are_allowed_their_scale_once(large_logits, monkeypatch, off, passes):
+@pytest.mark.parametrize("off, where, passes", [(0.9, "near_zero", True), (2.0, "near_zero", False),
+                                               (1.5, "largest", True)])
+def test_large_logits_are_allowed_their_scale_once(large_logits, monkeypatch, off, where,
+                                                   passes):
+    """At the largest logit, the relative part adds its 1e-4 too."""
     model, path = large_logits
     exact = onnx_decoder_export.run_onnx
     largest = []
@@ -34,8 +37,9 @@ def test_large_logits_are_allowed_their_scale_once(large_logits, monkeypatch, of
     def rounded(session, inputs):
         masks, *rest = exact(session, inputs)
         largest.append(float(np.abs(masks).max()))
-        near_zero = np.unravel_index(np.abs(masks).argmin(), masks.shape)
-        masks[near_zero] += off * 1e-4 * np.abs(masks).max()
+        pick = np.abs(masks).argmin() if where == "near_zero" else np.abs(masks).argmax()
+        element = np.unravel_index(pick, masks.shape)
+        masks[element] += (1 if masks[element] >= 0 else -1) * off * 1e-4 * np.abs(masks).max()
         return [masks, *rest]
 
     monkeypatch.setattr(onnx_decoder_export, "run_onnx", rounded)
