@@ -2,11 +2,14 @@
 global rank, the process count and one object gathered from every process (all plain
 single-process answers without DDP), `end_process_group` when a run ends, `stop_together` for a
 step that every process takes and any of them can fail, `report_once`: a setup error that
-every process hits is said once, by rank 0, and `seed_this_process` for draws that differ per
-process."""
+every process hits is said once, by rank 0, `leave_after_launcher`: a run's exit status is rank
+0's, and `seed_this_process` for draws that differ per process."""
 
+import functools
 import os
 import random
+import select
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
@@ -160,6 +163,64 @@ def report_once(err: UserError) -> None:
         report(err)
 
 
+# the process that Lightning's own DDP launch runs in (rank 0, which starts the others with a
+# copy of its environment); set by exit_on_setup_error in a process that torchrun / srun did not
+# start (no LOCAL_RANK)
+LAUNCHER_PID = "SAMHQ_TRAIN_LAUNCHER_PID"
+# how long a further process that stops waits for rank 0 to leave first (leave_after_launcher)
+LAUNCHER_EXIT_WAIT_S = 20.0
+
+
+def _process_ended(pid: int, timeout: float) -> bool:
+    """Whether process `pid` ends within `timeout` seconds (a pidfd: ended, not yet reaped)."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    except (AttributeError, OSError):  # no pidfds (not Linux): look every 0.1 s
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            time.sleep(0.1)
+        return False
+    try:
+        return bool(select.select([pidfd], [], [], timeout)[0])
+    finally:
+        os.close(pidfd)
+
+
+def leave_after_launcher() -> None:
+    """In a further process of Lightning's own DDP launch that stops with an error: wait (up to
+    LAUNCHER_EXIT_WAIT_S) until rank 0 has left. A thread of rank 0 looks at the others every
+    5 s and, once one has exited non-zero, SIGKILLs all of them and rank 0 itself: a rank that
+    left first would make the run's exit status 137 whenever rank 0 is still on its way out (its
+    line, its teardown). Leaving after rank 0, the status is rank 0's own. torchrun and srun
+    start every process themselves (no such thread, no LAUNCHER_PID of this kind): no wait."""
+    env = os.environ
+    launcher = env.get(LAUNCHER_PID, "")
+    if not launcher.isdigit() or env.get("LOCAL_RANK", "0") == "0":
+        return
+    if "TORCHELASTIC_RUN_ID" not in env and int(launcher) != os.getpid():  # not torchrun's
+        _process_ended(int(launcher), LAUNCHER_EXIT_WAIT_S)
+
+
 def exit_on_setup_error(main: Callable[..., T]) -> Callable[..., T]:
-    """errors.exit_on_user_error for commands that run as DDP processes (report_once)."""
-    return exit_on_user_error(main, report_once)
+    """errors.exit_on_user_error for commands that run as DDP processes (report_once); a further
+    process of Lightning's own launch that stops leaves after rank 0 (leave_after_launcher)."""
+    wrapped = exit_on_user_error(main, report_once)
+
+    @functools.wraps(main)
+    def leaving_after_launcher(*args, **kwargs):
+        if "LOCAL_RANK" not in os.environ:  # this process would be rank 0 of Lightning's launch
+            os.environ[LAUNCHER_PID] = str(os.getpid())
+        try:
+            return wrapped(*args, **kwargs)
+        except SystemExit as leaving:
+            if leaving.code not in (0, None):
+                leave_after_launcher()
+            raise
+
+    return leaving_after_launcher

@@ -161,6 +161,9 @@ class _ForkedRank:
             target=_run_script,
             args=(os.path.join(cwd, command[1]), command[1:], env, cwd, *streams, launch))
         self._process.start()
+        # not joined when this process exits (multiprocessing's atexit joins its children), as a
+        # subprocess.Popen's child is not: rank 0 may leave before the others
+        multiprocessing.process._children.discard(self._process)
         for stream in streams:
             stream.close()
         self.args, self.pid, self.returncode = command, self._process.pid, None

@@ -62,13 +62,14 @@ def files(tmp_path_factory) -> dict:
 
 
 def launch(out: Path, files: dict, overrides: list[str], loss_scale: float = 1.0,
-           dropout: bool = False, check: bool = True, full_disk_rank: int | None = None
-           ) -> subprocess.CompletedProcess:
+           dropout: bool = False, check: bool = True, full_disk_rank: int | None = None,
+           rank_0_exit_delay: float = 0.0) -> subprocess.CompletedProcess:
     out.mkdir(parents=True)
     spec = out / "spec.json"
     spec.write_text(json.dumps({"out": str(out), "files": files, "no_dropout": not dropout,
                                 "overrides": overrides, "loss_scale": loss_scale,
-                                "full_disk_rank": full_disk_rank}))
+                                "full_disk_rank": full_disk_rank,
+                                "rank_0_exit_delay": rank_0_exit_delay}))
     result = run_launch([sys.executable, str(DRIVER), str(spec)], cwd=ROOT, timeout=400,
                         ddp=DDP[0] in overrides)
     if check:
@@ -181,7 +182,9 @@ def test_an_image_one_process_cannot_read_stops_both_in_a_line(tmp_path, files):
     for image in (data / "train").glob("0001.jpg"):
         image.write_bytes(image.read_bytes()[: image.stat().st_size // 2])
     bad = dict(files, data=str(data))
-    result = launch(tmp_path / "run", bad, [*COMMON, *DDP], check=False)
+    # rank 0 leaves 1 s after its line, Lightning's watch looks every 0.2 s (the driver): the
+    # run's status is still rank 0's own, not the watch's SIGKILL (-9)
+    result = launch(tmp_path / "run", bad, [*COMMON, *DDP], check=False, rank_0_exit_delay=1.0)
     assert result.returncode == 2, result.stderr[-3000:]
     lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]

@@ -1,0 +1,68 @@
+"""A further process of Lightning's own DDP launch that stops with an error leaves after rank 0
+(its launcher), so that the run's exit status is rank 0's and not the SIGKILL of Lightning's
+watch over the processes (test_concept_ddp.py shows it in a run); torchrun's and srun's
+processes, which have no such watch, leave at once. A `sleep` stands in for rank 0."""
+
+import os
+import subprocess
+
+import pytest
+
+from samhq_train import distributed
+from samhq_train.distributed import LAUNCHER_PID, exit_on_setup_error
+from samhq_train.errors import UserError
+
+
+def stops(reason: str):
+    raise UserError(reason)
+
+
+@pytest.fixture
+def launcher(monkeypatch):
+    """A rank 0 that outlives any wait: a process that waited for it would find it ended."""
+    monkeypatch.setattr(distributed, "LAUNCHER_EXIT_WAIT_S", 60.0)
+    process = subprocess.Popen(["sleep", "30"])
+    yield process
+    process.kill()
+    process.wait()
+
+
+def test_a_further_process_that_stops_leaves_once_rank_0_has_left(monkeypatch):
+    rank_0 = subprocess.Popen(["sleep", "0.5"])
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv(LAUNCHER_PID, str(rank_0.pid))
+    with pytest.raises(SystemExit) as leaving:
+        exit_on_setup_error(stops)("data.root not found")
+    assert leaving.value.code == 2
+    assert rank_0.poll() is not None  # it had ended (this test reaps it)
+    assert os.environ[LAUNCHER_PID] == str(rank_0.pid)  # Lightning's, kept
+
+
+@pytest.mark.parametrize("local_rank", [None, "0"], ids=["srun / one process", "local rank 0"])
+def test_rank_0_and_processes_not_launched_by_lightning_leave_at_once(
+        monkeypatch, launcher, local_rank):
+    monkeypatch.setenv(LAUNCHER_PID, str(launcher.pid))  # e.g. left by an outer command
+    if local_rank is None:
+        monkeypatch.delenv("LOCAL_RANK", raising=False)
+    else:
+        monkeypatch.setenv("LOCAL_RANK", local_rank)
+    with pytest.raises(SystemExit):
+        exit_on_setup_error(stops)("data.root not found")
+    assert launcher.poll() is None
+    # a process that torchrun / srun did not start may be Lightning's rank 0: it names itself
+    expected = str(os.getpid()) if local_rank is None else str(launcher.pid)
+    assert os.environ[LAUNCHER_PID] == expected
+
+
+def test_torchrun_processes_and_finished_runs_leave_at_once(monkeypatch, launcher):
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.delenv(LAUNCHER_PID, raising=False)  # torchrun: no Lightning launcher
+    with pytest.raises(SystemExit):
+        exit_on_setup_error(stops)("data.root not found")
+    monkeypatch.setenv(LAUNCHER_PID, str(launcher.pid))  # e.g. left by an outer command
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "none")
+    with pytest.raises(SystemExit):
+        exit_on_setup_error(stops)("data.root not found")
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID")
+    assert exit_on_setup_error(lambda: 7)() == 7  # a run that ends well does not wait
+    assert launcher.poll() is None
