@@ -15,7 +15,8 @@ both.
 A command's module is imported inside that wrapper too (command_entry: the installed commands,
 cli/commands.py; run_as_main: `python -m <module>`, whose `if __name__ == "__main__"` guard comes
 before its imports), so a signal while torch, Hydra and the model code load is that line as well.
-This module imports nothing heavy (the standard library and compat's release check only).
+This module imports nothing heavy (the standard library only; compat's release check is imported
+by a command's main(), inside the wrapper).
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import NoReturn, TypeVar
-
-from samhq_train.compat import too_old_release
 
 SETUP_ERROR_EXIT = 2
 CHECK_FAILED_EXIT = 3
@@ -152,6 +151,8 @@ def command_entry(module: str) -> Callable[[], int | None]:
     exit_on_user_error."""
 
     def main() -> int | None:
+        from samhq_train.compat import too_old_release
+
         too_old = too_old_release()  # before the import, which an old torch may break deep inside
         if too_old is not None:
             raise UserError(too_old)

@@ -19,7 +19,7 @@ NEUTRAL = {
 }
 ALLOWED = {
     "compat": set(),
-    "errors": {"compat"},  # the commands' release check, before their imports
+    "errors": {"compat"},  # deferred (DEFERRED): the commands' release check
     "files": {"errors"},
     "user_files": {"files"},
     "output_check": {"errors"},  # output folders checked writable before any work
@@ -125,6 +125,8 @@ for _layer in ALLOWED:
 # module-level ones. samhq_train.cli imports its CONFIG_DIR on first use: the installed commands'
 # entry points (cli/commands.py) are imported before their signal handling is set.
 DEFERRED = {
+    # the commands' release check, inside the signal wrapper, before the command's imports
+    "samhq_train.errors": {"samhq_train.compat"},
     "samhq_train.cli": {"samhq_train.config_defaults"},
     "samhq_train.cli.train": {"samhq_train.train"},
     "samhq_train.cli.evaluate": {"samhq_train.evaluation.entry"},
