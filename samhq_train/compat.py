@@ -73,3 +73,13 @@ def autocast_dtype(device_type: str):
     if device_type == "cpu":
         return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else None
     return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else None
+
+
+@functools.cache
+def tiff_size_turned_at_open() -> bool:
+    """Whether PIL's size of a TIFF opened (not yet decoded) is its upright size. libtiff applies
+    a TIFF's Orientation tag while decoding (in OpenCV and PIL alike); Pillow 11 gives the turned
+    size at open, Pillow 9 and 10 the stored one until the pixels are decoded."""
+    from PIL import Image
+
+    return _release(Image.__version__) >= (11,)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from samhq_train import compat
 from samhq_train.errors import UserError
 
 MAX_PIXELS_ENV = "SAMHQ_MAX_IMAGE_PIXELS"
@@ -225,7 +226,16 @@ def opened_image(source: Path | bytes) -> Iterator[Image.Image]:
 def _open_header(source: Path | bytes) -> ImageHeader:
     """Width, height and orientation as PIL's Image.open reads them (no pixels decoded)."""
     with opened_image(source) as im:
-        return ImageHeader(*im.size, _orientation(im), im.mode, _wide_samples(im), im.format)
+        width, height = im.size
+        if _turned_tiff(im) and not compat.tiff_size_turned_at_open():
+            width, height = height, width
+        return ImageHeader(width, height, _orientation(im), im.mode, _wide_samples(im), im.format)
+
+
+def _turned_tiff(im: Image.Image) -> bool:
+    """A TIFF whose Orientation tag turns it a quarter (5-8): decoded transposed."""
+    tags = getattr(im, "tag_v2", None)
+    return tags is not None and tags.get(EXIF_ORIENTATION) in (5, 6, 7, 8)
 
 
 def _orientation(im: Image.Image) -> int:

@@ -15,9 +15,9 @@ each other.
   Orientation tag, which libtiff applies in OpenCV and PIL alike (its pixels and its header's
   size come upright: orientation 1). A file of several frames (an animated GIF, a multi-page
   TIFF, a phone's MPO JPEG) is read as its first frame, the picture every decoder and viewer
-  starts with. Problems raise ``ImageFileError``
-  (a UserError and ValueError) naming the file; data wraps it in DataError, inference in
-  ImageReadError.
+  starts with (a GIF needs OpenCV 4.12+; an older OpenCV refuses it as not readable). Problems
+  raise ``ImageFileError`` (a UserError and ValueError) naming the file; data wraps it in
+  DataError, inference in ImageReadError.
 - Before decoding, the header is checked against the pixel limit (image_header.py); a file
   whose header PIL cannot read has no size to check and is decoded only when there is no limit.
   Running out of memory while decoding is ``ImageMemoryError`` (a UserError and MemoryError),

@@ -54,9 +54,9 @@ def random_tiny_model(seed: int = 0) -> SamHQ:
 
 
 TRANSFORMERS_DECODER_DEFECT = (
-    "transformers' SamHQMaskDecoder (seen in 4.57.6 and 5.17-5.25) upscales the pre-transformer "
-    "image embedding (H and W swapped) instead of the two-way transformer's updated image tokens, "
-    "so its masks differ from the official SAM-HQ on the same weights"
+    "transformers' SamHQMaskDecoder (from 4.54; seen in 4.57.6 and 5.17-5.25) upscales the "
+    "pre-transformer image embedding (H and W swapped) instead of the two-way transformer's "
+    "updated image tokens, so its masks differ from the official SAM-HQ on the same weights"
 )
 
 

@@ -12,10 +12,10 @@ from PIL import Image
 from samhq_train import image_header, imaging
 from samhq_train.app import server
 from samhq_train.app.engine import AppError
-from tests.data.test_odd_image_files import GREY, IMAGES, saved
+from tests.data.test_odd_image_files import GREY, IMAGES, cases, saved
 
 
-@pytest.mark.parametrize("name,image,options,plain", IMAGES, ids=[i[0] for i in IMAGES])
+@pytest.mark.parametrize("name,image,options,plain", cases(IMAGES))
 def test_an_upload_reads_as_the_same_file_does(tmp_path, name, image, options, plain):
     path = saved(tmp_path, name, image, **options)
     upload = server.decode_upload(path.read_bytes(), name)

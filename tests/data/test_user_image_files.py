@@ -15,6 +15,7 @@ from PIL import Image
 from samhq_train import image_header, imaging
 from samhq_train.data import CocoInstanceDataset, DataError, PairedFolderDataset
 from samhq_train.inference.predict_files import list_images
+from tests.data.test_odd_image_files import NEEDS_GIF_DECODING
 
 APPLE_DOUBLE = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(64)
 RNG = np.random.default_rng(0)
@@ -100,7 +101,8 @@ def test_a_heic_or_apple_double_file_is_named_in_its_refusal(tmp_path, head, sai
         image_header.set_max_image_pixels(image_header.DEFAULT_MAX_PIXELS)
 
 
-@pytest.mark.parametrize("name", ["pages.tif", "moving.gif"])
+@pytest.mark.parametrize("name", ["pages.tif",
+                                  pytest.param("moving.gif", marks=NEEDS_GIF_DECODING)])
 def test_a_file_of_several_frames_reads_as_its_first(tmp_path, name):
     first = np.zeros((20, 30, 3), np.uint8)
     first[:10] = 255

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from samhq_train.compat import _release
 from samhq_train.model import build_sam_hq
 from samhq_train.model.sam2 import cpu_blocks
 from tests.script_modules import load_script
@@ -14,6 +15,8 @@ from tests.script_modules import load_script
 VARIANT = "sam2.1_hq_hiera_demo"  # windows 8-4-14-7 at 256 px: the last two stages padded
 
 
+# torch 2.3's FlopCounterMode counts nothing in inference mode and fails on bmm(out=) under no_grad
+@pytest.mark.skipif(_release(torch.__version__) < (2, 4), reason="torch 2.3's FlopCounterMode")
 @pytest.mark.parametrize("size", [256, 224])
 def test_hiera_floor_gemms_count_the_encoders_matrix_flops(monkeypatch, size):
     bench = load_script("matmul_floor")
