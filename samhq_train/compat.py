@@ -1,7 +1,8 @@
 """What differs between the releases the project supports, from pyproject.toml's floors (torch
-2.3, the test suite run there: README's Quickstart) to the newest: one home for version
-checks. Only the standard library at import (errors.py imports this module); torch is imported
-by the functions that use it, whose callers have it loaded already.
+2.3, what ran there: docs/versions.md) to the newest: one home for version checks. Only the
+standard library at import (a command's entry imports it before the command's own modules, in
+errors.command_entry); torch and PIL are imported by the functions that use them, whose callers
+have them loaded already.
 """
 
 from __future__ import annotations
