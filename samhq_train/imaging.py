@@ -131,10 +131,8 @@ def frame_entries(folder: str | os.PathLike) -> list[tuple[str, os.DirEntry]]:
     ImageFileError when two share a name (00001.jpg and 00001.png: which is the frame?). Entries,
     not Paths: a long sequence is listed without a Path built, nor a stat made (entry.is_file()
     answers from the listing, but for a link), per file."""
-    with os.scandir(folder) as listing:
-        named = [(split_name(e.name), e) for e in listing if not is_hidden_name(e.name)]
-    entries = sorted(((stem, e) for (stem, suffix), e in named
-                      if suffix.lower() in FRAME_SUFFIXES), key=lambda item: stem_order(item[0]))
+    entries = sorted(((stem, e) for stem, e in entries_with_suffixes(folder, FRAME_SUFFIXES)),
+                     key=lambda item: stem_order(item[0]))
     counts = Counter(stem for stem, _ in entries)
     repeated = sorted(stem for stem, count in counts.items() if count > 1)
     if repeated:
@@ -142,6 +140,15 @@ def frame_entries(folder: str | os.PathLike) -> list[tuple[str, os.DirEntry]]:
         raise ImageFileError(f"{folder}: several frames are named {repeated[0]!r} ({names}); "
                              "rename or move out all but one")
     return entries
+
+
+def entries_with_suffixes(folder: str | os.PathLike,
+                          suffixes: tuple[str, ...]) -> list[tuple[str, os.DirEntry]]:
+    """(stem, the listing's entry) of the files in `folder` whose suffix (any case) is one of
+    `suffixes` (lower case), in listing order; hidden files (user_files.is_hidden) left out."""
+    with os.scandir(folder) as listing:
+        named = [(split_name(e.name), e) for e in listing if not is_hidden_name(e.name)]
+    return [(stem, e) for (stem, suffix), e in named if suffix.lower() in suffixes]
 
 
 def split_name(name: str) -> tuple[str, str]:

@@ -35,9 +35,9 @@ from torch.utils.data import Dataset
 
 from samhq_train import imaging
 from samhq_train.image_header import ImageFileError
-from samhq_train.imaging import FRAME_SUFFIXES, frame_entries, split_name
+from samhq_train.imaging import FRAME_SUFFIXES, entries_with_suffixes, frame_entries
 from samhq_train.mask_png import mask_png_header, read_mask_png
-from samhq_train.user_files import is_hidden_name, not_a_file, not_a_folder, stem_order
+from samhq_train.user_files import not_a_file, not_a_folder, stem_order
 
 from .image_files import DataError
 from .video_transforms import ClipAugmentation, augment_clip, seeded_global_draws
@@ -85,9 +85,7 @@ def _check_indexed(path: Path) -> None:
 def _masks(folder: Path) -> dict[str, os.DirEntry]:
     """{stem: entry} of a sequence's mask PNGs (any case); hidden files (a Mac's '._<name>'
     metadata beside each copied file) left out, as user_files.is_hidden."""
-    with os.scandir(folder) as listing:
-        named = [(split_name(e.name), e) for e in listing if not is_hidden_name(e.name)]
-    return {stem: e for (stem, suffix), e in named if suffix.lower() == ".png"}
+    return dict(entries_with_suffixes(folder, (".png",)))
 
 
 def _frames(folder: Path) -> dict[str, os.DirEntry]:
