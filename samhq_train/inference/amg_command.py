@@ -18,12 +18,14 @@ and masks come from float32 logits.
 Writes <out>/<stem>.json (COCO style: images, annotations with segmentation in --output-mode,
 area, bbox x y w h, predicted_iou, stability_score, point_coords, crop_box; categories) and
 <out>/<stem>_overlay.png; with --output-mode binary_mask the masks are PNGs in <out>/<stem>_masks/
-and each segmentation names its file. Existing outputs are kept unless --overwrite.
+and each segmentation names its file; the JSON's info.samhq_amg records the settings. Existing
+outputs are kept unless --overwrite; --skip-existing skips the images an earlier run with the same
+settings finished (after Ctrl-C or a fixed image: the rest are made).
 Exit status 0, or 2 with one error line for bad input (a missing or unreadable image, a folder
 without images, a checkpoint that does not load, an option out of range, outputs that exist); an
 unreadable image of several is its error line, the others go on, and a last line counts both.
 Ctrl-C (SIGTERM alike) stops with one line counting the images whose files were written (each
-whole: none of the interrupted image's stays), exit 130 (143).
+whole: none of the interrupted image's stays), exit 130 (143); --skip-existing then finishes.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ import torch
 
 from samhq_train.constants import DEMO_BASE_DIR
 from samhq_train.errors import UserError, exit_on_user_error
-from samhq_train.files import all_or_none, atomic_write_text
+from samhq_train.files import all_or_none, atomic_write_folder, atomic_write_text
 from samhq_train.imaging import IMAGE_SUFFIXES
 from samhq_train.model import CheckpointError, load_checkpoint
 from samhq_train.model.formats import is_shipped_demo_base
@@ -53,6 +55,7 @@ from samhq_train.progress import track
 
 from .amg import OUTPUT_MODES, AutomaticMaskGenerator, rle_to_mask
 from .amg.generator import OPTION_RANGES, check_options
+from .amg_resume import RECORD_KEY, earlier_results, recorded_mask_files, run_record
 from .command_options import (
     add_device_options,
     add_hq_option,
@@ -88,6 +91,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_weights_options(parser)
     parser.add_argument("--out", default="amg", help="output folder (default: amg)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="skip the images an earlier run with the same settings finished in --out",
+    )
     add_device_options(parser, int8=True)
     parser.add_argument("--output-mode", choices=OUTPUT_MODES, default="coco_rle")
     add_hq_option(parser)
@@ -122,6 +130,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      "--images FOLDER)")
     if not args.image and not args.images:
         parser.error("give --image FILE (repeatable) and/or --images FOLDER")
+    if args.overwrite and args.skip_existing:
+        parser.error("--overwrite redoes every image, --skip-existing keeps the finished ones: "
+                     "give one")
     check_device_options(parser, args)
     check_hq_options(parser, args)
     check_generator_options(args)
@@ -203,24 +214,40 @@ def draw_masks(image: np.ndarray, rles: list[dict]) -> np.ndarray:
     return np.clip(picture + 0.5, 0, 255).astype(np.uint8)
 
 
-def write_image_result(out: Path, image_path: Path, image: np.ndarray, generator, found) -> int:
-    """<stem>.json (<stem>_masks/NNNN.png with --output-mode binary_mask) and <stem>_overlay.png,
-    each written whole; a signal or a write error removes the image's files written so far.
-    Returns the number of masks."""
+def write_image_result(
+    out: Path, image_path: Path, image: np.ndarray, generator, found, run: dict
+) -> int:
+    """<stem>.json (recording `run`; <stem>_masks/NNNN.png with --output-mode binary_mask) and
+    <stem>_overlay.png, each written whole; a signal or a write error removes the image's files
+    written so far. Returns the number of masks."""
     with all_or_none([]) as written:
-        return _write_image_result(out, image_path, image, generator, found, written)
+        return _write_image_result(out, image_path, image, generator, found, run, written)
 
 
-def _write_image_result(out, image_path, image, generator, found, written) -> int:
+def write_mask_files(out: Path, stem: str, records: list[dict], written: list[Path]) -> None:
+    """<stem>_masks/ as exactly this run's mask PNGs (each record's segmentation becomes its
+    file's name): the masks an earlier run's <stem>.json names go with that JSON, removed first
+    so that no JSON names masks it does not describe; files samhq-amg did not write stay."""
+    earlier_json = out / f"{stem}.json"
+    earlier = recorded_mask_files(earlier_json)
+    earlier_json.unlink(missing_ok=True)  # there only with --overwrite
+    names = [f"{i:04d}.png" for i in range(len(records))]
+
+    def write(folder: Path) -> None:
+        for name, record in zip(names, records):
+            write_png(folder / name, record["segmentation"].astype(np.uint8) * np.uint8(255))
+
+    folder = atomic_write_folder(out / f"{stem}_masks", write, replaces={*earlier, *names})
+    written.extend(folder / name for name in names)
+    for name, record in zip(names, records):
+        record["segmentation"] = f"{stem}_masks/{name}"
+
+
+def _write_image_result(out, image_path, image, generator, found, run, written) -> int:
     records = generator.records(found)
     stem = image_path.stem
     if generator.output_mode == "binary_mask":
-        (out / f"{stem}_masks").mkdir(exist_ok=True)
-        for i, record in enumerate(records):
-            name = f"{stem}_masks/{i:04d}.png"
-            written.append(out / name)
-            write_png(out / name, record["segmentation"].astype(np.uint8) * np.uint8(255))
-            record["segmentation"] = name
+        write_mask_files(out, stem, records, written)
     annotations = [
         {"id": i + 1, "image_id": 1, "category_id": 1, "iscrowd": 0, **record}
         for i, record in enumerate(records)
@@ -230,6 +257,7 @@ def _write_image_result(out, image_path, image, generator, found, written) -> in
         "images": [{"id": 1, "file_name": image_path.name, "height": h, "width": w}],
         "annotations": annotations,
         "categories": [{"id": 1, "name": "object"}],
+        "info": {"description": "samhq-amg", RECORD_KEY: run},
     }
     written.append(out / f"{stem}.json")
     atomic_write_text(written[-1], json.dumps(coco))
@@ -243,8 +271,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     images = list_images(args.image, args.images)
     out = Path(args.out)
-    targets = [out / f"{p.stem}{suffix}" for p in images for suffix in (".json", "_overlay.png")]
-    mask_folders = [out / f"{p.stem}_masks" for p in images if args.output_mode == "binary_mask"]
+    run = run_record(args)
+    images, redone = skip_finished(images, out, run) if args.skip_existing else (images, [])
+    if not images:
+        return 0
+    fresh = [p for p in images if p not in redone]  # a begun image's own files are replaced
+    targets = [out / f"{p.stem}{suffix}" for p in fresh for suffix in (".json", "_overlay.png")]
+    mask_folders = [out / f"{p.stem}_masks" for p in fresh if args.output_mode == "binary_mask"]
     try:
         check_output_dir(
             out,
@@ -281,8 +314,21 @@ def main(argv: list[str] | None = None) -> int:
         int8=args.int8,
     )
     out.mkdir(exist_ok=True)
-    segment_images(images, out, generator, note)
+    segment_images(images, out, generator, note, run)
     return 0
+
+
+def skip_finished(images: list[Path], out: Path, run: dict) -> tuple[list[Path], list[Path]]:
+    """(the images an earlier run with the same settings did not finish in `out`, a line
+    counting the others; of them, those it began, whose files are its own to replace). One
+    refusal for a JSON written with other settings."""
+    done, begun, refusal = earlier_results(images, out, run) if out.is_dir() else ([], [], None)
+    if refusal is not None:
+        raise AmgInputError(refusal)
+    if done:
+        print(f"skipping {len(done)} of {len(images)} images: their masks are in {out} already",
+              file=sys.stderr)
+    return [p for p in images if p not in done], begun
 
 
 def print_empty_note(generator) -> bool:
@@ -300,7 +346,7 @@ def print_empty_note(generator) -> bool:
     return True
 
 
-def segment_images(images: list[Path], out: Path, generator, note: str | None) -> None:
+def segment_images(images: list[Path], out: Path, generator, note: str | None, run: dict) -> None:
     """Every image's files in `out`. An unreadable image of several is one error line and the
     others go on (AmgInputError counting them at the end); one image alone stops at once."""
     done, unreadable, told_empty = 0, 0, False
@@ -318,16 +364,17 @@ def segment_images(images: list[Path], out: Path, generator, note: str | None) -
                 print(note, file=sys.stderr)
                 note = None
             count = write_image_result(
-                out, path, image, generator, generator.generate_candidates(image)
+                out, path, image, generator, generator.generate_candidates(image), run
             )
             print(f"{path}: {count} masks -> {out / (path.stem + '.json')}")
             done += 1
             if count == 0 and not told_empty:
                 told_empty = print_empty_note(generator)
     except KeyboardInterrupt as stop:
-        exit_interrupted(stop, done, len(images), "images' masks", out)
+        again = "run the same command with --skip-existing to make the rest"
+        exit_interrupted(stop, done, len(images), "images' masks", out, again)
     if unreadable:
         raise AmgInputError(
             f"{unreadable} of {len(images)} images could not be read (listed above); the masks "
-            f"of the other {done} are in {out}"
+            f"of the other {done} are in {out} (once fixed, --skip-existing makes the rest)"
         )

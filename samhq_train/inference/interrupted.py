@@ -11,13 +11,18 @@ from samhq_train.errors import interrupt_exit_status, interrupt_signal
 
 
 def exit_interrupted(
-    stop: KeyboardInterrupt, written: int, total: int, what: str, out: Path | str
+    stop: KeyboardInterrupt,
+    written: int,
+    total: int,
+    what: str,
+    out: Path | str,
+    again: str = "run again with --overwrite to replace them",
 ) -> NoReturn:
-    """`interrupted (SIGINT): <written> of <total> <what> written to <out>; run again with
-    --overwrite to replace them` on stderr, exit 130 (143 for SIGTERM). stop: the
-    KeyboardInterrupt (errors.Terminated for SIGTERM); what: the unit, e.g. "frames' masks"."""
+    """`interrupted (SIGINT): <written> of <total> <what> written to <out>; <again>` on stderr,
+    exit 130 (143 for SIGTERM). stop: the KeyboardInterrupt (errors.Terminated for SIGTERM);
+    what: the unit, e.g. "frames' masks"; again: how to go on from there."""
     print(f"\ninterrupted ({interrupt_signal(stop)}): {written} of {total} {what} written to "
-          f"{out}; run again with --overwrite to replace them", file=sys.stderr)
+          f"{out}; {again}", file=sys.stderr)
     sys.exit(interrupt_exit_status(stop))
 
 

@@ -1,6 +1,6 @@
 """Ctrl-C in samhq-predict, samhq-concept and samhq-amg is one line, as in samhq-video: how many
 images' outputs were written (each whole: none of the interrupted image's files stays), run again
-with --overwrite; exit 130, no traceback.
+with --overwrite (samhq-amg: --skip-existing makes the rest); exit 130, no traceback.
 samhq-predict's predictions.json lists the written ones."""
 
 import json
@@ -97,8 +97,15 @@ def test_ctrl_c_in_samhq_amg_is_one_line(tmp_path, tiny_weights, capsys, monkeyp
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == (
-        f"interrupted (SIGINT): 1 of 3 images' masks written to {out}; run again with "
-        "--overwrite to replace them")
+        f"interrupted (SIGINT): 1 of 3 images' masks written to {out}; run the same command "
+        "with --skip-existing to make the rest")
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     masks = [f for f in files if f.startswith("a_masks/")]
     assert masks and files == ["a.json", *masks, "a_overlay.png"]  # b's masks and json removed
+
+    monkeypatch.undo()  # the same command again, with --skip-existing: b and c are made
+    a_files = {f: (out / f).read_bytes() for f in files}
+    assert _exit_status(amg_command.main, argv + ["--skip-existing"]) == 0
+    assert f"skipping 1 of 3 images: their masks are in {out} already" in capsys.readouterr().err
+    assert {f: (out / f).read_bytes() for f in files} == a_files
+    assert all((out / f"{stem}_overlay.png").is_file() for stem in "bc")

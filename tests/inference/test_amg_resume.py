@@ -1,0 +1,85 @@
+"""samhq-amg run again over its own outputs: --skip-existing makes only what an earlier run with
+the same settings did not finish, and --overwrite leaves <stem>_masks/ holding exactly the masks
+its JSON names (an earlier run's extra masks go, the user's own files stay)."""
+
+import json
+
+import cv2
+import pytest
+
+from samhq_train.errors import SETUP_ERROR_EXIT
+from samhq_train.inference.amg_command import main as amg_main
+
+from .amg_reference import disc_image
+
+LOOSE = ["--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--output-mode", "binary_mask"]
+
+
+@pytest.fixture
+def photos(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(folder / name), disc_image())
+    return folder
+
+
+def run(photos, out, points, *extra) -> list[str]:
+    argv = ["--images", str(photos), "--out", str(out), "--points-per-side", str(points)]
+    assert amg_main(argv + LOOSE + list(extra)) == 0
+    return [a["segmentation"] for a in json.loads((out / "a.json").read_text())["annotations"]]
+
+
+def test_overwrite_leaves_only_this_runs_masks_and_the_users_files(photos, tmp_path):
+    out = tmp_path / "out"
+    many = run(photos, out, 4)
+    (out / "a_masks" / "notes.txt").write_text("the user's own")
+    few = run(photos, out, 1, "--overwrite")
+    assert len(few) < len(many)
+    assert sorted(p.name for p in (out / "a_masks").iterdir()) == sorted(
+        [n.split("/")[1] for n in few] + ["notes.txt"]
+    )
+    assert (out / "a_masks" / "notes.txt").read_text() == "the user's own"
+
+
+def test_skip_existing_makes_only_what_is_missing(photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    run(photos, out, 2)
+    a_json = (out / "a.json").read_bytes()
+    (out / "b_overlay.png").unlink()  # b begun (its JSON recorded these settings), not finished
+    capsys.readouterr()
+    run(photos, out, 2, "--skip-existing")
+    assert f"skipping 1 of 2 images: their masks are in {out} already" in capsys.readouterr().err
+    assert (out / "a.json").read_bytes() == a_json and (out / "b_overlay.png").is_file()
+
+
+def test_skip_existing_refuses_outputs_of_other_settings(photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    run(photos, out, 2)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(SystemExit) as stop:
+        run(photos, out, 3, "--skip-existing", "--checkpoint", str(tmp_path / "never_read.pth"))
+    assert stop.value.code == SETUP_ERROR_EXIT
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: {out / 'a.json'} was written with other settings (")
+    assert "--points-per-side 2 (now 3)" in err and "pass --overwrite" in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_skip_existing_refuses_a_file_it_did_not_write(photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_overlay.png").write_bytes(b"the user's own picture")
+    with pytest.raises(SystemExit) as stop:
+        run(photos, out, 2, "--skip-existing")
+    assert stop.value.code == SETUP_ERROR_EXIT
+    assert f"{out / 'a_overlay.png'} already exists" in capsys.readouterr().err
+    assert (out / "a_overlay.png").read_bytes() == b"the user's own picture"
+
+
+def test_overwrite_and_skip_existing_together_are_refused(photos, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        run(photos, tmp_path / "out", 2, "--skip-existing", "--overwrite")
+    assert stop.value.code == 2
+    assert "--overwrite redoes every image, --skip-existing keeps" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
