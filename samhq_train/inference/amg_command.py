@@ -20,7 +20,8 @@ area, bbox x y w h, predicted_iou, stability_score, point_coords, crop_box; cate
 <out>/<stem>_overlay.png; with --output-mode binary_mask the masks are PNGs in <out>/<stem>_masks/
 and each segmentation names its file; the JSON's info.samhq_amg records the settings. Existing
 outputs are kept unless --overwrite; --skip-existing skips the images an earlier run with the same
-settings finished (after Ctrl-C or a fixed image: the rest are made).
+settings finished (after Ctrl-C or a fixed image: the rest are made; outputs of other settings
+are refused, or with --overwrite as well redone).
 Exit status 0, or 2 with one error line for bad input (a missing or unreadable image, a folder
 without images, a checkpoint that does not load, an option out of range, outputs that exist); an
 unreadable image of several is its error line, the others go on, and a last line counts both.
@@ -94,7 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--skip-existing",
         action="store_true",
-        help="skip the images an earlier run with the same settings finished in --out",
+        help="skip the images an earlier run with the same settings finished in --out (with "
+        "--overwrite: redo the others)",
     )
     add_device_options(parser, int8=True)
     parser.add_argument("--output-mode", choices=OUTPUT_MODES, default="coco_rle")
@@ -130,9 +132,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      "--images FOLDER)")
     if not args.image and not args.images:
         parser.error("give --image FILE (repeatable) and/or --images FOLDER")
-    if args.overwrite and args.skip_existing:
-        parser.error("--overwrite redoes every image, --skip-existing keeps the finished ones: "
-                     "give one")
     check_device_options(parser, args)
     check_hq_options(parser, args)
     check_generator_options(args)
@@ -272,7 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     images = list_images(args.image, args.images)
     out = Path(args.out)
     run = run_record(args)
-    images, redone = skip_finished(images, out, run) if args.skip_existing else (images, [])
+    if args.skip_existing:
+        images, redone = skip_finished(images, out, run, args.overwrite)
+    else:
+        redone = []
     if not images:
         return 0
     fresh = [p for p in images if p not in redone]  # a begun image's own files are replaced
@@ -318,13 +320,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def skip_finished(images: list[Path], out: Path, run: dict) -> tuple[list[Path], list[Path]]:
+def skip_finished(
+    images: list[Path], out: Path, run: dict, overwrite: bool
+) -> tuple[list[Path], list[Path]]:
     """(the images an earlier run with the same settings did not finish in `out`, a line
-    counting the others; of them, those it began, whose files are its own to replace). One
-    refusal for a JSON written with other settings."""
-    done, begun, refusal = earlier_results(images, out, run) if out.is_dir() else ([], [], None)
-    if refusal is not None:
-        raise AmgInputError(refusal)
+    counting the others; of them, those it began, whose files are its own to replace). A JSON
+    written with other settings is refused in one line, unless `overwrite` (then it is redone)."""
+    done, begun, other = earlier_results(images, out, run) if out.is_dir() else ([], [], None)
+    if other is not None and not overwrite:
+        raise AmgInputError(
+            f"{other}: give those settings to finish that run, or pass --overwrite as well to "
+            "redo the images made otherwise (the finished ones are still skipped)"
+        )
     if done:
         print(f"skipping {len(done)} of {len(images)} images: their masks are in {out} already",
               file=sys.stderr)

@@ -5,7 +5,8 @@ Each `<stem>.json` carries `info.samhq_amg`: the options that shape its masks (t
 given, the generator's options, the output mode, HQ, bf16 / int8; not the device). An image is
 done when its JSON holds the same record and every file it names is there (the overlay, with
 --output-mode binary_mask each mask PNG). A JSON with another record, or one samhq-amg did not
-write, is not taken as done: it is refused as any existing output is, before the model is read.
+write, is not taken as done: it is refused as any existing output is, before the model is read
+(with --overwrite as well, such an image is redone: --skip-existing skips only the finished ones).
 The weights are recorded as the path given (resolved), not by content: a checkpoint replaced at
 the same path is not noticed.
 """
@@ -68,24 +69,24 @@ def earlier_results(
     images: list[Path], out: Path, record: dict
 ) -> tuple[list[Path], list[Path], str | None]:
     """(the images an earlier run with `record` finished in `out`; those it began, its JSON there
-    but not every file it names, which are redone; and the first refusal: a JSON samhq-amg wrote
-    with other settings, which --skip-existing must not take as done)."""
-    done, begun = [], []
+    but not every file it names, which are redone; and a line naming the first JSON samhq-amg
+    wrote with other settings, which --skip-existing must not take as done: refused, or with
+    --overwrite redone)."""
+    done, begun, other = [], [], None
     for image in images:
         json_path = out / f"{image.stem}.json"
         earlier = recorded_settings(json_path)
         if earlier is None:
             continue
         if earlier != record:
-            changed = "; ".join(differences(earlier, record)[:3])
-            return done, begun, (
-                f"{json_path} was written with other settings ({changed}): rerun with those "
-                "settings to finish the rest, or pass --overwrite to redo every image"
-            )
+            if other is None:
+                changed = "; ".join(differences(earlier, record)[:3])
+                other = f"{json_path} was written with other settings ({changed})"
+            continue
         files = [out / f"{image.stem}_overlay.png"]
         files += [out / f"{image.stem}_masks" / n for n in recorded_mask_files(json_path)]
         (done if all(f.is_file() for f in files) else begun).append(image)
-    return done, begun, None
+    return done, begun, other
 
 
 __all__ = ["RECORD_KEY", "earlier_results", "recorded_mask_files", "run_record"]

@@ -8,6 +8,7 @@ import cv2
 import pytest
 
 from samhq_train.errors import SETUP_ERROR_EXIT
+from samhq_train.inference import amg_command
 from samhq_train.inference.amg_command import main as amg_main
 
 from .amg_reference import disc_image
@@ -77,9 +78,34 @@ def test_skip_existing_refuses_a_file_it_did_not_write(photos, tmp_path, capsys)
     assert (out / "a_overlay.png").read_bytes() == b"the user's own picture"
 
 
-def test_overwrite_and_skip_existing_together_are_refused(photos, tmp_path, capsys):
+def test_ctrl_c_in_an_overwrite_run_then_skip_existing_finishes_it(photos, tmp_path, capsys,
+                                                                    monkeypatch):
+    """New settings over an earlier run's outputs (--overwrite), stopped at b: the same command
+    with --skip-existing keeps a (made with these settings) and redoes b and c, whose files are
+    the earlier run's."""
+    cv2.imwrite(str(photos / "c.png"), disc_image())
+    out = tmp_path / "out"
+    run(photos, out, 4)
+    real = amg_command.write_png
+
+    def ctrl_c_at_b_overlay(path, picture):
+        if path.name == "b_overlay.png":
+            raise KeyboardInterrupt
+        real(path, picture)
+
+    monkeypatch.setattr(amg_command, "write_png", ctrl_c_at_b_overlay)
     with pytest.raises(SystemExit) as stop:
-        run(photos, tmp_path / "out", 2, "--skip-existing", "--overwrite")
-    assert stop.value.code == 2
-    assert "--overwrite redoes every image, --skip-existing keeps" in capsys.readouterr().err
-    assert not (tmp_path / "out").exists()
+        run(photos, out, 1, "--overwrite")
+    assert stop.value.code == 130
+    again = "run the same command with --skip-existing to make the rest"
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(again)
+    monkeypatch.undo()
+    a_files = {p: p.read_bytes() for p in out.glob("a*") if p.is_file()}
+    run(photos, out, 1, "--overwrite", "--skip-existing")
+    assert f"skipping 1 of 3 images: their masks are in {out} already" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in out.glob("a*") if p.is_file()} == a_files
+    for stem in "bc":
+        coco = json.loads((out / f"{stem}.json").read_text())
+        assert coco["info"]["samhq_amg"]["points_per_side"] == 1
+        named = sorted(a["segmentation"] for a in coco["annotations"])
+        assert named == sorted(f"{stem}_masks/{p.name}" for p in (out / f"{stem}_masks").iterdir())
