@@ -225,11 +225,11 @@ def write_image_result(
 
 def write_mask_files(out: Path, stem: str, records: list[dict], written: list[Path]) -> None:
     """<stem>_masks/ as exactly this run's mask PNGs (each record's segmentation becomes its
-    file's name): the masks an earlier run's <stem>.json names go with that JSON, removed first
-    so that no JSON names masks it does not describe; files samhq-amg did not write stay."""
+    file's name): the masks an earlier run's <stem>.json names go with that JSON, removed once
+    the new masks are in, so that no JSON names masks it does not describe (the folder's write
+    failing leaves both as they were); files samhq-amg did not write stay."""
     earlier_json = out / f"{stem}.json"
-    earlier = recorded_mask_files(earlier_json)
-    earlier_json.unlink(missing_ok=True)  # there only with --overwrite
+    earlier = recorded_mask_files(earlier_json, stem)
     names = [f"{i:04d}.png" for i in range(len(records))]
 
     def write(folder: Path) -> None:
@@ -238,6 +238,7 @@ def write_mask_files(out: Path, stem: str, records: list[dict], written: list[Pa
 
     folder = atomic_write_folder(out / f"{stem}_masks", write, replaces={*earlier, *names})
     written.extend(folder / name for name in names)
+    earlier_json.unlink(missing_ok=True)  # there only with --overwrite
     for name, record in zip(names, records):
         record["segmentation"] = f"{stem}_masks/{name}"
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 from .amg.generator import OPTION_RANGES
@@ -45,14 +46,18 @@ def recorded_settings(json_path: Path) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
-def recorded_mask_files(json_path: Path) -> list[str]:
-    """The `<stem>_masks/` file names an earlier samhq-amg JSON names (binary_mask), else []."""
+def recorded_mask_files(json_path: Path, stem: str) -> list[str]:
+    """The `<stem>_masks/` file names an earlier samhq-amg JSON names (binary_mask), else []:
+    only names as samhq-amg gives them (`<stem>_masks/0000.png`), so that a JSON edited or
+    written by someone else cannot have the user's own files there taken as samhq-amg's."""
     try:
         data = json.loads(json_path.read_text())
         names = [a["segmentation"] for a in data["annotations"]]
     except (OSError, ValueError, KeyError, TypeError):
         return []
-    return [Path(n).name for n in names if isinstance(n, str)]
+    ours = re.compile(re.escape(f"{stem}_masks/") + r"([0-9]{4,}\.png)")
+    found = [ours.fullmatch(n) for n in names if isinstance(n, str)]
+    return [m.group(1) for m in found if m]
 
 
 def differences(earlier: dict, now: dict) -> list[str]:
@@ -84,7 +89,8 @@ def earlier_results(
                 other = f"{json_path} was written with other settings ({changed})"
             continue
         files = [out / f"{image.stem}_overlay.png"]
-        files += [out / f"{image.stem}_masks" / n for n in recorded_mask_files(json_path)]
+        masks = out / f"{image.stem}_masks"
+        files += [masks / n for n in recorded_mask_files(json_path, image.stem)]
         (done if all(f.is_file() for f in files) else begun).append(image)
     return done, begun, other
 

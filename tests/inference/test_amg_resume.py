@@ -109,3 +109,41 @@ def test_ctrl_c_in_an_overwrite_run_then_skip_existing_finishes_it(photos, tmp_p
         assert coco["info"]["samhq_amg"]["points_per_side"] == 1
         named = sorted(a["segmentation"] for a in coco["annotations"])
         assert named == sorted(f"{stem}_masks/{p.name}" for p in (out / f"{stem}_masks").iterdir())
+
+
+def test_overwrite_stopped_in_the_masks_keeps_the_earlier_result_whole(photos, tmp_path,
+                                                                      monkeypatch):
+    """Ctrl-C (or a full disk) while --overwrite writes a's masks: a's earlier JSON and masks
+    stay together, so the next --overwrite still knows which masks were samhq-amg's."""
+    out = tmp_path / "out"
+    run(photos, out, 4)
+    earlier = (out / "a.json").read_bytes()
+    real = amg_command.write_png
+
+    def ctrl_c_in_a_masks(path, picture):
+        if path.parent.name.startswith(".a_masks."):  # the temporary folder of a's masks
+            raise KeyboardInterrupt
+        real(path, picture)
+
+    monkeypatch.setattr(amg_command, "write_png", ctrl_c_in_a_masks)
+    with pytest.raises(SystemExit):
+        run(photos, out, 1, "--overwrite")
+    monkeypatch.undo()
+    assert (out / "a.json").read_bytes() == earlier
+    few = run(photos, out, 1, "--overwrite")
+    assert sorted(p.name for p in (out / "a_masks").iterdir()) == sorted(
+        n.split("/")[1] for n in few
+    )
+
+
+def test_overwrite_keeps_a_users_mask_that_the_json_was_edited_to_name(photos, tmp_path):
+    """Only names as samhq-amg gives them (<stem>_masks/0000.png) in an earlier JSON are taken
+    as its masks: a user's own mask, added to the JSON by hand, stays."""
+    out = tmp_path / "out"
+    run(photos, out, 2)
+    coco = json.loads((out / "a.json").read_text())
+    coco["annotations"].append({"id": 99, "segmentation": "a_masks/mine.png"})
+    (out / "a.json").write_text(json.dumps(coco))
+    (out / "a_masks" / "mine.png").write_bytes(b"the user's own mask")
+    run(photos, out, 2, "--overwrite")
+    assert (out / "a_masks" / "mine.png").read_bytes() == b"the user's own mask"
