@@ -326,13 +326,11 @@ def skip_finished(
 ) -> tuple[list[Path], list[Path]]:
     """(the images an earlier run with the same settings did not finish in `out`, a line
     counting the others; of them, those it began, whose files are its own to replace). A JSON
-    written with other settings is refused in one line, unless `overwrite` (then it is redone)."""
+    written with other settings or of another image is refused in one line, unless `overwrite`
+    (then it is redone)."""
     done, begun, other = earlier_results(images, out, run) if out.is_dir() else ([], [], None)
     if other is not None and not overwrite:
-        raise AmgInputError(
-            f"{other}: give those settings to finish that run, or pass --overwrite as well to "
-            "redo the images made otherwise (the finished ones are still skipped)"
-        )
+        raise AmgInputError(other)
     if done:
         print(f"skipping {len(done)} of {len(images)} images: their masks are in {out} already",
               file=sys.stderr)

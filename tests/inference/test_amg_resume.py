@@ -147,3 +147,17 @@ def test_overwrite_keeps_a_users_mask_that_the_json_was_edited_to_name(photos, t
     (out / "a_masks" / "mine.png").write_bytes(b"the user's own mask")
     run(photos, out, 2, "--overwrite")
     assert (out / "a_masks" / "mine.png").read_bytes() == b"the user's own mask"
+
+
+def test_skip_existing_refuses_the_result_of_another_image_of_the_same_name(photos, tmp_path,
+                                                                           capsys):
+    """a.png's masks are not a.jpg's: another image with the stem of a finished one is refused,
+    not skipped."""
+    out = tmp_path / "out"
+    run(photos, out, 2)
+    (photos / "a.png").rename(photos / "a.jpg")
+    with pytest.raises(SystemExit) as stop:
+        run(photos, out, 2, "--skip-existing")
+    assert stop.value.code == SETUP_ERROR_EXIT
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"{out / 'a.json'} was made from another image (a.png): give another --out" in err
