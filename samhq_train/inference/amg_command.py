@@ -288,7 +288,11 @@ def main(argv: list[str] | None = None) -> int:
             overwrite=args.overwrite,
             create_parents=False,
             folder_targets=mask_folders,
-            taken_hint="pass --overwrite to replace it, or give another --out",
+            taken_hint=(
+                "pass --overwrite as well to replace it (the finished images are still skipped)"
+                if args.skip_existing
+                else "pass --overwrite to replace it, or give another --out"
+            ),
             elsewhere="give another --out",
         )
     except OutputError as err:

@@ -74,7 +74,8 @@ def test_skip_existing_refuses_a_file_it_did_not_write(photos, tmp_path, capsys)
     with pytest.raises(SystemExit) as stop:
         run(photos, out, 2, "--skip-existing")
     assert stop.value.code == SETUP_ERROR_EXIT
-    assert f"{out / 'a_overlay.png'} already exists" in capsys.readouterr().err
+    assert f"{out / 'a_overlay.png'} already exists: pass --overwrite as well to replace it (the " \
+        "finished images are still skipped)" in capsys.readouterr().err
     assert (out / "a_overlay.png").read_bytes() == b"the user's own picture"
 
 
