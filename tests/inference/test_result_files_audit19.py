@@ -79,7 +79,7 @@ def test_samhq_amg_removes_an_images_masks_and_json_at_a_stop_in_its_overlay(tmp
     monkeypatch.setattr(amg_command, "write_png", ctrl_c_at_the_overlay)
     with pytest.raises(KeyboardInterrupt):
         amg_command.write_image_result(tmp_path, tmp_path / "a.jpg", np.zeros((4, 4, 3), np.uint8),
-                                       _Masks(), _Found())
+                                       _Masks(), _Found(), run={})
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
@@ -87,7 +87,7 @@ def test_samhq_amg_writes_its_json_through_a_temporary(tmp_path, monkeypatch):
     monkeypatch.setattr(files, "os", _SignalAtRenameOf("a.json"))
     with pytest.raises(KeyboardInterrupt):
         amg_command.write_image_result(tmp_path, tmp_path / "a.jpg", np.zeros((4, 4, 3), np.uint8),
-                                       _Masks(), _Found())
+                                       _Masks(), _Found(), run={})
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
