@@ -49,7 +49,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 import numpy as np
 
 from samhq_train.errors import UserError
-from samhq_train.image_header import ImageFileError, ImageMemoryError
+from samhq_train.image_header import ImageFileError, ImageMemoryError, ImageSource, checked_header
 from samhq_train.imaging import read_image_bytes
 
 from .api import App, query_frame
@@ -73,6 +73,14 @@ def decode_upload(data: bytes, name: str) -> np.ndarray:
         return read_image_bytes(data, name)
     except (ImageFileError, ImageMemoryError) as err:
         raise AppError(str(err)) from None
+
+
+def upload_note(data: bytes, name: str) -> str:
+    """The page's note on a decoded upload whose EXIF orientation asks viewers to turn it (the
+    pixels, shown, clicked and masked, are the stored ones, as samhq-predict's), or ""."""
+    header = checked_header(data, ImageSource(name), 0)  # decoded already: no limit to check
+    note = header.orientation_note if header is not None else ""
+    return f"{name} {note}" if note else ""
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -158,7 +166,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _upload(self):
         name = Path(unquote(self.headers.get("X-Filename") or "upload")).name or "upload"
-        self._json(200, self.app.open_image(decode_upload(self._body(MAX_UPLOAD), name), name))
+        data = self._body(MAX_UPLOAD)
+        image = decode_upload(data, name)
+        self._json(200, self.app.open_image(image, name, upload_note(data, name)))
 
     def _json(self, status: int, payload: dict):
         self._send(status, json.dumps(payload).encode(), "application/json")

@@ -8,7 +8,9 @@ import urllib.parse
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
+from samhq_train import image_header
 from samhq_train.inference.prompt_file import read_prompt_file
 
 from .browser import chromium, console_errors, missing
@@ -120,20 +122,28 @@ def test_clicks_in_the_browser_give_the_predictors_masks(app_server, tiny_checkp
         np.testing.assert_array_equal(downloaded_mask(driver), expected[-2][0])
         assert console_errors(driver) == []  # a page load asks for no missing favicon either
 
-        # a large image is shown shrunk to fit, its shape kept (not stretched by the CSS max-width)
-        wide = tmp_path / "wide.png"
-        cv2.imwrite(str(wide), np.tile(demo_image(1)[:, :, ::-1], (1, 5, 1))[:200])  # 1600 x 200
+        # a large image is shown shrunk to fit, its shape kept (not stretched by the CSS max-width);
+        # a photo whose EXIF says "rotated 90" is shown, clicked and masked as stored (the page
+        # draws the server's decoded pixels, not the file), and the page says so
+        wide = tmp_path / "wide.jpg"
+        exif = Image.Exif()
+        exif[image_header.EXIF_ORIENTATION] = 6
+        Image.fromarray(np.tile(demo_image(1), (1, 5, 1))[:200]).save(wide, exif=exif)  # 1600x200
+        assert driver.find_element("id", "image-note").text == ""
         driver.find_element("id", "file").send_keys(str(wide))
-        wait_for(driver, "document.body.dataset.image === 'wide.png' && "
+        wait_for(driver, "document.body.dataset.image === 'wide.jpg' && "
                  "document.body.dataset.busy === '0'", "the wide image")
         for side in ("hq-canvas", "sam-canvas"):
             size = driver.find_element("id", side).size
             assert (size["width"], size["height"]) == (642, 82), side  # 640 x 80 + border
+        note = driver.find_element("id", "image-note").text
+        assert note.startswith("wide.jpg has EXIF orientation 6 (viewers show it rotated 90)")
         act(driver, driver.find_element("id", "hq-canvas"), ("1", 800, 100))
         wait_answered(driver, 1)
         href = driver.find_element("id", "download-mask").get_attribute("href")
         png = cv2.imdecode(np.frombuffer(data_url_bytes(href), np.uint8), cv2.IMREAD_UNCHANGED)
         assert png.shape == (200, 1600) and set(np.unique(png)) <= {0, 255}  # the upload's size
+        assert driver.find_element("id", "image-note").text == note  # a click keeps the note
 
         # a bad image is one line in the page, and the page keeps working
         bad = tmp_path / "broken.jpg"
