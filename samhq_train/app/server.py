@@ -33,7 +33,8 @@ With a video (samhq-app --video; the page is then video.html, the image page /im
                                      thresholds, {score_threshold_detection, new_det_thresh}
 
 A problem the user can fix (a UserError) is a 400 with {"error": one line}, printed on the console
-too; any other exception is a 500 with a one-line pointer to the console, which gets the
+too (410 for an image id no longer kept: the page sends its image again and repeats the
+request); any other exception is a 500 with a one-line pointer to the console, which gets the
 traceback.
 """
 
@@ -141,7 +142,7 @@ class Handler(BaseHTTPRequestHandler):
             route()
         except UserError as err:  # AppError, or the video predictor's own (VideoPromptError)
             self.app.log(f"error: {err}")
-            self._json(400, {"error": str(err)})
+            self._json(getattr(err, "http_status", 400), {"error": str(err)})
         except Exception as err:  # a bug: traceback on the console, one line in the page
             traceback.print_exc(file=sys.stderr)
             self._json(500, {"error": f"internal error ({type(err).__name__}); the traceback is "

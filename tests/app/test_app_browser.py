@@ -4,13 +4,15 @@ mask PNG the page offers for download equals SamHQPredictor's for the same promp
 import base64
 import time
 import urllib.parse
+import urllib.request
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-from samhq_train import image_header
+from samhq_train import image_header, imaging
+from samhq_train.app.engine import KEPT_IMAGES
 from samhq_train.inference.prompt_file import read_prompt_file
 
 from .browser import chromium, console_errors, missing
@@ -144,6 +146,18 @@ def test_clicks_in_the_browser_give_the_predictors_masks(app_server, tiny_checkp
         png = cv2.imdecode(np.frombuffer(data_url_bytes(href), np.uint8), cv2.IMREAD_UNCHANGED)
         assert png.shape == (200, 1600) and set(np.unique(png)) <= {0, 255}  # the upload's size
         assert driver.find_element("id", "image-note").text == note  # a click keeps the note
+
+        # another tab opens KEPT_IMAGES images, so the server lets this one go: the next click
+        # sends the file again (the page still holds it) and both clicks are decoded as before
+        for index in range(1, KEPT_IMAGES + 1):
+            urllib.request.urlopen(f"{base}/api/demo?index={index}", timeout=60).read()
+        act(driver, driver.find_element("id", "sam-canvas"), ("0", 300, 50))
+        wait_answered(driver, 2)
+        assert driver.find_element("id", "message").get_attribute("class") != "error"
+        steps = driver.execute_script("return window.appState.steps;")
+        expected = reference_masks(tiny_checkpoint, imaging.read_image(wide), steps)[-1]
+        np.testing.assert_array_equal(downloaded_mask(driver), expected[0])
+        np.testing.assert_array_equal(downloaded_mask(driver, "download-sam-mask"), expected[1])
 
         # a bad image is one line in the page, and the page keeps working
         bad = tmp_path / "broken.jpg"
