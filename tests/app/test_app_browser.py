@@ -2,6 +2,7 @@
 mask PNG the page offers for download equals SamHQPredictor's for the same prompts."""
 
 import base64
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -12,6 +13,7 @@ import pytest
 from PIL import Image
 
 from samhq_train import image_header, imaging
+from samhq_train.app.api import App
 from samhq_train.app.engine import KEPT_IMAGES
 from samhq_train.inference.prompt_file import read_prompt_file
 
@@ -79,8 +81,19 @@ def downloaded_mask(driver, link="download-mask") -> np.ndarray:
     return cv2.imdecode(png, cv2.IMREAD_UNCHANGED) > 127
 
 
-def test_clicks_in_the_browser_give_the_predictors_masks(app_server, tiny_checkpoint, tmp_path):
+def test_clicks_in_the_browser_give_the_predictors_masks(
+    app_server, tiny_checkpoint, tmp_path, monkeypatch
+):
     base, _ = app_server
+    slow = threading.Event()  # while set, each segment answer waits a second first
+    segment = App.segment
+
+    def slow_segment(self, body):
+        if slow.is_set():
+            time.sleep(1.0)
+        return segment(self, body)
+
+    monkeypatch.setattr(App, "segment", slow_segment)
     started = time.monotonic()
     with chromium() as driver:
         driver.get(base + "/")
@@ -123,6 +136,18 @@ def test_clicks_in_the_browser_give_the_predictors_masks(app_server, tiny_checkp
         wait_answered(driver, len(ACTIONS) - 1)
         np.testing.assert_array_equal(downloaded_mask(driver), expected[-2][0])
         assert console_errors(driver) == []  # a page load asks for no missing favicon either
+
+        # an answer still on its way when another image opens is not drawn on the new image
+        slow.set()
+        result, steps, busy = driver.execute_async_script(
+            "const done = arguments[0];"
+            "state.steps.push({point: [100, 100, 1]}); const pending = segment();"
+            "openImage({path: '/api/demo?index=2'}, 'demo-val-0002').then(() => pending)"
+            ".then(() => done([state.result, state.steps.length, document.body.dataset.busy]));"
+        )
+        slow.clear()
+        assert (result, steps, busy) == (None, 0, "0")
+        assert driver.find_element("id", "download-mask").get_attribute("href") is None
 
         # a large image is shown shrunk to fit, its shape kept (not stretched by the CSS max-width);
         # a photo whose EXIF says "rotated 90" is shown, clicked and masked as stored (the page
