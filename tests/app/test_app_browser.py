@@ -184,6 +184,14 @@ def test_clicks_in_the_browser_give_the_predictors_masks(
         np.testing.assert_array_equal(downloaded_mask(driver), expected[0])
         np.testing.assert_array_equal(downloaded_mask(driver, "download-sam-mask"), expected[1])
 
+        # after a demo, the same file chosen again opens again (the file input was cleared)
+        driver.find_element("id", "open-demo").click()
+        wait_for(driver, "document.body.dataset.image === 'demo-val-0000' && "
+                 "document.body.dataset.busy === '0'", "the demo image")
+        driver.find_element("id", "file").send_keys(str(wide))
+        wait_for(driver, "document.body.dataset.image === 'wide.jpg' && "
+                 "document.body.dataset.busy === '0'", "the wide image again", timeout=10)
+
         # a bad image is one line in the page, and the page keeps working
         bad = tmp_path / "broken.jpg"
         bad.write_bytes(b"\xff\xd8 not a jpeg")
@@ -193,6 +201,10 @@ def test_clicks_in_the_browser_give_the_predictors_masks(
         )
         text = driver.find_element("id", "message").text
         assert "broken.jpg" in text and "Traceback" not in text and "\n" not in text
+        driver.execute_script("message('');")  # the same file chosen again is refused again
+        driver.find_element("id", "file").send_keys(str(bad))
+        wait_for(driver, "document.getElementById('message').className === 'error'",
+                 "the error line again", timeout=10)
         driver.find_element("id", "reset").click()
         wait_answered(driver, 0)
         assert driver.find_element("id", "download-mask").get_attribute("href") is None
