@@ -165,6 +165,17 @@ class ImageSource:
 
 # ---- the header -------------------------------------------------------------------------------
 
+# how a viewer shows a file with each EXIF orientation flag but 1 (the reader uses it as stored)
+ORIENTATIONS = {
+    2: "mirrored",
+    3: "rotated 180",
+    4: "flipped",
+    5: "transposed",
+    6: "rotated 90",
+    7: "transversed",
+    8: "rotated 270",
+}
+
 
 @dataclass(frozen=True)
 class ImageHeader:
@@ -174,6 +185,16 @@ class ImageHeader:
     mode: str = field(default="", compare=False)  # PIL's: "RGB", "P", "I;16", "F" ...
     wide_samples: str = field(default="", compare=False)  # "32-bit integer": _wide_samples
     format: str = field(default="", compare=False)  # PIL's: "PNG", "TIFF" ...
+
+    @property
+    def orientation_note(self) -> str:
+        """What samhq-predict and samhq-app say after an image's name when its EXIF orientation
+        asks viewers to turn it ("" when not): the pixels are used as stored."""
+        turn = ORIENTATIONS.get(self.orientation)
+        if turn is None:
+            return ""
+        return (f"has EXIF orientation {self.orientation} (viewers show it {turn}): used as "
+                "stored; prompts and masks are in the stored pixel grid")
 
 
 def read_header(

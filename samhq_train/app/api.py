@@ -98,16 +98,18 @@ class App:
             self.log(f"video {what}: answered in {time.perf_counter() - start:.3f} s")
         return answer
 
-    def open_image(self, image: np.ndarray, name: str) -> dict:
+    def open_image(self, image: np.ndarray, name: str, note: str = "") -> dict:
+        """Embed an image; its record for the page (`note`: a line the page shows with it)."""
         with self.lock:
             record = self.segmenter.set_image(image, name)
             if self.concept is not None:
                 self.concept.remember(record["image_id"], image, name)
         h, w = image.shape[:2]
         how = "already embedded" if record["cached"] else f"embedded in {record['encode_s']:.3f} s"
-        self.log(f"image {name} ({w} x {h}): {how}")
+        self.log(f"image {name} ({w} x {h}): {how}" + (f"; note: {note}" if note else ""))
         fmt = ".png" if h * w <= 2_000_000 else ".jpg"
-        return {**record, "name": name, "width": w, "height": h, "image": data_url(image, fmt)}
+        return {**record, "name": name, "width": w, "height": h, "note": note,
+                "image": data_url(image, fmt)}
 
     def demo(self, query: dict) -> dict:
         try:

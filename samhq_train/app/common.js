@@ -7,14 +7,16 @@ function message(text, isError) {
   $("message").className = isError ? "error" : "";
 }
 
-async function fetchJson(path, options) {  // the server's answer, or its error line thrown
+async function fetchJson(path, options) {  // the server's answer, or its error line thrown (.status)
   let response;
   try { response = await fetch(path, options); }
   catch (err) { throw new Error("the server does not answer (" + err.message + "); is it running?"); }
   let body;
   try { body = await response.json(); }
   catch (err) { throw new Error("the server sent no json (status " + response.status + ")"); }
-  if (!response.ok) throw new Error(body.error || ("status " + response.status));
+  if (!response.ok) {
+    throw Object.assign(new Error(body.error || ("status " + response.status)), { status: response.status });
+  }
   return body;
 }
 

@@ -87,8 +87,8 @@ async function conceptFind() {
   const asked = ++concept.asked, find = ++concept.finds, request = conceptRequest();
   document.body.dataset.conceptBusy = "1";
   try {
-    const answer = await fetchJson("/api/concept", { method: "POST", body: JSON.stringify(request),
-                                                     headers: { "Content-Type": "application/json" } });
+    const answer = await withImage(() => fetchJson("/api/concept", { method: "POST",
+      body: JSON.stringify(request), headers: { "Content-Type": "application/json" } }));
     const overlays = [];
     for (const [i, found] of answer.instances.entries()) {
       overlays.push(await maskOverlay(found.mask, conceptColour(i)));
@@ -157,8 +157,8 @@ $("concept-clear").onclick = () => { concept.exemplars = []; if (concept.answer)
 $("concept-save").onclick = async () => {
   if (!concept.answer) { message("nothing to save: find a concept first", true); return; }
   try {
-    const saved = await fetchJson("/api/concept/save", { method: "POST",
-      body: JSON.stringify(concept.request), headers: { "Content-Type": "application/json" } });
+    const saved = await withImage(() => fetchJson("/api/concept/save", { method: "POST",
+      body: JSON.stringify(concept.request), headers: { "Content-Type": "application/json" } }));
     message("saved " + saved.saved.join(", "));
   } catch (err) { message(err.message, true); }
 };

@@ -32,7 +32,7 @@ from samhq_train.inference.concept_command import write_result
 from samhq_train.model import CheckpointError, inspect
 from samhq_train.model.sam3.concept.detector import NoDetectorError
 
-from .engine import KEPT_IMAGES, AppError, free_stem, safe_stem
+from .engine import KEPT_IMAGES, AppError, ImageNotLoaded, free_stem, safe_stem
 
 CONCEPT_SAVE = (".json", "_masks", "_overlay.png")  # after the stem: what a save writes
 
@@ -122,7 +122,7 @@ class ConceptSession:
 
     def image(self, image_id: str) -> tuple[np.ndarray, str]:
         if image_id not in self.images:
-            raise AppError("that image is no longer loaded on the server; open it again")
+            raise ImageNotLoaded()
         return self.images[image_id]
 
     def predict(self, body) -> tuple[dict, ConceptInstances, float]:

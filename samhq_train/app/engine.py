@@ -36,6 +36,21 @@ KEPT_RESULT_BYTES = 256 * 2**20
 class AppError(UserError):
     """Something the user can fix (an image, a prompt, a checkpoint); shown in the page."""
 
+    http_status = 400
+
+
+class ImageNotLoaded(AppError):
+    """An image id the server no longer keeps (KEPT_IMAGES newer images opened since, in any tab):
+    410, on which the page sends its image again and repeats the request."""
+
+    http_status = 410
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"that image is no longer loaded on the server ({KEPT_IMAGES} other images were "
+            "opened since); open it again"
+        )
+
 
 @dataclass(frozen=True)
 class Options:
@@ -202,7 +217,7 @@ class Segmenter:
 
     def entry(self, image_id: str) -> dict:
         if image_id not in self.images:
-            raise AppError("that image is no longer loaded on the server; open it again")
+            raise ImageNotLoaded()
         return self.images[image_id]
 
     def segment(self, image_id: str, steps, options: Options) -> tuple[StepResult, float]:

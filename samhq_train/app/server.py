@@ -33,7 +33,8 @@ With a video (samhq-app --video; the page is then video.html, the image page /im
                                      thresholds, {score_threshold_detection, new_det_thresh}
 
 A problem the user can fix (a UserError) is a 400 with {"error": one line}, printed on the console
-too; any other exception is a 500 with a one-line pointer to the console, which gets the
+too (410 for an image id no longer kept: the page sends its image again and repeats the
+request); any other exception is a 500 with a one-line pointer to the console, which gets the
 traceback.
 """
 
@@ -49,7 +50,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 import numpy as np
 
 from samhq_train.errors import UserError
-from samhq_train.image_header import ImageFileError, ImageMemoryError
+from samhq_train.image_header import ImageFileError, ImageMemoryError, ImageSource, checked_header
 from samhq_train.imaging import read_image_bytes
 
 from .api import App, query_frame
@@ -73,6 +74,14 @@ def decode_upload(data: bytes, name: str) -> np.ndarray:
         return read_image_bytes(data, name)
     except (ImageFileError, ImageMemoryError) as err:
         raise AppError(str(err)) from None
+
+
+def upload_note(data: bytes, name: str) -> str:
+    """The page's note on a decoded upload whose EXIF orientation asks viewers to turn it (the
+    pixels, shown, clicked and masked, are the stored ones, as samhq-predict's), or ""."""
+    header = checked_header(data, ImageSource(name), 0)  # decoded already: no limit to check
+    note = header.orientation_note if header is not None else ""
+    return f"{name} {note}" if note else ""
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -133,7 +142,7 @@ class Handler(BaseHTTPRequestHandler):
             route()
         except UserError as err:  # AppError, or the video predictor's own (VideoPromptError)
             self.app.log(f"error: {err}")
-            self._json(400, {"error": str(err)})
+            self._json(getattr(err, "http_status", 400), {"error": str(err)})
         except Exception as err:  # a bug: traceback on the console, one line in the page
             traceback.print_exc(file=sys.stderr)
             self._json(500, {"error": f"internal error ({type(err).__name__}); the traceback is "
@@ -158,7 +167,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _upload(self):
         name = Path(unquote(self.headers.get("X-Filename") or "upload")).name or "upload"
-        self._json(200, self.app.open_image(decode_upload(self._body(MAX_UPLOAD), name), name))
+        data = self._body(MAX_UPLOAD)
+        image = decode_upload(data, name)
+        self._json(200, self.app.open_image(image, name, upload_note(data, name)))
 
     def _json(self, status: int, payload: dict):
         self._send(status, json.dumps(payload).encode(), "application/json")

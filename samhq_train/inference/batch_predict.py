@@ -59,15 +59,6 @@ from samhq_train.progress import track
 
 SCORE_LABEL = "SAM's predicted IoU"  # the IoU head scores SAM's mask; the HQ token has none
 MASK_BUDGET = 1 << 29  # bytes of full-size float32 logits per predictor call (boxes in chunks)
-ORIENTATIONS = {
-    2: "mirrored",
-    3: "rotated 180",
-    4: "flipped",
-    5: "transposed",
-    6: "rotated 90",
-    7: "transversed",
-    8: "rotated 270",
-}
 
 
 def decode(predictor: SamHQPredictor, prompts: ImagePrompts, options: BatchOptions):
@@ -83,13 +74,8 @@ def read_input(image_path: Path, options: BatchOptions) -> np.ndarray:
         header = image_header.read_header(image_path, max_pixels=options.max_pixels)
     except image_header.ImageFileError as err:
         raise ImageReadError(str(err)) from None
-    if header is not None and header.orientation in ORIENTATIONS:
-        print(
-            f"note: {image_path} has EXIF orientation {header.orientation} (viewers show it "
-            f"{ORIENTATIONS[header.orientation]}): used as stored; prompts and masks are in the "
-            "stored pixel grid",
-            file=sys.stderr,
-        )
+    if header is not None and header.orientation_note:
+        print(f"note: {image_path} {header.orientation_note}", file=sys.stderr)
     return load_image(image_path, max_pixels=options.max_pixels)
 
 

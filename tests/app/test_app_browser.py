@@ -2,13 +2,19 @@
 mask PNG the page offers for download equals SamHQPredictor's for the same prompts."""
 
 import base64
+import threading
 import time
 import urllib.parse
+import urllib.request
 
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
+from samhq_train import image_header, imaging
+from samhq_train.app.api import App
+from samhq_train.app.engine import KEPT_IMAGES
 from samhq_train.inference.prompt_file import read_prompt_file
 
 from .browser import chromium, console_errors, missing
@@ -75,8 +81,19 @@ def downloaded_mask(driver, link="download-mask") -> np.ndarray:
     return cv2.imdecode(png, cv2.IMREAD_UNCHANGED) > 127
 
 
-def test_clicks_in_the_browser_give_the_predictors_masks(app_server, tiny_checkpoint, tmp_path):
+def test_clicks_in_the_browser_give_the_predictors_masks(
+    app_server, tiny_checkpoint, tmp_path, monkeypatch
+):
     base, _ = app_server
+    slow = threading.Event()  # while set, each segment answer waits a second first
+    segment = App.segment
+
+    def slow_segment(self, body):
+        if slow.is_set():
+            time.sleep(1.0)
+        return segment(self, body)
+
+    monkeypatch.setattr(App, "segment", slow_segment)
     started = time.monotonic()
     with chromium() as driver:
         driver.get(base + "/")
@@ -120,20 +137,60 @@ def test_clicks_in_the_browser_give_the_predictors_masks(app_server, tiny_checkp
         np.testing.assert_array_equal(downloaded_mask(driver), expected[-2][0])
         assert console_errors(driver) == []  # a page load asks for no missing favicon either
 
-        # a large image is shown shrunk to fit, its shape kept (not stretched by the CSS max-width)
-        wide = tmp_path / "wide.png"
-        cv2.imwrite(str(wide), np.tile(demo_image(1)[:, :, ::-1], (1, 5, 1))[:200])  # 1600 x 200
+        # an answer still on its way when another image opens is not drawn on the new image
+        slow.set()
+        result, steps, busy = driver.execute_async_script(
+            "const done = arguments[0];"
+            "state.steps.push({point: [100, 100, 1]}); const pending = segment();"
+            "openImage({path: '/api/demo?index=2'}, 'demo-val-0002').then(() => pending)"
+            ".then(() => done([state.result, state.steps.length, document.body.dataset.busy]));"
+        )
+        slow.clear()
+        assert (result, steps, busy) == (None, 0, "0")
+        assert driver.find_element("id", "download-mask").get_attribute("href") is None
+
+        # a large image is shown shrunk to fit, its shape kept (not stretched by the CSS max-width);
+        # a photo whose EXIF says "rotated 90" is shown, clicked and masked as stored (the page
+        # draws the server's decoded pixels, not the file), and the page says so
+        wide = tmp_path / "wide.jpg"
+        exif = Image.Exif()
+        exif[image_header.EXIF_ORIENTATION] = 6
+        Image.fromarray(np.tile(demo_image(1), (1, 5, 1))[:200]).save(wide, exif=exif)  # 1600x200
+        assert driver.find_element("id", "image-note").text == ""
         driver.find_element("id", "file").send_keys(str(wide))
-        wait_for(driver, "document.body.dataset.image === 'wide.png' && "
+        wait_for(driver, "document.body.dataset.image === 'wide.jpg' && "
                  "document.body.dataset.busy === '0'", "the wide image")
         for side in ("hq-canvas", "sam-canvas"):
             size = driver.find_element("id", side).size
             assert (size["width"], size["height"]) == (642, 82), side  # 640 x 80 + border
+        note = driver.find_element("id", "image-note").text
+        assert note.startswith("wide.jpg has EXIF orientation 6 (viewers show it rotated 90)")
         act(driver, driver.find_element("id", "hq-canvas"), ("1", 800, 100))
         wait_answered(driver, 1)
         href = driver.find_element("id", "download-mask").get_attribute("href")
         png = cv2.imdecode(np.frombuffer(data_url_bytes(href), np.uint8), cv2.IMREAD_UNCHANGED)
         assert png.shape == (200, 1600) and set(np.unique(png)) <= {0, 255}  # the upload's size
+        assert driver.find_element("id", "image-note").text == note  # a click keeps the note
+
+        # another tab opens KEPT_IMAGES images, so the server lets this one go: the next click
+        # sends the file again (the page still holds it) and both clicks are decoded as before
+        for index in range(1, KEPT_IMAGES + 1):
+            urllib.request.urlopen(f"{base}/api/demo?index={index}", timeout=60).read()
+        act(driver, driver.find_element("id", "sam-canvas"), ("0", 300, 50))
+        wait_answered(driver, 2)
+        assert driver.find_element("id", "message").get_attribute("class") != "error"
+        steps = driver.execute_script("return window.appState.steps;")
+        expected = reference_masks(tiny_checkpoint, imaging.read_image(wide), steps)[-1]
+        np.testing.assert_array_equal(downloaded_mask(driver), expected[0])
+        np.testing.assert_array_equal(downloaded_mask(driver, "download-sam-mask"), expected[1])
+
+        # after a demo, the same file chosen again opens again (the file input was cleared)
+        driver.find_element("id", "open-demo").click()
+        wait_for(driver, "document.body.dataset.image === 'demo-val-0000' && "
+                 "document.body.dataset.busy === '0'", "the demo image")
+        driver.find_element("id", "file").send_keys(str(wide))
+        wait_for(driver, "document.body.dataset.image === 'wide.jpg' && "
+                 "document.body.dataset.busy === '0'", "the wide image again", timeout=10)
 
         # a bad image is one line in the page, and the page keeps working
         bad = tmp_path / "broken.jpg"
@@ -144,6 +201,10 @@ def test_clicks_in_the_browser_give_the_predictors_masks(app_server, tiny_checkp
         )
         text = driver.find_element("id", "message").text
         assert "broken.jpg" in text and "Traceback" not in text and "\n" not in text
+        driver.execute_script("message('');")  # the same file chosen again is refused again
+        driver.find_element("id", "file").send_keys(str(bad))
+        wait_for(driver, "document.getElementById('message').className === 'error'",
+                 "the error line again", timeout=10)
         driver.find_element("id", "reset").click()
         wait_answered(driver, 0)
         assert driver.find_element("id", "download-mask").get_attribute("href") is None

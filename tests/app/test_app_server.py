@@ -102,12 +102,6 @@ def test_errors_are_one_line_in_json_and_on_the_console(app_server, capsys):
         (f"{base}/api/segment", b"{", {}, "not json"),
         (
             f"{base}/api/segment",
-            json.dumps({"image_id": "nope", "steps": STEPS}).encode(),
-            {},
-            "no longer loaded",
-        ),
-        (
-            f"{base}/api/segment",
             json.dumps(
                 {"image_id": image["image_id"], "steps": [{"point": [500, 10, 1]}]}
             ).encode(),
@@ -149,6 +143,27 @@ def test_errors_are_one_line_in_json_and_on_the_console(app_server, capsys):
         assert status == 400 and expected in answer["error"] and "\n" not in answer["error"], answer
     console = capsys.readouterr().out
     assert console.count("error: ") == len(cases)
+
+
+def test_an_image_let_go_is_a_410_and_sending_it_again_gives_the_same_masks(app_server):
+    """Another tab opening KEPT_IMAGES images lets this tab's image go: a 410 (the page's cue to
+    send its image again, page.html's withImage), then the same id and masks as before."""
+    base, _ = app_server
+    _, image = call(f"{base}/api/demo?index=0")
+    body = {"image_id": image["image_id"], "steps": STEPS}
+    status, before = call(f"{base}/api/segment", body)
+    assert status == 200
+    for index in range(1, engine.KEPT_IMAGES + 1):
+        call(f"{base}/api/demo?index={index}")
+    for path in ("segment", "save"):
+        status, answer = call(f"{base}/api/{path}", body)
+        assert status == 410 and "no longer loaded" in answer["error"], answer
+        assert "\n" not in answer["error"]
+    _, again = call(f"{base}/api/demo?index=0")
+    assert again["image_id"] == image["image_id"] and not again["cached"]
+    status, after = call(f"{base}/api/segment", body)
+    assert status == 200 and after["hq"]["mask"] == before["hq"]["mask"]
+    assert after["sam"]["mask"] == before["sam"]["mask"]
 
 
 def test_a_bug_is_a_pointer_to_the_console_not_a_traceback(app_server, monkeypatch, capsys):

@@ -60,3 +60,31 @@ def test_an_upload_over_the_pixel_limit_is_refused_before_decoding(monkeypatch):
     with pytest.raises(AppError, match=r"^big.png is 16 x 12 = 192 pixels, over the pixel limit "
                        r"of 191 \(0.000191 MP\); downscale it or choose another file$"):
         server.decode_upload(data, "big.png")
+
+
+def test_an_exif_turned_upload_is_used_as_stored_and_the_record_says_so(app_server):
+    """The page draws the server's decoded pixels (record["image"], which carries no EXIF), so the
+    display, the clicks, the model and the masks share the stored grid; the record's note says
+    so in samhq-predict's words."""
+    from .test_app_server import call, png_mask
+
+    base, _ = app_server
+    pixels = np.random.default_rng(0).integers(0, 255, (40, 70, 3), dtype=np.uint8)
+    records = {}
+    for orientation in (6, 1):
+        exif = Image.Exif()
+        if orientation != 1:
+            exif[image_header.EXIF_ORIENTATION] = orientation
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, "JPEG", exif=exif, quality=95)
+        status, records[orientation] = call(f"{base}/api/image", buffer.getvalue(),
+                                            {"X-Filename": "phone.jpg"}, raw=True)
+        assert status == 200, records[orientation]
+    turned, plain = records[6], records[1]
+    assert plain["note"] == ""
+    assert turned["note"] == (
+        "phone.jpg " + image_header.ImageHeader(70, 40, 6).orientation_note
+    )
+    assert "EXIF orientation 6 (viewers show it rotated 90): used as stored" in turned["note"]
+    assert (turned["width"], turned["height"]) == (70, 40)
+    assert png_mask(turned["image"]).shape[:2] == (40, 70)  # the picture the page draws: as stored
