@@ -14,7 +14,11 @@ prefixed by its length).
 
 A full disk (ENOSPC / EDQUOT, also as torch's "enforce fail at inline_container.cc ... unexpected
 pos" or safetensors' StorageFull) while atomic_write writes becomes DiskFullError: one line naming
-the file, the space it needed and the space free, and that the previous file is intact.
+the file, the space it needed and the space free, and that the previous file is intact. A file
+past the size limit for files (EFBIG: `ulimit -f`, or the file system's largest file) is a
+DiskFullError too, naming the limit; a place that cannot be written (EROFS, EACCES, EPERM) is
+NotWritableError. write_errors gives writers that do not go through atomic_write (a library that
+writes its own temporary files) the same lines.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import functools
 import hashlib
 import os
 import re
+import resource
 import shutil
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -35,11 +40,15 @@ from samhq_train.errors import UserError
 
 CHUNK = 1 << 20
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+NOT_WRITABLE_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)
+DISK_FULL = "no space left on the device"
+TOO_LARGE = "the file outgrew the size limit for files"
 # how writers that raise no OSError say it: safetensors' "I/O error: No space left on device (os
 # error 28)" (Rust's io::Error)
 DISK_FULL_TEXTS = (
     "no space left on device", "disk quota exceeded", "(os error 28)", "(os error 122)",
 )
+TOO_LARGE_TEXTS = ("file too large", "(os error 27)")
 # torch's zip writer loses the errno: a write that came short is "[enforce fail at
 # inline_container.cc:...] unexpected pos ..." (or "file write failed")
 SHORT_WRITE_TEXT = "inline_container.cc"
@@ -49,6 +58,11 @@ class DiskFullError(UserError, OSError):
     """A file could not be written because its file system is full (or the quota is used up);
     the message names the file, the space needed and free, and that the previous file is intact.
     Also an OSError, so handlers of write errors keep catching it."""
+
+
+class NotWritableError(UserError, OSError):
+    """A file could not be written where it goes: a read-only file system, or no permission; the
+    message names the file and that the previous file is intact."""
 
 
 class FolderInTheWayError(UserError, OSError):
@@ -71,33 +85,64 @@ def atomic_write(
     failure the temporary file is removed and `path` is left as it was. Returns `path`.
 
     A full disk raises DiskFullError; size_hint (bytes, e.g. tensor_bytes of what is written) is
-    the space it reports as needed, else the bytes written before the disk filled. A folder where
-    the file goes raises FolderInTheWayError before anything is written."""
+    the space it reports as needed, else the bytes written before the disk filled. A file past
+    the size limit is DiskFullError too, a read-only or forbidden place NotWritableError. A folder
+    where the file goes raises FolderInTheWayError before anything is written."""
     path = Path(path)
     if path.is_dir():
         raise FolderInTheWayError(
             f"cannot write {path}: a folder is there, where that file goes; remove the folder "
             "(or write elsewhere) and run again"
         )
-    try:
+    with write_errors(path, size_hint):
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as err:
-        if err.errno not in DISK_FULL_ERRNOS:
-            raise
-        raise DiskFullError(disk_full_message(path, err.strerror, size_hint or 0)) from err
     os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's file is private (0600): normal permissions
-        os.replace(tmp, path)
-    except BaseException as err:
-        written = _remove(tmp)
-        why = None if isinstance(err, DiskFullError) else disk_full_reason(err)
-        if why is not None:
-            message = disk_full_message(path, why, size_hint or written, written)
-            raise DiskFullError(message) from err
-        raise
+    written = 0
+    with write_errors(path, size_hint, lambda: written):
+        try:
+            write(tmp)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's file is private (0600): normal permissions
+            os.replace(tmp, path)
+        except BaseException:
+            written = _remove(tmp)
+            raise
     return path
+
+
+@contextmanager
+def write_errors(
+    path: str | os.PathLike, size_hint: int | None = None, written: Callable[[], int] = lambda: 0
+) -> Iterator[None]:
+    """Inside, an error that says the disk is full, the file outgrew the size limit
+    (DiskFullError) or `path` cannot be written there (NotWritableError) becomes that one line
+    naming `path` (size_hint: the bytes it needs; written(): those written before it failed);
+    any other error passes unchanged. The writer inside removes what it left."""
+    try:
+        yield
+    except (DiskFullError, NotWritableError):
+        raise
+    except BaseException as err:
+        error = write_error(Path(path), err, size_hint, written())
+        if error is None:
+            raise
+        raise error from err
+
+
+def write_error(
+    path: Path, err: BaseException, size_hint: int | None, written: int
+) -> UserError | None:
+    """The one-line error for `err` while `path` was written, or None when it is not about the
+    place (a bug keeps its traceback)."""
+    why = disk_full_reason(err)
+    if why is not None:
+        return DiskFullError(disk_full_message(path, why, size_hint or written, written))
+    refused = not_writable_reason(err)
+    if refused is not None:
+        return NotWritableError(
+            f"cannot write {path}: {refused}; {_kept(path)}: write elsewhere (or make "
+            f"{path.parent} writable) and run again"
+        )
+    return None
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -150,25 +195,19 @@ def atomic_write_folder(
             "(or write elsewhere) and run again"
         )
     _restore_interrupted(path, replaces)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with write_errors(path, size_hint):
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    except OSError as err:
-        if err.errno not in DISK_FULL_ERRNOS:
+    written = 0
+    with write_errors(path, size_hint, lambda: written):
+        try:
+            write(tmp)
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's folder is private (0700)
+            aside = _move_folder_into_place(tmp, path)
+        except BaseException:
+            written = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
+            shutil.rmtree(tmp, ignore_errors=True)
             raise
-        raise DiskFullError(disk_full_message(path, err.strerror, size_hint or 0)) from err
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's folder is private (0700)
-        aside = _move_folder_into_place(tmp, path)
-    except BaseException as err:
-        written = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
-        shutil.rmtree(tmp, ignore_errors=True)
-        why = disk_full_reason(err)
-        if why is not None:
-            message = disk_full_message(path, why, size_hint or written, written)
-            raise DiskFullError(message) from err
-        raise
     if aside is not None:
         _carry_users_entries(aside, path, replaces)
     return given
@@ -237,24 +276,57 @@ def interrupted_write_note(path: str | os.PathLike) -> str:
             f"to {name}, or write it again)")
 
 
-def disk_full_reason(err: BaseException) -> str | None:
-    """What `err` (or an error it was raised from) says about a full disk: "no space left on the
-    device" (errno or the writer's words), a hedged reason for torch's short write, else None."""
-    seen, short = set(), False
+def _chain(err: BaseException | None) -> Iterator[BaseException]:
+    """`err` and the errors it was raised from or while handling, each once."""
+    seen = set()
     while err is not None and id(err) not in seen:
         seen.add(id(err))
-        if isinstance(err, OSError) and err.errno in DISK_FULL_ERRNOS:
-            return "no space left on the device"
-        text = str(err).lower()
-        if any(words in text for words in DISK_FULL_TEXTS):
-            return "no space left on the device"
-        short = short or SHORT_WRITE_TEXT in text
+        yield err
         err = err.__cause__ or err.__context__
-    return "the write came short (a full disk or quota)" if short else None
+
+
+def disk_full_reason(err: BaseException) -> str | None:
+    """What `err` (or an error it was raised from) says about a full disk: DISK_FULL or
+    TOO_LARGE (errno or the writer's words), a hedged reason for torch's short write (its
+    limit's words when a file size limit is set), else None."""
+    short = False
+    for each in _chain(err):
+        number = each.errno if isinstance(each, OSError) else None
+        text = str(each).lower()
+        if number in DISK_FULL_ERRNOS or any(words in text for words in DISK_FULL_TEXTS):
+            return DISK_FULL
+        if number == errno.EFBIG or any(words in text for words in TOO_LARGE_TEXTS):
+            return TOO_LARGE
+        short = short or SHORT_WRITE_TEXT in text
+    if not short:
+        return None
+    if _file_size_limit() is not None:
+        return "the write came short (a full disk, a quota or the size limit for files)"
+    return "the write came short (a full disk or quota)"
+
+
+def not_writable_reason(err: BaseException) -> str | None:
+    """What `err` (or an error it was raised from) says about a place that cannot be written:
+    its system's words ("read-only file system", "permission denied"), else None."""
+    for each in _chain(err):
+        if isinstance(each, OSError) and each.errno in NOT_WRITABLE_ERRNOS:
+            return os.strerror(each.errno).lower()
+    return None
 
 
 def disk_full_message(path: Path, why: str, needed: int, written: int = 0) -> str:
-    """The one line of a full disk while `path` was written (its temporary file removed)."""
+    """The one line of a full disk (or a file past the size limit) while `path` was written (its
+    temporary file removed)."""
+    if why == TOO_LARGE:
+        limit = _file_size_limit()
+        where = (
+            f"the limit is {format_bytes(limit)} (ulimit -f)" if limit is not None
+            else "past the largest file its file system holds"
+        )
+        return (
+            f"{why} writing {path}: {where}; {_kept(path)}: raise the limit (or write to another "
+            "file system) and run again"
+        )
     free = f"{format_bytes(_free_bytes(path.parent))} is free there"
     if needed > written:
         space = f"it needs about {format_bytes(needed)}, {free}"
@@ -262,15 +334,24 @@ def disk_full_message(path: Path, why: str, needed: int, written: int = 0) -> st
         space = f"it needs more than {format_bytes(written)}, {free}"
     else:
         space = free
-    kept = (
+    return (
+        f"{why} writing {path}: {space}; {_kept(path)}: free some space (or write elsewhere) and "
+        "run again"
+    )
+
+
+def _kept(path: Path) -> str:
+    return (
         f"the previous {path.name} is intact (nothing replaced it)"
         if path.exists()
         else "nothing is left behind (no earlier file was there)"
     )
-    return (
-        f"{why} writing {path}: {space}; {kept}: free some space (or write elsewhere) and run "
-        "again"
-    )
+
+
+def _file_size_limit() -> int | None:
+    """The process's limit on a file's size in bytes (`ulimit -f`), None if there is none."""
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 @contextmanager
