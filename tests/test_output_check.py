@@ -125,3 +125,24 @@ def test_export_overwrite_onto_the_other_kind_is_one_line(
         "another --out or --name"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == [made]  # nothing else written
+
+
+def test_a_read_only_mount_says_so_not_permission_denied(tmp_path, monkeypatch):
+    """os.access refuses writing on a read-only mount (root included): the reason then is the
+    mount, which no chmod fixes. The mount is faked (mounting needs root)."""
+    real_access, real_statvfs = os.access, os.statvfs
+
+    class ReadOnly:
+        f_flag = os.ST_RDONLY
+
+    monkeypatch.setattr(
+        os, "access", lambda p, m: False if Path(p) == tmp_path else real_access(p, m)
+    )
+    monkeypatch.setattr(
+        os, "statvfs", lambda p: ReadOnly() if Path(p) == tmp_path else real_statvfs(p)
+    )
+    with pytest.raises(OutputError) as err:
+        check_writable_folder(tmp_path, "--out")
+    assert str(err.value) == (
+        f"--out={tmp_path} is not writable: read-only file system; give a writable folder"
+    )
