@@ -136,7 +136,7 @@ def write_error(
     why = disk_full_reason(err)
     if why is not None:
         return DiskFullError(disk_full_message(path, why, size_hint or written, written))
-    refused = not_writable_reason(err)
+    refused = not_writable_reason(err, path)
     if refused is not None:
         return NotWritableError(
             f"cannot write {path}: {refused}; {_kept(path)}: write elsewhere (or make "
@@ -305,12 +305,16 @@ def disk_full_reason(err: BaseException) -> str | None:
     return "the write came short (a full disk or quota)"
 
 
-def not_writable_reason(err: BaseException) -> str | None:
-    """What `err` (or an error it was raised from) says about a place that cannot be written:
-    its system's words ("read-only file system", "permission denied"), else None."""
+def not_writable_reason(err: BaseException, path: Path) -> str | None:
+    """What `err` (or an error it was raised from) says about `path`'s place that cannot be
+    written: its system's words ("read-only file system", "permission denied"), else None. An
+    error naming a file outside `path`'s folder (a source the writer reads) is not about it."""
     for each in _chain(err):
         if isinstance(each, OSError) and each.errno in NOT_WRITABLE_ERRNOS:
-            return os.strerror(each.errno).lower()
+            named = Path(os.path.abspath(each.filename)) if each.filename else None
+            folder = Path(os.path.abspath(path.parent))
+            if named is None or folder == named or folder in named.parents:
+                return os.strerror(each.errno).lower()
     return None
 
 

@@ -267,6 +267,16 @@ def test_a_place_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, code,
     assert os.listdir(tmp_path) == ["report.json"]
 
 
+def test_a_refused_read_of_another_file_keeps_its_type(tmp_path):
+    """A writer that reads a source it may not read: not a place that cannot be written."""
+    source = tmp_path / "elsewhere" / "weights.bin"
+    error = PermissionError(errno.EACCES, "Permission denied", str(source))
+    (tmp_path / "out").mkdir()
+    with pytest.raises(PermissionError) as info:
+        atomic_write(tmp_path / "out" / "a.bin", _write_then_fail(error))
+    assert not isinstance(info.value, NotWritableError)
+
+
 FSIZE_WRITE = """
 import resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() then fails with EFBIG
