@@ -14,12 +14,13 @@ prefixed by its length).
 
 A full disk (ENOSPC / EDQUOT, also as torch's "enforce fail at inline_container.cc ... unexpected
 pos" or safetensors' StorageFull) while atomic_write writes becomes DiskFullError: one line naming
-the file, the space it needed and the space free, and that the previous file is intact.
+the file, the space it needed and the space free, and that the previous file is intact. A file
+past the size limit for files is a DiskFullError too, a place that cannot be written
+NotWritableError: write_failures.py, whose names are re-exported here, makes those lines.
 """
 
 from __future__ import annotations
 
-import errno
 import functools
 import hashlib
 import os
@@ -32,23 +33,18 @@ from pathlib import Path
 from typing import Any
 
 from samhq_train.errors import UserError
+from samhq_train.write_failures import (
+    DISK_FULL_ERRNOS,
+    DiskFullError,
+    NotWritableError,
+    disk_full_message,
+    disk_full_reason,
+    format_bytes,
+    write_error,
+    write_errors,
+)
 
 CHUNK = 1 << 20
-DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
-# how writers that raise no OSError say it: safetensors' "I/O error: No space left on device (os
-# error 28)" (Rust's io::Error)
-DISK_FULL_TEXTS = (
-    "no space left on device", "disk quota exceeded", "(os error 28)", "(os error 122)",
-)
-# torch's zip writer loses the errno: a write that came short is "[enforce fail at
-# inline_container.cc:...] unexpected pos ..." (or "file write failed")
-SHORT_WRITE_TEXT = "inline_container.cc"
-
-
-class DiskFullError(UserError, OSError):
-    """A file could not be written because its file system is full (or the quota is used up);
-    the message names the file, the space needed and free, and that the previous file is intact.
-    Also an OSError, so handlers of write errors keep catching it."""
 
 
 class FolderInTheWayError(UserError, OSError):
@@ -71,32 +67,27 @@ def atomic_write(
     failure the temporary file is removed and `path` is left as it was. Returns `path`.
 
     A full disk raises DiskFullError; size_hint (bytes, e.g. tensor_bytes of what is written) is
-    the space it reports as needed, else the bytes written before the disk filled. A folder where
-    the file goes raises FolderInTheWayError before anything is written."""
+    the space it reports as needed, else the bytes written before the disk filled. A file past
+    the size limit is DiskFullError too, a read-only or forbidden place NotWritableError. A folder
+    where the file goes raises FolderInTheWayError before anything is written."""
     path = Path(path)
     if path.is_dir():
         raise FolderInTheWayError(
             f"cannot write {path}: a folder is there, where that file goes; remove the folder "
             "(or write elsewhere) and run again"
         )
-    try:
+    with write_errors(path, size_hint):
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as err:
-        if err.errno not in DISK_FULL_ERRNOS:
-            raise
-        raise DiskFullError(disk_full_message(path, err.strerror, size_hint or 0)) from err
     os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's file is private (0600): normal permissions
-        os.replace(tmp, path)
-    except BaseException as err:
-        written = _remove(tmp)
-        why = None if isinstance(err, DiskFullError) else disk_full_reason(err)
-        if why is not None:
-            message = disk_full_message(path, why, size_hint or written, written)
-            raise DiskFullError(message) from err
-        raise
+    written = 0
+    with write_errors(path, size_hint, lambda: written):
+        try:
+            write(tmp)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's file is private (0600): normal permissions
+            os.replace(tmp, path)
+        except BaseException:
+            written = _remove(tmp)
+            raise
     return path
 
 
@@ -150,25 +141,19 @@ def atomic_write_folder(
             "(or write elsewhere) and run again"
         )
     _restore_interrupted(path, replaces)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with write_errors(path, size_hint):
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    except OSError as err:
-        if err.errno not in DISK_FULL_ERRNOS:
+    written = 0
+    with write_errors(path, size_hint, lambda: written):
+        try:
+            write(tmp)
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's folder is private (0700)
+            aside = _move_folder_into_place(tmp, path)
+        except BaseException:
+            written = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
+            shutil.rmtree(tmp, ignore_errors=True)
             raise
-        raise DiskFullError(disk_full_message(path, err.strerror, size_hint or 0)) from err
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's folder is private (0700)
-        aside = _move_folder_into_place(tmp, path)
-    except BaseException as err:
-        written = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
-        shutil.rmtree(tmp, ignore_errors=True)
-        why = disk_full_reason(err)
-        if why is not None:
-            message = disk_full_message(path, why, size_hint or written, written)
-            raise DiskFullError(message) from err
-        raise
     if aside is not None:
         _carry_users_entries(aside, path, replaces)
     return given
@@ -237,42 +222,6 @@ def interrupted_write_note(path: str | os.PathLike) -> str:
             f"to {name}, or write it again)")
 
 
-def disk_full_reason(err: BaseException) -> str | None:
-    """What `err` (or an error it was raised from) says about a full disk: "no space left on the
-    device" (errno or the writer's words), a hedged reason for torch's short write, else None."""
-    seen, short = set(), False
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        if isinstance(err, OSError) and err.errno in DISK_FULL_ERRNOS:
-            return "no space left on the device"
-        text = str(err).lower()
-        if any(words in text for words in DISK_FULL_TEXTS):
-            return "no space left on the device"
-        short = short or SHORT_WRITE_TEXT in text
-        err = err.__cause__ or err.__context__
-    return "the write came short (a full disk or quota)" if short else None
-
-
-def disk_full_message(path: Path, why: str, needed: int, written: int = 0) -> str:
-    """The one line of a full disk while `path` was written (its temporary file removed)."""
-    free = f"{format_bytes(_free_bytes(path.parent))} is free there"
-    if needed > written:
-        space = f"it needs about {format_bytes(needed)}, {free}"
-    elif written:
-        space = f"it needs more than {format_bytes(written)}, {free}"
-    else:
-        space = free
-    kept = (
-        f"the previous {path.name} is intact (nothing replaced it)"
-        if path.exists()
-        else "nothing is left behind (no earlier file was there)"
-    )
-    return (
-        f"{why} writing {path}: {space}; {kept}: free some space (or write elsewhere) and run "
-        "again"
-    )
-
-
 @contextmanager
 def all_or_none(written: list[Path]) -> Iterator[list[Path]]:
     """One result's files (an image's json, masks and overlay), each listed in `written` as its
@@ -298,15 +247,6 @@ def tensor_bytes(obj: Any) -> int:
     return 0
 
 
-def format_bytes(n: int) -> str:
-    """12 B, 3.4 kB, 5.6 MB, 7.8 GB (powers of 1000)."""
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(n) < 1000:
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
-
-
 def _remove(tmp: str) -> int:
     """Remove a temporary file; its size before (0 if it was gone)."""
     try:
@@ -315,13 +255,6 @@ def _remove(tmp: str) -> int:
     except FileNotFoundError:
         return 0
     return size
-
-
-def _free_bytes(folder: Path) -> int:
-    try:
-        return shutil.disk_usage(folder).free
-    except OSError:
-        return 0
 
 
 @functools.cache
@@ -358,3 +291,12 @@ def file_digest(*paths: str | os.PathLike) -> str:
             digest.update(str(os.fstat(handle.fileno()).st_size).encode() + b":")
             _update(digest, handle)
     return digest.hexdigest()
+
+
+__all__ = [
+    "DISK_FULL_ERRNOS", "BrokenLinkError", "DiskFullError", "FileInTheWayError",
+    "FolderInTheWayError", "NotWritableError", "all_or_none", "atomic_write",
+    "atomic_write_bytes", "atomic_write_folder", "atomic_write_text", "disk_full_message",
+    "disk_full_reason", "file_digest", "file_sha256", "format_bytes", "interrupted_write_note",
+    "interrupted_writes", "tensor_bytes", "write_error", "write_errors",
+]

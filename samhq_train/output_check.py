@@ -31,18 +31,10 @@ def nearest_existing(path: Path) -> Path:
     return path
 
 
-def _read_only_mount(folder: Path) -> bool:
-    """Whether `folder` lies on a file system mounted read-only (no chmod makes it writable)."""
-    try:
-        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
-
-
 def _probe_write(folder: Path) -> str | None:
     """None if a file can be created in `folder`, else the reason (the OS's words)."""
     if not os.access(folder, os.W_OK | os.X_OK):
-        return "a read-only file system" if _read_only_mount(folder) else "permission denied"
+        return "read-only file system" if _read_only(folder) else "permission denied"
     try:
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-")
         os.close(fd)
@@ -50,6 +42,14 @@ def _probe_write(folder: Path) -> str | None:
     except OSError as err:
         return err.strerror or type(err).__name__
     return None
+
+
+def _read_only(folder: Path) -> bool:
+    """Whether `folder`'s file system is mounted read-only (no permission would help)."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def check_writable_folder(

@@ -12,6 +12,7 @@ from samhq_train.errors import UserError
 from samhq_train.files import (
     DiskFullError,
     FolderInTheWayError,
+    NotWritableError,
     atomic_write,
     atomic_write_text,
     file_digest,
@@ -106,7 +107,7 @@ def test_a_full_disk_before_the_temporary_file_exists(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(tempfile, "mkstemp", no_inode)
-    with pytest.raises(DiskFullError, match="No space left on device writing .*a.json"):
+    with pytest.raises(DiskFullError, match="^no space left on the device writing .*a.json"):
         atomic_write_text(tmp_path / "a.json", "{}")
 
 
@@ -115,8 +116,8 @@ def test_other_write_errors_keep_their_type(tmp_path):
         other = RuntimeError("enforce fail at serialize.cpp")
         atomic_write(tmp_path / "a.bin", _write_then_fail(other))
     assert not isinstance(info.value, DiskFullError)
-    with pytest.raises(PermissionError):
-        atomic_write(tmp_path / "b.bin", _write_then_fail(PermissionError(errno.EACCES, "no")))
+    with pytest.raises(ValueError, match="bad value"):
+        atomic_write(tmp_path / "b.bin", _write_then_fail(ValueError("bad value")))
     assert os.listdir(tmp_path) == []
 
 
@@ -217,3 +218,90 @@ def test_a_folder_where_the_file_goes_is_one_line_and_nothing_is_written(tmp_pat
     )
     assert isinstance(info.value, UserError) and isinstance(info.value, OSError)
     assert not written and os.listdir(tmp_path) == ["store.json"] and target.is_dir()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError(errno.EFBIG, "File too large"),
+        # safetensors' save_file (Rust's io::Error)
+        RuntimeError("Error while serializing: I/O error: File too large (os error 27)"),
+    ],
+)
+def test_a_file_past_the_size_limit_is_one_line_and_the_previous_file_stays(tmp_path, error):
+    path = atomic_write_text(tmp_path / "last.ckpt", "good")
+    with pytest.raises(DiskFullError) as info:
+        atomic_write(path, _write_then_fail(error), size_hint=5_000_000)
+    assert str(info.value).startswith(
+        f"the file outgrew the size limit for files writing {path}: "
+    )
+    assert str(info.value).endswith(
+        "; the previous last.ckpt is intact (nothing replaced it): raise the limit (or write to "
+        "another file system) and run again"
+    )
+    assert path.read_text() == "good"
+    assert os.listdir(tmp_path) == ["last.ckpt"]
+
+
+@pytest.mark.parametrize(
+    ("code", "words"), [(errno.EROFS, "read-only file system"), (errno.EACCES, "permission denied")]
+)
+@pytest.mark.parametrize("when", ["writing", "making the temporary file"])
+def test_a_place_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, code, words, when):
+    """Root ignores permissions and a read-only mount needs root: the OSError is injected."""
+    path = atomic_write_text(tmp_path / "report.json", "good")
+    error = OSError(code, os.strerror(code))
+    if when == "making the temporary file":
+        def refused(*args, **kwargs):
+            raise error
+
+        monkeypatch.setattr(tempfile, "mkstemp", refused)
+    with pytest.raises(NotWritableError) as info:
+        atomic_write(path, _write_then_fail(error))
+    assert str(info.value) == (
+        f"cannot write {path}: {words}; the previous report.json is intact (nothing replaced it): "
+        f"write elsewhere (or make {tmp_path} writable) and run again"
+    )
+    assert isinstance(info.value, UserError) and isinstance(info.value, OSError)
+    assert path.read_text() == "good"
+    assert os.listdir(tmp_path) == ["report.json"]
+
+
+def test_a_refused_read_of_another_file_keeps_its_type(tmp_path):
+    """A writer that reads a source it may not read: not a place that cannot be written."""
+    source = tmp_path / "elsewhere" / "weights.bin"
+    error = PermissionError(errno.EACCES, "Permission denied", str(source))
+    (tmp_path / "out").mkdir()
+    with pytest.raises(PermissionError) as info:
+        atomic_write(tmp_path / "out" / "a.bin", _write_then_fail(error))
+    assert not isinstance(info.value, NotWritableError)
+
+
+FSIZE_WRITE = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() then fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+from samhq_train.files import atomic_write_bytes
+from samhq_train.errors import exit_on_user_error
+exit_on_user_error(atomic_write_bytes)(sys.argv[1], b"x" * 10_000)
+"""
+
+
+def test_a_real_file_size_limit_is_one_line_exit_2(tmp_path):
+    """RLIMIT_FSIZE in a child process: the kernel's EFBIG, no root needed."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "cache.bin"
+    path.write_bytes(b"before")
+    done = subprocess.run(
+        [sys.executable, "-c", FSIZE_WRITE, str(path)], capture_output=True, text=True
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        f"error: the file outgrew the size limit for files writing {path}: the limit is 4.1 kB "
+        "(ulimit -f); the previous cache.bin is intact (nothing replaced it): raise the limit (or "
+        "write to another file system) and run again\n"
+    )
+    assert path.read_bytes() == b"before"
+    assert os.listdir(tmp_path) == ["cache.bin"]

@@ -9,18 +9,21 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "samhq_train"
 
 # subpackage -> the project subpackages / top-level modules it may import
-# errors (the user-facing error base), files (atomic writes, digests), user_files (a user's
+# errors (the user-facing error base), files (atomic writes, digests), write_failures (why a
+# write failed, as one line), user_files (a user's
 # paths checked and read, frame names' order), output_check (writable output folders), finite
 # (NaN / inf in tensors), progress (live bars or plain lines), lazy_exports (a package's names
 # loaded on first use) and compat (what differs between the supported releases) are neutral:
 # any layer
 NEUTRAL = {
-    "errors", "files", "user_files", "output_check", "finite", "progress", "lazy_exports", "compat",
+    "errors", "files", "write_failures", "user_files", "output_check", "finite", "progress",
+    "lazy_exports", "compat",
 }
 ALLOWED = {
     "compat": set(),
     "errors": {"compat"},  # deferred (DEFERRED): the commands' release check
-    "files": {"errors"},
+    "files": {"errors", "write_failures"},
+    "write_failures": {"errors"},
     "user_files": {"files"},
     "output_check": {"errors"},  # output folders checked writable before any work
     "finite": {"errors"},

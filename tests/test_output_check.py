@@ -58,26 +58,6 @@ def test_an_unwritable_folder_says_where_it_would_be_created(tmp_path, monkeypat
     )
 
 
-def test_a_read_only_file_system_is_named_as_such(tmp_path, monkeypatch):
-    """A folder on a read-only mount: no chmod helps, so the line says which it is."""
-    real_access, real_statvfs = os.access, os.statvfs
-
-    class ReadOnly:
-        f_flag = os.ST_RDONLY
-
-    monkeypatch.setattr(
-        os, "access", lambda p, m: False if Path(p) == tmp_path else real_access(p, m)
-    )
-    monkeypatch.setattr(
-        os, "statvfs", lambda p: ReadOnly() if Path(p) == tmp_path else real_statvfs(p)
-    )
-    with pytest.raises(OutputError) as err:
-        check_writable_folder(tmp_path, "--out")
-    assert str(err.value) == (
-        f"--out={tmp_path} is not writable: a read-only file system; give a writable folder"
-    )
-
-
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_a_read_only_folder_is_refused(tmp_path):
     tmp_path.chmod(0o555)
@@ -145,3 +125,24 @@ def test_export_overwrite_onto_the_other_kind_is_one_line(
         "another --out or --name"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == [made]  # nothing else written
+
+
+def test_a_read_only_mount_says_so_not_permission_denied(tmp_path, monkeypatch):
+    """os.access refuses writing on a read-only mount (root included): the reason then is the
+    mount, which no chmod fixes. The mount is faked (mounting needs root)."""
+    real_access, real_statvfs = os.access, os.statvfs
+
+    class ReadOnly:
+        f_flag = os.ST_RDONLY
+
+    monkeypatch.setattr(
+        os, "access", lambda p, m: False if Path(p) == tmp_path else real_access(p, m)
+    )
+    monkeypatch.setattr(
+        os, "statvfs", lambda p: ReadOnly() if Path(p) == tmp_path else real_statvfs(p)
+    )
+    with pytest.raises(OutputError) as err:
+        check_writable_folder(tmp_path, "--out")
+    assert str(err.value) == (
+        f"--out={tmp_path} is not writable: read-only file system; give a writable folder"
+    )

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from .coarsen import coarsen_mask
 from .image_files import DataError
-from .write_once import write_once
+from .write_once import write_once, write_picture
 
 log = logging.getLogger(__name__)
 
@@ -206,12 +206,12 @@ def ensure_demo_data(
             (folder / split / "masks").mkdir(parents=True)
             for i in range(count):
                 image, mask = make_demo_sample(seed, split, i, height, width)
-                cv2.imwrite(
-                    str(folder / split / "images" / f"{i:04d}.jpg"),
+                write_picture(
+                    folder / split / "images" / f"{i:04d}.jpg",
                     cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
-                    [cv2.IMWRITE_JPEG_QUALITY, 95],
+                    (cv2.IMWRITE_JPEG_QUALITY, 95),
                 )
-                cv2.imwrite(str(folder / split / "masks" / f"{i:04d}.png"), mask)
+                write_picture(folder / split / "masks" / f"{i:04d}.png", mask)
 
     if write_once(root, params, write):
         # a user who meant their own data (data.root without data=folder) learns it here

@@ -32,7 +32,7 @@ from .demo import (
     shape_mask,
     textured_background,
 )
-from .write_once import write_once
+from .write_once import write_once, write_picture
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,8 @@ def write_concept_split(folder: Path, seed: int, split: str, count: int, size: i
     for i in range(count):
         image, objects = concept_demo_sample(seed, split, i, size)
         name = f"{i:04d}.jpg"
-        cv2.imwrite(str(folder / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
-                    [cv2.IMWRITE_JPEG_QUALITY, 95])
+        write_picture(folder / name, cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+                      (cv2.IMWRITE_JPEG_QUALITY, 95))
         images.append({"id": i + 1, "file_name": name, "width": size, "height": size})
         for shape, mask in objects:
             annotations.append({

@@ -3,7 +3,10 @@ are written into a temporary sibling folder and renamed into place (so concurren
 ranks among them, are safe), a root written with other parameters is rewritten, and a non-empty
 root that no generator wrote is never touched. A kill mid-write leaves no half set in the root,
 only the temporary beside it. A root of files without a marker is refused even if a generator
-wrote them (an older writer stopped mid-way): the files alone cannot tell it from the user's."""
+wrote them (an older writer stopped mid-way): the files alone cannot tell it from the user's. A
+full disk or a place that cannot be written is files.write_errors' one line naming the root (the
+temporary removed); generators write their pictures with write_picture, which raises the
+system's error where cv2.imwrite would only return False."""
 
 from __future__ import annotations
 
@@ -14,6 +17,11 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import cv2
+import numpy as np
+
+from samhq_train.files import write_errors
 
 from .image_files import DataError
 
@@ -61,6 +69,12 @@ def write_once(root: str | Path, params: dict, write: Callable[[Path], None],
     if marker_params(root, kind.marker) == params:
         return False
     check_generated_root(root, key, kind)
+    with write_errors(root):
+        return _write_and_rename(root, params, write, kind)
+
+
+def _write_and_rename(root: Path, params: dict, write: Callable[[Path], None],
+                      kind: Generated) -> bool:
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     try:
@@ -78,3 +92,12 @@ def write_once(root: str | Path, params: dict, write: Callable[[Path], None],
         return True
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_picture(path: Path, image: np.ndarray, params: tuple[int, ...] = ()) -> None:
+    """Write `image` (OpenCV's BGR, or one channel) encoded by `path`'s suffix: a write that
+    fails (a full disk) raises its OSError, where cv2.imwrite returns False unnoticed."""
+    ok, data = cv2.imencode(path.suffix, image, list(params))
+    if not ok:
+        raise ValueError(f"OpenCV could not encode {path.name}")
+    path.write_bytes(data.tobytes())

@@ -20,6 +20,7 @@ import torch
 
 from samhq_train.clip_tokenizer import PADDING_ID
 from samhq_train.compat import onnx_torchscript_exporter
+from samhq_train.files import write_errors
 from samhq_train.model.onnx_encoder import ONNX_IMAGE_INPUT
 from samhq_train.model.registry import family_of_model
 from samhq_train.model.sam3.concept.detector import ConceptDetector, concept_detector
@@ -111,7 +112,10 @@ def concept_metadata(model, detector: ConceptDetector) -> dict[str, str]:
 
 
 def _write(module, args, path: Path, opset, input_names, output_names, axes, metadata) -> None:
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
+    # torch.onnx writes the graph itself: a full disk there is write_errors' line, naming `path`
+    with write_errors(path), tempfile.TemporaryDirectory(
+        dir=path.parent, prefix=f".{path.name}."
+    ) as tmp:
         traced = Path(tmp) / "graph.onnx"
         with torch.no_grad(), warnings.catch_warnings():
             # shapes fixed at trace time are those the graph takes (checked: check_onnx_concept)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from samhq_train.compat import onnx_torchscript_exporter
+from samhq_train.files import write_errors
 from samhq_train.model import family_of_model
 from samhq_train.model.onnx_decoder import ONNX_OUTPUTS, OnnxPromptDecoder
 from samhq_train.model.promptable import PromptableModel
@@ -47,7 +48,10 @@ def export_onnx(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wrapper = onnx_decoder(model, hq_token_only=hq_token_only, multimask_output=multimask_output)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
+    # torch.onnx writes the graph itself: a full disk there is write_errors' line, naming `path`
+    with write_errors(path), tempfile.TemporaryDirectory(
+        dir=path.parent, prefix=f".{path.name}."
+    ) as tmp:
         traced = Path(tmp) / "decoder.onnx"
         with torch.no_grad(), warnings.catch_warnings():
             # SAM 2.1's dynamic single-mask choice indexes with argmax / arange, never negative

@@ -27,7 +27,7 @@ import torch
 
 from samhq_train.compat import onnx_torchscript_exporter
 from samhq_train.errors import UserError
-from samhq_train.files import atomic_write
+from samhq_train.files import atomic_write, write_errors
 from samhq_train.model import detect_variant, family_of_model, plain_model
 from samhq_train.model.onnx_encoder import ONNX_IMAGE_INPUT, OnnxImageEncoder
 from samhq_train.model.promptable import PromptableModel
@@ -125,7 +125,10 @@ def export_onnx_encoder(
     path.parent.mkdir(parents=True, exist_ok=True)
     wrapper = onnx_encoder(model, fp16=fp16)
     precision = "int8" if int8 else "fp16" if fp16 else "fp32"
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
+    # torch.onnx writes the graph itself: a full disk there is write_errors' line, naming `path`
+    with write_errors(path), tempfile.TemporaryDirectory(
+        dir=path.parent, prefix=f".{path.name}."
+    ) as tmp:
         traced = Path(tmp) / "encoder.onnx"
         _trace(wrapper, traced, opset)
         if int8:
@@ -205,7 +208,9 @@ def quantize_onnx_encoder(source: str | os.PathLike, path: str | os.PathLike) ->
     onnx_quantization()
     props = onnx.load(str(source), load_external_data=False).metadata_props
     metadata = {entry.key: entry.value for entry in props} | {"precision": "int8"}
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
+    with write_errors(path), tempfile.TemporaryDirectory(
+        dir=path.parent, prefix=f".{path.name}."
+    ) as tmp:
         quantized = quantize_int8(source, Path(tmp) / "int8" / "encoder.onnx")
         save_with_metadata(quantized, path, metadata)
     return path

@@ -18,7 +18,7 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.utilities import rank_zero_only
 
-from samhq_train.files import DiskFullError
+from samhq_train.files import DiskFullError, NotWritableError, write_error
 from samhq_train.training.interrupt import CheckpointOnInterrupt, RunInterrupted, say
 
 # Hydra's settings that name this launch, not the run: the resume command sets its own
@@ -168,14 +168,24 @@ def reporting_interrupts(stop: CheckpointOnInterrupt, resumed_from: str | None) 
 def reporting_full_disk(trainer: L.Trainer, resumed_from: str | None) -> Iterator[None]:
     """Around trainer.fit: a full disk (a checkpoint, the cache) is DiskFullError's one line plus
     the command that resumes from the run's last checkpoint (the one the interrupt report
-    names), when there is one."""
+    names), when there is one. A file size limit or an unwritable place is the same; so is one
+    met by a writer outside files.py (TensorBoard's event file, written by its own thread): its
+    line names the file, else the logger's folder."""
     try:
         yield
-    except DiskFullError as err:
+    except (DiskFullError, NotWritableError) as err:
         ckpt = last_checkpoint(trainer, resumed_from)
         if ckpt is None:
             raise
-        raise DiskFullError(f"{err}; resume with: {resume_command(ckpt.resolve())}") from None
+        raise type(err)(f"{err}; resume with: {resume_command(ckpt.resolve())}") from None
+    except OSError as err:
+        error = write_error(Path(err.filename or trainer.log_dir or "."), err, None, 0)
+        if error is None:
+            raise
+        ckpt = last_checkpoint(trainer, resumed_from)
+        if ckpt is not None:
+            error = type(error)(f"{error}; resume with: {resume_command(ckpt.resolve())}")
+        raise error from None
 
 
 __all__ = [
