@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from samhq_train.data.demo import make_demo_sample
-from samhq_train.files import atomic_write_bytes, atomic_write_text
+from samhq_train.files import all_or_none, atomic_write_bytes, atomic_write_text, write_errors
 
 from .concept import ConceptSession
 from .engine import AppError, Options, Segmenter, free_stem, prompt_of, safe_stem
@@ -157,14 +157,18 @@ class App:
             out / f"{stem}_mask.png": result.hq.mask,
             out / f"{stem}_sam_mask.png": result.sam.mask,
         }
-        out.mkdir(parents=True, exist_ok=True)
-        for path, mask in files.items():
-            ok, data = cv2.imencode(".png", mask.astype(np.uint8) * 255)
-            if not ok:
-                raise RuntimeError(f"could not encode {path.name} as PNG")
-            atomic_write_bytes(path, data)
+        with write_errors(out):
+            out.mkdir(parents=True, exist_ok=True)
         prompts = out / f"{stem}.json"
-        atomic_write_text(prompts, json.dumps(self.prompt_file(body)) + "\n")
+        with all_or_none([]) as written:  # a full disk midway leaves none of the save's files
+            for path, mask in files.items():
+                ok, data = cv2.imencode(".png", mask.astype(np.uint8) * 255)
+                if not ok:
+                    raise RuntimeError(f"could not encode {path.name} as PNG")
+                written.append(path)
+                atomic_write_bytes(path, data)
+            written.append(prompts)
+            atomic_write_text(prompts, json.dumps(self.prompt_file(body)) + "\n")
         saved = [str(p) for p in [*files, prompts]]
         self.saves += 1
         self.log(f"saved {', '.join(saved)}")
