@@ -18,6 +18,8 @@ import socket
 import time
 from pathlib import Path
 
+from samhq_train.files import write_errors
+
 STALE_AFTER_S = 600.0
 # O_EXCL creates a claim empty and its owner is written after: an unreadable claim younger than this
 # is being written (held); an older one was cut short by a killed writer (stale)
@@ -72,8 +74,12 @@ def take(path: Path) -> bool:
                 return False
             path.unlink(missing_ok=True)  # taken over; a racing taker may win the create
             continue
-        with os.fdopen(fd, "w") as fh:
-            json.dump(_owner(), fh)
+        try:
+            with write_errors(path), os.fdopen(fd, "w") as fh:
+                json.dump(_owner(), fh)
+        except BaseException:
+            path.unlink(missing_ok=True)  # an empty claim would hold the entry until stale
+            raise
         return True
     return False
 

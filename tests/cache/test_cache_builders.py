@@ -155,3 +155,21 @@ def test_a_resumed_build_encodes_the_sequential_batches(demo_root, tmp_path):
     assert resumed.build(model) == 5
     for key in sequential.jobs:
         assert entry_content(resumed.store.path(key)) == entry_content(sequential.store.path(key))
+
+
+def test_a_claim_the_full_disk_cuts_short_is_removed_and_said_in_one_line(tmp_path, monkeypatch):
+    """An empty claim file would hold its chunk from every other builder until it went stale."""
+    import errno
+
+    from samhq_train.files import DiskFullError
+
+    class DiskFullJson:
+        @staticmethod
+        def dump(obj, fh):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(claims, "json", DiskFullJson)
+    path = tmp_path / "chunk.claim"
+    with pytest.raises(DiskFullError, match="chunk.claim"):
+        claims.take(path)
+    assert not path.exists()
