@@ -33,7 +33,7 @@ def test_a_further_process_waits_the_whole_time_for_the_launcher(monkeypatch, wa
 
 @pytest.mark.parametrize("local_rank, launcher", [
     (None, "4194303"),  # no LOCAL_RANK: this process is rank 0 of Lightning's launch
-    ("1", str(os.getpid())),  # the launcher itself never waits for itself
+    ("1", "own pid"),  # the launcher itself never waits for itself (xdist: one id per worker)
     ("1", "not-a-pid"),
     ("1", ""),
 ])
@@ -42,7 +42,7 @@ def test_who_does_not_wait(monkeypatch, waits, local_rank, launcher):
         monkeypatch.delenv("LOCAL_RANK", raising=False)
     else:
         monkeypatch.setenv("LOCAL_RANK", local_rank)
-    monkeypatch.setenv(LAUNCHER_PID, launcher)
+    monkeypatch.setenv(LAUNCHER_PID, str(os.getpid()) if launcher == "own pid" else launcher)
     leave_after_launcher()
     assert waits == []
 
