@@ -6,6 +6,7 @@ mode La, bands L and a: its grey stored premultiplied); multiplied a second time
 cut-out's edge shrank, and the La file was refused."""
 
 import struct
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -36,6 +37,23 @@ def associated(path: Path) -> Path:
     raise AssertionError("no ExtraSamples tag")
 
 
+def _pil_opens_grey_premultiplied_tiff() -> bool:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "probe.tif"
+        Image.fromarray(np.dstack([ALPHA, ALPHA]), "LA").save(path)
+        try:
+            Image.open(associated(path)).load()
+        except OSError:  # UnidentifiedImageError
+            return False
+    return True
+
+
+# Pillow opens a grey TIFF with associated alpha (mode La) from 13.0 (pyproject.toml's floor is
+# older): before, such a file is refused in one line like any unreadable image
+NEEDS_LA_TIFF = pytest.mark.skipif(not _pil_opens_grey_premultiplied_tiff(),
+                                   reason="this Pillow opens no grey TIFF with premultiplied alpha")
+
+
 def test_an_rgba_tiff_cut_out_reads_as_the_same_png(tmp_path):
     rgba = Image.fromarray(np.dstack([np.full_like(ALPHA, 255)] * 3 + [ALPHA]))
     rgba.save(tmp_path / "cut.png")
@@ -44,6 +62,7 @@ def test_an_rgba_tiff_cut_out_reads_as_the_same_png(tmp_path):
     np.testing.assert_array_equal(read_mask(tmp_path / "cut.tif"), ALPHA)
 
 
+@NEEDS_LA_TIFF
 def test_a_grey_tiff_with_premultiplied_alpha_reads_as_stored(tmp_path):
     path = tmp_path / "cut.tif"
     Image.fromarray(np.dstack([ALPHA, ALPHA]), "LA").save(path)  # white x alpha, stored
@@ -51,6 +70,7 @@ def test_a_grey_tiff_with_premultiplied_alpha_reads_as_stored(tmp_path):
     np.testing.assert_array_equal(read_mask(path), ALPHA)
 
 
+@NEEDS_LA_TIFF
 def test_black_on_premultiplied_transparency_is_refused_as_such(tmp_path):
     path = tmp_path / "outline.tif"
     Image.fromarray(np.dstack([ALPHA * 0, ALPHA]), "LA").save(path)

@@ -36,7 +36,8 @@ def test_an_export_over_an_earlier_one_replaces_it_and_keeps_the_users_file(mode
     folder = earlier_export(first, tmp_path, "transformers")
     export_model(second, tmp_path, ["transformers"], overwrite=True)
     assert sorted(os.listdir(folder)) == [
-        "config.json", "model.safetensors", "notes.txt", "processor_config.json"
+        "config.json", "model.safetensors", "notes.txt", "preprocessor_config.json",
+        "processor_config.json"
     ]
     loaded = load_checkpoint(folder).state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in second.state_dict().items())

@@ -111,7 +111,8 @@ def test_the_int8_check_fails_for_a_wrong_scale(exported, tmp_path):
     proto = onnx.load(str(paths["onnx_encoder_int8"]))
     scales = [t for t in proto.graph.initializer if t.name.endswith("_scale")]
     scale = scales[len(scales) // 2]
-    wrong = onnx.numpy_helper.to_array(scale) * 4
+    stored = onnx.numpy_helper.to_array(scale)
+    wrong = (stored * 4).astype(stored.dtype)  # numpy 1's 0-d float32 x 4 is a float64
     scale.CopyFrom(onnx.numpy_helper.from_array(wrong, scale.name))
     onnx.save(proto, str(tmp_path / "broken.onnx"))
     with pytest.raises(RuntimeError, match="differs from torch"):

@@ -36,8 +36,12 @@ SHARD_INDEX = "model.safetensors.index.json"
 TORCH_WEIGHTS = "pytorch_model.bin"
 CONFIG = "config.json"
 PROCESSOR_CONFIG = "processor_config.json"
+# the image processor's settings, apart from processor_config.json (which names the processor
+# only): transformers 4.53 (the dev floor) reads them only here, and would pass a processor
+# config's "image_processor" entry on as a dict where an image processor is expected
+IMAGE_PROCESSOR_CONFIG = "preprocessor_config.json"
 # all the directory's files this format writes (any other file in it is the user's)
-FILES = (WEIGHTS, CONFIG, PROCESSOR_CONFIG)
+FILES = (WEIGHTS, CONFIG, PROCESSOR_CONFIG, IMAGE_PROCESSOR_CONFIG)
 # the families that have a transformers model (SAM 1 only today: SamHQModel)
 CODEC_FAMILIES = tuple(fam for fam in FAMILIES.values() if fam.transformers_codec is not None)
 
@@ -163,9 +167,12 @@ def write(model: nn.Module, directory: Path, variant: str, policy) -> None:
     state: State = cpu_tensors(model.state_dict())
     renamed = {new: state[key] for key, new in codec.key_map(list(state)).items()}
     mean, std = model.pixel_mean.flatten().tolist(), model.pixel_std.flatten().tolist()
+    processor = codec.processor_config(cfg, mean, std)
     configs = {
         CONFIG: codec.config(cfg),
-        PROCESSOR_CONFIG: codec.processor_config(cfg, mean, std),
+        PROCESSOR_CONFIG: {"processor_class": processor["processor_class"]},
+        IMAGE_PROCESSOR_CONFIG: {**processor["image_processor"],
+                                 "processor_class": processor["processor_class"]},
     }
 
     def write_files(folder: Path) -> None:

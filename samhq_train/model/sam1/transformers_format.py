@@ -153,7 +153,8 @@ def transformers_config(cfg: SamHQConfig) -> dict:
 def transformers_processor_config(
     cfg: SamHQConfig, pixel_mean: list[float], pixel_std: list[float]
 ) -> dict:
-    """processor_config.json, so that SamHQProcessor.from_pretrained(directory) works offline with
+    """The processor's class and its image processor's settings (written as processor_config.json
+    and preprocessor_config.json), so that SamHQProcessor.from_pretrained(directory) works offline with
     SAM's pre-processing at this input size (long side S, PIL bilinear, zero padding after
     normalisation with the model's mean and std)."""
     size, mask_size = cfg.image_size, cfg.image_size // 4
