@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from samhq_train.errors import ConfigValueError
+from samhq_train.errors import ConfigError
 
 ABSENT = object()  # a key the config does not have
 
@@ -36,9 +36,10 @@ def show(value: Any) -> str:
     return str(value)
 
 
-class SettingError(ConfigValueError, ValueError):
+class SettingError(ConfigError, ValueError):
     """A setting of the wrong type or range; the message names the full config key:
-    ``{key}={value}: expected {accepted}``, or `message` as given."""
+    ``{key}={value}: expected {accepted}``, or `message` as given. A ConfigError (and so a
+    SetupError) wherever it is raised: the config check lets it through unchanged."""
 
     def __init__(self, key: str, value: Any = None, accepted: str = "", *, message: str = ""):
         super().__init__(message or f"{key}={show(value)}: expected {accepted}")

@@ -199,6 +199,24 @@ def test_setup_errors_are_user_errors():
     assert issubclass(SetupError, RuntimeError)
 
 
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("trainer.max_epochs=-2", "trainer.max_epochs"),  # config_training's record-free keys
+        ("data.prompts.num_points=0", "data.prompts.num_points"),  # a record's own check
+        ("model.lora.rank=16", "model.lora.rank"),  # another policy's setting (check_policy_settings)
+        ("model.lora_lr_scale=-1", "model.lora_lr_scale"),  # policy_from_config
+    ],
+)
+def test_a_records_refusal_reaches_the_caller_as_raised(tmp_path, override, key):
+    """A SettingError is a ConfigError (a SetupError) wherever it is raised: the config check lets
+    it through with its key, not a copy of its message in another class."""
+    with pytest.raises(SettingError) as info:
+        check_config(compose_cfg(tmp_path, tmp_path, override))
+    assert info.value.key == key and isinstance(info.value, ConfigError)
+    assert info.value.label == "config error"
+
+
 def test_the_evaluation_config_passes_and_a_bad_key_is_named(tmp_path):
     check_config(eval_cfg(tmp_path))
     check_config(eval_cfg(tmp_path, "model.variant=null"))  # read from the checkpoint
