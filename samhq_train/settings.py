@@ -82,6 +82,15 @@ def one_of(key: str, value: Any, choices: Sequence) -> None:
     require(key, value, lambda v: isinstance(v, str) and v in choices, f"one of {shown}")
 
 
+def settings_mapping(key: str, value: Any, known: Sequence[str]) -> dict:
+    """`value`, a mapping of the settings `known` (null: none set), as a plain dict; SettingError
+    for anything else (model.lora=5), which dict() would refuse in its own words or misread."""
+    if value is None:
+        return {}
+    require(key, value, lambda v: isinstance(v, Mapping), f"a mapping of {', '.join(known)}")
+    return dict(value)
+
+
 class ConfigReader:
     """Checks keys of one composed config with the rules above; an absent key (or a null one,
     unless required) passes. Every refusal is a SettingError naming the full key."""
@@ -148,6 +157,7 @@ __all__ = [
     "ConfigReader",
     "SettingError",
     "known_keys",
+    "settings_mapping",
     "int_at_least",
     "is_int",
     "is_number",

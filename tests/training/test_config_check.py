@@ -83,6 +83,8 @@ def test_shipped_configs_pass(tmp_path, overrides):
         ("model.lora.dropout=1.0", "model.lora.dropout=1.0: expected a value in [0, 1)"),
         ("model.lora.alpha=-1", "model.lora.alpha=-1: expected a number > 0"),
         ("+model.lora.rnak=4", "model.lora.rnak is not a setting here: use rank, alpha, dropout, targets"),
+        ("model.lora=5", "model.lora=5: expected a mapping of rank, alpha, dropout, targets"),
+        ("model.lora=x", "model.lora=x: expected a mapping of rank, alpha, dropout, targets"),
         ("data.prompts.noise_downscale=0", "data.prompts.noise_downscale=0: expected an integer >= 1"),
         ("+data.prompts.num_point=3", "data.prompts.num_point is not a setting here: use probs, num_points"),
         ("data.cache.dtype=float64", "data.cache.dtype=float64: expected one of float32, float16, bfloat16"),
