@@ -14,7 +14,15 @@ from dataclasses import dataclass, fields, replace
 
 from samhq_train.model.lora import is_lora_key
 from samhq_train.model.policy import LoraSettings
-from samhq_train.settings import SettingError, int_at_least, known_keys, number, one_of, require
+from samhq_train.settings import (
+    SettingError,
+    int_at_least,
+    known_keys,
+    number,
+    one_of,
+    require,
+    settings_mapping,
+)
 
 KEY_PREFIX = "concept"  # the config group whose keys these settings are
 
@@ -103,8 +111,9 @@ class ConceptPolicy:
     def from_config(cls, name: str = "full", lora=None) -> ConceptPolicy:
         """From plain config values (concept.policy, a concept.lora mapping); one line naming the
         key for a bad one."""
-        lora = dict(lora or {})
-        known_keys(f"{KEY_PREFIX}.lora", list(lora), list(LoraSettings.__dataclass_fields__))
+        known = list(LoraSettings.__dataclass_fields__)
+        lora = settings_mapping(f"{KEY_PREFIX}.lora", lora, known)
+        known_keys(f"{KEY_PREFIX}.lora", list(lora), known)
         try:
             settings = replace(CONCEPT_LORA, **lora)
         except SettingError as err:  # LoraSettings names image training's keys, model.lora.*

@@ -35,7 +35,7 @@ from samhq_train.constants import CONCEPT_PER_IMAGE, EXEMPLAR_MODES
 from samhq_train.data import PromptConfig
 from samhq_train.data.sets import CHECK_IMAGES, check_set_files
 from samhq_train.data.transforms import EVAL_MODES
-from samhq_train.errors import SETUP_ERROR_EXIT, ConfigValueError, UserError
+from samhq_train.errors import SETUP_ERROR_EXIT, ConfigError, SetupError, UserError
 from samhq_train.model import (
     ATTENTION_KERNELS,
     VARIANTS,
@@ -46,17 +46,7 @@ from samhq_train.model import (
 )
 from samhq_train.model.policy import LR_SCALE_KEYS, LoraSettings, check_own_settings
 from samhq_train.model_from_config import build_model_from_config, ignored_grad_checkpointing
-from samhq_train.settings import ABSENT, ConfigReader, SettingError, is_number, known_keys
-
-
-class SetupError(UserError, RuntimeError):
-    """Bad configuration or input found before training starts; the message says what to fix."""
-
-    label = "error"
-
-
-class ConfigError(ConfigValueError, SetupError):
-    """A config value of the wrong type or range; the message names the full key."""
+from samhq_train.settings import ABSENT, ConfigReader, is_number, known_keys
 
 
 def _check_data(c: ConfigReader) -> None:
@@ -160,10 +150,7 @@ POLICY_OWN_KEYS = {
 def check_policy_settings(policy: TrainablePolicy) -> None:
     """ConfigError for a setting of another policy than model.policy set away from its default
     (model.lora.rank=16 with policy hq): the run would ignore it in silence."""
-    try:
-        check_own_settings(policy, TrainablePolicy(), POLICY_OWN_KEYS, "model")
-    except SettingError as err:
-        raise ConfigError(str(err)) from None
+    check_own_settings(policy, TrainablePolicy(), POLICY_OWN_KEYS, "model")
 
 
 def policy_from_config(model_cfg) -> TrainablePolicy:
@@ -174,10 +161,7 @@ def policy_from_config(model_cfg) -> TrainablePolicy:
         settings["name"] = settings.pop("policy")
     if isinstance(settings.get("lora"), DictConfig):
         settings["lora"] = OmegaConf.to_container(settings["lora"], resolve=True)
-    try:
-        return TrainablePolicy.from_config(**settings)
-    except SettingError as err:
-        raise ConfigError(str(err)) from None
+    return TrainablePolicy.from_config(**settings)
 
 
 def check_model_fits(model_cfg, policy: TrainablePolicy) -> None:
@@ -233,26 +217,23 @@ def check_config(cfg: DictConfig | Mapping) -> None:
         cfg = OmegaConf.create(dict(cfg))
     c = ConfigReader(cfg)
     training = "trainer" in cfg
-    try:
-        policy = _check_model(c, training)
-        if training and cfg.get("video") is None and cfg.get("concept") is None:
-            check_policy_settings(policy)  # video and concept runs have their own settings
-            if ignored := ignored_grad_checkpointing(c.get("model"), policy):
-                raise ConfigError(ignored)
-        c.group("data", "a data config group (data=demo, folder, hqseg44k, coco)", required=True)
-        _check_data(c)
-        _check_cache(c)
-        c.number(
-            "metrics.dilation_ratio",
-            "a fraction of the image diagonal in (0, 1), e.g. 0.02",
-            lambda v: 0 < v < 1,
-        )
-        if training:
-            check_training_keys(c)
-        else:
-            _check_evaluation_run(c)
-    except SettingError as err:
-        raise ConfigError(str(err)) from None
+    policy = _check_model(c, training)
+    if training and cfg.get("video") is None and cfg.get("concept") is None:
+        check_policy_settings(policy)  # video and concept runs have their own settings
+        if ignored := ignored_grad_checkpointing(c.get("model"), policy):
+            raise ConfigError(ignored)
+    c.group("data", "a data config group (data=demo, folder, hqseg44k, coco)", required=True)
+    _check_data(c)
+    _check_cache(c)
+    c.number(
+        "metrics.dilation_ratio",
+        "a fraction of the image diagonal in (0, 1), e.g. 0.02",
+        lambda v: 0 < v < 1,
+    )
+    if training:
+        check_training_keys(c)
+    else:
+        _check_evaluation_run(c)
 
 
 def no_usable_validation_sample(names: Sequence[str]) -> str:

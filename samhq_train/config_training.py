@@ -1,6 +1,6 @@
 """The keys only a training config has (conf/train.yaml): trainer, optimizer, scheduler, loss,
 callbacks and the run switches. No typed record owns them, so their rules live here, once; a bad
-value is a SettingError naming the full key (samhq_train.config_check turns it into ConfigError).
+value is a SettingError naming the full key (a ConfigError, as the config check's own).
 """
 
 from __future__ import annotations

@@ -9,10 +9,12 @@ import functools
 import os
 import random
 import select
+import sys
 import time
+import traceback
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import numpy as np
 import torch
@@ -192,6 +194,18 @@ def _process_ended(pid: int, timeout: float) -> bool:
         os.close(pidfd)
 
 
+def _launcher_to_outlive() -> int | None:
+    """The pid of rank 0 when this is a further process of Lightning's own DDP launch (see
+    leave_after_launcher), else None."""
+    env = os.environ
+    launcher = env.get(LAUNCHER_PID, "")
+    if not launcher.isdigit() or env.get("LOCAL_RANK", "0") == "0":
+        return None
+    if "TORCHELASTIC_RUN_ID" in env or int(launcher) == os.getpid():  # torchrun's
+        return None
+    return int(launcher)
+
+
 def leave_after_launcher() -> None:
     """In a further process of Lightning's own DDP launch that stops with an error: wait (up to
     LAUNCHER_EXIT_WAIT_S) until rank 0 has left. A thread of rank 0 looks at the others every
@@ -199,21 +213,32 @@ def leave_after_launcher() -> None:
     left first would make the run's exit status 137 whenever rank 0 is still on its way out (its
     line, its teardown). Leaving after rank 0, the status is rank 0's own. torchrun and srun
     start every process themselves (no such thread, no LAUNCHER_PID of this kind): no wait."""
-    env = os.environ
-    launcher = env.get(LAUNCHER_PID, "")
-    if not launcher.isdigit() or env.get("LOCAL_RANK", "0") == "0":
-        return
-    if "TORCHELASTIC_RUN_ID" not in env and int(launcher) != os.getpid():  # not torchrun's
-        _process_ended(int(launcher), LAUNCHER_EXIT_WAIT_S)
+    launcher = _launcher_to_outlive()
+    if launcher is not None:
+        _process_ended(launcher, LAUNCHER_EXIT_WAIT_S)
+
+
+def _leave_after_a_bug() -> NoReturn:
+    """A further process of Lightning's launch that dies of a bug (an exception our wrapper
+    does not turn into a line; being handled): its traceback now, as Python would print it,
+    then the wait of leave_after_launcher, then the status of an uncaught exception (1). Rank 0,
+    told through stop_together, is then leaving with its own line."""
+    traceback.print_exc()
+    sys.stderr.flush()
+    leave_after_launcher()
+    sys.exit(1)
 
 
 def exit_on_setup_error(main: Callable[..., T]) -> Callable[..., T]:
     """errors.exit_on_user_error for commands that run as DDP processes (report_once); a further
-    process of Lightning's own launch that stops leaves after rank 0 (leave_after_launcher)."""
+    process of Lightning's own launch that stops, with an error line or a bug's traceback, leaves
+    after rank 0 (leave_after_launcher). The LAUNCHER_PID this process sets for the processes
+    it starts is taken back when it returns (an in-process run's environment as it was)."""
     wrapped = exit_on_user_error(main, report_once)
 
     @functools.wraps(main)
     def leaving_after_launcher(*args, **kwargs):
+        previous = os.environ.get(LAUNCHER_PID)
         if "LOCAL_RANK" not in os.environ:  # this process would be rank 0 of Lightning's launch
             os.environ[LAUNCHER_PID] = str(os.getpid())
         try:
@@ -222,5 +247,14 @@ def exit_on_setup_error(main: Callable[..., T]) -> Callable[..., T]:
             if leaving.code not in (0, None):
                 leave_after_launcher()
             raise
+        except Exception:
+            if _launcher_to_outlive() is None:
+                raise
+            _leave_after_a_bug()
+        finally:
+            if previous is None:
+                os.environ.pop(LAUNCHER_PID, None)
+            else:
+                os.environ[LAUNCHER_PID] = previous
 
     return leaving_after_launcher

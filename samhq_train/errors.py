@@ -47,10 +47,20 @@ class UserError(Exception):
 class ConfigValueError(UserError):
     """A config key or value that cannot work (the wrong type or range, not a setting, a path that
     is not there); the message names the full key. Printed as `config error: ...`; the records'
-    own checks (settings.SettingError), the config check's (config_check.ConfigError) and the
-    fine-tuning runs' refusals are all of it."""
+    own checks (settings.SettingError), the config check's (ConfigError) and the fine-tuning runs'
+    refusals are all of it."""
 
     label = "config error"
+
+
+class SetupError(UserError, RuntimeError):
+    """Bad configuration or input found before training starts; the message says what to fix."""
+
+
+class ConfigError(ConfigValueError, SetupError):
+    """A config value of the wrong type or range found by the checks before a run; the message
+    names the full key. The records' own refusal (settings.SettingError) is one, so that it
+    reaches the caller of the config check as it was raised."""
 
 
 class CheckFailedError(UserError):

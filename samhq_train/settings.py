@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from samhq_train.errors import ConfigValueError
+from samhq_train.errors import ConfigError
 
 ABSENT = object()  # a key the config does not have
 
@@ -36,9 +36,10 @@ def show(value: Any) -> str:
     return str(value)
 
 
-class SettingError(ConfigValueError, ValueError):
+class SettingError(ConfigError, ValueError):
     """A setting of the wrong type or range; the message names the full config key:
-    ``{key}={value}: expected {accepted}``, or `message` as given."""
+    ``{key}={value}: expected {accepted}``, or `message` as given. A ConfigError (and so a
+    SetupError) wherever it is raised: the config check lets it through unchanged."""
 
     def __init__(self, key: str, value: Any = None, accepted: str = "", *, message: str = ""):
         super().__init__(message or f"{key}={show(value)}: expected {accepted}")
@@ -79,6 +80,15 @@ def number(key: str, value: Any, ok: Callable[[float], bool], accepted: str) -> 
 def one_of(key: str, value: Any, choices: Sequence) -> None:
     shown = ", ".join(map(str, choices))
     require(key, value, lambda v: isinstance(v, str) and v in choices, f"one of {shown}")
+
+
+def settings_mapping(key: str, value: Any, known: Sequence[str]) -> dict:
+    """`value`, a mapping of the settings `known` (null: none set), as a plain dict; SettingError
+    for anything else (model.lora=5), which dict() would refuse in its own words or misread."""
+    if value is None:
+        return {}
+    require(key, value, lambda v: isinstance(v, Mapping), f"a mapping of {', '.join(known)}")
+    return dict(value)
 
 
 class ConfigReader:
@@ -147,6 +157,7 @@ __all__ = [
     "ConfigReader",
     "SettingError",
     "known_keys",
+    "settings_mapping",
     "int_at_least",
     "is_int",
     "is_number",

@@ -26,6 +26,7 @@ from samhq_train.settings import (
     number,
     one_of,
     require,
+    settings_mapping,
     show,
 )
 
@@ -84,9 +85,10 @@ class TrainablePolicy:
     def from_config(cls, name: str = "hq", **settings) -> "TrainablePolicy":
         """From plain config values (model.policy's name, the lr scales, a model.lora mapping);
         one line naming the key for a bad one (before any weights)."""
-        lora = dict(settings.pop("lora", None) or {})
+        known = list(LoraSettings.__dataclass_fields__)
+        lora = settings_mapping("model.lora", settings.pop("lora", None), known)
         known_keys("model", list(settings), LR_SCALE_KEYS)
-        known_keys("model.lora", list(lora), list(LoraSettings.__dataclass_fields__))
+        known_keys("model.lora", list(lora), known)
         return cls(name=name, lora=LoraSettings(**lora), **settings)
 
     def to_dict(self) -> dict:

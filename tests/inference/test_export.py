@@ -1,6 +1,8 @@
 """Every export target loads in its consumer and reproduces our outputs (tiny random weights, SAM 1;
 SAM 2.1's ONNX graph: test_export_sam2_onnx.py)."""
 
+from importlib.metadata import version
+
 import numpy as np
 import pytest
 import torch
@@ -139,10 +141,10 @@ def test_transformers_processor_pipeline_gives_our_predictor_masks(model, export
         box=np.array(box), multimask_output=False, return_logits=True
     )
 
-    # the slow processor resizes with PIL like SAM; the fast one (torchvision) differs by up to
-    # one grey level on a few pixels
+    # the PIL processor resizes like SAM; the torchvision one differs by up to one grey level on
+    # a few pixels. Chosen as docs/deployment.md says: transformers 5 deprecates use_fast
     processor = SamHQProcessor.from_pretrained(
-        exported["transformers"], local_files_only=True, use_fast=False
+        exported["transformers"], local_files_only=True, **PIL_IMAGE_PROCESSOR
     )
     inputs = processor(images=image, input_boxes=[[box]], return_tensors="pt")
     torch.testing.assert_close(
@@ -164,6 +166,11 @@ def test_transformers_processor_pipeline_gives_our_predictor_masks(model, export
         out.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"], binarize=False
     )[0][0]
     np.testing.assert_allclose(hf_masks.numpy(), masks, atol=ATOL, rtol=0)
+
+
+PIL_IMAGE_PROCESSOR = (
+    {"backend": "pil"} if int(version("transformers").split(".")[0]) >= 5 else {"use_fast": False}
+)
 
 
 def image_resized(image):

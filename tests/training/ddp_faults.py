@@ -27,6 +27,22 @@ def full_disk_on_rank(rank: int) -> None:
     torch.save = save
 
 
+def bug_on_rank(rank: int) -> None:
+    """On global rank `rank`, the first checkpoint write (a step every process takes together:
+    checkpointing.stop_together_on_failed_writes) raises a RuntimeError, a bug of ours rather
+    than a user's error: that process dies with its traceback (exit 1)."""
+    from lightning.pytorch.strategies import DDPStrategy
+
+    real = DDPStrategy.save_checkpoint
+
+    def save_checkpoint(self, checkpoint, filepath, storage_options=None):
+        if global_rank() == rank:
+            raise RuntimeError(f"a bug on rank {rank}")
+        return real(self, checkpoint, filepath, storage_options=storage_options)
+
+    DDPStrategy.save_checkpoint = save_checkpoint
+
+
 def check_full_disk_stop(lines: list[str], last: Path) -> None:
     """The `error:` lines of a 2-process run whose rank 0 met full_disk_on_rank(0) writing `last`:
     rank 0's names the file, says the previous last.ckpt is intact and gives the resume command,

@@ -2,6 +2,8 @@
 finished run (check_resume_trains, in their check stage) and a concept.lora setting that the
 concept.policy does not read (check_own_settings, the wording of the model.* settings)."""
 
+import re
+
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -52,6 +54,16 @@ def test_a_lora_setting_of_a_policy_without_lora_is_refused(tmp_path, overrides,
             rf"^{key} is a setting of concept.policy=detector\+lora, which this run does not use "
             rf"\(concept.policy={policy}\): add concept.policy=detector\+lora, or remove ")):
         concept_settings(cfg(tmp_path, "concept_demo", *overrides))
+
+
+@pytest.mark.parametrize("value", ["5", "x"])
+def test_a_lora_value_that_is_not_a_mapping_is_named(tmp_path, value):
+    """Not dict()'s own words ('dictionary update sequence ...') nor a TypeError's traceback."""
+    with pytest.raises(ConfigValueError, match=(
+            rf"^concept.lora={re.escape(value)}: expected a mapping of rank, alpha, dropout, "
+            "targets$")):
+        concept_settings(cfg(tmp_path, "concept_demo", "concept.policy=detector+lora",
+                             f"concept.lora={value}"))
 
 
 def test_the_defaults_and_detector_lora_settings_pass(tmp_path):

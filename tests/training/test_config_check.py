@@ -83,6 +83,8 @@ def test_shipped_configs_pass(tmp_path, overrides):
         ("model.lora.dropout=1.0", "model.lora.dropout=1.0: expected a value in [0, 1)"),
         ("model.lora.alpha=-1", "model.lora.alpha=-1: expected a number > 0"),
         ("+model.lora.rnak=4", "model.lora.rnak is not a setting here: use rank, alpha, dropout, targets"),
+        ("model.lora=5", "model.lora=5: expected a mapping of rank, alpha, dropout, targets"),
+        ("model.lora=x", "model.lora=x: expected a mapping of rank, alpha, dropout, targets"),
         ("data.prompts.noise_downscale=0", "data.prompts.noise_downscale=0: expected an integer >= 1"),
         ("+data.prompts.num_point=3", "data.prompts.num_point is not a setting here: use probs, num_points"),
         ("data.cache.dtype=float64", "data.cache.dtype=float64: expected one of float32, float16, bfloat16"),
@@ -197,6 +199,24 @@ def test_records_check_their_own_fields(record, settings, message):
 def test_setup_errors_are_user_errors():
     assert issubclass(ConfigError, SetupError) and issubclass(SetupError, UserError)
     assert issubclass(SetupError, RuntimeError)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("trainer.max_epochs=-2", "trainer.max_epochs"),  # config_training's record-free keys
+        ("data.prompts.num_points=0", "data.prompts.num_points"),  # a record's own check
+        ("model.lora.rank=16", "model.lora.rank"),  # another policy's setting (check_policy_settings)
+        ("model.lora_lr_scale=-1", "model.lora_lr_scale"),  # policy_from_config
+    ],
+)
+def test_a_records_refusal_reaches_the_caller_as_raised(tmp_path, override, key):
+    """A SettingError is a ConfigError (a SetupError) wherever it is raised: the config check lets
+    it through with its key, not a copy of its message in another class."""
+    with pytest.raises(SettingError) as info:
+        check_config(compose_cfg(tmp_path, tmp_path, override))
+    assert info.value.key == key and isinstance(info.value, ConfigError)
+    assert info.value.label == "config error"
 
 
 def test_the_evaluation_config_passes_and_a_bad_key_is_named(tmp_path):

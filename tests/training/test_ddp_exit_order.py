@@ -17,6 +17,10 @@ def stops(reason: str):
     raise UserError(reason)
 
 
+def has_a_bug(reason: str):
+    raise RuntimeError(reason)
+
+
 @pytest.fixture
 def launcher(monkeypatch):
     """A rank 0 that outlives any wait: a process that waited for it would find it ended."""
@@ -48,10 +52,37 @@ def test_rank_0_and_processes_not_launched_by_lightning_leave_at_once(
         monkeypatch.setenv("LOCAL_RANK", local_rank)
     with pytest.raises(SystemExit):
         exit_on_setup_error(stops)("data.root not found")
+    with pytest.raises(RuntimeError, match="^a bug$"):  # unchanged, its traceback Python's
+        exit_on_setup_error(has_a_bug)("a bug")
     assert launcher.poll() is None
-    # a process that torchrun / srun did not start may be Lightning's rank 0: it names itself
-    expected = str(os.getpid()) if local_rank is None else str(launcher.pid)
-    assert os.environ[LAUNCHER_PID] == expected
+    assert os.environ[LAUNCHER_PID] == str(launcher.pid)  # the environment as it was
+
+
+def test_a_further_process_that_dies_of_a_bug_leaves_once_rank_0_has_left(monkeypatch, capsys):
+    """Its traceback first, then the wait, then Python's status for an uncaught exception."""
+    rank_0 = subprocess.Popen(["sleep", "0.5"])
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv(LAUNCHER_PID, str(rank_0.pid))
+    with pytest.raises(SystemExit) as leaving:
+        exit_on_setup_error(has_a_bug)("a bug")
+    assert leaving.value.code == 1
+    assert rank_0.poll() is not None  # it had ended (this test reaps it)
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):")
+    assert err.rstrip().endswith("RuntimeError: a bug")
+
+
+def test_an_in_process_run_takes_back_the_launcher_pid_it_set(monkeypatch):
+    """Rank 0 names itself for the processes it starts, during its run only."""
+    monkeypatch.delenv(LAUNCHER_PID, raising=False)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    seen = []
+    exit_on_setup_error(lambda: seen.append(os.environ.get(LAUNCHER_PID)))()
+    assert seen == [str(os.getpid())] and LAUNCHER_PID not in os.environ
+    for main in (stops, has_a_bug):
+        with pytest.raises((SystemExit, RuntimeError)):
+            exit_on_setup_error(main)("a reason")
+        assert LAUNCHER_PID not in os.environ
 
 
 def test_torchrun_processes_and_finished_runs_leave_at_once(monkeypatch, launcher):

@@ -17,7 +17,7 @@ from samhq_train.concept_settings import (
     ConceptPolicy,
 )
 from samhq_train.data.demo_concepts import DEMO_MERGES_FILE
-from samhq_train.errors import ConfigValueError, UserError
+from samhq_train.errors import ConfigValueError
 from samhq_train.model.policy import check_own_settings
 from samhq_train.model_from_config import absolute_path
 from samhq_train.training.run_config_checks import (
@@ -43,13 +43,10 @@ def concept_settings(cfg) -> tuple[ConceptPolicy, ConceptOptimSettings, bool]:
     if not isinstance(with_masks, bool):
         raise ConfigValueError(f"concept.with_masks={values['with_masks']}: expected true "
                                "(the mask terms too) or false (the recipe's boxes only)")
-    try:
-        policy = ConceptPolicy.from_config(values.get("policy", ConceptPolicy().name),
-                                           values.get("lora"))
-        # concept.lora.rank=16 with policy detector: refused, not ignored in silence
-        check_own_settings(policy, ConceptPolicy(), CONCEPT_POLICY_OWN_KEYS, "concept")
-    except (UserError, ValueError) as err:
-        raise ConfigValueError(str(err)) from None
+    policy = ConceptPolicy.from_config(values.get("policy", ConceptPolicy().name),
+                                       values.get("lora"))
+    # concept.lora.rank=16 with policy detector: refused, not ignored in silence
+    check_own_settings(policy, ConceptPolicy(), CONCEPT_POLICY_OWN_KEYS, "concept")
     optim = ConceptOptimSettings.from_config(**{k: v for k, v in values.items()
                                                 if k in OPTIM_KEYS})
     return policy, optim, with_masks

@@ -9,7 +9,8 @@ The validation's detections take the GT boxes (detections_on_the_gt), so that bo
 SPEC: {"out": run folder, "files": {checkpoint, merges, data: a concept demo's root},
 "overrides": [...], "no_dropout": bool, "loss_scale": float (times the training loss),
 "full_disk_rank": a global rank whose disk is full for every write of last.ckpt after the
-first, "rank_0_exit_delay": seconds rank 0 takes to leave after its error line}. Lightning's
+first, "bug_rank": a global rank whose first checkpoint write raises a RuntimeError (a bug),
+"rank_0_exit_delay": seconds rank 0 takes to leave after its error line}. Lightning's
 watch over the processes looks every 0.2 s (watch_ranks_closely). The run
 is train(cfg) behind the command line's error handling (exit 2 and one `error:` line per
 process). Each process writes <out>/weights_rank<r>.pt (its final weights),
@@ -46,7 +47,7 @@ from samhq_train.training.concept.module import ConceptTrainModule  # noqa: E402
 from samhq_train.training.concept.validation import BoxDetections  # noqa: E402
 from tests.training.collective_counts import count_step_collectives  # noqa: E402
 from tests.training.concept.concept_run import SHORT  # noqa: E402
-from tests.training.ddp_faults import full_disk_on_rank  # noqa: E402
+from tests.training.ddp_faults import bug_on_rank, full_disk_on_rank  # noqa: E402
 from tests.training.helpers import CONF  # noqa: E402
 
 
@@ -151,6 +152,8 @@ def main(spec: dict) -> None:
     count_step_collectives(ConceptTrainModule, out)
     if spec.get("full_disk_rank") is not None:
         full_disk_on_rank(spec["full_disk_rank"])
+    if spec.get("bug_rank") is not None:
+        bug_on_rank(spec["bug_rank"])
     detections_on_the_gt()
     watch_ranks_closely()
     files = spec["files"]

@@ -63,13 +63,15 @@ def files(tmp_path_factory) -> dict:
 
 def launch(out: Path, files: dict, overrides: list[str], loss_scale: float = 1.0,
            dropout: bool = False, check: bool = True, full_disk_rank: int | None = None,
-           rank_0_exit_delay: float = 0.0) -> subprocess.CompletedProcess:
+           rank_0_exit_delay: float = 0.0, bug_rank: int | None = None,
+           ) -> subprocess.CompletedProcess:
     out.mkdir(parents=True)
     spec = out / "spec.json"
     spec.write_text(json.dumps({"out": str(out), "files": files, "no_dropout": not dropout,
                                 "overrides": overrides, "loss_scale": loss_scale,
                                 "full_disk_rank": full_disk_rank,
-                                "rank_0_exit_delay": rank_0_exit_delay}))
+                                "rank_0_exit_delay": rank_0_exit_delay,
+                                "bug_rank": bug_rank}))
     result = run_launch([sys.executable, str(DRIVER), str(spec)], cwd=ROOT, timeout=400,
                         ddp=DDP[0] in overrides)
     if check:
@@ -192,6 +194,21 @@ def test_an_image_one_process_cannot_read_stops_both_in_a_line(tmp_path, files):
     assert own.startswith(f"error: cannot read image file {data / 'train' / '0001.jpg'}")
     other = next(ln for ln in lines if "stopped" in ln)
     assert other.startswith("error: rank ") and own.removeprefix("error: ") in other
+
+
+@pytest.mark.slow
+def test_a_bug_in_rank_1_leaves_the_run_rank_0s_status(tmp_path, files):
+    """Rank 1 dies of a bug at a step both take together (its traceback, status 1); rank 0 stops
+    with its line, leaving 1 s later, watched every 0.2 s (the driver): rank 1 leaves after it,
+    so the run's status is rank 0's, not the watch's SIGKILL (-9)."""
+    result = launch(tmp_path / "run", files, [*COMMON, *DDP], check=False, bug_rank=1,
+                    rank_0_exit_delay=1.0)
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert lines == ["error: rank 1 stopped: RuntimeError: a bug on rank 1 (a bug: see its "
+                     "traceback)"], result.stderr[-3000:]
+    assert result.stderr.count("Traceback (most recent call last):") == 1  # rank 1's, once
+    assert result.stderr.count("\nRuntimeError: a bug on rank 1\n") == 1
 
 
 @pytest.mark.slow
