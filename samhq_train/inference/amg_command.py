@@ -238,7 +238,7 @@ def write_mask_files(out: Path, stem: str, records: list[dict], written: list[Pa
 
     folder = atomic_write_folder(out / f"{stem}_masks", write, replaces={*earlier, *names})
     written.extend(folder / name for name in names)
-    earlier_json.unlink(missing_ok=True)  # there only with --overwrite
+    earlier_json.unlink(missing_ok=True)  # there with --overwrite, or for an image begun before
     for name, record in zip(names, records):
         record["segmentation"] = f"{stem}_masks/{name}"
 
