@@ -218,11 +218,28 @@ def leave_after_launcher() -> None:
         _process_ended(launcher, LAUNCHER_EXIT_WAIT_S)
 
 
+def _never_to_hear() -> None:
+    """Mark this process's words of report_once as heard in the process group's store, so that
+    rank 0, stopping with its own line, does not wait REPORT_WAIT_S for a process that dies of a
+    bug and never asks. Only a store already connected; on an error path: nothing raised."""
+    if not _initialized():
+        return
+    try:
+        shared = _shared_store()
+        if shared is not None:
+            store, rank, _ = shared
+            store.set(_HEARD.format(rank), "")
+    except Exception:  # rank 0 and its store already gone: it waits for nobody
+        pass
+
+
 def _leave_after_a_bug() -> NoReturn:
     """A further process of Lightning's launch that dies of a bug (an exception our wrapper
     does not turn into a line; being handled): its traceback now, as Python would print it,
     then the wait of leave_after_launcher, then the status of an uncaught exception (1). Rank 0,
-    told through stop_together, is then leaving with its own line."""
+    told through stop_together, is then leaving with its own line (report_once), which it need
+    not keep for this process: _never_to_hear."""
+    _never_to_hear()
     traceback.print_exc()
     sys.stderr.flush()
     leave_after_launcher()

@@ -97,3 +97,58 @@ def test_torchrun_processes_and_finished_runs_leave_at_once(monkeypatch, launche
     monkeypatch.delenv("TORCHELASTIC_RUN_ID")
     assert exit_on_setup_error(lambda: 7)() == 7  # a run that ends well does not wait
     assert launcher.poll() is None
+
+
+class _Store:
+    """A process group's store whose wait for keys not set fails at once (a real one would
+    take the whole timeout): the keys it found missing are kept."""
+
+    def __init__(self):
+        self.keys, self.waited_out = {}, []
+
+    def set(self, key, value):
+        self.keys[key] = value
+
+    def get(self, key):
+        return self.keys[key].encode()
+
+    def wait(self, keys, timeout):
+        missing = [key for key in keys if key not in self.keys]
+        if missing:
+            self.waited_out += missing
+            raise RuntimeError("wait timed out")
+
+
+def test_rank_0_does_not_wait_for_a_further_process_that_died_of_a_bug(monkeypatch, capsys):
+    """Rank 0 keeps its store until every further rank has read its words (report_once); a rank
+    that died of a bug never reads them, and says so before it waits for rank 0 to leave."""
+    store = _Store()
+    monkeypatch.setattr(distributed, "_initialized", lambda: True)
+    rank_0 = subprocess.Popen(["sleep", "0"])
+    rank_0.wait()  # already left: the dying rank's wait ends at once
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv(LAUNCHER_PID, str(rank_0.pid))
+    monkeypatch.setattr(distributed, "_shared_store", lambda: (store, 1, 2))
+    with pytest.raises(SystemExit):
+        exit_on_setup_error(has_a_bug)("a bug")
+    monkeypatch.setattr(distributed, "_shared_store", lambda: (store, 0, 2))
+    distributed.report_once(distributed.RankStopped("rank 1 stopped: RuntimeError: a bug"))
+    assert store.waited_out == []
+    assert capsys.readouterr().err.rstrip().endswith("rank 1 stopped: RuntimeError: a bug")
+
+
+def test_a_process_dying_of_a_bug_after_its_store_has_gone_still_leaves(monkeypatch, capsys):
+    class Gone(_Store):
+        def set(self, key, value):
+            raise RuntimeError("Connection reset by peer")
+
+    monkeypatch.setattr(distributed, "_initialized", lambda: True)
+    monkeypatch.setattr(distributed, "_shared_store", lambda: (Gone(), 1, 2))
+    rank_0 = subprocess.Popen(["sleep", "0"])
+    rank_0.wait()
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv(LAUNCHER_PID, str(rank_0.pid))
+    with pytest.raises(SystemExit) as leaving:
+        exit_on_setup_error(has_a_bug)("a bug")
+    assert leaving.value.code == 1
+    assert capsys.readouterr().err.rstrip().endswith("RuntimeError: a bug")
