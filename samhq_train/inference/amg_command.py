@@ -54,9 +54,10 @@ from samhq_train.model import CheckpointError, load_checkpoint
 from samhq_train.model.formats import is_shipped_demo_base
 from samhq_train.progress import track
 
+from . import resume_records
 from .amg import OUTPUT_MODES, AutomaticMaskGenerator, rle_to_mask
 from .amg.generator import OPTION_RANGES, check_options
-from .amg_resume import RECORD_KEY, earlier_results, recorded_mask_files, run_record
+from .amg_resume import RECORD_KEY, amg_result, recorded_mask_files, run_record
 from .command_options import (
     add_device_options,
     add_hq_option,
@@ -71,6 +72,7 @@ from .export import OutputError, check_output_dir
 from .interrupted import exit_interrupted
 from .predict_files import write_png
 from .predictor import ImageReadError, load_image
+from .resume_records import SKIP_EXISTING_AGAIN
 
 DEMO_CHECKPOINT = DEMO_BASE_DIR / "vit_demo_base.safetensors"
 TINT = 0.5  # weight of a mask's colour over the image
@@ -328,17 +330,12 @@ def main(argv: list[str] | None = None) -> int:
 def skip_finished(
     images: list[Path], out: Path, run: dict, overwrite: bool
 ) -> tuple[list[Path], list[Path]]:
-    """(the images an earlier run with the same settings did not finish in `out`, a line
-    counting the others; of them, those it began, whose files are its own to replace). A JSON
-    written with other settings or of another image is refused in one line, unless `overwrite`
-    (then it is redone)."""
-    done, begun, other = earlier_results(images, out, run) if out.is_dir() else ([], [], None)
-    if other is not None and not overwrite:
-        raise AmgInputError(other)
-    if done:
-        print(f"skipping {len(done)} of {len(images)} images: their masks are in {out} already",
-              file=sys.stderr)
-    return [p for p in images if p not in done], begun
+    """resume_records.skip_finished of samhq-amg's JSONs: a JSON of other settings or of another
+    image is an AmgInputError unless `overwrite`."""
+    try:
+        return resume_records.skip_finished(images, out, run, amg_result, overwrite, "masks")
+    except ValueError as err:
+        raise AmgInputError(str(err)) from None
 
 
 def print_empty_note(generator) -> bool:
@@ -381,8 +378,7 @@ def segment_images(images: list[Path], out: Path, generator, note: str | None, r
             if count == 0 and not told_empty:
                 told_empty = print_empty_note(generator)
     except KeyboardInterrupt as stop:
-        again = "run the same command with --skip-existing to make the rest"
-        exit_interrupted(stop, done, len(images), "images' masks", out, again)
+        exit_interrupted(stop, done, len(images), "images' masks", out, SKIP_EXISTING_AGAIN)
     if unreadable:
         raise AmgInputError(
             f"{unreadable} of {len(images)} images could not be read (listed above); the masks "
