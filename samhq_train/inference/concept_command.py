@@ -23,12 +23,14 @@ Writes <out>/<stem>.json (image size, prompt, and per instance: score, box x0 y0
 decoder's predicted IoU, mask file), <out>/<stem>_masks/NNNN.png and <out>/<stem>_overlay.png
 (each instance in its own colour, numbered as its mask file). With several --text the json's
 "text" is their list and each instance has its "text".
-Existing outputs are kept unless --overwrite. Ctrl-C stops with one line counting the images
-whose outputs were written (each whole), exit 130.
+Existing outputs are kept unless --overwrite; --skip-existing skips the images an earlier run with
+the same settings finished in --out (each JSON records them as "samhq_concept", and its image), to
+finish a run after Ctrl-C. Ctrl-C stops with one line counting the images whose outputs were
+written (each whole), exit 130.
 Exit status 0, or 2 with one error line for bad input (a missing image, BPE file or checkpoint,
 a SAM or SAM 2.1 checkpoint, or a SAM 3 one without the detector (both from the file's header
 and key names, before a model is built), an empty prompt, a --text over the text encoder's 30
-tokens, a box outside the image, existing outputs).
+tokens, a box outside the image, existing outputs, with --skip-existing outputs of other settings).
 """
 
 from __future__ import annotations
@@ -65,14 +67,17 @@ from .command_options import (
     hq_choice,
 )
 from .concept import NO_DETECTOR, ConceptPredictor, file_without_detector, joined
+from .concept_resume import NOT_RECORDED, RECORD_KEY, concept_result
 from .export import OutputError, check_output_dir
 from .interrupted import exit_interrupted
 from .predict_files import write_png
 from .predictor import ImageReadError, PromptError, checked_boxes, load_image
+from .resume_records import SKIP_EXISTING_AGAIN, run_record, skip_finished
 
 
 class ConceptInputError(UserError):
     """An input of samhq-concept that cannot be used; the message names it."""
+
 
 
 # what --checkpoint takes, said after a file of another model family
@@ -106,6 +111,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_device_options(parser)
     parser.add_argument("--out", default="concept", help="output folder (default: concept)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="skip the images an earlier run with the same settings finished in --out (with "
+        "--overwrite: redo the others)",
+    )
     args = parser.parse_args(argv)
     if not args.image and not args.images:
         parser.error("give --image FILE (repeatable) and/or --images FOLDER")
@@ -224,15 +235,19 @@ def write_result(
     prompt: dict,
     found,
     instance_texts: list[str] | None = None,
+    run: dict | None = None,
 ) -> int:
     """<out>/<stem>.json, <stem>_masks/NNNN.png and <stem>_overlay.png for `found` on the image
     named image_name; instance_texts: each instance's text, recorded with it (several texts);
-    returns the number of instances."""
+    run: the run's record (resume_records.run_record), kept as "samhq_concept" for
+    --skip-existing; returns the number of instances."""
     with all_or_none([]) as written:  # Ctrl-C, a full disk: none of this image's files stays
-        return _write_result(out, stem, image_name, image, prompt, found, instance_texts, written)
+        return _write_result(
+            out, stem, image_name, image, prompt, found, instance_texts, written, run
+        )
 
 
-def _write_result(out, stem, image_name, image, prompt, found, instance_texts, written) -> int:
+def _write_result(out, stem, image_name, image, prompt, found, instance_texts, written, run):
     masks_dir = out / f"{stem}_masks"
     masks_dir.mkdir(exist_ok=True)
     instances = []
@@ -254,6 +269,8 @@ def _write_result(out, stem, image_name, image, prompt, found, instance_texts, w
             instances[-1]["text"] = instance_texts[i]
     h, w = image.shape[:2]
     record = {"image": image_name, "height": h, "width": w, **prompt, "instances": instances}
+    if run is not None:
+        record[RECORD_KEY] = run
     written.append(out / f"{stem}.json")
     atomic_write_text(out / f"{stem}.json", json.dumps(record, indent=1))
     picture = draw_overlay(image, found.masks, boxes=found.boxes if len(found) else None)
@@ -283,19 +300,10 @@ def main(argv: list[str] | None = None) -> int:
         raise ConceptInputError(str(err)) from None
     boxes, labels = exemplars(args, images)
     out = Path(args.out)
-    targets = [out / f"{p.stem}{suffix}" for p in images for suffix in (".json", "_overlay.png")]
-    folders = [out / f"{p.stem}_masks" for p in images]
-    try:
-        check_output_dir(
-            out,
-            [*targets, *folders],
-            overwrite=args.overwrite,
-            folder_targets=folders,
-            taken_hint="pass --overwrite to replace it, or give another --out",
-            elsewhere="give another --out",
-        )
-    except OutputError as err:
-        raise ConceptInputError(str(err)) from None
+    run = run_record(args, NOT_RECORDED)
+    images = images_to_do(images, out, run, args)
+    if not images:
+        return 0
     # a bad --bpe file, a text too long or a box off its image: one line before the weights
     check_text_lengths(ClipTokenizer(args.bpe, vocab_size=None), args.text or [])
     check_boxes_in_image(boxes, images[0])
@@ -314,6 +322,45 @@ def main(argv: list[str] | None = None) -> int:
         )
     except NoDetectorError as err:  # what the file's key names did not tell: the model's line
         raise ConceptInputError(f"--checkpoint {args.checkpoint}: {err}") from None
+    return segment_images(args, images, out, predictor, use_hq, note, boxes, labels, run)
+
+
+def images_to_do(
+    images: list[Path], out: Path, run: dict, args: argparse.Namespace
+) -> list[Path]:
+    """The images to do: with --skip-existing not those an earlier run with `run` finished (those
+    it began are redone, their files its own); the others' outputs must not be there (unless
+    --overwrite), before the weights are read."""
+    redone = []
+    if args.skip_existing:
+        try:
+            images, redone = skip_finished(images, out, run, concept_result, args.overwrite,
+                                           "results")
+        except ValueError as err:
+            raise ConceptInputError(str(err)) from None
+    fresh = [p for p in images if p not in redone]  # a begun image's own files are replaced
+    targets = [out / f"{p.stem}{suffix}" for p in fresh for suffix in (".json", "_overlay.png")]
+    folders = [out / f"{p.stem}_masks" for p in fresh]
+    try:
+        check_output_dir(
+            out,
+            [*targets, *folders],
+            overwrite=args.overwrite,
+            folder_targets=folders,
+            taken_hint=(
+                "pass --overwrite as well to replace it (the finished images are still skipped)"
+                if args.skip_existing
+                else "pass --overwrite to replace it, or give another --out"
+            ),
+            elsewhere="give another --out",
+        )
+    except OutputError as err:
+        raise ConceptInputError(str(err)) from None
+    return images
+
+
+def segment_images(args, images, out, predictor, use_hq, note, boxes, labels, run) -> int:
+    """Every image's outputs in `out`, the texts detected on each image's one encoding."""
     texts = args.text or [None]
     prompt = {
         "text": texts[0] if len(texts) == 1 else texts,
@@ -342,11 +389,13 @@ def main(argv: list[str] | None = None) -> int:
                 for text in texts
             ]
             tags = instance_texts(texts, answers)
-            count = write_result(out, path.stem, str(path), image, prompt, joined(answers), tags)
+            count = write_result(
+                out, path.stem, str(path), image, prompt, joined(answers), tags, run
+            )
             counts = "" if tags is None else f" ({per_text(texts, answers)})"
             print(f"{path}: {count} instances{counts} -> {out / (path.stem + '.json')}")
             done += 1
     except KeyboardInterrupt as stop:
-        exit_interrupted(stop, done, len(images), "images' results", out)
+        exit_interrupted(stop, done, len(images), "images' results", out, SKIP_EXISTING_AGAIN)
     return 0
 

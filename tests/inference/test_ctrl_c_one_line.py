@@ -1,6 +1,7 @@
 """Ctrl-C in samhq-predict, samhq-concept and samhq-amg is one line, as in samhq-video: how many
 images' outputs were written (each whole: none of the interrupted image's files stays), run again
-with --overwrite (samhq-amg: --skip-existing makes the rest); exit 130, no traceback.
+with --overwrite (samhq-amg, samhq-concept: --skip-existing makes the rest); exit 130, no
+traceback.
 samhq-predict's predictions.json lists the written ones."""
 
 import json
@@ -81,8 +82,8 @@ def test_ctrl_c_in_samhq_concept_is_one_line(concept_files, tmp_path, capsys, mo
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == (
-        f"interrupted (SIGINT): 1 of 2 images' results written to {out}; run again with "
-        "--overwrite to replace them")
+        f"interrupted (SIGINT): 1 of 2 images' results written to {out}; run the same "
+        "command with --skip-existing to make the rest")
     files = sorted(p.name for p in out.iterdir() if p.is_file())
     assert files == ["a.json", "a_overlay.png"]  # b.json removed with the overlay unwritten
 
