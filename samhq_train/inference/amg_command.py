@@ -72,7 +72,7 @@ from .export import OutputError, check_output_dir
 from .interrupted import exit_interrupted
 from .predict_files import write_png
 from .predictor import ImageReadError, load_image
-from .resume_records import SKIP_EXISTING_AGAIN
+from .resume_records import SKIP_EXISTING_AGAIN, taken_hint
 
 DEMO_CHECKPOINT = DEMO_BASE_DIR / "vit_demo_base.safetensors"
 TINT = 0.5  # weight of a mask's colour over the image
@@ -290,11 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             overwrite=args.overwrite,
             create_parents=False,
             folder_targets=mask_folders,
-            taken_hint=(
-                "pass --overwrite as well to replace it (the finished images are still skipped)"
-                if args.skip_existing
-                else "pass --overwrite to replace it, or give another --out"
-            ),
+            taken_hint=taken_hint(args.skip_existing),
             elsewhere="give another --out",
         )
     except OutputError as err:

@@ -72,12 +72,11 @@ from .export import OutputError, check_output_dir
 from .interrupted import exit_interrupted
 from .predict_files import write_png
 from .predictor import ImageReadError, PromptError, checked_boxes, load_image
-from .resume_records import SKIP_EXISTING_AGAIN, run_record, skip_finished
+from .resume_records import SKIP_EXISTING_AGAIN, run_record, skip_finished, taken_hint
 
 
 class ConceptInputError(UserError):
     """An input of samhq-concept that cannot be used; the message names it."""
-
 
 
 # what --checkpoint takes, said after a file of another model family
@@ -347,11 +346,7 @@ def images_to_do(
             [*targets, *folders],
             overwrite=args.overwrite,
             folder_targets=folders,
-            taken_hint=(
-                "pass --overwrite as well to replace it (the finished images are still skipped)"
-                if args.skip_existing
-                else "pass --overwrite to replace it, or give another --out"
-            ),
+            taken_hint=taken_hint(args.skip_existing),
             elsewhere="give another --out",
         )
     except OutputError as err:

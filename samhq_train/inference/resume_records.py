@@ -23,6 +23,13 @@ OVERWRITE_TOO = "pass --overwrite as well to redo it (the finished images are st
 SKIP_EXISTING_AGAIN = "run the same command with --skip-existing to make the rest"
 
 
+def taken_hint(skip_existing: bool) -> str:
+    """What to do about an output in the way of an image to be made."""
+    if skip_existing:
+        return "pass --overwrite as well to replace it (the finished images are still skipped)"
+    return "pass --overwrite to replace it, or give another --out"
+
+
 def run_record(args: argparse.Namespace, not_recorded: tuple[str, ...]) -> dict:
     """The options of this run but `not_recorded`, as JSON values (checkpoint, base and bpe
     resolved)."""
@@ -133,4 +140,5 @@ __all__ = [
     "read_json",
     "run_record",
     "skip_finished",
+    "taken_hint",
 ]
