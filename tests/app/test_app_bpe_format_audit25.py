@@ -9,12 +9,12 @@ import pytest
 from samhq_train.app import command as app_command
 from samhq_train.app.command import main as app_main
 from samhq_train.constants import DEMO_BASE_DIR
-
-from .concept_model import write_concept_files
+from tests.model.sam3.concept.synthetic_bpe import write_merges_file
 
 
 def test_bpe_with_a_formatted_sam1_file_is_refused_from_its_header(tmp_path, monkeypatch, capsys):
-    _, bpe = write_concept_files(tmp_path)
+    bpe = tmp_path / "bpe.txt.gz"
+    write_merges_file(bpe)
     weights = tmp_path / "weights.bin"
     shutil.copy(DEMO_BASE_DIR / "vit_demo_base.safetensors", weights)
 
