@@ -48,7 +48,7 @@ import torch
 
 from samhq_train.constants import DEMO_BASE_DIR
 from samhq_train.errors import UserError, exit_on_user_error
-from samhq_train.files import all_or_none, atomic_write_folder, atomic_write_text
+from samhq_train.files import all_or_none, atomic_write_text
 from samhq_train.imaging import IMAGE_SUFFIXES
 from samhq_train.model import CheckpointError, load_checkpoint
 from samhq_train.model.formats import is_shipped_demo_base
@@ -70,6 +70,7 @@ from .command_options import (
 )
 from .export import OutputError, check_output_dir
 from .interrupted import exit_interrupted
+from .mask_folders import write_mask_folder
 from .predict_files import write_png
 from .predictor import ImageReadError, load_image
 from .resume_records import SKIP_EXISTING_AGAIN, taken_hint
@@ -225,31 +226,14 @@ def write_image_result(
         return _write_image_result(out, image_path, image, generator, found, run, written)
 
 
-def write_mask_files(out: Path, stem: str, records: list[dict], written: list[Path]) -> None:
-    """<stem>_masks/ as exactly this run's mask PNGs (each record's segmentation becomes its
-    file's name): the masks an earlier run's <stem>.json names go with that JSON, removed once
-    the new masks are in, so that no JSON names masks it does not describe (the folder's write
-    failing leaves both as they were); files samhq-amg did not write stay."""
-    earlier_json = out / f"{stem}.json"
-    earlier = recorded_mask_files(earlier_json, stem)
-    names = [f"{i:04d}.png" for i in range(len(records))]
-
-    def write(folder: Path) -> None:
-        for name, record in zip(names, records):
-            write_png(folder / name, record["segmentation"].astype(np.uint8) * np.uint8(255))
-
-    folder = atomic_write_folder(out / f"{stem}_masks", write, replaces={*earlier, *names})
-    written.extend(folder / name for name in names)
-    earlier_json.unlink(missing_ok=True)  # there with --overwrite, or for an image begun before
-    for name, record in zip(names, records):
-        record["segmentation"] = f"{stem}_masks/{name}"
-
-
 def _write_image_result(out, image_path, image, generator, found, run, written) -> int:
     records = generator.records(found)
     stem = image_path.stem
     if generator.output_mode == "binary_mask":
-        write_mask_files(out, stem, records, written)
+        earlier = recorded_mask_files(out / f"{stem}.json", stem)
+        masks = [record["segmentation"] for record in records]
+        for record, name in zip(records, write_mask_folder(out, stem, masks, earlier, written)):
+            record["segmentation"] = name
     annotations = [
         {"id": i + 1, "image_id": 1, "category_id": 1, "iscrowd": 0, **record}
         for i, record in enumerate(records)

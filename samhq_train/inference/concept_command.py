@@ -67,12 +67,13 @@ from .command_options import (
     hq_choice,
 )
 from .concept import NO_DETECTOR, ConceptPredictor, file_without_detector, joined
-from .concept_resume import NOT_RECORDED, RECORD_KEY, concept_result
+from .concept_resume import NOT_RECORDED, RECORD_KEY, concept_result, recorded_mask_names
 from .export import OutputError, check_output_dir
 from .interrupted import exit_interrupted
+from .mask_folders import write_mask_folder
 from .predict_files import write_png
 from .predictor import ImageReadError, PromptError, checked_boxes, load_image
-from .resume_records import SKIP_EXISTING_AGAIN, run_record, skip_finished, taken_hint
+from .resume_records import SKIP_EXISTING_AGAIN, read_json, run_record, skip_finished, taken_hint
 
 
 class ConceptInputError(UserError):
@@ -247,13 +248,10 @@ def write_result(
 
 
 def _write_result(out, stem, image_name, image, prompt, found, instance_texts, written, run):
-    masks_dir = out / f"{stem}_masks"
-    masks_dir.mkdir(exist_ok=True)
+    earlier = recorded_mask_names(read_json(out / f"{stem}.json"), stem)
+    names = write_mask_folder(out, stem, list(found.masks), earlier, written)
     instances = []
-    for i in range(len(found)):
-        name = f"{stem}_masks/{i:04d}.png"
-        written.append(out / name)
-        write_png(out / name, found.masks[i].astype(np.uint8) * np.uint8(255))
+    for i, name in enumerate(names):
         instances.append(
             {
                 "score": round(float(found.scores[i]), 6),

@@ -15,6 +15,15 @@ RECORD_KEY = "samhq_concept"
 NOT_RECORDED = ("image", "images", "out", "overwrite", "skip_existing", "device")
 
 
+def recorded_mask_names(data, stem: str) -> list[str]:
+    """The `<stem>_masks/` file names an earlier samhq-concept JSON's instances name (only as
+    samhq-concept names them: resume_records.numbered_masks), else []."""
+    instances = data.get("instances") if isinstance(data, dict) else None
+    if not isinstance(instances, list):
+        return []
+    return numbered_masks([i.get("mask") for i in instances if isinstance(i, dict)], stem)
+
+
 def concept_result(data, stem: str) -> tuple[dict | None, str | None, list[str]]:
     """(run record, image file name, files named) of an earlier `<stem>.json`'s content, as
     resume_records.earlier_results reads them; (None, None, []) where samhq-concept did not
@@ -22,14 +31,8 @@ def concept_result(data, stem: str) -> tuple[dict | None, str | None, list[str]]
     record = data.get(RECORD_KEY) if isinstance(data, dict) else None
     if not isinstance(record, dict) or not isinstance(data.get("image"), str):
         return None, None, []
-    instances = data.get("instances")
-    names = (
-        [i.get("mask") for i in instances if isinstance(i, dict)]
-        if isinstance(instances, list)
-        else []
-    )
-    masks = [f"{stem}_masks/{n}" for n in numbered_masks(names, stem)]
+    masks = [f"{stem}_masks/{n}" for n in recorded_mask_names(data, stem)]
     return record, Path(data["image"]).name, [f"{stem}_overlay.png", *masks]
 
 
-__all__ = ["NOT_RECORDED", "RECORD_KEY", "concept_result"]
+__all__ = ["NOT_RECORDED", "RECORD_KEY", "concept_result", "recorded_mask_names"]

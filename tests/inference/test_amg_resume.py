@@ -8,7 +8,7 @@ import cv2
 import pytest
 
 from samhq_train.errors import SETUP_ERROR_EXIT
-from samhq_train.inference import amg_command
+from samhq_train.inference import amg_command, mask_folders
 from samhq_train.inference.amg_command import main as amg_main
 
 from .amg_reference import disc_image
@@ -87,7 +87,7 @@ def test_ctrl_c_in_an_overwrite_run_then_skip_existing_finishes_it(photos, tmp_p
     cv2.imwrite(str(photos / "c.png"), disc_image())
     out = tmp_path / "out"
     run(photos, out, 4)
-    real = amg_command.write_png
+    real = mask_folders.write_png
 
     def ctrl_c_at_b_overlay(path, picture):
         if path.name == "b_overlay.png":
@@ -119,14 +119,14 @@ def test_overwrite_stopped_in_the_masks_keeps_the_earlier_result_whole(photos, t
     out = tmp_path / "out"
     run(photos, out, 4)
     earlier = (out / "a.json").read_bytes()
-    real = amg_command.write_png
+    real = mask_folders.write_png
 
     def ctrl_c_in_a_masks(path, picture):
         if path.parent.name.startswith(".a_masks."):  # the temporary folder of a's masks
             raise KeyboardInterrupt
         real(path, picture)
 
-    monkeypatch.setattr(amg_command, "write_png", ctrl_c_in_a_masks)
+    monkeypatch.setattr(mask_folders, "write_png", ctrl_c_in_a_masks)
     with pytest.raises(SystemExit):
         run(photos, out, 1, "--overwrite")
     monkeypatch.undo()

@@ -122,3 +122,17 @@ def test_skip_existing_refuses_the_result_of_another_image_of_the_same_name(weig
     (photos / "a.png").rename(photos / "a.jpg")
     err = refusal(weights, photos, out, capsys, "--skip-existing")
     assert f"{out / 'a.json'} was made from another image (a.png): give another --out" in err
+
+
+def test_overwrite_leaves_only_this_runs_masks_and_the_users_files(weights, photos, tmp_path):
+    """An earlier result with more instances: its extra masks go with it, the user's file stays."""
+    out = tmp_path / "out"
+    run(weights, photos, out)
+    earlier = json.loads((out / "a.json").read_text())
+    earlier["instances"].append({"mask": "a_masks/0099.png"})  # as if it had found 100
+    (out / "a.json").write_text(json.dumps(earlier))
+    (out / "a_masks" / "0099.png").write_bytes(b"an earlier run's mask")
+    (out / "a_masks" / "notes.txt").write_text("the user's own")
+    run(weights, photos, out, "--overwrite")
+    named = [i["mask"].split("/")[1] for i in json.loads((out / "a.json").read_text())["instances"]]
+    assert sorted(p.name for p in (out / "a_masks").iterdir()) == sorted([*named, "notes.txt"])
